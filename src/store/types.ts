@@ -1,0 +1,74 @@
+import type { AcsRequest, DeviceIdStruct, XsdType } from '../cwmp/types.js';
+
+/** Which data model root a device speaks (TR-181 "Device." or TR-098 "InternetGatewayDevice."). */
+export type RootModel = 'Device' | 'InternetGatewayDevice';
+
+/** One registered CWMP device: the registry's truth (DESIGN section 6). */
+export interface DeviceRecord {
+  /** Stable key: "<OUI>-<ProductClass>-<SerialNumber>" with each part %-encoded as needed. */
+  deviceKey: string;
+  /** USP Endpoint ID the device is presented under (os::OUI-Serial or ops::OUI-ProductClass-Serial). */
+  endpointId: string;
+  deviceId: DeviceIdStruct;
+  rootModel: RootModel;
+  softwareVersion: string | null;
+  connectionRequestUrl: string | null;
+  /** ManagementServer.ConnectionRequestUsername/Password the ACS set on BOOTSTRAP. Secret. */
+  connReqUsername: string | null;
+  connReqPassword: string | null;
+  /** Per-device credentials the CPE uses toward the ACS (null: use the shared pair). Secret. */
+  cpeUsername: string | null;
+  cpePassword: string | null;
+  /** ManagementServer.PeriodicInformInterval when the Inform carried it (seconds). */
+  periodicInformInterval: number | null;
+  /** ISO-8601 time of the last Inform, and its event codes. */
+  lastInform: string | null;
+  lastInformEvents: string[];
+  registeredAt: string;
+}
+
+/** An ACS RPC waiting for the device's next session (survives restarts). */
+export interface QueuedRpc {
+  /** Unique id (the proxy's; also used as the cwmp:ID of the request). */
+  id: string;
+  deviceKey: string;
+  rpc: AcsRequest;
+  /** ISO-8601 creation time; the queue is FIFO per device on (createdAt, seq). */
+  createdAt: string;
+  /** Epoch ms after which the RPC is failed as "device unreachable". */
+  deadline: number;
+}
+
+export interface DeviceQuery {
+  /** Case-insensitive substring of Endpoint ID, DeviceId fields or deviceKey. */
+  search?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * The store interface. SQLite (sqlite.ts) is the embedded default; a shared store
+ * (e.g. Redis, for several instances) implements the same. Methods are synchronous-
+ * looking Promises so that network-backed stores fit.
+ */
+export interface Store {
+  upsertDevice(device: DeviceRecord): Promise<void>;
+  getDevice(deviceKey: string): Promise<DeviceRecord | null>;
+  getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
+  listDevices(query?: DeviceQuery): Promise<DeviceRecord[]>;
+  countDevices(): Promise<number>;
+  /** Cheap Inform bookkeeping on the hot path: only lastInform, its events and the connection request URL. */
+  touchInform(deviceKey: string, at: string, events: string[], connectionRequestUrl: string | null): Promise<void>;
+
+  /** Learned xsi:types, per device model key (e.g. "OUI-ProductClass-SoftwareVersion"). */
+  putParameterTypes(modelKey: string, types: ReadonlyMap<string, XsdType>): Promise<void>;
+  getParameterTypes(modelKey: string, names?: readonly string[]): Promise<Map<string, XsdType>>;
+
+  /** Queued RPCs, FIFO per device. */
+  addQueuedRpc(rpc: QueuedRpc): Promise<void>;
+  listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]>;
+  listAllQueuedRpcs(): Promise<QueuedRpc[]>;
+  removeQueuedRpc(id: string): Promise<boolean>;
+
+  close(): Promise<void>;
+}
