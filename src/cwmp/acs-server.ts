@@ -1,0 +1,204 @@
+/**
+ * The ACS URL: HTTP transport for CWMP sessions. Thin on purpose: it reads the body within
+ * the size limit, decodes it (large bodies on workers), authenticates the CPE (None, Basic,
+ * Digest; per-device credentials from the store, else the shared pair) and hands the envelope
+ * to the session engine. Plain node:http, not express: the ACS endpoint is the hot path and
+ * express costs far more than the 20% budget per request (bench/inform-storm prints both).
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import { authenticate } from './http-auth.js';
+import { SoapError, encodeSoap } from './soap.js';
+import { CwmpFault } from './types.js';
+import type { DecodePool } from './decode-pool.js';
+import type { CwmpReply, SessionEngine } from './session.js';
+import { deviceKeyOf } from './device-id.js';
+import type { AuthMode } from '../config.js';
+
+export interface AcsServerOptions {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  auth: { mode: AuthMode; realm: string; username: string; password: string };
+}
+
+const COOKIE_NAME = 'session';
+
+export class AcsServer {
+  readonly server: http.Server;
+  private readonly nonceSecret = randomBytes(32);
+  /** Sessions whose CPE has authenticated (by session id). */
+  private readonly authenticated = new Set<string>();
+
+  constructor(
+    private readonly engine: SessionEngine,
+    private readonly decoder: DecodePool,
+    private readonly store: Store,
+    private readonly opts: AcsServerOptions,
+    private readonly log: Logger,
+  ) {
+    this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000 }, (req, res) => {
+      this.onRequest(req, res).catch((e: unknown) => {
+        this.log.error({ err: e }, 'ACS request failed');
+        if (!res.headersSent) send(res, { status: 500, body: 'internal error\n', contentType: 'text/plain' });
+        else res.destroy();
+      });
+    });
+    // CPE requests can be slow on bad links, but a stuck peer must not hold a socket forever.
+    this.server.requestTimeout = 60_000;
+    this.server.headersTimeout = 30_000;
+    this.engine.on('sessionEnd', ({ sessionId }) => this.authenticated.delete(sessionId));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      setTimeout(() => this.server.closeAllConnections(), 2000).unref();
+    });
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      req.resume();
+      this.log.info({ method: req.method, url: req.url }, 'ACS: wrong HTTP method');
+      return send(res, { status: 405, body: `method ${req.method} not allowed: CWMP uses HTTP POST (TR-069 3.4)\n`, contentType: 'text/plain', headers: { Allow: 'POST' } });
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.opts.maxBodyBytes) {
+      req.resume();
+      this.log.warn({ bytes: declared }, 'ACS: body over the limit');
+      return send(res, { status: 413, body: `body of ${declared} bytes exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
+    }
+    const cookieId = readCookie(req.headers.cookie);
+    const socket = req.socket as Socket;
+    const sessionId = this.engine.findSession(cookieId, socket);
+    let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && this.authenticated.has(sessionId));
+    if (needAuth && !req.headers.authorization) {
+      req.resume();
+      const r = await authenticate(null, this.authOptions(req, () => null));
+      return send(res, { status: 401, body: 'authentication required\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.ok ? '' : r.challenge } });
+    }
+
+    const raw = await readBody(req, this.opts.maxBodyBytes);
+    if (raw === null) {
+      this.log.warn('ACS: body over the limit');
+      return send(res, { status: 413, body: `body exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
+    }
+    const text = raw.toString('utf8');
+
+    let decoded;
+    if (text.trim() === '') decoded = { envelope: null, warnings: [] };
+    else {
+      try {
+        decoded = await this.decoder.decode(text, raw.length);
+      } catch (e) {
+        if (!(e instanceof SoapError)) throw e;
+        if (e.code === 'unsupported-method' && sessionId && !needAuth) {
+          return send(res, this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
+        }
+        this.log.warn({ code: e.code, remote: socket.remoteAddress }, `ACS: bad CPE message: ${e.message}`);
+        if (e.cwmpVersion && (e.code === 'invalid-message' || e.code === 'unsupported-method')) {
+          // The envelope was readable: answer in CWMP terms (TR-069 A.5: 8003 invalid arguments, 8000 method not supported).
+          const code = e.code === 'invalid-message' ? CwmpFault.AcsInvalidArguments : CwmpFault.AcsMethodNotSupported;
+          const body = encodeSoap({
+            cwmpVersion: e.cwmpVersion,
+            id: e.id ?? null,
+            body: { method: 'Fault', soapFaultCode: 'Client', faultCode: code, faultString: e.message, setParameterValuesFault: [] },
+          });
+          return send(res, { status: 400, body, contentType: 'text/xml; charset="utf-8"' });
+        }
+        return send(res, { status: 400, body: `bad CWMP message (${e.code}): ${e.message}\n`, contentType: 'text/plain' });
+      }
+    }
+    for (const w of decoded.warnings) this.log.debug({ warning: w }, 'ACS: decode warning');
+
+    const env = decoded.envelope;
+    // Every Inform authenticates, even on a connection whose previous session is still open.
+    if (this.opts.auth.mode !== 'none' && env?.body.method === 'Inform') needAuth = true;
+    if (needAuth) {
+      const inform = env?.body.method === 'Inform' ? env.body : null;
+      const device = inform ? await this.store.getDevice(deviceKeyOf(inform.deviceId)) : null;
+      const { username, password } = this.opts.auth;
+      const lookup = (user: string): string | null => {
+        if (device?.cpeUsername) return user === device.cpeUsername ? (device.cpePassword ?? '') : null;
+        return username && user === username ? password : null;
+      };
+      const r = await authenticate(req.headers.authorization, this.authOptions(req, lookup));
+      if (!r.ok) {
+        this.log.warn({ reason: r.reason, username: r.username, remote: socket.remoteAddress }, 'ACS: CPE authentication failed');
+        return send(res, { status: 401, body: 'authentication failed\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.challenge } });
+      }
+    }
+
+    const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
+    if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
+    send(res, reply);
+  }
+
+  private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {
+    return {
+      mode: this.opts.auth.mode === 'digest' ? ('digest' as const) : ('basic' as const),
+      realm: this.opts.auth.realm,
+      method: req.method ?? 'POST',
+      requestUri: req.url,
+      lookup,
+      nonceSecret: this.nonceSecret,
+    };
+  }
+}
+
+function send(res: http.ServerResponse, r: CwmpReply): void {
+  const headers: Record<string, string | number> = { ...(r.headers ?? {}) };
+  const body = Buffer.from(r.body, 'utf8'); // Content-Length in bytes, not characters
+  if (r.contentType && body.length > 0) headers['Content-Type'] = r.contentType;
+  headers['Content-Length'] = body.length;
+  if (r.cookie) headers['Set-Cookie'] = `${COOKIE_NAME}=${r.cookie}; Path=/; HttpOnly`;
+  if (headers['WWW-Authenticate'] === '') delete headers['WWW-Authenticate'];
+  res.writeHead(r.status, headers);
+  res.end(body);
+}
+
+function readCookie(header: string | undefined): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === COOKIE_NAME) return part.slice(i + 1).trim() || null;
+  }
+  return null;
+}
+
+/** Reads the body; null when it grows past the limit (chunked bodies have no Content-Length). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

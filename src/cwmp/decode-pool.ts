@@ -1,0 +1,95 @@
+/**
+ * Decodes SOAP bodies: small ones inline, large ones (a 2,000-parameter
+ * GetParameterValuesResponse takes ~30 ms to parse) on worker threads, so one big
+ * response does not stall every other session's event loop (DESIGN section 8).
+ */
+import { Worker } from 'node:worker_threads';
+import { decodeSoap, SoapError } from './soap.js';
+import type { SoapEnvelope } from './types.js';
+
+export type DecodeResult = { envelope: SoapEnvelope | null; warnings: string[] };
+
+interface WorkerError {
+  soap: boolean;
+  code?: string;
+  message: string;
+  cwmpVersion?: SoapError['cwmpVersion'];
+  id?: string | null;
+  method?: string;
+}
+
+interface Job {
+  resolve: (r: DecodeResult) => void;
+  reject: (e: Error) => void;
+}
+
+export class DecodePool {
+  private readonly workers: Worker[] = [];
+  private readonly jobs = new Map<number, Job>();
+  private readonly load: number[] = [];
+  private nextId = 1;
+
+  constructor(
+    size: number,
+    private readonly thresholdBytes: number,
+  ) {
+    for (let i = 0; i < size; i++) this.spawn(i);
+  }
+
+  private spawn(i: number): void {
+    const w = new Worker(new URL('./decode-worker.js', import.meta.url));
+    w.unref();
+    w.on('message', (m: { id: number; ok: boolean; result?: DecodeResult; error?: WorkerError }) => {
+      const job = this.jobs.get(m.id);
+      if (!job) return;
+      this.jobs.delete(m.id);
+      this.load[i]!--;
+      if (m.ok) job.resolve(m.result!);
+      else if (m.error!.soap) {
+        const e = new SoapError(m.error!.code as SoapError['code'], m.error!.message);
+        e.cwmpVersion = m.error!.cwmpVersion;
+        e.id = m.error!.id;
+        e.method = m.error!.method;
+        job.reject(e);
+      }
+      else job.reject(new Error(m.error!.message));
+    });
+    w.on('error', (e) => {
+      // A crashed worker fails only its own jobs; a fresh one takes its place.
+      for (const [id, job] of this.jobs) {
+        if ((id & 0xff) === i) {
+          this.jobs.delete(id);
+          job.reject(e);
+        }
+      }
+      this.spawn(i);
+    });
+    this.workers[i] = w;
+    this.load[i] = 0;
+  }
+
+  /** `byteLength` is the body size on the wire (cheaper than recomputing). */
+  decode(xml: string, byteLength: number): Promise<DecodeResult> {
+    if (this.workers.length === 0 || byteLength < this.thresholdBytes) {
+      try {
+        return Promise.resolve(decodeSoap(xml));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    const id = (this.nextId++ * 256) + best;
+    if (this.nextId > 0x7fffff) this.nextId = 1;
+    this.load[best]!++;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(id, { resolve, reject });
+      this.workers[best]!.postMessage({ id, xml });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+  }
+}

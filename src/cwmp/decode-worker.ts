@@ -1,0 +1,13 @@
+/** Worker thread body: decodes large SOAP bodies off the main thread (DESIGN section 8). */
+import { parentPort } from 'node:worker_threads';
+import { decodeSoap, SoapError } from './soap.js';
+
+parentPort!.on('message', (m: { id: number; xml: string }) => {
+  try {
+    parentPort!.postMessage({ id: m.id, ok: true, result: decodeSoap(m.xml) });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const soap = e instanceof SoapError ? { cwmpVersion: e.cwmpVersion, id: e.id, method: e.method } : {};
+    parentPort!.postMessage({ id: m.id, ok: false, error: { soap: e instanceof SoapError, code: err.code, message: err.message, ...soap } });
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * Wires the proxy together: store, session engine, connection requests, ACS front.
+ * Later sides (USP agents, interworking) attach to `proxy.engine` and `proxy.store`.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import { SessionEngine } from './cwmp/session.js';
+import { ConnectionRequester } from './cwmp/connreq.js';
+import { DecodePool } from './cwmp/decode-pool.js';
+import { AcsServer } from './cwmp/acs-server.js';
+
+export class Proxy {
+  readonly store: Store;
+  readonly engine: SessionEngine;
+  readonly connReq: ConnectionRequester;
+  readonly decoder: DecodePool;
+  readonly acs: AcsServer;
+  acsPort = 0;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+  ) {
+    if (config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
+    this.store = openStore({ path: config.store.path });
+    const cr = config.acs.connectionRequest;
+    this.connReq = new ConnectionRequester({
+      timeoutMs: cr.timeoutMs,
+      retries: cr.retries,
+      retryDelayMs: cr.retryDelayMs,
+      maxDelayMs: cr.maxDelayMs,
+      maxInFlight: cr.maxConcurrent,
+    });
+    this.engine = new SessionEngine(
+      this.store,
+      this.connReq,
+      {
+        sessionTimeoutMs: config.acs.sessionTimeoutMs,
+        rpcDeadlineMs: cr.deadlineMs,
+        holdRequests: config.acs.holdRequests,
+        setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
+        maxSessions: config.acs.maxSessions,
+        endpointIdScheme: config.usp.endpointIdScheme,
+      },
+      log.child({ module: 'cwmp' }),
+    );
+    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
+    this.acs = new AcsServer(
+      this.engine,
+      this.decoder,
+      this.store,
+      { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth },
+      log.child({ module: 'acs' }),
+    );
+  }
+
+  async start(): Promise<void> {
+    const restored = await this.engine.restoreQueue();
+    this.acsPort = await this.acs.listen();
+    this.log.info({ port: this.acsPort, restoredRpcs: restored, store: this.config.store.path }, 'ACS listening');
+  }
+
+  /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
+  async stop(): Promise<void> {
+    await this.acs.close();
+    this.connReq.close();
+    await this.engine.close();
+    await this.decoder.close();
+    await this.store.close();
+  }
+}

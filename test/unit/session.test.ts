@@ -1,0 +1,345 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SessionEngine, RpcError, type ConnectionRequestPort, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
+import { decodeSoap } from '../../src/cwmp/soap.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { silentLogger } from '../../src/log.js';
+import type { CwmpMessage, Inform, SoapEnvelope, CwmpVersion } from '../../src/cwmp/types.js';
+import type { Store } from '../../src/store/types.js';
+
+const OPTS: SessionEngineOptions = {
+  sessionTimeoutMs: 5000,
+  rpcDeadlineMs: 5000,
+  holdRequests: false,
+  setConnectionRequestCredentials: false,
+  maxSessions: 100,
+  endpointIdScheme: 'os',
+};
+
+class FakeConnReq implements ConnectionRequestPort {
+  calls: string[] = [];
+  cancels: string[] = [];
+  result = { ok: true };
+  async request(deviceKey: string): Promise<{ ok: boolean; reason?: string; detail?: string }> {
+    this.calls.push(deviceKey);
+    return this.result;
+  }
+  cancel(deviceKey: string): void {
+    this.cancels.push(deviceKey);
+  }
+}
+
+function inform(serial: string, events: string[], root = 'Device'): Inform {
+  return {
+    method: 'Inform',
+    deviceId: { manufacturer: 'Acme', oui: '00D09E', productClass: 'Box', serialNumber: serial },
+    event: events.map((eventCode) => ({ eventCode, commandKey: '' })),
+    maxEnvelopes: 1,
+    currentTime: '2026-11-25T10:00:00Z',
+    retryCount: 0,
+    parameterList: [
+      { name: `${root}.DeviceInfo.SoftwareVersion`, value: '1.0', type: 'xsd:string' },
+      { name: `${root}.ManagementServer.ConnectionRequestURL`, value: `http://127.0.0.1:1/${serial}`, type: 'xsd:string' },
+      { name: `${root}.ManagementServer.PeriodicInformInterval`, value: '300', type: 'xsd:unsignedInt' },
+    ],
+  };
+}
+
+const env = (body: CwmpMessage, id: string | null = 'cpe-1', cwmpVersion: CwmpVersion = '1-2'): SoapEnvelope => ({ cwmpVersion, id, body });
+const KEY = (serial: string): string => `00D09E-Box-${serial}`;
+
+function parse(reply: CwmpReply): SoapEnvelope {
+  assert.equal(reply.status, 200, reply.body);
+  const d = decodeSoap(reply.body);
+  assert.ok(d.envelope);
+  return d.envelope;
+}
+
+function setup(opts: Partial<SessionEngineOptions> = {}, store?: Store) {
+  const s = store ?? openSqliteStore(':memory:');
+  const cr = new FakeConnReq();
+  const engine = new SessionEngine(s, cr, { ...OPTS, ...opts }, silentLogger());
+  return { store: s, cr, engine };
+}
+
+test('Inform -> InformResponse in the CPE version with the ID echoed; device registered', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  const r = await engine.handle({ envelope: env(inform('S1', ['1 BOOT']), 'abc', '1-0'), sessionId: null, connection: conn });
+  const e = parse(r);
+  assert.equal(e.body.method, 'InformResponse');
+  assert.equal(e.id, 'abc');
+  assert.equal(e.cwmpVersion, '1-0');
+  assert.ok(r.cookie);
+  const dev = await store.getDevice(KEY('S1'));
+  assert.equal(dev?.endpointId, 'os::00D09E-S1');
+  assert.equal(dev?.rootModel, 'Device');
+  assert.equal(dev?.connectionRequestUrl, 'http://127.0.0.1:1/S1');
+  assert.equal(dev?.periodicInformInterval, 300);
+  // learned types from the Inform
+  const types = await engine.parameterTypes(KEY('S1'), ['Device.ManagementServer.PeriodicInformInterval']);
+  assert.equal(types.get('Device.ManagementServer.PeriodicInformInterval'), 'xsd:unsignedInt');
+  const end = await engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn });
+  assert.equal(end.status, 204);
+  assert.equal(engine.activeSessions, 0);
+  await engine.close();
+  await store.close();
+});
+
+test('queued RPCs wake an idle device with ONE connection request and run one per response', async () => {
+  const { engine, store, cr } = setup();
+  const conn = {};
+  const first = await engine.handle({ envelope: env(inform('S2', ['1 BOOT'])), sessionId: null, connection: conn });
+  await engine.handle({ envelope: null, sessionId: first.cookie!, connection: conn });
+
+  const p1 = engine.enqueue(KEY('S2'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.'] });
+  const p2 = engine.enqueue(KEY('S2'), { method: 'Reboot', commandKey: 'r1' });
+  const p3 = engine.enqueue(KEY('S2'), { method: 'AddObject', objectName: 'Device.NAT.PortMapping.', parameterKey: '' });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(engine.queuedCount(KEY('S2')), 3);
+  // one connreq chain per device (the real ConnectionRequester coalesces concurrent calls too)
+  assert.ok(cr.calls.length >= 1 && cr.calls.every((k) => k === KEY('S2')));
+
+  const conn2 = {};
+  const ir = await engine.handle({ envelope: env(inform('S2', ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn2 });
+  assert.ok(cr.cancels.includes(KEY('S2')), 'connection request retries stop when the session starts');
+  const sid = ir.cookie!;
+  let req = parse(await engine.handle({ envelope: null, sessionId: sid, connection: conn2 }));
+  assert.equal(req.body.method, 'GetParameterValues');
+  req = parse(
+    await engine.handle({
+      envelope: env({ method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value: '5', type: 'xsd:unsignedInt' }] }, req.id),
+      sessionId: sid,
+      connection: conn2,
+    }),
+  );
+  assert.equal(req.body.method, 'Reboot');
+  req = parse(await engine.handle({ envelope: env({ method: 'RebootResponse' }, req.id), sessionId: sid, connection: conn2 }));
+  assert.equal(req.body.method, 'AddObject');
+  const end = await engine.handle({ envelope: env({ method: 'AddObjectResponse', instanceNumber: 3, status: 0 }, req.id), sessionId: sid, connection: conn2 });
+  assert.equal(end.status, 204);
+
+  const o1 = await p1;
+  assert.equal(o1.kind, 'response');
+  assert.equal(o1.kind === 'response' && o1.response.method, 'GetParameterValuesResponse');
+  assert.deepEqual(await p2, { kind: 'response', response: { method: 'RebootResponse' } });
+  const o3 = await p3;
+  assert.equal(o3.kind === 'response' && o3.response.method === 'AddObjectResponse' && o3.response.instanceNumber, 3);
+  assert.deepEqual(await store.listQueuedRpcs(KEY('S2')), []);
+  // types learned from the GPV answer
+  const t = await engine.parameterTypes(KEY('S2'), ['Device.DeviceInfo.UpTime']);
+  assert.equal(t.get('Device.DeviceInfo.UpTime'), 'xsd:unsignedInt');
+  await engine.close();
+  await store.close();
+});
+
+test('a cwmp Fault is an outcome, not an exception; SetParameterValuesFault kept', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S3', ['2 PERIODIC'])), sessionId: null, connection: conn });
+  const p = engine.enqueue(KEY('S3'), {
+    method: 'SetParameterValues',
+    parameterList: [{ name: 'Device.X', value: 'y', type: 'xsd:string' }],
+    parameterKey: 'k',
+  });
+  await new Promise((r) => setTimeout(r, 5));
+  const req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  assert.equal(req.body.method, 'SetParameterValues');
+  const fault = {
+    method: 'Fault' as const,
+    soapFaultCode: 'Client' as const,
+    faultCode: 9003,
+    faultString: 'Invalid arguments',
+    setParameterValuesFault: [{ parameterName: 'Device.X', faultCode: 9005, faultString: 'Invalid parameter name' }],
+  };
+  const end = await engine.handle({ envelope: env(fault, req.id), sessionId: ir.cookie!, connection: conn });
+  assert.equal(end.status, 204);
+  const o = await p;
+  assert.equal(o.kind, 'fault');
+  assert.equal(o.kind === 'fault' && o.fault.setParameterValuesFault[0]!.faultCode, 9005);
+  await engine.close();
+  await store.close();
+});
+
+test('a CPE that drops the cookie but keeps the TCP connection stays in its session', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  await engine.handle({ envelope: env(inform('S4', ['2 PERIODIC'])), sessionId: null, connection: conn });
+  const p = engine.enqueue(KEY('S4'), { method: 'GetRPCMethods' });
+  await new Promise((r) => setTimeout(r, 5));
+  const req = parse(await engine.handle({ envelope: null, sessionId: null, connection: conn }));
+  assert.equal(req.body.method, 'GetRPCMethods');
+  const end = await engine.handle({ envelope: env({ method: 'GetRPCMethodsResponse', methodList: ['GetRPCMethods'] }, req.id), sessionId: null, connection: conn });
+  assert.equal(end.status, 204);
+  assert.equal((await p).kind, 'response');
+  await engine.close();
+  await store.close();
+});
+
+test('CPE requests in session: TransferComplete answered and emitted; GetRPCMethods answered', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  const seen: string[] = [];
+  engine.on('transferComplete', ({ message }) => seen.push(message.method + ':' + (message.method === 'TransferComplete' ? message.commandKey : '')));
+  const ir = await engine.handle({ envelope: env(inform('S5', ['7 TRANSFER COMPLETE', 'M Download'])), sessionId: null, connection: conn });
+  const tc = parse(
+    await engine.handle({
+      envelope: env({ method: 'TransferComplete', commandKey: 'dl-1', fault: { faultCode: 0, faultString: '' }, startTime: '2026-11-25T10:00:00Z', completeTime: '2026-11-25T10:00:05Z' }, 'tc-1'),
+      sessionId: ir.cookie!,
+      connection: conn,
+    }),
+  );
+  assert.equal(tc.body.method, 'TransferCompleteResponse');
+  assert.equal(tc.id, 'tc-1');
+  assert.deepEqual(seen, ['TransferComplete:dl-1']);
+  const g = parse(await engine.handle({ envelope: env({ method: 'GetRPCMethods' }, 'g-1'), sessionId: ir.cookie!, connection: conn }));
+  assert.equal(g.body.method, 'GetRPCMethodsResponse');
+  assert.ok(g.body.method === 'GetRPCMethodsResponse' && g.body.methodList.includes('Inform'));
+  await engine.close();
+  await store.close();
+});
+
+test('a response for an RPC that was not sent gets 400 and leaves the session and queue untouched', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S6', ['2 PERIODIC'])), sessionId: null, connection: conn });
+  const stray = await engine.handle({ envelope: env({ method: 'RebootResponse' }), sessionId: ir.cookie!, connection: conn });
+  assert.equal(stray.status, 400);
+  assert.match(stray.body, /no RPC is outstanding/);
+  const p = engine.enqueue(KEY('S6'), { method: 'FactoryReset' });
+  await new Promise((r) => setTimeout(r, 5));
+  const req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  assert.equal(req.body.method, 'FactoryReset');
+  const wrong = await engine.handle({ envelope: env({ method: 'RebootResponse' }, req.id), sessionId: ir.cookie!, connection: conn });
+  assert.equal(wrong.status, 400);
+  assert.match(wrong.body, /RPC in flight is FactoryReset/);
+  const end = await engine.handle({ envelope: env({ method: 'FactoryResetResponse' }, req.id), sessionId: ir.cookie!, connection: conn });
+  assert.equal(end.status, 204);
+  assert.equal((await p).kind, 'response');
+  const outside = await engine.handle({ envelope: null, sessionId: null, connection: {} });
+  assert.equal(outside.status, 400);
+  await engine.close();
+  await store.close();
+});
+
+test('idle session times out: in-flight RPC fails with a clear reason, queued RPCs stay queued', async () => {
+  const { engine, store } = setup({ sessionTimeoutMs: 50 });
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S7', ['2 PERIODIC'])), sessionId: null, connection: conn });
+  const p1 = engine.enqueue(KEY('S7'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true });
+  const p2 = engine.enqueue(KEY('S7'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] });
+  p2.catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 5));
+  const req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  assert.equal(req.body.method, 'GetParameterNames');
+  await assert.rejects(p1, (e: unknown) => e instanceof RpcError && e.reason === 'session-timeout' && /GetParameterNamesResponse/.test(e.message));
+  assert.equal(engine.activeSessions, 0);
+  assert.equal(engine.queuedCount(KEY('S7')), 1);
+  assert.equal((await store.listQueuedRpcs(KEY('S7'))).length, 1);
+  await engine.close();
+  await store.close();
+});
+
+test('device unreachable: the RPC fails at its deadline naming the connection request failure', async () => {
+  const { engine, store, cr } = setup();
+  cr.result = { ok: false, reason: 'refused', detail: 'ECONNREFUSED' } as never;
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S8', ['1 BOOT'])), sessionId: null, connection: conn });
+  await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn });
+  const p = engine.enqueue(KEY('S8'), { method: 'GetRPCMethods' }, { deadlineMs: 60 });
+  await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.reason === 'unreachable' && /refused/.test(e.message));
+  assert.equal(engine.queuedCount(KEY('S8')), 0);
+  assert.deepEqual(await store.listQueuedRpcs(KEY('S8')), []);
+  await assert.rejects(engine.enqueue('nope', { method: 'GetRPCMethods' }), (e: unknown) => e instanceof RpcError && e.reason === 'unknown-device');
+  await engine.close();
+  await store.close();
+});
+
+test('BOOTSTRAP: the ACS sets per-device random connection request credentials and stores them', async () => {
+  const { engine, store } = setup({ setConnectionRequestCredentials: true });
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S9', ['0 BOOTSTRAP', '1 BOOT'], 'InternetGatewayDevice')), sessionId: null, connection: conn });
+  const req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  assert.equal(req.body.method, 'SetParameterValues');
+  assert.ok(req.body.method === 'SetParameterValues');
+  const names = req.body.parameterList.map((p) => p.name);
+  assert.deepEqual(names, ['InternetGatewayDevice.ManagementServer.ConnectionRequestUsername', 'InternetGatewayDevice.ManagementServer.ConnectionRequestPassword']);
+  const [u, pw] = req.body.parameterList.map((p) => p.value);
+  assert.ok(u && pw && pw.length >= 16);
+  const end = await engine.handle({ envelope: env({ method: 'SetParameterValuesResponse', status: 0 }, req.id), sessionId: ir.cookie!, connection: conn });
+  assert.equal(end.status, 204);
+  const dev = await store.getDevice(KEY('S9'));
+  assert.equal(dev?.connReqUsername, u);
+  assert.equal(dev?.connReqPassword, pw);
+  // a second device gets different credentials
+  const ir2 = await engine.handle({ envelope: env(inform('S10', ['0 BOOTSTRAP'], 'InternetGatewayDevice')), sessionId: null, connection: {} });
+  const req2 = parse(await engine.handle({ envelope: null, sessionId: ir2.cookie!, connection: {} }));
+  assert.ok(req2.body.method === 'SetParameterValues' && req2.body.parameterList[1]!.value !== pw);
+  await engine.close();
+  await store.close();
+});
+
+test('HoldRequests: InformResponse carries cwmp:HoldRequests while the ACS has RPCs queued', async () => {
+  const { engine, store } = setup({ holdRequests: true });
+  await engine.handle({ envelope: env(inform('S11', ['1 BOOT'])), sessionId: null, connection: {} }).then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: {} }));
+  const p = engine.enqueue(KEY('S11'), { method: 'GetRPCMethods' });
+  await new Promise((r) => setTimeout(r, 5));
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('S11', ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn });
+  assert.equal(parse(ir).holdRequests, true);
+  const req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  assert.equal(req.body.method, 'GetRPCMethods');
+  await engine.handle({ envelope: env({ method: 'GetRPCMethodsResponse', methodList: [] }, req.id), sessionId: ir.cookie!, connection: conn });
+  await p;
+  await engine.close();
+  await store.close();
+});
+
+test('queued RPCs survive a restart and run in the next session', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-session-'));
+  const file = path.join(dir, 'proxy.db');
+  try {
+    const a = setup({}, openSqliteStore(file));
+    a.cr.result = { ok: false, reason: 'refused' } as never;
+    const conn = {};
+    const ir = await a.engine.handle({ envelope: env(inform('S12', ['1 BOOT'])), sessionId: null, connection: conn });
+    await a.engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn });
+    const lost = a.engine.enqueue(KEY('S12'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] }, { deadlineMs: 60_000 });
+    lost.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    await a.engine.close();
+    await assert.rejects(lost, (e: unknown) => e instanceof RpcError && e.reason === 'shutdown');
+    await a.store.close();
+
+    const b = setup({}, openSqliteStore(file));
+    const results: string[] = [];
+    b.engine.on('rpcResult', (r) => results.push(`${r.rpc.method}:${r.outcome?.kind}`));
+    assert.equal(await b.engine.restoreQueue(), 1);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(b.cr.calls, [KEY('S12')], 'the restored queue wakes its device');
+    const conn2 = {};
+    const ir2 = await b.engine.handle({ envelope: env(inform('S12', ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn2 });
+    const req = parse(await b.engine.handle({ envelope: null, sessionId: ir2.cookie!, connection: conn2 }));
+    assert.equal(req.body.method, 'GetParameterValues');
+    await b.engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, req.id), sessionId: ir2.cookie!, connection: conn2 });
+    assert.deepEqual(results, ['GetParameterValues:response']);
+    await b.engine.close();
+    await b.store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('load shedding: Informs beyond maxSessions get 503 with Retry-After', async () => {
+  const { engine, store } = setup({ maxSessions: 1 });
+  const r1 = await engine.handle({ envelope: env(inform('L1', ['2 PERIODIC'])), sessionId: null, connection: {} });
+  assert.equal(r1.status, 200);
+  const r2 = await engine.handle({ envelope: env(inform('L2', ['2 PERIODIC'])), sessionId: null, connection: {} });
+  assert.equal(r2.status, 503);
+  assert.equal(r2.headers?.['Retry-After'], '30');
+  await engine.close();
+  await store.close();
+});
