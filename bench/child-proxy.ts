@@ -1,0 +1,143 @@
+/**
+ * Benchmark child: the real proxy (or a bare baseline server) in its own process, answering
+ * stats requests over IPC so that the load generator's CPU is not counted as the server's.
+ *   node child-proxy.js proxy <dataDir>     the cwmp-usp-proxy ACS
+ *   node child-proxy.js bare                node:http + decodeSoap + fixed InformResponse
+ *   node child-proxy.js express             the same bare handler behind express
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
+import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
+import { loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { Proxy } from '../src/main.js';
+import type { DeviceRecord } from '../src/store/types.js';
+
+const mode = process.argv[2] ?? 'proxy';
+const el = monitorEventLoopDelay({ resolution: 1 });
+el.enable();
+const gc = (globalThis as { gc?: () => void }).gc;
+const send = (m: unknown): void => {
+  process.send!(m);
+};
+
+const FIXED_RESPONSE = encodeSoap({ cwmpVersion: '1-0', id: 'bench', body: { method: 'InformResponse', maxEnvelopes: 1 } });
+
+function bareHandler(body: string, res: http.ServerResponse): void {
+  if (body.length === 0) {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  decodeSoap(body);
+  res.writeHead(200, { 'Content-Type': 'text/xml; charset="utf-8"', 'Content-Length': Buffer.byteLength(FIXED_RESPONSE), 'Set-Cookie': 'session=bench' });
+  res.end(FIXED_RESPONSE);
+}
+
+let proxy: Proxy | null = null;
+
+async function start(): Promise<number> {
+  if (mode === 'proxy') {
+    const dataDir = process.argv[3]!;
+    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000 } });
+    proxy = new Proxy(config, silentLogger());
+    await proxy.start();
+    return proxy.acsPort;
+  }
+  let server: http.Server;
+  if (mode === 'express') {
+    const { default: express } = await import('express');
+    const app = express();
+    app.use(express.text({ type: () => true, limit: '8mb' }));
+    app.post('/', (req, res) => bareHandler(typeof req.body === 'string' ? req.body : '', res));
+    server = http.createServer({ keepAlive: true }, app);
+  } else {
+    server = http.createServer({ keepAlive: true }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => bareHandler(Buffer.concat(chunks).toString('utf8'), res));
+    });
+  }
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
+  void (async () => {
+    switch (m.cmd) {
+      case 'stats': {
+        if (m.gc && gc) {
+          gc();
+          gc();
+        }
+        send({
+          cmd: 'stats',
+          rss: process.memoryUsage().rss,
+          heapUsed: process.memoryUsage().heapUsed,
+          elP99: el.percentile(99) / 1e6,
+          elMax: el.max / 1e6,
+          devices: proxy ? await proxy.store.countDevices() : 0,
+        });
+        break;
+      }
+      case 'reset-el':
+        el.reset();
+        send({ cmd: 'reset-el' });
+        break;
+      case 'enqueue': {
+        // Queue a GetParameterValues for a device; the answer is reported when it arrives.
+        const t0 = Date.now();
+        proxy!.engine.enqueue(m.deviceKey as string, { method: 'GetParameterValues', parameterNames: ['Device.'] }).then(
+          (o) => send({ cmd: 'enqueued-result', kind: o.kind, ms: Date.now() - t0 }),
+          (e: Error) => send({ cmd: 'enqueued-result', error: e.message }),
+        );
+        send({ cmd: 'enqueue' });
+        break;
+      }
+      case 'seed': {
+        // Registered-but-idle devices straight into the store (as if they had informed once).
+        const store = proxy!.store;
+        const from = m.from as number;
+        const to = m.to as number;
+        const now = new Date().toISOString();
+        for (let i = from; i < to; i++) {
+          const serial = `SEED${String(i).padStart(8, '0')}`;
+          const d: DeviceRecord = {
+            deviceKey: `00BENC-BenchBox-${serial}`,
+            endpointId: `os::00BENC-${serial}`,
+            deviceId: { manufacturer: 'Bench', oui: '00BENC', productClass: 'BenchBox', serialNumber: serial },
+            rootModel: 'Device',
+            softwareVersion: '1.0',
+            connectionRequestUrl: `http://127.0.0.1:9/${serial}`,
+            connReqUsername: 'u',
+            connReqPassword: 'p',
+            cpeUsername: null,
+            cpePassword: null,
+            periodicInformInterval: 86400,
+            lastInform: now,
+            lastInformEvents: ['2 PERIODIC'],
+            registeredAt: now,
+          };
+          await store.upsertDevice(d);
+        }
+        send({ cmd: 'seed' });
+        break;
+      }
+      case 'stop':
+        if (proxy) await proxy.stop();
+        process.exit(0);
+    }
+  })().catch((e: unknown) => {
+    send({ cmd: 'error', message: String((e as Error).stack ?? e) });
+  });
+});
+
+start().then(
+  (port) => send({ cmd: 'ready', port, pid: process.pid, dir: path.resolve('.') }),
+  (e: unknown) => {
+    send({ cmd: 'error', message: String(e) });
+    process.exit(1);
+  },
+);

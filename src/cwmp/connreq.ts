@@ -1,0 +1,293 @@
+/**
+ * Connection requests (TR-069 3.2.2): an HTTP GET to the CPE's ConnectionRequestURL,
+ * authenticated with HTTP Digest (or Basic when that is all the CPE offers) using
+ * ManagementServer.ConnectionRequestUsername/Password. The CPE answers 200 or 204 and
+ * then opens a session to the ACS.
+ *
+ * sendConnectionRequest is one attempt; ConnectionRequester adds the retry policy,
+ * per-device coalescing (one connection request per device, however many RPCs wait)
+ * and a global bound on concurrent attempts.
+ */
+import http from 'node:http';
+import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
+import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge } from './http-auth.js';
+
+export type ConnReqFailureReason = 'timeout' | 'refused' | 'auth-failed' | 'http-error' | 'bad-url' | 'cancelled';
+
+export type ConnReqResult =
+  | { ok: true; status: number }
+  | { ok: false; reason: ConnReqFailureReason; status?: number; detail: string };
+
+export interface ConnReqCredentials {
+  username: string;
+  password: string;
+}
+
+export interface ConnReqOptions {
+  /** Overall limit for the attempt, including the authenticated retry. */
+  timeoutMs: number;
+  /** Aborts the attempt; it then resolves as 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One connection request. Never rejects. On a 401 it answers the challenge once (Digest
+ * preferred, Basic otherwise) on the same keep-alive connection when the CPE keeps it open.
+ * Details never contain the credentials (nor URL userinfo).
+ */
+export function sendConnectionRequest(
+  url: string,
+  creds: ConnReqCredentials | null,
+  opts: ConnReqOptions,
+): Promise<ConnReqResult> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.resolve({ ok: false, reason: 'bad-url', detail: 'ConnectionRequestURL is not a valid URL' });
+  }
+  // TR-069 3.2.2: the connection request URL is plain HTTP.
+  if (u.protocol !== 'http:') {
+    return Promise.resolve({ ok: false, reason: 'bad-url', detail: `unsupported URL scheme ${JSON.stringify(u.protocol)}` });
+  }
+  if (!u.hostname) return Promise.resolve({ ok: false, reason: 'bad-url', detail: 'ConnectionRequestURL has no host' });
+  if (opts.signal?.aborted) return Promise.resolve({ ok: false, reason: 'cancelled', detail: 'cancelled before sending' });
+
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port ? Number(u.port) : 80;
+  const path = (u.pathname || '/') + u.search;
+  // A private agent with one socket: the authenticated retry reuses the connection the
+  // 401 came on (if the CPE keeps it alive), and destroying the agent frees everything.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+  return new Promise<ConnReqResult>((resolve) => {
+    let settled = false;
+    let current: http.ClientRequest | null = null;
+    const finish = (r: ConnReqResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      current?.destroy();
+      agent.destroy();
+      resolve(r);
+    };
+    const onAbort = (): void => finish({ ok: false, reason: 'cancelled', detail: 'cancelled' });
+    const timer = setTimeout(
+      () => finish({ ok: false, reason: 'timeout', detail: `no answer within ${opts.timeoutMs} ms` }),
+      opts.timeoutMs,
+    );
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const send = (authorization: string | undefined, authenticated: boolean): void => {
+      const headers: Record<string, string> = {};
+      if (authorization) headers.authorization = authorization;
+      const req = http.request({ host, port, path, method: 'GET', agent, headers });
+      current = req;
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` }),
+      );
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        res.on('error', (err: NodeJS.ErrnoException) =>
+          finish({ ok: false, reason: 'refused', status, detail: `connection failed: ${err.code ?? err.message}` }),
+        );
+        // Drain the body so the socket returns to the agent for the authenticated retry.
+        res.resume();
+        if (status === 200 || status === 204) return finish({ ok: true, status });
+        if (status !== 401) return finish({ ok: false, reason: 'http-error', status, detail: `CPE answered HTTP ${status}` });
+        if (authenticated) return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE rejected the credentials' });
+        if (!creds) {
+          return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE requires authentication and no credentials are known' });
+        }
+        const challenge = pickChallenge(parseChallenge(res.headers['www-authenticate']));
+        if (!challenge) {
+          return finish({ ok: false, reason: 'auth-failed', status, detail: 'no supported challenge in WWW-Authenticate' });
+        }
+        let answer: string;
+        try {
+          answer = isScheme(challenge, 'Digest')
+            ? digestAuthorization({ challenge, method: 'GET', uri: path, username: creds.username, password: creds.password, nc: 1 })
+            : basicAuthorization(creds.username, creds.password);
+        } catch (err) {
+          // http-auth errors carry no secrets.
+          return finish({ ok: false, reason: 'auth-failed', status, detail: (err as Error).message });
+        }
+        let retried = false;
+        const retry = (): void => {
+          if (retried || settled) return;
+          retried = true;
+          send(answer, true);
+        };
+        res.on('end', retry);
+        res.on('close', retry);
+      });
+      req.end();
+    };
+    send(undefined, false);
+  });
+}
+
+// ---------------------------------------------------------------- retries, coalescing, concurrency
+
+export interface ConnReqPolicy {
+  /** Per attempt. */
+  timeoutMs: number;
+  /** Further attempts after the first one fails (timeout, refused or http-error). */
+  retries: number;
+  /** Backoff base (ceiling of the first retry wait). */
+  retryDelayMs: number;
+  /** Backoff cap. */
+  maxDelayMs: number;
+  /** Backoff growth per retry (default 2). */
+  factor?: number;
+  /** Attempts in flight at once, across all devices (default 200). */
+  maxInFlight?: number;
+}
+
+export interface ConnectionRequesterDeps {
+  /** The single-attempt function (tests may substitute one). */
+  send?: typeof sendConnectionRequest;
+  rand?: RandomSource;
+}
+
+interface Chain {
+  url: string;
+  creds: ConnReqCredentials | null;
+  promise: Promise<ConnReqResult>;
+  resolve: (r: ConnReqResult) => void;
+  cancelled: boolean;
+  /** Cuts a backoff sleep or a wait for a slot short. */
+  wake: (() => void) | null;
+}
+
+/** Failures worth another attempt; auth and URL problems are not going to fix themselves. */
+const RETRYABLE: ReadonlySet<ConnReqFailureReason> = new Set(['timeout', 'refused', 'http-error']);
+
+/**
+ * Connection requests with a retry policy. Concurrent request() calls for one device share
+ * one attempt chain and its result; a later call after the chain ended starts a new one.
+ */
+export class ConnectionRequester {
+  private readonly chains = new Map<string, Chain>();
+  private readonly waiters: Array<{ chain: Chain; grant: (granted: boolean) => void }> = [];
+  private active = 0;
+  private readonly send: typeof sendConnectionRequest;
+  private readonly rand: RandomSource;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly policy: ConnReqPolicy,
+    deps: ConnectionRequesterDeps = {},
+  ) {
+    this.send = deps.send ?? sendConnectionRequest;
+    this.rand = deps.rand ?? Math.random;
+    this.maxInFlight = Math.max(1, policy.maxInFlight ?? 200);
+  }
+
+  /** Devices with an attempt chain running. */
+  get pending(): number {
+    return this.chains.size;
+  }
+
+  /** HTTP attempts in flight now (at most maxInFlight). */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /**
+   * Wakes the device. Joins the chain already running for deviceKey if there is one (the
+   * newest url/creds are used for its remaining attempts). Never rejects.
+   */
+  request(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult> {
+    const existing = this.chains.get(deviceKey);
+    if (existing) {
+      existing.url = url;
+      existing.creds = creds;
+      return existing.promise;
+    }
+    let resolve!: (r: ConnReqResult) => void;
+    const promise = new Promise<ConnReqResult>((r) => (resolve = r));
+    const chain: Chain = { url, creds, promise, resolve, cancelled: false, wake: null };
+    this.chains.set(deviceKey, chain);
+    void this.run(deviceKey, chain);
+    return promise;
+  }
+
+  /**
+   * Stops the device's chain (its session has started): no further attempts, and the
+   * pending promise resolves now as 'cancelled'. An attempt already on the wire is left to
+   * finish (its result is dropped). Returns whether a chain was running.
+   */
+  cancel(deviceKey: string): boolean {
+    const chain = this.chains.get(deviceKey);
+    if (!chain) return false;
+    this.chains.delete(deviceKey);
+    chain.cancelled = true;
+    chain.resolve({ ok: false, reason: 'cancelled', detail: 'connection request cancelled' });
+    const i = this.waiters.findIndex((w) => w.chain === chain);
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.grant(false);
+    chain.wake?.();
+    return true;
+  }
+
+  /** Cancels every chain (shutdown). */
+  close(): void {
+    for (const key of [...this.chains.keys()]) this.cancel(key);
+  }
+
+  private async run(deviceKey: string, chain: Chain): Promise<void> {
+    let last: ConnReqResult | null = null;
+    try {
+      for (let attempt = 0; attempt <= this.policy.retries && !chain.cancelled; attempt++) {
+        if (attempt > 0) {
+          const delay = backoffDelayMs(
+            attempt - 1,
+            { baseMs: this.policy.retryDelayMs, maxMs: this.policy.maxDelayMs, factor: this.policy.factor },
+            this.rand,
+          );
+          await this.sleep(chain, delay);
+          if (chain.cancelled) break;
+        }
+        if (!(await this.acquire(chain))) break;
+        try {
+          last = await this.send(chain.url, chain.creds, { timeoutMs: this.policy.timeoutMs });
+        } finally {
+          this.release();
+        }
+        if (last.ok || !RETRYABLE.has(last.reason)) break;
+      }
+    } catch (err) {
+      last = { ok: false, reason: 'refused', detail: `connection request failed: ${(err as Error).message}` };
+    }
+    if (this.chains.get(deviceKey) === chain) this.chains.delete(deviceKey);
+    if (!chain.cancelled) chain.resolve(last ?? { ok: false, reason: 'cancelled', detail: 'no attempt made' });
+  }
+
+  private sleep(chain: Chain, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        chain.wake = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      chain.wake = done;
+    });
+  }
+
+  private acquire(chain: Chain): Promise<boolean> {
+    if (chain.cancelled) return Promise.resolve(false);
+    if (this.active < this.maxInFlight) {
+      this.active++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((grant) => this.waiters.push({ chain, grant }));
+  }
+
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) next.grant(true); // the slot passes straight to the next waiter
+    else this.active--;
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The embedded default Store (DESIGN section 6): one SQLite file via better-sqlite3.
+ * WAL mode so that a second handle (the CLI `devices` command) reads while the proxy
+ * writes; synchronous=NORMAL (durable across process crashes, which is what a restart
+ * needs; a power cut may lose the last transactions); all statements prepared once.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { AcsRequest, XsdType } from '../cwmp/types.js';
+import type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store } from './types.js';
+
+type DB = Database.Database;
+
+/** Schema migrations by version; append only, never edit an applied one. */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE devices (
+        device_key               TEXT PRIMARY KEY NOT NULL,
+        endpoint_id              TEXT NOT NULL UNIQUE,
+        manufacturer             TEXT NOT NULL,
+        oui                      TEXT NOT NULL,
+        product_class            TEXT NOT NULL,
+        serial_number            TEXT NOT NULL,
+        root_model               TEXT NOT NULL,
+        software_version         TEXT,
+        conn_req_url             TEXT,
+        conn_req_username        TEXT,
+        conn_req_password        TEXT,
+        cpe_username             TEXT,
+        cpe_password             TEXT,
+        periodic_inform_interval INTEGER,
+        last_inform              TEXT,
+        last_inform_events       TEXT NOT NULL DEFAULT '[]',
+        registered_at            TEXT NOT NULL
+      );
+      CREATE TABLE parameter_types (
+        model_key TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        PRIMARY KEY (model_key, name)
+      ) WITHOUT ROWID;
+      CREATE TABLE queued_rpcs (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        device_key TEXT NOT NULL,
+        rpc        TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        deadline   INTEGER NOT NULL
+      );
+      CREATE INDEX queued_rpcs_device ON queued_rpcs (device_key, seq);
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+interface DeviceRow {
+  device_key: string;
+  endpoint_id: string;
+  manufacturer: string;
+  oui: string;
+  product_class: string;
+  serial_number: string;
+  root_model: string;
+  software_version: string | null;
+  conn_req_url: string | null;
+  conn_req_username: string | null;
+  conn_req_password: string | null;
+  cpe_username: string | null;
+  cpe_password: string | null;
+  periodic_inform_interval: number | null;
+  last_inform: string | null;
+  last_inform_events: string;
+  registered_at: string;
+}
+
+interface QueuedRow {
+  id: string;
+  device_key: string;
+  rpc: string;
+  created_at: string;
+  deadline: number;
+}
+
+export interface SqliteStoreOptions {
+  /** Open an existing file read-only (e.g. for the CLI); no migrations are run. */
+  readonly?: boolean;
+  /** SQLite busy_timeout in ms (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+function migrate(db: DB): void {
+  const run = db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL)');
+    const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+    const current = row.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`store schema version ${current} is newer than this program supports (${SCHEMA_VERSION})`);
+    }
+    const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      record.run(m.version, new Date().toISOString());
+    }
+  });
+  // IMMEDIATE: two processes opening a fresh file at once must not both migrate.
+  run.immediate();
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c);
+}
+
+function toDevice(r: DeviceRow): DeviceRecord {
+  return {
+    deviceKey: r.device_key,
+    endpointId: r.endpoint_id,
+    deviceId: { manufacturer: r.manufacturer, oui: r.oui, productClass: r.product_class, serialNumber: r.serial_number },
+    rootModel: r.root_model as RootModel,
+    softwareVersion: r.software_version,
+    connectionRequestUrl: r.conn_req_url,
+    connReqUsername: r.conn_req_username,
+    connReqPassword: r.conn_req_password,
+    cpeUsername: r.cpe_username,
+    cpePassword: r.cpe_password,
+    periodicInformInterval: r.periodic_inform_interval,
+    lastInform: r.last_inform,
+    lastInformEvents: JSON.parse(r.last_inform_events) as string[],
+    registeredAt: r.registered_at,
+  };
+}
+
+function toQueued(r: QueuedRow): QueuedRpc {
+  return { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+}
+
+function nonNegativeInt(v: number | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer`);
+  return v;
+}
+
+function prepareStatements(db: DB) {
+  const searchCols = ['endpoint_id', 'device_key', 'serial_number', 'product_class', 'oui', 'manufacturer'];
+  const searchWhere = searchCols.map((c) => `${c} LIKE @pattern ESCAPE '\\'`).join(' OR ');
+  return {
+    upsertDevice: db.prepare<[DeviceRow]>(`
+      INSERT INTO devices (device_key, endpoint_id, manufacturer, oui, product_class, serial_number, root_model,
+        software_version, conn_req_url, conn_req_username, conn_req_password, cpe_username, cpe_password,
+        periodic_inform_interval, last_inform, last_inform_events, registered_at)
+      VALUES (@device_key, @endpoint_id, @manufacturer, @oui, @product_class, @serial_number, @root_model,
+        @software_version, @conn_req_url, @conn_req_username, @conn_req_password, @cpe_username, @cpe_password,
+        @periodic_inform_interval, @last_inform, @last_inform_events, @registered_at)
+      ON CONFLICT (device_key) DO UPDATE SET
+        endpoint_id = excluded.endpoint_id, manufacturer = excluded.manufacturer, oui = excluded.oui,
+        product_class = excluded.product_class, serial_number = excluded.serial_number,
+        root_model = excluded.root_model, software_version = excluded.software_version,
+        conn_req_url = excluded.conn_req_url, conn_req_username = excluded.conn_req_username,
+        conn_req_password = excluded.conn_req_password, cpe_username = excluded.cpe_username,
+        cpe_password = excluded.cpe_password, periodic_inform_interval = excluded.periodic_inform_interval,
+        last_inform = excluded.last_inform, last_inform_events = excluded.last_inform_events,
+        registered_at = excluded.registered_at`),
+    getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
+    getByEndpoint: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE endpoint_id = ?'),
+    list: db.prepare<[{ limit: number; offset: number }], DeviceRow>(
+      'SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset',
+    ),
+    search: db.prepare<[{ pattern: string; limit: number; offset: number }], DeviceRow>(
+      `SELECT * FROM devices WHERE ${searchWhere} ORDER BY device_key LIMIT @limit OFFSET @offset`,
+    ),
+    count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM devices'),
+    // Hot path: one indexed UPDATE. A null URL (Inform without it) keeps the known one.
+    touch: db.prepare<[string, string, string | null, string]>(
+      'UPDATE devices SET last_inform = ?, last_inform_events = ?, conn_req_url = COALESCE(?, conn_req_url) WHERE device_key = ?',
+    ),
+    putType: db.prepare<[string, string, string]>(
+      'INSERT INTO parameter_types (model_key, name, type) VALUES (?, ?, ?) ON CONFLICT (model_key, name) DO UPDATE SET type = excluded.type',
+    ),
+    typesAll: db.prepare<[string], { name: string; type: string }>('SELECT name, type FROM parameter_types WHERE model_key = ?'),
+    typesSome: db.prepare<[string, string], { name: string; type: string }>(
+      'SELECT name, type FROM parameter_types WHERE model_key = ? AND name IN (SELECT value FROM json_each(?))',
+    ),
+    addRpc: db.prepare<[string, string, string, string, number]>(
+      'INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // FIFO = insertion order (seq), which is also createdAt order when one clock stamps them.
+    listRpcs: db.prepare<[string], QueuedRow>(
+      'SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq',
+    ),
+    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
+    removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
+  };
+}
+
+export class SqliteStore implements Store {
+  private readonly db: DB;
+  private closed = false;
+  private readonly st: ReturnType<typeof prepareStatements>;
+  private readonly putTypesTx: (modelKey: string, types: ReadonlyMap<string, XsdType>) => void;
+
+  /** Prefer openSqliteStore(), which also creates the parent directory. */
+  constructor(file: string, opts: SqliteStoreOptions = {}) {
+    const db = opts.readonly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
+    this.db = db;
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        migrate(db);
+      } else {
+        const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+        if ((row.v ?? 0) !== SCHEMA_VERSION) {
+          throw new Error(`store schema version ${row.v ?? 0} does not match this program (${SCHEMA_VERSION})`);
+        }
+      }
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+
+    this.st = prepareStatements(db);
+    const putType = this.st.putType;
+    this.putTypesTx = db.transaction((modelKey: string, types: ReadonlyMap<string, XsdType>) => {
+      for (const [name, type] of types) putType.run(modelKey, name, type);
+    });
+  }
+
+  async upsertDevice(d: DeviceRecord): Promise<void> {
+    this.st.upsertDevice.run({
+      device_key: d.deviceKey,
+      endpoint_id: d.endpointId,
+      manufacturer: d.deviceId.manufacturer,
+      oui: d.deviceId.oui,
+      product_class: d.deviceId.productClass,
+      serial_number: d.deviceId.serialNumber,
+      root_model: d.rootModel,
+      software_version: d.softwareVersion,
+      conn_req_url: d.connectionRequestUrl,
+      conn_req_username: d.connReqUsername,
+      conn_req_password: d.connReqPassword,
+      cpe_username: d.cpeUsername,
+      cpe_password: d.cpePassword,
+      periodic_inform_interval: d.periodicInformInterval,
+      last_inform: d.lastInform,
+      last_inform_events: JSON.stringify(d.lastInformEvents),
+      registered_at: d.registeredAt,
+    });
+  }
+
+  async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
+    const r = this.st.getDevice.get(deviceKey);
+    return r ? toDevice(r) : null;
+  }
+
+  async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
+    const r = this.st.getByEndpoint.get(endpointId);
+    return r ? toDevice(r) : null;
+  }
+
+  async listDevices(query: DeviceQuery = {}): Promise<DeviceRecord[]> {
+    // LIMIT -1 is "no limit" in SQLite.
+    const limit = query.limit === undefined ? -1 : nonNegativeInt(query.limit, 'limit', -1);
+    const offset = nonNegativeInt(query.offset, 'offset', 0);
+    const rows = query.search
+      ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset })
+      : this.st.list.all({ limit, offset });
+    return rows.map(toDevice);
+  }
+
+  async countDevices(): Promise<number> {
+    return this.st.count.get()!.n;
+  }
+
+  async touchInform(deviceKey: string, at: string, events: string[], connectionRequestUrl: string | null): Promise<void> {
+    this.st.touch.run(at, JSON.stringify(events), connectionRequestUrl, deviceKey);
+  }
+
+  async putParameterTypes(modelKey: string, types: ReadonlyMap<string, XsdType>): Promise<void> {
+    if (types.size === 0) return;
+    this.putTypesTx(modelKey, types);
+  }
+
+  async getParameterTypes(modelKey: string, names?: readonly string[]): Promise<Map<string, XsdType>> {
+    const rows = names === undefined ? this.st.typesAll.all(modelKey) : names.length === 0 ? [] : this.st.typesSome.all(modelKey, JSON.stringify(names));
+    return new Map(rows.map((r) => [r.name, r.type]));
+  }
+
+  async addQueuedRpc(q: QueuedRpc): Promise<void> {
+    this.st.addRpc.run(q.id, q.deviceKey, JSON.stringify(q.rpc), q.createdAt, q.deadline);
+  }
+
+  async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {
+    return this.st.listRpcs.all(deviceKey).map(toQueued);
+  }
+
+  async listAllQueuedRpcs(): Promise<QueuedRpc[]> {
+    return this.st.listAllRpcs.all().map(toQueued);
+  }
+
+  async removeQueuedRpc(id: string): Promise<boolean> {
+    return this.st.removeRpc.run(id).changes > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+/** Opens (creating the file, its parent directory and the schema as needed) a SQLite store. */
+export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
+  if (file !== ':memory:' && file !== '' && !opts.readonly) {
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  }
+  return new SqliteStore(file, opts);
+}

@@ -1,0 +1,339 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConnectionRequester, sendConnectionRequest, type ConnReqResult } from '../../src/cwmp/connreq.js';
+import { authenticate, type AuthenticateOptions } from '../../src/cwmp/http-auth.js';
+
+interface TestServer {
+  url: string;
+  requests: number;
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A loopback CPE connection-request server; `handle` decides each answer. */
+async function cpe(handle: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => unknown): Promise<TestServer> {
+  const state = { requests: 0, connections: 0 };
+  const server = http.createServer((req, res) => {
+    state.requests++;
+    void handle(req, res, state.requests);
+  });
+  server.on('connection', () => state.connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/cr/abc?x=1`,
+    get requests() {
+      return state.requests;
+    },
+    get connections() {
+      return state.connections;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A CPE that authenticates with the real server-side code. */
+function authedCpe(mode: 'basic' | 'digest', users: Record<string, string>) {
+  const opts: Omit<AuthenticateOptions, 'method'> = { mode, realm: 'cpe', nonceSecret: 'cpe-secret', lookup: (u) => users[u] };
+  return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const r = await authenticate(req.headers.authorization, { ...opts, method: req.method ?? 'GET', requestUri: req.url });
+    if (r.ok) {
+      res.writeHead(204).end();
+    } else {
+      res.writeHead(401, { 'www-authenticate': r.challenge, 'content-type': 'text/plain' }).end('unauthorized');
+    }
+  };
+}
+
+const freePort = async (): Promise<number> => {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+};
+
+test('Digest qop=auth: answers the challenge and succeeds on the same connection', async () => {
+  const s = await cpe(authedCpe('digest', { acs: 'cr-secret' }));
+  try {
+    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'cr-secret' }, { timeoutMs: 5000 });
+    assert.deepEqual(r, { ok: true, status: 204 });
+    assert.equal(s.requests, 2);
+    assert.equal(s.connections, 1, 'the authenticated retry reuses the keep-alive connection');
+  } finally {
+    await s.close();
+  }
+});
+
+test('Digest offered alongside Basic: Digest is used', async () => {
+  let sawDigest = false;
+  const s = await cpe((req, res) => {
+    const h = req.headers.authorization;
+    if (h?.startsWith('Digest ')) {
+      sawDigest = true;
+      res.writeHead(200).end();
+    } else if (h) {
+      res.writeHead(403).end();
+    } else {
+      res.writeHead(401, { 'www-authenticate': ['Basic realm="x"', 'Digest realm="x", nonce="n", qop="auth"'] }).end();
+    }
+  });
+  try {
+    const r = await sendConnectionRequest(s.url, { username: 'a', password: 'b' }, { timeoutMs: 5000 });
+    assert.deepEqual(r, { ok: true, status: 200 });
+    assert.ok(sawDigest);
+  } finally {
+    await s.close();
+  }
+});
+
+test('Basic: succeeds (password with ":")', async () => {
+  const s = await cpe(authedCpe('basic', { acs: 'p:w' }));
+  try {
+    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'p:w' }, { timeoutMs: 5000 });
+    assert.deepEqual(r, { ok: true, status: 204 });
+  } finally {
+    await s.close();
+  }
+});
+
+test('no authentication needed: one request', async () => {
+  const s = await cpe((_req, res) => res.writeHead(200).end('ok'));
+  try {
+    assert.deepEqual(await sendConnectionRequest(s.url, null, { timeoutMs: 5000 }), { ok: true, status: 200 });
+    assert.equal(s.requests, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+test('wrong credentials -> auth-failed after exactly one retry; detail has no secret', async () => {
+  for (const mode of ['digest', 'basic'] as const) {
+    const s = await cpe(authedCpe(mode, { acs: 'right' }));
+    try {
+      const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'WrongSecret' }, { timeoutMs: 5000 });
+      assert.equal(r.ok, false);
+      assert.ok(!r.ok && r.reason === 'auth-failed' && r.status === 401, mode);
+      assert.ok(!r.ok && !r.detail.includes('WrongSecret'));
+      assert.equal(s.requests, 2, mode);
+    } finally {
+      await s.close();
+    }
+  }
+});
+
+test('401 without credentials -> auth-failed', async () => {
+  const s = await cpe(authedCpe('digest', { acs: 'x' }));
+  try {
+    const r = await sendConnectionRequest(s.url, null, { timeoutMs: 5000 });
+    assert.ok(!r.ok && r.reason === 'auth-failed');
+    assert.equal(s.requests, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+test('other statuses -> http-error', async () => {
+  const s = await cpe((_req, res) => res.writeHead(503).end());
+  try {
+    const r = await sendConnectionRequest(s.url, null, { timeoutMs: 5000 });
+    assert.deepEqual(r, { ok: false, reason: 'http-error', status: 503, detail: 'CPE answered HTTP 503' });
+  } finally {
+    await s.close();
+  }
+});
+
+test('a CPE that never answers -> timeout', async () => {
+  const s = await cpe(() => {
+    /* never answers */
+  });
+  try {
+    const r = await sendConnectionRequest(s.url, null, { timeoutMs: 150 });
+    assert.ok(!r.ok && r.reason === 'timeout');
+  } finally {
+    await s.close();
+  }
+});
+
+test('closed port -> refused', async () => {
+  const port = await freePort();
+  const r = await sendConnectionRequest(`http://127.0.0.1:${port}/`, null, { timeoutMs: 5000 });
+  assert.ok(!r.ok && r.reason === 'refused', JSON.stringify(r));
+});
+
+test('bad URLs -> bad-url, and URL userinfo never reaches the detail', async () => {
+  for (const url of ['https://127.0.0.1/', 'ftp://x/', 'not a url', '', 'udp://1.2.3.4:7547']) {
+    const r = await sendConnectionRequest(url, null, { timeoutMs: 100 });
+    assert.ok(!r.ok && r.reason === 'bad-url', url);
+  }
+  const r = await sendConnectionRequest('https://user:Secret@host/', null, { timeoutMs: 100 });
+  assert.ok(!r.ok && !r.detail.includes('Secret'));
+});
+
+test('abort signal -> cancelled', async () => {
+  const s = await cpe(() => {});
+  try {
+    const ac = new AbortController();
+    const p = sendConnectionRequest(s.url, null, { timeoutMs: 5000, signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    const r = await p;
+    assert.ok(!r.ok && r.reason === 'cancelled');
+  } finally {
+    await s.close();
+  }
+});
+
+const fast = { timeoutMs: 2000, retries: 3, retryDelayMs: 5, maxDelayMs: 20 };
+
+test('ConnectionRequester: 10 concurrent requests for one device hit the CPE once', async () => {
+  const s = await cpe((_req, res) => setTimeout(() => res.writeHead(204).end(), 50));
+  try {
+    const cr = new ConnectionRequester(fast);
+    const results = await Promise.all(Array.from({ length: 10 }, () => cr.request('dev1', s.url, null)));
+    for (const r of results) assert.deepEqual(r, { ok: true, status: 204 });
+    assert.equal(s.requests, 1);
+    assert.equal(cr.pending, 0);
+    // The chain is over: a later request sends again.
+    await cr.request('dev1', s.url, null);
+    assert.equal(s.requests, 2);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: different devices are not coalesced', async () => {
+  const s = await cpe((_req, res) => res.writeHead(204).end());
+  try {
+    const cr = new ConnectionRequester(fast);
+    await Promise.all(['a', 'b', 'c'].map((k) => cr.request(k, s.url, null)));
+    assert.equal(s.requests, 3);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: retries per policy until success', async () => {
+  const s = await cpe((_req, res, n) => res.writeHead(n < 3 ? 503 : 204).end());
+  try {
+    const cr = new ConnectionRequester(fast);
+    assert.deepEqual(await cr.request('d', s.url, null), { ok: true, status: 204 });
+    assert.equal(s.requests, 3);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: gives up after `retries` retries with the last failure', async () => {
+  const s = await cpe((_req, res) => res.writeHead(500).end());
+  try {
+    const cr = new ConnectionRequester({ ...fast, retries: 2 });
+    const r = await cr.request('d', s.url, null);
+    assert.ok(!r.ok && r.reason === 'http-error' && r.status === 500);
+    assert.equal(s.requests, 3);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: refused and timeout are retried; auth-failed and bad-url are not', async () => {
+  const port = await freePort();
+  const sent: string[] = [];
+  const cr = new ConnectionRequester(fast, {
+    send: async (url, creds, opts) => {
+      sent.push(url);
+      return url.startsWith('http://127.0.0.1') ? sendConnectionRequest(url, creds, opts) : { ok: false, reason: 'auth-failed', detail: 'x' };
+    },
+  });
+  const refused = await cr.request('r', `http://127.0.0.1:${port}/`, null);
+  assert.ok(!refused.ok && refused.reason === 'refused');
+  assert.equal(sent.length, 4);
+  sent.length = 0;
+  const auth = await cr.request('a', 'http://cpe.example/', null);
+  assert.ok(!auth.ok && auth.reason === 'auth-failed');
+  assert.equal(sent.length, 1);
+  const badUrl = await new ConnectionRequester(fast).request('b', 'https://x/', null);
+  assert.ok(!badUrl.ok && badUrl.reason === 'bad-url');
+
+  const s = await cpe(() => {});
+  try {
+    const timeouts = await new ConnectionRequester({ ...fast, timeoutMs: 50, retries: 1 }).request('t', s.url, null);
+    assert.ok(!timeouts.ok && timeouts.reason === 'timeout');
+    assert.equal(s.requests, 2);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: cancel stops retrying and resolves every waiter', async () => {
+  const s = await cpe((_req, res) => res.writeHead(503).end());
+  try {
+    const cr = new ConnectionRequester({ ...fast, retries: 100, retryDelayMs: 60_000, maxDelayMs: 60_000 });
+    const p1 = cr.request('d', s.url, null);
+    const p2 = cr.request('d', s.url, null);
+    while (s.requests < 1) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20)); // now in the (long) backoff sleep
+    assert.equal(cr.cancel('d'), true);
+    const [r1, r2] = await Promise.all([p1, p2]);
+    assert.ok(!r1.ok && r1.reason === 'cancelled');
+    assert.deepEqual(r1, r2);
+    assert.equal(s.requests, 1);
+    assert.equal(cr.pending, 0);
+    assert.equal(cr.cancel('d'), false);
+  } finally {
+    await s.close();
+  }
+});
+
+test('ConnectionRequester: bounds attempts in flight across devices', async () => {
+  let now = 0;
+  let peak = 0;
+  const cr = new ConnectionRequester(
+    { ...fast, maxInFlight: 3 },
+    {
+      send: async (): Promise<ConnReqResult> => {
+        now++;
+        peak = Math.max(peak, now);
+        await new Promise((r) => setTimeout(r, 10));
+        now--;
+        return { ok: true, status: 204 };
+      },
+    },
+  );
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cr.request(`dev${i}`, 'http://x/', null)));
+  assert.equal(results.filter((r) => r.ok).length, 20);
+  assert.equal(peak, 3);
+  assert.equal(cr.inFlight, 0);
+});
+
+test('ConnectionRequester: cancelling a device queued for a slot frees its place', async () => {
+  const calls: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const cr = new ConnectionRequester(
+    { ...fast, maxInFlight: 1 },
+    {
+      send: async (url): Promise<ConnReqResult> => {
+        calls.push(url);
+        await gate;
+        return { ok: true, status: 204 };
+      },
+    },
+  );
+  const a = cr.request('a', 'http://a/', null);
+  const b = cr.request('b', 'http://b/', null);
+  const c = cr.request('c', 'http://c/', null);
+  await new Promise((r) => setImmediate(r));
+  cr.cancel('b');
+  assert.ok(!(await b).ok);
+  release();
+  assert.ok((await a).ok);
+  assert.ok((await c).ok);
+  assert.deepEqual(calls, ['http://a/', 'http://c/']);
+  assert.equal(cr.inFlight, 0);
+});
