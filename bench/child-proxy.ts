@@ -16,6 +16,8 @@ import { Proxy } from '../src/main.js';
 import type { DeviceRecord } from '../src/store/types.js';
 
 const mode = process.argv[2] ?? 'proxy';
+// Never outlive the benchmark that started us.
+process.on('disconnect', () => process.exit(0));
 const el = monitorEventLoopDelay({ resolution: 1 });
 el.enable();
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -41,7 +43,7 @@ let proxy: Proxy | null = null;
 async function start(): Promise<number> {
   if (mode === 'proxy') {
     const dataDir = process.argv[3]!;
-    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000 } });
+    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000, 'acs.setConnectionRequestCredentials': false } });
     proxy = new Proxy(config, silentLogger());
     await proxy.start();
     return proxy.acsPort;

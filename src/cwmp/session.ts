@@ -126,17 +126,26 @@ interface DeviceQueue {
 
 type SessionState = 'cpe-turn' | 'awaiting-response' | 'ended';
 
-interface Session {
-  id: string;
-  deviceKey: string;
-  device: DeviceRecord;
-  version: CwmpVersion;
-  state: SessionState;
-  inflight: Pending | null;
-  timer: NodeJS.Timeout | null;
-  connection: object | null;
-  rpcs: number;
-  log: Logger;
+class Session {
+  state: SessionState = 'cpe-turn';
+  inflight: Pending | null = null;
+  timer: NodeJS.Timeout | null = null;
+  rpcs = 0;
+  private logger: Logger | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly deviceKey: string,
+    readonly device: DeviceRecord,
+    readonly version: CwmpVersion,
+    public connection: object | null,
+    private readonly parentLog: Logger,
+  ) {}
+
+  /** Per-device child logger, made on first use: most sessions log nothing. */
+  get log(): Logger {
+    return (this.logger ??= this.parentLog.child({ endpointId: this.device.endpointId }));
+  }
 }
 
 const ACS_METHODS = ['Inform', 'GetRPCMethods', 'TransferComplete', 'AutonomousTransferComplete'];
@@ -317,18 +326,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
 
     const device = await this.register(deviceKey, inform);
-    const session: Session = {
-      id: randomBytes(16).toString('hex'),
-      deviceKey,
-      device,
-      version: env.cwmpVersion,
-      state: 'cpe-turn',
-      inflight: null,
-      timer: null,
-      connection,
-      rpcs: 0,
-      log: this.log.child({ endpointId: device.endpointId }),
-    };
+    const session = new Session(randomUUID().replaceAll('-', ''), deviceKey, device, env.cwmpVersion, connection, this.log);
     this.sessions.set(session.id, session);
     this.byDevice.set(deviceKey, session);
     this.byConnection.set(connection, session);

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store } from './types.js';
 
@@ -90,6 +91,10 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
   /** SQLite busy_timeout in ms (default 5000). */
   busyTimeoutMs?: number;
+  /** Devices kept in memory for the Inform hot path (default 10,000; bounded, never the truth). */
+  deviceCacheSize?: number;
+  /** Inform bookkeeping is written in batches at most this often (ms; 0 = write at once). */
+  touchFlushMs?: number;
 }
 
 function migrate(db: DB): void {
@@ -201,6 +206,16 @@ export class SqliteStore implements Store {
   private closed = false;
   private readonly st: ReturnType<typeof prepareStatements>;
   private readonly putTypesTx: (modelKey: string, types: ReadonlyMap<string, XsdType>) => void;
+  /**
+   * Recently active devices, so that an Inform costs no SQLite read. Every write goes
+   * through this object, so the cache is exact for this process (other processes only read).
+   */
+  private readonly cache: LRUCache<string, DeviceRecord>;
+  /** Inform bookkeeping not yet written: batched into one transaction (write-behind, <= flushMs). */
+  private readonly pendingTouches = new Map<string, [string, string, string | null]>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private readonly flushTx: () => void;
+  private readonly flushMs: number;
 
   /** Prefer openSqliteStore(), which also creates the parent directory. */
   constructor(file: string, opts: SqliteStoreOptions = {}) {
@@ -229,9 +244,27 @@ export class SqliteStore implements Store {
     this.putTypesTx = db.transaction((modelKey: string, types: ReadonlyMap<string, XsdType>) => {
       for (const [name, type] of types) putType.run(modelKey, name, type);
     });
+    const touch = this.st.touch;
+    this.flushTx = db.transaction(() => {
+      for (const [key, [at, events, url]] of this.pendingTouches) touch.run(at, events, url, key);
+    });
+    this.cache = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? 10_000) });
+    this.flushMs = opts.touchFlushMs ?? 25;
+  }
+
+  /** Writes batched Inform bookkeeping now (before any read that must see it, and on close). */
+  flush(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    if (this.pendingTouches.size === 0) return;
+    this.flushTx();
+    this.pendingTouches.clear();
   }
 
   async upsertDevice(d: DeviceRecord): Promise<void> {
+    this.cache.delete(d.deviceKey);
     this.st.upsertDevice.run({
       device_key: d.deviceKey,
       endpoint_id: d.endpointId,
@@ -251,14 +284,23 @@ export class SqliteStore implements Store {
       last_inform_events: JSON.stringify(d.lastInformEvents),
       registered_at: d.registeredAt,
     });
+    this.pendingTouches.delete(d.deviceKey);
+    this.cache.set(d.deviceKey, copyDevice(d));
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
+    const hit = this.cache.get(deviceKey);
+    if (hit) return copyDevice(hit);
+    this.flush();
     const r = this.st.getDevice.get(deviceKey);
-    return r ? toDevice(r) : null;
+    if (!r) return null;
+    const d = toDevice(r);
+    this.cache.set(deviceKey, copyDevice(d));
+    return d;
   }
 
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
+    this.flush();
     const r = this.st.getByEndpoint.get(endpointId);
     return r ? toDevice(r) : null;
   }
@@ -267,6 +309,7 @@ export class SqliteStore implements Store {
     // LIMIT -1 is "no limit" in SQLite.
     const limit = query.limit === undefined ? -1 : nonNegativeInt(query.limit, 'limit', -1);
     const offset = nonNegativeInt(query.offset, 'offset', 0);
+    this.flush();
     const rows = query.search
       ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset })
       : this.st.list.all({ limit, offset });
@@ -274,11 +317,21 @@ export class SqliteStore implements Store {
   }
 
   async countDevices(): Promise<number> {
+    this.flush();
     return this.st.count.get()!.n;
   }
 
   async touchInform(deviceKey: string, at: string, events: string[], connectionRequestUrl: string | null): Promise<void> {
-    this.st.touch.run(at, JSON.stringify(events), connectionRequestUrl, deviceKey);
+    const hit = this.cache.get(deviceKey);
+    if (hit) {
+      hit.lastInform = at;
+      hit.lastInformEvents = [...events];
+      if (connectionRequestUrl !== null) hit.connectionRequestUrl = connectionRequestUrl;
+    }
+    const prev = this.pendingTouches.get(deviceKey);
+    this.pendingTouches.set(deviceKey, [at, JSON.stringify(events), connectionRequestUrl ?? prev?.[2] ?? null]);
+    if (this.flushMs <= 0 || this.pendingTouches.size >= 1000) this.flush();
+    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.flushMs);
   }
 
   async putParameterTypes(modelKey: string, types: ReadonlyMap<string, XsdType>): Promise<void> {
@@ -309,9 +362,15 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.db.close();
   }
+}
+
+/** A copy that callers may mutate without touching the cached record. */
+function copyDevice(d: DeviceRecord): DeviceRecord {
+  return { ...d, deviceId: { ...d.deviceId }, lastInformEvents: [...d.lastInformEvents] };
 }
 
 /** Opens (creating the file, its parent directory and the schema as needed) a SQLite store. */
