@@ -54,12 +54,37 @@ export interface Config {
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
     endpointIdScheme: 'os' | 'ops';
+    /** Records larger than this are dropped (WebSocket: closed with 1009). */
+    maxRecordBytes: number;
+    /** Requests one controller may have in progress at once; beyond, USP Error 7005 (flood guard). */
+    maxRequestsInFlightPerController: number;
+    websocket: { enabled: boolean; host: string; port: number; path: string; pingIntervalMs: number };
+    mqtt: { url: string; topic: string; protocolVersion: number; clientId: string; username: string; password: string; keepaliveS: number };
+    stomp: { host: string; port: number; vhost: string; login: string; passcode: string; destination: string; heartbeatMs: number };
+    /** Notify retry (TR-369 "Notify retry"): m seconds and k/1000 multiplier, per controller. */
+    notifRetryMinWaitS: number;
+    notifRetryMultiplier: number;
+    /** Device.LocalAgent.Controller.{i}.PeriodicNotifInterval default (s). */
+    periodicNotifIntervalS: number;
+    /** Reconnect backoff of MTP connections (ms). */
+    reconnectBaseMs: number;
+    reconnectMaxMs: number;
   };
+  controllers: ControllerConfig[];
   store: { path: string };
   log: { level: LogLevel };
 }
 
+export interface ControllerConfig {
+  endpointId: string;
+  role: 'full' | 'read-only';
+  mqtt: { topic: string };
+  stomp: { destination: string };
+  websocket: { url: string };
+}
+
 type Leaf =
+  | { kind: 'list'; def: unknown[]; item: Schema; required: readonly string[] }
   | { kind: 'string'; def: string; enum?: readonly string[]; secret?: boolean }
   | { kind: 'int'; def: number; min: number; max: number }
   | { kind: 'bool'; def: boolean };
@@ -99,6 +124,50 @@ const SCHEMA: Schema = {
   },
   usp: {
     endpointIdScheme: { kind: 'string', def: 'os', enum: ['os', 'ops'] },
+    maxRecordBytes: { kind: 'int', def: 5 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024 },
+    maxRequestsInFlightPerController: { kind: 'int', def: 256, min: 1, max: 1_000_000 },
+    websocket: {
+      enabled: { kind: 'bool', def: true },
+      host: { kind: 'string', def: '0.0.0.0' },
+      port: { kind: 'int', def: 8080, min: 0, max: 65535 },
+      path: { kind: 'string', def: '/usp' },
+      pingIntervalMs: { kind: 'int', def: 30_000, min: 10, max: MAX_MS },
+    },
+    mqtt: {
+      url: { kind: 'string', def: '' }, // '' = MQTT off
+      topic: { kind: 'string', def: '/usp/endpoint' },
+      protocolVersion: { kind: 'int', def: 5, min: 4, max: 5 },
+      clientId: { kind: 'string', def: '' },
+      username: { kind: 'string', def: '' },
+      password: { kind: 'string', def: '', secret: true },
+      keepaliveS: { kind: 'int', def: 60, min: 0, max: 65535 },
+    },
+    stomp: {
+      host: { kind: 'string', def: '' }, // '' = STOMP off
+      port: { kind: 'int', def: 61613, min: 1, max: 65535 },
+      vhost: { kind: 'string', def: '/' },
+      login: { kind: 'string', def: 'guest' },
+      passcode: { kind: 'string', def: 'guest', secret: true },
+      destination: { kind: 'string', def: '/queue/usp.agent' },
+      heartbeatMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
+    },
+    notifRetryMinWaitS: { kind: 'int', def: 5, min: 0, max: 65535 },
+    notifRetryMultiplier: { kind: 'int', def: 2000, min: 1000, max: 65535 },
+    periodicNotifIntervalS: { kind: 'int', def: 86_400, min: 1, max: 4_294_967_295 },
+    reconnectBaseMs: { kind: 'int', def: 1000, min: 1, max: MAX_MS },
+    reconnectMaxMs: { kind: 'int', def: 60_000, min: 1, max: MAX_MS },
+  },
+  controllers: {
+    kind: 'list',
+    def: [],
+    required: ['endpointId'],
+    item: {
+      endpointId: { kind: 'string', def: '' },
+      role: { kind: 'string', def: 'full', enum: ['full', 'read-only'] },
+      mqtt: { topic: { kind: 'string', def: '' } },
+      stomp: { destination: { kind: 'string', def: '' } },
+      websocket: { url: { kind: 'string', def: '' } },
+    },
   },
   store: {
     path: { kind: 'string', def: '' }, // '' = <dataDir>/proxy.db
@@ -129,6 +198,23 @@ function defaults(schema: Schema): Record<string, unknown> {
 function coerce(leaf: Leaf, raw: unknown, key: string, source: string): unknown {
   const where = `${source}: ${key}`;
   switch (leaf.kind) {
+    case 'list': {
+      let data = raw;
+      if (typeof raw === 'string') {
+        try {
+          data = YAML.parse(raw);
+        } catch (e) {
+          throw new ConfigError(`${where} is not valid YAML/JSON: ${(e as Error).message}`);
+        }
+      }
+      if (!Array.isArray(data)) throw new ConfigError(`${where} must be a list`);
+      return data.map((item, i) => {
+        const out = defaults(leaf.item);
+        mergeFile(out, leaf.item, item, `${key}[${i}]`, source);
+        for (const r of leaf.required) if (!out[r]) throw new ConfigError(`${source}: ${key}[${i}].${r} is required`);
+        return out;
+      });
+    }
     case 'string': {
       if (typeof raw !== 'string' && typeof raw !== 'number') throw new ConfigError(`${where} must be a string`);
       const v = String(raw);
@@ -159,7 +245,7 @@ function mergeFile(target: Record<string, unknown>, schema: Schema, data: unknow
   }
   for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    const s = schema[k];
+    const s = Object.hasOwn(schema, k) ? schema[k] : undefined;
     if (!s) {
       const known = Object.keys(schema).join(', ');
       throw new ConfigError(`${source}: unknown key "${key}" (known keys here: ${known})`);

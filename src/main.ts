@@ -12,6 +12,7 @@ import { SessionEngine } from './cwmp/session.js';
 import { ConnectionRequester } from './cwmp/connreq.js';
 import { DecodePool } from './cwmp/decode-pool.js';
 import { AcsServer } from './cwmp/acs-server.js';
+import { AgentSide } from './usp/agent-side.js';
 
 export class Proxy {
   readonly store: Store;
@@ -19,6 +20,7 @@ export class Proxy {
   readonly connReq: ConnectionRequester;
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
+  readonly usp: AgentSide;
   acsPort = 0;
 
   constructor(
@@ -56,16 +58,25 @@ export class Proxy {
       { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth },
       log.child({ module: 'acs' }),
     );
+    this.usp = new AgentSide(config, this.store, log);
+    this.usp.notifier.deviceIdentity = async (eid) => {
+      const d = await this.store.getDeviceByEndpointId(eid);
+      return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
+    };
+    // Every registered device is a USP Agent (DESIGN section 3).
+    this.engine.on('inform', ({ device }) => this.usp.deviceSeen(device.endpointId));
   }
 
   async start(): Promise<void> {
     const restored = await this.engine.restoreQueue();
+    await this.usp.start();
     this.acsPort = await this.acs.listen();
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store: this.config.store.path }, 'ACS listening');
   }
 
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
   async stop(): Promise<void> {
+    await this.usp.stop();
     await this.acs.close();
     this.connReq.close();
     await this.engine.close();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store } from './types.js';
+import type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
 
 type DB = Database.Database;
 
@@ -52,6 +52,17 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
         deadline   INTEGER NOT NULL
       );
       CREATE INDEX queued_rpcs_device ON queued_rpcs (device_key, seq);
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE usp_subscriptions (
+        agent_eid TEXT NOT NULL,
+        instance  INTEGER NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (agent_eid, instance)
+      );
     `,
   },
 ];
@@ -198,6 +209,11 @@ function prepareStatements(db: DB) {
     ),
     listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
+    putSub: db.prepare<[string, number, string]>(
+      'INSERT INTO usp_subscriptions (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
+    ),
+    deleteSub: db.prepare<[string, number]>('DELETE FROM usp_subscriptions WHERE agent_eid = ? AND instance = ?'),
+    listSubs: db.prepare<[], { agent_eid: string; instance: number; value: string }>('SELECT agent_eid, instance, value FROM usp_subscriptions ORDER BY agent_eid, instance'),
   };
 }
 
@@ -358,6 +374,18 @@ export class SqliteStore implements Store {
 
   async removeQueuedRpc(id: string): Promise<boolean> {
     return this.st.removeRpc.run(id).changes > 0;
+  }
+
+  async putSubscription(agentEid: string, instance: number, values: Record<string, string>): Promise<void> {
+    this.st.putSub.run(agentEid, instance, JSON.stringify(values));
+  }
+
+  async deleteSubscription(agentEid: string, instance: number): Promise<void> {
+    this.st.deleteSub.run(agentEid, instance);
+  }
+
+  async listAllSubscriptions(): Promise<StoredSubscription[]> {
+    return this.st.listSubs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
   }
 
   async close(): Promise<void> {

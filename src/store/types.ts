@@ -70,5 +70,16 @@ export interface Store {
   listAllQueuedRpcs(): Promise<QueuedRpc[]>;
   removeQueuedRpc(id: string): Promise<boolean>;
 
+  /** Device.LocalAgent.Subscription rows per agent (TR-369: subscriptions survive a restart when Persistent). */
+  putSubscription(agentEid: string, instance: number, values: Record<string, string>): Promise<void>;
+  deleteSubscription(agentEid: string, instance: number): Promise<void>;
+  listAllSubscriptions(): Promise<StoredSubscription[]>;
+
   close(): Promise<void>;
+}
+
+export interface StoredSubscription {
+  agentEid: string;
+  instance: number;
+  values: Record<string, string>;
 }

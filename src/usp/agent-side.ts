@@ -1,0 +1,134 @@
+/**
+ * The USP Agent side, wired from the configuration: MTPs, the endpoint (routing and trust),
+ * the data-model router with the proxy's own Device.LocalAgent. backend, and the agent
+ * directory kept in step with the device registry. Depends only on the store and on the
+ * registry's "a device registered" signal, not on CWMP internals.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import path from 'node:path';
+import { protoDir } from './proto-load.js';
+import { DmRouter } from './dm/router.js';
+import type { DmBackend } from './dm/types.js';
+import { AgentDirectory, UspEndpoint } from './endpoint.js';
+import { LocalAgent, SUPPORTED_USP_VERSIONS } from './local-agent.js';
+import type { Mtp } from './mtp/types.js';
+import { WebSocketMtp } from './mtp/websocket.js';
+import { MqttMtp } from './mtp/mqtt.js';
+import { StompMtp } from './mtp/stomp.js';
+import { Notifier } from './notify.js';
+
+export function proxyVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(path.dirname(protoDir()), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export class AgentSide {
+  readonly agents = new AgentDirectory();
+  readonly localAgent: LocalAgent;
+  readonly router: DmRouter;
+  readonly endpoint: UspEndpoint;
+  readonly notifier: Notifier;
+  readonly mtps: Mtp[] = [];
+  readonly ws: WebSocketMtp | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store,
+    private readonly log: Logger,
+    deviceBackends: DmBackend[] = [],
+  ) {
+    const usp = config.usp;
+    const mtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void => log[level]({ ...extra }, msg);
+    const backoff = { baseMs: usp.reconnectBaseMs, maxMs: usp.reconnectMaxMs };
+    const wsControllers = config.controllers.filter((c) => c.websocket.url).map((c) => ({ endpointId: c.endpointId, url: c.websocket.url }));
+    if (usp.websocket.enabled || wsControllers.length > 0) {
+      this.ws = new WebSocketMtp({
+        server: usp.websocket.enabled ? { host: usp.websocket.host, port: usp.websocket.port, path: usp.websocket.path, maxRecordBytes: usp.maxRecordBytes, pingIntervalMs: usp.websocket.pingIntervalMs } : null,
+        client: wsControllers.length ? { controllers: wsControllers, pingIntervalMs: usp.websocket.pingIntervalMs, backoff, maxRecordBytes: usp.maxRecordBytes } : null,
+        isAgent: (eid) => this.agents.has(eid),
+        log: mtpLog,
+      });
+      this.mtps.push(this.ws);
+    }
+    if (usp.mqtt.url) {
+      this.mtps.push(
+        new MqttMtp({
+          url: usp.mqtt.url,
+          protocolVersion: usp.mqtt.protocolVersion === 4 ? 4 : 5,
+          clientId: usp.mqtt.clientId || undefined,
+          username: usp.mqtt.username || undefined,
+          password: usp.mqtt.password || undefined,
+          keepaliveS: usp.mqtt.keepaliveS,
+          agentTopic: usp.mqtt.topic,
+          maxRecordBytes: usp.maxRecordBytes,
+          backoff,
+          log: mtpLog,
+        }),
+      );
+    }
+    if (usp.stomp.host) {
+      this.mtps.push(
+        new StompMtp({
+          host: usp.stomp.host,
+          port: usp.stomp.port,
+          vhost: usp.stomp.vhost,
+          login: usp.stomp.login,
+          passcode: usp.stomp.passcode,
+          endpointId: 'proto::cwmp-usp-proxy',
+          destination: usp.stomp.destination,
+          heartbeatMs: { outgoing: usp.stomp.heartbeatMs, incoming: usp.stomp.heartbeatMs },
+          maxRecordBytes: usp.maxRecordBytes,
+          backoff,
+          log: mtpLog,
+        }),
+      );
+    }
+    const connected = (kind: Mtp['kind']): boolean => this.mtps.find((m) => m.kind === kind)?.status().connected ?? false;
+    this.localAgent = new LocalAgent(config, store, proxyVersion(), () => ({ websocket: connected('websocket'), mqtt: connected('mqtt'), stomp: connected('stomp') }));
+    this.router = new DmRouter([this.localAgent.model, ...deviceBackends]);
+    let notifier: Notifier | null = null;
+    this.endpoint = new UspEndpoint(
+      this.agents,
+      config.controllers,
+      this.mtps,
+      {
+        router: this.router,
+        localAgent: this.localAgent,
+        versions: SUPPORTED_USP_VERSIONS,
+        operationComplete: (agentEid, n, requestPath) => notifier?.operationComplete(agentEid, n, requestPath),
+        notifyResp: (agentEid, controllerEid, msgId) => notifier?.acknowledged(agentEid, controllerEid, msgId),
+      },
+      log.child({ module: 'usp' }),
+      usp.maxRequestsInFlightPerController,
+    );
+    this.endpoint.setAgentAddress('mqtt', usp.mqtt.topic);
+    this.endpoint.setAgentAddress('stomp', usp.stomp.destination);
+    notifier = new Notifier(this.localAgent, this.endpoint, config.usp, log.child({ module: 'notify' }));
+    this.notifier = notifier;
+  }
+
+  async start(): Promise<void> {
+    await this.localAgent.restore();
+    for (const d of await this.store.listDevices()) this.agents.add(d.endpointId);
+    await this.endpoint.start();
+    this.notifier.start(this.localAgent.agentsWithSubscriptions());
+    this.log.info({ agents: this.agents.size, mtps: this.mtps.map((m) => m.status().detail) }, 'USP agents up');
+  }
+
+  /** A device registered (or informed): make sure its agent exists. */
+  deviceSeen(endpointId: string): void {
+    if (!this.agents.has(endpointId)) this.endpoint.addAgent(endpointId);
+  }
+
+  async stop(): Promise<void> {
+    this.notifier.stop();
+    this.localAgent.close();
+    await this.endpoint.stop();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Routes concrete paths to the backend that owns them (longest prefix), and merges the
+ * backends' supported models into one Device: model per agent.
+ */
+import { toSchemaPath } from './memory.js';
+import type { DmBackend, ObjectSchema } from './types.js';
+
+export class DmRouter {
+  constructor(private readonly backends: readonly DmBackend[]) {}
+
+  /** The backend owning a concrete path: the longest prefix that the path starts with. */
+  backendFor(path: string): DmBackend | null {
+    let best: DmBackend | null = null;
+    let len = -1;
+    for (const b of this.backends) {
+      for (const p of b.prefixes) {
+        if ((path.startsWith(p) || path + '.' === p) && p.length > len) {
+          best = b;
+          len = p.length;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Backends with a prefix strictly below an object path (they contribute to a Get of it). */
+  backendsBelow(objectPath: string): { backend: DmBackend; prefixes: string[] }[] {
+    const out: { backend: DmBackend; prefixes: string[] }[] = [];
+    for (const b of this.backends) {
+      const prefixes = b.prefixes.filter((p) => p.startsWith(objectPath) && p !== objectPath && p.endsWith('.'));
+      if (prefixes.length) out.push({ backend: b, prefixes });
+    }
+    return out;
+  }
+
+  /** The merged supported model: Map from "{i}" object path to its schema. */
+  async supported(agentEid: string): Promise<Map<string, ObjectSchema>> {
+    const merged = new Map<string, ObjectSchema>();
+    for (const b of this.backends) {
+      for (const o of await b.supported(agentEid)) {
+        const prev = merged.get(o.path);
+        if (!prev) merged.set(o.path, o);
+        else
+          merged.set(o.path, {
+            ...prev,
+            params: [...prev.params, ...o.params.filter((p) => !prev.params.some((q) => q.name === p.name))],
+            commands: [...prev.commands, ...o.commands.filter((c) => !prev.commands.some((q) => q.name === c.name))],
+            events: [...prev.events, ...o.events.filter((e) => !prev.events.some((q) => q.name === e.name))],
+          });
+      }
+    }
+    return merged;
+  }
+
+  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+    const b = this.backendFor(tablePath);
+    return b ? b.instances(agentEid, tablePath) : null;
+  }
+
+  /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
+  async get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>> {
+    const groups = new Map<DmBackend, string[]>();
+    const add = (b: DmBackend, p: string): void => {
+      const list = groups.get(b) ?? [];
+      list.push(p);
+      groups.set(b, list);
+    };
+    for (const p of paths) {
+      const owner = this.backendFor(p);
+      if (owner) add(owner, p);
+      if (p.endsWith('.')) for (const { backend, prefixes } of this.backendsBelow(p)) if (backend !== owner) for (const q of prefixes) add(backend, q);
+    }
+    const out = new Map<string, string>();
+    for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list)) out.set(k, v);
+    return out;
+  }
+}
+
+/** Schema lookups on a merged model. */
+export class SupportedModel {
+  constructor(readonly objects: Map<string, ObjectSchema>) {}
+
+  object(concreteObjectPath: string): ObjectSchema | undefined {
+    return this.objects.get(toSchemaPath(concreteObjectPath));
+  }
+
+  /** Is the concrete path (object, parameter, command or event) in the supported model? */
+  has(concretePath: string): boolean {
+    if (concretePath.endsWith('.')) return this.objects.has(toSchemaPath(concretePath)) || this.objects.has(toSchemaPath(concretePath) + '{i}.');
+    const dot = concretePath.lastIndexOf('.');
+    const o = this.object(concretePath.slice(0, dot + 1));
+    if (!o) return false;
+    const leaf = concretePath.slice(dot + 1);
+    if (leaf.endsWith('()')) return o.commands.some((c) => c.name === leaf);
+    if (leaf.endsWith('!')) return o.events.some((e) => e.name === leaf);
+    return o.params.some((p) => p.name === leaf);
+  }
+
+  isTable(concreteTablePath: string): boolean {
+    return this.objects.get(toSchemaPath(concreteTablePath) + '{i}.')?.multiInstance === true;
+  }
+
+  /** Objects directly below an object path in the supported model ("{i}" notation). */
+  children(schemaPath: string): ObjectSchema[] {
+    const out: ObjectSchema[] = [];
+    for (const o of this.objects.values()) {
+      if (!o.path.startsWith(schemaPath) || o.path === schemaPath) continue;
+      const rest = o.path.slice(schemaPath.length);
+      if (/^[^.{}]+\.$/.test(rest) || /^[^.{}]+\.\{i\}\.$/.test(rest)) out.push(o);
+    }
+    return out;
+  }
+}

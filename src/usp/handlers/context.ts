@@ -1,0 +1,54 @@
+/**
+ * What every USP message handler gets: who asks, for which agent, and the data model.
+ * Handlers are pure with respect to transport: (context, request Msg) -> response Msg.
+ */
+import type { DmRouter } from '../dm/router.js';
+import { SupportedModel } from '../dm/router.js';
+import type { LocalAgent } from '../local-agent.js';
+import type { Msg, OperationComplete } from '../record.js';
+import type { PathBackend } from '../path.js';
+import { PathError } from '../path.js';
+import { UspError } from '../errors.js';
+
+export interface HandlerContext {
+  agentEid: string;
+  controllerEid: string;
+  role: 'full' | 'read-only';
+  router: DmRouter;
+  localAgent: LocalAgent;
+  /** Async command finished: the notifier sends OperationComplete to subscribers. */
+  operationComplete?(agentEid: string, n: OperationComplete, requestPath: string): void;
+  /** A NotifyResp arrived for one of our Notify messages. */
+  notifyResp?(agentEid: string, controllerEid: string, msgId: string, subscriptionId: string): void;
+  /** USP versions this agent speaks, for GetSupportedProtocolResp. */
+  versions: readonly string[];
+}
+
+export type Handler = (ctx: HandlerContext, msg: Msg) => Promise<Msg | null>;
+
+/** PathBackend for the path resolver over the merged model. */
+export async function pathBackendOf(ctx: HandlerContext): Promise<{ backend: PathBackend; model: SupportedModel }> {
+  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid));
+  const backend: PathBackend = {
+    instances: (p) => ctx.router.instances(ctx.agentEid, p),
+    exists: async (p) => model.has(p),
+    getValue: async (p) => (await ctx.router.get(ctx.agentEid, [p])).get(p),
+  };
+  return { backend, model };
+}
+
+/** A response Msg with the request's msg_id. */
+export function responseMsg(req: Msg, msgType: Msg['header']['msgType'], response: NonNullable<Msg['body']['response']>): Msg {
+  return { header: { msgId: req.header.msgId, msgType }, body: { msgBody: 'response', response } };
+}
+
+export function errorMsgOf(req: Msg, errCode: number, errMsg: string, paramErrs: { paramPath: string; errCode: number; errMsg: string }[] = []): Msg {
+  return { header: { msgId: req.header.msgId, msgType: 'ERROR' }, body: { msgBody: 'error', error: { errCode, errMsg, paramErrs } } };
+}
+
+/** Path errors and UspErrors as (code, message); anything else is an internal error. */
+export function codeOf(e: unknown): { errCode: number; errMsg: string } {
+  if (e instanceof PathError) return { errCode: e.code, errMsg: e.message };
+  if (e instanceof UspError) return { errCode: e.code, errMsg: e.message };
+  return { errCode: 7003, errMsg: `internal error: ${(e as Error)?.message ?? String(e)}` };
+}

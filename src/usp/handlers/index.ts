@@ -1,0 +1,65 @@
+/**
+ * Dispatch of a request Msg to its handler: an exhaustive switch over the request types
+ * (DESIGN section 9.4). `handle(ctx, msg)` is the one entry point the endpoint calls; it never
+ * throws: problems become USP Error Msgs.
+ */
+import type { Msg } from '../record.js';
+import { errorMsgOf, type HandlerContext } from './context.js';
+import { handleGet } from './get.js';
+import { handleSet } from './set.js';
+import { handleAdd } from './add.js';
+import { handleDelete } from './delete.js';
+import { handleGetInstances } from './get-instances.js';
+import { handleGetSupportedDM } from './supported-dm.js';
+import { handleGetSupportedProtocol } from './supported-proto.js';
+import { handleOperate } from './operate.js';
+
+export type { HandlerContext } from './context.js';
+
+const WRITES = new Set(['set', 'add', 'delete', 'operate']);
+
+export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
+  const body = msg.body;
+  if (body.msgBody === 'response') {
+    // Responses to our own requests: NotifyResp ends a Notify retry (R-NOT.9).
+    if (body.response?.respType === 'notifyResp') ctx.notifyResp?.(ctx.agentEid, ctx.controllerEid, msg.header.msgId, body.response.notifyResp?.subscriptionId ?? '');
+    return null;
+  }
+  if (body.msgBody === 'error') return null; // an Error from the controller answers a Notify: nothing to do
+  const req = body.request;
+  if (!req?.reqType) return errorMsgOf(msg, 7004, 'the Msg has no request body');
+  if (ctx.role === 'read-only' && WRITES.has(req.reqType)) {
+    return errorMsgOf(msg, 7006, `permission denied: controller ${ctx.controllerEid} has a read-only role`);
+  }
+  try {
+    switch (req.reqType) {
+      case 'get':
+        return await handleGet(ctx, msg);
+      case 'set':
+        return await handleSet(ctx, msg);
+      case 'add':
+        return await handleAdd(ctx, msg);
+      case 'delete':
+        return await handleDelete(ctx, msg);
+      case 'getInstances':
+        return await handleGetInstances(ctx, msg);
+      case 'getSupportedDm':
+        return await handleGetSupportedDM(ctx, msg);
+      case 'getSupportedProtocol':
+        return await handleGetSupportedProtocol(ctx, msg);
+      case 'operate':
+        return await handleOperate(ctx, msg);
+      case 'notify':
+        return errorMsgOf(msg, 7001, 'an Agent does not accept Notify');
+      case 'register':
+      case 'deregister':
+        return errorMsgOf(msg, 7001, `${req.reqType} is not supported: this agent has no USP Services`);
+      default: {
+        const never: never = req.reqType;
+        return errorMsgOf(msg, 7001, `unsupported request ${String(never)}`);
+      }
+    }
+  } catch (e) {
+    return errorMsgOf(msg, 7003, `internal error: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Operate (TR-369 "The Operate Message"). A sync command answers with its output args; an
+ * async one answers with req_obj_path Device.LocalAgent.Request.{i}. and finishes with an
+ * OperationComplete Notify to the subscribers (R-OPR.4). The command path may use search
+ * expressions: one operation result per matched command.
+ */
+import { resolvePath } from '../path.js';
+import type { Msg, OperationResult } from '../record.js';
+import { UspError } from '../errors.js';
+import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+
+export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
+  const req = msg.body.request!.operate!;
+  const command = req.command ?? '';
+  const { backend } = await pathBackendOf(ctx);
+  let resolved;
+  try {
+    if (!command.endsWith(')')) throw new UspError(7026, `${command} is not a command path`);
+    resolved = await resolvePath(command, backend, { onMissing: 'error' });
+  } catch (e) {
+    const c = codeOf(e);
+    return errorMsgOf(msg, c.errCode, c.errMsg);
+  }
+  const operationResults: OperationResult[] = [];
+  for (const r of resolved) {
+    const owner = ctx.router.backendFor(r.path);
+    if (!owner) {
+      operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: 7026, errMsg: `no backend for ${r.path}` } });
+      continue;
+    }
+    const out = await owner.operate({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, r.path, req.inputArgs ?? {}, req.commandKey ?? '');
+    if (out.kind === 'error') {
+      if (out.errCode === 7027 && resolved.length === 1) return errorMsgOf(msg, 7027, out.errMsg);
+      operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: out.errCode, errMsg: out.errMsg } });
+    } else if (out.kind === 'sync') {
+      operationResults.push({ executedCommand: r.path, reqOutputArgs: { outputArgs: out.output } });
+    } else {
+      const requestPath = ctx.localAgent.createRequest(ctx.agentEid, ctx.controllerEid, r.path, req.commandKey ?? '');
+      operationResults.push({ executedCommand: r.path, reqObjPath: requestPath });
+      const dot = r.path.lastIndexOf('.');
+      const objPath = r.path.slice(0, dot + 1);
+      const commandName = r.path.slice(dot + 1);
+      const agentEid = ctx.agentEid;
+      void out.completion.then(
+        (result) => {
+          ctx.localAgent.finishRequest(agentEid, requestPath);
+          ctx.operationComplete?.(
+            agentEid,
+            'output' in result
+              ? { objPath, commandName, commandKey: req.commandKey ?? '', reqOutputArgs: { outputArgs: result.output } }
+              : { objPath, commandName, commandKey: req.commandKey ?? '', cmdFailure: { errCode: result.errCode, errMsg: result.errMsg } },
+            requestPath,
+          );
+        },
+        (e: unknown) => {
+          ctx.localAgent.finishRequest(agentEid, requestPath);
+          ctx.operationComplete?.(agentEid, { objPath, commandName, commandKey: req.commandKey ?? '', cmdFailure: { errCode: 7022, errMsg: `command failed: ${(e as Error).message}` } }, requestPath);
+        },
+      );
+    }
+  }
+  // send_resp false (proto3: absent): the controller wants no OperateResp (TR-369 Operate.send_resp).
+  if (!req.sendResp) return null;
+  return responseMsg(msg, 'OPERATE_RESP', { respType: 'operateResp', operateResp: { operationResults } });
+}

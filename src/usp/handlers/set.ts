@@ -1,0 +1,87 @@
+/**
+ * Set (TR-369 "The Set Message"). allow_partial false: any failure of a required parameter
+ * (or of an object) fails the whole message with an Error and nothing changes (R-SET.2a);
+ * allow_partial true: each UpdateObject succeeds or fails on its own (oper_failure 7021 with
+ * updated_inst_failures). Non-required failures are reported in param_errs of a success.
+ * A search path matching nothing is an empty success (R-SET.2b).
+ */
+import { resolvePath } from '../path.js';
+import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../record.js';
+import type { ParamSetting } from '../dm/types.js';
+import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+
+export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
+  const req = msg.body.request!.set!;
+  const { backend } = await pathBackendOf(ctx);
+  const allowPartial = req.allowPartial ?? false;
+
+  // Resolve and validate everything first so that allow_partial=false changes nothing on error.
+  const plans: { requestedPath: string; objects: string[]; settings: ParamSetting[]; error?: { errCode: number; errMsg: string } }[] = [];
+  for (const u of req.updateObjs) {
+    const requestedPath = u.objPath ?? '';
+    const settings = u.paramSettings.map((s) => ({ param: s.param ?? '', value: s.value ?? '', required: s.required ?? false }));
+    try {
+      if (!requestedPath.endsWith('.')) throw new Error(`obj_path ${requestedPath} must be an object path`);
+      const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
+      plans.push({ requestedPath, objects: resolved.filter((r) => r.kind === 'object').map((r) => r.path), settings });
+    } catch (e) {
+      const c = e instanceof Error && !('code' in e) ? { errCode: 7026, errMsg: e.message } : codeOf(e);
+      if (!allowPartial) return errorMsgOf(msg, c.errCode, c.errMsg);
+      plans.push({ requestedPath, objects: [], settings, error: c });
+    }
+  }
+
+  if (!allowPartial) {
+    // Dry run: a required failure anywhere means an Error and no change at all.
+    for (const p of plans) {
+      for (const obj of p.objects) {
+        const problems = await dryRun(ctx, obj, p.settings);
+        if (problems.length > 0) {
+          return errorMsgOf(
+            msg,
+            7004,
+            `failed to set required parameters of ${obj}`,
+            problems.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),
+          );
+        }
+      }
+    }
+  }
+
+  const updatedObjResults: UpdatedObjectResult[] = [];
+  for (const p of plans) {
+    if (p.error) {
+      updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: [] } } });
+      continue;
+    }
+    const successes: UpdatedInstanceResult[] = [];
+    const failures: UpdatedInstanceFailure[] = [];
+    for (const obj of p.objects) {
+      const backendOf = ctx.router.backendFor(obj);
+      const r = backendOf
+        ? await backendOf.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, p.settings)
+        : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
+      if (r.ok) {
+        successes.push({ affectedPath: obj, updatedParams: r.updated, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+      } else {
+        failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+        if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg, r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })));
+      }
+    }
+    if (failures.length > 0) {
+      updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: 7021, errMsg: 'failed to set required parameters', updatedInstFailures: failures } } });
+    } else {
+      updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successes } } });
+    }
+  }
+  return responseMsg(msg, 'SET_RESP', { respType: 'setResp', setResp: { updatedObjResults } });
+}
+
+/** Required settings that would fail on this object (backends validate without applying via a snapshot). */
+async function dryRun(ctx: HandlerContext, obj: string, settings: ParamSetting[]): Promise<{ param: string; errCode: number; errMsg: string }[]> {
+  const b = ctx.router.backendFor(obj);
+  if (!b) return [{ param: '', errCode: 7026, errMsg: `no backend for ${obj}` }];
+  if (!b.validateSet) return [];
+  const errs = await b.validateSet({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, settings);
+  return errs.filter((e) => settings.find((s) => s.param === e.param)?.required !== false);
+}
