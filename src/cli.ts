@@ -2,7 +2,8 @@
 /**
  * cwmp-usp-proxy command line (DESIGN section 7):
  *   start     run the proxy            devices   list registered devices from the store
- *   simulate  run simulated CPE        help      this text
+ *   simulate  run simulated CPE        usp       a USP controller for the command line
+ *   config    list configuration keys  help      this text
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +17,8 @@ Commands:
   start      Run the proxy (ACS for CWMP devices). Default when no command is given.
   devices    List registered devices (Endpoint ID, DeviceId, root model, last Inform, state).
   simulate   Run simulated CWMP devices against an ACS (see: cwmp-usp-proxy simulate --help).
+  usp        A USP controller for the command line: get/set/add/delete/operate/instances/
+             supported-dm/supported-proto/listen over ws, mqtt or stomp (see: cwmp-usp-proxy usp --help).
   config     Print every configuration key with its environment variable and default.
 
 Common options:
@@ -151,6 +154,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulateCli } = await import('./sim/cli.js');
       return runSimulateCli(args);
+    }
+    case 'usp': {
+      const { runUspCli } = await import('./usp/controller/cli.js');
+      return runUspCli(args);
     }
     case 'config':
       return cmdConfig();

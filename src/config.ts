@@ -54,6 +54,8 @@ export interface Config {
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
     endpointIdScheme: 'os' | 'ops';
+    /** The proxy's own identity on shared broker connections (MQTT usp-endpoint-id, STOMP endpoint-id). */
+    proxyEndpointId: string;
     /** Records larger than this are dropped (WebSocket: closed with 1009). */
     maxRecordBytes: number;
     /** Requests one controller may have in progress at once; beyond, USP Error 7005 (flood guard). */
@@ -124,6 +126,7 @@ const SCHEMA: Schema = {
   },
   usp: {
     endpointIdScheme: { kind: 'string', def: 'os', enum: ['os', 'ops'] },
+    proxyEndpointId: { kind: 'string', def: 'proto::cwmp-usp-proxy' },
     maxRecordBytes: { kind: 'int', def: 5 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024 },
     maxRequestsInFlightPerController: { kind: 'int', def: 256, min: 1, max: 1_000_000 },
     websocket: {
