@@ -41,9 +41,22 @@ function bareHandler(body: string, res: http.ServerResponse): void {
 let proxy: Proxy | null = null;
 
 async function start(): Promise<number> {
-  if (mode === 'proxy') {
+  if (mode === 'proxy' || mode === 'usp') {
     const dataDir = process.argv[3]!;
-    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000, 'acs.setConnectionRequestCredentials': false } });
+    const usp: Record<string, unknown> =
+      mode === 'usp'
+        ? {
+            'usp.websocket.host': '127.0.0.1',
+            'usp.websocket.port': 0,
+            'usp.mqtt.url': process.argv[4] ?? '',
+            'usp.mqtt.topic': '/usp/agent',
+            'usp.stomp.host': process.argv[5] ?? '',
+            'usp.stomp.port': Number(process.argv[6] ?? 61613),
+            'usp.stomp.destination': '/queue/usp.agent',
+            controllers: [{ endpointId: 'proto::bench-ctl', role: 'full', mqtt: { topic: '/usp/bench-ctl' }, stomp: { destination: '/queue/usp.bench-ctl' } }],
+          }
+        : { 'usp.websocket.enabled': false };
+    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000, 'acs.setConnectionRequestCredentials': false, ...usp } });
     proxy = new Proxy(config, silentLogger());
     await proxy.start();
     return proxy.acsPort;
@@ -124,9 +137,13 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
           };
           await store.upsertDevice(d);
         }
-        send({ cmd: 'seed' });
+        if (m.agents) for (let i = from; i < to; i++) proxy!.usp.deviceSeen(`os::00BENC-SEED${String(i).padStart(8, '0')}`);
+        send({ cmd: 'seed', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
         break;
       }
+      case 'usp-stats':
+        send({ cmd: 'usp-stats', ...proxy!.usp.endpoint.stats, agents: proxy!.usp.agents.size });
+        break;
       case 'stop':
         if (proxy) await proxy.stop();
         process.exit(0);

@@ -28,7 +28,7 @@ export const DEFAULT_CONTROLLER_EID = 'proto::cwmp-usp-proxy-cli';
 
 export type UspControllerTransport =
   /** `url`: the listener's base, e.g. ws://127.0.0.1:8080/usp; the agent EID is appended as a path segment. */
-  | { mtp: 'ws'; url: string }
+  | { mtp: 'ws'; url: string; /** Connect to the shared path itself (Records routed by to_id), not <url>/<agent EID>. */ shared?: boolean }
   | { mtp: 'mqtt'; url: string; controllerTopic: string; agentTopic: string; protocolVersion?: 5 | 4; username?: string; password?: string }
   | {
       mtp: 'stomp';
@@ -118,19 +118,19 @@ export class UspControllerClient extends EventEmitter<UspControllerEvents> {
    * Sends a request Msg (msgId filled in when empty) and resolves with the response or Error Msg
    * whose msg_id matches. Rejects with UspTransportError on timeout or send failure.
    */
-  async request(msg: Msg, timeoutMs = this.opts.timeoutMs ?? 10_000): Promise<Msg> {
+  async request(msg: Msg, timeoutMs = this.opts.timeoutMs ?? 10_000, toId = this.agentId): Promise<Msg> {
     if (!msg.header.msgId) msg = { ...msg, header: { ...msg.header, msgId: this.nextMsgId() } };
     const id = msg.header.msgId;
     if (this.pending.has(id)) throw new Error(`msg_id ${id} already in flight`);
     const result = new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new UspTransportError(`no response to ${msg.header.msgType} (msg_id ${id}) from ${this.agentId} within ${timeoutMs} ms`));
+        reject(new UspTransportError(`no response to ${msg.header.msgType} (msg_id ${id}) from ${toId} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
     try {
-      await this.sendRecord(noSessionRecord(this.endpointId, this.agentId, msg));
+      await this.sendRecord(noSessionRecord(this.endpointId, toId, msg));
     } catch (err) {
       const p = this.pending.get(id);
       if (p) {
@@ -260,7 +260,8 @@ export class UspControllerClient extends EventEmitter<UspControllerEvents> {
   // Transports
 
   private async connectWs(t: Extract<UspControllerTransport, { mtp: 'ws' }>): Promise<void> {
-    const url = new URL(`${t.url.replace(/\/+$/, '')}/${encodeURIComponent(this.agentId)}`);
+    const base = t.url.replace(/\/+$/, '');
+    const url = new URL(t.shared ? base : `${base}/${encodeURIComponent(this.agentId)}`);
     url.searchParams.set('eid', this.endpointId); // R-WS.10b
     const ws = new WebSocket(url, USP_WS_SUBPROTOCOL, { perMessageDeflate: false, followRedirects: false });
     this.ws = ws;

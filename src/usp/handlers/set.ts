@@ -49,6 +49,10 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   }
 
   const updatedObjResults: UpdatedObjectResult[] = [];
+  // Undo log: an UpdateObject (R-SET.2a), or with allow_partial false the whole message (R-SET.1),
+  // is all-or-nothing even when an object fails only at apply time (e.g. a unique key clash
+  // between two matched objects, which no per-object dry run can see).
+  const undoAll: Undo[] = [];
   for (const p of plans) {
     if (p.error) {
       updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: [] } } });
@@ -56,25 +60,53 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
     const successes: UpdatedInstanceResult[] = [];
     const failures: UpdatedInstanceFailure[] = [];
-    for (const obj of p.objects) {
+    if (allowPartial) {
+      // Nothing of this obj_path is applied when a matched object would fail (R-SET.2a).
+      for (const obj of p.objects) {
+        const problems = await dryRun(ctx, obj, p.settings);
+        if (problems.length) failures.push({ affectedPath: obj, paramErrs: problems.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+      }
+    }
+    const undo: Undo[] = [];
+    for (const obj of failures.length ? [] : p.objects) {
       const backendOf = ctx.router.backendFor(obj);
+      const before = backendOf ? await ctx.router.get(ctx.agentEid, p.settings.map((s) => obj + s.param)) : new Map<string, string>();
       const r = backendOf
         ? await backendOf.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, p.settings)
         : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
       if (r.ok) {
+        undo.push({ obj, values: Object.keys(r.updated).filter((k) => before.has(obj + k)).map((k) => ({ param: k, value: before.get(obj + k)!, required: false })) });
         successes.push({ affectedPath: obj, updatedParams: r.updated, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
       } else {
         failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
-        if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg, r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })));
+        if (!allowPartial) {
+          await rollback(ctx, [...undoAll, ...undo]);
+          return errorMsgOf(msg, r.paramErrs.length ? 7004 : r.errCode, r.errMsg, r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })));
+        }
+        break;
       }
     }
     if (failures.length > 0) {
+      await rollback(ctx, undo);
       updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: 7021, errMsg: 'failed to set required parameters', updatedInstFailures: failures } } });
     } else {
+      undoAll.push(...undo);
       updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successes } } });
     }
   }
   return responseMsg(msg, 'SET_RESP', { respType: 'setResp', setResp: { updatedObjResults } });
+}
+
+interface Undo {
+  obj: string;
+  values: ParamSetting[];
+}
+
+/** Puts back the values an aborted Set had already changed, newest first. */
+async function rollback(ctx: HandlerContext, undo: Undo[]): Promise<void> {
+  for (const u of [...undo].reverse()) {
+    if (u.values.length) await ctx.router.backendFor(u.obj)?.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, u.obj, u.values);
+  }
 }
 
 /** Required settings that would fail on this object (backends validate without applying via a snapshot). */
