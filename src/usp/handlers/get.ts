@@ -27,13 +27,14 @@ export async function handleGet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
           params[r.leaf!] = v;
           byObject.set(r.object, params);
         } else if (r.kind === 'object') {
-          const base = r.path.split('.').length;
+          const base = depthOf(r.path);
           for (const [p, v] of values) {
             if (!p.startsWith(r.path)) continue;
             const dot = p.lastIndexOf('.');
             const obj = p.slice(0, dot + 1);
-            // depth 1 = the object itself, 2 = its children, ... (R-GET.5)
-            if (maxDepth > 0 && obj.split('.').length - base >= maxDepth) continue;
+            // depth 1 = the object itself, 2 = its sub-objects, ... (R-GET.5); a table and its
+            // instances are one level ("TemperatureStatus.TemperatureSensor.{i}." is level 2).
+            if (maxDepth > 0 && depthOf(obj) - base >= maxDepth) continue;
             const params = byObject.get(obj) ?? {};
             params[p.slice(dot + 1)] = v;
             byObject.set(obj, params);
@@ -51,4 +52,9 @@ export async function handleGet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
   }
   return responseMsg(msg, 'GET_RESP', { respType: 'getResp', getResp: { reqPathResults: results } });
+}
+
+/** Object levels of a path: its names, not counting instance numbers. */
+function depthOf(path: string): number {
+  return path.split('.').filter((s) => s !== '' && !/^\d+$/.test(s)).length;
 }

@@ -1,0 +1,149 @@
+/**
+ * The endpoint layer with a scripted in-memory MTP: routing by to_id, trust, R-MTP.5 handling of
+ * bad Records, the flood guard, Connect Records on new channels, and that one bad peer leaves
+ * other agents untouched.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import fc from 'fast-check';
+import { loadConfig } from '../../src/config.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { silentLogger } from '../../src/log.js';
+import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/local-agent.js';
+import { DmRouter } from '../../src/usp/dm/router.js';
+import { AgentDirectory, UspEndpoint } from '../../src/usp/endpoint.js';
+import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/record.js';
+import type { InboundRecord, Mtp, MtpDestination, MtpEvents } from '../../src/usp/mtp/types.js';
+
+class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
+  readonly kind = 'mqtt' as const;
+  sent: { from: string; dest: MtpDestination; rec: UspRecord }[] = [];
+  agents: string[] = [];
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  async send(from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> {
+    this.sent.push({ from, dest, rec: decodeRecord(bytes) });
+  }
+  status() {
+    return { mtp: this.kind, connected: true, detail: 'fake', channels: 1 };
+  }
+  addAgent(eid: string): void {
+    this.agents.push(eid);
+  }
+  removeAgent(): void {}
+  inject(bytes: Uint8Array, replyTo: string | null = '/reply'): void {
+    const r: InboundRecord = { mtp: 'mqtt', bytes, replyTo: replyTo ? { mtp: 'mqtt', address: replyTo } : null, agentEid: null, peerEid: null };
+    this.emit('record', r);
+  }
+}
+
+const CTL = 'proto::ctl';
+const AGENT = 'os::000001-A1';
+const OTHER = 'os::000001-A2';
+
+function setup(maxInFlight = 256) {
+  const config = loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CTL, mqtt: { topic: '/ctl' } }] } });
+  const store = openSqliteStore(':memory:');
+  const localAgent = new LocalAgent(config, store, '1.0');
+  const agents = new AgentDirectory();
+  agents.add(AGENT);
+  agents.add(OTHER);
+  const mtp = new FakeMtp();
+  const endpoint = new UspEndpoint(agents, config.controllers, [mtp], { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS }, silentLogger(), maxInFlight);
+  return { mtp, endpoint, store };
+}
+
+const getMsg = (id: string): Msg => ({ header: { msgId: id, msgType: 'GET' }, body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } } });
+const rec = (from: string, to: string, msg: Msg): Uint8Array => encodeRecord(noSessionRecord(from, to, msg));
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+const msgOf = (r: UspRecord): Msg => {
+  assert.equal(r.recordType.kind, 'noSessionContext');
+  return decodeMsg((r.recordType as { payload: Uint8Array }).payload);
+};
+
+test('a request is routed by to_id and answered on the reply path from that agent', async () => {
+  const { mtp } = setup();
+  mtp.inject(rec(CTL, OTHER, getMsg('g1')), '/my/reply');
+  await settle();
+  assert.equal(mtp.sent.length, 1);
+  const out = mtp.sent[0]!;
+  assert.equal(out.dest.address, '/my/reply');
+  assert.equal(out.rec.fromId, OTHER);
+  assert.equal(out.rec.toId, CTL);
+  const m = msgOf(out.rec);
+  assert.equal(m.header.msgId, 'g1');
+  assert.equal(m.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams.EndpointID, OTHER);
+});
+
+test('no Response Topic: the reply goes to the controller\'s configured topic', async () => {
+  const { mtp } = setup();
+  mtp.inject(rec(CTL, AGENT, getMsg('g2')), null);
+  await settle();
+  assert.equal(mtp.sent[0]?.dest.address, '/ctl');
+});
+
+test('2.1, 2.2: Records to an unknown to_id, from the agent itself or from an unknown controller are dropped silently', async () => {
+  const { mtp, endpoint } = setup();
+  mtp.inject(rec(CTL, 'os::000001-NOPE', getMsg('x1')));
+  mtp.inject(rec(AGENT, AGENT, getMsg('x2')));
+  mtp.inject(rec('proto::stranger', AGENT, getMsg('x3')));
+  await settle();
+  assert.equal(mtp.sent.length, 0);
+  assert.equal(endpoint.stats.dropped, 3);
+});
+
+test('3.1: truncated or random bytes never crash; a Record whose Msg cannot be parsed gets an Error (R-MTP.5)', async () => {
+  const { mtp } = setup();
+  const good = rec(CTL, AGENT, getMsg('t1'));
+  mtp.inject(good.subarray(0, good.length - 7));
+  mtp.inject(new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02]));
+  // A well-formed Record carrying a broken Msg whose msg_id is readable: Error 7100-ish reply.
+  const msgBytes = encodeMsg(getMsg('t2'));
+  const broken = encodeRecord({ version: '1.4', toId: AGENT, fromId: CTL, recordType: { kind: 'noSessionContext', payload: new Uint8Array([...msgBytes.subarray(0, msgBytes.length - 3), 0xff]) } });
+  mtp.inject(broken);
+  await settle();
+  const errors = mtp.sent.map((s) => msgOf(s.rec)).filter((m) => m.body.msgBody === 'error');
+  assert.ok(errors.length <= 2);
+  for (const e of errors) assert.ok((e.body.error?.errCode ?? 0) >= 7000);
+  // The agent still answers afterwards.
+  mtp.sent.length = 0;
+  mtp.inject(rec(CTL, AGENT, getMsg('t3')));
+  await settle();
+  assert.equal(msgOf(mtp.sent[0]!.rec).header.msgId, 't3');
+});
+
+test('property: arbitrary bytes on an MTP never throw and never reach a device', async () => {
+  const { mtp } = setup();
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+      mtp.inject(bytes);
+      await new Promise((r) => setImmediate(r));
+    }),
+    { numRuns: 500 },
+  );
+  await settle();
+  for (const s of mtp.sent) assert.ok([AGENT, OTHER].includes(s.rec.fromId));
+});
+
+test('flood guard: requests beyond the per-controller limit get 7005; the others are answered', async () => {
+  const { mtp } = setup(2);
+  for (let i = 0; i < 10; i++) mtp.inject(rec(CTL, AGENT, getMsg(`f${i}`)));
+  await settle();
+  const msgs = mtp.sent.map((s) => msgOf(s.rec));
+  assert.equal(msgs.length, 10);
+  const refused = msgs.filter((m) => m.body.error?.errCode === 7005);
+  const answered = msgs.filter((m) => m.body.msgBody === 'response');
+  assert.ok(answered.length >= 2, `answered ${answered.length}`);
+  assert.equal(refused.length + answered.length, 10);
+});
+
+test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect Record', async () => {
+  const { mtp, endpoint } = setup();
+  endpoint.setAgentAddress('mqtt', '/usp/agent');
+  mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
+  await settle();
+  const connects = mtp.sent.filter((s) => s.rec.recordType.kind === 'mqttConnect');
+  assert.deepEqual(connects.map((c) => c.rec.fromId).sort(), [AGENT, OTHER]);
+  assert.ok(connects.every((c) => c.dest.address === '/ctl' && (c.rec.recordType as { subscribedTopic: string }).subscribedTopic === '/usp/agent'));
+});
