@@ -73,6 +73,14 @@ export interface Config {
     reconnectMaxMs: number;
   };
   controllers: ControllerConfig[];
+  interworking: {
+    /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */
+    operationTimeoutMs: number;
+    /** Parameters per GetParameterValues. */
+    gpvBatchSize: number;
+    /** Instance lists learned with GetParameterNames stay valid this long (ms) unless Add/Delete/BOOT. */
+    instanceCacheTtlMs: number;
+  };
   store: { path: string };
   log: { level: LogLevel };
 }
@@ -159,6 +167,11 @@ const SCHEMA: Schema = {
     periodicNotifIntervalS: { kind: 'int', def: 86_400, min: 1, max: 4_294_967_295 },
     reconnectBaseMs: { kind: 'int', def: 1000, min: 1, max: MAX_MS },
     reconnectMaxMs: { kind: 'int', def: 60_000, min: 1, max: MAX_MS },
+  },
+  interworking: {
+    operationTimeoutMs: { kind: 'int', def: 600_000, min: 10, max: MAX_MS },
+    gpvBatchSize: { kind: 'int', def: 500, min: 1, max: 100_000 },
+    instanceCacheTtlMs: { kind: 'int', def: 60_000, min: 0, max: MAX_MS },
   },
   controllers: {
     kind: 'list',

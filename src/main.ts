@@ -13,6 +13,10 @@ import { ConnectionRequester } from './cwmp/connreq.js';
 import { DecodePool } from './cwmp/decode-pool.js';
 import { AcsServer } from './cwmp/acs-server.js';
 import { AgentSide } from './usp/agent-side.js';
+import { CwmpDeviceBackend } from './interworking/backend.js';
+import { CwmpCommandRunner } from './interworking/operate.js';
+import { EventBridge } from './interworking/events.js';
+import { LOCAL_AGENT_PREFIXES } from './usp/local-agent-schema.js';
 
 export class Proxy {
   readonly store: Store;
@@ -21,6 +25,9 @@ export class Proxy {
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
+  readonly device: CwmpDeviceBackend;
+  readonly commands: CwmpCommandRunner;
+  readonly events: EventBridge;
   acsPort = 0;
 
   constructor(
@@ -58,13 +65,35 @@ export class Proxy {
       { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth },
       log.child({ module: 'acs' }),
     );
-    this.usp = new AgentSide(config, this.store, log);
+    // The CWMP device as a data-model backend of its USP Agent (DESIGN sections 4 and 9.5).
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc);
+    const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
+    this.device = new CwmpDeviceBackend(
+      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
+      { deviceByEndpointId: byEid },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, instanceCacheTtlMs: config.interworking.instanceCacheTtlMs },
+    );
+    this.commands = new CwmpCommandRunner(enqueue, { completionTimeoutMs: config.interworking.operationTimeoutMs });
+    this.device.commandRunner = this.commands;
+    this.usp = new AgentSide(config, this.store, log, [this.device]);
     this.usp.notifier.deviceIdentity = async (eid) => {
       const d = await this.store.getDeviceByEndpointId(eid);
       return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
     };
-    // Every registered device is a USP Agent (DESIGN section 3).
-    this.engine.on('inform', ({ device }) => this.usp.deviceSeen(device.endpointId));
+    this.device.onObjectChange = (kind, agentEid, path, keys) =>
+      kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, keys) : this.usp.notifier.objectDeletion(agentEid, path);
+    this.events = new EventBridge(this.usp.localAgent, this.usp.notifier, () => config.controllers.map((c) => c.endpointId), enqueue, byEid, log.child({ module: 'interworking' }));
+    this.engine.on('inform', ({ device, inform }) => {
+      // Every registered device is a USP Agent (DESIGN section 3).
+      this.usp.deviceSeen(device.endpointId);
+      if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) this.device.invalidateDevice(device.deviceKey);
+      this.commands.deviceEvent({ kind: 'inform', deviceKey: device.deviceKey, inform });
+      this.events.inform(device, inform);
+    });
+    this.engine.on('transferComplete', ({ device, message }) => {
+      this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
+      this.events.transferComplete(device, message);
+    });
   }
 
   async start(): Promise<void> {

@@ -75,7 +75,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     for (const m of mtps) {
       m.on('record', (r) => void this.onRecord(r).catch((e: unknown) => this.log.error({ err: e, mtp: r.mtp }, 'USP record handling failed')));
       m.on('channelOpen', (c) => void this.onChannelOpen(c).catch((e: unknown) => this.log.error({ err: e }, 'sending Connect Records failed')));
-      m.on('warning', (w) => this.log.warn({ mtp: w.mtp, ...w.detail }, w.message));
+      // MTP warnings are logged by the MTPs themselves (their log option); nothing to add here.
     }
   }
 

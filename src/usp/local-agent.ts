@@ -35,6 +35,9 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   private readonly started = Date.now();
   private readonly restored = new Map<string, StoredSubscription[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private holdDepth = 0;
+  private held: ChangeEvent[] = [];
+  private dropped = new Set<string>();
 
   constructor(
     private readonly config: Pick<Config, 'usp' | 'controllers'>,
@@ -128,6 +131,27 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     if (!m || !values) return;
     rows.delete(Number(m[1]));
     this.onChange({ kind: 'delete', agentEid, path: requestPath, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
+  }
+
+  /**
+   * Holds change events (ObjectCreation/Deletion, ValueChange) until release(): an Add with
+   * allow_partial false that is rolled back must not notify objects that never existed.
+   * Nested holds (concurrent requests) release when the last one ends.
+   */
+  hold(): void {
+    this.holdDepth++;
+  }
+
+  /** Ends a hold; events of the given "agent|path" rolled-back objects are dropped. */
+  release(agentEid: string, rolledBack: readonly string[] = []): void {
+    for (const p of rolledBack) this.dropped.add(`${agentEid}|${p}`);
+    if (--this.holdDepth > 0) return;
+    this.holdDepth = 0;
+    const events = this.held;
+    const dropped = this.dropped;
+    this.held = [];
+    this.dropped = new Set();
+    for (const e of events) if (!dropped.has(`${e.agentEid}|${e.path}`)) this.emit('change', e);
   }
 
   close(): void {
@@ -313,7 +337,8 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
         if (s.Recipient === row) void this.model.delete({ agentEid: e.agentEid, controllerEid: '' }, `${SUBSCRIPTION_TABLE}${n}.`);
       }
     }
-    this.emit('change', e);
+    if (this.holdDepth > 0) this.held.push(e);
+    else this.emit('change', e);
   }
 
   private storedSubscription(agentEid: string, instance: number): Row {

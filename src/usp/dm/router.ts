@@ -57,6 +57,13 @@ export class DmRouter {
     return b ? b.instances(agentEid, tablePath) : null;
   }
 
+  async searchValue(agentEid: string, paramPath: string): Promise<string | undefined> {
+    const b = this.backendFor(paramPath);
+    if (!b) return undefined;
+    if (b.searchValue) return b.searchValue(agentEid, paramPath);
+    return (await b.get(agentEid, [paramPath])).get(paramPath);
+  }
+
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
   async get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>> {
     const groups = new Map<DmBackend, string[]>();

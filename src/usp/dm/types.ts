@@ -121,6 +121,8 @@ export interface DmBackend {
    * (recursively). Paths that do not exist are absent from the result.
    */
   get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>>;
+  /** A value read to evaluate a search expression; may be served from a request-lived cache. */
+  searchValue?(agentEid: string, paramPath: string): Promise<string | undefined>;
   /** Sets parameters of one concrete object, all-or-nothing for required ones. */
   set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome>;
   /** The errors a set() would report, without changing anything (for allow_partial=false across objects). */

@@ -17,9 +17,22 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const created: string[] = [];
   const results: CreatedObjectResult[] = [];
 
+  const rolledBack: string[] = [];
   const rollback = async (): Promise<void> => {
-    for (const path of created.reverse()) await ctx.router.backendFor(path)?.delete(rctx, path);
+    for (const path of created.reverse()) {
+      await ctx.router.backendFor(path)?.delete(rctx, path);
+      rolledBack.push(path);
+    }
   };
+  // Notifications wait for the outcome: rolled-back objects never existed (no ObjectCreation).
+  ctx.localAgent.hold();
+  try {
+    return await addAll();
+  } finally {
+    ctx.localAgent.release(ctx.agentEid, rolledBack);
+  }
+
+  async function addAll(): Promise<Msg> {
 
   for (const c of req.createObjs) {
     const requestedPath = c.objPath ?? '';
@@ -55,4 +68,5 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
   }
   return responseMsg(msg, 'ADD_RESP', { respType: 'addResp', addResp: { createdObjResults: results } });
+  }
 }

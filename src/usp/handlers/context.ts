@@ -32,7 +32,7 @@ export async function pathBackendOf(ctx: HandlerContext): Promise<{ backend: Pat
   const backend: PathBackend = {
     instances: (p) => ctx.router.instances(ctx.agentEid, p),
     exists: async (p) => model.has(p),
-    getValue: async (p) => (await ctx.router.get(ctx.agentEid, [p])).get(p),
+    getValue: (p) => ctx.router.searchValue(ctx.agentEid, p),
   };
   return { backend, model };
 }

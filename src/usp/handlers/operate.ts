@@ -30,7 +30,7 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
     }
     const out = await owner.operate({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, r.path, req.inputArgs ?? {}, req.commandKey ?? '');
     if (out.kind === 'error') {
-      if (out.errCode === 7027 && resolved.length === 1) return errorMsgOf(msg, 7027, out.errMsg);
+      // A missing mandatory input argument is a cmd_failure 7027 in the OperateResp (R-OPR.5), never an Error (R-OPR.1).
       operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: out.errCode, errMsg: out.errMsg } });
     } else if (out.kind === 'sync') {
       operationResults.push({ executedCommand: r.path, reqOutputArgs: { outputArgs: out.output } });

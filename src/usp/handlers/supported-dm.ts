@@ -31,7 +31,8 @@ export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promi
   const reqObjResults: RequestedObjectResult[] = [];
   for (const reqObjPath of req.objPaths) {
     try {
-      const ast = parsePath(reqObjPath);
+      // Supported Data Model paths ("...Controller.{i}.") are as valid here as instance paths (TR-369 GetSupportedDM).
+      const ast = parsePath(reqObjPath.replace(/\.\{i\}(?=\.)/g, '.1'));
       if (ast.kind !== 'object') {
         // A parameter/command/event path: its object, with just that element (TP-469 1.99, 1.107).
         const dot = reqObjPath.lastIndexOf('.');

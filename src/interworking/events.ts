@@ -1,0 +1,100 @@
+/**
+ * CWMP events become USP notifications (DESIGN section 4): 1 BOOT -> Device.Boot!,
+ * TransferComplete -> Device.LocalAgent.TransferComplete!, 4 VALUE CHANGE -> ValueChange,
+ * 0 BOOTSTRAP -> OnBoardRequest; Add/Delete through the proxy -> ObjectCreation/Deletion.
+ * ValueChange subscriptions on device parameters are mirrored as SetParameterAttributes
+ * Notification=2 on the device (and set back to 0 when the subscription goes).
+ * Device.LocalAgent.Periodic! stays the agent's own timer (PeriodicNotifInterval), not the CWMP
+ * 2 PERIODIC Inform: the two would otherwise notify twice.
+ */
+import type { Inform, TransferComplete, AutonomousTransferComplete, AcsRequest } from '../cwmp/types.js';
+import type { RpcOutcome } from '../cwmp/session.js';
+import type { DeviceRecord } from '../store/types.js';
+import type { Logger } from '../log.js';
+import type { LocalAgent } from '../usp/local-agent.js';
+import type { Notifier } from '../usp/notify.js';
+import type { ChangeEvent } from '../usp/dm/memory.js';
+import { splitReferenceList } from '../usp/path.js';
+
+/** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
+const FORCED = [/\.DeviceInfo\.(HardwareVersion|SoftwareVersion|ProvisioningCode|SpecVersion)$/, /\.ManagementServer\.(ParameterKey|ConnectionRequestURL|AliasBasedAddressing)$/, /^Device\.RootDataModelVersion$/];
+
+export class EventBridge {
+  constructor(
+    private readonly localAgent: LocalAgent,
+    private readonly notifier: Notifier,
+    private readonly controllers: () => string[],
+    private readonly enqueue: (deviceKey: string, rpc: AcsRequest) => Promise<RpcOutcome>,
+    private readonly deviceByEndpointId: (eid: string) => Promise<DeviceRecord | null>,
+    private readonly log: Logger,
+  ) {
+    localAgent.on('change', (e) => void this.onSubscriptionChange(e).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'mirroring a subscription to the device failed')));
+  }
+
+  /** Every Inform of every device. */
+  inform(device: DeviceRecord, inform: Inform): void {
+    const agent = device.endpointId;
+    const codes = inform.event.map((e) => e.eventCode);
+    if (codes.includes('0 BOOTSTRAP')) {
+      for (const c of this.controllers()) this.localAgent.emit('onBoardRequest', { agentEid: agent, controllerEid: c });
+    }
+    if (codes.includes('1 BOOT')) {
+      const mReboot = inform.event.find((e) => e.eventCode === 'M Reboot');
+      const firmware = codes.includes('M Download') || codes.includes('7 TRANSFER COMPLETE');
+      const cause = mReboot ? 'RemoteReboot' : firmware ? 'FirmwareUpdate' : 'LocalReboot';
+      const params = Object.fromEntries(inform.parameterList.map((p) => [p.name, p.value]));
+      const wanted = new Set(this.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
+      const map: Record<string, string> = {};
+      for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;
+      this.notifier.event(agent, 'Device.', 'Boot!', {
+        CommandKey: mReboot?.commandKey ?? '',
+        Cause: cause,
+        FirmwareUpdated: String(firmware),
+        ParameterMap: JSON.stringify(map),
+      });
+    }
+    if (codes.includes('4 VALUE CHANGE')) {
+      for (const p of inform.parameterList) {
+        if (FORCED.some((re) => re.test(p.name))) continue;
+        this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
+      }
+    }
+  }
+
+  transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {
+    this.notifier.event(device.endpointId, 'Device.LocalAgent.', 'TransferComplete!', {
+      Command: m.method === 'TransferComplete' ? 'Device.DeviceInfo.FirmwareImage.1.Download()' : '',
+      CommandKey: m.method === 'TransferComplete' ? m.commandKey : '',
+      Requestor: '',
+      TransferType: m.method === 'AutonomousTransferComplete' && !m.isDownload ? 'Upload' : 'Download',
+      Affected: '',
+      TransferURL: m.method === 'AutonomousTransferComplete' ? m.transferURL : '',
+      StartTime: m.startTime,
+      CompleteTime: m.completeTime,
+      FaultCode: String(m.fault.faultCode),
+      FaultString: m.fault.faultString,
+    });
+  }
+
+  /** ValueChange subscriptions on device parameters: Notification=2 while they exist (TR-069 A.3.2.4). */
+  private async onSubscriptionChange(e: ChangeEvent): Promise<void> {
+    if (e.schemaPath !== 'Device.LocalAgent.Subscription.{i}.') return;
+    const before = e.kind === 'delete' ? e.values : null;
+    const after = e.kind === 'delete' ? null : e.values;
+    const refs = (r: Record<string, string> | null): string[] =>
+      r && r.NotifType === 'ValueChange' && r.Enable === 'true' ? splitReferenceList(r.ReferenceList ?? '').filter((p) => p.startsWith('Device.') && !p.startsWith('Device.LocalAgent.') && !/[*[\]+]/.test(p)) : [];
+    const on = refs(after);
+    const off = e.kind === 'set' ? [] : refs(before).filter((p) => !on.includes(p));
+    if (e.kind === 'set' && e.changed && !('Enable' in e.changed || 'ReferenceList' in e.changed || 'NotifType' in e.changed)) return;
+    if (on.length === 0 && off.length === 0 && e.kind !== 'set') return;
+    const device = await this.deviceByEndpointId(e.agentEid);
+    if (!device || device.rootModel !== 'Device') return;
+    const list = [
+      ...on.map((name) => ({ name, notificationChange: true, notification: 2, accessListChange: false, accessList: [] as string[] })),
+      ...off.map((name) => ({ name, notificationChange: true, notification: 0, accessListChange: false, accessList: [] as string[] })),
+    ];
+    if (list.length === 0) return;
+    const out = await this.enqueue(device.deviceKey, { method: 'SetParameterAttributes', parameterList: list });
+    if (out.kind === 'fault') this.log.warn({ endpointId: e.agentEid, faultCode: out.fault.faultCode }, 'the device refused active notification for a ValueChange subscription');
+  }
+}

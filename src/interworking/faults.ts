@@ -1,0 +1,41 @@
+/**
+ * CWMP fault -> USP error, one table (DESIGN section 4). Faults from the device are data: the
+ * translation turns them into the USP error code of the response, with the CWMP code and text
+ * kept in the message so an operator can see what the device said.
+ */
+import type { FaultStruct } from '../cwmp/types.js';
+
+/** TR-069 A.5.1 fault codes to TR-369 error codes. */
+export const CWMP_TO_USP: Readonly<Record<number, number>> = {
+  9000: 7001, // Method not supported -> Message not supported
+  9001: 7002, // Request denied -> Request denied
+  9002: 7003, // Internal error
+  9003: 7004, // Invalid arguments
+  9004: 7005, // Resources exceeded
+  9005: 7026, // Invalid parameter name -> Invalid path
+  9006: 7011, // Invalid parameter type -> Invalid type
+  9007: 7012, // Invalid parameter value -> Invalid value
+  9008: 7013, // Attempt to set a non-writable parameter -> not writable
+  9009: 7009, // Notification request rejected -> Parameter action failed
+  9010: 7022, // Download failure -> Command failure
+  9011: 7022, // Upload failure -> Command failure
+  9012: 7022, // File transfer server authentication failure
+  9013: 7022, // Unsupported protocol for file transfer
+  9014: 7022, // Download failure: unable to join multicast group
+  9015: 7022, // Download failure: unable to contact file server
+  9016: 7022, // Download failure: unable to access file
+  9017: 7022, // Download failure: unable to complete download
+  9018: 7022, // Download failure: file corrupted
+  9019: 7022, // Download failure: file authentication failure
+};
+
+export function uspCodeOfCwmpFault(code: number): number {
+  if (CWMP_TO_USP[code] !== undefined) return CWMP_TO_USP[code]!;
+  if (code >= 9800 && code <= 9899) return 7003; // vendor faults: internal error of the device
+  return 7000;
+}
+
+/** "CWMP fault 9005 (Invalid parameter name)" style text for err_msg. */
+export function describeFault(f: FaultStruct): string {
+  return `CWMP fault ${f.faultCode}${f.faultString ? ` (${f.faultString})` : ''}`;
+}
