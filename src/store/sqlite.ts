@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
+import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
 
 type DB = Database.Database;
 
@@ -62,6 +62,19 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
         instance  INTEGER NOT NULL,
         value     TEXT NOT NULL,
         PRIMARY KEY (agent_eid, instance)
+      );
+    `,
+  },
+  {
+    version: 3,
+    sql: `
+      CREATE TABLE usp_pending_notify (
+        msg_id         TEXT PRIMARY KEY NOT NULL,
+        agent_eid      TEXT NOT NULL,
+        controller_eid TEXT NOT NULL,
+        msg            BLOB NOT NULL,
+        attempt        INTEGER NOT NULL,
+        expires_at     INTEGER
       );
     `,
   },
@@ -211,6 +224,13 @@ function prepareStatements(db: DB) {
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
     putSub: db.prepare<[string, number, string]>(
       'INSERT INTO usp_subscriptions (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
+    ),
+    putNotify: db.prepare<[string, string, string, Uint8Array, number, number | null]>(
+      'INSERT INTO usp_pending_notify (msg_id, agent_eid, controller_eid, msg, attempt, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO UPDATE SET attempt = excluded.attempt',
+    ),
+    deleteNotify: db.prepare<[string]>('DELETE FROM usp_pending_notify WHERE msg_id = ?'),
+    listNotify: db.prepare<[], { msg_id: string; agent_eid: string; controller_eid: string; msg: Buffer; attempt: number; expires_at: number | null }>(
+      'SELECT msg_id, agent_eid, controller_eid, msg, attempt, expires_at FROM usp_pending_notify',
     ),
     deleteSub: db.prepare<[string, number]>('DELETE FROM usp_subscriptions WHERE agent_eid = ? AND instance = ?'),
     listSubs: db.prepare<[], { agent_eid: string; instance: number; value: string }>('SELECT agent_eid, instance, value FROM usp_subscriptions ORDER BY agent_eid, instance'),
@@ -386,6 +406,25 @@ export class SqliteStore implements Store {
 
   async listAllSubscriptions(): Promise<StoredSubscription[]> {
     return this.st.listSubs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
+  }
+
+  async putPendingNotify(n: PendingNotify): Promise<void> {
+    this.st.putNotify.run(n.msgId, n.agentEid, n.controllerEid, n.msg, n.attempt, n.expiresAt);
+  }
+
+  async deletePendingNotify(msgId: string): Promise<void> {
+    this.st.deleteNotify.run(msgId);
+  }
+
+  async listPendingNotifies(): Promise<PendingNotify[]> {
+    return this.st.listNotify.all().map((r) => ({
+      msgId: r.msg_id,
+      agentEid: r.agent_eid,
+      controllerEid: r.controller_eid,
+      msg: new Uint8Array(r.msg),
+      attempt: r.attempt,
+      expiresAt: r.expires_at,
+    }));
   }
 
   async close(): Promise<void> {

@@ -75,7 +75,23 @@ export interface Store {
   deleteSubscription(agentEid: string, instance: number): Promise<void>;
   listAllSubscriptions(): Promise<StoredSubscription[]>;
 
+  /** Notify Msgs sent with send_resp and not yet answered (retried after a restart, TR-369 NotifRetry). */
+  putPendingNotify(n: PendingNotify): Promise<void>;
+  deletePendingNotify(msgId: string): Promise<void>;
+  listPendingNotifies(): Promise<PendingNotify[]>;
+
   close(): Promise<void>;
+}
+
+export interface PendingNotify {
+  msgId: string;
+  agentEid: string;
+  controllerEid: string;
+  /** The encoded USP Msg (resent as is). */
+  msg: Uint8Array;
+  attempt: number;
+  /** Epoch ms after which retries stop; null = never (OnBoardRequest). */
+  expiresAt: number | null;
 }
 
 export interface StoredSubscription {

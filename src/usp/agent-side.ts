@@ -110,7 +110,7 @@ export class AgentSide {
     );
     this.endpoint.setAgentAddress('mqtt', usp.mqtt.topic);
     this.endpoint.setAgentAddress('stomp', usp.stomp.destination);
-    notifier = new Notifier(this.localAgent, this.endpoint, config.usp, log.child({ module: 'notify' }));
+    notifier = new Notifier(this.localAgent, this.endpoint, config.usp, log.child({ module: 'notify' }), store);
     this.notifier = notifier;
   }
 
@@ -118,7 +118,7 @@ export class AgentSide {
     await this.localAgent.restore();
     for (const d of await this.store.listDevices()) this.agents.add(d.endpointId);
     await this.endpoint.start();
-    this.notifier.start(this.localAgent.agentsWithSubscriptions());
+    await this.notifier.start(this.localAgent.agentsWithSubscriptions());
     this.log.info({ agents: this.agents.size, mtps: this.mtps.map((m) => m.status().detail) }, 'USP agents up');
   }
 

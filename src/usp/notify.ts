@@ -14,7 +14,8 @@ import type { ChangeEvent, Row } from './dm/memory.js';
 import type { UspEndpoint } from './endpoint.js';
 import { LocalAgent, SUBSCRIPTION_TABLE, SUPPORTED_USP_VERSIONS } from './local-agent.js';
 import { matchesInstantiated, parsePath, splitReferenceList, type UspPath } from './path.js';
-import type { Msg, Notify, OperationComplete } from './record.js';
+import { decodeMsg, encodeMsg, type Msg, type Notify, type OperationComplete } from './record.js';
+import type { Store } from '../store/types.js';
 
 interface Pending {
   agentEid: string;
@@ -48,16 +49,29 @@ export class Notifier {
     private readonly endpoint: UspEndpoint,
     private readonly usp: Config['usp'],
     private readonly log: Logger,
+    private readonly store: Store | null = null,
   ) {
     localAgent.on('change', (e) => this.onChange(e));
     localAgent.on('onBoardRequest', ({ agentEid, controllerEid }) => void this.onBoardRequest(agentEid, controllerEid));
   }
 
-  /** Arms TimeToLive and Periodic! timers for agents whose subscriptions were restored. */
-  start(agents: readonly string[]): void {
+  /** Arms TimeToLive and Periodic! timers for agents whose subscriptions were restored, and resumes unanswered Notify retries. */
+  async start(agents: readonly string[]): Promise<void> {
     for (const a of agents) {
       this.localAgent.model.tree(a);
       this.rearm(a);
+    }
+    for (const n of (await this.store?.listPendingNotifies()) ?? []) {
+      let msg: Msg;
+      try {
+        msg = decodeMsg(n.msg);
+      } catch {
+        await this.store!.deletePendingNotify(n.msgId);
+        continue;
+      }
+      const p: Pending = { agentEid: n.agentEid, controllerEid: n.controllerEid, msg, attempt: n.attempt, expiresAt: n.expiresAt ?? Infinity, timer: null };
+      this.pending.set(n.msgId, p);
+      this.scheduleRetry(n.msgId, p);
     }
   }
 
@@ -77,6 +91,7 @@ export class Notifier {
     if (!p || p.agentEid !== agentEid || p.controllerEid !== controllerEid) return;
     if (p.timer) clearTimeout(p.timer);
     this.pending.delete(msgId);
+    void this.store?.deletePendingNotify(msgId).catch(() => undefined);
   }
 
   get pendingCount(): number {
@@ -177,6 +192,7 @@ export class Notifier {
     if (!retry) return;
     const p: Pending = { agentEid, controllerEid, msg, attempt: 1, expiresAt, timer: null };
     this.pending.set(msgId, p);
+    await this.persist(msgId, p);
     this.scheduleRetry(msgId, p);
   }
 
@@ -188,13 +204,23 @@ export class Notifier {
     const delay = cwmpRetryDelayMs(p.attempt, { minWaitS, multiplier });
     if (Date.now() + delay > p.expiresAt) {
       this.pending.delete(msgId);
+      void this.store?.deletePendingNotify(msgId).catch(() => undefined);
       return;
     }
     p.timer = setTimeout(() => {
       if (!this.pending.has(msgId) || this.stopped) return;
       p.attempt++;
+      void this.persist(msgId, p);
       void this.endpoint.sendToController(p.agentEid, p.controllerEid, p.msg).then(() => this.scheduleRetry(msgId, p));
     }, delay);
+  }
+
+  /** Stored so that an unanswered send_resp Notify is retried after a restart. */
+  private async persist(msgId: string, p: Pending): Promise<void> {
+    if (!this.store) return;
+    await this.store
+      .putPendingNotify({ msgId, agentEid: p.agentEid, controllerEid: p.controllerEid, msg: encodeMsg(p.msg), attempt: p.attempt, expiresAt: Number.isFinite(p.expiresAt) ? p.expiresAt : null })
+      .catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'storing a pending Notify failed'));
   }
 
   private async onBoardRequest(agentEid: string, controllerEid: string): Promise<void> {

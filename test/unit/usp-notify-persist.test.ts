@@ -1,0 +1,73 @@
+/** A send_resp Notify that was never answered is retried after a restart (TR-369 NotifRetry), and forgotten once answered. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { silentLogger } from '../../src/log.js';
+import { LocalAgent } from '../../src/usp/local-agent.js';
+import { Notifier } from '../../src/usp/notify.js';
+import type { UspEndpoint } from '../../src/usp/endpoint.js';
+import type { Msg } from '../../src/usp/record.js';
+
+const AGENT = 'os::000001-N1';
+const CTL = 'proto::ctl';
+
+function fakeEndpoint(sent: Msg[]): UspEndpoint {
+  return { sendToController: async (_a: string, _c: string, m: Msg) => (sent.push(m), true) } as unknown as UspEndpoint;
+}
+
+test('an unanswered send_resp Notify survives a restart and stops after NotifyResp', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-notify-'));
+  try {
+    const config = loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CTL }], 'usp.notifRetryMinWaitS': 1, 'usp.notifRetryMultiplier': 1000 } });
+    const file = path.join(dir, 'p.db');
+    let store = openSqliteStore(file);
+    let la = new LocalAgent(config, store, '1');
+    const sent1: Msg[] = [];
+    let n = new Notifier(la, fakeEndpoint(sent1), config.usp, silentLogger(), store);
+    await n.start([]);
+    const ctx = { agentEid: AGENT, controllerEid: CTL };
+    const r = await la.model.add(ctx, 'Device.LocalAgent.Subscription.', [
+      { param: 'Enable', value: 'true', required: true },
+      { param: 'ID', value: 's1', required: true },
+      { param: 'NotifType', value: 'ValueChange', required: true },
+      { param: 'ReferenceList', value: 'Device.LocalAgent.Controller.1.ProvisioningCode', required: true },
+      { param: 'NotifRetry', value: 'true', required: true },
+      { param: 'Persistent', value: 'true', required: true },
+    ]);
+    assert.ok(r.ok);
+    await la.model.set(ctx, 'Device.LocalAgent.Controller.1.', [{ param: 'ProvisioningCode', value: 'pc-1', required: true }]);
+    await new Promise((res) => setTimeout(res, 50));
+    const notify = sent1.find((m) => m.body.request?.notify?.valueChange);
+    assert.ok(notify, 'ValueChange Notify sent');
+    assert.equal(notify.body.request!.notify!.sendResp, true);
+    assert.equal((await store.listPendingNotifies()).length, 1);
+    n.stop();
+    la.close();
+    await store.close();
+
+    // Restart: the pending Notify is resent with the same msg_id until answered.
+    store = openSqliteStore(file);
+    la = new LocalAgent(config, store, '1');
+    await la.restore();
+    const sent2: Msg[] = [];
+    n = new Notifier(la, fakeEndpoint(sent2), config.usp, silentLogger(), store);
+    await n.start(la.agentsWithSubscriptions());
+    assert.equal(n.pendingCount, 1);
+    const deadline = Date.now() + 3000;
+    while (sent2.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(sent2[0]?.header.msgId, notify.header.msgId, 'the same Notify is retried after the restart');
+    n.acknowledged(AGENT, CTL, notify.header.msgId);
+    assert.equal(n.pendingCount, 0);
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal((await store.listPendingNotifies()).length, 0);
+    n.stop();
+    la.close();
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
