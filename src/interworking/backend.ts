@@ -16,6 +16,7 @@ import { RpcError } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
 import type {
   AddOutcome,
+  AtomicSetOutcome,
   CommandSchema,
   DeleteOutcome,
   DmBackend,
@@ -29,6 +30,7 @@ import type {
   RequestContext,
   SetOutcome,
 } from '../usp/dm/types.js';
+import { UspError } from '../usp/errors.js';
 import { describeFault, uspCodeOfCwmpFault } from './faults.js';
 
 /** What the backend needs from the CWMP side. */
@@ -72,6 +74,13 @@ const XSD_TO_PARAM: Record<string, ParamType> = {
   'xsd:decimal': 'decimal',
 };
 
+/** The supported model of one device model, with what it was built from (to extend it). */
+interface SupportedEntry {
+  objects: Map<string, ObjectSchema>;
+  infos: ParameterInfoStruct[];
+  types: ReadonlyMap<string, string>;
+}
+
 /** Paths under the CWMP-only ManagementServer stay visible but read-only (DESIGN section 5). */
 const READ_ONLY_SUBTREES = ['Device.ManagementServer.'];
 
@@ -79,6 +88,8 @@ const INSTANCE = /\.(\d+)\./g;
 const schemaPathOf = (p: string): string => p.replace(INSTANCE, '.{i}.').replace(INSTANCE, '.{i}.');
 
 export function uspErrorOfRpc(e: unknown): { errCode: number; errMsg: string } {
+  // Already translated (call() turns RpcErrors into UspErrors; CPE faults are UspErrors too).
+  if (e instanceof UspError) return { errCode: e.code, errMsg: e.message };
   if (e instanceof RpcError) {
     switch (e.reason) {
       case 'unreachable':
@@ -96,9 +107,11 @@ export function uspErrorOfRpc(e: unknown): { errCode: number; errMsg: string } {
 
 export class CwmpDeviceBackend implements DmBackend {
   readonly prefixes = ['Device.'];
-  private readonly supportedCache = new LRUCache<string, { objects: Map<string, ObjectSchema> }>({ max: 64 });
+  private readonly supportedCache = new LRUCache<string, SupportedEntry>({ max: 64 });
+  private readonly modelFetches = new Map<string, Promise<SupportedEntry>>();
   private readonly instanceCache: LRUCache<string, number[]>;
   private readonly valueCache: LRUCache<string, Map<string, string>>;
+  private readonly valueFetches = new Map<string, Promise<Map<string, string>>>();
   private readonly batch: number;
   commandRunner: CommandRunner | null = null;
   /** Add/Delete done through the proxy (ObjectCreation/ObjectDeletion notifications). */
@@ -134,8 +147,21 @@ export class CwmpDeviceBackend implements DmBackend {
     return `${d.deviceId.oui}|${d.deviceId.productClass}|${d.softwareVersion ?? ''}`;
   }
 
+  /**
+   * One RPC through the session engine. An RpcError (unreachable, session timeout, ...) becomes
+   * a UspError with its own code and message, so that whatever handler catches it (codeOf()
+   * knows only PathError/UspError) answers 7002/7003 with a clear text, not "internal error".
+   */
   private async call(d: DeviceRecord, rpc: AcsRequest): Promise<RpcOutcome> {
-    return this.rpc.enqueue(d.deviceKey, rpc);
+    try {
+      return await this.rpc.enqueue(d.deviceKey, rpc);
+    } catch (e) {
+      if (e instanceof RpcError) {
+        const c = uspErrorOfRpc(e);
+        throw new UspError(c.errCode, c.errMsg);
+      }
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------------ supported model
@@ -146,12 +172,22 @@ export class CwmpDeviceBackend implements DmBackend {
     return [...(await this.model(d)).objects.values()];
   }
 
-  private async model(d: DeviceRecord): Promise<{ objects: Map<string, ObjectSchema> }> {
+  private async model(d: DeviceRecord): Promise<SupportedEntry> {
     const key = this.modelKey(d);
     const hit = this.supportedCache.get(key);
     if (hit) return hit;
+    // Concurrent first requests for a model share one GPN/GPV of the whole tree.
+    let fetch = this.modelFetches.get(key);
+    if (!fetch) {
+      fetch = this.loadModel(d, key).finally(() => this.modelFetches.delete(key));
+      this.modelFetches.set(key, fetch);
+    }
+    return fetch;
+  }
+
+  private async loadModel(d: DeviceRecord, key: string): Promise<SupportedEntry> {
     const out = await this.call(d, { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: false });
-    if (out.kind === 'fault') throw Object.assign(new Error(`GetParameterNames failed: ${describeFault(out.fault)}`), { code: uspCodeOfCwmpFault(out.fault.faultCode) });
+    if (out.kind === 'fault') throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterNames failed: ${describeFault(out.fault)}`);
     if (out.response.method !== 'GetParameterNamesResponse') throw new Error('unexpected response to GetParameterNames');
     const infos = out.response.parameterList.filter((p) => !this.excluded(p.name));
     let types = await this.rpc.parameterTypes(d.deviceKey, infos.filter((p) => !p.name.endsWith('.')).map((p) => p.name));
@@ -162,9 +198,33 @@ export class CwmpDeviceBackend implements DmBackend {
         types = new Map(gpv.response.parameterList.map((p) => [p.name, p.type]));
       }
     }
-    const built = { objects: this.buildModel(d, infos, types) };
+    const built: SupportedEntry = { objects: this.buildModel(d, infos, types), infos, types };
     this.supportedCache.set(key, built);
     return built;
+  }
+
+  /**
+   * A table that was empty when the model was read shows no parameters (GetParameterNames has
+   * no instance to list): once it has an instance (created by our AddObject, or seen by
+   * instances()), learn that instance's names and types and add them to the model.
+   */
+  private async learnInstance(d: DeviceRecord, instancePath: string): Promise<void> {
+    const key = this.modelKey(d);
+    const entry = this.supportedCache.get(key);
+    if (!entry) return;
+    const out = await this.call(d, { method: 'GetParameterNames', parameterPath: instancePath, nextLevel: false });
+    if (out.kind !== 'response' || out.response.method !== 'GetParameterNamesResponse') return;
+    const known = new Set(entry.infos.map((p) => p.name));
+    const fresh = out.response.parameterList.filter((p) => !this.excluded(p.name) && !known.has(p.name));
+    if (fresh.length === 0) return;
+    const names = fresh.filter((p) => !p.name.endsWith('.')).map((p) => p.name);
+    const types = new Map([...entry.types, ...(await this.rpc.parameterTypes(d.deviceKey, names))]);
+    if (names.some((n) => !types.has(n))) {
+      const gpv = await this.call(d, { method: 'GetParameterValues', parameterNames: [instancePath] });
+      if (gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse') for (const p of gpv.response.parameterList) types.set(p.name, p.type);
+    }
+    const infos = [...entry.infos, ...fresh];
+    this.supportedCache.set(key, { objects: this.buildModel(d, infos, types), infos, types });
   }
 
   private buildModel(d: DeviceRecord, infos: readonly ParameterInfoStruct[], types: ReadonlyMap<string, string>): Map<string, ObjectSchema> {
@@ -246,7 +306,7 @@ export class CwmpDeviceBackend implements DmBackend {
     const out = await this.call(d, { method: 'GetParameterNames', parameterPath: tablePath, nextLevel: true });
     if (out.kind === 'fault') {
       if (out.fault.faultCode === 9005) return null; // the parent instance does not exist
-      throw Object.assign(new Error(`GetParameterNames ${tablePath} failed: ${describeFault(out.fault)}`), { code: uspCodeOfCwmpFault(out.fault.faultCode) });
+      throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterNames ${tablePath} failed: ${describeFault(out.fault)}`);
     }
     const list = out.response.method === 'GetParameterNamesResponse' ? out.response.parameterList : [];
     const numbers = [
@@ -259,6 +319,7 @@ export class CwmpDeviceBackend implements DmBackend {
       ),
     ].sort((a, b) => a - b);
     this.instanceCache.set(key, numbers);
+    if (numbers.length > 0 && schema.params.length === 0) await this.learnInstance(d, `${tablePath}${numbers[0]}.`);
     return numbers;
   }
 
@@ -286,12 +347,21 @@ export class CwmpDeviceBackend implements DmBackend {
     const table = this.tableOf(paramPath);
     if (!table) return (await this.get(agentEid, [paramPath])).get(paramPath);
     const key = `${d.deviceKey}|${table}`;
-    let values = this.valueCache.get(key);
-    if (!values) {
-      values = new Map((await this.gpv(d, [table])).map((v) => [v.name, normalize(v)]));
-      this.valueCache.set(key, values);
+    const hit = this.valueCache.get(key);
+    if (hit) return hit.get(paramPath);
+    // The resolver asks for every instance at once: share one GPV of the table between them.
+    let fetch = this.valueFetches.get(key);
+    if (!fetch) {
+      fetch = this.gpv(d, [table])
+        .then((list) => {
+          const values = new Map(list.map((v) => [v.name, normalize(v)]));
+          this.valueCache.set(key, values);
+          return values;
+        })
+        .finally(() => this.valueFetches.delete(key));
+      this.valueFetches.set(key, fetch);
     }
-    return values.get(paramPath);
+    return (await fetch).get(paramPath);
   }
 
   /** For "Device.X.3.Name": the instance path "Device.X.3." whose table search is being evaluated. */
@@ -310,53 +380,86 @@ export class CwmpDeviceBackend implements DmBackend {
       return all;
     }
     if (out.kind === 'fault' && out.fault.faultCode === 9005) return [];
-    if (out.kind === 'fault') throw Object.assign(new Error(`GetParameterValues failed: ${describeFault(out.fault)}`), { code: uspCodeOfCwmpFault(out.fault.faultCode) });
+    if (out.kind === 'fault') throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
     return [];
   }
 
   // ------------------------------------------------------------------ changes
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
+    const r = await this.setAtomic(ctx, [{ objectPath, settings }]);
+    if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
+    return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
+  }
+
+  /**
+   * Several objects in ONE SetParameterValues (CWMP SPV is atomic: all or nothing, TR-069
+   * A.3.2.1). Failed non-required parameters are dropped and the rest is set again (once).
+   */
+  async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
     const d = await this.device(ctx.agentEid);
-    if (!d) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, paramErrs: [] };
+    if (!d) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, failures: [] };
     const model = await this.model(d);
-    const schema = model.objects.get(schemaPathOf(objectPath));
-    const errs: ParamError[] = [];
-    let todo: ParamSetting[] = [];
-    for (const s of settings) {
-      const p = schema?.params.find((q) => q.name === s.param);
-      if (!p) errs.push({ param: s.param, errCode: 7010, errMsg: `unsupported parameter ${objectPath}${s.param}` });
-      else if (p.access === 'readOnly') errs.push({ param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} is read-only` });
-      else todo.push(s);
+    interface Entry {
+      obj: string;
+      s: ParamSetting;
     }
-    const requiredFailed = (list: ParamError[]): ParamError[] => list.filter((e) => settings.find((s) => s.param === e.param)?.required !== false);
-    if (requiredFailed(errs).length > 0) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', paramErrs: requiredFailed(errs) };
+    const errs: { obj: string; e: ParamError; required: boolean }[] = [];
+    let todo: Entry[] = [];
+    for (const { objectPath, settings } of objects) {
+      const schema = model.objects.get(schemaPathOf(objectPath));
+      for (const s of settings) {
+        const p = schema?.params.find((q) => q.name === s.param);
+        if (!p) errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7010, errMsg: `unsupported parameter ${objectPath}${s.param}` } });
+        else if (p.access === 'readOnly') errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} is read-only` } });
+        else todo.push({ obj: objectPath, s });
+      }
+    }
+    const failures = (list: typeof errs): { objectPath: string; paramErrs: ParamError[] }[] => {
+      const by = new Map<string, ParamError[]>();
+      for (const x of list) by.set(x.obj, [...(by.get(x.obj) ?? []), x.e]);
+      return [...by].map(([objectPath, paramErrs]) => ({ objectPath, paramErrs }));
+    };
+    if (errs.some((x) => x.required)) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
     try {
       for (let attempt = 0; attempt < 2 && todo.length > 0; attempt++) {
-        const out = await this.spv(d, objectPath, todo);
+        const out = await this.spv(d, todo.map((t) => ({ name: t.obj + t.s.param, value: t.s.value })));
         if (out.ok) {
-          const updated: Record<string, string> = {};
-          for (const s of todo) updated[s.param] = s.value;
-          this.valueCache.delete(`${d.deviceKey}|${objectPath.replace(/\d+\.$/, '')}`);
-          return { ok: true, updated, paramErrs: errs };
+          for (const { objectPath } of objects) this.valueCache.delete(`${d.deviceKey}|${objectPath.replace(/\d+\.$/, '')}`);
+          break;
         }
-        errs.push(...out.paramErrs);
-        if (out.paramErrs.length === 0) return { ok: false, errCode: out.errCode, errMsg: out.errMsg, paramErrs: requiredFailed(errs) };
-        if (requiredFailed(out.paramErrs).length > 0) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', paramErrs: requiredFailed(errs) };
-        // Only non-required parameters failed: set the rest again without them (CWMP SPV is atomic).
-        const failed = new Set(out.paramErrs.map((e) => e.param));
-        todo = todo.filter((s) => !failed.has(s.param));
+        if (out.paramErrs.length === 0) return { ok: false, errCode: out.errCode, errMsg: out.errMsg, failures: [] };
+        const failed = new Set<string>();
+        let requiredFailed = false;
+        for (const pe of out.paramErrs) {
+          const t = todo.find((x) => x.obj + x.s.param === pe.name);
+          const obj = t?.obj ?? objects[0]!.objectPath;
+          errs.push({ obj, required: t?.s.required ?? true, e: { param: t ? t.s.param : pe.name, errCode: pe.errCode, errMsg: pe.errMsg } });
+          if (t?.s.required !== false) requiredFailed = true;
+          failed.add(pe.name);
+        }
+        if (requiredFailed) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
+        // Only non-required parameters failed: set the rest again without them.
+        todo = todo.filter((t) => !failed.has(t.obj + t.s.param));
+        if (attempt === 1 && todo.length > 0) return { ok: false, errCode: 7021, errMsg: 'the device kept refusing parameters', failures: failures(errs) };
       }
-      return { ok: true, updated: {}, paramErrs: errs };
+      return {
+        ok: true,
+        results: objects.map(({ objectPath }) => ({
+          objectPath,
+          updated: Object.fromEntries(todo.filter((t) => t.obj === objectPath).map((t) => [t.s.param, t.s.value])),
+          paramErrs: errs.filter((x) => x.obj === objectPath).map((x) => x.e),
+        })),
+      };
     } catch (e) {
       const c = uspErrorOfRpc(e);
-      return { ok: false, errCode: c.errCode, errMsg: c.errMsg, paramErrs: [] };
+      return { ok: false, errCode: c.errCode, errMsg: c.errMsg, failures: [] };
     }
   }
 
   /** One SetParameterValues with the learned xsi:types (looked up with GPV when unknown). */
-  private async spv(d: DeviceRecord, objectPath: string, settings: readonly ParamSetting[]): Promise<{ ok: true } | { ok: false; errCode: number; errMsg: string; paramErrs: ParamError[] }> {
-    const names = settings.map((s) => objectPath + s.param);
+  private async spv(d: DeviceRecord, settings: readonly { name: string; value: string }[]): Promise<{ ok: true } | { ok: false; errCode: number; errMsg: string; paramErrs: { name: string; errCode: number; errMsg: string }[] }> {
+    const names = settings.map((s) => s.name);
     let types = await this.rpc.parameterTypes(d.deviceKey, names);
     const unknown = names.filter((n) => !types.has(n));
     if (unknown.length) {
@@ -365,17 +468,16 @@ export class CwmpDeviceBackend implements DmBackend {
     }
     const out = await this.call(d, {
       method: 'SetParameterValues',
-      parameterList: settings.map((s) => {
-        const name = objectPath + s.param;
+      parameterList: settings.map(({ name, value }) => {
         const type = types.get(name) ?? 'xsd:string';
-        return { name, value: type === 'xsd:boolean' ? toCwmpBoolean(s.value) : s.value, type };
+        return { name, value: type === 'xsd:boolean' ? toCwmpBoolean(value) : value, type };
       }),
       parameterKey: '',
     });
     if (out.kind === 'response') return { ok: true };
     const f = out.fault;
     const paramErrs = f.setParameterValuesFault.map((p) => ({
-      param: p.parameterName.startsWith(objectPath) ? p.parameterName.slice(objectPath.length) : p.parameterName,
+      name: p.parameterName,
       errCode: uspCodeOfCwmpFault(p.faultCode),
       errMsg: `${describeFault({ faultCode: p.faultCode, faultString: p.faultString })} on ${p.parameterName}`,
     }));
@@ -392,10 +494,16 @@ export class CwmpDeviceBackend implements DmBackend {
     try {
       const out = await this.call(d, { method: 'AddObject', objectName: tablePath, parameterKey: '' });
       this.instanceCache.delete(`${d.deviceKey}|${tablePath}`);
+      this.valueCache.delete(`${d.deviceKey}|${tablePath}`);
       if (out.kind === 'fault') return { ok: false, errCode: out.fault.faultCode === 9005 ? 7026 : 7017, errMsg: `AddObject ${tablePath} refused: ${describeFault(out.fault)}`, paramErrs: [] };
       if (out.response.method !== 'AddObjectResponse') return { ok: false, errCode: 7017, errMsg: 'unexpected response to AddObject', paramErrs: [] };
       const instance = out.response.instanceNumber;
       const path = `${tablePath}${instance}.`;
+      let keySets = schema.uniqueKeys;
+      if (schema.params.length === 0) {
+        await this.learnInstance(d, path);
+        keySets = (await this.model(d)).objects.get(schema.path)?.uniqueKeys ?? keySets;
+      }
       let paramErrs: ParamError[] = [];
       if (settings.length) {
         const r = await this.set(ctx, path, settings);
@@ -408,9 +516,9 @@ export class CwmpDeviceBackend implements DmBackend {
         paramErrs = r.paramErrs;
       }
       const uniqueKeys: Record<string, string> = {};
-      if (schema.uniqueKeys.length) {
-        const values = await this.get(ctx.agentEid, schema.uniqueKeys.flat().map((k) => path + k));
-        for (const k of schema.uniqueKeys.flat()) {
+      if (keySets.length) {
+        const values = await this.get(ctx.agentEid, keySets.flat().map((k) => path + k));
+        for (const k of keySets.flat()) {
           const v = values.get(path + k);
           if (v !== undefined) uniqueKeys[k] = v;
         }
@@ -429,12 +537,13 @@ export class CwmpDeviceBackend implements DmBackend {
     try {
       const out = await this.call(d, { method: 'DeleteObject', objectName: instancePath, parameterKey: '' });
       this.instanceCache.delete(`${d.deviceKey}|${instancePath.replace(/\d+\.$/, '')}`);
+      this.valueCache.delete(`${d.deviceKey}|${instancePath.replace(/\d+\.$/, '')}`);
       if (out.kind === 'response') {
         this.onObjectChange?.('delete', ctx.agentEid, instancePath, {});
         return { ok: true };
       }
       // A missing instance is a success with nothing affected (as the reference agent answers).
-      if (out.fault.faultCode === 9005) return { ok: true };
+      if (out.fault.faultCode === 9005) return { ok: true, deleted: false };
       return { ok: false, errCode: 7024, errMsg: `DeleteObject ${instancePath} refused: ${describeFault(out.fault)}` };
     } catch (e) {
       const c = uspErrorOfRpc(e);

@@ -91,11 +91,17 @@ export type SetOutcome =
   | { ok: true; updated: Record<string, string>; paramErrs: ParamError[] }
   | { ok: false; errCode: number; errMsg: string; paramErrs: ParamError[] };
 
+/** setAtomic: several objects of one backend changed all-or-nothing (one CWMP SetParameterValues). */
+export type AtomicSetOutcome =
+  | { ok: true; results: { objectPath: string; updated: Record<string, string>; paramErrs: ParamError[] }[] }
+  | { ok: false; errCode: number; errMsg: string; failures: { objectPath: string; paramErrs: ParamError[] }[] };
+
 export type AddOutcome =
   | { ok: true; instance: number; uniqueKeys: Record<string, string>; paramErrs: ParamError[] }
   | { ok: false; errCode: number; errMsg: string; paramErrs: ParamError[] };
 
-export type DeleteOutcome = { ok: true } | { ok: false; errCode: number; errMsg: string };
+/** deleted false: the instance was already gone (success with nothing affected). */
+export type DeleteOutcome = { ok: true; deleted?: boolean } | { ok: false; errCode: number; errMsg: string };
 
 /** Operate: a sync command answers at once; an async one reports completion later. */
 export type OperateOutcome =
@@ -125,6 +131,8 @@ export interface DmBackend {
   searchValue?(agentEid: string, paramPath: string): Promise<string | undefined>;
   /** Sets parameters of one concrete object, all-or-nothing for required ones. */
   set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome>;
+  /** Sets parameters of several objects as one all-or-nothing change (CWMP: one SetParameterValues). */
+  setAtomic?(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome>;
   /** The errors a set() would report, without changing anything (for allow_partial=false across objects). */
   validateSet?(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<ParamError[]>;
   add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome>;

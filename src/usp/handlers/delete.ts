@@ -48,7 +48,9 @@ export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> 
     const unaffectedPathErrs: { unaffectedPath: string; errCode: number; errMsg: string }[] = [];
     for (const inst of p.instances) {
       const r = await ctx.router.backendFor(inst)!.delete(rctx, inst);
-      if (r.ok) affectedPaths.push(inst);
+      if (r.ok) {
+        if (r.deleted !== false) affectedPaths.push(inst);
+      }
       else if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg);
       else unaffectedPathErrs.push({ unaffectedPath: inst, errCode: r.errCode, errMsg: r.errMsg });
     }

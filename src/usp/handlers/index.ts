@@ -4,7 +4,7 @@
  * throws: problems become USP Error Msgs.
  */
 import type { Msg } from '../record.js';
-import { errorMsgOf, type HandlerContext } from './context.js';
+import { codeOf, errorMsgOf, type HandlerContext } from './context.js';
 import { handleGet } from './get.js';
 import { handleSet } from './set.js';
 import { handleAdd } from './add.js';
@@ -60,6 +60,8 @@ export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null>
       }
     }
   } catch (e) {
-    return errorMsgOf(msg, 7003, `internal error: ${(e as Error).message}`);
+    // A UspError (e.g. 7002 device unreachable while loading the model) keeps its code.
+    const c = codeOf(e);
+    return errorMsgOf(msg, c.errCode, c.errMsg);
   }
 }

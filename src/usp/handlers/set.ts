@@ -31,6 +31,32 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
   }
 
+  // A backend with an atomic multi-object set (the CWMP device: one SetParameterValues, which
+  // CWMP applies all-or-nothing) serves the whole message (allow_partial false) in one change.
+  const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
+  const ownerOf = (objs: string[]) => {
+    const owners = new Set(objs.map((o) => ctx.router.backendFor(o)));
+    return owners.size === 1 ? [...owners][0] ?? null : null;
+  };
+  const successOf = (objs: string[], results: Map<string, { updated: Record<string, string>; paramErrs: { param: string; errCode: number; errMsg: string }[] }>): UpdatedInstanceResult[] =>
+    objs.map((o) => ({ affectedPath: o, updatedParams: results.get(o)?.updated ?? {}, paramErrs: (results.get(o)?.paramErrs ?? []).map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) }));
+  if (!allowPartial) {
+    const all = plans.flatMap((p) => p.objects.map((o) => ({ objectPath: o, settings: p.settings })));
+    const owner = all.length ? ownerOf(all.map((a) => a.objectPath)) : null;
+    if (owner?.setAtomic) {
+      const r = await owner.setAtomic(rctx, all);
+      if (!r.ok) {
+        const pe = r.failures.flatMap((f) => f.paramErrs.map((e) => ({ paramPath: f.objectPath + e.param, errCode: e.errCode, errMsg: e.errMsg })));
+        return errorMsgOf(msg, pe.length ? 7004 : r.errCode, r.errMsg, pe);
+      }
+      const results = new Map(r.results.map((x) => [x.objectPath, x]));
+      return responseMsg(msg, 'SET_RESP', {
+        respType: 'setResp',
+        setResp: { updatedObjResults: plans.map((p) => ({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, results) } } })) },
+      });
+    }
+  }
+
   if (!allowPartial) {
     // Dry run: a required failure anywhere means an Error and no change at all.
     for (const p of plans) {
@@ -60,6 +86,18 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
     const successes: UpdatedInstanceResult[] = [];
     const failures: UpdatedInstanceFailure[] = [];
+    const atomicOwner = allowPartial && p.objects.length ? ownerOf(p.objects) : null;
+    if (atomicOwner?.setAtomic) {
+      // One all-or-nothing change per UpdateObject (R-SET.2a): one SetParameterValues.
+      const r = await atomicOwner.setAtomic(rctx, p.objects.map((o) => ({ objectPath: o, settings: p.settings })));
+      if (r.ok) {
+        updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, new Map(r.results.map((x) => [x.objectPath, x]))) } } });
+      } else {
+        const updatedInstFailures = r.failures.map((f) => ({ affectedPath: f.objectPath, paramErrs: f.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) }));
+        updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: r.failures.length ? 7021 : r.errCode, errMsg: r.errMsg, updatedInstFailures } } });
+      }
+      continue;
+    }
     if (allowPartial) {
       // Nothing of this obj_path is applied when a matched object would fail (R-SET.2a).
       for (const obj of p.objects) {

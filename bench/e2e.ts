@@ -1,0 +1,314 @@
+/**
+ * End-to-end benchmark (npm run bench:e2e): USP controller -> proxy -> CWMP simulator and back,
+ * all in ONE process (proxy, simulated CPE and controller share the event loop, so every figure
+ * is conservative). Prints one line per figure with its workload:
+ *  - USP Get round trips/s and p50/p99 for a device kept in its CWMP session (K Gets in flight
+ *    on one device: the ACS always has the next GetParameterValues queued, so the session stays
+ *    open), and for idle devices woken by a connection request (each Get to a different device);
+ *  - the proxy's added latency per Get on the in-session device: controller round trip minus the
+ *    time the Get's CWMP RPC spent queued and at the CPE, plus the ACS turn that sent it;
+ *  - bytes on the wire for the same Get: USP Records against the CWMP envelopes it took.
+ * Instruments: the session engine's enqueue (timing wrapper on the instance), its rpcResult
+ * event, and the simulator's HTTP client (timing/byte-counting wrapper on CpeHttpClient.post).
+ *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { Proxy } from '../src/main.js';
+import { Fleet } from '../src/sim/fleet.js';
+import { CpeHttpClient } from '../src/sim/http-client.js';
+import type { DeviceRecord } from '../src/store/types.js';
+import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/record.js';
+import { UspControllerClient, get as getMsg } from '../src/usp/controller/client.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    devices: { type: 'string' },
+    seconds: { type: 'string' },
+    inflight: { type: 'string', default: '4' },
+  },
+});
+const QUICK = values.quick;
+const DEVICES = Number(values.devices ?? (QUICK ? 60 : 400));
+const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 15));
+const K = Number(values.inflight);
+const CTL = 'proto::bench-e2e';
+const PARAMS = ['SoftwareVersion', 'HardwareVersion', 'Manufacturer', 'ModelName', 'SerialNumber', 'ProductClass', 'ManufacturerOUI', 'Description'].map(
+  (p) => `Device.DeviceInfo.${p}`,
+);
+if (!(K >= 1 && K <= PARAMS.length)) throw new Error(`--inflight must be 1..${PARAMS.length}`);
+
+// ---- instruments -------------------------------------------------------------------------------
+
+interface PostRec {
+  t0: number;
+  t1: number;
+  sent: string;
+  got: string;
+}
+let posts: PostRec[] = [];
+const origPost = CpeHttpClient.prototype.post;
+CpeHttpClient.prototype.post = async function (this: CpeHttpClient, body: string) {
+  const t0 = performance.now();
+  const res = await origPost.call(this, body);
+  posts.push({ t0, t1: performance.now(), sent: body, got: res.body });
+  return res;
+};
+
+const q = (xs: number[], p: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const ms = (x: number): string => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+const lat = (xs: number[]): string => `p50 ${ms(q(xs, 50))} ms, p99 ${ms(q(xs, 99))} ms`;
+const B = (s: string): number => Buffer.byteLength(s);
+const methodOf = (xml: string): string => (xml === '' ? '(empty)' : (/<cwmp:([A-Za-z]+)[\s>]/.exec(xml.slice(xml.indexOf('Body')))?.[1] ?? '?'));
+
+function check(m: Msg): void {
+  if (m.body.error) throw new Error(`USP Error ${m.body.error.errCode}: ${m.body.error.errMsg}`);
+  const r = m.body.response?.getResp?.reqPathResults[0];
+  if (!r || r.errCode || r.resolvedPathResults.length === 0) throw new Error(`Get failed: ${JSON.stringify(m.body)}`);
+}
+
+// ---- setup -------------------------------------------------------------------------------------
+
+const cpu = os.cpus();
+console.log(
+  `e2e bench on ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${os.platform()}; ` +
+    `proxy + ${DEVICES} simulated TR-181 CPE + USP controller (WebSocket MTP) in ONE process${QUICK ? ' (--quick)' : ''}`,
+);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-e2e-'));
+const config = loadConfig({
+  env: {},
+  overrides: {
+    dataDir: dir,
+    'acs.host': '127.0.0.1',
+    'acs.port': 0,
+    'usp.websocket.host': '127.0.0.1',
+    'usp.websocket.port': 0,
+    'usp.mqtt.url': '',
+    'usp.stomp.host': '',
+    'log.level': 'silent',
+    controllers: [{ endpointId: CTL, role: 'full' }],
+  },
+});
+const proxy = new Proxy(config, silentLogger());
+await proxy.start();
+const wsUrl = `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp`;
+const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: DEVICES, model: 'tr181', serialPrefix: 'BE2E', periodicIntervalS: null });
+await fleet.start();
+const devices = (await proxy.store.listDevices({ limit: DEVICES + 10 })).sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1));
+if (devices.length !== DEVICES) throw new Error(`${devices.length} of ${DEVICES} devices registered`);
+
+// One shared-path WebSocket per controller client would route by to_id; one connection per agent
+// is what the CLI does and what a controller with per-agent URLs does.
+const clients = new Map<string, UspControllerClient>();
+async function client(d: DeviceRecord): Promise<UspControllerClient> {
+  let c = clients.get(d.endpointId);
+  if (!c) {
+    c = new UspControllerClient({ agentId: d.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: wsUrl }, timeoutMs: 60_000 });
+    clients.set(d.endpointId, c);
+    await c.connect();
+  }
+  return c;
+}
+const idle = async (): Promise<void> => {
+  while (proxy.engine.activeSessions > 0) await new Promise((r) => setTimeout(r, 20));
+};
+
+// Enqueue timing (the backend calls proxy.engine.enqueue at call time, so an own property wins).
+interface EnqRec {
+  param: string;
+  tCall: number;
+  tDone: number;
+}
+let enqs: EnqRec[] = [];
+const origEnqueue = proxy.engine.enqueue.bind(proxy.engine);
+proxy.engine.enqueue = async (key, rpc, opts) => {
+  const r: EnqRec = { param: rpc.method === 'GetParameterValues' ? (rpc.parameterNames[0] ?? '') : rpc.method, tCall: performance.now(), tDone: NaN };
+  enqs.push(r);
+  try {
+    return await origEnqueue(key, rpc, opts);
+  } finally {
+    r.tDone = performance.now();
+  }
+};
+const rpcCounts = new Map<string, number>();
+proxy.engine.on('rpcResult', ({ rpc }) => rpcCounts.set(rpc.method, (rpcCounts.get(rpc.method) ?? 0) + 1));
+let sessionEnds = 0;
+proxy.engine.on('sessionEnd', () => sessionEnds++);
+
+// Warm-up: every device answers each benchmarked path once (learned types, instance cache).
+{
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < devices.length) {
+        const d = devices[next++]!;
+        const c = await client(d);
+        check(await c.request(getMsg(d === devices[0] ? PARAMS : [PARAMS[0]!])));
+      }
+    }),
+  );
+  const c0 = await client(devices[0]!);
+  for (const p of PARAMS) check(await c0.request(getMsg([p])));
+  await idle();
+}
+
+// ---- 1. a device kept in session ---------------------------------------------------------------
+{
+  const dev = devices[0]!;
+  const sim = fleet.device(dev.deviceId.serialNumber)!;
+  const c = await client(dev);
+  posts = [];
+  enqs = [];
+  sessionEnds = 0;
+  const cr0 = sim.stats.connectionRequests;
+  interface GetRec {
+    param: string;
+    t0: number;
+    t1: number;
+  }
+  const gets: GetRec[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  const tStart = performance.now();
+  await Promise.all(
+    PARAMS.slice(0, K).map(async (param) => {
+      // One worker per parameter: at most one Get per path in flight, so every enqueue and every
+      // GetParameterValues on the wire is matched to its Get exactly.
+      while (performance.now() < end) {
+        const g: GetRec = { param, t0: performance.now(), t1: 0 };
+        check(await c.request(getMsg([param])));
+        g.t1 = performance.now();
+        gets.push(g);
+      }
+    }),
+  );
+  const wall = (performance.now() - tStart) / 1000;
+  await idle();
+  const rtt = gets.map((g) => g.t1 - g.t0);
+  console.log(
+    `USP Get, device in session: ${gets.length} Gets in ${wall.toFixed(1)} s = ${Math.round(gets.length / wall)} Gets/s, round trip ${lat(rtt)} ` +
+      `(${K} Gets in flight on one device, each a GetParameterValues of 1 parameter; ${sessionEnds} CWMP session(s), ${sim.stats.connectionRequests - cr0} connection request(s): ` +
+      `the session ends only when the pipeline drains)`,
+  );
+
+  // Match each Get to its enqueue and to the ACS turn (CPE POST -> next ACS request) that carried its GPV.
+  const enqBy = new Map<string, EnqRec[]>();
+  for (const e of enqs) (enqBy.get(e.param) ?? enqBy.set(e.param, []).get(e.param)!).push(e);
+  const turnsBy = new Map<string, number[]>();
+  const cpeOwn: number[] = [];
+  for (let i = 0; i < posts.length; i++) {
+    const p = posts[i]!;
+    const m = /GetParameterValues>[\s\S]*?<string>([^<]+)<\/string>/.exec(p.got);
+    if (m && !p.got.includes('GetParameterValuesResponse')) (turnsBy.get(m[1]!) ?? turnsBy.set(m[1]!, []).get(m[1]!)!).push(p.t1 - p.t0);
+    const nx = posts[i + 1];
+    if (nx && m) cpeOwn.push(nx.t0 - p.t1);
+  }
+  const added: number[] = [];
+  const uspSide: number[] = [];
+  const acsTurn: number[] = [];
+  const byParam = new Map<string, GetRec[]>();
+  for (const g of [...gets].sort((a, b) => a.t0 - b.t0)) (byParam.get(g.param) ?? byParam.set(g.param, []).get(g.param)!).push(g);
+  let unmatched = 0;
+  for (const [param, gs] of byParam) {
+    const es = enqBy.get(param) ?? [];
+    const ts = turnsBy.get(param) ?? [];
+    gs.forEach((g, i) => {
+      const e = es[i];
+      const t = ts[i];
+      if (!e || t === undefined || e.tCall < g.t0 || e.tDone > g.t1) {
+        unmatched++;
+        return;
+      }
+      const u = g.t1 - g.t0 - (e.tDone - e.tCall);
+      uspSide.push(u);
+      acsTurn.push(t);
+      added.push(u + t);
+    });
+  }
+  console.log(
+    `proxy added latency per Get, device in session: ${lat(added)} (target p50 < 1 ms) = USP side ${lat(uspSide)} ` +
+      `[round trip - enqueue..resolve: WS hops, Record codec, path resolution, response; includes the in-process controller] ` +
+      `+ ACS turn ${lat(acsTurn)} [CPE POSTs its response .. receives the next GetParameterValues: ACS decode, settle, encode, loopback HTTP]; ` +
+      `CPE's own time per RPC ${lat(cpeOwn)} excluded; ${added.length} Gets matched${unmatched ? `, ${unmatched} not` : ''}`,
+  );
+}
+
+// ---- 2. idle devices woken by a connection request ---------------------------------------------
+async function idleRun(list: DeviceRecord[], inflight: number): Promise<{ rtt: number[]; wall: number; cr: number; rpcs: string }> {
+  await idle();
+  const cr0 = fleet.totals().connectionRequests;
+  rpcCounts.clear();
+  const rtt: number[] = [];
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (next < list.length) {
+        const d = list[next++]!;
+        const c = await client(d);
+        const t0 = performance.now();
+        check(await c.request(getMsg([PARAMS[0]!])));
+        rtt.push(performance.now() - t0);
+      }
+    }),
+  );
+  const wall = (performance.now() - t) / 1000;
+  const rpcs = [...rpcCounts].map(([m, n]) => `${m} x${(n / list.length).toFixed(2)}`).join(', ');
+  return { rtt, wall, cr: fleet.totals().connectionRequests - cr0, rpcs };
+}
+{
+  const rest = devices.slice(1);
+  const nSeq = Math.min(QUICK ? 20 : 50, Math.floor(rest.length / 3));
+  const seq = await idleRun(rest.slice(0, nSeq), 1);
+  console.log(
+    `USP Get, idle device woken by a connection request, one at a time: ${Math.round(seq.rtt.length / seq.wall)} Gets/s, round trip ${lat(seq.rtt)} ` +
+      `(${seq.rtt.length} Gets, each to a different idle device; ${seq.cr} connection requests; CWMP per Get: Inform + ${seq.rpcs} + empty POST/204)`,
+  );
+  const par = await idleRun(rest.slice(nSeq), 16);
+  console.log(
+    `USP Get, idle devices woken by connection requests, 16 in flight: ${Math.round(par.rtt.length / par.wall)} Gets/s, round trip ${lat(par.rtt)} ` +
+      `(${par.rtt.length} Gets, each to a different idle device; ${par.cr} connection requests)`,
+  );
+}
+
+// ---- 3. bytes on the wire for the same Get ------------------------------------------------------
+{
+  await idle();
+  const d = devices[devices.length - 1]!;
+  const c = await client(d);
+  posts = [];
+  const req = { ...getMsg([PARAMS[0]!]), header: { msgId: c.nextMsgId(), msgType: 'GET' as const } };
+  const resp = await c.request(req);
+  check(resp);
+  await idle();
+  const uspReq = encodeRecord(noSessionRecord(CTL, d.endpointId, req)).length;
+  const uspResp = encodeRecord(noSessionRecord(d.endpointId, CTL, resp)).length;
+  let rpcBytes = 0;
+  let sessionBytes = 0;
+  const parts: string[] = [];
+  for (const p of posts) {
+    sessionBytes += B(p.sent) + B(p.got);
+    parts.push(`${methodOf(p.sent)} ${B(p.sent)} -> ${methodOf(p.got)} ${B(p.got)}`);
+    if (methodOf(p.got) === 'GetParameterValues') rpcBytes += B(p.got);
+    if (methodOf(p.sent) === 'GetParameterValuesResponse') rpcBytes += B(p.sent);
+  }
+  console.log(
+    `bytes for one Get of ${PARAMS[0]}: USP ${uspReq + uspResp} B (Record request ${uspReq} + response ${uspResp}) vs CWMP ${rpcBytes} B ` +
+      `(GetParameterValues + GetParameterValuesResponse envelopes, ${(rpcBytes / (uspReq + uspResp)).toFixed(1)}x); the whole CWMP session that woke the idle device ` +
+      `${sessionBytes} B [${parts.join('; ')}]; HTTP headers and the connection request GET not counted`,
+  );
+}
+
+for (const c of clients.values()) await c.close();
+await fleet.stop();
+await proxy.stop();
+CpeHttpClient.prototype.post = origPost;
+rmSync(dir, { recursive: true, force: true });
