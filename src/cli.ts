@@ -19,6 +19,7 @@ Commands:
   simulate   Run simulated CWMP devices against an ACS (see: cwmp-usp-proxy simulate --help).
   usp        A USP controller for the command line: get/set/add/delete/operate/instances/
              supported-dm/supported-proto/listen over ws, mqtt or stomp (see: cwmp-usp-proxy usp --help).
+  demo       Start the proxy with 10 simulated devices and a USP controller, and show a transcript.
   config     Print every configuration key with its environment variable and default.
 
 Common options:
@@ -154,6 +155,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulateCli } = await import('./sim/cli.js');
       return runSimulateCli(args);
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo(args);
     }
     case 'usp': {
       const { runUspCli } = await import('./usp/controller/cli.js');
