@@ -20,7 +20,7 @@ import { decodeSoap, detectCwmpVersion, encodeSoap, SoapError } from '../cwmp/so
 import { cwmpRetryDelayMs } from '../util/backoff.js';
 import { CpeHttpClient, type CpeAuth, type DigestState } from './http-client.js';
 import { DeviceModel, lastSegment, type ModelTemplate } from './model.js';
-import { faultString, handleRpc, makeFault, type PostAction, type RpcContext } from './rpc.js';
+import { faultString, handleRpc, makeFault, SUPPORTED_METHODS, type PostAction, type RpcContext } from './rpc.js';
 
 export interface SimTimers {
   /** Reboot / FactoryReset: time "off" before the boot Inform. Default 2000. */
@@ -726,21 +726,8 @@ function nextVersion(cur: string, file: string): string {
   return m ? `${m[1]}${Number(m[2]) + 1}${m[3]}` : `${cur}-1`;
 }
 
-const ACS_METHODS = new Set<string>([
-  'GetRPCMethods',
-  'GetParameterNames',
-  'GetParameterValues',
-  'SetParameterValues',
-  'GetParameterAttributes',
-  'SetParameterAttributes',
-  'AddObject',
-  'DeleteObject',
-  'Reboot',
-  'FactoryReset',
-  'Download',
-  'Upload',
-  'ScheduleInform',
-]);
+/** The ACS RPCs a CPE answers (TR-069 A.3.2). */
+const ACS_METHODS: ReadonlySet<string> = new Set<string>(SUPPORTED_METHODS);
 
 function isAcsRequest(m: CwmpMessage): m is AcsRequest {
   return ACS_METHODS.has(m.method);
