@@ -492,6 +492,20 @@ export class CwmpDeviceBackend implements DmBackend {
     if (!schema?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
     if (schema.access !== 'addDelete' && schema.access !== 'addOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add on this device`, paramErrs: [] };
     try {
+      // Unique keys (TR-181 Alias etc.): the CPE does not police them, so refuse a duplicate
+      // before creating anything, like the proxy's own tables do (7012 on the key parameter).
+      const given = new Map(settings.map((s) => [s.param, s.value]));
+      const fullSets = schema.uniqueKeys.filter((ks) => ks.length > 0 && ks.every((k) => given.has(k)));
+      if (fullSets.length) {
+        const insts = (await this.instances(ctx.agentEid, tablePath)) ?? [];
+        const vals = insts.length ? await this.get(ctx.agentEid, insts.flatMap((n) => fullSets.flat().map((k) => `${tablePath}${n}.${k}`))) : new Map<string, string>();
+        for (const ks of fullSets) {
+          const clash = insts.find((n) => ks.every((k) => vals.get(`${tablePath}${n}.${k}`) === given.get(k)));
+          if (clash === undefined) continue;
+          const e = { param: ks[ks.length - 1]!, errCode: 7012, errMsg: `unique key ${ks.join('+')} = ${ks.map((k) => JSON.stringify(given.get(k))).join('+')} is already used by ${tablePath}${clash}.` };
+          return { ok: false, errCode: e.errCode, errMsg: e.errMsg, paramErrs: [e] };
+        }
+      }
       const out = await this.call(d, { method: 'AddObject', objectName: tablePath, parameterKey: '' });
       this.instanceCache.delete(`${d.deviceKey}|${tablePath}`);
       this.valueCache.delete(`${d.deviceKey}|${tablePath}`);

@@ -20,6 +20,9 @@ import { splitReferenceList } from '../usp/path.js';
 const FORCED = [/\.DeviceInfo\.(HardwareVersion|SoftwareVersion|ProvisioningCode|SpecVersion)$/, /\.ManagementServer\.(ParameterKey|ConnectionRequestURL|AliasBasedAddressing)$/, /^Device\.RootDataModelVersion$/];
 
 export class EventBridge {
+  /** Last value of each forced Inform parameter per device: a forced parameter is a value change only when it differs. */
+  private readonly forcedSeen = new Map<string, Map<string, string>>();
+
   constructor(
     private readonly localAgent: LocalAgent,
     private readonly notifier: Notifier,
@@ -35,30 +38,64 @@ export class EventBridge {
   inform(device: DeviceRecord, inform: Inform): void {
     const agent = device.endpointId;
     const codes = inform.event.map((e) => e.eventCode);
+    let seen = this.forcedSeen.get(device.deviceKey);
+    if (!seen) this.forcedSeen.set(device.deviceKey, (seen = new Map()));
+    const forcedChanged = new Set<string>();
+    for (const p of inform.parameterList) {
+      if (!FORCED.some((re) => re.test(p.name))) continue;
+      const prev = seen.get(p.name);
+      if (prev !== undefined && prev !== p.value) forcedChanged.add(p.name);
+      seen.set(p.name, p.value);
+    }
     if (codes.includes('0 BOOTSTRAP')) {
       for (const c of this.controllers()) this.localAgent.emit('onBoardRequest', { agentEid: agent, controllerEid: c });
     }
     if (codes.includes('1 BOOT')) {
       const mReboot = inform.event.find((e) => e.eventCode === 'M Reboot');
-      const firmware = codes.includes('M Download') || codes.includes('7 TRANSFER COMPLETE');
+      const mDownload = inform.event.find((e) => e.eventCode === 'M Download');
+      const firmware = !!mDownload || codes.includes('7 TRANSFER COMPLETE');
       const cause = mReboot ? 'RemoteReboot' : firmware ? 'FirmwareUpdate' : 'LocalReboot';
       const params = Object.fromEntries(inform.parameterList.map((p) => [p.name, p.value]));
       const wanted = new Set(this.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
       const map: Record<string, string> = {};
       for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;
-      this.notifier.event(agent, 'Device.', 'Boot!', {
-        CommandKey: mReboot?.commandKey ?? '',
-        Cause: cause,
-        FirmwareUpdated: String(firmware),
-        ParameterMap: JSON.stringify(map),
-      });
+      const boot = (): void =>
+        this.notifier.event(agent, 'Device.', 'Boot!', {
+          // TR-181 Boot!: the CommandKey of the Reboot() or firmware Download() that caused the boot.
+          CommandKey: mReboot?.commandKey ?? mDownload?.commandKey ?? '',
+          Cause: cause,
+          FirmwareUpdated: String(firmware),
+          ParameterMap: JSON.stringify(map),
+        });
+      // BootParameters the Inform did not carry are read from the device in the same session.
+      const missing = [...wanted].filter((n) => map[n] === undefined && !n.endsWith('.') && !/[*[\]]/.test(n));
+      if (missing.length && device.rootModel === 'Device') {
+        void this.readParams(device.deviceKey, missing)
+          .then((got) => Object.assign(map, got))
+          .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'reading BootParameters failed'))
+          .finally(boot);
+      } else boot();
     }
     if (codes.includes('4 VALUE CHANGE')) {
       for (const p of inform.parameterList) {
-        if (FORCED.some((re) => re.test(p.name))) continue;
+        // Forced parameters ride in every Inform; they are a change only when the value moved.
+        if (FORCED.some((re) => re.test(p.name)) && !forcedChanged.has(p.name)) continue;
         this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
       }
     }
+  }
+
+  /** GetParameterValues for names, one by one when the batch faults (an unknown name must not hide the others). */
+  private async readParams(deviceKey: string, names: string[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    const take = (o: RpcOutcome): boolean => {
+      if (o.kind !== 'response' || o.response.method !== 'GetParameterValuesResponse') return false;
+      for (const p of o.response.parameterList) out[p.name] = p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value;
+      return true;
+    };
+    if (take(await this.enqueue(deviceKey, { method: 'GetParameterValues', parameterNames: names })) || names.length === 1) return out;
+    for (const n of names) take(await this.enqueue(deviceKey, { method: 'GetParameterValues', parameterNames: [n] }));
+    return out;
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {

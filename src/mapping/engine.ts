@@ -1,0 +1,696 @@
+/**
+ * The mapping engine: presents a TR-098 device's native parameters as Device:2 (TR-181) through
+ * declarative rules (load.ts). Pure: built from the rules, the device's native parameter list
+ * (as GetParameterNames / GetParameterValues / a model CSV give it) and a persistent instance map.
+ *
+ * A DeviceMapping is a snapshot of one device's instances: it materializes every concrete Device:2
+ * object and parameter it can resolve (a few thousand entries for a real CPE), so every call is a
+ * map lookup. When the device's instances change (Add/Delete, BOOT, a new GPN), build a new one
+ * with the same InstanceMapStore: Device:2 instance numbers stay stable across rebuilds, and the
+ * number of a row that disappeared is never given to another row.
+ *
+ * Paths: objects end in '.', parameters do not. Supported-model paths use '{i}'.
+ */
+import type { MappingRules, ObjectRule, ParamRule, ParamSpec } from './load.js';
+import { enclosingTable } from './load.js';
+
+/** One native name as GetParameterNames gives it (objects end in '.'); type is the xsi:type if known. */
+export interface NativeParamInfo {
+  name: string;
+  writable: boolean;
+  type?: string;
+}
+
+/** Persistent Device:2 instance numbers per device ("<usp table>|<native object>" -> number, "<usp table>#next" -> next). */
+export interface InstanceMapStore {
+  get(deviceKey: string): Record<string, number> | null;
+  put(deviceKey: string, map: Record<string, number>): void;
+}
+
+export class MemoryInstanceMapStore implements InstanceMapStore {
+  private readonly maps = new Map<string, Record<string, number>>();
+  get(deviceKey: string): Record<string, number> | null {
+    const m = this.maps.get(deviceKey);
+    return m ? { ...m } : null;
+  }
+  put(deviceKey: string, map: Record<string, number>): void {
+    this.maps.set(deviceKey, { ...map });
+  }
+}
+
+export interface MappedParam {
+  name: string;
+  /** USP type name (string, boolean, int, unsignedInt, long, unsignedLong, dateTime, base64, hexBinary, decimal). */
+  type: string;
+  writable: boolean;
+  /** Computed by the proxy (NumberOfEntries, references): never sent to the device. */
+  computed: boolean;
+}
+
+export interface MappedObject {
+  /** Device:2 path in {i} notation, ending in '.'. */
+  path: string;
+  multiInstance: boolean;
+  /** Add/Delete can be mapped (a table with one native source table that is writable). */
+  writable: boolean;
+  params: MappedParam[];
+}
+
+/** One SetParameterValues entry. */
+export interface NativeSetting {
+  path: string;
+  value: string;
+  /** xsi:type for SetParameterValues. */
+  type: string;
+}
+
+/** A mapping failure with the USP error code to answer (7026 invalid path, 7013 read-only, 7012 invalid value). */
+export class MappingError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MappingError';
+  }
+}
+
+interface NormSpec {
+  alts?: string[];
+  rule: ParamRule;
+}
+
+interface ConcreteParam {
+  spec: NormSpec;
+  objRule: ObjectRule;
+  /** Native object this parameter's names are relative to. */
+  nativeObj: string | null;
+  /** Resolved native parameter paths (1 for a plain parameter, the present inputs for compose). */
+  native: string[];
+  /** compose: input name -> native path (present inputs only). */
+  inputs?: Record<string, string>;
+  computedValue?: string;
+  type: string;
+  writable: boolean;
+  nativeTypes: string[];
+}
+
+interface Row {
+  num: number;
+  /** Concrete USP instance path, ending in '.'. */
+  usp: string;
+  /** Concrete native object, ending in '.'. */
+  native: string;
+}
+
+const XSD: Record<string, string> = {
+  'xsd:string': 'string',
+  'xsd:int': 'int',
+  'xsd:unsignedInt': 'unsignedInt',
+  'xsd:long': 'long',
+  'xsd:unsignedLong': 'unsignedLong',
+  'xsd:boolean': 'boolean',
+  'xsd:dateTime': 'dateTime',
+  'xsd:base64': 'base64',
+  'xsd:hexBinary': 'hexBinary',
+  'xsd:decimal': 'decimal',
+};
+const TO_XSD: Record<string, string> = Object.fromEntries(Object.entries(XSD).map(([k, v]) => [v, k]));
+
+const NUM_SEG = /\.(\d+)(?=\.)/g;
+/** Native or USP concrete path -> {i} notation. */
+export function schemaOf(p: string): string {
+  return p.replace(NUM_SEG, '.{i}');
+}
+
+function natCompare(a: string, b: string): number {
+  const sa = a.split('.');
+  const sb = b.split('.');
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) {
+    if (sa[i] === sb[i]) continue;
+    const na = /^\d+$/.test(sa[i]);
+    const nb = /^\d+$/.test(sb[i]);
+    if (na && nb) return Number(sa[i]) - Number(sb[i]);
+    return sa[i] < sb[i] ? -1 : 1;
+  }
+  return sa.length - sb.length;
+}
+
+function patternRegex(p: string): RegExp {
+  const esc = p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[a-z]\\?\}/g, '(\\d+)');
+  return new RegExp(`^${esc}$`);
+}
+
+function normSpec(s: ParamSpec): NormSpec {
+  if (typeof s === 'string') return { alts: [s], rule: {} };
+  if (Array.isArray(s)) return { alts: s, rule: {} };
+  const n = s.native;
+  return { alts: n === undefined ? undefined : Array.isArray(n) ? n : [n], rule: s };
+}
+
+function ruleDepth(usp: string): number {
+  const n = (usp.match(/\{i\}/g) ?? []).length;
+  return usp.endsWith('{i}.') ? n * 2 - 1 : n * 2;
+}
+
+function normBool(v: string): string | null {
+  const t = v.trim().toLowerCase();
+  if (t === 'true' || t === '1') return 'true';
+  if (t === 'false' || t === '0') return 'false';
+  return null;
+}
+
+export interface DeviceMappingOptions {
+  /** Key of the device in the InstanceMapStore. */
+  deviceKey: string;
+  /** Every native object and parameter (GetParameterNames of the root, or a model dump). */
+  params: Iterable<NativeParamInfo>;
+  store?: InstanceMapStore;
+}
+
+export class DeviceMapping {
+  readonly nativeRoot: string;
+  private readonly nativeParams = new Map<string, NativeParamInfo>();
+  private readonly nativeObjects: string[] = [];
+  private readonly nativeObjectSet = new Set<string>();
+  /** Schema path -> info of the first instance seen. */
+  private readonly schemaParams = new Map<string, NativeParamInfo>();
+  private readonly schemaObjects = new Set<string>();
+  private readonly learned = new Map<string, string | null>();
+  private readonly rules: ObjectRule[];
+  private readonly ruleByUsp = new Map<string, ObjectRule>();
+  /** Rows per rule (table rules) over all contexts. */
+  private readonly rowsByRule = new Map<string, Row[]>();
+  /** Concrete USP table path ("Device.IP.Interface.") -> rows. */
+  private readonly tables = new Map<string, Row[]>();
+  /** Concrete USP object path -> its native object (null: computed-only). */
+  private readonly objects = new Map<string, { rule: ObjectRule; native: string | null }>();
+  private readonly params = new Map<string, ConcreteParam>();
+  private readonly reverse = new Map<string, string[]>();
+  private instanceMap: Record<string, number>;
+
+  constructor(
+    readonly mapping: MappingRules,
+    opts: DeviceMappingOptions,
+  ) {
+    this.nativeRoot = mapping.nativeRoot;
+    for (const p of opts.params) this.addNative(p);
+    this.rules = [...mapping.objects].sort((a, b) => ruleDepth(a.usp) - ruleDepth(b.usp));
+    for (const r of this.rules) this.ruleByUsp.set(r.usp, r);
+    const stored = opts.store?.get(opts.deviceKey) ?? null;
+    this.instanceMap = { ...(stored ?? {}) };
+    const before = JSON.stringify(this.instanceMap);
+    for (const r of this.rules) this.materializeRule(r);
+    // Forget rows whose native object is gone (their numbers stay used through "#next").
+    for (const k of Object.keys(this.instanceMap)) {
+      const bar = k.indexOf('|');
+      if (bar >= 0 && !this.nativeObjectSet.has(k.slice(bar + 1))) delete this.instanceMap[k];
+    }
+    this.computePass();
+    if (opts.store && JSON.stringify(this.instanceMap) !== before) opts.store.put(opts.deviceKey, this.instanceMap);
+  }
+
+  private addNative(p: NativeParamInfo): void {
+    if (!p.name.startsWith(this.nativeRoot)) return;
+    if (p.name.endsWith('.')) {
+      if (!this.nativeObjectSet.has(p.name)) {
+        this.nativeObjectSet.add(p.name);
+        this.nativeObjects.push(p.name);
+      }
+      this.nativeParams.set(p.name, p);
+      this.schemaObjects.add(schemaOf(p.name));
+    } else {
+      this.nativeParams.set(p.name, p);
+      const s = schemaOf(p.name);
+      if (!this.schemaParams.has(s)) this.schemaParams.set(s, p);
+    }
+    // Implied parent objects (a dump may list parameters only).
+    let q = p.name.endsWith('.') ? p.name.slice(0, -1) : p.name;
+    for (;;) {
+      const k = q.lastIndexOf('.');
+      if (k < 0) break;
+      q = q.slice(0, k);
+      const obj = q + '.';
+      if (this.nativeObjectSet.has(obj)) break;
+      this.nativeObjectSet.add(obj);
+      this.nativeObjects.push(obj);
+      this.schemaObjects.add(schemaOf(obj));
+    }
+  }
+
+  // ------------------------------------------------------------------ materialization
+
+  private contexts(rule: ObjectRule): { usp: string; native: string; encl: string | null }[] {
+    const encl = enclosingTable(rule.usp);
+    if (!encl) return [{ usp: '', native: '', encl: null }];
+    return (this.rowsByRule.get(encl) ?? []).map((r) => ({ usp: r.usp, native: r.native, encl }));
+  }
+
+  private sources(rule: ObjectRule, ctxNative: string): string[] {
+    const n = rule.native;
+    const list = n === undefined ? [] : Array.isArray(n) ? n : [n];
+    return list.map((p) => (p.startsWith(this.nativeRoot) ? p : ctxNative + p));
+  }
+
+  private materializeRule(rule: ObjectRule): void {
+    const isTable = rule.usp.endsWith('{i}.');
+    const rows: Row[] = [];
+    for (const ctx of this.contexts(rule)) {
+      const rest = ctx.encl ? rule.usp.slice(ctx.encl.length) : rule.usp;
+      const uspObj = ctx.usp + rest;
+      if (isTable) {
+        const table = uspObj.slice(0, -4);
+        const found: string[] = [];
+        for (const src of this.sources(rule, ctx.native)) {
+          if (!/\{[a-z]\}/.test(src)) {
+            if (this.nativeObjectSet.has(src) && !found.includes(src)) found.push(src);
+            continue;
+          }
+          const re = patternRegex(src);
+          const m = this.nativeObjects.filter((o) => re.test(o)).sort(natCompare);
+          for (const o of m) if (!found.includes(o)) found.push(o);
+        }
+        const tRows = this.assign(table, found);
+        this.tables.set(table, tRows);
+        for (const r of tRows) {
+          rows.push(r);
+          this.objects.set(r.usp, { rule, native: r.native });
+          this.addReverse(r.native, r.usp);
+          this.materializeParams(rule, r.usp, r.native);
+        }
+      } else {
+        let native: string | null = null;
+        const srcs = this.sources(rule, ctx.native);
+        if (srcs.length > 0) {
+          native = srcs.find((s) => this.nativeObjectSet.has(s)) ?? null;
+          if (native === null) continue; // the device has no such object
+        }
+        this.objects.set(uspObj, { rule, native });
+        this.materializeParams(rule, uspObj, native);
+      }
+    }
+    this.rowsByRule.set(rule.usp, rows);
+  }
+
+  /** Stable numbering: known rows keep their number, new rows get "#next" (never reused). */
+  private assign(table: string, natives: string[]): Row[] {
+    const m = this.instanceMap;
+    const nextKey = `${table}#next`;
+    const present = new Set(natives);
+    for (const k of Object.keys(m)) {
+      if (k.startsWith(table + '|') && !present.has(k.slice(table.length + 1))) delete m[k];
+    }
+    let next = m[nextKey] ?? 1;
+    const rows: Row[] = [];
+    for (const n of natives) {
+      const key = `${table}|${n}`;
+      let num = m[key];
+      if (num === undefined) {
+        num = next++;
+        m[key] = num;
+      }
+      rows.push({ num, usp: `${table}${num}.`, native: n });
+    }
+    m[nextKey] = next;
+    return rows.sort((a, b) => a.num - b.num);
+  }
+
+  private expandedParams(rule: ObjectRule, native: string | null): [string, NormSpec][] {
+    const out: [string, NormSpec][] = [];
+    const seen = new Set<string>();
+    for (const [k, s] of Object.entries(rule.params ?? {})) {
+      out.push([k, normSpec(s)]);
+      seen.add(k);
+    }
+    for (const k of rule.same ?? []) if (!seen.has(k)) (out.push([k, { alts: [k], rule: {} }]), seen.add(k));
+    if (rule.vendorExtensions && native) {
+      const s = schemaOf(native);
+      for (const p of this.schemaParams.keys()) {
+        if (!p.startsWith(s)) continue;
+        const name = p.slice(s.length);
+        if (name.startsWith('X_') && !name.includes('.') && !seen.has(name)) (out.push([name, { alts: [name], rule: {} }]), seen.add(name));
+      }
+    }
+    return out;
+  }
+
+  /** The first alternative the device model has under a native object (learned per model). */
+  private resolveAlt(nativeObj: string, alts: readonly string[]): string | null {
+    const so = schemaOf(nativeObj);
+    const key = `${so}|${alts.join('|')}`;
+    const hit = this.learned.get(key);
+    if (hit !== undefined) return hit;
+    let found: string | null = null;
+    for (const a of alts) {
+      if (this.schemaParams.has(schemaOf(so + a))) {
+        found = a;
+        break;
+      }
+    }
+    this.learned.set(key, found);
+    return found;
+  }
+
+  private materializeParams(rule: ObjectRule, uspObj: string, native: string | null): void {
+    for (const [name, spec] of this.expandedParams(rule, native)) {
+      const r = spec.rule;
+      const usp = uspObj + name;
+      const ro = rule.readOnly === true || r.writable === false;
+      if (r.count !== undefined || r.ref !== undefined) {
+        this.params.set(usp, { spec, objRule: rule, nativeObj: native, native: [], type: r.count ? 'unsignedInt' : 'string', writable: false, nativeTypes: [] });
+        continue;
+      }
+      if (!native) continue;
+      if (r.compose) {
+        const inputs: Record<string, string> = {};
+        for (const [inp, rel] of Object.entries(r.compose.inputs)) {
+          if (this.resolveAlt(native, [rel])) inputs[inp] = native + rel;
+        }
+        const paths = Object.values(inputs);
+        if (paths.length === 0) continue;
+        const infos = paths.map((p) => this.nativeInfo(p));
+        this.params.set(usp, {
+          spec,
+          objRule: rule,
+          nativeObj: native,
+          native: paths,
+          inputs,
+          type: r.type ?? 'string',
+          writable: !ro && r.compose.toNative !== undefined && infos.every((i) => i?.writable === true),
+          nativeTypes: infos.map((i) => i?.type ?? 'xsd:string'),
+        });
+        for (const p of paths) this.addReverse(p, usp);
+        continue;
+      }
+      const alt = this.resolveAlt(native, spec.alts ?? []);
+      if (!alt) continue;
+      const path = native + alt;
+      const info = this.nativeInfo(path);
+      const nt = info?.type || 'xsd:string';
+      this.params.set(usp, {
+        spec,
+        objRule: rule,
+        nativeObj: native,
+        native: [path],
+        type: r.type ?? XSD[nt] ?? 'string',
+        writable: !ro && r.listItem === undefined && info?.writable === true,
+        nativeTypes: [nt],
+      });
+      this.addReverse(path, usp);
+    }
+  }
+
+  private nativeInfo(p: string): NativeParamInfo | undefined {
+    return this.nativeParams.get(p) ?? this.schemaParams.get(schemaOf(p));
+  }
+
+  private addReverse(native: string, usp: string): void {
+    const l = this.reverse.get(native);
+    if (l) l.push(usp);
+    else this.reverse.set(native, [usp]);
+  }
+
+  /** NumberOfEntries and references, once every row is known. */
+  private computePass(): void {
+    for (const [usp, cp] of this.params) {
+      const r = cp.spec.rule;
+      if (r.count !== undefined) {
+        const nums = this.instanceNumbers(usp, cp.objRule.usp);
+        let t = r.count.slice(0, -4);
+        for (const n of nums) t = t.replace('{i}', String(n));
+        cp.computedValue = String(this.tables.get(t)?.length ?? 0);
+      } else if (r.ref !== undefined) {
+        cp.computedValue = cp.nativeObj ? this.refTo(r.ref, cp.nativeObj) : '';
+      }
+    }
+  }
+
+  /** Instance numbers of a concrete path along its rule's {i} positions. */
+  private instanceNumbers(concrete: string, pattern: string): number[] {
+    const c = concrete.split('.');
+    const p = pattern.split('.');
+    const out: number[] = [];
+    for (let i = 0; i < p.length && i < c.length; i++) if (p[i] === '{i}') out.push(Number(c[i]));
+    return out;
+  }
+
+  /** The row of a Device:2 table related to a native object: same object, else enclosing, else enclosed. */
+  private refTo(tableRule: string, native: string): string {
+    const rows = this.rowsByRule.get(tableRule) ?? [];
+    const hit =
+      rows.find((r) => r.native === native) ??
+      rows.find((r) => native.startsWith(r.native)) ??
+      rows.find((r) => r.native.startsWith(native));
+    return hit ? hit.usp.slice(0, -1) : '';
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** The Device:2 supported model of this device: objects ({i} notation) with their parameters. */
+  supportedModel(): MappedObject[] {
+    const out = new Map<string, MappedObject>();
+    for (const r of this.rules) {
+      // Always list a rule whose native object type exists on the model, even with 0 instances.
+      const obj: MappedObject = { path: r.usp, multiInstance: r.usp.endsWith('{i}.'), writable: false, params: [] };
+      out.set(r.usp, obj);
+    }
+    const seen = new Set<string>();
+    for (const [usp, cp] of this.params) {
+      const objPath = schemaOf(usp.slice(0, usp.lastIndexOf('.') + 1));
+      const name = usp.slice(usp.lastIndexOf('.') + 1);
+      const k = objPath + name;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.get(objPath)?.params.push({ name, type: cp.type, writable: cp.writable, computed: cp.native.length === 0 });
+    }
+    for (const r of this.rules) {
+      const o = out.get(r.usp)!;
+      if (o.multiInstance) {
+        const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
+        if (srcs.length === 1 && !r.readOnly) {
+          const anyRow = this.rowsByRule.get(r.usp)?.[0];
+          const tableNative = anyRow ? anyRow.native.replace(/\d+\.$/, '') : null;
+          o.writable = tableNative !== null && this.nativeParams.get(tableNative)?.writable === true;
+        }
+      }
+    }
+    // Objects that resolve nothing on this device are not presented.
+    return [...out.values()].filter((o) => o.params.length > 0 || (o.multiInstance && (this.rowsByRule.get(o.path)?.length ?? 0) > 0));
+  }
+
+  /** True when the Device:2 path (object or parameter, concrete) exists on this device. */
+  has(uspPath: string): boolean {
+    return this.objects.has(uspPath) || this.params.has(uspPath) || this.tables.has(uspPath);
+  }
+
+  /**
+   * Native path(s) behind a concrete Device:2 path: an object -> [its native object] ([] for a
+   * computed-only object); a parameter -> its native parameter (the present inputs of a composed
+   * one; [] for a computed one). null: not mapped (answer 7026).
+   */
+  toNative(uspPath: string): string[] | null {
+    const cp = this.params.get(uspPath);
+    if (cp) return [...cp.native];
+    const o = this.objects.get(uspPath);
+    if (o) return o.native ? [o.native] : [];
+    return null;
+  }
+
+  /** The Device:2 path of a native object or parameter (the first, when several map to it). */
+  toUsp(nativePath: string): string | null {
+    return this.reverse.get(nativePath)?.[0] ?? null;
+  }
+
+  /** Every Device:2 path a native object or parameter feeds (for value-change notifications). */
+  toUspAll(nativePath: string): string[] {
+    return [...(this.reverse.get(nativePath) ?? [])];
+  }
+
+  /** Whether the parameter is computed by the proxy (no native read needed). */
+  isComputed(uspParam: string): boolean {
+    const cp = this.params.get(uspParam);
+    return cp !== undefined && cp.native.length === 0;
+  }
+
+  /** Type and writability of a concrete Device:2 parameter, or null. */
+  paramInfo(uspParam: string): MappedParam | null {
+    const cp = this.params.get(uspParam);
+    if (!cp) return null;
+    return { name: uspParam.slice(uspParam.lastIndexOf('.') + 1), type: cp.type, writable: cp.writable, computed: cp.native.length === 0 };
+  }
+
+  /**
+   * The Device:2 value of a parameter from the native values of toNative(uspParam) (a Map or a
+   * record keyed by native path). Computed parameters ignore the input. null: not mapped, or a
+   * native value is missing.
+   */
+  nativeToUspValue(uspParam: string, nativeValues: ReadonlyMap<string, string> | Record<string, string>): string | null {
+    const cp = this.params.get(uspParam);
+    if (!cp) return null;
+    if (cp.computedValue !== undefined) return cp.computedValue;
+    const get = (p: string): string | undefined => (nativeValues instanceof Map ? nativeValues.get(p) : (nativeValues as Record<string, string>)[p]);
+    const r = cp.spec.rule;
+    if (r.compose && cp.inputs) {
+      const vals: Record<string, string> = {};
+      for (const [inp, p] of Object.entries(cp.inputs)) {
+        const v = get(p);
+        if (v !== undefined) vals[inp] = v;
+      }
+      for (const w of r.compose.toUsp) {
+        const ok = Object.entries(w.when).every(([inp, want]) => vals[inp] !== undefined && (Array.isArray(want) ? want.includes(vals[inp]) : want === vals[inp]));
+        if (ok) return w.value;
+      }
+      return '';
+    }
+    let v = get(cp.native[0]);
+    if (v === undefined) return null;
+    if (r.listItem !== undefined) v = (v.split(',')[r.listItem] ?? '').trim();
+    if (cp.type === 'boolean' || cp.nativeTypes[0] === 'xsd:boolean') {
+      const b = normBool(v);
+      if (b !== null) v = r.invert ? (b === 'true' ? 'false' : 'true') : b;
+    }
+    if (r.enum) {
+      const m = r.enum[v];
+      v = m !== undefined ? m : r.passthrough ? v : (r.enumDefault ?? v);
+    }
+    if (r.scale !== undefined && v !== '' && Number.isFinite(Number(v))) v = String(Number(v) * r.scale);
+    if (r.pathRef) v = this.translateRefs(v, r.pathRef);
+    return v;
+  }
+
+  private translateRefs(v: string, tables: readonly string[]): string {
+    if (v.trim() === '') return '';
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => {
+        const n = s.endsWith('.') ? s : s + '.';
+        for (const t of tables) {
+          const row = (this.rowsByRule.get(t) ?? []).find((r) => r.native === n);
+          if (row) return row.usp.slice(0, -1);
+        }
+        return '';
+      })
+      .filter(Boolean)
+      .join(',');
+  }
+
+  /**
+   * The native SetParameterValues entries for setting a Device:2 parameter. Throws MappingError:
+   * 7026 not mapped, 7013 read-only or computed, 7012 a value the mapping cannot express.
+   */
+  uspToNativeValue(uspParam: string, value: string): NativeSetting[] {
+    const cp = this.params.get(uspParam);
+    if (!cp) throw new MappingError(7026, `${uspParam} is not mapped on this device`);
+    if (!cp.writable) throw new MappingError(7013, `${uspParam} is read-only`);
+    const r = cp.spec.rule;
+    if (r.compose && cp.inputs) {
+      const set = r.compose.toNative?.[value];
+      if (!set) throw new MappingError(7012, `${uspParam}: unsupported value "${value}"`);
+      const out: NativeSetting[] = [];
+      for (const [inp, v] of Object.entries(set)) {
+        const p = cp.inputs[inp];
+        if (p) out.push({ path: p, value: v, type: cp.nativeTypes[cp.native.indexOf(p)] ?? 'xsd:string' });
+      }
+      return out;
+    }
+    let v = value;
+    const nt = cp.nativeTypes[0];
+    if (cp.type === 'boolean' || nt === 'xsd:boolean') {
+      const b = normBool(v);
+      if (b === null) throw new MappingError(7012, `${uspParam}: "${value}" is not a boolean`);
+      v = r.invert ? (b === 'true' ? 'false' : 'true') : b;
+    }
+    if (r.enum) {
+      let n = r.enumToNative?.[v];
+      if (n === undefined) n = Object.keys(r.enum).find((k) => r.enum![k] === v);
+      if (n === undefined) {
+        if (!r.passthrough) throw new MappingError(7012, `${uspParam}: unsupported value "${value}"`);
+        n = v;
+      }
+      v = n;
+    }
+    if (r.scale !== undefined) {
+      if (!Number.isFinite(Number(v))) throw new MappingError(7012, `${uspParam}: "${value}" is not a number`);
+      v = String(Number(v) / r.scale);
+    }
+    if (r.pathRef) {
+      v = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => {
+          const o = this.objects.get(s.endsWith('.') ? s : s + '.');
+          if (!o?.native) throw new MappingError(7012, `${uspParam}: "${s}" is not a mapped object`);
+          return o.native.slice(0, -1);
+        })
+        .join(',');
+    }
+    return [{ path: cp.native[0], value: v, type: nt ?? TO_XSD[cp.type] ?? 'xsd:string' }];
+  }
+
+  /** Instance numbers of a concrete Device:2 table ("Device.IP.Interface."), or null if not mapped. */
+  uspInstances(uspTable: string): number[] | null {
+    const rows = this.tables.get(uspTable);
+    if (rows) return rows.map((r) => r.num);
+    // A mapped table with no rows (its enclosing instance, if any, must exist).
+    const s = schemaOf(uspTable) + '{i}.';
+    if (!this.ruleByUsp.has(s)) return null;
+    const encl = enclosingTable(s);
+    if (!encl) return [];
+    const parent = uspTable.split('.').slice(0, encl.split('.').length - 1).join('.') + '.';
+    return this.objects.has(parent) ? [] : null;
+  }
+
+  /**
+   * Native object paths to re-read (GetParameterNames, NextLevel=false) to learn the current rows
+   * of a Device:2 table: for a flattened table, the shortest concrete prefix of each source pattern.
+   */
+  nativeTablesFor(uspTableRule: string): string[] {
+    const rule = this.ruleByUsp.get(uspTableRule);
+    if (!rule) return [];
+    const out = new Set<string>();
+    const ctxs = (() => {
+      const encl = enclosingTable(rule.usp);
+      if (!encl) return [''];
+      return (this.rowsByRule.get(encl) ?? []).map((r) => r.native);
+    })();
+    for (const c of ctxs) {
+      for (const src of this.sources(rule, c)) {
+        const k = src.search(/\{[a-z]\}/);
+        out.add(k < 0 ? src : src.slice(0, k));
+      }
+    }
+    return [...out];
+  }
+
+  /** Concrete Device:2 parameters under a path (object path or partial path ending in '.'). */
+  paramsUnder(uspPrefix: string): string[] {
+    const out: string[] = [];
+    for (const p of this.params.keys()) if (p.startsWith(uspPrefix)) out.push(p);
+    return out.sort(natCompare);
+  }
+
+  /** Concrete Device:2 objects (instances included) under a path. */
+  objectsUnder(uspPrefix: string): string[] {
+    return [...this.objects.keys()].filter((p) => p.startsWith(uspPrefix)).sort(natCompare);
+  }
+
+  /** Alternatives chosen for this device model ("<native schema object>|alts" -> chosen, or null). */
+  learnedAlternatives(): Record<string, string | null> {
+    return Object.fromEntries(this.learned);
+  }
+
+  /** Native parameters (not objects) read by some Device:2 parameter. */
+  reachableNativeParams(): Set<string> {
+    const s = new Set<string>();
+    for (const k of this.reverse.keys()) if (!k.endsWith('.')) s.add(k);
+    return s;
+  }
+
+  /** Native parameters of the device (not objects). */
+  nativeParamNames(): string[] {
+    return [...this.nativeParams.keys()].filter((k) => !k.endsWith('.'));
+  }
+}

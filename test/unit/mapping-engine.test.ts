@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadDefaultMapping } from '../../src/mapping/load.js';
+import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamInfo } from '../../src/mapping/engine.js';
+import { modelParams, runMappingCli } from '../../src/mapping/coverage.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// dist/test/unit -> repo -> ../shared/reference
+const MODELS = path.resolve(here, '../../../../shared/reference/cwmp-models');
+const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
+const EG = path.join(MODELS, 'huawei-EG8145V5-tr098.csv');
+const skip = existsSync(BM) && existsSync(EG) ? false : `reference dumps absent (${MODELS})`;
+
+const rules = loadDefaultMapping();
+const IGD = 'InternetGatewayDevice.';
+const WAN = `${IGD}WANDevice.1.WANConnectionDevice.`;
+
+function build(file: string, store = new MemoryInstanceMapStore(), edit?: (p: NativeParamInfo[]) => NativeParamInfo[]): DeviceMapping {
+  let { params } = modelParams(file);
+  if (edit) params = edit(params);
+  return new DeviceMapping(rules, { deviceKey: 'dev1', params, store });
+}
+
+test('DeviceInfo.SoftwareVersion maps both ways on both Huawei dumps', { skip }, () => {
+  for (const f of [BM, EG]) {
+    const m = build(f);
+    assert.deepEqual(m.toNative('Device.DeviceInfo.SoftwareVersion'), [`${IGD}DeviceInfo.SoftwareVersion`]);
+    assert.equal(m.toUsp(`${IGD}DeviceInfo.SoftwareVersion`), 'Device.DeviceInfo.SoftwareVersion');
+  }
+});
+
+test('WiFi.SSID.1.SSID <-> WLANConfiguration.1.SSID', { skip }, () => {
+  for (const f of [BM, EG]) {
+    const m = build(f);
+    const nat = `${IGD}LANDevice.1.WLANConfiguration.1.SSID`;
+    assert.deepEqual(m.toNative('Device.WiFi.SSID.1.SSID'), [nat]);
+    assert.equal(m.toUsp(nat), 'Device.WiFi.SSID.1.SSID');
+    assert.deepEqual(m.uspToNativeValue('Device.WiFi.SSID.1.SSID', 'home'), [{ path: nat, value: 'home', type: 'xsd:string' }]);
+  }
+  // EG8145V5 has WLANConfiguration.1 and .5: two SSIDs, numbered 1 and 2.
+  const eg = build(EG);
+  assert.deepEqual(eg.uspInstances('Device.WiFi.SSID.'), [1, 2]);
+  assert.deepEqual(eg.toNative('Device.WiFi.SSID.2.'), [`${IGD}LANDevice.1.WLANConfiguration.5.`]);
+  assert.equal(eg.nativeToUspValue('Device.WiFi.SSID.2.LowerLayers', {}), 'Device.WiFi.Radio.2');
+  assert.equal(eg.nativeToUspValue('Device.WiFi.SSIDNumberOfEntries', {}), '2');
+});
+
+test('Security.KeyPassphrase resolves to the alternative the device has', { skip }, () => {
+  const eg = build(EG);
+  assert.deepEqual(eg.toNative('Device.WiFi.AccessPoint.1.Security.KeyPassphrase'), [`${IGD}LANDevice.1.WLANConfiguration.1.KeyPassphrase`]);
+  // BM632w has neither KeyPassphrase nor PreSharedKey.{i}.KeyPassphrase: not invented.
+  const bm = build(BM);
+  assert.equal(bm.toNative('Device.WiFi.AccessPoint.1.Security.KeyPassphrase'), null);
+  assert.deepEqual(bm.toNative('Device.WiFi.AccessPoint.1.Security.PreSharedKey'), [`${IGD}LANDevice.1.WLANConfiguration.1.PreSharedKey.1.PreSharedKey`]);
+  // A model with only PreSharedKey.1.KeyPassphrase gets that one.
+  const alt = build(EG, undefined, (ps) => ps.filter((p) => !/WLANConfiguration\.\d+\.KeyPassphrase$/.test(p.name)));
+  assert.deepEqual(alt.toNative('Device.WiFi.AccessPoint.1.Security.KeyPassphrase'), [`${IGD}LANDevice.1.WLANConfiguration.1.PreSharedKey.1.KeyPassphrase`]);
+});
+
+test('IP.Interface flattens WANIPConnection/WANPPPConnection with stable, never reused numbers', { skip }, () => {
+  const store = new MemoryInstanceMapStore();
+  const m1 = build(EG, store);
+  const nums = m1.uspInstances('Device.IP.Interface.')!;
+  assert.ok(nums.length >= 4);
+  const byNative = new Map(nums.map((n) => [m1.toNative(`Device.IP.Interface.${n}.`)![0], n]));
+  const ip2 = `${WAN}2.WANIPConnection.1.`;
+  const ppp1 = `${WAN}1.WANPPPConnection.1.`;
+  assert.ok(byNative.has(ip2) && byNative.has(ppp1) && byNative.has(`${WAN}4.WANPPPConnection.1.`) && byNative.has(`${WAN}5.WANIPConnection.1.`));
+  // PPP rows of IP.Interface point at their PPP.Interface.
+  const pppUsp = m1.toUspAll(ppp1).find((p) => p.startsWith('Device.PPP.Interface.'))!;
+  assert.equal(m1.nativeToUspValue(`Device.IP.Interface.${byNative.get(ppp1)}.LowerLayers`, {}), pppUsp.slice(0, -1));
+  assert.equal(m1.nativeToUspValue('Device.IP.InterfaceNumberOfEntries', {}), String(nums.length));
+  // Rebuild: same numbers.
+  const m2 = build(EG, store);
+  assert.deepEqual(m2.uspInstances('Device.IP.Interface.'), nums);
+  for (const [nat, n] of byNative) assert.deepEqual(m2.toNative(`Device.IP.Interface.${n}.`), [nat]);
+  // A row disappears: the others keep their numbers, its number is gone.
+  const gone = byNative.get(ip2)!;
+  const m3 = build(EG, store, (ps) => ps.filter((p) => !p.name.startsWith(ip2)));
+  assert.deepEqual(m3.uspInstances('Device.IP.Interface.'), nums.filter((n) => n !== gone));
+  assert.equal(m3.toNative(`Device.IP.Interface.${gone}.Name`), null);
+  // It comes back (or a new row appears): a new number, never the old one.
+  const m4 = build(EG, store);
+  const again = m4.toUsp(ip2)!;
+  const n4 = Number(/Interface\.(\d+)\./.exec(again)![1]);
+  assert.ok(n4 > Math.max(...nums));
+  assert.deepEqual(m4.nativeTablesFor('Device.IP.Interface.{i}.'), [`${IGD}WANDevice.`, `${IGD}LANDevice.`]);
+});
+
+test('NAT.PortMapping <-> WAN*Connection.{c}.PortMapping.{n}, booleans and enums both ways', { skip }, () => {
+  const pm = `${WAN}4.WANPPPConnection.1.PortMapping.3.`;
+  const extra: NativeParamInfo[] = [
+    { name: pm, writable: true },
+    { name: pm + 'PortMappingEnabled', writable: true, type: 'xsd:boolean' },
+    { name: pm + 'PortMappingProtocol', writable: true, type: 'xsd:string' },
+    { name: pm + 'ExternalPort', writable: true, type: 'xsd:unsignedInt' },
+    { name: pm + 'InternalClient', writable: true, type: 'xsd:string' },
+  ];
+  const m = build(EG, undefined, (ps) => [...ps, ...extra]);
+  assert.deepEqual(m.uspInstances('Device.NAT.PortMapping.'), [1]);
+  assert.deepEqual(m.toNative('Device.NAT.PortMapping.1.ExternalPort'), [pm + 'ExternalPort']);
+  assert.equal(m.toUsp(pm + 'InternalClient'), 'Device.NAT.PortMapping.1.InternalClient');
+  assert.equal(m.nativeToUspValue('Device.NAT.PortMapping.1.Enable', { [pm + 'PortMappingEnabled']: '1' }), 'true');
+  assert.deepEqual(m.uspToNativeValue('Device.NAT.PortMapping.1.Enable', 'false'), [{ path: pm + 'PortMappingEnabled', value: 'false', type: 'xsd:boolean' }]);
+  assert.throws(() => m.uspToNativeValue('Device.NAT.PortMapping.1.Enable', 'maybe'), (e: unknown) => e instanceof MappingError && e.code === 7012);
+  assert.throws(() => m.uspToNativeValue('Device.NAT.PortMapping.1.Protocol', 'SCTP'), (e: unknown) => e instanceof MappingError && e.code === 7012);
+  const ipOfPpp = m.toUspAll(`${WAN}4.WANPPPConnection.1.`).find((p) => p.startsWith('Device.IP.Interface.'))!;
+  assert.equal(m.nativeToUspValue('Device.NAT.PortMapping.1.Interface', {}), ipOfPpp.slice(0, -1));
+  // Enums: ConnectionStatus -> Status, MaxBitRate Auto <-> -1.
+  const ipN = ipOfPpp;
+  assert.equal(m.nativeToUspValue(`${ipN}Status`, { [`${WAN}4.WANPPPConnection.1.ConnectionStatus`]: 'Connected' }), 'Up');
+  assert.equal(m.nativeToUspValue(`${ipN}Status`, { [`${WAN}4.WANPPPConnection.1.ConnectionStatus`]: 'Bogus' }), 'Unknown');
+  const eth = `${IGD}LANDevice.1.LANEthernetInterfaceConfig.1.MaxBitRate`;
+  assert.equal(m.nativeToUspValue('Device.Ethernet.Interface.1.MaxBitRate', { [eth]: 'Auto' }), '-1');
+  assert.deepEqual(m.uspToNativeValue('Device.Ethernet.Interface.1.MaxBitRate', '-1'), [{ path: eth, value: 'Auto', type: 'xsd:string' }]);
+  assert.equal(m.nativeToUspValue('Device.Ethernet.Interface.1.MaxBitRate', { [eth]: '100' }), '100');
+  // One parameter from several: Security.ModeEnabled.
+  const w = `${IGD}LANDevice.1.WLANConfiguration.1.`;
+  const mode = 'Device.WiFi.AccessPoint.1.Security.ModeEnabled';
+  assert.ok(m.toNative(mode)!.includes(w + 'BeaconType'));
+  assert.equal(m.nativeToUspValue(mode, { [w + 'BeaconType']: 'WPAand11i', [w + 'IEEE11iAuthenticationMode']: 'PSKAuthentication' }), 'WPA-WPA2-Personal');
+  assert.equal(m.nativeToUspValue(mode, { [w + 'BeaconType']: '11i', [w + 'IEEE11iAuthenticationMode']: 'EAPAuthentication' }), 'WPA2-Enterprise');
+  const set = m.uspToNativeValue(mode, 'WPA2-Personal');
+  assert.deepEqual(set.map((s) => [s.path, s.value]), [[w + 'BeaconType', '11i'], [w + 'IEEE11iAuthenticationMode', 'PSKAuthentication']]);
+  // Native booleans are normalized.
+  assert.equal(m.nativeToUspValue('Device.WiFi.SSID.1.Enable', { [w + 'Enable']: '1' }), 'true');
+});
+
+test('unmapped Device:2 paths -> null; computed params are read-only', { skip }, () => {
+  const m = build(BM);
+  assert.equal(m.toNative('Device.Bridging.Bridge.1.Enable'), null);
+  assert.equal(m.toNative('Device.WiFi.SSID.9.SSID'), null);
+  assert.equal(m.toNative('Device.DeviceInfo.SpecVersion'), null);
+  assert.equal(m.toUsp(`${IGD}DeviceInfo.SpecVersion`), null);
+  assert.throws(() => m.uspToNativeValue('Device.Bridging.Bridge.1.Enable', '1'), (e: unknown) => e instanceof MappingError && e.code === 7026);
+  assert.throws(() => m.uspToNativeValue('Device.WiFi.SSIDNumberOfEntries', '3'), (e: unknown) => e instanceof MappingError && e.code === 7013);
+  const sm = m.supportedModel();
+  const ip = sm.find((o) => o.path === 'Device.IP.Interface.{i}.')!;
+  assert.ok(ip.multiInstance && ip.params.some((p) => p.name === 'LowerLayers' && p.computed));
+  assert.equal(sm.some((o) => o.path === 'Device.PPP.Interface.{i}.'), false); // BM632w has no WANPPPConnection rows
+});
+
+test('coverage CLI prints figures and rejects bad flags', { skip }, () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+  assert.equal(runMappingCli(['coverage', '--model', EG], io), 0);
+  assert.match(out.join('\n'), /reachable through Device:2: \d+\/\d+ native parameters/);
+  assert.equal(runMappingCli(['coverage', '--modle', EG], io), 2);
+  assert.equal(runMappingCli(['coverage', '--model', '/nonexistent.csv'], io), 2);
+  assert.ok(err.length >= 2);
+});
