@@ -20,6 +20,7 @@ Commands:
   usp        A USP controller for the command line: get/set/add/delete/operate/instances/
              supported-dm/supported-proto/listen over ws, mqtt or stomp (see: cwmp-usp-proxy usp --help).
   demo       Start the proxy with 10 simulated devices and a USP controller, and show a transcript.
+  mapping    TR-098 -> Device:2 mapping tools: mapping coverage --model FILE.csv
   config     Print every configuration key with its environment variable and default.
 
 Common options:
@@ -155,6 +156,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulateCli } = await import('./sim/cli.js');
       return runSimulateCli(args);
+    }
+    case 'mapping': {
+      const { runMappingCli } = await import('./mapping/coverage.js');
+      return runMappingCli(args);
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

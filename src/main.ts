@@ -16,6 +16,8 @@ import { AgentSide } from './usp/agent-side.js';
 import { CwmpDeviceBackend } from './interworking/backend.js';
 import { CwmpCommandRunner } from './interworking/operate.js';
 import { EventBridge } from './interworking/events.js';
+import { DeviceBackendSwitch, MappedDeviceBackend } from './interworking/mapped-backend.js';
+import { loadDefaultMapping } from './mapping/load.js';
 import { LOCAL_AGENT_PREFIXES } from './usp/local-agent-schema.js';
 
 export class Proxy {
@@ -26,6 +28,7 @@ export class Proxy {
   readonly acs: AcsServer;
   readonly usp: AgentSide;
   readonly device: CwmpDeviceBackend;
+  readonly mapped: MappedDeviceBackend;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
   acsPort = 0;
@@ -75,18 +78,35 @@ export class Proxy {
     );
     this.commands = new CwmpCommandRunner(enqueue, { completionTimeoutMs: config.interworking.operationTimeoutMs });
     this.device.commandRunner = this.commands;
-    this.usp = new AgentSide(config, this.store, log, [this.device]);
+    // TR-098 devices are presented as Device:2 through mappings/tr098-to-tr181.json (DESIGN section 5).
+    this.mapped = new MappedDeviceBackend(
+      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
+      { deviceByEndpointId: byEid },
+      loadDefaultMapping(),
+      { load: (k) => this.store.getInstanceMap(k), save: (k, m) => this.store.putInstanceMap(k, m) },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, snapshotTtlMs: config.interworking.instanceCacheTtlMs },
+    );
+    this.mapped.commandRunner = this.commands;
+    this.usp = new AgentSide(config, this.store, log, [new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped)]);
     this.usp.notifier.deviceIdentity = async (eid) => {
       const d = await this.store.getDeviceByEndpointId(eid);
       return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
     };
     this.device.onObjectChange = (kind, agentEid, path, keys) =>
       kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, keys) : this.usp.notifier.objectDeletion(agentEid, path);
+    this.mapped.onObjectChange = this.device.onObjectChange;
     this.events = new EventBridge(this.usp.localAgent, this.usp.notifier, () => config.controllers.map((c) => c.endpointId), enqueue, byEid, log.child({ module: 'interworking' }));
+    this.events.mapped = {
+      valueChanges: (d, params) => this.mapped.uspValueChanges(d, params.map((p) => ({ name: p.name, value: p.value, type: p.type }))),
+      toNative: (d, paths) => this.mapped.nativePaths(d, paths),
+    };
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is a USP Agent (DESIGN section 3).
       this.usp.deviceSeen(device.endpointId);
-      if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) this.device.invalidateDevice(device.deviceKey);
+      if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) {
+        this.device.invalidateDevice(device.deviceKey);
+        this.mapped.invalidateDevice(device.deviceKey);
+      }
       this.commands.deviceEvent({ kind: 'inform', deviceKey: device.deviceKey, inform });
       this.events.inform(device, inform);
     });

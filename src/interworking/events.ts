@@ -34,6 +34,15 @@ export class EventBridge {
     localAgent.on('change', (e) => void this.onSubscriptionChange(e).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'mirroring a subscription to the device failed')));
   }
 
+  /**
+   * For devices whose model is mapped (TR-098): native -> Device:2 value changes, and Device:2
+   * paths -> native parameters for SetParameterAttributes. Unset: Device:2 passes through.
+   */
+  mapped: {
+    valueChanges(device: DeviceRecord, params: readonly { name: string; value: string; type: string }[]): Promise<{ path: string; value: string }[]>;
+    toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
+  } | null = null;
+
   /** Every Inform of every device. */
   inform(device: DeviceRecord, inform: Inform): void {
     const agent = device.endpointId;
@@ -77,10 +86,15 @@ export class EventBridge {
       } else boot();
     }
     if (codes.includes('4 VALUE CHANGE')) {
-      for (const p of inform.parameterList) {
-        // Forced parameters ride in every Inform; they are a change only when the value moved.
-        if (FORCED.some((re) => re.test(p.name)) && !forcedChanged.has(p.name)) continue;
-        this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
+      // Forced parameters ride in every Inform; they are a change only when the value moved.
+      const changed = inform.parameterList.filter((p) => !FORCED.some((re) => re.test(p.name)) || forcedChanged.has(p.name));
+      if (device.rootModel !== 'Device' && this.mapped) {
+        void this.mapped
+          .valueChanges(device, changed)
+          .then((list) => list.forEach((c) => this.notifier.valueChange(agent, c.path, c.value)))
+          .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed'));
+      } else {
+        for (const p of changed) this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
       }
     }
   }
@@ -125,10 +139,17 @@ export class EventBridge {
     if (e.kind === 'set' && e.changed && !('Enable' in e.changed || 'ReferenceList' in e.changed || 'NotifType' in e.changed)) return;
     if (on.length === 0 && off.length === 0 && e.kind !== 'set') return;
     const device = await this.deviceByEndpointId(e.agentEid);
-    if (!device || device.rootModel !== 'Device') return;
+    if (!device) return;
+    let onNative = on;
+    let offNative = off;
+    if (device.rootModel !== 'Device') {
+      if (!this.mapped) return;
+      onNative = await this.mapped.toNative(device, on);
+      offNative = (await this.mapped.toNative(device, off)).filter((p) => !onNative.includes(p));
+    }
     const list = [
-      ...on.map((name) => ({ name, notificationChange: true, notification: 2, accessListChange: false, accessList: [] as string[] })),
-      ...off.map((name) => ({ name, notificationChange: true, notification: 0, accessListChange: false, accessList: [] as string[] })),
+      ...onNative.map((name) => ({ name, notificationChange: true, notification: 2, accessListChange: false, accessList: [] as string[] })),
+      ...offNative.map((name) => ({ name, notificationChange: true, notification: 0, accessListChange: false, accessList: [] as string[] })),
     ];
     if (list.length === 0) return;
     const out = await this.enqueue(device.deviceKey, { method: 'SetParameterAttributes', parameterList: list });

@@ -78,6 +78,15 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 4,
+    sql: `
+      CREATE TABLE mapping_instances (
+        device_key TEXT PRIMARY KEY NOT NULL,
+        map        TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -228,6 +237,8 @@ function prepareStatements(db: DB) {
     putNotify: db.prepare<[string, string, string, Uint8Array, number, number | null]>(
       'INSERT INTO usp_pending_notify (msg_id, agent_eid, controller_eid, msg, attempt, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO UPDATE SET attempt = excluded.attempt',
     ),
+    getMap: db.prepare<[string], { map: string }>('SELECT map FROM mapping_instances WHERE device_key = ?'),
+    putMap: db.prepare<[string, string]>('INSERT INTO mapping_instances (device_key, map) VALUES (?, ?) ON CONFLICT (device_key) DO UPDATE SET map = excluded.map'),
     deleteNotify: db.prepare<[string]>('DELETE FROM usp_pending_notify WHERE msg_id = ?'),
     listNotify: db.prepare<[], { msg_id: string; agent_eid: string; controller_eid: string; msg: Buffer; attempt: number; expires_at: number | null }>(
       'SELECT msg_id, agent_eid, controller_eid, msg, attempt, expires_at FROM usp_pending_notify',
@@ -406,6 +417,15 @@ export class SqliteStore implements Store {
 
   async listAllSubscriptions(): Promise<StoredSubscription[]> {
     return this.st.listSubs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
+  }
+
+  async getInstanceMap(deviceKey: string): Promise<Record<string, number> | null> {
+    const r = this.st.getMap.get(deviceKey);
+    return r ? (JSON.parse(r.map) as Record<string, number>) : null;
+  }
+
+  async putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void> {
+    this.st.putMap.run(deviceKey, JSON.stringify(map));
   }
 
   async putPendingNotify(n: PendingNotify): Promise<void> {

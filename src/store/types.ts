@@ -75,6 +75,10 @@ export interface Store {
   deleteSubscription(agentEid: string, instance: number): Promise<void>;
   listAllSubscriptions(): Promise<StoredSubscription[]>;
 
+  /** Instance numbers of mapped Device:2 tables per device (TR-098 mapping): stable, never reused. */
+  getInstanceMap(deviceKey: string): Promise<Record<string, number> | null>;
+  putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void>;
+
   /** Notify Msgs sent with send_resp and not yet answered (retried after a restart, TR-369 NotifRetry). */
   putPendingNotify(n: PendingNotify): Promise<void>;
   deletePendingNotify(msgId: string): Promise<void>;
