@@ -33,10 +33,25 @@ export class DmRouter {
     return out;
   }
 
-  /** The merged supported model: Map from "{i}" object path to its schema. */
-  async supported(agentEid: string): Promise<Map<string, ObjectSchema>> {
+  /** Backends a request on these paths touches: their owners, and for object paths the backends below. */
+  backendsFor(paths: readonly string[]): DmBackend[] {
+    const out = new Set<DmBackend>();
+    for (const p of paths) {
+      const owner = this.backendFor(p);
+      if (owner) out.add(owner);
+      if (p.endsWith('.')) for (const { backend } of this.backendsBelow(p)) out.add(backend);
+    }
+    return this.backends.filter((b) => out.has(b));
+  }
+
+  /**
+   * The merged supported model: Map from "{i}" object path to its schema. With `forPaths`, only
+   * the backends those paths touch are asked, so a request on Device.LocalAgent. never has to
+   * load (or wake) the CWMP device.
+   */
+  async supported(agentEid: string, forPaths?: readonly string[]): Promise<Map<string, ObjectSchema>> {
     const merged = new Map<string, ObjectSchema>();
-    for (const b of this.backends) {
+    for (const b of forPaths ? this.backendsFor(forPaths) : this.backends) {
       for (const o of await b.supported(agentEid)) {
         const prev = merged.get(o.path);
         if (!prev) merged.set(o.path, o);

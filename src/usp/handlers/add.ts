@@ -12,7 +12,7 @@ import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } f
 export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.add!;
   const allowPartial = req.allowPartial ?? false;
-  const { backend, model } = await pathBackendOf(ctx);
+  const { backend, model } = await pathBackendOf(ctx, req.createObjs.map((c) => c.objPath ?? ''));
   const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
   const created: string[] = [];
   const results: CreatedObjectResult[] = [];

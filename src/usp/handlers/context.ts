@@ -27,8 +27,8 @@ export interface HandlerContext {
 export type Handler = (ctx: HandlerContext, msg: Msg) => Promise<Msg | null>;
 
 /** PathBackend for the path resolver over the merged model. */
-export async function pathBackendOf(ctx: HandlerContext): Promise<{ backend: PathBackend; model: SupportedModel }> {
-  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid));
+export async function pathBackendOf(ctx: HandlerContext, paths: readonly string[]): Promise<{ backend: PathBackend; model: SupportedModel }> {
+  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid, paths));
   const backend: PathBackend = {
     instances: (p) => ctx.router.instances(ctx.agentEid, p),
     exists: async (p) => model.has(p),

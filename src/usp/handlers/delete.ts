@@ -11,7 +11,7 @@ import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } f
 export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.delete!;
   const allowPartial = req.allowPartial ?? false;
-  const { backend, model } = await pathBackendOf(ctx);
+  const { backend, model } = await pathBackendOf(ctx, req.objPaths);
   const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
 
   // Resolve everything first: with allow_partial false an invalid path deletes nothing.

@@ -10,7 +10,7 @@ import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './conte
 
 export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getInstances!;
-  const { backend, model } = await pathBackendOf(ctx);
+  const { backend, model } = await pathBackendOf(ctx, req.objPaths);
   const results: GetInstancesRequestedPathResult[] = [];
   for (const requestedPath of req.objPaths) {
     try {

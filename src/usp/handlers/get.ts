@@ -11,7 +11,7 @@ import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './conte
 export async function handleGet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const get = msg.body.request!.get!;
   const maxDepth = get.maxDepth ?? 0;
-  const { backend } = await pathBackendOf(ctx);
+  const { backend } = await pathBackendOf(ctx, get.paramPaths);
   const results: GetRequestedPathResult[] = [];
   for (const requestedPath of get.paramPaths) {
     try {

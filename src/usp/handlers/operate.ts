@@ -12,7 +12,7 @@ import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } f
 export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
   const req = msg.body.request!.operate!;
   const command = req.command ?? '';
-  const { backend } = await pathBackendOf(ctx);
+  const { backend } = await pathBackendOf(ctx, [command]);
   let resolved;
   try {
     if (!command.endsWith(')')) throw new UspError(7026, `${command} is not a command path`);

@@ -12,7 +12,7 @@ import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } f
 
 export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.set!;
-  const { backend } = await pathBackendOf(ctx);
+  const { backend } = await pathBackendOf(ctx, req.updateObjs.map((u) => u.objPath ?? ''));
   const allowPartial = req.allowPartial ?? false;
 
   // Resolve and validate everything first so that allow_partial=false changes nothing on error.

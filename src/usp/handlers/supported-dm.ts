@@ -27,7 +27,7 @@ export const DATA_MODEL_INST_URI = 'urn:broadband-forum-org:tr-181-2-19-0-usp';
 
 export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getSupportedDm!;
-  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid));
+  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid, req.objPaths.map((p) => p.replace(/\{i\}/g, '1'))));
   const reqObjResults: RequestedObjectResult[] = [];
   for (const reqObjPath of req.objPaths) {
     try {
