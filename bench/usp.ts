@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500)); // Connect Records go out
     const withAgents = await child.ask('stats', { gc: true });
     console.log(
-      `proxy RSS: ${mb(empty.rss as number)} with no agents, ${mb(withAgents.rss as number)} with ${AGENTS} registered agents on ${[mosq && 'MQTT', rabbit && 'STOMP', 'WebSocket'].filter(Boolean).join('+')}: ${fmt(((withAgents.rss as number) - (empty.rss as number)) / AGENTS)} bytes per agent`,
+      `proxy RSS: ${mb(empty.rss as number)} with no agents, ${mb(withAgents.rss as number)} with ${AGENTS} registered agents on ${[mosq && 'MQTT', rabbit && 'STOMP', 'WebSocket'].filter(Boolean).join('+')}: ${fmt(((withAgents.rss as number) - (empty.rss as number)) / AGENTS)} bytes RSS, ${fmt(((withAgents.heapUsed as number) - (empty.heapUsed as number)) / AGENTS)} bytes of JS heap per agent (after GC; includes the store's device cache and the Connect Records in flight)`,
     );
     const wsPort = seeded.wsPort as number;
     await roundTrips(new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }), 'WebSocket (one connection on the shared path /usp)');
@@ -132,7 +132,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     const after = await child.ask('stats', { gc: true });
     const open = sockets.filter((s) => s.readyState === WebSocket.OPEN).length;
-    console.log(`proxy RSS per open WebSocket connection (controller -> /usp/<agent EID>): ${fmt(((after.rss as number) - (before.rss as number)) / Math.max(1, open))} bytes (${open} connections)`);
+    console.log(
+      `proxy memory per open WebSocket connection (controller -> /usp/<agent EID>): ${fmt(((after.heapUsed as number) - (before.heapUsed as number)) / Math.max(1, open))} bytes of JS heap, ${fmt(((after.rss as number) - (before.rss as number)) / Math.max(1, open))} bytes RSS (${open} connections; RSS moves in allocator chunks)`,
+    );
     for (const s of sockets) s.terminate();
     const st = await child.ask('usp-stats');
     console.log(`proxy USP records in/out/dropped: ${st.recordsIn}/${st.recordsOut}/${st.dropped}`);
