@@ -15,13 +15,15 @@ import type { LocalAgent } from '../usp/local-agent.js';
 import type { Notifier } from '../usp/notify.js';
 import type { ChangeEvent } from '../usp/dm/memory.js';
 import { splitReferenceList } from '../usp/path.js';
+import { LRUCache } from 'lru-cache';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
 const FORCED = [/\.DeviceInfo\.(HardwareVersion|SoftwareVersion|ProvisioningCode|SpecVersion)$/, /\.ManagementServer\.(ParameterKey|ConnectionRequestURL|AliasBasedAddressing)$/, /^Device\.RootDataModelVersion$/];
 
 export class EventBridge {
   /** Last value of each forced Inform parameter per device: a forced parameter is a value change only when it differs. */
-  private readonly forcedSeen = new Map<string, Map<string, string>>();
+  /** Last forced-parameter values of recently active devices (bounded: idle devices cost no RAM). */
+  private readonly forcedSeen = new LRUCache<string, Map<string, string>>({ max: 10_000 });
 
   constructor(
     private readonly localAgent: LocalAgent,
