@@ -33,6 +33,8 @@ export interface Config {
     onlineWindowS: number;
     /** Concurrent CWMP sessions above which new Informs get 503 + Retry-After (load shedding). */
     maxSessions: number;
+    /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
+    tls: TlsServerConfig & { requestClientCert: boolean };
     auth: {
       mode: AuthMode;
       realm: string;
@@ -60,9 +62,9 @@ export interface Config {
     maxRecordBytes: number;
     /** Requests one controller may have in progress at once; beyond, USP Error 7005 (flood guard). */
     maxRequestsInFlightPerController: number;
-    websocket: { enabled: boolean; host: string; port: number; path: string; pingIntervalMs: number };
-    mqtt: { url: string; topic: string; protocolVersion: number; clientId: string; username: string; password: string; keepaliveS: number };
-    stomp: { host: string; port: number; vhost: string; login: string; passcode: string; destination: string; heartbeatMs: number };
+    websocket: { enabled: boolean; host: string; port: number; path: string; pingIntervalMs: number; tls: TlsServerConfig; clientCa: string };
+    mqtt: { url: string; topic: string; protocolVersion: number; clientId: string; username: string; password: string; keepaliveS: number; tls: TlsClientConfig };
+    stomp: { host: string; port: number; vhost: string; login: string; passcode: string; destination: string; heartbeatMs: number; tls: TlsClientConfig & { enabled: boolean } };
     /** Notify retry (TR-369 "Notify retry"): m seconds and k/1000 multiplier, per controller. */
     notifRetryMinWaitS: number;
     notifRetryMultiplier: number;
@@ -83,6 +85,31 @@ export interface Config {
   };
   store: { path: string };
   log: { level: LogLevel };
+  admin: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    /** Bearer token for /api/* (and the status page's data). '' = a random one is generated and logged at start. */
+    token: string;
+    /** How long running CWMP sessions may take to end on SIGTERM/SIGINT (ms). */
+    shutdownGraceMs: number;
+  };
+}
+
+/** PEM file paths for a TLS server (cert '' = TLS off); ca: trusted CA for client certificates. */
+export interface TlsServerConfig {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** TLS as a client: ca to trust (besides the system's), optional client cert/key. */
+export interface TlsClientConfig {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Skip certificate verification (labs only; logged as a warning). */
+  insecure: boolean;
 }
 
 export interface ControllerConfig {
@@ -117,6 +144,12 @@ const SCHEMA: Schema = {
     setConnectionRequestCredentials: { kind: 'bool', def: true },
     onlineWindowS: { kind: 'int', def: 3600, min: 1, max: 365 * 24 * 3600 },
     maxSessions: { kind: 'int', def: 20_000, min: 1, max: 10_000_000 },
+    tls: {
+      cert: { kind: 'string', def: '' },
+      key: { kind: 'string', def: '' },
+      ca: { kind: 'string', def: '' },
+      requestClientCert: { kind: 'bool', def: false },
+    },
     auth: {
       mode: { kind: 'string', def: 'none', enum: ['none', 'basic', 'digest'] },
       realm: { kind: 'string', def: 'cwmp-usp-proxy' },
@@ -143,6 +176,13 @@ const SCHEMA: Schema = {
       port: { kind: 'int', def: 8080, min: 0, max: 65535 },
       path: { kind: 'string', def: '/usp' },
       pingIntervalMs: { kind: 'int', def: 30_000, min: 10, max: MAX_MS },
+      tls: {
+        cert: { kind: 'string', def: '' },
+        key: { kind: 'string', def: '' },
+        ca: { kind: 'string', def: '' },
+      },
+      /** CA to trust when dialing controllers over wss:// (besides the system's). */
+      clientCa: { kind: 'string', def: '' },
     },
     mqtt: {
       url: { kind: 'string', def: '' }, // '' = MQTT off
@@ -152,6 +192,12 @@ const SCHEMA: Schema = {
       username: { kind: 'string', def: '' },
       password: { kind: 'string', def: '', secret: true },
       keepaliveS: { kind: 'int', def: 60, min: 0, max: 65535 },
+      tls: {
+        ca: { kind: 'string', def: '' },
+        cert: { kind: 'string', def: '' },
+        key: { kind: 'string', def: '' },
+        insecure: { kind: 'bool', def: false },
+      },
     },
     stomp: {
       host: { kind: 'string', def: '' }, // '' = STOMP off
@@ -161,6 +207,13 @@ const SCHEMA: Schema = {
       passcode: { kind: 'string', def: 'guest', secret: true },
       destination: { kind: 'string', def: '/queue/usp.agent' },
       heartbeatMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
+      tls: {
+        enabled: { kind: 'bool', def: false },
+        ca: { kind: 'string', def: '' },
+        cert: { kind: 'string', def: '' },
+        key: { kind: 'string', def: '' },
+        insecure: { kind: 'bool', def: false },
+      },
     },
     notifRetryMinWaitS: { kind: 'int', def: 5, min: 0, max: 65535 },
     notifRetryMultiplier: { kind: 'int', def: 2000, min: 1000, max: 65535 },
@@ -190,6 +243,13 @@ const SCHEMA: Schema = {
   },
   log: {
     level: { kind: 'string', def: 'info', enum: LOG_LEVELS },
+  },
+  admin: {
+    enabled: { kind: 'bool', def: true },
+    host: { kind: 'string', def: '127.0.0.1' },
+    port: { kind: 'int', def: 7557, min: 0, max: 65535 },
+    token: { kind: 'string', def: '', secret: true },
+    shutdownGraceMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
   },
 };
 
