@@ -4,12 +4,22 @@
  *   start     run the proxy            devices   list registered devices from the store
  *   simulate  run simulated CPE        usp       a USP controller for the command line
  *   config    list configuration keys  help      this text
+ * Every command has --help; exit codes are listed in the top-level --help (EXIT_CODES).
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
+
+const EXIT_CODES = `
+Exit codes:
+  0    success (start: stopped cleanly after SIGTERM/SIGINT)
+  1    runtime failure (cannot listen, store error, shutdown error; usp: USP Error response)
+  2    usage or configuration error (unknown command or flag, bad value, unknown config key)
+  3    usp: timeout or transport failure
+  130  start: second SIGINT during shutdown;  143: second SIGTERM during shutdown
+`;
 
 const USAGE = `Usage: cwmp-usp-proxy <command> [options]
 
@@ -30,11 +40,30 @@ Common options:
   -h, --help          show help
 
 Configuration precedence: command line > environment (CUP_*) > file > defaults.
-`;
+Run 'cwmp-usp-proxy <command> --help' for a command's options.
+${EXIT_CODES}`;
 
-const DEVICES_USAGE = `Usage: cwmp-usp-proxy devices [--json] [--search TEXT] [--limit N] [--config FILE]
+const DEVICES_USAGE = `Usage: cwmp-usp-proxy devices [--json] [--search TEXT] [--limit N] [--config FILE] [--data-dir DIR]
 
 Lists registered devices from the store; safe to run while the proxy runs.
+
+Options:
+  --json              print JSON instead of a table
+  --search TEXT       case-insensitive substring of Endpoint ID, DeviceId fields or device key
+  --limit N           at most N devices (default 1000)
+  --config FILE       configuration file (for dataDir / store.path)
+  --data-dir DIR      data directory (overrides dataDir)
+  -h, --help          show this help
+
+Exit codes: 0 ok, 1 no store at the configured path, 2 usage or configuration error.
+`;
+
+const CONFIG_USAGE = `Usage: cwmp-usp-proxy config [-h|--help]
+
+Prints every configuration key with its environment variable (CUP_*) and default, one a line.
+Environment variables use __ between levels, e.g. CUP_ACS__PORT=7547, CUP_USP__MQTT__URL=mqtt://broker:1883.
+
+Exit codes: 0 ok, 2 usage error.
 `;
 
 function configFrom(values: Record<string, unknown>): Config {
@@ -51,34 +80,64 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+const START_USAGE = `Usage: cwmp-usp-proxy start [--config FILE] [--log-level LEVEL] [--data-dir DIR]
+
+Runs the proxy: the ACS for CWMP devices, a USP Agent per device toward the configured
+controllers (WebSocket, MQTT, STOMP), and the admin API/health endpoint.
+
+Options:
+  --config FILE       YAML or JSON configuration file
+  --log-level LEVEL   fatal|error|warn|info|debug|trace|silent (overrides log.level)
+  --data-dir DIR      data directory (overrides dataDir)
+  -h, --help          show this help
+
+Shutdown: on SIGTERM or SIGINT the proxy stops accepting CWMP connections (new Informs on open
+connections get 503 + Retry-After), lets running sessions end for up to admin.shutdownGraceMs,
+sends USP Disconnect Records, ends what is left (queued RPCs stay in the store) and flushes the
+store, then exits 0 and logs "stopped". A second signal exits at once (130 SIGINT, 143 SIGTERM).
+${EXIT_CODES}`;
+
+/** Exit status of a process killed by a signal, by shell convention (128 + signal number). */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
 async function cmdStart(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: common, strict: true });
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(START_USAGE);
     return 0;
   }
   const config = configFrom(values);
   const log = createLogger(config.log.level);
   const { Proxy } = await import('./main.js');
+  const { drainAndStop } = await import('./shutdown.js');
   const proxy = new Proxy(config, log);
   await proxy.start();
+  await proxy.startAdmin();
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      // Written synchronously: the logger's destination is asynchronous and we exit now.
+      process.stderr.write(`cwmp-usp-proxy: second ${signal} during shutdown: exiting now\n`);
+      process.exit(SIGNAL_EXIT[signal] ?? 1);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    proxy.stop().then(
-      () => {
-        log.info('stopped');
-        log.flush();
+    const graceMs = config.admin.shutdownGraceMs;
+    log.info({ signal, graceMs }, 'shutting down');
+    // Should anything hang past the grace period, give up rather than block a supervisor.
+    setTimeout(() => {
+      process.stderr.write('cwmp-usp-proxy: shutdown did not finish in time: exiting\n');
+      process.exit(1);
+    }, graceMs + 20_000).unref();
+    drainAndStop(proxy, { graceMs, log }).then(
+      (r) => {
+        log.info({ drainMs: r.drainMs, abandonedSessions: r.abandonedSessions }, 'stopped');
         process.exitCode = 0;
+        // Exit once the log is written, even if a stray handle would keep the loop alive.
+        log.flush(() => setTimeout(() => process.exit(0), 200).unref());
       },
       (e: unknown) => {
         log.error({ err: e }, 'error during shutdown');
-        process.exit(1);
+        log.flush(() => process.exit(1));
       },
     );
   };
@@ -139,13 +198,24 @@ function onlineWindowMs(config: Config, periodicS: number | null): number {
   return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : config.acs.onlineWindowS) * 1000;
 }
 
-function cmdConfig(): number {
+function cmdConfig(argv: string[]): number {
+  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(CONFIG_USAGE);
+    return 0;
+  }
   for (const { key, env, def } of describeConfig()) process.stdout.write(`${key.padEnd(40)} ${env.padEnd(52)} ${JSON.stringify(def)}\n`);
   return 0;
 }
 
+const COMMANDS = ['start', 'devices', 'simulate', 'usp', 'demo', 'mapping', 'config'];
+
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const command = first === undefined || first.startsWith('-') ? 'start' : first;
   const args = first === undefined || first.startsWith('-') ? argv : rest;
   switch (command) {
@@ -170,10 +240,13 @@ export async function main(argv: string[]): Promise<number> {
       return runUspCli(args);
     }
     case 'config':
-      return cmdConfig();
-    case 'help':
+      return cmdConfig(args);
+    case 'help': {
+      // `help <command>` is `<command> --help`.
+      if (args[0] && COMMANDS.includes(args[0])) return main([args[0], '--help']);
       process.stdout.write(USAGE);
       return 0;
+    }
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -18,6 +18,10 @@ import { CwmpCommandRunner } from './interworking/operate.js';
 import { EventBridge } from './interworking/events.js';
 import { DeviceBackendSwitch, MappedDeviceBackend } from './interworking/mapped-backend.js';
 import { loadDefaultMapping } from './mapping/load.js';
+import { createMetrics, instrument } from './metrics.js';
+import { AdminServer } from './admin/server.js';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { LOCAL_AGENT_PREFIXES } from './usp/local-agent-schema.js';
 
 export class Proxy {
@@ -32,6 +36,9 @@ export class Proxy {
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
   acsPort = 0;
+  readonly metrics = createMetrics();
+  admin: AdminServer | null = null;
+  adminPort = 0;
 
   constructor(
     readonly config: Config,
@@ -65,7 +72,7 @@ export class Proxy {
       this.engine,
       this.decoder,
       this.store,
-      { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth },
+      { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth, tls: config.acs.tls },
       log.child({ module: 'acs' }),
     );
     // The CWMP device as a data-model backend of its USP Agent (DESIGN sections 4 and 9.5).
@@ -114,6 +121,8 @@ export class Proxy {
       this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
       this.events.transferComplete(device, message);
     });
+    // Prometheus metrics: attached before start so that restored work and first records count.
+    instrument(this, this.metrics);
   }
 
   async start(): Promise<void> {
@@ -123,8 +132,33 @@ export class Proxy {
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store: this.config.store.path }, 'ACS listening');
   }
 
+  /**
+   * The admin side (admin API, status page, /metrics, /healthz, /readyz) on admin.port. Started
+   * by `cwmp-usp-proxy start`; library users and tests start it when they want it.
+   */
+  async startAdmin(): Promise<number> {
+    const admin = this.config.admin;
+    {
+      if (!admin.enabled) return 0;
+      let token = admin.token;
+      if (!token) {
+        // Never log a secret: a generated token goes to a file only the proxy's user can read.
+        token = randomBytes(24).toString('base64url');
+        const file = path.join(this.config.dataDir, 'admin-token');
+        mkdirSync(this.config.dataDir, { recursive: true });
+        writeFileSync(file, token + '\n', { mode: 0o600 });
+        this.log.info({ file }, 'admin.token not configured: generated one and wrote it to this file');
+      }
+      this.admin = new AdminServer(this, { host: admin.host, port: admin.port, token }, this.metrics);
+      this.adminPort = await this.admin.start();
+      this.log.info({ port: this.adminPort }, 'admin API, status page, /metrics, /healthz and /readyz listening');
+    }
+    return this.adminPort;
+  }
+
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
   async stop(): Promise<void> {
+    await this.admin?.stop();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

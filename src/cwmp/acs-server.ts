@@ -6,6 +6,7 @@
  * express costs far more than the 20% budget per request (bench/inform-storm prints both).
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
@@ -17,18 +18,26 @@ import type { DecodePool } from './decode-pool.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
 import type { AuthMode } from '../config.js';
+import { loadServerTls, TlsConfigError } from '../util/tls.js';
 
 export interface AcsServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
   auth: { mode: AuthMode; realm: string; username: string; password: string };
+  /**
+   * HTTPS (config acs.tls): PEM file paths, read once here; cert '' (or no tls) = plain HTTP.
+   * requestClientCert: CPEs must present a certificate signed by `ca` (refused otherwise).
+   */
+  tls?: { cert: string; key: string; ca: string; requestClientCert: boolean };
 }
 
 const COOKIE_NAME = 'session';
 
 export class AcsServer {
-  readonly server: http.Server;
+  readonly server: http.Server | https.Server;
+  /** 'https' when acs.tls.cert is set. */
+  readonly scheme: 'http' | 'https';
   private readonly nonceSecret = randomBytes(32);
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
@@ -40,13 +49,39 @@ export class AcsServer {
     private readonly opts: AcsServerOptions,
     private readonly log: Logger,
   ) {
-    this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000 }, (req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((e: unknown) => {
         this.log.error({ err: e }, 'ACS request failed');
         if (!res.headersSent) send(res, { status: 500, body: 'internal error\n', contentType: 'text/plain' });
         else res.destroy();
       });
-    });
+    };
+    const tls = opts.tls ? loadServerTls('acs.tls', opts.tls) : null;
+    if (tls) {
+      if (opts.tls?.requestClientCert && !tls.ca) {
+        throw new TlsConfigError('acs.tls.requestClientCert needs acs.tls.ca: the CA that signs the CPE certificates');
+      }
+      const requireCert = opts.tls?.requestClientCert === true;
+      this.scheme = 'https';
+      this.server = https.createServer(
+        {
+          keepAlive: true,
+          keepAliveTimeout: 30_000,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          // A CPE without a certificate signed by ca fails the handshake (no HTTP at all).
+          ...(requireCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      );
+      this.server.on('tlsClientError', (err, sock) => {
+        this.log.warn({ remote: sock.remoteAddress, error: err.message }, 'ACS: TLS handshake failed');
+      });
+    } else {
+      this.scheme = 'http';
+      this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000 }, handler);
+    }
     // CPE requests can be slow on bad links, but a stuck peer must not hold a socket forever.
     this.server.requestTimeout = 60_000;
     this.server.headersTimeout = 30_000;

@@ -4,6 +4,7 @@
  * reachable through Device:2.
  */
 import { existsSync } from 'node:fs';
+import { ProgressBar } from '../util/progress.js';
 import { loadModel } from '../sim/model.js';
 import { loadDefaultMapping, loadMapping } from './load.js';
 import { DeviceMapping, type NativeParamInfo } from './engine.js';
@@ -33,7 +34,7 @@ export function modelParams(file: string): { root: string; params: NativeParamIn
   return { root: tpl.root, params };
 }
 
-export function coverage(file: string, mappingFile?: string): CoverageResult {
+export function coverage(file: string, mappingFile?: string, onProgress?: (done: number, total: number) => void): CoverageResult {
   const { root, params } = modelParams(file);
   const nativeCount = params.filter((p) => !p.name.endsWith('.')).length;
   if (root === 'Device.') {
@@ -41,7 +42,9 @@ export function coverage(file: string, mappingFile?: string): CoverageResult {
   }
   const rules = mappingFile ? loadMapping(mappingFile) : loadDefaultMapping();
   const m = new DeviceMapping(rules, { deviceKey: file, params });
-  const objects = m.supportedModel().map((o) => {
+  const supported = m.supportedModel();
+  const objects = supported.map((o, i) => {
+    onProgress?.(i + 1, supported.length);
     let instances = 1;
     if (o.multiInstance) {
       instances = m.objectsUnder('Device.').filter((p) => p.replace(/\.\d+\./g, '.{i}.').replace(/\.\d+\./g, '.{i}.') === o.path).length;
@@ -52,8 +55,23 @@ export function coverage(file: string, mappingFile?: string): CoverageResult {
 }
 
 /** Entry point for `mapping ...`; returns the exit code. */
+export const MAPPING_USAGE = `Usage: cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json]
+
+Shows which Device:2 objects and parameters the TR-098 -> Device:2 mapping serves for a device
+model dump (CSV as in src/sim/models), and the share of the device's native parameters reachable.
+
+  --model FILE.csv     the device model (required)
+  --mapping FILE.json  mapping rules (default mappings/tr098-to-tr181.json)
+  -h, --help           this text
+
+Exit codes: 0 ok, 2 usage error or unreadable model/mapping.`;
+
 export function runMappingCli(argv: readonly string[], io: CliIo = defaultIo): number {
   const usage = 'usage: cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json]';
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(MAPPING_USAGE);
+    return 0;
+  }
   if (argv[0] !== 'coverage') {
     io.err(usage);
     return 2;
@@ -84,7 +102,10 @@ export function runMappingCli(argv: readonly string[], io: CliIo = defaultIo): n
   }
   let r: CoverageResult;
   try {
-    r = coverage(model, mapping);
+    // The bar only on a terminal: a coverage run is short and its output is the report.
+    const bar = io === defaultIo && process.stderr.isTTY ? new ProgressBar({ label: 'mapping objects', total: 1 }) : null;
+    r = coverage(model, mapping, bar ? (done, total) => bar.setTotal(total).update(done) : undefined);
+    bar?.finish();
   } catch (e) {
     io.err(`cannot compute coverage: ${(e as Error).message}`);
     return 2;

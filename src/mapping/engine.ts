@@ -115,6 +115,18 @@ const XSD: Record<string, string> = {
   'xsd:hexBinary': 'hexBinary',
   'xsd:decimal': 'decimal',
 };
+/** TR-181 types of common parameter names, for mapped parameters no native instance shows a type for. */
+const TR181_TYPES: Record<string, string> = {
+  Enable: 'boolean',
+  ExternalPort: 'unsignedInt',
+  ExternalPortEndRange: 'unsignedInt',
+  InternalPort: 'unsignedInt',
+  LeaseDuration: 'unsignedInt',
+  AllInterfaces: 'boolean',
+  MaxMTUSize: 'unsignedInt',
+  LastChange: 'unsignedInt',
+  Active: 'boolean',
+};
 const TO_XSD: Record<string, string> = Object.fromEntries(Object.entries(XSD).map(([k, v]) => [v, k]));
 
 const NUM_SEG = /\.(\d+)(?=\.)/g;
@@ -474,8 +486,53 @@ export class DeviceMapping {
         }
       }
     }
+    // A mapped table with no (learnable) rows whose native table object exists on the device is
+    // presented with the parameters its rule maps, so that Add works on it.
+    for (const r of this.rules) {
+      const o = out.get(r.usp)!;
+      if (!o.multiInstance || o.params.length > 0) continue;
+      const tables = this.nativeTableObjects(r);
+      if (tables.length === 0) continue;
+      o.params.push(...this.ruleParams(r, tables.some((t) => this.nativeParams.get(t)?.writable === true)));
+      const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
+      if (srcs.length === 1 && !r.readOnly && !o.writable) o.writable = tables.some((t) => this.nativeParams.get(t)?.writable === true);
+    }
     // Objects that resolve nothing on this device are not presented.
     return [...out.values()].filter((o) => o.params.length > 0 || (o.multiInstance && (this.rowsByRule.get(o.path)?.length ?? 0) > 0));
+  }
+
+  /** Native table objects ("...PortMapping.") a table rule's sources name on this device, rows or not. */
+  private nativeTableObjects(rule: ObjectRule): string[] {
+    const out: string[] = [];
+    for (const ctx of this.contexts(rule)) {
+      for (const src of this.sources(rule, ctx.native)) {
+        if (!/\{[a-z]\}\.$/.test(src)) continue;
+        const table = src.replace(/\{[a-z]\}\.$/, '');
+        if (!/\{[a-z]\}/.test(table)) {
+          if (this.nativeObjectSet.has(table) && !out.includes(table)) out.push(table);
+          continue;
+        }
+        const re = patternRegex(table);
+        for (const o of this.nativeObjects) if (re.test(o) && !out.includes(o)) out.push(o);
+      }
+    }
+    return out;
+  }
+
+  /** The Device:2 parameters a rule maps, typed from the rule (else TR-181), for a table with no instance to learn from. */
+  private ruleParams(rule: ObjectRule, nativeWritable: boolean): MappedParam[] {
+    const out: MappedParam[] = [];
+    for (const [name, spec] of this.expandedParams(rule, null)) {
+      const r = spec.rule;
+      const ro = rule.readOnly === true || r.writable === false;
+      if (r.count !== undefined || r.ref !== undefined) {
+        out.push({ name, type: r.count !== undefined ? 'unsignedInt' : 'string', writable: false, computed: true });
+        continue;
+      }
+      const writable = !ro && nativeWritable && (r.compose ? r.compose.toNative !== undefined : r.listItem === undefined);
+      out.push({ name, type: r.type ?? TR181_TYPES[name] ?? 'string', writable, computed: false });
+    }
+    return out;
   }
 
   /** True when the Device:2 path (object or parameter, concrete) exists on this device. */

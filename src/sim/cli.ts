@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Fleet, type FleetOptions } from './fleet.js';
+import { ProgressBar } from '../util/progress.js';
 
 export const SIMULATE_USAGE = `Usage: cwmp-usp-proxy simulate --acs URL [options]
 
@@ -26,7 +27,10 @@ Runs simulated TR-069 CPE against an ACS until interrupted (SIGINT/SIGTERM).
   --no-bootstrap          do not send 0 BOOTSTRAP on start
   --concurrency N         max sessions in flight (default 100)
   --status-interval S     one-line JSON status on stderr every S seconds (default 10, 0 = off)
+  --no-progress           no progress bar while the devices boot
   --help                  this text
+
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 the fleet failed to start, 2 usage error.
 `;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
@@ -37,7 +41,7 @@ function int(name: string, v: string | undefined, min: number): number | undefin
 }
 
 /** Parses the simulate arguments into FleetOptions (exported for tests). */
-export function parseSimulateArgs(argv: string[]): { help: true } | { help: false; opts: FleetOptions; statusIntervalS: number } {
+export function parseSimulateArgs(argv: string[]): { help: true } | { help: false; opts: FleetOptions; statusIntervalS: number; progress: boolean } {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -61,6 +65,7 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
       'no-bootstrap': { type: 'boolean' },
       concurrency: { type: 'string' },
       'status-interval': { type: 'string' },
+      'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,7 +95,7 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
     bootstrap: !values['no-bootstrap'],
     concurrency: int('concurrency', values.concurrency, 1),
   };
-  return { help: false, opts, statusIntervalS: int('status-interval', values['status-interval'], 0) ?? 10 };
+  return { help: false, opts, statusIntervalS: int('status-interval', values['status-interval'], 0) ?? 10, progress: !values['no-progress'] };
 }
 
 /** Runs the simulator; resolves with the exit code once stopped by a signal. */
@@ -108,6 +113,8 @@ export async function runSimulateCli(argv: string[]): Promise<number> {
   }
   const { opts, statusIntervalS } = parsed;
   opts.log = (msg, extra) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), msg, ...extra }) + '\n');
+  const bar = parsed.progress && opts.count > 1 ? new ProgressBar({ label: 'devices booted', total: opts.count }) : null;
+  if (bar) opts.onProgress = (done) => bar.update(done);
   let fleet: Fleet;
   try {
     fleet = new Fleet(opts);
@@ -128,7 +135,9 @@ export async function runSimulateCli(argv: string[]): Promise<number> {
   });
   try {
     await fleet.start();
+    bar?.finish();
   } catch (e) {
+    bar?.finish();
     process.stderr.write(`simulate: ${(e as Error).message}\n`);
     await fleet.stop();
     return 1;

@@ -41,6 +41,8 @@ export interface FleetOptions {
   valueChangeTickMs?: number;
   cwmpVersion?: CwmpVersion;
   log?: (msg: string, extra?: object) => void;
+  /** Called as devices finish booting in start() (done of total). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A counting semaphore. */
@@ -107,7 +109,9 @@ export class Fleet {
         for (const d of this.devices) if (!d.offline) d.tick();
       }, this.opts.valueChangeTickMs);
     }
-    await Promise.all(this.devices.map((d) => d.boot()));
+    const onProgress = this.opts.onProgress;
+    let booted = 0;
+    await Promise.all(this.devices.map((d) => (onProgress ? d.boot().finally(() => onProgress(++booted, this.devices.length)) : d.boot())));
   }
 
   private createDevices(): void {

@@ -19,6 +19,7 @@ import { WebSocketMtp } from './mtp/websocket.js';
 import { MqttMtp } from './mtp/mqtt.js';
 import { StompMtp } from './mtp/stomp.js';
 import { Notifier } from './notify.js';
+import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../util/tls.js';
 
 export function proxyVersion(): string {
   try {
@@ -47,16 +48,24 @@ export class AgentSide {
     const mtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void => log[level]({ ...extra }, msg);
     const backoff = { baseMs: usp.reconnectBaseMs, maxMs: usp.reconnectMaxMs };
     const wsControllers = config.controllers.filter((c) => c.websocket.url).map((c) => ({ endpointId: c.endpointId, url: c.websocket.url }));
+    // TLS material is read once, here: a bad path fails start-up naming the config key and the file.
+    const insecure = (key: string): void => log.warn(`${key}.insecure is set: the broker's certificate is NOT verified (labs only)`);
     if (usp.websocket.enabled || wsControllers.length > 0) {
+      const serverTls = usp.websocket.enabled ? loadServerTls('usp.websocket.tls', usp.websocket.tls) : null;
+      const clientTls = usp.websocket.clientCa ? { ca: withSystemRoots(readPem('usp.websocket.clientCa', usp.websocket.clientCa)) } : null;
       this.ws = new WebSocketMtp({
-        server: usp.websocket.enabled ? { host: usp.websocket.host, port: usp.websocket.port, path: usp.websocket.path, maxRecordBytes: usp.maxRecordBytes, pingIntervalMs: usp.websocket.pingIntervalMs } : null,
-        client: wsControllers.length ? { controllers: wsControllers, pingIntervalMs: usp.websocket.pingIntervalMs, backoff, maxRecordBytes: usp.maxRecordBytes } : null,
+        server: usp.websocket.enabled
+          ? { host: usp.websocket.host, port: usp.websocket.port, path: usp.websocket.path, maxRecordBytes: usp.maxRecordBytes, pingIntervalMs: usp.websocket.pingIntervalMs, tls: serverTls }
+          : null,
+        client: wsControllers.length ? { controllers: wsControllers, pingIntervalMs: usp.websocket.pingIntervalMs, backoff, maxRecordBytes: usp.maxRecordBytes, tls: clientTls } : null,
         isAgent: (eid) => this.agents.has(eid),
         log: mtpLog,
       });
       this.mtps.push(this.ws);
     }
     if (usp.mqtt.url) {
+      const mqttTls = /^(mqtts|wss):/i.test(usp.mqtt.url) ? loadClientTls('usp.mqtt.tls', usp.mqtt.tls) : null;
+      if (mqttTls?.insecure) insecure('usp.mqtt.tls');
       this.mtps.push(
         new MqttMtp({
           url: usp.mqtt.url,
@@ -70,10 +79,13 @@ export class AgentSide {
           maxRecordBytes: usp.maxRecordBytes,
           backoff,
           log: mtpLog,
+          tls: mqttTls,
         }),
       );
     }
     if (usp.stomp.host) {
+      const stompTls = usp.stomp.tls.enabled ? loadClientTls('usp.stomp.tls', usp.stomp.tls) : null;
+      if (stompTls?.insecure) insecure('usp.stomp.tls');
       this.mtps.push(
         new StompMtp({
           host: usp.stomp.host,
@@ -87,6 +99,7 @@ export class AgentSide {
           maxRecordBytes: usp.maxRecordBytes,
           backoff,
           log: mtpLog,
+          tls: stompTls,
         }),
       );
     }

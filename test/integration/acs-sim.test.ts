@@ -39,6 +39,8 @@ function config(): Config {
       'acs.host': '127.0.0.1',
       'acs.port': port,
       'acs.auth.mode': 'digest',
+      'usp.websocket.port': 0,
+      'usp.websocket.host': '127.0.0.1',
       'acs.auth.username': 'cpe',
       'acs.auth.password': 'fleet-secret',
       'acs.sessionTimeoutMs': 5000,

@@ -58,7 +58,7 @@ test('start, register simulated devices, list them with `devices` while running,
   const port = await freePort();
   const data = path.join(dir, 'run');
   const file = path.join(dir, 'proxy.yaml');
-  writeFileSync(file, `dataDir: ${JSON.stringify(data)}\nacs:\n  host: 127.0.0.1\n  port: ${port}\n  auth: { mode: basic, username: cpe, password: pw }\n`);
+  writeFileSync(file, `dataDir: ${JSON.stringify(data)}\nacs:\n  host: 127.0.0.1\n  port: ${port}\n  auth: { mode: basic, username: cpe, password: pw }\nusp:\n  websocket: { port: 0, host: 127.0.0.1 }\nadmin:\n  port: 0\n`);
   const proxy: ChildProcess = spawn(process.execPath, [CLI, 'start', '--config', file, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proxy.stdout!.on('data', (c: Buffer) => (logs += c.toString()));

@@ -140,7 +140,11 @@ test('unmapped Device:2 paths -> null; computed params are read-only', { skip },
   const sm = m.supportedModel();
   const ip = sm.find((o) => o.path === 'Device.IP.Interface.{i}.')!;
   assert.ok(ip.multiInstance && ip.params.some((p) => p.name === 'LowerLayers' && p.computed));
-  assert.equal(sm.some((o) => o.path === 'Device.PPP.Interface.{i}.'), false); // BM632w has no WANPPPConnection rows
+  // BM632w has no WANPPPConnection rows, but its (writable) WANPPPConnection. table exists: presented empty, addable.
+  const ppp = sm.find((o) => o.path === 'Device.PPP.Interface.{i}.');
+  assert.ok(ppp && ppp.writable && ppp.params.some((p) => p.name === 'Username' && p.writable));
+  assert.deepEqual(m.uspInstances('Device.PPP.Interface.'), []);
+  assert.equal(sm.some((o) => o.path === 'Device.PPP.Interface.{i}.PPPoE.'), false); // no row to hang it on
 });
 
 test('coverage CLI prints figures and rejects bad flags', { skip }, () => {

@@ -64,6 +64,12 @@ export interface MqttMtpOptions {
   /** CONNACK / SUBACK deadline. Default 10 s. */
   connectTimeoutMs?: number;
   log?: MtpLog;
+  /**
+   * For mqtts:// URLs (config usp.mqtt.tls): PEM contents (util/tls.ts loads them). `ca` replaces
+   * node's default roots, so pass the system roots with it (util/tls withSystemRoots); cert/key
+   * is the client certificate; insecure skips verification (labs only).
+   */
+  tls?: { ca?: string | Buffer | Array<string | Buffer>; cert?: string | Buffer; key?: string | Buffer; insecure?: boolean } | null;
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'stopping' | 'stopped';
@@ -231,6 +237,13 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     };
     if (this.opts.username !== undefined) o.username = this.opts.username;
     if (this.opts.password !== undefined) o.password = this.opts.password;
+    const tls = this.opts.tls;
+    if (tls && /^(mqtts|wss):/i.test(this.opts.url)) {
+      if (tls.ca) o.ca = Array.isArray(tls.ca) ? tls.ca.map((c) => c.toString()) : tls.ca;
+      if (tls.cert) o.cert = tls.cert;
+      if (tls.key) o.key = tls.key;
+      o.rejectUnauthorized = !tls.insecure;
+    }
     if (v5) {
       const eid = this.opts.connectEndpointId ?? this.agents.values().next().value;
       if (!eid) this.warn('no endpoint id for the usp-endpoint-id CONNECT property (set connectEndpointId)', {});

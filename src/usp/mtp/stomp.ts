@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { backoffDelayMs } from '../../util/backoff.js';
 import {
   MtpSendError,
@@ -273,6 +274,13 @@ export interface StompMtpOptions {
   log?: MtpLog;
   /** CONNECTED / subscribe RECEIPT / DISCONNECT RECEIPT deadline. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * STOMP over TLS (config usp.stomp.tls, when enabled): PEM contents (util/tls.ts loads them).
+   * `ca` replaces node's default roots, so pass the system roots with it (util/tls
+   * withSystemRoots); cert/key is the client certificate; insecure skips verification (labs only).
+   * null / absent = plain TCP.
+   */
+  tls?: { ca?: string | Buffer | Array<string | Buffer>; cert?: string | Buffer; key?: string | Buffer; insecure?: boolean } | null;
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'stopping' | 'stopped';
@@ -416,7 +424,19 @@ export class StompMtp extends EventEmitter<MtpEvents> implements Mtp {
   private connect(): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'connecting';
-    const sock = net.connect({ host: this.opts.host, port: this.opts.port });
+    const t = this.opts.tls;
+    const sock: net.Socket = t
+      ? tls.connect({
+          host: this.opts.host,
+          port: this.opts.port,
+          // SNI only for names (RFC 6066 forbids IP literals); the certificate is checked against host either way.
+          ...(net.isIP(this.opts.host) ? {} : { servername: this.opts.host }),
+          ...(t.ca ? { ca: t.ca } : {}),
+          ...(t.cert ? { cert: t.cert } : {}),
+          ...(t.key ? { key: t.key } : {}),
+          rejectUnauthorized: !t.insecure,
+        })
+      : net.connect({ host: this.opts.host, port: this.opts.port });
     sock.setNoDelay(true);
     this.sock = sock;
     const parser = new StompParser({ maxBodyBytes: this.opts.maxRecordBytes });
@@ -426,7 +446,8 @@ export class StompMtp extends EventEmitter<MtpEvents> implements Mtp {
     }, this.opts.connectTimeoutMs ?? 10_000);
     let closedOnce = false;
 
-    sock.on('connect', () => {
+    // Over TLS the STOMP frame waits for the handshake (and certificate check) to finish.
+    sock.on(t ? 'secureConnect' : 'connect', () => {
       this.lastRead = this.lastWrite = Date.now();
       const headers: Array<[string, string]> = [['accept-version', '1.2']];
       if (this.opts.vhost) headers.push(['host', this.opts.vhost]);

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData, type ServerOptions } from 'ws';
@@ -35,6 +36,11 @@ export interface WebSocketServerOptions {
   path: string;
   maxRecordBytes: number;
   pingIntervalMs: number;
+  /**
+   * wss:// (config usp.websocket.tls): PEM contents (util/tls.ts loads them). With `ca`,
+   * controllers must present a certificate signed by it (mutual TLS); without, any client.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | Array<string | Buffer> } | null;
 }
 
 export interface WebSocketClientOptions {
@@ -47,6 +53,11 @@ export interface WebSocketClientOptions {
    */
   backoff: { baseMs: number; maxMs: number; factor?: number };
   maxRecordBytes: number;
+  /**
+   * For wss:// controller URLs (config usp.websocket.clientCa): the CAs to trust. Node replaces
+   * its defaults when `ca` is given, so pass the system roots too (util/tls withSystemRoots).
+   */
+  tls?: { ca?: string | Buffer | Array<string | Buffer> } | null;
 }
 
 export interface WebSocketMtpOptions {
@@ -123,7 +134,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   private dialing = 0;
   private seq = 0;
   private running = false;
-  private httpServer: Server | null = null;
+  private httpServer: Server | HttpsServer | null = null;
   private wss: WebSocketServer | null = null;
   private listening: AddressInfo | null = null;
   private readonly echoExtension = new WeakMap<IncomingMessage, string>();
@@ -235,7 +246,8 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   status(): MtpStatus {
     const parts: string[] = [];
     if (this.listening) {
-      parts.push(`listening on ${fmtHost(this.listening.address)}:${this.listening.port}${this.basePath} (${this.serverOpen} controller connections)`);
+      const tls = this.opts.server?.tls ? ', wss' : '';
+      parts.push(`listening on ${fmtHost(this.listening.address)}:${this.listening.port}${this.basePath} (${this.serverOpen} controller connections${tls})`);
     } else if (this.opts.server) {
       parts.push('server not listening');
     }
@@ -315,11 +327,29 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     });
     wss.on('error', (err) => this.warn('WebSocket server error', { error: err.message }));
 
-    const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const onPlainRequest = (req: IncomingMessage, res: ServerResponse): void => {
       // Plain HTTP on the WS port: tell the peer what is spoken here.
       res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain', Connection: 'close' });
       res.end(`WebSocket upgrade with subprotocol ${USP_SUBPROTOCOL} required\n`);
-    });
+    };
+    const tls = s.tls;
+    let srv: Server | HttpsServer;
+    if (tls) {
+      srv = createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          // With a CA: mutual TLS, a controller without a certificate signed by it is refused in the handshake.
+          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        onPlainRequest,
+      );
+      srv.on('tlsClientError', (err, sock) => {
+        this.warn('TLS handshake failed on the WebSocket port', { remote: sock.remoteAddress, error: err.message });
+      });
+    } else {
+      srv = createServer(onPlainRequest);
+    }
     srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     srv.on('clientError', (err, socket) => {
       this.warn('malformed HTTP request on the WebSocket port', { error: err.message });
@@ -338,7 +368,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     this.httpServer = srv;
     this.wss = wss;
     this.listening = srv.address() as AddressInfo;
-    this.log('info', 'WebSocket MTP listening', { host: this.listening.address, port: this.listening.port, path: this.basePath });
+    this.log('info', 'WebSocket MTP listening', { host: this.listening.address, port: this.listening.port, path: this.basePath, tls: !!tls });
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -466,6 +496,8 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       skipUTF8Validation: true, // see the server options: text frames get 1003 (R-WS.16)
       closeTimeout: CLOSE_TIMEOUT_MS,
     };
+    // wss://: the configured CAs (ws ignores TLS options on ws:// URLs). Verification stays on.
+    if (c.tls?.ca && slot.url.startsWith('wss:')) wsOpts.ca = c.tls.ca;
     let ws: WebSocket;
     try {
       // R-WS.10: v1.usp offered; ws itself refuses a 101 without it (R-WS.12).

@@ -1,0 +1,236 @@
+/**
+ * TR-098 devices presented as Device:2 (the declarative mapping), end to end: the real Huawei
+ * TR-098 dumps and the TP-Link TR-181 dumps of ../shared/reference/cwmp-models/ loaded into the
+ * simulator, one proxy (WebSocket MTP), one USP controller script for all four models.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Proxy } from '../../src/main.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { Fleet } from '../../src/sim/fleet.js';
+import type { SimDevice } from '../../src/sim/device.js';
+import { UspControllerClient, get, set, add, del } from '../../src/usp/controller/client.js';
+import { runMappingCli } from '../../src/mapping/coverage.js';
+import { hasReference, REFERENCE } from '../helpers/paths.js';
+
+type Msg = Awaited<ReturnType<UspControllerClient['request']>>;
+
+const MODELS = ['huawei-BM632w-tr098.csv', 'huawei-EG8145V5-tr098.csv', 'tplink-EX220-tr181.csv', 'tplink-EC220G5v3-tr181.csv'];
+const skip = hasReference('cwmp-models') ? false : 'needs ../shared/reference/cwmp-models (the shared reference checkout is absent)';
+const CTL = 'proto::tr098-ctl';
+
+let proxy: Proxy;
+let dir: string;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(path.join(os.tmpdir(), 'tr098-map-'));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir: dir,
+      'acs.host': '127.0.0.1',
+      'acs.port': 0,
+      'usp.websocket.host': '127.0.0.1',
+      'usp.websocket.port': 0,
+      'usp.notifRetryMinWaitS': 1,
+      controllers: [{ endpointId: CTL, role: 'full' }],
+      'log.level': 'silent',
+    },
+  });
+  proxy = new Proxy(config, createLogger('silent'));
+  await proxy.start();
+});
+
+after(async () => {
+  await proxy?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const resp = (m: Msg) => {
+  assert.equal(m.body.msgBody, 'response', `expected a response, got ${JSON.stringify(m.body)}`);
+  return m.body.response!;
+};
+/** Resolved path -> params of one requested path of a GetResp (asserting it succeeded). */
+function resolved(m: Msg, i: number): { resolvedPath: string; resultParams: Record<string, string> }[] {
+  const r = resp(m).getResp!.reqPathResults[i]!;
+  assert.equal(r.errCode ?? 0, 0, `${r.requestedPath}: ${r.errCode} ${r.errMsg}`);
+  return r.resolvedPathResults.map((x) => ({ resolvedPath: x.resolvedPath ?? '', resultParams: x.resultParams ?? {} }));
+}
+/** Every native parameter of the simulated device matching re, with its value. */
+function natives(dev: SimDevice, re: RegExp): [string, string][] {
+  const out: [string, string][] = [];
+  for (const p of dev.model.walk(dev.model.root)) if (!p.endsWith('.') && re.test(p)) out.push([p, dev.getValue(p) ?? '']);
+  return out;
+}
+const sorted = (l: string[]) => [...l].sort();
+
+for (const file of MODELS) {
+  const tr098 = file.includes('tr098');
+  test(`${file}: the controller script through USP`, { skip, timeout: 30_000 }, async (t) => {
+    const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: path.join(REFERENCE, 'cwmp-models', file), serialPrefix: `T${MODELS.indexOf(file)}X`, periodicIntervalS: null });
+    let c: UspControllerClient | null = null;
+    try {
+      await fleet.start();
+      const dev = fleet.devices[0]!;
+      const rec = (await proxy.store.listDevices()).find((r) => r.deviceId.serialNumber === dev.serial);
+      assert.ok(rec, 'device registered');
+      assert.equal(rec.rootModel, tr098 ? 'InternetGatewayDevice' : 'Device');
+      const R = tr098 ? 'InternetGatewayDevice.' : 'Device.';
+      c = new UspControllerClient({ agentId: rec.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 20_000 });
+      const notifies: Msg[] = [];
+      const waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+      c.on('notify', (m) => {
+        notifies.push(m);
+        for (const w of [...waiters]) if (w.pred(m)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(m));
+      });
+      c.on('error', () => undefined);
+      await c.connect();
+      const ctl = c;
+      const req = (m: Msg) => ctl.request(m, 20_000);
+
+      await t.test('Get: DeviceInfo, SSIDs, passphrases, hosts, IPv4 addresses are the device values', async () => {
+        const g = await req(get(['Device.DeviceInfo.', 'Device.WiFi.SSID.*.SSID', 'Device.WiFi.AccessPoint.*.Security.KeyPassphrase', 'Device.Hosts.Host.*.', 'Device.IP.Interface.*.IPv4Address.*.IPAddress']));
+        // DeviceInfo: same names on both sides
+        const di = resolved(g, 0);
+        assert.equal(di[0]!.resolvedPath, 'Device.DeviceInfo.');
+        let checked = 0;
+        for (const r of di) {
+          for (const [k, v] of Object.entries(r.resultParams)) {
+            if (r.resolvedPath !== 'Device.DeviceInfo.' || k === 'UpTime') continue;
+            const nv = dev.getValue(R + 'DeviceInfo.' + k);
+            if (nv === undefined) continue;
+            assert.equal(v, nv, `Device.DeviceInfo.${k}`);
+            checked++;
+          }
+        }
+        for (const k of ['Manufacturer', 'SoftwareVersion', 'SerialNumber']) assert.equal(di[0]!.resultParams[k], dev.getValue(R + 'DeviceInfo.' + k), k);
+        assert.ok(checked >= 5, `only ${checked} DeviceInfo params compared`);
+
+        const ssid = resolved(g, 1).map((r) => r.resultParams.SSID!);
+        const pskRes = resp(g).getResp!.reqPathResults[2]!;
+        const psk = (pskRes.errCode ? [] : resolved(g, 2)).map((r) => r.resultParams.KeyPassphrase!);
+        const hosts = resolved(g, 3);
+        const ips = resolved(g, 4).map((r) => r.resultParams.IPAddress!);
+        assert.ok(ssid.length > 0, 'SSIDs present');
+        if (tr098) {
+          assert.deepEqual(sorted(ssid), sorted(natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/).map(([, v]) => v)));
+          // one passphrase per WLANConfiguration, from whichever alternative the model has
+          const wlans = natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/).map(([p]) => p.slice(0, -'SSID'.length));
+          const expected = wlans.map((w) => ['KeyPassphrase', 'PreSharedKey.1.KeyPassphrase', 'X_HW_KeyPassphrase'].map((a) => dev.getValue(w + a)).find((v) => v !== undefined));
+          const want = expected.filter((v): v is string => v !== undefined);
+          // BM632w has no passphrase parameter at all (only PreSharedKey.1.PreSharedKey, mapped to Security.PreSharedKey)
+          if (want.length === 0) assert.equal(pskRes.errCode, 7026, 'no native passphrase: not in the supported model');
+          else assert.deepEqual(sorted(psk), sorted(want));
+          const nHosts = natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.MACAddress$/);
+          assert.equal(hosts.length, nHosts.length, 'one Device.Hosts.Host per native host');
+          assert.deepEqual(sorted(hosts.map((h) => h.resultParams.PhysAddress!)), sorted(nHosts.map(([, v]) => v)));
+          assert.deepEqual(sorted(hosts.map((h) => h.resultParams.IPAddress!)), sorted(natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.IPAddress$/).map(([, v]) => v)));
+          const nIps = natives(dev, /^InternetGatewayDevice\.(WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(IP|PPP)Connection\.\d+\.ExternalIPAddress|LANDevice\.\d+\.LANHostConfigManagement\.IPInterface\.\d+\.IPInterfaceIPAddress)$/);
+          assert.deepEqual(sorted(ips), sorted(nIps.map(([, v]) => v)));
+        } else {
+          // Device:2 devices pass through: every answered value is the native one at the same path
+          assert.ok(psk.length > 0, 'passphrases present');
+          for (const i of [1, 2, 3, 4]) {
+            for (const r of resolved(g, i)) for (const [k, v] of Object.entries(r.resultParams)) if (!/LeaseTimeRemaining|UpTime/.test(k)) assert.equal(v, dev.getValue(r.resolvedPath + k), r.resolvedPath + k);
+          }
+          assert.equal(hosts.length, natives(dev, /^Device\.Hosts\.Host\.\d+\.PhysAddress$/).length);
+          assert.equal(ips.length, natives(dev, /^Device\.IP\.Interface\.\d+\.IPv4Address\.\d+\.IPAddress$/).length);
+        }
+      });
+
+      await t.test('Set on Device.WiFi.SSID.1.SSID changes the right native parameter', async () => {
+        const native = tr098 ? 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID' : 'Device.WiFi.SSID.1.SSID';
+        const before = await req(get(['Device.WiFi.SSID.1.SSID']));
+        assert.equal(resolved(before, 0)[0]!.resultParams.SSID, dev.getValue(native));
+        const s = await req(set([{ objPath: 'Device.WiFi.SSID.1.', params: { SSID: `usp-${file.slice(7, 13)}` } }]));
+        const upd = resp(s).setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults[0]!;
+        assert.equal(upd.affectedPath, 'Device.WiFi.SSID.1.');
+        assert.equal(dev.getValue(native), `usp-${file.slice(7, 13)}`);
+      });
+
+      await t.test('Add/Delete on Device.NAT.PortMapping. creates/deletes the native row', async () => {
+        let table: string;
+        let params: Record<string, string> = {};
+        if (tr098) {
+          // The WANIPConnection with a PortMapping table; its Device.IP.Interface instance names the table.
+          const conns = natives(dev, /^InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WANIPConnection\.\d+\.PortMappingNumberOfEntries$/).map(([p]) => p.slice(0, -'PortMappingNumberOfEntries'.length));
+          assert.ok(conns.length > 0, 'a WANIPConnection with PortMapping');
+          const conn = conns[0]!;
+          const names = await req(get(['Device.IP.Interface.*.Name']));
+          const nativeName = dev.getValue(conn + 'Name');
+          const hits = resolved(names, 0).filter((r) => r.resultParams.Name === nativeName);
+          assert.equal(hits.length, 1, `one Device.IP.Interface named ${nativeName}`);
+          params = { Interface: hits[0]!.resolvedPath.slice(0, -1) };
+          table = conn + 'PortMapping.';
+        } else {
+          table = 'Device.NAT.PortMapping.';
+          if (!dev.model.has(table)) {
+            // EC220G5v3 has no NAT.PortMapping table: passed through as not in the supported model
+            const a = await req(add([{ objPath: table, params: {} }]));
+            assert.equal(a.body.msgBody, 'error');
+            assert.equal(a.body.error!.errCode, 7026);
+            return;
+          }
+        }
+        const before = dev.model.instances(table);
+        const a = await req(add([{ objPath: 'Device.NAT.PortMapping.', params }]));
+        const ok = resp(a).addResp!.createdObjResults[0]!.operStatus!.operSuccess;
+        assert.ok(ok, `Add failed: ${JSON.stringify(resp(a).addResp)}`);
+        assert.match(ok.instantiatedPath ?? '', /^Device\.NAT\.PortMapping\.\d+\.$/);
+        const added = dev.model.instances(table).filter((n) => !before.includes(n));
+        assert.equal(added.length, 1, `one new row in ${table}`);
+        const row = `${table}${added[0]}.`;
+        if (tr098 && before.length === 0) assert.equal(row, `${table}1.`);
+        const inst = await req(get([ok.instantiatedPath!]));
+        assert.equal(resolved(inst, 0)[0]?.resolvedPath ?? ok.instantiatedPath, ok.instantiatedPath);
+        const d = await req(del([ok.instantiatedPath!]));
+        const dr = resp(d).deleteResp!.deletedObjResults[0]!.operStatus!;
+        assert.ok(dr.operSuccess, `Delete failed: ${JSON.stringify(dr)}`);
+        assert.deepEqual(dr.operSuccess.affectedPaths, [ok.instantiatedPath]);
+        assert.equal(dev.model.has(row), false, `${row} deleted natively`);
+        assert.deepEqual(dev.model.instances(table), before);
+      });
+
+      await t.test('ValueChange subscription on Device.WiFi.SSID.1.SSID fires on a local change', async () => {
+        const id = `vc-${MODELS.indexOf(file)}`;
+        const native = tr098 ? 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID' : 'Device.WiFi.SSID.1.SSID';
+        const s = await req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: 'ValueChange', ReferenceList: 'Device.WiFi.SSID.1.SSID' } }]));
+        assert.ok(resp(s).addResp!.createdObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(s).addResp));
+        // the proxy mirrors it as SetParameterAttributes Notification=2 on the native parameter
+        for (let i = 0; i < 100 && dev.model.attr(native).notification !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(dev.model.attr(native).notification, 2, `Notification=2 on ${native}`);
+        const got = new Promise<Msg>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 10_000);
+          waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+        });
+        dev.setValue(native, 'x');
+        const n = (await got).body.request!.notify!;
+        assert.equal(n.valueChange!.paramPath, 'Device.WiFi.SSID.1.SSID');
+        assert.equal(n.valueChange!.paramValue, 'x');
+      });
+    } finally {
+      await c?.close();
+      await fleet.stop();
+    }
+  });
+}
+
+test('mapping coverage of the four reference models', { skip }, () => {
+  for (const file of MODELS) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = runMappingCli(['coverage', '--model', path.join(REFERENCE, 'cwmp-models', file)], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    assert.equal(code, 0, err.join('\n'));
+    const last = out.find((l) => /reachable/.test(l))!;
+    const m = /(\d+)\/(\d+) (?:native )?parameters/.exec(last);
+    assert.ok(m, last);
+    if (file.includes('tr098')) assert.ok(Number(m[1]) > 0);
+    const tables = out.filter((l) => /\[\d+ instance/.test(l)).length;
+    console.log(`coverage ${file}: ${out.filter((l) => /reachable/.test(l)).pop()!.replace(/^.*?: /, '')} (${tables} mapped tables)`);
+  }
+});
