@@ -165,6 +165,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (!this.agents.has(rec.toId)) return this.drop(r.mtp, 'to_id is not one of our agents', { toId: rec.toId, fromId: rec.fromId });
     if (r.agentEid && r.agentEid !== rec.toId) return this.drop(r.mtp, 'to_id does not match the agent of this connection', { toId: rec.toId, channel: r.agentEid });
     if (rec.fromId === rec.toId) return this.drop(r.mtp, 'from_id is the agent itself', { fromId: rec.fromId });
+    // A channel that stated its peer (WebSocket ?eid=, MQTT usp-endpoint-id) speaks only for that peer.
+    if (r.peerEid && r.peerEid !== rec.fromId) return this.drop(r.mtp, 'from_id does not match the Endpoint ID of the connection', { fromId: rec.fromId, peer: r.peerEid });
     const controller = this.controllers.get(rec.fromId);
     if (!controller) return this.drop(r.mtp, 'from_id is not a configured controller', { fromId: rec.fromId, toId: rec.toId });
 

@@ -147,3 +147,15 @@ test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect
   assert.deepEqual(connects.map((c) => c.rec.fromId).sort(), [AGENT, OTHER]);
   assert.ok(connects.every((c) => c.dest.address === '/ctl' && (c.rec.recordType as { subscribedTopic: string }).subscribedTopic === '/usp/agent'));
 });
+
+test('a connection that stated its peer (WebSocket ?eid=) cannot speak for another controller', async () => {
+  const { mtp, endpoint } = setup();
+  const r: InboundRecord = { mtp: 'mqtt', bytes: rec(CTL, AGENT, getMsg('p1')), replyTo: { mtp: 'mqtt', address: '/r' }, agentEid: null, peerEid: 'proto::someone-else' };
+  mtp.emit('record', r);
+  await settle();
+  assert.equal(mtp.sent.length, 0);
+  assert.equal(endpoint.stats.dropped, 1);
+  mtp.emit('record', { ...r, peerEid: CTL });
+  await settle();
+  assert.equal(mtp.sent.length, 1);
+});
