@@ -28,6 +28,7 @@ import type {
 import { DeviceMapping, MappingError, type InstanceMapStore, type NativeParamInfo } from '../mapping/engine.js';
 import type { MappingRules } from '../mapping/load.js';
 import type { CommandRunner, DeviceLookup, RpcPort } from './backend.js';
+import { CwmpCommandRunner } from './operate.js';
 import { uspErrorOfRpc } from './backend.js';
 import { describeFault, uspCodeOfCwmpFault } from './faults.js';
 
@@ -138,7 +139,7 @@ export class MappedDeviceBackend implements DmBackend {
     const d = await this.device(agentEid);
     if (!d) return [];
     const m = await this.mapping(d);
-    const commands = this.commandRunner?.commands(d, new Map()) ?? [];
+    const commands = this.commandRunner?.commands(d, new Map(['Device.IP.Diagnostics.', 'Device.IP.Diagnostics.IPPing.', 'Device.IP.Diagnostics.TraceRoute.'].map((p) => [p, {} as ObjectSchema]))) ?? [];
     const events = this.commandRunner?.events(d) ?? [];
     const objects: ObjectSchema[] = m
       .supportedModel()
@@ -156,9 +157,16 @@ export class MappedDeviceBackend implements DmBackend {
       objects.push({ path: 'Device.', multiInstance: false, access: 'readOnly', params: [], commands: [], events: [], uniqueKeys: [] });
     }
     const root = objects.find((o) => o.path === 'Device.')!;
-    // Reboot and FactoryReset are root-agnostic CWMP RPCs; diagnostics and firmware images are not mapped yet.
+    // Reboot and FactoryReset are root-agnostic CWMP RPCs; diagnostics run on the mapped native
+    // objects; firmware images have no TR-098 counterpart to map.
     const rootCommands = commands.filter((c) => c.object === 'Device.' && (c.command.name === 'Reboot()' || c.command.name === 'FactoryReset()')).map((c) => c.command);
     Object.assign(root, { commands: rootCommands, events: events.filter((e) => e.object === 'Device.').map((e) => e.event) });
+    const diag = objects.find((o) => o.path === 'Device.IP.Diagnostics.');
+    const diagCommands = commands.filter((c) => c.object === 'Device.IP.Diagnostics.' && m.has(`Device.IP.Diagnostics.${c.command.name.replace('()', '')}.`)).map((c) => c.command);
+    if (diagCommands.length) {
+      if (diag) Object.assign(diag, { commands: diagCommands });
+      else objects.push({ path: 'Device.IP.Diagnostics.', multiInstance: false, access: 'readOnly', params: [], commands: diagCommands, events: [], uniqueKeys: [] });
+    }
     return objects;
   }
 
@@ -370,9 +378,52 @@ export class MappedDeviceBackend implements DmBackend {
   async operate(ctx: RequestContext, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome> {
     const d = await this.device(ctx.agentEid);
     if (!d) return { kind: 'error', errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}` };
-    if (commandPath !== 'Device.Reboot()' && commandPath !== 'Device.FactoryReset()') return { kind: 'error', errCode: 7026, errMsg: `${commandPath} is not mapped for TR-098 devices` };
     if (!this.commandRunner) return { kind: 'error', errCode: 7001, errMsg: `${commandPath} is not supported` };
+    const diag = /^Device\.IP\.Diagnostics\.(IPPing|TraceRoute)\(\)$/.exec(commandPath);
+    if (diag && this.commandRunner instanceof CwmpCommandRunner) return this.diagnostics(d, diag[1]!, input, this.commandRunner);
+    if (commandPath !== 'Device.Reboot()' && commandPath !== 'Device.FactoryReset()') return { kind: 'error', errCode: 7026, errMsg: `${commandPath} is not mapped for TR-098 devices` };
     return this.commandRunner.operate(ctx, d, commandPath, input, commandKey);
+  }
+
+  /** IPPing()/TraceRoute() on the mapped native diagnostics object (e.g. InternetGatewayDevice.IPPingDiagnostics.). */
+  private async diagnostics(d: DeviceRecord, name: string, input: Record<string, string>, runner: CwmpCommandRunner): Promise<OperateOutcome> {
+    const m = await this.mapping(d);
+    const obj = `Device.IP.Diagnostics.${name}.`;
+    const native = m.toNative(obj)?.[0];
+    if (!native) return { kind: 'error', errCode: 7026, errMsg: `${obj} is not mapped on this device` };
+    if (!input.Host) return { kind: 'error', errCode: 7027, errMsg: `${name}() needs the Host input argument` };
+    const inputs = CwmpCommandRunner.DIAGNOSTICS_INPUTS[`${name}()`] ?? [];
+    const parameterList: { name: string; value: string; type: string }[] = [];
+    for (const arg of inputs) {
+      if (input[arg] === undefined) continue;
+      try {
+        // Inputs go through the mapping: Interface (a Device:2 reference) becomes the native path.
+        for (const n of m.uspToNativeValue(obj + arg, input[arg]!)) parameterList.push({ name: n.path, value: n.value, type: n.type });
+      } catch (e) {
+        if (e instanceof MappingError) return { kind: 'error', errCode: 7027, errMsg: `${name}() argument ${arg}: ${e.message}` };
+        throw e;
+      }
+    }
+    parameterList.push({ name: `${native}DiagnosticsState`, value: 'Requested', type: 'xsd:string' });
+    const completion = runner
+      .runDiagnostics(d, native, parameterList, async (results) => {
+        // Results appear as new rows (TraceRoute RouteHops): read them through a fresh snapshot.
+        this.invalidateDevice(d.deviceKey);
+        const fresh = await this.mapping(d);
+        const values = new Map(results.map((r) => [r.name, r.value]));
+        const output: Record<string, string> = {};
+        for (const p of fresh.paramsUnder(obj)) {
+          const rel = p.slice(obj.length);
+          if (inputs.includes(rel) || rel.endsWith('NumberOfEntries')) continue;
+          const v = fresh.nativeToUspValue(p, values);
+          if (v === null) continue;
+          if (rel === 'DiagnosticsState') output.Status = v;
+          else output[rel] = v;
+        }
+        return output;
+      })
+      .catch((e: unknown) => ({ errCode: 7022, errMsg: uspErrorOfRpc(e).errMsg }));
+    return { kind: 'async', completion };
   }
 
   /** Native parameters behind Device:2 parameters (or objects: every mapped parameter below). */

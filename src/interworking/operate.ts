@@ -191,6 +191,31 @@ export class CwmpCommandRunner implements CommandRunner {
       .filter((n) => input[n] !== undefined)
       .map((n) => ({ name: object + n, value: input[n]!, type: /^(NumberOf|Timeout|DataBlockSize|DSCP|MaxHopCount)/.test(n) ? 'xsd:unsignedInt' : 'xsd:string' }));
     parameterList.push({ name: `${object}DiagnosticsState`, value: 'Requested', type: 'xsd:string' });
+    return this.runDiagnostics(d, object, parameterList, (list) => {
+      const output: Record<string, string> = {};
+      for (const p of list) {
+        const rel = p.name.slice(object.length);
+        if (rel === 'DiagnosticsState') output.Status = p.value;
+        else if (!inputs.includes(rel) && !rel.endsWith('NumberOfEntries')) output[rel] = p.value;
+      }
+      return output;
+    });
+  }
+
+  /** Input argument names of the diagnostics commands (for the TR-098 mapped backend). */
+  static readonly DIAGNOSTICS_INPUTS: Readonly<Record<string, readonly string[]>> = { 'IPPing()': IPPING_IN, 'TraceRoute()': TRACE_IN };
+
+  /**
+   * The diagnostics flow on any native object: SetParameterValues of the inputs (with
+   * DiagnosticsState=Requested), wait for 8 DIAGNOSTICS COMPLETE, GetParameterValues of the
+   * object, then `toOutput` turns the native results into USP output arguments.
+   */
+  async runDiagnostics(
+    d: DeviceRecord,
+    object: string,
+    parameterList: { name: string; value: string; type: string }[],
+    toOutput: (results: { name: string; value: string; type: string }[]) => Record<string, string> | Promise<Record<string, string>>,
+  ): Promise<Completion> {
     const done = this.waitFor(d.deviceKey, (e) => e.kind === 'inform' && e.inform.event.some((ev) => ev.eventCode === '8 DIAGNOSTICS COMPLETE'));
     const set = await this.enqueue(d.deviceKey, { method: 'SetParameterValues', parameterList, parameterKey: '' });
     if (set.kind === 'fault') {
@@ -200,14 +225,7 @@ export class CwmpCommandRunner implements CommandRunner {
     if (!(await done)) return this.timeoutError(object.slice(0, -1));
     const res = await this.enqueue(d.deviceKey, { method: 'GetParameterValues', parameterNames: [object] });
     if (res.kind === 'fault') return { errCode: 7022, errMsg: `reading ${object} failed: ${describeFault(res.fault)}` };
-    const output: Record<string, string> = {};
-    if (res.response.method === 'GetParameterValuesResponse') {
-      for (const p of res.response.parameterList) {
-        const rel = p.name.slice(object.length);
-        if (rel === 'DiagnosticsState') output.Status = p.value;
-        else if (!inputs.includes(rel) && !rel.endsWith('NumberOfEntries')) output[rel] = p.value;
-      }
-    }
+    const output = await toOutput(res.response.method === 'GetParameterValuesResponse' ? res.response.parameterList : []);
     const status = output.Status ?? '';
     if (status.startsWith('Error')) return { errCode: 7022, errMsg: `${object.slice(0, -1)} ended with ${status}` };
     return { output };
