@@ -30,6 +30,10 @@ export interface AcsServerOptions {
    * requestClientCert: CPEs must present a certificate signed by `ca` (refused otherwise).
    */
   tls?: { cert: string; key: string; ca: string; requestClientCert: boolean };
+  /** Whole request (headers and body) deadline; default 60 s. A stuck peer gets 408 and is closed. */
+  requestTimeoutMs?: number;
+  /** Request headers deadline (slow-header clients); default 30 s. */
+  headersTimeoutMs?: number;
 }
 
 const COOKIE_NAME = 'session';
@@ -56,6 +60,11 @@ export class AcsServer {
         else res.destroy();
       });
     };
+    const requestTimeout = opts.requestTimeoutMs ?? 60_000;
+    const headersTimeout = Math.min(opts.headersTimeoutMs ?? 30_000, requestTimeout);
+    // node checks both deadlines only every connectionsCheckingInterval (default 30 s, which
+    // would let a slow-header client hold its socket up to twice the deadline).
+    const connectionsCheckingInterval = Math.max(50, Math.min(5_000, Math.floor(headersTimeout / 4)));
     const tls = opts.tls ? loadServerTls('acs.tls', opts.tls) : null;
     if (tls) {
       if (opts.tls?.requestClientCert && !tls.ca) {
@@ -67,6 +76,7 @@ export class AcsServer {
         {
           keepAlive: true,
           keepAliveTimeout: 30_000,
+          connectionsCheckingInterval,
           cert: tls.cert,
           key: tls.key,
           ...(tls.ca ? { ca: tls.ca } : {}),
@@ -80,11 +90,11 @@ export class AcsServer {
       });
     } else {
       this.scheme = 'http';
-      this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000 }, handler);
+      this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000, connectionsCheckingInterval }, handler);
     }
     // CPE requests can be slow on bad links, but a stuck peer must not hold a socket forever.
-    this.server.requestTimeout = 60_000;
-    this.server.headersTimeout = 30_000;
+    this.server.requestTimeout = requestTimeout;
+    this.server.headersTimeout = headersTimeout;
     this.engine.on('sessionEnd', ({ sessionId }) => this.authenticated.delete(sessionId));
   }
 

@@ -45,6 +45,9 @@ export interface InstanceMapPersistence {
   save(deviceKey: string, map: Record<string, number>): Promise<void>;
 }
 
+/** The TR-181 home of Download(); presented with one row (the running image) for TR-098 devices. */
+const FIRMWARE_IMAGE = 'Device.DeviceInfo.FirmwareImage.';
+
 const TYPES: ReadonlySet<string> = new Set(['string', 'base64', 'hexBinary', 'dateTime', 'decimal', 'int', 'long', 'unsignedInt', 'unsignedLong', 'boolean']);
 
 export class MappedDeviceBackend implements DmBackend {
@@ -139,7 +142,8 @@ export class MappedDeviceBackend implements DmBackend {
     const d = await this.device(agentEid);
     if (!d) return [];
     const m = await this.mapping(d);
-    const commands = this.commandRunner?.commands(d, new Map(['Device.IP.Diagnostics.', 'Device.IP.Diagnostics.IPPing.', 'Device.IP.Diagnostics.TraceRoute.'].map((p) => [p, {} as ObjectSchema]))) ?? [];
+    const commands =
+      this.commandRunner?.commands(d, new Map(['Device.IP.Diagnostics.', 'Device.IP.Diagnostics.IPPing.', 'Device.IP.Diagnostics.TraceRoute.', FIRMWARE_IMAGE + '{i}.'].map((p) => [p, {} as ObjectSchema]))) ?? [];
     const events = this.commandRunner?.events(d) ?? [];
     const objects: ObjectSchema[] = m
       .supportedModel()
@@ -161,6 +165,26 @@ export class MappedDeviceBackend implements DmBackend {
     // objects; firmware images have no TR-098 counterpart to map.
     const rootCommands = commands.filter((c) => c.object === 'Device.' && (c.command.name === 'Reboot()' || c.command.name === 'FactoryReset()')).map((c) => c.command);
     Object.assign(root, { commands: rootCommands, events: events.filter((e) => e.object === 'Device.').map((e) => e.event) });
+    // TR-098 has no FirmwareImage table; the running image is presented as FirmwareImage.1 so that
+    // Download() (a root-agnostic CWMP Download, FileType 1) has its TR-181 home.
+    const download = commands.find((c) => c.command.name === 'Download()');
+    if (download && !objects.some((o) => o.path === FIRMWARE_IMAGE + '{i}.')) {
+      objects.push({
+        path: FIRMWARE_IMAGE + '{i}.',
+        multiInstance: true,
+        access: 'readOnly',
+        params: [
+          { name: 'Alias', type: 'string', access: 'readOnly' },
+          { name: 'Name', type: 'string', access: 'readOnly' },
+          { name: 'Version', type: 'string', access: 'readOnly' },
+          { name: 'Available', type: 'boolean', access: 'readOnly' },
+          { name: 'Status', type: 'string', access: 'readOnly' },
+        ],
+        commands: [download.command],
+        events: [],
+        uniqueKeys: [['Alias']],
+      });
+    }
     const diag = objects.find((o) => o.path === 'Device.IP.Diagnostics.');
     const diagCommands = commands.filter((c) => c.object === 'Device.IP.Diagnostics.' && m.has(`Device.IP.Diagnostics.${c.command.name.replace('()', '')}.`)).map((c) => c.command);
     if (diagCommands.length) {
@@ -173,6 +197,7 @@ export class MappedDeviceBackend implements DmBackend {
   async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
     const d = await this.device(agentEid);
     if (!d || this.opts.excludedPrefixes.some((x) => tablePath.startsWith(x))) return null;
+    if (tablePath === FIRMWARE_IMAGE) return [1];
     return (await this.mapping(d)).uspInstances(tablePath);
   }
 
@@ -196,6 +221,14 @@ export class MappedDeviceBackend implements DmBackend {
     for (const p of usp) {
       const v = m.nativeToUspValue(p, values);
       if (v !== null) result.set(p, v);
+    }
+    if (paths.some((p) => FIRMWARE_IMAGE.startsWith(p) || p.startsWith(FIRMWARE_IMAGE))) {
+      const sw = d.softwareVersion ?? (await this.gpv(d, [`${this.rules.nativeRoot}DeviceInfo.SoftwareVersion`]))[0]?.value ?? '';
+      const image: Record<string, string> = { Alias: 'cpe-1', Name: sw, Version: sw, Available: 'true', Status: 'Active' };
+      for (const [k, v] of Object.entries(image)) {
+        const full = `${FIRMWARE_IMAGE}1.${k}`;
+        if (paths.some((p) => (p.endsWith('.') ? full.startsWith(p) : full === p))) result.set(full, v);
+      }
     }
     return result;
   }
@@ -381,7 +414,8 @@ export class MappedDeviceBackend implements DmBackend {
     if (!this.commandRunner) return { kind: 'error', errCode: 7001, errMsg: `${commandPath} is not supported` };
     const diag = /^Device\.IP\.Diagnostics\.(IPPing|TraceRoute)\(\)$/.exec(commandPath);
     if (diag && this.commandRunner instanceof CwmpCommandRunner) return this.diagnostics(d, diag[1]!, input, this.commandRunner);
-    if (commandPath !== 'Device.Reboot()' && commandPath !== 'Device.FactoryReset()') return { kind: 'error', errCode: 7026, errMsg: `${commandPath} is not mapped for TR-098 devices` };
+    const ok = commandPath === 'Device.Reboot()' || commandPath === 'Device.FactoryReset()' || commandPath === `${FIRMWARE_IMAGE}1.Download()`;
+    if (!ok) return { kind: 'error', errCode: 7026, errMsg: `${commandPath} is not mapped for TR-098 devices` };
     return this.commandRunner.operate(ctx, d, commandPath, input, commandKey);
   }
 

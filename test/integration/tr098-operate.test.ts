@@ -8,7 +8,9 @@ import { Proxy } from '../../src/main.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { Fleet } from '../../src/sim/fleet.js';
-import { UspControllerClient, add, getSupportedDM, operate } from '../../src/usp/controller/client.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UspControllerClient, add, get, getSupportedDM, operate } from '../../src/usp/controller/client.js';
 import type { Notify } from '../../src/usp/record.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-tr098-op-'));
@@ -63,4 +65,31 @@ test('IPPing() on a TR-098 device: Request object, then OperationComplete with t
   assert.equal(out.SuccessCount, '3');
   // The native IPPingDiagnostics object got the inputs through the mapping.
   assert.equal(fleet.devices[0]!.getValue('InternetGatewayDevice.IPPingDiagnostics.Host'), '192.0.2.1');
+});
+
+test('Download() on a TR-098 device: FirmwareImage.1 is the running image; OperationComplete after TransferComplete', async () => {
+  const files = http.createServer((req, res) => {
+    res.writeHead(req.url === '/fw-2.0.bin' ? 200 : 404, { 'Content-Type': 'application/octet-stream' });
+    res.end(req.url === '/fw-2.0.bin' ? Buffer.alloc(1024) : undefined);
+  });
+  await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+  try {
+    const g = await client.request(get(['Device.DeviceInfo.FirmwareImage.1.Version', 'Device.DeviceInfo.SoftwareVersion']), 20_000);
+    const results = g.body.response!.getResp!.reqPathResults;
+    const image = results[0]!.resolvedPathResults[0]!.resultParams.Version;
+    assert.equal(image, results[1]!.resolvedPathResults[0]!.resultParams.SoftwareVersion, 'FirmwareImage.1 is the running software');
+    await client.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'dl', NotifType: 'OperationComplete', ReferenceList: 'Device.DeviceInfo.FirmwareImage.*.Download()' } }]), 20_000);
+    const url = `http://127.0.0.1:${(files.address() as AddressInfo).port}/fw-2.0.bin`;
+    const r = await client.request(operate('Device.DeviceInfo.FirmwareImage.1.Download()', { URL: url, AutoActivate: 'true' }, { commandKey: 'dl-98', sendResp: true }), 20_000);
+    assert.match(r.body.response!.operateResp!.operationResults[0]!.reqObjPath ?? '', /^Device\.LocalAgent\.Request\.\d+\.$/);
+    const deadline = Date.now() + 20_000;
+    const isDone = (n: Notify) => n.operComplete?.commandName === 'Download()';
+    while (!notes.some(isDone) && Date.now() < deadline) await new Promise((res2) => setTimeout(res2, 50));
+    const done = notes.find(isDone)!.operComplete!;
+    assert.equal(done.commandKey, 'dl-98');
+    assert.equal(done.objPath, 'Device.DeviceInfo.FirmwareImage.1.');
+    assert.ok(done.reqOutputArgs, `success expected, got ${JSON.stringify(done.cmdFailure)}`);
+  } finally {
+    await new Promise((r) => files.close(r));
+  }
 });
