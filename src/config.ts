@@ -33,6 +33,8 @@ export interface Config {
     onlineWindowS: number;
     /** Concurrent CWMP sessions above which new Informs get 503 + Retry-After (load shedding). */
     maxSessions: number;
+    /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
+    lingerMs: number;
     /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
     tls: TlsServerConfig & { requestClientCert: boolean };
     auth: {
@@ -144,6 +146,7 @@ const SCHEMA: Schema = {
     setConnectionRequestCredentials: { kind: 'bool', def: true },
     onlineWindowS: { kind: 'int', def: 3600, min: 1, max: 365 * 24 * 3600 },
     maxSessions: { kind: 'int', def: 20_000, min: 1, max: 10_000_000 },
+    lingerMs: { kind: 'int', def: 300, min: 0, max: 60_000 },
     tls: {
       cert: { kind: 'string', def: '' },
       key: { kind: 'string', def: '' },

@@ -64,6 +64,7 @@ export class Proxy {
         setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
         maxSessions: config.acs.maxSessions,
         endpointIdScheme: config.usp.endpointIdScheme,
+        lingerMs: config.acs.lingerMs,
       },
       log.child({ module: 'cwmp' }),
     );
@@ -76,7 +77,8 @@ export class Proxy {
       log.child({ module: 'acs' }),
     );
     // The CWMP device as a data-model backend of its USP Agent (DESIGN sections 4 and 9.5).
-    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc);
+    // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     this.device = new CwmpDeviceBackend(
       { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },

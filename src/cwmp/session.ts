@@ -71,6 +71,8 @@ export interface SessionEngineOptions {
   setConnectionRequestCredentials: boolean;
   maxSessions: number;
   endpointIdScheme: 'os' | 'ops';
+  /** See EnqueueOptions.linger (ms; 0 disables). */
+  lingerMs?: number;
 }
 
 /** What the HTTP front writes back. */
@@ -97,6 +99,13 @@ export interface IncomingPost {
 export interface EnqueueOptions {
   /** Fail as "device unreachable" if not sent within this many ms (default rpcDeadlineMs). */
   deadlineMs?: number;
+  /**
+   * The caller may follow up with more RPCs once this one is answered (a USP request that needs
+   * GetParameterNames, then GetParameterValues): when the queue is empty after its answer, the
+   * session waits up to `lingerMs` for the next RPC instead of ending with 204 — so one USP
+   * request takes one connection request and one session.
+   */
+  linger?: boolean;
 }
 
 /** Events: 'inform' {device, inform, sessionId}, 'transferComplete' {device, message},
@@ -117,6 +126,7 @@ interface Pending {
   onOutcome?: (o: RpcOutcome) => Promise<void> | void;
   deadlineTimer?: NodeJS.Timeout;
   settled: boolean;
+  linger?: boolean;
 }
 
 interface DeviceQueue {
@@ -155,6 +165,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly byDevice = new Map<string, Session>();
   private readonly byConnection = new WeakMap<object, Session>();
   private readonly queues = new Map<string, DeviceQueue>();
+  /** Sessions lingering for a follow-up RPC, by device. */
+  private readonly workWaiters = new Map<string, () => void>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
   private closed = false;
@@ -223,8 +235,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     };
     await this.store.addQueuedRpc(q);
     return new Promise<RpcOutcome>((resolve, reject) => {
-      const p: Pending = { q, persisted: true, resolve, reject, settled: false };
+      const p: Pending = { q, persisted: true, resolve, reject, settled: false, linger: opts.linger };
       this.queueOf(deviceKey).items.push(p);
+      this.workWaiters.get(deviceKey)?.();
       this.armDeadline(p);
       if (!this.byDevice.has(deviceKey)) void this.wake(deviceKey);
     });
@@ -485,7 +498,24 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (p.persisted) await this.store.removeQueuedRpc(p.q.id).catch((e) => session.log.error({ err: e }, 'removing a done RPC failed'));
     if (p.onOutcome) await Promise.resolve(p.onOutcome(outcome)).catch((e) => session.log.error({ err: e }, 'RPC follow-up failed'));
     this.settle(p, outcome);
+    if (p.linger && (this.opts.lingerMs ?? 0) > 0 && !this.queues.get(session.deviceKey)?.items.some((x) => !x.settled)) {
+      await this.waitForWork(session.deviceKey, this.opts.lingerMs!);
+      if ((session.state as SessionState) === 'ended') return { status: 204, body: '', ended: true };
+    }
     return this.nextAcsMessage(session);
+  }
+
+  /** Resolves when an RPC is enqueued for the device, or after ms. */
+  private waitForWork(deviceKey: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.workWaiters.get(deviceKey) === done) this.workWaiters.delete(deviceKey);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.workWaiters.set(deviceKey, done);
+    });
   }
 
   /** The ACS's turn: send the next queued RPC, or end the session with 204. */

@@ -343,3 +343,29 @@ test('load shedding: Informs beyond maxSessions get 503 with Retry-After', async
   await engine.close();
   await store.close();
 });
+
+test('linger: a follow-up RPC enqueued right after an answer rides the same session (one connection request)', async () => {
+  const { engine, store, cr } = setup({ lingerMs: 500 });
+  const conn = {};
+  await engine.handle({ envelope: env(inform('LG1', ['1 BOOT'])), sessionId: null, connection: conn }).then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
+  // A USP request: GPN first, then (after its answer) GPV.
+  const flow = (async () => {
+    const a = await engine.enqueue(KEY('LG1'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: false }, { linger: true });
+    await new Promise((r) => setTimeout(r, 30)); // the caller works a little before the next RPC
+    const b = await engine.enqueue(KEY('LG1'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.'] }, { linger: true });
+    return [a.kind, b.kind];
+  })();
+  await new Promise((r) => setTimeout(r, 10));
+  const c2 = {};
+  const ir = await engine.handle({ envelope: env(inform('LG1', ['6 CONNECTION REQUEST'])), sessionId: null, connection: c2 });
+  const gpn = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: c2 }));
+  assert.equal(gpn.body.method, 'GetParameterNames');
+  const gpv = parse(await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, gpn.id), sessionId: ir.cookie!, connection: c2 }));
+  assert.equal(gpv.body.method, 'GetParameterValues', 'the follow-up came in the same session');
+  const end = await engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 });
+  assert.equal(end.status, 204, 'after the linger window the session ends');
+  assert.deepEqual(await flow, ['response', 'response']);
+  assert.equal(cr.calls.length, 1, 'one connection request for the whole USP request');
+  await engine.close();
+  await store.close();
+});
