@@ -4,6 +4,8 @@
  *   node child-proxy.js proxy <dataDir>     the cwmp-usp-proxy ACS
  *   node child-proxy.js bare                node:http + decodeSoap + fixed InformResponse
  *   node child-proxy.js express             the same bare handler behind express
+ *   node child-proxy.js soak <dataDir> <mqttUrl> <controllerEid> <controllerTopic> <agentTopic>
+ *                                           the proxy with MQTT and one full controller (npm run soak)
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -41,6 +43,26 @@ function bareHandler(body: string, res: http.ServerResponse): void {
 let proxy: Proxy | null = null;
 
 async function start(): Promise<number> {
+  if (mode === 'soak') {
+    const [dataDir, mqttUrl, ctlEid, ctlTopic, agentTopic] = process.argv.slice(3) as [string, string, string, string, string];
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir,
+        'acs.host': '127.0.0.1',
+        'acs.port': 0,
+        'log.level': 'silent',
+        'usp.websocket.enabled': false,
+        'usp.stomp.host': '',
+        'usp.mqtt.url': mqttUrl,
+        'usp.mqtt.topic': agentTopic,
+        controllers: [{ endpointId: ctlEid, role: 'full', mqtt: { topic: ctlTopic } }],
+      },
+    });
+    proxy = new Proxy(config, silentLogger());
+    await proxy.start();
+    return proxy.acsPort;
+  }
   if (mode === 'proxy' || mode === 'usp') {
     const dataDir = process.argv[3]!;
     const usp: Record<string, unknown> =
