@@ -227,7 +227,7 @@ class Demo {
       this.io.out(`  ${serials.length} answers: ${serials.length <= 4 ? serials.join(', ') : `${serials.slice(0, 3).join(', ')}, ... ${serials[serials.length - 1]}`}`);
     }
 
-    // 6. The TR-098 device: only the proxy-served Device.LocalAgent. until the TR-098 mapping exists.
+    // 6. The TR-098 device: the same Device:2 paths, served through mappings/tr098-to-tr181.json.
     const b = this.tr098[0];
     if (b) {
       r = await this.step(b, `USP Get Device.LocalAgent.EndpointID on ${b.endpointId} (TR-098, InternetGatewayDevice)`, get(['Device.LocalAgent.EndpointID']));
@@ -242,9 +242,9 @@ class Demo {
         : res?.errCode
           ? `USP error ${res.errCode}: ${res.errMsg ?? ''}`
           : getValues(m).map(([p, v]) => `${p} = ${v}`).join(', ') || 'no values';
-      this.io.out(`> USP Get Device.DeviceInfo.SoftwareVersion on the TR-098 device   (${ms} ms)`);
+      this.io.out(`> USP Get Device.DeviceInfo.SoftwareVersion on the TR-098 device   (InternetGatewayDevice.DeviceInfo.SoftwareVersion through the TR-098 mapping, ${ms} ms)`);
       this.io.out(`  ${what}`);
-      if (m.body.error || res?.errCode) this.io.out('  (TR-098 devices serve only Device.LocalAgent. until the TR-098 -> TR-181 path mapping lands)');
+      if (m.body.error || res?.errCode) throw new Error(`the TR-098 device did not answer through the mapping: ${what}`);
     }
 
     // 7. Subscription to Device.Boot!, then Operate Device.Reboot() -> Boot! Notify.
