@@ -130,8 +130,38 @@ export class Proxy {
   async start(): Promise<void> {
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
+    await this.resumeRequests();
     this.acsPort = await this.acs.listen();
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store: this.config.store.path }, 'ACS listening');
+  }
+
+  /**
+   * Async commands that were running when the proxy stopped (their Request rows are stored):
+   * a Reboot/FactoryReset completes when the device boots; anything else cannot be followed any
+   * more and finishes with 7022 saying so — the controller always gets its OperationComplete.
+   */
+  private async resumeRequests(): Promise<void> {
+    for (const r of this.usp.localAgent.requestsAfterRestart()) {
+      const command = r.values.Command ?? '';
+      const dot = command.lastIndexOf('.');
+      const objPath = command.slice(0, dot + 1);
+      const commandName = command.slice(dot + 1);
+      const commandKey = r.values.CommandKey ?? '';
+      const finish = (ok: boolean, errMsg = ''): void => {
+        this.usp.localAgent.finishRequest(r.agentEid, r.path);
+        this.usp.notifier.operationComplete(
+          r.agentEid,
+          ok ? { objPath, commandName, commandKey, reqOutputArgs: { outputArgs: {} } } : { objPath, commandName, commandKey, cmdFailure: { errCode: 7022, errMsg } },
+          r.path,
+        );
+      };
+      const device = await this.store.getDeviceByEndpointId(r.agentEid);
+      if (device && (command === 'Device.Reboot()' || command === 'Device.FactoryReset()')) {
+        void this.commands.awaitBoot(device.deviceKey).then((ok) => finish(ok, ok ? '' : `${command}: the device did not report back after the proxy restarted`));
+      } else {
+        finish(false, `the proxy restarted while ${command} was running; its outcome is unknown`);
+      }
+    }
   }
 
   /**

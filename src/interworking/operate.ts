@@ -114,6 +114,12 @@ export class CwmpCommandRunner implements CommandRunner {
     };
   }
 
+  /** After a restart: true when the device next boots (a Reboot/FactoryReset that was running), false at the deadline. */
+  async awaitBoot(deviceKey: string): Promise<boolean> {
+    const e = await this.waitFor(deviceKey, (x) => x.kind === 'inform' && x.inform.event.some((ev) => ev.eventCode === '1 BOOT' || ev.eventCode === 'M Reboot' || ev.eventCode === '0 BOOTSTRAP'));
+    return e !== null;
+  }
+
   /** Resolves with the next matching device event, or null at the deadline. */
   private waitFor(deviceKey: string, match: (e: DeviceEvent) => boolean): Promise<DeviceEvent | null> {
     return new Promise((resolve) => {

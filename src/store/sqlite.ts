@@ -87,6 +87,17 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 5,
+    sql: `
+      CREATE TABLE usp_requests (
+        agent_eid TEXT NOT NULL,
+        instance  INTEGER NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (agent_eid, instance)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -237,6 +248,11 @@ function prepareStatements(db: DB) {
     putNotify: db.prepare<[string, string, string, Uint8Array, number, number | null]>(
       'INSERT INTO usp_pending_notify (msg_id, agent_eid, controller_eid, msg, attempt, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO UPDATE SET attempt = excluded.attempt',
     ),
+    putReq: db.prepare<[string, number, string]>(
+      'INSERT INTO usp_requests (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
+    ),
+    deleteReq: db.prepare<[string, number]>('DELETE FROM usp_requests WHERE agent_eid = ? AND instance = ?'),
+    listReqs: db.prepare<[], { agent_eid: string; instance: number; value: string }>('SELECT agent_eid, instance, value FROM usp_requests ORDER BY agent_eid, instance'),
     getMap: db.prepare<[string], { map: string }>('SELECT map FROM mapping_instances WHERE device_key = ?'),
     putMap: db.prepare<[string, string]>('INSERT INTO mapping_instances (device_key, map) VALUES (?, ?) ON CONFLICT (device_key) DO UPDATE SET map = excluded.map'),
     deleteNotify: db.prepare<[string]>('DELETE FROM usp_pending_notify WHERE msg_id = ?'),
@@ -417,6 +433,18 @@ export class SqliteStore implements Store {
 
   async listAllSubscriptions(): Promise<StoredSubscription[]> {
     return this.st.listSubs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
+  }
+
+  async putRequest(agentEid: string, instance: number, values: Record<string, string>): Promise<void> {
+    this.st.putReq.run(agentEid, instance, JSON.stringify(values));
+  }
+
+  async deleteRequest(agentEid: string, instance: number): Promise<void> {
+    this.st.deleteReq.run(agentEid, instance);
+  }
+
+  async listAllRequests(): Promise<StoredSubscription[]> {
+    return this.st.listReqs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
   }
 
   async getInstanceMap(deviceKey: string): Promise<Record<string, number> | null> {

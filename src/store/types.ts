@@ -75,6 +75,11 @@ export interface Store {
   deleteSubscription(agentEid: string, instance: number): Promise<void>;
   listAllSubscriptions(): Promise<StoredSubscription[]>;
 
+  /** Device.LocalAgent.Request rows of running async commands (finished with OperationComplete after a restart). */
+  putRequest(agentEid: string, instance: number, values: Record<string, string>): Promise<void>;
+  deleteRequest(agentEid: string, instance: number): Promise<void>;
+  listAllRequests(): Promise<StoredSubscription[]>;
+
   /** Instance numbers of mapped Device:2 tables per device (TR-098 mapping): stable, never reused. */
   getInstanceMap(deviceKey: string): Promise<Record<string, number> | null>;
   putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void>;

@@ -34,6 +34,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   readonly model: MemoryModel;
   private readonly started = Date.now();
   private readonly restored = new Map<string, StoredSubscription[]>();
+  private readonly restoredRequests = new Map<string, StoredSubscription[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private holdDepth = 0;
   private held: ChangeEvent[] = [];
@@ -58,6 +59,11 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
 
   /** Loads stored subscriptions (Persistent=false ones end with the agent, TR-181 Subscription.Persistent). */
   async restore(): Promise<number> {
+    for (const r of await this.store.listAllRequests()) {
+      const list = this.restoredRequests.get(r.agentEid) ?? [];
+      list.push(r);
+      this.restoredRequests.set(r.agentEid, list);
+    }
     let n = 0;
     for (const s of await this.store.listAllSubscriptions()) {
       if (s.values.Persistent !== 'true') {
@@ -111,6 +117,16 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     await this.model.delete({ agentEid, controllerEid: '' }, `${SUBSCRIPTION_TABLE}${instance}.`);
   }
 
+  /** Request rows of async commands that were running when the proxy stopped (path + values), per agent. */
+  requestsAfterRestart(): { agentEid: string; path: string; values: Row }[] {
+    const out: { agentEid: string; path: string; values: Row }[] = [];
+    for (const [agentEid, list] of [...this.restoredRequests]) {
+      this.model.tree(agentEid); // seeds the rows into the agent's tree
+      for (const r of list) out.push({ agentEid, path: `${REQUEST_TABLE}${r.instance}.`, values: r.values });
+    }
+    return out;
+  }
+
   /** Request.{i} rows for async commands (TR-369 Operate: req_obj_path). */
   createRequest(agentEid: string, originator: string, command: string, commandKey: string): string {
     const tree = this.model.tree(agentEid);
@@ -120,6 +136,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     const values: Row = { Alias: `cpe-${n}`, Originator: originator, Command: command, CommandKey: commandKey, Status: 'Active' };
     table.rows.set(n, values);
     const path = `${REQUEST_TABLE}${n}.`;
+    this.store.putRequest(agentEid, n, values).catch(() => undefined);
     this.onChange({ kind: 'add', agentEid, path, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
     return path;
   }
@@ -130,6 +147,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     const values = m ? rows.get(Number(m[1])) : undefined;
     if (!m || !values) return;
     rows.delete(Number(m[1]));
+    this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
     this.onChange({ kind: 'delete', agentEid, path: requestPath, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
   }
 
@@ -230,7 +248,14 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     }
     this.restored.delete(agentEid);
     tree.tables.set(SUBSCRIPTION_TABLE, { next, rows: subs });
-    tree.tables.set(REQUEST_TABLE, { next: 1, rows: new Map() });
+    const reqs = new Map<number, Row>();
+    let nextReq = 1;
+    for (const r of this.restoredRequests.get(agentEid) ?? []) {
+      reqs.set(r.instance, { ...r.values });
+      nextReq = Math.max(nextReq, r.instance + 1);
+    }
+    this.restoredRequests.delete(agentEid);
+    tree.tables.set(REQUEST_TABLE, { next: nextReq, rows: reqs });
 
     const mqtt = usp.mqtt;
     const mqttRows = new Map<number, Row>();

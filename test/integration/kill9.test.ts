@@ -3,11 +3,9 @@
  * crash (SQLite WAL, synchronous=NORMAL: a committed transaction survives a process crash):
  * queued RPCs, Persistent subscriptions, and unacknowledged send_resp Notifies (NotifRetry).
  *
- * NOT kept (known gaps, documented below with t.todo rather than failing):
- *  - Device.LocalAgent.Request.{i} rows of async commands (Operate) live in memory only
- *    (src/usp/local-agent.ts createRequest/finishRequest); after a restart the row is gone and
- *    no OperationComplete is sent for the command, although its CWMP RPC (e.g. Reboot) is still
- *    queued and runs when the device comes back.
+ * Also kept: Device.LocalAgent.Request.{i} rows of async commands (a restored Reboot finishes with
+ * OperationComplete when the device boots; other commands finish with 7022 "outcome unknown").
+ * NOT kept:
  *  - CWMP sessions and USP requests in flight at the moment of the kill: their controllers see a
  *    timeout / closed connection; a half-done RPC is re-sent after restart (it stays queued until
  *    its response is processed).
@@ -203,8 +201,8 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
     const b1b = await controller(agent1, CTL_B);
     const reqs = response(await b1b.request(get(['Device.LocalAgent.Request.']))).getResp!.reqPathResults[0]!;
     const kept = reqs.resolvedPathResults.some((x) => (reqPath ?? '').startsWith((x.resolvedPath ?? '').replace(/\.$/, '')));
-    // A todo subtest: reported, never fails the run; it turns into a plain pass once the gap is closed.
-    await t.test(`${reqPath} (async Operate Device.Reboot()) is still there after kill -9`, { todo: 'known gap: Request.{i} rows are in memory only (src/usp/local-agent.ts)' }, () => {
+    // Request rows are stored: the running Reboot is still there and finishes when the device boots.
+    await t.test(`${reqPath} (async Operate Device.Reboot()) is still there after kill -9`, () => {
       assert.ok(kept, `Device.LocalAgent.Request. after restart: ${JSON.stringify(reqs.resolvedPathResults)}`);
     });
 

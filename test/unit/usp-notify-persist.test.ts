@@ -71,3 +71,32 @@ test('an unanswered send_resp Notify survives a restart and stops after NotifyRe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Request rows of running async commands are stored and come back after a restart', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-req-'));
+  try {
+    const config = loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CTL }] } });
+    const file = path.join(dir, 'r.db');
+    let store = openSqliteStore(file);
+    let la = new LocalAgent(config, store, '1');
+    const p1 = la.createRequest(AGENT, CTL, 'Device.Reboot()', 'rk');
+    const p2 = la.createRequest(AGENT, CTL, 'Device.IP.Diagnostics.IPPing()', 'pk');
+    la.finishRequest(AGENT, p2);
+    await new Promise((r) => setTimeout(r, 10));
+    la.close();
+    await store.close();
+
+    store = openSqliteStore(file);
+    la = new LocalAgent(config, store, '1');
+    await la.restore();
+    const back = la.requestsAfterRestart();
+    assert.deepEqual(back.map((r) => [r.agentEid, r.path, r.values.Command, r.values.CommandKey]), [[AGENT, p1, 'Device.Reboot()', 'rk']]);
+    assert.equal(la.model.rows(AGENT, 'Device.LocalAgent.Request.').size, 1, 'the row is in the agent model again');
+    // A new request never reuses the restored number.
+    assert.notEqual(la.createRequest(AGENT, CTL, 'Device.Reboot()', 'x'), p1);
+    la.close();
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
