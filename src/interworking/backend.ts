@@ -370,26 +370,14 @@ export class CwmpDeviceBackend implements DmBackend {
     return m ? m[1]!.replace(/\d+\.$/, '') : null;
   }
 
-  /** GPV, isolating the paths a device refuses (one 9005 fails the whole CWMP request). */
-  private async gpv(d: DeviceRecord, names: string[]): Promise<ParameterValueStruct[]> {
-    const out = await this.call(d, { method: 'GetParameterValues', parameterNames: names });
-    if (out.kind === 'response' && out.response.method === 'GetParameterValuesResponse') return out.response.parameterList;
-    if (out.kind === 'fault' && out.fault.faultCode === 9005 && names.length > 1) {
-      const all: ParameterValueStruct[] = [];
-      for (const n of names) all.push(...(await this.gpv(d, [n])));
-      return all;
-    }
-    if (out.kind === 'fault' && out.fault.faultCode === 9005) return [];
-    if (out.kind === 'fault') throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
-    return [];
+  private gpv(d: DeviceRecord, names: string[]): Promise<ParameterValueStruct[]> {
+    return gpvIsolating((rpc) => this.call(d, rpc), names);
   }
 
   // ------------------------------------------------------------------ changes
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
-    const r = await this.setAtomic(ctx, [{ objectPath, settings }]);
-    if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
-    return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
+    return setOne(this, ctx, objectPath, settings);
   }
 
   /**
@@ -571,6 +559,31 @@ export class CwmpDeviceBackend implements DmBackend {
     if (!this.commandRunner) return { kind: 'error', errCode: 7001, errMsg: `${commandPath} is not supported` };
     return this.commandRunner.operate(ctx, d, commandPath, input, commandKey);
   }
+}
+
+/** GPV, isolating the paths a device refuses (one 9005 fails the whole CWMP request). */
+export async function gpvIsolating(call: (rpc: AcsRequest) => Promise<RpcOutcome>, names: string[]): Promise<ParameterValueStruct[]> {
+  const out = await call({ method: 'GetParameterValues', parameterNames: names });
+  if (out.kind === 'response' && out.response.method === 'GetParameterValuesResponse') return out.response.parameterList;
+  if (out.kind === 'fault' && out.fault.faultCode === 9005 && names.length > 1) {
+    const all: ParameterValueStruct[] = [];
+    for (const n of names) all.push(...(await gpvIsolating(call, [n])));
+    return all;
+  }
+  if (out.kind === 'fault' && out.fault.faultCode !== 9005) throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
+  return [];
+}
+
+/** set() of one object as a one-object setAtomic (both device backends). */
+export async function setOne(
+  b: { setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> },
+  ctx: RequestContext,
+  objectPath: string,
+  settings: readonly ParamSetting[],
+): Promise<SetOutcome> {
+  const r = await b.setAtomic(ctx, [{ objectPath, settings }]);
+  if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
+  return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
 }
 
 /** USP booleans are true/false whatever the CPE sends (DESIGN section 5). */

@@ -29,7 +29,7 @@ import { DeviceMapping, MappingError, type InstanceMapStore, type NativeParamInf
 import type { MappingRules } from '../mapping/load.js';
 import type { CommandRunner, DeviceLookup, RpcPort } from './backend.js';
 import { CwmpCommandRunner } from './operate.js';
-import { uspErrorOfRpc } from './backend.js';
+import { gpvIsolating, setOne, uspErrorOfRpc } from './backend.js';
 import { describeFault, uspCodeOfCwmpFault } from './faults.js';
 
 export interface MappedBackendOptions {
@@ -233,22 +233,12 @@ export class MappedDeviceBackend implements DmBackend {
     return result;
   }
 
-  private async gpv(d: DeviceRecord, names: string[]): Promise<ParameterValueStruct[]> {
-    const out = await this.call(d, { method: 'GetParameterValues', parameterNames: names });
-    if (out.kind === 'response' && out.response.method === 'GetParameterValuesResponse') return out.response.parameterList;
-    if (out.kind === 'fault' && out.fault.faultCode === 9005 && names.length > 1) {
-      const all: ParameterValueStruct[] = [];
-      for (const n of names) all.push(...(await this.gpv(d, [n])));
-      return all;
-    }
-    if (out.kind === 'fault' && out.fault.faultCode !== 9005) throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
-    return [];
+  private gpv(d: DeviceRecord, names: string[]): Promise<ParameterValueStruct[]> {
+    return gpvIsolating((rpc) => this.call(d, rpc), names);
   }
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
-    const r = await this.setAtomic(ctx, [{ objectPath, settings }]);
-    if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
-    return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
+    return setOne(this, ctx, objectPath, settings);
   }
 
   /** All mapped settings in one SetParameterValues (CWMP SPV is all-or-nothing). */

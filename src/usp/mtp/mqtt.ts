@@ -12,6 +12,7 @@
  * Reconnects are ours (MQTT.js reconnectPeriod 0): a fresh client per attempt after
  * backoffDelayMs (R-MQTT.10/33), reusing the ClientId the broker assigned (R-MQTT.9/11).
  */
+import { safeLog, delay, type MtpLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../../util/backoff.js';
@@ -25,7 +26,7 @@ import {
   type MtpStatus,
 } from './types.js';
 
-export type MtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object) => void;
+export type { MtpLog } from './util.js';
 
 /** R-MQTT.27: what we put in Content Type. */
 export const USP_MQTT_CONTENT_TYPE = 'usp.msg';
@@ -404,14 +405,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
   }
 
   private log(level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void {
-    try {
-      this.opts.log?.(level, msg, extra);
-    } catch {
-      /* a logger must never break the MTP */
-    }
+    safeLog(this.opts.log, level, msg, extra);
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}

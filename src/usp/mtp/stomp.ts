@@ -8,6 +8,7 @@
  * (encodeStompFrame / StompParser, no I/O, DESIGN 9.1) and a connection state machine on
  * node:net. The codec is exported for the test's scripted server.
  */
+import { safeLog, delay, type MtpLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -251,7 +252,7 @@ export function negotiateHeartbeat(client: { outgoing: number; incoming: number 
 // MTP
 // ---------------------------------------------------------------------------------------------
 
-export type MtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object) => void;
+export type { MtpLog } from './util.js';
 
 export interface StompMtpOptions {
   host: string;
@@ -731,14 +732,7 @@ export class StompMtp extends EventEmitter<MtpEvents> implements Mtp {
   }
 
   private log(level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void {
-    try {
-      this.opts.log?.(level, msg, extra);
-    } catch {
-      /* a logger must never break the MTP */
-    }
+    safeLog(this.opts.log, level, msg, extra);
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}

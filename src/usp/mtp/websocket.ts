@@ -5,6 +5,7 @@
  *  - client: every proxied agent dials one connection to every configured controller URL.
  * Records travel as binary frames; this module never decodes them (DESIGN 9.3).
  */
+import { safeLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -710,11 +711,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   }
 
   private log(level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void {
-    try {
-      this.opts.log?.(level, msg, extra);
-    } catch {
-      // logging must never break the transport
-    }
+    safeLog(this.opts.log, level, msg, extra);
   }
 }
 
