@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Brokers for the MTP tests (shared/BROKERS.md): installs mosquitto and rabbitmq-server from
-# Debian when missing, non-interactively, and makes sure neither runs as a system service: the
-# tests start their own throwaway brokers on free loopback ports (test/helpers/brokers.ts).
+# Brokers for the MTP and scale-out tests (shared/BROKERS.md): installs mosquitto,
+# rabbitmq-server, redis-server and nginx from Debian when missing, non-interactively, and makes
+# sure none runs as a system service: the tests start their own throwaway instances on free
+# loopback ports (test/helpers/brokers.ts, test/helpers/redis.ts).
 #
 # Source it from .ci/run (as root):   . scripts/ci-brokers.sh
 # or run it:                          bash scripts/ci-brokers.sh
@@ -11,6 +12,8 @@ ci_brokers_install() {
   local missing=() policy=/usr/sbin/policy-rc.d own_policy=0
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci-brokers: installing ${missing[*]}"
     # Debian postinst scripts start services through invoke-rc.d, which asks policy-rc.d first:
@@ -31,24 +34,27 @@ ci_brokers_install() {
 
 # Stops and disables the packages' system services, whichever init system is present. Touches
 # only the system instances (pid files, node rabbit@<host>, epmd on its default port 4369),
-# never the tests' own brokers.
+# never the tests' own brokers (they write no pid file there).
 ci_brokers_no_services() {
   local svc pidfile pid
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    for svc in mosquitto rabbitmq-server epmd.socket epmd; do
+    for svc in mosquitto rabbitmq-server epmd.socket epmd redis-server nginx; do
       systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
   elif command -v update-rc.d >/dev/null 2>&1; then
-    for svc in mosquitto rabbitmq-server; do
+    for svc in mosquitto rabbitmq-server redis-server nginx; do
       [ -x "/etc/init.d/$svc" ] && update-rc.d "$svc" disable >/dev/null 2>&1 || true
     done
   fi
-  # Started anyway (no policy-rc.d and no init system to ask): stop what runs.
-  for pidfile in /run/mosquitto/mosquitto.pid /var/run/mosquitto/mosquitto.pid; do
+  # Started anyway (no policy-rc.d and no init system to ask): stop what runs, by the pid files
+  # of the packages' default configurations (SIGTERM: redis-server and the nginx master exit).
+  for pidfile in /run/mosquitto/mosquitto.pid /var/run/mosquitto/mosquitto.pid \
+    /run/redis/redis-server.pid /var/run/redis/redis-server.pid \
+    /run/nginx.pid /var/run/nginx.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile" 2>/dev/null || true)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      echo "ci-brokers: stopping the system mosquitto (pid $pid)"
+      echo "ci-brokers: stopping the system $(basename "$pidfile" .pid) (pid $pid)"
       kill "$pid" 2>/dev/null || true
     fi
   done

@@ -85,7 +85,22 @@ export interface Config {
     /** Instance lists learned with GetParameterNames stay valid this long (ms) unless Add/Delete/BOOT. */
     instanceCacheTtlMs: number;
   };
-  store: { path: string };
+  store: {
+    path: string;
+    /** A shared Redis store for several instances (DESIGN section 6); url '' = SQLite at path. */
+    redis: { url: string; prefix: string };
+  };
+  /** Several instances on one Redis store (README "Scaling out"); active when store.redis.url is set. */
+  cluster: {
+    /** This instance's name in Redis ('' = <hostname>-<pid>-<random>). Unique per running instance. */
+    instanceId: string;
+    /** How often an instance renews its liveness key (ms). */
+    heartbeatMs: number;
+    /** An instance whose liveness key is this old is dead; its work is taken over (ms). */
+    instanceTtlMs: number;
+    /** MQTT 5 shared subscription group ($share/<group>/...) so one instance takes each USP Record. */
+    shareGroup: string;
+  };
   log: { level: LogLevel };
   admin: {
     enabled: boolean;
@@ -243,6 +258,16 @@ const SCHEMA: Schema = {
   },
   store: {
     path: { kind: 'string', def: '' }, // '' = <dataDir>/proxy.db
+    redis: {
+      url: { kind: 'string', def: '', secret: true }, // may carry a password
+      prefix: { kind: 'string', def: 'cup:' },
+    },
+  },
+  cluster: {
+    instanceId: { kind: 'string', def: '' },
+    heartbeatMs: { kind: 'int', def: 1000, min: 50, max: MAX_MS },
+    instanceTtlMs: { kind: 'int', def: 5000, min: 150, max: MAX_MS },
+    shareGroup: { kind: 'string', def: 'cwmp-usp-proxy' },
   },
   log: {
     level: { kind: 'string', def: 'info', enum: LOG_LEVELS },
@@ -403,5 +428,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   const config = cfg as unknown as Config;
   if (!config.store.path) config.store.path = path.join(config.dataDir, 'proxy.db');
+  const redisUrl = config.store.redis.url;
+  if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl)) throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
+    throw new ConfigError(`cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`);
+  }
   return config;
 }

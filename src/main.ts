@@ -8,7 +8,10 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
-import { SessionEngine } from './cwmp/session.js';
+import { SessionEngine, type SessionEngineOptions } from './cwmp/session.js';
+import { Cluster } from './cluster/cluster.js';
+import { ClusterSessionEngine } from './cluster/session-engine.js';
+import { isClusterStore } from './cluster/types.js';
 import { ConnectionRequester } from './cwmp/connreq.js';
 import { DecodePool } from './cwmp/decode-pool.js';
 import { AcsServer } from './cwmp/acs-server.js';
@@ -39,13 +42,18 @@ export class Proxy {
   readonly metrics = createMetrics();
   admin: AdminServer | null = null;
   adminPort = 0;
+  /** Set when the store is shared (store.redis.url): this instance is one of several. */
+  readonly cluster: Cluster | null = null;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
   ) {
-    if (config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
-    this.store = openStore({ path: config.store.path });
+    const shared = config.store.redis.url !== '';
+    if (!shared && config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
+    const instanceId = Cluster.instanceIdOf(config.cluster);
+    this.store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId });
+    if (isClusterStore(this.store)) this.cluster = new Cluster(this.store, config.cluster, log.child({ module: 'cluster', instanceId }));
     const cr = config.acs.connectionRequest;
     this.connReq = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
@@ -54,20 +62,19 @@ export class Proxy {
       maxDelayMs: cr.maxDelayMs,
       maxInFlight: cr.maxConcurrent,
     });
-    this.engine = new SessionEngine(
-      this.store,
-      this.connReq,
-      {
-        sessionTimeoutMs: config.acs.sessionTimeoutMs,
-        rpcDeadlineMs: cr.deadlineMs,
-        holdRequests: config.acs.holdRequests,
-        setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
-        maxSessions: config.acs.maxSessions,
-        endpointIdScheme: config.usp.endpointIdScheme,
-        lingerMs: config.acs.lingerMs,
-      },
-      log.child({ module: 'cwmp' }),
-    );
+    const engineOptions: SessionEngineOptions = {
+      sessionTimeoutMs: config.acs.sessionTimeoutMs,
+      rpcDeadlineMs: cr.deadlineMs,
+      holdRequests: config.acs.holdRequests,
+      setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
+      maxSessions: config.acs.maxSessions,
+      endpointIdScheme: config.usp.endpointIdScheme,
+      lingerMs: config.acs.lingerMs,
+    };
+    this.engine =
+      this.cluster && isClusterStore(this.store)
+        ? new ClusterSessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), this.cluster.bus, instanceId)
+        : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
     this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
     this.acs = new AcsServer(
       this.engine,
@@ -96,7 +103,7 @@ export class Proxy {
       { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, snapshotTtlMs: config.interworking.instanceCacheTtlMs },
     );
     this.mapped.commandRunner = this.commands;
-    this.usp = new AgentSide(config, this.store, log, [new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped)]);
+    this.usp = new AgentSide(config, this.cluster ? this.cluster.announcingStore() : this.store, log, [new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped)]);
     this.usp.notifier.deviceIdentity = async (eid) => {
       const d = await this.store.getDeviceByEndpointId(eid);
       return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
@@ -128,11 +135,23 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
+    await this.store.ready?.();
+    if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
-    await this.resumeRequests();
+    if (this.cluster) {
+      this.acs.nonceSecret = await this.cluster.sharedNonceSecret();
+      await this.cluster.start({
+        endpoint: this.usp.endpoint,
+        notifier: this.usp.notifier,
+        localAgent: this.usp.localAgent,
+        deviceEvent: (e) => this.commands.deviceEvent(e),
+        finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
+      });
+    } else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     this.acsPort = await this.acs.listen();
-    this.log.info({ port: this.acsPort, restoredRpcs: restored, store: this.config.store.path }, 'ACS listening');
+    const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
+    this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
   }
 
   /**
@@ -140,8 +159,8 @@ export class Proxy {
    * a Reboot/FactoryReset completes when the device boots; anything else cannot be followed any
    * more and finishes with 7022 saying so — the controller always gets its OperationComplete.
    */
-  private async resumeRequests(): Promise<void> {
-    for (const r of this.usp.localAgent.requestsAfterRestart()) {
+  private async finishOrphanRequests(rows: { agentEid: string; path: string; values: Record<string, string> }[]): Promise<void> {
+    for (const r of rows) {
       const command = r.values.Command ?? '';
       const dot = command.lastIndexOf('.');
       const objPath = command.slice(0, dot + 1);
@@ -195,6 +214,7 @@ export class Proxy {
     await this.acs.close();
     this.connReq.close();
     await this.engine.close();
+    await this.cluster?.stop();
     await this.decoder.close();
     await this.store.close();
   }

@@ -70,8 +70,9 @@ function waitForSessions(proxy: Proxy, graceMs: number): Promise<void> {
 function refuseNewSessions(server: http.Server, proxy: Proxy, retryAfterS: number): void {
   const handlers = server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
   server.removeAllListeners('request');
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (proxy.engine.findSession(sessionCookie(req.headers.cookie), req.socket) === null) {
+  server.on('request', async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const found = await Promise.resolve(proxy.engine.findSession(sessionCookie(req.headers.cookie), req.socket)).catch(() => null);
+    if (found === null) {
       req.resume();
       res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': String(retryAfterS), Connection: 'close' });
       res.end('the ACS is shutting down\n');

@@ -42,7 +42,11 @@ export class AcsServer {
   readonly server: http.Server | https.Server;
   /** 'https' when acs.tls.cert is set. */
   readonly scheme: 'http' | 'https';
-  private readonly nonceSecret = randomBytes(32);
+  /**
+   * Signs the stateless Digest nonces. Several instances behind a balancer share one (Proxy sets
+   * it from Redis), so a challenge issued by one instance is accepted by another.
+   */
+  nonceSecret: Buffer = randomBytes(32);
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
 
@@ -131,7 +135,7 @@ export class AcsServer {
     }
     const cookieId = readCookie(req.headers.cookie);
     const socket = req.socket as Socket;
-    const sessionId = this.engine.findSession(cookieId, socket);
+    const sessionId = await this.engine.findSession(cookieId, socket);
     let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && this.authenticated.has(sessionId));
     if (needAuth && !req.headers.authorization) {
       req.resume();
@@ -154,7 +158,7 @@ export class AcsServer {
       } catch (e) {
         if (!(e instanceof SoapError)) throw e;
         if (e.code === 'unsupported-method' && sessionId && !needAuth) {
-          return send(res, this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
+          return send(res, await this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
         }
         this.log.warn({ code: e.code, remote: socket.remoteAddress }, `ACS: bad CPE message: ${e.message}`);
         if (e.cwmpVersion && (e.code === 'invalid-message' || e.code === 'unsupported-method')) {

@@ -136,6 +136,12 @@ interface DeviceQueue {
 
 type SessionState = 'cpe-turn' | 'awaiting-response' | 'ended';
 
+/** What a reply needs of a session: its CWMP version and id (the cwmp:ID fallback). */
+export interface SessionRef {
+  version: CwmpVersion;
+  id: string;
+}
+
 class Session {
   state: SessionState = 'cpe-turn';
   inflight: Pending | null = null;
@@ -158,7 +164,7 @@ class Session {
   }
 }
 
-const ACS_METHODS = ['Inform', 'GetRPCMethods', 'TransferComplete', 'AutonomousTransferComplete'];
+export const ACS_METHODS = ['Inform', 'GetRPCMethods', 'TransferComplete', 'AutonomousTransferComplete'];
 
 export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly sessions = new Map<string, Session>();
@@ -169,13 +175,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly workWaiters = new Map<string, () => void>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
-  private closed = false;
+  protected closed = false;
 
   constructor(
-    private readonly store: Store,
-    private readonly connReq: ConnectionRequestPort,
-    private readonly opts: SessionEngineOptions,
-    private readonly log: Logger,
+    protected readonly store: Store,
+    protected readonly connReq: ConnectionRequestPort,
+    protected readonly opts: SessionEngineOptions,
+    protected readonly log: Logger,
   ) {
     super();
   }
@@ -207,7 +213,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** The session a POST belongs to (by cookie, else by TCP connection), if any. */
-  findSession(sessionId: string | null, connection: object): string | null {
+  findSession(sessionId: string | null, connection: object): string | null | Promise<string | null> {
     const s = (sessionId && this.sessions.get(sessionId)) || this.byConnection.get(connection);
     return s && s.state !== 'ended' ? s.id : null;
   }
@@ -304,7 +310,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** A CPE request the codec could not decode (unknown method) inside a session: Fault 8000. */
-  unsupportedInSession(sessionId: string, id: string | null, detail: string): CwmpReply {
+  unsupportedInSession(sessionId: string, id: string | null, detail: string): CwmpReply | Promise<CwmpReply> {
     const session = this.sessions.get(sessionId)!;
     this.touch(session);
     return this.faultReply(session, id, CwmpFault.AcsMethodNotSupported, detail);
@@ -360,7 +366,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** Registers or refreshes the device from its Inform; cheap when nothing but the time changed. */
-  private async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
+  protected async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
     const now = new Date().toISOString();
     const events = inform.event.map((e) => e.eventCode);
     const param = (suffix: string): string | undefined => inform.parameterList.find((p) => p.name.endsWith(suffix))?.value;
@@ -412,14 +418,17 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return device;
   }
 
-  private modelKey(device: DeviceRecord): string {
+  protected modelKey(device: DeviceRecord): string {
     return `${device.deviceId.oui}-${device.deviceId.productClass}-${device.softwareVersion ?? ''}`;
   }
 
   /** Types learned from Informs and GPV answers, kept per device model (DESIGN section 2). */
   async learnTypes(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<void> {
+    return this.learnModelTypes(this.modelKey(device), params);
+  }
+
+  protected async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {
     if (params.length === 0) return;
-    const key = this.modelKey(device);
     let known = this.typeCache.get(key);
     if (!known) {
       known = await this.store.getParameterTypes(key, params.map((p) => p.name));
@@ -542,12 +551,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return { status: 200, body, contentType: 'text/xml; charset="utf-8"' };
   }
 
-  private reply(session: Session, id: string | null, body: AcsResponse, hold = false): CwmpReply {
+  protected reply(session: SessionRef, id: string | null, body: AcsResponse, hold = false): CwmpReply {
     const xml = encodeSoap({ cwmpVersion: session.version, id: id ?? session.id, holdRequests: hold || undefined, body });
     return { status: 200, body: xml, contentType: 'text/xml; charset="utf-8"' };
   }
 
-  private faultReply(session: Session, id: string | null, code: number, text: string): CwmpReply {
+  protected faultReply(session: SessionRef & { log: Logger }, id: string | null, code: number, text: string): CwmpReply {
     session.log.warn({ faultCode: code }, text);
     const xml = encodeSoap({
       cwmpVersion: session.version,
@@ -652,6 +661,6 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 }
 
-function plain(status: number, message: string): CwmpReply {
+export function plain(status: number, message: string): CwmpReply {
   return { status, body: message + '\n', contentType: 'text/plain; charset=utf-8' };
 }

@@ -1,19 +1,42 @@
 /**
  * Store factory: the one place that picks a Store implementation (DESIGN section 6).
- * SQLite today; a shared store (e.g. Redis) will be chosen here by config later.
+ * SQLite (one file, one instance) by default; Redis when store.redis.url is set, so that several
+ * instances share devices, queues and subscriptions.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { RedisStore, type RedisStoreLog } from './redis.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 export type { DeviceQuery, DeviceRecord, QueuedRpc, RootModel, Store } from './types.js';
+export type { RedisStoreLog } from './redis.js';
 
 export interface StoreConfig {
-  /** SQLite file (parent directories are created) or ':memory:'. */
+  /** SQLite file (parent directories are created) or ':memory:'. Unused with Redis. */
   path: string;
-  /** Open an existing store read-only (e.g. the CLI `devices` command beside a running proxy). */
+  /** Open an existing store read-only (e.g. the CLI `devices` command beside a running proxy). SQLite only. */
   readonly?: boolean;
+  /** A shared Redis store; chosen when url is non-empty. */
+  redis?: { url: string; prefix: string };
+  /** This instance's name in a shared store (pending Notifies, Request rows); default <hostname>-<pid>-<random>. */
+  owner?: string;
+  /** Where a Redis store reports outages and corrupt values. */
+  log?: RedisStoreLog;
 }
 
+/**
+ * Opens the configured store. Synchronous: a Redis store connects in the background (commands
+ * queue meanwhile); call `store.ready?.()` to fail early with a readable message.
+ */
 export function openStore(config: StoreConfig): Store {
+  if (config.redis?.url) {
+    return new RedisStore({
+      url: config.redis.url,
+      prefix: config.redis.prefix,
+      owner: config.owner || `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+      log: config.log,
+    });
+  }
   return openSqliteStore(config.path, { readonly: config.readonly });
 }

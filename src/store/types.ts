@@ -37,6 +37,10 @@ export interface QueuedRpc {
   createdAt: string;
   /** Epoch ms after which the RPC is failed as "device unreachable". */
   deadline: number;
+  /** Several instances (src/cluster/): the instance whose caller waits for the outcome. */
+  origin?: string;
+  /** Several instances: EnqueueOptions.linger of the caller. */
+  linger?: boolean;
 }
 
 export interface DeviceQuery {
@@ -89,6 +93,7 @@ export interface Store {
   deletePendingNotify(msgId: string): Promise<void>;
   listPendingNotifies(): Promise<PendingNotify[]>;
 
+  /** Network-backed stores: resolves once the backend answers, rejects with a message naming it. */ ready?(): Promise<void>;
   close(): Promise<void>;
 }
 

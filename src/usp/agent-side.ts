@@ -75,6 +75,8 @@ export class AgentSide {
           password: usp.mqtt.password || undefined,
           keepaliveS: usp.mqtt.keepaliveS,
           agentTopic: usp.mqtt.topic,
+          // Several instances: each Record to one of them (MQTT 5 shared subscription).
+          shareGroup: config.store.redis.url ? config.cluster.shareGroup : undefined,
           connectEndpointId: usp.proxyEndpointId,
           maxRecordBytes: usp.maxRecordBytes,
           backoff,
@@ -128,7 +130,8 @@ export class AgentSide {
   }
 
   async start(): Promise<void> {
-    await this.localAgent.restore();
+    // On a shared store the other instances' non-persistent subscriptions are alive: keep them.
+    await this.localAgent.restore(this.config.store.redis.url !== '');
     for (const d of await this.store.listDevices()) this.agents.add(d.endpointId);
     await this.endpoint.start();
     await this.notifier.start(this.localAgent.agentsWithSubscriptions());

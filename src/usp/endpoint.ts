@@ -61,6 +61,16 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   private readonly inFlight = new Map<string, number>();
   readonly stats: EndpointStats = { recordsIn: 0, recordsOut: 0, dropped: 0 };
   private stopping = false;
+  /**
+   * Several instances (src/cluster/): an agent registered on another instance is looked up in
+   * the shared store before its Record is dropped as "not one of our agents".
+   */
+  resolveAgent: ((eid: string) => Promise<boolean>) | null = null;
+  /**
+   * Several instances: requests in progress are recorded so that, if this instance dies before
+   * answering, another answers them with an Error (end() only once the response was sent).
+   */
+  tracker: { begin(agentEid: string, controllerEid: string, msgId: string): void; end(agentEid: string, controllerEid: string, msgId: string): void } | null = null;
 
   constructor(
     readonly agents: AgentDirectory,
@@ -144,12 +154,14 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     this.emit('dropped', { mtp, reason });
   }
 
-  private async send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord): Promise<void> {
+  private async send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord): Promise<boolean> {
     try {
       await mtp.send(from, dest, encodeRecord(rec));
       this.stats.recordsOut++;
+      return true;
     } catch (e) {
       this.log.warn({ mtp: mtp.kind, dest: dest.address, err: (e as Error).message }, 'USP Record could not be sent');
+      return false;
     }
   }
 
@@ -162,7 +174,10 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     } catch (e) {
       return this.recordError(mtp, r, e);
     }
-    if (!this.agents.has(rec.toId)) return this.drop(r.mtp, 'to_id is not one of our agents', { toId: rec.toId, fromId: rec.fromId });
+    if (!this.agents.has(rec.toId)) {
+      if (!this.resolveAgent || !(await this.resolveAgent(rec.toId).catch(() => false))) return this.drop(r.mtp, 'to_id is not one of our agents', { toId: rec.toId, fromId: rec.fromId });
+      this.addAgent(rec.toId);
+    }
     if (r.agentEid && r.agentEid !== rec.toId) return this.drop(r.mtp, 'to_id does not match the agent of this connection', { toId: rec.toId, channel: r.agentEid });
     if (rec.fromId === rec.toId) return this.drop(r.mtp, 'from_id is the agent itself', { fromId: rec.fromId });
     // A channel that stated its peer (WebSocket ?eid=, MQTT usp-endpoint-id) speaks only for that peer.
@@ -200,6 +215,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       return;
     }
     this.inFlight.set(rec.fromId, busy + 1);
+    const tracked = this.tracker !== null && msg.body.msgBody === 'request';
+    if (tracked) this.tracker!.begin(rec.toId, rec.fromId, msg.header.msgId);
     let resp: Msg | null;
     try {
       resp = await handle({ ...this.context, agentEid: rec.toId, controllerEid: rec.fromId, role: controller.role }, msg);
@@ -208,12 +225,10 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       if (n <= 0) this.inFlight.delete(rec.fromId);
       else this.inFlight.set(rec.fromId, n);
     }
-    if (!resp) return;
-    if (!reply) {
-      this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
-      return;
-    }
-    await this.send(mtp, rec.toId, reply, noSessionRecord(rec.toId, rec.fromId, resp));
+    let answered = true;
+    if (resp && !reply) this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
+    else if (resp && reply) answered = await this.send(mtp, rec.toId, reply, noSessionRecord(rec.toId, rec.fromId, resp));
+    if (tracked && answered) this.tracker!.end(rec.toId, rec.fromId, msg.header.msgId);
   }
 
   private async recordError(mtp: Mtp, r: InboundRecord, err: unknown): Promise<void> {
@@ -225,9 +240,12 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     const controller = this.controllers.get(decision.toId);
     const dest = r.replyTo ?? (controller ? this.configuredDest(controller, r.mtp) : null);
     if (!controller || !dest) return this.drop(r.mtp, `${(err as Error).message}; no reply path to ${decision.toId}`);
-    if (decision.action === 'disconnect') return this.send(mtp, decision.fromId, dest, disconnectRecord(decision.fromId, decision.toId, decision.reason, decision.reasonCode));
+    if (decision.action === 'disconnect') {
+      await this.send(mtp, decision.fromId, dest, disconnectRecord(decision.fromId, decision.toId, decision.reason, decision.reasonCode));
+      return;
+    }
     this.log.info({ code: decision.code, fromId: decision.toId }, `bad USP Record answered with an Error: ${decision.message}`);
-    return this.send(mtp, decision.fromId, dest, noSessionRecord(decision.fromId, decision.toId, errorMsg(decision.msgId, decision.code, decision.message)));
+    await this.send(mtp, decision.fromId, dest, noSessionRecord(decision.fromId, decision.toId, errorMsg(decision.msgId, decision.code, decision.message)));
   }
 
   private async onChannelOpen(c: MtpChannelOpen): Promise<void> {

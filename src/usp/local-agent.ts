@@ -58,7 +58,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   }
 
   /** Loads stored subscriptions (Persistent=false ones end with the agent, TR-181 Subscription.Persistent). */
-  async restore(): Promise<number> {
+  async restore(shared = false): Promise<number> {
     for (const r of await this.store.listAllRequests()) {
       const list = this.restoredRequests.get(r.agentEid) ?? [];
       list.push(r);
@@ -66,7 +66,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     }
     let n = 0;
     for (const s of await this.store.listAllSubscriptions()) {
-      if (s.values.Persistent !== 'true') {
+      if (s.values.Persistent !== 'true' && !shared) {
         await this.store.deleteSubscription(s.agentEid, s.instance);
         continue;
       }
@@ -76,6 +76,17 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Another instance changed this agent's stored Subscription or Request rows (src/cluster/):
+   * the tree is re-seeded from them on next use, without change events (those fired there).
+   */
+  reload(agentEid: string, subscriptions: StoredSubscription[], requests: StoredSubscription[]): void {
+    this.restored.set(agentEid, subscriptions);
+    this.restoredRequests.set(agentEid, requests);
+    this.model.forget(agentEid);
+    this.model.tree(agentEid);
   }
 
   /** Agents that have stored subscriptions (their notifications must be armed at start). */

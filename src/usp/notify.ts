@@ -7,6 +7,7 @@
  * PeriodicNotifInterval. OnBoardRequest is sent with send_resp and never expires (R-NOT.6 note).
  * Other sides (the CWMP interworking) raise device events through event()/valueChange().
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { cwmpRetryDelayMs } from '../util/backoff.js';
@@ -15,7 +16,7 @@ import type { UspEndpoint } from './endpoint.js';
 import { LocalAgent, SUBSCRIPTION_TABLE, SUPPORTED_USP_VERSIONS } from './local-agent.js';
 import { matchesInstantiated, parsePath, splitReferenceList, type UspPath } from './path.js';
 import { decodeMsg, encodeMsg, type Msg, type Notify, type OperationComplete } from './record.js';
-import type { Store } from '../store/types.js';
+import type { PendingNotify, Store } from '../store/types.js';
 
 interface Pending {
   agentEid: string;
@@ -34,6 +35,8 @@ export interface DeviceIdentity {
 
 export class Notifier {
   private seq = 0;
+  /** Per process: msg_ids stay unique across instances and restarts (NotifyResp matching). */
+  private readonly idBase = randomBytes(3).toString('hex');
   private readonly pending = new Map<string, Pending>();
   /** TimeToLive timers per "agent|instance". */
   private readonly ttl = new Map<string, NodeJS.Timeout>();
@@ -43,6 +46,13 @@ export class Notifier {
   private stopped = false;
   /** Supplies OUI/ProductClass/Serial for OnBoardRequest (the device's Inform DeviceId). */
   deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null> = async () => null;
+  /**
+   * Several instances arm the same timers (Periodic!, TimeToLive): a timer acts only when this
+   * claims its key first (a Redis SET NX in src/cluster/), so each fires once across instances.
+   */
+  claim: ((key: string, ttlMs: number) => Promise<boolean>) | null = null;
+  /** Several instances: passes a NotifyResp for a Notify this instance does not retry to the others. */
+  relayAck: ((agentEid: string, controllerEid: string, msgId: string) => void) | null = null;
 
   constructor(
     private readonly localAgent: LocalAgent,
@@ -61,12 +71,17 @@ export class Notifier {
       this.localAgent.model.tree(a);
       this.rearm(a);
     }
-    for (const n of (await this.store?.listPendingNotifies()) ?? []) {
+    this.resume((await this.store?.listPendingNotifies()) ?? []);
+  }
+
+  /** Retries unanswered send_resp Notifies (after a restart, or taken over from a stopped instance). */
+  resume(list: readonly PendingNotify[]): void {
+    for (const n of list) {
       let msg: Msg;
       try {
         msg = decodeMsg(n.msg);
       } catch {
-        await this.store!.deletePendingNotify(n.msgId);
+        void this.store?.deletePendingNotify(n.msgId).catch(() => undefined);
         continue;
       }
       const p: Pending = { agentEid: n.agentEid, controllerEid: n.controllerEid, msg, attempt: n.attempt, expiresAt: n.expiresAt ?? Infinity, timer: null };
@@ -86,9 +101,14 @@ export class Notifier {
   }
 
   /** A NotifyResp arrived (R-NOT.9): the notification is delivered. */
-  acknowledged(agentEid: string, controllerEid: string, msgId: string): void {
+  acknowledged(agentEid: string, controllerEid: string, msgId: string, relayed = false): void {
     const p = this.pending.get(msgId);
-    if (!p || p.agentEid !== agentEid || p.controllerEid !== controllerEid) return;
+    if (!p) {
+      // Several instances: the NotifyResp may reach another instance than the one retrying.
+      if (!relayed) this.relayAck?.(agentEid, controllerEid, msgId);
+      return;
+    }
+    if (p.agentEid !== agentEid || p.controllerEid !== controllerEid) return;
     if (p.timer) clearTimeout(p.timer);
     this.pending.delete(msgId);
     void this.store?.deletePendingNotify(msgId).catch(() => undefined);
@@ -185,7 +205,7 @@ export class Notifier {
   }
 
   private async send(agentEid: string, controllerEid: string, notify: Notify, retry: boolean, expiresAt: number): Promise<void> {
-    const msgId = `notify-${Date.now().toString(36)}-${++this.seq}`;
+    const msgId = `notify-${this.idBase}-${Date.now().toString(36)}-${++this.seq}`;
     const msg: Msg = { header: { msgId, msgType: 'NOTIFY' }, body: { msgBody: 'request', request: { reqType: 'notify', notify } } };
     const ok = await this.endpoint.sendToController(agentEid, controllerEid, msg);
     if (!ok) this.log.warn({ agentEid, controllerEid }, 'Notify could not be sent now');
@@ -240,7 +260,7 @@ export class Notifier {
   }
 
   /** Re-arms an agent's TimeToLive and Periodic! timers from its current subscriptions. */
-  private rearm(agentEid: string): void {
+  rearm(agentEid: string): void {
     if (this.stopped) return;
     for (const [k, t] of this.ttl) if (k.startsWith(agentEid + '|')) (clearTimeout(t), this.ttl.delete(k));
     for (const [k, t] of this.periodic) if (k.startsWith(agentEid + '|')) (clearTimeout(t), this.periodic.delete(k));
@@ -254,7 +274,9 @@ export class Notifier {
           `${agentEid}|${instance}`,
           setTimeout(() => {
             this.ttl.delete(`${agentEid}|${instance}`);
-            void this.localAgent.expireSubscription(agentEid, instance);
+            void this.claimed(`ttl|${agentEid}|${instance}|${values.CreationDate ?? ''}`, 60_000).then(async (mine) => {
+              if (mine) await this.localAgent.expireSubscription(agentEid, instance);
+            });
           }, ms),
         );
       }
@@ -273,9 +295,21 @@ export class Notifier {
       if (!(intervalS > 0)) continue;
       const tick = (): void => {
         this.periodic.set(`${agentEid}|${eid}`, setTimeout(tick, intervalS * 1000));
-        this.periodicFor(agentEid, eid);
+        // One Periodic! per interval slot across instances (each instance runs this timer).
+        const slot = Math.floor(Date.now() / (intervalS * 1000));
+        void this.claimed(`periodic|${agentEid}|${eid}|${slot}`, intervalS * 2000).then((mine) => mine && this.periodicFor(agentEid, eid));
       };
       this.periodic.set(`${agentEid}|${eid}`, setTimeout(tick, intervalS * 1000));
+    }
+  }
+
+  private async claimed(key: string, ttlMs: number): Promise<boolean> {
+    if (!this.claim) return true;
+    try {
+      return await this.claim(key, ttlMs);
+    } catch (e) {
+      this.log.warn({ key, err: (e as Error).message }, 'claiming a timer across instances failed; skipped');
+      return false;
     }
   }
 

@@ -55,6 +55,8 @@ export interface UspControllerOptions {
 
 export interface UspControllerEvents {
   notify: [msg: Msg, record: UspRecord];
+  /** Every decoded Msg addressed to us, before matching (tests count duplicates by msg_id). */
+  msg: [msg: Msg, record: UspRecord];
   record: [record: UspRecord];
   error: [err: Error];
   close: [];
@@ -189,6 +191,7 @@ export class UspControllerClient extends EventEmitter<UspControllerEvents> {
       this.emitError(new Error(`undecodable Msg from ${rec.fromId} dropped: ${errText(err)}`));
       return;
     }
+    this.emit('msg', msg, rec);
     const notify = msg.body.request?.notify;
     if (msg.header.msgType === 'NOTIFY' && notify) {
       this.emit('notify', msg, rec);

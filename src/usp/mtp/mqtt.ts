@@ -55,6 +55,12 @@ export interface MqttMtpOptions {
    * made, else no property (with a warning).
    */
   connectEndpointId?: string;
+  /**
+   * Several proxy instances (src/cluster/): the agent topic and extra filters are subscribed as
+   * MQTT 5 shared subscriptions "$share/<group>/<filter>", so the broker hands each Record to one
+   * instance. The broker-assigned Response Information topic stays per client.
+   */
+  shareGroup?: string;
   /** Extra Topic Filters to subscribe to (R-MQTT.15, first bullet). */
   extraTopicFilters?: string[];
   /** QoS of SUBSCRIBE and PUBLISH (R-MQTT.20: 0 and 1 supported). Default 1. */
@@ -331,6 +337,10 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
       add(props.responseInformation);
     }
     const qos = this.opts.qos ?? 1;
+    const group = this.opts.shareGroup;
+    if (group) {
+      for (let i = 0; i < filters.length; i++) if (filters[i] !== props.responseInformation) filters[i] = `$share/${group}/${filters[i]}`;
+    }
     let ok = false;
     try {
       const granted = await Promise.race([

@@ -1,0 +1,24 @@
+/**
+ * What the cluster needs of the shared store: the Store interface plus the Redis client and key
+ * layout of src/store/redis.ts, and its few atomic queue/ownership operations.
+ */
+import type { Redis } from 'ioredis';
+import type { PendingNotify, QueuedRpc, Store, StoredSubscription } from '../store/types.js';
+
+export interface ClusterStore extends Store {
+  readonly redis: Redis;
+  /** This instance's name: owner of its pending Notifies and Request rows. */
+  readonly owner: string;
+  key(...parts: string[]): string;
+  /** Removes a queued RPC only if no session has claimed it yet. */
+  unqueueRpc(id: string): Promise<boolean>;
+  getQueuedRpc(id: string): Promise<QueuedRpc | null>;
+  adoptPendingNotifies(fromOwner: string): Promise<PendingNotify[]>;
+  adoptRequests(fromOwner: string): Promise<StoredSubscription[]>;
+  listSubscriptions(agentEid: string): Promise<StoredSubscription[]>;
+  listRequests(agentEid: string): Promise<StoredSubscription[]>;
+}
+
+export function isClusterStore(s: Store): s is ClusterStore {
+  return typeof (s as Partial<ClusterStore>).unqueueRpc === 'function' && (s as Partial<ClusterStore>).redis !== undefined;
+}

@@ -1,0 +1,204 @@
+/**
+ * ClusterSessionEngine on a real redis-server: two engines ("instances" a and b) share one Redis
+ * and a CPE sends the POSTs of one session alternately to both, as behind a round-robin balancer.
+ * Real envelopes go through the SOAP codec both ways.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { RpcError, type ConnectionRequestPort, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
+import { decodeSoap } from '../../src/cwmp/soap.js';
+import { silentLogger } from '../../src/log.js';
+import type { CwmpMessage, Inform, SoapEnvelope } from '../../src/cwmp/types.js';
+import { RedisStore } from '../../src/store/redis.js';
+import { ClusterBus } from '../../src/cluster/bus.js';
+import { ClusterSessionEngine } from '../../src/cluster/session-engine.js';
+import { startRedis, type RedisHandle } from '../helpers/redis.js';
+
+const OPTS: SessionEngineOptions = {
+  sessionTimeoutMs: 1500,
+  rpcDeadlineMs: 1500,
+  holdRequests: false,
+  setConnectionRequestCredentials: false,
+  maxSessions: 100,
+  endpointIdScheme: 'os',
+  lingerMs: 300,
+};
+
+class FakeConnReq implements ConnectionRequestPort {
+  calls: string[] = [];
+  async request(deviceKey: string): Promise<{ ok: boolean }> {
+    this.calls.push(deviceKey);
+    return { ok: true };
+  }
+  cancel(): void {}
+}
+
+function inform(serial: string, events: string[]): Inform {
+  return {
+    method: 'Inform',
+    deviceId: { manufacturer: 'Acme', oui: '00D09E', productClass: 'Box', serialNumber: serial },
+    event: events.map((eventCode) => ({ eventCode, commandKey: '' })),
+    maxEnvelopes: 1,
+    currentTime: '2026-11-25T10:00:00Z',
+    retryCount: 0,
+    parameterList: [
+      { name: 'Device.DeviceInfo.SoftwareVersion', value: '1.0', type: 'xsd:string' },
+      { name: 'Device.ManagementServer.ConnectionRequestURL', value: `http://127.0.0.1:1/${serial}`, type: 'xsd:string' },
+    ],
+  };
+}
+const env = (body: CwmpMessage, id = 'cpe-1'): SoapEnvelope => ({ cwmpVersion: '1-2', id, body });
+const KEY = (serial: string): string => `00D09E-Box-${serial}`;
+const gpvResponse = (value: string): CwmpMessage => ({ method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value, type: 'xsd:unsignedInt' }] });
+
+function parse(reply: CwmpReply): SoapEnvelope {
+  assert.equal(reply.status, 200, reply.body);
+  const d = decodeSoap(reply.body);
+  assert.ok(d.envelope);
+  return d.envelope;
+}
+
+let redis: RedisHandle | null = null;
+const open: { close(): Promise<void> }[] = [];
+
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  for (const o of open.reverse()) await o.close().catch(() => undefined);
+  await redis?.stop();
+});
+
+/** Two instances on one fresh key prefix. */
+async function pair(opts: Partial<SessionEngineOptions> = {}) {
+  const prefix = `t${randomBytes(4).toString('hex')}:`;
+  const make = async (id: string) => {
+    const store = new RedisStore({ url: redis!.url, prefix, owner: id });
+    const bus = new ClusterBus(store.redis, silentLogger());
+    const cr = new FakeConnReq();
+    const engine = new ClusterSessionEngine(store, cr, { ...OPTS, ...opts }, silentLogger(), bus, id);
+    await engine.start();
+    open.push(store, bus, { close: () => engine.close() });
+    return { store, bus, cr, engine };
+  };
+  return { a: await make('a'), b: await make('b') };
+}
+
+test('one session served alternately by two instances; the origin gets the answer; one connection request', async (t) => {
+  if (!redis) return t.skip('redis-server not installed (apt-get install redis-server; .ci/run does)');
+  const { a, b } = await pair();
+  const r0 = parse(await a.engine.handle({ envelope: env(inform('S1', ['1 BOOT'])), sessionId: null, connection: {} }));
+  assert.equal(r0.body.method, 'InformResponse');
+  assert.equal(parse(await b.engine.handle({ envelope: env(inform('S1', ['1 BOOT'])), sessionId: null, connection: {} })).body.method, 'InformResponse');
+  // the second Inform superseded the first; end it so the device is out of session
+  const first = await a.engine.handle({ envelope: env(inform('S1', ['2 PERIODIC'])), sessionId: null, connection: {} });
+  const sid = first.cookie!;
+  assert.equal((await b.engine.handle({ envelope: null, sessionId: sid, connection: {} })).status, 204);
+
+  // Both instances queue work for the device while it is out of session: one wakes it.
+  const fromA = a.engine.enqueue(KEY('S1'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] });
+  const fromB = b.engine.enqueue(KEY('S1'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(a.cr.calls.length + b.cr.calls.length, 1, 'one connection request across instances');
+
+  const inf = await b.engine.handle({ envelope: env(inform('S1', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} });
+  const s = inf.cookie!;
+  const rpc1 = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+  assert.equal(rpc1.body.method, 'GetParameterValues');
+  const rpc2 = parse(await b.engine.handle({ envelope: env(gpvResponse('11'), rpc1.id!), sessionId: s, connection: {} }));
+  assert.equal(rpc2.body.method, 'GetParameterValues');
+  const end = await a.engine.handle({ envelope: env(gpvResponse('22'), rpc2.id!), sessionId: s, connection: {} });
+  assert.equal(end.status, 204);
+  // Which instance queued first is a race; each caller gets exactly its own answer.
+  const values = (await Promise.all([fromA, fromB])).map((o) => (o.kind === 'response' && o.response.method === 'GetParameterValuesResponse' ? o.response.parameterList[0]!.value : ''));
+  assert.deepEqual(values.sort(), ['11', '22']);
+  assert.equal(await a.engine.inSession(KEY('S1')), false);
+});
+
+test('a lingering session picks up the follow-up RPC queued on another instance', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair();
+  const s = (await a.engine.handle({ envelope: env(inform('S2', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s, connection: {} })).status, 204);
+  const first = b.engine.enqueue(KEY('S2'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { linger: true });
+  const s2 = (await a.engine.handle({ envelope: env(inform('S2', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const rpc = parse(await b.engine.handle({ envelope: null, sessionId: s2, connection: {} }));
+  // The answer's POST waits (linger) on a; b queues the follow-up once the first outcome is in.
+  const answered = a.engine.handle({ envelope: env(gpvResponse('5'), rpc.id!), sessionId: s2, connection: {} });
+  const o = await first;
+  assert.equal(o.kind, 'response');
+  const follow = b.engine.enqueue(KEY('S2'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true });
+  const next = parse(await answered);
+  assert.equal(next.body.method, 'GetParameterNames', 'the follow-up rode the same session');
+  const done = await b.engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, next.id!), sessionId: s2, connection: {} });
+  assert.equal(done.status, 204);
+  assert.equal((await follow).kind, 'response');
+  assert.equal(a.cr.calls.length + b.cr.calls.length, 1, 'only the first RPC needed a connection request');
+});
+
+test('errors: unreachable at the deadline (queue emptied), session timeout with the RPC in flight, superseding Inform, empty POST, wrong response', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair();
+  // Registered, never comes back: unreachable, and nothing stays queued.
+  const s = (await a.engine.handle({ envelope: env(inform('S3', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  await a.engine.handle({ envelope: null, sessionId: s, connection: {} });
+  await assert.rejects(b.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k' }, { deadlineMs: 300 }), (e: unknown) => e instanceof RpcError && e.reason === 'unreachable');
+  assert.deepEqual(await a.store.listQueuedRpcs(KEY('S3')), []);
+
+  // In flight when the CPE goes silent: the serving instance's timer fails it at the origin.
+  const p1 = b.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k1' });
+  const s1 = (await a.engine.handle({ envelope: env(inform('S3', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal(parse(await a.engine.handle({ envelope: null, sessionId: s1, connection: {} })).body.method, 'Reboot');
+  await assert.rejects(p1, (e: unknown) => e instanceof RpcError && e.reason === 'session-timeout');
+
+  // In flight when the CPE starts over with a new Inform (on the other instance).
+  const p2 = a.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k2' });
+  const s2 = (await b.engine.handle({ envelope: env(inform('S3', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal(parse(await b.engine.handle({ envelope: null, sessionId: s2, connection: {} })).body.method, 'Reboot');
+  const s3 = (await a.engine.handle({ envelope: env(inform('S3', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  await assert.rejects(p2, (e: unknown) => e instanceof RpcError && e.reason === 'session-ended');
+
+  // An empty POST instead of the response, then a response nobody asked for.
+  const p3 = b.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k3' });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(parse(await a.engine.handle({ envelope: null, sessionId: s3, connection: {} })).body.method, 'Reboot');
+  const wrong = await b.engine.handle({ envelope: env({ method: 'FactoryResetResponse' }), sessionId: s3, connection: {} });
+  assert.equal(wrong.status, 400);
+  assert.match(wrong.body, /RPC in flight is Reboot/);
+  assert.equal((await b.engine.handle({ envelope: null, sessionId: s3, connection: {} })).status, 204);
+  await assert.rejects(p3, (e: unknown) => e instanceof RpcError && e.reason === 'session-ended');
+  const stray = await a.engine.handle({ envelope: env({ method: 'RebootResponse' }), sessionId: s3, connection: {} });
+  assert.equal(stray.status, 400, 'the session is over');
+});
+
+test('cancel removes a queued RPC on any instance; a TransferComplete is answered in session', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair();
+  const s = (await a.engine.handle({ envelope: env(inform('S4', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  await a.engine.handle({ envelope: null, sessionId: s, connection: {} });
+  let id = '';
+  a.engine.once('rpcResult', (r) => (id = r.id));
+  const p = a.engine.enqueue(KEY('S4'), { method: 'Reboot', commandKey: 'c' });
+  let queued = await b.store.listQueuedRpcs(KEY('S4'));
+  for (let i = 0; i < 50 && queued.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    queued = await b.store.listQueuedRpcs(KEY('S4'));
+  }
+  assert.equal(queued.length, 1);
+  assert.equal(await a.engine.cancel(queued[0]!.id), true);
+  await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.reason === 'cancelled');
+  assert.equal(id, queued[0]!.id);
+
+  const seen: string[] = [];
+  b.engine.on('transferComplete', ({ message }) => seen.push(message.method));
+  const s2 = (await a.engine.handle({ envelope: env(inform('S4', ['7 TRANSFER COMPLETE'])), sessionId: null, connection: {} })).cookie!;
+  const tc = await b.engine.handle({
+    envelope: env({ method: 'TransferComplete', commandKey: 'dl', fault: { faultCode: 0, faultString: '' }, startTime: '2026-11-25T10:00:00Z', completeTime: '2026-11-25T10:00:01Z' }),
+    sessionId: s2,
+    connection: {},
+  });
+  assert.equal(parse(tc).body.method, 'TransferCompleteResponse');
+  assert.deepEqual(seen, ['TransferComplete']);
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s2, connection: {} })).status, 204);
+});

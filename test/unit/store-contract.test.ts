@@ -1,0 +1,762 @@
+/**
+ * One Store contract, run against SqliteStore (':memory:') and RedisStore (a fresh key prefix per
+ * test on a throwaway redis-server), so that both behave the same for every caller. Then the
+ * Redis-only surface used by src/cluster/: claiming, unqueueing, per-owner pending Notifies and
+ * Request rows, adoption under concurrency, the key layout, corrupt values, outages.
+ * store.test.ts keeps the SQLite-specific cases (files, WAL, read-only handles).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { findBinary, freePort } from '../helpers/brokers.js';
+import { startRedis, type RedisHandle } from '../helpers/redis.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { RedisStore, type RedisStoreLog } from '../../src/store/redis.js';
+import { openStore } from '../../src/store/index.js';
+import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredSubscription } from '../../src/store/types.js';
+
+function device(serial: string, over: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    deviceKey: `00D09E-HGW-${serial}`,
+    endpointId: `os::00D09E-${serial}`,
+    deviceId: { manufacturer: 'Acme', oui: '00D09E', productClass: 'HGW', serialNumber: serial },
+    rootModel: 'InternetGatewayDevice',
+    softwareVersion: '1.2.3',
+    connectionRequestUrl: `http://10.0.0.1:7547/cr/${serial}`,
+    connReqUsername: 'cr-user',
+    connReqPassword: 'cr-pass',
+    cpeUsername: null,
+    cpePassword: null,
+    periodicInformInterval: 300,
+    lastInform: null,
+    lastInformEvents: [],
+    registeredAt: '2024-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+function rpc(id: string, deviceKey: string, n = 0): QueuedRpc {
+  return {
+    id,
+    deviceKey,
+    rpc: { method: 'GetParameterValues', parameterNames: [`Device.X.${n}`] },
+    createdAt: new Date(1_700_000_000_000 + n).toISOString(),
+    deadline: 1_700_000_030_000 + n,
+  };
+}
+
+function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify {
+  return {
+    msgId,
+    agentEid: 'os::00D09E-SN1',
+    controllerEid: 'self::ctrl',
+    msg: new Uint8Array([0, 1, 2, 0xfe, 0xff, 0x80, 0x7f, 0]),
+    attempt: 1,
+    expiresAt: 1_700_000_123_456,
+    ...over,
+  };
+}
+
+const ids = (rows: ReadonlyArray<{ id: string }>): string[] => rows.map((r) => r.id);
+const byMsgId = (a: PendingNotify, b: PendingNotify): number => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0);
+const rowKeys = (rows: readonly StoredSubscription[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);
+
+type Open = () => Promise<Store>;
+
+/** The shared contract: every Store method with real values. */
+function contract(open: Open): void {
+  /** A store closed when the test ends. */
+  const fresh = async (t: { after(fn: () => Promise<void>): void }): Promise<Store> => {
+    const s = await open();
+    t.after(() => s.close());
+    return s;
+  };
+
+  it('devices: upsert, get by key and Endpoint ID, update, count, unknown keys', async (t) => {
+    const store = await fresh(t);
+    const d = device('SN1');
+    await store.upsertDevice(d);
+    assert.deepEqual(await store.getDevice(d.deviceKey), d);
+    assert.deepEqual(await store.getDeviceByEndpointId(d.endpointId), d);
+    assert.equal(await store.getDevice('nope'), null);
+    assert.equal(await store.getDeviceByEndpointId('os::nope'), null);
+    assert.equal(await store.countDevices(), 1);
+
+    const updated = device('SN1', {
+      rootModel: 'Device',
+      softwareVersion: null,
+      connectionRequestUrl: null,
+      connReqUsername: null,
+      cpeUsername: 'u',
+      cpePassword: 'p',
+      periodicInformInterval: null,
+      lastInform: '2024-02-02T00:00:00.000Z',
+      lastInformEvents: ['0 BOOTSTRAP', '1 BOOT'],
+    });
+    await store.upsertDevice(updated);
+    assert.deepEqual(await store.getDevice(d.deviceKey), updated);
+    assert.equal(await store.countDevices(), 1);
+    // Empty strings are values, not nulls.
+    const empty = device('SN2', { connectionRequestUrl: '', softwareVersion: '', lastInform: '' });
+    await store.upsertDevice(empty);
+    assert.deepEqual(await store.getDevice(empty.deviceKey), empty);
+    assert.equal(await store.countDevices(), 2);
+    // Callers may mutate what they get without touching the store.
+    const got = (await store.getDevice(d.deviceKey))!;
+    got.lastInformEvents.push('X');
+    got.deviceId.serialNumber = 'changed';
+    assert.deepEqual(await store.getDevice(d.deviceKey), updated);
+  });
+
+  it('devices: Endpoint IDs are unique; an upsert may move a device to a new one', async (t) => {
+    const store = await fresh(t);
+    const d1 = device('SN1');
+    const d2 = device('SN2');
+    await store.upsertDevice(d1);
+    await store.upsertDevice(d2);
+    // Another device cannot take SN1's Endpoint ID, and the failed upsert changes nothing.
+    await assert.rejects(store.upsertDevice(device('SN3', { endpointId: d1.endpointId })));
+    await assert.rejects(store.upsertDevice({ ...d2, endpointId: d1.endpointId, softwareVersion: '9' }));
+    assert.equal(await store.getDevice(device('SN3').deviceKey), null);
+    assert.deepEqual(await store.getDevice(d2.deviceKey), d2);
+    assert.deepEqual(await store.getDeviceByEndpointId(d1.endpointId), d1);
+    assert.equal(await store.countDevices(), 2);
+
+    // SN1 moves to ops::...: the old ID is free, the new one finds it.
+    const moved = { ...d1, endpointId: 'ops::00D09E-HGW-SN1' };
+    await store.upsertDevice(moved);
+    assert.equal(await store.getDeviceByEndpointId(d1.endpointId), null);
+    assert.deepEqual(await store.getDeviceByEndpointId(moved.endpointId), moved);
+    assert.deepEqual(await store.getDevice(d1.deviceKey), moved);
+    // ... and another device may now take the old one.
+    const d3 = device('SN3', { endpointId: d1.endpointId });
+    await store.upsertDevice(d3);
+    assert.deepEqual(await store.getDeviceByEndpointId(d1.endpointId), d3);
+    assert.equal(await store.countDevices(), 3);
+  });
+
+  it('touchInform: only the Inform bookkeeping; a null URL keeps the known one; unknown device is a no-op', async (t) => {
+    const store = await fresh(t);
+    const d = device('SN1');
+    await store.upsertDevice(d);
+    await store.touchInform(d.deviceKey, '2024-05-01T10:00:00.000Z', ['2 PERIODIC', '4 VALUE CHANGE'], 'http://10.0.0.9:7547/');
+    const touched = { ...d, lastInform: '2024-05-01T10:00:00.000Z', lastInformEvents: ['2 PERIODIC', '4 VALUE CHANGE'], connectionRequestUrl: 'http://10.0.0.9:7547/' };
+    assert.deepEqual(await store.getDevice(d.deviceKey), touched);
+    assert.deepEqual(await store.getDeviceByEndpointId(d.endpointId), touched);
+    await store.touchInform(d.deviceKey, '2024-05-01T10:05:00.000Z', [], null);
+    assert.deepEqual(await store.getDevice(d.deviceKey), { ...touched, lastInform: '2024-05-01T10:05:00.000Z', lastInformEvents: [] });
+    assert.deepEqual((await store.listDevices())[0], { ...touched, lastInform: '2024-05-01T10:05:00.000Z', lastInformEvents: [] });
+
+    await store.touchInform('unknown', '2024-05-01T10:00:00.000Z', ['1 BOOT'], 'http://x/');
+    assert.equal(await store.getDevice('unknown'), null);
+    assert.equal(await store.countDevices(), 1);
+
+    // A later upsert is the whole truth again, hot fields included.
+    await store.upsertDevice(d);
+    assert.deepEqual(await store.getDevice(d.deviceKey), d);
+  });
+
+  it('listDevices: ordered by key, limit/offset, case-insensitive literal search over the ids', async (t) => {
+    const store = await fresh(t);
+    for (const s of ['C3', 'A1', 'B2', '100%', 'X_Y', 'XAY', 'a0']) await store.upsertDevice(device(s));
+    await store.upsertDevice(
+      device('Z9', { deviceKey: 'AABBCC-Modem-Z9', endpointId: 'os::AABBCC-Z9', deviceId: { manufacturer: 'Other Corp', oui: 'AABBCC', productClass: 'Modem', serialNumber: 'Z9' } }),
+    );
+    const all = (await store.listDevices()).map((d) => d.deviceKey);
+    // Binary key order: upper case before lower case, digits before letters.
+    assert.deepEqual(all, [
+      '00D09E-HGW-100%',
+      '00D09E-HGW-A1',
+      '00D09E-HGW-B2',
+      '00D09E-HGW-C3',
+      '00D09E-HGW-XAY',
+      '00D09E-HGW-X_Y',
+      '00D09E-HGW-a0',
+      'AABBCC-Modem-Z9',
+    ]);
+    const page = async (q: { limit?: number; offset?: number; search?: string }) => (await store.listDevices(q)).map((d) => d.deviceKey);
+    assert.deepEqual(await page({ limit: 2, offset: 1 }), all.slice(1, 3));
+    assert.deepEqual(await page({ offset: 6 }), all.slice(6));
+    assert.deepEqual(await page({ offset: 100 }), []);
+    assert.deepEqual(await page({ limit: 0 }), []);
+    assert.deepEqual(await page({ search: '' }), all, 'empty search = no filter');
+    await assert.rejects(store.listDevices({ limit: -1 }), RangeError);
+    await assert.rejects(store.listDevices({ offset: 1.5 }), RangeError);
+
+    const serials = async (search: string): Promise<string[]> => (await store.listDevices({ search })).map((d) => d.deviceId.serialNumber);
+    assert.deepEqual(await serials('%'), ['100%'], '% is literal');
+    assert.deepEqual(await serials('X_Y'), ['X_Y'], '_ is literal');
+    assert.deepEqual(await serials('_'), ['X_Y']);
+    assert.deepEqual(await serials('\\'), []);
+    assert.deepEqual(await serials('aabbcc'), ['Z9'], 'OUI, case-insensitive');
+    assert.deepEqual(await serials('modem'), ['Z9'], 'product class');
+    assert.deepEqual(await serials('OTHER corp'), ['Z9'], 'manufacturer');
+    assert.deepEqual(await serials('os::AABBCC'), ['Z9'], 'endpoint id');
+    assert.deepEqual(await serials('b2'), ['B2'], 'serial');
+    assert.deepEqual(await serials('A0'), ['a0']);
+    assert.deepEqual(await serials('nothing-like-this'), []);
+    assert.deepEqual(await page({ search: 'hgw', offset: 2, limit: 3 }), all.slice(2, 5));
+    assert.deepEqual(await page({ search: 'HGW', offset: 6 }), [all[6]]);
+    assert.equal(await store.countDevices(), 8);
+  });
+
+  it('listDevices: search over more devices than one read step', async (t) => {
+    const store = await fresh(t);
+    const n = 1203;
+    for (let i = 0; i < n; i++) await store.upsertDevice(device(`S${String(i).padStart(5, '0')}`));
+    assert.equal(await store.countDevices(), n);
+    const hits = await store.listDevices({ search: 's0' });
+    assert.equal(hits.length, n);
+    assert.equal(hits[1000]!.deviceId.serialNumber, 'S01000');
+    assert.deepEqual(
+      (await store.listDevices({ search: 's0002', offset: 5, limit: 4 })).map((d) => d.deviceId.serialNumber),
+      ['S00025', 'S00026', 'S00027', 'S00028'],
+    );
+    assert.deepEqual((await store.listDevices({ search: 's0', offset: 1198 })).length, 5);
+    assert.deepEqual((await store.listDevices({ search: 'S0120' })).map((d) => d.deviceId.serialNumber), ['S01200', 'S01201', 'S01202']);
+  });
+
+  it('parameter types: put, get all or by names, overwrite, per model', async (t) => {
+    const store = await fresh(t);
+    const model = '00D09E-HGW-1.2.3';
+    await store.putParameterTypes(model, new Map([['Device.A', 'xsd:string'], ['Device.B', 'xsd:unsignedInt'], ['Device.C', 'xsd:boolean']]));
+    await store.putParameterTypes('other-model', new Map([['Device.A', 'xsd:int']]));
+    await store.putParameterTypes(model, new Map([['Device.B', 'xsd:int']]));
+    await store.putParameterTypes(model, new Map());
+    assert.deepEqual(await store.getParameterTypes(model), new Map([['Device.A', 'xsd:string'], ['Device.B', 'xsd:int'], ['Device.C', 'xsd:boolean']]));
+    assert.deepEqual(await store.getParameterTypes(model, ['Device.C', 'Device.Missing', "Device.'quote"]), new Map([['Device.C', 'xsd:boolean']]));
+    assert.deepEqual(await store.getParameterTypes(model, []), new Map());
+    assert.deepEqual(await store.getParameterTypes('none'), new Map());
+    assert.deepEqual(await store.getParameterTypes('none', ['Device.A']), new Map());
+    assert.deepEqual(await store.getParameterTypes('other-model'), new Map([['Device.A', 'xsd:int']]));
+    const big = new Map(Array.from({ length: 5000 }, (_, i) => [`Device.T.${i}.Name`, 'xsd:string'] as const));
+    await store.putParameterTypes('big', big);
+    assert.equal((await store.getParameterTypes('big')).size, 5000);
+    assert.equal((await store.getParameterTypes('big', [...big.keys()].slice(0, 3000))).size, 3000);
+  });
+
+  it('queued RPCs: FIFO per device, global order, removal, duplicate ids rejected, shapes survive', async (t) => {
+    const store = await fresh(t);
+    await store.addQueuedRpc(rpc('a1', 'A', 1));
+    await store.addQueuedRpc(rpc('b1', 'B', 2));
+    await store.addQueuedRpc(rpc('a2', 'A', 3));
+    await store.addQueuedRpc(rpc('a3', 'A', 4));
+    await store.addQueuedRpc(rpc('b2', 'B', 5));
+    assert.deepEqual(ids(await store.listQueuedRpcs('A')), ['a1', 'a2', 'a3']);
+    assert.deepEqual(ids(await store.listQueuedRpcs('B')), ['b1', 'b2']);
+    assert.deepEqual(await store.listQueuedRpcs('C'), []);
+    assert.deepEqual((await store.listQueuedRpcs('A'))[0], rpc('a1', 'A', 1));
+    assert.deepEqual(ids(await store.listAllQueuedRpcs()), ['a1', 'b1', 'a2', 'a3', 'b2']);
+
+    assert.equal(await store.removeQueuedRpc('a2'), true);
+    assert.equal(await store.removeQueuedRpc('a2'), false);
+    assert.equal(await store.removeQueuedRpc('never'), false);
+    assert.deepEqual(ids(await store.listQueuedRpcs('A')), ['a1', 'a3']);
+    await store.addQueuedRpc(rpc('a4', 'A', 6));
+    assert.deepEqual(ids(await store.listQueuedRpcs('A')), ['a1', 'a3', 'a4']);
+    await assert.rejects(store.addQueuedRpc(rpc('a1', 'B', 7)));
+    assert.deepEqual(ids(await store.listQueuedRpcs('B')), ['b1', 'b2'], 'a rejected duplicate queues nothing');
+
+    for (const id of ['b1', 'b2']) assert.equal(await store.removeQueuedRpc(id), true);
+    assert.deepEqual(await store.listQueuedRpcs('B'), []);
+    assert.deepEqual(ids(await store.listAllQueuedRpcs()), ['a1', 'a3', 'a4']);
+
+    const spv: QueuedRpc = {
+      id: 'spv',
+      deviceKey: 'A',
+      rpc: { method: 'SetParameterValues', parameterKey: 'k', parameterList: [{ name: 'Device.X', value: 'a"b<c\u00e9\u{1F600}\n', type: 'xsd:string' }] },
+      createdAt: '2024-01-01T00:00:00.000Z',
+      deadline: Number.MAX_SAFE_INTEGER,
+    };
+    await store.addQueuedRpc(spv);
+    assert.deepEqual((await store.listQueuedRpcs('A')).at(-1), spv);
+    assert.deepEqual((await store.listAllQueuedRpcs()).find((q) => q.id === 'spv'), spv);
+  });
+
+  it('subscriptions: put, overwrite, delete, listed by (agent, instance)', async (t) => {
+    const store = await fresh(t);
+    assert.deepEqual(await store.listAllSubscriptions(), []);
+    await store.putSubscription('os::B', 10, { ID: 'b10', Enable: 'true' });
+    await store.putSubscription('os::B', 2, { ID: 'b2' });
+    await store.putSubscription('os::A', 7, { ID: 'a7', 'ReferenceList': 'Device.DeviceInfo.' });
+    await store.putSubscription('os::B', 2, { ID: 'b2-new', Persistent: 'true' });
+    assert.deepEqual(await store.listAllSubscriptions(), [
+      { agentEid: 'os::A', instance: 7, values: { ID: 'a7', 'ReferenceList': 'Device.DeviceInfo.' } },
+      { agentEid: 'os::B', instance: 2, values: { ID: 'b2-new', Persistent: 'true' } },
+      { agentEid: 'os::B', instance: 10, values: { ID: 'b10', Enable: 'true' } },
+    ]);
+    await store.deleteSubscription('os::B', 2);
+    await store.deleteSubscription('os::B', 99);
+    await store.deleteSubscription('os::none', 1);
+    await store.deleteSubscription('os::A', 7);
+    assert.deepEqual(rowKeys(await store.listAllSubscriptions()), ['os::B|10']);
+    await store.putSubscription('os::A', 1, {});
+    assert.deepEqual(await store.listAllSubscriptions(), [
+      { agentEid: 'os::A', instance: 1, values: {} },
+      { agentEid: 'os::B', instance: 10, values: { ID: 'b10', Enable: 'true' } },
+    ]);
+  });
+
+  it('requests: put, overwrite, delete, listed by (agent, instance), apart from subscriptions', async (t) => {
+    const store = await fresh(t);
+    await store.putRequest('os::B', 3, { Command: 'Device.Reboot()', Status: 'Active' });
+    await store.putRequest('os::A|x', 12, { Command: 'Device.X()' });
+    await store.putRequest('os::A|x', 4, { Command: 'Device.Y()' });
+    await store.putRequest('os::B', 3, { Command: 'Device.Reboot()', Status: 'Done' });
+    assert.deepEqual(await store.listAllRequests(), [
+      { agentEid: 'os::A|x', instance: 4, values: { Command: 'Device.Y()' } },
+      { agentEid: 'os::A|x', instance: 12, values: { Command: 'Device.X()' } },
+      { agentEid: 'os::B', instance: 3, values: { Command: 'Device.Reboot()', Status: 'Done' } },
+    ]);
+    assert.deepEqual(await store.listAllSubscriptions(), []);
+    await store.deleteRequest('os::A|x', 12);
+    await store.deleteRequest('os::A|x', 12);
+    assert.deepEqual(rowKeys(await store.listAllRequests()), ['os::A|x|4', 'os::B|3']);
+  });
+
+  it('instance maps: null when unknown, put, overwrite', async (t) => {
+    const store = await fresh(t);
+    assert.equal(await store.getInstanceMap('dev'), null);
+    await store.putInstanceMap('dev', { 'Device.WiFi.SSID.|1': 1, 'Device.WiFi.SSID.|5': 2 });
+    await store.putInstanceMap('other', {});
+    assert.deepEqual(await store.getInstanceMap('dev'), { 'Device.WiFi.SSID.|1': 1, 'Device.WiFi.SSID.|5': 2 });
+    assert.deepEqual(await store.getInstanceMap('other'), {});
+    await store.putInstanceMap('dev', { a: 3 });
+    assert.deepEqual(await store.getInstanceMap('dev'), { a: 3 });
+  });
+
+  it('pending notifies: bytes round-trip, a repeated msgId updates only the attempt, delete', async (t) => {
+    const store = await fresh(t);
+    assert.deepEqual(await store.listPendingNotifies(), []);
+    const n1 = notify('m1');
+    const n2 = notify('m2', { expiresAt: null, msg: new Uint8Array(0), agentEid: 'os::other' });
+    const big = notify('m3', { msg: new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff) });
+    await store.putPendingNotify(n1);
+    await store.putPendingNotify(n2);
+    await store.putPendingNotify(big);
+    const listed = (await store.listPendingNotifies()).sort(byMsgId);
+    assert.deepEqual(listed, [n1, n2, big]);
+    assert.ok(listed.every((n) => Object.getPrototypeOf(n.msg) === Uint8Array.prototype), 'plain Uint8Array');
+
+    // A retry stores the next attempt; the rest of the row is what was first stored.
+    await store.putPendingNotify({ ...n1, attempt: 2, msg: new Uint8Array([9]), controllerEid: 'self::changed', expiresAt: 1 });
+    await store.putPendingNotify({ ...n1, attempt: 12 });
+    assert.deepEqual((await store.listPendingNotifies()).sort(byMsgId)[0], { ...n1, attempt: 12 });
+
+    await store.deletePendingNotify('m2');
+    await store.deletePendingNotify('never');
+    assert.deepEqual((await store.listPendingNotifies()).sort(byMsgId).map((n) => n.msgId), ['m1', 'm3']);
+  });
+
+  it('close is idempotent', async () => {
+    const store = await open();
+    await store.upsertDevice(device('SN1'));
+    await store.close();
+    await store.close();
+  });
+}
+
+// --- SQLite -------------------------------------------------------------------------------------
+
+describe('Store contract: SqliteStore', () => {
+  contract(async () => openSqliteStore(':memory:'));
+});
+
+// --- Redis --------------------------------------------------------------------------------------
+
+const redisBin = findBinary('redis-server');
+const redisSkip = redisBin ? false : 'redis-server is not installed (Debian package redis-server; scripts/ci-brokers.sh installs it)';
+let server: RedisHandle | null = null;
+let prefixSeq = 0;
+
+/** A fresh key prefix per store group, so tests never see each other's keys. */
+function freshPrefix(): string {
+  return `ct${process.pid}-${++prefixSeq}:`;
+}
+
+function redisStore(opts: { prefix?: string; owner?: string; log?: RedisStoreLog; url?: string } = {}): RedisStore {
+  if (!server) throw new Error('redis-server not started');
+  return new RedisStore({ url: opts.url ?? server.url, prefix: opts.prefix ?? freshPrefix(), owner: opts.owner ?? 'owner-1', log: opts.log });
+}
+
+/** Collects log lines; `all` is everything joined, for "never mentions X" checks. */
+function logSink(): { log: RedisStoreLog; lines: Array<{ level: string; msg: string; extra?: Record<string, unknown> }>; all(): string } {
+  const lines: Array<{ level: string; msg: string; extra?: Record<string, unknown> }> = [];
+  return { lines, log: (level, msg, extra) => lines.push({ level, msg, extra }), all: () => JSON.stringify(lines) };
+}
+
+describe('RedisStore', { skip: redisSkip }, () => {
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  describe('Store contract: RedisStore', () => {
+    contract(async () => {
+      const s = redisStore();
+      await s.ready();
+      return s;
+    });
+  });
+
+  describe('cluster surface', () => {
+    clusterSurface();
+  });
+});
+
+/** The Redis-only methods used by src/cluster/, and connection behaviour. */
+function clusterSurface(): void {
+
+  /** Stores on one prefix, closed at the end of the test. */
+  const group = (t: { after(fn: () => Promise<void>): void }) => {
+    const prefix = freshPrefix();
+    return (owner = 'owner-1', log?: RedisStoreLog): RedisStore => {
+      const s = redisStore({ prefix, owner, log });
+      t.after(() => s.close());
+      return s;
+    };
+  };
+
+  it('keeps the key layout the cluster module relies on', async (t) => {
+    const s = group(t)('me');
+    const d = device('SN1');
+    await s.upsertDevice(d);
+    await s.touchInform(d.deviceKey, '2024-05-01T10:00:00.000Z', ['2 PERIODIC'], null);
+    await s.putParameterTypes('m', new Map([['Device.A', 'xsd:int']]));
+    await s.addQueuedRpc(rpc('r1', d.deviceKey, 1));
+    await s.putSubscription('os::A', 1, { ID: 's' });
+    await s.putRequest('os::A', 2, { Command: 'c' });
+    await s.putInstanceMap(d.deviceKey, { x: 1 });
+    await s.putPendingNotify(notify('m1'));
+    const P = s.prefix;
+    assert.equal(s.key('dev', 'x'), `${P}dev:x`);
+    assert.equal(s.owner, 'me');
+    const keys = (await s.redis.keys(`${P}*`)).sort();
+    assert.deepEqual(
+      keys,
+      [
+        `dev:${d.deviceKey}`, `eid:${d.endpointId}`, 'devs', 'types:m', 'rpc:r1', `q:${d.deviceKey}`, 'qdevs',
+        'sub:os::A', 'subagents', 'req:os::A', 'reqagents', 'reqown:me', `imap:${d.deviceKey}`, 'pn:me',
+      ].map((k) => P + k).sort(),
+    );
+    const h = await s.redis.hgetall(s.key('dev', d.deviceKey));
+    assert.deepEqual(Object.keys(h).sort(), ['connectionRequestUrl', 'lastInform', 'lastInformEvents', 'rec']);
+    assert.equal(h.lastInform, '2024-05-01T10:00:00.000Z');
+    assert.deepEqual(JSON.parse(h.lastInformEvents!), ['2 PERIODIC']);
+    const rec = JSON.parse(h.rec!) as Record<string, unknown>;
+    assert.equal(rec.endpointId, d.endpointId);
+    assert.ok(!('lastInform' in rec) && !('connectionRequestUrl' in rec) && !('lastInformEvents' in rec));
+    assert.equal(await s.redis.get(s.key('eid', d.endpointId)), d.deviceKey);
+    assert.deepEqual(await s.redis.zrange(s.key('devs'), 0, -1, 'WITHSCORES'), [d.deviceKey, '0']);
+    assert.deepEqual(JSON.parse((await s.redis.get(s.key('rpc', 'r1')))!), rpc('r1', d.deviceKey, 1));
+    assert.deepEqual(await s.redis.lrange(s.key('q', d.deviceKey), 0, -1), ['r1']);
+    assert.deepEqual(await s.redis.smembers(s.key('qdevs')), [d.deviceKey]);
+    assert.deepEqual(await s.redis.smembers(s.key('reqown', 'me')), ['os::A|2']);
+    assert.equal(await s.redis.hget(s.key('types', 'm'), 'Device.A'), 'xsd:int');
+    const pn = JSON.parse((await s.redis.hget(s.key('pn', 'me'), 'm1'))!) as Record<string, unknown>;
+    assert.equal(pn.msg, Buffer.from(notify('m1').msg).toString('base64'));
+
+    // Emptied lists and hashes leave no index entry behind.
+    await s.removeQueuedRpc('r1');
+    await s.deleteSubscription('os::A', 1);
+    await s.deleteRequest('os::A', 2);
+    assert.equal(await s.redis.exists(s.key('q', d.deviceKey), s.key('qdevs'), s.key('rpc', 'r1'), s.key('subagents'), s.key('reqagents'), s.key('reqown', 'me')), 0);
+  });
+
+  it('origin and linger survive; getQueuedRpc', async (t) => {
+    const s = group(t)();
+    const q: QueuedRpc = { ...rpc('o1', 'D', 1), origin: 'inst-a', linger: true };
+    await s.addQueuedRpc(q);
+    assert.deepEqual(await s.listQueuedRpcs('D'), [q]);
+    assert.deepEqual(await s.getQueuedRpc('o1'), q);
+    assert.equal(await s.getQueuedRpc('none'), null);
+  });
+
+  it('claimNextQueuedRpc: FIFO, skips removed ids, keeps the in-flight record with a TTL', async (t) => {
+    const s = group(t)();
+    for (let i = 1; i <= 4; i++) await s.addQueuedRpc(rpc(`c${i}`, 'D', i));
+    await s.addQueuedRpc(rpc('other', 'E', 9));
+    assert.equal(await s.removeQueuedRpc('c1'), true);
+    // A list entry whose RPC vanished (e.g. expired) is skipped too.
+    await s.redis.del(s.key('rpc', 'c2'));
+
+    const first = await s.claimNextQueuedRpc('D', 60_000);
+    assert.deepEqual(first, rpc('c3', 'D', 3));
+    assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['c4']);
+    assert.deepEqual(await s.getQueuedRpc('c3'), rpc('c3', 'D', 3), 'in flight, still readable');
+    const ttl = await s.redis.pttl(s.key('rpc', 'c3'));
+    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
+    assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
+
+    assert.deepEqual(await s.claimNextQueuedRpc('D', 60_000), rpc('c4', 'D', 4));
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs with its last RPC');
+    assert.equal(await s.claimNextQueuedRpc('D', 60_000), null);
+    assert.equal(await s.claimNextQueuedRpc('nobody', 60_000), null);
+    // The in-flight record ends with removeQueuedRpc.
+    assert.equal(await s.removeQueuedRpc('c3'), true);
+    assert.equal(await s.getQueuedRpc('c3'), null);
+    assert.equal(await s.removeQueuedRpc('c3'), false);
+    await assert.rejects(s.claimNextQueuedRpc('D', 0), RangeError);
+
+    // Two instances claiming at once never get the same RPC.
+    for (let i = 0; i < 50; i++) await s.addQueuedRpc(rpc(`p${i}`, 'P', i));
+    const t2 = group(t)('owner-2');
+    const drain = async (st: RedisStore): Promise<string[]> => {
+      const got: string[] = [];
+      for (let q = await st.claimNextQueuedRpc('P', 60_000); q; q = await st.claimNextQueuedRpc('P', 60_000)) got.push(q.id);
+      return got;
+    };
+    const [a, b] = await Promise.all([drain(s), drain(t2)]);
+    assert.equal(a.length + b.length, 50);
+    assert.equal(new Set([...a, ...b]).size, 50);
+  });
+
+  it('unqueueRpc: true while queued, false once claimed (and then leaves it alone)', async (t) => {
+    const s = group(t)();
+    await s.addQueuedRpc(rpc('u1', 'D', 1));
+    await s.addQueuedRpc(rpc('u2', 'D', 2));
+    await s.addQueuedRpc(rpc('u3', 'D', 3));
+    assert.equal(await s.unqueueRpc('u2'), true);
+    assert.equal(await s.getQueuedRpc('u2'), null);
+    assert.equal(await s.unqueueRpc('u2'), false);
+    assert.deepEqual(await s.claimNextQueuedRpc('D', 30_000), rpc('u1', 'D', 1));
+    assert.equal(await s.unqueueRpc('u1'), false);
+    assert.deepEqual(await s.getQueuedRpc('u1'), rpc('u1', 'D', 1), 'claimed RPC untouched');
+    assert.equal(await s.unqueueRpc('u3'), true);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0);
+    assert.equal(await s.unqueueRpc('never'), false);
+  });
+
+  it('listAllQueuedRpcs keeps per-device FIFO even when createdAt goes backwards', async (t) => {
+    const s = group(t)();
+    await s.addQueuedRpc({ ...rpc('x1', 'X', 10) });
+    await s.addQueuedRpc({ ...rpc('y1', 'Y', 5) });
+    await s.addQueuedRpc({ ...rpc('x2', 'X', 1) }); // another instance's clock is behind
+    await s.addQueuedRpc({ ...rpc('y2', 'Y', 20) });
+    assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['y1', 'x1', 'x2', 'y2']);
+  });
+
+  it('pending notifies are per owner', async (t) => {
+    const mk = group(t);
+    const a = mk('inst-a');
+    const b = mk('inst-b');
+    await a.putPendingNotify(notify('a1'));
+    await a.putPendingNotify(notify('a2'));
+    await b.putPendingNotify(notify('b1'));
+    assert.deepEqual((await a.listPendingNotifies()).map((n) => n.msgId).sort(), ['a1', 'a2']);
+    assert.deepEqual((await b.listPendingNotifies()).map((n) => n.msgId), ['b1']);
+    await b.deletePendingNotify('a1'); // not b's: nothing happens
+    assert.equal((await a.listPendingNotifies()).length, 2);
+    assert.deepEqual(await b.adoptPendingNotifies('inst-b'), [], 'adopting from oneself moves nothing');
+    assert.deepEqual((await b.listPendingNotifies()).map((n) => n.msgId), ['b1']);
+  });
+
+  it('adoptPendingNotifies and adoptRequests move ownership exactly once under concurrency', async (t) => {
+    const mk = group(t);
+    const dead = mk('dead');
+    const a = mk('inst-a');
+    const b = mk('inst-b');
+    const notifies = Array.from({ length: 40 }, (_, i) => notify(`n${i}`, { attempt: i }));
+    for (const n of notifies) await dead.putPendingNotify(n);
+    for (let i = 0; i < 30; i++) await dead.putRequest(`os::agent${i % 3}`, i, { Command: `c${i}` });
+    await dead.deleteRequest('os::agent0', 0);
+    await a.putRequest('os::agent9', 1, { Command: 'mine' });
+    // A row the dead instance owned but another instance deleted: not adopted.
+    await a.deleteRequest('os::agent1', 1);
+
+    // Pending notifies: both survivors adopt at once; exactly one gets all 40.
+    const [na, nb] = await Promise.all([a.adoptPendingNotifies('dead'), b.adoptPendingNotifies('dead')]);
+    assert.ok(na.length === 0 || nb.length === 0, `one adopter gets everything (${na.length}/${nb.length})`);
+    assert.deepEqual([...na, ...nb].sort(byMsgId), [...notifies].sort(byMsgId));
+    const [nWinner, nLoser] = na.length ? [a, b] : [b, a];
+    assert.deepEqual((await nWinner.listPendingNotifies()).sort(byMsgId), [...notifies].sort(byMsgId));
+    assert.deepEqual(await nLoser.listPendingNotifies(), []);
+    assert.deepEqual(await dead.listPendingNotifies(), []);
+    assert.deepEqual(await Promise.all([a.adoptPendingNotifies('dead'), b.adoptPendingNotifies('dead')]), [[], []], 'nothing left to adopt');
+
+    // Requests: 30 put, one deleted by the dead instance, one by another: 28 rows to adopt.
+    const deadRows = await dead.listRequestsOwnedBy('dead');
+    assert.equal(deadRows.length, 28);
+    const [qa, qb] = await Promise.all([a.adoptRequests('dead'), b.adoptRequests('dead')]);
+    assert.ok(qa.length === 0 || qb.length === 0, `one adopter gets everything (${qa.length}/${qb.length})`);
+    assert.deepEqual([...qa, ...qb], deadRows, 'the rows that still exist, in (agent, instance) order');
+    assert.deepEqual(await a.listRequestsOwnedBy('dead'), []);
+    const mine = { agentEid: 'os::agent9', instance: 1, values: { Command: 'mine' } };
+    if (qa.length) {
+      assert.deepEqual(await a.listRequestsOwnedBy('inst-a'), [...deadRows, mine]);
+      assert.deepEqual(await a.listRequestsOwnedBy('inst-b'), []);
+    } else {
+      assert.deepEqual(await a.listRequestsOwnedBy('inst-a'), [mine]);
+      assert.deepEqual(await a.listRequestsOwnedBy('inst-b'), deadRows);
+    }
+    assert.deepEqual(await a.adoptRequests('dead'), []);
+    assert.deepEqual(await a.adoptRequests('inst-a'), [], 'adopting from oneself moves nothing');
+    assert.equal((await a.listAllRequests()).length, 29, 'adoption never touches the rows themselves');
+  });
+
+  it('listSubscriptions / listRequests: one agent\'s rows by instance', async (t) => {
+    const mk = group(t);
+    const a = mk('inst-a');
+    const b = mk('inst-b');
+    await a.putSubscription('os::A', 10, { ID: 'a10' });
+    await b.putSubscription('os::A', 2, { ID: 'a2' });
+    await a.putSubscription('os::B', 1, { ID: 'b1' });
+    await a.putRequest('os::A', 5, { Command: 'x' });
+    await b.putRequest('os::A', 3, { Command: 'y' });
+    assert.deepEqual(await a.listSubscriptions('os::A'), [
+      { agentEid: 'os::A', instance: 2, values: { ID: 'a2' } },
+      { agentEid: 'os::A', instance: 10, values: { ID: 'a10' } },
+    ]);
+    assert.deepEqual(rowKeys(await b.listRequests('os::A')), ['os::A|3', 'os::A|5'], 'every owner\'s rows');
+    assert.deepEqual(await a.listSubscriptions('os::none'), []);
+    assert.deepEqual(await a.listRequests('os::B'), []);
+  });
+
+  it('two instances on one prefix share devices, queues and subscriptions', async (t) => {
+    const mk = group(t);
+    const a = mk('inst-a');
+    const b = mk('inst-b');
+    await a.upsertDevice(device('SN1'));
+    await b.touchInform(device('SN1').deviceKey, '2024-05-01T10:00:00.000Z', ['1 BOOT'], null);
+    assert.equal((await a.getDevice(device('SN1').deviceKey))?.lastInform, '2024-05-01T10:00:00.000Z');
+    await a.addQueuedRpc(rpc('q1', 'D', 1));
+    assert.deepEqual(await b.claimNextQueuedRpc('D', 10_000), rpc('q1', 'D', 1));
+    await b.putSubscription('os::A', 1, { ID: 'x' });
+    assert.equal((await a.listAllSubscriptions()).length, 1);
+    await assert.rejects(b.upsertDevice(device('SN2', { endpointId: device('SN1').endpointId })), /UNIQUE/);
+  });
+
+  it('corrupt values are skipped and reported, never thrown', async (t) => {
+    const sink = logSink();
+    const s = group(t)('me', sink.log);
+    await s.upsertDevice(device('SN1'));
+    await s.upsertDevice(device('SN2'));
+    await s.upsertDevice(device('SN3'));
+    await s.redis.hset(s.key('dev', device('SN2').deviceKey), 'rec', '{not json');
+    await s.redis.hset(s.key('dev', device('SN3').deviceKey), 'rec', '{"endpointId":5}');
+    assert.deepEqual((await s.listDevices()).map((d) => d.deviceId.serialNumber), ['SN1']);
+    assert.deepEqual((await s.listDevices({ search: 'SN' })).map((d) => d.deviceId.serialNumber), ['SN1']);
+    assert.equal(await s.getDevice(device('SN2').deviceKey), null);
+    assert.equal(await s.getDeviceByEndpointId(device('SN2').endpointId), null);
+    // A corrupt record can be overwritten by a fresh upsert.
+    await s.upsertDevice(device('SN2'));
+    assert.deepEqual(await s.getDevice(device('SN2').deviceKey), device('SN2'));
+
+    await s.addQueuedRpc(rpc('g1', 'D', 1));
+    await s.addQueuedRpc(rpc('g2', 'D', 2));
+    await s.addQueuedRpc(rpc('g3', 'D', 3));
+    await s.redis.set(s.key('rpc', 'g1'), '[[[');
+    assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['g2', 'g3']);
+    assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['g2', 'g3']);
+    assert.deepEqual(await s.claimNextQueuedRpc('D', 1000), rpc('g2', 'D', 2), 'an unreadable head is skipped');
+    assert.equal(await s.removeQueuedRpc('g1'), true, 'a corrupt RPC can still be removed');
+
+    await s.putSubscription('os::A', 1, { ID: 'ok' });
+    await s.redis.hset(s.key('sub', 'os::A'), '2', 'nope', 'x', '{}');
+    await s.putPendingNotify(notify('m1'));
+    await s.redis.hset(s.key('pn', 'me'), 'm2', '{"msgId":"m2"}');
+    await s.redis.set(s.key('imap', 'D'), '{"a":"b"}');
+    assert.deepEqual(rowKeys(await s.listAllSubscriptions()), ['os::A|1']);
+    assert.deepEqual((await s.listPendingNotifies()).map((n) => n.msgId), ['m1']);
+    assert.equal(await s.getInstanceMap('D'), null);
+    assert.ok(sink.lines.length >= 7, sink.all());
+    assert.ok(sink.lines.every((l) => l.level === 'error' && typeof l.extra?.key === 'string' && l.extra.key.startsWith(s.prefix)), sink.all());
+  });
+
+  it('ready() names host:port and never the password when Redis is down; the log neither', async () => {
+    const port = await freePort();
+    const sink = logSink();
+    const s = redisStore({ url: `redis://admin:s3cr%40tPW@127.0.0.1:${port}/0`, log: sink.log });
+    try {
+      const t0 = Date.now();
+      await assert.rejects(s.ready(3000), (err: Error) => {
+        assert.match(err.message, new RegExp(`^store\\.redis\\.url: cannot reach Redis at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+        assert.ok(!/s3cr/.test(err.message), err.message);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 3500);
+      // Commands fail too, in bounded time, rather than hang.
+      await assert.rejects(s.getDevice('x'));
+      assert.ok(sink.lines.some((l) => l.level === 'warn' && l.msg.includes(`127.0.0.1:${port}`)), sink.all());
+      assert.ok(!/s3cr/.test(sink.all()), sink.all());
+    } finally {
+      await s.close();
+    }
+    assert.throws(() => new RedisStore({ url: 'http://:pw@host', prefix: 'p:', owner: 'o' }), /store\.redis\.url: unsupported scheme/);
+    assert.throws(() => new RedisStore({ url: 'not a url :zzSecret', prefix: 'p:', owner: 'o' }), (e: Error) => /store\.redis\.url/.test(e.message) && !/zzSecret/.test(e.message));
+  });
+
+  it('ready() reports a refused password without echoing it', async (t) => {
+    const own = await startRedis();
+    assert.ok(own);
+    t.after(() => own.stop());
+    const admin = redisStore({ url: own.url });
+    await admin.redis.config('SET', 'requirepass', 'right-secret');
+    await admin.close();
+    const s = redisStore({ url: own.url.replace('redis://', 'redis://:wrong-secret@') });
+    try {
+      await assert.rejects(s.ready(3000), (err: Error) => {
+        assert.match(err.message, /^store\.redis\.url: Redis at 127\.0\.0\.1:\d+ refused: /);
+        assert.ok(!err.message.includes('wrong-secret'), err.message);
+        return true;
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an outage fails commands in bounded time; the store reconnects when Redis is back', async (t) => {
+    const own = await startRedis({ appendonly: true });
+    assert.ok(own);
+    t.after(() => own.stop());
+    const sink = logSink();
+    const s = redisStore({ url: own.url, log: sink.log });
+    t.after(() => s.close());
+    await s.ready();
+    // appendonly: the AOF is written (not yet fsynced) before the reply, so a SIGKILL keeps it.
+    await s.upsertDevice(device('SN1'));
+
+    await own.kill9();
+    // Each command fails on its own within the bound, also once the outage has lasted a while.
+    for (const call of [() => s.getDevice(device('SN1').deviceKey), () => s.addQueuedRpc(rpc('r', 'D')), () => s.countDevices()]) {
+      const t0 = Date.now();
+      await assert.rejects(call());
+      assert.ok(Date.now() - t0 < 4000, `failed after ${Date.now() - t0} ms`);
+    }
+
+    await own.restart();
+    let back: DeviceRecord | null = null;
+    for (let i = 0; i < 100 && !back; i++) {
+      back = await s.getDevice(device('SN1').deviceKey).catch(() => null);
+      if (!back) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(back, device('SN1'));
+    await s.addQueuedRpc(rpc('r2', 'D')); // scripts are loaded again after the restart
+    assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['r2']);
+    assert.ok(sink.lines.some((l) => l.level === 'warn'), sink.all());
+    assert.ok(sink.lines.some((l) => l.level === 'info' && /restored/.test(l.msg)), sink.all());
+  });
+
+  it('openStore picks Redis when store.redis.url is set, SQLite otherwise', async () => {
+    const prefix = freshPrefix();
+    const r = openStore({ path: '/nonexistent/never-created.db', redis: { url: server!.url, prefix }, owner: 'o1' });
+    try {
+      assert.ok(r instanceof RedisStore);
+      assert.equal(r.owner, 'o1');
+      assert.equal(r.prefix, prefix);
+      await r.ready?.();
+      await r.upsertDevice(device('SN1'));
+      assert.equal(await r.countDevices(), 1);
+    } finally {
+      await r.close();
+    }
+    const generated = openStore({ path: ':memory:', redis: { url: server!.url, prefix } });
+    assert.ok(generated instanceof RedisStore && generated.owner.length > 0);
+    await generated.close();
+    const l = openStore({ path: ':memory:', redis: { url: '', prefix: 'cup:' } });
+    assert.ok(!(l instanceof RedisStore));
+    assert.equal(l.ready, undefined);
+    await l.close();
+  });
+}
