@@ -1,7 +1,7 @@
 /**
  * Scale-out end to end (README "Scaling out"): Redis, mosquitto, nginx and three proxy
  * instances in their own processes on loopback; 1,000 simulated TR-181 CPE reach the ACS only
- * through nginx (round robin, no stickiness), and one USP controller over MQTT issues Get, Set
+ * through nginx (round robin, no stickiness, HTTP Digest), and one USP controller over MQTT issues Get, Set
  * and Operate(Reboot) to random agents while one instance is killed with SIGKILL half-way.
  *
  * Asserted:
@@ -58,6 +58,8 @@ function instanceConfig(name: string, acsPort: number): Record<string, unknown> 
       host: '127.0.0.1',
       port: acsPort,
       sessionTimeoutMs: 4000,
+      // Digest across instances: a challenge from one, the answer to another (shared nonce secret).
+      auth: { mode: 'digest', username: 'cpe', password: 'cl-secret' },
       connectionRequest: { deadlineMs: 4000, timeoutMs: 1000, retries: 0, retryDelayMs: 100 },
     },
     usp: {
@@ -84,7 +86,7 @@ before(async () => {
   nginx = await startNginx({ upstreams: ports.map((port) => ({ host: '127.0.0.1', port })) });
   if (!nginx) return void (skip = 'nginx not installed (apt-get install nginx; .ci/run does)');
   instances.push(...(await Promise.all(['cl-a', 'cl-b', 'cl-c'].map((n, i) => startProxyProcess(n, instanceConfig(n, ports[i]!), dir)))));
-  fleet = new Fleet({ acsUrl: nginx.url, count: DEVICES, model: 'tr181', serialPrefix: 'CL', periodicIntervalS: null, timers: { rebootDelayMs: 1500, retryMinWaitS: 0.5 }, concurrency: 100 });
+  fleet = new Fleet({ acsUrl: nginx.url, count: DEVICES, model: 'tr181', serialPrefix: 'CL', periodicIntervalS: null, auth: { mode: 'digest', username: 'cpe', password: 'cl-secret' }, timers: { rebootDelayMs: 1500, retryMinWaitS: 0.5 }, concurrency: 100 });
   await fleet.start();
   store = openStore({ path: '', redis: { url: redis.url, prefix: 'cl:' }, owner: 'cluster-test' });
   ctl = new UspControllerClient({ endpointId: CTL, agentId: 'none', transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: CTL_TOPIC, agentTopic: AGENT_TOPIC }, timeoutMs: 60_000 });
@@ -109,6 +111,7 @@ async function pool<T>(tasks: (() => Promise<T>)[], n: number, pauseAt: number, 
     while (next < tasks.length) {
       if (next === pauseAt && !paused) paused = pause();
       if (paused && next >= pauseAt) await paused;
+      if (next >= tasks.length) break; // other workers took the rest meanwhile
       const i = next++;
       out[i] = await tasks[i]!();
     }
