@@ -244,6 +244,36 @@ function redisCommand(port: number, ...args: string[]): Promise<string> {
   });
 }
 
+/**
+ * MONITOR on its own connection: counts the commands clients send (round trips; a pipeline's
+ * commands count one each) apart from those run inside Lua scripts, which INFO commandstats mixes.
+ */
+function monitorCounter(port: number): { stop(): { client: number; lua: number } } {
+  const s = net.connect({ host: '127.0.0.1', port });
+  let client = 0;
+  let lua = 0;
+  let rest = '';
+  s.setEncoding('utf8');
+  s.on('error', () => undefined);
+  s.on('data', (d: string) => {
+    const text = rest + d;
+    const lines = text.split('\r\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!l.startsWith('+') || l === '+OK') continue;
+      if (/^\+\d+\.\d+ \[\d+ lua\]/.test(l)) lua++;
+      else if (/^\+\d+\.\d+ \[\d+ /.test(l)) client++;
+    }
+  });
+  s.write('*1\r\n$7\r\nMONITOR\r\n');
+  return {
+    stop() {
+      s.destroy();
+      return { client, lua };
+    },
+  };
+}
+
 interface CmdStats {
   total: number;
   by: Map<string, number>;
@@ -442,8 +472,10 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     // Background Redis traffic (heartbeats, timers) over 2 s with nothing to do, before any USP
     // request: subtracted from the Get phase below.
     const b0 = await commandStats(redisPort);
+    const bgMon = sqlite ? null : monitorCounter(redisPort);
     const tb0 = performance.now();
     await sleep(2000);
+    const bgTrips = bgMon?.stop() ?? { client: 0, lua: 0 };
     const b1 = await commandStats(redisPort);
     const bgWindow = (performance.now() - tb0) / 1000;
     const bgPerS = (b1.total - b0.total - selfInfoCalls) / bgWindow;
@@ -526,6 +558,7 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     answers.clear();
     counting = true;
     const r0 = await commandStats(redisPort);
+    const mon = sqlite ? null : monitorCounter(redisPort);
     const tr0 = performance.now();
     const cpu0 = cpuSnapshot(probes);
     const cr0 = fl.totals().connectionRequests;
@@ -537,8 +570,11 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     // The sessions the last Gets opened end after their linger: count their Redis calls too.
     await quiet();
     await sleep(200);
+    const trips = mon?.stop() ?? { client: 0, lua: 0 };
     const r1 = await commandStats(redisPort);
     const redisWindow = (performance.now() - tr0) / 1000;
+    const tripsPerGet = lat.length ? (trips.client - (bgTrips.client / bgWindow) * redisWindow) / lat.length : NaN;
+    const luaPerGet = lat.length ? (trips.lua - (bgTrips.lua / bgWindow) * redisWindow) / lat.length : NaN;
     counting = false;
     const sorted = Float64Array.from(lat).sort();
     const getsPerS = lat.length / wall;
@@ -573,8 +609,9 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
       notes.push('no Redis traffic: store.redis.url not used by this build');
     } else {
       out(
-        `(c) Redis round trips per USP Get: ${f(perGet, 1)} (INFO commandstats: ${f(raw)} calls over ${f(redisWindow, 1)} s for ${f(lat.length)} Gets answered, ` +
-          `Informs quiet; background ${f(bgPerS)} calls/s measured before, subtracted; by command per Get: ${top || 'none'})`,
+        `(c) Redis round trips per USP Get: ${f(tripsPerGet, 1)} (commands sent by the instances, counted with MONITOR over ${f(redisWindow, 1)} s for ${f(lat.length)} Gets answered, ` +
+          `Informs quiet, background heartbeats subtracted); Redis commands executed per Get, inside Lua scripts included: ${f(perGet, 1)} ` +
+          `(${f(luaPerGet, 1)} inside scripts; INFO commandstats by command: ${top || 'none'})`,
       );
     }
     out(`(d) CPU during (b), 100% = one core: ${cpuLine(probes, cpu0, cpu1)}`);
@@ -586,7 +623,7 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
       getsPerS,
       getP50: q(sorted, 0.5),
       getP99: q(sorted, 0.99),
-      redisPerGet: sqlite ? NaN : raw > 0 ? perGet : 0,
+      redisPerGet: sqlite ? NaN : raw > 0 ? tripsPerGet : 0,
       maxInstCpuGets: Math.max(...instCpu(cpu0, cpu1)),
       notes,
     };
@@ -662,7 +699,7 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   if (results.length) {
-    console.log('# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis calls per Get (c) | busiest instance CPU% during (a) / (b)');
+    console.log('# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | busiest instance CPU% during (a) / (b)');
     for (const r of results) {
       console.log(
         `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +

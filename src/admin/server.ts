@@ -208,8 +208,8 @@ export class AdminServer {
     return lastInformMs !== null && now - lastInformMs < this.onlineWindowMs(periodicS);
   }
 
-  private deviceSummary(d: DeviceRecord, now: number): Record<string, unknown> {
-    const engine = this.proxy.engine;
+  private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
+    const state = await this.proxy.engine.deviceState(d.deviceKey);
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
@@ -217,8 +217,8 @@ export class AdminServer {
       rootModel: d.rootModel,
       lastInform: d.lastInform,
       online: this.online(d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now),
-      inSession: engine.isInSession(d.deviceKey),
-      queuedRpcs: engine.queuedCount(d.deviceKey),
+      inSession: state.inSession,
+      queuedRpcs: state.queuedRpcs,
     };
   }
 
@@ -232,7 +232,7 @@ export class AdminServer {
     // countDevices() counts everything; with a search, count the matches (bounded scan).
     const total = search ? (await store.listDevices({ search })).length : await store.countDevices();
     const now = Date.now();
-    res.json({ total, devices: devices.map((d) => this.deviceSummary(d, now)) });
+    res.json({ total, devices: await Promise.all(devices.map((d) => this.deviceSummary(d, now))) });
   }
 
   private async findDevice(rawKey: unknown): Promise<DeviceRecord> {
@@ -249,7 +249,7 @@ export class AdminServer {
     const modelKey = `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
     const [queue, types] = await Promise.all([this.proxy.store.listQueuedRpcs(d.deviceKey), this.proxy.store.getParameterTypes(modelKey)]);
     res.json({
-      ...this.deviceSummary(d, now),
+      ...(await this.deviceSummary(d, now)),
       softwareVersion: d.softwareVersion,
       connectionRequestUrl: d.connectionRequestUrl,
       periodicInformInterval: d.periodicInformInterval,

@@ -79,6 +79,10 @@ export class ClusterSessionEngine extends SessionEngine {
   private readonly local = new Map<string, LocalSession>();
   private readonly lingering = new Map<string, () => void>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
+  /** Sessions known to exist (started here, or found in Redis): see findSession. */
+  private readonly known: LRUCache<string, true>;
+  /** Sessions are shared state: one found in Redis was opened by an authenticated Inform. */
+  override readonly sharedSessions = true;
 
   constructor(
     private readonly cstore: ClusterStore,
@@ -90,6 +94,7 @@ export class ClusterSessionEngine extends SessionEngine {
   ) {
     super(cstore, connReq, opts, log);
     this.scripts = new SessionScripts(cstore.redis, cstore.key(''));
+    this.known = new LRUCache({ max: 100_000, ttl: 2 * opts.sessionTimeoutMs });
   }
 
   /** Subscribes to this instance's result and wake-up channels. */
@@ -106,8 +111,9 @@ export class ClusterSessionEngine extends SessionEngine {
     return this.local.size;
   }
 
+  /** Synchronous callers get this instance's view only; deviceState() and inSession() ask Redis. */
   override isInSession(_deviceKey: string): boolean {
-    return false; // answered per instance in single mode; the admin API asks Redis through inSession()
+    return false;
   }
 
   async inSession(deviceKey: string): Promise<boolean> {
@@ -116,6 +122,11 @@ export class ClusterSessionEngine extends SessionEngine {
 
   override queuedCount(_deviceKey: string): number {
     return 0;
+  }
+
+  override async deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }> {
+    const r = await this.cstore.redis.multi().exists(this.cstore.key('lease', deviceKey)).llen(this.cstore.key('q', deviceKey)).exec();
+    return { inSession: r?.[0]?.[1] === 1, queuedRpcs: Number(r?.[1]?.[1] ?? 0) };
   }
 
   override async enqueue(deviceKey: string, rpc: AcsRequest, opts: EnqueueOptions = {}): Promise<RpcOutcome> {
@@ -141,9 +152,19 @@ export class ClusterSessionEngine extends SessionEngine {
     return true;
   }
 
-  override async findSession(sessionId: string | null): Promise<string | null> {
-    if (!sessionId || sessionId.length > 64) return null;
-    return (await this.cstore.redis.exists(this.cstore.key('s', sessionId))) === 1 ? sessionId : null;
+  /**
+   * A session this instance started or has already seen costs no Redis round trip (so a sticky
+   * balancer saves one per POST); another one is looked up once. A session in Redis was opened by
+   * an authenticated Inform, hence `sharedSessions`: the ACS front needs no new authentication.
+   */
+  override findSession(sessionId: string | null): string | null | Promise<string | null> {
+    if (!sessionId || !/^[0-9a-f]{32}$/.test(sessionId)) return null;
+    if (this.known.has(sessionId)) return sessionId;
+    return this.cstore.redis.exists(this.cstore.key('s', sessionId)).then((n) => {
+      if (n !== 1) return null;
+      this.known.set(sessionId, true);
+      return sessionId;
+    });
   }
 
   override async unsupportedInSession(sessionId: string, id: string | null, detail: string): Promise<CwmpReply> {
@@ -227,6 +248,7 @@ export class ClusterSessionEngine extends SessionEngine {
     const [tookId, tookOrigin, tookMethod, queued] = await this.scripts.inform(sid, this.instanceId, ttl, deviceKey, env.cwmpVersion, this.modelKey(device), device.endpointId);
     if (tookId) this.deliver(tookOrigin!, tookId, undefined, new RpcError('session-ended', `the CPE started a new session with ${tookMethod} in flight`));
     this.arm(sid, 1);
+    this.known.set(sid, true);
     this.connReq.cancel(deviceKey);
 
     const events = inform.event.map((e) => e.eventCode);
@@ -315,6 +337,7 @@ export class ClusterSessionEngine extends SessionEngine {
   }
 
   private ended(sid: string, deviceKey: string, reason: string): CwmpReply {
+    this.known.delete(sid);
     const s = this.local.get(sid);
     if (s) clearTimeout(s.timer);
     this.local.delete(sid);
@@ -419,7 +442,7 @@ export class ClusterSessionEngine extends SessionEngine {
   private deliver(origin: string, id: string, outcome?: RpcOutcome, error?: RpcError): void {
     if (!origin) return;
     if (origin === this.instanceId) {
-      this.settleWaiting(id, outcome, error);
+      this.settleWaiting(id, outcome, error, true);
       return;
     }
     const m: RpcResultMessage = { id, outcome, error: error ? { reason: error.reason, message: error.message } : undefined };
@@ -428,15 +451,16 @@ export class ClusterSessionEngine extends SessionEngine {
 
   private onResult(m: RpcResultMessage): void {
     if (typeof m.id !== 'string') return;
-    this.settleWaiting(m.id, m.outcome, m.error ? new RpcError(m.error.reason, m.error.message) : undefined);
+    this.settleWaiting(m.id, m.outcome, m.error ? new RpcError(m.error.reason, m.error.message) : undefined, true);
   }
 
-  private settleWaiting(id: string, outcome?: RpcOutcome, error?: RpcError): void {
+  /** `taken`: the session script already dropped the id from this instance's io set. */
+  private settleWaiting(id: string, outcome?: RpcOutcome, error?: RpcError, taken = false): void {
     const w = this.waiting.get(id);
     if (!w) return;
     this.waiting.delete(id);
     clearTimeout(w.timer);
-    void this.cstore.redis.srem(this.cstore.key('io', this.instanceId), id).catch(() => undefined);
+    if (!taken) void this.cstore.redis.srem(this.cstore.key('io', this.instanceId), id).catch(() => undefined);
     if (outcome) w.resolve(outcome);
     else w.reject(error ?? new RpcError('session-ended', 'no outcome'));
     this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });

@@ -136,7 +136,9 @@ export class AcsServer {
     const cookieId = readCookie(req.headers.cookie);
     const socket = req.socket as Socket;
     const sessionId = await this.engine.findSession(cookieId, socket);
-    let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && this.authenticated.has(sessionId));
+    // A session this instance authenticated, or (several instances) one that exists in Redis:
+    // either was opened by an authenticated Inform.
+    let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && (this.engine.sharedSessions || this.authenticated.has(sessionId)));
     if (needAuth && !req.headers.authorization) {
       req.resume();
       const r = await authenticate(null, this.authOptions(req, () => null));

@@ -176,6 +176,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
   protected closed = false;
+  /** True when session state is shared between instances (src/cluster/): see the ACS front's auth. */
+  readonly sharedSessions: boolean = false;
 
   constructor(
     protected readonly store: Store,
@@ -216,6 +218,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   findSession(sessionId: string | null, connection: object): string | null | Promise<string | null> {
     const s = (sessionId && this.sessions.get(sessionId)) || this.byConnection.get(connection);
     return s && s.state !== 'ended' ? s.id : null;
+  }
+
+  /** For the admin API: in session, and RPCs waiting (several instances: asked of Redis). */
+  async deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }> {
+    return { inSession: this.isInSession(deviceKey), queuedRpcs: this.queuedCount(deviceKey) };
   }
 
   queuedCount(deviceKey: string): number {

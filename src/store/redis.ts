@@ -26,6 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
@@ -45,6 +46,11 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** TCP connect timeout per attempt (ms, default 5000). */
   connectTimeoutMs?: number;
+  /**
+   * Device records read are reused this long (ms, default 1000; 0 = off): one USP request looks its
+   * device up several times. Another instance's change is seen at most this late.
+   */
+  deviceCacheTtlMs?: number;
 }
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
@@ -332,6 +338,8 @@ export class RedisStore implements Store {
   private readonly secrets: string[];
   private readonly log: RedisStoreLog;
   private lastError: Error | null = null;
+  private readonly devices: LRUCache<string, DeviceRecord> | null;
+  private readonly byEid: LRUCache<string, string> | null;
   private down = false;
   private closed: Promise<void> | null = null;
 
@@ -348,6 +356,9 @@ export class RedisStore implements Store {
     this.secrets = u.password ? [...new Set([u.password, decodeURIComponent(u.password)])] : [];
     this.prefix = opts.prefix;
     this.owner = opts.owner;
+    const ttl = opts.deviceCacheTtlMs ?? 1000;
+    this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
+    this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
     this.log = opts.log ?? (() => undefined);
 
     this.redis = new Redis(opts.url, {
@@ -411,20 +422,42 @@ export class RedisStore implements Store {
   async upsertDevice(d: DeviceRecord): Promise<void> {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
+    this.forget(d.deviceKey);
     await this.run(UPSERT_DEVICE, [this.key('dev', d.deviceKey), this.key('eid', d.endpointId), this.key('devs')], [d.deviceKey, d.endpointId, this.prefix, ...fields]);
+    this.remember(d);
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
-    return this.toDevice(deviceKey, await this.redis.hgetall(this.key('dev', deviceKey)));
+    const hit = this.devices?.get(deviceKey);
+    if (hit) return structuredClone(hit);
+    const d = this.toDevice(deviceKey, await this.redis.hgetall(this.key('dev', deviceKey)));
+    if (d) this.remember(d);
+    return d;
   }
 
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
+    const key = this.byEid?.get(endpointId);
+    const hit = key !== undefined ? this.devices?.get(key) : undefined;
+    if (hit && hit.endpointId === endpointId) return structuredClone(hit);
     const res = await this.run(DEVICE_BY_EID, [this.key('eid', endpointId)], [this.prefix]);
     if (!isStringArray(res) || res.length === 0) return null;
     const [deviceKey, ...flat] = res;
     const d = this.toDevice(deviceKey!, Object.fromEntries(pairs(flat)));
     // An index entry left over from corrupt data must not hand out the wrong device.
-    return d && d.endpointId === endpointId ? d : null;
+    if (!d || d.endpointId !== endpointId) return null;
+    this.remember(d);
+    return d;
+  }
+
+  private remember(d: DeviceRecord): void {
+    this.devices?.set(d.deviceKey, structuredClone(d));
+    this.byEid?.set(d.endpointId, d.deviceKey);
+  }
+
+  private forget(deviceKey: string): void {
+    const old = this.devices?.get(deviceKey);
+    if (old) this.byEid?.delete(old.endpointId);
+    this.devices?.delete(deviceKey);
   }
 
   async listDevices(query: DeviceQuery = {}): Promise<DeviceRecord[]> {
@@ -464,6 +497,12 @@ export class RedisStore implements Store {
   }
 
   async touchInform(deviceKey: string, at: string, events: string[], connectionRequestUrl: string | null): Promise<void> {
+    const cached = this.devices?.get(deviceKey);
+    if (cached) {
+      cached.lastInform = at;
+      cached.lastInformEvents = [...events];
+      if (connectionRequestUrl !== null) cached.connectionRequestUrl = connectionRequestUrl;
+    }
     // A null URL is simply not written: the known one stays (SQLite's COALESCE).
     await this.run(TOUCH_INFORM, [this.key('dev', deviceKey)], this.hotFields(at, events, connectionRequestUrl));
   }

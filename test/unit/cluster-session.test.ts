@@ -122,6 +122,7 @@ test('a lingering session picks up the follow-up RPC queued on another instance'
   const s = (await a.engine.handle({ envelope: env(inform('S2', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
   assert.equal((await a.engine.handle({ envelope: null, sessionId: s, connection: {} })).status, 204);
   const first = b.engine.enqueue(KEY('S2'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { linger: true });
+  for (let i = 0; i < 100 && a.cr.calls.length + b.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const s2 = (await a.engine.handle({ envelope: env(inform('S2', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
   const rpc = parse(await b.engine.handle({ envelope: null, sessionId: s2, connection: {} }));
   // The answer's POST waits (linger) on a; b queues the follow-up once the first outcome is in.
