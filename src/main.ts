@@ -141,6 +141,7 @@ export class Proxy {
     await this.usp.start();
     if (this.cluster) {
       this.acs.nonceSecret = await this.cluster.sharedNonceSecret();
+      this.acs.route = this.cluster.instanceId;
       await this.cluster.start({
         endpoint: this.usp.endpoint,
         notifier: this.usp.notifier,

@@ -37,6 +37,8 @@ export interface AcsServerOptions {
 }
 
 const COOKIE_NAME = 'session';
+/** Names the instance that opened the session, for balancers with cookie stickiness (README "Scaling out"). */
+export const ROUTE_COOKIE = 'cup_route';
 
 export class AcsServer {
   readonly server: http.Server | https.Server;
@@ -47,6 +49,12 @@ export class AcsServer {
    * it from Redis), so a challenge issued by one instance is accepted by another.
    */
   nonceSecret: Buffer = randomBytes(32);
+  /**
+   * Several instances: this instance's id, sent as the `cup_route` cookie with each new session
+   * so that a balancer with cookie stickiness (nginx map, HAProxy `cookie`) keeps a session's
+   * POSTs here. Optional: any instance can serve any POST; stickiness saves a Redis lookup.
+   */
+  route: string | null = null;
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
 
@@ -198,7 +206,7 @@ export class AcsServer {
 
     const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
     if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
-    send(res, reply);
+    send(res, reply, reply.cookie ? this.route : null);
   }
 
   private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {
@@ -213,12 +221,16 @@ export class AcsServer {
   }
 }
 
-function send(res: http.ServerResponse, r: CwmpReply): void {
-  const headers: Record<string, string | number> = { ...(r.headers ?? {}) };
+function send(res: http.ServerResponse, r: CwmpReply, route: string | null = null): void {
+  const headers: Record<string, string | number | string[]> = { ...(r.headers ?? {}) };
   const body = Buffer.from(r.body, 'utf8'); // Content-Length in bytes, not characters
   if (r.contentType && body.length > 0) headers['Content-Type'] = r.contentType;
   headers['Content-Length'] = body.length;
-  if (r.cookie) headers['Set-Cookie'] = `${COOKIE_NAME}=${r.cookie}; Path=/; HttpOnly`;
+  if (r.cookie) {
+    const cookies = [`${COOKIE_NAME}=${r.cookie}; Path=/; HttpOnly`];
+    if (route) cookies.push(`${ROUTE_COOKIE}=${encodeURIComponent(route)}; Path=/; HttpOnly`);
+    headers['Set-Cookie'] = cookies.length === 1 ? cookies[0]! : cookies;
+  }
   if (headers['WWW-Authenticate'] === '') delete headers['WWW-Authenticate'];
   res.writeHead(r.status, headers);
   res.end(body);

@@ -1,7 +1,7 @@
 /**
  * test/helpers/nginx.ts: nginx in front of two tiny node:http servers spreads requests
  * round-robin, skips an upstream that is down, passes Cookie and Authorization through, keeps a
- * session cookie on one upstream in sticky mode, and picks up a new upstream list on reload.
+ * session on the instance named by its cup_route cookie in sticky mode, and picks up a new upstream list on reload.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,18 +115,23 @@ test('round-robin over two upstreams, Cookie/Authorization passed, a stopped ups
   await assert.rejects(post(ngx.url), 'nginx is gone after stop()');
 });
 
-test('sticky: the same session cookie always reaches the same upstream', { skip }, async () => {
+test('sticky: the cup_route cookie picks the instance, no cookie is round robin, a dead instance falls back', { skip }, async () => {
   const a = await upstream('A');
   const b = await upstream('B');
   toStop.push(() => stopUpstream(a), () => stopUpstream(b));
-  const ngx = (await startNginx({ upstreams: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], sticky: true }))!;
+  const ngx = (await startNginx({ upstreams: [{ host: '127.0.0.1', port: a.port, route: 'inst-a' }, { host: '127.0.0.1', port: b.port, route: 'inst-b' }], sticky: true }))!;
   toStop.push(() => ngx.stop());
-  const targets = new Set<string>();
-  for (let s = 0; s < 20; s++) {
-    const first = (await post(ngx.url, { Cookie: `session=sess-${s}` })).body;
-    targets.add(first);
-    for (let i = 0; i < 3; i++) assert.equal((await post(ngx.url, { Cookie: `session=sess-${s}` })).body, first);
+  const noCookie: Record<string, number> = {};
+  for (let i = 0; i < 10; i++) {
+    const r = (await post(ngx.url)).body;
+    noCookie[r] = (noCookie[r] ?? 0) + 1;
   }
-  assert.equal(targets.size, 2, '20 sessions hash onto both upstreams');
+  assert.deepEqual(noCookie, { A: 5, B: 5 }, 'Informs (no cookie yet) are spread');
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await post(ngx.url, { Cookie: 'session=s1; cup_route=inst-b' })).body, 'B');
+    assert.equal((await post(ngx.url, { Cookie: 'cup_route=inst-a; session=s2' })).body, 'A');
+  }
+  await stopUpstream(b);
+  assert.equal((await post(ngx.url, { Cookie: 'session=s1; cup_route=inst-b' })).body, 'A', 'the routed instance is down: a backup serves');
   await ngx.stop();
 });

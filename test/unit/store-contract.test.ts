@@ -373,9 +373,10 @@ function freshPrefix(): string {
   return `ct${process.pid}-${++prefixSeq}:`;
 }
 
-function redisStore(opts: { prefix?: string; owner?: string; log?: RedisStoreLog; url?: string } = {}): RedisStore {
+/** The contract is about what is stored: no device cache (its own test below turns it on). */
+function redisStore(opts: { prefix?: string; owner?: string; log?: RedisStoreLog; url?: string; deviceCacheTtlMs?: number } = {}): RedisStore {
   if (!server) throw new Error('redis-server not started');
-  return new RedisStore({ url: opts.url ?? server.url, prefix: opts.prefix ?? freshPrefix(), owner: opts.owner ?? 'owner-1', log: opts.log });
+  return new RedisStore({ url: opts.url ?? server.url, prefix: opts.prefix ?? freshPrefix(), owner: opts.owner ?? 'owner-1', log: opts.log, deviceCacheTtlMs: opts.deviceCacheTtlMs ?? 0 });
 }
 
 /** Collects log lines; `all` is everything joined, for "never mentions X" checks. */
@@ -611,6 +612,28 @@ function clusterSurface(): void {
     assert.deepEqual(rowKeys(await b.listRequests('os::A')), ['os::A|3', 'os::A|5'], 'every owner\'s rows');
     assert.deepEqual(await a.listSubscriptions('os::none'), []);
     assert.deepEqual(await a.listRequests('os::B'), []);
+  });
+
+  it('device cache: reads reused for deviceCacheTtlMs (copies), own writes seen at once, another instance\'s after the TTL', async () => {
+    const prefix = freshPrefix();
+    const a = redisStore({ prefix, owner: 'inst-a', deviceCacheTtlMs: 300 });
+    const b = redisStore({ prefix, owner: 'inst-b', deviceCacheTtlMs: 300 });
+    try {
+      await a.upsertDevice(device('SN7'));
+      const key = device('SN7').deviceKey;
+      const first = (await a.getDeviceByEndpointId(device('SN7').endpointId))!;
+      first.softwareVersion = 'mutated by the caller';
+      assert.notEqual((await a.getDevice(key))?.softwareVersion, 'mutated by the caller', 'callers get copies');
+      await a.touchInform(key, '2024-06-01T00:00:00.000Z', ['2 PERIODIC'], null);
+      assert.equal((await a.getDevice(key))?.lastInform, '2024-06-01T00:00:00.000Z', 'own Inform bookkeeping at once');
+      assert.equal((await b.getDevice(key))?.connReqUsername, 'cr-user');
+      await a.upsertDevice({ ...device('SN7'), connReqUsername: 'cr-new' });
+      assert.equal((await b.getDevice(key))?.connReqUsername, 'cr-user', 'another instance still has its cached copy');
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await b.getDevice(key))?.connReqUsername, 'cr-new', '... until the TTL');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 
   it('two instances on one prefix share devices, queues and subscriptions', async (t) => {
