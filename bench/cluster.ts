@@ -37,6 +37,7 @@ import { decodeMsg, decodeRecord, type Msg } from '../src/usp/record.js';
 import { findBinary, freePort, startMosquitto, type MosquittoHandle } from '../test/helpers/brokers.js';
 import { startNginx, type NginxHandle } from '../test/helpers/nginx.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { liveDirs, liveGroups, stopGroup } from '../test/helpers/cleanup.js';
 
 const { values } = parseArgs({
   options: {
@@ -73,56 +74,8 @@ const q = (sorted: ArrayLike<number>, p: number): number => (sorted.length ? sor
 const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : 'n/a');
 const ms = (x: number): string => (Number.isFinite(x) ? (x < 10 ? x.toFixed(1) : x.toFixed(0)) : 'n/a');
 
-// ---- children: own process groups, all killed when we exit ------------------------------------
+// ---- children: own process groups, all killed when we exit (test/helpers/cleanup.ts) -----------------
 
-const groups = new Set<number>();
-const tempDirs = new Set<string>();
-function killAllNow(): void {
-  for (const g of groups) {
-    try {
-      process.kill(-g, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  groups.clear();
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-  tempDirs.clear();
-}
-process.once('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    killAllNow();
-    process.kill(process.pid, sig);
-  });
-}
-
-async function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
-  const pid = child.pid!;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, graceMs);
-    await exited;
-    clearTimeout(t);
-  }
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    /* none left */
-  }
-  groups.delete(pid);
-}
 
 // ---- /proc: CPU time of processes ---------------------------------------------------------------
 
@@ -346,7 +299,7 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
   const fd = openSync(log, 'a');
   const proc = spawn(process.execPath, [CLI, 'start'], { env, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  groups.add(proc.pid!);
+  liveGroups.add(proc.pid!);
   const inst: Instance = { id, acsPort, adminPort, proc, log };
   // Ready = /readyz 200: store, ACS listening, MQTT connected.
   const deadline = Date.now() + 30_000;
@@ -386,7 +339,7 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
   const notes: string[] = [];
   await redisCommand(redisPort, 'FLUSHALL');
   const workDir = mkdtempSync(path.join(os.tmpdir(), `cup-bench-cluster-${n}-`));
-  tempDirs.add(workDir);
+  liveDirs.add(workDir);
   const instances: Instance[] = [];
   let ngx: NginxHandle | null = null;
   let fleet: Fleet | null = null;
@@ -653,11 +606,11 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
       }),
     );
     if (process.env.BENCH_KEEP_LOGS) {
-      tempDirs.delete(workDir);
+      liveDirs.delete(workDir);
       console.log(`# logs kept in ${workDir}`);
     } else {
       rmSync(workDir, { recursive: true, force: true });
-      tempDirs.delete(workDir);
+      liveDirs.delete(workDir);
     }
   }
 }

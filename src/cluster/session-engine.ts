@@ -77,7 +77,6 @@ export class ClusterSessionEngine extends SessionEngine {
   private readonly waiting = new Map<string, Waiting>();
   /** Sessions whose last POST this instance served (it owns their timeout). */
   private readonly local = new Map<string, LocalSession>();
-  private readonly lingering = new Map<string, () => void>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
   /** Sessions known to exist (started here, or found in Redis): see findSession. */
   private readonly known: LRUCache<string, true>;
@@ -100,7 +99,7 @@ export class ClusterSessionEngine extends SessionEngine {
   /** Subscribes to this instance's result and wake-up channels. */
   async start(): Promise<void> {
     await this.bus.on(this.cstore.key('ch', 'res', this.instanceId), (m) => this.onResult(m as unknown as RpcResultMessage));
-    await this.bus.on(this.cstore.key('ch', 'work', this.instanceId), (m) => this.lingering.get(String(m.deviceKey))?.());
+    await this.bus.on(this.cstore.key('ch', 'work', this.instanceId), (m) => this.workWaiters.get(String(m.deviceKey))?.());
   }
 
   override async restoreQueue(): Promise<number> {
@@ -216,7 +215,7 @@ export class ClusterSessionEngine extends SessionEngine {
     this.closed = true;
     for (const s of this.local.values()) clearTimeout(s.timer);
     this.local.clear();
-    for (const wake of this.lingering.values()) wake();
+    for (const wake of this.workWaiters.values()) wake();
     for (const [id, w] of this.waiting) {
       clearTimeout(w.timer);
       w.reject(new RpcError('shutdown', 'the proxy instance stopped; another instance answers for its queued work'));
@@ -321,7 +320,7 @@ export class ClusterSessionEngine extends SessionEngine {
     let kind = status;
     let rpcJson = nextJson;
     if (kind === 'linger') {
-      await this.awaitWork(deviceKey, this.opts.lingerMs!);
+      await this.waitForWork(deviceKey, this.opts.lingerMs!);
       const n = await this.scripts.next(sid, this.instanceId, this.opts.sessionTimeoutMs);
       if (n[0] === 'nosession') return this.ended(sid, deviceKey, 'superseded');
       kind = n[0]!;
@@ -375,24 +374,11 @@ export class ClusterSessionEngine extends SessionEngine {
     }
   }
 
-  /** Resolves when an RPC is queued for the device (a poke from its origin), or after ms. */
-  private awaitWork(deviceKey: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.lingering.get(deviceKey) === done) this.lingering.delete(deviceKey);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.lingering.set(deviceKey, done);
-    });
-  }
-
   /** The device is in session: tell the instance that served its last POST (it may be lingering). */
   private poke(deviceKey: string, lease: string): void {
     const at = lease.indexOf('@');
     const holder = at >= 0 ? lease.slice(at + 1) : '';
-    if (holder === this.instanceId) this.lingering.get(deviceKey)?.();
+    if (holder === this.instanceId) this.workWaiters.get(deviceKey)?.();
     else if (holder) this.bus.publish(this.cstore.key('ch', 'work', holder), { deviceKey });
   }
 

@@ -172,7 +172,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly byConnection = new WeakMap<object, Session>();
   private readonly queues = new Map<string, DeviceQueue>();
   /** Sessions lingering for a follow-up RPC, by device. */
-  private readonly workWaiters = new Map<string, () => void>();
+  protected readonly workWaiters = new Map<string, () => void>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
   protected closed = false;
@@ -522,7 +522,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** Resolves when an RPC is enqueued for the device, or after ms. */
-  private waitForWork(deviceKey: string, ms: number): Promise<void> {
+  protected waitForWork(deviceKey: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { findBinary, freePort, waitForPort } from './brokers.js';
+import { liveDirs, liveGroups, stopGroup } from './cleanup.js';
 
 export interface MosquittoTlsHandle {
   url: string;
@@ -20,44 +21,6 @@ export interface MosquittoTlsHandle {
   stop(): Promise<void>;
 }
 
-const live = new Set<number>();
-const liveDirs = new Set<string>();
-function killAllNow(): void {
-  for (const pgid of live) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  live.clear();
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-  liveDirs.clear();
-}
-process.once('exit', killAllNow);
-
-async function killGroup(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (!pid) return;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, 5000);
-    await exited;
-    clearTimeout(t);
-  }
-  live.delete(pid);
-}
 
 /**
  * mosquitto with a TLS listener (cafile/certfile/keyfile), anonymous, no persistence; null when
@@ -97,17 +60,17 @@ export async function startMosquittoTls(certs: { caFile: string; certFile: strin
   );
   let tail = '';
   const child = spawn(bin, ['-c', conf], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid) live.add(child.pid);
+  if (child.pid) liveGroups.add(child.pid);
   const keep = (b: Buffer): void => {
     tail = (tail + b.toString('utf8')).slice(-4096);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   child.once('exit', () => {
-    if (child.pid) live.delete(child.pid);
+    if (child.pid) liveGroups.delete(child.pid);
   });
   const stopNow = async (): Promise<void> => {
-    await killGroup(child);
+    await stopGroup(child);
     rmSync(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
   };

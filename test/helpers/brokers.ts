@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { liveDirs, liveGroups, stopGroup } from './cleanup.js';
 
 export interface MosquittoHandle {
   url: string;
@@ -28,30 +29,6 @@ export interface RabbitStompHandle {
   stop(): Promise<void>;
 }
 
-/** Process groups still alive, killed synchronously if the test process exits first. */
-const live = new Set<number>();
-/** Temp state folders still in use, removed on exit too. */
-const liveDirs = new Set<string>();
-function killAllNow(): void {
-  for (const pgid of live) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  live.clear();
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-  liveDirs.clear();
-}
-process.once('exit', killAllNow);
-// node --test ends a timed-out file with SIGTERM; 'exit' does not run on a signal death.
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    killAllNow();
-    process.kill(process.pid, sig);
-  });
-}
 
 export function findBinary(name: string, extraDirs: string[] = []): string | null {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin', ...extraDirs];
@@ -102,7 +79,7 @@ function sleep(ms: number): Promise<void> {
 
 function spawnGroup(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string): ChildProcess {
   const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid) live.add(child.pid);
+  if (child.pid) liveGroups.add(child.pid);
   let tail = '';
   const keep = (b: Buffer) => {
     tail = (tail + b.toString('utf8')).slice(-8192);
@@ -110,7 +87,7 @@ function spawnGroup(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   child.once('exit', () => {
-    if (child.pid) live.delete(child.pid);
+    if (child.pid) liveGroups.delete(child.pid);
     if (logFile) {
       try {
         writeFileSync(logFile, tail);
@@ -125,43 +102,6 @@ function spawnGroup(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile
 
 function outputTail(child: ChildProcess): string {
   return (child as ChildProcess & { outputTail?: () => string }).outputTail?.() ?? '';
-}
-
-/** Kills a process group: SIGTERM, then SIGKILL after graceMs. Resolves when the leader has exited. */
-async function killGroup(child: ChildProcess, graceMs: number): Promise<void> {
-  const pid = child.pid;
-  if (!pid || child.exitCode !== null || child.signalCode !== null) {
-    if (pid) {
-      try {
-        process.kill(-pid, 'SIGKILL'); // stray children of an exited leader
-      } catch {
-        /* none */
-      }
-      live.delete(pid);
-    }
-    return;
-  }
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    /* gone */
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, graceMs);
-  await exited;
-  clearTimeout(timer);
-  try {
-    process.kill(-pid, 'SIGKILL'); // children that outlived the leader
-  } catch {
-    /* none */
-  }
-  live.delete(pid);
 }
 
 export interface StartMosquittoOptions {
@@ -192,7 +132,7 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
       await waitForPort(port, 10_000, () => c.exitCode === null && c.signalCode === null);
       break;
     } catch (err) {
-      await killGroup(c, 1000);
+      await stopGroup(c, 1000);
       if (attempt >= 20) {
         rmSync(dir, { recursive: true, force: true });
         liveDirs.delete(dir);
@@ -208,7 +148,7 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
     port,
     stop: () =>
       (stopped ??= (async () => {
-        await killGroup(c, 5000);
+        await stopGroup(c, 5000);
         rmSync(dir, { recursive: true, force: true });
         liveDirs.delete(dir);
       })()),
@@ -284,8 +224,8 @@ export async function startRabbitStomp(opts: StartRabbitOptions = {}): Promise<R
   const epmd = spawnGroup(epmdBin, ['-port', String(epmdPort), '-address', '127.0.0.1'], env);
   let server: ChildProcess | null = null;
   const cleanup = async () => {
-    if (server) await killGroup(server, 5000);
-    await killGroup(epmd, 2000);
+    if (server) await stopGroup(server, 5000);
+    await stopGroup(epmd, 2000);
     rmSync(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
   };
@@ -332,11 +272,6 @@ export async function startRabbitStomp(opts: StartRabbitOptions = {}): Promise<R
         await cleanup();
       })()),
   };
-}
-
-/** For diagnostics in tests: is any process of ours (by pid) still alive? */
-export function livePids(): number[] {
-  return [...live];
 }
 
 /** Synchronous check used by tests: `ps` lines mentioning a temp folder of ours. */

@@ -17,6 +17,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { findBinary, freePort, waitForPort } from './brokers.js';
+import { liveDirs, liveGroups, stopGroup } from './cleanup.js';
 
 export interface NginxUpstream {
   host: string;
@@ -50,27 +51,6 @@ export interface NginxHandle {
 }
 
 
-const live = new Set<number>();
-const liveDirs = new Set<string>();
-function killAllNow(): void {
-  for (const pgid of live) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  live.clear();
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-  liveDirs.clear();
-}
-process.once('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    killAllNow();
-    process.kill(process.pid, sig);
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -207,36 +187,14 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxHandle |
     stderr = (stderr + b.toString('utf8')).slice(-4000);
   });
   const pid = child.pid!;
-  live.add(pid);
+  liveGroups.add(pid);
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
-  child.once('exit', () => live.delete(pid));
+  child.once('exit', () => liveGroups.delete(pid));
 
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      if (alive()) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        try {
-          process.kill(-pid, 'SIGTERM');
-        } catch {
-          /* gone */
-        }
-        const t = setTimeout(() => {
-          try {
-            process.kill(-pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }, 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      try {
-        process.kill(-pid, 'SIGKILL'); // workers that outlived the master
-      } catch {
-        /* none */
-      }
-      live.delete(pid);
+      await stopGroup(child); // workers that outlive the master too
       rmSync(dir, { recursive: true, force: true });
       liveDirs.delete(dir);
     })());

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findBinary, freePort } from './brokers.js';
+import { liveDirs, liveGroups } from './cleanup.js';
 
 export interface RedisHandle {
   /** redis://127.0.0.1:<port> */
@@ -30,28 +31,6 @@ export interface StartRedisOptions {
 }
 
 /** Process groups of our servers; killed synchronously if the test process ends first. */
-const live = new Set<number>();
-const liveDirs = new Set<string>();
-function killAllNow(): void {
-  for (const pgid of live) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  live.clear();
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-  liveDirs.clear();
-}
-process.once('exit', killAllNow);
-// 'exit' does not run on a signal death: clean up, then die of the same signal.
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    killAllNow();
-    process.kill(process.pid, sig);
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -98,7 +77,7 @@ async function killGroup(c: ChildProcess, signal: NodeJS.Signals, graceMs: numbe
     await exited;
     clearTimeout(timer);
   }
-  live.delete(pid);
+  liveGroups.delete(pid);
 }
 
 /** Starts `redis-server` on 127.0.0.1 with throwaway state, or returns null when it is not installed. */
@@ -115,13 +94,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   const launch = async (): Promise<void> => {
     const c = spawn(bin, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
-    if (c.pid) live.add(c.pid);
+    if (c.pid) liveGroups.add(c.pid);
     const keep = (b: Buffer) => {
       tail = (tail + b.toString('utf8')).slice(-4096);
     };
     c.stdout?.on('data', keep);
     c.stderr?.on('data', keep);
-    c.once('exit', () => c.pid && live.delete(c.pid));
+    c.once('exit', () => c.pid && liveGroups.delete(c.pid));
     const deadline = Date.now() + 10_000;
     while (!(await pingOnce(port))) {
       if (!running(c)) throw new Error(`redis-server exited before it answered on port ${port}:\n${tail}`);

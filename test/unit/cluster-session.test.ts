@@ -6,14 +6,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { RpcError, type ConnectionRequestPort, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
+import { RpcError, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
 import { silentLogger } from '../../src/log.js';
-import type { CwmpMessage, Inform, SoapEnvelope } from '../../src/cwmp/types.js';
+import type { CwmpMessage, SoapEnvelope } from '../../src/cwmp/types.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { ClusterBus } from '../../src/cluster/bus.js';
 import { ClusterSessionEngine } from '../../src/cluster/session-engine.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
+import { FakeConnReq, inform } from '../helpers/cwmp-fixtures.js';
 
 const OPTS: SessionEngineOptions = {
   sessionTimeoutMs: 1500,
@@ -25,29 +26,6 @@ const OPTS: SessionEngineOptions = {
   lingerMs: 300,
 };
 
-class FakeConnReq implements ConnectionRequestPort {
-  calls: string[] = [];
-  async request(deviceKey: string): Promise<{ ok: boolean }> {
-    this.calls.push(deviceKey);
-    return { ok: true };
-  }
-  cancel(): void {}
-}
-
-function inform(serial: string, events: string[]): Inform {
-  return {
-    method: 'Inform',
-    deviceId: { manufacturer: 'Acme', oui: '00D09E', productClass: 'Box', serialNumber: serial },
-    event: events.map((eventCode) => ({ eventCode, commandKey: '' })),
-    maxEnvelopes: 1,
-    currentTime: '2026-11-25T10:00:00Z',
-    retryCount: 0,
-    parameterList: [
-      { name: 'Device.DeviceInfo.SoftwareVersion', value: '1.0', type: 'xsd:string' },
-      { name: 'Device.ManagementServer.ConnectionRequestURL', value: `http://127.0.0.1:1/${serial}`, type: 'xsd:string' },
-    ],
-  };
-}
 const env = (body: CwmpMessage, id = 'cpe-1'): SoapEnvelope => ({ cwmpVersion: '1-2', id, body });
 const KEY = (serial: string): string => `00D09E-Box-${serial}`;
 const gpvResponse = (value: string): CwmpMessage => ({ method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value, type: 'xsd:unsignedInt' }] });

@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SessionEngine, RpcError, type ConnectionRequestPort, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
+import { SessionEngine, RpcError, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { silentLogger } from '../../src/log.js';
-import type { CwmpMessage, Inform, SoapEnvelope, CwmpVersion } from '../../src/cwmp/types.js';
+import type { CwmpMessage, SoapEnvelope, CwmpVersion } from '../../src/cwmp/types.js';
 import type { Store } from '../../src/store/types.js';
+import { FakeConnReq, inform } from '../helpers/cwmp-fixtures.js';
 
 const OPTS: SessionEngineOptions = {
   sessionTimeoutMs: 5000,
@@ -18,35 +19,6 @@ const OPTS: SessionEngineOptions = {
   maxSessions: 100,
   endpointIdScheme: 'os',
 };
-
-class FakeConnReq implements ConnectionRequestPort {
-  calls: string[] = [];
-  cancels: string[] = [];
-  result = { ok: true };
-  async request(deviceKey: string): Promise<{ ok: boolean; reason?: string; detail?: string }> {
-    this.calls.push(deviceKey);
-    return this.result;
-  }
-  cancel(deviceKey: string): void {
-    this.cancels.push(deviceKey);
-  }
-}
-
-function inform(serial: string, events: string[], root = 'Device'): Inform {
-  return {
-    method: 'Inform',
-    deviceId: { manufacturer: 'Acme', oui: '00D09E', productClass: 'Box', serialNumber: serial },
-    event: events.map((eventCode) => ({ eventCode, commandKey: '' })),
-    maxEnvelopes: 1,
-    currentTime: '2026-11-25T10:00:00Z',
-    retryCount: 0,
-    parameterList: [
-      { name: `${root}.DeviceInfo.SoftwareVersion`, value: '1.0', type: 'xsd:string' },
-      { name: `${root}.ManagementServer.ConnectionRequestURL`, value: `http://127.0.0.1:1/${serial}`, type: 'xsd:string' },
-      { name: `${root}.ManagementServer.PeriodicInformInterval`, value: '300', type: 'xsd:unsignedInt' },
-    ],
-  };
-}
 
 const env = (body: CwmpMessage, id: string | null = 'cpe-1', cwmpVersion: CwmpVersion = '1-2'): SoapEnvelope => ({ cwmpVersion, id, body });
 const KEY = (serial: string): string => `00D09E-Box-${serial}`;
