@@ -1,0 +1,116 @@
+/**
+ * Scale-out over STOMP: two instances on one Redis subscribe to the same RabbitMQ queue (competing
+ * consumers, README "Scaling out"), each with its own half of the devices' CWMP sessions. A
+ * controller sends Gets and Sets to every device: each request is answered exactly once, both
+ * instances take requests, and a request taken by one instance for a device whose sessions run
+ * on the other is carried out through Redis.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Proxy } from '../../src/main.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { Fleet } from '../../src/sim/fleet.js';
+import type { Msg } from '../../src/usp/record.js';
+import { UspControllerClient, get, set } from '../../src/usp/controller/client.js';
+import { startRabbitStomp, type RabbitStompHandle } from '../helpers/brokers.js';
+import { startRedis, type RedisHandle } from '../helpers/redis.js';
+
+const CTL = 'proto::cluster-stomp-ctl';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-stomp-'));
+let redis: RedisHandle | null = null;
+let rabbit: RabbitStompHandle | null = null;
+const proxies: Proxy[] = [];
+const fleets: Fleet[] = [];
+let ctl: UspControllerClient | null = null;
+
+function proxyFor(id: string): Proxy {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir: path.join(dir, id),
+      'acs.host': '127.0.0.1',
+      'acs.port': 0,
+      'acs.connectionRequest.deadlineMs': 4000,
+      'usp.websocket.enabled': false,
+      'usp.stomp.host': rabbit!.host,
+      'usp.stomp.port': rabbit!.port,
+      'usp.stomp.destination': '/queue/usp.cs-agent',
+      'usp.reconnectBaseMs': 200,
+      'store.redis.url': redis!.url,
+      'store.redis.prefix': 'cs:',
+      'cluster.instanceId': id,
+      'cluster.heartbeatMs': 200,
+      'cluster.instanceTtlMs': 1000,
+      'admin.enabled': false,
+      controllers: [{ endpointId: CTL, stomp: { destination: '/queue/usp.cs-ctl' } }],
+      'log.level': 'silent',
+    },
+  });
+  return new Proxy(config, silentLogger());
+}
+
+before(async () => {
+  [redis, rabbit] = await Promise.all([startRedis(), startRabbitStomp()]);
+  if (!redis || !rabbit) return;
+  for (const id of ['cs-a', 'cs-b']) {
+    const p = proxyFor(id);
+    await p.start();
+    proxies.push(p);
+    const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${p.acsPort}/`, count: 10, model: 'tr181', serialPrefix: `CS${id.slice(-1).toUpperCase()}`, periodicIntervalS: null });
+    await fleet.start();
+    fleets.push(fleet);
+  }
+  ctl = new UspControllerClient({
+    endpointId: CTL,
+    agentId: 'none',
+    transport: { mtp: 'stomp', host: rabbit.host, port: rabbit.port, login: 'guest', passcode: 'guest', controllerDest: '/queue/usp.cs-ctl', agentDest: '/queue/usp.cs-agent' },
+    timeoutMs: 20_000,
+  });
+  await ctl.connect();
+});
+
+after(async () => {
+  await ctl?.close();
+  await Promise.all(fleets.map((f) => f.stop()));
+  for (const p of proxies) await p.stop();
+  await Promise.all([rabbit?.stop(), redis?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('two instances as competing consumers of one STOMP queue: every request answered once, by either instance', { timeout: 120_000 }, async (t) => {
+  if (!redis) return t.skip('redis-server not installed (apt-get install redis-server; .ci/run does)');
+  if (!rabbit) return t.skip('rabbitmq-server not installed (apt-get install rabbitmq-server; .ci/run does)');
+  const c = ctl!;
+  const answers = new Map<string, number>();
+  c.on('msg', (m) => {
+    if (m.body.msgBody === 'response' || m.body.msgBody === 'error') answers.set(m.header.msgId, (answers.get(m.header.msgId) ?? 0) + 1);
+  });
+  const devices = await proxies[0]!.store.listDevices({ limit: 100 });
+  assert.equal(devices.length, 20, 'both halves of the fleet registered in the one shared store');
+  const before = proxies.map((p) => p.usp.endpoint.stats.recordsIn);
+
+  const results = await Promise.all(
+    devices.flatMap((d, i) => [
+      c.request(get(['Device.DeviceInfo.SerialNumber']), 20_000, d.endpointId),
+      c.request(set([{ objPath: 'Device.DeviceInfo.', params: { ProvisioningCode: `cs-${i}` } }]), 20_000, d.endpointId),
+    ]),
+  );
+  const value = (m: Msg): string | undefined => m.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams['SerialNumber'];
+  for (const [i, d] of devices.entries()) {
+    assert.equal(value(results[2 * i]!), d.deviceId.serialNumber, `Get on ${d.endpointId}`);
+    assert.equal(results[2 * i + 1]!.body.response?.setResp?.updatedObjResults.length, 1, `Set on ${d.endpointId}: ${JSON.stringify(results[2 * i + 1]!.body)}`);
+  }
+  await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
+  assert.deepEqual([...answers.values()].filter((n) => n !== 1), [], 'each msg_id answered exactly once');
+  const taken = proxies.map((p, i) => p.usp.endpoint.stats.recordsIn - before[i]!);
+  // (Records in also count the controller's NotifyResps to the agents' OnBoardRequests.)
+  assert.ok(taken.every((n) => n > 0), `both instances took Records from the queue: ${taken.join(' + ')}`);
+  for (const [i, d] of devices.entries()) {
+    const dev = fleets.flatMap((f) => f.devices).find((x) => x.serial === d.deviceId.serialNumber)!;
+    assert.equal(dev.getValue('Device.DeviceInfo.ProvisioningCode'), `cs-${i}`);
+  }
+});
