@@ -52,6 +52,7 @@ export class Cluster {
   private busy = false;
   private stopped = false;
   readonly takenOver: string[] = [];
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -81,12 +82,25 @@ export class Cluster {
    */
   announcingStore(): Store {
     const base = this.store;
-    const announce = (agentEid: string): void => this.bus.publish(this.k('ch', 'la'), { from: this.instanceId, agentEid });
+    // Writes in flight per agent: a reload of that agent's rows waits for them, or it could
+    // read the store just before this instance's own new row lands and drop it from the tree.
+    const write = (agentEid: string, p: Promise<void>): Promise<void> => {
+      const done = Promise.all([this.writing.get(agentEid), p]).then(
+        () => undefined,
+        () => undefined,
+      );
+      this.writing.set(agentEid, done);
+      void done.then(() => {
+        if (this.writing.get(agentEid) === done) this.writing.delete(agentEid);
+        this.bus.publish(this.k('ch', 'la'), { from: this.instanceId, agentEid });
+      });
+      return p;
+    };
     const view = Object.create(base) as Store;
-    view.putSubscription = async (a, i, v) => (await base.putSubscription(a, i, v), announce(a));
-    view.deleteSubscription = async (a, i) => (await base.deleteSubscription(a, i), announce(a));
-    view.putRequest = async (a, i, v) => (await base.putRequest(a, i, v), announce(a));
-    view.deleteRequest = async (a, i) => (await base.deleteRequest(a, i), announce(a));
+    view.putSubscription = (a, i, v) => write(a, base.putSubscription(a, i, v));
+    view.deleteSubscription = (a, i) => write(a, base.deleteSubscription(a, i));
+    view.putRequest = (a, i, v) => write(a, base.putRequest(a, i, v));
+    view.deleteRequest = (a, i) => write(a, base.deleteRequest(a, i));
     return view;
   }
 
@@ -102,6 +116,18 @@ export class Cluster {
       if (m.from !== me && typeof m.msgId === 'string') parts.notifier.acknowledged(String(m.agentEid), String(m.controllerEid), m.msgId, true);
     });
     parts.notifier.relayAck = (agentEid, controllerEid, msgId) => this.bus.publish(this.k('ch', 'ack'), { from: me, agentEid, controllerEid, msgId });
+    // Instance numbers of new Subscription/Request rows: unique across instances, never reused.
+    if (!('cupReserveInstance' in this.store.redis)) {
+      this.store.redis.defineCommand('cupReserveInstance', {
+        numberOfKeys: 1,
+        lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local floor = tonumber(ARGV[2])
+if n < floor then redis.call('HSET', KEYS[1], ARGV[1], floor); n = floor end
+return n`,
+      });
+    }
+    const reserve = (this.store.redis as unknown as Record<string, (...a: string[]) => Promise<number>>).cupReserveInstance!.bind(this.store.redis);
+    parts.localAgent.instanceAllocator = async (agentEid, tablePath, atLeast) => Number(await reserve(this.k('inum', agentEid), tablePath, String(atLeast)));
     parts.notifier.claim = async (key, ttlMs) => (await this.store.redis.set(this.k('once', key), me, 'PX', ttlMs, 'NX')) === 'OK';
     parts.endpoint.resolveAgent = async (eid) => (await this.store.getDeviceByEndpointId(eid)) !== null;
     parts.endpoint.tracker = {
@@ -222,6 +248,7 @@ export class Cluster {
 
   private async reloadAgent(agentEid: string): Promise<void> {
     const parts = this.parts!;
+    await this.writing.get(agentEid);
     const [subs, reqs] = await Promise.all([this.store.listSubscriptions(agentEid), this.store.listRequests(agentEid)]);
     parts.localAgent.reload(agentEid, subs, reqs);
     parts.notifier.rearm(agentEid);

@@ -39,6 +39,8 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   private holdDepth = 0;
   private held: ChangeEvent[] = [];
   private dropped = new Set<string>();
+  /** Several instances (src/cluster/): reserves instance numbers of new rows in Redis. */
+  instanceAllocator: ((agentEid: string, tablePath: string, atLeast: number) => Promise<number>) | null = null;
 
   constructor(
     private readonly config: Pick<Config, 'usp' | 'controllers'>,
@@ -53,6 +55,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
       prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
       changed: (e) => this.onChange(e),
+      allocate: (eid, tablePath, next) => this.instanceAllocator?.(eid, tablePath, next),
       operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
     });
   }
@@ -139,11 +142,20 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   }
 
   /** Request.{i} rows for async commands (TR-369 Operate: req_obj_path). */
-  createRequest(agentEid: string, originator: string, command: string, commandKey: string): string {
-    const tree = this.model.tree(agentEid);
-    let table = tree.tables.get(REQUEST_TABLE);
-    if (!table) tree.tables.set(REQUEST_TABLE, (table = { next: 1, rows: new Map() }));
-    const n = table.next++;
+  async createRequest(agentEid: string, originator: string, command: string, commandKey: string): Promise<string> {
+    const tableOf = () => {
+      const tree = this.model.tree(agentEid);
+      let table = tree.tables.get(REQUEST_TABLE);
+      if (!table) tree.tables.set(REQUEST_TABLE, (table = { next: 1, rows: new Map() }));
+      return table;
+    };
+    let table = tableOf();
+    let n = table.next;
+    if (this.instanceAllocator) {
+      n = await this.instanceAllocator(agentEid, REQUEST_TABLE, table.next);
+      table = tableOf(); // re-seeded meanwhile if another instance changed the agent's rows
+    }
+    table.next = Math.max(table.next, n + 1);
     const values: Row = { Alias: `cpe-${n}`, Originator: originator, Command: command, CommandKey: commandKey, Status: 'Active' };
     table.rows.set(n, values);
     const path = `${REQUEST_TABLE}${n}.`;
@@ -154,9 +166,14 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
 
   finishRequest(agentEid: string, requestPath: string): void {
     const m = /(\d+)\.$/.exec(requestPath);
+    if (!m) return;
     const rows = this.model.rows(agentEid, REQUEST_TABLE);
-    const values = m ? rows.get(Number(m[1])) : undefined;
-    if (!m || !values) return;
+    const values = rows.get(Number(m[1]));
+    if (!values) {
+      // Not in this tree (e.g. a row taken over from another instance): the stored row still goes.
+      this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
+      return;
+    }
     rows.delete(Number(m[1]));
     this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
     this.onChange({ kind: 'delete', agentEid, path: requestPath, schemaPath: 'Device.LocalAgent.Request.{i}.', values });

@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { Fleet } from '../../src/sim/fleet.js';
 import type { Msg } from '../../src/usp/record.js';
-import { UspControllerClient, get, set } from '../../src/usp/controller/client.js';
+import { UspControllerClient, add, get, set } from '../../src/usp/controller/client.js';
 import { startRabbitStomp, type RabbitStompHandle } from '../helpers/brokers.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 
@@ -112,5 +112,24 @@ test('two instances as competing consumers of one STOMP queue: every request ans
   for (const [i, d] of devices.entries()) {
     const dev = fleets.flatMap((f) => f.devices).find((x) => x.serial === d.deviceId.serialNumber)!;
     assert.equal(dev.getValue('Device.DeviceInfo.ProvisioningCode'), `cs-${i}`);
+  }
+});
+
+test('rows added to one agent through both instances at once get distinct instance numbers, and every instance sees them all', { timeout: 60_000 }, async (t) => {
+  if (!redis || !rabbit) return t.skip('redis-server or rabbitmq-server not installed');
+  const c = ctl!;
+  const agent = (await proxies[0]!.store.listDevices({ limit: 1 }))[0]!.endpointId;
+  const adds = await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      c.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: `row-${i}`, NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' } }]), 20_000, agent),
+    ),
+  );
+  const paths = adds.map((m) => m.body.response?.addResp?.createdObjResults[0]?.operStatus?.operSuccess?.instantiatedPath);
+  assert.ok(paths.every((p) => typeof p === 'string'), JSON.stringify(adds.map((m) => m.body)));
+  assert.equal(new Set(paths).size, 8, `distinct instance numbers: ${paths.join(' ')}`);
+  await new Promise((r) => setTimeout(r, 300)); // row announcements
+  for (const p of proxies) {
+    const ids = p.usp.localAgent.subscriptions(agent).map((s) => s.values.ID).filter((id) => id?.startsWith('row-'));
+    assert.equal(ids.length, 8, `${p.config.cluster.instanceId} sees all 8 rows: ${ids.join(' ')}`);
   }
 });

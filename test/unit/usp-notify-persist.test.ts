@@ -79,8 +79,8 @@ test('Request rows of running async commands are stored and come back after a re
     const file = path.join(dir, 'r.db');
     let store = openSqliteStore(file);
     let la = new LocalAgent(config, store, '1');
-    const p1 = la.createRequest(AGENT, CTL, 'Device.Reboot()', 'rk');
-    const p2 = la.createRequest(AGENT, CTL, 'Device.IP.Diagnostics.IPPing()', 'pk');
+    const p1 = await la.createRequest(AGENT, CTL, 'Device.Reboot()', 'rk');
+    const p2 = await la.createRequest(AGENT, CTL, 'Device.IP.Diagnostics.IPPing()', 'pk');
     la.finishRequest(AGENT, p2);
     await new Promise((r) => setTimeout(r, 10));
     la.close();
@@ -93,7 +93,7 @@ test('Request rows of running async commands are stored and come back after a re
     assert.deepEqual(back.map((r) => [r.agentEid, r.path, r.values.Command, r.values.CommandKey]), [[AGENT, p1, 'Device.Reboot()', 'rk']]);
     assert.equal(la.model.rows(AGENT, 'Device.LocalAgent.Request.').size, 1, 'the row is in the agent model again');
     // A new request never reuses the restored number.
-    assert.notEqual(la.createRequest(AGENT, CTL, 'Device.Reboot()', 'x'), p1);
+    assert.notEqual(await la.createRequest(AGENT, CTL, 'Device.Reboot()', 'x'), p1);
     la.close();
     await store.close();
   } finally {

@@ -52,6 +52,11 @@ export interface MemoryHooks {
   prepareAdd?(ctx: RequestContext, schemaPath: string, tablePath: string, values: Row, tree: AgentTree): void;
   /** After a successful change (persist, notify). Errors are the hook's to log. */
   changed?(e: ChangeEvent): void;
+  /**
+   * Several instances share the rows (src/cluster/): reserves the instance number of a new row so
+   * that two instances never hand out the same one. undefined = take the table's next.
+   */
+  allocate?(agentEid: string, tablePath: string, next: number): Promise<number> | undefined;
   /** Commands. */
   operate?(ctx: RequestContext, commandPath: string, schemaPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome>;
 }
@@ -279,7 +284,7 @@ export class MemoryModel implements DmBackend {
     if (o.access === 'readOnly' || o.access === 'deleteOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add`, paramErrs: [] };
     const instances = await this.instances(ctx.agentEid, tablePath);
     if (instances === null) return { ok: false, errCode: 7016, errMsg: `object ${tablePath} does not exist`, paramErrs: [] };
-    const tree = this.tree(ctx.agentEid);
+    let tree = this.tree(ctx.agentEid);
     let table = tree.tables.get(tablePath);
     if (!table) tree.tables.set(tablePath, (table = { next: 1, rows: new Map() }));
 
@@ -298,7 +303,15 @@ export class MemoryModel implements DmBackend {
       if (err) errs.push(err);
       else values[s.param] = normalize(p!, s.value);
     }
-    const instance = table.next;
+    let instance = table.next;
+    const reserved = this.hooks.allocate?.(ctx.agentEid, tablePath, table.next);
+    if (reserved !== undefined) {
+      instance = await reserved;
+      // The agent's tree may have been re-seeded meanwhile (another instance changed its rows).
+      tree = this.tree(ctx.agentEid);
+      table = tree.tables.get(tablePath) ?? { next: 1, rows: new Map() };
+      tree.tables.set(tablePath, table);
+    }
     const path = `${tablePath}${instance}.`;
     this.hooks.prepareAdd?.(ctx, schemaPath, tablePath, values, tree);
     errs.push(...this.uniqueErrors(ctx.agentEid, path, o, values, null));
@@ -313,7 +326,7 @@ export class MemoryModel implements DmBackend {
       const p = this.paramIndex.get(schemaPath)!.get(e.param);
       if (p) values[e.param] = p.default ?? '';
     }
-    table.next = instance + 1;
+    table.next = Math.max(table.next, instance + 1);
     table.rows.set(instance, values);
     const uniqueKeys: Record<string, string> = {};
     for (const set of o.uniqueKeys) for (const k of set) uniqueKeys[k] = this.objectValues(ctx.agentEid, path)![k] ?? '';

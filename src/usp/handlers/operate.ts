@@ -35,7 +35,7 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
     } else if (out.kind === 'sync') {
       operationResults.push({ executedCommand: r.path, reqOutputArgs: { outputArgs: out.output } });
     } else {
-      const requestPath = ctx.localAgent.createRequest(ctx.agentEid, ctx.controllerEid, r.path, req.commandKey ?? '');
+      const requestPath = await ctx.localAgent.createRequest(ctx.agentEid, ctx.controllerEid, r.path, req.commandKey ?? '');
       operationResults.push({ executedCommand: r.path, reqObjPath: requestPath });
       const dot = r.path.lastIndexOf('.');
       const objPath = r.path.slice(0, dot + 1);
