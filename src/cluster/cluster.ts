@@ -53,6 +53,9 @@ export class Cluster {
   private stopped = false;
   readonly takenOver: string[] = [];
   private readonly writing = new Map<string, Promise<void>>();
+  /** No takeover before this time (epoch ms): see tick(). */
+  private graceUntil = 0;
+  private beaten = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -168,18 +171,33 @@ return n`,
   }
 
   private async beat(): Promise<void> {
-    await this.store.redis
+    const r = await this.store.redis
       .multi()
-      .set(this.k('inst', this.instanceId), String(Date.now()), 'PX', this.config.instanceTtlMs)
+      .set(this.k('inst', this.instanceId), String(Date.now()), 'PX', this.config.instanceTtlMs, 'GET')
       .sadd(this.k('instances'), this.instanceId)
       .exec();
+    const previous = r?.[0]?.[1];
+    if (this.beaten && previous === null) {
+      // Our key had lapsed (Redis unreachable from here, or this process stalled): the others may
+      // have taken over our work and answered our open USP requests already.
+      this.log.error({ instanceId: this.instanceId }, 'this instance was out of touch with Redis longer than cluster.instanceTtlMs: another instance may have taken over its work');
+    }
+    this.beaten = true;
   }
 
   private async tick(): Promise<void> {
     if (this.busy || this.stopped) return;
     this.busy = true;
     try {
-      await this.beat();
+      try {
+        await this.beat();
+      } catch (e) {
+        // Redis unreachable: every instance's liveness key may lapse meanwhile. After it comes
+        // back, give all of them one TTL to beat again before judging anyone dead.
+        this.graceUntil = Date.now() + this.config.instanceTtlMs + this.config.heartbeatMs;
+        throw e;
+      }
+      if (Date.now() < this.graceUntil) return;
       const all = await this.store.redis.smembers(this.k('instances'));
       const others = all.filter((id) => id !== this.instanceId);
       if (others.length === 0) return;

@@ -19,6 +19,7 @@ import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
 import type { AuthMode } from '../config.js';
 import { loadServerTls, TlsConfigError } from '../util/tls.js';
+import { storeUnavailable } from '../store/errors.js';
 
 export interface AcsServerOptions {
   host: string;
@@ -67,7 +68,11 @@ export class AcsServer {
   ) {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((e: unknown) => {
-        this.log.error({ err: e }, 'ACS request failed');
+        if (storeUnavailable(e)) {
+          // Several instances on Redis, Redis unreachable: the CPE retries later (TR-069 3.2.1.1).
+          this.log.warn({ err: (e as Error).message }, 'ACS: shared store unavailable, answered 503');
+          if (!res.headersSent) return send(res, { status: 503, body: 'the shared store is unavailable; retry later\n', contentType: 'text/plain', headers: { 'Retry-After': '30' } });
+        } else this.log.error({ err: e }, 'ACS request failed');
         if (!res.headersSent) send(res, { status: 500, body: 'internal error\n', contentType: 'text/plain' });
         else res.destroy();
       });

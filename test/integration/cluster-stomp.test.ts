@@ -18,6 +18,8 @@ import type { Msg } from '../../src/usp/record.js';
 import { UspControllerClient, add, get, set } from '../../src/usp/controller/client.js';
 import { startRabbitStomp, type RabbitStompHandle } from '../helpers/brokers.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
+import { inform } from '../helpers/cwmp-fixtures.js';
+import { encodeSoap } from '../../src/cwmp/soap.js';
 
 const CTL = 'proto::cluster-stomp-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-stomp-'));
@@ -54,7 +56,7 @@ function proxyFor(id: string): Proxy {
 }
 
 before(async () => {
-  [redis, rabbit] = await Promise.all([startRedis(), startRabbitStomp()]);
+  [redis, rabbit] = await Promise.all([startRedis({ appendonly: true }), startRabbitStomp()]);
   if (!redis || !rabbit) return;
   for (const id of ['cs-a', 'cs-b']) {
     const p = proxyFor(id);
@@ -132,4 +134,24 @@ test('rows added to one agent through both instances at once get distinct instan
     const ids = p.usp.localAgent.subscriptions(agent).map((s) => s.values.ID).filter((id) => id?.startsWith('row-'));
     assert.equal(ids.length, 8, `${p.config.cluster.instanceId} sees all 8 rows: ${ids.join(' ')}`);
   }
+});
+
+test('Redis down for longer than the instance TTL: CPEs get 503 + Retry-After, nobody is taken over when it returns, requests work again', { timeout: 60_000 }, async (t) => {
+  if (!redis || !rabbit) return t.skip('redis-server or rabbitmq-server not installed');
+  const agent = (await proxies[1]!.store.listDevices({ limit: 1 }))[0]!.endpointId;
+  await redis.kill9();
+  const body = encodeSoap({ cwmpVersion: '1-0', id: 'outage', body: inform('OUTAGE1', ['0 BOOTSTRAP', '1 BOOT']) });
+  const r = await fetch(`http://127.0.0.1:${proxies[0]!.acsPort}/`, { method: 'POST', body, headers: { 'content-type': 'text/xml' } });
+  assert.equal(r.status, 503, await r.text());
+  assert.equal(r.headers.get('retry-after'), '30');
+  await new Promise((res) => setTimeout(res, 1500)); // > cluster.instanceTtlMs: every liveness key lapses
+  await redis.restart();
+  await new Promise((res) => setTimeout(res, 2500)); // heartbeats resume; the grace period passes
+  assert.deepEqual(
+    proxies.map((p) => p.cluster!.takenOver),
+    [[], []],
+    'an outage of the store is not a death of the instances',
+  );
+  const g = await ctl!.request(get(['Device.DeviceInfo.SerialNumber']), 20_000, agent);
+  assert.equal(g.body.msgBody, 'response', JSON.stringify(g.body));
 });
