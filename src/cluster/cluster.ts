@@ -56,6 +56,7 @@ export class Cluster {
   /** No takeover before this time (epoch ms): see tick(). */
   private graceUntil = 0;
   private beaten = false;
+  private outOfTouch = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -178,6 +179,7 @@ return n`,
       .exec();
     const previous = r?.[0]?.[1];
     if (this.beaten && previous === null) {
+      this.outOfTouch = true;
       // Our key had lapsed (Redis unreachable from here, or this process stalled): the others may
       // have taken over our work and answered our open USP requests already.
       this.log.error({ instanceId: this.instanceId }, 'this instance was out of touch with Redis longer than cluster.instanceTtlMs: another instance may have taken over its work');
@@ -192,10 +194,15 @@ return n`,
       try {
         await this.beat();
       } catch (e) {
-        // Redis unreachable: every instance's liveness key may lapse meanwhile. After it comes
-        // back, give all of them one TTL to beat again before judging anyone dead.
-        this.graceUntil = Date.now() + this.config.instanceTtlMs + this.config.heartbeatMs;
+        // Redis unreachable: every instance's liveness key may lapse meanwhile (see below).
+        this.outOfTouch = true;
         throw e;
+      }
+      if (this.outOfTouch) {
+        // Back in touch: the others reconnect at their own pace (the Redis client's backoff, up
+        // to 1 s). Give all of them two TTLs to beat again before judging anyone dead.
+        this.outOfTouch = false;
+        this.graceUntil = Date.now() + 2 * this.config.instanceTtlMs;
       }
       if (Date.now() < this.graceUntil) return;
       const all = await this.store.redis.smembers(this.k('instances'));

@@ -146,7 +146,7 @@ test('Redis down for longer than the instance TTL: CPEs get 503 + Retry-After, n
   assert.equal(r.headers.get('retry-after'), '30');
   await new Promise((res) => setTimeout(res, 1500)); // > cluster.instanceTtlMs: every liveness key lapses
   await redis.restart();
-  await new Promise((res) => setTimeout(res, 2500)); // heartbeats resume; the grace period passes
+  await new Promise((res) => setTimeout(res, 3500)); // heartbeats resume; the grace (2 TTLs) passes
   assert.deepEqual(
     proxies.map((p) => p.cluster!.takenOver),
     [[], []],
