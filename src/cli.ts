@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
+import { storeUnavailable } from './store/errors.js';
 
 const EXIT_CODES = `
 Exit codes:
@@ -111,8 +112,18 @@ async function cmdStart(argv: string[]): Promise<number> {
   const { Proxy } = await import('./main.js');
   const { drainAndStop } = await import('./shutdown.js');
   const proxy = new Proxy(config, log);
-  await proxy.start();
-  await proxy.startAdmin();
+  try {
+    await proxy.start();
+    await proxy.startAdmin();
+  } catch (e) {
+    // Release what did start (broker and Redis connections retry forever otherwise), then fail.
+    await Promise.race([proxy.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+    if (storeUnavailable(e)) {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {

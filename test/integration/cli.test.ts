@@ -37,6 +37,13 @@ test('--help for the program and each subcommand', () => {
   assert.match(cfg.stdout, /acs\.port\s+CUP_ACS__PORT\s+7547/);
 });
 
+test('start with an unreachable Redis store: exit code 1, the host:port named, the password never printed', () => {
+  const r = run(['start', '--data-dir', dir], { CUP_STORE__REDIS__URL: 'redis://ops:zzTopSecret@127.0.0.1:1', CUP_ADMIN__ENABLED: 'false', CUP_ACS__PORT: '0', CUP_USP__WEBSOCKET__PORT: '0' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /store\.redis\.url: cannot reach Redis at 127\.0\.0\.1:1/);
+  assert.doesNotMatch(r.stdout + r.stderr, /zzTopSecret/);
+});
+
 test('a bad config key, a bad value and a bad flag are named, with exit code 2', () => {
   const file = path.join(dir, 'bad.yaml');
   writeFileSync(file, 'acs:\n  port: 7547\n  sesionTimeoutMs: 5\n');
