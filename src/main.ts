@@ -118,7 +118,7 @@ export class Proxy {
     };
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is a USP Agent (DESIGN section 3).
-      this.usp.deviceSeen(device.endpointId);
+      if (this.usp.deviceSeen(device.endpointId)) this.cluster?.agentAdded(device.endpointId);
       if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) {
         this.device.invalidateDevice(device.deviceKey);
         this.mapped.invalidateDevice(device.deviceKey);
@@ -147,6 +147,7 @@ export class Proxy {
         notifier: this.usp.notifier,
         localAgent: this.usp.localAgent,
         deviceEvent: (e) => this.commands.deviceEvent(e),
+        addAgent: (eid) => void this.usp.deviceSeen(eid),
         finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
       });
     } else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());

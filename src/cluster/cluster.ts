@@ -35,6 +35,8 @@ export interface ClusterParts {
   localAgent: LocalAgent;
   /** CwmpCommandRunner.deviceEvent: commands waiting here for a device that informed elsewhere. */
   deviceEvent(e: DeviceEvent): void;
+  /** AgentSide.deviceSeen: an agent registered on another instance appears on this one's MTPs too. */
+  addAgent(endpointId: string): void;
   /** Finishes async commands whose instance stopped (Proxy: Reboot awaits the boot, others 7022). */
   finishOrphanRequests(rows: { agentEid: string; path: string; values: Record<string, string> }[]): Promise<void>;
 }
@@ -133,6 +135,17 @@ return n`,
     const reserve = (this.store.redis as unknown as Record<string, (...a: string[]) => Promise<number>>).cupReserveInstance!.bind(this.store.redis);
     parts.localAgent.instanceAllocator = async (agentEid, tablePath, atLeast) => Number(await reserve(this.k('inum', agentEid), tablePath, String(atLeast)));
     parts.notifier.claim = async (key, ttlMs) => (await this.store.redis.set(this.k('once', key), me, 'PX', ttlMs, 'NX')) === 'OK';
+    // Records for a WebSocket controller connected to another instance (Notify of an event seen here).
+    await this.bus.on(this.k('ch', 'out'), (m) => {
+      if (m.from === me || typeof m.bytes !== 'string') return;
+      void parts.endpoint.deliverRelayed(String(m.agentEid), String(m.controllerEid), Buffer.from(m.bytes, 'base64'));
+    });
+    parts.endpoint.relay = (agentEid, controllerEid, bytes) =>
+      this.bus.publish(this.k('ch', 'out'), { from: me, agentEid, controllerEid, bytes: Buffer.from(bytes).toString('base64') });
+    // Agents registered elsewhere: on this instance's MTPs too (WebSocket paths, Connect Records).
+    await this.bus.on(this.k('ch', 'agent'), (m) => {
+      if (m.from !== me && typeof m.endpointId === 'string') parts.addAgent(m.endpointId);
+    });
     parts.endpoint.resolveAgent = async (eid) => (await this.store.getDeviceByEndpointId(eid)) !== null;
     parts.endpoint.tracker = {
       begin: (agentEid, controllerEid, msgId) =>
@@ -153,6 +166,11 @@ return n`,
     if (this.timer) clearInterval(this.timer);
     await this.store.redis.multi().del(this.k('inst', this.instanceId)).exec().catch(() => undefined);
     await this.bus.close();
+  }
+
+  /** A device's agent appeared on this instance (its first Inform here): the others add it too. */
+  agentAdded(endpointId: string): void {
+    this.bus.publish(this.k('ch', 'agent'), { from: this.instanceId, endpointId });
   }
 
   /** One Digest nonce secret for all instances (the first instance makes it), so any instance accepts any nonce. */

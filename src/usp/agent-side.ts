@@ -138,9 +138,11 @@ export class AgentSide {
     this.log.info({ agents: this.agents.size, mtps: this.mtps.map((m) => m.status().detail) }, 'USP agents up');
   }
 
-  /** A device registered (or informed): make sure its agent exists. */
-  deviceSeen(endpointId: string): void {
-    if (!this.agents.has(endpointId)) this.endpoint.addAgent(endpointId);
+  /** A device registered (or informed): make sure its agent exists. True when it was new here. */
+  deviceSeen(endpointId: string): boolean {
+    if (this.agents.has(endpointId)) return false;
+    this.endpoint.addAgent(endpointId);
+    return true;
   }
 
   async stop(): Promise<void> {

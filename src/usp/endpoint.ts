@@ -119,12 +119,33 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     await Promise.all(this.mtps.map((m) => m.stop()));
   }
 
+  /**
+   * Several instances (src/cluster/): a Record for a controller that no MTP of this instance
+   * reaches (a WebSocket controller connected to another instance) is handed to the others.
+   */
+  relay: ((agentEid: string, controllerEid: string, bytes: Uint8Array) => void) | null = null;
+
   /** Agent-initiated message (Notify) to a controller over its first reachable MTP. */
   async sendToController(agentEid: string, controllerEid: string, msg: Msg): Promise<boolean> {
     const c = this.controllers.get(controllerEid);
     if (!c) return false;
     const bytes = encodeRecord(noSessionRecord(agentEid, controllerEid, msg));
+    if (await this.sendRecordToController(agentEid, c, bytes)) return true;
+    if (!this.relay) return false;
+    this.relay(agentEid, controllerEid, bytes);
+    return true;
+  }
+
+  /** A Record relayed by another instance: sent if this instance reaches the controller, else dropped. */
+  async deliverRelayed(agentEid: string, controllerEid: string, bytes: Uint8Array): Promise<boolean> {
+    const c = this.controllers.get(controllerEid);
+    return c ? this.sendRecordToController(agentEid, c, bytes, true) : false;
+  }
+
+  private async sendRecordToController(agentEid: string, c: ControllerConfig, bytes: Uint8Array, webSocketOnly = false): Promise<boolean> {
+    const controllerEid = c.endpointId;
     for (const m of this.mtps) {
+      if (webSocketOnly && m.kind !== 'websocket') continue;
       const dest: MtpDestination | null = m.kind === 'websocket' ? { mtp: 'websocket', address: `controller:${controllerEid}` } : this.configuredDest(c, m.kind);
       if (!dest) continue;
       try {

@@ -1,0 +1,88 @@
+/**
+ * Scale-out with a WebSocket controller: it is connected to instance A only, while the device's
+ * CWMP sessions run on instance B. A Reboot() requested through A makes the device boot into B:
+ * the Boot! that B sees reaches the controller through A, exactly once (Records for a controller
+ * no MTP of an instance reaches are relayed over Redis to the instance that holds its connection).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Proxy } from '../../src/main.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { Fleet } from '../../src/sim/fleet.js';
+import type { Msg } from '../../src/usp/record.js';
+import { UspControllerClient, add, operate } from '../../src/usp/controller/client.js';
+import { startRedis, type RedisHandle } from '../helpers/redis.js';
+
+const CTL = 'proto::cluster-ws-ctl';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-ws-'));
+let redis: RedisHandle | null = null;
+const proxies: Proxy[] = [];
+let fleet: Fleet | null = null;
+let ctl: UspControllerClient | null = null;
+
+before(async () => {
+  redis = await startRedis();
+  if (!redis) return;
+  for (const id of ['ws-a', 'ws-b']) {
+    const p = new Proxy(
+      loadConfig({
+        env: {},
+        overrides: {
+          dataDir: path.join(dir, id),
+          'acs.host': '127.0.0.1',
+          'acs.port': 0,
+          'usp.websocket.host': '127.0.0.1',
+          'usp.websocket.port': 0,
+          'store.redis.url': redis.url,
+          'store.redis.prefix': 'cw:',
+          'cluster.instanceId': id,
+          'cluster.heartbeatMs': 200,
+          'cluster.instanceTtlMs': 1000,
+          'admin.enabled': false,
+          controllers: [{ endpointId: CTL }],
+          'log.level': 'silent',
+        },
+      }),
+      silentLogger(),
+    );
+    await p.start();
+    proxies.push(p);
+  }
+  // The device talks CWMP to B only.
+  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxies[1]!.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'CWS', periodicIntervalS: null, timers: { rebootDelayMs: 300 } });
+  await fleet.start();
+});
+
+after(async () => {
+  await ctl?.close();
+  await fleet?.stop();
+  for (const p of proxies) await p.stop();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a WebSocket controller on instance A gets the Boot! that instance B saw, once', { timeout: 60_000 }, async (t) => {
+  if (!redis) return t.skip('redis-server not installed (apt-get install redis-server; .ci/run does)');
+  const agent = (await proxies[0]!.store.listDevices())[0]!.endpointId;
+  ctl = new UspControllerClient({ endpointId: CTL, agentId: agent, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxies[0]!.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 15_000 });
+  await ctl.connect();
+  const boots: Msg[] = [];
+  ctl.on('notify', (m) => {
+    if (m.body.request?.notify?.event?.eventName === 'Boot!') boots.push(m);
+  });
+  const sub = await ctl.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'boot', NotifType: 'Event', ReferenceList: 'Device.Boot!' } }]));
+  assert.equal(sub.body.msgBody, 'response', JSON.stringify(sub.body));
+  await new Promise((r) => setTimeout(r, 200)); // B learns the new row
+
+  const r = await ctl.request(operate('Device.Reboot()', {}, { commandKey: 'ws-cluster' }));
+  assert.equal(r.body.response?.operateResp?.operationResults[0]?.operationResp, 'reqObjPath', JSON.stringify(r.body));
+  const deadline = Date.now() + 20_000;
+  while (boots.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+  await new Promise((res) => setTimeout(res, 1000)); // a duplicate would arrive now
+  assert.equal(boots.length, 1, 'exactly one Boot!');
+  assert.equal(boots[0]!.body.request!.notify!.event!.params.CommandKey, 'ws-cluster');
+});
