@@ -51,7 +51,7 @@ test('default membership timers: a SIGKILLed instance is taken over after ~5 s, 
   const line = await Promise.race([a!, c!].map((p) => p.waitForLog('took over the work of a stopped instance', 15_000)));
   const after = Date.now() - killedAt;
   assert.equal(line.instance, 'slow-b');
-  assert.ok(after >= 3_500 && after <= 8_000, `taken over ${after} ms after the kill (TTL 5 s, heartbeat 1 s)`);
+  assert.ok(after >= 3_500 && after <= 10_000, `taken over ${after} ms after the kill (TTL 5 s, heartbeat 1 s)`);
   t.diagnostic(`SIGKILL -> takeover: ${after} ms`);
 
   // A clean stop deletes the liveness key: the next heartbeat of a survivor takes over.
