@@ -7,8 +7,9 @@
  * Asserted:
  * - every request gets exactly one response or Error (counted on the wire by msg_id), none is
  *   left unanswered; Errors name their cause (unreachable device, or "instance ... stopped");
- * - every Reboot() that was accepted gets exactly one OperationComplete (distinct msg_ids; a
- *   send_resp retransmission keeps its msg_id), and every device that rebooted exactly one Boot!;
+ * - every agent's OnBoardRequest arrives, once; every Reboot() that was accepted gets exactly one
+ *   OperationComplete (distinct msg_ids; a send_resp retransmission keeps its msg_id), and every
+ *   device that rebooted exactly one Boot!;
  * - a surviving instance logged that it took over the killed one's work.
  *
  * mosquitto drops QoS 1 Records it had already written to a shared-subscription member whose
@@ -49,6 +50,10 @@ let fleet: Fleet | null = null;
 let ctl: UspControllerClient | null = null;
 let store: Store | null = null;
 let skip = '';
+// Wire-level accounting: responses and Notifies per msg_id, as the controller receives them.
+const answers = new Map<string, number>();
+const notifies = new Map<string, Msg>();
+const onBoard = new Map<string, Set<string>>();
 
 function instanceConfig(name: string, acsPort: number): Record<string, unknown> {
   mkdirSync(path.join(dir, name), { recursive: true });
@@ -87,10 +92,18 @@ before(async () => {
   if (!nginx) return void (skip = 'nginx not installed (apt-get install nginx; .ci/run does)');
   instances.push(...(await Promise.all(['cl-a', 'cl-b', 'cl-c'].map((n, i) => startProxyProcess(n, instanceConfig(n, ports[i]!), dir)))));
   fleet = new Fleet({ acsUrl: nginx.url, count: DEVICES, model: 'tr181', serialPrefix: 'CL', periodicIntervalS: null, auth: { mode: 'digest', username: 'cpe', password: 'cl-secret' }, timers: { rebootDelayMs: 1500, retryMinWaitS: 0.5 }, concurrency: 100 });
-  await fleet.start();
-  store = openStore({ path: '', redis: { url: redis.url, prefix: 'cl:' }, owner: 'cluster-test' });
+  // The controller listens before the devices boot, so it sees their OnBoardRequests too.
   ctl = new UspControllerClient({ endpointId: CTL, agentId: 'none', transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: CTL_TOPIC, agentTopic: AGENT_TOPIC }, timeoutMs: 60_000 });
   await ctl.connect();
+  ctl.on('msg', (m, rec) => {
+    if (m.header.msgType === 'NOTIFY' && m.body.request?.notify?.notification === 'onBoardReq') {
+      onBoard.set(rec.fromId, (onBoard.get(rec.fromId) ?? new Set()).add(m.header.msgId));
+    }
+    if (m.header.msgType === 'NOTIFY') notifies.set(m.header.msgId, m);
+    else if (m.body.msgBody === 'response' || m.body.msgBody === 'error') answers.set(m.header.msgId, (answers.get(m.header.msgId) ?? 0) + 1);
+  });
+  await fleet.start();
+  store = openStore({ path: '', redis: { url: redis.url, prefix: 'cl:' }, owner: 'cluster-test' });
 });
 
 after(async () => {
@@ -128,17 +141,10 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   const served = instances.map((p) => p.logs.filter((l) => l.msg === 'device registered').length);
   assert.ok(served.every((n) => n > 0), `every instance registered devices (round robin): ${served.join(', ')}`);
 
-  // Wire-level accounting: responses and Notifies per msg_id, as the controller receives them.
-  const answers = new Map<string, number>();
-  const notifies = new Map<string, Msg>();
-  const onBoard = new Map<string, Set<string>>();
-  c.on('msg', (m, rec) => {
-    if (m.header.msgType === 'NOTIFY' && m.body.request?.notify?.notification === 'onBoardReq') {
-      onBoard.set(rec.fromId, (onBoard.get(rec.fromId) ?? new Set()).add(m.header.msgId));
-    }
-    if (m.header.msgType === 'NOTIFY') notifies.set(m.header.msgId, m);
-    else if (m.body.msgBody === 'response' || m.body.msgBody === 'error') answers.set(m.header.msgId, (answers.get(m.header.msgId) ?? 0) + 1);
-  });
+  // Every agent's OnBoardRequest (0 BOOTSTRAP, send_resp, retried until answered) arrived.
+  const obDeadline = Date.now() + 20_000;
+  while (onBoard.size < DEVICES && Date.now() < obDeadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(onBoard.size, DEVICES, 'an OnBoardRequest from every agent');
 
   const rebooted = devices.slice(0, REBOOTED);
   const offline = devices.slice(REBOOTED, REBOOTED + OFFLINE);
