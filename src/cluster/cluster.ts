@@ -265,7 +265,7 @@ return n`,
     const notifies = self ? [] : await this.store.adoptPendingNotifies(dead);
     parts.notifier.resume(notifies);
     // 4. Its running async commands.
-    const rows = await this.store.adoptRequests(dead);
+    const rows = self ? await this.store.listRequestsOwnedBy(dead) : await this.store.adoptRequests(dead);
     if (rows.length) {
       for (const agent of new Set(rows.map((x) => x.agentEid))) await this.reloadAgent(agent);
       await parts.finishOrphanRequests(rows.map((x) => ({ agentEid: x.agentEid, path: `Device.LocalAgent.Request.${x.instance}.`, values: x.values })));

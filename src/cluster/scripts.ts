@@ -36,8 +36,14 @@ local function next_or_end(skey, sid, dk, ttl, linger)
     local id = redis.call('LPOP', q)
     if not id then break end
     local j = redis.call('GET', P .. 'rpc:' .. id)
+    local ok, o = false, nil
+    if j then ok, o = pcall(cjson.decode, j) end
+    if j and not (ok and type(o) == 'table' and type(o.rpc) == 'table' and type(o.rpc.method) == 'string') then
+      -- Unreadable: it can never be sent. Drop it and claim the next one.
+      redis.call('DEL', P .. 'rpc:' .. id)
+      j = nil
+    end
     if j then
-      local o = cjson.decode(j)
       local origin = o.origin
       if type(origin) ~= 'string' then origin = '' end
       redis.call('PEXPIRE', P .. 'rpc:' .. id, ttl * 2)

@@ -15,6 +15,8 @@ export interface ClusterStore extends Store {
   getQueuedRpc(id: string): Promise<QueuedRpc | null>;
   adoptPendingNotifies(fromOwner: string): Promise<PendingNotify[]>;
   adoptRequests(fromOwner: string): Promise<StoredSubscription[]>;
+  /** The Request rows an owner put (a restarted instance with a fixed id resumes its own). */
+  listRequestsOwnedBy(owner: string): Promise<StoredSubscription[]>;
   listSubscriptions(agentEid: string): Promise<StoredSubscription[]>;
   listRequests(agentEid: string): Promise<StoredSubscription[]>;
 }

@@ -136,23 +136,6 @@ if ARGV[3] == 'queued' and removed == 0 then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`);
 
-/** KEYS q:<deviceKey>, qdevs; ARGV deviceKey, prefix, inflightTtlMs. Returns the RPC's JSON or nil. */
-const CLAIM_RPC = lua(`
-while true do
-  local id = redis.call('LPOP', KEYS[1])
-  if not id then
-    redis.call('SREM', KEYS[2], ARGV[1])
-    return false
-  end
-  local rk = ARGV[2] .. 'rpc:' .. id
-  local v = redis.call('GET', rk)
-  if v then
-    redis.call('PEXPIRE', rk, ARGV[3])
-    if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
-    return v
-  end
-end`);
-
 /**
  * KEYS row hash, index set[, owner set]; ARGV field, agentEid[, owner member]. Deletes a row and
  * drops the agent from the index once its hash is empty, atomically so a concurrent put on
@@ -615,22 +598,6 @@ export class RedisStore implements Store {
 
   async removeQueuedRpc(id: string): Promise<boolean> {
     return (await this.run(REMOVE_RPC, [this.key('rpc', id), this.key('qdevs')], [id, this.prefix, 'any'])) === 1;
-  }
-
-  /**
-   * Cluster: takes the oldest queued RPC of a device off its list (skipping ids whose RPC is gone)
-   * and keeps rpc:<id> as the in-flight record, expiring after inflightTtlMs unless
-   * removeQueuedRpc ends it first. Null when the device has nothing queued.
-   */
-  async claimNextQueuedRpc(deviceKey: string, inflightTtlMs: number): Promise<QueuedRpc | null> {
-    if (!Number.isInteger(inflightTtlMs) || inflightTtlMs <= 0) throw new RangeError('inflightTtlMs must be a positive integer');
-    for (;;) {
-      const raw = await this.run(CLAIM_RPC, [this.key('q', deviceKey), this.key('qdevs')], [deviceKey, this.prefix, inflightTtlMs]);
-      if (typeof raw !== 'string') return null;
-      const q = this.parse(raw, `rpc of ${deviceKey}`, isQueuedRpc);
-      if (q) return q;
-      // Unreadable: it can never run. It is off the list now; claim the next one.
-    }
   }
 
   /** Cluster: deletes an RPC only while it is still queued (true); a claimed or unknown one is left alone (false). */

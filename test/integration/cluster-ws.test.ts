@@ -16,6 +16,7 @@ import { Fleet } from '../../src/sim/fleet.js';
 import type { Msg } from '../../src/usp/record.js';
 import { UspControllerClient, add, operate } from '../../src/usp/controller/client.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
+import { RedisStore } from '../../src/store/redis.js';
 
 const CTL = 'proto::cluster-ws-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-ws-'));
@@ -85,4 +86,36 @@ test('a WebSocket controller on instance A gets the Boot! that instance B saw, o
   await new Promise((res) => setTimeout(res, 1000)); // a duplicate would arrive now
   assert.equal(boots.length, 1, 'exactly one Boot!');
   assert.equal(boots[0]!.body.request!.notify!.event!.params.CommandKey, 'ws-cluster');
+});
+
+test('an instance restarted under the same cluster.instanceId finishes the async commands its previous run left running', { timeout: 30_000 }, async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  // What a killed run of instance "same-id" left behind: the Request row of a running command.
+  const leftover = new RedisStore({ url: redis.url, prefix: 'cw2:', owner: 'same-id', deviceCacheTtlMs: 0 });
+  await leftover.putRequest('os::F0AD4E-GONE1', 3, { Alias: 'cpe-3', Originator: CTL, Command: 'Device.IP.Diagnostics.IPPing()', CommandKey: 'k', Status: 'Active' });
+  const p = new Proxy(
+    loadConfig({
+      env: {},
+      overrides: {
+        dataDir: path.join(dir, 'same-id'),
+        'acs.host': '127.0.0.1',
+        'acs.port': 0,
+        'usp.websocket.enabled': false,
+        'store.redis.url': redis.url,
+        'store.redis.prefix': 'cw2:',
+        'cluster.instanceId': 'same-id',
+        'admin.enabled': false,
+        controllers: [{ endpointId: CTL }],
+        'log.level': 'silent',
+      },
+    }),
+    silentLogger(),
+  );
+  await p.start();
+  try {
+    assert.deepEqual(await leftover.listAllRequests(), [], 'the command was finished (OperationComplete 7022) and its row removed');
+  } finally {
+    await p.stop();
+    await leftover.close();
+  }
 });

@@ -14,6 +14,8 @@ import { RedisStore, type RedisStoreLog } from '../../src/store/redis.js';
 import { openStore } from '../../src/store/index.js';
 import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredSubscription } from '../../src/store/types.js';
 import { device, rpc } from '../helpers/store-fixtures.js';
+import { randomBytes } from 'node:crypto';
+import { SessionScripts } from '../../src/cluster/scripts.js';
 
 function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify {
   return {
@@ -28,6 +30,21 @@ function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify
 }
 
 const ids = (rows: ReadonlyArray<{ id: string }>): string[] => rows.map((r) => r.id);
+
+/**
+ * The ACS's turn in a CWMP session on the shared store (src/cluster/scripts.ts): the device's next
+ * queued RPC is claimed as the session's RPC in flight. Each call is its own session; the device's
+ * lease is dropped after it so that the next call does not end this one (and its in-flight RPC).
+ */
+async function claimNextQueuedRpc(s: RedisStore, deviceKey: string, inflightTtlMs: number): Promise<QueuedRpc | null> {
+  const scripts = new SessionScripts(s.redis, s.key(''));
+  const sid = randomBytes(16).toString('hex');
+  const sessionTtl = Math.max(1, Math.floor(inflightTtlMs / 2)); // the in-flight record lives two session timeouts
+  await scripts.inform(sid, s.owner, sessionTtl, deviceKey, '1-0', 'model', 'eid');
+  const r = await scripts.post(sid, s.owner, sessionTtl, 'empty', '', false);
+  await s.redis.del(s.key('lease', deviceKey));
+  return r[0] === 'rpc' ? (JSON.parse(r[10]!) as QueuedRpc) : null;
+}
 const byMsgId = (a: PendingNotify, b: PendingNotify): number => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0);
 const rowKeys = (rows: readonly StoredSubscription[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);
 
@@ -445,7 +462,7 @@ function clusterSurface(): void {
     assert.equal(await s.getQueuedRpc('none'), null);
   });
 
-  it('claimNextQueuedRpc: FIFO, skips removed ids, keeps the in-flight record with a TTL', async (t) => {
+  it('a session claims the next queued RPC: FIFO, skips removed ids, keeps the in-flight record with a TTL', async (t) => {
     const s = group(t)();
     for (let i = 1; i <= 4; i++) await s.addQueuedRpc(rpc(`c${i}`, 'D', i));
     await s.addQueuedRpc(rpc('other', 'E', 9));
@@ -453,7 +470,7 @@ function clusterSurface(): void {
     // A list entry whose RPC vanished (e.g. expired) is skipped too.
     await s.redis.del(s.key('rpc', 'c2'));
 
-    const first = await s.claimNextQueuedRpc('D', 60_000);
+    const first = await claimNextQueuedRpc(s, 'D', 60_000);
     assert.deepEqual(first, rpc('c3', 'D', 3));
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['c4']);
     assert.deepEqual(await s.getQueuedRpc('c3'), rpc('c3', 'D', 3), 'in flight, still readable');
@@ -461,22 +478,21 @@ function clusterSurface(): void {
     assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
     assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
 
-    assert.deepEqual(await s.claimNextQueuedRpc('D', 60_000), rpc('c4', 'D', 4));
+    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 60_000), rpc('c4', 'D', 4));
     assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs with its last RPC');
-    assert.equal(await s.claimNextQueuedRpc('D', 60_000), null);
-    assert.equal(await s.claimNextQueuedRpc('nobody', 60_000), null);
+    assert.equal(await claimNextQueuedRpc(s, 'D', 60_000), null);
+    assert.equal(await claimNextQueuedRpc(s, 'nobody', 60_000), null);
     // The in-flight record ends with removeQueuedRpc.
     assert.equal(await s.removeQueuedRpc('c3'), true);
     assert.equal(await s.getQueuedRpc('c3'), null);
     assert.equal(await s.removeQueuedRpc('c3'), false);
-    await assert.rejects(s.claimNextQueuedRpc('D', 0), RangeError);
 
     // Two instances claiming at once never get the same RPC.
     for (let i = 0; i < 50; i++) await s.addQueuedRpc(rpc(`p${i}`, 'P', i));
     const t2 = group(t)('owner-2');
     const drain = async (st: RedisStore): Promise<string[]> => {
       const got: string[] = [];
-      for (let q = await st.claimNextQueuedRpc('P', 60_000); q; q = await st.claimNextQueuedRpc('P', 60_000)) got.push(q.id);
+      for (let q = await claimNextQueuedRpc(st, 'P', 60_000); q; q = await claimNextQueuedRpc(st, 'P', 60_000)) got.push(q.id);
       return got;
     };
     const [a, b] = await Promise.all([drain(s), drain(t2)]);
@@ -492,7 +508,7 @@ function clusterSurface(): void {
     assert.equal(await s.unqueueRpc('u2'), true);
     assert.equal(await s.getQueuedRpc('u2'), null);
     assert.equal(await s.unqueueRpc('u2'), false);
-    assert.deepEqual(await s.claimNextQueuedRpc('D', 30_000), rpc('u1', 'D', 1));
+    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 30_000), rpc('u1', 'D', 1));
     assert.equal(await s.unqueueRpc('u1'), false);
     assert.deepEqual(await s.getQueuedRpc('u1'), rpc('u1', 'D', 1), 'claimed RPC untouched');
     assert.equal(await s.unqueueRpc('u3'), true);
@@ -615,7 +631,7 @@ function clusterSurface(): void {
     await b.touchInform(device('SN1').deviceKey, '2024-05-01T10:00:00.000Z', ['1 BOOT'], null);
     assert.equal((await a.getDevice(device('SN1').deviceKey))?.lastInform, '2024-05-01T10:00:00.000Z');
     await a.addQueuedRpc(rpc('q1', 'D', 1));
-    assert.deepEqual(await b.claimNextQueuedRpc('D', 10_000), rpc('q1', 'D', 1));
+    assert.deepEqual(await claimNextQueuedRpc(b, 'D', 10_000), rpc('q1', 'D', 1));
     await b.putSubscription('os::A', 1, { ID: 'x' });
     assert.equal((await a.listAllSubscriptions()).length, 1);
     await assert.rejects(b.upsertDevice(device('SN2', { endpointId: device('SN1').endpointId })), /UNIQUE/);
@@ -643,8 +659,11 @@ function clusterSurface(): void {
     await s.redis.set(s.key('rpc', 'g1'), '[[[');
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['g2', 'g3']);
     assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['g2', 'g3']);
-    assert.deepEqual(await s.claimNextQueuedRpc('D', 1000), rpc('g2', 'D', 2), 'an unreadable head is skipped');
-    assert.equal(await s.removeQueuedRpc('g1'), true, 'a corrupt RPC can still be removed');
+    await s.addQueuedRpc(rpc('g0', 'E', 0));
+    await s.redis.set(s.key('rpc', 'g0'), '{{{');
+    assert.equal(await s.removeQueuedRpc('g0'), true, 'a corrupt RPC can still be removed');
+    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 1000), rpc('g2', 'D', 2), 'an unreadable head is skipped');
+    assert.equal(await s.getQueuedRpc('g1'), null, '... and dropped: it can never be sent');
 
     await s.putSubscription('os::A', 1, { ID: 'ok' });
     await s.redis.hset(s.key('sub', 'os::A'), '2', 'nope', 'x', '{}');
