@@ -55,6 +55,10 @@ export class Cluster {
   private stopped = false;
   readonly takenOver: string[] = [];
   private readonly writing = new Map<string, Promise<void>>();
+  /** Own row writes started per agent: a reload's snapshot is stale if this moved while it read. */
+  private readonly writeGen = new Map<string, number>();
+  /** Reloads per agent run one at a time; a change announced meanwhile asks for one more. */
+  private readonly reloading = new Map<string, { again: boolean; done: Promise<void> }>();
   /** No takeover before this time (epoch ms): see tick(). */
   private graceUntil = 0;
   private beaten = false;
@@ -96,6 +100,7 @@ export class Cluster {
         () => undefined,
       );
       this.writing.set(agentEid, done);
+      this.writeGen.set(agentEid, (this.writeGen.get(agentEid) ?? 0) + 1);
       void done.then(() => {
         if (this.writing.get(agentEid) === done) this.writing.delete(agentEid);
         this.bus.publish(this.k('ch', 'la'), { from: this.instanceId, agentEid });
@@ -289,11 +294,46 @@ return n`,
     await this.reloadAgent(m.agentEid);
   }
 
-  private async reloadAgent(agentEid: string): Promise<void> {
+  /**
+   * Re-seeds the agent's rows from Redis. A snapshot is applied only if none of this instance's
+   * own writes for the agent was in flight while it was read: one that had not landed yet would
+   * vanish from this instance's tree (and no announcement of its own brings it back).
+   */
+  private reloadAgent(agentEid: string): Promise<void> {
+    const running = this.reloading.get(agentEid);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: true, done: Promise.resolve() };
+    state.done = (async () => {
+      try {
+        while (state.again) {
+          state.again = false;
+          await this.reloadOnce(agentEid);
+        }
+      } finally {
+        this.reloading.delete(agentEid);
+      }
+    })();
+    this.reloading.set(agentEid, state);
+    return state.done;
+  }
+
+  private async reloadOnce(agentEid: string): Promise<void> {
     const parts = this.parts!;
-    await this.writing.get(agentEid);
-    const [subs, reqs] = await Promise.all([this.store.listSubscriptions(agentEid), this.store.listRequests(agentEid)]);
-    parts.localAgent.reload(agentEid, subs, reqs);
-    parts.notifier.rearm(agentEid);
+    for (;;) {
+      const inFlight = this.writing.get(agentEid);
+      if (inFlight) {
+        await inFlight;
+        continue;
+      }
+      const gen = this.writeGen.get(agentEid) ?? 0;
+      const [subs, reqs] = await Promise.all([this.store.listSubscriptions(agentEid), this.store.listRequests(agentEid)]);
+      if ((this.writeGen.get(agentEid) ?? 0) !== gen) continue;
+      parts.localAgent.reload(agentEid, subs, reqs);
+      parts.notifier.rearm(agentEid);
+      return;
+    }
   }
 }

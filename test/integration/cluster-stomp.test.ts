@@ -129,11 +129,16 @@ test('rows added to one agent through both instances at once get distinct instan
   const paths = adds.map((m) => m.body.response?.addResp?.createdObjResults[0]?.operStatus?.operSuccess?.instantiatedPath);
   assert.ok(paths.every((p) => typeof p === 'string'), JSON.stringify(adds.map((m) => m.body)));
   assert.equal(new Set(paths).size, 8, `distinct instance numbers: ${paths.join(' ')}`);
-  await new Promise((r) => setTimeout(r, 300)); // row announcements
+  // Row announcements travel over Redis pub/sub: allow a loaded machine a few seconds.
+  const rowIds = (p: Proxy): string[] => p.usp.localAgent.subscriptions(agent).map((s) => s.values.ID ?? '').filter((id) => id.startsWith('row-'));
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies.every((p) => rowIds(p).length === 8); ) await new Promise((r) => setTimeout(r, 50));
   for (const p of proxies) {
-    const ids = p.usp.localAgent.subscriptions(agent).map((s) => s.values.ID).filter((id) => id?.startsWith('row-'));
+    const ids = rowIds(p);
     assert.equal(ids.length, 8, `${p.config.cluster.instanceId} sees all 8 rows: ${ids.join(' ')}`);
   }
+  // And they stay: a later re-seed must not drop a row this instance had just written itself.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(proxies.map((p) => rowIds(p).length), [8, 8]);
 });
 
 test('Redis down for longer than the instance TTL: CPEs get 503 + Retry-After, nobody is taken over when it returns, requests work again', { timeout: 60_000 }, async (t) => {

@@ -77,7 +77,9 @@ test('a WebSocket controller on instance A gets the Boot! that instance B saw, o
   });
   const sub = await ctl.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'boot', NotifType: 'Event', ReferenceList: 'Device.Boot!' } }]));
   assert.equal(sub.body.msgBody, 'response', JSON.stringify(sub.body));
-  await new Promise((r) => setTimeout(r, 200)); // B learns the new row
+  // B learns the new row (announced over Redis pub/sub).
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'); ) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'), 'B has the Subscription row added through A');
 
   const r = await ctl.request(operate('Device.Reboot()', {}, { commandKey: 'ws-cluster' }));
   assert.equal(r.body.response?.operateResp?.operationResults[0]?.operationResp, 'reqObjPath', JSON.stringify(r.body));
@@ -117,5 +119,42 @@ test('an instance restarted under the same cluster.instanceId finishes the async
   } finally {
     await p.stop();
     await leftover.close();
+  }
+});
+
+test("re-seeding an agent's rows (another instance changed them) keeps a row this instance wrote while the snapshot was being read", { timeout: 30_000 }, async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const a = proxies[0]!;
+  const store = a.store as RedisStore;
+  const agent = (await store.listDevices())[0]!.endpointId;
+  const c = new UspControllerClient({ endpointId: CTL, agentId: agent, transport: { mtp: 'ws', url: `ws://127.0.0.1:${a.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 15_000 });
+  await c.connect();
+  // A's snapshot is read from Redis at once but handed back only after A's own Add has landed.
+  const list = store.listSubscriptions.bind(store);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let reads = 0;
+  store.listSubscriptions = async (eid) => {
+    const rows = await list(eid);
+    if (reads++ === 0) await gate;
+    return rows;
+  };
+  try {
+    await store.redis.publish(store.key('ch', 'la'), JSON.stringify({ from: 'ws-b', agentEid: agent }));
+    const deadline = Date.now() + 5000;
+    while (reads === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(reads, 1, 'A started re-seeding the agent');
+    const added = await c.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'own-row', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime' } }]));
+    assert.equal(added.body.msgBody, 'response', JSON.stringify(added.body));
+    release();
+    while (reads < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(reads >= 2, 'the stale snapshot was read again');
+    const ids = a.usp.localAgent.subscriptions(agent).map((s) => s.values.ID);
+    assert.ok(ids.includes('own-row'), `A still has its own row: ${ids.join(' ')}`);
+  } finally {
+    release();
+    store.listSubscriptions = list;
+    await c.close();
   }
 });
