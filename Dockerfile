@@ -15,10 +15,9 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# tsconfig also includes test/ and bench/; without them only src/ compiles (to dist/src all the same).
-RUN npm run build
+RUN npm run build:src
 
 # ---- prod-deps: production dependencies only (same toolchain, so the addon matches the runtime).
 FROM build AS prod-deps
@@ -34,15 +33,12 @@ ENV NODE_ENV=production \
     CUP_USP__WEBSOCKET__HOST=0.0.0.0 \
     CUP_ADMIN__HOST=0.0.0.0
 WORKDIR /app
-# package.json marks the project root: proto/, mappings/, models and the status page are found from it.
+# package.json marks the project root: the runtime assets (assets/: USP schemas, mappings, type table,
+# simulator models, status page) are found from it.
 COPY --from=prod-deps /prod/package.json /prod/package-lock.json ./
 COPY --from=prod-deps /prod/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
-COPY proto ./proto
-COPY mappings ./mappings
-COPY wsdl ./wsdl
-COPY src/sim/models ./src/sim/models
-COPY src/admin/status ./src/admin/status
+COPY assets ./assets
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
@@ -52,5 +48,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:7557/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM (docker stop) drains: give it admin.shutdownGraceMs (10 s) plus a margin, e.g. docker stop -t 20.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["node", "dist/src/app/cli.js"]
 CMD ["start"]

@@ -12,9 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
-import { loadConfig } from '../src/config.js';
-import { silentLogger } from '../src/log.js';
-import { Proxy } from '../src/main.js';
+import { loadConfig } from '../src/app/config.js';
+import { silentLogger } from '../src/app/log.js';
+import { CwmpUspProxy } from '../src/app/proxy.js';
 import type { DeviceRecord } from '../src/store/types.js';
 
 const mode = process.argv[2] ?? 'proxy';
@@ -40,7 +40,7 @@ function bareHandler(body: string, res: http.ServerResponse): void {
   res.end(FIXED_RESPONSE);
 }
 
-let proxy: Proxy | null = null;
+let proxy: CwmpUspProxy | null = null;
 
 async function start(): Promise<number> {
   if (mode === 'soak') {
@@ -59,7 +59,7 @@ async function start(): Promise<number> {
         controllers: [{ endpointId: ctlEid, role: 'full', mqtt: { topic: ctlTopic } }],
       },
     });
-    proxy = new Proxy(config, silentLogger());
+    proxy = new CwmpUspProxy(config, silentLogger());
     await proxy.start();
     return proxy.acsPort;
   }
@@ -78,8 +78,19 @@ async function start(): Promise<number> {
             controllers: [{ endpointId: 'proto::bench-ctl', role: 'full', mqtt: { topic: '/usp/bench-ctl' }, stomp: { destination: '/queue/usp.bench-ctl' } }],
           }
         : { 'usp.websocket.enabled': false };
-    const config = loadConfig({ env: {}, overrides: { dataDir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'log.level': 'silent', 'acs.connectionRequest.deadlineMs': 600_000, 'acs.setConnectionRequestCredentials': false, ...usp } });
-    proxy = new Proxy(config, silentLogger());
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir,
+        'acs.host': '127.0.0.1',
+        'acs.port': 0,
+        'log.level': 'silent',
+        'acs.connectionRequest.deadlineMs': 600_000,
+        'acs.setConnectionRequestCredentials': false,
+        ...usp,
+      },
+    });
+    proxy = new CwmpUspProxy(config, silentLogger());
     await proxy.start();
     return proxy.acsPort;
   }

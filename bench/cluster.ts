@@ -1,10 +1,10 @@
 /**
  * Scale-out benchmark (npm run bench:cluster): 1, 2 and 3 proxy instances on one Redis store,
- * each a real `node dist/src/cli.js start` process configured by CUP_* variables, behind nginx
+ * each a real `node dist/src/app/cli.js start` process configured by CUP_* variables, behind nginx
  * (round-robin, test/helpers/nginx.ts), with mosquitto for USP (each instance subscribes with the
  * MQTT 5 shared subscription $share/<cluster.shareGroup>/<topic>/#). In this process: a simulated
- * TR-181 fleet (src/sim) whose ACS URL is nginx, and a USP controller over MQTT
- * (src/usp/controller/client.ts). For each instance count it prints one line per figure:
+ * TR-181 fleet (src/tools/sim) whose ACS URL is nginx, and a USP controller over MQTT
+ * (src/tools/controller/client.ts). For each instance count it prints one line per figure:
  *  (a) CWMP sessions/s through nginx: every device sends a 2 PERIODIC Inform as fast as the
  *      fleet's concurrency allows (Inform -> InformResponse -> empty POST -> 204);
  *  (b) USP Get round trips/s and p50/p99: Gets of one device parameter to random devices with a
@@ -31,9 +31,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { Fleet } from '../src/sim/fleet.js';
-import { UspControllerClient, UspTransportError, get as getMsg } from '../src/usp/controller/client.js';
-import { decodeMsg, decodeRecord, type Msg } from '../src/usp/record.js';
+import { Fleet } from '../src/tools/sim/fleet.js';
+import { UspControllerClient, UspTransportError, get as getMsg } from '../src/tools/controller/client.js';
+import { decodeMsg, decodeRecord, type Msg } from '../src/usp/codec/record.js';
 import { findBinary, freePort, startMosquitto, type MosquittoHandle } from '../test/helpers/brokers.js';
 import { startNginx, type NginxHandle } from '../test/helpers/nginx.js';
 import { startRedis } from '../test/helpers/redis.js';
@@ -57,10 +57,11 @@ const SECONDS = Number(values.seconds);
 const GET_K = Number(values.concurrency);
 const INFORM_K = Number(values['inform-concurrency']);
 if (!COUNTS.every((n) => Number.isInteger(n) && n >= 1 && n <= 16)) throw new Error('--instances: a comma-separated list of 1..16');
-if (!(DEVICES >= 1 && SECONDS > 0 && GET_K >= 1 && INFORM_K >= 1)) throw new Error('--devices, --seconds, --concurrency, --inform-concurrency must be positive');
+if (!(DEVICES >= 1 && SECONDS > 0 && GET_K >= 1 && INFORM_K >= 1))
+  throw new Error('--devices, --seconds, --concurrency, --inform-concurrency must be positive');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.join(here, '../src/cli.js');
+const CLI = path.join(here, '../src/app/cli.js');
 const CTL = 'proto::bench-cluster';
 const CTL_TOPIC = '/usp/bench-cluster-ctl';
 const AGENT_TOPIC = '/usp/bench-cluster-agent';
@@ -75,7 +76,6 @@ const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toLocaleString('
 const ms = (x: number): string => (Number.isFinite(x) ? (x < 10 ? x.toFixed(1) : x.toFixed(0)) : 'n/a');
 
 // ---- children: own process groups, all killed when we exit (test/helpers/cleanup.ts) -----------------
-
 
 // ---- /proc: CPU time of processes ---------------------------------------------------------------
 
@@ -304,7 +304,8 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
   // Ready = /readyz 200: store, ACS listening, MQTT connected.
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${id} exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${logTail(log)}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`${id} exited (${proc.exitCode ?? proc.signalCode}) before it was ready:\n${logTail(log)}`);
     try {
       const r = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
       const body = await r.text();
@@ -333,7 +334,15 @@ interface RunResult {
   notes: string[];
 }
 
-async function run(n: number, redisPort: number, redisPid: () => number | null, mosq: MosquittoHandle, mosqPid: number | null, selfInfoCalls: number, sqlite = false): Promise<RunResult> {
+async function run(
+  n: number,
+  redisPort: number,
+  redisPid: () => number | null,
+  mosq: MosquittoHandle,
+  mosqPid: number | null,
+  selfInfoCalls: number,
+  sqlite = false,
+): Promise<RunResult> {
   const tag = sqlite ? '1 instance, SQLite store (baseline, no Redis):' : `${n} instance${n > 1 ? 's' : ''}:`;
   const out = (line: string): void => console.log(`${tag} ${line}`);
   const notes: string[] = [];
@@ -353,9 +362,21 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     const probes: CpuProbe[] = [
       ...instances.map((x) => ({ name: x.id, seconds: () => pidSeconds(x.proc.pid!) })),
       { name: 'nginx', seconds: () => groupSeconds(ng.pid) },
-      { name: 'redis', seconds: () => { const p = redisPid(); return p ? pidSeconds(p) : NaN; } },
+      {
+        name: 'redis',
+        seconds: () => {
+          const p = redisPid();
+          return p ? pidSeconds(p) : NaN;
+        },
+      },
       { name: 'mosquitto', seconds: () => (mosqPid ? pidSeconds(mosqPid) : NaN) },
-      { name: 'load generator (fleet + controller)', seconds: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } },
+      {
+        name: 'load generator (fleet + controller)',
+        seconds: () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        },
+      },
     ];
     const instCpu = (a: { at: number; s: number[] }, b: { at: number; s: number[] }): number[] =>
       instances.map((_, i) => ((b.s[i]! - a.s[i]!) / ((b.at - a.at) / 1000)) * 100);
@@ -528,7 +549,11 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     const sorted = Float64Array.from(lat).sort();
     const getsPerS = lat.length / wall;
     const dup = [...answers.values()].reduce((a, v) => a + Math.max(0, v - 1), 0);
-    const errText = Object.keys(errors).length ? Object.entries(errors).map(([k, v]) => `${k} x${v}`).join(', ') : 'none';
+    const errText = Object.keys(errors).length
+      ? Object.entries(errors)
+          .map(([k, v]) => `${k} x${v}`)
+          .join(', ')
+      : 'none';
     out(
       `(b) USP Get round trips/s: ${f(getsPerS)} Gets/s, p50 ${ms(q(sorted, 0.5))} ms, p99 ${ms(q(sorted, 0.99))} ms ` +
         `(Get ${PARAM} over MQTT via mosquitto, ${GET_K} in flight, each to a random one of ${DEVICES} devices; an idle device is woken by a ` +
@@ -563,7 +588,7 @@ async function run(n: number, redisPort: number, redisPid: () => number | null, 
     const delta = statsDelta(r0, r1);
     delta.set('info', (delta.get('info') ?? 0) - selfInfoCalls);
     const top = [...delta]
-      .map(([k, v]): [string, number] => [k, v - Math.max(0, bgBy.get(k) ?? 0) / bgWindow * redisWindow])
+      .map(([k, v]): [string, number] => [k, v - (Math.max(0, bgBy.get(k) ?? 0) / bgWindow) * redisWindow])
       .filter(([, v]) => v / Math.max(1, lat.length) >= 0.05)
       .sort((a, b) => b[1] - a[1])
       .slice(0, 8)
@@ -629,7 +654,7 @@ async function main(): Promise<void> {
       `the instances, nginx, Redis, mosquitto and this load generator all share the same ${cores} cores.`,
   );
   console.log(
-    '# topology: fleet (this process) -> nginx -> N x `node dist/src/cli.js start` (CUP_* env) -> one redis-server; ' +
+    '# topology: fleet (this process) -> nginx -> N x `node dist/src/app/cli.js start` (CUP_* env) -> one redis-server; ' +
       `controller (this process) -> mosquitto -> $share/${SHARE_GROUP}${AGENT_TOPIC}/# -> one instance; connection requests instance -> fleet directly`,
   );
   if (!existsSync(CLI)) throw new Error(`${CLI} not found: run npm run build first`);
@@ -666,7 +691,9 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   if (results.length) {
-    console.log('# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | busiest instance CPU% during (a) / (b)');
+    console.log(
+      '# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | busiest instance CPU% during (a) / (b)',
+    );
     for (const r of results) {
       console.log(
         `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +

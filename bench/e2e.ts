@@ -16,14 +16,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config.js';
-import { silentLogger } from '../src/log.js';
-import { Proxy } from '../src/main.js';
-import { Fleet } from '../src/sim/fleet.js';
-import { CpeHttpClient } from '../src/sim/http-client.js';
+import { loadConfig } from '../src/app/config.js';
+import { silentLogger } from '../src/app/log.js';
+import { CwmpUspProxy } from '../src/app/proxy.js';
+import { Fleet } from '../src/tools/sim/fleet.js';
+import { CpeHttpClient } from '../src/tools/sim/http-client.js';
 import type { DeviceRecord } from '../src/store/types.js';
-import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/record.js';
-import { UspControllerClient, get as getMsg } from '../src/usp/controller/client.js';
+import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 
 const { values } = parseArgs({
   options: {
@@ -98,7 +98,7 @@ const config = loadConfig({
     controllers: [{ endpointId: CTL, role: 'full' }],
   },
 });
-const proxy = new Proxy(config, silentLogger());
+const proxy = new CwmpUspProxy(config, silentLogger());
 await proxy.start();
 const wsUrl = `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp`;
 const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: DEVICES, model: 'tr181', serialPrefix: 'BE2E', periodicIntervalS: null });

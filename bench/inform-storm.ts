@@ -45,7 +45,10 @@ interface Child {
 }
 
 function startChild(args: string[]): Promise<Child> {
-  const proc = fork(path.join(here, 'child-proxy.js'), args, { execArgv: ['--expose-gc', ...(process.env.BENCH_PROF && args[0] === 'proxy' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(path.join(here, 'child-proxy.js'), args, {
+    execArgv: ['--expose-gc', ...(process.env.BENCH_PROF && args[0] === 'proxy' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     const waiting = new Map<string, (m: Record<string, unknown>) => void>();
     const child: Child = {
@@ -157,7 +160,12 @@ const releaseAgent = (a: http.Agent): void => {
   agents.push(a);
 };
 
-async function storm(port: number, count: number, serialPrefix: string, concurrency = CONCURRENCY): Promise<{ rate: number; p50: number; p99: number; seconds: number }> {
+async function storm(
+  port: number,
+  count: number,
+  serialPrefix: string,
+  concurrency = CONCURRENCY,
+): Promise<{ rate: number; p50: number; p99: number; seconds: number }> {
   const bodies: string[] = [];
   for (let i = 0; i < count; i++) {
     const serial = `${serialPrefix}${String(i).padStart(7, '0')}`;
@@ -183,7 +191,8 @@ async function storm(port: number, count: number, serialPrefix: string, concurre
 
 function bigGpvResponse(id: string): string {
   const list: ParameterValueStruct[] = [];
-  for (let i = 1; i <= 2000; i++) list.push({ name: `Device.Hosts.Host.${i}.PhysAddress`, value: `00:11:22:${(i >> 8).toString(16)}:${(i & 255).toString(16)}:00`, type: 'xsd:string' });
+  for (let i = 1; i <= 2000; i++)
+    list.push({ name: `Device.Hosts.Host.${i}.PhysAddress`, value: `00:11:22:${(i >> 8).toString(16)}:${(i & 255).toString(16)}:00`, type: 'xsd:string' });
   return encodeSoap({ cwmpVersion: '1-0', id, body: { method: 'GetParameterValuesResponse', parameterList: list } });
 }
 
@@ -211,8 +220,12 @@ const fmt = (n: number, d = 1): string => n.toFixed(d);
 const mb = (b: number): string => `${fmt(b / 1048576)} MiB`;
 
 async function main(): Promise<void> {
-  console.log(`# inform-storm: ${DEVICES} devices, concurrency ${CONCURRENCY}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-  console.log('# workload: full session per device = Inform (20 params, ~5 KB) -> InformResponse -> empty POST -> 204; load generator in a separate process from the server');
+  console.log(
+    `# inform-storm: ${DEVICES} devices, concurrency ${CONCURRENCY}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+  );
+  console.log(
+    '# workload: full session per device = Inform (20 params, ~5 KB) -> InformResponse -> empty POST -> 204; load generator in a separate process from the server',
+  );
 
   const bare = await startChild(['bare']);
   await storm(bare.port, Math.min(1000, DEVICES), 'WARM'); // JIT warm-up
@@ -223,7 +236,9 @@ async function main(): Promise<void> {
   const ex = await startChild(['express']);
   await storm(ex.port, Math.min(1000, DEVICES), 'WARM');
   const e = await storm(ex.port, DEVICES, 'EXPR');
-  console.log(`bare express (same handler): ${fmt(e.rate, 0)} sessions/s, p50 ${fmt(e.p50)} ms, p99 ${fmt(e.p99)} ms; express/node:http ratio ${fmt(e.rate / b.rate, 2)}`);
+  console.log(
+    `bare express (same handler): ${fmt(e.rate, 0)} sessions/s, p50 ${fmt(e.p50)} ms, p99 ${fmt(e.p99)} ms; express/node:http ratio ${fmt(e.rate / b.rate, 2)}`,
+  );
   await stopChild(ex);
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-'));
@@ -234,11 +249,15 @@ async function main(): Promise<void> {
     await proxy.ask('reset-el');
     const p = await storm(proxy.port, DEVICES, 'SN'); // first sessions: registration (insert)
     const s1 = await proxy.ask('stats');
-    console.log(`proxy, first Inform of each device (registers it): ${fmt(p.rate, 0)} sessions/s, p50 ${fmt(p.p50)} ms, p99 ${fmt(p.p99)} ms, event-loop delay p99 ${fmt(s1.elP99 as number)} ms, RSS ${mb(s1.rss as number)}`);
+    console.log(
+      `proxy, first Inform of each device (registers it): ${fmt(p.rate, 0)} sessions/s, p50 ${fmt(p.p50)} ms, p99 ${fmt(p.p99)} ms, event-loop delay p99 ${fmt(s1.elP99 as number)} ms, RSS ${mb(s1.rss as number)}`,
+    );
     await proxy.ask('reset-el');
     const p2 = await storm(proxy.port, DEVICES, 'SN'); // known devices: the steady state
     const s2 = await proxy.ask('stats');
-    console.log(`proxy, known devices (periodic Informs): ${fmt(p2.rate, 0)} sessions/s, p50 ${fmt(p2.p50)} ms, p99 ${fmt(p2.p99)} ms, event-loop delay p99 ${fmt(s2.elP99 as number)} ms, RSS ${mb(s2.rss as number)}`);
+    console.log(
+      `proxy, known devices (periodic Informs): ${fmt(p2.rate, 0)} sessions/s, p50 ${fmt(p2.p50)} ms, p99 ${fmt(p2.p99)} ms, event-loop delay p99 ${fmt(s2.elP99 as number)} ms, RSS ${mb(s2.rss as number)}`,
+    );
     console.log(`ratio proxy/bare node:http: ${fmt(p2.rate / b.rate, 2)} (target >= 0.8); sessions/s target >= 1500`);
 
     // 2,000-parameter GetParameterValuesResponses arriving mid-storm. A saturated server's

@@ -17,9 +17,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { Fleet } from '../src/sim/fleet.js';
-import { UspControllerClient, get, set, operate, UspTransportError } from '../src/usp/controller/client.js';
-import { decodeMsg, decodeRecord, type Msg, type MsgType } from '../src/usp/record.js';
+import { Fleet } from '../src/tools/sim/fleet.js';
+import { UspControllerClient, get, set, operate, UspTransportError } from '../src/tools/controller/client.js';
+import { decodeMsg, decodeRecord, type Msg, type MsgType } from '../src/usp/codec/record.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -373,8 +373,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     const sorted = Float64Array.from(allLat).sort();
     const after = samples.slice(1);
-    const rssSlope = slope(after.map((s) => s.atMin), after.map((s) => s.rss / MiB));
-    const heapSlope = slope(after.map((s) => s.atMin), after.map((s) => s.heap / MiB));
+    const rssSlope = slope(
+      after.map((s) => s.atMin),
+      after.map((s) => s.rss / MiB),
+    );
+    const heapSlope = slope(
+      after.map((s) => s.atMin),
+      after.map((s) => s.heap / MiB),
+    );
     const meanRss = after.length ? after.reduce((a, s) => a + s.rss, 0) / after.length / MiB : NaN;
     // A slope over less than a minute of samples is noise (the short test): not judged.
     const judged = Number.isFinite(rssSlope) && after[after.length - 1]!.atMin - after[0]!.atMin >= 0.99;

@@ -30,7 +30,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   try {
-    console.log(`# soak: ${values.devices} devices, ${values.minutes} min at ${values.rate} req/s over MQTT; ${os.cpus().length} cores, Node ${process.version}`);
+    console.log(
+      `# soak: ${values.devices} devices, ${values.minutes} min at ${values.rate} req/s over MQTT; ${os.cpus().length} cores, Node ${process.version}`,
+    );
     const r = await runSoak({
       mqttUrl: mosq.url,
       devices: Number(values.devices),

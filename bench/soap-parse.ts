@@ -54,7 +54,10 @@ function rate(label: string, fn: () => unknown): number {
   return perS;
 }
 
-for (const [name, env] of [['Inform, 20 params', inform], ['GetParameterValuesResponse, 2000 params', gpvr]] as const) {
+for (const [name, env] of [
+  ['Inform, 20 params', inform],
+  ['GetParameterValuesResponse, 2000 params', gpvr],
+] as const) {
   const xml = encodeSoap(env);
   console.log(`# ${name}: ${xml.length} bytes`);
   rate('decodeSoap (well-formedness scan + parse + walk)', () => decodeSoap(xml));

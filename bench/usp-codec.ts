@@ -21,9 +21,9 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import protobuf from 'protobufjs';
-import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/record.js';
-import { protoDir, uspRoot, MSG_PROTO, RECORD_PROTO } from '../src/usp/proto-load.js';
+import type protobuf from 'protobufjs';
+import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { protoDir, uspRoot, MSG_PROTO, RECORD_PROTO } from '../src/usp/codec/proto-load.js';
 
 const require = createRequire(import.meta.url);
 const SECONDS = Number(process.argv[2] ?? 2);
@@ -40,7 +40,10 @@ function getResp(objects: number, paramsPerObject: number): Msg {
   }
   return {
     header: { msgId: 'bench-get-0001', msgType: 'GET_RESP' },
-    body: { msgBody: 'response', response: { respType: 'getResp', getResp: { reqPathResults: [{ requestedPath: 'Device.WiFi.SSID.', resolvedPathResults }] } } },
+    body: {
+      msgBody: 'response',
+      response: { respType: 'getResp', getResp: { reqPathResults: [{ requestedPath: 'Device.WiFi.SSID.', resolvedPathResults }] } },
+    },
   };
 }
 
@@ -86,8 +89,20 @@ function loadStatic(): Codec | string {
   const dir = mkdtempSync(path.join(tmpdir(), 'usp-static-'));
   try {
     const out = path.join(dir, 'usp-static.cjs');
-    execFileSync(process.execPath, [pbjs, '-t', 'static-module', '-w', 'commonjs', '--no-verify', '--no-delimited', '--no-comments',
-      path.join(protoDir(), RECORD_PROTO), path.join(protoDir(), MSG_PROTO), '-o', out]);
+    execFileSync(process.execPath, [
+      pbjs,
+      '-t',
+      'static-module',
+      '-w',
+      'commonjs',
+      '--no-verify',
+      '--no-delimited',
+      '--no-comments',
+      path.join(protoDir(), RECORD_PROTO),
+      path.join(protoDir(), MSG_PROTO),
+      '-o',
+      out,
+    ]);
     // Point the generated require at our protobufjs, wherever the temp dir is.
     const code = readFileSync(out, 'utf8').replace('require("protobufjs/minimal")', `require(${JSON.stringify(require.resolve('protobufjs/minimal'))})`);
     writeFileSync(out, code);
@@ -103,22 +118,53 @@ const TO_OBJECT: protobuf.IConversionOptions = { enums: String, arrays: true, ob
 function run(): void {
   const reflect = uspRoot().lookupType('usp.Msg') as unknown as Codec;
   const staticMsg = loadStatic();
-  for (const [objects, per] of [[5, 10], [100, 20]] as const) {
+  for (const [objects, per] of [
+    [5, 10],
+    [100, 20],
+  ] as const) {
     const n = objects * per;
     const msg = getResp(objects, per);
     const wire = { header: { msgId: msg.header.msgId, msgType: 2 }, body: msg.body };
     const work = `GetResp(${n} params, ${encodeMsg(msg).length} B)`;
     const stat = (fn: (c: Codec) => void): (() => void) | string => (typeof staticMsg === 'string' ? staticMsg : () => fn(staticMsg));
     measure(work, [
-      ['protobufjs reflection encode+decode', () => { reflect.decode(reflect.encode(wire).finish()); }],
-      ['pbjs static encode+decode', stat((c) => { c.decode(c.encode(wire).finish()); })],
-      ['protobufjs reflection encode+decode+toObject', () => { reflect.toObject(reflect.decode(reflect.encode(wire).finish()), TO_OBJECT); }],
-      ['pbjs static encode+decode+toObject', stat((c) => { c.toObject(c.decode(c.encode(wire).finish()), TO_OBJECT); })],
-      ['record.ts encodeMsg+decodeMsg', () => { decodeMsg(encodeMsg(msg)); }],
-      ['record.ts Record(Msg) encode+decode', () => {
-        const rec = decodeRecord(encodeRecord(noSessionRecord('os::012345-CPE1', 'proto::controller', msg)));
-        if (rec.recordType.kind === 'noSessionContext') decodeMsg(rec.recordType.payload);
-      }],
+      [
+        'protobufjs reflection encode+decode',
+        () => {
+          reflect.decode(reflect.encode(wire).finish());
+        },
+      ],
+      [
+        'pbjs static encode+decode',
+        stat((c) => {
+          c.decode(c.encode(wire).finish());
+        }),
+      ],
+      [
+        'protobufjs reflection encode+decode+toObject',
+        () => {
+          reflect.toObject(reflect.decode(reflect.encode(wire).finish()), TO_OBJECT);
+        },
+      ],
+      [
+        'pbjs static encode+decode+toObject',
+        stat((c) => {
+          c.toObject(c.decode(c.encode(wire).finish()), TO_OBJECT);
+        }),
+      ],
+      [
+        'record.ts encodeMsg+decodeMsg',
+        () => {
+          decodeMsg(encodeMsg(msg));
+        },
+      ],
+      [
+        'record.ts Record(Msg) encode+decode',
+        () => {
+          const rec = decodeRecord(encodeRecord(noSessionRecord('os::012345-CPE1', 'proto::controller', msg)));
+          if (rec.recordType.kind === 'noSessionContext') decodeMsg(rec.recordType.payload);
+        },
+      ],
     ]);
   }
 }

@@ -14,11 +14,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/record.js';
-import { UspControllerClient, get as getMsg } from '../src/usp/controller/client.js';
+import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp } from '../test/helpers/brokers.js';
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '1000' }, requests: { type: 'string', default: '3000' }, quick: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { agents: { type: 'string', default: '1000' }, requests: { type: 'string', default: '3000' }, quick: { type: 'boolean', default: false } },
+});
 const AGENTS = values.quick ? 200 : Number(values.agents);
 const REQUESTS = values.quick ? 500 : Number(values.requests);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,7 +34,13 @@ function getResp(n: number): Msg {
   for (let i = 1; i <= n; i++) resultParams[`Host.${i}.PhysAddress`] = `00:11:22:33:${(i >> 8).toString(16)}:${(i & 255).toString(16)}`;
   return {
     header: { msgId: 'bench-1', msgType: 'GET_RESP' },
-    body: { msgBody: 'response', response: { respType: 'getResp', getResp: { reqPathResults: [{ requestedPath: 'Device.Hosts.', resolvedPathResults: [{ resolvedPath: 'Device.Hosts.', resultParams }] }] } } },
+    body: {
+      msgBody: 'response',
+      response: {
+        respType: 'getResp',
+        getResp: { reqPathResults: [{ requestedPath: 'Device.Hosts.', resolvedPathResults: [{ resolvedPath: 'Device.Hosts.', resultParams }] }] },
+      },
+    },
   };
 }
 
@@ -82,7 +90,7 @@ async function roundTrips(client: UspControllerClient, label: string): Promise<v
       while (next < REQUESTS) {
         const i = next++;
         const r = await client.request(getMsg(['Device.LocalAgent.EndpointID']), 10_000, agentEid(i % AGENTS)).catch(() => null);
-        if (!r || r.body.msgBody !== 'response') failed++;
+        if (r?.body.msgBody !== 'response') failed++;
       }
     }),
   );
@@ -112,21 +120,50 @@ async function main(): Promise<void> {
       `proxy RSS: ${mb(empty.rss as number)} with no agents, ${mb(withAgents.rss as number)} with ${AGENTS} registered agents on ${[mosq && 'MQTT', rabbit && 'STOMP', 'WebSocket'].filter(Boolean).join('+')}: ${fmt(((withAgents.rss as number) - (empty.rss as number)) / AGENTS)} bytes RSS, ${fmt(((withAgents.heapUsed as number) - (empty.heapUsed as number)) / AGENTS)} bytes of JS heap per agent (after GC; includes the store's device cache and the Connect Records in flight)`,
     );
     const wsPort = seeded.wsPort as number;
-    await roundTrips(new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }), 'WebSocket (one connection on the shared path /usp)');
-    if (mosq) await roundTrips(new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: '/usp/bench-ctl', agentTopic: '/usp/agent' } }), 'MQTT 5 via mosquitto (one broker connection for all agents)');
-    if (rabbit) await roundTrips(new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'stomp', host: rabbit.host, port: rabbit.port, login: 'guest', passcode: 'guest', controllerDest: '/queue/usp.bench-ctl', agentDest: '/queue/usp.agent' } }), 'STOMP via RabbitMQ (one broker connection for all agents)');
+    await roundTrips(
+      new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }),
+      'WebSocket (one connection on the shared path /usp)',
+    );
+    if (mosq)
+      await roundTrips(
+        new UspControllerClient({
+          agentId: agentEid(0),
+          endpointId: CTL,
+          transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: '/usp/bench-ctl', agentTopic: '/usp/agent' },
+        }),
+        'MQTT 5 via mosquitto (one broker connection for all agents)',
+      );
+    if (rabbit)
+      await roundTrips(
+        new UspControllerClient({
+          agentId: agentEid(0),
+          endpointId: CTL,
+          transport: {
+            mtp: 'stomp',
+            host: rabbit.host,
+            port: rabbit.port,
+            login: 'guest',
+            passcode: 'guest',
+            controllerDest: '/queue/usp.bench-ctl',
+            agentDest: '/queue/usp.agent',
+          },
+        }),
+        'STOMP via RabbitMQ (one broker connection for all agents)',
+      );
 
     // One WebSocket per agent (controllers connecting to /usp/<EID>): memory per open connection.
     const before = await child.ask('stats', { gc: true });
     const sockets: WebSocket[] = [];
     await Promise.all(
-      Array.from({ length: AGENTS }, (_, i) =>
-        new Promise<void>((resolve) => {
-          const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/usp/${encodeURIComponent(agentEid(i))}?eid=${encodeURIComponent(CTL)}`, 'v1.usp');
-          sockets.push(ws);
-          ws.once('open', () => resolve());
-          ws.once('error', () => resolve());
-        }),
+      Array.from(
+        { length: AGENTS },
+        (_, i) =>
+          new Promise<void>((resolve) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/usp/${encodeURIComponent(agentEid(i))}?eid=${encodeURIComponent(CTL)}`, 'v1.usp');
+            sockets.push(ws);
+            ws.once('open', () => resolve());
+            ws.once('error', () => resolve());
+          }),
       ),
     );
     await new Promise((r) => setTimeout(r, 1000));

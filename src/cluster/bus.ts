@@ -4,7 +4,7 @@
  * copy of durable state (queued RPCs, subscriptions and pending Notifies live in Redis keys).
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from '../log.js';
+import type { Logger } from '../app/log.js';
 
 export type BusHandler = (message: Record<string, unknown>) => void;
 

@@ -16,15 +16,15 @@
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
+import type { Config } from '../app/config.js';
+import type { Logger } from '../app/log.js';
 import type { Store } from '../store/types.js';
 import type { Inform } from '../cwmp/types.js';
-import type { UspEndpoint } from '../usp/endpoint.js';
-import type { LocalAgent } from '../usp/local-agent.js';
-import type { Notifier } from '../usp/notify.js';
-import { errorMsg } from '../usp/record.js';
-import type { DeviceEvent } from '../interworking/operate.js';
+import type { UspEndpoint } from '../usp/agent/endpoint.js';
+import type { LocalAgent } from '../usp/agent/local-agent.js';
+import type { Notifier } from '../usp/agent/notify.js';
+import { errorMsg } from '../usp/codec/record.js';
+import type { DeviceEvent } from '../interworking/commands.js';
 import { ClusterBus } from './bus.js';
 import type { RemoteDeviceEvent } from './session-engine.js';
 import type { ClusterStore } from './types.js';
@@ -122,7 +122,10 @@ export class Cluster {
       throw new Error(`cluster.instanceId "${me}" is in use by a running instance (its liveness key exists in Redis); give each instance its own id`);
     }
     await this.bus.on(this.k('ch', 'dev'), (m) => this.onRemoteDeviceEvent(m as unknown as RemoteDeviceEvent));
-    await this.bus.on(this.k('ch', 'la'), (m) => void this.onRowsChanged(m).catch((e: Error) => this.log.warn({ err: e.message }, 'reloading LocalAgent rows failed')));
+    await this.bus.on(
+      this.k('ch', 'la'),
+      (m) => void this.onRowsChanged(m).catch((e: Error) => this.log.warn({ err: e.message }, 'reloading LocalAgent rows failed')),
+    );
     await this.bus.on(this.k('ch', 'ack'), (m) => {
       if (m.from !== me && typeof m.msgId === 'string') parts.notifier.acknowledged(String(m.agentEid), String(m.controllerEid), m.msgId, true);
     });
@@ -154,7 +157,9 @@ return n`,
     parts.endpoint.resolveAgent = async (eid) => (await this.store.getDeviceByEndpointId(eid)) !== null;
     parts.endpoint.tracker = {
       begin: (agentEid, controllerEid, msgId) =>
-        void this.store.redis.hset(this.k('ureq', me), `${agentEid}|${controllerEid}|${msgId}`, JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest)).catch(() => undefined),
+        void this.store.redis
+          .hset(this.k('ureq', me), `${agentEid}|${controllerEid}|${msgId}`, JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest))
+          .catch(() => undefined),
       end: (agentEid, controllerEid, msgId) => void this.store.redis.hdel(this.k('ureq', me), `${agentEid}|${controllerEid}|${msgId}`).catch(() => undefined),
     };
     // A previous run under the same id left work behind (kill -9 with a fixed instanceId).
@@ -169,7 +174,11 @@ return n`,
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.store.redis.multi().del(this.k('inst', this.instanceId)).exec().catch(() => undefined);
+    await this.store.redis
+      .multi()
+      .del(this.k('inst', this.instanceId))
+      .exec()
+      .catch(() => undefined);
     await this.bus.close();
   }
 
@@ -205,7 +214,10 @@ return n`,
       this.outOfTouch = true;
       // Our key had lapsed (Redis unreachable from here, or this process stalled): the others may
       // have taken over our work and answered our open USP requests already.
-      this.log.error({ instanceId: this.instanceId }, 'this instance was out of touch with Redis longer than cluster.instanceTtlMs: another instance may have taken over its work');
+      this.log.error(
+        { instanceId: this.instanceId },
+        'this instance was out of touch with Redis longer than cluster.instanceTtlMs: another instance may have taken over its work',
+      );
     }
     this.beaten = true;
   }
@@ -262,7 +274,11 @@ return n`,
       } catch {
         continue;
       }
-      const msg = errorMsg(t.msgId, 7003, `the proxy instance ${dead} handling this request stopped before answering; RPCs not yet sent to the device were dropped, one already sent may have been carried out`);
+      const msg = errorMsg(
+        t.msgId,
+        7003,
+        `the proxy instance ${dead} handling this request stopped before answering; RPCs not yet sent to the device were dropped, one already sent may have been carried out`,
+      );
       if (await parts.endpoint.sendToController(t.agentEid, t.controllerEid, msg)) answered++;
     }
     await r.del(this.k('ureq', dead));
@@ -279,7 +295,10 @@ return n`,
     else await r.del(this.k('takeover', dead));
     if (!self || dropped || answered || rows.length) {
       this.takenOver.push(dead);
-      this.log.warn({ instance: dead, droppedRpcs: dropped, answeredRequests: answered, notifies: notifies.length, commands: rows.length }, self ? 'resumed work left by a previous run of this instance' : 'took over the work of a stopped instance');
+      this.log.warn(
+        { instance: dead, droppedRpcs: dropped, answeredRequests: answered, notifies: notifies.length, commands: rows.length },
+        self ? 'resumed work left by a previous run of this instance' : 'took over the work of a stopped instance',
+      );
     }
   }
 

@@ -17,7 +17,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Logger } from '../log.js';
+import type { Logger } from '../app/log.js';
 import type { DeviceRecord, QueuedRpc } from '../store/types.js';
 import { deviceKeyOf } from '../cwmp/device-id.js';
 import { encodeSoap } from '../cwmp/soap.js';
@@ -35,7 +35,18 @@ import {
   type RpcOutcome,
   type SessionEngineOptions,
 } from '../cwmp/session.js';
-import { CwmpFault, type AutonomousTransferComplete, type TransferComplete, type AcsRequest, type AcsResponse, type CpeResponse, type CwmpVersion, type Fault, type Inform, type SoapEnvelope } from '../cwmp/types.js';
+import {
+  CwmpFault,
+  type AutonomousTransferComplete,
+  type TransferComplete,
+  type AcsRequest,
+  type AcsResponse,
+  type CpeResponse,
+  type CwmpVersion,
+  type Fault,
+  type Inform,
+  type SoapEnvelope,
+} from '../cwmp/types.js';
 import type { ClusterBus } from './bus.js';
 import { SessionScripts, type PostMode } from './scripts.js';
 import type { ClusterStore } from './types.js';
@@ -133,7 +144,15 @@ export class ClusterSessionEngine extends SessionEngine {
     const device = await this.cstore.getDevice(deviceKey);
     if (!device) throw new RpcError('unknown-device', `no registered device ${deviceKey}`);
     const deadlineMs = opts.deadlineMs ?? this.opts.rpcDeadlineMs;
-    const q: QueuedRpc = { id: randomUUID(), deviceKey, rpc, createdAt: new Date().toISOString(), deadline: Date.now() + deadlineMs, origin: this.instanceId, linger: !!opts.linger };
+    const q: QueuedRpc = {
+      id: randomUUID(),
+      deviceKey,
+      rpc,
+      createdAt: new Date().toISOString(),
+      deadline: Date.now() + deadlineMs,
+      origin: this.instanceId,
+      linger: !!opts.linger,
+    };
     return new Promise<RpcOutcome>((resolve, reject) => {
       // Registered before the RPC is visible, so that even an instant answer finds its caller.
       const w: Waiting = { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q), deadlineMs) };
@@ -178,7 +197,11 @@ export class ClusterSessionEngine extends SessionEngine {
     if (env && env.body.method === 'Inform') return this.beginSession(env, env.body);
     // Behind a load balancer the TCP connection says nothing about the CPE: the cookie does.
     const sid = post.sessionId;
-    if (!sid) return plain(400, `${env ? env.body.method : 'empty POST'} outside a CWMP session: a session starts with an Inform (TR-069 3.7.1); behind a load balancer the CPE must return the session cookie`);
+    if (!sid)
+      return plain(
+        400,
+        `${env ? env.body.method : 'empty POST'} outside a CWMP session: a session starts with an Inform (TR-069 3.7.1); behind a load balancer the CPE must return the session cookie`,
+      );
     if (!env) return this.step(sid, 'empty', null, null);
     const body = env.body;
     switch (body.method) {
@@ -191,7 +214,8 @@ export class ClusterSessionEngine extends SessionEngine {
           this.emit('transferComplete', { device, message: body });
           this.bus.publish(this.cstore.key('ch', 'dev'), { from: this.instanceId, deviceKey: device.deviceKey, transferComplete: body });
         }
-        const response: AcsResponse = body.method === 'TransferComplete' ? { method: 'TransferCompleteResponse' } : { method: 'AutonomousTransferCompleteResponse' };
+        const response: AcsResponse =
+          body.method === 'TransferComplete' ? { method: 'TransferCompleteResponse' } : { method: 'AutonomousTransferCompleteResponse' };
         return this.reply({ version: t.version, id: sid }, env.id, response);
       }
       case 'GetRPCMethods': {
@@ -206,7 +230,12 @@ export class ClusterSessionEngine extends SessionEngine {
         {
           const t = await this.touchSession(sid);
           if (!t) return this.outside(body.method);
-          return this.faultReply({ version: t.version, id: sid, log: this.log }, env.id, CwmpFault.AcsMethodNotSupported, `method ${body.method} is not supported by this ACS`);
+          return this.faultReply(
+            { version: t.version, id: sid, log: this.log },
+            env.id,
+            CwmpFault.AcsMethodNotSupported,
+            `method ${body.method} is not supported by this ACS`,
+          );
         }
     }
   }
@@ -244,7 +273,15 @@ export class ClusterSessionEngine extends SessionEngine {
     const device = await this.register(deviceKey, inform);
     const sid = randomBytes(16).toString('hex');
     const ttl = this.opts.sessionTimeoutMs;
-    const [tookId, tookOrigin, tookMethod, queued] = await this.scripts.inform(sid, this.instanceId, ttl, deviceKey, env.cwmpVersion, this.modelKey(device), device.endpointId);
+    const [tookId, tookOrigin, tookMethod, queued] = await this.scripts.inform(
+      sid,
+      this.instanceId,
+      ttl,
+      deviceKey,
+      env.cwmpVersion,
+      this.modelKey(device),
+      device.endpointId,
+    );
     if (tookId) this.deliver(tookOrigin!, tookId, undefined, new RpcError('session-ended', `the CPE started a new session with ${tookMethod} in flight`));
     this.arm(sid, 1);
     this.known.set(sid, true);
@@ -273,7 +310,14 @@ export class ClusterSessionEngine extends SessionEngine {
       ],
       parameterKey: '',
     };
-    const q: QueuedRpc = { id: randomUUID(), deviceKey: device.deviceKey, rpc, createdAt: new Date().toISOString(), deadline: Date.now() + this.opts.rpcDeadlineMs, origin: CR_CREDENTIALS };
+    const q: QueuedRpc = {
+      id: randomUUID(),
+      deviceKey: device.deviceKey,
+      rpc,
+      createdAt: new Date().toISOString(),
+      deadline: Date.now() + this.opts.rpcDeadlineMs,
+      origin: CR_CREDENTIALS,
+    };
     await this.scripts.enqueue(q.id, device.deviceKey, JSON.stringify(q), true, '');
   }
 
@@ -311,9 +355,12 @@ export class ClusterSessionEngine extends SessionEngine {
       } else {
         const outcome: RpcOutcome = fault ? { kind: 'fault', fault } : { kind: 'response', response: env!.body as CpeResponse };
         if (outcome.kind === 'response' && outcome.response.method === 'GetParameterValuesResponse') {
-          await this.learnModelTypes(modelKey, outcome.response.parameterList).catch((e: Error) => this.log.error({ err: e.message }, 'storing learned types failed'));
+          await this.learnModelTypes(modelKey, outcome.response.parameterList).catch((e: Error) =>
+            this.log.error({ err: e.message }, 'storing learned types failed'),
+          );
         }
-        if (tookOrigin === CR_CREDENTIALS) await this.credentialsSet(tookJson, outcome).catch((e: Error) => this.log.error({ err: e.message }, 'storing connection request credentials failed'));
+        if (tookOrigin === CR_CREDENTIALS)
+          await this.credentialsSet(tookJson, outcome).catch((e: Error) => this.log.error({ err: e.message }, 'storing connection request credentials failed'));
         else this.deliver(tookOrigin, tookId, outcome);
       }
     }
@@ -367,7 +414,8 @@ export class ClusterSessionEngine extends SessionEngine {
     const what = tookId ? ` waiting for ${tookMethod}Response` : '';
     this.log.warn({ timeoutMs: this.opts.sessionTimeoutMs }, `CWMP session timed out${what}`);
     this.emit('sessionEnd', { sessionId: sid, deviceKey, reason: 'timeout', rpcs: 0 });
-    if (tookId) this.deliver(tookOrigin, tookId, undefined, new RpcError('session-timeout', `CWMP session timed out after ${this.opts.sessionTimeoutMs} ms${what}`));
+    if (tookId)
+      this.deliver(tookOrigin, tookId, undefined, new RpcError('session-timeout', `CWMP session timed out after ${this.opts.sessionTimeoutMs} ms${what}`));
     if (Number(queued) > 0) {
       const device = await this.cstore.getDevice(deviceKey);
       if (device) await this.wakeDevice(device);
@@ -389,13 +437,20 @@ export class ClusterSessionEngine extends SessionEngine {
       this.lastWake.set(device.deviceKey, { ok: false, reason: 'no-url', detail: 'the device never reported a ConnectionRequestURL' });
       return;
     }
-    const lock = await this.cstore.redis.set(this.cstore.key('wake', device.deviceKey), this.instanceId, 'PX', Math.max(1000, Math.min(10_000, this.opts.sessionTimeoutMs)), 'NX');
+    const lock = await this.cstore.redis.set(
+      this.cstore.key('wake', device.deviceKey),
+      this.instanceId,
+      'PX',
+      Math.max(1000, Math.min(10_000, this.opts.sessionTimeoutMs)),
+      'NX',
+    );
     if (lock !== 'OK') return; // another instance is waking it
     const creds = device.connReqUsername ? { username: device.connReqUsername, password: device.connReqPassword ?? '' } : null;
     try {
       const result = await this.connReq.request(device.deviceKey, device.connectionRequestUrl, creds);
       this.lastWake.set(device.deviceKey, result);
-      if (!result.ok && result.reason !== 'cancelled') this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
+      if (!result.ok && result.reason !== 'cancelled')
+        this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
     } catch (e) {
       this.lastWake.set(device.deviceKey, { ok: false, reason: 'error', detail: (e as Error).message });
     }
@@ -408,18 +463,31 @@ export class ClusterSessionEngine extends SessionEngine {
     try {
       removed = await this.cstore.unqueueRpc(q.id);
     } catch (e) {
-      this.settleWaiting(q.id, undefined, new RpcError('unreachable', `device ${q.deviceKey}: Redis unavailable at the RPC's deadline (${(e as Error).message})`));
+      this.settleWaiting(
+        q.id,
+        undefined,
+        new RpcError('unreachable', `device ${q.deviceKey}: Redis unavailable at the RPC's deadline (${(e as Error).message})`),
+      );
       return;
     }
     if (removed) {
       const last = this.lastWake.get(q.deviceKey);
-      const why = last ? (last.ok ? 'the connection request was accepted but no session followed' : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`) : 'the connection request was sent by another instance or could not be sent';
+      const why = last
+        ? last.ok
+          ? 'the connection request was accepted but no session followed'
+          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
+        : 'the connection request was sent by another instance or could not be sent';
       this.settleWaiting(q.id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
       return;
     }
     // Claimed by a session (maybe on an instance that died): its answer or timeout comes back, or this ends it.
     w.timer = setTimeout(
-      () => this.settleWaiting(q.id, undefined, new RpcError('session-timeout', `the RPC was sent to device ${q.deviceKey} but no answer came back within ${2 * this.opts.sessionTimeoutMs} ms`)),
+      () =>
+        this.settleWaiting(
+          q.id,
+          undefined,
+          new RpcError('session-timeout', `the RPC was sent to device ${q.deviceKey} but no answer came back within ${2 * this.opts.sessionTimeoutMs} ms`),
+        ),
       2 * this.opts.sessionTimeoutMs,
     );
   }

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.js';
+import type { Logger } from '../app/log.js';
 import type { Store } from '../store/types.js';
 import { authenticate } from './http-auth.js';
 import { SoapError, encodeSoap } from './soap.js';
@@ -17,7 +17,7 @@ import { CwmpFault } from './types.js';
 import type { DecodePool } from './decode-pool.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
-import type { AuthMode } from '../config.js';
+import type { AuthMode } from '../app/config.js';
 import { loadServerTls, TlsConfigError } from '../util/tls.js';
 import { storeUnavailable } from '../store/errors.js';
 
@@ -71,7 +71,13 @@ export class AcsServer {
         if (storeUnavailable(e)) {
           // Several instances on Redis, Redis unreachable: the CPE retries later (TR-069 3.2.1.1).
           this.log.warn({ err: (e as Error).message }, 'ACS: shared store unavailable, answered 503');
-          if (!res.headersSent) return send(res, { status: 503, body: 'the shared store is unavailable; retry later\n', contentType: 'text/plain', headers: { 'Retry-After': '30' } });
+          if (!res.headersSent)
+            return send(res, {
+              status: 503,
+              body: 'the shared store is unavailable; retry later\n',
+              contentType: 'text/plain',
+              headers: { 'Retry-After': '30' },
+            });
         } else this.log.error({ err: e }, 'ACS request failed');
         if (!res.headersSent) send(res, { status: 500, body: 'internal error\n', contentType: 'text/plain' });
         else res.destroy();
@@ -138,13 +144,23 @@ export class AcsServer {
     if (req.method !== 'POST') {
       req.resume();
       this.log.info({ method: req.method, url: req.url }, 'ACS: wrong HTTP method');
-      return send(res, { status: 405, body: `method ${req.method} not allowed: CWMP uses HTTP POST (TR-069 3.4)\n`, contentType: 'text/plain', headers: { Allow: 'POST' } });
+      return send(res, {
+        status: 405,
+        body: `method ${req.method} not allowed: CWMP uses HTTP POST (TR-069 3.4)\n`,
+        contentType: 'text/plain',
+        headers: { Allow: 'POST' },
+      });
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.opts.maxBodyBytes) {
       req.resume();
       this.log.warn({ bytes: declared }, 'ACS: body over the limit');
-      return send(res, { status: 413, body: `body of ${declared} bytes exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
+      return send(res, {
+        status: 413,
+        body: `body of ${declared} bytes exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`,
+        contentType: 'text/plain',
+        headers: { Connection: 'close' },
+      });
     }
     const cookieId = readCookie(req.headers.cookie);
     const socket = req.socket as Socket;
@@ -154,18 +170,26 @@ export class AcsServer {
     let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && (this.engine.sharedSessions || this.authenticated.has(sessionId)));
     if (needAuth && !req.headers.authorization) {
       req.resume();
-      const r = await authenticate(null, this.authOptions(req, () => null));
+      const r = await authenticate(
+        null,
+        this.authOptions(req, () => null),
+      );
       return send(res, { status: 401, body: 'authentication required\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.ok ? '' : r.challenge } });
     }
 
     const raw = await readBody(req, this.opts.maxBodyBytes);
     if (raw === null) {
       this.log.warn('ACS: body over the limit');
-      return send(res, { status: 413, body: `body exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
+      return send(res, {
+        status: 413,
+        body: `body exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`,
+        contentType: 'text/plain',
+        headers: { Connection: 'close' },
+      });
     }
     const text = raw.toString('utf8');
 
-    let decoded;
+    let decoded: Awaited<ReturnType<DecodePool['decode']>>;
     if (text.trim() === '') decoded = { envelope: null, warnings: [] };
     else {
       try {

@@ -14,9 +14,7 @@ import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pick
 
 export type ConnReqFailureReason = 'timeout' | 'refused' | 'auth-failed' | 'http-error' | 'bad-url' | 'cancelled';
 
-export type ConnReqResult =
-  | { ok: true; status: number }
-  | { ok: false; reason: ConnReqFailureReason; status?: number; detail: string };
+export type ConnReqResult = { ok: true; status: number } | { ok: false; reason: ConnReqFailureReason; status?: number; detail: string };
 
 export interface ConnReqCredentials {
   username: string;
@@ -35,11 +33,7 @@ export interface ConnReqOptions {
  * preferred, Basic otherwise) on the same keep-alive connection when the CPE keeps it open.
  * Details never contain the credentials (nor URL userinfo).
  */
-export function sendConnectionRequest(
-  url: string,
-  creds: ConnReqCredentials | null,
-  opts: ConnReqOptions,
-): Promise<ConnReqResult> {
+export function sendConnectionRequest(url: string, creds: ConnReqCredentials | null, opts: ConnReqOptions): Promise<ConnReqResult> {
   let u: URL;
   try {
     u = new URL(url);
@@ -73,10 +67,7 @@ export function sendConnectionRequest(
       resolve(r);
     };
     const onAbort = (): void => finish({ ok: false, reason: 'cancelled', detail: 'cancelled' });
-    const timer = setTimeout(
-      () => finish({ ok: false, reason: 'timeout', detail: `no answer within ${opts.timeoutMs} ms` }),
-      opts.timeoutMs,
-    );
+    const timer = setTimeout(() => finish({ ok: false, reason: 'timeout', detail: `no answer within ${opts.timeoutMs} ms` }), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (authorization: string | undefined, authenticated: boolean): void => {
@@ -84,9 +75,7 @@ export function sendConnectionRequest(
       if (authorization) headers.authorization = authorization;
       const req = http.request({ host, port, path, method: 'GET', agent, headers });
       current = req;
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` }),
-      );
+      req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` }));
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
         res.on('error', (err: NodeJS.ErrnoException) =>
@@ -241,11 +230,7 @@ export class ConnectionRequester {
     try {
       for (let attempt = 0; attempt <= this.policy.retries && !chain.cancelled; attempt++) {
         if (attempt > 0) {
-          const delay = backoffDelayMs(
-            attempt - 1,
-            { baseMs: this.policy.retryDelayMs, maxMs: this.policy.maxDelayMs, factor: this.policy.factor },
-            this.rand,
-          );
+          const delay = backoffDelayMs(attempt - 1, { baseMs: this.policy.retryDelayMs, maxMs: this.policy.maxDelayMs, factor: this.policy.factor }, this.rand);
           await this.sleep(chain, delay);
           if (chain.cancelled) break;
         }
@@ -287,7 +272,8 @@ export class ConnectionRequester {
 
   private release(): void {
     const next = this.waiters.shift();
-    if (next) next.grant(true); // the slot passes straight to the next waiter
+    if (next)
+      next.grant(true); // the slot passes straight to the next waiter
     else this.active--;
   }
 }

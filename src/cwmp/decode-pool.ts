@@ -51,8 +51,7 @@ export class DecodePool {
         e.id = m.error!.id;
         e.method = m.error!.method;
         job.reject(e);
-      }
-      else job.reject(new Error(m.error!.message));
+      } else job.reject(new Error(m.error!.message));
     });
     w.on('error', (e) => {
       // A crashed worker fails only its own jobs; a fresh one takes its place.
@@ -79,7 +78,7 @@ export class DecodePool {
     }
     let best = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i;
-    const id = (this.nextId++ * 256) + best;
+    const id = this.nextId++ * 256 + best;
     if (this.nextId > 0x7fffff) this.nextId = 1;
     this.load[best]!++;
     return new Promise((resolve, reject) => {

@@ -273,7 +273,9 @@ export function digestResponse(i: DigestInput): string {
   let ha2: string;
   if (i.qop === 'auth-int') {
     const body = i.body ?? '';
-    const bodyHash = createHash(alg.hash).update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body).digest('hex');
+    const bodyHash = createHash(alg.hash)
+      .update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
+      .digest('hex');
     ha2 = H(`${i.method}:${i.uri}:${bodyHash}`);
   } else {
     ha2 = H(`${i.method}:${i.uri}`);

@@ -18,7 +18,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import type { Logger } from '../log.js';
+import type { Logger } from '../app/log.js';
 import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
 import { encodeSoap } from './soap.js';
 import { deviceKeyOf, endpointIdOf, rootModelOf } from './device-id.js';
@@ -438,7 +438,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (params.length === 0) return;
     let known = this.typeCache.get(key);
     if (!known) {
-      known = await this.store.getParameterTypes(key, params.map((p) => p.name));
+      known = await this.store.getParameterTypes(
+        key,
+        params.map((p) => p.name),
+      );
       this.typeCache.set(key, known);
     }
     let fresh: Map<string, string> | null = null;
@@ -578,11 +581,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     session.timer = setTimeout(() => {
       const what = session.inflight ? ` waiting for ${RESPONSE_OF[session.inflight.q.rpc.method]}` : '';
       session.log.warn({ timeoutMs: this.opts.sessionTimeoutMs }, `CWMP session timed out${what}`);
-      this.endSession(
-        session,
-        'timeout',
-        new RpcError('session-timeout', `CWMP session timed out after ${this.opts.sessionTimeoutMs} ms${what}`),
-      );
+      this.endSession(session, 'timeout', new RpcError('session-timeout', `CWMP session timed out after ${this.opts.sessionTimeoutMs} ms${what}`));
     }, this.opts.sessionTimeoutMs);
   }
 
@@ -606,10 +605,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.emit('sessionEnd', { sessionId: session.id, deviceKey: session.deviceKey, reason, rpcs: session.rpcs });
     // RPCs queued while the session was ending (or left over after a timeout) need a new session.
     const queue = this.queues.get(session.deviceKey);
-    if (queue && queue.items.some((p) => !p.settled)) {
+    if (queue?.items.some((p) => !p.settled)) {
       if (wakeAfter && !this.closed) void this.wake(session.deviceKey);
-    }
-    else this.dropQueueIfIdle(session.deviceKey);
+    } else this.dropQueueIfIdle(session.deviceKey);
   }
 
   private queueOf(deviceKey: string): DeviceQueue {
@@ -632,7 +630,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       queue!.items.splice(i, 1);
       if (p.persisted) void this.store.removeQueuedRpc(p.q.id).catch(() => undefined);
       const last = queue!.lastWake;
-      const why = last ? (last.ok ? 'the connection request was accepted but no session followed' : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`) : 'no connection request could be sent';
+      const why = last
+        ? last.ok
+          ? 'the connection request was accepted but no session followed'
+          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
+        : 'no connection request could be sent';
       this.settle(p, undefined, new RpcError('unreachable', `device ${p.q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
       this.dropQueueIfIdle(p.q.deviceKey);
     }, ms);
@@ -661,7 +663,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     try {
       const result = await this.connReq.request(deviceKey, device.connectionRequestUrl, creds);
       queue.lastWake = result;
-      if (!result.ok && result.reason !== 'cancelled') this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
+      if (!result.ok && result.reason !== 'cancelled')
+        this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
     } catch (e) {
       queue.lastWake = { ok: false, reason: 'error', detail: (e as Error).message };
     }

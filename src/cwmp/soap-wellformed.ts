@@ -13,7 +13,10 @@
 
 /** Why a document is not well-formed or not acceptable. */
 export class WellFormednessError extends Error {
-  constructor(message: string, readonly dtd = false) {
+  constructor(
+    message: string,
+    readonly dtd = false,
+  ) {
     super(message);
   }
 }

@@ -35,13 +35,7 @@ export const XSD_NS = 'http://www.w3.org/2001/XMLSchema';
 export const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
 const SOAP12_ENV_NS = 'http://www.w3.org/2003/05/soap-envelope';
 
-export type SoapErrorCode =
-  | 'malformed-xml'
-  | 'not-soap'
-  | 'unknown-namespace'
-  | 'forbidden-dtd'
-  | 'unsupported-method'
-  | 'invalid-message';
+export type SoapErrorCode = 'malformed-xml' | 'not-soap' | 'unknown-namespace' | 'forbidden-dtd' | 'unsupported-method' | 'invalid-message';
 
 /**
  * Bad input to decodeSoap. When the envelope got far enough, cwmpVersion / id / method say
@@ -53,7 +47,10 @@ export class SoapError extends Error {
   cwmpVersion?: CwmpVersion;
   id?: string | null;
   method?: string;
-  constructor(readonly code: SoapErrorCode, message: string) {
+  constructor(
+    readonly code: SoapErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -315,190 +312,276 @@ function empty(method: CwmpMessage['method']): BodyDecoder {
 }
 
 const DECODERS: ReadonlyMap<string, BodyDecoder> = new Map<string, BodyDecoder>([
-  ['Inform', (ch, w) => {
-    const m = f(ch, 'Inform', w, ['DeviceId', 'Event', 'MaxEnvelopes', 'CurrentTime', 'RetryCount', 'ParameterList']);
-    const idCh = m.children('DeviceId');
-    if (idCh === undefined) throw new SoapError('invalid-message', 'Inform is missing DeviceId');
-    const d = new Fields(idCh, 'Inform/DeviceId', w, ['Manufacturer', 'OUI', 'ProductClass', 'SerialNumber']);
-    const deviceId: DeviceIdStruct = {
-      manufacturer: d.token('Manufacturer'),
-      oui: d.required('OUI', 'Inform is missing DeviceId/OUI'),
-      productClass: d.has('ProductClass') ? d.token('ProductClass') : '',
-      serialNumber: d.required('SerialNumber', 'Inform is missing DeviceId/SerialNumber'),
-    };
-    const event: EventStruct[] = m.items('Event').map((e) => {
-      const s = structOf(e, 'Inform/EventStruct', w, ['EventCode', 'CommandKey']);
-      return { eventCode: s.token('EventCode'), commandKey: s.has('CommandKey') ? s.text('CommandKey') : '' };
-    });
-    return {
-      method: 'Inform',
-      deviceId,
-      event,
-      maxEnvelopes: m.int('MaxEnvelopes', 1),
-      currentTime: m.token('CurrentTime'),
-      retryCount: m.int('RetryCount'),
-      parameterList: parameterValueList(m.items('ParameterList'), 'Inform', w),
-    };
-  }],
-  ['TransferComplete', (ch, w) => {
-    const m = f(ch, 'TransferComplete', w, ['CommandKey', 'FaultStruct', 'StartTime', 'CompleteTime']);
-    return {
-      method: 'TransferComplete',
-      commandKey: m.text('CommandKey'),
-      fault: faultStruct(m, 'TransferComplete', w),
-      startTime: m.token('StartTime'),
-      completeTime: m.token('CompleteTime'),
-    };
-  }],
-  ['AutonomousTransferComplete', (ch, w) => {
-    const m = f(ch, 'AutonomousTransferComplete', w, ['AnnounceURL', 'TransferURL', 'IsDownload', 'FileType', 'FileSize',
-      'TargetFileName', 'FaultStruct', 'StartTime', 'CompleteTime']);
-    return {
-      method: 'AutonomousTransferComplete',
-      announceURL: m.token('AnnounceURL'),
-      transferURL: m.token('TransferURL'),
-      isDownload: m.bool('IsDownload'),
-      fileType: m.token('FileType'),
-      fileSize: m.int('FileSize'),
-      targetFileName: m.text('TargetFileName'),
-      fault: faultStruct(m, 'AutonomousTransferComplete', w),
-      startTime: m.token('StartTime'),
-      completeTime: m.token('CompleteTime'),
-    };
-  }],
-  ['GetRPCMethods', empty('GetRPCMethods')],
-  ['GetParameterNames', (ch, w) => {
-    const m = f(ch, 'GetParameterNames', w, ['ParameterPath', 'NextLevel']);
-    return { method: 'GetParameterNames', parameterPath: m.token('ParameterPath'), nextLevel: m.bool('NextLevel') };
-  }],
-  ['GetParameterValues', (ch, w) => {
-    const m = f(ch, 'GetParameterValues', w, ['ParameterNames']);
-    return { method: 'GetParameterValues', parameterNames: stringList(m.items('ParameterNames')) };
-  }],
-  ['SetParameterValues', (ch, w) => {
-    const m = f(ch, 'SetParameterValues', w, ['ParameterList', 'ParameterKey']);
-    return {
-      method: 'SetParameterValues',
-      parameterList: parameterValueList(m.items('ParameterList'), 'SetParameterValues', w),
-      parameterKey: m.text('ParameterKey'),
-    };
-  }],
-  ['GetParameterAttributes', (ch, w) => {
-    const m = f(ch, 'GetParameterAttributes', w, ['ParameterNames']);
-    return { method: 'GetParameterAttributes', parameterNames: stringList(m.items('ParameterNames')) };
-  }],
-  ['SetParameterAttributes', (ch, w) => {
-    const m = f(ch, 'SetParameterAttributes', w, ['ParameterList']);
-    const parameterList: SetParameterAttributesStruct[] = m.items('ParameterList').map((i) => {
-      const s = structOf(i, 'SetParameterAttributesStruct', w,
-        ['Name', 'NotificationChange', 'Notification', 'AccessListChange', 'AccessList']);
-      return {
-        name: s.token('Name'),
-        notificationChange: s.bool('NotificationChange'),
-        notification: s.int('Notification'),
-        accessListChange: s.bool('AccessListChange'),
-        accessList: stringList(s.items('AccessList')),
+  [
+    'Inform',
+    (ch, w) => {
+      const m = f(ch, 'Inform', w, ['DeviceId', 'Event', 'MaxEnvelopes', 'CurrentTime', 'RetryCount', 'ParameterList']);
+      const idCh = m.children('DeviceId');
+      if (idCh === undefined) throw new SoapError('invalid-message', 'Inform is missing DeviceId');
+      const d = new Fields(idCh, 'Inform/DeviceId', w, ['Manufacturer', 'OUI', 'ProductClass', 'SerialNumber']);
+      const deviceId: DeviceIdStruct = {
+        manufacturer: d.token('Manufacturer'),
+        oui: d.required('OUI', 'Inform is missing DeviceId/OUI'),
+        productClass: d.has('ProductClass') ? d.token('ProductClass') : '',
+        serialNumber: d.required('SerialNumber', 'Inform is missing DeviceId/SerialNumber'),
       };
-    });
-    return { method: 'SetParameterAttributes', parameterList };
-  }],
-  ['AddObject', (ch, w) => {
-    const m = f(ch, 'AddObject', w, ['ObjectName', 'ParameterKey']);
-    return { method: 'AddObject', objectName: m.token('ObjectName'), parameterKey: m.text('ParameterKey') };
-  }],
-  ['DeleteObject', (ch, w) => {
-    const m = f(ch, 'DeleteObject', w, ['ObjectName', 'ParameterKey']);
-    return { method: 'DeleteObject', objectName: m.token('ObjectName'), parameterKey: m.text('ParameterKey') };
-  }],
+      const event: EventStruct[] = m.items('Event').map((e) => {
+        const s = structOf(e, 'Inform/EventStruct', w, ['EventCode', 'CommandKey']);
+        return { eventCode: s.token('EventCode'), commandKey: s.has('CommandKey') ? s.text('CommandKey') : '' };
+      });
+      return {
+        method: 'Inform',
+        deviceId,
+        event,
+        maxEnvelopes: m.int('MaxEnvelopes', 1),
+        currentTime: m.token('CurrentTime'),
+        retryCount: m.int('RetryCount'),
+        parameterList: parameterValueList(m.items('ParameterList'), 'Inform', w),
+      };
+    },
+  ],
+  [
+    'TransferComplete',
+    (ch, w) => {
+      const m = f(ch, 'TransferComplete', w, ['CommandKey', 'FaultStruct', 'StartTime', 'CompleteTime']);
+      return {
+        method: 'TransferComplete',
+        commandKey: m.text('CommandKey'),
+        fault: faultStruct(m, 'TransferComplete', w),
+        startTime: m.token('StartTime'),
+        completeTime: m.token('CompleteTime'),
+      };
+    },
+  ],
+  [
+    'AutonomousTransferComplete',
+    (ch, w) => {
+      const m = f(ch, 'AutonomousTransferComplete', w, [
+        'AnnounceURL',
+        'TransferURL',
+        'IsDownload',
+        'FileType',
+        'FileSize',
+        'TargetFileName',
+        'FaultStruct',
+        'StartTime',
+        'CompleteTime',
+      ]);
+      return {
+        method: 'AutonomousTransferComplete',
+        announceURL: m.token('AnnounceURL'),
+        transferURL: m.token('TransferURL'),
+        isDownload: m.bool('IsDownload'),
+        fileType: m.token('FileType'),
+        fileSize: m.int('FileSize'),
+        targetFileName: m.text('TargetFileName'),
+        fault: faultStruct(m, 'AutonomousTransferComplete', w),
+        startTime: m.token('StartTime'),
+        completeTime: m.token('CompleteTime'),
+      };
+    },
+  ],
+  ['GetRPCMethods', empty('GetRPCMethods')],
+  [
+    'GetParameterNames',
+    (ch, w) => {
+      const m = f(ch, 'GetParameterNames', w, ['ParameterPath', 'NextLevel']);
+      return { method: 'GetParameterNames', parameterPath: m.token('ParameterPath'), nextLevel: m.bool('NextLevel') };
+    },
+  ],
+  [
+    'GetParameterValues',
+    (ch, w) => {
+      const m = f(ch, 'GetParameterValues', w, ['ParameterNames']);
+      return { method: 'GetParameterValues', parameterNames: stringList(m.items('ParameterNames')) };
+    },
+  ],
+  [
+    'SetParameterValues',
+    (ch, w) => {
+      const m = f(ch, 'SetParameterValues', w, ['ParameterList', 'ParameterKey']);
+      return {
+        method: 'SetParameterValues',
+        parameterList: parameterValueList(m.items('ParameterList'), 'SetParameterValues', w),
+        parameterKey: m.text('ParameterKey'),
+      };
+    },
+  ],
+  [
+    'GetParameterAttributes',
+    (ch, w) => {
+      const m = f(ch, 'GetParameterAttributes', w, ['ParameterNames']);
+      return { method: 'GetParameterAttributes', parameterNames: stringList(m.items('ParameterNames')) };
+    },
+  ],
+  [
+    'SetParameterAttributes',
+    (ch, w) => {
+      const m = f(ch, 'SetParameterAttributes', w, ['ParameterList']);
+      const parameterList: SetParameterAttributesStruct[] = m.items('ParameterList').map((i) => {
+        const s = structOf(i, 'SetParameterAttributesStruct', w, ['Name', 'NotificationChange', 'Notification', 'AccessListChange', 'AccessList']);
+        return {
+          name: s.token('Name'),
+          notificationChange: s.bool('NotificationChange'),
+          notification: s.int('Notification'),
+          accessListChange: s.bool('AccessListChange'),
+          accessList: stringList(s.items('AccessList')),
+        };
+      });
+      return { method: 'SetParameterAttributes', parameterList };
+    },
+  ],
+  [
+    'AddObject',
+    (ch, w) => {
+      const m = f(ch, 'AddObject', w, ['ObjectName', 'ParameterKey']);
+      return { method: 'AddObject', objectName: m.token('ObjectName'), parameterKey: m.text('ParameterKey') };
+    },
+  ],
+  [
+    'DeleteObject',
+    (ch, w) => {
+      const m = f(ch, 'DeleteObject', w, ['ObjectName', 'ParameterKey']);
+      return { method: 'DeleteObject', objectName: m.token('ObjectName'), parameterKey: m.text('ParameterKey') };
+    },
+  ],
   ['Reboot', (ch, w) => ({ method: 'Reboot', commandKey: f(ch, 'Reboot', w, ['CommandKey']).text('CommandKey') })],
   ['FactoryReset', empty('FactoryReset')],
-  ['Download', (ch, w) => {
-    const m = f(ch, 'Download', w, ['CommandKey', 'FileType', 'URL', 'Username', 'Password', 'FileSize',
-      'TargetFileName', 'DelaySeconds', 'SuccessURL', 'FailureURL']);
-    return {
-      method: 'Download',
-      commandKey: m.text('CommandKey'),
-      fileType: m.token('FileType'),
-      url: m.token('URL'),
-      username: m.text('Username'),
-      password: m.text('Password'),
-      fileSize: m.int('FileSize'),
-      targetFileName: m.text('TargetFileName'),
-      delaySeconds: m.int('DelaySeconds'),
-      successURL: m.token('SuccessURL'),
-      failureURL: m.token('FailureURL'),
-    };
-  }],
-  ['Upload', (ch, w) => {
-    const m = f(ch, 'Upload', w, ['CommandKey', 'FileType', 'URL', 'Username', 'Password', 'DelaySeconds']);
-    return {
-      method: 'Upload',
-      commandKey: m.text('CommandKey'),
-      fileType: m.token('FileType'),
-      url: m.token('URL'),
-      username: m.text('Username'),
-      password: m.text('Password'),
-      delaySeconds: m.int('DelaySeconds'),
-    };
-  }],
-  ['ScheduleInform', (ch, w) => {
-    const m = f(ch, 'ScheduleInform', w, ['DelaySeconds', 'CommandKey']);
-    return { method: 'ScheduleInform', delaySeconds: m.int('DelaySeconds'), commandKey: m.text('CommandKey') };
-  }],
-  ['InformResponse', (ch, w) => ({
-    method: 'InformResponse',
-    maxEnvelopes: f(ch, 'InformResponse', w, ['MaxEnvelopes']).int('MaxEnvelopes', 1),
-  })],
+  [
+    'Download',
+    (ch, w) => {
+      const m = f(ch, 'Download', w, [
+        'CommandKey',
+        'FileType',
+        'URL',
+        'Username',
+        'Password',
+        'FileSize',
+        'TargetFileName',
+        'DelaySeconds',
+        'SuccessURL',
+        'FailureURL',
+      ]);
+      return {
+        method: 'Download',
+        commandKey: m.text('CommandKey'),
+        fileType: m.token('FileType'),
+        url: m.token('URL'),
+        username: m.text('Username'),
+        password: m.text('Password'),
+        fileSize: m.int('FileSize'),
+        targetFileName: m.text('TargetFileName'),
+        delaySeconds: m.int('DelaySeconds'),
+        successURL: m.token('SuccessURL'),
+        failureURL: m.token('FailureURL'),
+      };
+    },
+  ],
+  [
+    'Upload',
+    (ch, w) => {
+      const m = f(ch, 'Upload', w, ['CommandKey', 'FileType', 'URL', 'Username', 'Password', 'DelaySeconds']);
+      return {
+        method: 'Upload',
+        commandKey: m.text('CommandKey'),
+        fileType: m.token('FileType'),
+        url: m.token('URL'),
+        username: m.text('Username'),
+        password: m.text('Password'),
+        delaySeconds: m.int('DelaySeconds'),
+      };
+    },
+  ],
+  [
+    'ScheduleInform',
+    (ch, w) => {
+      const m = f(ch, 'ScheduleInform', w, ['DelaySeconds', 'CommandKey']);
+      return { method: 'ScheduleInform', delaySeconds: m.int('DelaySeconds'), commandKey: m.text('CommandKey') };
+    },
+  ],
+  [
+    'InformResponse',
+    (ch, w) => ({
+      method: 'InformResponse',
+      maxEnvelopes: f(ch, 'InformResponse', w, ['MaxEnvelopes']).int('MaxEnvelopes', 1),
+    }),
+  ],
   ['TransferCompleteResponse', empty('TransferCompleteResponse')],
   ['AutonomousTransferCompleteResponse', empty('AutonomousTransferCompleteResponse')],
-  ['GetRPCMethodsResponse', (ch, w) => ({
-    method: 'GetRPCMethodsResponse',
-    methodList: stringList(f(ch, 'GetRPCMethodsResponse', w, ['MethodList']).items('MethodList')),
-  })],
-  ['GetParameterNamesResponse', (ch, w) => {
-    const m = f(ch, 'GetParameterNamesResponse', w, ['ParameterList']);
-    const parameterList: ParameterInfoStruct[] = m.items('ParameterList').map((i) => {
-      const s = structOf(i, 'ParameterInfoStruct', w, ['Name', 'Writable']);
-      return { name: s.token('Name'), writable: s.bool('Writable') };
-    });
-    return { method: 'GetParameterNamesResponse', parameterList };
-  }],
-  ['GetParameterValuesResponse', (ch, w) => ({
-    method: 'GetParameterValuesResponse',
-    parameterList: parameterValueList(
-      f(ch, 'GetParameterValuesResponse', w, ['ParameterList']).items('ParameterList'), 'GetParameterValuesResponse', w),
-  })],
-  ['SetParameterValuesResponse', (ch, w) => ({
-    method: 'SetParameterValuesResponse',
-    status: f(ch, 'SetParameterValuesResponse', w, ['Status']).int('Status'),
-  })],
-  ['GetParameterAttributesResponse', (ch, w) => {
-    const m = f(ch, 'GetParameterAttributesResponse', w, ['ParameterList']);
-    const parameterList: ParameterAttributeStruct[] = m.items('ParameterList').map((i) => {
-      const s = structOf(i, 'ParameterAttributeStruct', w, ['Name', 'Notification', 'AccessList']);
-      return { name: s.token('Name'), notification: s.int('Notification'), accessList: stringList(s.items('AccessList')) };
-    });
-    return { method: 'GetParameterAttributesResponse', parameterList };
-  }],
+  [
+    'GetRPCMethodsResponse',
+    (ch, w) => ({
+      method: 'GetRPCMethodsResponse',
+      methodList: stringList(f(ch, 'GetRPCMethodsResponse', w, ['MethodList']).items('MethodList')),
+    }),
+  ],
+  [
+    'GetParameterNamesResponse',
+    (ch, w) => {
+      const m = f(ch, 'GetParameterNamesResponse', w, ['ParameterList']);
+      const parameterList: ParameterInfoStruct[] = m.items('ParameterList').map((i) => {
+        const s = structOf(i, 'ParameterInfoStruct', w, ['Name', 'Writable']);
+        return { name: s.token('Name'), writable: s.bool('Writable') };
+      });
+      return { method: 'GetParameterNamesResponse', parameterList };
+    },
+  ],
+  [
+    'GetParameterValuesResponse',
+    (ch, w) => ({
+      method: 'GetParameterValuesResponse',
+      parameterList: parameterValueList(f(ch, 'GetParameterValuesResponse', w, ['ParameterList']).items('ParameterList'), 'GetParameterValuesResponse', w),
+    }),
+  ],
+  [
+    'SetParameterValuesResponse',
+    (ch, w) => ({
+      method: 'SetParameterValuesResponse',
+      status: f(ch, 'SetParameterValuesResponse', w, ['Status']).int('Status'),
+    }),
+  ],
+  [
+    'GetParameterAttributesResponse',
+    (ch, w) => {
+      const m = f(ch, 'GetParameterAttributesResponse', w, ['ParameterList']);
+      const parameterList: ParameterAttributeStruct[] = m.items('ParameterList').map((i) => {
+        const s = structOf(i, 'ParameterAttributeStruct', w, ['Name', 'Notification', 'AccessList']);
+        return { name: s.token('Name'), notification: s.int('Notification'), accessList: stringList(s.items('AccessList')) };
+      });
+      return { method: 'GetParameterAttributesResponse', parameterList };
+    },
+  ],
   ['SetParameterAttributesResponse', empty('SetParameterAttributesResponse')],
-  ['AddObjectResponse', (ch, w) => {
-    const m = f(ch, 'AddObjectResponse', w, ['InstanceNumber', 'Status']);
-    return { method: 'AddObjectResponse', instanceNumber: m.int('InstanceNumber'), status: m.int('Status') };
-  }],
-  ['DeleteObjectResponse', (ch, w) => ({
-    method: 'DeleteObjectResponse',
-    status: f(ch, 'DeleteObjectResponse', w, ['Status']).int('Status'),
-  })],
+  [
+    'AddObjectResponse',
+    (ch, w) => {
+      const m = f(ch, 'AddObjectResponse', w, ['InstanceNumber', 'Status']);
+      return { method: 'AddObjectResponse', instanceNumber: m.int('InstanceNumber'), status: m.int('Status') };
+    },
+  ],
+  [
+    'DeleteObjectResponse',
+    (ch, w) => ({
+      method: 'DeleteObjectResponse',
+      status: f(ch, 'DeleteObjectResponse', w, ['Status']).int('Status'),
+    }),
+  ],
   ['RebootResponse', empty('RebootResponse')],
   ['FactoryResetResponse', empty('FactoryResetResponse')],
-  ['DownloadResponse', (ch, w) => {
-    const m = f(ch, 'DownloadResponse', w, ['Status', 'StartTime', 'CompleteTime']);
-    return { method: 'DownloadResponse', status: m.int('Status'), startTime: m.token('StartTime'), completeTime: m.token('CompleteTime') };
-  }],
-  ['UploadResponse', (ch, w) => {
-    const m = f(ch, 'UploadResponse', w, ['Status', 'StartTime', 'CompleteTime']);
-    return { method: 'UploadResponse', status: m.int('Status'), startTime: m.token('StartTime'), completeTime: m.token('CompleteTime') };
-  }],
+  [
+    'DownloadResponse',
+    (ch, w) => {
+      const m = f(ch, 'DownloadResponse', w, ['Status', 'StartTime', 'CompleteTime']);
+      return { method: 'DownloadResponse', status: m.int('Status'), startTime: m.token('StartTime'), completeTime: m.token('CompleteTime') };
+    },
+  ],
+  [
+    'UploadResponse',
+    (ch, w) => {
+      const m = f(ch, 'UploadResponse', w, ['Status', 'StartTime', 'CompleteTime']);
+      return { method: 'UploadResponse', status: m.int('Status'), startTime: m.token('StartTime'), completeTime: m.token('CompleteTime') };
+    },
+  ],
   ['ScheduleInformResponse', empty('ScheduleInformResponse')],
 ]);
 
@@ -524,7 +607,7 @@ function decodeHeader(ch: XNode[], scope: Scope, w: string[]): HeaderInfo {
     const s = withDeclarations(attrs, scope);
     const ns = nsOf(tag, s);
     const l = localName(tag);
-    const known = ns !== undefined && ns.startsWith('urn:dslforum-org:cwmp-');
+    const known = ns?.startsWith('urn:dslforum-org:cwmp-');
     if (known && l === 'ID') {
       h.id = textOf(childrenOf(c, tag));
       h.idNs = ns;
@@ -590,8 +673,12 @@ function decodeFault(ch: XNode[], scope: Scope, w: string[]): { body: CwmpMessag
     };
   }
   const tag = tagOf(cwmpFault);
-  const m = new Fields(childrenOf(cwmpFault, tag).filter((c) => localName(tagOf(c)) !== 'SetParameterValuesFault'),
-    'Fault', w, ['FaultCode', 'FaultString']);
+  const m = new Fields(
+    childrenOf(cwmpFault, tag).filter((c) => localName(tagOf(c)) !== 'SetParameterValuesFault'),
+    'Fault',
+    w,
+    ['FaultCode', 'FaultString'],
+  );
   const spvf: SetParameterValuesFaultStruct[] = [];
   for (const c of childrenOf(cwmpFault, tag)) {
     const t = tagOf(c);
@@ -660,7 +747,11 @@ export function decodeSoap(xml: string): DecodeResult {
 
 function decodeTree(tree: XNode[], w: string[]): SoapEnvelope {
   let root: XNode | undefined;
-  for (const n of tree) if (isMarkup(tagOf(n)) && !tagOf(n).startsWith('?')) { root = n; break; }
+  for (const n of tree)
+    if (isMarkup(tagOf(n)) && !tagOf(n).startsWith('?')) {
+      root = n;
+      break;
+    }
   if (root === undefined) throw new SoapError('malformed-xml', 'no root element');
   const rootTag = tagOf(root);
   const envScope = withDeclarations(attrsOf(root), EMPTY_SCOPE);
@@ -681,7 +772,10 @@ function decodeTree(tree: XNode[], w: string[]): SoapEnvelope {
     if (ns === SOAP_ENV_NS && l === 'Header') header = decodeHeader(childrenOf(c, tag), s, w);
     else if (ns === SOAP_ENV_NS && l === 'Body') {
       if (body !== undefined) w.push('Envelope: second Body ignored');
-      else { body = c; bodyScope = s; }
+      else {
+        body = c;
+        bodyScope = s;
+      }
     } else w.push(`Envelope: unexpected element ${tag} ignored`);
   }
   if (body === undefined) throw new SoapError('not-soap', 'SOAP Envelope has no Body');
@@ -751,10 +845,14 @@ export function detectCwmpVersion(xml: string): CwmpVersion | null {
 
 // ------------------------------------------------------------------------------- encoding
 
-const ENVELOPE_OPEN: ReadonlyMap<CwmpVersion, string> = new Map(CWMP_VERSIONS.map((v) => [v,
-  '<?xml version="1.0" encoding="UTF-8"?>\n' +
-  `<soap-env:Envelope xmlns:soap-env="${SOAP_ENV_NS}" xmlns:soap-enc="${SOAP_ENC_NS}" ` +
-  `xmlns:xsd="${XSD_NS}" xmlns:xsi="${XSI_NS}" xmlns:cwmp="${cwmpNamespace(v)}">`]));
+const ENVELOPE_OPEN: ReadonlyMap<CwmpVersion, string> = new Map(
+  CWMP_VERSIONS.map((v) => [
+    v,
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<soap-env:Envelope xmlns:soap-env="${SOAP_ENV_NS}" xmlns:soap-enc="${SOAP_ENC_NS}" ` +
+      `xmlns:xsd="${XSD_NS}" xmlns:xsi="${XSI_NS}" xmlns:cwmp="${cwmpNamespace(v)}">`,
+  ]),
+);
 const ENVELOPE_CLOSE = '</soap-env:Body></soap-env:Envelope>';
 
 const x = escapeXml;
@@ -790,16 +888,20 @@ function encodeBody(m: CwmpMessage): string {
       for (const e of m.event) ev += `<EventStruct>${el('EventCode', e.eventCode)}${el('CommandKey', e.commandKey)}</EventStruct>`;
       ev += '</Event>';
       const d = m.deviceId;
-      return `<DeviceId>${el('Manufacturer', d.manufacturer)}${el('OUI', d.oui)}${el('ProductClass', d.productClass)}` +
+      return (
+        `<DeviceId>${el('Manufacturer', d.manufacturer)}${el('OUI', d.oui)}${el('ProductClass', d.productClass)}` +
         `${el('SerialNumber', d.serialNumber)}</DeviceId>${ev}${num('MaxEnvelopes', m.maxEnvelopes)}` +
-        `${el('CurrentTime', m.currentTime)}${num('RetryCount', m.retryCount)}${pvsList(m.parameterList)}`;
+        `${el('CurrentTime', m.currentTime)}${num('RetryCount', m.retryCount)}${pvsList(m.parameterList)}`
+      );
     }
     case 'TransferComplete':
       return `${el('CommandKey', m.commandKey)}${fault(m.fault)}${el('StartTime', m.startTime)}${el('CompleteTime', m.completeTime)}`;
     case 'AutonomousTransferComplete':
-      return `${el('AnnounceURL', m.announceURL)}${el('TransferURL', m.transferURL)}<IsDownload>${bool(m.isDownload)}</IsDownload>` +
+      return (
+        `${el('AnnounceURL', m.announceURL)}${el('TransferURL', m.transferURL)}<IsDownload>${bool(m.isDownload)}</IsDownload>` +
         `${el('FileType', m.fileType)}${num('FileSize', m.fileSize)}${el('TargetFileName', m.targetFileName)}${fault(m.fault)}` +
-        `${el('StartTime', m.startTime)}${el('CompleteTime', m.completeTime)}`;
+        `${el('StartTime', m.startTime)}${el('CompleteTime', m.completeTime)}`
+      );
     case 'GetParameterNames':
       return `${el('ParameterPath', m.parameterPath)}<NextLevel>${bool(m.nextLevel)}</NextLevel>`;
     case 'GetParameterValues':
@@ -810,7 +912,8 @@ function encodeBody(m: CwmpMessage): string {
     case 'SetParameterAttributes': {
       let s = `<ParameterList soap-enc:arrayType="cwmp:SetParameterAttributesStruct[${m.parameterList.length}]">`;
       for (const p of m.parameterList) {
-        s += `<SetParameterAttributesStruct>${el('Name', p.name)}<NotificationChange>${bool(p.notificationChange)}</NotificationChange>` +
+        s +=
+          `<SetParameterAttributesStruct>${el('Name', p.name)}<NotificationChange>${bool(p.notificationChange)}</NotificationChange>` +
           `${num('Notification', p.notification)}<AccessListChange>${bool(p.accessListChange)}</AccessListChange>` +
           `${strings('AccessList', p.accessList)}</SetParameterAttributesStruct>`;
       }
@@ -822,12 +925,16 @@ function encodeBody(m: CwmpMessage): string {
     case 'Reboot':
       return el('CommandKey', m.commandKey);
     case 'Download':
-      return `${el('CommandKey', m.commandKey)}${el('FileType', m.fileType)}${el('URL', m.url)}${el('Username', m.username)}` +
+      return (
+        `${el('CommandKey', m.commandKey)}${el('FileType', m.fileType)}${el('URL', m.url)}${el('Username', m.username)}` +
         `${el('Password', m.password)}${num('FileSize', m.fileSize)}${el('TargetFileName', m.targetFileName)}` +
-        `${num('DelaySeconds', m.delaySeconds)}${el('SuccessURL', m.successURL)}${el('FailureURL', m.failureURL)}`;
+        `${num('DelaySeconds', m.delaySeconds)}${el('SuccessURL', m.successURL)}${el('FailureURL', m.failureURL)}`
+      );
     case 'Upload':
-      return `${el('CommandKey', m.commandKey)}${el('FileType', m.fileType)}${el('URL', m.url)}${el('Username', m.username)}` +
-        `${el('Password', m.password)}${num('DelaySeconds', m.delaySeconds)}`;
+      return (
+        `${el('CommandKey', m.commandKey)}${el('FileType', m.fileType)}${el('URL', m.url)}${el('Username', m.username)}` +
+        `${el('Password', m.password)}${num('DelaySeconds', m.delaySeconds)}`
+      );
     case 'ScheduleInform':
       return `${num('DelaySeconds', m.delaySeconds)}${el('CommandKey', m.commandKey)}`;
     case 'InformResponse':
@@ -844,7 +951,8 @@ function encodeBody(m: CwmpMessage): string {
     case 'GetParameterAttributesResponse': {
       let s = `<ParameterList soap-enc:arrayType="cwmp:ParameterAttributeStruct[${m.parameterList.length}]">`;
       for (const p of m.parameterList) {
-        s += `<ParameterAttributeStruct>${el('Name', p.name)}${num('Notification', p.notification)}` +
+        s +=
+          `<ParameterAttributeStruct>${el('Name', p.name)}${num('Notification', p.notification)}` +
           `${strings('AccessList', p.accessList)}</ParameterAttributeStruct>`;
       }
       return s + '</ParameterList>';
@@ -878,11 +986,14 @@ function encodeBody(m: CwmpMessage): string {
 function encodeFault(m: Extract<CwmpMessage, { method: 'Fault' }>): string {
   let d = `${num('FaultCode', m.faultCode)}${el('FaultString', m.faultString)}`;
   for (const p of m.setParameterValuesFault) {
-    d += `<SetParameterValuesFault>${el('ParameterName', p.parameterName)}${num('FaultCode', p.faultCode)}` +
+    d +=
+      `<SetParameterValuesFault>${el('ParameterName', p.parameterName)}${num('FaultCode', p.faultCode)}` +
       `${el('FaultString', p.faultString)}</SetParameterValuesFault>`;
   }
-  return `<soap-env:Fault><faultcode>${m.soapFaultCode === 'Client' ? 'Client' : 'Server'}</faultcode>` +
-    `<faultstring>CWMP fault</faultstring><detail><cwmp:Fault>${d}</cwmp:Fault></detail></soap-env:Fault>`;
+  return (
+    `<soap-env:Fault><faultcode>${m.soapFaultCode === 'Client' ? 'Client' : 'Server'}</faultcode>` +
+    `<faultstring>CWMP fault</faultstring><detail><cwmp:Fault>${d}</cwmp:Fault></detail></soap-env:Fault>`
+  );
 }
 
 /**

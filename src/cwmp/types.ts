@@ -312,11 +312,7 @@ export type CpeResponse =
 export type CpeRequest = Inform | TransferComplete | AutonomousTransferComplete | GetRPCMethods;
 
 /** Responses the ACS sends to CPE requests. */
-export type AcsResponse =
-  | InformResponse
-  | TransferCompleteResponse
-  | AutonomousTransferCompleteResponse
-  | GetRPCMethodsResponse;
+export type AcsResponse = InformResponse | TransferCompleteResponse | AutonomousTransferCompleteResponse | GetRPCMethodsResponse;
 
 export type CwmpMessage = AcsRequest | CpeResponse | CpeRequest | AcsResponse | Fault;
 export type CwmpMethod = CwmpMessage['method'];

@@ -18,12 +18,18 @@ const ESCAPE_ALL = /[&<>"'\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|
 
 function escapeChar(c: string): string {
   switch (c) {
-    case '&': return '&amp;';
-    case '<': return '&lt;';
-    case '>': return '&gt;';
-    case '"': return '&quot;';
-    case "'": return '&apos;';
-    case '\r': return '&#13;';
+    case '&':
+      return '&amp;';
+    case '<':
+      return '&lt;';
+    case '>':
+      return '&gt;';
+    case '"':
+      return '&quot;';
+    case "'":
+      return '&apos;';
+    case '\r':
+      return '&#13;';
     default:
       // A valid surrogate pair is kept; a lone surrogate or forbidden control is dropped.
       return c.length === 2 ? c : '';
@@ -37,8 +43,7 @@ export function escapeXml(s: string): string {
 
 /** True when the code point may appear in an XML 1.0 document (production [2] Char). */
 export function isXmlChar(cp: number): boolean {
-  return cp === 0x9 || cp === 0xa || cp === 0xd ||
-    (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
 /** Thrown by unescapeXml; the codec turns it into SoapError('malformed-xml'). */
@@ -61,11 +66,21 @@ export function unescapeXml(raw: string): string {
     const ref = s.slice(amp + 1, semi);
     let ch: string;
     switch (ref) {
-      case 'amp': ch = '&'; break;
-      case 'lt': ch = '<'; break;
-      case 'gt': ch = '>'; break;
-      case 'quot': ch = '"'; break;
-      case 'apos': ch = "'"; break;
+      case 'amp':
+        ch = '&';
+        break;
+      case 'lt':
+        ch = '<';
+        break;
+      case 'gt':
+        ch = '>';
+        break;
+      case 'quot':
+        ch = '"';
+        break;
+      case 'apos':
+        ch = "'";
+        break;
       default: {
         let cp = NaN;
         if (/^#x[0-9a-fA-F]+$/.test(ref)) cp = parseInt(ref.slice(2), 16);

@@ -190,7 +190,10 @@ export class CwmpDeviceBackend implements DmBackend {
     if (out.kind === 'fault') throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterNames failed: ${describeFault(out.fault)}`);
     if (out.response.method !== 'GetParameterNamesResponse') throw new Error('unexpected response to GetParameterNames');
     const infos = out.response.parameterList.filter((p) => !this.excluded(p.name));
-    let types = await this.rpc.parameterTypes(d.deviceKey, infos.filter((p) => !p.name.endsWith('.')).map((p) => p.name));
+    let types = await this.rpc.parameterTypes(
+      d.deviceKey,
+      infos.filter((p) => !p.name.endsWith('.')).map((p) => p.name),
+    );
     if (infos.some((p) => !p.name.endsWith('.') && !types.has(p.name))) {
       // Types not learned yet: one GetParameterValues of the whole tree teaches them (DESIGN section 2).
       const gpv = await this.call(d, { method: 'GetParameterValues', parameterNames: ['Device.'] });
@@ -221,7 +224,8 @@ export class CwmpDeviceBackend implements DmBackend {
     const types = new Map([...entry.types, ...(await this.rpc.parameterTypes(d.deviceKey, names))]);
     if (names.some((n) => !types.has(n))) {
       const gpv = await this.call(d, { method: 'GetParameterValues', parameterNames: [instancePath] });
-      if (gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse') for (const p of gpv.response.parameterList) types.set(p.name, p.type);
+      if (gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse')
+        for (const p of gpv.response.parameterList) types.set(p.name, p.type);
     }
     const infos = [...entry.infos, ...fresh];
     this.supportedCache.set(key, { objects: this.buildModel(d, infos, types), infos, types });
@@ -278,7 +282,11 @@ export class CwmpDeviceBackend implements DmBackend {
     return out;
   }
 
-  private freeze(o: { path: string; multi: boolean; access: ObjectSchema['access']; params: Map<string, ParamSchema> }, commands: CommandSchema[], events: EventSchema[]): ObjectSchema {
+  private freeze(
+    o: { path: string; multi: boolean; access: ObjectSchema['access']; params: Map<string, ParamSchema> },
+    commands: CommandSchema[],
+    events: EventSchema[],
+  ): ObjectSchema {
     const params = [...o.params.values()];
     return {
       path: o.path,
@@ -398,8 +406,10 @@ export class CwmpDeviceBackend implements DmBackend {
       const schema = model.objects.get(schemaPathOf(objectPath));
       for (const s of settings) {
         const p = schema?.params.find((q) => q.name === s.param);
-        if (!p) errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7010, errMsg: `unsupported parameter ${objectPath}${s.param}` } });
-        else if (p.access === 'readOnly') errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} is read-only` } });
+        if (!p)
+          errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7010, errMsg: `unsupported parameter ${objectPath}${s.param}` } });
+        else if (p.access === 'readOnly')
+          errs.push({ obj: objectPath, required: s.required, e: { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} is read-only` } });
         else todo.push({ obj: objectPath, s });
       }
     }
@@ -408,10 +418,14 @@ export class CwmpDeviceBackend implements DmBackend {
       for (const x of list) by.set(x.obj, [...(by.get(x.obj) ?? []), x.e]);
       return [...by].map(([objectPath, paramErrs]) => ({ objectPath, paramErrs }));
     };
-    if (errs.some((x) => x.required)) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
+    if (errs.some((x) => x.required))
+      return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
     try {
       for (let attempt = 0; attempt < 2 && todo.length > 0; attempt++) {
-        const out = await this.spv(d, todo.map((t) => ({ name: t.obj + t.s.param, value: t.s.value })));
+        const out = await this.spv(
+          d,
+          todo.map((t) => ({ name: t.obj + t.s.param, value: t.s.value })),
+        );
         if (out.ok) {
           for (const { objectPath } of objects) this.valueCache.delete(`${d.deviceKey}|${objectPath.replace(/\d+\.$/, '')}`);
           break;
@@ -426,7 +440,8 @@ export class CwmpDeviceBackend implements DmBackend {
           if (t?.s.required !== false) requiredFailed = true;
           failed.add(pe.name);
         }
-        if (requiredFailed) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
+        if (requiredFailed)
+          return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
         // Only non-required parameters failed: set the rest again without them.
         todo = todo.filter((t) => !failed.has(t.obj + t.s.param));
         if (attempt === 1 && todo.length > 0) return { ok: false, errCode: 7021, errMsg: 'the device kept refusing parameters', failures: failures(errs) };
@@ -446,7 +461,10 @@ export class CwmpDeviceBackend implements DmBackend {
   }
 
   /** One SetParameterValues with the learned xsi:types (looked up with GPV when unknown). */
-  private async spv(d: DeviceRecord, settings: readonly { name: string; value: string }[]): Promise<{ ok: true } | { ok: false; errCode: number; errMsg: string; paramErrs: { name: string; errCode: number; errMsg: string }[] }> {
+  private async spv(
+    d: DeviceRecord,
+    settings: readonly { name: string; value: string }[],
+  ): Promise<{ ok: true } | { ok: false; errCode: number; errMsg: string; paramErrs: { name: string; errCode: number; errMsg: string }[] }> {
     const names = settings.map((s) => s.name);
     let types = await this.rpc.parameterTypes(d.deviceKey, names);
     const unknown = names.filter((n) => !types.has(n));
@@ -478,7 +496,8 @@ export class CwmpDeviceBackend implements DmBackend {
     const model = await this.model(d);
     const schema = model.objects.get(schemaPathOf(tablePath) + '{i}.');
     if (!schema?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
-    if (schema.access !== 'addDelete' && schema.access !== 'addOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add on this device`, paramErrs: [] };
+    if (schema.access !== 'addDelete' && schema.access !== 'addOnly')
+      return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add on this device`, paramErrs: [] };
     try {
       // Unique keys (TR-181 Alias etc.): the CPE does not police them, so refuse a duplicate
       // before creating anything, like the proxy's own tables do (7012 on the key parameter).
@@ -486,18 +505,33 @@ export class CwmpDeviceBackend implements DmBackend {
       const fullSets = schema.uniqueKeys.filter((ks) => ks.length > 0 && ks.every((k) => given.has(k)));
       if (fullSets.length) {
         const insts = (await this.instances(ctx.agentEid, tablePath)) ?? [];
-        const vals = insts.length ? await this.get(ctx.agentEid, insts.flatMap((n) => fullSets.flat().map((k) => `${tablePath}${n}.${k}`))) : new Map<string, string>();
+        const vals = insts.length
+          ? await this.get(
+              ctx.agentEid,
+              insts.flatMap((n) => fullSets.flat().map((k) => `${tablePath}${n}.${k}`)),
+            )
+          : new Map<string, string>();
         for (const ks of fullSets) {
           const clash = insts.find((n) => ks.every((k) => vals.get(`${tablePath}${n}.${k}`) === given.get(k)));
           if (clash === undefined) continue;
-          const e = { param: ks[ks.length - 1]!, errCode: 7012, errMsg: `unique key ${ks.join('+')} = ${ks.map((k) => JSON.stringify(given.get(k))).join('+')} is already used by ${tablePath}${clash}.` };
+          const e = {
+            param: ks[ks.length - 1]!,
+            errCode: 7012,
+            errMsg: `unique key ${ks.join('+')} = ${ks.map((k) => JSON.stringify(given.get(k))).join('+')} is already used by ${tablePath}${clash}.`,
+          };
           return { ok: false, errCode: e.errCode, errMsg: e.errMsg, paramErrs: [e] };
         }
       }
       const out = await this.call(d, { method: 'AddObject', objectName: tablePath, parameterKey: '' });
       this.instanceCache.delete(`${d.deviceKey}|${tablePath}`);
       this.valueCache.delete(`${d.deviceKey}|${tablePath}`);
-      if (out.kind === 'fault') return { ok: false, errCode: out.fault.faultCode === 9005 ? 7026 : 7017, errMsg: `AddObject ${tablePath} refused: ${describeFault(out.fault)}`, paramErrs: [] };
+      if (out.kind === 'fault')
+        return {
+          ok: false,
+          errCode: out.fault.faultCode === 9005 ? 7026 : 7017,
+          errMsg: `AddObject ${tablePath} refused: ${describeFault(out.fault)}`,
+          paramErrs: [],
+        };
       if (out.response.method !== 'AddObjectResponse') return { ok: false, errCode: 7017, errMsg: 'unexpected response to AddObject', paramErrs: [] };
       const instance = out.response.instanceNumber;
       const path = `${tablePath}${instance}.`;
@@ -519,7 +553,10 @@ export class CwmpDeviceBackend implements DmBackend {
       }
       const uniqueKeys: Record<string, string> = {};
       if (keySets.length) {
-        const values = await this.get(ctx.agentEid, keySets.flat().map((k) => path + k));
+        const values = await this.get(
+          ctx.agentEid,
+          keySets.flat().map((k) => path + k),
+        );
         for (const k of keySets.flat()) {
           const v = values.get(path + k);
           if (v !== undefined) uniqueKeys[k] = v;
@@ -570,7 +607,8 @@ export async function gpvIsolating(call: (rpc: AcsRequest) => Promise<RpcOutcome
     for (const n of names) all.push(...(await gpvIsolating(call, [n])));
     return all;
   }
-  if (out.kind === 'fault' && out.fault.faultCode !== 9005) throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
+  if (out.kind === 'fault' && out.fault.faultCode !== 9005)
+    throw new UspError(uspCodeOfCwmpFault(out.fault.faultCode), `GetParameterValues failed: ${describeFault(out.fault)}`);
   return [];
 }
 

@@ -10,15 +10,19 @@
 import type { Inform, TransferComplete, AutonomousTransferComplete, AcsRequest } from '../cwmp/types.js';
 import type { RpcOutcome } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
-import type { Logger } from '../log.js';
-import type { LocalAgent } from '../usp/local-agent.js';
-import type { Notifier } from '../usp/notify.js';
+import type { Logger } from '../app/log.js';
+import type { LocalAgent } from '../usp/agent/local-agent.js';
+import type { Notifier } from '../usp/agent/notify.js';
 import type { ChangeEvent } from '../usp/dm/memory.js';
-import { splitReferenceList } from '../usp/path.js';
+import { splitReferenceList } from '../usp/path/index.js';
 import { LRUCache } from 'lru-cache';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
-const FORCED = [/\.DeviceInfo\.(HardwareVersion|SoftwareVersion|ProvisioningCode|SpecVersion)$/, /\.ManagementServer\.(ParameterKey|ConnectionRequestURL|AliasBasedAddressing)$/, /^Device\.RootDataModelVersion$/];
+const FORCED = [
+  /\.DeviceInfo\.(HardwareVersion|SoftwareVersion|ProvisioningCode|SpecVersion)$/,
+  /\.ManagementServer\.(ParameterKey|ConnectionRequestURL|AliasBasedAddressing)$/,
+  /^Device\.RootDataModelVersion$/,
+];
 
 export class EventBridge {
   /** Last value of each forced Inform parameter per device: a forced parameter is a value change only when it differs. */
@@ -33,7 +37,13 @@ export class EventBridge {
     private readonly deviceByEndpointId: (eid: string) => Promise<DeviceRecord | null>,
     private readonly log: Logger,
   ) {
-    localAgent.on('change', (e) => void this.onSubscriptionChange(e).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'mirroring a subscription to the device failed')));
+    localAgent.on(
+      'change',
+      (e) =>
+        void this.onSubscriptionChange(e).catch((err: unknown) =>
+          this.log.warn({ err: (err as Error).message }, 'mirroring a subscription to the device failed'),
+        ),
+    );
   }
 
   /**
@@ -93,10 +103,13 @@ export class EventBridge {
       if (device.rootModel !== 'Device' && this.mapped) {
         void this.mapped
           .valueChanges(device, changed)
-          .then((list) => list.forEach((c) => this.notifier.valueChange(agent, c.path, c.value)))
+          .then((list) => {
+            for (const c of list) this.notifier.valueChange(agent, c.path, c.value);
+          })
           .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed'));
       } else {
-        for (const p of changed) this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
+        for (const p of changed)
+          this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
       }
     }
   }
@@ -135,7 +148,9 @@ export class EventBridge {
     const before = e.kind === 'delete' ? e.values : null;
     const after = e.kind === 'delete' ? null : e.values;
     const refs = (r: Record<string, string> | null): string[] =>
-      r && r.NotifType === 'ValueChange' && r.Enable === 'true' ? splitReferenceList(r.ReferenceList ?? '').filter((p) => p.startsWith('Device.') && !p.startsWith('Device.LocalAgent.') && !/[*[\]+]/.test(p)) : [];
+      r && r.NotifType === 'ValueChange' && r.Enable === 'true'
+        ? splitReferenceList(r.ReferenceList ?? '').filter((p) => p.startsWith('Device.') && !p.startsWith('Device.LocalAgent.') && !/[*[\]+]/.test(p))
+        : [];
     const on = refs(after);
     const off = e.kind === 'set' ? [] : refs(before).filter((p) => !on.includes(p));
     if (e.kind === 'set' && e.changed && !('Enable' in e.changed || 'ReferenceList' in e.changed || 'NotifType' in e.changed)) return;
@@ -155,6 +170,7 @@ export class EventBridge {
     ];
     if (list.length === 0) return;
     const out = await this.enqueue(device.deviceKey, { method: 'SetParameterAttributes', parameterList: list });
-    if (out.kind === 'fault') this.log.warn({ endpointId: e.agentEid, faultCode: out.fault.faultCode }, 'the device refused active notification for a ValueChange subscription');
+    if (out.kind === 'fault')
+      this.log.warn({ endpointId: e.agentEid, faultCode: out.fault.faultCode }, 'the device refused active notification for a ValueChange subscription');
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A TR-098 (InternetGatewayDevice.) device presented as Device:2 through the declarative
- * mapping (src/mapping/, mappings/tr098-to-tr181.json; DESIGN section 5). Same contract as
+ * mapping (src/mapping/, assets/mappings/tr098-to-tr181.json; DESIGN section 5). Same contract as
  * CwmpDeviceBackend: Device:2 paths in, CWMP RPCs on native paths out, through the RpcPort.
  * The mapping snapshot of a device is rebuilt from GetParameterNames after Add/Delete through
  * the proxy, on BOOT, and when it is older than the instance cache TTL; instance numbers of
@@ -28,7 +28,7 @@ import type {
 import { DeviceMapping, MappingError, type InstanceMapStore, type NativeParamInfo } from '../mapping/engine.js';
 import type { MappingRules } from '../mapping/load.js';
 import type { CommandRunner, DeviceLookup, RpcPort } from './backend.js';
-import { CwmpCommandRunner } from './operate.js';
+import { CwmpCommandRunner } from './commands.js';
 import { gpvIsolating, setOne, uspErrorOfRpc } from './backend.js';
 import { describeFault, uspCodeOfCwmpFault } from './faults.js';
 
@@ -125,7 +125,8 @@ export class MappedDeviceBackend implements DmBackend {
     let types = await this.rpc.parameterTypes(d.deviceKey, leafNames);
     if (leafNames.some((n) => !types.has(n))) {
       const gpv = await this.call(d, { method: 'GetParameterValues', parameterNames: [root] });
-      if (gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse') types = new Map(gpv.response.parameterList.map((v) => [v.name, v.type]));
+      if (gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse')
+        types = new Map(gpv.response.parameterList.map((v) => [v.name, v.type]));
     }
     if (!this.memory.has(d.deviceKey)) {
       const stored = await this.persistence.load(d.deviceKey);
@@ -143,7 +144,15 @@ export class MappedDeviceBackend implements DmBackend {
     if (!d) return [];
     const m = await this.mapping(d);
     const commands =
-      this.commandRunner?.commands(d, new Map(['Device.IP.Diagnostics.', 'Device.IP.Diagnostics.IPPing.', 'Device.IP.Diagnostics.TraceRoute.', FIRMWARE_IMAGE + '{i}.'].map((p) => [p, {} as ObjectSchema]))) ?? [];
+      this.commandRunner?.commands(
+        d,
+        new Map(
+          ['Device.IP.Diagnostics.', 'Device.IP.Diagnostics.IPPing.', 'Device.IP.Diagnostics.TraceRoute.', FIRMWARE_IMAGE + '{i}.'].map((p) => [
+            p,
+            {} as ObjectSchema,
+          ]),
+        ),
+      ) ?? [];
     const events = this.commandRunner?.events(d) ?? [];
     const objects: ObjectSchema[] = m
       .supportedModel()
@@ -152,7 +161,11 @@ export class MappedDeviceBackend implements DmBackend {
         path: o.path,
         multiInstance: o.multiInstance,
         access: o.multiInstance && (o.writable || this.candidateTables(d, m, o.path.slice(0, -'{i}.'.length), null).length > 0) ? 'addDelete' : 'readOnly',
-        params: o.params.map((p) => ({ name: p.name, type: (TYPES.has(p.type) ? p.type : 'string') as ParamType, access: p.writable && !p.computed ? 'readWrite' : 'readOnly' })),
+        params: o.params.map((p) => ({
+          name: p.name,
+          type: (TYPES.has(p.type) ? p.type : 'string') as ParamType,
+          access: p.writable && !p.computed ? 'readWrite' : 'readOnly',
+        })),
         commands: commands.filter((c) => c.object === o.path).map((c) => c.command),
         events: events.filter((e) => e.object === o.path).map((e) => e.event),
         uniqueKeys: o.multiInstance && o.params.some((p) => p.name === 'Alias') ? [['Alias']] : [],
@@ -163,7 +176,9 @@ export class MappedDeviceBackend implements DmBackend {
     const root = objects.find((o) => o.path === 'Device.')!;
     // Reboot and FactoryReset are root-agnostic CWMP RPCs; diagnostics run on the mapped native
     // objects; firmware images have no TR-098 counterpart to map.
-    const rootCommands = commands.filter((c) => c.object === 'Device.' && (c.command.name === 'Reboot()' || c.command.name === 'FactoryReset()')).map((c) => c.command);
+    const rootCommands = commands
+      .filter((c) => c.object === 'Device.' && (c.command.name === 'Reboot()' || c.command.name === 'FactoryReset()'))
+      .map((c) => c.command);
     Object.assign(root, { commands: rootCommands, events: events.filter((e) => e.object === 'Device.').map((e) => e.event) });
     // TR-098 has no FirmwareImage table; the running image is presented as FirmwareImage.1 so that
     // Download() (a root-agnostic CWMP Download, FileType 1) has its TR-181 home.
@@ -186,10 +201,21 @@ export class MappedDeviceBackend implements DmBackend {
       });
     }
     const diag = objects.find((o) => o.path === 'Device.IP.Diagnostics.');
-    const diagCommands = commands.filter((c) => c.object === 'Device.IP.Diagnostics.' && m.has(`Device.IP.Diagnostics.${c.command.name.replace('()', '')}.`)).map((c) => c.command);
+    const diagCommands = commands
+      .filter((c) => c.object === 'Device.IP.Diagnostics.' && m.has(`Device.IP.Diagnostics.${c.command.name.replace('()', '')}.`))
+      .map((c) => c.command);
     if (diagCommands.length) {
       if (diag) Object.assign(diag, { commands: diagCommands });
-      else objects.push({ path: 'Device.IP.Diagnostics.', multiInstance: false, access: 'readOnly', params: [], commands: diagCommands, events: [], uniqueKeys: [] });
+      else
+        objects.push({
+          path: 'Device.IP.Diagnostics.',
+          multiInstance: false,
+          access: 'readOnly',
+          params: [],
+          commands: diagCommands,
+          events: [],
+          uniqueKeys: [],
+        });
     }
     return objects;
   }
@@ -264,20 +290,31 @@ export class MappedDeviceBackend implements DmBackend {
         for (const x of list) by.set(x.obj, [...(by.get(x.obj) ?? []), x.e]);
         return [...by].map(([objectPath, paramErrs]) => ({ objectPath, paramErrs }));
       };
-      if (errs.some((x) => x.required)) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
+      if (errs.some((x) => x.required))
+        return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
       for (let attempt = 0; attempt < 2 && todo.length > 0; attempt++) {
-        const out = await this.call(d, { method: 'SetParameterValues', parameterList: todo.flatMap((t) => t.natives.map((n) => ({ name: n.path, value: n.value, type: n.type }))), parameterKey: '' });
+        const out = await this.call(d, {
+          method: 'SetParameterValues',
+          parameterList: todo.flatMap((t) => t.natives.map((n) => ({ name: n.path, value: n.value, type: n.type }))),
+          parameterKey: '',
+        });
         if (out.kind === 'response') break;
         const f = out.fault;
-        if (f.setParameterValuesFault.length === 0) return { ok: false, errCode: uspCodeOfCwmpFault(f.faultCode), errMsg: `SetParameterValues refused: ${describeFault(f)}`, failures: [] };
-        const failed = new Set<typeof todo[number]>();
+        if (f.setParameterValuesFault.length === 0)
+          return { ok: false, errCode: uspCodeOfCwmpFault(f.faultCode), errMsg: `SetParameterValues refused: ${describeFault(f)}`, failures: [] };
+        const failed = new Set<(typeof todo)[number]>();
         for (const pf of f.setParameterValuesFault) {
           const t = todo.find((x) => x.natives.some((n) => n.path === pf.parameterName));
-          const e = { param: t?.s.param ?? pf.parameterName, errCode: uspCodeOfCwmpFault(pf.faultCode), errMsg: `${describeFault({ faultCode: pf.faultCode, faultString: pf.faultString })} on ${pf.parameterName}` };
+          const e = {
+            param: t?.s.param ?? pf.parameterName,
+            errCode: uspCodeOfCwmpFault(pf.faultCode),
+            errMsg: `${describeFault({ faultCode: pf.faultCode, faultString: pf.faultString })} on ${pf.parameterName}`,
+          };
           errs.push({ obj: t?.obj ?? objects[0]!.objectPath, required: t?.s.required ?? true, e });
           if (t) failed.add(t);
         }
-        if (errs.some((x) => x.required)) return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
+        if (errs.some((x) => x.required))
+          return { ok: false, errCode: 7021, errMsg: 'failed to set required parameters', failures: failures(errs.filter((x) => x.required)) };
         todo = todo.filter((t) => !failed.has(t));
         if (attempt === 1 && todo.length > 0) return { ok: false, errCode: 7021, errMsg: 'the device kept refusing parameters', failures: failures(errs) };
       }
@@ -305,7 +342,17 @@ export class MappedDeviceBackend implements DmBackend {
     const writable = this.writableNative.get(d.deviceKey) ?? new Set<string>();
     const rule = this.rules.objects.find((r) => r.usp === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
     const patterns = rule?.native === undefined ? [] : (Array.isArray(rule.native) ? rule.native : [rule.native]).map((p) => p.replace(/\{[a-z]\}\.$/, ''));
-    const matches = (t: string): boolean => patterns.some((p) => new RegExp('^' + p.replace(/[.]/g, '\\.').replace(/\\\.\{[a-z]\}/g, '\\.\\d+').replace(/\{[a-z]\}/g, '\\d+') + '$').test(t));
+    const matches = (t: string): boolean =>
+      patterns.some((p) =>
+        new RegExp(
+          '^' +
+            p
+              .replace(/[.]/g, '\\.')
+              .replace(/\\\.\{[a-z]\}/g, '\\.\\d+')
+              .replace(/\{[a-z]\}/g, '\\d+') +
+            '$',
+        ).test(t),
+      );
     const out: string[] = [];
     if (iface) {
       const conn = m.toNative(iface.replace(/\.?$/, '.'))?.[0];
@@ -337,7 +384,12 @@ export class MappedDeviceBackend implements DmBackend {
       const iface = settings.find((x) => x.param === 'Interface')?.value || null;
       const nativeTable = schema.access === 'addDelete' ? (this.candidateTables(d, m, tablePath, iface)[0] ?? null) : null;
       if (!nativeTable) {
-        return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add on this TR-098 device${iface ? ` for Interface ${iface}` : ''} (no writable native table behind it)`, paramErrs: [] };
+        return {
+          ok: false,
+          errCode: 7019,
+          errMsg: `${tablePath} does not allow Add on this TR-098 device${iface ? ` for Interface ${iface}` : ''} (no writable native table behind it)`,
+          paramErrs: [],
+        };
       }
       const out = await this.call(d, { method: 'AddObject', objectName: nativeTable, parameterKey: '' });
       if (out.kind === 'fault') return { ok: false, errCode: 7017, errMsg: `AddObject ${nativeTable} refused: ${describeFault(out.fault)}`, paramErrs: [] };
@@ -366,7 +418,10 @@ export class MappedDeviceBackend implements DmBackend {
       }
       const uniqueKeys: Record<string, string> = {};
       if (schema.uniqueKeys.length) {
-        const v = await this.get(ctx.agentEid, schema.uniqueKeys.flat().map((k) => uspPath + k));
+        const v = await this.get(
+          ctx.agentEid,
+          schema.uniqueKeys.flat().map((k) => uspPath + k),
+        );
         for (const k of schema.uniqueKeys.flat()) if (v.has(uspPath + k)) uniqueKeys[k] = v.get(uspPath + k)!;
       }
       this.onObjectChange?.('add', ctx.agentEid, uspPath, uniqueKeys);

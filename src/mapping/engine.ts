@@ -334,13 +334,13 @@ export class DeviceMapping {
       out.push([k, normSpec(s)]);
       seen.add(k);
     }
-    for (const k of rule.same ?? []) if (!seen.has(k)) (out.push([k, { alts: [k], rule: {} }]), seen.add(k));
+    for (const k of rule.same ?? []) if (!seen.has(k)) out.push([k, { alts: [k], rule: {} }]), seen.add(k);
     if (rule.vendorExtensions && native) {
       const s = schemaOf(native);
       for (const p of this.schemaParams.keys()) {
         if (!p.startsWith(s)) continue;
         const name = p.slice(s.length);
-        if (name.startsWith('X_') && !name.includes('.') && !seen.has(name)) (out.push([name, { alts: [name], rule: {} }]), seen.add(name));
+        if (name.startsWith('X_') && !name.includes('.') && !seen.has(name)) out.push([name, { alts: [name], rule: {} }]), seen.add(name);
       }
     }
     return out;
@@ -369,7 +369,15 @@ export class DeviceMapping {
       const usp = uspObj + name;
       const ro = rule.readOnly === true || r.writable === false;
       if (r.count !== undefined || r.ref !== undefined) {
-        this.params.set(usp, { spec, objRule: rule, nativeObj: native, native: [], type: r.count ? 'unsignedInt' : 'string', writable: false, nativeTypes: [] });
+        this.params.set(usp, {
+          spec,
+          objRule: rule,
+          nativeObj: native,
+          native: [],
+          type: r.count ? 'unsignedInt' : 'string',
+          writable: false,
+          nativeTypes: [],
+        });
         continue;
       }
       if (!native) continue;
@@ -449,10 +457,7 @@ export class DeviceMapping {
   /** The row of a Device:2 table related to a native object: same object, else enclosing, else enclosed. */
   private refTo(tableRule: string, native: string): string {
     const rows = this.rowsByRule.get(tableRule) ?? [];
-    const hit =
-      rows.find((r) => r.native === native) ??
-      rows.find((r) => native.startsWith(r.native)) ??
-      rows.find((r) => r.native.startsWith(native));
+    const hit = rows.find((r) => r.native === native) ?? rows.find((r) => native.startsWith(r.native)) ?? rows.find((r) => r.native.startsWith(native));
     return hit ? hit.usp.slice(0, -1) : '';
   }
 
@@ -493,7 +498,12 @@ export class DeviceMapping {
       if (!o.multiInstance || o.params.length > 0) continue;
       const tables = this.nativeTableObjects(r);
       if (tables.length === 0) continue;
-      o.params.push(...this.ruleParams(r, tables.some((t) => this.nativeParams.get(t)?.writable === true)));
+      o.params.push(
+        ...this.ruleParams(
+          r,
+          tables.some((t) => this.nativeParams.get(t)?.writable === true),
+        ),
+      );
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
       if (srcs.length === 1 && !r.readOnly && !o.writable) o.writable = tables.some((t) => this.nativeParams.get(t)?.writable === true);
     }
@@ -594,7 +604,9 @@ export class DeviceMapping {
         if (v !== undefined) vals[inp] = v;
       }
       for (const w of r.compose.toUsp) {
-        const ok = Object.entries(w.when).every(([inp, want]) => vals[inp] !== undefined && (Array.isArray(want) ? want.includes(vals[inp]) : want === vals[inp]));
+        const ok = Object.entries(w.when).every(
+          ([inp, want]) => vals[inp] !== undefined && (Array.isArray(want) ? want.includes(vals[inp]) : want === vals[inp]),
+        );
         if (ok) return w.value;
       }
       return '';
@@ -696,7 +708,11 @@ export class DeviceMapping {
     if (!this.ruleByUsp.has(s)) return null;
     const encl = enclosingTable(s);
     if (!encl) return [];
-    const parent = uspTable.split('.').slice(0, encl.split('.').length - 1).join('.') + '.';
+    const parent =
+      uspTable
+        .split('.')
+        .slice(0, encl.split('.').length - 1)
+        .join('.') + '.';
     return this.objects.has(parent) ? [] : null;
   }
 

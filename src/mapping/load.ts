@@ -1,12 +1,12 @@
 /**
- * Loads and validates a declarative data-model mapping (mappings/*.json, format described by
- * mappings/schema.json). Validation is a small JSON-Schema subset (type, properties, required,
+ * Loads and validates a declarative data-model mapping (assets/mappings/*.json, format described by
+ * assets/mappings/schema.json). Validation is a small JSON-Schema subset (type, properties, required,
  * additionalProperties, items, minItems, enum, pattern, anyOf, $ref to #/definitions) plus
  * semantic checks; every error names the file, the line and the key (JSON pointer).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../util/assets.js';
 
 /** One parameter rule. A string is a native name relative to the object's native path; an array lists alternatives. */
 export type ParamSpec = string | string[] | ParamRule;
@@ -87,21 +87,9 @@ export class MappingLoadError extends Error {
   }
 }
 
-/** Directory of the bundled mappings (mappings/ at the package root, found from dist/ or src/). */
+/** Directory of the bundled mappings (assets/mappings). */
 export function mappingsDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const cand = path.join(dir, 'mappings');
-    try {
-      readFileSync(path.join(cand, 'schema.json'));
-      return cand;
-    } catch {
-      /* keep looking */
-    }
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('mappings/ directory not found');
-    dir = up;
-  }
+  return assetPath('mappings');
 }
 
 /** The bundled TR-098 -> TR-181 mapping. */

@@ -5,5 +5,8 @@
  */
 export function storeUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
-  return e.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|cannot reach Redis/i.test(e.message);
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|cannot reach Redis/i.test(e.message)
+  );
 }

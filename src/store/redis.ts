@@ -406,7 +406,11 @@ export class RedisStore implements Store {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
     this.forget(d.deviceKey);
-    await this.run(UPSERT_DEVICE, [this.key('dev', d.deviceKey), this.key('eid', d.endpointId), this.key('devs')], [d.deviceKey, d.endpointId, this.prefix, ...fields]);
+    await this.run(
+      UPSERT_DEVICE,
+      [this.key('dev', d.deviceKey), this.key('eid', d.endpointId), this.key('devs')],
+      [d.deviceKey, d.endpointId, this.prefix, ...fields],
+    );
     this.remember(d);
   }
 
@@ -659,7 +663,11 @@ export class RedisStore implements Store {
 
   /** Deletes the row for everyone; only this owner's set is cleaned (members of deleted rows elsewhere are ignored on read). */
   async deleteRequest(agentEid: string, instance: number): Promise<void> {
-    await this.run(DELETE_ROW, [this.key('req', agentEid), this.key('reqagents'), this.key('reqown', this.owner)], [String(instance), agentEid, `${agentEid}|${instance}`]);
+    await this.run(
+      DELETE_ROW,
+      [this.key('req', agentEid), this.key('reqagents'), this.key('reqown', this.owner)],
+      [String(instance), agentEid, `${agentEid}|${instance}`],
+    );
   }
 
   async listAllRequests(): Promise<StoredSubscription[]> {
@@ -770,7 +778,14 @@ export class RedisStore implements Store {
       const n = this.parse(raw, `pn ${msgId}`, isStoredNotify);
       if (!n) continue;
       // A copy into a plain Uint8Array, like SqliteStore (not a Buffer view of a shared pool).
-      out.push({ msgId: n.msgId, agentEid: n.agentEid, controllerEid: n.controllerEid, msg: new Uint8Array(Buffer.from(n.msg, 'base64')), attempt: n.attempt, expiresAt: n.expiresAt });
+      out.push({
+        msgId: n.msgId,
+        agentEid: n.agentEid,
+        controllerEid: n.controllerEid,
+        msg: new Uint8Array(Buffer.from(n.msg, 'base64')),
+        attempt: n.attempt,
+        expiresAt: n.expiresAt,
+      });
     }
     return out;
   }

@@ -215,9 +215,7 @@ function prepareStatements(db: DB) {
         registered_at = excluded.registered_at`),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
     getByEndpoint: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE endpoint_id = ?'),
-    list: db.prepare<[{ limit: number; offset: number }], DeviceRow>(
-      'SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset',
-    ),
+    list: db.prepare<[{ limit: number; offset: number }], DeviceRow>('SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset'),
     search: db.prepare<[{ pattern: string; limit: number; offset: number }], DeviceRow>(
       `SELECT * FROM devices WHERE ${searchWhere} ORDER BY device_key LIMIT @limit OFFSET @offset`,
     ),
@@ -233,13 +231,9 @@ function prepareStatements(db: DB) {
     typesSome: db.prepare<[string, string], { name: string; type: string }>(
       'SELECT name, type FROM parameter_types WHERE model_key = ? AND name IN (SELECT value FROM json_each(?))',
     ),
-    addRpc: db.prepare<[string, string, string, string, number]>(
-      'INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)',
-    ),
+    addRpc: db.prepare<[string, string, string, string, number]>('INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)'),
     // FIFO = insertion order (seq), which is also createdAt order when one clock stamps them.
-    listRpcs: db.prepare<[string], QueuedRow>(
-      'SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq',
-    ),
+    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
     listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
     putSub: db.prepare<[string, number, string]>(
@@ -252,15 +246,21 @@ function prepareStatements(db: DB) {
       'INSERT INTO usp_requests (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
     ),
     deleteReq: db.prepare<[string, number]>('DELETE FROM usp_requests WHERE agent_eid = ? AND instance = ?'),
-    listReqs: db.prepare<[], { agent_eid: string; instance: number; value: string }>('SELECT agent_eid, instance, value FROM usp_requests ORDER BY agent_eid, instance'),
+    listReqs: db.prepare<[], { agent_eid: string; instance: number; value: string }>(
+      'SELECT agent_eid, instance, value FROM usp_requests ORDER BY agent_eid, instance',
+    ),
     getMap: db.prepare<[string], { map: string }>('SELECT map FROM mapping_instances WHERE device_key = ?'),
-    putMap: db.prepare<[string, string]>('INSERT INTO mapping_instances (device_key, map) VALUES (?, ?) ON CONFLICT (device_key) DO UPDATE SET map = excluded.map'),
+    putMap: db.prepare<[string, string]>(
+      'INSERT INTO mapping_instances (device_key, map) VALUES (?, ?) ON CONFLICT (device_key) DO UPDATE SET map = excluded.map',
+    ),
     deleteNotify: db.prepare<[string]>('DELETE FROM usp_pending_notify WHERE msg_id = ?'),
     listNotify: db.prepare<[], { msg_id: string; agent_eid: string; controller_eid: string; msg: Buffer; attempt: number; expires_at: number | null }>(
       'SELECT msg_id, agent_eid, controller_eid, msg, attempt, expires_at FROM usp_pending_notify',
     ),
     deleteSub: db.prepare<[string, number]>('DELETE FROM usp_subscriptions WHERE agent_eid = ? AND instance = ?'),
-    listSubs: db.prepare<[], { agent_eid: string; instance: number; value: string }>('SELECT agent_eid, instance, value FROM usp_subscriptions ORDER BY agent_eid, instance'),
+    listSubs: db.prepare<[], { agent_eid: string; instance: number; value: string }>(
+      'SELECT agent_eid, instance, value FROM usp_subscriptions ORDER BY agent_eid, instance',
+    ),
   };
 }
 
@@ -373,9 +373,7 @@ export class SqliteStore implements Store {
     const limit = query.limit === undefined ? -1 : nonNegativeInt(query.limit, 'limit', -1);
     const offset = nonNegativeInt(query.offset, 'offset', 0);
     this.flush();
-    const rows = query.search
-      ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset })
-      : this.st.list.all({ limit, offset });
+    const rows = query.search ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset }) : this.st.list.all({ limit, offset });
     return rows.map(toDevice);
   }
 

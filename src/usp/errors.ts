@@ -100,7 +100,7 @@ export const USP_ERROR_MESSAGES: Readonly<Record<UspErrorCodeValue, string>> = {
 
 /** True for the codes of the table above (not the 7200/7800 ranges). */
 export function isKnownUspErrorCode(code: number): code is UspErrorCodeValue {
-  return Object.prototype.hasOwnProperty.call(USP_ERROR_MESSAGES, code);
+  return Object.hasOwn(USP_ERROR_MESSAGES, code);
 }
 
 /** The spec's name for a code; ranges for data-model (7200..7299) and vendor (7800..7999) codes. */

@@ -11,17 +11,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import type { Msg } from '../../src/usp/record.js';
-import { UspControllerClient, add, del, get, getInstances, getSupportedDM, operate, set } from '../../src/usp/controller/client.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { Msg } from '../../src/usp/codec/record.js';
+import { UspControllerClient, add, del, get, getInstances, getSupportedDM, operate, set } from '../../src/tools/controller/client.js';
 
 const CTL = 'proto::dev-backed-ctl';
 const CTL2 = 'proto::dev-backed-ctl2';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-devconf-'));
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let fw: http.Server;
 let fwUrl = '';
@@ -31,8 +31,8 @@ const DEV = { onboard: 0, reboot: 1, diag: 2, sdm: 3, firmware: 4, tables: 5 } a
 
 before(async () => {
   fw = http.createServer((req, res) => {
-    if (req.url === '/fw-2.0.bin') (res.writeHead(200), res.end(Buffer.alloc(2048, 1)));
-    else (res.writeHead(404), res.end());
+    if (req.url === '/fw-2.0.bin') res.writeHead(200), res.end(Buffer.alloc(2048, 1));
+    else res.writeHead(404), res.end();
   });
   await new Promise<void>((r) => fw.listen(0, '127.0.0.1', r));
   fwUrl = `http://127.0.0.1:${(fw.address() as AddressInfo).port}`;
@@ -46,11 +46,14 @@ before(async () => {
       'usp.websocket.port': 0,
       'usp.notifRetryMinWaitS': 1,
       'interworking.operationTimeoutMs': 15000,
-      controllers: [{ endpointId: CTL, role: 'full' }, { endpointId: CTL2, role: 'full' }],
+      controllers: [
+        { endpointId: CTL, role: 'full' },
+        { endpointId: CTL2, role: 'full' },
+      ],
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
@@ -79,7 +82,7 @@ class Ctl {
   constructor(readonly c: UspControllerClient) {
     c.on('notify', (m) => {
       this.notifies.push(m);
-      for (const w of [...this.waiters]) if (w.pred(m)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m));
+      for (const w of [...this.waiters]) if (w.pred(m)) this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m);
     });
     c.on('error', () => undefined);
   }
@@ -90,14 +93,21 @@ class Ctl {
     const seen = this.notifies.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)),
+        timeoutMs,
+      );
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
 }
 
 async function connect(idx: number, from = CTL): Promise<Ctl> {
-  const c = new UspControllerClient({ agentId: agents[idx]!, endpointId: from, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` } });
+  const c = new UspControllerClient({
+    agentId: agents[idx]!,
+    endpointId: from,
+    transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+  });
   clients.push(c);
   await c.connect();
   return new Ctl(c);
@@ -146,8 +156,8 @@ test('1.60, 1.101-1.103 OnBoardRequest: from the device 0 BOOTSTRAP Inform (Fact
     const t0 = Date.now();
     const tick = setInterval(() => {
       const m = ctl.notifies.slice(before).find(isObr);
-      if (m) (clearInterval(tick), resolve(m));
-      else if (Date.now() - t0 > 10_000) (clearInterval(tick), reject(new Error('no OnBoardRequest after 0 BOOTSTRAP')));
+      if (m) clearInterval(tick), resolve(m);
+      else if (Date.now() - t0 > 10_000) clearInterval(tick), reject(new Error('no OnBoardRequest after 0 BOOTSTRAP'));
     }, 50);
   });
   const fr = await ctl.req(operate('Device.FactoryReset()', {}, { sendResp: true }));
@@ -178,8 +188,18 @@ test('1.61, 1.62 Device.Reboot(): OperateResp, the device reboots (CWMP Reboot),
 });
 
 for (const [name, cmd, args, check] of [
-  ['IPPing()', 'Device.IP.Diagnostics.IPPing()', { Host: '127.0.0.1', NumberOfRepetitions: '2' }, (o: Record<string, string>) => assert.ok(Number(o.SuccessCount) >= 1, JSON.stringify(o))],
-  ['TraceRoute()', 'Device.IP.Diagnostics.TraceRoute()', { Host: '127.0.0.1', MaxHopCount: '5' }, (o: Record<string, string>) => assert.ok('ResponseTime' in o, JSON.stringify(o))],
+  [
+    'IPPing()',
+    'Device.IP.Diagnostics.IPPing()',
+    { Host: '127.0.0.1', NumberOfRepetitions: '2' },
+    (o: Record<string, string>) => assert.ok(Number(o.SuccessCount) >= 1, JSON.stringify(o)),
+  ],
+  [
+    'TraceRoute()',
+    'Device.IP.Diagnostics.TraceRoute()',
+    { Host: '127.0.0.1', MaxHopCount: '5' },
+    (o: Record<string, string>) => assert.ok('ResponseTime' in o, JSON.stringify(o)),
+  ],
 ] as const) {
   test(`1.64, 1.65, 1.92 async ${name}: req_obj_path Device.LocalAgent.Request.{i}. (Command, Status Active), then OperationComplete with output args, the Request row removed`, async () => {
     const ctl = await connect(DEV.diag);
@@ -214,16 +234,29 @@ for (const [name, cmd, args, check] of [
   });
 }
 
-test('1.76, 1.97, 1.98, 1.105, 1.106 GetSupportedDM on Device. (whole model incl. the device\'s, a type for every parameter), Device.Reboot() and Device.Boot!', async () => {
+test("1.76, 1.97, 1.98, 1.105, 1.106 GetSupportedDM on Device. (whole model incl. the device's, a type for every parameter), Device.Reboot() and Device.Boot!", async () => {
   const ctl = await connect(DEV.sdm);
   const r = await ctl.req(getSupportedDM(['Device.']));
   const res = resp(r).getSupportedDmResp!.reqObjResults[0]!;
   assert.equal(res.errCode ?? 0, 0);
   const objs = new Map(res.supportedObjs.map((o) => [o.supportedObjPath!, o]));
-  for (const p of ['Device.', 'Device.DeviceInfo.', 'Device.WiFi.SSID.{i}.', 'Device.NAT.PortMapping.{i}.', 'Device.IP.Diagnostics.', 'Device.LocalAgent.', 'Device.LocalAgent.Subscription.{i}.', 'Device.LocalAgent.Controller.{i}.']) {
+  for (const p of [
+    'Device.',
+    'Device.DeviceInfo.',
+    'Device.WiFi.SSID.{i}.',
+    'Device.NAT.PortMapping.{i}.',
+    'Device.IP.Diagnostics.',
+    'Device.LocalAgent.',
+    'Device.LocalAgent.Subscription.{i}.',
+    'Device.LocalAgent.Controller.{i}.',
+  ]) {
     assert.ok(objs.has(p), `${p} in the supported model`);
   }
-  assert.ok(!objs.has('Device.ManagementServer.') || [...objs.get('Device.ManagementServer.')!.supportedParams].every((p) => (p.access ?? 'PARAM_READ_ONLY') === 'PARAM_READ_ONLY'), 'ManagementServer read-only if shown');
+  assert.ok(
+    !objs.has('Device.ManagementServer.') ||
+      [...objs.get('Device.ManagementServer.')!.supportedParams].every((p) => (p.access ?? 'PARAM_READ_ONLY') === 'PARAM_READ_ONLY'),
+    'ManagementServer read-only if shown',
+  );
   let count = 0;
   for (const o of res.supportedObjs) {
     for (const p of o.supportedParams) {
@@ -265,7 +298,10 @@ test('1.76, 1.97, 1.98, 1.105, 1.106 GetSupportedDM on Device. (whole model incl
 
 test('9.10 Boot! after the device 1 BOOT Inform carries the Controller BootParameters values in ParameterMap', async () => {
   const ctl = await connect(DEV.reboot);
-  for (const [alias, name] of [['bp-sw', 'Device.DeviceInfo.SoftwareVersion'], ['bp-ssid', 'Device.WiFi.SSID.1.SSID']]) {
+  for (const [alias, name] of [
+    ['bp-sw', 'Device.DeviceInfo.SoftwareVersion'],
+    ['bp-ssid', 'Device.WiFi.SSID.1.SSID'],
+  ]) {
     const a = await ctl.req(add([{ objPath: 'Device.LocalAgent.Controller.1.BootParameter.', params: { Alias: alias, Enable: 'true', ParameterName: name } }]));
     assert.ok(resp(a).addResp!.createdObjResults[0]!.operStatus!.operSuccess, JSON.stringify(a.body));
   }
@@ -276,7 +312,11 @@ test('9.10 Boot! after the device 1 BOOT Inform carries the Controller BootParam
   const map = JSON.parse(ev.params.ParameterMap ?? '{}') as Record<string, string>;
   const dev = fleet.devices[DEV.reboot]!;
   assert.equal(map['Device.DeviceInfo.SoftwareVersion'], dev.getValue('Device.DeviceInfo.SoftwareVersion'));
-  assert.equal(map['Device.WiFi.SSID.1.SSID'], dev.getValue('Device.WiFi.SSID.1.SSID'), `a non-forced BootParameter is read from the device: ${ev.params.ParameterMap}`);
+  assert.equal(
+    map['Device.WiFi.SSID.1.SSID'],
+    dev.getValue('Device.WiFi.SSID.1.SSID'),
+    `a non-forced BootParameter is read from the device: ${ev.params.ParameterMap}`,
+  );
 });
 
 test('9.3-9.7 FirmwareImage.{i}.Download(): CWMP Download 1 Firmware Upgrade Image; OperationComplete; TransferComplete!; Boot! with FirmwareUpdated true; a 404 is cmd_failure 7022', async () => {
@@ -289,7 +329,9 @@ test('9.3-9.7 FirmwareImage.{i}.Download(): CWMP Download 1 Firmware Upgrade Ima
   const oc = ctl.notify((m) => N(m).operComplete?.commandKey === 'ck-fw', 15_000, 'OperationComplete');
   const tc = ctl.notify((m) => N(m).subscriptionId === 'fw-tc', 15_000, 'TransferComplete!');
   const boot = ctl.notify((m) => N(m).subscriptionId === 'fw-boot', 15_000, 'Boot!');
-  const r = await ctl.req(operate('Device.DeviceInfo.FirmwareImage.2.Download()', { URL: `${fwUrl}/fw-2.0.bin`, AutoActivate: 'true' }, { commandKey: 'ck-fw' }));
+  const r = await ctl.req(
+    operate('Device.DeviceInfo.FirmwareImage.2.Download()', { URL: `${fwUrl}/fw-2.0.bin`, AutoActivate: 'true' }, { commandKey: 'ck-fw' }),
+  );
   const res = resp(r).operateResp!.operationResults[0]!;
   assert.equal(res.operationResp, 'reqObjPath');
   const o = N(await oc).operComplete!;
@@ -325,20 +367,27 @@ test('CPE tables: Add/Set/Delete Device.NAT.PortMapping. with allow_partial fals
   const before = await instancesOf(ctl, 'Device.NAT.PortMapping.');
 
   // allow_partial false, two objects, the second fails on the device: Error, nothing created
-  const a = await ctl.req(add([
-    { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: '1001', Alias: 'pm-a' } },
-    { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: 'not-a-port', Alias: 'pm-b' }, required: true },
-  ]));
+  const a = await ctl.req(
+    add([
+      { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: '1001', Alias: 'pm-a' } },
+      { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: 'not-a-port', Alias: 'pm-b' }, required: true },
+    ]),
+  );
   const e = error(a);
   assert.ok([7004, 7012, 7011].includes(e.errCode!), `${e.errCode} ${e.errMsg}`);
   assert.deepEqual(await instancesOf(ctl, 'Device.NAT.PortMapping.'), before, 'rolled back: no instance left');
   assert.ok(![...dev.model.walk('Device.NAT.PortMapping.')].some((p) => dev.getValue(p) === 'pm-a'), 'rolled back on the CPE too');
 
   // allow_partial true: the good one is created, the bad one is an oper_failure
-  const b = await ctl.req(add([
-    { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: '1002', Alias: 'pm-c' } },
-    { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: 'not-a-port' }, required: true },
-  ], true));
+  const b = await ctl.req(
+    add(
+      [
+        { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: '1002', Alias: 'pm-c' } },
+        { objPath: 'Device.NAT.PortMapping.', params: { ExternalPort: 'not-a-port' }, required: true },
+      ],
+      true,
+    ),
+  );
   const [ok, ko] = resp(b).addResp!.createdObjResults;
   const created = ok!.operStatus!.operSuccess!;
   assert.match(created.instantiatedPath!, /^Device\.NAT\.PortMapping\.\d+\.$/);
@@ -352,10 +401,15 @@ test('CPE tables: Add/Set/Delete Device.NAT.PortMapping. with allow_partial fals
   const s1 = await ctl.req(set([{ objPath: inst, params: { InternalPort: '22', ExternalPort: 'x' }, required: true }]));
   assert.equal(error(s1).paramErrs[0]!.errCode, 7012);
   assert.equal(dev.getValue(`${inst}InternalPort`) === '22', false, 'nothing changed');
-  const s2 = await ctl.req(set([
-    { objPath: inst, params: { InternalPort: '22' } },
-    { objPath: 'Device.NAT.PortMapping.[Alias=="pm-c"].', params: { Status: 'Enabled' }, required: true },
-  ], true));
+  const s2 = await ctl.req(
+    set(
+      [
+        { objPath: inst, params: { InternalPort: '22' } },
+        { objPath: 'Device.NAT.PortMapping.[Alias=="pm-c"].', params: { Status: 'Enabled' }, required: true },
+      ],
+      true,
+    ),
+  );
   const [u1, u2] = resp(s2).setResp!.updatedObjResults;
   assert.deepEqual(u1!.operStatus!.operSuccess!.updatedInstResults[0]!.updatedParams, { InternalPort: '22' });
   assert.equal(u2!.operStatus!.operFailure!.errCode, 7021);
@@ -375,18 +429,32 @@ test('CPE tables: Add/Set/Delete Device.NAT.PortMapping. with allow_partial fals
 
 test('CPE tables: search expressions and unique keys (Alias) on Device.WiFi.SSID.{i} and Device.NAT.PortMapping.{i}', async () => {
   const ctl = await connect(DEV.tables);
-  const g = await ctl.req(get([
-    'Device.WiFi.SSID.[Alias=="cpe-2"].Name',
-    'Device.WiFi.SSID.[Enable==true&&Name=="wl0"].SSID',
-    'Device.WiFi.SSID.[Name!="wl0"].Name',
-    'Device.NAT.PortMapping.[ExternalPort>1000].Alias',
-    'Device.NAT.PortMapping.[ExternalPort<10].Alias',
-  ]));
+  const g = await ctl.req(
+    get([
+      'Device.WiFi.SSID.[Alias=="cpe-2"].Name',
+      'Device.WiFi.SSID.[Enable==true&&Name=="wl0"].SSID',
+      'Device.WiFi.SSID.[Name!="wl0"].Name',
+      'Device.NAT.PortMapping.[ExternalPort>1000].Alias',
+      'Device.NAT.PortMapping.[ExternalPort<10].Alias',
+    ]),
+  );
   const rs = resp(g).getResp!.reqPathResults;
-  assert.deepEqual(rs[0]!.resolvedPathResults.map((x) => [x.resolvedPath, x.resultParams.Name]), [['Device.WiFi.SSID.2.', 'wl1']]);
-  assert.deepEqual(rs[1]!.resolvedPathResults.map((x) => x.resolvedPath), ['Device.WiFi.SSID.1.']);
-  assert.deepEqual(rs[2]!.resolvedPathResults.map((x) => x.resolvedPath), ['Device.WiFi.SSID.2.']);
-  assert.deepEqual(rs[3]!.resolvedPathResults.map((x) => x.resultParams.Alias), ['cpe-1']);
+  assert.deepEqual(
+    rs[0]!.resolvedPathResults.map((x) => [x.resolvedPath, x.resultParams.Name]),
+    [['Device.WiFi.SSID.2.', 'wl1']],
+  );
+  assert.deepEqual(
+    rs[1]!.resolvedPathResults.map((x) => x.resolvedPath),
+    ['Device.WiFi.SSID.1.'],
+  );
+  assert.deepEqual(
+    rs[2]!.resolvedPathResults.map((x) => x.resolvedPath),
+    ['Device.WiFi.SSID.2.'],
+  );
+  assert.deepEqual(
+    rs[3]!.resolvedPathResults.map((x) => x.resultParams.Alias),
+    ['cpe-1'],
+  );
   assert.deepEqual(rs[4]!.resolvedPathResults, [], 'no match: empty, not an error');
   assert.equal(rs[4]!.errCode ?? 0, 0);
 
@@ -399,7 +467,13 @@ test('CPE tables: search expressions and unique keys (Alias) on Device.WiFi.SSID
 
   // Unique keys: GetInstances reports Alias; an Add with an Alias in use is refused
   const gi = resp(await ctl.req(getInstances(['Device.WiFi.SSID.']))).getInstancesResp!.reqPathResults[0]!.currInsts;
-  assert.deepEqual(gi.map((c) => [c.instantiatedObjPath, c.uniqueKeys.Alias]), [['Device.WiFi.SSID.1.', 'cpe-1'], ['Device.WiFi.SSID.2.', 'cpe-2']]);
+  assert.deepEqual(
+    gi.map((c) => [c.instantiatedObjPath, c.uniqueKeys.Alias]),
+    [
+      ['Device.WiFi.SSID.1.', 'cpe-1'],
+      ['Device.WiFi.SSID.2.', 'cpe-2'],
+    ],
+  );
   const before = await instancesOf(ctl, 'Device.NAT.PortMapping.');
   const dup = await ctl.req(add([{ objPath: 'Device.NAT.PortMapping.', params: { Alias: 'cpe-1', ExternalPort: '2000' } }]));
   assert.equal(dup.body.msgBody, 'error', `duplicate Alias refused: ${JSON.stringify(dup.body)}`);
@@ -442,7 +516,8 @@ test('CPE tables: ObjectCreation / ObjectDeletion for Device.NAT.PortMapping. an
 
 test('CPE tables: GetSupportedDM types, access and unique key sets of device parameters', async () => {
   const ctl = await connect(DEV.tables);
-  const r = resp(await ctl.req(getSupportedDM(['Device.NAT.PortMapping.', 'Device.WiFi.SSID.', 'Device.DeviceInfo.'], { firstLevelOnly: true }))).getSupportedDmResp!;
+  const r = resp(await ctl.req(getSupportedDM(['Device.NAT.PortMapping.', 'Device.WiFi.SSID.', 'Device.DeviceInfo.'], { firstLevelOnly: true })))
+    .getSupportedDmResp!;
   const all = new Map(r.reqObjResults.flatMap((x) => x.supportedObjs).map((o) => [o.supportedObjPath!, o]));
   const t = (obj: string, p: string) => {
     const sp = all.get(obj)!.supportedParams.find((x) => x.paramName === p)!;
@@ -458,6 +533,9 @@ test('CPE tables: GetSupportedDM types, access and unique key sets of device par
   const pm = all.get('Device.NAT.PortMapping.{i}.')!;
   assert.equal(pm.access, 'OBJ_ADD_DELETE');
   assert.equal(pm.isMultiInstance, true);
-  assert.ok(pm.uniqueKeySets.some((k) => k.keyNames.includes('Alias')), JSON.stringify(pm.uniqueKeySets));
+  assert.ok(
+    pm.uniqueKeySets.some((k) => k.keyNames.includes('Alias')),
+    JSON.stringify(pm.uniqueKeySets),
+  );
   assert.equal(all.get('Device.WiFi.SSID.{i}.')!.isMultiInstance, true);
 });

@@ -8,16 +8,16 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
+import { loadConfig, type Config } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
-import type { UspEndpoint } from '../../src/usp/endpoint.js';
+import type { UspEndpoint } from '../../src/usp/agent/endpoint.js';
 import { handle, type HandlerContext } from '../../src/usp/handlers/index.js';
-import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/local-agent.js';
-import { Notifier } from '../../src/usp/notify.js';
-import { decodeMsg, encodeMsg, type Msg, type MsgType, type Notify, type Request } from '../../src/usp/record.js';
+import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
+import { Notifier } from '../../src/usp/agent/notify.js';
+import { decodeMsg, encodeMsg, type Msg, type MsgType, type Notify, type Request } from '../../src/usp/codec/record.js';
 
 export const AGENT = 'os::012345-SN0001';
 export const C1 = 'proto::controller-1';
@@ -143,7 +143,10 @@ export class Harness {
   /** The controller's NotifyResp to one of our Notify Msgs. */
   async notifyResp(n: SentNotify, who: Who = 'c1'): Promise<void> {
     const sub = n.msg.body.request!.notify!.subscriptionId ?? '';
-    const resp: Msg = { header: { msgId: n.msg.header.msgId, msgType: 'NOTIFY_RESP' }, body: { msgBody: 'response', response: { respType: 'notifyResp', notifyResp: { subscriptionId: sub } } } };
+    const resp: Msg = {
+      header: { msgId: n.msg.header.msgId, msgType: 'NOTIFY_RESP' },
+      body: { msgBody: 'response', response: { respType: 'notifyResp', notifyResp: { subscriptionId: sub } } },
+    };
     await this.request(resp, who);
   }
 

@@ -2,7 +2,7 @@
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness, requestMsg, type Harness } from './harness.js';
-import type { Msg, SupportedObjectResult } from '../../src/usp/record.js';
+import type { Msg, SupportedObjectResult } from '../../src/usp/codec/record.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -11,14 +11,21 @@ beforeEach(async () => {
 afterEach(() => h.close());
 
 const CTL = 'Device.LocalAgent.Controller.';
-const gi = async (objPaths: string[], firstLevelOnly: boolean) => (await h.ask(requestMsg('getInstances', { objPaths, firstLevelOnly }))).body.response!.getInstancesResp!.reqPathResults;
+const gi = async (objPaths: string[], firstLevelOnly: boolean) =>
+  (await h.ask(requestMsg('getInstances', { objPaths, firstLevelOnly }))).body.response!.getInstancesResp!.reqPathResults;
 const gsdm = async (objPaths: string[], firstLevelOnly = false): Promise<Msg> =>
   h.ask(requestMsg('getSupportedDm', { objPaths, firstLevelOnly, returnCommands: true, returnEvents: true, returnParams: true, returnUniqueKeySets: true }));
 
 test('1.66 GetInstances on Controller. (first_level_only true): every Controller row with its unique keys', async () => {
   const [r] = await gi([CTL], true);
   assert.equal(r!.requestedPath, CTL);
-  assert.deepEqual(r!.currInsts, [1, 2, 3].map((n) => ({ instantiatedObjPath: `${CTL}${n}.`, uniqueKeys: { Alias: `cpe-${n}`, EndpointID: ['proto::controller-1', 'proto::controller-2', 'proto::controller-ro'][n - 1]! } })));
+  assert.deepEqual(
+    r!.currInsts,
+    [1, 2, 3].map((n) => ({
+      instantiatedObjPath: `${CTL}${n}.`,
+      uniqueKeys: { Alias: `cpe-${n}`, EndpointID: ['proto::controller-1', 'proto::controller-2', 'proto::controller-ro'][n - 1]! },
+    })),
+  );
 });
 
 test('1.67 GetInstances on Controller. (first_level_only false): the rows and the tables below them', async () => {
@@ -26,7 +33,10 @@ test('1.67 GetInstances on Controller. (first_level_only false): the rows and th
   const [r] = await gi([CTL], false);
   const paths = r!.currInsts.map((c) => c.instantiatedObjPath);
   assert.ok(paths.includes(`${CTL}1.`) && paths.includes(`${CTL}1.MTP.1.`) && paths.includes(`${CTL}1.BootParameter.1.`), paths.join(' '));
-  assert.deepEqual(r!.currInsts.find((c) => c.instantiatedObjPath === `${CTL}1.BootParameter.1.`)!.uniqueKeys, { Alias: 'bp', ParameterName: 'Device.LocalAgent.EndpointID' });
+  assert.deepEqual(r!.currInsts.find((c) => c.instantiatedObjPath === `${CTL}1.BootParameter.1.`)!.uniqueKeys, {
+    Alias: 'bp',
+    ParameterName: 'Device.LocalAgent.EndpointID',
+  });
 });
 
 test('1.68, 1.70 GetInstances on LocalAgent.MTP. and on an empty table; an invalid path errors alone', async () => {
@@ -46,7 +56,12 @@ const obj = (r: Msg, path: string): SupportedObjectResult => {
   return {
     ...o,
     access: o.access ?? 'OBJ_READ_ONLY',
-    supportedParams: o.supportedParams.map((p) => ({ ...p, access: p.access ?? 'PARAM_READ_ONLY', valueType: p.valueType ?? 'PARAM_UNKNOWN', valueChange: p.valueChange ?? 'VALUE_CHANGE_UNKNOWN' })),
+    supportedParams: o.supportedParams.map((p) => ({
+      ...p,
+      access: p.access ?? 'PARAM_READ_ONLY',
+      valueType: p.valueType ?? 'PARAM_UNKNOWN',
+      valueChange: p.valueChange ?? 'VALUE_CHANGE_UNKNOWN',
+    })),
   };
 };
 
@@ -59,7 +74,10 @@ test('1.72 GetSupportedDM on Device.LocalAgent.: access, types, value-change, ev
   const la = obj(r, 'Device.LocalAgent.');
   assert.equal(la.access, 'OBJ_READ_ONLY');
   assert.equal(la.isMultiInstance, undefined); // false on the wire
-  assert.deepEqual(la.supportedParams.find((p) => p.paramName === 'EndpointID'), { paramName: 'EndpointID', access: 'PARAM_READ_ONLY', valueType: 'PARAM_STRING', valueChange: 'VALUE_CHANGE_ALLOWED' });
+  assert.deepEqual(
+    la.supportedParams.find((p) => p.paramName === 'EndpointID'),
+    { paramName: 'EndpointID', access: 'PARAM_READ_ONLY', valueType: 'PARAM_STRING', valueChange: 'VALUE_CHANGE_ALLOWED' },
+  );
   assert.equal(la.supportedParams.find((p) => p.paramName === 'UpTime')!.valueChange, 'VALUE_CHANGE_WILL_IGNORE');
   assert.ok(la.supportedEvents.some((e) => e.eventName === 'Periodic!'));
   const sub = obj(r, 'Device.LocalAgent.Subscription.{i}.');
@@ -95,8 +113,13 @@ test('1.75 GetSupportedDM on LocalAgent.MTP.{i}.: read-only table with its sub-o
 test('1.99, 1.107 GetSupportedDM on one parameter / one command: only that element', async () => {
   const r = await gsdm(['Device.LocalAgent.EndpointID', 'Device.ScheduleTimer()']);
   const [p, c] = r.body.response!.getSupportedDmResp!.reqObjResults;
-  assert.deepEqual(p!.supportedObjs[0]!.supportedParams.map((x) => x.paramName), ['EndpointID']);
-  assert.deepEqual(c!.supportedObjs[0]!.supportedCommands, [{ commandName: 'ScheduleTimer()', commandType: 'CMD_ASYNC', inputArgNames: ['DelaySeconds'], outputArgNames: [] }]);
+  assert.deepEqual(
+    p!.supportedObjs[0]!.supportedParams.map((x) => x.paramName),
+    ['EndpointID'],
+  );
+  assert.deepEqual(c!.supportedObjs[0]!.supportedCommands, [
+    { commandName: 'ScheduleTimer()', commandType: 'CMD_ASYNC', inputArgNames: ['DelaySeconds'], outputArgNames: [] },
+  ]);
   assert.deepEqual(c!.supportedObjs[0]!.supportedParams, []);
 });
 

@@ -12,7 +12,11 @@ afterEach(() => h.close());
 
 for (const allowPartial of [false, true]) {
   test(`1.1, 1.2 Add a Subscription (allow_partial ${allowPartial}): oper_success with unique_keys, a later Get shows the values`, async () => {
-    const r = await h.add(SUB, { Enable: 'true', ID: 'sub-a', NotifType: 'ValueChange', ReferenceList: 'Device.LocalAgent.Controller.1.ProvisioningCode' }, allowPartial);
+    const r = await h.add(
+      SUB,
+      { Enable: 'true', ID: 'sub-a', NotifType: 'ValueChange', ReferenceList: 'Device.LocalAgent.Controller.1.ProvisioningCode' },
+      allowPartial,
+    );
     assert.equal(r.header.msgType, 'ADD_RESP');
     assert.equal(r.header.msgId.startsWith('conf-'), true);
     const results = r.body.response!.addResp!.createdObjResults;
@@ -82,10 +86,19 @@ test('1.4 Add on a non-table or read-only table: Error 7018 / 7019', async () =>
 });
 
 test('1.5 Add two objects, allow_partial false, both valid: both created with distinct generated keys', async () => {
-  const r = await h.addMany([{ objPath: SUB, settings: { NotifType: 'ValueChange' } }, { objPath: SUB, settings: { NotifType: 'ObjectCreation' } }], false);
+  const r = await h.addMany(
+    [
+      { objPath: SUB, settings: { NotifType: 'ValueChange' } },
+      { objPath: SUB, settings: { NotifType: 'ObjectCreation' } },
+    ],
+    false,
+  );
   const res = r.body.response!.addResp!.createdObjResults;
   assert.equal(res.length, 2);
-  assert.deepEqual(res.map((x) => x.operStatus!.operSuccess!.instantiatedPath), [`${SUB}1.`, `${SUB}2.`]);
+  assert.deepEqual(
+    res.map((x) => x.operStatus!.operSuccess!.instantiatedPath),
+    [`${SUB}1.`, `${SUB}2.`],
+  );
   const [a, b] = res.map((x) => x.operStatus!.operSuccess!.uniqueKeys);
   assert.notEqual(a!.ID, b!.ID);
   assert.notEqual(a!.Alias, b!.Alias);
@@ -93,12 +106,24 @@ test('1.5 Add two objects, allow_partial false, both valid: both created with di
 });
 
 test('1.6, 1.7 Add two objects, allow_partial false, the second fails: Error, neither created (rollback)', async () => {
-  const r = await h.addMany([{ objPath: SUB, settings: { ID: 'good' } }, { objPath: SUB, settings: { Enable: 'maybe' } }], false);
+  const r = await h.addMany(
+    [
+      { objPath: SUB, settings: { ID: 'good' } },
+      { objPath: SUB, settings: { Enable: 'maybe' } },
+    ],
+    false,
+  );
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7004);
   assert.equal(r.body.error!.paramErrs[0]!.errCode, 7011);
   assert.deepEqual(await h.instances(SUB), []);
-  const r2 = await h.addMany([{ objPath: SUB, settings: { ID: 'good' } }, { objPath: 'Device.LocalAgent.Nope.', settings: {} }], false);
+  const r2 = await h.addMany(
+    [
+      { objPath: SUB, settings: { ID: 'good' } },
+      { objPath: 'Device.LocalAgent.Nope.', settings: {} },
+    ],
+    false,
+  );
   assert.equal(r2.header.msgType, 'ERROR');
   assert.deepEqual(await h.instances(SUB), []);
   // No ObjectCreation/ObjectDeletion leaks are asserted in notify.test.ts; the Get agrees here.
@@ -107,7 +132,13 @@ test('1.6, 1.7 Add two objects, allow_partial false, the second fails: Error, ne
 });
 
 test('1.8, 1.9 Add two objects, allow_partial true, one fails: oper_failure for it, the good one created', async () => {
-  const r = await h.addMany([{ objPath: SUB, settings: { Enable: 'not-a-boolean' } }, { objPath: SUB, settings: { ID: 'good', Enable: 'true' } }], true);
+  const r = await h.addMany(
+    [
+      { objPath: SUB, settings: { Enable: 'not-a-boolean' } },
+      { objPath: SUB, settings: { ID: 'good', Enable: 'true' } },
+    ],
+    true,
+  );
   assert.equal(r.header.msgType, 'ADD_RESP');
   const [bad, good] = r.body.response!.addResp!.createdObjResults;
   assert.equal(bad!.requestedPath, SUB);

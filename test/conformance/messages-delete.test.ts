@@ -12,7 +12,10 @@ beforeEach(async () => {
 });
 afterEach(() => h.close());
 
-const success = (requestedPath: string, affectedPaths: string[]) => ({ requestedPath, operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths, unaffectedPathErrs: [] } } });
+const success = (requestedPath: string, affectedPaths: string[]) => ({
+  requestedPath,
+  operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths, unaffectedPathErrs: [] } },
+});
 
 for (const allowPartial of [false, true]) {
   test(`1.24, 1.25 Delete a Subscription (allow_partial ${allowPartial}): affected_paths, the instance is gone`, async () => {

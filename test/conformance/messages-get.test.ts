@@ -2,7 +2,7 @@
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { AGENT, harness, type Harness } from './harness.js';
-import type { Msg } from '../../src/usp/record.js';
+import type { Msg } from '../../src/usp/codec/record.js';
 
 const SUB = 'Device.LocalAgent.Subscription.';
 let h: Harness;
@@ -16,15 +16,20 @@ const results = (r: Msg) => r.body.response!.getResp!.reqPathResults;
 test('1.36 Get Device.LocalAgent.EndpointID: resolved_path is the parent object, result key relative (R-GET.2, R-GET.3)', async () => {
   const r = await h.get(['Device.LocalAgent.EndpointID']);
   assert.equal(r.header.msgType, 'GET_RESP');
-  assert.deepEqual(results(r), [{ requestedPath: 'Device.LocalAgent.EndpointID', resolvedPathResults: [{ resolvedPath: 'Device.LocalAgent.', resultParams: { EndpointID: AGENT } }] }]);
+  assert.deepEqual(results(r), [
+    { requestedPath: 'Device.LocalAgent.EndpointID', resolvedPathResults: [{ resolvedPath: 'Device.LocalAgent.', resultParams: { EndpointID: AGENT } }] },
+  ]);
 });
 
 test('1.37 Get two parameters in one message: one req_path_result each', async () => {
   const r = await h.get(['Device.LocalAgent.EndpointID', 'Device.LocalAgent.SoftwareVersion']);
-  assert.deepEqual(results(r).map((x) => [x.requestedPath, x.resolvedPathResults[0]!.resultParams]), [
-    ['Device.LocalAgent.EndpointID', { EndpointID: AGENT }],
-    ['Device.LocalAgent.SoftwareVersion', { SoftwareVersion: '1.2.3-test' }],
-  ]);
+  assert.deepEqual(
+    results(r).map((x) => [x.requestedPath, x.resolvedPathResults[0]!.resultParams]),
+    [
+      ['Device.LocalAgent.EndpointID', { EndpointID: AGENT }],
+      ['Device.LocalAgent.SoftwareVersion', { SoftwareVersion: '1.2.3-test' }],
+    ],
+  );
 });
 
 test('1.38, 1.39 Get an object path: the object and its sub-objects, relative keys, no errors', async () => {
@@ -89,7 +94,10 @@ for (const [n, expr, ids] of cases) {
   test(`${n} Get with the search expression ${expr}`, async () => {
     await twoSubs();
     const r = await h.get([`${SUB}${expr}.ID`]);
-    assert.deepEqual(results(r)[0]!.resolvedPathResults.map((x) => x.resultParams.ID), ids);
+    assert.deepEqual(
+      results(r)[0]!.resolvedPathResults.map((x) => x.resultParams.ID),
+      ids,
+    );
   });
 }
 

@@ -29,7 +29,13 @@ test('1.13 Set several parameters of several objects in one message: one Updated
     requestMsg('set', {
       allowPartial: false,
       updateObjs: [
-        { objPath: `${SUB}1.`, paramSettings: [{ param: 'NotifRetry', value: '1', required: true }, { param: 'NotifExpiration', value: '30', required: true }] },
+        {
+          objPath: `${SUB}1.`,
+          paramSettings: [
+            { param: 'NotifRetry', value: '1', required: true },
+            { param: 'NotifExpiration', value: '30', required: true },
+          ],
+        },
         { objPath: `${SUB}2.`, paramSettings: [{ param: 'Enable', value: 'true', required: true }] },
       ],
     }),
@@ -52,7 +58,10 @@ test('1.14 Set an unsupported parameter, allow_partial false: Error 7004 with pa
   );
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7004);
-  assert.deepEqual(r.body.error!.paramErrs.map((e) => [e.paramPath, e.errCode]), [[`${SUB}2.InvalidParameter`, 7010]]);
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((e) => [e.paramPath, e.errCode]),
+    [[`${SUB}2.InvalidParameter`, 7010]],
+  );
   assert.equal((await h.values(`${SUB}1.`)).NotifRetry, 'false');
 });
 
@@ -70,7 +79,10 @@ test('1.15 Set a read-only parameter, allow_partial true: oper_failure 7021 with
   const [bad, good] = r.body.response!.setResp!.updatedObjResults;
   assert.equal(bad!.operStatus!.operStatus, 'operFailure');
   assert.equal(bad!.operStatus!.operFailure!.errCode, 7021);
-  assert.deepEqual(bad!.operStatus!.operFailure!.updatedInstFailures.map((f) => [f.affectedPath, f.paramErrs.map((e) => [e.param, e.errCode])]), [['Device.LocalAgent.', [['SoftwareVersion', 7013]]]]);
+  assert.deepEqual(
+    bad!.operStatus!.operFailure!.updatedInstFailures.map((f) => [f.affectedPath, f.paramErrs.map((e) => [e.param, e.errCode])]),
+    [['Device.LocalAgent.', [['SoftwareVersion', 7013]]]],
+  );
   assert.equal(good!.operStatus!.operStatus, 'operSuccess');
   assert.equal((await h.values(`${SUB}1.`)).NotifRetry, 'true');
 });
@@ -80,7 +92,10 @@ test('1.16 Set an invalid value, allow_partial true: oper_failure 7021 (7011), n
   const st = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!;
   assert.equal(st.operStatus, 'operFailure');
   assert.equal(st.operFailure!.errCode, 7021);
-  assert.deepEqual(st.operFailure!.updatedInstFailures[0]!.paramErrs.map((e) => [e.param, e.errCode]), [['NotifRetry', 7011]]);
+  assert.deepEqual(
+    st.operFailure!.updatedInstFailures[0]!.paramErrs.map((e) => [e.param, e.errCode]),
+    [['NotifRetry', 7011]],
+  );
   assert.equal((await h.values(`${SUB}1.`)).NotifExpiration, '0');
 });
 
@@ -91,7 +106,10 @@ test('1.17 Set with a failing non-required parameter: success, the failure in pa
     const [inst] = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
     assert.equal(inst!.affectedPath, `${SUB}1.`);
     assert.deepEqual(inst!.updatedParams, { NotifExpiration: allowPartial ? '20' : '10' });
-    assert.deepEqual(inst!.paramErrs.map((e) => [e.param, e.errCode]), [['InvalidParameter', 7010]]);
+    assert.deepEqual(
+      inst!.paramErrs.map((e) => [e.param, e.errCode]),
+      [['InvalidParameter', 7010]],
+    );
   }
 });
 
@@ -99,20 +117,29 @@ test('1.18 Set through a unique key ([Alias=="two"]): affected_path is the insta
   const r = await h.set(`${SUB}[Alias=="two"].`, { NotifExpiration: '60' });
   const res = r.body.response!.setResp!.updatedObjResults[0]!;
   assert.equal(res.requestedPath, `${SUB}[Alias=="two"].`);
-  assert.deepEqual(res.operStatus!.operSuccess!.updatedInstResults.map((i) => [i.affectedPath, i.updatedParams]), [[`${SUB}2.`, { NotifExpiration: '60' }]]);
+  assert.deepEqual(
+    res.operStatus!.operSuccess!.updatedInstResults.map((i) => [i.affectedPath, i.updatedParams]),
+    [[`${SUB}2.`, { NotifExpiration: '60' }]],
+  );
 });
 
 test('1.19, 1.20 Set through a wildcard (*): every instance', async () => {
   const r = await h.set(`${SUB}*.`, { NotifExpiration: '5' });
   const res = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
-  assert.deepEqual(res.map((i) => i.affectedPath), [`${SUB}1.`, `${SUB}2.`]);
+  assert.deepEqual(
+    res.map((i) => i.affectedPath),
+    [`${SUB}1.`, `${SUB}2.`],
+  );
   for (const n of [1, 2]) assert.equal((await h.values(`${SUB}${n}.`)).NotifExpiration, '5');
 });
 
 test('1.21, 1.22 Set through a search expression ([Enable==true]): only the matching instances', async () => {
   const r = await h.set(`${SUB}[Enable==true].`, { NotifExpiration: '7' });
   const res = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
-  assert.deepEqual(res.map((i) => i.affectedPath), [`${SUB}1.`]);
+  assert.deepEqual(
+    res.map((i) => i.affectedPath),
+    [`${SUB}1.`],
+  );
   assert.equal((await h.values(`${SUB}2.`)).NotifExpiration, '0');
 });
 
@@ -146,7 +173,10 @@ test('1.19 Set through a search path where one matched object fails, allow_parti
   const st = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!;
   assert.equal(st.operStatus, 'operFailure');
   assert.equal(st.operFailure!.errCode, 7021);
-  assert.deepEqual(st.operFailure!.updatedInstFailures.map((f) => f.affectedPath), [`${SUB}2.`]);
+  assert.deepEqual(
+    st.operFailure!.updatedInstFailures.map((f) => f.affectedPath),
+    [`${SUB}2.`],
+  );
   assert.equal((await h.values(`${SUB}1.`)).NotifExpiration, '0');
   assert.equal((await h.values(`${SUB}2.`)).NotifExpiration, '0');
 });

@@ -35,13 +35,26 @@ test('1.52 ValueChange Notify on Controller.{i}.ProvisioningCode: to the Recipie
   assert.equal(n[0]!.controllerEid, C1);
   assert.equal(n[0]!.msg.header.msgType, 'NOTIFY');
   assert.ok(n[0]!.msg.header.msgId);
-  assert.deepEqual(n[0]!.msg.body.request!.notify, { subscriptionId: 'vc-1', notification: 'valueChange', valueChange: { paramPath: PC, paramValue: 'code-1' } });
+  assert.deepEqual(n[0]!.msg.body.request!.notify, {
+    subscriptionId: 'vc-1',
+    notification: 'valueChange',
+    valueChange: { paramPath: PC, paramValue: 'code-1' },
+  });
   // Another controller's subscription goes to that controller only.
   await h.subscribe({ Enable: 'true', ID: 'vc-2', NotifType: 'ValueChange', ReferenceList: 'Device.LocalAgent.Controller.*.ProvisioningCode' }, 'c2');
   await settle();
   h.sent.length = 0;
   await setPc('code-2');
-  assert.deepEqual(h.notifies().map((x) => [x.controllerEid, x.msg.body.request!.notify!.subscriptionId]).sort(), [[C1, 'vc-1'], [C2, 'vc-2']]);
+  assert.deepEqual(
+    h
+      .notifies()
+      .map((x) => [x.controllerEid, x.msg.body.request!.notify!.subscriptionId])
+      .sort(),
+    [
+      [C1, 'vc-1'],
+      [C2, 'vc-2'],
+    ],
+  );
 });
 
 test('1.52 A disabled subscription or an unchanged value sends nothing', async () => {
@@ -122,7 +135,10 @@ test('1.56 NotifExpiration stops the retries', async () => {
   }
   const all = h.notifies((x) => x.notification === 'valueChange');
   assert.ok(all.length >= 2 && all.length <= 4, `sent ${all.length}`);
-  assert.ok(all.every((x) => x.at - all[0]!.at <= 5000), 'nothing sent after NotifExpiration');
+  assert.ok(
+    all.every((x) => x.at - all[0]!.at <= 5000),
+    'nothing sent after NotifExpiration',
+  );
   assert.equal(h.notifier.pendingCount, 0);
 });
 
@@ -148,17 +164,29 @@ test('1.58 ObjectDeletion Notify for a deleted Subscription row', async () => {
   await h.delete([p]);
   await settle();
   const n = h.notifies((x) => x.notification === 'objDeletion');
-  assert.deepEqual(n.map((x) => x.msg.body.request!.notify), [{ subscriptionId: 'od', notification: 'objDeletion', objDeletion: { objPath: `${SUB}2.` } }]);
+  assert.deepEqual(
+    n.map((x) => x.msg.body.request!.notify),
+    [{ subscriptionId: 'od', notification: 'objDeletion', objDeletion: { objPath: `${SUB}2.` } }],
+  );
 });
 
 test('1.57 An Add that fails and is rolled back (allow_partial false) sends no ObjectCreation', async () => {
   await h.subscribe({ Enable: 'true', ID: 'oc', NotifType: 'ObjectCreation', ReferenceList: SUB });
   await settle();
   h.sent.length = 0;
-  const r = await h.addMany([{ objPath: SUB, settings: { ID: 'good' } }, { objPath: SUB, settings: { Enable: 'bad' } }], false);
+  const r = await h.addMany(
+    [
+      { objPath: SUB, settings: { ID: 'good' } },
+      { objPath: SUB, settings: { Enable: 'bad' } },
+    ],
+    false,
+  );
   assert.equal(r.header.msgType, 'ERROR');
   await settle();
-  assert.deepEqual(h.notifies().map((x) => x.msg.body.request!.notify!.notification), []);
+  assert.deepEqual(
+    h.notifies().map((x) => x.msg.body.request!.notify!.notification),
+    [],
+  );
 });
 
 test('1.59 Device.LocalAgent.Periodic! every PeriodicNotifInterval to the subscribed controller', async () => {
@@ -174,14 +202,20 @@ test('1.59 Device.LocalAgent.Periodic! every PeriodicNotifInterval to the subscr
   await settle();
   const n = h.notifies((x) => x.notification === 'event');
   assert.equal(n.length, 2);
-  assert.deepEqual(n[0]!.msg.body.request!.notify, { subscriptionId: 'per', notification: 'event', event: { objPath: 'Device.LocalAgent.', eventName: 'Periodic!', params: {} } });
+  assert.deepEqual(n[0]!.msg.body.request!.notify, {
+    subscriptionId: 'per',
+    notification: 'event',
+    event: { objPath: 'Device.LocalAgent.', eventName: 'Periodic!', params: {} },
+  });
   assert.equal(n[0]!.controllerEid, C1);
 });
 
 test('1.60, 1.101, 1.102, 1.103 SendOnBoardRequest(): OperateResp, then OnBoardRequest (send_resp, empty subscription_id, identity, versions) retried until NotifyResp', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
   h.notifier.deviceIdentity = async () => ({ oui: '012345', productClass: 'Gateway', serialNumber: 'SN0001' });
-  const r = await h.ask(requestMsg('operate', { command: 'Device.LocalAgent.Controller.2.SendOnBoardRequest()', commandKey: 'ob', sendResp: true, inputArgs: {} }));
+  const r = await h.ask(
+    requestMsg('operate', { command: 'Device.LocalAgent.Controller.2.SendOnBoardRequest()', commandKey: 'ob', sendResp: true, inputArgs: {} }),
+  );
   assert.deepEqual(r.body.response!.operateResp!.operationResults, [
     { executedCommand: 'Device.LocalAgent.Controller.2.SendOnBoardRequest()', operationResp: 'reqOutputArgs', reqOutputArgs: { outputArgs: {} } },
   ]);

@@ -12,14 +12,17 @@ afterEach(() => {
   h.close();
 });
 
-const timer = (inputArgs: Record<string, string>, sendResp = true) => requestMsg('operate', { command: 'Device.ScheduleTimer()', commandKey: 'key-1', sendResp, inputArgs });
+const timer = (inputArgs: Record<string, string>, sendResp = true) =>
+  requestMsg('operate', { command: 'Device.ScheduleTimer()', commandKey: 'key-1', sendResp, inputArgs });
 
 test('1.79 Device.ScheduleTimer(): req_obj_path Request.{i}, the Request row while running, OperationComplete after DelaySeconds, the row removed (R-OPR.0)', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
   await h.subscribe({ Enable: 'true', ID: 'oc', NotifType: 'OperationComplete', ReferenceList: 'Device.ScheduleTimer()' });
   const r = await h.ask(timer({ DelaySeconds: '3' }));
   assert.equal(r.header.msgType, 'OPERATE_RESP');
-  assert.deepEqual(r.body.response!.operateResp!.operationResults, [{ executedCommand: 'Device.ScheduleTimer()', operationResp: 'reqObjPath', reqObjPath: 'Device.LocalAgent.Request.1.' }]);
+  assert.deepEqual(r.body.response!.operateResp!.operationResults, [
+    { executedCommand: 'Device.ScheduleTimer()', operationResp: 'reqObjPath', reqObjPath: 'Device.LocalAgent.Request.1.' },
+  ]);
   const row = await h.values('Device.LocalAgent.Request.1.');
   assert.equal(row.Command, 'Device.ScheduleTimer()');
   assert.equal(row.CommandKey, 'key-1');
@@ -36,7 +39,13 @@ test('1.79 Device.ScheduleTimer(): req_obj_path Request.{i}, the Request row whi
   assert.deepEqual(n[0]!.msg.body.request!.notify, {
     subscriptionId: 'oc',
     notification: 'operComplete',
-    operComplete: { objPath: 'Device.', commandName: 'ScheduleTimer()', commandKey: 'key-1', operationResp: 'reqOutputArgs', reqOutputArgs: { outputArgs: {} } },
+    operComplete: {
+      objPath: 'Device.',
+      commandName: 'ScheduleTimer()',
+      commandKey: 'key-1',
+      operationResp: 'reqOutputArgs',
+      reqOutputArgs: { outputArgs: {} },
+    },
   });
   assert.deepEqual(await h.instances('Device.LocalAgent.Request.'), []);
 });

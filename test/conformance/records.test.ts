@@ -6,10 +6,10 @@ import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { AGENT, C1, harness, requestMsg, type Harness } from './harness.js';
-import { AgentDirectory, UspEndpoint } from '../../src/usp/endpoint.js';
-import { SUPPORTED_USP_VERSIONS } from '../../src/usp/local-agent.js';
-import { silentLogger } from '../../src/log.js';
-import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type UspRecord } from '../../src/usp/record.js';
+import { AgentDirectory, UspEndpoint } from '../../src/usp/agent/endpoint.js';
+import { SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
+import { silentLogger } from '../../src/app/log.js';
+import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type UspRecord } from '../../src/usp/codec/record.js';
 import type { Mtp, MtpDestination, MtpEvents, MtpKind } from '../../src/usp/mtp/types.js';
 
 class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {

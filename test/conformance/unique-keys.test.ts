@@ -12,7 +12,11 @@ beforeEach(async () => {
 afterEach(() => h.close());
 
 async function seed(): Promise<void> {
-  for (const [alias, name, enable] of [['bp-a', 'Device.LocalAgent.EndpointID', 'true'], ['bp-b', 'Device.LocalAgent.SoftwareVersion', 'false'], ['bp-c', 'Device.LocalAgent.UpTime', 'true']] as const) {
+  for (const [alias, name, enable] of [
+    ['bp-a', 'Device.LocalAgent.EndpointID', 'true'],
+    ['bp-b', 'Device.LocalAgent.SoftwareVersion', 'false'],
+    ['bp-c', 'Device.LocalAgent.UpTime', 'true'],
+  ] as const) {
     const r = await h.add(`${CTL}BootParameter.`, { Alias: alias, ParameterName: name, Enable: enable });
     assert.equal(r.header.msgType, 'ADD_RESP', JSON.stringify(r.body));
   }
@@ -38,7 +42,9 @@ test('1.35, 1.71 Get a BootParameter by unique key [Alias=="bp-b"] and by [Param
   await seed();
   const r = await h.get([`${CTL}BootParameter.[Alias=="bp-b"].`, `${BP}[ParameterName=="Device.LocalAgent.UpTime"].Enable`]);
   const [a, b] = r.body.response!.getResp!.reqPathResults;
-  assert.deepEqual(a!.resolvedPathResults, [{ resolvedPath: `${BP}2.`, resultParams: { Alias: 'bp-b', Enable: 'false', ParameterName: 'Device.LocalAgent.SoftwareVersion' } }]);
+  assert.deepEqual(a!.resolvedPathResults, [
+    { resolvedPath: `${BP}2.`, resultParams: { Alias: 'bp-b', Enable: 'false', ParameterName: 'Device.LocalAgent.SoftwareVersion' } },
+  ]);
   assert.deepEqual(b!.resolvedPathResults, [{ resolvedPath: `${BP}3.`, resultParams: { Enable: 'true' } }]);
 });
 
@@ -47,12 +53,21 @@ test('1.83, 1.84 Set and Get BootParameters through [Enable==true]', async () =>
   const s = await h.set(`${BP}[Enable==true].`, { ParameterName: ['Device.LocalAgent.MTPNumberOfEntries', false] });
   // Two rows match; the same ParameterName on both would break the unique key: the second is refused (non-required).
   const insts = s.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
-  assert.deepEqual(insts.map((i) => i.affectedPath), [`${BP}1.`, `${BP}3.`]);
-  assert.deepEqual(insts[1]!.paramErrs.map((e) => [e.param, e.errCode]), [['ParameterName', 7012]]);
+  assert.deepEqual(
+    insts.map((i) => i.affectedPath),
+    [`${BP}1.`, `${BP}3.`],
+  );
+  assert.deepEqual(
+    insts[1]!.paramErrs.map((e) => [e.param, e.errCode]),
+    [['ParameterName', 7012]],
+  );
   const g = await h.get([`${BP}[Enable==true].ParameterName`]);
   assert.deepEqual(
     g.body.response!.getResp!.reqPathResults[0]!.resolvedPathResults.map((x) => [x.resolvedPath, x.resultParams]),
-    [[`${BP}1.`, { ParameterName: 'Device.LocalAgent.MTPNumberOfEntries' }], [`${BP}3.`, { ParameterName: 'Device.LocalAgent.UpTime' }]],
+    [
+      [`${BP}1.`, { ParameterName: 'Device.LocalAgent.MTPNumberOfEntries' }],
+      [`${BP}3.`, { ParameterName: 'Device.LocalAgent.UpTime' }],
+    ],
   );
 });
 
@@ -60,7 +75,10 @@ test('1.33 Delete a BootParameter by unique key: affected_paths by instance numb
   await seed();
   const r = await h.delete([`${CTL}BootParameter.[Alias=="bp-c"].`]);
   assert.deepEqual(r.body.response!.deleteResp!.deletedObjResults, [
-    { requestedPath: `${CTL}BootParameter.[Alias=="bp-c"].`, operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: [`${BP}3.`], unaffectedPathErrs: [] } } },
+    {
+      requestedPath: `${CTL}BootParameter.[Alias=="bp-c"].`,
+      operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: [`${BP}3.`], unaffectedPathErrs: [] } },
+    },
   ]);
   assert.deepEqual(await h.instances(BP), [1, 2]);
 });
@@ -69,7 +87,10 @@ test('1.95 GetInstances on BootParameter with a search expression: instance path
   await seed();
   const r = await h.ask(requestMsg('getInstances', { objPaths: [`${BP}[Enable==false].`], firstLevelOnly: false }));
   assert.deepEqual(r.body.response!.getInstancesResp!.reqPathResults, [
-    { requestedPath: `${BP}[Enable==false].`, currInsts: [{ instantiatedObjPath: `${BP}2.`, uniqueKeys: { Alias: 'bp-b', ParameterName: 'Device.LocalAgent.SoftwareVersion' } }] },
+    {
+      requestedPath: `${BP}[Enable==false].`,
+      currInsts: [{ instantiatedObjPath: `${BP}2.`, uniqueKeys: { Alias: 'bp-b', ParameterName: 'Device.LocalAgent.SoftwareVersion' } }],
+    },
   ]);
 });
 
@@ -78,7 +99,10 @@ test('1.84 Set through [Enable==true] that would give two rows the same unique k
   const r = await h.set(`${BP}[Enable==true].`, { ParameterName: 'Device.LocalAgent.MTPNumberOfEntries' });
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7004);
-  assert.deepEqual(r.body.error!.paramErrs.map((e) => [e.paramPath, e.errCode]), [[`${BP}3.ParameterName`, 7012]]);
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((e) => [e.paramPath, e.errCode]),
+    [[`${BP}3.ParameterName`, 7012]],
+  );
   assert.equal((await h.values(`${BP}1.`)).ParameterName, 'Device.LocalAgent.EndpointID');
   const p = await h.set(`${BP}[Enable==true].`, { ParameterName: 'Device.LocalAgent.MTPNumberOfEntries' }, true);
   assert.equal(p.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operStatus, 'operFailure');

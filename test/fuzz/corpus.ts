@@ -56,7 +56,7 @@ export function loadCorpus(): Corpus {
   const records: Uint8Array[] = [];
   for (const f of walk(path.join(REFERENCE, 'usp-samples'))) if (f.endsWith('.bin')) records.push(new Uint8Array(readFileSync(f)));
   const paths = new Set<string>(EXTRA_PATHS);
-  const re = /(?:Device|InternetGatewayDevice)\.[A-Za-z0-9_.{}*#+!()\[\]=<>~&|-]*/g;
+  const re = /(?:Device|InternetGatewayDevice)\.[A-Za-z0-9_.{}*#+!()[\]=<>~&|-]*/g;
   for (const s of soap) for (const m of s.matchAll(re)) if (paths.size < 2000) paths.add(m[0]);
   for (const f of walk(path.join(REFERENCE, 'usp-samples'))) {
     if (!f.endsWith('.json')) continue;
@@ -88,10 +88,55 @@ export class Rng {
 }
 
 const TOKENS = [
-  '<', '>', '</', '/>', '&', '&amp;', '&lt;', '&#0;', '&#xFFFF;', '&#x110000;', '&lol;', '"', "'", '=', ':', 'xmlns:', 'xmlns=""',
-  '<![CDATA[', ']]>', '<!--', '-->', '<?xml version="1.0"?>', '<!DOCTYPE a [<!ENTITY x "y">]>', '<!ENTITY', '\u0000', '\uFFFD',
-  '\uD800', 'soap-env:', 'cwmp:', 'Inform', 'Fault', 'xsi:type="xsd:int"', 'arrayType="x[99999999]"', '.', '*', '{i}', '[', ']',
-  '==', '&&', '#', '+', '!', '()', '\n', ' ', '4294967296', '-1', '9'.repeat(30),
+  '<',
+  '>',
+  '</',
+  '/>',
+  '&',
+  '&amp;',
+  '&lt;',
+  '&#0;',
+  '&#xFFFF;',
+  '&#x110000;',
+  '&lol;',
+  '"',
+  "'",
+  '=',
+  ':',
+  'xmlns:',
+  'xmlns=""',
+  '<![CDATA[',
+  ']]>',
+  '<!--',
+  '-->',
+  '<?xml version="1.0"?>',
+  '<!DOCTYPE a [<!ENTITY x "y">]>',
+  '<!ENTITY',
+  '\u0000',
+  '\uFFFD',
+  '\uD800',
+  'soap-env:',
+  'cwmp:',
+  'Inform',
+  'Fault',
+  'xsi:type="xsd:int"',
+  'arrayType="x[99999999]"',
+  '.',
+  '*',
+  '{i}',
+  '[',
+  ']',
+  '==',
+  '&&',
+  '#',
+  '+',
+  '!',
+  '()',
+  '\n',
+  ' ',
+  '4294967296',
+  '-1',
+  '9'.repeat(30),
 ].map((t) => Buffer.from(t, 'utf8'));
 
 /** One to four random edits: flips, inserts, deletes, duplicated or spliced slices, tokens, truncation. */
@@ -113,7 +158,8 @@ export function mutate(input: Uint8Array, rng: Rng, others: readonly Uint8Array[
       case 3: // delete a range
         b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + rng.int(64)))]);
         break;
-      case 4: { // duplicate a slice (grows nesting, repeats elements)
+      case 4: {
+        // duplicate a slice (grows nesting, repeats elements)
         const len = 1 + rng.int(Math.min(256, Math.max(1, b.length - at)));
         const slice = b.subarray(at, at + len);
         const times = 1 + rng.int(8);
@@ -126,14 +172,16 @@ export function mutate(input: Uint8Array, rng: Rng, others: readonly Uint8Array[
       case 6: // truncate
         b = b.subarray(0, at);
         break;
-      case 7: { // splice with another seed
+      case 7: {
+        // splice with another seed
         if (!others.length) break;
         const o = rng.pick(others);
         const from = rng.int(o.length + 1);
         b = Buffer.concat([b.subarray(0, at), o.subarray(from, from + 1 + rng.int(512))]);
         break;
       }
-      default: { // varint-ish / length field damage: overwrite with 0xff or 0x00 runs
+      default: {
+        // varint-ish / length field damage: overwrite with 0xff or 0x00 runs
         const len = 1 + rng.int(6);
         for (let i = 0; i < len && at + i < b.length; i++) b[at + i] = rng.int(2) ? 0xff : 0x00;
       }

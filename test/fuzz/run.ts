@@ -4,8 +4,8 @@
  * PathError) is a crash: printed with a reproducer and the exit code is 1. Prints counts per target.
  */
 import { decodeSoap, SoapError } from '../../src/cwmp/soap.js';
-import { decodeMsg, decodeRecord, UspRecordError } from '../../src/usp/record.js';
-import { parsePath, PathError } from '../../src/usp/path-syntax.js';
+import { decodeMsg, decodeRecord, UspRecordError } from '../../src/usp/codec/record.js';
+import { parsePath, PathError } from '../../src/usp/path/syntax.js';
 import { loadCorpus, mutate, mutateText, Rng } from './corpus.js';
 
 function arg(name: string, def: number): number {
@@ -19,7 +19,13 @@ function arg(name: string, def: number): number {
   return v;
 }
 
-interface Count { tried: number; ok: number; typed: number; crashes: number; slowestMs: number }
+interface Count {
+  tried: number;
+  ok: number;
+  typed: number;
+  crashes: number;
+  slowestMs: number;
+}
 const newCount = (): Count => ({ tried: 0, ok: 0, typed: 0, crashes: 0, slowestMs: 0 });
 
 const runs = arg('runs', 100_000);
@@ -71,8 +77,18 @@ function one(target: Target, i: number): void {
     else {
       c.crashes++;
       if (crashes.length < 10) {
-        const repro = typeof input === 'string' ? JSON.stringify(input.slice(0, 2000)) : Buffer.from(input as Uint8Array).toString("base64").slice(0, 4000);
-        crashes.push(`${target} #${i}: ${String((e as Error)?.stack ?? e).split('\n').slice(0, 3).join(' | ')}\n  input: ${repro}`);
+        const repro =
+          typeof input === 'string'
+            ? JSON.stringify(input.slice(0, 2000))
+            : Buffer.from(input as Uint8Array)
+                .toString('base64')
+                .slice(0, 4000);
+        crashes.push(
+          `${target} #${i}: ${String((e as Error)?.stack ?? e)
+            .split('\n')
+            .slice(0, 3)
+            .join(' | ')}\n  input: ${repro}`,
+        );
       }
     }
   }

@@ -6,7 +6,7 @@
  *    RabbitMQ's plain STOMP listener: the STOMP client under test speaks TLS to the relay, and
  *    the relay presents the server certificate it is given).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,7 +20,6 @@ export interface MosquittoTlsHandle {
   port: number;
   stop(): Promise<void>;
 }
-
 
 /**
  * mosquitto with a TLS listener (cafile/certfile/keyfile), anonymous, no persistence; null when

@@ -29,7 +29,6 @@ export interface RabbitStompHandle {
   stop(): Promise<void>;
 }
 
-
 export function findBinary(name: string, extraDirs: string[] = []): string | null {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin', ...extraDirs];
   for (const d of dirs) {
@@ -121,7 +120,16 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
   // (23 vs ~1,900 sequential 1 KB round trips/s here); deployments should set it too.
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'set_tcp_nodelay true',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      '',
+    ].join('\n'),
   );
   let child: ChildProcess | null = null;
   // A just-closed port may linger briefly (restart on the same port): retry the spawn a few times.

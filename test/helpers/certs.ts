@@ -48,8 +48,27 @@ function makeCa(bin: string, dir: string, name: string): TestCa {
   const caKey = path.join(dir, `${name}-ca.key`);
   const caCrt = path.join(dir, `${name}-ca.crt`);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run(bin, ['req', '-x509', ...ec, '-keyout', caKey, '-out', caCrt, '-days', '1', '-subj', `/CN=${name} test CA`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  run(
+    bin,
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      caKey,
+      '-out',
+      caCrt,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name} test CA`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   const leaf = (leafName: string, cn: string, ext: string): CertPair => {
     const key = path.join(dir, `${name}-${leafName}.key`);
     const csr = path.join(dir, `${name}-${leafName}.csr`);
@@ -60,14 +79,22 @@ function makeCa(bin: string, dir: string, name: string): TestCa {
     run(bin, ['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-sha256', '-extfile', extFile, '-out', crt], dir);
     return { certFile: crt, keyFile: key, cert: readFileSync(crt), key: readFileSync(key) };
   };
-  const server = leaf('server', '127.0.0.1', [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '',
-  ].join('\n'));
-  const client = leaf('client', `${name} test-client`, ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'));
+  const server = leaf(
+    'server',
+    '127.0.0.1',
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '',
+    ].join('\n'),
+  );
+  const client = leaf(
+    'client',
+    `${name} test-client`,
+    ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'),
+  );
   return { certFile: caCrt, cert: readFileSync(caCrt), server, client };
 }
 

@@ -35,7 +35,10 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
  * Stops a child's process group: SIGTERM, SIGKILL after graceMs if the leader has not exited,
  * then SIGKILL to anything of the group that outlived it (workers); unregisters the group.
  */
-export async function stopGroup(child: { pid?: number; exitCode: number | null; signalCode: NodeJS.Signals | null; once(ev: 'exit', fn: () => void): unknown }, graceMs = 5000): Promise<void> {
+export async function stopGroup(
+  child: { pid?: number; exitCode: number | null; signalCode: NodeJS.Signals | null; once(ev: 'exit', fn: () => void): unknown },
+  graceMs = 5000,
+): Promise<void> {
   const pid = child.pid;
   if (!pid) return;
   if (child.exitCode === null && child.signalCode === null) {

@@ -50,8 +50,6 @@ export interface NginxHandle {
   stop(): Promise<void>;
 }
 
-
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** nginx.conf text for a listen port, a prefix folder and the upstreams. Exported for deploy checks. */
@@ -60,7 +58,8 @@ export function nginxConfig(o: { port: number; prefix: string; upstreams: NginxU
   const p = (f: string): string => path.join(o.prefix, f);
   const addr = (u: NginxUpstream): string => `${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`;
   const servers = o.upstreams.map((u) => `    server ${addr(u)} max_fails=1 fail_timeout=2s;`);
-  if (o.sticky && o.upstreams.some((u) => !u.route || !/^[A-Za-z0-9._~-]+$/.test(u.route))) throw new Error('nginx sticky mode: every upstream needs a route (its instance id, [A-Za-z0-9._~-])');
+  if (o.sticky && o.upstreams.some((u) => !u.route || !/^[A-Za-z0-9._~-]+$/.test(u.route)))
+    throw new Error('nginx sticky mode: every upstream needs a route (its instance id, [A-Za-z0-9._~-])');
   // Sticky: one upstream per instance (the others as backups, so a dead instance's sessions move
   // on), chosen by the cup_route cookie; no cookie (an Inform) = round robin.
   const sticky = o.sticky
@@ -94,7 +93,7 @@ export function nginxConfig(o: { port: number; prefix: string; upstreams: NginxU
     `  fastcgi_temp_path ${p('tmp/fastcgi')};`,
     `  uwsgi_temp_path ${p('tmp/uwsgi')};`,
     `  scgi_temp_path ${p('tmp/scgi')};`,
-    '  # CWMP bodies up to the proxy\'s acs.maxBodyBytes (8 MiB by default): let the proxy answer 413 itself.',
+    "  # CWMP bodies up to the proxy's acs.maxBodyBytes (8 MiB by default): let the proxy answer 413 itself.",
     '  client_max_body_size 64m;',
     '  client_body_buffer_size 1m;',
     '  keepalive_requests 100000;',

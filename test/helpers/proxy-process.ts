@@ -1,5 +1,5 @@
 /**
- * A proxy instance in its own process (`node dist/src/cli.js start --config <file>`), for tests
+ * A proxy instance in its own process (`node dist/src/app/cli.js start --config <file>`), for tests
  * and benchmarks that run several instances and kill one for real (SIGKILL). Its pino log lines
  * are kept so a test can wait for one ("ACS listening", "took over ..."). The process is killed
  * when the test process exits.
@@ -42,7 +42,7 @@ export function freePort(): Promise<number> {
 export async function startProxyProcess(name: string, config: Record<string, unknown>, dir: string, readyTimeoutMs = 20_000): Promise<ProxyProcess> {
   const file = path.join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli.js'), 'start', '--config', file], {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'app', 'cli.js'), 'start', '--config', file], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'test' },

@@ -55,11 +55,7 @@ export class PeerSocket {
   /** The next message not yet returned by nextMessage(). */
   nextMessage(timeoutMs = 2_000): Promise<PeerMessage> {
     if (this.consumed < this.messages.length) return Promise.resolve(this.messages[this.consumed++]!);
-    return withTimeout(
-      new Promise<PeerMessage>((resolve) => this.waiters.push(resolve)),
-      timeoutMs,
-      'no WebSocket message',
-    );
+    return withTimeout(new Promise<PeerMessage>((resolve) => this.waiters.push(resolve)), timeoutMs, 'no WebSocket message');
   }
 
   /** The `eid` query parameter of the request (server side). */
@@ -79,7 +75,7 @@ export class PeerSocket {
 
   /** Sends one binary message split into WebSocket fragments (continuation frames). */
   sendFragmented(chunks: Uint8Array[]): void {
-    chunks.forEach((c, i) => this.ws.send(c, { binary: true, fin: i === chunks.length - 1 }));
+    for (let i = 0; i < chunks.length; i++) this.ws.send(chunks[i]!, { binary: true, fin: i === chunks.length - 1 });
   }
 
   async close(code = 1000): Promise<CloseInfo> {

@@ -8,16 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig, type Config } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig, type Config } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { deviceKeyOf } from '../../src/cwmp/device-id.js';
 import { RpcError } from '../../src/cwmp/session.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-it-'));
 let port = 0;
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 
 function freePort(): Promise<number> {
@@ -53,8 +53,8 @@ function config(): Config {
   });
 }
 
-async function startProxy(): Promise<Proxy> {
-  const p = new Proxy(config(), silentLogger());
+async function startProxy(): Promise<CwmpUspProxy> {
+  const p = new CwmpUspProxy(config(), silentLogger());
   await p.start();
   return p;
 }
@@ -123,10 +123,17 @@ test('several RPCs for one idle device share one connection request and one sess
   const sessionsBefore = d.stats.sessions;
   const outcomes = await Promise.all([
     proxy.engine.enqueue(keyOf(8), { method: 'GetParameterNames', parameterPath: 'Device.DeviceInfo.', nextLevel: true }),
-    proxy.engine.enqueue(keyOf(8), { method: 'SetParameterValues', parameterList: [{ name: 'Device.DeviceInfo.ProvisioningCode', value: 'Ünïcode & <x>', type: 'xsd:string' }], parameterKey: 'pk-1' }),
+    proxy.engine.enqueue(keyOf(8), {
+      method: 'SetParameterValues',
+      parameterList: [{ name: 'Device.DeviceInfo.ProvisioningCode', value: 'Ünïcode & <x>', type: 'xsd:string' }],
+      parameterKey: 'pk-1',
+    }),
     proxy.engine.enqueue(keyOf(8), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.ProvisioningCode'] }),
   ]);
-  assert.deepEqual(outcomes.map((o) => o.kind), ['response', 'response', 'response']);
+  assert.deepEqual(
+    outcomes.map((o) => o.kind),
+    ['response', 'response', 'response'],
+  );
   const gpv = outcomes[2]!;
   assert.ok(gpv.kind === 'response' && gpv.response.method === 'GetParameterValuesResponse');
   assert.equal(gpv.response.parameterList[0]!.value, 'Ünïcode & <x>', 'non-ASCII round-trips');
@@ -156,7 +163,9 @@ test('a fault comes back as a typed fault', async () => {
 
 test('RPCs to many devices at once run concurrently', async () => {
   const outcomes = await Promise.all(
-    Array.from({ length: 30 }, (_, i) => proxy.engine.enqueue(keyOf(20 + i), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] })),
+    Array.from({ length: 30 }, (_, i) =>
+      proxy.engine.enqueue(keyOf(20 + i), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] }),
+    ),
   );
   assert.ok(outcomes.every((o) => o.kind === 'response'));
 });

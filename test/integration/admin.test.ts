@@ -10,19 +10,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import { createMetrics, instrument, type ProxyMetrics } from '../../src/metrics.js';
-import { AdminServer } from '../../src/admin/server.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import { createMetrics, instrument, type ProxyMetrics } from '../../src/ops/metrics.js';
+import { AdminServer } from '../../src/ops/admin.js';
 import type { DeviceRecord } from '../../src/store/types.js';
-import { UspControllerClient, get } from '../../src/usp/controller/client.js';
+import { UspControllerClient, get } from '../../src/tools/controller/client.js';
 
 const TOKEN = 'admin-test-token-0123456789';
 const CTL = 'proto::admin-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-admin-'));
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let metrics: ProxyMetrics;
 let admin: AdminServer;
 let fleet: Fleet;
@@ -92,7 +92,7 @@ function fakeDevice(serial: string, root: DeviceRecord['rootModel'], url: string
 }
 
 before(async () => {
-  proxy = new Proxy(makeConfig('a'), silentLogger());
+  proxy = new CwmpUspProxy(makeConfig('a'), silentLogger());
   metrics = createMetrics();
   instrument(proxy, metrics);
   await proxy.start();
@@ -121,7 +121,7 @@ test('/healthz and /readyz need no token; /readyz names its checks', async () =>
 });
 
 test('/readyz is 503 while a configured MQTT broker is unreachable', async () => {
-  const p = new Proxy(makeConfig('b', { 'usp.mqtt.url': 'mqtt://127.0.0.1:1' }), silentLogger());
+  const p = new CwmpUspProxy(makeConfig('b', { 'usp.mqtt.url': 'mqtt://127.0.0.1:1' }), silentLogger());
   const m = createMetrics({ defaultMetrics: false });
   instrument(p, m);
   await p.start();
@@ -141,7 +141,15 @@ test('/readyz is 503 while a configured MQTT broker is unreachable', async () =>
 
 test('/metrics carries the metric names and the values move with traffic', async () => {
   const text = await (await fetch(base + '/metrics')).text();
-  for (const name of ['cwmp_informs_total', 'cwmp_sessions_total', 'cwmp_queue_depth', 'cwmp_active_sessions', 'usp_controllers_connected', 'devices', 'process_cpu_user_seconds_total']) {
+  for (const name of [
+    'cwmp_informs_total',
+    'cwmp_sessions_total',
+    'cwmp_queue_depth',
+    'cwmp_active_sessions',
+    'usp_controllers_connected',
+    'devices',
+    'process_cpu_user_seconds_total',
+  ]) {
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.ok((await metricValue('devices', { root_model: 'Device' })) >= 3);
@@ -159,7 +167,7 @@ test('/metrics carries the metric names and the values move with traffic', async
   const out = await proxy.engine.enqueue(dev.deviceKey, { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] });
   assert.equal(out.kind, 'response');
   assert.equal(await metricValue('cwmp_rpc_duration_seconds_count', { method: 'GetParameterValues' }), rpcs + 1);
-  assert.equal(await metricValue('cwmp_rpcs_total', { method: 'GetParameterValues', outcome: 'success' }) >= 1, true);
+  assert.equal((await metricValue('cwmp_rpcs_total', { method: 'GetParameterValues', outcome: 'success' })) >= 1, true);
   assert.equal(await metricValue('cwmp_connection_requests_total', { outcome: 'ok' }), crs + 1);
 
   const summary = (await (await api('/api/summary')).json()) as { informsPerMinute: number[]; uspRequestsPerMinute: number[] };
@@ -169,7 +177,12 @@ test('/metrics carries the metric names and the values move with traffic', async
 });
 
 test('/api needs the bearer token', async () => {
-  const variants: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }];
+  const variants: Record<string, string>[] = [
+    {},
+    { authorization: 'Bearer wrong' },
+    { authorization: `Basic ${TOKEN}` },
+    { authorization: `Bearer ${TOKEN}x` },
+  ];
   for (const headers of variants) {
     const r = await fetch(base + '/api/devices', { headers });
     assert.equal(r.status, 401);
@@ -190,7 +203,10 @@ test('devices: list, search, details with the type cache and no secrets', async 
   assert.ok(list.total >= 3);
   assert.ok(list.devices.every((d) => typeof d.endpointId === 'string' && typeof d.online === 'boolean' && typeof d.queuedRpcs === 'number'));
   const serial = fleet.devices[1]!.serial;
-  const found = (await (await api(`/api/devices?search=${encodeURIComponent(serial)}`)).json()) as { total: number; devices: Array<{ endpointId: string; deviceKey: string; online: boolean; rootModel: string }> };
+  const found = (await (await api(`/api/devices?search=${encodeURIComponent(serial)}`)).json()) as {
+    total: number;
+    devices: Array<{ endpointId: string; deviceKey: string; online: boolean; rootModel: string }>;
+  };
   assert.equal(found.total, 1);
   assert.equal(found.devices.length, 1);
   assert.equal(found.devices[0]!.online, true);
@@ -231,7 +247,10 @@ test('a queued RPC can be dropped', async () => {
     () => 'resolved',
     (e: Error & { reason?: string }) => e.reason ?? 'error',
   );
-  const d = (await (await api(`/api/devices/${encodeURIComponent(fake.deviceKey)}`)).json()) as { queue: Array<{ id: string; method: string }>; queuedRpcs: number };
+  const d = (await (await api(`/api/devices/${encodeURIComponent(fake.deviceKey)}`)).json()) as {
+    queue: Array<{ id: string; method: string }>;
+    queuedRpcs: number;
+  };
   assert.equal(d.queue.length, 1);
   assert.equal(d.queue[0]!.method, 'GetRPCMethods');
   assert.equal(d.queuedRpcs, 1);
@@ -244,16 +263,27 @@ test('a queued RPC can be dropped', async () => {
   const text = JSON.stringify(after);
   assert.doesNotMatch(text, /secret|password/i);
 
-  const summary = (await (await api('/api/summary')).json()) as { devices: { total: number; byRootModel: Record<string, number>; byProductClass: Record<string, number> }; recentErrors: Array<{ message: string }> };
+  const summary = (await (await api('/api/summary')).json()) as {
+    devices: { total: number; byRootModel: Record<string, number>; byProductClass: Record<string, number> };
+    recentErrors: Array<{ message: string }>;
+  };
   assert.ok(summary.devices.total >= 4);
   assert.equal(summary.devices.byRootModel.InternetGatewayDevice, 1);
   assert.equal(summary.devices.byProductClass.FAKE, 1);
-  assert.ok(summary.recentErrors.some((e) => e.message.includes('connection request')), JSON.stringify(summary.recentErrors));
+  assert.ok(
+    summary.recentErrors.some((e) => e.message.includes('connection request')),
+    JSON.stringify(summary.recentErrors),
+  );
 });
 
 test('USP Records and translation latency are counted', async () => {
   const agent = (await proxy.store.listDevices({ search: fleet.devices[0]!.serial }))[0]!.endpointId;
-  const c = new UspControllerClient({ agentId: agent, endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 10_000 });
+  const c = new UspControllerClient({
+    agentId: agent,
+    endpointId: CTL,
+    transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+    timeoutMs: 10_000,
+  });
   await c.connect();
   try {
     const recIn = await metricValue('usp_records_total', { mtp: 'websocket', direction: 'in', type: 'GET' });
@@ -269,7 +299,9 @@ test('USP Records and translation latency are counted', async () => {
 });
 
 test('controllers are listed with their MTP state', async () => {
-  const r = (await (await api('/api/controllers')).json()) as { controllers: Array<{ endpointId: string; role: string; mtps: Array<{ mtp: string; connected: boolean }> }> };
+  const r = (await (await api('/api/controllers')).json()) as {
+    controllers: Array<{ endpointId: string; role: string; mtps: Array<{ mtp: string; connected: boolean }> }>;
+  };
   assert.equal(r.controllers.length, 1);
   assert.equal(r.controllers[0]!.endpointId, CTL);
   assert.equal(r.controllers[0]!.role, 'full');

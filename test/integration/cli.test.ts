@@ -7,9 +7,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/paths.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,7 +38,12 @@ test('--help for the program and each subcommand', () => {
 });
 
 test('start with an unreachable Redis store: exit code 1, the host:port named, the password never printed', () => {
-  const r = run(['start', '--data-dir', dir], { CUP_STORE__REDIS__URL: 'redis://ops:zzTopSecret@127.0.0.1:1', CUP_ADMIN__ENABLED: 'false', CUP_ACS__PORT: '0', CUP_USP__WEBSOCKET__PORT: '0' });
+  const r = run(['start', '--data-dir', dir], {
+    CUP_STORE__REDIS__URL: 'redis://ops:zzTopSecret@127.0.0.1:1',
+    CUP_ADMIN__ENABLED: 'false',
+    CUP_ACS__PORT: '0',
+    CUP_USP__WEBSOCKET__PORT: '0',
+  });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /store\.redis\.url: cannot reach Redis at 127\.0\.0\.1:1/);
   assert.doesNotMatch(r.stdout + r.stderr, /zzTopSecret/);
@@ -65,7 +70,10 @@ test('start, register simulated devices, list them with `devices` while running,
   const port = await freePort();
   const data = path.join(dir, 'run');
   const file = path.join(dir, 'proxy.yaml');
-  writeFileSync(file, `dataDir: ${JSON.stringify(data)}\nacs:\n  host: 127.0.0.1\n  port: ${port}\n  auth: { mode: basic, username: cpe, password: pw }\nusp:\n  websocket: { port: 0, host: 127.0.0.1 }\nadmin:\n  port: 0\n`);
+  writeFileSync(
+    file,
+    `dataDir: ${JSON.stringify(data)}\nacs:\n  host: 127.0.0.1\n  port: ${port}\n  auth: { mode: basic, username: cpe, password: pw }\nusp:\n  websocket: { port: 0, host: 127.0.0.1 }\nadmin:\n  port: 0\n`,
+  );
   const proxy: ChildProcess = spawn(process.execPath, [CLI, 'start', '--config', file, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proxy.stdout!.on('data', (c: Buffer) => (logs += c.toString()));

@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import type { Msg } from '../../src/usp/record.js';
-import { UspControllerClient, add, get, set } from '../../src/usp/controller/client.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { Msg } from '../../src/usp/codec/record.js';
+import { UspControllerClient, add, get, set } from '../../src/tools/controller/client.js';
 import { startRabbitStomp, type RabbitStompHandle } from '../helpers/brokers.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { inform } from '../helpers/cwmp-fixtures.js';
@@ -25,11 +25,11 @@ const CTL = 'proto::cluster-stomp-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-stomp-'));
 let redis: RedisHandle | null = null;
 let rabbit: RabbitStompHandle | null = null;
-const proxies: Proxy[] = [];
+const proxies: CwmpUspProxy[] = [];
 const fleets: Fleet[] = [];
 let ctl: UspControllerClient | null = null;
 
-function proxyFor(id: string): Proxy {
+function proxyFor(id: string): CwmpUspProxy {
   const config = loadConfig({
     env: {},
     overrides: {
@@ -52,7 +52,7 @@ function proxyFor(id: string): Proxy {
       'log.level': 'silent',
     },
   });
-  return new Proxy(config, silentLogger());
+  return new CwmpUspProxy(config, silentLogger());
 }
 
 before(async () => {
@@ -62,14 +62,28 @@ before(async () => {
     const p = proxyFor(id);
     await p.start();
     proxies.push(p);
-    const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${p.acsPort}/`, count: 10, model: 'tr181', serialPrefix: `CS${id.slice(-1).toUpperCase()}`, periodicIntervalS: null });
+    const fleet = new Fleet({
+      acsUrl: `http://127.0.0.1:${p.acsPort}/`,
+      count: 10,
+      model: 'tr181',
+      serialPrefix: `CS${id.slice(-1).toUpperCase()}`,
+      periodicIntervalS: null,
+    });
     await fleet.start();
     fleets.push(fleet);
   }
   ctl = new UspControllerClient({
     endpointId: CTL,
     agentId: 'none',
-    transport: { mtp: 'stomp', host: rabbit.host, port: rabbit.port, login: 'guest', passcode: 'guest', controllerDest: '/queue/usp.cs-ctl', agentDest: '/queue/usp.cs-agent' },
+    transport: {
+      mtp: 'stomp',
+      host: rabbit.host,
+      port: rabbit.port,
+      login: 'guest',
+      passcode: 'guest',
+      controllerDest: '/queue/usp.cs-ctl',
+      agentDest: '/queue/usp.cs-agent',
+    },
     timeoutMs: 20_000,
   });
   await ctl.connect();
@@ -104,44 +118,79 @@ test('two instances as competing consumers of one STOMP queue: every request ans
   const value = (m: Msg): string | undefined => m.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams['SerialNumber'];
   for (const [i, d] of devices.entries()) {
     assert.equal(value(results[2 * i]!), d.deviceId.serialNumber, `Get on ${d.endpointId}`);
-    assert.equal(results[2 * i + 1]!.body.response?.setResp?.updatedObjResults.length, 1, `Set on ${d.endpointId}: ${JSON.stringify(results[2 * i + 1]!.body)}`);
+    assert.equal(
+      results[2 * i + 1]!.body.response?.setResp?.updatedObjResults.length,
+      1,
+      `Set on ${d.endpointId}: ${JSON.stringify(results[2 * i + 1]!.body)}`,
+    );
   }
   await new Promise((r) => setTimeout(r, 500)); // a duplicate would arrive now
-  assert.deepEqual([...answers.values()].filter((n) => n !== 1), [], 'each msg_id answered exactly once');
+  assert.deepEqual(
+    [...answers.values()].filter((n) => n !== 1),
+    [],
+    'each msg_id answered exactly once',
+  );
   const taken = proxies.map((p, i) => p.usp.endpoint.stats.recordsIn - before[i]!);
   // (Records in also count the controller's NotifyResps to the agents' OnBoardRequests.)
-  assert.ok(taken.every((n) => n > 0), `both instances took Records from the queue: ${taken.join(' + ')}`);
+  assert.ok(
+    taken.every((n) => n > 0),
+    `both instances took Records from the queue: ${taken.join(' + ')}`,
+  );
   for (const [i, d] of devices.entries()) {
     const dev = fleets.flatMap((f) => f.devices).find((x) => x.serial === d.deviceId.serialNumber)!;
     assert.equal(dev.getValue('Device.DeviceInfo.ProvisioningCode'), `cs-${i}`);
   }
 });
 
-test('rows added to one agent through both instances at once get distinct instance numbers, and every instance sees them all', { timeout: 60_000 }, async (t) => {
+test('rows added to one agent through both instances at once get distinct instance numbers, and every instance sees them all', {
+  timeout: 60_000,
+}, async (t) => {
   if (!redis || !rabbit) return t.skip('redis-server or rabbitmq-server not installed');
   const c = ctl!;
   const agent = (await proxies[0]!.store.listDevices({ limit: 1 }))[0]!.endpointId;
   const adds = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      c.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: `row-${i}`, NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' } }]), 20_000, agent),
+      c.request(
+        add([
+          {
+            objPath: 'Device.LocalAgent.Subscription.',
+            params: { Enable: 'true', ID: `row-${i}`, NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' },
+          },
+        ]),
+        20_000,
+        agent,
+      ),
     ),
   );
   const paths = adds.map((m) => m.body.response?.addResp?.createdObjResults[0]?.operStatus?.operSuccess?.instantiatedPath);
-  assert.ok(paths.every((p) => typeof p === 'string'), JSON.stringify(adds.map((m) => m.body)));
+  assert.ok(
+    paths.every((p) => typeof p === 'string'),
+    JSON.stringify(adds.map((m) => m.body)),
+  );
   assert.equal(new Set(paths).size, 8, `distinct instance numbers: ${paths.join(' ')}`);
   // Row announcements travel over Redis pub/sub: allow a loaded machine a few seconds.
-  const rowIds = (p: Proxy): string[] => p.usp.localAgent.subscriptions(agent).map((s) => s.values.ID ?? '').filter((id) => id.startsWith('row-'));
-  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies.every((p) => rowIds(p).length === 8); ) await new Promise((r) => setTimeout(r, 50));
+  const rowIds = (p: CwmpUspProxy): string[] =>
+    p.usp.localAgent
+      .subscriptions(agent)
+      .map((s) => s.values.ID ?? '')
+      .filter((id) => id.startsWith('row-'));
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies.every((p) => rowIds(p).length === 8); )
+    await new Promise((r) => setTimeout(r, 50));
   for (const p of proxies) {
     const ids = rowIds(p);
     assert.equal(ids.length, 8, `${p.config.cluster.instanceId} sees all 8 rows: ${ids.join(' ')}`);
   }
   // And they stay: a later re-seed must not drop a row this instance had just written itself.
   await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(proxies.map((p) => rowIds(p).length), [8, 8]);
+  assert.deepEqual(
+    proxies.map((p) => rowIds(p).length),
+    [8, 8],
+  );
 });
 
-test('Redis down for longer than the instance TTL: CPEs get 503 + Retry-After, nobody is taken over when it returns, requests work again', { timeout: 60_000 }, async (t) => {
+test('Redis down for longer than the instance TTL: CPEs get 503 + Retry-After, nobody is taken over when it returns, requests work again', {
+  timeout: 60_000,
+}, async (t) => {
   if (!redis || !rabbit) return t.skip('redis-server or rabbitmq-server not installed');
   const agent = (await proxies[1]!.store.listDevices({ limit: 1 }))[0]!.endpointId;
   await redis.kill9();

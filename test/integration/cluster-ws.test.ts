@@ -9,19 +9,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import type { Msg } from '../../src/usp/record.js';
-import { UspControllerClient, add, operate } from '../../src/usp/controller/client.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { Msg } from '../../src/usp/codec/record.js';
+import { UspControllerClient, add, operate } from '../../src/tools/controller/client.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { RedisStore } from '../../src/store/redis.js';
 
 const CTL = 'proto::cluster-ws-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-ws-'));
 let redis: RedisHandle | null = null;
-const proxies: Proxy[] = [];
+const proxies: CwmpUspProxy[] = [];
 let fleet: Fleet | null = null;
 let ctl: UspControllerClient | null = null;
 
@@ -29,7 +29,7 @@ before(async () => {
   redis = await startRedis();
   if (!redis) return;
   for (const id of ['ws-a', 'ws-b']) {
-    const p = new Proxy(
+    const p = new CwmpUspProxy(
       loadConfig({
         env: {},
         overrides: {
@@ -54,7 +54,14 @@ before(async () => {
     proxies.push(p);
   }
   // The device talks CWMP to B only.
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxies[1]!.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'CWS', periodicIntervalS: null, timers: { rebootDelayMs: 300 } });
+  fleet = new Fleet({
+    acsUrl: `http://127.0.0.1:${proxies[1]!.acsPort}/`,
+    count: 1,
+    model: 'tr181',
+    serialPrefix: 'CWS',
+    periodicIntervalS: null,
+    timers: { rebootDelayMs: 300 },
+  });
   await fleet.start();
 });
 
@@ -69,17 +76,28 @@ after(async () => {
 test('a WebSocket controller on instance A gets the Boot! that instance B saw, once', { timeout: 60_000 }, async (t) => {
   if (!redis) return t.skip('redis-server not installed (apt-get install redis-server; .ci/run does)');
   const agent = (await proxies[0]!.store.listDevices())[0]!.endpointId;
-  ctl = new UspControllerClient({ endpointId: CTL, agentId: agent, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxies[0]!.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 15_000 });
+  ctl = new UspControllerClient({
+    endpointId: CTL,
+    agentId: agent,
+    transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxies[0]!.usp.ws!.serverAddress()!.port}/usp` },
+    timeoutMs: 15_000,
+  });
   await ctl.connect();
   const boots: Msg[] = [];
   ctl.on('notify', (m) => {
     if (m.body.request?.notify?.event?.eventName === 'Boot!') boots.push(m);
   });
-  const sub = await ctl.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'boot', NotifType: 'Event', ReferenceList: 'Device.Boot!' } }]));
+  const sub = await ctl.request(
+    add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'boot', NotifType: 'Event', ReferenceList: 'Device.Boot!' } }]),
+  );
   assert.equal(sub.body.msgBody, 'response', JSON.stringify(sub.body));
   // B learns the new row (announced over Redis pub/sub).
-  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'); ) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'), 'B has the Subscription row added through A');
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && !proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'); )
+    await new Promise((r) => setTimeout(r, 20));
+  assert.ok(
+    proxies[1]!.usp.localAgent.subscriptions(agent).some((s) => s.values.ID === 'boot'),
+    'B has the Subscription row added through A',
+  );
 
   const r = await ctl.request(operate('Device.Reboot()', {}, { commandKey: 'ws-cluster' }));
   assert.equal(r.body.response?.operateResp?.operationResults[0]?.operationResp, 'reqObjPath', JSON.stringify(r.body));
@@ -94,8 +112,14 @@ test('an instance restarted under the same cluster.instanceId finishes the async
   if (!redis) return t.skip('redis-server not installed');
   // What a killed run of instance "same-id" left behind: the Request row of a running command.
   const leftover = new RedisStore({ url: redis.url, prefix: 'cw2:', owner: 'same-id', deviceCacheTtlMs: 0 });
-  await leftover.putRequest('os::F0AD4E-GONE1', 3, { Alias: 'cpe-3', Originator: CTL, Command: 'Device.IP.Diagnostics.IPPing()', CommandKey: 'k', Status: 'Active' });
-  const p = new Proxy(
+  await leftover.putRequest('os::F0AD4E-GONE1', 3, {
+    Alias: 'cpe-3',
+    Originator: CTL,
+    Command: 'Device.IP.Diagnostics.IPPing()',
+    CommandKey: 'k',
+    Status: 'Active',
+  });
+  const p = new CwmpUspProxy(
     loadConfig({
       env: {},
       overrides: {
@@ -122,12 +146,19 @@ test('an instance restarted under the same cluster.instanceId finishes the async
   }
 });
 
-test("re-seeding an agent's rows (another instance changed them) keeps a row this instance wrote while the snapshot was being read", { timeout: 30_000 }, async (t) => {
+test("re-seeding an agent's rows (another instance changed them) keeps a row this instance wrote while the snapshot was being read", {
+  timeout: 30_000,
+}, async (t) => {
   if (!redis) return t.skip('redis-server not installed');
   const a = proxies[0]!;
   const store = a.store as RedisStore;
   const agent = (await store.listDevices())[0]!.endpointId;
-  const c = new UspControllerClient({ endpointId: CTL, agentId: agent, transport: { mtp: 'ws', url: `ws://127.0.0.1:${a.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 15_000 });
+  const c = new UspControllerClient({
+    endpointId: CTL,
+    agentId: agent,
+    transport: { mtp: 'ws', url: `ws://127.0.0.1:${a.usp.ws!.serverAddress()!.port}/usp` },
+    timeoutMs: 15_000,
+  });
   await c.connect();
   // A's snapshot is read from Redis at once but handed back only after A's own Add has landed.
   const list = store.listSubscriptions.bind(store);
@@ -144,7 +175,14 @@ test("re-seeding an agent's rows (another instance changed them) keeps a row thi
     const deadline = Date.now() + 5000;
     while (reads === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(reads, 1, 'A started re-seeding the agent');
-    const added = await c.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'own-row', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime' } }]));
+    const added = await c.request(
+      add([
+        {
+          objPath: 'Device.LocalAgent.Subscription.',
+          params: { Enable: 'true', ID: 'own-row', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime' },
+        },
+      ]),
+    );
     assert.equal(added.body.msgBody, 'response', JSON.stringify(added.body));
     release();
     while (reads < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

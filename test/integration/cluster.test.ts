@@ -22,11 +22,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Fleet } from '../../src/sim/fleet.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import type { Msg } from '../../src/usp/record.js';
-import { UspControllerClient, add, get, operate, set } from '../../src/usp/controller/client.js';
+import type { Msg } from '../../src/usp/codec/record.js';
+import { UspControllerClient, add, get, operate, set } from '../../src/tools/controller/client.js';
 import { startMosquitto, type MosquittoHandle } from '../helpers/brokers.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { startNginx, type NginxHandle } from '../helpers/nginx.js';
@@ -91,9 +91,23 @@ before(async () => {
   nginx = await startNginx({ upstreams: ports.map((port) => ({ host: '127.0.0.1', port })) });
   if (!nginx) return void (skip = 'nginx not installed (apt-get install nginx; .ci/run does)');
   instances.push(...(await Promise.all(['cl-a', 'cl-b', 'cl-c'].map((n, i) => startProxyProcess(n, instanceConfig(n, ports[i]!), dir)))));
-  fleet = new Fleet({ acsUrl: nginx.url, count: DEVICES, model: 'tr181', serialPrefix: 'CL', periodicIntervalS: null, auth: { mode: 'digest', username: 'cpe', password: 'cl-secret' }, timers: { rebootDelayMs: 1500, retryMinWaitS: 0.5 }, concurrency: 100 });
+  fleet = new Fleet({
+    acsUrl: nginx.url,
+    count: DEVICES,
+    model: 'tr181',
+    serialPrefix: 'CL',
+    periodicIntervalS: null,
+    auth: { mode: 'digest', username: 'cpe', password: 'cl-secret' },
+    timers: { rebootDelayMs: 1500, retryMinWaitS: 0.5 },
+    concurrency: 100,
+  });
   // The controller listens before the devices boot, so it sees their OnBoardRequests too.
-  ctl = new UspControllerClient({ endpointId: CTL, agentId: 'none', transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: CTL_TOPIC, agentTopic: AGENT_TOPIC }, timeoutMs: 60_000 });
+  ctl = new UspControllerClient({
+    endpointId: CTL,
+    agentId: 'none',
+    transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: CTL_TOPIC, agentTopic: AGENT_TOPIC },
+    timeoutMs: 60_000,
+  });
   await ctl.connect();
   ctl.on('msg', (m, rec) => {
     if (m.header.msgType === 'NOTIFY' && m.body.request?.notify?.notification === 'onBoardReq') {
@@ -139,7 +153,10 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   const devices = (await store!.listDevices({ limit: DEVICES + 10 })).filter((d) => d.deviceId.serialNumber.startsWith('CL'));
   assert.equal(devices.length, DEVICES, 'every simulated device registered through nginx');
   const served = instances.map((p) => p.logs.filter((l) => l.msg === 'device registered').length);
-  assert.ok(served.every((n) => n > 0), `every instance registered devices (round robin): ${served.join(', ')}`);
+  assert.ok(
+    served.every((n) => n > 0),
+    `every instance registered devices (round robin): ${served.join(', ')}`,
+  );
 
   // Every agent's OnBoardRequest (0 BOOTSTRAP, send_resp, retried until answered) arrived.
   const obDeadline = Date.now() + 20_000;
@@ -170,7 +187,8 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   type Kind = 'get' | 'set' | 'reboot' | 'offline';
   const plan: { kind: Kind; eid: string; i: number }[] = [];
   for (let i = 0; i < REQUESTS; i++) {
-    const kind: Kind = i % 20 === 7 && plan.filter((p) => p.kind === 'reboot').length < REBOOTED ? 'reboot' : i % 30 === 11 ? 'offline' : i % 4 === 1 ? 'set' : 'get';
+    const kind: Kind =
+      i % 20 === 7 && plan.filter((p) => p.kind === 'reboot').length < REBOOTED ? 'reboot' : i % 30 === 11 ? 'offline' : i % 4 === 1 ? 'set' : 'get';
     const n = plan.filter((p) => p.kind === 'reboot').length;
     const eid = kind === 'reboot' ? rebooted[n]!.endpointId : kind === 'offline' ? pick(offline).endpointId : pick(normal).endpointId;
     plan.push({ kind, eid, i: kind === 'reboot' ? n : i });
@@ -200,21 +218,35 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   // 1. Every request answered, exactly once on the wire.
   const results = outcomes.map((o) => o.r);
   const unanswered = results.filter((r) => r instanceof Error) as Error[];
-  assert.deepEqual(unanswered.map((e) => e.message), [], 'no request left without an answer');
+  assert.deepEqual(
+    unanswered.map((e) => e.message),
+    [],
+    'no request left without an answer',
+  );
   const dup = [...sent.keys()].filter((id) => (answers.get(id) ?? 0) !== 1);
-  assert.deepEqual(dup.map((id) => `${id}: ${answers.get(id)}`), [], 'each msg_id answered exactly once');
+  assert.deepEqual(
+    dup.map((id) => `${id}: ${answers.get(id)}`),
+    [],
+    'each msg_id answered exactly once',
+  );
   const errors = results.filter((r): r is Msg => !(r instanceof Error) && r.body.msgBody === 'error');
   const byKind = (k: Kind) => outcomes.filter((o) => o.p.kind === k).map((o) => o.r);
   const ok = results.filter((r) => !(r instanceof Error) && r.body.msgBody === 'response').length;
   for (const e of errors) assert.ok((e.body.error?.errMsg ?? '').length > 0, 'an Error says why');
   // A stopped device cannot answer: an Error, or a GetResp whose every path failed.
-  const offlineOk = byKind('offline').filter((r) => !(r instanceof Error) && r.body.msgBody === 'response' && r.body.response!.getResp!.reqPathResults.some((x) => !x.errCode));
+  const offlineOk = byKind('offline').filter(
+    (r) => !(r instanceof Error) && r.body.msgBody === 'response' && r.body.response!.getResp!.reqPathResults.some((x) => !x.errCode),
+  );
   assert.equal(offlineOk.length, 0, 'a stopped device cannot answer');
   const unexpected = errors.filter((e) => {
     const p = sent.get(e.header.msgId)!;
     return p.kind !== 'offline' && !/instance cl-b|session|unreachable|no answer/i.test(e.body.error!.errMsg ?? '');
   });
-  assert.deepEqual(unexpected.map((e) => e.body.error!.errMsg), [], 'errors only for the offline devices or the killed instance');
+  assert.deepEqual(
+    unexpected.map((e) => e.body.error!.errMsg),
+    [],
+    'errors only for the offline devices or the killed instance',
+  );
   assert.ok(ok >= REQUESTS * 0.8, `most requests succeed across the kill (${ok}/${REQUESTS})`);
   t.diagnostic(`answered ${REQUESTS}: ${ok} responses, ${errors.length} errors (${byKind('offline').length} to stopped devices)`);
 
@@ -252,5 +284,7 @@ test('three instances behind nginx: every request answered once, no Notify lost 
     why.set(k, (why.get(k) ?? 0) + 1);
   }
   t.diagnostic(JSON.stringify([...why]));
-  t.diagnostic(`Reboot(): ${accepted.length} accepted, ${completedOk} completed with the device back; OnBoardRequest from ${onBoard.size} agents; ${notifies.size} distinct Notifies`);
+  t.diagnostic(
+    `Reboot(): ${accepted.length} accepted, ${completedOk} completed with the device back; OnBoardRequest from ${onBoard.size} agents; ${notifies.size} distinct Notifies`,
+  );
 });

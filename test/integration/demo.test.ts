@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
-import { runDemo } from '../../src/demo.js';
+import { runDemo } from '../../src/tools/demo.js';
 
 function capture(): { io: { out(s: string): void; err(s: string): void }; out: string[]; err: string[] } {
   const out: string[] = [];
@@ -24,7 +24,10 @@ test('demo: the whole tour with 10 devices, exit code 0, temp data dir removed',
   assert.match(text, /^cwmp-usp-proxy demo: ACS on http:\/\/127\.0\.0\.1:\d+\/, USP WebSocket on ws:\/\/127\.0\.0\.1:\d+\/usp/m);
   assert.match(text, /^10 simulated CWMP devices registered \(9 TR-181, 1 TR-098\).*os::F0AD4E-DEMO000001/m);
   // Get through CWMP, woken by a connection request.
-  assert.match(text, /^> USP Get Device\.DeviceInfo\.SoftwareVersion on os::F0AD4E-DEMO000001 .*connection request, then .*GetParameterValues.* over CWMP, \d+ ms\)$/m);
+  assert.match(
+    text,
+    /^> USP Get Device\.DeviceInfo\.SoftwareVersion on os::F0AD4E-DEMO000001 .*connection request, then .*GetParameterValues.* over CWMP, \d+ ms\)$/m,
+  );
   assert.match(text, /^ {2}Device\.DeviceInfo\.SoftwareVersion = \S+$/m);
   // Set, and the value read back from the device.
   assert.match(text, /^> USP Set Device\.WiFi\.SSID\.1\.SSID = "demo-ssid" .*SetParameterValues over CWMP/m);
@@ -48,7 +51,11 @@ test('demo: the whole tour with 10 devices, exit code 0, temp data dir removed',
   assert.match(text, /^done: everything stopped cleanly\.$/m);
   // Human-readable, not raw JSON.
   assert.doesNotMatch(text, /"reqPathResults"|"resultParams"/);
-  assert.deepEqual(demoDirs().filter((d) => !before.has(d)), [], 'temp data dir removed');
+  assert.deepEqual(
+    demoDirs().filter((d) => !before.has(d)),
+    [],
+    'temp data dir removed',
+  );
 });
 
 test('demo: --help, bad flags and --devices 1 (no TR-098 device)', { timeout: 60_000 }, async () => {

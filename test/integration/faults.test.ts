@@ -13,13 +13,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { RpcError } from '../../src/cwmp/session.js';
-import { UspControllerClient, UspTransportError, get } from '../../src/usp/controller/client.js';
-import { decodeMsg, decodeRecord, type Msg, type UspRecord } from '../../src/usp/record.js';
+import { UspControllerClient, UspTransportError, get } from '../../src/tools/controller/client.js';
+import { decodeMsg, decodeRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, startMosquitto } from '../helpers/brokers.js';
 
@@ -39,7 +39,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
 
 let seq = 0;
 /** A proxy with short CWMP timeouts and a log captured in memory (JSON lines). */
-async function startProxy(overrides: Record<string, unknown> = {}): Promise<{ proxy: Proxy; logs: () => string }> {
+async function startProxy(overrides: Record<string, unknown> = {}): Promise<{ proxy: CwmpUspProxy; logs: () => string }> {
   let logs = '';
   const config = loadConfig({
     env: {},
@@ -65,7 +65,7 @@ async function startProxy(overrides: Record<string, unknown> = {}): Promise<{ pr
       ...overrides,
     },
   });
-  const proxy = new Proxy(config, createLogger('debug', { write: (s: string) => void (logs += s) } as never));
+  const proxy = new CwmpUspProxy(config, createLogger('debug', { write: (s: string) => void (logs += s) } as never));
   await proxy.start();
   return { proxy, logs: () => logs };
 }
@@ -83,7 +83,7 @@ function msgIdOf(rec: UspRecord): string | null {
 /** A TCP forwarder in front of the broker: lets the test decide when the proxy may reach it. */
 function gate(upstreamPort: number): Promise<{ port: number; open: boolean; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
-  const g = { port: 0, open: true, close: async () => undefined as void };
+  const g = { port: 0, open: true, close: async (): Promise<void> => undefined };
   const srv = net.createServer((down) => {
     sockets.add(down);
     down.on('close', () => sockets.delete(down));
@@ -125,7 +125,12 @@ test('broker restart: the proxy reconnects, resends its Connect Record, and a re
   const clients: UspControllerClient[] = [];
   let observer: mqtt.MqttClient | null = null;
   const controller = async () => {
-    const c = new UspControllerClient({ agentId: agent, endpointId: CTL, transport: { mtp: 'mqtt', url: broker!.url, controllerTopic: '/usp/controller', agentTopic: '/usp/agent' }, timeoutMs: 10_000 });
+    const c = new UspControllerClient({
+      agentId: agent,
+      endpointId: CTL,
+      transport: { mtp: 'mqtt', url: broker!.url, controllerTopic: '/usp/controller', agentTopic: '/usp/agent' },
+      timeoutMs: 10_000,
+    });
     c.on('error', () => undefined);
     clients.push(c);
     await c.connect();
@@ -172,7 +177,11 @@ test('broker restart: the proxy reconnects, resends its Connect Record, and a re
     g.open = true;
 
     await until(() => mqttMtp.status().connected, 20_000, 'the MQTT MTP to reconnect');
-    await until(() => records.some((r) => r.recordType.kind === 'mqttConnect' && r.fromId === agent && r.toId === CTL), 20_000, `a fresh MQTTConnect Record from ${agent}`);
+    await until(
+      () => records.some((r) => r.recordType.kind === 'mqttConnect' && r.fromId === agent && r.toId === CTL),
+      20_000,
+      `a fresh MQTTConnect Record from ${agent}`,
+    );
     const connect = records.find((r) => r.recordType.kind === 'mqttConnect')!;
     assert.equal((connect.recordType as { subscribedTopic?: string }).subscribedTopic, '/usp/agent');
 
@@ -221,7 +230,7 @@ function post(agent: http.Agent, port: number, body: string, cookie?: string): P
 }
 const cookieOf = (r: Reply) => r.headers['set-cookie']?.[0]?.split(';')[0];
 
-async function deviceKeyOf(proxy: Proxy, serial: string): Promise<string> {
+async function deviceKeyOf(proxy: CwmpUspProxy, serial: string): Promise<string> {
   const d = (await proxy.store.listDevices()).find((x) => x.deviceId.serialNumber === serial);
   assert.ok(d, `device ${serial} registered`);
   return d.deviceKey;
@@ -367,10 +376,14 @@ test('a controller that disconnects while its request waits on a device: the lat
     // The device comes back: the RPC runs, the response has nowhere to go.
     // (The Get may take several sessions, e.g. GetParameterNames then GetParameterValues: the
     // device informs until the proxy has its answer and tries to deliver it.)
-    await until(async () => {
-      if (!sent.some((x) => x.msgId === aId)) await dev.inform();
-      return sent.some((x) => x.msgId === aId);
-    }, 30_000, "the proxy to try to deliver A's response");
+    await until(
+      async () => {
+        if (!sent.some((x) => x.msgId === aId)) await dev.inform();
+        return sent.some((x) => x.msgId === aId);
+      },
+      30_000,
+      "the proxy to try to deliver A's response",
+    );
     assert.ok((dev.stats.rpcsReceived.GetParameterValues ?? 0) > 0, 'the device was asked');
     await until(() => /USP Record could not be sent/.test(logs()), 10_000, 'the proxy to log the undeliverable response');
 

@@ -11,19 +11,19 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { Client } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import { UspControllerClient, get } from '../../src/usp/controller/client.js';
-import { encodeRecord, noSessionRecord } from '../../src/usp/record.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import { UspControllerClient, get } from '../../src/tools/controller/client.js';
+import { encodeRecord, noSessionRecord } from '../../src/usp/codec/record.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 
 const CTL = 'proto::fuzz-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-fuzzb-'));
 let mosq: MosquittoHandle | null = null;
 let rabbit: RabbitStompHandle | null = null;
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let agent = '';
 
@@ -59,7 +59,7 @@ function* mutations(seed: Uint8Array, count: number): Generator<Uint8Array> {
 
 before(async () => {
   [mosq, rabbit] = await Promise.all([startMosquitto(), startRabbitStomp()]);
-  proxy = new Proxy(
+  proxy = new CwmpUspProxy(
     loadConfig({
       env: {},
       overrides: {
@@ -92,7 +92,12 @@ after(async () => {
 });
 
 const seedRecord = (): Uint8Array =>
-  encodeRecord(noSessionRecord(CTL, agent, { header: { msgId: 'fz', msgType: 'GET' }, body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } } }));
+  encodeRecord(
+    noSessionRecord(CTL, agent, {
+      header: { msgId: 'fz', msgType: 'GET' },
+      body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } },
+    }),
+  );
 
 test('MQTT: 300 mutated Records through mosquitto, then a legitimate Get works', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed (apt-get install mosquitto; .ci/run does)');
@@ -104,7 +109,12 @@ test('MQTT: 300 mutated Records through mosquitto, then a legitimate Get works',
   }
   await junk.endAsync();
   console.log(`MQTT: ${sent} mutated Records sent; proxy records in ${proxy.usp.endpoint.stats.recordsIn}, dropped ${proxy.usp.endpoint.stats.dropped}`);
-  const c = new UspControllerClient({ agentId: agent, endpointId: CTL, timeoutMs: 15_000, transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: '/usp/fuzz-ctl', agentTopic: '/usp/agent' } });
+  const c = new UspControllerClient({
+    agentId: agent,
+    endpointId: CTL,
+    timeoutMs: 15_000,
+    transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: '/usp/fuzz-ctl', agentTopic: '/usp/agent' },
+  });
   await c.connect();
   const r = await c.request(get(['Device.LocalAgent.EndpointID']));
   await c.close();
@@ -113,7 +123,13 @@ test('MQTT: 300 mutated Records through mosquitto, then a legitimate Get works',
 
 test('STOMP: 300 mutated Records through RabbitMQ, then a legitimate Get works', async (t) => {
   if (!rabbit) return t.skip('rabbitmq-server not installed (apt-get install rabbitmq-server; .ci/run does)');
-  const client = new Client({ webSocketFactory: () => new TCPWrapper(rabbit!.host, rabbit!.port), connectHeaders: { login: 'guest', passcode: 'guest', host: '/' }, reconnectDelay: 0, heartbeatIncoming: 0, heartbeatOutgoing: 0 });
+  const client = new Client({
+    webSocketFactory: () => new TCPWrapper(rabbit!.host, rabbit!.port),
+    connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
+    reconnectDelay: 0,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+  });
   await new Promise<void>((resolve, reject) => {
     client.onConnect = () => resolve();
     client.onStompError = (f) => reject(new Error(f.headers.message));
@@ -132,7 +148,15 @@ test('STOMP: 300 mutated Records through RabbitMQ, then a legitimate Get works',
     agentId: agent,
     endpointId: CTL,
     timeoutMs: 15_000,
-    transport: { mtp: 'stomp', host: rabbit.host, port: rabbit.port, login: 'guest', passcode: 'guest', controllerDest: '/queue/usp.fuzz-ctl', agentDest: '/queue/usp.agent' },
+    transport: {
+      mtp: 'stomp',
+      host: rabbit.host,
+      port: rabbit.port,
+      login: 'guest',
+      passcode: 'guest',
+      controllerDest: '/queue/usp.fuzz-ctl',
+      agentDest: '/queue/usp.agent',
+    },
   });
   await c.connect();
   const r = await c.request(get(['Device.LocalAgent.EndpointID']));

@@ -13,12 +13,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import type { SimDevice } from '../../src/sim/fleet.js';
-import type { Msg } from '../../src/usp/record.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { Msg } from '../../src/usp/codec/record.js';
 import {
   UspControllerClient,
   add,
@@ -29,7 +28,7 @@ import {
   operate,
   set,
   type UspControllerTransport,
-} from '../../src/usp/controller/client.js';
+} from '../../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 
 const CTL = 'proto::iw-e2e-ctl';
@@ -37,7 +36,7 @@ const RO = 'proto::iw-e2e-ro';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-iw-e2e-'));
 let mosq: MosquittoHandle | null = null;
 let rabbit: RabbitStompHandle | null = null;
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let fw: http.Server;
 let fwUrl = '';
@@ -89,7 +88,7 @@ before(async () => {
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
@@ -142,7 +141,7 @@ class Ctl {
   constructor(readonly c: UspControllerClient) {
     c.on('notify', (m) => {
       this.notifies.push(m);
-      for (const w of [...this.waiters]) if (w.pred(m)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m));
+      for (const w of [...this.waiters]) if (w.pred(m)) this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m);
     });
     c.on('error', () => undefined);
   }
@@ -154,7 +153,10 @@ class Ctl {
     const seen = this.notifies.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)),
+        timeoutMs,
+      );
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
@@ -194,34 +196,46 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
     const ctl = await connect(mtp, agent);
 
     await t.test('Get: parameter, partial path, wildcard, search expression, instance path, max_depth', async () => {
-      const g = await ctl.req(get([
-        'Device.DeviceInfo.SerialNumber',
-        'Device.WiFi.SSID.*.SSID',
-        'Device.WiFi.SSID.[Name=="wl1"].SSID',
-        'Device.WiFi.SSID.1.',
-        'Device.NAT.',
-      ], 1));
+      const g = await ctl.req(
+        get(['Device.DeviceInfo.SerialNumber', 'Device.WiFi.SSID.*.SSID', 'Device.WiFi.SSID.[Name=="wl1"].SSID', 'Device.WiFi.SSID.1.', 'Device.NAT.'], 1),
+      );
       const r0 = paramsOf(g, 0);
       assert.equal(r0.errCode ?? 0, 0);
       assert.equal(r0.resolvedPathResults[0]!.resolvedPath, 'Device.DeviceInfo.');
       assert.equal(r0.resolvedPathResults[0]!.resultParams.SerialNumber, dev.serial);
       const r1 = paramsOf(g, 1).resolvedPathResults;
-      assert.deepEqual(r1.map((x) => [x.resolvedPath, x.resultParams.SSID]), [['Device.WiFi.SSID.1.', 'SimGW-2G'], ['Device.WiFi.SSID.2.', 'SimGW-5G']]);
+      assert.deepEqual(
+        r1.map((x) => [x.resolvedPath, x.resultParams.SSID]),
+        [
+          ['Device.WiFi.SSID.1.', 'SimGW-2G'],
+          ['Device.WiFi.SSID.2.', 'SimGW-5G'],
+        ],
+      );
       const r2 = paramsOf(g, 2).resolvedPathResults;
-      assert.deepEqual(r2.map((x) => [x.resolvedPath, x.resultParams.SSID]), [['Device.WiFi.SSID.2.', 'SimGW-5G']]);
+      assert.deepEqual(
+        r2.map((x) => [x.resolvedPath, x.resultParams.SSID]),
+        [['Device.WiFi.SSID.2.', 'SimGW-5G']],
+      );
       const r3 = paramsOf(g, 3).resolvedPathResults;
       assert.equal(r3[0]!.resolvedPath, 'Device.WiFi.SSID.1.');
       assert.equal(r3[0]!.resultParams.Enable, 'true', 'booleans normalized to true/false');
       assert.equal(r3[0]!.resultParams.Name, 'wl0');
       const r4 = paramsOf(g, 4).resolvedPathResults;
-      assert.deepEqual(r4.map((x) => x.resolvedPath), ['Device.NAT.'], 'max_depth 1: the object itself only');
+      assert.deepEqual(
+        r4.map((x) => x.resolvedPath),
+        ['Device.NAT.'],
+        'max_depth 1: the object itself only',
+      );
       assert.equal(r4[0]!.resultParams.PortMappingNumberOfEntries, '1');
       const deep = await ctl.req(get(['Device.NAT.'], 2));
       const paths = paramsOf(deep).resolvedPathResults.map((x) => x.resolvedPath);
       assert.ok(paths.includes('Device.NAT.InterfaceSetting.1.') && paths.includes('Device.NAT.PortMapping.1.'), `max_depth 2: ${paths}`);
       const full = await ctl.req(get(['Device.WiFi.SSID.']));
       const fr = paramsOf(full).resolvedPathResults;
-      assert.deepEqual(fr.map((x) => x.resolvedPath), ['Device.WiFi.SSID.1.', 'Device.WiFi.SSID.2.']);
+      assert.deepEqual(
+        fr.map((x) => x.resolvedPath),
+        ['Device.WiFi.SSID.1.', 'Device.WiFi.SSID.2.'],
+      );
       assert.equal(fr[1]!.resultParams.BSSID, 'F0:AD:4E:00:01:02');
     });
 
@@ -233,10 +247,15 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
       assert.equal(dev.getValue('Device.WiFi.SSID.1.SSID'), `ssid-${mtp}`, 'the CPE has the value');
       assert.match(dev.getValue('Device.WiFi.SSID.1.Enable') ?? '', /^(false|0)$/);
 
-      const p = await ctl.req(set([
-        { objPath: 'Device.WiFi.SSID.2.', params: { SSID: `five-${mtp}` } },
-        { objPath: 'Device.DeviceInfo.', params: { SerialNumber: 'nope' }, required: true },
-      ], true));
+      const p = await ctl.req(
+        set(
+          [
+            { objPath: 'Device.WiFi.SSID.2.', params: { SSID: `five-${mtp}` } },
+            { objPath: 'Device.DeviceInfo.', params: { SerialNumber: 'nope' }, required: true },
+          ],
+          true,
+        ),
+      );
       const [good, bad] = resp(p).setResp!.updatedObjResults;
       assert.deepEqual(good!.operStatus!.operSuccess!.updatedInstResults[0]!.updatedParams, { SSID: `five-${mtp}` });
       const fail = bad!.operStatus!.operFailure!;
@@ -269,7 +288,10 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
       assert.deepEqual(resp(d).deleteResp!.deletedObjResults[0]!.operStatus!.operSuccess!.affectedPaths, [inst]);
       assert.equal(dev.getValue(`${inst}ExternalPort`), undefined, 'gone on the CPE');
       const after = await ctl.req(getInstances(['Device.NAT.PortMapping.']));
-      assert.deepEqual(resp(after).getInstancesResp!.reqPathResults[0]!.currInsts.map((c) => c.instantiatedObjPath), ['Device.NAT.PortMapping.1.']);
+      assert.deepEqual(
+        resp(after).getInstancesResp!.reqPathResults[0]!.currInsts.map((c) => c.instantiatedObjPath),
+        ['Device.NAT.PortMapping.1.'],
+      );
     });
 
     await t.test('GetInstances', async () => {
@@ -280,7 +302,10 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
       assert.ok(wifiInsts.includes('Device.WiFi.Radio.1.'));
       const ssid1 = wifi!.currInsts.find((c) => c.instantiatedObjPath === 'Device.WiFi.SSID.1.')!;
       assert.equal(ssid1.uniqueKeys.Alias, 'cpe-1');
-      assert.deepEqual(fwi!.currInsts.map((c) => c.instantiatedObjPath), ['Device.DeviceInfo.FirmwareImage.1.', 'Device.DeviceInfo.FirmwareImage.2.']);
+      assert.deepEqual(
+        fwi!.currInsts.map((c) => c.instantiatedObjPath),
+        ['Device.DeviceInfo.FirmwareImage.1.', 'Device.DeviceInfo.FirmwareImage.2.'],
+      );
     });
 
     await t.test('GetSupportedDM: types and access of device parameters', async () => {
@@ -289,7 +314,9 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
       const so = ssid!.supportedObjs.find((o) => o.supportedObjPath === 'Device.WiFi.SSID.{i}.')!;
       assert.ok(so, JSON.stringify(ssid!.supportedObjs.map((o) => o.supportedObjPath)));
       assert.equal(so.isMultiInstance, true);
-      const p = Object.fromEntries(so.supportedParams.map((x) => [x.paramName, [x.valueType, x.access ?? 'PARAM_READ_ONLY' /* proto3 default (0) is omitted */]]));
+      const p = Object.fromEntries(
+        so.supportedParams.map((x) => [x.paramName, [x.valueType, x.access ?? 'PARAM_READ_ONLY' /* proto3 default (0) is omitted */]]),
+      );
       assert.deepEqual(p.Enable, ['PARAM_BOOLEAN', 'PARAM_READ_WRITE']);
       assert.deepEqual(p.SSID, ['PARAM_STRING', 'PARAM_READ_WRITE']);
       assert.deepEqual(p.BSSID, ['PARAM_STRING', 'PARAM_READ_ONLY']);
@@ -347,7 +374,9 @@ test('ws: FirmwareImage.{i}.Download(): OperationComplete on success, cmd_failur
   await subscribe(ctl, 'dl', 'OperationComplete', 'Device.DeviceInfo.FirmwareImage.*.Download()');
   const isOc = (key: string) => (m: Msg) => m.body.request!.notify!.operComplete?.commandKey === key;
   const okN = ctl.notify(isOc('dl-ok'), 15_000, 'OperationComplete dl-ok');
-  const r = await ctl.req(operate('Device.DeviceInfo.FirmwareImage.2.Download()', { URL: `${fwUrl}/fw.bin`, AutoActivate: 'false', FileSize: '4096' }, { commandKey: 'dl-ok' }));
+  const r = await ctl.req(
+    operate('Device.DeviceInfo.FirmwareImage.2.Download()', { URL: `${fwUrl}/fw.bin`, AutoActivate: 'false', FileSize: '4096' }, { commandKey: 'dl-ok' }),
+  );
   const res = resp(r).operateResp!.operationResults[0]!;
   assert.equal(res.executedCommand, 'Device.DeviceInfo.FirmwareImage.2.Download()');
   assert.equal(res.operationResp, 'reqObjPath');

@@ -18,12 +18,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/paths.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { UspControllerClient, add, get, operate } from '../../src/usp/controller/client.js';
-import type { Msg } from '../../src/usp/record.js';
+import { UspControllerClient, add, get, operate } from '../../src/tools/controller/client.js';
+import type { Msg } from '../../src/usp/codec/record.js';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const CTL = 'proto::kill9-a';
 const CTL_B = 'proto::kill9-b';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-kill9-'));
@@ -140,12 +140,33 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
     // so A's ObjectCreation Notify (send_resp) stays unacknowledged.
     const a0 = await controller(agent0);
     const subAdd = await a0.request(
-      add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'keep-me', NotifType: 'ObjectCreation', ReferenceList: 'Device.LocalAgent.Subscription.', Persistent: 'true', NotifRetry: 'true' } }]),
+      add([
+        {
+          objPath: 'Device.LocalAgent.Subscription.',
+          params: {
+            Enable: 'true',
+            ID: 'keep-me',
+            NotifType: 'ObjectCreation',
+            ReferenceList: 'Device.LocalAgent.Subscription.',
+            Persistent: 'true',
+            NotifRetry: 'true',
+          },
+        },
+      ]),
     );
     const inst = response(subAdd).addResp!.createdObjResults[0]!.operStatus!.operSuccess!.instantiatedPath!;
     await a0.close();
     const b0 = await controller(agent0, CTL_B);
-    response(await b0.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'by-b', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' } }])));
+    response(
+      await b0.request(
+        add([
+          {
+            objPath: 'Device.LocalAgent.Subscription.',
+            params: { Enable: 'true', ID: 'by-b', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' },
+          },
+        ]),
+      ),
+    );
 
     // Work for the unreachable device 1: a Get (queued CWMP RPC) and an async Operate Reboot().
     const b1 = await controller(agent1, CTL_B);
@@ -180,12 +201,18 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
     await store.close();
     const methods = queued.map((q) => q.rpc.method);
     assert.ok(methods.includes('Reboot'), `the Reboot is queued: ${JSON.stringify(methods)}`);
-    assert.ok(methods.some((m) => m.startsWith('GetParameter')), `the Get's RPC is queued: ${JSON.stringify(methods)}`);
+    assert.ok(
+      methods.some((m) => m.startsWith('GetParameter')),
+      `the Get's RPC is queued: ${JSON.stringify(methods)}`,
+    );
     const keep = subs.find((s) => s.agentEid === agent0 && s.values.ID === 'keep-me');
     assert.ok(keep, `subscriptions: ${JSON.stringify(subs)}`);
     assert.equal(keep.values.NotifRetry, 'true');
     assert.ok(subs.some((s) => s.agentEid === agent0 && s.values.ID === 'by-b'));
-    assert.ok(pending.some((n) => n.agentEid === agent0 && n.controllerEid === CTL), `an unacknowledged Notify for A: ${JSON.stringify(pending.map((n) => [n.agentEid, n.controllerEid]))}`);
+    assert.ok(
+      pending.some((n) => n.agentEid === agent0 && n.controllerEid === CTL),
+      `an unacknowledged Notify for A: ${JSON.stringify(pending.map((n) => [n.agentEid, n.controllerEid]))}`,
+    );
 
     // Restart on the same data dir.
     const second = new Cli(file);

@@ -42,11 +42,15 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 function post(url: string, headers: Record<string, string> = {}, body = 'x'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(body), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -63,8 +67,16 @@ const skip = findBinary('nginx') ? false : 'nginx is not installed';
 test('round-robin over two upstreams, Cookie/Authorization passed, a stopped upstream skipped, reload', { skip }, async () => {
   const a = await upstream('A');
   const b = await upstream('B');
-  toStop.push(() => stopUpstream(a), () => stopUpstream(b));
-  const ngx = (await startNginx({ upstreams: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }] })) as NginxHandle;
+  toStop.push(
+    () => stopUpstream(a),
+    () => stopUpstream(b),
+  );
+  const ngx = (await startNginx({
+    upstreams: [
+      { host: '127.0.0.1', port: a.port },
+      { host: '127.0.0.1', port: b.port },
+    ],
+  })) as NginxHandle;
   assert.ok(ngx, 'nginx started');
   toStop.push(() => ngx.stop());
   assert.match(ngx.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -102,7 +114,10 @@ test('round-robin over two upstreams, Cookie/Authorization passed, a stopped ups
   // Reload with a new upstream list: C replaces B.
   const c = await upstream('C');
   toStop.push(() => stopUpstream(c));
-  await ngx.reload([{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: c.port }]);
+  await ngx.reload([
+    { host: '127.0.0.1', port: a.port },
+    { host: '127.0.0.1', port: c.port },
+  ]);
   const after: Record<string, number> = {};
   for (let i = 0; i < 10; i++) {
     const r = await post(ngx.url);
@@ -118,8 +133,17 @@ test('round-robin over two upstreams, Cookie/Authorization passed, a stopped ups
 test('sticky: the cup_route cookie picks the instance, no cookie is round robin, a dead instance falls back', { skip }, async () => {
   const a = await upstream('A');
   const b = await upstream('B');
-  toStop.push(() => stopUpstream(a), () => stopUpstream(b));
-  const ngx = (await startNginx({ upstreams: [{ host: '127.0.0.1', port: a.port, route: 'inst-a' }, { host: '127.0.0.1', port: b.port, route: 'inst-b' }], sticky: true }))!;
+  toStop.push(
+    () => stopUpstream(a),
+    () => stopUpstream(b),
+  );
+  const ngx = (await startNginx({
+    upstreams: [
+      { host: '127.0.0.1', port: a.port, route: 'inst-a' },
+      { host: '127.0.0.1', port: b.port, route: 'inst-b' },
+    ],
+    sticky: true,
+  }))!;
   toStop.push(() => ngx.stop());
   const noCookie: Record<string, number> = {};
   for (let i = 0; i < 10; i++) {

@@ -12,12 +12,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, fixture } from '../helpers/paths.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { UspControllerClient, add, get } from '../../src/usp/controller/client.js';
-import type { Msg } from '../../src/usp/record.js';
+import { UspControllerClient, add, get } from '../../src/tools/controller/client.js';
+import type { Msg } from '../../src/usp/codec/record.js';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const CTL = 'proto::shutdown-test';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-shutdown-'));
 const children: ChildProcess[] = [];
@@ -144,7 +144,12 @@ test('SIGTERM with work in flight: the queued RPC and the subscription are there
   // A persistent subscription on device 0's agent.
   const c0 = await controller(ports.ws, agent0);
   const added = await c0.request(
-    add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'keep-me', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' } }]),
+    add([
+      {
+        objPath: 'Device.LocalAgent.Subscription.',
+        params: { Enable: 'true', ID: 'keep-me', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.UpTime', Persistent: 'true' },
+      },
+    ]),
   );
   const inst = response(added).addResp!.createdObjResults[0]!.operStatus!.operSuccess!.instantiatedPath!;
   assert.match(inst, /^Device\.LocalAgent\.Subscription\.\d+\.$/);
@@ -173,7 +178,10 @@ test('SIGTERM with work in flight: the queued RPC and the subscription are there
   await store.close();
   const mine = queued.find((q) => q.deviceKey === key1);
   assert.ok(mine, `an RPC for device 1 is queued: ${JSON.stringify(queued)}`);
-  assert.ok(subs.some((s) => s.agentEid === agent0 && s.values.ID === 'keep-me' && s.values.Persistent === 'true'), `subscriptions: ${JSON.stringify(subs)}`);
+  assert.ok(
+    subs.some((s) => s.agentEid === agent0 && s.values.ID === 'keep-me' && s.values.Persistent === 'true'),
+    `subscriptions: ${JSON.stringify(subs)}`,
+  );
 
   // Restart: the RPC is restored and delivered when the device informs; the subscription is there.
   const second = new Cli(file);
@@ -243,10 +251,7 @@ test('a running session holds the drain; new Informs get 503; a second SIGTERM e
   cli.proc.kill('SIGTERM');
   await until(() => cli.logs.includes('draining'), 5000, 'the drain to start');
   // No new connections ...
-  await assert.rejects(
-    new Promise((resolve, reject) => net.connect(ports.acs, '127.0.0.1').on('connect', resolve).on('error', reject)),
-    /ECONNREFUSED/,
-  );
+  await assert.rejects(new Promise((resolve, reject) => net.connect(ports.acs, '127.0.0.1').on('connect', resolve).on('error', reject)), /ECONNREFUSED/);
   // ... and a new Inform on the idle keep-alive socket is refused with 503 + Retry-After.
   const a3 = await post(a, ports.acs, inform.replace(serial, 'DRAIN-A'));
   assert.equal(a3.status, 503);

@@ -9,15 +9,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'status-page-test-token';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-status-'));
-let proxy: Proxy | null = null;
+let proxy: CwmpUspProxy | null = null;
 let fleets: Fleet[] = [];
 let browser: Browser | null = null;
 
@@ -36,7 +36,7 @@ before(async () => {
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   await proxy.startAdmin();
   const acsUrl = `http://127.0.0.1:${proxy.acsPort}/`;
@@ -47,7 +47,16 @@ before(async () => {
   for (const f of fleets) await f.start();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import type { SimDevice } from '../../src/sim/device.js';
-import { UspControllerClient, get, set, add, del } from '../../src/usp/controller/client.js';
-import { runMappingCli } from '../../src/mapping/coverage.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { SimDevice } from '../../src/tools/sim/device.js';
+import { UspControllerClient, get, set, add, del } from '../../src/tools/controller/client.js';
+import { runMappingCli } from '../../src/tools/coverage.js';
 import { hasReference, REFERENCE } from '../helpers/paths.js';
 
 type Msg = Awaited<ReturnType<UspControllerClient['request']>>;
@@ -23,7 +23,7 @@ const MODELS = ['huawei-BM632w-tr098.csv', 'huawei-EG8145V5-tr098.csv', 'tplink-
 const skip = hasReference('cwmp-models') ? false : 'needs ../shared/reference/cwmp-models (the shared reference checkout is absent)';
 const CTL = 'proto::tr098-ctl';
 
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let dir: string;
 
 before(async () => {
@@ -42,7 +42,7 @@ before(async () => {
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, createLogger('silent'));
+  proxy = new CwmpUspProxy(config, createLogger('silent'));
   await proxy.start();
 });
 
@@ -72,7 +72,13 @@ const sorted = (l: string[]) => [...l].sort();
 for (const file of MODELS) {
   const tr098 = file.includes('tr098');
   test(`${file}: the controller script through USP`, { skip, timeout: 30_000 }, async (t) => {
-    const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: path.join(REFERENCE, 'cwmp-models', file), serialPrefix: `T${MODELS.indexOf(file)}X`, periodicIntervalS: null });
+    const fleet = new Fleet({
+      acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+      count: 1,
+      model: path.join(REFERENCE, 'cwmp-models', file),
+      serialPrefix: `T${MODELS.indexOf(file)}X`,
+      periodicIntervalS: null,
+    });
     let c: UspControllerClient | null = null;
     try {
       await fleet.start();
@@ -81,12 +87,17 @@ for (const file of MODELS) {
       assert.ok(rec, 'device registered');
       assert.equal(rec.rootModel, tr098 ? 'InternetGatewayDevice' : 'Device');
       const R = tr098 ? 'InternetGatewayDevice.' : 'Device.';
-      c = new UspControllerClient({ agentId: rec.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` }, timeoutMs: 20_000 });
+      c = new UspControllerClient({
+        agentId: rec.endpointId,
+        endpointId: CTL,
+        transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+        timeoutMs: 20_000,
+      });
       const notifies: Msg[] = [];
       const waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
       c.on('notify', (m) => {
         notifies.push(m);
-        for (const w of [...waiters]) if (w.pred(m)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(m));
+        for (const w of [...waiters]) if (w.pred(m)) waiters.splice(waiters.indexOf(w), 1), w.resolve(m);
       });
       c.on('error', () => undefined);
       await c.connect();
@@ -94,7 +105,15 @@ for (const file of MODELS) {
       const req = (m: Msg) => ctl.request(m, 20_000);
 
       await t.test('Get: DeviceInfo, SSIDs, passphrases, hosts, IPv4 addresses are the device values', async () => {
-        const g = await req(get(['Device.DeviceInfo.', 'Device.WiFi.SSID.*.SSID', 'Device.WiFi.AccessPoint.*.Security.KeyPassphrase', 'Device.Hosts.Host.*.', 'Device.IP.Interface.*.IPv4Address.*.IPAddress']));
+        const g = await req(
+          get([
+            'Device.DeviceInfo.',
+            'Device.WiFi.SSID.*.SSID',
+            'Device.WiFi.AccessPoint.*.Security.KeyPassphrase',
+            'Device.Hosts.Host.*.',
+            'Device.IP.Interface.*.IPv4Address.*.IPAddress',
+          ]),
+        );
         // DeviceInfo: same names on both sides
         const di = resolved(g, 0);
         assert.equal(di[0]!.resolvedPath, 'Device.DeviceInfo.');
@@ -121,7 +140,9 @@ for (const file of MODELS) {
           assert.deepEqual(sorted(ssid), sorted(natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/).map(([, v]) => v)));
           // one passphrase per WLANConfiguration, from whichever alternative the model has
           const wlans = natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/).map(([p]) => p.slice(0, -'SSID'.length));
-          const expected = wlans.map((w) => ['KeyPassphrase', 'PreSharedKey.1.KeyPassphrase', 'X_HW_KeyPassphrase'].map((a) => dev.getValue(w + a)).find((v) => v !== undefined));
+          const expected = wlans.map((w) =>
+            ['KeyPassphrase', 'PreSharedKey.1.KeyPassphrase', 'X_HW_KeyPassphrase'].map((a) => dev.getValue(w + a)).find((v) => v !== undefined),
+          );
           const want = expected.filter((v): v is string => v !== undefined);
           // BM632w has no passphrase parameter at all (only PreSharedKey.1.PreSharedKey, mapped to Security.PreSharedKey)
           if (want.length === 0) assert.equal(pskRes.errCode, 7026, 'no native passphrase: not in the supported model');
@@ -129,14 +150,22 @@ for (const file of MODELS) {
           const nHosts = natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.MACAddress$/);
           assert.equal(hosts.length, nHosts.length, 'one Device.Hosts.Host per native host');
           assert.deepEqual(sorted(hosts.map((h) => h.resultParams.PhysAddress!)), sorted(nHosts.map(([, v]) => v)));
-          assert.deepEqual(sorted(hosts.map((h) => h.resultParams.IPAddress!)), sorted(natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.IPAddress$/).map(([, v]) => v)));
-          const nIps = natives(dev, /^InternetGatewayDevice\.(WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(IP|PPP)Connection\.\d+\.ExternalIPAddress|LANDevice\.\d+\.LANHostConfigManagement\.IPInterface\.\d+\.IPInterfaceIPAddress)$/);
+          assert.deepEqual(
+            sorted(hosts.map((h) => h.resultParams.IPAddress!)),
+            sorted(natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.IPAddress$/).map(([, v]) => v)),
+          );
+          const nIps = natives(
+            dev,
+            /^InternetGatewayDevice\.(WANDevice\.\d+\.WANConnectionDevice\.\d+\.WAN(IP|PPP)Connection\.\d+\.ExternalIPAddress|LANDevice\.\d+\.LANHostConfigManagement\.IPInterface\.\d+\.IPInterfaceIPAddress)$/,
+          );
           assert.deepEqual(sorted(ips), sorted(nIps.map(([, v]) => v)));
         } else {
           // Device:2 devices pass through: every answered value is the native one at the same path
           assert.ok(psk.length > 0, 'passphrases present');
           for (const i of [1, 2, 3, 4]) {
-            for (const r of resolved(g, i)) for (const [k, v] of Object.entries(r.resultParams)) if (!/LeaseTimeRemaining|UpTime/.test(k)) assert.equal(v, dev.getValue(r.resolvedPath + k), r.resolvedPath + k);
+            for (const r of resolved(g, i))
+              for (const [k, v] of Object.entries(r.resultParams))
+                if (!/LeaseTimeRemaining|UpTime/.test(k)) assert.equal(v, dev.getValue(r.resolvedPath + k), r.resolvedPath + k);
           }
           assert.equal(hosts.length, natives(dev, /^Device\.Hosts\.Host\.\d+\.PhysAddress$/).length);
           assert.equal(ips.length, natives(dev, /^Device\.IP\.Interface\.\d+\.IPv4Address\.\d+\.IPAddress$/).length);
@@ -158,7 +187,9 @@ for (const file of MODELS) {
         let params: Record<string, string> = {};
         if (tr098) {
           // The WANIPConnection with a PortMapping table; its Device.IP.Interface instance names the table.
-          const conns = natives(dev, /^InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WANIPConnection\.\d+\.PortMappingNumberOfEntries$/).map(([p]) => p.slice(0, -'PortMappingNumberOfEntries'.length));
+          const conns = natives(dev, /^InternetGatewayDevice\.WANDevice\.\d+\.WANConnectionDevice\.\d+\.WANIPConnection\.\d+\.PortMappingNumberOfEntries$/).map(
+            ([p]) => p.slice(0, -'PortMappingNumberOfEntries'.length),
+          );
           assert.ok(conns.length > 0, 'a WANIPConnection with PortMapping');
           const conn = conns[0]!;
           const names = await req(get(['Device.IP.Interface.*.Name']));
@@ -199,7 +230,14 @@ for (const file of MODELS) {
       await t.test('ValueChange subscription on Device.WiFi.SSID.1.SSID fires on a local change', async () => {
         const id = `vc-${MODELS.indexOf(file)}`;
         const native = tr098 ? 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID' : 'Device.WiFi.SSID.1.SSID';
-        const s = await req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: 'ValueChange', ReferenceList: 'Device.WiFi.SSID.1.SSID' } }]));
+        const s = await req(
+          add([
+            {
+              objPath: 'Device.LocalAgent.Subscription.',
+              params: { Enable: 'true', ID: id, NotifType: 'ValueChange', ReferenceList: 'Device.WiFi.SSID.1.SSID' },
+            },
+          ]),
+        );
         assert.ok(resp(s).addResp!.createdObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(s).addResp));
         // the proxy mirrors it as SetParameterAttributes Notification=2 on the native parameter
         for (let i = 0; i < 100 && dev.model.attr(native).notification !== 2; i++) await new Promise((r) => setTimeout(r, 50));
@@ -231,6 +269,11 @@ test('mapping coverage of the four reference models', { skip }, () => {
     assert.ok(m, last);
     if (file.includes('tr098')) assert.ok(Number(m[1]) > 0);
     const tables = out.filter((l) => /\[\d+ instance/.test(l)).length;
-    console.log(`coverage ${file}: ${out.filter((l) => /reachable/.test(l)).pop()!.replace(/^.*?: /, '')} (${tables} mapped tables)`);
+    console.log(
+      `coverage ${file}: ${out
+        .filter((l) => /reachable/.test(l))
+        .pop()!
+        .replace(/^.*?: /, '')} (${tables} mapped tables)`,
+    );
   }
 });

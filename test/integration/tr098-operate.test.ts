@@ -4,17 +4,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UspControllerClient, add, get, getSupportedDM, operate } from '../../src/usp/controller/client.js';
-import type { Notify } from '../../src/usp/record.js';
+import { UspControllerClient, add, get, getSupportedDM, operate } from '../../src/tools/controller/client.js';
+import type { Notify } from '../../src/usp/codec/record.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-tr098-op-'));
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let client: UspControllerClient;
 const notes: Notify[] = [];
@@ -22,14 +22,33 @@ const notes: Notify[] = [];
 before(async () => {
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'usp.websocket.host': '127.0.0.1', 'usp.websocket.port': 0, 'log.level': 'silent', controllers: [{ endpointId: 'proto::ctl', role: 'full' }] },
+    overrides: {
+      dataDir: dir,
+      'acs.host': '127.0.0.1',
+      'acs.port': 0,
+      'usp.websocket.host': '127.0.0.1',
+      'usp.websocket.port': 0,
+      'log.level': 'silent',
+      controllers: [{ endpointId: 'proto::ctl', role: 'full' }],
+    },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr098', serialPrefix: 'OP98', periodicIntervalS: null, timers: { diagnosticsDelayMs: 100 } });
+  fleet = new Fleet({
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: 'tr098',
+    serialPrefix: 'OP98',
+    periodicIntervalS: null,
+    timers: { diagnosticsDelayMs: 100 },
+  });
   await fleet.start();
   const eid = (await proxy.store.listDevices())[0]!.endpointId;
-  client = new UspControllerClient({ agentId: eid, endpointId: 'proto::ctl', transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` } });
+  client = new UspControllerClient({
+    agentId: eid,
+    endpointId: 'proto::ctl',
+    transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+  });
   client.on('notify', (m) => notes.push(m.body.request!.notify!));
   await client.connect();
 });
@@ -51,8 +70,19 @@ test('GetSupportedDM offers IPPing() on the mapped Device.IP.Diagnostics.', asyn
 });
 
 test('IPPing() on a TR-098 device: Request object, then OperationComplete with the mapped results', async () => {
-  await client.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'oc', NotifType: 'OperationComplete', ReferenceList: 'Device.IP.Diagnostics.IPPing()' } }]), 20_000);
-  const r = await client.request(operate('Device.IP.Diagnostics.IPPing()', { Host: '192.0.2.1', NumberOfRepetitions: '3' }, { commandKey: 'ping-98', sendResp: true }), 20_000);
+  await client.request(
+    add([
+      {
+        objPath: 'Device.LocalAgent.Subscription.',
+        params: { Enable: 'true', ID: 'oc', NotifType: 'OperationComplete', ReferenceList: 'Device.IP.Diagnostics.IPPing()' },
+      },
+    ]),
+    20_000,
+  );
+  const r = await client.request(
+    operate('Device.IP.Diagnostics.IPPing()', { Host: '192.0.2.1', NumberOfRepetitions: '3' }, { commandKey: 'ping-98', sendResp: true }),
+    20_000,
+  );
   const res = r.body.response!.operateResp!.operationResults[0]!;
   assert.match(res.reqObjPath ?? '', /^Device\.LocalAgent\.Request\.\d+\.$/);
   const deadline = Date.now() + 15_000;
@@ -78,9 +108,20 @@ test('Download() on a TR-098 device: FirmwareImage.1 is the running image; Opera
     const results = g.body.response!.getResp!.reqPathResults;
     const image = results[0]!.resolvedPathResults[0]!.resultParams.Version;
     assert.equal(image, results[1]!.resolvedPathResults[0]!.resultParams.SoftwareVersion, 'FirmwareImage.1 is the running software');
-    await client.request(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: 'dl', NotifType: 'OperationComplete', ReferenceList: 'Device.DeviceInfo.FirmwareImage.*.Download()' } }]), 20_000);
+    await client.request(
+      add([
+        {
+          objPath: 'Device.LocalAgent.Subscription.',
+          params: { Enable: 'true', ID: 'dl', NotifType: 'OperationComplete', ReferenceList: 'Device.DeviceInfo.FirmwareImage.*.Download()' },
+        },
+      ]),
+      20_000,
+    );
     const url = `http://127.0.0.1:${(files.address() as AddressInfo).port}/fw-2.0.bin`;
-    const r = await client.request(operate('Device.DeviceInfo.FirmwareImage.1.Download()', { URL: url, AutoActivate: 'true' }, { commandKey: 'dl-98', sendResp: true }), 20_000);
+    const r = await client.request(
+      operate('Device.DeviceInfo.FirmwareImage.1.Download()', { URL: url, AutoActivate: 'true' }, { commandKey: 'dl-98', sendResp: true }),
+      20_000,
+    );
     assert.match(r.body.response!.operateResp!.operationResults[0]!.reqObjPath ?? '', /^Device\.LocalAgent\.Request\.\d+\.$/);
     const deadline = Date.now() + 20_000;
     const isDone = (n: Notify) => n.operComplete?.commandName === 'Download()';

@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import { runUspCli } from '../../src/usp/controller/cli.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import { runUspCli } from '../../src/tools/controller/cli.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 
 const CTL = 'proto::cwmp-usp-proxy-cli';
@@ -22,7 +22,7 @@ const RO = 'proto::read-only-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-usp-'));
 let mosq: MosquittoHandle | null = null;
 let rabbit: RabbitStompHandle | null = null;
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let agent = '';
 
@@ -50,7 +50,7 @@ before(async () => {
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 2, model: 'tr181', serialPrefix: 'USP', periodicIntervalS: null });
   await fleet.start();
@@ -64,10 +64,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON output, read field by field
 async function cli(args: string[]): Promise<{ code: number; json: any; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await runUspCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   let json: any = null;
   try {
     json = JSON.parse(out);
@@ -83,9 +85,45 @@ function transport(mtp: 'ws' | 'mqtt' | 'stomp', from = CTL): string[] {
     case 'ws':
       return ['--mtp', 'ws', '--url', `ws://127.0.0.1:${wsPort}/usp`, '--to', agent, '--from', from, '--timeout', '5000'];
     case 'mqtt':
-      return ['--mtp', 'mqtt', '--url', mosq!.url, '--controller-topic', from === CTL ? '/usp/controller' : '/usp/ro', '--agent-topic', '/usp/agent', '--to', agent, '--from', from, '--timeout', '5000'];
+      return [
+        '--mtp',
+        'mqtt',
+        '--url',
+        mosq!.url,
+        '--controller-topic',
+        from === CTL ? '/usp/controller' : '/usp/ro',
+        '--agent-topic',
+        '/usp/agent',
+        '--to',
+        agent,
+        '--from',
+        from,
+        '--timeout',
+        '5000',
+      ];
     case 'stomp':
-      return ['--mtp', 'stomp', '--host', rabbit!.host, '--port', String(rabbit!.port), '--login', 'guest', '--passcode', 'guest', '--controller-dest', from === CTL ? '/queue/usp.controller' : '/queue/usp.ro', '--agent-dest', '/queue/usp.agent', '--to', agent, '--from', from, '--timeout', '5000'];
+      return [
+        '--mtp',
+        'stomp',
+        '--host',
+        rabbit!.host,
+        '--port',
+        String(rabbit!.port),
+        '--login',
+        'guest',
+        '--passcode',
+        'guest',
+        '--controller-dest',
+        from === CTL ? '/queue/usp.controller' : '/queue/usp.ro',
+        '--agent-dest',
+        '/queue/usp.agent',
+        '--to',
+        agent,
+        '--from',
+        from,
+        '--timeout',
+        '5000',
+      ];
   }
 }
 
@@ -96,7 +134,15 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
     const tr = transport(mtp);
     const id = `sub-${mtp}`;
 
-    const add = await cli(['add', 'Device.LocalAgent.Subscription.', 'Enable=true', `ID=${id}`, 'NotifType=ValueChange', 'ReferenceList=Device.LocalAgent.Controller.1.ProvisioningCode', ...tr]);
+    const add = await cli([
+      'add',
+      'Device.LocalAgent.Subscription.',
+      'Enable=true',
+      `ID=${id}`,
+      'NotifType=ValueChange',
+      'ReferenceList=Device.LocalAgent.Controller.1.ProvisioningCode',
+      ...tr,
+    ]);
     assert.equal(add.code, 0, add.err + add.out);
     const ok = add.json.body.response.addResp.createdObjResults[0].operStatus.operSuccess;
     assert.match(ok.instantiatedPath, /^Device\.LocalAgent\.Subscription\.\d+\.$/);
@@ -157,7 +203,22 @@ test('a read-only controller gets 7006 on Add; Get still works', async () => {
 
 test('an unknown controller is dropped: no response (timeout), other agents unaffected', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed');
-  const stranger = ['--mtp', 'mqtt', '--url', mosq.url, '--controller-topic', '/usp/stranger', '--agent-topic', '/usp/agent', '--to', agent, '--from', 'proto::stranger', '--timeout', '800'];
+  const stranger = [
+    '--mtp',
+    'mqtt',
+    '--url',
+    mosq.url,
+    '--controller-topic',
+    '/usp/stranger',
+    '--agent-topic',
+    '/usp/agent',
+    '--to',
+    agent,
+    '--from',
+    'proto::stranger',
+    '--timeout',
+    '800',
+  ];
   const r = await cli(['get', 'Device.LocalAgent.EndpointID', ...stranger]);
   assert.equal(r.code, 3, 'timeout: the Record was dropped');
   assert.ok(proxy.usp.endpoint.stats.dropped >= 1);

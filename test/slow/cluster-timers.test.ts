@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/app/config.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 

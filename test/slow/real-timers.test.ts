@@ -6,12 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/app/config.js';
 import { SessionEngine, RpcError } from '../../src/cwmp/session.js';
 import { sendConnectionRequest } from '../../src/cwmp/connreq.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 
 const defaults = loadConfig({ env: {} });
 

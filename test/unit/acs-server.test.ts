@@ -7,7 +7,7 @@ import { SessionEngine } from '../../src/cwmp/session.js';
 import { DecodePool } from '../../src/cwmp/decode-pool.js';
 import { encodeSoap, decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import { basicAuthorization, digestAuthorization, parseChallenge } from '../../src/cwmp/http-auth.js';
 import type { Inform } from '../../src/cwmp/types.js';
 import type { Store } from '../../src/store/types.js';
@@ -21,11 +21,14 @@ interface Res {
 function post(port: number, body: string | Buffer, headers: Record<string, string> = {}, agent?: http.Agent, method = 'POST'): Promise<Res> {
   return new Promise((resolve, reject) => {
     const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const req = http.request({ host: '127.0.0.1', port, method, path: '/', agent: agent ?? false, headers: { 'Content-Type': 'text/xml', 'Content-Length': buf.length, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: '/', agent: agent ?? false, headers: { 'Content-Type': 'text/xml', 'Content-Length': buf.length, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     req.end(buf);
   });
@@ -131,7 +134,12 @@ test('bad input gets a 4xx naming the problem and leaves other sessions untouche
   const rpc = await post(open.port, '', { Cookie: cookie }, agent);
   assert.equal(decodeSoap(rpc.body).envelope!.body.method, 'GetRPCMethods');
   const id = decodeSoap(rpc.body).envelope!.id;
-  const end = await post(open.port, encodeSoap({ cwmpVersion: '1-1', id, body: { method: 'GetRPCMethodsResponse', methodList: ['Inform'] } }), { Cookie: cookie }, agent);
+  const end = await post(
+    open.port,
+    encodeSoap({ cwmpVersion: '1-1', id, body: { method: 'GetRPCMethodsResponse', methodList: ['Inform'] } }),
+    { Cookie: cookie },
+    agent,
+  );
   assert.equal(end.status, 204);
   assert.equal((await p).kind, 'response');
   agent.destroy();

@@ -15,13 +15,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { authenticate, digestAuthorization, digestResponse, makeNonce, parseChallenge } from '../../src/cwmp/http-auth.js';
-import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/record.js';
-import { runUspCli } from '../../src/usp/controller/cli.js';
+import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/codec/record.js';
+import { runUspCli } from '../../src/tools/controller/cli.js';
 import { fixture } from '../helpers/paths.js';
 import { deviceKeyOf } from '../../src/cwmp/device-id.js';
 
@@ -37,7 +37,7 @@ const SECRETS = {
 const REALM = 'auth-test';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-auth-'));
 let logText = '';
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let agent = '';
 
@@ -75,7 +75,7 @@ before(async () => {
       cb();
     },
   });
-  proxy = new Proxy(config, createLogger('trace', sink));
+  proxy = new CwmpUspProxy(config, createLogger('trace', sink));
   await proxy.start();
   await proxy.startAdmin();
   fleet = new Fleet({
@@ -101,16 +101,30 @@ after(async () => {
 const INFORM = readFileSync(fixture('soap', 'cpe', 'Inform.1-0.xml'), 'utf8');
 const informOf = (serial: string): string => INFORM.replace(/<SerialNumber>[^<]*<\/SerialNumber>/, `<SerialNumber>${serial}</SerialNumber>`);
 
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 function post(body: string, headers: Record<string, string> = {}): Promise<Reply> {
   const buf = Buffer.from(body, 'utf8');
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxy.acsPort, method: 'POST', path: '/', agent: false, headers: { 'Content-Type': 'text/xml', 'Content-Length': buf.length, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: proxy.acsPort,
+        method: 'POST',
+        path: '/',
+        agent: false,
+        headers: { 'Content-Type': 'text/xml', 'Content-Length': buf.length, ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(buf);
   });
@@ -135,7 +149,14 @@ test('Digest on every Inform; a cookie of device A replayed with an Inform of de
   // Device B is registered with its own credentials (a per-device pair takes precedence).
   const a0 = (await proxy.store.listDevices()).find((d) => d.deviceId.serialNumber === 'AUTH-A')!;
   const idB = { ...a0.deviceId, serialNumber: 'AUTH-B' };
-  await proxy.store.upsertDevice({ ...a0, deviceKey: deviceKeyOf(idB), endpointId: a0.endpointId.replace('AUTH-A', 'AUTH-B'), deviceId: idB, cpeUsername: 'dev-b', cpePassword: SECRETS.devicePassword });
+  await proxy.store.upsertDevice({
+    ...a0,
+    deviceKey: deviceKeyOf(idB),
+    endpointId: a0.endpointId.replace('AUTH-A', 'AUTH-B'),
+    deviceId: idB,
+    cpeUsername: 'dev-b',
+    cpePassword: SECRETS.devicePassword,
+  });
 
   // A's authenticated cookie, no credentials, B's Inform: challenged.
   const replayNoAuth = await post(informOf('AUTH-B'), { Cookie: `session=${cookieA}` });
@@ -147,7 +168,7 @@ test('Digest on every Inform; a cookie of device A replayed with an Inform of de
   const ok = await informWithDigest('AUTH-B', 'dev-b', SECRETS.devicePassword, { Cookie: `session=${cookieA}` });
   assert.equal(ok.status, 200);
   const cookieB = cookieOf(ok);
-  assert.ok(cookieB && cookieB !== cookieA, 'B must get its own session, not act in A\'s');
+  assert.ok(cookieB && cookieB !== cookieA, "B must get its own session, not act in A's");
   assert.match(ok.body, /InformResponse/);
   // A's session is untouched: its cookie still continues A's session (A's bootstrap RPCs or 204).
   assert.ok([200, 204].includes((await post('', { Cookie: `session=${cookieA}` })).status));
@@ -160,7 +181,10 @@ test('an expired Digest nonce gets stale=true (server and authenticate() with an
   const old = makeNonce(secret, Date.now() - 3_600_000);
   const authorization = digestAuthorization({
     challenge: { scheme: 'Digest', params: { realm: REALM, nonce: old, qop: 'auth', algorithm: 'MD5' } },
-    method: 'POST', uri: '/', username: 'cpe', password: SECRETS.acsPassword,
+    method: 'POST',
+    uri: '/',
+    username: 'cpe',
+    password: SECRETS.acsPassword,
   });
   const r = await post(informOf('AUTH-STALE'), { Authorization: authorization });
   assert.equal(r.status, 401);
@@ -182,7 +206,10 @@ test('an expired Digest nonce gets stale=true (server and authenticate() with an
 
 // ------------------------------------------------------------------ USP side
 
-const getMsg = (id: string): Msg => ({ header: { msgId: id, msgType: 'GET' }, body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } } });
+const getMsg = (id: string): Msg => ({
+  header: { msgId: id, msgType: 'GET' },
+  body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } },
+});
 
 function openWs(eid: string | null): Promise<WebSocket> {
   const port = proxy.usp.ws!.serverAddress()!.port;
@@ -282,17 +309,26 @@ test('no secret (configured or generated) appears in the trace-level log', async
   const device = (await proxy.store.listDevices()).find((d) => d.endpointId === agent)!;
   assert.ok(device.connReqPassword, 'BOOTSTRAP set connection request credentials');
   // A connection request with the generated credentials (the device is not in session).
-  const out = await proxy.engine.enqueue(device.deviceKey, { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SerialNumber'] }, { deadlineMs: 20_000 });
+  const out = await proxy.engine.enqueue(
+    device.deviceKey,
+    { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SerialNumber'] },
+    { deadlineMs: 20_000 },
+  );
   assert.ok(out);
   assert.ok(fleet.totals().connectionRequests >= 1);
   // Failed logins with secrets in the Authorization header, and an admin call with the token.
   await post(informOf('AUTH-LOG'), { Authorization: `Basic ${Buffer.from(`cpe:${SECRETS.acsPassword}`).toString('base64')}` });
   assert.ok(proxy.adminPort > 0);
   await new Promise<void>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: proxy.adminPort, path: '/api/devices', headers: { Authorization: `Bearer ${SECRETS.adminToken}` }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    }).on('error', reject);
+    http
+      .get(
+        { host: '127.0.0.1', port: proxy.adminPort, path: '/api/devices', headers: { Authorization: `Bearer ${SECRETS.adminToken}` }, agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      )
+      .on('error', reject);
   });
   await new Promise((r) => setTimeout(r, 100)); // let the log sink take the last lines
   assert.ok(logText.length > 1000, 'the trace log captured the run');

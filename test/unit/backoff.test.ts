@@ -26,8 +26,14 @@ test('cwmpRetryWindow: custom CWMPRetryMinimumWaitInterval / CWMPRetryIntervalMu
 });
 
 test('cwmpRetryDelayMs: uniform within the window', () => {
-  assert.equal(cwmpRetryDelayMs(1, {}, () => 0), 5_000);
-  assert.equal(cwmpRetryDelayMs(1, {}, () => 0.5), 7_500);
+  assert.equal(
+    cwmpRetryDelayMs(1, {}, () => 0),
+    5_000,
+  );
+  assert.equal(
+    cwmpRetryDelayMs(1, {}, () => 0.5),
+    7_500,
+  );
   const top = cwmpRetryDelayMs(2, {}, () => 0.999999);
   assert.ok(top >= 19_999 && top <= 20_000);
   fc.assert(
@@ -41,15 +47,42 @@ test('cwmpRetryDelayMs: uniform within the window', () => {
 
 test('backoffDelayMs: exponential ceiling, equal jitter by default, capped', () => {
   const o = { baseMs: 100, maxMs: 1_000 };
-  assert.equal(backoffDelayMs(0, o, () => 0), 50);
-  assert.equal(backoffDelayMs(0, o, () => 0.999999), 99);
-  assert.equal(backoffDelayMs(1, o, () => 0), 100);
-  assert.equal(backoffDelayMs(2, o, () => 0), 200);
-  assert.equal(backoffDelayMs(10, o, () => 0), 500);
-  assert.equal(backoffDelayMs(1e9, o, () => 0), 500);
-  assert.equal(backoffDelayMs(3, { ...o, factor: 3, jitter: 0 }, () => 0.7), 1_000);
-  assert.equal(backoffDelayMs(1, { ...o, factor: 3, jitter: 0 }, () => 0.7), 300);
-  assert.equal(backoffDelayMs(2, { ...o, jitter: 1 }, () => 0), 0);
+  assert.equal(
+    backoffDelayMs(0, o, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelayMs(0, o, () => 0.999999),
+    99,
+  );
+  assert.equal(
+    backoffDelayMs(1, o, () => 0),
+    100,
+  );
+  assert.equal(
+    backoffDelayMs(2, o, () => 0),
+    200,
+  );
+  assert.equal(
+    backoffDelayMs(10, o, () => 0),
+    500,
+  );
+  assert.equal(
+    backoffDelayMs(1e9, o, () => 0),
+    500,
+  );
+  assert.equal(
+    backoffDelayMs(3, { ...o, factor: 3, jitter: 0 }, () => 0.7),
+    1_000,
+  );
+  assert.equal(
+    backoffDelayMs(1, { ...o, factor: 3, jitter: 0 }, () => 0.7),
+    300,
+  );
+  assert.equal(
+    backoffDelayMs(2, { ...o, jitter: 1 }, () => 0),
+    0,
+  );
   assert.throws(() => backoffDelayMs(0, { baseMs: 1, maxMs: 1, factor: 0.5 }), RangeError);
 });
 

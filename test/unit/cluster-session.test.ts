@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RpcError, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import type { CwmpMessage, SoapEnvelope } from '../../src/cwmp/types.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { ClusterBus } from '../../src/cluster/bus.js';
@@ -28,7 +28,10 @@ const OPTS: SessionEngineOptions = {
 
 const env = (body: CwmpMessage, id = 'cpe-1'): SoapEnvelope => ({ cwmpVersion: '1-2', id, body });
 const KEY = (serial: string): string => `00D09E-Box-${serial}`;
-const gpvResponse = (value: string): CwmpMessage => ({ method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value, type: 'xsd:unsignedInt' }] });
+const gpvResponse = (value: string): CwmpMessage => ({
+  method: 'GetParameterValuesResponse',
+  parameterList: [{ name: 'Device.DeviceInfo.UpTime', value, type: 'xsd:unsignedInt' }],
+});
 
 function parse(reply: CwmpReply): SoapEnvelope {
   assert.equal(reply.status, 200, reply.body);
@@ -89,7 +92,9 @@ test('one session served alternately by two instances; the origin gets the answe
   const end = await a.engine.handle({ envelope: env(gpvResponse('22'), rpc2.id!), sessionId: s, connection: {} });
   assert.equal(end.status, 204);
   // Which instance queued first is a race; each caller gets exactly its own answer.
-  const values = (await Promise.all([fromA, fromB])).map((o) => (o.kind === 'response' && o.response.method === 'GetParameterValuesResponse' ? o.response.parameterList[0]!.value : ''));
+  const values = (await Promise.all([fromA, fromB])).map((o) =>
+    o.kind === 'response' && o.response.method === 'GetParameterValuesResponse' ? o.response.parameterList[0]!.value : '',
+  );
   assert.deepEqual(values.sort(), ['11', '22']);
   assert.equal(await a.engine.inSession(KEY('S1')), false);
 });
@@ -122,7 +127,10 @@ test('errors: unreachable at the deadline (queue emptied), session timeout with 
   // Registered, never comes back: unreachable, and nothing stays queued.
   const s = (await a.engine.handle({ envelope: env(inform('S3', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
   await a.engine.handle({ envelope: null, sessionId: s, connection: {} });
-  await assert.rejects(b.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k' }, { deadlineMs: 300 }), (e: unknown) => e instanceof RpcError && e.reason === 'unreachable');
+  await assert.rejects(
+    b.engine.enqueue(KEY('S3'), { method: 'Reboot', commandKey: 'k' }, { deadlineMs: 300 }),
+    (e: unknown) => e instanceof RpcError && e.reason === 'unreachable',
+  );
   assert.deepEqual(await a.store.listQueuedRpcs(KEY('S3')), []);
 
   // In flight when the CPE goes silent: the serving instance's timer fails it at the origin.
@@ -173,7 +181,13 @@ test('cancel removes a queued RPC on any instance; a TransferComplete is answere
   b.engine.on('transferComplete', ({ message }) => seen.push(message.method));
   const s2 = (await a.engine.handle({ envelope: env(inform('S4', ['7 TRANSFER COMPLETE'])), sessionId: null, connection: {} })).cookie!;
   const tc = await b.engine.handle({
-    envelope: env({ method: 'TransferComplete', commandKey: 'dl', fault: { faultCode: 0, faultString: '' }, startTime: '2026-11-25T10:00:00Z', completeTime: '2026-11-25T10:00:01Z' }),
+    envelope: env({
+      method: 'TransferComplete',
+      commandKey: 'dl',
+      fault: { faultCode: 0, faultString: '' },
+      startTime: '2026-11-25T10:00:00Z',
+      completeTime: '2026-11-25T10:00:01Z',
+    }),
     sessionId: s2,
     connection: {},
   });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, ConfigError, envName, describeConfig } from '../../src/config.js';
+import { loadConfig, ConfigError, envName, describeConfig } from '../../src/app/config.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cup-config-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,7 +23,10 @@ test('defaults: ACS on 7547, data in ./data', () => {
 });
 
 test('YAML and JSON files; env overrides file; CLI overrides env', () => {
-  const y = file('a.yaml', 'acs:\n  port: 17547\n  auth: { mode: digest, username: cpe, password: s3cret }\n  connectionRequest: { timeoutMs: 900 }\nlog: { level: debug }\n');
+  const y = file(
+    'a.yaml',
+    'acs:\n  port: 17547\n  auth: { mode: digest, username: cpe, password: s3cret }\n  connectionRequest: { timeoutMs: 900 }\nlog: { level: debug }\n',
+  );
   const c = loadConfig({ file: y, env: { CUP_ACS__CONNECTION_REQUEST__TIMEOUT_MS: '1200' } });
   assert.equal(c.acs.port, 17547);
   assert.equal(c.acs.auth.mode, 'digest');
@@ -38,7 +41,10 @@ test('YAML and JSON files; env overrides file; CLI overrides env', () => {
 
 test('bad keys and values are named in the error', () => {
   const bad = (text: string, re: RegExp, name = 'bad.yaml'): void => {
-    assert.throws(() => loadConfig({ file: file(name, text), env: {} }), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+    assert.throws(
+      () => loadConfig({ file: file(name, text), env: {} }),
+      (e: unknown) => e instanceof ConfigError && re.test(e.message),
+    );
   };
   bad('acs:\n  prot: 1\n', /unknown key "acs\.prot"/);
   bad('acs:\n  port: seventy\n', /acs\.port must be an integer/);

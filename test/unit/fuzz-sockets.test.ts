@@ -11,16 +11,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { Fleet } from '../../src/sim/fleet.js';
-import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/record.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/codec/record.js';
 import { loadCorpus, mutate, mutateText, Rng } from '../fuzz/corpus.js';
 
 const CTL = 'proto::fuzz-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-fuzzsock-'));
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let agent = '';
 const corpus = loadCorpus();
@@ -39,7 +39,7 @@ before(async () => {
       'log.level': 'silent',
     },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'FZ', periodicIntervalS: null });
   await fleet.start();
@@ -55,7 +55,14 @@ after(async () => {
 function post(port: number, body: Buffer): Promise<number> {
   return new Promise((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, headers: { 'Content-Type': 'text/xml; charset="utf-8"', 'Content-Length': body.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        agent: false,
+        headers: { 'Content-Type': 'text/xml; charset="utf-8"', 'Content-Length': body.length },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -84,16 +91,25 @@ test('~300 mutated SOAP bodies over HTTP: every one answered, no 5xx', async () 
   };
   await Promise.all(Array.from({ length: 4 }, worker));
   console.log(`fuzz-sockets: ${N} mutated SOAP POSTs, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
-  assert.equal([...statuses.values()].reduce((a, b) => a + b, 0), N);
+  assert.equal(
+    [...statuses.values()].reduce((a, b) => a + b, 0),
+    N,
+  );
   assert.equal(statuses.get(-1) ?? 0, 0, 'a request got no HTTP answer');
   for (const s of statuses.keys()) assert.ok(s < 500 || s === 503, `HTTP ${s} for a mutated body`);
 });
 
-const getMsg = (id: string): Msg => ({ header: { msgId: id, msgType: 'GET' }, body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID', 'Device.LocalAgent.Controller.'] } } } });
+const getMsg = (id: string): Msg => ({
+  header: { msgId: id, msgType: 'GET' },
+  body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID', 'Device.LocalAgent.Controller.'] } } },
+});
 
 function openWs(): Promise<WebSocket> {
   const port = proxy.usp.ws!.serverAddress()!.port;
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/usp/${encodeURIComponent(agent)}?eid=${encodeURIComponent(CTL)}`, ['v1.usp'], { perMessageDeflate: false, handshakeTimeout: 10_000 });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/usp/${encodeURIComponent(agent)}?eid=${encodeURIComponent(CTL)}`, ['v1.usp'], {
+    perMessageDeflate: false,
+    handshakeTimeout: 10_000,
+  });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);

@@ -12,16 +12,16 @@ import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proxy } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
+import { CwmpUspProxy } from '../../src/app/proxy.js';
+import { loadConfig } from '../../src/app/config.js';
+import { silentLogger } from '../../src/app/log.js';
 import { AcsServer } from '../../src/cwmp/acs-server.js';
-import { Fleet } from '../../src/sim/fleet.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
 import { fixture } from '../helpers/paths.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-hostile-'));
 const LIMIT = 1 << 20;
-let proxy: Proxy;
+let proxy: CwmpUspProxy;
 let acs: AcsServer;
 let port = 0;
 let fleet: Fleet;
@@ -31,13 +31,23 @@ before(async () => {
     env: {},
     overrides: { dataDir: dir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'usp.websocket.enabled': false, 'acs.auth.mode': 'none', 'log.level': 'silent' },
   });
-  proxy = new Proxy(config, silentLogger());
+  proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   // A second ACS front on the same engine, with short deadlines and a 1 MiB body limit.
-  acs = new AcsServer(proxy.engine, proxy.decoder, proxy.store, {
-    host: '127.0.0.1', port: 0, maxBodyBytes: LIMIT, auth: { mode: 'none', realm: 'r', username: '', password: '' },
-    headersTimeoutMs: 800, requestTimeoutMs: 1500,
-  }, silentLogger());
+  acs = new AcsServer(
+    proxy.engine,
+    proxy.decoder,
+    proxy.store,
+    {
+      host: '127.0.0.1',
+      port: 0,
+      maxBodyBytes: LIMIT,
+      auth: { mode: 'none', realm: 'r', username: '', password: '' },
+      headersTimeoutMs: 800,
+      requestTimeoutMs: 1500,
+    },
+    silentLogger(),
+  );
   port = await acs.listen();
   fleet = new Fleet({ acsUrl: `http://127.0.0.1:${port}/`, count: 1, model: 'tr181', serialPrefix: 'HH', periodicIntervalS: null });
   await fleet.start();
@@ -61,12 +71,15 @@ async function normalSessionWorks(): Promise<void> {
 function request(body: string | Buffer, headers: Record<string, string | number> = {}): Promise<{ status: number; body: string }> {
   const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, headers: { 'Content-Length': buf.length, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, headers: { 'Content-Length': buf.length, ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(buf);
   });
@@ -125,10 +138,20 @@ test('200 MB chunked body: 413, and the server does not buffer it (RSS growth < 
   const chunk = Buffer.alloc(64 * 1024, 0x41);
   const total = 200 * 1024 * 1024;
   const status = await new Promise<number>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: proxy.acsPort, method: 'POST', path: '/', agent: false, headers: { 'Content-Type': 'text/xml', 'Transfer-Encoding': 'chunked' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: proxy.acsPort,
+        method: 'POST',
+        path: '/',
+        agent: false,
+        headers: { 'Content-Type': 'text/xml', 'Transfer-Encoding': 'chunked' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     let sent = 0;
     const pump = (): void => {
@@ -176,7 +199,8 @@ test('500 connections from one address: served or refused, the server stays up, 
 
 const ENV = (inner: string): string =>
   '<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">1</cwmp:ID></soap-env:Header><soap-env:Body>' +
-  inner + '</soap-env:Body></soap-env:Envelope>';
+  inner +
+  '</soap-env:Body></soap-env:Envelope>';
 
 test('billion laughs / DOCTYPE -> 400', async () => {
   const ents = ['<!ENTITY lol "lol">'];

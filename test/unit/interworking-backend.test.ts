@@ -10,16 +10,16 @@ import assert from 'node:assert/strict';
 import { CwmpDeviceBackend, type RpcPort } from '../../src/interworking/backend.js';
 import { RpcError, type RpcOutcome } from '../../src/cwmp/session.js';
 import type { AcsRequest, CpeResponse, Fault } from '../../src/cwmp/types.js';
-import { loadConfig } from '../../src/config.js';
-import { DeviceModel, loadModel } from '../../src/sim/model.js';
-import { handleRpc, makeFault } from '../../src/sim/rpc.js';
+import { loadConfig } from '../../src/app/config.js';
+import { DeviceModel, loadModel } from '../../src/tools/sim/model.js';
+import { handleRpc, makeFault } from '../../src/tools/sim/rpc.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { DeviceRecord } from '../../src/store/types.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
 import { handle, type HandlerContext } from '../../src/usp/handlers/index.js';
-import { LocalAgent } from '../../src/usp/local-agent.js';
-import { LOCAL_AGENT_PREFIXES } from '../../src/usp/local-agent-schema.js';
-import { decodeMsg, encodeMsg, type Msg, type MsgType, type Request } from '../../src/usp/record.js';
+import { LocalAgent } from '../../src/usp/agent/local-agent.js';
+import { LOCAL_AGENT_PREFIXES } from '../../src/usp/agent/local-agent-schema.js';
+import { decodeMsg, encodeMsg, type Msg, type MsgType, type Request } from '../../src/usp/codec/record.js';
 
 const CONTROLLER = 'proto::ctl';
 
@@ -232,7 +232,13 @@ describe('interworking Get', () => {
     const n = await w.warm();
     assert.deepEqual(await w.get(['Device.WiFi.AccessPoint.1.']), [
       ok('Device.WiFi.AccessPoint.1.', {
-        'Device.WiFi.AccessPoint.1.': { Enable: 'true', Status: 'Enabled', SSIDReference: 'Device.WiFi.SSID.1', SSIDAdvertisementEnabled: 'true', AssociatedDeviceNumberOfEntries: '0' },
+        'Device.WiFi.AccessPoint.1.': {
+          Enable: 'true',
+          Status: 'Enabled',
+          SSIDReference: 'Device.WiFi.SSID.1',
+          SSIDAdvertisementEnabled: 'true',
+          AssociatedDeviceNumberOfEntries: '0',
+        },
         'Device.WiFi.AccessPoint.1.Security.': { ModesSupported: 'None,WPA2-Personal,WPA3-Personal', ModeEnabled: 'WPA2-Personal', KeyPassphrase: '' },
       }),
     ]);
@@ -314,7 +320,7 @@ describe('interworking Get', () => {
     const d1 = await w.get(['Device.IP.'], 1);
     assert.deepEqual(d1, [ok('Device.IP.', { 'Device.IP.': { IPv4Enable: 'true', InterfaceNumberOfEntries: '2' } })]);
     const d2 = await w.get(['Device.IP.'], 2);
-    const iface = (n: number, alias: string, name: string, lower: string) => ({
+    const iface = (_n: number, alias: string, name: string, lower: string) => ({
       Enable: 'true',
       Status: 'Up',
       Alias: alias,
@@ -385,12 +391,27 @@ describe('interworking Set', () => {
 
   it('one object, two parameters: one SPV with the learned xsi:types', async () => {
     const n = await w.warm();
-    const r = await w.ask(setReq(false, [['Device.WiFi.Radio.1.', [['Channel', '11', true], ['AutoChannelEnable', '0', true]]]]));
+    const r = await w.ask(
+      setReq(false, [
+        [
+          'Device.WiFi.Radio.1.',
+          [
+            ['Channel', '11', true],
+            ['AutoChannelEnable', '0', true],
+          ],
+        ],
+      ]),
+    );
     assert.equal(r.header.msgType, 'SET_RESP');
     assert.deepEqual(r.body.response!.setResp!.updatedObjResults, [
       {
         requestedPath: 'Device.WiFi.Radio.1.',
-        operStatus: { operStatus: 'operSuccess', operSuccess: { updatedInstResults: [{ affectedPath: 'Device.WiFi.Radio.1.', updatedParams: { Channel: '11', AutoChannelEnable: '0' }, paramErrs: [] }] } },
+        operStatus: {
+          operStatus: 'operSuccess',
+          operSuccess: {
+            updatedInstResults: [{ affectedPath: 'Device.WiFi.Radio.1.', updatedParams: { Channel: '11', AutoChannelEnable: '0' }, paramErrs: [] }],
+          },
+        },
       },
     ]);
     const spvs = w.port.methods(n).filter((m) => m.startsWith('SPV'));
@@ -404,7 +425,9 @@ describe('interworking Set', () => {
     w.port.types.get(w.dev.deviceKey)!.delete('Device.WiFi.Radio.1.TransmitPower');
     // Straight to the backend: the handler's own undo-log read would teach the type first.
     const n = w.port.sent.length;
-    const out = await w.backend.set({ agentEid: w.dev.endpointId, controllerEid: CONTROLLER }, 'Device.WiFi.Radio.1.', [{ param: 'TransmitPower', value: '50', required: true }]);
+    const out = await w.backend.set({ agentEid: w.dev.endpointId, controllerEid: CONTROLLER }, 'Device.WiFi.Radio.1.', [
+      { param: 'TransmitPower', value: '50', required: true },
+    ]);
     assert.deepEqual(out, { ok: true, updated: { TransmitPower: '50' }, paramErrs: [] });
     assert.deepEqual(w.port.methods(n), ['GPV Device.WiFi.Radio.1.TransmitPower', 'SPV Device.WiFi.Radio.1.TransmitPower=50(xsd:int)']);
   });
@@ -420,45 +443,60 @@ describe('interworking Set', () => {
     assert.equal(w.sim.get('Device.WiFi.SSID.2.SSID'), 'Same');
   });
 
-  it(
-    'allow_partial false across two objects is ONE SetParameterValues (atomic, as CWMP is)',
-    async () => {
-      const n = await w.warm();
-      await w.ask(setReq(false, [['Device.WiFi.SSID.*.', [['SSID', 'Same', true]]]]));
-      assert.equal(w.port.count('SetParameterValues', n), 1);
-    },
-  );
+  it('allow_partial false across two objects is ONE SetParameterValues (atomic, as CWMP is)', async () => {
+    const n = await w.warm();
+    await w.ask(setReq(false, [['Device.WiFi.SSID.*.', [['SSID', 'Same', true]]]]));
+    assert.equal(w.port.count('SetParameterValues', n), 1);
+  });
 
-  it(
-    'allow_partial false: a failure on the second object leaves the first untouched (no SPV applied)',
-    async () => {
-      const n = await w.warm();
-      const r = await w.ask(setReq(false, [['Device.WiFi.Radio.1.', [['Channel', '11', true]]], ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]]]));
-      assert.equal(r.header.msgType, 'ERROR');
-      assert.equal(w.sim.get('Device.WiFi.Radio.1.Channel'), '6');
-      assert.equal(w.port.count('SetParameterValues', n), 1);
-    },
-  );
+  it('allow_partial false: a failure on the second object leaves the first untouched (no SPV applied)', async () => {
+    const n = await w.warm();
+    const r = await w.ask(
+      setReq(false, [
+        ['Device.WiFi.Radio.1.', [['Channel', '11', true]]],
+        ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]],
+      ]),
+    );
+    assert.equal(r.header.msgType, 'ERROR');
+    assert.equal(w.sim.get('Device.WiFi.Radio.1.Channel'), '6');
+    assert.equal(w.port.count('SetParameterValues', n), 1);
+  });
 
   it('allow_partial false: a failure on the second object is an Error and the first is put back', async () => {
     await w.warm();
-    const r = await w.ask(setReq(false, [['Device.WiFi.Radio.1.', [['Channel', '11', true]]], ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]]]));
+    const r = await w.ask(
+      setReq(false, [
+        ['Device.WiFi.Radio.1.', [['Channel', '11', true]]],
+        ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]],
+      ]),
+    );
     assert.equal(r.header.msgType, 'ERROR');
     const e = r.body.error!;
     assert.equal(e.errCode, 7004);
-    assert.deepEqual(e.paramErrs.map((p) => [p.paramPath, p.errCode]), [['Device.WiFi.Radio.2.Channel', 7012]]);
+    assert.deepEqual(
+      e.paramErrs.map((p) => [p.paramPath, p.errCode]),
+      [['Device.WiFi.Radio.2.Channel', 7012]],
+    );
     assert.equal(w.sim.get('Device.WiFi.Radio.1.Channel'), '6');
     assert.equal(w.sim.get('Device.WiFi.Radio.2.Channel'), '36');
   });
 
   it('allow_partial true: one SPV per object, per-object oper_success / oper_failure', async () => {
     const n = await w.warm();
-    const r = await w.ask(setReq(true, [['Device.WiFi.Radio.1.', [['Channel', '11', true]]], ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]]]));
+    const r = await w.ask(
+      setReq(true, [
+        ['Device.WiFi.Radio.1.', [['Channel', '11', true]]],
+        ['Device.WiFi.Radio.2.', [['Channel', 'abc', true]]],
+      ]),
+    );
     assert.equal(r.header.msgType, 'SET_RESP');
     const [a, b] = r.body.response!.setResp!.updatedObjResults;
     assert.deepEqual(a, {
       requestedPath: 'Device.WiFi.Radio.1.',
-      operStatus: { operStatus: 'operSuccess', operSuccess: { updatedInstResults: [{ affectedPath: 'Device.WiFi.Radio.1.', updatedParams: { Channel: '11' }, paramErrs: [] }] } },
+      operStatus: {
+        operStatus: 'operSuccess',
+        operSuccess: { updatedInstResults: [{ affectedPath: 'Device.WiFi.Radio.1.', updatedParams: { Channel: '11' }, paramErrs: [] }] },
+      },
     });
     assert.equal(b!.requestedPath, 'Device.WiFi.Radio.2.');
     const f = b!.operStatus!.operFailure!;
@@ -466,34 +504,66 @@ describe('interworking Set', () => {
     assert.equal(f.errCode, 7021);
     assert.equal(f.updatedInstFailures.length, 1);
     assert.equal(f.updatedInstFailures[0]!.affectedPath, 'Device.WiFi.Radio.2.');
-    assert.deepEqual(f.updatedInstFailures[0]!.paramErrs.map((p) => [p.param, p.errCode]), [['Channel', 7012]]);
+    assert.deepEqual(
+      f.updatedInstFailures[0]!.paramErrs.map((p) => [p.param, p.errCode]),
+      [['Channel', 7012]],
+    );
     assert.match(f.updatedInstFailures[0]!.paramErrs[0]!.errMsg!, /9007/);
-    assert.deepEqual(w.port.methods(n).filter((m) => m.startsWith('SPV')), [
-      'SPV Device.WiFi.Radio.1.Channel=11(xsd:unsignedInt)',
-      'SPV Device.WiFi.Radio.2.Channel=abc(xsd:unsignedInt)',
-    ]);
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => m.startsWith('SPV')),
+      ['SPV Device.WiFi.Radio.1.Channel=11(xsd:unsignedInt)', 'SPV Device.WiFi.Radio.2.Channel=abc(xsd:unsignedInt)'],
+    );
     assert.equal(w.sim.get('Device.WiFi.Radio.1.Channel'), '11');
     assert.equal(w.sim.get('Device.WiFi.Radio.2.Channel'), '36');
   });
 
   it('a required read-only parameter: 7013 for that parameter, no SPV', async () => {
     const n = await w.warm();
-    const r = await w.ask(setReq(false, [['Device.WiFi.SSID.1.', [['Name', 'x', true], ['SSID', 'y', true]]]]));
+    const r = await w.ask(
+      setReq(false, [
+        [
+          'Device.WiFi.SSID.1.',
+          [
+            ['Name', 'x', true],
+            ['SSID', 'y', true],
+          ],
+        ],
+      ]),
+    );
     assert.equal(r.header.msgType, 'ERROR');
     assert.equal(r.body.error!.errCode, 7004);
-    assert.deepEqual(r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]), [['Device.WiFi.SSID.1.Name', 7013]]);
+    assert.deepEqual(
+      r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]),
+      [['Device.WiFi.SSID.1.Name', 7013]],
+    );
     assert.equal(w.port.count('SetParameterValues', n), 0);
     assert.equal(w.sim.get('Device.WiFi.SSID.1.SSID'), 'SimGW-2G');
   });
 
   it('a non-required read-only parameter: success, 7013 in param_errs, the rest set', async () => {
     const n = await w.warm();
-    const r = await w.ask(setReq(false, [['Device.WiFi.SSID.1.', [['Name', 'x', false], ['SSID', 'y', true]]]]));
+    const r = await w.ask(
+      setReq(false, [
+        [
+          'Device.WiFi.SSID.1.',
+          [
+            ['Name', 'x', false],
+            ['SSID', 'y', true],
+          ],
+        ],
+      ]),
+    );
     const res = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
     assert.equal(res.length, 1);
     assert.deepEqual(res[0]!.updatedParams, { SSID: 'y' });
-    assert.deepEqual(res[0]!.paramErrs.map((p) => [p.param, p.errCode]), [['Name', 7013]]);
-    assert.deepEqual(w.port.methods(n).filter((m) => m.startsWith('SPV')), ['SPV Device.WiFi.SSID.1.SSID=y(xsd:string)']);
+    assert.deepEqual(
+      res[0]!.paramErrs.map((p) => [p.param, p.errCode]),
+      [['Name', 7013]],
+    );
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => m.startsWith('SPV')),
+      ['SPV Device.WiFi.SSID.1.SSID=y(xsd:string)'],
+    );
   });
 
   it('a bad value: the device faults 9007, the Error carries 7012 in param_errs', async () => {
@@ -501,23 +571,45 @@ describe('interworking Set', () => {
     const r = await w.ask(setReq(false, [['Device.WiFi.Radio.1.', [['Channel', 'abc', true]]]]));
     assert.equal(r.header.msgType, 'ERROR');
     assert.equal(r.body.error!.errCode, 7004);
-    assert.deepEqual(r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]), [['Device.WiFi.Radio.1.Channel', 7012]]);
+    assert.deepEqual(
+      r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]),
+      [['Device.WiFi.Radio.1.Channel', 7012]],
+    );
     assert.match(r.body.error!.paramErrs[0]!.errMsg!, /CWMP fault 9007/);
     assert.equal(w.port.count('SetParameterValues', n), 1);
   });
 
   it('a failed non-required parameter is retried away: two SPVs, success with param_errs', async () => {
     const n = await w.warm();
-    const r = await w.ask(setReq(false, [['Device.WiFi.Radio.1.', [['Channel', 'abc', false], ['TransmitPower', '50', true]]]]));
+    const r = await w.ask(
+      setReq(false, [
+        [
+          'Device.WiFi.Radio.1.',
+          [
+            ['Channel', 'abc', false],
+            ['TransmitPower', '50', true],
+          ],
+        ],
+      ]),
+    );
     assert.equal(r.header.msgType, 'SET_RESP', JSON.stringify(r.body));
     const res = r.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults;
-    assert.deepEqual(res.map((x) => x.affectedPath), ['Device.WiFi.Radio.1.']);
+    assert.deepEqual(
+      res.map((x) => x.affectedPath),
+      ['Device.WiFi.Radio.1.'],
+    );
     assert.deepEqual(res[0]!.updatedParams, { TransmitPower: '50' });
-    assert.deepEqual(res[0]!.paramErrs.map((p) => [p.param, p.errCode]), [['Channel', 7012]]);
-    assert.deepEqual(w.port.methods(n).filter((m) => m.startsWith('SPV')), [
-      'SPV Device.WiFi.Radio.1.Channel=abc(xsd:unsignedInt),Device.WiFi.Radio.1.TransmitPower=50(xsd:int)',
-      'SPV Device.WiFi.Radio.1.TransmitPower=50(xsd:int)',
-    ]);
+    assert.deepEqual(
+      res[0]!.paramErrs.map((p) => [p.param, p.errCode]),
+      [['Channel', 7012]],
+    );
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => m.startsWith('SPV')),
+      [
+        'SPV Device.WiFi.Radio.1.Channel=abc(xsd:unsignedInt),Device.WiFi.Radio.1.TransmitPower=50(xsd:int)',
+        'SPV Device.WiFi.Radio.1.TransmitPower=50(xsd:int)',
+      ],
+    );
     assert.equal(w.sim.get('Device.WiFi.Radio.1.TransmitPower'), '50');
     assert.equal(w.sim.get('Device.WiFi.Radio.1.Channel'), '6');
   });
@@ -549,12 +641,26 @@ describe('interworking Add', () => {
 
   it('AddObject then one SPV of param_settings; instantiated_path and the Alias unique key', async () => {
     const n = await w.warm();
-    const r = await w.ask(addReq(false, [['Device.NAT.PortMapping.', [['ExternalPort', '9090', true], ['Enable', 'true', true], ['Protocol', 'UDP', false]]]]));
+    const r = await w.ask(
+      addReq(false, [
+        [
+          'Device.NAT.PortMapping.',
+          [
+            ['ExternalPort', '9090', true],
+            ['Enable', 'true', true],
+            ['Protocol', 'UDP', false],
+          ],
+        ],
+      ]),
+    );
     assert.equal(r.header.msgType, 'ADD_RESP', JSON.stringify(r.body));
     assert.deepEqual(r.body.response!.addResp!.createdObjResults, [
       {
         requestedPath: 'Device.NAT.PortMapping.',
-        operStatus: { operStatus: 'operSuccess', operSuccess: { instantiatedPath: 'Device.NAT.PortMapping.2.', paramErrs: [], uniqueKeys: { Alias: 'cpe-2' } } },
+        operStatus: {
+          operStatus: 'operSuccess',
+          operSuccess: { instantiatedPath: 'Device.NAT.PortMapping.2.', paramErrs: [], uniqueKeys: { Alias: 'cpe-2' } },
+        },
       },
     ]);
     assert.deepEqual(w.port.methods(n), [
@@ -570,7 +676,17 @@ describe('interworking Add', () => {
 
   it('a failing required param_setting: DeleteObject rolls back, the answer is an Error', async () => {
     const n = await w.warm();
-    const r = await w.ask(addReq(false, [['Device.NAT.PortMapping.', [['ExternalPort', 'abc', true], ['Protocol', 'UDP', true]]]]));
+    const r = await w.ask(
+      addReq(false, [
+        [
+          'Device.NAT.PortMapping.',
+          [
+            ['ExternalPort', 'abc', true],
+            ['Protocol', 'UDP', true],
+          ],
+        ],
+      ]),
+    );
     assert.equal(r.header.msgType, 'ERROR');
     const e = r.body.error!;
     assert.equal(e.errCode, 7004);
@@ -588,10 +704,23 @@ describe('interworking Add', () => {
 
   it('a failing non-required param_setting: success, param_errs, object kept', async () => {
     await w.warm();
-    const r = await w.ask(addReq(false, [['Device.NAT.PortMapping.', [['ExternalPort', 'abc', false], ['Protocol', 'UDP', true]]]]));
+    const r = await w.ask(
+      addReq(false, [
+        [
+          'Device.NAT.PortMapping.',
+          [
+            ['ExternalPort', 'abc', false],
+            ['Protocol', 'UDP', true],
+          ],
+        ],
+      ]),
+    );
     const s = r.body.response!.addResp!.createdObjResults[0]!.operStatus!.operSuccess!;
     assert.equal(s.instantiatedPath, 'Device.NAT.PortMapping.2.');
-    assert.deepEqual(s.paramErrs.map((p) => [p.param, p.errCode]), [['ExternalPort', 7012]]);
+    assert.deepEqual(
+      s.paramErrs.map((p) => [p.param, p.errCode]),
+      [['ExternalPort', 7012]],
+    );
     assert.deepEqual(s.uniqueKeys, { Alias: 'cpe-2' });
     assert.equal(w.sim.get('Device.NAT.PortMapping.2.Protocol'), 'UDP');
   });
@@ -602,7 +731,10 @@ describe('interworking Add', () => {
     assert.deepEqual(r.body.response!.addResp!.createdObjResults, [
       {
         requestedPath: 'Device.IP.Interface.[Alias=="wan"].IPv4Address.',
-        operStatus: { operStatus: 'operSuccess', operSuccess: { instantiatedPath: 'Device.IP.Interface.2.IPv4Address.2.', paramErrs: [], uniqueKeys: { Alias: 'cpe-2' } } },
+        operStatus: {
+          operStatus: 'operSuccess',
+          operSuccess: { instantiatedPath: 'Device.IP.Interface.2.IPv4Address.2.', paramErrs: [], uniqueKeys: { Alias: 'cpe-2' } },
+        },
       },
     ]);
     assert.equal(w.sim.get('Device.IP.Interface.2.IPv4Address.2.IPAddress'), '100.64.0.11');
@@ -651,7 +783,9 @@ describe('interworking Add', () => {
     // No param_settings: only the AddObject changes the table (the new row copies Protocol TCP).
     await w.ask(addReq(false, [['Device.NAT.PortMapping.', []]]));
     assert.deepEqual(await inst(), ['Device.NAT.PortMapping.1.', 'Device.NAT.PortMapping.2.']);
-    assert.deepEqual(await w.get([search]), [ok(search, { 'Device.NAT.PortMapping.1.': { ExternalPort: '8080' }, 'Device.NAT.PortMapping.2.': { ExternalPort: '8080' } })]);
+    assert.deepEqual(await w.get([search]), [
+      ok(search, { 'Device.NAT.PortMapping.1.': { ExternalPort: '8080' }, 'Device.NAT.PortMapping.2.': { ExternalPort: '8080' } }),
+    ]);
   });
 });
 
@@ -666,9 +800,15 @@ describe('interworking Delete', () => {
     const n = await w.warm();
     const r = await w.ask(del(false, ['Device.NAT.PortMapping.1.']));
     assert.deepEqual(r.body.response!.deleteResp!.deletedObjResults, [
-      { requestedPath: 'Device.NAT.PortMapping.1.', operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: ['Device.NAT.PortMapping.1.'], unaffectedPathErrs: [] } } },
+      {
+        requestedPath: 'Device.NAT.PortMapping.1.',
+        operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: ['Device.NAT.PortMapping.1.'], unaffectedPathErrs: [] } },
+      },
     ]);
-    assert.deepEqual(w.port.methods(n).filter((m) => !m.startsWith('G')), ['DeleteObject Device.NAT.PortMapping.1.']);
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => !m.startsWith('G')),
+      ['DeleteObject Device.NAT.PortMapping.1.'],
+    );
     assert.equal(w.sim.has('Device.NAT.PortMapping.1.'), false);
   });
 
@@ -679,7 +819,10 @@ describe('interworking Delete', () => {
       'Device.IP.Interface.1.IPv4Address.1.',
       'Device.IP.Interface.2.IPv4Address.1.',
     ]);
-    assert.deepEqual(w.port.methods(n).filter((m) => !m.startsWith('G')), ['DeleteObject Device.IP.Interface.1.IPv4Address.1.', 'DeleteObject Device.IP.Interface.2.IPv4Address.1.']);
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => !m.startsWith('G')),
+      ['DeleteObject Device.IP.Interface.1.IPv4Address.1.', 'DeleteObject Device.IP.Interface.2.IPv4Address.1.'],
+    );
   });
 
   it('a missing instance: success with empty affected_paths, no DeleteObject', async () => {
@@ -691,16 +834,13 @@ describe('interworking Delete', () => {
     assert.equal(w.port.count('DeleteObject', n), 0);
   });
 
-  it(
-    'an instance already gone on the device (stale instance cache, DeleteObject faults 9005): empty affected_paths',
-    async () => {
-      await w.warm();
-      await w.ask(request('getInstances', { objPaths: ['Device.NAT.PortMapping.'], firstLevelOnly: true }));
-      w.sim.deleteInstance('Device.NAT.PortMapping.1.');
-      const r = await w.ask(del(false, ['Device.NAT.PortMapping.1.']));
-      assert.deepEqual(r.body.response!.deleteResp!.deletedObjResults[0]!.operStatus!.operSuccess!.affectedPaths, []);
-    },
-  );
+  it('an instance already gone on the device (stale instance cache, DeleteObject faults 9005): empty affected_paths', async () => {
+    await w.warm();
+    await w.ask(request('getInstances', { objPaths: ['Device.NAT.PortMapping.'], firstLevelOnly: true }));
+    w.sim.deleteInstance('Device.NAT.PortMapping.1.');
+    const r = await w.ask(del(false, ['Device.NAT.PortMapping.1.']));
+    assert.deepEqual(r.body.response!.deleteResp!.deletedObjResults[0]!.operStatus!.operSuccess!.affectedPaths, []);
+  });
 
   it('allow_partial true: a non-deletable instance fails alone', async () => {
     const n = await w.warm();
@@ -710,7 +850,10 @@ describe('interworking Delete', () => {
     assert.equal(b!.requestedPath, 'Device.WiFi.SSID.1.');
     assert.equal(b!.operStatus!.operStatus, 'operFailure');
     assert.equal(b!.operStatus!.operFailure!.errCode, 7024);
-    assert.deepEqual(w.port.methods(n).filter((m) => !m.startsWith('G')), ['DeleteObject Device.NAT.PortMapping.1.']);
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => !m.startsWith('G')),
+      ['DeleteObject Device.NAT.PortMapping.1.'],
+    );
   });
 
   it('allow_partial false: a non-deletable instance is an Error and nothing is deleted', async () => {
@@ -737,9 +880,9 @@ describe('interworking Delete', () => {
   it('a GetInstances after a Delete no longer lists the instance', async () => {
     await w.warm();
     const inst = async () =>
-      (await w.ask(request('getInstances', { objPaths: ['Device.NAT.PortMapping.'], firstLevelOnly: true }))).body.response!.getInstancesResp!.reqPathResults[0]!.currInsts.map(
-        (c) => c.instantiatedObjPath,
-      );
+      (
+        await w.ask(request('getInstances', { objPaths: ['Device.NAT.PortMapping.'], firstLevelOnly: true }))
+      ).body.response!.getInstancesResp!.reqPathResults[0]!.currInsts.map((c) => c.instantiatedObjPath);
     assert.deepEqual(await inst(), ['Device.NAT.PortMapping.1.']);
     await w.ask(del(false, ['Device.NAT.PortMapping.1.']));
     assert.deepEqual(await inst(), []);
@@ -762,7 +905,10 @@ describe('interworking GetInstances', () => {
         ],
       },
     ]);
-    assert.deepEqual(w.port.methods(n).filter((m) => m.startsWith('GPN')), ['GPN Device.IP.Interface. true']);
+    assert.deepEqual(
+      w.port.methods(n).filter((m) => m.startsWith('GPN')),
+      ['GPN Device.IP.Interface. true'],
+    );
     const all = await w.ask(request('getInstances', { objPaths: ['Device.IP.Interface.'], firstLevelOnly: false }));
     assert.deepEqual(all.body.response!.getInstancesResp!.reqPathResults[0]!.currInsts, [
       { instantiatedObjPath: 'Device.IP.Interface.1.', uniqueKeys: { Alias: 'lan' } },
@@ -787,7 +933,8 @@ describe('interworking GetInstances', () => {
 });
 
 describe('interworking GetSupportedDM', () => {
-  const gsdm = (objPaths: string[]) => request('getSupportedDm', { objPaths, firstLevelOnly: false, returnParams: true, returnUniqueKeySets: true, returnCommands: false, returnEvents: false });
+  const gsdm = (objPaths: string[]) =>
+    request('getSupportedDm', { objPaths, firstLevelOnly: false, returnParams: true, returnUniqueKeySets: true, returnCommands: false, returnEvents: false });
 
   it('Device.WiFi.: objects, learned types, access', async () => {
     const w = new World();
@@ -796,13 +943,10 @@ describe('interworking GetSupportedDM', () => {
     assert.equal(res.errCode ?? 0, 0);
     const objs = new Map(res.supportedObjs.map((o) => [o.supportedObjPath, o]));
     // proto3 enum/bool defaults (OBJ_READ_ONLY, PARAM_READ_ONLY, false) are absent once decoded.
-    assert.deepEqual([...objs.keys()], [
-      'Device.WiFi.',
-      'Device.WiFi.AccessPoint.{i}.',
-      'Device.WiFi.AccessPoint.{i}.Security.',
-      'Device.WiFi.Radio.{i}.',
-      'Device.WiFi.SSID.{i}.',
-    ]);
+    assert.deepEqual(
+      [...objs.keys()],
+      ['Device.WiFi.', 'Device.WiFi.AccessPoint.{i}.', 'Device.WiFi.AccessPoint.{i}.Security.', 'Device.WiFi.Radio.{i}.', 'Device.WiFi.SSID.{i}.'],
+    );
     assert.equal(objs.get('Device.WiFi.')!.isMultiInstance ?? false, false);
     assert.equal(objs.get('Device.WiFi.')!.access ?? 'OBJ_READ_ONLY', 'OBJ_READ_ONLY');
     // The simulated WiFi tables are not writable on the device: read-only tables.

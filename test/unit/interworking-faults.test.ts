@@ -10,7 +10,7 @@ import { uspErrorOfRpc } from '../../src/interworking/backend.js';
 import { RpcError, type RpcErrorReason } from '../../src/cwmp/session.js';
 import { CwmpFault } from '../../src/cwmp/types.js';
 import { UspError, UspErrorCode } from '../../src/usp/errors.js';
-import { faultString } from '../../src/sim/rpc.js';
+import { faultString } from '../../src/tools/sim/rpc.js';
 
 /** TR-069 Amendment 6 A.5.1 (CPE fault codes) -> TR-369 error codes. */
 const EXPECTED: [number, number, string][] = [
@@ -46,7 +46,9 @@ describe('CWMP fault -> USP error table', () => {
 
   it('the table is exactly 9000..9019, every target a TR-369 message code 7000..7027', () => {
     assert.deepEqual(
-      Object.keys(CWMP_TO_USP).map(Number).sort((a, b) => a - b),
+      Object.keys(CWMP_TO_USP)
+        .map(Number)
+        .sort((a, b) => a - b),
       EXPECTED.map(([c]) => c),
     );
     const known = new Set<number>(Object.values(UspErrorCode));

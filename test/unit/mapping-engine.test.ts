@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamInfo } from '../../src/mapping/engine.js';
-import { modelParams, runMappingCli } from '../../src/mapping/coverage.js';
+import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // dist/test/unit -> repo -> ../shared/reference
@@ -80,7 +80,10 @@ test('IP.Interface flattens WANIPConnection/WANPPPConnection with stable, never 
   // A row disappears: the others keep their numbers, its number is gone.
   const gone = byNative.get(ip2)!;
   const m3 = build(EG, store, (ps) => ps.filter((p) => !p.name.startsWith(ip2)));
-  assert.deepEqual(m3.uspInstances('Device.IP.Interface.'), nums.filter((n) => n !== gone));
+  assert.deepEqual(
+    m3.uspInstances('Device.IP.Interface.'),
+    nums.filter((n) => n !== gone),
+  );
   assert.equal(m3.toNative(`Device.IP.Interface.${gone}.Name`), null);
   // It comes back (or a new row appears): a new number, never the old one.
   const m4 = build(EG, store);
@@ -105,8 +108,14 @@ test('NAT.PortMapping <-> WAN*Connection.{c}.PortMapping.{n}, booleans and enums
   assert.equal(m.toUsp(pm + 'InternalClient'), 'Device.NAT.PortMapping.1.InternalClient');
   assert.equal(m.nativeToUspValue('Device.NAT.PortMapping.1.Enable', { [pm + 'PortMappingEnabled']: '1' }), 'true');
   assert.deepEqual(m.uspToNativeValue('Device.NAT.PortMapping.1.Enable', 'false'), [{ path: pm + 'PortMappingEnabled', value: 'false', type: 'xsd:boolean' }]);
-  assert.throws(() => m.uspToNativeValue('Device.NAT.PortMapping.1.Enable', 'maybe'), (e: unknown) => e instanceof MappingError && e.code === 7012);
-  assert.throws(() => m.uspToNativeValue('Device.NAT.PortMapping.1.Protocol', 'SCTP'), (e: unknown) => e instanceof MappingError && e.code === 7012);
+  assert.throws(
+    () => m.uspToNativeValue('Device.NAT.PortMapping.1.Enable', 'maybe'),
+    (e: unknown) => e instanceof MappingError && e.code === 7012,
+  );
+  assert.throws(
+    () => m.uspToNativeValue('Device.NAT.PortMapping.1.Protocol', 'SCTP'),
+    (e: unknown) => e instanceof MappingError && e.code === 7012,
+  );
   const ipOfPpp = m.toUspAll(`${WAN}4.WANPPPConnection.1.`).find((p) => p.startsWith('Device.IP.Interface.'))!;
   assert.equal(m.nativeToUspValue('Device.NAT.PortMapping.1.Interface', {}), ipOfPpp.slice(0, -1));
   // Enums: ConnectionStatus -> Status, MaxBitRate Auto <-> -1.
@@ -124,7 +133,13 @@ test('NAT.PortMapping <-> WAN*Connection.{c}.PortMapping.{n}, booleans and enums
   assert.equal(m.nativeToUspValue(mode, { [w + 'BeaconType']: 'WPAand11i', [w + 'IEEE11iAuthenticationMode']: 'PSKAuthentication' }), 'WPA-WPA2-Personal');
   assert.equal(m.nativeToUspValue(mode, { [w + 'BeaconType']: '11i', [w + 'IEEE11iAuthenticationMode']: 'EAPAuthentication' }), 'WPA2-Enterprise');
   const set = m.uspToNativeValue(mode, 'WPA2-Personal');
-  assert.deepEqual(set.map((s) => [s.path, s.value]), [[w + 'BeaconType', '11i'], [w + 'IEEE11iAuthenticationMode', 'PSKAuthentication']]);
+  assert.deepEqual(
+    set.map((s) => [s.path, s.value]),
+    [
+      [w + 'BeaconType', '11i'],
+      [w + 'IEEE11iAuthenticationMode', 'PSKAuthentication'],
+    ],
+  );
   // Native booleans are normalized.
   assert.equal(m.nativeToUspValue('Device.WiFi.SSID.1.Enable', { [w + 'Enable']: '1' }), 'true');
 });
@@ -135,16 +150,25 @@ test('unmapped Device:2 paths -> null; computed params are read-only', { skip },
   assert.equal(m.toNative('Device.WiFi.SSID.9.SSID'), null);
   assert.equal(m.toNative('Device.DeviceInfo.SpecVersion'), null);
   assert.equal(m.toUsp(`${IGD}DeviceInfo.SpecVersion`), null);
-  assert.throws(() => m.uspToNativeValue('Device.Bridging.Bridge.1.Enable', '1'), (e: unknown) => e instanceof MappingError && e.code === 7026);
-  assert.throws(() => m.uspToNativeValue('Device.WiFi.SSIDNumberOfEntries', '3'), (e: unknown) => e instanceof MappingError && e.code === 7013);
+  assert.throws(
+    () => m.uspToNativeValue('Device.Bridging.Bridge.1.Enable', '1'),
+    (e: unknown) => e instanceof MappingError && e.code === 7026,
+  );
+  assert.throws(
+    () => m.uspToNativeValue('Device.WiFi.SSIDNumberOfEntries', '3'),
+    (e: unknown) => e instanceof MappingError && e.code === 7013,
+  );
   const sm = m.supportedModel();
   const ip = sm.find((o) => o.path === 'Device.IP.Interface.{i}.')!;
   assert.ok(ip.multiInstance && ip.params.some((p) => p.name === 'LowerLayers' && p.computed));
   // BM632w has no WANPPPConnection rows, but its (writable) WANPPPConnection. table exists: presented empty, addable.
   const ppp = sm.find((o) => o.path === 'Device.PPP.Interface.{i}.');
-  assert.ok(ppp && ppp.writable && ppp.params.some((p) => p.name === 'Username' && p.writable));
+  assert.ok(ppp?.writable && ppp.params.some((p) => p.name === 'Username' && p.writable));
   assert.deepEqual(m.uspInstances('Device.PPP.Interface.'), []);
-  assert.equal(sm.some((o) => o.path === 'Device.PPP.Interface.{i}.PPPoE.'), false); // no row to hang it on
+  assert.equal(
+    sm.some((o) => o.path === 'Device.PPP.Interface.{i}.PPPoE.'),
+    false,
+  ); // no row to hang it on
 });
 
 test('coverage CLI prints figures and rejects bad flags', { skip }, () => {

@@ -24,7 +24,10 @@ before(async () => {
 after(async () => {
   for (const c of cleanups.reverse()) await c();
   await broker?.stop();
-  assert.deepEqual(strayBrokerProcesses().filter((l) => broker && l.includes(String(broker.port))), []);
+  assert.deepEqual(
+    strayBrokerProcesses().filter((l) => broker && l.includes(String(broker.port))),
+    [],
+  );
 });
 
 function need(t: TestContext): MosquittoHandle | null {
@@ -292,7 +295,10 @@ test('broker restart: channelClose, backoff reconnect, channelOpen again, same C
   const reopened = next(m, 'channelOpen', 30_000);
   broker = await startMosquitto({ port: b.port });
   await reopened;
-  assert.ok(warnings.some((w) => /retrying in \d+ ms/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /retrying in \d+ ms/.test(w)),
+    warnings.join('\n'),
+  );
   assert.equal(m.clientId, firstId);
   const ctl = await controller(broker!.url, ctlTopic);
   const msg = nextMessage(ctl);

@@ -27,7 +27,7 @@ const SKIP = 'rabbitmq-server not installed (apt-get install rabbitmq-server)';
 const EID = 'proto::cwmp-usp-proxy:test';
 let rabbit: RabbitStompHandle | null = null;
 let seq = 0;
-const cleanups: Array<() => Promise<unknown> | void> = [];
+const cleanups: Array<() => Promise<unknown> | undefined> = [];
 
 before(async () => {
   rabbit = await startRabbitStomp();
@@ -91,7 +91,12 @@ test('codec: binary body round trip, split at every byte, heart-beats and CRLF',
     ],
     body: BINARY,
   };
-  const wire = Buffer.concat([Buffer.from('\n\r\n'), encodeStompFrame(f), Buffer.from('\n'), encodeStompFrame({ command: 'RECEIPT', headers: [['receipt-id', 'x']], body: new Uint8Array(0) })]);
+  const wire = Buffer.concat([
+    Buffer.from('\n\r\n'),
+    encodeStompFrame(f),
+    Buffer.from('\n'),
+    encodeStompFrame({ command: 'RECEIPT', headers: [['receipt-id', 'x']], body: new Uint8Array(0) }),
+  ]);
   assert.ok(wire.includes('destination:/queue/a\\cb\n'));
   for (const step of [1, 2, 7, wire.length]) {
     const p = new StompParser();
@@ -285,7 +290,9 @@ test('scripted: STOMP frame (not CONNECT) with escaped endpoint-id, host, login;
   const c = await s.connection(0);
   const rawFirst = Buffer.concat(c.raw).toString('latin1');
   assert.ok(
-    rawFirst.startsWith('STOMP\naccept-version:1.2\nhost:usp-vhost\nheart-beat:30000,300000\nendpoint-id:proto\\c\\ccwmp-usp-proxy\\ctest\nlogin:guest\npasscode:guest\n\n\0'),
+    rawFirst.startsWith(
+      'STOMP\naccept-version:1.2\nhost:usp-vhost\nheart-beat:30000,300000\nendpoint-id:proto\\c\\ccwmp-usp-proxy\\ctest\nlogin:guest\npasscode:guest\n\n\0',
+    ),
     JSON.stringify(rawFirst.slice(0, 200)),
   );
   const sub = await c.waitFor('SUBSCRIBE');
@@ -366,14 +373,20 @@ test('scripted: refused connections retry with growing backoff; ERROR frame and 
   await m.start(); // resolves after the first (failed) attempt
   await opened;
   assert.equal(s.connections.length, 5);
-  assert.ok(warnings.some((w) => /STOMP ERROR frame: access refused/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /STOMP ERROR frame: access refused/.test(w)),
+    warnings.join('\n'),
+  );
   assert.ok(warnings.filter((w) => /retrying in \d+ ms/.test(w)).length >= 4);
   const c = await s.connection(4);
   // Garbage from the server: a warning, the connection is dropped and remade.
   const reopened = next(m, 'channelOpen', 5000);
   c.sendRaw('this is not STOMP\n\n\0');
   await reopened;
-  assert.ok(warnings.some((w) => /bad STOMP data/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /bad STOMP data/.test(w)),
+    warnings.join('\n'),
+  );
   assert.equal(s.connections.length, 6);
 });
 

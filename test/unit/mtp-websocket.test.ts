@@ -487,8 +487,7 @@ describe('WebSocket MTP, client role', () => {
     const h = await clientHarness({}, { backoff: { baseMs: 40, maxMs: 160 } }, '', { random: () => 0 });
     h.mtp.addAgent(AGENT);
     await h.waitFor('channelOpen');
-    const delays = (): number[] =>
-      h.logs.filter((l) => l.msg.startsWith('reconnecting')).map((l) => (l.extra as { delayMs: number }).delayMs);
+    const delays = (): number[] => h.logs.filter((l) => l.msg.startsWith('reconnecting')).map((l) => (l.extra as { delayMs: number }).delayMs);
 
     const t0 = Date.now();
     h.server.dropAll();

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { SessionEngine, RpcError, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import type { CwmpMessage, SoapEnvelope, CwmpVersion } from '../../src/cwmp/types.js';
 import type { Store } from '../../src/store/types.js';
 import { FakeConnReq, inform } from '../helpers/cwmp-fixtures.js';
@@ -83,7 +83,10 @@ test('queued RPCs wake an idle device with ONE connection request and run one pe
   assert.equal(req.body.method, 'GetParameterValues');
   req = parse(
     await engine.handle({
-      envelope: env({ method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value: '5', type: 'xsd:unsignedInt' }] }, req.id),
+      envelope: env(
+        { method: 'GetParameterValuesResponse', parameterList: [{ name: 'Device.DeviceInfo.UpTime', value: '5', type: 'xsd:unsignedInt' }] },
+        req.id,
+      ),
       sessionId: sid,
       connection: conn2,
     }),
@@ -144,7 +147,11 @@ test('a CPE that drops the cookie but keeps the TCP connection stays in its sess
   await new Promise((r) => setTimeout(r, 5));
   const req = parse(await engine.handle({ envelope: null, sessionId: null, connection: conn }));
   assert.equal(req.body.method, 'GetRPCMethods');
-  const end = await engine.handle({ envelope: env({ method: 'GetRPCMethodsResponse', methodList: ['GetRPCMethods'] }, req.id), sessionId: null, connection: conn });
+  const end = await engine.handle({
+    envelope: env({ method: 'GetRPCMethodsResponse', methodList: ['GetRPCMethods'] }, req.id),
+    sessionId: null,
+    connection: conn,
+  });
   assert.equal(end.status, 204);
   assert.equal((await p).kind, 'response');
   await engine.close();
@@ -159,7 +166,16 @@ test('CPE requests in session: TransferComplete answered and emitted; GetRPCMeth
   const ir = await engine.handle({ envelope: env(inform('S5', ['7 TRANSFER COMPLETE', 'M Download'])), sessionId: null, connection: conn });
   const tc = parse(
     await engine.handle({
-      envelope: env({ method: 'TransferComplete', commandKey: 'dl-1', fault: { faultCode: 0, faultString: '' }, startTime: '2026-11-25T10:00:00Z', completeTime: '2026-11-25T10:00:05Z' }, 'tc-1'),
+      envelope: env(
+        {
+          method: 'TransferComplete',
+          commandKey: 'dl-1',
+          fault: { faultCode: 0, faultString: '' },
+          startTime: '2026-11-25T10:00:00Z',
+          completeTime: '2026-11-25T10:00:05Z',
+        },
+        'tc-1',
+      ),
       sessionId: ir.cookie!,
       connection: conn,
     }),
@@ -238,7 +254,10 @@ test('BOOTSTRAP: the ACS sets per-device random connection request credentials a
   assert.equal(req.body.method, 'SetParameterValues');
   assert.ok(req.body.method === 'SetParameterValues');
   const names = req.body.parameterList.map((p) => p.name);
-  assert.deepEqual(names, ['InternetGatewayDevice.ManagementServer.ConnectionRequestUsername', 'InternetGatewayDevice.ManagementServer.ConnectionRequestPassword']);
+  assert.deepEqual(names, [
+    'InternetGatewayDevice.ManagementServer.ConnectionRequestUsername',
+    'InternetGatewayDevice.ManagementServer.ConnectionRequestPassword',
+  ]);
   const [u, pw] = req.body.parameterList.map((p) => p.value);
   assert.ok(u && pw && pw.length >= 16);
   const end = await engine.handle({ envelope: env({ method: 'SetParameterValuesResponse', status: 0 }, req.id), sessionId: ir.cookie!, connection: conn });
@@ -256,7 +275,9 @@ test('BOOTSTRAP: the ACS sets per-device random connection request credentials a
 
 test('HoldRequests: InformResponse carries cwmp:HoldRequests while the ACS has RPCs queued', async () => {
   const { engine, store } = setup({ holdRequests: true });
-  await engine.handle({ envelope: env(inform('S11', ['1 BOOT'])), sessionId: null, connection: {} }).then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: {} }));
+  await engine
+    .handle({ envelope: env(inform('S11', ['1 BOOT'])), sessionId: null, connection: {} })
+    .then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: {} }));
   const p = engine.enqueue(KEY('S11'), { method: 'GetRPCMethods' });
   await new Promise((r) => setTimeout(r, 5));
   const conn = {};
@@ -319,7 +340,9 @@ test('load shedding: Informs beyond maxSessions get 503 with Retry-After', async
 test('linger: a follow-up RPC enqueued right after an answer rides the same session (one connection request)', async () => {
   const { engine, store, cr } = setup({ lingerMs: 500 });
   const conn = {};
-  await engine.handle({ envelope: env(inform('LG1', ['1 BOOT'])), sessionId: null, connection: conn }).then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
+  await engine
+    .handle({ envelope: env(inform('LG1', ['1 BOOT'])), sessionId: null, connection: conn })
+    .then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
   // A USP request: GPN first, then (after its answer) GPV.
   const flow = (async () => {
     const a = await engine.enqueue(KEY('LG1'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: false }, { linger: true });
@@ -332,9 +355,15 @@ test('linger: a follow-up RPC enqueued right after an answer rides the same sess
   const ir = await engine.handle({ envelope: env(inform('LG1', ['6 CONNECTION REQUEST'])), sessionId: null, connection: c2 });
   const gpn = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: c2 }));
   assert.equal(gpn.body.method, 'GetParameterNames');
-  const gpv = parse(await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, gpn.id), sessionId: ir.cookie!, connection: c2 }));
+  const gpv = parse(
+    await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, gpn.id), sessionId: ir.cookie!, connection: c2 }),
+  );
   assert.equal(gpv.body.method, 'GetParameterValues', 'the follow-up came in the same session');
-  const end = await engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 });
+  const end = await engine.handle({
+    envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id),
+    sessionId: ir.cookie!,
+    connection: c2,
+  });
   assert.equal(end.status, 204, 'after the linger window the session ends');
   assert.deepEqual(await flow, ['response', 'response']);
   assert.equal(cr.calls.length, 1, 'one connection request for the whole USP request');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { DeviceModel, loadModel, parseCsv, parseModelCsv } from '../../src/sim/model.js';
-import { expandParams, getNames } from '../../src/sim/rpc.js';
+import { DeviceModel, loadModel, parseCsv, parseModelCsv } from '../../src/tools/sim/model.js';
+import { expandParams, getNames } from '../../src/tools/sim/rpc.js';
 import { REFERENCE, hasReference } from '../helpers/paths.js';
 
 const MODELS = path.join(REFERENCE, 'cwmp-models');

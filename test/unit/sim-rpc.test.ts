@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimDevice } from '../../src/sim/device.js';
-import { loadModel } from '../../src/sim/model.js';
-import { normalizeValue } from '../../src/sim/rpc.js';
+import { SimDevice } from '../../src/tools/sim/device.js';
+import { loadModel } from '../../src/tools/sim/model.js';
+import { normalizeValue } from '../../src/tools/sim/rpc.js';
 import type { CwmpMessage, Fault } from '../../src/cwmp/types.js';
 
 const R = 'Device.';
@@ -153,7 +153,11 @@ test('type validation table', () => {
 test('DiagnosticsState accepts only Requested/Canceled and schedules the run', () => {
   const d = dev();
   const bad = asFault(
-    d.handleRpc({ method: 'SetParameterValues', parameterKey: '', parameterList: [{ name: R + 'IP.Diagnostics.IPPing.DiagnosticsState', value: 'Complete', type: 'xsd:string' }] }),
+    d.handleRpc({
+      method: 'SetParameterValues',
+      parameterKey: '',
+      parameterList: [{ name: R + 'IP.Diagnostics.IPPing.DiagnosticsState', value: 'Complete', type: 'xsd:string' }],
+    }),
   );
   assert.equal(bad.setParameterValuesFault[0].faultCode, 9007);
   const ok = d.handleRpc({
@@ -226,7 +230,8 @@ test('AddObject / DeleteObject: instance numbers, defaults, NumberOfEntries, fau
   const names = d.handleRpc({ method: 'GetParameterNames', parameterPath: t, nextLevel: true });
   assert.ok(names.method === 'GetParameterNamesResponse' && names.parameterList.some((p) => p.name === t + '2.' && p.writable));
   assert.equal(
-    d.handleRpc({ method: 'SetParameterValues', parameterKey: '', parameterList: [{ name: t + '2.ExternalPort', value: '2222', type: 'xsd:unsignedInt' }] }).method,
+    d.handleRpc({ method: 'SetParameterValues', parameterKey: '', parameterList: [{ name: t + '2.ExternalPort', value: '2222', type: 'xsd:unsignedInt' }] })
+      .method,
     'SetParameterValuesResponse',
   );
   assert.equal(d.getValue(t + '2.ExternalPort'), '2222');
@@ -286,7 +291,15 @@ test('Reboot, FactoryReset, Download, Upload, ScheduleInform answer and queue th
     failureURL: '',
   };
   assert.deepEqual(d.handleRpc(dl), { method: 'DownloadResponse', status: 1, startTime: '0001-01-01T00:00:00Z', completeTime: '0001-01-01T00:00:00Z' });
-  const up = { method: 'Upload' as const, commandKey: 'up', fileType: '3 Vendor Configuration File', url: 'http://127.0.0.1:1/cfg', username: '', password: '', delaySeconds: 0 };
+  const up = {
+    method: 'Upload' as const,
+    commandKey: 'up',
+    fileType: '3 Vendor Configuration File',
+    url: 'http://127.0.0.1:1/cfg',
+    username: '',
+    password: '',
+    delaySeconds: 0,
+  };
   assert.equal(d.handleRpc(up).method, 'UploadResponse');
   assert.deepEqual(d.handleRpc({ method: 'ScheduleInform', delaySeconds: 5, commandKey: 'si' }), { method: 'ScheduleInformResponse' });
   assert.deepEqual(

@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { decodeSoap, encodeSoap } from '../../src/cwmp/soap.js';
 import { authenticate, basicAuthorization, digestAuthorization, parseChallenge, pickChallenge } from '../../src/cwmp/http-auth.js';
 import type { AcsRequest, CwmpMessage, Inform, SoapEnvelope, TransferComplete } from '../../src/cwmp/types.js';
-import { Fleet, type FleetOptions } from '../../src/sim/fleet.js';
-import type { SessionSummary } from '../../src/sim/device.js';
+import { Fleet, type FleetOptions } from '../../src/tools/sim/fleet.js';
+import type { SessionSummary } from '../../src/tools/sim/device.js';
 
 // ---------------------------------------------------------------- scripted ACS
 
@@ -206,7 +206,7 @@ async function digestGet(url: string, username: string, password: string): Promi
   return (await get(url, auth)).status;
 }
 
-function withDevice<T>(serial: string, pred: (s: AcsSession) => boolean = () => true): (s: AcsSession) => boolean {
+function withDevice<_T>(serial: string, pred: (s: AcsSession) => boolean = () => true): (s: AcsSession) => boolean {
   return (s) => ofSerial(serial)(s) && pred(s);
 }
 
@@ -233,7 +233,12 @@ test('boot session: Inform contents, cookies, Digest toward the ACS, ACS RPCs an
   assert.equal(s.inform.retryCount, 0);
   assert.equal(param(s, 'Device.ManagementServer.ConnectionRequestURL'), `http://127.0.0.1:${f.connReqPort}/BOOT000001`);
   assert.equal(d.connectionRequestUrl, `http://127.0.0.1:${f.connReqPort}/BOOT000001`);
-  for (const p of ['Device.DeviceInfo.HardwareVersion', 'Device.DeviceInfo.SoftwareVersion', 'Device.DeviceInfo.ProvisioningCode', 'Device.ManagementServer.ParameterKey']) {
+  for (const p of [
+    'Device.DeviceInfo.HardwareVersion',
+    'Device.DeviceInfo.SoftwareVersion',
+    'Device.DeviceInfo.ProvisioningCode',
+    'Device.ManagementServer.ParameterKey',
+  ]) {
     assert.ok(param(s, p) !== undefined, `${p} in the Inform`);
   }
   assert.match(param(s, 'Device.IP.Interface.2.IPv4Address.1.IPAddress') ?? '', /^100\.64\./, 'a WAN address');
@@ -381,7 +386,8 @@ test('connection request during a session runs another session after it', async 
 test('Reboot: the next session has 1 BOOT + M Reboot with the CommandKey', async () => {
   const f = await startFleet({ serialPrefix: 'RB' });
   const d = f.device('RB000001')!;
-  acs.script = (i) => (i.deviceId.serialNumber === 'RB000001' && i.event.some((e) => e.eventCode === '2 PERIODIC') ? { rpcs: [{ method: 'Reboot', commandKey: 'rb-7' }] } : {});
+  acs.script = (i) =>
+    i.deviceId.serialNumber === 'RB000001' && i.event.some((e) => e.eventCode === '2 PERIODIC') ? { rpcs: [{ method: 'Reboot', commandKey: 'rb-7' }] } : {};
   const next = acs.waitSession(withDevice('RB000001', (s) => codes(s).includes('M Reboot')));
   const sum = await d.inform(['2 PERIODIC']);
   assert.deepEqual(sum.rpcs, ['Reboot']);
@@ -395,7 +401,8 @@ test('FactoryReset: values back to the template, then 0 BOOTSTRAP + 1 BOOT', asy
   const f = await startFleet({ serialPrefix: 'FR' });
   const d = f.device('FR000001')!;
   d.setValue('Device.WiFi.SSID.1.SSID', 'changed');
-  acs.script = (i) => (i.deviceId.serialNumber === 'FR000001' && i.event.some((e) => e.eventCode === '2 PERIODIC') ? { rpcs: [{ method: 'FactoryReset' }] } : {});
+  acs.script = (i) =>
+    i.deviceId.serialNumber === 'FR000001' && i.event.some((e) => e.eventCode === '2 PERIODIC') ? { rpcs: [{ method: 'FactoryReset' }] } : {};
   const next = acs.waitSession(withDevice('FR000001', (s) => codes(s).includes('0 BOOTSTRAP')));
   await d.inform(['2 PERIODIC']);
   const s = await next;
@@ -445,7 +452,10 @@ test('Download (firmware): fetched over HTTP, TransferComplete in a new session 
   assert.deepEqual(codes(s1), ['1 BOOT', '7 TRANSFER COMPLETE', 'M Download']);
   assert.equal(evKey(s1, 'M Download'), 'dl-1');
   assert.equal(param(s1, 'Device.DeviceInfo.SoftwareVersion'), '2.5.0');
-  assert.deepEqual(acs.fileGets.filter((n) => n.includes('2.5.0')), ['ok-fw-2.5.0.bin']);
+  assert.deepEqual(
+    acs.fileGets.filter((n) => n.includes('2.5.0')),
+    ['ok-fw-2.5.0.bin'],
+  );
   // HoldRequests: the CPE sent no request, only the empty POST and the RPC response
   assert.equal(s1.received[0], 'empty');
   assert.ok(!s1.received.some((m) => typeof m === 'object' && m.method === 'TransferComplete'));
@@ -501,7 +511,19 @@ test('Download of a missing file: TransferComplete with 9010; Upload: M Upload',
   // Upload
   acs.script = (i) =>
     i.deviceId.serialNumber === 'DLF000001' && i.event.some((e) => e.eventCode === '2 PERIODIC')
-      ? { rpcs: [{ method: 'Upload', commandKey: 'up-1', fileType: '3 Vendor Configuration File', url: `${base}/files/up`, username: '', password: '', delaySeconds: 0 }] }
+      ? {
+          rpcs: [
+            {
+              method: 'Upload',
+              commandKey: 'up-1',
+              fileType: '3 Vendor Configuration File',
+              url: `${base}/files/up`,
+              username: '',
+              password: '',
+              delaySeconds: 0,
+            },
+          ],
+        }
       : {};
   const up = acs.waitSession(withDevice('DLF000001', (s2) => codes(s2).includes('M Upload')));
   await d.inform(['2 PERIODIC']);
@@ -516,7 +538,9 @@ test('ScheduleInform -> 3 SCHEDULED + M ScheduleInform', async () => {
   const f = await startFleet({ serialPrefix: 'SI' });
   const d = f.device('SI000001')!;
   acs.script = (i) =>
-    i.deviceId.serialNumber === 'SI000001' && i.event.some((e) => e.eventCode === '2 PERIODIC') ? { rpcs: [{ method: 'ScheduleInform', delaySeconds: 1, commandKey: 'si-1' }] } : {};
+    i.deviceId.serialNumber === 'SI000001' && i.event.some((e) => e.eventCode === '2 PERIODIC')
+      ? { rpcs: [{ method: 'ScheduleInform', delaySeconds: 1, commandKey: 'si-1' }] }
+      : {};
   const next = acs.waitSession(withDevice('SI000001', (s) => codes(s).includes('3 SCHEDULED')));
   await d.inform(['2 PERIODIC']);
   const s = await next;
@@ -617,7 +641,10 @@ test('informAll over a fleet with bounded concurrency; periodic Informs fire', a
   assert.deepEqual(codes(booted[0]), ['1 BOOT'], 'bootstrap: false');
   // periodic
   const p = await startFleet({ serialPrefix: 'PER', periodicIntervalS: 1, bootstrap: false });
-  const s = await acs.waitSession(withDevice('PER000001', (x) => codes(x).includes('2 PERIODIC')), 3000);
+  const s = await acs.waitSession(
+    withDevice('PER000001', (x) => codes(x).includes('2 PERIODIC')),
+    3000,
+  );
   assert.equal(param(s, 'Device.ManagementServer.PeriodicInformInterval'), undefined);
   assert.equal(p.device('PER000001')!.getValue('Device.ManagementServer.PeriodicInformInterval'), '1');
 });

@@ -27,7 +27,10 @@ function validate(files: string[]): Map<string, string | null> {
   for (const f of files) {
     if (out.includes(`${f} validates`)) result.set(f, null);
     else {
-      const errors = out.split('\n').filter((l) => l.startsWith(`${f}:`)).join('\n');
+      const errors = out
+        .split('\n')
+        .filter((l) => l.startsWith(`${f}:`))
+        .join('\n');
       result.set(f, errors || `no verdict for ${f}:\n${out}`);
     }
   }
@@ -45,17 +48,21 @@ function withTempDir<T>(fn: (dir: string) => T): T {
 
 /** One envelope per message type: the golden fixtures' objects. */
 function goldenEnvelopes(): SoapEnvelope[] {
-  return ['acs', 'cpe'].flatMap((d) => readdirSync(fixture('soap', d)).filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(fixture('soap', d, f), 'utf8')) as SoapEnvelope));
+  return ['acs', 'cpe'].flatMap((d) =>
+    readdirSync(fixture('soap', d))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(fixture('soap', d, f), 'utf8')) as SoapEnvelope),
+  );
 }
 
 /** AutonomousTransferComplete appeared in Amendment 2 (namespace cwmp-1-1). */
-const inVersion = (env: SoapEnvelope): boolean =>
-  !(env.cwmpVersion === '1-0' && env.body.method.startsWith('AutonomousTransferComplete'));
+const inVersion = (env: SoapEnvelope): boolean => !(env.cwmpVersion === '1-0' && env.body.method.startsWith('AutonomousTransferComplete'));
 
 test('every envelope the codec builds validates, every message type in every cwmp version', (t) => {
   if (xmllintMissing) return t.skip(SKIP);
-  const envs = goldenEnvelopes().flatMap((e) => CWMP_VERSIONS.map((v) => ({ ...e, cwmpVersion: v }))).filter(inVersion);
+  const envs = goldenEnvelopes()
+    .flatMap((e) => CWMP_VERSIONS.map((v) => ({ ...e, cwmpVersion: v })))
+    .filter(inVersion);
   assert.ok(envs.length >= 33 * 5 - 2);
   withTempDir((dir) => {
     const files = envs.map((e, i) => {
@@ -70,24 +77,63 @@ test('every envelope the codec builds validates, every message type in every cwm
 
 test('the schema really checks order, types, versions and the one-message Body', (t) => {
   if (xmllintMissing) return t.skip(SKIP);
-  const download = encodeSoap({ cwmpVersion: '1-0', id: 'acs-5', body: { method: 'Download', commandKey: 'dl-1',
-    fileType: '1 Firmware Upgrade Image', url: 'http://h/fw.bin', username: '', password: '', fileSize: 1024, targetFileName: '',
-    delaySeconds: 0, successURL: '', failureURL: '' } });
+  const download = encodeSoap({
+    cwmpVersion: '1-0',
+    id: 'acs-5',
+    body: {
+      method: 'Download',
+      commandKey: 'dl-1',
+      fileType: '1 Firmware Upgrade Image',
+      url: 'http://h/fw.bin',
+      username: '',
+      password: '',
+      fileSize: 1024,
+      targetFileName: '',
+      delaySeconds: 0,
+      successURL: '',
+      failureURL: '',
+    },
+  });
   const swap = (xml: string, a: RegExp, b: RegExp): string => {
     const ma = a.exec(xml)![0];
     const mb = b.exec(xml)![0];
     return xml.replace(ma + mb, mb + ma);
   };
   const negatives: Record<string, [string, RegExp]> = {
-    'download-url-before-filetype': [swap(download, /<FileType>[^<]*<\/FileType>/, /<URL>[^<]*<\/URL>/), /Element 'URL': This element is not expected. Expected is \( FileType \)/],
-    'download-delay-before-size': [download.replace('<FileSize>1024</FileSize>', '').replace('<DelaySeconds>0</DelaySeconds>', '<DelaySeconds>0</DelaySeconds><FileSize>1024</FileSize>'), /not expected/],
-    'value-not-unsignedInt': [encodeSoap({ cwmpVersion: '1-2', id: '1', body: { method: 'SetParameterValues', parameterKey: '',
-      parameterList: [{ name: 'Device.ManagementServer.PeriodicInformInterval', value: 'soon', type: 'xsd:unsignedInt' }] } }), /unsignedInt/],
-    'atc-in-cwmp-1-0': [encodeSoap({ cwmpVersion: '1-0', id: '1', body: { method: 'AutonomousTransferCompleteResponse' } }), /No matching global element declaration/],
-    'unknown-method': [encodeSoap({ cwmpVersion: '1-2', id: '1', body: { method: 'FactoryReset' } }).replace(/FactoryReset/g, 'Kicked'), /No matching global element declaration/],
+    'download-url-before-filetype': [
+      swap(download, /<FileType>[^<]*<\/FileType>/, /<URL>[^<]*<\/URL>/),
+      /Element 'URL': This element is not expected. Expected is \( FileType \)/,
+    ],
+    'download-delay-before-size': [
+      download.replace('<FileSize>1024</FileSize>', '').replace('<DelaySeconds>0</DelaySeconds>', '<DelaySeconds>0</DelaySeconds><FileSize>1024</FileSize>'),
+      /not expected/,
+    ],
+    'value-not-unsignedInt': [
+      encodeSoap({
+        cwmpVersion: '1-2',
+        id: '1',
+        body: {
+          method: 'SetParameterValues',
+          parameterKey: '',
+          parameterList: [{ name: 'Device.ManagementServer.PeriodicInformInterval', value: 'soon', type: 'xsd:unsignedInt' }],
+        },
+      }),
+      /unsignedInt/,
+    ],
+    'atc-in-cwmp-1-0': [
+      encodeSoap({ cwmpVersion: '1-0', id: '1', body: { method: 'AutonomousTransferCompleteResponse' } }),
+      /No matching global element declaration/,
+    ],
+    'unknown-method': [
+      encodeSoap({ cwmpVersion: '1-2', id: '1', body: { method: 'FactoryReset' } }).replace(/FactoryReset/g, 'Kicked'),
+      /No matching global element declaration/,
+    ],
     'two-messages': [download.replace('</cwmp:Download>', '</cwmp:Download><cwmp:GetRPCMethods/>'), /not expected/],
     'command-key-too-long': [encodeSoap({ cwmpVersion: '1-4', id: '1', body: { method: 'Reboot', commandKey: 'x'.repeat(33) } }), /maxLength/],
-    'object-name-without-dot': [encodeSoap({ cwmpVersion: '1-1', id: '1', body: { method: 'AddObject', objectName: 'Device.NAT.PortMapping', parameterKey: '' } }), /pattern/],
+    'object-name-without-dot': [
+      encodeSoap({ cwmpVersion: '1-1', id: '1', body: { method: 'AddObject', objectName: 'Device.NAT.PortMapping', parameterKey: '' } }),
+      /pattern/,
+    ],
   };
   withTempDir((dir) => {
     const files = Object.keys(negatives).map((name) => {
@@ -119,7 +165,10 @@ test('captured traffic against our schema: conformant messages validate, the kno
       writeFileSync(out, body);
       files.push(out);
     }
-    const failing = [...validate(files)].filter(([, err]) => err !== null).map(([f]) => path.basename(f).slice(0, 2)).sort();
+    const failing = [...validate(files)]
+      .filter(([, err]) => err !== null)
+      .map(([f]) => path.basename(f).slice(0, 2))
+      .sort();
     // 12: genieacs-sim puts FaultStruct after the times; 21: truncated body; 25: TransferComplete nested in Inform.
     assert.deepEqual(failing, ['12', '21', '25']);
   });
@@ -134,9 +183,24 @@ test('wsdl/cwmp.wsdl is well-formed WSDL 1.1 covering the RPC set, with every pa
   assert.match(wsdl, /<wsdl:definitions [^>]*xmlns:wsdl="http:\/\/schemas.xmlsoap.org\/wsdl\/"/);
   assert.match(wsdl, /<xs:import namespace="urn:dslforum-org:cwmp-1-2" schemaLocation="cwmp-1-2.xsd"\/>/);
   const ops = new Set([...wsdl.matchAll(/<wsdl:operation name="([A-Za-z]+)">\s*<wsdl:input message/g)].map((m) => m[1]));
-  assert.deepEqual([...ops].sort(), ['AddObject', 'AutonomousTransferComplete', 'DeleteObject', 'Download', 'FactoryReset',
-    'GetParameterAttributes', 'GetParameterNames', 'GetParameterValues', 'GetRPCMethods', 'Inform', 'Reboot', 'ScheduleInform',
-    'SetParameterAttributes', 'SetParameterValues', 'TransferComplete', 'Upload']);
+  assert.deepEqual([...ops].sort(), [
+    'AddObject',
+    'AutonomousTransferComplete',
+    'DeleteObject',
+    'Download',
+    'FactoryReset',
+    'GetParameterAttributes',
+    'GetParameterNames',
+    'GetParameterValues',
+    'GetRPCMethods',
+    'Inform',
+    'Reboot',
+    'ScheduleInform',
+    'SetParameterAttributes',
+    'SetParameterValues',
+    'TransferComplete',
+    'Upload',
+  ]);
   const xsd = readFileSync(path.join(WSDL, 'cwmp-rpc.xsd'), 'utf8') + readFileSync(path.join(WSDL, 'cwmp-rpc-1-1.xsd'), 'utf8');
   const declared = new Set([...xsd.matchAll(/^ {2}<xs:element name="([A-Za-z]+)"/gm)].map((m) => m[1]));
   const parts = [...wsdl.matchAll(/element="cwmp:([A-Za-z]+)"/g)].map((m) => m[1]!);

@@ -10,9 +10,10 @@ import { fixture, hasReference, REFERENCE } from '../helpers/paths.js';
 
 const read = (p: string): string => readFileSync(p, 'utf8');
 const cases = (dir: string): string[] =>
-  readdirSync(fixture('soap', dir)).filter((f) => f.endsWith('.xml')).sort();
-const expected = (dir: string, xmlFile: string): SoapEnvelope =>
-  JSON.parse(read(fixture('soap', dir, xmlFile.replace(/\.xml$/, '.json')))) as SoapEnvelope;
+  readdirSync(fixture('soap', dir))
+    .filter((f) => f.endsWith('.xml'))
+    .sort();
+const expected = (dir: string, xmlFile: string): SoapEnvelope => JSON.parse(read(fixture('soap', dir, xmlFile.replace(/\.xml$/, '.json')))) as SoapEnvelope;
 
 function throwsSoap(fn: () => unknown, code: SoapErrorCode, message?: RegExp): SoapError {
   try {
@@ -28,21 +29,49 @@ function throwsSoap(fn: () => unknown, code: SoapErrorCode, message?: RegExp): S
 
 /** Wraps a body element (cwmp-1-0 by default) in a minimal envelope. */
 function envelope(body: string, ns = 'urn:dslforum-org:cwmp-1-0', header = '<cwmp:ID soap-env:mustUnderstand="1">t1</cwmp:ID>'): string {
-  return `<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" ` +
+  return (
+    `<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" ` +
     `xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:cwmp="${ns}">` +
-    `<soap-env:Header>${header}</soap-env:Header><soap-env:Body>${body}</soap-env:Body></soap-env:Envelope>`;
+    `<soap-env:Header>${header}</soap-env:Header><soap-env:Body>${body}</soap-env:Body></soap-env:Envelope>`
+  );
 }
 
 // ---------------------------------------------------------------- golden fixtures, both ways
 
 const ALL_METHODS: CwmpMessage['method'][] = [
-  'GetRPCMethods', 'GetParameterNames', 'GetParameterValues', 'SetParameterValues', 'GetParameterAttributes',
-  'SetParameterAttributes', 'AddObject', 'DeleteObject', 'Reboot', 'FactoryReset', 'Download', 'Upload', 'ScheduleInform',
-  'GetRPCMethodsResponse', 'GetParameterNamesResponse', 'GetParameterValuesResponse', 'SetParameterValuesResponse',
-  'GetParameterAttributesResponse', 'SetParameterAttributesResponse', 'AddObjectResponse', 'DeleteObjectResponse',
-  'RebootResponse', 'FactoryResetResponse', 'DownloadResponse', 'UploadResponse', 'ScheduleInformResponse',
-  'Inform', 'TransferComplete', 'AutonomousTransferComplete', 'InformResponse', 'TransferCompleteResponse',
-  'AutonomousTransferCompleteResponse', 'Fault',
+  'GetRPCMethods',
+  'GetParameterNames',
+  'GetParameterValues',
+  'SetParameterValues',
+  'GetParameterAttributes',
+  'SetParameterAttributes',
+  'AddObject',
+  'DeleteObject',
+  'Reboot',
+  'FactoryReset',
+  'Download',
+  'Upload',
+  'ScheduleInform',
+  'GetRPCMethodsResponse',
+  'GetParameterNamesResponse',
+  'GetParameterValuesResponse',
+  'SetParameterValuesResponse',
+  'GetParameterAttributesResponse',
+  'SetParameterAttributesResponse',
+  'AddObjectResponse',
+  'DeleteObjectResponse',
+  'RebootResponse',
+  'FactoryResetResponse',
+  'DownloadResponse',
+  'UploadResponse',
+  'ScheduleInformResponse',
+  'Inform',
+  'TransferComplete',
+  'AutonomousTransferComplete',
+  'InformResponse',
+  'TransferCompleteResponse',
+  'AutonomousTransferCompleteResponse',
+  'Fault',
 ];
 
 for (const dir of ['acs', 'cpe']) {
@@ -105,10 +134,14 @@ const SAMPLE_EXPECT: Record<string, (env: SoapEnvelope | null, warnings: string[
   '10': (e) => assert.deepEqual(e?.body, { method: 'DownloadResponse', status: 1, startTime: '0001-01-01T00:00:00Z', completeTime: '0001-01-01T00:00:00Z' }),
   '11': (e) => assert.equal(e?.body.method === 'Inform' && e.body.parameterList[3]?.value, 'A&B <x>'),
   // genieacs-sim writes FaultStruct after the times (schema order is before): read by name.
-  '12': (e) => assert.deepEqual(e?.body, {
-    method: 'TransferComplete', commandKey: 'dl-1', fault: { faultCode: 0, faultString: '' },
-    startTime: '2026-11-25T11:37:26.906Z', completeTime: '2026-11-25T11:37:29.958Z',
-  }),
+  '12': (e) =>
+    assert.deepEqual(e?.body, {
+      method: 'TransferComplete',
+      commandKey: 'dl-1',
+      fault: { faultCode: 0, faultString: '' },
+      startTime: '2026-11-25T11:37:26.906Z',
+      completeTime: '2026-11-25T11:37:29.958Z',
+    }),
   '14': (e) => assert.deepEqual(e?.body, { method: 'GetParameterNamesResponse', parameterList: [{ name: 'InternetGatewayDevice.', writable: false }] }),
   '15': (e) => {
     assert.equal(e?.body.method, 'GetParameterNamesResponse');
@@ -219,11 +252,13 @@ test('malformed XML is SoapError malformed-xml', () => {
 });
 
 test('DOCTYPE and ENTITY declarations are rejected before parsing (forbidden-dtd)', () => {
-  const laughs = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">' +
-    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]>' + envelope('<cwmp:Reboot><CommandKey>&lol3;</CommandKey></cwmp:Reboot>');
+  const laughs =
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">' +
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]>' +
+    envelope('<cwmp:Reboot><CommandKey>&lol3;</CommandKey></cwmp:Reboot>');
   throwsSoap(() => decodeSoap(laughs), 'forbidden-dtd', /DOCTYPE is not allowed/);
-  const xxe = '<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' +
-    envelope('<cwmp:Reboot><CommandKey>&xxe;</CommandKey></cwmp:Reboot>');
+  const xxe =
+    '<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + envelope('<cwmp:Reboot><CommandKey>&xxe;</CommandKey></cwmp:Reboot>');
   throwsSoap(() => decodeSoap(xxe), 'forbidden-dtd', /DOCTYPE/);
   throwsSoap(() => decodeSoap('<!doctype html><html></html>'), 'forbidden-dtd');
   throwsSoap(() => decodeSoap('<! ENTITY x "y"><a/>'), 'forbidden-dtd', /ENTITY/);
@@ -241,8 +276,11 @@ test('XML that is not a SOAP 1.1 envelope is not-soap', () => {
 });
 
 test('unknown cwmp namespaces are unknown-namespace', () => {
-  throwsSoap(() => decodeSoap(envelope('<cwmp:GetRPCMethods/>', 'urn:dslforum-org:cwmp-9-9')), 'unknown-namespace',
-    /^unknown cwmp namespace urn:dslforum-org:cwmp-9-9$/);
+  throwsSoap(
+    () => decodeSoap(envelope('<cwmp:GetRPCMethods/>', 'urn:dslforum-org:cwmp-9-9')),
+    'unknown-namespace',
+    /^unknown cwmp namespace urn:dslforum-org:cwmp-9-9$/,
+  );
   throwsSoap(() => decodeSoap(envelope('<cwmp:GetRPCMethods/>', 'urn:broadband-forum-org:cwmp-1-2')), 'unknown-namespace');
   throwsSoap(() => decodeSoap(envelope('<GetRPCMethods/>')), 'unknown-namespace', /no cwmp namespace/);
   // Resolved by URI: the literal "cwmp:" prefix bound to 1-3 is version 1-3.
@@ -250,8 +288,11 @@ test('unknown cwmp namespaces are unknown-namespace', () => {
 });
 
 test('an unsupported cwmp method is unsupported-method, with the id, version and method to fault back', () => {
-  const e = throwsSoap(() => decodeSoap(envelope('<cwmp:RequestDownload><FileType>2 Web Content</FileType></cwmp:RequestDownload>',
-    'urn:dslforum-org:cwmp-1-2')), 'unsupported-method', /unsupported cwmp method RequestDownload/);
+  const e = throwsSoap(
+    () => decodeSoap(envelope('<cwmp:RequestDownload><FileType>2 Web Content</FileType></cwmp:RequestDownload>', 'urn:dslforum-org:cwmp-1-2')),
+    'unsupported-method',
+    /unsupported cwmp method RequestDownload/,
+  );
   assert.equal(e.id, 't1');
   assert.equal(e.cwmpVersion, '1-2');
   assert.equal(e.method, 'RequestDownload');
@@ -261,16 +302,21 @@ test('an unsupported cwmp method is unsupported-method, with the id, version and
 });
 
 test('invalid messages: Inform without DeviceId / SerialNumber / OUI, empty Body', () => {
-  const inform = (deviceId: string): string => envelope(`<cwmp:Inform>${deviceId}<Event soap-enc:arrayType="cwmp:EventStruct[0]"></Event>` +
-    '<MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount>' +
-    '<ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[0]"></ParameterList></cwmp:Inform>');
+  const inform = (deviceId: string): string =>
+    envelope(
+      `<cwmp:Inform>${deviceId}<Event soap-enc:arrayType="cwmp:EventStruct[0]"></Event>` +
+        '<MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime><RetryCount>0</RetryCount>' +
+        '<ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[0]"></ParameterList></cwmp:Inform>',
+    );
   const e = throwsSoap(() => decodeSoap(inform('')), 'invalid-message', /^Inform is missing DeviceId$/);
   assert.equal(e.id, 't1');
   assert.equal(e.method, 'Inform');
-  throwsSoap(() => decodeSoap(inform('<DeviceId><Manufacturer>m</Manufacturer><OUI>A1B2C3</OUI><ProductClass>p</ProductClass></DeviceId>')),
-    'invalid-message', /^Inform is missing DeviceId\/SerialNumber$/);
-  throwsSoap(() => decodeSoap(inform('<DeviceId><OUI>A1B2C3</OUI><SerialNumber>  </SerialNumber></DeviceId>')),
-    'invalid-message', /DeviceId\/SerialNumber/);
+  throwsSoap(
+    () => decodeSoap(inform('<DeviceId><Manufacturer>m</Manufacturer><OUI>A1B2C3</OUI><ProductClass>p</ProductClass></DeviceId>')),
+    'invalid-message',
+    /^Inform is missing DeviceId\/SerialNumber$/,
+  );
+  throwsSoap(() => decodeSoap(inform('<DeviceId><OUI>A1B2C3</OUI><SerialNumber>  </SerialNumber></DeviceId>')), 'invalid-message', /DeviceId\/SerialNumber/);
   throwsSoap(() => decodeSoap(inform('<DeviceId><SerialNumber>s</SerialNumber></DeviceId>')), 'invalid-message', /DeviceId\/OUI/);
   throwsSoap(() => decodeSoap(envelope('')), 'invalid-message', /Body is empty/);
 });
@@ -284,39 +330,63 @@ test('tolerated deviations decode with warnings', () => {
   assert.deepEqual(r2.envelope?.body, { method: 'AddObjectResponse', instanceNumber: 0, status: 0 });
   assert.equal(r2.warnings.length, 2);
   // Unknown header element, second body element, cwmp:ID in another version than the body.
-  const r3 = decodeSoap(envelope('<cwmp:Reboot><CommandKey>k</CommandKey></cwmp:Reboot><cwmp:FactoryReset/>', 'urn:dslforum-org:cwmp-1-0',
-    '<cwmp:ID soap-env:mustUnderstand="1">i</cwmp:ID><x:SessionTimeout xmlns:x="urn:dslforum-org:cwmp-1-2">30</x:SessionTimeout><v:Trace xmlns:v="urn:vendor" soap-env:mustUnderstand="1">1</v:Trace>' +
-    '<y:ID xmlns:y="urn:dslforum-org:cwmp-1-2">j</y:ID>'));
+  const r3 = decodeSoap(
+    envelope(
+      '<cwmp:Reboot><CommandKey>k</CommandKey></cwmp:Reboot><cwmp:FactoryReset/>',
+      'urn:dslforum-org:cwmp-1-0',
+      '<cwmp:ID soap-env:mustUnderstand="1">i</cwmp:ID><x:SessionTimeout xmlns:x="urn:dslforum-org:cwmp-1-2">30</x:SessionTimeout><v:Trace xmlns:v="urn:vendor" soap-env:mustUnderstand="1">1</v:Trace>' +
+        '<y:ID xmlns:y="urn:dslforum-org:cwmp-1-2">j</y:ID>',
+    ),
+  );
   assert.deepEqual(r3.envelope?.body, { method: 'Reboot', commandKey: 'k' });
   assert.equal(r3.envelope?.id, 'j');
   assert.deepEqual(r3.warnings, [
     'Header: unknown header element v:Trace with mustUnderstand="1" ignored',
     'Body: extra element cwmp:FactoryReset ignored (one message per envelope)',
-    'Header: cwmp:ID namespace urn:dslforum-org:cwmp-1-2 differs from the body\'s urn:dslforum-org:cwmp-1-0',
+    "Header: cwmp:ID namespace urn:dslforum-org:cwmp-1-2 differs from the body's urn:dslforum-org:cwmp-1-0",
   ]);
   // A SOAP Fault without a cwmp:Fault detail.
-  const r4 = decodeSoap('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode>' +
-    '<faultstring>boom</faultstring></s:Fault></s:Body></s:Envelope>');
-  assert.deepEqual(r4.envelope, { cwmpVersion: '1-0', id: null, body: { method: 'Fault', soapFaultCode: 'Server', faultCode: 9002, faultString: 'boom', setParameterValuesFault: [] } });
+  const r4 = decodeSoap(
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode>' +
+      '<faultstring>boom</faultstring></s:Fault></s:Body></s:Envelope>',
+  );
+  assert.deepEqual(r4.envelope, {
+    cwmpVersion: '1-0',
+    id: null,
+    body: { method: 'Fault', soapFaultCode: 'Server', faultCode: 9002, faultString: 'boom', setParameterValuesFault: [] },
+  });
   assert.equal(r4.warnings.length, 2);
 });
 
 test('arrays: arrayType counts are ignored, single and zero children work', () => {
-  const gpv = (items: string, n: number): string => envelope(`<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[${n}]">${items}</ParameterNames></cwmp:GetParameterValues>`);
+  const gpv = (items: string, n: number): string =>
+    envelope(`<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[${n}]">${items}</ParameterNames></cwmp:GetParameterValues>`);
   assert.deepEqual(decodeSoap(gpv('<string>A.</string>', 5)).envelope?.body, { method: 'GetParameterValues', parameterNames: ['A.'] });
-  assert.deepEqual(decodeSoap(gpv('<string>A.</string><string>B.</string><string>C.</string>', 1)).envelope?.body,
-    { method: 'GetParameterValues', parameterNames: ['A.', 'B.', 'C.'] });
+  assert.deepEqual(decodeSoap(gpv('<string>A.</string><string>B.</string><string>C.</string>', 1)).envelope?.body, {
+    method: 'GetParameterValues',
+    parameterNames: ['A.', 'B.', 'C.'],
+  });
   assert.deepEqual(decodeSoap(gpv('', 3)).envelope?.body, { method: 'GetParameterValues', parameterNames: [] });
   assert.deepEqual(decodeSoap(gpv('\n  <string>A.</string>\n', 99)).envelope?.body, { method: 'GetParameterValues', parameterNames: ['A.'] });
 });
 
 test('values: exact text, xsi:type whatever the prefix, missing type is xsd:string, non-ASCII', () => {
-  const spv = (values: string): SoapEnvelope | null => decodeSoap(envelope(
-    `<cwmp:SetParameterValues><ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[1]">${values}</ParameterList><ParameterKey> k </ParameterKey></cwmp:SetParameterValues>`)).envelope;
+  const spv = (values: string): SoapEnvelope | null =>
+    decodeSoap(
+      envelope(
+        `<cwmp:SetParameterValues><ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[1]">${values}</ParameterList><ParameterKey> k </ParameterKey></cwmp:SetParameterValues>`,
+      ),
+    ).envelope;
   const p = (n: string, v: string): string => `<ParameterValueStruct><Name>${n}</Name>${v}</ParameterValueStruct>`;
-  const got = spv(p(' A ', '<Value> a </Value>') + p('B', '<Value xsi:type="xsd:unsignedInt">7</Value>') +
-    p('C', '<Value xmlns:q="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" q:type="xs:int">-1</Value>') +
-    p('D', '<Value xsi:type="boolean">1</Value>') + p('E', '<Value>日本語 ✓ 😀 &#x1F600;</Value>') + p('F', '<Value/>') + p('G', ''));
+  const got = spv(
+    p(' A ', '<Value> a </Value>') +
+      p('B', '<Value xsi:type="xsd:unsignedInt">7</Value>') +
+      p('C', '<Value xmlns:q="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" q:type="xs:int">-1</Value>') +
+      p('D', '<Value xsi:type="boolean">1</Value>') +
+      p('E', '<Value>日本語 ✓ 😀 &#x1F600;</Value>') +
+      p('F', '<Value/>') +
+      p('G', ''),
+  );
   assert.deepEqual(got?.body, {
     method: 'SetParameterValues',
     parameterKey: ' k ',
@@ -353,11 +423,36 @@ test('encoder: header variants and exact Download child order', () => {
   assert.deepEqual(decodeSoap(noId).envelope, { cwmpVersion: '1-2', id: null, body: { method: 'GetRPCMethods' } });
   const hold = encodeSoap({ cwmpVersion: '1-0', id: null, holdRequests: true, body: { method: 'InformResponse', maxEnvelopes: 1 } });
   assert.ok(hold.includes('<soap-env:Header><cwmp:HoldRequests soap-env:mustUnderstand="1">1</cwmp:HoldRequests></soap-env:Header>'));
-  const dl = encodeSoap({ cwmpVersion: '1-0', id: '1', body: { method: 'Download', commandKey: 'c', fileType: '1 Firmware Upgrade Image',
-    url: 'u', username: 'n', password: 'p', fileSize: 1, targetFileName: 't', delaySeconds: 2, successURL: 's', failureURL: 'f' } });
+  const dl = encodeSoap({
+    cwmpVersion: '1-0',
+    id: '1',
+    body: {
+      method: 'Download',
+      commandKey: 'c',
+      fileType: '1 Firmware Upgrade Image',
+      url: 'u',
+      username: 'n',
+      password: 'p',
+      fileSize: 1,
+      targetFileName: 't',
+      delaySeconds: 2,
+      successURL: 's',
+      failureURL: 'f',
+    },
+  });
   const order = [...dl.matchAll(/<([A-Za-z]+)>/g)].map((m) => m[1]).filter((n) => n !== 'soap');
-  assert.deepEqual(order.slice(order.indexOf('CommandKey')), ['CommandKey', 'FileType', 'URL', 'Username', 'Password', 'FileSize',
-    'TargetFileName', 'DelaySeconds', 'SuccessURL', 'FailureURL']);
+  assert.deepEqual(order.slice(order.indexOf('CommandKey')), [
+    'CommandKey',
+    'FileType',
+    'URL',
+    'Username',
+    'Password',
+    'FileSize',
+    'TargetFileName',
+    'DelaySeconds',
+    'SuccessURL',
+    'FailureURL',
+  ]);
   assert.throws(() => encodeSoap({ cwmpVersion: '9-9' as '1-0', id: '1', body: { method: 'FactoryReset' } }), TypeError);
 });
 
@@ -380,46 +475,109 @@ test('the module-level parser keeps no state between calls', () => {
 /** Every string, including XML specials, CR, non-ASCII, astral, controls and lone surrogates. */
 const anyText = fc.string({
   unit: fc.oneof(
-    fc.constantFrom('&', '<', '>', '"', "'", '\r', '\n', '\t', ' ', ']]>', '&amp;', '\u0000', '\u0001', '\u001f', '\uD800', '\uDFFF', '\uFFFE', 'é', '日', '😀'),
+    fc.constantFrom(
+      '&',
+      '<',
+      '>',
+      '"',
+      "'",
+      '\r',
+      '\n',
+      '\t',
+      ' ',
+      ']]>',
+      '&amp;',
+      '\u0000',
+      '\u0001',
+      '\u001f',
+      '\uD800',
+      '\uDFFF',
+      '\uFFFE',
+      'é',
+      '日',
+      '😀',
+    ),
     fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
   ),
   maxLength: 40,
 });
 /** What survives XML 1.0: the encoder drops characters XML cannot carry. */
-const xmlClean = (s: string): string => Array.from(s).filter((c) => {
-  const cp = c.codePointAt(0)!;
-  return cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
-}).join('');
+const xmlClean = (s: string): string =>
+  Array.from(s)
+    .filter((c) => {
+      const cp = c.codePointAt(0)!;
+      return cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
+    })
+    .join('');
 
 test('property: encode(SetParameterValues) then decode gives back the values', () => {
-  const pvs = fc.array(fc.record({
-    name: anyText,
-    value: anyText,
-    type: fc.constantFrom('xsd:string', 'xsd:int', 'xsd:unsignedInt', 'xsd:boolean', 'xsd:dateTime', 'xsd:base64', 'xsd:long', 'xsd:hexBinary'),
-  }), { maxLength: 8 });
-  fc.assert(fc.property(pvs, anyText, fc.constantFrom(...(['1-0', '1-1', '1-2', '1-3', '1-4'] as const)), (list, key, v) => {
-    const env: SoapEnvelope = { cwmpVersion: v, id: 'p', body: { method: 'SetParameterValues', parameterList: list, parameterKey: key } };
-    const { envelope: got, warnings } = decodeSoap(encodeSoap(env));
-    assert.deepEqual(warnings, []);
-    const want: ParameterValueStruct[] = list.map((p) => ({ name: xmlClean(p.name).trim(), value: xmlClean(p.value), type: p.type }));
-    assert.deepEqual(got, { ...env, body: { method: 'SetParameterValues', parameterList: want, parameterKey: xmlClean(key) } });
-  }), { numRuns: 300 });
+  const pvs = fc.array(
+    fc.record({
+      name: anyText,
+      value: anyText,
+      type: fc.constantFrom('xsd:string', 'xsd:int', 'xsd:unsignedInt', 'xsd:boolean', 'xsd:dateTime', 'xsd:base64', 'xsd:long', 'xsd:hexBinary'),
+    }),
+    { maxLength: 8 },
+  );
+  fc.assert(
+    fc.property(pvs, anyText, fc.constantFrom(...(['1-0', '1-1', '1-2', '1-3', '1-4'] as const)), (list, key, v) => {
+      const env: SoapEnvelope = { cwmpVersion: v, id: 'p', body: { method: 'SetParameterValues', parameterList: list, parameterKey: key } };
+      const { envelope: got, warnings } = decodeSoap(encodeSoap(env));
+      assert.deepEqual(warnings, []);
+      const want: ParameterValueStruct[] = list.map((p) => ({ name: xmlClean(p.name).trim(), value: xmlClean(p.value), type: p.type }));
+      assert.deepEqual(got, { ...env, body: { method: 'SetParameterValues', parameterList: want, parameterKey: xmlClean(key) } });
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('property: decode throws nothing but SoapError on random and mutated input', () => {
   const seeds = ['acs', 'cpe'].flatMap((d) => cases(d).map((f) => read(fixture('soap', d, f))));
-  const mutated = fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 40 }), anyText), { minLength: 1, maxLength: 4 }))
-    .map(([seed, edits]) => edits.reduce((s, [at, del, ins]) => {
-      const i = at % (s.length + 1);
-      return s.slice(0, i) + ins + s.slice(i + del);
-    }, seed));
-  const soup = fc.string({ unit: fc.constantFrom('<', '>', '/', '!', '?', '=', '"', "'", '&', ';', '#', ':', ' ', 'a', 'x', 'soap-env', 'Envelope',
-    'Body', 'cwmp', 'xmlns', '[CDATA[', '--', ']]>', 'urn:dslforum-org:cwmp-1-0', 'http://schemas.xmlsoap.org/soap/envelope/') });
-  fc.assert(fc.property(fc.oneof(mutated, soup, fc.string({ unit: 'binary' })), (input) => {
-    try {
-      decodeSoap(input);
-    } catch (e) {
-      if (!(e instanceof SoapError)) throw new Error(`non-SoapError ${String(e)} for input ${JSON.stringify(input)}`);
-    }
-  }), { numRuns: 2000 });
+  const mutated = fc
+    .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 40 }), anyText), { minLength: 1, maxLength: 4 }))
+    .map(([seed, edits]) =>
+      edits.reduce((s, [at, del, ins]) => {
+        const i = at % (s.length + 1);
+        return s.slice(0, i) + ins + s.slice(i + del);
+      }, seed),
+    );
+  const soup = fc.string({
+    unit: fc.constantFrom(
+      '<',
+      '>',
+      '/',
+      '!',
+      '?',
+      '=',
+      '"',
+      "'",
+      '&',
+      ';',
+      '#',
+      ':',
+      ' ',
+      'a',
+      'x',
+      'soap-env',
+      'Envelope',
+      'Body',
+      'cwmp',
+      'xmlns',
+      '[CDATA[',
+      '--',
+      ']]>',
+      'urn:dslforum-org:cwmp-1-0',
+      'http://schemas.xmlsoap.org/soap/envelope/',
+    ),
+  });
+  fc.assert(
+    fc.property(fc.oneof(mutated, soup, fc.string({ unit: 'binary' })), (input) => {
+      try {
+        decodeSoap(input);
+      } catch (e) {
+        if (!(e instanceof SoapError)) throw new Error(`non-SoapError ${String(e)} for input ${JSON.stringify(input)}`);
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });

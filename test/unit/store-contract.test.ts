@@ -127,7 +127,12 @@ function contract(open: Open): void {
     const d = device('SN1');
     await store.upsertDevice(d);
     await store.touchInform(d.deviceKey, '2024-05-01T10:00:00.000Z', ['2 PERIODIC', '4 VALUE CHANGE'], 'http://10.0.0.9:7547/');
-    const touched = { ...d, lastInform: '2024-05-01T10:00:00.000Z', lastInformEvents: ['2 PERIODIC', '4 VALUE CHANGE'], connectionRequestUrl: 'http://10.0.0.9:7547/' };
+    const touched = {
+      ...d,
+      lastInform: '2024-05-01T10:00:00.000Z',
+      lastInformEvents: ['2 PERIODIC', '4 VALUE CHANGE'],
+      connectionRequestUrl: 'http://10.0.0.9:7547/',
+    };
     assert.deepEqual(await store.getDevice(d.deviceKey), touched);
     assert.deepEqual(await store.getDeviceByEndpointId(d.endpointId), touched);
     await store.touchInform(d.deviceKey, '2024-05-01T10:05:00.000Z', [], null);
@@ -147,7 +152,11 @@ function contract(open: Open): void {
     const store = await fresh(t);
     for (const s of ['C3', 'A1', 'B2', '100%', 'X_Y', 'XAY', 'a0']) await store.upsertDevice(device(s));
     await store.upsertDevice(
-      device('Z9', { deviceKey: 'AABBCC-Modem-Z9', endpointId: 'os::AABBCC-Z9', deviceId: { manufacturer: 'Other Corp', oui: 'AABBCC', productClass: 'Modem', serialNumber: 'Z9' } }),
+      device('Z9', {
+        deviceKey: 'AABBCC-Modem-Z9',
+        endpointId: 'os::AABBCC-Z9',
+        deviceId: { manufacturer: 'Other Corp', oui: 'AABBCC', productClass: 'Modem', serialNumber: 'Z9' },
+      }),
     );
     const all = (await store.listDevices()).map((d) => d.deviceKey);
     // Binary key order: upper case before lower case, digits before letters.
@@ -200,17 +209,34 @@ function contract(open: Open): void {
       ['S00025', 'S00026', 'S00027', 'S00028'],
     );
     assert.deepEqual((await store.listDevices({ search: 's0', offset: 1198 })).length, 5);
-    assert.deepEqual((await store.listDevices({ search: 'S0120' })).map((d) => d.deviceId.serialNumber), ['S01200', 'S01201', 'S01202']);
+    assert.deepEqual(
+      (await store.listDevices({ search: 'S0120' })).map((d) => d.deviceId.serialNumber),
+      ['S01200', 'S01201', 'S01202'],
+    );
   });
 
   it('parameter types: put, get all or by names, overwrite, per model', async (t) => {
     const store = await fresh(t);
     const model = '00D09E-HGW-1.2.3';
-    await store.putParameterTypes(model, new Map([['Device.A', 'xsd:string'], ['Device.B', 'xsd:unsignedInt'], ['Device.C', 'xsd:boolean']]));
+    await store.putParameterTypes(
+      model,
+      new Map([
+        ['Device.A', 'xsd:string'],
+        ['Device.B', 'xsd:unsignedInt'],
+        ['Device.C', 'xsd:boolean'],
+      ]),
+    );
     await store.putParameterTypes('other-model', new Map([['Device.A', 'xsd:int']]));
     await store.putParameterTypes(model, new Map([['Device.B', 'xsd:int']]));
     await store.putParameterTypes(model, new Map());
-    assert.deepEqual(await store.getParameterTypes(model), new Map([['Device.A', 'xsd:string'], ['Device.B', 'xsd:int'], ['Device.C', 'xsd:boolean']]));
+    assert.deepEqual(
+      await store.getParameterTypes(model),
+      new Map([
+        ['Device.A', 'xsd:string'],
+        ['Device.B', 'xsd:int'],
+        ['Device.C', 'xsd:boolean'],
+      ]),
+    );
     assert.deepEqual(await store.getParameterTypes(model, ['Device.C', 'Device.Missing', "Device.'quote"]), new Map([['Device.C', 'xsd:boolean']]));
     assert.deepEqual(await store.getParameterTypes(model, []), new Map());
     assert.deepEqual(await store.getParameterTypes('none'), new Map());
@@ -257,7 +283,10 @@ function contract(open: Open): void {
     };
     await store.addQueuedRpc(spv);
     assert.deepEqual((await store.listQueuedRpcs('A')).at(-1), spv);
-    assert.deepEqual((await store.listAllQueuedRpcs()).find((q) => q.id === 'spv'), spv);
+    assert.deepEqual(
+      (await store.listAllQueuedRpcs()).find((q) => q.id === 'spv'),
+      spv,
+    );
   });
 
   it('subscriptions: put, overwrite, delete, listed by (agent, instance)', async (t) => {
@@ -265,10 +294,10 @@ function contract(open: Open): void {
     assert.deepEqual(await store.listAllSubscriptions(), []);
     await store.putSubscription('os::B', 10, { ID: 'b10', Enable: 'true' });
     await store.putSubscription('os::B', 2, { ID: 'b2' });
-    await store.putSubscription('os::A', 7, { ID: 'a7', 'ReferenceList': 'Device.DeviceInfo.' });
+    await store.putSubscription('os::A', 7, { ID: 'a7', ReferenceList: 'Device.DeviceInfo.' });
     await store.putSubscription('os::B', 2, { ID: 'b2-new', Persistent: 'true' });
     assert.deepEqual(await store.listAllSubscriptions(), [
-      { agentEid: 'os::A', instance: 7, values: { ID: 'a7', 'ReferenceList': 'Device.DeviceInfo.' } },
+      { agentEid: 'os::A', instance: 7, values: { ID: 'a7', ReferenceList: 'Device.DeviceInfo.' } },
       { agentEid: 'os::B', instance: 2, values: { ID: 'b2-new', Persistent: 'true' } },
       { agentEid: 'os::B', instance: 10, values: { ID: 'b10', Enable: 'true' } },
     ]);
@@ -323,7 +352,10 @@ function contract(open: Open): void {
     await store.putPendingNotify(big);
     const listed = (await store.listPendingNotifies()).sort(byMsgId);
     assert.deepEqual(listed, [n1, n2, big]);
-    assert.ok(listed.every((n) => Object.getPrototypeOf(n.msg) === Uint8Array.prototype), 'plain Uint8Array');
+    assert.ok(
+      listed.every((n) => Object.getPrototypeOf(n.msg) === Uint8Array.prototype),
+      'plain Uint8Array',
+    );
 
     // A retry stores the next attempt; the rest of the row is what was first stored.
     await store.putPendingNotify({ ...n1, attempt: 2, msg: new Uint8Array([9]), controllerEid: 'self::changed', expiresAt: 1 });
@@ -332,7 +364,10 @@ function contract(open: Open): void {
 
     await store.deletePendingNotify('m2');
     await store.deletePendingNotify('never');
-    assert.deepEqual((await store.listPendingNotifies()).sort(byMsgId).map((n) => n.msgId), ['m1', 'm3']);
+    assert.deepEqual(
+      (await store.listPendingNotifies()).sort(byMsgId).map((n) => n.msgId),
+      ['m1', 'm3'],
+    );
   });
 
   it('close is idempotent', async () => {
@@ -364,7 +399,13 @@ function freshPrefix(): string {
 /** The contract is about what is stored: no device cache (its own test below turns it on). */
 function redisStore(opts: { prefix?: string; owner?: string; log?: RedisStoreLog; url?: string; deviceCacheTtlMs?: number } = {}): RedisStore {
   if (!server) throw new Error('redis-server not started');
-  return new RedisStore({ url: opts.url ?? server.url, prefix: opts.prefix ?? freshPrefix(), owner: opts.owner ?? 'owner-1', log: opts.log, deviceCacheTtlMs: opts.deviceCacheTtlMs ?? 0 });
+  return new RedisStore({
+    url: opts.url ?? server.url,
+    prefix: opts.prefix ?? freshPrefix(),
+    owner: opts.owner ?? 'owner-1',
+    log: opts.log,
+    deviceCacheTtlMs: opts.deviceCacheTtlMs ?? 0,
+  });
 }
 
 /** Collects log lines; `all` is everything joined, for "never mentions X" checks. */
@@ -396,7 +437,6 @@ describe('RedisStore', { skip: redisSkip }, () => {
 
 /** The Redis-only methods used by src/cluster/, and connection behaviour. */
 function clusterSurface(): void {
-
   /** Stores on one prefix, closed at the end of the test. */
   const group = (t: { after(fn: () => Promise<void>): void }) => {
     const prefix = freshPrefix();
@@ -425,9 +465,23 @@ function clusterSurface(): void {
     assert.deepEqual(
       keys,
       [
-        `dev:${d.deviceKey}`, `eid:${d.endpointId}`, 'devs', 'types:m', 'rpc:r1', `q:${d.deviceKey}`, 'qdevs',
-        'sub:os::A', 'subagents', 'req:os::A', 'reqagents', 'reqown:me', `imap:${d.deviceKey}`, 'pn:me',
-      ].map((k) => P + k).sort(),
+        `dev:${d.deviceKey}`,
+        `eid:${d.endpointId}`,
+        'devs',
+        'types:m',
+        'rpc:r1',
+        `q:${d.deviceKey}`,
+        'qdevs',
+        'sub:os::A',
+        'subagents',
+        'req:os::A',
+        'reqagents',
+        'reqown:me',
+        `imap:${d.deviceKey}`,
+        'pn:me',
+      ]
+        .map((k) => P + k)
+        .sort(),
     );
     const h = await s.redis.hgetall(s.key('dev', d.deviceKey));
     assert.deepEqual(Object.keys(h).sort(), ['connectionRequestUrl', 'lastInform', 'lastInformEvents', 'rec']);
@@ -450,7 +504,10 @@ function clusterSurface(): void {
     await s.removeQueuedRpc('r1');
     await s.deleteSubscription('os::A', 1);
     await s.deleteRequest('os::A', 2);
-    assert.equal(await s.redis.exists(s.key('q', d.deviceKey), s.key('qdevs'), s.key('rpc', 'r1'), s.key('subagents'), s.key('reqagents'), s.key('reqown', 'me')), 0);
+    assert.equal(
+      await s.redis.exists(s.key('q', d.deviceKey), s.key('qdevs'), s.key('rpc', 'r1'), s.key('subagents'), s.key('reqagents'), s.key('reqown', 'me')),
+      0,
+    );
   });
 
   it('origin and linger survive; getQueuedRpc', async (t) => {
@@ -533,11 +590,17 @@ function clusterSurface(): void {
     await a.putPendingNotify(notify('a2'));
     await b.putPendingNotify(notify('b1'));
     assert.deepEqual((await a.listPendingNotifies()).map((n) => n.msgId).sort(), ['a1', 'a2']);
-    assert.deepEqual((await b.listPendingNotifies()).map((n) => n.msgId), ['b1']);
+    assert.deepEqual(
+      (await b.listPendingNotifies()).map((n) => n.msgId),
+      ['b1'],
+    );
     await b.deletePendingNotify('a1'); // not b's: nothing happens
     assert.equal((await a.listPendingNotifies()).length, 2);
     assert.deepEqual(await b.adoptPendingNotifies('inst-b'), [], 'adopting from oneself moves nothing');
-    assert.deepEqual((await b.listPendingNotifies()).map((n) => n.msgId), ['b1']);
+    assert.deepEqual(
+      (await b.listPendingNotifies()).map((n) => n.msgId),
+      ['b1'],
+    );
   });
 
   it('adoptPendingNotifies and adoptRequests move ownership exactly once under concurrency', async (t) => {
@@ -583,7 +646,7 @@ function clusterSurface(): void {
     assert.equal((await a.listAllRequests()).length, 29, 'adoption never touches the rows themselves');
   });
 
-  it('listSubscriptions / listRequests: one agent\'s rows by instance', async (t) => {
+  it("listSubscriptions / listRequests: one agent's rows by instance", async (t) => {
     const mk = group(t);
     const a = mk('inst-a');
     const b = mk('inst-b');
@@ -596,12 +659,12 @@ function clusterSurface(): void {
       { agentEid: 'os::A', instance: 2, values: { ID: 'a2' } },
       { agentEid: 'os::A', instance: 10, values: { ID: 'a10' } },
     ]);
-    assert.deepEqual(rowKeys(await b.listRequests('os::A')), ['os::A|3', 'os::A|5'], 'every owner\'s rows');
+    assert.deepEqual(rowKeys(await b.listRequests('os::A')), ['os::A|3', 'os::A|5'], "every owner's rows");
     assert.deepEqual(await a.listSubscriptions('os::none'), []);
     assert.deepEqual(await a.listRequests('os::B'), []);
   });
 
-  it('device cache: reads reused for deviceCacheTtlMs (copies), own writes seen at once, another instance\'s after the TTL', async () => {
+  it("device cache: reads reused for deviceCacheTtlMs (copies), own writes seen at once, another instance's after the TTL", async () => {
     const prefix = freshPrefix();
     const a = redisStore({ prefix, owner: 'inst-a', deviceCacheTtlMs: 300 });
     const b = redisStore({ prefix, owner: 'inst-b', deviceCacheTtlMs: 300 });
@@ -645,8 +708,14 @@ function clusterSurface(): void {
     await s.upsertDevice(device('SN3'));
     await s.redis.hset(s.key('dev', device('SN2').deviceKey), 'rec', '{not json');
     await s.redis.hset(s.key('dev', device('SN3').deviceKey), 'rec', '{"endpointId":5}');
-    assert.deepEqual((await s.listDevices()).map((d) => d.deviceId.serialNumber), ['SN1']);
-    assert.deepEqual((await s.listDevices({ search: 'SN' })).map((d) => d.deviceId.serialNumber), ['SN1']);
+    assert.deepEqual(
+      (await s.listDevices()).map((d) => d.deviceId.serialNumber),
+      ['SN1'],
+    );
+    assert.deepEqual(
+      (await s.listDevices({ search: 'SN' })).map((d) => d.deviceId.serialNumber),
+      ['SN1'],
+    );
     assert.equal(await s.getDevice(device('SN2').deviceKey), null);
     assert.equal(await s.getDeviceByEndpointId(device('SN2').endpointId), null);
     // A corrupt record can be overwritten by a fresh upsert.
@@ -671,10 +740,16 @@ function clusterSurface(): void {
     await s.redis.hset(s.key('pn', 'me'), 'm2', '{"msgId":"m2"}');
     await s.redis.set(s.key('imap', 'D'), '{"a":"b"}');
     assert.deepEqual(rowKeys(await s.listAllSubscriptions()), ['os::A|1']);
-    assert.deepEqual((await s.listPendingNotifies()).map((n) => n.msgId), ['m1']);
+    assert.deepEqual(
+      (await s.listPendingNotifies()).map((n) => n.msgId),
+      ['m1'],
+    );
     assert.equal(await s.getInstanceMap('D'), null);
     assert.ok(sink.lines.length >= 7, sink.all());
-    assert.ok(sink.lines.every((l) => l.level === 'error' && typeof l.extra?.key === 'string' && l.extra.key.startsWith(s.prefix)), sink.all());
+    assert.ok(
+      sink.lines.every((l) => l.level === 'error' && typeof l.extra?.key === 'string' && l.extra.key.startsWith(s.prefix)),
+      sink.all(),
+    );
   });
 
   it('ready() names host:port and never the password when Redis is down; the log neither', async () => {
@@ -691,13 +766,19 @@ function clusterSurface(): void {
       assert.ok(Date.now() - t0 < 3500);
       // Commands fail too, in bounded time, rather than hang.
       await assert.rejects(s.getDevice('x'));
-      assert.ok(sink.lines.some((l) => l.level === 'warn' && l.msg.includes(`127.0.0.1:${port}`)), sink.all());
+      assert.ok(
+        sink.lines.some((l) => l.level === 'warn' && l.msg.includes(`127.0.0.1:${port}`)),
+        sink.all(),
+      );
       assert.ok(!/s3cr/.test(sink.all()), sink.all());
     } finally {
       await s.close();
     }
     assert.throws(() => new RedisStore({ url: 'http://:pw@host', prefix: 'p:', owner: 'o' }), /store\.redis\.url: unsupported scheme/);
-    assert.throws(() => new RedisStore({ url: 'not a url :zzSecret', prefix: 'p:', owner: 'o' }), (e: Error) => /store\.redis\.url/.test(e.message) && !/zzSecret/.test(e.message));
+    assert.throws(
+      () => new RedisStore({ url: 'not a url :zzSecret', prefix: 'p:', owner: 'o' }),
+      (e: Error) => /store\.redis\.url/.test(e.message) && !/zzSecret/.test(e.message),
+    );
   });
 
   it('ready() reports a refused password without echoing it', async (t) => {
@@ -747,8 +828,14 @@ function clusterSurface(): void {
     assert.deepEqual(back, device('SN1'));
     await s.addQueuedRpc(rpc('r2', 'D')); // scripts are loaded again after the restart
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['r2']);
-    assert.ok(sink.lines.some((l) => l.level === 'warn'), sink.all());
-    assert.ok(sink.lines.some((l) => l.level === 'info' && /restored/.test(l.msg)), sink.all());
+    assert.ok(
+      sink.lines.some((l) => l.level === 'warn'),
+      sink.all(),
+    );
+    assert.ok(
+      sink.lines.some((l) => l.level === 'info' && /restored/.test(l.msg)),
+      sink.all(),
+    );
   });
 
   it('openStore picks Redis when store.redis.url is set, SQLite otherwise', async () => {

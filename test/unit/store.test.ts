@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openSqliteStore, SqliteStore } from '../../src/store/sqlite.js';
 import { openStore } from '../../src/store/index.js';
-import type { DeviceRecord, QueuedRpc } from '../../src/store/types.js';
+import type { QueuedRpc } from '../../src/store/types.js';
 import { device, rpc } from '../helpers/store-fixtures.js';
 
 function tmpDir(t: { after(fn: () => void): void }): string {
@@ -61,7 +61,13 @@ test('listDevices: ordered by key, limit/offset, search over ids, escaping of % 
   t.after(() => store.close());
   const serials = ['C3', 'A1', 'B2', '100%', 'X_Y', 'XAY'];
   for (const s of serials) await store.upsertDevice(device(s));
-  await store.upsertDevice(device('Z9', { deviceKey: 'AABBCC-Modem-Z9', endpointId: 'os::AABBCC-Z9', deviceId: { manufacturer: 'Other', oui: 'AABBCC', productClass: 'Modem', serialNumber: 'Z9' } }));
+  await store.upsertDevice(
+    device('Z9', {
+      deviceKey: 'AABBCC-Modem-Z9',
+      endpointId: 'os::AABBCC-Z9',
+      deviceId: { manufacturer: 'Other', oui: 'AABBCC', productClass: 'Modem', serialNumber: 'Z9' },
+    }),
+  );
 
   const all = await store.listDevices();
   assert.deepEqual(
@@ -93,17 +99,24 @@ test('parameter types: put in one transaction, get all or by names, overwrite', 
   const store = openSqliteStore(':memory:');
   t.after(() => store.close());
   const model = '00D09E-HGW-1.2.3';
-  await store.putParameterTypes(model, new Map([
-    ['Device.A', 'xsd:string'],
-    ['Device.B', 'xsd:unsignedInt'],
-    ['Device.C', 'xsd:boolean'],
-  ]));
+  await store.putParameterTypes(
+    model,
+    new Map([
+      ['Device.A', 'xsd:string'],
+      ['Device.B', 'xsd:unsignedInt'],
+      ['Device.C', 'xsd:boolean'],
+    ]),
+  );
   await store.putParameterTypes('other-model', new Map([['Device.A', 'xsd:int']]));
   await store.putParameterTypes(model, new Map([['Device.B', 'xsd:int']]));
   await store.putParameterTypes(model, new Map());
   assert.deepEqual(
     await store.getParameterTypes(model),
-    new Map([['Device.A', 'xsd:string'], ['Device.B', 'xsd:int'], ['Device.C', 'xsd:boolean']]),
+    new Map([
+      ['Device.A', 'xsd:string'],
+      ['Device.B', 'xsd:int'],
+      ['Device.C', 'xsd:boolean'],
+    ]),
   );
   assert.deepEqual(await store.getParameterTypes(model, ['Device.C', 'Device.Missing', "Device.'quote"]), new Map([['Device.C', 'xsd:boolean']]));
   assert.deepEqual(await store.getParameterTypes(model, []), new Map());
@@ -123,17 +136,32 @@ test('queued RPCs: FIFO per device, list all, remove, duplicate id rejected', as
   await store.addQueuedRpc(rpc('a2', 'A', 3));
   await store.addQueuedRpc(rpc('a3', 'A', 4));
   await store.addQueuedRpc(rpc('b2', 'B', 5));
-  assert.deepEqual((await store.listQueuedRpcs('A')).map((r) => r.id), ['a1', 'a2', 'a3']);
-  assert.deepEqual((await store.listQueuedRpcs('B')).map((r) => r.id), ['b1', 'b2']);
+  assert.deepEqual(
+    (await store.listQueuedRpcs('A')).map((r) => r.id),
+    ['a1', 'a2', 'a3'],
+  );
+  assert.deepEqual(
+    (await store.listQueuedRpcs('B')).map((r) => r.id),
+    ['b1', 'b2'],
+  );
   assert.deepEqual(await store.listQueuedRpcs('C'), []);
   assert.deepEqual((await store.listQueuedRpcs('A'))[0], rpc('a1', 'A', 1));
-  assert.deepEqual((await store.listAllQueuedRpcs()).map((r) => r.id), ['a1', 'b1', 'a2', 'a3', 'b2']);
+  assert.deepEqual(
+    (await store.listAllQueuedRpcs()).map((r) => r.id),
+    ['a1', 'b1', 'a2', 'a3', 'b2'],
+  );
 
   assert.equal(await store.removeQueuedRpc('a2'), true);
   assert.equal(await store.removeQueuedRpc('a2'), false);
-  assert.deepEqual((await store.listQueuedRpcs('A')).map((r) => r.id), ['a1', 'a3']);
+  assert.deepEqual(
+    (await store.listQueuedRpcs('A')).map((r) => r.id),
+    ['a1', 'a3'],
+  );
   await store.addQueuedRpc(rpc('a4', 'A', 6));
-  assert.deepEqual((await store.listQueuedRpcs('A')).map((r) => r.id), ['a1', 'a3', 'a4']);
+  assert.deepEqual(
+    (await store.listQueuedRpcs('A')).map((r) => r.id),
+    ['a1', 'a3', 'a4'],
+  );
   await assert.rejects(store.addQueuedRpc(rpc('a1', 'A', 7)));
 
   // Full RPC shapes survive the JSON column.
@@ -163,10 +191,16 @@ test('survives restart: reopen the same file and devices, types and the queue ar
   t.after(() => second.close());
   assert.deepEqual(await second.getDevice(device('SN1').deviceKey), device('SN1'));
   assert.deepEqual(await second.getParameterTypes('m'), new Map([['Device.A', 'xsd:int']]));
-  assert.deepEqual((await second.listAllQueuedRpcs()).map((r) => r.id), ['q2']);
+  assert.deepEqual(
+    (await second.listAllQueuedRpcs()).map((r) => r.id),
+    ['q2'],
+  );
   // AUTOINCREMENT: new entries still go after the survivors.
   await second.addQueuedRpc(rpc('q3', device('SN1').deviceKey, 3));
-  assert.deepEqual((await second.listQueuedRpcs(device('SN1').deviceKey)).map((r) => r.id), ['q2', 'q3']);
+  assert.deepEqual(
+    (await second.listQueuedRpcs(device('SN1').deviceKey)).map((r) => r.id),
+    ['q2', 'q3'],
+  );
 });
 
 test('two handles on one file: a writer and a reader (WAL) work at once', async (t) => {
@@ -188,7 +222,10 @@ test('two handles on one file: a writer and a reader (WAL) work at once', async 
     assert.equal(await reader.countDevices(), i);
   }
   await rw.addQueuedRpc(rpc('x', 'k'));
-  assert.deepEqual((await writer.listQueuedRpcs('k')).map((r) => r.id), ['x']);
+  assert.deepEqual(
+    (await writer.listQueuedRpcs('k')).map((r) => r.id),
+    ['x'],
+  );
   assert.equal((await reader.listDevices({ search: 'SN4' })).length, 11); // SN4, SN40..SN49
   await assert.rejects(reader.upsertDevice(device('RO')), /readonly/i);
 });

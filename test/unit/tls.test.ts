@@ -17,7 +17,7 @@ import { SessionEngine } from '../../src/cwmp/session.js';
 import { DecodePool } from '../../src/cwmp/decode-pool.js';
 import { encodeSoap, decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import type { Inform } from '../../src/cwmp/types.js';
 import { WebSocketMtp } from '../../src/usp/mtp/websocket.js';
 import { MqttMtp } from '../../src/usp/mtp/mqtt.js';
@@ -101,7 +101,10 @@ test('util/tls: errors name the config key and the file; cert and key go togethe
   const p = needPki(t);
   if (!p) return;
   const missing = path.join(p.dir, 'nope.pem');
-  assert.throws(() => loadServerTls('acs.tls', { cert: missing, key: p.ca.server.keyFile }), (e: Error) => e instanceof TlsConfigError && e.message.includes('acs.tls.cert') && e.message.includes(missing));
+  assert.throws(
+    () => loadServerTls('acs.tls', { cert: missing, key: p.ca.server.keyFile }),
+    (e: Error) => e instanceof TlsConfigError && e.message.includes('acs.tls.cert') && e.message.includes(missing),
+  );
   assert.throws(() => readPem('usp.mqtt.tls.ca', path.join(p.dir, 'good-server.ext')), /usp\.mqtt\.tls\.ca: .*not a PEM file/);
   assert.throws(() => loadServerTls('usp.websocket.tls', { cert: p.ca.server.certFile, key: '' }), /usp\.websocket\.tls\.key is empty/);
   assert.throws(() => loadClientTls('usp.stomp.tls', { cert: p.ca.client.certFile }), /usp\.stomp\.tls\.cert and usp\.stomp\.tls\.key go together/);
@@ -134,7 +137,13 @@ async function acs(tls: { cert: string; key: string; ca: string; requestClientCe
     { sessionTimeoutMs: 2000, rpcDeadlineMs: 2000, holdRequests: false, setConnectionRequestCredentials: false, maxSessions: 100, endpointIdScheme: 'os' },
     silentLogger(),
   );
-  const server = new AcsServer(engine, new DecodePool(0, 1 << 30), store, { host: '127.0.0.1', port: 0, maxBodyBytes: 64 * 1024, auth: { mode: 'none', realm: 'r', username: '', password: '' }, tls }, silentLogger());
+  const server = new AcsServer(
+    engine,
+    new DecodePool(0, 1 << 30),
+    store,
+    { host: '127.0.0.1', port: 0, maxBodyBytes: 64 * 1024, auth: { mode: 'none', realm: 'r', username: '', password: '' }, tls },
+    silentLogger(),
+  );
   const port = await server.listen();
   cleanups.push(async () => {
     await server.close();
@@ -178,7 +187,20 @@ test('ACS with requestClientCert: no client certificate or one from another CA i
   const p = needPki(t);
   if (!p) return;
   assert.throws(
-    () => new AcsServer({} as never, {} as never, {} as never, { host: '127.0.0.1', port: 0, maxBodyBytes: 1, auth: { mode: 'none', realm: '', username: '', password: '' }, tls: { cert: p.ca.server.certFile, key: p.ca.server.keyFile, ca: '', requestClientCert: true } }, silentLogger()),
+    () =>
+      new AcsServer(
+        {} as never,
+        {} as never,
+        {} as never,
+        {
+          host: '127.0.0.1',
+          port: 0,
+          maxBodyBytes: 1,
+          auth: { mode: 'none', realm: '', username: '', password: '' },
+          tls: { cert: p.ca.server.certFile, key: p.ca.server.keyFile, ca: '', requestClientCert: true },
+        },
+        silentLogger(),
+      ),
     /acs\.tls\.requestClientCert needs acs\.tls\.ca/,
   );
   const { port } = await acs({ cert: p.ca.server.certFile, key: p.ca.server.keyFile, ca: p.ca.certFile, requestClientCert: true });
@@ -261,7 +283,13 @@ async function wssController(server: { cert: Buffer; key: Buffer }): Promise<{ u
 
 function wsClientMtp(url: string, ca: Buffer): WebSocketMtp {
   const mtp = new WebSocketMtp({
-    client: { controllers: [{ endpointId: 'proto::ctl', url }], pingIntervalMs: 30_000, backoff: { baseMs: 50, maxMs: 200 }, maxRecordBytes: 64 * 1024, tls: { ca: withSystemRoots(ca) } },
+    client: {
+      controllers: [{ endpointId: 'proto::ctl', url }],
+      pingIntervalMs: 30_000,
+      backoff: { baseMs: 50, maxMs: 200 },
+      maxRecordBytes: 64 * 1024,
+      tls: { ca: withSystemRoots(ca) },
+    },
     isAgent: (eid) => eid === AGENT,
   });
   cleanups.push(() => mtp.stop());
@@ -372,7 +400,8 @@ test('STOMP over TLS (RabbitMQ behind a TLS relay): connect and a Record round t
   const p = needPki(t);
   if (!p) return;
   await rabbitStarting;
-  if (!rabbit) return t.skip(rabbitFailed ? `RabbitMQ did not start: ${rabbitFailed.split('\n')[0]}` : 'rabbitmq-server not installed (apt-get install rabbitmq-server)');
+  if (!rabbit)
+    return t.skip(rabbitFailed ? `RabbitMQ did not start: ${rabbitFailed.split('\n')[0]}` : 'rabbitmq-server not installed (apt-get install rabbitmq-server)');
   const relay = await startTlsRelay({ host: rabbit.host, port: rabbit.port }, p.ca.server);
   cleanups.push(() => relay.close());
   const n = ++seq;

@@ -1,5 +1,5 @@
 /**
- * The USP Controller client and CLI (src/usp/controller) against small fake agents written here:
+ * The USP Controller client and CLI (src/tools/controller) against small fake agents written here:
  * WebSocket (a `ws` server), MQTT 5 / 3.1.1 (real mosquitto), STOMP (real RabbitMQ).
  */
 import { after, before, test, type TestContext } from 'node:test';
@@ -10,10 +10,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Client as StompClient } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { decodeMsg, decodeRecord, encodeRecord, errorMsg, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/record.js';
+import { decodeMsg, decodeRecord, encodeRecord, errorMsg, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import { decodeReplyToTopic, encodeReplyToTopic } from '../../src/usp/mtp/mqtt.js';
-import { UspControllerClient, get, set, operate, getSupportedDM, type UspControllerTransport } from '../../src/usp/controller/client.js';
-import { runUspCli } from '../../src/usp/controller/cli.js';
+import { UspControllerClient, get, set, operate, getSupportedDM, type UspControllerTransport } from '../../src/tools/controller/client.js';
+import { runUspCli } from '../../src/tools/controller/cli.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 
 const AGENT = 'os::012345-TEST%2D1';
@@ -96,7 +96,9 @@ async function startWsAgent(): Promise<WsAgent> {
     server,
     handleProtocols: (protocols) => (protocols.has('v1.usp') ? 'v1.usp' : false),
     verifyClient: (info, cb) => {
-      const offered = String(info.req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+      const offered = String(info.req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((s) => s.trim());
       if (!offered.includes('v1.usp')) return cb(false, 400, 'v1.usp required');
       cb(true);
     },
@@ -221,7 +223,10 @@ test('ws: connect to a closed port rejects with UspTransportError', async () => 
 
 test('builders: set/operate/getSupportedDM shapes', () => {
   const s = set([{ objPath: 'Device.X.', params: { A: '1' }, required: true }], true);
-  assert.deepEqual(s.body.request!.set, { allowPartial: true, updateObjs: [{ objPath: 'Device.X.', paramSettings: [{ param: 'A', value: '1', required: true }] }] });
+  assert.deepEqual(s.body.request!.set, {
+    allowPartial: true,
+    updateObjs: [{ objPath: 'Device.X.', paramSettings: [{ param: 'A', value: '1', required: true }] }],
+  });
   const o = operate('Device.Reboot()', {}, { commandKey: 'k', sendResp: false });
   assert.deepEqual(o.body.request!.operate, { command: 'Device.Reboot()', commandKey: 'k', sendResp: false, inputArgs: {} });
   assert.equal(getSupportedDM(['Device.'], { returnParams: false }).body.request!.getSupportedDm!.returnParams, false);
@@ -298,7 +303,10 @@ test('cli listen over ws: prints Notify JSON lines and stops after --count', asy
   sock.send(notifyRecord('L-1'), { binary: true });
   sock.send(notifyRecord('L-2'), { binary: true });
   assert.equal(await run, 0);
-  assert.deepEqual(x.out.map((l) => (JSON.parse(l) as Msg).header.msgId), ['L-1', 'L-2']);
+  assert.deepEqual(
+    x.out.map((l) => (JSON.parse(l) as Msg).header.msgId),
+    ['L-1', 'L-2'],
+  );
   await waitFor(() => wsAgent.notifyResps.length >= before + 1);
 });
 
@@ -354,14 +362,32 @@ for (const v of [5, 4] as const) {
 
     // Notify from the agent: published to the controller topic; the NotifyResp comes back to the agent.
     const notifyTopic = v === 5 ? controllerTopic : encodeReplyToTopic(controllerTopic, agentTopic);
-    agent.c.publish(notifyTopic, Buffer.from(notifyRecord(`mq-${v}`)), { qos: 1, ...(v === 5 ? { properties: { responseTopic: agentTopic, contentType: 'usp.msg' } } : {}) });
+    agent.c.publish(notifyTopic, Buffer.from(notifyRecord(`mq-${v}`)), {
+      qos: 1,
+      ...(v === 5 ? { properties: { responseTopic: agentTopic, contentType: 'usp.msg' } } : {}),
+    });
     await waitFor(() => agent.seen.some((m) => m.header.msgType === 'NOTIFY_RESP' && m.header.msgId === `mq-${v}`));
     assert.equal(notes.length, 1);
     await c.close();
 
     const x = io();
     const code = await runUspCli(
-      ['get', 'Device.', '--to', AGENT, '--mtp', 'mqtt', '--url', b.url, '--agent-topic', agentTopic, '--controller-topic', controllerTopic, '--mqtt-version', String(v)],
+      [
+        'get',
+        'Device.',
+        '--to',
+        AGENT,
+        '--mtp',
+        'mqtt',
+        '--url',
+        b.url,
+        '--agent-topic',
+        agentTopic,
+        '--controller-topic',
+        controllerTopic,
+        '--mqtt-version',
+        String(v),
+      ],
       x.io,
     );
     assert.equal(code, 0, x.err.join('\n'));
@@ -419,8 +445,26 @@ test('stomp: Get round trip and CLI get against RabbitMQ', { timeout: 120_000 },
 
   const x = io();
   const code = await runUspCli(
-    ['get', 'Device.', '--to', AGENT, '--mtp', 'stomp', '--host', r.host, '--port', String(r.port), '--login', 'guest', '--passcode', 'guest',
-      '--controller-dest', controllerDest, '--agent-dest', agentDest],
+    [
+      'get',
+      'Device.',
+      '--to',
+      AGENT,
+      '--mtp',
+      'stomp',
+      '--host',
+      r.host,
+      '--port',
+      String(r.port),
+      '--login',
+      'guest',
+      '--passcode',
+      'guest',
+      '--controller-dest',
+      controllerDest,
+      '--agent-dest',
+      agentDest,
+    ],
     x.io,
   );
   assert.equal(code, 0, x.err.join('\n'));

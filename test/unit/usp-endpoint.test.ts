@@ -7,13 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/app/config.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
-import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/local-agent.js';
+import { silentLogger } from '../../src/app/log.js';
+import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
-import { AgentDirectory, UspEndpoint } from '../../src/usp/endpoint.js';
-import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/record.js';
+import { AgentDirectory, UspEndpoint } from '../../src/usp/agent/endpoint.js';
+import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import type { InboundRecord, Mtp, MtpDestination, MtpEvents } from '../../src/usp/mtp/types.js';
 
 class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
@@ -50,11 +50,21 @@ function setup(maxInFlight = 256) {
   agents.add(AGENT);
   agents.add(OTHER);
   const mtp = new FakeMtp();
-  const endpoint = new UspEndpoint(agents, config.controllers, [mtp], { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS }, silentLogger(), maxInFlight);
+  const endpoint = new UspEndpoint(
+    agents,
+    config.controllers,
+    [mtp],
+    { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS },
+    silentLogger(),
+    maxInFlight,
+  );
   return { mtp, endpoint, store };
 }
 
-const getMsg = (id: string): Msg => ({ header: { msgId: id, msgType: 'GET' }, body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } } });
+const getMsg = (id: string): Msg => ({
+  header: { msgId: id, msgType: 'GET' },
+  body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } },
+});
 const rec = (from: string, to: string, msg: Msg): Uint8Array => encodeRecord(noSessionRecord(from, to, msg));
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
 const msgOf = (r: UspRecord): Msg => {
@@ -76,7 +86,7 @@ test('a request is routed by to_id and answered on the reply path from that agen
   assert.equal(m.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams.EndpointID, OTHER);
 });
 
-test('no Response Topic: the reply goes to the controller\'s configured topic', async () => {
+test("no Response Topic: the reply goes to the controller's configured topic", async () => {
   const { mtp } = setup();
   mtp.inject(rec(CTL, AGENT, getMsg('g2')), null);
   await settle();
@@ -100,7 +110,12 @@ test('3.1: truncated or random bytes never crash; a Record whose Msg cannot be p
   mtp.inject(new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02]));
   // A well-formed Record carrying a broken Msg whose msg_id is readable: Error 7100-ish reply.
   const msgBytes = encodeMsg(getMsg('t2'));
-  const broken = encodeRecord({ version: '1.4', toId: AGENT, fromId: CTL, recordType: { kind: 'noSessionContext', payload: new Uint8Array([...msgBytes.subarray(0, msgBytes.length - 3), 0xff]) } });
+  const broken = encodeRecord({
+    version: '1.4',
+    toId: AGENT,
+    fromId: CTL,
+    recordType: { kind: 'noSessionContext', payload: new Uint8Array([...msgBytes.subarray(0, msgBytes.length - 3), 0xff]) },
+  });
   mtp.inject(broken);
   await settle();
   const errors = mtp.sent.map((s) => msgOf(s.rec)).filter((m) => m.body.msgBody === 'error');
@@ -150,7 +165,13 @@ test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect
 
 test('a connection that stated its peer (WebSocket ?eid=) cannot speak for another controller', async () => {
   const { mtp, endpoint } = setup();
-  const r: InboundRecord = { mtp: 'mqtt', bytes: rec(CTL, AGENT, getMsg('p1')), replyTo: { mtp: 'mqtt', address: '/r' }, agentEid: null, peerEid: 'proto::someone-else' };
+  const r: InboundRecord = {
+    mtp: 'mqtt',
+    bytes: rec(CTL, AGENT, getMsg('p1')),
+    replyTo: { mtp: 'mqtt', address: '/r' },
+    agentEid: null,
+    peerEid: 'proto::someone-else',
+  };
   mtp.emit('record', r);
   await settle();
   assert.equal(mtp.sent.length, 0);

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/app/config.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { silentLogger } from '../../src/log.js';
-import { LocalAgent } from '../../src/usp/local-agent.js';
-import { Notifier } from '../../src/usp/notify.js';
-import type { UspEndpoint } from '../../src/usp/endpoint.js';
-import type { Msg } from '../../src/usp/record.js';
+import { silentLogger } from '../../src/app/log.js';
+import { LocalAgent } from '../../src/usp/agent/local-agent.js';
+import { Notifier } from '../../src/usp/agent/notify.js';
+import type { UspEndpoint } from '../../src/usp/agent/endpoint.js';
+import type { Msg } from '../../src/usp/codec/record.js';
 
 const AGENT = 'os::000001-N1';
 const CTL = 'proto::ctl';
@@ -90,7 +90,10 @@ test('Request rows of running async commands are stored and come back after a re
     la = new LocalAgent(config, store, '1');
     await la.restore();
     const back = la.requestsAfterRestart();
-    assert.deepEqual(back.map((r) => [r.agentEid, r.path, r.values.Command, r.values.CommandKey]), [[AGENT, p1, 'Device.Reboot()', 'rk']]);
+    assert.deepEqual(
+      back.map((r) => [r.agentEid, r.path, r.values.Command, r.values.CommandKey]),
+      [[AGENT, p1, 'Device.Reboot()', 'rk']],
+    );
     assert.equal(la.model.rows(AGENT, 'Device.LocalAgent.Request.').size, 1, 'the row is in the agent model again');
     // A new request never reuses the restored number.
     assert.notEqual(await la.createRequest(AGENT, CTL, 'Device.Reboot()', 'x'), p1);

@@ -2,14 +2,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parsePath, formatPath, PathError, MAX_INSTANCE_NUMBER, type UspPath, type Segment, type SearchTerm, type RefFollow, type SearchValue, type RelPathPart } from '../../src/usp/path.js';
+import {
+  parsePath,
+  formatPath,
+  PathError,
+  MAX_INSTANCE_NUMBER,
+  type UspPath,
+  type Segment,
+  type SearchTerm,
+  type RefFollow,
+  type SearchValue,
+  type RelPathPart,
+} from '../../src/usp/path/index.js';
 
 const RUNS = 2000;
 
 const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_-]{0,7}$/);
 const posnum = fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: MAX_INSTANCE_NUMBER }));
-const ref: fc.Arbitrary<RefFollow> = fc.oneof(fc.constant({}), posnum.map((index) => ({ index })), fc.constant({ index: '*' as const }));
-const stringValue: fc.Arbitrary<SearchValue> = fc.oneof(fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 8 })).map((value) => ({ type: 'string' as const, value }));
+const ref: fc.Arbitrary<RefFollow> = fc.oneof(
+  fc.constant({}),
+  posnum.map((index) => ({ index })),
+  fc.constant({ index: '*' as const }),
+);
+const stringValue: fc.Arbitrary<SearchValue> = fc
+  .oneof(fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 8 }))
+  .map((value) => ({ type: 'string' as const, value }));
 const literalValue: fc.Arbitrary<SearchValue> = fc.stringMatching(/^[A-Za-z0-9_+.:-]{1,10}$/).map((text) => ({ type: 'literal' as const, text }));
 const relpath: fc.Arbitrary<RelPathPart[]> = fc
   .tuple(fc.array(fc.tuple(name, fc.option(ref, { nil: undefined })), { maxLength: 2 }), name)
@@ -17,7 +34,11 @@ const relpath: fc.Arbitrary<RelPathPart[]> = fc
 const term: fc.Arbitrary<SearchTerm> = fc
   .oneof(
     fc.record({ param: relpath, op: fc.constantFrom('==' as const, '!=' as const, '~=' as const), value: fc.oneof(stringValue, literalValue) }),
-    fc.record({ param: relpath, op: fc.constantFrom('==' as const, '!=' as const, '~=' as const, '<' as const, '>' as const, '<=' as const, '>=' as const), value: literalValue }),
+    fc.record({
+      param: relpath,
+      op: fc.constantFrom('==' as const, '!=' as const, '~=' as const, '<' as const, '>' as const, '<=' as const, '>=' as const),
+      value: literalValue,
+    }),
   )
   .map((t) => ({ ...t })); // fc.record builds null-prototype objects; the parser builds plain ones
 const instance: fc.Arbitrary<Segment> = fc.oneof(
@@ -88,7 +109,11 @@ test('arbitrary strings: parse succeeds or throws PathError 7008 (never hangs, n
 });
 
 type Edit = { kind: 'insert' | 'replace' | 'delete'; at: number; ch: string };
-const edit: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('insert' as const, 'replace' as const, 'delete' as const), at: fc.nat(), ch: fc.constantFrom(...alphabet, '\u0000', 'é', '\u{1F600}') });
+const edit: fc.Arbitrary<Edit> = fc.record({
+  kind: fc.constantFrom('insert' as const, 'replace' as const, 'delete' as const),
+  at: fc.nat(),
+  ch: fc.constantFrom(...alphabet, '\u0000', 'é', '\u{1F600}'),
+});
 
 function mutate(text: string, edits: Edit[]): string {
   let s = text;

@@ -24,7 +24,7 @@ import {
   MAX_PATH_LENGTH,
   type PathBackend,
   type UspPath,
-} from '../../src/usp/path.js';
+} from '../../src/usp/path/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Spec examples (architecture.md / messages.md), verbatim.
@@ -97,7 +97,10 @@ describe('parsePath: spec examples', () => {
     assert.deepEqual(parsePath('Device.WiFi.SSID.1.LowerLayers#2+.').segments.at(-1), { type: 'name', name: 'LowerLayers', ref: { index: 2 } });
     assert.deepEqual(parsePath('Device.WiFi.SSID.1.LowerLayers#*+.Name').segments.at(-1), { type: 'name', name: 'LowerLayers', ref: { index: '*' } });
     const s = parsePath('Device.NAT.PortMapping.[Interface+.Name=="ppp0"].').segments[2];
-    assert.deepEqual(s, { type: 'search', terms: [{ param: [{ name: 'Interface', ref: {} }, { name: 'Name' }], op: '==', value: { type: 'string', value: 'ppp0' } }] });
+    assert.deepEqual(s, {
+      type: 'search',
+      terms: [{ param: [{ name: 'Interface', ref: {} }, { name: 'Name' }], op: '==', value: { type: 'string', value: 'ppp0' } }],
+    });
   });
 
   test('all operators', () => {
@@ -131,9 +134,18 @@ describe('parsePath: spec examples', () => {
     assert.equal(formatPath(parseReference('Device.IP.Interface.3')), 'Device.IP.Interface.3.');
     assert.equal(formatPath(parseReference('Device.IP.Interface.[Name=="eth0"]')), 'Device.IP.Interface.[Name=="eth0"].');
     assert.equal(formatPath(parseReference('Device.IP.Interface.3.')), 'Device.IP.Interface.3.');
-    assert.throws(() => parseReference('Device.IP.Interface.*'), (e: unknown) => e instanceof PathSyntaxError && e.offset === 20 && /wildcard '\*' not allowed in a reference value/.test(e.message));
-    assert.throws(() => parseReference('Device.A.1.B+.C'), (e: unknown) => e instanceof PathSyntaxError && e.offset === 12 && /reference following not allowed/.test(e.message));
-    assert.throws(() => parseReference('Device.Reboot()'), (e: unknown) => e instanceof PathSyntaxError);
+    assert.throws(
+      () => parseReference('Device.IP.Interface.*'),
+      (e: unknown) => e instanceof PathSyntaxError && e.offset === 20 && /wildcard '\*' not allowed in a reference value/.test(e.message),
+    );
+    assert.throws(
+      () => parseReference('Device.A.1.B+.C'),
+      (e: unknown) => e instanceof PathSyntaxError && e.offset === 12 && /reference following not allowed/.test(e.message),
+    );
+    assert.throws(
+      () => parseReference('Device.Reboot()'),
+      (e: unknown) => e instanceof PathSyntaxError,
+    );
   });
 
   test('Enable=="true" is well-formed (the spec calls it invalid on type grounds, which needs the model)', () => {
@@ -176,12 +188,14 @@ describe('parsePath: 7008 errors with offsets', () => {
   test('empty expression (spec: NOT VALID)', () => syntaxError('Device.IP.Interface.[].', 21, /empty search expression/));
   test('child table in expression (spec: NOT VALID)', () =>
     syntaxError('Device.IP.Interface.[Type=="Normal"&&IPv4Address.*.AddressingType=="Static"].Status', 49, /cannot descend into a child table/));
-  test('curly brackets (spec: NOT VALID)', () => syntaxError('Device.IP.Interface.{Type=="Normal"}.Status', 20, /expected object or parameter name, instance number, '\*' or '\['/));
+  test('curly brackets (spec: NOT VALID)', () =>
+    syntaxError('Device.IP.Interface.{Type=="Normal"}.Status', 20, /expected object or parameter name, instance number, '\*' or '\['/));
   test('() in the middle', () => syntaxError('Device.IP.Diagnostics.IPPing().Result', 30, /unexpected "\." after '\(\)': a command name must end the path/));
   test('command with arguments', () => syntaxError('Device.Reboot(1)', 14, /expected '\)' after '\('/));
   test('trailing garbage after event', () => syntaxError('Device.Boot!x', 12, /unexpected "x" after '!'/));
   test('trailing garbage after ]', () => syntaxError('Device.A.[B==1]x', 15, /expected '\.' after instance identifier, found "x"/));
-  test('trailing space after parameter', () => syntaxError('Device.DeviceInfo.Manufacturer ', 30, /expected '\.', '\(\)', '!', '\+' or end of path after name, found " "/));
+  test('trailing space after parameter', () =>
+    syntaxError('Device.DeviceInfo.Manufacturer ', 30, /expected '\.', '\(\)', '!', '\+' or end of path after name, found " "/));
   test('instance 0', () => syntaxError('Device.IP.Interface.0.', 20, /instance number must be a positive integer without leading zeros/));
   test('leading zero', () => syntaxError('Device.IP.Interface.01.', 20, /without leading zeros/));
   test('instance too large', () => syntaxError('Device.IP.Interface.4294967296.', 20, /exceeds 4294967295/));
@@ -196,15 +210,30 @@ describe('parsePath: 7008 errors with offsets', () => {
   test('illegal character in name', () => syntaxError('Device.IP.Inter$face.', 15, /expected '\.', '\(\)', '!', '\+' or end of path after name, found "\$"/));
   test('too long', () => syntaxError('Device.' + 'A.'.repeat(MAX_PATH_LENGTH), MAX_PATH_LENGTH, /longer than 4096/));
   test('wrong root is 7026 (well-formed, not in the Device:2 model)', () => {
-    assert.throws(() => parsePath('InternetGatewayDevice.LANDevice.1.'), (e: unknown) => e instanceof PathError && !(e instanceof PathSyntaxError) && e.code === 7026 && /root object must be 'Device'/.test(e.message));
+    assert.throws(
+      () => parsePath('InternetGatewayDevice.LANDevice.1.'),
+      (e: unknown) => e instanceof PathError && !(e instanceof PathSyntaxError) && e.code === 7026 && /root object must be 'Device'/.test(e.message),
+    );
     // syntax errors win over the root check
-    assert.throws(() => parsePath('Foo..'), (e: unknown) => e instanceof PathSyntaxError);
+    assert.throws(
+      () => parsePath('Foo..'),
+      (e: unknown) => e instanceof PathSyntaxError,
+    );
   });
   test('parseInstantiatedPath rejects wildcards, searches and references at their offset', () => {
     assert.deepEqual(parseInstantiatedPath('Device.IP.Interface.1.Name').segments.length, 3);
-    assert.throws(() => parseInstantiatedPath('Device.IP.Interface.*.'), (e: unknown) => e instanceof PathSyntaxError && e.offset === 20 && /wildcard '\*' not allowed in an instantiated path/.test(e.message));
-    assert.throws(() => parseInstantiatedPath('Device.IP.Interface.[A==1].'), (e: unknown) => e instanceof PathSyntaxError && e.offset === 20);
-    assert.throws(() => parseInstantiatedPath('Device.NAT.PortMapping.1.Interface+.Name'), (e: unknown) => e instanceof PathSyntaxError && e.offset === 34);
+    assert.throws(
+      () => parseInstantiatedPath('Device.IP.Interface.*.'),
+      (e: unknown) => e instanceof PathSyntaxError && e.offset === 20 && /wildcard '\*' not allowed in an instantiated path/.test(e.message),
+    );
+    assert.throws(
+      () => parseInstantiatedPath('Device.IP.Interface.[A==1].'),
+      (e: unknown) => e instanceof PathSyntaxError && e.offset === 20,
+    );
+    assert.throws(
+      () => parseInstantiatedPath('Device.NAT.PortMapping.1.Interface+.Name'),
+      (e: unknown) => e instanceof PathSyntaxError && e.offset === 34,
+    );
   });
   test('hostile inputs are linear time', () => {
     const inputs = [
@@ -216,7 +245,14 @@ describe('parsePath: 7008 errors with offsets', () => {
       'Device.' + 'A'.repeat(4089),
     ];
     const t0 = performance.now();
-    for (let i = 0; i < 20; i++) for (const s of inputs) { try { parsePath(s); } catch (e) { assert.ok(e instanceof PathError); } }
+    for (let i = 0; i < 20; i++)
+      for (const s of inputs) {
+        try {
+          parsePath(s);
+        } catch (e) {
+          assert.ok(e instanceof PathError);
+        }
+      }
     assert.ok(performance.now() - t0 < 1000);
   });
 });
@@ -392,13 +428,22 @@ const VALUES: Record<string, string> = {
   'Device.PeriodicStatistics.SampleSet.2.SampleSeconds': '10,15',
 };
 /** Supported-model entries that have no instance in VALUES. */
-const EXTRA_SUPPORTED = ['Device.Reboot()', 'Device.Boot!', 'Device.IP.Interface.{i}.Reset()', 'Device.IP.Diagnostics.IPPing()', 'Device.Hosts.Host.{i}.HostName'];
+const EXTRA_SUPPORTED = [
+  'Device.Reboot()',
+  'Device.Boot!',
+  'Device.IP.Interface.{i}.Reset()',
+  'Device.IP.Diagnostics.IPPing()',
+  'Device.Hosts.Host.{i}.HostName',
+];
 
 class FakeBackend implements PathBackend {
   readonly supported = new Set<string>();
   readonly tables = new Set<string>(); // supported table paths, "Device.IP.Interface."
   readonly calls = { instances: 0, exists: [] as string[], getValue: 0 };
-  constructor(readonly values: Record<string, string>, extra: string[]) {
+  constructor(
+    readonly values: Record<string, string>,
+    extra: string[],
+  ) {
     for (const p of [...Object.keys(values).map(toSupportedPath), ...extra]) {
       this.supported.add(p);
       let i = p.lastIndexOf('.', p.endsWith('.') ? p.length - 2 : p.length);
@@ -451,8 +496,12 @@ async function rejects(text: string, code: number, message: RegExp, opts?: Param
 describe('resolvePath', () => {
   test('instantiated paths and ResolvedPath shape', async () => {
     const b = new FakeBackend(VALUES, EXTRA_SUPPORTED);
-    assert.deepEqual(await resolvePath('Device.IP.Interface.2.Name', b), [{ path: 'Device.IP.Interface.2.Name', object: 'Device.IP.Interface.2.', leaf: 'Name', kind: 'parameter' }]);
-    assert.deepEqual(await resolvePath('Device.IP.Interface.1.Stats.', b), [{ path: 'Device.IP.Interface.1.Stats.', object: 'Device.IP.Interface.1.Stats.', kind: 'object' }]);
+    assert.deepEqual(await resolvePath('Device.IP.Interface.2.Name', b), [
+      { path: 'Device.IP.Interface.2.Name', object: 'Device.IP.Interface.2.', leaf: 'Name', kind: 'parameter' },
+    ]);
+    assert.deepEqual(await resolvePath('Device.IP.Interface.1.Stats.', b), [
+      { path: 'Device.IP.Interface.1.Stats.', object: 'Device.IP.Interface.1.Stats.', kind: 'object' },
+    ]);
     assert.deepEqual(await resolvePath('Device.', b), [{ path: 'Device.', object: 'Device.', kind: 'object' }]);
     assert.deepEqual(await resolvePath('Device.Reboot()', b), [{ path: 'Device.Reboot()', object: 'Device.', leaf: 'Reboot', kind: 'command' }]);
     assert.deepEqual(await resolvePath('Device.Boot!', b), [{ path: 'Device.Boot!', object: 'Device.', leaf: 'Boot', kind: 'event' }]);
@@ -463,8 +512,16 @@ describe('resolvePath', () => {
 
   test('wildcards expand in ascending instance order', async () => {
     assert.deepEqual(await paths('Device.IP.Interface.*.Name'), ['Device.IP.Interface.1.Name', 'Device.IP.Interface.2.Name', 'Device.IP.Interface.10.Name']);
-    assert.deepEqual(await paths('Device.IP.Interface.*.IPv4Address.*.'), ['Device.IP.Interface.1.IPv4Address.1.', 'Device.IP.Interface.1.IPv4Address.2.', 'Device.IP.Interface.2.IPv4Address.3.']);
-    assert.deepEqual(await paths('Device.IP.Interface.*.Reset()'), ['Device.IP.Interface.1.Reset()', 'Device.IP.Interface.2.Reset()', 'Device.IP.Interface.10.Reset()']);
+    assert.deepEqual(await paths('Device.IP.Interface.*.IPv4Address.*.'), [
+      'Device.IP.Interface.1.IPv4Address.1.',
+      'Device.IP.Interface.1.IPv4Address.2.',
+      'Device.IP.Interface.2.IPv4Address.3.',
+    ]);
+    assert.deepEqual(await paths('Device.IP.Interface.*.Reset()'), [
+      'Device.IP.Interface.1.Reset()',
+      'Device.IP.Interface.2.Reset()',
+      'Device.IP.Interface.10.Reset()',
+    ]);
   });
 
   test('search expressions from the spec', async () => {
@@ -473,9 +530,13 @@ describe('resolvePath', () => {
       'Device.IP.Interface.1.IPv4Address.1.IPAddress',
       'Device.IP.Interface.2.IPv4Address.3.IPAddress',
     ]);
-    assert.deepEqual(await paths('Device.IP.Interface.[Type=="Normal"&&Stats.ErrorsSent>0].IPv4Address.[AddressingType=="Static"].IPAddress'), ['Device.IP.Interface.2.IPv4Address.3.IPAddress']);
+    assert.deepEqual(await paths('Device.IP.Interface.[Type=="Normal"&&Stats.ErrorsSent>0].IPv4Address.[AddressingType=="Static"].IPAddress'), [
+      'Device.IP.Interface.2.IPv4Address.3.IPAddress',
+    ]);
     assert.deepEqual(await paths('Device.LocalAgent.Controller.[EndpointID=="proto::controller1"].Enable'), ['Device.LocalAgent.Controller.1.Enable']);
-    assert.deepEqual(await paths('Device.LocalAgent.Controller.1.BootParameter.[Enable==true].ParameterName'), ['Device.LocalAgent.Controller.1.BootParameter.1.ParameterName']);
+    assert.deepEqual(await paths('Device.LocalAgent.Controller.1.BootParameter.[Enable==true].ParameterName'), [
+      'Device.LocalAgent.Controller.1.BootParameter.1.ParameterName',
+    ]);
     assert.deepEqual(await paths('Device.PCP.Client.*.Server.[Capabilities~="IPv6Firewall"].'), ['Device.PCP.Client.1.Server.1.']);
     assert.deepEqual(await paths('Device.PeriodicStatistics.SampleSet.[SampleSeconds~=5].'), ['Device.PeriodicStatistics.SampleSet.1.']);
   });
@@ -522,7 +583,10 @@ describe('resolvePath', () => {
 
   test('reference following inside search expressions', async () => {
     assert.deepEqual(await paths('Device.NAT.PortMapping.[Interface+.Name=="ppp0"].'), ['Device.NAT.PortMapping.1.']);
-    assert.deepEqual(await paths('Device.NAT.PortMapping.[Interface+.Name=="eth0"].ExternalPort'), ['Device.NAT.PortMapping.2.ExternalPort', 'Device.NAT.PortMapping.5.ExternalPort']);
+    assert.deepEqual(await paths('Device.NAT.PortMapping.[Interface+.Name=="eth0"].ExternalPort'), [
+      'Device.NAT.PortMapping.2.ExternalPort',
+      'Device.NAT.PortMapping.5.ExternalPort',
+    ]);
     assert.deepEqual(await paths('Device.WiFi.AccessPoint.[SSIDReference+.SSID=="MyHome"].AssociatedDevice.[OperatingStandard=="ac"].SignalStrength'), [
       'Device.WiFi.AccessPoint.1.AssociatedDevice.1.SignalStrength',
     ]);
@@ -560,7 +624,10 @@ describe('resolvePath', () => {
         return objectPath === 'Device.DeviceInfo.' ? null : super.instances(objectPath);
       }
     })(VALUES, [...EXTRA_SUPPORTED, 'Device.DeviceInfo.{i}.Manufacturer']);
-    await assert.rejects(resolvePath('Device.DeviceInfo.*.Manufacturer', b), (e: unknown) => e instanceof PathError && e.code === 7026 && /Device\.DeviceInfo\. is not a table/.test(e.message));
+    await assert.rejects(
+      resolvePath('Device.DeviceInfo.*.Manufacturer', b),
+      (e: unknown) => e instanceof PathError && e.code === 7026 && /Device\.DeviceInfo\. is not a table/.test(e.message),
+    );
     await rejects('Device.DeviceInfo.*.Manufacturer', 7026, /not in the supported data model/);
     await rejects('Device.DeviceInfo.1.', 7026, /not in the supported data model/);
   });
@@ -577,7 +644,10 @@ describe('resolvePath', () => {
     const c = new FakeBackend(VALUES, EXTRA_SUPPORTED);
     await resolvePath('Device.WiFi.SSID.*.LowerLayers#*+.Name', c);
     assert.equal(new Set(c.calls.exists).size, c.calls.exists.length);
-    assert.ok(c.calls.exists.every((p) => !/\.\d+\./.test(p)), c.calls.exists.join());
+    assert.ok(
+      c.calls.exists.every((p) => !/\.\d+\./.test(p)),
+      c.calls.exists.join(),
+    );
   });
 
   test('search terms stop at the first false one', async () => {

@@ -9,9 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { REFERENCE, hasReference } from '../helpers/paths.js';
-import {
-  decodeMsg, decodeRecord, encodeMsg, encodeRecord, type Msg, type UspRecord,
-} from '../../src/usp/record.js';
+import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 
 const REF = path.join(REFERENCE, 'usp');
 const SAMPLES = path.join(REFERENCE, 'usp-samples');
@@ -32,123 +30,463 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 // One Msg per body type, in the shape decodeMsg gives (arrays/maps present, defaults absent).
 
 const req = (msgId: string, msgType: Msg['header']['msgType'], request: NonNullable<Msg['body']['request']>): Msg => ({
-  header: { msgId, msgType }, body: { msgBody: 'request', request },
+  header: { msgId, msgType },
+  body: { msgBody: 'request', request },
 });
 const resp = (msgId: string, msgType: Msg['header']['msgType'], response: NonNullable<Msg['body']['response']>): Msg => ({
-  header: { msgId, msgType }, body: { msgBody: 'response', response },
+  header: { msgId, msgType },
+  body: { msgBody: 'response', response },
 });
 
 const MSGS: Array<[string, Msg]> = [
   ['Get', req('m-get', 'GET', { reqType: 'get', get: { paramPaths: ['Device.DeviceInfo.', 'Device.WiFi.SSID.*.SSID'], maxDepth: 2 } })],
-  ['GetResp', resp('m-get', 'GET_RESP', { respType: 'getResp', getResp: { reqPathResults: [
-    { requestedPath: 'Device.DeviceInfo.', resolvedPathResults: [{ resolvedPath: 'Device.DeviceInfo.', resultParams: { Manufacturer: 'ACME', SerialNumber: 'S1', UpTime: '42' } }] },
-    { requestedPath: 'Device.Nope.', errCode: 7026, errMsg: 'Invalid path', resolvedPathResults: [] },
-  ] } })],
-  ['Error with param_errs', {
-    header: { msgId: 'm-err', msgType: 'ERROR' },
-    body: { msgBody: 'error', error: { errCode: 7004, errMsg: 'Invalid arguments', paramErrs: [
-      { paramPath: 'Device.X.Enable', errCode: 7011, errMsg: 'not a boolean' }, { paramPath: 'Device.X.Y', errCode: 7010 },
-    ] } },
-  }],
-  ['Set', req('m-set', 'SET', { reqType: 'set', set: { allowPartial: true, updateObjs: [
-    { objPath: 'Device.LocalAgent.Controller.1.', paramSettings: [{ param: 'PeriodicNotifInterval', value: '3600', required: true }, { param: 'Alias', value: 'c1' }] },
-  ] } })],
-  ['SetResp success', resp('m-set', 'SET_RESP', { respType: 'setResp', setResp: { updatedObjResults: [
-    { requestedPath: 'Device.LocalAgent.Controller.1.', operStatus: { operStatus: 'operSuccess', operSuccess: { updatedInstResults: [
-      { affectedPath: 'Device.LocalAgent.Controller.1.', paramErrs: [{ param: 'Alias', errCode: 7012, errMsg: 'bad' }], updatedParams: { PeriodicNotifInterval: '3600' } },
-    ] } } },
-  ] } })],
-  ['SetResp failure', resp('m-set2', 'SET_RESP', { respType: 'setResp', setResp: { updatedObjResults: [
-    { requestedPath: 'Device.LocalAgent.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7021, errMsg: 'Required parameter failed', updatedInstFailures: [
-      { affectedPath: 'Device.LocalAgent.', paramErrs: [{ param: 'SoftwareVersion', errCode: 7013, errMsg: 'read only' }] },
-    ] } } },
-  ] } })],
-  ['Add', req('m-add', 'ADD', { reqType: 'add', add: { allowPartial: true, createObjs: [
-    { objPath: 'Device.LocalAgent.Subscription.', paramSettings: [{ param: 'Enable', value: 'true', required: true }, { param: 'ID', value: 's1' }] },
-  ] } })],
-  ['AddResp', resp('m-add', 'ADD_RESP', { respType: 'addResp', addResp: { createdObjResults: [
-    { requestedPath: 'Device.LocalAgent.Subscription.', operStatus: { operStatus: 'operSuccess', operSuccess: {
-      instantiatedPath: 'Device.LocalAgent.Subscription.3.', paramErrs: [{ param: 'Alias', errCode: 7012, errMsg: 'x' }], uniqueKeys: { Alias: 'cpe-3', ID: 's1' },
-    } } },
-    { requestedPath: 'Device.Nope.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7026, errMsg: 'Invalid path' } } },
-  ] } })],
+  [
+    'GetResp',
+    resp('m-get', 'GET_RESP', {
+      respType: 'getResp',
+      getResp: {
+        reqPathResults: [
+          {
+            requestedPath: 'Device.DeviceInfo.',
+            resolvedPathResults: [{ resolvedPath: 'Device.DeviceInfo.', resultParams: { Manufacturer: 'ACME', SerialNumber: 'S1', UpTime: '42' } }],
+          },
+          { requestedPath: 'Device.Nope.', errCode: 7026, errMsg: 'Invalid path', resolvedPathResults: [] },
+        ],
+      },
+    }),
+  ],
+  [
+    'Error with param_errs',
+    {
+      header: { msgId: 'm-err', msgType: 'ERROR' },
+      body: {
+        msgBody: 'error',
+        error: {
+          errCode: 7004,
+          errMsg: 'Invalid arguments',
+          paramErrs: [
+            { paramPath: 'Device.X.Enable', errCode: 7011, errMsg: 'not a boolean' },
+            { paramPath: 'Device.X.Y', errCode: 7010 },
+          ],
+        },
+      },
+    },
+  ],
+  [
+    'Set',
+    req('m-set', 'SET', {
+      reqType: 'set',
+      set: {
+        allowPartial: true,
+        updateObjs: [
+          {
+            objPath: 'Device.LocalAgent.Controller.1.',
+            paramSettings: [
+              { param: 'PeriodicNotifInterval', value: '3600', required: true },
+              { param: 'Alias', value: 'c1' },
+            ],
+          },
+        ],
+      },
+    }),
+  ],
+  [
+    'SetResp success',
+    resp('m-set', 'SET_RESP', {
+      respType: 'setResp',
+      setResp: {
+        updatedObjResults: [
+          {
+            requestedPath: 'Device.LocalAgent.Controller.1.',
+            operStatus: {
+              operStatus: 'operSuccess',
+              operSuccess: {
+                updatedInstResults: [
+                  {
+                    affectedPath: 'Device.LocalAgent.Controller.1.',
+                    paramErrs: [{ param: 'Alias', errCode: 7012, errMsg: 'bad' }],
+                    updatedParams: { PeriodicNotifInterval: '3600' },
+                  },
+                ],
+              },
+            },
+          },
+        ],
+      },
+    }),
+  ],
+  [
+    'SetResp failure',
+    resp('m-set2', 'SET_RESP', {
+      respType: 'setResp',
+      setResp: {
+        updatedObjResults: [
+          {
+            requestedPath: 'Device.LocalAgent.',
+            operStatus: {
+              operStatus: 'operFailure',
+              operFailure: {
+                errCode: 7021,
+                errMsg: 'Required parameter failed',
+                updatedInstFailures: [{ affectedPath: 'Device.LocalAgent.', paramErrs: [{ param: 'SoftwareVersion', errCode: 7013, errMsg: 'read only' }] }],
+              },
+            },
+          },
+        ],
+      },
+    }),
+  ],
+  [
+    'Add',
+    req('m-add', 'ADD', {
+      reqType: 'add',
+      add: {
+        allowPartial: true,
+        createObjs: [
+          {
+            objPath: 'Device.LocalAgent.Subscription.',
+            paramSettings: [
+              { param: 'Enable', value: 'true', required: true },
+              { param: 'ID', value: 's1' },
+            ],
+          },
+        ],
+      },
+    }),
+  ],
+  [
+    'AddResp',
+    resp('m-add', 'ADD_RESP', {
+      respType: 'addResp',
+      addResp: {
+        createdObjResults: [
+          {
+            requestedPath: 'Device.LocalAgent.Subscription.',
+            operStatus: {
+              operStatus: 'operSuccess',
+              operSuccess: {
+                instantiatedPath: 'Device.LocalAgent.Subscription.3.',
+                paramErrs: [{ param: 'Alias', errCode: 7012, errMsg: 'x' }],
+                uniqueKeys: { Alias: 'cpe-3', ID: 's1' },
+              },
+            },
+          },
+          { requestedPath: 'Device.Nope.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7026, errMsg: 'Invalid path' } } },
+        ],
+      },
+    }),
+  ],
   ['Delete', req('m-del', 'DELETE', { reqType: 'delete', delete: { allowPartial: true, objPaths: ['Device.LocalAgent.Subscription.3.'] } })],
-  ['DeleteResp', resp('m-del', 'DELETE_RESP', { respType: 'deleteResp', deleteResp: { deletedObjResults: [
-    { requestedPath: 'Device.LocalAgent.Subscription.3.', operStatus: { operStatus: 'operSuccess', operSuccess: {
-      affectedPaths: ['Device.LocalAgent.Subscription.3.'], unaffectedPathErrs: [{ unaffectedPath: 'Device.LocalAgent.Subscription.4.', errCode: 7024, errMsg: 'locked' }],
-    } } },
-    { requestedPath: 'Device.LocalAgent.Subscription.9.', operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: [], unaffectedPathErrs: [] } } },
-    { requestedPath: 'Device.X.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7016 } } },
-  ] } })],
-  ['Operate', req('m-op', 'OPERATE', { reqType: 'operate', operate: { command: 'Device.ScheduleTimer()', commandKey: 'k1', sendResp: true, inputArgs: { DelaySeconds: '1' } } })],
-  ['OperateResp', resp('m-op', 'OPERATE_RESP', { respType: 'operateResp', operateResp: { operationResults: [
-    { executedCommand: 'Device.ScheduleTimer()', operationResp: 'reqObjPath', reqObjPath: 'Device.LocalAgent.Request.1' },
-    { executedCommand: 'Device.IP.Diagnostics.IPPing()', operationResp: 'reqOutputArgs', reqOutputArgs: { outputArgs: { Status: 'Complete', AverageResponseTime: '3' } } },
-    { executedCommand: 'Device.Reboot()', operationResp: 'cmdFailure', cmdFailure: { errCode: 7022, errMsg: 'Command failure' } },
-  ] } })],
-  ['GetSupportedDM', req('m-gsdm', 'GET_SUPPORTED_DM', { reqType: 'getSupportedDm', getSupportedDm: {
-    objPaths: ['Device.LocalAgent.'], firstLevelOnly: true, returnCommands: true, returnEvents: true, returnParams: true, returnUniqueKeySets: true,
-  } })],
-  ['GetSupportedDMResp', resp('m-gsdm', 'GET_SUPPORTED_DM_RESP', { respType: 'getSupportedDmResp', getSupportedDmResp: { reqObjResults: [
-    { reqObjPath: 'Device.LocalAgent.', dataModelInstUri: 'urn:broadband-forum-org:tr-181-2-17-0', supportedObjs: [
-      { supportedObjPath: 'Device.LocalAgent.', supportedCommands: [
-        { commandName: 'AddCertificate()', inputArgNames: ['Alias', 'Certificate'], outputArgNames: [], commandType: 'CMD_SYNC' },
-        { commandName: 'Upload()', inputArgNames: [], outputArgNames: ['URL'], commandType: 'CMD_ASYNC' },
-        { commandName: 'X()', inputArgNames: [], outputArgNames: [] },
-      ], supportedEvents: [{ eventName: 'Periodic!', argNames: [] }, { eventName: 'Boot!', argNames: ['Cause', 'FirmwareUpdated'] }],
-      supportedParams: [
-        { paramName: 'EndpointID', valueType: 'PARAM_STRING', valueChange: 'VALUE_CHANGE_ALLOWED' },
-        { paramName: 'X_Pre', access: 'PARAM_READ_WRITE', valueType: 'PARAM_UNSIGNED_INT', valueChange: 'VALUE_CHANGE_WILL_IGNORE' },
-        { paramName: 'Secret', access: 'PARAM_WRITE_ONLY', valueType: 'PARAM_BASE_64' },
-        { paramName: 'Now', valueType: 'PARAM_DATE_TIME' }, { paramName: 'B', valueType: 'PARAM_BOOLEAN' }, { paramName: 'D', valueType: 'PARAM_DECIMAL' },
-        { paramName: 'H', valueType: 'PARAM_HEX_BINARY' }, { paramName: 'I', valueType: 'PARAM_INT' }, { paramName: 'L', valueType: 'PARAM_LONG' },
-        { paramName: 'UL', valueType: 'PARAM_UNSIGNED_LONG' }, { paramName: 'U' },
-      ], divergentPaths: [], uniqueKeySets: [] },
-      { supportedObjPath: 'Device.LocalAgent.Subscription.{i}.', access: 'OBJ_ADD_DELETE', isMultiInstance: true, supportedCommands: [], supportedEvents: [],
-        supportedParams: [{ paramName: 'Enable', access: 'PARAM_READ_WRITE', valueType: 'PARAM_BOOLEAN' }],
-        divergentPaths: ['Device.LocalAgent.Subscription.2.'], uniqueKeySets: [{ keyNames: ['Alias'] }, { keyNames: ['ID', 'Recipient'] }] },
-      { supportedObjPath: 'Device.A.{i}.', access: 'OBJ_ADD_ONLY', isMultiInstance: true, supportedCommands: [], supportedEvents: [], supportedParams: [], divergentPaths: [], uniqueKeySets: [] },
-      { supportedObjPath: 'Device.B.{i}.', access: 'OBJ_DELETE_ONLY', isMultiInstance: true, supportedCommands: [], supportedEvents: [], supportedParams: [], divergentPaths: [], uniqueKeySets: [] },
-    ] },
-    { reqObjPath: 'Device.Nope.', errCode: 7026, errMsg: 'Invalid path', supportedObjs: [] },
-  ] } })],
-  ['GetInstances', req('m-gi', 'GET_INSTANCES', { reqType: 'getInstances', getInstances: { objPaths: ['Device.LocalAgent.Controller.'], firstLevelOnly: true } })],
-  ['GetInstancesResp', resp('m-gi', 'GET_INSTANCES_RESP', { respType: 'getInstancesResp', getInstancesResp: { reqPathResults: [
-    { requestedPath: 'Device.LocalAgent.Controller.', currInsts: [
-      { instantiatedObjPath: 'Device.LocalAgent.Controller.1.', uniqueKeys: { Alias: 'cpe-1', EndpointID: 'proto::c' } },
-      { instantiatedObjPath: 'Device.LocalAgent.Controller.1.MTP.1.', uniqueKeys: {} },
-    ] },
-    { requestedPath: 'Device.X.', errCode: 7018, errMsg: 'Object is not a table', currInsts: [] },
-  ] } })],
-  ['GetSupportedProtocol', req('m-gsp', 'GET_SUPPORTED_PROTO', { reqType: 'getSupportedProtocol', getSupportedProtocol: { controllerSupportedProtocolVersions: '1.3,1.4' } })],
-  ['GetSupportedProtocolResp', resp('m-gsp', 'GET_SUPPORTED_PROTO_RESP', { respType: 'getSupportedProtocolResp', getSupportedProtocolResp: { agentSupportedProtocolVersions: '1.0,1.1,1.2,1.3,1.4' } })],
-  ['Notify Event', req('n-ev', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-ev', sendResp: true, notification: 'event', event: { objPath: 'Device.', eventName: 'Boot!', params: { Cause: 'LocalReboot', FirmwareUpdated: 'false', ParameterMap: '{}' } } } })],
-  ['Notify ValueChange', req('n-vc', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-vc', notification: 'valueChange', valueChange: { paramPath: 'Device.LocalAgent.Controller.1.ProvisioningCode', paramValue: 'code-1' } } })],
-  ['Notify ObjectCreation', req('n-oc', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-oc', sendResp: true, notification: 'objCreation', objCreation: { objPath: 'Device.LocalAgent.Subscription.4.', uniqueKeys: { Alias: 'cpe-4', ID: 'x' } } } })],
-  ['Notify ObjectDeletion', req('n-od', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-od', notification: 'objDeletion', objDeletion: { objPath: 'Device.LocalAgent.Subscription.4.' } } })],
-  ['Notify OperationComplete output args', req('n-op', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-op', sendResp: true, notification: 'operComplete', operComplete: {
-    objPath: 'Device.IP.Diagnostics.', commandName: 'IPPing()', commandKey: 'k', operationResp: 'reqOutputArgs', reqOutputArgs: { outputArgs: { Status: 'Complete', SuccessCount: '4' } },
-  } } })],
-  ['Notify OperationComplete empty output args', req('n-op0', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-op', notification: 'operComplete', operComplete: {
-    objPath: 'Device.', commandName: 'ScheduleTimer()', commandKey: 'sample-timer', operationResp: 'reqOutputArgs', reqOutputArgs: { outputArgs: {} },
-  } } })],
-  ['Notify OperationComplete cmd_failure', req('n-opf', 'NOTIFY', { reqType: 'notify', notify: { subscriptionId: 's-op', notification: 'operComplete', operComplete: {
-    objPath: 'Device.', commandName: 'Reboot()', commandKey: 'r1', operationResp: 'cmdFailure', cmdFailure: { errCode: 7022, errMsg: 'Command failure' },
-  } } })],
-  ['Notify OnBoardRequest', req('n-ob', 'NOTIFY', { reqType: 'notify', notify: { sendResp: true, notification: 'onBoardReq', onBoardReq: {
-    oui: '00D09E', productClass: 'HGW', serialNumber: 'SN123', agentSupportedProtocolVersions: '1.0,1.1,1.2,1.3,1.4',
-  } } })],
+  [
+    'DeleteResp',
+    resp('m-del', 'DELETE_RESP', {
+      respType: 'deleteResp',
+      deleteResp: {
+        deletedObjResults: [
+          {
+            requestedPath: 'Device.LocalAgent.Subscription.3.',
+            operStatus: {
+              operStatus: 'operSuccess',
+              operSuccess: {
+                affectedPaths: ['Device.LocalAgent.Subscription.3.'],
+                unaffectedPathErrs: [{ unaffectedPath: 'Device.LocalAgent.Subscription.4.', errCode: 7024, errMsg: 'locked' }],
+              },
+            },
+          },
+          {
+            requestedPath: 'Device.LocalAgent.Subscription.9.',
+            operStatus: { operStatus: 'operSuccess', operSuccess: { affectedPaths: [], unaffectedPathErrs: [] } },
+          },
+          { requestedPath: 'Device.X.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7016 } } },
+        ],
+      },
+    }),
+  ],
+  [
+    'Operate',
+    req('m-op', 'OPERATE', {
+      reqType: 'operate',
+      operate: { command: 'Device.ScheduleTimer()', commandKey: 'k1', sendResp: true, inputArgs: { DelaySeconds: '1' } },
+    }),
+  ],
+  [
+    'OperateResp',
+    resp('m-op', 'OPERATE_RESP', {
+      respType: 'operateResp',
+      operateResp: {
+        operationResults: [
+          { executedCommand: 'Device.ScheduleTimer()', operationResp: 'reqObjPath', reqObjPath: 'Device.LocalAgent.Request.1' },
+          {
+            executedCommand: 'Device.IP.Diagnostics.IPPing()',
+            operationResp: 'reqOutputArgs',
+            reqOutputArgs: { outputArgs: { Status: 'Complete', AverageResponseTime: '3' } },
+          },
+          { executedCommand: 'Device.Reboot()', operationResp: 'cmdFailure', cmdFailure: { errCode: 7022, errMsg: 'Command failure' } },
+        ],
+      },
+    }),
+  ],
+  [
+    'GetSupportedDM',
+    req('m-gsdm', 'GET_SUPPORTED_DM', {
+      reqType: 'getSupportedDm',
+      getSupportedDm: {
+        objPaths: ['Device.LocalAgent.'],
+        firstLevelOnly: true,
+        returnCommands: true,
+        returnEvents: true,
+        returnParams: true,
+        returnUniqueKeySets: true,
+      },
+    }),
+  ],
+  [
+    'GetSupportedDMResp',
+    resp('m-gsdm', 'GET_SUPPORTED_DM_RESP', {
+      respType: 'getSupportedDmResp',
+      getSupportedDmResp: {
+        reqObjResults: [
+          {
+            reqObjPath: 'Device.LocalAgent.',
+            dataModelInstUri: 'urn:broadband-forum-org:tr-181-2-17-0',
+            supportedObjs: [
+              {
+                supportedObjPath: 'Device.LocalAgent.',
+                supportedCommands: [
+                  { commandName: 'AddCertificate()', inputArgNames: ['Alias', 'Certificate'], outputArgNames: [], commandType: 'CMD_SYNC' },
+                  { commandName: 'Upload()', inputArgNames: [], outputArgNames: ['URL'], commandType: 'CMD_ASYNC' },
+                  { commandName: 'X()', inputArgNames: [], outputArgNames: [] },
+                ],
+                supportedEvents: [
+                  { eventName: 'Periodic!', argNames: [] },
+                  { eventName: 'Boot!', argNames: ['Cause', 'FirmwareUpdated'] },
+                ],
+                supportedParams: [
+                  { paramName: 'EndpointID', valueType: 'PARAM_STRING', valueChange: 'VALUE_CHANGE_ALLOWED' },
+                  { paramName: 'X_Pre', access: 'PARAM_READ_WRITE', valueType: 'PARAM_UNSIGNED_INT', valueChange: 'VALUE_CHANGE_WILL_IGNORE' },
+                  { paramName: 'Secret', access: 'PARAM_WRITE_ONLY', valueType: 'PARAM_BASE_64' },
+                  { paramName: 'Now', valueType: 'PARAM_DATE_TIME' },
+                  { paramName: 'B', valueType: 'PARAM_BOOLEAN' },
+                  { paramName: 'D', valueType: 'PARAM_DECIMAL' },
+                  { paramName: 'H', valueType: 'PARAM_HEX_BINARY' },
+                  { paramName: 'I', valueType: 'PARAM_INT' },
+                  { paramName: 'L', valueType: 'PARAM_LONG' },
+                  { paramName: 'UL', valueType: 'PARAM_UNSIGNED_LONG' },
+                  { paramName: 'U' },
+                ],
+                divergentPaths: [],
+                uniqueKeySets: [],
+              },
+              {
+                supportedObjPath: 'Device.LocalAgent.Subscription.{i}.',
+                access: 'OBJ_ADD_DELETE',
+                isMultiInstance: true,
+                supportedCommands: [],
+                supportedEvents: [],
+                supportedParams: [{ paramName: 'Enable', access: 'PARAM_READ_WRITE', valueType: 'PARAM_BOOLEAN' }],
+                divergentPaths: ['Device.LocalAgent.Subscription.2.'],
+                uniqueKeySets: [{ keyNames: ['Alias'] }, { keyNames: ['ID', 'Recipient'] }],
+              },
+              {
+                supportedObjPath: 'Device.A.{i}.',
+                access: 'OBJ_ADD_ONLY',
+                isMultiInstance: true,
+                supportedCommands: [],
+                supportedEvents: [],
+                supportedParams: [],
+                divergentPaths: [],
+                uniqueKeySets: [],
+              },
+              {
+                supportedObjPath: 'Device.B.{i}.',
+                access: 'OBJ_DELETE_ONLY',
+                isMultiInstance: true,
+                supportedCommands: [],
+                supportedEvents: [],
+                supportedParams: [],
+                divergentPaths: [],
+                uniqueKeySets: [],
+              },
+            ],
+          },
+          { reqObjPath: 'Device.Nope.', errCode: 7026, errMsg: 'Invalid path', supportedObjs: [] },
+        ],
+      },
+    }),
+  ],
+  [
+    'GetInstances',
+    req('m-gi', 'GET_INSTANCES', { reqType: 'getInstances', getInstances: { objPaths: ['Device.LocalAgent.Controller.'], firstLevelOnly: true } }),
+  ],
+  [
+    'GetInstancesResp',
+    resp('m-gi', 'GET_INSTANCES_RESP', {
+      respType: 'getInstancesResp',
+      getInstancesResp: {
+        reqPathResults: [
+          {
+            requestedPath: 'Device.LocalAgent.Controller.',
+            currInsts: [
+              { instantiatedObjPath: 'Device.LocalAgent.Controller.1.', uniqueKeys: { Alias: 'cpe-1', EndpointID: 'proto::c' } },
+              { instantiatedObjPath: 'Device.LocalAgent.Controller.1.MTP.1.', uniqueKeys: {} },
+            ],
+          },
+          { requestedPath: 'Device.X.', errCode: 7018, errMsg: 'Object is not a table', currInsts: [] },
+        ],
+      },
+    }),
+  ],
+  [
+    'GetSupportedProtocol',
+    req('m-gsp', 'GET_SUPPORTED_PROTO', { reqType: 'getSupportedProtocol', getSupportedProtocol: { controllerSupportedProtocolVersions: '1.3,1.4' } }),
+  ],
+  [
+    'GetSupportedProtocolResp',
+    resp('m-gsp', 'GET_SUPPORTED_PROTO_RESP', {
+      respType: 'getSupportedProtocolResp',
+      getSupportedProtocolResp: { agentSupportedProtocolVersions: '1.0,1.1,1.2,1.3,1.4' },
+    }),
+  ],
+  [
+    'Notify Event',
+    req('n-ev', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-ev',
+        sendResp: true,
+        notification: 'event',
+        event: { objPath: 'Device.', eventName: 'Boot!', params: { Cause: 'LocalReboot', FirmwareUpdated: 'false', ParameterMap: '{}' } },
+      },
+    }),
+  ],
+  [
+    'Notify ValueChange',
+    req('n-vc', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-vc',
+        notification: 'valueChange',
+        valueChange: { paramPath: 'Device.LocalAgent.Controller.1.ProvisioningCode', paramValue: 'code-1' },
+      },
+    }),
+  ],
+  [
+    'Notify ObjectCreation',
+    req('n-oc', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-oc',
+        sendResp: true,
+        notification: 'objCreation',
+        objCreation: { objPath: 'Device.LocalAgent.Subscription.4.', uniqueKeys: { Alias: 'cpe-4', ID: 'x' } },
+      },
+    }),
+  ],
+  [
+    'Notify ObjectDeletion',
+    req('n-od', 'NOTIFY', {
+      reqType: 'notify',
+      notify: { subscriptionId: 's-od', notification: 'objDeletion', objDeletion: { objPath: 'Device.LocalAgent.Subscription.4.' } },
+    }),
+  ],
+  [
+    'Notify OperationComplete output args',
+    req('n-op', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-op',
+        sendResp: true,
+        notification: 'operComplete',
+        operComplete: {
+          objPath: 'Device.IP.Diagnostics.',
+          commandName: 'IPPing()',
+          commandKey: 'k',
+          operationResp: 'reqOutputArgs',
+          reqOutputArgs: { outputArgs: { Status: 'Complete', SuccessCount: '4' } },
+        },
+      },
+    }),
+  ],
+  [
+    'Notify OperationComplete empty output args',
+    req('n-op0', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-op',
+        notification: 'operComplete',
+        operComplete: {
+          objPath: 'Device.',
+          commandName: 'ScheduleTimer()',
+          commandKey: 'sample-timer',
+          operationResp: 'reqOutputArgs',
+          reqOutputArgs: { outputArgs: {} },
+        },
+      },
+    }),
+  ],
+  [
+    'Notify OperationComplete cmd_failure',
+    req('n-opf', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        subscriptionId: 's-op',
+        notification: 'operComplete',
+        operComplete: {
+          objPath: 'Device.',
+          commandName: 'Reboot()',
+          commandKey: 'r1',
+          operationResp: 'cmdFailure',
+          cmdFailure: { errCode: 7022, errMsg: 'Command failure' },
+        },
+      },
+    }),
+  ],
+  [
+    'Notify OnBoardRequest',
+    req('n-ob', 'NOTIFY', {
+      reqType: 'notify',
+      notify: {
+        sendResp: true,
+        notification: 'onBoardReq',
+        onBoardReq: {
+          oui: '00D09E',
+          productClass: 'HGW',
+          serialNumber: 'SN123',
+          agentSupportedProtocolVersions: '1.0,1.1,1.2,1.3,1.4',
+        },
+      },
+    }),
+  ],
   ['NotifyResp', resp('n-ev', 'NOTIFY_RESP', { respType: 'notifyResp', notifyResp: { subscriptionId: 's-ev' } })],
-  ['Register', req('m-reg', 'REGISTER', { reqType: 'register', register: { allowPartial: true, regPaths: [{ path: 'Device.X_ACME.' }, { path: 'Device.Y.' }] } })],
-  ['RegisterResp', resp('m-reg', 'REGISTER_RESP', { respType: 'registerResp', registerResp: { registeredPathResults: [
-    { requestedPath: 'Device.X_ACME.', operStatus: { operStatus: 'operSuccess', operSuccess: { registeredPath: 'Device.X_ACME.' } } },
-    { requestedPath: 'Device.Y.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7029, errMsg: 'Already in use' } } },
-  ] } })],
+  [
+    'Register',
+    req('m-reg', 'REGISTER', { reqType: 'register', register: { allowPartial: true, regPaths: [{ path: 'Device.X_ACME.' }, { path: 'Device.Y.' }] } }),
+  ],
+  [
+    'RegisterResp',
+    resp('m-reg', 'REGISTER_RESP', {
+      respType: 'registerResp',
+      registerResp: {
+        registeredPathResults: [
+          { requestedPath: 'Device.X_ACME.', operStatus: { operStatus: 'operSuccess', operSuccess: { registeredPath: 'Device.X_ACME.' } } },
+          { requestedPath: 'Device.Y.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7029, errMsg: 'Already in use' } } },
+        ],
+      },
+    }),
+  ],
   ['Deregister', req('m-dereg', 'DEREGISTER', { reqType: 'deregister', deregister: { paths: ['Device.X_ACME.', ''] } })],
-  ['DeregisterResp', resp('m-dereg', 'DEREGISTER_RESP', { respType: 'deregisterResp', deregisterResp: { deregisteredPathResults: [
-    { requestedPath: 'Device.X_ACME.', operStatus: { operStatus: 'operSuccess', operSuccess: { deregisteredPath: ['Device.X_ACME.'] } } },
-    { requestedPath: 'Device.Z.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7030, errMsg: 'Deregister failure' } } },
-  ] } })],
+  [
+    'DeregisterResp',
+    resp('m-dereg', 'DEREGISTER_RESP', {
+      respType: 'deregisterResp',
+      deregisterResp: {
+        deregisteredPathResults: [
+          { requestedPath: 'Device.X_ACME.', operStatus: { operStatus: 'operSuccess', operSuccess: { deregisteredPath: ['Device.X_ACME.'] } } },
+          { requestedPath: 'Device.Z.', operStatus: { operStatus: 'operFailure', operFailure: { errCode: 7030, errMsg: 'Deregister failure' } } },
+        ],
+      },
+    }),
+  ],
 ];
 
 /** The reference's toObject of a Msg, in our shape (header always filled). */
@@ -190,27 +528,98 @@ test('map entry with an empty value: we omit the empty field (as obuspa), protob
 
 const payload = encodeMsg(MSGS[0]![1]);
 const RECORDS: Array<[string, UspRecord, Record<string, unknown>]> = [
-  ['no_session_context', { version: '1.4', toId: 'os::00D09E-SN1', fromId: 'proto::ctrl', recordType: { kind: 'noSessionContext', payload } },
-    { version: '1.4', toId: 'os::00D09E-SN1', fromId: 'proto::ctrl', noSessionContext: { payload } }],
-  ['no_session_context with mac/cert', { version: '1.3', toId: 'a::b', fromId: 'c::d', macSignature: new Uint8Array([1, 2, 3]), senderCert: new Uint8Array([4, 5]), recordType: { kind: 'noSessionContext', payload } },
-    { version: '1.3', toId: 'a::b', fromId: 'c::d', macSignature: new Uint8Array([1, 2, 3]), senderCert: new Uint8Array([4, 5]), noSessionContext: { payload } }],
-  ['session_context', { version: '1.4', toId: 'a::b', fromId: 'c::d', payloadSecurity: 'TLS12', recordType: {
-    kind: 'sessionContext', sessionId: 18446744073709551615n, sequenceId: 2n, expectedId: 3n, retransmitId: 0n, payloadSarState: 'BEGIN', payloadrecSarState: 'COMPLETE', payload: [payload, new Uint8Array([9])],
-  } }, { version: '1.4', toId: 'a::b', fromId: 'c::d', payloadSecurity: 'TLS12', sessionContext: {
-    sessionId: '18446744073709551615', sequenceId: '2', expectedId: '3', payloadSarState: 'BEGIN', payloadrecSarState: 'COMPLETE', payload: [payload, new Uint8Array([9])],
-  } }],
-  ['websocket_connect', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::00D09E-SN1', recordType: { kind: 'websocketConnect' } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::00D09E-SN1', websocketConnect: {} }],
-  ['mqtt_connect V5', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'mqttConnect', version: 'V5', subscribedTopic: '/usp/agent' } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', mqttConnect: { version: 'V5', subscribedTopic: '/usp/agent' } }],
-  ['mqtt_connect V3_1_1', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'mqttConnect', version: 'V3_1_1', subscribedTopic: '/usp/agent' } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', mqttConnect: { version: 'V3_1_1', subscribedTopic: '/usp/agent' } }],
-  ['stomp_connect', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'stompConnect', version: 'V1_2', subscribedDestination: '/queue/usp.agent' } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', stompConnect: { version: 'V1_2', subscribedDestination: '/queue/usp.agent' } }],
-  ['uds_connect', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'udsConnect' } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', udsConnect: {} }],
-  ['disconnect', { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'disconnect', reason: 'Session Context not allowed', reasonCode: 7106 } },
-    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', disconnect: { reason: 'Session Context not allowed', reasonCode: 7106 } }],
+  [
+    'no_session_context',
+    { version: '1.4', toId: 'os::00D09E-SN1', fromId: 'proto::ctrl', recordType: { kind: 'noSessionContext', payload } },
+    { version: '1.4', toId: 'os::00D09E-SN1', fromId: 'proto::ctrl', noSessionContext: { payload } },
+  ],
+  [
+    'no_session_context with mac/cert',
+    {
+      version: '1.3',
+      toId: 'a::b',
+      fromId: 'c::d',
+      macSignature: new Uint8Array([1, 2, 3]),
+      senderCert: new Uint8Array([4, 5]),
+      recordType: { kind: 'noSessionContext', payload },
+    },
+    {
+      version: '1.3',
+      toId: 'a::b',
+      fromId: 'c::d',
+      macSignature: new Uint8Array([1, 2, 3]),
+      senderCert: new Uint8Array([4, 5]),
+      noSessionContext: { payload },
+    },
+  ],
+  [
+    'session_context',
+    {
+      version: '1.4',
+      toId: 'a::b',
+      fromId: 'c::d',
+      payloadSecurity: 'TLS12',
+      recordType: {
+        kind: 'sessionContext',
+        sessionId: 18446744073709551615n,
+        sequenceId: 2n,
+        expectedId: 3n,
+        retransmitId: 0n,
+        payloadSarState: 'BEGIN',
+        payloadrecSarState: 'COMPLETE',
+        payload: [payload, new Uint8Array([9])],
+      },
+    },
+    {
+      version: '1.4',
+      toId: 'a::b',
+      fromId: 'c::d',
+      payloadSecurity: 'TLS12',
+      sessionContext: {
+        sessionId: '18446744073709551615',
+        sequenceId: '2',
+        expectedId: '3',
+        payloadSarState: 'BEGIN',
+        payloadrecSarState: 'COMPLETE',
+        payload: [payload, new Uint8Array([9])],
+      },
+    },
+  ],
+  [
+    'websocket_connect',
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::00D09E-SN1', recordType: { kind: 'websocketConnect' } },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::00D09E-SN1', websocketConnect: {} },
+  ],
+  [
+    'mqtt_connect V5',
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'mqttConnect', version: 'V5', subscribedTopic: '/usp/agent' } },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', mqttConnect: { version: 'V5', subscribedTopic: '/usp/agent' } },
+  ],
+  [
+    'mqtt_connect V3_1_1',
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'mqttConnect', version: 'V3_1_1', subscribedTopic: '/usp/agent' } },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', mqttConnect: { version: 'V3_1_1', subscribedTopic: '/usp/agent' } },
+  ],
+  [
+    'stomp_connect',
+    {
+      version: '1.4',
+      toId: 'proto::ctrl',
+      fromId: 'os::x-y',
+      recordType: { kind: 'stompConnect', version: 'V1_2', subscribedDestination: '/queue/usp.agent' },
+    },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', stompConnect: { version: 'V1_2', subscribedDestination: '/queue/usp.agent' } },
+  ],
+  [
+    'uds_connect',
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'udsConnect' } },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', udsConnect: {} },
+  ],
+  [
+    'disconnect',
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', recordType: { kind: 'disconnect', reason: 'Session Context not allowed', reasonCode: 7106 } },
+    { version: '1.4', toId: 'proto::ctrl', fromId: 'os::x-y', disconnect: { reason: 'Session Context not allowed', reasonCode: 7106 } },
+  ],
 ];
 
 test('every Record type: our schema and the official one give the same bytes', { skip: skipRef }, async (t) => {
@@ -228,9 +637,12 @@ test('every Record type: our schema and the official one give the same bytes', {
       if (expected['mqttConnect']?.['version'] === 'V3_1_1') delete expected['mqttConnect']['version'];
       if (expected['stompConnect']) delete expected['stompConnect']['version'];
       const norm = (o: unknown): unknown =>
-        o instanceof Uint8Array ? hex(o)
-          : Array.isArray(o) ? o.map(norm)
-            : o && typeof o === 'object' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [k, norm(v)]))
+        o instanceof Uint8Array
+          ? hex(o)
+          : Array.isArray(o)
+            ? o.map(norm)
+            : o && typeof o === 'object'
+              ? Object.fromEntries(Object.entries(o).map(([k, v]) => [k, norm(v)]))
               : o;
       assert.deepEqual(norm(back), norm(expected));
     });
@@ -243,9 +655,14 @@ test('every Record type: our schema and the official one give the same bytes', {
 const MAP_KEYS = new Set(['resultParams', 'uniqueKeys', 'updatedParams', 'inputArgs', 'outputArgs', 'params']);
 const ONEOF_KEYS = new Set(['msgBody', 'reqType', 'respType', 'operStatus', 'operationResp', 'notification', 'recordType']);
 const ENUM_ZERO: Record<string, string[]> = {
-  payloadSecurity: ['PLAINTEXT'], access: ['PARAM_READ_ONLY', 'OBJ_READ_ONLY'], valueType: ['PARAM_UNKNOWN'],
-  valueChange: ['VALUE_CHANGE_UNKNOWN'], commandType: ['CMD_UNKNOWN'], version: ['V3_1_1', 'V1_2'],
-  payloadSarState: ['NONE'], payloadrecSarState: ['NONE'],
+  payloadSecurity: ['PLAINTEXT'],
+  access: ['PARAM_READ_ONLY', 'OBJ_READ_ONLY'],
+  valueType: ['PARAM_UNKNOWN'],
+  valueChange: ['VALUE_CHANGE_UNKNOWN'],
+  commandType: ['CMD_UNKNOWN'],
+  version: ['V3_1_1', 'V1_2'],
+  payloadSarState: ['NONE'],
+  payloadrecSarState: ['NONE'],
 };
 
 /**
@@ -279,7 +696,11 @@ function recordAsJson(r: UspRecord): Record<string, unknown> {
   return { ...rest, [kind]: f };
 }
 
-const samples = hasReference('usp-samples') ? readdirSync(SAMPLES).filter((f) => f.endsWith('.bin')).sort() : [];
+const samples = hasReference('usp-samples')
+  ? readdirSync(SAMPLES)
+      .filter((f) => f.endsWith('.bin'))
+      .sort()
+  : [];
 
 test('obuspa captures: each .bin decodes to its .json and re-encodes to the same bytes', { skip: skipSamples }, async (t) => {
   assert.ok(samples.length >= 50, `found ${samples.length} captures`);
@@ -287,7 +708,9 @@ test('obuspa captures: each .bin decodes to its .json and re-encodes to the same
     await t.test(file, () => {
       const bin = new Uint8Array(readFileSync(path.join(SAMPLES, file)));
       const json = JSON.parse(readFileSync(path.join(SAMPLES, file.replace(/\.bin$/, '.json')), 'utf8')) as {
-        record: Record<string, unknown>; msg?: { header: { msgId?: string; msgType?: string } }; capture: { direction: string };
+        record: Record<string, unknown>;
+        msg?: { header: { msgId?: string; msgType?: string } };
+        capture: { direction: string };
       };
       const rec = decodeRecord(bin);
       assert.equal(rec.version, '1.3', 'obuspa and the capture write 1.3');

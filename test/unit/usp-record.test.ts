@@ -6,12 +6,25 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { REFERENCE, hasReference } from '../helpers/paths.js';
 import {
-  MsgType, UspRecordError, connectRecord, decodeMsg, decodeRecord, disconnectRecord, encodeMsg, encodeRecord,
-  errorMsg, isErrorWithoutBody, isValidEndpointIdSyntax, noSessionRecord, recordErrorDecision,
-  type Msg, type RecordErrorContext, type UspRecord,
-} from '../../src/usp/record.js';
+  MsgType,
+  UspRecordError,
+  connectRecord,
+  decodeMsg,
+  decodeRecord,
+  disconnectRecord,
+  encodeMsg,
+  encodeRecord,
+  errorMsg,
+  isErrorWithoutBody,
+  isValidEndpointIdSyntax,
+  noSessionRecord,
+  recordErrorDecision,
+  type Msg,
+  type RecordErrorContext,
+  type UspRecord,
+} from '../../src/usp/codec/record.js';
 import { UspError, UspErrorCode, errorMessage } from '../../src/usp/errors.js';
-import { uspRoot } from '../../src/usp/proto-load.js';
+import { uspRoot } from '../../src/usp/codec/proto-load.js';
 
 const AGENT = 'os::00D09E-SN0001';
 const CTRL = 'proto::controller';
@@ -87,7 +100,7 @@ test('a Msg without msg_type decodes as ERROR; isErrorWithoutBody tells a malfor
   assert.equal(isErrorWithoutBody(getMsg), false);
 });
 
-test('errorMsg builds obuspa\'s Error Msg byte for byte (no msg_type on the wire)', { skip: skipSamples }, () => {
+test("errorMsg builds obuspa's Error Msg byte for byte (no msg_type on the wire)", { skip: skipSamples }, () => {
   const rec = decodeRecord(sample('07-mqtt-add-subscription-error.response.bin'));
   assert.ok(rec.recordType.kind === 'noSessionContext');
   const e = decodeMsg(rec.recordType.payload).body.error!;
@@ -96,12 +109,15 @@ test('errorMsg builds obuspa\'s Error Msg byte for byte (no msg_type on the wire
   assert.equal(errorMsg('m', 7026).body.error!.errMsg, 'Invalid path');
 });
 
-test('connect builders give obuspa\'s Connect Records byte for byte', { skip: skipSamples }, () => {
+test("connect builders give obuspa's Connect Records byte for byte", { skip: skipSamples }, () => {
   const obuspa = 'proto::obuspa-agent';
   const ctrl = 'proto::sample-controller';
   const v13 = (r: UspRecord): UspRecord => ({ ...r, version: '1.3' });
   assert.deepEqual(encodeRecord(v13(connectRecord('mqtt', obuspa, ctrl, { subscribedTopic: '/usp/agent' }))), sample('01-mqtt-connect.record.bin'));
-  assert.deepEqual(encodeRecord(v13(connectRecord('stomp', obuspa, ctrl, { subscribedDestination: '/queue/usp.agent' }))), sample('21-stomp-connect.record.bin'));
+  assert.deepEqual(
+    encodeRecord(v13(connectRecord('stomp', obuspa, ctrl, { subscribedDestination: '/queue/usp.agent' }))),
+    sample('21-stomp-connect.record.bin'),
+  );
   assert.deepEqual(encodeRecord(v13(connectRecord('websocket', obuspa, ctrl))), sample('25-ws-client-websocket-connect.record.bin'));
   const d = decodeRecord(encodeRecord(disconnectRecord(AGENT, CTRL, 'shutting down', 7105)));
   assert.deepEqual(d.recordType, { kind: 'disconnect', reason: 'shutting down', reasonCode: 7105 });
@@ -116,8 +132,16 @@ test('malformed Records and Msgs throw UspRecordError with the right kind', () =
   expectRecordError(() => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL })), 'malformed-record', 7100);
   expectRecordError(() => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, websocketConnect: {}, udsConnect: {} })), 'malformed-record');
   // payload_security: unknown value (R-ENC.2), TLS12 without Session Context (R-E2E.41)
-  expectRecordError(() => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, payloadSecurity: 7, noSessionContext: { payload: encodeMsg(getMsg) } })), 'bad-payload-security', 7104);
-  expectRecordError(() => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, payloadSecurity: 1, noSessionContext: { payload: encodeMsg(getMsg) } })), 'bad-payload-security', 7102);
+  expectRecordError(
+    () => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, payloadSecurity: 7, noSessionContext: { payload: encodeMsg(getMsg) } })),
+    'bad-payload-security',
+    7104,
+  );
+  expectRecordError(
+    () => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, payloadSecurity: 1, noSessionContext: { payload: encodeMsg(getMsg) } })),
+    'bad-payload-security',
+    7102,
+  );
   expectRecordError(() => decodeRecord(rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, mqttConnect: { version: 9 } })), 'malformed-record', 7104);
   // Msg
   const msgBytes = encodeMsg(getMsg);
@@ -131,7 +155,14 @@ test('malformed Records and Msgs throw UspRecordError with the right kind', () =
   }
   expectRecordError(() => decodeMsg(new Uint8Array(0)), 'malformed-msg'); // no header
   expectRecordError(() => decodeMsg(rawMsg({ header: { msgId: 'x', msgType: 99 } })), 'malformed-msg', 7004);
-  expectRecordError(() => decodeMsg(rawMsg({ header: { msgId: 'x', msgType: 13 }, body: { response: { getSupportedDmResp: { reqObjResults: [{ supportedObjs: [{ access: 42 }] }] } } } })), 'malformed-msg', 7004);
+  expectRecordError(
+    () =>
+      decodeMsg(
+        rawMsg({ header: { msgId: 'x', msgType: 13 }, body: { response: { getSupportedDmResp: { reqObjResults: [{ supportedObjs: [{ access: 42 }] }] } } } }),
+      ),
+    'malformed-msg',
+    7004,
+  );
 });
 
 test('property: decodeRecord and decodeMsg throw nothing but UspRecordError on arbitrary bytes', () => {
@@ -145,13 +176,19 @@ test('property: decodeRecord and decodeMsg throw nothing but UspRecordError on a
       }
     }
   };
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)),
+    { numRuns: 2000 },
+  );
   // mutations of a valid Record reach deeper into the decoder than random bytes
-  fc.assert(fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(good.length), (edits, cut) => {
-    const b = good.slice(0, Math.max(cut, 1));
-    for (const [i, v] of edits) if (i < b.length) b[i] = v;
-    check(b);
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(good.length), (edits, cut) => {
+      const b = good.slice(0, Math.max(cut, 1));
+      for (const [i, v] of edits) if (i < b.length) b[i] = v;
+      check(b);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -170,24 +207,40 @@ function decideFor(bytes: Uint8Array, c: RecordErrorContext = ctx): ReturnType<t
   assert.fail('expected the Record to be rejected');
 }
 
-const badVersion = (msg: Msg | Uint8Array, over: Partial<UspRecord> = {}): Uint8Array => encodeRecord({
-  version: '9.9', toId: AGENT, fromId: CTRL, ...over,
-  recordType: { kind: 'noSessionContext', payload: msg instanceof Uint8Array ? msg : encodeMsg(msg) },
-});
+const badVersion = (msg: Msg | Uint8Array, over: Partial<UspRecord> = {}): Uint8Array =>
+  encodeRecord({
+    version: '9.9',
+    toId: AGENT,
+    fromId: CTRL,
+    ...over,
+    recordType: { kind: 'noSessionContext', payload: msg instanceof Uint8Array ? msg : encodeMsg(msg) },
+  });
 
 test('R-MTP.5: a Request with a readable header, from a valid EID, to us, with a return path, gets an Error', () => {
   assert.deepEqual(decideFor(badVersion(getMsg)), {
-    action: 'reply-error', fromId: AGENT, toId: CTRL, msgId: 'g-1', code: 7104,
+    action: 'reply-error',
+    fromId: AGENT,
+    toId: CTRL,
+    msgId: 'g-1',
+    code: 7104,
     message: 'unsupported USP Record version "9.9" (accepted: 1.0 .. 1.4)',
   });
   // Msg whose header is fine but whose body is cut off: the msg_id can still be extracted
   const msgBytes = encodeMsg(getMsg);
-  const cut = encodeRecord({ version: '1.4', toId: AGENT, fromId: CTRL, recordType: { kind: 'noSessionContext', payload: msgBytes.subarray(0, msgBytes.length - 3) } });
+  const cut = encodeRecord({
+    version: '1.4',
+    toId: AGENT,
+    fromId: CTRL,
+    recordType: { kind: 'noSessionContext', payload: msgBytes.subarray(0, msgBytes.length - 3) },
+  });
   const d = decideFor(cut);
   assert.equal(d.action, 'reply-error');
   assert.ok(d.action === 'reply-error' && d.msgId === 'g-1' && d.code === 7100);
   // Notify is a Request too
-  const notify: Msg = { header: { msgId: 'n-1', msgType: 'NOTIFY' }, body: { msgBody: 'request', request: { reqType: 'notify', notify: { subscriptionId: 's' } } } };
+  const notify: Msg = {
+    header: { msgId: 'n-1', msgType: 'NOTIFY' },
+    body: { msgBody: 'request', request: { reqType: 'notify', notify: { subscriptionId: 's' } } },
+  };
   assert.equal(decideFor(badVersion(notify)).action, 'reply-error');
 });
 
@@ -200,7 +253,15 @@ test('R-MTP.5: otherwise the Record is ignored', () => {
   drop(decideFor(badVersion(getMsg, { fromId: '' })), /source Endpoint ID/);
   drop(decideFor(badVersion(getMsg, { toId: 'os::someone-else' })), /destination/);
   drop(decideFor(badVersion(getMsg), { ...ctx, returnPathKnown: false }), /return path/);
-  drop(decideFor(badVersion({ header: { msgId: 'r-1', msgType: 'GET_RESP' }, body: { msgBody: 'response', response: { respType: 'getResp', getResp: { reqPathResults: [] } } } })), /not a Request/);
+  drop(
+    decideFor(
+      badVersion({
+        header: { msgId: 'r-1', msgType: 'GET_RESP' },
+        body: { msgBody: 'response', response: { respType: 'getResp', getResp: { reqPathResults: [] } } },
+      }),
+    ),
+    /not a Request/,
+  );
   drop(decideFor(badVersion(errorMsg('e-1', 7000))), /not a Request/);
   drop(decideFor(badVersion({ header: { msgId: '', msgType: 'GET' }, body: getMsg.body })), /Message ID/);
   drop(decideFor(badVersion(new Uint8Array([0xff, 0xff, 0xff]))), /Message ID/);
@@ -216,7 +277,12 @@ test('R-MTP.5: otherwise the Record is ignored', () => {
 });
 
 test('R-E2E.6a: a Session Context Record gets a Disconnect with 7106', () => {
-  const rec = rawRecord({ version: '1.4', toId: AGENT, fromId: CTRL, sessionContext: { sessionId: 5, sequenceId: 1, expectedId: 1, payload: [encodeMsg(getMsg)] } });
+  const rec = rawRecord({
+    version: '1.4',
+    toId: AGENT,
+    fromId: CTRL,
+    sessionContext: { sessionId: 5, sequenceId: 1, expectedId: 1, payload: [encodeMsg(getMsg)] },
+  });
   assert.deepEqual(decideFor(rec), { action: 'disconnect', fromId: AGENT, toId: CTRL, reasonCode: 7106, reason: 'Session Context not allowed' });
   assert.equal(decideFor(rec, { ...ctx, isOwnEndpointId: () => false }).action, 'drop');
 });

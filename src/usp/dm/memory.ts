@@ -218,7 +218,8 @@ export class MemoryModel implements DmBackend {
   }
 
   async validateSet(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<ParamError[]> {
-    if (!this.objectExists(ctx.agentEid, objectPath)) return settings.map((s) => ({ param: s.param, errCode: 7016, errMsg: `object ${objectPath} does not exist` }));
+    if (!this.objectExists(ctx.agentEid, objectPath))
+      return settings.map((s) => ({ param: s.param, errCode: 7016, errMsg: `object ${objectPath} does not exist` }));
     return this.planSet(ctx, objectPath, settings).errs;
   }
 
@@ -235,7 +236,8 @@ export class MemoryModel implements DmBackend {
       let err: ParamError | null = null;
       if (!p) err = { param: s.param, errCode: 7010, errMsg: `unsupported parameter ${objectPath}${s.param}` };
       else if (p.access === 'readOnly') err = { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} is read-only` };
-      else if (p.immutable && before[s.param] !== s.value) err = { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} cannot be changed once set` };
+      else if (p.immutable && before[s.param] !== s.value)
+        err = { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} cannot be changed once set` };
       else if (p.writeOnce && stored[s.param] !== undefined && stored[s.param] !== '' && stored[s.param] !== s.value) {
         err = { param: s.param, errCode: 7013, errMsg: `parameter ${objectPath}${s.param} can be written only once` };
       } else {
@@ -272,7 +274,14 @@ export class MemoryModel implements DmBackend {
     const updated: Row = {};
     for (const s of accepted) if (!failed.has(s.param)) updated[s.param] = stored[s.param]!;
     if (Object.keys(changed).length > 0) {
-      this.hooks.changed?.({ kind: 'set', agentEid: ctx.agentEid, path: objectPath, schemaPath, values: this.objectValues(ctx.agentEid, objectPath)!, changed });
+      this.hooks.changed?.({
+        kind: 'set',
+        agentEid: ctx.agentEid,
+        path: objectPath,
+        schemaPath,
+        values: this.objectValues(ctx.agentEid, objectPath)!,
+        changed,
+      });
     }
     return { ok: true, updated, paramErrs: errs };
   }
@@ -280,7 +289,7 @@ export class MemoryModel implements DmBackend {
   async add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome> {
     const schemaPath = toSchemaPath(tablePath) + '{i}.';
     const o = this.objects.get(schemaPath);
-    if (!o || !o.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
+    if (!o?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
     if (o.access === 'readOnly' || o.access === 'deleteOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add`, paramErrs: [] };
     const instances = await this.instances(ctx.agentEid, tablePath);
     if (instances === null) return { ok: false, errCode: 7016, errMsg: `object ${tablePath} does not exist`, paramErrs: [] };
@@ -339,7 +348,8 @@ export class MemoryModel implements DmBackend {
     const schemaPath = toSchemaPath(instancePath);
     const o = this.objects.get(schemaPath);
     if (!m || !o?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${instancePath} is not a table instance` };
-    if (o.access === 'readOnly' || o.access === 'addOnly') return { ok: false, errCode: 7024, errMsg: `${instancePath} cannot be deleted (object is not deletable)` };
+    if (o.access === 'readOnly' || o.access === 'addOnly')
+      return { ok: false, errCode: 7024, errMsg: `${instancePath} cannot be deleted (object is not deletable)` };
     if (!this.objectExists(ctx.agentEid, instancePath)) return { ok: true }; // TR-369: deleting a missing instance succeeds
     const values = this.objectValues(ctx.agentEid, instancePath)!;
     const tree = this.tree(ctx.agentEid);
@@ -381,7 +391,11 @@ export class MemoryModel implements DmBackend {
         if (n === self) continue;
         const other = this.objectValues(agentEid, `${m[1]}${n}.`) ?? row;
         if (set.every((k) => (other[k] ?? '') === (values[k] ?? ''))) {
-          errs.push({ param: set[set.length - 1]!, errCode: 7012, errMsg: `unique key ${set.join('+')} = ${set.map((k) => JSON.stringify(values[k] ?? '')).join('+')} is already used by ${m[1]}${n}.` });
+          errs.push({
+            param: set[set.length - 1]!,
+            errCode: 7012,
+            errMsg: `unique key ${set.join('+')} = ${set.map((k) => JSON.stringify(values[k] ?? '')).join('+')} is already used by ${m[1]}${n}.`,
+          });
           break;
         }
       }

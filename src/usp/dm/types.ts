@@ -8,17 +8,7 @@
  */
 
 /** TR-106 / TR-369 parameter types as GetSupportedDMResp names them (ParamValueType without PARAM_). */
-export type ParamType =
-  | 'string'
-  | 'base64'
-  | 'hexBinary'
-  | 'dateTime'
-  | 'decimal'
-  | 'int'
-  | 'long'
-  | 'unsignedInt'
-  | 'unsignedLong'
-  | 'boolean';
+export type ParamType = 'string' | 'base64' | 'hexBinary' | 'dateTime' | 'decimal' | 'int' | 'long' | 'unsignedInt' | 'unsignedLong' | 'boolean';
 
 export type ParamAccess = 'readOnly' | 'readWrite' | 'writeOnly';
 /** GetSupportedDMResp ObjAccessType: a table's Add/Delete rights. */

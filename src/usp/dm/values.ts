@@ -40,7 +40,9 @@ function checkOne(type: ParamType, v: string): string | null {
     case 'decimal':
       return /^-?\d+(\.\d+)?$/.test(v) ? null : `expected a decimal (got "${v}")`;
     case 'dateTime':
-      return DATE_TIME.test(v) && !Number.isNaN(Date.parse(v.replace(/Z?$/, v.endsWith('Z') || /[+-]\d{2}:\d{2}$/.test(v) ? '' : 'Z'))) ? null : `expected a dateTime (got "${v}")`;
+      return DATE_TIME.test(v) && !Number.isNaN(Date.parse(v.replace(/Z?$/, v.endsWith('Z') || /[+-]\d{2}:\d{2}$/.test(v) ? '' : 'Z')))
+        ? null
+        : `expected a dateTime (got "${v}")`;
     case 'base64':
       return /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0 ? null : 'expected base64';
     case 'hexBinary':

@@ -4,15 +4,18 @@
  * R-ADD.2); allow_partial true: per-object oper_failure/oper_success. A failed non-required
  * param_setting is reported in param_errs of the success (R-ADD.5).
  */
-import { resolvePath } from '../path.js';
-import type { CreatedObjectResult, Msg } from '../record.js';
+import { resolvePath } from '../path/index.js';
+import type { CreatedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
 import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
 export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.add!;
   const allowPartial = req.allowPartial ?? false;
-  const { backend, model } = await pathBackendOf(ctx, req.createObjs.map((c) => c.objPath ?? ''));
+  const { backend, model } = await pathBackendOf(
+    ctx,
+    req.createObjs.map((c) => c.objPath ?? ''),
+  );
   const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
   const created: string[] = [];
   const results: CreatedObjectResult[] = [];
@@ -33,40 +36,50 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   }
 
   async function addAll(): Promise<Msg> {
-
-  for (const c of req.createObjs) {
-    const requestedPath = c.objPath ?? '';
-    const settings = c.paramSettings.map((s) => ({ param: s.param ?? '', value: s.value ?? '', required: s.required ?? false }));
-    try {
-      if (!requestedPath.endsWith('.')) throw new UspError(7026, `obj_path ${requestedPath} must end with "." (a table path)`);
-      const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
-      if (resolved.length === 0) throw new UspError(7016, `${requestedPath} matches no object`);
-      for (const r of resolved) {
-        if (!model.isTable(r.path)) throw new UspError(7018, `${r.path} is not a multi-instance object`);
-        const owner = ctx.router.backendFor(r.path);
-        if (!owner) throw new UspError(7026, `no backend for ${r.path}`);
-        const out = await owner.add(rctx, r.path, settings);
-        if (!out.ok) {
-          const e = new UspError(out.errCode, out.errMsg, out.paramErrs.map((p) => ({ paramPath: `${r.path}{i}.${p.param}`, errCode: p.errCode, errMsg: p.errMsg })));
-          throw e;
+    for (const c of req.createObjs) {
+      const requestedPath = c.objPath ?? '';
+      const settings = c.paramSettings.map((s) => ({ param: s.param ?? '', value: s.value ?? '', required: s.required ?? false }));
+      try {
+        if (!requestedPath.endsWith('.')) throw new UspError(7026, `obj_path ${requestedPath} must end with "." (a table path)`);
+        const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
+        if (resolved.length === 0) throw new UspError(7016, `${requestedPath} matches no object`);
+        for (const r of resolved) {
+          if (!model.isTable(r.path)) throw new UspError(7018, `${r.path} is not a multi-instance object`);
+          const owner = ctx.router.backendFor(r.path);
+          if (!owner) throw new UspError(7026, `no backend for ${r.path}`);
+          const out = await owner.add(rctx, r.path, settings);
+          if (!out.ok) {
+            const e = new UspError(
+              out.errCode,
+              out.errMsg,
+              out.paramErrs.map((p) => ({ paramPath: `${r.path}{i}.${p.param}`, errCode: p.errCode, errMsg: p.errMsg })),
+            );
+            throw e;
+          }
+          const instantiatedPath = `${r.path}${out.instance}.`;
+          created.push(instantiatedPath);
+          results.push({
+            requestedPath,
+            operStatus: {
+              operSuccess: {
+                instantiatedPath,
+                paramErrs: out.paramErrs.map((p) => ({ param: p.param, errCode: p.errCode, errMsg: p.errMsg })),
+                uniqueKeys: out.uniqueKeys,
+              },
+            },
+          });
         }
-        const instantiatedPath = `${r.path}${out.instance}.`;
-        created.push(instantiatedPath);
-        results.push({
-          requestedPath,
-          operStatus: { operSuccess: { instantiatedPath, paramErrs: out.paramErrs.map((p) => ({ param: p.param, errCode: p.errCode, errMsg: p.errMsg })), uniqueKeys: out.uniqueKeys } },
-        });
+      } catch (e) {
+        const { errCode, errMsg } = codeOf(e);
+        if (!allowPartial) {
+          await rollback();
+          const paramErrs =
+            e instanceof UspError ? e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? '', errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg })) : [];
+          return errorMsgOf(msg, paramErrs.length ? 7004 : errCode, errMsg, paramErrs);
+        }
+        results.push({ requestedPath, operStatus: { operFailure: { errCode, errMsg } } });
       }
-    } catch (e) {
-      const { errCode, errMsg } = codeOf(e);
-      if (!allowPartial) {
-        await rollback();
-        const paramErrs = e instanceof UspError ? e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? '', errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg })) : [];
-        return errorMsgOf(msg, paramErrs.length ? 7004 : errCode, errMsg, paramErrs);
-      }
-      results.push({ requestedPath, operStatus: { operFailure: { errCode, errMsg } } });
     }
-  }
-  return responseMsg(msg, 'ADD_RESP', { respType: 'addResp', addResp: { createdObjResults: results } });
+    return responseMsg(msg, 'ADD_RESP', { respType: 'addResp', addResp: { createdObjResults: results } });
   }
 }

@@ -4,10 +4,10 @@
  */
 import type { DmRouter } from '../dm/router.js';
 import { SupportedModel } from '../dm/router.js';
-import type { LocalAgent } from '../local-agent.js';
-import type { Msg, OperationComplete } from '../record.js';
-import type { PathBackend } from '../path.js';
-import { PathError } from '../path.js';
+import type { LocalAgent } from '../agent/local-agent.js';
+import type { Msg, OperationComplete } from '../codec/record.js';
+import type { PathBackend } from '../path/index.js';
+import { PathError } from '../path/index.js';
 import { UspError } from '../errors.js';
 
 export interface HandlerContext {

@@ -3,8 +3,8 @@
  * with no affected paths (R-DEL.1, as obuspa does); an invalid path or a non-deletable object
  * is an Error (allow_partial false, nothing deleted) or oper_failure (allow_partial true).
  */
-import { resolvePath } from '../path.js';
-import type { DeletedObjectResult, Msg } from '../record.js';
+import { resolvePath } from '../path/index.js';
+import type { DeletedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
 import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
@@ -50,8 +50,7 @@ export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> 
       const r = await ctx.router.backendFor(inst)!.delete(rctx, inst);
       if (r.ok) {
         if (r.deleted !== false) affectedPaths.push(inst);
-      }
-      else if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg);
+      } else if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg);
       else unaffectedPathErrs.push({ unaffectedPath: inst, errCode: r.errCode, errMsg: r.errMsg });
     }
     deletedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { affectedPaths, unaffectedPathErrs } } });

@@ -2,9 +2,9 @@
  * GetInstances (TR-369 "The GetInstances Message"): the instances of the addressed tables and,
  * unless first_level_only, of every table below them, each with its unique keys.
  */
-import { resolvePath } from '../path.js';
+import { resolvePath } from '../path/index.js';
 import type { SupportedModel } from '../dm/router.js';
-import type { CurrInstance, GetInstancesRequestedPathResult, Msg } from '../record.js';
+import type { CurrInstance, GetInstancesRequestedPathResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
 import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
@@ -40,7 +40,10 @@ async function pushInstance(ctx: HandlerContext, model: SupportedModel, instance
   const keys = new Set((schema?.uniqueKeys ?? []).flat());
   const uniqueKeys: Record<string, string> = {};
   if (keys.size) {
-    const values = await ctx.router.get(ctx.agentEid, [...keys].map((k) => instancePath + k));
+    const values = await ctx.router.get(
+      ctx.agentEid,
+      [...keys].map((k) => instancePath + k),
+    );
     for (const k of keys) {
       const v = values.get(instancePath + k);
       if (v !== undefined) uniqueKeys[k] = v;

@@ -4,8 +4,8 @@
  * path returns the object and every sub-object down to max_depth (0 = all, R-GET.5); a bad path
  * errors alone (R-GET.0); a search that matches nothing is an empty success (R-GET.1a).
  */
-import { resolvePath } from '../path.js';
-import type { GetRequestedPathResult, GetResolvedPathResult, Msg } from '../record.js';
+import { resolvePath } from '../path/index.js';
+import type { GetRequestedPathResult, GetResolvedPathResult, Msg } from '../codec/record.js';
 import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
 export async function handleGet(ctx: HandlerContext, msg: Msg): Promise<Msg> {

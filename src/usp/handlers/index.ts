@@ -3,7 +3,7 @@
  * (DESIGN section 9.4). `handle(ctx, msg)` is the one entry point the endpoint calls; it never
  * throws: problems become USP Error Msgs.
  */
-import type { Msg } from '../record.js';
+import type { Msg } from '../codec/record.js';
 import { codeOf, errorMsgOf, type HandlerContext } from './context.js';
 import { handleGet } from './get.js';
 import { handleSet } from './set.js';
@@ -22,7 +22,8 @@ export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null>
   const body = msg.body;
   if (body.msgBody === 'response') {
     // Responses to our own requests: NotifyResp ends a Notify retry (R-NOT.9).
-    if (body.response?.respType === 'notifyResp') ctx.notifyResp?.(ctx.agentEid, ctx.controllerEid, msg.header.msgId, body.response.notifyResp?.subscriptionId ?? '');
+    if (body.response?.respType === 'notifyResp')
+      ctx.notifyResp?.(ctx.agentEid, ctx.controllerEid, msg.header.msgId, body.response.notifyResp?.subscriptionId ?? '');
     return null;
   }
   if (body.msgBody === 'error') return null; // an Error from the controller answers a Notify: nothing to do

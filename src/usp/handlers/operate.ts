@@ -4,8 +4,8 @@
  * OperationComplete Notify to the subscribers (R-OPR.4). The command path may use search
  * expressions: one operation result per matched command.
  */
-import { resolvePath } from '../path.js';
-import type { Msg, OperationResult } from '../record.js';
+import { resolvePath } from '../path/index.js';
+import type { Msg, OperationResult } from '../codec/record.js';
 import { UspError } from '../errors.js';
 import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
@@ -13,7 +13,7 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
   const req = msg.body.request!.operate!;
   const command = req.command ?? '';
   const { backend } = await pathBackendOf(ctx, [command]);
-  let resolved;
+  let resolved: Awaited<ReturnType<typeof resolvePath>>;
   try {
     if (!command.endsWith(')')) throw new UspError(7026, `${command} is not a command path`);
     resolved = await resolvePath(command, backend, { onMissing: 'error' });
@@ -54,7 +54,11 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
         },
         (e: unknown) => {
           ctx.localAgent.finishRequest(agentEid, requestPath);
-          ctx.operationComplete?.(agentEid, { objPath, commandName, commandKey: req.commandKey ?? '', cmdFailure: { errCode: 7022, errMsg: `command failed: ${(e as Error).message}` } }, requestPath);
+          ctx.operationComplete?.(
+            agentEid,
+            { objPath, commandName, commandKey: req.commandKey ?? '', cmdFailure: { errCode: 7022, errMsg: `command failed: ${(e as Error).message}` } },
+            requestPath,
+          );
         },
       );
     }

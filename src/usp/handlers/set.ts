@@ -5,14 +5,17 @@
  * updated_inst_failures). Non-required failures are reported in param_errs of a success.
  * A search path matching nothing is an empty success (R-SET.2b).
  */
-import { resolvePath } from '../path.js';
-import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../record.js';
+import { resolvePath } from '../path/index.js';
+import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../codec/record.js';
 import type { ParamSetting } from '../dm/types.js';
 import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
 
 export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.set!;
-  const { backend } = await pathBackendOf(ctx, req.updateObjs.map((u) => u.objPath ?? ''));
+  const { backend } = await pathBackendOf(
+    ctx,
+    req.updateObjs.map((u) => u.objPath ?? ''),
+  );
   const allowPartial = req.allowPartial ?? false;
 
   // Resolve and validate everything first so that allow_partial=false changes nothing on error.
@@ -36,10 +39,17 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
   const ownerOf = (objs: string[]) => {
     const owners = new Set(objs.map((o) => ctx.router.backendFor(o)));
-    return owners.size === 1 ? [...owners][0] ?? null : null;
+    return owners.size === 1 ? ([...owners][0] ?? null) : null;
   };
-  const successOf = (objs: string[], results: Map<string, { updated: Record<string, string>; paramErrs: { param: string; errCode: number; errMsg: string }[] }>): UpdatedInstanceResult[] =>
-    objs.map((o) => ({ affectedPath: o, updatedParams: results.get(o)?.updated ?? {}, paramErrs: (results.get(o)?.paramErrs ?? []).map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) }));
+  const successOf = (
+    objs: string[],
+    results: Map<string, { updated: Record<string, string>; paramErrs: { param: string; errCode: number; errMsg: string }[] }>,
+  ): UpdatedInstanceResult[] =>
+    objs.map((o) => ({
+      affectedPath: o,
+      updatedParams: results.get(o)?.updated ?? {},
+      paramErrs: (results.get(o)?.paramErrs ?? []).map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
+    }));
   if (!allowPartial) {
     const all = plans.flatMap((p) => p.objects.map((o) => ({ objectPath: o, settings: p.settings })));
     const owner = all.length ? ownerOf(all.map((a) => a.objectPath)) : null;
@@ -52,7 +62,12 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
       const results = new Map(r.results.map((x) => [x.objectPath, x]));
       return responseMsg(msg, 'SET_RESP', {
         respType: 'setResp',
-        setResp: { updatedObjResults: plans.map((p) => ({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, results) } } })) },
+        setResp: {
+          updatedObjResults: plans.map((p) => ({
+            requestedPath: p.requestedPath,
+            operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, results) } },
+          })),
+        },
       });
     }
   }
@@ -81,7 +96,10 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const undoAll: Undo[] = [];
   for (const p of plans) {
     if (p.error) {
-      updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: [] } } });
+      updatedObjResults.push({
+        requestedPath: p.requestedPath,
+        operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: [] } },
+      });
       continue;
     }
     const successes: UpdatedInstanceResult[] = [];
@@ -89,12 +107,24 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     const atomicOwner = allowPartial && p.objects.length ? ownerOf(p.objects) : null;
     if (atomicOwner?.setAtomic) {
       // One all-or-nothing change per UpdateObject (R-SET.2a): one SetParameterValues.
-      const r = await atomicOwner.setAtomic(rctx, p.objects.map((o) => ({ objectPath: o, settings: p.settings })));
+      const r = await atomicOwner.setAtomic(
+        rctx,
+        p.objects.map((o) => ({ objectPath: o, settings: p.settings })),
+      );
       if (r.ok) {
-        updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, new Map(r.results.map((x) => [x.objectPath, x]))) } } });
+        updatedObjResults.push({
+          requestedPath: p.requestedPath,
+          operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, new Map(r.results.map((x) => [x.objectPath, x]))) } },
+        });
       } else {
-        const updatedInstFailures = r.failures.map((f) => ({ affectedPath: f.objectPath, paramErrs: f.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) }));
-        updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: r.failures.length ? 7021 : r.errCode, errMsg: r.errMsg, updatedInstFailures } } });
+        const updatedInstFailures = r.failures.map((f) => ({
+          affectedPath: f.objectPath,
+          paramErrs: f.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
+        }));
+        updatedObjResults.push({
+          requestedPath: p.requestedPath,
+          operStatus: { operFailure: { errCode: r.failures.length ? 7021 : r.errCode, errMsg: r.errMsg, updatedInstFailures } },
+        });
       }
       continue;
     }
@@ -108,25 +138,47 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     const undo: Undo[] = [];
     for (const obj of failures.length ? [] : p.objects) {
       const backendOf = ctx.router.backendFor(obj);
-      const before = backendOf ? await ctx.router.get(ctx.agentEid, p.settings.map((s) => obj + s.param)) : new Map<string, string>();
+      const before = backendOf
+        ? await ctx.router.get(
+            ctx.agentEid,
+            p.settings.map((s) => obj + s.param),
+          )
+        : new Map<string, string>();
       const r = backendOf
         ? await backendOf.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, p.settings)
         : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
       if (r.ok) {
-        undo.push({ obj, values: Object.keys(r.updated).filter((k) => before.has(obj + k)).map((k) => ({ param: k, value: before.get(obj + k)!, required: false })) });
-        successes.push({ affectedPath: obj, updatedParams: r.updated, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+        undo.push({
+          obj,
+          values: Object.keys(r.updated)
+            .filter((k) => before.has(obj + k))
+            .map((k) => ({ param: k, value: before.get(obj + k)!, required: false })),
+        });
+        successes.push({
+          affectedPath: obj,
+          updatedParams: r.updated,
+          paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
+        });
       } else {
         failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
         if (!allowPartial) {
           await rollback(ctx, [...undoAll, ...undo]);
-          return errorMsgOf(msg, r.paramErrs.length ? 7004 : r.errCode, r.errMsg, r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })));
+          return errorMsgOf(
+            msg,
+            r.paramErrs.length ? 7004 : r.errCode,
+            r.errMsg,
+            r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),
+          );
         }
         break;
       }
     }
     if (failures.length > 0) {
       await rollback(ctx, undo);
-      updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operFailure: { errCode: 7021, errMsg: 'failed to set required parameters', updatedInstFailures: failures } } });
+      updatedObjResults.push({
+        requestedPath: p.requestedPath,
+        operStatus: { operFailure: { errCode: 7021, errMsg: 'failed to set required parameters', updatedInstFailures: failures } },
+      });
     } else {
       undoAll.push(...undo);
       updatedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { updatedInstResults: successes } } });

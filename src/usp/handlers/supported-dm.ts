@@ -5,8 +5,8 @@
  */
 import type { ObjectSchema, ParamType } from '../dm/types.js';
 import { SupportedModel } from '../dm/router.js';
-import type { Msg, ParamValueType, RequestedObjectResult, SupportedObjectResult } from '../record.js';
-import { parsePath } from '../path.js';
+import type { Msg, ParamValueType, RequestedObjectResult, SupportedObjectResult } from '../codec/record.js';
+import { parsePath } from '../path/index.js';
 import { UspError } from '../errors.js';
 import { codeOf, responseMsg, type HandlerContext } from './context.js';
 
@@ -27,7 +27,12 @@ export const DATA_MODEL_INST_URI = 'urn:broadband-forum-org:tr-181-2-19-0-usp';
 
 export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getSupportedDm!;
-  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid, req.objPaths.map((p) => p.replace(/\{i\}/g, '1'))));
+  const model = new SupportedModel(
+    await ctx.router.supported(
+      ctx.agentEid,
+      req.objPaths.map((p) => p.replace(/\{i\}/g, '1')),
+    ),
+  );
   const reqObjResults: RequestedObjectResult[] = [];
   for (const reqObjPath of req.objPaths) {
     try {
@@ -81,10 +86,16 @@ function describe(
 ): SupportedObjectResult {
   return {
     supportedObjPath: o.path,
-    access: o.access === 'addDelete' ? 'OBJ_ADD_DELETE' : o.access === 'addOnly' ? 'OBJ_ADD_ONLY' : o.access === 'deleteOnly' ? 'OBJ_DELETE_ONLY' : 'OBJ_READ_ONLY',
+    access:
+      o.access === 'addDelete' ? 'OBJ_ADD_DELETE' : o.access === 'addOnly' ? 'OBJ_ADD_ONLY' : o.access === 'deleteOnly' ? 'OBJ_DELETE_ONLY' : 'OBJ_READ_ONLY',
     isMultiInstance: o.multiInstance,
     supportedCommands: req.returnCommands
-      ? o.commands.map((c) => ({ commandName: c.name, inputArgNames: c.input.map((a) => a.name), outputArgNames: c.output.map((a) => a.name), commandType: c.async ? 'CMD_ASYNC' : 'CMD_SYNC' }))
+      ? o.commands.map((c) => ({
+          commandName: c.name,
+          inputArgNames: c.input.map((a) => a.name),
+          outputArgNames: c.output.map((a) => a.name),
+          commandType: c.async ? 'CMD_ASYNC' : 'CMD_SYNC',
+        }))
       : [],
     supportedEvents: req.returnEvents ? o.events.map((e) => ({ eventName: e.name, argNames: e.args.map((a) => a.name) })) : [],
     supportedParams: req.returnParams

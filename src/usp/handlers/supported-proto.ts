@@ -1,5 +1,5 @@
 /** GetSupportedProtocol: the USP versions this agent speaks, as a comma-separated list (TR-369). */
-import type { Msg } from '../record.js';
+import type { Msg } from '../codec/record.js';
 import { responseMsg, type HandlerContext } from './context.js';
 
 export async function handleGetSupportedProtocol(ctx: HandlerContext, msg: Msg): Promise<Msg> {

@@ -16,15 +16,7 @@ import { safeLog, delay, type MtpLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../../util/backoff.js';
-import {
-  MtpSendError,
-  type InboundRecord,
-  type Mtp,
-  type MtpDestination,
-  type MtpEvents,
-  type MtpKind,
-  type MtpStatus,
-} from './types.js';
+import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpKind, type MtpStatus } from './types.js';
 
 export type { MtpLog } from './util.js';
 
@@ -172,10 +164,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     this.client = null;
     if (c) {
       // R-MQTT.35: DISCONNECT; end() waits for in-flight QoS 1 PUBACKs first.
-      await Promise.race([
-        new Promise<void>((r) => c.end(false, {}, () => r())),
-        delay(this.opts.connectTimeoutMs ?? 10_000),
-      ]);
+      await Promise.race([new Promise<void>((r) => c.end(false, {}, () => r())), delay(this.opts.connectTimeoutMs ?? 10_000)]);
       c.end(true);
       c.removeAllListeners();
       c.on('error', () => {});
@@ -200,11 +189,8 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     const v5 = this.opts.protocolVersion === 5;
     const topic = v5 ? dest.address : encodeReplyToTopic(dest.address, this.reply);
     await new Promise<void>((resolve, reject) => {
-      c.publish(
-        topic,
-        payload,
-        v5 ? { qos, properties: { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE } } : { qos },
-        (err) => (err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve()),
+      c.publish(topic, payload, v5 ? { qos, properties: { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE } } : { qos }, (err) =>
+        err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve(),
       );
     });
   }
@@ -418,4 +404,3 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     safeLog(this.opts.log, level, msg, extra);
   }
 }
-

@@ -13,15 +13,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { backoffDelayMs } from '../../util/backoff.js';
-import {
-  MtpSendError,
-  type InboundRecord,
-  type Mtp,
-  type MtpDestination,
-  type MtpEvents,
-  type MtpKind,
-  type MtpStatus,
-} from './types.js';
+import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpKind, type MtpStatus } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Codec
@@ -66,10 +58,10 @@ export interface EncodeStompOptions {
 
 /** Encodes a frame: command, headers, blank line, body, NUL. The caller adds content-length when wanted. */
 export function encodeStompFrame(frame: StompFrame, opts: EncodeStompOptions = {}): Buffer {
-  const escape = opts.escape ?? !['CONNECT', 'STOMP', 'CONNECTED'].includes(frame.command);
+  const escapeAll = opts.escape ?? !['CONNECT', 'STOMP', 'CONNECTED'].includes(frame.command);
   let head = frame.command + '\n';
   for (const [k, v] of frame.headers) {
-    if (escape || opts.alwaysEscape?.includes(k)) {
+    if (escapeAll || opts.alwaysEscape?.includes(k)) {
       head += `${escapeStompHeader(k)}:${escapeStompHeader(v)}\n`;
     } else {
       if (/[\r\n]/.test(k + v) || k.includes(':')) throw new Error(`STOMP header ${JSON.stringify(k)} cannot be sent unescaped`);
@@ -235,7 +227,10 @@ function findHeaderEnd(buf: Buffer): { start: number; end: number } | null {
  * STOMP 1.2 heart-beat negotiation. Client sends `cx,cy`, server answers `sx,sy`.
  * Outgoing every max(cx, sy) unless either is 0; incoming expected every max(cy, sx) unless either is 0.
  */
-export function negotiateHeartbeat(client: { outgoing: number; incoming: number }, serverHeader: string | undefined): { outgoingMs: number; incomingMs: number } {
+export function negotiateHeartbeat(
+  client: { outgoing: number; incoming: number },
+  serverHeader: string | undefined,
+): { outgoingMs: number; incomingMs: number } {
   const [sx, sy] = (serverHeader ?? '0,0').split(',').map((p) => {
     const n = Number(p.trim());
     return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
@@ -676,13 +671,16 @@ export class StompMtp extends EventEmitter<MtpEvents> implements Mtp {
     }
     if (incomingMs > 0) {
       // R-STOMP.11, with the STOMP spec's margin for timing inaccuracy (2x, as stompjs does).
-      this.hbIn = setInterval(() => {
-        if (Date.now() - this.lastRead > incomingMs * 2 && !sock.destroyed) {
-          this.lastError = `no data from broker for ${Date.now() - this.lastRead} ms (heart-beat ${incomingMs} ms)`;
-          this.warn('STOMP heart-beat timeout', { incomingMs });
-          sock.destroy();
-        }
-      }, Math.max(1, Math.floor(incomingMs / 2)));
+      this.hbIn = setInterval(
+        () => {
+          if (Date.now() - this.lastRead > incomingMs * 2 && !sock.destroyed) {
+            this.lastError = `no data from broker for ${Date.now() - this.lastRead} ms (heart-beat ${incomingMs} ms)`;
+            this.warn('STOMP heart-beat timeout', { incomingMs });
+            sock.destroy();
+          }
+        },
+        Math.max(1, Math.floor(incomingMs / 2)),
+      );
       this.hbIn.unref();
     }
   }
@@ -735,4 +733,3 @@ export class StompMtp extends EventEmitter<MtpEvents> implements Mtp {
     safeLog(this.opts.log, level, msg, extra);
   }
 }
-

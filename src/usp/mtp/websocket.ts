@@ -13,14 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData, type ServerOptions } from 'ws';
 import { backoffDelayMs } from '../../util/backoff.js';
-import {
-  MtpSendError,
-  type InboundRecord,
-  type Mtp,
-  type MtpDestination,
-  type MtpEvents,
-  type MtpStatus,
-} from './types.js';
+import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpStatus } from './types.js';
 
 /** The only subprotocol USP defines for protobuf Records (R-WS.9). */
 export const USP_SUBPROTOCOL = 'v1.usp';
@@ -171,7 +164,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       this.serverPingTimer = setInterval(() => this.pingSweep('server'), s.pingIntervalMs);
     }
     const c = this.opts.client;
-    if (c && c.controllers.some((x) => x.url)) {
+    if (c?.controllers.some((x) => x.url)) {
       this.clientPingTimer = setInterval(() => this.pingSweep('client'), c.pingIntervalMs);
       for (const eid of this.slots.keys()) this.enqueueAgentDials(eid);
     }
@@ -328,7 +321,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     });
     wss.on('error', (err) => this.warn('WebSocket server error', { error: err.message }));
 
-    const onPlainRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const onPlainRequest = (_req: IncomingMessage, res: ServerResponse): void => {
       // Plain HTTP on the WS port: tell the peer what is spoken here.
       res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain', Connection: 'close' });
       res.end(`WebSocket upgrade with subprotocol ${USP_SUBPROTOCOL} required\n`);
@@ -577,7 +570,12 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     if (slot.timer || slot.removed || !this.running) return;
     const c = this.opts.client!;
     const delay = backoffDelayMs(slot.attempt++, { baseMs: c.backoff.baseMs, maxMs: c.backoff.maxMs, factor: c.backoff.factor }, this.opts.random);
-    this.log('debug', 'reconnecting to controller later', { agentEid: slot.agentEid, controllerEid: slot.controllerEid, delayMs: delay, attempt: slot.attempt });
+    this.log('debug', 'reconnecting to controller later', {
+      agentEid: slot.agentEid,
+      controllerEid: slot.controllerEid,
+      delayMs: delay,
+      attempt: slot.attempt,
+    });
     slot.timer = setTimeout(() => {
       slot.timer = null;
       this.enqueueDial(slot);

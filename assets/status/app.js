@@ -1,0 +1,144 @@
+// The status page: a fleet overview and a device table, from the admin API (/api/*, bearer token).
+// The token is asked once and kept in this tab's sessionStorage; the page itself holds no data.
+import { h, render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import htm from 'htm';
+
+const html = htm.bind(h);
+const TOKEN_KEY = 'cwmp-usp-proxy-token';
+
+async function api(path, token) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (res.status === 401) throw Object.assign(new Error('the token was refused'), { auth: true });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+function Spark({ values, label }) {
+  const max = Math.max(1, ...values);
+  const w = 300;
+  const step = values.length > 1 ? w / (values.length - 1) : w;
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(58 - (v / max) * 54).toFixed(1)}`).join(' ');
+  const total = values.reduce((a, b) => a + b, 0);
+  return html`<div class="panel" data-chart=${label}>
+    <h2>${label} (last hour) — ${total} in total, now ${values[values.length - 1] ?? 0}/min</h2>
+    <svg class="spark" viewBox="0 0 ${w} 60" preserveAspectRatio="none" role="img" aria-label=${label}>
+      <polyline fill="none" stroke="#1a5fd0" stroke-width="2" points=${points} />
+    </svg>
+  </div>`;
+}
+
+function Login({ onToken, error }) {
+  const [value, setValue] = useState('');
+  return html`<main>
+    <div class="panel">
+      <h2>Admin token</h2>
+      <p class="muted">Enter the admin token (config <code>admin.token</code>; logged at start when generated).</p>
+      <form onSubmit=${(e) => {
+        e.preventDefault();
+        onToken(value);
+      }}>
+        <input type="password" name="token" placeholder="token" value=${value} onInput=${(e) => setValue(e.target.value)} />
+        <button type="submit">Open</button>
+      </form>
+      ${error && html`<p class="error">${error}</p>`}
+    </div>
+  </main>`;
+}
+
+function App() {
+  const [token, setToken] = useState(sessionStorage.getItem(TOKEN_KEY) ?? '');
+  const [summary, setSummary] = useState(null);
+  const [devices, setDevices] = useState(null);
+  const [search, setSearch] = useState('');
+  const [error, setError] = useState('');
+
+  useEffect(() => {
+    if (!token) return undefined;
+    let stop = false;
+    const load = async () => {
+      try {
+        const [s, d] = await Promise.all([api('/api/summary', token), api(`/api/devices?limit=200&search=${encodeURIComponent(search)}`, token)]);
+        if (stop) return;
+        setSummary(s);
+        setDevices(d);
+        setError('');
+      } catch (e) {
+        if (stop) return;
+        if (e.auth) {
+          sessionStorage.removeItem(TOKEN_KEY);
+          setToken('');
+        }
+        setError(e.message);
+      }
+    };
+    load();
+    const t = setInterval(load, 5000);
+    return () => {
+      stop = true;
+      clearInterval(t);
+    };
+  }, [token, search]);
+
+  if (!token)
+    return html`<${Login} error=${error} onToken=${(t) => {
+      sessionStorage.setItem(TOKEN_KEY, t);
+      setToken(t);
+    }} />`;
+  if (!summary || !devices) return html`<main><p class="muted">Loading…</p>${error && html`<p class="error">${error}</p>`}</main>`;
+  const d = summary.devices;
+  const byModel = Object.entries(d.byRootModel ?? {});
+  const byClass = Object.entries(d.byProductClass ?? {});
+  return html`
+    <header><h1>cwmp-usp-proxy</h1><span class="muted">fleet status</span></header>
+    <main>
+      ${error && html`<p class="error">${error}</p>`}
+      <section class="cards" aria-label="fleet">
+        <div class="card" data-count="total"><div class="n">${d.total}</div><div class="l">devices</div></div>
+        <div class="card" data-count="online"><div class="n online">${d.online}</div><div class="l">online</div></div>
+        <div class="card" data-count="offline"><div class="n offline">${d.offline}</div><div class="l">offline</div></div>
+        <div class="card" data-count="inSession"><div class="n session">${d.inSession}</div><div class="l">in CWMP session</div></div>
+        ${byModel.map(([m, n]) => html`<div class="card" data-model=${m}><div class="n">${n}</div><div class="l">${m === 'Device' ? 'TR-181 (Device:2)' : 'TR-098 (IGD)'}</div></div>`)}
+      </section>
+      <section class="panels">
+        <${Spark} label="Informs/min" values=${summary.informsPerMinute ?? []} />
+        <${Spark} label="USP requests/min" values=${summary.uspRequestsPerMinute ?? []} />
+        <div class="panel" data-panel="errors">
+          <h2>Recent errors</h2>
+          ${
+            (summary.recentErrors ?? []).length === 0
+              ? html`<p class="muted">none</p>`
+              : html`<ul class="errors">${summary.recentErrors
+                  .slice(-20)
+                  .reverse()
+                  .map((e) => html`<li><span class="muted">${new Date(e.time).toLocaleTimeString()}</span> ${e.message}</li>`)}</ul>`
+          }
+        </div>
+        <div class="panel" data-panel="classes">
+          <h2>By product class</h2>
+          <ul>${byClass.map(([c, n]) => html`<li>${c}: ${n}</li>`)}</ul>
+        </div>
+      </section>
+      <section class="panel">
+        <h2>Devices (${devices.total})</h2>
+        <input type="search" placeholder="search Endpoint ID, serial, product class…" aria-label="search devices" value=${search} onInput=${(e) => setSearch(e.target.value)} />
+        <table>
+          <thead><tr><th>Endpoint ID</th><th>Manufacturer</th><th>Product class</th><th>Serial</th><th>Model</th><th>Last Inform</th><th>State</th><th>Queued</th></tr></thead>
+          <tbody>
+            ${devices.devices.map(
+              (x) => html`<tr data-device=${x.endpointId}>
+                <td>${x.endpointId}</td><td>${x.deviceId.manufacturer}</td><td>${x.deviceId.productClass}</td><td>${x.deviceId.serialNumber}</td>
+                <td>${x.rootModel}</td><td>${x.lastInform ? new Date(x.lastInform).toLocaleString() : '-'}</td>
+                <td class=${x.inSession ? 'session' : x.online ? 'online' : 'offline'}>${x.inSession ? 'in session' : x.online ? 'online' : 'offline'}</td>
+                <td>${x.queuedRpcs}</td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>
+      </section>
+    </main>`;
+}
+
+const root = document.getElementById('app');
+root.textContent = ''; // the static "Loading…" placeholder
+render(html`<${App} />`, root);

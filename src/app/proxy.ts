@@ -1,0 +1,240 @@
+/**
+ * Wires the proxy together: store, session engine, connection requests, ACS front.
+ * Later sides (USP agents, interworking) attach to `proxy.engine` and `proxy.store`.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { SessionEngine, type SessionEngineOptions } from '../cwmp/session.js';
+import { Cluster } from '../cluster/cluster.js';
+import { ClusterSessionEngine } from '../cluster/session-engine.js';
+import { isClusterStore } from '../cluster/types.js';
+import { ConnectionRequester } from '../cwmp/connreq.js';
+import { DecodePool } from '../cwmp/decode-pool.js';
+import { AcsServer } from '../cwmp/acs-server.js';
+import { AgentSide } from '../usp/agent/agent-side.js';
+import { CwmpDeviceBackend } from '../interworking/backend.js';
+import { CwmpCommandRunner } from '../interworking/commands.js';
+import { EventBridge } from '../interworking/events.js';
+import { DeviceBackendSwitch, MappedDeviceBackend } from '../interworking/mapped-backend.js';
+import { loadDefaultMapping } from '../mapping/load.js';
+import { createMetrics, instrument } from '../ops/metrics.js';
+import { AdminServer } from '../ops/admin.js';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
+
+export class CwmpUspProxy {
+  readonly store: Store;
+  readonly engine: SessionEngine;
+  readonly connReq: ConnectionRequester;
+  readonly decoder: DecodePool;
+  readonly acs: AcsServer;
+  readonly usp: AgentSide;
+  readonly device: CwmpDeviceBackend;
+  readonly mapped: MappedDeviceBackend;
+  readonly commands: CwmpCommandRunner;
+  readonly events: EventBridge;
+  acsPort = 0;
+  readonly metrics = createMetrics();
+  admin: AdminServer | null = null;
+  adminPort = 0;
+  /** Set when the store is shared (store.redis.url): this instance is one of several. */
+  readonly cluster: Cluster | null = null;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+  ) {
+    const shared = config.store.redis.url !== '';
+    if (!shared && config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
+    const instanceId = Cluster.instanceIdOf(config.cluster);
+    this.store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId });
+    if (isClusterStore(this.store)) this.cluster = new Cluster(this.store, config.cluster, log.child({ module: 'cluster', instanceId }));
+    const cr = config.acs.connectionRequest;
+    this.connReq = new ConnectionRequester({
+      timeoutMs: cr.timeoutMs,
+      retries: cr.retries,
+      retryDelayMs: cr.retryDelayMs,
+      maxDelayMs: cr.maxDelayMs,
+      maxInFlight: cr.maxConcurrent,
+    });
+    const engineOptions: SessionEngineOptions = {
+      sessionTimeoutMs: config.acs.sessionTimeoutMs,
+      rpcDeadlineMs: cr.deadlineMs,
+      holdRequests: config.acs.holdRequests,
+      setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
+      maxSessions: config.acs.maxSessions,
+      endpointIdScheme: config.usp.endpointIdScheme,
+      lingerMs: config.acs.lingerMs,
+    };
+    this.engine =
+      this.cluster && isClusterStore(this.store)
+        ? new ClusterSessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), this.cluster.bus, instanceId)
+        : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
+    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
+    this.acs = new AcsServer(
+      this.engine,
+      this.decoder,
+      this.store,
+      { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth, tls: config.acs.tls },
+      log.child({ module: 'acs' }),
+    );
+    // The CWMP device as a data-model backend of its USP Agent (DESIGN sections 4 and 9.5).
+    // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
+    const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
+    this.device = new CwmpDeviceBackend(
+      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
+      { deviceByEndpointId: byEid },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, instanceCacheTtlMs: config.interworking.instanceCacheTtlMs },
+    );
+    this.commands = new CwmpCommandRunner(enqueue, { completionTimeoutMs: config.interworking.operationTimeoutMs });
+    this.device.commandRunner = this.commands;
+    // TR-098 devices are presented as Device:2 through assets/mappings/tr098-to-tr181.json (DESIGN section 5).
+    this.mapped = new MappedDeviceBackend(
+      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
+      { deviceByEndpointId: byEid },
+      loadDefaultMapping(),
+      { load: (k) => this.store.getInstanceMap(k), save: (k, m) => this.store.putInstanceMap(k, m) },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, snapshotTtlMs: config.interworking.instanceCacheTtlMs },
+    );
+    this.mapped.commandRunner = this.commands;
+    this.usp = new AgentSide(config, this.cluster ? this.cluster.announcingStore() : this.store, log, [
+      new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped),
+    ]);
+    this.usp.notifier.deviceIdentity = async (eid) => {
+      const d = await this.store.getDeviceByEndpointId(eid);
+      return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
+    };
+    this.device.onObjectChange = (kind, agentEid, path, keys) =>
+      kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, keys) : this.usp.notifier.objectDeletion(agentEid, path);
+    this.mapped.onObjectChange = this.device.onObjectChange;
+    this.events = new EventBridge(
+      this.usp.localAgent,
+      this.usp.notifier,
+      () => config.controllers.map((c) => c.endpointId),
+      enqueue,
+      byEid,
+      log.child({ module: 'interworking' }),
+    );
+    this.events.mapped = {
+      valueChanges: (d, params) =>
+        this.mapped.uspValueChanges(
+          d,
+          params.map((p) => ({ name: p.name, value: p.value, type: p.type })),
+        ),
+      toNative: (d, paths) => this.mapped.nativePaths(d, paths),
+    };
+    this.engine.on('inform', ({ device, inform }) => {
+      // Every registered device is a USP Agent (DESIGN section 3).
+      if (this.usp.deviceSeen(device.endpointId)) this.cluster?.agentAdded(device.endpointId);
+      if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) {
+        this.device.invalidateDevice(device.deviceKey);
+        this.mapped.invalidateDevice(device.deviceKey);
+      }
+      this.commands.deviceEvent({ kind: 'inform', deviceKey: device.deviceKey, inform });
+      this.events.inform(device, inform);
+    });
+    this.engine.on('transferComplete', ({ device, message }) => {
+      this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
+      this.events.transferComplete(device, message);
+    });
+    // Prometheus metrics: attached before start so that restored work and first records count.
+    instrument(this, this.metrics);
+  }
+
+  async start(): Promise<void> {
+    await this.store.ready?.();
+    if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
+    const restored = await this.engine.restoreQueue();
+    await this.usp.start();
+    if (this.cluster) {
+      this.acs.nonceSecret = await this.cluster.sharedNonceSecret();
+      this.acs.route = this.cluster.instanceId;
+      await this.cluster.start({
+        endpoint: this.usp.endpoint,
+        notifier: this.usp.notifier,
+        localAgent: this.usp.localAgent,
+        deviceEvent: (e) => this.commands.deviceEvent(e),
+        addAgent: (eid) => void this.usp.deviceSeen(eid),
+        finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
+      });
+    } else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
+    this.acsPort = await this.acs.listen();
+    const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
+    this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
+  }
+
+  /**
+   * Async commands that were running when the proxy stopped (their Request rows are stored):
+   * a Reboot/FactoryReset completes when the device boots; anything else cannot be followed any
+   * more and finishes with 7022 saying so — the controller always gets its OperationComplete.
+   */
+  private async finishOrphanRequests(rows: { agentEid: string; path: string; values: Record<string, string> }[]): Promise<void> {
+    for (const r of rows) {
+      const command = r.values.Command ?? '';
+      const dot = command.lastIndexOf('.');
+      const objPath = command.slice(0, dot + 1);
+      const commandName = command.slice(dot + 1);
+      const commandKey = r.values.CommandKey ?? '';
+      const finish = (ok: boolean, errMsg = ''): void => {
+        this.usp.localAgent.finishRequest(r.agentEid, r.path);
+        this.usp.notifier.operationComplete(
+          r.agentEid,
+          ok
+            ? { objPath, commandName, commandKey, reqOutputArgs: { outputArgs: {} } }
+            : { objPath, commandName, commandKey, cmdFailure: { errCode: 7022, errMsg } },
+          r.path,
+        );
+      };
+      const device = await this.store.getDeviceByEndpointId(r.agentEid);
+      if (device && (command === 'Device.Reboot()' || command === 'Device.FactoryReset()')) {
+        void this.commands
+          .awaitBoot(device.deviceKey)
+          .then((ok) => finish(ok, ok ? '' : `${command}: the device did not report back after the proxy restarted`));
+      } else {
+        finish(false, `the proxy restarted while ${command} was running; its outcome is unknown`);
+      }
+    }
+  }
+
+  /**
+   * The admin side (admin API, status page, /metrics, /healthz, /readyz) on admin.port. Started
+   * by `cwmp-usp-proxy start`; library users and tests start it when they want it.
+   */
+  async startAdmin(): Promise<number> {
+    const admin = this.config.admin;
+    {
+      if (!admin.enabled) return 0;
+      let token = admin.token;
+      if (!token) {
+        // Never log a secret: a generated token goes to a file only the proxy's user can read.
+        token = randomBytes(24).toString('base64url');
+        const file = path.join(this.config.dataDir, 'admin-token');
+        mkdirSync(this.config.dataDir, { recursive: true });
+        writeFileSync(file, token + '\n', { mode: 0o600 });
+        this.log.info({ file }, 'admin.token not configured: generated one and wrote it to this file');
+      }
+      this.admin = new AdminServer(this, { host: admin.host, port: admin.port, token }, this.metrics);
+      this.adminPort = await this.admin.start();
+      this.log.info({ port: this.adminPort }, 'admin API, status page, /metrics, /healthz and /readyz listening');
+    }
+    return this.adminPort;
+  }
+
+  /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
+  async stop(): Promise<void> {
+    await this.admin?.stop();
+    await this.usp.stop();
+    await this.acs.close();
+    this.connReq.close();
+    await this.engine.close();
+    await this.cluster?.stop();
+    await this.decoder.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The admin side on its own port (admin.port, default 7557): /healthz, /readyz and /metrics
+ * without a token; the JSON admin API under /api/ with `Authorization: Bearer <token>`; the
+ * static status page (assets/status/) at /, which holds no data and reads /api with the
+ * token its user enters. Described in openapi.yaml at the repository root.
+ */
+import { existsSync } from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { assetPath, projectRoot } from '../util/assets.js';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { CwmpUspProxy } from '../app/proxy.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { DeviceRecord, QueuedRpc } from '../store/types.js';
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  /** Bearer token for /api/* (must not be empty). */
+  token: string;
+}
+
+const ROOT = projectRoot();
+const STATUS_DIR = assetPath('status');
+/** The status page's import map points here; only these files are served. */
+const VENDOR: Record<string, string> = {
+  'preact/preact.mjs': 'node_modules/preact/dist/preact.mjs',
+  'preact/hooks.mjs': 'node_modules/preact/hooks/dist/hooks.mjs',
+  'htm/htm.module.js': 'node_modules/htm/dist/htm.module.js',
+};
+
+const MAX_LIMIT = 1000;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+export class AdminServer {
+  private server: http.Server | null = null;
+  private readonly tokenDigest: Buffer;
+  readonly app: express.Express;
+
+  constructor(
+    private readonly proxy: CwmpUspProxy,
+    private readonly opts: AdminServerOptions,
+    private readonly metrics: ProxyMetrics,
+  ) {
+    if (!opts.token) throw new Error('admin token must not be empty');
+    this.tokenDigest = digest(opts.token);
+    this.app = this.build();
+  }
+
+  async start(): Promise<number> {
+    const server = await new Promise<http.Server>((resolve, reject) => {
+      const s = this.app.listen(this.opts.port, this.opts.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+      s.once('error', reject);
+    });
+    server.keepAliveTimeout = 5_000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeIdleConnections();
+      setTimeout(() => s.closeAllConnections(), 1000).unref();
+    });
+  }
+
+  get port(): number {
+    return this.server ? (this.server.address() as AddressInfo).port : 0;
+  }
+
+  private authorized(req: Request): boolean {
+    const h = req.headers.authorization;
+    if (typeof h !== 'string') return false;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m) return false;
+    // Compare fixed-length digests so neither content nor length leaks through timing.
+    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
+  }
+
+  private build(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+    app.set('query parser', 'simple');
+    const wrap =
+      (fn: (req: Request, res: Response) => Promise<void> | void) =>
+      (req: Request, res: Response, next: NextFunction): void => {
+        Promise.resolve()
+          .then(() => fn(req, res))
+          .catch(next);
+      };
+
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok', uptimeS: Math.round(process.uptime()) });
+    });
+    app.get(
+      '/readyz',
+      wrap(async (_req, res) => {
+        const checks = await this.readiness();
+        const ready = Object.values(checks).every((c) => c.ok);
+        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+      }),
+    );
+    app.get(
+      '/metrics',
+      wrap(async (_req, res) => {
+        const text = await this.metrics.metricsText();
+        res.set('Content-Type', this.metrics.contentType).send(text);
+      }),
+    );
+
+    const api = express.Router();
+    api.use((req, res, next) => {
+      res.set('Cache-Control', 'no-store');
+      if (this.authorized(req)) return next();
+      res.set('WWW-Authenticate', 'Bearer realm="cwmp-usp-proxy"');
+      res.status(401).json({ error: 'missing or invalid bearer token' });
+    });
+    api.use(express.json({ limit: '64kb' }));
+    api.get(
+      '/devices',
+      wrap((req, res) => this.listDevices(req, res)),
+    );
+    api.get(
+      '/devices/:key',
+      wrap((req, res) => this.deviceDetails(req, res)),
+    );
+    api.post(
+      '/devices/:key/connection-request',
+      wrap((req, res) => this.connectionRequest(req, res)),
+    );
+    api.delete(
+      '/queue/:id',
+      wrap(async (req, res) => {
+        const id = String(req.params.id ?? '');
+        if (!id || id.length > 200) throw new HttpError(400, 'bad queue id');
+        const ok = await this.proxy.engine.cancel(id);
+        if (!ok) throw new HttpError(404, `no queued RPC ${id}`);
+        res.status(204).end();
+      }),
+    );
+    api.get(
+      '/controllers',
+      wrap((_req, res) => {
+        res.json({ controllers: this.controllers() });
+      }),
+    );
+    api.get(
+      '/summary',
+      wrap((_req, res) => this.summary(res)),
+    );
+    api.use((_req, _res) => {
+      throw new HttpError(404, 'no such API endpoint');
+    });
+    app.use('/api', api);
+
+    for (const [name, file] of Object.entries(VENDOR)) {
+      const abs = path.join(ROOT, file);
+      app.get(`/vendor/${name}`, (_req, res, next) => {
+        if (!existsSync(abs)) return next();
+        res.type('text/javascript').sendFile(abs);
+      });
+    }
+    if (existsSync(STATUS_DIR)) app.use('/', express.static(STATUS_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
+
+    app.use((_req: Request, res: Response) => {
+      res.status(404).json({ error: 'not found' });
+    });
+    // Express error handler (4 arguments): JSON errors, never the stack.
+    app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      if (res.headersSent) return;
+      if (err instanceof HttpError) return void res.status(err.status).json({ error: err.message });
+      const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
+      const status = e.status ?? e.statusCode;
+      if (status && status >= 400 && status < 500)
+        return void res.status(status).json({ error: e.type === 'entity.parse.failed' ? 'request body is not valid JSON' : (e.message ?? 'bad request') });
+      this.proxy.log.error({ err }, 'admin API request failed');
+      res.status(500).json({ error: 'internal error' });
+    });
+    return app;
+  }
+
+  private async readiness(): Promise<Record<string, { ok: boolean; detail: string }>> {
+    const checks: Record<string, { ok: boolean; detail: string }> = {};
+    try {
+      const n = await this.proxy.store.countDevices();
+      checks.store = { ok: true, detail: `open, ${n} devices` };
+    } catch (e) {
+      checks.store = { ok: false, detail: `store query failed: ${(e as Error).message}` };
+    }
+    const acsPort = this.proxy.acsPort;
+    checks.acs =
+      this.proxy.acs.server.listening && acsPort > 0 ? { ok: true, detail: `listening on port ${acsPort}` } : { ok: false, detail: 'ACS not listening' };
+    for (const m of this.proxy.usp.mtps) {
+      const s = m.status();
+      checks[m.kind] = { ok: s.connected, detail: s.detail };
+    }
+    return checks;
+  }
+
+  private onlineWindowMs(periodicS: number | null): number {
+    return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : this.proxy.config.acs.onlineWindowS) * 1000;
+  }
+
+  private online(lastInformMs: number | null, periodicS: number | null, now: number): boolean {
+    return lastInformMs !== null && now - lastInformMs < this.onlineWindowMs(periodicS);
+  }
+
+  private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
+    const state = await this.proxy.engine.deviceState(d.deviceKey);
+    return {
+      endpointId: d.endpointId,
+      deviceKey: d.deviceKey,
+      deviceId: { ...d.deviceId },
+      rootModel: d.rootModel,
+      lastInform: d.lastInform,
+      online: this.online(d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now),
+      inSession: state.inSession,
+      queuedRpcs: state.queuedRpcs,
+    };
+  }
+
+  private async listDevices(req: Request, res: Response): Promise<void> {
+    const q = req.query;
+    const search = typeof q.search === 'string' ? q.search.slice(0, 200) : undefined;
+    const limit = intParam(q.limit, 'limit', 100, 1, MAX_LIMIT);
+    const offset = intParam(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const store = this.proxy.store;
+    const devices = await store.listDevices({ search: search || undefined, limit, offset });
+    // countDevices() counts everything; with a search, count the matches (bounded scan).
+    const total = search ? (await store.listDevices({ search })).length : await store.countDevices();
+    const now = Date.now();
+    res.json({ total, devices: await Promise.all(devices.map((d) => this.deviceSummary(d, now))) });
+  }
+
+  private async findDevice(rawKey: unknown): Promise<DeviceRecord> {
+    const key = typeof rawKey === 'string' ? rawKey : '';
+    if (!key || key.length > 512) throw new HttpError(400, 'bad device key');
+    const d = (await this.proxy.store.getDevice(key)) ?? (await this.proxy.store.getDeviceByEndpointId(key));
+    if (!d) throw new HttpError(404, `no device ${key}`);
+    return d;
+  }
+
+  private async deviceDetails(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    const now = Date.now();
+    const modelKey = `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
+    const [queue, types] = await Promise.all([this.proxy.store.listQueuedRpcs(d.deviceKey), this.proxy.store.getParameterTypes(modelKey)]);
+    res.json({
+      ...(await this.deviceSummary(d, now)),
+      softwareVersion: d.softwareVersion,
+      connectionRequestUrl: d.connectionRequestUrl,
+      periodicInformInterval: d.periodicInformInterval,
+      lastInformEvents: d.lastInformEvents,
+      registeredAt: d.registeredAt,
+      queue: queue.map((r: QueuedRpc) => ({ id: r.id, method: r.rpc.method, createdAt: r.createdAt, deadline: new Date(r.deadline).toISOString() })),
+      modelKey,
+      parameterTypes: Object.fromEntries([...types].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    });
+  }
+
+  private async connectionRequest(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    if (!d.connectionRequestUrl) throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
+    const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
+    const result = await this.proxy.connReq.request(d.deviceKey, d.connectionRequestUrl, creds);
+    res.json(result);
+  }
+
+  private controllers(): unknown[] {
+    const mtps = this.proxy.usp.mtps.map((m) => m.status());
+    return this.proxy.config.controllers.map((c) => ({
+      endpointId: c.endpointId,
+      role: c.role,
+      mtps: mtps
+        .filter((s) => (s.mtp === 'mqtt' ? !!c.mqtt.topic : s.mtp === 'stomp' ? !!c.stomp.destination : true))
+        .map((s) => ({
+          mtp: s.mtp,
+          address: s.mtp === 'mqtt' ? c.mqtt.topic : s.mtp === 'stomp' ? c.stomp.destination : c.websocket.url || null,
+          connected: s.connected,
+          channels: s.channels,
+          detail: s.detail,
+        })),
+    }));
+  }
+
+  private async summary(res: Response): Promise<void> {
+    const m = this.metrics;
+    const store = this.proxy.store;
+    // The metrics module keeps a device index from Informs; resync it when the store disagrees.
+    if ((await store.countDevices()) !== m.deviceIndex.size) {
+      for (const d of await store.listDevices()) {
+        const known = m.deviceIndex.get(d.deviceKey);
+        if (!known || (d.lastInform && (known.lastInformMs ?? 0) < Date.parse(d.lastInform))) m.noteDevice(d);
+      }
+    }
+    const now = Date.now();
+    let online = 0;
+    const byRootModel: Record<string, number> = {};
+    const byProductClass: Record<string, number> = {};
+    for (const d of m.deviceIndex.values()) {
+      if (this.online(d.lastInformMs, d.periodicInformInterval, now)) online++;
+      byRootModel[d.rootModel] = (byRootModel[d.rootModel] ?? 0) + 1;
+      byProductClass[d.productClass] = (byProductClass[d.productClass] ?? 0) + 1;
+    }
+    const total = m.deviceIndex.size;
+    res.json({
+      devices: { total, online, offline: total - online, inSession: this.proxy.engine.activeSessions, byRootModel, byProductClass },
+      informsPerMinute: m.informsPerMinute.values(),
+      uspRequestsPerMinute: m.uspRequestsPerMinute.values(),
+      recentErrors: m.recentErrors(),
+    });
+  }
+}
+
+function intParam(v: unknown, name: string, def: number, min: number, max: number): number {
+  if (v === undefined || v === '') return def;
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new HttpError(400, `${name} must be a non-negative integer`);
+  const n = Number(v);
+  if (n < min || n > max) throw new HttpError(400, `${name} must be between ${min} and ${max}`);
+  return n;
+}

@@ -1,0 +1,125 @@
+/**
+ * `cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json]`: which Device:2
+ * parameters resolve on a device model dump, and the share of the device's own parameters
+ * reachable through Device:2.
+ */
+import { existsSync } from 'node:fs';
+import { ProgressBar } from '../util/progress.js';
+import { loadModel } from './sim/model.js';
+import { loadDefaultMapping, loadMapping } from '../mapping/load.js';
+import { DeviceMapping, type NativeParamInfo } from '../mapping/engine.js';
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+export interface CoverageResult {
+  root: string;
+  nativeParams: number;
+  reachable: number;
+  objects: { path: string; instances: number; params: string[] }[];
+}
+
+/** Native parameter infos of a model CSV. */
+export function modelParams(file: string): { root: string; params: NativeParamInfo[] } {
+  const tpl = loadModel(file);
+  const params: NativeParamInfo[] = [];
+  for (const p of tpl.walk()) {
+    const n = tpl.node(p)!;
+    params.push({ name: p, writable: n.writable, type: n.object ? undefined : n.type });
+  }
+  return { root: tpl.root, params };
+}
+
+export function coverage(file: string, mappingFile?: string, onProgress?: (done: number, total: number) => void): CoverageResult {
+  const { root, params } = modelParams(file);
+  const nativeCount = params.filter((p) => !p.name.endsWith('.')).length;
+  if (root === 'Device.') {
+    return { root, nativeParams: nativeCount, reachable: nativeCount, objects: [] };
+  }
+  const rules = mappingFile ? loadMapping(mappingFile) : loadDefaultMapping();
+  const m = new DeviceMapping(rules, { deviceKey: file, params });
+  const supported = m.supportedModel();
+  const objects = supported.map((o, i) => {
+    onProgress?.(i + 1, supported.length);
+    let instances = 1;
+    if (o.multiInstance) {
+      instances = m.objectsUnder('Device.').filter((p) => p.replace(/\.\d+\./g, '.{i}.').replace(/\.\d+\./g, '.{i}.') === o.path).length;
+    }
+    return { path: o.path, instances, params: o.params.map((p) => p.name + (p.computed ? '*' : p.writable ? '(w)' : '')) };
+  });
+  return { root, nativeParams: nativeCount, reachable: m.reachableNativeParams().size, objects };
+}
+
+/** Entry point for `mapping ...`; returns the exit code. */
+export const MAPPING_USAGE = `Usage: cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json]
+
+Shows which Device:2 objects and parameters the TR-098 -> Device:2 mapping serves for a device
+model dump (CSV as in assets/sim-models), and the share of the device's native parameters reachable.
+
+  --model FILE.csv     the device model (required)
+  --mapping FILE.json  mapping rules (default assets/mappings/tr098-to-tr181.json)
+  -h, --help           this text
+
+Exit codes: 0 ok, 2 usage error or unreadable model/mapping.`;
+
+export function runMappingCli(argv: readonly string[], io: CliIo = defaultIo): number {
+  const usage = 'usage: cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json]';
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(MAPPING_USAGE);
+    return 0;
+  }
+  if (argv[0] !== 'coverage') {
+    io.err(usage);
+    return 2;
+  }
+  let model: string | undefined;
+  let mapping: string | undefined;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if ((a === '--model' || a === '--mapping') && argv[i + 1] !== undefined) {
+      if (a === '--model') model = argv[++i];
+      else mapping = argv[++i];
+    } else {
+      io.err(`unknown or incomplete option: ${a}\n${usage}`);
+      return 2;
+    }
+  }
+  if (!model) {
+    io.err(`--model is required\n${usage}`);
+    return 2;
+  }
+  if (!existsSync(model)) {
+    io.err(`model file not found: ${model}`);
+    return 2;
+  }
+  if (mapping && !existsSync(mapping)) {
+    io.err(`mapping file not found: ${mapping}`);
+    return 2;
+  }
+  let r: CoverageResult;
+  try {
+    // The bar only on a terminal: a coverage run is short and its output is the report.
+    const bar = io === defaultIo && process.stderr.isTTY ? new ProgressBar({ label: 'mapping objects', total: 1 }) : null;
+    r = coverage(model, mapping, bar ? (done, total) => bar.setTotal(total).update(done) : undefined);
+    bar?.finish();
+  } catch (e) {
+    io.err(`cannot compute coverage: ${(e as Error).message}`);
+    return 2;
+  }
+  if (r.root === 'Device.') {
+    io.out(`${model}: root Device. (Device:2): passed through unmapped; ${r.nativeParams}/${r.nativeParams} parameters reachable (100.0%)`);
+    return 0;
+  }
+  io.out(`${model}: root ${r.root} mapped to Device:2 (* computed, (w) writable)`);
+  for (const o of r.objects) {
+    io.out(`${o.path}${o.path.endsWith('{i}.') ? ` [${o.instances} instance(s)]` : ''}: ${o.params.length} param(s)`);
+    if (o.params.length) io.out(`    ${o.params.join(' ')}`);
+  }
+  const pct = r.nativeParams ? ((100 * r.reachable) / r.nativeParams).toFixed(1) : '0.0';
+  io.out(`reachable through Device:2: ${r.reachable}/${r.nativeParams} native parameters (${pct}%)`);
+  return 0;
+}

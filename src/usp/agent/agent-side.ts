@@ -1,0 +1,166 @@
+/**
+ * The USP Agent side, wired from the configuration: MTPs, the endpoint (routing and trust),
+ * the data-model router with the proxy's own Device.LocalAgent. backend, and the agent
+ * directory kept in step with the device registry. Depends only on the store and on the
+ * registry's "a device registered" signal, not on CWMP internals.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../app/config.js';
+import type { Logger } from '../../app/log.js';
+import type { Store } from '../../store/types.js';
+import path from 'node:path';
+import { projectRoot } from '../../util/assets.js';
+import { DmRouter } from '../dm/router.js';
+import type { DmBackend } from '../dm/types.js';
+import { AgentDirectory, UspEndpoint } from './endpoint.js';
+import { LocalAgent, SUPPORTED_USP_VERSIONS } from './local-agent.js';
+import type { Mtp } from '../mtp/types.js';
+import { WebSocketMtp } from '../mtp/websocket.js';
+import { MqttMtp } from '../mtp/mqtt.js';
+import { StompMtp } from '../mtp/stomp.js';
+import { Notifier } from './notify.js';
+import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../../util/tls.js';
+
+export function proxyVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export class AgentSide {
+  readonly agents = new AgentDirectory();
+  readonly localAgent: LocalAgent;
+  readonly router: DmRouter;
+  readonly endpoint: UspEndpoint;
+  readonly notifier: Notifier;
+  readonly mtps: Mtp[] = [];
+  readonly ws: WebSocketMtp | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store,
+    private readonly log: Logger,
+    deviceBackends: DmBackend[] = [],
+  ) {
+    const usp = config.usp;
+    const mtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void => log[level]({ ...extra }, msg);
+    const backoff = { baseMs: usp.reconnectBaseMs, maxMs: usp.reconnectMaxMs };
+    const wsControllers = config.controllers.filter((c) => c.websocket.url).map((c) => ({ endpointId: c.endpointId, url: c.websocket.url }));
+    // TLS material is read once, here: a bad path fails start-up naming the config key and the file.
+    const insecure = (key: string): void => log.warn(`${key}.insecure is set: the broker's certificate is NOT verified (labs only)`);
+    if (usp.websocket.enabled || wsControllers.length > 0) {
+      const serverTls = usp.websocket.enabled ? loadServerTls('usp.websocket.tls', usp.websocket.tls) : null;
+      const clientTls = usp.websocket.clientCa ? { ca: withSystemRoots(readPem('usp.websocket.clientCa', usp.websocket.clientCa)) } : null;
+      this.ws = new WebSocketMtp({
+        server: usp.websocket.enabled
+          ? {
+              host: usp.websocket.host,
+              port: usp.websocket.port,
+              path: usp.websocket.path,
+              maxRecordBytes: usp.maxRecordBytes,
+              pingIntervalMs: usp.websocket.pingIntervalMs,
+              tls: serverTls,
+            }
+          : null,
+        client: wsControllers.length
+          ? { controllers: wsControllers, pingIntervalMs: usp.websocket.pingIntervalMs, backoff, maxRecordBytes: usp.maxRecordBytes, tls: clientTls }
+          : null,
+        isAgent: (eid) => this.agents.has(eid),
+        log: mtpLog,
+      });
+      this.mtps.push(this.ws);
+    }
+    if (usp.mqtt.url) {
+      const mqttTls = /^(mqtts|wss):/i.test(usp.mqtt.url) ? loadClientTls('usp.mqtt.tls', usp.mqtt.tls) : null;
+      if (mqttTls?.insecure) insecure('usp.mqtt.tls');
+      this.mtps.push(
+        new MqttMtp({
+          url: usp.mqtt.url,
+          protocolVersion: usp.mqtt.protocolVersion === 4 ? 4 : 5,
+          clientId: usp.mqtt.clientId || undefined,
+          username: usp.mqtt.username || undefined,
+          password: usp.mqtt.password || undefined,
+          keepaliveS: usp.mqtt.keepaliveS,
+          agentTopic: usp.mqtt.topic,
+          // Several instances: each Record to one of them (MQTT 5 shared subscription).
+          shareGroup: config.store.redis.url ? config.cluster.shareGroup : undefined,
+          connectEndpointId: usp.proxyEndpointId,
+          maxRecordBytes: usp.maxRecordBytes,
+          backoff,
+          log: mtpLog,
+          tls: mqttTls,
+        }),
+      );
+    }
+    if (usp.stomp.host) {
+      const stompTls = usp.stomp.tls.enabled ? loadClientTls('usp.stomp.tls', usp.stomp.tls) : null;
+      if (stompTls?.insecure) insecure('usp.stomp.tls');
+      this.mtps.push(
+        new StompMtp({
+          host: usp.stomp.host,
+          port: usp.stomp.port,
+          vhost: usp.stomp.vhost,
+          login: usp.stomp.login,
+          passcode: usp.stomp.passcode,
+          endpointId: usp.proxyEndpointId,
+          destination: usp.stomp.destination,
+          heartbeatMs: { outgoing: usp.stomp.heartbeatMs, incoming: usp.stomp.heartbeatMs },
+          maxRecordBytes: usp.maxRecordBytes,
+          backoff,
+          log: mtpLog,
+          tls: stompTls,
+        }),
+      );
+    }
+    const connected = (kind: Mtp['kind']): boolean => this.mtps.find((m) => m.kind === kind)?.status().connected ?? false;
+    this.localAgent = new LocalAgent(config, store, proxyVersion(), () => ({
+      websocket: connected('websocket'),
+      mqtt: connected('mqtt'),
+      stomp: connected('stomp'),
+    }));
+    this.router = new DmRouter([this.localAgent.model, ...deviceBackends]);
+    let notifier: Notifier | null = null;
+    this.endpoint = new UspEndpoint(
+      this.agents,
+      config.controllers,
+      this.mtps,
+      {
+        router: this.router,
+        localAgent: this.localAgent,
+        versions: SUPPORTED_USP_VERSIONS,
+        operationComplete: (agentEid, n, requestPath) => notifier?.operationComplete(agentEid, n, requestPath),
+        notifyResp: (agentEid, controllerEid, msgId) => notifier?.acknowledged(agentEid, controllerEid, msgId),
+      },
+      log.child({ module: 'usp' }),
+      usp.maxRequestsInFlightPerController,
+    );
+    this.endpoint.setAgentAddress('mqtt', usp.mqtt.topic);
+    this.endpoint.setAgentAddress('stomp', usp.stomp.destination);
+    notifier = new Notifier(this.localAgent, this.endpoint, config.usp, log.child({ module: 'notify' }), store);
+    this.notifier = notifier;
+  }
+
+  async start(): Promise<void> {
+    // On a shared store the other instances' non-persistent subscriptions are alive: keep them.
+    await this.localAgent.restore(this.config.store.redis.url !== '');
+    for (const d of await this.store.listDevices()) this.agents.add(d.endpointId);
+    await this.endpoint.start();
+    await this.notifier.start(this.localAgent.agentsWithSubscriptions());
+    this.log.info({ agents: this.agents.size, mtps: this.mtps.map((m) => m.status().detail) }, 'USP agents up');
+  }
+
+  /** A device registered (or informed): make sure its agent exists. True when it was new here. */
+  deviceSeen(endpointId: string): boolean {
+    if (this.agents.has(endpointId)) return false;
+    this.endpoint.addAgent(endpointId);
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.notifier.stop();
+    this.localAgent.close();
+    await this.endpoint.stop();
+  }
+}

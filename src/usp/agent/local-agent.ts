@@ -1,0 +1,463 @@
+/**
+ * Device.LocalAgent.* (and Device.MQTT/STOMP connection objects, Device.ScheduleTimer()) as
+ * one data-model backend, per agent, served by the proxy itself (DESIGN section 3).
+ * Controller and MTP rows come from the configuration; Subscription rows are the
+ * controllers' and are stored; Request rows track running async commands.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Config, ControllerConfig } from '../../app/config.js';
+import type { Store, StoredSubscription } from '../../store/types.js';
+import { MemoryModel, type AgentTree, type ChangeEvent, type Row } from '../dm/memory.js';
+import type { OperateOutcome, ParamError, ParamSetting, RequestContext } from '../dm/types.js';
+import { LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA } from './local-agent-schema.js';
+
+export const SUPPORTED_USP_VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4'];
+export const CONTROLLER_TABLE = 'Device.LocalAgent.Controller.';
+export const SUBSCRIPTION_TABLE = 'Device.LocalAgent.Subscription.';
+export const REQUEST_TABLE = 'Device.LocalAgent.Request.';
+
+export interface LocalAgentEvents {
+  /** Every change of the proxy-served model (for ObjectCreation/Deletion and ValueChange Notify). */
+  change: [ChangeEvent];
+  /** Controller.{i}.SendOnBoardRequest() was called. */
+  onBoardRequest: [{ agentEid: string; controllerEid: string }];
+}
+
+export interface MtpLiveStatus {
+  websocket: boolean;
+  mqtt: boolean;
+  stomp: boolean;
+}
+
+export class LocalAgent extends EventEmitter<LocalAgentEvents> {
+  readonly model: MemoryModel;
+  private readonly started = Date.now();
+  private readonly restored = new Map<string, StoredSubscription[]>();
+  private readonly restoredRequests = new Map<string, StoredSubscription[]>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private holdDepth = 0;
+  private held: ChangeEvent[] = [];
+  private dropped = new Set<string>();
+  /** Several instances (src/cluster/): reserves instance numbers of new rows in Redis. */
+  instanceAllocator: ((agentEid: string, tablePath: string, atLeast: number) => Promise<number>) | null = null;
+
+  constructor(
+    private readonly config: Pick<Config, 'usp' | 'controllers'>,
+    private readonly store: Store,
+    private readonly softwareVersion: string,
+    private readonly mtpStatus: () => MtpLiveStatus = () => ({ websocket: true, mqtt: true, stomp: true }),
+  ) {
+    super();
+    this.model = new MemoryModel(LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA, {
+      seed: (eid, tree) => this.seed(eid, tree),
+      computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
+      validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
+      prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
+      changed: (e) => this.onChange(e),
+      allocate: (eid, tablePath, next) => this.instanceAllocator?.(eid, tablePath, next),
+      operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
+    });
+  }
+
+  /** Loads stored subscriptions (Persistent=false ones end with the agent, TR-181 Subscription.Persistent). */
+  async restore(shared = false): Promise<number> {
+    for (const r of await this.store.listAllRequests()) {
+      const list = this.restoredRequests.get(r.agentEid) ?? [];
+      list.push(r);
+      this.restoredRequests.set(r.agentEid, list);
+    }
+    let n = 0;
+    for (const s of await this.store.listAllSubscriptions()) {
+      if (s.values.Persistent !== 'true' && !shared) {
+        await this.store.deleteSubscription(s.agentEid, s.instance);
+        continue;
+      }
+      const list = this.restored.get(s.agentEid) ?? [];
+      list.push(s);
+      this.restored.set(s.agentEid, list);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Another instance changed this agent's stored Subscription or Request rows (src/cluster/):
+   * the tree is re-seeded from them on next use, without change events (those fired there).
+   */
+  reload(agentEid: string, subscriptions: StoredSubscription[], requests: StoredSubscription[]): void {
+    this.restored.set(agentEid, subscriptions);
+    this.restoredRequests.set(agentEid, requests);
+    this.model.forget(agentEid);
+    this.model.tree(agentEid);
+  }
+
+  /** Agents that have stored subscriptions (their notifications must be armed at start). */
+  agentsWithSubscriptions(): string[] {
+    return [...this.restored.keys()];
+  }
+
+  /** The Controller row path ("Device.LocalAgent.Controller.2") of a controller for an agent, if configured. */
+  controllerRow(agentEid: string, controllerEid: string): string | null {
+    for (const [n, row] of this.model.rows(agentEid, CONTROLLER_TABLE)) if (row.EndpointID === controllerEid) return `${CONTROLLER_TABLE}${n}`;
+    return null;
+  }
+
+  controllerEidOfRow(agentEid: string, rowPath: string): string | null {
+    const m = /^Device\.LocalAgent\.Controller\.(\d+)\.?$/.exec(rowPath);
+    if (!m) return null;
+    return this.model.rows(agentEid, CONTROLLER_TABLE).get(Number(m[1]))?.EndpointID ?? null;
+  }
+
+  /** Values of one controller's row (retry parameters, PeriodicNotifInterval, BootParameters). */
+  controllerValues(agentEid: string, controllerEid: string): Row | null {
+    const row = this.controllerRow(agentEid, controllerEid);
+    return row ? this.model.objectValues(agentEid, row + '.') : null;
+  }
+
+  /** Enabled BootParameter names of a controller (sent with Boot!, TR-181 Controller.{i}.BootParameter). */
+  bootParameters(agentEid: string, controllerEid: string): string[] {
+    const row = this.controllerRow(agentEid, controllerEid);
+    if (!row) return [];
+    return [...this.model.rows(agentEid, `${row}.BootParameter.`).values()].filter((r) => r.Enable === 'true' && r.ParameterName).map((r) => r.ParameterName!);
+  }
+
+  subscriptions(agentEid: string): { instance: number; values: Row }[] {
+    return [...this.model.rows(agentEid, SUBSCRIPTION_TABLE)].map(([instance, values]) => ({
+      instance,
+      values: this.model.objectValues(agentEid, `${SUBSCRIPTION_TABLE}${instance}.`) ?? values,
+    }));
+  }
+
+  /** Removes a subscription (TimeToLive expiry). */
+  async expireSubscription(agentEid: string, instance: number): Promise<void> {
+    await this.model.delete({ agentEid, controllerEid: '' }, `${SUBSCRIPTION_TABLE}${instance}.`);
+  }
+
+  /** Request rows of async commands that were running when the proxy stopped (path + values), per agent. */
+  requestsAfterRestart(): { agentEid: string; path: string; values: Row }[] {
+    const out: { agentEid: string; path: string; values: Row }[] = [];
+    for (const [agentEid, list] of [...this.restoredRequests]) {
+      this.model.tree(agentEid); // seeds the rows into the agent's tree
+      for (const r of list) out.push({ agentEid, path: `${REQUEST_TABLE}${r.instance}.`, values: r.values });
+    }
+    return out;
+  }
+
+  /** Request.{i} rows for async commands (TR-369 Operate: req_obj_path). */
+  async createRequest(agentEid: string, originator: string, command: string, commandKey: string): Promise<string> {
+    const tableOf = () => {
+      const tree = this.model.tree(agentEid);
+      let table = tree.tables.get(REQUEST_TABLE);
+      if (!table) tree.tables.set(REQUEST_TABLE, (table = { next: 1, rows: new Map() }));
+      return table;
+    };
+    let table = tableOf();
+    let n = table.next;
+    if (this.instanceAllocator) {
+      n = await this.instanceAllocator(agentEid, REQUEST_TABLE, table.next);
+      table = tableOf(); // re-seeded meanwhile if another instance changed the agent's rows
+    }
+    table.next = Math.max(table.next, n + 1);
+    const values: Row = { Alias: `cpe-${n}`, Originator: originator, Command: command, CommandKey: commandKey, Status: 'Active' };
+    table.rows.set(n, values);
+    const path = `${REQUEST_TABLE}${n}.`;
+    this.store.putRequest(agentEid, n, values).catch(() => undefined);
+    this.onChange({ kind: 'add', agentEid, path, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
+    return path;
+  }
+
+  finishRequest(agentEid: string, requestPath: string): void {
+    const m = /(\d+)\.$/.exec(requestPath);
+    if (!m) return;
+    const rows = this.model.rows(agentEid, REQUEST_TABLE);
+    const values = rows.get(Number(m[1]));
+    if (!values) {
+      // Not in this tree (e.g. a row taken over from another instance): the stored row still goes.
+      this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
+      return;
+    }
+    rows.delete(Number(m[1]));
+    this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
+    this.onChange({ kind: 'delete', agentEid, path: requestPath, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
+  }
+
+  /**
+   * Holds change events (ObjectCreation/Deletion, ValueChange) until release(): an Add with
+   * allow_partial false that is rolled back must not notify objects that never existed.
+   * Nested holds (concurrent requests) release when the last one ends.
+   */
+  hold(): void {
+    this.holdDepth++;
+  }
+
+  /** Ends a hold; events of the given "agent|path" rolled-back objects are dropped. */
+  release(agentEid: string, rolledBack: readonly string[] = []): void {
+    for (const p of rolledBack) this.dropped.add(`${agentEid}|${p}`);
+    if (--this.holdDepth > 0) return;
+    this.holdDepth = 0;
+    const events = this.held;
+    const dropped = this.dropped;
+    this.held = [];
+    this.dropped = new Set();
+    for (const e of events) if (!dropped.has(`${e.agentEid}|${e.path}`)) this.emit('change', e);
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  // ------------------------------------------------------------------ hooks
+
+  private seed(agentEid: string, tree: AgentTree): void {
+    const usp = this.config.usp;
+    const mtps: Row[] = [];
+    const mtpSub = new Map<number, [string, Row]>();
+    if (usp.websocket.enabled) {
+      mtps.push({ Alias: 'websocket', Enable: 'true', Protocol: 'WebSocket' });
+      mtpSub.set(mtps.length, [
+        'WebSocket',
+        { Interfaces: '', Port: String(usp.websocket.port), Path: `${usp.websocket.path}/${agentEid}`, EnableEncryption: 'false' },
+      ]);
+    }
+    if (usp.mqtt.url) {
+      mtps.push({ Alias: 'mqtt', Enable: 'true', Protocol: 'MQTT' });
+      mtpSub.set(mtps.length, [
+        'MQTT',
+        { Reference: 'Device.MQTT.Client.1', ResponseTopicConfigured: usp.mqtt.topic, ResponseTopicDiscovered: '', PublishQoS: '1' },
+      ]);
+    }
+    if (usp.stomp.host) {
+      mtps.push({ Alias: 'stomp', Enable: 'true', Protocol: 'STOMP' });
+      mtpSub.set(mtps.length, ['STOMP', { Reference: 'Device.STOMP.Connection.1', Destination: usp.stomp.destination, DestinationFromServer: '' }]);
+    }
+    tree.tables.set('Device.LocalAgent.MTP.', { next: mtps.length + 1, rows: new Map(mtps.map((r, i) => [i + 1, r])) });
+    for (const [n, [kind, row]] of mtpSub) tree.objects.set(`Device.LocalAgent.MTP.${n}.${kind}.`, row);
+
+    const controllers = new Map<number, Row>();
+    this.config.controllers.forEach((c: ControllerConfig, i) => {
+      const n = i + 1;
+      controllers.set(n, {
+        Alias: `cpe-${n}`,
+        EndpointID: c.endpointId,
+        Enable: 'true',
+        ProvisioningCode: '',
+        PeriodicNotifInterval: String(usp.periodicNotifIntervalS),
+        PeriodicNotifTime: '0001-01-01T00:00:00Z',
+        USPNotifRetryMinimumWaitInterval: String(usp.notifRetryMinWaitS),
+        USPNotifRetryIntervalMultiplier: String(usp.notifRetryMultiplier),
+      });
+      const cm: Row[] = [];
+      if (c.websocket.url) {
+        cm.push({ Alias: 'websocket', Enable: 'true', Protocol: 'WebSocket' });
+        let host = '';
+        let port = '';
+        let p = '';
+        try {
+          const u = new URL(c.websocket.url);
+          host = u.hostname;
+          port = u.port || (u.protocol === 'wss:' ? '443' : '80');
+          p = u.pathname;
+        } catch {
+          // reported at config load by the WebSocket MTP
+        }
+        tree.objects.set(`${CONTROLLER_TABLE}${n}.MTP.${cm.length}.WebSocket.`, {
+          Host: host,
+          Port: port,
+          Path: p,
+          EnableEncryption: String(c.websocket.url.startsWith('wss:')),
+        });
+      }
+      if (c.mqtt.topic) {
+        cm.push({ Alias: 'mqtt', Enable: 'true', Protocol: 'MQTT' });
+        tree.objects.set(`${CONTROLLER_TABLE}${n}.MTP.${cm.length}.MQTT.`, { Reference: 'Device.MQTT.Client.1', Topic: c.mqtt.topic });
+      }
+      if (c.stomp.destination) {
+        cm.push({ Alias: 'stomp', Enable: 'true', Protocol: 'STOMP' });
+        tree.objects.set(`${CONTROLLER_TABLE}${n}.MTP.${cm.length}.STOMP.`, { Reference: 'Device.STOMP.Connection.1', Destination: c.stomp.destination });
+      }
+      tree.tables.set(`${CONTROLLER_TABLE}${n}.MTP.`, { next: cm.length + 1, rows: new Map(cm.map((r, j) => [j + 1, r])) });
+      tree.tables.set(`${CONTROLLER_TABLE}${n}.BootParameter.`, { next: 1, rows: new Map() });
+    });
+    tree.tables.set(CONTROLLER_TABLE, { next: controllers.size + 1, rows: controllers });
+
+    const subs = new Map<number, Row>();
+    let next = 1;
+    for (const s of this.restored.get(agentEid) ?? []) {
+      subs.set(s.instance, { ...s.values });
+      next = Math.max(next, s.instance + 1);
+    }
+    this.restored.delete(agentEid);
+    tree.tables.set(SUBSCRIPTION_TABLE, { next, rows: subs });
+    const reqs = new Map<number, Row>();
+    let nextReq = 1;
+    for (const r of this.restoredRequests.get(agentEid) ?? []) {
+      reqs.set(r.instance, { ...r.values });
+      nextReq = Math.max(nextReq, r.instance + 1);
+    }
+    this.restoredRequests.delete(agentEid);
+    tree.tables.set(REQUEST_TABLE, { next: nextReq, rows: reqs });
+
+    const mqtt = usp.mqtt;
+    const mqttRows = new Map<number, Row>();
+    if (mqtt.url) {
+      let host = '';
+      let port = '1883';
+      try {
+        const u = new URL(mqtt.url);
+        host = u.hostname;
+        port = u.port || (u.protocol === 'mqtts:' ? '8883' : '1883');
+      } catch {
+        // reported by the MQTT MTP
+      }
+      mqttRows.set(1, {
+        Alias: 'cpe-1',
+        Enable: 'true',
+        BrokerAddress: host,
+        BrokerPort: port,
+        ProtocolVersion: mqtt.protocolVersion === 5 ? '5.0' : '3.1.1',
+        ClientID: mqtt.clientId,
+        KeepAliveTime: String(mqtt.keepaliveS),
+      });
+    }
+    tree.tables.set('Device.MQTT.Client.', { next: mqttRows.size + 1, rows: mqttRows });
+    const st = usp.stomp;
+    const stompRows = new Map<number, Row>();
+    if (st.host) {
+      stompRows.set(1, {
+        Alias: 'cpe-1',
+        Enable: 'true',
+        Host: st.host,
+        Port: String(st.port),
+        Username: st.login,
+        VirtualHost: st.vhost,
+        EnableHeartbeats: String(st.heartbeatMs > 0),
+        OutgoingHeartbeat: String(st.heartbeatMs),
+        IncomingHeartbeat: String(st.heartbeatMs),
+        ServerRetryInitialInterval: String(usp.reconnectBaseMs),
+        ServerRetryMaxInterval: String(usp.reconnectMaxMs),
+      });
+    }
+    tree.tables.set('Device.STOMP.Connection.', { next: stompRows.size + 1, rows: stompRows });
+  }
+
+  private computed(agentEid: string, objectPath: string, schemaPath: string, param: string): string | undefined {
+    if (schemaPath === 'Device.LocalAgent.') {
+      switch (param) {
+        case 'EndpointID':
+          return agentEid;
+        case 'SoftwareVersion':
+          return this.softwareVersion;
+        case 'UpTime':
+          return String(Math.floor((Date.now() - this.started) / 1000));
+        case 'SupportedProtocols':
+          return [this.config.usp.websocket.enabled && 'WebSocket', this.config.usp.mqtt.url && 'MQTT', this.config.usp.stomp.host && 'STOMP']
+            .filter(Boolean)
+            .join(',');
+      }
+    }
+    if (
+      param === 'Status' &&
+      (schemaPath === 'Device.LocalAgent.MTP.{i}.' || schemaPath === 'Device.MQTT.Client.{i}.' || schemaPath === 'Device.STOMP.Connection.{i}.')
+    ) {
+      const live = this.mtpStatus();
+      if (schemaPath === 'Device.MQTT.Client.{i}.') return live.mqtt ? 'Connected' : 'Disconnected';
+      if (schemaPath === 'Device.STOMP.Connection.{i}.') return live.stomp ? 'Enabled' : 'Error';
+      const proto = this.model.rows(agentEid, 'Device.LocalAgent.MTP.').get(Number(/(\d+)\.$/.exec(objectPath)?.[1]))?.Protocol;
+      const up = proto === 'WebSocket' ? live.websocket : proto === 'MQTT' ? live.mqtt : proto === 'STOMP' ? live.stomp : false;
+      return up ? 'Up' : 'Down';
+    }
+    if (schemaPath === 'Device.LocalAgent.Controller.{i}.' && param === 'AssignedRole') {
+      const eid = this.model.rows(agentEid, CONTROLLER_TABLE).get(Number(/(\d+)\.$/.exec(objectPath)?.[1]))?.EndpointID;
+      const role = this.config.controllers.find((c) => c.endpointId === eid)?.role;
+      return role === 'read-only' ? 'Device.LocalAgent.ControllerTrust.Role.2' : 'Device.LocalAgent.ControllerTrust.Role.1';
+    }
+    return undefined;
+  }
+
+  private validate(ctx: RequestContext, schemaPath: string, values: Row, before: Row | null, settings: readonly ParamSetting[]): ParamError[] {
+    const errs: ParamError[] = [];
+    const given = new Set(settings.map((s) => s.param));
+    if ('Alias' in values && given.has('Alias') && /^\d/.test(values.Alias ?? '')) {
+      // TR-181 Alias: "MUST NOT start with a digit" (so it cannot be mistaken for an instance number).
+      errs.push({ param: 'Alias', errCode: 7012, errMsg: `Alias "${values.Alias}" must not start with a digit` });
+    }
+    if (schemaPath === 'Device.LocalAgent.Subscription.{i}.') {
+      if (values.Recipient && this.controllerEidOfRow(ctx.agentEid, values.Recipient) === null) {
+        errs.push({ param: 'Recipient', errCode: 7012, errMsg: `Recipient ${values.Recipient} is not a Device.LocalAgent.Controller.{i} of this agent` });
+      }
+      if (before && given.has('ID') && before.ID !== values.ID) errs.push({ param: 'ID', errCode: 7013, errMsg: 'Subscription ID cannot be changed once set' });
+      if (given.has('ID') && values.ID === '') errs.push({ param: 'ID', errCode: 7012, errMsg: 'Subscription ID must not be empty' });
+    }
+    return errs;
+  }
+
+  private prepareAdd(ctx: RequestContext, schemaPath: string, tablePath: string, values: Row, tree: AgentTree): void {
+    const table = tree.tables.get(tablePath);
+    const n = table?.next ?? 1;
+    if (!values.Alias) values.Alias = `cpe-${n}`;
+    if (schemaPath === 'Device.LocalAgent.Subscription.{i}.') {
+      if (!values.ID) values.ID = `${n}-${randomBytes(4).toString('hex')}`;
+      if (!values.Recipient) values.Recipient = this.controllerRow(ctx.agentEid, ctx.controllerEid) ?? '';
+      values.CreationDate = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    }
+  }
+
+  private onChange(e: ChangeEvent): void {
+    if (e.schemaPath === 'Device.LocalAgent.Subscription.{i}.') {
+      const instance = Number(/(\d+)\.$/.exec(e.path)![1]);
+      const p =
+        e.kind === 'delete'
+          ? this.store.deleteSubscription(e.agentEid, instance)
+          : this.store.putSubscription(e.agentEid, instance, this.storedSubscription(e.agentEid, instance));
+      p.catch(() => undefined);
+    }
+    if (e.kind === 'delete' && e.schemaPath === 'Device.LocalAgent.Controller.{i}.') {
+      // Deleting a Controller deletes the Subscriptions whose Recipient it was (TR-181 Subscription.Recipient).
+      const row = e.path.slice(0, -1);
+      for (const [n, s] of [...this.model.rows(e.agentEid, SUBSCRIPTION_TABLE)]) {
+        if (s.Recipient === row) void this.model.delete({ agentEid: e.agentEid, controllerEid: '' }, `${SUBSCRIPTION_TABLE}${n}.`);
+      }
+    }
+    if (this.holdDepth > 0) this.held.push(e);
+    else this.emit('change', e);
+  }
+
+  private storedSubscription(agentEid: string, instance: number): Row {
+    return { ...(this.model.rows(agentEid, SUBSCRIPTION_TABLE).get(instance) ?? {}) };
+  }
+
+  private async operate(ctx: RequestContext, commandPath: string, schemaPath: string, input: Record<string, string>): Promise<OperateOutcome> {
+    switch (schemaPath) {
+      case 'Device.ScheduleTimer()': {
+        const raw = input.DelaySeconds;
+        if (raw === undefined) return { kind: 'error', errCode: 7027, errMsg: 'ScheduleTimer() needs the DelaySeconds input argument' };
+        if (!/^\d+$/.test(raw) || Number(raw) > 4294967295)
+          return { kind: 'error', errCode: 7027, errMsg: `DelaySeconds must be an unsignedInt (got "${raw}")` };
+        const ms = Number(raw) * 1000;
+        return {
+          kind: 'async',
+          completion: new Promise((resolve) => {
+            const t = setTimeout(() => {
+              this.timers.delete(t);
+              resolve({ output: {} });
+            }, ms);
+            this.timers.add(t);
+          }),
+        };
+      }
+      case 'Device.LocalAgent.Controller.{i}.SendOnBoardRequest()': {
+        const row = commandPath.slice(0, commandPath.lastIndexOf('.'));
+        const eid = this.controllerEidOfRow(ctx.agentEid, row);
+        if (!eid) return { kind: 'error', errCode: 7026, errMsg: `no controller at ${row}` };
+        this.emit('onBoardRequest', { agentEid: ctx.agentEid, controllerEid: eid });
+        return { kind: 'sync', output: {} };
+      }
+      case 'Device.LocalAgent.Request.{i}.Cancel()':
+        return { kind: 'error', errCode: 7022, errMsg: 'this request cannot be canceled: the CWMP operation behind it is already running on the device' };
+      default:
+        return { kind: 'error', errCode: 7026, errMsg: `unsupported command ${commandPath}` };
+    }
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * Subscriptions and Notify (TR-369 "Notifications and Subscription Mechanism"): matches events
+ * against each agent's enabled Device.LocalAgent.Subscription rows and sends Notify to the
+ * Recipient controller; NotifRetry subscriptions use send_resp and are retried with the
+ * controller's USPNotifRetryMinimumWaitInterval/IntervalMultiplier until a NotifyResp arrives
+ * or NotifExpiration passes; TimeToLive removes a subscription; Periodic! fires every
+ * PeriodicNotifInterval. OnBoardRequest is sent with send_resp and never expires (R-NOT.6 note).
+ * Other sides (the CWMP interworking) raise device events through event()/valueChange().
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../../app/config.js';
+import type { Logger } from '../../app/log.js';
+import { cwmpRetryDelayMs } from '../../util/backoff.js';
+import type { ChangeEvent, Row } from '../dm/memory.js';
+import type { UspEndpoint } from './endpoint.js';
+import { type LocalAgent, SUBSCRIPTION_TABLE, SUPPORTED_USP_VERSIONS } from './local-agent.js';
+import { matchesInstantiated, parsePath, splitReferenceList, type UspPath } from '../path/index.js';
+import { decodeMsg, encodeMsg, type Msg, type Notify, type OperationComplete } from '../codec/record.js';
+import type { PendingNotify, Store } from '../../store/types.js';
+
+interface Pending {
+  agentEid: string;
+  controllerEid: string;
+  msg: Msg;
+  attempt: number;
+  expiresAt: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface DeviceIdentity {
+  oui: string;
+  productClass: string;
+  serialNumber: string;
+}
+
+export class Notifier {
+  private seq = 0;
+  /** Per process: msg_ids stay unique across instances and restarts (NotifyResp matching). */
+  private readonly idBase = randomBytes(3).toString('hex');
+  private readonly pending = new Map<string, Pending>();
+  /** TimeToLive timers per "agent|instance". */
+  private readonly ttl = new Map<string, NodeJS.Timeout>();
+  /** Periodic! timers per "agent|controllerEid". */
+  private readonly periodic = new Map<string, NodeJS.Timeout>();
+  private readonly refCache = new Map<string, UspPath | null>();
+  private stopped = false;
+  /** Supplies OUI/ProductClass/Serial for OnBoardRequest (the device's Inform DeviceId). */
+  deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null> = async () => null;
+  /**
+   * Several instances arm the same timers (Periodic!, TimeToLive): a timer acts only when this
+   * claims its key first (a Redis SET NX in src/cluster/), so each fires once across instances.
+   */
+  claim: ((key: string, ttlMs: number) => Promise<boolean>) | null = null;
+  /** Several instances: passes a NotifyResp for a Notify this instance does not retry to the others. */
+  relayAck: ((agentEid: string, controllerEid: string, msgId: string) => void) | null = null;
+
+  constructor(
+    private readonly localAgent: LocalAgent,
+    private readonly endpoint: UspEndpoint,
+    private readonly usp: Config['usp'],
+    private readonly log: Logger,
+    private readonly store: Store | null = null,
+  ) {
+    localAgent.on('change', (e) => this.onChange(e));
+    localAgent.on('onBoardRequest', ({ agentEid, controllerEid }) => void this.onBoardRequest(agentEid, controllerEid));
+  }
+
+  /** Arms TimeToLive and Periodic! timers for agents whose subscriptions were restored, and resumes unanswered Notify retries. */
+  async start(agents: readonly string[]): Promise<void> {
+    for (const a of agents) {
+      this.localAgent.model.tree(a);
+      this.rearm(a);
+    }
+    this.resume((await this.store?.listPendingNotifies()) ?? []);
+  }
+
+  /** Retries unanswered send_resp Notifies (after a restart, or taken over from a stopped instance). */
+  resume(list: readonly PendingNotify[]): void {
+    for (const n of list) {
+      let msg: Msg;
+      try {
+        msg = decodeMsg(n.msg);
+      } catch {
+        void this.store?.deletePendingNotify(n.msgId).catch(() => undefined);
+        continue;
+      }
+      const p: Pending = { agentEid: n.agentEid, controllerEid: n.controllerEid, msg, attempt: n.attempt, expiresAt: n.expiresAt ?? Infinity, timer: null };
+      this.pending.set(n.msgId, p);
+      this.scheduleRetry(n.msgId, p);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.pending.values()) if (p.timer) clearTimeout(p.timer);
+    for (const t of this.ttl.values()) clearTimeout(t);
+    for (const t of this.periodic.values()) clearTimeout(t);
+    this.pending.clear();
+    this.ttl.clear();
+    this.periodic.clear();
+  }
+
+  /** A NotifyResp arrived (R-NOT.9): the notification is delivered. */
+  acknowledged(agentEid: string, controllerEid: string, msgId: string, relayed = false): void {
+    const p = this.pending.get(msgId);
+    if (!p) {
+      // Several instances: the NotifyResp may reach another instance than the one retrying.
+      if (!relayed) this.relayAck?.(agentEid, controllerEid, msgId);
+      return;
+    }
+    if (p.agentEid !== agentEid || p.controllerEid !== controllerEid) return;
+    if (p.timer) clearTimeout(p.timer);
+    this.pending.delete(msgId);
+    void this.store?.deletePendingNotify(msgId).catch(() => undefined);
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** A parameter of the agent's model changed value (ValueChange subscriptions). */
+  valueChange(agentEid: string, paramPath: string, value: string): void {
+    this.fire(agentEid, 'ValueChange', paramPath, { notification: 'valueChange', valueChange: { paramPath, paramValue: value } });
+  }
+
+  /** An event of the agent's model (Boot!, TransferComplete!, Periodic!...). */
+  event(agentEid: string, objPath: string, eventName: string, params: Record<string, string>): void {
+    this.fire(agentEid, 'Event', objPath + eventName, { notification: 'event', event: { objPath, eventName, params } });
+  }
+
+  objectCreation(agentEid: string, objPath: string, uniqueKeys: Record<string, string>): void {
+    this.fire(agentEid, 'ObjectCreation', objPath, { notification: 'objCreation', objCreation: { objPath, uniqueKeys } });
+  }
+
+  objectDeletion(agentEid: string, objPath: string): void {
+    this.fire(agentEid, 'ObjectDeletion', objPath, { notification: 'objDeletion', objDeletion: { objPath } });
+  }
+
+  operationComplete(agentEid: string, n: OperationComplete, _requestPath: string): void {
+    this.fire(agentEid, 'OperationComplete', `${n.objPath}${n.commandName}`, { notification: 'operComplete', operComplete: n });
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private onChange(e: ChangeEvent): void {
+    if (e.schemaPath === 'Device.LocalAgent.Subscription.{i}.') this.rearm(e.agentEid);
+    if (
+      e.schemaPath === 'Device.LocalAgent.Controller.{i}.' &&
+      e.kind === 'set' &&
+      e.changed &&
+      ('PeriodicNotifInterval' in e.changed || 'PeriodicNotifTime' in e.changed)
+    )
+      this.rearm(e.agentEid);
+    if (e.kind === 'add') {
+      const keys = this.uniqueKeysOf(e.agentEid, e.path);
+      this.objectCreation(e.agentEid, e.path, keys);
+    } else if (e.kind === 'delete') this.objectDeletion(e.agentEid, e.path);
+    else if (e.changed) for (const [k, v] of Object.entries(e.changed)) this.valueChange(e.agentEid, e.path + k, v);
+  }
+
+  private uniqueKeysOf(agentEid: string, path: string): Record<string, string> {
+    const o = this.localAgent.model.objects.get(path.replace(/\.\d+\./g, '.{i}.').replace(/\.\d+\./g, '.{i}.'));
+    const values = this.localAgent.model.objectValues(agentEid, path) ?? {};
+    const out: Record<string, string> = {};
+    for (const set of o?.uniqueKeys ?? []) for (const k of set) out[k] = values[k] ?? '';
+    return out;
+  }
+
+  private ref(text: string): UspPath | null {
+    let r = this.refCache.get(text);
+    if (r === undefined) {
+      try {
+        r = parsePath(text);
+      } catch {
+        r = null;
+      }
+      if (this.refCache.size > 10_000) this.refCache.clear();
+      this.refCache.set(text, r);
+    }
+    return r;
+  }
+
+  /** Does a ReferenceList entry cover this path? Object entries cover everything below them. */
+  private covers(ref: string, path: string): boolean {
+    if (ref === path) return true;
+    const ast = this.ref(ref);
+    if (!ast) return false;
+    if (ast.kind === 'object') {
+      // "Device.LocalAgent.Subscription." covers its instances ("...Subscription.3.").
+      return matchesInstantiated(ast, path.endsWith('.') || path.endsWith(')') || path.endsWith('!') ? path : path, {
+        mode: 'prefix',
+        searchMatchesAnyInstance: true,
+      });
+    }
+    return matchesInstantiated(ast, path, { mode: 'exact', searchMatchesAnyInstance: true });
+  }
+
+  private fire(agentEid: string, type: string, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): void {
+    if (this.stopped) return;
+    for (const { values } of this.localAgent.subscriptions(agentEid)) {
+      if (values.Enable !== 'true' || values.NotifType !== type) continue;
+      const refs = splitReferenceList(values.ReferenceList ?? '');
+      if (!refs.some((r) => this.covers(r, path))) continue;
+      void this.deliver(agentEid, values, body);
+    }
+  }
+
+  private async deliver(agentEid: string, sub: Row, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): Promise<void> {
+    const controllerEid = this.localAgent.controllerEidOfRow(agentEid, sub.Recipient ?? '');
+    if (!controllerEid) return;
+    const sendResp = sub.NotifRetry === 'true';
+    const exp = Number(sub.NotifExpiration ?? '0');
+    await this.send(agentEid, controllerEid, { subscriptionId: sub.ID ?? '', sendResp, ...body }, sendResp, exp > 0 ? Date.now() + exp * 1000 : Infinity);
+  }
+
+  private async send(agentEid: string, controllerEid: string, notify: Notify, retry: boolean, expiresAt: number): Promise<void> {
+    const msgId = `notify-${this.idBase}-${Date.now().toString(36)}-${++this.seq}`;
+    const msg: Msg = { header: { msgId, msgType: 'NOTIFY' }, body: { msgBody: 'request', request: { reqType: 'notify', notify } } };
+    const ok = await this.endpoint.sendToController(agentEid, controllerEid, msg);
+    if (!ok) this.log.warn({ agentEid, controllerEid }, 'Notify could not be sent now');
+    if (!retry) return;
+    const p: Pending = { agentEid, controllerEid, msg, attempt: 1, expiresAt, timer: null };
+    this.pending.set(msgId, p);
+    await this.persist(msgId, p);
+    this.scheduleRetry(msgId, p);
+  }
+
+  /** TR-369 Notify retry: m*(k/1000)^(n-1) .. m*(k/1000)^n seconds, per the Recipient's row. */
+  private scheduleRetry(msgId: string, p: Pending): void {
+    const row = this.localAgent.controllerValues(p.agentEid, p.controllerEid);
+    const minWaitS = Number(row?.USPNotifRetryMinimumWaitInterval ?? this.usp.notifRetryMinWaitS);
+    const multiplier = Number(row?.USPNotifRetryIntervalMultiplier ?? this.usp.notifRetryMultiplier);
+    const delay = cwmpRetryDelayMs(p.attempt, { minWaitS, multiplier });
+    if (Date.now() + delay > p.expiresAt) {
+      this.pending.delete(msgId);
+      void this.store?.deletePendingNotify(msgId).catch(() => undefined);
+      return;
+    }
+    p.timer = setTimeout(() => {
+      if (!this.pending.has(msgId) || this.stopped) return;
+      p.attempt++;
+      void this.persist(msgId, p);
+      void this.endpoint.sendToController(p.agentEid, p.controllerEid, p.msg).then(() => this.scheduleRetry(msgId, p));
+    }, delay);
+  }
+
+  /** Stored so that an unanswered send_resp Notify is retried after a restart. */
+  private async persist(msgId: string, p: Pending): Promise<void> {
+    if (!this.store) return;
+    await this.store
+      .putPendingNotify({
+        msgId,
+        agentEid: p.agentEid,
+        controllerEid: p.controllerEid,
+        msg: encodeMsg(p.msg),
+        attempt: p.attempt,
+        expiresAt: Number.isFinite(p.expiresAt) ? p.expiresAt : null,
+      })
+      .catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'storing a pending Notify failed'));
+  }
+
+  private async onBoardRequest(agentEid: string, controllerEid: string): Promise<void> {
+    const id = await this.deviceIdentity(agentEid);
+    await this.send(
+      agentEid,
+      controllerEid,
+      {
+        subscriptionId: '',
+        sendResp: true,
+        notification: 'onBoardReq',
+        onBoardReq: {
+          oui: id?.oui ?? '',
+          productClass: id?.productClass ?? '',
+          serialNumber: id?.serialNumber ?? '',
+          agentSupportedProtocolVersions: SUPPORTED_USP_VERSIONS.join(','),
+        },
+      },
+      true,
+      Infinity,
+    );
+  }
+
+  /** Re-arms an agent's TimeToLive and Periodic! timers from its current subscriptions. */
+  rearm(agentEid: string): void {
+    if (this.stopped) return;
+    for (const [k, t] of this.ttl) if (k.startsWith(agentEid + '|')) clearTimeout(t), this.ttl.delete(k);
+    for (const [k, t] of this.periodic) if (k.startsWith(agentEid + '|')) clearTimeout(t), this.periodic.delete(k);
+    const subs = this.localAgent.subscriptions(agentEid);
+    for (const { instance, values } of subs) {
+      const ttl = Number(values.TimeToLive ?? '0');
+      if (ttl > 0) {
+        const created = Date.parse(values.CreationDate ?? '') || Date.now();
+        const ms = Math.max(0, created + ttl * 1000 - Date.now());
+        this.ttl.set(
+          `${agentEid}|${instance}`,
+          setTimeout(() => {
+            this.ttl.delete(`${agentEid}|${instance}`);
+            void this.claimed(`ttl|${agentEid}|${instance}|${values.CreationDate ?? ''}`, 60_000).then(async (mine) => {
+              if (mine) await this.localAgent.expireSubscription(agentEid, instance);
+            });
+          }, ms),
+        );
+      }
+    }
+    // Periodic!: per Recipient with an enabled Event subscription on Device.LocalAgent.Periodic!
+    const recipients = new Set<string>();
+    for (const { values } of subs) {
+      if (
+        values.Enable === 'true' &&
+        values.NotifType === 'Event' &&
+        splitReferenceList(values.ReferenceList ?? '').some((r) => this.covers(r, 'Device.LocalAgent.Periodic!'))
+      ) {
+        const eid = this.localAgent.controllerEidOfRow(agentEid, values.Recipient ?? '');
+        if (eid) recipients.add(eid);
+      }
+    }
+    for (const eid of recipients) {
+      const row = this.localAgent.controllerValues(agentEid, eid);
+      const intervalS = Number(row?.PeriodicNotifInterval ?? this.usp.periodicNotifIntervalS);
+      if (!(intervalS > 0)) continue;
+      const tick = (): void => {
+        this.periodic.set(`${agentEid}|${eid}`, setTimeout(tick, intervalS * 1000));
+        // One Periodic! per interval slot across instances (each instance runs this timer).
+        const slot = Math.floor(Date.now() / (intervalS * 1000));
+        void this.claimed(`periodic|${agentEid}|${eid}|${slot}`, intervalS * 2000).then((mine) => mine && this.periodicFor(agentEid, eid));
+      };
+      this.periodic.set(`${agentEid}|${eid}`, setTimeout(tick, intervalS * 1000));
+    }
+  }
+
+  private async claimed(key: string, ttlMs: number): Promise<boolean> {
+    if (!this.claim) return true;
+    try {
+      return await this.claim(key, ttlMs);
+    } catch (e) {
+      this.log.warn({ key, err: (e as Error).message }, 'claiming a timer across instances failed; skipped');
+      return false;
+    }
+  }
+
+  private periodicFor(agentEid: string, controllerEid: string): void {
+    const row = this.localAgent.controllerRow(agentEid, controllerEid);
+    for (const { values } of this.localAgent.subscriptions(agentEid)) {
+      if (values.Enable !== 'true' || values.NotifType !== 'Event' || values.Recipient !== row) continue;
+      if (!splitReferenceList(values.ReferenceList ?? '').some((r) => this.covers(r, 'Device.LocalAgent.Periodic!'))) continue;
+      void this.deliver(agentEid, values, { notification: 'event', event: { objPath: 'Device.LocalAgent.', eventName: 'Periodic!', params: {} } });
+    }
+  }
+}
+
+export { SUBSCRIPTION_TABLE };
