@@ -164,6 +164,7 @@ export class CpeHttpClient {
     if (authorization) headers['Authorization'] = authorization;
     if (this.cookies.size > 0) headers['Cookie'] = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     const mod = this.url.protocol === 'https:' ? https : http;
+    let sock: Socket | undefined;
     return new Promise((resolve, reject) => {
       const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
@@ -171,7 +172,7 @@ export class CpeHttpClient {
         res.on('error', reject);
         res.on('end', () => {
           this.current = null;
-          this.meter(res.socket);
+          this.meter(sock);
           this.takeCookies(res.headers['set-cookie']);
           const www: string[] = [];
           for (let i = 0; i < res.rawHeaders.length; i += 2) {
@@ -186,14 +187,13 @@ export class CpeHttpClient {
         });
       });
       this.current = req;
-      if (this.opts.onBytes) {
-        req.on('socket', (sock: Socket) => {
-          if (!this.metered.has(sock)) {
-            this.metered.set(sock, { r: sock.bytesRead, w: sock.bytesWritten });
-            sock.once('close', () => this.meter(sock));
-          }
-        });
-      }
+      req.on('socket', (s: Socket) => {
+        sock = s;
+        if (this.opts.onBytes && !this.metered.has(s)) {
+          this.metered.set(s, { r: s.bytesRead, w: s.bytesWritten });
+          s.once('close', () => this.meter(s));
+        }
+      });
       req.on('timeout', () => req.destroy(new Error(`ACS did not answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => {
         this.current = null;
