@@ -33,7 +33,7 @@ export function renderReport(r: SweepResult): string[] {
   );
   if (notes.length) {
     lines.push('');
-    lines.push('Not ok:');
+    lines.push('Not ok (FAIL or skip):');
     lines.push(...notes);
   }
   lines.push('');
