@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Prints the import graph of src/ from its import and export statements: modules, layers (the
 // folders under src/), arrows between modules and between layers, and every cycle. Usage:
-//   node scripts/import-graph.mjs [--depth N] [--runtime] [--arrows] [--json] [dir]
+//   node scripts/import-graph.mjs [--depth N] [--runtime] [--split M]... [--arrows] [--json] [dir]
 //     --depth N   a layer is the first N folders under src/ (default 1: app, cwmp, usp, ...)
 //     --runtime   leave out type-only imports (`import type`, `export type`, `{ type A }`)
+//     --split M   module M (path under src/, e.g. app/log.ts) is a layer of its own; repeatable
 //     --arrows    also list every arrow between modules
 //     --json      machine-readable output
 //     dir         the source root (default: src/ of this checkout)
@@ -17,7 +18,8 @@ const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
 const depthAt = args.indexOf('--depth');
 const depth = depthAt === -1 ? 1 : Math.max(1, Number(args[depthAt + 1]) || 1);
-const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--depth');
+const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--depth' && args[i - 1] !== '--split');
+const split = new Set(args.filter((_, i) => args[i - 1] === '--split'));
 const srcDir = path.resolve(positional[0] ?? path.join(root, 'src'));
 const runtimeOnly = flag('--runtime');
 
@@ -59,6 +61,7 @@ function resolve(from, spec) {
 const files = walk(srcDir, []).sort();
 const rel = (f) => path.relative(srcDir, f).split(path.sep).join('/');
 const layerOf = (m) => {
+  if (split.has(m)) return m.replace(/\.ts$/, '');
   const parts = m.split('/');
   return parts.length === 1 ? '(root)' : parts.slice(0, Math.min(depth, parts.length - 1)).join('/');
 };
@@ -206,17 +209,21 @@ if (flag('--json')) {
   if (moduleCycles.length) {
     p();
     p('module cycles:');
-    for (const c of result.moduleCycles) p(`  [${c.modules.length}] ${c.loop.join(' -> ')}`);
+    for (const c of result.moduleCycles) {
+      p(`  ${c.modules.length} modules: ${c.modules.join(', ')}`);
+      p(`      e.g. ${c.loop.join(' -> ')}`);
+    }
   }
   if (layerCycles.length) {
     p();
     p('layer cycles:');
     for (const c of result.layerCycles) {
-      p(`  ${c.loop.join(' -> ')}`);
+      p(`  ${c.layers.length} layers: ${c.layers.join(', ')}`);
+      p(`      e.g. ${c.loop.join(' -> ')}, through:`);
       for (let i = 0; i + 1 < c.loop.length; i++) {
         const [from, to] = [c.loop[i], c.loop[i + 1]];
         const via = moduleArrows.filter((a) => layerOf(a.from) === from && layerOf(a.to) === to);
-        for (const a of via) p(`      ${a.from} -> ${a.to}${a.type ? ' (type)' : ''}`);
+        for (const a of via) p(`        ${a.from} -> ${a.to}${a.type ? ' (type)' : ''}`);
       }
     }
   }
