@@ -42,7 +42,13 @@ beforeEach(async () => {
   const agents = new AgentDirectory();
   agents.add(AGENT);
   agents.add('os::012345-OTHER');
-  ep = new UspEndpoint(agents, h.config.controllers, [mtp], { router: h.router, localAgent: h.localAgent, versions: SUPPORTED_USP_VERSIONS }, silentLogger());
+  ep = new UspEndpoint({
+    agents,
+    controllers: h.config.controllers,
+    mtps: [mtp],
+    context: { router: h.router, localAgent: h.localAgent, versions: SUPPORTED_USP_VERSIONS },
+    log: silentLogger(),
+  });
   dropped.length = 0;
   ep.on('dropped', (d) => dropped.push(d.reason));
 });

@@ -1,6 +1,6 @@
 /**
  * The admin side end to end: a real Proxy (ephemeral ports, temp data dir), a few simulated
- * TR-181 devices over real HTTP, the metrics instrumentation and the AdminServer. Checks
+ * TR-181 devices over real HTTP, the proxy's own metrics and admin server (admin.port 0). Checks
  * health/readiness (and 503 with an unreachable MQTT broker), that /metrics values move with
  * traffic, bearer-token auth of /api, device listing/search/details (no secrets), connection
  * requests, dropping a queued RPC, controllers and the summary.
@@ -14,8 +14,6 @@ import { CwmpUspProxy } from '../../src/app/proxy.js';
 import { loadConfig } from '../../src/app/config.js';
 import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
-import { createMetrics, instrument, type ProxyMetrics } from '../../src/ops/metrics.js';
-import { AdminServer } from '../../src/ops/admin.js';
 import type { DeviceRecord } from '../../src/store/types.js';
 import { UspControllerClient, get } from '../../src/tools/controller/client.js';
 
@@ -23,8 +21,6 @@ const TOKEN = 'admin-test-token-0123456789';
 const CTL = 'proto::admin-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-admin-'));
 let proxy: CwmpUspProxy;
-let metrics: ProxyMetrics;
-let admin: AdminServer;
 let fleet: Fleet;
 let base = '';
 
@@ -45,6 +41,9 @@ function makeConfig(sub: string, extra: Record<string, unknown> = {}) {
       'usp.reconnectMaxMs': 1000,
       controllers: [{ endpointId: CTL, role: 'full', mqtt: { topic: '/usp/admin-ctl' } }],
       'log.level': 'silent',
+      'admin.host': '127.0.0.1',
+      'admin.port': 0,
+      'admin.token': TOKEN,
       ...extra,
     },
   });
@@ -93,18 +92,14 @@ function fakeDevice(serial: string, root: DeviceRecord['rootModel'], url: string
 
 before(async () => {
   proxy = new CwmpUspProxy(makeConfig('a'), silentLogger());
-  metrics = createMetrics();
-  instrument(proxy, metrics);
   await proxy.start();
-  admin = new AdminServer(proxy, { host: '127.0.0.1', port: 0, token: TOKEN }, metrics);
-  base = `http://127.0.0.1:${await admin.start()}`;
+  base = `http://127.0.0.1:${await proxy.startAdmin()}`;
   fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 3, model: 'tr181', serialPrefix: 'ADM', periodicIntervalS: null });
   await fleet.start();
 });
 
 after(async () => {
   await fleet?.stop();
-  await admin?.stop();
   await proxy?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -122,19 +117,15 @@ test('/healthz and /readyz need no token; /readyz names its checks', async () =>
 
 test('/readyz is 503 while a configured MQTT broker is unreachable', async () => {
   const p = new CwmpUspProxy(makeConfig('b', { 'usp.mqtt.url': 'mqtt://127.0.0.1:1' }), silentLogger());
-  const m = createMetrics({ defaultMetrics: false });
-  instrument(p, m);
   await p.start();
-  const a = new AdminServer(p, { host: '127.0.0.1', port: 0, token: TOKEN }, m);
   try {
-    const port = await a.start();
+    const port = await p.startAdmin();
     const r = await fetch(`http://127.0.0.1:${port}/readyz`);
     const body = (await r.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
     assert.equal(r.status, 503);
     assert.equal(body.checks.mqtt?.ok, false);
     assert.equal(body.checks.store?.ok, true);
   } finally {
-    await a.stop();
     await p.stop();
   }
 });

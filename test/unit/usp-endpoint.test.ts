@@ -50,14 +50,15 @@ function setup(maxInFlight = 256) {
   agents.add(AGENT);
   agents.add(OTHER);
   const mtp = new FakeMtp();
-  const endpoint = new UspEndpoint(
+  const endpoint = new UspEndpoint({
     agents,
-    config.controllers,
-    [mtp],
-    { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS },
-    silentLogger(),
-    maxInFlight,
-  );
+    controllers: config.controllers,
+    mtps: [mtp],
+    context: { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS },
+    log: silentLogger(),
+    maxInFlightPerController: maxInFlight,
+    agentAddresses: { mqtt: '/usp/agent' },
+  });
   return { mtp, endpoint, store };
 }
 
@@ -154,8 +155,7 @@ test('flood guard: requests beyond the per-controller limit get 7005; the others
 });
 
 test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect Record', async () => {
-  const { mtp, endpoint } = setup();
-  endpoint.setAgentAddress('mqtt', '/usp/agent');
+  const { mtp } = setup();
   mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
   await settle();
   const connects = mtp.sent.filter((s) => s.rec.recordType.kind === 'mqttConnect');
