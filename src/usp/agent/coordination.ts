@@ -56,21 +56,21 @@ export interface Coordination extends EventEmitter<CoordinationEvents> {
 
 /** One proxy on its own store: nothing to coordinate with. */
 export class SingleInstance extends EventEmitter<CoordinationEvents> implements Coordination {
-  async claimOnce(): Promise<boolean> {
+  async claimOnce(_key: string, _ttlMs: number): Promise<boolean> {
     return true;
   }
-  allocateInstance(): undefined {
+  allocateInstance(_agentEid: string, _tablePath: string, _atLeast: number): Promise<number> | undefined {
     return undefined;
   }
-  relayRecord(): boolean {
+  relayRecord(_record: RelayedRecord): boolean {
     return false;
   }
-  requestStarted(): void {}
-  requestAnswered(): void {}
-  async resolveAgent(): Promise<boolean> {
+  requestStarted(_agentEid: string, _controllerEid: string, _msgId: string): void {}
+  requestAnswered(_agentEid: string, _controllerEid: string, _msgId: string): void {}
+  async resolveAgent(_endpointId: string): Promise<boolean> {
     return false;
   }
-  relayNotifyResp(): void {}
-  announceAgent(): void {}
-  rowsWritten(): void {}
+  relayNotifyResp(_agentEid: string, _controllerEid: string, _msgId: string): void {}
+  announceAgent(_endpointId: string): void {}
+  rowsWritten(_agentEid: string, _write: Promise<void>): void {}
 }
