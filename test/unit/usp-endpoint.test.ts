@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { loadConfig } from '../../src/app/config.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -15,29 +14,8 @@ import { DmRouter } from '../../src/usp/dm/router.js';
 import { AgentDirectory, UspEndpoint, type RecordEvent } from '../../src/usp/agent/endpoint.js';
 import { type Coordination, type RelayedRecord, SingleInstance } from '../../src/usp/agent/coordination.js';
 import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
-import type { InboundRecord, Mtp, MtpDestination, MtpEvents } from '../../src/usp/mtp/types.js';
-
-class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
-  readonly kind = 'mqtt' as const;
-  sent: { from: string; dest: MtpDestination; rec: UspRecord }[] = [];
-  agents: string[] = [];
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async send(from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> {
-    this.sent.push({ from, dest, rec: decodeRecord(bytes) });
-  }
-  status() {
-    return { mtp: this.kind, connected: true, detail: 'fake', channels: 1 };
-  }
-  addAgent(eid: string): void {
-    this.agents.push(eid);
-  }
-  removeAgent(): void {}
-  inject(bytes: Uint8Array, replyTo: string | null = '/reply'): void {
-    const r: InboundRecord = { mtp: 'mqtt', bytes, replyTo: replyTo ? { mtp: 'mqtt', address: replyTo } : null, agentEid: null, peerEid: null };
-    this.emit('record', r);
-  }
-}
+import type { InboundRecord } from '../../src/usp/mtp/types.js';
+import { FakeMtp } from '../helpers/fake-mtp.js';
 
 const CTL = 'proto::ctl';
 /** A controller reached over WebSocket only (none here: the fake MTP is MQTT). */
