@@ -362,7 +362,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
     }
   }
-  const config = cfg as unknown as Config;
+  const config = cfg as Config;
   if (!config.store.path) config.store.path = path.join(config.dataDir, 'proxy.db');
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
