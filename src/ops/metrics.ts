@@ -298,10 +298,6 @@ export class ProxyMetrics {
   }
 }
 
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
-  return new ProxyMetrics(opts);
-}
-
 function sessionOutcome(reason: string): string {
   if (reason === 'done') return 'completed';
   if (reason === 'timeout' || reason === 'shutdown') return reason;
