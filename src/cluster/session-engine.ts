@@ -153,6 +153,7 @@ export class ClusterSessionEngine extends SessionEngine {
       origin: this.instanceId,
       linger: !!opts.linger,
     };
+    this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
       // Registered before the RPC is visible, so that even an instant answer finds its caller.
       const w: Waiting = { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q), deadlineMs) };
@@ -518,5 +519,6 @@ export class ClusterSessionEngine extends SessionEngine {
     if (outcome) w.resolve(outcome);
     else w.reject(error ?? new RpcError('session-ended', 'no outcome'));
     this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });
+    this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(w.q.createdAt) });
   }
 }

@@ -35,6 +35,17 @@ export interface AcsServerOptions {
   requestTimeoutMs?: number;
   /** Request headers deadline (slow-header clients); default 30 s. */
   headersTimeoutMs?: number;
+  /**
+   * Several instances: this instance's id, sent as the `cup_route` cookie with each new session
+   * so that a balancer with cookie stickiness (nginx map, HAProxy `cookie`) keeps a session's
+   * POSTs here. Optional: any instance can serve any POST; stickiness saves a Redis lookup.
+   */
+  route?: string;
+  /**
+   * Several instances behind a balancer: the Digest nonce secret they share (read at listen()),
+   * so that a challenge issued by one instance is accepted by another. Default: one per process.
+   */
+  sharedNonceSecret?: () => Promise<Buffer>;
 }
 
 const COOKIE_NAME = 'session';
@@ -45,17 +56,8 @@ export class AcsServer {
   readonly server: http.Server | https.Server;
   /** 'https' when acs.tls.cert is set. */
   readonly scheme: 'http' | 'https';
-  /**
-   * Signs the stateless Digest nonces. Several instances behind a balancer share one (Proxy sets
-   * it from Redis), so a challenge issued by one instance is accepted by another.
-   */
-  nonceSecret: Buffer = randomBytes(32);
-  /**
-   * Several instances: this instance's id, sent as the `cup_route` cookie with each new session
-   * so that a balancer with cookie stickiness (nginx map, HAProxy `cookie`) keeps a session's
-   * POSTs here. Optional: any instance can serve any POST; stickiness saves a Redis lookup.
-   */
-  route: string | null = null;
+  /** Signs the stateless Digest nonces (AcsServerOptions.sharedNonceSecret). */
+  private nonceSecret: Buffer = randomBytes(32);
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
 
@@ -122,6 +124,7 @@ export class AcsServer {
   }
 
   async listen(): Promise<number> {
+    if (this.opts.sharedNonceSecret) this.nonceSecret = await this.opts.sharedNonceSecret();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.opts.port, this.opts.host, () => {
@@ -235,7 +238,7 @@ export class AcsServer {
 
     const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
     if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
-    send(res, reply, reply.cookie ? this.route : null);
+    send(res, reply, reply.cookie ? (this.opts.route ?? null) : null);
   }
 
   private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {

@@ -115,6 +115,9 @@ export interface SessionEngineEvents {
   transferComplete: [{ device: DeviceRecord; message: TransferComplete | AutonomousTransferComplete }];
   rpcResult: [{ id: string; deviceKey: string; rpc: AcsRequest; outcome?: RpcOutcome; error?: RpcError }];
   sessionEnd: [{ sessionId: string; deviceKey: string; reason: string; rpcs: number }];
+  /** An RPC a caller of enqueue() waits for was queued, and settled (ms since it was queued). */
+  rpcQueued: [{ deviceKey: string; method: AcsRequest['method'] }];
+  rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
 
 interface Pending {
@@ -247,6 +250,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       deadline: Date.now() + deadlineMs,
     };
     await this.store.addQueuedRpc(q);
+    this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
       const p: Pending = { q, persisted: true, resolve, reject, settled: false, linger: opts.linger };
       this.queueOf(deviceKey).items.push(p);
@@ -647,6 +651,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (outcome) p.resolve?.(outcome);
     else if (error) p.reject?.(error);
     if (p.persisted) this.emit('rpcResult', { id: p.q.id, deviceKey: p.q.deviceKey, rpc: p.q.rpc, outcome, error });
+    if (p.resolve) this.emit('rpcSettled', { deviceKey: p.q.deviceKey, method: p.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(p.q.createdAt) });
   }
 
   /** Wakes a device with a connection request (one for all its queued RPCs; connreq coalesces). */
