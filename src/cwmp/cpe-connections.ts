@@ -113,8 +113,8 @@ export class CpeConnections {
       try {
         out = produce();
       } catch (e) {
-        if (!(e instanceof FramingError)) throw e;
-        return stop(e.status, e.message);
+        // Bad input never takes the process down: anything unexpected is a 400 for this client.
+        return e instanceof FramingError ? stop(e.status, e.message) : stop(400, 'request framing failed');
       }
       for (const b of out) if (b.length > 0 && !conn.push(b)) socket.pause();
       if (!framer.awaitingCloseDelimitedBody) return clearTimers();

@@ -351,7 +351,19 @@ function argList(items: XNode[], w: string[]): ArgStruct[] {
   });
 }
 
-const OP_RESULT_FIELDS = ['UUID', 'DeploymentUnitRef', 'Version', 'CurrentState', 'Resolved', 'ExecutionUnitRefList', 'StartTime', 'CompleteTime', 'Fault'];
+// FaultStruct: the name TransferComplete uses, which some agents carry over to Fault here.
+const OP_RESULT_FIELDS = [
+  'UUID',
+  'DeploymentUnitRef',
+  'Version',
+  'CurrentState',
+  'Resolved',
+  'ExecutionUnitRefList',
+  'StartTime',
+  'CompleteTime',
+  'Fault',
+  'FaultStruct',
+];
 const AUTON_OP_RESULT_FIELDS = [...OP_RESULT_FIELDS, 'OperationPerformed'];
 
 function opResult(s: Fields, where: string, w: string[]): OpResultStruct {
@@ -364,7 +376,7 @@ function opResult(s: Fields, where: string, w: string[]): OpResultStruct {
     executionUnitRefList: s.text('ExecutionUnitRefList'),
     startTime: s.token('StartTime'),
     completeTime: s.token('CompleteTime'),
-    fault: faultStruct(s, where, w, 'Fault'),
+    fault: faultStruct(s, where, w, !s.has('Fault') && s.has('FaultStruct') ? 'FaultStruct' : 'Fault'),
   };
 }
 

@@ -18,7 +18,10 @@ import { silentLogger } from '../../src/app/log.js';
 import { basicAuthorization } from '../../src/cwmp/http-auth.js';
 import type { Inform, SoapEnvelope } from '../../src/cwmp/types.js';
 import type { Store } from '../../src/store/types.js';
-import { fixture } from '../helpers/paths.js';
+import { fixture, hasReference, REFERENCE } from '../helpers/paths.js';
+import { deviceKeyOf } from '../../src/cwmp/device-id.js';
+import type { AcsRequest } from '../../src/cwmp/types.js';
+import path from 'node:path';
 import { RawConnection, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 const MAX_BODY = 64 * 1024;
@@ -416,4 +419,102 @@ test('auth is unchanged by the framing: a close-delimited HTTP/1.0 Inform needs 
   } finally {
     await close(b);
   }
+});
+
+/** A captured request file: head lines as stored (LF) or as node's client sent them (CRLF), body byte for byte. */
+function captured(file: string, crlfHead: boolean): Buffer {
+  const raw = readFileSync(path.join(REFERENCE, 'cwmp-samples', file));
+  const split = raw.indexOf('\n\n');
+  const head = raw.subarray(0, split + 2).toString('latin1');
+  return Buffer.concat([Buffer.from(crlfHead ? head.replace(/\r?\n/g, '\r\n') : head, 'latin1'), raw.subarray(split + 2)]);
+}
+
+test('captured CPE sessions replayed byte for byte, heads as stored (bare LF) and as sent (CRLF)', async (t) => {
+  if (!hasReference('cwmp-samples')) return t.skip('reference absent: ../shared/reference/cwmp-samples');
+  const files = readdirSync(path.join(REFERENCE, 'cwmp-samples'));
+  const file = (n: string): string => files.find((f) => f.startsWith(`${n}-`))!;
+  const acsRpc = (n: string): AcsRequest => decodeSoap(readFileSync(path.join(REFERENCE, 'cwmp-samples', file(n)), 'utf8')).envelope!.body as AcsRequest;
+  // Each session: the CPE's POSTs in order, the RPCs the ACS has queued, what each POST must get.
+  const sessions: { posts: [string, number, string | null][]; rpcs: string[] }[] = [
+    {
+      posts: [
+        ['01', 200, 'InformResponse'],
+        ['03', 200, 'GetParameterValues'],
+        ['05', 204, null],
+      ],
+      rpcs: ['04'],
+    },
+    {
+      posts: [
+        ['06', 200, 'InformResponse'],
+        ['03', 200, 'SetParameterValues'],
+        ['08', 200, 'Download'],
+        ['10', 204, null],
+      ],
+      rpcs: ['07', '09'],
+    },
+    {
+      posts: [
+        ['11', 200, 'InformResponse'],
+        ['12', 200, 'TransferCompleteResponse'],
+        ['03', 204, null],
+      ],
+      rpcs: [],
+    },
+    {
+      posts: [
+        ['22', 200, 'InformResponse'],
+        ['03', 204, null],
+      ],
+      rpcs: [],
+    },
+    {
+      posts: [
+        ['24', 200, 'InformResponse'],
+        ['03', 204, null],
+      ],
+      rpcs: [],
+    },
+    // The fork's TransferComplete nested in the Inform: the Inform is taken, the rest ignored.
+    {
+      posts: [
+        ['25', 200, 'InformResponse'],
+        ['03', 204, null],
+      ],
+      rpcs: [],
+    },
+  ];
+  for (const crlf of [false, true]) {
+    for (const { posts, rpcs } of sessions) {
+      const c = await RawConnection.open(h.port);
+      const pending: Promise<unknown>[] = [];
+      for (const [n, status, method] of posts) {
+        const bytes = captured(file(n), crlf);
+        c.send(bytes);
+        const r = await c.response();
+        const what = `${file(n)} (${crlf ? 'CRLF' : 'LF'} head)`;
+        assert.equal(r.status, status, `${what}: ${r.body.toString()}`);
+        if (method !== null) assert.equal(envelopeOf(r).body.method, method, what);
+        if (method === 'InformResponse') {
+          const sent = decodeSoap(bytes.subarray(bytes.indexOf('<?xml')).toString('utf8')).envelope!;
+          assert.equal(envelopeOf(r).id, sent.id, `${what}: cwmp:ID echoed`);
+          const key = sent.body.method === 'Inform' ? deviceKeyOf(sent.body.deviceId) : '';
+          for (const rpc of rpcs) pending.push(h.engine.enqueue(key, acsRpc(rpc)));
+        }
+      }
+      const outcomes = (await Promise.all(pending)) as { kind: string }[];
+      assert.deepEqual(
+        outcomes.map((o) => o.kind),
+        rpcs.map(() => 'response'),
+      );
+      c.destroy();
+    }
+  }
+  // Sample 21: a wrong Content-Length cut the body's last byte: refused, and the server stays up.
+  const c = await RawConnection.open(h.port);
+  c.send(captured(file('21'), true));
+  const r = await c.response();
+  assert.equal(r.status, 400);
+  assert.match(r.body.toString(), /malformed-xml/);
+  c.destroy();
 });

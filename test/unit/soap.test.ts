@@ -251,6 +251,12 @@ test('malformed XML is SoapError malformed-xml', () => {
     ['< a/>', /not followed by a tag name/],
     ['<a>\n<?xml version="1.0"?></a>', /XML declaration/],
     ['<a>' + '<b>'.repeat(100) + '</b>'.repeat(100) + '</a>', /nested deeper/],
+    // Attribute floods: the parser's time grows faster than linearly with one element's attributes.
+    [`<a${Array.from({ length: 33 }, (_, i) => ` x${i}="1"`).join('')}/>`, /more than 32 attributes in <a>/],
+    [
+      `<a>${Array.from({ length: 9 }, (_, j) => `<b${Array.from({ length: 16 }, (_, i) => ` xmlns:p${j}x${i}="urn:x"`).join('')}/>`).join('')}</a>`,
+      /more than 128 namespace declarations/,
+    ],
     [envelope('<cwmp:Reboot><CommandKey>a & b</CommandKey></cwmp:Reboot>'), /bare '&'/],
     [envelope('<cwmp:Reboot><CommandKey>&nbsp;</CommandKey></cwmp:Reboot>'), /undefined entity &nbsp;/],
     [envelope('<cwmp:Reboot><CommandKey>&#0;</CommandKey></cwmp:Reboot>'), /not an XML 1.0 character/],
@@ -497,6 +503,18 @@ test('DUStateChangeComplete: the schema form (repeated Results) and the array fo
     'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing CompleteTime, taken as empty',
     'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing Fault, taken as no fault',
   ]);
+  // A failed operation must not read as a success because its fault element has another name.
+  const renamed = decodeSoap(
+    envelope(
+      '<cwmp:DUStateChangeComplete><Results><OpResultStruct><UUID>3b5e0c6a-1f3d-5a7e-9c2b-8d4f6a1e0b7c</UUID><CurrentState>Failed</CurrentState>' +
+        '<FaultStruct><FaultCode>9012</FaultCode><FaultString>auth</FaultString></FaultStruct></OpResultStruct></Results></cwmp:DUStateChangeComplete>',
+      ns,
+    ),
+  );
+  assert.deepEqual(renamed.envelope?.body.method === 'DUStateChangeComplete' && renamed.envelope.body.results[0]?.fault, {
+    faultCode: 9012,
+    faultString: 'auth',
+  });
   const none = decodeSoap(envelope('<cwmp:DUStateChangeComplete><X>1</X></cwmp:DUStateChangeComplete>', ns));
   assert.deepEqual(none.envelope?.body, { method: 'DUStateChangeComplete', results: [], commandKey: '' });
   assert.deepEqual(none.warnings, ['DUStateChangeComplete: unexpected element X ignored', 'DUStateChangeComplete: no Results']);
