@@ -69,12 +69,22 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
   private readonly mappings = new LRUCache<string, { version: number; mapping: DeviceMapping; writable: Set<string> }>({ max: 2_000 });
   private readonly building = new Map<string, Promise<{ mapping: DeviceMapping; writable: Set<string> }>>();
   private readonly memory = new LRUCache<string, Record<string, number>>({ max: 10_000 });
+  /**
+   * Per device model: the mapping of the model's single-instance part (names without instance
+   * numbers are the same on every device of the model), so that a Get of such a parameter on a
+   * known model is one GetParameterValues, without learning the device's whole tree.
+   */
+  private readonly modelMappings = new LRUCache<string, { version: number; mapping: DeviceMapping }>({ max: 256 });
 
   constructor(private readonly deps: Tr098BackendDeps) {
     super();
     this.lazy = {
       exists: async (agentEid, p) => {
         if (MODEL_FREE.has(p)) return (await this.device(agentEid)) !== null;
+        if (!p.includes('{i}') && !p.endsWith('.')) {
+          const a = await this.open(agentEid);
+          if (a && this.modelMapping(a).has(p)) return true;
+        }
         const model = await this.supported(agentEid);
         return hasPath(model, p);
       },
@@ -144,6 +154,44 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
     const built = { version, mapping, writable };
     this.mappings.set(key, built);
     return built;
+  }
+
+  private modelMapping(a: DeviceAccess): DeviceMapping {
+    const hit = this.modelMappings.get(a.model.key);
+    if (hit && hit.version === a.model.version) return hit.mapping;
+    const root = this.deps.rules.nativeRoot;
+    const params: NativeParamInfo[] = [];
+    for (const s of a.model.paramsUnder(root)) {
+      if (s.includes('{i}')) continue;
+      params.push({ name: s, writable: a.model.writableOf(s) ?? false, type: a.model.typeOf(s) ?? standardParameter(s)?.type });
+    }
+    const mapping = new DeviceMapping(this.deps.rules, { deviceKey: `model|${a.model.key}`, params });
+    this.modelMappings.set(a.model.key, { version: a.model.version, mapping });
+    return mapping;
+  }
+
+  /**
+   * Parameters of the model's single-instance part, read without the device's whole tree: their
+   * native names are the model's own. null when a path needs more (objects, tables, computed values).
+   */
+  private async getFromModel(a: DeviceAccess, paths: readonly string[]): Promise<Map<string, string> | null> {
+    if (paths.length === 0 || paths.some((p) => p.endsWith('.') || this.excluded(p) || p.startsWith(FIRMWARE_IMAGE))) return null;
+    const m = this.modelMapping(a);
+    const natives = new Set<string>();
+    for (const p of paths) {
+      const n = m.toNative(p);
+      if (!n || n.length === 0 || n.some((x) => /\.\d+\./.test(x) || !a.model.hasParam(x))) return null;
+      for (const x of n) natives.add(x);
+    }
+    const values = new Map<string, string>();
+    for (const v of await a.gpv([...natives])) values.set(v.name, v.value);
+    const out = new Map<string, string>();
+    for (const p of paths) {
+      const v = m.nativeToUspValue(p, values);
+      if (v === null) continue;
+      out.set(p, isSecret(p) || (m.toNative(p) ?? []).some(isSecret) ? '' : v);
+    }
+    return out;
   }
 
   /** Native names the device listed, among those a mapping asks for (no phantom names). */
@@ -233,6 +281,8 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
     const result = new Map<string, string>();
     const a = await this.open(agentEid);
     if (!a) return result;
+    const quick = a.tree.knowsSubtree(this.deps.rules.nativeRoot, 0) ? null : await this.getFromModel(a, paths);
+    if (quick) return quick;
     const { mapping: m } = await this.mapping(a);
     const usp = new Set<string>();
     for (const p of paths) {
@@ -324,7 +374,10 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
     if (/\{i\}/.test(tablePath)) return [];
     const writable = this.mappings.get(a.device.deviceKey)?.writable ?? new Set<string>();
     const rule = this.deps.rules.objects.find((r) => r.usp === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
-    const patterns = rule?.native === undefined ? [] : (Array.isArray(rule.native) ? rule.native : [rule.native]).map((p) => p.replace(/\{[a-z]\}\.$/, ''));
+    const sources = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
+    // Rows that are their enclosing row's own native object (native "") cannot be added on their own.
+    if (!sources.some((p) => /\{[a-z]\}\.$/.test(p))) return [];
+    const patterns = sources.map((p) => p.replace(/\{[a-z]\}\.$/, ''));
     const matches = (t: string): boolean =>
       patterns.some((p) =>
         new RegExp(
@@ -381,7 +434,8 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
       // Only the new instance's names are learned, not the whole tree again.
       await a.learnNewInstance(nativeInstance);
       const { mapping: fresh } = await this.mapping(a);
-      const uspPath = fresh.toUsp(nativeInstance);
+      // A native row may appear in several Device:2 tables (WANPPPConnection: IP.Interface and PPP.Interface): the requested one.
+      const uspPath = fresh.toUspAll(nativeInstance).find((p) => p.startsWith(tablePath) && /^\d+\.$/.test(p.slice(tablePath.length))) ?? null;
       const instance = uspPath ? Number(/(\d+)\.$/.exec(uspPath)?.[1]) : Number.NaN;
       if (!uspPath || !Number.isInteger(instance)) {
         await this.rollback(a, nativeInstance);

@@ -435,7 +435,9 @@ export class DeviceMapping {
       const o = out.get(r.usp)!;
       if (o.multiInstance) {
         const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-        if (srcs.length === 1 && !r.readOnly) {
+        // Rows that are their enclosing row's own native object (native "", IPv4Address of a
+        // WANIPConnection) come and go with it: no Add/Delete of their own.
+        if (srcs.length === 1 && !r.readOnly && /\{[a-z]\}\.$/.test(srcs[0]!)) {
           const anyRow = this.rowsByRule.get(r.usp)?.[0];
           const tableNative = anyRow ? anyRow.native.replace(/\d+\.$/, '') : null;
           o.writable = tableNative !== null && this.native.info(tableNative)?.writable === true;
@@ -456,7 +458,8 @@ export class DeviceMapping {
         ),
       );
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      if (srcs.length === 1 && !r.readOnly && !o.writable) o.writable = tables.some((t) => this.native.info(t)?.writable === true);
+      if (srcs.length === 1 && !r.readOnly && !o.writable && /\{[a-z]\}\.$/.test(srcs[0]!))
+        o.writable = tables.some((t) => this.native.info(t)?.writable === true);
     }
     // Objects that resolve nothing on this device are not presented.
     return [...out.values()].filter((o) => o.params.length > 0 || (o.multiInstance && (this.rowsByRule.get(o.path)?.length ?? 0) > 0));

@@ -52,13 +52,15 @@ export interface ModelChecks {
   checks: Partial<Record<CheckName, CheckResult>>;
   firstGet?: WireCost;
   steadyGet?: WireCost;
+  /** GetSupportedDM of Device.: learning the whole model (names and every type). */
+  wholeModel?: WireCost;
 }
 
 /** A failed expectation (the check's short reason). */
 class Fail extends Error {}
 class Skip extends Error {}
 
-const ONE_PARAM = 'Device.DeviceInfo.SoftwareVersion';
+export const ONE_PARAM = 'Device.DeviceInfo.SoftwareVersion';
 const SSID_TABLE = 'Device.WiFi.SSID.';
 const HOST_TABLE = 'Device.Hosts.Host.';
 const IP_TABLE = 'Device.IP.Interface.';
@@ -83,7 +85,7 @@ export async function runChecks(d: ModelRunDeps, progress?: (check: CheckName, r
     ['get-one', () => r.getOne((c) => (out.firstGet = c))],
     ['get-again', () => r.getOne((c) => (out.steadyGet = c))],
     ['deviceinfo', () => r.deviceInfo()],
-    ['supported-dm', () => r.supportedDm()],
+    ['supported-dm', () => r.supportedDm((c) => (out.wholeModel = c))],
     ['wifi-ssid', () => r.table(SSID_TABLE, `${SSID_TABLE}*.SSID`)],
     ['hosts', () => r.table(HOST_TABLE, `${HOST_TABLE}*.`)],
     ['ipv4-address', () => r.table(IP_TABLE, `${IP_TABLE}*.IPv4Address.*.IPAddress`)],
@@ -186,9 +188,7 @@ class Runner {
     } catch (e) {
       error = e;
     }
-    const rpcs: Record<string, number> = {};
-    for (const [m, n] of Object.entries(st.rpcsReceived)) if (n - (before.rpcs[m] ?? 0) > 0) rpcs[m] = n - (before.rpcs[m] ?? 0);
-    const c = { rpcs, bytes: st.bytesSent + st.bytesReceived - before.bytes, ms: Math.round(performance.now() - t0) };
+    const c = costSince(st, before, t0);
     cost(c);
     if (error) throw error;
     const v = got!.get(ONE_PARAM);
@@ -207,8 +207,12 @@ class Runner {
     return undefined;
   }
 
-  async supportedDm(): Promise<string> {
+  async supportedDm(cost: (c: WireCost) => void): Promise<string> {
+    const st = this.d.device.stats;
+    const before = { rpcs: { ...st.rpcsReceived }, bytes: st.bytesSent + st.bytesReceived };
+    const t0 = performance.now();
     const r = responseOf(await this.req(getSupportedDM(['Device.'])));
+    cost(costSince(st, before, t0));
     const ro = r.getSupportedDmResp?.reqObjResults[0];
     if (!ro) throw new Fail('no result');
     if (ro.errCode) throw new Fail(`USP ${ro.errCode} ${ro.errMsg ?? ''}`);
@@ -400,6 +404,17 @@ class Runner {
 }
 
 /** "3 RPCs (GetParameterNames 1, GetParameterValues 2), 1.2 MB, 850 ms" */
+/** RPCs received and bytes on the wire at the simulated CPE since `before`, and the time since t0. */
+export function costSince(
+  st: { rpcsReceived: Record<string, number>; bytesSent: number; bytesReceived: number },
+  before: { rpcs: Record<string, number>; bytes: number },
+  t0: number,
+): WireCost {
+  const rpcs: Record<string, number> = {};
+  for (const [m, n] of Object.entries(st.rpcsReceived)) if (n - (before.rpcs[m] ?? 0) > 0) rpcs[m] = n - (before.rpcs[m] ?? 0);
+  return { rpcs, bytes: st.bytesSent + st.bytesReceived - before.bytes, ms: Math.round(performance.now() - t0) };
+}
+
 export function describeCost(c: WireCost): string {
   const n = Object.values(c.rpcs).reduce((a, b) => a + b, 0);
   const list = Object.entries(c.rpcs)

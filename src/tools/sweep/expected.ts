@@ -104,7 +104,10 @@ class MappedExpected implements ExpectedModel {
   private readonly mapping: DeviceMapping;
   private readonly native = new Map<string, string>();
 
-  constructor(dev: SimDevice, rules: MappingRules) {
+  constructor(
+    private readonly dev: SimDevice,
+    rules: MappingRules,
+  ) {
     this.root = dev.model.root;
     const params: NativeParamInfo[] = [];
     for (const p of dev.model.walk(dev.model.root)) {
@@ -141,9 +144,16 @@ class MappedExpected implements ExpectedModel {
   }
 
   writableTable(): WritableTable | null {
+    // Writable: one writable native table behind it, or (a flattened table such as NAT.PortMapping
+    // from every WAN*Connection) rows whose native table is writable on the device.
+    const nativeTableWritable = (usp: string): boolean =>
+      (this.mapping.uspInstances(usp.slice(0, -'{i}.'.length)) ?? []).some((n) => {
+        const native = this.mapping.toNative(`${usp.slice(0, -'{i}.'.length)}${n}.`)?.[0];
+        return !!native && this.dev.model.node(native.replace(/\d+\.$/, ''))?.writable === true;
+      });
     const rules = this.mapping
       .supportedModel()
-      .filter((o) => o.multiInstance && o.writable)
+      .filter((o) => o.multiInstance && (o.writable || (!o.path.slice(0, -4).includes('{i}') && nativeTableWritable(o.path))))
       .map((o) => o.path)
       .sort((a, b) => a.split('{i}').length - b.split('{i}').length);
     const ordered = rules.includes(`${PREFERRED_TABLE}{i}.`) ? [`${PREFERRED_TABLE}{i}.`, ...rules] : rules;

@@ -45,6 +45,8 @@ export function renderReport(r: SweepResult): string[] {
     lines.push(`    first Get, never-seen model (includes learning it): ${first}`);
     lines.push(`    steady-state Get (the same again):                   ${steady}`);
     lines.push(`    time to learn the model (first less steady Get):     ${m.learnMs === undefined ? 'n/a (a Get failed)' : `${m.learnMs} ms`}`);
+    lines.push(`    first Get on a second device of the known model:     ${m.knownModelGet ? describeCost(m.knownModelGet) : 'not run'}`);
+    lines.push(`    learning the whole model (GetSupportedDM Device.):   ${m.wholeModel ? describeCost(m.wholeModel) : 'not run'}`);
   }
   const failed = r.models.reduce((n, m) => n + Object.values(m.checks).filter((c) => c.status === 'FAIL').length, 0);
   lines.push('');

@@ -11,11 +11,11 @@ import { loadConfig } from '../../app/config.js';
 import { createLogger, silentLogger } from '../../app/log.js';
 import { CwmpUspProxy } from '../../app/proxy.js';
 import { loadDefaultMapping } from '../../mapping/load.js';
-import { UspControllerClient } from '../controller/client.js';
+import { get, UspControllerClient } from '../controller/client.js';
 import { Fleet } from '../sim/fleet.js';
 import { loadModel, type ModelTemplate } from '../sim/model.js';
 import { formatQuirks, type Quirks } from '../sim/quirks.js';
-import { type CheckName, type CheckResult, CHECKS, type CsvIdentity, runChecks, type WireCost } from './checks.js';
+import { type CheckName, type CheckResult, CHECKS, type CsvIdentity, costSince, ONE_PARAM, runChecks, type WireCost } from './checks.js';
 import { expectedModel } from './expected.js';
 
 export const SWEEP_CONTROLLER_EID = 'proto::cwmp-usp-proxy-sweep';
@@ -50,6 +50,10 @@ export interface ModelResult {
   steadyGet?: WireCost;
   /** Time to learn the model: the first Get less the steady-state one, when both were answered. */
   learnMs?: number;
+  /** GetSupportedDM of Device.: the whole model learned (every name and type). */
+  wholeModel?: WireCost;
+  /** The same Get on a second device of the model, now known. */
+  knownModelGet?: WireCost;
 }
 
 export interface SweepResult {
@@ -216,6 +220,8 @@ async function runModel(ctx: RunContext, file: string): Promise<ModelResult> {
       Object.assign(result.checks, r.checks);
       result.firstGet = r.firstGet;
       result.steadyGet = r.steadyGet;
+      result.wholeModel = r.wholeModel;
+      result.knownModelGet = await secondDevice(ctx, file, `${serial}-B`).catch(() => undefined);
       if (r.firstGet && r.steadyGet && r.checks['get-one']?.status === 'ok' && r.checks['get-again']?.status === 'ok') {
         result.learnMs = Math.max(0, r.firstGet.ms - r.steadyGet.ms);
       }
@@ -224,6 +230,39 @@ async function runModel(ctx: RunContext, file: string): Promise<ModelResult> {
     }
     return result;
   } finally {
+    await fleet.stop();
+  }
+}
+
+/**
+ * A second device of the model, now known to the proxy: the cost of its first Get of one parameter
+ * (the target: one GetParameterValues).
+ */
+async function secondDevice(ctx: RunContext, file: string, serial: string): Promise<WireCost | undefined> {
+  const fleet = new Fleet({ acsUrl: ctx.acsUrl, count: 1, model: file, serials: [serial], periodicIntervalS: null, quirks: ctx.opts.quirks });
+  await fleet.start();
+  const dev = fleet.devices[0]!;
+  const rec = (await ctx.proxy.store.listDevices()).find((d) => d.deviceId.serialNumber === serial);
+  if (!rec) {
+    await fleet.stop();
+    return undefined;
+  }
+  const agent = new UspControllerClient({
+    endpointId: SWEEP_CONTROLLER_EID,
+    agentId: rec.endpointId,
+    transport: { mtp: 'ws', url: ctx.wsUrl },
+    timeoutMs: ctx.opts.requestTimeoutMs ?? 60_000,
+  });
+  agent.on('error', () => undefined);
+  try {
+    await agent.connect();
+    const st = dev.stats;
+    const before = { rpcs: { ...st.rpcsReceived }, bytes: st.bytesSent + st.bytesReceived };
+    const t0 = performance.now();
+    await agent.request(get([ONE_PARAM]));
+    return costSince(st, before, t0);
+  } finally {
+    await agent.close();
     await fleet.stop();
   }
 }
