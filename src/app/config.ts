@@ -176,6 +176,11 @@ const SCHEMA = {
      * a BOOT, an Add/Delete through the proxy or a VALUE CHANGE of a NumberOfEntries refreshes sooner.
      */
     namesTtlMs: int(300_000, 0, MAX_MS),
+    /**
+     * never: GetParameterValues carries full names only. probe: a whole object may go as one partial
+     * path to a device model until one faults, drops or answers it wrong (then never again for it).
+     */
+    partialPaths: oneOf(['never', 'probe'], 'never'),
   },
   controllers: list(
     {

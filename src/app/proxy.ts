@@ -115,6 +115,7 @@ export class CwmpUspProxy {
         excludedPrefixes: LOCAL_AGENT_PREFIXES,
         gpvBatchSize: config.interworking.gpvBatchSize,
         namesTtlMs: config.interworking.namesTtlMs,
+        partialPaths: config.interworking.partialPaths,
       },
     );
     this.commands = this.interworking.commands;

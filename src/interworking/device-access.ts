@@ -36,6 +36,13 @@ export interface AccessOptions {
   walkMaxObjects: number;
   /** Names one GetParameterNames answer may carry before it is refused as bad input. */
   maxNames: number;
+  /**
+   * 'never' (default): GetParameterValues always carries explicit names. 'probe': a whole object
+   * may be asked as one partial path on a model that has not failed one; the answer is checked
+   * against the names learned with GetParameterNames, and any fault, drop, timeout or missing
+   * name turns the capability off for the model (remembered) and the names are asked again.
+   */
+  partialPaths: 'never' | 'probe';
 }
 
 export const DEFAULT_ACCESS_OPTIONS: AccessOptions = {
@@ -43,6 +50,7 @@ export const DEFAULT_ACCESS_OPTIONS: AccessOptions = {
   namesTtlMs: 300_000,
   walkMaxObjects: 20_000,
   maxNames: 200_000,
+  partialPaths: 'never',
 };
 
 /** What DeviceAccess instances share: the port, the knowledge, and learns in flight. */
@@ -301,6 +309,44 @@ export class DeviceAccess {
     if (out.length) this.model.learnTypes(out);
     if (this.model.dirty) await this.ctx.knowledge.saveModel(this.model);
     return out;
+  }
+
+  /**
+   * Every parameter of an object whose names are known: one partial-path GetParameterValues when
+   * the policy and the model allow it and it saves round trips, else explicit names in batches.
+   */
+  async gpvObject(objectPath: string, names: readonly string[]): Promise<ParameterValueStruct[]> {
+    const batch = Math.max(1, Math.min(this.model.caps.gpvBatch, this.ctx.opts.gpvBatchSize));
+    if (this.ctx.opts.partialPaths !== 'probe' || this.model.caps.partialPaths === 'no' || names.length <= batch) return this.gpv(names);
+    const fallback = (reason: string): Promise<ParameterValueStruct[]> => {
+      this.model.setCap('partialPaths', 'no');
+      this.log.warn(
+        { endpointId: this.device.endpointId, model: this.model.key, path: objectPath, reason },
+        'the CPE does not answer GetParameterValues of a partial path correctly: explicit names from now on for this device model',
+      );
+      return this.gpv(names);
+    };
+    let out: RpcOutcome;
+    try {
+      out = await this.callRaw({ method: 'GetParameterValues', parameterNames: [objectPath] });
+    } catch (e) {
+      const f = chokeOf(e);
+      if (!f) throw toUspError(e);
+      return fallback(f.reason);
+    }
+    if (out.kind === 'fault') return fallback(describeFault(out.fault));
+    if (out.response.method !== 'GetParameterValuesResponse') return fallback(`unexpected ${out.response.method}`);
+    const got = new Map(out.response.parameterList.filter((p) => p.name.startsWith(objectPath)).map((p) => [p.name, p]));
+    const missing = names.filter((n) => !got.has(n));
+    if (missing.length) return fallback(`${missing.length} of the ${names.length} names below ${objectPath} missing from the answer`);
+    if (this.model.caps.partialPaths !== 'yes') {
+      this.model.setCap('partialPaths', 'yes');
+      this.log.info({ endpointId: this.device.endpointId, model: this.model.key }, 'the CPE answers GetParameterValues of partial paths correctly');
+    }
+    const list = names.map((n) => got.get(n)!);
+    this.model.learnTypes(list);
+    if (this.model.dirty) await this.ctx.knowledge.saveModel(this.model);
+    return list;
   }
 
   private async gpvChunk(names: string[]): Promise<ParameterValueStruct[]> {

@@ -8,6 +8,7 @@
  * model the proxy knows is one GetParameterValues of that name.
  */
 import { EventEmitter } from 'node:events';
+import type { ParameterValueStruct } from '../cwmp/types.js';
 import type { DeviceRecord } from '../store/types.js';
 import type {
   AddOutcome,
@@ -280,13 +281,20 @@ export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements
     const a = await this.open(agentEid);
     if (!a) return result;
     const names: string[] = [];
+    const values: ParameterValueStruct[] = [];
     for (const p of paths) {
       if (this.excluded(p)) continue;
       if (p.endsWith('.')) {
-        if (await a.learnSubtree(p)) for (const n of a.tree.paramsUnder(p)) if (!this.excluded(n) && withinDepth(p, n, opts?.maxDepth)) names.push(n);
+        if (!(await a.learnSubtree(p))) continue;
+        const under = a.tree.paramsUnder(p).filter((n) => !this.excluded(n) && withinDepth(p, n, opts?.maxDepth));
+        // A whole object (no depth limit, nothing excluded below it) may go as one partial path
+        // to a model that has shown it answers them (AccessOptions.partialPaths).
+        if (!opts?.maxDepth && !this.deps.excludedPrefixes.some((x) => x.startsWith(p))) values.push(...(await a.gpvObject(p, under)));
+        else names.push(...under);
       } else if (await a.knownParam(p)) names.push(p);
     }
-    for (const v of await a.gpv(names)) {
+    values.push(...(await a.gpv(names)));
+    for (const v of values) {
       if (this.excluded(v.name)) continue;
       result.set(v.name, isSecret(v.name) ? securedValue(v.type) : toUspValue(v.type, v.value));
     }

@@ -152,6 +152,7 @@ const wire = (m: Msg): Msg => decodeMsg(encodeMsg(m));
 
 interface WorldOptions {
   gpvBatchSize?: number;
+  partialPaths?: 'never' | 'probe';
   quirks?: string;
   /** Share the store (and so the learned knowledge) with another world: a restart. */
   store?: SqliteStore;
@@ -172,7 +173,7 @@ class World {
     this.store = opts.store ?? openSqliteStore(':memory:');
     this.iw = new Interworking(
       { port: this.port, store: this.store, rules: loadDefaultMapping(), log: createLogger('silent') },
-      { operationTimeoutMs: 5_000, excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: opts.gpvBatchSize },
+      { operationTimeoutMs: 5_000, excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: opts.gpvBatchSize, partialPaths: opts.partialPaths },
     );
     this.localAgent = new LocalAgent(loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CONTROLLER }] } }), openSqliteStore(':memory:'), '1.0');
     this.router = new DmRouter([this.localAgent.model, this.iw.backend]);
@@ -529,6 +530,55 @@ describe('interworking: CPEs that fault, choke or drop', () => {
     await w.get(['Device.DeviceInfo.SoftwareVersion'], undefined, other.endpointId);
     assert.deepEqual(w.port.methods(m), []);
     assert.equal((await w.iw.capabilities(other)).gpvBatchSize, 32);
+  });
+
+  it('partial paths on probe: a CPE that answers them correctly gets them (one GPV per object), remembered', async () => {
+    const w = new World({ quirks: 'none', partialPaths: 'probe', gpvBatchSize: 4 });
+    const n = await w.warm();
+    const res = await w.get(['Device.WiFi.Radio.1.']);
+    assert.equal(Object.keys(res[0]!.resolvedPathResults[0]!.resultParams).length, 7);
+    assert.deepEqual(w.port.methods(n), ['GPV Device.WiFi.Radio.1.']);
+    assert.equal((await w.iw.capabilities(w.dev)).partialPaths, 'yes');
+  });
+
+  it('partial paths on probe: a strict CPE drops it; the answer comes in explicit names and the model never gets one again', async () => {
+    const w = new World({ partialPaths: 'probe', gpvBatchSize: 4 });
+    const n = await w.warm();
+    const res = await w.get(['Device.WiFi.Radio.1.']);
+    assert.equal(Object.keys(res[0]!.resolvedPathResults[0]!.resultParams).length, 7);
+    const m = w.port.methods(n);
+    assert.equal(m[0], 'GPV Device.WiFi.Radio.1.');
+    assert.ok(
+      m.slice(1).every((x) => x.startsWith('GPV ') && !x.endsWith('.')),
+      m.join('\n'),
+    );
+    assert.equal((await w.iw.capabilities(w.dev)).partialPaths, 'no');
+    assert.equal((await w.iw.capabilities(w.dev)).gpvBatchSize, 4, 'a refused partial path is not a too-long list');
+    const k = w.port.sent.length;
+    await w.get(['Device.WiFi.Radio.2.']);
+    assert.ok(w.port.methods(k).every((x) => !x.endsWith('.')));
+  });
+
+  it('partial paths on probe: an answer that lacks names turns it off too', async () => {
+    const w = new World({ quirks: 'none', partialPaths: 'probe', gpvBatchSize: 4 });
+    const n = await w.warm();
+    const orig = w.port.enqueue.bind(w.port);
+    w.port.enqueue = async (k, rpc) => {
+      const out = await orig(k, rpc);
+      if (
+        rpc.method === 'GetParameterValues' &&
+        rpc.parameterNames[0]!.endsWith('.') &&
+        out.kind === 'response' &&
+        out.response.method === 'GetParameterValuesResponse'
+      ) {
+        out.response.parameterList = out.response.parameterList.slice(1);
+      }
+      return out;
+    };
+    const res = await w.get(['Device.WiFi.Radio.1.']);
+    assert.equal(Object.keys(res[0]!.resolvedPathResults[0]!.resultParams).length, 7);
+    assert.equal(w.port.methods(n)[0], 'GPV Device.WiFi.Radio.1.');
+    assert.equal((await w.iw.capabilities(w.dev)).partialPaths, 'no');
   });
 
   it('an unreachable device: 7002 with the reason', async () => {
