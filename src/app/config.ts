@@ -35,6 +35,11 @@ export interface Config {
     maxSessions: number;
     /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
     lingerMs: number;
+    /**
+     * A CPE that closes its TCP connection with an RPC in flight and neither posts again nor sends a
+     * new Inform within this many ms: the RPC fails at once, not at the session timeout (0 disables).
+     */
+    droppedConnectionGraceMs: number;
     /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
     tls: TlsServerConfig & { requestClientCert: boolean };
     auth: {
@@ -180,6 +185,7 @@ const SCHEMA: Schema = {
     onlineWindowS: { kind: 'int', def: 3600, min: 1, max: 365 * 24 * 3600 },
     maxSessions: { kind: 'int', def: 20_000, min: 1, max: 10_000_000 },
     lingerMs: { kind: 'int', def: 300, min: 0, max: 60_000 },
+    droppedConnectionGraceMs: { kind: 'int', def: 3000, min: 0, max: MAX_MS },
     tls: {
       cert: { kind: 'string', def: '' },
       key: { kind: 'string', def: '' },

@@ -70,6 +70,7 @@ export class CwmpUspProxy {
       maxSessions: config.acs.maxSessions,
       endpointIdScheme: config.usp.endpointIdScheme,
       lingerMs: config.acs.lingerMs,
+      droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };
     this.engine =
       this.cluster && isClusterStore(this.store)

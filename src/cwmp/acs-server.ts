@@ -17,6 +17,7 @@ import { CwmpFault } from './types.js';
 import type { DecodePool } from './decode-pool.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
+import { watchConnectionDrop } from './connection-drop.js';
 import type { AuthMode } from '../app/config.js';
 import { loadServerTls, TlsConfigError } from '../util/tls.js';
 import { storeUnavailable } from '../store/errors.js';
@@ -141,6 +142,8 @@ export class AcsServer {
   }
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // A CPE closing its connection with an RPC in flight is told to the engine (acs.droppedConnectionGraceMs).
+    watchConnectionDrop(req, res, (socket) => this.engine.connectionClosed(socket));
     if (req.method !== 'POST') {
       req.resume();
       this.log.info({ method: req.method, url: req.url }, 'ACS: wrong HTTP method');

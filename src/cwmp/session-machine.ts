@@ -27,7 +27,7 @@ import {
   type SoapEnvelope,
   type TransferComplete,
 } from './types.js';
-import { RpcError, plain, type CwmpReply, type RpcErrorReason, type RpcOutcome } from './session-types.js';
+import { RpcError, plain, type CwmpReply, type InFlightLoss, type RpcErrorReason, type RpcOutcome } from './session-types.js';
 
 /** The ACS RPC a session waits on: claimed from the device's queue, answered by the next POST. */
 export interface Inflight {
@@ -77,6 +77,8 @@ export type SessionInput =
   | { kind: 'linger-over' }
   /** The session timer armed at `seq` ran out. */
   | { kind: 'timeout'; seq: number; timeoutMs: number }
+  /** The TCP connection of the POST written at `lastPost` was closed by the CPE, and the grace ran out. */
+  | { kind: 'connection-closed'; lastPost: number }
   /** A new Inform of the device replaced this session (the port has already removed it). */
   | { kind: 'superseded' }
   | { kind: 'shutdown' };
@@ -146,7 +148,7 @@ export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): 
         write: { post: true, take: true, next: 'end', end: false },
         effects: [
           { kind: 'log', level: 'warn', msg: 'empty POST while an RPC was in flight', fields: { expected } },
-          lost(s.inflight, 'session-ended', `the CPE sent an empty POST instead of ${expected}`),
+          lost(s.inflight, 'session-ended', `the CPE sent an empty POST instead of ${expected}`, 'empty-post'),
         ],
       };
     }
@@ -166,19 +168,33 @@ export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): 
       if (input.seq !== s.seq) return NOTHING; // stepped since the timer was armed
       const what = s.inflight ? ` waiting for ${RESPONSE_OF[s.inflight.method]}` : '';
       const effects: SessionEffect[] = [{ kind: 'log', level: 'warn', msg: `CWMP session timed out${what}`, fields: { timeoutMs: input.timeoutMs } }];
-      if (s.inflight) effects.push(lost(s.inflight, 'session-timeout', `CWMP session timed out after ${input.timeoutMs} ms${what}`));
+      if (s.inflight) effects.push(lost(s.inflight, 'session-timeout', `CWMP session timed out after ${input.timeoutMs} ms${what}`, 'timeout'));
       effects.push({ kind: 'ended', reason: 'timeout', wake: true });
       return { reply: null, write: { post: false, take: s.inflight !== null, next: null, end: true }, effects };
     }
+    case 'connection-closed': {
+      // The CPE came back (a later POST, on any connection or instance), or nothing was lost.
+      if (input.lastPost !== s.lastPost || !s.inflight) return NOTHING;
+      const method = s.inflight.method;
+      return {
+        reply: null,
+        write: { post: false, take: true, next: null, end: true },
+        effects: [
+          { kind: 'log', level: 'warn', msg: 'the CPE closed the connection with an RPC in flight', fields: { method } },
+          lost(s.inflight, 'session-ended', `the CPE closed the connection with ${method} in flight`, 'connection-closed'),
+          { kind: 'ended', reason: 'connection closed', wake: true },
+        ],
+      };
+    }
     case 'superseded': {
       const effects: SessionEffect[] = [];
-      if (s.inflight) effects.push(lost(s.inflight, 'session-ended', `the CPE started a new session with ${s.inflight.method} in flight`));
+      if (s.inflight) effects.push(lost(s.inflight, 'session-ended', `the CPE started a new session with ${s.inflight.method} in flight`, 'new-session'));
       effects.push({ kind: 'ended', reason: 'superseded by a new Inform', wake: false });
       return { reply: null, write: null, effects };
     }
     case 'shutdown': {
       const effects: SessionEffect[] = [];
-      if (s.inflight) effects.push(lost(s.inflight, 'shutdown', 'the proxy shut down with this RPC in flight'));
+      if (s.inflight) effects.push(lost(s.inflight, 'shutdown', 'the proxy shut down with this RPC in flight', 'shutdown'));
       effects.push({ kind: 'ended', reason: 'shutdown', wake: false });
       return { reply: null, write: { post: false, take: s.inflight !== null, next: null, end: true }, effects };
     }
@@ -235,8 +251,8 @@ function onAnswer(s: SessionRecord, env: SoapEnvelope, o: MachineOptions): StepR
   return { reply: null, write: { post: true, take: true, next: p.linger && o.lingerMs > 0 ? 'linger' : 'end', end: false }, effects };
 }
 
-function lost(rpc: Inflight, reason: RpcErrorReason, message: string): SessionEffect {
-  return { kind: 'fail', rpc, error: new RpcError(reason, message) };
+function lost(rpc: Inflight, reason: RpcErrorReason, message: string, how: InFlightLoss): SessionEffect {
+  return { kind: 'fail', rpc, error: new RpcError(reason, message, { lost: how, method: rpc.method }) };
 }
 
 function warnFault(text: string): SessionEffect {

@@ -8,7 +8,7 @@
  */
 import type { QueuedRpc } from '../store/types.js';
 import type { SessionInput, SessionRecord, SessionWrite } from './session-machine.js';
-import type { RpcErrorReason, RpcOutcome } from './session-types.js';
+import type { RpcErrorDetail, RpcErrorReason, RpcOutcome } from './session-types.js';
 
 export type ApplyResult =
   /** Written. `state` is the session after the write (its last state if the write ended it). */
@@ -32,7 +32,7 @@ export type ApplyResult =
 export interface RpcResultMessage {
   id: string;
   outcome?: RpcOutcome;
-  error?: { reason: RpcErrorReason; message: string };
+  error?: { reason: RpcErrorReason; message: string; detail?: RpcErrorDetail };
 }
 
 /** Signals from other instances (several instances only). */

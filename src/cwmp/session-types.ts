@@ -3,18 +3,33 @@
  * (session-state.ts) and the engine (session.ts): what a caller gets back for an ACS RPC, what
  * the HTTP front writes back, and the options. No behaviour here.
  */
-import type { CpeResponse, Fault, SoapEnvelope } from './types.js';
+import type { AcsRequest, CpeResponse, Fault, SoapEnvelope } from './types.js';
 
 /** The CPE's answer to an ACS RPC: its response, or its cwmp Fault (a fault from a peer is data). */
 export type RpcOutcome = { kind: 'response'; response: CpeResponse } | { kind: 'fault'; fault: Fault };
 
 export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown';
 
+/**
+ * How an RPC that had been sent to the CPE was lost (RpcError.detail). A caller may resend an
+ * RPC that is safe to repeat after 'connection-closed' or 'new-session': the CPE went away or
+ * started over, which is not the same as a CPE that never answers ('timeout').
+ */
+export type InFlightLoss = 'connection-closed' | 'new-session' | 'empty-post' | 'timeout' | 'shutdown';
+
+export interface RpcErrorDetail {
+  lost: InFlightLoss;
+  /** The ACS RPC that was in flight. */
+  method: AcsRequest['method'];
+}
+
 /** Why an RPC could not be carried out (as opposed to a cwmp Fault, which is an outcome). */
 export class RpcError extends Error {
   constructor(
     readonly reason: RpcErrorReason,
     message: string,
+    /** Set when the RPC had been sent: how it was lost. */
+    readonly detail?: RpcErrorDetail,
   ) {
     super(message);
     this.name = 'RpcError';
@@ -58,6 +73,8 @@ export interface SessionEngineOptions {
   endpointIdScheme: 'os' | 'ops';
   /** See EnqueueOptions.linger (ms; 0 disables). */
   lingerMs?: number;
+  /** See SessionEngine.connectionClosed (ms; 0 or absent: wait for the session timeout). */
+  droppedConnectionGraceMs?: number;
 }
 
 export interface IncomingPost {

@@ -49,7 +49,9 @@ export {
   type ConnectionRequestPort,
   type CwmpReply,
   type EnqueueOptions,
+  type InFlightLoss,
   type IncomingPost,
+  type RpcErrorDetail,
   type RpcErrorReason,
   type RpcOutcome,
   type SessionEngineOptions,
@@ -79,10 +81,12 @@ interface LocalSession {
   timer: NodeJS.Timeout;
 }
 
-/** The session of the latest POST on a TCP connection (for CPEs that drop the cookie). */
+/** The session of the latest POST on a TCP connection (for CPEs that drop the cookie, and to notice a dropped connection). */
 interface Binding {
   sid: string;
   lastPost: number;
+  /** POSTs of two live sessions came over it (a proxy's connection): it says nothing about either CPE. */
+  shared: boolean;
 }
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
@@ -99,6 +103,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** Sessions lingering for a follow-up RPC, by device. */
   private readonly workWaiters = new Map<string, () => void>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
+  /** Dropped connections waiting out their grace. */
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
   protected closed = false;
@@ -160,7 +166,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     // Behind a load balancer the TCP connection says nothing about the CPE: only the cookie does.
     if (s || this.sharedSessions) return s;
     const b = this.connections.get(connection);
-    return b ? this.state.load(b.sid) : null;
+    return b && !b.shared ? this.state.load(b.sid) : null;
   }
 
   /** For the admin API: in session, and RPCs waiting (several instances: asked of Redis). */
@@ -176,7 +182,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
    * Queues an ACS RPC for a device and resolves with its response or cwmp Fault.
    * Rejects with RpcError: 'unknown-device', 'unreachable' (no session before the deadline),
    * 'session-timeout' (sent, but the CPE never answered), 'session-ended' (sent, then the CPE
-   * started over or sent no answer), 'cancelled', 'shutdown'.
+   * went away or started over: see RpcError.detail), 'cancelled', 'shutdown'.
    */
   async enqueue(deviceKey: string, rpc: AcsRequest, opts: EnqueueOptions = {}): Promise<RpcOutcome> {
     if (this.closed) throw new RpcError('shutdown', 'the proxy is shutting down');
@@ -227,9 +233,33 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return (await this.drive(sessionId, { kind: 'unsupported', id, detail }, null)) ?? gone(sessionId);
   }
 
+  /**
+   * The CPE closed the TCP connection of a session's POST (connection-drop.ts says when a close
+   * counts). If the session has an RPC in flight and the CPE neither posts again (on any
+   * connection or instance) nor sends a new Inform within acs.droppedConnectionGraceMs, the RPC
+   * fails at once instead of at the session timeout. Several instances: the instance holding the
+   * connection reports it.
+   */
+  connectionClosed(connection: object): void {
+    const grace = this.opts.droppedConnectionGraceMs ?? 0;
+    const b = this.connections.get(connection);
+    this.connections.delete(connection);
+    // Not ours to judge: a proxy's connection, or a session that ended or is served elsewhere now.
+    if (grace <= 0 || this.closed || !b || b.shared || !this.local.has(b.sid)) return;
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      this.drive(b.sid, { kind: 'connection-closed', lastPost: b.lastPost }, null).catch((e: Error) =>
+        this.log.warn({ err: e.message }, 'ending a CWMP session after a dropped connection failed'),
+      );
+    }, grace);
+    this.graceTimers.add(timer);
+  }
+
   /** Ends every session this instance serves (one instance) and rejects waiting callers; queued RPCs stay queued. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.graceTimers) clearTimeout(t);
+    this.graceTimers.clear();
     // Several instances: a session outlives this one, its next POST served by another.
     if (!this.sharedSessions) {
       for (const sid of [...this.local.keys()]) await this.drive(sid, { kind: 'shutdown' }, null).catch(() => undefined);
@@ -409,7 +439,16 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       this.local.set(s.id, { deviceKey: s.deviceKey, seq: s.seq, timer });
       this.localByDevice.set(s.deviceKey, s.id);
     }
-    if (connection) this.connections.set(connection, { sid: s.id, lastPost: s.lastPost });
+    if (connection) {
+      const b = this.connections.get(connection);
+      if (!b) this.connections.set(connection, { sid: s.id, lastPost: s.lastPost, shared: false });
+      else {
+        // A CPE may run its next session over the same connection; two live sessions means a proxy.
+        if (b.sid !== s.id && this.local.has(b.sid)) b.shared = true;
+        b.sid = s.id;
+        b.lastPost = s.lastPost;
+      }
+    }
   }
 
   private dropLocal(sid: string): void {
@@ -449,13 +488,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private deliver(origin: string, id: string, outcome?: RpcOutcome, error?: RpcError): void {
     if (this.waiting.has(id)) return this.settleWaiting(id, outcome, error, true);
     if (origin && origin !== this.state.instanceId && origin !== CR_CREDENTIALS_ORIGIN) {
-      this.state.relayResult(origin, { id, outcome, error: error ? { reason: error.reason, message: error.message } : undefined });
+      this.state.relayResult(origin, { id, outcome, error: error ? { reason: error.reason, message: error.message, detail: error.detail } : undefined });
     }
   }
 
   private onResult(m: RpcResultMessage): void {
     if (typeof m.id !== 'string') return;
-    this.settleWaiting(m.id, m.outcome, m.error ? new RpcError(m.error.reason, m.error.message) : undefined, true);
+    this.settleWaiting(m.id, m.outcome, m.error ? new RpcError(m.error.reason, m.error.message, m.error.detail) : undefined, true);
   }
 
   /** `taken`: the RPC left the queue through a session (the port has forgotten its caller already). */

@@ -134,6 +134,7 @@ test('empty POST: the ACS turn; with an RPC in flight that RPC is lost as empty-
   assert.ok(fail && fail.kind === 'fail');
   assert.equal(fail.error.reason, 'session-ended');
   assert.equal(fail.error.message, 'the CPE sent an empty POST instead of GetParameterValuesResponse');
+  assert.deepEqual(fail.error.detail, { lost: 'empty-post', method: 'GetParameterValues' });
 });
 
 test('claimed: the RPC goes out with its id as cwmp:ID, HoldRequests while more are queued (when enabled)', () => {
@@ -173,8 +174,23 @@ test('timeout: ignored when armed at an older seq; otherwise the RPC in flight f
   assert.ok(fail?.kind === 'fail' && fail.error instanceof RpcError);
   assert.equal(fail.error.reason, 'session-timeout');
   assert.equal(fail.error.message, 'CWMP session timed out after 30000 ms waiting for GetParameterValuesResponse');
+  assert.deepEqual(fail.error.detail, { lost: 'timeout', method: 'GetParameterValues' });
   assert.deepEqual(r.effects.at(-1), { kind: 'ended', reason: 'timeout', wake: true });
   assert.deepEqual(step(session(), { kind: 'timeout', seq: 4, timeoutMs: 10 }, O).write, { post: false, take: false, next: null, end: true });
+});
+
+test('connection closed: the RPC in flight fails as a dropped connection, unless the CPE has posted since', () => {
+  const r = step(session({ inflight: GPV }), { kind: 'connection-closed', lastPost: 4 }, O);
+  assert.deepEqual(r.write, { post: false, take: true, next: null, end: true });
+  const fail = r.effects.find((e) => e.kind === 'fail');
+  assert.ok(fail?.kind === 'fail');
+  assert.equal(fail.error.reason, 'session-ended');
+  assert.equal(fail.error.message, 'the CPE closed the connection with GetParameterValues in flight');
+  assert.deepEqual(fail.error.detail, { lost: 'connection-closed', method: 'GetParameterValues' });
+  assert.deepEqual(r.effects.at(-1), { kind: 'ended', reason: 'connection closed', wake: true });
+  const back = step(session({ inflight: GPV, seq: 6, lastPost: 6 }), { kind: 'connection-closed', lastPost: 4 }, O);
+  assert.deepEqual(back, { reply: null, write: null, effects: [] }, 'a later POST came');
+  assert.deepEqual(step(session(), { kind: 'connection-closed', lastPost: 4 }, O).write, null, 'nothing in flight: the session timeout decides');
 });
 
 test('superseded by a new Inform: the RPC in flight fails as new-session; shutdown fails it as shutdown', () => {
@@ -183,6 +199,7 @@ test('superseded by a new Inform: the RPC in flight fails as new-session; shutdo
   const fail = r.effects[0];
   assert.ok(fail?.kind === 'fail');
   assert.equal(fail.error.message, 'the CPE started a new session with GetParameterValues in flight');
+  assert.deepEqual(fail.error.detail, { lost: 'new-session', method: 'GetParameterValues' });
   const sd = step(session({ inflight: GPV }), { kind: 'shutdown' }, O);
   assert.deepEqual(sd.write, { post: false, take: true, next: null, end: true });
   assert.ok(sd.effects[0]?.kind === 'fail' && sd.effects[0].error.reason === 'shutdown');
