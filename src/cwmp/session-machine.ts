@@ -21,8 +21,10 @@ import {
   RESPONSE_OF,
   type AcsRequest,
   type AcsResponse,
+  type AutonomousDUStateChangeComplete,
   type AutonomousTransferComplete,
   type CpeResponse,
+  type DUStateChangeComplete,
   type CwmpVersion,
   type SoapEnvelope,
   type TransferComplete,
@@ -104,6 +106,7 @@ export type SessionEffect =
   /** The RPC in flight is lost. */
   | { kind: 'fail'; rpc: Inflight; error: RpcError }
   | { kind: 'transfer-complete'; message: TransferComplete | AutonomousTransferComplete }
+  | { kind: 'du-state-change-complete'; message: DUStateChangeComplete | AutonomousDUStateChangeComplete }
   | { kind: 'log'; level: 'warn' | 'info' | 'debug'; msg: string; fields?: Record<string, unknown> }
   /** Hold the POST's reply up to `ms` for a follow-up RPC, then step 'linger-over'. */
   | { kind: 'linger'; ms: number }
@@ -125,7 +128,16 @@ export interface MachineOptions {
 }
 
 /** ACS methods (TR-069 A.4.1 GetRPCMethods): the CPE requests this ACS answers. */
-export const ACS_METHODS = ['Inform', 'GetRPCMethods', 'TransferComplete', 'AutonomousTransferComplete'];
+export const ACS_METHODS = [
+  'Inform',
+  'GetRPCMethods',
+  'TransferComplete',
+  'AutonomousTransferComplete',
+  'RequestDownload',
+  'DUStateChangeComplete',
+  'AutonomousDUStateChangeComplete',
+  'Kicked',
+];
 
 const TOUCH: SessionWrite = { post: true, take: false, next: null, end: false };
 const NOTHING: StepResult = { reply: null, write: null, effects: [] };
@@ -201,20 +213,37 @@ export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): 
   }
 }
 
-/** A POST with a body: a CPE request is answered; a response or Fault answers the RPC in flight. */
+/**
+ * A POST with a body. A CPE request (TR-069 A.3.2, A.4.2) is answered whatever the session's
+ * state, in any order, even while an ACS RPC is in flight (which stays in flight: only a
+ * response or a Fault answers it).
+ */
 function onPost(s: SessionRecord, env: SoapEnvelope, o: MachineOptions): StepResult {
   const body = env.body;
+  const answer = (response: AcsResponse, ...effects: SessionEffect[]): StepResult => ({ reply: envelope(s, env.id, response), write: TOUCH, effects });
   switch (body.method) {
     case 'TransferComplete':
-      return { reply: envelope(s, env.id, { method: 'TransferCompleteResponse' }), write: TOUCH, effects: [{ kind: 'transfer-complete', message: body }] };
+      return answer({ method: 'TransferCompleteResponse' }, { kind: 'transfer-complete', message: body });
     case 'AutonomousTransferComplete':
-      return {
-        reply: envelope(s, env.id, { method: 'AutonomousTransferCompleteResponse' }),
-        write: TOUCH,
-        effects: [{ kind: 'transfer-complete', message: body }],
-      };
+      return answer({ method: 'AutonomousTransferCompleteResponse' }, { kind: 'transfer-complete', message: body });
+    case 'DUStateChangeComplete':
+      return answer({ method: 'DUStateChangeCompleteResponse' }, { kind: 'du-state-change-complete', message: body });
+    case 'AutonomousDUStateChangeComplete':
+      return answer({ method: 'AutonomousDUStateChangeCompleteResponse' }, { kind: 'du-state-change-complete', message: body });
     case 'GetRPCMethods':
-      return { reply: envelope(s, env.id, { method: 'GetRPCMethodsResponse', methodList: ACS_METHODS }), write: TOUCH, effects: [] };
+      return answer({ method: 'GetRPCMethodsResponse', methodList: ACS_METHODS });
+    case 'RequestDownload':
+      // TR-069 A.4.2.2: the ACS may answer and do nothing else; a download is the operator's call.
+      return answer(
+        { method: 'RequestDownloadResponse' },
+        { kind: 'log', level: 'info', msg: 'the CPE asked for a download (RequestDownload); answered, nothing started', fields: { fileType: body.fileType } },
+      );
+    case 'Kicked':
+      // TR-069 A.4.2.1: the CPE's web page goes on to NextURL; this ACS sends it where the CPE said.
+      return answer({ method: 'KickedResponse', nextURL: body.next }, { kind: 'log', level: 'info', msg: 'Kicked', fields: { command: body.command } });
+    case 'Inform':
+      // The engine opens a new session for every Inform; one cannot reach a session.
+      return { reply: plain(400, 'an Inform starts a new session'), write: null, effects: [] };
     case 'Fault':
       return onAnswer(s, env, o);
     default: {

@@ -39,7 +39,16 @@ import {
   type RpcOutcome,
   type SessionEngineOptions,
 } from './session-types.js';
-import type { AcsRequest, AutonomousTransferComplete, Inform, ParameterValueStruct, SoapEnvelope, TransferComplete } from './types.js';
+import type {
+  AcsRequest,
+  AutonomousDUStateChangeComplete,
+  AutonomousTransferComplete,
+  DUStateChangeComplete,
+  Inform,
+  ParameterValueStruct,
+  SoapEnvelope,
+  TransferComplete,
+} from './types.js';
 
 export { ACS_METHODS } from './session-machine.js';
 export {
@@ -58,10 +67,12 @@ export {
 } from './session-types.js';
 
 /** Events: 'inform' {device, inform, sessionId}, 'transferComplete' {device, message},
- *  'rpcResult' {id, deviceKey, rpc, outcome?, error?}, 'sessionEnd' {sessionId, deviceKey, reason, rpcs}. */
+ *  'duStateChangeComplete' {device, message}, 'rpcResult' {id, deviceKey, rpc, outcome?, error?},
+ *  'sessionEnd' {sessionId, deviceKey, reason, rpcs}. */
 export interface SessionEngineEvents {
   inform: [{ device: DeviceRecord; inform: Inform; sessionId: string }];
   transferComplete: [{ device: DeviceRecord; message: TransferComplete | AutonomousTransferComplete }];
+  duStateChangeComplete: [{ device: DeviceRecord; message: DUStateChangeComplete | AutonomousDUStateChangeComplete }];
   rpcResult: [{ id: string; deviceKey: string; rpc: AcsRequest; outcome?: RpcOutcome; error?: RpcError }];
   sessionEnd: [{ sessionId: string; deviceKey: string; reason: string; rpcs: number }];
 }
@@ -400,6 +411,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       case 'transfer-complete':
         return this.store.getDevice(s.deviceKey).then((device) => {
           if (device) this.emit('transferComplete', { device, message: e.message });
+        });
+      case 'du-state-change-complete':
+        return this.store.getDevice(s.deviceKey).then((device) => {
+          if (device) this.emit('duStateChangeComplete', { device, message: e.message });
         });
       case 'log':
         this.log[e.level]({ endpointId: s.endpointId, ...e.fields }, e.msg);

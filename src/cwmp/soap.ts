@@ -6,18 +6,25 @@
  * Decoding: DOCTYPE/ENTITY rejected first, then a cheap well-formedness scan
  * (soap-wellformed.ts), then one fast-xml-parser pass (module-level parser, fixed options; it
  * keeps no state between parse calls) and one walk of the tree. Namespaces are resolved by URI
- * from the xmlns declarations in scope, never by prefix. Values keep their exact text.
+ * from the xmlns declarations in scope, never by prefix, so any envelope prefix (soap-env,
+ * SOAP-ENV, soapenv, soap) or a default namespace works, and the cwmp namespace may be a prefix
+ * or the default namespace of the RPC element. RPC arguments are read by local name, in any
+ * order. soap-enc, xsi and xsd need not be declared: arrayType is not read (the children are
+ * the array) and an xsi:type value is read by its local name (xs:string, xsd:string and
+ * string are all xsd:string). Values keep their exact text.
  *
- * Encoding: template strings with entity escaping (DESIGN section 8), literal prefixes
- * soap-env / soap-enc / xsd / xsi / cwmp, children in schema order (wsdl/cwmp-rpc.xsd).
+ * Encoding: template strings with entity escaping (xml-escape.ts), literal prefixes
+ * soap-env / soap-enc / xsd / xsi / cwmp, children in schema order (wsdl/cwmp-rpc*.xsd).
  */
 import { XMLParser } from 'fast-xml-parser';
 import type {
+  AutonOpResultStruct,
   CwmpMessage,
   CwmpVersion,
   DeviceIdStruct,
   EventStruct,
   FaultStruct,
+  OpResultStruct,
   ParameterAttributeStruct,
   ParameterInfoStruct,
   ParameterValueStruct,
@@ -876,8 +883,22 @@ function strings(name: string, list: readonly string[]): string {
   return s + `</${name}>`;
 }
 
-function fault(f: FaultStruct): string {
-  return `<FaultStruct>${num('FaultCode', f.faultCode)}${el('FaultString', f.faultString)}</FaultStruct>`;
+function fault(f: FaultStruct, name = 'FaultStruct'): string {
+  return `<${name}>${num('FaultCode', f.faultCode)}${el('FaultString', f.faultString)}</${name}>`;
+}
+
+/** One Results element per operation, in cwmp-1-2.xsd form (OpResultStruct, AutonOpResultStruct). */
+function opResults(list: readonly (OpResultStruct | AutonOpResultStruct)[]): string {
+  let s = '';
+  for (const r of list) {
+    s +=
+      `<Results>${el('UUID', r.uuid)}${el('DeploymentUnitRef', r.deploymentUnitRef)}${el('Version', r.version)}` +
+      `${el('CurrentState', r.currentState)}<Resolved>${bool(r.resolved)}</Resolved>${el('ExecutionUnitRefList', r.executionUnitRefList)}` +
+      `${el('StartTime', r.startTime)}${el('CompleteTime', r.completeTime)}${fault(r.fault, 'Fault')}`;
+    if ('operationPerformed' in r) s += el('OperationPerformed', r.operationPerformed);
+    s += '</Results>';
+  }
+  return s;
 }
 
 /** Body element content, children in schema order; '' for an empty RPC element. */
@@ -902,6 +923,19 @@ function encodeBody(m: CwmpMessage): string {
         `${el('FileType', m.fileType)}${num('FileSize', m.fileSize)}${el('TargetFileName', m.targetFileName)}${fault(m.fault)}` +
         `${el('StartTime', m.startTime)}${el('CompleteTime', m.completeTime)}`
       );
+    case 'RequestDownload': {
+      let s = `${el('FileType', m.fileType)}<FileTypeArg soap-enc:arrayType="cwmp:ArgStruct[${m.fileTypeArg.length}]">`;
+      for (const a of m.fileTypeArg) s += `<ArgStruct>${el('Name', a.name)}${el('Value', a.value)}</ArgStruct>`;
+      return s + '</FileTypeArg>';
+    }
+    case 'Kicked':
+      return `${el('Command', m.command)}${el('Referer', m.referer)}${el('Arg', m.arg)}${el('Next', m.next)}`;
+    case 'DUStateChangeComplete':
+      return opResults(m.results) + el('CommandKey', m.commandKey);
+    case 'AutonomousDUStateChangeComplete':
+      return opResults(m.results);
+    case 'KickedResponse':
+      return el('NextURL', m.nextURL);
     case 'GetParameterNames':
       return `${el('ParameterPath', m.parameterPath)}<NextLevel>${bool(m.nextLevel)}</NextLevel>`;
     case 'GetParameterValues':
@@ -969,6 +1003,9 @@ function encodeBody(m: CwmpMessage): string {
     case 'FactoryReset':
     case 'TransferCompleteResponse':
     case 'AutonomousTransferCompleteResponse':
+    case 'RequestDownloadResponse':
+    case 'DUStateChangeCompleteResponse':
+    case 'AutonomousDUStateChangeCompleteResponse':
     case 'SetParameterAttributesResponse':
     case 'RebootResponse':
     case 'FactoryResetResponse':

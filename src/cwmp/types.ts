@@ -98,6 +98,68 @@ export interface GetRPCMethods {
   method: 'GetRPCMethods';
 }
 
+/** One argument of a RequestDownload (TR-069 A.4.2.2 FileTypeArg). */
+export interface ArgStruct {
+  name: string;
+  value: string;
+}
+
+/** TR-069 A.4.2.2: the CPE asks the ACS to start a Download of this file type. */
+export interface RequestDownload {
+  method: 'RequestDownload';
+  fileType: string;
+  fileTypeArg: ArgStruct[];
+}
+
+/** TR-069 A.4.2.1: a web page on the CPE relays a user's action to the ACS. */
+export interface Kicked {
+  method: 'Kicked';
+  command: string;
+  referer: string;
+  arg: string;
+  next: string;
+}
+
+/** Success (faultCode 0) or failure of one Deployment Unit operation (TR-069 A.4.2.3). */
+export interface DeploymentUnitFaultStruct {
+  faultCode: number;
+  faultString: string;
+}
+
+/** The result of one Deployment Unit operation of a ChangeDUState (TR-069 A.4.2.3). */
+export interface OpResultStruct {
+  uuid: string;
+  deploymentUnitRef: string;
+  version: string;
+  /** "Installed", "Uninstalled" or "Failed". */
+  currentState: string;
+  resolved: boolean;
+  /** Comma-separated list of execution unit references. */
+  executionUnitRefList: string;
+  startTime: string;
+  completeTime: string;
+  fault: DeploymentUnitFaultStruct;
+}
+
+/** The result of a Deployment Unit operation the CPE did on its own (TR-069 A.4.2.4). */
+export interface AutonOpResultStruct extends OpResultStruct {
+  /** "Install", "Update", "Uninstall" or a vendor operation. */
+  operationPerformed: string;
+}
+
+/** TR-069 A.4.2.3 (cwmp-1-2 and later): the operations of a ChangeDUState completed. */
+export interface DUStateChangeComplete {
+  method: 'DUStateChangeComplete';
+  results: OpResultStruct[];
+  commandKey: string;
+}
+
+/** TR-069 A.4.2.4 (cwmp-1-2 and later): Deployment Unit operations the CPE did on its own. */
+export interface AutonomousDUStateChangeComplete {
+  method: 'AutonomousDUStateChangeComplete';
+  results: AutonOpResultStruct[];
+}
+
 // ---------------------------------------------------------------- ACS -> CPE requests
 
 export interface GetParameterNames {
@@ -193,6 +255,24 @@ export interface TransferCompleteResponse {
 
 export interface AutonomousTransferCompleteResponse {
   method: 'AutonomousTransferCompleteResponse';
+}
+
+export interface RequestDownloadResponse {
+  method: 'RequestDownloadResponse';
+}
+
+/** TR-069 A.4.2.1: the URL the CPE's web page sends the user on to. */
+export interface KickedResponse {
+  method: 'KickedResponse';
+  nextURL: string;
+}
+
+export interface DUStateChangeCompleteResponse {
+  method: 'DUStateChangeCompleteResponse';
+}
+
+export interface AutonomousDUStateChangeCompleteResponse {
+  method: 'AutonomousDUStateChangeCompleteResponse';
 }
 
 export interface GetRPCMethodsResponse {
@@ -309,15 +389,34 @@ export type CpeResponse =
   | ScheduleInformResponse;
 
 /** Requests a CPE sends to the ACS. */
-export type CpeRequest = Inform | TransferComplete | AutonomousTransferComplete | GetRPCMethods;
+export type CpeRequest =
+  | Inform
+  | TransferComplete
+  | AutonomousTransferComplete
+  | GetRPCMethods
+  | RequestDownload
+  | Kicked
+  | DUStateChangeComplete
+  | AutonomousDUStateChangeComplete;
 
 /** Responses the ACS sends to CPE requests. */
-export type AcsResponse = InformResponse | TransferCompleteResponse | AutonomousTransferCompleteResponse | GetRPCMethodsResponse;
+export type AcsResponse =
+  | InformResponse
+  | TransferCompleteResponse
+  | AutonomousTransferCompleteResponse
+  | GetRPCMethodsResponse
+  | RequestDownloadResponse
+  | KickedResponse
+  | DUStateChangeCompleteResponse
+  | AutonomousDUStateChangeCompleteResponse;
 
 export type CwmpMessage = AcsRequest | CpeResponse | CpeRequest | AcsResponse | Fault;
 export type CwmpMethod = CwmpMessage['method'];
 
-/** One SOAP envelope: header fields plus exactly one body message (MaxEnvelopes is always 1). */
+/**
+ * One SOAP envelope: header fields plus exactly one body message. We always answer an Inform
+ * with MaxEnvelopes 1, whatever the CPE offered (TR-069 A.3.3.1).
+ */
 export interface SoapEnvelope {
   cwmpVersion: CwmpVersion;
   /** cwmp:ID header; echoed in the response to a request. */

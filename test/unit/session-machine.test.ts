@@ -104,6 +104,41 @@ test('the answer to the RPC in flight settles it and gives the ACS its turn; lin
   assert.equal(f.write!.take, true);
 });
 
+test('RequestDownload, Kicked and the DU completions are answered in their own words; the DU ones are events', () => {
+  const s = session({ inflight: GPV });
+  const rd = step(s, post({ method: 'RequestDownload', fileType: '1 Firmware Upgrade Image', fileTypeArg: [{ name: 'Version', value: '2' }] }, 'rd-1'), O);
+  assert.match(rd.reply!.body, /<cwmp:ID soap-env:mustUnderstand="1">rd-1<\/cwmp:ID>.*<cwmp:RequestDownloadResponse\/>/s);
+  assert.deepEqual(rd.write, TOUCH);
+  assert.ok(!rd.effects.some((e) => e.kind !== 'log'), 'answered, nothing started');
+  const k = step(s, post({ method: 'Kicked', command: 'c', referer: 'r', arg: 'a', next: 'http://cpe/next?a=1&b=2' }, 'k-1'), O);
+  assert.match(k.reply!.body, /<cwmp:KickedResponse><NextURL>http:\/\/cpe\/next\?a=1&amp;b=2<\/NextURL><\/cwmp:KickedResponse>/);
+  const du = {
+    method: 'DUStateChangeComplete' as const,
+    commandKey: 'cdus',
+    results: [
+      {
+        uuid: '1b4e28ba-2fa1-41d2-883f-0016d3cca427',
+        deploymentUnitRef: 'Device.SoftwareModules.DeploymentUnit.1',
+        version: '1',
+        currentState: 'Installed',
+        resolved: true,
+        executionUnitRefList: '',
+        startTime: '2026-11-25T09:10:00Z',
+        completeTime: '2026-11-25T09:10:05Z',
+        fault: { faultCode: 0, faultString: '' },
+      },
+    ],
+  };
+  const d = step(s, post(du, 'du-1'), O);
+  assert.match(d.reply!.body, /<cwmp:DUStateChangeCompleteResponse\/>/);
+  assert.deepEqual(d.effects, [{ kind: 'du-state-change-complete', message: du }]);
+  const adu = { method: 'AutonomousDUStateChangeComplete' as const, results: [{ ...du.results[0]!, operationPerformed: 'Install' }] };
+  const a = step(s, post(adu, 'adu-1'), O);
+  assert.match(a.reply!.body, /<cwmp:AutonomousDUStateChangeCompleteResponse\/>/);
+  assert.deepEqual(a.effects, [{ kind: 'du-state-change-complete', message: adu }]);
+  for (const r of [rd, k, d, a]) assert.equal(r.write?.take, false, 'the RPC in flight stays in flight');
+});
+
 test('a response nobody asked for, or for another RPC, gets 400 and leaves the RPC in flight', () => {
   const none = step(session(), post({ method: 'RebootResponse' }), O);
   assert.equal(none.reply!.status, 400);
