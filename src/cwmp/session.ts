@@ -105,7 +105,7 @@ const SESSION_ID = /^[0-9a-f]{32}$/;
 export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** True when session state is shared between instances (src/cluster/): see the ACS front's auth. */
   readonly sharedSessions: boolean;
-  protected readonly state: SessionState;
+  private readonly state: SessionState;
   private readonly machine: MachineOptions;
   private readonly waiting = new Map<string, Waiter>();
   private readonly local = new Map<string, LocalSession>();
@@ -118,13 +118,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly graceTimers = new Set<NodeJS.Timeout>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
-  protected closed = false;
+  private closed = false;
 
   constructor(
-    protected readonly store: Store,
-    protected readonly connReq: ConnectionRequestPort,
-    protected readonly opts: SessionEngineOptions,
-    protected readonly log: Logger,
+    private readonly store: Store,
+    private readonly connReq: ConnectionRequestPort,
+    private readonly opts: SessionEngineOptions,
+    private readonly log: Logger,
     state?: SessionState,
   ) {
     super();
@@ -590,7 +590,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   // ------------------------------------------------------------------ devices and types
 
   /** Registers or refreshes the device from its Inform; cheap when nothing but the time changed. */
-  protected async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
+  private async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
     const now = new Date().toISOString();
     const events = inform.event.map((e) => e.eventCode);
     const param = (suffix: string): string | undefined => inform.parameterList.find((p) => p.name.endsWith(suffix))?.value;
@@ -642,7 +642,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return device;
   }
 
-  protected modelKey(device: DeviceRecord): string {
+  private modelKey(device: DeviceRecord): string {
     return `${device.deviceId.oui}-${device.deviceId.productClass}-${device.softwareVersion ?? ''}`;
   }
 
