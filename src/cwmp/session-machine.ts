@@ -139,8 +139,15 @@ export const ACS_METHODS = [
   'Kicked',
 ];
 
-const TOUCH: SessionWrite = { post: true, take: false, next: null, end: false };
-const NOTHING: StepResult = { reply: null, write: null, effects: [] };
+// The hot path's results are shared constants (a session of a known device allocates little).
+const TOUCH: SessionWrite = Object.freeze({ post: true, take: false, next: null, end: false });
+const NOTHING: StepResult = Object.freeze({ reply: null, write: null, effects: [] });
+const ACS_TURN: StepResult = Object.freeze({ reply: null, write: Object.freeze({ post: true, take: false, next: 'end', end: false }), effects: [] });
+const DONE: StepResult = Object.freeze({
+  reply: Object.freeze({ status: 204, body: '', ended: true }),
+  write: null,
+  effects: Object.freeze([Object.freeze({ kind: 'ended', reason: 'done', wake: false })]) as SessionEffect[],
+});
 const XML = 'text/xml; charset="utf-8"';
 
 export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): StepResult {
@@ -153,7 +160,7 @@ export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): 
     case 'post':
       return onPost(s, input.envelope, o);
     case 'empty': {
-      if (!s.inflight) return { reply: null, write: { post: true, take: false, next: 'end', end: false }, effects: [] };
+      if (!s.inflight) return ACS_TURN;
       const expected = RESPONSE_OF[s.inflight.method];
       return {
         reply: null,
@@ -169,7 +176,7 @@ export function step(s: SessionRecord, input: SessionInput, o: MachineOptions): 
     case 'claimed':
       return { reply: envelope(s, input.rpc.id, input.rpc.rpc, o.holdRequests && input.more > 0), write: null, effects: [] };
     case 'queue-empty':
-      if (input.ended) return { reply: { status: 204, body: '', ended: true }, write: null, effects: [{ kind: 'ended', reason: 'done', wake: false }] };
+      if (input.ended) return DONE;
       return { reply: null, write: null, effects: [{ kind: 'linger', ms: o.lingerMs }] };
     case 'linger-over':
       // Another POST of this session took the ACS's turn meanwhile (a CPE on two connections).
