@@ -24,9 +24,7 @@ function walk(dir, out) {
 }
 
 const sources = (folders.length ? folders : ['']).flatMap((f) => walk(path.join(root, 'test', f), []));
-const compiled = sources
-  .map((s) => path.join(root, 'dist', path.relative(root, s)).replace(/\.ts$/, '.js'))
-  .sort();
+const compiled = sources.map((s) => path.join(root, 'dist', path.relative(root, s)).replace(/\.ts$/, '.js')).sort();
 const missing = compiled.filter((c) => !existsSync(c));
 if (missing.length) {
   console.error(`not compiled (run npm run build): ${missing.join(', ')}`);

@@ -1,6 +1,6 @@
 /**
  * One typed options table with defaults, environment overrides and a clear error naming
- * any bad key (DESIGN section 9.10). Precedence: CLI > environment > file > defaults.
+ * any bad key. Precedence: CLI > environment > file > defaults.
  *
  * Environment names are derived from the key path: `CUP_` + each segment in UPPER_SNAKE,
  * joined by `__`. Example: acs.connectionRequest.timeoutMs -> CUP_ACS__CONNECTION_REQUEST__TIMEOUT_MS.
@@ -9,301 +9,218 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 
-export type AuthMode = 'none' | 'basic' | 'digest';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/**
+ * The schema is the single declaration of every key: its type, default, bounds and meaning.
+ * `Config` and the named sub-types below are inferred from it.
+ */
+interface StringLeaf<T extends string = string> {
+  kind: 'string';
+  def: T;
+  enum?: readonly T[];
+  /** Never shown in errors or --help. */
+  secret?: boolean;
+}
+interface IntLeaf {
+  kind: 'int';
+  def: number;
+  min: number;
+  max: number;
+}
+interface BoolLeaf {
+  kind: 'bool';
+  def: boolean;
+}
+interface ListLeaf<S extends Schema = Schema> {
+  kind: 'list';
+  def: unknown[];
+  item: S;
+  required: readonly string[];
+}
+type Leaf = StringLeaf | IntLeaf | BoolLeaf | ListLeaf;
+type Schema = { [key: string]: Leaf | Schema };
 
-export interface Config {
-  dataDir: string;
+/** The value type a schema node declares. */
+type Infer<S> =
+  S extends StringLeaf<infer T>
+    ? T
+    : S extends IntLeaf
+      ? number
+      : S extends BoolLeaf
+        ? boolean
+        : S extends ListLeaf<infer I>
+          ? Infer<I>[]
+          : { [K in keyof S]: Infer<S[K]> };
+
+const str = (def: string, opts: { secret?: boolean } = {}): StringLeaf => ({ kind: 'string', def, ...opts });
+const oneOf = <const T extends string>(values: readonly T[], def: NoInfer<T>): StringLeaf<T> => ({ kind: 'string', def, enum: values });
+const int = (def: number, min: number, max: number): IntLeaf => ({ kind: 'int', def, min, max });
+const bool = (def: boolean): BoolLeaf => ({ kind: 'bool', def });
+const list = <S extends Schema>(item: S, required: readonly (keyof S & string)[]): ListLeaf<S> => ({ kind: 'list', def: [], item, required });
+
+const MAX_MS = 7 * 24 * 3600 * 1000;
+
+/** PEM file paths for a TLS server (cert '' = TLS off); ca: trusted CA for client certificates. */
+const tlsServer = () => ({ cert: str(''), key: str(''), ca: str('') });
+/** TLS as a client: ca to trust (besides the system's), optional client cert/key. */
+const tlsClient = () => ({
+  ca: str(''),
+  cert: str(''),
+  key: str(''),
+  /** Skip certificate verification (labs only; logged as a warning). */
+  insecure: bool(false),
+});
+
+const SCHEMA = {
+  dataDir: str('./data'),
   acs: {
-    host: string;
-    port: number;
+    host: str('0.0.0.0'),
+    port: int(7547, 0, 65535),
     /** Largest CPE request body accepted (bytes); larger gets 413. */
-    maxBodyBytes: number;
+    maxBodyBytes: int(8 * 1024 * 1024, 1024, 512 * 1024 * 1024),
     /** An idle CWMP session ends after this (ms); its in-flight RPC fails. */
-    sessionTimeoutMs: number;
+    sessionTimeoutMs: int(30_000, 10, MAX_MS),
     /** Bodies larger than this are decoded on a worker thread so other sessions do not stall. */
-    workerThresholdBytes: number;
+    workerThresholdBytes: int(64 * 1024, 0, 512 * 1024 * 1024),
     /** Worker threads for large bodies (0 disables: everything is decoded inline). */
-    parseWorkers: number;
+    parseWorkers: int(1, 0, 64),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */
-    holdRequests: boolean;
+    holdRequests: bool(false),
     /** Set random per-device ConnectionRequestUsername/Password on BOOTSTRAP (and when none is known). */
-    setConnectionRequestCredentials: boolean;
+    setConnectionRequestCredentials: bool(true),
     /** A device whose last Inform is older than this many seconds is listed as offline. */
-    onlineWindowS: number;
+    onlineWindowS: int(3600, 1, 365 * 24 * 3600),
     /** Concurrent CWMP sessions above which new Informs get 503 + Retry-After (load shedding). */
-    maxSessions: number;
+    maxSessions: int(20_000, 1, 10_000_000),
     /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
-    lingerMs: number;
+    lingerMs: int(300, 0, 60_000),
     /**
      * A CPE that closes its TCP connection with an RPC in flight and neither posts again nor sends a
      * new Inform within this many ms: the RPC fails at once, not at the session timeout (0 disables).
      */
-    droppedConnectionGraceMs: number;
+    droppedConnectionGraceMs: int(3000, 0, MAX_MS),
     /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
-    tls: TlsServerConfig & { requestClientCert: boolean };
+    tls: { ...tlsServer(), requestClientCert: bool(false) },
     auth: {
-      mode: AuthMode;
-      realm: string;
+      mode: oneOf(['none', 'basic', 'digest'], 'none'),
+      realm: str('cwmp-usp-proxy'),
       /** Shared pair; a device's own credentials in the store take precedence. */
-      username: string;
-      password: string;
-    };
+      username: str(''),
+      password: str('', { secret: true }),
+    },
     connectionRequest: {
       /** One connection request attempt (ms). */
-      timeoutMs: number;
+      timeoutMs: int(5000, 10, MAX_MS),
       /** Default deadline of an enqueued RPC (ms): not sent by then, it fails as "device unreachable". */
-      deadlineMs: number;
-      retries: number;
-      retryDelayMs: number;
-      maxDelayMs: number;
-      maxConcurrent: number;
-    };
-  };
+      deadlineMs: int(30_000, 10, MAX_MS),
+      retries: int(2, 0, 100),
+      retryDelayMs: int(1000, 0, MAX_MS),
+      maxDelayMs: int(10_000, 0, MAX_MS),
+      maxConcurrent: int(200, 1, 100_000),
+    },
+  },
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
-    endpointIdScheme: 'os' | 'ops';
+    endpointIdScheme: oneOf(['os', 'ops'], 'os'),
     /** The proxy's own identity on shared broker connections (MQTT usp-endpoint-id, STOMP endpoint-id). */
-    proxyEndpointId: string;
+    proxyEndpointId: str('proto::cwmp-usp-proxy'),
     /** Records larger than this are dropped (WebSocket: closed with 1009). */
-    maxRecordBytes: number;
+    maxRecordBytes: int(5 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     /** Requests one controller may have in progress at once; beyond, USP Error 7005 (flood guard). */
-    maxRequestsInFlightPerController: number;
-    websocket: { enabled: boolean; host: string; port: number; path: string; pingIntervalMs: number; tls: TlsServerConfig; clientCa: string };
+    maxRequestsInFlightPerController: int(256, 1, 1_000_000),
+    websocket: {
+      enabled: bool(true),
+      host: str('0.0.0.0'),
+      port: int(8080, 0, 65535),
+      path: str('/usp'),
+      pingIntervalMs: int(30_000, 10, MAX_MS),
+      tls: tlsServer(),
+      /** CA to trust when dialing controllers over wss:// (besides the system's). */
+      clientCa: str(''),
+    },
     mqtt: {
-      url: string;
-      topic: string;
-      protocolVersion: number;
-      clientId: string;
-      username: string;
-      password: string;
-      keepaliveS: number;
-      tls: TlsClientConfig;
-    };
+      /** Broker URL; '' = MQTT off. */
+      url: str(''),
+      topic: str('/usp/endpoint'),
+      protocolVersion: int(5, 4, 5),
+      clientId: str(''),
+      username: str(''),
+      password: str('', { secret: true }),
+      keepaliveS: int(60, 0, 65535),
+      tls: tlsClient(),
+    },
     stomp: {
-      host: string;
-      port: number;
-      vhost: string;
-      login: string;
-      passcode: string;
-      destination: string;
-      heartbeatMs: number;
-      tls: TlsClientConfig & { enabled: boolean };
-    };
+      /** Broker host; '' = STOMP off. */
+      host: str(''),
+      port: int(61613, 1, 65535),
+      vhost: str('/'),
+      login: str('guest'),
+      passcode: str('guest', { secret: true }),
+      destination: str('/queue/usp.agent'),
+      heartbeatMs: int(10_000, 0, MAX_MS),
+      tls: { enabled: bool(false), ...tlsClient() },
+    },
     /** Notify retry (TR-369 "Notify retry"): m seconds and k/1000 multiplier, per controller. */
-    notifRetryMinWaitS: number;
-    notifRetryMultiplier: number;
+    notifRetryMinWaitS: int(5, 0, 65535),
+    notifRetryMultiplier: int(2000, 1000, 65535),
     /** Device.LocalAgent.Controller.{i}.PeriodicNotifInterval default (s). */
-    periodicNotifIntervalS: number;
+    periodicNotifIntervalS: int(86_400, 1, 4_294_967_295),
     /** Reconnect backoff of MTP connections (ms). */
-    reconnectBaseMs: number;
-    reconnectMaxMs: number;
-  };
-  controllers: ControllerConfig[];
+    reconnectBaseMs: int(1000, 1, MAX_MS),
+    reconnectMaxMs: int(60_000, 1, MAX_MS),
+  },
   interworking: {
     /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */
-    operationTimeoutMs: number;
+    operationTimeoutMs: int(600_000, 10, MAX_MS),
     /** Parameters per GetParameterValues. */
-    gpvBatchSize: number;
+    gpvBatchSize: int(500, 1, 100_000),
     /** Instance lists learned with GetParameterNames stay valid this long (ms) unless Add/Delete/BOOT. */
-    instanceCacheTtlMs: number;
-  };
+    instanceCacheTtlMs: int(60_000, 0, MAX_MS),
+  },
+  controllers: list(
+    {
+      endpointId: str(''),
+      role: oneOf(['full', 'read-only'], 'full'),
+      mqtt: { topic: str('') },
+      stomp: { destination: str('') },
+      websocket: { url: str('') },
+    },
+    ['endpointId'],
+  ),
   store: {
-    path: string;
-    /** A shared Redis store for several instances (DESIGN section 6); url '' = SQLite at path. */
-    redis: { url: string; prefix: string };
-  };
-  /** Several instances on one Redis store (README "Scaling out"); active when store.redis.url is set. */
+    /** SQLite file; '' = <dataDir>/proxy.db. */
+    path: str(''),
+    /** A shared Redis store for several instances; url '' = SQLite at path. The url may carry a password. */
+    redis: { url: str('', { secret: true }), prefix: str('cup:') },
+  },
+  /** Several instances on one Redis store; active when store.redis.url is set. */
   cluster: {
     /** This instance's name in Redis ('' = <hostname>-<pid>-<random>). Unique per running instance. */
-    instanceId: string;
+    instanceId: str(''),
     /** How often an instance renews its liveness key (ms). */
-    heartbeatMs: number;
+    heartbeatMs: int(1000, 50, MAX_MS),
     /** An instance whose liveness key is this old is dead; its work is taken over (ms). */
-    instanceTtlMs: number;
+    instanceTtlMs: int(5000, 150, MAX_MS),
     /** MQTT 5 shared subscription group ($share/<group>/...) so one instance takes each USP Record. */
-    shareGroup: string;
-  };
-  log: { level: LogLevel };
+    shareGroup: str('cwmp-usp-proxy'),
+  },
+  log: { level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info') },
   admin: {
-    enabled: boolean;
-    host: string;
-    port: number;
+    enabled: bool(true),
+    host: str('127.0.0.1'),
+    port: int(7557, 0, 65535),
     /** Bearer token for /api/* (and the status page's data). '' = a random one is generated and logged at start. */
-    token: string;
+    token: str('', { secret: true }),
     /** How long running CWMP sessions may take to end on SIGTERM/SIGINT (ms). */
-    shutdownGraceMs: number;
-  };
-}
+    shutdownGraceMs: int(10_000, 0, MAX_MS),
+  },
+} satisfies Schema;
 
-/** PEM file paths for a TLS server (cert '' = TLS off); ca: trusted CA for client certificates. */
-export interface TlsServerConfig {
-  cert: string;
-  key: string;
-  ca: string;
-}
-
-/** TLS as a client: ca to trust (besides the system's), optional client cert/key. */
-export interface TlsClientConfig {
-  ca: string;
-  cert: string;
-  key: string;
-  /** Skip certificate verification (labs only; logged as a warning). */
-  insecure: boolean;
-}
-
-export interface ControllerConfig {
-  endpointId: string;
-  role: 'full' | 'read-only';
-  mqtt: { topic: string };
-  stomp: { destination: string };
-  websocket: { url: string };
-}
-
-type Leaf =
-  | { kind: 'list'; def: unknown[]; item: Schema; required: readonly string[] }
-  | { kind: 'string'; def: string; enum?: readonly string[]; secret?: boolean }
-  | { kind: 'int'; def: number; min: number; max: number }
-  | { kind: 'bool'; def: boolean };
-
-type Schema = { [key: string]: Leaf | Schema };
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const MAX_MS = 7 * 24 * 3600 * 1000;
-
-const SCHEMA: Schema = {
-  dataDir: { kind: 'string', def: './data' },
-  acs: {
-    host: { kind: 'string', def: '0.0.0.0' },
-    port: { kind: 'int', def: 7547, min: 0, max: 65535 },
-    maxBodyBytes: { kind: 'int', def: 8 * 1024 * 1024, min: 1024, max: 512 * 1024 * 1024 },
-    sessionTimeoutMs: { kind: 'int', def: 30_000, min: 10, max: MAX_MS },
-    workerThresholdBytes: { kind: 'int', def: 64 * 1024, min: 0, max: 512 * 1024 * 1024 },
-    parseWorkers: { kind: 'int', def: 1, min: 0, max: 64 },
-    holdRequests: { kind: 'bool', def: false },
-    setConnectionRequestCredentials: { kind: 'bool', def: true },
-    onlineWindowS: { kind: 'int', def: 3600, min: 1, max: 365 * 24 * 3600 },
-    maxSessions: { kind: 'int', def: 20_000, min: 1, max: 10_000_000 },
-    lingerMs: { kind: 'int', def: 300, min: 0, max: 60_000 },
-    droppedConnectionGraceMs: { kind: 'int', def: 3000, min: 0, max: MAX_MS },
-    tls: {
-      cert: { kind: 'string', def: '' },
-      key: { kind: 'string', def: '' },
-      ca: { kind: 'string', def: '' },
-      requestClientCert: { kind: 'bool', def: false },
-    },
-    auth: {
-      mode: { kind: 'string', def: 'none', enum: ['none', 'basic', 'digest'] },
-      realm: { kind: 'string', def: 'cwmp-usp-proxy' },
-      username: { kind: 'string', def: '' },
-      password: { kind: 'string', def: '', secret: true },
-    },
-    connectionRequest: {
-      timeoutMs: { kind: 'int', def: 5000, min: 10, max: MAX_MS },
-      deadlineMs: { kind: 'int', def: 30_000, min: 10, max: MAX_MS },
-      retries: { kind: 'int', def: 2, min: 0, max: 100 },
-      retryDelayMs: { kind: 'int', def: 1000, min: 0, max: MAX_MS },
-      maxDelayMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
-      maxConcurrent: { kind: 'int', def: 200, min: 1, max: 100_000 },
-    },
-  },
-  usp: {
-    endpointIdScheme: { kind: 'string', def: 'os', enum: ['os', 'ops'] },
-    proxyEndpointId: { kind: 'string', def: 'proto::cwmp-usp-proxy' },
-    maxRecordBytes: { kind: 'int', def: 5 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024 },
-    maxRequestsInFlightPerController: { kind: 'int', def: 256, min: 1, max: 1_000_000 },
-    websocket: {
-      enabled: { kind: 'bool', def: true },
-      host: { kind: 'string', def: '0.0.0.0' },
-      port: { kind: 'int', def: 8080, min: 0, max: 65535 },
-      path: { kind: 'string', def: '/usp' },
-      pingIntervalMs: { kind: 'int', def: 30_000, min: 10, max: MAX_MS },
-      tls: {
-        cert: { kind: 'string', def: '' },
-        key: { kind: 'string', def: '' },
-        ca: { kind: 'string', def: '' },
-      },
-      /** CA to trust when dialing controllers over wss:// (besides the system's). */
-      clientCa: { kind: 'string', def: '' },
-    },
-    mqtt: {
-      url: { kind: 'string', def: '' }, // '' = MQTT off
-      topic: { kind: 'string', def: '/usp/endpoint' },
-      protocolVersion: { kind: 'int', def: 5, min: 4, max: 5 },
-      clientId: { kind: 'string', def: '' },
-      username: { kind: 'string', def: '' },
-      password: { kind: 'string', def: '', secret: true },
-      keepaliveS: { kind: 'int', def: 60, min: 0, max: 65535 },
-      tls: {
-        ca: { kind: 'string', def: '' },
-        cert: { kind: 'string', def: '' },
-        key: { kind: 'string', def: '' },
-        insecure: { kind: 'bool', def: false },
-      },
-    },
-    stomp: {
-      host: { kind: 'string', def: '' }, // '' = STOMP off
-      port: { kind: 'int', def: 61613, min: 1, max: 65535 },
-      vhost: { kind: 'string', def: '/' },
-      login: { kind: 'string', def: 'guest' },
-      passcode: { kind: 'string', def: 'guest', secret: true },
-      destination: { kind: 'string', def: '/queue/usp.agent' },
-      heartbeatMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
-      tls: {
-        enabled: { kind: 'bool', def: false },
-        ca: { kind: 'string', def: '' },
-        cert: { kind: 'string', def: '' },
-        key: { kind: 'string', def: '' },
-        insecure: { kind: 'bool', def: false },
-      },
-    },
-    notifRetryMinWaitS: { kind: 'int', def: 5, min: 0, max: 65535 },
-    notifRetryMultiplier: { kind: 'int', def: 2000, min: 1000, max: 65535 },
-    periodicNotifIntervalS: { kind: 'int', def: 86_400, min: 1, max: 4_294_967_295 },
-    reconnectBaseMs: { kind: 'int', def: 1000, min: 1, max: MAX_MS },
-    reconnectMaxMs: { kind: 'int', def: 60_000, min: 1, max: MAX_MS },
-  },
-  interworking: {
-    operationTimeoutMs: { kind: 'int', def: 600_000, min: 10, max: MAX_MS },
-    gpvBatchSize: { kind: 'int', def: 500, min: 1, max: 100_000 },
-    instanceCacheTtlMs: { kind: 'int', def: 60_000, min: 0, max: MAX_MS },
-  },
-  controllers: {
-    kind: 'list',
-    def: [],
-    required: ['endpointId'],
-    item: {
-      endpointId: { kind: 'string', def: '' },
-      role: { kind: 'string', def: 'full', enum: ['full', 'read-only'] },
-      mqtt: { topic: { kind: 'string', def: '' } },
-      stomp: { destination: { kind: 'string', def: '' } },
-      websocket: { url: { kind: 'string', def: '' } },
-    },
-  },
-  store: {
-    path: { kind: 'string', def: '' }, // '' = <dataDir>/proxy.db
-    redis: {
-      url: { kind: 'string', def: '', secret: true }, // may carry a password
-      prefix: { kind: 'string', def: 'cup:' },
-    },
-  },
-  cluster: {
-    instanceId: { kind: 'string', def: '' },
-    heartbeatMs: { kind: 'int', def: 1000, min: 50, max: MAX_MS },
-    instanceTtlMs: { kind: 'int', def: 5000, min: 150, max: MAX_MS },
-    shareGroup: { kind: 'string', def: 'cwmp-usp-proxy' },
-  },
-  log: {
-    level: { kind: 'string', def: 'info', enum: LOG_LEVELS },
-  },
-  admin: {
-    enabled: { kind: 'bool', def: true },
-    host: { kind: 'string', def: '127.0.0.1' },
-    port: { kind: 'int', def: 7557, min: 0, max: 65535 },
-    token: { kind: 'string', def: '', secret: true },
-    shutdownGraceMs: { kind: 'int', def: 10_000, min: 0, max: MAX_MS },
-  },
-};
+export type Config = Infer<typeof SCHEMA>;
+export type AuthMode = Config['acs']['auth']['mode'];
+export type LogLevel = Config['log']['level'];
+export type TlsServerConfig = Config['usp']['websocket']['tls'];
+export type TlsClientConfig = Config['usp']['mqtt']['tls'];
+export type ControllerConfig = Config['controllers'][number];
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -450,7 +367,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
     }
   }
-  const config = cfg as unknown as Config;
+  const config = cfg as Config;
   if (!config.store.path) config.store.path = path.join(config.dataDir, 'proxy.db');
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))

@@ -1,31 +1,41 @@
 /**
- * Wires the proxy together: store, session engine, connection requests, ACS front.
- * Later sides (USP agents, interworking) attach to `proxy.engine` and `proxy.store`.
+ * The proxy object: builds every part in its constructor and hands each its dependencies there
+ * (store, session engine, connection requests, ACS front, the USP agent side, the interworking
+ * backends, metrics; on a shared Redis store the cluster's coordination and membership).
  */
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { SessionEngine, type SessionEngineOptions } from '../cwmp/session.js';
-import { Cluster } from '../cluster/cluster.js';
+import { ClusterBus } from '../cluster/bus.js';
+import { Cluster, instanceIdOf, sharedNonceSecret } from '../cluster/cluster.js';
+import { RedisCoordination } from '../cluster/coordination.js';
 import { ClusterSessionEngine } from '../cluster/session-engine.js';
-import { isClusterStore } from '../cluster/types.js';
+import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
+import { type Coordination, SingleInstance } from '../usp/agent/coordination.js';
 import { CwmpDeviceBackend } from '../interworking/backend.js';
 import { CwmpCommandRunner } from '../interworking/commands.js';
 import { EventBridge } from '../interworking/events.js';
 import { DeviceBackendSwitch, MappedDeviceBackend } from '../interworking/mapped-backend.js';
 import { loadDefaultMapping } from '../mapping/load.js';
-import { createMetrics, instrument } from '../ops/metrics.js';
-import { AdminServer } from '../ops/admin.js';
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { ProxyMetrics } from '../ops/metrics.js';
+import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
+
+/** The parts that exist only when several instances share a Redis store. */
+interface Shared {
+  store: ClusterStore;
+  bus: ClusterBus;
+  coordination: RedisCoordination;
+}
 
 export class CwmpUspProxy {
   readonly store: Store;
@@ -39,21 +49,27 @@ export class CwmpUspProxy {
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
   acsPort = 0;
-  readonly metrics = createMetrics();
+  readonly metrics = new ProxyMetrics();
   admin: AdminServer | null = null;
   adminPort = 0;
   /** Set when the store is shared (store.redis.url): this instance is one of several. */
   readonly cluster: Cluster | null = null;
+  private readonly shared: Shared | null = null;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
   ) {
-    const shared = config.store.redis.url !== '';
-    if (!shared && config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
-    const instanceId = Cluster.instanceIdOf(config.cluster);
+    if (config.store.redis.url === '' && config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
+    const instanceId = instanceIdOf(config.cluster);
     this.store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId });
-    if (isClusterStore(this.store)) this.cluster = new Cluster(this.store, config.cluster, log.child({ module: 'cluster', instanceId }));
+    const clusterLog = log.child({ module: 'cluster', instanceId });
+    if (isClusterStore(this.store)) {
+      const bus = new ClusterBus(this.store.redis, clusterLog);
+      this.shared = { store: this.store, bus, coordination: new RedisCoordination(this.store, bus, clusterLog) };
+    }
+    const shared = this.shared;
+    const coordination: Coordination = shared?.coordination ?? new SingleInstance();
     const cr = config.acs.connectionRequest;
     this.connReq = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
@@ -72,19 +88,26 @@ export class CwmpUspProxy {
       lingerMs: config.acs.lingerMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };
-    this.engine =
-      this.cluster && isClusterStore(this.store)
-        ? new ClusterSessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), this.cluster.bus, instanceId)
-        : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
+    this.engine = shared
+      ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)
+      : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
     this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
     this.acs = new AcsServer(
       this.engine,
       this.decoder,
       this.store,
-      { host: config.acs.host, port: config.acs.port, maxBodyBytes: config.acs.maxBodyBytes, auth: config.acs.auth, tls: config.acs.tls },
+      {
+        host: config.acs.host,
+        port: config.acs.port,
+        maxBodyBytes: config.acs.maxBodyBytes,
+        auth: config.acs.auth,
+        tls: config.acs.tls,
+        route: shared ? instanceId : undefined,
+        sharedNonceSecret: shared ? () => sharedNonceSecret(shared.store) : undefined,
+      },
       log.child({ module: 'acs' }),
     );
-    // The CWMP device as a data-model backend of its USP Agent (DESIGN sections 4 and 9.5).
+    // The CWMP device as a data-model backend of its USP Agent.
     // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
@@ -95,7 +118,7 @@ export class CwmpUspProxy {
     );
     this.commands = new CwmpCommandRunner(enqueue, { completionTimeoutMs: config.interworking.operationTimeoutMs });
     this.device.commandRunner = this.commands;
-    // TR-098 devices are presented as Device:2 through assets/mappings/tr098-to-tr181.json (DESIGN section 5).
+    // TR-098 devices are presented as Device:2 through assets/mappings/tr098-to-tr181.json.
     this.mapped = new MappedDeviceBackend(
       { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
       { deviceByEndpointId: byEid },
@@ -104,13 +127,17 @@ export class CwmpUspProxy {
       { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, snapshotTtlMs: config.interworking.instanceCacheTtlMs },
     );
     this.mapped.commandRunner = this.commands;
-    this.usp = new AgentSide(config, this.cluster ? this.cluster.announcingStore() : this.store, log, [
-      new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped),
-    ]);
-    this.usp.notifier.deviceIdentity = async (eid) => {
-      const d = await this.store.getDeviceByEndpointId(eid);
-      return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
-    };
+    this.usp = new AgentSide({
+      config,
+      store: this.store,
+      log,
+      deviceBackends: [new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped)],
+      coordination,
+      deviceIdentity: async (eid) => {
+        const d = await this.store.getDeviceByEndpointId(eid);
+        return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
+      },
+    });
     this.device.onObjectChange = (kind, agentEid, path, keys) =>
       kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, keys) : this.usp.notifier.objectDeletion(agentEid, path);
     this.mapped.onObjectChange = this.device.onObjectChange;
@@ -131,8 +158,8 @@ export class CwmpUspProxy {
       toNative: (d, paths) => this.mapped.nativePaths(d, paths),
     };
     this.engine.on('inform', ({ device, inform }) => {
-      // Every registered device is a USP Agent (DESIGN section 3).
-      if (this.usp.deviceSeen(device.endpointId)) this.cluster?.agentAdded(device.endpointId);
+      // Every registered device is presented as a USP Agent.
+      this.usp.deviceSeen(device.endpointId);
       if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) {
         this.device.invalidateDevice(device.deviceKey);
         this.mapped.invalidateDevice(device.deviceKey);
@@ -144,8 +171,24 @@ export class CwmpUspProxy {
       this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
       this.events.transferComplete(device, message);
     });
+    if (shared) {
+      this.cluster = new Cluster(shared.store, config.cluster, clusterLog, shared.bus, {
+        coordination: shared.coordination,
+        endpoint: this.usp.endpoint,
+        notifier: this.usp.notifier,
+        deviceEvent: (e) => this.commands.deviceEvent(e),
+        finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
+      });
+    }
     // Prometheus metrics: attached before start so that restored work and first records count.
-    instrument(this, this.metrics);
+    this.metrics.attach({
+      engine: this.engine,
+      connectionRequests: this.connReq,
+      endpoint: this.usp.endpoint,
+      mtps: () => this.usp.mtps.map((m) => m.status()),
+      controllers: config.controllers,
+      listDevices: () => this.store.listDevices(),
+    });
   }
 
   async start(): Promise<void> {
@@ -153,18 +196,8 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
-    if (this.cluster) {
-      this.acs.nonceSecret = await this.cluster.sharedNonceSecret();
-      this.acs.route = this.cluster.instanceId;
-      await this.cluster.start({
-        endpoint: this.usp.endpoint,
-        notifier: this.usp.notifier,
-        localAgent: this.usp.localAgent,
-        deviceEvent: (e) => this.commands.deviceEvent(e),
-        addAgent: (eid) => void this.usp.deviceSeen(eid),
-        finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
-      });
-    } else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
+    if (this.cluster) await this.cluster.start();
+    else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     this.acsPort = await this.acs.listen();
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
@@ -220,11 +253,26 @@ export class CwmpUspProxy {
         writeFileSync(file, token + '\n', { mode: 0o600 });
         this.log.info({ file }, 'admin.token not configured: generated one and wrote it to this file');
       }
-      this.admin = new AdminServer(this, { host: admin.host, port: admin.port, token }, this.metrics);
+      this.admin = new AdminServer(this.adminPorts(), { host: admin.host, port: admin.port, token });
       this.adminPort = await this.admin.start();
       this.log.info({ port: this.adminPort }, 'admin API, status page, /metrics, /healthz and /readyz listening');
     }
     return this.adminPort;
+  }
+
+  /** What the admin side reads and does (an AdminServer of one's own, e.g. in tests). */
+  adminPorts(): AdminPorts {
+    return {
+      store: this.store,
+      engine: this.engine,
+      connectionRequest: (deviceKey, url, creds) => this.connReq.request(deviceKey, url, creds),
+      acsPort: () => (this.acs.server.listening ? this.acsPort : 0),
+      mtps: () => this.usp.mtps.map((m) => m.status()),
+      controllers: this.config.controllers,
+      onlineWindowS: this.config.acs.onlineWindowS,
+      metrics: this.metrics,
+      log: this.log,
+    };
   }
 
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
@@ -235,6 +283,7 @@ export class CwmpUspProxy {
     this.connReq.close();
     await this.engine.close();
     await this.cluster?.stop();
+    await this.shared?.bus.close();
     await this.decoder.close();
     await this.store.close();
   }

@@ -1,6 +1,6 @@
 /**
- * Several proxy instances on one Redis (README "Scaling out"): membership, takeover of a dead
- * instance's work, and the few cross-instance signals the single-instance parts need.
+ * Several proxy instances on one Redis store: membership, and takeover of a dead instance's work.
+ * The cross-instance signals the USP agent side needs are its Coordination (coordination.ts).
  *
  * - Membership: each instance renews `P inst:<id>` (PX cluster.instanceTtlMs) every
  *   cluster.heartbeatMs and is listed in `P instances`. An instance whose key has expired is
@@ -10,55 +10,53 @@
  *     agent, sent over the broker; its unanswered send_resp Notifies are retried from here; its
  *     running async commands (Request rows) finish here (Reboot when the device boots, others
  *     with 7022, as after a restart).
- * - Signals (ClusterBus): device events for commands waiting on other instances; Subscription and
- *   Request row changes, so every instance's Device.LocalAgent. tree matches the store; and one
- *   claim per timer slot so that Periodic! and TimeToLive act once across instances.
+ * - Device events (ClusterBus) for commands waiting on other instances.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../app/config.js';
 import type { Logger } from '../app/log.js';
-import type { Store } from '../store/types.js';
 import type { Inform } from '../cwmp/types.js';
-import type { UspEndpoint } from '../usp/agent/endpoint.js';
-import type { LocalAgent } from '../usp/agent/local-agent.js';
-import type { Notifier } from '../usp/agent/notify.js';
+import type { Msg } from '../usp/codec/record.js';
 import { errorMsg } from '../usp/codec/record.js';
+import type { PendingNotify } from '../store/types.js';
 import type { DeviceEvent } from '../interworking/commands.js';
-import { ClusterBus } from './bus.js';
+import type { ClusterBus } from './bus.js';
+import type { RedisCoordination, TrackedRequest } from './coordination.js';
 import type { RemoteDeviceEvent } from './session-engine.js';
 import type { ClusterStore } from './types.js';
 
+/** What a takeover acts on, given at construction. */
 export interface ClusterParts {
-  endpoint: UspEndpoint;
-  notifier: Notifier;
-  localAgent: LocalAgent;
+  coordination: RedisCoordination;
+  /** Answers a dead instance's open USP requests (UspEndpoint.sendToController). */
+  endpoint: { sendToController(agentEid: string, controllerEid: string, msg: Msg): Promise<boolean> };
+  /** Retries a dead instance's unanswered send_resp Notifies (Notifier.resume). */
+  notifier: { resume(list: readonly PendingNotify[]): void };
   /** CwmpCommandRunner.deviceEvent: commands waiting here for a device that informed elsewhere. */
   deviceEvent(e: DeviceEvent): void;
-  /** AgentSide.deviceSeen: an agent registered on another instance appears on this one's MTPs too. */
-  addAgent(endpointId: string): void;
-  /** Finishes async commands whose instance stopped (Proxy: Reboot awaits the boot, others 7022). */
+  /** Finishes async commands whose instance stopped (Reboot awaits the boot, others 7022). */
   finishOrphanRequests(rows: { agentEid: string; path: string; values: Record<string, string> }[]): Promise<void>;
 }
 
-interface TrackedRequest {
-  agentEid: string;
-  controllerEid: string;
-  msgId: string;
+/** cluster.instanceId, or one made unique per process. */
+export function instanceIdOf(config: Config['cluster']): string {
+  return config.instanceId || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** One Digest nonce secret for all instances (the first instance makes it), so any instance accepts any nonce. */
+export async function sharedNonceSecret(store: ClusterStore): Promise<Buffer> {
+  const key = store.key('acs', 'nonce-secret');
+  await store.redis.set(key, randomBytes(32).toString('base64'), 'NX');
+  const v = await store.redis.get(key);
+  return Buffer.from(v ?? '', 'base64');
 }
 
 export class Cluster {
-  readonly bus: ClusterBus;
-  private parts: ClusterParts | null = null;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
   private stopped = false;
   readonly takenOver: string[] = [];
-  private readonly writing = new Map<string, Promise<void>>();
-  /** Own row writes started per agent: a reload's snapshot is stale if this moved while it read. */
-  private readonly writeGen = new Map<string, number>();
-  /** Reloads per agent run one at a time; a change announced meanwhile asks for one more. */
-  private readonly reloading = new Map<string, { again: boolean; done: Promise<void> }>();
   /** No takeover before this time (epoch ms): see tick(). */
   private graceUntil = 0;
   private beaten = false;
@@ -68,14 +66,9 @@ export class Cluster {
     private readonly store: ClusterStore,
     private readonly config: Config['cluster'],
     private readonly log: Logger,
-  ) {
-    this.bus = new ClusterBus(store.redis, log);
-  }
-
-  /** cluster.instanceId, or one made unique per process. */
-  static instanceIdOf(config: Config['cluster']): string {
-    return config.instanceId || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  }
+    private readonly bus: ClusterBus,
+    private readonly parts: ClusterParts,
+  ) {}
 
   get instanceId(): string {
     return this.store.owner;
@@ -85,83 +78,13 @@ export class Cluster {
     return this.store.key(...parts);
   }
 
-  /**
-   * The store the USP side writes through: Subscription and Request row changes are announced
-   * to the other instances once stored. (A prototype-delegating view: every other method and
-   * field is the store's own.)
-   */
-  announcingStore(): Store {
-    const base = this.store;
-    // Writes in flight per agent: a reload of that agent's rows waits for them, or it could
-    // read the store just before this instance's own new row lands and drop it from the tree.
-    const write = (agentEid: string, p: Promise<void>): Promise<void> => {
-      const done = Promise.all([this.writing.get(agentEid), p]).then(
-        () => undefined,
-        () => undefined,
-      );
-      this.writing.set(agentEid, done);
-      this.writeGen.set(agentEid, (this.writeGen.get(agentEid) ?? 0) + 1);
-      void done.then(() => {
-        if (this.writing.get(agentEid) === done) this.writing.delete(agentEid);
-        this.bus.publish(this.k('ch', 'la'), { from: this.instanceId, agentEid });
-      });
-      return p;
-    };
-    const view = Object.create(base) as Store;
-    view.putSubscription = (a, i, v) => write(a, base.putSubscription(a, i, v));
-    view.deleteSubscription = (a, i) => write(a, base.deleteSubscription(a, i));
-    view.putRequest = (a, i, v) => write(a, base.putRequest(a, i, v));
-    view.deleteRequest = (a, i) => write(a, base.deleteRequest(a, i));
-    return view;
-  }
-
-  async start(parts: ClusterParts): Promise<void> {
-    this.parts = parts;
+  async start(): Promise<void> {
     const me = this.instanceId;
     if ((await this.store.redis.exists(this.k('inst', me))) === 1) {
       throw new Error(`cluster.instanceId "${me}" is in use by a running instance (its liveness key exists in Redis); give each instance its own id`);
     }
     await this.bus.on(this.k('ch', 'dev'), (m) => this.onRemoteDeviceEvent(m as unknown as RemoteDeviceEvent));
-    await this.bus.on(
-      this.k('ch', 'la'),
-      (m) => void this.onRowsChanged(m).catch((e: Error) => this.log.warn({ err: e.message }, 'reloading LocalAgent rows failed')),
-    );
-    await this.bus.on(this.k('ch', 'ack'), (m) => {
-      if (m.from !== me && typeof m.msgId === 'string') parts.notifier.acknowledged(String(m.agentEid), String(m.controllerEid), m.msgId, true);
-    });
-    parts.notifier.relayAck = (agentEid, controllerEid, msgId) => this.bus.publish(this.k('ch', 'ack'), { from: me, agentEid, controllerEid, msgId });
-    // Instance numbers of new Subscription/Request rows: unique across instances, never reused.
-    if (!('cupReserveInstance' in this.store.redis)) {
-      this.store.redis.defineCommand('cupReserveInstance', {
-        numberOfKeys: 1,
-        lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-local floor = tonumber(ARGV[2])
-if n < floor then redis.call('HSET', KEYS[1], ARGV[1], floor); n = floor end
-return n`,
-      });
-    }
-    const reserve = (this.store.redis as unknown as Record<string, (...a: string[]) => Promise<number>>).cupReserveInstance!.bind(this.store.redis);
-    parts.localAgent.instanceAllocator = async (agentEid, tablePath, atLeast) => Number(await reserve(this.k('inum', agentEid), tablePath, String(atLeast)));
-    parts.notifier.claim = async (key, ttlMs) => (await this.store.redis.set(this.k('once', key), me, 'PX', ttlMs, 'NX')) === 'OK';
-    // Records for a WebSocket controller connected to another instance (Notify of an event seen here).
-    await this.bus.on(this.k('ch', 'out'), (m) => {
-      if (m.from === me || typeof m.bytes !== 'string') return;
-      void parts.endpoint.deliverRelayed(String(m.agentEid), String(m.controllerEid), Buffer.from(m.bytes, 'base64'));
-    });
-    parts.endpoint.relay = (agentEid, controllerEid, bytes) =>
-      this.bus.publish(this.k('ch', 'out'), { from: me, agentEid, controllerEid, bytes: Buffer.from(bytes).toString('base64') });
-    // Agents registered elsewhere: on this instance's MTPs too (WebSocket paths, Connect Records).
-    await this.bus.on(this.k('ch', 'agent'), (m) => {
-      if (m.from !== me && typeof m.endpointId === 'string') parts.addAgent(m.endpointId);
-    });
-    parts.endpoint.resolveAgent = async (eid) => (await this.store.getDeviceByEndpointId(eid)) !== null;
-    parts.endpoint.tracker = {
-      begin: (agentEid, controllerEid, msgId) =>
-        void this.store.redis
-          .hset(this.k('ureq', me), `${agentEid}|${controllerEid}|${msgId}`, JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest))
-          .catch(() => undefined),
-      end: (agentEid, controllerEid, msgId) => void this.store.redis.hdel(this.k('ureq', me), `${agentEid}|${controllerEid}|${msgId}`).catch(() => undefined),
-    };
+    await this.parts.coordination.start();
     // A previous run under the same id left work behind (kill -9 with a fixed instanceId).
     await this.takeOver(me, true);
     await this.beat();
@@ -179,20 +102,6 @@ return n`,
       .del(this.k('inst', this.instanceId))
       .exec()
       .catch(() => undefined);
-    await this.bus.close();
-  }
-
-  /** A device's agent appeared on this instance (its first Inform here): the others add it too. */
-  agentAdded(endpointId: string): void {
-    this.bus.publish(this.k('ch', 'agent'), { from: this.instanceId, endpointId });
-  }
-
-  /** One Digest nonce secret for all instances (the first instance makes it), so any instance accepts any nonce. */
-  async sharedNonceSecret(): Promise<Buffer> {
-    const key = this.k('acs', 'nonce-secret');
-    await this.store.redis.set(key, randomBytes(32).toString('base64'), 'NX');
-    const v = await this.store.redis.get(key);
-    return Buffer.from(v ?? '', 'base64');
   }
 
   /** The live instances (liveness keys present). */
@@ -254,7 +163,7 @@ return n`,
 
   /** Takes over a dead instance's work, once across the cluster (SET NX lock). */
   private async takeOver(dead: string, self: boolean): Promise<void> {
-    const parts = this.parts!;
+    const parts = this.parts;
     const r = this.store.redis;
     // Whoever wins the lock consumes (deletes) the dead instance's state, so a late second
     // takeover after the lock expires finds nothing left to do.
@@ -288,7 +197,7 @@ return n`,
     // 4. Its running async commands.
     const rows = self ? await this.store.listRequestsOwnedBy(dead) : await this.store.adoptRequests(dead);
     if (rows.length) {
-      for (const agent of new Set(rows.map((x) => x.agentEid))) await this.reloadAgent(agent);
+      for (const agent of new Set(rows.map((x) => x.agentEid))) await parts.coordination.reloadAgent(agent);
       await parts.finishOrphanRequests(rows.map((x) => ({ agentEid: x.agentEid, path: `Device.LocalAgent.Request.${x.instance}.`, values: x.values })));
     }
     if (!self) await r.srem(this.k('instances'), dead);
@@ -304,55 +213,7 @@ return n`,
 
   private onRemoteDeviceEvent(m: RemoteDeviceEvent): void {
     if (m.from === this.instanceId || typeof m.deviceKey !== 'string') return;
-    if (m.inform && Array.isArray(m.inform.event)) this.parts?.deviceEvent({ kind: 'inform', deviceKey: m.deviceKey, inform: m.inform as unknown as Inform });
-    else if (m.transferComplete) this.parts?.deviceEvent({ kind: 'transferComplete', deviceKey: m.deviceKey, message: m.transferComplete });
-  }
-
-  private async onRowsChanged(m: Record<string, unknown>): Promise<void> {
-    if (m.from === this.instanceId || typeof m.agentEid !== 'string') return;
-    await this.reloadAgent(m.agentEid);
-  }
-
-  /**
-   * Re-seeds the agent's rows from Redis. A snapshot is applied only if none of this instance's
-   * own writes for the agent was in flight while it was read: one that had not landed yet would
-   * vanish from this instance's tree (and no announcement of its own brings it back).
-   */
-  private reloadAgent(agentEid: string): Promise<void> {
-    const running = this.reloading.get(agentEid);
-    if (running) {
-      running.again = true;
-      return running.done;
-    }
-    const state = { again: true, done: Promise.resolve() };
-    state.done = (async () => {
-      try {
-        while (state.again) {
-          state.again = false;
-          await this.reloadOnce(agentEid);
-        }
-      } finally {
-        this.reloading.delete(agentEid);
-      }
-    })();
-    this.reloading.set(agentEid, state);
-    return state.done;
-  }
-
-  private async reloadOnce(agentEid: string): Promise<void> {
-    const parts = this.parts!;
-    for (;;) {
-      const inFlight = this.writing.get(agentEid);
-      if (inFlight) {
-        await inFlight;
-        continue;
-      }
-      const gen = this.writeGen.get(agentEid) ?? 0;
-      const [subs, reqs] = await Promise.all([this.store.listSubscriptions(agentEid), this.store.listRequests(agentEid)]);
-      if ((this.writeGen.get(agentEid) ?? 0) !== gen) continue;
-      parts.localAgent.reload(agentEid, subs, reqs);
-      parts.notifier.rearm(agentEid);
-      return;
-    }
+    if (m.inform && Array.isArray(m.inform.event)) this.parts.deviceEvent({ kind: 'inform', deviceKey: m.deviceKey, inform: m.inform as unknown as Inform });
+    else if (m.transferComplete) this.parts.deviceEvent({ kind: 'transferComplete', deviceKey: m.deviceKey, message: m.transferComplete });
   }
 }

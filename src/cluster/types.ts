@@ -3,7 +3,7 @@
  * layout of src/store/redis.ts, and its few atomic queue/ownership operations.
  */
 import type { Redis } from 'ioredis';
-import type { PendingNotify, QueuedRpc, Store, StoredSubscription } from '../store/types.js';
+import type { PendingNotify, QueuedRpc, Store, StoredRow } from '../store/types.js';
 
 export interface ClusterStore extends Store {
   readonly redis: Redis;
@@ -14,11 +14,11 @@ export interface ClusterStore extends Store {
   unqueueRpc(id: string): Promise<boolean>;
   getQueuedRpc(id: string): Promise<QueuedRpc | null>;
   adoptPendingNotifies(fromOwner: string): Promise<PendingNotify[]>;
-  adoptRequests(fromOwner: string): Promise<StoredSubscription[]>;
+  adoptRequests(fromOwner: string): Promise<StoredRow[]>;
   /** The Request rows an owner put (a restarted instance with a fixed id resumes its own). */
-  listRequestsOwnedBy(owner: string): Promise<StoredSubscription[]>;
-  listSubscriptions(agentEid: string): Promise<StoredSubscription[]>;
-  listRequests(agentEid: string): Promise<StoredSubscription[]>;
+  listRequestsOwnedBy(owner: string): Promise<StoredRow[]>;
+  listSubscriptions(agentEid: string): Promise<StoredRow[]>;
+  listRequests(agentEid: string): Promise<StoredRow[]>;
 }
 
 export function isClusterStore(s: Store): s is ClusterStore {

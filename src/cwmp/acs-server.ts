@@ -4,6 +4,12 @@
  * Digest; per-device credentials from the store, else the shared pair) and hands the envelope
  * to the session engine. Plain node:http, not express: the ACS endpoint is the hot path and
  * express costs far more than the 20% budget per request (bench/inform-storm prints both).
+ *
+ * What CPE HTTP stacks send is taken as the standards allow: HTTP/1.0 with or without
+ * keep-alive, a client that closes its sending side after the request, a close-delimited
+ * HTTP/1.0 body, bare-LF heads (cpe-connections.ts); an empty POST with Content-Length 0, without
+ * any length or chunked; any Content-Type (the body decides) and its charset (body-text.ts);
+ * quoted cookie values.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -15,6 +21,8 @@ import { authenticate } from './http-auth.js';
 import { SoapError, encodeSoap } from './soap.js';
 import { CwmpFault } from './types.js';
 import type { DecodePool } from './decode-pool.js';
+import { bodyText } from './body-text.js';
+import { CpeConnections } from './cpe-connections.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
 import { watchConnectionDrop } from './connection-drop.js';
@@ -36,6 +44,22 @@ export interface AcsServerOptions {
   requestTimeoutMs?: number;
   /** Request headers deadline (slow-header clients); default 30 s. */
   headersTimeoutMs?: number;
+  /**
+   * Several instances: this instance's id, sent as the `cup_route` cookie with each new session
+   * so that a balancer with cookie stickiness (nginx map, HAProxy `cookie`) keeps a session's
+   * POSTs here. Optional: any instance can serve any POST; stickiness saves a Redis lookup.
+   */
+  route?: string;
+  /**
+   * Several instances behind a balancer: the Digest nonce secret they share (read at listen()),
+   * so that a challenge issued by one instance is accepted by another. Default: one per process.
+   */
+  sharedNonceSecret?: () => Promise<Buffer>;
+  /**
+   * An HTTP/1.0 POST without Content-Length and without body bytes yet: how long to wait for its
+   * body or the client's close before reading it as an empty POST; default 1 s.
+   */
+  closeDelimitedGraceMs?: number;
 }
 
 const COOKIE_NAME = 'session';
@@ -46,19 +70,11 @@ export class AcsServer {
   readonly server: http.Server | https.Server;
   /** 'https' when acs.tls.cert is set. */
   readonly scheme: 'http' | 'https';
-  /**
-   * Signs the stateless Digest nonces. Several instances behind a balancer share one (Proxy sets
-   * it from Redis), so a challenge issued by one instance is accepted by another.
-   */
-  nonceSecret: Buffer = randomBytes(32);
-  /**
-   * Several instances: this instance's id, sent as the `cup_route` cookie with each new session
-   * so that a balancer with cookie stickiness (nginx map, HAProxy `cookie`) keeps a session's
-   * POSTs here. Optional: any instance can serve any POST; stickiness saves a Redis lookup.
-   */
-  route: string | null = null;
+  /** Signs the stateless Digest nonces (AcsServerOptions.sharedNonceSecret). */
+  private nonceSecret: Buffer = randomBytes(32);
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
+  private readonly connections: CpeConnections;
 
   constructor(
     private readonly engine: SessionEngine,
@@ -119,10 +135,17 @@ export class AcsServer {
     // CPE requests can be slow on bad links, but a stuck peer must not hold a socket forever.
     this.server.requestTimeout = requestTimeout;
     this.server.headersTimeout = headersTimeout;
+    this.connections = new CpeConnections(this.server, tls ? 'secureConnection' : 'connection', {
+      maxBodyBytes: opts.maxBodyBytes,
+      firstByteTimeoutMs: headersTimeout,
+      requestTimeoutMs: requestTimeout,
+      bodyGraceMs: opts.closeDelimitedGraceMs ?? 1000,
+    });
     this.engine.on('sessionEnd', ({ sessionId }) => this.authenticated.delete(sessionId));
   }
 
   async listen(): Promise<number> {
+    if (this.opts.sharedNonceSecret) this.nonceSecret = await this.opts.sharedNonceSecret();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.opts.port, this.opts.host, () => {
@@ -136,6 +159,7 @@ export class AcsServer {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
+      this.connections.destroyAll();
       this.server.closeIdleConnections();
       setTimeout(() => this.server.closeAllConnections(), 2000).unref();
     });
@@ -190,7 +214,8 @@ export class AcsServer {
         headers: { Connection: 'close' },
       });
     }
-    const text = raw.toString('utf8');
+    const { text, unknownLabel } = bodyText(raw, req.headers['content-type']);
+    if (unknownLabel !== undefined) this.log.debug({ charset: unknownLabel }, 'ACS: unknown charset, body read as UTF-8');
 
     let decoded: Awaited<ReturnType<DecodePool['decode']>>;
     if (text.trim() === '') decoded = { envelope: null, warnings: [] };
@@ -238,7 +263,7 @@ export class AcsServer {
 
     const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
     if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
-    send(res, reply, reply.cookie ? this.route : null);
+    send(res, reply, reply.cookie ? (this.opts.route ?? null) : null);
   }
 
   private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {
@@ -268,11 +293,20 @@ function send(res: http.ServerResponse, r: CwmpReply, route: string | null = nul
   res.end(body);
 }
 
-function readCookie(header: string | undefined): string | null {
+/**
+ * Our session cookie from a Cookie header. CPEs echo it in several forms: plain, quoted
+ * (RFC 6265 4.1.1 allows a quoted cookie-value), with the attributes of Set-Cookie repeated
+ * ("session=x; Path=/; HttpOnly") or RFC 2965 "$Version" pairs around it.
+ */
+export function readCookie(header: string | undefined): string | null {
   if (!header) return null;
-  for (const part of header.split(';')) {
+  for (const part of header.split(/[;,]/)) {
     const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === COOKIE_NAME) return part.slice(i + 1).trim() || null;
+    if (i > 0 && part.slice(0, i).trim() === COOKIE_NAME) {
+      let v = part.slice(i + 1).trim();
+      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+      return v || null;
+    }
   }
   return null;
 }

@@ -8,6 +8,7 @@
  * per-device coalescing (one connection request per device, however many RPCs wait)
  * and a global bound on concurrent attempts.
  */
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
 import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge } from './http-auth.js';
@@ -153,11 +154,16 @@ interface Chain {
 /** Failures worth another attempt; auth and URL problems are not going to fix themselves. */
 const RETRYABLE: ReadonlySet<ConnReqFailureReason> = new Set(['timeout', 'refused', 'http-error']);
 
+export interface ConnectionRequesterEvents {
+  /** An attempt chain ended (its retries included, or cancelled): once per chain, however many callers joined it. */
+  result: [{ deviceKey: string; result: ConnReqResult }];
+}
+
 /**
  * Connection requests with a retry policy. Concurrent request() calls for one device share
  * one attempt chain and its result; a later call after the chain ended starts a new one.
  */
-export class ConnectionRequester {
+export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents> {
   private readonly chains = new Map<string, Chain>();
   private readonly waiters: Array<{ chain: Chain; grant: (granted: boolean) => void }> = [];
   private active = 0;
@@ -169,6 +175,7 @@ export class ConnectionRequester {
     private readonly policy: ConnReqPolicy,
     deps: ConnectionRequesterDeps = {},
   ) {
+    super();
     this.send = deps.send ?? sendConnectionRequest;
     this.rand = deps.rand ?? Math.random;
     this.maxInFlight = Math.max(1, policy.maxInFlight ?? 200);
@@ -200,6 +207,7 @@ export class ConnectionRequester {
     const chain: Chain = { url, creds, promise, resolve, cancelled: false, wake: null };
     this.chains.set(deviceKey, chain);
     void this.run(deviceKey, chain);
+    void promise.then((result) => this.emit('result', { deviceKey, result }));
     return promise;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Decodes SOAP bodies: small ones inline, large ones (a 2,000-parameter
  * GetParameterValuesResponse takes ~30 ms to parse) on worker threads, so one big
- * response does not stall every other session's event loop (DESIGN section 8).
+ * response does not stall every other session's event loop.
  */
 import { Worker } from 'node:worker_threads';
 import { decodeSoap, SoapError } from './soap.js';

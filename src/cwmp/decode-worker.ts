@@ -1,4 +1,4 @@
-/** Worker thread body: decodes large SOAP bodies off the main thread (DESIGN section 8). */
+/** Worker thread body: decodes large SOAP bodies off the main thread (decode-pool.ts). */
 import { parentPort } from 'node:worker_threads';
 import { decodeSoap, SoapError } from './soap.js';
 

@@ -336,12 +336,15 @@ export interface VerifyDigestOptions {
 
 /**
  * Verifies a Digest response: qop=auth (nc and cnonce required), and the RFC 2069 form
- * without qop. qop=auth-int and unknown algorithms are refused. The nonce's own validity
- * is checked separately (checkNonce) so callers can answer stale=true.
+ * without qop. MD5-sess and SHA-256-sess (RFC 2617 3.2.2.2, RFC 7616 3.4.2) need a cnonce,
+ * which goes into H(A1). qop=auth-int and unknown algorithms are refused. The nonce's own
+ * validity is checked separately (checkNonce) so callers can answer stale=true.
  */
 export function verifyDigest(parsed: ParsedAuthorization, o: VerifyDigestOptions): boolean {
   if (parsed.scheme !== 'Digest') return false;
-  if (!hashOf(parsed.algorithm)) return false;
+  const alg = hashOf(parsed.algorithm);
+  if (!alg) return false;
+  if (alg.sess && !parsed.cnonce) return false;
   if (parsed.realm !== o.realm) return false;
   if (parsed.userhash) return false; // we never offer userhash
   if (o.opaque !== undefined && parsed.opaque !== o.opaque) return false;

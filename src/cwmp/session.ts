@@ -75,6 +75,9 @@ export interface SessionEngineEvents {
   duStateChangeComplete: [{ device: DeviceRecord; message: DUStateChangeComplete | AutonomousDUStateChangeComplete }];
   rpcResult: [{ id: string; deviceKey: string; rpc: AcsRequest; outcome?: RpcOutcome; error?: RpcError }];
   sessionEnd: [{ sessionId: string; deviceKey: string; reason: string; rpcs: number }];
+  /** An RPC a caller of enqueue() waits for was queued, and settled (ms since it was queued). */
+  rpcQueued: [{ deviceKey: string; method: AcsRequest['method'] }];
+  rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
 
 /** A caller waiting for an RPC it queued here (none for RPCs restored after a restart). */
@@ -209,6 +212,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       origin: this.state.instanceId,
       linger: opts.linger === true,
     };
+    this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
       // Registered before the RPC is visible, so that even an instant answer finds its caller.
       this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs) });
@@ -522,6 +526,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (outcome) w.resolve?.(outcome);
     else w.reject?.(error ?? new RpcError('session-ended', 'no outcome'));
     this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });
+    if (w.resolve) this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(w.q.createdAt) });
   }
 
   private async onDeadline(id: string): Promise<void> {

@@ -18,6 +18,7 @@
  */
 import { XMLParser } from 'fast-xml-parser';
 import type {
+  ArgStruct,
   AutonOpResultStruct,
   CwmpMessage,
   CwmpVersion,
@@ -158,15 +159,52 @@ function elementsOf(ch: XNode[]): XNode[] {
   return out;
 }
 
-/** xsi:type of a Value, whatever the prefix, normalised to "xsd:<local>"; "xsd:string" if absent. */
+/**
+ * XML Schema built-in types a CWMP value may carry (TR-069 A.2.1 names string, int, unsignedInt,
+ * long, unsignedLong, boolean, dateTime, base64, hexBinary; the rest appear in the field).
+ */
+const XSD_BUILTINS = [
+  'string',
+  'int',
+  'unsignedInt',
+  'long',
+  'unsignedLong',
+  'boolean',
+  'dateTime',
+  'base64',
+  'base64Binary',
+  'hexBinary',
+  'decimal',
+  'double',
+  'float',
+  'integer',
+  'short',
+  'unsignedShort',
+  'byte',
+  'unsignedByte',
+  'anyURI',
+  'anySimpleType',
+];
+/** "xsd:string" -> itself: the spelling nearly every CPE sends, answered without any string work. */
+const XSD_QNAMES: ReadonlyMap<string, string> = new Map(XSD_BUILTINS.map((t) => [`xsd:${t}`, `xsd:${t}`]));
+/** Lower-cased local name -> canonical "xsd:<name>" (a CPE sending xsd:unsignedint means unsignedInt). */
+const XSD_BY_LOWER: ReadonlyMap<string, string> = new Map(XSD_BUILTINS.map((t) => [t.toLowerCase(), `xsd:${t}`]));
+
+/**
+ * xsi:type of a Value, whatever prefix the attribute and its value use (xsi:type="xs:int",
+ * q:type="xsd:int", xsi:type="int"), as "xsd:<local>" with the built-in names in their
+ * canonical case; "xsd:string" if absent (TR-069 A.2.1: string is the default).
+ */
 function xsiType(attrs: Attrs | undefined): string {
   if (attrs === undefined) return 'xsd:string';
   for (const k in attrs) {
     if (k === 'xsi:type' || (k.endsWith(':type') && !k.startsWith('xmlns'))) {
-      const v = attrs[k]!.trim();
-      if (v.startsWith('xsd:')) return v;
-      const local = localName(unescapeXml(v));
-      return local === '' ? 'xsd:string' : 'xsd:' + local;
+      const raw = attrs[k]!;
+      const known = XSD_QNAMES.get(raw);
+      if (known !== undefined) return known;
+      const local = localName(unescapeXml(raw).trim());
+      if (local === '') return 'xsd:string';
+      return XSD_BY_LOWER.get(local.toLowerCase()) ?? 'xsd:' + local;
     }
   }
   return 'xsd:string';
@@ -296,14 +334,73 @@ function stringList(items: XNode[]): string[] {
   return items.map((i) => textOf(childrenOf(i, tagOf(i))).trim());
 }
 
-function faultStruct(f: Fields, where: string, w: string[]): FaultStruct {
-  const ch = f.children('FaultStruct');
+function faultStruct(f: Fields, where: string, w: string[], field = 'FaultStruct'): FaultStruct {
+  const ch = f.children(field);
   if (ch === undefined) {
-    w.push(`${where}: missing FaultStruct, taken as no fault`);
+    w.push(`${where}: missing ${field}, taken as no fault`);
     return { faultCode: 0, faultString: '' };
   }
-  const s = new Fields(ch, `${where}/FaultStruct`, w, ['FaultCode', 'FaultString']);
+  const s = new Fields(ch, `${where}/${field}`, w, ['FaultCode', 'FaultString']);
   return { faultCode: s.int('FaultCode'), faultString: s.has('FaultString') ? s.text('FaultString') : '' };
+}
+
+function argList(items: XNode[], w: string[]): ArgStruct[] {
+  return items.map((i) => {
+    const s = structOf(i, 'RequestDownload/ArgStruct', w, ['Name', 'Value']);
+    return { name: s.token('Name'), value: s.text('Value') };
+  });
+}
+
+// FaultStruct: the name TransferComplete uses, which some agents carry over to Fault here.
+const OP_RESULT_FIELDS = [
+  'UUID',
+  'DeploymentUnitRef',
+  'Version',
+  'CurrentState',
+  'Resolved',
+  'ExecutionUnitRefList',
+  'StartTime',
+  'CompleteTime',
+  'Fault',
+  'FaultStruct',
+];
+const AUTON_OP_RESULT_FIELDS = [...OP_RESULT_FIELDS, 'OperationPerformed'];
+
+function opResult(s: Fields, where: string, w: string[]): OpResultStruct {
+  return {
+    uuid: s.token('UUID'),
+    deploymentUnitRef: s.token('DeploymentUnitRef'),
+    version: s.text('Version'),
+    currentState: s.token('CurrentState'),
+    resolved: s.bool('Resolved'),
+    executionUnitRefList: s.text('ExecutionUnitRefList'),
+    startTime: s.token('StartTime'),
+    completeTime: s.token('CompleteTime'),
+    fault: faultStruct(s, where, w, !s.has('Fault') && s.has('FaultStruct') ? 'FaultStruct' : 'Fault'),
+  };
+}
+
+/**
+ * The Results of a (Autonomous)DUStateChangeComplete and the other arguments. cwmp-1-2.xsd
+ * repeats Results, each one OpResultStruct; CPEs also send one SOAP array
+ * <Results soap-enc:arrayType="cwmp:OpResultStruct[n]"> of OpResultStruct items. Both are read:
+ * a Results holding a UUID is a struct, any other Results is an array of structs.
+ */
+function duResults(ch: XNode[]): { structs: XNode[][]; rest: XNode[] } {
+  const structs: XNode[][] = [];
+  const rest: XNode[] = [];
+  for (const c of ch) {
+    const tag = tagOf(c);
+    if (!isMarkup(tag)) continue;
+    if (localName(tag) !== 'Results') {
+      rest.push(c);
+      continue;
+    }
+    const inner = elementsOf(childrenOf(c, tag));
+    if (inner.some((e) => localName(tagOf(e)) === 'UUID')) structs.push(inner);
+    else for (const e of inner) structs.push(childrenOf(e, tagOf(e)));
+  }
+  return { structs, rest };
 }
 
 type BodyDecoder = (ch: XNode[], w: string[]) => CwmpMessage;
@@ -389,6 +486,51 @@ const DECODERS: ReadonlyMap<string, BodyDecoder> = new Map<string, BodyDecoder>(
     },
   ],
   ['GetRPCMethods', empty('GetRPCMethods')],
+  [
+    'RequestDownload',
+    (ch, w) => {
+      const m = f(ch, 'RequestDownload', w, ['FileType', 'FileTypeArg']);
+      return { method: 'RequestDownload', fileType: m.token('FileType'), fileTypeArg: argList(m.items('FileTypeArg'), w) };
+    },
+  ],
+  [
+    'Kicked',
+    (ch, w) => {
+      const m = f(ch, 'Kicked', w, ['Command', 'Referer', 'Arg', 'Next']);
+      return { method: 'Kicked', command: m.token('Command'), referer: m.token('Referer'), arg: m.text('Arg'), next: m.token('Next') };
+    },
+  ],
+  [
+    'DUStateChangeComplete',
+    (ch, w) => {
+      const { structs, rest } = duResults(ch);
+      const m = f(rest, 'DUStateChangeComplete', w, ['CommandKey']);
+      const where = 'DUStateChangeComplete/OpResultStruct';
+      if (structs.length === 0) w.push('DUStateChangeComplete: no Results');
+      return {
+        method: 'DUStateChangeComplete',
+        results: structs.map((r) => opResult(new Fields(r, where, w, OP_RESULT_FIELDS), where, w)),
+        // Optional (cwmp-1-2.xsd minOccurs 0): absent means the ChangeDUState had none.
+        commandKey: m.has('CommandKey') ? m.text('CommandKey') : '',
+      };
+    },
+  ],
+  [
+    'AutonomousDUStateChangeComplete',
+    (ch, w) => {
+      const { structs, rest } = duResults(ch);
+      f(rest, 'AutonomousDUStateChangeComplete', w, []);
+      const where = 'AutonomousDUStateChangeComplete/AutonOpResultStruct';
+      if (structs.length === 0) w.push('AutonomousDUStateChangeComplete: no Results');
+      return {
+        method: 'AutonomousDUStateChangeComplete',
+        results: structs.map((r): AutonOpResultStruct => {
+          const s = new Fields(r, where, w, AUTON_OP_RESULT_FIELDS);
+          return { ...opResult(s, where, w), operationPerformed: s.token('OperationPerformed') };
+        }),
+      };
+    },
+  ],
   [
     'GetParameterNames',
     (ch, w) => {
@@ -515,6 +657,10 @@ const DECODERS: ReadonlyMap<string, BodyDecoder> = new Map<string, BodyDecoder>(
   ],
   ['TransferCompleteResponse', empty('TransferCompleteResponse')],
   ['AutonomousTransferCompleteResponse', empty('AutonomousTransferCompleteResponse')],
+  ['RequestDownloadResponse', empty('RequestDownloadResponse')],
+  ['KickedResponse', (ch, w) => ({ method: 'KickedResponse', nextURL: f(ch, 'KickedResponse', w, ['NextURL']).token('NextURL') })],
+  ['DUStateChangeCompleteResponse', empty('DUStateChangeCompleteResponse')],
+  ['AutonomousDUStateChangeCompleteResponse', empty('AutonomousDUStateChangeCompleteResponse')],
   [
     'GetRPCMethodsResponse',
     (ch, w) => ({
@@ -717,22 +863,37 @@ function soapFaultString(ch: XNode[]): string {
   return '';
 }
 
-function isBlank(s: string): boolean {
+/** Index of the first character that is not whitespace or a byte order mark; s.length if none. */
+function contentStart(s: string): number {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c !== 32 && c !== 10 && c !== 13 && c !== 9 && c !== 0xfeff) return false;
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9 && c !== 0xfeff) return i;
   }
-  return true;
+  return s.length;
+}
+
+/** End of the text without trailing NUL characters (C stacks that count the terminator in Content-Length). */
+function contentEnd(s: string): number {
+  let e = s.length;
+  while (e > 0 && s.charCodeAt(e - 1) === 0) e--;
+  return e;
 }
 
 /**
  * Decodes one CWMP SOAP envelope (either direction). Returns envelope null for an empty body.
  * Throws SoapError (and nothing else) for input it cannot accept.
+ *
+ * Read past, as CPEs send them: a byte order mark, whitespace (CRLF or LF) before the XML
+ * declaration, and NUL characters after the envelope (a warning each for the NULs).
  */
 export function decodeSoap(xml: string): DecodeResult {
   if (typeof xml !== 'string') throw new SoapError('malformed-xml', 'body is not text');
-  if (isBlank(xml)) return { envelope: null, warnings: [] };
-  const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml;
+  const start = contentStart(xml);
+  if (start === xml.length) return { envelope: null, warnings: [] };
+  const end = xml.charCodeAt(xml.length - 1) === 0 ? contentEnd(xml) : xml.length;
+  const text = start === 0 && end === xml.length ? xml : xml.slice(start, end);
+  const warnings: string[] = [];
+  if (end < xml.length) warnings.push(`${xml.length - end} NUL character(s) after the envelope ignored`);
   let tree: XNode[];
   try {
     rejectDtd(text);
@@ -742,7 +903,6 @@ export function decodeSoap(xml: string): DecodeResult {
     if (e instanceof WellFormednessError) throw new SoapError(e.dtd ? 'forbidden-dtd' : 'malformed-xml', e.message);
     throw new SoapError('malformed-xml', `XML parser: ${(e as Error).message}`);
   }
-  const warnings: string[] = [];
   try {
     return { envelope: decodeTree(tree, warnings), warnings };
   } catch (e) {

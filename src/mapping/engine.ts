@@ -5,21 +5,22 @@
  *
  * A DeviceMapping is a snapshot of one device's instances: it materializes every concrete Device:2
  * object and parameter it can resolve (a few thousand entries for a real CPE), so every call is a
- * map lookup. When the device's instances change (Add/Delete, BOOT, a new GPN), build a new one
- * with the same InstanceMapStore: Device:2 instance numbers stay stable across rebuilds, and the
- * number of a row that disappeared is never given to another row.
+ * map lookup. Each Device:2 parameter resolves against the names of its own native instance:
+ * rows of one native table may differ, and a name the device did not list in GetParameterNames
+ * is never asked for (a conforming CPE faults 9005 on it, TR-069 A.3.2.2; others drop the session).
+ *
+ * When the device's instances change (Add/Delete, BOOT, a new GPN), withAdded()/withRemoved() give
+ * the next snapshot from the updated name list, without re-reading the device. Device:2 instance
+ * numbers stay stable across snapshots (InstanceMapStore), and the number of a row that
+ * disappeared is never given to another row.
  *
  * Paths: objects end in '.', parameters do not. Supported-model paths use '{i}'.
  */
 import type { MappingRules, ObjectRule, ParamRule, ParamSpec } from './load.js';
 import { enclosingTable } from './load.js';
+import { NativeNames, natCompare, schemaOf, type NativeParamInfo } from './native.js';
 
-/** One native name as GetParameterNames gives it (objects end in '.'); type is the xsi:type if known. */
-export interface NativeParamInfo {
-  name: string;
-  writable: boolean;
-  type?: string;
-}
+export { schemaOf, type NativeParamInfo };
 
 /** Persistent Device:2 instance numbers per device ("<usp table>|<native object>" -> number, "<usp table>#next" -> next). */
 export interface InstanceMapStore {
@@ -129,25 +130,6 @@ const TR181_TYPES: Record<string, string> = {
 };
 const TO_XSD: Record<string, string> = Object.fromEntries(Object.entries(XSD).map(([k, v]) => [v, k]));
 
-const NUM_SEG = /\.(\d+)(?=\.)/g;
-/** Native or USP concrete path -> {i} notation. */
-export function schemaOf(p: string): string {
-  return p.replace(NUM_SEG, '.{i}');
-}
-
-function natCompare(a: string, b: string): number {
-  const sa = a.split('.');
-  const sb = b.split('.');
-  for (let i = 0; i < Math.min(sa.length, sb.length); i++) {
-    if (sa[i] === sb[i]) continue;
-    const na = /^\d+$/.test(sa[i]);
-    const nb = /^\d+$/.test(sb[i]);
-    if (na && nb) return Number(sa[i]) - Number(sb[i]);
-    return sa[i] < sb[i] ? -1 : 1;
-  }
-  return sa.length - sb.length;
-}
-
 function patternRegex(p: string): RegExp {
   const esc = p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[a-z]\\?\}/g, '(\\d+)');
   return new RegExp(`^${esc}$`);
@@ -177,18 +159,15 @@ export interface DeviceMappingOptions {
   deviceKey: string;
   /** Every native object and parameter (GetParameterNames of the root, or a model dump). */
   params: Iterable<NativeParamInfo>;
+  /** Where Device:2 instance numbers persist; default: a store private to this mapping and the snapshots derived from it. */
   store?: InstanceMapStore;
 }
 
 export class DeviceMapping {
   readonly nativeRoot: string;
-  private readonly nativeParams = new Map<string, NativeParamInfo>();
-  private readonly nativeObjects: string[] = [];
-  private readonly nativeObjectSet = new Set<string>();
-  /** Schema path -> info of the first instance seen. */
-  private readonly schemaParams = new Map<string, NativeParamInfo>();
-  private readonly schemaObjects = new Set<string>();
-  private readonly learned = new Map<string, string | null>();
+  readonly deviceKey: string;
+  private readonly native: NativeNames;
+  private readonly store: InstanceMapStore;
   private readonly rules: ObjectRule[];
   private readonly ruleByUsp = new Map<string, ObjectRule>();
   /** Rows per rule (table rules) over all contexts. */
@@ -200,54 +179,38 @@ export class DeviceMapping {
   private readonly params = new Map<string, ConcreteParam>();
   private readonly reverse = new Map<string, string[]>();
   private instanceMap: Record<string, number>;
+  /** Native rows of the stored instance map per Device:2 table (to retire the numbers of rows that are gone). */
+  private readonly storedRows = new Map<string, string[]>();
 
   constructor(
     readonly mapping: MappingRules,
     opts: DeviceMappingOptions,
   ) {
     this.nativeRoot = mapping.nativeRoot;
-    for (const p of opts.params) this.addNative(p);
+    this.deviceKey = opts.deviceKey;
+    this.native = new NativeNames(this.nativeRoot, opts.params);
+    this.store = opts.store ?? new MemoryInstanceMapStore();
     this.rules = [...mapping.objects].sort((a, b) => ruleDepth(a.usp) - ruleDepth(b.usp));
     for (const r of this.rules) this.ruleByUsp.set(r.usp, r);
-    const stored = opts.store?.get(opts.deviceKey) ?? null;
+    const stored = this.store.get(opts.deviceKey);
     this.instanceMap = { ...(stored ?? {}) };
+    for (const k of Object.keys(this.instanceMap)) {
+      const bar = k.indexOf('|');
+      if (bar < 0) continue;
+      const t = k.slice(0, bar);
+      const l = this.storedRows.get(t);
+      if (l) l.push(k.slice(bar + 1));
+      else this.storedRows.set(t, [k.slice(bar + 1)]);
+    }
     const before = JSON.stringify(this.instanceMap);
     for (const r of this.rules) this.materializeRule(r);
     // Forget rows whose native object is gone (their numbers stay used through "#next").
     for (const k of Object.keys(this.instanceMap)) {
       const bar = k.indexOf('|');
-      if (bar >= 0 && !this.nativeObjectSet.has(k.slice(bar + 1))) delete this.instanceMap[k];
+      if (bar >= 0 && !this.native.hasObject(k.slice(bar + 1))) delete this.instanceMap[k];
     }
     this.computePass();
-    if (opts.store && JSON.stringify(this.instanceMap) !== before) opts.store.put(opts.deviceKey, this.instanceMap);
-  }
-
-  private addNative(p: NativeParamInfo): void {
-    if (!p.name.startsWith(this.nativeRoot)) return;
-    if (p.name.endsWith('.')) {
-      if (!this.nativeObjectSet.has(p.name)) {
-        this.nativeObjectSet.add(p.name);
-        this.nativeObjects.push(p.name);
-      }
-      this.nativeParams.set(p.name, p);
-      this.schemaObjects.add(schemaOf(p.name));
-    } else {
-      this.nativeParams.set(p.name, p);
-      const s = schemaOf(p.name);
-      if (!this.schemaParams.has(s)) this.schemaParams.set(s, p);
-    }
-    // Implied parent objects (a dump may list parameters only).
-    let q = p.name.endsWith('.') ? p.name.slice(0, -1) : p.name;
-    for (;;) {
-      const k = q.lastIndexOf('.');
-      if (k < 0) break;
-      q = q.slice(0, k);
-      const obj = q + '.';
-      if (this.nativeObjectSet.has(obj)) break;
-      this.nativeObjectSet.add(obj);
-      this.nativeObjects.push(obj);
-      this.schemaObjects.add(schemaOf(obj));
-    }
+    if (JSON.stringify(this.instanceMap) !== before) this.store.put(opts.deviceKey, this.instanceMap);
   }
 
   // ------------------------------------------------------------------ materialization
@@ -272,17 +235,20 @@ export class DeviceMapping {
       const uspObj = ctx.usp + rest;
       if (isTable) {
         const table = uspObj.slice(0, -4);
-        const found: string[] = [];
+        const found = new Set<string>();
         for (const src of this.sources(rule, ctx.native)) {
           if (!/\{[a-z]\}/.test(src)) {
-            if (this.nativeObjectSet.has(src) && !found.includes(src)) found.push(src);
+            if (this.native.hasObject(src)) found.add(src);
             continue;
           }
           const re = patternRegex(src);
-          const m = this.nativeObjects.filter((o) => re.test(o)).sort(natCompare);
-          for (const o of m) if (!found.includes(o)) found.push(o);
+          const m = this.native
+            .objectsOfSchema(schemaOf(src.replace(/\{[a-z]\}/g, '0')))
+            .filter((o) => re.test(o))
+            .sort(natCompare);
+          for (const o of m) found.add(o);
         }
-        const tRows = this.assign(table, found);
+        const tRows = this.assign(table, [...found]);
         this.tables.set(table, tRows);
         for (const r of tRows) {
           rows.push(r);
@@ -294,7 +260,7 @@ export class DeviceMapping {
         let native: string | null = null;
         const srcs = this.sources(rule, ctx.native);
         if (srcs.length > 0) {
-          native = srcs.find((s) => this.nativeObjectSet.has(s)) ?? null;
+          native = srcs.find((s) => this.native.hasObject(s)) ?? null;
           if (native === null) continue; // the device has no such object
         }
         this.objects.set(uspObj, { rule, native });
@@ -309,9 +275,7 @@ export class DeviceMapping {
     const m = this.instanceMap;
     const nextKey = `${table}#next`;
     const present = new Set(natives);
-    for (const k of Object.keys(m)) {
-      if (k.startsWith(table + '|') && !present.has(k.slice(table.length + 1))) delete m[k];
-    }
+    for (const n of this.storedRows.get(table) ?? []) if (!present.has(n)) delete m[`${table}|${n}`];
     let next = m[nextKey] ?? 1;
     const rows: Row[] = [];
     for (const n of natives) {
@@ -336,31 +300,16 @@ export class DeviceMapping {
     }
     for (const k of rule.same ?? []) if (!seen.has(k)) out.push([k, { alts: [k], rule: {} }]), seen.add(k);
     if (rule.vendorExtensions && native) {
-      const s = schemaOf(native);
-      for (const p of this.schemaParams.keys()) {
-        if (!p.startsWith(s)) continue;
-        const name = p.slice(s.length);
-        if (name.startsWith('X_') && !name.includes('.') && !seen.has(name)) out.push([name, { alts: [name], rule: {} }]), seen.add(name);
-      }
+      for (const name of this.native.paramsOf(native))
+        if (name.startsWith('X_') && !seen.has(name)) out.push([name, { alts: [name], rule: {} }]), seen.add(name);
     }
     return out;
   }
 
-  /** The first alternative the device model has under a native object (learned per model). */
+  /** The first alternative this native instance has (its own GetParameterNames entries, not its siblings'). */
   private resolveAlt(nativeObj: string, alts: readonly string[]): string | null {
-    const so = schemaOf(nativeObj);
-    const key = `${so}|${alts.join('|')}`;
-    const hit = this.learned.get(key);
-    if (hit !== undefined) return hit;
-    let found: string | null = null;
-    for (const a of alts) {
-      if (this.schemaParams.has(schemaOf(so + a))) {
-        found = a;
-        break;
-      }
-    }
-    this.learned.set(key, found);
-    return found;
+    for (const a of alts) if (this.native.hasParam(nativeObj + a)) return a;
+    return null;
   }
 
   private materializeParams(rule: ObjectRule, uspObj: string, native: string | null): void {
@@ -388,7 +337,7 @@ export class DeviceMapping {
         }
         const paths = Object.values(inputs);
         if (paths.length === 0) continue;
-        const infos = paths.map((p) => this.nativeInfo(p));
+        const infos = paths.map((p) => this.native.info(p));
         this.params.set(usp, {
           spec,
           objRule: rule,
@@ -397,7 +346,7 @@ export class DeviceMapping {
           inputs,
           type: r.type ?? 'string',
           writable: !ro && r.compose.toNative !== undefined && infos.every((i) => i?.writable === true),
-          nativeTypes: infos.map((i) => i?.type ?? 'xsd:string'),
+          nativeTypes: paths.map((p) => this.native.typeOf(p) ?? 'xsd:string'),
         });
         for (const p of paths) this.addReverse(p, usp);
         continue;
@@ -405,8 +354,8 @@ export class DeviceMapping {
       const alt = this.resolveAlt(native, spec.alts ?? []);
       if (!alt) continue;
       const path = native + alt;
-      const info = this.nativeInfo(path);
-      const nt = info?.type || 'xsd:string';
+      const info = this.native.info(path);
+      const nt = this.native.typeOf(path) || 'xsd:string';
       this.params.set(usp, {
         spec,
         objRule: rule,
@@ -418,10 +367,6 @@ export class DeviceMapping {
       });
       this.addReverse(path, usp);
     }
-  }
-
-  private nativeInfo(p: string): NativeParamInfo | undefined {
-    return this.nativeParams.get(p) ?? this.schemaParams.get(schemaOf(p));
   }
 
   private addReverse(native: string, usp: string): void {
@@ -471,14 +416,20 @@ export class DeviceMapping {
       const obj: MappedObject = { path: r.usp, multiInstance: r.usp.endsWith('{i}.'), writable: false, params: [] };
       out.set(r.usp, obj);
     }
-    const seen = new Set<string>();
+    // Rows may differ: a parameter is listed if any instance has it, writable if any instance's is.
+    const seen = new Map<string, MappedParam>();
     for (const [usp, cp] of this.params) {
       const objPath = schemaOf(usp.slice(0, usp.lastIndexOf('.') + 1));
       const name = usp.slice(usp.lastIndexOf('.') + 1);
       const k = objPath + name;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      out.get(objPath)?.params.push({ name, type: cp.type, writable: cp.writable, computed: cp.native.length === 0 });
+      const known = seen.get(k);
+      if (known) {
+        known.writable ||= cp.writable;
+        continue;
+      }
+      const mp: MappedParam = { name, type: cp.type, writable: cp.writable, computed: cp.native.length === 0 };
+      seen.set(k, mp);
+      out.get(objPath)?.params.push(mp);
     }
     for (const r of this.rules) {
       const o = out.get(r.usp)!;
@@ -487,7 +438,7 @@ export class DeviceMapping {
         if (srcs.length === 1 && !r.readOnly) {
           const anyRow = this.rowsByRule.get(r.usp)?.[0];
           const tableNative = anyRow ? anyRow.native.replace(/\d+\.$/, '') : null;
-          o.writable = tableNative !== null && this.nativeParams.get(tableNative)?.writable === true;
+          o.writable = tableNative !== null && this.native.info(tableNative)?.writable === true;
         }
       }
     }
@@ -501,11 +452,11 @@ export class DeviceMapping {
       o.params.push(
         ...this.ruleParams(
           r,
-          tables.some((t) => this.nativeParams.get(t)?.writable === true),
+          tables.some((t) => this.native.info(t)?.writable === true),
         ),
       );
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      if (srcs.length === 1 && !r.readOnly && !o.writable) o.writable = tables.some((t) => this.nativeParams.get(t)?.writable === true);
+      if (srcs.length === 1 && !r.readOnly && !o.writable) o.writable = tables.some((t) => this.native.info(t)?.writable === true);
     }
     // Objects that resolve nothing on this device are not presented.
     return [...out.values()].filter((o) => o.params.length > 0 || (o.multiInstance && (this.rowsByRule.get(o.path)?.length ?? 0) > 0));
@@ -519,11 +470,11 @@ export class DeviceMapping {
         if (!/\{[a-z]\}\.$/.test(src)) continue;
         const table = src.replace(/\{[a-z]\}\.$/, '');
         if (!/\{[a-z]\}/.test(table)) {
-          if (this.nativeObjectSet.has(table) && !out.includes(table)) out.push(table);
+          if (this.native.hasObject(table) && !out.includes(table)) out.push(table);
           continue;
         }
         const re = patternRegex(table);
-        for (const o of this.nativeObjects) if (re.test(o) && !out.includes(o)) out.push(o);
+        for (const o of this.native.objectsOfSchema(schemaOf(table.replace(/\{[a-z]\}/g, '0')))) if (re.test(o) && !out.includes(o)) out.push(o);
       }
     }
     return out;
@@ -750,11 +701,6 @@ export class DeviceMapping {
     return [...this.objects.keys()].filter((p) => p.startsWith(uspPrefix)).sort(natCompare);
   }
 
-  /** Alternatives chosen for this device model ("<native schema object>|alts" -> chosen, or null). */
-  learnedAlternatives(): Record<string, string | null> {
-    return Object.fromEntries(this.learned);
-  }
-
   /** Native parameters (not objects) read by some Device:2 parameter. */
   reachableNativeParams(): Set<string> {
     const s = new Set<string>();
@@ -764,6 +710,85 @@ export class DeviceMapping {
 
   /** Native parameters of the device (not objects). */
   nativeParamNames(): string[] {
-    return [...this.nativeParams.keys()].filter((k) => !k.endsWith('.'));
+    return this.native.paramNames();
+  }
+
+  /** The device's native name list this snapshot was built from (to persist it, or to derive the next snapshot). */
+  nativeParamList(): NativeParamInfo[] {
+    return this.native.list();
+  }
+
+  /**
+   * The native parameters to read (GetParameterValues, TR-069 A.3.2.2) for Device:2 paths: a
+   * parameter -> the native parameter(s) behind it, an object or partial path ('.'-terminated)
+   * -> those of every mapped parameter under it. Only full parameter names the device listed,
+   * never a partial path; computed parameters need none. Unmapped paths contribute nothing.
+   * Paths under an `exclude` prefix (served elsewhere) are skipped. Order: Device:2 order, each
+   * native name once, so that consecutive batches read neighbouring parameters.
+   */
+  nativeNamesFor(uspPaths: Iterable<string>, opts: { exclude?: readonly string[] } = {}): string[] {
+    const exclude = opts.exclude ?? [];
+    const out = new Set<string>();
+    const take = (usp: string): void => {
+      if (exclude.some((x) => usp.startsWith(x))) return;
+      for (const n of this.params.get(usp)?.native ?? []) if (this.native.hasParam(n)) out.add(n);
+    };
+    for (const p of uspPaths) {
+      if (exclude.some((x) => p.startsWith(x))) continue;
+      if (p.endsWith('.')) for (const q of this.paramsUnder(p)) take(q);
+      else take(p);
+    }
+    return [...out];
+  }
+
+  /**
+   * The next snapshot after native names were learned: the GetParameterNames of a new instance
+   * (after AddObject, TR-069 A.3.2.6), or types learned from GetParameterValues answers. A name
+   * already known is updated (keeping its type when the update has none). Instance numbers
+   * carry over through the same InstanceMapStore; this snapshot is unchanged.
+   */
+  withAdded(params: Iterable<NativeParamInfo>): DeviceMapping {
+    const merged = this.native.list();
+    const at = new Map(merged.map((p, i) => [p.name, i]));
+    for (const p of params) {
+      const i = at.get(p.name);
+      if (i === undefined) {
+        at.set(p.name, merged.length);
+        merged.push(p);
+      } else merged[i] = p.type || !merged[i]!.type ? p : { ...p, type: merged[i]!.type };
+    }
+    return this.next(merged);
+  }
+
+  /**
+   * The next snapshot with xsi:types learned for names already known (from GetParameterValues
+   * answers, TR-069 A.3.2.2), their writability unchanged. Unknown names and objects are ignored;
+   * returns this snapshot when nothing changes.
+   */
+  withTypes(types: Iterable<readonly [string, string]> | ReadonlyMap<string, string>): DeviceMapping {
+    const list = this.native.list();
+    const at = new Map(list.map((p, i) => [p.name, i]));
+    let changed = false;
+    for (const [name, type] of types) {
+      const i = at.get(name);
+      if (i === undefined || name.endsWith('.') || !type || list[i]!.type === type) continue;
+      list[i] = { ...list[i]!, type };
+      changed = true;
+    }
+    return changed ? this.next(list) : this;
+  }
+
+  /**
+   * The next snapshot after a native object is gone (DeleteObject, TR-069 A.3.2.7): every name
+   * equal to or under `nativePath` is dropped. The Device:2 numbers of the rows it carried are
+   * retired, never given to another row.
+   */
+  withRemoved(nativePath: string): DeviceMapping {
+    const gone = (n: string): boolean => n === nativePath || (nativePath.endsWith('.') && n.startsWith(nativePath));
+    return this.next(this.native.list().filter((p) => !gone(p.name)));
+  }
+
+  private next(params: NativeParamInfo[]): DeviceMapping {
+    return new DeviceMapping(this.mapping, { deviceKey: this.deviceKey, params, store: this.store });
   }
 }

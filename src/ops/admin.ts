@@ -11,15 +11,40 @@ import path from 'node:path';
 import { assetPath, projectRoot } from '../util/assets.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { CwmpUspProxy } from '../app/proxy.js';
+import type { ControllerConfig } from '../app/config.js';
+import type { Logger } from '../app/log.js';
+import type { ConnReqCredentials, ConnReqResult } from '../cwmp/connreq.js';
+import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
+import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { DeviceRecord, QueuedRpc } from '../store/types.js';
 
 export interface AdminServerOptions {
   host: string;
   port: number;
   /** Bearer token for /api/* (must not be empty). */
   token: string;
+}
+
+/** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
+export interface AdminPorts {
+  store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes'>;
+  engine: {
+    /** Drops a queued RPC not sent yet. */
+    cancel(id: string): Promise<boolean>;
+    deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }>;
+    readonly activeSessions: number;
+  };
+  /** Wakes a device now (ConnectionRequester.request). */
+  connectionRequest(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult>;
+  /** The ACS's port while it listens, else 0. */
+  acsPort(): number;
+  /** Each MTP's state. */
+  mtps(): MtpStatus[];
+  controllers: readonly ControllerConfig[];
+  /** acs.onlineWindowS: a device without a known Periodic Inform interval is online this long after its last Inform. */
+  onlineWindowS: number;
+  metrics: ProxyMetrics;
+  log: Logger;
 }
 
 const ROOT = projectRoot();
@@ -49,12 +74,14 @@ export class AdminServer {
   private readonly tokenDigest: Buffer;
   readonly app: express.Express;
 
+  private readonly metrics: ProxyMetrics;
+
   constructor(
-    private readonly proxy: CwmpUspProxy,
+    private readonly ports: AdminPorts,
     private readonly opts: AdminServerOptions,
-    private readonly metrics: ProxyMetrics,
   ) {
     if (!opts.token) throw new Error('admin token must not be empty');
+    this.metrics = ports.metrics;
     this.tokenDigest = digest(opts.token);
     this.app = this.build();
   }
@@ -152,7 +179,7 @@ export class AdminServer {
       wrap(async (req, res) => {
         const id = String(req.params.id ?? '');
         if (!id || id.length > 200) throw new HttpError(400, 'bad queue id');
-        const ok = await this.proxy.engine.cancel(id);
+        const ok = await this.ports.engine.cancel(id);
         if (!ok) throw new HttpError(404, `no queued RPC ${id}`);
         res.status(204).end();
       }),
@@ -192,7 +219,7 @@ export class AdminServer {
       const status = e.status ?? e.statusCode;
       if (status && status >= 400 && status < 500)
         return void res.status(status).json({ error: e.type === 'entity.parse.failed' ? 'request body is not valid JSON' : (e.message ?? 'bad request') });
-      this.proxy.log.error({ err }, 'admin API request failed');
+      this.ports.log.error({ err }, 'admin API request failed');
       res.status(500).json({ error: 'internal error' });
     });
     return app;
@@ -201,23 +228,19 @@ export class AdminServer {
   private async readiness(): Promise<Record<string, { ok: boolean; detail: string }>> {
     const checks: Record<string, { ok: boolean; detail: string }> = {};
     try {
-      const n = await this.proxy.store.countDevices();
+      const n = await this.ports.store.countDevices();
       checks.store = { ok: true, detail: `open, ${n} devices` };
     } catch (e) {
       checks.store = { ok: false, detail: `store query failed: ${(e as Error).message}` };
     }
-    const acsPort = this.proxy.acsPort;
-    checks.acs =
-      this.proxy.acs.server.listening && acsPort > 0 ? { ok: true, detail: `listening on port ${acsPort}` } : { ok: false, detail: 'ACS not listening' };
-    for (const m of this.proxy.usp.mtps) {
-      const s = m.status();
-      checks[m.kind] = { ok: s.connected, detail: s.detail };
-    }
+    const acsPort = this.ports.acsPort();
+    checks.acs = acsPort > 0 ? { ok: true, detail: `listening on port ${acsPort}` } : { ok: false, detail: 'ACS not listening' };
+    for (const s of this.ports.mtps()) checks[s.mtp] = { ok: s.connected, detail: s.detail };
     return checks;
   }
 
   private onlineWindowMs(periodicS: number | null): number {
-    return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : this.proxy.config.acs.onlineWindowS) * 1000;
+    return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : this.ports.onlineWindowS) * 1000;
   }
 
   private online(lastInformMs: number | null, periodicS: number | null, now: number): boolean {
@@ -225,7 +248,7 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const state = await this.proxy.engine.deviceState(d.deviceKey);
+    const state = await this.ports.engine.deviceState(d.deviceKey);
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
@@ -243,7 +266,7 @@ export class AdminServer {
     const search = typeof q.search === 'string' ? q.search.slice(0, 200) : undefined;
     const limit = intParam(q.limit, 'limit', 100, 1, MAX_LIMIT);
     const offset = intParam(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
-    const store = this.proxy.store;
+    const store = this.ports.store;
     const devices = await store.listDevices({ search: search || undefined, limit, offset });
     // countDevices() counts everything; with a search, count the matches (bounded scan).
     const total = search ? (await store.listDevices({ search })).length : await store.countDevices();
@@ -254,7 +277,7 @@ export class AdminServer {
   private async findDevice(rawKey: unknown): Promise<DeviceRecord> {
     const key = typeof rawKey === 'string' ? rawKey : '';
     if (!key || key.length > 512) throw new HttpError(400, 'bad device key');
-    const d = (await this.proxy.store.getDevice(key)) ?? (await this.proxy.store.getDeviceByEndpointId(key));
+    const d = (await this.ports.store.getDevice(key)) ?? (await this.ports.store.getDeviceByEndpointId(key));
     if (!d) throw new HttpError(404, `no device ${key}`);
     return d;
   }
@@ -263,7 +286,7 @@ export class AdminServer {
     const d = await this.findDevice(req.params.key);
     const now = Date.now();
     const modelKey = `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
-    const [queue, types] = await Promise.all([this.proxy.store.listQueuedRpcs(d.deviceKey), this.proxy.store.getParameterTypes(modelKey)]);
+    const [queue, types] = await Promise.all([this.ports.store.listQueuedRpcs(d.deviceKey), this.ports.store.getParameterTypes(modelKey)]);
     res.json({
       ...(await this.deviceSummary(d, now)),
       softwareVersion: d.softwareVersion,
@@ -281,13 +304,13 @@ export class AdminServer {
     const d = await this.findDevice(req.params.key);
     if (!d.connectionRequestUrl) throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
     const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
-    const result = await this.proxy.connReq.request(d.deviceKey, d.connectionRequestUrl, creds);
+    const result = await this.ports.connectionRequest(d.deviceKey, d.connectionRequestUrl, creds);
     res.json(result);
   }
 
   private controllers(): unknown[] {
-    const mtps = this.proxy.usp.mtps.map((m) => m.status());
-    return this.proxy.config.controllers.map((c) => ({
+    const mtps = this.ports.mtps();
+    return this.ports.controllers.map((c) => ({
       endpointId: c.endpointId,
       role: c.role,
       mtps: mtps
@@ -304,7 +327,7 @@ export class AdminServer {
 
   private async summary(res: Response): Promise<void> {
     const m = this.metrics;
-    const store = this.proxy.store;
+    const store = this.ports.store;
     // The metrics module keeps a device index from Informs; resync it when the store disagrees.
     if ((await store.countDevices()) !== m.deviceIndex.size) {
       for (const d of await store.listDevices()) {
@@ -323,7 +346,7 @@ export class AdminServer {
     }
     const total = m.deviceIndex.size;
     res.json({
-      devices: { total, online, offline: total - online, inSession: this.proxy.engine.activeSessions, byRootModel, byProductClass },
+      devices: { total, online, offline: total - online, inSession: this.ports.engine.activeSessions, byRootModel, byProductClass },
       informsPerMinute: m.informsPerMinute.values(),
       uspRequestsPerMinute: m.uspRequestsPerMinute.values(),
       recentErrors: m.recentErrors(),

@@ -1,18 +1,19 @@
 /**
  * Prometheus metrics (prom-client) and the small in-memory history the admin API's summary
- * shows (per-minute rings for the last hour, recent errors). Everything attaches to the proxy
- * from the outside: engine events, and wrappers around a few instance methods
- * (engine.enqueue, connReq.request, the MTPs' send and the endpoint's record entry). Each
- * Proxy gets its own Registry so tests can run several proxies in one process.
+ * shows (per-minute rings for the last hour, recent errors). The metrics subscribe to the typed
+ * events the components emit (the session engine's Informs, sessions and RPCs, the connection
+ * requester's results, the endpoint's Records) and read a few gauges at scrape time; they hold
+ * no reference to the proxy. Each proxy gets its own Registry so tests can run several proxies
+ * in one process.
  */
+import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CwmpUspProxy } from '../app/proxy.js';
-import type { ConnReqResult } from '../cwmp/connreq.js';
-import { RpcError, type RpcOutcome } from '../cwmp/session.js';
-import type { AcsRequest } from '../cwmp/types.js';
+import type { ControllerConfig } from '../app/config.js';
+import type { ConnectionRequesterEvents } from '../cwmp/connreq.js';
+import type { SessionEngineEvents } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
-import type { InboundRecord, MtpDestination } from '../usp/mtp/types.js';
-import { decodeMsg, decodeRecord } from '../usp/codec/record.js';
+import type { EndpointEvents } from '../usp/agent/endpoint.js';
+import type { MtpStatus } from '../usp/mtp/types.js';
 
 const MINUTES = 60;
 const MAX_ERRORS = 50;
@@ -80,12 +81,10 @@ export class ProxyMetrics {
   private readonly errors: RecentError[] = [];
   /** deviceKey -> what the summary and the devices gauge need. */
   readonly deviceIndex = new Map<string, DeviceInfo>();
-  /** Sources for the gauges, set by instrument(). */
-  sources: {
-    queueDepth?: () => number;
-    activeSessions?: () => number;
-    mtps?: () => { mtp: string; connected: boolean; controllers: number }[];
-  } = {};
+  /** RPCs enqueued and not settled yet (the queue depth gauge). */
+  private rpcsOpen = 0;
+  /** Sources for the gauges, read at scrape time (instrument()). */
+  private sources: GaugeSources | null = null;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -146,8 +145,7 @@ export class ProxyMetrics {
       help: 'ACS RPCs queued or in flight, all devices',
       registers,
       collect() {
-        const f = self.sources.queueDepth;
-        if (f) this.set(f());
+        if (self.sources) this.set(self.rpcsOpen);
       },
     });
     this.activeSessions = new Gauge({
@@ -155,8 +153,7 @@ export class ProxyMetrics {
       help: 'CWMP sessions open now',
       registers,
       collect() {
-        const f = self.sources.activeSessions;
-        if (f) this.set(f());
+        if (self.sources) this.set(self.sources.engine.activeSessions);
       },
     });
     this.controllersConnected = new Gauge({
@@ -165,7 +162,7 @@ export class ProxyMetrics {
       labelNames: ['mtp'],
       registers,
       collect() {
-        for (const m of self.sources.mtps?.() ?? []) this.set({ mtp: m.mtp }, m.connected ? m.controllers : 0);
+        for (const m of self.mtpGauges()) this.set({ mtp: m.mtp }, m.connected ? m.controllers : 0);
       },
     });
     this.mtpUp = new Gauge({
@@ -174,7 +171,7 @@ export class ProxyMetrics {
       labelNames: ['mtp'],
       registers,
       collect() {
-        for (const m of self.sources.mtps?.() ?? []) this.set({ mtp: m.mtp }, m.connected ? 1 : 0);
+        for (const m of self.mtpGauges()) this.set({ mtp: m.mtp }, m.connected ? 1 : 0);
       },
     });
     this.devices = new Gauge({
@@ -188,6 +185,88 @@ export class ProxyMetrics {
         for (const d of self.deviceIndex.values()) counts[d.rootModel] = (counts[d.rootModel] ?? 0) + 1;
         for (const [root, n] of Object.entries(counts)) this.set({ root_model: root }, n);
       },
+    });
+  }
+
+  /**
+   * Subscribes to the components' events and reads their gauges from now on (attach before the
+   * proxy starts, so that restored work and the first records are counted). Once per ProxyMetrics.
+   */
+  attach(src: MetricsSources): Instrumentation {
+    if (this.sources) throw new Error('these metrics are attached already');
+    this.sources = src;
+    const onInform: Listener<SessionEngineEvents, 'inform'> = ({ device, inform }) => {
+      for (const e of inform.event) this.informs.inc({ event: e.eventCode });
+      if (inform.event.length === 0) this.informs.inc({ event: 'none' });
+      this.informsPerMinute.add();
+      this.deviceIndex.set(device.deviceKey, {
+        rootModel: device.rootModel,
+        productClass: device.deviceId.productClass,
+        lastInformMs: Date.now(),
+        periodicInformInterval: device.periodicInformInterval,
+      });
+    };
+    const onSessionEnd: Listener<SessionEngineEvents, 'sessionEnd'> = ({ reason }) => this.sessions.inc({ outcome: sessionOutcome(reason) });
+    const onRpcQueued: Listener<SessionEngineEvents, 'rpcQueued'> = () => void this.rpcsOpen++;
+    const onRpcSettled: Listener<SessionEngineEvents, 'rpcSettled'> = ({ deviceKey, method, outcome, error, ms }) => {
+      this.rpcsOpen = Math.max(0, this.rpcsOpen - 1);
+      const result = outcome ? (outcome.kind === 'fault' ? 'fault' : 'success') : (error?.reason ?? 'error');
+      this.rpcs.inc({ method, outcome: result });
+      if (outcome) this.rpcDuration.observe({ method }, ms / 1000);
+      if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`);
+      else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`);
+    };
+    const onConnReq: Listener<ConnectionRequesterEvents, 'result'> = ({ deviceKey, result: r }) => {
+      this.connectionRequests.inc({ outcome: r.ok ? 'ok' : r.reason });
+      if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`);
+    };
+    const onRecord: Listener<EndpointEvents, 'record'> = ({ mtp, direction, msgType, ms }) => {
+      this.uspRecords.inc({ mtp, direction, type: msgType });
+      if (direction === 'in' && REQUEST_TYPES.has(msgType)) {
+        this.uspRequestsPerMinute.add();
+        this.translation.observe({ msg_type: msgType }, ms / 1000);
+      }
+    };
+    const onDropped: Listener<EndpointEvents, 'dropped'> = ({ mtp, reason }) => {
+      this.uspDropped.inc({ mtp });
+      this.error(`USP Record dropped (${mtp}): ${reason}`);
+    };
+    src.engine.on('inform', onInform);
+    src.engine.on('sessionEnd', onSessionEnd);
+    src.engine.on('rpcQueued', onRpcQueued);
+    src.engine.on('rpcSettled', onRpcSettled);
+    src.connectionRequests.on('result', onConnReq);
+    src.endpoint.on('record', onRecord);
+    src.endpoint.on('dropped', onDropped);
+    // The device index: everything registered so far (Informs arriving meanwhile win).
+    const ready = src.listDevices().then(
+      (all) => {
+        for (const d of all) if (!this.deviceIndex.has(d.deviceKey)) this.noteDevice(d);
+      },
+      () => undefined,
+    );
+    return {
+      ready,
+      detach: () => {
+        src.engine.off('inform', onInform);
+        src.engine.off('sessionEnd', onSessionEnd);
+        src.engine.off('rpcQueued', onRpcQueued);
+        src.engine.off('rpcSettled', onRpcSettled);
+        src.connectionRequests.off('result', onConnReq);
+        src.endpoint.off('record', onRecord);
+        src.endpoint.off('dropped', onDropped);
+        this.sources = null;
+      },
+    };
+  }
+
+  /** Controllers reachable per MTP: WebSocket its open connections, a broker its configured controllers. */
+  private mtpGauges(): { mtp: string; connected: boolean; controllers: number }[] {
+    const src = this.sources;
+    if (!src) return [];
+    return src.mtps().map((s) => {
+      const controllers = s.mtp === 'websocket' ? s.channels : src.controllers.filter((c) => (s.mtp === 'mqtt' ? c.mqtt.topic : c.stomp.destination)).length;
+      return { mtp: s.mtp, connected: s.connected, controllers };
     });
   }
 
@@ -219,10 +298,6 @@ export class ProxyMetrics {
   }
 }
 
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): ProxyMetrics {
-  return new ProxyMetrics(opts);
-}
-
 function sessionOutcome(reason: string): string {
   if (reason === 'done') return 'completed';
   if (reason === 'timeout' || reason === 'shutdown') return reason;
@@ -230,170 +305,31 @@ function sessionOutcome(reason: string): string {
   return 'other';
 }
 
-/** The Msg type of a Record (or its Record type when it carries no Msg); never throws. */
-function recordLabel(bytes: Uint8Array): { type: string; msgType: string | null } {
-  try {
-    const rec = decodeRecord(bytes);
-    if (rec.recordType.kind !== 'noSessionContext') return { type: rec.recordType.kind, msgType: null };
-    const msg = decodeMsg(rec.recordType.payload);
-    return { type: msg.header.msgType, msgType: msg.header.msgType };
-  } catch {
-    return { type: 'undecodable', msgType: null };
-  }
+const REQUEST_TYPES = new Set(['GET', 'SET', 'ADD', 'DELETE', 'OPERATE', 'GET_SUPPORTED_DM', 'GET_INSTANCES', 'GET_SUPPORTED_PROTO', 'NOTIFY_RESP']);
+
+/** Just the subscription side of a component's typed events. */
+type Events<T extends Record<keyof T, unknown[]>> = Pick<EventEmitter<T>, 'on' | 'off'>;
+type Listener<T extends Record<keyof T, unknown[]>, K extends keyof T> = (...args: T[K]) => void;
+
+/** What the gauges read at scrape time. */
+interface GaugeSources {
+  engine: { readonly activeSessions: number };
+  mtps: () => MtpStatus[];
+  controllers: readonly ControllerConfig[];
 }
 
-const REQUEST_TYPES = new Set(['GET', 'SET', 'ADD', 'DELETE', 'OPERATE', 'GET_SUPPORTED_DM', 'GET_INSTANCES', 'GET_SUPPORTED_PROTO', 'NOTIFY_RESP']);
+/** The components the metrics listen to and read: a narrow view, not the proxy. */
+export interface MetricsSources extends GaugeSources {
+  engine: Events<SessionEngineEvents> & { readonly activeSessions: number };
+  connectionRequests: Events<ConnectionRequesterEvents>;
+  endpoint: Events<EndpointEvents>;
+  /** The registered devices, to fill the device index at start. */
+  listDevices: () => Promise<DeviceRecord[]>;
+}
 
 export interface Instrumentation {
   /** Resolves when the device index has been loaded from the store. */
   ready: Promise<void>;
-  /** Removes listeners and restores wrapped methods. */
+  /** Removes the listeners. */
   detach(): void;
-}
-
-/**
- * Attaches the metrics to a proxy (call before or after proxy.start(); before is better, so
- * restored RPCs and the first records are counted). Idempotent per proxy is not guaranteed:
- * call once.
- */
-export function instrument(proxy: CwmpUspProxy, m: ProxyMetrics): Instrumentation {
-  const undo: Array<() => void> = [];
-  const engine = proxy.engine;
-
-  // Sessions and Informs.
-  const onInform = ({ device, inform }: { device: DeviceRecord; inform: { event: { eventCode: string }[] } }): void => {
-    for (const e of inform.event) m.informs.inc({ event: e.eventCode });
-    if (inform.event.length === 0) m.informs.inc({ event: 'none' });
-    m.informsPerMinute.add();
-    m.deviceIndex.set(device.deviceKey, {
-      rootModel: device.rootModel,
-      productClass: device.deviceId.productClass,
-      lastInformMs: Date.now(),
-      periodicInformInterval: device.periodicInformInterval,
-    });
-  };
-  const onSessionEnd = ({ reason }: { reason: string }): void => m.sessions.inc({ outcome: sessionOutcome(reason) });
-  engine.on('inform', onInform);
-  engine.on('sessionEnd', onSessionEnd);
-  undo.push(() => {
-    engine.off('inform', onInform);
-    engine.off('sessionEnd', onSessionEnd);
-  });
-
-  // RPCs: time every enqueue by method and outcome.
-  let pending = 0;
-  const enqueue = engine.enqueue;
-  engine.enqueue = async function (this: typeof engine, deviceKey: string, rpc: AcsRequest, opts?: Parameters<typeof enqueue>[2]): Promise<RpcOutcome> {
-    const end = m.rpcDuration.startTimer({ method: rpc.method });
-    pending++;
-    try {
-      const out = await enqueue.call(engine, deviceKey, rpc, opts);
-      end();
-      m.rpcs.inc({ method: rpc.method, outcome: out.kind === 'fault' ? 'fault' : 'success' });
-      if (out.kind === 'fault') m.error(`${rpc.method} on ${deviceKey}: cwmp Fault ${out.fault.faultCode} ${out.fault.faultString}`);
-      return out;
-    } catch (e) {
-      const reason = e instanceof RpcError ? e.reason : 'error';
-      m.rpcs.inc({ method: rpc.method, outcome: reason });
-      if (reason !== 'cancelled') m.error(`${rpc.method} on ${deviceKey} failed (${reason}): ${(e as Error).message}`);
-      throw e;
-    } finally {
-      pending--;
-    }
-  };
-  undo.push(() => {
-    engine.enqueue = enqueue;
-  });
-
-  // Connection requests.
-  const connReq = proxy.connReq;
-  const request = connReq.request;
-  connReq.request = async (deviceKey, url, creds): Promise<ConnReqResult> => {
-    const r = await request.call(connReq, deviceKey, url, creds);
-    m.connectionRequests.inc({ outcome: r.ok ? 'ok' : r.reason });
-    if (!r.ok && r.reason !== 'cancelled') m.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`);
-    return r;
-  };
-  undo.push(() => {
-    connReq.request = request;
-  });
-
-  // USP Records out: every MTP's send.
-  for (const mtp of proxy.usp.mtps) {
-    const send = mtp.send;
-    mtp.send = async (from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> => {
-      await send.call(mtp, from, dest, bytes);
-      m.uspRecords.inc({ mtp: mtp.kind, direction: 'out', type: recordLabel(bytes).type });
-    };
-    undo.push(() => {
-      mtp.send = send;
-    });
-  }
-
-  // USP Records in and translation latency: the endpoint's record entry (its MTP listeners call
-  // this.onRecord at call time, so an instance property replaces it).
-  const ep = proxy.usp.endpoint as unknown as { onRecord?: (r: InboundRecord) => Promise<void> };
-  const onRecord = ep.onRecord;
-  if (typeof onRecord === 'function') {
-    ep.onRecord = async (r: InboundRecord): Promise<void> => {
-      const label = recordLabel(r.bytes);
-      m.uspRecords.inc({ mtp: r.mtp, direction: 'in', type: label.type });
-      const timed = label.msgType !== null && REQUEST_TYPES.has(label.msgType);
-      if (timed) m.uspRequestsPerMinute.add();
-      const end = timed ? m.translation.startTimer({ msg_type: label.msgType! }) : null;
-      try {
-        await onRecord.call(proxy.usp.endpoint, r);
-      } finally {
-        end?.();
-      }
-    };
-    undo.push(() => {
-      delete ep.onRecord;
-    });
-  }
-  const onDropped = ({ mtp, reason }: { mtp: string; reason: string }): void => {
-    m.uspDropped.inc({ mtp });
-    m.error(`USP Record dropped (${mtp}): ${reason}`);
-  };
-  proxy.usp.endpoint.on('dropped', onDropped);
-  undo.push(() => proxy.usp.endpoint.off('dropped', onDropped));
-
-  // Gauges read at scrape time.
-  const queues = (engine as unknown as { queues?: unknown }).queues;
-  m.sources = {
-    queueDepth: () => {
-      if (queues instanceof Map) {
-        let n = 0;
-        for (const q of queues.values()) n += (q as { items?: unknown[] }).items?.length ?? 0;
-        return n;
-      }
-      return pending;
-    },
-    activeSessions: () => engine.activeSessions,
-    mtps: () =>
-      proxy.usp.mtps.map((mtp) => {
-        const s = mtp.status();
-        const controllers =
-          mtp.kind === 'websocket' ? s.channels : proxy.config.controllers.filter((c) => (mtp.kind === 'mqtt' ? c.mqtt.topic : c.stomp.destination)).length;
-        return { mtp: mtp.kind, connected: s.connected, controllers };
-      }),
-  };
-  undo.push(() => {
-    m.sources = {};
-  });
-
-  // The device index: everything registered so far (Informs arriving meanwhile win).
-  const ready = proxy.store.listDevices().then(
-    (all) => {
-      for (const d of all) if (!m.deviceIndex.has(d.deviceKey)) m.noteDevice(d);
-    },
-    () => undefined,
-  );
-
-  return {
-    ready,
-    detach: () => {
-      for (const f of undo.reverse()) f();
-    },
-  };
 }

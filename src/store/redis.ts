@@ -29,7 +29,7 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
+import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -306,7 +306,7 @@ function pairs(flat: readonly string[]): Array<[string, string]> {
   return out;
 }
 
-function bySubscriptionOrder(a: StoredSubscription, b: StoredSubscription): number {
+function bySubscriptionOrder(a: StoredRow, b: StoredRow): number {
   return byteCompare(a.agentEid, b.agentEid) || a.instance - b.instance;
 }
 
@@ -641,12 +641,12 @@ export class RedisStore implements Store {
     await this.run(DELETE_ROW, [this.key('sub', agentEid), this.key('subagents')], [String(instance), agentEid]);
   }
 
-  async listAllSubscriptions(): Promise<StoredSubscription[]> {
+  async listAllSubscriptions(): Promise<StoredRow[]> {
     return this.listRows('sub', 'subagents');
   }
 
   /** Cluster: one agent's subscription rows, by instance. */
-  async listSubscriptions(agentEid: string): Promise<StoredSubscription[]> {
+  async listSubscriptions(agentEid: string): Promise<StoredRow[]> {
     return this.agentRows('sub', agentEid, await this.redis.hgetall(this.key('sub', agentEid))).sort(bySubscriptionOrder);
   }
 
@@ -670,17 +670,17 @@ export class RedisStore implements Store {
     );
   }
 
-  async listAllRequests(): Promise<StoredSubscription[]> {
+  async listAllRequests(): Promise<StoredRow[]> {
     return this.listRows('req', 'reqagents');
   }
 
   /** Cluster: one agent's Request rows, by instance (whoever owns them). */
-  async listRequests(agentEid: string): Promise<StoredSubscription[]> {
+  async listRequests(agentEid: string): Promise<StoredRow[]> {
     return this.agentRows('req', agentEid, await this.redis.hgetall(this.key('req', agentEid))).sort(bySubscriptionOrder);
   }
 
   /** Cluster: the Request rows that `owner` put (or adopted) and that still exist, ordered like listAllRequests. */
-  async listRequestsOwnedBy(owner: string): Promise<StoredSubscription[]> {
+  async listRequestsOwnedBy(owner: string): Promise<StoredRow[]> {
     return this.ownedRows(await this.run(OWNED_REQUESTS, [this.key('reqown', owner)], [this.prefix]));
   }
 
@@ -689,14 +689,14 @@ export class RedisStore implements Store {
    * returns the rows that still exist. Of several concurrent adopters exactly one gets them;
    * adopting from oneself moves nothing and returns [].
    */
-  async adoptRequests(fromOwner: string): Promise<StoredSubscription[]> {
+  async adoptRequests(fromOwner: string): Promise<StoredRow[]> {
     if (fromOwner === this.owner) return [];
     return this.ownedRows(await this.run(OWNED_REQUESTS, [this.key('reqown', fromOwner), this.key('reqown', this.owner)], [this.prefix]));
   }
 
-  private ownedRows(res: unknown): StoredSubscription[] {
+  private ownedRows(res: unknown): StoredRow[] {
     const flat = isStringArray(res) ? res : [];
-    const out: StoredSubscription[] = [];
+    const out: StoredRow[] = [];
     for (let i = 0; i + 2 < flat.length; i += 3) {
       const row = this.toRow('req', flat[i]!, flat[i + 1]!, flat[i + 2]!);
       if (row) out.push(row);
@@ -705,7 +705,7 @@ export class RedisStore implements Store {
   }
 
   /** All rows of sub:/req: hashes, ordered (agentEid, instance) like SQLite's ORDER BY. */
-  private async listRows(kind: 'sub' | 'req', index: string): Promise<StoredSubscription[]> {
+  private async listRows(kind: 'sub' | 'req', index: string): Promise<StoredRow[]> {
     const agents = await this.redis.smembers(this.key(index));
     if (agents.length === 0) return [];
     const p = this.redis.pipeline();
@@ -715,8 +715,8 @@ export class RedisStore implements Store {
   }
 
   /** The readable rows of one agent's hash (unordered). */
-  private agentRows(kind: 'sub' | 'req', agentEid: string, h: Record<string, string>): StoredSubscription[] {
-    const out: StoredSubscription[] = [];
+  private agentRows(kind: 'sub' | 'req', agentEid: string, h: Record<string, string>): StoredRow[] {
+    const out: StoredRow[] = [];
     for (const [inst, raw] of Object.entries(h)) {
       const row = this.toRow(kind, agentEid, inst, raw);
       if (row) out.push(row);
@@ -724,7 +724,7 @@ export class RedisStore implements Store {
     return out;
   }
 
-  private toRow(kind: 'sub' | 'req', agentEid: string, inst: string, raw: string): StoredSubscription | null {
+  private toRow(kind: 'sub' | 'req', agentEid: string, inst: string, raw: string): StoredRow | null {
     const what = `${kind}:${agentEid} ${inst}`;
     const instance = Number(inst);
     if (inst === '' || !Number.isFinite(instance)) {

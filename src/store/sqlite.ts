@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredSubscription } from './types.js';
+import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
 
 type DB = Database.Database;
 
@@ -429,7 +429,7 @@ export class SqliteStore implements Store {
     this.st.deleteSub.run(agentEid, instance);
   }
 
-  async listAllSubscriptions(): Promise<StoredSubscription[]> {
+  async listAllSubscriptions(): Promise<StoredRow[]> {
     return this.st.listSubs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
   }
 
@@ -441,7 +441,7 @@ export class SqliteStore implements Store {
     this.st.deleteReq.run(agentEid, instance);
   }
 
-  async listAllRequests(): Promise<StoredSubscription[]> {
+  async listAllRequests(): Promise<StoredRow[]> {
     return this.st.listReqs.all().map((r) => ({ agentEid: r.agent_eid, instance: r.instance, values: JSON.parse(r.value) as Record<string, string> }));
   }
 

@@ -3,7 +3,7 @@ import type { AcsRequest, DeviceIdStruct, XsdType } from '../cwmp/types.js';
 /** Which data model root a device speaks (TR-181 "Device." or TR-098 "InternetGatewayDevice."). */
 export type RootModel = 'Device' | 'InternetGatewayDevice';
 
-/** One registered CWMP device: the registry's truth (DESIGN section 6). */
+/** One registered CWMP device: the registry's truth. */
 export interface DeviceRecord {
   /** Stable key: "<OUI>-<ProductClass>-<SerialNumber>" with each part %-encoded as needed. */
   deviceKey: string;
@@ -77,12 +77,12 @@ export interface Store {
   /** Device.LocalAgent.Subscription rows per agent (TR-369: subscriptions survive a restart when Persistent). */
   putSubscription(agentEid: string, instance: number, values: Record<string, string>): Promise<void>;
   deleteSubscription(agentEid: string, instance: number): Promise<void>;
-  listAllSubscriptions(): Promise<StoredSubscription[]>;
+  listAllSubscriptions(): Promise<StoredRow[]>;
 
   /** Device.LocalAgent.Request rows of running async commands (finished with OperationComplete after a restart). */
   putRequest(agentEid: string, instance: number, values: Record<string, string>): Promise<void>;
   deleteRequest(agentEid: string, instance: number): Promise<void>;
-  listAllRequests(): Promise<StoredSubscription[]>;
+  listAllRequests(): Promise<StoredRow[]>;
 
   /** Instance numbers of mapped Device:2 tables per device (TR-098 mapping): stable, never reused. */
   getInstanceMap(deviceKey: string): Promise<Record<string, number> | null>;
@@ -108,7 +108,8 @@ export interface PendingNotify {
   expiresAt: number | null;
 }
 
-export interface StoredSubscription {
+/** A stored row of an agent's Device.LocalAgent.Subscription.{i}. or Device.LocalAgent.Request.{i}. table. */
+export interface StoredRow {
   agentEid: string;
   instance: number;
   values: Record<string, string>;

@@ -4,7 +4,7 @@
  *
  * 7000..7031 are Message-level codes (Error Msg, *Resp err_code, ParamError), 7100..7106 are
  * Record-level codes (Error Msg sent per R-MTP.5, DisconnectRecord.reason_code per R-MTP.9).
- * 7200..7299 are data-model defined and 7800..7999 vendor defined: errorMessage() names the
+ * 7200..7299 are data-model defined and 7800..7999 vendor defined: errorCodeName() names the
  * range for those.
  */
 
@@ -56,7 +56,7 @@ export type UspErrorCodeName = keyof typeof UspErrorCode;
 export type UspErrorCodeValue = (typeof UspErrorCode)[UspErrorCodeName];
 
 /** The spec's name of each code (used as the default err_msg). */
-export const USP_ERROR_MESSAGES: Readonly<Record<UspErrorCodeValue, string>> = {
+export const USP_ERROR_NAMES: Readonly<Record<UspErrorCodeValue, string>> = {
   7000: 'Message failed',
   7001: 'Message not supported',
   7002: 'Request denied (no reason specified)',
@@ -100,12 +100,12 @@ export const USP_ERROR_MESSAGES: Readonly<Record<UspErrorCodeValue, string>> = {
 
 /** True for the codes of the table above (not the 7200/7800 ranges). */
 export function isKnownUspErrorCode(code: number): code is UspErrorCodeValue {
-  return Object.hasOwn(USP_ERROR_MESSAGES, code);
+  return Object.hasOwn(USP_ERROR_NAMES, code);
 }
 
 /** The spec's name for a code; ranges for data-model (7200..7299) and vendor (7800..7999) codes. */
-export function errorMessage(code: number): string {
-  if (isKnownUspErrorCode(code)) return USP_ERROR_MESSAGES[code];
+export function errorCodeName(code: number): string {
+  if (isKnownUspErrorCode(code)) return USP_ERROR_NAMES[code];
   if (code >= 7100 && code <= 7199) return 'USP Record error';
   if (code >= 7200 && code <= 7299) return 'Data model defined error';
   if (code >= 7800 && code <= 7999) return 'Vendor defined error';
@@ -129,7 +129,7 @@ export class UspError extends Error {
   readonly paramErrs: UspParamErrorInfo[];
 
   constructor(code: number, message?: string, paramErrs: UspParamErrorInfo[] = []) {
-    super(message ?? errorMessage(code));
+    super(message ?? errorCodeName(code));
     this.code = code;
     this.paramErrs = paramErrs;
   }

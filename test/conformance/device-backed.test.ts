@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 import { UspControllerClient, add, del, get, getInstances, getSupportedDM, operate, set } from '../../src/tools/controller/client.js';
+import { TestController } from '../helpers/test-controller.js';
 
 const CTL = 'proto::dev-backed-ctl';
 const CTL2 = 'proto::dev-backed-ctl2';
@@ -76,33 +77,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-class Ctl {
-  readonly notifies: Msg[] = [];
-  private waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
-  constructor(readonly c: UspControllerClient) {
-    c.on('notify', (m) => {
-      this.notifies.push(m);
-      for (const w of [...this.waiters]) if (w.pred(m)) this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m);
-    });
-    c.on('error', () => undefined);
-  }
-  req(m: Msg, timeoutMs = 10_000): Promise<Msg> {
-    return this.c.request(m, timeoutMs);
-  }
-  notify(pred: (m: Msg) => boolean, timeoutMs = 10_000, label = 'Notify'): Promise<Msg> {
-    const seen = this.notifies.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)),
-        timeoutMs,
-      );
-      this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-    });
-  }
-}
-
-async function connect(idx: number, from = CTL): Promise<Ctl> {
+async function connect(idx: number, from = CTL): Promise<TestController> {
   const c = new UspControllerClient({
     agentId: agents[idx]!,
     endpointId: from,
@@ -110,7 +85,7 @@ async function connect(idx: number, from = CTL): Promise<Ctl> {
   });
   clients.push(c);
   await c.connect();
-  return new Ctl(c);
+  return new TestController(c);
 }
 const resp = (m: Msg) => {
   assert.equal(m.body.msgBody, 'response', `expected a response, got ${JSON.stringify(m.body)}`);
@@ -122,11 +97,11 @@ const error = (m: Msg) => {
 };
 const N = (m: Msg) => m.body.request!.notify!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function subscribe(ctl: Ctl, id: string, notifType: string, ref: string): Promise<string> {
+async function subscribe(ctl: TestController, id: string, notifType: string, ref: string): Promise<string> {
   const r = await ctl.req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref } }]));
   return resp(r).addResp!.createdObjResults[0]!.operStatus!.operSuccess!.instantiatedPath!;
 }
-const instancesOf = async (ctl: Ctl, table: string) =>
+const instancesOf = async (ctl: TestController, table: string) =>
   resp(await ctl.req(getInstances([table], true))).getInstancesResp!.reqPathResults[0]!.currInsts.map((c) => c.instantiatedObjPath!);
 
 // ------------------------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ import { silentLogger } from '../../src/app/log.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
-import type { UspEndpoint } from '../../src/usp/agent/endpoint.js';
 import { handle, type HandlerContext } from '../../src/usp/handlers/index.js';
 import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
-import { Notifier } from '../../src/usp/agent/notify.js';
+import { type DeviceIdentity, Notifier } from '../../src/usp/agent/notify.js';
 import { decodeMsg, encodeMsg, type Msg, type MsgType, type Notify, type Request } from '../../src/usp/codec/record.js';
 
 export const AGENT = 'os::012345-SN0001';
@@ -76,6 +75,8 @@ export class Harness {
   readonly sent: SentNotify[] = [];
   /** When false, sendToController reports the controller unreachable (the Notify is still recorded). */
   reachable = true;
+  /** The device identity OnBoardRequest reports (none: empty fields). */
+  identity: DeviceIdentity | null = null;
   private readonly dir: string;
 
   constructor(opts: HarnessOptions = {}) {
@@ -102,8 +103,14 @@ export class Harness {
         this.sent.push({ agentEid, controllerEid, msg: wire(msg), at: Date.now() });
         return this.reachable;
       },
-    } as unknown as UspEndpoint;
-    this.notifier = new Notifier(this.localAgent, endpoint, this.config.usp, silentLogger());
+    };
+    this.notifier = new Notifier({
+      localAgent: this.localAgent,
+      endpoint,
+      usp: this.config.usp,
+      log: silentLogger(),
+      deviceIdentity: async () => this.identity,
+    });
   }
 
   /** As AgentSide.start(): restore stored subscriptions, arm their timers. */

@@ -212,7 +212,7 @@ test('1.59 Device.LocalAgent.Periodic! every PeriodicNotifInterval to the subscr
 
 test('1.60, 1.101, 1.102, 1.103 SendOnBoardRequest(): OperateResp, then OnBoardRequest (send_resp, empty subscription_id, identity, versions) retried until NotifyResp', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
-  h.notifier.deviceIdentity = async () => ({ oui: '012345', productClass: 'Gateway', serialNumber: 'SN0001' });
+  h.identity = { oui: '012345', productClass: 'Gateway', serialNumber: 'SN0001' };
   const r = await h.ask(
     requestMsg('operate', { command: 'Device.LocalAgent.Controller.2.SendOnBoardRequest()', commandKey: 'ob', sendResp: true, inputArgs: {} }),
   );

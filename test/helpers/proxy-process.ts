@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ROOT } from './paths.js';
 
@@ -28,16 +27,7 @@ process.once('exit', () => {
 });
 
 /** A free loopback TCP port (for listeners that sit behind a load balancer and need a fixed port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './brokers.js';
 
 export async function startProxyProcess(name: string, config: Record<string, unknown>, dir: string, readyTimeoutMs = 20_000): Promise<ProxyProcess> {
   const file = path.join(dir, `${name}.json`);

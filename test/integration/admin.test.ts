@@ -1,54 +1,35 @@
 /**
- * The admin side end to end: a real Proxy (ephemeral ports, temp data dir), a few simulated
- * TR-181 devices over real HTTP, the metrics instrumentation and the AdminServer. Checks
+ * The admin side end to end: a real proxy (startTestProxy: loopback, temp data dir), a few simulated
+ * TR-181 devices over real HTTP, the proxy's own metrics and admin server (admin.port 0). Checks
  * health/readiness (and 503 with an unreachable MQTT broker), that /metrics values move with
  * traffic, bearer-token auth of /api, device listing/search/details (no secrets), connection
  * requests, dropping a queued RPC, controllers and the summary.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { CwmpUspProxy } from '../../src/app/proxy.js';
-import { loadConfig } from '../../src/app/config.js';
-import { silentLogger } from '../../src/app/log.js';
+import type { CwmpUspProxy } from '../../src/app/proxy.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
-import { createMetrics, instrument, type ProxyMetrics } from '../../src/ops/metrics.js';
-import { AdminServer } from '../../src/ops/admin.js';
 import type { DeviceRecord } from '../../src/store/types.js';
 import { UspControllerClient, get } from '../../src/tools/controller/client.js';
+import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
 
 const TOKEN = 'admin-test-token-0123456789';
 const CTL = 'proto::admin-ctl';
-const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-admin-'));
+let tp: TestProxy;
 let proxy: CwmpUspProxy;
-let metrics: ProxyMetrics;
-let admin: AdminServer;
 let fleet: Fleet;
 let base = '';
 
-function makeConfig(sub: string, extra: Record<string, unknown> = {}) {
-  return loadConfig({
-    env: {},
-    overrides: {
-      dataDir: path.join(dir, sub),
-      'acs.host': '127.0.0.1',
-      'acs.port': 0,
-      'acs.connectionRequest.deadlineMs': 5000,
-      'acs.connectionRequest.timeoutMs': 500,
-      'acs.connectionRequest.retries': 0,
-      'acs.connectionRequest.retryDelayMs': 100,
-      'usp.websocket.host': '127.0.0.1',
-      'usp.websocket.port': 0,
-      'usp.reconnectBaseMs': 200,
-      'usp.reconnectMaxMs': 1000,
-      controllers: [{ endpointId: CTL, role: 'full', mqtt: { topic: '/usp/admin-ctl' } }],
-      'log.level': 'silent',
-      ...extra,
-    },
-  });
-}
+const OVERRIDES = {
+  'acs.connectionRequest.deadlineMs': 5000,
+  'acs.connectionRequest.timeoutMs': 500,
+  'acs.connectionRequest.retries': 0,
+  'acs.connectionRequest.retryDelayMs': 100,
+  'usp.reconnectBaseMs': 200,
+  'usp.reconnectMaxMs': 1000,
+  controllers: [{ endpointId: CTL, role: 'full', mqtt: { topic: '/usp/admin-ctl' } }],
+  'admin.token': TOKEN,
+};
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 async function api(p: string, init: RequestInit = {}): Promise<Response> {
@@ -92,21 +73,16 @@ function fakeDevice(serial: string, root: DeviceRecord['rootModel'], url: string
 }
 
 before(async () => {
-  proxy = new CwmpUspProxy(makeConfig('a'), silentLogger());
-  metrics = createMetrics();
-  instrument(proxy, metrics);
-  await proxy.start();
-  admin = new AdminServer(proxy, { host: '127.0.0.1', port: 0, token: TOKEN }, metrics);
-  base = `http://127.0.0.1:${await admin.start()}`;
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 3, model: 'tr181', serialPrefix: 'ADM', periodicIntervalS: null });
+  tp = await startTestProxy(OVERRIDES, { admin: true });
+  proxy = tp.proxy;
+  base = tp.adminUrl;
+  fleet = new Fleet({ acsUrl: tp.acsUrl, count: 3, model: 'tr181', serialPrefix: 'ADM', periodicIntervalS: null });
   await fleet.start();
 });
 
 after(async () => {
   await fleet?.stop();
-  await admin?.stop();
-  await proxy?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await tp?.stop();
 });
 
 test('/healthz and /readyz need no token; /readyz names its checks', async () => {
@@ -121,20 +97,14 @@ test('/healthz and /readyz need no token; /readyz names its checks', async () =>
 });
 
 test('/readyz is 503 while a configured MQTT broker is unreachable', async () => {
-  const p = new CwmpUspProxy(makeConfig('b', { 'usp.mqtt.url': 'mqtt://127.0.0.1:1' }), silentLogger());
-  const m = createMetrics({ defaultMetrics: false });
-  instrument(p, m);
-  await p.start();
-  const a = new AdminServer(p, { host: '127.0.0.1', port: 0, token: TOKEN }, m);
+  const p = await startTestProxy({ ...OVERRIDES, 'usp.mqtt.url': 'mqtt://127.0.0.1:1' }, { admin: true });
   try {
-    const port = await a.start();
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const r = await fetch(`${p.adminUrl}/readyz`);
     const body = (await r.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
     assert.equal(r.status, 503);
     assert.equal(body.checks.mqtt?.ok, false);
     assert.equal(body.checks.store?.ok, true);
   } finally {
-    await a.stop();
     await p.stop();
   }
 });
@@ -281,7 +251,7 @@ test('USP Records and translation latency are counted', async () => {
   const c = new UspControllerClient({
     agentId: agent,
     endpointId: CTL,
-    transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+    transport: { mtp: 'ws', url: tp.uspUrl },
     timeoutMs: 10_000,
   });
   await c.connect();

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CwmpUspProxy } from '../../src/app/proxy.js';
-import { loadConfig } from '../../src/app/config.js';
 import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { Msg } from '../../src/usp/codec/record.js';
@@ -20,6 +19,7 @@ import { startRabbitStomp, type RabbitStompHandle } from '../helpers/brokers.js'
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { inform } from '../helpers/cwmp-fixtures.js';
 import { encodeSoap } from '../../src/cwmp/soap.js';
+import { testConfig } from '../helpers/test-proxy.js';
 
 const CTL = 'proto::cluster-stomp-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-stomp-'));
@@ -30,12 +30,8 @@ const fleets: Fleet[] = [];
 let ctl: UspControllerClient | null = null;
 
 function proxyFor(id: string): CwmpUspProxy {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: path.join(dir, id),
-      'acs.host': '127.0.0.1',
-      'acs.port': 0,
+  const config = testConfig(
+    {
       'acs.connectionRequest.deadlineMs': 4000,
       'usp.websocket.enabled': false,
       'usp.stomp.host': rabbit!.host,
@@ -49,9 +45,9 @@ function proxyFor(id: string): CwmpUspProxy {
       'cluster.instanceTtlMs': 1000,
       'admin.enabled': false,
       controllers: [{ endpointId: CTL, stomp: { destination: '/queue/usp.cs-ctl' } }],
-      'log.level': 'silent',
     },
-  });
+    path.join(dir, id),
+  );
   return new CwmpUspProxy(config, silentLogger());
 }
 

@@ -9,14 +9,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CwmpUspProxy } from '../../src/app/proxy.js';
-import { loadConfig } from '../../src/app/config.js';
-import { silentLogger } from '../../src/app/log.js';
+import type { CwmpUspProxy } from '../../src/app/proxy.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 import { UspControllerClient, add, operate } from '../../src/tools/controller/client.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { RedisStore } from '../../src/store/redis.js';
+import { startTestProxy } from '../helpers/test-proxy.js';
 
 const CTL = 'proto::cluster-ws-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-ws-'));
@@ -29,28 +28,18 @@ before(async () => {
   redis = await startRedis();
   if (!redis) return;
   for (const id of ['ws-a', 'ws-b']) {
-    const p = new CwmpUspProxy(
-      loadConfig({
-        env: {},
-        overrides: {
-          dataDir: path.join(dir, id),
-          'acs.host': '127.0.0.1',
-          'acs.port': 0,
-          'usp.websocket.host': '127.0.0.1',
-          'usp.websocket.port': 0,
-          'store.redis.url': redis.url,
-          'store.redis.prefix': 'cw:',
-          'cluster.instanceId': id,
-          'cluster.heartbeatMs': 200,
-          'cluster.instanceTtlMs': 1000,
-          'admin.enabled': false,
-          controllers: [{ endpointId: CTL }],
-          'log.level': 'silent',
-        },
-      }),
-      silentLogger(),
+    const { proxy: p } = await startTestProxy(
+      {
+        'store.redis.url': redis.url,
+        'store.redis.prefix': 'cw:',
+        'cluster.instanceId': id,
+        'cluster.heartbeatMs': 200,
+        'cluster.instanceTtlMs': 1000,
+        'admin.enabled': false,
+        controllers: [{ endpointId: CTL }],
+      },
+      { dataDir: path.join(dir, id) },
     );
-    await p.start();
     proxies.push(p);
   }
   // The device talks CWMP to B only.
@@ -119,25 +108,17 @@ test('an instance restarted under the same cluster.instanceId finishes the async
     CommandKey: 'k',
     Status: 'Active',
   });
-  const p = new CwmpUspProxy(
-    loadConfig({
-      env: {},
-      overrides: {
-        dataDir: path.join(dir, 'same-id'),
-        'acs.host': '127.0.0.1',
-        'acs.port': 0,
-        'usp.websocket.enabled': false,
-        'store.redis.url': redis.url,
-        'store.redis.prefix': 'cw2:',
-        'cluster.instanceId': 'same-id',
-        'admin.enabled': false,
-        controllers: [{ endpointId: CTL }],
-        'log.level': 'silent',
-      },
-    }),
-    silentLogger(),
+  const { proxy: p } = await startTestProxy(
+    {
+      'usp.websocket.enabled': false,
+      'store.redis.url': redis.url,
+      'store.redis.prefix': 'cw2:',
+      'cluster.instanceId': 'same-id',
+      'admin.enabled': false,
+      controllers: [{ endpointId: CTL }],
+    },
+    { dataDir: path.join(dir, 'same-id') },
   );
-  await p.start();
   try {
     assert.deepEqual(await leftover.listAllRequests(), [], 'the command was finished (OperationComplete 7022) and its row removed');
   } finally {

@@ -30,6 +30,7 @@ import {
   type UspControllerTransport,
 } from '../../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
+import { TestController } from '../helpers/test-controller.js';
 
 const CTL = 'proto::iw-e2e-ctl';
 const RO = 'proto::iw-e2e-ro';
@@ -135,38 +136,11 @@ function transport(mtp: 'ws' | 'mqtt' | 'stomp', from = CTL): UspControllerTrans
 }
 
 /** A connected client that records every Notify it gets. */
-class Ctl {
-  readonly notifies: Msg[] = [];
-  private waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
-  constructor(readonly c: UspControllerClient) {
-    c.on('notify', (m) => {
-      this.notifies.push(m);
-      for (const w of [...this.waiters]) if (w.pred(m)) this.waiters.splice(this.waiters.indexOf(w), 1), w.resolve(m);
-    });
-    c.on('error', () => undefined);
-  }
-  req(m: Msg, timeoutMs = 10_000): Promise<Msg> {
-    return this.c.request(m, timeoutMs);
-  }
-  /** Resolves with the first Notify (already received or future) matching pred. */
-  notify(pred: (m: Msg) => boolean, timeoutMs = 10_000, label = 'Notify'): Promise<Msg> {
-    const seen = this.notifies.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no ${label} within ${timeoutMs} ms; got ${JSON.stringify(this.notifies.map((n) => n.body.request?.notify))}`)),
-        timeoutMs,
-      );
-      this.waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-    });
-  }
-}
-
-async function connect(mtp: 'ws' | 'mqtt' | 'stomp', agent: string, from = CTL): Promise<Ctl> {
+async function connect(mtp: 'ws' | 'mqtt' | 'stomp', agent: string, from = CTL): Promise<TestController> {
   const c = new UspControllerClient({ agentId: agent, endpointId: from, transport: transport(mtp, from), timeoutMs: 10_000 });
   clients.push(c);
   await c.connect();
-  return new Ctl(c);
+  return new TestController(c);
 }
 
 const resp = (m: Msg) => {
@@ -179,7 +153,7 @@ const error = (m: Msg) => {
 };
 const paramsOf = (m: Msg, i = 0) => resp(m).getResp!.reqPathResults[i]!;
 
-async function subscribe(ctl: Ctl, id: string, notifType: string, ref: string): Promise<string> {
+async function subscribe(ctl: TestController, id: string, notifType: string, ref: string): Promise<string> {
   const r = await ctl.req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref } }]));
   const ok = resp(r).addResp!.createdObjResults[0]!.operStatus!.operSuccess!;
   assert.ok(ok.instantiatedPath);

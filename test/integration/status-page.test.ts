@@ -9,37 +9,20 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { CwmpUspProxy } from '../../src/app/proxy.js';
-import { loadConfig } from '../../src/app/config.js';
-import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
+import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'status-page-test-token';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-status-'));
-let proxy: CwmpUspProxy | null = null;
+let tp: TestProxy | null = null;
 let fleets: Fleet[] = [];
 let browser: Browser | null = null;
 
 before(async () => {
   if (!existsSync(CHROMIUM)) return;
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: dir,
-      'acs.host': '127.0.0.1',
-      'acs.port': 0,
-      'usp.websocket.host': '127.0.0.1',
-      'usp.websocket.port': 0,
-      'admin.port': 0,
-      'admin.token': TOKEN,
-      'log.level': 'silent',
-    },
-  });
-  proxy = new CwmpUspProxy(config, silentLogger());
-  await proxy.start();
-  await proxy.startAdmin();
-  const acsUrl = `http://127.0.0.1:${proxy.acsPort}/`;
+  tp = await startTestProxy({ 'admin.token': TOKEN }, { dataDir: dir, admin: true });
+  const acsUrl = tp.acsUrl;
   fleets = [
     new Fleet({ acsUrl, count: 4, model: 'tr181', serialPrefix: 'PAGE', periodicIntervalS: null }),
     new Fleet({ acsUrl, count: 1, model: 'tr098', serialPrefix: 'LEGACY', periodicIntervalS: null }),
@@ -63,16 +46,16 @@ before(async () => {
 after(async () => {
   await browser?.close();
   for (const f of fleets) await f.stop();
-  await proxy?.stop();
+  await tp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 test('the status page shows the fleet, its activity and a searchable device table', async (t) => {
-  if (!browser || !proxy) return t.skip(`${CHROMIUM} not installed (apt-get install chromium; .ci/run does)`);
+  if (!browser || !tp) return t.skip(`${CHROMIUM} not installed (apt-get install chromium; .ci/run does)`);
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${proxy.adminPort}/`);
+  await page.goto(`${tp.adminUrl}/`);
 
   // A wrong token is refused with a message; the right one opens the page.
   await page.fill('input[name=token]', 'wrong');

@@ -7,61 +7,46 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { CwmpUspProxy } from '../../src/app/proxy.js';
-import { loadConfig } from '../../src/app/config.js';
-import { silentLogger } from '../../src/app/log.js';
+import type { CwmpUspProxy } from '../../src/app/proxy.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { runUspCli } from '../../src/tools/controller/cli.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
+import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
 
 const CTL = 'proto::cwmp-usp-proxy-cli';
 const RO = 'proto::read-only-ctl';
-const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-usp-'));
 let mosq: MosquittoHandle | null = null;
 let rabbit: RabbitStompHandle | null = null;
+let tp: TestProxy;
 let proxy: CwmpUspProxy;
 let fleet: Fleet;
 let agent = '';
 
 before(async () => {
   [mosq, rabbit] = await Promise.all([startMosquitto(), startRabbitStomp()]);
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: dir,
-      'acs.host': '127.0.0.1',
-      'acs.port': 0,
-      'usp.websocket.host': '127.0.0.1',
-      'usp.websocket.port': 0,
-      'usp.mqtt.url': mosq ? mosq.url : '',
-      'usp.mqtt.topic': '/usp/agent',
-      'usp.stomp.host': rabbit ? rabbit.host : '',
-      'usp.stomp.port': rabbit ? rabbit.port : 61613,
-      'usp.stomp.destination': '/queue/usp.agent',
-      'usp.reconnectBaseMs': 200,
-      'usp.reconnectMaxMs': 2000,
-      controllers: [
-        { endpointId: CTL, role: 'full', mqtt: { topic: '/usp/controller' }, stomp: { destination: '/queue/usp.controller' } },
-        { endpointId: RO, role: 'read-only', mqtt: { topic: '/usp/ro' }, stomp: { destination: '/queue/usp.ro' } },
-      ],
-      'log.level': 'silent',
-    },
+  tp = await startTestProxy({
+    'usp.mqtt.url': mosq ? mosq.url : '',
+    'usp.mqtt.topic': '/usp/agent',
+    'usp.stomp.host': rabbit ? rabbit.host : '',
+    'usp.stomp.port': rabbit ? rabbit.port : 61613,
+    'usp.stomp.destination': '/queue/usp.agent',
+    'usp.reconnectBaseMs': 200,
+    'usp.reconnectMaxMs': 2000,
+    controllers: [
+      { endpointId: CTL, role: 'full', mqtt: { topic: '/usp/controller' }, stomp: { destination: '/queue/usp.controller' } },
+      { endpointId: RO, role: 'read-only', mqtt: { topic: '/usp/ro' }, stomp: { destination: '/queue/usp.ro' } },
+    ],
   });
-  proxy = new CwmpUspProxy(config, silentLogger());
-  await proxy.start();
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 2, model: 'tr181', serialPrefix: 'USP', periodicIntervalS: null });
+  proxy = tp.proxy;
+  fleet = new Fleet({ acsUrl: tp.acsUrl, count: 2, model: 'tr181', serialPrefix: 'USP', periodicIntervalS: null });
   await fleet.start();
   agent = (await proxy.store.listDevices())[0]!.endpointId;
 });
 
 after(async () => {
   await fleet?.stop();
-  await proxy?.stop();
+  await tp?.stop();
   await Promise.all([mosq?.stop(), rabbit?.stop()]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON output, read field by field

@@ -149,8 +149,9 @@ test('an unsupported CPE request inside a session gets cwmp Fault 8000 and the s
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const r = await post(open.port, informXml('H4'), {}, agent);
   const cookie = String(r.headers['set-cookie']).split(';')[0]!;
-  const kicked = `<?xml version="1.0" encoding="UTF-8"?><soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-1"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">k1</cwmp:ID></soap-env:Header><soap-env:Body><cwmp:Kicked><Command>x</Command><Referer></Referer><Arg></Arg><Next></Next></cwmp:Kicked></soap-env:Body></soap-env:Envelope>`;
-  const f = await post(open.port, kicked, { Cookie: cookie }, agent);
+  // A vendor RPC no codec knows.
+  const vendor = `<?xml version="1.0" encoding="UTF-8"?><soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-1"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">k1</cwmp:ID></soap-env:Header><soap-env:Body><cwmp:X_00256D_Hello><Arg>x</Arg></cwmp:X_00256D_Hello></soap-env:Body></soap-env:Envelope>`;
+  const f = await post(open.port, vendor, { Cookie: cookie }, agent);
   assert.equal(f.status, 200, f.body);
   const fault = decodeSoap(f.body).envelope!;
   assert.equal(fault.body.method, 'Fault');
@@ -200,6 +201,31 @@ test('Digest auth (qop=auth) with the shared pair and with per-device credential
     await h.store.upsertDevice({ ...rec, cpeUsername: 'dev-d1', cpePassword: 'own-secret' });
     assert.equal((await digestPost('D1', 'cpe', 'shared')).status, 401);
     assert.equal((await digestPost('D1', 'dev-d1', 'own-secret')).status, 200);
+  } finally {
+    await close(h);
+  }
+});
+
+test('Digest: a CPE answering with algorithm=MD5-sess (RFC 2617 3.2.2.2) gets in; a wrong password or a missing cnonce does not', async () => {
+  const h = await harness({ mode: 'digest', realm: 'acs', username: 'cpe', password: 'shared' });
+  try {
+    const attempt = async (password: string, edit: (a: string) => string = (a) => a): Promise<number> => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const first = await post(h.port, informXml('MS1'), {}, agent);
+      assert.equal(first.status, 401);
+      const [ch] = parseChallenge(String(first.headers['www-authenticate']));
+      assert.equal(ch?.params.algorithm, 'MD5');
+      // The ACS offers MD5; CPEs that implement only MD5-sess answer with it all the same.
+      const sess = { ...ch!, params: { ...ch!.params, algorithm: 'MD5-sess' } };
+      const auth = digestAuthorization({ challenge: sess, method: 'POST', uri: '/', username: 'cpe', password, nc: 1, cnonce: '0a4f113b' });
+      assert.match(auth, /algorithm=MD5-sess/);
+      const r = await post(h.port, informXml('MS1'), { Authorization: edit(auth) }, agent);
+      agent.destroy();
+      return r.status;
+    };
+    assert.equal(await attempt('shared'), 200);
+    assert.equal(await attempt('wrong'), 401);
+    assert.equal(await attempt('shared', (a) => a.replace(/, cnonce="[^"]*"/, '')), 401);
   } finally {
     await close(h);
   }

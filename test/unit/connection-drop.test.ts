@@ -6,14 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
-import { once } from 'node:events';
 import { AcsServer } from '../../src/cwmp/acs-server.js';
 import { DecodePool } from '../../src/cwmp/decode-pool.js';
 import { SessionEngine, RpcError, type RpcOutcome } from '../../src/cwmp/session.js';
 import { silentLogger } from '../../src/app/log.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { connect, cwmpIdOf, exchange, sessionCookieOf, type RawReply } from '../helpers/raw-http.js';
+import { cwmpIdOf, postSoap, sessionCookieOf } from '../helpers/cwmp-fixtures.js';
+import { RawConnection } from '../helpers/raw-http.js';
 
 const NS = 'urn:dslforum-org:cwmp-1-2';
 const KEY = (serial: string): string => `00259E-HG8245-${serial}`;
@@ -72,24 +71,22 @@ async function harness(graceMs: number) {
     );
     return s;
   };
-  /** Inform, then an empty POST that gets the queued GetParameterValues: the RPC is in flight on `sock`. */
-  const rpcInFlight = async (serial: string, sock: net.Socket, headers: string[] = [], version = '1.1') => {
-    const inf = await exchange(sock, INFORM(serial), headers, version);
-    assert.equal(inf.status, 200, inf.body);
+  /** Inform, then an empty POST that gets the queued GetParameterValues: the RPC is in flight on `conn`. */
+  const rpcInFlight = async (serial: string, conn: RawConnection, headers: Record<string, string> = {}, version: '1.0' | '1.1' = '1.1') => {
+    const inf = await postSoap(conn, INFORM(serial), headers, version);
+    assert.equal(inf.status, 200, inf.body.toString());
     const cookie = sessionCookieOf(inf);
     const call = settled<RpcOutcome>(
       engine.enqueue(KEY(serial), { method: 'GetParameterValues', parameterNames: ['InternetGatewayDevice.DeviceInfo.UpTime'] }),
     );
-    let rpc: RawReply;
-    if (version === '1.0' || headers.some((h) => /connection:\s*close/i.test(h))) {
-      await once(sock, 'close'); // the server closes after each exchange, as the CPE asked
-      const again = await connect(port);
-      rpc = await exchange(again, '', [`Cookie: ${cookie}`, ...headers], version);
-      sock = again;
-    } else rpc = await exchange(sock, '', [`Cookie: ${cookie}`, ...headers], version);
-    assert.equal(rpc.status, 200, rpc.body);
-    assert.match(rpc.body, /<cwmp:GetParameterValues>/);
-    return { cookie, id: cwmpIdOf(rpc), call, sock };
+    if (version === '1.0' || headers.Connection === 'close') {
+      await conn.closed(); // the server closes after each exchange, as the CPE asked
+      conn = await RawConnection.open(port);
+    }
+    const rpc = await postSoap(conn, '', { Cookie: cookie, ...headers }, version);
+    assert.equal(rpc.status, 200, rpc.body.toString());
+    assert.match(rpc.body.toString(), /<cwmp:GetParameterValues>/);
+    return { cookie, id: cwmpIdOf(rpc), call, conn };
   };
   const stop = async (): Promise<void> => {
     await server.close();
@@ -102,15 +99,16 @@ async function harness(graceMs: number) {
 test('the CPE closes its kept-alive connection with GetParameterValues in flight: the RPC fails after the grace, saying so', async () => {
   const h = await harness(50);
   try {
-    const sock = await connect(h.port);
-    const { call } = await h.rpcInFlight('DROP01', sock);
-    sock.end(); // FIN: the CPE agent gave up on the request
+    const conn = await RawConnection.open(h.port);
+    const { call } = await h.rpcInFlight('DROP01', conn);
+    conn.halfClose(); // FIN: the CPE agent gave up on the request
     for (let i = 0; i < 500 && !call.done; i++) await sleep(10);
     assert.ok(call.error instanceof RpcError, `an RpcError, got ${String(call.error)}`);
     assert.equal(call.error.reason, 'session-ended');
     assert.equal(call.error.message, 'the CPE closed the connection with GetParameterValues in flight');
     assert.deepEqual(call.error.detail, { lost: 'connection-closed', method: 'GetParameterValues' });
     assert.equal(h.engine.activeSessions, 0, 'the session is over');
+    conn.destroy();
   } finally {
     await h.stop();
   }
@@ -119,12 +117,12 @@ test('the CPE closes its kept-alive connection with GetParameterValues in flight
 test('a CPE that reconnects within the grace and answers keeps its RPC', async () => {
   const h = await harness(5_000);
   try {
-    const sock = await connect(h.port);
-    const { cookie, id, call } = await h.rpcInFlight('BACK01', sock);
-    sock.resetAndDestroy(); // RST
-    const again = await connect(h.port);
-    const end = await exchange(again, GPV_RESPONSE(id), [`Cookie: ${cookie}`]);
-    assert.equal(end.status, 204, end.body);
+    const conn = await RawConnection.open(h.port);
+    const { cookie, id, call } = await h.rpcInFlight('BACK01', conn);
+    conn.destroy();
+    const again = await RawConnection.open(h.port);
+    const end = await postSoap(again, GPV_RESPONSE(id), { Cookie: cookie });
+    assert.equal(end.status, 204, end.body.toString());
     for (let i = 0; i < 100 && !call.done; i++) await sleep(10);
     assert.equal(call.error, undefined, String(call.error));
     assert.ok(call.value?.kind === 'response' && call.value.response.method === 'GetParameterValuesResponse');
@@ -138,16 +136,16 @@ test('a CPE that closes after every exchange as it announced (Connection: close,
   const h = await harness(30);
   try {
     for (const [serial, headers, version] of [
-      ['CLOSE1', ['Connection: close'], '1.1'],
-      ['HTTP10', [], '1.0'],
+      ['CLOSE1', { Connection: 'close' }, '1.1'],
+      ['HTTP10', {}, '1.0'],
     ] as const) {
-      const { cookie, id, call, sock } = await h.rpcInFlight(serial, await connect(h.port), [...headers], version);
-      await once(sock, 'close');
+      const { cookie, id, call, conn } = await h.rpcInFlight(serial, await RawConnection.open(h.port), { ...headers }, version);
+      await conn.closed();
       await sleep(150); // well past the grace: a slow CPE working on the request
       assert.equal(call.done, false, `${serial}: the RPC is still in flight`);
-      const answer = await connect(h.port);
-      const end = await exchange(answer, GPV_RESPONSE(id), [`Cookie: ${cookie}`, ...headers], version);
-      assert.equal(end.status, 204, end.body);
+      const answer = await RawConnection.open(h.port);
+      const end = await postSoap(answer, GPV_RESPONSE(id), { Cookie: cookie, ...headers }, version);
+      assert.equal(end.status, 204, end.body.toString());
       for (let i = 0; i < 100 && !call.done; i++) await sleep(10);
       assert.equal(call.value?.kind, 'response', `${serial}: ${String(call.error)}`);
       answer.destroy();
@@ -160,15 +158,17 @@ test('a CPE that closes after every exchange as it announced (Connection: close,
 test("a proxy's connection closing says nothing about the CPE behind it", async () => {
   const h = await harness(30);
   try {
-    const sock = await connect(h.port);
-    const { cookie, id, call } = await h.rpcInFlight('PROXY1', sock, ['X-Forwarded-For: 192.0.2.7']);
-    sock.end();
+    const proxied = { 'X-Forwarded-For': '192.0.2.7' };
+    const conn = await RawConnection.open(h.port);
+    const { cookie, id, call } = await h.rpcInFlight('PROXY1', conn, proxied);
+    conn.halfClose();
     await sleep(150);
     assert.equal(call.done, false, 'the RPC is still in flight');
-    const again = await connect(h.port);
-    assert.equal((await exchange(again, GPV_RESPONSE(id), [`Cookie: ${cookie}`, 'X-Forwarded-For: 192.0.2.7'])).status, 204);
+    const again = await RawConnection.open(h.port);
+    assert.equal((await postSoap(again, GPV_RESPONSE(id), { Cookie: cookie, ...proxied })).status, 204);
     for (let i = 0; i < 100 && !call.done; i++) await sleep(10);
     assert.equal(call.value?.kind, 'response');
+    conn.destroy();
     again.destroy();
   } finally {
     await h.stop();
@@ -178,15 +178,16 @@ test("a proxy's connection closing says nothing about the CPE behind it", async 
 test('a CPE that drops and sends a new Inform within the grace: the RPC fails as a new session', async () => {
   const h = await harness(5_000);
   try {
-    const sock = await connect(h.port);
-    const { call } = await h.rpcInFlight('REINF1', sock);
-    sock.end();
-    const again = await connect(h.port);
-    assert.equal((await exchange(again, INFORM('REINF1', '1 BOOT'))).status, 200);
+    const conn = await RawConnection.open(h.port);
+    const { call } = await h.rpcInFlight('REINF1', conn);
+    conn.halfClose();
+    const again = await RawConnection.open(h.port);
+    assert.equal((await postSoap(again, INFORM('REINF1', '1 BOOT'))).status, 200);
     for (let i = 0; i < 100 && !call.done; i++) await sleep(10);
     assert.ok(call.error instanceof RpcError);
     assert.equal(call.error.message, 'the CPE started a new session with GetParameterValues in flight');
     assert.deepEqual(call.error.detail, { lost: 'new-session', method: 'GetParameterValues' });
+    conn.destroy();
     again.destroy();
   } finally {
     await h.stop();

@@ -195,13 +195,18 @@ test('ConnectionRequester: 10 concurrent requests for one device hit the CPE onc
   const s = await cpe((_req, res) => setTimeout(() => res.writeHead(204).end(), 50));
   try {
     const cr = new ConnectionRequester(fast);
+    const events: unknown[] = [];
+    cr.on('result', (e) => events.push(e));
     const results = await Promise.all(Array.from({ length: 10 }, () => cr.request('dev1', s.url, null)));
     for (const r of results) assert.deepEqual(r, { ok: true, status: 204 });
     assert.equal(s.requests, 1);
     assert.equal(cr.pending, 0);
+    // One 'result' per attempt chain, however many callers joined it.
+    assert.deepEqual(events, [{ deviceKey: 'dev1', result: { ok: true, status: 204 } }]);
     // The chain is over: a later request sends again.
     await cr.request('dev1', s.url, null);
     assert.equal(s.requests, 2);
+    assert.equal(events.length, 2);
   } finally {
     await s.close();
   }
@@ -222,8 +227,12 @@ test('ConnectionRequester: retries per policy until success', async () => {
   const s = await cpe((_req, res, n) => res.writeHead(n < 3 ? 503 : 204).end());
   try {
     const cr = new ConnectionRequester(fast);
+    const events: unknown[] = [];
+    cr.on('result', (e) => events.push(e));
     assert.deepEqual(await cr.request('d', s.url, null), { ok: true, status: 204 });
     assert.equal(s.requests, 3);
+    // The retries are one connection request: one 'result', with the final outcome.
+    assert.deepEqual(events, [{ deviceKey: 'd', result: { ok: true, status: 204 } }]);
   } finally {
     await s.close();
   }

@@ -2,7 +2,7 @@
  * Hostile HTTP at the ACS URL: slow headers and slow bodies are cut off by the (short, for the
  * test) deadlines while a normal CPE session proceeds; an oversized body gets 413 without being
  * buffered (RSS stays bounded after 200 MB streamed); 500 connections from one address leave
- * the server up; DOCTYPE / entity expansion and 10,000-deep nesting get 400; the Content-Type
+ * the server up; DOCTYPE / entity expansion, 10,000-deep nesting and attribute floods get 400; the Content-Type
  * header is not trusted (CWMP is decided by the body). No wall-clock speed is asserted.
  */
 import { test, before, after } from 'node:test';
@@ -220,6 +220,19 @@ test('10,000-deep nested XML -> 400 (codec depth limit)', async () => {
   const r = await request(deep, { 'Content-Type': 'text/xml' });
   assert.equal(r.status, 400);
   assert.match(r.body, /nested deeper/);
+});
+
+test('attribute flood (50,000 attributes on one element) and namespace-declaration flood -> 400 before parsing', async () => {
+  const attrs = Array.from({ length: 50_000 }, (_, i) => ` a${i}="1"`).join('');
+  const flood = ENV('<cwmp:Inform/>').replace('<soap-env:Envelope ', `<soap-env:Envelope${attrs} `);
+  const r = await request(flood, { 'Content-Type': 'text/xml' });
+  assert.equal(r.status, 400);
+  assert.match(r.body, /more than 32 attributes/);
+  const decls = Array.from({ length: 200 }, (_, i) => `<x xmlns:p${i}="urn:p${i}"/>`).join('');
+  const r2 = await request(ENV(`<cwmp:Inform>${decls}</cwmp:Inform>`), { 'Content-Type': 'text/xml' });
+  assert.equal(r2.status, 400);
+  assert.match(r2.body, /namespace declarations/);
+  await normalSessionWorks();
 });
 
 test('Content-Type is not trusted: the body decides (valid Inform with application/json or none -> 200; JSON -> 400)', async () => {

@@ -147,6 +147,33 @@ test('server: MD5-sess round trip', () => {
   assert.equal(verifyDigest(parsed, { method: 'GET', password: 'q', realm: 'r' }), false);
 });
 
+test('server: MD5-sess known answer (RFC 2617 3.2.2.2), and no cnonce is refused', () => {
+  // Expected value computed independently with Python hashlib:
+  // MD5(MD5(MD5(user:realm:pass):nonce:cnonce):nonce:nc:cnonce:auth:MD5(POST:/acs)).
+  const header =
+    'Digest username="cpe-00D09E", realm="cwmp", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="/acs", algorithm=MD5-sess, ' +
+    'qop=auth, nc=00000001, cnonce="0a4f113b", response="fd80a200c08207afcad68f9038b663ca"';
+  const parsed = parseAuthorization(header);
+  assert.ok(parsed && parsed.scheme === 'Digest');
+  const opts = { method: 'POST', password: 's3cret', realm: 'cwmp', requestUri: '/acs' };
+  assert.equal(verifyDigest(parsed, opts), true);
+  assert.equal(verifyDigest(parsed, { ...opts, password: 's3cret!' }), false);
+  assert.equal(verifyDigest({ ...parsed, algorithm: 'md5-SESS' }, opts), true, 'algorithm names are case-insensitive');
+  assert.equal(verifyDigest({ ...parsed, algorithm: 'MD5' }, opts), false, 'the same response under plain MD5');
+  // H(A1) of -sess needs the cnonce: without one the response is refused, whatever it is.
+  const noCnonce = { ...parsed, qop: undefined, nc: undefined, cnonce: undefined };
+  const forged = digestResponse({
+    algorithm: 'MD5-sess',
+    username: 'cpe-00D09E',
+    realm: 'cwmp',
+    password: 's3cret',
+    method: 'POST',
+    uri: '/acs',
+    nonce: parsed.nonce,
+  });
+  assert.equal(verifyDigest({ ...noCnonce, response: forged }, opts), false);
+});
+
 test('parseChallenge: several challenges in one header, commas inside quoted strings, escapes', () => {
   const header =
     'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple, with comma", ' +

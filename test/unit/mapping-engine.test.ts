@@ -2,14 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamInfo } from '../../src/mapping/engine.js';
 import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
+import { REFERENCE } from '../helpers/paths.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-// dist/test/unit -> repo -> ../shared/reference
-const MODELS = path.resolve(here, '../../../../shared/reference/cwmp-models');
+const MODELS = path.join(REFERENCE, 'cwmp-models');
 const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
 const EG = path.join(MODELS, 'huawei-EG8145V5-tr098.csv');
 const skip = existsSync(BM) && existsSync(EG) ? false : `reference dumps absent (${MODELS})`;
@@ -177,6 +175,7 @@ test('coverage CLI prints figures and rejects bad flags', { skip }, () => {
   const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
   assert.equal(runMappingCli(['coverage', '--model', EG], io), 0);
   assert.match(out.join('\n'), /reachable through Device:2: \d+\/\d+ native parameters/);
+  assert.ok(out.includes('names asked but not listed by the device: 0'));
   assert.equal(runMappingCli(['coverage', '--modle', EG], io), 2);
   assert.equal(runMappingCli(['coverage', '--model', '/nonexistent.csv'], io), 2);
   assert.ok(err.length >= 2);

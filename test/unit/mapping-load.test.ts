@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadMapping, mappingsDir, MappingLoadError } from '../../src/mapping/load.js';
@@ -9,9 +9,12 @@ const dir = mappingsDir();
 const schema = path.join(dir, 'schema.json');
 const good = readFileSync(path.join(dir, 'tr098-to-tr181.json'), 'utf8');
 
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mapping-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+
 function withText(text: string): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'mapping-'));
-  const f = path.join(d, 'bad.json');
+  const f = path.join(tmp, `bad-${++n}.json`);
   writeFileSync(f, text);
   return f;
 }

@@ -55,15 +55,18 @@ function goldenEnvelopes(): SoapEnvelope[] {
   );
 }
 
-/** AutonomousTransferComplete appeared in Amendment 2 (namespace cwmp-1-1). */
-const inVersion = (env: SoapEnvelope): boolean => !(env.cwmpVersion === '1-0' && env.body.method.startsWith('AutonomousTransferComplete'));
+/** AutonomousTransferComplete appeared in Amendment 2 (cwmp-1-1), the DU completion RPCs in Amendment 3 (cwmp-1-2). */
+const inVersion = (env: SoapEnvelope): boolean => {
+  if (env.cwmpVersion === '1-0' && env.body.method.startsWith('AutonomousTransferComplete')) return false;
+  return !((env.cwmpVersion === '1-0' || env.cwmpVersion === '1-1') && env.body.method.includes('DUStateChangeComplete'));
+};
 
 test('every envelope the codec builds validates, every message type in every cwmp version', (t) => {
   if (xmllintMissing) return t.skip(SKIP);
   const envs = goldenEnvelopes()
     .flatMap((e) => CWMP_VERSIONS.map((v) => ({ ...e, cwmpVersion: v })))
     .filter(inVersion);
-  assert.ok(envs.length >= 33 * 5 - 2);
+  assert.ok(envs.length >= 41 * 5 - 2 - 4 * 2);
   withTempDir((dir) => {
     const files = envs.map((e, i) => {
       const f = path.join(dir, `${String(i).padStart(3, '0')}-${e.body.method}-${e.cwmpVersion}.xml`);
@@ -125,8 +128,44 @@ test('the schema really checks order, types, versions and the one-message Body',
       /No matching global element declaration/,
     ],
     'unknown-method': [
-      encodeSoap({ cwmpVersion: '1-2', id: '1', body: { method: 'FactoryReset' } }).replace(/FactoryReset/g, 'Kicked'),
+      encodeSoap({ cwmpVersion: '1-2', id: '1', body: { method: 'FactoryReset' } }).replace(/FactoryReset/g, 'ChangeDUState'),
       /No matching global element declaration/,
+    ],
+    'du-complete-in-cwmp-1-1': [
+      encodeSoap({ cwmpVersion: '1-1', id: '1', body: { method: 'DUStateChangeCompleteResponse' } }),
+      /No matching global element declaration/,
+    ],
+    'du-result-bad-uuid': [
+      encodeSoap({
+        cwmpVersion: '1-2',
+        id: '1',
+        body: {
+          method: 'DUStateChangeComplete',
+          commandKey: '',
+          results: [
+            {
+              uuid: 'not-a-uuid',
+              deploymentUnitRef: '',
+              version: '',
+              currentState: 'Installed',
+              resolved: true,
+              executionUnitRefList: '',
+              startTime: '0001-01-01T00:00:00Z',
+              completeTime: '0001-01-01T00:00:00Z',
+              fault: { faultCode: 0, faultString: '' },
+            },
+          ],
+        },
+      }),
+      /pattern/,
+    ],
+    'request-download-17-args': [
+      encodeSoap({
+        cwmpVersion: '1-0',
+        id: '1',
+        body: { method: 'RequestDownload', fileType: '2 Web Content', fileTypeArg: Array.from({ length: 17 }, (_, i) => ({ name: `a${i}`, value: '' })) },
+      }),
+      /not expected/,
     ],
     'two-messages': [download.replace('</cwmp:Download>', '</cwmp:Download><cwmp:GetRPCMethods/>'), /not expected/],
     'command-key-too-long': [encodeSoap({ cwmpVersion: '1-4', id: '1', body: { method: 'Reboot', commandKey: 'x'.repeat(33) } }), /maxLength/],
@@ -185,7 +224,9 @@ test('wsdl/cwmp.wsdl is well-formed WSDL 1.1 covering the RPC set, with every pa
   const ops = new Set([...wsdl.matchAll(/<wsdl:operation name="([A-Za-z]+)">\s*<wsdl:input message/g)].map((m) => m[1]));
   assert.deepEqual([...ops].sort(), [
     'AddObject',
+    'AutonomousDUStateChangeComplete',
     'AutonomousTransferComplete',
+    'DUStateChangeComplete',
     'DeleteObject',
     'Download',
     'FactoryReset',
@@ -194,14 +235,16 @@ test('wsdl/cwmp.wsdl is well-formed WSDL 1.1 covering the RPC set, with every pa
     'GetParameterValues',
     'GetRPCMethods',
     'Inform',
+    'Kicked',
     'Reboot',
+    'RequestDownload',
     'ScheduleInform',
     'SetParameterAttributes',
     'SetParameterValues',
     'TransferComplete',
     'Upload',
   ]);
-  const xsd = readFileSync(path.join(WSDL, 'cwmp-rpc.xsd'), 'utf8') + readFileSync(path.join(WSDL, 'cwmp-rpc-1-1.xsd'), 'utf8');
+  const xsd = ['cwmp-rpc.xsd', 'cwmp-rpc-1-1.xsd', 'cwmp-rpc-1-2.xsd'].map((f) => readFileSync(path.join(WSDL, f), 'utf8')).join('');
   const declared = new Set([...xsd.matchAll(/^ {2}<xs:element name="([A-Za-z]+)"/gm)].map((m) => m[1]));
   const parts = [...wsdl.matchAll(/element="cwmp:([A-Za-z]+)"/g)].map((m) => m[1]!);
   assert.ok(parts.includes('Fault'));
@@ -210,5 +253,5 @@ test('wsdl/cwmp.wsdl is well-formed WSDL 1.1 covering the RPC set, with every pa
   for (const op of ops) {
     assert.ok(wsdl.includes(`<wsdl:message name="${op}Response">`), `${op}Response message`);
   }
-  assert.equal((wsdl.match(/<wsdl:fault name="Fault" message="tns:Fault"\/>/g) ?? []).length, 17);
+  assert.equal((wsdl.match(/<wsdl:fault name="Fault" message="tns:Fault"\/>/g) ?? []).length, 21);
 });

@@ -71,6 +71,14 @@ const ALL_METHODS: CwmpMessage['method'][] = [
   'InformResponse',
   'TransferCompleteResponse',
   'AutonomousTransferCompleteResponse',
+  'RequestDownload',
+  'Kicked',
+  'DUStateChangeComplete',
+  'AutonomousDUStateChangeComplete',
+  'RequestDownloadResponse',
+  'KickedResponse',
+  'DUStateChangeCompleteResponse',
+  'AutonomousDUStateChangeCompleteResponse',
   'Fault',
 ];
 
@@ -243,6 +251,12 @@ test('malformed XML is SoapError malformed-xml', () => {
     ['< a/>', /not followed by a tag name/],
     ['<a>\n<?xml version="1.0"?></a>', /XML declaration/],
     ['<a>' + '<b>'.repeat(100) + '</b>'.repeat(100) + '</a>', /nested deeper/],
+    // Attribute floods: the parser's time grows faster than linearly with one element's attributes.
+    [`<a${Array.from({ length: 33 }, (_, i) => ` x${i}="1"`).join('')}/>`, /more than 32 attributes in <a>/],
+    [
+      `<a>${Array.from({ length: 9 }, (_, j) => `<b${Array.from({ length: 16 }, (_, i) => ` xmlns:p${j}x${i}="urn:x"`).join('')}/>`).join('')}</a>`,
+      /more than 128 namespace declarations/,
+    ],
     [envelope('<cwmp:Reboot><CommandKey>a & b</CommandKey></cwmp:Reboot>'), /bare '&'/],
     [envelope('<cwmp:Reboot><CommandKey>&nbsp;</CommandKey></cwmp:Reboot>'), /undefined entity &nbsp;/],
     [envelope('<cwmp:Reboot><CommandKey>&#0;</CommandKey></cwmp:Reboot>'), /not an XML 1.0 character/],
@@ -288,14 +302,16 @@ test('unknown cwmp namespaces are unknown-namespace', () => {
 });
 
 test('an unsupported cwmp method is unsupported-method, with the id, version and method to fault back', () => {
+  // ChangeDUState is a CPE method this codec does not implement.
   const e = throwsSoap(
-    () => decodeSoap(envelope('<cwmp:RequestDownload><FileType>2 Web Content</FileType></cwmp:RequestDownload>', 'urn:dslforum-org:cwmp-1-2')),
+    () => decodeSoap(envelope('<cwmp:ChangeDUState><Operations/><CommandKey>k</CommandKey></cwmp:ChangeDUState>', 'urn:dslforum-org:cwmp-1-2')),
     'unsupported-method',
-    /unsupported cwmp method RequestDownload/,
+    /unsupported cwmp method ChangeDUState/,
   );
   assert.equal(e.id, 't1');
   assert.equal(e.cwmpVersion, '1-2');
-  assert.equal(e.method, 'RequestDownload');
+  assert.equal(e.method, 'ChangeDUState');
+  throwsSoap(() => decodeSoap(envelope('<cwmp:X_00256D_Hello/>')), 'unsupported-method', /X_00256D_Hello/);
   // A name that exists on Object.prototype must not resolve to a decoder.
   throwsSoap(() => decodeSoap(envelope('<cwmp:constructor/>')), 'unsupported-method');
   throwsSoap(() => decodeSoap(envelope('<cwmp:toString/>')), 'unsupported-method');
@@ -400,6 +416,133 @@ test('values: exact text, xsi:type whatever the prefix, missing type is xsd:stri
       { name: 'G', value: '', type: 'xsd:string' },
     ],
   });
+});
+
+test('byte order mark, whitespace and CRLF before the XML declaration; NULs after the envelope (with a warning)', () => {
+  const xml = read(fixture('soap', 'cpe', 'Inform.1-0.xml'));
+  const want = expected('cpe', 'Inform.1-0.xml');
+  // Line ends between elements only: inside an empty element they would be its text.
+  const crlf = xml.replace(/(<\/[^>]+>|\?>)(?=<)/g, '$1\r\n');
+  assert.ok(crlf.split('\r\n').length > 10);
+  for (const variant of ['\uFEFF' + xml, '\r\n' + xml, ' \t\n' + xml, '\uFEFF\r\n  ' + crlf, crlf + '\r\n', crlf.replace(/\r\n/g, '\n')]) {
+    const { envelope, warnings } = decodeSoap(variant);
+    assert.deepEqual(envelope, want, JSON.stringify(variant.slice(0, 8)));
+    assert.deepEqual(warnings, []);
+  }
+  const nul = decodeSoap(xml + '\u0000');
+  assert.deepEqual(nul.envelope, want);
+  assert.deepEqual(nul.warnings, ['1 NUL character(s) after the envelope ignored']);
+  // Before the envelope a NUL is content outside the root; a body of NULs only has no root.
+  throwsSoap(() => decodeSoap('\u0000\u0000'), 'malformed-xml');
+  throwsSoap(() => decodeSoap('\u0000' + xml), 'malformed-xml');
+});
+
+test('xsi:type: any prefix on the attribute and the value, undeclared prefixes, canonical case of the built-in types', () => {
+  const spv = (values: string): ParameterValueStruct[] => {
+    const r = decodeSoap(envelope(`<cwmp:SetParameterValues><ParameterList>${values}</ParameterList><ParameterKey></ParameterKey></cwmp:SetParameterValues>`));
+    assert.deepEqual(r.warnings, []);
+    return r.envelope?.body.method === 'SetParameterValues' ? r.envelope.body.parameterList : [];
+  };
+  const v = (type: string): string => `<ParameterValueStruct><Name>N</Name><Value ${type}>1</Value></ParameterValueStruct>`;
+  const got = spv(
+    [
+      'xsi:type="xs:string"',
+      'xsi:type="xsd:unsignedint"',
+      'xsi:type="XSD:BOOLEAN"',
+      'xsi:type="SOAP-ENC:base64"',
+      'i:type="s:dateTime"',
+      'xsi:type=" xsd:long "',
+      'xsi:type="unsignedLong"',
+      'xsi:type="xsd:X_VENDOR_Type"',
+      'xsi:type=""',
+    ]
+      .map(v)
+      .join(''),
+  );
+  assert.deepEqual(
+    got.map((p) => p.type),
+    ['xsd:string', 'xsd:unsignedInt', 'xsd:boolean', 'xsd:base64', 'xsd:dateTime', 'xsd:long', 'xsd:unsignedLong', 'xsd:X_VENDOR_Type', 'xsd:string'],
+  );
+});
+
+test('DUStateChangeComplete: the schema form (repeated Results) and the array form decode alike; gaps are warnings', () => {
+  const schemaForm = decodeSoap(read(fixture('soap', 'cpe', 'DUStateChangeComplete.1-2.xml')));
+  assert.equal(schemaForm.envelope?.body.method === 'DUStateChangeComplete' && schemaForm.envelope.body.results.length, 2);
+  const arrayForm = decodeSoap(read(fixture('soap', 'foreign', 'DUStateChangeComplete-array-form.1-2.xml')));
+  assert.equal(arrayForm.envelope?.body.method === 'DUStateChangeComplete' && arrayForm.envelope.body.results.length, 2);
+  const ns = 'urn:dslforum-org:cwmp-1-2';
+  const r = decodeSoap(
+    envelope(
+      '<cwmp:AutonomousDUStateChangeComplete><Results><UUID>3b5e0c6a-1f3d-5a7e-9c2b-8d4f6a1e0b7c</UUID><CurrentState>Uninstalled</CurrentState>' +
+        '<Resolved>1</Resolved><OperationPerformed>Uninstall</OperationPerformed></Results></cwmp:AutonomousDUStateChangeComplete>',
+      ns,
+    ),
+  );
+  assert.deepEqual(r.envelope?.body, {
+    method: 'AutonomousDUStateChangeComplete',
+    results: [
+      {
+        uuid: '3b5e0c6a-1f3d-5a7e-9c2b-8d4f6a1e0b7c',
+        deploymentUnitRef: '',
+        version: '',
+        currentState: 'Uninstalled',
+        resolved: true,
+        executionUnitRefList: '',
+        startTime: '',
+        completeTime: '',
+        fault: { faultCode: 0, faultString: '' },
+        operationPerformed: 'Uninstall',
+      },
+    ],
+  });
+  assert.deepEqual(r.warnings, [
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing DeploymentUnitRef, taken as empty',
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing Version, taken as empty',
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing ExecutionUnitRefList, taken as empty',
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing StartTime, taken as empty',
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing CompleteTime, taken as empty',
+    'AutonomousDUStateChangeComplete/AutonOpResultStruct: missing Fault, taken as no fault',
+  ]);
+  // A failed operation must not read as a success because its fault element has another name.
+  const renamed = decodeSoap(
+    envelope(
+      '<cwmp:DUStateChangeComplete><Results><OpResultStruct><UUID>3b5e0c6a-1f3d-5a7e-9c2b-8d4f6a1e0b7c</UUID><CurrentState>Failed</CurrentState>' +
+        '<FaultStruct><FaultCode>9012</FaultCode><FaultString>auth</FaultString></FaultStruct></OpResultStruct></Results></cwmp:DUStateChangeComplete>',
+      ns,
+    ),
+  );
+  assert.deepEqual(renamed.envelope?.body.method === 'DUStateChangeComplete' && renamed.envelope.body.results[0]?.fault, {
+    faultCode: 9012,
+    faultString: 'auth',
+  });
+  const none = decodeSoap(envelope('<cwmp:DUStateChangeComplete><X>1</X></cwmp:DUStateChangeComplete>', ns));
+  assert.deepEqual(none.envelope?.body, { method: 'DUStateChangeComplete', results: [], commandKey: '' });
+  assert.deepEqual(none.warnings, ['DUStateChangeComplete: unexpected element X ignored', 'DUStateChangeComplete: no Results']);
+});
+
+test('RequestDownload and Kicked as CPEs send them: argument order free, single items, missing FileTypeArg', () => {
+  const rd = decodeSoap(
+    envelope(
+      '<cwmp:RequestDownload><FileTypeArg soap-enc:arrayType="cwmp:ArgStruct[3]"><ArgStruct><Value> v </Value><Name> n </Name></ArgStruct></FileTypeArg>' +
+        '<FileType> 1 Firmware Upgrade Image </FileType></cwmp:RequestDownload>',
+    ),
+  );
+  assert.deepEqual(rd.envelope?.body, { method: 'RequestDownload', fileType: '1 Firmware Upgrade Image', fileTypeArg: [{ name: 'n', value: ' v ' }] });
+  assert.deepEqual(rd.warnings, []);
+  const bare = decodeSoap(envelope('<cwmp:RequestDownload><FileType>2 Web Content</FileType></cwmp:RequestDownload>'));
+  assert.deepEqual(bare.envelope?.body, { method: 'RequestDownload', fileType: '2 Web Content', fileTypeArg: [] });
+  assert.deepEqual(bare.warnings, ['RequestDownload: missing FileTypeArg, taken as empty']);
+  const kicked = decodeSoap(envelope('<cwmp:Kicked><Next>http://h/n</Next><Command>go</Command><Arg> a&amp;b </Arg><Referer/></cwmp:Kicked>'));
+  assert.deepEqual(kicked.envelope?.body, { method: 'Kicked', command: 'go', referer: '', arg: ' a&b ', next: 'http://h/n' });
+});
+
+test('a cwmp:ID with XML specials, quotes, non-ASCII and "]]>" is echoed escaped and reads back the same', () => {
+  const { envelope: got } = decodeSoap(read(fixture('soap', 'foreign', 'Inform-SOAP-ENV-CRLF-maxenvelopes.1-0.xml')));
+  assert.equal(got?.id, `<id> "7" & 'x' é ]]>`);
+  assert.equal(got?.body.method === 'Inform' && got.body.maxEnvelopes, 5);
+  const answer = encodeSoap({ cwmpVersion: '1-0', id: got!.id, body: { method: 'InformResponse', maxEnvelopes: 1 } });
+  assert.ok(answer.includes('<cwmp:ID soap-env:mustUnderstand="1">&lt;id&gt; &quot;7&quot; &amp; &apos;x&apos; é ]]&gt;</cwmp:ID>'));
+  assert.deepEqual(decodeSoap(answer).envelope, { cwmpVersion: '1-0', id: got!.id, body: { method: 'InformResponse', maxEnvelopes: 1 } });
 });
 
 test('escaping: specials, CR kept as &#13;, characters XML 1.0 cannot carry are dropped', () => {
@@ -509,6 +652,16 @@ const xmlClean = (s: string): string =>
       return cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || cp >= 0x10000;
     })
     .join('');
+
+test('property: any cwmp:ID survives an echo (what XML 1.0 can carry of it)', () => {
+  fc.assert(
+    fc.property(anyText, (id) => {
+      const { envelope: got } = decodeSoap(encodeSoap({ cwmpVersion: '1-2', id, body: { method: 'InformResponse', maxEnvelopes: 1 } }));
+      assert.equal(got?.id, xmlClean(id));
+    }),
+    { numRuns: 300 },
+  );
+});
 
 test('property: encode(SetParameterValues) then decode gives back the values', () => {
   const pvs = fc.array(

@@ -12,7 +12,7 @@ import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { RedisStore, type RedisStoreLog } from '../../src/store/redis.js';
 import { openStore } from '../../src/store/index.js';
-import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredSubscription } from '../../src/store/types.js';
+import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredRow } from '../../src/store/types.js';
 import { device, rpc } from '../helpers/store-fixtures.js';
 import { randomBytes } from 'node:crypto';
 import { SessionScripts } from '../../src/cluster/scripts.js';
@@ -47,7 +47,7 @@ async function claimNextQueuedRpc(s: RedisStore, deviceKey: string, inflightTtlM
   return r[0] === 'ok' && r[3] === 'claimed' ? (JSON.parse(r[4]!) as QueuedRpc) : null;
 }
 const byMsgId = (a: PendingNotify, b: PendingNotify): number => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0);
-const rowKeys = (rows: readonly StoredSubscription[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);
+const rowKeys = (rows: readonly StoredRow[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);
 
 type Open = () => Promise<Store>;
 

@@ -5,59 +5,50 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { loadConfig } from '../../src/app/config.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { silentLogger } from '../../src/app/log.js';
 import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
-import { AgentDirectory, UspEndpoint } from '../../src/usp/agent/endpoint.js';
+import { AgentDirectory, UspEndpoint, type RecordEvent } from '../../src/usp/agent/endpoint.js';
+import { type Coordination, type RelayedRecord, SingleInstance } from '../../src/usp/agent/coordination.js';
 import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
-import type { InboundRecord, Mtp, MtpDestination, MtpEvents } from '../../src/usp/mtp/types.js';
-
-class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
-  readonly kind = 'mqtt' as const;
-  sent: { from: string; dest: MtpDestination; rec: UspRecord }[] = [];
-  agents: string[] = [];
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async send(from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> {
-    this.sent.push({ from, dest, rec: decodeRecord(bytes) });
-  }
-  status() {
-    return { mtp: this.kind, connected: true, detail: 'fake', channels: 1 };
-  }
-  addAgent(eid: string): void {
-    this.agents.push(eid);
-  }
-  removeAgent(): void {}
-  inject(bytes: Uint8Array, replyTo: string | null = '/reply'): void {
-    const r: InboundRecord = { mtp: 'mqtt', bytes, replyTo: replyTo ? { mtp: 'mqtt', address: replyTo } : null, agentEid: null, peerEid: null };
-    this.emit('record', r);
-  }
-}
+import type { InboundRecord } from '../../src/usp/mtp/types.js';
+import { FakeMtp } from '../helpers/fake-mtp.js';
 
 const CTL = 'proto::ctl';
+/** A controller reached over WebSocket only (none here: the fake MTP is MQTT). */
+const WS_CTL = 'proto::ws-ctl';
 const AGENT = 'os::000001-A1';
 const OTHER = 'os::000001-A2';
 
-function setup(maxInFlight = 256) {
-  const config = loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CTL, mqtt: { topic: '/ctl' } }] } });
+function setup(maxInFlight = 256, coordination?: Coordination) {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      controllers: [
+        { endpointId: CTL, mqtt: { topic: '/ctl' } },
+        { endpointId: WS_CTL, websocket: { url: 'ws://127.0.0.1:1/usp' } },
+      ],
+    },
+  });
   const store = openSqliteStore(':memory:');
   const localAgent = new LocalAgent(config, store, '1.0');
   const agents = new AgentDirectory();
   agents.add(AGENT);
   agents.add(OTHER);
   const mtp = new FakeMtp();
-  const endpoint = new UspEndpoint(
+  const endpoint = new UspEndpoint({
     agents,
-    config.controllers,
-    [mtp],
-    { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS },
-    silentLogger(),
-    maxInFlight,
-  );
+    controllers: config.controllers,
+    mtps: [mtp],
+    context: { router: new DmRouter([localAgent.model]), localAgent, versions: SUPPORTED_USP_VERSIONS },
+    log: silentLogger(),
+    maxInFlightPerController: maxInFlight,
+    agentAddresses: { mqtt: '/usp/agent' },
+    coordination,
+  });
   return { mtp, endpoint, store };
 }
 
@@ -154,8 +145,7 @@ test('flood guard: requests beyond the per-controller limit get 7005; the others
 });
 
 test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect Record', async () => {
-  const { mtp, endpoint } = setup();
-  endpoint.setAgentAddress('mqtt', '/usp/agent');
+  const { mtp } = setup();
   mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
   await settle();
   const connects = mtp.sent.filter((s) => s.rec.recordType.kind === 'mqttConnect');
@@ -179,4 +169,77 @@ test('a connection that stated its peer (WebSocket ?eid=) cannot speak for anoth
   mtp.emit('record', { ...r, peerEid: CTL });
   await settle();
   assert.equal(mtp.sent.length, 1);
+});
+
+test('every Record in and out is reported once, typed by its Msg (or Record) type', async () => {
+  const { mtp, endpoint } = setup();
+  const events: RecordEvent[] = [];
+  endpoint.on('record', (e) => events.push(e));
+  mtp.inject(rec(CTL, AGENT, getMsg('e1')));
+  mtp.inject(rec('proto::stranger', AGENT, getMsg('e2')));
+  mtp.inject(new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02]));
+  mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
+  await settle();
+  const seen = events.map((e) => `${e.direction} ${e.msgType}`).sort();
+  // GET answered; the stranger's GET dropped (still counted as a GET); garbage; two Connect Records out.
+  assert.deepEqual(seen, ['in GET', 'in GET', 'in undecodable', 'out GET_RESP', 'out mqttConnect', 'out mqttConnect']);
+  assert.ok(events.every((e) => e.mtp === 'mqtt' && e.ms >= 0));
+  assert.equal(endpoint.stats.recordsIn, 3);
+  assert.equal(endpoint.stats.recordsOut, 3);
+});
+
+/** Answers resolveAgent for agents registered "elsewhere" and notes what the endpoint asks. */
+class NotingCoordination extends SingleInstance {
+  readonly calls: string[] = [];
+  constructor(private readonly elsewhere: ReadonlySet<string>) {
+    super();
+  }
+  override async resolveAgent(eid: string): Promise<boolean> {
+    this.calls.push(`resolve ${eid}`);
+    return this.elsewhere.has(eid);
+  }
+  override relayRecord(r: RelayedRecord): boolean {
+    this.calls.push(`relay ${r.agentEid} ${r.controllerEid} ${r.msgType} ${decodeRecord(r.bytes).toId}`);
+    return true;
+  }
+  override requestStarted(_a: string, _c: string, msgId: string): void {
+    this.calls.push(`started ${msgId}`);
+  }
+  override requestAnswered(_a: string, _c: string, msgId: string): void {
+    this.calls.push(`answered ${msgId}`);
+  }
+}
+
+test('several instances: agents registered elsewhere are served, requests tracked, unreachable controllers relayed', async () => {
+  const FAR = 'os::000001-FAR';
+  const coordination = new NotingCoordination(new Set([FAR]));
+  const { mtp, endpoint } = setup(256, coordination);
+  mtp.inject(rec(CTL, FAR, getMsg('c1')));
+  mtp.inject(rec(CTL, 'os::000001-NOPE', getMsg('c2')));
+  await settle();
+  const answers = () => mtp.sent.filter((s) => s.rec.recordType.kind === 'noSessionContext');
+  assert.deepEqual(
+    answers().map((s) => `${s.rec.fromId} ${msgOf(s.rec).header.msgId}`),
+    [`${FAR} c1`],
+  );
+  assert.ok(mtp.agents.includes(FAR), 'the agent found elsewhere is added to the MTPs (and sends its Connect Record)');
+  assert.deepEqual(coordination.calls, [`resolve ${FAR}`, 'resolve os::000001-NOPE', 'started c1', 'answered c1']);
+
+  // A Notify for a controller no MTP here reaches goes to the other instances, encoded once.
+  coordination.calls.length = 0;
+  const notify: Msg = {
+    header: { msgId: 'n1', msgType: 'NOTIFY' },
+    body: {
+      msgBody: 'request',
+      request: { reqType: 'notify', notify: { subscriptionId: 's', sendResp: false, notification: 'objDeletion', objDeletion: { objPath: 'Device.X.1.' } } },
+    },
+  };
+  assert.equal(await endpoint.sendToController(AGENT, WS_CTL, notify), true);
+  assert.deepEqual(coordination.calls, [`relay ${AGENT} ${WS_CTL} NOTIFY ${WS_CTL}`]);
+  // Inbound: a relayed Record goes out over WebSocket only (there is none here); a new agent appears.
+  coordination.emit('relayedRecord', { agentEid: AGENT, controllerEid: CTL, bytes: rec(AGENT, CTL, notify), msgType: 'NOTIFY' });
+  coordination.emit('agentAdded', { endpointId: 'os::000001-NEW' });
+  await settle();
+  assert.equal(answers().length, 1);
+  assert.ok(mtp.agents.includes('os::000001-NEW'));
 });

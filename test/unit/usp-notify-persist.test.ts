@@ -8,15 +8,14 @@ import { loadConfig } from '../../src/app/config.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { silentLogger } from '../../src/app/log.js';
 import { LocalAgent } from '../../src/usp/agent/local-agent.js';
-import { Notifier } from '../../src/usp/agent/notify.js';
-import type { UspEndpoint } from '../../src/usp/agent/endpoint.js';
+import { Notifier, type NotifySender } from '../../src/usp/agent/notify.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 
 const AGENT = 'os::000001-N1';
 const CTL = 'proto::ctl';
 
-function fakeEndpoint(sent: Msg[]): UspEndpoint {
-  return { sendToController: async (_a: string, _c: string, m: Msg) => (sent.push(m), true) } as unknown as UspEndpoint;
+function fakeEndpoint(sent: Msg[]): NotifySender {
+  return { sendToController: async (_a: string, _c: string, m: Msg) => (sent.push(m), true) };
 }
 
 test('an unanswered send_resp Notify survives a restart and stops after NotifyResp', async () => {
@@ -27,7 +26,7 @@ test('an unanswered send_resp Notify survives a restart and stops after NotifyRe
     let store = openSqliteStore(file);
     let la = new LocalAgent(config, store, '1');
     const sent1: Msg[] = [];
-    let n = new Notifier(la, fakeEndpoint(sent1), config.usp, silentLogger(), store);
+    let n = new Notifier({ localAgent: la, endpoint: fakeEndpoint(sent1), usp: config.usp, log: silentLogger(), store });
     await n.start([]);
     const ctx = { agentEid: AGENT, controllerEid: CTL };
     const r = await la.model.add(ctx, 'Device.LocalAgent.Subscription.', [
@@ -54,7 +53,7 @@ test('an unanswered send_resp Notify survives a restart and stops after NotifyRe
     la = new LocalAgent(config, store, '1');
     await la.restore();
     const sent2: Msg[] = [];
-    n = new Notifier(la, fakeEndpoint(sent2), config.usp, silentLogger(), store);
+    n = new Notifier({ localAgent: la, endpoint: fakeEndpoint(sent2), usp: config.usp, log: silentLogger(), store });
     await n.start(la.agentsWithSubscriptions());
     assert.equal(n.pendingCount, 1);
     const deadline = Date.now() + 3000;

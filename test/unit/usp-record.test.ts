@@ -23,7 +23,7 @@ import {
   type RecordErrorContext,
   type UspRecord,
 } from '../../src/usp/codec/record.js';
-import { UspError, UspErrorCode, errorMessage } from '../../src/usp/errors.js';
+import { UspError, UspErrorCode, errorCodeName } from '../../src/usp/errors.js';
 import { uspRoot } from '../../src/usp/codec/proto-load.js';
 
 const AGENT = 'os::00D09E-SN0001';
@@ -297,9 +297,9 @@ test('Endpoint ID syntax (TR-369 authority-scheme ":" [authority-id] ":" instanc
 test('error table and UspError', () => {
   for (let c = 7000; c <= 7027; c++) assert.ok(Object.values(UspErrorCode).includes(c as never), `code ${c}`);
   for (let c = 7100; c <= 7106; c++) assert.ok(Object.values(UspErrorCode).includes(c as never), `code ${c}`);
-  assert.equal(errorMessage(7004), 'Invalid arguments');
-  assert.equal(errorMessage(7100), 'Record could not be parsed');
-  assert.equal(errorMessage(7850), 'Vendor defined error');
+  assert.equal(errorCodeName(7004), 'Invalid arguments');
+  assert.equal(errorCodeName(7100), 'Record could not be parsed');
+  assert.equal(errorCodeName(7850), 'Vendor defined error');
   const e = new UspError(UspErrorCode.OBJECT_DOES_NOT_EXIST);
   assert.ok(e instanceof Error);
   assert.equal(e.code, 7016);

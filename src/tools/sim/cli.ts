@@ -3,7 +3,10 @@
  */
 import { parseArgs } from 'node:util';
 import { Fleet, type FleetOptions } from './fleet.js';
+import { parseQuirks, QUIRK_HELP } from './quirks.js';
 import { ProgressBar } from '../../util/progress.js';
+
+const QUIRK_LINES = QUIRK_HELP.map(([k, h]) => `      ${k.padEnd(22)}${h}`).join('\n');
 
 export const SIMULATE_USAGE = `Usage: cwmp-usp-proxy simulate --acs URL [options]
 
@@ -26,6 +29,8 @@ Runs simulated TR-069 CPE against an ACS until interrupted (SIGINT/SIGTERM).
   --periodic S            periodic Inform every S seconds (0 = off; default: the model's)
   --no-bootstrap          do not send 0 BOOTSTRAP on start
   --concurrency N         max sessions in flight (default 100)
+  --quirks LIST           behave like stricter CPE agents (comma-separated; default none):
+${QUIRK_LINES}
   --status-interval S     one-line JSON status on stderr every S seconds (default 10, 0 = off)
   --no-progress           no progress bar while the devices boot
   --help                  this text
@@ -64,6 +69,7 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
       periodic: { type: 'string' },
       'no-bootstrap': { type: 'boolean' },
       concurrency: { type: 'string' },
+      quirks: { type: 'string' },
       'status-interval': { type: 'string' },
       'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -95,6 +101,13 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
     bootstrap: !values['no-bootstrap'],
     concurrency: int('concurrency', values.concurrency, 1),
   };
+  if (values.quirks !== undefined) {
+    try {
+      opts.quirks = parseQuirks(values.quirks);
+    } catch (e) {
+      throw new Error(`--quirks: ${(e as Error).message}`);
+    }
+  }
   return { help: false, opts, statusIntervalS: int('status-interval', values['status-interval'], 0) ?? 10, progress: !values['no-progress'] };
 }
 

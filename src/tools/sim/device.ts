@@ -19,7 +19,9 @@ import { CwmpFault } from '../../cwmp/types.js';
 import { decodeSoap, detectCwmpVersion, encodeSoap, SoapError } from '../../cwmp/soap.js';
 import { cwmpRetryDelayMs } from '../../util/backoff.js';
 import { CpeHttpClient, type CpeAuth, type DigestState } from './http-client.js';
+import { withEnvelopePrefix } from './envelope-prefix.js';
 import { DeviceModel, lastSegment, type ModelTemplate } from './model.js';
+import { type QuirkDrop, type QuirkOutcome, type Quirks, quirkOutcome } from './quirks.js';
 import { faultString, handleRpc, makeFault, SUPPORTED_METHODS, type PostAction, type RpcContext } from './rpc.js';
 
 export interface SimTimers {
@@ -62,6 +64,11 @@ export interface DeviceStats {
   sessionsFailed: number;
   rpcsReceived: Record<string, number>;
   connectionRequests: number;
+  /** Sessions ended by the device closing the connection instead of answering (quirks). */
+  drops: number;
+  /** HTTP bytes on the wire toward / from the ACS (headers included). */
+  bytesSent: number;
+  bytesReceived: number;
   lastSessionError?: string;
 }
 
@@ -92,6 +99,8 @@ export interface SimDeviceOptions {
   oui?: string;
   productClass?: string;
   cwmpVersion?: CwmpVersion;
+  /** Behaviours of stricter third-party CPE agents (quirks.ts); none by default. */
+  quirks?: Quirks;
   /** Runs a session under a fleet-wide concurrency limit. */
   gate?: <T>(fn: () => Promise<T>) => Promise<T>;
   log?: (msg: string, extra?: object) => void;
@@ -103,6 +112,13 @@ interface PendingTransfer {
 }
 
 const passThrough = <T>(fn: () => Promise<T>): Promise<T> => fn();
+
+/** The device closed the connection instead of answering (a quirk). */
+class SessionDropped extends Error {
+  constructor(readonly drop: QuirkDrop) {
+    super(`device dropped the connection (${drop.reason})`);
+  }
+}
 
 /** Forced Inform parameters (TR-069 3.7.1.3 / TR-098 / TR-181), per template. */
 const forcedCache = new WeakMap<ModelTemplate, { forced: string[]; wan: string | null }>();
@@ -142,13 +158,26 @@ function findWanParam(tpl: ModelTemplate): string | null {
   return cands.find((p) => !PRIVATE_IP.test(tpl.node(p)!.value)) ?? cands[cands.length - 1];
 }
 
-/** A simulated CPE. Emits 'session' (SessionSummary) after each session. */
+/**
+ * A simulated CPE. Emits 'session' (SessionSummary) after each session, and 'rpc' (the ACS
+ * request, the QuirkOutcome-shaped outcome) for every ACS request it answers or drops.
+ */
 export class SimDevice extends EventEmitter {
   readonly serial: string;
   readonly deviceId: DeviceIdStruct;
   private crUrl: string;
   readonly model: DeviceModel;
-  readonly stats: DeviceStats = { sessions: 0, sessionsOk: 0, sessionsFailed: 0, rpcsReceived: {}, connectionRequests: 0 };
+  readonly stats: DeviceStats = {
+    sessions: 0,
+    sessionsOk: 0,
+    sessionsFailed: 0,
+    rpcsReceived: {},
+    connectionRequests: 0,
+    drops: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+  };
+  readonly quirks: Quirks;
 
   private readonly opts: SimDeviceOptions;
   private readonly timers: Required<SimTimers>;
@@ -186,6 +215,7 @@ export class SimDevice extends EventEmitter {
       serialNumber: opts.serial,
     };
     this.crUrl = opts.connectionRequestUrl ?? '';
+    this.quirks = opts.quirks ?? {};
     this.applyIdentity();
   }
 
@@ -248,7 +278,7 @@ export class SimDevice extends EventEmitter {
     if (!n || n.object) throw new Error(`no such parameter: ${path}`);
     const prev = this.getValue(path);
     this.model.set(path, value);
-    if (prev === value) return;
+    if (prev === value || this.quirks.noValueChange) return;
     const notification = this.model.attr(path).notification;
     if (notification === 0) return;
     this.changed.add(path);
@@ -285,10 +315,22 @@ export class SimDevice extends EventEmitter {
     return true;
   }
 
-  /** Answers one ACS request (also usable directly, without any socket). */
-  handleRpc(msg: CwmpMessage | { method: string }): CwmpMessage {
+  /**
+   * Answers one ACS request, or says to drop the connection instead (quirks). Also usable
+   * directly, without any socket.
+   */
+  respond(msg: CwmpMessage | { method: string }): QuirkOutcome {
     this.stats.rpcsReceived[msg.method] = (this.stats.rpcsReceived[msg.method] ?? 0) + 1;
-    return handleRpc(this.rpcContext, msg);
+    const out = quirkOutcome(this.quirks, this.model, msg) ?? { answer: handleRpc(this.rpcContext, msg) };
+    this.emit('rpc', msg, out);
+    return out;
+  }
+
+  /** The answer to one ACS request; throws where a quirk would drop the connection instead. */
+  handleRpc(msg: CwmpMessage | { method: string }): CwmpMessage {
+    const out = this.respond(msg);
+    if ('drop' in out) throw new SessionDropped(out.drop);
+    return out.answer;
   }
 
   /** Actions the RPCs of the current session asked for (run when it ends). Exposed for tests. */
@@ -456,17 +498,28 @@ export class SimDevice extends EventEmitter {
     const rpcs: string[] = [];
     const version = this.opts.cwmpVersion ?? '1-0';
     const auth: CpeAuth = this.opts.auth ?? { mode: 'none', username: '', password: '' };
-    const client = new CpeHttpClient(this.opts.acsUrl, auth, this.digest, this.timers.httpTimeoutMs);
+    const q = this.quirks;
+    const client = new CpeHttpClient(this.opts.acsUrl, auth, this.digest, this.timers.httpTimeoutMs, {
+      cookies: !q.noCookies,
+      http10: q.http10,
+      delayMs: q.slowMs,
+      onBytes: (sent, received) => {
+        this.stats.bytesSent += sent;
+        this.stats.bytesReceived += received;
+      },
+    });
     this.client = client;
     let idSeq = 0;
     const newId = (): string => `${this.serial}-${this.stats.sessions}-${++idSeq}`;
+    const encode = (env: SoapEnvelope): string => (q.soapPrefix === undefined ? encodeSoap(env) : withEnvelopePrefix(encodeSoap(env), q.soapPrefix));
     const exchange = async (env: SoapEnvelope | null): Promise<SoapEnvelope | null> => {
-      const res = await client.post(env ? encodeSoap(env) : '');
+      const res = await client.post(env ? encode(env) : '');
       if (res.status === 204 || (res.status === 200 && res.body.trim() === '')) return null;
       if (res.status !== 200) throw new Error(`ACS answered HTTP ${res.status}`);
       return decodeAcs(res.body);
     };
     let error: string | undefined;
+    let dropped: QuirkDrop | undefined;
     try {
       let env = await exchange({ cwmpVersion: version, id: newId(), body: this.buildInform(events, changed) });
       if (!env) throw new Error('ACS ended the session without an InformResponse');
@@ -498,7 +551,9 @@ export class SimDevice extends EventEmitter {
         let answer: CwmpMessage;
         if (isAcsRequest(env.body)) {
           rpcs.push(method);
-          answer = this.handleRpc(env.body);
+          const out = this.respond(env.body);
+          if ('drop' in out) throw new SessionDropped(out.drop);
+          answer = out.answer;
         } else if ((env.body as { method: string }).method === '__fault__') {
           const b = env.body as unknown as { name: string; fault: CwmpMessage };
           rpcs.push(b.name);
@@ -514,11 +569,18 @@ export class SimDevice extends EventEmitter {
       }
     } catch (e) {
       error = (e as Error).message;
-      if (!delivered) {
-        // Undelivered events are kept for the retry (TR-069 3.2.1.1).
+      if (e instanceof SessionDropped) {
+        dropped = e.drop;
+        this.stats.drops++;
+      }
+      if (!delivered || dropped?.retry) {
+        // Undelivered events are kept for the retry (TR-069 3.2.1.1). A CPE that dropped the
+        // connection keeps the session's events and value changes too: such agents clear them
+        // only when a session ends with HTTP 204.
         const later = this.events;
         this.events = taken;
         for (const e of later) this.addEvent(e.eventCode, e.commandKey);
+        if (delivered) for (const p of changed) this.changed.add(p);
       }
     } finally {
       client.close();
@@ -531,7 +593,9 @@ export class SimDevice extends EventEmitter {
     } else {
       this.stats.sessionsFailed++;
       this.stats.lastSessionError = error;
-      if (!this.stopped) {
+      // drop-on: silent until the next periodic Inform or connection request.
+      if (dropped && !dropped.retry) this.log('dropped the connection; silent until the next Inform', { reason: dropped.reason });
+      else if (!this.stopped) {
         this.retries++;
         const delay = cwmpRetryDelayMs(this.retries, { minWaitS: this.timers.retryMinWaitS, multiplier: this.timers.retryMultiplier });
         this.log('session failed; retrying', { error, retry: this.retries, delayMs: delay });

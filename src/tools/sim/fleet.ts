@@ -5,6 +5,7 @@
 import { ConnReqServer } from './connreq-server.js';
 import { SimDevice, type SessionSummary, type SimTimers, type TransferOptions } from './device.js';
 import { loadModel, type ModelTemplate } from './model.js';
+import type { Quirks } from './quirks.js';
 import type { CwmpVersion } from '../../cwmp/types.js';
 
 export type { SessionSummary, SimTimers } from './device.js';
@@ -17,6 +18,8 @@ export interface FleetOptions {
   model: string;
   /** Serial numbers are prefix + 6-digit index; default: the model's serial + index. */
   serialPrefix?: string;
+  /** Exact serial numbers of the first devices (e.g. the model's own); the rest use serialPrefix. */
+  serials?: readonly string[];
   oui?: string;
   productClass?: string;
   manufacturer?: string;
@@ -40,6 +43,8 @@ export interface FleetOptions {
   /** Bump counters that have notification on every N ms (4 VALUE CHANGE); off by default. */
   valueChangeTickMs?: number;
   cwmpVersion?: CwmpVersion;
+  /** Behaviours of stricter third-party CPE agents, for every device (parseQuirks); none by default. */
+  quirks?: Quirks;
   log?: (msg: string, extra?: object) => void;
   /** Called as devices finish booting in start() (done of total). */
   onProgress?: (done: number, total: number) => void;
@@ -120,7 +125,7 @@ export class Fleet {
     const prefix = o.serialPrefix ?? tplSerial;
     const fill = (s: string | undefined, serial: string): string | undefined => s?.replaceAll('{serial}', serial);
     for (let i = 0; i < o.count; i++) {
-      const serial = prefix + String(i + 1).padStart(6, '0');
+      const serial = o.serials?.[i] ?? prefix + String(i + 1).padStart(6, '0');
       const auth =
         o.auth && o.auth.mode !== 'none'
           ? {
@@ -146,6 +151,7 @@ export class Fleet {
         oui: o.oui,
         productClass: o.productClass,
         cwmpVersion: o.cwmpVersion,
+        quirks: o.quirks,
         gate: this.gate.run,
         log: o.log,
       });

@@ -1,11 +1,14 @@
 /**
  * The CPE side of one CWMP session's HTTP: POSTs over one keep-alive socket, session
- * cookies, Basic/Digest toward the ACS, and redirects (TR-069 3.4.5).
+ * cookies, Basic/Digest toward the ACS, and redirects (TR-069 3.4.5). Quirks of other CPE
+ * agents on request: HTTP/1.0, no cookies, a pause before every request.
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge, type Challenge } from '../../cwmp/http-auth.js';
+import { Http10Connection } from './http10.js';
 
 export interface CpeAuth {
   mode: 'none' | 'basic' | 'digest';
@@ -26,6 +29,24 @@ export interface PostResult {
   body: string;
 }
 
+export interface CpeHttpOptions {
+  /** Send cookies back (default true; false = ignore Set-Cookie). */
+  cookies?: boolean;
+  /** HTTP/1.0 requests with Connection: Keep-Alive instead of HTTP/1.1. */
+  http10?: boolean;
+  /** Wait this long after an answer before sending the next request (a slow CPE). */
+  delayMs?: number;
+  /** Bytes on the wire (requests and responses, headers included), as they move. */
+  onBytes?: (sent: number, received: number) => void;
+}
+
+interface RawResult {
+  status: number;
+  body: string;
+  wwwAuthenticate: string[];
+  location?: string;
+}
+
 const MAX_REDIRECTS = 5;
 
 export class CpeHttpClient {
@@ -36,6 +57,11 @@ export class CpeHttpClient {
   private redirects = 0;
   private closed = false;
   private current: http.ClientRequest | null = null;
+  private readonly http10: Http10Connection | null;
+  private lastAnswerAt = 0;
+  private pause: { timer: NodeJS.Timeout; reject: (e: Error) => void } | null = null;
+  /** Socket byte counts already added to the wire counter. */
+  private readonly metered = new WeakMap<Socket, { r: number; w: number }>();
 
   constructor(
     acsUrl: string,
@@ -43,11 +69,13 @@ export class CpeHttpClient {
     /** Shared with the device across sessions (mutated). */
     private readonly digest: { state: DigestState | null },
     private readonly timeoutMs: number,
+    private readonly opts: CpeHttpOptions = {},
   ) {
     this.url = new URL(acsUrl);
     const Agent = this.url.protocol === 'https:' ? https.Agent : http.Agent;
     // One socket per session (TR-069 3.4.1: the session keeps its TCP connection).
     this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    this.http10 = opts.http10 ? new Http10Connection({ timeoutMs, onBytes: opts.onBytes }) : null;
     this.basicOk = auth.mode === 'basic' && !!auth.preemptiveBasic;
   }
 
@@ -55,7 +83,9 @@ export class CpeHttpClient {
   async post(body: string): Promise<PostResult> {
     let authRetries = 0;
     for (;;) {
+      await this.slowDown();
       const res = await this.send(body, this.authorization());
+      this.lastAnswerAt = Date.now();
       if (res.status === 401 && this.auth.mode !== 'none' && authRetries < 2) {
         const challenges = parseChallenge(res.wwwAuthenticate);
         const c = pickChallenge(challenges);
@@ -101,9 +131,27 @@ export class CpeHttpClient {
     return undefined;
   }
 
-  private send(body: string, authorization: string | undefined): Promise<{ status: number; body: string; wwwAuthenticate: string[]; location?: string }> {
+  /** A slow CPE: the next request goes out delayMs after the previous answer. */
+  private async slowDown(): Promise<void> {
+    const d = this.opts.delayMs ?? 0;
+    if (d <= 0 || this.lastAnswerAt === 0) return;
+    const wait = this.lastAnswerAt + d - Date.now();
+    if (wait <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      this.pause = {
+        timer: setTimeout(() => {
+          this.pause = null;
+          resolve();
+        }, wait),
+        reject,
+      };
+    });
+  }
+
+  private send(body: string, authorization: string | undefined): Promise<RawResult> {
     if (this.closed) return Promise.reject(new Error('session closed'));
     const buf = Buffer.from(body, 'utf8');
+    if (this.http10) return this.send10(buf, authorization);
     const headers: Record<string, string | number> = {
       // Byte length, not string length (a bug genieacs-sim had with non-ASCII values).
       'Content-Length': buf.length,
@@ -116,6 +164,7 @@ export class CpeHttpClient {
     if (authorization) headers['Authorization'] = authorization;
     if (this.cookies.size > 0) headers['Cookie'] = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     const mod = this.url.protocol === 'https:' ? https : http;
+    let sock: Socket | undefined;
     return new Promise((resolve, reject) => {
       const req = mod.request(this.url, { method: 'POST', agent: this.agent, headers, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
@@ -123,6 +172,7 @@ export class CpeHttpClient {
         res.on('error', reject);
         res.on('end', () => {
           this.current = null;
+          this.meter(sock);
           this.takeCookies(res.headers['set-cookie']);
           const www: string[] = [];
           for (let i = 0; i < res.rawHeaders.length; i += 2) {
@@ -137,6 +187,13 @@ export class CpeHttpClient {
         });
       });
       this.current = req;
+      req.on('socket', (s: Socket) => {
+        sock = s;
+        if (this.opts.onBytes && !this.metered.has(s)) {
+          this.metered.set(s, { r: s.bytesRead, w: s.bytesWritten });
+          s.once('close', () => this.meter(s));
+        }
+      });
       req.on('timeout', () => req.destroy(new Error(`ACS did not answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => {
         this.current = null;
@@ -146,7 +203,32 @@ export class CpeHttpClient {
     });
   }
 
+  /** HTTP/1.0 with Connection: Keep-Alive over our own connection (node:http only speaks 1.1). */
+  private async send10(buf: Buffer, authorization: string | undefined): Promise<RawResult> {
+    const headers: Array<[string, string | number]> = [
+      ['Connection', 'Keep-Alive'],
+      ['Content-Length', buf.length],
+    ];
+    if (buf.length > 0) headers.push(['Content-Type', 'text/xml; charset="utf-8"'], ['SOAPAction', '']);
+    if (authorization) headers.push(['Authorization', authorization]);
+    if (this.cookies.size > 0) headers.push(['Cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')]);
+    const res = await this.http10!.request(this.url, 'POST', headers, buf);
+    const all = (name: string): string[] => res.headers.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+    this.takeCookies(all('set-cookie'));
+    return { status: res.status, body: res.body.toString('utf8'), wwwAuthenticate: all('www-authenticate'), location: all('location')[0] };
+  }
+
+  /** Reports what a socket moved since the last look. */
+  private meter(sock: Socket | null | undefined): void {
+    const seen = sock ? this.metered.get(sock) : undefined;
+    if (!this.opts.onBytes || !sock || !seen) return;
+    this.opts.onBytes(sock.bytesWritten - seen.w, sock.bytesRead - seen.r);
+    seen.w = sock.bytesWritten;
+    seen.r = sock.bytesRead;
+  }
+
   private takeCookies(setCookie: string[] | undefined): void {
+    if (this.opts.cookies === false) return;
     for (const line of setCookie ?? []) {
       const first = line.split(';', 1)[0];
       const eq = first.indexOf('=');
@@ -164,5 +246,11 @@ export class CpeHttpClient {
     this.closed = true;
     this.current?.destroy();
     this.agent.destroy();
+    this.http10?.close();
+    if (this.pause) {
+      clearTimeout(this.pause.timer);
+      this.pause.reject(new Error('session closed'));
+      this.pause = null;
+    }
   }
 }

@@ -18,7 +18,8 @@ import type { Mtp } from '../mtp/types.js';
 import { WebSocketMtp } from '../mtp/websocket.js';
 import { MqttMtp } from '../mtp/mqtt.js';
 import { StompMtp } from '../mtp/stomp.js';
-import { Notifier } from './notify.js';
+import { type DeviceIdentity, Notifier } from './notify.js';
+import { type Coordination, SingleInstance } from './coordination.js';
 import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../../util/tls.js';
 
 export function proxyVersion(): string {
@@ -29,6 +30,18 @@ export function proxyVersion(): string {
   }
 }
 
+export interface AgentSideOptions {
+  config: Config;
+  store: Store;
+  log: Logger;
+  /** The devices' own data models, after Device.LocalAgent. (served here). */
+  deviceBackends?: DmBackend[];
+  /** Several instances sharing one store (default: this one alone). */
+  coordination?: Coordination;
+  /** The device behind an agent, for OnBoardRequest. */
+  deviceIdentity?: (agentEid: string) => Promise<DeviceIdentity | null>;
+}
+
 export class AgentSide {
   readonly agents = new AgentDirectory();
   readonly localAgent: LocalAgent;
@@ -37,13 +50,17 @@ export class AgentSide {
   readonly notifier: Notifier;
   readonly mtps: Mtp[] = [];
   readonly ws: WebSocketMtp | null = null;
+  private readonly config: Config;
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly coordination: Coordination;
 
-  constructor(
-    private readonly config: Config,
-    private readonly store: Store,
-    private readonly log: Logger,
-    deviceBackends: DmBackend[] = [],
-  ) {
+  constructor(opts: AgentSideOptions) {
+    const { config, store, log } = opts;
+    this.config = config;
+    this.store = store;
+    this.log = log;
+    this.coordination = opts.coordination ?? new SingleInstance();
     const usp = config.usp;
     const mtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void => log[level]({ ...extra }, msg);
     const backoff = { baseMs: usp.reconnectBaseMs, maxMs: usp.reconnectMaxMs };
@@ -115,30 +132,39 @@ export class AgentSide {
       );
     }
     const connected = (kind: Mtp['kind']): boolean => this.mtps.find((m) => m.kind === kind)?.status().connected ?? false;
-    this.localAgent = new LocalAgent(config, store, proxyVersion(), () => ({
-      websocket: connected('websocket'),
-      mqtt: connected('mqtt'),
-      stomp: connected('stomp'),
-    }));
-    this.router = new DmRouter([this.localAgent.model, ...deviceBackends]);
+    this.localAgent = new LocalAgent(config, store, proxyVersion(), {
+      mtpStatus: () => ({ websocket: connected('websocket'), mqtt: connected('mqtt'), stomp: connected('stomp') }),
+      coordination: this.coordination,
+    });
+    this.router = new DmRouter([this.localAgent.model, ...(opts.deviceBackends ?? [])]);
+    // The handlers report OperationComplete and NotifyResp to the notifier, which sends through
+    // the endpoint: the closures below reach the notifier built right after the endpoint.
     let notifier: Notifier | null = null;
-    this.endpoint = new UspEndpoint(
-      this.agents,
-      config.controllers,
-      this.mtps,
-      {
+    this.endpoint = new UspEndpoint({
+      agents: this.agents,
+      controllers: config.controllers,
+      mtps: this.mtps,
+      context: {
         router: this.router,
         localAgent: this.localAgent,
         versions: SUPPORTED_USP_VERSIONS,
         operationComplete: (agentEid, n, requestPath) => notifier?.operationComplete(agentEid, n, requestPath),
         notifyResp: (agentEid, controllerEid, msgId) => notifier?.acknowledged(agentEid, controllerEid, msgId),
       },
-      log.child({ module: 'usp' }),
-      usp.maxRequestsInFlightPerController,
-    );
-    this.endpoint.setAgentAddress('mqtt', usp.mqtt.topic);
-    this.endpoint.setAgentAddress('stomp', usp.stomp.destination);
-    notifier = new Notifier(this.localAgent, this.endpoint, config.usp, log.child({ module: 'notify' }), store);
+      log: log.child({ module: 'usp' }),
+      maxInFlightPerController: usp.maxRequestsInFlightPerController,
+      agentAddresses: { mqtt: usp.mqtt.topic, stomp: usp.stomp.destination },
+      coordination: this.coordination,
+    });
+    notifier = new Notifier({
+      localAgent: this.localAgent,
+      endpoint: this.endpoint,
+      usp,
+      log: log.child({ module: 'notify' }),
+      store,
+      coordination: this.coordination,
+      deviceIdentity: opts.deviceIdentity,
+    });
     this.notifier = notifier;
   }
 
@@ -151,11 +177,11 @@ export class AgentSide {
     this.log.info({ agents: this.agents.size, mtps: this.mtps.map((m) => m.status().detail) }, 'USP agents up');
   }
 
-  /** A device registered (or informed): make sure its agent exists. True when it was new here. */
-  deviceSeen(endpointId: string): boolean {
-    if (this.agents.has(endpointId)) return false;
+  /** A device registered (or informed): its agent exists here, and on the other instances too. */
+  deviceSeen(endpointId: string): void {
+    if (this.agents.has(endpointId)) return;
     this.endpoint.addAgent(endpointId);
-    return true;
+    this.coordination.announceAgent(endpointId);
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@
  * they move bytes; this module is the only one that decodes a Record.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { ControllerConfig } from '../../app/config.js';
 import type { Logger } from '../../app/log.js';
 import { handle, type HandlerContext } from '../handlers/index.js';
@@ -22,6 +23,7 @@ import {
   type UspRecord,
 } from '../codec/record.js';
 import type { InboundRecord, Mtp, MtpChannelOpen, MtpDestination, MtpKind } from '../mtp/types.js';
+import { type Coordination, type RelayedRecord, SingleInstance } from './coordination.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -51,43 +53,70 @@ export interface EndpointStats {
   dropped: number;
 }
 
+/** One Record in or out, decoded once here. */
+export interface RecordEvent {
+  mtp: MtpKind;
+  direction: 'in' | 'out';
+  /** The Msg type (GET, NOTIFY_RESP ...), else the Record type (mqttConnect, disconnect ...), else 'undecodable'. */
+  msgType: string;
+  /** in: from arrival until handled (a request: answered); out: the MTP's send. */
+  ms: number;
+}
+
 export interface EndpointEvents {
-  /** A Record was dropped (unknown controller, wrong to_id, undecodable): for metrics. */
+  record: [RecordEvent];
+  /** A Record was dropped (unknown controller, wrong to_id, undecodable). */
   dropped: [{ mtp: MtpKind; reason: string }];
 }
 
+export interface UspEndpointOptions {
+  agents: AgentDirectory;
+  controllers: readonly ControllerConfig[];
+  mtps: readonly Mtp[];
+  context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'role'>;
+  log: Logger;
+  /** Requests one controller may have in progress; beyond, Error 7005 (default 256). */
+  maxInFlightPerController?: number;
+  /** Broker MTPs: the topic/destination the agents listen on, named in their Connect Records (R-MTP.6). */
+  agentAddresses?: Partial<Record<MtpKind, string>>;
+  /** Several instances sharing one store (default: this one alone). */
+  coordination?: Coordination;
+}
+
+/** The label of an outbound Record: the Msg type, else the Record type. */
+const typeOf = (rec: UspRecord, msg: Msg | null): string => msg?.header.msgType ?? rec.recordType.kind;
+
 export class UspEndpoint extends EventEmitter<EndpointEvents> {
+  readonly agents: AgentDirectory;
   private readonly controllers = new Map<string, ControllerConfig>();
+  private readonly mtps: readonly Mtp[];
+  private readonly context: UspEndpointOptions['context'];
+  private readonly log: Logger;
+  private readonly maxInFlightPerController: number;
+  private readonly agentAddresses: Partial<Record<MtpKind, string>>;
+  private readonly coordination: Coordination;
   private readonly inFlight = new Map<string, number>();
   readonly stats: EndpointStats = { recordsIn: 0, recordsOut: 0, dropped: 0 };
   private stopping = false;
-  /**
-   * Several instances (src/cluster/): an agent registered on another instance is looked up in
-   * the shared store before its Record is dropped as "not one of our agents".
-   */
-  resolveAgent: ((eid: string) => Promise<boolean>) | null = null;
-  /**
-   * Several instances: requests in progress are recorded so that, if this instance dies before
-   * answering, another answers them with an Error (end() only once the response was sent).
-   */
-  tracker: { begin(agentEid: string, controllerEid: string, msgId: string): void; end(agentEid: string, controllerEid: string, msgId: string): void } | null =
-    null;
 
-  constructor(
-    readonly agents: AgentDirectory,
-    controllers: readonly ControllerConfig[],
-    private readonly mtps: readonly Mtp[],
-    private readonly context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'role'>,
-    private readonly log: Logger,
-    private readonly maxInFlightPerController = 256,
-  ) {
+  constructor(opts: UspEndpointOptions) {
     super();
-    for (const c of controllers) this.controllers.set(c.endpointId, c);
-    for (const m of mtps) {
-      m.on('record', (r) => void this.onRecord(r).catch((e: unknown) => this.log.error({ err: e, mtp: r.mtp }, 'USP record handling failed')));
+    this.agents = opts.agents;
+    this.mtps = opts.mtps;
+    this.context = opts.context;
+    this.log = opts.log;
+    this.maxInFlightPerController = opts.maxInFlightPerController ?? 256;
+    this.agentAddresses = opts.agentAddresses ?? {};
+    this.coordination = opts.coordination ?? new SingleInstance();
+    for (const c of opts.controllers) this.controllers.set(c.endpointId, c);
+    for (const m of this.mtps) {
+      m.on('record', (r) => void this.receive(r).catch((e: unknown) => this.log.error({ err: e, mtp: r.mtp }, 'USP record handling failed')));
       m.on('channelOpen', (c) => void this.onChannelOpen(c).catch((e: unknown) => this.log.error({ err: e }, 'sending Connect Records failed')));
       // MTP warnings are logged by the MTPs themselves (their log option); nothing to add here.
     }
+    // Several instances: a Record another instance could not deliver, and agents registered there.
+    this.coordination.on('relayedRecord', (r) => void this.deliverRelayed(r));
+    this.coordination.on('agentAdded', ({ endpointId }) => this.addAgent(endpointId));
   }
 
   async start(): Promise<void> {
@@ -113,7 +142,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         for (const c of this.controllers.values()) {
           const dest = this.configuredDest(c, m.kind);
           if (!dest) continue;
-          await m.send(eid, dest, encodeRecord(disconnectRecord(eid, c.endpointId, 'agent shutting down', 0))).catch(() => undefined);
+          await this.transmit(m, eid, dest, encodeRecord(disconnectRecord(eid, c.endpointId, 'agent shutting down', 0)), 'disconnect').catch(() => undefined);
         }
       }
     }
@@ -121,29 +150,24 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   }
 
   /**
-   * Several instances (src/cluster/): a Record for a controller that no MTP of this instance
-   * reaches (a WebSocket controller connected to another instance) is handed to the others.
+   * Agent-initiated message (Notify) to a controller over its first reachable MTP; else handed
+   * to the other instances (a WebSocket controller connected to one of them).
    */
-  relay: ((agentEid: string, controllerEid: string, bytes: Uint8Array) => void) | null = null;
-
-  /** Agent-initiated message (Notify) to a controller over its first reachable MTP. */
   async sendToController(agentEid: string, controllerEid: string, msg: Msg): Promise<boolean> {
     const c = this.controllers.get(controllerEid);
     if (!c) return false;
     const bytes = encodeRecord(noSessionRecord(agentEid, controllerEid, msg));
-    if (await this.sendRecordToController(agentEid, c, bytes)) return true;
-    if (!this.relay) return false;
-    this.relay(agentEid, controllerEid, bytes);
-    return true;
+    if (await this.sendRecordToController(agentEid, c, bytes, msg.header.msgType)) return true;
+    return this.coordination.relayRecord({ agentEid, controllerEid, bytes, msgType: msg.header.msgType });
   }
 
-  /** A Record relayed by another instance: sent if this instance reaches the controller, else dropped. */
-  async deliverRelayed(agentEid: string, controllerEid: string, bytes: Uint8Array): Promise<boolean> {
-    const c = this.controllers.get(controllerEid);
-    return c ? this.sendRecordToController(agentEid, c, bytes, true) : false;
+  /** A Record relayed by another instance: sent if this instance reaches the controller over WebSocket, else dropped. */
+  async deliverRelayed(r: RelayedRecord): Promise<boolean> {
+    const c = this.controllers.get(r.controllerEid);
+    return c ? this.sendRecordToController(r.agentEid, c, r.bytes, r.msgType, true) : false;
   }
 
-  private async sendRecordToController(agentEid: string, c: ControllerConfig, bytes: Uint8Array, webSocketOnly = false): Promise<boolean> {
+  private async sendRecordToController(agentEid: string, c: ControllerConfig, bytes: Uint8Array, msgType: string, webSocketOnly = false): Promise<boolean> {
     const controllerEid = c.endpointId;
     for (const m of this.mtps) {
       if (webSocketOnly && m.kind !== 'websocket') continue;
@@ -151,14 +175,21 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         m.kind === 'websocket' ? { mtp: 'websocket', address: `controller:${controllerEid}` } : this.configuredDest(c, m.kind);
       if (!dest) continue;
       try {
-        await m.send(agentEid, dest, bytes);
-        this.stats.recordsOut++;
+        await this.transmit(m, agentEid, dest, bytes, msgType);
         return true;
       } catch {
         // try the next MTP
       }
     }
     return false;
+  }
+
+  /** Every Record out goes through here: counted once, with its type known from before encoding. */
+  private async transmit(mtp: Mtp, from: string, dest: MtpDestination, bytes: Uint8Array, msgType: string): Promise<void> {
+    const started = performance.now();
+    await mtp.send(from, dest, bytes);
+    this.stats.recordsOut++;
+    this.emit('record', { mtp: mtp.kind, direction: 'out', msgType, ms: performance.now() - started });
   }
 
   controller(eid: string): ControllerConfig | undefined {
@@ -177,10 +208,9 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     this.emit('dropped', { mtp, reason });
   }
 
-  private async send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord): Promise<boolean> {
+  private async send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord, msg: Msg | null = null): Promise<boolean> {
     try {
-      await mtp.send(from, dest, encodeRecord(rec));
-      this.stats.recordsOut++;
+      await this.transmit(mtp, from, dest, encodeRecord(rec), typeOf(rec, msg));
       return true;
     } catch (e) {
       this.log.warn({ mtp: mtp.kind, dest: dest.address, err: (e as Error).message }, 'USP Record could not be sent');
@@ -188,7 +218,18 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     }
   }
 
-  private async onRecord(r: InboundRecord): Promise<void> {
+  /** Every Record in: handled, then counted once with its type and how long it took (a request: until answered). */
+  private async receive(r: InboundRecord): Promise<void> {
+    const started = performance.now();
+    const label = { msgType: 'undecodable' };
+    try {
+      await this.onRecord(r, label);
+    } finally {
+      this.emit('record', { mtp: r.mtp, direction: 'in', msgType: label.msgType, ms: performance.now() - started });
+    }
+  }
+
+  private async onRecord(r: InboundRecord, label: { msgType: string }): Promise<void> {
     this.stats.recordsIn++;
     const mtp = this.mtps.find((m) => m.kind === r.mtp)!;
     let rec: UspRecord;
@@ -197,8 +238,20 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     } catch (e) {
       return this.recordError(mtp, r, e);
     }
+    // The Msg is decoded up front so that even a Record dropped below is counted by its Msg type;
+    // a Msg that does not decode is answered only once the Record passed the checks.
+    let msg: Msg | null = null;
+    let msgError: unknown = null;
+    if (rec.recordType.kind === 'noSessionContext') {
+      try {
+        msg = decodeMsg(rec.recordType.payload);
+        label.msgType = msg.header.msgType;
+      } catch (e) {
+        msgError = e;
+      }
+    } else label.msgType = rec.recordType.kind;
     if (!this.agents.has(rec.toId)) {
-      if (!this.resolveAgent || !(await this.resolveAgent(rec.toId).catch(() => false)))
+      if (!(await this.coordination.resolveAgent(rec.toId).catch(() => false)))
         return this.drop(r.mtp, 'to_id is not one of our agents', { toId: rec.toId, fromId: rec.fromId });
       this.addAgent(rec.toId);
     }
@@ -224,41 +277,26 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       default:
         return; // Connect Records from a controller need no answer
     }
-    let msg: Msg;
-    try {
-      msg = decodeMsg(rec.recordType.payload);
-    } catch (e) {
-      return this.recordError(mtp, r, e);
-    }
+    if (!msg) return this.recordError(mtp, r, msgError);
     if (msg.body.msgBody === undefined && msg.header.msgType === 'ERROR') {
-      if (reply)
-        await this.send(
-          mtp,
-          rec.toId,
-          reply,
-          noSessionRecord(rec.toId, rec.fromId, errorMsg(msg.header.msgId, 7004, 'the Msg has no body (msg_type missing or 0)')),
-        );
+      if (reply) await this.answer(mtp, rec, reply, errorMsg(msg.header.msgId, 7004, 'the Msg has no body (msg_type missing or 0)'));
       return;
     }
     const busy = this.inFlight.get(rec.fromId) ?? 0;
     if (busy >= this.maxInFlightPerController && msg.body.msgBody === 'request') {
       // Flood guard: this controller's excess requests are refused; others are unaffected.
       if (reply)
-        await this.send(
+        await this.answer(
           mtp,
-          rec.toId,
+          rec,
           reply,
-          noSessionRecord(
-            rec.toId,
-            rec.fromId,
-            errorMsg(msg.header.msgId, 7005, `too many requests in progress from ${rec.fromId} (limit ${this.maxInFlightPerController})`),
-          ),
+          errorMsg(msg.header.msgId, 7005, `too many requests in progress from ${rec.fromId} (limit ${this.maxInFlightPerController})`),
         );
       return;
     }
     this.inFlight.set(rec.fromId, busy + 1);
-    const tracked = this.tracker !== null && msg.body.msgBody === 'request';
-    if (tracked) this.tracker!.begin(rec.toId, rec.fromId, msg.header.msgId);
+    const tracked = msg.body.msgBody === 'request';
+    if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     let resp: Msg | null;
     try {
       resp = await handle({ ...this.context, agentEid: rec.toId, controllerEid: rec.fromId, role: controller.role }, msg);
@@ -270,8 +308,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
-    else if (resp && reply) answered = await this.send(mtp, rec.toId, reply, noSessionRecord(rec.toId, rec.fromId, resp));
-    if (tracked && answered) this.tracker!.end(rec.toId, rec.fromId, msg.header.msgId);
+    else if (resp && reply) answered = await this.answer(mtp, rec, reply, resp);
+    if (tracked && answered) this.coordination.requestAnswered(rec.toId, rec.fromId, msg.header.msgId);
+  }
+
+  /** A Msg from the agent a Record was addressed to, back to the controller that sent it. */
+  private answer(mtp: Mtp, rec: UspRecord, dest: MtpDestination, msg: Msg): Promise<boolean> {
+    return this.send(mtp, rec.toId, dest, noSessionRecord(rec.toId, rec.fromId, msg), msg);
   }
 
   private async recordError(mtp: Mtp, r: InboundRecord, err: unknown): Promise<void> {
@@ -288,7 +331,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       return;
     }
     this.log.info({ code: decision.code, fromId: decision.toId }, `bad USP Record answered with an Error: ${decision.message}`);
-    await this.send(mtp, decision.fromId, dest, noSessionRecord(decision.fromId, decision.toId, errorMsg(decision.msgId, decision.code, decision.message)));
+    const msg = errorMsg(decision.msgId, decision.code, decision.message);
+    await this.send(mtp, decision.fromId, dest, noSessionRecord(decision.fromId, decision.toId, msg), msg);
   }
 
   private async onChannelOpen(c: MtpChannelOpen): Promise<void> {
@@ -307,7 +351,6 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   private async connectRecords(kind: MtpKind, agents: string[]): Promise<void> {
     const mtp = this.mtps.find((m) => m.kind === kind);
     if (!mtp) return;
-    const status = mtp.status();
     let i = 0;
     for (const eid of agents) {
       for (const c of this.controllers.values()) {
@@ -315,21 +358,12 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (!dest) continue;
         const rec =
           kind === 'mqtt'
-            ? connectRecord('mqtt', eid, c.endpointId, { subscribedTopic: this.agentAddress(status, kind), version: 'V5' })
-            : connectRecord('stomp', eid, c.endpointId, { subscribedDestination: this.agentAddress(status, kind) });
+            ? connectRecord('mqtt', eid, c.endpointId, { subscribedTopic: this.agentAddresses.mqtt ?? '', version: 'V5' })
+            : connectRecord('stomp', eid, c.endpointId, { subscribedDestination: this.agentAddresses.stomp ?? '' });
         await this.send(mtp, eid, dest, rec);
       }
       // Let requests in between when thousands of agents announce themselves.
       if (++i % 200 === 0) await new Promise((r) => setImmediate(r));
     }
-  }
-
-  private agentTopics: Partial<Record<MtpKind, string>> = {};
-  /** The address our agents listen on, for the Connect Record. */
-  setAgentAddress(kind: MtpKind, address: string): void {
-    this.agentTopics[kind] = address;
-  }
-  private agentAddress(_status: unknown, kind: MtpKind): string {
-    return this.agentTopics[kind] ?? '';
   }
 }

@@ -1,16 +1,17 @@
 /**
  * Device.LocalAgent.* (and Device.MQTT/STOMP connection objects, Device.ScheduleTimer()) as
- * one data-model backend, per agent, served by the proxy itself (DESIGN section 3).
+ * one data-model backend, per agent, served by the proxy itself (TR-181 Device.LocalAgent.).
  * Controller and MTP rows come from the configuration; Subscription rows are the
  * controllers' and are stored; Request rows track running async commands.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Config, ControllerConfig } from '../../app/config.js';
-import type { Store, StoredSubscription } from '../../store/types.js';
+import type { Store, StoredRow } from '../../store/types.js';
 import { MemoryModel, type AgentTree, type ChangeEvent, type Row } from '../dm/memory.js';
 import type { OperateOutcome, ParamError, ParamSetting, RequestContext } from '../dm/types.js';
 import { LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA } from './local-agent-schema.js';
+import { type Coordination, SingleInstance } from './coordination.js';
 
 export const SUPPORTED_USP_VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4'];
 export const CONTROLLER_TABLE = 'Device.LocalAgent.Controller.';
@@ -22,6 +23,8 @@ export interface LocalAgentEvents {
   change: [ChangeEvent];
   /** Controller.{i}.SendOnBoardRequest() was called. */
   onBoardRequest: [{ agentEid: string; controllerEid: string }];
+  /** The agent's rows were re-seeded from the store (another instance changed them); no change events fired. */
+  reloaded: [{ agentEid: string }];
 }
 
 export interface MtpLiveStatus {
@@ -30,32 +33,42 @@ export interface MtpLiveStatus {
   stomp: boolean;
 }
 
+export interface LocalAgentOptions {
+  /** Live MTP state for the Status parameters (default: all up). */
+  mtpStatus?: () => MtpLiveStatus;
+  /** Several instances sharing one store (default: this one alone). */
+  coordination?: Coordination;
+}
+
 export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   readonly model: MemoryModel;
   private readonly started = Date.now();
-  private readonly restored = new Map<string, StoredSubscription[]>();
-  private readonly restoredRequests = new Map<string, StoredSubscription[]>();
+  private readonly restored = new Map<string, StoredRow[]>();
+  private readonly restoredRequests = new Map<string, StoredRow[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private holdDepth = 0;
   private held: ChangeEvent[] = [];
   private dropped = new Set<string>();
-  /** Several instances (src/cluster/): reserves instance numbers of new rows in Redis. */
-  instanceAllocator: ((agentEid: string, tablePath: string, atLeast: number) => Promise<number>) | null = null;
+  private readonly mtpStatus: () => MtpLiveStatus;
+  private readonly coordination: Coordination;
 
   constructor(
     private readonly config: Pick<Config, 'usp' | 'controllers'>,
     private readonly store: Store,
     private readonly softwareVersion: string,
-    private readonly mtpStatus: () => MtpLiveStatus = () => ({ websocket: true, mqtt: true, stomp: true }),
+    opts: LocalAgentOptions = {},
   ) {
     super();
+    this.mtpStatus = opts.mtpStatus ?? (() => ({ websocket: true, mqtt: true, stomp: true }));
+    this.coordination = opts.coordination ?? new SingleInstance();
+    this.coordination.on('rowsChanged', ({ agentEid, subscriptions, requests }) => this.reload(agentEid, subscriptions, requests));
     this.model = new MemoryModel(LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA, {
       seed: (eid, tree) => this.seed(eid, tree),
       computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
       validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
       prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
       changed: (e) => this.onChange(e),
-      allocate: (eid, tablePath, next) => this.instanceAllocator?.(eid, tablePath, next),
+      allocate: (eid, tablePath, next) => this.coordination.allocateInstance(eid, tablePath, next),
       operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
     });
   }
@@ -70,7 +83,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     let n = 0;
     for (const s of await this.store.listAllSubscriptions()) {
       if (s.values.Persistent !== 'true' && !shared) {
-        await this.store.deleteSubscription(s.agentEid, s.instance);
+        await this.written(s.agentEid, this.store.deleteSubscription(s.agentEid, s.instance));
         continue;
       }
       const list = this.restored.get(s.agentEid) ?? [];
@@ -82,14 +95,21 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   }
 
   /**
-   * Another instance changed this agent's stored Subscription or Request rows (src/cluster/):
-   * the tree is re-seeded from them on next use, without change events (those fired there).
+   * Another instance changed this agent's stored Subscription or Request rows: the tree is
+   * re-seeded from them, without change events (those fired there).
    */
-  reload(agentEid: string, subscriptions: StoredSubscription[], requests: StoredSubscription[]): void {
+  reload(agentEid: string, subscriptions: StoredRow[], requests: StoredRow[]): void {
     this.restored.set(agentEid, subscriptions);
     this.restoredRequests.set(agentEid, requests);
     this.model.forget(agentEid);
     this.model.tree(agentEid);
+    this.emit('reloaded', { agentEid });
+  }
+
+  /** A write of the agent's stored rows: the other instances re-read them once it landed. */
+  private written(agentEid: string, write: Promise<void>): Promise<void> {
+    this.coordination.rowsWritten(agentEid, write);
+    return write;
   }
 
   /** Agents that have stored subscriptions (their notifications must be armed at start). */
@@ -154,15 +174,16 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     };
     let table = tableOf();
     let n = table.next;
-    if (this.instanceAllocator) {
-      n = await this.instanceAllocator(agentEid, REQUEST_TABLE, table.next);
+    const reserved = this.coordination.allocateInstance(agentEid, REQUEST_TABLE, table.next);
+    if (reserved !== undefined) {
+      n = await reserved;
       table = tableOf(); // re-seeded meanwhile if another instance changed the agent's rows
     }
     table.next = Math.max(table.next, n + 1);
     const values: Row = { Alias: `cpe-${n}`, Originator: originator, Command: command, CommandKey: commandKey, Status: 'Active' };
     table.rows.set(n, values);
     const path = `${REQUEST_TABLE}${n}.`;
-    this.store.putRequest(agentEid, n, values).catch(() => undefined);
+    this.written(agentEid, this.store.putRequest(agentEid, n, values)).catch(() => undefined);
     this.onChange({ kind: 'add', agentEid, path, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
     return path;
   }
@@ -174,11 +195,11 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     const values = rows.get(Number(m[1]));
     if (!values) {
       // Not in this tree (e.g. a row taken over from another instance): the stored row still goes.
-      this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
+      this.written(agentEid, this.store.deleteRequest(agentEid, Number(m[1]))).catch(() => undefined);
       return;
     }
     rows.delete(Number(m[1]));
-    this.store.deleteRequest(agentEid, Number(m[1])).catch(() => undefined);
+    this.written(agentEid, this.store.deleteRequest(agentEid, Number(m[1]))).catch(() => undefined);
     this.onChange({ kind: 'delete', agentEid, path: requestPath, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
   }
 
@@ -411,7 +432,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
         e.kind === 'delete'
           ? this.store.deleteSubscription(e.agentEid, instance)
           : this.store.putSubscription(e.agentEid, instance, this.storedSubscription(e.agentEid, instance));
-      p.catch(() => undefined);
+      this.written(e.agentEid, p).catch(() => undefined);
     }
     if (e.kind === 'delete' && e.schemaPath === 'Device.LocalAgent.Controller.{i}.') {
       // Deleting a Controller deletes the Subscriptions whose Recipient it was (TR-181 Subscription.Recipient).

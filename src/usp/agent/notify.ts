@@ -12,7 +12,7 @@ import type { Config } from '../../app/config.js';
 import type { Logger } from '../../app/log.js';
 import { cwmpRetryDelayMs } from '../../util/backoff.js';
 import type { ChangeEvent, Row } from '../dm/memory.js';
-import type { UspEndpoint } from './endpoint.js';
+import { type Coordination, SingleInstance } from './coordination.js';
 import { type LocalAgent, SUBSCRIPTION_TABLE, SUPPORTED_USP_VERSIONS } from './local-agent.js';
 import { matchesInstantiated, parsePath, splitReferenceList, type UspPath } from '../path/index.js';
 import { decodeMsg, encodeMsg, type Msg, type Notify, type OperationComplete } from '../codec/record.js';
@@ -33,6 +33,25 @@ export interface DeviceIdentity {
   serialNumber: string;
 }
 
+/** How a Notify leaves: the endpoint's agent-initiated send (true when some MTP, or another instance, took it). */
+export interface NotifySender {
+  sendToController(agentEid: string, controllerEid: string, msg: Msg): Promise<boolean>;
+}
+
+export interface NotifierOptions {
+  localAgent: LocalAgent;
+  endpoint: NotifySender;
+  /** Defaults of the retry and Periodic! parameters (a Controller row's own values win). */
+  usp: Pick<Config['usp'], 'notifRetryMinWaitS' | 'notifRetryMultiplier' | 'periodicNotifIntervalS'>;
+  log: Logger;
+  /** Keeps unanswered send_resp Notifies across restarts; none: they live in memory only. */
+  store?: Store | null;
+  /** Several instances sharing one store (default: this one alone). */
+  coordination?: Coordination;
+  /** OUI/ProductClass/Serial for OnBoardRequest (the device's Inform DeviceId); default: unknown (empty). */
+  deviceIdentity?: (agentEid: string) => Promise<DeviceIdentity | null>;
+}
+
 export class Notifier {
   private seq = 0;
   /** Per process: msg_ids stay unique across instances and restarts (NotifyResp matching). */
@@ -44,25 +63,28 @@ export class Notifier {
   private readonly periodic = new Map<string, NodeJS.Timeout>();
   private readonly refCache = new Map<string, UspPath | null>();
   private stopped = false;
-  /** Supplies OUI/ProductClass/Serial for OnBoardRequest (the device's Inform DeviceId). */
-  deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null> = async () => null;
-  /**
-   * Several instances arm the same timers (Periodic!, TimeToLive): a timer acts only when this
-   * claims its key first (a Redis SET NX in src/cluster/), so each fires once across instances.
-   */
-  claim: ((key: string, ttlMs: number) => Promise<boolean>) | null = null;
-  /** Several instances: passes a NotifyResp for a Notify this instance does not retry to the others. */
-  relayAck: ((agentEid: string, controllerEid: string, msgId: string) => void) | null = null;
+  private readonly localAgent: LocalAgent;
+  private readonly endpoint: NotifySender;
+  private readonly usp: NotifierOptions['usp'];
+  private readonly log: Logger;
+  private readonly store: Store | null;
+  private readonly coordination: Coordination;
+  private readonly deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null>;
 
-  constructor(
-    private readonly localAgent: LocalAgent,
-    private readonly endpoint: UspEndpoint,
-    private readonly usp: Config['usp'],
-    private readonly log: Logger,
-    private readonly store: Store | null = null,
-  ) {
-    localAgent.on('change', (e) => this.onChange(e));
-    localAgent.on('onBoardRequest', ({ agentEid, controllerEid }) => void this.onBoardRequest(agentEid, controllerEid));
+  constructor(opts: NotifierOptions) {
+    this.localAgent = opts.localAgent;
+    this.endpoint = opts.endpoint;
+    this.usp = opts.usp;
+    this.log = opts.log;
+    this.store = opts.store ?? null;
+    this.coordination = opts.coordination ?? new SingleInstance();
+    this.deviceIdentity = opts.deviceIdentity ?? (async () => null);
+    this.localAgent.on('change', (e) => this.onChange(e));
+    this.localAgent.on('onBoardRequest', ({ agentEid, controllerEid }) => void this.onBoardRequest(agentEid, controllerEid));
+    // Another instance re-seeded the agent's rows: its timers follow the rows as stored now.
+    this.localAgent.on('reloaded', ({ agentEid }) => this.rearm(agentEid));
+    // Several instances: the NotifyResp for a Notify retried here may reach another instance.
+    this.coordination.on('notifyResp', ({ agentEid, controllerEid, msgId }) => this.delivered(agentEid, controllerEid, msgId));
   }
 
   /** Arms TimeToLive and Periodic! timers for agents whose subscriptions were restored, and resumes unanswered Notify retries. */
@@ -101,17 +123,20 @@ export class Notifier {
   }
 
   /** A NotifyResp arrived (R-NOT.9): the notification is delivered. */
-  acknowledged(agentEid: string, controllerEid: string, msgId: string, relayed = false): void {
+  acknowledged(agentEid: string, controllerEid: string, msgId: string): void {
+    // Several instances: the NotifyResp may reach another instance than the one retrying.
+    if (!this.delivered(agentEid, controllerEid, msgId)) this.coordination.relayNotifyResp(agentEid, controllerEid, msgId);
+  }
+
+  /** Stops retrying the Notify msgId; false when this instance does not retry it. */
+  private delivered(agentEid: string, controllerEid: string, msgId: string): boolean {
     const p = this.pending.get(msgId);
-    if (!p) {
-      // Several instances: the NotifyResp may reach another instance than the one retrying.
-      if (!relayed) this.relayAck?.(agentEid, controllerEid, msgId);
-      return;
-    }
-    if (p.agentEid !== agentEid || p.controllerEid !== controllerEid) return;
+    if (!p) return false;
+    if (p.agentEid !== agentEid || p.controllerEid !== controllerEid) return true;
     if (p.timer) clearTimeout(p.timer);
     this.pending.delete(msgId);
     void this.store?.deletePendingNotify(msgId).catch(() => undefined);
+    return true;
   }
 
   get pendingCount(): number {
@@ -329,9 +354,8 @@ export class Notifier {
   }
 
   private async claimed(key: string, ttlMs: number): Promise<boolean> {
-    if (!this.claim) return true;
     try {
-      return await this.claim(key, ttlMs);
+      return await this.coordination.claimOnce(key, ttlMs);
     } catch (e) {
       this.log.warn({ key, err: (e as Error).message }, 'claiming a timer across instances failed; skipped');
       return false;

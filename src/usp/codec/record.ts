@@ -30,7 +30,7 @@
  * about 50k GetResp(50) encodeMsg+decodeMsg round trips/s on one core (target 30k).
  */
 import protobuf from 'protobufjs';
-import { UspErrorCode, errorMessage } from '../errors.js';
+import { UspErrorCode, errorCodeName } from '../errors.js';
 import { uspRoot } from './proto-load.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -680,7 +680,7 @@ export function isErrorWithoutBody(msg: Msg): boolean {
 export function errorMsg(msgId: string, code: number, message?: string, paramErrs: ParamError[] = []): Msg {
   return {
     header: { msgId, msgType: 'ERROR' },
-    body: { msgBody: 'error', error: { errCode: code, errMsg: message ?? errorMessage(code), paramErrs } },
+    body: { msgBody: 'error', error: { errCode: code, errMsg: message ?? errorCodeName(code), paramErrs } },
   };
 }
 
@@ -946,7 +946,7 @@ export function recordErrorDecision(bytes: Uint8Array, err: unknown, ctx: Record
       fromId: scan.toId,
       toId: scan.fromId,
       reasonCode: UspErrorCode.SESSION_CONTEXT_NOT_ALLOWED,
-      reason: errorMessage(UspErrorCode.SESSION_CONTEXT_NOT_ALLOWED),
+      reason: errorCodeName(UspErrorCode.SESSION_CONTEXT_NOT_ALLOWED),
     };
   }
   if (scan.recordTypes.length === 0) return drop('R-ENC.4: Record has no record_type');
@@ -959,7 +959,7 @@ export function recordErrorDecision(bytes: Uint8Array, err: unknown, ctx: Record
   let message = errText(err);
   if (err instanceof UspRecordError) code = err.code;
   else if (err instanceof Error && typeof (err as { code?: unknown }).code === 'number') code = (err as unknown as { code: number }).code;
-  else message = message || errorMessage(code);
+  else message = message || errorCodeName(code);
   return { action: 'reply-error', fromId: scan.toId, toId: scan.fromId, msgId: h.msgId, code, message };
 }
 

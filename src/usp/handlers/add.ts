@@ -7,7 +7,8 @@
 import { resolvePath } from '../path/index.js';
 import type { CreatedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { errorMsg } from '../codec/record.js';
 
 export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.add!;
@@ -75,7 +76,7 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
           await rollback();
           const paramErrs =
             e instanceof UspError ? e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? '', errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg })) : [];
-          return errorMsgOf(msg, paramErrs.length ? 7004 : errCode, errMsg, paramErrs);
+          return errorMsg(msg.header.msgId, paramErrs.length ? 7004 : errCode, errMsg, paramErrs);
         }
         results.push({ requestedPath, operStatus: { operFailure: { errCode, errMsg } } });
       }

@@ -42,10 +42,6 @@ export function responseMsg(req: Msg, msgType: Msg['header']['msgType'], respons
   return { header: { msgId: req.header.msgId, msgType }, body: { msgBody: 'response', response } };
 }
 
-export function errorMsgOf(req: Msg, errCode: number, errMsg: string, paramErrs: { paramPath: string; errCode: number; errMsg: string }[] = []): Msg {
-  return { header: { msgId: req.header.msgId, msgType: 'ERROR' }, body: { msgBody: 'error', error: { errCode, errMsg, paramErrs } } };
-}
-
 /** Path errors and UspErrors as (code, message); anything else is an internal error. */
 export function codeOf(e: unknown): { errCode: number; errMsg: string } {
   if (e instanceof PathError) return { errCode: e.code, errMsg: e.message };

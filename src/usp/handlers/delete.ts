@@ -6,7 +6,8 @@
 import { resolvePath } from '../path/index.js';
 import type { DeletedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { errorMsg } from '../codec/record.js';
 
 export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.delete!;
@@ -33,7 +34,7 @@ export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> 
       plans.push({ requestedPath, instances });
     } catch (e) {
       const c = codeOf(e);
-      if (!allowPartial) return errorMsgOf(msg, c.errCode, c.errMsg);
+      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
       plans.push({ requestedPath, instances: [], error: c });
     }
   }
@@ -50,7 +51,7 @@ export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> 
       const r = await ctx.router.backendFor(inst)!.delete(rctx, inst);
       if (r.ok) {
         if (r.deleted !== false) affectedPaths.push(inst);
-      } else if (!allowPartial) return errorMsgOf(msg, r.errCode, r.errMsg);
+      } else if (!allowPartial) return errorMsg(msg.header.msgId, r.errCode, r.errMsg);
       else unaffectedPathErrs.push({ unaffectedPath: inst, errCode: r.errCode, errMsg: r.errMsg });
     }
     deletedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { affectedPaths, unaffectedPathErrs } } });

@@ -4,7 +4,8 @@
  * throws: problems become USP Error Msgs.
  */
 import type { Msg } from '../codec/record.js';
-import { codeOf, errorMsgOf, type HandlerContext } from './context.js';
+import { codeOf, type HandlerContext } from './context.js';
+import { errorMsg } from '../codec/record.js';
 import { handleGet } from './get.js';
 import { handleSet } from './set.js';
 import { handleAdd } from './add.js';
@@ -28,9 +29,9 @@ export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null>
   }
   if (body.msgBody === 'error') return null; // an Error from the controller answers a Notify: nothing to do
   const req = body.request;
-  if (!req?.reqType) return errorMsgOf(msg, 7004, 'the Msg has no request body');
+  if (!req?.reqType) return errorMsg(msg.header.msgId, 7004, 'the Msg has no request body');
   if (ctx.role === 'read-only' && WRITES.has(req.reqType)) {
-    return errorMsgOf(msg, 7006, `permission denied: controller ${ctx.controllerEid} has a read-only role`);
+    return errorMsg(msg.header.msgId, 7006, `permission denied: controller ${ctx.controllerEid} has a read-only role`);
   }
   try {
     switch (req.reqType) {
@@ -51,18 +52,18 @@ export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null>
       case 'operate':
         return await handleOperate(ctx, msg);
       case 'notify':
-        return errorMsgOf(msg, 7001, 'an Agent does not accept Notify');
+        return errorMsg(msg.header.msgId, 7001, 'an Agent does not accept Notify');
       case 'register':
       case 'deregister':
-        return errorMsgOf(msg, 7001, `${req.reqType} is not supported: this agent has no USP Services`);
+        return errorMsg(msg.header.msgId, 7001, `${req.reqType} is not supported: this agent has no USP Services`);
       default: {
         const never: never = req.reqType;
-        return errorMsgOf(msg, 7001, `unsupported request ${String(never)}`);
+        return errorMsg(msg.header.msgId, 7001, `unsupported request ${String(never)}`);
       }
     }
   } catch (e) {
     // A UspError (e.g. 7002 device unreachable while loading the model) keeps its code.
     const c = codeOf(e);
-    return errorMsgOf(msg, c.errCode, c.errMsg);
+    return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
   }
 }

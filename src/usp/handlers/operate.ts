@@ -7,7 +7,8 @@
 import { resolvePath } from '../path/index.js';
 import type { Msg, OperationResult } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { errorMsg } from '../codec/record.js';
 
 export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
   const req = msg.body.request!.operate!;
@@ -19,7 +20,7 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
     resolved = await resolvePath(command, backend, { onMissing: 'error' });
   } catch (e) {
     const c = codeOf(e);
-    return errorMsgOf(msg, c.errCode, c.errMsg);
+    return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
   }
   const operationResults: OperationResult[] = [];
   for (const r of resolved) {

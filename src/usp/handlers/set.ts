@@ -8,7 +8,8 @@
 import { resolvePath } from '../path/index.js';
 import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../codec/record.js';
 import type { ParamSetting } from '../dm/types.js';
-import { codeOf, errorMsgOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { errorMsg } from '../codec/record.js';
 
 export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.set!;
@@ -29,7 +30,7 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
       plans.push({ requestedPath, objects: resolved.filter((r) => r.kind === 'object').map((r) => r.path), settings });
     } catch (e) {
       const c = e instanceof Error && !('code' in e) ? { errCode: 7026, errMsg: e.message } : codeOf(e);
-      if (!allowPartial) return errorMsgOf(msg, c.errCode, c.errMsg);
+      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
       plans.push({ requestedPath, objects: [], settings, error: c });
     }
   }
@@ -57,7 +58,7 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
       const r = await owner.setAtomic(rctx, all);
       if (!r.ok) {
         const pe = r.failures.flatMap((f) => f.paramErrs.map((e) => ({ paramPath: f.objectPath + e.param, errCode: e.errCode, errMsg: e.errMsg })));
-        return errorMsgOf(msg, pe.length ? 7004 : r.errCode, r.errMsg, pe);
+        return errorMsg(msg.header.msgId, pe.length ? 7004 : r.errCode, r.errMsg, pe);
       }
       const results = new Map(r.results.map((x) => [x.objectPath, x]));
       return responseMsg(msg, 'SET_RESP', {
@@ -78,8 +79,8 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
       for (const obj of p.objects) {
         const problems = await dryRun(ctx, obj, p.settings);
         if (problems.length > 0) {
-          return errorMsgOf(
-            msg,
+          return errorMsg(
+            msg.header.msgId,
             7004,
             `failed to set required parameters of ${obj}`,
             problems.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),
@@ -163,8 +164,8 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
         failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
         if (!allowPartial) {
           await rollback(ctx, [...undoAll, ...undo]);
-          return errorMsgOf(
-            msg,
+          return errorMsg(
+            msg.header.msgId,
             r.paramErrs.length ? 7004 : r.errCode,
             r.errMsg,
             r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),

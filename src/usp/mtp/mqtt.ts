@@ -1,6 +1,6 @@
 /**
  * MQTT MTP (TR-369 section "MQTT Binding") on MQTT.js: one broker connection and one agent
- * topic shared by every proxied agent; Records are routed by to_id above us (DESIGN section 3).
+ * topic shared by every proxied agent; Records are routed by to_id above us (src/usp/agent/endpoint.ts).
  *
  * MQTT 5.0 (R-MQTT.1): CONNECT carries the user property usp-endpoint-id (R-MQTT.13) and
  * Request Response Information (R-MQTT.12); every PUBLISH carries Response Topic = our reply-to

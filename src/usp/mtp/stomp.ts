@@ -5,7 +5,7 @@
  * Why not @stomp/stompjs: its handshake always sends CONNECT (R-STOMP.2 wants the STOMP
  * command), it never escapes CONNECT headers (R-STOMP.4 wants `:` in endpoint-id as `\c`) and it
  * needs a WebSocket shim over TCP. STOMP 1.2 is small, so this file holds a pure frame codec
- * (encodeStompFrame / StompParser, no I/O, DESIGN 9.1) and a connection state machine on
+ * (encodeStompFrame / StompParser, no I/O) and a connection state machine on
  * node:net. The codec is exported for the test's scripted server.
  */
 import { safeLog, delay, type MtpLog } from './util.js';

@@ -1,5 +1,5 @@
 /**
- * The one small interface every MTP implements (DESIGN section 9.3): send Record bytes to a
+ * The one small interface every MTP implements: send Record bytes to a
  * destination, report Records received and channels opened. MTPs never decode the Msg; the
  * only thing they may read from a Record is nothing at all — routing by to_id happens in
  * endpoint.ts after the Record codec has run.

@@ -1,9 +1,9 @@
 /**
- * The WebSocket MTP (TR-369 section "WebSocket Binding", DESIGN section 3), both roles at once:
+ * The WebSocket MTP (TR-369 section "WebSocket Binding"), both roles at once:
  *  - server: controllers connect to the proxy, on `<path>/<agent EID>` (one agent) or on
  *    `<path>` itself (shared: the Record's to_id picks the agent, above this module);
  *  - client: every proxied agent dials one connection to every configured controller URL.
- * Records travel as binary frames; this module never decodes them (DESIGN 9.3).
+ * Records travel as binary frames; this module never decodes them (the endpoint does).
  */
 import { safeLog } from './util.js';
 import { EventEmitter } from 'node:events';

@@ -1,0 +1,180 @@
+/**
+ * The USP agent side's Coordination on Redis, for several instances on one store:
+ * - once-keys are SET NX PX keys, so a timer every instance arms acts once;
+ * - instance numbers of new Subscription/Request rows come from one HINCRBY per agent and table;
+ * - Records for a WebSocket controller connected elsewhere, NotifyResp acks and newly registered
+ *   agents travel over the ClusterBus (at-most-once: a lost relay is a lost Notify attempt, which
+ *   NotifRetry covers);
+ * - USP requests in progress are kept in a hash per instance, so that whoever takes over a dead
+ *   instance answers them (Cluster.takeOver);
+ * - row writes are announced once stored; every other instance re-reads the agent's rows then.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../app/log.js';
+import type { Coordination, CoordinationEvents, RelayedRecord } from '../usp/agent/coordination.js';
+import type { ClusterBus } from './bus.js';
+import type { ClusterStore } from './types.js';
+
+/** One USP request in progress, as kept in `P ureq:<instance>`. */
+export interface TrackedRequest {
+  agentEid: string;
+  controllerEid: string;
+  msgId: string;
+}
+
+type ReserveInstance = (key: string, tablePath: string, atLeast: string) => Promise<number>;
+
+export class RedisCoordination extends EventEmitter<CoordinationEvents> implements Coordination {
+  private readonly reserve: ReserveInstance;
+  /** Own row writes in flight per agent: a reload of that agent's rows waits for them. */
+  private readonly writing = new Map<string, Promise<void>>();
+  /** Own row writes started per agent: a reload's snapshot is stale if this moved while it read. */
+  private readonly writeGen = new Map<string, number>();
+  /** Reloads per agent run one at a time; a change announced meanwhile asks for one more. */
+  private readonly reloading = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** Requests are tracked from start() on: until then `ureq:<id>` holds what a previous run under this id left. */
+  private tracking = false;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly bus: ClusterBus,
+    private readonly log: Logger,
+  ) {
+    super();
+    // Instance numbers of new Subscription/Request rows: unique across instances, never reused.
+    const redis = store.redis as typeof store.redis & { cupReserveInstance?: ReserveInstance };
+    if (!redis.cupReserveInstance) {
+      redis.defineCommand('cupReserveInstance', {
+        numberOfKeys: 1,
+        lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local floor = tonumber(ARGV[2])
+if n < floor then redis.call('HSET', KEYS[1], ARGV[1], floor); n = floor end
+return n`,
+      });
+    }
+    this.reserve = redis.cupReserveInstance!.bind(redis);
+  }
+
+  get instanceId(): string {
+    return this.store.owner;
+  }
+
+  private k(...parts: string[]): string {
+    return this.store.key(...parts);
+  }
+
+  /** Subscribes to the other instances' signals and starts tracking USP requests (Cluster.start). */
+  async start(): Promise<void> {
+    const me = this.instanceId;
+    this.tracking = true;
+    await this.bus.on(this.k('ch', 'out'), (m) => {
+      if (m.from === me || typeof m.bytes !== 'string') return;
+      const msgType = typeof m.msgType === 'string' ? m.msgType : 'unknown';
+      this.emit('relayedRecord', { agentEid: String(m.agentEid), controllerEid: String(m.controllerEid), bytes: Buffer.from(m.bytes, 'base64'), msgType });
+    });
+    await this.bus.on(this.k('ch', 'ack'), (m) => {
+      if (m.from !== me && typeof m.msgId === 'string')
+        this.emit('notifyResp', { agentEid: String(m.agentEid), controllerEid: String(m.controllerEid), msgId: m.msgId });
+    });
+    await this.bus.on(this.k('ch', 'agent'), (m) => {
+      if (m.from !== me && typeof m.endpointId === 'string') this.emit('agentAdded', { endpointId: m.endpointId });
+    });
+    await this.bus.on(this.k('ch', 'la'), (m) => {
+      if (m.from === me || typeof m.agentEid !== 'string') return;
+      void this.reloadAgent(m.agentEid).catch((e: Error) => this.log.warn({ err: e.message }, 'reloading LocalAgent rows failed'));
+    });
+  }
+
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.store.redis.set(this.k('once', key), this.instanceId, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  allocateInstance(agentEid: string, tablePath: string, atLeast: number): Promise<number> {
+    return this.reserve(this.k('inum', agentEid), tablePath, String(atLeast)).then(Number);
+  }
+
+  relayRecord(r: RelayedRecord): boolean {
+    const bytes = Buffer.from(r.bytes).toString('base64');
+    this.bus.publish(this.k('ch', 'out'), { from: this.instanceId, agentEid: r.agentEid, controllerEid: r.controllerEid, bytes, msgType: r.msgType });
+    return true;
+  }
+
+  requestStarted(agentEid: string, controllerEid: string, msgId: string): void {
+    if (!this.tracking) return;
+    const entry = JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest);
+    void this.store.redis.hset(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`, entry).catch(() => undefined);
+  }
+
+  requestAnswered(agentEid: string, controllerEid: string, msgId: string): void {
+    if (!this.tracking) return;
+    void this.store.redis.hdel(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`).catch(() => undefined);
+  }
+
+  async resolveAgent(endpointId: string): Promise<boolean> {
+    return (await this.store.getDeviceByEndpointId(endpointId)) !== null;
+  }
+
+  relayNotifyResp(agentEid: string, controllerEid: string, msgId: string): void {
+    this.bus.publish(this.k('ch', 'ack'), { from: this.instanceId, agentEid, controllerEid, msgId });
+  }
+
+  announceAgent(endpointId: string): void {
+    this.bus.publish(this.k('ch', 'agent'), { from: this.instanceId, endpointId });
+  }
+
+  rowsWritten(agentEid: string, write: Promise<void>): void {
+    // Writes in flight per agent: a reload of that agent's rows waits for them, or it could read
+    // the store just before this instance's own new row lands and drop it from the tree.
+    const done = Promise.all([this.writing.get(agentEid), write]).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writing.set(agentEid, done);
+    this.writeGen.set(agentEid, (this.writeGen.get(agentEid) ?? 0) + 1);
+    void done.then(() => {
+      if (this.writing.get(agentEid) === done) this.writing.delete(agentEid);
+      this.bus.publish(this.k('ch', 'la'), { from: this.instanceId, agentEid });
+    });
+  }
+
+  /**
+   * Re-seeds the agent's rows from Redis (emits rowsChanged). A snapshot is applied only if none
+   * of this instance's own writes for the agent was in flight while it was read: one that had not
+   * landed yet would vanish from this instance's tree (and no announcement of its own brings it back).
+   */
+  reloadAgent(agentEid: string): Promise<void> {
+    const running = this.reloading.get(agentEid);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: true, done: Promise.resolve() };
+    state.done = (async () => {
+      try {
+        while (state.again) {
+          state.again = false;
+          await this.reloadOnce(agentEid);
+        }
+      } finally {
+        this.reloading.delete(agentEid);
+      }
+    })();
+    this.reloading.set(agentEid, state);
+    return state.done;
+  }
+
+  private async reloadOnce(agentEid: string): Promise<void> {
+    for (;;) {
+      const inFlight = this.writing.get(agentEid);
+      if (inFlight) {
+        await inFlight;
+        continue;
+      }
+      const gen = this.writeGen.get(agentEid) ?? 0;
+      const [subscriptions, requests] = await Promise.all([this.store.listSubscriptions(agentEid), this.store.listRequests(agentEid)]);
+      if ((this.writeGen.get(agentEid) ?? 0) !== gen) continue;
+      this.emit('rowsChanged', { agentEid, subscriptions, requests });
+      return;
+    }
+  }
+}

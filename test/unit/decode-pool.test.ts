@@ -1,0 +1,40 @@
+/** Large bodies are decoded on worker threads exactly as inline; errors keep what the ACS needs to fault back. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { DecodePool } from '../../src/cwmp/decode-pool.js';
+import { decodeSoap, SoapError } from '../../src/cwmp/soap.js';
+import { fixture } from '../helpers/paths.js';
+
+const pool = new DecodePool(2, 0); // every body on a worker
+after(() => pool.close());
+
+test('every fixture decodes on a worker to what decodeSoap gives inline, warnings included', async () => {
+  const files = ['acs', 'cpe', 'foreign'].flatMap((d) =>
+    readdirSync(fixture('soap', d))
+      .filter((f) => f.endsWith('.xml'))
+      .map((f) => fixture('soap', d, f)),
+  );
+  assert.ok(files.length > 40);
+  for (const f of files) {
+    const xml = readFileSync(f, 'utf8');
+    assert.deepEqual(await pool.decode(xml, Buffer.byteLength(xml)), decodeSoap(xml), f);
+  }
+  const nul = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8') + '\u0000';
+  assert.deepEqual((await pool.decode(nul, nul.length)).warnings, ['1 NUL character(s) after the envelope ignored']);
+});
+
+test('a worker error is a SoapError with code, cwmp version, cwmp:ID and method', async () => {
+  const xml =
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-2"><s:Header><c:ID s:mustUnderstand="1">w-1</c:ID></s:Header>' +
+    '<s:Body><c:ChangeDUState/></s:Body></s:Envelope>';
+  await assert.rejects(pool.decode(xml, xml.length), (e: unknown) => {
+    assert.ok(e instanceof SoapError);
+    assert.equal(e.code, 'unsupported-method');
+    assert.equal(e.cwmpVersion, '1-2');
+    assert.equal(e.id, 'w-1');
+    assert.equal(e.method, 'ChangeDUState');
+    return true;
+  });
+  await assert.rejects(pool.decode('<!DOCTYPE x><x/>', 16), (e: unknown) => e instanceof SoapError && e.code === 'forbidden-dtd');
+});
