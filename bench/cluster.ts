@@ -38,6 +38,7 @@ import { findBinary, freePort, startMosquitto, type MosquittoHandle } from '../t
 import { startNginx, type NginxHandle } from '../test/helpers/nginx.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { liveDirs, liveGroups, stopGroup } from '../test/helpers/cleanup.js';
+import { STRICT_SIM_WITH_COOKIES } from '../test/helpers/sim.js';
 
 const { values } = parseArgs({
   options: {
@@ -383,6 +384,7 @@ async function run(
 
     // Boot: every device registers (0 BOOTSTRAP + 1 BOOT) through nginx.
     fleet = new Fleet({
+      quirks: STRICT_SIM_WITH_COOKIES,
       acsUrl: ngx.url,
       count: DEVICES,
       model: 'tr181',

@@ -24,6 +24,7 @@ import { CpeHttpClient } from '../src/tools/sim/http-client.js';
 import type { DeviceRecord } from '../src/store/types.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
+import { STRICT_SIM } from '../test/helpers/sim.js';
 
 const { values } = parseArgs({
   options: {
@@ -101,7 +102,14 @@ const config = loadConfig({
 const proxy = new CwmpUspProxy(config, silentLogger());
 await proxy.start();
 const wsUrl = `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp`;
-const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: DEVICES, model: 'tr181', serialPrefix: 'BE2E', periodicIntervalS: null });
+const fleet = new Fleet({
+  quirks: STRICT_SIM,
+  acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+  count: DEVICES,
+  model: 'tr181',
+  serialPrefix: 'BE2E',
+  periodicIntervalS: null,
+});
 await fleet.start();
 const devices = (await proxy.store.listDevices({ limit: DEVICES + 10 })).sort((a, b) => (a.endpointId < b.endpointId ? -1 : 1));
 if (devices.length !== DEVICES) throw new Error(`${devices.length} of ${DEVICES} devices registered`);

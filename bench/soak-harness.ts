@@ -20,6 +20,7 @@ import mqtt from 'mqtt';
 import { Fleet } from '../src/tools/sim/fleet.js';
 import { UspControllerClient, get, set, operate, UspTransportError } from '../src/tools/controller/client.js';
 import { decodeMsg, decodeRecord, type Msg, type MsgType } from '../src/usp/codec/record.js';
+import { STRICT_SIM } from '../test/helpers/sim.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -166,6 +167,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     child = await startChild(['soak', dir, o.mqttUrl, CTL, CTL_TOPIC, AGENT_TOPIC]);
     const c = child;
     fleet = new Fleet({
+      quirks: STRICT_SIM,
       acsUrl: `http://127.0.0.1:${c.port}/`,
       count: o.devices,
       model: 'tr181',

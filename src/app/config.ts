@@ -171,10 +171,16 @@ const SCHEMA = {
   interworking: {
     /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */
     operationTimeoutMs: int(600_000, 10, MAX_MS),
-    /** Parameters per GetParameterValues. */
-    gpvBatchSize: int(500, 1, 100_000),
-    /** Instance lists learned with GetParameterNames stay valid this long (ms) unless Add/Delete/BOOT. */
-    instanceCacheTtlMs: int(60_000, 0, MAX_MS),
+    /**
+     * Parameter names per GetParameterValues (full names only, never partial paths). A device model
+     * that faults or chokes on long lists gets smaller batches, learned and remembered.
+     */
+    gpvBatchSize: int(32, 1, 10_000),
+    /**
+     * Names learned with GetParameterNames are trusted this long (ms), then learned again before use;
+     * a BOOT, an Add/Delete through the proxy or a VALUE CHANGE of a NumberOfEntries refreshes sooner.
+     */
+    namesTtlMs: int(300_000, 0, MAX_MS),
   },
   controllers: list(
     {

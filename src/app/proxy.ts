@@ -21,10 +21,9 @@ import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
 import { type Coordination, SingleInstance } from '../usp/agent/coordination.js';
-import { CwmpDeviceBackend } from '../interworking/backend.js';
-import { CwmpCommandRunner } from '../interworking/commands.js';
+import type { CwmpCommandRunner } from '../interworking/commands.js';
 import { EventBridge } from '../interworking/events.js';
-import { DeviceBackendSwitch, MappedDeviceBackend } from '../interworking/mapped-backend.js';
+import { Interworking } from '../interworking/index.js';
 import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
@@ -44,8 +43,7 @@ export class CwmpUspProxy {
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
-  readonly device: CwmpDeviceBackend;
-  readonly mapped: MappedDeviceBackend;
+  readonly interworking: Interworking;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
   acsPort = 0;
@@ -107,64 +105,61 @@ export class CwmpUspProxy {
       },
       log.child({ module: 'acs' }),
     );
-    // The CWMP device as a data-model backend of its USP Agent.
+    // The CWMP device as a data-model backend of its USP Agent (src/interworking/).
     // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
-    this.device = new CwmpDeviceBackend(
-      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
-      { deviceByEndpointId: byEid },
-      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, instanceCacheTtlMs: config.interworking.instanceCacheTtlMs },
+    this.interworking = new Interworking(
+      { port: { enqueue }, store: this.store, rules: loadDefaultMapping(), log: log.child({ module: 'interworking' }) },
+      {
+        operationTimeoutMs: config.interworking.operationTimeoutMs,
+        excludedPrefixes: LOCAL_AGENT_PREFIXES,
+        gpvBatchSize: config.interworking.gpvBatchSize,
+        namesTtlMs: config.interworking.namesTtlMs,
+      },
     );
-    this.commands = new CwmpCommandRunner(enqueue, { completionTimeoutMs: config.interworking.operationTimeoutMs });
-    this.device.commandRunner = this.commands;
-    // TR-098 devices are presented as Device:2 through assets/mappings/tr098-to-tr181.json.
-    this.mapped = new MappedDeviceBackend(
-      { enqueue, parameterTypes: (k, names) => this.engine.parameterTypes(k, names) },
-      { deviceByEndpointId: byEid },
-      loadDefaultMapping(),
-      { load: (k) => this.store.getInstanceMap(k), save: (k, m) => this.store.putInstanceMap(k, m) },
-      { excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: config.interworking.gpvBatchSize, snapshotTtlMs: config.interworking.instanceCacheTtlMs },
-    );
-    this.mapped.commandRunner = this.commands;
+    this.commands = this.interworking.commands;
     this.usp = new AgentSide({
       config,
       store: this.store,
       log,
-      deviceBackends: [new DeviceBackendSwitch({ deviceByEndpointId: byEid }, this.device, this.mapped)],
+      deviceBackends: [this.interworking.backend],
       coordination,
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
         return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
       },
     });
-    this.device.onObjectChange = (kind, agentEid, path, keys) =>
-      kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, keys) : this.usp.notifier.objectDeletion(agentEid, path);
-    this.mapped.onObjectChange = this.device.onObjectChange;
+    const objectChange = ({
+      kind,
+      agentEid,
+      path,
+      uniqueKeys,
+    }: {
+      kind: 'add' | 'delete';
+      agentEid: string;
+      path: string;
+      uniqueKeys: Record<string, string>;
+    }) => (kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, uniqueKeys) : this.usp.notifier.objectDeletion(agentEid, path));
+    this.interworking.device2.on('objectChange', objectChange);
+    this.interworking.tr098.on('objectChange', objectChange);
+    const tr098 = this.interworking.tr098;
     this.events = new EventBridge(
       this.usp.localAgent,
       this.usp.notifier,
       () => config.controllers.map((c) => c.endpointId),
       enqueue,
       byEid,
+      (d, names) => this.interworking.readValues(d, names),
+      { valueChanges: (d, params) => tr098.uspValueChanges(d, params), toNative: (d, paths) => tr098.nativePaths(d, paths) },
       log.child({ module: 'interworking' }),
     );
-    this.events.mapped = {
-      valueChanges: (d, params) =>
-        this.mapped.uspValueChanges(
-          d,
-          params.map((p) => ({ name: p.name, value: p.value, type: p.type })),
-        ),
-      toNative: (d, paths) => this.mapped.nativePaths(d, paths),
-    };
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
       this.usp.deviceSeen(device.endpointId);
-      if (inform.event.some((e) => e.eventCode === '1 BOOT' || e.eventCode === '0 BOOTSTRAP')) {
-        this.device.invalidateDevice(device.deviceKey);
-        this.mapped.invalidateDevice(device.deviceKey);
-      }
-      this.commands.deviceEvent({ kind: 'inform', deviceKey: device.deviceKey, inform });
+      void this.interworking
+        .inform(device, inform)
+        .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
       this.events.inform(device, inform);
     });
     this.engine.on('transferComplete', ({ device, message }) => {

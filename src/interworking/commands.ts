@@ -7,13 +7,25 @@
  * deadline finishes with 7022 and a message saying so.
  */
 import { randomBytes } from 'node:crypto';
-import type { Inform, TransferComplete, AutonomousTransferComplete, AcsRequest } from '../cwmp/types.js';
+import type { AcsRequest, AutonomousTransferComplete, Inform, ParameterValueStruct, TransferComplete } from '../cwmp/types.js';
 import type { RpcOutcome } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
-import type { CommandSchema, EventSchema, ObjectSchema, OperateOutcome, RequestContext } from '../usp/dm/types.js';
-import type { CommandRunner } from './backend.js';
-import { uspErrorOfRpc } from './backend.js';
-import { describeFault, uspCodeOfCwmpFault } from './faults.js';
+import type { CommandSchema, EventSchema, OperateOutcome, RequestContext } from '../usp/dm/types.js';
+import { describeFault, uspCodeOfCwmpFault, uspErrorOfRpc } from './faults.js';
+
+/** A command the proxy can run on a device; `requires`: supported objects that must exist for it. */
+export interface OfferedCommand {
+  object: string;
+  command: CommandSchema;
+  requires?: readonly string[];
+}
+
+/** The commands and events of a CWMP device, and running them (the backends delegate Operate here). */
+export interface CommandRunner {
+  commands(device: DeviceRecord): OfferedCommand[];
+  events(device: DeviceRecord): { object: string; event: EventSchema }[];
+  operate(ctx: RequestContext, device: DeviceRecord, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome>;
+}
 
 type Completion = { output: Record<string, string> } | { errCode: number; errMsg: string };
 
@@ -28,8 +40,13 @@ export type DeviceEvent =
   | { kind: 'transferComplete'; deviceKey: string; message: TransferComplete | AutonomousTransferComplete };
 
 export interface CommandRunnerOptions {
-  /** How long a device may take to come back (reboot, download, diagnostics), ms. */
+  /** How long a device may take to report back (reboot, download, diagnostics), ms. */
   completionTimeoutMs: number;
+  /**
+   * Every parameter of an object with its value, read with explicit names (the object's names are
+   * learned again first: results may come as new rows, e.g. TraceRoute RouteHops).
+   */
+  readObject(d: DeviceRecord, object: string): Promise<ParameterValueStruct[]>;
 }
 
 const IPPING_IN = ['Interface', 'ProtocolVersion', 'Host', 'NumberOfRepetitions', 'Timeout', 'DataBlockSize', 'DSCP'];
@@ -59,6 +76,27 @@ const DOWNLOAD_IN = ['URL', 'AutoActivate', 'Username', 'Password', 'FileSize', 
 
 const arg = (name: string) => ({ name });
 
+/** Reboot and FactoryReset are root-agnostic CWMP RPCs; the others need their objects on the device. */
+const COMMANDS: OfferedCommand[] = [
+  { object: 'Device.', command: { name: 'Reboot()', async: true, input: [], output: [] } },
+  { object: 'Device.', command: { name: 'FactoryReset()', async: true, input: [], output: [] } },
+  {
+    object: 'Device.DeviceInfo.FirmwareImage.{i}.',
+    command: { name: 'Download()', async: true, input: DOWNLOAD_IN.map(arg), output: [] },
+    requires: ['Device.DeviceInfo.FirmwareImage.{i}.'],
+  },
+  {
+    object: 'Device.IP.Diagnostics.',
+    command: { name: 'IPPing()', async: true, input: IPPING_IN.map(arg), output: IPPING_OUT.map(arg) },
+    requires: ['Device.IP.Diagnostics.IPPing.'],
+  },
+  {
+    object: 'Device.IP.Diagnostics.',
+    command: { name: 'TraceRoute()', async: true, input: TRACE_IN.map(arg), output: TRACE_OUT.map(arg) },
+    requires: ['Device.IP.Diagnostics.TraceRoute.'],
+  },
+];
+
 export class CwmpCommandRunner implements CommandRunner {
   private readonly waiters = new Map<string, Waiter[]>();
 
@@ -80,21 +118,8 @@ export class CwmpCommandRunner implements CommandRunner {
     if (list.length === 0) this.waiters.delete(e.deviceKey);
   }
 
-  commands(_device: DeviceRecord, objects: ReadonlyMap<string, ObjectSchema>): { object: string; command: CommandSchema }[] {
-    const out: { object: string; command: CommandSchema }[] = [
-      { object: 'Device.', command: { name: 'Reboot()', async: true, input: [], output: [] } },
-      { object: 'Device.', command: { name: 'FactoryReset()', async: true, input: [], output: [] } },
-    ];
-    if (objects.has('Device.DeviceInfo.FirmwareImage.{i}.')) {
-      out.push({ object: 'Device.DeviceInfo.FirmwareImage.{i}.', command: { name: 'Download()', async: true, input: DOWNLOAD_IN.map(arg), output: [] } });
-    }
-    if (objects.has('Device.IP.Diagnostics.IPPing.') && objects.has('Device.IP.Diagnostics.')) {
-      out.push({ object: 'Device.IP.Diagnostics.', command: { name: 'IPPing()', async: true, input: IPPING_IN.map(arg), output: IPPING_OUT.map(arg) } });
-    }
-    if (objects.has('Device.IP.Diagnostics.TraceRoute.') && objects.has('Device.IP.Diagnostics.')) {
-      out.push({ object: 'Device.IP.Diagnostics.', command: { name: 'TraceRoute()', async: true, input: TRACE_IN.map(arg), output: TRACE_OUT.map(arg) } });
-    }
-    return out;
+  commands(_device: DeviceRecord): OfferedCommand[] {
+    return COMMANDS;
   }
 
   events(): { object: string; event: EventSchema }[] {
@@ -263,9 +288,7 @@ export class CwmpCommandRunner implements CommandRunner {
       return { errCode: 7022, errMsg: `starting ${object} refused: ${describeFault(set.fault)}${per ? ` (${per})` : ''}` };
     }
     if (!(await done)) return this.timeoutError(object.slice(0, -1));
-    const res = await this.enqueue(d.deviceKey, { method: 'GetParameterValues', parameterNames: [object] });
-    if (res.kind === 'fault') return { errCode: 7022, errMsg: `reading ${object} failed: ${describeFault(res.fault)}` };
-    const output = await toOutput(res.response.method === 'GetParameterValuesResponse' ? res.response.parameterList : []);
+    const output = await toOutput(await this.opts.readObject(d, object));
     const status = output.Status ?? '';
     if (status.startsWith('Error')) return { errCode: 7022, errMsg: `${object.slice(0, -1)} ended with ${status}` };
     return { output };

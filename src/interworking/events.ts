@@ -1,5 +1,5 @@
 /**
- * CWMP events become USP notifications (DESIGN section 4): 1 BOOT -> Device.Boot!,
+ * CWMP events become USP notifications (TR-369 Notify, TR-069 3.7.1.5 Inform events): 1 BOOT -> Device.Boot!,
  * TransferComplete -> Device.LocalAgent.TransferComplete!, 4 VALUE CHANGE -> ValueChange,
  * 0 BOOTSTRAP -> OnBoardRequest; Add/Delete through the proxy -> ObjectCreation/Deletion.
  * ValueChange subscriptions on device parameters are mirrored as SetParameterAttributes
@@ -16,6 +16,7 @@ import type { Notifier } from '../usp/agent/notify.js';
 import type { ChangeEvent } from '../usp/dm/memory.js';
 import { splitReferenceList } from '../usp/path/index.js';
 import { LRUCache } from 'lru-cache';
+import { isSecret, securedValue, toUspValue } from './values.js';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
 const FORCED = [
@@ -35,6 +36,16 @@ export class EventBridge {
     private readonly controllers: () => string[],
     private readonly enqueue: (deviceKey: string, rpc: AcsRequest) => Promise<RpcOutcome>,
     private readonly deviceByEndpointId: (eid: string) => Promise<DeviceRecord | null>,
+    /** Values by full name through the interworking layer (explicit names the device listed). */
+    private readonly readValues: (device: DeviceRecord, names: readonly string[]) => Promise<Record<string, string>>,
+    /**
+     * For devices whose model is mapped (TR-098): native -> Device:2 value changes, and Device:2
+     * paths -> native parameters for SetParameterAttributes.
+     */
+    private readonly mapped: {
+      valueChanges(device: DeviceRecord, params: readonly { name: string; value: string; type: string }[]): Promise<{ path: string; value: string }[]>;
+      toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
+    },
     private readonly log: Logger,
   ) {
     localAgent.on(
@@ -45,15 +56,6 @@ export class EventBridge {
         ),
     );
   }
-
-  /**
-   * For devices whose model is mapped (TR-098): native -> Device:2 value changes, and Device:2
-   * paths -> native parameters for SetParameterAttributes. Unset: Device:2 passes through.
-   */
-  mapped: {
-    valueChanges(device: DeviceRecord, params: readonly { name: string; value: string; type: string }[]): Promise<{ path: string; value: string }[]>;
-    toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
-  } | null = null;
 
   /** Every Inform of every device. */
   inform(device: DeviceRecord, inform: Inform): void {
@@ -91,7 +93,7 @@ export class EventBridge {
       // BootParameters the Inform did not carry are read from the device in the same session.
       const missing = [...wanted].filter((n) => map[n] === undefined && !n.endsWith('.') && !/[*[\]]/.test(n));
       if (missing.length && device.rootModel === 'Device') {
-        void this.readParams(device.deviceKey, missing)
+        void this.readValues(device, missing)
           .then((got) => Object.assign(map, got))
           .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'reading BootParameters failed'))
           .finally(boot);
@@ -100,7 +102,7 @@ export class EventBridge {
     if (codes.includes('4 VALUE CHANGE')) {
       // Forced parameters ride in every Inform; they are a change only when the value moved.
       const changed = inform.parameterList.filter((p) => !FORCED.some((re) => re.test(p.name)) || forcedChanged.has(p.name));
-      if (device.rootModel !== 'Device' && this.mapped) {
+      if (device.rootModel !== 'Device') {
         void this.mapped
           .valueChanges(device, changed)
           .then((list) => {
@@ -108,23 +110,9 @@ export class EventBridge {
           })
           .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed'));
       } else {
-        for (const p of changed)
-          this.notifier.valueChange(agent, p.name, p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value);
+        for (const p of changed) this.notifier.valueChange(agent, p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value));
       }
     }
-  }
-
-  /** GetParameterValues for names, one by one when the batch faults (an unknown name must not hide the others). */
-  private async readParams(deviceKey: string, names: string[]): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    const take = (o: RpcOutcome): boolean => {
-      if (o.kind !== 'response' || o.response.method !== 'GetParameterValuesResponse') return false;
-      for (const p of o.response.parameterList) out[p.name] = p.type === 'xsd:boolean' ? (p.value === '1' || p.value === 'true' ? 'true' : 'false') : p.value;
-      return true;
-    };
-    if (take(await this.enqueue(deviceKey, { method: 'GetParameterValues', parameterNames: names })) || names.length === 1) return out;
-    for (const n of names) take(await this.enqueue(deviceKey, { method: 'GetParameterValues', parameterNames: [n] }));
-    return out;
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {
@@ -160,7 +148,6 @@ export class EventBridge {
     let onNative = on;
     let offNative = off;
     if (device.rootModel !== 'Device') {
-      if (!this.mapped) return;
       onNative = await this.mapped.toNative(device, on);
       offNative = (await this.mapped.toNative(device, off)).filter((p) => !onNative.includes(p));
     }

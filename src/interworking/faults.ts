@@ -1,9 +1,11 @@
 /**
- * CWMP fault -> USP error, one table (DESIGN section 4). Faults from the device are data: the
+ * CWMP fault -> USP error, one table (TR-069 A.5.1 -> TR-369 "Error Codes"). Faults from the device are data: the
  * translation turns them into the USP error code of the response, with the CWMP code and text
  * kept in the message so an operator can see what the device said.
  */
+import { RpcError } from '../cwmp/session.js';
 import type { FaultStruct } from '../cwmp/types.js';
+import { UspError } from '../usp/errors.js';
 
 /** TR-069 A.5.1 fault codes to TR-369 error codes. */
 export const CWMP_TO_USP: Readonly<Record<number, number>> = {
@@ -38,4 +40,49 @@ export function uspCodeOfCwmpFault(code: number): number {
 /** "CWMP fault 9005 (Invalid parameter name)" style text for err_msg. */
 export function describeFault(f: FaultStruct): string {
   return `CWMP fault ${f.faultCode}${f.faultString ? ` (${f.faultString})` : ''}`;
+}
+
+/** Faults that mean "too much at once" rather than "wrong name": ask again in smaller pieces. */
+export function isChokeFault(code: number): boolean {
+  return code === 9004 || code === 9002;
+}
+
+/** An RpcError (the RPC could not be carried out) as the interworking layer reads it. */
+export interface RpcFailure {
+  reason: string;
+  /** The CPE dropped the connection or started a new session with the RPC in flight. */
+  dropped: boolean;
+  /** The CPE choked on the RPC (dropped it or never answered), as opposed to being unreachable. */
+  choke?: boolean;
+}
+
+export function rpcErrorOf(e: unknown): RpcFailure | null {
+  if (!(e instanceof RpcError)) return null;
+  const dropped = e.reason === 'session-ended';
+  return { reason: e.message, dropped, choke: dropped || e.reason === 'session-timeout' };
+}
+
+/** A delivery failure as a USP error: 7002 when the device cannot be reached, 7003 when it did not answer. */
+export function uspErrorOfRpc(e: unknown): { errCode: number; errMsg: string } {
+  if (e instanceof UspError) return { errCode: e.code, errMsg: e.message };
+  if (e instanceof RpcError) {
+    switch (e.reason) {
+      case 'unreachable':
+      case 'unknown-device':
+        return { errCode: 7002, errMsg: `device unreachable: ${e.message}` };
+      case 'session-timeout':
+      case 'session-ended':
+        return { errCode: 7003, errMsg: `the device did not answer: ${e.message}` };
+      default:
+        return { errCode: 7003, errMsg: e.message };
+    }
+  }
+  return { errCode: 7003, errMsg: `internal error: ${(e as Error)?.message ?? String(e)}` };
+}
+
+/** Any error as a UspError (delivery failures translated, UspErrors kept). */
+export function toUspError(e: unknown): UspError {
+  if (e instanceof UspError) return e;
+  const c = uspErrorOfRpc(e);
+  return new UspError(c.errCode, c.errMsg);
 }

@@ -18,6 +18,7 @@
  *   P sub:<agentEid>      HASH instance -> JSON values;  P subagents SET
  *   P req:<agentEid>      HASH instance -> JSON values;  P reqagents SET;  P reqown:<owner> SET "<agentEid>|<instance>"
  *   P imap:<deviceKey>    STRING JSON instance map
+ *   P learned:<kind>:<key> STRING JSON learned names/types/capabilities (interworking/knowledge)
  *   P pn:<owner>          HASH msgId -> JSON pending Notify (msg base64)
  *
  * A missing hash field (lastInform, connectionRequestUrl) stands for null, so touchInform can
@@ -29,7 +30,7 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -744,6 +745,18 @@ export class RedisStore implements Store {
 
   async putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void> {
     await this.redis.set(this.key('imap', deviceKey), JSON.stringify(map));
+  }
+
+  async getLearned(kind: LearnedKind, key: string): Promise<string | null> {
+    return this.redis.get(this.key('learned', `${kind}:${key}`));
+  }
+
+  async putLearned(kind: LearnedKind, key: string, json: string): Promise<void> {
+    await this.redis.set(this.key('learned', `${kind}:${key}`), json);
+  }
+
+  async deleteLearned(kind: LearnedKind, key: string): Promise<void> {
+    await this.redis.del(this.key('learned', `${kind}:${key}`));
   }
 
   // --- pending notifies (this owner's) --------------------------------------------------------

@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
 
 type DB = Database.Database;
 
@@ -95,6 +95,17 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
         instance  INTEGER NOT NULL,
         value     TEXT NOT NULL,
         PRIMARY KEY (agent_eid, instance)
+      );
+    `,
+  },
+  {
+    version: 6,
+    sql: `
+      CREATE TABLE learned (
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        json TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
       );
     `,
   },
@@ -253,6 +264,11 @@ function prepareStatements(db: DB) {
     putMap: db.prepare<[string, string]>(
       'INSERT INTO mapping_instances (device_key, map) VALUES (?, ?) ON CONFLICT (device_key) DO UPDATE SET map = excluded.map',
     ),
+    getLearned: db.prepare<[string, string], { json: string }>('SELECT json FROM learned WHERE kind = ? AND key = ?'),
+    putLearned: db.prepare<[string, string, string]>(
+      'INSERT INTO learned (kind, key, json) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET json = excluded.json',
+    ),
+    deleteLearned: db.prepare<[string, string]>('DELETE FROM learned WHERE kind = ? AND key = ?'),
     deleteNotify: db.prepare<[string]>('DELETE FROM usp_pending_notify WHERE msg_id = ?'),
     listNotify: db.prepare<[], { msg_id: string; agent_eid: string; controller_eid: string; msg: Buffer; attempt: number; expires_at: number | null }>(
       'SELECT msg_id, agent_eid, controller_eid, msg, attempt, expires_at FROM usp_pending_notify',
@@ -452,6 +468,18 @@ export class SqliteStore implements Store {
 
   async putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void> {
     this.st.putMap.run(deviceKey, JSON.stringify(map));
+  }
+
+  async getLearned(kind: LearnedKind, key: string): Promise<string | null> {
+    return this.st.getLearned.get(kind, key)?.json ?? null;
+  }
+
+  async putLearned(kind: LearnedKind, key: string, json: string): Promise<void> {
+    this.st.putLearned.run(kind, key, json);
+  }
+
+  async deleteLearned(kind: LearnedKind, key: string): Promise<void> {
+    this.st.deleteLearned.run(kind, key);
   }
 
   async putPendingNotify(n: PendingNotify): Promise<void> {

@@ -88,6 +88,15 @@ export interface Store {
   getInstanceMap(deviceKey: string): Promise<Record<string, number> | null>;
   putInstanceMap(deviceKey: string, map: Record<string, number>): Promise<void>;
 
+  /**
+   * What the proxy learned of a CWMP device model or of one device (names, types, capabilities;
+   * src/interworking/knowledge/), as an opaque JSON document per (kind, key): a cache of facts
+   * the device can tell again, kept so that a restart does not walk every device again.
+   */
+  getLearned(kind: LearnedKind, key: string): Promise<string | null>;
+  putLearned(kind: LearnedKind, key: string, json: string): Promise<void>;
+  deleteLearned(kind: LearnedKind, key: string): Promise<void>;
+
   /** Notify Msgs sent with send_resp and not yet answered (retried after a restart, TR-369 NotifRetry). */
   putPendingNotify(n: PendingNotify): Promise<void>;
   deletePendingNotify(msgId: string): Promise<void>;
@@ -96,6 +105,9 @@ export interface Store {
   /** Network-backed stores: resolves once the backend answers, rejects with a message naming it. */ ready?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey. */
+export type LearnedKind = 'model' | 'device';
 
 export interface PendingNotify {
   msgId: string;

@@ -18,6 +18,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 import { UspControllerClient, add, del, get, getInstances, getSupportedDM, operate, set } from '../../src/tools/controller/client.js';
 import { TestController } from '../helpers/test-controller.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::dev-backed-ctl';
 const CTL2 = 'proto::dev-backed-ctl2';
@@ -57,6 +58,7 @@ before(async () => {
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({
+    quirks: STRICT_SIM,
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
     count: 6,
     model: 'tr181',

@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { deviceKeyOf } from '../../src/cwmp/device-id.js';
 import { RpcError } from '../../src/cwmp/session.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-it-'));
 let port = 0;
@@ -63,6 +64,7 @@ before(async () => {
   port = await freePort();
   proxy = await startProxy();
   fleet = new Fleet({
+    quirks: STRICT_SIM,
     acsUrl: `http://127.0.0.1:${port}/`,
     count: 100,
     model: 'tr181',
@@ -142,7 +144,7 @@ test('several RPCs for one idle device share one connection request and one sess
 });
 
 test('a fault comes back as a typed fault', async () => {
-  const o = await proxy.engine.enqueue(keyOf(9), { method: 'GetParameterValues', parameterNames: ['Device.No.Such.Parameter'] });
+  const o = await proxy.engine.enqueue(keyOf(9), { method: 'GetParameterNames', parameterPath: 'Device.No.Such.', nextLevel: true });
   assert.equal(o.kind, 'fault');
   assert.ok(o.kind === 'fault');
   assert.equal(o.fault.faultCode, 9005);

@@ -12,6 +12,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { DeviceRecord } from '../../src/store/types.js';
 import { UspControllerClient, get } from '../../src/tools/controller/client.js';
 import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const TOKEN = 'admin-test-token-0123456789';
 const CTL = 'proto::admin-ctl';
@@ -76,7 +77,7 @@ before(async () => {
   tp = await startTestProxy(OVERRIDES, { admin: true });
   proxy = tp.proxy;
   base = tp.adminUrl;
-  fleet = new Fleet({ acsUrl: tp.acsUrl, count: 3, model: 'tr181', serialPrefix: 'ADM', periodicIntervalS: null });
+  fleet = new Fleet({ quirks: STRICT_SIM, acsUrl: tp.acsUrl, count: 3, model: 'tr181', serialPrefix: 'ADM', periodicIntervalS: null });
   await fleet.start();
 });
 

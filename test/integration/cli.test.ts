@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cli-'));
@@ -83,6 +84,7 @@ test('start, register simulated devices, list them with `devices` while running,
     while (!logs.includes('ACS listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(logs, /ACS listening/);
     const fleet = new Fleet({
+      quirks: STRICT_SIM,
       acsUrl: `http://127.0.0.1:${port}/`,
       count: 3,
       model: 'tr098',

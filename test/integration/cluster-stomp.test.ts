@@ -20,6 +20,7 @@ import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { inform } from '../helpers/cwmp-fixtures.js';
 import { encodeSoap } from '../../src/cwmp/soap.js';
 import { testConfig } from '../helpers/test-proxy.js';
+import { STRICT_SIM_WITH_COOKIES } from '../helpers/sim.js';
 
 const CTL = 'proto::cluster-stomp-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-stomp-'));
@@ -59,6 +60,7 @@ before(async () => {
     await p.start();
     proxies.push(p);
     const fleet = new Fleet({
+      quirks: STRICT_SIM_WITH_COOKIES,
       acsUrl: `http://127.0.0.1:${p.acsPort}/`,
       count: 10,
       model: 'tr181',
@@ -113,7 +115,7 @@ test('two instances as competing consumers of one STOMP queue: every request ans
   );
   const value = (m: Msg): string | undefined => m.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams['SerialNumber'];
   for (const [i, d] of devices.entries()) {
-    assert.equal(value(results[2 * i]!), d.deviceId.serialNumber, `Get on ${d.endpointId}`);
+    assert.equal(value(results[2 * i]!), d.deviceId.serialNumber, `Get on ${d.endpointId}: ${JSON.stringify(results[2 * i]!.body)}`);
     assert.equal(
       results[2 * i + 1]!.body.response?.setResp?.updatedObjResults.length,
       1,

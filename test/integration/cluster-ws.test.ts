@@ -16,6 +16,7 @@ import { UspControllerClient, add, operate } from '../../src/tools/controller/cl
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { startTestProxy } from '../helpers/test-proxy.js';
+import { STRICT_SIM_WITH_COOKIES } from '../helpers/sim.js';
 
 const CTL = 'proto::cluster-ws-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-cluster-ws-'));
@@ -44,6 +45,7 @@ before(async () => {
   }
   // The device talks CWMP to B only.
   fleet = new Fleet({
+    quirks: STRICT_SIM_WITH_COOKIES,
     acsUrl: `http://127.0.0.1:${proxies[1]!.acsPort}/`,
     count: 1,
     model: 'tr181',

@@ -31,6 +31,7 @@ import { startMosquitto, type MosquittoHandle } from '../helpers/brokers.js';
 import { startRedis, type RedisHandle } from '../helpers/redis.js';
 import { startNginx, type NginxHandle } from '../helpers/nginx.js';
 import { freePort, startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { STRICT_SIM_WITH_COOKIES } from '../helpers/sim.js';
 
 const DEVICES = 1000;
 const REBOOTED = 30;
@@ -92,6 +93,7 @@ before(async () => {
   if (!nginx) return void (skip = 'nginx not installed (apt-get install nginx; .ci/run does)');
   instances.push(...(await Promise.all(['cl-a', 'cl-b', 'cl-c'].map((n, i) => startProxyProcess(n, instanceConfig(n, ports[i]!), dir)))));
   fleet = new Fleet({
+    quirks: STRICT_SIM_WITH_COOKIES,
     acsUrl: nginx.url,
     count: DEVICES,
     model: 'tr181',

@@ -22,6 +22,7 @@ import { UspControllerClient, UspTransportError, get } from '../../src/tools/con
 import { decodeMsg, decodeRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, startMosquitto } from '../helpers/brokers.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::faults-a';
 const CTL_B = 'proto::faults-b';
@@ -120,7 +121,14 @@ test('broker restart: the proxy reconnects, resends its Connect Record, and a re
   // is subscribed before the proxy can reconnect (otherwise its Connect Record could race past).
   const g = await gate(port);
   const { proxy, logs } = await startProxy({ 'usp.mqtt.url': `mqtt://127.0.0.1:${g.port}`, 'usp.mqtt.topic': '/usp/agent' });
-  const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'FBR', periodicIntervalS: null });
+  const fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: 'tr181',
+    serialPrefix: 'FBR',
+    periodicIntervalS: null,
+  });
   const mqttMtp = proxy.usp.mtps.find((m) => m.kind === 'mqtt')!;
   const clients: UspControllerClient[] = [];
   let observer: mqtt.MqttClient | null = null;
@@ -334,7 +342,14 @@ test('a CPE whose connection request is accepted but never answered: the RPC fai
 
 test('a controller that disconnects while its request waits on a device: the late response is dropped with a log line, never sent to another controller', async () => {
   const { proxy, logs } = await startProxy();
-  const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'FCD', periodicIntervalS: null });
+  const fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: 'tr181',
+    serialPrefix: 'FCD',
+    periodicIntervalS: null,
+  });
   const clients: UspControllerClient[] = [];
   try {
     await fleet.start();

@@ -18,6 +18,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import { UspControllerClient, get } from '../../src/tools/controller/client.js';
 import { encodeRecord, noSessionRecord } from '../../src/usp/codec/record.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::fuzz-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-fuzzb-'));
@@ -79,7 +80,14 @@ before(async () => {
     silentLogger(),
   );
   await proxy.start();
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'FZB', periodicIntervalS: null });
+  fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: 'tr181',
+    serialPrefix: 'FZB',
+    periodicIntervalS: null,
+  });
   await fleet.start();
   agent = (await proxy.store.listDevices())[0]!.endpointId;
 });

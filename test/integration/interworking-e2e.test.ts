@@ -31,6 +31,7 @@ import {
 } from '../../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 import { TestController } from '../helpers/test-controller.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::iw-e2e-ctl';
 const RO = 'proto::iw-e2e-ro';
@@ -92,6 +93,7 @@ before(async () => {
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({
+    quirks: STRICT_SIM,
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
     count: 5,
     model: 'tr181',

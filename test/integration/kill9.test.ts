@@ -22,6 +22,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { UspControllerClient, add, get, operate } from '../../src/tools/controller/client.js';
 import type { Msg } from '../../src/usp/codec/record.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const CTL = 'proto::kill9-a';
@@ -110,7 +111,14 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
 
   const first = new Cli(file);
   await first.ready();
-  const fleet = new Fleet({ acsUrl: `http://127.0.0.1:${ports.acs}/`, count: 2, model: 'tr181', serialPrefix: 'KIL', periodicIntervalS: null });
+  const fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${ports.acs}/`,
+    count: 2,
+    model: 'tr181',
+    serialPrefix: 'KIL',
+    periodicIntervalS: null,
+  });
   let again: Fleet | null = null;
   let traffic = true;
   let loop: Promise<void> = Promise.resolve();
@@ -235,7 +243,15 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
 
     // The queued RPCs run when device 1 comes back (a fresh fleet with the same serials).
     await fleet.stop();
-    again = new Fleet({ acsUrl: `http://127.0.0.1:${ports.acs}/`, count: 2, model: 'tr181', serialPrefix: 'KIL', periodicIntervalS: null, bootstrap: false });
+    again = new Fleet({
+      quirks: STRICT_SIM,
+      acsUrl: `http://127.0.0.1:${ports.acs}/`,
+      count: 2,
+      model: 'tr181',
+      serialPrefix: 'KIL',
+      periodicIntervalS: null,
+      bootstrap: false,
+    });
     await again.start();
     const d1b = again.device(d1.serial)!;
     await until(() => (d1b.stats.rpcsReceived.Reboot ?? 0) > 0, 20_000, 'the restored Reboot at device 1');

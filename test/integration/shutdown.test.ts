@@ -16,6 +16,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { UspControllerClient, add, get } from '../../src/tools/controller/client.js';
 import type { Msg } from '../../src/usp/codec/record.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'app', 'cli.js');
 const CTL = 'proto::shutdown-test';
@@ -125,7 +126,15 @@ const response = (m: Msg) => {
 };
 
 function fleetOf(ports: Ports, count: number, bootstrap = true): Fleet {
-  return new Fleet({ acsUrl: `http://127.0.0.1:${ports.acs}/`, count, model: 'tr181', serialPrefix: 'SHD', periodicIntervalS: null, bootstrap });
+  return new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${ports.acs}/`,
+    count,
+    model: 'tr181',
+    serialPrefix: 'SHD',
+    periodicIntervalS: null,
+    bootstrap,
+  });
 }
 
 test('SIGTERM with work in flight: the queued RPC and the subscription are there after restart', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'status-page-test-token';
@@ -24,8 +25,8 @@ before(async () => {
   tp = await startTestProxy({ 'admin.token': TOKEN }, { dataDir: dir, admin: true });
   const acsUrl = tp.acsUrl;
   fleets = [
-    new Fleet({ acsUrl, count: 4, model: 'tr181', serialPrefix: 'PAGE', periodicIntervalS: null }),
-    new Fleet({ acsUrl, count: 1, model: 'tr098', serialPrefix: 'LEGACY', periodicIntervalS: null }),
+    new Fleet({ quirks: STRICT_SIM, acsUrl, count: 4, model: 'tr181', serialPrefix: 'PAGE', periodicIntervalS: null }),
+    new Fleet({ quirks: STRICT_SIM, acsUrl, count: 1, model: 'tr098', serialPrefix: 'LEGACY', periodicIntervalS: null }),
   ];
   for (const f of fleets) await f.start();
   browser = await chromium.launch({

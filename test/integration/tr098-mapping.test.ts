@@ -16,6 +16,7 @@ import type { SimDevice } from '../../src/tools/sim/device.js';
 import { UspControllerClient, get, set, add, del } from '../../src/tools/controller/client.js';
 import { runMappingCli } from '../../src/tools/coverage.js';
 import { hasReference, REFERENCE } from '../helpers/paths.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 type Msg = Awaited<ReturnType<UspControllerClient['request']>>;
 
@@ -73,6 +74,7 @@ for (const file of MODELS) {
   const tr098 = file.includes('tr098');
   test(`${file}: the controller script through USP`, { skip, timeout: 30_000 }, async (t) => {
     const fleet = new Fleet({
+      quirks: STRICT_SIM,
       acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
       count: 1,
       model: path.join(REFERENCE, 'cwmp-models', file),

@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UspControllerClient, add, get, getSupportedDM, operate } from '../../src/tools/controller/client.js';
 import type { Notify } from '../../src/usp/codec/record.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-tr098-op-'));
 let proxy: CwmpUspProxy;
@@ -35,6 +36,7 @@ before(async () => {
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
   fleet = new Fleet({
+    quirks: STRICT_SIM,
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
     count: 1,
     model: 'tr098',

@@ -12,6 +12,7 @@ import { Fleet } from '../../src/tools/sim/fleet.js';
 import { runUspCli } from '../../src/tools/controller/cli.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::cwmp-usp-proxy-cli';
 const RO = 'proto::read-only-ctl';
@@ -38,7 +39,7 @@ before(async () => {
     ],
   });
   proxy = tp.proxy;
-  fleet = new Fleet({ acsUrl: tp.acsUrl, count: 2, model: 'tr181', serialPrefix: 'USP', periodicIntervalS: null });
+  fleet = new Fleet({ quirks: STRICT_SIM, acsUrl: tp.acsUrl, count: 2, model: 'tr181', serialPrefix: 'USP', periodicIntervalS: null });
   await fleet.start();
   agent = (await proxy.store.listDevices())[0]!.endpointId;
 });

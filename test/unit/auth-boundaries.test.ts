@@ -24,6 +24,7 @@ import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from
 import { runUspCli } from '../../src/tools/controller/cli.js';
 import { fixture } from '../helpers/paths.js';
 import { deviceKeyOf } from '../../src/cwmp/device-id.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::auth-ctl';
 const RO = 'proto::auth-ro';
@@ -79,6 +80,7 @@ before(async () => {
   await proxy.start();
   await proxy.startAdmin();
   fleet = new Fleet({
+    quirks: STRICT_SIM,
     acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
     count: 1,
     model: 'tr181',

@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/codec/record.js';
 import { loadCorpus, mutate, mutateText, Rng } from '../fuzz/corpus.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::fuzz-ctl';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-fuzzsock-'));
@@ -41,7 +42,14 @@ before(async () => {
   });
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${proxy.acsPort}/`, count: 1, model: 'tr181', serialPrefix: 'FZ', periodicIntervalS: null });
+  fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: 'tr181',
+    serialPrefix: 'FZ',
+    periodicIntervalS: null,
+  });
   await fleet.start();
   agent = (await proxy.store.listDevices())[0]!.endpointId;
 });

@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/app/log.js';
 import { AcsServer } from '../../src/cwmp/acs-server.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { fixture } from '../helpers/paths.js';
+import { STRICT_SIM } from '../helpers/sim.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-hostile-'));
 const LIMIT = 1 << 20;
@@ -49,7 +50,7 @@ before(async () => {
     silentLogger(),
   );
   port = await acs.listen();
-  fleet = new Fleet({ acsUrl: `http://127.0.0.1:${port}/`, count: 1, model: 'tr181', serialPrefix: 'HH', periodicIntervalS: null });
+  fleet = new Fleet({ quirks: STRICT_SIM, acsUrl: `http://127.0.0.1:${port}/`, count: 1, model: 'tr181', serialPrefix: 'HH', periodicIntervalS: null });
   await fleet.start();
 });
 

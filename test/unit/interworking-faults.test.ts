@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CWMP_TO_USP, describeFault, uspCodeOfCwmpFault } from '../../src/interworking/faults.js';
-import { uspErrorOfRpc } from '../../src/interworking/backend.js';
+import { uspErrorOfRpc } from '../../src/interworking/faults.js';
 import { RpcError, type RpcErrorReason } from '../../src/cwmp/session.js';
 import { CwmpFault } from '../../src/cwmp/types.js';
 import { UspError, UspErrorCode } from '../../src/usp/errors.js';

@@ -342,6 +342,21 @@ function contract(open: Open): void {
     assert.deepEqual(await store.getInstanceMap('dev'), { a: 3 });
   });
 
+  it('learned documents: null when unknown, put, overwrite, per kind, delete', async (t) => {
+    const store = await fresh(t);
+    assert.equal(await store.getLearned('model', 'F0AD4E|SimGW|1.0'), null);
+    await store.putLearned('model', 'F0AD4E|SimGW|1.0', '{"v":1}');
+    await store.putLearned('device', 'F0AD4E|SimGW|1.0', '{"d":2}');
+    assert.equal(await store.getLearned('model', 'F0AD4E|SimGW|1.0'), '{"v":1}');
+    assert.equal(await store.getLearned('device', 'F0AD4E|SimGW|1.0'), '{"d":2}');
+    await store.putLearned('model', 'F0AD4E|SimGW|1.0', '{"v":2}');
+    assert.equal(await store.getLearned('model', 'F0AD4E|SimGW|1.0'), '{"v":2}');
+    await store.deleteLearned('model', 'F0AD4E|SimGW|1.0');
+    await store.deleteLearned('model', 'F0AD4E|SimGW|1.0');
+    assert.equal(await store.getLearned('model', 'F0AD4E|SimGW|1.0'), null);
+    assert.equal(await store.getLearned('device', 'F0AD4E|SimGW|1.0'), '{"d":2}');
+  });
+
   it('pending notifies: bytes round-trip, a repeated msgId updates only the attempt, delete', async (t) => {
     const store = await fresh(t);
     assert.deepEqual(await store.listPendingNotifies(), []);

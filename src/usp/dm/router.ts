@@ -3,7 +3,7 @@
  * backends' supported models into one Device: model per agent.
  */
 import { toSchemaPath } from './memory.js';
-import type { DmBackend, ObjectSchema } from './types.js';
+import type { DmBackend, GetOptions, ObjectSchema } from './types.js';
 
 export class DmRouter {
   constructor(private readonly backends: readonly DmBackend[]) {}
@@ -31,6 +31,16 @@ export class DmRouter {
       if (prefixes.length) out.push({ backend: b, prefixes });
     }
     return out;
+  }
+
+  /** Backends (other than the owner) whose prefixes name an element of this very object ("Device.ScheduleTimer()" for "Device."). */
+  backendsTouching(objectPath: string): DmBackend[] {
+    return this.backends.filter((b) => b.prefixes.some((p) => !p.endsWith('.') && p.startsWith(objectPath) && !p.slice(objectPath.length).includes('.')));
+  }
+
+  /** Backends with a prefix at or below an object path. */
+  backendsBelowPath(objectPath: string): DmBackend[] {
+    return this.backends.filter((b) => b.prefixes.some((p) => p.startsWith(objectPath)));
   }
 
   /** Backends a request on these paths touches: their owners, and for object paths the backends below. */
@@ -80,7 +90,7 @@ export class DmRouter {
   }
 
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
-  async get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>> {
+  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
     const groups = new Map<DmBackend, string[]>();
     const add = (b: DmBackend, p: string): void => {
       const list = groups.get(b) ?? [];
@@ -93,9 +103,111 @@ export class DmRouter {
       if (p.endsWith('.')) for (const { backend, prefixes } of this.backendsBelow(p)) if (backend !== owner) for (const q of prefixes) add(backend, q);
     }
     const out = new Map<string, string>();
-    for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list)) out.set(k, v);
+    for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
     return out;
   }
+}
+
+/**
+ * The agent's model as one USP request sees it: each question goes to the backend that owns the
+ * path; lazy backends (a CWMP device) learn only what is asked, the others answer from their
+ * supported model (read once per view). One view per request: answers are cached for its length.
+ */
+export interface ModelView {
+  /** A supported path ("{i}" form) exists. */
+  exists(supportedPath: string): Promise<boolean>;
+  /** The supported object of a concrete or "{i}" object path ("Device.WiFi.SSID.3." -> its rows' schema). */
+  object(objectPath: string): Promise<ObjectSchema | undefined>;
+  /** Whether a concrete path names a table ("Device.WiFi.SSID."). */
+  isTable(tablePath: string): Promise<boolean>;
+  /** Supported objects directly below an object path ("{i}" form). */
+  children(supportedObjectPath: string): Promise<ObjectSchema[]>;
+  /** Supported objects at and below an object path, merged across backends, types resolved. */
+  subtree(supportedObjectPath: string): Promise<ObjectSchema[]>;
+}
+
+export function modelView(router: DmRouter, agentEid: string): ModelView {
+  const full = new Map<DmBackend, Promise<Map<string, ObjectSchema>>>();
+  const fullOf = (b: DmBackend): Promise<Map<string, ObjectSchema>> => {
+    let p = full.get(b);
+    if (!p) {
+      p = b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
+      full.set(b, p);
+    }
+    return p;
+  };
+  const exists = new Map<string, Promise<boolean>>();
+  const objectOf = async (schemaPath: string): Promise<ObjectSchema | undefined> => {
+    const owner = router.backendFor(schemaPath);
+    const own = !owner ? undefined : owner.lazy ? ((await owner.lazy.object(agentEid, schemaPath)) ?? undefined) : (await fullOf(owner)).get(schemaPath);
+    // Another backend may add to the same object (the proxy's Device.ScheduleTimer() on "Device.").
+    let merged = own;
+    for (const b of router.backendsTouching(schemaPath)) {
+      if (b === owner) continue;
+      const o = b.lazy ? await b.lazy.object(agentEid, schemaPath) : (await fullOf(b)).get(schemaPath);
+      if (o) merged = merged ? mergeObject(merged, o) : o;
+    }
+    return merged;
+  };
+  const below = async (schemaPath: string, types: boolean): Promise<ObjectSchema[]> => {
+    const merged = new Map<string, ObjectSchema>();
+    const add = (o: ObjectSchema): void => {
+      if (!o.path.startsWith(schemaPath) && o.path !== schemaPath) return;
+      const prev = merged.get(o.path);
+      merged.set(o.path, prev ? mergeObject(prev, o) : o);
+    };
+    const backends = new Set<DmBackend>(router.backendsTouching(schemaPath));
+    const owner = router.backendFor(schemaPath);
+    if (owner) backends.add(owner);
+    for (const b of router.backendsBelowPath(schemaPath)) backends.add(b);
+    for (const b of backends) {
+      if (b.lazy) {
+        // A lazy backend answers for the part it owns: below a prefix of another backend it is not asked.
+        if (b === owner || schemaPath === 'Device.' || b.prefixes.some((p) => p.startsWith(schemaPath))) {
+          for (const o of await b.lazy.objectsBelow(agentEid, schemaPath, { types })) add(o);
+        }
+      } else for (const o of (await fullOf(b)).values()) add(o);
+    }
+    return [...merged.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  };
+  return {
+    exists(supportedPath) {
+      let p = exists.get(supportedPath);
+      if (!p) {
+        p = (async () => {
+          const owner = router.backendFor(supportedPath);
+          if (!owner) return false;
+          if (owner.lazy) return owner.lazy.exists(agentEid, supportedPath);
+          return new SupportedModel(await fullOf(owner)).has(supportedPath);
+        })();
+        exists.set(supportedPath, p);
+      }
+      return p;
+    },
+    object: (objectPath) => objectOf(toSchemaPath(objectPath)),
+    async isTable(tablePath) {
+      return (await objectOf(toSchemaPath(tablePath) + '{i}.'))?.multiInstance === true;
+    },
+    async children(supportedObjectPath) {
+      return (await below(supportedObjectPath, false)).filter((o) => isChildPath(supportedObjectPath, o.path));
+    },
+    subtree: (supportedObjectPath) => below(supportedObjectPath, true),
+  };
+}
+
+/** Direct child objects: one more name (or name + {i}) below. */
+export function isChildPath(parent: string, path: string): boolean {
+  const rest = path.slice(parent.length);
+  return path.startsWith(parent) && (/^[^.{}]+\.$/.test(rest) || /^[^.{}]+\.\{i\}\.$/.test(rest));
+}
+
+function mergeObject(prev: ObjectSchema, o: ObjectSchema): ObjectSchema {
+  return {
+    ...prev,
+    params: [...prev.params, ...o.params.filter((p) => !prev.params.some((q) => q.name === p.name))],
+    commands: [...prev.commands, ...o.commands.filter((c) => !prev.commands.some((q) => q.name === c.name))],
+    events: [...prev.events, ...o.events.filter((e) => !prev.events.some((q) => q.name === e.name))],
+  };
 }
 
 /** Schema lookups on a merged model. */

@@ -1,7 +1,7 @@
 /**
  * The data-model backend contract between the USP message handlers and whatever owns a
- * subtree of an agent's Device: model (DESIGN section 9.5): the proxy's own
- * Device.LocalAgent. (local-agent.ts) and, later, the CWMP device (interworking/backend.ts).
+ * subtree of an agent's Device: model: the proxy's own Device.LocalAgent. (agent/local-agent.ts)
+ * and the CWMP device (src/interworking/).
  * Handlers resolve paths and build the exact TR-369 responses; backends only know objects,
  * instances and parameter values. Paths here are always concrete (instance numbers, no
  * wildcards or search expressions); supported-model paths use "{i}".
@@ -105,18 +105,40 @@ export interface RequestContext {
   controllerEid: string;
 }
 
+/**
+ * Model queries that learn only what they are asked: a backend whose supported model is costly to
+ * learn (a CWMP device: its names come from GetParameterNames) answers these instead of building
+ * its whole model for every request. Paths are supported paths ("{i}" for instance numbers).
+ */
+export interface LazyModel {
+  /** Whether a supported path (object, parameter, command "X()", event "X!") exists. */
+  exists(agentEid: string, supportedPath: string): Promise<boolean>;
+  /** The supported object ("Device.WiFi.", "Device.WiFi.SSID.{i}."), or null. */
+  object(agentEid: string, supportedObjectPath: string): Promise<ObjectSchema | null>;
+  /** Supported objects at and below an object path; `types`: resolve every parameter type (GetSupportedDM). */
+  objectsBelow(agentEid: string, supportedObjectPath: string, opts?: { types?: boolean }): Promise<readonly ObjectSchema[]>;
+}
+
+/** Get options a backend may use to read less (the handler applies them to the answer anyway). */
+export interface GetOptions {
+  /** TR-369 max_depth for object paths (dm/depth.ts); 0 or absent: no limit. */
+  maxDepth?: number;
+}
+
 export interface DmBackend {
   /** Object paths this backend serves, e.g. "Device.LocalAgent." (longest prefix wins). */
   readonly prefixes: readonly string[];
   /** The supported model under the prefixes. */
   supported(agentEid: string): Promise<readonly ObjectSchema[]>;
+  /** Present when the backend learns its model lazily; handlers then ask it path by path. */
+  readonly lazy?: LazyModel;
   /** Instance numbers of a concrete table path ("Device.LocalAgent.Subscription."), ascending. null: no such table. */
   instances(agentEid: string, tablePath: string): Promise<number[] | null>;
   /**
    * Values of concrete parameter paths and of every parameter below concrete object paths
    * (recursively). Paths that do not exist are absent from the result.
    */
-  get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>>;
+  get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>>;
   /** A value read to evaluate a search expression; may be served from a request-lived cache. */
   searchValue?(agentEid: string, paramPath: string): Promise<string | undefined>;
   /** Sets parameters of one concrete object, all-or-nothing for required ones. */

@@ -45,7 +45,7 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
         const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
         if (resolved.length === 0) throw new UspError(7016, `${requestedPath} matches no object`);
         for (const r of resolved) {
-          if (!model.isTable(r.path)) throw new UspError(7018, `${r.path} is not a multi-instance object`);
+          if (!(await model.isTable(r.path))) throw new UspError(7018, `${r.path} is not a multi-instance object`);
           const owner = ctx.router.backendFor(r.path);
           if (!owner) throw new UspError(7026, `no backend for ${r.path}`);
           const out = await owner.add(rctx, r.path, settings);

@@ -2,8 +2,8 @@
  * What every USP message handler gets: who asks, for which agent, and the data model.
  * Handlers are pure with respect to transport: (context, request Msg) -> response Msg.
  */
-import type { DmRouter } from '../dm/router.js';
-import { SupportedModel } from '../dm/router.js';
+import type { DmRouter, ModelView } from '../dm/router.js';
+import { modelView } from '../dm/router.js';
 import type { LocalAgent } from '../agent/local-agent.js';
 import type { Msg, OperationComplete } from '../codec/record.js';
 import type { PathBackend } from '../path/index.js';
@@ -26,12 +26,16 @@ export interface HandlerContext {
 
 export type Handler = (ctx: HandlerContext, msg: Msg) => Promise<Msg | null>;
 
-/** PathBackend for the path resolver over the merged model. */
-export async function pathBackendOf(ctx: HandlerContext, paths: readonly string[]): Promise<{ backend: PathBackend; model: SupportedModel }> {
-  const model = new SupportedModel(await ctx.router.supported(ctx.agentEid, paths));
+/**
+ * PathBackend for the path resolver over the agent's model, and the request's view of the model.
+ * The view asks each backend only about the paths the request touches (a CWMP device learns just
+ * those names), so a request on Device.LocalAgent. never wakes the device.
+ */
+export async function pathBackendOf(ctx: HandlerContext, _paths: readonly string[]): Promise<{ backend: PathBackend; model: ModelView }> {
+  const model = modelView(ctx.router, ctx.agentEid);
   const backend: PathBackend = {
     instances: (p) => ctx.router.instances(ctx.agentEid, p),
-    exists: async (p) => model.has(p),
+    exists: (p) => model.exists(p),
     getValue: (p) => ctx.router.searchValue(ctx.agentEid, p),
   };
   return { backend, model };

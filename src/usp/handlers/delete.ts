@@ -23,10 +23,10 @@ export async function handleDelete(ctx: HandlerContext, msg: Msg): Promise<Msg> 
       const resolved = await resolvePath(requestedPath, backend);
       const instances: string[] = [];
       for (const r of resolved) {
-        if (model.isTable(r.path)) {
+        if (await model.isTable(r.path)) {
           throw new UspError(7018, `${r.path} is a table, not an instance (use ${r.path}*. to delete every instance)`);
         }
-        const o = model.object(r.path);
+        const o = await model.object(r.path);
         if (!o?.multiInstance) throw new UspError(7018, `${r.path} is not a multi-instance object`);
         if (o.access === 'readOnly' || o.access === 'addOnly') throw new UspError(7024, `${r.path} cannot be deleted (object is not deletable)`);
         instances.push(r.path);

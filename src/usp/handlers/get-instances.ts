@@ -1,12 +1,13 @@
 /**
  * GetInstances (TR-369 "The GetInstances Message"): the instances of the addressed tables and,
- * unless first_level_only, of every table below them, each with its unique keys.
+ * unless first_level_only, of every table below them, each with its unique keys. The unique keys of
+ * all instances are read with one Get (a CWMP device: one GetParameterValues of explicit names).
  */
-import { resolvePath } from '../path/index.js';
-import type { SupportedModel } from '../dm/router.js';
 import type { CurrInstance, GetInstancesRequestedPathResult, Msg } from '../codec/record.js';
+import type { ModelView } from '../dm/router.js';
 import { UspError } from '../errors.js';
-import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { resolvePath } from '../path/index.js';
+import { codeOf, type HandlerContext, pathBackendOf, responseMsg } from './context.js';
 
 export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getInstances!;
@@ -16,17 +17,17 @@ export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise
     try {
       if (!requestedPath.endsWith('.')) throw new UspError(7026, `${requestedPath} is not an object path`);
       const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
-      const currInsts: CurrInstance[] = [];
+      const instances: string[] = [];
       for (const r of resolved) {
         // A table path lists its rows; an instance or single object lists the tables below it.
-        if (model.isTable(r.path)) await collect(ctx, model, r.path, !req.firstLevelOnly, currInsts);
+        if (await model.isTable(r.path)) await collect(ctx, model, r.path, !req.firstLevelOnly, instances);
         else if (/\.\d+\.$/.test(r.path)) {
-          await pushInstance(ctx, model, r.path, currInsts);
-          if (!req.firstLevelOnly) await below(ctx, model, r.path, currInsts);
-        } else if (!req.firstLevelOnly) await below(ctx, model, r.path, currInsts);
+          instances.push(r.path);
+          if (!req.firstLevelOnly) await below(ctx, model, r.path, instances);
+        } else if (!req.firstLevelOnly) await below(ctx, model, r.path, instances);
         else throw new UspError(7018, `${r.path} is not a table`);
       }
-      results.push({ requestedPath, currInsts });
+      results.push({ requestedPath, currInsts: await withUniqueKeys(ctx, model, instances) });
     } catch (e) {
       const c = codeOf(e);
       results.push({ requestedPath, errCode: c.errCode, errMsg: c.errMsg, currInsts: [] });
@@ -35,35 +36,34 @@ export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise
   return responseMsg(msg, 'GET_INSTANCES_RESP', { respType: 'getInstancesResp', getInstancesResp: { reqPathResults: results } });
 }
 
-async function pushInstance(ctx: HandlerContext, model: SupportedModel, instancePath: string, out: CurrInstance[]): Promise<void> {
-  const schema = model.object(instancePath);
-  const keys = new Set((schema?.uniqueKeys ?? []).flat());
-  const uniqueKeys: Record<string, string> = {};
-  if (keys.size) {
-    const values = await ctx.router.get(
-      ctx.agentEid,
-      [...keys].map((k) => instancePath + k),
-    );
-    for (const k of keys) {
-      const v = values.get(instancePath + k);
+/** Each instance with the values of its unique keys, all read in one Get. */
+async function withUniqueKeys(ctx: HandlerContext, model: ModelView, instances: readonly string[]): Promise<CurrInstance[]> {
+  const keysOf = new Map<string, string[]>();
+  for (const inst of instances) keysOf.set(inst, [...new Set(((await model.object(inst))?.uniqueKeys ?? []).flat())]);
+  const paths = instances.flatMap((inst) => keysOf.get(inst)!.map((k) => inst + k));
+  const values = paths.length ? await ctx.router.get(ctx.agentEid, paths) : new Map<string, string>();
+  return instances.map((inst) => {
+    const uniqueKeys: Record<string, string> = {};
+    for (const k of keysOf.get(inst)!) {
+      const v = values.get(inst + k);
       if (v !== undefined) uniqueKeys[k] = v;
     }
-  }
-  out.push({ instantiatedObjPath: instancePath, uniqueKeys });
+    return { instantiatedObjPath: inst, uniqueKeys };
+  });
 }
 
-async function collect(ctx: HandlerContext, model: SupportedModel, tablePath: string, deep: boolean, out: CurrInstance[]): Promise<void> {
+async function collect(ctx: HandlerContext, model: ModelView, tablePath: string, deep: boolean, out: string[]): Promise<void> {
   for (const n of (await ctx.router.instances(ctx.agentEid, tablePath)) ?? []) {
     const inst = `${tablePath}${n}.`;
-    await pushInstance(ctx, model, inst, out);
+    out.push(inst);
     if (deep) await below(ctx, model, inst, out);
   }
 }
 
 /** Tables anywhere below a concrete object path. */
-async function below(ctx: HandlerContext, model: SupportedModel, objectPath: string, out: CurrInstance[]): Promise<void> {
-  const schemaPath = objectPath.replace(/\.\d+\./g, '.{i}.').replace(/\.\d+\./g, '.{i}.');
-  for (const child of model.children(schemaPath)) {
+async function below(ctx: HandlerContext, model: ModelView, objectPath: string, out: string[]): Promise<void> {
+  const schemaPath = objectPath.replace(/\.\d+(?=\.)/g, '.{i}');
+  for (const child of await model.children(schemaPath)) {
     const rest = child.path.slice(schemaPath.length);
     const name = rest.slice(0, rest.indexOf('.'));
     if (child.multiInstance) await collect(ctx, model, `${objectPath}${name}.`, true, out);

@@ -4,7 +4,7 @@
  * commands, events and unique key sets as asked. Paths may be given with instance numbers.
  */
 import type { ObjectSchema, ParamType } from '../dm/types.js';
-import { SupportedModel } from '../dm/router.js';
+import { isChildPath, modelView } from '../dm/router.js';
 import type { Msg, ParamValueType, RequestedObjectResult, SupportedObjectResult } from '../codec/record.js';
 import { parsePath } from '../path/index.js';
 import { UspError } from '../errors.js';
@@ -27,12 +27,7 @@ export const DATA_MODEL_INST_URI = 'urn:broadband-forum-org:tr-181-2-19-0-usp';
 
 export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getSupportedDm!;
-  const model = new SupportedModel(
-    await ctx.router.supported(
-      ctx.agentEid,
-      req.objPaths.map((p) => p.replace(/\{i\}/g, '1')),
-    ),
-  );
+  const model = modelView(ctx.router, ctx.agentEid);
   const reqObjResults: RequestedObjectResult[] = [];
   for (const reqObjPath of req.objPaths) {
     try {
@@ -42,9 +37,9 @@ export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promi
         // A parameter/command/event path: its object, with just that element (TP-469 1.99, 1.107).
         const dot = reqObjPath.lastIndexOf('.');
         const schemaObj = toSupported(reqObjPath.slice(0, dot + 1));
-        const o = model.objects.get(schemaObj);
         const leaf = reqObjPath.slice(dot + 1);
-        if (!o || !model.has(schemaObj + leaf)) throw new UspError(7026, `${reqObjPath} is not in the supported data model`);
+        const o = (await model.exists(schemaObj + leaf)) ? (await model.subtree(schemaObj)).find((x) => x.path === schemaObj) : undefined;
+        if (!o) throw new UspError(7026, `${reqObjPath} is not in the supported data model`);
         const only: ObjectSchema = {
           ...o,
           params: o.params.filter((p) => p.name === leaf),
@@ -55,11 +50,11 @@ export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promi
         continue;
       }
       const schemaPath = toSupported(reqObjPath);
-      const root = model.objects.get(schemaPath) ?? model.objects.get(schemaPath + '{i}.');
+      // One look at the subtree finds the object (or a table's rows) and what lies below it.
+      const below = await model.subtree(schemaPath);
+      const root = below.find((o) => o.path === schemaPath) ?? below.find((o) => o.path === `${schemaPath}{i}.`);
       if (!root) throw new UspError(7026, `${reqObjPath} is not in the supported data model`);
-      const objs = [...model.objects.values()]
-        .filter((o) => o.path === root.path || (o.path.startsWith(root.path) && (!req.firstLevelOnly || isChild(root.path, o.path))))
-        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      const objs = below.filter((o) => o.path === root.path || (o.path.startsWith(root.path) && (!req.firstLevelOnly || isChildPath(root.path, o.path))));
       reqObjResults.push({ reqObjPath, dataModelInstUri: DATA_MODEL_INST_URI, supportedObjs: objs.map((o) => describe(o, req, true)) });
     } catch (e) {
       const c = codeOf(e);
@@ -71,12 +66,6 @@ export async function handleGetSupportedDM(ctx: HandlerContext, msg: Msg): Promi
 
 function toSupported(p: string): string {
   return p.replace(/\.\d+\./g, '.{i}.').replace(/\.\d+\./g, '.{i}.');
-}
-
-/** Direct child objects: one more name (or name + {i}) below. */
-function isChild(parent: string, path: string): boolean {
-  const rest = path.slice(parent.length);
-  return /^[^.{}]+\.$/.test(rest) || /^[^.{}]+\.\{i\}\.$/.test(rest);
 }
 
 function describe(

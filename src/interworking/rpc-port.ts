@@ -1,0 +1,20 @@
+/**
+ * The ports the interworking layer is built with: the CWMP session engine's enqueue() (every RPC
+ * of a USP request goes through it) and the device registry. Tests drive the translation with a
+ * scripted RpcPort and no socket.
+ */
+import type { RpcOutcome } from '../cwmp/session.js';
+import type { AcsRequest } from '../cwmp/types.js';
+import type { DeviceRecord } from '../store/types.js';
+
+export type { RpcOutcome } from '../cwmp/session.js';
+
+/** What the backends need from the CWMP side. */
+export interface RpcPort {
+  /** Resolves with the CPE's response or cwmp Fault; rejects with RpcError when it cannot be delivered. */
+  enqueue(deviceKey: string, rpc: AcsRequest): Promise<RpcOutcome>;
+}
+
+export interface DeviceLookup {
+  deviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
+}
