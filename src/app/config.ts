@@ -93,6 +93,11 @@ const SCHEMA = {
     maxSessions: int(20_000, 1, 10_000_000),
     /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
     lingerMs: int(300, 0, 60_000),
+    /**
+     * A CPE that closes its TCP connection with an RPC in flight and neither posts again nor sends a
+     * new Inform within this many ms: the RPC fails at once, not at the session timeout (0 disables).
+     */
+    droppedConnectionGraceMs: int(3000, 0, MAX_MS),
     /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
     tls: { ...tlsServer(), requestClientCert: bool(false) },
     auth: {

@@ -84,6 +84,7 @@ export class CwmpUspProxy {
       maxSessions: config.acs.maxSessions,
       endpointIdScheme: config.usp.endpointIdScheme,
       lingerMs: config.acs.lingerMs,
+      droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };
     this.engine = shared
       ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)

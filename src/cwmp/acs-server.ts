@@ -25,6 +25,7 @@ import { bodyText } from './body-text.js';
 import { CpeConnections } from './cpe-connections.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
+import { watchConnectionDrop } from './connection-drop.js';
 import type { AuthMode } from '../app/config.js';
 import { loadServerTls, TlsConfigError } from '../util/tls.js';
 import { storeUnavailable } from '../store/errors.js';
@@ -165,6 +166,8 @@ export class AcsServer {
   }
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // A CPE closing its connection with an RPC in flight is told to the engine (acs.droppedConnectionGraceMs).
+    watchConnectionDrop(req, res, (socket) => this.engine.connectionClosed(socket));
     if (req.method !== 'POST') {
       req.resume();
       this.log.info({ method: req.method, url: req.url }, 'ACS: wrong HTTP method');

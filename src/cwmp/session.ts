@@ -1,118 +1,78 @@
 /**
- * The CWMP session engine (TR-069 3.7): an explicit state machine per session and a queue
- * of ACS RPCs per device.
+ * The CWMP session engine (TR-069 3.7): drives the session machine (session-machine.ts) over a
+ * SessionState port (memory for one instance; Redis for several, src/cluster/) and keeps the
+ * callers of ACS RPCs.
  *
- *   Inform -> InformResponse -> CPE requests (TransferComplete, ...) -> empty POST
- *          -> queued ACS RPCs, one per HTTP response, each answer read from the next POST -> 204
- *
- * The public API for the rest of the proxy is `enqueue(deviceKey, rpc, {deadlineMs})`: it
- * resolves with the CPE's response or its cwmp Fault (faults from a peer are data), and rejects
- * with an RpcError when the RPC cannot be delivered (device unreachable at the deadline, session
- * timed out with the RPC in flight, shutdown). A device not in session is woken with one
- * connection request however many RPCs are queued. Queued RPCs are persisted in the store and
+ * The public API for the rest of the proxy is `enqueue(deviceKey, rpc, {deadlineMs, linger})`:
+ * it resolves with the CPE's response or its cwmp Fault (faults from a peer are data), and
+ * rejects with an RpcError when the RPC cannot be delivered (device unreachable at the deadline,
+ * session timed out or lost with the RPC in flight, shutdown). A device not in session is woken
+ * with one connection request however many RPCs are queued. Queued RPCs are persisted and
  * survive a restart; their outcome after a restart is reported through the 'rpcResult' event.
  *
  * The engine does no HTTP: the ACS front (acs-server.ts) decodes and authenticates, then hands
  * over decoded envelopes and writes back the CwmpReply.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../app/log.js';
 import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
-import { encodeSoap } from './soap.js';
-import { deviceKeyOf, endpointIdOf, rootModelOf } from './device-id.js';
 import {
-  CwmpFault,
-  RESPONSE_OF,
-  type AcsRequest,
-  type AcsResponse,
-  type CpeResponse,
-  type CwmpVersion,
-  type Fault,
-  type Inform,
-  type ParameterValueStruct,
-  type SoapEnvelope,
-  type AutonomousTransferComplete,
-  type TransferComplete,
+  CR_CREDENTIALS_ORIGIN,
+  connectionRequestCredentialsRpc,
+  storeConnectionRequestCredentials,
+  wantsConnectionRequestCredentials,
+} from './cr-credentials.js';
+import { deviceKeyOf, endpointIdOf, rootModelOf } from './device-id.js';
+import { step, type Inflight, type MachineOptions, type SessionEffect, type SessionInput, type SessionRecord } from './session-machine.js';
+import { MemorySessionState } from './session-state-memory.js';
+import type { RpcResultMessage, SessionState } from './session-state.js';
+import {
+  RpcError,
+  plain,
+  type ConnReqOutcome,
+  type ConnectionRequestPort,
+  type CwmpReply,
+  type EnqueueOptions,
+  type IncomingPost,
+  type RpcOutcome,
+  type SessionEngineOptions,
+} from './session-types.js';
+import type {
+  AcsRequest,
+  AutonomousDUStateChangeComplete,
+  AutonomousTransferComplete,
+  DUStateChangeComplete,
+  Inform,
+  ParameterValueStruct,
+  SoapEnvelope,
+  TransferComplete,
 } from './types.js';
 
-export type RpcOutcome = { kind: 'response'; response: CpeResponse } | { kind: 'fault'; fault: Fault };
-
-export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown';
-
-/** Why an RPC could not be carried out (as opposed to a cwmp Fault, which is an outcome). */
-export class RpcError extends Error {
-  constructor(
-    readonly reason: RpcErrorReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RpcError';
-  }
-}
-
-export interface ConnReqOutcome {
-  ok: boolean;
-  reason?: string;
-  detail?: string;
-}
-
-/** What the engine needs from connreq.ts (kept narrow so tests can stub it). */
-export interface ConnectionRequestPort {
-  request(deviceKey: string, url: string, creds: { username: string; password: string } | null): Promise<ConnReqOutcome>;
-  cancel(deviceKey: string): void;
-}
-
-export interface SessionEngineOptions {
-  sessionTimeoutMs: number;
-  rpcDeadlineMs: number;
-  holdRequests: boolean;
-  setConnectionRequestCredentials: boolean;
-  maxSessions: number;
-  endpointIdScheme: 'os' | 'ops';
-  /** See EnqueueOptions.linger (ms; 0 disables). */
-  lingerMs?: number;
-}
-
-/** What the HTTP front writes back. */
-export interface CwmpReply {
-  status: number;
-  body: string;
-  contentType?: string;
-  /** Set-Cookie value for a new session. */
-  cookie?: string;
-  headers?: Record<string, string>;
-  /** The session ended with this reply (the front may forget the connection binding). */
-  ended?: boolean;
-}
-
-export interface IncomingPost {
-  /** null for an empty POST. */
-  envelope: SoapEnvelope | null;
-  /** Session id from the cookie, if the CPE sent one. */
-  sessionId: string | null;
-  /** The TCP connection (CPEs that drop the cookie but keep the connection still match). */
-  connection: object;
-}
-
-export interface EnqueueOptions {
-  /** Fail as "device unreachable" if not sent within this many ms (default rpcDeadlineMs). */
-  deadlineMs?: number;
-  /**
-   * The caller may follow up with more RPCs once this one is answered (a USP request that needs
-   * GetParameterNames, then GetParameterValues): when the queue is empty after its answer, the
-   * session waits up to `lingerMs` for the next RPC instead of ending with 204 — so one USP
-   * request takes one connection request and one session.
-   */
-  linger?: boolean;
-}
+export { ACS_METHODS } from './session-machine.js';
+export {
+  RpcError,
+  plain,
+  type ConnReqOutcome,
+  type ConnectionRequestPort,
+  type CwmpReply,
+  type EnqueueOptions,
+  type InFlightLoss,
+  type IncomingPost,
+  type RpcErrorDetail,
+  type RpcErrorReason,
+  type RpcOutcome,
+  type SessionEngineOptions,
+} from './session-types.js';
 
 /** Events: 'inform' {device, inform, sessionId}, 'transferComplete' {device, message},
- *  'rpcResult' {id, deviceKey, rpc, outcome?, error?}, 'sessionEnd' {deviceKey, reason}. */
+ *  'duStateChangeComplete' {device, message}, 'rpcResult' {id, deviceKey, rpc, outcome?, error?},
+ *  'sessionEnd' {sessionId, deviceKey, reason, rpcs}. */
 export interface SessionEngineEvents {
   inform: [{ device: DeviceRecord; inform: Inform; sessionId: string }];
   transferComplete: [{ device: DeviceRecord; message: TransferComplete | AutonomousTransferComplete }];
+  duStateChangeComplete: [{ device: DeviceRecord; message: DUStateChangeComplete | AutonomousDUStateChangeComplete }];
   rpcResult: [{ id: string; deviceKey: string; rpc: AcsRequest; outcome?: RpcOutcome; error?: RpcError }];
   sessionEnd: [{ sessionId: string; deviceKey: string; reason: string; rpcs: number }];
   /** An RPC a caller of enqueue() waits for was queued, and settled (ms since it was queued). */
@@ -120,122 +80,123 @@ export interface SessionEngineEvents {
   rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
 
-interface Pending {
+/** A caller waiting for an RPC it queued here (none for RPCs restored after a restart). */
+interface Waiter {
   q: QueuedRpc;
-  persisted: boolean;
   resolve?: (o: RpcOutcome) => void;
   reject?: (e: RpcError) => void;
-  /** Internal follow-up run with the outcome (e.g. storing connection request credentials). */
-  onOutcome?: (o: RpcOutcome) => Promise<void> | void;
-  deadlineTimer?: NodeJS.Timeout;
-  settled: boolean;
-  linger?: boolean;
+  timer: NodeJS.Timeout;
 }
 
-interface DeviceQueue {
-  items: Pending[];
-  lastWake?: ConnReqOutcome;
+/** A session whose latest step this instance wrote: it owns the session timeout. */
+interface LocalSession {
+  deviceKey: string;
+  seq: number;
+  timer: NodeJS.Timeout;
 }
 
-type SessionState = 'cpe-turn' | 'awaiting-response' | 'ended';
-
-/** What a reply needs of a session: its CWMP version and id (the cwmp:ID fallback). */
-export interface SessionRef {
-  version: CwmpVersion;
-  id: string;
+/** The session of the latest POST on a TCP connection (for CPEs that drop the cookie, and to notice a dropped connection). */
+interface Binding {
+  sid: string;
+  lastPost: number;
+  /** POSTs of two live sessions came over it (a proxy's connection): it says nothing about either CPE. */
+  shared: boolean;
 }
 
-class Session {
-  state: SessionState = 'cpe-turn';
-  inflight: Pending | null = null;
-  timer: NodeJS.Timeout | null = null;
-  rpcs = 0;
-  private logger: Logger | null = null;
-
-  constructor(
-    readonly id: string,
-    readonly deviceKey: string,
-    readonly device: DeviceRecord,
-    readonly version: CwmpVersion,
-    public connection: object | null,
-    private readonly parentLog: Logger,
-  ) {}
-
-  /** Per-device child logger, made on first use: most sessions log nothing. */
-  get log(): Logger {
-    return (this.logger ??= this.parentLog.child({ endpointId: this.device.endpointId }));
-  }
-}
-
-export const ACS_METHODS = ['Inform', 'GetRPCMethods', 'TransferComplete', 'AutonomousTransferComplete'];
+const SESSION_ID = /^[0-9a-f]{32}$/;
 
 export class SessionEngine extends EventEmitter<SessionEngineEvents> {
-  private readonly sessions = new Map<string, Session>();
-  private readonly byDevice = new Map<string, Session>();
-  private readonly byConnection = new WeakMap<object, Session>();
-  private readonly queues = new Map<string, DeviceQueue>();
+  /** True when session state is shared between instances (src/cluster/): see the ACS front's auth. */
+  readonly sharedSessions: boolean;
+  private readonly state: SessionState;
+  private readonly machine: MachineOptions;
+  private readonly waiting = new Map<string, Waiter>();
+  private readonly local = new Map<string, LocalSession>();
+  private readonly localByDevice = new Map<string, string>();
+  private readonly connections = new WeakMap<object, Binding>();
   /** Sessions lingering for a follow-up RPC, by device. */
-  protected readonly workWaiters = new Map<string, () => void>();
+  private readonly workWaiters = new Map<string, () => void>();
+  private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
+  /** Dropped connections waiting out their grace. */
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   /** Learned xsi:types per device model; write-through to the store only on change. */
   private readonly typeCache = new LRUCache<string, Map<string, string>>({ max: 500 });
-  protected closed = false;
-  /** True when session state is shared between instances (src/cluster/): see the ACS front's auth. */
-  readonly sharedSessions: boolean = false;
+  private closed = false;
 
   constructor(
-    protected readonly store: Store,
-    protected readonly connReq: ConnectionRequestPort,
-    protected readonly opts: SessionEngineOptions,
-    protected readonly log: Logger,
+    private readonly store: Store,
+    private readonly connReq: ConnectionRequestPort,
+    private readonly opts: SessionEngineOptions,
+    private readonly log: Logger,
+    state?: SessionState,
   ) {
     super();
+    this.state = state ?? new MemorySessionState(store, log);
+    this.sharedSessions = this.state.shared;
+    this.machine = { holdRequests: opts.holdRequests, lingerMs: opts.lingerMs ?? 0 };
+  }
+
+  /** Listens for other instances' signals (several instances). */
+  async start(): Promise<void> {
+    await this.state.start({
+      result: (m) => this.onResult(m),
+      work: (deviceKey) => this.workWaiters.get(deviceKey)?.(),
+    });
   }
 
   /** Loads RPCs queued before a restart and wakes their devices. */
   async restoreQueue(): Promise<number> {
-    const all = await this.store.listAllQueuedRpcs();
+    const all = await this.state.restore();
     const now = Date.now();
+    const devices = new Set<string>();
     for (const q of all) {
-      const p: Pending = { q, persisted: true, settled: false };
+      this.waiting.set(q.id, { q, timer: setTimeout(() => void this.onDeadline(q.id), Math.max(0, q.deadline - now)) });
       if (q.deadline <= now) {
-        await this.store.removeQueuedRpc(q.id);
-        this.settle(p, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: deadline passed while the proxy was down`));
-        continue;
-      }
-      this.queueOf(q.deviceKey).items.push(p);
-      this.armDeadline(p);
+        await this.state.unqueue(q.id);
+        this.settleWaiting(q.id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: deadline passed while the proxy was down`));
+      } else devices.add(q.deviceKey);
     }
-    for (const key of this.queues.keys()) void this.wake(key);
+    for (const key of devices) void this.wake(key);
     return all.length;
   }
 
+  /** Sessions whose latest POST this instance served. */
   get activeSessions(): number {
-    return this.sessions.size;
+    return this.local.size;
   }
 
+  /** In session as far as this instance can tell (several instances: deviceState() asks Redis). */
   isInSession(deviceKey: string): boolean {
-    return this.byDevice.has(deviceKey);
+    return this.localByDevice.has(deviceKey);
   }
 
-  /** The session a POST belongs to (by cookie, else by TCP connection), if any. */
-  findSession(sessionId: string | null, connection: object): string | null | Promise<string | null> {
-    const s = (sessionId && this.sessions.get(sessionId)) || this.byConnection.get(connection);
-    return s && s.state !== 'ended' ? s.id : null;
+  /** The session a POST belongs to: by cookie, else (one instance) by TCP connection. */
+  async findSession(sessionId: string | null, connection: object): Promise<string | null> {
+    return (await this.sessionOf(sessionId, connection))?.id ?? null;
+  }
+
+  private async sessionOf(sessionId: string | null, connection: object): Promise<SessionRecord | null> {
+    const s = sessionId && SESSION_ID.test(sessionId) ? await this.state.load(sessionId) : null;
+    // Behind a load balancer the TCP connection says nothing about the CPE: only the cookie does.
+    if (s || this.sharedSessions) return s;
+    const b = this.connections.get(connection);
+    return b && !b.shared ? this.state.load(b.sid) : null;
   }
 
   /** For the admin API: in session, and RPCs waiting (several instances: asked of Redis). */
-  async deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }> {
-    return { inSession: this.isInSession(deviceKey), queuedRpcs: this.queuedCount(deviceKey) };
+  deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }> {
+    return this.state.deviceState(deviceKey);
   }
 
   queuedCount(deviceKey: string): number {
-    return this.queues.get(deviceKey)?.items.length ?? 0;
+    return this.state.queuedCount(deviceKey);
   }
 
   /**
    * Queues an ACS RPC for a device and resolves with its response or cwmp Fault.
    * Rejects with RpcError: 'unknown-device', 'unreachable' (no session before the deadline),
-   * 'session-timeout' (sent, but the CPE never answered), 'cancelled', 'shutdown'.
+   * 'session-timeout' (sent, but the CPE never answered), 'session-ended' (sent, then the CPE
+   * went away or started over: see RpcError.detail), 'cancelled', 'shutdown'.
    */
   async enqueue(deviceKey: string, rpc: AcsRequest, opts: EnqueueOptions = {}): Promise<RpcOutcome> {
     if (this.closed) throw new RpcError('shutdown', 'the proxy is shutting down');
@@ -248,136 +209,393 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       rpc,
       createdAt: new Date().toISOString(),
       deadline: Date.now() + deadlineMs,
+      origin: this.state.instanceId,
+      linger: opts.linger === true,
     };
-    await this.store.addQueuedRpc(q);
     this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
-      const p: Pending = { q, persisted: true, resolve, reject, settled: false, linger: opts.linger };
-      this.queueOf(deviceKey).items.push(p);
-      this.workWaiters.get(deviceKey)?.();
-      this.armDeadline(p);
-      if (!this.byDevice.has(deviceKey)) void this.wake(deviceKey);
+      // Registered before the RPC is visible, so that even an instant answer finds its caller.
+      this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs) });
+      this.state
+        .enqueue(q, false, true)
+        .then((holder) => (holder ? this.poke(deviceKey, holder) : this.wake(deviceKey, device)))
+        .catch((e: Error) => this.settleWaiting(q.id, undefined, new RpcError('unreachable', `queueing the RPC failed: ${e.message}`)));
     });
   }
 
   /** Drops a queued RPC that has not been sent yet. */
   async cancel(id: string): Promise<boolean> {
-    for (const [key, queue] of this.queues) {
-      const i = queue.items.findIndex((p) => p.q.id === id);
-      if (i >= 0) {
-        const [p] = queue.items.splice(i, 1);
-        if (p!.persisted) await this.store.removeQueuedRpc(id);
-        this.settle(p!, undefined, new RpcError('cancelled', `RPC ${id} was cancelled`));
-        this.dropQueueIfIdle(key);
-        return true;
-      }
-    }
-    return this.store.removeQueuedRpc(id);
+    if (!(await this.state.unqueue(id))) return false;
+    this.settleWaiting(id, undefined, new RpcError('cancelled', `RPC ${id} was cancelled`));
+    return true;
   }
 
   /** One POST of a CPE, already decoded and authenticated by the front. */
   async handle(post: IncomingPost): Promise<CwmpReply> {
     const env = post.envelope;
-    if (env && env.body.method === 'Inform') return this.onInform(env, env.body, post.connection);
-
-    const session = (post.sessionId && this.sessions.get(post.sessionId)) || this.byConnection.get(post.connection);
-    if (!session || session.state === 'ended') {
-      if (!env) return plain(400, 'empty POST outside a CWMP session: a session starts with an Inform (TR-069 3.7.1)');
-      return plain(400, `${env.body.method} outside a CWMP session: a session starts with an Inform (TR-069 3.7.1)`);
+    if (env && env.body.method === 'Inform') return this.open(env, env.body, post.connection);
+    const session = await this.sessionOf(post.sessionId, post.connection);
+    if (!session) {
+      const what = env ? env.body.method : 'empty POST';
+      const hint = this.sharedSessions && !post.sessionId ? '; behind a load balancer the CPE must return the session cookie' : '';
+      return plain(400, `${what} outside a CWMP session: a session starts with an Inform (TR-069 3.7.1)${hint}`);
     }
-    this.touch(session);
-    if (post.connection && !this.byConnection.has(post.connection)) {
-      session.connection = post.connection;
-      this.byConnection.set(post.connection, session);
-    }
-
-    if (!env) {
-      // Empty POST: the CPE has no (more) requests; the ACS's turn (TR-069 3.7.1.3).
-      if (session.inflight) {
-        const expected = RESPONSE_OF[session.inflight.q.rpc.method];
-        session.log.warn({ expected }, 'empty POST while an RPC was in flight');
-        this.failInflight(session, new RpcError('session-ended', `the CPE sent an empty POST instead of ${expected}`));
-      }
-      return this.nextAcsMessage(session);
-    }
-
-    const body = env.body;
-    switch (body.method) {
-      case 'TransferComplete':
-      case 'AutonomousTransferComplete': {
-        this.emit('transferComplete', { device: session.device, message: body });
-        const response: AcsResponse =
-          body.method === 'TransferComplete' ? { method: 'TransferCompleteResponse' } : { method: 'AutonomousTransferCompleteResponse' };
-        return this.reply(session, env.id, response);
-      }
-      case 'GetRPCMethods':
-        return this.reply(session, env.id, { method: 'GetRPCMethodsResponse', methodList: ACS_METHODS });
-      case 'Fault':
-        return this.onCpeResponse(session, env);
-      default:
-        if (body.method.endsWith('Response')) return this.onCpeResponse(session, env);
-        return this.faultReply(session, env.id, CwmpFault.AcsMethodNotSupported, `method ${body.method} is not supported by this ACS`);
-    }
+    return (await this.drive(session.id, env ? { kind: 'post', envelope: env } : { kind: 'empty' }, post.connection, session)) ?? gone(session.id);
   }
 
   /** A CPE request the codec could not decode (unknown method) inside a session: Fault 8000. */
-  unsupportedInSession(sessionId: string, id: string | null, detail: string): CwmpReply | Promise<CwmpReply> {
-    const session = this.sessions.get(sessionId)!;
-    this.touch(session);
-    return this.faultReply(session, id, CwmpFault.AcsMethodNotSupported, detail);
+  async unsupportedInSession(sessionId: string, id: string | null, detail: string): Promise<CwmpReply> {
+    return (await this.drive(sessionId, { kind: 'unsupported', id, detail }, null)) ?? gone(sessionId);
   }
 
-  /** Ends every session and rejects waiting callers; queued RPCs stay in the store. */
+  /**
+   * The CPE closed the TCP connection of a session's POST (connection-drop.ts says when a close
+   * counts). If the session has an RPC in flight and the CPE neither posts again (on any
+   * connection or instance) nor sends a new Inform within acs.droppedConnectionGraceMs, the RPC
+   * fails at once instead of at the session timeout. Several instances: the instance holding the
+   * connection reports it.
+   */
+  connectionClosed(connection: object): void {
+    const grace = this.opts.droppedConnectionGraceMs ?? 0;
+    const b = this.connections.get(connection);
+    this.connections.delete(connection);
+    // Not ours to judge: a proxy's connection, or a session that ended or is served elsewhere now.
+    if (grace <= 0 || this.closed || !b || b.shared || !this.local.has(b.sid)) return;
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      this.drive(b.sid, { kind: 'connection-closed', lastPost: b.lastPost }, null).catch((e: Error) =>
+        this.log.warn({ err: e.message }, 'ending a CWMP session after a dropped connection failed'),
+      );
+    }, grace);
+    this.graceTimers.add(timer);
+  }
+
+  /** Ends every session this instance serves (one instance) and rejects waiting callers; queued RPCs stay queued. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const s of [...this.sessions.values()]) this.endSession(s, 'shutdown', new RpcError('shutdown', 'the proxy shut down with this RPC in flight'));
-    for (const queue of this.queues.values()) {
-      for (const p of queue.items) {
-        if (p.deadlineTimer) clearTimeout(p.deadlineTimer);
-        if (!p.settled && p.reject) {
-          p.settled = true;
-          p.reject(new RpcError('shutdown', 'the proxy shut down; the RPC stays queued and runs after restart'));
-        }
-      }
+    for (const t of this.graceTimers) clearTimeout(t);
+    this.graceTimers.clear();
+    // Several instances: a session outlives this one, its next POST served by another.
+    if (!this.sharedSessions) {
+      for (const sid of [...this.local.keys()]) await this.drive(sid, { kind: 'shutdown' }, null).catch(() => undefined);
     }
-    this.queues.clear();
+    for (const sid of [...this.local.keys()]) this.dropLocal(sid);
+    for (const wake of [...this.workWaiters.values()]) wake();
+    const message = this.sharedSessions
+      ? 'the proxy instance stopped; another instance answers for its queued work'
+      : 'the proxy shut down; the RPC stays queued and runs after restart';
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject?.(new RpcError('shutdown', message));
+    }
+    this.waiting.clear();
+    await this.state.close();
   }
 
-  // ------------------------------------------------------------------ internals
+  /** Types learned from Informs and GPV answers, kept per device model. */
+  async learnTypes(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<void> {
+    return this.learnModelTypes(this.modelKey(device), params);
+  }
 
-  private async onInform(env: SoapEnvelope, inform: Inform, connection: object): Promise<CwmpReply> {
+  /** The learned xsi:type of parameters of a device's model (for SetParameterValues). */
+  async parameterTypes(deviceKey: string, names: readonly string[]): Promise<Map<string, string>> {
+    const device = await this.store.getDevice(deviceKey);
+    if (!device) return new Map();
+    return this.store.getParameterTypes(this.modelKey(device), names);
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  private async open(env: SoapEnvelope, inform: Inform, connection: object): Promise<CwmpReply> {
     const deviceKey = deviceKeyOf(inform.deviceId);
-    const previous = this.byDevice.get(deviceKey);
-    if (previous) {
-      this.endSession(previous, 'superseded by a new Inform', new RpcError('session-ended', 'the CPE started a new session with this RPC in flight'), false);
-    }
-    if (this.sessions.size >= this.opts.maxSessions) {
+    const replacing = this.localByDevice.has(deviceKey) ? 1 : 0;
+    if (this.local.size - replacing >= this.opts.maxSessions) {
       return { status: 503, body: 'too many concurrent CWMP sessions', contentType: 'text/plain', headers: { 'Retry-After': '30' } };
     }
-
     const device = await this.register(deviceKey, inform);
-    const session = new Session(randomUUID().replaceAll('-', ''), deviceKey, device, env.cwmpVersion, connection, this.log);
-    this.sessions.set(session.id, session);
-    this.byDevice.set(deviceKey, session);
-    this.byConnection.set(connection, session);
-    this.touch(session);
+    const session: SessionRecord = {
+      // 122 random bits; randomUUID draws from a cached pool (randomBytes costs ~4 us a call).
+      id: randomUUID().replaceAll('-', ''),
+      deviceKey,
+      version: env.cwmpVersion,
+      modelKey: this.modelKey(device),
+      endpointId: device.endpointId,
+      inflight: null,
+      rpcs: 0,
+      seq: 1,
+      lastPost: 1,
+    };
+    const { previous, queued } = await this.state.open(session);
+    if (previous) {
+      this.dropLocal(previous.id);
+      await this.perform(previous, step(previous, { kind: 'superseded' }, this.machine).effects, null, 0);
+    }
+    this.served(session, connection);
     this.connReq.cancel(deviceKey);
 
     const events = inform.event.map((e) => e.eventCode);
-    if (this.opts.setConnectionRequestCredentials && (events.includes('0 BOOTSTRAP') || !device.connReqUsername)) {
-      this.queueConnReqCredentials(session);
+    let credentials = 0;
+    if (wantsConnectionRequestCredentials(this.opts.setConnectionRequestCredentials, events, device)) {
+      await this.state.enqueue(connectionRequestCredentialsRpc(device, this.opts.rpcDeadlineMs), true, false);
+      credentials = 1;
     }
-    session.log.debug({ events }, 'Inform');
+    this.log.debug({ endpointId: device.endpointId, events }, 'Inform');
     this.emit('inform', { device, inform, sessionId: session.id });
-
-    const hold = this.opts.holdRequests && this.queuedCount(deviceKey) > 0;
-    const r = this.reply(session, env.id, { method: 'InformResponse', maxEnvelopes: 1 }, hold);
-    r.cookie = session.id;
-    return r;
+    return step(session, { kind: 'opened', id: env.id, queued: queued + credentials }, this.machine).reply!;
   }
 
+  /**
+   * Steps a session through the machine until there is a reply (a POST) or nothing more to do
+   * (a timer): load, step, write (compare-and-set: a stale step is recomputed on the current
+   * state), effects; then the claim's outcome or the end of a linger is the next input.
+   */
+  private async drive(sid: string, first: SessionInput, connection: object | null, loaded?: SessionRecord): Promise<CwmpReply | null> {
+    let state = loaded ?? (await this.state.load(sid));
+    let input = first;
+    for (let stale = 0; ; ) {
+      if (!state) {
+        if (input !== first) return { status: 204, body: '', ended: true }; // replaced by a new Inform meanwhile
+        return first.kind === 'post' || first.kind === 'empty' || first.kind === 'unsupported' ? gone(sid) : null;
+      }
+      const out = step(state, input, this.machine);
+      let next: SessionInput | null = null;
+      if (out.write) {
+        const r = await this.state.apply(sid, state.seq, out.write);
+        if (r.kind === 'gone') {
+          state = null;
+          continue;
+        }
+        if (r.kind === 'stale') {
+          if (++stale > 16) throw new Error(`CWMP session ${sid}: state kept changing under this step`);
+          state = r.current;
+          continue;
+        }
+        if (r.ended) this.dropLocal(sid);
+        else this.served(r.state, out.write.post ? connection : null);
+        const done = this.perform(state, out.effects, r.taken, r.queued);
+        if (done) await done;
+        state = r.state;
+        next = r.next;
+      } else {
+        const done = this.perform(state, out.effects, null, 0);
+        if (done) await done;
+      }
+      if (out.reply) return out.reply;
+      if (next) {
+        input = next;
+        continue;
+      }
+      const linger = out.effects.find((e) => e.kind === 'linger');
+      if (!linger || this.closed) return input === first ? null : { status: 204, body: '', ended: true };
+      await this.waitForWork(state.deviceKey, linger.ms);
+      input = { kind: 'linger-over' };
+    }
+  }
+
+  /**
+   * Carries out a step's effects, in order, after its write. Returns a promise only when an
+   * effect has I/O (most steps have none: the hot path stays free of promise hops).
+   */
+  private perform(s: SessionRecord, effects: readonly SessionEffect[], taken: QueuedRpc | null, queued: number): Promise<void> | undefined {
+    let chain: Promise<void> | undefined;
+    for (const e of effects) {
+      if (chain) chain = chain.then(() => this.effect(s, e, taken, queued));
+      else chain = this.effect(s, e, taken, queued);
+    }
+    return chain;
+  }
+
+  private effect(s: SessionRecord, e: SessionEffect, taken: QueuedRpc | null, queued: number): Promise<void> | undefined {
+    switch (e.kind) {
+      case 'settle':
+        return this.settled(s, e.rpc, e.outcome, taken);
+      case 'fail':
+        this.deliver(e.rpc.origin, e.rpc.id, undefined, e.error);
+        return;
+      case 'transfer-complete':
+        return this.store.getDevice(s.deviceKey).then((device) => {
+          if (device) this.emit('transferComplete', { device, message: e.message });
+        });
+      case 'du-state-change-complete':
+        return this.store.getDevice(s.deviceKey).then((device) => {
+          if (device) this.emit('duStateChangeComplete', { device, message: e.message });
+        });
+      case 'log':
+        this.log[e.level]({ endpointId: s.endpointId, ...e.fields }, e.msg);
+        return;
+      case 'ended':
+        this.emit('sessionEnd', { sessionId: s.id, deviceKey: s.deviceKey, reason: e.reason, rpcs: s.rpcs });
+        if (e.wake && queued > 0) void this.wake(s.deviceKey);
+        return;
+      case 'linger':
+        return; // drive() waits
+    }
+  }
+
+  /** The CPE answered the RPC in flight. */
+  private async settled(s: SessionRecord, rpc: Inflight, outcome: RpcOutcome, taken: QueuedRpc | null): Promise<void> {
+    if (outcome.kind === 'response' && outcome.response.method === 'GetParameterValuesResponse') {
+      await this.learnModelTypes(s.modelKey, outcome.response.parameterList).catch((e: Error) =>
+        this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing learned types failed'),
+      );
+    }
+    if (rpc.origin !== CR_CREDENTIALS_ORIGIN) return this.deliver(rpc.origin, rpc.id, outcome);
+    if (taken) {
+      await storeConnectionRequestCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
+        this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing connection request credentials failed'),
+      );
+    }
+  }
+
+  /** This instance wrote the session's latest step: it owns the session timeout (restarted). */
+  private served(s: SessionRecord, connection: object | null): void {
+    const l = this.local.get(s.id);
+    if (l) {
+      l.seq = s.seq;
+      l.timer.refresh();
+    } else if (!this.closed) {
+      const timer = setTimeout(() => this.onTimeout(s.id), this.opts.sessionTimeoutMs);
+      this.local.set(s.id, { deviceKey: s.deviceKey, seq: s.seq, timer });
+      this.localByDevice.set(s.deviceKey, s.id);
+    }
+    if (connection) {
+      const b = this.connections.get(connection);
+      if (!b) this.connections.set(connection, { sid: s.id, lastPost: s.lastPost, shared: false });
+      else {
+        // A CPE may run its next session over the same connection; two live sessions means a proxy.
+        if (b.sid !== s.id && this.local.has(b.sid)) b.shared = true;
+        b.sid = s.id;
+        b.lastPost = s.lastPost;
+      }
+    }
+  }
+
+  private dropLocal(sid: string): void {
+    const l = this.local.get(sid);
+    if (!l) return;
+    clearTimeout(l.timer);
+    this.local.delete(sid);
+    if (this.localByDevice.get(l.deviceKey) === sid) this.localByDevice.delete(l.deviceKey);
+  }
+
+  private onTimeout(sid: string): void {
+    const l = this.local.get(sid);
+    if (!l) return;
+    // A later POST served elsewhere owns the session now; one served here would have restarted the timer.
+    this.dropLocal(sid);
+    this.drive(sid, { kind: 'timeout', seq: l.seq, timeoutMs: this.opts.sessionTimeoutMs }, null).catch((e: Error) =>
+      this.log.warn({ err: e.message }, 'ending a timed-out CWMP session failed'),
+    );
+  }
+
+  /** Resolves when an RPC is queued for the device, or after ms. */
+  private waitForWork(deviceKey: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.workWaiters.get(deviceKey) === done) this.workWaiters.delete(deviceKey);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.workWaiters.set(deviceKey, done);
+    });
+  }
+
+  // ------------------------------------------------------------------ callers and devices
+
+  /** Routes an outcome to its caller: here, or on the instance that queued the RPC. */
+  private deliver(origin: string, id: string, outcome?: RpcOutcome, error?: RpcError): void {
+    if (this.waiting.has(id)) return this.settleWaiting(id, outcome, error, true);
+    if (origin && origin !== this.state.instanceId && origin !== CR_CREDENTIALS_ORIGIN) {
+      this.state.relayResult(origin, { id, outcome, error: error ? { reason: error.reason, message: error.message, detail: error.detail } : undefined });
+    }
+  }
+
+  private onResult(m: RpcResultMessage): void {
+    if (typeof m.id !== 'string') return;
+    this.settleWaiting(m.id, m.outcome, m.error ? new RpcError(m.error.reason, m.error.message, m.error.detail) : undefined, true);
+  }
+
+  /** `taken`: the RPC left the queue through a session (the port has forgotten its caller already). */
+  private settleWaiting(id: string, outcome?: RpcOutcome, error?: RpcError, taken = false): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    clearTimeout(w.timer);
+    if (!taken) this.state.forget(id);
+    if (outcome) w.resolve?.(outcome);
+    else w.reject?.(error ?? new RpcError('session-ended', 'no outcome'));
+    this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });
+    if (w.resolve) this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(w.q.createdAt) });
+  }
+
+  private async onDeadline(id: string): Promise<void> {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    const { q } = w;
+    let removed: boolean;
+    try {
+      removed = await this.state.unqueue(id);
+    } catch (e) {
+      this.settleWaiting(
+        id,
+        undefined,
+        new RpcError('unreachable', `device ${q.deviceKey}: store unavailable at the RPC's deadline (${(e as Error).message})`),
+      );
+      return;
+    }
+    if (removed) {
+      const last = this.lastWake.get(q.deviceKey);
+      const why = last
+        ? last.ok
+          ? 'the connection request was accepted but no session followed'
+          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
+        : this.sharedSessions
+          ? 'the connection request was sent by another instance or could not be sent'
+          : 'no connection request could be sent';
+      this.settleWaiting(id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
+      return;
+    }
+    // Claimed by a session: its answer or its timeout comes back; should the instance serving it die, this ends the wait.
+    const ms = 2 * this.opts.sessionTimeoutMs;
+    w.timer = setTimeout(
+      () =>
+        this.settleWaiting(id, undefined, new RpcError('session-timeout', `the RPC was sent to device ${q.deviceKey} but no answer came back within ${ms} ms`)),
+      ms,
+    );
+  }
+
+  /** The device is in session: tell the instance serving it (it may be lingering for this very RPC). */
+  private poke(deviceKey: string, holder: string): void {
+    if (holder === this.state.instanceId) this.workWaiters.get(deviceKey)?.();
+    else this.state.notifyWork(holder, deviceKey);
+  }
+
+  /** Wakes a device with a connection request (one for all its queued RPCs, TR-069 3.2). */
+  private async wake(deviceKey: string, known?: DeviceRecord): Promise<void> {
+    if (this.closed) return;
+    const device = known ?? (await this.store.getDevice(deviceKey));
+    if (!device) return;
+    if (!device.connectionRequestUrl) {
+      this.lastWake.set(deviceKey, { ok: false, reason: 'no-url', detail: 'the device never reported a ConnectionRequestURL' });
+      return;
+    }
+    if (!(await this.state.wakeLock(deviceKey))) return; // in session, or another instance is waking it
+    const creds = device.connReqUsername ? { username: device.connReqUsername, password: device.connReqPassword ?? '' } : null;
+    try {
+      const result = await this.connReq.request(deviceKey, device.connectionRequestUrl, creds);
+      this.lastWake.set(deviceKey, result);
+      if (!result.ok && result.reason !== 'cancelled')
+        this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
+    } catch (e) {
+      this.lastWake.set(deviceKey, { ok: false, reason: 'error', detail: (e as Error).message });
+    }
+  }
+
+  // ------------------------------------------------------------------ devices and types
+
   /** Registers or refreshes the device from its Inform; cheap when nothing but the time changed. */
-  protected async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
+  private async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
     const now = new Date().toISOString();
     const events = inform.event.map((e) => e.eventCode);
     const param = (suffix: string): string | undefined => inform.parameterList.find((p) => p.name.endsWith(suffix))?.value;
@@ -429,16 +647,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return device;
   }
 
-  protected modelKey(device: DeviceRecord): string {
+  private modelKey(device: DeviceRecord): string {
     return `${device.deviceId.oui}-${device.deviceId.productClass}-${device.softwareVersion ?? ''}`;
   }
 
-  /** Types learned from Informs and GPV answers, kept per device model (DESIGN section 2). */
-  async learnTypes(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<void> {
-    return this.learnModelTypes(this.modelKey(device), params);
-  }
-
-  protected async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {
+  private async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {
     if (params.length === 0) return;
     let known = this.typeCache.get(key);
     if (!known) {
@@ -457,225 +670,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
     if (fresh) await this.store.putParameterTypes(key, fresh);
   }
-
-  /** The learned xsi:type of parameters of a device's model (for SetParameterValues). */
-  async parameterTypes(deviceKey: string, names: readonly string[]): Promise<Map<string, string>> {
-    const device = await this.store.getDevice(deviceKey);
-    if (!device) return new Map();
-    return this.store.getParameterTypes(this.modelKey(device), names);
-  }
-
-  /** On BOOTSTRAP, give the device its own random connection request credentials (TR-069 3.2.2). */
-  private queueConnReqCredentials(session: Session): void {
-    const root = session.device.rootModel;
-    const username = `cr-${randomBytes(6).toString('hex')}`;
-    const password = randomBytes(18).toString('base64url');
-    const rpc: AcsRequest = {
-      method: 'SetParameterValues',
-      parameterList: [
-        { name: `${root}.ManagementServer.ConnectionRequestUsername`, value: username, type: 'xsd:string' },
-        { name: `${root}.ManagementServer.ConnectionRequestPassword`, value: password, type: 'xsd:string' },
-      ],
-      parameterKey: '',
-    };
-    const p: Pending = {
-      q: { id: randomUUID(), deviceKey: session.deviceKey, rpc, createdAt: new Date().toISOString(), deadline: Date.now() + this.opts.rpcDeadlineMs },
-      persisted: false,
-      settled: false,
-      onOutcome: async (o) => {
-        if (o.kind === 'fault') {
-          session.log.warn({ faultCode: o.fault.faultCode }, 'the device refused connection request credentials');
-          return;
-        }
-        const device = (await this.store.getDevice(session.deviceKey)) ?? session.device;
-        device.connReqUsername = username;
-        device.connReqPassword = password;
-        session.device.connReqUsername = username;
-        session.device.connReqPassword = password;
-        await this.store.upsertDevice(device);
-        session.log.info('connection request credentials set');
-      },
-    };
-    this.queueOf(session.deviceKey).items.unshift(p);
-  }
-
-  private async onCpeResponse(session: Session, env: SoapEnvelope): Promise<CwmpReply> {
-    const p = session.inflight;
-    const method = env.body.method;
-    if (!p) {
-      session.log.warn({ method }, 'response for an RPC that was not sent');
-      return plain(400, `${method} received, but no RPC is outstanding in this session`);
-    }
-    const expected = RESPONSE_OF[p.q.rpc.method];
-    if (method !== 'Fault' && method !== expected) {
-      session.log.warn({ method, expected }, 'response does not match the RPC in flight');
-      return plain(400, `${method} received, but the RPC in flight is ${p.q.rpc.method} (expects ${expected})`);
-    }
-    if (env.id !== null && env.id !== p.q.id) session.log.debug({ got: env.id, sent: p.q.id }, 'cwmp:ID of the response differs');
-    session.inflight = null;
-    session.state = 'cpe-turn';
-    const outcome: RpcOutcome = method === 'Fault' ? { kind: 'fault', fault: env.body as Fault } : { kind: 'response', response: env.body as CpeResponse };
-    if (outcome.kind === 'response' && outcome.response.method === 'GetParameterValuesResponse') {
-      await this.learnTypes(session.device, outcome.response.parameterList).catch((e) => session.log.error({ err: e }, 'storing learned types failed'));
-    }
-    if (p.persisted) await this.store.removeQueuedRpc(p.q.id).catch((e) => session.log.error({ err: e }, 'removing a done RPC failed'));
-    if (p.onOutcome) await Promise.resolve(p.onOutcome(outcome)).catch((e) => session.log.error({ err: e }, 'RPC follow-up failed'));
-    this.settle(p, outcome);
-    if (p.linger && (this.opts.lingerMs ?? 0) > 0 && !this.queues.get(session.deviceKey)?.items.some((x) => !x.settled)) {
-      await this.waitForWork(session.deviceKey, this.opts.lingerMs!);
-      if ((session.state as SessionState) === 'ended') return { status: 204, body: '', ended: true };
-    }
-    return this.nextAcsMessage(session);
-  }
-
-  /** Resolves when an RPC is enqueued for the device, or after ms. */
-  protected waitForWork(deviceKey: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.workWaiters.get(deviceKey) === done) this.workWaiters.delete(deviceKey);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.workWaiters.set(deviceKey, done);
-    });
-  }
-
-  /** The ACS's turn: send the next queued RPC, or end the session with 204. */
-  private nextAcsMessage(session: Session): CwmpReply {
-    const queue = this.queues.get(session.deviceKey);
-    let next: Pending | undefined;
-    while (queue && queue.items.length > 0) {
-      const p = queue.items.shift()!;
-      if (!p.settled) {
-        next = p;
-        break;
-      }
-    }
-    if (!next) {
-      this.endSession(session, 'done');
-      return { status: 204, body: '', ended: true };
-    }
-    if (next.deadlineTimer) clearTimeout(next.deadlineTimer);
-    session.inflight = next;
-    session.state = 'awaiting-response';
-    session.rpcs++;
-    const hold = this.opts.holdRequests && (queue?.items.length ?? 0) > 0;
-    const body = encodeSoap({ cwmpVersion: session.version, id: next.q.id, holdRequests: hold || undefined, body: next.q.rpc });
-    return { status: 200, body, contentType: 'text/xml; charset="utf-8"' };
-  }
-
-  protected reply(session: SessionRef, id: string | null, body: AcsResponse, hold = false): CwmpReply {
-    const xml = encodeSoap({ cwmpVersion: session.version, id: id ?? session.id, holdRequests: hold || undefined, body });
-    return { status: 200, body: xml, contentType: 'text/xml; charset="utf-8"' };
-  }
-
-  protected faultReply(session: SessionRef & { log: Logger }, id: string | null, code: number, text: string): CwmpReply {
-    session.log.warn({ faultCode: code }, text);
-    const xml = encodeSoap({
-      cwmpVersion: session.version,
-      id: id ?? session.id,
-      body: { method: 'Fault', soapFaultCode: 'Client', faultCode: code, faultString: text, setParameterValuesFault: [] },
-    });
-    return { status: 200, body: xml, contentType: 'text/xml; charset="utf-8"' };
-  }
-
-  private touch(session: Session): void {
-    if (session.timer) clearTimeout(session.timer);
-    session.timer = setTimeout(() => {
-      const what = session.inflight ? ` waiting for ${RESPONSE_OF[session.inflight.q.rpc.method]}` : '';
-      session.log.warn({ timeoutMs: this.opts.sessionTimeoutMs }, `CWMP session timed out${what}`);
-      this.endSession(session, 'timeout', new RpcError('session-timeout', `CWMP session timed out after ${this.opts.sessionTimeoutMs} ms${what}`));
-    }, this.opts.sessionTimeoutMs);
-  }
-
-  private failInflight(session: Session, err: RpcError): void {
-    const p = session.inflight;
-    if (!p) return;
-    session.inflight = null;
-    session.state = 'cpe-turn';
-    if (p.persisted) void this.store.removeQueuedRpc(p.q.id).catch(() => undefined);
-    this.settle(p, undefined, err);
-  }
-
-  private endSession(session: Session, reason: string, inflightError?: RpcError, wakeAfter = true): void {
-    if (session.state === 'ended') return;
-    if (session.inflight) this.failInflight(session, inflightError ?? new RpcError('session-ended', `session ended (${reason}) with the RPC in flight`));
-    session.state = 'ended';
-    if (session.timer) clearTimeout(session.timer);
-    this.sessions.delete(session.id);
-    if (this.byDevice.get(session.deviceKey) === session) this.byDevice.delete(session.deviceKey);
-    if (session.connection && this.byConnection.get(session.connection) === session) this.byConnection.delete(session.connection);
-    this.emit('sessionEnd', { sessionId: session.id, deviceKey: session.deviceKey, reason, rpcs: session.rpcs });
-    // RPCs queued while the session was ending (or left over after a timeout) need a new session.
-    const queue = this.queues.get(session.deviceKey);
-    if (queue?.items.some((p) => !p.settled)) {
-      if (wakeAfter && !this.closed) void this.wake(session.deviceKey);
-    } else this.dropQueueIfIdle(session.deviceKey);
-  }
-
-  private queueOf(deviceKey: string): DeviceQueue {
-    let q = this.queues.get(deviceKey);
-    if (!q) this.queues.set(deviceKey, (q = { items: [] }));
-    return q;
-  }
-
-  private dropQueueIfIdle(deviceKey: string): void {
-    const q = this.queues.get(deviceKey);
-    if (q && q.items.length === 0 && !this.byDevice.has(deviceKey)) this.queues.delete(deviceKey);
-  }
-
-  private armDeadline(p: Pending): void {
-    const ms = Math.max(0, p.q.deadline - Date.now());
-    p.deadlineTimer = setTimeout(() => {
-      const queue = this.queues.get(p.q.deviceKey);
-      const i = queue ? queue.items.indexOf(p) : -1;
-      if (i < 0 || p.settled) return; // in flight or done
-      queue!.items.splice(i, 1);
-      if (p.persisted) void this.store.removeQueuedRpc(p.q.id).catch(() => undefined);
-      const last = queue!.lastWake;
-      const why = last
-        ? last.ok
-          ? 'the connection request was accepted but no session followed'
-          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
-        : 'no connection request could be sent';
-      this.settle(p, undefined, new RpcError('unreachable', `device ${p.q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
-      this.dropQueueIfIdle(p.q.deviceKey);
-    }, ms);
-  }
-
-  private settle(p: Pending, outcome?: RpcOutcome, error?: RpcError): void {
-    if (p.settled) return;
-    p.settled = true;
-    if (p.deadlineTimer) clearTimeout(p.deadlineTimer);
-    if (outcome) p.resolve?.(outcome);
-    else if (error) p.reject?.(error);
-    if (p.persisted) this.emit('rpcResult', { id: p.q.id, deviceKey: p.q.deviceKey, rpc: p.q.rpc, outcome, error });
-    if (p.resolve) this.emit('rpcSettled', { deviceKey: p.q.deviceKey, method: p.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(p.q.createdAt) });
-  }
-
-  /** Wakes a device with a connection request (one for all its queued RPCs; connreq coalesces). */
-  private async wake(deviceKey: string): Promise<void> {
-    if (this.byDevice.has(deviceKey) || this.closed) return;
-    const queue = this.queues.get(deviceKey);
-    const device = await this.store.getDevice(deviceKey);
-    if (!queue) return;
-    if (!device?.connectionRequestUrl) {
-      queue.lastWake = { ok: false, reason: 'no-url', detail: 'the device never reported a ConnectionRequestURL' };
-      return;
-    }
-    const creds = device.connReqUsername ? { username: device.connReqUsername, password: device.connReqPassword ?? '' } : null;
-    try {
-      const result = await this.connReq.request(deviceKey, device.connectionRequestUrl, creds);
-      queue.lastWake = result;
-      if (!result.ok && result.reason !== 'cancelled')
-        this.log.warn({ endpointId: device.endpointId, reason: result.reason, detail: result.detail }, 'connection request failed');
-    } catch (e) {
-      queue.lastWake = { ok: false, reason: 'error', detail: (e as Error).message };
-    }
-  }
 }
 
-export function plain(status: number, message: string): CwmpReply {
-  return { status, body: message + '\n', contentType: 'text/plain; charset=utf-8' };
+function gone(sid: string): CwmpReply {
+  return plain(400, `no CWMP session ${sid}: a session starts with an Inform (TR-069 3.7.1)`);
 }

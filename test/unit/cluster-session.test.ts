@@ -195,3 +195,31 @@ test('cancel removes a queued RPC on any instance; a TransferComplete is answere
   assert.deepEqual(seen, ['TransferComplete']);
   assert.equal((await a.engine.handle({ envelope: null, sessionId: s2, connection: {} })).status, 204);
 });
+
+test('a dropped connection is reported by the instance holding it; the origin elsewhere gets the reason; a CPE back on another instance in time keeps its RPC', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair({ droppedConnectionGraceMs: 30 });
+  const s0 = (await a.engine.handle({ envelope: env(inform('S5', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+
+  // In flight on a's connection, queued by b: a reports the close, b's caller gets why.
+  const p1 = b.engine.enqueue(KEY('S5'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] });
+  const s1 = (await a.engine.handle({ envelope: env(inform('S5', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const conn = {};
+  assert.equal(parse(await a.engine.handle({ envelope: null, sessionId: s1, connection: conn })).body.method, 'GetParameterValues');
+  a.engine.connectionClosed(conn);
+  await assert.rejects(p1, (e: unknown) => e instanceof RpcError && e.reason === 'session-ended' && e.detail?.lost === 'connection-closed');
+  assert.equal(await a.engine.inSession(KEY('S5')), false);
+
+  // The CPE comes back on b within the grace: a's timer finds a later POST and leaves the RPC alone.
+  const p2 = b.engine.enqueue(KEY('S5'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { deadlineMs: 5000 });
+  const s2 = (await a.engine.handle({ envelope: env(inform('S5', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const conn2 = {};
+  const rpc = parse(await a.engine.handle({ envelope: null, sessionId: s2, connection: conn2 }));
+  a.engine.connectionClosed(conn2);
+  const done = await b.engine.handle({ envelope: env(gpvResponse('9'), rpc.id!), sessionId: s2, connection: {} });
+  assert.equal(done.status, 204);
+  assert.equal((await p2).kind, 'response');
+  await new Promise((r) => setTimeout(r, 60)); // a's grace runs out on a session that moved on
+  assert.equal(await a.engine.inSession(KEY('S5')), false);
+});

@@ -370,3 +370,42 @@ test('linger: a follow-up RPC enqueued right after an answer rides the same sess
   await engine.close();
   await store.close();
 });
+
+test('dropped connection: the RPC in flight fails after the grace with a reason; a connection that carried two live sessions (a proxy) is ignored', async () => {
+  const { engine, store } = setup({ droppedConnectionGraceMs: 20 });
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('D1', ['2 PERIODIC'])), sessionId: null, connection: conn });
+  const p = engine.enqueue(KEY('D1'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: false });
+  const q = engine.enqueue(KEY('D1'), { method: 'Reboot', commandKey: 'r' });
+  q.catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn })).body.method, 'GetParameterNames');
+  engine.connectionClosed(conn);
+  await assert.rejects(
+    p,
+    (e: unknown) =>
+      e instanceof RpcError &&
+      e.reason === 'session-ended' &&
+      e.message === 'the CPE closed the connection with GetParameterNames in flight' &&
+      e.detail?.lost === 'connection-closed' &&
+      e.detail.method === 'GetParameterNames',
+  );
+  assert.equal(engine.activeSessions, 0);
+  assert.equal(engine.queuedCount(KEY('D1')), 1, 'the Reboot stays queued for the next session');
+
+  // Two devices' sessions over one connection: a proxy's; its close and cookie-less POSTs say nothing.
+  const shared = {};
+  const a = await engine.handle({ envelope: env(inform('D2', ['2 PERIODIC'])), sessionId: null, connection: shared });
+  await engine.handle({ envelope: env(inform('D3', ['2 PERIODIC'])), sessionId: null, connection: shared });
+  const pa = engine.enqueue(KEY('D2'), { method: 'GetRPCMethods' });
+  await new Promise((r) => setTimeout(r, 5));
+  const rpc = parse(await engine.handle({ envelope: null, sessionId: a.cookie!, connection: shared }));
+  assert.equal((await engine.handle({ envelope: null, sessionId: null, connection: shared })).status, 400, 'no session by connection');
+  engine.connectionClosed(shared);
+  await new Promise((r) => setTimeout(r, 60));
+  const end = await engine.handle({ envelope: env({ method: 'GetRPCMethodsResponse', methodList: [] }, rpc.id), sessionId: a.cookie!, connection: {} });
+  assert.equal(end.status, 204);
+  assert.equal((await pa).kind, 'response');
+  await engine.close();
+  await store.close();
+});

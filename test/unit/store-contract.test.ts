@@ -40,10 +40,11 @@ async function claimNextQueuedRpc(s: RedisStore, deviceKey: string, inflightTtlM
   const scripts = new SessionScripts(s.redis, s.key(''));
   const sid = randomBytes(16).toString('hex');
   const sessionTtl = Math.max(1, Math.floor(inflightTtlMs / 2)); // the in-flight record lives two session timeouts
-  await scripts.inform(sid, s.owner, sessionTtl, deviceKey, '1-0', 'model', 'eid');
-  const r = await scripts.post(sid, s.owner, sessionTtl, 'empty', '', false);
+  await scripts.open(sid, s.owner, sessionTtl, deviceKey, '1-0', 'model', 'eid');
+  // The empty POST: the ACS's turn, ending the session if nothing is queued.
+  const r = await scripts.apply(sid, s.owner, sessionTtl, 1, true, false, 'end', false);
   await s.redis.del(s.key('lease', deviceKey));
-  return r[0] === 'rpc' ? (JSON.parse(r[10]!) as QueuedRpc) : null;
+  return r[0] === 'ok' && r[3] === 'claimed' ? (JSON.parse(r[4]!) as QueuedRpc) : null;
 }
 const byMsgId = (a: PendingNotify, b: PendingNotify): number => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0);
 const rowKeys = (rows: readonly StoredRow[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);

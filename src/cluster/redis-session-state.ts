@@ -1,0 +1,162 @@
+/**
+ * SessionState on Redis, for several instances behind one load balancer: every session and
+ * queue is in Redis (scripts.ts), so any instance can serve any POST of any session and the
+ * balancer needs no stickiness. A session this instance wrote last is kept in a small cache: with
+ * a sticky balancer a step then costs one round trip; a cached session that another instance has
+ * moved on is refused by the script, which returns the current one (two round trips, as a load).
+ *
+ * Signals between instances go over the ClusterBus: an outcome to the instance whose caller waits
+ * (`P ch:res:<instance>`), and work for a lingering session to the instance serving it (`P ch:work:<instance>`).
+ */
+import { LRUCache } from 'lru-cache';
+import type { QueuedRpc } from '../store/types.js';
+import type { Inflight, SessionRecord, SessionWrite } from '../cwmp/session-machine.js';
+import type { ApplyResult, RpcResultMessage, SessionSignals, SessionState } from '../cwmp/session-state.js';
+import type { AcsRequest, CwmpVersion } from '../cwmp/types.js';
+import type { ClusterBus } from './bus.js';
+import { SESSION_FIELDS, SessionScripts } from './scripts.js';
+import type { ClusterStore } from './types.js';
+
+export class RedisSessionState implements SessionState {
+  readonly shared = true;
+  private readonly scripts: SessionScripts;
+  private readonly cache: LRUCache<string, SessionRecord>;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly bus: ClusterBus,
+    readonly instanceId: string,
+    private readonly sessionTimeoutMs: number,
+  ) {
+    this.scripts = new SessionScripts(store.redis, store.key(''));
+    this.cache = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
+  }
+
+  async start(signals: SessionSignals): Promise<void> {
+    await this.bus.on(this.store.key('ch', 'res', this.instanceId), (m) => signals.result(m as unknown as RpcResultMessage));
+    await this.bus.on(this.store.key('ch', 'work', this.instanceId), (m) => signals.work(String(m.deviceKey)));
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+  }
+
+  async open(s: SessionRecord): Promise<{ previous: SessionRecord | null; queued: number }> {
+    const r = await this.scripts.open(s.id, this.instanceId, this.sessionTimeoutMs, s.deviceKey, s.version, s.modelKey, s.endpointId);
+    this.cache.set(s.id, s);
+    const [queued, prevId] = r;
+    if (!prevId) return { previous: null, queued: Number(queued) };
+    this.cache.delete(prevId);
+    return { previous: record(prevId, r.slice(3)), queued: Number(queued) };
+  }
+
+  async load(sessionId: string): Promise<SessionRecord | null> {
+    const cached = this.cache.get(sessionId);
+    if (cached) return cached;
+    const h = await this.store.redis.hmget(this.store.key('s', sessionId), ...SESSION_FIELDS);
+    if (!h[0]) return null;
+    const s = record(
+      sessionId,
+      h.map((x) => x ?? ''),
+    );
+    this.cache.set(sessionId, s);
+    return s;
+  }
+
+  async apply(sessionId: string, expectSeq: number, w: SessionWrite): Promise<ApplyResult> {
+    const r = await this.scripts.apply(sessionId, this.instanceId, this.sessionTimeoutMs, expectSeq, w.post, w.take, w.next ?? '', w.end);
+    if (r[0] === 'gone') {
+      this.cache.delete(sessionId);
+      return { kind: 'gone' };
+    }
+    if (r[0] === 'stale') {
+      const current = record(sessionId, r.slice(1));
+      this.cache.set(sessionId, current);
+      return { kind: 'stale', current };
+    }
+    const [, ended, takenJson, nextKind, nextJson, more, queued] = r as [string, string, string, string, string, string, string];
+    const state = record(sessionId, r.slice(7));
+    if (ended === '1') this.cache.delete(sessionId);
+    else this.cache.set(sessionId, state);
+    return {
+      kind: 'done',
+      state,
+      ended: ended === '1',
+      taken: takenJson ? parseQueued(takenJson) : null,
+      next:
+        nextKind === 'claimed'
+          ? { kind: 'claimed', rpc: parseQueued(nextJson)!, more: Number(more) }
+          : nextKind === 'empty'
+            ? { kind: 'queue-empty', ended: ended === '1' }
+            : null,
+      queued: Number(queued),
+    };
+  }
+
+  async enqueue(q: QueuedRpc, front: boolean): Promise<string | null> {
+    // Only a caller waiting here is tracked for takeover; the credentials RPC has none.
+    const lease = await this.scripts.enqueue(q.id, q.deviceKey, JSON.stringify(q), front, q.origin === this.instanceId ? this.instanceId : '');
+    if (!lease) return null;
+    const at = lease.indexOf('@');
+    return at >= 0 ? lease.slice(at + 1) || null : null;
+  }
+
+  unqueue(id: string): Promise<boolean> {
+    return this.store.unqueueRpc(id);
+  }
+
+  async restore(): Promise<QueuedRpc[]> {
+    return []; // a dead instance's queue is taken over by Cluster, not restored per instance
+  }
+
+  queuedCount(): number {
+    return 0;
+  }
+
+  async deviceState(deviceKey: string): Promise<{ inSession: boolean; queuedRpcs: number }> {
+    const r = await this.store.redis.multi().exists(this.store.key('lease', deviceKey)).llen(this.store.key('q', deviceKey)).exec();
+    return { inSession: r?.[0]?.[1] === 1, queuedRpcs: Number(r?.[1]?.[1] ?? 0) };
+  }
+
+  async wakeLock(deviceKey: string): Promise<boolean> {
+    const ms = Math.max(1000, Math.min(10_000, this.sessionTimeoutMs));
+    return (await this.store.redis.set(this.store.key('wake', deviceKey), this.instanceId, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  forget(id: string): void {
+    void this.store.redis.srem(this.store.key('io', this.instanceId), id).catch(() => undefined);
+  }
+
+  relayResult(origin: string, m: RpcResultMessage): void {
+    this.bus.publish(this.store.key('ch', 'res', origin), m);
+  }
+
+  notifyWork(holder: string, deviceKey: string): void {
+    this.bus.publish(this.store.key('ch', 'work', holder), { deviceKey });
+  }
+}
+
+/** A session from its hash fields, in SESSION_FIELDS order. */
+function record(id: string, h: readonly string[]): SessionRecord {
+  const [dk, v, mk, ek, inf, info, infm, infl, n, seq, lp] = h as string[];
+  const inflight: Inflight | null = inf ? { id: inf, method: infm as AcsRequest['method'], origin: info ?? '', linger: infl === '1' } : null;
+  return {
+    id,
+    deviceKey: dk ?? '',
+    version: (v || '1-0') as CwmpVersion,
+    modelKey: mk ?? '',
+    endpointId: ek ?? '',
+    inflight,
+    rpcs: Number(n) || 0,
+    seq: Number(seq) || 0,
+    lastPost: Number(lp) || 0,
+  };
+}
+
+function parseQueued(json: string): QueuedRpc | null {
+  try {
+    return JSON.parse(json) as QueuedRpc;
+  } catch {
+    return null;
+  }
+}

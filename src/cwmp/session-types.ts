@@ -1,0 +1,99 @@
+/**
+ * The vocabulary shared by the CWMP session machine (session-machine.ts), its state port
+ * (session-state.ts) and the engine (session.ts): what a caller gets back for an ACS RPC, what
+ * the HTTP front writes back, and the options. No behaviour here.
+ */
+import type { AcsRequest, CpeResponse, Fault, SoapEnvelope } from './types.js';
+
+/** The CPE's answer to an ACS RPC: its response, or its cwmp Fault (a fault from a peer is data). */
+export type RpcOutcome = { kind: 'response'; response: CpeResponse } | { kind: 'fault'; fault: Fault };
+
+export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown';
+
+/**
+ * How an RPC that had been sent to the CPE was lost (RpcError.detail). A caller may resend an
+ * RPC that is safe to repeat after 'connection-closed' or 'new-session': the CPE went away or
+ * started over, which is not the same as a CPE that never answers ('timeout').
+ */
+export type InFlightLoss = 'connection-closed' | 'new-session' | 'empty-post' | 'timeout' | 'shutdown';
+
+export interface RpcErrorDetail {
+  lost: InFlightLoss;
+  /** The ACS RPC that was in flight. */
+  method: AcsRequest['method'];
+}
+
+/** Why an RPC could not be carried out (as opposed to a cwmp Fault, which is an outcome). */
+export class RpcError extends Error {
+  constructor(
+    readonly reason: RpcErrorReason,
+    message: string,
+    /** Set when the RPC had been sent: how it was lost. */
+    readonly detail?: RpcErrorDetail,
+  ) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+/** What the HTTP front writes back. */
+export interface CwmpReply {
+  status: number;
+  body: string;
+  contentType?: string;
+  /** Set-Cookie value for a new session. */
+  cookie?: string;
+  headers?: Record<string, string>;
+  /** The session ended with this reply (the front may forget the connection binding). */
+  ended?: boolean;
+}
+
+export function plain(status: number, message: string): CwmpReply {
+  return { status, body: message + '\n', contentType: 'text/plain; charset=utf-8' };
+}
+
+export interface ConnReqOutcome {
+  ok: boolean;
+  reason?: string;
+  detail?: string;
+}
+
+/** What the engine needs from connreq.ts (kept narrow so tests can stub it). */
+export interface ConnectionRequestPort {
+  request(deviceKey: string, url: string, creds: { username: string; password: string } | null): Promise<ConnReqOutcome>;
+  cancel(deviceKey: string): void;
+}
+
+export interface SessionEngineOptions {
+  sessionTimeoutMs: number;
+  rpcDeadlineMs: number;
+  holdRequests: boolean;
+  setConnectionRequestCredentials: boolean;
+  maxSessions: number;
+  endpointIdScheme: 'os' | 'ops';
+  /** See EnqueueOptions.linger (ms; 0 disables). */
+  lingerMs?: number;
+  /** See SessionEngine.connectionClosed (ms; 0 or absent: wait for the session timeout). */
+  droppedConnectionGraceMs?: number;
+}
+
+export interface IncomingPost {
+  /** null for an empty POST. */
+  envelope: SoapEnvelope | null;
+  /** Session id from the cookie, if the CPE sent one. */
+  sessionId: string | null;
+  /** The TCP connection (CPEs that drop the cookie but keep the connection still match). */
+  connection: object;
+}
+
+export interface EnqueueOptions {
+  /** Fail as "device unreachable" if not sent within this many ms (default rpcDeadlineMs). */
+  deadlineMs?: number;
+  /**
+   * The caller may follow up with more RPCs once this one is answered (a USP request that needs
+   * GetParameterNames, then GetParameterValues): when the queue is empty after its answer, the
+   * session waits up to `lingerMs` for the next RPC instead of ending with 204 — so one USP
+   * request takes one connection request and one session.
+   */
+  linger?: boolean;
+}
