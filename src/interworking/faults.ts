@@ -58,8 +58,11 @@ export interface RpcFailure {
 
 export function rpcErrorOf(e: unknown): RpcFailure | null {
   if (!(e instanceof RpcError)) return null;
-  const dropped = e.reason === 'session-ended';
-  return { reason: e.message, dropped, choke: dropped || e.reason === 'session-timeout' };
+  // RpcError.detail.lost says how a sent RPC was lost; an engine that does not say is read by reason.
+  const lost = e.detail?.lost;
+  const dropped = lost ? lost === 'connection-closed' || lost === 'new-session' : e.reason === 'session-ended';
+  const choke = lost ? lost !== 'shutdown' : dropped || e.reason === 'session-timeout';
+  return { reason: e.message, dropped, choke };
 }
 
 /** A delivery failure as a USP error: 7002 when the device cannot be reached, 7003 when it did not answer. */
