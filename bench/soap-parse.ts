@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the CWMP SOAP codec (DESIGN section 8): decodes/s of a 20-parameter
+ * Micro-benchmark of the CWMP SOAP codec: decodes/s of a 20-parameter
  * Inform and a 2,000-parameter GetParameterValuesResponse, encodes/s of both, and what a full
  * XMLValidator pass or our well-formedness scan would add to a decode.
  *   npm run build && node dist/bench/soap-parse.js [seconds-per-case]

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * cwmp-usp-proxy command line (DESIGN section 7):
+ * cwmp-usp-proxy command line:
  *   start     run the proxy            devices   list registered devices from the store
  *   simulate  run simulated CPE        usp       a USP controller for the command line
  *   config    list configuration keys  help      this text

@@ -1,5 +1,5 @@
 /**
- * USP commands on a CWMP device (DESIGN section 4): Device.Reboot(), Device.FactoryReset(),
+ * USP commands on a CWMP device (TR-181 USP commands over TR-069 RPCs): Device.Reboot(), Device.FactoryReset(),
  * Device.DeviceInfo.FirmwareImage.{i}.Download(), Device.IP.Diagnostics.IPPing() and
  * TraceRoute(). All are async in USP: the Operate answer carries a Request path and the result
  * comes as an OperationComplete Notify once the device reports back (the next BOOT Inform,

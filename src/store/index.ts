@@ -1,5 +1,5 @@
 /**
- * Store factory: the one place that picks a Store implementation (DESIGN section 6).
+ * Store factory: the one place that picks a Store implementation.
  * SQLite (one file, one instance) by default; Redis when store.redis.url is set, so that several
  * instances share devices, queues and subscriptions.
  */

@@ -1,5 +1,5 @@
 /**
- * A shared Store on Redis (DESIGN section 6, "scale out"): several proxy instances use one Redis
+ * A shared Store on Redis (several instances, docs/scaling.md): several proxy instances use one Redis
  * with the same key prefix. Semantics follow SqliteStore (sqlite.ts) exactly: ordering, search,
  * upsert, unique Endpoint IDs, duplicate queued RPC ids, "only attempt changes" on a repeated
  * pending Notify. Differences are deliberate and per instance: pending Notifies and the ownership

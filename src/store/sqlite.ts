@@ -1,5 +1,5 @@
 /**
- * The embedded default Store (DESIGN section 6): one SQLite file via better-sqlite3.
+ * The embedded default Store: one SQLite file via better-sqlite3.
  * WAL mode so that a second handle (the CLI `devices` command) reads while the proxy
  * writes; synchronous=NORMAL (durable across process crashes, which is what a restart
  * needs; a power cut may lose the last transactions); all statements prepared once.

@@ -1,5 +1,5 @@
 /**
- * The one retry/backoff module (DESIGN section 9 point 8, after obuspa retry_wait.c):
+ * The one retry/backoff module (after obuspa retry_wait.c):
  * the TR-069 session retry formula, and a generic exponential backoff with jitter for
  * MTP reconnects and connection-request retries. Pure functions; the random source is
  * injectable so tests are deterministic.

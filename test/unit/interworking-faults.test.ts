@@ -1,5 +1,5 @@
 /**
- * The one CWMP fault -> USP error table (DESIGN section 4, interworking/faults.ts) and the
+ * The one CWMP fault -> USP error table (interworking/faults.ts) and the
  * translation of "the RPC could not be carried out" (RpcError) into USP errors: device
  * unreachable, session timeout and a CPE fault each give a distinct, clear error.
  */

@@ -1,6 +1,6 @@
 /**
  * Dispatch of a request Msg to its handler: an exhaustive switch over the request types
- * (DESIGN section 9.4). `handle(ctx, msg)` is the one entry point the endpoint calls; it never
+ * (one handler per message, as obuspa does). `handle(ctx, msg)` is the one entry point the endpoint calls; it never
  * throws: problems become USP Error Msgs.
  */
 import type { Msg } from '../codec/record.js';
