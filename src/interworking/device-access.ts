@@ -26,6 +26,8 @@ import type { KnowledgeBase } from './knowledge/knowledge-base.js';
 import { type ModelProfile, schemaPathOf } from './knowledge/model-profile.js';
 import { standardParameter } from './type-table.js';
 import type { RpcOutcome, RpcPort } from './rpc-port.js';
+import type { SpvResult } from './set-plan.js';
+import { toCwmpValue } from './values.js';
 
 export interface AccessOptions {
   /** Upper bound of names per GetParameterValues (the model's learned size may be lower). */
@@ -438,6 +440,40 @@ export class DeviceAccess {
       for (const v of await this.gpv(unknown)) types.set(v.name, v.type);
     }
     return types;
+  }
+
+  /**
+   * One SetParameterValues (TR-069 A.3.2.1). xsi:types: the device model's, else the given ones
+   * (a mapping's), else the standard's, else read once (typesFor). Booleans go as true/false.
+   */
+  async setParameterValues(list: readonly { name: string; value: string }[], given: ReadonlyMap<string, string> = new Map()): Promise<SpvResult> {
+    const types = await this.typesFor(list.map((l) => l.name).filter((n) => !this.model.typeOf(n) && !given.has(n)));
+    const out = await this.call({
+      method: 'SetParameterValues',
+      parameterList: list.map(({ name, value }) => {
+        const type = this.model.typeOf(name) ?? given.get(name) ?? types.get(name) ?? 'xsd:string';
+        return { name, value: toCwmpValue(type, value), type };
+      }),
+      parameterKey: '',
+    });
+    if (out.kind === 'response') return { ok: true };
+    return {
+      ok: false,
+      errCode: uspCodeOfCwmpFault(out.fault.faultCode),
+      errMsg: `SetParameterValues refused: ${describeFault(out.fault)}`,
+      perParam: out.fault.setParameterValuesFault,
+    };
+  }
+
+  /**
+   * DeleteObject of an instance; what the device knew of it is forgotten when it is gone. A missing
+   * instance (9005) is 'absent': success with nothing affected (TR-369 R-DEL.1, as obuspa answers).
+   */
+  async deleteObject(instancePath: string): Promise<'deleted' | 'absent' | Fault> {
+    const out = await this.call({ method: 'DeleteObject', objectName: instancePath, parameterKey: '' });
+    if (out.kind === 'response' || out.fault.faultCode === 9005) await this.forgetInstance(instancePath);
+    if (out.kind === 'response') return 'deleted';
+    return out.fault.faultCode === 9005 ? 'absent' : out.fault;
   }
 
   /** Writable per what the device said in GetParameterNames, else the standard; undefined: unknown. */

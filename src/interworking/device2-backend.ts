@@ -7,13 +7,10 @@
  * GetParameterValues of explicit names (device-access.ts). A Get of one parameter on a device
  * model the proxy knows is one GetParameterValues of that name.
  */
-import { EventEmitter } from 'node:events';
 import type { ParameterValueStruct } from '../cwmp/types.js';
-import type { DeviceRecord } from '../store/types.js';
 import type {
   AddOutcome,
   AtomicSetOutcome,
-  DeleteOutcome,
   DmBackend,
   GetOptions,
   LazyModel,
@@ -23,64 +20,36 @@ import type {
   ParamSchema,
   ParamSetting,
   RequestContext,
-  SetOutcome,
 } from '../usp/dm/types.js';
 import { withinDepth } from '../usp/dm/depth.js';
-import type { CommandRunner } from './commands.js';
-import { type AccessContext, DeviceAccess } from './device-access.js';
-import { describeFault, toUspError, uspCodeOfCwmpFault } from './faults.js';
+import { type BackendBaseDeps, CwmpBackendBase } from './backend-base.js';
+import type { DeviceAccess } from './device-access.js';
+import { describeFault, toUspError } from './faults.js';
 import { leafOf, parentOf } from './knowledge/device-tree.js';
 import { schemaPathOf } from './knowledge/model-profile.js';
-import type { DeviceLookup } from './rpc-port.js';
-import { type PlannedSetting, runAtomicSet, type SetRejection, type SpvResult } from './set-plan.js';
+import { type PlannedSetting, runAtomicSet, type SetRejection } from './set-plan.js';
 import { standardObject, standardParameter } from './type-table.js';
-import { isSecret, paramTypeOf, securedValue, toCwmpValue, toUspValue } from './values.js';
+import { isSecret, paramTypeOf, securedValue, toUspValue } from './values.js';
 
 /** Paths under the CWMP-only ManagementServer stay visible but read-only: the ACS owns them. */
 const READ_ONLY_SUBTREES = ['Device.ManagementServer.'];
 
-export interface DeviceBackendEvents {
-  /** An Add or Delete done through the proxy (ObjectCreation / ObjectDeletion notifications). */
-  objectChange: [{ kind: 'add' | 'delete'; agentEid: string; path: string; uniqueKeys: Record<string, string> }];
-}
-
-export interface DeviceBackendDeps {
-  access: AccessContext;
-  devices: DeviceLookup;
-  commands: CommandRunner;
-  /** Paths the proxy serves itself (Device.LocalAgent. ...): never taken from the device. */
-  excludedPrefixes: readonly string[];
-}
+export type DeviceBackendDeps = BackendBaseDeps;
 
 /** How long a column read for a search expression is shared between the rows of one request (ms). */
 const COLUMN_TTL_MS = 1_000;
 
-export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements DmBackend {
-  readonly prefixes = ['Device.'];
+export class Device2Backend extends CwmpBackendBase implements DmBackend {
   readonly lazy: LazyModel;
   private readonly columns = new Map<string, Promise<Map<string, string>>>();
 
   constructor(private readonly deps: DeviceBackendDeps) {
-    super();
+    super('Device', deps);
     this.lazy = {
       exists: (agentEid, p) => this.exists(agentEid, p),
       object: (agentEid, p) => this.object(agentEid, p),
       objectsBelow: (agentEid, p, opts) => this.objectsBelow(agentEid, p, opts?.types === true),
     };
-  }
-
-  private excluded(path: string): boolean {
-    return this.deps.excludedPrefixes.some((p) => path.startsWith(p) || p === path);
-  }
-
-  private async device(agentEid: string): Promise<DeviceRecord | null> {
-    const d = await this.deps.devices.deviceByEndpointId(agentEid);
-    return d && d.rootModel === 'Device' ? d : null;
-  }
-
-  private async open(agentEid: string): Promise<DeviceAccess | null> {
-    const d = await this.device(agentEid);
-    return d ? DeviceAccess.open(d, this.deps.access) : null;
   }
 
   // ------------------------------------------------------------------ the model, lazily
@@ -329,12 +298,6 @@ export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements
     );
   }
 
-  async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
-    const r = await this.setAtomic(ctx, [{ objectPath, settings }]);
-    if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
-    return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
-  }
-
   /** Several objects in ONE SetParameterValues (TR-069 A.3.2.1: all or nothing). */
   async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
     try {
@@ -351,32 +314,11 @@ export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements
           else planned.push({ objectPath, setting: s, natives: [{ name, value: s.value }] });
         }
       }
-      const out = await runAtomicSet(objects, planned, rejected, (list) => this.spv(a, list));
-      return out;
+      return await runAtomicSet(objects, planned, rejected, (list) => a.setParameterValues(list));
     } catch (e) {
       const c = toUspError(e);
       return { ok: false, errCode: c.code, errMsg: c.message, failures: [] };
     }
-  }
-
-  /** One SetParameterValues with the right xsi:types (TR-069 A.3.2.1). */
-  private async spv(a: DeviceAccess, list: { name: string; value: string }[]): Promise<SpvResult> {
-    const types = await a.typesFor(list.map((l) => l.name));
-    const out = await a.call({
-      method: 'SetParameterValues',
-      parameterList: list.map(({ name, value }) => {
-        const type = types.get(name) ?? 'xsd:string';
-        return { name, value: toCwmpValue(type, value), type };
-      }),
-      parameterKey: '',
-    });
-    if (out.kind === 'response') return { ok: true };
-    return {
-      ok: false,
-      errCode: uspCodeOfCwmpFault(out.fault.faultCode),
-      errMsg: `SetParameterValues refused: ${describeFault(out.fault)}`,
-      perParam: out.fault.setParameterValuesFault,
-    };
   }
 
   async add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome> {
@@ -428,8 +370,7 @@ export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements
         const r = await this.set(ctx, path, settings);
         if (!r.ok) {
           // A required parameter failed: the object must not stay (TR-369 R-ADD.2).
-          await a.call({ method: 'DeleteObject', objectName: path, parameterKey: '' }).catch(() => undefined);
-          await a.forgetInstance(path);
+          await a.deleteObject(path).catch(() => a.forgetInstance(path));
           return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.paramErrs };
         }
         paramErrs = r.paramErrs;
@@ -454,23 +395,8 @@ export class Device2Backend extends EventEmitter<DeviceBackendEvents> implements
     }
   }
 
-  async delete(ctx: RequestContext, instancePath: string): Promise<DeleteOutcome> {
-    try {
-      const a = await this.open(ctx.agentEid);
-      if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}` };
-      const out = await a.call({ method: 'DeleteObject', objectName: instancePath, parameterKey: '' });
-      if (out.kind === 'response' || out.fault.faultCode === 9005) await a.forgetInstance(instancePath);
-      if (out.kind === 'response') {
-        this.emit('objectChange', { kind: 'delete', agentEid: ctx.agentEid, path: instancePath, uniqueKeys: {} });
-        return { ok: true };
-      }
-      // A missing instance is a success with nothing affected (TR-369 R-DEL.1, as obuspa answers).
-      if (out.fault.faultCode === 9005) return { ok: true, deleted: false };
-      return { ok: false, errCode: 7024, errMsg: `DeleteObject ${instancePath} refused: ${describeFault(out.fault)}` };
-    } catch (e) {
-      const c = toUspError(e);
-      return { ok: false, errCode: c.code, errMsg: c.message };
-    }
+  protected async nativeInstance(_a: DeviceAccess, uspInstancePath: string): Promise<string | null> {
+    return uspInstancePath;
   }
 
   async operate(ctx: RequestContext, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome> {

@@ -5,9 +5,22 @@
  * (TR-369 R-SET.2): a failed required parameter fails the whole Set; failed optional ones are
  * dropped and the rest is sent again, once.
  */
-import type { SetParameterValuesFaultStruct } from '../cwmp/types.js';
-import type { AtomicSetOutcome, ParamError, ParamSetting } from '../usp/dm/types.js';
+import type { Fault, SetParameterValuesFaultStruct } from '../cwmp/types.js';
+import type { AtomicSetOutcome, DeleteOutcome, ParamError, ParamSetting, SetOutcome } from '../usp/dm/types.js';
 import { describeFault, uspCodeOfCwmpFault } from './faults.js';
+
+/** A DeleteObject's result as the USP Delete handler takes it (both device backends). */
+export function deleteOutcome(r: 'deleted' | 'absent' | Fault, nativePath: string): DeleteOutcome {
+  if (r === 'deleted') return { ok: true };
+  if (r === 'absent') return { ok: true, deleted: false };
+  return { ok: false, errCode: 7024, errMsg: `DeleteObject ${nativePath} refused: ${describeFault(r)}` };
+}
+
+/** set() of one object as a one-object atomic set (both device backends). */
+export function setOutcomeOf(r: AtomicSetOutcome): SetOutcome {
+  if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
+  return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
+}
 
 /** One USP setting with what it becomes on the device (one or more native parameters). */
 export interface PlannedSetting {

@@ -8,7 +8,6 @@
  * GetParameterNames of the new instance only; instance numbers of mapped tables persist per device
  * and are never reused.
  */
-import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { ParameterValueStruct } from '../cwmp/types.js';
 import { DeviceMapping, type InstanceMapStore, MappingError, type NativeParamInfo } from '../mapping/engine.js';
@@ -17,7 +16,6 @@ import type { DeviceRecord } from '../store/types.js';
 import type {
   AddOutcome,
   AtomicSetOutcome,
-  DeleteOutcome,
   DmBackend,
   GetOptions,
   LazyModel,
@@ -27,15 +25,13 @@ import type {
   ParamSetting,
   ParamType,
   RequestContext,
-  SetOutcome,
 } from '../usp/dm/types.js';
 import { withinDepth } from '../usp/dm/depth.js';
-import { CwmpCommandRunner, type CommandRunner } from './commands.js';
-import { type AccessContext, DeviceAccess } from './device-access.js';
-import type { DeviceBackendEvents } from './device2-backend.js';
-import { describeFault, toUspError, uspCodeOfCwmpFault, uspErrorOfRpc } from './faults.js';
-import type { DeviceLookup } from './rpc-port.js';
-import { type PlannedSetting, runAtomicSet, type SetRejection, type SpvResult } from './set-plan.js';
+import { CwmpCommandRunner } from './commands.js';
+import { DeviceAccess } from './device-access.js';
+import { type BackendBaseDeps, CwmpBackendBase } from './backend-base.js';
+import { describeFault, toUspError, uspErrorOfRpc } from './faults.js';
+import { type PlannedSetting, runAtomicSet, type SetRejection } from './set-plan.js';
 import { standardParameter } from './type-table.js';
 import { isSecret } from './values.js';
 
@@ -45,13 +41,9 @@ export interface InstanceMapPersistence {
   save(deviceKey: string, map: Record<string, number>): Promise<void>;
 }
 
-export interface Tr098BackendDeps {
-  access: AccessContext;
-  devices: DeviceLookup;
-  commands: CommandRunner;
+export interface Tr098BackendDeps extends BackendBaseDeps {
   rules: MappingRules;
   instanceMaps: InstanceMapPersistence;
-  excludedPrefixes: readonly string[];
 }
 
 /** The TR-181 home of Download(); presented with one row (the running image) for TR-098 devices. */
@@ -62,8 +54,7 @@ const TYPES: ReadonlySet<string> = new Set(['string', 'base64', 'hexBinary', 'da
 /** Commands that need no model: the CWMP RPCs Reboot and FactoryReset work on any root. */
 const MODEL_FREE = new Set(['Device.Reboot()', 'Device.FactoryReset()', 'Device.Boot!']);
 
-export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements DmBackend {
-  readonly prefixes = ['Device.'];
+export class Tr098Backend extends CwmpBackendBase implements DmBackend {
   readonly lazy: LazyModel;
   /** A device's mapping, rebuilt when its learned names change (tree version). */
   private readonly mappings = new LRUCache<string, { version: number; mapping: DeviceMapping; writable: Set<string> }>({ max: 2_000 });
@@ -77,7 +68,7 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
   private readonly modelMappings = new LRUCache<string, { version: number; mapping: DeviceMapping }>({ max: 256 });
 
   constructor(private readonly deps: Tr098BackendDeps) {
-    super();
+    super('InternetGatewayDevice', deps);
     this.lazy = {
       exists: async (agentEid, p) => {
         if (MODEL_FREE.has(p)) return (await this.device(agentEid)) !== null;
@@ -91,20 +82,6 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
       object: async (agentEid, p) => (await this.supported(agentEid)).find((o) => o.path === p) ?? null,
       objectsBelow: async (agentEid, p) => (await this.supported(agentEid)).filter((o) => o.path.startsWith(p)),
     };
-  }
-
-  private excluded(path: string): boolean {
-    return this.deps.excludedPrefixes.some((x) => path.startsWith(x));
-  }
-
-  private async device(agentEid: string): Promise<DeviceRecord | null> {
-    const d = await this.deps.devices.deviceByEndpointId(agentEid);
-    return d && d.rootModel === 'InternetGatewayDevice' ? d : null;
-  }
-
-  private async open(agentEid: string): Promise<DeviceAccess | null> {
-    const d = await this.device(agentEid);
-    return d ? DeviceAccess.open(d, this.deps.access) : null;
   }
 
   private instanceStore(): InstanceMapStore {
@@ -313,12 +290,6 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
     return result;
   }
 
-  async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
-    const r = await this.setAtomic(ctx, [{ objectPath, settings }]);
-    if (r.ok) return { ok: true, updated: r.results[0]?.updated ?? {}, paramErrs: r.results[0]?.paramErrs ?? [] };
-    return { ok: false, errCode: r.errCode, errMsg: r.errMsg, paramErrs: r.failures.flatMap((f) => f.paramErrs) };
-  }
-
   /** All mapped settings in one SetParameterValues (TR-069 A.3.2.1: all or nothing). */
   async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
     try {
@@ -342,27 +313,11 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
           }
         }
       }
-      return await runAtomicSet(objects, planned, rejected, (list) => this.spv(a, list, types));
+      return await runAtomicSet(objects, planned, rejected, (list) => a.setParameterValues(list, types));
     } catch (e) {
       const c = toUspError(e);
       return { ok: false, errCode: c.code, errMsg: c.message, failures: [] };
     }
-  }
-
-  private async spv(a: DeviceAccess, list: { name: string; value: string }[], mapped: ReadonlyMap<string, string>): Promise<SpvResult> {
-    const learned = await a.typesFor(list.map((l) => l.name).filter((n) => !mapped.has(n)));
-    const out = await a.call({
-      method: 'SetParameterValues',
-      parameterList: list.map(({ name, value }) => ({ name, value, type: a.model.typeOf(name) ?? mapped.get(name) ?? learned.get(name) ?? 'xsd:string' })),
-      parameterKey: '',
-    });
-    if (out.kind === 'response') return { ok: true };
-    return {
-      ok: false,
-      errCode: uspCodeOfCwmpFault(out.fault.faultCode),
-      errMsg: `SetParameterValues refused: ${describeFault(out.fault)}`,
-      perParam: out.fault.setParameterValuesFault,
-    };
   }
 
   /**
@@ -469,29 +424,11 @@ export class Tr098Backend extends EventEmitter<DeviceBackendEvents> implements D
   }
 
   private async rollback(a: DeviceAccess, nativeInstance: string): Promise<void> {
-    await a.call({ method: 'DeleteObject', objectName: nativeInstance, parameterKey: '' }).catch(() => undefined);
-    await a.forgetInstance(nativeInstance);
+    await a.deleteObject(nativeInstance).catch(() => a.forgetInstance(nativeInstance));
   }
 
-  async delete(ctx: RequestContext, instancePath: string): Promise<DeleteOutcome> {
-    try {
-      const a = await this.open(ctx.agentEid);
-      if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}` };
-      const { mapping: m } = await this.mapping(a);
-      const native = m.toNative(instancePath)?.[0];
-      if (!native) return { ok: true, deleted: false };
-      const out = await a.call({ method: 'DeleteObject', objectName: native, parameterKey: '' });
-      if (out.kind === 'response' || out.fault.faultCode === 9005) await a.forgetInstance(native);
-      if (out.kind === 'response') {
-        this.emit('objectChange', { kind: 'delete', agentEid: ctx.agentEid, path: instancePath, uniqueKeys: {} });
-        return { ok: true };
-      }
-      if (out.fault.faultCode === 9005) return { ok: true, deleted: false };
-      return { ok: false, errCode: 7024, errMsg: `DeleteObject ${native} refused: ${describeFault(out.fault)}` };
-    } catch (e) {
-      const c = toUspError(e);
-      return { ok: false, errCode: c.code, errMsg: c.message };
-    }
+  protected async nativeInstance(a: DeviceAccess, uspInstancePath: string): Promise<string | null> {
+    return (await this.mapping(a)).mapping.toNative(uspInstancePath)?.[0] ?? null;
   }
 
   async operate(ctx: RequestContext, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome> {
