@@ -350,7 +350,7 @@ export class MemoryModel implements DmBackend {
     if (!m || !o?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${instancePath} is not a table instance` };
     if (o.access === 'readOnly' || o.access === 'addOnly')
       return { ok: false, errCode: 7024, errMsg: `${instancePath} cannot be deleted (object is not deletable)` };
-    if (!this.objectExists(ctx.agentEid, instancePath)) return { ok: true }; // TR-369: deleting a missing instance succeeds
+    if (!this.objectExists(ctx.agentEid, instancePath)) return { ok: true, deleted: false }; // TR-369 R-DEL.1: a missing instance is success, nothing affected
     const values = this.objectValues(ctx.agentEid, instancePath)!;
     const tree = this.tree(ctx.agentEid);
     tree.tables.get(m[1]!)!.rows.delete(Number(m[2]));
