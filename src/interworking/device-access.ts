@@ -385,6 +385,10 @@ export class DeviceAccess {
     }
     if (list.length < names.length)
       this.oddity('gpv-short', `a GetParameterValues answer lacked ${names.length - list.length} of the ${names.length} names asked`);
+    for (const p of list) {
+      const bad = typeMismatch(p.type, p.value);
+      if (bad) this.oddity(`type|${schemaPathOf(p.name)}`, `${p.name}: ${bad} (passed on as the device sent it)`);
+    }
     return list;
   }
 
@@ -523,6 +527,22 @@ export class FaultError extends UspError {
     what: string,
   ) {
     super(uspCodeOfCwmpFault(fault.faultCode), `${what} failed: ${describeFault(fault)}`);
+  }
+}
+
+/** A value that does not fit its xsi:type (TR-106 3.2): the reason, or null. */
+function typeMismatch(type: string, value: string): string | null {
+  switch (type) {
+    case 'xsd:boolean':
+      return /^(true|false|0|1)$/i.test(value.trim()) ? null : `"${value}" is not an xsd:boolean`;
+    case 'xsd:int':
+    case 'xsd:long':
+      return /^-?\d+$/.test(value.trim()) ? null : `"${value}" is not an ${type}`;
+    case 'xsd:unsignedInt':
+    case 'xsd:unsignedLong':
+      return /^\d+$/.test(value.trim()) ? null : `"${value}" is not an ${type}`;
+    default:
+      return null;
   }
 }
 

@@ -54,6 +54,8 @@ interface WorldOptions {
   /** Share the store (and so the learned knowledge) with another world: a restart. */
   store?: SqliteStore;
   port?: SimPort;
+  /** Where the layer's log lines go (default: nowhere). */
+  logLines?: string[];
 }
 
 class World {
@@ -69,7 +71,12 @@ class World {
     this.port = opts.port ?? new SimPort(parseQuirks(opts.quirks ?? 'explicit-names-only'));
     this.store = opts.store ?? openSqliteStore(':memory:');
     this.iw = new Interworking(
-      { port: this.port, store: this.store, rules: loadDefaultMapping(), log: createLogger('silent') },
+      {
+        port: this.port,
+        store: this.store,
+        rules: loadDefaultMapping(),
+        log: opts.logLines ? createLogger('warn', { write: (l: string) => void opts.logLines!.push(l) } as never) : createLogger('silent'),
+      },
       { operationTimeoutMs: 5_000, excludedPrefixes: LOCAL_AGENT_PREFIXES, gpvBatchSize: opts.gpvBatchSize, partialPaths: opts.partialPaths },
     );
     this.localAgent = new LocalAgent(loadConfig({ env: {}, overrides: { controllers: [{ endpointId: CONTROLLER }] } }), openSqliteStore(':memory:'), '1.0');
@@ -476,6 +483,25 @@ describe('interworking: CPEs that fault, choke or drop', () => {
     assert.equal(Object.keys(res[0]!.resolvedPathResults[0]!.resultParams).length, 7);
     assert.equal(w.port.methods(n)[0], 'GPV Device.WiFi.Radio.1.');
     assert.equal((await w.iw.capabilities(w.dev)).partialPaths, 'no');
+  });
+
+  it('a value that does not fit its type: passed on as sent, logged once with the device', async () => {
+    const logLines: string[] = [];
+    const w = new World({ quirks: 'none', logLines });
+    const orig = w.port.enqueue.bind(w.port);
+    w.port.enqueue = async (k, rpc) => {
+      const out = await orig(k, rpc);
+      if (out.kind === 'response' && out.response.method === 'GetParameterValuesResponse') {
+        for (const p of out.response.parameterList) if (p.name.endsWith('.Enable')) p.value = 'yes';
+      }
+      return out;
+    };
+    const first = await w.get(['Device.WiFi.SSID.*.Enable']);
+    assert.deepEqual(first[0]!.resolvedPathResults[0]!.resultParams, { Enable: 'yes' });
+    await w.get(['Device.WiFi.SSID.*.Enable']);
+    const warned = logLines.filter((l) => l.includes('is not an xsd:boolean'));
+    assert.equal(warned.length, 1, logLines.join('\n'));
+    assert.match(warned[0]!, new RegExp(w.dev.endpointId));
   });
 
   it('an unreachable device: 7002 with the reason', async () => {
