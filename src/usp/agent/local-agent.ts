@@ -543,11 +543,10 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   }
 
   /** Predefined Roles and their Permissions are the configuration's: no controller changes them. */
-  private guard(ctx: RequestContext, op: 'set' | 'add' | 'delete', path: string): { errCode: number; errMsg: string } | null {
+  private guard(ctx: RequestContext, _op: 'set' | 'add' | 'delete', path: string): { errCode: number; errMsg: string } | null {
     if (ctx.controllerEid === '') return null; // the agent's own housekeeping
     const m = TRUST_ROW.exec(path);
     if (!m || Number(m[1]) > this.predefined.length) return null;
-    if (op === 'add' && path === ROLE_TABLE) return null;
     return {
       errCode: 7006,
       errMsg: `permission denied: ${ROLE_TABLE}${m[1]} ("${this.predefined[Number(m[1]) - 1]!.name}") is predefined by the proxy's configuration and read-only`,

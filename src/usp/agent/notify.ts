@@ -371,9 +371,8 @@ export class Notifier {
 
   /** A Recipient's rights on an agent (a configured controller: trusted). */
   private accessOf(agentEid: string, controllerEid: string): Promise<Access> {
-    const roles = this.localAgent.rolesOf(agentEid, controllerEid, true);
-    const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => /[[+]/.test(t))));
-    return accessOf(roles, byValue && this.router ? modelPaths(this.router, agentEid).backend : null);
+    const router = this.router;
+    return accessOf(this.localAgent.rolesOf(agentEid, controllerEid, true), router ? () => modelPaths(router, agentEid).backend : null);
   }
 
   private async claimed(key: string, ttlMs: number): Promise<boolean> {

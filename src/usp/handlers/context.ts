@@ -60,9 +60,7 @@ export type Handler = (ctx: RequestScope, msg: Msg) => Promise<Msg | null>;
 /** The controller's rights for this request: its Roles, by-value Targets evaluated now. */
 export async function scopeOf(ctx: HandlerContext): Promise<RequestScope> {
   const roles = ctx.localAgent.rolesOf(ctx.agentEid, ctx.controllerEid, ctx.trusted);
-  const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => /[[+]/.test(t))));
-  const access = await accessOf(roles, byValue ? modelPaths(ctx.router, ctx.agentEid).backend : null);
-  return { ...ctx, access };
+  return { ...ctx, access: await accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid).backend) };
 }
 
 /**

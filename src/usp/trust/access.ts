@@ -23,11 +23,14 @@ const BY_VALUE = /[[+]/;
 const MAX_TARGET_MATCHES = 10_000;
 
 /**
- * The Roles with their by-value Targets evaluated through `backend` (the agent's model, unfiltered:
- * the agent evaluates its own ACL). A Target that does not resolve (an unknown name, a device that
- * cannot answer) selects nothing: rights are never widened by a failure.
+ * The Roles with their by-value Targets evaluated through the agent's model (unfiltered: the agent
+ * evaluates its own ACL), asked for only when a Target needs it; none: such Targets select
+ * nothing. A Target that does not resolve (an unknown name, a device that cannot answer) selects
+ * nothing either: rights are never widened by a failure.
  */
-export async function accessOf(roles: readonly Role[], backend: PathBackend | null): Promise<Access> {
+export async function accessOf(roles: readonly Role[], model: (() => PathBackend) | null): Promise<Access> {
+  const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => BY_VALUE.test(t))));
+  const backend = byValue && model ? model() : null;
   const evaluated: Role[] = [];
   for (const role of roles) {
     const permissions = [];
