@@ -227,6 +227,25 @@ for (const root of ['Device', 'InternetGatewayDevice'] as const) {
       await w.ask(OPERATOR, set('Device.LocalAgent.Controller.2.', { AssignedRole: 'Device.LocalAgent.ControllerTrust.Role.2' }));
     });
 
+    it('a Role made by the operator with a search-expression Target: evaluated against the CPE at each request', async () => {
+      const ROLE = 'Device.LocalAgent.ControllerTrust.Role.';
+      const r = await w.ask(OPERATOR, add(ROLE, { Name: 'enabled-ssids', Enable: 'true' }));
+      const role = r.body.response!.addResp!.createdObjResults[0]!.operStatus!.operSuccess!.instantiatedPath!;
+      const p = await w.ask(
+        OPERATOR,
+        add(`${role}Permission.`, { Enable: 'true', Order: '1', Targets: 'Device.WiFi.SSID.[Enable==true].', Param: 'r---', Obj: 'r---' }),
+      );
+      assert.equal(p.header.msgType, 'ADD_RESP', JSON.stringify(p.body));
+      await w.ask(OPERATOR, set('Device.LocalAgent.Controller.4.', { AssignedRole: role.slice(0, -1) }));
+      // (The device backend keeps a column it searched for a second: the row is disabled before the first search.)
+      await w.ask(OPERATOR, set('Device.WiFi.SSID.2.', { Enable: 'false' }));
+      assert.deepEqual(Object.keys((await read(w, NOBODY, 'Device.WiFi.SSID.*.SSID')).values), ['Device.WiFi.SSID.1.SSID']);
+      assert.equal((await read(w, NOBODY, 'Device.WiFi.SSID.2.SSID')).code, 7026);
+      assert.equal((await read(w, NOBODY, 'Device.WiFi.SSID.1.SSID')).code, 0);
+      await w.ask(OPERATOR, set('Device.WiFi.SSID.2.', { Enable: 'true' }));
+      await w.ask(OPERATOR, set('Device.LocalAgent.Controller.4.', { AssignedRole: '' }));
+    });
+
     it('secured parameters read empty through Get, search values and Notify, and can still be Set', async () => {
       const KEY = 'Device.WiFi.AccessPoint.1.Security.KeyPassphrase';
       const r = await w.ask(APP, set('Device.WiFi.AccessPoint.1.Security.', { KeyPassphrase: 'S3cret-value' }));
