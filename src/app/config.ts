@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { splitTargets, trustConfigProblem } from '../usp/trust/roles.js';
 
 /**
  * The schema is the single declaration of every key: its type, default, bounds and meaning.
@@ -30,13 +31,18 @@ interface BoolLeaf {
   kind: 'bool';
   def: boolean;
 }
+/** A list of strings: a YAML list, or one comma-separated string (environment, command line). */
+interface StringsLeaf {
+  kind: 'strings';
+  def: string[];
+}
 interface ListLeaf<S extends Schema = Schema> {
   kind: 'list';
   def: unknown[];
   item: S;
   required: readonly string[];
 }
-type Leaf = StringLeaf | IntLeaf | BoolLeaf | ListLeaf;
+type Leaf = StringLeaf | IntLeaf | BoolLeaf | StringsLeaf | ListLeaf;
 type Schema = { [key: string]: Leaf | Schema };
 
 /** The value type a schema node declares. */
@@ -47,14 +53,17 @@ type Infer<S> =
       ? number
       : S extends BoolLeaf
         ? boolean
-        : S extends ListLeaf<infer I>
-          ? Infer<I>[]
-          : { [K in keyof S]: Infer<S[K]> };
+        : S extends StringsLeaf
+          ? string[]
+          : S extends ListLeaf<infer I>
+            ? Infer<I>[]
+            : { [K in keyof S]: Infer<S[K]> };
 
 const str = (def: string, opts: { secret?: boolean } = {}): StringLeaf => ({ kind: 'string', def, ...opts });
 const oneOf = <const T extends string>(values: readonly T[], def: NoInfer<T>): StringLeaf<T> => ({ kind: 'string', def, enum: values });
 const int = (def: number, min: number, max: number): IntLeaf => ({ kind: 'int', def, min, max });
 const bool = (def: boolean): BoolLeaf => ({ kind: 'bool', def });
+const strings = (): StringsLeaf => ({ kind: 'strings', def: [] });
 const list = <S extends Schema>(item: S, required: readonly (keyof S & string)[]): ListLeaf<S> => ({ kind: 'list', def: [], item, required });
 
 const MAX_MS = 7 * 24 * 3600 * 1000;
@@ -127,6 +136,8 @@ const SCHEMA = {
     maxRecordBytes: int(5 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     /** Requests one controller may have in progress at once; beyond, USP Error 7005 (flood guard). */
     maxRequestsInFlightPerController: int(256, 1, 1_000_000),
+    /** Parameters one GetResp may carry; a requested path beyond it answers 7005 (its bytes stay below maxRecordBytes too). */
+    maxGetParams: int(20_000, 1, 10_000_000),
     websocket: {
       enabled: bool(true),
       host: str('0.0.0.0'),
@@ -187,10 +198,38 @@ const SCHEMA = {
      */
     partialPaths: oneOf(['never', 'probe'], 'never'),
   },
+  /**
+   * TR-369 Controller Trust: Roles beyond the built-in "full" and "read-only" (a Role of the same
+   * name replaces the built-in one), and the Role of controllers that are not trusted ('' = none:
+   * their requests answer 7006). Served as Device.LocalAgent.ControllerTrust. (docs/controller-trust.md).
+   */
+  controllerTrust: {
+    untrustedRole: str(''),
+    roles: list(
+      {
+        name: str(''),
+        permissions: list(
+          {
+            /** Larger wins where Targets overlap within the Role (TR-181 Permission.{i}.Order). */
+            order: int(1, 0, 4_294_967_295),
+            /** Path expressions: partial paths cover their subtree; "*" any instance. */
+            targets: strings(),
+            param: str('----'),
+            obj: str('----'),
+            instantiatedObj: str('----'),
+            commandEvent: str('----'),
+          },
+          [],
+        ),
+      },
+      ['name'],
+    ),
+  },
   controllers: list(
     {
       endpointId: str(''),
-      role: oneOf(['full', 'read-only'], 'full'),
+      /** Role names, comma-separated: the built-in "full" or "read-only", or a controllerTrust.roles name. */
+      role: str('full'),
       mqtt: { topic: str('') },
       stomp: { destination: str('') },
       websocket: { url: str('') },
@@ -254,6 +293,11 @@ function defaults(schema: Schema): Record<string, unknown> {
 function coerce(leaf: Leaf, raw: unknown, key: string, source: string): unknown {
   const where = `${source}: ${key}`;
   switch (leaf.kind) {
+    case 'strings': {
+      if (typeof raw === 'string') return splitTargets(raw);
+      if (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string' && typeof x !== 'number')) throw new ConfigError(`${where} must be a list of strings`);
+      return raw.map(String);
+    }
     case 'list': {
       let data = raw;
       if (typeof raw === 'string') {
@@ -383,6 +427,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  const trust = trustConfigProblem(config);
+  if (trust) throw new ConfigError(trust);
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,

@@ -298,8 +298,14 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     );
   }
 
+  /** A write makes every column read for a search of this agent stale. */
+  private forgetColumns(agentEid: string): void {
+    for (const k of [...this.columns.keys()]) if (k.startsWith(`${agentEid}|`)) this.columns.delete(k);
+  }
+
   /** Several objects in ONE SetParameterValues (TR-069 A.3.2.1: all or nothing). */
   async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
+    this.forgetColumns(ctx.agentEid);
     try {
       const a = await this.open(ctx.agentEid);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, failures: [] };
@@ -322,6 +328,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
   }
 
   async add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome> {
+    this.forgetColumns(ctx.agentEid);
     try {
       const a = await this.open(ctx.agentEid);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, paramErrs: [] };
@@ -395,7 +402,8 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     }
   }
 
-  protected async nativeInstance(_a: DeviceAccess, uspInstancePath: string): Promise<string | null> {
+  protected async nativeInstance(a: DeviceAccess, uspInstancePath: string): Promise<string | null> {
+    this.forgetColumns(a.device.endpointId);
     return uspInstancePath;
   }
 

@@ -78,7 +78,8 @@ export class EventBridge {
       const mDownload = inform.event.find((e) => e.eventCode === 'M Download');
       const firmware = !!mDownload || codes.includes('7 TRANSFER COMPLETE');
       const cause = mReboot ? 'RemoteReboot' : firmware ? 'FirmwareUpdate' : 'LocalReboot';
-      const params = Object.fromEntries(inform.parameterList.map((p) => [p.name, p.value]));
+      // Secured parameters never leave as anything but their secured value (TR-106 "secured").
+      const params = Object.fromEntries(inform.parameterList.map((p) => [p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value)]));
       const wanted = new Set(this.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
       const map: Record<string, string> = {};
       for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;

@@ -37,6 +37,8 @@ export interface HarnessOptions {
   usp?: Record<string, unknown>;
   /** Store to use (default: a fresh ':memory:' SQLite store). */
   store?: Store;
+  /** `controllerTrust.*` configuration (roles, untrustedRole). */
+  controllerTrust?: Record<string, unknown>;
 }
 
 const REQ_TYPE: Record<NonNullable<Request['reqType']>, MsgType> = {
@@ -91,6 +93,7 @@ export class Harness {
           { endpointId: C2, role: 'full', mqtt: { topic: '/usp/controller-2' } },
           { endpointId: RO, role: 'read-only', mqtt: { topic: '/usp/controller-ro' } },
         ],
+        ...(opts.controllerTrust ? { controllerTrust: opts.controllerTrust } : {}),
         log: { level: 'silent' },
       }),
     );
@@ -106,6 +109,7 @@ export class Harness {
     };
     this.notifier = new Notifier({
       localAgent: this.localAgent,
+      router: this.router,
       endpoint,
       usp: this.config.usp,
       log: silentLogger(),
@@ -120,12 +124,12 @@ export class Harness {
     return this;
   }
 
-  ctx(who: Who = 'c1'): HandlerContext {
-    const controllerEid = EID[who];
+  ctx(who: Who | { eid: string; trusted: boolean } = 'c1'): HandlerContext {
+    const controllerEid = typeof who === 'string' ? EID[who] : who.eid;
     return {
       agentEid: AGENT,
       controllerEid,
-      role: this.config.controllers.find((c) => c.endpointId === controllerEid)!.role,
+      trusted: typeof who === 'string' ? true : who.trusted,
       router: this.router,
       localAgent: this.localAgent,
       versions: SUPPORTED_USP_VERSIONS,
@@ -135,13 +139,13 @@ export class Harness {
   }
 
   /** Sends a request Msg as a controller; the response as decoded from the wire (null: no response). */
-  async request(msg: Msg, who: Who = 'c1'): Promise<Msg | null> {
+  async request(msg: Msg, who: Who | { eid: string; trusted: boolean } = 'c1'): Promise<Msg | null> {
     const resp = await handle(this.ctx(who), wire(msg));
     return resp ? wire(resp) : null;
   }
 
   /** request() that must answer. */
-  async ask(msg: Msg, who: Who = 'c1'): Promise<Msg> {
+  async ask(msg: Msg, who: Who | { eid: string; trusted: boolean } = 'c1'): Promise<Msg> {
     const r = await this.request(msg, who);
     if (!r) throw new Error('no response');
     return r;

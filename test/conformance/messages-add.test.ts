@@ -205,9 +205,14 @@ test('1.104 Alias is write-once: a generated Alias cannot be changed by Set', as
   assert.equal((await h.values(p)).Alias, before);
 });
 
-test('1.1 Add as a read-only controller: Error 7006, nothing created', async () => {
-  const r = await h.ask(requestMsg('add', { allowPartial: false, createObjs: [{ objPath: SUB, paramSettings: [] }] }), 'ro');
+test('1.1 Add as a read-only controller: Error 7006 outside its own Subscriptions, nothing created', async () => {
+  const BOOT = 'Device.LocalAgent.Controller.3.BootParameter.';
+  const r = await h.ask(requestMsg('add', { allowPartial: false, createObjs: [{ objPath: BOOT, paramSettings: [] }] }), 'ro');
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7006);
-  assert.deepEqual(await h.instances(SUB), []);
+  assert.match(r.body.error!.errMsg!, /read-only.*Controller\.3\.BootParameter\./);
+  assert.deepEqual(await h.instances(BOOT), []);
+  // The read-only Role may subscribe (it could not be notified otherwise): Recipient is itself.
+  const sub = await h.subscribe({ Enable: 'true', NotifType: 'ValueChange', ReferenceList: 'Device.LocalAgent.Controller.1.ProvisioningCode' }, 'ro');
+  assert.equal((await h.values(sub)).Recipient, 'Device.LocalAgent.Controller.3');
 });

@@ -81,10 +81,24 @@ test('1.34, 1.90 Delete with "*." deletes every instance', async () => {
 });
 
 test('1.24 Delete by a read-only controller: Error 7006, nothing deleted', async () => {
-  const r = await h.ask(requestMsg('delete', { allowPartial: false, objPaths: [`${SUB}1.`] }), 'ro');
+  const BOOT = 'Device.LocalAgent.Controller.1.BootParameter.';
+  await h.add(BOOT, { ParameterName: 'Device.DeviceInfo.SerialNumber' });
+  const r = await h.ask(requestMsg('delete', { allowPartial: false, objPaths: [`${BOOT}1.`, `${SUB}1.`] }), 'ro');
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7006);
+  assert.match(r.body.error!.errMsg!, /BootParameter\.1\./);
+  assert.deepEqual(await h.instances(BOOT), [1]);
   assert.deepEqual(await h.instances(SUB), [1, 2]);
+  // allow_partial true: the refused instance is an unaffected_path_err 7006, the permitted one goes.
+  const p = await h.ask(requestMsg('delete', { allowPartial: true, objPaths: [`${BOOT}1.`, `${SUB}1.`] }), 'ro');
+  const [boot, sub] = p.body.response!.deleteResp!.deletedObjResults;
+  assert.deepEqual(boot!.operStatus!.operSuccess!.affectedPaths, []);
+  assert.deepEqual(
+    boot!.operStatus!.operSuccess!.unaffectedPathErrs.map((e) => [e.unaffectedPath, e.errCode]),
+    [[`${BOOT}1.`, 7006]],
+  );
+  assert.deepEqual(sub!.operStatus!.operSuccess!.affectedPaths, [`${SUB}1.`]);
+  assert.deepEqual(await h.instances(BOOT), [1]);
 });
 
 test('1.78 Deleting a Controller row deletes the Subscriptions whose Recipient it was', async () => {

@@ -161,11 +161,25 @@ test('1.14 Set on a missing instance (no search): Error 7026/7016, allow_partial
   assert.equal(p.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operStatus, 'operFailure');
 });
 
-test('1.11 Set by a read-only controller: Error 7006, no change', async () => {
-  const r = await h.set(`${SUB}1.`, { NotifRetry: 'true' }, false, 'ro');
+test('1.11 Set by a read-only controller: Error 7006 naming the parameter, no change', async () => {
+  const CTL = 'Device.LocalAgent.Controller.1.';
+  const r = await h.set(CTL, { ProvisioningCode: 'x' }, false, 'ro');
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7006);
-  assert.equal((await h.values(`${SUB}1.`)).NotifRetry, 'false');
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((e) => [e.paramPath, e.errCode]),
+    [[`${CTL}ProvisioningCode`, 7006]],
+  );
+  assert.equal((await h.values(CTL)).ProvisioningCode, '');
+  // Not required: a success naming the refused setting in param_errs, nothing changed.
+  const n = await h.set(CTL, { ProvisioningCode: ['x', false] }, false, 'ro');
+  const inst = n.body.response!.setResp!.updatedObjResults[0]!.operStatus!.operSuccess!.updatedInstResults[0]!;
+  assert.deepEqual(inst.updatedParams, {});
+  assert.deepEqual(
+    inst.paramErrs.map((e) => [e.param, e.errCode]),
+    [['ProvisioningCode', 7006]],
+  );
+  assert.equal((await h.values(CTL)).ProvisioningCode, '');
 });
 
 test('1.19 Set through a search path where one matched object fails, allow_partial true: oper_failure and no object changed (R-SET.2a)', async () => {

@@ -269,6 +269,29 @@ test('USP Records and translation latency are counted', async () => {
   }
 });
 
+test('a secured parameter the CPE reports reads empty over USP and never reaches the admin API', async () => {
+  const sim = fleet.devices[0]!;
+  const SECRET = 'Cpe-Reported-S3cret';
+  sim.model.set('Device.ManagementServer.Password', SECRET);
+  sim.model.set('Device.WiFi.AccessPoint.1.Security.KeyPassphrase', SECRET);
+  const rec = (await proxy.store.listDevices({ search: sim.serial }))[0]!;
+  const c = new UspControllerClient({ agentId: rec.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: tp.uspUrl }, timeoutMs: 10_000 });
+  await c.connect();
+  try {
+    const m = await c.request(get(['Device.ManagementServer.', 'Device.WiFi.AccessPoint.1.Security.KeyPassphrase']));
+    const [ms, key] = m.body.response!.getResp!.reqPathResults;
+    assert.equal(ms!.resolvedPathResults[0]!.resultParams.Password, '');
+    assert.equal(key!.resolvedPathResults[0]!.resultParams.KeyPassphrase, '');
+    assert.doesNotMatch(JSON.stringify(m), new RegExp(SECRET));
+  } finally {
+    await c.close();
+  }
+  for (const p of [`/api/devices/${encodeURIComponent(rec.endpointId)}`, '/api/devices', '/api/summary', '/api/controllers']) {
+    assert.doesNotMatch(await (await api(p)).text(), new RegExp(SECRET), p);
+  }
+  assert.doesNotMatch(await (await fetch(base + '/metrics')).text(), new RegExp(SECRET));
+});
+
 test('controllers are listed with their MTP state', async () => {
   const r = (await (await api('/api/controllers')).json()) as {
     controllers: Array<{ endpointId: string; role: string; mtps: Array<{ mtp: string; connected: boolean }> }>;

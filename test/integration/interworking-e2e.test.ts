@@ -312,7 +312,7 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
       assert.equal(error(s).errCode, 7026);
 
       const ro = await connect(mtp, agent, RO);
-      const w = await ro.req(set([{ objPath: 'Device.WiFi.SSID.1.', params: { SSID: 'hacked' } }]));
+      const w = await ro.req(set([{ objPath: 'Device.WiFi.SSID.1.', params: { SSID: 'hacked' }, required: true }]));
       assert.equal(error(w).errCode, 7006);
       const a = await ro.req(add([{ objPath: 'Device.NAT.PortMapping.', params: {} }]));
       assert.equal(error(a).errCode, 7006);

@@ -179,7 +179,7 @@ for (const mtp of ['ws', 'mqtt', 'stomp'] as const) {
 
 test('a read-only controller gets 7006 on Add; Get still works', async () => {
   const tr = transport('ws', RO);
-  const add = await cli(['add', 'Device.LocalAgent.Subscription.', 'ID=x', ...tr]);
+  const add = await cli(['add', 'Device.LocalAgent.Controller.1.BootParameter.', 'ParameterName=Device.DeviceInfo.SerialNumber', ...tr]);
   assert.equal(add.code, 1);
   assert.equal(add.json.body.error.errCode, 7006);
   const get = await cli(['get', 'Device.LocalAgent.EndpointID', ...tr]);

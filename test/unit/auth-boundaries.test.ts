@@ -292,9 +292,9 @@ test('USP: a read-only controller gets 7006 on Set/Add/Delete/Operate, and may G
     return { code, out };
   };
   for (const args of [
-    ['set', 'Device.LocalAgent.Controller.1.', 'ProvisioningCode=x'],
-    ['add', 'Device.LocalAgent.Subscription.', 'ID=ro', 'NotifType=ValueChange'],
-    ['delete', 'Device.LocalAgent.Subscription.1.'],
+    ['set', 'Device.LocalAgent.Controller.1.', 'ProvisioningCode=x', '--required'],
+    ['add', 'Device.LocalAgent.Controller.1.BootParameter.', 'ParameterName=Device.DeviceInfo.SerialNumber'],
+    ['delete', 'Device.LocalAgent.Controller.1.'],
     ['operate', 'Device.Reboot()'],
   ]) {
     const r = await run(args);

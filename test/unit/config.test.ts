@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError, envName, describeConfig } from '../../src/app/config.js';
+import { BUILTIN_ROLES } from '../../src/usp/trust/roles.js';
+import { ROOT } from '../helpers/paths.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cup-config-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -62,5 +64,68 @@ test('a secret never appears in an error message', () => {
   assert.throws(
     () => loadConfig({ env: {}, file: file('s.yaml', 'acs:\n  auth: { password: [1] }\n') }),
     (e: unknown) => e instanceof ConfigError && /acs\.auth\.password must be a string/.test(e.message),
+  );
+});
+
+test('Controller Trust: the Roles of docs/controller-trust.md load as written; bad Roles are named', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs', 'controller-trust.md'), 'utf8');
+  const yaml = /## Roles[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(yaml, 'a YAML block under "## Roles"');
+  const c = loadConfig({ file: file('trust.yaml', yaml), env: {} });
+  assert.deepEqual(
+    c.controllerTrust.roles.map((r) => r.name),
+    ['full', 'read-only', 'end-user-wifi'],
+  );
+  const wifi = c.controllerTrust.roles[2]!;
+  assert.deepEqual(wifi.permissions[1]!.targets, ['Device.WiFi.SSID.*.SSID', 'Device.WiFi.AccessPoint.*.Security.KeyPassphrase']);
+  assert.equal(wifi.permissions[1]!.obj, '----', 'a flag string left out grants nothing');
+  assert.deepEqual(
+    c.controllers.map((x) => x.role),
+    ['full', 'read-only', 'end-user-wifi'],
+  );
+  assert.equal(c.usp.maxGetParams, 20_000);
+  // The built-in Roles as written in the document are the built-in ones.
+  assert.deepEqual(
+    c.controllerTrust.roles.slice(0, 2),
+    BUILTIN_ROLES.map((r) => ({ name: r.name, permissions: r.permissions })),
+  );
+
+  // Targets from the environment: one comma-separated string, commas inside [...] kept.
+  const env = loadConfig({
+    env: {
+      CUP_CONTROLLER_TRUST__ROLES: JSON.stringify([{ name: 'x', permissions: [{ order: 1, targets: 'Device.A.[B==1&&C==2].,Device.D.', param: 'r---' }] }]),
+    },
+  });
+  assert.deepEqual(env.controllerTrust.roles[0]!.permissions[0]!.targets, ['Device.A.[B==1&&C==2].', 'Device.D.']);
+
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { controllers: [{ endpointId: 'proto::a', role: 'admin' }] } }),
+    (e: unknown) => e instanceof ConfigError && /controllers\[0\]\.role "admin" is not a role \(known: full, read-only\)/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { 'controllerTrust.roles': [{ name: 'x', permissions: [{ order: 1, targets: ['Device.'], param: 'read' }] }] } }),
+    (e: unknown) => e instanceof ConfigError && /controllerTrust\.roles\[0\]\.permissions\[0\]\.param must be 4 characters/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      loadConfig({
+        env: {},
+        overrides: {
+          'controllerTrust.roles': [
+            {
+              name: 'x',
+              permissions: [
+                { order: 1, targets: 'Device.' },
+                { order: 1, targets: 'Device.X.' },
+              ],
+            },
+          ],
+        },
+      }),
+    (e: unknown) => e instanceof ConfigError && /order 1 is used twice in role "x"/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { 'controllerTrust.roles': [{ name: 'x', permissions: [{ order: 1, targets: 7 }] }] } }),
+    (e: unknown) => e instanceof ConfigError && /targets must be a list of strings/.test(e.message),
   );
 });

@@ -21,6 +21,7 @@ import { StompMtp } from '../mtp/stomp.js';
 import { type DeviceIdentity, Notifier } from './notify.js';
 import { type Coordination, SingleInstance } from './coordination.js';
 import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../../util/tls.js';
+import { getLimits } from '../handlers/context.js';
 
 export function proxyVersion(): string {
   try {
@@ -148,6 +149,7 @@ export class AgentSide {
         router: this.router,
         localAgent: this.localAgent,
         versions: SUPPORTED_USP_VERSIONS,
+        limits: getLimits(usp),
         operationComplete: (agentEid, n, requestPath) => notifier?.operationComplete(agentEid, n, requestPath),
         notifyResp: (agentEid, controllerEid, msgId) => notifier?.acknowledged(agentEid, controllerEid, msgId),
       },
@@ -158,6 +160,7 @@ export class AgentSide {
     });
     notifier = new Notifier({
       localAgent: this.localAgent,
+      router: this.router,
       endpoint: this.endpoint,
       usp,
       log: log.child({ module: 'notify' }),

@@ -73,7 +73,7 @@ export interface UspEndpointOptions {
   agents: AgentDirectory;
   controllers: readonly ControllerConfig[];
   mtps: readonly Mtp[];
-  context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'role'>;
+  context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'trusted'>;
   log: Logger;
   /** Requests one controller may have in progress; beyond, Error 7005 (default 256). */
   maxInFlightPerController?: number;
@@ -299,7 +299,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     let resp: Msg | null;
     try {
-      resp = await handle({ ...this.context, agentEid: rec.toId, controllerEid: rec.fromId, role: controller.role }, msg);
+      resp = await handle({ ...this.context, agentEid: rec.toId, controllerEid: rec.fromId, trusted: true }, msg);
     } finally {
       const n = (this.inFlight.get(rec.fromId) ?? 1) - 1;
       if (n <= 0) this.inFlight.delete(rec.fromId);

@@ -91,7 +91,8 @@ export const LOCAL_AGENT_SCHEMA: readonly ObjectSchema[] = [
       rw('Alias', 'string', { writeOnce: true }),
       ro('EndpointID'),
       rw('Enable', 'boolean', { default: 'true' }),
-      ro('AssignedRole', 'string', { list: true }),
+      rw('AssignedRole', 'string', { list: true, default: '' }),
+      ro('InheritedRole', 'string', { list: true }),
       rw('ProvisioningCode', 'string', { default: '' }),
       rw('PeriodicNotifInterval', 'unsignedInt'),
       rw('PeriodicNotifTime', 'dateTime', { default: '0001-01-01T00:00:00Z' }),
@@ -136,6 +137,49 @@ export const LOCAL_AGENT_SCHEMA: readonly ObjectSchema[] = [
     'Device.LocalAgent.Request.{i}.',
     [ro('Alias'), ro('Originator'), ro('Command'), ro('CommandKey'), ro('Status', 'string', { enumeration: REQUEST_STATUS })],
     { uniqueKeys: [['Alias']], commands: [{ name: 'Cancel()', async: false, input: [], output: [] }] },
+  ),
+  // TR-369 "Theory of Operations" (Controller Trust), TR-181 LocalAgent.ControllerTrust.
+  obj('Device.LocalAgent.ControllerTrust.', [
+    ro('UntrustedRole', 'string', { list: true }),
+    ro('SecuredRoles', 'string', { list: true }),
+    ro('RoleNumberOfEntries', 'unsignedInt'),
+    ro('CredentialNumberOfEntries', 'unsignedInt'),
+  ]),
+  obj(
+    'Device.LocalAgent.ControllerTrust.Role.{i}.',
+    [
+      rw('Alias', 'string', { writeOnce: true }),
+      rw('Enable', 'boolean', { default: 'false' }),
+      rw('Name', 'string', { default: '' }),
+      ro('PermissionNumberOfEntries', 'unsignedInt'),
+    ],
+    { access: 'addDelete', uniqueKeys: [['Alias'], ['Name']] },
+  ),
+  obj(
+    'Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}.',
+    [
+      rw('Alias', 'string', { writeOnce: true }),
+      rw('Enable', 'boolean', { default: 'false' }),
+      rw('Order', 'unsignedInt', { default: '0' }),
+      rw('Targets', 'string', { list: true, default: '' }),
+      rw('Param', 'string', { default: '----' }),
+      rw('Obj', 'string', { default: '----' }),
+      rw('InstantiatedObj', 'string', { default: '----' }),
+      rw('CommandEvent', 'string', { default: '----' }),
+    ],
+    { access: 'addDelete', uniqueKeys: [['Alias'], ['Order']] },
+  ),
+  // No CA is trusted to hand out Roles (controllers get theirs by Endpoint ID): the table stays empty.
+  obj(
+    'Device.LocalAgent.ControllerTrust.Credential.{i}.',
+    [
+      ro('Alias'),
+      ro('Enable', 'boolean'),
+      ro('Role', 'string', { list: true }),
+      ro('Credential'),
+      ro('AllowedUses', 'string', { enumeration: ['MTP-only', 'MTP-and-USP', 'MTP-and-broker'] }),
+    ],
+    { uniqueKeys: [['Alias'], ['Credential']] },
   ),
   obj('Device.MQTT.', [ro('ClientNumberOfEntries', 'unsignedInt')]),
   obj(

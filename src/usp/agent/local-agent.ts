@@ -12,11 +12,18 @@ import { MemoryModel, type AgentTree, type ChangeEvent, type Row } from '../dm/m
 import type { OperateOutcome, ParamError, ParamSetting, RequestContext } from '../dm/types.js';
 import { LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA } from './local-agent-schema.js';
 import { type Coordination, SingleInstance } from './coordination.js';
+import { compileRoles, FLAGS, permitted, type Role } from '../trust/permissions.js';
+import { permissionOf, predefinedRoles, roleNames, targetProblem, splitTargets } from '../trust/roles.js';
+import { type NotifType, subscriptionAllowed } from '../trust/notifications.js';
+import { splitReferenceList } from '../path/index.js';
 
 export const SUPPORTED_USP_VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4'];
 export const CONTROLLER_TABLE = 'Device.LocalAgent.Controller.';
 export const SUBSCRIPTION_TABLE = 'Device.LocalAgent.Subscription.';
 export const REQUEST_TABLE = 'Device.LocalAgent.Request.';
+export const ROLE_TABLE = 'Device.LocalAgent.ControllerTrust.Role.';
+const ROLE_REF = /^Device\.LocalAgent\.ControllerTrust\.Role\.(\d+)\.?$/;
+const TRUST_ROW = /^Device\.LocalAgent\.ControllerTrust\.Role\.(\d+)\./;
 
 export interface LocalAgentEvents {
   /** Every change of the proxy-served model (for ObjectCreation/Deletion and ValueChange Notify). */
@@ -40,6 +47,14 @@ export interface LocalAgentOptions {
   coordination?: Coordination;
 }
 
+/** A TR-106 list value as its entries. */
+function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   readonly model: MemoryModel;
   private readonly started = Date.now();
@@ -51,9 +66,11 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   private dropped = new Set<string>();
   private readonly mtpStatus: () => MtpLiveStatus;
   private readonly coordination: Coordination;
+  /** Role.1.. of every agent: the built-in and configured Roles, read-only to controllers. */
+  private readonly predefined: readonly Role[];
 
   constructor(
-    private readonly config: Pick<Config, 'usp' | 'controllers'>,
+    private readonly config: Pick<Config, 'usp' | 'controllers' | 'controllerTrust'>,
     private readonly store: Store,
     private readonly softwareVersion: string,
     opts: LocalAgentOptions = {},
@@ -61,6 +78,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     super();
     this.mtpStatus = opts.mtpStatus ?? (() => ({ websocket: true, mqtt: true, stomp: true }));
     this.coordination = opts.coordination ?? new SingleInstance();
+    this.predefined = predefinedRoles(config.controllerTrust.roles);
     this.coordination.on('rowsChanged', ({ agentEid, subscriptions, requests }) => this.reload(agentEid, subscriptions, requests));
     this.model = new MemoryModel(LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA, {
       seed: (eid, tree) => this.seed(eid, tree),
@@ -69,6 +87,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
       changed: (e) => this.onChange(e),
       allocate: (eid, tablePath, next) => this.coordination.allocateInstance(eid, tablePath, next),
+      guard: (ctx, op, path) => this.guard(ctx, op, path),
       operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
     });
   }
@@ -140,6 +159,46 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     const row = this.controllerRow(agentEid, controllerEid);
     if (!row) return [];
     return [...this.model.rows(agentEid, `${row}.BootParameter.`).values()].filter((r) => r.Enable === 'true' && r.ParameterName).map((r) => r.ParameterName!);
+  }
+
+  /**
+   * The Roles a controller holds on this agent (TR-369 "A Controller's Role"): a trusted controller
+   * its Controller row's AssignedRole and InheritedRole; one that is not trusted (not configured, not
+   * authenticated, or its row disabled), or that holds no Role, the UntrustedRole. Disabled Roles
+   * and Permissions count for nothing.
+   */
+  rolesOf(agentEid: string, controllerEid: string, trusted: boolean): Role[] {
+    let refs: string[] = [];
+    if (trusted) {
+      const values = this.controllerValues(agentEid, controllerEid);
+      if (values && values.Enable !== 'false') refs = [...listOf(values.AssignedRole), ...listOf(values.InheritedRole)];
+    }
+    if (refs.length === 0) refs = listOf(this.untrustedRole());
+    const out: Role[] = [];
+    for (const n of new Set(refs.map((r) => Number(ROLE_REF.exec(r)?.[1] ?? 0)))) {
+      const role = this.roleRow(agentEid, n);
+      if (role) out.push(role);
+    }
+    return out;
+  }
+
+  private roleRow(agentEid: string, n: number): Role | null {
+    const row = this.model.rows(agentEid, ROLE_TABLE).get(n);
+    if (row?.Enable !== 'true') return null;
+    const permissions = [...this.model.rows(agentEid, `${ROLE_TABLE}${n}.Permission.`).values()].filter((p) => p.Enable === 'true').map(permissionOf);
+    return { name: row.Name ?? '', permissions };
+  }
+
+  /** The UntrustedRole reference ("" when controllerTrust.untrustedRole is unset: no rights at all). */
+  private untrustedRole(): string {
+    const name = this.config.controllerTrust.untrustedRole;
+    return name ? this.roleRef(name) : '';
+  }
+
+  /** "Device.LocalAgent.ControllerTrust.Role.N" of a predefined Role's name. */
+  private roleRef(name: string): string {
+    const i = this.predefined.findIndex((r) => r.name === name);
+    return i < 0 ? '' : `${ROLE_TABLE}${i + 1}`;
   }
 
   subscriptions(agentEid: string): { instance: number; values: Row }[] {
@@ -263,6 +322,10 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
         Alias: `cpe-${n}`,
         EndpointID: c.endpointId,
         Enable: 'true',
+        AssignedRole: roleNames(c.role)
+          .map((r) => this.roleRef(r))
+          .filter(Boolean)
+          .join(','),
         ProvisioningCode: '',
         PeriodicNotifInterval: String(usp.periodicNotifIntervalS),
         PeriodicNotifTime: '0001-01-01T00:00:00Z',
@@ -302,6 +365,28 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       tree.tables.set(`${CONTROLLER_TABLE}${n}.BootParameter.`, { next: 1, rows: new Map() });
     });
     tree.tables.set(CONTROLLER_TABLE, { next: controllers.size + 1, rows: controllers });
+
+    // The predefined Roles, Role.1.. (TR-369 "Role Definition"); controllers may add more.
+    const roles = new Map<number, Row>();
+    this.predefined.forEach((role, i) => {
+      roles.set(i + 1, { Alias: `cpe-${i + 1}`, Enable: 'true', Name: role.name });
+      const perms = new Map<number, Row>();
+      role.permissions.forEach((p, j) => {
+        perms.set(j + 1, {
+          Alias: `cpe-${j + 1}`,
+          Enable: 'true',
+          Order: String(p.order),
+          Targets: p.targets.join(','),
+          Param: p.param,
+          Obj: p.obj,
+          InstantiatedObj: p.instantiatedObj,
+          CommandEvent: p.commandEvent,
+        });
+      });
+      tree.tables.set(`${ROLE_TABLE}${i + 1}.Permission.`, { next: perms.size + 1, rows: perms });
+    });
+    tree.tables.set(ROLE_TABLE, { next: roles.size + 1, rows: roles });
+    tree.tables.set('Device.LocalAgent.ControllerTrust.Credential.', { next: 1, rows: new Map() });
 
     const subs = new Map<number, Row>();
     let next = 1;
@@ -389,10 +474,10 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       const up = proto === 'WebSocket' ? live.websocket : proto === 'MQTT' ? live.mqtt : proto === 'STOMP' ? live.stomp : false;
       return up ? 'Up' : 'Down';
     }
-    if (schemaPath === 'Device.LocalAgent.Controller.{i}.' && param === 'AssignedRole') {
-      const eid = this.model.rows(agentEid, CONTROLLER_TABLE).get(Number(/(\d+)\.$/.exec(objectPath)?.[1]))?.EndpointID;
-      const role = this.config.controllers.find((c) => c.endpointId === eid)?.role;
-      return role === 'read-only' ? 'Device.LocalAgent.ControllerTrust.Role.2' : 'Device.LocalAgent.ControllerTrust.Role.1';
+    if (schemaPath === 'Device.LocalAgent.ControllerTrust.') {
+      if (param === 'UntrustedRole') return this.untrustedRole();
+      // No Role sees secured values: the proxy never passes them on (TR-369 "Special Roles").
+      if (param === 'SecuredRoles') return '';
     }
     return undefined;
   }
@@ -404,9 +489,41 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       // TR-181 Alias: "MUST NOT start with a digit" (so it cannot be mistaken for an instance number).
       errs.push({ param: 'Alias', errCode: 7012, errMsg: `Alias "${values.Alias}" must not start with a digit` });
     }
+    if (schemaPath === 'Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}.') {
+      for (const k of ['Param', 'Obj', 'InstantiatedObj', 'CommandEvent']) {
+        if (given.has(k) && !FLAGS.test(values[k] ?? ''))
+          errs.push({ param: k, errCode: 7012, errMsg: `${k} must be 4 characters rwxn with "-" for a missing right (got "${values[k]}")` });
+      }
+      if (given.has('Targets')) {
+        const bad = splitTargets(values.Targets ?? '')
+          .map(targetProblem)
+          .find((p) => p !== null);
+        if (bad) errs.push({ param: 'Targets', errCode: 7012, errMsg: `Targets: ${bad}` });
+      }
+    }
+    if (schemaPath === 'Device.LocalAgent.Controller.{i}.' && given.has('AssignedRole')) {
+      const roles = this.model.rows(ctx.agentEid, ROLE_TABLE);
+      const bad = listOf(values.AssignedRole).find((r) => !roles.has(Number(ROLE_REF.exec(r)?.[1] ?? 0)));
+      if (bad !== undefined) errs.push({ param: 'AssignedRole', errCode: 7012, errMsg: `AssignedRole: ${bad} is not a ${ROLE_TABLE}{i} of this agent` });
+    }
     if (schemaPath === 'Device.LocalAgent.Subscription.{i}.') {
-      if (values.Recipient && this.controllerEidOfRow(ctx.agentEid, values.Recipient) === null) {
+      const recipient = values.Recipient ? this.controllerEidOfRow(ctx.agentEid, values.Recipient) : null;
+      if (values.Recipient && recipient === null) {
         errs.push({ param: 'Recipient', errCode: 7012, errMsg: `Recipient ${values.Recipient} is not a Device.LocalAgent.Controller.{i} of this agent` });
+      }
+      // TR-369 R-SEC.1: a Subscription asks to be told about its paths; the Recipient's Roles must allow that.
+      const watched = ['Enable', 'ReferenceList', 'NotifType', 'Recipient'].some((k) => given.has(k)) || before === null;
+      if (recipient !== null && watched && values.Enable === 'true' && values.NotifType) {
+        const set = compileRoles(this.rolesOf(ctx.agentEid, recipient, true));
+        const denied = splitReferenceList(values.ReferenceList ?? '')
+          .filter(Boolean)
+          .find((ref) => !subscriptionAllowed((p, op) => permitted(set, p, op), values.NotifType as NotifType, ref));
+        if (denied !== undefined)
+          errs.push({
+            param: 'ReferenceList',
+            errCode: 7006,
+            errMsg: `permission denied: the Roles of ${values.Recipient} (${set.names.join(', ') || 'none'}) do not allow ${values.NotifType} notifications on ${denied}`,
+          });
       }
       if (before && given.has('ID') && before.ID !== values.ID) errs.push({ param: 'ID', errCode: 7013, errMsg: 'Subscription ID cannot be changed once set' });
       if (given.has('ID') && values.ID === '') errs.push({ param: 'ID', errCode: 7012, errMsg: 'Subscription ID must not be empty' });
@@ -425,7 +542,29 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     }
   }
 
+  /** Predefined Roles and their Permissions are the configuration's: no controller changes them. */
+  private guard(ctx: RequestContext, _op: 'set' | 'add' | 'delete', path: string): { errCode: number; errMsg: string } | null {
+    if (ctx.controllerEid === '') return null; // the agent's own housekeeping
+    const m = TRUST_ROW.exec(path);
+    if (!m || Number(m[1]) > this.predefined.length) return null;
+    return {
+      errCode: 7006,
+      errMsg: `permission denied: ${ROLE_TABLE}${m[1]} ("${this.predefined[Number(m[1]) - 1]!.name}") is predefined by the proxy's configuration and read-only`,
+    };
+  }
+
   private onChange(e: ChangeEvent): void {
+    if (e.kind === 'delete' && e.schemaPath === 'Device.LocalAgent.ControllerTrust.Role.{i}.') {
+      // AssignedRole is a strong reference (TR-181 pathRef): a deleted Role leaves every list.
+      const gone = e.path.slice(0, -1);
+      for (const [n, c] of [...this.model.rows(e.agentEid, CONTROLLER_TABLE)]) {
+        const list = listOf(c.AssignedRole);
+        if (list.includes(gone))
+          void this.model.set({ agentEid: e.agentEid, controllerEid: '' }, `${CONTROLLER_TABLE}${n}.`, [
+            { param: 'AssignedRole', value: list.filter((r) => r !== gone).join(','), required: true },
+          ]);
+      }
+    }
     if (e.schemaPath === 'Device.LocalAgent.Subscription.{i}.') {
       const instance = Number(/(\d+)\.$/.exec(e.path)![1]);
       const p =

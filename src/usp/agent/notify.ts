@@ -6,6 +6,8 @@
  * or NotifExpiration passes; TimeToLive removes a subscription; Periodic! fires every
  * PeriodicNotifInterval. OnBoardRequest is sent with send_resp and never expires (R-NOT.6 note).
  * Other sides (the CWMP interworking) raise device events through event()/valueChange().
+ * A Notify goes out only when the Recipient's Roles let it read and be notified of what it is
+ * about (TR-181 Permission.{i} "n" flags); what it carries is cut to what the Recipient may read.
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../../app/config.js';
@@ -17,6 +19,9 @@ import { type LocalAgent, SUBSCRIPTION_TABLE, SUPPORTED_USP_VERSIONS } from './l
 import { matchesInstantiated, parsePath, splitReferenceList, type UspPath } from '../path/index.js';
 import { decodeMsg, encodeMsg, type Msg, type Notify, type OperationComplete } from '../codec/record.js';
 import type { PendingNotify, Store } from '../../store/types.js';
+import { type DmRouter, modelPaths } from '../dm/router.js';
+import { type Access, accessOf } from '../trust/access.js';
+import { type NotifType, notificationAllowed } from '../trust/notifications.js';
 
 interface Pending {
   agentEid: string;
@@ -50,6 +55,8 @@ export interface NotifierOptions {
   coordination?: Coordination;
   /** OUI/ProductClass/Serial for OnBoardRequest (the device's Inform DeviceId); default: unknown (empty). */
   deviceIdentity?: (agentEid: string) => Promise<DeviceIdentity | null>;
+  /** The agents' models, to evaluate Role Targets that select instances by value; none: such Targets match nothing. */
+  router?: DmRouter;
 }
 
 export class Notifier {
@@ -70,6 +77,7 @@ export class Notifier {
   private readonly store: Store | null;
   private readonly coordination: Coordination;
   private readonly deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null>;
+  private readonly router: DmRouter | null;
 
   constructor(opts: NotifierOptions) {
     this.localAgent = opts.localAgent;
@@ -79,6 +87,7 @@ export class Notifier {
     this.store = opts.store ?? null;
     this.coordination = opts.coordination ?? new SingleInstance();
     this.deviceIdentity = opts.deviceIdentity ?? (async () => null);
+    this.router = opts.router ?? null;
     this.localAgent.on('change', (e) => this.onChange(e));
     this.localAgent.on('onBoardRequest', ({ agentEid, controllerEid }) => void this.onBoardRequest(agentEid, controllerEid));
     // Another instance re-seeded the agent's rows: its timers follow the rows as stored now.
@@ -220,19 +229,26 @@ export class Notifier {
     return matchesInstantiated(ast, path, { mode: 'exact', searchMatchesAnyInstance: true });
   }
 
-  private fire(agentEid: string, type: string, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): void {
+  private fire(agentEid: string, type: NotifType, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): void {
     if (this.stopped) return;
     for (const { values } of this.localAgent.subscriptions(agentEid)) {
       if (values.Enable !== 'true' || values.NotifType !== type) continue;
       const refs = splitReferenceList(values.ReferenceList ?? '');
       if (!refs.some((r) => this.covers(r, path))) continue;
-      void this.deliver(agentEid, values, body);
+      void this.deliver(agentEid, values, type, path, body);
     }
   }
 
-  private async deliver(agentEid: string, sub: Row, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): Promise<void> {
+  private async deliver(agentEid: string, sub: Row, type: NotifType, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): Promise<void> {
     const controllerEid = this.localAgent.controllerEidOfRow(agentEid, sub.Recipient ?? '');
     if (!controllerEid) return;
+    // The Recipient's rights now (its Roles may have changed since it subscribed).
+    const access = await this.accessOf(agentEid, controllerEid);
+    if (!notificationAllowed((p, op) => access.permitted(p, op), type, path)) {
+      this.log.debug({ agentEid, controllerEid, type, path }, 'Notify not sent: the Recipient may not read or be notified of it');
+      return;
+    }
+    body = readableBody(access, body);
     const sendResp = sub.NotifRetry === 'true';
     const exp = Number(sub.NotifExpiration ?? '0');
     await this.send(agentEid, controllerEid, { subscriptionId: sub.ID ?? '', sendResp, ...body }, sendResp, exp > 0 ? Date.now() + exp * 1000 : Infinity);
@@ -353,6 +369,12 @@ export class Notifier {
     }
   }
 
+  /** A Recipient's rights on an agent (a configured controller: trusted). */
+  private accessOf(agentEid: string, controllerEid: string): Promise<Access> {
+    const router = this.router;
+    return accessOf(this.localAgent.rolesOf(agentEid, controllerEid, true), router ? () => modelPaths(router, agentEid).backend : null);
+  }
+
   private async claimed(key: string, ttlMs: number): Promise<boolean> {
     try {
       return await this.coordination.claimOnce(key, ttlMs);
@@ -367,9 +389,36 @@ export class Notifier {
     for (const { values } of this.localAgent.subscriptions(agentEid)) {
       if (values.Enable !== 'true' || values.NotifType !== 'Event' || values.Recipient !== row) continue;
       if (!splitReferenceList(values.ReferenceList ?? '').some((r) => this.covers(r, 'Device.LocalAgent.Periodic!'))) continue;
-      void this.deliver(agentEid, values, { notification: 'event', event: { objPath: 'Device.LocalAgent.', eventName: 'Periodic!', params: {} } });
+      void this.deliver(agentEid, values, 'Event', 'Device.LocalAgent.Periodic!', {
+        notification: 'event',
+        event: { objPath: 'Device.LocalAgent.', eventName: 'Periodic!', params: {} },
+      });
     }
   }
+}
+
+/**
+ * What a Notify may carry to this Recipient: ObjectCreation unique keys it may read (as R-ADD.6 for
+ * AddResp); the Boot! ParameterMap entries it may read (TR-181 Boot!: values of BootParameters).
+ */
+function readableBody(access: Access, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): Omit<Notify, 'subscriptionId' | 'sendResp'> {
+  if (body.notification === 'objCreation' && body.objCreation) {
+    const { objPath, uniqueKeys } = body.objCreation;
+    const keys = Object.fromEntries(Object.entries(uniqueKeys ?? {}).filter(([k]) => access.permitted(`${objPath}${k}`, 'Param.r')));
+    return { ...body, objCreation: { ...body.objCreation, uniqueKeys: keys } };
+  }
+  if (body.notification === 'event' && body.event?.eventName === 'Boot!' && body.event.params?.ParameterMap) {
+    let map: unknown = null;
+    try {
+      map = JSON.parse(body.event.params.ParameterMap);
+    } catch {
+      // not checkable, so not sent
+    }
+    const entries = map !== null && typeof map === 'object' && !Array.isArray(map) ? Object.entries(map) : [];
+    const kept = Object.fromEntries(entries.filter(([p]) => access.permitted(p, 'Param.r')));
+    return { ...body, event: { ...body.event, params: { ...body.event.params, ParameterMap: JSON.stringify(kept) } } };
+  }
+  return body;
 }
 
 export { SUBSCRIPTION_TABLE };

@@ -57,6 +57,11 @@ export interface MemoryHooks {
    * that two instances never hand out the same one. undefined = take the table's next.
    */
   allocate?(agentEid: string, tablePath: string, next: number): Promise<number> | undefined;
+  /**
+   * Rows the proxy keeps read-only to controllers whatever their Role allows (the predefined
+   * Roles): an error for the change, or null. `path` is the object (set, delete) or table (add).
+   */
+  guard?(ctx: RequestContext, op: 'set' | 'add' | 'delete', path: string): { errCode: number; errMsg: string } | null;
   /** Commands. */
   operate?(ctx: RequestContext, commandPath: string, schemaPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome>;
 }
@@ -220,6 +225,8 @@ export class MemoryModel implements DmBackend {
   async validateSet(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<ParamError[]> {
     if (!this.objectExists(ctx.agentEid, objectPath))
       return settings.map((s) => ({ param: s.param, errCode: 7016, errMsg: `object ${objectPath} does not exist` }));
+    const refused = this.hooks.guard?.(ctx, 'set', objectPath);
+    if (refused) return settings.map((s) => ({ param: s.param, ...refused }));
     return this.planSet(ctx, objectPath, settings).errs;
   }
 
@@ -257,6 +264,8 @@ export class MemoryModel implements DmBackend {
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
     if (!this.objectExists(ctx.agentEid, objectPath)) return { ok: false, errCode: 7016, errMsg: `object ${objectPath} does not exist`, paramErrs: [] };
+    const refused = this.hooks.guard?.(ctx, 'set', objectPath);
+    if (refused) return { ok: false, ...refused, paramErrs: settings.map((s) => ({ param: s.param, ...refused })) };
     const { schemaPath, stored, errs, next, accepted } = this.planSet(ctx, objectPath, settings);
     const requiredFailed = errs.filter((e) => settings.find((s) => s.param === e.param)?.required !== false);
     if (requiredFailed.length > 0) {
@@ -293,6 +302,8 @@ export class MemoryModel implements DmBackend {
     if (o.access === 'readOnly' || o.access === 'deleteOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add`, paramErrs: [] };
     const instances = await this.instances(ctx.agentEid, tablePath);
     if (instances === null) return { ok: false, errCode: 7016, errMsg: `object ${tablePath} does not exist`, paramErrs: [] };
+    const refused = this.hooks.guard?.(ctx, 'add', tablePath);
+    if (refused) return { ok: false, ...refused, paramErrs: [] };
     let tree = this.tree(ctx.agentEid);
     let table = tree.tables.get(tablePath);
     if (!table) tree.tables.set(tablePath, (table = { next: 1, rows: new Map() }));
@@ -351,6 +362,8 @@ export class MemoryModel implements DmBackend {
     if (o.access === 'readOnly' || o.access === 'addOnly')
       return { ok: false, errCode: 7024, errMsg: `${instancePath} cannot be deleted (object is not deletable)` };
     if (!this.objectExists(ctx.agentEid, instancePath)) return { ok: true, deleted: false }; // TR-369 R-DEL.1: a missing instance is success, nothing affected
+    const refused = this.hooks.guard?.(ctx, 'delete', instancePath);
+    if (refused) return { ok: false, ...refused };
     const values = this.objectValues(ctx.agentEid, instancePath)!;
     const tree = this.tree(ctx.agentEid);
     tree.tables.get(m[1]!)!.rows.delete(Number(m[2]));

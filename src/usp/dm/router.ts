@@ -2,6 +2,7 @@
  * Routes concrete paths to the backend that owns them (longest prefix), and merges the
  * backends' supported models into one Device: model per agent.
  */
+import type { PathBackend } from '../path/index.js';
 import { toSchemaPath } from './memory.js';
 import type { DmBackend, GetOptions, ObjectSchema } from './types.js';
 
@@ -193,6 +194,21 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
     },
     subtree: (supportedObjectPath) => below(supportedObjectPath, true),
   };
+}
+
+/**
+ * The agent's model as the path resolver needs it, with the request's view of the model. The view
+ * asks each backend only about the paths the request touches (a CWMP device learns just those
+ * names), so a request on Device.LocalAgent. never wakes the device.
+ */
+export function modelPaths(router: DmRouter, agentEid: string): { backend: PathBackend; model: ModelView } {
+  const model = modelView(router, agentEid);
+  const backend: PathBackend = {
+    instances: (p) => router.instances(agentEid, p),
+    exists: (p) => model.exists(p),
+    getValue: (p) => router.searchValue(agentEid, p),
+  };
+  return { backend, model };
 }
 
 /** Direct child objects: one more name (or name + {i}) below. */

@@ -3,14 +3,19 @@
  * path. allow_partial false: all objects or none (created ones are deleted again on a failure,
  * R-ADD.2); allow_partial true: per-object oper_failure/oper_success. A failed non-required
  * param_setting is reported in param_errs of the success (R-ADD.5).
+ * Permissions: the table needs Obj write (TR-181 Permission.{i}.Obj "w"), each setting Param write
+ * on the new row's parameter; a setting it may not write fails with 7006 like any other failed
+ * setting ("Add Message" note: omitted ones take their defaults, given ones follow the required
+ * rules). unique_keys shows only what the controller may read (R-ADD.6).
  */
 import { resolvePath } from '../path/index.js';
 import type { CreatedObjectResult, Msg } from '../codec/record.js';
+import type { ParamError, ParamSetting } from '../dm/types.js';
 import { UspError } from '../errors.js';
-import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, deniedMsg, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
-export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
+export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.add!;
   const allowPartial = req.allowPartial ?? false;
   const { backend, model } = await pathBackendOf(
@@ -46,9 +51,20 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
         if (resolved.length === 0) throw new UspError(7016, `${requestedPath} matches no object`);
         for (const r of resolved) {
           if (!(await model.isTable(r.path))) throw new UspError(7018, `${r.path} is not a multi-instance object`);
+          if (!may(ctx, r.path, 'Obj.w')) throw new UspError(7006, deniedMsg(ctx, 'adding to', r.path));
           const owner = ctx.router.backendFor(r.path);
           if (!owner) throw new UspError(7026, `no backend for ${r.path}`);
-          const out = await owner.add(rctx, r.path, settings);
+          // The new row's parameters, as the Supported Data Model names them: its instance number is not known yet.
+          const allowed: ParamSetting[] = [];
+          const denied: ParamError[] = [];
+          for (const s of settings) {
+            const path = `${r.path}{i}.${s.param}`;
+            if (may(ctx, path, 'Param.w')) allowed.push(s);
+            else if (s.required)
+              throw new UspError(7006, deniedMsg(ctx, 'writing', path), [{ paramPath: path, errCode: 7006, errMsg: deniedMsg(ctx, 'writing', path) }]);
+            else denied.push({ param: s.param, errCode: 7006, errMsg: deniedMsg(ctx, 'writing', path) });
+          }
+          const out = await owner.add(rctx, r.path, allowed);
           if (!out.ok) {
             const e = new UspError(
               out.errCode,
@@ -64,8 +80,8 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
             operStatus: {
               operSuccess: {
                 instantiatedPath,
-                paramErrs: out.paramErrs.map((p) => ({ param: p.param, errCode: p.errCode, errMsg: p.errMsg })),
-                uniqueKeys: out.uniqueKeys,
+                paramErrs: [...out.paramErrs, ...denied].map((p) => ({ param: p.param, errCode: p.errCode, errMsg: p.errMsg })),
+                uniqueKeys: Object.fromEntries(Object.entries(out.uniqueKeys).filter(([k]) => may(ctx, instantiatedPath + k, 'Param.r'))),
               },
             },
           });
@@ -76,7 +92,7 @@ export async function handleAdd(ctx: HandlerContext, msg: Msg): Promise<Msg> {
           await rollback();
           const paramErrs =
             e instanceof UspError ? e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? '', errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg })) : [];
-          return errorMsg(msg.header.msgId, paramErrs.length ? 7004 : errCode, errMsg, paramErrs);
+          return errorMsg(msg.header.msgId, paramErrs.length ? paramErrsCode(paramErrs, 7004) : errCode, errMsg, paramErrs);
         }
         results.push({ requestedPath, operStatus: { operFailure: { errCode, errMsg } } });
       }

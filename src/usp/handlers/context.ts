@@ -1,19 +1,43 @@
 /**
- * What every USP message handler gets: who asks, for which agent, and the data model.
+ * What every USP message handler gets: who asks, for which agent, the data model, and what the
+ * controller may do there (TR-369 R-SEC.1: permissions are checked before any action).
  * Handlers are pure with respect to transport: (context, request Msg) -> response Msg.
  */
 import type { DmRouter, ModelView } from '../dm/router.js';
-import { modelView } from '../dm/router.js';
+import { modelPaths } from '../dm/router.js';
 import type { LocalAgent } from '../agent/local-agent.js';
 import type { Msg, OperationComplete } from '../codec/record.js';
 import type { PathBackend } from '../path/index.js';
 import { PathError } from '../path/index.js';
 import { UspError } from '../errors.js';
+import { type Access, accessOf } from '../trust/access.js';
+import type { Op } from '../trust/permissions.js';
+
+/** Bounds of one GetResp: its parameters and its encoded bytes (the Record must fit the MTP). */
+export interface GetLimits {
+  maxParams: number;
+  maxBytes: number;
+}
+
+/** Bytes kept free for the Record (to_id, from_id, payload framing) around a response Msg. */
+export const RECORD_HEADROOM = 16 * 1024;
+
+/** The GetResp bounds of a configuration: usp.maxGetParams, and usp.maxRecordBytes less room for the Record. */
+export function getLimits(usp: { maxGetParams: number; maxRecordBytes: number }): GetLimits {
+  return { maxParams: usp.maxGetParams, maxBytes: Math.max(usp.maxRecordBytes >> 1, usp.maxRecordBytes - RECORD_HEADROOM) };
+}
+
+/** The bounds of the default configuration. */
+export const DEFAULT_GET_LIMITS: GetLimits = getLimits({ maxGetParams: 20_000, maxRecordBytes: 5 * 1024 * 1024 });
 
 export interface HandlerContext {
   agentEid: string;
   controllerEid: string;
-  role: 'full' | 'read-only';
+  /**
+   * The endpoint knows the peer is controllerEid, a configured controller (false: not configured,
+   * or not authenticated): it then holds only the UntrustedRole (TR-369 "Special Roles").
+   */
+  trusted: boolean;
   router: DmRouter;
   localAgent: LocalAgent;
   /** Async command finished: the notifier sends OperationComplete to subscribers. */
@@ -22,23 +46,49 @@ export interface HandlerContext {
   notifyResp?(agentEid: string, controllerEid: string, msgId: string, subscriptionId: string): void;
   /** USP versions this agent speaks, for GetSupportedProtocolResp. */
   versions: readonly string[];
+  /** Bounds of one GetResp (default DEFAULT_GET_LIMITS). */
+  limits?: GetLimits;
 }
 
-export type Handler = (ctx: HandlerContext, msg: Msg) => Promise<Msg | null>;
+/** A request being handled: its context and the controller's rights on this agent for it. */
+export interface RequestScope extends HandlerContext {
+  access: Access;
+}
+
+export type Handler = (ctx: RequestScope, msg: Msg) => Promise<Msg | null>;
+
+/** The controller's rights for this request: its Roles, by-value Targets evaluated now. */
+export async function scopeOf(ctx: HandlerContext): Promise<RequestScope> {
+  const roles = ctx.localAgent.rolesOf(ctx.agentEid, ctx.controllerEid, ctx.trusted);
+  return { ...ctx, access: await accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid).backend) };
+}
 
 /**
  * PathBackend for the path resolver over the agent's model, and the request's view of the model.
- * The view asks each backend only about the paths the request touches (a CWMP device learns just
- * those names), so a request on Device.LocalAgent. never wakes the device.
+ * A search expression sees only Parameters the controller may read: on the others it matches
+ * nothing, as if they were absent (TR-369 R-GIN.0), so values cannot be probed by searching.
  */
-export async function pathBackendOf(ctx: HandlerContext, _paths: readonly string[]): Promise<{ backend: PathBackend; model: ModelView }> {
-  const model = modelView(ctx.router, ctx.agentEid);
-  const backend: PathBackend = {
-    instances: (p) => ctx.router.instances(ctx.agentEid, p),
-    exists: (p) => model.exists(p),
-    getValue: (p) => ctx.router.searchValue(ctx.agentEid, p),
+export async function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): Promise<{ backend: PathBackend; model: ModelView }> {
+  const { backend, model } = modelPaths(ctx.router, ctx.agentEid);
+  return {
+    backend: { ...backend, getValue: async (p) => (ctx.access.permitted(p, 'Param.r') ? backend.getValue(p) : undefined) },
+    model,
   };
-  return { backend, model };
+}
+
+/** The controller may do `op` on `path`. */
+export function may(ctx: RequestScope, path: string, op: Op): boolean {
+  return ctx.access.permitted(path, op);
+}
+
+/** A 7006 text naming the path and the controller's Roles. */
+export function deniedMsg(ctx: RequestScope, what: string, path: string): string {
+  return `permission denied: the Roles of controller ${ctx.controllerEid} (${ctx.access.roles.join(', ') || 'none'}) do not allow ${what} ${path}`;
+}
+
+/** The Error code of failed parameters: 7006 when permissions alone refused them, else `otherwise`. */
+export function paramErrsCode(errs: readonly { errCode?: number }[], otherwise: number): number {
+  return errs.length > 0 && errs.every((e) => e.errCode === 7006) ? 7006 : otherwise;
 }
 
 /** A response Msg with the request's msg_id. */

@@ -2,14 +2,17 @@
  * GetInstances (TR-369 "The GetInstances Message"): the instances of the addressed tables and,
  * unless first_level_only, of every table below them, each with its unique keys. The unique keys of
  * all instances are read with one Get (a CWMP device: one GetParameterValues of explicit names).
+ * Permissions: instances the controller may not read (InstantiatedObj "r") are absent, and so are
+ * those a search matched on parameters it may not read (R-GIN.0); unique keys it may not read are
+ * left out (R-GIN.1).
  */
 import type { CurrInstance, GetInstancesRequestedPathResult, Msg } from '../codec/record.js';
 import type { ModelView } from '../dm/router.js';
 import { UspError } from '../errors.js';
 import { resolvePath } from '../path/index.js';
-import { codeOf, type HandlerContext, pathBackendOf, responseMsg } from './context.js';
+import { codeOf, may, pathBackendOf, type RequestScope, responseMsg } from './context.js';
 
-export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise<Msg> {
+export async function handleGetInstances(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getInstances!;
   const { backend, model } = await pathBackendOf(ctx, req.objPaths);
   const results: GetInstancesRequestedPathResult[] = [];
@@ -27,7 +30,8 @@ export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise
         } else if (!req.firstLevelOnly) await below(ctx, model, r.path, instances);
         else throw new UspError(7018, `${r.path} is not a table`);
       }
-      results.push({ requestedPath, currInsts: await withUniqueKeys(ctx, model, instances) });
+      const visible = instances.filter((inst) => may(ctx, inst, 'InstantiatedObj.r'));
+      results.push({ requestedPath, currInsts: await withUniqueKeys(ctx, model, visible) });
     } catch (e) {
       const c = codeOf(e);
       results.push({ requestedPath, errCode: c.errCode, errMsg: c.errMsg, currInsts: [] });
@@ -37,9 +41,13 @@ export async function handleGetInstances(ctx: HandlerContext, msg: Msg): Promise
 }
 
 /** Each instance with the values of its unique keys, all read in one Get. */
-async function withUniqueKeys(ctx: HandlerContext, model: ModelView, instances: readonly string[]): Promise<CurrInstance[]> {
+async function withUniqueKeys(ctx: RequestScope, model: ModelView, instances: readonly string[]): Promise<CurrInstance[]> {
   const keysOf = new Map<string, string[]>();
-  for (const inst of instances) keysOf.set(inst, [...new Set(((await model.object(inst))?.uniqueKeys ?? []).flat())]);
+  for (const inst of instances)
+    keysOf.set(
+      inst,
+      [...new Set(((await model.object(inst))?.uniqueKeys ?? []).flat())].filter((k) => may(ctx, inst + k, 'Param.r')),
+    );
   const paths = instances.flatMap((inst) => keysOf.get(inst)!.map((k) => inst + k));
   const values = paths.length ? await ctx.router.get(ctx.agentEid, paths) : new Map<string, string>();
   return instances.map((inst) => {
@@ -52,7 +60,7 @@ async function withUniqueKeys(ctx: HandlerContext, model: ModelView, instances: 
   });
 }
 
-async function collect(ctx: HandlerContext, model: ModelView, tablePath: string, deep: boolean, out: string[]): Promise<void> {
+async function collect(ctx: RequestScope, model: ModelView, tablePath: string, deep: boolean, out: string[]): Promise<void> {
   for (const n of (await ctx.router.instances(ctx.agentEid, tablePath)) ?? []) {
     const inst = `${tablePath}${n}.`;
     out.push(inst);
@@ -61,7 +69,7 @@ async function collect(ctx: HandlerContext, model: ModelView, tablePath: string,
 }
 
 /** Tables anywhere below a concrete object path. */
-async function below(ctx: HandlerContext, model: ModelView, objectPath: string, out: string[]): Promise<void> {
+async function below(ctx: RequestScope, model: ModelView, objectPath: string, out: string[]): Promise<void> {
   const schemaPath = objectPath.replace(/\.\d+(?=\.)/g, '.{i}');
   for (const child of await model.children(schemaPath)) {
     const rest = child.path.slice(schemaPath.length);

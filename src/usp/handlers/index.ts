@@ -1,10 +1,10 @@
 /**
- * Dispatch of a request Msg to its handler: an exhaustive switch over the request types
- * (one handler per message, as obuspa does). `handle(ctx, msg)` is the one entry point the endpoint calls; it never
- * throws: problems become USP Error Msgs.
+ * Dispatch of a request Msg to its handler: an exhaustive switch over the request types.
+ * `handle(ctx, msg)` is the one entry point the endpoint calls; it never throws: problems become
+ * USP Error Msgs. The controller's rights are worked out here, once per request (TR-369 R-SEC.1).
  */
 import type { Msg } from '../codec/record.js';
-import { codeOf, type HandlerContext } from './context.js';
+import { codeOf, type HandlerContext, scopeOf } from './context.js';
 import { errorMsg } from '../codec/record.js';
 import { handleGet } from './get.js';
 import { handleSet } from './set.js';
@@ -15,25 +15,27 @@ import { handleGetSupportedDM } from './supported-dm.js';
 import { handleGetSupportedProtocol } from './supported-proto.js';
 import { handleOperate } from './operate.js';
 
-export type { HandlerContext } from './context.js';
+export type { HandlerContext, RequestScope } from './context.js';
 
-const WRITES = new Set(['set', 'add', 'delete', 'operate']);
-
-export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
+export async function handle(context: HandlerContext, msg: Msg): Promise<Msg | null> {
   const body = msg.body;
   if (body.msgBody === 'response') {
-    // Responses to our own requests: NotifyResp ends a Notify retry (R-NOT.9).
-    if (body.response?.respType === 'notifyResp')
-      ctx.notifyResp?.(ctx.agentEid, ctx.controllerEid, msg.header.msgId, body.response.notifyResp?.subscriptionId ?? '');
+    // Responses to our own requests: NotifyResp ends a Notify retry (R-NOT.9); only from the
+    // controller itself, not from a peer merely claiming its Endpoint ID.
+    if (context.trusted && body.response?.respType === 'notifyResp')
+      context.notifyResp?.(context.agentEid, context.controllerEid, msg.header.msgId, body.response.notifyResp?.subscriptionId ?? '');
     return null;
   }
   if (body.msgBody === 'error') return null; // an Error from the controller answers a Notify: nothing to do
   const req = body.request;
   if (!req?.reqType) return errorMsg(msg.header.msgId, 7004, 'the Msg has no request body');
-  if (ctx.role === 'read-only' && WRITES.has(req.reqType)) {
-    return errorMsg(msg.header.msgId, 7006, `permission denied: controller ${ctx.controllerEid} has a read-only role`);
-  }
   try {
+    const ctx = await scopeOf(context);
+    if (ctx.access.empty) {
+      // TR-369 "Special Roles": a controller not authorised for another Role has the UntrustedRole's rights (default: none).
+      const why = context.trusted ? `its Roles (${ctx.access.roles.join(', ') || 'none'}) grant nothing` : 'it is not a trusted controller of this agent';
+      return errorMsg(msg.header.msgId, 7006, `permission denied: controller ${context.controllerEid} is not authorised: ${why}`);
+    }
     switch (req.reqType) {
       case 'get':
         return await handleGet(ctx, msg);

@@ -3,14 +3,17 @@
  * async one answers with req_obj_path Device.LocalAgent.Request.{i}. and finishes with an
  * OperationComplete Notify to the subscribers (R-OPR.4). The command path may use search
  * expressions: one operation result per matched command.
+ * Permissions: each command needs CommandEvent execute (TR-181 Permission.{i}.CommandEvent "x"):
+ * a command named in full that the controller may not run is an Error 7006; matched by a search,
+ * a cmd_failure 7006 (R-OPR.1), or nothing at all when it may not even read the command.
  */
 import { resolvePath } from '../path/index.js';
 import type { Msg, OperationResult } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import { codeOf, deniedMsg, may, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
-export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg | null> {
+export async function handleOperate(ctx: RequestScope, msg: Msg): Promise<Msg | null> {
   const req = msg.body.request!.operate!;
   const command = req.command ?? '';
   const { backend } = await pathBackendOf(ctx, [command]);
@@ -18,12 +21,19 @@ export async function handleOperate(ctx: HandlerContext, msg: Msg): Promise<Msg 
   try {
     if (!command.endsWith(')')) throw new UspError(7026, `${command} is not a command path`);
     resolved = await resolvePath(command, backend, { onMissing: 'error' });
+    const refused = /[*[+]/.test(command) ? undefined : resolved.find((r) => !may(ctx, r.path, 'CommandEvent.x'));
+    if (refused) throw new UspError(7006, deniedMsg(ctx, 'running', refused.path));
   } catch (e) {
     const c = codeOf(e);
     return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
   }
   const operationResults: OperationResult[] = [];
   for (const r of resolved) {
+    if (!may(ctx, r.path, 'CommandEvent.x')) {
+      if (may(ctx, r.path, 'CommandEvent.r'))
+        operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: 7006, errMsg: deniedMsg(ctx, 'running', r.path) } });
+      continue;
+    }
     const owner = ctx.router.backendFor(r.path);
     if (!owner) {
       operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: 7026, errMsg: `no backend for ${r.path}` } });

@@ -4,14 +4,25 @@
  * allow_partial true: each UpdateObject succeeds or fails on its own (oper_failure 7021 with
  * updated_inst_failures). Non-required failures are reported in param_errs of a success.
  * A search path matching nothing is an empty success (R-SET.2b).
+ * Permissions: each parameter needs Param write on its own path (TR-181 Permission.{i}.Param "w");
+ * a denied one fails with 7006 like any other failed setting (required: the object fails; not
+ * required: reported in param_errs, the rest applied); updated_params shows only what the
+ * controller may read (R-SET.3).
  */
 import { resolvePath } from '../path/index.js';
 import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../codec/record.js';
-import type { ParamSetting } from '../dm/types.js';
-import { codeOf, pathBackendOf, responseMsg, type HandlerContext } from './context.js';
+import type { ParamError, ParamSetting } from '../dm/types.js';
+import { codeOf, deniedMsg, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
-export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
+/** One object of an UpdateObject: the settings the controller may write, and those it may not. */
+interface Target {
+  path: string;
+  settings: ParamSetting[];
+  denied: (ParamError & { required: boolean })[];
+}
+
+export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.set!;
   const { backend } = await pathBackendOf(
     ctx,
@@ -20,45 +31,59 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   const allowPartial = req.allowPartial ?? false;
 
   // Resolve and validate everything first so that allow_partial=false changes nothing on error.
-  const plans: { requestedPath: string; objects: string[]; settings: ParamSetting[]; error?: { errCode: number; errMsg: string } }[] = [];
+  const plans: { requestedPath: string; objects: Target[]; error?: { errCode: number; errMsg: string }; failures?: UpdatedInstanceFailure[] }[] = [];
+  const deniedRequired: { paramPath: string; errCode: number; errMsg: string }[] = [];
   for (const u of req.updateObjs) {
     const requestedPath = u.objPath ?? '';
     const settings = u.paramSettings.map((s) => ({ param: s.param ?? '', value: s.value ?? '', required: s.required ?? false }));
     try {
       if (!requestedPath.endsWith('.')) throw new Error(`obj_path ${requestedPath} must be an object path`);
       const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
-      plans.push({ requestedPath, objects: resolved.filter((r) => r.kind === 'object').map((r) => r.path), settings });
+      const objects = resolved.filter((r) => r.kind === 'object').map((r) => targetOf(ctx, r.path, settings));
+      const refused = objects.flatMap((o) => o.denied.filter((d) => d.required).map((d) => ({ paramPath: o.path + d.param, errCode: 7006, errMsg: d.errMsg })));
+      if (refused.length && allowPartial) {
+        // This UpdateObject fails as a whole, nothing of it applied (R-SET.2a).
+        const failures = objects.filter((o) => o.denied.some((d) => d.required)).map((o) => ({ affectedPath: o.path, paramErrs: o.denied.map(paramErr) }));
+        plans.push({ requestedPath, objects: [], error: { errCode: 7006, errMsg: refused[0]!.errMsg }, failures });
+        continue;
+      }
+      deniedRequired.push(...refused);
+      plans.push({ requestedPath, objects });
     } catch (e) {
       const c = e instanceof Error && !('code' in e) ? { errCode: 7026, errMsg: e.message } : codeOf(e);
       if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
-      plans.push({ requestedPath, objects: [], settings, error: c });
+      plans.push({ requestedPath, objects: [], error: c });
     }
   }
+  // allow_partial false: a required setting the controller may not write fails the whole Set, nothing changed.
+  if (deniedRequired.length) return errorMsg(msg.header.msgId, 7006, deniedRequired[0]!.errMsg, deniedRequired);
 
   // A backend with an atomic multi-object set (the CWMP device: one SetParameterValues, which
   // CWMP applies all-or-nothing) serves the whole message (allow_partial false) in one change.
   const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
-  const ownerOf = (objs: string[]) => {
-    const owners = new Set(objs.map((o) => ctx.router.backendFor(o)));
+  const ownerOf = (objs: Target[]) => {
+    const owners = new Set(objs.map((o) => ctx.router.backendFor(o.path)));
     return owners.size === 1 ? ([...owners][0] ?? null) : null;
   };
-  const successOf = (
-    objs: string[],
-    results: Map<string, { updated: Record<string, string>; paramErrs: { param: string; errCode: number; errMsg: string }[] }>,
-  ): UpdatedInstanceResult[] =>
-    objs.map((o) => ({
-      affectedPath: o,
-      updatedParams: results.get(o)?.updated ?? {},
-      paramErrs: (results.get(o)?.paramErrs ?? []).map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
-    }));
+  // What a success shows: the values the controller may read (R-SET.3), the refused settings among param_errs.
+  const success = (o: Target, updated: Record<string, string>, paramErrs: readonly ParamError[]): UpdatedInstanceResult => ({
+    affectedPath: o.path,
+    updatedParams: Object.fromEntries(Object.entries(updated).filter(([k]) => may(ctx, o.path + k, 'Param.r'))),
+    paramErrs: [...paramErrs, ...o.denied].map(paramErr),
+  });
+  const successOf = (objs: Target[], results: Map<string, { updated: Record<string, string>; paramErrs: ParamError[] }>): UpdatedInstanceResult[] =>
+    objs.map((o) => success(o, results.get(o.path)?.updated ?? {}, results.get(o.path)?.paramErrs ?? []));
   if (!allowPartial) {
-    const all = plans.flatMap((p) => p.objects.map((o) => ({ objectPath: o, settings: p.settings })));
-    const owner = all.length ? ownerOf(all.map((a) => a.objectPath)) : null;
+    const all = plans.flatMap((p) => p.objects);
+    const owner = all.length ? ownerOf(all) : null;
     if (owner?.setAtomic) {
-      const r = await owner.setAtomic(rctx, all);
+      const r = await owner.setAtomic(
+        rctx,
+        all.map((o) => ({ objectPath: o.path, settings: o.settings })),
+      );
       if (!r.ok) {
         const pe = r.failures.flatMap((f) => f.paramErrs.map((e) => ({ paramPath: f.objectPath + e.param, errCode: e.errCode, errMsg: e.errMsg })));
-        return errorMsg(msg.header.msgId, pe.length ? 7004 : r.errCode, r.errMsg, pe);
+        return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, pe);
       }
       const results = new Map(r.results.map((x) => [x.objectPath, x]));
       return responseMsg(msg, 'SET_RESP', {
@@ -76,15 +101,12 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   if (!allowPartial) {
     // Dry run: a required failure anywhere means an Error and no change at all.
     for (const p of plans) {
-      for (const obj of p.objects) {
-        const problems = await dryRun(ctx, obj, p.settings);
+      for (const o of p.objects) {
+        const problems = await dryRun(ctx, o.path, o.settings);
         if (problems.length > 0) {
-          return errorMsg(
-            msg.header.msgId,
-            7004,
-            `failed to set required parameters of ${obj}`,
-            problems.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),
-          );
+          const pe = problems.map((e) => ({ paramPath: o.path + e.param, errCode: e.errCode, errMsg: e.errMsg }));
+          const code = paramErrsCode(pe, 7004);
+          return errorMsg(msg.header.msgId, code, code === 7006 ? pe[0]!.errMsg : `failed to set required parameters of ${o.path}`, pe);
         }
       }
     }
@@ -99,7 +121,7 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     if (p.error) {
       updatedObjResults.push({
         requestedPath: p.requestedPath,
-        operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: [] } },
+        operStatus: { operFailure: { errCode: p.error.errCode, errMsg: p.error.errMsg, updatedInstFailures: p.failures ?? [] } },
       });
       continue;
     }
@@ -110,7 +132,7 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
       // One all-or-nothing change per UpdateObject (R-SET.2a): one SetParameterValues.
       const r = await atomicOwner.setAtomic(
         rctx,
-        p.objects.map((o) => ({ objectPath: o, settings: p.settings })),
+        p.objects.map((o) => ({ objectPath: o.path, settings: o.settings })),
       );
       if (r.ok) {
         updatedObjResults.push({
@@ -118,10 +140,7 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
           operStatus: { operSuccess: { updatedInstResults: successOf(p.objects, new Map(r.results.map((x) => [x.objectPath, x]))) } },
         });
       } else {
-        const updatedInstFailures = r.failures.map((f) => ({
-          affectedPath: f.objectPath,
-          paramErrs: f.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
-        }));
+        const updatedInstFailures = r.failures.map((f) => ({ affectedPath: f.objectPath, paramErrs: f.paramErrs.map(paramErr) }));
         updatedObjResults.push({
           requestedPath: p.requestedPath,
           operStatus: { operFailure: { errCode: r.failures.length ? 7021 : r.errCode, errMsg: r.errMsg, updatedInstFailures } },
@@ -131,23 +150,22 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
     }
     if (allowPartial) {
       // Nothing of this obj_path is applied when a matched object would fail (R-SET.2a).
-      for (const obj of p.objects) {
-        const problems = await dryRun(ctx, obj, p.settings);
-        if (problems.length) failures.push({ affectedPath: obj, paramErrs: problems.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+      for (const o of p.objects) {
+        const problems = await dryRun(ctx, o.path, o.settings);
+        if (problems.length) failures.push({ affectedPath: o.path, paramErrs: problems.map(paramErr) });
       }
     }
     const undo: Undo[] = [];
-    for (const obj of failures.length ? [] : p.objects) {
+    for (const o of failures.length ? [] : p.objects) {
+      const obj = o.path;
       const backendOf = ctx.router.backendFor(obj);
       const before = backendOf
         ? await ctx.router.get(
             ctx.agentEid,
-            p.settings.map((s) => obj + s.param),
+            o.settings.map((s) => obj + s.param),
           )
         : new Map<string, string>();
-      const r = backendOf
-        ? await backendOf.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, p.settings)
-        : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
+      const r = backendOf ? await backendOf.set(rctx, obj, o.settings) : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
       if (r.ok) {
         undo.push({
           obj,
@@ -155,30 +173,29 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
             .filter((k) => before.has(obj + k))
             .map((k) => ({ param: k, value: before.get(obj + k)!, required: false })),
         });
-        successes.push({
-          affectedPath: obj,
-          updatedParams: r.updated,
-          paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })),
-        });
+        successes.push(success(o, r.updated, r.paramErrs));
       } else {
-        failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map((e) => ({ param: e.param, errCode: e.errCode, errMsg: e.errMsg })) });
+        failures.push({ affectedPath: obj, paramErrs: r.paramErrs.map(paramErr) });
         if (!allowPartial) {
           await rollback(ctx, [...undoAll, ...undo]);
-          return errorMsg(
-            msg.header.msgId,
-            r.paramErrs.length ? 7004 : r.errCode,
-            r.errMsg,
-            r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg })),
-          );
+          const pe = r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg }));
+          return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, pe);
         }
         break;
       }
     }
     if (failures.length > 0) {
       await rollback(ctx, undo);
+      const permission = failures.every((f) => f.paramErrs.length > 0 && f.paramErrs.every((e) => e.errCode === 7006));
       updatedObjResults.push({
         requestedPath: p.requestedPath,
-        operStatus: { operFailure: { errCode: 7021, errMsg: 'failed to set required parameters', updatedInstFailures: failures } },
+        operStatus: {
+          operFailure: {
+            errCode: permission ? 7006 : 7021,
+            errMsg: permission ? 'permission denied' : 'failed to set required parameters',
+            updatedInstFailures: failures,
+          },
+        },
       });
     } else {
       undoAll.push(...undo);
@@ -188,20 +205,34 @@ export async function handleSet(ctx: HandlerContext, msg: Msg): Promise<Msg> {
   return responseMsg(msg, 'SET_RESP', { respType: 'setResp', setResp: { updatedObjResults } });
 }
 
+/** An object's settings split by the controller's Param write right on each (TR-369 R-SEC.1). */
+function targetOf(ctx: RequestScope, path: string, settings: readonly ParamSetting[]): Target {
+  const t: Target = { path, settings: [], denied: [] };
+  for (const s of settings) {
+    if (may(ctx, path + s.param, 'Param.w')) t.settings.push(s);
+    else t.denied.push({ param: s.param, errCode: 7006, errMsg: deniedMsg(ctx, 'writing', path + s.param), required: s.required });
+  }
+  return t;
+}
+
+function paramErr(e: { param: string; errCode: number; errMsg: string }): { param: string; errCode: number; errMsg: string } {
+  return { param: e.param, errCode: e.errCode, errMsg: e.errMsg };
+}
+
 interface Undo {
   obj: string;
   values: ParamSetting[];
 }
 
 /** Puts back the values an aborted Set had already changed, newest first. */
-async function rollback(ctx: HandlerContext, undo: Undo[]): Promise<void> {
+async function rollback(ctx: RequestScope, undo: Undo[]): Promise<void> {
   for (const u of [...undo].reverse()) {
     if (u.values.length) await ctx.router.backendFor(u.obj)?.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, u.obj, u.values);
   }
 }
 
 /** Required settings that would fail on this object (backends validate without applying via a snapshot). */
-async function dryRun(ctx: HandlerContext, obj: string, settings: ParamSetting[]): Promise<{ param: string; errCode: number; errMsg: string }[]> {
+async function dryRun(ctx: RequestScope, obj: string, settings: ParamSetting[]): Promise<{ param: string; errCode: number; errMsg: string }[]> {
   const b = ctx.router.backendFor(obj);
   if (!b) return [{ param: '', errCode: 7026, errMsg: `no backend for ${obj}` }];
   if (!b.validateSet) return [];

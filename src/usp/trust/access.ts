@@ -1,0 +1,64 @@
+/**
+ * A controller's rights for one request or one notification: its Roles on the agent (LocalAgent
+ * rolesOf) with every Target that selects instances by value ("[Enable==true]", unique keys,
+ * reference following) evaluated now against the agent's instantiated model (TR-181
+ * Permission.{i}.Targets: "all Parameter Paths that result from the evaluation of the Search Path"),
+ * then permitted() of trust/permissions.ts bound to them.
+ */
+import { type PathBackend, resolvePath } from '../path/index.js';
+import { compileRoles, type Op, permitted, type Role, type RoleSet } from './permissions.js';
+
+export interface Access {
+  /** The Roles' names, for messages. */
+  readonly roles: readonly string[];
+  /** No right at all (the default UntrustedRole): every request is refused with 7006. */
+  readonly empty: boolean;
+  permitted(path: string, op: Op): boolean;
+}
+
+/** Targets evaluated by value: their instances are found when the request starts. */
+const BY_VALUE = /[[+]/;
+
+/** Instances a Target may select (the resolver's own bound on the work of one path). */
+const MAX_TARGET_MATCHES = 10_000;
+
+/**
+ * The Roles with their by-value Targets evaluated through the agent's model (unfiltered: the agent
+ * evaluates its own ACL), asked for only when a Target needs it; none: such Targets select
+ * nothing. A Target that does not resolve (an unknown name, a device that cannot answer) selects
+ * nothing either: rights are never widened by a failure.
+ */
+export async function accessOf(roles: readonly Role[], model: (() => PathBackend) | null): Promise<Access> {
+  const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => BY_VALUE.test(t))));
+  const backend = byValue && model ? model() : null;
+  const evaluated: Role[] = [];
+  for (const role of roles) {
+    const permissions = [];
+    for (const p of role.permissions) {
+      if (!p.targets.some((t) => BY_VALUE.test(t))) {
+        permissions.push(p);
+        continue;
+      }
+      const targets: string[] = [];
+      for (const t of p.targets) {
+        if (!BY_VALUE.test(t)) targets.push(t);
+        else if (backend) targets.push(...(await selected(t, backend)));
+      }
+      permissions.push({ ...p, targets });
+    }
+    evaluated.push({ name: role.name, permissions });
+  }
+  return bind(compileRoles(evaluated));
+}
+
+function bind(set: RoleSet): Access {
+  return { roles: set.names, empty: set.empty, permitted: (path, op) => permitted(set, path, op) };
+}
+
+async function selected(target: string, backend: PathBackend): Promise<string[]> {
+  try {
+    return (await resolvePath(target, backend, { maxResults: MAX_TARGET_MATCHES })).map((r) => r.path);
+  } catch {
+    return [];
+  }
+}
