@@ -16,6 +16,7 @@ import { EventBridge } from '../../src/interworking/events.js';
 import { Interworking } from '../../src/interworking/index.js';
 import type { ValueChangePollOptions } from '../../src/interworking/value-watch.js';
 import { storedLearned } from '../../src/interworking/stored-learned.js';
+import { DeviceWatch } from '../../src/interworking/watch-state.js';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { DeviceRecord } from '../../src/store/types.js';
@@ -572,5 +573,53 @@ describe('ValueChange watch state', () => {
     await w.periodic(d);
     assert.deepEqual(w.port.methods(d.deviceKey, n), ['GPN Device.NoSuchObject. false']);
     assert.equal(w.port.drops.length, 0, 'no partial path or unknown name ever reached the strict CPE');
+  });
+});
+
+describe('the stored watch (bad input)', () => {
+  it('a malformed or foreign document restores as an empty watch, field by field, and never yields a secured value', () => {
+    for (const junk of [null, 42, 'x', [], { v: 2 }, { v: 1, subs: 'no', params: 7 }]) assert.ok(DeviceWatch.fromJSON(junk).empty, JSON.stringify(junk));
+    const w = DeviceWatch.fromJSON({
+      v: 1,
+      subs: [{ i: 3, id: 'a', refs: [SSID1, 5], names: [SSID1], at: 1, by: 'bogus', since: 'x' }, { i: 'x' }, null],
+      params: { [SSID1]: ['weird', 'v', 1, 'why', 'xsd:string'], [PASSPHRASE]: ['active', 'leaked', 0, '', ''], bad: 'x' },
+      release: ['n', 7],
+    });
+    assert.deepEqual([...w.subs.keys()], [3]);
+    const s = w.subs.get(3)!;
+    assert.deepEqual([s.refs, s.servedBy, s.since], [[SSID1], 'periodic-compare', 0]);
+    assert.equal(w.params.get(SSID1)!.notification, 'none');
+    assert.equal(w.params.get(PASSPHRASE)!.last, undefined, 'a secured value in the store is not taken');
+    assert.equal(w.params.has('bad'), false);
+    assert.deepEqual([...w.release], ['n']);
+  });
+
+  it('round trip: states, last values and poll settings survive; secured values only as an in-memory digest', () => {
+    const w = new DeviceWatch();
+    w.subs.set(1, {
+      instance: 1,
+      id: 'x',
+      recipient: 'Device.LocalAgent.Controller.1',
+      refs: [SSID2],
+      names: [`${SSID2}SSID`, PASSPHRASE],
+      expandedAt: 5,
+      partial: true,
+      servedBy: 'polling',
+      reason: 'r',
+      since: 9,
+      askedPollS: 60,
+      pollS: 60,
+    });
+    w.reconcileParams();
+    w.compare([
+      { name: `${SSID2}SSID`, value: 'a', type: 'xsd:string' },
+      { name: PASSPHRASE, value: 'secret-1', type: 'xsd:string' },
+    ]);
+    assert.deepEqual(w.compare([{ name: PASSPHRASE, value: 'secret-2', type: 'xsd:string' }]).changed.length, 1, 'a secured change is still seen');
+    const json = JSON.stringify(w.toJSON());
+    assert.ok(!json.includes('secret-'), json);
+    const back = DeviceWatch.fromJSON(JSON.parse(json));
+    assert.deepEqual(back.toJSON(), w.toJSON());
+    assert.equal(back.params.get(`${SSID2}SSID`)!.last, 'a');
   });
 });
