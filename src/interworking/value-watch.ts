@@ -22,6 +22,7 @@ import type { DeviceAccess } from './device-access.js';
 import { describeFault, rpcErrorOf } from './faults.js';
 import type { ModelProfile } from './knowledge/model-profile.js';
 import type { RpcOutcome } from './rpc-port.js';
+import { PollScheduler } from './value-poll.js';
 import {
   DeviceWatch,
   describeServing,
@@ -83,14 +84,6 @@ export class WatchRequestError extends Error {
   }
 }
 
-interface Poll {
-  device: DeviceRecord;
-  names: number;
-  intervalMs: number;
-  timer: NodeJS.Timeout | null;
-  running: boolean;
-}
-
 /** Faults that may concern some names of a SetParameterAttributes only: the list is split to find them. */
 const SPLIT_FAULTS = new Set([9001, 9003, 9005, 9009]);
 /** Extra SetParameterAttributes one split may cost. */
@@ -101,8 +94,7 @@ export class ValueWatch {
   private readonly loading = new Map<string, Promise<DeviceWatch>>();
   /** Work per device runs in order (an Inform's reads, a poll, a subscription change), by Endpoint ID. */
   private readonly chains = new Map<string, Promise<void>>();
-  private readonly polls = new Map<string, Poll>();
-  private polledTotal = 0;
+  private readonly polls: PollScheduler;
   private readonly warned = new LRUCache<string, true>({ max: 10_000 });
   private readonly maxNames: number;
   /**
@@ -117,6 +109,7 @@ export class ValueWatch {
     private readonly opts: ValueWatchOptions,
   ) {
     this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000 });
+    this.polls = new PollScheduler(opts.poll.maxParameters, (eid) => this.pollNow(eid));
     this.maxNames = opts.maxNamesPerDevice ?? 1000;
   }
 
@@ -152,9 +145,7 @@ export class ValueWatch {
 
   close(): void {
     this.closed = true;
-    for (const p of this.polls.values()) if (p.timer) clearTimeout(p.timer);
-    this.polls.clear();
-    this.polledTotal = 0;
+    this.polls.close();
   }
 
   /** A Subscription row of the agent was added, changed or deleted: set up or release at once (this may wake the device). */
@@ -185,8 +176,6 @@ export class ValueWatch {
       // TR-069 A.3.2.4: attributes survive a reboot, not a factory reset (0 BOOTSTRAP).
       if (codes.includes('0 BOOTSTRAP')) w.forgetAttributes();
       if (reported?.length) await this.deps.report(device, w.reported(reported));
-      const poll = this.polls.get(device.deviceKey);
-      if (poll) poll.device = device;
       await this.sync(device, 'ride', codes.includes('2 PERIODIC'), w);
     });
   }
@@ -284,7 +273,7 @@ export class ValueWatch {
     const w = given ?? (await this.load(d.deviceKey));
     this.reconcileSubscriptions(d, w);
     if (w.empty) {
-      this.disarm(d.deviceKey);
+      this.polls.release(d.endpointId);
       await this.save(d, w);
       return;
     }
@@ -453,9 +442,16 @@ export class ValueWatch {
     if (names.length) {
       let ms = Number.POSITIVE_INFINITY;
       for (const s of w.subs.values()) if (polled(s) && w.toPoll((x) => x === s).length) ms = Math.min(ms, interval.get(s.instance)! * 1000);
-      granted = this.grant(d, names.length, ms);
-      if (!granted) note = `not polled: ${this.opts.poll.maxParameters} parameters are polled already (interworking.valueChangePoll.maxParameters)`;
-    } else this.disarm(d.deviceKey);
+      granted = this.polls.grant(d.endpointId, names.length, ms);
+      if (!granted) {
+        note = `not polled: ${this.opts.poll.maxParameters} parameters are polled already (interworking.valueChangePoll.maxParameters)`;
+        this.warnOnce(
+          `${d.deviceKey}|poll-budget`,
+          { endpointId: d.endpointId, maxParameters: this.opts.poll.maxParameters },
+          'ValueChange polling not granted: the poll budget is used up',
+        );
+      }
+    } else this.polls.release(d.endpointId);
     for (const s of w.subs.values()) {
       const iv = interval.get(s.instance) ?? 0;
       const dec = w.serving(s, granted ? iv : 0, iv > 0 && !granted ? note : '');
@@ -486,76 +482,27 @@ export class ValueWatch {
 
   // ------------------------------------------------------------------ polling
 
-  /** Takes `names` of the fleet-wide poll budget for the device; false when it does not fit. */
-  private grant(d: DeviceRecord, names: number, intervalMs: number): boolean {
-    const key = d.deviceKey;
-    const cur = this.polls.get(key);
-    if (this.closed || this.polledTotal - (cur?.names ?? 0) + names > this.opts.poll.maxParameters) {
-      if (cur) this.disarm(key);
-      this.warnOnce(
-        `${key}|poll-budget`,
-        { endpointId: d.endpointId, maxParameters: this.opts.poll.maxParameters },
-        'ValueChange polling not granted: the poll budget is used up',
-      );
-      return false;
-    }
-    if (cur) {
-      this.polledTotal += names - cur.names;
-      cur.names = names;
-      cur.device = d;
-      if (cur.intervalMs !== intervalMs) {
-        cur.intervalMs = intervalMs;
-        if (!cur.running) this.arm(key, cur);
-      } else if (!cur.timer && !cur.running) this.arm(key, cur);
-      return true;
-    }
-    const p: Poll = { device: d, names, intervalMs, timer: null, running: false };
-    this.polls.set(key, p);
-    this.polledTotal += names;
-    this.arm(key, p);
-    return true;
-  }
-
-  private disarm(key: string): void {
-    const p = this.polls.get(key);
-    if (!p) return;
-    if (p.timer) clearTimeout(p.timer);
-    this.polls.delete(key);
-    this.polledTotal -= p.names;
-  }
-
-  private arm(key: string, p: Poll): void {
-    if (p.timer) clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
-      p.timer = null;
-      void this.pollNow(key, p);
-    }, p.intervalMs);
-    p.timer.unref();
-  }
-
   /** One poll: wakes the device and reads the names its polled subscriptions need. */
-  private pollNow(key: string, p: Poll): Promise<void> {
-    return this.run(p.device.endpointId, async () => {
-      if (this.polls.get(key) !== p || this.closed) return;
-      p.running = true;
-      try {
-        const d = p.device;
-        const w = await this.load(key);
-        const names = w.toPoll((s) => this.pollIntervalOf(s) > 0);
-        if (names.length) {
-          try {
-            const a = await this.deps.access(d, 'wake');
-            await this.read(a, d, w, names, 'by polling');
-          } catch (e) {
-            this.warnOnce(`${key}|poll`, { endpointId: d.endpointId, err: (e as Error).message }, 'a ValueChange poll failed');
-          }
-        }
-        this.refresh(d, w);
-        await this.save(d, w);
-      } finally {
-        p.running = false;
-        if (this.polls.get(key) === p && !p.timer && !this.closed) this.arm(key, p);
+  private pollNow(agentEid: string): Promise<void> {
+    return this.run(agentEid, async () => {
+      if (this.closed) return;
+      const d = await this.deps.deviceByEndpointId(agentEid);
+      if (!d) {
+        this.polls.release(agentEid);
+        return;
       }
+      const w = await this.load(d.deviceKey);
+      const names = w.toPoll((s) => this.pollIntervalOf(s) > 0);
+      if (names.length) {
+        try {
+          const a = await this.deps.access(d, 'wake');
+          await this.read(a, d, w, names, 'by polling');
+        } catch (e) {
+          this.warnOnce(`${d.deviceKey}|poll`, { endpointId: agentEid, err: (e as Error).message }, 'a ValueChange poll failed');
+        }
+      }
+      this.refresh(d, w);
+      await this.save(d, w);
     });
   }
 

@@ -17,6 +17,7 @@ import { Interworking } from '../../src/interworking/index.js';
 import type { ValueChangePollOptions } from '../../src/interworking/value-watch.js';
 import { storedLearned } from '../../src/interworking/stored-learned.js';
 import { DeviceWatch } from '../../src/interworking/watch-state.js';
+import { PollScheduler } from '../../src/interworking/value-poll.js';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { DeviceRecord } from '../../src/store/types.js';
@@ -621,5 +622,25 @@ describe('the stored watch (bad input)', () => {
     const back = DeviceWatch.fromJSON(JSON.parse(json));
     assert.deepEqual(back.toJSON(), w.toJSON());
     assert.equal(back.params.get(`${SSID2}SSID`)!.last, 'a');
+  });
+});
+
+describe('the poll budget', () => {
+  it('counts parameters over devices; a device that does not fit is not polled, and a device re-granted counts once', () => {
+    const ticks: string[] = [];
+    const p = new PollScheduler(10, async (eid) => void ticks.push(eid));
+    assert.equal(p.grant('a', 6, 3_600_000), true);
+    assert.equal(p.grant('b', 5, 3_600_000), false);
+    assert.equal(p.used, 6);
+    assert.equal(p.grant('a', 4, 3_600_000), true, 'its own share is counted out');
+    assert.equal(p.grant('b', 6, 3_600_000), true);
+    assert.equal(p.used, 10);
+    assert.equal(p.grant('a', 5, 3_600_000), false);
+    assert.equal(p.used, 6, 'a device refused loses its previous share too');
+    p.release('b');
+    assert.equal(p.used, 0);
+    p.close();
+    assert.equal(p.grant('c', 1, 1000), false, 'closed');
+    assert.deepEqual(ticks, []);
   });
 });
