@@ -46,10 +46,14 @@ ${EXIT_CODES}`;
 
 const DEVICES_USAGE = `Usage: cwmp-usp-proxy devices [--json] [--search TEXT] [--limit N] [--config FILE] [--data-dir DIR]
 
-Lists registered devices from the store; safe to run while the proxy runs.
+Lists registered devices from the store (opened read-only); safe to run while the proxy runs.
 
 Options:
-  --json              print JSON instead of a table
+  --json              print JSON instead of a table, with per device what the proxy learned of
+                      its model (capabilities: partial paths, GPV batch size, SetParameterAttributes,
+                      the CPE's GetRPCMethods list, rootNextLevelFalse; failures are null here: they
+                      live in the running proxy, see the admin API) and how each ValueChange
+                      subscription of its agent is served (valueChange)
   --search TEXT       case-insensitive substring of Endpoint ID, DeviceId fields or device key
   --limit N           at most N devices (default 1000)
   --config FILE       configuration file (for dataDir / store.path)
@@ -176,7 +180,7 @@ async function cmdDevices(argv: string[]): Promise<number> {
     return 1;
   }
   const { openStore } = await import('../store/index.js');
-  const store = openStore({ path: config.store.path });
+  const store = openStore({ path: config.store.path, readonly: true });
   try {
     const devices = await store.listDevices({ search: values.search, limit });
     const now = Date.now();
@@ -188,7 +192,10 @@ async function cmdDevices(argv: string[]): Promise<number> {
       online: d.lastInform !== null && now - Date.parse(d.lastInform) < onlineWindowMs(config, d.periodicInformInterval),
     }));
     if (values.json) {
-      process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      const { storedLearned } = await import('../interworking/stored-learned.js');
+      const learned = await storedLearned(store, devices, config.interworking.gpvBatchSize);
+      const out = rows.map((r, i) => ({ ...r, ...learned[i] }));
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     } else {
       const table = [['ENDPOINT ID', 'MANUFACTURER', 'OUI', 'PRODUCT CLASS', 'SERIAL', 'ROOT', 'LAST INFORM', 'STATE']];
       for (const r of rows) {

@@ -197,6 +197,21 @@ const SCHEMA = {
      * path to a device model until one faults, drops or answers it wrong (then never again for it).
      */
     partialPaths: oneOf(['never', 'probe'], 'never'),
+    /**
+     * ValueChange subscriptions the CPE does not serve (it refuses SetParameterAttributes or never
+     * sends 4 VALUE CHANGE) are read in the device's periodic Inform sessions. Polling reads them
+     * in between too, waking the device every interval: off by default, as on a large fleet every
+     * poll is a connection request and a session.
+     */
+    valueChangePoll: {
+      enabled: bool(false),
+      /** Interval (s) for every such subscription; 0 = only subscriptions given one through the admin API. */
+      intervalS: int(0, 0, 7 * 24 * 3600),
+      /** No subscription is polled more often than this (s). */
+      minIntervalS: int(60, 1, 7 * 24 * 3600),
+      /** Parameters polled at once, summed over every device (bounds the poll work: devices x parameters). */
+      maxParameters: int(10_000, 1, 10_000_000),
+    },
   },
   /**
    * TR-369 Controller Trust: Roles beyond the built-in "full" and "read-only" (a Role of the same

@@ -109,8 +109,16 @@ export class CwmpUspProxy {
     // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
+    const engine = this.engine;
     this.interworking = new Interworking(
-      { port: { enqueue }, store: this.store, rules: loadDefaultMapping(), log: log.child({ module: 'interworking' }) },
+      {
+        port: { enqueue },
+        store: this.store,
+        rules: loadDefaultMapping(),
+        log: log.child({ module: 'interworking' }),
+        // Reads that ride a device's periodic session must find it open (several instances: asked of Redis).
+        inSession: (deviceKey) => (engine instanceof ClusterSessionEngine ? engine.inSession(deviceKey) : engine.isInSession(deviceKey)),
+      },
       {
         operationTimeoutMs: config.interworking.operationTimeoutMs,
         excludedPrefixes: LOCAL_AGENT_PREFIXES,
@@ -145,15 +153,21 @@ export class CwmpUspProxy {
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);
     const tr098 = this.interworking.tr098;
+    const interworking = this.interworking;
     this.events = new EventBridge(
-      this.usp.localAgent,
-      this.usp.notifier,
-      () => config.controllers.map((c) => c.endpointId),
-      enqueue,
-      byEid,
-      (d, names) => this.interworking.readValues(d, names),
-      { valueChanges: (d, params) => tr098.uspValueChanges(d, params), toNative: (d, paths) => tr098.nativePaths(d, paths) },
-      log.child({ module: 'interworking' }),
+      {
+        localAgent: this.usp.localAgent,
+        notifier: this.usp.notifier,
+        controllers: () => config.controllers.map((c) => c.endpointId),
+        deviceByEndpointId: byEid,
+        readValues: (d, names) => interworking.readValues(d, names),
+        mapped: { valueChanges: (d, params) => tr098.uspValueChanges(d, params), toNative: (d, paths) => tr098.nativePaths(d, paths) },
+        access: (d, how) => (how === 'ride' ? interworking.openInSession(d) : interworking.open(d)),
+        saveModel: (m) => interworking.knowledge.saveModel(m),
+        store: this.store,
+        log: log.child({ module: 'interworking' }),
+      },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, poll: config.interworking.valueChangePoll },
     );
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
@@ -192,6 +206,7 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
+    await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     this.acsPort = await this.acs.listen();
@@ -268,12 +283,18 @@ export class CwmpUspProxy {
       onlineWindowS: this.config.acs.onlineWindowS,
       metrics: this.metrics,
       log: this.log,
+      learned: async (d) => {
+        const [capabilities, valueChange] = await Promise.all([this.interworking.capabilities(d), this.events.watch.describe(d)]);
+        return { capabilities, valueChange };
+      },
+      setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
     };
   }
 
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
   async stop(): Promise<void> {
     await this.admin?.stop();
+    this.events.close();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

@@ -2,21 +2,22 @@
  * CWMP events become USP notifications (TR-369 Notify, TR-069 3.7.1.5 Inform events): 1 BOOT -> Device.Boot!,
  * TransferComplete -> Device.LocalAgent.TransferComplete!, 4 VALUE CHANGE -> ValueChange,
  * 0 BOOTSTRAP -> OnBoardRequest; Add/Delete through the proxy -> ObjectCreation/Deletion.
- * ValueChange subscriptions on device parameters are mirrored as SetParameterAttributes
- * Notification=2 on the device (and set back to 0 when the subscription goes).
+ * ValueChange subscriptions on device parameters are served by the ValueWatch (value-watch.ts):
+ * active notification on the CPE where it takes it, the proxy's own comparison where it does not;
+ * a change it finds goes out through the same path as a 4 VALUE CHANGE.
  * Device.LocalAgent.Periodic! stays the agent's own timer (PeriodicNotifInterval), not the CWMP
  * 2 PERIODIC Inform: the two would otherwise notify twice.
  */
-import type { Inform, TransferComplete, AutonomousTransferComplete, AcsRequest } from '../cwmp/types.js';
-import type { RpcOutcome } from '../cwmp/session.js';
-import type { DeviceRecord } from '../store/types.js';
+import type { Inform, TransferComplete, AutonomousTransferComplete, ParameterValueStruct } from '../cwmp/types.js';
+import type { DeviceRecord, Store } from '../store/types.js';
 import type { Logger } from '../app/log.js';
 import type { LocalAgent } from '../usp/agent/local-agent.js';
 import type { Notifier } from '../usp/agent/notify.js';
-import type { ChangeEvent } from '../usp/dm/memory.js';
-import { splitReferenceList } from '../usp/path/index.js';
 import { LRUCache } from 'lru-cache';
+import type { DeviceAccess } from './device-access.js';
+import type { ModelProfile } from './knowledge/model-profile.js';
 import { isSecret, securedValue, toUspValue } from './values.js';
+import { ValueWatch, type ValueWatchOptions } from './value-watch.js';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
 const FORCED = [
@@ -25,36 +26,78 @@ const FORCED = [
   /^Device\.RootDataModelVersion$/,
 ];
 
+export interface EventBridgeDeps {
+  localAgent: LocalAgent;
+  notifier: Notifier;
+  controllers: () => string[];
+  deviceByEndpointId: (eid: string) => Promise<DeviceRecord | null>;
+  /** Values by full name through the interworking layer (explicit names the device listed). */
+  readValues: (device: DeviceRecord, names: readonly string[]) => Promise<Record<string, string>>;
+  /**
+   * For devices whose model is mapped (TR-098): native -> Device:2 value changes, and Device:2
+   * paths -> native parameters.
+   */
+  mapped: {
+    valueChanges(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<{ path: string; value: string }[]>;
+    toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
+  };
+  /** A device's RPC access: 'wake' may wake it, 'ride' only uses a session it has open. */
+  access: (device: DeviceRecord, how: 'wake' | 'ride') => Promise<DeviceAccess>;
+  saveModel: (m: ModelProfile) => Promise<void>;
+  store: Pick<Store, 'getLearned' | 'putLearned' | 'deleteLearned' | 'listAllSubscriptions'>;
+  log: Logger;
+}
+
 export class EventBridge {
-  /** Last value of each forced Inform parameter per device: a forced parameter is a value change only when it differs. */
   /** Last forced-parameter values of recently active devices (bounded: idle devices cost no RAM). */
   private readonly forcedSeen = new LRUCache<string, Map<string, string>>({ max: 10_000 });
+  /** How ValueChange subscriptions on device parameters are served. */
+  readonly watch: ValueWatch;
+  private readonly localAgent: LocalAgent;
+  private readonly notifier: Notifier;
+  private readonly log: Logger;
 
   constructor(
-    private readonly localAgent: LocalAgent,
-    private readonly notifier: Notifier,
-    private readonly controllers: () => string[],
-    private readonly enqueue: (deviceKey: string, rpc: AcsRequest) => Promise<RpcOutcome>,
-    private readonly deviceByEndpointId: (eid: string) => Promise<DeviceRecord | null>,
-    /** Values by full name through the interworking layer (explicit names the device listed). */
-    private readonly readValues: (device: DeviceRecord, names: readonly string[]) => Promise<Record<string, string>>,
-    /**
-     * For devices whose model is mapped (TR-098): native -> Device:2 value changes, and Device:2
-     * paths -> native parameters for SetParameterAttributes.
-     */
-    private readonly mapped: {
-      valueChanges(device: DeviceRecord, params: readonly { name: string; value: string; type: string }[]): Promise<{ path: string; value: string }[]>;
-      toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
-    },
-    private readonly log: Logger,
+    private readonly deps: EventBridgeDeps,
+    watch: ValueWatchOptions,
   ) {
-    localAgent.on(
-      'change',
-      (e) =>
-        void this.onSubscriptionChange(e).catch((err: unknown) =>
-          this.log.warn({ err: (err as Error).message }, 'mirroring a subscription to the device failed'),
-        ),
+    this.localAgent = deps.localAgent;
+    this.notifier = deps.notifier;
+    this.log = deps.log;
+    const localAgent = deps.localAgent;
+    this.watch = new ValueWatch(
+      {
+        subscriptions: (eid) => localAgent.subscriptions(eid),
+        deviceByEndpointId: deps.deviceByEndpointId,
+        access: deps.access,
+        toNative: (d, paths) => deps.mapped.toNative(d, paths),
+        saveModel: deps.saveModel,
+        report: (d, changes) => this.valueChanges(d, changes),
+        store: deps.store,
+        log: deps.log,
+      },
+      watch,
     );
+    localAgent.on('change', (e) => {
+      if (e.schemaPath === 'Device.LocalAgent.Subscription.{i}.') void this.watch.subscriptionChanged(e.agentEid);
+    });
+    // Another instance changed the agent's rows (several instances on one store) and set them up:
+    // what this one holds in memory of the device's watch is out of date.
+    localAgent.on('reloaded', ({ agentEid }) => void this.watch.forget(agentEid));
+  }
+
+  /** Restored subscriptions resume (polling); after the Local Agent restored its rows. */
+  /** Resolves once no watch work is queued for the agent's device (tests). */
+  idle(agentEid: string): Promise<void> {
+    return this.watch.idle(agentEid);
+  }
+
+  start(): Promise<void> {
+    return this.watch.start();
+  }
+
+  close(): void {
+    this.watch.close();
   }
 
   /** Every Inform of every device. */
@@ -71,7 +114,7 @@ export class EventBridge {
       seen.set(p.name, p.value);
     }
     if (codes.includes('0 BOOTSTRAP')) {
-      for (const c of this.controllers()) this.localAgent.emit('onBoardRequest', { agentEid: agent, controllerEid: c });
+      for (const c of this.deps.controllers()) this.localAgent.emit('onBoardRequest', { agentEid: agent, controllerEid: c });
     }
     if (codes.includes('1 BOOT')) {
       const mReboot = inform.event.find((e) => e.eventCode === 'M Reboot');
@@ -80,7 +123,7 @@ export class EventBridge {
       const cause = mReboot ? 'RemoteReboot' : firmware ? 'FirmwareUpdate' : 'LocalReboot';
       // Secured parameters never leave as anything but their secured value (TR-106 "secured").
       const params = Object.fromEntries(inform.parameterList.map((p) => [p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value)]));
-      const wanted = new Set(this.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
+      const wanted = new Set(this.deps.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
       const map: Record<string, string> = {};
       for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;
       const boot = (): void =>
@@ -94,26 +137,35 @@ export class EventBridge {
       // BootParameters the Inform did not carry are read from the device in the same session.
       const missing = [...wanted].filter((n) => map[n] === undefined && !n.endsWith('.') && !/[*[\]]/.test(n));
       if (missing.length && device.rootModel === 'Device') {
-        void this.readValues(device, missing)
+        void this.deps
+          .readValues(device, missing)
           .then((got) => Object.assign(map, got))
           .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'reading BootParameters failed'))
           .finally(boot);
       } else boot();
     }
-    if (codes.includes('4 VALUE CHANGE')) {
-      // Forced parameters ride in every Inform; they are a change only when the value moved.
-      const changed = inform.parameterList.filter((p) => !FORCED.some((re) => re.test(p.name)) || forcedChanged.has(p.name));
-      if (device.rootModel !== 'Device') {
-        void this.mapped
-          .valueChanges(device, changed)
-          .then((list) => {
-            for (const c of list) this.notifier.valueChange(agent, c.path, c.value);
-          })
-          .catch((err: unknown) => this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed'));
-      } else {
-        for (const p of changed) this.notifier.valueChange(agent, p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value));
+    // Forced parameters ride in every Inform; they are a change only when the value moved.
+    const changed = codes.includes('4 VALUE CHANGE')
+      ? inform.parameterList.filter((p) => !FORCED.some((re) => re.test(p.name)) || forcedChanged.has(p.name))
+      : null;
+    // The watch sends the reported changes on, then does its own reads riding this session.
+    void this.watch.inform(device, inform, changed);
+  }
+
+  /** Changes of device parameters (CWMP names and values) as ValueChange Notify: the CPE's, or found by the watch. */
+  private async valueChanges(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<void> {
+    if (params.length === 0) return;
+    const agent = device.endpointId;
+    if (device.rootModel !== 'Device') {
+      try {
+        for (const c of await this.deps.mapped.valueChanges(device, params)) this.notifier.valueChange(agent, c.path, c.value);
+      } catch (err) {
+        this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed');
       }
+      return;
     }
+    // Secured parameters leave as their secured value only (TR-106 "secured"), whoever found the change.
+    for (const p of params) this.notifier.valueChange(agent, p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value));
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {
@@ -129,36 +181,5 @@ export class EventBridge {
       FaultCode: String(m.fault.faultCode),
       FaultString: m.fault.faultString,
     });
-  }
-
-  /** ValueChange subscriptions on device parameters: Notification=2 while they exist (TR-069 A.3.2.4). */
-  private async onSubscriptionChange(e: ChangeEvent): Promise<void> {
-    if (e.schemaPath !== 'Device.LocalAgent.Subscription.{i}.') return;
-    const before = e.kind === 'delete' ? e.values : null;
-    const after = e.kind === 'delete' ? null : e.values;
-    const refs = (r: Record<string, string> | null): string[] =>
-      r && r.NotifType === 'ValueChange' && r.Enable === 'true'
-        ? splitReferenceList(r.ReferenceList ?? '').filter((p) => p.startsWith('Device.') && !p.startsWith('Device.LocalAgent.') && !/[*[\]+]/.test(p))
-        : [];
-    const on = refs(after);
-    const off = e.kind === 'set' ? [] : refs(before).filter((p) => !on.includes(p));
-    if (e.kind === 'set' && e.changed && !('Enable' in e.changed || 'ReferenceList' in e.changed || 'NotifType' in e.changed)) return;
-    if (on.length === 0 && off.length === 0 && e.kind !== 'set') return;
-    const device = await this.deviceByEndpointId(e.agentEid);
-    if (!device) return;
-    let onNative = on;
-    let offNative = off;
-    if (device.rootModel !== 'Device') {
-      onNative = await this.mapped.toNative(device, on);
-      offNative = (await this.mapped.toNative(device, off)).filter((p) => !onNative.includes(p));
-    }
-    const list = [
-      ...onNative.map((name) => ({ name, notificationChange: true, notification: 2, accessListChange: false, accessList: [] as string[] })),
-      ...offNative.map((name) => ({ name, notificationChange: true, notification: 0, accessListChange: false, accessList: [] as string[] })),
-    ];
-    if (list.length === 0) return;
-    const out = await this.enqueue(device.deviceKey, { method: 'SetParameterAttributes', parameterList: list });
-    if (out.kind === 'fault')
-      this.log.warn({ endpointId: e.agentEid, faultCode: out.fault.faultCode }, 'the device refused active notification for a ValueChange subscription');
   }
 }

@@ -13,8 +13,10 @@ import { CwmpCommandRunner, type DeviceEvent } from './commands.js';
 import { type AccessContext, type AccessOptions, DEFAULT_ACCESS_OPTIONS, DeviceAccess } from './device-access.js';
 import { Device2Backend } from './device2-backend.js';
 import { KnowledgeBase } from './knowledge/knowledge-base.js';
-import type { ModelCapabilities, RememberedFailure } from './knowledge/model-profile.js';
+import { type LearnedCapabilities, learnedCapabilities } from './capabilities.js';
+import type { RememberedFailure } from './knowledge/model-profile.js';
 import type { RpcPort } from './rpc-port.js';
+import { RpcError } from '../cwmp/session.js';
 import { Tr098Backend } from './tr098-backend.js';
 import { isSecret, securedValue, toUspValue } from './values.js';
 import { LRUCache } from 'lru-cache';
@@ -33,18 +35,11 @@ export interface InterworkingDeps {
   rules: MappingRules;
   log: Logger;
   now?: () => number;
-}
-
-/** What the proxy learned of a device's model, for the admin API and `devices --json`. */
-export interface LearnedCapabilities {
-  model: string;
-  partialPaths: string;
-  gpvBatchSize: number;
-  setParameterAttributes: string;
-  rootNextLevelFalse: string;
-  rpcMethods: string[] | null;
-  knownParameters: number;
-  failures: RememberedFailure[];
+  /**
+   * Whether the device has a CWMP session open now (for RPCs that may only ride one, see
+   * openInSession); absent: never, such RPCs fail as unreachable.
+   */
+  inSession?(deviceKey: string): boolean | Promise<boolean>;
 }
 
 export class Interworking {
@@ -57,6 +52,8 @@ export class Interworking {
   private readonly access: AccessContext;
   /** Models whose GetRPCMethods is being asked (once per model). */
   private readonly asking = new Set<string>();
+  /** The same, for RPCs that only ride a session the device has open (learns of their own). */
+  private readonly riding: AccessContext;
 
   constructor(
     private readonly deps: InterworkingDeps,
@@ -85,6 +82,17 @@ export class Interworking {
         log.warn(fields, msg);
       },
     };
+    const inSession = deps.inSession ?? (() => false);
+    this.riding = {
+      ...this.access,
+      inflight: new Map(),
+      port: {
+        enqueue: async (deviceKey, rpc) => {
+          if (!(await inSession(deviceKey))) throw new RpcError('unreachable', 'the device has no CWMP session open: read in its next session');
+          return deps.port.enqueue(deviceKey, rpc);
+        },
+      },
+    };
     const devices = { deviceByEndpointId: (eid: string) => deps.store.getDeviceByEndpointId(eid) };
     this.commands = new CwmpCommandRunner((k, rpc) => deps.port.enqueue(k, rpc), {
       completionTimeoutMs: opts.operationTimeoutMs,
@@ -110,6 +118,14 @@ export class Interworking {
   /** A device's RPC access (names learned, explicit-name GetParameterValues), for other modules of the layer. */
   open(d: DeviceRecord): Promise<DeviceAccess> {
     return DeviceAccess.open(d, this.access);
+  }
+
+  /**
+   * The same, for RPCs that must ride a session the device opened (a periodic Inform) and never
+   * wake it: without a session open they fail at once as unreachable.
+   */
+  openInSession(d: DeviceRecord): Promise<DeviceAccess> {
+    return DeviceAccess.open(d, this.riding);
   }
 
   /**
@@ -171,20 +187,11 @@ export class Interworking {
     return out;
   }
 
-  /** What was learned of the device's model (null when nothing yet). */
-  async capabilities(device: DeviceRecord, now = Date.now()): Promise<LearnedCapabilities> {
+  /** What was learned of the device's model (defaults when nothing yet). */
+  async capabilities(device: DeviceRecord, now = Date.now()): Promise<LearnedCapabilities & { failures: RememberedFailure[] }> {
     const m = await this.knowledge.model(device);
-    const c: ModelCapabilities = m.caps;
-    return {
-      model: m.key,
-      partialPaths: c.partialPaths === 'yes' ? 'yes' : 'no',
-      gpvBatchSize: Math.min(c.gpvBatch, this.access.opts.gpvBatchSize),
-      setParameterAttributes: c.setParameterAttributes,
-      rootNextLevelFalse: c.rootNextLevelFalse,
-      rpcMethods: c.rpcMethods,
-      knownParameters: m.paramCount,
-      failures: m.activeFailures(now),
-    };
+    const failures = m.activeFailures(now);
+    return { ...learnedCapabilities(m, this.access.opts.gpvBatchSize, failures), failures };
   }
 }
 
@@ -193,3 +200,4 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 export type { DeviceEvent } from './commands.js';
+export type { LearnedCapabilities } from './capabilities.js';

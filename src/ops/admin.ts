@@ -15,6 +15,9 @@ import type { ControllerConfig } from '../app/config.js';
 import type { Logger } from '../app/log.js';
 import type { ConnReqCredentials, ConnReqResult } from '../cwmp/connreq.js';
 import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
+import type { LearnedCapabilities } from '../interworking/capabilities.js';
+import { WatchRequestError } from '../interworking/value-watch.js';
+import type { SubscriptionServing } from '../interworking/watch-state.js';
 import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
 
@@ -45,6 +48,16 @@ export interface AdminPorts {
   onlineWindowS: number;
   metrics: ProxyMetrics;
   log: Logger;
+  /** What was learned of the device's model, and how each ValueChange subscription of its agent is served. */
+  learned(device: DeviceRecord): Promise<DeviceLearned>;
+  /** A poll interval (s; 0: none) for one ValueChange subscription; throws WatchRequestError when refused. */
+  setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
+}
+
+/** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
+export interface DeviceLearned {
+  capabilities: LearnedCapabilities;
+  valueChange: SubscriptionServing[];
 }
 
 const ROOT = projectRoot();
@@ -174,6 +187,10 @@ export class AdminServer {
       '/devices/:key/connection-request',
       wrap((req, res) => this.connectionRequest(req, res)),
     );
+    api.put(
+      '/devices/:key/value-change/:instance',
+      wrap((req, res) => this.setPollInterval(req, res)),
+    );
     api.delete(
       '/queue/:id',
       wrap(async (req, res) => {
@@ -248,7 +265,7 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const state = await this.ports.engine.deviceState(d.deviceKey);
+    const [state, learned] = await Promise.all([this.ports.engine.deviceState(d.deviceKey), this.ports.learned(d)]);
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
@@ -258,6 +275,8 @@ export class AdminServer {
       online: this.online(d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now),
       inSession: state.inSession,
       queuedRpcs: state.queuedRpcs,
+      capabilities: learned.capabilities,
+      valueChange: learned.valueChange,
     };
   }
 
@@ -306,6 +325,22 @@ export class AdminServer {
     const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
     const result = await this.ports.connectionRequest(d.deviceKey, d.connectionRequestUrl, creds);
     res.json(result);
+  }
+
+  /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */
+  private async setPollInterval(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    const raw = String(req.params.instance ?? '');
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, 'the subscription instance must be a positive integer');
+    const body = req.body as { pollIntervalS?: unknown } | undefined;
+    const seconds = body?.pollIntervalS;
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) throw new HttpError(400, 'body: {"pollIntervalS": a non-negative integer}');
+    try {
+      res.json(await this.ports.setPollInterval(d, Number(raw), seconds));
+    } catch (e) {
+      if (e instanceof WatchRequestError) throw new HttpError(e.status, e.message);
+      throw e;
+    }
   }
 
   private controllers(): unknown[] {

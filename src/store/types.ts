@@ -106,8 +106,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey. */
-export type LearnedKind = 'model' | 'device';
+/**
+ * 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey;
+ * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey.
+ */
+export type LearnedKind = 'model' | 'device' | 'watch';
 
 export interface PendingNotify {
   msgId: string;

@@ -13,3 +13,9 @@ export const STRICT_SIM: Quirks = parseQuirks('strict');
  * balancer that keeps its connection on one instance (docs/scaling.md).
  */
 export const STRICT_SIM_WITH_COOKIES: Quirks = parseQuirks('explicit-names-only,soap-prefix=SOAP-ENV,http10');
+
+/** The strict profile on a CPE that refuses SetParameterAttributes (9000) and leaves it out of GetRPCMethods. */
+export const STRICT_SIM_NO_SPA: Quirks = parseQuirks('strict,no-spa');
+
+/** The strict profile on a CPE that takes Notification attributes but never sends 4 VALUE CHANGE. */
+export const STRICT_SIM_NO_VALUE_CHANGE: Quirks = parseQuirks('strict,no-value-change');

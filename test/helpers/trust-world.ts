@@ -142,14 +142,19 @@ export class TrustWorld {
     this.iw.tr098.on('objectChange', objectChange);
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     this.events = new EventBridge(
-      this.localAgent,
-      this.notifier,
-      () => this.config.controllers.map((c) => c.endpointId),
-      (k, rpc) => this.port.enqueue(k, rpc),
-      byEid,
-      (d, names) => this.iw.readValues(d, names),
-      { valueChanges: (d, params) => this.iw.tr098.uspValueChanges(d, params), toNative: (d, paths) => this.iw.tr098.nativePaths(d, paths) },
-      log,
+      {
+        localAgent: this.localAgent,
+        notifier: this.notifier,
+        controllers: () => this.config.controllers.map((c) => c.endpointId),
+        deviceByEndpointId: byEid,
+        readValues: (d, names) => this.iw.readValues(d, names),
+        mapped: { valueChanges: (d, params) => this.iw.tr098.uspValueChanges(d, params), toNative: (d, paths) => this.iw.tr098.nativePaths(d, paths) },
+        access: (d) => this.iw.open(d),
+        saveModel: (m) => this.iw.knowledge.saveModel(m),
+        store: this.store,
+        log,
+      },
+      { excludedPrefixes: LOCAL_AGENT_PREFIXES, poll: this.config.interworking.valueChangePoll },
     );
     const pc = root === 'Device' ? 'SimGW' : 'SimIGD';
     const serial = root === 'Device' ? 'TRUST181' : 'TRUST098';
@@ -229,6 +234,12 @@ export class TrustWorld {
       parameterList: [{ name: nativeName, value, type: 'xsd:string' }],
     };
     this.events.inform(this.device, inform);
+  }
+
+  /** Waits until the device's value-watch work (set-up, reported changes) is done. */
+  async idle(): Promise<void> {
+    await this.events.idle(this.device.endpointId);
+    await settle();
   }
 
   /** Notify Msgs sent to a controller so far. */

@@ -272,8 +272,9 @@ for (const root of ['Device', 'InternetGatewayDevice'] as const) {
       const sub = await w.ask(OPERATOR, add('Device.LocalAgent.Subscription.', { Enable: 'true', ID: 'key', NotifType: 'ValueChange', ReferenceList: KEY }));
       assert.equal(sub.header.msgType, 'ADD_RESP', JSON.stringify(sub.body));
       w.sent.length = 0;
+      await w.idle();
       w.valueChangeInform(w.native(KEY), 'Changed-0n-CPE');
-      await settle();
+      await w.idle();
       const vc = w.notifiesTo(OPERATOR).filter((n) => n.valueChange?.paramPath === KEY);
       assert.equal(vc.length, 1);
       assert.equal(vc[0]!.valueChange!.paramValue ?? '', '', 'proto3: the empty string is the absent field');

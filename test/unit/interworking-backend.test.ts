@@ -344,7 +344,7 @@ describe('interworking: CPEs that fault, choke or drop', () => {
     w.port.enqueue = async (k, rpc) => {
       if (rpc.method === 'GetParameterValues' && rpc.parameterNames.length > 4) {
         dropped++;
-        w.port.sent.push({ deviceKey: k, rpc });
+        w.port.sent.push({ deviceKey: k, rpc, inSession: false });
         throw new RpcError('session-ended', 'the CPE started a new session with this RPC in flight');
       }
       return orig(k, rpc);
@@ -411,7 +411,7 @@ describe('interworking: CPEs that fault, choke or drop', () => {
     const orig = w.port.enqueue.bind(w.port);
     w.port.enqueue = async (k, rpc) => {
       if (k === other.deviceKey && rpc.method === 'GetParameterValues' && rpc.parameterNames.includes('Device.DeviceInfo.SoftwareVersion')) {
-        w.port.sent.push({ deviceKey: k, rpc });
+        w.port.sent.push({ deviceKey: k, rpc, inSession: false });
         throw new RpcError('session-ended', 'the CPE started a new session with this RPC in flight');
       }
       const out = await orig(k, rpc);
