@@ -125,6 +125,7 @@ export class Harness {
     return {
       agentEid: AGENT,
       controllerEid,
+      trusted: true,
       role: this.config.controllers.find((c) => c.endpointId === controllerEid)!.role,
       router: this.router,
       localAgent: this.localAgent,

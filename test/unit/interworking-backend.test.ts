@@ -188,7 +188,7 @@ class World {
   }
 
   ctx(agentEid = this.dev.endpointId): HandlerContext {
-    return { agentEid, controllerEid: CONTROLLER, role: 'full', router: this.router, localAgent: this.localAgent, versions: ['1.3'] };
+    return { agentEid, controllerEid: CONTROLLER, trusted: true, role: 'full', router: this.router, localAgent: this.localAgent, versions: ['1.3'] };
   }
 
   async ask(msg: Msg, agentEid?: string): Promise<Msg> {

@@ -13,6 +13,10 @@ import { UspError } from '../errors.js';
 export interface HandlerContext {
   agentEid: string;
   controllerEid: string;
+  /** The controller is configured and proved (or, without credentials, stated) its Endpoint ID; false: the Untrusted Role applies. */
+  trusted: boolean;
+  /** Why an untrusted controller is untrusted, for the messages. */
+  untrustedReason?: 'not configured' | 'not authenticated';
   role: 'full' | 'read-only';
   router: DmRouter;
   localAgent: LocalAgent;

@@ -30,6 +30,15 @@ export async function handle(ctx: HandlerContext, msg: Msg): Promise<Msg | null>
   if (body.msgBody === 'error') return null; // an Error from the controller answers a Notify: nothing to do
   const req = body.request;
   if (!req?.reqType) return errorMsg(msg.header.msgId, 7004, 'the Msg has no request body');
+  // PLACEHOLDER until the Controller Trust roles are merged (they replace this with the UntrustedRole,
+  // default no access): an untrusted controller is refused everything (TR-369 R-SEC.1).
+  if (!ctx.trusted) {
+    return errorMsg(
+      msg.header.msgId,
+      7006,
+      `permission denied: controller ${ctx.controllerEid} is ${ctx.untrustedReason ?? 'not trusted'} (untrusted role: no access)`,
+    );
+  }
   if (ctx.role === 'read-only' && WRITES.has(req.reqType)) {
     return errorMsg(msg.header.msgId, 7006, `permission denied: controller ${ctx.controllerEid} has a read-only role`);
   }
