@@ -31,6 +31,7 @@ const CTL_A = 'proto::trust-ctl-a';
 const CTL_B = 'proto::trust-ctl-b';
 const CTL_C = 'proto::trust-ctl-c';
 const CTL_D = 'proto::trust-ctl-d';
+const CTL_E = 'proto::trust-ctl-e';
 const STRANGER = 'proto::trust-stranger';
 const MQTT_USERS = { proxy: 'pw-proxy', 'ctl-a': 'pw-a', 'ctl-b': 'pw-b', 'ctl-c': 'pw-c' };
 
@@ -66,6 +67,17 @@ const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   [mosq, rabbit] = await Promise.all([startMosquitto({ auth: { users: MQTT_USERS, acl: ACL } }), startRabbitStomp()]);
+  if (rabbit) {
+    // docs/controller-trust.md: the operator declares the queues; the proxy and the controllers use
+    // /amq/queue/ destinations, which declare nothing (controllers need no configure permission).
+    const admin = await stompAs('guest', 'guest');
+    for (const q of ['usp.trust-agent', 'usp.trust-ctl-e', 'usp.trust-ctl-f']) {
+      await new Promise<void>((resolve) => {
+        admin.c.watchForReceipt(`declare-${q}`, () => resolve());
+        admin.c.subscribe(`/queue/${q}`, () => undefined, { receipt: `declare-${q}` }).unsubscribe();
+      });
+    }
+  }
   tp = await startTestProxy({
     'usp.mqtt.url': mosq ? mosq.url : '',
     'usp.mqtt.username': 'proxy',
@@ -73,7 +85,7 @@ before(async () => {
     'usp.mqtt.topic': '/usp/agent',
     'usp.stomp.host': rabbit ? rabbit.host : '',
     'usp.stomp.port': rabbit ? rabbit.port : 61613,
-    'usp.stomp.destination': '/queue/usp.trust-agent',
+    'usp.stomp.destination': '/amq/queue/usp.trust-agent',
     'usp.reconnectBaseMs': 200,
     'usp.reconnectMaxMs': 2000,
     controllers: [
@@ -82,6 +94,7 @@ before(async () => {
       { endpointId: CTL_B, mqtt: { topic: '/usp/ctl/ctl-b', agentTopic: '/usp/agent/ctl-b' } },
       { endpointId: CTL_C, mqtt: { topic: '/usp/ctl/ctl-c' } },
       { endpointId: CTL_D, stomp: { destination: '/queue/usp.trust-ctl-d' } },
+      { endpointId: CTL_E, stomp: { destination: '/amq/queue/usp.trust-ctl-e' } },
     ],
   });
   fleet = new Fleet({ quirks: STRICT_SIM, acsUrl: tp.acsUrl, count: 1, model: 'tr181', serialPrefix: 'TRUST', periodicIntervalS: null });
@@ -338,16 +351,9 @@ describe('STOMP (RabbitMQ)', () => {
     assert.deepEqual(seen, ['marker-1']);
   });
 
-  test('RabbitMQ permissions (rabbitmqctl): a controller reads only its own queue', { timeout: 120_000 }, async (t) => {
+  test('RabbitMQ permissions (rabbitmqctl): a controller reads only its own queue, and works with no more rights', { timeout: 120_000 }, async (t) => {
     if (!rabbit) return t.skip('rabbitmq-server not installed (apt-get install rabbitmq-server)');
-    // The queues exist beforehand (declared by the operator, here by guest): controllers need no configure permission.
-    const admin = await stompAs('guest', 'guest');
-    for (const q of ['usp.trust-ctl-e', 'usp.trust-ctl-f']) {
-      await new Promise<void>((resolve) => {
-        admin.c.watchForReceipt(`declare-${q}`, () => resolve());
-        admin.c.subscribe(`/queue/${q}`, () => undefined, { receipt: `declare-${q}` }).unsubscribe();
-      });
-    }
+    // The queues exist beforehand (declared in before(), as an operator would): controllers need no configure permission.
     const run = async (args: string[]): Promise<void> => {
       const r = await rabbit!.ctl(args);
       assert.equal(r.code, 0, `rabbitmqctl ${args.join(' ')}: ${r.out}`);
@@ -359,12 +365,29 @@ describe('STOMP (RabbitMQ)', () => {
     }
     const e = await stompAs('ctl-e', 'pw-ctl-e');
     const got: string[] = [];
-    e.c.subscribe('/amq/queue/usp.trust-ctl-e', (m) => void got.push(m.body));
+    const mine = e.c.subscribe('/amq/queue/usp.trust-ctl-e', (m) => void got.push(m.body));
     e.c.publish({ destination: '/amq/queue/usp.trust-ctl-e', body: 'to-myself' });
     await waitFor(() => got.includes('to-myself'), `ctl-e reads its own queue (errors: ${e.errors.map((x) => `${x.headers.message} ${x.body}`).join('; ')})`);
     const f = await stompAs('ctl-f', 'pw-ctl-f');
     f.c.subscribe('/amq/queue/usp.trust-ctl-e', () => assert.fail("ctl-f must not read ctl-e's queue"));
     const refused = await withTimeout(f.nextError(), 10_000, 'an ERROR frame for ctl-f');
     assert.match(`${refused.headers.message} ${refused.body}`, /access_refused|ACCESS_REFUSED|access refused/i);
+    // A second consumer of the queue would take every other answer: gone before the controller starts.
+    await new Promise<void>((resolve) => {
+      e.c.watchForReceipt('unsub-e', () => resolve());
+      mine.unsubscribe({ receipt: 'unsub-e' });
+    });
+    // With exactly those rights a controller talks to its agents: /amq/queue/ destinations declare nothing.
+    const ctl = await controller(CTL_E, {
+      mtp: 'stomp',
+      host: rabbit.host,
+      port: rabbit.port,
+      login: 'ctl-e',
+      passcode: 'pw-ctl-e',
+      controllerDest: '/amq/queue/usp.trust-ctl-e',
+      agentDest: '/amq/queue/usp.trust-agent',
+    });
+    const r = await ctl.req(getMsg('ctl-e-1'));
+    assert.equal(r.body.response?.getResp?.reqPathResults[0]?.resolvedPathResults[0]?.resultParams.EndpointID, agent);
   });
 });

@@ -13,6 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { ConfigError, loadConfig, type ControllerConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/app/log.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { AgentSide } from '../../src/usp/agent/agent-side.js';
 import { ControllerIdentities } from '../../src/usp/agent/controller-identity.js';
 import { LogLimiter, RequestLimits } from '../../src/usp/agent/limits.js';
 import type { InboundRecord, MtpChannelOpen, WsHandshakeFacts } from '../../src/usp/mtp/types.js';
@@ -442,5 +445,28 @@ describe('WebSocket MTP over TLS with client certificates (real sockets)', { con
     });
     assert.equal((await refused(eidUrl(strict.url, LAB_CTL), plain)).status, 401);
     await dial(eidUrl(strict.url, LAB_CTL), { tls: { ca: pki.ca.cert, cert: named.cert, key: named.key } });
+  });
+});
+
+describe('start-up warning', () => {
+  test('a WebSocket listener beyond loopback where controllers have no credential says so once, naming them', () => {
+    const warnings = (overrides: Record<string, unknown>): string[] => {
+      const lines: { msg: string; controllers?: string[] }[] = [];
+      const log = createLogger('warn', { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string }) });
+      const config = loadConfig({ env: {}, overrides: { 'usp.websocket.port': 0, ...overrides } });
+      new AgentSide({ config, store: openSqliteStore(':memory:'), log });
+      return lines.map((l) => `${l.msg}${l.controllers ? ` [${l.controllers.join(',')}]` : ''}`);
+    };
+    const lab = [{ endpointId: LAB_CTL }];
+    const open = warnings({ 'usp.websocket.host': '0.0.0.0', controllers: lab });
+    assert.equal(open.length, 1);
+    assert.match(open[0]!, /reachable beyond loopback and no controller has a credential.*\[proto::lab-ctl\]/);
+    assert.deepEqual(warnings({ 'usp.websocket.host': '127.0.0.1', controllers: lab }), [], 'loopback: a lab');
+    assert.deepEqual(warnings({ 'usp.websocket.host': '0.0.0.0', controllers: [{ endpointId: SECRET_CTL, websocket: { secret: SECRET } }] }), []);
+    const partly = warnings({ 'usp.websocket.host': '0.0.0.0', controllers: [...lab, { endpointId: SECRET_CTL, websocket: { secret: SECRET } }] });
+    assert.match(partly[0]!, /these controllers have no credential.*\[proto::lab-ctl\]/);
+    const strict = warnings({ 'usp.websocket.host': '0.0.0.0', 'usp.websocket.requireAuth': true, controllers: lab });
+    assert.match(strict[0]!, /requireAuth is set but no controller has a credential/);
+    assert.ok(!open.join('').includes(SECRET) && !partly.join('').includes(SECRET), 'no secret in the log');
   });
 });
