@@ -396,6 +396,32 @@ test('a connection that stated its peer (WebSocket ?eid=) cannot speak for anoth
   assert.equal(mtp.sent.length, 1);
 });
 
+test('a WebSocket connection that proved one controller: Records with another from_id are dropped, logged once per connection', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const { mtp, endpoint } = setup({ kind: 'websocket', logLines: lines });
+  const spoof = (conn: string): void => {
+    mtp.emit('record', {
+      mtp: 'websocket',
+      bytes: rec(CTL, AGENT, getMsg('sp')),
+      replyTo: { mtp: 'websocket', address: conn },
+      agentEid: null,
+      peerEid: WS_CTL,
+      authenticated: true,
+    });
+  };
+  for (let i = 0; i < 5; i++) spoof('srv-7');
+  await settle();
+  assert.equal(mtp.sent.length, 0);
+  assert.equal(endpoint.stats.dropped, 5);
+  const logged = () => lines.filter((l) => /does not match the Endpoint ID of the connection/.test(String(l.msg)));
+  assert.equal(logged().length, 1);
+  assert.equal(logged()[0]!.fromId, CTL);
+  mtp.emit('channelClose', { mtp: 'websocket', agentEid: null, dest: { mtp: 'websocket', address: 'srv-7' }, reason: 'closed' });
+  spoof('srv-8');
+  await settle();
+  assert.equal(logged().length, 2, 'a new connection is logged again');
+});
+
 test('every Record in and out is reported once, typed by its Msg (or Record) type', async () => {
   const { mtp, endpoint } = setup();
   const events: RecordEvent[] = [];
