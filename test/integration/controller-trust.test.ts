@@ -16,7 +16,11 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Client as StompClient, type IFrame } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Fleet } from '../../src/tools/sim/fleet.js';
+import { runUspCli } from '../../src/tools/controller/cli.js';
 import { UspControllerClient, add, get, UspTransportError, type UspControllerTransport } from '../../src/tools/controller/client.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../../src/usp/codec/record.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
@@ -182,6 +186,39 @@ describe('WebSocket', () => {
     const n = real.notify((m) => m.body.request?.notify?.subscriptionId === 'trust-vc', 15_000, 'ValueChange');
     dev.setValue('Device.DeviceInfo.ProvisioningCode', 'trust-changed');
     assert.equal((await n).body.request!.notify!.valueChange!.paramValue, 'trust-changed');
+  });
+
+  test('the controller CLI presents its secret from --secret-file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-trust-cli-'));
+    try {
+      const file = path.join(dir, 'secret');
+      writeFileSync(file, `${WS_SECRET}\n`, { mode: 0o600 });
+      const run = async (extra: string[]): Promise<{ code: number; out: string }> => {
+        let out = '';
+        const args = ['get', 'Device.LocalAgent.EndpointID', '--mtp', 'ws', '--url', tp.uspUrl, '--to', agent, '--from', WS_CTL, '--timeout', '5000', ...extra];
+        const code = await runUspCli(args, { out: (s) => (out += s), err: (s) => (out += s) });
+        return { code, out };
+      };
+      const ok = await run(['--secret-file', file]);
+      assert.equal(ok.code, 0, ok.out);
+      assert.match(ok.out, new RegExp(agent));
+      const refused = await run([]);
+      assert.equal(refused.code, 3);
+      assert.match(refused.out, /HTTP 401/);
+      assert.ok(!ok.out.includes(WS_SECRET) && !refused.out.includes(WS_SECRET));
+      let usage = '';
+      const code = await runUspCli(
+        ['get', 'X', '--mtp', 'mqtt', '--url', 'mqtt://127.0.0.1:1', '--controller-topic', 'a', '--agent-topic', 'b', '--to', agent, '--secret-file', file],
+        {
+          out: (s) => (usage += s),
+          err: (s) => (usage += s),
+        },
+      );
+      assert.equal(code, 2);
+      assert.match(usage, /--secret-file applies to --mtp ws only/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an untrusted controller gets Error 7006 within a second, naming why; nothing reaches the device', async () => {

@@ -362,6 +362,15 @@ test("a connection that closes cancels its read-only requests' work; other conne
   await settle();
   assert.deepEqual(second.seen, [false]);
   assert.equal(s2.mtp.sent.length, 1);
+  // A request read only after its connection closed starts cancelled.
+  const third = new SlowBackend();
+  const s3 = setup({ kind: 'websocket', backends: [third] });
+  s3.mtp.emit('channelClose', { mtp: 'websocket', agentEid: null, dest: { mtp: 'websocket', address: 'srv-3' }, reason: 'peer closed' });
+  s3.mtp.inject(rec(CTL, AGENT, get), 'srv-3');
+  await third.entered;
+  third.done();
+  await settle();
+  assert.deepEqual(third.seen, [true]);
 });
 
 test('R-MTP.6: a (re)connected broker channel makes every agent send its Connect Record', async () => {

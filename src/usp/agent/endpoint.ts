@@ -125,6 +125,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   private readonly coordination: Coordination;
   /** Read-only requests in progress per WebSocket connection: aborted when it closes. */
   private readonly pendingByConn = new Map<string, Set<AbortController>>();
+  /** WebSocket connections closed lately (ids are never reused): a request read after its connection closed starts cancelled. */
+  private readonly closedConns = new Set<string>();
   /** Connections already logged for a Record off their identity (once per connection). */
   private readonly warnedConns = new Set<string>();
   private readonly logLimiter: LogLimiter;
@@ -280,6 +282,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   /** A WebSocket connection closed: the answers of its read-only requests can no longer be delivered (R-WS.4: no other session gets them). */
   private connectionGone(address: string): void {
     this.warnedConns.delete(address);
+    this.closedConns.add(address);
+    if (this.closedConns.size > 4096) this.closedConns.delete(this.closedConns.values().next().value as string);
     const pending = this.pendingByConn.get(address);
     if (!pending) return;
     this.pendingByConn.delete(address);
@@ -403,7 +407,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
     const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
     const abort = new AbortController();
-    if (conn !== null) {
+    if (conn !== null && this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
+    else if (conn !== null) {
       let set = this.pendingByConn.get(conn);
       if (!set) this.pendingByConn.set(conn, (set = new Set()));
       set.add(abort);
