@@ -138,12 +138,39 @@ const SCHEMA = {
     maxRequestsInFlightPerController: int(256, 1, 1_000_000),
     /** Parameters one GetResp may carry; a requested path beyond it answers 7005 (its bytes stay below maxRecordBytes too). */
     maxGetParams: int(20_000, 1, 10_000_000),
+    /**
+     * Requests per second one controller may send on average (token bucket, burst below); beyond,
+     * USP Error 7002 naming the limit. Untrusted controllers share one bucket.
+     */
+    requestRatePerController: int(100, 1, 1_000_000),
+    /** Requests a controller may send at once before the rate above applies. */
+    requestBurstPerController: int(200, 1, 1_000_000),
+    /**
+     * A controller that fails authentication (wrong or missing WebSocket secret or certificate for a
+     * configured Endpoint ID, MQTT Record off its bound topic) is answered as untrusted (USP Error
+     * 7006) instead of refused (WebSocket 401) or dropped. Controllers that are not configured are
+     * always answered as untrusted.
+     */
+    allowUntrusted: bool(false),
     websocket: {
       enabled: bool(true),
       host: str('0.0.0.0'),
       port: int(8080, 0, 65535),
       path: str('/usp'),
       pingIntervalMs: int(30_000, 10, MAX_MS),
+      /**
+       * false (default): a configured controller that has a credential (websocket.secret or
+       * secretFile, tls.fingerprint) must present it, one without is trusted on its stated
+       * Endpoint ID (labs). true: every controller must prove its Endpoint ID (a secret, a pinned
+       * certificate, or a certificate from tls.ca naming it in subjectAltName).
+       */
+      requireAuth: bool(false),
+      /** A connection that has not completed its WebSocket handshake by then is closed (ms). */
+      handshakeTimeoutMs: int(10_000, 100, 600_000),
+      /** Open connections of untrusted controllers (not configured, or failed authentication) at once. */
+      maxUntrustedConnections: int(64, 0, 1_000_000),
+      /** The same, per remote address. */
+      maxUntrustedConnectionsPerAddress: int(8, 0, 1_000_000),
       tls: tlsServer(),
       /** CA to trust when dialing controllers over wss:// (besides the system's). */
       clientCa: str(''),
@@ -245,9 +272,31 @@ const SCHEMA = {
       endpointId: str(''),
       /** Role names, comma-separated: the built-in "full" or "read-only", or a controllerTrust.roles name. */
       role: str('full'),
-      mqtt: { topic: str('') },
-      stomp: { destination: str('') },
-      websocket: { url: str('') },
+      mqtt: {
+        /** Where the agents send to this controller; answers always go here, whatever the Record's Response Topic. */
+        topic: str(''),
+        /**
+         * A topic only this controller may publish to (a broker ACL grants it): the proxy
+         * subscribes to it too, and Records from this controller are trusted only when they
+         * arrive there.
+         */
+        agentTopic: str(''),
+      },
+      stomp: {
+        /** Where the agents send to this controller; answers always go here, whatever the Record's reply-to-dest. */
+        destination: str(''),
+      },
+      websocket: {
+        url: str(''),
+        /** Shared secret the controller presents as `Authorization: Bearer <secret>` in its WebSocket handshake. */
+        secret: str('', { secret: true }),
+        /** The same, read from this file (surrounding whitespace ignored). */
+        secretFile: str(''),
+      },
+      tls: {
+        /** SHA-256 fingerprint(s) of the controller's client certificate (hex, colons optional, comma-separated). */
+        fingerprint: str(''),
+      },
     },
     ['endpointId'],
   ),
@@ -444,10 +493,42 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
+  checkControllers(config.controllers, config.usp.mqtt.topic);
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,
     );
   }
   return config;
+}
+
+/** SHA-256 fingerprint as node's X509Certificate.fingerprint256 prints it ("AB:CD:..."), or null when malformed. */
+export function normalizeFingerprint(s: string): string | null {
+  const hex = s.trim().replace(/:/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) return null;
+  return hex.match(/../g)!.join(':');
+}
+
+/** Per-controller keys that only make sense together, checked once so that a typo fails start-up. */
+function checkControllers(list: readonly ControllerConfig[], sharedMqttTopic: string): void {
+  const eids = new Set<string>();
+  const agentTopics = new Map<string, string>();
+  for (const [i, c] of list.entries()) {
+    const at = `controllers[${i}]`;
+    if (eids.has(c.endpointId)) throw new ConfigError(`${at}.endpointId: ${c.endpointId} is configured twice`);
+    eids.add(c.endpointId);
+    if (c.websocket.secret && c.websocket.secretFile) throw new ConfigError(`${at}.websocket: set secret or secretFile, not both`);
+    for (const f of c.tls.fingerprint.split(',').filter((x) => x.trim() !== '')) {
+      if (!normalizeFingerprint(f))
+        throw new ConfigError(`${at}.tls.fingerprint: expected SHA-256 fingerprints (64 hex digits, colons optional), got "${f.trim()}"`);
+    }
+    const t = c.mqtt.agentTopic;
+    if (t) {
+      if (/[+#]/.test(t)) throw new ConfigError(`${at}.mqtt.agentTopic: a topic, not a filter (no + or #): ${t}`);
+      if (t === sharedMqttTopic) throw new ConfigError(`${at}.mqtt.agentTopic: ${t} is usp.mqtt.topic, which every controller shares; bind a topic of its own`);
+      const other = agentTopics.get(t);
+      if (other) throw new ConfigError(`${at}.mqtt.agentTopic: ${t} is already bound to ${other}`);
+      agentTopics.set(t, c.endpointId);
+    }
+  }
 }

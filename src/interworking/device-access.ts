@@ -28,6 +28,11 @@ import { standardParameter } from './type-table.js';
 import type { RpcOutcome, RpcPort } from './rpc-port.js';
 import type { SpvResult } from './set-plan.js';
 import { toCwmpValue } from './values.js';
+import { RpcError } from '../cwmp/session.js';
+import { outsideRequestScope, requestSignal } from '../usp/request-scope.js';
+
+/** RPCs that change nothing on the device: not worth sending once nobody waits for their answer. */
+const READ_ONLY_RPCS: ReadonlySet<AcsRequest['method']> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
 
 export interface AccessOptions {
   /** Upper bound of names per GetParameterValues (the model's learned size may be lower). */
@@ -101,8 +106,19 @@ export class DeviceAccess {
 
   // ------------------------------------------------------------------ raw RPCs
 
-  /** One RPC; an RpcError (unreachable, dropped, timed out) is thrown as is. */
+  /**
+   * One RPC; an RpcError (unreachable, dropped, timed out) is thrown as is. A read-only RPC of a
+   * USP request whose answer can no longer be delivered (its controller's connection closed) is
+   * not enqueued: RpcError 'cancelled'.
+   */
   async callRaw(rpc: AcsRequest): Promise<RpcOutcome> {
+    const signal = requestSignal();
+    if (signal?.aborted && READ_ONLY_RPCS.has(rpc.method)) {
+      throw new RpcError(
+        'cancelled',
+        `${rpc.method} not sent: the controller that asked is gone (${String((signal.reason as Error)?.message ?? signal.reason)})`,
+      );
+    }
     if (!this.used) {
       this.used = true;
       this.ctx.firstUse?.(this.device, this.model);
@@ -491,7 +507,8 @@ export class DeviceAccess {
     const key = `${this.device.deviceKey}|${id}`;
     let p = this.ctx.inflight.get(key);
     if (!p) {
-      p = job().finally(() => this.ctx.inflight.delete(key));
+      // Shared by every request that needs it: it must not end with the request that started it.
+      p = outsideRequestScope(job).finally(() => this.ctx.inflight.delete(key));
       this.ctx.inflight.set(key, p);
     }
     return p;

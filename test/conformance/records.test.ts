@@ -35,12 +35,13 @@ afterEach(() => h.close());
 
 const get = () => requestMsg('get', { paramPaths: ['Device.LocalAgent.EndpointID'] });
 
-test('2.1 (baseline) a Record from a configured controller to the agent is answered to the reply path', async () => {
+test("2.1 (baseline) a Record from a configured controller to the agent is answered at the controller's configured topic", async () => {
   await mtp.deliver(encodeRecord(noSessionRecord(C1, AGENT, get())));
   assert.equal(mtp.sent.length, 1);
   const { from, dest, rec } = mtp.sent[0]!;
   assert.equal(from, AGENT);
-  assert.deepEqual(dest, { mtp: 'mqtt', address: '/reply' });
+  // Not the Record's own Response Topic ('/reply'): a Record cannot divert a configured controller's answers.
+  assert.deepEqual(dest, { mtp: 'mqtt', address: '/usp/controller-1' });
   assert.equal(rec.fromId, AGENT);
   assert.equal(rec.toId, C1);
   assert.equal(rec.recordType.kind, 'noSessionContext');
@@ -60,10 +61,15 @@ test('2.2 A Record addressed to another to_id (not one of our agents): dropped s
   assert.equal(dropped.length, 1);
 });
 
-test('2.2 A Record from an unknown controller: dropped silently', async () => {
+test('2.2 A Record from an unknown controller: not processed, answered with Error 7006 on its reply path (untrusted)', async () => {
   await mtp.deliver(encodeRecord(noSessionRecord('proto::stranger', AGENT, get())));
-  assert.equal(mtp.sent.length, 0);
-  assert.equal(dropped.length, 1);
+  assert.equal(mtp.sent.length, 1);
+  const { dest, rec } = mtp.sent[0]!;
+  assert.deepEqual(dest, { mtp: 'mqtt', address: '/reply' });
+  assert.equal(rec.toId, 'proto::stranger');
+  const m = decodeMsg((rec.recordType as { payload: Uint8Array }).payload);
+  assert.equal(m.body.error?.errCode, 7006);
+  assert.equal(dropped.length, 0);
 });
 
 test('3.1 A malformed Record (garbage bytes): ignored, or answered with a Record-level error, never a crash', async () => {

@@ -23,6 +23,8 @@ export interface CertPair {
 export interface TestCa {
   certFile: string;
   cert: Buffer;
+  /** The CA's private key (PEM file), for issueClientCert(). */
+  keyFile: string;
   /** Server certificate for 127.0.0.1 and localhost, signed by this CA. */
   server: CertPair;
   /** Client certificate (CN test-client), signed by this CA. */
@@ -95,7 +97,72 @@ function makeCa(bin: string, dir: string, name: string): TestCa {
     `${name} test-client`,
     ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', ''].join('\n'),
   );
-  return { certFile: caCrt, cert: readFileSync(caCrt), server, client };
+  return { certFile: caCrt, cert: readFileSync(caCrt), keyFile: caKey, server, client };
+}
+
+const clientExt = (endpointId?: string): string =>
+  [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=clientAuth',
+    ...(endpointId ? [`subjectAltName=URI:urn:bbf:usp:id:${endpointId}`] : []),
+    '',
+  ].join('\n');
+
+/**
+ * A client certificate signed by `ca`, naming `endpointId` in subjectAltName as TR-369 R-SEC.0a
+ * wants (URI urn:bbf:usp:id:<eid>) when given.
+ */
+export function issueClientCert(pki: TestPki, ca: TestCa, name: string, opts: { endpointId?: string } = {}): CertPair {
+  const bin = findBinary('openssl')!;
+  const dir = pki.dir;
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const key = path.join(dir, `${name}.key`);
+  const csr = path.join(dir, `${name}.csr`);
+  const crt = path.join(dir, `${name}.crt`);
+  const extFile = path.join(dir, `${name}.ext`);
+  writeFileSync(extFile, clientExt(opts.endpointId));
+  run(bin, ['req', '-new', ...ec, '-keyout', key, '-out', csr, '-subj', `/CN=${name}`], dir);
+  run(
+    bin,
+    ['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-days', '1', '-sha256', '-extfile', extFile, '-out', crt],
+    dir,
+  );
+  return { certFile: crt, keyFile: key, cert: readFileSync(crt), key: readFileSync(key) };
+}
+
+/** A self-signed client certificate (a controller that pins its certificate by fingerprint). */
+export function selfSignedCert(pki: TestPki, name: string, opts: { endpointId?: string } = {}): CertPair {
+  const bin = findBinary('openssl')!;
+  const dir = pki.dir;
+  const key = path.join(dir, `${name}.key`);
+  const crt = path.join(dir, `${name}.crt`);
+  const san = opts.endpointId ? ['-addext', `subjectAltName=URI:urn:bbf:usp:id:${opts.endpointId}`] : [];
+  run(
+    bin,
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      crt,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+      ...san,
+    ],
+    dir,
+  );
+  return { certFile: crt, keyFile: key, cert: readFileSync(crt), key: readFileSync(key) };
 }
 
 /** Generates the PKI (about 1 s), or null when openssl is not installed. */

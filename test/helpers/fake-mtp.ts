@@ -4,18 +4,22 @@
  */
 import { EventEmitter } from 'node:events';
 import { decodeRecord, type UspRecord } from '../../src/usp/codec/record.js';
-import type { InboundRecord, Mtp, MtpDestination, MtpEvents, MtpStatus } from '../../src/usp/mtp/types.js';
+import type { InboundRecord, Mtp, MtpDestination, MtpEvents, MtpKind, MtpStatus } from '../../src/usp/mtp/types.js';
 
 export class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
-  readonly kind = 'mqtt' as const;
+  readonly kind: MtpKind;
   /** Every Record the endpoint sent, decoded, oldest first. */
   readonly sent: { from: string; dest: MtpDestination; rec: UspRecord }[] = [];
   /** Agents added, in order. */
   readonly agents: string[] = [];
 
-  /** connected: what status() reports (a connected broker MTP makes new agents send Connect Records). */
-  constructor(private readonly connected = true) {
+  /** connected: what status() reports (a connected broker MTP makes new agents send Connect Records); kind: which MTP it plays. */
+  constructor(
+    private readonly connected = true,
+    kind: MtpKind = 'mqtt',
+  ) {
     super();
+    this.kind = kind;
   }
 
   async start(): Promise<void> {}
@@ -33,7 +37,7 @@ export class FakeMtp extends EventEmitter<MtpEvents> implements Mtp {
 
   /** A Record from the broker; replyTo is its Response Topic (null: none). */
   inject(bytes: Uint8Array, replyTo: string | null = '/reply', peerEid: string | null = null): void {
-    const r: InboundRecord = { mtp: 'mqtt', bytes, replyTo: replyTo ? { mtp: 'mqtt', address: replyTo } : null, agentEid: null, peerEid };
+    const r: InboundRecord = { mtp: this.kind, bytes, replyTo: replyTo ? { mtp: this.kind, address: replyTo } : null, agentEid: null, peerEid };
     this.emit('record', r);
   }
 

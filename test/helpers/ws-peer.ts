@@ -98,6 +98,8 @@ export interface ConnectPeerOptions {
   /** Accept a `bbf-usp-protocol` extension in the 101 (ws rejects unrequested extensions). */
   tolerateBbfExtension?: boolean;
   timeoutMs?: number;
+  /** wss://: CA to trust, client certificate and key (PEM). */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
 }
 
 export class HandshakeRefused extends Error {
@@ -105,6 +107,8 @@ export class HandshakeRefused extends Error {
     readonly status: number | null,
     readonly body: string,
     message: string,
+    /** Headers of the refusal (e.g. WWW-Authenticate). */
+    readonly responseHeaders: Record<string, string | string[] | undefined> = {},
   ) {
     super(message);
   }
@@ -117,6 +121,7 @@ export function connectPeer(url: string, opts: ConnectPeerOptions = {}): Promise
     headers: opts.headers,
     autoPong: opts.autoPong ?? true,
     handshakeTimeout: opts.timeoutMs ?? 5_000,
+    ...opts.tls,
   });
   let upgradeHeaders: Record<string, string | string[] | undefined> = {};
   return new Promise<PeerSocket>((resolve, reject) => {
@@ -131,7 +136,7 @@ export function connectPeer(url: string, opts: ConnectPeerOptions = {}): Promise
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => {
-        reject(new HandshakeRefused(res.statusCode ?? null, body, `HTTP ${res.statusCode}: ${body.trim()}`));
+        reject(new HandshakeRefused(res.statusCode ?? null, body, `HTTP ${res.statusCode}: ${body.trim()}`, { ...res.headers }));
         ws.terminate();
       });
       res.on('error', () => undefined);

@@ -3,7 +3,7 @@
  * in-repo simulator) is a USP Agent; our own controller CLI does Add/Get/Set/GetInstances/
  * GetSupportedDM/Delete on Device.LocalAgent.Subscription. over WebSocket, MQTT 5 (mosquitto)
  * and STOMP (RabbitMQ). Trust: a read-only controller gets 7006 on writes, an unknown one
- * gets nothing.
+ * gets 7006 for everything.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -187,7 +187,7 @@ test('a read-only controller gets 7006 on Add; Get still works', async () => {
   assert.equal(get.json.body.response.getResp.reqPathResults[0].resolvedPathResults[0].resultParams.EndpointID, agent);
 });
 
-test('an unknown controller is dropped: no response (timeout), other agents unaffected', async (t) => {
+test('an unknown controller gets 7006 (untrusted) at once; configured controllers unaffected', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed');
   const stranger = [
     '--mtp',
@@ -206,8 +206,9 @@ test('an unknown controller is dropped: no response (timeout), other agents unaf
     '800',
   ];
   const r = await cli(['get', 'Device.LocalAgent.EndpointID', ...stranger]);
-  assert.equal(r.code, 3, 'timeout: the Record was dropped');
-  assert.ok(proxy.usp.endpoint.stats.dropped >= 1);
+  assert.equal(r.code, 1, `a USP Error Msg within the 800 ms timeout: ${r.err}`);
+  assert.equal(r.json.body.error.errCode, 7006);
+  assert.match(r.json.body.error.errMsg, /proto::stranger is not configured/);
   const ok = await cli(['get', 'Device.LocalAgent.EndpointID', ...transport('mqtt')]);
   assert.equal(ok.code, 0);
 });

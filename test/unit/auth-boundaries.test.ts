@@ -3,8 +3,9 @@
  *  - CPE Digest on every Inform; a session cookie of device A replayed with an Inform of device B
  *    needs B's own credentials and starts B's session (never acts in A's);
  *  - an expired Digest nonce gets stale=true (from the server, and from authenticate() with a clock);
- *  - USP: unknown from_id dropped; WebSocket ?eid= differing from from_id dropped; read-only
- *    controller gets 7006 on Set/Add/Delete/Operate;
+ *  - USP: unknown from_id answered 7006 (untrusted); a controller with a WebSocket secret must
+ *    present it; WebSocket ?eid= differing from from_id dropped; read-only controller gets 7006 on
+ *    Set/Add/Delete/Operate;
  *  - no configured or generated secret appears in the trace-level log.
  */
 import { test, before, after } from 'node:test';
@@ -34,6 +35,7 @@ const SECRETS = {
   mqttPassword: 'mqttPw-Lm07-secret',
   stompPasscode: 'stompPc-Rr19-secret',
   devicePassword: 'devBPw-Kk55-secret',
+  wsSecret: 'wsSecret-Hh23-secret',
 };
 const REALM = 'auth-test';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-auth-'));
@@ -64,7 +66,7 @@ before(async () => {
       'usp.websocket.host': '127.0.0.1',
       'usp.websocket.port': 0,
       controllers: [
-        { endpointId: CTL, role: 'full' },
+        { endpointId: CTL, role: 'full', websocket: { secret: SECRETS.wsSecret } },
         { endpointId: RO, role: 'read-only' },
       ],
       'log.level': 'trace',
@@ -213,12 +215,17 @@ const getMsg = (id: string): Msg => ({
   body: { msgBody: 'request', request: { reqType: 'get', get: { paramPaths: ['Device.LocalAgent.EndpointID'] } } },
 });
 
-function openWs(eid: string | null): Promise<WebSocket> {
+function openWs(eid: string | null, secret?: string): Promise<WebSocket> {
   const port = proxy.usp.ws!.serverAddress()!.port;
   const q = eid === null ? '' : `?eid=${encodeURIComponent(eid)}`;
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/usp/${encodeURIComponent(agent)}${q}`, ['v1.usp'], { perMessageDeflate: false, handshakeTimeout: 10_000 });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/usp/${encodeURIComponent(agent)}${q}`, ['v1.usp'], {
+    perMessageDeflate: false,
+    handshakeTimeout: 10_000,
+    ...(secret ? { headers: { Authorization: `Bearer ${secret}` } } : {}),
+  });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', reject);
   });
 }
@@ -271,11 +278,17 @@ async function expectAnswered(ws: WebSocket, from: string, id: string): Promise<
   });
 }
 
-test('USP: an unknown from_id is dropped; a from_id differing from the WebSocket ?eid= is dropped', async () => {
+test('USP: an unknown from_id gets 7006; a controller with a secret must present it; a from_id differing from the proved one is dropped', async () => {
   const plain = await openWs(null);
-  assert.match(await expectDropped(plain, 'proto::intruder', 'x-1'), /not a configured controller/);
+  const untrusted = await expectAnswered(plain, 'proto::intruder', 'x-1');
+  assert.equal(untrusted.body.error?.errCode, 7006);
+  assert.match(untrusted.body.error?.errMsg ?? '', /proto::intruder is not configured/);
+  // CTL has a secret: without it, its Endpoint ID is refused in the handshake, and its Records on an unproved connection are dropped.
+  await assert.rejects(openWs(CTL), /HTTP 401/);
+  await assert.rejects(openWs(CTL, 'wrong'), /HTTP 401/);
+  assert.match(await expectDropped(plain, CTL, 'x-0'), /did not authenticate/);
   plain.close();
-  const ws = await openWs(CTL);
+  const ws = await openWs(CTL, SECRETS.wsSecret);
   assert.match(await expectDropped(ws, RO, 'x-2'), /does not match the Endpoint ID of the connection/);
   assert.match(await expectDropped(ws, 'proto::intruder', 'x-3'), /does not match/);
   assert.equal((await expectAnswered(ws, CTL, 'x-4')).header.msgType, 'GET_RESP');

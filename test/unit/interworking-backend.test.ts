@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/app/log.js';
-import { RpcError } from '../../src/cwmp/session.js';
+import { RpcError, type RpcOutcome } from '../../src/cwmp/session.js';
+import type { AcsRequest } from '../../src/cwmp/types.js';
 import { Interworking } from '../../src/interworking/index.js';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
@@ -25,6 +26,7 @@ import { LOCAL_AGENT_PREFIXES } from '../../src/usp/agent/local-agent-schema.js'
 import { decodeMsg, encodeMsg, type Msg, type MsgType, type Request } from '../../src/usp/codec/record.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
 import { type HandlerContext, handle } from '../../src/usp/handlers/index.js';
+import { runInRequestScope } from '../../src/usp/request-scope.js';
 
 const CONTROLLER = 'proto::ctl';
 
@@ -1014,5 +1016,61 @@ describe('interworking TR-098: the mapping on explicit names', () => {
     const gpn = w.port.methods(n).filter((m) => m.startsWith('GPN'));
     assert.equal(gpn.length, 1, gpn.join('\n'));
     assert.match(gpn[0]!, /^GPN InternetGatewayDevice\..*\.PortMapping\.\d+\. false$/);
+  });
+});
+
+// ------------------------------------------------------------------ a request whose controller is gone
+
+/** A SimPort that, once armed, aborts `ac` after answering `after` GetParameterValues (the controller's connection closing mid-request). */
+class ClosingPort extends SimPort {
+  private left = -1;
+  constructor(readonly ac: AbortController) {
+    super(parseQuirks('explicit-names-only'));
+  }
+  arm(after: number): void {
+    this.left = after;
+  }
+  override async enqueue(deviceKey: string, rpc: AcsRequest): Promise<RpcOutcome> {
+    const out = await super.enqueue(deviceKey, rpc);
+    if (rpc.method === 'GetParameterValues' && this.left > 0 && --this.left === 0) this.ac.abort(new Error('the controller connection closed'));
+    return out;
+  }
+}
+
+describe('interworking: a request whose answer can no longer be delivered', () => {
+  it('a Get stops enqueueing GetParameterValues once its scope is aborted; the same Get otherwise reads everything', async () => {
+    const whole = new World({ gpvBatchSize: 4 });
+    const n0 = await whole.warm();
+    await whole.get(['Device.']);
+    const full = whole.port.count('GetParameterValues', n0);
+    assert.ok(full > 3, `a Get of Device. takes ${full} GPVs in batches of 4`);
+
+    const ac = new AbortController();
+    const port = new ClosingPort(ac);
+    const w = new World({ gpvBatchSize: 4, port });
+    const n = await w.warm();
+    port.arm(2);
+    const r = wire((await runInRequestScope({ signal: ac.signal }, () => handle(w.ctx(), wire(request('get', { paramPaths: ['Device.'] })))))!);
+    assert.equal(w.port.count('GetParameterValues', n), 2, 'no GPV after the abort');
+    const res = r.body.response?.getResp?.reqPathResults[0];
+    assert.equal(res?.errCode, 7003, JSON.stringify(r.body));
+    assert.match(res?.errMsg ?? '', /GetParameterValues not sent: the controller that asked is gone/);
+  });
+
+  it('what changes state is never cancelled: a Set in an aborted scope still sends its SetParameterValues', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    const w = new World();
+    const r = wire(
+      (await runInRequestScope({ signal: ac.signal }, () =>
+        handle(w.ctx(), wire(setReq(false, [['Device.WiFi.Radio.1.', [['TransmitPower', '40', true]]]]))),
+      ))!,
+    );
+    assert.equal(r.header.msgType, 'SET_RESP', JSON.stringify(r.body));
+    assert.equal(w.sim.get('Device.WiFi.Radio.1.TransmitPower'), '40');
+    // Learning shared by requests (the object's names) is not tied to the aborted one either.
+    const methods = w.port.methods();
+    assert.ok(methods[0]!.startsWith('GPN Device.WiFi.Radio.'), methods.join('\n'));
+    assert.deepEqual(methods.slice(1), ['SPV Device.WiFi.Radio.1.TransmitPower=40(xsd:int)']);
   });
 });

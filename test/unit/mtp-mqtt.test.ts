@@ -344,3 +344,27 @@ test('throughput: 1,000 round trips of a 1 KB record (controller -> agent -> con
   t.diagnostic(`MQTT 5 / mosquitto QoS 1, 1 KB: ${seqRate.toFixed(0)} round trips/s one at a time, ${winRate.toFixed(0)} round trips/s with 32 in flight`);
   assert.ok(seqRate > 50);
 });
+
+test('bound topics (controllers[].mqtt.agentTopic) are subscribed; each Record names the topic it came on (5.0 and 3.1.1)', async (t) => {
+  const b = need(t);
+  if (!b) return;
+  for (const version of [5, 4] as const) {
+    const { agent, controller: ctlTopic } = topics();
+    const bound = `${agent}-bound/ctl-a`;
+    const ctl = await controller(b.url, ctlTopic, version);
+    const m = makeMtp(b.url, { agentTopic: agent, protocolVersion: version, boundTopics: [bound] });
+    const opened = next(m, 'channelOpen');
+    await m.start();
+    await opened;
+    assert.deepEqual(m.subscribedFilters, version === 5 ? [agent, bound] : [`${agent}/#`, `${bound}/#`]);
+    for (const topic of [agent, bound]) {
+      const got = next(m, 'record');
+      const name = version === 5 ? topic : encodeReplyToTopic(topic, ctlTopic);
+      await ctl.publishAsync(name, Buffer.from([1]), { qos: 1, ...(version === 5 ? { properties: { responseTopic: ctlTopic } } : {}) });
+      const [rec] = (await got) as [InboundRecord];
+      assert.equal(rec.channel, topic, `MQTT ${version}: the topic without a reply-to suffix`);
+      assert.deepEqual(rec.replyTo, { mtp: 'mqtt', address: ctlTopic });
+    }
+    await m.stop();
+  }
+});

@@ -2,6 +2,7 @@
  * `cwmp-usp-proxy usp ...`: a USP Controller on the command line. Exit codes: 0 response,
  * 1 USP Error Msg (printed), 2 usage error, 3 timeout or transport failure.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Msg } from '../../usp/codec/record.js';
 import {
@@ -41,6 +42,7 @@ Commands:
 
 Transport options:
   --mtp ws      --url ws://127.0.0.1:8080/usp            (agent EID appended to the path)
+                [--secret-file F] (Authorization: Bearer <its content>) [--ca F] [--cert F --key F] (wss://)
   --mtp mqtt    --url mqtt://127.0.0.1:1883 --controller-topic T --agent-topic T [--mqtt-version 5|4]
   --mtp stomp   --host H --port P [--login L] [--passcode P] [--vhost V] --controller-dest D --agent-dest D
   --from EID    our Endpoint ID (default ${DEFAULT_CONTROLLER_EID})
@@ -76,6 +78,10 @@ const OPTIONS = {
   vhost: { type: 'string' },
   'controller-dest': { type: 'string' },
   'agent-dest': { type: 'string' },
+  'secret-file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   from: { type: 'string' },
   timeout: { type: 'string' },
   'max-depth': { type: 'string' },
@@ -118,6 +124,10 @@ const COMMON_FLAGS = new Set([
   'vhost',
   'controller-dest',
   'agent-dest',
+  'secret-file',
+  'ca',
+  'cert',
+  'key',
   'from',
   'timeout',
 ]);
@@ -204,13 +214,29 @@ function need(v: Values, flag: keyof Values, mtp: string): string {
 }
 
 function transportFrom(v: Values): UspControllerTransport {
+  const wsOnly = (['secret-file', 'ca', 'cert', 'key'] as const).find((k) => v[k] !== undefined);
+  if (wsOnly && v.mtp !== 'ws') throw new UsageError(`--${wsOnly} applies to --mtp ws only (brokers authenticate with --login/--passcode)`);
   switch (v.mtp) {
     case undefined:
       throw new UsageError('--mtp ws|mqtt|stomp is required');
     case 'ws': {
       const url = need(v, 'url', 'ws');
       if (!/^wss?:\/\//.test(url)) throw new UsageError(`--url must be a ws:// or wss:// URL, got '${url}'`);
-      return { mtp: 'ws', url };
+      if (!!v.cert !== !!v.key) throw new UsageError('--cert and --key go together');
+      const file = (flag: string, f: string): string => {
+        try {
+          return readFileSync(f, 'utf8');
+        } catch (e) {
+          throw new UsageError(`--${flag}: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      };
+      const tls = { ...(v.ca ? { ca: file('ca', v.ca) } : {}), ...(v.cert && v.key ? { cert: file('cert', v.cert), key: file('key', v.key) } : {}) };
+      return {
+        mtp: 'ws',
+        url,
+        ...(v['secret-file'] ? { secret: file('secret-file', v['secret-file']).trim() } : {}),
+        ...(Object.keys(tls).length ? { tls } : {}),
+      };
     }
     case 'mqtt': {
       const url = need(v, 'url', 'mqtt');

@@ -19,7 +19,16 @@ export const DEFAULT_CONTROLLER_EID = 'proto::cwmp-usp-proxy-cli';
 
 export type UspControllerTransport =
   /** `url`: the listener's base, e.g. ws://127.0.0.1:8080/usp; the agent EID is appended as a path segment. */
-  | { mtp: 'ws'; url: string /** Connect to the shared path itself (Records routed by to_id), not <url>/<agent EID>. */; shared?: boolean }
+  | {
+      mtp: 'ws';
+      url: string;
+      /** Connect to the shared path itself (Records routed by to_id), not <url>/<agent EID>. */
+      shared?: boolean;
+      /** Our secret, sent as `Authorization: Bearer <secret>` in the handshake (the agent's controllers[].websocket.secret). */
+      secret?: string;
+      /** wss://: CA to trust (PEM) and our client certificate and key (PEM). */
+      tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+    }
   | { mtp: 'mqtt'; url: string; controllerTopic: string; agentTopic: string; protocolVersion?: 5 | 4; username?: string; password?: string }
   | {
       mtp: 'stomp';
@@ -263,7 +272,14 @@ export class UspControllerClient extends EventEmitter<UspControllerEvents> {
     const base = t.url.replace(/\/+$/, '');
     const url = new URL(t.shared ? base : `${base}/${encodeURIComponent(this.agentId)}`);
     url.searchParams.set('eid', this.endpointId); // R-WS.10b
-    const ws = new WebSocket(url, USP_WS_SUBPROTOCOL, { perMessageDeflate: false, followRedirects: false });
+    const ws = new WebSocket(url, USP_WS_SUBPROTOCOL, {
+      perMessageDeflate: false,
+      followRedirects: false,
+      ...(t.secret !== undefined ? { headers: { Authorization: `Bearer ${t.secret}` } } : {}),
+      ...(t.tls?.ca ? { ca: t.tls.ca } : {}),
+      ...(t.tls?.cert ? { cert: t.tls.cert } : {}),
+      ...(t.tls?.key ? { key: t.tls.key } : {}),
+    });
     this.ws = ws;
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary) return; // R-WS.16: Records come in binary frames

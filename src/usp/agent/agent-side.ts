@@ -22,6 +22,10 @@ import { type DeviceIdentity, Notifier } from './notify.js';
 import { type Coordination, SingleInstance } from './coordination.js';
 import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../../util/tls.js';
 import { getLimits } from '../handlers/context.js';
+import { ControllerIdentities } from './controller-identity.js';
+
+/** Addresses that only this machine can reach. */
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 export function proxyVersion(): string {
   try {
@@ -65,6 +69,8 @@ export class AgentSide {
     const usp = config.usp;
     const mtpLog = (level: 'debug' | 'info' | 'warn', msg: string, extra?: object): void => log[level]({ ...extra }, msg);
     const backoff = { baseMs: usp.reconnectBaseMs, maxMs: usp.reconnectMaxMs };
+    // Who is speaking: read once (secret files too), shared by the WebSocket handshake and the endpoint.
+    const identities = new ControllerIdentities(config.controllers, { requireWsAuth: usp.websocket.requireAuth, allowUntrusted: usp.allowUntrusted });
     const wsControllers = config.controllers.filter((c) => c.websocket.url).map((c) => ({ endpointId: c.endpointId, url: c.websocket.url }));
     // TLS material is read once, here: a bad path fails start-up naming the config key and the file.
     const insecure = (key: string): void => log.warn(`${key}.insecure is set: the broker's certificate is NOT verified (labs only)`);
@@ -80,6 +86,10 @@ export class AgentSide {
               maxRecordBytes: usp.maxRecordBytes,
               pingIntervalMs: usp.websocket.pingIntervalMs,
               tls: serverTls,
+              authenticate: (facts) => identities.decideWs(facts),
+              handshakeTimeoutMs: usp.websocket.handshakeTimeoutMs,
+              maxUntrustedConnections: usp.websocket.maxUntrustedConnections,
+              maxUntrustedConnectionsPerAddress: usp.websocket.maxUntrustedConnectionsPerAddress,
             }
           : null,
         client: wsControllers.length
@@ -89,6 +99,7 @@ export class AgentSide {
         log: mtpLog,
       });
       this.mtps.push(this.ws);
+      if (usp.websocket.enabled) warnOpenWebSocket(config, identities, log);
     }
     if (usp.mqtt.url) {
       const mqttTls = /^(mqtts|wss):/i.test(usp.mqtt.url) ? loadClientTls('usp.mqtt.tls', usp.mqtt.tls) : null;
@@ -102,6 +113,7 @@ export class AgentSide {
           password: usp.mqtt.password || undefined,
           keepaliveS: usp.mqtt.keepaliveS,
           agentTopic: usp.mqtt.topic,
+          boundTopics: config.controllers.map((c) => c.mqtt.agentTopic).filter((t) => t !== ''),
           // Several instances: each Record to one of them (MQTT 5 shared subscription).
           shareGroup: config.store.redis.url ? config.cluster.shareGroup : undefined,
           connectEndpointId: usp.proxyEndpointId,
@@ -154,7 +166,10 @@ export class AgentSide {
         notifyResp: (agentEid, controllerEid, msgId) => notifier?.acknowledged(agentEid, controllerEid, msgId),
       },
       log: log.child({ module: 'usp' }),
+      identities,
       maxInFlightPerController: usp.maxRequestsInFlightPerController,
+      requestRatePerController: usp.requestRatePerController,
+      requestBurstPerController: usp.requestBurstPerController,
       agentAddresses: { mqtt: usp.mqtt.topic, stomp: usp.stomp.destination },
       coordination: this.coordination,
     });
@@ -192,4 +207,28 @@ export class AgentSide {
     this.localAgent.close();
     await this.endpoint.stop();
   }
+}
+
+/**
+ * A WebSocket listener reachable beyond this machine where controllers are trusted on the
+ * Endpoint ID they state: anyone who can reach the port may speak as them. Said once at start.
+ */
+function warnOpenWebSocket(config: Config, identities: ControllerIdentities, log: Logger): void {
+  const ws = config.usp.websocket;
+  if (isLoopback(ws.host)) return;
+  const viaCa = ws.tls.cert !== '' && ws.tls.ca !== '';
+  if (ws.requireAuth) {
+    if (!identities.anyWsCredential && !viaCa)
+      log.warn(
+        { host: ws.host, port: ws.port },
+        'usp.websocket.requireAuth is set but no controller has a credential (websocket.secretFile, tls.fingerprint) and usp.websocket.tls.ca is empty: every WebSocket controller will be refused',
+      );
+    return;
+  }
+  const open = identities.withoutWsCredential();
+  if (open.length === 0) return;
+  log.warn(
+    { host: ws.host, port: ws.port, controllers: open },
+    `the USP WebSocket listener is reachable beyond loopback and ${open.length === config.controllers.length ? 'no controller has a credential' : 'these controllers have no credential'}: anyone reaching it can speak as them. Give each controller websocket.secretFile or tls.fingerprint (or use usp.websocket.tls.ca certificates), and set usp.websocket.requireAuth`,
+  );
 }

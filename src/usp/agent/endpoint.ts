@@ -1,9 +1,10 @@
 /**
  * The USP endpoint layer: Records in from every MTP, routed by to_id to the device's agent,
- * trust checked (configured controllers only), the Msg handed to the handlers, the response
- * sent back on the request's reply path (else the controller's configured address); Connect
- * Records on every new channel (R-MTP.6) and Disconnect Records on shutdown. MTPs stay thin:
- * they move bytes; this module is the only one that decodes a Record.
+ * the speaker identified (ControllerIdentities: a configured, authenticated controller, or an
+ * untrusted one), the request admitted against its controller's limits, the Msg handed to the
+ * handlers, the response sent to the controller's configured address (else the request's reply
+ * path); Connect Records on every new channel (R-MTP.6) and Disconnect Records on shutdown.
+ * MTPs stay thin: they move bytes; this module is the only one that decodes a Record.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +25,9 @@ import {
 } from '../codec/record.js';
 import type { InboundRecord, Mtp, MtpChannelOpen, MtpDestination, MtpKind } from '../mtp/types.js';
 import { type Coordination, type RelayedRecord, SingleInstance } from './coordination.js';
+import { ControllerIdentities, type UntrustedReason } from './controller-identity.js';
+import { LogLimiter, RequestLimits } from './limits.js';
+import { runInRequestScope } from '../request-scope.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -65,18 +69,28 @@ export interface RecordEvent {
 
 export interface EndpointEvents {
   record: [RecordEvent];
-  /** A Record was dropped (unknown controller, wrong to_id, undecodable). */
+  /** A Record was dropped (wrong to_id, identity contradicted, failed authentication, undecodable). */
   dropped: [{ mtp: MtpKind; reason: string }];
+  /** A request from an untrusted controller (not configured, or not authenticated) was answered as such. */
+  untrusted: [{ mtp: MtpKind; fromId: string; reason: UntrustedReason }];
 }
 
 export interface UspEndpointOptions {
   agents: AgentDirectory;
   controllers: readonly ControllerConfig[];
   mtps: readonly Mtp[];
-  context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'trusted'>;
+  context: Omit<HandlerContext, 'agentEid' | 'controllerEid' | 'trusted' | 'untrustedReason'>;
   log: Logger;
+  /** Who is speaking (default: the controllers as configured, without requireAuth or allowUntrusted). */
+  identities?: ControllerIdentities;
   /** Requests one controller may have in progress; beyond, Error 7005 (default 256). */
   maxInFlightPerController?: number;
+  /** Sustained requests per second per controller; beyond, Error 7002 (default 100). */
+  requestRatePerController?: number;
+  /** Requests a controller may send at once before the rate applies (default 200). */
+  requestBurstPerController?: number;
+  /** Clock of the rate limit (tests). */
+  now?: () => number;
   /** Broker MTPs: the topic/destination the agents listen on, named in their Connect Records (R-MTP.6). */
   agentAddresses?: Partial<Record<MtpKind, string>>;
   /** Several instances sharing one store (default: this one alone). */
@@ -86,16 +100,36 @@ export interface UspEndpointOptions {
 /** The label of an outbound Record: the Msg type, else the Record type. */
 const typeOf = (rec: UspRecord, msg: Msg | null): string => msg?.header.msgType ?? rec.recordType.kind;
 
+/** Every untrusted peer shares one set of limits: their Endpoint IDs are theirs to invent. */
+const UNTRUSTED_KEY = '\u0000untrusted';
+
+/** Requests that change nothing: when their answer cannot be delivered any more, their CWMP work stops. */
+const READ_ONLY_REQUESTS: ReadonlySet<string> = new Set(['get', 'getInstances', 'getSupportedDm', 'getSupportedProtocol']);
+
+/** Who sent a Record, as the endpoint hands it on. */
+interface Speaker {
+  trusted: boolean;
+  controller: ControllerConfig | undefined;
+  reason?: UntrustedReason;
+}
+
 export class UspEndpoint extends EventEmitter<EndpointEvents> {
   readonly agents: AgentDirectory;
   private readonly controllers = new Map<string, ControllerConfig>();
   private readonly mtps: readonly Mtp[];
   private readonly context: UspEndpointOptions['context'];
   private readonly log: Logger;
-  private readonly maxInFlightPerController: number;
+  private readonly identities: ControllerIdentities;
+  private readonly limits: RequestLimits;
   private readonly agentAddresses: Partial<Record<MtpKind, string>>;
   private readonly coordination: Coordination;
-  private readonly inFlight = new Map<string, number>();
+  /** Read-only requests in progress per WebSocket connection: aborted when it closes. */
+  private readonly pendingByConn = new Map<string, Set<AbortController>>();
+  /** WebSocket connections closed lately (ids are never reused): a request read after its connection closed starts cancelled. */
+  private readonly closedConns = new Set<string>();
+  /** Connections already logged for a Record off their identity (once per connection). */
+  private readonly warnedConns = new Set<string>();
+  private readonly logLimiter: LogLimiter;
   readonly stats: EndpointStats = { recordsIn: 0, recordsOut: 0, dropped: 0 };
   private stopping = false;
 
@@ -105,13 +139,23 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     this.mtps = opts.mtps;
     this.context = opts.context;
     this.log = opts.log;
-    this.maxInFlightPerController = opts.maxInFlightPerController ?? 256;
+    this.identities = opts.identities ?? new ControllerIdentities(opts.controllers, { requireWsAuth: false, allowUntrusted: false });
+    this.limits = new RequestLimits({
+      maxInFlight: opts.maxInFlightPerController ?? 256,
+      ratePerS: opts.requestRatePerController ?? 100,
+      burst: opts.requestBurstPerController ?? 200,
+      now: opts.now,
+    });
+    this.logLimiter = new LogLimiter(60_000, 1024, opts.now);
     this.agentAddresses = opts.agentAddresses ?? {};
     this.coordination = opts.coordination ?? new SingleInstance();
     for (const c of opts.controllers) this.controllers.set(c.endpointId, c);
     for (const m of this.mtps) {
       m.on('record', (r) => void this.receive(r).catch((e: unknown) => this.log.error({ err: e, mtp: r.mtp }, 'USP record handling failed')));
       m.on('channelOpen', (c) => void this.onChannelOpen(c).catch((e: unknown) => this.log.error({ err: e }, 'sending Connect Records failed')));
+      m.on('channelClose', (c) => {
+        if (c.dest) this.connectionGone(c.dest.address);
+      });
       // MTP warnings are logged by the MTPs themselves (their log option); nothing to add here.
     }
     // Several instances: a Record another instance could not deliver, and agents registered there.
@@ -134,6 +178,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   /** Sends Disconnect Records (best effort, bounded), then stops the MTPs. */
   async stop(budgetMs = 2000): Promise<void> {
     this.stopping = true;
+    for (const address of [...this.pendingByConn.keys()]) this.connectionGone(address);
     const deadline = Date.now() + budgetMs;
     outer: for (const m of this.mtps) {
       if (m.kind === 'websocket' || !m.status().connected) continue;
@@ -202,10 +247,47 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     return null;
   }
 
-  private drop(mtp: MtpKind, reason: string, detail: Record<string, unknown> = {}): void {
+  private drop(mtp: MtpKind, reason: string, detail: Record<string, unknown> = {}, quiet = false): void {
     this.stats.dropped++;
-    this.log.info({ mtp, ...detail }, `USP Record dropped: ${reason}`);
+    if (!quiet) this.log.info({ mtp, ...detail }, `USP Record dropped: ${reason}`);
     this.emit('dropped', { mtp, reason });
+  }
+
+  /**
+   * A Record that contradicts its channel's identity or failed authentication: dropped, logged
+   * once per WebSocket connection, else at most once a minute per from_id (a peer cannot flood the log).
+   */
+  private refuse(r: InboundRecord, rec: UspRecord, reason: string): void {
+    const conn = r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
+    let log = false;
+    let suppressed = 0;
+    if (conn !== null) {
+      log = !this.warnedConns.has(conn);
+      if (log && this.warnedConns.size < 100_000) this.warnedConns.add(conn);
+    } else {
+      const a = this.logLimiter.allow(`refused|${r.mtp}|${rec.fromId}`);
+      if (a.log) {
+        log = true;
+        suppressed = a.suppressed;
+      }
+    }
+    if (log)
+      this.log.warn(
+        { mtp: r.mtp, fromId: rec.fromId, toId: rec.toId, peer: r.peerEid, channel: r.channel ?? conn, ...(suppressed ? { suppressedLines: suppressed } : {}) },
+        `USP Record dropped: ${reason}${conn !== null ? ' (logged once per connection)' : ''}`,
+      );
+    this.drop(r.mtp, reason, {}, true);
+  }
+
+  /** A WebSocket connection closed: the answers of its read-only requests can no longer be delivered (R-WS.4: no other session gets them). */
+  private connectionGone(address: string): void {
+    this.warnedConns.delete(address);
+    this.closedConns.add(address);
+    if (this.closedConns.size > 4096) this.closedConns.delete(this.closedConns.values().next().value as string);
+    const pending = this.pendingByConn.get(address);
+    if (!pending) return;
+    this.pendingByConn.delete(address);
+    for (const ac of pending) ac.abort(new Error('the controller connection closed'));
   }
 
   private async send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord, msg: Msg | null = null): Promise<boolean> {
@@ -258,13 +340,14 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (r.agentEid && r.agentEid !== rec.toId)
       return this.drop(r.mtp, 'to_id does not match the agent of this connection', { toId: rec.toId, channel: r.agentEid });
     if (rec.fromId === rec.toId) return this.drop(r.mtp, 'from_id is the agent itself', { fromId: rec.fromId });
-    // A channel that stated its peer (WebSocket ?eid=, MQTT usp-endpoint-id) speaks only for that peer.
-    if (r.peerEid && r.peerEid !== rec.fromId)
-      return this.drop(r.mtp, 'from_id does not match the Endpoint ID of the connection', { fromId: rec.fromId, peer: r.peerEid });
-    const controller = this.controllers.get(rec.fromId);
-    if (!controller) return this.drop(r.mtp, 'from_id is not a configured controller', { fromId: rec.fromId, toId: rec.toId });
-
-    const reply: MtpDestination | null = r.replyTo ?? this.configuredDest(controller, r.mtp);
+    // A channel that proved or stated its peer (TLS certificate, secret, bound topic, ?eid=) speaks only for that peer.
+    const trust = this.identities.trustOf(rec.fromId, r);
+    if (trust.kind === 'refused') return this.refuse(r, rec, trust.reason);
+    const controller = trust.controller;
+    // A configured controller is always answered at its configured address: a Record cannot divert
+    // the answer (or a Notify's NotifyResp) elsewhere with its own Response Topic / reply-to-dest.
+    const reply: MtpDestination | null = (controller ? this.configuredDest(controller, r.mtp) : null) ?? r.replyTo;
+    if (trust.kind === 'untrusted') return this.onUntrusted(mtp, r, rec, msg, reply, { trusted: false, controller, reason: trust.reason });
     switch (rec.recordType.kind) {
       case 'noSessionContext':
         break;
@@ -278,32 +361,75 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         return; // Connect Records from a controller need no answer
     }
     if (!msg) return this.recordError(mtp, r, msgError);
+    return this.serve(mtp, r, rec, msg, reply, { trusted: true, controller });
+  }
+
+  /**
+   * A Record from an untrusted controller (TR-369 "Roles": the Untrusted Role): its requests go to
+   * the handlers marked untrusted and are answered (7006 unless the role grants something), the log
+   * names its from_id at most once a minute; anything else from it is dropped.
+   */
+  private async onUntrusted(mtp: Mtp, r: InboundRecord, rec: UspRecord, msg: Msg | null, reply: MtpDestination | null, who: Speaker): Promise<void> {
+    const reason = who.reason ?? 'not configured';
+    const a = this.logLimiter.allow(`untrusted|${rec.fromId}`);
+    if (a.log)
+      this.log.warn(
+        { mtp: r.mtp, fromId: rec.fromId, toId: rec.toId, reason, ...(a.suppressed ? { suppressedLines: a.suppressed } : {}) },
+        `USP Record from an untrusted controller (${reason})`,
+      );
+    if (rec.recordType.kind !== 'noSessionContext' || !msg || msg.body.msgBody !== 'request')
+      return this.drop(r.mtp, `${reason} controller: only its requests are answered`, {}, true);
+    if (!reply) return this.drop(r.mtp, `${reason} controller without a reply address`, {}, true);
+    this.emit('untrusted', { mtp: r.mtp, fromId: rec.fromId, reason });
+    return this.serve(mtp, r, rec, msg, reply, who);
+  }
+
+  /** One Msg to the handlers within its controller's limits; a request's answer goes back to `reply`. */
+  private async serve(mtp: Mtp, r: InboundRecord, rec: UspRecord, msg: Msg, reply: MtpDestination | null, who: Speaker): Promise<void> {
     if (msg.body.msgBody === undefined && msg.header.msgType === 'ERROR') {
       if (reply) await this.answer(mtp, rec, reply, errorMsg(msg.header.msgId, 7004, 'the Msg has no body (msg_type missing or 0)'));
       return;
     }
-    const busy = this.inFlight.get(rec.fromId) ?? 0;
-    if (busy >= this.maxInFlightPerController && msg.body.msgBody === 'request') {
+    const request = msg.body.msgBody === 'request' ? msg.body.request : undefined;
+    let done: (() => void) | null = null;
+    if (msg.body.msgBody === 'request') {
       // Flood guard: this controller's excess requests are refused; others are unaffected.
-      if (reply)
-        await this.answer(
-          mtp,
-          rec,
-          reply,
-          errorMsg(msg.header.msgId, 7005, `too many requests in progress from ${rec.fromId} (limit ${this.maxInFlightPerController})`),
-        );
-      return;
+      const admission = this.limits.admit(who.trusted ? rec.fromId : UNTRUSTED_KEY, who.trusted ? rec.fromId : 'untrusted controllers');
+      if (!admission.ok) {
+        if (reply) await this.answer(mtp, rec, reply, errorMsg(msg.header.msgId, admission.code, admission.message));
+        return;
+      }
+      done = admission.done;
     }
-    this.inFlight.set(rec.fromId, busy + 1);
-    const tracked = msg.body.msgBody === 'request';
+    // Only trusted requests are tracked across instances: an untrusted peer must not cost store writes.
+    const tracked = done !== null && who.trusted;
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
+    // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
+    const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
+    const abort = new AbortController();
+    if (conn !== null && this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
+    else if (conn !== null) {
+      let set = this.pendingByConn.get(conn);
+      if (!set) this.pendingByConn.set(conn, (set = new Set()));
+      set.add(abort);
+    }
+    const ctx: HandlerContext = {
+      ...this.context,
+      agentEid: rec.toId,
+      controllerEid: rec.fromId,
+      trusted: who.trusted,
+      ...(who.reason ? { untrustedReason: who.reason } : {}),
+    };
     let resp: Msg | null;
     try {
-      resp = await handle({ ...this.context, agentEid: rec.toId, controllerEid: rec.fromId, trusted: true }, msg);
+      resp = await runInRequestScope({ signal: abort.signal }, () => handle(ctx, msg));
     } finally {
-      const n = (this.inFlight.get(rec.fromId) ?? 1) - 1;
-      if (n <= 0) this.inFlight.delete(rec.fromId);
-      else this.inFlight.set(rec.fromId, n);
+      done?.();
+      if (conn !== null) {
+        const set = this.pendingByConn.get(conn);
+        set?.delete(abort);
+        if (set?.size === 0) this.pendingByConn.delete(conn);
+      }
     }
     let answered = true;
     if (resp && !reply)
@@ -324,7 +450,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     });
     if (decision.action === 'drop') return this.drop(r.mtp, `${(err as Error).message}; ${decision.reason}`);
     const controller = this.controllers.get(decision.toId);
-    const dest = r.replyTo ?? (controller ? this.configuredDest(controller, r.mtp) : null);
+    const dest = controller ? (this.configuredDest(controller, r.mtp) ?? r.replyTo) : null;
     if (!controller || !dest) return this.drop(r.mtp, `${(err as Error).message}; no reply path to ${decision.toId}`);
     if (decision.action === 'disconnect') {
       await this.send(mtp, decision.fromId, dest, disconnectRecord(decision.fromId, decision.toId, decision.reason, decision.reasonCode));

@@ -34,10 +34,13 @@ export interface HandlerContext {
   agentEid: string;
   controllerEid: string;
   /**
-   * The endpoint knows the peer is controllerEid, a configured controller (false: not configured,
-   * or not authenticated): it then holds only the UntrustedRole (TR-369 "Special Roles").
+   * The endpoint knows the peer is controllerEid, a configured controller that proved (or, without
+   * credentials, stated) its Endpoint ID; false: not configured, or not authenticated: it then holds
+   * only the UntrustedRole (TR-369 "Special Roles").
    */
   trusted: boolean;
+  /** Why an untrusted controller is untrusted, for the messages. */
+  untrustedReason?: 'not configured' | 'not authenticated';
   router: DmRouter;
   localAgent: LocalAgent;
   /** Async command finished: the notifier sends OperationComplete to subscribers. */

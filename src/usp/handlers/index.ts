@@ -33,7 +33,9 @@ export async function handle(context: HandlerContext, msg: Msg): Promise<Msg | n
     const ctx = await scopeOf(context);
     if (ctx.access.empty) {
       // TR-369 "Special Roles": a controller not authorised for another Role has the UntrustedRole's rights (default: none).
-      const why = context.trusted ? `its Roles (${ctx.access.roles.join(', ') || 'none'}) grant nothing` : 'it is not a trusted controller of this agent';
+      const why = context.trusted
+        ? `its Roles (${ctx.access.roles.join(', ') || 'none'}) grant nothing`
+        : `${context.controllerEid} is ${context.untrustedReason ?? 'not trusted'}, not a trusted controller of this agent (the untrusted role grants nothing)`;
       return errorMsg(msg.header.msgId, 7006, `permission denied: controller ${context.controllerEid} is not authorised: ${why}`);
     }
     switch (req.reqType) {

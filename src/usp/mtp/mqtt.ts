@@ -55,6 +55,11 @@ export interface MqttMtpOptions {
   shareGroup?: string;
   /** Extra Topic Filters to subscribe to (R-MQTT.15, first bullet). */
   extraTopicFilters?: string[];
+  /**
+   * Topics each bound to one controller by a broker ACL (config controllers[].mqtt.agentTopic),
+   * subscribed like the agent topic; every Record says which topic it came on (InboundRecord.channel).
+   */
+  boundTopics?: string[];
   /** QoS of SUBSCRIBE and PUBLISH (R-MQTT.20: 0 and 1 supported). Default 1. */
   qos?: 0 | 1;
   /** Inbound and outbound Records above this size are dropped with a warning. */
@@ -314,6 +319,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
       if (f && !filters.some((x) => x === f || topicMatches(x, f))) filters.push(f);
     };
     add(v5 ? this.opts.agentTopic : `${this.opts.agentTopic}/#`);
+    for (const t of this.opts.boundTopics ?? []) add(v5 ? t : `${t}/#`);
     for (const f of this.opts.extraTopicFilters ?? []) add(f);
     const sub = props.userProperties?.['subscribe-topic'];
     for (const f of Array.isArray(sub) ? sub : sub ? [sub] : []) add(f);
@@ -374,12 +380,15 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     const replyTopic = v5 ? props.responseTopic : decodeReplyToTopic(topic);
     if (!replyTopic) this.log('debug', 'PUBLISH without a reply-to topic', { topic });
     const peerEid = firstProp(props.userProperties?.['usp-endpoint-id']);
+    // The topic it was published to (3.1.1: without the reply-to suffix): a bound topic names its controller.
+    const suffix = v5 ? -1 : topic.lastIndexOf(REPLY_TO);
     const rec: InboundRecord = {
       mtp: 'mqtt',
       bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
       replyTo: replyTopic ? { mtp: 'mqtt', address: replyTopic } : null,
       agentEid: null,
       peerEid: peerEid ?? null,
+      channel: suffix === -1 ? topic : topic.slice(0, suffix),
       ...(contentType !== undefined ? { contentType } : {}),
     };
     try {

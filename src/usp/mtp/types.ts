@@ -31,6 +31,15 @@ export interface InboundRecord {
   agentEid: string | null;
   /** The peer's EID as the transport stated it (WS ?eid= or extension header, MQTT 5 user property, STOMP header), if any. */
   peerEid: string | null;
+  /**
+   * The channel proved peerEid (TLS client certificate, WebSocket secret, or the agent's own
+   * connection to a configured controller URL): TR-369 R-SEC.0a then binds from_id to it.
+   */
+  authenticated?: boolean;
+  /** The peer presented credentials that failed (accepted only under usp.allowUntrusted): none of its Records is trusted. */
+  authFailed?: boolean;
+  /** Broker MTPs: the address the Record arrived on (MQTT Topic Name without a reply-to suffix), for topics bound to one controller. */
+  channel?: string;
   /** The MQTT Content Type / STOMP content-type, when the transport carried one. */
   contentType?: string;
 }
@@ -89,3 +98,40 @@ export interface Mtp extends EventEmitter<MtpEvents> {
   addAgent(eid: string): void;
   removeAgent(eid: string): void;
 }
+
+/**
+ * What a WebSocket handshake told about the peer, for the decision who it is (the MTP does not
+ * know the controllers; the endpoint layer's ControllerIdentities decides).
+ */
+export interface WsHandshakeFacts {
+  /** The Endpoint ID the peer states (?eid= or the bbf-usp-protocol extension), null when none. */
+  claimedEid: string | null;
+  /** The token of `Authorization: Bearer <token>`, null when absent. Never logged. */
+  bearer: string | null;
+  /** The TLS client certificate, when one was presented (wss:// only). */
+  certificate: {
+    /** Chains to the listener's configured CA. */
+    authorized: boolean;
+    /** SHA-256, as "AB:CD:..." (node's fingerprint256). */
+    fingerprint256: string;
+    /** Endpoint IDs in subjectAltName URIs `urn:bbf:usp:id:<eid>` (TR-369 R-SEC.0a). */
+    endpointIds: string[];
+  } | null;
+}
+
+/** Who the peer is for this connection, or why it is refused. */
+export type WsPeerDecision =
+  | {
+      accept: true;
+      /** The Endpoint ID the connection speaks for (proved or stated); null: unstated (each Record's from_id decides). */
+      peerEid: string | null;
+      /** peerEid is proved. */
+      authenticated: boolean;
+      /** Credentials were presented and failed (accepted under usp.allowUntrusted). */
+      authFailed: boolean;
+      /** Counts against the untrusted connection limits (not a configured controller, or failed authentication). */
+      untrusted: boolean;
+      /** How it was proved, for the log: 'certificate', 'fingerprint' or 'secret'. */
+      method?: string;
+    }
+  | { accept: false; status: 400 | 401 | 403; reason: string };

@@ -9,11 +9,21 @@ import { safeLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData, type ServerOptions } from 'ws';
 import { backoffDelayMs } from '../../util/backoff.js';
-import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpStatus } from './types.js';
+import {
+  MtpSendError,
+  type InboundRecord,
+  type Mtp,
+  type MtpDestination,
+  type MtpEvents,
+  type MtpStatus,
+  type WsHandshakeFacts,
+  type WsPeerDecision,
+} from './types.js';
 
 /** The only subprotocol USP defines for protobuf Records (R-WS.9). */
 export const USP_SUBPROTOCOL = 'v1.usp';
@@ -35,6 +45,17 @@ export interface WebSocketServerOptions {
    * controllers must present a certificate signed by it (mutual TLS); without, any client.
    */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | Array<string | Buffer> } | null;
+  /**
+   * Who the peer is, from its handshake (TR-369 R-SEC.0a); refused peers get the HTTP status it
+   * names. Default: every peer accepted as the Endpoint ID it states, unproved.
+   */
+  authenticate?: (facts: WsHandshakeFacts) => WsPeerDecision;
+  /** TCP (and TLS) connection to completed WebSocket handshake, at most this long (ms); default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Connections of untrusted peers (WsPeerDecision.untrusted) open at once; default unlimited. */
+  maxUntrustedConnections?: number;
+  /** The same per remote address; default unlimited. */
+  maxUntrustedConnectionsPerAddress?: number;
 }
 
 export interface WebSocketClientOptions {
@@ -64,6 +85,8 @@ export interface WebSocketMtpOptions {
   random?: () => number;
 }
 
+/** Default deadline of a server-side handshake (TLS, then WebSocket upgrade). */
+const DEFAULT_HANDSHAKE_DEADLINE_MS = 10_000;
 /** At most this many client handshakes in flight: 10,000 agents must not SYN-flood one controller. */
 const MAX_CONCURRENT_DIALS = 256;
 /** A client handshake that takes longer than this is abandoned (and retried with backoff). */
@@ -79,8 +102,14 @@ interface Conn {
   readonly ws: WebSocket;
   /** Path agent (server) or dialing agent (client); null on the shared path. */
   readonly agentEid: string | null;
-  /** The controller's EID as the handshake stated it (server) or as configured (client). */
+  /** The controller's EID as the handshake stated or proved it (server) or as configured (client). */
   readonly peerEid: string | null;
+  /** peerEid is proved: a certificate, a secret, or our own connection to the configured URL. */
+  readonly authenticated: boolean;
+  /** Credentials presented and failed (accepted under usp.allowUntrusted): nothing from it is trusted. */
+  readonly authFailed: boolean;
+  /** Counted against the untrusted connection limits, under this remote address. */
+  readonly untrustedFrom: string | null;
   /** Set by a pong or any inbound frame; cleared by each ping sweep. */
   alive: boolean;
   /** Why we are closing it ourselves (so the close is not reported as a peer-side drop). */
@@ -136,6 +165,13 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   private clientPingTimer: NodeJS.Timeout | null = null;
   private clientOpen = 0;
   private serverOpen = 0;
+  /** Untrusted connections open, in all and per remote address. */
+  private untrustedOpen = 0;
+  private readonly untrustedByAddress = new Map<string, number>();
+  /** Accepted sockets whose WebSocket handshake is not complete yet: their deadline timer. */
+  private readonly handshakeDeadlines = new WeakMap<object, NodeJS.Timeout>();
+  /** Connections closed for missing the handshake deadline (status, tests). */
+  handshakeTimeouts = 0;
 
   constructor(opts: WebSocketMtpOptions) {
     super();
@@ -333,8 +369,12 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
         {
           cert: tls.cert,
           key: tls.key,
-          // With a CA: mutual TLS, a controller without a certificate signed by it is refused in the handshake.
-          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          // With a CA: mutual TLS, a controller without a certificate signed by it is refused in the TLS
+          // handshake. Without: a certificate is asked for but optional, so that a pinned (e.g.
+          // self-signed) controller certificate can prove its Endpoint ID (controllers[].tls.fingerprint).
+          requestCert: true,
+          ...(tls.ca ? { ca: tls.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+          handshakeTimeout: s.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_DEADLINE_MS,
         },
         onPlainRequest,
       );
@@ -344,6 +384,9 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     } else {
       srv = createServer(onPlainRequest);
     }
+    // The WebSocket handshake has a deadline from the moment the socket is ours (after TLS, whose own
+    // handshake has the same bound): idle or slow peers cannot hold connections open.
+    srv.on(tls ? 'secureConnection' : 'connection', (sock: Socket) => this.armHandshakeDeadline(sock, s.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_DEADLINE_MS));
     srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     srv.on('clientError', (err, socket) => {
       this.warn('malformed HTTP request on the WebSocket port', { error: err.message });
@@ -367,9 +410,9 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy()); // a reset during the handshake is no crash
-    const reject = (status: number, why: string): void => {
+    const reject = (status: number, why: string, headers: Record<string, string> = {}): void => {
       this.warn('WebSocket handshake rejected', { url: req.url, remote: req.socket.remoteAddress, status, reason: why });
-      rejectHandshake(socket, status, why);
+      rejectHandshake(socket, status, why, headers);
     };
     try {
       const wss = this.wss;
@@ -403,24 +446,44 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       if (q !== null && ext.eid !== null && q !== ext.eid) {
         this.warn('controller EID differs between ?eid= and the bbf-usp-protocol extension; using ?eid=', { query: q, extension: ext.eid });
       }
-      const peerEid = q ?? ext.eid;
+      const claimedEid = q ?? ext.eid;
+
+      // Who is it (TR-369 R-SEC.0a): certificate, pinned fingerprint or secret, decided above the MTP.
+      const decision = (this.opts.server?.authenticate ?? statedIdentity)(handshakeFacts(req, claimedEid, !!this.opts.server?.tls));
+      if (!decision.accept) {
+        return reject(decision.status, decision.reason, decision.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="usp"' } : {});
+      }
+      const peerEid = decision.peerEid;
+      // R-WS.4 allows one session per pair, but an unproved peer never replaces a proved one.
+      if (peerEid !== null && !decision.untrusted && !decision.authenticated && this.serverPairs.get(pairKey(agentEid, peerEid))?.authenticated) {
+        return reject(409, `an authenticated session of ${peerEid} is open; an unauthenticated one cannot replace it`);
+      }
+      const remote = req.socket.remoteAddress ?? '';
+      if (decision.untrusted && !this.untrustedRoom(remote)) return reject(503, 'too many connections of untrusted controllers');
       // R-WS.11a/R-WS.11c: echo only when offered; on the shared path there is no single server EID to state.
       if (ext.offered && agentEid !== null && isHeaderSafe(agentEid)) this.echoExtension.set(req, agentEid);
+      if (decision.authenticated) this.log('info', 'controller authenticated', { peerEid, method: decision.method, remote });
 
-      wss.handleUpgrade(req, socket, head, (ws) => this.onServerConnection(ws, req, agentEid, peerEid));
+      wss.handleUpgrade(req, socket, head, (ws) => this.onServerConnection(ws, req, agentEid, decision));
     } catch (err) {
       reject(500, 'internal error');
       this.warn('WebSocket upgrade failed', { error: errMsg(err) });
     }
   }
 
-  private onServerConnection(ws: WebSocket, req: IncomingMessage, agentEid: string | null, peerEid: string | null): void {
+  private onServerConnection(ws: WebSocket, req: IncomingMessage, agentEid: string | null, decision: Extract<WsPeerDecision, { accept: true }>): void {
+    this.clearHandshakeDeadline(req.socket);
+    const peerEid = decision.peerEid;
+    const remote = req.socket.remoteAddress ?? '';
     const conn: Conn = {
       id: `srv-${++this.seq}`,
       side: 'server',
       ws,
       agentEid,
       peerEid,
+      authenticated: decision.authenticated,
+      authFailed: decision.authFailed,
+      untrustedFrom: decision.untrusted ? remote : null,
       alive: true,
       closingBecause: null,
       lastError: null,
@@ -432,13 +495,23 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     }
     this.conns.set(conn.id, conn);
     this.serverOpen++;
+    if (conn.untrustedFrom !== null) {
+      this.untrustedOpen++;
+      this.untrustedByAddress.set(remote, (this.untrustedByAddress.get(remote) ?? 0) + 1);
+    }
     this.wireConn(conn);
-    this.log('debug', 'controller connected', { id: conn.id, agentEid, peerEid, remote: req.socket.remoteAddress });
+    this.log('debug', 'controller connected', { id: conn.id, agentEid, peerEid, authenticated: conn.authenticated, remote });
 
-    // R-WS.4: one session per controller and agent: a new connection replaces the older one.
-    if (peerEid !== null) {
+    // R-WS.4: one session per controller and agent: a new connection replaces the older one, unless
+    // the older one proved its identity and the new one did not. Untrusted peers are never the
+    // session of a controller (no Notify reaches them).
+    if (peerEid !== null && !decision.untrusted) {
       const key = pairKey(agentEid, peerEid);
       const older = this.serverPairs.get(key);
+      if (older?.authenticated && !conn.authenticated) {
+        void this.closeConn(conn, 1008, 'an authenticated session of this controller is open');
+        return;
+      }
       this.serverPairs.set(key, conn);
       if (older) {
         this.warn('controller reconnected: closing its older WebSocket session (R-WS.4)', {
@@ -507,6 +580,10 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       ws,
       agentEid: slot.agentEid,
       peerEid: slot.controllerEid,
+      // We dialed the controller's configured URL (wss://: its certificate verified).
+      authenticated: true,
+      authFailed: false,
+      untrustedFrom: null,
       alive: true,
       closingBecause: null,
       lastError: null,
@@ -601,6 +678,8 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
         replyTo: { mtp: 'websocket', address: conn.id },
         agentEid: conn.agentEid,
         peerEid: conn.peerEid,
+        authenticated: conn.authenticated,
+        ...(conn.authFailed ? { authFailed: true } : {}),
       };
       try {
         this.emit('record', rec);
@@ -627,6 +706,12 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
         if (conn.side === 'server' && conn.peerEid !== null) {
           const key = pairKey(conn.agentEid, conn.peerEid);
           if (this.serverPairs.get(key) === conn) this.serverPairs.delete(key);
+        }
+        if (conn.untrustedFrom !== null) {
+          this.untrustedOpen--;
+          const n = (this.untrustedByAddress.get(conn.untrustedFrom) ?? 1) - 1;
+          if (n <= 0) this.untrustedByAddress.delete(conn.untrustedFrom);
+          else this.untrustedByAddress.set(conn.untrustedFrom, n);
         }
       }
       const detail = { ...this.connDetail(conn), code, reason, error: conn.lastError, wasOpen };
@@ -683,6 +768,33 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     }
   }
 
+  /** Closes a socket that has not completed its WebSocket handshake in time (slowloris, idle peers). */
+  private armHandshakeDeadline(sock: Socket, ms: number): void {
+    const t = setTimeout(() => {
+      this.handshakeDeadlines.delete(sock);
+      if (sock.destroyed) return;
+      this.handshakeTimeouts++;
+      this.log('debug', 'WebSocket handshake deadline passed: closing the connection', { remote: sock.remoteAddress, ms });
+      sock.destroy();
+    }, ms);
+    t.unref();
+    this.handshakeDeadlines.set(sock, t);
+    sock.once('close', () => this.clearHandshakeDeadline(sock));
+  }
+
+  private clearHandshakeDeadline(sock: object): void {
+    const t = this.handshakeDeadlines.get(sock);
+    if (t) clearTimeout(t);
+    this.handshakeDeadlines.delete(sock);
+  }
+
+  private untrustedRoom(remote: string): boolean {
+    const s = this.opts.server;
+    if (s?.maxUntrustedConnections !== undefined && this.untrustedOpen >= s.maxUntrustedConnections) return false;
+    const perAddress = s?.maxUntrustedConnectionsPerAddress;
+    return perAddress === undefined || (this.untrustedByAddress.get(remote) ?? 0) < perAddress;
+  }
+
   private connForController(from: string, controllerEid: string): Conn | undefined {
     for (const slot of this.slots.get(from) ?? []) {
       if (slot.controllerEid === controllerEid && slot.conn && this.conns.get(slot.conn.id) === slot.conn) return slot.conn;
@@ -714,6 +826,42 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
 }
 
 // -------------------------------------------------------------------- helpers (exported for tests)
+
+/** Without an authenticate option: the peer is who it says it is, unproved (labs, tests of the MTP alone). */
+function statedIdentity(f: WsHandshakeFacts): WsPeerDecision {
+  return { accept: true, peerEid: f.claimedEid, authenticated: false, authFailed: false, untrusted: false };
+}
+
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750 section 2.1); null when absent or another scheme. */
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+/** Endpoint IDs in `URI:urn:bbf:usp:id:<eid>` entries of node's subjectaltname string (TR-369 R-SEC.0a). */
+export function endpointIdsOfSubjectAltName(san: string | undefined): string[] {
+  if (!san) return [];
+  const out: string[] = [];
+  for (const part of san.split(/,\s*/)) {
+    const m = /^URI:urn:bbf:usp:id:(.+)$/i.exec(part.trim());
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** What the handshake request says about the peer: stated EID, bearer token, TLS client certificate. */
+function handshakeFacts(req: IncomingMessage, claimedEid: string | null, tls: boolean): WsHandshakeFacts {
+  let certificate: WsHandshakeFacts['certificate'] = null;
+  if (tls) {
+    const sock = req.socket as TLSSocket;
+    const pc = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(false) : null;
+    if (pc?.fingerprint256) {
+      certificate = { authorized: sock.authorized === true, fingerprint256: pc.fingerprint256, endpointIds: endpointIdsOfSubjectAltName(pc.subjectaltname) };
+    }
+  }
+  return { claimedEid, bearer: bearerToken(req.headers.authorization), certificate };
+}
 
 /** Appends `eid=<EID>` to a URL's query, keeping what is there (R-WS.10b, R-WS.10c: `%` -> `%25`). */
 export function withEidQuery(url: string, eid: string): string {
@@ -821,13 +969,16 @@ function errMsg(err: unknown): string {
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
 /** Answers a refused upgrade with a plain HTTP error naming the problem, then closes. */
-function rejectHandshake(socket: Duplex, status: number, message: string): void {
+function rejectHandshake(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -838,6 +989,9 @@ function rejectHandshake(socket: Duplex, status: number, message: string): void 
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
       'Connection: close\r\n' +
       'Content-Type: text/plain; charset=utf-8\r\n' +
+      Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       '\r\n' +
       body,
