@@ -35,7 +35,7 @@ const rssAfter = process.memoryUsage().rss;
 const results = resp.body.response?.getResp?.reqPathResults ?? [];
 const answered = results.filter((r) => !r.errCode).length;
 const refused = results.filter((r) => r.errCode === 7005).length;
-const names = w.port.sent.slice(sentBefore).flatMap((rpc) => (rpc.method === 'GetParameterValues' ? rpc.parameterNames : [])).length;
+const names = w.port.sent.slice(sentBefore).flatMap(({ rpc }) => (rpc.method === 'GetParameterValues' ? rpc.parameterNames : [])).length;
 const record = encodeRecord(noSessionRecord(w.device.endpointId, OPERATOR, resp)).length;
 console.log(`get-flood: ${COPIES} x "Device." on a CWMP-backed agent of ${perCopy} parameters (usp.maxGetParams ${w.config.usp.maxGetParams})`);
 console.log(

@@ -107,7 +107,8 @@ export class CwmpUspProxy {
     );
     // The CWMP device as a data-model backend of its USP Agent (src/interworking/).
     // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
-    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1]) => this.engine.enqueue(deviceKey, rpc, { linger: true });
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) =>
+      this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     const engine = this.engine;
     this.interworking = new Interworking(

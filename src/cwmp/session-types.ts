@@ -96,4 +96,9 @@ export interface EnqueueOptions {
    * request takes one connection request and one session.
    */
   linger?: boolean;
+  /**
+   * Aborted when nobody waits for the answer any more (the controller that asked is gone): an RPC
+   * still queued is dropped (RpcError 'cancelled'); one already sent runs to its end.
+   */
+  signal?: AbortSignal;
 }

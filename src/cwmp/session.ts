@@ -212,10 +212,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       origin: this.state.instanceId,
       linger: opts.linger === true,
     };
+    if (opts.signal?.aborted) throw new RpcError('cancelled', `${rpc.method} not queued: nobody waits for its answer`);
     this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
       // Registered before the RPC is visible, so that even an instant answer finds its caller.
       this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs) });
+      opts.signal?.addEventListener('abort', () => void this.cancel(q.id).catch(() => undefined), { once: true });
       this.state
         .enqueue(q, false, true)
         .then((holder) => (holder ? this.poke(deviceKey, holder) : this.wake(deviceKey, device)))

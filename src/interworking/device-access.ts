@@ -123,7 +123,8 @@ export class DeviceAccess {
       this.used = true;
       this.ctx.firstUse?.(this.device, this.model);
     }
-    return this.ctx.port.enqueue(this.device.deviceKey, rpc);
+    // A read-only RPC still queued when its controller goes is dropped from the queue too.
+    return this.ctx.port.enqueue(this.device.deviceKey, rpc, signal && READ_ONLY_RPCS.has(rpc.method) ? { signal } : undefined);
   }
 
   /** One RPC; delivery failures become UspErrors that say what happened (7002 unreachable, 7003 ...). */

@@ -11,8 +11,11 @@ export type { RpcOutcome } from '../cwmp/session.js';
 
 /** What the backends need from the CWMP side. */
 export interface RpcPort {
-  /** Resolves with the CPE's response or cwmp Fault; rejects with RpcError when it cannot be delivered. */
-  enqueue(deviceKey: string, rpc: AcsRequest): Promise<RpcOutcome>;
+  /**
+   * Resolves with the CPE's response or cwmp Fault; rejects with RpcError when it cannot be
+   * delivered. `signal`: nobody waits any more (an RPC still queued is dropped, 'cancelled').
+   */
+  enqueue(deviceKey: string, rpc: AcsRequest, opts?: { signal?: AbortSignal }): Promise<RpcOutcome>;
 }
 
 export interface DeviceLookup {

@@ -15,7 +15,8 @@ import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { DeviceRecord } from '../../src/store/types.js';
 import { DeviceModel, loadModel } from '../../src/tools/sim/model.js';
-import { handleRpc } from '../../src/tools/sim/rpc.js';
+import { parseQuirks } from '../../src/tools/sim/quirks.js';
+import { SimPort } from './sim-port.js';
 import { LocalAgent, SUPPORTED_USP_VERSIONS } from '../../src/usp/agent/local-agent.js';
 import { LOCAL_AGENT_PREFIXES } from '../../src/usp/agent/local-agent-schema.js';
 import { Notifier } from '../../src/usp/agent/notify.js';
@@ -62,21 +63,6 @@ export function request<K extends NonNullable<Request['reqType']>>(reqType: K, b
 
 export const wire = (m: Msg): Msg => decodeMsg(encodeMsg(m));
 
-/** An RpcPort answered by the simulator on each device's model; it counts what it was asked. */
-class SimPort {
-  readonly devices = new Map<string, DeviceModel>();
-  readonly sent: AcsRequest[] = [];
-
-  async enqueue(deviceKey: string, rpc: AcsRequest): Promise<RpcOutcome> {
-    this.sent.push(rpc);
-    const model = this.devices.get(deviceKey);
-    if (!model) throw new RpcError('unknown-device', `no device ${deviceKey}`);
-    const answer = handleRpc({ model, get: (p) => model.get(p), post: () => undefined }, rpc);
-    if (answer.method === 'Fault') return { kind: 'fault', fault: answer as Fault };
-    return { kind: 'response', response: answer as CpeResponse };
-  }
-}
-
 export interface SentNotify {
   controllerEid: string;
   notify: Notify;
@@ -85,7 +71,8 @@ export interface SentNotify {
 export class TrustWorld {
   readonly config: Config;
   readonly store: SqliteStore;
-  readonly port = new SimPort();
+  /** The simulated CPE behind the agent (strict profile: explicit names only). */
+  readonly port = new SimPort(parseQuirks('explicit-names-only'));
   readonly iw: Interworking;
   readonly localAgent: LocalAgent;
   readonly router: DmRouter;

@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { RpcError } from '../../src/cwmp/session.js';
-import { UspControllerClient, UspTransportError, get } from '../../src/tools/controller/client.js';
+import { UspControllerClient, UspTransportError, get, set } from '../../src/tools/controller/client.js';
 import { decodeMsg, decodeRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, startMosquitto } from '../helpers/brokers.js';
@@ -378,13 +378,28 @@ test('a controller that disconnects while its request waits on a device: the lat
     };
     await until(() => /\(2 controller connections/.test(proxy.usp.ws!.status().detail), 10_000, 'both controllers connected');
 
-    const msg = get(['Device.DeviceInfo.SoftwareVersion']);
-    msg.header.msgId = a.nextMsgId();
+    // What changes the device runs to its end even when the controller that asked is gone (a
+    // read-only request's RPCs are dropped instead: the interworking tests show that). A first
+    // learns the device's DeviceInfo names with a Get, then asks for a Set: the SPV is queued.
+    const a2 = a;
+    const learn = get(['Device.DeviceInfo.ProvisioningCode']);
+    learn.header.msgId = a2.nextMsgId();
+    const learning = capture(a2.request(learn));
+    await until(
+      async () => {
+        if (!learning.done()) await dev.inform();
+        return learning.done();
+      },
+      30_000,
+      'the Get to be answered',
+    );
+    const msg = set([{ objPath: 'Device.DeviceInfo.', params: { ProvisioningCode: 'late-set' } }]);
+    msg.header.msgId = a2.nextMsgId();
     const aId = msg.header.msgId;
-    const pending = capture(a.request(msg));
-    await until(() => proxy.engine.queuedCount(key) > 0, 10_000, 'the Get to wait on the device');
+    const pending = capture(a2.request(msg));
+    await until(() => proxy.engine.queuedCount(key) > 0, 10_000, 'the Set to wait on the device');
 
-    await a.close();
+    await a2.close();
     await until(() => /\(1 controller connections/.test(proxy.usp.ws!.status().detail), 10_000, 'the proxy to see A leave');
     await until(pending.done, 10_000, 'A to give up locally');
 
@@ -399,7 +414,8 @@ test('a controller that disconnects while its request waits on a device: the lat
       30_000,
       "the proxy to try to deliver A's response",
     );
-    assert.ok((dev.stats.rpcsReceived.GetParameterValues ?? 0) > 0, 'the device was asked');
+    assert.ok((dev.stats.rpcsReceived.SetParameterValues ?? 0) > 0, 'the device was asked');
+    assert.equal(dev.model.get('Device.DeviceInfo.ProvisioningCode'), 'late-set');
     await until(() => /USP Record could not be sent/.test(logs()), 10_000, 'the proxy to log the undeliverable response');
 
     // B is unaffected and got nothing with A's msg_id.

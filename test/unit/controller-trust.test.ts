@@ -117,7 +117,7 @@ for (const root of ['Device', 'InternetGatewayDevice'] as const) {
       assert.equal(o.errCode, 7006);
       assert.match(o.errMsg, /Device\.Reboot\(\)/);
       assert.ok(
-        w.port.sent.slice(sent).every((rpc) => !['AddObject', 'DeleteObject', 'Reboot', 'SetParameterValues'].includes(rpc.method)),
+        w.port.sent.slice(sent).every(({ rpc }) => !['AddObject', 'DeleteObject', 'Reboot', 'SetParameterValues'].includes(rpc.method)),
         'no CWMP change was asked',
       );
       // allow_partial true: the refused instance is an unaffected_path_err only if the app could read it (R-DEL.4): here it cannot.

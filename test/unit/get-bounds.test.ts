@@ -23,7 +23,7 @@ describe('Get bounds', () => {
 
     const from = w.port.sent.length;
     const r = await w.ask(OPERATOR, get(Array.from({ length: 1500 }, () => 'Device.')));
-    const asked = w.port.sent.slice(from).flatMap((rpc) => (rpc.method === 'GetParameterValues' ? rpc.parameterNames : []));
+    const asked = w.port.sent.slice(from).flatMap(({ rpc }) => (rpc.method === 'GetParameterValues' ? rpc.parameterNames : []));
     assert.equal(new Set(asked).size, asked.length, 'no name asked twice');
     assert.ok(asked.length <= perCopy + 10, `${asked.length} names read for ${perCopy} parameters`);
 

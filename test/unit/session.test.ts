@@ -409,3 +409,25 @@ test('dropped connection: the RPC in flight fails after the grace with a reason;
   await engine.close();
   await store.close();
 });
+
+test('an RPC whose caller is gone (signal aborted) leaves the queue unsent; one aborted before it is queued is never queued', async () => {
+  const { engine, store } = setup();
+  const conn = {};
+  const ir = await engine.handle({ envelope: env(inform('SIG', ['1 BOOT'])), sessionId: null, connection: conn });
+  await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn });
+  const ac = new AbortController();
+  const p = engine.enqueue(KEY('SIG'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true }, { signal: ac.signal, deadlineMs: 60_000 });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(engine.queuedCount(KEY('SIG')), 1);
+  ac.abort(new Error('the controller is gone'));
+  await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.reason === 'cancelled');
+  assert.equal(engine.queuedCount(KEY('SIG')), 0);
+  assert.deepEqual(await store.listQueuedRpcs(KEY('SIG')), []);
+  await assert.rejects(
+    engine.enqueue(KEY('SIG'), { method: 'GetRPCMethods' }, { signal: ac.signal }),
+    (e: unknown) => e instanceof RpcError && e.reason === 'cancelled',
+  );
+  assert.equal(engine.queuedCount(KEY('SIG')), 0);
+  await engine.close();
+  await store.close();
+});

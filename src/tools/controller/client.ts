@@ -131,16 +131,19 @@ export class UspControllerClient extends EventEmitter<UspControllerEvents> {
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
-    try {
-      await this.sendRecord(noSessionRecord(this.endpointId, toId, msg));
-    } catch (err) {
+    // A send can hang (an MQTT client offline queues the publish until it reconnects), so the
+    // deadline runs against the send as well as against the response.
+    const sent = this.sendRecord(noSessionRecord(this.endpointId, toId, msg)).catch((err: unknown) => {
       const p = this.pending.get(id);
       if (p) {
         clearTimeout(p.timer);
         this.pending.delete(id);
       }
       throw err instanceof UspTransportError ? err : new UspTransportError(`send failed: ${errText(err)}`);
-    }
+    });
+    result.catch(() => undefined);
+    sent.catch(() => undefined);
+    await Promise.race([sent, result]);
     return result;
   }
 
