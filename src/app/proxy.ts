@@ -203,6 +203,11 @@ export class CwmpUspProxy {
       mtps: () => this.usp.mtps.map((m) => m.status()),
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
+      refusals: () => ({
+        'parse-budget': this.acs.parseBudgetRefusals,
+        connections: this.acs.peerLimits.counts.connectionsRefused,
+        'new-sessions': this.acs.peerLimits.counts.sessionsRefused,
+      }),
     });
   }
 

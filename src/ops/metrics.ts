@@ -75,6 +75,7 @@ export class ProxyMetrics {
   readonly mtpUp: Gauge<'mtp'>;
   readonly devices: Gauge<'root_model'>;
   readonly activeSessions: Gauge;
+  readonly peerRefusals: Counter<'reason'>;
 
   readonly informsPerMinute = new MinuteRing();
   readonly uspRequestsPerMinute = new MinuteRing();
@@ -154,6 +155,19 @@ export class ProxyMetrics {
       registers,
       collect() {
         if (self.sources) this.set(self.sources.engine.activeSessions);
+      },
+    });
+    this.peerRefusals = new Counter({
+      name: 'cwmp_peer_refusals_total',
+      help: 'ACS requests and connections refused by acs.limits: parse-budget (413), connections (reset), new-sessions (503)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const r = self.sources?.refusals?.();
+        if (!r) return;
+        // The counts live in the ACS server; a scrape copies them (they only grow).
+        this.reset();
+        for (const [reason, n] of Object.entries(r)) this.inc({ reason }, n);
       },
     });
     this.controllersConnected = new Gauge({
@@ -351,6 +365,8 @@ interface GaugeSources {
   engine: { readonly activeSessions: number };
   mtps: () => MtpStatus[];
   controllers: readonly ControllerConfig[];
+  /** Refusals by the per-peer limits since start (acs.limits), by reason. */
+  refusals?: () => Record<'parse-budget' | 'connections' | 'new-sessions', number>;
 }
 
 /** The components the metrics listen to and read: a narrow view, not the proxy. */

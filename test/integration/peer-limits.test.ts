@@ -130,3 +130,12 @@ test('one address opening sessions in a loop gets 503 + Retry-After beyond newSe
   assert.ok(proxy.acs.peerLimits.counts.sessionsRefused >= 1);
   await sessionFrom('127.0.0.5', 'PL-FIVE');
 });
+
+test('the refusals are counted in cwmp_peer_refusals_total by reason', async () => {
+  const text = await proxy.metrics.metricsText();
+  const value = (reason: string): number => Number(new RegExp(`^cwmp_peer_refusals_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+  assert.equal(value('connections'), proxy.acs.peerLimits.counts.connectionsRefused);
+  assert.ok(value('connections') >= 180);
+  assert.ok(value('new-sessions') >= 1);
+  assert.equal(value('parse-budget'), 0);
+});
