@@ -116,6 +116,29 @@ const SCHEMA = {
       username: str(''),
       password: str('', { secret: true }),
     },
+    /** What one peer may cost the ACS (docs/security.md "Limits per peer"). */
+    limits: {
+      /** Budget of one request body's decode; over it the request gets 413. */
+      parse: {
+        /** Elements in one body (a real 8 MB GetParameterValuesResponse has ~225,000). */
+        maxElements: int(500_000, 100, 100_000_000),
+        /** Attributes in one body (one xsi:type per Value in real bodies). */
+        maxAttributes: int(250_000, 100, 100_000_000),
+        /** Wall time of one decode (ms). */
+        maxMs: int(5_000, 10, 600_000),
+      },
+      /** Decode warnings logged per request; the rest are summed up in one line. */
+      maxLogLinesPerRequest: int(20, 0, 10_000),
+      /** Per source address on the ACS listener (TCP peer address: behind a reverse proxy, the proxy's). */
+      perAddress: {
+        /** Open connections from one address; beyond, new ones are closed at once (0 = no limit). */
+        maxConnections: int(256, 0, 10_000_000),
+        /** Requests that open a new CWMP session, per address and minute (token bucket; 0 = no limit); beyond, 503 + Retry-After. */
+        newSessionsPerMinute: int(600, 0, 100_000_000),
+        /** Loopback addresses (127.0.0.0/8, ::1) are not limited: labs run whole fleets there, and a reverse proxy on the host connects from them. */
+        exemptLoopback: bool(true),
+      },
+    },
     connectionRequest: {
       /** One connection request attempt (ms). */
       timeoutMs: int(5000, 10, MAX_MS),
@@ -167,6 +190,8 @@ const SCHEMA = {
       requireAuth: bool(false),
       /** A connection that has not completed its WebSocket handshake by then is closed (ms). */
       handshakeTimeoutMs: int(10_000, 100, 600_000),
+      /** A connection of an untrusted controller that sends no USP Record for this long is closed with 1008 (ms; 0 = never). */
+      untrustedIdleTimeoutMs: int(60_000, 0, MAX_MS),
       /** Open connections of untrusted controllers (not configured, or failed authentication) at once. */
       maxUntrustedConnections: int(64, 0, 1_000_000),
       /** The same, per remote address. */

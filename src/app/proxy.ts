@@ -89,7 +89,10 @@ export class CwmpUspProxy {
     this.engine = shared
       ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)
       : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
-    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
+    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes, {
+      budget: config.acs.limits.parse,
+      maxWarnings: config.acs.limits.maxLogLinesPerRequest,
+    });
     this.acs = new AcsServer(
       this.engine,
       this.decoder,
@@ -102,6 +105,7 @@ export class CwmpUspProxy {
         tls: config.acs.tls,
         route: shared ? instanceId : undefined,
         sharedNonceSecret: shared ? () => sharedNonceSecret(shared.store) : undefined,
+        limits: config.acs.limits,
       },
       log.child({ module: 'acs' }),
     );
@@ -199,6 +203,11 @@ export class CwmpUspProxy {
       mtps: () => this.usp.mtps.map((m) => m.status()),
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
+      refusals: () => ({
+        'parse-budget': this.acs.parseBudgetRefusals,
+        connections: this.acs.peerLimits.counts.connectionsRefused,
+        'new-sessions': this.acs.peerLimits.counts.sessionsRefused,
+      }),
     });
   }
 

@@ -341,7 +341,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       await this.state.enqueue(connectionRequestCredentialsRpc(device, this.opts.rpcDeadlineMs), true, false);
       credentials = 1;
     }
-    this.log.debug({ endpointId: device.endpointId, events }, 'Inform');
+    // At most 16 codes in the line: an Inform may carry thousands (acs.limits: bounded log per request).
+    const logged = events.length > 16 ? [...events.slice(0, 16), `(${events.length - 16} more)`] : events;
+    this.log.debug({ endpointId: device.endpointId, events: logged }, 'Inform');
     this.emit('inform', { device, inform, sessionId: session.id });
     return step(session, { kind: 'opened', id: env.id, queued: queued + credentials }, this.machine).reply!;
   }

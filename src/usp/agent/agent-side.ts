@@ -90,6 +90,7 @@ export class AgentSide {
               handshakeTimeoutMs: usp.websocket.handshakeTimeoutMs,
               maxUntrustedConnections: usp.websocket.maxUntrustedConnections,
               maxUntrustedConnectionsPerAddress: usp.websocket.maxUntrustedConnectionsPerAddress,
+              untrustedIdleTimeoutMs: usp.websocket.untrustedIdleTimeoutMs,
             }
           : null,
         client: wsControllers.length
