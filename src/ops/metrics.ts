@@ -19,6 +19,9 @@ const MINUTES = 60;
 const MAX_ERRORS = 50;
 
 /** Counts per minute for the last hour; values() is oldest first, the current minute last. */
+
+/** Seconds, from 0.1 ms: an in-session Get is answered in about a millisecond, so coarser buckets hide where it goes. */
+const FINE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 export class MinuteRing {
   private readonly slots = new Array<number>(MINUTES).fill(0);
   private minute = Math.floor(Date.now() / 60_000);
@@ -112,7 +115,7 @@ export class ProxyMetrics {
       name: 'cwmp_rpc_duration_seconds',
       help: 'Time from enqueueing an ACS RPC to its response or fault (including the connection request and the wait for a session)',
       labelNames: ['method'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      buckets: [...FINE_BUCKETS, 60, 300],
       registers,
     });
     this.connectionRequests = new Counter({
@@ -137,7 +140,7 @@ export class ProxyMetrics {
       name: 'usp_translation_duration_seconds',
       help: 'Time from receiving a USP request Record to having answered it (translation and the CWMP round trips it needs)',
       labelNames: ['msg_type'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: FINE_BUCKETS,
       registers,
     });
     const self = this;
