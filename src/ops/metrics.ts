@@ -18,10 +18,10 @@ import type { MtpStatus } from '../usp/mtp/types.js';
 const MINUTES = 60;
 const MAX_ERRORS = 50;
 
-/** Counts per minute for the last hour; values() is oldest first, the current minute last. */
-
 /** Seconds, from 0.1 ms: an in-session Get is answered in about a millisecond, so coarser buckets hide where it goes. */
 const FINE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Counts per minute for the last hour; values() is oldest first, the current minute last. */
 export class MinuteRing {
   private readonly slots = new Array<number>(MINUTES).fill(0);
   private minute = Math.floor(Date.now() / 60_000);
