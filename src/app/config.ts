@@ -130,6 +130,8 @@ const SCHEMA = {
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
     endpointIdScheme: oneOf(['os', 'ops'], 'os'),
+    /** A new device whose os:: ID another ProductClass holds (same OUI and serial): 'ops' registers it as ops::, 'refuse' answers 403. */
+    endpointIdCollision: oneOf(['ops', 'refuse'], 'ops'),
     /** The proxy's own identity on shared broker connections (MQTT usp-endpoint-id, STOMP endpoint-id). */
     proxyEndpointId: str('proto::cwmp-usp-proxy'),
     /** Records larger than this are dropped (WebSocket: closed with 1009). */

@@ -83,6 +83,7 @@ export class CwmpUspProxy {
       setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
       maxSessions: config.acs.maxSessions,
       endpointIdScheme: config.usp.endpointIdScheme,
+      endpointIdCollision: config.usp.endpointIdCollision,
       lingerMs: config.acs.lingerMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };

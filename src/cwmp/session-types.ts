@@ -36,6 +36,14 @@ export class RpcError extends Error {
   }
 }
 
+/** A device the registry will not take (its Endpoint ID belongs to another device): HTTP 403, never 500. */
+export class DeviceRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceRefused';
+  }
+}
+
 /** What the HTTP front writes back. */
 export interface CwmpReply {
   status: number;
@@ -71,6 +79,12 @@ export interface SessionEngineOptions {
   setConnectionRequestCredentials: boolean;
   maxSessions: number;
   endpointIdScheme: 'os' | 'ops';
+  /**
+   * A new device whose os:: Endpoint ID another device (same OUI and serial, another ProductClass)
+   * holds: 'ops' registers it as ops::OUI-ProductClass-Serial (TR-369 R-ARC.2a), 'refuse' answers
+   * its Informs 403 (default 'ops').
+   */
+  endpointIdCollision?: 'ops' | 'refuse';
   /** See EnqueueOptions.linger (ms; 0 disables). */
   lingerMs?: number;
   /** See SessionEngine.connectionClosed (ms; 0 or absent: wait for the session timeout). */

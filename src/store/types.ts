@@ -102,6 +102,13 @@ export interface Store {
   deletePendingNotify(msgId: string): Promise<void>;
   listPendingNotifies(): Promise<PendingNotify[]>;
 
+  /**
+   * Store migration 8: moves devices stored under a key that is not deviceKeyOf(their DeviceId)
+   * (the form before it left "-" unescaped inside OUI and ProductClass) to that key, with
+   * everything keyed by it. Run by the migration itself; idempotent.
+   */
+  rekeyDevices(): Promise<{ moved: number; clashes: number }>;
+
   /** Network-backed stores: resolves once the backend answers, rejects with a message naming it. */ ready?(): Promise<void>;
   close(): Promise<void>;
 }
