@@ -8,7 +8,11 @@ import type { AcsRequest, CpeResponse, Fault, SoapEnvelope } from './types.js';
 /** The CPE's answer to an ACS RPC: its response, or its cwmp Fault (a fault from a peer is data). */
 export type RpcOutcome = { kind: 'response'; response: CpeResponse } | { kind: 'fault'; fault: Fault };
 
-export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown';
+/**
+ * 'outcome-unknown': the RPC had been sent when the proxy stopped without its answer (a crash); it is
+ * not sent again, as the CPE may have carried it out (at-most-once).
+ */
+export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown' | 'outcome-unknown';
 
 /**
  * How an RPC that had been sent to the CPE was lost (RpcError.detail). A caller may resend an

@@ -82,6 +82,9 @@ export interface SessionEngineEvents {
   rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
 
+/** Read-only RPCs: one sent before a crash may be sent again (TR-069 A.3.2: they change nothing). */
+const RETRY_AFTER_CRASH: ReadonlySet<string> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
+
 /** A caller waiting for an RPC it queued here (none for RPCs restored after a restart). */
 interface Waiter {
   q: QueuedRpc;
@@ -153,7 +156,19 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     const devices = new Set<string>();
     for (const q of all) {
       this.waiting.set(q.id, { q, timer: setTimeout(() => void this.onDeadline(q.id), Math.max(0, q.deadline - now)) });
-      if (q.deadline <= now) {
+      if (q.sentAt !== undefined && !RETRY_AFTER_CRASH.has(q.rpc.method)) {
+        // At-most-once: it left for the CPE before the crash and may have been carried out.
+        await this.state.unqueue(q.id);
+        this.log.warn({ deviceKey: q.deviceKey, method: q.rpc.method, id: q.id }, 'RPC sent before a restart finished as outcome unknown, not re-sent');
+        this.settleWaiting(
+          q.id,
+          undefined,
+          new RpcError(
+            'outcome-unknown',
+            `${q.rpc.method} was sent to device ${q.deviceKey} before the proxy restarted; whether it was carried out is unknown`,
+          ),
+        );
+      } else if (q.deadline <= now) {
         await this.state.unqueue(q.id);
         this.settleWaiting(q.id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: deadline passed while the proxy was down`));
       } else devices.add(q.deviceKey);

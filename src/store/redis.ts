@@ -632,6 +632,15 @@ export class RedisStore implements Store {
     await this.run(ADD_RPC, [this.key('rpc', q.id), this.key('q', q.deviceKey), this.key('qdevs')], [JSON.stringify(q), q.id, q.deviceKey]);
   }
 
+  async markQueuedRpcSent(id: string, at: number): Promise<void> {
+    // Read and written here, not in Lua: cjson would turn an empty list of the RPC into {}. The RPC
+    // is claimed by the one session sending it, so nothing else writes it meanwhile.
+    const key = this.key('rpc', id);
+    const raw = await this.redis.get(key);
+    const q = raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);
+    if (q) await this.redis.set(key, JSON.stringify({ ...q, sentAt: at }), 'KEEPTTL', 'XX');
+  }
+
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {
     return this.loadRpcs(await this.redis.lrange(this.key('q', deviceKey), 0, -1));
   }

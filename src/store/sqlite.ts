@@ -116,7 +116,8 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql?: string; run?: (db: DB) 
   },
   // Version 8 (7 is another branch's; versions apply one by one): device keys whose OUI or
   // ProductClass hold "-" move to the collision-free form of cwmp/device-id.ts.
-  { version: 8, run: (db) => rekeyDevicesIn(db) },
+  // Also: queued_rpcs.sent_at, QueuedRpc.sentAt (at-most-once across a crash).
+  { version: 8, sql: 'ALTER TABLE queued_rpcs ADD COLUMN sent_at INTEGER;', run: (db) => rekeyDevicesIn(db) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -147,6 +148,7 @@ interface QueuedRow {
   rpc: string;
   created_at: string;
   deadline: number;
+  sent_at: number | null;
 }
 
 export interface SqliteStoreOptions {
@@ -237,7 +239,9 @@ function toDevice(r: DeviceRow): DeviceRecord {
 }
 
 function toQueued(r: QueuedRow): QueuedRpc {
-  return { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  const q: QueuedRpc = { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  if (r.sent_at !== null) q.sentAt = r.sent_at;
+  return q;
 }
 
 function nonNegativeInt(v: number | undefined, name: string, dflt: number): number {
@@ -284,10 +288,11 @@ function prepareStatements(db: DB) {
     typesSome: db.prepare<[string, string], { name: string; type: string }>(
       'SELECT name, type FROM parameter_types WHERE model_key = ? AND name IN (SELECT value FROM json_each(?))',
     ),
+    markSent: db.prepare<[number, string]>('UPDATE queued_rpcs SET sent_at = ? WHERE id = ?'),
     addRpc: db.prepare<[string, string, string, string, number]>('INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)'),
     // FIFO = insertion order (seq), which is also createdAt order when one clock stamps them.
-    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
-    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
+    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
+    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs ORDER BY seq'),
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
     putSub: db.prepare<[string, number, string]>(
       'INSERT INTO usp_subscriptions (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
@@ -465,6 +470,10 @@ export class SqliteStore implements Store {
 
   async addQueuedRpc(q: QueuedRpc): Promise<void> {
     this.st.addRpc.run(q.id, q.deviceKey, JSON.stringify(q.rpc), q.createdAt, q.deadline);
+  }
+
+  async markQueuedRpcSent(id: string, at: number): Promise<void> {
+    this.st.markSent.run(at, id);
   }
 
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {

@@ -283,6 +283,19 @@ function contract(open: Open): void {
     assert.equal((await store.getParameterTypes('big', [...big.keys()].slice(0, 3000))).size, 3000);
   });
 
+  it('queued RPCs: marked sent (at-most-once across a crash); a missing id is no error', async (t) => {
+    const store = await fresh(t);
+    await store.addQueuedRpc({ ...rpc('s1', 'A', 1), rpc: { method: 'SetParameterValues', parameterList: [], parameterKey: '' } });
+    await store.addQueuedRpc(rpc('s2', 'A', 2));
+    assert.equal((await store.listQueuedRpcs('A'))[0]!.sentAt, undefined);
+    await store.markQueuedRpcSent('s1', 1_700_000_000_123);
+    await store.markQueuedRpcSent('gone', 1);
+    const [a, b] = await store.listQueuedRpcs('A');
+    assert.deepEqual(a, { ...rpc('s1', 'A', 1), rpc: { method: 'SetParameterValues', parameterList: [], parameterKey: '' }, sentAt: 1_700_000_000_123 });
+    assert.equal(b!.sentAt, undefined);
+    assert.equal((await store.listAllQueuedRpcs()).find((q) => q.id === 's1')?.sentAt, 1_700_000_000_123);
+  });
+
   it('queued RPCs: FIFO per device, global order, removal, duplicate ids rejected, shapes survive', async (t) => {
     const store = await fresh(t);
     await store.addQueuedRpc(rpc('a1', 'A', 1));

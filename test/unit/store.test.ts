@@ -251,6 +251,7 @@ test('migration 8 on a file written before it: a key with "-" in its ProductClas
   // The file as a program before migration 8 left it.
   const raw = new Database(file);
   raw.prepare('DELETE FROM schema_version WHERE version = 8').run();
+  raw.exec('ALTER TABLE queued_rpcs DROP COLUMN sent_at');
   raw.close();
 
   const after = openSqliteStore(file);
