@@ -510,6 +510,29 @@ function clusterSurface(): void {
     };
   };
 
+  it('ready() runs store migration 8 once per Redis: old device keys move, P schema says 8', async (t) => {
+    const open = group(t);
+    const id = { manufacturer: 'Acme', oui: '00D09E', productClass: 'IGD-X', serialNumber: '9' };
+    const old = open('me');
+    await old.upsertDevice(device('9', { deviceKey: legacyDeviceKeyOf(id), deviceId: id }));
+    await old.addQueuedRpc(rpc('q9', legacyDeviceKeyOf(id), 9));
+    const sink = logSink();
+    const s = open('other', sink.log);
+    await s.ready();
+    assert.equal(await s.redis.get(s.key('schema')), '8');
+    assert.equal(await s.getDevice(legacyDeviceKeyOf(id)), null);
+    assert.equal((await s.getDevice(deviceKeyOf(id)))?.deviceId.productClass, 'IGD-X');
+    assert.deepEqual(
+      (await s.listAllQueuedRpcs()).map((q) => [q.id, q.deviceKey]),
+      [['q9', deviceKeyOf(id)]],
+    );
+    assert.match(sink.all(), /migration 8 moved 1 device keys/);
+    // Once: a device stored under an old key afterwards is not walked again at the next ready().
+    await s.upsertDevice(device('10', { deviceKey: 'legacy-form', deviceId: { ...id, serialNumber: '10' } }));
+    await open('third').ready();
+    assert.ok(await s.getDevice('legacy-form'));
+  });
+
   it('keeps the key layout the cluster module relies on', async (t) => {
     const s = group(t)('me');
     const d = device('SN1');
