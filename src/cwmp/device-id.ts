@@ -32,6 +32,14 @@ export function deviceKeyOf(id: DeviceIdStruct): string {
 }
 
 /**
+ * The key of a device model's learned xsi:types: "<OUI>-<ProductClass>-<SoftwareVersion>", encoded
+ * as deviceKeyOf (a model key formed before had "-" unescaped; such types are learned again).
+ */
+export function modelTypesKeyOf(id: DeviceIdStruct, softwareVersion: string | null): string {
+  return `${encodeLeading(id.oui)}-${encodeLeading(id.productClass)}-${encodeUnreserved(softwareVersion ?? '')}`;
+}
+
+/**
  * The key deviceKeyOf formed before store migration 8, where "-" inside the OUI or ProductClass
  * was left as is; kept only to migrate stored keys.
  */

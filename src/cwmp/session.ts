@@ -24,7 +24,7 @@ import {
   storeConnectionRequestCredentials,
   wantsConnectionRequestCredentials,
 } from './cr-credentials.js';
-import { deviceKeyOf, endpointIdOf, instanceIdTooLong, rootModelOf } from './device-id.js';
+import { deviceKeyOf, endpointIdOf, instanceIdTooLong, modelTypesKeyOf, rootModelOf } from './device-id.js';
 import { step, type Inflight, type MachineOptions, type SessionEffect, type SessionInput, type SessionRecord } from './session-machine.js';
 import { MemorySessionState } from './session-state-memory.js';
 import type { RpcResultMessage, SessionState } from './session-state.js';
@@ -704,8 +704,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return device;
   }
 
+  /** Parts encoded as in the device key (device-id.ts), so that no two models share learned types. */
   private modelKey(device: DeviceRecord): string {
-    return `${device.deviceId.oui}-${device.deviceId.productClass}-${device.softwareVersion ?? ''}`;
+    return modelTypesKeyOf(device.deviceId, device.softwareVersion);
   }
 
   private async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {
