@@ -148,11 +148,24 @@ const SCHEMA = {
       retryDelayMs: int(1000, 0, MAX_MS),
       maxDelayMs: int(10_000, 0, MAX_MS),
       maxConcurrent: int(200, 1, 100_000),
+      /**
+       * CIDR blocks a ConnectionRequestURL's (resolved) address must be in; empty: every address.
+       * Link-local, multicast and unspecified addresses and the proxy's own ports are never targets.
+       */
+      allow: strings(),
+      /** Ports a ConnectionRequestURL may name; empty: any. */
+      ports: strings(),
+      /** Answer a CPE's Basic challenge (credentials in clear); Digest only otherwise. */
+      allowBasic: bool(false),
+      /** Connection requests per second to one target address (more wait their turn). */
+      perAddressPerSecond: int(200, 1, 1_000_000),
     },
   },
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
     endpointIdScheme: oneOf(['os', 'ops'], 'os'),
+    /** A new device whose os:: ID another ProductClass holds (same OUI and serial): 'ops' registers it as ops::, 'refuse' answers 403. */
+    endpointIdCollision: oneOf(['ops', 'refuse'], 'ops'),
     /** The proxy's own identity on shared broker connections (MQTT usp-endpoint-id, STOMP endpoint-id). */
     proxyEndpointId: str('proto::cwmp-usp-proxy'),
     /** Records larger than this are dropped (WebSocket: closed with 1009). */
@@ -516,6 +529,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  for (const p of config.acs.connectionRequest.ports) {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(`acs.connectionRequest.ports: not a port: ${JSON.stringify(p)}`);
+  }
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
@@ -17,6 +17,7 @@ import { RedisCoordination } from '../cluster/coordination.js';
 import { ClusterSessionEngine } from '../cluster/session-engine.js';
 import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
+import { ConnReqTargetGuard } from '../cwmp/connreq-target.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
@@ -69,12 +70,25 @@ export class CwmpUspProxy {
     const shared = this.shared;
     const coordination: Coordination = shared?.coordination ?? new SingleInstance();
     const cr = config.acs.connectionRequest;
+    let guard: ConnReqTargetGuard;
+    try {
+      guard = new ConnReqTargetGuard({
+        allow: cr.allow,
+        ports: cr.ports.map(Number),
+        ownPorts: () => [this.acsPort, this.usp?.ws?.serverAddress()?.port ?? 0, this.adminPort].filter((p) => p > 0),
+        perAddressPerSecond: cr.perAddressPerSecond,
+      });
+    } catch (e) {
+      throw new ConfigError(`acs.connectionRequest.allow: ${(e as Error).message}`);
+    }
     this.connReq = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
       retries: cr.retries,
       retryDelayMs: cr.retryDelayMs,
       maxDelayMs: cr.maxDelayMs,
       maxInFlight: cr.maxConcurrent,
+      guard,
+      allowBasic: cr.allowBasic,
     });
     const engineOptions: SessionEngineOptions = {
       sessionTimeoutMs: config.acs.sessionTimeoutMs,
@@ -83,6 +97,7 @@ export class CwmpUspProxy {
       setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
       maxSessions: config.acs.maxSessions,
       endpointIdScheme: config.usp.endpointIdScheme,
+      endpointIdCollision: config.usp.endpointIdCollision,
       lingerMs: config.acs.lingerMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };

@@ -8,13 +8,18 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
+import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
 
 type DB = Database.Database;
 
-/** Schema migrations by version; append only, never edit an applied one. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+/**
+ * Schema migrations by version; append only, never edit an applied one. Each applies once, by
+ * version (not "everything above the highest"), so that branches numbering theirs apart merge in
+ * any order. `run` is a migration that needs code, inside the same transaction.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql?: string; run?: (db: DB) => void }> = [
   {
     version: 1,
     sql: `
@@ -109,6 +114,10 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  // Version 8 (7 is another branch's; versions apply one by one): device keys whose OUI or
+  // ProductClass hold "-" move to the collision-free form of cwmp/device-id.ts.
+  // Also: queued_rpcs.sent_at, QueuedRpc.sentAt (at-most-once across a crash).
+  { version: 8, sql: 'ALTER TABLE queued_rpcs ADD COLUMN sent_at INTEGER;', run: (db) => rekeyDevicesIn(db) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -139,6 +148,7 @@ interface QueuedRow {
   rpc: string;
   created_at: string;
   deadline: number;
+  sent_at: number | null;
 }
 
 export interface SqliteStoreOptions {
@@ -160,15 +170,49 @@ function migrate(db: DB): void {
     if (current > SCHEMA_VERSION) {
       throw new Error(`store schema version ${current} is newer than this program supports (${SCHEMA_VERSION})`);
     }
+    const applied = new Set((db.prepare('SELECT version FROM schema_version').all() as { version: number }[]).map((r) => r.version));
     const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      db.exec(m.sql);
+      if (applied.has(m.version)) continue;
+      if (m.sql) db.exec(m.sql);
+      m.run?.(db);
       record.run(m.version, new Date().toISOString());
     }
   });
   // IMMEDIATE: two processes opening a fresh file at once must not both migrate.
   run.immediate();
+}
+
+/**
+ * Moves every device whose stored key is not deviceKeyOf(its DeviceId) to that key, with the rows
+ * keyed by it (queued RPCs, instance map, learned device and watch documents). Idempotent; a key
+ * already taken is left alone (counted in `clashes`), never merged.
+ */
+function rekeyDevicesIn(db: DB): { moved: number; clashes: number } {
+  const rows = db.prepare('SELECT device_key, oui, product_class, serial_number FROM devices').all() as Pick<
+    DeviceRow,
+    'device_key' | 'oui' | 'product_class' | 'serial_number'
+  >[];
+  const exists = db.prepare<[string], { n: number }>('SELECT 1 AS n FROM devices WHERE device_key = ?');
+  const moves = [
+    db.prepare('UPDATE devices SET device_key = @to WHERE device_key = @from'),
+    db.prepare('UPDATE queued_rpcs SET device_key = @to WHERE device_key = @from'),
+    db.prepare('UPDATE mapping_instances SET device_key = @to WHERE device_key = @from'),
+    db.prepare("UPDATE learned SET key = @to WHERE kind IN ('device', 'watch') AND key = @from"),
+  ];
+  let moved = 0;
+  let clashes = 0;
+  for (const r of rows) {
+    const to = deviceKeyOf({ manufacturer: '', oui: r.oui, productClass: r.product_class, serialNumber: r.serial_number });
+    if (to === r.device_key) continue;
+    if (exists.get(to)) {
+      clashes++;
+      continue;
+    }
+    for (const m of moves) m.run({ from: r.device_key, to });
+    moved++;
+  }
+  return { moved, clashes };
 }
 
 function escapeLike(s: string): string {
@@ -195,7 +239,9 @@ function toDevice(r: DeviceRow): DeviceRecord {
 }
 
 function toQueued(r: QueuedRow): QueuedRpc {
-  return { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  const q: QueuedRpc = { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  if (r.sent_at !== null) q.sentAt = r.sent_at;
+  return q;
 }
 
 function nonNegativeInt(v: number | undefined, name: string, dflt: number): number {
@@ -242,10 +288,11 @@ function prepareStatements(db: DB) {
     typesSome: db.prepare<[string, string], { name: string; type: string }>(
       'SELECT name, type FROM parameter_types WHERE model_key = ? AND name IN (SELECT value FROM json_each(?))',
     ),
+    markSent: db.prepare<[number, string]>('UPDATE queued_rpcs SET sent_at = ? WHERE id = ?'),
     addRpc: db.prepare<[string, string, string, string, number]>('INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)'),
     // FIFO = insertion order (seq), which is also createdAt order when one clock stamps them.
-    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
-    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
+    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
+    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs ORDER BY seq'),
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
     putSub: db.prepare<[string, number, string]>(
       'INSERT INTO usp_subscriptions (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
@@ -425,6 +472,10 @@ export class SqliteStore implements Store {
     this.st.addRpc.run(q.id, q.deviceKey, JSON.stringify(q.rpc), q.createdAt, q.deadline);
   }
 
+  async markQueuedRpcSent(id: string, at: number): Promise<void> {
+    this.st.markSent.run(at, id);
+  }
+
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {
     return this.st.listRpcs.all(deviceKey).map(toQueued);
   }
@@ -499,6 +550,14 @@ export class SqliteStore implements Store {
       attempt: r.attempt,
       expiresAt: r.expires_at,
     }));
+  }
+
+  /** See rekeyDevicesIn (store migration 8); here for the store contract and for an operator's re-run. */
+  async rekeyDevices(): Promise<{ moved: number; clashes: number }> {
+    this.flush();
+    const r = this.db.transaction(() => rekeyDevicesIn(this.db)).immediate();
+    this.cache.clear();
+    return r;
   }
 
   async close(): Promise<void> {
