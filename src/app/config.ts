@@ -305,6 +305,14 @@ const SCHEMA = {
     path: str(''),
     /** A shared Redis store for several instances; url '' = SQLite at path. The url may carry a password. */
     redis: { url: str('', { secret: true }), prefix: str('cup:') },
+    /**
+     * File holding the key (32 bytes, base64) that seals per-device secrets at rest with AES-256-GCM
+     * ('' = none; docs/security.md "Secrets at rest"). The environment variable
+     * CWMP_USP_PROXY_SECRET_KEY carries the key itself instead.
+     */
+    secretKeyFile: str(''),
+    /** The key itself (base64); set from CWMP_USP_PROXY_SECRET_KEY. Prefer secretKeyFile or that variable to a config file. */
+    secretKey: str('', { secret: true }),
   },
   /** Several instances on one Redis store; active when store.redis.url is set. */
   cluster: {
@@ -326,6 +334,14 @@ const SCHEMA = {
     token: str('', { secret: true }),
     /** How long running CWMP sessions may take to end on SIGTERM/SIGINT (ms). */
     shutdownGraceMs: int(10_000, 0, MAX_MS),
+    /**
+     * Host header values (names or addresses, no port) the admin side answers; others get 403
+     * (DNS rebinding). Empty: the bound address, localhost names, loopback addresses, the machine's
+     * hostname (and, bound to a wildcard address, the machine's interface addresses). "*" = any.
+     */
+    allowedHosts: strings(),
+    /** Serve /metrics without the bearer token (a Prometheus without credentials). */
+    metricsPublic: bool(false),
   },
 } satisfies Schema;
 
@@ -335,6 +351,9 @@ export type LogLevel = Config['log']['level'];
 export type TlsServerConfig = Config['usp']['websocket']['tls'];
 export type TlsClientConfig = Config['usp']['mqtt']['tls'];
 export type ControllerConfig = Config['controllers'][number];
+
+/** The environment variable that carries the key sealing per-device secrets (base64, 32 bytes). */
+export const SECRET_KEY_ENV = 'CWMP_USP_PROXY_SECRET_KEY';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -469,7 +488,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     mergeFile(cfg, SCHEMA, data, '', `config file ${opts.file}`);
   }
-  mergeEnv(cfg, SCHEMA, opts.env ?? process.env, '');
+  const env = opts.env ?? process.env;
+  mergeEnv(cfg, SCHEMA, env, '');
+  // The documented name of the secret key's variable (docs/security.md), besides CUP_STORE__SECRET_KEY.
+  const envKey = env[SECRET_KEY_ENV];
+  if (envKey !== undefined && envKey !== '') (cfg.store as Record<string, unknown>).secretKey = envKey;
   for (const [key, raw] of Object.entries(opts.overrides ?? {})) {
     const parts = key.split('.');
     let schema: Schema = SCHEMA;
@@ -491,6 +514,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  if (config.store.secretKey && config.store.secretKeyFile)
+    throw new ConfigError(`store.secretKeyFile and ${SECRET_KEY_ENV} (store.secretKey) are both set: set one`);
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);

@@ -31,6 +31,7 @@ import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import { PLAIN_SECRETS, type SecretCodec } from './secrets.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -52,6 +53,8 @@ export interface RedisStoreOptions {
    * device up several times. Another instance's change is seen at most this late.
    */
   deviceCacheTtlMs?: number;
+  /** Seals per-device secrets at rest (default: stored plain). */
+  secrets?: SecretCodec;
 }
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
@@ -326,6 +329,7 @@ export class RedisStore implements Store {
   private readonly byEid: LRUCache<string, string> | null;
   private down = false;
   private closed: Promise<void> | null = null;
+  private readonly sealing: SecretCodec;
 
   constructor(opts: RedisStoreOptions) {
     let u: URL;
@@ -340,6 +344,7 @@ export class RedisStore implements Store {
     this.secrets = u.password ? [...new Set([u.password, decodeURIComponent(u.password)])] : [];
     this.prefix = opts.prefix;
     this.owner = opts.owner;
+    this.sealing = opts.secrets ?? PLAIN_SECRETS;
     const ttl = opts.deviceCacheTtlMs ?? 1000;
     this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
     this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
@@ -399,12 +404,16 @@ export class RedisStore implements Store {
     } finally {
       clearTimeout(timer);
     }
+    // A missing or wrong secret key fails here, clearly, not on a CPE's Inform (toDevice opens the secrets).
+    await this.loadDevices(await this.redis.zrange(this.key('devs'), 0, 49));
   }
 
   // --- devices ----------------------------------------------------------------------------------
 
   async upsertDevice(d: DeviceRecord): Promise<void> {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
+    rest.connReqPassword = this.sealing.seal('connReqPassword', rest.connReqPassword);
+    rest.cpePassword = this.sealing.seal('cpePassword', rest.cpePassword);
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
     this.forget(d.deviceKey);
     await this.run(
@@ -532,9 +541,9 @@ export class RedisStore implements Store {
       softwareVersion: strOrNull(rec.softwareVersion),
       connectionRequestUrl: h.connectionRequestUrl ?? null,
       connReqUsername: strOrNull(rec.connReqUsername),
-      connReqPassword: strOrNull(rec.connReqPassword),
+      connReqPassword: this.sealing.open('connReqPassword', strOrNull(rec.connReqPassword)),
       cpeUsername: strOrNull(rec.cpeUsername),
-      cpePassword: strOrNull(rec.cpePassword),
+      cpePassword: this.sealing.open('cpePassword', strOrNull(rec.cpePassword)),
       periodicInformInterval: typeof rec.periodicInformInterval === 'number' ? rec.periodicInformInterval : null,
       lastInform: h.lastInform ?? null,
       lastInformEvents: events,
