@@ -63,7 +63,8 @@ export class CwmpUspProxy {
     readonly config: Config,
     readonly log: Logger,
   ) {
-    const modeFix = (f: ModeFix): void => log.warn({ path: f.path, from: f.from, to: f.to }, 'store: tightened the permissions of a file or folder holding secrets');
+    const modeFix = (f: ModeFix): void =>
+      log.warn({ path: f.path, from: f.from, to: f.to }, 'store: tightened the permissions of a file or folder holding secrets');
     const sqlite = config.store.redis.url === '' && config.store.path !== ':memory:';
     // The data folder holds the store and the admin token: its owner only (docs/security.md).
     if (sqlite && isInside(config.store.path, config.dataDir)) {
@@ -76,8 +77,7 @@ export class CwmpUspProxy {
     const store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId, secrets, onModeFix: modeFix });
     const storeLog = log.child({ module: 'store' });
     this.storeHealth = new StoreHealth(store, {
-      onChange: (failing, detail) =>
-        failing ? storeLog.error({ err: detail }, 'store writes failing: CPEs get 503, /readyz fails') : storeLog.info(detail),
+      onChange: (failing, detail) => (failing ? storeLog.error({ err: detail }, 'store writes failing: CPEs get 503, /readyz fails') : storeLog.info(detail)),
     });
     this.store = trackWrites(store, this.storeHealth);
     if (secrets.keyId) log.info({ keyId: secrets.keyId }, 'store: per-device secrets sealed at rest (AES-256-GCM)');
