@@ -24,6 +24,7 @@ const CAUSES: Record<string, string> = {
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',
   ENOTDIR: 'a part of the path is a file, not a folder',
+  EEXIST: 'a file is where the folder should be',
   ENOSPC: 'no space left on device',
   EDQUOT: 'disk quota exceeded',
   EISDIR: 'the path is a folder',
