@@ -87,12 +87,13 @@ export class StoreHealth {
 
 /** The same store, each write reporting its outcome to `health`; everything else passes through unchanged. */
 export function trackWrites<S extends Store>(store: S, health: StoreHealth): S {
-  const bound = new Map<PropertyKey, unknown>();
+  // Wrapped once per method, again if the method is replaced on the store (tests patch methods).
+  const bound = new Map<PropertyKey, { of: unknown; f: unknown }>();
   return new Proxy(store, {
     get(target, prop) {
       const v: unknown = Reflect.get(target, prop, target);
       if (typeof v !== 'function') return v;
-      let f = bound.get(prop);
+      let f = bound.get(prop)?.of === v ? bound.get(prop)!.f : undefined;
       if (f === undefined) {
         const fn = v as (...args: unknown[]) => unknown;
         f =
@@ -108,7 +109,7 @@ export function trackWrites<S extends Store>(store: S, health: StoreHealth): S {
                 }
               }
             : fn.bind(target);
-        bound.set(prop, f);
+        bound.set(prop, { of: v, f });
       }
       return f;
     },
