@@ -427,7 +427,10 @@ export class SqliteStore implements Store {
     }
     const prev = this.pendingTouches.get(deviceKey);
     this.pendingTouches.set(deviceKey, [at, JSON.stringify(events), connectionRequestUrl ?? prev?.[2] ?? null]);
-    if (this.flushMs <= 0 || this.pendingTouches.size >= 1000 || this.flushFailed) this.flush();
+    if (this.flushFailed) {
+      this.flush(); // throws while writes still fail: this Inform's CPE gets the 503
+      this.flushFailed = false;
+    } else if (this.flushMs <= 0 || this.pendingTouches.size >= 1000) this.flush();
     else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushLater(), this.flushMs);
   }
 

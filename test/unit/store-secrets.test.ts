@@ -159,6 +159,33 @@ describe('store write failures', () => {
   });
 });
 
+describe('SQLite: batched Inform bookkeeping on a store that refuses writes', () => {
+  test('a failing batch never escapes its timer; the next touch reports it; nothing is lost once writes succeed', async () => {
+    const s = openSqliteStore(':memory:', { touchFlushMs: 5 });
+    const inner = s as unknown as { db: { pragma(s: string): unknown } };
+    try {
+      await s.upsertDevice(device('T1'));
+      inner.db.pragma('query_only = ON');
+      await s.touchInform(device('T1').deviceKey, '2026-01-01T00:00:00.000Z', ['2 PERIODIC'], 'http://10.0.0.9:7547/');
+      // The batch's timer fires and fails here; the process goes on (an uncaught error would end the test run).
+      await new Promise((r) => setTimeout(r, 50));
+      await assert.rejects(
+        s.touchInform(device('T1').deviceKey, '2026-01-01T00:01:00.000Z', ['2 PERIODIC'], null),
+        (e: Error & { code?: string }) => storeUnavailable(e) && /^SQLITE_READONLY/.test(e.code ?? ''),
+      );
+      inner.db.pragma('query_only = OFF');
+      await s.touchInform(device('T1').deviceKey, '2026-01-01T00:02:00.000Z', ['1 BOOT'], null);
+      assert.equal((s as unknown as { flushFailed: boolean }).flushFailed, false, 'back to batched writes');
+      const d = await s.listDevices(); // flushes, then reads the table (not the cache)
+      assert.equal(d[0]?.lastInform, '2026-01-01T00:02:00.000Z');
+      assert.deepEqual(d[0]?.lastInformEvents, ['1 BOOT']);
+      assert.equal(d[0]?.connectionRequestUrl, 'http://10.0.0.9:7547/', 'the URL of the failed batch was kept');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 const redisSkip = findBinary('redis-server') ? false : 'redis-server is not installed';
 
 describe('RedisStore: sealed secrets', { skip: redisSkip }, () => {
