@@ -4,7 +4,7 @@
  * backends, metrics; on a shared Redis store the cluster's coordination and membership).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SECRET_KEY_ENV, type Config } from './config.js';
 import type { Logger } from './log.js';
@@ -74,6 +74,9 @@ export class CwmpUspProxy {
     }
     const instanceId = instanceIdOf(config.cluster);
     const secrets = secretCodec(loadSecretKey(config.store, SECRET_KEY_ENV));
+    const keyFile = config.store.secretKeyFile;
+    if (keyFile && (statSync(keyFile).mode & 0o077) !== 0)
+      log.warn({ path: keyFile, mode: `0${(statSync(keyFile).mode & 0o777).toString(8)}` }, 'store.secretKeyFile is readable by other users: chmod 400 it');
     const store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId, secrets, onModeFix: modeFix });
     const storeLog = log.child({ module: 'store' });
     this.storeHealth = new StoreHealth(store, {

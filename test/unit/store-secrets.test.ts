@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigError, describeConfig, loadConfig } from '../../src/app/config.js';
 import { storeUnavailable } from '../../src/store/errors.js';
 import { StoreOpenError, type ModeFix } from '../../src/store/files.js';
 import { StoreHealth, trackWrites } from '../../src/store/health.js';
@@ -60,6 +61,27 @@ describe('the sealing codec', () => {
     assert.throws(() => parseSecretKey(randomBytes(16).toString('base64'), 'store.secretKeyFile /x'), /store\.secretKeyFile \/x: expected 32 bytes.*got 16/);
     assert.throws(() => parseSecretKey('not base64 at all!', 'ENV'), /^SecretKeyError: ENV: expected 32 bytes/);
     assert.throws(() => secretCodec(randomBytes(31)), SecretKeyError);
+  });
+});
+
+describe('configuration', () => {
+  test('CWMP_USP_PROXY_SECRET_KEY sets store.secretKey (never shown); with store.secretKeyFile too it is refused', () => {
+    const k = KEY.toString('base64');
+    const c = loadConfig({ env: { CWMP_USP_PROXY_SECRET_KEY: k } });
+    assert.equal(c.store.secretKey, k);
+    assert.equal(loadConfig({ env: {} }).store.secretKey, '');
+    assert.throws(
+      () => loadConfig({ env: { CWMP_USP_PROXY_SECRET_KEY: k, CUP_STORE__SECRET_KEY_FILE: '/etc/k' } }),
+      (e: Error) => e instanceof ConfigError && /set one/.test(e.message) && !e.message.includes(k),
+    );
+    assert.equal(describeConfig().find((d) => d.key === 'store.secretKey')?.def, '');
+  });
+
+  test('admin.allowedHosts from the environment is a comma-separated list; metricsPublic is off by default', () => {
+    const c = loadConfig({ env: { CUP_ADMIN__ALLOWED_HOSTS: 'admin.example.net, 10.0.0.5' } });
+    assert.deepEqual(c.admin.allowedHosts, ['admin.example.net', '10.0.0.5']);
+    assert.equal(c.admin.metricsPublic, false);
+    assert.deepEqual(loadConfig({ env: {} }).admin.allowedHosts, []);
   });
 });
 
