@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import { storeWriteFailed } from './errors.js';
 import { fileErrorCause, type ModeFix, prepareSqliteFile, StoreOpenError } from './files.js';
 import { PLAIN_SECRETS, SEALED_PREFIX, type SecretCodec } from './secrets.js';
 
@@ -390,7 +391,7 @@ export class SqliteStore implements Store {
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
     const hit = this.cache.get(deviceKey);
     if (hit) return copyDevice(hit);
-    this.flush();
+    this.flushForRead();
     const r = this.st.getDevice.get(deviceKey);
     if (!r) return null;
     const d = toDevice(r, this.secrets);
@@ -399,7 +400,7 @@ export class SqliteStore implements Store {
   }
 
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
-    this.flush();
+    this.flushForRead();
     const r = this.st.getByEndpoint.get(endpointId);
     return r ? toDevice(r, this.secrets) : null;
   }
@@ -408,13 +409,13 @@ export class SqliteStore implements Store {
     // LIMIT -1 is "no limit" in SQLite.
     const limit = query.limit === undefined ? -1 : nonNegativeInt(query.limit, 'limit', -1);
     const offset = nonNegativeInt(query.offset, 'offset', 0);
-    this.flush();
+    this.flushForRead();
     const rows = query.search ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset }) : this.st.list.all({ limit, offset });
     return rows.map((r) => toDevice(r, this.secrets));
   }
 
   async countDevices(): Promise<number> {
-    this.flush();
+    this.flushForRead();
     return this.st.count.get()!.n;
   }
 
@@ -432,6 +433,19 @@ export class SqliteStore implements Store {
       this.flushFailed = false;
     } else if (this.flushMs <= 0 || this.pendingTouches.size >= 1000) this.flush();
     else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushLater(), this.flushMs);
+  }
+
+  /**
+   * Before a read that should see the batched bookkeeping: while writes fail, the read goes on
+   * with what is written (reads keep working on a full disk) and the batch stays pending.
+   */
+  private flushForRead(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      if (!storeWriteFailed(e)) throw e;
+      this.flushFailed = true;
+    }
   }
 
   /** The timer's flush: a failure must not escape a timer (it would end the process); it is kept for the next caller. */
@@ -575,7 +589,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.flushForRead(); // bookkeeping a failing disk refused is lost; the next Inform brings it again
     this.closed = true;
     this.db.close();
   }

@@ -191,6 +191,8 @@ describe('SQLite: batched Inform bookkeeping on a store that refuses writes', ()
       await s.touchInform(device('T1').deviceKey, '2026-01-01T00:00:00.000Z', ['2 PERIODIC'], 'http://10.0.0.9:7547/');
       // The batch's timer fires and fails here; the process goes on (an uncaught error would end the test run).
       await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await s.listDevices()).length, 1, 'reads go on while writes fail');
+      assert.equal(await s.countDevices(), 1);
       await assert.rejects(
         s.touchInform(device('T1').deviceKey, '2026-01-01T00:01:00.000Z', ['2 PERIODIC'], null),
         (e: Error & { code?: string }) => storeUnavailable(e) && /^SQLITE_READONLY/.test(e.code ?? ''),
@@ -202,6 +204,10 @@ describe('SQLite: batched Inform bookkeeping on a store that refuses writes', ()
       assert.equal(d[0]?.lastInform, '2026-01-01T00:02:00.000Z');
       assert.deepEqual(d[0]?.lastInformEvents, ['1 BOOT']);
       assert.equal(d[0]?.connectionRequestUrl, 'http://10.0.0.9:7547/', 'the URL of the failed batch was kept');
+      // Closing while writes fail still closes (the pending bookkeeping is dropped, not thrown).
+      inner.db.pragma('query_only = ON');
+      await s.touchInform(device('T1').deviceKey, '2026-01-01T00:03:00.000Z', ['2 PERIODIC'], null);
+      await s.close();
     } finally {
       await s.close();
     }
