@@ -29,6 +29,12 @@ const WRITES: ReadonlySet<string> = new Set([
 /** The probe's row: a 'device' learned document under a key no device key can be (it starts with NUL). */
 export const PROBE_KEY = '\u0000store-write-probe';
 
+/**
+ * What the probe writes: 64 KiB, so that "writes succeed again" means there is room for more than a
+ * row that happens to fit in a page already allocated (a nearly full disk would otherwise flap).
+ */
+const PROBE_VALUE = JSON.stringify({ probe: 'x'.repeat(64 * 1024) });
+
 export interface StoreHealthOptions {
   /** Readiness probes a failing store at most this often (ms, default 1000). */
   probeIntervalMs?: number;
@@ -73,7 +79,7 @@ export class StoreHealth {
     if (this.failure && Date.now() - this.lastProbe >= this.probeIntervalMs) {
       this.lastProbe = Date.now();
       try {
-        await this.store.putLearned('device', PROBE_KEY, '{}');
+        await this.store.putLearned('device', PROBE_KEY, PROBE_VALUE);
         await this.store.deleteLearned('device', PROBE_KEY);
         this.succeeded();
       } catch (e) {

@@ -181,6 +181,34 @@ describe('store write failures', () => {
   });
 });
 
+describe('SQLite full', () => {
+  test('a real SQLITE_FULL (max_page_count reached) marks writes failing; room again, they recover', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-store-full-'));
+    const inner = openSqliteStore(path.join(dir, 'proxy.db'), { touchFlushMs: 0 });
+    const health = new StoreHealth(inner, { probeIntervalMs: 0 });
+    const s = trackWrites(inner, health);
+    const db = (inner as unknown as { db: { pragma(s: string, o?: { simple: boolean }): unknown } }).db;
+    try {
+      const pages = Number(db.pragma('page_count', { simple: true }));
+      db.pragma(`max_page_count = ${pages + 2}`);
+      let full: (Error & { code?: string }) | null = null;
+      for (let i = 0; i < 1000 && !full; i++) {
+        await s.upsertDevice(device(`F${i}`, { connReqPassword: 'x'.repeat(500) })).catch((e: Error) => {
+          full = e;
+        });
+      }
+      assert.equal((full as (Error & { code?: string }) | null)?.code, 'SQLITE_FULL');
+      assert.match((await health.check()).detail, /database or disk is full \(SQLITE_FULL\)/);
+      db.pragma('max_page_count = 1073741823');
+      assert.equal((await health.check()).ok, true);
+      await s.upsertDevice(device('AFTER'));
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SQLite: batched Inform bookkeeping on a store that refuses writes', () => {
   test('a failing batch never escapes its timer; the next touch reports it; nothing is lost once writes succeed', async () => {
     const s = openSqliteStore(':memory:', { touchFlushMs: 5 });
