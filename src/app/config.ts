@@ -343,6 +343,14 @@ const SCHEMA = {
     path: str(''),
     /** A shared Redis store for several instances; url '' = SQLite at path. The url may carry a password. */
     redis: { url: str('', { secret: true }), prefix: str('cup:') },
+    /**
+     * File holding the key (32 bytes, base64) that seals per-device secrets at rest with AES-256-GCM
+     * ('' = none; docs/security.md "Secrets at rest"). The environment variable
+     * CWMP_USP_PROXY_SECRET_KEY carries the key itself instead.
+     */
+    secretKeyFile: str(''),
+    /** The key itself (base64); set from CWMP_USP_PROXY_SECRET_KEY. Prefer secretKeyFile or that variable to a config file. */
+    secretKey: str('', { secret: true }),
   },
   /** Several instances on one Redis store; active when store.redis.url is set. */
   cluster: {
@@ -364,6 +372,14 @@ const SCHEMA = {
     token: str('', { secret: true }),
     /** How long running CWMP sessions may take to end on SIGTERM/SIGINT (ms). */
     shutdownGraceMs: int(10_000, 0, MAX_MS),
+    /**
+     * Host header values (names or addresses, no port) the admin side answers; others get 403
+     * (DNS rebinding). Empty: the bound address, localhost names, loopback addresses, the machine's
+     * hostname (and, bound to a wildcard address, the machine's interface addresses). "*" = any.
+     */
+    allowedHosts: strings(),
+    /** Serve /metrics without the bearer token (a Prometheus without credentials). */
+    metricsPublic: bool(false),
   },
 } satisfies Schema;
 
@@ -373,6 +389,9 @@ export type LogLevel = Config['log']['level'];
 export type TlsServerConfig = Config['usp']['websocket']['tls'];
 export type TlsClientConfig = Config['usp']['mqtt']['tls'];
 export type ControllerConfig = Config['controllers'][number];
+
+/** The environment variable that carries the key sealing per-device secrets (base64, 32 bytes). */
+export const SECRET_KEY_ENV = 'CWMP_USP_PROXY_SECRET_KEY';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -507,7 +526,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     mergeFile(cfg, SCHEMA, data, '', `config file ${opts.file}`);
   }
-  mergeEnv(cfg, SCHEMA, opts.env ?? process.env, '');
+  const env = opts.env ?? process.env;
+  mergeEnv(cfg, SCHEMA, env, '');
+  // The documented name of the secret key's variable (docs/security.md), besides CUP_STORE__SECRET_KEY.
+  const envKey = env[SECRET_KEY_ENV];
+  if (envKey !== undefined && envKey !== '') (cfg.store as Record<string, unknown>).secretKey = envKey;
   for (const [key, raw] of Object.entries(opts.overrides ?? {})) {
     const parts = key.split('.');
     let schema: Schema = SCHEMA;
@@ -532,6 +555,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const p of config.acs.connectionRequest.ports) {
     if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(`acs.connectionRequest.ports: not a port: ${JSON.stringify(p)}`);
   }
+  if (config.store.secretKey && config.store.secretKeyFile)
+    throw new ConfigError(`store.secretKeyFile and ${SECRET_KEY_ENV} (store.secretKey) are both set: set one`);
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);

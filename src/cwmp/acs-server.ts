@@ -100,12 +100,12 @@ export class AcsServer {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((e: unknown) => {
         if (storeUnavailable(e)) {
-          // Several instances on Redis, Redis unreachable: the CPE retries later (TR-069 3.2.1.1).
-          this.log.warn({ err: (e as Error).message }, 'ACS: shared store unavailable, answered 503');
+          // Redis unreachable, or the store cannot write (disk full, read-only): the CPE retries later (TR-069 3.2.1.1).
+          this.log.warn({ err: (e as Error).message }, 'ACS: store unavailable, answered 503');
           if (!res.headersSent)
             return send(res, {
               status: 503,
-              body: 'the shared store is unavailable; retry later\n',
+              body: 'the store is unavailable; retry later\n',
               contentType: 'text/plain',
               headers: { 'Retry-After': '30' },
             });

@@ -32,6 +32,7 @@ import type { ChainableCommander } from 'ioredis';
 import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import { PLAIN_SECRETS, type SecretCodec } from './secrets.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -53,6 +54,8 @@ export interface RedisStoreOptions {
    * device up several times. Another instance's change is seen at most this late.
    */
   deviceCacheTtlMs?: number;
+  /** Seals per-device secrets at rest (default: stored plain). */
+  secrets?: SecretCodec;
 }
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
@@ -327,6 +330,7 @@ export class RedisStore implements Store {
   private readonly byEid: LRUCache<string, string> | null;
   private down = false;
   private closed: Promise<void> | null = null;
+  private readonly sealing: SecretCodec;
 
   constructor(opts: RedisStoreOptions) {
     let u: URL;
@@ -341,6 +345,7 @@ export class RedisStore implements Store {
     this.secrets = u.password ? [...new Set([u.password, decodeURIComponent(u.password)])] : [];
     this.prefix = opts.prefix;
     this.owner = opts.owner;
+    this.sealing = opts.secrets ?? PLAIN_SECRETS;
     const ttl = opts.deviceCacheTtlMs ?? 1000;
     this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
     this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
@@ -401,6 +406,8 @@ export class RedisStore implements Store {
     } finally {
       clearTimeout(timer);
     }
+    // A missing or wrong secret key fails here, clearly, not on a CPE's Inform (toDevice opens the secrets).
+    await this.loadDevices(await this.redis.zrange(this.key('devs'), 0, 49));
   }
 
   /**
@@ -469,6 +476,8 @@ export class RedisStore implements Store {
 
   async upsertDevice(d: DeviceRecord): Promise<void> {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
+    rest.connReqPassword = this.sealing.seal('connReqPassword', rest.connReqPassword);
+    rest.cpePassword = this.sealing.seal('cpePassword', rest.cpePassword);
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
     this.forget(d.deviceKey);
     await this.run(
@@ -596,9 +605,9 @@ export class RedisStore implements Store {
       softwareVersion: strOrNull(rec.softwareVersion),
       connectionRequestUrl: h.connectionRequestUrl ?? null,
       connReqUsername: strOrNull(rec.connReqUsername),
-      connReqPassword: strOrNull(rec.connReqPassword),
+      connReqPassword: this.sealing.open('connReqPassword', strOrNull(rec.connReqPassword)),
       cpeUsername: strOrNull(rec.cpeUsername),
-      cpePassword: strOrNull(rec.cpePassword),
+      cpePassword: this.sealing.open('cpePassword', strOrNull(rec.cpePassword)),
       periodicInformInterval: typeof rec.periodicInformInterval === 'number' ? rec.periodicInformInterval : null,
       lastInform: h.lastInform ?? null,
       lastInformEvents: events,

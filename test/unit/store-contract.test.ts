@@ -17,6 +17,7 @@ import { device, rpc } from '../helpers/store-fixtures.js';
 import { deviceKeyOf, legacyDeviceKeyOf } from '../../src/cwmp/device-id.js';
 import { randomBytes } from 'node:crypto';
 import { SessionScripts } from '../../src/cluster/scripts.js';
+import { secretCodec } from '../../src/store/secrets.js';
 
 function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify {
   return {
@@ -447,6 +448,10 @@ describe('Store contract: SqliteStore', () => {
   contract(async () => openSqliteStore(':memory:'));
 });
 
+describe('Store contract: SqliteStore with secrets sealed at rest', () => {
+  contract(async () => openSqliteStore(':memory:', { secrets: secretCodec(randomBytes(32)) }));
+});
+
 // --- Redis --------------------------------------------------------------------------------------
 
 const redisBin = findBinary('redis-server');
@@ -488,6 +493,14 @@ describe('RedisStore', { skip: redisSkip }, () => {
   describe('Store contract: RedisStore', () => {
     contract(async () => {
       const s = redisStore();
+      await s.ready();
+      return s;
+    });
+  });
+
+  describe('Store contract: RedisStore with secrets sealed at rest', () => {
+    contract(async () => {
+      const s = new RedisStore({ url: server!.url, prefix: freshPrefix(), owner: 'owner-1', deviceCacheTtlMs: 0, secrets: secretCodec(randomBytes(32)) });
       await s.ready();
       return s;
     });
