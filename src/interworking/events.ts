@@ -126,7 +126,7 @@ export class EventBridge {
       const wanted = new Set(this.deps.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
       const map: Record<string, string> = {};
       for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;
-      const boot = (): void =>
+      const boot = (): void => {
         this.notifier.event(agent, 'Device.', 'Boot!', {
           // TR-181 Boot!: the CommandKey of the Reboot() or firmware Download() that caused the boot.
           CommandKey: mReboot?.commandKey ?? mDownload?.commandKey ?? '',
@@ -134,6 +134,10 @@ export class EventBridge {
           FirmwareUpdated: String(firmware),
           ParameterMap: JSON.stringify(map),
         });
+        // The agent rebooted: its non-persistent state ends (TR-181 Subscription.Persistent), once
+        // Boot! went out to the subscriptions that asked for it.
+        void this.rebooted(agent);
+      };
       // BootParameters the Inform did not carry are read from the device in the same session.
       const missing = [...wanted].filter((n) => map[n] === undefined && !n.endsWith('.') && !/[*[\]]/.test(n));
       if (missing.length && device.rootModel === 'Device') {
@@ -150,6 +154,18 @@ export class EventBridge {
       : null;
     // The watch sends the reported changes on, then does its own reads riding this session.
     void this.watch.inform(device, inform, changed);
+  }
+
+  private async rebooted(agent: string): Promise<void> {
+    try {
+      const gone = await this.localAgent.deviceRebooted(agent);
+      if (gone.length === 0) return;
+      this.notifier.rearm(agent);
+      await this.watch.subscriptionChanged(agent);
+      this.log.info({ endpointId: agent, subscriptions: gone.length }, 'device rebooted: non-persistent subscriptions ended');
+    } catch (err) {
+      this.log.warn({ endpointId: agent, err: (err as Error).message }, 'ending non-persistent subscriptions after a reboot failed');
+    }
   }
 
   /** Changes of device parameters (CWMP names and values) as ValueChange Notify: the CPE's, or found by the watch. */

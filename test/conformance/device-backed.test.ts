@@ -99,8 +99,11 @@ const error = (m: Msg) => {
 };
 const N = (m: Msg) => m.body.request!.notify!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Persistent: some cases span a device reboot, which ends non-persistent subscriptions (TR-181 Subscription.Persistent).
 async function subscribe(ctl: TestController, id: string, notifType: string, ref: string): Promise<string> {
-  const r = await ctl.req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref } }]));
+  const r = await ctl.req(
+    add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref, Persistent: 'true' } }]),
+  );
   return resp(r).addResp!.createdObjResults[0]!.operStatus!.operSuccess!.instantiatedPath!;
 }
 const instancesOf = async (ctl: TestController, table: string) =>
