@@ -18,6 +18,7 @@ import type { DeviceAccess } from './device-access.js';
 import type { ModelProfile } from './knowledge/model-profile.js';
 import { isSecret, securedValue, toUspValue } from './values.js';
 import { ValueWatch, type ValueWatchOptions } from './value-watch.js';
+import { DownloadTargets } from './download-targets.js';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
 const FORCED = [
@@ -185,8 +186,20 @@ export class EventBridge {
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {
+    void this.transferCompleteEvent(device, m).catch((err: unknown) =>
+      this.log.warn({ endpointId: device.endpointId, err: (err as Error).message }, 'TransferComplete! not sent'),
+    );
+  }
+
+  private async transferCompleteEvent(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): Promise<void> {
+    // TR-181 TransferComplete! Command: the Download() that was run, with the image it targeted.
+    const command =
+      m.method === 'TransferComplete'
+        ? ((await new DownloadTargets(this.deps.store).take(device.deviceKey, m.commandKey).catch(() => null)) ??
+          'Device.DeviceInfo.FirmwareImage.1.Download()')
+        : '';
     this.notifier.event(device.endpointId, 'Device.LocalAgent.', 'TransferComplete!', {
-      Command: m.method === 'TransferComplete' ? 'Device.DeviceInfo.FirmwareImage.1.Download()' : '',
+      Command: command,
       CommandKey: m.method === 'TransferComplete' ? m.commandKey : '',
       Requestor: '',
       TransferType: m.method === 'AutonomousTransferComplete' && !m.isDownload ? 'Upload' : 'Download',

@@ -324,7 +324,8 @@ test('9.3-9.7 FirmwareImage.{i}.Download(): CWMP Download 1 Firmware Upgrade Ima
   assert.equal(t.params.CommandKey, 'ck-fw');
   assert.equal(t.params.TransferType, 'Download');
   assert.equal(t.params.FaultCode, '0');
-  assert.match(t.params.Command ?? '', /^Device\.DeviceInfo\.FirmwareImage\.\d+\.Download\(\)$/);
+  // The image the Download() targeted (issue 16 item 5), not image 1.
+  assert.equal(t.params.Command, 'Device.DeviceInfo.FirmwareImage.2.Download()');
   const b = N(await boot).event!;
   assert.equal(b.params.FirmwareUpdated, 'true');
   assert.equal(b.params.Cause, 'FirmwareUpdate');
