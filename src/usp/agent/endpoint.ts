@@ -29,6 +29,9 @@ import { ControllerIdentities, type UntrustedReason } from './controller-identit
 import { LogLimiter, RequestLimits } from './limits.js';
 import { runInRequestScope } from '../request-scope.js';
 
+/** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
+export const CONNECT_RECORD_ONCE_MS = 30_000;
+
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
   private readonly eids = new Set<string>();
@@ -473,7 +476,11 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     await this.connectRecords(c.mtp, [...this.agents.all()]);
   }
 
-  /** Each agent sends its own Connect Record to each controller reachable on a broker MTP (R-MTP.6). */
+  /**
+   * Each agent sends its own Connect Record to each controller reachable on a broker MTP (R-MTP.6).
+   * Several instances each open a broker connection carrying every agent: the first to claim an
+   * agent's Connect Record sends it, so a controller gets one per agent, not one per instance.
+   */
   private async connectRecords(kind: MtpKind, agents: string[]): Promise<void> {
     const mtp = this.mtps.find((m) => m.kind === kind);
     if (!mtp) return;
@@ -482,6 +489,9 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       for (const c of this.controllers.values()) {
         const dest = this.configuredDest(c, kind);
         if (!dest) continue;
+        // A failed claim still sends: a second Connect Record is harmless, a missing one is not.
+        const mine = await this.coordination.claimOnce(`connect|${kind}|${eid}|${c.endpointId}`, CONNECT_RECORD_ONCE_MS).catch(() => true);
+        if (!mine) continue;
         const rec =
           kind === 'mqtt'
             ? connectRecord('mqtt', eid, c.endpointId, { subscribedTopic: this.agentAddresses.mqtt ?? '', version: 'V5' })
