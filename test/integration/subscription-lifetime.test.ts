@@ -5,11 +5,14 @@
  * same data folder (the simulated CPE keeps running and never reboots): the subscription is still
  * there and still notifies. Then the device reboots (USP Device.Reboot() -> CWMP Reboot -> Inform
  * 1 BOOT, M Reboot): Boot! goes out to its subscribers, and the non-persistent rows end with it.
+ * Also across a restart: TransferComplete! names the image its Download() targeted (item 5).
  * Controller over MQTT 5 through a real mosquitto broker.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Fleet } from '../../src/tools/sim/fleet.js';
@@ -53,7 +56,7 @@ before(async () => {
     model: 'tr181',
     serialPrefix: 'LIFE',
     periodicIntervalS: null,
-    timers: { rebootDelayMs: 100 },
+    timers: { rebootDelayMs: 100, transferDelayMs: 1500, retryMinWaitS: 0.3 },
   });
   await fleet.start();
   agent = (await tp.proxy.store.listDevices())[0]!.endpointId;
@@ -124,4 +127,44 @@ test('non-persistent subscriptions survive a proxy restart and end when the CWMP
   const later = ctl!.notifies.slice(before).map((m) => m.body.request!.notify!.subscriptionId);
   assert.equal(later.includes('np-boot'), false);
   assert.equal(later.includes('np-vc'), false);
+});
+
+test('TransferComplete! names the FirmwareImage the Download() targeted, even when the proxy restarted before the CPE reported back', async (t) => {
+  if (!ctl) return t.skip('mosquitto not installed (apt-get install mosquitto; .ci/run does)');
+  const files = http.createServer((req, res) => {
+    if (req.url === '/fw-3.0.bin') res.writeHead(200), res.end(Buffer.alloc(1024, 3));
+    else res.writeHead(404), res.end();
+  });
+  await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => files.close(() => r())));
+  const s = await ctl.req(
+    add([
+      {
+        objPath: SUB,
+        params: { Enable: 'true', ID: 'p-tc', NotifType: 'Event', ReferenceList: 'Device.LocalAgent.TransferComplete!', Persistent: 'true' },
+        required: true,
+      },
+    ]),
+    20_000,
+  );
+  assert.equal(s.header.msgType, 'ADD_RESP', JSON.stringify(s.body));
+  const url = `http://127.0.0.1:${(files.address() as AddressInfo).port}/fw-3.0.bin`;
+  const r = await ctl.req(operate('Device.DeviceInfo.FirmwareImage.2.Download()', { URL: url, AutoActivate: 'true' }, { commandKey: 'fw-restart' }), 20_000);
+  assert.equal(r.header.msgType, 'OPERATE_RESP', JSON.stringify(r.body));
+  // The target is on record before the Download RPC goes out; then the proxy restarts while the
+  // CPE transfers (1.5 s), and its TransferComplete reaches the new process.
+  const deadline = Date.now() + 10_000;
+  while (!(await tp!.proxy.store.getLearned('transfer', (await tp!.proxy.store.listDevices())[0]!.deviceKey)) && Date.now() < deadline)
+    await new Promise((res) => setTimeout(res, 20));
+  await tp!.stop();
+  tp = await startProxy();
+  const n = await ctl.notify(
+    (m) => m.body.request?.notify?.subscriptionId === 'p-tc' && m.body.request.notify.event?.params.CommandKey === 'fw-restart',
+    30_000,
+    'TransferComplete!',
+  );
+  const e = n.body.request!.notify!.event!;
+  assert.equal(e.params.Command, 'Device.DeviceInfo.FirmwareImage.2.Download()');
+  assert.equal(e.params.FaultCode, '0');
+  assert.equal(await tp!.proxy.store.getLearned('transfer', (await tp!.proxy.store.listDevices())[0]!.deviceKey), null, 'forgotten once reported');
 });
