@@ -122,9 +122,10 @@ export interface Store {
 
 /**
  * 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey;
- * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey.
+ * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey;
+ * 'transfer': firmware Download() commands not reported back yet, per deviceKey.
  */
-export type LearnedKind = 'model' | 'device' | 'watch';
+export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer';
 
 export interface PendingNotify {
   msgId: string;
