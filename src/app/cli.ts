@@ -18,7 +18,8 @@ Exit codes:
   0    success (start: stopped cleanly after SIGTERM/SIGINT)
   1    runtime failure (cannot listen, store error, shutdown error; usp: USP Error response)
   2    usage or configuration error (unknown command or flag, bad value, unknown config key)
-  3    usp: timeout or transport failure
+  3    usp: no answer (timeout or transport failure)
+  4    usp: a failure inside the response (err_code, oper_failure, param_errs, cmd_failure)
   130  start: second SIGINT during shutdown;  143: second SIGTERM during shutdown
 `;
 
