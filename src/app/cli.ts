@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, prettyWanted } from './log.js';
 import { storeUnavailable } from '../store/errors.js';
 
 const EXIT_CODES = `
@@ -38,6 +38,7 @@ Commands:
 Common options:
   --config FILE       YAML or JSON configuration file
   --log-level LEVEL   fatal|error|warn|info|debug|trace|silent (overrides log.level)
+  --log-pretty        human-readable log lines instead of JSON (log.pretty: on; default auto = on a terminal)
   --data-dir DIR      data directory (overrides dataDir)
   -h, --help          show help
 
@@ -76,17 +77,19 @@ function configFrom(values: Record<string, unknown>): Config {
   const overrides: Record<string, unknown> = {};
   if (values['log-level'] !== undefined) overrides['log.level'] = values['log-level'];
   if (values['data-dir'] !== undefined) overrides['dataDir'] = values['data-dir'];
+  if (values['log-pretty']) overrides['log.pretty'] = 'on';
   return loadConfig({ file: values.config as string | undefined, overrides });
 }
 
 const common = {
   config: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-pretty': { type: 'boolean' },
   'data-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const START_USAGE = `Usage: cwmp-usp-proxy start [--config FILE] [--log-level LEVEL] [--data-dir DIR]
+const START_USAGE = `Usage: cwmp-usp-proxy start [--config FILE] [--log-level LEVEL] [--log-pretty] [--data-dir DIR]
 
 Runs the proxy: the ACS for CWMP devices, a USP Agent per device toward the configured
 controllers (WebSocket, MQTT, STOMP), and the admin API/health endpoint.
@@ -94,6 +97,7 @@ controllers (WebSocket, MQTT, STOMP), and the admin API/health endpoint.
 Options:
   --config FILE       YAML or JSON configuration file
   --log-level LEVEL   fatal|error|warn|info|debug|trace|silent (overrides log.level)
+  --log-pretty        human-readable log lines instead of JSON (log.pretty: on; default auto = on a terminal)
   --data-dir DIR      data directory (overrides dataDir)
   -h, --help          show this help
 
@@ -113,7 +117,7 @@ async function cmdStart(argv: string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values);
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, undefined, { pretty: prettyWanted(config.log.pretty) });
   const { CwmpUspProxy } = await import('./proxy.js');
   const { drainAndStop } = await import('./shutdown.js');
   const proxy = new CwmpUspProxy(config, log);

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { logCwmpRpcs } from './rpc-log.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { SessionEngine, type SessionEngineOptions } from '../cwmp/session.js';
@@ -191,6 +192,7 @@ export class CwmpUspProxy {
         finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
       });
     }
+    logCwmpRpcs(this.engine, log.child({ module: 'cwmp' }));
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({
       engine: this.engine,

@@ -28,6 +28,7 @@ import { type Coordination, type RelayedRecord, SingleInstance } from './coordin
 import { ControllerIdentities, type UntrustedReason } from './controller-identity.js';
 import { LogLimiter, RequestLimits } from './limits.js';
 import { runInRequestScope } from '../request-scope.js';
+import { requestLogFields } from './request-log.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -421,6 +422,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       ...(who.reason ? { untrustedReason: who.reason } : {}),
     };
     let resp: Msg | null;
+    const started = performance.now();
     try {
       resp = await runInRequestScope({ signal: abort.signal }, () => handle(ctx, msg));
     } finally {
@@ -431,6 +433,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
+    if (resp && request) this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
