@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { bannerLines, configLines, listenErrorMessage, startWarnings, unknownCupVariables } from './first-run.js';
 import { createLogger, prettyWanted } from './log.js';
 import { storeUnavailable } from '../store/errors.js';
 
@@ -65,20 +66,29 @@ Options:
 Exit codes: 0 ok, 1 no store at the configured path, 2 usage or configuration error.
 `;
 
-const CONFIG_USAGE = `Usage: cwmp-usp-proxy config [-h|--help]
+const CONFIG_USAGE = `Usage: cwmp-usp-proxy config [--config FILE] [--data-dir DIR] [-h|--help]
 
-Prints every configuration key with its environment variable (CUP_*) and default, one a line.
-Environment variables use __ between levels, e.g. CUP_ACS__PORT=7547, CUP_USP__MQTT__URL=mqtt://broker:1883.
+Prints every configuration key with its environment variable (CUP_*) and its effective value (from
+the file, the environment and the defaults; secrets as ***), one a line, with the default beside
+any value that differs from it. Environment variables use __ between levels, e.g. CUP_ACS__PORT=7547,
+CUP_USP__MQTT__URL=mqtt://broker:1883; an unknown CUP_ variable is reported.
 
 Exit codes: 0 ok, 2 usage error.
 `;
 
+/** Loads the configuration; reports CUP_ variables that name no key (a typo would be ignored otherwise). */
 function configFrom(values: Record<string, unknown>): Config {
+  for (const w of unknownCupVariables(process.env)) process.stderr.write(`warning: ${w}\n`);
   const overrides: Record<string, unknown> = {};
   if (values['log-level'] !== undefined) overrides['log.level'] = values['log-level'];
   if (values['data-dir'] !== undefined) overrides['dataDir'] = values['data-dir'];
   if (values['log-pretty']) overrides['log.pretty'] = 'on';
   return loadConfig({ file: values.config as string | undefined, overrides });
+}
+
+/** Written synchronously to stderr: plain text beside the (JSON or pretty) log on stdout. */
+function say(lines: string[]): void {
+  if (lines.length) process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 const common = {
@@ -121,14 +131,16 @@ async function cmdStart(argv: string[]): Promise<number> {
   const { CwmpUspProxy } = await import('./proxy.js');
   const { drainAndStop } = await import('./shutdown.js');
   const proxy = new CwmpUspProxy(config, log);
+  let adminPort = 0;
   try {
     await proxy.start();
-    await proxy.startAdmin();
+    adminPort = await proxy.startAdmin();
   } catch (e) {
     // Release what did start (broker and Redis connections retry forever otherwise), then fail.
     await Promise.race([proxy.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
-    if (storeUnavailable(e)) {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
+    const plain = storeUnavailable(e) ? (e as Error).message : listenErrorMessage(e, config);
+    if (plain !== null) {
+      process.stderr.write(`error: ${plain}\n`);
       return 1;
     }
     throw e;
@@ -163,6 +175,14 @@ async function cmdStart(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (config.log.level !== 'silent') {
+    const warnings = startWarnings(config);
+    for (const w of warnings) log.warn(w);
+    say([
+      ...bannerLines(config, { acsPort: proxy.acsPort, wsPort: proxy.usp.ws?.serverAddress()?.port ?? 0, adminPort }),
+      ...warnings.map((w) => `warning: ${w}`),
+    ]);
+  }
   return -1; // keep running
 }
 
@@ -237,12 +257,12 @@ function onlineWindowMs(config: Config, periodicS: number | null): number {
 }
 
 function cmdConfig(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: common, strict: true });
   if (values.help) {
     process.stdout.write(CONFIG_USAGE);
     return 0;
   }
-  for (const { key, env, def } of describeConfig()) process.stdout.write(`${key.padEnd(40)} ${env.padEnd(52)} ${JSON.stringify(def)}\n`);
+  process.stdout.write(`${configLines(configFrom(values)).join('\n')}\n`);
   return 0;
 }
 
@@ -300,6 +320,11 @@ const isEntry = (() => {
 })();
 
 if (isEntry) {
+  // A reader that went away (`config | head`) is not an error of ours: stop quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;

@@ -433,7 +433,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
-    if (resp && request) this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
+    if (resp && request && this.log.isLevelEnabled('info'))
+      this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
