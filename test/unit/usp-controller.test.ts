@@ -380,6 +380,18 @@ test('cli: compact output, exit 4 on a param_err inside a SetResp, defaults from
   }
 });
 
+test('cli: a progress line while waiting, only when io.progress is given (a terminal), cleared at the end', async () => {
+  const base = ['--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url];
+  const x = io();
+  const progress: string[] = [];
+  x.io.progress = (s) => progress.push(s);
+  assert.equal(await runUspCli(['get', 'Device.Silent.', ...base, '--timeout', '1500'], x.io), 3);
+  assert.match(progress[0]!, /^waiting for os::012345-TEST%2D1 to answer GET\.\.\. 1 s \(timeout 2 s\)$/);
+  assert.equal(progress.at(-1), '');
+  assert.ok(x.err.every((l) => !l.includes('waiting for')));
+  assert.deepEqual(x.out, []);
+});
+
 test('cli listen over ws: prints Notify JSON lines and stops after --count', async () => {
   const x = io();
   const conns = wsAgent.requests.length;
