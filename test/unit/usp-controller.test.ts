@@ -361,6 +361,11 @@ test('cli: compact output, exit 4 on a param_err inside a SetResp, defaults from
     x = io();
     x.io.env = { HOME: home, USP_TO: AGENT, USP_URL: 'ws://127.0.0.1:1/usp' };
     assert.equal(await runUspCli(['get', 'Device.DeviceInfo.', '--url', wsAgent.url], x.io), 0, x.err.join('\n'));
+    // Another --mtp on the command line does not take the profile's ws options (url, secret-file).
+    x = io();
+    x.io.env = { HOME: home, USP_TO: AGENT };
+    assert.equal(await runUspCli(['get', 'Device.', '--mtp', 'mqtt', '--agent-topic', 'a', '--controller-topic', 'c'], x.io), 2);
+    assert.match(x.err.join('\n'), /--url is required with --mtp mqtt/);
     // --profile names another file; a bad key in it is a usage error naming the file and key.
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'mtp: ws\nadress: x\n');

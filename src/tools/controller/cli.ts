@@ -196,7 +196,13 @@ export async function runUspCli(argv: string[], io: UspCliIo = defaultIo): Promi
     try {
       const d = loadDefaults(env, v.profile);
       profile = d.profile;
-      for (const k of PROFILE_KEYS) if (v[k] === undefined && d.values[k] !== undefined) v[k] = d.values[k];
+      // Transport options of the profile/environment describe its MTP (ws when unnamed): another
+      // --mtp on the command line takes none of them, only the identity and timeout.
+      const sameMtp = v.mtp === undefined || v.mtp === (d.values.mtp ?? 'ws');
+      for (const k of PROFILE_KEYS) {
+        if (!sameMtp && !['to', 'from', 'timeout'].includes(k)) continue;
+        if (v[k] === undefined && d.values[k] !== undefined) v[k] = d.values[k];
+      }
     } catch (e) {
       if (e instanceof ProfileError) throw new UsageError(e.message);
       throw e;
