@@ -40,6 +40,9 @@ test('npm ci --omit=dev in a copy: usp --help, demo --help and start work', { ti
     const usp = run(['usp', '--help']);
     assert.equal(usp.status, 0, usp.stderr);
     assert.match(usp.stdout, /Usage: cwmp-usp-proxy usp/);
+    const sim = run(['simulate', '--help']);
+    assert.equal(sim.status, 0, sim.stderr);
+    assert.match(sim.stdout, /Usage: cwmp-usp-proxy simulate/);
     const demo = run(['demo', '--help']);
     assert.equal(demo.status, 0, demo.stderr);
     assert.match(demo.stdout, /Usage: cwmp-usp-proxy demo/);
