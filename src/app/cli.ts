@@ -9,10 +9,11 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { ConfigError, describeConfig, loadConfig, SECRET_KEY_ENV, type Config } from './config.js';
+import { ConfigError, loadConfig, SECRET_KEY_ENV, type Config } from './config.js';
 import { StoreOpenError } from '../store/files.js';
 import { SecretKeyError } from '../store/secrets.js';
-import { createLogger } from './log.js';
+import { bannerLines, configLines, listenErrorMessage, startWarnings, unknownCupVariables } from './first-run.js';
+import { createLogger, prettyWanted } from './log.js';
 import { storeUnavailable } from '../store/errors.js';
 
 const EXIT_CODES = `
@@ -20,7 +21,8 @@ Exit codes:
   0    success (start: stopped cleanly after SIGTERM/SIGINT)
   1    runtime failure (cannot listen, store error, shutdown error; usp: USP Error response)
   2    usage or configuration error (unknown command or flag, bad value, unknown config key)
-  3    usp: timeout or transport failure
+  3    usp: no answer (timeout or transport failure)
+  4    usp: a failure inside the response (err_code, oper_failure, param_errs, cmd_failure)
   130  start: second SIGINT during shutdown;  143: second SIGTERM during shutdown
 `;
 
@@ -39,6 +41,7 @@ Commands:
 Common options:
   --config FILE       YAML or JSON configuration file
   --log-level LEVEL   fatal|error|warn|info|debug|trace|silent (overrides log.level)
+  --log-pretty        human-readable log lines instead of JSON (log.pretty: on; default auto = on a terminal)
   --data-dir DIR      data directory (overrides dataDir)
   -h, --help          show help
 
@@ -65,29 +68,40 @@ Options:
 Exit codes: 0 ok, 1 no store at the configured path, 2 usage or configuration error.
 `;
 
-const CONFIG_USAGE = `Usage: cwmp-usp-proxy config [-h|--help]
+const CONFIG_USAGE = `Usage: cwmp-usp-proxy config [--config FILE] [--data-dir DIR] [-h|--help]
 
-Prints every configuration key with its environment variable (CUP_*) and default, one a line.
-Environment variables use __ between levels, e.g. CUP_ACS__PORT=7547, CUP_USP__MQTT__URL=mqtt://broker:1883.
+Prints every configuration key with its environment variable (CUP_*) and its effective value (from
+the file, the environment and the defaults; secrets as ***), one a line, with the default beside
+any value that differs from it. Environment variables use __ between levels, e.g. CUP_ACS__PORT=7547,
+CUP_USP__MQTT__URL=mqtt://broker:1883; an unknown CUP_ variable is reported.
 
 Exit codes: 0 ok, 2 usage error.
 `;
 
+/** Loads the configuration; reports CUP_ variables that name no key (a typo would be ignored otherwise). */
 function configFrom(values: Record<string, unknown>): Config {
+  for (const w of unknownCupVariables(process.env)) process.stderr.write(`warning: ${w}\n`);
   const overrides: Record<string, unknown> = {};
   if (values['log-level'] !== undefined) overrides['log.level'] = values['log-level'];
   if (values['data-dir'] !== undefined) overrides['dataDir'] = values['data-dir'];
+  if (values['log-pretty']) overrides['log.pretty'] = 'on';
   return loadConfig({ file: values.config as string | undefined, overrides });
+}
+
+/** Written synchronously to stderr: plain text beside the (JSON or pretty) log on stdout. */
+function say(lines: string[]): void {
+  if (lines.length) process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 const common = {
   config: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-pretty': { type: 'boolean' },
   'data-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const START_USAGE = `Usage: cwmp-usp-proxy start [--config FILE] [--log-level LEVEL] [--data-dir DIR]
+const START_USAGE = `Usage: cwmp-usp-proxy start [--config FILE] [--log-level LEVEL] [--log-pretty] [--data-dir DIR]
 
 Runs the proxy: the ACS for CWMP devices, a USP Agent per device toward the configured
 controllers (WebSocket, MQTT, STOMP), and the admin API/health endpoint.
@@ -95,6 +109,7 @@ controllers (WebSocket, MQTT, STOMP), and the admin API/health endpoint.
 Options:
   --config FILE       YAML or JSON configuration file
   --log-level LEVEL   fatal|error|warn|info|debug|trace|silent (overrides log.level)
+  --log-pretty        human-readable log lines instead of JSON (log.pretty: on; default auto = on a terminal)
   --data-dir DIR      data directory (overrides dataDir)
   -h, --help          show this help
 
@@ -114,18 +129,20 @@ async function cmdStart(argv: string[]): Promise<number> {
     return 0;
   }
   const config = configFrom(values);
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, undefined, { pretty: prettyWanted(config.log.pretty) });
   const { CwmpUspProxy } = await import('./proxy.js');
   const { drainAndStop } = await import('./shutdown.js');
   const proxy = new CwmpUspProxy(config, log);
+  let adminPort = 0;
   try {
     await proxy.start();
-    await proxy.startAdmin();
+    adminPort = await proxy.startAdmin();
   } catch (e) {
     // Release what did start (broker and Redis connections retry forever otherwise), then fail.
     await Promise.race([proxy.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
-    if (storeUnavailable(e)) {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
+    const plain = storeUnavailable(e) ? (e as Error).message : listenErrorMessage(e, config);
+    if (plain !== null) {
+      process.stderr.write(`error: ${plain}\n`);
       return 1;
     }
     throw e;
@@ -160,6 +177,14 @@ async function cmdStart(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (config.log.level !== 'silent') {
+    const warnings = startWarnings(config);
+    for (const w of warnings) log.warn(w);
+    say([
+      ...bannerLines(config, { acsPort: proxy.acsPort, wsPort: proxy.usp.ws?.serverAddress()?.port ?? 0, adminPort }),
+      ...warnings.map((w) => `warning: ${w}`),
+    ]);
+  }
   return -1; // keep running
 }
 
@@ -236,12 +261,12 @@ function onlineWindowMs(config: Config, periodicS: number | null): number {
 }
 
 function cmdConfig(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: common, strict: true });
   if (values.help) {
     process.stdout.write(CONFIG_USAGE);
     return 0;
   }
-  for (const { key, env, def } of describeConfig()) process.stdout.write(`${key.padEnd(40)} ${env.padEnd(52)} ${JSON.stringify(def)}\n`);
+  process.stdout.write(`${configLines(configFrom(values)).join('\n')}\n`);
   return 0;
 }
 
@@ -299,6 +324,11 @@ const isEntry = (() => {
 })();
 
 if (isEntry) {
+  // A reader that went away (`config | head`) is not an error of ours: stop quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;

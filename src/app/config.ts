@@ -363,7 +363,11 @@ const SCHEMA = {
     /** MQTT 5 shared subscription group ($share/<group>/...) so one instance takes each USP Record. */
     shareGroup: str('cwmp-usp-proxy'),
   },
-  log: { level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info') },
+  log: {
+    level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    /** Human-readable lines (pino-pretty) instead of JSON: auto = when stdout is a terminal. */
+    pretty: oneOf(['auto', 'on', 'off'], 'auto'),
+  },
   admin: {
     enabled: bool(true),
     host: str('127.0.0.1'),

@@ -8,6 +8,7 @@ import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, SECRET_KEY_ENV, type Config } from './config.js';
 import type { Logger } from './log.js';
+import { logCwmpRpcs } from './rpc-log.js';
 import { loadSecretKey, openStore } from '../store/index.js';
 import { type ModeFix, secureDataDir } from '../store/files.js';
 import { StoreHealth, trackWrites } from '../store/health.js';
@@ -233,6 +234,7 @@ export class CwmpUspProxy {
         finishOrphanRequests: (rows) => this.finishOrphanRequests(rows),
       });
     }
+    logCwmpRpcs(this.engine, log.child({ module: 'cwmp' }));
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({
       engine: this.engine,

@@ -54,7 +54,7 @@ after(async () => {
 async function cli(args: string[]): Promise<{ code: number; json: any; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runUspCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  const code = await runUspCli(['--json', ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
   // biome-ignore lint/suspicious/noExplicitAny: as above
   let json: any = null;
   try {

@@ -5,6 +5,9 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Client as StompClient } from '@stomp/stompjs';
@@ -13,7 +16,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeMsg, decodeRecord, encodeRecord, errorMsg, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import { decodeReplyToTopic, encodeReplyToTopic } from '../../src/usp/mtp/mqtt.js';
 import { UspControllerClient, get, set, operate, getSupportedDM, type UspControllerTransport } from '../../src/tools/controller/client.js';
-import { runUspCli } from '../../src/tools/controller/cli.js';
+import { runUspCli, type UspCliIo } from '../../src/tools/controller/cli.js';
 import { startMosquitto, startRabbitStomp, type MosquittoHandle, type RabbitStompHandle } from '../helpers/brokers.js';
 
 const AGENT = 'os::012345-TEST%2D1';
@@ -45,6 +48,37 @@ function agentAnswer(bytes: Uint8Array, seen: Msg[]): Uint8Array | null {
               reqPathResults: paths.map((p) => ({
                 requestedPath: p,
                 resolvedPathResults: [{ resolvedPath: p, resultParams: { Uptime: '42' } }],
+              })),
+            },
+          },
+        },
+      };
+      break;
+    }
+    case 'SET': {
+      // Every parameter named Bad fails (allow_partial: operSuccess with param_errs); the others are set.
+      const objs = msg.body.request!.set!.updateObjs;
+      resp = {
+        header: { msgId: id, msgType: 'SET_RESP' },
+        body: {
+          msgBody: 'response',
+          response: {
+            respType: 'setResp',
+            setResp: {
+              updatedObjResults: objs.map((o) => ({
+                requestedPath: o.objPath,
+                operStatus: {
+                  operStatus: 'operSuccess',
+                  operSuccess: {
+                    updatedInstResults: [
+                      {
+                        affectedPath: o.objPath,
+                        updatedParams: Object.fromEntries(o.paramSettings.filter((p) => p.param !== 'Bad').map((p) => [p.param!, p.value!])),
+                        paramErrs: o.paramSettings.filter((p) => p.param === 'Bad').map((p) => ({ param: p.param!, errCode: 7012, errMsg: 'Invalid value' })),
+                      },
+                    ],
+                  },
+                },
               })),
             },
           },
@@ -235,10 +269,10 @@ test('builders: set/operate/getSupportedDM shapes', () => {
 // ------------------------------------------------------------------------------------------------
 // CLI
 
-function io(): { out: string[]; err: string[]; io: { out(s: string): void; err(s: string): void } } {
+function io(): { out: string[]; err: string[]; io: UspCliIo } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, io: { out: (s) => out.push(s), err: (s) => err.push(s) } };
+  return { out, err, io: { out: (s) => out.push(s), err: (s) => err.push(s), env: {} } };
 }
 
 test('cli: usage errors exit 2 naming the flag or argument', async () => {
@@ -278,11 +312,11 @@ test('cli: --help for the command and a subcommand', async () => {
 test('cli over ws: response exit 0, Error Msg exit 1, timeout exit 3', async () => {
   const base = ['--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url];
   let x = io();
-  assert.equal(await runUspCli(['get', 'Device.DeviceInfo.', ...base], x.io), 0, x.err.join('\n'));
+  assert.equal(await runUspCli(['get', 'Device.DeviceInfo.', '--json', ...base], x.io), 0, x.err.join('\n'));
   const out = JSON.parse(x.out.join('')) as Msg;
   assert.equal(out.header.msgType, 'GET_RESP');
   x = io();
-  assert.equal(await runUspCli(['get', 'Device.Bad.', ...base], x.io), 1);
+  assert.equal(await runUspCli(['get', 'Device.Bad.', '--json', ...base], x.io), 1);
   assert.equal((JSON.parse(x.out.join('')) as Msg).body.error!.errCode, 7026);
   x = io();
   assert.equal(await runUspCli(['get', 'Device.Silent.', ...base, '--timeout', '200'], x.io), 3);
@@ -292,10 +326,81 @@ test('cli over ws: response exit 0, Error Msg exit 1, timeout exit 3', async () 
   assert.match(x.err.join(''), /ws:/);
 });
 
+test('cli: compact output, exit 4 on a param_err inside a SetResp, defaults from the environment and a profile', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-usp-cli-'));
+  try {
+    const base = ['--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url];
+    let x = io();
+    assert.equal(await runUspCli(['get', 'Device.DeviceInfo.', ...base], x.io), 0, x.err.join('\n'));
+    assert.deepEqual(x.out, ['Device.DeviceInfo.Uptime => 42']);
+    x = io();
+    assert.equal(await runUspCli(['set', 'Device.X.', 'A=1', ...base], x.io), 0, x.err.join('\n'));
+    assert.deepEqual(x.out, ['Device.X.A => 1']);
+    x = io();
+    assert.equal(await runUspCli(['set', 'Device.X.', 'A=1', 'Bad=2', '--allow-partial', ...base], x.io), 4);
+    assert.deepEqual(x.out, ['Device.X.A => 1']);
+    assert.deepEqual(x.err, ['Device.X.Bad: error 7012: Invalid value']);
+    x = io();
+    assert.equal(await runUspCli(['get', 'Device.Bad.', ...base], x.io), 1);
+    assert.deepEqual(x.out, []);
+    assert.match(x.err.join('\n'), /USP Error 7026: Invalid path/);
+
+    // One call: the transport from a profile in $HOME, the agent from the environment.
+    const home = path.join(dir, 'home');
+    mkdirSync(path.join(home, '.config', 'cwmp-usp-proxy'), { recursive: true });
+    writeFileSync(path.join(home, '.config', 'cwmp-usp-proxy', 'usp.yaml'), `mtp: ws\nurl: ${wsAgent.url}\nfrom: ${CTL}\ntimeout: 5000\n`);
+    x = io();
+    x.io.env = { HOME: home, USP_TO: AGENT };
+    assert.equal(await runUspCli(['get', 'Device.DeviceInfo.'], x.io), 0, x.err.join('\n'));
+    assert.deepEqual(x.out, ['Device.DeviceInfo.Uptime => 42']);
+    // The command line wins over the environment, which wins over the profile.
+    x = io();
+    x.io.env = { HOME: home, USP_TO: AGENT, USP_URL: 'ws://127.0.0.1:1/usp' };
+    assert.equal(await runUspCli(['get', 'Device.DeviceInfo.'], x.io), 3);
+    assert.match(x.err.join('\n'), /127\.0\.0\.1:1/);
+    x = io();
+    x.io.env = { HOME: home, USP_TO: AGENT, USP_URL: 'ws://127.0.0.1:1/usp' };
+    assert.equal(await runUspCli(['get', 'Device.DeviceInfo.', '--url', wsAgent.url], x.io), 0, x.err.join('\n'));
+    // Another --mtp on the command line does not take the profile's ws options (url, secret-file).
+    x = io();
+    x.io.env = { HOME: home, USP_TO: AGENT };
+    assert.equal(await runUspCli(['get', 'Device.', '--mtp', 'mqtt', '--agent-topic', 'a', '--controller-topic', 'c'], x.io), 2);
+    assert.match(x.err.join('\n'), /--url is required with --mtp mqtt/);
+    // --profile names another file; a bad key in it is a usage error naming the file and key.
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'mtp: ws\nadress: x\n');
+    x = io();
+    assert.equal(await runUspCli(['get', 'Device.', '--to', AGENT, '--profile', bad], x.io), 2);
+    assert.match(x.err.join('\n'), /bad\.yaml: unknown key "adress"/);
+    x = io();
+    assert.equal(await runUspCli(['get', 'Device.', '--to', AGENT, '--profile', path.join(dir, 'none.yaml')], x.io), 2);
+    assert.match(x.err.join('\n'), /cannot read profile .*none\.yaml: ENOENT/);
+    // No --to anywhere: the error says where it may come from.
+    x = io();
+    x.io.env = { HOME: home };
+    assert.equal(await runUspCli(['get', 'Device.'], x.io), 2);
+    assert.match(x.err.join('\n'), /--to AGENT_EID is required \(or USP_TO, or 'to:' in .*usp\.yaml\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cli: a progress line while waiting, only when io.progress is given (a terminal), cleared at the end', async () => {
+  const base = ['--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url];
+  const x = io();
+  const progress: string[] = [];
+  x.io.progress = (s) => progress.push(s);
+  assert.equal(await runUspCli(['get', 'Device.Silent.', ...base, '--timeout', '1500'], x.io), 3);
+  assert.match(progress[0]!, /^waiting for os::012345-TEST%2D1 to answer GET\.\.\. 1 s \(timeout 2 s\)$/);
+  assert.equal(progress.at(-1), '');
+  assert.ok(x.err.every((l) => !l.includes('waiting for')));
+  assert.deepEqual(x.out, []);
+});
+
 test('cli listen over ws: prints Notify JSON lines and stops after --count', async () => {
   const x = io();
   const conns = wsAgent.requests.length;
-  const run = runUspCli(['listen', '--count', '2', '--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url], x.io);
+  const run = runUspCli(['listen', '--json', '--count', '2', '--to', AGENT, '--mtp', 'ws', '--url', wsAgent.url], x.io);
   await waitFor(() => wsAgent.requests.length > conns);
   const before = wsAgent.notifyResps.length;
   await new Promise((r) => setTimeout(r, 50));
@@ -307,6 +412,9 @@ test('cli listen over ws: prints Notify JSON lines and stops after --count', asy
     x.out.map((l) => (JSON.parse(l) as Msg).header.msgId),
     ['L-1', 'L-2'],
   );
+  // Each line names the sending agent.
+  assert.ok(x.out.every((l) => (JSON.parse(l) as { fromId: string }).fromId === AGENT));
+
   await waitFor(() => wsAgent.notifyResps.length >= before + 1);
 });
 
@@ -391,7 +499,7 @@ for (const v of [5, 4] as const) {
       x.io,
     );
     assert.equal(code, 0, x.err.join('\n'));
-    assert.equal((JSON.parse(x.out.join('')) as Msg).header.msgType, 'GET_RESP');
+    assert.deepEqual(x.out, ['Device.Uptime => 42']);
   });
 }
 
@@ -468,5 +576,5 @@ test('stomp: Get round trip and CLI get against RabbitMQ', { timeout: 120_000 },
     x.io,
   );
   assert.equal(code, 0, x.err.join('\n'));
-  assert.equal((JSON.parse(x.out.join('')) as Msg).header.msgType, 'GET_RESP');
+  assert.deepEqual(x.out, ['Device.Uptime => 42']);
 });

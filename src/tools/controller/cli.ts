@@ -1,10 +1,11 @@
 /**
- * `cwmp-usp-proxy usp ...`: a USP Controller on the command line. Exit codes: 0 response,
- * 1 USP Error Msg (printed), 2 usage error, 3 timeout or transport failure.
+ * `cwmp-usp-proxy usp ...`: a USP Controller on the command line. Exit codes (docs/usp-cli.md):
+ * 0 success, 1 USP Error Msg, 2 usage error, 3 no answer (timeout, transport failure),
+ * 4 a failure inside the response (err_code, oper_failure, param_errs, cmd_failure).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Msg } from '../../usp/codec/record.js';
+import type { Msg, UspRecord } from '../../usp/codec/record.js';
 import {
   DEFAULT_CONTROLLER_EID,
   UspControllerClient,
@@ -18,16 +19,22 @@ import {
   set,
   type UspControllerTransport,
 } from './client.js';
+import { EXIT, notifyLine, summarize } from './output.js';
+import { PROFILE_KEYS, ProfileError, defaultProfilePath, defaultTimeoutMs, defaultWsUrl, envVarOf, loadDefaults } from './profile.js';
 
 export interface UspCliIo {
   out(s: string): void;
   err(s: string): void;
+  /** Rewrites one progress line while waiting; only given when stderr is a terminal. */
+  progress?(s: string): void;
+  /** Environment for USP_* defaults and the profile location (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 const COMMANDS = ['get', 'set', 'add', 'delete', 'operate', 'instances', 'supported-dm', 'supported-proto', 'listen'] as const;
 type Command = (typeof COMMANDS)[number];
 
-export const USP_USAGE = `Usage: cwmp-usp-proxy usp <command> --to AGENT_EID --mtp ws|mqtt|stomp [transport options] [args]
+export const USP_USAGE = `Usage: cwmp-usp-proxy usp <command> --to AGENT_EID [--mtp ws|mqtt|stomp] [transport options] [--json] [args]
 
 Commands:
   get PATH... [--max-depth N]
@@ -45,10 +52,16 @@ Transport options:
                 [--secret-file F] (Authorization: Bearer <its content>) [--ca F] [--cert F --key F] (wss://)
   --mtp mqtt    --url mqtt://127.0.0.1:1883 --controller-topic T --agent-topic T [--mqtt-version 5|4]
   --mtp stomp   --host H --port P [--login L] [--passcode P] [--vhost V] --controller-dest D --agent-dest D
-  --from EID    our Endpoint ID (default ${DEFAULT_CONTROLLER_EID})
-  --timeout MS  response timeout (default 10000)
+  --from EID    our Endpoint ID, a controller the proxy is configured with (default ${DEFAULT_CONTROLLER_EID})
+  --timeout MS  response timeout (default ${defaultTimeoutMs()}: longer than the proxy's connection-request deadline)
+  --json        print the whole response Msg as JSON (default: one 'path => value' line per result)
+  --profile F   defaults for the options above (YAML), default ${defaultProfilePath({ HOME: '~' })}
+Defaults: command line > environment (USP_TO, USP_MTP, USP_URL, USP_FROM, USP_TIMEOUT, ...) > profile >
+--mtp ws --url ${defaultWsUrl()}.
 
-Prints the response Msg as JSON. Exit codes: 0 response, 1 USP Error Msg, 2 usage error, 3 timeout/transport failure.`;
+Results go to stdout, failures to stderr, one a line. Exit codes: 0 success, 1 USP Error Msg,
+2 usage error, 3 no answer (timeout, transport failure), 4 a failure inside the response
+(err_code on a path, oper_failure, param_errs, cmd_failure). See docs/usp-cli.md.`;
 
 const SUB_USAGE: Record<Command, string> = {
   get: 'usp get PATH... [--max-depth N]\n  GET the parameters under each path (search expressions allowed).',
@@ -60,7 +73,7 @@ const SUB_USAGE: Record<Command, string> = {
   'supported-dm': 'usp supported-dm PATH... [--first-level-only] [--no-params] [--no-commands] [--no-events]\n  GET_SUPPORTED_DM.',
   'supported-proto': 'usp supported-proto [VERSIONS]\n  GET_SUPPORTED_PROTO (default versions 1.0,1.1,1.2,1.3,1.4).',
   listen:
-    'usp listen [--count N] [--duration S]\n  Print Notify Msgs from the agent as JSON lines until N arrived, S seconds passed or SIGINT.\n  Notify with send_resp gets a NotifyResp.',
+    'usp listen [--count N] [--duration S]\n  Print Notify Msgs, one line each starting with the sending agent (--json: {from, msg} lines),\n  until N arrived, S seconds passed or SIGINT. Notify with send_resp gets a NotifyResp.',
 };
 
 const OPTIONS = {
@@ -89,6 +102,8 @@ const OPTIONS = {
   required: { type: 'boolean' },
   'command-key': { type: 'string' },
   'no-send-resp': { type: 'boolean' },
+  json: { type: 'boolean' },
+  profile: { type: 'string' },
   'first-level-only': { type: 'boolean' },
   'no-params': { type: 'boolean' },
   'no-commands': { type: 'boolean' },
@@ -130,6 +145,8 @@ const COMMON_FLAGS = new Set([
   'key',
   'from',
   'timeout',
+  'json',
+  'profile',
 ]);
 
 class UsageError extends Error {}
@@ -139,6 +156,7 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extend
 const defaultIo: UspCliIo = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  ...(process.stderr.isTTY ? { progress: (s: string) => process.stderr.write(`\r\x1b[K${s}`) } : {}),
 };
 
 /** Runs `usp <command> ...` (argv without the leading `usp`); resolves with the exit code. */
@@ -173,37 +191,87 @@ export async function runUspCli(argv: string[], io: UspCliIo = defaultIo): Promi
       if (!COMMON_FLAGS.has(k) && !allowed.has(k)) throw new UsageError(`option --${k} does not apply to '${command}'`);
     }
 
+    const env = io.env ?? process.env;
+    let profile: string | undefined;
+    try {
+      const d = loadDefaults(env, v.profile);
+      profile = d.profile;
+      // Transport options of the profile/environment describe its MTP (ws when unnamed): another
+      // --mtp on the command line takes none of them, only the identity and timeout.
+      const sameMtp = v.mtp === undefined || v.mtp === (d.values.mtp ?? 'ws');
+      for (const k of PROFILE_KEYS) {
+        if (!sameMtp && !['to', 'from', 'timeout'].includes(k)) continue;
+        if (v[k] === undefined && d.values[k] !== undefined) v[k] = d.values[k];
+      }
+    } catch (e) {
+      if (e instanceof ProfileError) throw new UsageError(e.message);
+      throw e;
+    }
+    v.mtp ??= 'ws';
+    if (v.mtp === 'ws') v.url ??= defaultWsUrl();
     const transport = transportFrom(v);
-    if (!v.to) throw new UsageError('--to AGENT_EID is required');
-    const timeoutMs = v.timeout !== undefined ? posInt('--timeout', v.timeout) : 10_000;
+    if (!v.to) throw new UsageError(`--to AGENT_EID is required (or ${envVarOf('to')}, or 'to:' in ${profile ?? defaultProfilePath(env)})`);
+    const timeoutMs = v.timeout !== undefined ? posInt('--timeout', v.timeout) : defaultTimeoutMs();
     const msg = command === 'listen' ? undefined : buildMsg(command, args, v);
     const listen = command === 'listen' ? listenOpts(args, v) : undefined;
+    const from = v.from ?? DEFAULT_CONTROLLER_EID;
 
     client = new UspControllerClient({
-      endpointId: v.from ?? DEFAULT_CONTROLLER_EID,
+      endpointId: from,
       agentId: v.to,
       transport,
       timeoutMs,
-      connectTimeoutMs: timeoutMs,
+      connectTimeoutMs: Math.min(timeoutMs, 10_000),
     });
     client.on('error', () => undefined); // failures surface through request()/connect()
     await client.connect();
 
-    if (listen) return await runListen(client, listen, io);
-    const resp = await client.request(msg!);
-    io.out(toJson(resp, 2));
-    return resp.header.msgType === 'ERROR' || resp.body.msgBody === 'error' ? 1 : 0;
+    if (listen) return await runListen(client, listen, io, v.json ?? false);
+    const resp = await withProgress(io, `waiting for ${v.to} to answer ${msg!.header.msgType}`, timeoutMs, () => client!.request(msg!));
+    const sum = summarize(resp, msg);
+    if (v.json) io.out(toJson(resp, 2));
+    else for (const l of sum.lines) io.out(l);
+    for (const f of sum.failures) io.err(f);
+    if (resp.body.error?.errCode === 7006) {
+      io.err(
+        `hint: the proxy does not let controller ${from} do this. Unless it is a read-only Role, ${from} is not among the proxy's ` +
+          `controllers[] (configure it, or pass --from with a configured controller's Endpoint ID): docs/controller-trust.md`,
+      );
+    }
+    return sum.code;
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`cwmp-usp-proxy usp: ${err.message}`);
       io.err(command ? `Usage: cwmp-usp-proxy ${SUB_USAGE[command].split('\n')[0]}` : USP_USAGE.split('\n\nCommands')[0]!);
       io.err("Run 'cwmp-usp-proxy usp --help' for details.");
-      return 2;
+      return EXIT.usage;
     }
-    io.err(`cwmp-usp-proxy usp: ${(err as Error).message ?? String(err)}`);
-    return 3;
+    const text = (err as Error).message ?? String(err);
+    io.err(`cwmp-usp-proxy usp: ${text}`);
+    if (/within \d+ ms/.test(text)) {
+      io.err(
+        'hint: the device may be offline or slow to wake (the proxy waits acs.connectionRequest.deadlineMs for it); ' +
+          'over MQTT/STOMP a Record the proxy refuses is dropped, not answered: the proxy log says why.',
+      );
+    }
+    return EXIT.noAnswer;
   } finally {
     await client?.close();
+  }
+}
+
+/** Runs `work`, rewriting a progress line every second on a terminal (io.progress), cleared at the end. */
+async function withProgress<T>(io: UspCliIo, what: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  const progress = io.progress;
+  if (!progress) return work();
+  const t0 = Date.now();
+  const tick = (): void => progress(`${what}... ${Math.round((Date.now() - t0) / 1000)} s (timeout ${Math.round(timeoutMs / 1000)} s)`);
+  const timer = setInterval(tick, 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    progress('');
   }
 }
 
@@ -345,7 +413,7 @@ function listenOpts(args: string[], v: Values): ListenOpts {
   };
 }
 
-async function runListen(client: UspControllerClient, o: ListenOpts, io: UspCliIo): Promise<number> {
+async function runListen(client: UspControllerClient, o: ListenOpts, io: UspCliIo, json: boolean): Promise<number> {
   return new Promise<number>((resolve) => {
     let n = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -360,8 +428,9 @@ async function runListen(client: UspControllerClient, o: ListenOpts, io: UspCliI
       // Let a NotifyResp for the last Notify go out before close().
       setImmediate(() => resolve(code));
     };
-    const onNotify = (msg: Msg): void => {
-      io.out(toJson(msg));
+    // The sending agent first: one MQTT or STOMP subscription may carry every agent's Notify.
+    const onNotify = (msg: Msg, rec: UspRecord): void => {
+      io.out(json ? toJson({ fromId: rec.fromId, ...msg }) : notifyLine(rec.fromId, msg));
       if (o.count !== undefined && ++n >= o.count) done(0);
     };
     const onSigint = (): void => done(0);
@@ -374,6 +443,13 @@ async function runListen(client: UspControllerClient, o: ListenOpts, io: UspCliI
     client.on('error', (e) => {
       if (e.name === 'UspTransportError') {
         io.err(`cwmp-usp-proxy usp: ${e.message}`);
+        if (/replaced/.test(e.message)) {
+          // R-WS.4: one WebSocket per controller and agent; the newer one wins.
+          io.err(
+            `cwmp-usp-proxy usp: another connection as ${client.endpointId} to ${client.agentId} replaced this one ` +
+              '(one WebSocket per controller and agent): run the other commands over --mtp mqtt or stomp, or listen as another configured controller (--from)',
+          );
+        }
         done(3);
       }
     });

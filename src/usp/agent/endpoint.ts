@@ -32,6 +32,7 @@ import { DEFAULT_LATE_ANSWER_LIMITS, LateAnswers, type LateAnswerLimits } from '
 
 /** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
 export const CONNECT_RECORD_ONCE_MS = 30_000;
+import { requestLogFields } from './request-log.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -431,6 +432,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       ...(who.reason ? { untrustedReason: who.reason } : {}),
     };
     let resp: Msg | null;
+    const started = performance.now();
     try {
       resp = await runInRequestScope({ signal: abort.signal }, () => handle(ctx, msg));
     } finally {
@@ -441,6 +443,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
+    if (resp && request && this.log.isLevelEnabled('info'))
+      this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');

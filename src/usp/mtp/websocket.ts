@@ -730,7 +730,9 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       }
       const detail = { ...this.connDetail(conn), code, reason, error: conn.lastError, wasOpen };
       const summary = `code ${code}${reason ? ` (${reason})` : ''}${conn.lastError ? `: ${conn.lastError}` : ''}`;
-      if (conn.closingBecause === null) {
+      // RFC 6455 7.4.1: 1000/1001 is a peer that meant to close (a controller done or going away): info, not a warning.
+      if (conn.closingBecause === null && wasOpen && (code === 1000 || code === 1001)) this.log('info', 'WebSocket connection closed by the peer', detail);
+      else if (conn.closingBecause === null) {
         this.warn(wasOpen ? 'WebSocket connection lost' : 'WebSocket connection attempt failed', detail);
       } else {
         this.log('debug', 'WebSocket connection closed', { ...detail, because: conn.closingBecause });
