@@ -125,6 +125,28 @@ const SCHEMA = {
       retryDelayMs: int(1000, 0, MAX_MS),
       maxDelayMs: int(10_000, 0, MAX_MS),
       maxConcurrent: int(200, 1, 100_000),
+      /** Transports tried in order (http, udp); empty = http, udp. A device is tried first over the one that last reached it. */
+      order: strings(),
+      /** UDP connection requests through the proxy's STUN server, for CPEs behind NAT (TR-069 Annex G, TR-111; docs/nat.md). */
+      udp: {
+        enabled: bool(false),
+        /** STUN server listen address and UDP port; connection requests leave from it too (0 = any free port). */
+        host: str('0.0.0.0'),
+        port: int(3478, 0, 65535),
+        /** Binding Requests answered per source address per second (burst twice that). */
+        ratePerSecond: int(10, 1, 1_000_000),
+        /** STUNServerAddress set on CPEs on BOOTSTRAP ('' = leave the CPE's STUN settings alone). */
+        stunServerAddress: str(''),
+        /** STUNServerPort set on CPEs (0 = the listen port). */
+        stunServerPort: int(0, 0, 65535),
+        /** STUNMinimumKeepAlivePeriod set on CPEs (s). */
+        keepAliveS: int(30, 1, 86_400),
+        /** How long a UDP connection request waits for the CPE's session (ms). */
+        timeoutMs: int(10_000, 10, MAX_MS),
+        /** Copies after the first, the first repeat after retransmitMs, doubling. */
+        retransmissions: int(4, 0, 20),
+        retransmitMs: int(500, 1, MAX_MS),
+      },
     },
   },
   usp: {
@@ -494,6 +516,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);
+  const transport = config.acs.connectionRequest.order.find((t) => t !== 'http' && t !== 'udp');
+  if (transport !== undefined) throw new ConfigError(`acs.connectionRequest.order: unknown transport "${transport}" (known: http, udp)`);
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,

@@ -17,6 +17,8 @@ import { RedisCoordination } from '../cluster/coordination.js';
 import { ClusterSessionEngine } from '../cluster/session-engine.js';
 import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
+import { ConnReqDispatcher, type ConnReqTransport } from '../cwmp/connreq-dispatch.js';
+import { NatReach } from '../cwmp/nat.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
@@ -39,7 +41,9 @@ interface Shared {
 export class CwmpUspProxy {
   readonly store: Store;
   readonly engine: SessionEngine;
-  readonly connReq: ConnectionRequester;
+  /** Connection requests over HTTP, or UDP through the STUN binding of a CPE behind NAT (nat). */
+  readonly connReq: ConnReqDispatcher;
+  readonly nat: NatReach | null;
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
@@ -69,13 +73,16 @@ export class CwmpUspProxy {
     const shared = this.shared;
     const coordination: Coordination = shared?.coordination ?? new SingleInstance();
     const cr = config.acs.connectionRequest;
-    this.connReq = new ConnectionRequester({
+    const http = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
       retries: cr.retries,
       retryDelayMs: cr.retryDelayMs,
       maxDelayMs: cr.maxDelayMs,
       maxInFlight: cr.maxConcurrent,
     });
+    this.nat = cr.udp.enabled ? new NatReach(cr.udp, this.store, log.child({ module: 'nat' })) : null;
+    const order = (cr.order.length ? cr.order : ['http', 'udp']) as ConnReqTransport[];
+    this.connReq = new ConnReqDispatcher(order, { http, udp: this.nat?.udp });
     const engineOptions: SessionEngineOptions = {
       sessionTimeoutMs: config.acs.sessionTimeoutMs,
       rpcDeadlineMs: cr.deadlineMs,
@@ -177,6 +184,16 @@ export class CwmpUspProxy {
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
       this.events.inform(device, inform);
+      // Behind NAT (TR-069 Annex G): the reported UDP binding, and the CPE's STUN settings on BOOTSTRAP.
+      this.nat?.inform(device, inform);
+      const stun = this.nat?.provisioning(
+        device,
+        inform.event.map((e) => e.eventCode),
+      );
+      if (stun)
+        void this.engine
+          .enqueue(device.deviceKey, stun)
+          .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'setting STUN parameters failed'));
     });
     this.engine.on('transferComplete', ({ device, message }) => {
       this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
@@ -210,6 +227,7 @@ export class CwmpUspProxy {
     await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
+    await this.nat?.start();
     this.acsPort = await this.acs.listen();
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
@@ -299,6 +317,7 @@ export class CwmpUspProxy {
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();
+    await this.nat?.stop();
     await this.engine.close();
     await this.cluster?.stop();
     await this.shared?.bus.close();

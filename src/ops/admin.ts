@@ -14,6 +14,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ControllerConfig } from '../app/config.js';
 import type { Logger } from '../app/log.js';
 import type { ConnReqCredentials, ConnReqResult } from '../cwmp/connreq.js';
+import type { DispatchResult } from '../cwmp/connreq-dispatch.js';
 import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
 import type { LearnedCapabilities } from '../interworking/capabilities.js';
 import { WatchRequestError } from '../interworking/value-watch.js';
@@ -38,7 +39,7 @@ export interface AdminPorts {
     readonly activeSessions: number;
   };
   /** Wakes a device now (ConnectionRequester.request). */
-  connectionRequest(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult>;
+  connectionRequest(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult | DispatchResult>;
   /** The ACS's port while it listens, else 0. */
   acsPort(): number;
   /** Each MTP's state. */
