@@ -29,6 +29,9 @@ Runs simulated TR-069 CPE against an ACS until interrupted (SIGINT/SIGTERM).
   --periodic S            periodic Inform every S seconds (0 = off; default: the model's)
   --no-bootstrap          do not send 0 BOOTSTRAP on start
   --concurrency N         max sessions in flight (default 100)
+  --nat MODE              udp: behind NAT (HTTP connection requests refused; STUN client
+                          and UDP connection requests, TR-069 Annex G)
+  --stun HOST:PORT        with --nat udp: preset STUN server (default: the ACS sets it on BOOTSTRAP)
   --quirks LIST           behave like stricter CPE agents (comma-separated; default none):
 ${QUIRK_LINES}
   --status-interval S     one-line JSON status on stderr every S seconds (default 10, 0 = off)
@@ -70,6 +73,8 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
       'no-bootstrap': { type: 'boolean' },
       concurrency: { type: 'string' },
       quirks: { type: 'string' },
+      nat: { type: 'string' },
+      stun: { type: 'string' },
       'status-interval': { type: 'string' },
       'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -101,6 +106,15 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
     bootstrap: !values['no-bootstrap'],
     concurrency: int('concurrency', values.concurrency, 1),
   };
+  if (values.nat !== undefined) {
+    if (values.nat !== 'udp') throw new Error(`--nat must be udp (got ${JSON.stringify(values.nat)})`);
+    opts.nat = { mode: 'udp' };
+    if (values.stun !== undefined) {
+      const m = /^(.+):(\d{1,5})$/.exec(values.stun);
+      if (!m || Number(m[2]) > 65535) throw new Error(`--stun must be HOST:PORT (got ${JSON.stringify(values.stun)})`);
+      opts.nat.stunServer = { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    }
+  } else if (values.stun !== undefined) throw new Error('--stun needs --nat udp');
   if (values.quirks !== undefined) {
     try {
       opts.quirks = parseQuirks(values.quirks);
