@@ -125,7 +125,7 @@ const SCHEMA = {
       retryDelayMs: int(1000, 0, MAX_MS),
       maxDelayMs: int(10_000, 0, MAX_MS),
       maxConcurrent: int(200, 1, 100_000),
-      /** Transports tried in order (http, udp); empty = http, udp. A device is tried first over the one that last reached it. */
+      /** Transports tried in order (http, udp, xmpp); empty = http, udp, xmpp. A device is tried first over the one that last reached it. */
       order: strings(),
       /** UDP connection requests through the proxy's STUN server, for CPEs behind NAT (TR-069 Annex G, TR-111; docs/nat.md). */
       udp: {
@@ -146,6 +146,19 @@ const SCHEMA = {
         /** Copies after the first, the first repeat after retransmitMs, doubling. */
         retransmissions: int(4, 0, 20),
         retransmitMs: int(500, 1, MAX_MS),
+      },
+      /** XMPP connection requests (TR-069 Annex K): the proxy logs in to the operator's XMPP server (docs/nat.md). */
+      xmpp: {
+        enabled: bool(false),
+        /** xmpp://host:5222 (STARTTLS when offered) or xmpps://host:5223. */
+        service: str('xmpp://127.0.0.1:5222'),
+        /** The XMPP domain ('' = the service's host). */
+        domain: str(''),
+        username: str('acs'),
+        password: str('', { secret: true }),
+        resource: str('cwmp-usp-proxy'),
+        /** Wait for the CPE's IQ answer (ms). */
+        timeoutMs: int(5000, 10, MAX_MS),
       },
     },
   },
@@ -516,8 +529,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);
-  const transport = config.acs.connectionRequest.order.find((t) => t !== 'http' && t !== 'udp');
-  if (transport !== undefined) throw new ConfigError(`acs.connectionRequest.order: unknown transport "${transport}" (known: http, udp)`);
+  const transport = config.acs.connectionRequest.order.find((t) => t !== 'http' && t !== 'udp' && t !== 'xmpp');
+  if (transport !== undefined) throw new ConfigError(`acs.connectionRequest.order: unknown transport "${transport}" (known: http, udp, xmpp)`);
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,

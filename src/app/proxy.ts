@@ -19,6 +19,7 @@ import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
 import { ConnReqDispatcher, type ConnReqTransport } from '../cwmp/connreq-dispatch.js';
 import { NatReach } from '../cwmp/nat.js';
+import { XmppConnectionRequester } from '../cwmp/connreq-xmpp.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
@@ -44,6 +45,7 @@ export class CwmpUspProxy {
   /** Connection requests over HTTP, or UDP through the STUN binding of a CPE behind NAT (nat). */
   readonly connReq: ConnReqDispatcher;
   readonly nat: NatReach | null;
+  readonly xmpp: XmppConnectionRequester | null;
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
@@ -81,8 +83,10 @@ export class CwmpUspProxy {
       maxInFlight: cr.maxConcurrent,
     });
     this.nat = cr.udp.enabled ? new NatReach(cr.udp, this.store, log.child({ module: 'nat' })) : null;
-    const order = (cr.order.length ? cr.order : ['http', 'udp']) as ConnReqTransport[];
-    this.connReq = new ConnReqDispatcher(order, { http, udp: this.nat?.udp });
+    const x = cr.xmpp;
+    this.xmpp = x.enabled ? new XmppConnectionRequester({ ...x, domain: x.domain || new URL(x.service).hostname }, log.child({ module: 'xmpp' })) : null;
+    const order = (cr.order.length ? cr.order : ['http', 'udp', 'xmpp']) as ConnReqTransport[];
+    this.connReq = new ConnReqDispatcher(order, { http, udp: this.nat?.udp, xmpp: this.xmpp ?? undefined });
     const engineOptions: SessionEngineOptions = {
       sessionTimeoutMs: config.acs.sessionTimeoutMs,
       rpcDeadlineMs: cr.deadlineMs,
@@ -186,6 +190,8 @@ export class CwmpUspProxy {
       this.events.inform(device, inform);
       // Behind NAT (TR-069 Annex G): the reported UDP binding, and the CPE's STUN settings on BOOTSTRAP.
       this.nat?.inform(device, inform);
+      const jid = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnReqJabberID'))?.value;
+      if (jid) this.xmpp?.learn(device.deviceKey, jid);
       const stun = this.nat?.provisioning(
         device,
         inform.event.map((e) => e.eventCode),
@@ -228,6 +234,7 @@ export class CwmpUspProxy {
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     await this.nat?.start();
+    this.xmpp?.start();
     this.acsPort = await this.acs.listen();
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
@@ -318,6 +325,7 @@ export class CwmpUspProxy {
     await this.acs.close();
     this.connReq.close();
     await this.nat?.stop();
+    await this.xmpp?.stop();
     await this.engine.close();
     await this.cluster?.stop();
     await this.shared?.bus.close();

@@ -1,16 +1,17 @@
 /**
  * The transport of each connection request (TR-069 3.2.2 HTTP, Annex G UDP through the CPE's
- * NAT binding): the configured order, with the transports that cannot reach the device skipped
- * (UDP without a known binding), and the next one tried when one fails. A device last reached
+ * NAT binding, Annex K XMPP): the configured order, with the transports that cannot reach the
+ * device skipped (UDP without a known binding, XMPP without a JID), and the next one tried when one fails. A device last reached
  * over a transport is tried over it first next time (a CPE behind NAT is not left to time out
  * over HTTP on every request). One chain per device, however many callers wait.
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionRequester, ConnReqCredentials } from './connreq.js';
 import type { UdpConnectionRequester } from './connreq-udp.js';
+import type { XmppConnectionRequester } from './connreq-xmpp.js';
 
-export type ConnReqTransport = 'http' | 'udp';
-export const CONNREQ_TRANSPORTS: readonly ConnReqTransport[] = ['http', 'udp'];
+export type ConnReqTransport = 'http' | 'udp' | 'xmpp';
+export const CONNREQ_TRANSPORTS: readonly ConnReqTransport[] = ['http', 'udp', 'xmpp'];
 
 export type DispatchResult =
   | { ok: true; status: number; transport: ConnReqTransport }
@@ -34,6 +35,7 @@ interface Chain {
 export interface ConnReqDispatcherDeps {
   http: ConnectionRequester;
   udp?: UdpConnectionRequester;
+  xmpp?: XmppConnectionRequester;
   /** Devices whose last good transport is remembered (bounded). */
   maxRemembered?: number;
 }
@@ -56,7 +58,9 @@ export class ConnReqDispatcher extends EventEmitter<ConnReqDispatcherEvents> {
 
   /** The transports to try for the device, in order. */
   plan(deviceKey: string, url: string | null): ConnReqTransport[] {
-    const usable = this.order.filter((t) => (t === 'http' ? !!url : t === 'udp' ? !!this.deps.udp?.reachable(deviceKey) : false));
+    const usable = this.order.filter((t) =>
+      t === 'http' ? !!url : t === 'udp' ? !!this.deps.udp?.reachable(deviceKey) : !!this.deps.xmpp?.reachable(deviceKey),
+    );
     const good = this.lastGood.get(deviceKey);
     return good && usable.includes(good) ? [good, ...usable.filter((t) => t !== good)] : usable;
   }
@@ -87,6 +91,7 @@ export class ConnReqDispatcher extends EventEmitter<ConnReqDispatcherEvents> {
     chain.cancelled = true;
     // UDP brings no answer of its own: the session opening is its success.
     if (chain.current === 'udp') this.deps.udp?.sessionOpened(deviceKey);
+    else if (chain.current === 'xmpp') this.deps.xmpp?.cancel(deviceKey);
     else this.deps.http.cancel(deviceKey);
   }
 
@@ -94,6 +99,7 @@ export class ConnReqDispatcher extends EventEmitter<ConnReqDispatcherEvents> {
     for (const key of [...this.chains.keys()]) this.cancel(key);
     this.deps.http.close();
     this.deps.udp?.close();
+    this.deps.xmpp?.close();
   }
 
   private async run(deviceKey: string, chain: Chain): Promise<DispatchResult> {
@@ -105,7 +111,12 @@ export class ConnReqDispatcher extends EventEmitter<ConnReqDispatcherEvents> {
     for (const transport of plan) {
       if (chain.cancelled) break;
       chain.current = transport;
-      const r = transport === 'http' ? await this.deps.http.request(deviceKey, chain.url, chain.creds) : await this.deps.udp!.request(deviceKey, chain.creds);
+      const r =
+        transport === 'http'
+          ? await this.deps.http.request(deviceKey, chain.url, chain.creds)
+          : transport === 'udp'
+            ? await this.deps.udp!.request(deviceKey, chain.creds)
+            : await this.deps.xmpp!.request(deviceKey, chain.creds);
       const outcome = r.ok ? 'ok' : r.reason;
       this.emit('attempt', { deviceKey, transport, ok: r.ok, outcome });
       if (r.ok) {

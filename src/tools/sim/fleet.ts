@@ -8,9 +8,11 @@ import { loadModel, type ModelTemplate } from './model.js';
 import type { Quirks } from './quirks.js';
 import type { CwmpVersion } from '../../cwmp/types.js';
 import { deviceKeyOf } from '../../cwmp/device-id.js';
-import { SimNatUdp, withStunParameters } from './nat-udp.js';
+import { SimNatUdp, withNatParameters } from './nat-udp.js';
+import { SimNatXmpp } from './nat-xmpp.js';
 
 export type { SessionSummary, SimTimers } from './device.js';
+import type { SimXmppServer } from './nat-xmpp.js';
 export { SimDevice } from './device.js';
 
 export interface FleetOptions {
@@ -53,7 +55,7 @@ export interface FleetOptions {
    * (STUNUsername = the ACS's device key), as a CPE configured at the factory; without it the
    * ACS sets them on BOOTSTRAP.
    */
-  nat?: { mode: 'udp'; stunServer?: { host: string; port: number } };
+  nat?: { mode: 'udp'; stunServer?: { host: string; port: number } } | { mode: 'xmpp'; xmpp: SimXmppServer };
   log?: (msg: string, extra?: object) => void;
   /** Called as devices finish booting in start() (done of total). */
   onProgress?: (done: number, total: number) => void;
@@ -82,6 +84,7 @@ export class Fleet {
   private readonly bySerial = new Map<string, SimDevice>();
   private readonly server: ConnReqServer;
   private readonly natClients = new Map<string, SimNatUdp>();
+  private readonly xmppClients = new Map<string, SimNatXmpp>();
   private readonly gate: Gate;
   private ticker: NodeJS.Timeout | null = null;
   private started = false;
@@ -89,7 +92,7 @@ export class Fleet {
   constructor(private readonly opts: FleetOptions) {
     if (!(opts.count >= 0) || !Number.isInteger(opts.count)) throw new Error('count must be a non-negative integer');
     new URL(opts.acsUrl); // throws on a bad URL, before anything starts
-    this.template = opts.nat ? withStunParameters(loadModel(opts.model)) : loadModel(opts.model);
+    this.template = opts.nat ? withNatParameters(loadModel(opts.model)) : loadModel(opts.model);
     this.gate = new Gate(Math.max(1, opts.concurrency ?? 100));
     this.createDevices();
     this.server = new ConnReqServer({
@@ -105,6 +108,11 @@ export class Fleet {
   /** The STUN / UDP side of a device behind NAT (FleetOptions.nat). */
   nat(serial: string): SimNatUdp | undefined {
     return this.natClients.get(serial);
+  }
+
+  /** The XMPP side of a device behind NAT (FleetOptions.nat mode 'xmpp'). */
+  xmpp(serial: string): SimNatXmpp | undefined {
+    return this.xmppClients.get(serial);
   }
 
   get connReqPort(): number {
@@ -134,6 +142,8 @@ export class Fleet {
     const onProgress = this.opts.onProgress;
     let booted = 0;
     await Promise.all(this.devices.map((d) => (onProgress ? d.boot().finally(() => onProgress(++booted, this.devices.length)) : d.boot())));
+    // Logged in after the boot: the JID then comes in a VALUE CHANGE session, as from a real CPE.
+    await Promise.all([...this.xmppClients.values()].map((c) => c.start()));
   }
 
   private createDevices(): void {
@@ -173,7 +183,8 @@ export class Fleet {
         log: o.log,
       });
       if (this.bySerial.has(serial)) throw new Error(`duplicate serial ${serial}`);
-      if (o.nat) {
+      if (o.nat?.mode === 'xmpp') this.xmppClients.set(serial, new SimNatXmpp(d, o.nat.xmpp, o.log));
+      if (o.nat?.mode === 'udp') {
         const stun = o.nat.stunServer;
         if (stun) {
           const ms = `${this.template.root}ManagementServer.`;
@@ -217,6 +228,7 @@ export class Fleet {
     this.ticker = null;
     for (const d of this.devices) d.stop();
     for (const c of this.natClients.values()) c.stop();
+    await Promise.all([...this.xmppClients.values()].map((c) => c.stop()));
     await this.server.close();
   }
 }

@@ -13,16 +13,16 @@ import { BINDING_SUCCESS, decodeStun, encodeBindingRequest, newTransactionId } f
 import type { ModelRow, ModelTemplate } from './model.js';
 import type { SimDevice } from './device.js';
 
-/** The ManagementServer STUN parameters (TR-181 / TR-098), added to the model of a device behind NAT. */
-export function withStunParameters(t: ModelTemplate): ModelTemplate {
+/** The ManagementServer STUN and XMPP parameters (TR-181 / TR-098), added to the model of a device behind NAT. */
+export function withNatParameters(t: ModelTemplate): ModelTemplate {
   const ms = `${t.root}ManagementServer.`;
-  const row = (name: string, value: string, type: string, writable = true): ModelRow => ({
+  const row = (name: string, value: string, type: string, writable = true, notification = 0): ModelRow => ({
     name: ms + name,
     object: false,
     writable,
     value,
     type,
-    notification: 0,
+    notification,
     accessList: [],
   });
   return t.withRows([
@@ -35,6 +35,9 @@ export function withStunParameters(t: ModelTemplate): ModelTemplate {
     row('STUNMaximumKeepAlivePeriod', '-1', 'xsd:int'),
     row('STUNMinimumKeepAlivePeriod', '30', 'xsd:unsignedInt'),
     row('NATDetected', 'false', 'xsd:boolean', false),
+    // TR-181: activeNotify forceDefaultEnabled, so the ACS learns the JID from a VALUE CHANGE.
+    row('ConnReqJabberID', '', 'xsd:string', false, 2),
+    row('ConnReqAllowedJabberIDs', '', 'xsd:string'),
   ]);
 }
 
