@@ -314,6 +314,14 @@ export class CwmpUspProxy {
         return { capabilities, valueChange };
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
+      reach: (d) => {
+        const b = this.nat?.bindings.get(d.deviceKey);
+        return {
+          transports: this.connReq.plan(d.deviceKey, d.connectionRequestUrl),
+          udpConnectionRequestAddress: b ? `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}` : null,
+          jabberId: this.xmpp?.jids.get(d.deviceKey) ?? null,
+        };
+      },
     };
   }
 

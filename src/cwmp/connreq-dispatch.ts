@@ -91,7 +91,7 @@ export class ConnReqDispatcher extends EventEmitter<ConnReqDispatcherEvents> {
     chain.cancelled = true;
     // UDP brings no answer of its own: the session opening is its success.
     if (chain.current === 'udp') this.deps.udp?.sessionOpened(deviceKey);
-    else if (chain.current === 'xmpp') this.deps.xmpp?.cancel(deviceKey);
+    else if (chain.current === 'xmpp') this.deps.xmpp?.sessionOpened(deviceKey);
     else this.deps.http.cancel(deviceKey);
   }
 

@@ -53,7 +53,7 @@ export class XmppConnectionRequester {
   private failures = 0;
   private retry: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly cancels = new Map<string, () => void>();
+  private readonly cancels = new Map<string, (r: XmppConnReqResult) => void>();
 
   constructor(
     private readonly opts: XmppConnReqOptions,
@@ -73,7 +73,7 @@ export class XmppConnectionRequester {
   async stop(): Promise<void> {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
-    for (const c of [...this.cancels.values()]) c();
+    this.close();
     const x = this.xmpp;
     this.xmpp = null;
     this.online = false;
@@ -145,8 +145,8 @@ export class XmppConnectionRequester {
         this.cancels.delete(deviceKey);
         resolve(r);
       };
-      this.cancels.get(deviceKey)?.();
-      this.cancels.set(deviceKey, () => finish({ ok: false, reason: 'cancelled', detail: 'cancelled' }));
+      this.cancels.get(deviceKey)?.({ ok: false, reason: 'cancelled', detail: 'superseded' });
+      this.cancels.set(deviceKey, finish);
       x.iqCaller.request(iq, this.opts.timeoutMs).then(
         () => finish({ ok: true, status: 200 }),
         (e: Error & { condition?: string }) => {
@@ -161,11 +161,18 @@ export class XmppConnectionRequester {
 
   cancel(deviceKey: string): boolean {
     const c = this.cancels.get(deviceKey);
-    c?.();
+    c?.({ ok: false, reason: 'cancelled', detail: 'cancelled' });
+    return !!c;
+  }
+
+  /** The device's session opened before its IQ answer came back: the request worked. */
+  sessionOpened(deviceKey: string): boolean {
+    const c = this.cancels.get(deviceKey);
+    c?.({ ok: true, status: 200 });
     return !!c;
   }
 
   close(): void {
-    for (const c of [...this.cancels.values()]) c();
+    for (const c of [...this.cancels.values()]) c({ ok: false, reason: 'cancelled', detail: 'cancelled' });
   }
 }

@@ -53,6 +53,8 @@ export interface AdminPorts {
   learned(device: DeviceRecord): Promise<DeviceLearned>;
   /** A poll interval (s; 0: none) for one ValueChange subscription; throws WatchRequestError when refused. */
   setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
+  /** How a connection request would reach the device: transports in the order tried, its NAT binding, its JID (docs/nat.md). */
+  reach?(device: DeviceRecord): { transports: string[]; udpConnectionRequestAddress: string | null; jabberId: string | null };
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -311,6 +313,7 @@ export class AdminServer {
       ...(await this.deviceSummary(d, now)),
       softwareVersion: d.softwareVersion,
       connectionRequestUrl: d.connectionRequestUrl,
+      reach: this.ports.reach?.(d),
       periodicInformInterval: d.periodicInformInterval,
       lastInformEvents: d.lastInformEvents,
       registeredAt: d.registeredAt,

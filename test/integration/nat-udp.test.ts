@@ -102,4 +102,6 @@ test('a USP Get to a device behind NAT is answered through a UDP connection requ
   // The device was last reached over UDP: HTTP is not tried first again.
   assert.equal(await metric('cwmp_connection_requests_total', { transport: 'http' }), 1);
   assert.equal(await metric('cwmp_connection_requests_total', { transport: 'udp', outcome: 'ok' }), 2);
+  // The admin API's device view says how the device is reached.
+  assert.deepEqual(tp.proxy.adminPorts().reach!(rec), { transports: ['udp', 'http'], udpConnectionRequestAddress: `127.0.0.1:${sim.port}`, jabberId: null });
 });

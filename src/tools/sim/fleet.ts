@@ -143,7 +143,13 @@ export class Fleet {
     let booted = 0;
     await Promise.all(this.devices.map((d) => (onProgress ? d.boot().finally(() => onProgress(++booted, this.devices.length)) : d.boot())));
     // Logged in after the boot: the JID then comes in a VALUE CHANGE session, as from a real CPE.
-    await Promise.all([...this.xmppClients.values()].map((c) => c.start()));
+    // A few logins at a time: a burst of thousands makes XMPP servers time the streams out.
+    const pending = [...this.xmppClients.values()];
+    await Promise.all(
+      Array.from({ length: Math.min(16, pending.length) }, async () => {
+        for (let c = pending.shift(); c; c = pending.shift()) await c.start();
+      }),
+    );
   }
 
   private createDevices(): void {
