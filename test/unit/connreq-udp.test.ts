@@ -5,6 +5,7 @@ import { encodeUdpConnReq, parseUdpConnReq, udpConnReqSignature, verifyUdpConnRe
 import { parseUdpConnectionRequestAddress, UdpBindings, UdpConnectionRequester } from '../../src/cwmp/connreq-udp.js';
 import { ConnReqDispatcher } from '../../src/cwmp/connreq-dispatch.js';
 import { ConnectionRequester, type ConnReqResult } from '../../src/cwmp/connreq.js';
+import { ConfigError, loadConfig } from '../../src/app/config.js';
 
 const F = { ts: 1120673700, id: 1234, un: 'CPE57689', cn: 'XTGRWIPC6D3IPXS3' };
 
@@ -105,4 +106,14 @@ test('dispatcher: HTTP first, UDP on failure, then UDP first for that device; on
   assert.deepEqual(d.plan('other', 'http://10.0.0.1/'), ['http']);
   assert.deepEqual(calls, ['http', 'http']);
   d.close();
+});
+
+test('config: the transport order accepts http, udp and xmpp only; UDP and XMPP are off by default', () => {
+  const base = { env: {} };
+  const c = loadConfig(base);
+  assert.equal(c.acs.connectionRequest.udp.enabled, false);
+  assert.equal(c.acs.connectionRequest.udp.port, 3478);
+  assert.equal(c.acs.connectionRequest.xmpp.enabled, false);
+  assert.deepEqual(loadConfig({ ...base, overrides: { 'acs.connectionRequest.order': 'xmpp,http' } }).acs.connectionRequest.order, ['xmpp', 'http']);
+  assert.throws(() => loadConfig({ ...base, overrides: { 'acs.connectionRequest.order': 'http,tcp' } }), ConfigError);
 });
