@@ -141,6 +141,8 @@ const SCHEMA = {
         stunServerPort: int(0, 0, 65535),
         /** STUNMinimumKeepAlivePeriod set on CPEs (s). */
         keepAliveS: int(30, 1, 86_400),
+        /** Secret from which each CPE's STUNPassword is derived (set on BOOTSTRAP); Binding Requests must then carry MESSAGE-INTEGRITY. '' = none. */
+        stunSecret: str('', { secret: true }),
         /** How long a UDP connection request waits for the CPE's session (ms). */
         timeoutMs: int(10_000, 10, MAX_MS),
         /** Copies after the first, the first repeat after retransmitMs, doubling. */

@@ -6,6 +6,7 @@
  * A CPE's STUN USERNAME is its device key (the ACS sets STUNUsername so on BOOTSTRAP), so a
  * Binding Request names the device directly; a username that is no registered device is ignored.
  */
+import { createHmac } from 'node:crypto';
 import type { Logger } from '../app/log.js';
 import type { DeviceRecord, Store } from '../store/types.js';
 import type { AcsRequest, Inform } from './types.js';
@@ -22,6 +23,8 @@ export interface NatOptions extends UdpConnReqPolicy {
   stunServerPort: number;
   /** STUNMinimumKeepAlivePeriod given to CPEs (s). */
   keepAliveS: number;
+  /** Derives each CPE's STUNPassword; Binding Requests must then be signed (MESSAGE-INTEGRITY). '' = no STUNPassword. */
+  stunSecret: string;
 }
 
 export class NatReach {
@@ -34,7 +37,10 @@ export class NatReach {
     private readonly store: Pick<Store, 'getDevice'>,
     private readonly log: Logger,
   ) {
-    this.stun = new StunServer({ host: opts.host, port: opts.port, ratePerSecond: opts.ratePerSecond }, log);
+    this.stun = new StunServer(
+      { host: opts.host, port: opts.port, ratePerSecond: opts.ratePerSecond, password: opts.stunSecret ? (u) => this.stunPassword(u) : undefined },
+      log,
+    );
     this.udp = new UdpConnectionRequester(opts, { send: (data, port, host) => this.stun.send(data, port, host), bindings: this.bindings });
     this.stun.on('binding', (b) => void this.learn(b));
   }
@@ -65,6 +71,11 @@ export class NatReach {
     else this.log.debug({ endpointId: device.endpointId, address: `${b.address}:${b.port}` }, 'STUN binding learned');
   }
 
+  /** A CPE's STUNPassword: derived from stunSecret and the device key, so nothing is stored. */
+  stunPassword(deviceKey: string): string {
+    return createHmac('sha256', this.opts.stunSecret).update(deviceKey).digest('base64url').slice(0, 24);
+  }
+
   /** The Inform's UDPConnectionRequestAddress (TR-069 Annex G), unless STUN already told us where the device is. */
   inform(device: DeviceRecord, inform: Inform): void {
     const v = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.UDPConnectionRequestAddress'))?.value;
@@ -86,6 +97,7 @@ export class NatReach {
         { name: `${ms}.STUNServerPort`, value: String(this.opts.stunServerPort || this.stun.port), type: 'xsd:unsignedInt' },
         { name: `${ms}.STUNUsername`, value: device.deviceKey, type: 'xsd:string' },
         { name: `${ms}.STUNMinimumKeepAlivePeriod`, value: String(this.opts.keepAliveS), type: 'xsd:unsignedInt' },
+        ...(this.opts.stunSecret ? [{ name: `${ms}.STUNPassword`, value: this.stunPassword(device.deviceKey), type: 'xsd:string' as const }] : []),
       ],
       parameterKey: '',
     };

@@ -6,7 +6,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { Fleet } from '../../src/tools/sim/fleet.js';
+import { encodeBindingRequest } from '../../src/cwmp/stun/codec.js';
 import { deviceKeyOf } from '../../src/cwmp/device-id.js';
 import { UspControllerClient, get } from '../../src/tools/controller/client.js';
 import { TestController } from '../helpers/test-controller.js';
@@ -43,6 +45,7 @@ before(async () => {
     'acs.connectionRequest.udp.port': 0,
     'acs.connectionRequest.udp.stunServerAddress': '127.0.0.1',
     'acs.connectionRequest.udp.keepAliveS': 1,
+    'acs.connectionRequest.udp.stunSecret': 'stun-test-secret',
     'acs.connectionRequest.udp.timeoutMs': 3000,
     'acs.connectionRequest.udp.retransmitMs': 200,
     'acs.connectionRequest.timeoutMs': 500,
@@ -70,7 +73,26 @@ test('BOOTSTRAP sets the STUN parameters and the STUN server learns each binding
     assert.equal(d.getValue('Device.ManagementServer.STUNServerPort'), String(nat.stun.port));
     assert.equal(d.getValue('Device.ManagementServer.UDPConnectionRequestAddress'), `127.0.0.1:${fleet.nat(d.serial)!.port}`);
     assert.equal(nat.bindings.get(key)?.source, 'stun');
+    // Signed Binding Requests (MESSAGE-INTEGRITY with the STUNPassword the ACS set).
+    assert.equal(d.getValue('Device.ManagementServer.STUNPassword'), nat.stunPassword(key));
   }
+  assert.equal(nat.stun.dropped.unauthenticated, 0);
+});
+
+test('a forged Binding Request (no MESSAGE-INTEGRITY) does not move a binding', async () => {
+  const nat = tp.proxy.nat!;
+  const d = fleet.devices[1]!;
+  const key = deviceKeyOf(d.deviceId);
+  const before = nat.bindings.get(key)!.port;
+  const forger = dgram.createSocket('udp4');
+  await new Promise<void>((r) => forger.bind(0, '127.0.0.1', r));
+  const tid = Buffer.alloc(16, 7);
+  tid.writeUInt32BE(0x2112a442, 0);
+  forger.send(encodeBindingRequest({ transactionId: tid, username: key, connectionRequestBinding: true, bindingChange: true }), nat.stun.port, '127.0.0.1');
+  forger.send(encodeBindingRequest({ transactionId: tid, username: key, connectionRequestBinding: true, password: 'guess' }), nat.stun.port, '127.0.0.1');
+  await until('both dropped', () => nat.stun.dropped.unauthenticated === 2);
+  forger.close();
+  assert.equal(nat.bindings.get(key)!.port, before);
 });
 
 test('a USP Get to a device behind NAT is answered through a UDP connection request; a binding change is followed', async () => {

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { BINDING_REQUEST, BINDING_SUCCESS, decodeStun, encodeBindingRequest, encodeBindingResponse, type StunMessage } from '../../src/cwmp/stun/codec.js';
+import {
+  BINDING_REQUEST,
+  BINDING_SUCCESS,
+  decodeStun,
+  encodeBindingRequest,
+  encodeBindingResponse,
+  type StunMessage,
+  verifyMessageIntegrity,
+} from '../../src/cwmp/stun/codec.js';
 import { StunServer, type StunBinding } from '../../src/cwmp/stun/server.js';
 import { silentLogger } from '../../src/app/log.js';
 
@@ -167,4 +175,36 @@ test('STUN server: rate-limited per source address', async () => {
     assert.ok(server.dropped['rate-limited'] >= 27);
     assert.equal(server.answered, answers);
   });
+});
+
+// RFC 5769 2.1: the sample request (SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME "evtj:h6vY", MESSAGE-INTEGRITY, FINGERPRINT).
+const RFC5769_REQUEST = hex(`
+  00010058 2112a442 b7e7a701 bc34d686 fa87dfae
+  80220010 5354554e 20746573 7420636c 69656e74
+  00240004 6e0001ff
+  80290008 932ff9b1 51263b36
+  00060009 6576746a 3a683676 59202020
+  00080014 9aeaa70c bfd8cb56 781ef2b5 b2d3f249 c1b571a2
+  80280004 e57a3bcf`);
+
+test('MESSAGE-INTEGRITY: the RFC 5769 sample request verifies with its password, not with another', () => {
+  const r = decodeStun(RFC5769_REQUEST);
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  assert.equal(r.message.username, 'evtj:h6vY');
+  assert.ok(verifyMessageIntegrity(RFC5769_REQUEST, r.message, 'VOkJxbRl1RmTxUk/WvJxBt'));
+  assert.ok(!verifyMessageIntegrity(RFC5769_REQUEST, r.message, 'VOkJxbRl1RmTxUk/WvJxBT'));
+});
+
+test('MESSAGE-INTEGRITY: signed TR-111 requests (RFC 5389 and RFC 3489 forms) verify', () => {
+  for (const tid of [TID, hex('0102030405060708090a0b0c0d0e0f10')]) {
+    const buf = encodeBindingRequest({ transactionId: tid, username: 'OUI-PC-SN', connectionRequestBinding: true, password: 'stun-pw' });
+    const r = decodeStun(buf);
+    assert.ok(r.ok);
+    assert.ok(verifyMessageIntegrity(buf, r.message, 'stun-pw'));
+    assert.ok(!verifyMessageIntegrity(buf, r.message, 'other'));
+    const tampered = Buffer.from(buf);
+    tampered[tampered.length - 30]! ^= 1;
+    const t = decodeStun(tampered);
+    assert.ok(!t.ok || !verifyMessageIntegrity(tampered, t.message, 'stun-pw'));
+  }
 });

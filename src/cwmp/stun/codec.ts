@@ -7,6 +7,8 @@
  * Decoding never throws on a peer's bytes: it returns a reason instead.
  */
 
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
 export const MAGIC_COOKIE = 0x2112a442;
 export const HEADER_BYTES = 20;
 
@@ -24,6 +26,9 @@ export const ATTR = {
   MESSAGE_INTEGRITY: 0x0008,
   ERROR_CODE: 0x0009,
   XOR_MAPPED_ADDRESS: 0x0020,
+  /** ICE (RFC 8445), understood as "ignored": a Binding Request from an ICE agent stays well-formed. */
+  PRIORITY: 0x0024,
+  USE_CANDIDATE: 0x0025,
   SOFTWARE: 0x8022,
   FINGERPRINT: 0x8028,
   CONNECTION_REQUEST_BINDING: 0xc001,
@@ -42,6 +47,8 @@ const KNOWN_REQUIRED: ReadonlySet<number> = new Set([
   ATTR.MESSAGE_INTEGRITY,
   ATTR.ERROR_CODE,
   ATTR.XOR_MAPPED_ADDRESS,
+  ATTR.PRIORITY,
+  ATTR.USE_CANDIDATE,
 ]);
 
 /** Bound on the attributes of one message (a STUN message carries a handful). */
@@ -65,6 +72,8 @@ export interface StunMessage {
   connectionRequestBinding: boolean;
   bindingChange: boolean;
   messageIntegrity: boolean;
+  /** Byte offset of the MESSAGE-INTEGRITY attribute in the datagram (for verifyMessageIntegrity). */
+  integrityOffset?: number;
   /** XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS (responses). */
   mappedAddress?: TransportAddress;
 }
@@ -111,7 +120,9 @@ export function decodeStun(buf: Buffer): DecodeResult {
         break;
       case ATTR.MESSAGE_INTEGRITY:
         if (len !== 20) return { ok: false, reason: 'MESSAGE-INTEGRITY is not 20 bytes' };
+        if (message.messageIntegrity) return { ok: false, reason: 'two MESSAGE-INTEGRITY attributes' };
         message.messageIntegrity = true;
+        message.integrityOffset = off;
         break;
       case ATTR.XOR_MAPPED_ADDRESS: {
         const a = decodeAddress(value, true, transactionId);
@@ -232,6 +243,8 @@ export interface BindingRequestFields {
   username?: string;
   connectionRequestBinding?: boolean;
   bindingChange?: boolean;
+  /** STUNPassword: adds MESSAGE-INTEGRITY (TR-111 Part 2, 2.2.1). */
+  password?: string;
 }
 
 /** A Binding Request as a TR-111 CPE sends it (the simulator's side, and tests). */
@@ -240,7 +253,34 @@ export function encodeBindingRequest(f: BindingRequestFields): Buffer {
   if (f.username !== undefined) attrs.push(attribute(ATTR.USERNAME, Buffer.from(f.username, 'utf8')));
   if (f.connectionRequestBinding) attrs.push(attribute(ATTR.CONNECTION_REQUEST_BINDING, Buffer.from(CONNECTION_REQUEST_BINDING_VALUE, 'ascii')));
   if (f.bindingChange) attrs.push(attribute(ATTR.BINDING_CHANGE, Buffer.alloc(0)));
-  return message(BINDING_REQUEST, f.transactionId, attrs);
+  const unsigned = message(BINDING_REQUEST, f.transactionId, attrs);
+  if (!f.password) return unsigned;
+  const rfc5389 = f.transactionId.readUInt32BE(0) === MAGIC_COOKIE;
+  const mi = integrityOf(unsigned, unsigned.length, f.password, rfc5389);
+  const signed = Buffer.concat([unsigned, attribute(ATTR.MESSAGE_INTEGRITY, mi)]);
+  signed.writeUInt16BE(signed.length - HEADER_BYTES, 2);
+  // RFC 3489 signs the message as sent (length included): sign again with the final length.
+  if (!rfc5389) integrityOf(signed, unsigned.length, f.password, false).copy(signed, unsigned.length + 4);
+  return signed;
+}
+
+/**
+ * MESSAGE-INTEGRITY over buf[0, offset) (RFC 5389 15.4: HMAC-SHA1 keyed with the short-term
+ * password, over the message up to the attribute, the header length counting up to its end;
+ * RFC 3489 11.2.8: over the message as sent up to the attribute, zero-padded to 64 bytes).
+ */
+function integrityOf(buf: Buffer, offset: number, password: string, rfc5389: boolean): Buffer {
+  const text = Buffer.from(buf.subarray(0, offset));
+  if (rfc5389) text.writeUInt16BE(offset + 24 - HEADER_BYTES, 2);
+  const padded = rfc5389 ? text : Buffer.concat([text, Buffer.alloc((64 - (text.length % 64)) % 64)]);
+  return createHmac('sha1', password).update(padded).digest();
+}
+
+/** Whether the decoded message's MESSAGE-INTEGRITY is right for this password (false when it has none). */
+export function verifyMessageIntegrity(buf: Buffer, m: StunMessage, password: string): boolean {
+  if (m.integrityOffset === undefined) return false;
+  const got = buf.subarray(m.integrityOffset + 4, m.integrityOffset + 24);
+  return timingSafeEqual(got, integrityOf(buf, m.integrityOffset, password, m.rfc5389));
 }
 
 /** A fresh RFC 5389 transaction id (the cookie followed by 96 random bits). */

@@ -14,9 +14,9 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../app/log.js';
-import { BINDING_REQUEST, decodeStun, encodeBindingResponse, type TransportAddress } from './codec.js';
+import { BINDING_REQUEST, decodeStun, encodeBindingResponse, type TransportAddress, verifyMessageIntegrity } from './codec.js';
 
-export type StunDropReason = 'malformed' | 'not-binding-request' | 'too-small' | 'rate-limited';
+export type StunDropReason = 'malformed' | 'not-binding-request' | 'too-small' | 'rate-limited' | 'unauthenticated';
 
 export interface StunServerOptions {
   host: string;
@@ -26,6 +26,11 @@ export interface StunServerOptions {
   ratePerSecond: number;
   /** Sources tracked by the rate limiter at once; the oldest is forgotten beyond (bounds memory). */
   maxSources?: number;
+  /**
+   * The STUNPassword of a USERNAME, when Binding Requests must carry a valid MESSAGE-INTEGRITY
+   * (TR-111 Part 2, 2.2.1); null or absent: not checked. A request failing it is dropped unanswered.
+   */
+  password?: (username: string) => string | null;
 }
 
 export interface StunBinding {
@@ -51,7 +56,7 @@ export class StunServer extends EventEmitter<StunServerEvents> {
   private socket: dgram.Socket | null = null;
   private readonly buckets = new Map<string, Bucket>();
   private readonly last = new Map<string, string>();
-  readonly dropped: Record<StunDropReason, number> = { malformed: 0, 'not-binding-request': 0, 'too-small': 0, 'rate-limited': 0 };
+  readonly dropped: Record<StunDropReason, number> = { malformed: 0, 'not-binding-request': 0, 'too-small': 0, 'rate-limited': 0, unauthenticated: 0 };
   answered = 0;
   port = 0;
 
@@ -122,6 +127,8 @@ export class StunServer extends EventEmitter<StunServerEvents> {
     if (!decoded.ok) return this.drop('malformed', decoded.reason);
     const req = decoded.message;
     if (req.type !== BINDING_REQUEST) return this.drop('not-binding-request', `type 0x${req.type.toString(16)}`);
+    const password = req.username !== undefined ? (this.opts.password?.(req.username) ?? null) : null;
+    if (password !== null && !verifyMessageIntegrity(msg, req, password)) return this.drop('unauthenticated', `USERNAME ${JSON.stringify(req.username)}`);
     const source: TransportAddress = { family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4', address: rinfo.address, port: rinfo.port };
     const response = encodeBindingResponse(req, source);
     if (response.length > msg.length) return this.drop('too-small', `${msg.length}-byte request, ${response.length}-byte response`);

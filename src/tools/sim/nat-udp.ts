@@ -120,6 +120,7 @@ export class SimNatUdp {
         username: this.param('STUNUsername') || undefined,
         connectionRequestBinding: true,
         bindingChange: this.changed,
+        password: this.param('STUNPassword') || undefined,
       });
       this.stats.bindingRequests++;
       this.socket.send(req, port, server);
