@@ -46,7 +46,7 @@ const httpFleet = new Fleet({ ...common, serialPrefix: 'BH' });
 const udpFleet = new Fleet({ ...common, serialPrefix: 'BU', nat: { mode: 'udp' } });
 const t0 = performance.now();
 const xmppFleet = xmppd
-  ? new Fleet({ ...common, serialPrefix: 'BX', nat: { mode: 'xmpp', xmpp: { service: xmppd.service, domain: xmppd.domain, password: 'dev' } } })
+  ? new Fleet({ ...common, serialPrefix: 'BX', nat: { mode: 'xmpp', xmpp: { service: xmppd.service, domain: xmppd.domain, password: 'dev', plain: true } } })
   : null;
 await httpFleet.start();
 await udpFleet.start();

@@ -27,5 +27,13 @@ declare module '@xmpp/client' {
     iqCaller: { request(el: XmlElement, timeoutMs?: number): Promise<XmlElement> };
     iqCallee: { get(ns: string, name: string, handler: (ctx: IqContext) => unknown): void };
   }
-  export function client(opts: { service: string; domain?: string; username?: string; password?: string; resource?: string }): XmppClient;
+  export function client(opts: {
+    service: string;
+    domain?: string;
+    username?: string;
+    password?: string;
+    resource?: string;
+    /** Picks the SASL mechanism itself. */
+    credentials?: (authenticate: (c: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>;
+  }): XmppClient;
 }
