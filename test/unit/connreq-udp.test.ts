@@ -6,6 +6,9 @@ import { parseUdpConnectionRequestAddress, UdpBindings, UdpConnectionRequester }
 import { ConnReqDispatcher } from '../../src/cwmp/connreq-dispatch.js';
 import { ConnectionRequester, type ConnReqResult } from '../../src/cwmp/connreq.js';
 import { ConfigError, loadConfig } from '../../src/app/config.js';
+import { createLogger } from '../../src/app/log.js';
+import { XmppConnectionRequester } from '../../src/cwmp/connreq-xmpp.js';
+import net from 'node:net';
 
 const F = { ts: 1120673700, id: 1234, un: 'CPE57689', cn: 'XTGRWIPC6D3IPXS3' };
 
@@ -116,4 +119,40 @@ test('config: the transport order accepts http, udp and xmpp only; UDP and XMPP 
   assert.equal(c.acs.connectionRequest.xmpp.enabled, false);
   assert.deepEqual(loadConfig({ ...base, overrides: { 'acs.connectionRequest.order': 'xmpp,http' } }).acs.connectionRequest.order, ['xmpp', 'http']);
   assert.throws(() => loadConfig({ ...base, overrides: { 'acs.connectionRequest.order': 'http,tcp' } }), ConfigError);
+});
+
+test('XMPP server down at start: a clear warning, retries with backoff, requests fail at once as xmpp-offline', async () => {
+  const lines: Array<{ msg: string; retryInMs?: number; password?: string }> = [];
+  const log = createLogger('warn', { write: (s: string) => void lines.push(JSON.parse(s)) });
+  const port = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const x = new XmppConnectionRequester(
+    {
+      service: `xmpp://127.0.0.1:${port}`,
+      domain: 'localhost',
+      username: 'acs',
+      password: 'xmpp-secret',
+      resource: 'r',
+      timeoutMs: 1000,
+      retryBaseMs: 20,
+      retryMaxMs: 50,
+    },
+    log,
+  );
+  x.learn('dev', 'cpe@localhost/cwmp');
+  x.start();
+  const t0 = Date.now();
+  assert.deepEqual(await x.request('dev', { username: 'u', password: 'p' }), { ok: false, reason: 'xmpp-offline', detail: 'not logged in to the XMPP server' });
+  assert.ok(Date.now() - t0 < 100);
+  while (lines.filter((l) => /XMPP server unavailable/.test(l.msg)).length < 3) await new Promise((r) => setTimeout(r, 10));
+  await x.stop();
+  assert.ok(
+    lines.every((l) => !JSON.stringify(l).includes('xmpp-secret')),
+    'the password is never logged',
+  );
+  assert.equal(x.connected, false);
 });
