@@ -280,6 +280,7 @@ export class AdminServer {
       queuedRpcs: state.queuedRpcs,
       capabilities: learned.capabilities,
       valueChange: learned.valueChange,
+      reach: this.ports.reach?.(d),
     };
   }
 
@@ -313,7 +314,6 @@ export class AdminServer {
       ...(await this.deviceSummary(d, now)),
       softwareVersion: d.softwareVersion,
       connectionRequestUrl: d.connectionRequestUrl,
-      reach: this.ports.reach?.(d),
       periodicInformInterval: d.periodicInformInterval,
       lastInformEvents: d.lastInformEvents,
       registeredAt: d.registeredAt,
