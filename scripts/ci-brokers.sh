@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Brokers for the MTP and scale-out tests (shared/BROKERS.md): installs mosquitto,
-# rabbitmq-server, redis-server and nginx from Debian when missing, non-interactively, and makes
+# rabbitmq-server, redis-server, nginx and prosody from Debian when missing, non-interactively, and makes
 # sure none runs as a system service: the tests start their own throwaway instances on free
 # loopback ports (test/helpers/brokers.ts, test/helpers/redis.ts).
 #
@@ -14,6 +14,8 @@ ci_brokers_install() {
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  # XMPP server for the XMPP connection request tests (test/helpers/prosody.ts).
+  command -v prosody >/dev/null 2>&1 || [ -x /usr/bin/prosody ] || missing+=(prosody)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci-brokers: installing ${missing[*]}"
     # Debian postinst scripts start services through invoke-rc.d, which asks policy-rc.d first:
@@ -38,11 +40,11 @@ ci_brokers_install() {
 ci_brokers_no_services() {
   local svc pidfile pid
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    for svc in mosquitto rabbitmq-server epmd.socket epmd redis-server nginx; do
+    for svc in mosquitto rabbitmq-server epmd.socket epmd redis-server nginx prosody; do
       systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
   elif command -v update-rc.d >/dev/null 2>&1; then
-    for svc in mosquitto rabbitmq-server redis-server nginx; do
+    for svc in mosquitto rabbitmq-server redis-server nginx prosody; do
       [ -x "/etc/init.d/$svc" ] && update-rc.d "$svc" disable >/dev/null 2>&1 || true
     done
   fi
@@ -50,7 +52,7 @@ ci_brokers_no_services() {
   # of the packages' default configurations (SIGTERM: redis-server and the nginx master exit).
   for pidfile in /run/mosquitto/mosquitto.pid /var/run/mosquitto/mosquitto.pid \
     /run/redis/redis-server.pid /var/run/redis/redis-server.pid \
-    /run/nginx.pid /var/run/nginx.pid; do
+    /run/nginx.pid /var/run/nginx.pid /run/prosody/prosody.pid /var/run/prosody/prosody.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile" 2>/dev/null || true)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then

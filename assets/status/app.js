@@ -123,7 +123,7 @@ function App() {
         <h2>Devices (${devices.total})</h2>
         <input type="search" placeholder="search Endpoint ID, serial, product class…" aria-label="search devices" value=${search} onInput=${(e) => setSearch(e.target.value)} />
         <table>
-          <thead><tr><th>Endpoint ID</th><th>Manufacturer</th><th>Product class</th><th>Serial</th><th>Model</th><th>Last Inform</th><th>State</th><th>Queued</th></tr></thead>
+          <thead><tr><th>Endpoint ID</th><th>Manufacturer</th><th>Product class</th><th>Serial</th><th>Model</th><th>Last Inform</th><th>State</th><th>Queued</th><th>Wake-up</th></tr></thead>
           <tbody>
             ${devices.devices.map(
               (x) => html`<tr data-device=${x.endpointId}>
@@ -131,6 +131,7 @@ function App() {
                 <td>${x.rootModel}</td><td>${x.lastInform ? new Date(x.lastInform).toLocaleString() : '-'}</td>
                 <td class=${x.inSession ? 'session' : x.online ? 'online' : 'offline'}>${x.inSession ? 'in session' : x.online ? 'online' : 'offline'}</td>
                 <td>${x.queuedRpcs}</td>
+                <td title=${x.reach?.udpConnectionRequestAddress ?? x.reach?.jabberId ?? ''}>${x.reach?.transports.join(' → ') || '-'}</td>
               </tr>`,
             )}
           </tbody>

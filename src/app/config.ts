@@ -159,6 +159,43 @@ const SCHEMA = {
       allowBasic: bool(false),
       /** Connection requests per second to one target address (more wait their turn). */
       perAddressPerSecond: int(200, 1, 1_000_000),
+      /** Transports tried in order (http, udp, xmpp); empty = http, udp, xmpp. A device is tried first over the one that last reached it. */
+      order: strings(),
+      /** UDP connection requests through the proxy's STUN server, for CPEs behind NAT (TR-069 Annex G, TR-111; docs/nat.md). */
+      udp: {
+        enabled: bool(false),
+        /** STUN server listen address and UDP port; connection requests leave from it too (0 = any free port). */
+        host: str('0.0.0.0'),
+        port: int(3478, 0, 65535),
+        /** Binding Requests answered per source address per second (burst twice that). */
+        ratePerSecond: int(10, 1, 1_000_000),
+        /** STUNServerAddress set on CPEs on BOOTSTRAP ('' = leave the CPE's STUN settings alone). */
+        stunServerAddress: str(''),
+        /** STUNServerPort set on CPEs (0 = the listen port). */
+        stunServerPort: int(0, 0, 65535),
+        /** STUNMinimumKeepAlivePeriod set on CPEs (s). */
+        keepAliveS: int(30, 1, 86_400),
+        /** Secret from which each CPE's STUNPassword is derived (set on BOOTSTRAP); Binding Requests must then carry MESSAGE-INTEGRITY. '' = none. */
+        stunSecret: str('', { secret: true }),
+        /** How long a UDP connection request waits for the CPE's session (ms). */
+        timeoutMs: int(10_000, 10, MAX_MS),
+        /** Copies after the first, the first repeat after retransmitMs, doubling. */
+        retransmissions: int(4, 0, 20),
+        retransmitMs: int(500, 1, MAX_MS),
+      },
+      /** XMPP connection requests (TR-069 Annex K): the proxy logs in to the operator's XMPP server (docs/nat.md). */
+      xmpp: {
+        enabled: bool(false),
+        /** xmpp://host:5222 (STARTTLS when offered) or xmpps://host:5223. */
+        service: str('xmpp://127.0.0.1:5222'),
+        /** The XMPP domain ('' = the service's host). */
+        domain: str(''),
+        username: str('acs'),
+        password: str('', { secret: true }),
+        resource: str('cwmp-usp-proxy'),
+        /** Wait for the CPE's IQ answer (ms). */
+        timeoutMs: int(5000, 10, MAX_MS),
+      },
     },
   },
   usp: {
@@ -564,6 +601,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);
+  const transport = config.acs.connectionRequest.order.find((t) => t !== 'http' && t !== 'udp' && t !== 'xmpp');
+  if (transport !== undefined) throw new ConfigError(`acs.connectionRequest.order: unknown transport "${transport}" (known: http, udp, xmpp)`);
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,

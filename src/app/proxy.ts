@@ -22,6 +22,9 @@ import { ClusterSessionEngine } from '../cluster/session-engine.js';
 import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
 import { ConnReqTargetGuard } from '../cwmp/connreq-target.js';
+import { ConnReqDispatcher, type ConnReqTransport } from '../cwmp/connreq-dispatch.js';
+import { NatReach } from '../cwmp/nat.js';
+import { XmppConnectionRequester } from '../cwmp/connreq-xmpp.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
@@ -44,7 +47,10 @@ interface Shared {
 export class CwmpUspProxy {
   readonly store: Store;
   readonly engine: SessionEngine;
-  readonly connReq: ConnectionRequester;
+  /** Connection requests over HTTP, or UDP through the STUN binding of a CPE behind NAT (nat). */
+  readonly connReq: ConnReqDispatcher;
+  readonly nat: NatReach | null;
+  readonly xmpp: XmppConnectionRequester | null;
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
@@ -105,7 +111,7 @@ export class CwmpUspProxy {
     } catch (e) {
       throw new ConfigError(`acs.connectionRequest.allow: ${(e as Error).message}`);
     }
-    this.connReq = new ConnectionRequester({
+    const http = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
       retries: cr.retries,
       retryDelayMs: cr.retryDelayMs,
@@ -114,6 +120,11 @@ export class CwmpUspProxy {
       guard,
       allowBasic: cr.allowBasic,
     });
+    this.nat = cr.udp.enabled ? new NatReach(cr.udp, this.store, log.child({ module: 'nat' })) : null;
+    const x = cr.xmpp;
+    this.xmpp = x.enabled ? new XmppConnectionRequester({ ...x, domain: x.domain || new URL(x.service).hostname }, log.child({ module: 'xmpp' })) : null;
+    const order = (cr.order.length ? cr.order : ['http', 'udp', 'xmpp']) as ConnReqTransport[];
+    this.connReq = new ConnReqDispatcher(order, { http, udp: this.nat?.udp, xmpp: this.xmpp ?? undefined });
     const engineOptions: SessionEngineOptions = {
       sessionTimeoutMs: config.acs.sessionTimeoutMs,
       rpcDeadlineMs: cr.deadlineMs,
@@ -220,6 +231,18 @@ export class CwmpUspProxy {
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
       this.events.inform(device, inform);
+      // Behind NAT (TR-069 Annex G): the reported UDP binding, and the CPE's STUN settings on BOOTSTRAP.
+      this.nat?.inform(device, inform);
+      const jid = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnReqJabberID'))?.value;
+      if (jid) this.xmpp?.learn(device.deviceKey, jid);
+      const stun = this.nat?.provisioning(
+        device,
+        inform.event.map((e) => e.eventCode),
+      );
+      if (stun)
+        void this.engine
+          .enqueue(device.deviceKey, stun)
+          .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'setting STUN parameters failed'));
     });
     this.engine.on('transferComplete', ({ device, message }) => {
       this.commands.deviceEvent({ kind: 'transferComplete', deviceKey: device.deviceKey, message });
@@ -259,6 +282,8 @@ export class CwmpUspProxy {
     await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
+    await this.nat?.start();
+    this.xmpp?.start();
     this.acsPort = await this.acs.listen();
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
@@ -346,6 +371,14 @@ export class CwmpUspProxy {
         return { capabilities, valueChange };
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
+      reach: (d) => {
+        const b = this.nat?.bindings.get(d.deviceKey);
+        return {
+          transports: this.connReq.plan(d.deviceKey, d.connectionRequestUrl),
+          udpConnectionRequestAddress: b ? `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}` : null,
+          jabberId: this.xmpp?.jids.get(d.deviceKey) ?? null,
+        };
+      },
     };
   }
 
@@ -356,6 +389,8 @@ export class CwmpUspProxy {
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();
+    await this.nat?.stop();
+    await this.xmpp?.stop();
     await this.engine.close();
     await this.cluster?.stop();
     await this.shared?.bus.close();

@@ -18,6 +18,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ControllerConfig } from '../app/config.js';
 import type { Logger } from '../app/log.js';
 import type { ConnReqCredentials, ConnReqResult } from '../cwmp/connreq.js';
+import type { DispatchResult } from '../cwmp/connreq-dispatch.js';
 import type { DeviceRecord, QueuedRpc, Store } from '../store/types.js';
 import type { LearnedCapabilities } from '../interworking/capabilities.js';
 import { WatchRequestError } from '../interworking/value-watch.js';
@@ -48,7 +49,7 @@ export interface AdminPorts {
     readonly activeSessions: number;
   };
   /** Wakes a device now (ConnectionRequester.request). */
-  connectionRequest(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult>;
+  connectionRequest(deviceKey: string, url: string, creds: ConnReqCredentials | null): Promise<ConnReqResult | DispatchResult>;
   /** The ACS's port while it listens, else 0. */
   acsPort(): number;
   /** Each MTP's state. */
@@ -62,6 +63,8 @@ export interface AdminPorts {
   learned(device: DeviceRecord): Promise<DeviceLearned>;
   /** A poll interval (s; 0: none) for one ValueChange subscription; throws WatchRequestError when refused. */
   setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
+  /** How a connection request would reach the device: transports in the order tried, its NAT binding, its JID (docs/nat.md). */
+  reach?(device: DeviceRecord): { transports: string[]; udpConnectionRequestAddress: string | null; jabberId: string | null };
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -380,6 +383,7 @@ export class AdminServer {
       queuedRpcs: state.queuedRpcs,
       capabilities: learned.capabilities,
       valueChange: learned.valueChange,
+      reach: this.ports.reach?.(d),
     };
   }
 

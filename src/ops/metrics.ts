@@ -9,7 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerConfig } from '../app/config.js';
-import type { ConnectionRequesterEvents } from '../cwmp/connreq.js';
+import type { ConnReqDispatcherEvents } from '../cwmp/connreq-dispatch.js';
 import type { SessionEngineEvents } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
 import type { EndpointEvents } from '../usp/agent/endpoint.js';
@@ -69,7 +69,7 @@ export class ProxyMetrics {
   readonly informs: Counter<'event'>;
   readonly rpcs: Counter<'method' | 'outcome'>;
   readonly rpcDuration: Histogram<'method'>;
-  readonly connectionRequests: Counter<'outcome'>;
+  readonly connectionRequests: Counter<'transport' | 'outcome'>;
   readonly uspRecords: Counter<'mtp' | 'direction' | 'type'>;
   readonly uspDropped: Counter<'mtp'>;
   readonly translation: Histogram<'msg_type'>;
@@ -120,8 +120,8 @@ export class ProxyMetrics {
     });
     this.connectionRequests = new Counter({
       name: 'cwmp_connection_requests_total',
-      help: 'Connection requests (with retries) by outcome: ok or the failure reason',
-      labelNames: ['outcome'],
+      help: 'Connection requests (with retries) by transport (http, udp; a fallback counts once per transport tried) and outcome: ok or the failure reason',
+      labelNames: ['transport', 'outcome'],
       registers,
     });
     this.uspRecords = new Counter({
@@ -233,8 +233,8 @@ export class ProxyMetrics {
       if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`);
       else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`);
     };
-    const onConnReq: Listener<ConnectionRequesterEvents, 'result'> = ({ deviceKey, result: r }) => {
-      this.connectionRequests.inc({ outcome: r.ok ? 'ok' : r.reason });
+    const onConnReqAttempt: Listener<ConnReqDispatcherEvents, 'attempt'> = ({ transport, outcome }) => this.connectionRequests.inc({ transport, outcome });
+    const onConnReq: Listener<ConnReqDispatcherEvents, 'result'> = ({ deviceKey, result: r }) => {
       if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`);
     };
     const onRecord: Listener<EndpointEvents, 'record'> = ({ mtp, direction, msgType, ms }) => {
@@ -253,6 +253,7 @@ export class ProxyMetrics {
     src.engine.on('rpcQueued', onRpcQueued);
     src.engine.on('rpcSettled', onRpcSettled);
     src.connectionRequests.on('result', onConnReq);
+    src.connectionRequests.on('attempt', onConnReqAttempt);
     src.endpoint.on('record', onRecord);
     src.endpoint.on('dropped', onDropped);
     // The device index: everything registered so far (Informs arriving meanwhile win).
@@ -270,6 +271,7 @@ export class ProxyMetrics {
         src.engine.off('rpcQueued', onRpcQueued);
         src.engine.off('rpcSettled', onRpcSettled);
         src.connectionRequests.off('result', onConnReq);
+        src.connectionRequests.off('attempt', onConnReqAttempt);
         src.endpoint.off('record', onRecord);
         src.endpoint.off('dropped', onDropped);
         this.sources = null;
@@ -375,7 +377,7 @@ interface GaugeSources {
 /** The components the metrics listen to and read: a narrow view, not the proxy. */
 export interface MetricsSources extends GaugeSources {
   engine: Events<SessionEngineEvents> & { readonly activeSessions: number };
-  connectionRequests: Events<ConnectionRequesterEvents>;
+  connectionRequests: Events<ConnReqDispatcherEvents>;
   endpoint: Events<EndpointEvents>;
   /** The registered devices, to fill the device index at start. */
   listDevices: () => Promise<DeviceRecord[]>;

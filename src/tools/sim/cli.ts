@@ -29,6 +29,12 @@ Runs simulated TR-069 CPE against an ACS until interrupted (SIGINT/SIGTERM).
   --periodic S            periodic Inform every S seconds (0 = off; default: the model's)
   --no-bootstrap          do not send 0 BOOTSTRAP on start
   --concurrency N         max sessions in flight (default 100)
+  --nat MODE              behind NAT, HTTP connection requests refused; udp: STUN client and
+                          UDP connection requests (TR-069 Annex G); xmpp: XMPP client (Annex K)
+  --stun HOST:PORT        with --nat udp: preset STUN server (default: the ACS sets it on BOOTSTRAP)
+  --xmpp-service URL      with --nat xmpp: xmpp://host:5222; each device logs in as <serial>@domain
+  --xmpp-domain D         with --nat xmpp: the XMPP domain (default: the service's host)
+  --xmpp-password P       with --nat xmpp: the devices' account password ({serial} allowed)
   --quirks LIST           behave like stricter CPE agents (comma-separated; default none):
 ${QUIRK_LINES}
   --status-interval S     one-line JSON status on stderr every S seconds (default 10, 0 = off)
@@ -70,6 +76,11 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
       'no-bootstrap': { type: 'boolean' },
       concurrency: { type: 'string' },
       quirks: { type: 'string' },
+      nat: { type: 'string' },
+      stun: { type: 'string' },
+      'xmpp-service': { type: 'string' },
+      'xmpp-domain': { type: 'string' },
+      'xmpp-password': { type: 'string' },
       'status-interval': { type: 'string' },
       'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -101,6 +112,20 @@ export function parseSimulateArgs(argv: string[]): { help: true } | { help: fals
     bootstrap: !values['no-bootstrap'],
     concurrency: int('concurrency', values.concurrency, 1),
   };
+  if (values.nat !== undefined) {
+    if (values.nat === 'xmpp') {
+      const service = values['xmpp-service'];
+      if (!service || !/^xmpps?:\/\/[^/\s]+$/.test(service)) throw new Error('--nat xmpp needs --xmpp-service xmpp://host:port');
+      const domain = values['xmpp-domain'] ?? new URL(service).hostname;
+      opts.nat = { mode: 'xmpp', xmpp: { service, domain, password: values['xmpp-password'] ?? '' } };
+    } else if (values.nat !== 'udp') throw new Error(`--nat must be udp or xmpp (got ${JSON.stringify(values.nat)})`);
+    else opts.nat = { mode: 'udp' };
+    if (values.stun !== undefined && opts.nat.mode === 'udp') {
+      const m = /^(.+):(\d{1,5})$/.exec(values.stun);
+      if (!m || Number(m[2]) > 65535) throw new Error(`--stun must be HOST:PORT (got ${JSON.stringify(values.stun)})`);
+      opts.nat.stunServer = { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    }
+  } else if (values.stun !== undefined) throw new Error('--stun needs --nat udp');
   if (values.quirks !== undefined) {
     try {
       opts.quirks = parseQuirks(values.quirks);

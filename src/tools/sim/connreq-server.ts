@@ -16,6 +16,8 @@ export interface ConnReqServerOptions {
   allowBasic?: boolean;
   realm?: string;
   lookup: (serial: string) => SimDevice | undefined;
+  /** Behind NAT: every connection is reset, as if nothing could reach the device (TR-069 Annex G). */
+  refuse?: boolean;
   log?: (msg: string, extra?: object) => void;
 }
 
@@ -28,6 +30,7 @@ export class ConnReqServer {
   constructor(private readonly opts: ConnReqServerOptions) {
     this.realm = opts.realm ?? 'cwmp-sim';
     this.server = http.createServer((req, res) => {
+      if (opts.refuse) return void req.socket.destroy();
       this.handle(req, res).catch((e: Error) => {
         opts.log?.('connection request handler failed', { error: e.message });
         if (!res.headersSent) res.writeHead(500);

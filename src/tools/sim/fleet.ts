@@ -7,8 +7,12 @@ import { SimDevice, type SessionSummary, type SimTimers, type TransferOptions } 
 import { loadModel, type ModelTemplate } from './model.js';
 import type { Quirks } from './quirks.js';
 import type { CwmpVersion } from '../../cwmp/types.js';
+import { deviceKeyOf } from '../../cwmp/device-id.js';
+import { SimNatUdp, withNatParameters } from './nat-udp.js';
+import { SimNatXmpp } from './nat-xmpp.js';
 
 export type { SessionSummary, SimTimers } from './device.js';
+import type { SimXmppServer } from './nat-xmpp.js';
 export { SimDevice } from './device.js';
 
 export interface FleetOptions {
@@ -45,6 +49,13 @@ export interface FleetOptions {
   cwmpVersion?: CwmpVersion;
   /** Behaviours of stricter third-party CPE agents, for every device (parseQuirks); none by default. */
   quirks?: Quirks;
+  /**
+   * Devices behind NAT (TR-069 Annex G): HTTP connection requests are refused; 'udp' runs a STUN
+   * client per device and takes UDP connection requests. stunServer presets the STUN settings
+   * (STUNUsername = the ACS's device key), as a CPE configured at the factory; without it the
+   * ACS sets them on BOOTSTRAP.
+   */
+  nat?: { mode: 'udp'; stunServer?: { host: string; port: number } } | { mode: 'xmpp'; xmpp: SimXmppServer };
   log?: (msg: string, extra?: object) => void;
   /** Called as devices finish booting in start() (done of total). */
   onProgress?: (done: number, total: number) => void;
@@ -72,6 +83,8 @@ export class Fleet {
   readonly template: ModelTemplate;
   private readonly bySerial = new Map<string, SimDevice>();
   private readonly server: ConnReqServer;
+  private readonly natClients = new Map<string, SimNatUdp>();
+  private readonly xmppClients = new Map<string, SimNatXmpp>();
   private readonly gate: Gate;
   private ticker: NodeJS.Timeout | null = null;
   private started = false;
@@ -79,7 +92,7 @@ export class Fleet {
   constructor(private readonly opts: FleetOptions) {
     if (!(opts.count >= 0) || !Number.isInteger(opts.count)) throw new Error('count must be a non-negative integer');
     new URL(opts.acsUrl); // throws on a bad URL, before anything starts
-    this.template = loadModel(opts.model);
+    this.template = opts.nat ? withNatParameters(loadModel(opts.model)) : loadModel(opts.model);
     this.gate = new Gate(Math.max(1, opts.concurrency ?? 100));
     this.createDevices();
     this.server = new ConnReqServer({
@@ -88,7 +101,18 @@ export class Fleet {
       allowBasic: !!opts.connReqAuth?.basic,
       lookup: (s) => this.bySerial.get(s),
       log: opts.log,
+      refuse: !!opts.nat,
     });
+  }
+
+  /** The STUN / UDP side of a device behind NAT (FleetOptions.nat). */
+  nat(serial: string): SimNatUdp | undefined {
+    return this.natClients.get(serial);
+  }
+
+  /** The XMPP side of a device behind NAT (FleetOptions.nat mode 'xmpp'). */
+  xmpp(serial: string): SimNatXmpp | undefined {
+    return this.xmppClients.get(serial);
   }
 
   get connReqPort(): number {
@@ -114,9 +138,18 @@ export class Fleet {
         for (const d of this.devices) if (!d.offline) d.tick();
       }, this.opts.valueChangeTickMs);
     }
+    for (const c of this.natClients.values()) await c.start();
     const onProgress = this.opts.onProgress;
     let booted = 0;
     await Promise.all(this.devices.map((d) => (onProgress ? d.boot().finally(() => onProgress(++booted, this.devices.length)) : d.boot())));
+    // Logged in after the boot: the JID then comes in a VALUE CHANGE session, as from a real CPE.
+    // A few logins at a time: a burst of thousands makes XMPP servers time the streams out.
+    const pending = [...this.xmppClients.values()];
+    await Promise.all(
+      Array.from({ length: Math.min(16, pending.length) }, async () => {
+        for (let c = pending.shift(); c; c = pending.shift()) await c.start();
+      }),
+    );
   }
 
   private createDevices(): void {
@@ -156,6 +189,18 @@ export class Fleet {
         log: o.log,
       });
       if (this.bySerial.has(serial)) throw new Error(`duplicate serial ${serial}`);
+      if (o.nat?.mode === 'xmpp') this.xmppClients.set(serial, new SimNatXmpp(d, o.nat.xmpp, o.log));
+      if (o.nat?.mode === 'udp') {
+        const stun = o.nat.stunServer;
+        if (stun) {
+          const ms = `${this.template.root}ManagementServer.`;
+          d.model.set(`${ms}STUNEnable`, 'true');
+          d.model.set(`${ms}STUNServerAddress`, stun.host);
+          d.model.set(`${ms}STUNServerPort`, String(stun.port));
+          d.model.set(`${ms}STUNUsername`, deviceKeyOf(d.deviceId));
+        }
+        this.natClients.set(serial, new SimNatUdp(d, o.connReqHost && o.connReqHost !== '0.0.0.0' ? o.connReqHost : '127.0.0.1', o.log));
+      }
       this.devices.push(d);
       this.bySerial.set(serial, d);
     }
@@ -188,6 +233,8 @@ export class Fleet {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
     for (const d of this.devices) d.stop();
+    for (const c of this.natClients.values()) c.stop();
+    await Promise.all([...this.xmppClients.values()].map((c) => c.stop()));
     await this.server.close();
   }
 }

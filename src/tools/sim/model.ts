@@ -79,6 +79,13 @@ export class ModelTemplate {
     };
   }
 
+  /** A copy with these rows added (same-named ones replaced), e.g. the STUN parameters of a device behind NAT. */
+  withRows(extra: readonly ModelRow[]): ModelTemplate {
+    const rows: ModelRow[] = [];
+    for (const [name, n] of this.nodes) rows.push({ ...n, name, accessList: [...n.accessList] });
+    return new ModelTemplate([...rows, ...extra], this.deviceId);
+  }
+
   private ensureParents(name: string): void {
     let child = name;
     for (;;) {
