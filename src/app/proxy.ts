@@ -120,7 +120,7 @@ export class CwmpUspProxy {
       guard,
       allowBasic: cr.allowBasic,
     });
-    this.nat = cr.udp.enabled ? new NatReach(cr.udp, this.store, log.child({ module: 'nat' })) : null;
+    this.nat = cr.udp.enabled ? new NatReach(cr.udp, this.store, log.child({ module: 'nat' }), guard) : null;
     const x = cr.xmpp;
     this.xmpp = x.enabled ? new XmppConnectionRequester({ ...x, domain: x.domain || new URL(x.service).hostname }, log.child({ module: 'xmpp' })) : null;
     const order = (cr.order.length ? cr.order : ['http', 'udp', 'xmpp']) as ConnReqTransport[];

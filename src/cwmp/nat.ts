@@ -12,6 +12,7 @@ import type { DeviceRecord, Store } from '../store/types.js';
 import type { AcsRequest, Inform } from './types.js';
 import { parseUdpConnectionRequestAddress, UdpBindings, UdpConnectionRequester, type UdpConnReqPolicy } from './connreq-udp.js';
 import { StunServer, type StunBinding } from './stun/server.js';
+import type { ConnReqTargetGuard } from './connreq-target.js';
 
 export interface NatOptions extends UdpConnReqPolicy {
   host: string;
@@ -36,12 +37,19 @@ export class NatReach {
     private readonly opts: NatOptions,
     private readonly store: Pick<Store, 'getDevice'>,
     private readonly log: Logger,
+    /** The HTTP connection requests' SSRF guard, applied to UDP targets too: a binding may come from an Inform's UDPConnectionRequestAddress. */
+    private readonly guard?: Pick<ConnReqTargetGuard, 'check'>,
   ) {
     this.stun = new StunServer(
       { host: opts.host, port: opts.port, ratePerSecond: opts.ratePerSecond, password: opts.stunSecret ? (u) => this.stunPassword(u) : undefined },
       log,
     );
-    this.udp = new UdpConnectionRequester(opts, { send: (data, port, host) => this.stun.send(data, port, host), bindings: this.bindings });
+    const send = async (data: string, port: number, host: string): Promise<void> => {
+      const target = this.guard ? await this.guard.check(host, port) : null;
+      if (target && !target.ok) throw new Error(`forbidden target: ${target.detail}`);
+      return this.stun.send(data, port, host);
+    };
+    this.udp = new UdpConnectionRequester(opts, { send, bindings: this.bindings });
     this.stun.on('binding', (b) => void this.learn(b));
   }
 

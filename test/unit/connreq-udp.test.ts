@@ -156,3 +156,44 @@ test('XMPP server down at start: a clear warning, retries with backoff, requests
   );
   assert.equal(x.connected, false);
 });
+
+test('NatReach: a UDP target outside acs.connectionRequest.allow receives nothing (the SSRF guard applies to UDP)', async () => {
+  const { NatReach } = await import('../../src/cwmp/nat.js');
+  const { ConnReqTargetGuard } = await import('../../src/cwmp/connreq-target.js');
+  const dgram = await import('node:dgram');
+  const target = dgram.createSocket('udp4');
+  let received = 0;
+  target.on('message', () => received++);
+  await new Promise<void>((r) => target.bind(0, '127.0.0.1', r));
+  const port = target.address().port;
+  const guard = new ConnReqTargetGuard({ allow: ['10.0.0.0/8'], ports: [], ownPorts: () => [], perAddressPerSecond: 100 });
+  const nat = new NatReach(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      ratePerSecond: 10,
+      stunServerAddress: '',
+      stunServerPort: 0,
+      keepAliveS: 30,
+      stunSecret: '',
+      timeoutMs: 300,
+      retransmissions: 2,
+      retransmitMs: 50,
+    },
+    { getDevice: async () => null },
+    createLogger('silent'),
+    guard,
+  );
+  await nat.start();
+  try {
+    nat.bindings.set('dev-1', { host: '127.0.0.1', port, source: 'inform', at: Date.now() });
+    const r = await nat.udp.request('dev-1', { username: 'u', password: 'p' });
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.detail, /forbidden target: address 127\.0\.0\.1 is not in acs\.connectionRequest\.allow/);
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(received, 0);
+  } finally {
+    await nat.stop();
+    target.close();
+  }
+});
