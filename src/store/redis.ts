@@ -30,7 +30,17 @@ import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import {
+  authFields,
+  type DeviceQuery,
+  type DeviceRecord,
+  type LearnedKind,
+  type PendingNotify,
+  type QueuedRpc,
+  type RootModel,
+  type Store,
+  type StoredRow,
+} from './types.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -535,6 +545,8 @@ export class RedisStore implements Store {
       connReqPassword: strOrNull(rec.connReqPassword),
       cpeUsername: strOrNull(rec.cpeUsername),
       cpePassword: strOrNull(rec.cpePassword),
+      // Redis counterpart of SQLite migration 7: absent in records written before it.
+      ...authFields(strOrNull(rec.cpePendingUsername), strOrNull(rec.cpePendingPassword), strOrNull(rec.cpeCertIdentity)),
       periodicInformInterval: typeof rec.periodicInformInterval === 'number' ? rec.periodicInformInterval : null,
       lastInform: h.lastInform ?? null,
       lastInformEvents: events,

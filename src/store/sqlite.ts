@@ -9,7 +9,17 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import {
+  authFields,
+  type DeviceQuery,
+  type DeviceRecord,
+  type LearnedKind,
+  type PendingNotify,
+  type QueuedRpc,
+  type RootModel,
+  type Store,
+  type StoredRow,
+} from './types.js';
 
 type DB = Database.Database;
 
@@ -109,6 +119,16 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    // CPE authentication (docs/security.md "CPE authentication"): pending per-device credentials
+    // and the TLS client certificate identity bound to the device at first use.
+    version: 7,
+    sql: `
+      ALTER TABLE devices ADD COLUMN cpe_pending_username TEXT;
+      ALTER TABLE devices ADD COLUMN cpe_pending_password TEXT;
+      ALTER TABLE devices ADD COLUMN cpe_cert_identity TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -127,6 +147,9 @@ interface DeviceRow {
   conn_req_password: string | null;
   cpe_username: string | null;
   cpe_password: string | null;
+  cpe_pending_username: string | null;
+  cpe_pending_password: string | null;
+  cpe_cert_identity: string | null;
   periodic_inform_interval: number | null;
   last_inform: string | null;
   last_inform_events: string;
@@ -187,6 +210,7 @@ function toDevice(r: DeviceRow): DeviceRecord {
     connReqPassword: r.conn_req_password,
     cpeUsername: r.cpe_username,
     cpePassword: r.cpe_password,
+    ...authFields(r.cpe_pending_username, r.cpe_pending_password, r.cpe_cert_identity),
     periodicInformInterval: r.periodic_inform_interval,
     lastInform: r.last_inform,
     lastInformEvents: JSON.parse(r.last_inform_events) as string[],
@@ -211,9 +235,11 @@ function prepareStatements(db: DB) {
     upsertDevice: db.prepare<[DeviceRow]>(`
       INSERT INTO devices (device_key, endpoint_id, manufacturer, oui, product_class, serial_number, root_model,
         software_version, conn_req_url, conn_req_username, conn_req_password, cpe_username, cpe_password,
+        cpe_pending_username, cpe_pending_password, cpe_cert_identity,
         periodic_inform_interval, last_inform, last_inform_events, registered_at)
       VALUES (@device_key, @endpoint_id, @manufacturer, @oui, @product_class, @serial_number, @root_model,
         @software_version, @conn_req_url, @conn_req_username, @conn_req_password, @cpe_username, @cpe_password,
+        @cpe_pending_username, @cpe_pending_password, @cpe_cert_identity,
         @periodic_inform_interval, @last_inform, @last_inform_events, @registered_at)
       ON CONFLICT (device_key) DO UPDATE SET
         endpoint_id = excluded.endpoint_id, manufacturer = excluded.manufacturer, oui = excluded.oui,
@@ -221,7 +247,9 @@ function prepareStatements(db: DB) {
         root_model = excluded.root_model, software_version = excluded.software_version,
         conn_req_url = excluded.conn_req_url, conn_req_username = excluded.conn_req_username,
         conn_req_password = excluded.conn_req_password, cpe_username = excluded.cpe_username,
-        cpe_password = excluded.cpe_password, periodic_inform_interval = excluded.periodic_inform_interval,
+        cpe_password = excluded.cpe_password, cpe_pending_username = excluded.cpe_pending_username,
+        cpe_pending_password = excluded.cpe_pending_password, cpe_cert_identity = excluded.cpe_cert_identity,
+        periodic_inform_interval = excluded.periodic_inform_interval,
         last_inform = excluded.last_inform, last_inform_events = excluded.last_inform_events,
         registered_at = excluded.registered_at`),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
@@ -358,6 +386,9 @@ export class SqliteStore implements Store {
       conn_req_password: d.connReqPassword,
       cpe_username: d.cpeUsername,
       cpe_password: d.cpePassword,
+      cpe_pending_username: d.cpePendingUsername ?? null,
+      cpe_pending_password: d.cpePendingPassword ?? null,
+      cpe_cert_identity: d.cpeCertIdentity ?? null,
       periodic_inform_interval: d.periodicInformInterval,
       last_inform: d.lastInform,
       last_inform_events: JSON.stringify(d.lastInformEvents),

@@ -96,6 +96,19 @@ function contract(open: Open): void {
     assert.deepEqual(await store.getDevice(d.deviceKey), updated);
   });
 
+  it('devices: pending CPE credentials and the certificate identity (migration 7) round-trip and clear', async (t) => {
+    const store = await fresh(t);
+    const d = device('SNP', { cpePendingUsername: 'cpe-p', cpePendingPassword: 'pending-secret', cpeCertIdentity: 'serial:01AB' });
+    await store.upsertDevice(d);
+    assert.deepEqual(await store.getDevice(d.deviceKey), d);
+    const promoted = { ...d, cpeUsername: 'cpe-p', cpePassword: 'pending-secret' };
+    delete promoted.cpePendingUsername;
+    delete promoted.cpePendingPassword;
+    await store.upsertDevice(promoted);
+    assert.deepEqual(await store.getDevice(d.deviceKey), promoted);
+    assert.equal((await store.getDevice(d.deviceKey))!.cpePendingUsername, undefined);
+  });
+
   it('devices: Endpoint IDs are unique; an upsert may move a device to a new one', async (t) => {
     const store = await fresh(t);
     const d1 = device('SN1');
