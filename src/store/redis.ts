@@ -422,7 +422,22 @@ export class RedisStore implements Store {
       [this.key('dev', d.deviceKey), this.key('eid', d.endpointId), this.key('devs')],
       [d.deviceKey, d.endpointId, this.prefix, ...fields],
     );
+    // P cpeuser:<username> -> device key, for authentication from the headers. Never deleted:
+    // getDeviceByCpeUsername checks the device still has that username.
+    const users = [d.cpeUsername, d.cpePendingUsername].filter((u): u is string => typeof u === 'string' && u !== '');
+    if (users.length > 0) {
+      const p = this.redis.pipeline();
+      for (const u of users) p.set(this.key('cpeuser', u), d.deviceKey);
+      await execAll(p);
+    }
     this.remember(d);
+  }
+
+  async getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null> {
+    const key = await this.redis.get(this.key('cpeuser', username));
+    if (key === null) return null;
+    const d = await this.getDevice(key);
+    return d && (d.cpeUsername === username || d.cpePendingUsername === username) ? d : null;
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {

@@ -127,6 +127,8 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE devices ADD COLUMN cpe_pending_username TEXT;
       ALTER TABLE devices ADD COLUMN cpe_pending_password TEXT;
       ALTER TABLE devices ADD COLUMN cpe_cert_identity TEXT;
+      CREATE INDEX devices_cpe_username ON devices (cpe_username);
+      CREATE INDEX devices_cpe_pending_username ON devices (cpe_pending_username);
     `,
   },
 ];
@@ -253,6 +255,9 @@ function prepareStatements(db: DB) {
         last_inform = excluded.last_inform, last_inform_events = excluded.last_inform_events,
         registered_at = excluded.registered_at`),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
+    getByCpeUsername: db.prepare<[string, string], DeviceRow>(
+      'SELECT * FROM devices WHERE device_key IN (SELECT device_key FROM devices WHERE cpe_username = ? UNION SELECT device_key FROM devices WHERE cpe_pending_username = ?) LIMIT 1',
+    ),
     getByEndpoint: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE endpoint_id = ?'),
     list: db.prepare<[{ limit: number; offset: number }], DeviceRow>('SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset'),
     search: db.prepare<[{ pattern: string; limit: number; offset: number }], DeviceRow>(
@@ -412,6 +417,11 @@ export class SqliteStore implements Store {
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
     this.flush();
     const r = this.st.getByEndpoint.get(endpointId);
+    return r ? toDevice(r) : null;
+  }
+
+  async getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null> {
+    const r = this.st.getByCpeUsername.get(username, username);
     return r ? toDevice(r) : null;
   }
 

@@ -69,6 +69,8 @@ export interface Store {
   upsertDevice(device: DeviceRecord): Promise<void>;
   getDevice(deviceKey: string): Promise<DeviceRecord | null>;
   getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
+  /** The device whose per-device CPE username (current or pending) this is (acs.auth.perDevice). */
+  getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null>;
   listDevices(query?: DeviceQuery): Promise<DeviceRecord[]>;
   countDevices(): Promise<number>;
   /** Cheap Inform bookkeeping on the hot path: only lastInform, its events and the connection request URL. */

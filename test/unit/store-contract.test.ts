@@ -107,6 +107,12 @@ function contract(open: Open): void {
     await store.upsertDevice(promoted);
     assert.deepEqual(await store.getDevice(d.deviceKey), promoted);
     assert.equal((await store.getDevice(d.deviceKey))!.cpePendingUsername, undefined);
+    // found by its current username, no longer by the old pending one once that changed
+    await store.upsertDevice({ ...promoted, cpeUsername: 'cpe-q', cpePendingUsername: 'cpe-r', cpePendingPassword: 'x' });
+    assert.equal((await store.getDeviceByCpeUsername('cpe-q'))?.deviceKey, d.deviceKey);
+    assert.equal((await store.getDeviceByCpeUsername('cpe-r'))?.deviceKey, d.deviceKey);
+    assert.equal(await store.getDeviceByCpeUsername('cpe-p'), null);
+    assert.equal(await store.getDeviceByCpeUsername('nobody'), null);
   });
 
   it('devices: Endpoint IDs are unique; an upsert may move a device to a new one', async (t) => {
