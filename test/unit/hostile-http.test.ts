@@ -43,6 +43,8 @@ before(async () => {
       host: '127.0.0.1',
       port: 0,
       maxBodyBytes: LIMIT,
+      // The codec's own limits are under test here, not the smaller pre-authentication limit.
+      preAuthMaxBodyBytes: LIMIT,
       auth: { mode: 'none', realm: 'r', username: '', password: '' },
       headersTimeoutMs: 800,
       requestTimeoutMs: 1500,
