@@ -168,7 +168,7 @@ test('Digest on every Inform; a cookie of device A replayed with an Inform of de
   // A's cookie with the shared (A's) credentials: not B's credentials any more (403: B has its own).
   const replayShared = await informWithDigest('AUTH-B', 'cpe', SECRETS.acsPassword, { Cookie: `session=${cookieA}` });
   assert.equal(replayShared.status, 403);
-  // B's own credentials with A's cookie: the cookie is bound to A (issue 14 item 7), refused.
+  // B's own credentials with A's cookie: the cookie is bound to A, refused.
   const crossed = await informWithDigest('AUTH-B', 'dev-b', SECRETS.devicePassword, { Cookie: `session=${cookieA}` });
   assert.equal(crossed.status, 403);
   // B's own credentials: B's session, a new cookie, not A's.
