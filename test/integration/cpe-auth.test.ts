@@ -263,6 +263,15 @@ describe('session cookie and trusted proxies (acs.trustedProxies)', () => {
     assert.ok([200, 204].includes(r.cookieless), `got ${r.cookieless}`);
   });
 
+  test('auth none: outside a session only acs.preAuthMaxBodyBytes of body is read, and not parsed beyond it', async () => {
+    const before = direct.proxy.decoder.decodes;
+    const big = `<a>${'<b/>'.repeat(30_000)}</a>`; // 120 KB > 64 KiB
+    const r = await post(direct.proxy.acsPort, big);
+    assert.equal(r.status, 413);
+    assert.match(r.body, /before authentication/);
+    assert.equal(direct.proxy.decoder.decodes, before);
+  });
+
   test('behind a trusted proxy: the cookieless POST joins nothing; the cookie does', async () => {
     const r = await sessionThenCookieless(behind);
     assert.equal(r.inform, 200);
