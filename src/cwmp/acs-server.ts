@@ -15,6 +15,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../app/log.js';
 import type { Store } from '../store/types.js';
 import { authenticate, parseAuthorization, type AuthenticateResult, type PasswordLookup } from './http-auth.js';
@@ -100,6 +101,11 @@ export class AcsServer {
   private readonly nonces: NonceTracker;
   private readonly trustedProxies: CidrList;
   private readonly clientCert: 'off' | 'request' | 'require';
+  /**
+   * Per-device username -> device key (a username names one device for good: cpe-credentials.ts),
+   * so that authentication costs the store's cached getDevice, not a query. Bounded.
+   */
+  private readonly loginOwners = new LRUCache<string, string>({ max: 50_000 });
 
   constructor(
     private readonly engine: SessionEngine,
@@ -342,7 +348,7 @@ export class AcsServer {
     let device: DeviceRecord | null = null;
     const lookup = async (user: string): Promise<string | null> => {
       if (shared && user === shared) return sharedPassword;
-      device = user ? await this.store.getDeviceByCpeUsername(user) : null;
+      device = user ? await this.deviceOfLogin(user) : null;
       if (!device) return null;
       if (device.cpeUsername === user) return device.cpePassword ?? '';
       if (device.cpePendingUsername === user) return device.cpePendingPassword ?? '';
@@ -372,7 +378,20 @@ export class AcsServer {
   private async credentialsDevice(header: string): Promise<string | null> {
     const parsed = parseAuthorization(header);
     if (!parsed || (this.opts.auth.username && parsed.username === this.opts.auth.username)) return null;
-    return (await this.store.getDeviceByCpeUsername(parsed.username))?.deviceKey ?? null;
+    return (await this.deviceOfLogin(parsed.username))?.deviceKey ?? null;
+  }
+
+  /** The device whose current or pending per-device username this is. */
+  private async deviceOfLogin(username: string): Promise<DeviceRecord | null> {
+    const known = this.loginOwners.get(username);
+    if (known !== undefined) {
+      const d = await this.store.getDevice(known);
+      if (d && (d.cpeUsername === username || d.cpePendingUsername === username)) return d;
+      this.loginOwners.delete(username);
+    }
+    const d = await this.store.getDeviceByCpeUsername(username);
+    if (d) this.loginOwners.set(username, d.deviceKey);
+    return d;
   }
 
   /**

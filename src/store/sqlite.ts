@@ -255,9 +255,7 @@ function prepareStatements(db: DB) {
         last_inform = excluded.last_inform, last_inform_events = excluded.last_inform_events,
         registered_at = excluded.registered_at`),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
-    getByCpeUsername: db.prepare<[string, string], DeviceRow>(
-      'SELECT * FROM devices WHERE device_key IN (SELECT device_key FROM devices WHERE cpe_username = ? UNION SELECT device_key FROM devices WHERE cpe_pending_username = ?) LIMIT 1',
-    ),
+    getByCpeUsername: db.prepare<[string, string], DeviceRow>('SELECT * FROM devices WHERE cpe_username = ? OR cpe_pending_username = ? LIMIT 1'),
     getByEndpoint: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE endpoint_id = ?'),
     list: db.prepare<[{ limit: number; offset: number }], DeviceRow>('SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset'),
     search: db.prepare<[{ pattern: string; limit: number; offset: number }], DeviceRow>(
