@@ -18,6 +18,8 @@ import { RawConnection } from '../helpers/raw-http.js';
 import { inform as informFixture, postSoap, sessionCookieOf } from '../helpers/cwmp-fixtures.js';
 import { STRICT_SIM } from '../helpers/sim.js';
 import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
+import { findBinary } from '../helpers/brokers.js';
+import { startRedis, type RedisHandle } from '../helpers/redis.js';
 
 const BOOT = { username: 'bootstrap', password: 'bootstrap-secret' };
 
@@ -277,5 +279,41 @@ describe('session cookie and trusted proxies (acs.trustedProxies)', () => {
     assert.equal(r.inform, 200);
     assert.equal(r.cookieless, 400);
     assert.ok([200, 204].includes(r.withCookie), `got ${r.withCookie}`);
+  });
+});
+
+describe('Digest replay across instances (nc tracked in Redis)', { skip: findBinary('redis-server') ? false : 'redis-server is not installed' }, () => {
+  let redis: RedisHandle | null = null;
+  const instances: TestProxy[] = [];
+  before(async () => {
+    redis = await startRedis();
+    for (const name of ['ra', 'rb']) {
+      instances.push(
+        await startTestProxy({
+          'acs.auth.mode': 'digest',
+          'acs.auth.username': BOOT.username,
+          'acs.auth.password': BOOT.password,
+          'store.redis.url': redis!.url,
+          'store.redis.prefix': 'replay:',
+          'cluster.instanceId': name,
+        }),
+      );
+    }
+  });
+  after(async () => {
+    for (const i of instances) await i.stop();
+    await redis?.stop();
+  });
+
+  test('a header accepted by one instance is refused by the other; a fresh nc on the same nonce is accepted', async () => {
+    const [a, b] = [instances[0]!.proxy.acsPort, instances[1]!.proxy.acsPort];
+    const id: DeviceIdStruct = { manufacturer: 'Acme', oui: '00D09E', productClass: 'Box', serialNumber: 'CLUSTER-R' };
+    const first = await post(a, '');
+    const challenge = parseChallenge(String(first.headers['www-authenticate']))[0]!;
+    const auth = (nc: number) => digestAuthorization({ challenge, method: 'POST', uri: '/', username: BOOT.username, password: BOOT.password, nc });
+    const captured = auth(1);
+    assert.equal((await post(a, informXml(id), { Authorization: captured })).status, 200);
+    assert.equal((await post(b, informXml(id), { Authorization: captured })).status, 401, 'replayed to the other instance');
+    assert.equal((await post(b, informXml(id), { Authorization: auth(2) })).status, 200, 'the next nc of the same nonce, on the other instance');
   });
 });
