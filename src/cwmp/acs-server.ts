@@ -95,8 +95,8 @@ export class AcsServer {
   readonly scheme: 'http' | 'https';
   /** Signs the stateless Digest nonces (AcsServerOptions.sharedNonceSecret). */
   private nonceSecret: Buffer = randomBytes(32);
-  /** Sessions whose CPE has authenticated (by session id). */
-  private readonly authenticated = new Set<string>();
+  /** Sessions whose CPE has authenticated (by session id), and the username it authenticated with. */
+  private readonly authenticated = new Map<string, string>();
   private readonly connections: CpeConnections;
   private readonly nonces: NonceTracker;
   private readonly trustedProxies: CidrList;
@@ -248,7 +248,7 @@ export class AcsServer {
     } else if (mode !== 'none' && session && req.headers.authorization) {
       // The cookie is bound to the device that authenticated the session: another device's
       // credentials with it are refused (a pooled or stolen cookie).
-      const other = await this.credentialsDevice(req.headers.authorization);
+      const other = await this.credentialsDevice(req.headers.authorization, this.authenticated.get(session.id));
       if (other !== null && other !== session.deviceKey) {
         req.resume();
         this.log.warn({ remote: client.address }, 'ACS security event: session cookie presented with another device\u2019s credentials');
@@ -333,7 +333,7 @@ export class AcsServer {
     }
 
     const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection });
-    if (reply.cookie && mode !== 'none') this.authenticated.add(reply.cookie);
+    if (reply.cookie && mode !== 'none') this.authenticated.set(reply.cookie, identity?.username ?? '');
     if (inform && reply.cookie) await this.bindCertificate(socket, deviceKeyOf(inform.deviceId));
     send(res, reply, reply.cookie ? (this.opts.route ?? null) : null);
   }
@@ -374,10 +374,15 @@ export class AcsServer {
     return { ok: true, identity };
   }
 
-  /** The device whose own credentials an Authorization header names (null: the shared login, or nobody). */
-  private async credentialsDevice(header: string): Promise<string | null> {
+  /**
+   * The device whose own credentials an Authorization header names (null: the shared login, the
+   * login that opened the session, or nobody).
+   */
+  private async credentialsDevice(header: string, sessionLogin: string | undefined): Promise<string | null> {
     const parsed = parseAuthorization(header);
     if (!parsed || (this.opts.auth.username && parsed.username === this.opts.auth.username)) return null;
+    // The login that opened this session (the common case: a CPE repeating its header): its own device.
+    if (parsed.username === sessionLogin) return null;
     return (await this.deviceOfLogin(parsed.username))?.deviceKey ?? null;
   }
 
