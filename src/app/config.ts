@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { splitTargets, trustConfigProblem } from '../usp/trust/roles.js';
+import { parseCidr } from '../util/cidr.js';
 
 /**
  * The schema is the single declaration of every key: its type, default, bounds and meaning.
@@ -86,6 +87,21 @@ const SCHEMA = {
     port: int(7547, 0, 65535),
     /** Largest CPE request body accepted (bytes); larger gets 413. */
     maxBodyBytes: int(8 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    /**
+     * Largest body of a request not yet authenticated (no credentials checked from its headers,
+     * not in an authenticated session): an Inform that opens a session under auth none.
+     */
+    preAuthMaxBodyBytes: int(64 * 1024, 1024, 512 * 1024 * 1024),
+    /**
+     * Reverse proxies / balancers in front of the ACS (CIDR list): their X-Forwarded-For gives the
+     * client address, and a POST through them joins a session only by its cookie.
+     */
+    trustedProxies: strings(),
+    /**
+     * A known device whose TLS certificate identity or ConnectionRequestURL host changed:
+     * refuse (403) or log a security event and go on.
+     */
+    identityPolicy: oneOf(['refuse', 'log'], 'log'),
     /** An idle CWMP session ends after this (ms); its in-flight RPC fails. */
     sessionTimeoutMs: int(30_000, 10, MAX_MS),
     /** Bodies larger than this are decoded on a worker thread so other sessions do not stall. */
@@ -108,13 +124,29 @@ const SCHEMA = {
      */
     droppedConnectionGraceMs: int(3000, 0, MAX_MS),
     /** HTTPS for the ACS URL: PEM files; cert '' = plain HTTP. */
-    tls: { ...tlsServer(), requestClientCert: bool(false) },
+    tls: {
+      ...tlsServer(),
+      /** Same as clientCert: require (kept for existing configurations). */
+      requestClientCert: bool(false),
+      /**
+       * CPE certificates (signed by ca) as device identity, bound to the device at first use:
+       * request (optional) or require (the TLS handshake fails without one).
+       */
+      clientCert: oneOf(['off', 'request', 'require'], 'off'),
+    },
     auth: {
       mode: oneOf(['none', 'basic', 'digest'], 'none'),
       realm: str('cwmp-usp-proxy'),
       /** Shared pair; a device's own credentials in the store take precedence. */
       username: str(''),
       password: str('', { secret: true }),
+      /**
+       * Per-device credentials: the shared pair only bootstraps a device that has none; its first
+       * session gives it a random ManagementServer.Username/Password, which alone opens its sessions.
+       */
+      perDevice: bool(false),
+      /** A Digest nonce expires after this (ms); a request with an expired one gets stale=true. */
+      nonceMaxAgeMs: int(300_000, 1000, MAX_MS),
     },
     /** What one peer may cost the ACS (docs/security.md "Limits per peer"). */
     limits: {
@@ -593,6 +625,16 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  if (config.acs.auth.perDevice && (config.acs.auth.mode === 'none' || !config.acs.auth.username)) {
+    throw new ConfigError('acs.auth.perDevice needs acs.auth.mode basic or digest and the shared bootstrap login (acs.auth.username/password)');
+  }
+  for (const c of config.acs.trustedProxies) {
+    try {
+      parseCidr(c);
+    } catch (e) {
+      throw new ConfigError(`acs.trustedProxies: ${(e as Error).message}`);
+    }
+  }
   for (const p of config.acs.connectionRequest.ports) {
     if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(`acs.connectionRequest.ports: not a port: ${JSON.stringify(p)}`);
   }

@@ -17,6 +17,8 @@ export const REDACT_PATHS = [
   '*.connReqPassword',
   'cpePassword',
   '*.cpePassword',
+  'cpePendingPassword',
+  '*.cpePendingPassword',
   'authorization',
   '*.authorization',
   'headers.authorization',

@@ -27,6 +27,7 @@ import { NatReach } from '../cwmp/nat.js';
 import { XmppConnectionRequester } from '../cwmp/connreq-xmpp.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
+import { RedisNonceTracker } from '../cluster/redis-nonce-tracker.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
 import { type Coordination, SingleInstance } from '../usp/agent/coordination.js';
 import type { CwmpCommandRunner } from '../interworking/commands.js';
@@ -135,6 +136,7 @@ export class CwmpUspProxy {
       endpointIdCollision: config.usp.endpointIdCollision,
       lingerMs: config.acs.lingerMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
+      perDeviceCredentials: config.acs.auth.perDevice,
     };
     this.engine = shared
       ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)
@@ -155,6 +157,11 @@ export class CwmpUspProxy {
         tls: config.acs.tls,
         route: shared ? instanceId : undefined,
         sharedNonceSecret: shared ? () => sharedNonceSecret(shared.store) : undefined,
+        // Several instances: a nonce's nc is tracked in Redis, so a replay to another instance fails too.
+        nonceTracker: shared ? new RedisNonceTracker(shared.store.redis, (...parts) => shared.store.key(...parts)) : undefined,
+        preAuthMaxBodyBytes: config.acs.preAuthMaxBodyBytes,
+        trustedProxies: config.acs.trustedProxies,
+        identityPolicy: config.acs.identityPolicy,
         limits: config.acs.limits,
       },
       log.child({ module: 'acs' }),
@@ -287,6 +294,13 @@ export class CwmpUspProxy {
     this.acsPort = await this.acs.listen();
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
+    if (this.config.acs.auth.mode === 'none' && !isLoopbackHost(this.config.acs.host)) {
+      // docs/security.md "CPE authentication": anyone reaching the port can register or impersonate devices.
+      this.log.warn(
+        { host: this.config.acs.host, port: this.acsPort },
+        'ACS listens beyond loopback with acs.auth.mode none: any peer can impersonate any device; set acs.auth (digest, perDevice) in production',
+      );
+    }
   }
 
   /**
@@ -397,6 +411,15 @@ export class CwmpUspProxy {
     await this.decoder.close();
     await this.store.close();
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the ACS is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
 /** Whether `file` lies inside `dir` (both resolved). */

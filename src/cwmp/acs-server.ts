@@ -15,9 +15,17 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../app/log.js';
 import type { Store } from '../store/types.js';
-import { authenticate } from './http-auth.js';
+import { authenticate, parseAuthorization, type AuthenticateResult, type PasswordLookup } from './http-auth.js';
+import { MemoryNonceTracker, type NonceTracker } from './nonce-tracker.js';
+import { promotePendingCpeCredentials } from './cpe-credentials.js';
+import { clientAddress } from './client-address.js';
+import { CidrList } from '../util/cidr.js';
+import type { TLSSocket } from 'node:tls';
+import type { DeviceRecord } from '../store/types.js';
+import type { Inform } from './types.js';
 import { SoapError, encodeSoap } from './soap.js';
 import { CwmpFault } from './types.js';
 import type { DecodePool } from './decode-pool.js';
@@ -35,12 +43,22 @@ export interface AcsServerOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
-  auth: { mode: AuthMode; realm: string; username: string; password: string };
+  auth: { mode: AuthMode; realm: string; username: string; password: string; perDevice?: boolean; nonceMaxAgeMs?: number };
+  /** Largest body of a request not authenticated yet (acs.preAuthMaxBodyBytes); default 64 KiB. */
+  preAuthMaxBodyBytes?: number;
+  /** Digest nonce use (replay); default: in memory. Several instances pass the Redis one. */
+  nonceTracker?: NonceTracker;
+  /** acs.trustedProxies: CIDR blocks of reverse proxies whose X-Forwarded-For is believed. */
+  trustedProxies?: readonly string[];
+  /** acs.identityPolicy: a known device's certificate identity or ConnectionRequestURL host changed. */
+  identityPolicy?: 'refuse' | 'log';
   /**
    * HTTPS (config acs.tls): PEM file paths, read once here; cert '' (or no tls) = plain HTTP.
-   * requestClientCert: CPEs must present a certificate signed by `ca` (refused otherwise).
+   * requestClientCert (= clientCert require): CPEs must present a certificate signed by `ca`.
+   * clientCert request: a certificate is asked for, optional; either way it is the device's
+   * identity, bound at first use (docs/security.md "CPE authentication").
    */
-  tls?: { cert: string; key: string; ca: string; requestClientCert: boolean };
+  tls?: { cert: string; key: string; ca: string; requestClientCert: boolean; clientCert?: 'off' | 'request' | 'require' };
   /** Whole request (headers and body) deadline; default 60 s. A stuck peer gets 408 and is closed. */
   requestTimeoutMs?: number;
   /** Request headers deadline (slow-header clients); default 30 s. */
@@ -72,6 +90,11 @@ export interface AcsServerOptions {
 const NO_PEER_LIMITS: PeerLimitOptions = { maxConnections: 0, newSessionsPerMinute: 0, exemptLoopback: true };
 
 const COOKIE_NAME = 'session';
+/** Who a request authenticated as, from its headers alone (the body is read only after). */
+type Identity =
+  | { kind: 'shared'; username: string; nonce?: string }
+  | { kind: 'device'; username: string; deviceKey: string; pending: boolean; nonce?: string };
+
 /** Names the instance that opened the session, for balancers with cookie stickiness (README "Scaling out"). */
 export const ROUTE_COOKIE = 'cup_route';
 
@@ -81,9 +104,17 @@ export class AcsServer {
   readonly scheme: 'http' | 'https';
   /** Signs the stateless Digest nonces (AcsServerOptions.sharedNonceSecret). */
   private nonceSecret: Buffer = randomBytes(32);
-  /** Sessions whose CPE has authenticated (by session id). */
-  private readonly authenticated = new Set<string>();
+  /** Sessions whose CPE has authenticated (by session id), and the username it authenticated with. */
+  private readonly authenticated = new Map<string, string>();
   private readonly connections: CpeConnections;
+  private readonly nonces: NonceTracker;
+  private readonly trustedProxies: CidrList;
+  private readonly clientCert: 'off' | 'request' | 'require';
+  /**
+   * Per-device username -> device key (a username names one device for good: cpe-credentials.ts),
+   * so that authentication costs the store's cached getDevice, not a query. Bounded.
+   */
+  private readonly loginOwners = new LRUCache<string, string>({ max: 50_000 });
   /** Connections and new sessions per source address (peer-limits.ts). */
   readonly peerLimits: PeerLimits;
   /** Bodies refused for their parse budget (acs.limits.parse). */
@@ -119,12 +150,17 @@ export class AcsServer {
     // node checks both deadlines only every connectionsCheckingInterval (default 30 s, which
     // would let a slow-header client hold its socket up to twice the deadline).
     const connectionsCheckingInterval = Math.max(50, Math.min(5_000, Math.floor(headersTimeout / 4)));
+    this.nonces = opts.nonceTracker ?? new MemoryNonceTracker();
+    this.trustedProxies = new CidrList(opts.trustedProxies ?? []);
+    this.clientCert = opts.tls?.requestClientCert ? 'require' : (opts.tls?.clientCert ?? 'off');
     const tls = opts.tls ? loadServerTls('acs.tls', opts.tls) : null;
     if (tls) {
-      if (opts.tls?.requestClientCert && !tls.ca) {
-        throw new TlsConfigError('acs.tls.requestClientCert needs acs.tls.ca: the CA that signs the CPE certificates');
+      if (this.clientCert !== 'off' && !tls.ca) {
+        throw new TlsConfigError(
+          `acs.tls.${opts.tls?.requestClientCert ? 'requestClientCert' : 'clientCert'} needs acs.tls.ca: the CA that signs the CPE certificates`,
+        );
       }
-      const requireCert = opts.tls?.requestClientCert === true;
+      const requireCert = this.clientCert === 'require';
       this.scheme = 'https';
       this.server = https.createServer(
         {
@@ -134,8 +170,10 @@ export class AcsServer {
           cert: tls.cert,
           key: tls.key,
           ...(tls.ca ? { ca: tls.ca } : {}),
-          // A CPE without a certificate signed by ca fails the handshake (no HTTP at all).
+          // A CPE without a certificate signed by ca fails the handshake (no HTTP at all);
+          // 'request': asked for, and checked per request (socket.authorized).
           ...(requireCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+          ...(this.clientCert === 'request' ? { requestCert: true, rejectUnauthorized: false } : {}),
         },
         handler,
       );
@@ -143,6 +181,7 @@ export class AcsServer {
         this.log.warn({ remote: sock.remoteAddress, error: err.message }, 'ACS: TLS handshake failed');
       });
     } else {
+      if (this.clientCert !== 'off') throw new TlsConfigError('acs.tls.clientCert needs HTTPS: set acs.tls.cert and acs.tls.key');
       this.scheme = 'http';
       this.server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000, connectionsCheckingInterval }, handler);
     }
@@ -202,30 +241,58 @@ export class AcsServer {
         headers: { Allow: 'POST' },
       });
     }
+    const mode = this.opts.auth.mode;
+    const cookieId = readCookie(req.headers.cookie);
+    const socket = req.socket as Socket;
+    const client = clientAddress(socket.remoteAddress, req.headers['x-forwarded-for'], this.trustedProxies);
+    // Behind a trusted proxy that pools upstream connections the TCP connection says nothing
+    // about the CPE: such a POST joins a session by its cookie only (a fresh object per request).
+    const connection: object = client.proxied ? {} : socket;
+    const session = await this.engine.findSessionOf(cookieId, connection);
+    const sessionId = session?.id ?? null;
+    // A session this instance authenticated, or (several instances) one that exists in Redis:
+    // either was opened by an authenticated Inform.
+    const inSession = sessionId !== null && (mode === 'none' || this.engine.sharedSessions || this.authenticated.has(sessionId));
+
+    // Authentication from the headers, before a byte of the body is read (challenge first).
+    let identity: Identity | null = null;
+    if (mode !== 'none' && !inSession) {
+      const r = await this.authenticateHeaders(req);
+      if (!r.ok) {
+        req.resume();
+        if (req.headers.authorization) this.log.warn({ reason: r.reason, username: r.username, remote: client.address }, 'ACS: CPE authentication failed');
+        return send(res, {
+          status: 401,
+          body: r.reason === 'missing' ? 'authentication required\n' : 'authentication failed\n',
+          contentType: 'text/plain',
+          headers: { 'WWW-Authenticate': r.challenge, ...closeIfBody(req, this.opts.preAuthMaxBodyBytes ?? 64 * 1024) },
+        });
+      }
+      identity = r.identity;
+    } else if (mode !== 'none' && session && req.headers.authorization) {
+      // The cookie is bound to the device that authenticated the session: another device's
+      // credentials with it are refused (a pooled or stolen cookie).
+      const other = await this.credentialsDevice(req.headers.authorization, this.authenticated.get(session.id));
+      if (other !== null && other !== session.deviceKey) {
+        req.resume();
+        this.log.warn({ remote: client.address }, 'ACS security event: session cookie presented with another device\u2019s credentials');
+        return send(res, { status: 403, body: 'this session belongs to another device\n', contentType: 'text/plain', headers: { Connection: 'close' } });
+      }
+    }
+
+    // Until the request is authenticated (auth none: outside a session) only a small body is read.
+    const authenticated = identity !== null || (inSession && mode !== 'none') || (mode === 'none' && sessionId !== null);
+    const limit = authenticated ? this.opts.maxBodyBytes : Math.min(this.opts.maxBodyBytes, this.opts.preAuthMaxBodyBytes ?? 64 * 1024);
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > this.opts.maxBodyBytes) {
+    if (declared > limit) {
       req.resume();
-      this.log.warn({ bytes: declared }, 'ACS: body over the limit');
+      this.log.warn({ bytes: declared, limit, remote: client.address }, 'ACS: body over the limit');
       return send(res, {
         status: 413,
-        body: `body of ${declared} bytes exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`,
+        body: `body of ${declared} bytes exceeds the limit of ${limit} bytes${authenticated ? '' : ' before authentication'}\n`,
         contentType: 'text/plain',
         headers: { Connection: 'close' },
       });
-    }
-    const cookieId = readCookie(req.headers.cookie);
-    const socket = req.socket as Socket;
-    const sessionId = await this.engine.findSession(cookieId, socket);
-    // A session this instance authenticated, or (several instances) one that exists in Redis:
-    // either was opened by an authenticated Inform.
-    let needAuth = this.opts.auth.mode !== 'none' && !(sessionId && (this.engine.sharedSessions || this.authenticated.has(sessionId)));
-    if (needAuth && !req.headers.authorization) {
-      req.resume();
-      const r = await authenticate(
-        null,
-        this.authOptions(req, () => null),
-      );
-      return send(res, { status: 401, body: 'authentication required\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.ok ? '' : r.challenge } });
     }
 
     // A request without a session would open one: at most newSessionsPerMinute per address.
@@ -241,12 +308,12 @@ export class AcsServer {
       });
     }
 
-    const raw = await readBody(req, this.opts.maxBodyBytes);
+    const raw = await readBody(req, limit);
     if (raw === null) {
-      this.log.warn('ACS: body over the limit');
+      this.log.warn({ limit, remote: client.address }, 'ACS: body over the limit');
       return send(res, {
         status: 413,
-        body: `body exceeds the limit of ${this.opts.maxBodyBytes} bytes\n`,
+        body: `body exceeds the limit of ${limit} bytes\n`,
         contentType: 'text/plain',
         headers: { Connection: 'close' },
       });
@@ -266,10 +333,10 @@ export class AcsServer {
           this.log.warn({ remote: socket.remoteAddress, bytes: raw.length }, `ACS: body refused: ${e.message}`);
           return send(res, { status: 413, body: `body refused: ${e.message}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
         }
-        if (e.code === 'unsupported-method' && sessionId && !needAuth) {
+        if (e.code === 'unsupported-method' && sessionId && inSession) {
           return send(res, await this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
         }
-        this.log.warn({ code: e.code, remote: socket.remoteAddress }, `ACS: bad CPE message: ${e.message}`);
+        this.log.warn({ code: e.code, remote: client.address }, `ACS: bad CPE message: ${e.message}`);
         if (e.cwmpVersion && (e.code === 'invalid-message' || e.code === 'unsupported-method')) {
           // The envelope was readable: answer in CWMP terms (TR-069 A.5: 8003 invalid arguments, 8000 method not supported).
           const code = e.code === 'invalid-message' ? CwmpFault.AcsInvalidArguments : CwmpFault.AcsMethodNotSupported;
@@ -286,26 +353,156 @@ export class AcsServer {
     this.logWarnings(decoded);
 
     const env = decoded.envelope;
-    // Every Inform authenticates, even on a connection whose previous session is still open.
-    if (this.opts.auth.mode !== 'none' && env?.body.method === 'Inform') needAuth = true;
-    if (needAuth) {
-      const inform = env?.body.method === 'Inform' ? env.body : null;
-      const device = inform ? await this.store.getDevice(deviceKeyOf(inform.deviceId)) : null;
-      const { username, password } = this.opts.auth;
-      const lookup = (user: string): string | null => {
-        if (device?.cpeUsername) return user === device.cpeUsername ? (device.cpePassword ?? '') : null;
-        return username && user === username ? password : null;
-      };
-      const r = await authenticate(req.headers.authorization, this.authOptions(req, lookup));
-      if (!r.ok) {
-        this.log.warn({ reason: r.reason, username: r.username, remote: socket.remoteAddress }, 'ACS: CPE authentication failed');
-        return send(res, { status: 401, body: 'authentication failed\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.challenge } });
+    const inform = env?.body.method === 'Inform' ? env.body : null;
+    let device: DeviceRecord | null = null;
+    if (inform) {
+      device = await this.store.getDevice(deviceKeyOf(inform.deviceId));
+      if (mode !== 'none') {
+        // Every Inform authenticates, even on a connection whose previous session is still open.
+        if (!identity) {
+          const r = await this.authenticateHeaders(req);
+          if (!r.ok) {
+            this.log.warn({ reason: r.reason, username: r.username, remote: client.address }, 'ACS: CPE authentication failed');
+            return send(res, { status: 401, body: 'authentication failed\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.challenge } });
+          }
+          identity = r.identity;
+        }
+        const refused = await this.checkDevice(identity, inform, device, client.address);
+        if (refused) return send(res, { status: 403, body: `${refused}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
       }
+      const refused = this.checkIdentityBinding(socket, inform, device, client.address);
+      if (refused) return send(res, { status: 403, body: `${refused}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
     }
 
-    const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
-    if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
+    const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection });
+    if (reply.cookie && mode !== 'none') this.authenticated.set(reply.cookie, identity?.username ?? '');
+    if (inform && reply.cookie) await this.bindCertificate(socket, deviceKeyOf(inform.deviceId));
     send(res, reply, reply.cookie ? (this.opts.route ?? null) : null);
+  }
+
+  /**
+   * Checks the Authorization header alone: the shared login, or a device's own (current or
+   * pending) credentials found by their username; Digest needs qop=auth, an unexpired nonce and
+   * an nc above every nc seen with that nonce (nonce-tracker.ts).
+   */
+  private async authenticateHeaders(req: http.IncomingMessage): Promise<{ ok: true; identity: Identity } | Extract<AuthenticateResult, { ok: false }>> {
+    const { username: shared, password: sharedPassword } = this.opts.auth;
+    let device: DeviceRecord | null = null;
+    const lookup = async (user: string): Promise<string | null> => {
+      if (shared && user === shared) return sharedPassword;
+      device = user ? await this.deviceOfLogin(user) : null;
+      if (!device) return null;
+      if (device.cpeUsername === user) return device.cpePassword ?? '';
+      if (device.cpePendingUsername === user) return device.cpePendingPassword ?? '';
+      return null;
+    };
+    const r = await authenticate(req.headers.authorization, { ...this.authOptions(req, lookup), requireQop: true });
+    if (!r.ok) return r;
+    if (r.nonce !== undefined) {
+      const ttl = (this.opts.auth.nonceMaxAgeMs ?? 300_000) + 10_000;
+      if ((await this.nonces.use(r.nonce, r.nc ?? 0, ttl)) === 'replay') {
+        const fresh = await authenticate(
+          null,
+          this.authOptions(req, () => null),
+        );
+        return { ok: false, reason: 'bad-nonce', challenge: fresh.ok ? '' : fresh.challenge, username: r.username };
+      }
+    }
+    const d = device as DeviceRecord | null;
+    const identity: Identity =
+      d && r.username !== shared
+        ? { kind: 'device', username: r.username, deviceKey: d.deviceKey, pending: d.cpePendingUsername === r.username, nonce: r.nonce }
+        : { kind: 'shared', username: r.username, nonce: r.nonce };
+    return { ok: true, identity };
+  }
+
+  /**
+   * The device whose own credentials an Authorization header names (null: the shared login, the
+   * login that opened the session, or nobody).
+   */
+  private async credentialsDevice(header: string, sessionLogin: string | undefined): Promise<string | null> {
+    const parsed = parseAuthorization(header);
+    if (!parsed || (this.opts.auth.username && parsed.username === this.opts.auth.username)) return null;
+    // The login that opened this session (the common case: a CPE repeating its header): its own device.
+    if (parsed.username === sessionLogin) return null;
+    return (await this.deviceOfLogin(parsed.username))?.deviceKey ?? null;
+  }
+
+  /** The device whose current or pending per-device username this is. */
+  private async deviceOfLogin(username: string): Promise<DeviceRecord | null> {
+    const known = this.loginOwners.get(username);
+    if (known !== undefined) {
+      const d = await this.store.getDevice(known);
+      if (d && (d.cpeUsername === username || d.cpePendingUsername === username)) return d;
+      this.loginOwners.delete(username);
+    }
+    const d = await this.store.getDeviceByCpeUsername(username);
+    if (d) this.loginOwners.set(username, d.deviceKey);
+    return d;
+  }
+
+  /**
+   * The authenticated identity may speak for the Inform's device: its own credentials for it,
+   * the shared login only for a device without credentials of its own, and a Digest nonce for one
+   * device only. Returns the refusal, or null.
+   */
+  private async checkDevice(identity: Identity, inform: Inform, device: DeviceRecord | null, remote: string): Promise<string | null> {
+    const deviceKey = deviceKeyOf(inform.deviceId);
+    const refuse = (why: string): string => {
+      this.log.warn({ deviceKey, username: identity.username, remote }, `ACS security event: Inform refused: ${why}`);
+      return `Inform refused: ${why}`;
+    };
+    if (identity.kind === 'device' && identity.deviceKey !== deviceKey) return refuse('these credentials belong to another device');
+    if (identity.kind === 'shared' && device?.cpeUsername) return refuse('the device has credentials of its own; the shared login only bootstraps new devices');
+    if (identity.nonce !== undefined && !(await this.nonces.bind(identity.nonce, deviceKey, (this.opts.auth.nonceMaxAgeMs ?? 300_000) + 10_000)))
+      return refuse('the Digest nonce was issued to another device');
+    if (identity.kind === 'device' && identity.pending) {
+      // The device applied the pending pair: it is its pair now (cpe-credentials.ts).
+      await promotePendingCpeCredentials(this.store, deviceKey, identity.username);
+      this.log.info({ deviceKey }, 'per-device ACS credentials confirmed by the device');
+    }
+    return null;
+  }
+
+  /**
+   * acs.identityPolicy: a known device whose certificate identity or ConnectionRequestURL host
+   * changed. Returns the refusal (policy refuse), or null.
+   */
+  private checkIdentityBinding(socket: Socket, inform: Inform, device: DeviceRecord | null, remote: string): string | null {
+    if (!device) return null;
+    const changes: string[] = [];
+    const cert = this.certificateIdentity(socket);
+    if (device.cpeCertIdentity && cert !== device.cpeCertIdentity) changes.push('its TLS client certificate identity changed');
+    const url = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnectionRequestURL'))?.value;
+    if (url && device.connectionRequestUrl && hostOf(url) !== hostOf(device.connectionRequestUrl)) changes.push('its ConnectionRequestURL host changed');
+    if (changes.length === 0) return null;
+    const refuse = this.opts.identityPolicy === 'refuse';
+    this.log.warn({ deviceKey: device.deviceKey, remote, policy: refuse ? 'refuse' : 'log' }, `ACS security event: known device ${changes.join(' and ')}`);
+    return refuse ? `Inform refused: ${changes.join(' and ')} (acs.identityPolicy refuse)` : null;
+  }
+
+  /** Subject of a CA-verified client certificate (acs.tls.clientCert), or null. */
+  private certificateIdentity(socket: Socket): string | null {
+    if (this.clientCert === 'off') return null;
+    const tls = socket as Partial<TLSSocket>;
+    if (!tls.authorized || typeof tls.getPeerCertificate !== 'function') return null;
+    const c = tls.getPeerCertificate();
+    if (!c?.subject) return null;
+    const subject = Object.entries(c.subject)
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+      .join(',');
+    return subject || (c.serialNumber ? `serial=${c.serialNumber}` : null);
+  }
+
+  /** First use: the device's certificate identity is bound to it. */
+  private async bindCertificate(socket: Socket, deviceKey: string): Promise<void> {
+    const cert = this.certificateIdentity(socket);
+    if (!cert) return;
+    const device = await this.store.getDevice(deviceKey);
+    if (!device || device.cpeCertIdentity) return;
+    device.cpeCertIdentity = cert;
+    await this.store.upsertDevice(device);
+    this.log.info({ deviceKey, certificate: cert }, 'TLS client certificate bound to the device');
   }
 
   /** At most maxLogLinesPerRequest lines, then one line with the count of the others. */
@@ -317,7 +514,7 @@ export class AcsServer {
     if (more > 0) this.log.debug({ more }, `ACS: ${more} more decode warnings not logged (acs.limits.maxLogLinesPerRequest)`);
   }
 
-  private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {
+  private authOptions(req: http.IncomingMessage, lookup: PasswordLookup) {
     return {
       mode: this.opts.auth.mode === 'digest' ? ('digest' as const) : ('basic' as const),
       realm: this.opts.auth.realm,
@@ -325,7 +522,26 @@ export class AcsServer {
       requestUri: req.url,
       lookup,
       nonceSecret: this.nonceSecret,
+      nonceMaxAgeMs: this.opts.auth.nonceMaxAgeMs,
     };
+  }
+}
+
+/**
+ * A 401 answered before the body is read: the body is drained unparsed so that the CPE can send
+ * its authenticated request on the same connection (Digest, TR-069 3.4.4), unless it is larger
+ * than a CWMP message needs before authentication: then the connection is closed.
+ */
+function closeIfBody(req: http.IncomingMessage, preAuthLimit: number): Record<string, string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  return declared > preAuthLimit || req.headers['transfer-encoding'] !== undefined ? { Connection: 'close' } : {};
+}
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).hostname.toLowerCase();
+  } catch {
+    return null;
   }
 }
 

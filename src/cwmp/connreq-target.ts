@@ -9,37 +9,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
-
-/**
- * A list of CIDR blocks (IPv4 and IPv6). The same API as the project's shared CIDR module
- * (src/util/cidr.ts on the branch that adds it), kept private here until both meet.
- */
-export class CidrList {
-  private readonly blocks: Array<{ v6: boolean; base: bigint; mask: bigint }> = [];
-  constructor(list: string[]) {
-    for (const raw of list) {
-      const s = raw.trim();
-      const slash = s.indexOf('/');
-      const ip = normalizeIp(slash < 0 ? s : s.slice(0, slash));
-      if (!ip) throw new Error(`not an IP address or CIDR block: ${JSON.stringify(raw)}`);
-      const v6 = ip.includes(':');
-      const width = v6 ? 128 : 32;
-      const bits = slash < 0 ? width : Number(s.slice(slash + 1));
-      if (!Number.isInteger(bits) || bits < 0 || bits > width || (slash >= 0 && !/^\d+$/.test(s.slice(slash + 1)))) {
-        throw new Error(`bad prefix length in ${JSON.stringify(raw)}`);
-      }
-      const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(width - bits);
-      this.blocks.push({ v6, base: toBigInt(ip) & mask, mask });
-    }
-  }
-  has(ip: string): boolean {
-    const n = normalizeIp(ip);
-    if (!n) return false;
-    const v6 = n.includes(':');
-    const value = toBigInt(n);
-    return this.blocks.some((b) => b.v6 === v6 && (value & b.mask) === b.base);
-  }
-}
+import { CidrList } from '../util/cidr.js';
 
 /** An IP address in canonical form; IPv4-mapped IPv6 (::ffff:a.b.c.d) as IPv4; null if not an address. */
 export function normalizeIp(s: string): string | null {

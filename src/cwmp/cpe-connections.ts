@@ -14,6 +14,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { connectionFraming, FramingError, RequestFramer } from './http-framing.js';
 
 export interface CpeConnectionOptions {
@@ -171,6 +172,16 @@ class RelayedConnection extends Duplex {
 
   get remoteFamily(): string | undefined {
     return this.socket.remoteFamily;
+  }
+
+  /** TLS: whether the client certificate verified against acs.tls.ca (the CPE's identity, acs-server.ts). */
+  get authorized(): boolean {
+    return (this.socket as Partial<TLSSocket>).authorized === true;
+  }
+
+  getPeerCertificate(): PeerCertificate | null {
+    const tls = this.socket as Partial<TLSSocket>;
+    return typeof tls.getPeerCertificate === 'function' ? tls.getPeerCertificate() : null;
   }
 
   setTimeout(ms: number): this {

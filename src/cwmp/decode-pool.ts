@@ -28,6 +28,8 @@ export class DecodePool {
   private readonly jobs = new Map<number, Job>();
   private readonly load: number[] = [];
   private nextId = 1;
+  /** Bodies handed to the codec so far (tests prove an unauthenticated body never gets here). */
+  decodes = 0;
 
   constructor(
     size: number,
@@ -71,6 +73,7 @@ export class DecodePool {
 
   /** `byteLength` is the body size on the wire (cheaper than recomputing). */
   decode(xml: string, byteLength: number): Promise<DecodeResult> {
+    this.decodes++;
     if (this.workers.length === 0 || byteLength < this.thresholdBytes) {
       try {
         return Promise.resolve(decodeSoap(xml, this.limits));

@@ -332,6 +332,8 @@ export interface VerifyDigestOptions {
   requestUri?: string;
   /** Expected opaque, when the server sent one. */
   opaque?: string;
+  /** Refuse the RFC 2069 form (no qop, no cnonce): the ACS requires qop=auth (replay protection needs nc). */
+  requireQop?: boolean;
 }
 
 /**
@@ -350,6 +352,7 @@ export function verifyDigest(parsed: ParsedAuthorization, o: VerifyDigestOptions
   if (o.opaque !== undefined && parsed.opaque !== o.opaque) return false;
   if (o.requestUri !== undefined && !uriMatches(parsed.uri, o.requestUri)) return false;
   let qop: string | undefined;
+  if (parsed.qop === undefined && o.requireQop) return false;
   if (parsed.qop !== undefined) {
     if (parsed.qop.toLowerCase() !== 'auth') return false;
     if (!parsed.cnonce || !parsed.nc || !/^[0-9a-fA-F]{8}$/.test(parsed.nc)) return false;
@@ -431,10 +434,13 @@ export interface AuthenticateOptions {
   nonceSecret?: string | Uint8Array;
   nonceMaxAgeMs?: number;
   now?: number;
+  /** Digest: refuse digests without qop=auth (see VerifyDigestOptions.requireQop). */
+  requireQop?: boolean;
 }
 
 export type AuthenticateResult =
-  | { ok: true; username: string }
+  /** Digest: nonce and nc of the accepted request (for replay tracking, nonce-tracker.ts). */
+  | { ok: true; username: string; nonce?: string; nc?: number }
   | {
       ok: false;
       reason: 'missing' | 'malformed' | 'wrong-scheme' | 'unknown-user' | 'bad-credentials' | 'stale-nonce' | 'bad-nonce';
@@ -470,11 +476,11 @@ export async function authenticate(header: string | undefined | null, o: Authent
   const nonceState = checkNonce(secret, parsed.nonce, now, o.nonceMaxAgeMs);
   if (nonceState === 'invalid') return { ok: false, reason: 'bad-nonce', challenge: challenge(), username: parsed.username };
   if (password == null) return { ok: false, reason: 'unknown-user', challenge: challenge(), username: parsed.username };
-  const good = verifyDigest(parsed, { method: o.method, password, realm: o.realm, requestUri: o.requestUri });
+  const good = verifyDigest(parsed, { method: o.method, password, realm: o.realm, requestUri: o.requestUri, requireQop: o.requireQop });
   if (!good) return { ok: false, reason: 'bad-credentials', challenge: challenge(), username: parsed.username };
   // RFC 7616 3.3: a correct digest on an expired nonce gets stale=true, not a password prompt.
   if (nonceState === 'stale') return { ok: false, reason: 'stale-nonce', challenge: challenge(true), username: parsed.username };
-  return { ok: true, username: parsed.username };
+  return { ok: true, username: parsed.username, nonce: parsed.nonce, nc: parsed.nc !== undefined ? Number.parseInt(parsed.nc, 16) : 0 };
 }
 
 // ---------------------------------------------------------------- client side

@@ -81,6 +81,8 @@ export interface SessionEngineOptions {
   rpcDeadlineMs: number;
   holdRequests: boolean;
   setConnectionRequestCredentials: boolean;
+  /** acs.auth.perDevice: give a device holding a pending pair its own ManagementServer.Username/Password (cpe-credentials.ts). */
+  perDeviceCredentials?: boolean;
   maxSessions: number;
   endpointIdScheme: 'os' | 'ops';
   /**

@@ -24,6 +24,7 @@ import {
   storeConnectionRequestCredentials,
   wantsConnectionRequestCredentials,
 } from './cr-credentials.js';
+import { CPE_CREDENTIALS_ORIGIN, cpeCredentialsRpc, newCpeCredentials, storeCpeCredentials, wantsCpeCredentials } from './cpe-credentials.js';
 import { deviceKeyOf, endpointIdOf, instanceIdTooLong, modelTypesKeyOf, rootModelOf } from './device-id.js';
 import { step, type Inflight, type MachineOptions, type SessionEffect, type SessionInput, type SessionRecord } from './session-machine.js';
 import { MemorySessionState } from './session-state-memory.js';
@@ -190,6 +191,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** The session a POST belongs to: by cookie, else (one instance) by TCP connection. */
   async findSession(sessionId: string | null, connection: object): Promise<string | null> {
     return (await this.sessionOf(sessionId, connection))?.id ?? null;
+  }
+
+  /** findSession, with the device the session belongs to (the ACS front binds a cookie to its device). */
+  async findSessionOf(sessionId: string | null, connection: object): Promise<{ id: string; deviceKey: string } | null> {
+    const s = await this.sessionOf(sessionId, connection);
+    return s ? { id: s.id, deviceKey: s.deviceKey } : null;
   }
 
   private async sessionOf(sessionId: string | null, connection: object): Promise<SessionRecord | null> {
@@ -365,6 +372,17 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       await this.state.enqueue(connectionRequestCredentialsRpc(device, this.opts.rpcDeadlineMs), true, false);
       credentials = 1;
     }
+    if (this.opts.perDeviceCredentials && !device.cpeUsername && !device.cpePendingUsername) {
+      // Stored as pending before the SetParameterValues can leave (cpe-credentials.ts: lockout safety).
+      const fresh = newCpeCredentials();
+      device.cpePendingUsername = fresh.username;
+      device.cpePendingPassword = fresh.password;
+      await this.store.upsertDevice(device);
+    }
+    if (wantsCpeCredentials(this.opts.perDeviceCredentials === true, device)) {
+      await this.state.enqueue(cpeCredentialsRpc(device, this.opts.rpcDeadlineMs), true, false);
+      credentials++;
+    }
     // At most 16 codes in the line: an Inform may carry thousands (acs.limits: bounded log per request).
     const logged = events.length > 16 ? [...events.slice(0, 16), `(${events.length - 16} more)`] : events;
     this.log.debug({ endpointId: device.endpointId, events: logged }, 'Inform');
@@ -467,6 +485,13 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing learned types failed'),
       );
     }
+    if (rpc.origin === CPE_CREDENTIALS_ORIGIN) {
+      if (taken)
+        await storeCpeCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
+          this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing per-device ACS credentials failed'),
+        );
+      return;
+    }
     if (rpc.origin !== CR_CREDENTIALS_ORIGIN) return this.deliver(rpc.origin, rpc.id, outcome);
     if (taken) {
       await storeConnectionRequestCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
@@ -534,7 +559,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** Routes an outcome to its caller: here, or on the instance that queued the RPC. */
   private deliver(origin: string, id: string, outcome?: RpcOutcome, error?: RpcError): void {
     if (this.waiting.has(id)) return this.settleWaiting(id, outcome, error, true);
-    if (origin && origin !== this.state.instanceId && origin !== CR_CREDENTIALS_ORIGIN) {
+    if (origin && origin !== this.state.instanceId && origin !== CR_CREDENTIALS_ORIGIN && origin !== CPE_CREDENTIALS_ORIGIN) {
       this.state.relayResult(origin, { id, outcome, error: error ? { reason: error.reason, message: error.message, detail: error.detail } : undefined });
     }
   }

@@ -39,7 +39,7 @@ export interface AdminServerOptions {
 
 /** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
 export interface AdminPorts {
-  store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes'>;
+  store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes' | 'upsertDevice'>;
   /** Whether store writes succeed (src/store/health.ts); absent: not checked. */
   storeWrites?: () => Promise<{ ok: boolean; detail: string }>;
   engine: {
@@ -292,6 +292,10 @@ export class AdminServer {
       '/devices/:key/connection-request',
       wrap((req, res) => this.connectionRequest(req, res)),
     );
+    api.delete(
+      '/devices/:key/cpe-credentials',
+      wrap((req, res) => this.resetCpeCredentials(req, res)),
+    );
     api.put(
       '/devices/:key/value-change/:instance',
       wrap((req, res) => this.setPollInterval(req, res)),
@@ -432,6 +436,25 @@ export class AdminServer {
     const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
     const result = await this.ports.connectionRequest(d.deviceKey, d.connectionRequestUrl, creds);
     res.json(result);
+  }
+
+  /**
+   * DELETE /api/devices/{key}/cpe-credentials: forgets the device's per-device ACS credentials
+   * (current and pending) and its certificate binding, so that the shared bootstrap login opens
+   * its next session and provisions new ones (a replaced or factory-reset device).
+   */
+  private async resetCpeCredentials(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    const had = d.cpeUsername !== null || !!d.cpePendingUsername || !!d.cpeCertIdentity;
+    await this.ports.store.upsertDevice({
+      ...d,
+      cpeUsername: null,
+      cpePassword: null,
+      cpePendingUsername: null,
+      cpePendingPassword: null,
+      cpeCertIdentity: null,
+    });
+    res.json({ deviceKey: d.deviceKey, reset: had });
   }
 
   /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */

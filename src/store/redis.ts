@@ -31,7 +31,17 @@ import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
 import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import {
+  authFields,
+  type DeviceQuery,
+  type DeviceRecord,
+  type LearnedKind,
+  type PendingNotify,
+  type QueuedRpc,
+  type RootModel,
+  type Store,
+  type StoredRow,
+} from './types.js';
 import { PLAIN_SECRETS, type SecretCodec } from './secrets.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -478,6 +488,7 @@ export class RedisStore implements Store {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
     rest.connReqPassword = this.sealing.seal('connReqPassword', rest.connReqPassword);
     rest.cpePassword = this.sealing.seal('cpePassword', rest.cpePassword);
+    if (rest.cpePendingPassword != null) rest.cpePendingPassword = this.sealing.seal('cpePendingPassword', rest.cpePendingPassword);
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
     this.forget(d.deviceKey);
     await this.run(
@@ -485,7 +496,22 @@ export class RedisStore implements Store {
       [this.key('dev', d.deviceKey), this.key('eid', d.endpointId), this.key('devs')],
       [d.deviceKey, d.endpointId, this.prefix, ...fields],
     );
+    // P cpeuser:<username> -> device key, for authentication from the headers. Never deleted:
+    // getDeviceByCpeUsername checks the device still has that username.
+    const users = [d.cpeUsername, d.cpePendingUsername].filter((u): u is string => typeof u === 'string' && u !== '');
+    if (users.length > 0) {
+      const p = this.redis.pipeline();
+      for (const u of users) p.set(this.key('cpeuser', u), d.deviceKey);
+      await execAll(p);
+    }
     this.remember(d);
+  }
+
+  async getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null> {
+    const key = await this.redis.get(this.key('cpeuser', username));
+    if (key === null) return null;
+    const d = await this.getDevice(key);
+    return d && (d.cpeUsername === username || d.cpePendingUsername === username) ? d : null;
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
@@ -608,6 +634,12 @@ export class RedisStore implements Store {
       connReqPassword: this.sealing.open('connReqPassword', strOrNull(rec.connReqPassword)),
       cpeUsername: strOrNull(rec.cpeUsername),
       cpePassword: this.sealing.open('cpePassword', strOrNull(rec.cpePassword)),
+      // Redis counterpart of SQLite migration 7: absent in records written before it.
+      ...authFields(
+        strOrNull(rec.cpePendingUsername),
+        this.sealing.open('cpePendingPassword', strOrNull(rec.cpePendingPassword)),
+        strOrNull(rec.cpeCertIdentity),
+      ),
       periodicInformInterval: typeof rec.periodicInformInterval === 'number' ? rec.periodicInformInterval : null,
       lastInform: h.lastInform ?? null,
       lastInformEvents: events,

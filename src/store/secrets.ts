@@ -94,4 +94,4 @@ export function secretCodec(key: Uint8Array | null): SecretCodec {
 }
 
 /** The fields of a DeviceRecord stored sealed. Usernames stay plain: they are sent in clear (Digest) and may be looked up. */
-export const SEALED_DEVICE_FIELDS = ['connReqPassword', 'cpePassword'] as const;
+export const SEALED_DEVICE_FIELDS = ['connReqPassword', 'cpePassword', 'cpePendingPassword'] as const;

@@ -8,7 +8,17 @@ import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
-import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import {
+  authFields,
+  type DeviceQuery,
+  type DeviceRecord,
+  type LearnedKind,
+  type PendingNotify,
+  type QueuedRpc,
+  type RootModel,
+  type Store,
+  type StoredRow,
+} from './types.js';
 import { storeWriteFailed } from './errors.js';
 import { fileErrorCause, type ModeFix, prepareSqliteFile, StoreOpenError } from './files.js';
 import { PLAIN_SECRETS, SEALED_PREFIX, type SecretCodec } from './secrets.js';
@@ -115,6 +125,18 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql?: string; run?: (db: DB) 
       );
     `,
   },
+  {
+    // CPE authentication (docs/security.md "CPE authentication"): pending per-device credentials
+    // and the TLS client certificate identity bound to the device at first use.
+    version: 7,
+    sql: `
+      ALTER TABLE devices ADD COLUMN cpe_pending_username TEXT;
+      ALTER TABLE devices ADD COLUMN cpe_pending_password TEXT;
+      ALTER TABLE devices ADD COLUMN cpe_cert_identity TEXT;
+      CREATE INDEX devices_cpe_username ON devices (cpe_username);
+      CREATE INDEX devices_cpe_pending_username ON devices (cpe_pending_username);
+    `,
+  },
   // Version 8 (7 is another branch's; versions apply one by one): device keys whose OUI or
   // ProductClass hold "-" move to the collision-free form of cwmp/device-id.ts.
   // Also: queued_rpcs.sent_at, QueuedRpc.sentAt (at-most-once across a crash).
@@ -137,6 +159,9 @@ interface DeviceRow {
   conn_req_password: string | null;
   cpe_username: string | null;
   cpe_password: string | null;
+  cpe_pending_username: string | null;
+  cpe_pending_password: string | null;
+  cpe_cert_identity: string | null;
   periodic_inform_interval: number | null;
   last_inform: string | null;
   last_inform_events: string;
@@ -236,6 +261,7 @@ function toDevice(r: DeviceRow, secrets: SecretCodec): DeviceRecord {
     connReqPassword: secrets.open('connReqPassword', r.conn_req_password),
     cpeUsername: r.cpe_username,
     cpePassword: secrets.open('cpePassword', r.cpe_password),
+    ...authFields(r.cpe_pending_username, secrets.open('cpePendingPassword', r.cpe_pending_password), r.cpe_cert_identity),
     periodicInformInterval: r.periodic_inform_interval,
     lastInform: r.last_inform,
     lastInformEvents: JSON.parse(r.last_inform_events) as string[],
@@ -262,9 +288,11 @@ function prepareStatements(db: DB) {
     upsertDevice: db.prepare<[DeviceRow]>(`
       INSERT INTO devices (device_key, endpoint_id, manufacturer, oui, product_class, serial_number, root_model,
         software_version, conn_req_url, conn_req_username, conn_req_password, cpe_username, cpe_password,
+        cpe_pending_username, cpe_pending_password, cpe_cert_identity,
         periodic_inform_interval, last_inform, last_inform_events, registered_at)
       VALUES (@device_key, @endpoint_id, @manufacturer, @oui, @product_class, @serial_number, @root_model,
         @software_version, @conn_req_url, @conn_req_username, @conn_req_password, @cpe_username, @cpe_password,
+        @cpe_pending_username, @cpe_pending_password, @cpe_cert_identity,
         @periodic_inform_interval, @last_inform, @last_inform_events, @registered_at)
       ON CONFLICT (device_key) DO UPDATE SET
         endpoint_id = excluded.endpoint_id, manufacturer = excluded.manufacturer, oui = excluded.oui,
@@ -272,10 +300,13 @@ function prepareStatements(db: DB) {
         root_model = excluded.root_model, software_version = excluded.software_version,
         conn_req_url = excluded.conn_req_url, conn_req_username = excluded.conn_req_username,
         conn_req_password = excluded.conn_req_password, cpe_username = excluded.cpe_username,
-        cpe_password = excluded.cpe_password, periodic_inform_interval = excluded.periodic_inform_interval,
+        cpe_password = excluded.cpe_password, cpe_pending_username = excluded.cpe_pending_username,
+        cpe_pending_password = excluded.cpe_pending_password, cpe_cert_identity = excluded.cpe_cert_identity,
+        periodic_inform_interval = excluded.periodic_inform_interval,
         last_inform = excluded.last_inform, last_inform_events = excluded.last_inform_events,
         registered_at = excluded.registered_at`),
     getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE device_key = ?'),
+    getByCpeUsername: db.prepare<[string, string], DeviceRow>('SELECT * FROM devices WHERE cpe_username = ? OR cpe_pending_username = ? LIMIT 1'),
     getByEndpoint: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE endpoint_id = ?'),
     list: db.prepare<[{ limit: number; offset: number }], DeviceRow>('SELECT * FROM devices ORDER BY device_key LIMIT @limit OFFSET @offset'),
     search: db.prepare<[{ pattern: string; limit: number; offset: number }], DeviceRow>(
@@ -426,6 +457,9 @@ export class SqliteStore implements Store {
       conn_req_password: this.secrets.seal('connReqPassword', d.connReqPassword),
       cpe_username: d.cpeUsername,
       cpe_password: this.secrets.seal('cpePassword', d.cpePassword),
+      cpe_pending_username: d.cpePendingUsername ?? null,
+      cpe_pending_password: this.secrets.seal('cpePendingPassword', d.cpePendingPassword ?? null),
+      cpe_cert_identity: d.cpeCertIdentity ?? null,
       periodic_inform_interval: d.periodicInformInterval,
       last_inform: d.lastInform,
       last_inform_events: JSON.stringify(d.lastInformEvents),
@@ -449,6 +483,12 @@ export class SqliteStore implements Store {
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
     this.flushForRead();
     const r = this.st.getByEndpoint.get(endpointId);
+    return r ? toDevice(r, this.secrets) : null;
+  }
+
+  async getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null> {
+    this.flushForRead();
+    const r = this.st.getByCpeUsername.get(username, username);
     return r ? toDevice(r, this.secrets) : null;
   }
 

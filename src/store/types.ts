@@ -19,6 +19,16 @@ export interface DeviceRecord {
   /** Per-device credentials the CPE uses toward the ACS (null: use the shared pair). Secret. */
   cpeUsername: string | null;
   cpePassword: string | null;
+  /**
+   * acs.auth.perDevice: credentials stored before the SetParameterValues that gives them to the
+   * device, accepted besides the current ones until the device first authenticates with them (so
+   * that a crash between the device applying them and the proxy storing its answer locks nobody
+   * out). Secret. Absent = none.
+   */
+  cpePendingUsername?: string | null;
+  cpePendingPassword?: string | null;
+  /** The TLS client certificate identity (subject or serial) bound to the device at first use (acs.tls.clientCert). */
+  cpeCertIdentity?: string | null;
   /** ManagementServer.PeriodicInformInterval when the Inform carried it (seconds). */
   periodicInformInterval: number | null;
   /** ISO-8601 time of the last Inform, and its event codes. */
@@ -64,6 +74,8 @@ export interface Store {
   upsertDevice(device: DeviceRecord): Promise<void>;
   getDevice(deviceKey: string): Promise<DeviceRecord | null>;
   getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
+  /** The device whose per-device CPE username (current or pending) this is (acs.auth.perDevice). */
+  getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null>;
   listDevices(query?: DeviceQuery): Promise<DeviceRecord[]>;
   countDevices(): Promise<number>;
   /** Cheap Inform bookkeeping on the hot path: only lastInform, its events and the connection request URL. */
@@ -143,4 +155,17 @@ export interface StoredRow {
   agentEid: string;
   instance: number;
   values: Record<string, string>;
+}
+
+/** The optional CPE-authentication fields (migration 7), present only when set. */
+export function authFields(
+  pendingUsername: string | null | undefined,
+  pendingPassword: string | null | undefined,
+  certIdentity: string | null | undefined,
+): Pick<DeviceRecord, 'cpePendingUsername' | 'cpePendingPassword' | 'cpeCertIdentity'> {
+  const out: Pick<DeviceRecord, 'cpePendingUsername' | 'cpePendingPassword' | 'cpeCertIdentity'> = {};
+  if (pendingUsername != null) out.cpePendingUsername = pendingUsername;
+  if (pendingPassword != null) out.cpePendingPassword = pendingPassword;
+  if (certIdentity != null) out.cpeCertIdentity = certIdentity;
+  return out;
 }

@@ -196,10 +196,10 @@ test('Digest auth (qop=auth) with the shared pair and with per-device credential
     };
     assert.equal((await digestPost('D1', 'cpe', 'shared')).status, 200);
     assert.equal((await digestPost('D1', 'cpe', 'wrong')).status, 401);
-    // Per-device credentials take precedence over the shared pair.
+    // Per-device credentials take precedence over the shared pair: refused with 403 (the shared login only bootstraps).
     const rec = (await h.store.getDevice('A1B2C3-Gw-D1'))!;
     await h.store.upsertDevice({ ...rec, cpeUsername: 'dev-d1', cpePassword: 'own-secret' });
-    assert.equal((await digestPost('D1', 'cpe', 'shared')).status, 401);
+    assert.equal((await digestPost('D1', 'cpe', 'shared')).status, 403);
     assert.equal((await digestPost('D1', 'dev-d1', 'own-secret')).status, 200);
   } finally {
     await close(h);

@@ -165,11 +165,14 @@ test('Digest on every Inform; a cookie of device A replayed with an Inform of de
   // A's authenticated cookie, no credentials, B's Inform: challenged.
   const replayNoAuth = await post(informOf('AUTH-B'), { Cookie: `session=${cookieA}` });
   assert.equal(replayNoAuth.status, 401);
-  // A's cookie with the shared (A's) credentials: not B's credentials any more.
+  // A's cookie with the shared (A's) credentials: not B's credentials any more (403: B has its own).
   const replayShared = await informWithDigest('AUTH-B', 'cpe', SECRETS.acsPassword, { Cookie: `session=${cookieA}` });
-  assert.equal(replayShared.status, 401);
+  assert.equal(replayShared.status, 403);
+  // B's own credentials with A's cookie: the cookie is bound to A, refused.
+  const crossed = await informWithDigest('AUTH-B', 'dev-b', SECRETS.devicePassword, { Cookie: `session=${cookieA}` });
+  assert.equal(crossed.status, 403);
   // B's own credentials: B's session, a new cookie, not A's.
-  const ok = await informWithDigest('AUTH-B', 'dev-b', SECRETS.devicePassword, { Cookie: `session=${cookieA}` });
+  const ok = await informWithDigest('AUTH-B', 'dev-b', SECRETS.devicePassword);
   assert.equal(ok.status, 200);
   const cookieB = cookieOf(ok);
   assert.ok(cookieB && cookieB !== cookieA, "B must get its own session, not act in A's");

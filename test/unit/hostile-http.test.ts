@@ -35,7 +35,17 @@ let fleet: Fleet;
 before(async () => {
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'usp.websocket.enabled': false, 'acs.auth.mode': 'none', 'log.level': 'silent' },
+    overrides: {
+      dataDir: dir,
+      'acs.host': '127.0.0.1',
+      'acs.port': 0,
+      'usp.websocket.enabled': false,
+      'acs.auth.mode': 'none',
+      // The parse budget is under test: bodies outside a session reach the codec (the smaller
+      // pre-authentication limit, which would refuse them first, has its own tests).
+      'acs.preAuthMaxBodyBytes': 8 << 20,
+      'log.level': 'silent',
+    },
   });
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();
@@ -48,6 +58,8 @@ before(async () => {
       host: '127.0.0.1',
       port: 0,
       maxBodyBytes: LIMIT,
+      // The codec's own limits are under test here, not the smaller pre-authentication limit.
+      preAuthMaxBodyBytes: LIMIT,
       auth: { mode: 'none', realm: 'r', username: '', password: '' },
       headersTimeoutMs: 800,
       requestTimeoutMs: 1500,
@@ -290,6 +302,7 @@ test('a body with 100,000 decode warnings logs at most maxLogLinesPerRequest lin
       host: '127.0.0.1',
       port: 0,
       maxBodyBytes: 8 << 20,
+      preAuthMaxBodyBytes: 8 << 20,
       auth: { mode: 'none', realm: 'r', username: '', password: '' },
       limits: { maxLogLinesPerRequest: 5, perAddress: { maxConnections: 0, newSessionsPerMinute: 0, exemptLoopback: true } },
     },

@@ -311,7 +311,9 @@ test('authenticate: digest mode end to end (ok, wrong password, unknown user, fo
 
   const challengeHeader = !first.ok ? first.challenge : '';
   const good = answer(challengeHeader, 'cpe1', 'pw1');
-  assert.deepEqual(await authenticate(good, { ...base, now: t0 + 1000, requestUri: '/acs' }), { ok: true, username: 'cpe1' });
+  const nonce = parseChallenge(challengeHeader)[0]!.params.nonce;
+  // The nonce and nc come back for replay tracking (nonce-tracker.ts).
+  assert.deepEqual(await authenticate(good, { ...base, now: t0 + 1000, requestUri: '/acs' }), { ok: true, username: 'cpe1', nonce, nc: 1 });
 
   const wrong = await authenticate(answer(challengeHeader, 'cpe1', 'nope'), { ...base, now: t0 });
   assert.ok(!wrong.ok && wrong.reason === 'bad-credentials');
@@ -330,6 +332,21 @@ test('authenticate: digest mode end to end (ok, wrong password, unknown user, fo
 
   const basicSent = await authenticate(basicAuthorization('cpe1', 'pw1'), { ...base, now: t0 });
   assert.ok(!basicSent.ok && basicSent.reason === 'wrong-scheme');
+});
+
+test('requireQop: the RFC 2069 form (no qop, no cnonce) is refused; qop=auth passes', async () => {
+  const secret = 'k';
+  const base = { mode: 'digest' as const, realm: 'cwmp', method: 'POST', nonceSecret: secret, lookup: () => 'pw1', requireQop: true };
+  const first = await authenticate(undefined, base);
+  const challenge = parseChallenge(!first.ok ? first.challenge : '')[0]!;
+  const { qop: _offered, ...noQop } = challenge.params;
+  const legacy = digestAuthorization({ challenge: { ...challenge, params: noQop }, method: 'POST', uri: '/', username: 'u', password: 'pw1' });
+  assert.doesNotMatch(legacy, /cnonce|qop/);
+  const r = await authenticate(legacy, base);
+  assert.ok(!r.ok && r.reason === 'bad-credentials');
+  assert.equal((await authenticate(legacy, { ...base, requireQop: false })).ok, true, 'allowed when not required');
+  const modern = digestAuthorization({ challenge, method: 'POST', uri: '/', username: 'u', password: 'pw1' });
+  assert.equal((await authenticate(modern, base)).ok, true);
 });
 
 test('authenticate: basic mode', async () => {

@@ -23,7 +23,15 @@ let proxy: CwmpUspProxy;
 before(async () => {
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'acs.host': '127.0.0.1', 'acs.port': 0, 'usp.websocket.enabled': false, 'log.level': 'silent' },
+    // Informs of 100,000 EventCodes are larger than the pre-authentication body limit (auth none).
+    overrides: {
+      dataDir: dir,
+      'acs.host': '127.0.0.1',
+      'acs.port': 0,
+      'usp.websocket.enabled': false,
+      'acs.preAuthMaxBodyBytes': 8 << 20,
+      'log.level': 'silent',
+    },
   });
   proxy = new CwmpUspProxy(config, silentLogger());
   await proxy.start();

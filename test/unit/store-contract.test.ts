@@ -98,6 +98,25 @@ function contract(open: Open): void {
     assert.deepEqual(await store.getDevice(d.deviceKey), updated);
   });
 
+  it('devices: pending CPE credentials and the certificate identity (migration 7) round-trip and clear', async (t) => {
+    const store = await fresh(t);
+    const d = device('SNP', { cpePendingUsername: 'cpe-p', cpePendingPassword: 'pending-secret', cpeCertIdentity: 'serial:01AB' });
+    await store.upsertDevice(d);
+    assert.deepEqual(await store.getDevice(d.deviceKey), d);
+    const promoted = { ...d, cpeUsername: 'cpe-p', cpePassword: 'pending-secret' };
+    delete promoted.cpePendingUsername;
+    delete promoted.cpePendingPassword;
+    await store.upsertDevice(promoted);
+    assert.deepEqual(await store.getDevice(d.deviceKey), promoted);
+    assert.equal((await store.getDevice(d.deviceKey))!.cpePendingUsername, undefined);
+    // found by its current username, no longer by the old pending one once that changed
+    await store.upsertDevice({ ...promoted, cpeUsername: 'cpe-q', cpePendingUsername: 'cpe-r', cpePendingPassword: 'x' });
+    assert.equal((await store.getDeviceByCpeUsername('cpe-q'))?.deviceKey, d.deviceKey);
+    assert.equal((await store.getDeviceByCpeUsername('cpe-r'))?.deviceKey, d.deviceKey);
+    assert.equal(await store.getDeviceByCpeUsername('cpe-p'), null);
+    assert.equal(await store.getDeviceByCpeUsername('nobody'), null);
+  });
+
   it('migration 8: devices under the old key form move to the collision-free key with their rows', async (t) => {
     const store = await fresh(t);
     // Stored before migration 8: "-" inside the ProductClass left as is, so this key was ambiguous.

@@ -96,17 +96,26 @@ describe('SQLite: files and sealed columns', () => {
     const file = path.join(dir, 'new', 'deep', 'proxy.db');
     const s = openSqliteStore(file, { secrets: codec });
     try {
-      await s.upsertDevice(device('S1', { connReqPassword: 'cr-pass-S1-unique', cpePassword: 'cpe-pass-S1-unique' }));
+      await s.upsertDevice(
+        device('S1', {
+          connReqPassword: 'cr-pass-S1-unique',
+          cpePassword: 'cpe-pass-S1-unique',
+          cpePendingUsername: 'cpe-p',
+          cpePendingPassword: 'pending-S1-unique',
+        }),
+      );
       assert.equal(statSync(path.dirname(file)).mode & 0o777, 0o700);
       for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
       const raw = Buffer.concat([readFileSync(file), readFileSync(`${file}-wal`)]);
       assert.equal(raw.includes(Buffer.from('cr-pass-S1-unique')), false);
       assert.equal(raw.includes(Buffer.from('cpe-pass-S1-unique')), false);
+      assert.equal(raw.includes(Buffer.from('pending-S1-unique')), false);
       const reader: SqliteStore = openSqliteStore(file, { readonly: true, secrets: codec });
       const back = await reader.getDevice(device('S1').deviceKey);
       await reader.close();
       assert.equal(back?.connReqPassword, 'cr-pass-S1-unique');
       assert.equal(back?.cpePassword, 'cpe-pass-S1-unique');
+      assert.equal(back?.cpePendingPassword, 'pending-S1-unique');
     } finally {
       await s.close();
     }
@@ -258,15 +267,22 @@ describe('RedisStore: sealed secrets', { skip: redisSkip }, () => {
     const s = new RedisStore({ url: server!.url, prefix, owner: 'o1', secrets: codec, deviceCacheTtlMs: 0 });
     try {
       await s.ready();
-      const d = device('R1', { connReqPassword: 'redis-cr-pass-R1', cpePassword: 'redis-cpe-pass-R1' });
+      const d = device('R1', {
+        connReqPassword: 'redis-cr-pass-R1',
+        cpePassword: 'redis-cpe-pass-R1',
+        cpePendingUsername: 'cpe-r',
+        cpePendingPassword: 'redis-pending-R1',
+      });
       await s.upsertDevice(d);
       const raw = JSON.stringify(await s.redis.hgetall(s.key('dev', d.deviceKey)));
       assert.equal(raw.includes('redis-cr-pass-R1'), false);
       assert.equal(raw.includes('redis-cpe-pass-R1'), false);
+      assert.equal(raw.includes('redis-pending-R1'), false);
       assert.ok(raw.includes(SEALED_PREFIX));
       const back = await s.getDevice(d.deviceKey);
       assert.equal(back?.connReqPassword, 'redis-cr-pass-R1');
       assert.equal(back?.cpePassword, 'redis-cpe-pass-R1');
+      assert.equal(back?.cpePendingPassword, 'redis-pending-R1');
     } finally {
       await s.close();
     }

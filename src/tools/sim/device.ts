@@ -346,6 +346,21 @@ export class SimDevice extends EventEmitter {
   }
 
   /** Credentials the connection-request server checks. */
+  /**
+   * What the device authenticates to the ACS with: ManagementServer.Username/Password as they are
+   * now (TR-069 3.4.4), so that an ACS setting them (per-device credentials) is obeyed from the
+   * next session on.
+   */
+  get acsAuth(): CpeAuth {
+    const a = this.opts.auth ?? { mode: 'none' as const, username: '', password: '' };
+    if (a.mode === 'none') return a;
+    return {
+      ...a,
+      username: this.model.get(this.root + 'ManagementServer.Username') ?? a.username,
+      password: this.model.get(this.root + 'ManagementServer.Password') ?? a.password,
+    };
+  }
+
   get connReqCredentials(): { username: string; password: string } {
     return {
       username: this.model.get(this.root + 'ManagementServer.ConnectionRequestUsername') ?? '',
@@ -497,7 +512,7 @@ export class SimDevice extends EventEmitter {
     }
     const rpcs: string[] = [];
     const version = this.opts.cwmpVersion ?? '1-0';
-    const auth: CpeAuth = this.opts.auth ?? { mode: 'none', username: '', password: '' };
+    const auth: CpeAuth = this.acsAuth;
     const q = this.quirks;
     const client = new CpeHttpClient(this.opts.acsUrl, auth, this.digest, this.timers.httpTimeoutMs, {
       cookies: !q.noCookies,
