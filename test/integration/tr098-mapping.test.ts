@@ -17,12 +17,14 @@ import { UspControllerClient, get, set, add, del } from '../../src/tools/control
 import { runMappingCli } from '../../src/tools/coverage.js';
 import { hasReference, REFERENCE } from '../helpers/paths.js';
 import { STRICT_SIM } from '../helpers/sim.js';
+import { isSecret } from '../../src/interworking/values.js';
 
 type Msg = Awaited<ReturnType<UspControllerClient['request']>>;
 
 const MODELS = ['huawei-BM632w-tr098.csv', 'huawei-EG8145V5-tr098.csv', 'tplink-EX220-tr181.csv', 'tplink-EC220G5v3-tr181.csv'];
 const skip = hasReference('cwmp-models') ? false : 'needs ../shared/reference/cwmp-models (the shared reference checkout is absent)';
 const CTL = 'proto::tr098-ctl';
+const EXT = 'Device.X_CWMP-USP-PROXY_Native.';
 
 let proxy: CwmpUspProxy;
 let dir: string;
@@ -72,7 +74,7 @@ const sorted = (l: string[]) => [...l].sort();
 
 for (const file of MODELS) {
   const tr098 = file.includes('tr098');
-  test(`${file}: the controller script through USP`, { skip, timeout: 30_000 }, async (t) => {
+  test(`${file}: the controller script through USP`, { skip, timeout: 60_000 }, async (t) => {
     const fleet = new Fleet({
       quirks: STRICT_SIM,
       acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
@@ -252,6 +254,68 @@ for (const file of MODELS) {
         const n = (await got).body.request!.notify!;
         assert.equal(n.valueChange!.paramPath, 'Device.WiFi.SSID.1.SSID');
         assert.equal(n.valueChange!.paramValue, 'x');
+      });
+
+      await t.test('the extension object: the native parameters the agent does not serve from the device, read, set and watched', async () => {
+        // TR-098: the whole native tree; Device:2: the device's own subtrees the proxy's LocalAgent./MQTT./STOMP. shadow.
+        const roots = tr098 ? [''] : ['LocalAgent.', 'MQTT.', 'STOMP.'].filter((o) => dev.model.has(`Device.${o}`));
+        const g = await req(get(roots.map((o) => EXT + o)));
+        let compared = 0;
+        for (const [i, o] of roots.entries()) {
+          const want = natives(dev, new RegExp(`^${(R + o).replace(/\./g, '\\.')}`));
+          const got = new Map<string, string>();
+          for (const r of resolved(g, i)) for (const [k, v] of Object.entries(r.resultParams)) got.set(r.resolvedPath + k, v);
+          assert.equal(got.size, want.length, `${EXT}${o}: one value per native parameter`);
+          for (const [n, v] of want) {
+            const u = got.get(EXT + n.slice(R.length));
+            assert.ok(u !== undefined, `${n} reachable`);
+            if (/UpTime|LeaseTimeRemaining/.test(n)) continue;
+            if (isSecret(n)) assert.ok(['', '0', 'false'].includes(u), `${n} secured (its type's null value)`);
+            else assert.equal(u, v === '1' && u === 'true' ? 'true' : v === '0' && u === 'false' ? 'false' : v, n);
+            compared++;
+          }
+        }
+        if (roots.length === 0) {
+          // A Device:2 device without its own agent: the extension object has nothing below it.
+          const none = await req(get([EXT]));
+          assert.deepEqual(
+            resolved(none, 0).flatMap((r) => Object.keys(r.resultParams)),
+            [],
+          );
+          return;
+        }
+        assert.ok(compared > (tr098 ? 500 : 40), `${compared} native values compared`);
+        // Set: the device's own controller (TR-181 device) / a native parameter (TR-098)
+        const [obj, param] = tr098 ? ['LANDevice.1.WLANConfiguration.1.', 'SSID'] : ['LocalAgent.Controller.1.', 'EndpointID'];
+        const s = await req(set([{ objPath: EXT + obj, params: { [param]: 'usp::via-extension' } }]));
+        assert.ok(resp(s).setResp!.updatedObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(s).setResp));
+        assert.equal(dev.getValue(R + obj + param), 'usp::via-extension');
+        if (!tr098) {
+          // The agent's own Device.LocalAgent. is still the proxy's, not the device's.
+          const own = await req(get(['Device.LocalAgent.EndpointID', `${EXT}LocalAgent.EndpointID`]));
+          assert.equal(resolved(own, 0)[0]!.resultParams.EndpointID, rec.endpointId);
+          assert.equal(resolved(own, 1)[0]!.resultParams.EndpointID, dev.getValue('Device.LocalAgent.EndpointID'));
+          const mqtt = await req(set([{ objPath: `${EXT}MQTT.Client.1.`, params: { BrokerPort: '1884' } }]));
+          assert.ok(resp(mqtt).setResp!.updatedObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(mqtt).setResp));
+          assert.equal(dev.getValue('Device.MQTT.Client.1.BrokerPort'), '1884');
+        }
+        // ValueChange on an extension path: notified under that path
+        const id = `vc-ext-${MODELS.indexOf(file)}`;
+        const ref = EXT + obj + param;
+        const sub = await req(
+          add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: 'ValueChange', ReferenceList: ref } }]),
+        );
+        assert.ok(resp(sub).addResp!.createdObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(sub).addResp));
+        for (let i = 0; i < 100 && dev.model.attr(R + obj + param).notification !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(dev.model.attr(R + obj + param).notification, 2, `Notification=2 on ${R + obj + param}`);
+        const got = new Promise<Msg>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 10_000);
+          waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+        });
+        dev.setValue(R + obj + param, 'usp::changed-locally');
+        const n = (await got).body.request!.notify!;
+        assert.equal(n.valueChange!.paramPath, ref);
+        assert.equal(n.valueChange!.paramValue, 'usp::changed-locally');
       });
     } finally {
       await c?.close();
