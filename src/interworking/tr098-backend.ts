@@ -127,7 +127,12 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     for (const n of a.tree.paramsUnder(root)) {
       params.push({ name: n, writable: a.writable(n) ?? false, type: a.model.typeOf(n) ?? standardParameter(n)?.type });
     }
-    const mapping = new DeviceMapping(this.deps.rules, { deviceKey: key, params, store: this.instanceStore() });
+    // Radios are grouped by band (TR-181 WiFi.Radio is a physical radio): the few values that tell
+    // a WLANConfiguration's band, read once per build with explicit names.
+    const grouping = this.listed(a, DeviceMapping.groupingNames(this.deps.rules, a.tree.paramsUnder(root)));
+    const values = new Map<string, string>();
+    if (grouping.length) for (const v of await a.gpv(grouping)) values.set(v.name, v.value);
+    const mapping = new DeviceMapping(this.deps.rules, { deviceKey: key, params, store: this.instanceStore(), values });
     const built = { version, mapping, writable };
     this.mappings.set(key, built);
     return built;
@@ -330,6 +335,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     const writable = this.mappings.get(a.device.deviceKey)?.writable ?? new Set<string>();
     const rule = this.deps.rules.objects.find((r) => r.usp === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
     const sources = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
+    // Rows grouped from several native objects (radios by band) are not added or deleted as one.
+    if (rule?.groupByBand) return [];
     // Rows that are their enclosing row's own native object (native "") cannot be added on their own.
     if (!sources.some((p) => /\{[a-z]\}\.$/.test(p))) return [];
     const patterns = sources.map((p) => p.replace(/\{[a-z]\}\.$/, ''));

@@ -46,6 +46,8 @@ export interface ParamRule {
   /** Computed: reference to the instance of a Device:2 table with the same/enclosing/enclosed native object. */
   ref?: string;
   compose?: ComposeRule;
+  /** When the row has none of the `native` names: the band its row was grouped by (groupByBand), read-only. */
+  derived?: 'band';
 }
 
 export interface ObjectRule {
@@ -64,6 +66,13 @@ export interface ObjectRule {
   /** Parameters with the same name on both sides. */
   same?: string[];
   params?: Record<string, ParamSpec>;
+  /**
+   * Table rule: the native rows of one enclosing context are grouped by frequency band, one
+   * Device:2 row per band (TR-181 WiFi.Radio is a physical radio; TR-098 repeats it per SSID).
+   * Each input lists native name alternatives (relative to the row). Rows whose band cannot be
+   * told stay rows of their own. A grouped row reads its first member; a Set writes every member.
+   */
+  groupByBand?: { band?: string[]; channel?: string[]; possibleChannels?: string[]; standard?: string[] };
 }
 
 export interface MappingRules {
@@ -161,6 +170,7 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
         fail(ptr, `table rule ${o.usp} needs a placeholder ({a}..{z}) in its native pattern`);
       }
     });
+    if (o.groupByBand && !o.usp.endsWith('{i}.')) fail(['objects', i, 'groupByBand'], `only a table rule can group rows by band (${o.usp} is not a table)`);
     for (const [name, spec] of Object.entries(o.params ?? {})) {
       if (typeof spec !== 'object' || Array.isArray(spec)) {
         if (natives.length === 0) fail(['objects', i, 'params', name], 'a native parameter needs a native object');
@@ -185,6 +195,7 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
           }
         }
       }
+      if (spec.derived === 'band' && !o.groupByBand) fail(['objects', i, 'params', name, 'derived'], 'a band is derived only in a rule with groupByBand');
       if ((spec.native !== undefined || spec.compose) && natives.length === 0) fail(['objects', i, 'params', name], 'a native parameter needs a native object');
     }
   });

@@ -28,25 +28,27 @@ export interface CoverageResult {
 }
 
 /** Native parameter infos of a model CSV. */
-export function modelParams(file: string): { root: string; params: NativeParamInfo[] } {
+export function modelParams(file: string): { root: string; params: NativeParamInfo[]; values: Map<string, string> } {
   const tpl = loadModel(file);
   const params: NativeParamInfo[] = [];
+  const values = new Map<string, string>();
   for (const p of tpl.walk()) {
     const n = tpl.node(p)!;
     params.push({ name: p, writable: n.writable, type: n.object ? undefined : n.type });
+    if (!n.object) values.set(p, n.value);
   }
-  return { root: tpl.root, params };
+  return { root: tpl.root, params, values };
 }
 
 export function coverage(file: string, mappingFile?: string, onProgress?: (done: number, total: number) => void): CoverageResult {
-  const { root, params } = modelParams(file);
+  const { root, params, values } = modelParams(file);
   const listed = new Set(params.filter((p) => !p.name.endsWith('.')).map((p) => p.name));
   if (root === 'Device.') {
     // Passed through: the proxy asks a Device:2 device for its own names only.
     return { root, nativeParams: listed.size, reachable: listed.size, phantoms: [], objects: [] };
   }
   const rules = mappingFile ? loadMapping(mappingFile) : loadDefaultMapping();
-  const m = new DeviceMapping(rules, { deviceKey: file, params });
+  const m = new DeviceMapping(rules, { deviceKey: file, params, values });
   const supported = m.supportedModel();
   const objects = supported.map((o, i) => {
     onProgress?.(i + 1, supported.length);

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CwmpUspProxy } from '../../src/app/proxy.js';
@@ -323,6 +323,89 @@ for (const file of MODELS) {
     }
   });
 }
+
+/**
+ * A gateway with 8 SSIDs on 2 radios, built from the EG8145V5 dump: its 2.4 GHz WLANConfiguration.1
+ * repeated as 2-4 and its 5 GHz WLANConfiguration.5 as 6-8 (what two vendors' gateways show).
+ */
+function eightSsidModel(): string {
+  const lines = readFileSync(path.join(REFERENCE, 'cwmp-models', 'huawei-EG8145V5-tr098.csv'), 'utf8').split('\n');
+  const W = 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.';
+  const out: string[] = [];
+  for (const l of lines) {
+    out.push(l);
+    for (const [from, copies] of [
+      [1, [2, 3, 4]],
+      [5, [6, 7, 8]],
+    ] as const) {
+      const head = `${W}${from}`;
+      if (!l.startsWith(`${head}.`) && !l.startsWith(`${head},`)) continue;
+      for (const n of copies) out.push(`${W}${n}${l.slice(head.length)}`.replace(/"Anlix-EG8145(-5G)?"/, `"Anlix-EG8145-ssid${n}"`));
+    }
+  }
+  const file = path.join(dir, 'eg8145v5-8ssid.csv');
+  writeFileSync(file, out.join('\n'));
+  return file;
+}
+
+test('radios as radios: a gateway with 8 SSIDs on 2 radios has 2 Device.WiFi.Radio rows', { skip, timeout: 60_000 }, async () => {
+  const fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+    count: 1,
+    model: eightSsidModel(),
+    serialPrefix: 'R8SSID',
+    periodicIntervalS: null,
+  });
+  let c: UspControllerClient | null = null;
+  try {
+    await fleet.start();
+    const dev = fleet.devices[0]!;
+    const rec = (await proxy.store.listDevices()).find((r) => r.deviceId.serialNumber === dev.serial);
+    assert.ok(rec, 'device registered');
+    c = new UspControllerClient({
+      agentId: rec.endpointId,
+      endpointId: CTL,
+      transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+      timeoutMs: 20_000,
+    });
+    c.on('error', () => undefined);
+    await c.connect();
+    const g = await c.request(get(['Device.WiFi.Radio.*.', 'Device.WiFi.SSID.*.', 'Device.WiFi.RadioNumberOfEntries']), 20_000);
+    const radios = resolved(g, 0).filter((r) => /^Device\.WiFi\.Radio\.\d+\.$/.test(r.resolvedPath));
+    assert.equal(radios.length, 2, radios.map((r) => r.resolvedPath).join(' '));
+    assert.deepEqual(sorted(radios.map((r) => r.resultParams.OperatingFrequencyBand!)), ['2.4GHz', '5GHz']);
+    assert.deepEqual(
+      sorted(radios.map((r) => r.resultParams.Channel!)),
+      sorted([
+        dev.getValue('InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.Channel')!,
+        dev.getValue('InternetGatewayDevice.LANDevice.1.WLANConfiguration.5.Channel')!,
+      ]),
+    );
+    assert.equal(resolved(g, 2)[0]!.resultParams.RadioNumberOfEntries, '2');
+    const ssids = resolved(g, 1).filter((r) => /^Device\.WiFi\.SSID\.\d+\.$/.test(r.resolvedPath));
+    assert.equal(ssids.length, 8);
+    const radioOf = new Map(radios.map((r) => [r.resolvedPath.slice(0, -1), r.resultParams.OperatingFrequencyBand!]));
+    for (const s of ssids) {
+      const n = Number(/ssid(\d)/.exec(s.resultParams.SSID!)?.[1] ?? (s.resultParams.SSID!.endsWith('-5G') ? 5 : 1));
+      assert.equal(
+        radioOf.get(s.resultParams.LowerLayers!),
+        n <= 4 ? '2.4GHz' : '5GHz',
+        `${s.resolvedPath} ${s.resultParams.SSID} LowerLayers ${s.resultParams.LowerLayers}`,
+      );
+    }
+    // "Set the 5 GHz channel": one Set on its Radio, every WLANConfiguration of that radio follows.
+    const five = radios.find((r) => r.resultParams.OperatingFrequencyBand === '5GHz')!.resolvedPath;
+    const s = await c.request(set([{ objPath: five, params: { Channel: '44' } }]), 20_000);
+    assert.ok(resp(s).setResp!.updatedObjResults[0]!.operStatus!.operSuccess, JSON.stringify(resp(s).setResp));
+    for (const n of [5, 6, 7, 8])
+      assert.equal(dev.getValue(`InternetGatewayDevice.LANDevice.1.WLANConfiguration.${n}.Channel`), '44', `WLANConfiguration.${n}`);
+    for (const n of [1, 2, 3, 4]) assert.notEqual(dev.getValue(`InternetGatewayDevice.LANDevice.1.WLANConfiguration.${n}.Channel`), '44');
+  } finally {
+    await c?.close();
+    await fleet.stop();
+  }
+});
 
 test('mapping coverage of the four reference models', { skip }, () => {
   for (const file of MODELS) {
