@@ -37,7 +37,12 @@ function bandOfName(v: string): Band | null {
 function bandOfStandard(v: string): Band | null {
   // "11bgn" -> b,g,n; "a,n,ac" -> a,n,ac; "802.11ac" -> ac
   const t = v.toLowerCase().replace(/802\.11|ieee/g, '');
-  const letters = new Set(t.replace(/11/g, ',').split(/[^a-z]+/).flatMap((s) => s.match(/ac|ax|be|[abgn]/g) ?? []));
+  const letters = new Set(
+    t
+      .replace(/11/g, ',')
+      .split(/[^a-z]+/)
+      .flatMap((s) => s.match(/ac|ax|be|[abgn]/g) ?? []),
+  );
   if (letters.has('b') || letters.has('g')) return '2.4GHz';
   if (letters.has('a') || letters.has('ac')) return '5GHz';
   return null; // n, ax, be: both bands

@@ -437,7 +437,10 @@ export class DeviceMapping {
       const info = this.native.info(path);
       const nt = this.native.typeOf(path) || 'xsd:string';
       // A grouped row (one radio of several WLANConfigurations): a Set writes every member that has the name.
-      const siblings = (row?.members ?? []).slice(1).map((m) => m + alt).filter((p) => this.native.hasParam(p) && this.native.info(p)?.writable === true);
+      const siblings = (row?.members ?? [])
+        .slice(1)
+        .map((m) => m + alt)
+        .filter((p) => this.native.hasParam(p) && this.native.info(p)?.writable === true);
       this.params.set(usp, {
         spec,
         objRule: rule,

@@ -411,18 +411,18 @@ test('mapping coverage of the four reference models', { skip }, () => {
   for (const file of MODELS) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = runMappingCli(['coverage', '--model', path.join(REFERENCE, 'cwmp-models', file)], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const code = runMappingCli(['coverage', '--model', path.join(REFERENCE, 'cwmp-models', file), '--json'], {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
     assert.equal(code, 0, err.join('\n'));
-    const last = out.find((l) => /reachable/.test(l))!;
-    const m = /(\d+)\/(\d+) (?:native )?parameters/.exec(last);
-    assert.ok(m, last);
-    if (file.includes('tr098')) assert.ok(Number(m[1]) > 0);
-    const tables = out.filter((l) => /\[\d+ instance/.test(l)).length;
+    const j = JSON.parse(out[0]!);
+    assert.equal(j.unreachable, 0, `${file}: every parameter reachable`);
+    assert.deepEqual(j.phantoms, [], `${file}: no phantom name`);
+    if (file.includes('tr098')) assert.ok(j.reachable > 0);
+    const tables = j.objects.filter((o: { path: string }) => o.path.endsWith('{i}.')).length;
     console.log(
-      `coverage ${file}: ${out
-        .filter((l) => /reachable/.test(l))
-        .pop()!
-        .replace(/^.*?: /, '')} (${tables} mapped tables)`,
+      `coverage ${file}: placed ${j.reachable}/${j.nativeParams} (${j.placedShare}%), non-vendor ${j.nonVendorPlaced}/${j.nonVendorParams} (${j.nonVendorPlacedShare}%), extension object only ${j.extensionOnly}, reachable ${j.reachableShare}%, phantoms ${j.phantoms.length} (${tables} mapped tables)`,
     );
   }
 });

@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamInfo } from '../../src/mapping/engine.js';
-import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
+import { coverage, modelParams, runMappingCli } from '../../src/tools/coverage.js';
 import { REFERENCE } from '../helpers/paths.js';
 
 const MODELS = path.join(REFERENCE, 'cwmp-models');
 const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
 const EG = path.join(MODELS, 'huawei-EG8145V5-tr098.csv');
+const EX220 = path.join(MODELS, 'tplink-EX220-tr181.csv');
 const skip = existsSync(BM) && existsSync(EG) ? false : `reference dumps absent (${MODELS})`;
 
 const rules = loadDefaultMapping();
@@ -179,4 +180,30 @@ test('coverage CLI prints figures and rejects bad flags', { skip }, () => {
   assert.equal(runMappingCli(['coverage', '--modle', EG], io), 2);
   assert.equal(runMappingCli(['coverage', '--model', '/nonexistent.csv'], io), 2);
   assert.ok(err.length >= 2);
+});
+
+test('coverage --json: placed, non-vendor placed, extension-only, 0 unreachable and 0 phantoms, figures that add up', { skip }, () => {
+  for (const file of [EG, EX220]) {
+    const out: string[] = [];
+    assert.equal(runMappingCli(['coverage', '--model', file, '--json', '--unplaced'], { out: (l) => out.push(l), err: (l) => out.push(l) }), 0, out.join('\n'));
+    assert.equal(out.length, 1, 'one JSON line');
+    const j = JSON.parse(out[0]!);
+    const r = coverage(file);
+    assert.equal(j.nativeParams, r.nativeParams);
+    assert.equal(j.reachable + j.extensionOnly, j.nativeParams, 'every parameter is placed or reachable through the extension object');
+    assert.equal(j.unreachable, 0);
+    assert.deepEqual(j.phantoms, []);
+    assert.ok(j.nonVendorPlaced <= j.nonVendorParams && j.nonVendorParams <= j.nativeParams);
+    assert.equal(j.extensionObject, 'Device.X_CWMP-USP-PROXY_Native.');
+    const listed = j.unplaced.reduce((a: number, g: { count: number }) => a + g.count, 0);
+    assert.equal(listed, j.nativeParams - j.reachable, '--unplaced lists every parameter not placed');
+    for (let i = 1; i < j.unplaced.length; i++) assert.ok(j.unplaced[i - 1].count >= j.unplaced[i].count, 'largest groups first');
+  }
+  // The TR-181 EX220 has its own USP agent: its LocalAgent./MQTT. are reachable only through the extension object.
+  const ex = coverage(EX220);
+  assert.ok(ex.extensionOnly > 0);
+  assert.ok(
+    ex.unplaced.every((n) => /^Device\.(LocalAgent|MQTT|STOMP)\./.test(n)),
+    ex.unplaced.join(' '),
+  );
 });
