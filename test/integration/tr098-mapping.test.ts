@@ -14,7 +14,9 @@ import { createLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { SimDevice } from '../../src/tools/sim/device.js';
 import { UspControllerClient, get, set, add, del } from '../../src/tools/controller/client.js';
-import { runMappingCli } from '../../src/tools/coverage.js';
+import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
+import { DeviceMapping } from '../../src/mapping/engine.js';
+import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { hasReference, REFERENCE } from '../helpers/paths.js';
 import { STRICT_SIM } from '../helpers/sim.js';
 import { isSecret } from '../../src/interworking/values.js';
@@ -317,6 +319,73 @@ for (const file of MODELS) {
         assert.equal(n.valueChange!.paramPath, ref);
         assert.equal(n.valueChange!.paramValue, 'usp::changed-locally');
       });
+    } finally {
+      await c?.close();
+      await fleet.stop();
+    }
+  });
+}
+
+for (const file of MODELS.filter((f) => f.includes('tr098'))) {
+  test(`${file}: every mapped value, as a controller reads it, is the dump's value through the mapping`, { skip, timeout: 120_000 }, async () => {
+    const csv = path.join(REFERENCE, 'cwmp-models', file);
+    const { params, values } = modelParams(csv);
+    // The device keeps the dump's own serial number, so that DeviceInfo.SerialNumber is the dump's too.
+    const serial = values.get('InternetGatewayDevice.DeviceInfo.SerialNumber')!;
+    const fleet = new Fleet({
+      serials: [serial],
+      quirks: STRICT_SIM,
+      acsUrl: `http://127.0.0.1:${proxy.acsPort}/`,
+      count: 1,
+      model: csv,
+      serialPrefix: `V${MODELS.indexOf(file)}ALL`,
+      periodicIntervalS: null,
+    });
+    let c: UspControllerClient | null = null;
+    try {
+      await fleet.start();
+      const dev = fleet.devices[0]!;
+      const rec = (await proxy.store.listDevices()).find((r) => r.deviceId.serialNumber === dev.serial);
+      assert.ok(rec, 'device registered');
+      c = new UspControllerClient({
+        agentId: rec.endpointId,
+        endpointId: CTL,
+        transport: { mtp: 'ws', url: `ws://127.0.0.1:${proxy.usp.ws!.serverAddress()!.port}/usp` },
+        timeoutMs: 60_000,
+      });
+      c.on('error', () => undefined);
+      await c.connect();
+      const g = await c.request(get(['Device.']), 60_000);
+      const got = new Map<string, string>();
+      for (const r of resolved(g, 0)) for (const [k, v] of Object.entries(r.resultParams)) got.set(r.resolvedPath + k, v);
+      // The expectation: the mapping applied to the dump's own values (a fresh device numbers its rows as the proxy does),
+      // except what the simulator gives each device of its own (its WAN address, connection request URL).
+      const personal = [...values.keys()].filter((n) => dev.getValue(n) !== undefined && dev.getValue(n) !== values.get(n));
+      for (const n of personal)
+        assert.match(
+          n,
+          /\.(UpTime|ExternalIPAddress|ManagementServer\.(URL|ConnectionRequest\w+))$/,
+          `${n}: only the simulator's per-device values differ from the dump`,
+        );
+      for (const n of personal) values.set(n, dev.getValue(n)!);
+      const m = new DeviceMapping(loadDefaultMapping(), { deviceKey: 'expected', params, values });
+      let compared = 0;
+      let verbatim = 0;
+      for (const p of m.paramsUnder('Device.')) {
+        if (/UpTime|Uptime|CurrentLocalTime|LeaseTimeRemaining/.test(p)) continue;
+        const natives = m.toNative(p) ?? [];
+        const secret = isSecret(p) || natives.some(isSecret);
+        const want = m.nativeToUspValue(p, values);
+        if (want === null) continue;
+        assert.ok(got.has(p), `${p} answered`);
+        const v = got.get(p)!;
+        if (secret) assert.ok(['', '0', 'false'].includes(v), `${p} secured`);
+        else assert.equal(v, want, `${p} (native ${natives.join(', ') || 'computed'})`);
+        compared++;
+        if (natives.length === 1 && values.get(natives[0]!) === v) verbatim++;
+      }
+      assert.ok(compared > 100, `${compared} values compared`);
+      console.log(`values ${file}: ${compared} Device:2 values equal to the dump through the mapping (${verbatim} verbatim), 2-core machine`);
     } finally {
       await c?.close();
       await fleet.stop();
