@@ -207,3 +207,10 @@ test('coverage --json: placed, non-vendor placed, extension-only, 0 unreachable 
     ex.unplaced.join(' '),
   );
 });
+
+test('vendor BeaconType "WPAWPA2" (BM632w) is WPA-WPA2-Personal, not an empty ModeEnabled', { skip }, () => {
+  const { params, values } = modelParams(path.join(MODELS, 'huawei-BM632w-tr098.csv'));
+  assert.equal(values.get('InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.BeaconType'), 'WPAWPA2');
+  const m = new DeviceMapping(rules, { deviceKey: 'bm', params, values });
+  assert.equal(m.nativeToUspValue('Device.WiFi.AccessPoint.1.Security.ModeEnabled', values), 'WPA-WPA2-Personal');
+});
