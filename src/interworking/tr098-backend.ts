@@ -335,8 +335,12 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     const writable = this.mappings.get(a.device.deviceKey)?.writable ?? new Set<string>();
     const rule = this.deps.rules.objects.find((r) => r.usp === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
     const sources = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
-    // Rows grouped from several native objects (radios by band) are not added or deleted as one.
-    if (rule?.groupByBand) return [];
+    // Rows grouped from several native objects (radios by band) are not added or deleted as one;
+    // native rows presented by several tables (a WAN connection is an IP.Interface, its Ethernet.Link,
+    // its NAT.InterfaceSetting) are added through the first rule that presents them only.
+    if (rule?.groupByBand || rule?.readOnly) return [];
+    const key = JSON.stringify(rule?.native ?? null);
+    if (rule && this.deps.rules.objects.find((r) => r.usp.endsWith('{i}.') && JSON.stringify(r.native ?? null) === key) !== rule) return [];
     // Rows that are their enclosing row's own native object (native "") cannot be added on their own.
     if (!sources.some((p) => /\{[a-z]\}\.$/.test(p))) return [];
     const patterns = sources.map((p) => p.replace(/\{[a-z]\}\.$/, ''));

@@ -249,7 +249,7 @@ for (const file of MODELS) {
         for (let i = 0; i < 100 && dev.model.attr(native).notification !== 2; i++) await new Promise((r) => setTimeout(r, 50));
         assert.equal(dev.model.attr(native).notification, 2, `Notification=2 on ${native}`);
         const got = new Promise<Msg>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 10_000);
+          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 20_000);
           waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
         });
         dev.setValue(native, 'x');
@@ -311,7 +311,7 @@ for (const file of MODELS) {
         for (let i = 0; i < 100 && dev.model.attr(R + obj + param).notification !== 2; i++) await new Promise((r) => setTimeout(r, 50));
         assert.equal(dev.model.attr(R + obj + param).notification, 2, `Notification=2 on ${R + obj + param}`);
         const got = new Promise<Msg>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 10_000);
+          const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 20_000);
           waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
         });
         dev.setValue(R + obj + param, 'usp::changed-locally');
