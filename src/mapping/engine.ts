@@ -97,6 +97,8 @@ interface ConcreteParam {
   nativeTypes: string[];
   /** groupByBand: the same parameter on the row's other members (a Set writes them too). */
   siblings?: string[];
+  /** listRows: the item of the native list this parameter reads (listItem -1). */
+  item?: number;
 }
 
 interface Row {
@@ -108,6 +110,8 @@ interface Row {
   /** groupByBand: every native object of the row (native first), and the band they share. */
   members?: string[];
   band?: Band;
+  /** listRows: the row's item of the native list. */
+  item?: number;
 }
 
 const XSD: Record<string, string> = {
@@ -219,7 +223,7 @@ export class DeviceMapping {
     // Forget rows whose native object is gone (their numbers stay used through "#next").
     for (const k of Object.keys(this.instanceMap)) {
       const bar = k.indexOf('|');
-      if (bar >= 0 && !this.native.hasObject(k.slice(bar + 1))) delete this.instanceMap[k];
+      if (bar >= 0 && !this.native.hasObject(k.slice(bar + 1).replace(/#\d+$/, ''))) delete this.instanceMap[k];
     }
     this.computePass();
     if (JSON.stringify(this.instanceMap) !== before) this.store.put(opts.deviceKey, this.instanceMap);
@@ -261,10 +265,14 @@ export class DeviceMapping {
           for (const o of m) found.add(o);
         }
         const groups = rule.groupByBand ? this.groupByBand(rule, [...found]) : [...found].map((n) => ({ members: [n] }) as { members: string[]; band?: Band });
-        const tRows = this.assign(
-          table,
-          groups.map((g) => g.members[0]!),
-        );
+        // listRows: one row per list item, keyed "<native object>#<item>" in the instance map.
+        const ids = rule.listRows
+          ? groups.flatMap((g) => this.listItems(g.members[0]!, rule.listRows!).map((k) => `${g.members[0]}#${k}`))
+          : groups.map((g) => g.members[0]!);
+        const tRows = this.assign(table, ids).map((r) => {
+          const hash = r.native.lastIndexOf('#');
+          return hash < 0 ? r : { ...r, native: r.native.slice(0, hash), item: Number(r.native.slice(hash + 1)) };
+        });
         for (const g of groups) if (rule.groupByBand) this.groups.set(g.members[0]!, g);
         this.tables.set(table, tRows);
         for (const r of tRows) {
@@ -334,15 +342,25 @@ export class DeviceMapping {
   static groupingNames(rules: MappingRules, names: Iterable<string>): string[] {
     const res: RegExp[] = [];
     for (const r of rules.objects) {
-      if (!r.groupByBand) continue;
+      if (!r.groupByBand && !r.listRows) continue;
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      const alts = Object.values(r.groupByBand).flat();
+      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : [])];
       for (const src of srcs) if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
     }
     if (res.length === 0) return [];
     const out: string[] = [];
     for (const n of names) if (res.some((re) => re.test(n))) out.push(n);
     return out;
+  }
+
+  /** Items of a native list parameter of a row (values known at build): 0..n-1; one item (0) when its value is not known. */
+  private listItems(native: string, param: string): number[] {
+    const name = native + param;
+    if (!this.native.hasParam(name)) return [];
+    const v = this.values.get(name);
+    if (v === undefined) return [0];
+    const n = v.split(',').filter((x) => x.trim() !== '').length;
+    return Array.from({ length: n }, (_, i) => i);
   }
 
   /** Stable numbering: known rows keep their number, new rows get "#next" (never reused). */
@@ -450,6 +468,7 @@ export class DeviceMapping {
         writable: !ro && r.listItem === undefined && info?.writable === true,
         nativeTypes: [nt],
         ...(siblings.length ? { siblings } : {}),
+        ...(r.listItem === -1 && row?.item !== undefined ? { item: row.item } : {}),
       });
       this.addReverse(path, usp);
     }
@@ -656,7 +675,8 @@ export class DeviceMapping {
     }
     let v = get(cp.native[0]);
     if (v === undefined) return null;
-    if (r.listItem !== undefined) v = (v.split(',')[r.listItem] ?? '').trim();
+    if (r.listItem !== undefined)
+      v = (v.split(',').filter((x) => r.listItem !== -1 || x.trim() !== '')[r.listItem === -1 ? (cp.item ?? 0) : r.listItem] ?? '').trim();
     if (cp.type === 'boolean' || cp.nativeTypes[0] === 'xsd:boolean') {
       const b = normBool(v);
       if (b !== null) v = r.invert ? (b === 'true' ? 'false' : 'true') : b;

@@ -37,7 +37,7 @@ export interface ParamRule {
   passthrough?: boolean;
   /** USP = native * scale. */
   scale?: number;
-  /** USP value is item N of the native comma-separated list (read-only). */
+  /** USP value is item N of the native comma-separated list (read-only); -1: the item of its row (listRows). */
   listItem?: number;
   /** The value is a (comma list of) native path reference(s), translated to instances of these Device:2 tables. */
   pathRef?: string[];
@@ -73,6 +73,12 @@ export interface ObjectRule {
    * told stay rows of their own. A grouped row reads its first member; a Set writes every member.
    */
   groupByBand?: { band?: string[]; channel?: string[]; possibleChannels?: string[]; standard?: string[] };
+  /**
+   * Table rule: one Device:2 row per item of this native comma-separated list parameter of each
+   * native row (TR-098 DNSServers -> one DNS.Client.Server per server); parameters with
+   * `listItem: -1` read the row's item.
+   */
+  listRows?: string;
 }
 
 export interface MappingRules {
@@ -170,6 +176,8 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
         fail(ptr, `table rule ${o.usp} needs a placeholder ({a}..{z}) in its native pattern`);
       }
     });
+    if (o.listRows && (!o.usp.endsWith('{i}.') || o.groupByBand))
+      fail(['objects', i, 'listRows'], `listRows needs a table rule without groupByBand (${o.usp})`);
     if (o.groupByBand && !o.usp.endsWith('{i}.')) fail(['objects', i, 'groupByBand'], `only a table rule can group rows by band (${o.usp} is not a table)`);
     for (const [name, spec] of Object.entries(o.params ?? {})) {
       if (typeof spec !== 'object' || Array.isArray(spec)) {

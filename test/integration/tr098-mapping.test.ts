@@ -252,6 +252,8 @@ for (const file of MODELS) {
           const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 20_000);
           waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
         });
+        // The subscription is set up (Notification=2 and the baseline read) before the value changes.
+        await proxy.events.idle(rec.endpointId);
         dev.setValue(native, 'x');
         const n = (await got).body.request!.notify!;
         assert.equal(n.valueChange!.paramPath, 'Device.WiFi.SSID.1.SSID');
@@ -314,6 +316,7 @@ for (const file of MODELS) {
           const timer = setTimeout(() => reject(new Error(`no ValueChange; got ${JSON.stringify(notifies.map((n) => n.body.request?.notify))}`)), 20_000);
           waiters.push({ pred: (m) => m.body.request?.notify?.subscriptionId === id, resolve: (m) => (clearTimeout(timer), resolve(m)) });
         });
+        await proxy.events.idle(rec.endpointId);
         dev.setValue(R + obj + param, 'usp::changed-locally');
         const n = (await got).body.request!.notify!;
         assert.equal(n.valueChange!.paramPath, ref);

@@ -231,3 +231,37 @@ test('every Device:2 name the mapping presents on the reference models is a TR-1
     }
   }
 });
+
+test('DNSServers: one Device.DNS.Client.Server row per server of each connection, the full list', () => {
+  const W = 'InternetGatewayDevice.WANDevice.1.WANConnectionDevice.';
+  const params: NativeParamInfo[] = [{ name: 'InternetGatewayDevice.', writable: false }];
+  const values = new Map<string, string>();
+  for (const [i, dns] of [
+    [1, '8.8.8.8,1.1.1.1, 9.9.9.9'],
+    [2, ''],
+    [3, '192.168.88.1'],
+  ] as const) {
+    const c = `${W}${i}.WANIPConnection.1.`;
+    params.push(
+      { name: c, writable: false },
+      { name: `${c}DNSServers`, writable: true, type: 'xsd:string' },
+      { name: `${c}DNSEnabled`, writable: true, type: 'xsd:boolean' },
+    );
+    values.set(`${c}DNSServers`, dns);
+    values.set(`${c}DNSEnabled`, '1');
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'dns', params, values });
+  const rows = m.uspInstances('Device.DNS.Client.Server.') ?? [];
+  assert.equal(rows.length, 4, 'three servers on the first connection, none on the second, one on the third');
+  const servers = rows.map((n) => m.nativeToUspValue(`Device.DNS.Client.Server.${n}.DNSServer`, values));
+  assert.deepEqual(servers, ['8.8.8.8', '1.1.1.1', '9.9.9.9', '192.168.88.1']);
+  assert.equal(m.nativeToUspValue('Device.DNS.Client.ServerNumberOfEntries', values), '4');
+  const ifaces = rows.map((n) => m.nativeToUspValue(`Device.DNS.Client.Server.${n}.Interface`, values));
+  assert.equal(new Set(ifaces.slice(0, 3)).size, 1, 'the servers of one connection share its IP.Interface');
+  assert.notEqual(ifaces[3], ifaces[0]);
+  // Numbers stay: the same list again gives the same rows.
+  const store = new MemoryInstanceMapStore();
+  const a = new DeviceMapping(rules, { deviceKey: 'dns2', params, values, store });
+  const b = new DeviceMapping(rules, { deviceKey: 'dns2', params, values, store });
+  assert.deepEqual(b.uspInstances('Device.DNS.Client.Server.'), a.uspInstances('Device.DNS.Client.Server.'));
+});
