@@ -79,6 +79,8 @@ export interface ObjectRule {
    * `listItem: -1` read the row's item.
    */
   listRows?: string;
+  /** Table rule whose native is one object without instance numbers: that object is its only row (Layer3Forwarding -> Routing.Router.1). */
+  oneRow?: boolean;
 }
 
 export interface MappingRules {
@@ -172,10 +174,12 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
       const ptr = Array.isArray(o.native) ? ['objects', i, 'native', k] : ['objects', i, 'native'];
       const abs = n.startsWith(r.nativeRoot);
       if (!abs && !enclosing) fail(ptr, `"${n}" must be absolute (start with ${r.nativeRoot}): ${o.usp} is not inside a table`);
-      if (o.usp.endsWith('{i}.') && !/\{[a-z]\}\.$/.test(n) && abs && !/\{[a-z]\}\./.test(n)) {
+      if (o.usp.endsWith('{i}.') && !o.oneRow && !/\{[a-z]\}\.$/.test(n) && abs && !/\{[a-z]\}\./.test(n)) {
         fail(ptr, `table rule ${o.usp} needs a placeholder ({a}..{z}) in its native pattern`);
       }
     });
+    if (o.oneRow && (!o.usp.endsWith('{i}.') || natives.some((n) => /\{[a-z]\}/.test(n))))
+      fail(['objects', i, 'oneRow'], `oneRow needs a table rule on native objects without placeholders (${o.usp})`);
     if (o.listRows && (!o.usp.endsWith('{i}.') || o.groupByBand))
       fail(['objects', i, 'listRows'], `listRows needs a table rule without groupByBand (${o.usp})`);
     if (o.groupByBand && !o.usp.endsWith('{i}.')) fail(['objects', i, 'groupByBand'], `only a table rule can group rows by band (${o.usp} is not a table)`);

@@ -265,3 +265,48 @@ test('DNSServers: one Device.DNS.Client.Server row per server of each connection
   const b = new DeviceMapping(rules, { deviceKey: 'dns2', params, values, store });
   assert.deepEqual(b.uspInstances('Device.DNS.Client.Server.'), a.uspInstances('Device.DNS.Client.Server.'));
 });
+
+test('Layer3Forwarding is Device.Routing.Router.1: its Forwarding rows are IPv4Forwarding rows, Interface as a Device:2 reference', () => {
+  const L3 = 'InternetGatewayDevice.Layer3Forwarding.';
+  const conn = 'InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: conn, writable: false },
+    { name: `${conn}Name`, writable: true, type: 'xsd:string' },
+    { name: L3, writable: false },
+    { name: `${L3}ForwardNumberOfEntries`, writable: false, type: 'xsd:unsignedInt' },
+    { name: `${L3}Forwarding.`, writable: true },
+  ];
+  const values = new Map<string, string>([[`${L3}ForwardNumberOfEntries`, '2']]);
+  for (const [i, dest, iface] of [
+    [1, '0.0.0.0', conn.slice(0, -1)],
+    [2, '10.0.0.0', ''],
+  ] as const) {
+    const f = `${L3}Forwarding.${i}.`;
+    params.push({ name: f, writable: true });
+    for (const [k, t] of [
+      ['Enable', 'xsd:boolean'],
+      ['DestIPAddress', 'xsd:string'],
+      ['GatewayIPAddress', 'xsd:string'],
+      ['Interface', 'xsd:string'],
+      ['StaticRoute', 'xsd:boolean'],
+    ] as const)
+      params.push({ name: f + k, writable: k !== 'StaticRoute', type: t });
+    values.set(`${f}DestIPAddress`, dest);
+    values.set(`${f}Interface`, iface);
+    values.set(`${f}Enable`, '1');
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'l3', params });
+  assert.deepEqual(m.uspInstances('Device.Routing.Router.'), [1]);
+  assert.equal(m.nativeToUspValue('Device.Routing.RouterNumberOfEntries', values), '1');
+  assert.deepEqual(m.uspInstances('Device.Routing.Router.1.IPv4Forwarding.'), [1, 2]);
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4ForwardingNumberOfEntries', values), '2');
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.DestIPAddress', values), '0.0.0.0');
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.Enable', values), 'true');
+  assert.match(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.Interface', values) ?? '', /^Device\.IP\.Interface\.\d+$/);
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.2.Interface', values), '');
+  assert.deepEqual(
+    m.uspToNativeValue('Device.Routing.Router.1.IPv4Forwarding.2.GatewayIPAddress', '10.0.0.1').map((s) => s.path),
+    [`${L3}Forwarding.2.GatewayIPAddress`],
+  );
+});
