@@ -310,3 +310,37 @@ test('Layer3Forwarding is Device.Routing.Router.1: its Forwarding rows are IPv4F
     [`${L3}Forwarding.2.GatewayIPAddress`],
   );
 });
+
+test('WANDSLInterfaceConfig is a DSL Line and its Channel; TR-098 Users and UserInterface keep their names', () => {
+  const W = 'InternetGatewayDevice.WANDevice.1.WANDSLInterfaceConfig.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: W, writable: false },
+    { name: 'InternetGatewayDevice.User.', writable: true },
+    { name: 'InternetGatewayDevice.User.1.', writable: true },
+    { name: 'InternetGatewayDevice.UserInterface.', writable: false },
+  ];
+  const values = new Map<string, string>();
+  for (const [n, v, t] of [
+    [`${W}Status`, 'EstablishingLink', 'xsd:string'],
+    [`${W}UpstreamMaxRate`, '1024', 'xsd:unsignedInt'],
+    [`${W}DownstreamCurrRate`, '16000', 'xsd:unsignedInt'],
+    [`${W}ShowtimeStart`, '120', 'xsd:unsignedInt'],
+    ['InternetGatewayDevice.User.1.Username', 'admin', 'xsd:string'],
+    ['InternetGatewayDevice.User.1.Password', 'secret', 'xsd:string'],
+    ['InternetGatewayDevice.UserInterface.ISPName', 'Example ISP', 'xsd:string'],
+  ] as const) {
+    params.push({ name: n, writable: false, type: t });
+    values.set(n, v);
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'dsl', params });
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.Status', values), 'Dormant');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.LinkStatus', values), 'EstablishingLink');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.UpstreamMaxBitRate', values), '1024');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.Stats.ShowtimeStart', values), '120');
+  assert.equal(m.nativeToUspValue('Device.DSL.Channel.1.DownstreamCurrRate', values), '16000');
+  assert.equal(m.nativeToUspValue('Device.DSL.Channel.1.LowerLayers', values), 'Device.DSL.Line.1');
+  assert.equal(m.nativeToUspValue('Device.Users.User.1.Username', values), 'admin');
+  assert.deepEqual(m.toNative('Device.Users.User.1.Password'), ['InternetGatewayDevice.User.1.Password']);
+  assert.equal(m.nativeToUspValue('Device.UserInterface.ISPName', values), 'Example ISP');
+});
