@@ -697,9 +697,11 @@ export class DeviceMapping {
       .map((s) => s.trim())
       .filter(Boolean)
       .map((s) => {
-        const n = s.endsWith('.') ? s : s + '.';
+        // Some agents write the reference relative to the root ("LANDevice.1.WLANConfiguration.1").
+        const dotted = s.endsWith('.') ? s : s + '.';
+        const n = dotted.startsWith(this.nativeRoot) ? dotted : this.nativeRoot + dotted;
         for (const t of tables) {
-          const row = (this.rowsByRule.get(t) ?? []).find((r) => r.native === n);
+          const row = (this.rowsByRule.get(t) ?? []).find((r) => r.native === n || r.members?.includes(n));
           if (row) return row.usp.slice(0, -1);
         }
         return '';

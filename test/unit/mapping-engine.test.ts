@@ -344,3 +344,28 @@ test('WANDSLInterfaceConfig is a DSL Line and its Channel; TR-098 Users and User
   assert.deepEqual(m.toNative('Device.Users.User.1.Password'), ['InternetGatewayDevice.User.1.Password']);
   assert.equal(m.nativeToUspValue('Device.UserInterface.ISPName', values), 'Example ISP');
 });
+
+test('Hosts: Layer1Interface resolves references with or without the root name and a trailing dot', () => {
+  const LAN = 'InternetGatewayDevice.LANDevice.1.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: `${LAN}WLANConfiguration.1.`, writable: false },
+    { name: `${LAN}WLANConfiguration.1.SSID`, writable: true, type: 'xsd:string' },
+    { name: `${LAN}LANEthernetInterfaceConfig.1.`, writable: false },
+    { name: `${LAN}LANEthernetInterfaceConfig.1.Enable`, writable: true, type: 'xsd:boolean' },
+  ];
+  const values = new Map<string, string>();
+  const refs = [`${LAN}WLANConfiguration.1`, 'LANDevice.1.WLANConfiguration.1.', `${LAN}LANEthernetInterfaceConfig.1.`];
+  refs.forEach((v, i) => {
+    const h = `${LAN}Hosts.Host.${i + 1}.`;
+    params.push(
+      { name: h, writable: false },
+      { name: `${h}Layer2Interface`, writable: false, type: 'xsd:string' },
+      { name: `${h}MACAddress`, writable: false, type: 'xsd:string' },
+    );
+    values.set(`${h}Layer2Interface`, v);
+  });
+  const m = new DeviceMapping(rules, { deviceKey: 'hosts', params });
+  const got = [1, 2, 3].map((n) => m.nativeToUspValue(`Device.Hosts.Host.${n}.Layer1Interface`, values));
+  assert.deepEqual(got, ['Device.WiFi.SSID.1', 'Device.WiFi.SSID.1', 'Device.Ethernet.Interface.1']);
+});
