@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/app/config.js';
 import { createLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import type { SimDevice } from '../../src/tools/sim/device.js';
-import { UspControllerClient, get, set, add, del } from '../../src/tools/controller/client.js';
+import { UspControllerClient, get, set, add, del, getInstances, getSupportedDM } from '../../src/tools/controller/client.js';
 import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
 import { DeviceMapping } from '../../src/mapping/engine.js';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
@@ -289,6 +289,14 @@ for (const file of MODELS) {
           return;
         }
         assert.ok(compared > (tr098 ? 500 : 40), `${compared} native values compared`);
+        // GetSupportedDM and GetInstances through the extension object
+        const table = tr098 ? 'LANDevice.1.WLANConfiguration.' : 'LocalAgent.Controller.';
+        const sdm = await req(getSupportedDM([EXT + roots[0]!], { firstLevelOnly: false }));
+        const objs = resp(sdm).getSupportedDmResp!.reqObjResults[0]!.supportedObjs!.map((o) => o.supportedObjPath);
+        assert.ok(objs.includes(`${EXT}${table.replace(/\.1\./, '.{i}.')}{i}.`), `${table} rows in ${objs.length} supported objects`);
+        const gi = await req(getInstances([EXT + table], true));
+        const inst = resp(gi).getInstancesResp!.reqPathResults[0]!.currInsts!.map((x) => x.instantiatedObjPath ?? '');
+        assert.deepEqual(sorted(inst), sorted(dev.model.instances(R + table).map((n) => `${EXT}${table}${n}.`)));
         // Set: the device's own controller (TR-181 device) / a native parameter (TR-098)
         const [obj, param] = tr098 ? ['LANDevice.1.WLANConfiguration.1.', 'SSID'] : ['LocalAgent.Controller.1.', 'EndpointID'];
         const s = await req(set([{ objPath: EXT + obj, params: { [param]: 'usp::via-extension' } }]));
