@@ -9,7 +9,9 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { ConfigError, describeConfig, loadConfig, SECRET_KEY_ENV, type Config } from './config.js';
+import { StoreOpenError } from '../store/files.js';
+import { SecretKeyError } from '../store/secrets.js';
 import { createLogger } from './log.js';
 import { storeUnavailable } from '../store/errors.js';
 
@@ -179,8 +181,10 @@ async function cmdDevices(argv: string[]): Promise<number> {
     process.stderr.write(`no store at ${config.store.path} (has the proxy run with this configuration?)\n`);
     return 1;
   }
-  const { openStore } = await import('../store/index.js');
-  const store = openStore({ path: config.store.path, readonly: true });
+  const { loadSecretKey, openStore } = await import('../store/index.js');
+  const { secretCodec } = await import('../store/secrets.js');
+  const secrets = secretCodec(loadSecretKey(config.store, SECRET_KEY_ENV));
+  const store = openStore({ path: config.store.path, readonly: true, secrets });
   try {
     const devices = await store.listDevices({ search: values.search, limit });
     const now = Date.now();
@@ -303,6 +307,10 @@ if (isEntry) {
       if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exitCode = 2;
+      } else if (e instanceof StoreOpenError || e instanceof SecretKeyError) {
+        // The store's path or key and the cause, without a stack: the operator's to fix.
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = 1;
       } else {
         process.stderr.write(`fatal: ${(e as Error).stack ?? String(e)}\n`);
         process.exitCode = 1;

@@ -116,6 +116,29 @@ const SCHEMA = {
       username: str(''),
       password: str('', { secret: true }),
     },
+    /** What one peer may cost the ACS (docs/security.md "Limits per peer"). */
+    limits: {
+      /** Budget of one request body's decode; over it the request gets 413. */
+      parse: {
+        /** Elements in one body (a real 8 MB GetParameterValuesResponse has ~225,000). */
+        maxElements: int(500_000, 100, 100_000_000),
+        /** Attributes in one body (one xsi:type per Value in real bodies). */
+        maxAttributes: int(250_000, 100, 100_000_000),
+        /** Wall time of one decode (ms). */
+        maxMs: int(5_000, 10, 600_000),
+      },
+      /** Decode warnings logged per request; the rest are summed up in one line. */
+      maxLogLinesPerRequest: int(20, 0, 10_000),
+      /** Per source address on the ACS listener (TCP peer address: behind a reverse proxy, the proxy's). */
+      perAddress: {
+        /** Open connections from one address; beyond, new ones are closed at once (0 = no limit). */
+        maxConnections: int(256, 0, 10_000_000),
+        /** Requests that open a new CWMP session, per address and minute (token bucket; 0 = no limit); beyond, 503 + Retry-After. */
+        newSessionsPerMinute: int(600, 0, 100_000_000),
+        /** Loopback addresses (127.0.0.0/8, ::1) are not limited: labs run whole fleets there, and a reverse proxy on the host connects from them. */
+        exemptLoopback: bool(true),
+      },
+    },
     connectionRequest: {
       /** One connection request attempt (ms). */
       timeoutMs: int(5000, 10, MAX_MS),
@@ -125,11 +148,24 @@ const SCHEMA = {
       retryDelayMs: int(1000, 0, MAX_MS),
       maxDelayMs: int(10_000, 0, MAX_MS),
       maxConcurrent: int(200, 1, 100_000),
+      /**
+       * CIDR blocks a ConnectionRequestURL's (resolved) address must be in; empty: every address.
+       * Link-local, multicast and unspecified addresses and the proxy's own ports are never targets.
+       */
+      allow: strings(),
+      /** Ports a ConnectionRequestURL may name; empty: any. */
+      ports: strings(),
+      /** Answer a CPE's Basic challenge (credentials in clear); Digest only otherwise. */
+      allowBasic: bool(false),
+      /** Connection requests per second to one target address (more wait their turn). */
+      perAddressPerSecond: int(200, 1, 1_000_000),
     },
   },
   usp: {
     /** Endpoint ID authority scheme for the agents (TR-369 R-ARC.2a): os::OUI-Serial or ops::OUI-ProductClass-Serial. */
     endpointIdScheme: oneOf(['os', 'ops'], 'os'),
+    /** A new device whose os:: ID another ProductClass holds (same OUI and serial): 'ops' registers it as ops::, 'refuse' answers 403. */
+    endpointIdCollision: oneOf(['ops', 'refuse'], 'ops'),
     /** The proxy's own identity on shared broker connections (MQTT usp-endpoint-id, STOMP endpoint-id). */
     proxyEndpointId: str('proto::cwmp-usp-proxy'),
     /** Records larger than this are dropped (WebSocket: closed with 1009). */
@@ -167,6 +203,8 @@ const SCHEMA = {
       requireAuth: bool(false),
       /** A connection that has not completed its WebSocket handshake by then is closed (ms). */
       handshakeTimeoutMs: int(10_000, 100, 600_000),
+      /** A connection of an untrusted controller that sends no USP Record for this long is closed with 1008 (ms; 0 = never). */
+      untrustedIdleTimeoutMs: int(60_000, 0, MAX_MS),
       /** Open connections of untrusted controllers (not configured, or failed authentication) at once. */
       maxUntrustedConnections: int(64, 0, 1_000_000),
       /** The same, per remote address. */
@@ -311,6 +349,14 @@ const SCHEMA = {
     path: str(''),
     /** A shared Redis store for several instances; url '' = SQLite at path. The url may carry a password. */
     redis: { url: str('', { secret: true }), prefix: str('cup:') },
+    /**
+     * File holding the key (32 bytes, base64) that seals per-device secrets at rest with AES-256-GCM
+     * ('' = none; docs/security.md "Secrets at rest"). The environment variable
+     * CWMP_USP_PROXY_SECRET_KEY carries the key itself instead.
+     */
+    secretKeyFile: str(''),
+    /** The key itself (base64); set from CWMP_USP_PROXY_SECRET_KEY. Prefer secretKeyFile or that variable to a config file. */
+    secretKey: str('', { secret: true }),
   },
   /** Several instances on one Redis store; active when store.redis.url is set. */
   cluster: {
@@ -332,6 +378,14 @@ const SCHEMA = {
     token: str('', { secret: true }),
     /** How long running CWMP sessions may take to end on SIGTERM/SIGINT (ms). */
     shutdownGraceMs: int(10_000, 0, MAX_MS),
+    /**
+     * Host header values (names or addresses, no port) the admin side answers; others get 403
+     * (DNS rebinding). Empty: the bound address, localhost names, loopback addresses, the machine's
+     * hostname (and, bound to a wildcard address, the machine's interface addresses). "*" = any.
+     */
+    allowedHosts: strings(),
+    /** Serve /metrics without the bearer token (a Prometheus without credentials). */
+    metricsPublic: bool(false),
   },
 } satisfies Schema;
 
@@ -341,6 +395,9 @@ export type LogLevel = Config['log']['level'];
 export type TlsServerConfig = Config['usp']['websocket']['tls'];
 export type TlsClientConfig = Config['usp']['mqtt']['tls'];
 export type ControllerConfig = Config['controllers'][number];
+
+/** The environment variable that carries the key sealing per-device secrets (base64, 32 bytes). */
+export const SECRET_KEY_ENV = 'CWMP_USP_PROXY_SECRET_KEY';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -475,7 +532,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     mergeFile(cfg, SCHEMA, data, '', `config file ${opts.file}`);
   }
-  mergeEnv(cfg, SCHEMA, opts.env ?? process.env, '');
+  const env = opts.env ?? process.env;
+  mergeEnv(cfg, SCHEMA, env, '');
+  // The documented name of the secret key's variable (docs/security.md), besides CUP_STORE__SECRET_KEY.
+  const envKey = env[SECRET_KEY_ENV];
+  if (envKey !== undefined && envKey !== '') (cfg.store as Record<string, unknown>).secretKey = envKey;
   for (const [key, raw] of Object.entries(opts.overrides ?? {})) {
     const parts = key.split('.');
     let schema: Schema = SCHEMA;
@@ -497,6 +558,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const redisUrl = config.store.redis.url;
   if (redisUrl && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl))
     throw new ConfigError('store.redis.url: expected redis://[user:password@]host:port[/db] or rediss://...');
+  for (const p of config.acs.connectionRequest.ports) {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(`acs.connectionRequest.ports: not a port: ${JSON.stringify(p)}`);
+  }
+  if (config.store.secretKey && config.store.secretKeyFile)
+    throw new ConfigError(`store.secretKeyFile and ${SECRET_KEY_ENV} (store.secretKey) are both set: set one`);
   const trust = trustConfigProblem(config);
   if (trust) throw new ConfigError(trust);
   checkControllers(config.controllers, config.usp.mqtt.topic);

@@ -4,11 +4,14 @@
  * backends, metrics; on a shared Redis store the cluster's coordination and membership).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from './config.js';
+import { ConfigError, SECRET_KEY_ENV, type Config } from './config.js';
 import type { Logger } from './log.js';
-import { openStore } from '../store/index.js';
+import { loadSecretKey, openStore } from '../store/index.js';
+import { type ModeFix, secureDataDir } from '../store/files.js';
+import { StoreHealth, trackWrites } from '../store/health.js';
+import { secretCodec } from '../store/secrets.js';
 import type { Store } from '../store/types.js';
 import { SessionEngine, type SessionEngineOptions } from '../cwmp/session.js';
 import { ClusterBus } from '../cluster/bus.js';
@@ -17,6 +20,7 @@ import { RedisCoordination } from '../cluster/coordination.js';
 import { ClusterSessionEngine } from '../cluster/session-engine.js';
 import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
+import { ConnReqTargetGuard } from '../cwmp/connreq-target.js';
 import { DecodePool } from '../cwmp/decode-pool.js';
 import { AcsServer } from '../cwmp/acs-server.js';
 import { AgentSide } from '../usp/agent/agent-side.js';
@@ -50,6 +54,8 @@ export class CwmpUspProxy {
   readonly metrics = new ProxyMetrics();
   admin: AdminServer | null = null;
   adminPort = 0;
+  /** Whether store writes succeed (for /readyz). */
+  readonly storeHealth: StoreHealth;
   /** Set when the store is shared (store.redis.url): this instance is one of several. */
   readonly cluster: Cluster | null = null;
   private readonly shared: Shared | null = null;
@@ -58,9 +64,27 @@ export class CwmpUspProxy {
     readonly config: Config,
     readonly log: Logger,
   ) {
-    if (config.store.redis.url === '' && config.store.path !== ':memory:') mkdirSync(path.dirname(path.resolve(config.store.path)), { recursive: true });
+    const modeFix = (f: ModeFix): void =>
+      log.warn({ path: f.path, from: f.from, to: f.to }, 'store: tightened the permissions of a file or folder holding secrets');
+    const sqlite = config.store.redis.url === '' && config.store.path !== ':memory:';
+    // The data folder holds the store and the admin token: its owner only (docs/security.md).
+    if (sqlite && isInside(config.store.path, config.dataDir)) {
+      const fixes: ModeFix[] = [];
+      secureDataDir(config.dataDir, 'dataDir', fixes);
+      fixes.forEach(modeFix);
+    }
     const instanceId = instanceIdOf(config.cluster);
-    this.store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId });
+    const secrets = secretCodec(loadSecretKey(config.store, SECRET_KEY_ENV));
+    const keyFile = config.store.secretKeyFile;
+    if (keyFile && (statSync(keyFile).mode & 0o077) !== 0)
+      log.warn({ path: keyFile, mode: `0${(statSync(keyFile).mode & 0o777).toString(8)}` }, 'store.secretKeyFile is readable by other users: chmod 400 it');
+    const store = openStore({ path: config.store.path, redis: config.store.redis, owner: instanceId, secrets, onModeFix: modeFix });
+    const storeLog = log.child({ module: 'store' });
+    this.storeHealth = new StoreHealth(store, {
+      onChange: (failing, detail) => (failing ? storeLog.error({ err: detail }, 'store writes failing: CPEs get 503, /readyz fails') : storeLog.info(detail)),
+    });
+    this.store = trackWrites(store, this.storeHealth);
+    if (secrets.keyId) log.info({ keyId: secrets.keyId }, 'store: per-device secrets sealed at rest (AES-256-GCM)');
     const clusterLog = log.child({ module: 'cluster', instanceId });
     if (isClusterStore(this.store)) {
       const bus = new ClusterBus(this.store.redis, clusterLog);
@@ -69,12 +93,25 @@ export class CwmpUspProxy {
     const shared = this.shared;
     const coordination: Coordination = shared?.coordination ?? new SingleInstance();
     const cr = config.acs.connectionRequest;
+    let guard: ConnReqTargetGuard;
+    try {
+      guard = new ConnReqTargetGuard({
+        allow: cr.allow,
+        ports: cr.ports.map(Number),
+        ownPorts: () => [this.acsPort, this.usp?.ws?.serverAddress()?.port ?? 0, this.adminPort].filter((p) => p > 0),
+        perAddressPerSecond: cr.perAddressPerSecond,
+      });
+    } catch (e) {
+      throw new ConfigError(`acs.connectionRequest.allow: ${(e as Error).message}`);
+    }
     this.connReq = new ConnectionRequester({
       timeoutMs: cr.timeoutMs,
       retries: cr.retries,
       retryDelayMs: cr.retryDelayMs,
       maxDelayMs: cr.maxDelayMs,
       maxInFlight: cr.maxConcurrent,
+      guard,
+      allowBasic: cr.allowBasic,
     });
     const engineOptions: SessionEngineOptions = {
       sessionTimeoutMs: config.acs.sessionTimeoutMs,
@@ -83,13 +120,17 @@ export class CwmpUspProxy {
       setConnectionRequestCredentials: config.acs.setConnectionRequestCredentials,
       maxSessions: config.acs.maxSessions,
       endpointIdScheme: config.usp.endpointIdScheme,
+      endpointIdCollision: config.usp.endpointIdCollision,
       lingerMs: config.acs.lingerMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
     };
     this.engine = shared
       ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)
       : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
-    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes);
+    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes, {
+      budget: config.acs.limits.parse,
+      maxWarnings: config.acs.limits.maxLogLinesPerRequest,
+    });
     this.acs = new AcsServer(
       this.engine,
       this.decoder,
@@ -102,6 +143,7 @@ export class CwmpUspProxy {
         tls: config.acs.tls,
         route: shared ? instanceId : undefined,
         sharedNonceSecret: shared ? () => sharedNonceSecret(shared.store) : undefined,
+        limits: config.acs.limits,
       },
       log.child({ module: 'acs' }),
     );
@@ -202,6 +244,11 @@ export class CwmpUspProxy {
       mtps: () => this.usp.mtps.map((m) => m.status()),
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
+      refusals: () => ({
+        'parse-budget': this.acs.parseBudgetRefusals,
+        connections: this.acs.peerLimits.counts.connectionsRefused,
+        'new-sessions': this.acs.peerLimits.counts.sessionsRefused,
+      }),
     });
   }
 
@@ -264,11 +311,18 @@ export class CwmpUspProxy {
         // Never log a secret: a generated token goes to a file only the proxy's user can read.
         token = randomBytes(24).toString('base64url');
         const file = path.join(this.config.dataDir, 'admin-token');
-        mkdirSync(this.config.dataDir, { recursive: true });
+        secureDataDir(this.config.dataDir, 'dataDir', []);
         writeFileSync(file, token + '\n', { mode: 0o600 });
+        chmodSync(file, 0o600); // a file left by an older version may be looser
         this.log.info({ file }, 'admin.token not configured: generated one and wrote it to this file');
       }
-      this.admin = new AdminServer(this.adminPorts(), { host: admin.host, port: admin.port, token });
+      this.admin = new AdminServer(this.adminPorts(), {
+        host: admin.host,
+        port: admin.port,
+        token,
+        allowedHosts: admin.allowedHosts,
+        metricsPublic: admin.metricsPublic,
+      });
       this.adminPort = await this.admin.start();
       this.log.info({ port: this.adminPort }, 'admin API, status page, /metrics, /healthz and /readyz listening');
     }
@@ -279,6 +333,7 @@ export class CwmpUspProxy {
   adminPorts(): AdminPorts {
     return {
       store: this.store,
+      storeWrites: () => this.storeHealth.check(),
       engine: this.engine,
       connectionRequest: (deviceKey, url, creds) => this.connReq.request(deviceKey, url, creds),
       acsPort: () => (this.acs.server.listening ? this.acsPort : 0),
@@ -308,4 +363,10 @@ export class CwmpUspProxy {
     await this.decoder.close();
     await this.store.close();
   }
+}
+
+/** Whether `file` lies inside `dir` (both resolved). */
+function isInside(file: string, dir: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }

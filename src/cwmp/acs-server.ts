@@ -29,6 +29,7 @@ import { watchConnectionDrop } from './connection-drop.js';
 import type { AuthMode } from '../app/config.js';
 import { loadServerTls, TlsConfigError } from '../util/tls.js';
 import { storeUnavailable } from '../store/errors.js';
+import { PeerLimits, type PeerLimitOptions } from './peer-limits.js';
 
 export interface AcsServerOptions {
   host: string;
@@ -60,7 +61,15 @@ export interface AcsServerOptions {
    * body or the client's close before reading it as an empty POST; default 1 s.
    */
   closeDelimitedGraceMs?: number;
+  /**
+   * What one peer may cost (config acs.limits, docs/security.md "Limits per peer"): decode
+   * warnings logged per request, connections and new sessions per source address. Default: 20
+   * lines, no per-address limits. The parse budget is the DecodePool's.
+   */
+  limits?: { maxLogLinesPerRequest: number; perAddress: PeerLimitOptions };
 }
+
+const NO_PEER_LIMITS: PeerLimitOptions = { maxConnections: 0, newSessionsPerMinute: 0, exemptLoopback: true };
 
 const COOKIE_NAME = 'session';
 /** Names the instance that opened the session, for balancers with cookie stickiness (README "Scaling out"). */
@@ -75,6 +84,11 @@ export class AcsServer {
   /** Sessions whose CPE has authenticated (by session id). */
   private readonly authenticated = new Set<string>();
   private readonly connections: CpeConnections;
+  /** Connections and new sessions per source address (peer-limits.ts). */
+  readonly peerLimits: PeerLimits;
+  /** Bodies refused for their parse budget (acs.limits.parse). */
+  parseBudgetRefusals = 0;
+  private lastRefusalLogMs = 0;
 
   constructor(
     private readonly engine: SessionEngine,
@@ -86,12 +100,12 @@ export class AcsServer {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((e: unknown) => {
         if (storeUnavailable(e)) {
-          // Several instances on Redis, Redis unreachable: the CPE retries later (TR-069 3.2.1.1).
-          this.log.warn({ err: (e as Error).message }, 'ACS: shared store unavailable, answered 503');
+          // Redis unreachable, or the store cannot write (disk full, read-only): the CPE retries later (TR-069 3.2.1.1).
+          this.log.warn({ err: (e as Error).message }, 'ACS: store unavailable, answered 503');
           if (!res.headersSent)
             return send(res, {
               status: 503,
-              body: 'the shared store is unavailable; retry later\n',
+              body: 'the store is unavailable; retry later\n',
               contentType: 'text/plain',
               headers: { 'Retry-After': '30' },
             });
@@ -142,6 +156,16 @@ export class AcsServer {
       bodyGraceMs: opts.closeDelimitedGraceMs ?? 1000,
     });
     this.engine.on('sessionEnd', ({ sessionId }) => this.authenticated.delete(sessionId));
+    this.peerLimits = new PeerLimits(opts.limits?.perAddress ?? NO_PEER_LIMITS);
+    this.peerLimits.attach(this.server, (remote) => this.logRefusal(remote, 'connections'));
+  }
+
+  /** One line per 10 s at most: a flood of refusals must not become a flood of log lines. */
+  private logRefusal(remote: string, what: 'connections' | 'new sessions'): void {
+    const t = Date.now();
+    if (t - this.lastRefusalLogMs < 10_000) return;
+    this.lastRefusalLogMs = t;
+    this.log.warn({ remote, ...this.peerLimits.counts }, `ACS: ${what} over the per-address limit refused (acs.limits.perAddress)`);
   }
 
   async listen(): Promise<number> {
@@ -204,6 +228,19 @@ export class AcsServer {
       return send(res, { status: 401, body: 'authentication required\n', contentType: 'text/plain', headers: { 'WWW-Authenticate': r.ok ? '' : r.challenge } });
     }
 
+    // A request without a session would open one: at most newSessionsPerMinute per address.
+    if (!sessionId && !this.peerLimits.allowNewSession(socket.remoteAddress)) {
+      req.resume();
+      this.logRefusal(socket.remoteAddress ?? '', 'new sessions');
+      const retry = String(this.peerLimits.retryAfterS(socket.remoteAddress));
+      return send(res, {
+        status: 503,
+        body: 'too many new sessions from this address; retry later\n',
+        contentType: 'text/plain',
+        headers: { 'Retry-After': retry },
+      });
+    }
+
     const raw = await readBody(req, this.opts.maxBodyBytes);
     if (raw === null) {
       this.log.warn('ACS: body over the limit');
@@ -224,6 +261,11 @@ export class AcsServer {
         decoded = await this.decoder.decode(text, raw.length);
       } catch (e) {
         if (!(e instanceof SoapError)) throw e;
+        if (e.code === 'over-budget') {
+          this.parseBudgetRefusals++;
+          this.log.warn({ remote: socket.remoteAddress, bytes: raw.length }, `ACS: body refused: ${e.message}`);
+          return send(res, { status: 413, body: `body refused: ${e.message}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
+        }
         if (e.code === 'unsupported-method' && sessionId && !needAuth) {
           return send(res, await this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
         }
@@ -241,7 +283,7 @@ export class AcsServer {
         return send(res, { status: 400, body: `bad CWMP message (${e.code}): ${e.message}\n`, contentType: 'text/plain' });
       }
     }
-    for (const w of decoded.warnings) this.log.debug({ warning: w }, 'ACS: decode warning');
+    this.logWarnings(decoded);
 
     const env = decoded.envelope;
     // Every Inform authenticates, even on a connection whose previous session is still open.
@@ -264,6 +306,15 @@ export class AcsServer {
     const reply = await this.engine.handle({ envelope: env, sessionId: cookieId, connection: socket });
     if (reply.cookie && this.opts.auth.mode !== 'none') this.authenticated.add(reply.cookie);
     send(res, reply, reply.cookie ? (this.opts.route ?? null) : null);
+  }
+
+  /** At most maxLogLinesPerRequest lines, then one line with the count of the others. */
+  private logWarnings(d: { warnings: string[]; warningsDropped?: number }): void {
+    const max = this.opts.limits?.maxLogLinesPerRequest ?? 20;
+    const n = Math.min(max, d.warnings.length);
+    for (let i = 0; i < n; i++) this.log.debug({ warning: d.warnings[i] }, 'ACS: decode warning');
+    const more = d.warnings.length - n + (d.warningsDropped ?? 0);
+    if (more > 0) this.log.debug({ more }, `ACS: ${more} more decode warnings not logged (acs.limits.maxLogLinesPerRequest)`);
   }
 
   private authOptions(req: http.IncomingMessage, lookup: (u: string) => string | null) {

@@ -11,9 +11,11 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
+import type { ConnReqTargetGuard } from './connreq-target.js';
 import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge } from './http-auth.js';
 
-export type ConnReqFailureReason = 'timeout' | 'refused' | 'auth-failed' | 'http-error' | 'bad-url' | 'cancelled';
+/** 'forbidden': the target is not allowed (connreq-target.ts); nothing was sent. */
+export type ConnReqFailureReason = 'timeout' | 'refused' | 'auth-failed' | 'http-error' | 'bad-url' | 'forbidden' | 'cancelled';
 
 export type ConnReqResult = { ok: true; status: number } | { ok: false; reason: ConnReqFailureReason; status?: number; detail: string };
 
@@ -27,6 +29,18 @@ export interface ConnReqOptions {
   timeoutMs: number;
   /** Aborts the attempt; it then resolves as 'cancelled'. */
   signal?: AbortSignal;
+  /**
+   * Checks the target and resolves its host once (SSRF guard); absent: any target, resolved by
+   * node. The rate limit's wait comes before timeoutMs starts.
+   */
+  guard?: ConnReqTargetGuard;
+  /** The address guard.check resolved the host to (ConnectionRequester checks before it takes a slot): connect there, no check. */
+  address?: string;
+  /**
+   * Answer a Basic challenge (default false: the credentials would cross the network in clear,
+   * to whoever set the URL; TR-069 3.2.2 has the CPE use Digest).
+   */
+  allowBasic?: boolean;
 }
 
 /**
@@ -34,7 +48,7 @@ export interface ConnReqOptions {
  * preferred, Basic otherwise) on the same keep-alive connection when the CPE keeps it open.
  * Details never contain the credentials (nor URL userinfo).
  */
-export function sendConnectionRequest(url: string, creds: ConnReqCredentials | null, opts: ConnReqOptions): Promise<ConnReqResult> {
+export async function sendConnectionRequest(url: string, creds: ConnReqCredentials | null, opts: ConnReqOptions): Promise<ConnReqResult> {
   let u: URL;
   try {
     u = new URL(url);
@@ -48,9 +62,19 @@ export function sendConnectionRequest(url: string, creds: ConnReqCredentials | n
   if (!u.hostname) return Promise.resolve({ ok: false, reason: 'bad-url', detail: 'ConnectionRequestURL has no host' });
   if (opts.signal?.aborted) return Promise.resolve({ ok: false, reason: 'cancelled', detail: 'cancelled before sending' });
 
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  let host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = u.port ? Number(u.port) : 80;
   const path = (u.pathname || '/') + u.search;
+  if (opts.address) host = opts.address;
+  else if (opts.guard) {
+    const decision = await opts.guard.check(host, port);
+    if (!decision.ok) return { ok: false, reason: 'forbidden', detail: `ConnectionRequestURL refused: ${decision.detail}` };
+    // Connect to the address that was checked, never to a second lookup's answer.
+    host = decision.address;
+    const wait = opts.guard.reserve(host);
+    if (wait > 0 && !(await sleepUnlessAborted(wait, opts.signal))) return { ok: false, reason: 'cancelled', detail: 'cancelled before sending' };
+  }
+  const hostHeader = u.host;
   // A private agent with one socket: the authenticated retry reuses the connection the
   // 401 came on (if the CPE keeps it alive), and destroying the agent frees everything.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -72,7 +96,7 @@ export function sendConnectionRequest(url: string, creds: ConnReqCredentials | n
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (authorization: string | undefined, authenticated: boolean): void => {
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { host: hostHeader };
       if (authorization) headers.authorization = authorization;
       const req = http.request({ host, port, path, method: 'GET', agent, headers });
       current = req;
@@ -85,6 +109,7 @@ export function sendConnectionRequest(url: string, creds: ConnReqCredentials | n
         // Drain the body so the socket returns to the agent for the authenticated retry.
         res.resume();
         if (status === 200 || status === 204) return finish({ ok: true, status });
+        // A 3xx is not followed: its Location is as much the peer's choice as the URL was.
         if (status !== 401) return finish({ ok: false, reason: 'http-error', status, detail: `CPE answered HTTP ${status}` });
         if (authenticated) return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE rejected the credentials' });
         if (!creds) {
@@ -93,6 +118,14 @@ export function sendConnectionRequest(url: string, creds: ConnReqCredentials | n
         const challenge = pickChallenge(parseChallenge(res.headers['www-authenticate']));
         if (!challenge) {
           return finish({ ok: false, reason: 'auth-failed', status, detail: 'no supported challenge in WWW-Authenticate' });
+        }
+        if (!isScheme(challenge, 'Digest') && !opts.allowBasic) {
+          return finish({
+            ok: false,
+            reason: 'auth-failed',
+            status,
+            detail: 'CPE offers only Basic authentication; acs.connectionRequest.allowBasic is false (credentials not sent)',
+          });
         }
         let answer: string;
         try {
@@ -118,6 +151,31 @@ export function sendConnectionRequest(url: string, creds: ConnReqCredentials | n
   });
 }
 
+/** host (brackets removed) and port of an http: URL; null when it is not one. */
+function targetOf(url: string): { host: string; port: number } | null {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' || !u.hostname) return null;
+    return { host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname, port: u.port ? Number(u.port) : 80 };
+  } catch {
+    return null;
+  }
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 // ---------------------------------------------------------------- retries, coalescing, concurrency
 
 export interface ConnReqPolicy {
@@ -133,6 +191,10 @@ export interface ConnReqPolicy {
   factor?: number;
   /** Attempts in flight at once, across all devices (default 200). */
   maxInFlight?: number;
+  /** See ConnReqOptions.guard. */
+  guard?: ConnReqTargetGuard;
+  /** See ConnReqOptions.allowBasic. */
+  allowBasic?: boolean;
 }
 
 export interface ConnectionRequesterDeps {
@@ -242,9 +304,30 @@ export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents>
           await this.sleep(chain, delay);
           if (chain.cancelled) break;
         }
+        const url = chain.url;
+        let address: string | undefined;
+        const guard = this.policy.guard;
+        if (guard) {
+          // Checked and rate-limited before taking a slot: requests waiting for their turn at one
+          // address never hold up the other devices' connection requests.
+          const target = targetOf(url);
+          if (!target) {
+            last = { ok: false, reason: 'bad-url', detail: 'ConnectionRequestURL is not a valid http URL with a host' };
+            break;
+          }
+          const decision = await guard.check(target.host, target.port);
+          if (!decision.ok) {
+            last = { ok: false, reason: 'forbidden', detail: `ConnectionRequestURL refused: ${decision.detail}` };
+            break;
+          }
+          address = decision.address;
+          const wait = guard.reserve(address);
+          if (wait > 0) await this.sleep(chain, wait);
+          if (chain.cancelled) break;
+        }
         if (!(await this.acquire(chain))) break;
         try {
-          last = await this.send(chain.url, chain.creds, { timeoutMs: this.policy.timeoutMs });
+          last = await this.send(url, chain.creds, { timeoutMs: this.policy.timeoutMs, address, allowBasic: this.policy.allowBasic });
         } finally {
           this.release();
         }

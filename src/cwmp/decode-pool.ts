@@ -4,10 +4,10 @@
  * response does not stall every other session's event loop.
  */
 import { Worker } from 'node:worker_threads';
-import { decodeSoap, SoapError } from './soap.js';
+import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
 import type { SoapEnvelope } from './types.js';
 
-export type DecodeResult = { envelope: SoapEnvelope | null; warnings: string[] };
+export type DecodeResult = { envelope: SoapEnvelope | null; warnings: string[]; warningsDropped?: number };
 
 interface WorkerError {
   soap: boolean;
@@ -32,6 +32,8 @@ export class DecodePool {
   constructor(
     size: number,
     private readonly thresholdBytes: number,
+    /** The parse budget and warning cap of every decode (config acs.limits). */
+    private readonly limits: DecodeOptions = {},
   ) {
     for (let i = 0; i < size; i++) this.spawn(i);
   }
@@ -71,7 +73,7 @@ export class DecodePool {
   decode(xml: string, byteLength: number): Promise<DecodeResult> {
     if (this.workers.length === 0 || byteLength < this.thresholdBytes) {
       try {
-        return Promise.resolve(decodeSoap(xml));
+        return Promise.resolve(decodeSoap(xml, this.limits));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -83,7 +85,7 @@ export class DecodePool {
     this.load[best]!++;
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
-      this.workers[best]!.postMessage({ id, xml });
+      this.workers[best]!.postMessage({ id, xml, limits: this.limits });
     });
   }
 

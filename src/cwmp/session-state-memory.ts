@@ -81,6 +81,16 @@ export class MemorySessionState implements SessionState {
       if (this.byDevice.get(s.deviceKey) === sessionId) this.byDevice.delete(s.deviceKey);
     } else this.sessions.set(sessionId, state);
     if (taken?.persisted) await this.removeStored(taken);
+    // At-most-once (docs/reliability.md): the claimed RPC is marked sent before the reply that
+    // carries it is written, so after a crash it is known to have maybe been carried out.
+    if (next?.kind === 'claimed') {
+      const item = this.claimed.get(next.rpc.id);
+      if (item?.persisted) {
+        const at = Date.now();
+        item.q.sentAt = at;
+        await this.store.markQueuedRpcSent(item.q.id, at);
+      }
+    }
     return { kind: 'done', state, ended, taken: taken?.q ?? null, next, queued: this.queuedCount(s.deviceKey) };
   }
 

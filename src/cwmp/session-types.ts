@@ -8,7 +8,11 @@ import type { AcsRequest, CpeResponse, Fault, SoapEnvelope } from './types.js';
 /** The CPE's answer to an ACS RPC: its response, or its cwmp Fault (a fault from a peer is data). */
 export type RpcOutcome = { kind: 'response'; response: CpeResponse } | { kind: 'fault'; fault: Fault };
 
-export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown';
+/**
+ * 'outcome-unknown': the RPC had been sent when the proxy stopped without its answer (a crash); it is
+ * not sent again, as the CPE may have carried it out (at-most-once).
+ */
+export type RpcErrorReason = 'unreachable' | 'session-timeout' | 'session-ended' | 'unknown-device' | 'cancelled' | 'shutdown' | 'outcome-unknown';
 
 /**
  * How an RPC that had been sent to the CPE was lost (RpcError.detail). A caller may resend an
@@ -33,6 +37,14 @@ export class RpcError extends Error {
   ) {
     super(message);
     this.name = 'RpcError';
+  }
+}
+
+/** A device the registry will not take (its Endpoint ID belongs to another device): HTTP 403, never 500. */
+export class DeviceRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceRefused';
   }
 }
 
@@ -71,6 +83,12 @@ export interface SessionEngineOptions {
   setConnectionRequestCredentials: boolean;
   maxSessions: number;
   endpointIdScheme: 'os' | 'ops';
+  /**
+   * A new device whose os:: Endpoint ID another device (same OUI and serial, another ProductClass)
+   * holds: 'ops' registers it as ops::OUI-ProductClass-Serial (TR-369 R-ARC.2a), 'refuse' answers
+   * its Informs 403 (default 'ops').
+   */
+  endpointIdCollision?: 'ops' | 'refuse';
   /** See EnqueueOptions.linger (ms; 0 disables). */
   lingerMs?: number;
   /** See SessionEngine.connectionClosed (ms; 0 or absent: wait for the session timeout). */

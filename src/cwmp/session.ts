@@ -24,11 +24,12 @@ import {
   storeConnectionRequestCredentials,
   wantsConnectionRequestCredentials,
 } from './cr-credentials.js';
-import { deviceKeyOf, endpointIdOf, rootModelOf } from './device-id.js';
+import { deviceKeyOf, endpointIdOf, instanceIdTooLong, modelTypesKeyOf, rootModelOf } from './device-id.js';
 import { step, type Inflight, type MachineOptions, type SessionEffect, type SessionInput, type SessionRecord } from './session-machine.js';
 import { MemorySessionState } from './session-state-memory.js';
 import type { RpcResultMessage, SessionState } from './session-state.js';
 import {
+  DeviceRefused,
   RpcError,
   plain,
   type ConnReqOutcome,
@@ -52,6 +53,7 @@ import type {
 
 export { ACS_METHODS } from './session-machine.js';
 export {
+  DeviceRefused,
   RpcError,
   plain,
   type ConnReqOutcome,
@@ -79,6 +81,9 @@ export interface SessionEngineEvents {
   rpcQueued: [{ deviceKey: string; method: AcsRequest['method'] }];
   rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
+
+/** Read-only RPCs: one sent before a crash may be sent again (TR-069 A.3.2: they change nothing). */
+const RETRY_AFTER_CRASH: ReadonlySet<string> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
 
 /** A caller waiting for an RPC it queued here (none for RPCs restored after a restart). */
 interface Waiter {
@@ -151,7 +156,19 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     const devices = new Set<string>();
     for (const q of all) {
       this.waiting.set(q.id, { q, timer: setTimeout(() => void this.onDeadline(q.id), Math.max(0, q.deadline - now)) });
-      if (q.deadline <= now) {
+      if (q.sentAt !== undefined && !RETRY_AFTER_CRASH.has(q.rpc.method)) {
+        // At-most-once: it left for the CPE before the crash and may have been carried out.
+        await this.state.unqueue(q.id);
+        this.log.warn({ deviceKey: q.deviceKey, method: q.rpc.method, id: q.id }, 'RPC sent before a restart finished as outcome unknown, not re-sent');
+        this.settleWaiting(
+          q.id,
+          undefined,
+          new RpcError(
+            'outcome-unknown',
+            `${q.rpc.method} was sent to device ${q.deviceKey} before the proxy restarted; whether it was carried out is unknown`,
+          ),
+        );
+      } else if (q.deadline <= now) {
         await this.state.unqueue(q.id);
         this.settleWaiting(q.id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: deadline passed while the proxy was down`));
       } else devices.add(q.deviceKey);
@@ -314,7 +331,14 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (this.local.size - replacing >= this.opts.maxSessions) {
       return { status: 503, body: 'too many concurrent CWMP sessions', contentType: 'text/plain', headers: { 'Retry-After': '30' } };
     }
-    const device = await this.register(deviceKey, inform);
+    let device: DeviceRecord;
+    try {
+      device = await this.register(deviceKey, inform);
+    } catch (e) {
+      if (!(e instanceof DeviceRefused)) throw e;
+      this.log.warn({ deviceKey, reason: e.message }, 'CWMP device refused');
+      return plain(403, `device refused: ${e.message}\n`);
+    }
     const session: SessionRecord = {
       // 122 random bits; randomUUID draws from a cached pool (randomBytes costs ~4 us a call).
       id: randomUUID().replaceAll('-', ''),
@@ -341,7 +365,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       await this.state.enqueue(connectionRequestCredentialsRpc(device, this.opts.rpcDeadlineMs), true, false);
       credentials = 1;
     }
-    this.log.debug({ endpointId: device.endpointId, events }, 'Inform');
+    // At most 16 codes in the line: an Inform may carry thousands (acs.limits: bounded log per request).
+    const logged = events.length > 16 ? [...events.slice(0, 16), `(${events.length - 16} more)`] : events;
+    this.log.debug({ endpointId: device.endpointId, events: logged }, 'Inform');
     this.emit('inform', { device, inform, sessionId: session.id });
     return step(session, { kind: 'opened', id: env.id, queued: queued + credentials }, this.machine).reply!;
   }
@@ -596,6 +622,26 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   // ------------------------------------------------------------------ devices and types
 
+  /**
+   * The Endpoint ID for a new device. TR-369 R-ARC.2a: os::OUI-Serial, or ops::OUI-ProductClass-Serial
+   * when another ProductClass with the same OUI and serial holds the os:: one (endpointIdCollision
+   * 'ops'); a device that would share its ID is refused (DeviceRefused), never given a shared one.
+   */
+  private async freeEndpointId(deviceKey: string, inform: Inform): Promise<string> {
+    const wanted = endpointIdOf(inform.deviceId, this.opts.endpointIdScheme);
+    const holder = await this.store.getDeviceByEndpointId(wanted);
+    if (!holder || holder.deviceKey === deviceKey) return wanted;
+    if (this.opts.endpointIdScheme === 'os' && (this.opts.endpointIdCollision ?? 'ops') === 'ops') {
+      const ops = endpointIdOf(inform.deviceId, 'ops');
+      const other = await this.store.getDeviceByEndpointId(ops);
+      if (!other || other.deviceKey === deviceKey) {
+        this.log.info({ deviceKey, endpointId: ops, holder: holder.deviceKey }, `${wanted} belongs to another ProductClass; registering as ${ops}`);
+        return ops;
+      }
+    }
+    throw new DeviceRefused(`Endpoint ID ${wanted} belongs to another device (${holder.deviceId.productClass})`);
+  }
+
   /** Registers or refreshes the device from its Inform; cheap when nothing but the time changed. */
   private async register(deviceKey: string, inform: Inform): Promise<DeviceRecord> {
     const now = new Date().toISOString();
@@ -610,7 +656,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (!device) {
       device = {
         deviceKey,
-        endpointId: endpointIdOf(inform.deviceId, this.opts.endpointIdScheme),
+        endpointId: await this.freeEndpointId(deviceKey, inform),
         deviceId: inform.deviceId,
         rootModel: root ?? 'InternetGatewayDevice',
         softwareVersion: sw,
@@ -624,8 +670,19 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         lastInformEvents: events,
         registeredAt: now,
       };
-      await this.store.upsertDevice(device);
+      try {
+        await this.store.upsertDevice(device);
+      } catch (e) {
+        // Another instance (or a concurrent Inform) took the Endpoint ID since freeEndpointId looked.
+        if (/UNIQUE/.test((e as Error).message)) throw new DeviceRefused(`Endpoint ID ${device.endpointId} belongs to another device`);
+        throw e;
+      }
       this.log.info({ endpointId: device.endpointId, deviceKey, rootModel: device.rootModel }, 'device registered');
+      if (instanceIdTooLong(device.endpointId))
+        this.log.warn(
+          { endpointId: device.endpointId },
+          'Endpoint ID instance-id is longer than 50 characters (TR-369 R-ARC.6); kept whole, as a cut one could name two devices',
+        );
     } else {
       const changed =
         (sw !== null && sw !== device.softwareVersion) ||
@@ -649,8 +706,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     return device;
   }
 
+  /** Parts encoded as in the device key (device-id.ts), so that no two models share learned types. */
   private modelKey(device: DeviceRecord): string {
-    return `${device.deviceId.oui}-${device.deviceId.productClass}-${device.softwareVersion ?? ''}`;
+    return modelTypesKeyOf(device.deviceId, device.softwareVersion);
   }
 
   private async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {

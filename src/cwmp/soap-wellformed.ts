@@ -9,7 +9,8 @@
  * attribute values without '<', whitespace between attributes), terminated comments, CDATA
  * sections and PIs, no DOCTYPE or other <! declaration, and limits on nesting, on attributes
  * per element and on namespace declarations per document (the parser's time grows faster than
- * linearly with the attributes of one element: 200,000 of them in 2 MB took seconds).
+ * linearly with the attributes of one element: 200,000 of them in 2 MB took seconds), and a
+ * budget per request (ParseBudget: elements, attributes, time) checked before any tree is built.
  * Entity references are checked where values are decoded (xml-escape.ts unescapeXml).
  */
 
@@ -30,6 +31,30 @@ export const MAX_ATTRIBUTES = 32;
 /** Most namespace declarations in one document (each one is copied into every scope below it). */
 export const MAX_NAMESPACE_DECLARATIONS = 128;
 
+/**
+ * What one request body may cost the decoder (config acs.limits.parse): elements and attributes
+ * in the whole document and wall time. The scan counts them before the parser builds any tree, so
+ * a body of a million empty elements is refused after reading its first maxElements tags.
+ */
+export interface ParseBudget {
+  maxElements: number;
+  maxAttributes: number;
+  maxMs: number;
+}
+
+/**
+ * Far above real CPE bodies: an 8 MB GetParameterValuesResponse (acs.maxBodyBytes) holds at most
+ * ~75,000 ParameterValueStructs of 3 elements and 1 attribute each; the largest captured body is
+ * far smaller. A body of a million empty elements (4 MB) is over it.
+ */
+export const DEFAULT_PARSE_BUDGET: ParseBudget = { maxElements: 500_000, maxAttributes: 250_000, maxMs: 5_000 };
+
+/** The body is over its ParseBudget (not malformed: the caller answers 413). */
+export class ParseBudgetError extends WellFormednessError {}
+
+/** Tags scanned between two looks at the clock. */
+const CLOCK_EVERY = 4096;
+
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 9 || c === 13;
 
 /**
@@ -49,8 +74,10 @@ export function rejectDtd(xml: string): void {
 }
 
 /** Throws WellFormednessError when the document is not well-formed XML. */
-export function checkWellFormed(xml: string): void {
+export function checkWellFormed(xml: string, budget: ParseBudget = DEFAULT_PARSE_BUDGET, startedMs = performance.now()): void {
   const len = xml.length;
+  let elements = 0;
+  let allAttributes = 0;
   const stack: string[] = [];
   let seenRoot = false;
   let declarations = 0;
@@ -106,6 +133,10 @@ export function checkWellFormed(xml: string): void {
     }
     // Start tag.
     if (stack.length === 0 && seenRoot) fail('more than one root element', lt);
+    if (++elements > budget.maxElements) throw new ParseBudgetError(`more than ${budget.maxElements} elements (acs.limits.parse.maxElements)`);
+    if (elements % CLOCK_EVERY === 0 && performance.now() - startedMs > budget.maxMs) {
+      throw new ParseBudgetError(`decoding took more than ${budget.maxMs} ms (acs.limits.parse.maxMs)`);
+    }
     let k = lt + 1;
     const nameStart = k;
     for (; k < len; k++) {
@@ -142,6 +173,7 @@ export function checkWellFormed(xml: string): void {
       }
       if (k === an) fail(`malformed attribute in <${name}>`, k);
       if (++attributes > MAX_ATTRIBUTES) fail(`more than ${MAX_ATTRIBUTES} attributes in <${name}>`, an);
+      if (++allAttributes > budget.maxAttributes) throw new ParseBudgetError(`more than ${budget.maxAttributes} attributes (acs.limits.parse.maxAttributes)`);
       if (xml.startsWith('xmlns', an) && ++declarations > MAX_NAMESPACE_DECLARATIONS) {
         fail(`more than ${MAX_NAMESPACE_DECLARATIONS} namespace declarations`, an);
       }

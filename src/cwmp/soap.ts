@@ -35,7 +35,7 @@ import type {
 } from './types.js';
 import { CWMP_VERSIONS, cwmpNamespace } from './types.js';
 import { escapeXml, unescapeXml, XmlEntityError } from './xml-escape.js';
-import { checkWellFormed, rejectDtd, WellFormednessError } from './soap-wellformed.js';
+import { checkWellFormed, DEFAULT_PARSE_BUDGET, ParseBudgetError, rejectDtd, WellFormednessError, type ParseBudget } from './soap-wellformed.js';
 
 export const SOAP_ENV_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const SOAP_ENC_NS = 'http://schemas.xmlsoap.org/soap/encoding/';
@@ -43,7 +43,15 @@ export const XSD_NS = 'http://www.w3.org/2001/XMLSchema';
 export const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
 const SOAP12_ENV_NS = 'http://www.w3.org/2003/05/soap-envelope';
 
-export type SoapErrorCode = 'malformed-xml' | 'not-soap' | 'unknown-namespace' | 'forbidden-dtd' | 'unsupported-method' | 'invalid-message';
+export type SoapErrorCode =
+  | 'malformed-xml'
+  | 'not-soap'
+  | 'unknown-namespace'
+  | 'forbidden-dtd'
+  | 'unsupported-method'
+  | 'invalid-message'
+  /** Over the request's ParseBudget (elements, attributes, time): refused, not malformed. */
+  | 'over-budget';
 
 /**
  * Bad input to decodeSoap. When the envelope got far enough, cwmpVersion / id / method say
@@ -66,8 +74,33 @@ export class SoapError extends Error {
 export interface DecodeResult {
   /** null for an empty body (the CPE's empty POST). */
   envelope: SoapEnvelope | null;
-  /** Tolerated deviations from the schema, one sentence each. */
+  /** Tolerated deviations from the schema, one sentence each (at most DecodeOptions.maxWarnings). */
   warnings: string[];
+  /** Warnings beyond maxWarnings, counted and not kept (a body can carry one per element). */
+  warningsDropped?: number;
+}
+
+/** Limits of one decode (config acs.limits). */
+export interface DecodeOptions {
+  budget?: ParseBudget;
+  /** Warnings kept; the rest are only counted (warningsDropped). */
+  maxWarnings?: number;
+}
+
+export const DEFAULT_MAX_WARNINGS = 20;
+
+/** A warnings list that keeps the first `max` and counts the others. */
+function cappedList(max: number): { list: string[]; dropped: () => number } {
+  const list: string[] = [];
+  let dropped = 0;
+  list.push = (...items: string[]): number => {
+    for (const s of items) {
+      if (list.length < max) Array.prototype.push.call(list, s);
+      else dropped++;
+    }
+    return list.length;
+  };
+  return { list, dropped: () => dropped };
 }
 
 // ------------------------------------------------------------------------------- parsing
@@ -886,25 +919,34 @@ function contentEnd(s: string): number {
  * Read past, as CPEs send them: a byte order mark, whitespace (CRLF or LF) before the XML
  * declaration, and NUL characters after the envelope (a warning each for the NULs).
  */
-export function decodeSoap(xml: string): DecodeResult {
+export function decodeSoap(xml: string, opts: DecodeOptions = {}): DecodeResult {
+  const started = performance.now();
   if (typeof xml !== 'string') throw new SoapError('malformed-xml', 'body is not text');
   const start = contentStart(xml);
   if (start === xml.length) return { envelope: null, warnings: [] };
   const end = xml.charCodeAt(xml.length - 1) === 0 ? contentEnd(xml) : xml.length;
   const text = start === 0 && end === xml.length ? xml : xml.slice(start, end);
-  const warnings: string[] = [];
+  const budget = opts.budget ?? DEFAULT_PARSE_BUDGET;
+  const capped = cappedList(opts.maxWarnings ?? DEFAULT_MAX_WARNINGS);
+  const warnings = capped.list;
   if (end < xml.length) warnings.push(`${xml.length - end} NUL character(s) after the envelope ignored`);
   let tree: XNode[];
   try {
     rejectDtd(text);
-    checkWellFormed(text);
+    checkWellFormed(text, budget, started);
     tree = PARSER.parse(text) as XNode[];
   } catch (e) {
+    if (e instanceof ParseBudgetError) throw new SoapError('over-budget', e.message);
     if (e instanceof WellFormednessError) throw new SoapError(e.dtd ? 'forbidden-dtd' : 'malformed-xml', e.message);
     throw new SoapError('malformed-xml', `XML parser: ${(e as Error).message}`);
   }
+  // The parser cannot be stopped midway; the element and attribute budgets bound its time.
+  if (performance.now() - started > budget.maxMs) throw new SoapError('over-budget', `decoding took more than ${budget.maxMs} ms (acs.limits.parse.maxMs)`);
   try {
-    return { envelope: decodeTree(tree, warnings), warnings };
+    const envelope = decodeTree(tree, warnings);
+    // A plain copy: the capped list's own push would not cross to the main thread (decode-pool.ts).
+    const dropped = capped.dropped();
+    return dropped > 0 ? { envelope, warnings: warnings.slice(), warningsDropped: dropped } : { envelope, warnings: warnings.slice() };
   } catch (e) {
     if (e instanceof SoapError) throw e;
     if (e instanceof XmlEntityError) throw new SoapError('malformed-xml', e.message);

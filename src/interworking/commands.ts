@@ -47,6 +47,8 @@ export interface CommandRunnerOptions {
    * learned again first: results may come as new rows, e.g. TraceRoute RouteHops).
    */
   readObject(d: DeviceRecord, object: string): Promise<ParameterValueStruct[]>;
+  /** Keeps which command path a Download's CommandKey belongs to, until its TransferComplete (TransferComplete!). */
+  downloadSent?(d: DeviceRecord, commandKey: string, commandPath: string): Promise<void>;
 }
 
 const IPPING_IN = ['Interface', 'ProtocolVersion', 'Host', 'NumberOfRepetitions', 'Timeout', 'DataBlockSize', 'DSCP'];
@@ -135,7 +137,7 @@ export class CwmpCommandRunner implements CommandRunner {
         return this.async(this.factoryReset(d));
       case 'Device.DeviceInfo.FirmwareImage.{i}.Download()': {
         if (!input.URL) return { kind: 'error', errCode: 7027, errMsg: 'Download() needs the URL input argument' };
-        return this.async(this.download(d, input, commandKey));
+        return this.async(this.download(d, commandPath, input, commandKey));
       }
       case 'Device.IP.Diagnostics.IPPing()':
         if (!input.Host) return { kind: 'error', errCode: 7027, errMsg: 'IPPing() needs the Host input argument' };
@@ -215,8 +217,10 @@ export class CwmpCommandRunner implements CommandRunner {
     return (await back) ? { output: {} } : this.timeoutError('FactoryReset');
   }
 
-  private async download(d: DeviceRecord, input: Record<string, string>, commandKey: string): Promise<Completion> {
+  private async download(d: DeviceRecord, commandPath: string, input: Record<string, string>, commandKey: string): Promise<Completion> {
     const key = commandKey || `usp-dl-${randomBytes(4).toString('hex')}`;
+    // Before the RPC: the TransferComplete may come in a later session, after a restart.
+    await this.opts.downloadSent?.(d, key, commandPath).catch(() => undefined);
     const done = this.waitFor(
       d.deviceKey,
       (e) => e.kind === 'transferComplete' && (e.message.method === 'AutonomousTransferComplete' || e.message.commandKey === key),

@@ -19,6 +19,7 @@ import type { ModelProfile } from './knowledge/model-profile.js';
 import { isSecret, securedValue, toUspValue } from './values.js';
 import { ValueWatch, type ValueWatchOptions } from './value-watch.js';
 import type { NativeExtension } from './extension.js';
+import { DownloadTargets } from './download-targets.js';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
 const FORCED = [
@@ -130,7 +131,7 @@ export class EventBridge {
       const wanted = new Set(this.deps.controllers().flatMap((c) => this.localAgent.bootParameters(agent, c)));
       const map: Record<string, string> = {};
       for (const name of wanted) if (params[name] !== undefined) map[name] = params[name]!;
-      const boot = (): void =>
+      const boot = (): void => {
         this.notifier.event(agent, 'Device.', 'Boot!', {
           // TR-181 Boot!: the CommandKey of the Reboot() or firmware Download() that caused the boot.
           CommandKey: mReboot?.commandKey ?? mDownload?.commandKey ?? '',
@@ -138,6 +139,10 @@ export class EventBridge {
           FirmwareUpdated: String(firmware),
           ParameterMap: JSON.stringify(map),
         });
+        // The agent rebooted: its non-persistent state ends (TR-181 Subscription.Persistent), once
+        // Boot! went out to the subscriptions that asked for it.
+        void this.rebooted(agent);
+      };
       // BootParameters the Inform did not carry are read from the device in the same session.
       const missing = [...wanted].filter((n) => map[n] === undefined && !n.endsWith('.') && !/[*[\]]/.test(n));
       if (missing.length && device.rootModel === 'Device') {
@@ -154,6 +159,18 @@ export class EventBridge {
       : null;
     // The watch sends the reported changes on, then does its own reads riding this session.
     void this.watch.inform(device, inform, changed);
+  }
+
+  private async rebooted(agent: string): Promise<void> {
+    try {
+      const gone = await this.localAgent.deviceRebooted(agent);
+      if (gone.length === 0) return;
+      this.notifier.rearm(agent);
+      await this.watch.subscriptionChanged(agent);
+      this.log.info({ endpointId: agent, subscriptions: gone.length }, 'device rebooted: non-persistent subscriptions ended');
+    } catch (err) {
+      this.log.warn({ endpointId: agent, err: (err as Error).message }, 'ending non-persistent subscriptions after a reboot failed');
+    }
   }
 
   /** Changes of device parameters (CWMP names and values) as ValueChange Notify: the CPE's, or found by the watch. */
@@ -184,8 +201,20 @@ export class EventBridge {
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {
+    void this.transferCompleteEvent(device, m).catch((err: unknown) =>
+      this.log.warn({ endpointId: device.endpointId, err: (err as Error).message }, 'TransferComplete! not sent'),
+    );
+  }
+
+  private async transferCompleteEvent(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): Promise<void> {
+    // TR-181 TransferComplete! Command: the Download() that was run, with the image it targeted.
+    const command =
+      m.method === 'TransferComplete'
+        ? ((await new DownloadTargets(this.deps.store).take(device.deviceKey, m.commandKey).catch(() => null)) ??
+          'Device.DeviceInfo.FirmwareImage.1.Download()')
+        : '';
     this.notifier.event(device.endpointId, 'Device.LocalAgent.', 'TransferComplete!', {
-      Command: m.method === 'TransferComplete' ? 'Device.DeviceInfo.FirmwareImage.1.Download()' : '',
+      Command: command,
       CommandKey: m.method === 'TransferComplete' ? m.commandKey : '',
       Requestor: '',
       TransferType: m.method === 'AutonomousTransferComplete' && !m.isDownload ? 'Upload' : 'Download',

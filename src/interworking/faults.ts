@@ -76,6 +76,9 @@ export function uspErrorOfRpc(e: unknown): { errCode: number; errMsg: string } {
       case 'session-timeout':
       case 'session-ended':
         return { errCode: 7003, errMsg: `the device did not answer: ${e.message}` };
+      case 'outcome-unknown':
+        // TR-369 7022 Command failure: the request may or may not have been carried out.
+        return { errCode: 7022, errMsg: `outcome unknown: ${e.message}` };
       default:
         return { errCode: 7003, errMsg: e.message };
     }

@@ -4,6 +4,7 @@
  * learns of device models and devices, and the commands. The proxy object gives it the session
  * engine's enqueue(), the store and the configuration, and feeds it every Inform.
  */
+import { DownloadTargets } from './download-targets.js';
 import type { Logger } from '../app/log.js';
 import type { Inform } from '../cwmp/types.js';
 import type { MappingRules } from '../mapping/load.js';
@@ -112,6 +113,7 @@ export class Interworking {
         await a.learnSubtree(object);
         return a.gpv(a.tree.paramsUnder(object));
       },
+      downloadSent: (d, key, command) => new DownloadTargets(deps.store).remember(d.deviceKey, key, command),
     });
     this.device2 = new Device2Backend({ access: this.access, devices, commands: this.commands, excludedPrefixes: opts.excludedPrefixes });
     this.tr098 = new Tr098Backend({

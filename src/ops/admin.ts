@@ -1,12 +1,16 @@
 /**
- * The admin side on its own port (admin.port, default 7557): /healthz, /readyz and /metrics
- * without a token; the JSON admin API under /api/ with `Authorization: Bearer <token>`; the
- * static status page (assets/status/) at /, which holds no data and reads /api with the
- * token its user enters. Described in openapi.yaml at the repository root.
+ * The admin side on its own port (admin.port, default 7557): /healthz and /readyz without a
+ * token; /metrics with the token unless admin.metricsPublic; the JSON admin API under /api/ with
+ * `Authorization: Bearer <token>`; the static status page (assets/status/) at /, which holds no
+ * data and reads /api with the token its user enters. Every response carries a strict
+ * Content-Security-Policy, X-Frame-Options, nosniff and Referrer-Policy, and a request whose Host
+ * is not an allowed name of this server is refused (DNS rebinding; docs/security.md "Admin
+ * interface"). Described in openapi.yaml at the repository root.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { assetPath, projectRoot } from '../util/assets.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -26,11 +30,17 @@ export interface AdminServerOptions {
   port: number;
   /** Bearer token for /api/* (must not be empty). */
   token: string;
+  /** Host header values answered (names or addresses, no port; "*" = any); empty: hostsFor(host). */
+  allowedHosts?: readonly string[];
+  /** Serve /metrics without the token. */
+  metricsPublic?: boolean;
 }
 
 /** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
 export interface AdminPorts {
   store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes'>;
+  /** Whether store writes succeed (src/store/health.ts); absent: not checked. */
+  storeWrites?: () => Promise<{ ok: boolean; detail: string }>;
   engine: {
     /** Drops a queued RPC not sent yet. */
     cancel(id: string): Promise<boolean>;
@@ -82,12 +92,78 @@ class HttpError extends Error {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/**
+ * The status page's policy: its own scripts, styles and API only; its one inline script (the
+ * import map) allowed by hash, read from the page so that an edit keeps working (CSP3 'sha256-').
+ */
+function contentSecurityPolicy(): string {
+  const scripts = ["'self'"];
+  const index = path.join(STATUS_DIR, 'index.html');
+  if (existsSync(index)) {
+    for (const m of readFileSync(index, 'utf8').matchAll(/<script\b[^>]*>([\s\S]*?)<\/script>/gi)) {
+      if (m[1]!.trim() !== '') scripts.push(`'sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}'`);
+    }
+  }
+  return [
+    "default-src 'none'",
+    `script-src ${scripts.join(' ')}`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]']);
+
+/**
+ * The Host header values answered by default when bound to `host`: the bound address, localhost
+ * names, loopback addresses, this machine's hostname and, bound to a wildcard address, every
+ * address of its interfaces (what a client reaching it by address sends).
+ */
+export function hostsFor(host: string): Set<string> {
+  const out = new Set<string>(LOOPBACK_NAMES);
+  const h = os.hostname().toLowerCase();
+  if (h) {
+    out.add(h);
+    out.add(h.split('.')[0]!);
+  }
+  if (WILDCARDS.has(host)) {
+    for (const addrs of Object.values(os.networkInterfaces())) for (const a of addrs ?? []) out.add(a.address.toLowerCase().replace(/%.*$/, ''));
+  } else out.add(host.toLowerCase().replace(/^\[|\]$/g, ''));
+  return out;
+}
+
+/** The name or address of a Host header, lower case, without port, brackets or a final dot; null when malformed. */
+export function hostName(header: string | undefined): string | null {
+  if (!header || header.length > 255) return null;
+  const h = header.trim().toLowerCase();
+  let name: string;
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    if (end < 0) return null;
+    name = h.slice(1, end);
+    if (isIP(name) !== 6) return null;
+  } else {
+    const colon = h.indexOf(':');
+    name = colon < 0 ? h : h.slice(0, colon);
+  }
+  name = name.replace(/\.$/, '');
+  return /^[a-z0-9._:-]+$/.test(name) ? name : null;
+}
+
 export class AdminServer {
   private server: http.Server | null = null;
   private readonly tokenDigest: Buffer;
   readonly app: express.Express;
 
   private readonly metrics: ProxyMetrics;
+  /** Host header names answered; null = any. */
+  private readonly allowedHosts: ReadonlySet<string> | null;
+  private readonly csp: string;
 
   constructor(
     private readonly ports: AdminPorts,
@@ -96,6 +172,9 @@ export class AdminServer {
     if (!opts.token) throw new Error('admin token must not be empty');
     this.metrics = ports.metrics;
     this.tokenDigest = digest(opts.token);
+    const allowed = (opts.allowedHosts ?? []).map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+    this.allowedHosts = allowed.includes('*') ? null : allowed.length > 0 ? new Set(allowed.map((x) => hostName(x) ?? x)) : hostsFor(opts.host);
+    this.csp = contentSecurityPolicy();
     this.app = this.build();
   }
 
@@ -148,6 +227,24 @@ export class AdminServer {
           .catch(next);
       };
 
+    app.use((req, res, next) => {
+      res.set({
+        'Content-Security-Policy': this.csp,
+        'X-Frame-Options': 'DENY',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+      });
+      // DNS rebinding: a page of another site whose name now resolves here sends its own name as Host.
+      if (this.allowedHosts) {
+        const name = hostName(req.headers.host);
+        if (name === null || !this.allowedHosts.has(name)) {
+          res.status(403).json({ error: 'Host header is not an allowed name of this server (admin.allowedHosts)' });
+          return;
+        }
+      }
+      next();
+    });
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok', uptimeS: Math.round(process.uptime()) });
     });
@@ -161,7 +258,12 @@ export class AdminServer {
     );
     app.get(
       '/metrics',
-      wrap(async (_req, res) => {
+      wrap(async (req, res) => {
+        if (!this.opts.metricsPublic && !this.authorized(req)) {
+          res.set('WWW-Authenticate', 'Bearer realm="cwmp-usp-proxy"');
+          res.status(401).json({ error: 'missing or invalid bearer token (or set admin.metricsPublic)' });
+          return;
+        }
         const text = await this.metrics.metricsText();
         res.set('Content-Type', this.metrics.contentType).send(text);
       }),
@@ -250,6 +352,7 @@ export class AdminServer {
     } catch (e) {
       checks.store = { ok: false, detail: `store query failed: ${(e as Error).message}` };
     }
+    if (this.ports.storeWrites) checks.storeWrites = await this.ports.storeWrites();
     const acsPort = this.ports.acsPort();
     checks.acs = acsPort > 0 ? { ok: true, detail: `listening on port ${acsPort}` } : { ok: false, detail: 'ACS not listening' };
     for (const s of this.ports.mtps()) checks[s.mtp] = { ok: s.connected, detail: s.detail };

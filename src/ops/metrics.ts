@@ -18,6 +18,9 @@ import type { MtpStatus } from '../usp/mtp/types.js';
 const MINUTES = 60;
 const MAX_ERRORS = 50;
 
+/** Seconds, from 0.1 ms: an in-session Get is answered in about a millisecond, so coarser buckets hide where it goes. */
+const FINE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /** Counts per minute for the last hour; values() is oldest first, the current minute last. */
 export class MinuteRing {
   private readonly slots = new Array<number>(MINUTES).fill(0);
@@ -75,6 +78,7 @@ export class ProxyMetrics {
   readonly mtpUp: Gauge<'mtp'>;
   readonly devices: Gauge<'root_model'>;
   readonly activeSessions: Gauge;
+  readonly peerRefusals: Counter<'reason'>;
 
   readonly informsPerMinute = new MinuteRing();
   readonly uspRequestsPerMinute = new MinuteRing();
@@ -97,7 +101,7 @@ export class ProxyMetrics {
     });
     this.informs = new Counter({
       name: 'cwmp_informs_total',
-      help: 'Informs received, by event code (one per event in the Inform)',
+      help: 'Informs received, by event code (one per event in the Inform; codes outside TR-069 Table 7 counted as other, vendor methods as M other)',
       labelNames: ['event'],
       registers,
     });
@@ -111,7 +115,7 @@ export class ProxyMetrics {
       name: 'cwmp_rpc_duration_seconds',
       help: 'Time from enqueueing an ACS RPC to its response or fault (including the connection request and the wait for a session)',
       labelNames: ['method'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      buckets: [...FINE_BUCKETS, 60, 300],
       registers,
     });
     this.connectionRequests = new Counter({
@@ -136,7 +140,7 @@ export class ProxyMetrics {
       name: 'usp_translation_duration_seconds',
       help: 'Time from receiving a USP request Record to having answered it (translation and the CWMP round trips it needs)',
       labelNames: ['msg_type'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: FINE_BUCKETS,
       registers,
     });
     const self = this;
@@ -154,6 +158,19 @@ export class ProxyMetrics {
       registers,
       collect() {
         if (self.sources) this.set(self.sources.engine.activeSessions);
+      },
+    });
+    this.peerRefusals = new Counter({
+      name: 'cwmp_peer_refusals_total',
+      help: 'ACS requests and connections refused by acs.limits: parse-budget (413), connections (reset), new-sessions (503)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const r = self.sources?.refusals?.();
+        if (!r) return;
+        // The counts live in the ACS server; a scrape copies them (they only grow).
+        this.reset();
+        for (const [reason, n] of Object.entries(r)) this.inc({ reason }, n);
       },
     });
     this.controllersConnected = new Gauge({
@@ -196,7 +213,7 @@ export class ProxyMetrics {
     if (this.sources) throw new Error('these metrics are attached already');
     this.sources = src;
     const onInform: Listener<SessionEngineEvents, 'inform'> = ({ device, inform }) => {
-      for (const e of inform.event) this.informs.inc({ event: e.eventCode });
+      for (const e of inform.event) this.informs.inc({ event: informEventLabel(e.eventCode) });
       if (inform.event.length === 0) this.informs.inc({ event: 'none' });
       this.informsPerMinute.add();
       this.deviceIndex.set(device.deviceKey, {
@@ -298,6 +315,41 @@ export class ProxyMetrics {
   }
 }
 
+/**
+ * The standard EventCodes (TR-069 Amendment 6 Table 7) and the "M <method>" codes of the ACS
+ * methods that define one. Metric labels come only from this set: an EventCode is peer input,
+ * and 100,000 distinct vendor codes made 100,000 series (issue 14 item 9).
+ */
+export const STANDARD_EVENT_CODES: ReadonlySet<string> = new Set([
+  '0 BOOTSTRAP',
+  '1 BOOT',
+  '2 PERIODIC',
+  '3 SCHEDULED',
+  '4 VALUE CHANGE',
+  '5 KICKED',
+  '6 CONNECTION REQUEST',
+  '7 TRANSFER COMPLETE',
+  '8 DIAGNOSTICS COMPLETE',
+  '9 REQUEST DOWNLOAD',
+  '10 AUTONOMOUS TRANSFER COMPLETE',
+  '11 DU STATE CHANGE COMPLETE',
+  '12 AUTONOMOUS DU STATE CHANGE COMPLETE',
+  '13 WAKEUP',
+  '14 HEARTBEAT',
+  'M Reboot',
+  'M ScheduleInform',
+  'M Download',
+  'M ScheduleDownload',
+  'M Upload',
+  'M ChangeDUState',
+]);
+
+/** The label of an EventCode: itself when standard, "M other" for other methods, else "other" (X vendor codes too). */
+export function informEventLabel(code: string): string {
+  if (STANDARD_EVENT_CODES.has(code)) return code;
+  return code.startsWith('M ') ? 'M other' : 'other';
+}
+
 function sessionOutcome(reason: string): string {
   if (reason === 'done') return 'completed';
   if (reason === 'timeout' || reason === 'shutdown') return reason;
@@ -316,6 +368,8 @@ interface GaugeSources {
   engine: { readonly activeSessions: number };
   mtps: () => MtpStatus[];
   controllers: readonly ControllerConfig[];
+  /** Refusals by the per-peer limits since start (acs.limits), by reason. */
+  refusals?: () => Record<'parse-budget' | 'connections' | 'new-sessions', number>;
 }
 
 /** The components the metrics listen to and read: a narrow view, not the proxy. */

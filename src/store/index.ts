@@ -4,8 +4,11 @@
  * instances share devices, queues and subscriptions.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileErrorCause, type ModeFix } from './files.js';
 import { RedisStore, type RedisStoreLog } from './redis.js';
+import { parseSecretKey, SecretKeyError, type SecretCodec } from './secrets.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -23,6 +26,29 @@ export interface StoreConfig {
   owner?: string;
   /** Where a Redis store reports outages and corrupt values. */
   log?: RedisStoreLog;
+  /** Seals per-device secrets at rest (default: plain). */
+  secrets?: SecretCodec;
+  /** SQLite: a file or folder permission tightened at open. */
+  onModeFix?: (fix: ModeFix) => void;
+}
+
+/**
+ * The key sealing per-device secrets (docs/security.md "Secrets at rest"): from store.secretKeyFile,
+ * or the key itself (CWMP_USP_PROXY_SECRET_KEY); null when neither is set. Throws SecretKeyError
+ * naming the file or variable, never the key.
+ */
+export function loadSecretKey(store: { secretKeyFile: string; secretKey: string }, envName: string): Buffer | null {
+  if (store.secretKeyFile) {
+    let text: string;
+    try {
+      text = readFileSync(store.secretKeyFile, 'utf8');
+    } catch (e) {
+      throw new SecretKeyError(`store.secretKeyFile ${store.secretKeyFile}: cannot read the key: ${fileErrorCause(e)}`);
+    }
+    return parseSecretKey(text, `store.secretKeyFile ${store.secretKeyFile}`);
+  }
+  if (store.secretKey) return parseSecretKey(store.secretKey, envName);
+  return null;
 }
 
 /**
@@ -36,7 +62,8 @@ export function openStore(config: StoreConfig): Store {
       prefix: config.redis.prefix,
       owner: config.owner || `${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
       log: config.log,
+      secrets: config.secrets,
     });
   }
-  return openSqliteStore(config.path, { readonly: config.readonly });
+  return openSqliteStore(config.path, { readonly: config.readonly, secrets: config.secrets, onModeFix: config.onModeFix });
 }

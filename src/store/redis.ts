@@ -29,8 +29,10 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ChainableCommander } from 'ioredis';
+import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import { PLAIN_SECRETS, type SecretCodec } from './secrets.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -52,6 +54,8 @@ export interface RedisStoreOptions {
    * device up several times. Another instance's change is seen at most this late.
    */
   deviceCacheTtlMs?: number;
+  /** Seals per-device secrets at rest (default: stored plain). */
+  secrets?: SecretCodec;
 }
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
@@ -326,6 +330,7 @@ export class RedisStore implements Store {
   private readonly byEid: LRUCache<string, string> | null;
   private down = false;
   private closed: Promise<void> | null = null;
+  private readonly sealing: SecretCodec;
 
   constructor(opts: RedisStoreOptions) {
     let u: URL;
@@ -340,6 +345,7 @@ export class RedisStore implements Store {
     this.secrets = u.password ? [...new Set([u.password, decodeURIComponent(u.password)])] : [];
     this.prefix = opts.prefix;
     this.owner = opts.owner;
+    this.sealing = opts.secrets ?? PLAIN_SECRETS;
     const ttl = opts.deviceCacheTtlMs ?? 1000;
     this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
     this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
@@ -388,6 +394,7 @@ export class RedisStore implements Store {
     });
     try {
       await Promise.race([this.redis.ping(), timeout]);
+      await this.migrate();
     } catch (err) {
       // A reply error (NOAUTH, WRONGPASS) is the answer itself; a retry limit or our timeout is
       // only a symptom: the connection error behind it says what is wrong.
@@ -399,12 +406,78 @@ export class RedisStore implements Store {
     } finally {
       clearTimeout(timer);
     }
+    // A missing or wrong secret key fails here, clearly, not on a CPE's Inform (toDevice opens the secrets).
+    await this.loadDevices(await this.redis.zrange(this.key('devs'), 0, 49));
+  }
+
+  /**
+   * Store migration 8 (as SQLite's, whose version numbers this follows): once per Redis, devices move
+   * to the collision-free key of cwmp/device-id.ts. The version is kept in P schema; a lock key
+   * keeps two instances starting at once from both walking the devices (rekeyDevices is idempotent
+   * anyway).
+   */
+  private async migrate(): Promise<void> {
+    if (Number((await this.redis.get(this.key('schema'))) ?? 0) >= 8) return;
+    if (!(await this.redis.set(this.key('schema-lock'), this.owner, 'PX', 60_000, 'NX'))) return;
+    try {
+      const r = await this.rekeyDevices();
+      if (r.moved || r.clashes) this.log('info', `store.redis: migration 8 moved ${r.moved} device keys (${r.clashes} left: new key taken)`);
+      await this.redis.set(this.key('schema'), '8');
+    } finally {
+      await this.redis.del(this.key('schema-lock'));
+    }
+  }
+
+  /**
+   * Moves every device whose key is not deviceKeyOf(its DeviceId) to that key, with what is keyed by
+   * it (queue, queued RPCs, instance map, learned device and watch documents). Idempotent; a key
+   * already taken is left alone (counted in `clashes`), never merged.
+   */
+  async rekeyDevices(): Promise<{ moved: number; clashes: number }> {
+    let moved = 0;
+    let clashes = 0;
+    for (const from of await this.redis.zrange(this.key('devs'), 0, -1)) {
+      const d = this.toDevice(from, await this.redis.hgetall(this.key('dev', from)));
+      if (!d) continue;
+      const to = deviceKeyOf(d.deviceId);
+      if (to === from) continue;
+      if (await this.redis.exists(this.key('dev', to))) {
+        clashes++;
+        continue;
+      }
+      const m = this.redis.multi();
+      m.rename(this.key('dev', from), this.key('dev', to));
+      m.hset(this.key('dev', to), 'rec', JSON.stringify({ ...JSON.parse((await this.redis.hget(this.key('dev', from), 'rec')) ?? '{}'), deviceKey: to }));
+      m.set(this.key('eid', d.endpointId), to);
+      m.zrem(this.key('devs'), from);
+      m.zadd(this.key('devs'), 0, to);
+      const ids = await this.redis.lrange(this.key('q', from), 0, -1);
+      if (ids.length) {
+        m.rename(this.key('q', from), this.key('q', to));
+        m.srem(this.key('qdevs'), from);
+        m.sadd(this.key('qdevs'), to);
+        for (const q of await this.loadRpcs(ids)) m.set(this.key('rpc', q.id), JSON.stringify({ ...q, deviceKey: to }), 'KEEPTTL');
+      }
+      for (const k of [
+        ['imap', from],
+        ['learned', `device:${from}`],
+        ['learned', `watch:${from}`],
+      ] as const) {
+        if (await this.redis.exists(this.key(...k))) m.rename(this.key(...k), this.key(k[0], k[1].replace(from, to)));
+      }
+      await execAll(m);
+      this.forget(from);
+      moved++;
+    }
+    return { moved, clashes };
   }
 
   // --- devices ----------------------------------------------------------------------------------
 
   async upsertDevice(d: DeviceRecord): Promise<void> {
     const { lastInform, lastInformEvents, connectionRequestUrl, ...rest } = d;
+    rest.connReqPassword = this.sealing.seal('connReqPassword', rest.connReqPassword);
+    rest.cpePassword = this.sealing.seal('cpePassword', rest.cpePassword);
     const fields = ['rec', JSON.stringify(rest), ...this.hotFields(lastInform, lastInformEvents, connectionRequestUrl)];
     this.forget(d.deviceKey);
     await this.run(
@@ -532,9 +605,9 @@ export class RedisStore implements Store {
       softwareVersion: strOrNull(rec.softwareVersion),
       connectionRequestUrl: h.connectionRequestUrl ?? null,
       connReqUsername: strOrNull(rec.connReqUsername),
-      connReqPassword: strOrNull(rec.connReqPassword),
+      connReqPassword: this.sealing.open('connReqPassword', strOrNull(rec.connReqPassword)),
       cpeUsername: strOrNull(rec.cpeUsername),
-      cpePassword: strOrNull(rec.cpePassword),
+      cpePassword: this.sealing.open('cpePassword', strOrNull(rec.cpePassword)),
       periodicInformInterval: typeof rec.periodicInformInterval === 'number' ? rec.periodicInformInterval : null,
       lastInform: h.lastInform ?? null,
       lastInformEvents: events,
@@ -566,6 +639,15 @@ export class RedisStore implements Store {
 
   async addQueuedRpc(q: QueuedRpc): Promise<void> {
     await this.run(ADD_RPC, [this.key('rpc', q.id), this.key('q', q.deviceKey), this.key('qdevs')], [JSON.stringify(q), q.id, q.deviceKey]);
+  }
+
+  async markQueuedRpcSent(id: string, at: number): Promise<void> {
+    // Read and written here, not in Lua: cjson would turn an empty list of the RPC into {}. The RPC
+    // is claimed by the one session sending it, so nothing else writes it meanwhile.
+    const key = this.key('rpc', id);
+    const raw = await this.redis.get(key);
+    const q = raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);
+    if (q) await this.redis.set(key, JSON.stringify({ ...q, sentAt: at }), 'KEEPTTL', 'XX');
   }
 
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {

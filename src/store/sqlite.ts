@@ -4,17 +4,23 @@
  * writes; synchronous=NORMAL (durable across process crashes, which is what a restart
  * needs; a power cut may lose the last transactions); all statements prepared once.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
+import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { AcsRequest, XsdType } from '../cwmp/types.js';
 import type { DeviceQuery, DeviceRecord, LearnedKind, PendingNotify, QueuedRpc, RootModel, Store, StoredRow } from './types.js';
+import { storeWriteFailed } from './errors.js';
+import { fileErrorCause, type ModeFix, prepareSqliteFile, StoreOpenError } from './files.js';
+import { PLAIN_SECRETS, SEALED_PREFIX, type SecretCodec } from './secrets.js';
 
 type DB = Database.Database;
 
-/** Schema migrations by version; append only, never edit an applied one. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+/**
+ * Schema migrations by version; append only, never edit an applied one. Each applies once, by
+ * version (not "everything above the highest"), so that branches numbering theirs apart merge in
+ * any order. `run` is a migration that needs code, inside the same transaction.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql?: string; run?: (db: DB) => void }> = [
   {
     version: 1,
     sql: `
@@ -109,6 +115,10 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  // Version 8 (7 is another branch's; versions apply one by one): device keys whose OUI or
+  // ProductClass hold "-" move to the collision-free form of cwmp/device-id.ts.
+  // Also: queued_rpcs.sent_at, QueuedRpc.sentAt (at-most-once across a crash).
+  { version: 8, sql: 'ALTER TABLE queued_rpcs ADD COLUMN sent_at INTEGER;', run: (db) => rekeyDevicesIn(db) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -139,6 +149,7 @@ interface QueuedRow {
   rpc: string;
   created_at: string;
   deadline: number;
+  sent_at: number | null;
 }
 
 export interface SqliteStoreOptions {
@@ -150,6 +161,10 @@ export interface SqliteStoreOptions {
   deviceCacheSize?: number;
   /** Inform bookkeeping is written in batches at most this often (ms; 0 = write at once). */
   touchFlushMs?: number;
+  /** Seals per-device secrets at rest (default: stored plain). */
+  secrets?: SecretCodec;
+  /** Reports permissions tightened at open (openSqliteStore). */
+  onModeFix?: (fix: ModeFix) => void;
 }
 
 function migrate(db: DB): void {
@@ -160,10 +175,12 @@ function migrate(db: DB): void {
     if (current > SCHEMA_VERSION) {
       throw new Error(`store schema version ${current} is newer than this program supports (${SCHEMA_VERSION})`);
     }
+    const applied = new Set((db.prepare('SELECT version FROM schema_version').all() as { version: number }[]).map((r) => r.version));
     const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      db.exec(m.sql);
+      if (applied.has(m.version)) continue;
+      if (m.sql) db.exec(m.sql);
+      m.run?.(db);
       record.run(m.version, new Date().toISOString());
     }
   });
@@ -171,11 +188,43 @@ function migrate(db: DB): void {
   run.immediate();
 }
 
+/**
+ * Moves every device whose stored key is not deviceKeyOf(its DeviceId) to that key, with the rows
+ * keyed by it (queued RPCs, instance map, learned device and watch documents). Idempotent; a key
+ * already taken is left alone (counted in `clashes`), never merged.
+ */
+function rekeyDevicesIn(db: DB): { moved: number; clashes: number } {
+  const rows = db.prepare('SELECT device_key, oui, product_class, serial_number FROM devices').all() as Pick<
+    DeviceRow,
+    'device_key' | 'oui' | 'product_class' | 'serial_number'
+  >[];
+  const exists = db.prepare<[string], { n: number }>('SELECT 1 AS n FROM devices WHERE device_key = ?');
+  const moves = [
+    db.prepare('UPDATE devices SET device_key = @to WHERE device_key = @from'),
+    db.prepare('UPDATE queued_rpcs SET device_key = @to WHERE device_key = @from'),
+    db.prepare('UPDATE mapping_instances SET device_key = @to WHERE device_key = @from'),
+    db.prepare("UPDATE learned SET key = @to WHERE kind IN ('device', 'watch') AND key = @from"),
+  ];
+  let moved = 0;
+  let clashes = 0;
+  for (const r of rows) {
+    const to = deviceKeyOf({ manufacturer: '', oui: r.oui, productClass: r.product_class, serialNumber: r.serial_number });
+    if (to === r.device_key) continue;
+    if (exists.get(to)) {
+      clashes++;
+      continue;
+    }
+    for (const m of moves) m.run({ from: r.device_key, to });
+    moved++;
+  }
+  return { moved, clashes };
+}
+
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
 
-function toDevice(r: DeviceRow): DeviceRecord {
+function toDevice(r: DeviceRow, secrets: SecretCodec): DeviceRecord {
   return {
     deviceKey: r.device_key,
     endpointId: r.endpoint_id,
@@ -184,9 +233,9 @@ function toDevice(r: DeviceRow): DeviceRecord {
     softwareVersion: r.software_version,
     connectionRequestUrl: r.conn_req_url,
     connReqUsername: r.conn_req_username,
-    connReqPassword: r.conn_req_password,
+    connReqPassword: secrets.open('connReqPassword', r.conn_req_password),
     cpeUsername: r.cpe_username,
-    cpePassword: r.cpe_password,
+    cpePassword: secrets.open('cpePassword', r.cpe_password),
     periodicInformInterval: r.periodic_inform_interval,
     lastInform: r.last_inform,
     lastInformEvents: JSON.parse(r.last_inform_events) as string[],
@@ -195,7 +244,9 @@ function toDevice(r: DeviceRow): DeviceRecord {
 }
 
 function toQueued(r: QueuedRow): QueuedRpc {
-  return { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  const q: QueuedRpc = { id: r.id, deviceKey: r.device_key, rpc: JSON.parse(r.rpc) as AcsRequest, createdAt: r.created_at, deadline: r.deadline };
+  if (r.sent_at !== null) q.sentAt = r.sent_at;
+  return q;
 }
 
 function nonNegativeInt(v: number | undefined, name: string, dflt: number): number {
@@ -242,10 +293,11 @@ function prepareStatements(db: DB) {
     typesSome: db.prepare<[string, string], { name: string; type: string }>(
       'SELECT name, type FROM parameter_types WHERE model_key = ? AND name IN (SELECT value FROM json_each(?))',
     ),
+    markSent: db.prepare<[number, string]>('UPDATE queued_rpcs SET sent_at = ? WHERE id = ?'),
     addRpc: db.prepare<[string, string, string, string, number]>('INSERT INTO queued_rpcs (id, device_key, rpc, created_at, deadline) VALUES (?, ?, ?, ?, ?)'),
     // FIFO = insertion order (seq), which is also createdAt order when one clock stamps them.
-    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
-    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline FROM queued_rpcs ORDER BY seq'),
+    listRpcs: db.prepare<[string], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs WHERE device_key = ? ORDER BY seq'),
+    listAllRpcs: db.prepare<[], QueuedRow>('SELECT id, device_key, rpc, created_at, deadline, sent_at FROM queued_rpcs ORDER BY seq'),
     removeRpc: db.prepare<[string]>('DELETE FROM queued_rpcs WHERE id = ?'),
     putSub: db.prepare<[string, number, string]>(
       'INSERT INTO usp_subscriptions (agent_eid, instance, value) VALUES (?, ?, ?) ON CONFLICT (agent_eid, instance) DO UPDATE SET value = excluded.value',
@@ -295,10 +347,19 @@ export class SqliteStore implements Store {
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly flushTx: () => void;
   private readonly flushMs: number;
+  private readonly secrets: SecretCodec;
+  /** The last write-behind flush failed (disk full, read-only): the next touchInform writes at once and reports it. */
+  private flushFailed = false;
 
-  /** Prefer openSqliteStore(), which also creates the parent directory. */
+  /** Prefer openSqliteStore(), which also creates the parent directory (0700) and the file (0600). */
   constructor(file: string, opts: SqliteStoreOptions = {}) {
-    const db = opts.readonly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
+    this.secrets = opts.secrets ?? PLAIN_SECRETS;
+    let db: DB;
+    try {
+      db = opts.readonly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
+    } catch (e) {
+      throw new StoreOpenError(file, `store.path ${file}: cannot open the database: ${fileErrorCause(e)}`);
+    }
     this.db = db;
     try {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
@@ -306,6 +367,8 @@ export class SqliteStore implements Store {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
         db.pragma('foreign_keys = ON');
+        // Sealed secrets: a replaced plain value must not linger in a free page.
+        if (this.secrets.keyId) db.pragma('secure_delete = ON');
         migrate(db);
       } else {
         const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
@@ -313,8 +376,13 @@ export class SqliteStore implements Store {
           throw new Error(`store schema version ${row.v ?? 0} does not match this program (${SCHEMA_VERSION})`);
         }
       }
+      this.checkSealedSecrets();
+      if (!opts.readonly) this.sealPlainSecrets();
     } catch (err) {
       db.close();
+      const code = (err as { code?: string }).code ?? '';
+      if (/^SQLITE_(READONLY|CANTOPEN|FULL|IOERR|NOTADB|CORRUPT|PERM|AUTH)/.test(code))
+        throw new StoreOpenError(file, `store.path ${file}: cannot use the database: ${(err as Error).message} (${code})`);
       throw err;
     }
 
@@ -355,9 +423,9 @@ export class SqliteStore implements Store {
       software_version: d.softwareVersion,
       conn_req_url: d.connectionRequestUrl,
       conn_req_username: d.connReqUsername,
-      conn_req_password: d.connReqPassword,
+      conn_req_password: this.secrets.seal('connReqPassword', d.connReqPassword),
       cpe_username: d.cpeUsername,
-      cpe_password: d.cpePassword,
+      cpe_password: this.secrets.seal('cpePassword', d.cpePassword),
       periodic_inform_interval: d.periodicInformInterval,
       last_inform: d.lastInform,
       last_inform_events: JSON.stringify(d.lastInformEvents),
@@ -370,31 +438,31 @@ export class SqliteStore implements Store {
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
     const hit = this.cache.get(deviceKey);
     if (hit) return copyDevice(hit);
-    this.flush();
+    this.flushForRead();
     const r = this.st.getDevice.get(deviceKey);
     if (!r) return null;
-    const d = toDevice(r);
+    const d = toDevice(r, this.secrets);
     this.cache.set(deviceKey, copyDevice(d));
     return d;
   }
 
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
-    this.flush();
+    this.flushForRead();
     const r = this.st.getByEndpoint.get(endpointId);
-    return r ? toDevice(r) : null;
+    return r ? toDevice(r, this.secrets) : null;
   }
 
   async listDevices(query: DeviceQuery = {}): Promise<DeviceRecord[]> {
     // LIMIT -1 is "no limit" in SQLite.
     const limit = query.limit === undefined ? -1 : nonNegativeInt(query.limit, 'limit', -1);
     const offset = nonNegativeInt(query.offset, 'offset', 0);
-    this.flush();
+    this.flushForRead();
     const rows = query.search ? this.st.search.all({ pattern: `%${escapeLike(query.search)}%`, limit, offset }) : this.st.list.all({ limit, offset });
-    return rows.map(toDevice);
+    return rows.map((r) => toDevice(r, this.secrets));
   }
 
   async countDevices(): Promise<number> {
-    this.flush();
+    this.flushForRead();
     return this.st.count.get()!.n;
   }
 
@@ -407,8 +475,73 @@ export class SqliteStore implements Store {
     }
     const prev = this.pendingTouches.get(deviceKey);
     this.pendingTouches.set(deviceKey, [at, JSON.stringify(events), connectionRequestUrl ?? prev?.[2] ?? null]);
-    if (this.flushMs <= 0 || this.pendingTouches.size >= 1000) this.flush();
-    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.flushMs);
+    if (this.flushFailed) {
+      this.flush(); // throws while writes still fail: this Inform's CPE gets the 503
+      this.flushFailed = false;
+    } else if (this.flushMs <= 0 || this.pendingTouches.size >= 1000) this.flush();
+    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushLater(), this.flushMs);
+  }
+
+  /**
+   * Before a read that should see the batched bookkeeping: while writes fail, the read goes on
+   * with what is written (reads keep working on a full disk) and the batch stays pending.
+   */
+  private flushForRead(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      if (!storeWriteFailed(e)) throw e;
+      this.flushFailed = true;
+    }
+  }
+
+  /** The timer's flush: a failure must not escape a timer (it would end the process); it is kept for the next caller. */
+  private flushLater(): void {
+    this.flushTimer = null;
+    try {
+      this.flush();
+      this.flushFailed = false;
+    } catch {
+      // The touches stay pending; touchInform now flushes at once and its caller sees the error.
+      this.flushFailed = true;
+    }
+  }
+
+  /**
+   * A key was configured: seal the secrets stored plain before (an upgrade, or a key configured
+   * later), so that the file holds no plain secret from the first start with a key on.
+   */
+  private sealPlainSecrets(): void {
+    if (!this.secrets.keyId) return;
+    const plain = (col: string) => `(${col} IS NOT NULL AND substr(${col}, 1, ${SEALED_PREFIX.length}) <> '${SEALED_PREFIX}')`;
+    const rows = this.db
+      .prepare<[], { device_key: string; conn_req_password: string | null; cpe_password: string | null }>(
+        `SELECT device_key, conn_req_password, cpe_password FROM devices WHERE ${plain('conn_req_password')} OR ${plain('cpe_password')}`,
+      )
+      .all();
+    if (rows.length === 0) return;
+    const update = this.db.prepare<[string | null, string | null, string]>('UPDATE devices SET conn_req_password = ?, cpe_password = ? WHERE device_key = ?');
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const seal = (field: string, v: string | null) => (v === null || v.startsWith(SEALED_PREFIX) ? v : this.secrets.seal(field, v));
+        update.run(seal('connReqPassword', r.conn_req_password), seal('cpePassword', r.cpe_password), r.device_key);
+      }
+    })();
+    // Plain values replaced above may remain in the WAL until a checkpoint.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** One sealed value opened at start: a missing or wrong key fails here, clearly, not on a CPE's Inform. */
+  private checkSealedSecrets(): void {
+    const sealed = (col: string) => `substr(${col}, 1, ${SEALED_PREFIX.length}) = '${SEALED_PREFIX}'`;
+    const r = this.db
+      .prepare<[], { conn_req_password: string | null; cpe_password: string | null }>(
+        `SELECT conn_req_password, cpe_password FROM devices WHERE ${sealed('conn_req_password')} OR ${sealed('cpe_password')} LIMIT 1`,
+      )
+      .get();
+    if (!r) return;
+    this.secrets.open('connReqPassword', r.conn_req_password);
+    this.secrets.open('cpePassword', r.cpe_password);
   }
 
   async putParameterTypes(modelKey: string, types: ReadonlyMap<string, XsdType>): Promise<void> {
@@ -423,6 +556,10 @@ export class SqliteStore implements Store {
 
   async addQueuedRpc(q: QueuedRpc): Promise<void> {
     this.st.addRpc.run(q.id, q.deviceKey, JSON.stringify(q.rpc), q.createdAt, q.deadline);
+  }
+
+  async markQueuedRpcSent(id: string, at: number): Promise<void> {
+    this.st.markSent.run(at, id);
   }
 
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {
@@ -501,9 +638,17 @@ export class SqliteStore implements Store {
     }));
   }
 
+  /** See rekeyDevicesIn (store migration 8); here for the store contract and for an operator's re-run. */
+  async rekeyDevices(): Promise<{ moved: number; clashes: number }> {
+    this.flush();
+    const r = this.db.transaction(() => rekeyDevicesIn(this.db)).immediate();
+    this.cache.clear();
+    return r;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.flushForRead(); // bookkeeping a failing disk refused is lost; the next Inform brings it again
     this.closed = true;
     this.db.close();
   }
@@ -514,10 +659,16 @@ function copyDevice(d: DeviceRecord): DeviceRecord {
   return { ...d, deviceId: { ...d.deviceId }, lastInformEvents: [...d.lastInformEvents] };
 }
 
-/** Opens (creating the file, its parent directory and the schema as needed) a SQLite store. */
+/**
+ * Opens (creating the file, its parent directory and the schema as needed) a SQLite store. The
+ * folder is created 0700 and the file 0600 (its -wal and -shm inherit that); looser modes are
+ * tightened and reported to opts.onModeFix. Failures name the path and the cause (StoreOpenError).
+ */
 export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
   if (file !== ':memory:' && file !== '' && !opts.readonly) {
-    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const fixes: ModeFix[] = [];
+    prepareSqliteFile(file, fixes);
+    for (const f of fixes) opts.onModeFix?.(f);
   }
   return new SqliteStore(file, opts);
 }

@@ -41,6 +41,11 @@ export interface QueuedRpc {
   origin?: string;
   /** Several instances: EnqueueOptions.linger of the caller. */
   linger?: boolean;
+  /**
+   * Epoch ms at which a session took the RPC to send it, written before its bytes leave: after a
+   * crash an RPC with sentAt may have been carried out (at-most-once, docs/reliability.md).
+   */
+  sentAt?: number;
 }
 
 export interface DeviceQuery {
@@ -73,6 +78,8 @@ export interface Store {
   listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]>;
   listAllQueuedRpcs(): Promise<QueuedRpc[]>;
   removeQueuedRpc(id: string): Promise<boolean>;
+  /** Marks a queued RPC as sent (QueuedRpc.sentAt); nothing when it is gone. */
+  markQueuedRpcSent(id: string, at: number): Promise<void>;
 
   /** Device.LocalAgent.Subscription rows per agent (TR-369: subscriptions survive a restart when Persistent). */
   putSubscription(agentEid: string, instance: number, values: Record<string, string>): Promise<void>;
@@ -102,15 +109,23 @@ export interface Store {
   deletePendingNotify(msgId: string): Promise<void>;
   listPendingNotifies(): Promise<PendingNotify[]>;
 
+  /**
+   * Store migration 8: moves devices stored under a key that is not deviceKeyOf(their DeviceId)
+   * (the form before it left "-" unescaped inside OUI and ProductClass) to that key, with
+   * everything keyed by it. Run by the migration itself; idempotent.
+   */
+  rekeyDevices(): Promise<{ moved: number; clashes: number }>;
+
   /** Network-backed stores: resolves once the backend answers, rejects with a message naming it. */ ready?(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey;
- * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey.
+ * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey;
+ * 'transfer': firmware Download() commands not reported back yet, per deviceKey.
  */
-export type LearnedKind = 'model' | 'device' | 'watch';
+export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer';
 
 export interface PendingNotify {
   msgId: string;

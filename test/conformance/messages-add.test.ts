@@ -64,6 +64,11 @@ test('1.4 Add on an invalid object (allow_partial false): Error, nothing created
   const r = await h.add('Device.LocalAgent.NoSuchTable.', { Enable: 'true' });
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7026);
+  // Exactly one param_err naming the path (TR-369 "Error Fields", as the reference agent).
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]),
+    [['Device.LocalAgent.NoSuchTable.', 7026]],
+  );
   assert.deepEqual(await h.instances(SUB), []);
 });
 

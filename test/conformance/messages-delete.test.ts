@@ -36,6 +36,10 @@ test('1.28 Delete an invalid object, allow_partial false: Error, nothing deleted
   const r = await h.delete([`${SUB}1.`, 'Device.LocalAgent.NoSuchTable.1.']);
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7026);
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]),
+    [['Device.LocalAgent.NoSuchTable.1.', 7026]],
+  );
   assert.deepEqual(await h.instances(SUB), [1, 2]);
 });
 
@@ -53,6 +57,10 @@ test('1.30 Delete a non-deletable object (MTP row, a single object): Error (allo
   const r = await h.delete(['Device.LocalAgent.MTP.1.']);
   assert.equal(r.header.msgType, 'ERROR');
   assert.equal(r.body.error!.errCode, 7024);
+  assert.deepEqual(
+    r.body.error!.paramErrs.map((p) => [p.paramPath, p.errCode]),
+    [['Device.LocalAgent.MTP.1.', 7024]],
+  );
   const s = await h.delete(['Device.LocalAgent.'], true);
   assert.equal(s.body.response!.deleteResp!.deletedObjResults[0]!.operStatus!.operStatus, 'operFailure');
   assert.deepEqual(await h.instances('Device.LocalAgent.MTP.'), [1, 2]);

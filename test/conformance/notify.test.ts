@@ -236,3 +236,42 @@ test('1.60, 1.101, 1.102, 1.103 SendOnBoardRequest(): OperateResp, then OnBoardR
   await settle();
   assert.equal(h.notifies((x) => x.notification === 'onBoardReq').length, 2);
 });
+
+test('1.57 An ObjectCreation subscription is not notified of its own creation', async () => {
+  const own = await h.subscribe({ Enable: 'true', ID: 'self', NotifType: 'ObjectCreation', ReferenceList: SUB });
+  await settle();
+  assert.deepEqual(
+    h.notifies((x) => x.notification === 'objCreation').map((x) => x.msg.body.request!.notify!.objCreation!.objPath),
+    [],
+    `nothing for ${own}`,
+  );
+});
+
+test('Subscription.Persistent false: kept by a restart of the proxy, ended (silently) by the device reboot', async () => {
+  const store = h.store;
+  await h.subscribe({ Enable: 'true', ID: 'np', NotifType: 'ObjectDeletion', ReferenceList: SUB });
+  await h.subscribe({ Enable: 'true', ID: 'p', NotifType: 'ObjectDeletion', ReferenceList: SUB, Persistent: 'true' });
+  await settle();
+  // A second agent process on the same store: the proxy restarted.
+  const again = await harness({ store });
+  try {
+    assert.equal((await again.values(`${SUB}1.`)).Persistent, 'false');
+    assert.deepEqual(
+      again.localAgent.subscriptions(AGENT).map((s) => s.values.ID),
+      ['np', 'p'],
+    );
+    assert.deepEqual(await again.localAgent.deviceRebooted(AGENT), [`${SUB}1.`]);
+    await settle();
+    assert.deepEqual(
+      again.localAgent.subscriptions(AGENT).map((s) => s.values.ID),
+      ['p'],
+    );
+    assert.deepEqual(again.notifies(), [], 'no ObjectDeletion for state a reboot ended');
+    assert.deepEqual(
+      (await store.listAllSubscriptions()).map((s) => s.values.ID),
+      ['p'],
+    );
+  } finally {
+    again.close();
+  }
+});

@@ -37,7 +37,7 @@ async function api(p: string, init: RequestInit = {}): Promise<Response> {
   return fetch(base + p, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
 }
 async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(base + '/metrics')).text();
+  const text = await (await fetch(base + '/metrics', { headers: auth })).text();
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
@@ -111,7 +111,7 @@ test('/readyz is 503 while a configured MQTT broker is unreachable', async () =>
 });
 
 test('/metrics carries the metric names and the values move with traffic', async () => {
-  const text = await (await fetch(base + '/metrics')).text();
+  const text = await (await fetch(base + '/metrics', { headers: auth })).text();
   for (const name of [
     'cwmp_informs_total',
     'cwmp_sessions_total',
@@ -289,7 +289,7 @@ test('a secured parameter the CPE reports reads empty over USP and never reaches
   for (const p of [`/api/devices/${encodeURIComponent(rec.endpointId)}`, '/api/devices', '/api/summary', '/api/controllers']) {
     assert.doesNotMatch(await (await api(p)).text(), new RegExp(SECRET), p);
   }
-  assert.doesNotMatch(await (await fetch(base + '/metrics')).text(), new RegExp(SECRET));
+  assert.doesNotMatch(await (await fetch(base + '/metrics', { headers: auth })).text(), new RegExp(SECRET));
 });
 
 test('controllers are listed with their MTP state', async () => {

@@ -155,8 +155,11 @@ const error = (m: Msg) => {
 };
 const paramsOf = (m: Msg, i = 0) => resp(m).getResp!.reqPathResults[i]!;
 
+// Persistent: some cases span a device reboot, which ends non-persistent subscriptions (TR-181 Subscription.Persistent).
 async function subscribe(ctl: TestController, id: string, notifType: string, ref: string): Promise<string> {
-  const r = await ctl.req(add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref } }]));
+  const r = await ctl.req(
+    add([{ objPath: 'Device.LocalAgent.Subscription.', params: { Enable: 'true', ID: id, NotifType: notifType, ReferenceList: ref, Persistent: 'true' } }]),
+  );
   const ok = resp(r).addResp!.createdObjResults[0]!.operStatus!.operSuccess!;
   assert.ok(ok.instantiatedPath);
   return ok.instantiatedPath;

@@ -7,8 +7,9 @@
  * OperationComplete when the device boots; other commands finish with 7022 "outcome unknown").
  * NOT kept:
  *  - CWMP sessions and USP requests in flight at the moment of the kill: their controllers see a
- *    timeout / closed connection; a half-done RPC is re-sent after restart (it stays queued until
- *    its response is processed).
+ *    timeout / closed connection. An RPC that had been sent is marked so in the store before its
+ *    bytes left; after restart it is finished with 7022 "outcome unknown" instead of being sent
+ *    again (at-most-once), except read-only ones (GetParameterValues/Names/Attributes), re-sent.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ import path from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { UspControllerClient, add, get, operate } from '../../src/tools/controller/client.js';
+import { UspControllerClient, add, get, operate, set } from '../../src/tools/controller/client.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 import { STRICT_SIM } from '../helpers/sim.js';
 
@@ -265,5 +266,74 @@ test('kill -9 in the middle of traffic: queued RPCs, persistent subscriptions an
     for (const c of clients) await c.close();
     await fleet.stop();
     await again?.stop();
+  }
+});
+
+test('kill -9 with a SetParameterValues in flight: after restart it is not sent again (applied once)', async () => {
+  const ports = { acs: await freePort(), ws: await freePort(), admin: await freePort() };
+  const file = path.join(dir, 'spv.yaml');
+  writeFileSync(
+    file,
+    [
+      `dataDir: ${JSON.stringify(path.join(dir, 'spv-data'))}`,
+      'acs:',
+      '  host: 127.0.0.1',
+      `  port: ${ports.acs}`,
+      '  connectionRequest: { timeoutMs: 2000, retries: 0, retryDelayMs: 0, deadlineMs: 600000 }',
+      'usp:',
+      `  websocket: { host: 127.0.0.1, port: ${ports.ws} }`,
+      'admin:',
+      '  host: 127.0.0.1',
+      `  port: ${ports.admin}`,
+      'controllers:',
+      `  - endpointId: ${JSON.stringify(CTL)}`,
+      '',
+    ].join('\n'),
+  );
+  const first = new Cli(file);
+  await first.ready();
+  // The CPE answers each request 1.5 s late once slowed: the SetParameterValues is applied at once
+  // (the simulator counts it) and its response is still on its way when the proxy dies.
+  const quirks = { ...STRICT_SIM };
+  const fleet = new Fleet({ quirks, acsUrl: `http://127.0.0.1:${ports.acs}/`, count: 1, model: 'tr181', serialPrefix: 'SPV', periodicIntervalS: null });
+  let c: UspControllerClient | null = null;
+  try {
+    await fleet.start();
+    const d = fleet.devices[0]!;
+    const agent = `os::${d.deviceId.oui}-${d.serial}`;
+    c = new UspControllerClient({ agentId: agent, endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${ports.ws}/usp` }, timeoutMs: 30_000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    // Learn the names first, so that the Set's session carries the SetParameterValues alone.
+    const sessions = d.stats.sessionsOk;
+    response(await c.request(get(['Device.DeviceInfo.ProvisioningCode'])));
+    // The Get's session ends (a session's HTTP client is made at its start: the next one is slowed).
+    await until(() => d.stats.sessionsOk > sessions, 20_000, "the end of the Get's session");
+    // (The BOOTSTRAP session's SetParameterValues of connection-request credentials counts too.)
+    const spvs = d.stats.rpcsReceived.SetParameterValues ?? 0;
+    quirks.slowMs = 1500;
+    const pending = c.request(set([{ objPath: 'Device.DeviceInfo.', params: { ProvisioningCode: 'once' }, required: true }]));
+    pending.catch(() => undefined);
+    await until(() => (d.stats.rpcsReceived.SetParameterValues ?? 0) === spvs + 1, 20_000, 'the SetParameterValues at the device');
+    process.kill(first.proc.pid!, 'SIGKILL');
+    assert.equal((await first.exited).signal, 'SIGKILL');
+    await c.close();
+    c = null;
+    assert.equal(d.model.get('Device.DeviceInfo.ProvisioningCode'), 'once');
+
+    // Restart; the device comes back (its retry, or a new Inform) and its session runs to the end.
+    const second = new Cli(file);
+    await second.ready();
+    assert.match(second.logs, /RPC sent before a restart finished as outcome unknown/, second.logs);
+    quirks.slowMs = 0;
+    const ok = d.stats.sessionsOk;
+    await d.inform(['6 CONNECTION REQUEST']);
+    await until(() => d.stats.sessionsOk > ok, 20_000, 'a session after the restart');
+    assert.equal(d.stats.rpcsReceived.SetParameterValues, spvs + 1, 'the SetParameterValues was applied once, not sent again');
+    second.proc.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0, second.logs);
+  } finally {
+    await c?.close();
+    await fleet.stop();
   }
 });

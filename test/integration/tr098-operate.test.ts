@@ -114,7 +114,14 @@ test('Download() on a TR-098 device: FirmwareImage.1 is the running image; Opera
       add([
         {
           objPath: 'Device.LocalAgent.Subscription.',
-          params: { Enable: 'true', ID: 'dl', NotifType: 'OperationComplete', ReferenceList: 'Device.DeviceInfo.FirmwareImage.*.Download()' },
+          // Persistent: the Download reboots the device, which ends non-persistent subscriptions.
+          params: {
+            Enable: 'true',
+            ID: 'dl',
+            NotifType: 'OperationComplete',
+            ReferenceList: 'Device.DeviceInfo.FirmwareImage.*.Download()',
+            Persistent: 'true',
+          },
         },
       ]),
       20_000,

@@ -86,3 +86,24 @@ test('runtime files are found only through util/assets.ts', () => {
 test('comments cite the standards or ARCHITECTURE.md, not documents outside the repository', () => {
   for (const s of all) assert.ok(!/DESIGN(\.md| section)/.test(s.text), `${s.rel} cites DESIGN`);
 });
+
+test('no import cycle between modules (type-only imports included)', () => {
+  const byRel = new Map(all.map((s) => [s.rel, s]));
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (rel: string, trail: string[]): void => {
+    if (state.get(rel) === 'done') return;
+    assert.notEqual(state.get(rel), 'open', `import cycle: ${[...trail.slice(trail.indexOf(rel)), rel].join(' -> ')}`);
+    state.set(rel, 'open');
+    for (const i of byRel.get(rel)?.imports ?? []) if (byRel.has(i)) visit(i, [...trail, rel]);
+    state.set(rel, 'done');
+  };
+  for (const s of all) visit(s.rel, []);
+});
+
+test('the product does not import its tools; only the CLI starts them', () => {
+  // app/cli.ts is the one entry point that runs the simulator, demo and controller tools (bin path).
+  for (const s of all) {
+    if (layer(s.rel) === 'tools' || s.rel === 'app/cli.ts') continue;
+    assert.ok(!s.imports.some((i) => layer(i) === 'tools'), `${s.rel} imports tools/`);
+  }
+});

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConnectionRequester, sendConnectionRequest, type ConnReqResult } from '../../src/cwmp/connreq.js';
 import { authenticate, type AuthenticateOptions } from '../../src/cwmp/http-auth.js';
+import { CidrList, ConnReqTargetGuard, normalizeIp, type ConnReqTargetOptions } from '../../src/cwmp/connreq-target.js';
 
 interface TestServer {
   url: string;
@@ -96,8 +97,25 @@ test('Digest offered alongside Basic: Digest is used', async () => {
 test('Basic: succeeds (password with ":")', async () => {
   const s = await cpe(authedCpe('basic', { acs: 'p:w' }));
   try {
-    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'p:w' }, { timeoutMs: 5000 });
+    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'p:w' }, { timeoutMs: 5000, allowBasic: true });
     assert.deepEqual(r, { ok: true, status: 204 });
+  } finally {
+    await s.close();
+  }
+});
+
+test('Basic only: without allowBasic the credentials are never sent (auth-failed after one request)', async () => {
+  const seen: (string | undefined)[] = [];
+  const s = await cpe((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="x"' }).end();
+  });
+  try {
+    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'topsecret' }, { timeoutMs: 5000 });
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.reason, 'auth-failed');
+    assert.match(!r.ok ? r.detail : '', /allowBasic/);
+    assert.deepEqual(seen, [undefined]);
   } finally {
     await s.close();
   }
@@ -117,7 +135,7 @@ test('wrong credentials -> auth-failed after exactly one retry; detail has no se
   for (const mode of ['digest', 'basic'] as const) {
     const s = await cpe(authedCpe(mode, { acs: 'right' }));
     try {
-      const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'WrongSecret' }, { timeoutMs: 5000 });
+      const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'WrongSecret' }, { timeoutMs: 5000, allowBasic: true });
       assert.equal(r.ok, false);
       assert.ok(!r.ok && r.reason === 'auth-failed' && r.status === 401, mode);
       assert.ok(!r.ok && !r.detail.includes('WrongSecret'));
@@ -345,4 +363,108 @@ test('ConnectionRequester: cancelling a device queued for a slot frees its place
   assert.ok((await c).ok);
   assert.deepEqual(calls, ['http://a/', 'http://c/']);
   assert.equal(cr.inFlight, 0);
+});
+
+// ---------------------------------------------------------------- the target guard (SSRF)
+
+const guardOf = (over: Partial<ConnReqTargetOptions> = {}): ConnReqTargetGuard =>
+  new ConnReqTargetGuard({ allow: [], ports: [], ownPorts: () => [], perAddressPerSecond: 1000, localAddresses: () => [], ...over });
+
+test('CidrList: IPv4, IPv6, IPv4-mapped IPv6, bad input', () => {
+  const l = new CidrList(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32']);
+  assert.ok(l.has('10.1.2.3'));
+  assert.ok(l.has('::ffff:10.1.2.3'));
+  assert.ok(l.has('192.168.1.7'));
+  assert.ok(!l.has('192.168.1.8'));
+  assert.ok(l.has('2001:db8:0:0:0:0:0:1'));
+  assert.ok(!l.has('2001:db9::1'));
+  assert.ok(!l.has('not-an-ip'));
+  assert.throws(() => new CidrList(['10.0.0.0/33']), /prefix/);
+  assert.throws(() => new CidrList(['example.com/8']), /not an IP/);
+  assert.equal(normalizeIp('::ffff:a9fe:a9fe'), '169.254.169.254');
+});
+
+test('guard: link-local, multicast and unspecified are refused by default; others allowed', async () => {
+  const g = guardOf();
+  for (const a of ['169.254.169.254', '::ffff:169.254.169.254', 'fe80::1', '224.0.0.1', 'ff02::1', '0.0.0.0', '::', '255.255.255.255']) {
+    const d = await g.check(a, 80);
+    assert.equal(d.ok, false, a);
+  }
+  for (const a of ['127.0.0.1', '10.0.0.1', '203.0.113.9', '::1']) assert.deepEqual(await g.check(a, 7547), { ok: true, address: normalizeIp(a) });
+});
+
+test("guard: allow list, port allow-list, the proxy's own ports on local addresses", async () => {
+  const g = guardOf({ allow: ['10.0.0.0/8'], ports: [7547, 30005], ownPorts: () => [7547], localAddresses: () => ['10.9.9.9'] });
+  assert.match(JSON.stringify(await g.check('192.168.0.1', 7547)), /not in acs.connectionRequest.allow/);
+  assert.match(JSON.stringify(await g.check('10.0.0.1', 8080)), /port 8080 is not in acs.connectionRequest.ports/);
+  assert.match(JSON.stringify(await g.check('10.9.9.9', 7547)), /own listening port/);
+  assert.deepEqual(await g.check('10.0.0.1', 7547), { ok: true, address: '10.0.0.1' }); // another host's 7547
+  assert.deepEqual(await g.check('10.0.0.1', 30005), { ok: true, address: '10.0.0.1' });
+  const local = guardOf({ ownPorts: () => [7547] });
+  assert.equal((await local.check('127.0.0.1', 7547)).ok, false);
+  assert.equal((await local.check('::ffff:127.0.0.1', 7547)).ok, false);
+});
+
+test('guard: a DNS name is resolved once and the resolved address is checked', async () => {
+  const asked: string[] = [];
+  const g = guardOf({
+    lookup: async (h) => {
+      asked.push(h);
+      return h === 'metadata.test' ? '169.254.169.254' : '127.0.0.1';
+    },
+  });
+  assert.match(JSON.stringify(await g.check('metadata.test', 80)), /169.254.169.254 is link-local/);
+  assert.deepEqual(await g.check('cpe.test', 80), { ok: true, address: '127.0.0.1' });
+  assert.deepEqual(asked, ['metadata.test', 'cpe.test']);
+  const failing = guardOf({ lookup: async () => Promise.reject(Object.assign(new Error('x'), { code: 'ENOTFOUND' })) });
+  assert.match(JSON.stringify(await failing.check('nowhere.test', 80)), /cannot resolve \\"nowhere.test\\": ENOTFOUND/);
+});
+
+test('sendConnectionRequest with a guard: connects to the checked address, Host header as in the URL', async () => {
+  let host: string | undefined;
+  const s = await cpe((req, res) => {
+    host = req.headers.host;
+    res.writeHead(204).end();
+  });
+  try {
+    const port = new URL(s.url).port;
+    // A name that only the guard's lookup knows: the request reaches the address it returned.
+    const g = guardOf({ lookup: async () => '127.0.0.1' });
+    const r = await sendConnectionRequest(`http://cpe.invalid:${port}/cr`, null, { timeoutMs: 5000, guard: g });
+    assert.deepEqual(r, { ok: true, status: 204 });
+    assert.equal(host, `cpe.invalid:${port}`);
+    // A refused target: nothing reaches the server.
+    const before = s.connections;
+    const refused = await sendConnectionRequest(s.url, null, { timeoutMs: 5000, guard: guardOf({ allow: ['10.0.0.0/8'] }) });
+    assert.equal(!refused.ok && refused.reason, 'forbidden');
+    assert.equal(s.connections, before);
+  } finally {
+    await s.close();
+  }
+});
+
+test('guard rate limit: requests to one address are spaced; other addresses are not held up', () => {
+  let now = 1_000_000;
+  const g = guardOf({ perAddressPerSecond: 10, now: () => now });
+  const waits = Array.from({ length: 5 }, () => g.reserve('10.0.0.1'));
+  assert.deepEqual(waits, [0, 100, 200, 300, 400]);
+  assert.equal(g.reserve('10.0.0.2'), 0);
+  now += 1000;
+  assert.equal(g.reserve('10.0.0.1'), 0);
+});
+
+test('ConnectionRequester with a guard: a refused target is not retried and sends nothing', async () => {
+  let sent = 0;
+  const r = new ConnectionRequester(
+    { timeoutMs: 1000, retries: 3, retryDelayMs: 0, maxDelayMs: 0, guard: guardOf({ allow: ['10.0.0.0/8'] }) },
+    {
+      send: async () => {
+        sent++;
+        return { ok: true, status: 204 };
+      },
+    },
+  );
+  const res = await r.request('dev', 'http://127.0.0.1:9/cr', null);
+  assert.equal(!res.ok && res.reason, 'forbidden');
+  assert.equal(sent, 0);
 });

@@ -269,7 +269,13 @@ after(async () => {
 
 async function server(
   ids: ControllerIdentities,
-  over: { tls?: { cert: Buffer; key: Buffer; ca?: Buffer }; handshakeTimeoutMs?: number; maxUntrusted?: number; perAddress?: number } = {},
+  over: {
+    tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+    handshakeTimeoutMs?: number;
+    maxUntrusted?: number;
+    perAddress?: number;
+    untrustedIdleTimeoutMs?: number;
+  } = {},
 ): Promise<Server> {
   const records: InboundRecord[] = [];
   const opens: MtpChannelOpen[] = [];
@@ -285,6 +291,7 @@ async function server(
       handshakeTimeoutMs: over.handshakeTimeoutMs,
       maxUntrustedConnections: over.maxUntrusted,
       maxUntrustedConnectionsPerAddress: over.perAddress,
+      untrustedIdleTimeoutMs: over.untrustedIdleTimeoutMs,
     },
     client: null,
     isAgent: (eid) => eid === AGENT,
@@ -398,6 +405,27 @@ describe('WebSocket MTP with controller identities (real sockets)', () => {
     await a.close();
     await withTimeout(gone, 3000, 'server saw the close');
     await dial(eidUrl(s.url, 'proto::stranger-c'));
+  });
+
+  test('an untrusted connection that sends no Record is closed (1008) after untrustedIdleTimeoutMs; Records keep one open; configured controllers are not timed', async () => {
+    const s = await server(new ControllerIdentities(controllers(), { requireWsAuth: false, allowUntrusted: false }), { untrustedIdleTimeoutMs: 300 });
+    const silent = await dial(eidUrl(s.url, 'proto::silent'));
+    const talker = await dial(eidUrl(s.url, 'proto::talker'));
+    const lab = await dial(eidUrl(s.url, LAB_CTL));
+    // The talker sends a Record every 100 ms for 900 ms: three idle deadlines pass meanwhile.
+    for (let i = 0; i < 9; i++) {
+      talker.send(new Uint8Array([i]));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const closed = await withTimeout(silent.closed, 3000, 'the silent untrusted connection was not closed');
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /no USP Record within 300 ms/);
+    assert.equal(s.mtp.untrustedIdleCloses, 1);
+    assert.equal(talker.ws.readyState, talker.ws.OPEN);
+    assert.equal(lab.ws.readyState, lab.ws.OPEN, 'a configured controller waiting for Notifies stays connected');
+    await withTimeout(talker.closed, 3000, 'the talker, silent now, was not closed');
+    assert.equal(s.mtp.untrustedIdleCloses, 2);
+    assert.equal(lab.ws.readyState, lab.ws.OPEN);
   });
 });
 

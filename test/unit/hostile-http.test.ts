@@ -2,7 +2,9 @@
  * Hostile HTTP at the ACS URL: slow headers and slow bodies are cut off by the (short, for the
  * test) deadlines while a normal CPE session proceeds; an oversized body gets 413 without being
  * buffered (RSS stays bounded after 200 MB streamed); 500 connections from one address leave
- * the server up; DOCTYPE / entity expansion, 10,000-deep nesting and attribute floods get 400; the Content-Type
+ * the server up; DOCTYPE / entity expansion, 10,000-deep nesting and attribute floods get 400; bodies over
+ * the parse budget (a million empty elements, 300,000 attributes) get 413 from the default
+ * configuration, and a body with 100,000 decode warnings logs a bounded number of lines; the Content-Type
  * header is not trusted (CWMP is decided by the body). No wall-clock speed is asserted.
  */
 import { test, before, after } from 'node:test';
@@ -18,6 +20,9 @@ import { silentLogger } from '../../src/app/log.js';
 import { AcsServer } from '../../src/cwmp/acs-server.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
 import { fixture } from '../helpers/paths.js';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { STRICT_SIM } from '../helpers/sim.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-hostile-'));
@@ -69,11 +74,11 @@ async function normalSessionWorks(): Promise<void> {
   assert.equal(t.failed - before.failed, 0, 'a normal CPE session failed');
 }
 
-function request(body: string | Buffer, headers: Record<string, string | number> = {}): Promise<{ status: number; body: string }> {
+function request(body: string | Buffer, headers: Record<string, string | number> = {}, toPort = port): Promise<{ status: number; body: string }> {
   const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, headers: { 'Content-Length': buf.length, ...headers } },
+      { host: '127.0.0.1', port: toPort, method: 'POST', path: '/', agent: false, headers: { 'Content-Length': buf.length, ...headers } },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -245,4 +250,66 @@ test('Content-Type is not trusted: the body decides (valid Inform with applicati
   assert.equal(json.status, 400);
   assert.match(json.body, /malformed-xml|not-soap/);
   await normalSessionWorks();
+});
+
+/** The proxy's own ACS, with the default limits (8 MB bodies, acs.limits.parse defaults). */
+const defaultPort = (): number => (proxy.acs.server.address() as AddressInfo).port;
+
+test('a million empty elements (4 MB) -> 413 from the default parse budget; a normal session works', async () => {
+  const before = proxy.acs.parseBudgetRefusals;
+  const body = ENV(`<cwmp:Inform>${'<a/>'.repeat(1_000_000)}</cwmp:Inform>`);
+  const r = await request(body, { 'Content-Type': 'text/xml' }, defaultPort());
+  assert.equal(r.status, 413);
+  assert.match(r.body, /more than 500000 elements \(acs\.limits\.parse\.maxElements\)/);
+  assert.equal(proxy.acs.parseBudgetRefusals, before + 1);
+  await normalSessionWorks();
+});
+
+test('300,000 attributes spread over 10,000 elements (under the per-element limit) -> 413 from the default budget', async () => {
+  const attrs = Array.from({ length: 30 }, (_, i) => ` a${i}="1"`).join('');
+  const body = ENV(`<cwmp:Inform>${`<x${attrs}/>`.repeat(10_000)}</cwmp:Inform>`);
+  const r = await request(body, { 'Content-Type': 'text/xml' }, defaultPort());
+  assert.equal(r.status, 413);
+  assert.match(r.body, /more than 250000 attributes/);
+  await normalSessionWorks();
+});
+
+test('a body with 100,000 decode warnings logs at most maxLogLinesPerRequest lines plus one summary', async () => {
+  const lines: { msg: string; more?: number }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as { msg: string; more?: number });
+      cb();
+    },
+  });
+  const quiet = new AcsServer(
+    proxy.engine,
+    proxy.decoder,
+    proxy.store,
+    {
+      host: '127.0.0.1',
+      port: 0,
+      maxBodyBytes: 8 << 20,
+      auth: { mode: 'none', realm: 'r', username: '', password: '' },
+      limits: { maxLogLinesPerRequest: 5, perAddress: { maxConnections: 0, newSessionsPerMinute: 0, exemptLoopback: true } },
+    },
+    pino({ level: 'debug' }, sink),
+  );
+  const p = await quiet.listen();
+  try {
+    const inform = readFileSync(fixture('soap', 'cpe', 'Inform.1-0.xml'), 'utf8')
+      .replace(/<SerialNumber>[^<]*<\/SerialNumber>/, '<SerialNumber>LOGCAP</SerialNumber>')
+      .replace('</DeviceId>', `</DeviceId>${'<Unexpected/>'.repeat(100_000)}`);
+    const r = await request(inform, { 'Content-Type': 'text/xml' }, p);
+    assert.equal(r.status, 200);
+    const warnings = lines.filter((l) => l.msg === 'ACS: decode warning');
+    const summary = lines.filter((l) => /more decode warnings not logged/.test(l.msg));
+    // proxy.decoder keeps the configured default (20); this front logs 5 of them and sums up the rest.
+    assert.equal(warnings.length, 5);
+    assert.equal(summary.length, 1);
+    assert.equal(summary[0]!.more, 100_000 - 5);
+    assert.ok(lines.length < 50, `${lines.length} log lines for one request`);
+  } finally {
+    await quiet.close();
+  }
 });

@@ -196,6 +196,10 @@ describe('KnowledgeBase', () => {
     model.learnNames(gpn('Device.WiFi.', false));
     await kb.save(d, tree, model);
     assert.equal(modelKeyOf(d), 'OUI|PC|1.0');
+    // No two models share a key, whatever their parts hold.
+    const a = modelKeyOf({ deviceId: { ...d.deviceId, productClass: 'A|B' }, softwareVersion: '1' });
+    const b = modelKeyOf({ deviceId: { ...d.deviceId, productClass: 'A' }, softwareVersion: 'B|1' });
+    assert.notEqual(a, b);
     const again = new KnowledgeBase(store);
     assert.deepEqual((await again.tree(d)).instances('Device.WiFi.SSID.'), [1, 2]);
     assert.equal((await again.model(d)).hasParam('Device.WiFi.SSID.{i}.SSID'), true);

@@ -193,7 +193,7 @@ async function stompjsController(r: RabbitStompHandle, dest: string): Promise<{ 
   };
 }
 
-test('RabbitMQ: connect, subscribe to the configured destination, binary records both ways with headers', async (t) => {
+test('6.1-6.8, 6.10-6.12 RabbitMQ: connect, subscribe to the configured destination, binary records both ways with headers', async (t) => {
   const r = need(t);
   if (!r) return;
   const n = ++seq;
@@ -281,7 +281,7 @@ test('RabbitMQ throughput: 1,000 round trips of a 1 KB record (controller -> age
 
 // --- scripted server ---------------------------------------------------------------------------
 
-test('scripted: STOMP frame (not CONNECT) with escaped endpoint-id, host, login; subscribe-dest honoured; SEND headers', async () => {
+test('6.1-6.8, 6.10-6.12 scripted: STOMP frame (not CONNECT) with escaped endpoint-id, host, login; subscribe-dest honoured; SEND headers', async () => {
   const s = await scripted({ onConnect: () => ({ kind: 'connected', headers: [['subscribe-dest', '/queue/from-server']] }) });
   const m = makeMtp(s.host, s.port, { vhost: 'usp-vhost', heartbeatMs: { outgoing: 30000, incoming: 300000 } });
   const opened = next(m, 'channelOpen');
@@ -334,7 +334,7 @@ test('scripted: STOMP frame (not CONNECT) with escaped endpoint-id, host, login;
   );
 });
 
-test('scripted: heart-beats sent at the negotiated interval; silence past the incoming interval reconnects', async () => {
+test('6.1-6.8, 6.10-6.12 scripted: heart-beats sent at the negotiated interval; silence past the incoming interval reconnects', async () => {
   // Server: can send every 100 ms, wants ours every 400 ms. Client: 200,300 -> out 400, in 300.
   const s = await scripted({ onConnect: () => ({ kind: 'connected', headers: [['heart-beat', '100,400']] }) });
   const m = makeMtp(s.host, s.port, { heartbeatMs: { outgoing: 200, incoming: 300 } });
@@ -363,7 +363,7 @@ test('scripted: heart-beats sent at the negotiated interval; silence past the in
   assert.equal(s.connections.length, 2);
 });
 
-test('scripted: refused connections retry with growing backoff; ERROR frame and garbage never crash', async () => {
+test('6.1-6.8, 6.10-6.12 scripted: refused connections retry with growing backoff; ERROR frame and garbage never crash', async () => {
   const s = await scripted();
   s.setBehaviour((n) => (n < 3 ? { kind: 'drop' } : n === 3 ? { kind: 'error', message: 'access refused' } : { kind: 'connected' }));
   const m = makeMtp(s.host, s.port, { backoff: { baseMs: 100, maxMs: 1000 } });
@@ -390,7 +390,7 @@ test('scripted: refused connections retry with growing backoff; ERROR frame and 
   assert.equal(s.connections.length, 6);
 });
 
-test('scripted: reconnect after a drop re-subscribes; a new subscribe-dest is used; setDestination does UNSUBSCRIBE + SUBSCRIBE (R-STOMP.29)', async () => {
+test('6.1-6.8, 6.10-6.12 scripted: reconnect after a drop re-subscribes; a new subscribe-dest is used; setDestination does UNSUBSCRIBE + SUBSCRIBE (R-STOMP.29)', async () => {
   const s = await scripted();
   s.setBehaviour((n) => (n === 1 ? { kind: 'connected', headers: [['subscribe-dest', '/queue/new-dest']] } : { kind: 'connected' }));
   const m = makeMtp(s.host, s.port, { destination: '/queue/configured' });
@@ -445,7 +445,7 @@ test('scripted: reconnect after a drop re-subscribes; a new subscribe-dest is us
   assert.equal(m.subscribedDestination, '/queue/moved');
 });
 
-test('scripted: no subscribe-dest and no configured destination: DISCONNECT and retry (R-STOMP.16)', async () => {
+test('6.1-6.8, 6.10-6.12 scripted: no subscribe-dest and no configured destination: DISCONNECT and retry (R-STOMP.16)', async () => {
   const s = await scripted();
   const m = makeMtp(s.host, s.port, { destination: '' });
   const warned = next(m, 'warning');

@@ -16,7 +16,8 @@ import type { CwmpMessage } from '../../src/cwmp/types.js';
 import { cwmpIdOf, postSoap, sessionCookieOf } from '../helpers/cwmp-fixtures.js';
 import { RawConnection } from '../helpers/raw-http.js';
 
-const KEY = '001E58-DIR-825-QA0001';
+// The ProductClass "DIR-825" holds a "-", %-encoded in the key (device-id.ts).
+const KEY = '001E58-DIR%2D825-QA0001';
 
 /** A SOAP-ENV envelope with CRLF line ends, as several embedded CPE stacks write them. */
 const envelope = (id: string, body: string, ns = 'urn:dslforum-org:cwmp-1-2'): string =>

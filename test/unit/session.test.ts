@@ -326,6 +326,53 @@ test('queued RPCs survive a restart and run in the next session', async () => {
   }
 });
 
+test('at-most-once across a crash: a SetParameterValues in flight is finished as outcome unknown, a GetParameterValues is sent again', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-session-'));
+  const file = path.join(dir, 'proxy.db');
+  try {
+    const a = setup({}, openSqliteStore(file));
+    const sent: Record<string, string> = {};
+    for (const [serial, rpc] of [
+      ['S13', { method: 'SetParameterValues', parameterList: [{ name: 'Device.X.Y', value: '1', type: 'xsd:string' }], parameterKey: 'k' }],
+      ['S14', { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] }],
+    ] as const) {
+      const conn = {};
+      const ir = await a.engine.handle({ envelope: env(inform(serial, ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn });
+      const p = a.engine.enqueue(KEY(serial), rpc as never, { deadlineMs: 60_000 });
+      p.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 10));
+      const req = parse(await a.engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+      sent[serial] = req.body.method;
+      // Marked sent in the store before the reply carrying it was handed to the HTTP front.
+      const stored = await a.store.listQueuedRpcs(KEY(serial));
+      assert.equal(stored.length, 1);
+      assert.ok(typeof stored[0]!.sentAt === 'number', `${serial}: sentAt stored`);
+    }
+    assert.deepEqual(sent, { S13: 'SetParameterValues', S14: 'GetParameterValues' });
+    // The crash: neither engine nor store is closed; a second process opens the file.
+    const b = setup({}, openSqliteStore(file));
+    const results: string[] = [];
+    b.engine.on('rpcResult', (r) => results.push(`${r.rpc.method}:${r.error?.reason ?? r.outcome?.kind}`));
+    assert.equal(await b.engine.restoreQueue(), 2);
+    assert.deepEqual(results, ['SetParameterValues:outcome-unknown']);
+    assert.deepEqual(await b.store.listQueuedRpcs(KEY('S13')), [], 'the SetParameterValues is not sent again');
+    const { uspErrorOfRpc } = await import('../../src/interworking/faults.js');
+    assert.equal(uspErrorOfRpc(new RpcError('outcome-unknown', 'x')).errCode, 7022);
+    // The read-only one is sent again in the device's next session.
+    const conn = {};
+    const ir = await b.engine.handle({ envelope: env(inform('S14', ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn });
+    const again = parse(await b.engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+    assert.equal(again.body.method, 'GetParameterValues');
+    await b.engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, again.id), sessionId: ir.cookie!, connection: conn });
+    assert.deepEqual(results, ['SetParameterValues:outcome-unknown', 'GetParameterValues:response']);
+    await b.engine.close();
+    await b.store.close();
+    await a.store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('load shedding: Informs beyond maxSessions get 503 with Retry-After', async () => {
   const { engine, store } = setup({ maxSessions: 1 });
   const r1 = await engine.handle({ envelope: env(inform('L1', ['2 PERIODIC'])), sessionId: null, connection: {} });

@@ -14,8 +14,10 @@ import { RedisStore, type RedisStoreLog } from '../../src/store/redis.js';
 import { openStore } from '../../src/store/index.js';
 import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredRow } from '../../src/store/types.js';
 import { device, rpc } from '../helpers/store-fixtures.js';
+import { deviceKeyOf, legacyDeviceKeyOf } from '../../src/cwmp/device-id.js';
 import { randomBytes } from 'node:crypto';
 import { SessionScripts } from '../../src/cluster/scripts.js';
+import { secretCodec } from '../../src/store/secrets.js';
 
 function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify {
   return {
@@ -94,6 +96,39 @@ function contract(open: Open): void {
     got.lastInformEvents.push('X');
     got.deviceId.serialNumber = 'changed';
     assert.deepEqual(await store.getDevice(d.deviceKey), updated);
+  });
+
+  it('migration 8: devices under the old key form move to the collision-free key with their rows', async (t) => {
+    const store = await fresh(t);
+    // Stored before migration 8: "-" inside the ProductClass left as is, so this key was ambiguous.
+    const id = { manufacturer: 'Acme', oui: '00D09E', productClass: 'IGD-X', serialNumber: '123' };
+    const old = device('123', { deviceKey: legacyDeviceKeyOf(id), deviceId: id, endpointId: 'os::00D09E-123' });
+    assert.equal(old.deviceKey, '00D09E-IGD-X-123');
+    const plain = device('SN1'); // no "-" in OUI or ProductClass: its key is the same in both forms
+    await store.upsertDevice(old);
+    await store.upsertDevice(plain);
+    await store.addQueuedRpc(rpc('r1', old.deviceKey, 1));
+    await store.putInstanceMap(old.deviceKey, { 'Device.IP.Interface.': 3 });
+    await store.putLearned('device', old.deviceKey, '{"d":1}');
+    await store.putLearned('watch', old.deviceKey, '{"w":1}');
+
+    assert.deepEqual(await store.rekeyDevices(), { moved: 1, clashes: 0 });
+    const key = deviceKeyOf(id);
+    assert.equal(key, '00D09E-IGD%2DX-123');
+    assert.equal(await store.getDevice(old.deviceKey), null);
+    assert.deepEqual(await store.getDevice(key), { ...old, deviceKey: key });
+    assert.equal((await store.getDeviceByEndpointId(old.endpointId))?.deviceKey, key);
+    assert.deepEqual(ids(await store.listQueuedRpcs(key)), ['r1']);
+    assert.equal((await store.listQueuedRpcs(key))[0]!.deviceKey, key);
+    assert.deepEqual(await store.listQueuedRpcs(old.deviceKey), []);
+    assert.deepEqual(await store.getInstanceMap(key), { 'Device.IP.Interface.': 3 });
+    assert.equal(await store.getLearned('device', key), '{"d":1}');
+    assert.equal(await store.getLearned('watch', key), '{"w":1}');
+    assert.equal(await store.getLearned('device', old.deviceKey), null);
+    assert.deepEqual(await store.getDevice(plain.deviceKey), plain);
+    assert.equal(await store.countDevices(), 2);
+    // Idempotent.
+    assert.deepEqual(await store.rekeyDevices(), { moved: 0, clashes: 0 });
   });
 
   it('devices: Endpoint IDs are unique; an upsert may move a device to a new one', async (t) => {
@@ -249,6 +284,19 @@ function contract(open: Open): void {
     assert.equal((await store.getParameterTypes('big', [...big.keys()].slice(0, 3000))).size, 3000);
   });
 
+  it('queued RPCs: marked sent (at-most-once across a crash); a missing id is no error', async (t) => {
+    const store = await fresh(t);
+    await store.addQueuedRpc({ ...rpc('s1', 'A', 1), rpc: { method: 'SetParameterValues', parameterList: [], parameterKey: '' } });
+    await store.addQueuedRpc(rpc('s2', 'A', 2));
+    assert.equal((await store.listQueuedRpcs('A'))[0]!.sentAt, undefined);
+    await store.markQueuedRpcSent('s1', 1_700_000_000_123);
+    await store.markQueuedRpcSent('gone', 1);
+    const [a, b] = await store.listQueuedRpcs('A');
+    assert.deepEqual(a, { ...rpc('s1', 'A', 1), rpc: { method: 'SetParameterValues', parameterList: [], parameterKey: '' }, sentAt: 1_700_000_000_123 });
+    assert.equal(b!.sentAt, undefined);
+    assert.equal((await store.listAllQueuedRpcs()).find((q) => q.id === 's1')?.sentAt, 1_700_000_000_123);
+  });
+
   it('queued RPCs: FIFO per device, global order, removal, duplicate ids rejected, shapes survive', async (t) => {
     const store = await fresh(t);
     await store.addQueuedRpc(rpc('a1', 'A', 1));
@@ -400,6 +448,10 @@ describe('Store contract: SqliteStore', () => {
   contract(async () => openSqliteStore(':memory:'));
 });
 
+describe('Store contract: SqliteStore with secrets sealed at rest', () => {
+  contract(async () => openSqliteStore(':memory:', { secrets: secretCodec(randomBytes(32)) }));
+});
+
 // --- Redis --------------------------------------------------------------------------------------
 
 const redisBin = findBinary('redis-server');
@@ -446,6 +498,14 @@ describe('RedisStore', { skip: redisSkip }, () => {
     });
   });
 
+  describe('Store contract: RedisStore with secrets sealed at rest', () => {
+    contract(async () => {
+      const s = new RedisStore({ url: server!.url, prefix: freshPrefix(), owner: 'owner-1', deviceCacheTtlMs: 0, secrets: secretCodec(randomBytes(32)) });
+      await s.ready();
+      return s;
+    });
+  });
+
   describe('cluster surface', () => {
     clusterSurface();
   });
@@ -462,6 +522,29 @@ function clusterSurface(): void {
       return s;
     };
   };
+
+  it('ready() runs store migration 8 once per Redis: old device keys move, P schema says 8', async (t) => {
+    const open = group(t);
+    const id = { manufacturer: 'Acme', oui: '00D09E', productClass: 'IGD-X', serialNumber: '9' };
+    const old = open('me');
+    await old.upsertDevice(device('9', { deviceKey: legacyDeviceKeyOf(id), deviceId: id }));
+    await old.addQueuedRpc(rpc('q9', legacyDeviceKeyOf(id), 9));
+    const sink = logSink();
+    const s = open('other', sink.log);
+    await s.ready();
+    assert.equal(await s.redis.get(s.key('schema')), '8');
+    assert.equal(await s.getDevice(legacyDeviceKeyOf(id)), null);
+    assert.equal((await s.getDevice(deviceKeyOf(id)))?.deviceId.productClass, 'IGD-X');
+    assert.deepEqual(
+      (await s.listAllQueuedRpcs()).map((q) => [q.id, q.deviceKey]),
+      [['q9', deviceKeyOf(id)]],
+    );
+    assert.match(sink.all(), /migration 8 moved 1 device keys/);
+    // Once: a device stored under an old key afterwards is not walked again at the next ready().
+    await s.upsertDevice(device('10', { deviceKey: 'legacy-form', deviceId: { ...id, serialNumber: '10' } }));
+    await open('third').ready();
+    assert.ok(await s.getDevice('legacy-form'));
+  });
 
   it('keeps the key layout the cluster module relies on', async (t) => {
     const s = group(t)('me');

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { openSqliteStore, SqliteStore } from '../../src/store/sqlite.js';
 import { openStore } from '../../src/store/index.js';
 import type { QueuedRpc } from '../../src/store/types.js';
+import Database from 'better-sqlite3';
+import { legacyDeviceKeyOf } from '../../src/cwmp/device-id.js';
 import { device, rpc } from '../helpers/store-fixtures.js';
 
 function tmpDir(t: { after(fn: () => void): void }): string {
@@ -237,4 +239,27 @@ test('readonly open of a missing file fails cleanly; constructor is usable direc
   await s.upsertDevice(device('SN1'));
   assert.equal(await s.countDevices(), 1);
   await s.close();
+});
+
+test('migration 8 on a file written before it: a key with "-" in its ProductClass moves, with its queued RPC', async (t) => {
+  const file = path.join(tmpDir(t), 'proxy.db');
+  const id = { manufacturer: 'Acme', oui: '001E58', productClass: 'DIR-825', serialNumber: 'QA1' };
+  const before = openSqliteStore(file);
+  await before.upsertDevice(device('QA1', { deviceKey: legacyDeviceKeyOf(id), deviceId: id, endpointId: 'os::001E58-QA1' }));
+  await before.addQueuedRpc(rpc('q1', legacyDeviceKeyOf(id)));
+  await before.close();
+  // The file as a program before migration 8 left it.
+  const raw = new Database(file);
+  raw.prepare('DELETE FROM schema_version WHERE version = 8').run();
+  raw.exec('ALTER TABLE queued_rpcs DROP COLUMN sent_at');
+  raw.close();
+
+  const after = openSqliteStore(file);
+  t.after(() => after.close());
+  assert.equal(await after.getDevice(legacyDeviceKeyOf(id)), null);
+  assert.equal((await after.getDevice('001E58-DIR%2D825-QA1'))?.endpointId, 'os::001E58-QA1');
+  assert.deepEqual(
+    (await after.listQueuedRpcs('001E58-DIR%2D825-QA1')).map((q) => q.id),
+    ['q1'],
+  );
 });

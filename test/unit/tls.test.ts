@@ -235,7 +235,7 @@ function dialWs(url: string, opts: { ca: Buffer; cert?: Buffer; key?: Buffer }):
   });
 }
 
-test('WSS server: a controller trusting our CA connects (v1.usp) and sends a Record; the wrong CA is refused', async (t) => {
+test('4.1, 7.10 WSS server: a controller trusting our CA connects (v1.usp) and sends a Record; the wrong CA is refused', async (t) => {
   const p = needPki(t);
   if (!p) return;
   const { mtp, url } = await wssMtp({ cert: p.ca.server.cert, key: p.ca.server.key });
@@ -252,7 +252,7 @@ test('WSS server: a controller trusting our CA connects (v1.usp) and sends a Rec
   await assert.rejects(dialWs(url, { ca: p.otherCa.cert }), CERT_ERROR);
 });
 
-test('WSS server with a client CA: controllers need a certificate signed by it', async (t) => {
+test('4.1, 7.10 WSS server with a client CA: controllers need a certificate signed by it', async (t) => {
   const p = needPki(t);
   if (!p) return;
   const { url } = await wssMtp({ cert: p.ca.server.cert, key: p.ca.server.key, ca: p.ca.cert });
@@ -297,7 +297,7 @@ function wsClientMtp(url: string, ca: Buffer): WebSocketMtp {
   return mtp;
 }
 
-test('WSS client: the agent dials a wss:// controller signed by clientCa; one signed by another CA is refused and retried', async (t) => {
+test('4.1, 7.10 WSS client: the agent dials a wss:// controller signed by clientCa; one signed by another CA is refused and retried', async (t) => {
   const p = needPki(t);
   if (!p) return;
   const good = await wssController(p.ca.server);
@@ -343,7 +343,7 @@ function mqttMtp(url: string, ca: Buffer, agentTopic: string): MqttMtp {
   return m;
 }
 
-test('MQTT over TLS (mosquitto): connect and a Record round trip; a broker certificate from another CA is refused', async (t) => {
+test('4.1 MQTT over TLS (mosquitto): connect and a Record round trip; a broker certificate from another CA is refused', async (t) => {
   const p = needPki(t);
   if (!p) return;
   if (mosqFailed) assert.fail(mosqFailed);
@@ -396,7 +396,9 @@ function stompMtp(port: number, destination: string, tls: { ca: Buffer } | null,
   return m;
 }
 
-test('STOMP over TLS (RabbitMQ behind a TLS relay): connect and a Record round trip; the wrong CA is refused', { timeout: 70_000 }, async (t) => {
+test('4.1, 6.1-6.8, 6.10-6.12 STOMP over TLS (RabbitMQ behind a TLS relay): connect and a Record round trip; the wrong CA is refused', {
+  timeout: 70_000,
+}, async (t) => {
   const p = needPki(t);
   if (!p) return;
   await rabbitStarting;

@@ -513,3 +513,35 @@ test('several instances: agents registered elsewhere are served, requests tracke
   assert.equal(answers().length, 1);
   assert.ok(mtp.agents.includes('os::000001-NEW'));
 });
+
+test('several instances: each opens its broker channel, yet a controller gets one Connect Record per agent (claimed once)', async () => {
+  const claimed = new Set<string>();
+  class SharedClaims extends SingleInstance {
+    override async claimOnce(key: string): Promise<boolean> {
+      if (claimed.has(key)) return false;
+      claimed.add(key);
+      return true;
+    }
+  }
+  const one = setup({ coordination: new SharedClaims() });
+  const two = setup({ coordination: new SharedClaims() });
+  for (const { mtp } of [one, two]) mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
+  await settle();
+  const connects = [...one.mtp.sent, ...two.mtp.sent].filter((s) => s.rec.recordType.kind === 'mqttConnect');
+  assert.deepEqual(connects.map((c) => `${c.rec.fromId} ${c.dest.address}`).sort(), [
+    `${AGENT} /bound-ctl`,
+    `${AGENT} /ctl`,
+    `${OTHER} /bound-ctl`,
+    `${OTHER} /ctl`,
+  ]);
+  // A claim that cannot be checked (the store is down) still sends: better twice than never.
+  class Broken extends SingleInstance {
+    override async claimOnce(): Promise<boolean> {
+      throw new Error('redis down');
+    }
+  }
+  const three = setup({ coordination: new Broken() });
+  three.mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
+  await settle();
+  assert.equal(three.mtp.sent.filter((s) => s.rec.recordType.kind === 'mqttConnect').length, 4);
+});

@@ -235,7 +235,8 @@ describe('parsePath: 7008 errors with offsets', () => {
       (e: unknown) => e instanceof PathSyntaxError && e.offset === 34,
     );
   });
-  test('hostile inputs are linear time', () => {
+  // A super-linear parse of these would run for minutes: the timeout catches it, no wall-clock assertion.
+  test('hostile inputs are linear time', { timeout: 30_000 }, () => {
     const inputs = [
       'Device.' + 'A.'.repeat(2000),
       'Device.A.[' + 'B==1&&'.repeat(680),
@@ -244,7 +245,6 @@ describe('parsePath: 7008 errors with offsets', () => {
       'Device.A.[B==' + '1'.repeat(4000),
       'Device.' + 'A'.repeat(4089),
     ];
-    const t0 = performance.now();
     for (let i = 0; i < 20; i++)
       for (const s of inputs) {
         try {
@@ -253,7 +253,6 @@ describe('parsePath: 7008 errors with offsets', () => {
           assert.ok(e instanceof PathError);
         }
       }
-    assert.ok(performance.now() - t0 < 1000);
   });
 });
 

@@ -26,9 +26,14 @@ export interface KnowledgeBaseOptions {
   onStoreError?(what: string, err: Error): void;
 }
 
-/** The model key: OUI, ProductClass and software version (a firmware change may change the model). */
+/**
+ * The model key: OUI, ProductClass and software version (a firmware change may change the model),
+ * with "%" and "|" %-encoded in each part so that no two models share a key (a device must not
+ * teach another model's names); unchanged for parts without them.
+ */
 export function modelKeyOf(d: Pick<DeviceRecord, 'deviceId' | 'softwareVersion'>): string {
-  return `${d.deviceId.oui}|${d.deviceId.productClass}|${d.softwareVersion ?? ''}`;
+  const esc = (s: string): string => s.replaceAll('%', '%25').replaceAll('|', '%7C');
+  return `${esc(d.deviceId.oui)}|${esc(d.deviceId.productClass)}|${esc(d.softwareVersion ?? '')}`;
 }
 
 export class KnowledgeBase {

@@ -55,14 +55,12 @@ export class AgentSide {
   readonly notifier: Notifier;
   readonly mtps: Mtp[] = [];
   readonly ws: WebSocketMtp | null = null;
-  private readonly config: Config;
   private readonly store: Store;
   private readonly log: Logger;
   private readonly coordination: Coordination;
 
   constructor(opts: AgentSideOptions) {
     const { config, store, log } = opts;
-    this.config = config;
     this.store = store;
     this.log = log;
     this.coordination = opts.coordination ?? new SingleInstance();
@@ -90,6 +88,7 @@ export class AgentSide {
               handshakeTimeoutMs: usp.websocket.handshakeTimeoutMs,
               maxUntrustedConnections: usp.websocket.maxUntrustedConnections,
               maxUntrustedConnectionsPerAddress: usp.websocket.maxUntrustedConnectionsPerAddress,
+              untrustedIdleTimeoutMs: usp.websocket.untrustedIdleTimeoutMs,
             }
           : null,
         client: wsControllers.length
@@ -187,8 +186,8 @@ export class AgentSide {
   }
 
   async start(): Promise<void> {
-    // On a shared store the other instances' non-persistent subscriptions are alive: keep them.
-    await this.localAgent.restore(this.config.store.redis.url !== '');
+    // Non-persistent subscriptions too: they end with the device's reboot, not this process.
+    await this.localAgent.restore();
     for (const d of await this.store.listDevices()) this.agents.add(d.endpointId);
     await this.endpoint.start();
     await this.notifier.start(this.localAgent.agentsWithSubscriptions());

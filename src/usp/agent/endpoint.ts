@@ -28,6 +28,10 @@ import { type Coordination, type RelayedRecord, SingleInstance } from './coordin
 import { ControllerIdentities, type UntrustedReason } from './controller-identity.js';
 import { LogLimiter, RequestLimits } from './limits.js';
 import { runInRequestScope } from '../request-scope.js';
+import { DEFAULT_LATE_ANSWER_LIMITS, LateAnswers, type LateAnswerLimits } from './late-answers.js';
+
+/** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
+export const CONNECT_RECORD_ONCE_MS = 30_000;
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -95,6 +99,8 @@ export interface UspEndpointOptions {
   agentAddresses?: Partial<Record<MtpKind, string>>;
   /** Several instances sharing one store (default: this one alone). */
   coordination?: Coordination;
+  /** Bounds of the answers kept for controllers that went away before they were answered. */
+  lateAnswers?: LateAnswerLimits;
 }
 
 /** The label of an outbound Record: the Msg type, else the Record type. */
@@ -133,8 +139,12 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   readonly stats: EndpointStats = { recordsIn: 0, recordsOut: 0, dropped: 0 };
   private stopping = false;
 
+  /** Answers owed to controllers that went away while they were served (sent when they come back). */
+  readonly lateAnswers: LateAnswers;
+
   constructor(opts: UspEndpointOptions) {
     super();
+    this.lateAnswers = new LateAnswers(opts.lateAnswers ?? DEFAULT_LATE_ANSWER_LIMITS, opts.now);
     this.agents = opts.agents;
     this.mtps = opts.mtps;
     this.context = opts.context;
@@ -434,7 +444,21 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
-    else if (resp && reply) answered = await this.answer(mtp, rec, reply, resp);
+    else if (resp && reply) {
+      answered = await this.answer(mtp, rec, reply, resp);
+      // The controller went away meanwhile: the outcome of what it asked is kept for its return
+      // (a read-only request whose work was stopped because it left owes nothing).
+      if (!answered && who.trusted && !abort.signal.aborted) {
+        const kept = this.lateAnswers.keep({
+          agentEid: rec.toId,
+          controllerEid: rec.fromId,
+          msgId: msg.header.msgId,
+          msgType: resp.header.msgType,
+          bytes: encodeRecord(noSessionRecord(rec.toId, rec.fromId, resp)),
+        });
+        if (kept) this.log.info({ agentEid: rec.toId, controllerEid: rec.fromId, msgId: msg.header.msgId }, 'answer kept until the controller reconnects');
+      }
+    }
     if (tracked && answered) this.coordination.requestAnswered(rec.toId, rec.fromId, msg.header.msgId);
   }
 
@@ -468,12 +492,37 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       // A WebSocket: the agent's own (client) connection or a controller connected to its path.
       if (c.peerEid && !this.controllers.has(c.peerEid)) return;
       await this.send(mtp, c.agentEid, c.dest, connectRecord('websocket', c.agentEid, c.peerEid ?? ''));
+      if (c.peerEid) await this.deliverLate(c.agentEid, c.peerEid, (bytes, type) => this.transmit(mtp, c.agentEid!, c.dest!, bytes, type));
       return;
     }
     await this.connectRecords(c.mtp, [...this.agents.all()]);
+    // A broker connection is back: answers owed to controllers reachable on it go out.
+    for (const ctl of this.controllers.values()) {
+      const dest = this.configuredDest(ctl, c.mtp);
+      if (!dest) continue;
+      for (const agentEid of this.lateAnswers.agentsOwing(ctl.endpointId))
+        await this.deliverLate(agentEid, ctl.endpointId, (bytes, type) => this.transmit(mtp, agentEid, dest, bytes, type));
+    }
   }
 
-  /** Each agent sends its own Connect Record to each controller reachable on a broker MTP (R-MTP.6). */
+  /** Sends the answers an agent owes a controller that is back; one that fails again is kept again. */
+  private async deliverLate(agentEid: string, controllerEid: string, send: (bytes: Uint8Array, msgType: string) => Promise<void>): Promise<void> {
+    this.lateAnswers.sweep();
+    for (const a of this.lateAnswers.take(agentEid, controllerEid)) {
+      try {
+        await send(a.bytes, a.msgType);
+        this.coordination.requestAnswered(agentEid, controllerEid, a.msgId);
+      } catch {
+        this.lateAnswers.keep(a);
+      }
+    }
+  }
+
+  /**
+   * Each agent sends its own Connect Record to each controller reachable on a broker MTP (R-MTP.6).
+   * Several instances each open a broker connection carrying every agent: the first to claim an
+   * agent's Connect Record sends it, so a controller gets one per agent, not one per instance.
+   */
   private async connectRecords(kind: MtpKind, agents: string[]): Promise<void> {
     const mtp = this.mtps.find((m) => m.kind === kind);
     if (!mtp) return;
@@ -482,6 +531,9 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       for (const c of this.controllers.values()) {
         const dest = this.configuredDest(c, kind);
         if (!dest) continue;
+        // A failed claim still sends: a second Connect Record is harmless, a missing one is not.
+        const mine = await this.coordination.claimOnce(`connect|${kind}|${eid}|${c.endpointId}`, CONNECT_RECORD_ONCE_MS).catch(() => true);
+        if (!mine) continue;
         const rec =
           kind === 'mqtt'
             ? connectRecord('mqtt', eid, c.endpointId, { subscribedTopic: this.agentAddresses.mqtt ?? '', version: 'V5' })

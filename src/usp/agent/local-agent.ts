@@ -92,8 +92,12 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     });
   }
 
-  /** Loads stored subscriptions (Persistent=false ones end with the agent, TR-181 Subscription.Persistent). */
-  async restore(shared = false): Promise<number> {
+  /**
+   * Loads stored subscriptions, Persistent=false ones too: those end when the agent reboots (TR-181
+   * Subscription.Persistent), and the agent a controller talks to is the CWMP device, not this
+   * process: they end on the device's reboot (deviceRebooted()), not on a proxy restart.
+   */
+  async restore(): Promise<number> {
     for (const r of await this.store.listAllRequests()) {
       const list = this.restoredRequests.get(r.agentEid) ?? [];
       list.push(r);
@@ -101,10 +105,6 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     }
     let n = 0;
     for (const s of await this.store.listAllSubscriptions()) {
-      if (s.values.Persistent !== 'true' && !shared) {
-        await this.written(s.agentEid, this.store.deleteSubscription(s.agentEid, s.instance));
-        continue;
-      }
       const list = this.restored.get(s.agentEid) ?? [];
       list.push(s);
       this.restored.set(s.agentEid, list);
@@ -206,6 +206,26 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
       instance,
       values: this.model.objectValues(agentEid, `${SUBSCRIPTION_TABLE}${instance}.`) ?? values,
     }));
+  }
+
+  /**
+   * The CWMP device rebooted (an Inform with 1 BOOT): the agent's non-persistent state ends as it
+   * would on a USP Agent's reboot (TR-181 Subscription.Persistent "false: removed when the Agent
+   * reboots"). The rows just vanish: no ObjectDeletion Notify, as an agent that rebooted sends
+   * none. The stored rows go too. Returns the removed Subscription paths.
+   */
+  async deviceRebooted(agentEid: string): Promise<string[]> {
+    const gone = [...this.model.rows(agentEid, SUBSCRIPTION_TABLE)]
+      .filter(([, values]) => values.Persistent !== 'true')
+      .map(([n]) => `${SUBSCRIPTION_TABLE}${n}.`);
+    if (gone.length === 0) return gone;
+    this.hold();
+    try {
+      for (const path of gone) await this.model.delete({ agentEid, controllerEid: '' }, path);
+    } finally {
+      this.release(agentEid, gone);
+    }
+    return gone;
   }
 
   /** Removes a subscription (TimeToLive expiry). */

@@ -231,8 +231,10 @@ export class Notifier {
 
   private fire(agentEid: string, type: NotifType, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): void {
     if (this.stopped) return;
-    for (const { values } of this.localAgent.subscriptions(agentEid)) {
+    for (const { instance, values } of this.localAgent.subscriptions(agentEid)) {
       if (values.Enable !== 'true' || values.NotifType !== type) continue;
+      // A Subscription is active once it exists: its own creation is not news to it (TP-469 1.57).
+      if (type === 'ObjectCreation' && path === `${SUBSCRIPTION_TABLE}${instance}.`) continue;
       const refs = splitReferenceList(values.ReferenceList ?? '');
       if (!refs.some((r) => this.covers(r, path))) continue;
       void this.deliver(agentEid, values, type, path, body);

@@ -12,7 +12,7 @@ import { resolvePath } from '../path/index.js';
 import type { CreatedObjectResult, Msg } from '../codec/record.js';
 import type { ParamError, ParamSetting } from '../dm/types.js';
 import { UspError } from '../errors.js';
-import { codeOf, deniedMsg, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
@@ -45,11 +45,14 @@ export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
     for (const c of req.createObjs) {
       const requestedPath = c.objPath ?? '';
       const settings = c.paramSettings.map((s) => ({ param: s.param ?? '', value: s.value ?? '', required: s.required ?? false }));
+      // The object a failure is about (an Error's param_errs name it): the requested path until resolved.
+      let failedPath = requestedPath;
       try {
         if (!requestedPath.endsWith('.')) throw new UspError(7026, `obj_path ${requestedPath} must end with "." (a table path)`);
         const resolved = await resolvePath(requestedPath, backend, { onMissing: 'error' });
         if (resolved.length === 0) throw new UspError(7016, `${requestedPath} matches no object`);
         for (const r of resolved) {
+          failedPath = r.path;
           if (!(await model.isTable(r.path))) throw new UspError(7018, `${r.path} is not a multi-instance object`);
           if (!may(ctx, r.path, 'Obj.w')) throw new UspError(7006, deniedMsg(ctx, 'adding to', r.path));
           const owner = ctx.router.backendFor(r.path);
@@ -57,7 +60,12 @@ export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
           // The new row's parameters, as the Supported Data Model names them: its instance number is not known yet.
           const allowed: ParamSetting[] = [];
           const denied: ParamError[] = [];
-          for (const s of settings) {
+          // A unique key the controller gives is required whatever its flag says: falling back to a
+          // default would give the row a key the controller did not choose, or an empty one
+          // (R-ADD.5, TR-181 Alias; TP-469 1.88).
+          const keys = new Set((await model.object(`${r.path}{i}.`))?.uniqueKeys.flat() ?? []);
+          for (const s0 of settings) {
+            const s = keys.has(s0.param) ? { ...s0, required: true } : s0;
             const path = `${r.path}{i}.${s.param}`;
             if (may(ctx, path, 'Param.w')) allowed.push(s);
             else if (s.required)
@@ -90,9 +98,9 @@ export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
         const { errCode, errMsg } = codeOf(e);
         if (!allowPartial) {
           await rollback();
-          const paramErrs =
-            e instanceof UspError ? e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? '', errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg })) : [];
-          return errorMsg(msg.header.msgId, paramErrs.length ? paramErrsCode(paramErrs, 7004) : errCode, errMsg, paramErrs);
+          const given = e instanceof UspError && e.paramErrs.length > 0;
+          const paramErrs = errorParamErrs(e, failedPath);
+          return errorMsg(msg.header.msgId, given ? paramErrsCode(paramErrs, 7004) : errCode, errMsg, paramErrs);
         }
         results.push({ requestedPath, operStatus: { operFailure: { errCode, errMsg } } });
       }

@@ -105,3 +105,15 @@ export function codeOf(e: unknown): { errCode: number; errMsg: string } {
   if (e instanceof UspError) return { errCode: e.code, errMsg: e.message };
   return { errCode: 7003, errMsg: `internal error: ${(e as Error)?.message ?? String(e)}` };
 }
+
+/**
+ * The param_errs of an Error for a failed Add/Set/Delete with allow_partial false (TR-369 "Error
+ * Fields": param_errs name each Object or Parameter that caused the failure): the parameters the
+ * failure carries, or else one entry naming the object path that failed (as obuspa does).
+ */
+export function errorParamErrs(e: unknown, path: string): { paramPath: string; errCode: number; errMsg: string }[] {
+  const { errCode, errMsg } = codeOf(e);
+  if (e instanceof UspError && e.paramErrs.length > 0)
+    return e.paramErrs.map((p) => ({ paramPath: p.paramPath ?? path, errCode: p.errCode ?? errCode, errMsg: p.errMsg ?? errMsg }));
+  return [{ paramPath: path, errCode, errMsg }];
+}

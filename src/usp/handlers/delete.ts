@@ -9,7 +9,7 @@
 import { resolvePath } from '../path/index.js';
 import type { DeletedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, deniedMsg, may, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 export async function handleDelete(ctx: RequestScope, msg: Msg): Promise<Msg> {
@@ -21,12 +21,14 @@ export async function handleDelete(ctx: RequestScope, msg: Msg): Promise<Msg> {
   // Resolve everything first: with allow_partial false an invalid path deletes nothing.
   const plans: { requestedPath: string; instances: string[]; denied: string[]; error?: { errCode: number; errMsg: string } }[] = [];
   for (const requestedPath of req.objPaths) {
+    let failedPath = requestedPath;
     try {
       if (!requestedPath.endsWith('.')) throw new UspError(7026, `${requestedPath} is not an object path`);
       const resolved = await resolvePath(requestedPath, backend);
       const instances: string[] = [];
       const denied: string[] = [];
       for (const r of resolved) {
+        failedPath = r.path;
         if (await model.isTable(r.path)) {
           throw new UspError(7018, `${r.path} is a table, not an instance (use ${r.path}*. to delete every instance)`);
         }
@@ -40,7 +42,7 @@ export async function handleDelete(ctx: RequestScope, msg: Msg): Promise<Msg> {
       plans.push({ requestedPath, instances, denied });
     } catch (e) {
       const c = codeOf(e);
-      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
+      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg, errorParamErrs(e, failedPath));
       plans.push({ requestedPath, instances: [], denied: [], error: c });
     }
   }
@@ -59,7 +61,7 @@ export async function handleDelete(ctx: RequestScope, msg: Msg): Promise<Msg> {
       const r = await ctx.router.backendFor(inst)!.delete(rctx, inst);
       if (r.ok) {
         if (r.deleted !== false && may(ctx, inst, 'Obj.r')) affectedPaths.push(inst);
-      } else if (!allowPartial) return errorMsg(msg.header.msgId, r.errCode, r.errMsg);
+      } else if (!allowPartial) return errorMsg(msg.header.msgId, r.errCode, r.errMsg, [{ paramPath: inst, errCode: r.errCode, errMsg: r.errMsg }]);
       else if (may(ctx, inst, 'Obj.r')) unaffectedPathErrs.push({ unaffectedPath: inst, errCode: r.errCode, errMsg: r.errMsg });
     }
     deletedObjResults.push({ requestedPath: p.requestedPath, operStatus: { operSuccess: { affectedPaths, unaffectedPathErrs } } });

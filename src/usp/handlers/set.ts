@@ -12,7 +12,7 @@
 import { resolvePath } from '../path/index.js';
 import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../codec/record.js';
 import type { ParamError, ParamSetting } from '../dm/types.js';
-import { codeOf, deniedMsg, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 /** One object of an UpdateObject: the settings the controller may write, and those it may not. */
@@ -51,7 +51,7 @@ export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
       plans.push({ requestedPath, objects });
     } catch (e) {
       const c = e instanceof Error && !('code' in e) ? { errCode: 7026, errMsg: e.message } : codeOf(e);
-      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg);
+      if (!allowPartial) return errorMsg(msg.header.msgId, c.errCode, c.errMsg, errorParamErrs(e, requestedPath));
       plans.push({ requestedPath, objects: [], error: c });
     }
   }
@@ -83,7 +83,9 @@ export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
       );
       if (!r.ok) {
         const pe = r.failures.flatMap((f) => f.paramErrs.map((e) => ({ paramPath: f.objectPath + e.param, errCode: e.errCode, errMsg: e.errMsg })));
-        return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, pe);
+        // No parameter named: the objects of the message failed as a whole (TR-369 "Error Fields").
+        const named = pe.length ? pe : all.map((o) => ({ paramPath: o.path, errCode: r.errCode, errMsg: r.errMsg }));
+        return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, named);
       }
       const results = new Map(r.results.map((x) => [x.objectPath, x]));
       return responseMsg(msg, 'SET_RESP', {
@@ -179,7 +181,8 @@ export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
         if (!allowPartial) {
           await rollback(ctx, [...undoAll, ...undo]);
           const pe = r.paramErrs.map((e) => ({ paramPath: obj + e.param, errCode: e.errCode, errMsg: e.errMsg }));
-          return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, pe);
+          const named = pe.length ? pe : [{ paramPath: obj, errCode: r.errCode, errMsg: r.errMsg }];
+          return errorMsg(msg.header.msgId, pe.length ? paramErrsCode(pe, 7004) : r.errCode, r.errMsg, named);
         }
         break;
       }

@@ -56,6 +56,12 @@ export interface WebSocketServerOptions {
   maxUntrustedConnections?: number;
   /** The same per remote address; default unlimited. */
   maxUntrustedConnectionsPerAddress?: number;
+  /**
+   * An untrusted peer's connection that sends no Record for this long is closed with 1008 (ms;
+   * default 0 = never). Only untrusted ones: no Notify ever reaches them, so an idle one holds a
+   * socket for nothing, while a configured controller may wait for Notifies without sending.
+   */
+  untrustedIdleTimeoutMs?: number;
 }
 
 export interface WebSocketClientOptions {
@@ -172,6 +178,10 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
   private readonly handshakeDeadlines = new WeakMap<object, NodeJS.Timeout>();
   /** Connections closed for missing the handshake deadline (status, tests). */
   handshakeTimeouts = 0;
+  /** Untrusted connections closed for sending no Record (untrustedIdleTimeoutMs). */
+  untrustedIdleCloses = 0;
+  /** Idle timers of untrusted connections, refreshed by each Record. */
+  private readonly untrustedIdle = new Map<Conn, NodeJS.Timeout>();
 
   constructor(opts: WebSocketMtpOptions) {
     super();
@@ -500,6 +510,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
       this.untrustedByAddress.set(remote, (this.untrustedByAddress.get(remote) ?? 0) + 1);
     }
     this.wireConn(conn);
+    if (conn.untrustedFrom !== null) this.armUntrustedIdle(conn);
     this.log('debug', 'controller connected', { id: conn.id, agentEid, peerEid, authenticated: conn.authenticated, remote });
 
     // R-WS.4: one session per controller and agent: a new connection replaces the older one, unless
@@ -665,6 +676,7 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     const { ws } = conn;
     ws.on('message', (data: RawData, isBinary: boolean) => {
       conn.alive = true;
+      this.untrustedIdle.get(conn)?.refresh();
       if (ws.readyState !== WebSocket.OPEN || conn.closingBecause) return;
       if (!isBinary) {
         // R-WS.14 / R-WS.16: a Record that cannot be extracted closes the connection with 1003.
@@ -699,6 +711,8 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     ws.on('close', (code: number, reasonBuf: Buffer) => {
       const reason = reasonBuf.toString('utf8');
       const wasOpen = this.conns.get(conn.id) === conn;
+      clearTimeout(this.untrustedIdle.get(conn));
+      this.untrustedIdle.delete(conn);
       if (wasOpen) {
         this.conns.delete(conn.id);
         if (conn.side === 'server') this.serverOpen--;
@@ -780,6 +794,20 @@ export class WebSocketMtp extends EventEmitter<MtpEvents> implements Mtp {
     t.unref();
     this.handshakeDeadlines.set(sock, t);
     sock.once('close', () => this.clearHandshakeDeadline(sock));
+  }
+
+  /** Closes an untrusted connection once it has sent no Record for untrustedIdleTimeoutMs. */
+  private armUntrustedIdle(conn: Conn): void {
+    const ms = this.opts.server?.untrustedIdleTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    const t = setTimeout(() => {
+      this.untrustedIdle.delete(conn);
+      this.untrustedIdleCloses++;
+      this.log('debug', 'untrusted controller sent no Record in time: closing', { ...this.connDetail(conn), ms });
+      void this.closeConn(conn, 1008, `no USP Record within ${ms} ms`);
+    }, ms);
+    t.unref();
+    this.untrustedIdle.set(conn, t);
   }
 
   private clearHandshakeDeadline(sock: object): void {
