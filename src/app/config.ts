@@ -332,6 +332,12 @@ const SCHEMA = {
      */
     partialPaths: oneOf(['never', 'probe'], 'never'),
     /**
+     * TR-106 vendor token (an OUI, or a domain name in upper case with '.' written '-') of the
+     * extension object Device.X_<token>_Native.: a TR-098 device's native tree, and a Device:2
+     * device's own LocalAgent./MQTT./STOMP. that the proxy's own objects shadow (docs/mapping.md).
+     */
+    extensionVendor: str('CWMP-USP-PROXY'),
+    /**
      * ValueChange subscriptions the CPE does not serve (it refuses SetParameterAttributes or never
      * sends 4 VALUE CHANGE) are read in the device's periodic Inform sessions. Polling reads them
      * in between too, waking the device every interval: off by default, as on a large fleet every
@@ -645,6 +651,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   checkControllers(config.controllers, config.usp.mqtt.topic);
   const transport = config.acs.connectionRequest.order.find((t) => t !== 'http' && t !== 'udp' && t !== 'xmpp');
   if (transport !== undefined) throw new ConfigError(`acs.connectionRequest.order: unknown transport "${transport}" (known: http, udp, xmpp)`);
+  // TR-106 3.3: the vendor token of X_<VENDOR>_ names is an OUI or an upper-case domain name, '.' as '-'.
+  if (!/^[A-Z0-9](?:[A-Z0-9-]{0,62}[A-Z0-9])?$/.test(config.interworking.extensionVendor))
+    throw new ConfigError(
+      `interworking.extensionVendor: "${config.interworking.extensionVendor}" is not a TR-106 vendor token (OUI or DOMAIN-NAME, upper case)`,
+    );
   if (config.cluster.heartbeatMs * 2 > config.cluster.instanceTtlMs) {
     throw new ConfigError(
       `cluster.instanceTtlMs (${config.cluster.instanceTtlMs}) must be at least twice cluster.heartbeatMs (${config.cluster.heartbeatMs}), or a busy instance is declared dead`,

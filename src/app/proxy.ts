@@ -187,6 +187,7 @@ export class CwmpUspProxy {
         gpvBatchSize: config.interworking.gpvBatchSize,
         namesTtlMs: config.interworking.namesTtlMs,
         partialPaths: config.interworking.partialPaths,
+        extensionVendor: config.interworking.extensionVendor,
       },
     );
     this.commands = this.interworking.commands;
@@ -194,7 +195,7 @@ export class CwmpUspProxy {
       config,
       store: this.store,
       log,
-      deviceBackends: [this.interworking.backend],
+      deviceBackends: [...this.interworking.backends],
       coordination,
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
@@ -214,6 +215,7 @@ export class CwmpUspProxy {
     }) => (kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, uniqueKeys) : this.usp.notifier.objectDeletion(agentEid, path));
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);
+    this.interworking.extension.on('objectChange', objectChange);
     const tr098 = this.interworking.tr098;
     const interworking = this.interworking;
     this.events = new EventBridge(
@@ -225,6 +227,7 @@ export class CwmpUspProxy {
         readValues: (d, names) => interworking.readValues(d, names),
         mapped: { valueChanges: (d, params) => tr098.uspValueChanges(d, params), toNative: (d, paths) => tr098.nativePaths(d, paths) },
         access: (d, how) => (how === 'ride' ? interworking.openInSession(d) : interworking.open(d)),
+        extension: interworking.nativeExtension,
         saveModel: (m) => interworking.knowledge.saveModel(m),
         store: this.store,
         log: log.child({ module: 'interworking' }),

@@ -22,6 +22,7 @@ import type {
   RequestContext,
 } from '../usp/dm/types.js';
 import { withinDepth } from '../usp/dm/depth.js';
+import type { RootModel } from '../store/types.js';
 import { type BackendBaseDeps, CwmpBackendBase } from './backend-base.js';
 import type { DeviceAccess } from './device-access.js';
 import { describeFault, toUspError } from './faults.js';
@@ -32,9 +33,15 @@ import { standardObject, standardParameter } from './type-table.js';
 import { isSecret, paramTypeOf, securedValue, toUspValue } from './values.js';
 
 /** Paths under the CWMP-only ManagementServer stay visible but read-only: the ACS owns them. */
-const READ_ONLY_SUBTREES = ['Device.ManagementServer.'];
+const READ_ONLY_OBJECT = 'ManagementServer.';
 
-export type DeviceBackendDeps = BackendBaseDeps;
+export interface DeviceBackendDeps extends BackendBaseDeps {
+  /**
+   * The device root served as it is (default Device:2). The extension object
+   * (extension-backend.ts) passes a TR-098 tree through with InternetGatewayDevice.
+   */
+  root?: RootModel;
+}
 
 /** How long a column read for a search expression is shared between the rows of one request (ms). */
 const COLUMN_TTL_MS = 1_000;
@@ -42,9 +49,14 @@ const COLUMN_TTL_MS = 1_000;
 export class Device2Backend extends CwmpBackendBase implements DmBackend {
   readonly lazy: LazyModel;
   private readonly columns = new Map<string, Promise<Map<string, string>>>();
+  /** "Device." or "InternetGatewayDevice.". */
+  private readonly rootPath: string;
+  private readonly readOnly: readonly string[];
 
   constructor(private readonly deps: DeviceBackendDeps) {
-    super('Device', deps);
+    super(deps.root ?? 'Device', deps);
+    this.rootPath = `${deps.root ?? 'Device'}.`;
+    this.readOnly = [this.rootPath + READ_ONLY_OBJECT];
     this.lazy = {
       exists: (agentEid, p) => this.exists(agentEid, p),
       object: (agentEid, p) => this.object(agentEid, p),
@@ -58,7 +70,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     if (this.excluded(sp)) return false;
     const a = await this.open(agentEid);
     if (!a) return false;
-    if (sp === 'Device.') return true;
+    if (sp === this.rootPath) return true;
     if (sp.endsWith('()') || sp.endsWith('!')) {
       const dot = sp.lastIndexOf('.');
       const obj = sp.slice(0, dot + 1);
@@ -132,15 +144,15 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     if (!a) return null;
     const i = sp.indexOf('{i}');
     if (i >= 0 && !a.model.knowsParamsOf(sp)) await a.learnSubtree(sp.slice(0, i));
-    else if (sp !== 'Device.' && !a.model.hasObject(sp)) {
+    else if (sp !== this.rootPath && !a.model.hasObject(sp)) {
       if (i >= 0) await a.learnSubtree(sp.slice(0, i));
       else if (!(await this.concreteExists(a, sp))) return null;
       else await a.learnLevel(sp);
     }
     const row = sp.endsWith('{i}.');
-    if (row ? !this.isTableSchema(a, sp) : sp !== 'Device.' && !a.model.hasObject(sp) && !a.tree.hasObject(sp)) return null;
+    if (row ? !this.isTableSchema(a, sp) : sp !== this.rootPath && !a.model.hasObject(sp) && !a.tree.hasObject(sp)) return null;
     // A table's container ("Device.WiFi.SSID.") is not an object of its own: its rows are.
-    if (!row && sp !== 'Device.' && this.isTableSchema(a, `${sp}{i}.`)) return null;
+    if (!row && sp !== this.rootPath && this.isTableSchema(a, `${sp}{i}.`)) return null;
     return this.schemaOf(a, sp, false);
   }
 
@@ -166,7 +178,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
       }
       out.push(await this.schemaOf(a, p, types));
     }
-    if (sp === 'Device.' && !paths.has('Device.')) out.unshift(await this.schemaOf(a, 'Device.', types));
+    if (sp === this.rootPath && !paths.has(this.rootPath)) out.unshift(await this.schemaOf(a, this.rootPath, types));
     return out;
   }
 
@@ -180,7 +192,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     if (types) await this.learnTypes(a, names);
     const params: ParamSchema[] = names.map((p) => {
       const std = standardParameter(p);
-      const writable = (a.model.writableOf(p) ?? std?.writable ?? false) && !READ_ONLY_SUBTREES.some((r) => p.startsWith(r));
+      const writable = (a.model.writableOf(p) ?? std?.writable ?? false) && !this.readOnly.some((r) => p.startsWith(r));
       return { name: p.slice(sp.length), type: paramTypeOf(a.model.typeOf(p) ?? std?.type), access: writable ? 'readWrite' : 'readOnly' };
     });
     const table = multi ? sp.slice(0, -'{i}.'.length) : '';
@@ -226,7 +238,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
   // ------------------------------------------------------------------ the DmBackend contract
 
   async supported(agentEid: string): Promise<readonly ObjectSchema[]> {
-    return this.objectsBelow(agentEid, 'Device.', true);
+    return this.objectsBelow(agentEid, this.rootPath, true);
   }
 
   async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
@@ -316,7 +328,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
           const name = objectPath + s.param;
           const reject = (errCode: number, errMsg: string): void => void rejected.push({ objectPath, setting: s, error: { param: s.param, errCode, errMsg } });
           if (this.excluded(name) || !(await a.knownParam(name))) reject(7010, `unsupported parameter ${name}`);
-          else if (a.writable(name) === false || READ_ONLY_SUBTREES.some((r) => name.startsWith(r))) reject(7013, `parameter ${name} is read-only`);
+          else if (a.writable(name) === false || this.readOnly.some((r) => name.startsWith(r))) reject(7013, `parameter ${name} is read-only`);
           else planned.push({ objectPath, setting: s, natives: [{ name, value: s.value }] });
         }
       }

@@ -18,6 +18,7 @@ import type { DeviceAccess } from './device-access.js';
 import type { ModelProfile } from './knowledge/model-profile.js';
 import { isSecret, securedValue, toUspValue } from './values.js';
 import { ValueWatch, type ValueWatchOptions } from './value-watch.js';
+import type { NativeExtension } from './extension.js';
 import { DownloadTargets } from './download-targets.js';
 
 /** Forced Inform parameters (TR-069 / TR-181 "Forced Inform"): reported in every Inform, not changes. */
@@ -42,6 +43,8 @@ export interface EventBridgeDeps {
     valueChanges(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<{ path: string; value: string }[]>;
     toNative(device: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
   };
+  /** The extension object Device.X_<VENDOR>_Native. (extension.ts): native names notified there too. */
+  extension?: NativeExtension;
   /** A device's RPC access: 'wake' may wake it, 'ride' only uses a session it has open. */
   access: (device: DeviceRecord, how: 'wake' | 'ride') => Promise<DeviceAccess>;
   saveModel: (m: ModelProfile) => Promise<void>;
@@ -72,6 +75,7 @@ export class EventBridge {
         deviceByEndpointId: deps.deviceByEndpointId,
         access: deps.access,
         toNative: (d, paths) => deps.mapped.toNative(d, paths),
+        extension: deps.extension,
         saveModel: deps.saveModel,
         report: (d, changes) => this.valueChanges(d, changes),
         store: deps.store,
@@ -173,16 +177,27 @@ export class EventBridge {
   private async valueChanges(device: DeviceRecord, params: readonly ParameterValueStruct[]): Promise<void> {
     if (params.length === 0) return;
     const agent = device.endpointId;
+    const ext = this.deps.extension;
+    // Secured parameters leave as their secured value only (TR-106 "secured"), whoever found the change.
+    const uspValue = (p: ParameterValueStruct): string => (isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value));
     if (device.rootModel !== 'Device') {
       try {
         for (const c of await this.deps.mapped.valueChanges(device, params)) this.notifier.valueChange(agent, c.path, c.value);
       } catch (err) {
         this.log.warn({ endpointId: agent, err: (err as Error).message }, 'mapping a VALUE CHANGE failed');
       }
+      // The same parameter under the extension object, for subscriptions on the native tree.
+      for (const p of params) {
+        const path = ext?.toUsp(device.rootModel, p.name);
+        if (path) this.notifier.valueChange(agent, path, uspValue(p));
+      }
       return;
     }
-    // Secured parameters leave as their secured value only (TR-106 "secured"), whoever found the change.
-    for (const p of params) this.notifier.valueChange(agent, p.name, isSecret(p.name) ? securedValue(p.type) : toUspValue(p.type, p.value));
+    for (const p of params) {
+      // The device's own Device.LocalAgent. (shadowed by the proxy's) changed: it is the extension object's, not the agent's.
+      const path = ext?.isShadowed('Device', p.name) ? ext.toUsp('Device', p.name) : p.name;
+      if (path) this.notifier.valueChange(agent, path, uspValue(p));
+    }
   }
 
   transferComplete(device: DeviceRecord, m: TransferComplete | AutonomousTransferComplete): void {

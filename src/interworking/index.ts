@@ -8,9 +8,12 @@ import { DownloadTargets } from './download-targets.js';
 import type { Logger } from '../app/log.js';
 import type { Inform } from '../cwmp/types.js';
 import type { MappingRules } from '../mapping/load.js';
-import type { DeviceRecord, Store } from '../store/types.js';
+import type { DeviceRecord, RootModel, Store } from '../store/types.js';
+import type { DmBackend } from '../usp/dm/types.js';
+import { ExtensionBackend } from './extension-backend.js';
+import { DEFAULT_EXTENSION_VENDOR, NativeExtension } from './extension.js';
 import { DeviceBackendSwitch } from './backend-switch.js';
-import { CwmpCommandRunner, type DeviceEvent } from './commands.js';
+import { type CommandRunner, CwmpCommandRunner, type DeviceEvent } from './commands.js';
 import { type AccessContext, type AccessOptions, DEFAULT_ACCESS_OPTIONS, DeviceAccess } from './device-access.js';
 import { Device2Backend } from './device2-backend.js';
 import { KnowledgeBase } from './knowledge/knowledge-base.js';
@@ -27,6 +30,8 @@ export interface InterworkingOptions extends Partial<AccessOptions> {
   operationTimeoutMs: number;
   /** Paths the proxy serves itself (Device.LocalAgent. ...). */
   excludedPrefixes: readonly string[];
+  /** TR-106 vendor token of the extension object Device.X_<VENDOR>_Native. (extension.ts). */
+  extensionVendor?: string;
 }
 
 export interface InterworkingDeps {
@@ -50,6 +55,11 @@ export class Interworking {
   readonly tr098: Tr098Backend;
   /** The backend every agent's Device. goes to (picks Device:2 or TR-098 per device). */
   readonly backend: DeviceBackendSwitch;
+  /** The native tree (TR-098) or the shadowed subtrees (Device:2) under Device.X_<VENDOR>_Native. */
+  readonly extension: ExtensionBackend;
+  readonly nativeExtension: NativeExtension;
+  /** Every data-model backend of the device side, for the agent's router. */
+  readonly backends: readonly DmBackend[];
   private readonly access: AccessContext;
   /** Models whose GetRPCMethods is being asked (once per model). */
   private readonly asking = new Set<string>();
@@ -115,6 +125,13 @@ export class Interworking {
       excludedPrefixes: opts.excludedPrefixes,
     });
     this.backend = new DeviceBackendSwitch(devices, this.device2, this.tr098);
+    this.nativeExtension = new NativeExtension(opts.extensionVendor ?? DEFAULT_EXTENSION_VENDOR, opts.excludedPrefixes);
+    const passThrough = (root: RootModel) => new Device2Backend({ access: this.access, devices, commands: NO_COMMANDS, excludedPrefixes: [], root });
+    this.extension = new ExtensionBackend(this.nativeExtension, devices, {
+      Device: passThrough('Device'),
+      InternetGatewayDevice: passThrough('InternetGatewayDevice'),
+    });
+    this.backends = [this.backend, this.extension];
   }
 
   /** A device's RPC access (names learned, explicit-name GetParameterValues), for other modules of the layer. */
@@ -196,6 +213,13 @@ export class Interworking {
     return { ...learnedCapabilities(m, this.access.opts.gpvBatchSize, failures), failures };
   }
 }
+
+/** The extension object mirrors parameters only: commands stay where the agent offers them. */
+const NO_COMMANDS: CommandRunner = {
+  commands: () => [],
+  events: () => [],
+  operate: async (_ctx, _d, commandPath) => ({ kind: 'error', errCode: 7026, errMsg: `${commandPath} is not a command of the extension object` }),
+};
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

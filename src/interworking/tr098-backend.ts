@@ -60,6 +60,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
   private readonly mappings = new LRUCache<string, { version: number; mapping: DeviceMapping; writable: Set<string> }>({ max: 2_000 });
   private readonly building = new Map<string, Promise<{ mapping: DeviceMapping; writable: Set<string> }>>();
   private readonly memory = new LRUCache<string, Record<string, number>>({ max: 10_000 });
+  /** Per device: values of the names that group radios by band and split lists into rows (DeviceMapping.groupingNames). */
+  private readonly groupingValues = new LRUCache<string, { at: number; values: Map<string, string> }>({ max: 10_000 });
   /**
    * Per device model: the mapping of the model's single-instance part (names without instance
    * numbers are the same on every device of the model), so that a Get of such a parameter on a
@@ -127,7 +129,20 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     for (const n of a.tree.paramsUnder(root)) {
       params.push({ name: n, writable: a.writable(n) ?? false, type: a.model.typeOf(n) ?? standardParameter(n)?.type });
     }
-    const mapping = new DeviceMapping(this.deps.rules, { deviceKey: key, params, store: this.instanceStore() });
+    // Radios are grouped by band (TR-181 WiFi.Radio is a physical radio): the few values that tell
+    // a WLANConfiguration's band, read once per build with explicit names.
+    // Kept per device: a rebuild after an unrelated Add/Delete (or in a VALUE CHANGE session) reads only new names.
+    const grouping = this.listed(a, DeviceMapping.groupingNames(this.deps.rules, a.tree.paramsUnder(root)));
+    // They are read again once older than interworking.namesTtlMs (a DNS server list changes).
+    const now = this.deps.access.now();
+    const held = this.groupingValues.get(key);
+    const fresh = held !== undefined && now - held.at < this.deps.access.opts.namesTtlMs;
+    const known = fresh ? held.values : new Map<string, string>();
+    const missing = grouping.filter((n) => !known.has(n));
+    if (missing.length) for (const v of await a.gpv(missing)) known.set(v.name, v.value);
+    if (!fresh) this.groupingValues.set(key, { at: now, values: known });
+    const values = new Map(grouping.filter((n) => known.has(n)).map((n) => [n, known.get(n)!]));
+    const mapping = new DeviceMapping(this.deps.rules, { deviceKey: key, params, store: this.instanceStore(), values });
     const built = { version, mapping, writable };
     this.mappings.set(key, built);
     return built;
@@ -330,6 +345,15 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     const writable = this.mappings.get(a.device.deviceKey)?.writable ?? new Set<string>();
     const rule = this.deps.rules.objects.find((r) => r.usp === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
     const sources = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
+    // Rows grouped from several native objects (radios by band) are not added or deleted as one;
+    // native rows presented by several tables (a WAN connection is an IP.Interface, its Ethernet.Link,
+    // its NAT.InterfaceSetting) are added through the first rule that presents them only.
+    if (rule?.groupByBand || rule?.readOnly) return [];
+    const own = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
+    const first = this.deps.rules.objects.find(
+      (r) => r.usp.endsWith('{i}.') && (Array.isArray(r.native) ? r.native : [r.native]).some((n) => n !== undefined && own.includes(n)),
+    );
+    if (rule && first !== rule) return [];
     // Rows that are their enclosing row's own native object (native "") cannot be added on their own.
     if (!sources.some((p) => /\{[a-z]\}\.$/.test(p))) return [];
     const patterns = sources.map((p) => p.replace(/\{[a-z]\}\.$/, ''));

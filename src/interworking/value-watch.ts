@@ -20,6 +20,7 @@ import type { Inform, ParameterValueStruct, SetParameterAttributesStruct } from 
 import type { DeviceRecord, Store } from '../store/types.js';
 import type { DeviceAccess } from './device-access.js';
 import { describeFault, rpcErrorOf } from './faults.js';
+import type { NativeExtension } from './extension.js';
 import type { ModelProfile } from './knowledge/model-profile.js';
 import type { RpcOutcome } from './rpc-port.js';
 import { PollScheduler } from './value-poll.js';
@@ -65,6 +66,8 @@ export interface ValueWatchDeps {
   access(d: DeviceRecord, how: 'wake' | 'ride'): Promise<DeviceAccess>;
   /** TR-098 devices: Device:2 paths (parameters, objects) -> the native names the device listed. */
   toNative(d: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
+  /** The extension object (Device.X_<VENDOR>_Native.): its paths are the device's native names. */
+  extension?: NativeExtension;
   saveModel(m: ModelProfile): Promise<void>;
   /** Changes, as a 4 VALUE CHANGE carries them, sent to the controllers (ValueChange Notify). */
   report(d: DeviceRecord, changes: readonly ParameterValueStruct[]): Promise<void>;
@@ -307,7 +310,18 @@ export class ValueWatch {
   /** ReferenceList -> explicit names, learned through the device's names (TR-098: through the mapping). */
   private async expand(a: DeviceAccess, d: DeviceRecord, w: DeviceWatch, s: WatchedSubscription): Promise<void> {
     try {
-      let names = d.rootModel === 'Device' ? await this.expandDevice2(a, s.refs) : await this.deps.toNative(d, s.refs);
+      // Refs under the extension object name the device's own parameters (a Device:2 device's
+      // shadowed LocalAgent., the TR-098 native tree): expanded as the device's names.
+      const native: string[] = [];
+      const usp: string[] = [];
+      for (const r of s.refs) {
+        const n = this.deps.extension?.toNative(d.rootModel, r) ?? null;
+        if (n === null) usp.push(r);
+        else if (d.rootModel === 'Device' && n === 'Device.') native.push(...this.deps.extension!.shadowed);
+        else native.push(n);
+      }
+      const mapped = usp.length === 0 ? [] : d.rootModel === 'Device' ? await this.expandDevice2(a, usp) : await this.deps.toNative(d, usp);
+      let names = native.length === 0 ? mapped : [...new Set([...mapped, ...(await this.expandDevice2(a, native))])];
       const others = new Set<string>();
       for (const o of w.subs.values()) if (o !== s) for (const n of o.names) others.add(n);
       const room = this.maxNames - others.size;

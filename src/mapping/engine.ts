@@ -19,6 +19,7 @@
 import type { MappingRules, ObjectRule, ParamRule, ParamSpec } from './load.js';
 import { enclosingTable } from './load.js';
 import { NativeNames, natCompare, schemaOf, type NativeParamInfo } from './native.js';
+import { type Band, type BandInputs, bandOf } from './band.js';
 
 export { schemaOf, type NativeParamInfo };
 
@@ -94,6 +95,10 @@ interface ConcreteParam {
   type: string;
   writable: boolean;
   nativeTypes: string[];
+  /** groupByBand: the same parameter on the row's other members (a Set writes them too). */
+  siblings?: string[];
+  /** listRows: the item of the native list this parameter reads (listItem -1). */
+  item?: number;
 }
 
 interface Row {
@@ -102,6 +107,11 @@ interface Row {
   usp: string;
   /** Concrete native object, ending in '.'. */
   native: string;
+  /** groupByBand: every native object of the row (native first), and the band they share. */
+  members?: string[];
+  band?: Band;
+  /** listRows: the row's item of the native list. */
+  item?: number;
 }
 
 const XSD: Record<string, string> = {
@@ -161,6 +171,8 @@ export interface DeviceMappingOptions {
   params: Iterable<NativeParamInfo>;
   /** Where Device:2 instance numbers persist; default: a store private to this mapping and the snapshots derived from it. */
   store?: InstanceMapStore;
+  /** Values of the native names groupingNames() lists (rows grouped by band); absent: no grouping. */
+  values?: ReadonlyMap<string, string>;
 }
 
 export class DeviceMapping {
@@ -181,6 +193,9 @@ export class DeviceMapping {
   private instanceMap: Record<string, number>;
   /** Native rows of the stored instance map per Device:2 table (to retire the numbers of rows that are gone). */
   private readonly storedRows = new Map<string, string[]>();
+  private readonly values: ReadonlyMap<string, string>;
+  /** groupByBand rows by their native object: members and band. */
+  private readonly groups = new Map<string, { members: string[]; band?: Band }>();
 
   constructor(
     readonly mapping: MappingRules,
@@ -190,6 +205,7 @@ export class DeviceMapping {
     this.deviceKey = opts.deviceKey;
     this.native = new NativeNames(this.nativeRoot, opts.params);
     this.store = opts.store ?? new MemoryInstanceMapStore();
+    this.values = opts.values ?? new Map();
     this.rules = [...mapping.objects].sort((a, b) => ruleDepth(a.usp) - ruleDepth(b.usp));
     for (const r of this.rules) this.ruleByUsp.set(r.usp, r);
     const stored = this.store.get(opts.deviceKey);
@@ -207,7 +223,7 @@ export class DeviceMapping {
     // Forget rows whose native object is gone (their numbers stay used through "#next").
     for (const k of Object.keys(this.instanceMap)) {
       const bar = k.indexOf('|');
-      if (bar >= 0 && !this.native.hasObject(k.slice(bar + 1))) delete this.instanceMap[k];
+      if (bar >= 0 && !this.native.hasObject(k.slice(bar + 1).replace(/#\d+$/, ''))) delete this.instanceMap[k];
     }
     this.computePass();
     if (JSON.stringify(this.instanceMap) !== before) this.store.put(opts.deviceKey, this.instanceMap);
@@ -248,13 +264,27 @@ export class DeviceMapping {
             .sort(natCompare);
           for (const o of m) found.add(o);
         }
-        const tRows = this.assign(table, [...found]);
+        const groups = rule.groupByBand ? this.groupByBand(rule, [...found]) : [...found].map((n) => ({ members: [n] }) as { members: string[]; band?: Band });
+        // listRows: one row per list item, keyed "<native object>#<item>" in the instance map.
+        const ids = rule.listRows
+          ? groups.flatMap((g) => this.listItems(g.members[0]!, rule.listRows!).map((k) => `${g.members[0]}#${k}`))
+          : groups.map((g) => g.members[0]!);
+        const tRows = this.assign(table, ids).map((r) => {
+          const hash = r.native.lastIndexOf('#');
+          return hash < 0 ? r : { ...r, native: r.native.slice(0, hash), item: Number(r.native.slice(hash + 1)) };
+        });
+        for (const g of groups) if (rule.groupByBand) this.groups.set(g.members[0]!, g);
         this.tables.set(table, tRows);
         for (const r of tRows) {
+          const g = this.groups.get(r.native);
+          if (rule.groupByBand && g) {
+            r.members = g.members;
+            r.band = g.band;
+          }
           rows.push(r);
           this.objects.set(r.usp, { rule, native: r.native });
-          this.addReverse(r.native, r.usp);
-          this.materializeParams(rule, r.usp, r.native);
+          for (const m of r.members ?? [r.native]) this.addReverse(m, r.usp);
+          this.materializeParams(rule, r.usp, r.native, r);
         }
       } else {
         let native: string | null = null;
@@ -268,6 +298,69 @@ export class DeviceMapping {
       }
     }
     this.rowsByRule.set(rule.usp, rows);
+  }
+
+  /**
+   * Native rows of one context grouped by band (TR-181 WiFi.Radio: one row per physical radio),
+   * in native order; a row whose band cannot be told is a group of its own.
+   */
+  private groupByBand(rule: ObjectRule, natives: string[]): { members: string[]; band?: Band }[] {
+    const g = rule.groupByBand!;
+    const pick = (obj: string, alts: readonly string[] | undefined): string | undefined => {
+      for (const a of alts ?? []) {
+        const v = this.values.get(obj + a);
+        if (v !== undefined && this.native.hasParam(obj + a)) return v;
+      }
+      return undefined;
+    };
+    const out: { members: string[]; band?: Band }[] = [];
+    const byBand = new Map<Band, { members: string[]; band?: Band }>();
+    for (const n of natives) {
+      const inputs: BandInputs = {
+        band: pick(n, g.band),
+        channel: pick(n, g.channel),
+        possibleChannels: pick(n, g.possibleChannels),
+        standard: pick(n, g.standard),
+      };
+      const band = bandOf(inputs);
+      if (!band) {
+        out.push({ members: [n] });
+        continue;
+      }
+      const hit = byBand.get(band);
+      if (hit) hit.members.push(n);
+      else {
+        const grp = { members: [n], band };
+        byBand.set(band, grp);
+        out.push(grp);
+      }
+    }
+    return out;
+  }
+
+  /** Native parameter names whose values group rows by band (read them before building a mapping with `values`). */
+  static groupingNames(rules: MappingRules, names: Iterable<string>): string[] {
+    const res: RegExp[] = [];
+    for (const r of rules.objects) {
+      if (!r.groupByBand && !r.listRows) continue;
+      const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
+      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : [])];
+      for (const src of srcs) if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
+    }
+    if (res.length === 0) return [];
+    const out: string[] = [];
+    for (const n of names) if (res.some((re) => re.test(n))) out.push(n);
+    return out;
+  }
+
+  /** Items of a native list parameter of a row (values known at build): 0..n-1; one item (0) when its value is not known. */
+  private listItems(native: string, param: string): number[] {
+    const name = native + param;
+    if (!this.native.hasParam(name)) return [];
+    const v = this.values.get(name);
+    if (v === undefined) return [0];
+    const n = v.split(',').filter((x) => x.trim() !== '').length;
+    return Array.from({ length: n }, (_, i) => i);
   }
 
   /** Stable numbering: known rows keep their number, new rows get "#next" (never reused). */
@@ -312,11 +405,16 @@ export class DeviceMapping {
     return null;
   }
 
-  private materializeParams(rule: ObjectRule, uspObj: string, native: string | null): void {
+  private materializeParams(rule: ObjectRule, uspObj: string, native: string | null, row?: Row): void {
     for (const [name, spec] of this.expandedParams(rule, native)) {
       const r = spec.rule;
       const usp = uspObj + name;
       const ro = rule.readOnly === true || r.writable === false;
+      if (r.derived === 'band' && native && row?.band && !this.resolveAlt(native, spec.alts ?? [])) {
+        // The device does not say its band: the one its row was grouped by.
+        this.params.set(usp, { spec, objRule: rule, nativeObj: native, native: [], computedValue: row.band, type: 'string', writable: false, nativeTypes: [] });
+        continue;
+      }
       if (r.count !== undefined || r.ref !== undefined) {
         this.params.set(usp, {
           spec,
@@ -356,6 +454,11 @@ export class DeviceMapping {
       const path = native + alt;
       const info = this.native.info(path);
       const nt = this.native.typeOf(path) || 'xsd:string';
+      // A grouped row (one radio of several WLANConfigurations): a Set writes every member that has the name.
+      const siblings = (row?.members ?? [])
+        .slice(1)
+        .map((m) => m + alt)
+        .filter((p) => this.native.hasParam(p) && this.native.info(p)?.writable === true);
       this.params.set(usp, {
         spec,
         objRule: rule,
@@ -364,6 +467,8 @@ export class DeviceMapping {
         type: r.type ?? XSD[nt] ?? 'string',
         writable: !ro && r.listItem === undefined && info?.writable === true,
         nativeTypes: [nt],
+        ...(siblings.length ? { siblings } : {}),
+        ...(r.listItem === -1 && row?.item !== undefined ? { item: row.item } : {}),
       });
       this.addReverse(path, usp);
     }
@@ -402,7 +507,10 @@ export class DeviceMapping {
   /** The row of a Device:2 table related to a native object: same object, else enclosing, else enclosed. */
   private refTo(tableRule: string, native: string): string {
     const rows = this.rowsByRule.get(tableRule) ?? [];
-    const hit = rows.find((r) => r.native === native) ?? rows.find((r) => native.startsWith(r.native)) ?? rows.find((r) => r.native.startsWith(native));
+    const hit =
+      rows.find((r) => r.native === native || r.members?.includes(native)) ??
+      rows.find((r) => native.startsWith(r.native)) ??
+      rows.find((r) => r.native.startsWith(native));
     return hit ? hit.usp.slice(0, -1) : '';
   }
 
@@ -437,7 +545,7 @@ export class DeviceMapping {
         const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
         // Rows that are their enclosing row's own native object (native "", IPv4Address of a
         // WANIPConnection) come and go with it: no Add/Delete of their own.
-        if (srcs.length === 1 && !r.readOnly && /\{[a-z]\}\.$/.test(srcs[0]!)) {
+        if (srcs.length === 1 && !r.readOnly && !r.groupByBand && /\{[a-z]\}\.$/.test(srcs[0]!)) {
           const anyRow = this.rowsByRule.get(r.usp)?.[0];
           const tableNative = anyRow ? anyRow.native.replace(/\d+\.$/, '') : null;
           o.writable = tableNative !== null && this.native.info(tableNative)?.writable === true;
@@ -458,7 +566,7 @@ export class DeviceMapping {
         ),
       );
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      if (srcs.length === 1 && !r.readOnly && !o.writable && /\{[a-z]\}\.$/.test(srcs[0]!))
+      if (srcs.length === 1 && !r.readOnly && !r.groupByBand && !o.writable && /\{[a-z]\}\.$/.test(srcs[0]!))
         o.writable = tables.some((t) => this.native.info(t)?.writable === true);
     }
     // Objects that resolve nothing on this device are not presented.
@@ -567,7 +675,8 @@ export class DeviceMapping {
     }
     let v = get(cp.native[0]);
     if (v === undefined) return null;
-    if (r.listItem !== undefined) v = (v.split(',')[r.listItem] ?? '').trim();
+    if (r.listItem !== undefined)
+      v = (v.split(',').filter((x) => r.listItem !== -1 || x.trim() !== '')[r.listItem === -1 ? (cp.item ?? 0) : r.listItem] ?? '').trim();
     if (cp.type === 'boolean' || cp.nativeTypes[0] === 'xsd:boolean') {
       const b = normBool(v);
       if (b !== null) v = r.invert ? (b === 'true' ? 'false' : 'true') : b;
@@ -588,9 +697,11 @@ export class DeviceMapping {
       .map((s) => s.trim())
       .filter(Boolean)
       .map((s) => {
-        const n = s.endsWith('.') ? s : s + '.';
+        // Some agents write the reference relative to the root ("LANDevice.1.WLANConfiguration.1").
+        const dotted = s.endsWith('.') ? s : s + '.';
+        const n = dotted.startsWith(this.nativeRoot) ? dotted : this.nativeRoot + dotted;
         for (const t of tables) {
-          const row = (this.rowsByRule.get(t) ?? []).find((r) => r.native === n);
+          const row = (this.rowsByRule.get(t) ?? []).find((r) => r.native === n || r.members?.includes(n));
           if (row) return row.usp.slice(0, -1);
         }
         return '';
@@ -650,7 +761,8 @@ export class DeviceMapping {
         })
         .join(',');
     }
-    return [{ path: cp.native[0], value: v, type: nt ?? TO_XSD[cp.type] ?? 'xsd:string' }];
+    const type = nt ?? TO_XSD[cp.type] ?? 'xsd:string';
+    return [cp.native[0]!, ...(cp.siblings ?? [])].map((path) => ({ path, value: v, type }));
   }
 
   /** Instance numbers of a concrete Device:2 table ("Device.IP.Interface."), or null if not mapped. */
@@ -792,6 +904,6 @@ export class DeviceMapping {
   }
 
   private next(params: NativeParamInfo[]): DeviceMapping {
-    return new DeviceMapping(this.mapping, { deviceKey: this.deviceKey, params, store: this.store });
+    return new DeviceMapping(this.mapping, { deviceKey: this.deviceKey, params, store: this.store, values: this.values });
   }
 }

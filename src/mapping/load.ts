@@ -37,7 +37,7 @@ export interface ParamRule {
   passthrough?: boolean;
   /** USP = native * scale. */
   scale?: number;
-  /** USP value is item N of the native comma-separated list (read-only). */
+  /** USP value is item N of the native comma-separated list (read-only); -1: the item of its row (listRows). */
   listItem?: number;
   /** The value is a (comma list of) native path reference(s), translated to instances of these Device:2 tables. */
   pathRef?: string[];
@@ -46,6 +46,8 @@ export interface ParamRule {
   /** Computed: reference to the instance of a Device:2 table with the same/enclosing/enclosed native object. */
   ref?: string;
   compose?: ComposeRule;
+  /** When the row has none of the `native` names: the band its row was grouped by (groupByBand), read-only. */
+  derived?: 'band';
 }
 
 export interface ObjectRule {
@@ -64,6 +66,21 @@ export interface ObjectRule {
   /** Parameters with the same name on both sides. */
   same?: string[];
   params?: Record<string, ParamSpec>;
+  /**
+   * Table rule: the native rows of one enclosing context are grouped by frequency band, one
+   * Device:2 row per band (TR-181 WiFi.Radio is a physical radio; TR-098 repeats it per SSID).
+   * Each input lists native name alternatives (relative to the row). Rows whose band cannot be
+   * told stay rows of their own. A grouped row reads its first member; a Set writes every member.
+   */
+  groupByBand?: { band?: string[]; channel?: string[]; possibleChannels?: string[]; standard?: string[] };
+  /**
+   * Table rule: one Device:2 row per item of this native comma-separated list parameter of each
+   * native row (TR-098 DNSServers -> one DNS.Client.Server per server); parameters with
+   * `listItem: -1` read the row's item.
+   */
+  listRows?: string;
+  /** Table rule whose native is one object without instance numbers: that object is its only row (Layer3Forwarding -> Routing.Router.1). */
+  oneRow?: boolean;
 }
 
 export interface MappingRules {
@@ -157,10 +174,15 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
       const ptr = Array.isArray(o.native) ? ['objects', i, 'native', k] : ['objects', i, 'native'];
       const abs = n.startsWith(r.nativeRoot);
       if (!abs && !enclosing) fail(ptr, `"${n}" must be absolute (start with ${r.nativeRoot}): ${o.usp} is not inside a table`);
-      if (o.usp.endsWith('{i}.') && !/\{[a-z]\}\.$/.test(n) && abs && !/\{[a-z]\}\./.test(n)) {
+      if (o.usp.endsWith('{i}.') && !o.oneRow && !/\{[a-z]\}\.$/.test(n) && abs && !/\{[a-z]\}\./.test(n)) {
         fail(ptr, `table rule ${o.usp} needs a placeholder ({a}..{z}) in its native pattern`);
       }
     });
+    if (o.oneRow && (!o.usp.endsWith('{i}.') || natives.some((n) => /\{[a-z]\}/.test(n))))
+      fail(['objects', i, 'oneRow'], `oneRow needs a table rule on native objects without placeholders (${o.usp})`);
+    if (o.listRows && (!o.usp.endsWith('{i}.') || o.groupByBand))
+      fail(['objects', i, 'listRows'], `listRows needs a table rule without groupByBand (${o.usp})`);
+    if (o.groupByBand && !o.usp.endsWith('{i}.')) fail(['objects', i, 'groupByBand'], `only a table rule can group rows by band (${o.usp} is not a table)`);
     for (const [name, spec] of Object.entries(o.params ?? {})) {
       if (typeof spec !== 'object' || Array.isArray(spec)) {
         if (natives.length === 0) fail(['objects', i, 'params', name], 'a native parameter needs a native object');
@@ -185,6 +207,7 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
           }
         }
       }
+      if (spec.derived === 'band' && !o.groupByBand) fail(['objects', i, 'params', name, 'derived'], 'a band is derived only in a rule with groupByBand');
       if ((spec.native !== undefined || spec.compose) && natives.length === 0) fail(['objects', i, 'params', name], 'a native parameter needs a native object');
     }
   });

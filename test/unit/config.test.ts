@@ -58,6 +58,13 @@ test('bad keys and values are named in the error', () => {
   assert.throws(() => loadConfig({ env: { CUP_ACS__HOLD_REQUESTS: 'maybe' } }), /environment CUP_ACS__HOLD_REQUESTS: acs\.holdRequests must be true or false/);
   assert.throws(() => loadConfig({ file: path.join(tmp, 'missing.yaml') }), /cannot read config file/);
   assert.throws(() => loadConfig({ env: {}, overrides: { 'acs.nope': 1 } }), /command line: unknown key "acs\.nope"/);
+  // TR-106 3.3 vendor token of the extension object Device.X_<token>_Native.
+  assert.equal(loadConfig({ env: {} }).interworking.extensionVendor, 'CWMP-USP-PROXY');
+  assert.equal(loadConfig({ env: {}, overrides: { 'interworking.extensionVendor': '00D09E' } }).interworking.extensionVendor, '00D09E');
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { 'interworking.extensionVendor': 'my.vendor' } }),
+    /interworking\.extensionVendor: "my\.vendor" is not a TR-106 vendor token/,
+  );
 });
 
 test('a secret never appears in an error message', () => {

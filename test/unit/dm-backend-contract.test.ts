@@ -16,6 +16,8 @@ import { LocalAgent } from '../../src/usp/agent/local-agent.js';
 import { LOCAL_AGENT_PREFIXES } from '../../src/usp/agent/local-agent-schema.js';
 import type { DmBackend, RequestContext } from '../../src/usp/dm/types.js';
 import { deviceRecord, SimPort } from '../helpers/sim-port.js';
+import { hasReference, REFERENCE } from '../helpers/paths.js';
+import path from 'node:path';
 
 interface Fixture {
   backend: DmBackend;
@@ -54,6 +56,44 @@ async function cwmpFixture(root: 'Device' | 'InternetGatewayDevice'): Promise<Fi
   };
 }
 
+const EXT = 'Device.X_CWMP-USP-PROXY_Native.';
+const EX220 = path.join(REFERENCE, 'cwmp-models', 'tplink-EX220-tr181.csv');
+
+/** The extension object: a TR-098 device's native tree, a Device:2 device's shadowed LocalAgent. (EX220 dump). */
+async function extensionFixture(root: 'Device' | 'InternetGatewayDevice'): Promise<Fixture> {
+  const port = new SimPort(parseQuirks('explicit-names-only'));
+  const store = openSqliteStore(':memory:');
+  const iw = new Interworking(
+    { port, store, rules: loadDefaultMapping(), log: createLogger('silent') },
+    { operationTimeoutMs: 5_000, excludedPrefixes: LOCAL_AGENT_PREFIXES },
+  );
+  const d = deviceRecord(root === 'Device' ? 'X181' : 'X098', '1.0.0', root);
+  await store.upsertDevice(d);
+  port.add(d.deviceKey, root === 'Device' ? EX220 : 'tr098');
+  if (root === 'Device')
+    return {
+      backend: iw.extension,
+      agentEid: d.endpointId,
+      param: `${EXT}LocalAgent.EndpointID`,
+      object: `${EXT}LocalAgent.`,
+      table: `${EXT}LocalAgent.Controller.`,
+      notTable: `${EXT}LocalAgent.`,
+      writable: [`${EXT}LocalAgent.Controller.1.`, 'EndpointID', 'usp::contract'],
+      addable: [`${EXT}LocalAgent.Controller.`, []],
+    };
+  const wan = `${EXT}WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.`;
+  return {
+    backend: iw.extension,
+    agentEid: d.endpointId,
+    param: `${EXT}DeviceInfo.SoftwareVersion`,
+    object: `${EXT}DeviceInfo.`,
+    table: `${EXT}LANDevice.1.WLANConfiguration.`,
+    notTable: `${EXT}DeviceInfo.`,
+    writable: [`${EXT}LANDevice.1.WLANConfiguration.1.`, 'SSID', 'contract-ssid'],
+    addable: [`${wan}PortMapping.`, [{ param: 'ExternalPort', value: '9191', required: true }]],
+  };
+}
+
 function localAgentFixture(): Fixture {
   const config = loadConfig({ env: {}, overrides: { controllers: [{ endpointId: 'proto::c1' }, { endpointId: 'proto::c2' }] } });
   const la = new LocalAgent(config, openSqliteStore(':memory:'), '1.0');
@@ -79,6 +119,11 @@ const fixtures: [string, () => Promise<Fixture> | Fixture][] = [
   ['LocalAgent (MemoryModel)', localAgentFixture],
   ['Device:2 CWMP backend', () => cwmpFixture('Device')],
   ['TR-098 mapped backend', () => cwmpFixture('InternetGatewayDevice')],
+  ['extension object, TR-098 native tree', () => extensionFixture('InternetGatewayDevice')],
+  // The EX220 dump (a TR-181 device with its own USP agent) is reference material, not in the repository.
+  ...(hasReference('cwmp-models')
+    ? [['extension object, Device:2 shadowed LocalAgent. (EX220)', () => extensionFixture('Device')] as [string, () => Promise<Fixture>]]
+    : []),
 ];
 
 for (const [name, make] of fixtures) {

@@ -1019,6 +1019,26 @@ describe('interworking TR-098: the mapping on explicit names', () => {
   });
 });
 
+describe('interworking TR-098: tables that present the same native rows', () => {
+  it('a WAN connection is created through Device.IP.Interface only: its Ethernet.Link, NAT.InterfaceSetting and DNS servers are not addable', async () => {
+    const w = new World();
+    const igd = w.addDevice('IGD3', '1.0.0', 'InternetGatewayDevice');
+    const model = await w.iw.tr098.supported(igd.endpointId);
+    const access = (p: string) => model.find((o) => o.path === p)?.access;
+    for (const t of ['Device.Ethernet.Link.{i}.', 'Device.NAT.InterfaceSetting.{i}.', 'Device.DNS.Client.Server.{i}.', 'Device.WiFi.Radio.{i}.']) {
+      if (access(t) !== undefined) assert.equal(access(t), 'readOnly', t);
+    }
+    assert.ok(
+      model.some((o) => o.path === 'Device.NAT.InterfaceSetting.{i}.'),
+      'NAT.InterfaceSetting is mapped on the simulated gateway',
+    );
+    const n = w.port.sent.length;
+    const r = await w.ask(addReq(false, [['Device.NAT.InterfaceSetting.', []]]), igd.endpointId);
+    assert.equal(r.header.msgType, 'ERROR', JSON.stringify(r.body));
+    assert.ok(!w.port.methods(n).some((m) => m.startsWith('AddObject')), 'no native object created');
+  });
+});
+
 // ------------------------------------------------------------------ a request whose controller is gone
 
 /** A SimPort that, once armed, aborts `ac` after answering `after` GetParameterValues (the controller's connection closing mid-request). */

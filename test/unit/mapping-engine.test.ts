@@ -4,12 +4,14 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadDefaultMapping } from '../../src/mapping/load.js';
 import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamInfo } from '../../src/mapping/engine.js';
-import { modelParams, runMappingCli } from '../../src/tools/coverage.js';
+import { coverage, modelParams, runMappingCli } from '../../src/tools/coverage.js';
 import { REFERENCE } from '../helpers/paths.js';
+import { standardParameter } from '../../src/interworking/type-table.js';
 
 const MODELS = path.join(REFERENCE, 'cwmp-models');
 const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
 const EG = path.join(MODELS, 'huawei-EG8145V5-tr098.csv');
+const EX220 = path.join(MODELS, 'tplink-EX220-tr181.csv');
 const skip = existsSync(BM) && existsSync(EG) ? false : `reference dumps absent (${MODELS})`;
 
 const rules = loadDefaultMapping();
@@ -179,4 +181,191 @@ test('coverage CLI prints figures and rejects bad flags', { skip }, () => {
   assert.equal(runMappingCli(['coverage', '--modle', EG], io), 2);
   assert.equal(runMappingCli(['coverage', '--model', '/nonexistent.csv'], io), 2);
   assert.ok(err.length >= 2);
+});
+
+test('coverage --json: placed, non-vendor placed, extension-only, 0 unreachable and 0 phantoms, figures that add up', { skip }, () => {
+  for (const file of [EG, EX220]) {
+    const out: string[] = [];
+    assert.equal(runMappingCli(['coverage', '--model', file, '--json', '--unplaced'], { out: (l) => out.push(l), err: (l) => out.push(l) }), 0, out.join('\n'));
+    assert.equal(out.length, 1, 'one JSON line');
+    const j = JSON.parse(out[0]!);
+    const r = coverage(file);
+    assert.equal(j.nativeParams, r.nativeParams);
+    assert.equal(j.reachable + j.extensionOnly, j.nativeParams, 'every parameter is placed or reachable through the extension object');
+    assert.equal(j.unreachable, 0);
+    assert.deepEqual(j.phantoms, []);
+    assert.ok(j.nonVendorPlaced <= j.nonVendorParams && j.nonVendorParams <= j.nativeParams);
+    assert.equal(j.extensionObject, 'Device.X_CWMP-USP-PROXY_Native.');
+    const listed = j.unplaced.reduce((a: number, g: { count: number }) => a + g.count, 0);
+    assert.equal(listed, j.nativeParams - j.reachable, '--unplaced lists every parameter not placed');
+    for (let i = 1; i < j.unplaced.length; i++) assert.ok(j.unplaced[i - 1].count >= j.unplaced[i].count, 'largest groups first');
+  }
+  // The TR-181 EX220 has its own USP agent: its LocalAgent./MQTT. are reachable only through the extension object.
+  const ex = coverage(EX220);
+  assert.ok(ex.extensionOnly > 0);
+  assert.ok(
+    ex.unplaced.every((n) => /^Device\.(LocalAgent|MQTT|STOMP)\./.test(n)),
+    ex.unplaced.join(' '),
+  );
+});
+
+test('vendor BeaconType "WPAWPA2" (BM632w) is WPA-WPA2-Personal, not an empty ModeEnabled', { skip }, () => {
+  const { params, values } = modelParams(path.join(MODELS, 'huawei-BM632w-tr098.csv'));
+  assert.equal(values.get('InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.BeaconType'), 'WPAWPA2');
+  const m = new DeviceMapping(rules, { deviceKey: 'bm', params, values });
+  assert.equal(m.nativeToUspValue('Device.WiFi.AccessPoint.1.Security.ModeEnabled', values), 'WPA-WPA2-Personal');
+});
+
+test('every Device:2 name the mapping presents on the reference models is a TR-181 name (TR-104 for VoiceService) or a vendor one', { skip }, () => {
+  // Host parameters of TR-181 2.x earlier than 2.17 (the type table's version), kept from the first mapping.
+  const older = /^Device\.Hosts\.Host\.\{i\}\.(AddressSource|LeaseTimeRemaining|VendorClassID|ClientID|UserClassID)$/;
+  for (const file of [BM, EG]) {
+    const { params, values } = modelParams(file);
+    const m = new DeviceMapping(rules, { deviceKey: file, params, values });
+    for (const o of m.supportedModel()) {
+      for (const p of o.params) {
+        const n = o.path + p.name;
+        if (p.name.startsWith('X_') || n.startsWith('Device.Services.VoiceService') || older.test(n)) continue;
+        assert.ok(standardParameter(n), `${n} is not a TR-181 parameter`);
+      }
+    }
+  }
+});
+
+test('DNSServers: one Device.DNS.Client.Server row per server of each connection, the full list', () => {
+  const W = 'InternetGatewayDevice.WANDevice.1.WANConnectionDevice.';
+  const params: NativeParamInfo[] = [{ name: 'InternetGatewayDevice.', writable: false }];
+  const values = new Map<string, string>();
+  for (const [i, dns] of [
+    [1, '8.8.8.8,1.1.1.1, 9.9.9.9'],
+    [2, ''],
+    [3, '192.168.88.1'],
+  ] as const) {
+    const c = `${W}${i}.WANIPConnection.1.`;
+    params.push(
+      { name: c, writable: false },
+      { name: `${c}DNSServers`, writable: true, type: 'xsd:string' },
+      { name: `${c}DNSEnabled`, writable: true, type: 'xsd:boolean' },
+    );
+    values.set(`${c}DNSServers`, dns);
+    values.set(`${c}DNSEnabled`, '1');
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'dns', params, values });
+  const rows = m.uspInstances('Device.DNS.Client.Server.') ?? [];
+  assert.equal(rows.length, 4, 'three servers on the first connection, none on the second, one on the third');
+  const servers = rows.map((n) => m.nativeToUspValue(`Device.DNS.Client.Server.${n}.DNSServer`, values));
+  assert.deepEqual(servers, ['8.8.8.8', '1.1.1.1', '9.9.9.9', '192.168.88.1']);
+  assert.equal(m.nativeToUspValue('Device.DNS.Client.ServerNumberOfEntries', values), '4');
+  const ifaces = rows.map((n) => m.nativeToUspValue(`Device.DNS.Client.Server.${n}.Interface`, values));
+  assert.equal(new Set(ifaces.slice(0, 3)).size, 1, 'the servers of one connection share its IP.Interface');
+  assert.notEqual(ifaces[3], ifaces[0]);
+  // Numbers stay: the same list again gives the same rows.
+  const store = new MemoryInstanceMapStore();
+  const a = new DeviceMapping(rules, { deviceKey: 'dns2', params, values, store });
+  const b = new DeviceMapping(rules, { deviceKey: 'dns2', params, values, store });
+  assert.deepEqual(b.uspInstances('Device.DNS.Client.Server.'), a.uspInstances('Device.DNS.Client.Server.'));
+});
+
+test('Layer3Forwarding is Device.Routing.Router.1: its Forwarding rows are IPv4Forwarding rows, Interface as a Device:2 reference', () => {
+  const L3 = 'InternetGatewayDevice.Layer3Forwarding.';
+  const conn = 'InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: conn, writable: false },
+    { name: `${conn}Name`, writable: true, type: 'xsd:string' },
+    { name: L3, writable: false },
+    { name: `${L3}ForwardNumberOfEntries`, writable: false, type: 'xsd:unsignedInt' },
+    { name: `${L3}Forwarding.`, writable: true },
+  ];
+  const values = new Map<string, string>([[`${L3}ForwardNumberOfEntries`, '2']]);
+  for (const [i, dest, iface] of [
+    [1, '0.0.0.0', conn.slice(0, -1)],
+    [2, '10.0.0.0', ''],
+  ] as const) {
+    const f = `${L3}Forwarding.${i}.`;
+    params.push({ name: f, writable: true });
+    for (const [k, t] of [
+      ['Enable', 'xsd:boolean'],
+      ['DestIPAddress', 'xsd:string'],
+      ['GatewayIPAddress', 'xsd:string'],
+      ['Interface', 'xsd:string'],
+      ['StaticRoute', 'xsd:boolean'],
+    ] as const)
+      params.push({ name: f + k, writable: k !== 'StaticRoute', type: t });
+    values.set(`${f}DestIPAddress`, dest);
+    values.set(`${f}Interface`, iface);
+    values.set(`${f}Enable`, '1');
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'l3', params });
+  assert.deepEqual(m.uspInstances('Device.Routing.Router.'), [1]);
+  assert.equal(m.nativeToUspValue('Device.Routing.RouterNumberOfEntries', values), '1');
+  assert.deepEqual(m.uspInstances('Device.Routing.Router.1.IPv4Forwarding.'), [1, 2]);
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4ForwardingNumberOfEntries', values), '2');
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.DestIPAddress', values), '0.0.0.0');
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.Enable', values), 'true');
+  assert.match(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.1.Interface', values) ?? '', /^Device\.IP\.Interface\.\d+$/);
+  assert.equal(m.nativeToUspValue('Device.Routing.Router.1.IPv4Forwarding.2.Interface', values), '');
+  assert.deepEqual(
+    m.uspToNativeValue('Device.Routing.Router.1.IPv4Forwarding.2.GatewayIPAddress', '10.0.0.1').map((s) => s.path),
+    [`${L3}Forwarding.2.GatewayIPAddress`],
+  );
+});
+
+test('WANDSLInterfaceConfig is a DSL Line and its Channel; TR-098 Users and UserInterface keep their names', () => {
+  const W = 'InternetGatewayDevice.WANDevice.1.WANDSLInterfaceConfig.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: W, writable: false },
+    { name: 'InternetGatewayDevice.User.', writable: true },
+    { name: 'InternetGatewayDevice.User.1.', writable: true },
+    { name: 'InternetGatewayDevice.UserInterface.', writable: false },
+  ];
+  const values = new Map<string, string>();
+  for (const [n, v, t] of [
+    [`${W}Status`, 'EstablishingLink', 'xsd:string'],
+    [`${W}UpstreamMaxRate`, '1024', 'xsd:unsignedInt'],
+    [`${W}DownstreamCurrRate`, '16000', 'xsd:unsignedInt'],
+    [`${W}ShowtimeStart`, '120', 'xsd:unsignedInt'],
+    ['InternetGatewayDevice.User.1.Username', 'admin', 'xsd:string'],
+    ['InternetGatewayDevice.User.1.Password', 'secret', 'xsd:string'],
+    ['InternetGatewayDevice.UserInterface.ISPName', 'Example ISP', 'xsd:string'],
+  ] as const) {
+    params.push({ name: n, writable: false, type: t });
+    values.set(n, v);
+  }
+  const m = new DeviceMapping(rules, { deviceKey: 'dsl', params });
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.Status', values), 'Dormant');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.LinkStatus', values), 'EstablishingLink');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.UpstreamMaxBitRate', values), '1024');
+  assert.equal(m.nativeToUspValue('Device.DSL.Line.1.Stats.ShowtimeStart', values), '120');
+  assert.equal(m.nativeToUspValue('Device.DSL.Channel.1.DownstreamCurrRate', values), '16000');
+  assert.equal(m.nativeToUspValue('Device.DSL.Channel.1.LowerLayers', values), 'Device.DSL.Line.1');
+  assert.equal(m.nativeToUspValue('Device.Users.User.1.Username', values), 'admin');
+  assert.deepEqual(m.toNative('Device.Users.User.1.Password'), ['InternetGatewayDevice.User.1.Password']);
+  assert.equal(m.nativeToUspValue('Device.UserInterface.ISPName', values), 'Example ISP');
+});
+
+test('Hosts: Layer1Interface resolves references with or without the root name and a trailing dot', () => {
+  const LAN = 'InternetGatewayDevice.LANDevice.1.';
+  const params: NativeParamInfo[] = [
+    { name: 'InternetGatewayDevice.', writable: false },
+    { name: `${LAN}WLANConfiguration.1.`, writable: false },
+    { name: `${LAN}WLANConfiguration.1.SSID`, writable: true, type: 'xsd:string' },
+    { name: `${LAN}LANEthernetInterfaceConfig.1.`, writable: false },
+    { name: `${LAN}LANEthernetInterfaceConfig.1.Enable`, writable: true, type: 'xsd:boolean' },
+  ];
+  const values = new Map<string, string>();
+  const refs = [`${LAN}WLANConfiguration.1`, 'LANDevice.1.WLANConfiguration.1.', `${LAN}LANEthernetInterfaceConfig.1.`];
+  refs.forEach((v, i) => {
+    const h = `${LAN}Hosts.Host.${i + 1}.`;
+    params.push(
+      { name: h, writable: false },
+      { name: `${h}Layer2Interface`, writable: false, type: 'xsd:string' },
+      { name: `${h}MACAddress`, writable: false, type: 'xsd:string' },
+    );
+    values.set(`${h}Layer2Interface`, v);
+  });
+  const m = new DeviceMapping(rules, { deviceKey: 'hosts', params });
+  const got = [1, 2, 3].map((n) => m.nativeToUspValue(`Device.Hosts.Host.${n}.Layer1Interface`, values));
+  assert.deepEqual(got, ['Device.WiFi.SSID.1', 'Device.WiFi.SSID.1', 'Device.Ethernet.Interface.1']);
 });

@@ -61,3 +61,39 @@ test('semantic errors: unknown count table, unknown compose input, JSON syntax',
   const e = expectError(good.replace('"nativeRoot": "InternetGatewayDevice.",', '"nativeRoot": "InternetGatewayDevice." oops'), /^$/, /invalid JSON/);
   assert.ok(e.line > 1);
 });
+
+test('semantic errors of the row-shaping rules: groupByBand, listRows and oneRow only on fitting tables, derived band only with groupByBand', () => {
+  /** The bundled mapping with one rule changed. */
+  const edit = (usp: string, change: (rule: Record<string, unknown>) => void): string => {
+    const doc = JSON.parse(good) as { objects: Record<string, unknown>[] };
+    const rule = doc.objects.find((o) => o.usp === usp);
+    assert.ok(rule, usp);
+    change(rule);
+    return JSON.stringify(doc, null, 2);
+  };
+  expectError(
+    edit('Device.WiFi.', (r) => (r.listRows = 'X')),
+    /objects\/\d+\/listRows$/,
+    /listRows needs a table rule/,
+  );
+  expectError(
+    edit('Device.DeviceInfo.', (r) => (r.groupByBand = { band: ['Band'] })),
+    /objects\/\d+\/groupByBand$/,
+    /only a table rule can group rows by band/,
+  );
+  expectError(
+    edit('Device.Routing.Router.{i}.', (r) => (r.native = 'InternetGatewayDevice.Layer3Forwarding.{a}.')),
+    /objects\/\d+\/oneRow$/,
+    /oneRow needs a table rule on native objects without placeholders/,
+  );
+  expectError(
+    edit('Device.Routing.Router.{i}.', (r) => delete r.oneRow),
+    /objects\/\d+\/native$/,
+    /needs a placeholder/,
+  );
+  expectError(
+    edit('Device.WiFi.Radio.{i}.', (r) => delete r.groupByBand),
+    /params\/OperatingFrequencyBand\/derived$/,
+    /only in a rule with groupByBand/,
+  );
+});
