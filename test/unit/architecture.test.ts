@@ -115,3 +115,8 @@ test('the product does not import its tools; only the CLI starts them', () => {
     assert.ok(!s.imports.some((i) => layer(i) === 'tools'), `${s.rel} imports tools/`);
   }
 });
+
+test('the README stays under 8 KB: details belong in docs/', () => {
+  const size = readFileSync(path.join(ROOT, 'README.md')).length;
+  assert.ok(size < 8192, `README.md is ${size} bytes`);
+});
