@@ -39,6 +39,8 @@ Options:
 `;
 
 const CONTROLLER_EID = 'proto::demo-controller';
+/** A second configured controller for `usp listen`: one WebSocket per identity, so a listener and a get under one name would replace each other. */
+const LISTENER_EID = 'proto::demo-listener';
 const STEP_TIMEOUT_MS = 20_000;
 const stdio: DemoIo = {
   out: (s) => void process.stdout.write(s + '\n'),
@@ -144,7 +146,10 @@ class Demo {
         'usp.mqtt.url': '', // no broker in the demo
         'usp.stomp.host': '',
         'log.level': this.level,
-        controllers: [{ endpointId: CONTROLLER_EID, role: 'full' }],
+        controllers: [
+          { endpointId: CONTROLLER_EID, role: 'full' },
+          { endpointId: LISTENER_EID, role: 'full' },
+        ],
       },
     });
     const proxy = new CwmpUspProxy(config, this.level === 'silent' ? silentLogger() : createLogger(this.level));
@@ -313,7 +318,7 @@ class Demo {
     o('');
     o(`The proxy keeps running (data in ${this.dataDir}); Ctrl-C stops it. Try, from another terminal:`);
     o(`  cwmp-usp-proxy usp get 'Device.DeviceInfo.' --to ${a} --mtp ws --url ${this.wsUrl} --from ${CONTROLLER_EID}`);
-    o(`  cwmp-usp-proxy usp listen --to ${a} --mtp ws --url ${this.wsUrl} --from ${CONTROLLER_EID}`);
+    o(`  cwmp-usp-proxy usp listen --to ${a} --mtp ws --url ${this.wsUrl} --from ${LISTENER_EID}`);
     o(`  cwmp-usp-proxy devices --data-dir ${this.dataDir}`);
     o(`(or node dist/src/app/cli.js instead of cwmp-usp-proxy)`);
   }
