@@ -75,6 +75,9 @@ async function start(): Promise<number> {
             'usp.stomp.host': process.argv[5] ?? '',
             'usp.stomp.port': Number(process.argv[6] ?? 61613),
             'usp.stomp.destination': '/queue/usp.agent',
+            // The bench controller measures throughput: lift the per-controller request budget.
+            'usp.requestRatePerController': 1_000_000,
+            'usp.requestBurstPerController': 1_000_000,
             controllers: [{ endpointId: 'proto::bench-ctl', role: 'full', mqtt: { topic: '/usp/bench-ctl' }, stomp: { destination: '/queue/usp.bench-ctl' } }],
           }
         : { 'usp.websocket.enabled': false };
@@ -174,6 +177,9 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
         send({ cmd: 'seed', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
         break;
       }
+      case 'ws-port':
+        send({ cmd: 'ws-port', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
+        break;
       case 'usp-stats':
         send({ cmd: 'usp-stats', ...proxy!.usp.endpoint.stats, agents: proxy!.usp.agents.size });
         break;
