@@ -4,6 +4,10 @@
  *   node child-proxy.js proxy <dataDir>     the cwmp-usp-proxy ACS
  *   node child-proxy.js bare                node:http + decodeSoap + fixed InformResponse
  *   node child-proxy.js express             the same bare handler behind express
+ *   node child-proxy.js echo <mqttUrl> <topic>
+ *                                           a trivial USP agent on the same broker: decodes each
+ *                                           Get Record, answers a GetResp with its own EndpointID
+ *                                           (the ceiling for bench:usp)
  *   node child-proxy.js soak <dataDir> <mqttUrl> <controllerEid> <controllerTopic> <agentTopic>
  *                                           the proxy with MQTT and one full controller (npm run soak)
  */
@@ -11,7 +15,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
+import mqtt from 'mqtt';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
+import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { loadConfig } from '../src/app/config.js';
 import { silentLogger } from '../src/app/log.js';
 import { CwmpUspProxy } from '../src/app/proxy.js';
@@ -42,7 +48,49 @@ function bareHandler(body: string, res: http.ServerResponse): void {
 
 let proxy: CwmpUspProxy | null = null;
 
+/** The echo responder: one MQTT 5 connection (TCP_NODELAY), QoS 1 both ways like the proxy. */
+async function startEcho(url: string, topic: string): Promise<void> {
+  const c = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 0, clean: true });
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve());
+    c.once('error', reject);
+  });
+  (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+  c.on('message', (_topic, payload, packet) => {
+    const reply = packet.properties?.responseTopic;
+    if (!reply) return;
+    const rec = decodeRecord(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+    if (rec.recordType.kind !== 'noSessionContext') return;
+    const req = decodeMsg(rec.recordType.payload);
+    const body = req.body;
+    const paths = body.msgBody === 'request' ? body.request?.get?.paramPaths : undefined;
+    if (!paths) return;
+    const resp: Msg = {
+      header: { msgId: req.header.msgId, msgType: 'GET_RESP' },
+      body: {
+        msgBody: 'response',
+        response: {
+          respType: 'getResp',
+          getResp: {
+            reqPathResults: paths.map((p) => ({
+              requestedPath: p,
+              resolvedPathResults: [{ resolvedPath: 'Device.LocalAgent.', resultParams: { EndpointID: rec.toId } }],
+            })),
+          },
+        },
+      },
+    };
+    const bytes = encodeRecord(noSessionRecord(rec.toId, rec.fromId, resp));
+    c.publish(reply, Buffer.from(bytes), { qos: 1, properties: { contentType: 'usp.msg' } });
+  });
+  await c.subscribeAsync(topic, { qos: 1 });
+}
+
 async function start(): Promise<number> {
+  if (mode === 'echo') {
+    await startEcho(process.argv[3]!, process.argv[4]!);
+    return 0;
+  }
   if (mode === 'soak') {
     const [dataDir, mqttUrl, ctlEid, ctlTopic, agentTopic] = process.argv.slice(3) as [string, string, string, string, string];
     const config = loadConfig({
@@ -75,6 +123,9 @@ async function start(): Promise<number> {
             'usp.stomp.host': process.argv[5] ?? '',
             'usp.stomp.port': Number(process.argv[6] ?? 61613),
             'usp.stomp.destination': '/queue/usp.agent',
+            // The bench controller measures throughput: lift the per-controller request budget.
+            'usp.requestRatePerController': 1_000_000,
+            'usp.requestBurstPerController': 1_000_000,
             controllers: [{ endpointId: 'proto::bench-ctl', role: 'full', mqtt: { topic: '/usp/bench-ctl' }, stomp: { destination: '/queue/usp.bench-ctl' } }],
           }
         : { 'usp.websocket.enabled': false };
@@ -130,6 +181,11 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
         });
         break;
       }
+      case 'cpu': {
+        const u = process.cpuUsage();
+        send({ cmd: 'cpu', us: u.user + u.system });
+        break;
+      }
       case 'reset-el':
         el.reset();
         send({ cmd: 'reset-el' });
@@ -174,6 +230,9 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
         send({ cmd: 'seed', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
         break;
       }
+      case 'ws-port':
+        send({ cmd: 'ws-port', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
+        break;
       case 'usp-stats':
         send({ cmd: 'usp-stats', ...proxy!.usp.endpoint.stats, agents: proxy!.usp.agents.size });
         break;

@@ -16,6 +16,9 @@
  *      divided by the Gets answered;
  *  (d) CPU% of each instance (from /proc/<pid>/stat) and of nginx, Redis, mosquitto and this
  *      load generator, during (a) and during (b): is any one instance the bottleneck?
+ *  (e) CPU per USP Get: all instances' CPU seconds during (b) over the Gets answered, and Redis's;
+ *      the summary compares it with one instance (the SQLite baseline with --sqlite, else the
+ *      1-instance run). A CPU-idle check (bench/paired.ts) runs before (b) and warns if busy.
  *   node dist/bench/cluster.js [--instances 1,2,3] [--devices 2000] [--seconds 15]
  *        [--concurrency 32] [--inform-concurrency 200] [--sticky] [--sqlite]
  * --sticky routes on the cup_route cookie in nginx (an Inform, without it, round robin); --sqlite first runs one instance on its own
@@ -28,6 +31,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, r
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { idleCheck } from './paired.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
@@ -290,6 +294,9 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
     CUP_USP__STOMP__HOST: '',
     CUP_USP__MQTT__URL: mqttUrl,
     CUP_USP__MQTT__TOPIC: AGENT_TOPIC,
+    // The bench controller measures throughput: lift its request budget (usp.requestRatePerController).
+    CUP_USP__REQUEST_RATE_PER_CONTROLLER: '1000000',
+    CUP_USP__REQUEST_BURST_PER_CONTROLLER: '1000000',
     CUP_CONTROLLERS: JSON.stringify([{ endpointId: CTL, role: 'full', mqtt: { topic: CTL_TOPIC } }]),
     CUP_STORE__REDIS__URL: redisPort === null ? '' : `redis://127.0.0.1:${redisPort}`,
     CUP_STORE__REDIS__PREFIX: REDIS_PREFIX,
@@ -330,6 +337,11 @@ interface RunResult {
   getP50: number;
   getP99: number;
   redisPerGet: number;
+  /** Redis commands executed per Get, scripts' commands included (INFO commandstats deltas). */
+  redisCmdsPerGet: number;
+  /** CPU of all instances together per answered Get (us), and of Redis. */
+  cpuPerGetUs: number;
+  redisCpuPerGetUs: number;
   maxInstCpuInforms: number;
   maxInstCpuGets: number;
   notes: string[];
@@ -530,6 +542,7 @@ async function run(
     for (const k of Object.keys(errors)) delete errors[k];
     await quiet();
 
+    await idleCheck({ label: 'before (b)', maxBusy: 0.5 });
     const lat: number[] = [];
     answers.clear();
     counting = true;
@@ -609,6 +622,15 @@ async function run(
       );
     }
     out(`(d) CPU during (b), 100% = one core: ${cpuLine(probes, cpu0, cpu1)}`);
+    // Per-Get CPU: every instance's CPU seconds during (b) over the Gets answered (the sessions
+    // the Gets cause included); Redis apart.
+    const instSeconds = instances.reduce((a, _, i) => a + (cpu1.s[i]! - cpu0.s[i]!), 0);
+    const cpuPerGetUs = lat.length ? (instSeconds / lat.length) * 1e6 : NaN;
+    const ri = instances.length + 1; // probes: instances, nginx, redis, ...
+    const redisCpuPerGetUs = lat.length && !sqlite ? ((cpu1.s[ri]! - cpu0.s[ri]!) / lat.length) * 1e6 : NaN;
+    out(
+      `(e) CPU per USP Get: ${f(cpuPerGetUs)} us in the instances together${sqlite ? '' : `, ${f(redisCpuPerGetUs)} us in Redis`} (CPU seconds during (b) / Gets answered; the CWMP session each Get causes included)`,
+    );
     return {
       n,
       label: sqlite ? '1 (SQLite)' : String(n),
@@ -619,6 +641,9 @@ async function run(
       getP99: q(sorted, 0.99),
       redisPerGet: sqlite ? NaN : raw > 0 ? tripsPerGet : 0,
       maxInstCpuGets: Math.max(...instCpu(cpu0, cpu1)),
+      redisCmdsPerGet: sqlite ? NaN : perGet,
+      cpuPerGetUs,
+      redisCpuPerGetUs,
       notes,
     };
   } finally {
@@ -694,11 +719,14 @@ async function main(): Promise<void> {
   }
   if (results.length) {
     console.log(
-      '# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | busiest instance CPU% during (a) / (b)',
+      '# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | Redis commands per Get, scripts included (c) (target <= 10) | instances CPU per Get, us (e), and vs one instance (target <= 1.5x) | busiest instance CPU% during (a) / (b)',
     );
+    // "One instance": the SQLite baseline when run (--sqlite), else the 1-instance Redis run.
+    const single = results.find((r) => r.label === '1 (SQLite)') ?? results.find((r) => r.n === 1);
     for (const r of results) {
+      const vs = single && r !== single ? ` (${f(r.cpuPerGetUs / single.cpuPerGetUs, 2)}x ${single.label})` : '';
       console.log(
-        `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +
+        `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.redisCmdsPerGet, 1)} | ${f(r.cpuPerGetUs)}${vs} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +
           (r.notes.length ? `   [${r.notes.join('; ')}]` : ''),
       );
     }

@@ -1,14 +1,17 @@
 /**
  * Inform storm (npm run bench:informs): N simulated devices, in this process, each open a
- * full CWMP session against the proxy running in a child process:
+ * full CWMP session against a server running in a child process:
  *   Inform (20 parameters) -> InformResponse -> empty POST -> 204
- * as fast as the concurrency allows. Prints sessions/s, p50/p99 session latency, the proxy's
- * event-loop delay p99 and RSS; the same figure for a bare node:http server that only parses
- * the Inform with the same codec and answers a fixed InformResponse (and for the same bare
- * handler behind express), the ratios; RSS per registered device with 100,000 registered;
- * and the event-loop stall while 2,000-parameter GetParameterValuesResponses arrive mid-storm.
+ * as fast as the concurrency allows. The proxy (A) and a bare node:http server that only parses
+ * the Inform with the same codec and answers a fixed InformResponse (B) run in paired rounds
+ * (bench/paired.ts: A B, B A ..., a CPU-idle check before each) of `--seconds` each; every round
+ * and the median and min-max of the paired ratios are printed. Then the event-loop stall while
+ * 2,000-parameter GetParameterValuesResponses arrive mid-storm, and memory per device: devices
+ * registered through real CWMP sessions, each then asked once over USP (a Get over WebSocket),
+ * measured after a forced GC (the child runs with --expose-gc) at each count of `--memory`.
  *
- * Options: --devices N (10000) --concurrency C (200) --registered R (100000) --big K (10) --quick
+ * Options: --devices N (10000, devices cycled through by the paired rounds) --concurrency C (200)
+ *   --rounds R (6) --seconds S (5) --memory 1000,10000 (empty: skip) --big K (10) --quick
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -18,20 +21,30 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeSoap, decodeSoap } from '../src/cwmp/soap.js';
+import { endpointIdOf } from '../src/cwmp/device-id.js';
+import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
+import { idleCheck, paired } from './paired.js';
 import type { Inform, ParameterValueStruct } from '../src/cwmp/types.js';
 
 const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '200' },
-    registered: { type: 'string', default: '100000' },
+    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '5' },
+    memory: { type: 'string', default: '1000,10000' },
     big: { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
   },
 });
 const DEVICES = values.quick ? 1000 : Number(values.devices);
 const CONCURRENCY = Number(values.concurrency);
-const REGISTERED = values.quick ? 10_000 : Number(values.registered);
+const ROUNDS = values.quick ? 2 : Number(values.rounds);
+const SECONDS = values.quick ? 2 : Number(values.seconds);
+const MEMORY = (values.quick ? '1000' : values.memory)
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map(Number);
 const BIG = Number(values.big);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -160,31 +173,41 @@ const releaseAgent = (a: http.Agent): void => {
   agents.push(a);
 };
 
-async function storm(
-  port: number,
-  count: number,
-  serialPrefix: string,
-  concurrency = CONCURRENCY,
-): Promise<{ rate: number; p50: number; p99: number; seconds: number }> {
+interface StormResult {
+  sessions: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  seconds: number;
+}
+
+/**
+ * Sessions of `count` devices (serials prefix + offset..offset+count-1), `concurrency` at a time:
+ * each device once, or with `seconds`, cycling through the devices until that time is up.
+ */
+async function storm(port: number, count: number, serialPrefix: string, concurrency = CONCURRENCY, seconds = 0, offset = 0): Promise<StormResult> {
   const bodies: string[] = [];
   for (let i = 0; i < count; i++) {
-    const serial = `${serialPrefix}${String(i).padStart(7, '0')}`;
+    const serial = `${serialPrefix}${String(offset + i).padStart(7, '0')}`;
     bodies.push(informTemplate(serial, '2 PERIODIC', `http://127.0.0.1:9/${serial}`));
   }
-  const lat = new Float64Array(count);
+  const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  const more = (): boolean => (seconds > 0 ? performance.now() < until : next < count);
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        lat[i] = await session(port, bodies[i]!);
+      while (more()) {
+        const i = next++ % count;
+        lat.push(await session(port, bodies[i]!));
       }
     }),
   );
-  const seconds = (performance.now() - t0) / 1000;
-  lat.sort();
-  return { rate: count / seconds, p50: lat[Math.floor(count * 0.5)]!, p99: lat[Math.floor(count * 0.99)]!, seconds };
+  const took = (performance.now() - t0) / 1000;
+  lat.sort((x, y) => x - y);
+  const n = lat.length;
+  return { sessions: n, rate: n / took, p50: lat[Math.floor(n * 0.5)]!, p99: lat[Math.floor(n * 0.99)]!, seconds: took };
 }
 
 // ------------------------------------------------------------------ the 2,000-parameter response
@@ -219,46 +242,87 @@ async function bigSession(port: number, child: Child, serial: string): Promise<n
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 const mb = (b: number): string => `${fmt(b / 1048576)} MiB`;
 
+/** Devices registered through sessions, each asked once over USP, then RSS after GC. */
+async function memoryPerDevice(levels: number[]): Promise<void> {
+  if (levels.length === 0) return;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-mem-'));
+  // The proxy with its USP side on (WebSocket only, no broker): `usp <dir> <mqtt> <stomp> <port>`.
+  const proxy = await startChild(['usp', dir, '', '', '61613']);
+  try {
+    const base = await proxy.ask('stats', { gc: true });
+    const { wsPort } = await proxy.ask('ws-port');
+    const client = new UspControllerClient({
+      agentId: 'os::00BEEF-MEM0000000',
+      endpointId: 'proto::bench-ctl',
+      transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true },
+    });
+    await client.connect();
+    let registered = 0;
+    let failed = 0;
+    for (const level of [...levels].sort((a, b) => a - b)) {
+      if (level <= registered) continue;
+      const reg = await storm(proxy.port, level - registered, 'MEM', CONCURRENCY, 0, registered);
+      // Each new device's agent answers one USP Get (32 in flight) so that its agent state exists.
+      let next = registered;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < level) {
+            const serial = `MEM${String(next++).padStart(7, '0')}`;
+            const eid = endpointIdOf({ manufacturer: 'BenchCo', oui: OUI, productClass: 'StormBox', serialNumber: serial }, 'os');
+            const r = await client.request(getMsg(['Device.LocalAgent.EndpointID']), 10_000, eid).catch((e: Error) => e);
+            if (r instanceof Error || r.body.msgBody !== 'response') {
+              if (failed++ === 0) console.log(`  first failed Get (${eid}): ${r instanceof Error ? r.message : JSON.stringify(r.body).slice(0, 300)}`);
+            }
+          }
+        }),
+      );
+      registered = level;
+      const st = await proxy.ask('stats', { gc: true });
+      const rss = st.rss as number;
+      const heap = st.heapUsed as number;
+      console.log(
+        `memory with ${st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s) and each asked once over USP (${failed} Gets failed), after GC: RSS ${mb(rss)} = ${fmt(rss / level / 1024, 1)} KiB per device all told; ${fmt((rss - (base.rss as number)) / level / 1024, 1)} KiB RSS and ${fmt((heap - (base.heapUsed as number)) / level / 1024, 1)} KiB JS heap per device above the empty process (${mb(base.rss as number)} RSS, ${mb(base.heapUsed as number)} heap) (target <= 2 KiB all told at 10,000)`,
+      );
+    }
+    await client.close();
+  } finally {
+    await stopChild(proxy);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
-    `# inform-storm: ${DEVICES} devices, concurrency ${CONCURRENCY}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+    `# inform-storm: ${DEVICES} devices, concurrency ${CONCURRENCY}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`,
   );
   console.log(
     '# workload: full session per device = Inform (20 params, ~5 KB) -> InformResponse -> empty POST -> 204; load generator in a separate process from the server',
   );
 
-  const bare = await startChild(['bare']);
-  await storm(bare.port, Math.min(1000, DEVICES), 'WARM'); // JIT warm-up
-  const b = await storm(bare.port, DEVICES, 'BARE');
-  console.log(`bare node:http (parse + fixed InformResponse): ${fmt(b.rate, 0)} sessions/s, p50 ${fmt(b.p50)} ms, p99 ${fmt(b.p99)} ms`);
-  await stopChild(bare);
-
-  const ex = await startChild(['express']);
-  await storm(ex.port, Math.min(1000, DEVICES), 'WARM');
-  const e = await storm(ex.port, DEVICES, 'EXPR');
-  console.log(
-    `bare express (same handler): ${fmt(e.rate, 0)} sessions/s, p50 ${fmt(e.p50)} ms, p99 ${fmt(e.p99)} ms; express/node:http ratio ${fmt(e.rate / b.rate, 2)}`,
-  );
-  await stopChild(ex);
-
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-'));
   try {
-    const proxy = await startChild(['proxy', dir]);
-    const base = await proxy.ask('stats', { gc: true });
-    await storm(proxy.port, Math.min(1000, DEVICES), 'WARM');
+    // Both servers live for the whole comparison; only one is loaded at a time.
+    const [bare, proxy] = await Promise.all([startChild(['bare']), startChild(['proxy', dir])]);
+    await idleCheck({ label: 'registration' });
     await proxy.ask('reset-el');
     const p = await storm(proxy.port, DEVICES, 'SN'); // first sessions: registration (insert)
     const s1 = await proxy.ask('stats');
     console.log(
-      `proxy, first Inform of each device (registers it): ${fmt(p.rate, 0)} sessions/s, p50 ${fmt(p.p50)} ms, p99 ${fmt(p.p99)} ms, event-loop delay p99 ${fmt(s1.elP99 as number)} ms, RSS ${mb(s1.rss as number)}`,
+      `proxy, first Inform of each of ${DEVICES} devices (registers it): ${fmt(p.rate, 0)} sessions/s, p50 ${fmt(p.p50)} ms, p99 ${fmt(p.p99)} ms, event-loop delay p99 ${fmt(s1.elP99 as number)} ms, RSS ${mb(s1.rss as number)}`,
     );
-    await proxy.ask('reset-el');
-    const p2 = await storm(proxy.port, DEVICES, 'SN'); // known devices: the steady state
-    const s2 = await proxy.ask('stats');
-    console.log(
-      `proxy, known devices (periodic Informs): ${fmt(p2.rate, 0)} sessions/s, p50 ${fmt(p2.p50)} ms, p99 ${fmt(p2.p99)} ms, event-loop delay p99 ${fmt(s2.elP99 as number)} ms, RSS ${mb(s2.rss as number)}`,
-    );
-    console.log(`ratio proxy/bare node:http: ${fmt(p2.rate / b.rate, 2)} (target >= 0.8); sessions/s target >= 1500`);
+    await storm(bare.port, Math.min(1000, DEVICES), 'WARM'); // JIT warm-up of the baseline
+
+    const show = (r: StormResult): string => `${fmt(r.rate, 0)} sessions/s (${r.sessions} in ${fmt(r.seconds)} s), p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms`;
+    await paired<StormResult>({
+      title: `Inform sessions, known devices, concurrency ${CONCURRENCY}, ${SECONDS} s per run`,
+      rounds: ROUNDS,
+      a: { label: 'proxy', run: () => storm(proxy.port, DEVICES, 'SN', CONCURRENCY, SECONDS) },
+      b: { label: 'bare node:http + same parser', run: () => storm(bare.port, DEVICES, 'SN', CONCURRENCY, SECONDS) },
+      value: (r) => r.rate,
+      show,
+    });
+    console.log('(targets: ratio >= 0.9 (issue 22); proxy >= 1,500 sessions/s)');
+    await stopChild(bare);
 
     // 2,000-parameter GetParameterValuesResponses arriving mid-storm. A saturated server's
     // event-loop delay measures queueing, not stalls, so this runs a steady background load
@@ -266,6 +330,7 @@ async function main(): Promise<void> {
     if (BIG > 0) {
       await storm(proxy.port, 1, 'BIGDEV'); // register the big device
       const background = Math.min(DEVICES, 4000);
+      await idleCheck({ label: 'event-loop run' });
       await proxy.ask('reset-el');
       await storm(proxy.port, background, 'SN', 8);
       const calm = await proxy.ask('stats');
@@ -279,24 +344,11 @@ async function main(): Promise<void> {
         `event-loop delay under a steady ${background}-session background load (concurrency 8): max ${fmt(calm.elMax as number)} ms without big responses; max ${fmt(st.elMax as number)} ms, p99 ${fmt(st.elP99 as number)} ms with ${BIG} x 2,000-parameter GetParameterValuesResponse (decoded on a worker) (target: big responses add no stall > 10 ms); background ${fmt(s3.rate, 0)} sessions/s; big session latency max ${fmt(Math.max(...bigLat))} ms`,
       );
     }
-
-    // RSS per registered (idle) device: their truth is in the store, not in RAM.
-    const steady = await proxy.ask('stats', { gc: true });
-    const registered = steady.devices as number;
-    const chunk = 10_000;
-    for (let from = 0; from < REGISTERED - registered; from += chunk) {
-      await proxy.ask('seed', { from, to: Math.min(from + chunk, REGISTERED - registered) });
-    }
-    const full = await proxy.ask('stats', { gc: true });
-    const n = full.devices as number;
-    const added = n - registered;
-    console.log(
-      `RSS with ${n} registered devices: ${mb(full.rss as number)} = ${fmt((full.rss as number) / n, 0)} bytes per registered device all told (process at start ${mb(base.rss as number)}); growth from ${registered} to ${n} devices: ${fmt(((full.rss as number) - (steady.rss as number)) / Math.max(1, added), 0)} bytes per added idle device (target <= 2048; ${registered} registered through sessions, ${added} seeded into the store)`,
-    );
     await stopChild(proxy);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  await memoryPerDevice(MEMORY);
 }
 
 main().catch((e: unknown) => {

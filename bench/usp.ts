@@ -1,9 +1,12 @@
 /**
  * USP benchmark (npm run bench:usp): prints, one line per figure with its workload,
  *  - GetResp Record encode+decode rates (50 and 2,000 parameters), one core;
- *  - request/response round trips per second over each MTP (WebSocket, MQTT 5 via mosquitto,
- *    STOMP via RabbitMQ) with 1,000 agents behind one broker connection, the proxy in a
- *    child process, Gets spread over all agents, 32 in flight;
+ *  - MQTT 5 via mosquitto: the proxy (1,000 agents behind one broker connection) against a trivial
+ *    echo responder on the same broker (the ceiling), in paired rounds (bench/paired.ts: A B, B A,
+ *    a CPU-idle check before each) of `--seconds` each, Gets of Device.LocalAgent.EndpointID spread
+ *    over all agents, 32 in flight, from a controller harness with TCP_NODELAY; prints every round,
+ *    the proxy/echo ratio (median, min-max), p50 latency and CPU per Get of each responder;
+ *  - Get round trips per second over WebSocket and STOMP via RabbitMQ (one run each of `--seconds`);
  *  - proxy RSS per registered agent and per open WebSocket connection.
  * Brokers are started like the tests do (test/helpers/brokers.ts); a missing one is reported.
  */
@@ -14,15 +17,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import mqtt, { type MqttClient } from 'mqtt';
+import { median as med, paired } from './paired.js';
 import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp } from '../test/helpers/brokers.js';
 
 const { values } = parseArgs({
-  options: { agents: { type: 'string', default: '1000' }, requests: { type: 'string', default: '3000' }, quick: { type: 'boolean', default: false } },
+  options: {
+    agents: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '6' },
+    inflight: { type: 'string', default: '32' },
+    quick: { type: 'boolean', default: false },
+  },
 });
 const AGENTS = values.quick ? 200 : Number(values.agents);
-const REQUESTS = values.quick ? 500 : Number(values.requests);
+const SECONDS = values.quick ? 2 : Number(values.seconds);
+const ROUNDS = values.quick ? 2 : Number(values.rounds);
+const INFLIGHT = Number(values.inflight);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CTL = 'proto::bench-ctl';
 const agentEid = (i: number): string => `os::00BENC-SEED${String(i).padStart(8, '0')}`;
@@ -80,14 +93,15 @@ function startChild(args: string[]): Promise<Child> {
 
 async function roundTrips(client: UspControllerClient, label: string): Promise<void> {
   await client.connect();
-  // Warm-up, then the measured run: Gets spread over every agent, 32 in flight.
+  // Warm-up, then the measured run: Gets spread over every agent, INFLIGHT in flight.
   for (let i = 0; i < 50; i++) await client.request(getMsg(['Device.LocalAgent.EndpointID']), 10_000, agentEid(i % AGENTS));
   let next = 0;
   let failed = 0;
   const t0 = performance.now();
+  const until = t0 + SECONDS * 1000;
   await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < REQUESTS) {
+    Array.from({ length: INFLIGHT }, async () => {
+      while (performance.now() < until) {
         const i = next++;
         const r = await client.request(getMsg(['Device.LocalAgent.EndpointID']), 10_000, agentEid(i % AGENTS)).catch(() => null);
         if (r?.body.msgBody !== 'response') failed++;
@@ -95,8 +109,81 @@ async function roundTrips(client: UspControllerClient, label: string): Promise<v
     }),
   );
   const s = (performance.now() - t0) / 1000;
-  console.log(`${label}: ${fmt(REQUESTS / s)} Get round trips/s (${REQUESTS} requests over ${AGENTS} agents, 32 in flight, ${failed} failed)`);
+  console.log(
+    `${label}: ${fmt(next / s)} Get round trips/s (${next} requests in ${s.toFixed(1)} s over ${AGENTS} agents, ${INFLIGHT} in flight, ${failed} failed; one run)`,
+  );
   await client.close();
+}
+
+/** A bare MQTT 5 controller: TCP_NODELAY, QoS 1, Records built once per request like a real one. */
+class MqttHarness {
+  private c: MqttClient | undefined;
+  private readonly waiting = new Map<string, () => void>();
+  private seq = 0;
+  constructor(
+    private readonly url: string,
+    private readonly replyTopic: string,
+  ) {}
+
+  async connect(): Promise<void> {
+    const c = mqtt.connect(this.url, { protocolVersion: 5, reconnectPeriod: 0, clean: true, properties: { userProperties: { 'usp-endpoint-id': CTL } } });
+    this.c = c;
+    await new Promise<void>((resolve, reject) => {
+      c.once('connect', () => resolve());
+      c.once('error', reject);
+    });
+    (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+    c.on('message', (_t, payload) => {
+      const rec = decodeRecord(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+      if (rec.recordType.kind !== 'noSessionContext') return;
+      const msg = decodeMsg(rec.recordType.payload);
+      const w = this.waiting.get(msg.header.msgId);
+      this.waiting.delete(msg.header.msgId);
+      if (msg.body.msgBody === 'response') w?.();
+    });
+    await c.subscribeAsync(this.replyTopic, { qos: 1 });
+  }
+
+  /** Gets spread over the agents, INFLIGHT in flight, for `seconds`, to an agent topic. */
+  async run(topic: string, seconds: number): Promise<{ rate: number; p50: number; count: number; failed: number }> {
+    const c = this.c!;
+    const lat: number[] = [];
+    let next = 0;
+    let failed = 0;
+    const t0 = performance.now();
+    const until = t0 + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: INFLIGHT }, async () => {
+        while (performance.now() < until) {
+          const i = next++;
+          const msg = getMsg(['Device.LocalAgent.EndpointID']);
+          msg.header.msgId = `b-${++this.seq}`;
+          const bytes = encodeRecord(noSessionRecord(CTL, agentEid(i % AGENTS), msg));
+          const s0 = performance.now();
+          const ok = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => {
+              this.waiting.delete(msg.header.msgId);
+              resolve(false);
+            }, 10_000);
+            this.waiting.set(msg.header.msgId, () => {
+              clearTimeout(timer);
+              resolve(true);
+            });
+            c.publish(topic, Buffer.from(bytes), { qos: 1, properties: { responseTopic: this.replyTopic, contentType: 'usp.msg' } });
+          });
+          if (ok) lat.push(performance.now() - s0);
+          else failed++;
+        }
+      }),
+    );
+    const took = (performance.now() - t0) / 1000;
+    lat.sort((x, y) => x - y);
+    return { rate: lat.length / took, p50: lat[Math.floor(lat.length / 2)] ?? Number.NaN, count: lat.length, failed };
+  }
+
+  async close(): Promise<void> {
+    await this.c?.endAsync(true);
+  }
 }
 
 async function main(): Promise<void> {
@@ -124,15 +211,35 @@ async function main(): Promise<void> {
       new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }),
       'WebSocket (one connection on the shared path /usp)',
     );
-    if (mosq)
-      await roundTrips(
-        new UspControllerClient({
-          agentId: agentEid(0),
-          endpointId: CTL,
-          transport: { mtp: 'mqtt', url: mosq.url, controllerTopic: '/usp/bench-ctl', agentTopic: '/usp/agent' },
-        }),
-        'MQTT 5 via mosquitto (one broker connection for all agents)',
+    if (mosq) {
+      const echo = await startChild(['echo', mosq.url, '/usp/echo']);
+      const h = new MqttHarness(mosq.url, '/usp/bench-ctl');
+      await h.connect();
+      await h.run('/usp/agent', 1); // warm-up of both
+      await h.run('/usp/echo', 1);
+      type Run = { rate: number; p50: number; count: number; failed: number; cpuUs: number };
+      const measured = async (who: Child, topic: string): Promise<Run> => {
+        const c0 = (await who.ask('cpu')).us as number;
+        const r = await h.run(topic, SECONDS);
+        const c1 = (await who.ask('cpu')).us as number;
+        return { ...r, cpuUs: (c1 - c0) / Math.max(1, r.count) };
+      };
+      const res = await paired<Run>({
+        title: `MQTT 5 via mosquitto, Get Device.LocalAgent.EndpointID over ${AGENTS} agents, ${INFLIGHT} in flight, ${SECONDS} s per run`,
+        rounds: ROUNDS,
+        a: { label: 'proxy', run: () => measured(child, '/usp/agent') },
+        b: { label: 'echo responder', run: () => measured(echo, '/usp/echo') },
+        value: (r) => r.rate,
+        show: (r) => `${fmt(r.rate)} Gets/s, p50 ${r.p50.toFixed(2)} ms, CPU ${fmt(r.cpuUs)} us/Get${r.failed ? `, ${r.failed} failed` : ''}`,
+      });
+      console.log(
+        `MQTT proxy/echo ratio ${res.ratio.median.toFixed(2)} (min ${res.ratio.min.toFixed(2)}, max ${res.ratio.max.toFixed(2)}; targets >= 0.95 with one agent, >= 0.9 with 1,000); proxy median ${fmt(res.medianA)} Gets/s, p50 ${med(res.a.map((r) => r.p50)).toFixed(2)} ms, CPU ${fmt(med(res.a.map((r) => r.cpuUs)))} us/Get (target <= 75); echo median ${fmt(res.medianB)} Gets/s, p50 ${med(res.b.map((r) => r.p50)).toFixed(2)} ms, CPU ${fmt(med(res.b.map((r) => r.cpuUs)))} us/Get`,
       );
+      await h.close();
+      const exited = new Promise((r) => echo.proc.once('exit', r));
+      echo.proc.send({ cmd: 'stop' });
+      await exited;
+    }
     if (rabbit)
       await roundTrips(
         new UspControllerClient({

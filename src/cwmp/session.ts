@@ -122,6 +122,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly connections = new WeakMap<object, Binding>();
   /** Sessions lingering for a follow-up RPC, by device. */
   private readonly workWaiters = new Map<string, () => void>();
+  /** Callers' open requests per device (beginRequest): a linger ends when the last one closes. */
+  private readonly requestsOpen = new Map<string, number>();
+  /** Devices in session whose last open request closed before their linger began: no linger. */
+  private readonly lingerDone = new Set<string>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
   /** Dropped connections waiting out their grace. */
   private readonly graceTimers = new Set<NodeJS.Timeout>();
@@ -528,7 +532,10 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (!l) return;
     clearTimeout(l.timer);
     this.local.delete(sid);
-    if (this.localByDevice.get(l.deviceKey) === sid) this.localByDevice.delete(l.deviceKey);
+    if (this.localByDevice.get(l.deviceKey) === sid) {
+      this.localByDevice.delete(l.deviceKey);
+      this.lingerDone.delete(l.deviceKey);
+    }
   }
 
   private onTimeout(sid: string): void {
@@ -542,7 +549,35 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   /** Resolves when an RPC is queued for the device, or after ms. */
+  /**
+   * A caller's request that may enqueue several RPCs for a device (one USP request). While one is
+   * open, a session lingers up to acs.lingerMs for its next RPC; when the last one closes, a
+   * lingering session ends at once instead of holding the CPE's connection for the rest of the
+   * window (issue 22 item 5). Callers that never open one keep the fixed linger. Returns the close
+   * function (idempotent).
+   */
+  beginRequest(deviceKey: string): () => void {
+    this.requestsOpen.set(deviceKey, (this.requestsOpen.get(deviceKey) ?? 0) + 1);
+    this.lingerDone.delete(deviceKey);
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      const n = (this.requestsOpen.get(deviceKey) ?? 1) - 1;
+      if (n > 0) {
+        this.requestsOpen.set(deviceKey, n);
+        return;
+      }
+      this.requestsOpen.delete(deviceKey);
+      const lingering = this.workWaiters.get(deviceKey);
+      if (lingering) lingering();
+      // Closed between the answer and the linger (the answer's settlement may do I/O first).
+      else if (this.localByDevice.has(deviceKey)) this.lingerDone.add(deviceKey);
+    };
+  }
+
   private waitForWork(deviceKey: string, ms: number): Promise<void> {
+    if (this.lingerDone.delete(deviceKey)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);

@@ -384,6 +384,76 @@ test('load shedding: Informs beyond maxSessions get 503 with Retry-After', async
   await store.close();
 });
 
+/** Whether a promise is still pending once everything runnable now has run. */
+async function pending(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  return !settled;
+}
+
+test('adaptive linger: a lingering session ends as soon as the last open request for the device closes', async () => {
+  // lingerMs far beyond the test: only the close can end this linger.
+  const { engine, store, cr } = setup({ lingerMs: 60_000 });
+  const conn = {};
+  await engine
+    .handle({ envelope: env(inform('AL1', ['1 BOOT'])), sessionId: null, connection: conn })
+    .then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
+  const close = engine.beginRequest(KEY('AL1'));
+  const answer = engine.enqueue(KEY('AL1'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.'] }, { linger: true });
+  await new Promise((r) => setTimeout(r, 10));
+  const c2 = {};
+  const ir = await engine.handle({ envelope: env(inform('AL1', ['6 CONNECTION REQUEST'])), sessionId: null, connection: c2 });
+  const gpv = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: c2 }));
+  assert.equal(gpv.body.method, 'GetParameterValues');
+  const end = engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 });
+  assert.equal((await answer).kind, 'response');
+  assert.ok(await pending(end), 'the request is still open: the session lingers for a follow-up');
+  close();
+  close(); // idempotent
+  assert.equal((await end).status, 204, 'the last request closed: the linger ends');
+  assert.equal(cr.calls.length, 1);
+  await engine.close();
+  await store.close();
+});
+
+test('adaptive linger: a request closed before the linger begins ends the session at once; another open request keeps it', async () => {
+  const { engine, store } = setup({ lingerMs: 60_000 });
+  const conn = {};
+  await engine
+    .handle({ envelope: env(inform('AL2', ['1 BOOT'])), sessionId: null, connection: conn })
+    .then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
+  const closeA = engine.beginRequest(KEY('AL2'));
+  const closeB = engine.beginRequest(KEY('AL2'));
+  // Request A closes as soon as its answer arrives, B stays open and follows up.
+  const a = engine.enqueue(KEY('AL2'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.'] }, { linger: true }).then((o) => {
+    closeA();
+    return o;
+  });
+  await new Promise((r) => setTimeout(r, 10));
+  const c2 = {};
+  const ir = await engine.handle({ envelope: env(inform('AL2', ['6 CONNECTION REQUEST'])), sessionId: null, connection: c2 });
+  const gpv = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: c2 }));
+  const held = engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 });
+  assert.equal((await a).kind, 'response');
+  assert.ok(await pending(held), 'B is still open: the session lingers');
+  // B's follow-up rides the lingering session; B closes with its answer, before the next linger.
+  const b = engine.enqueue(KEY('AL2'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true }, { linger: true }).then((o) => {
+    closeB();
+    return o;
+  });
+  const gpn = parse(await held);
+  assert.equal(gpn.body.method, 'GetParameterNames', 'the follow-up came in the same session');
+  const end = await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, gpn.id), sessionId: ir.cookie!, connection: c2 });
+  assert.equal(end.status, 204, 'no request open any more: no linger');
+  assert.equal((await b).kind, 'response');
+  await engine.close();
+  await store.close();
+});
+
 test('linger: a follow-up RPC enqueued right after an answer rides the same session (one connection request)', async () => {
   const { engine, store, cr } = setup({ lingerMs: 500 });
   const conn = {};
