@@ -37,6 +37,7 @@ import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
+import { atRequestEnd, requestSignal } from '../usp/request-scope.js';
 
 /** The parts that exist only when several instances share a Redis store. */
 interface Shared {
@@ -168,8 +169,13 @@ export class CwmpUspProxy {
     );
     // The CWMP device as a data-model backend of its USP Agent (src/interworking/).
     // RPCs of USP requests linger: a follow-up RPC of the same request rides the same session.
-    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) =>
-      this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
+    // While a USP request is being served its device's session lingers for the next RPC; when the
+    // request's handler is done the linger ends at once (acs.lingerMs is the maximum), so the CPE's
+    // session slot is not held for nothing.
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
+      if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
+      return this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
+    };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     const engine = this.engine;
     this.interworking = new Interworking(

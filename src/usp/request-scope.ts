@@ -8,6 +8,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 export interface RequestScope {
   /** Aborted when the answer can no longer be delivered (the controller's connection closed, the proxy stops). */
   readonly signal: AbortSignal;
+  /** Run once when the request's handler has finished (answered or failed); see atRequestEnd. */
+  readonly ends?: Array<() => void>;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
@@ -20,6 +22,14 @@ export function runInRequestScope<T>(scope: RequestScope, fn: () => Promise<T>):
 /** The current request's signal; undefined outside a request (events, timers, shared work). */
 export function requestSignal(): AbortSignal | undefined {
   return storage.getStore()?.signal;
+}
+
+/** Registers `fn` to run when the current request's handler finishes; false (and `fn` not kept) outside a request. */
+export function atRequestEnd(fn: () => void): boolean {
+  const ends = storage.getStore()?.ends;
+  if (!ends) return false;
+  ends.push(fn);
+  return true;
 }
 
 /** Runs `fn` outside any request scope: work shared by several requests must not end with one of them. */

@@ -433,9 +433,17 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     };
     let resp: Msg | null;
     const started = performance.now();
+    const ends: Array<() => void> = [];
     try {
-      resp = await runInRequestScope({ signal: abort.signal }, () => handle(ctx, msg));
+      resp = await runInRequestScope({ signal: abort.signal, ends }, () => handle(ctx, msg));
     } finally {
+      for (const end of ends.splice(0)) {
+        try {
+          end();
+        } catch (e) {
+          this.log.warn({ err: e }, 'request end hook failed');
+        }
+      }
       done?.();
       if (conn !== null) {
         const set = this.pendingByConn.get(conn);
