@@ -37,6 +37,12 @@ import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
+import { BulkData } from '../bulkdata/profiles.js';
+import { BulkDataScheduler } from '../bulkdata/scheduler.js';
+import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
+
+/** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
+const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
 
 /** The parts that exist only when several instances share a Redis store. */
 interface Shared {
@@ -55,6 +61,9 @@ export class CwmpUspProxy {
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
+  /** Device.BulkData. of every agent (src/bulkdata/) and the timers running its profiles. */
+  readonly bulkData: BulkData;
+  readonly bulkDataScheduler: BulkDataScheduler;
   readonly interworking: Interworking;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
@@ -183,7 +192,7 @@ export class CwmpUspProxy {
       },
       {
         operationTimeoutMs: config.interworking.operationTimeoutMs,
-        excludedPrefixes: LOCAL_AGENT_PREFIXES,
+        excludedPrefixes: PROXY_SERVED_PREFIXES,
         gpvBatchSize: config.interworking.gpvBatchSize,
         namesTtlMs: config.interworking.namesTtlMs,
         partialPaths: config.interworking.partialPaths,
@@ -191,11 +200,12 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }));
     this.usp = new AgentSide({
       config,
       store: this.store,
       log,
-      deviceBackends: [...this.interworking.backends],
+      deviceBackends: [this.bulkData.model, ...this.interworking.backends],
       coordination,
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
@@ -213,6 +223,12 @@ export class CwmpUspProxy {
       path: string;
       uniqueKeys: Record<string, string>;
     }) => (kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, uniqueKeys) : this.usp.notifier.objectDeletion(agentEid, path));
+    this.bulkDataScheduler = new BulkDataScheduler({
+      bulkData: this.bulkData,
+      router: this.usp.router,
+      events: this.usp.notifier,
+      log: log.child({ module: 'bulkdata' }),
+    });
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);
     this.interworking.extension.on('objectChange', objectChange);
@@ -232,7 +248,7 @@ export class CwmpUspProxy {
         store: this.store,
         log: log.child({ module: 'interworking' }),
       },
-      { excludedPrefixes: LOCAL_AGENT_PREFIXES, poll: config.interworking.valueChangePoll },
+      { excludedPrefixes: PROXY_SERVED_PREFIXES, poll: config.interworking.valueChangePoll },
     );
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
@@ -289,6 +305,7 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
+    this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
@@ -403,6 +420,7 @@ export class CwmpUspProxy {
   async stop(): Promise<void> {
     await this.admin?.stop();
     this.events.close();
+    this.bulkDataScheduler.stop();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();
