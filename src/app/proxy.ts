@@ -40,6 +40,7 @@ import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
+import { HttpDelivery } from '../bulkdata/http-delivery.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -228,6 +229,8 @@ export class CwmpUspProxy {
       router: this.usp.router,
       events: this.usp.notifier,
       log: log.child({ module: 'bulkdata' }),
+      // A collector URL is a controller's choice: the connection-request target guard applies.
+      http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
     });
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);

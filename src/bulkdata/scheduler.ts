@@ -2,12 +2,15 @@
  * Runs the enabled Bulk Data profiles of every agent: at each ReportingInterval (aligned on
  * TimeReference when set, TR-181 Profile.{i}.TimeReference) it collects the profile's values and
  * delivers the report. USPEventNotif: a Push! event Notify on Device.BulkData.Profile.{i}. with
- * Data = the JSON report (TR-369 "Use of the USP Event Notification"). A collection that fails is
- * logged and counted; the next interval runs anyway.
+ * Data = the JSON report (TR-369 "Use of the USP Event Notification"). HTTP: the JSON or CSV body
+ * to the collector, retried within the interval (R-BULK.2/3) when RetryEnable, and kept as
+ * retained failed reports for the next one (NumberOfRetainedFailedReports, bounded). A collection
+ * that fails is logged and counted; the next interval runs anyway.
  */
 import type { DmRouter } from '../usp/dm/router.js';
 import { collect } from './collect.js';
-import { encodeJson, type JsonEncoding } from './encode.js';
+import { type CsvEncoding, encodeCsv, encodeJson, type JsonEncoding, type Report } from './encode.js';
+import { type HttpDelivery, retryWaitMs } from './http-delivery.js';
 import type { BulkData, ProfileView } from './profiles.js';
 
 export interface EventSink {
@@ -26,6 +29,10 @@ export interface SchedulerOptions {
   log: SchedulerLog;
   /** Values per report (MaxNumberOfParameterReferences bounds the references, this their expansion). */
   maxValues?: number;
+  /** HTTP delivery (absent: HTTP profiles count as not delivered). */
+  http?: HttpDelivery;
+  /** Retained failed reports per profile when NumberOfRetainedFailedReports is -1 ("as many as possible"). */
+  maxRetained?: number;
   now?: () => number;
 }
 
@@ -46,13 +53,20 @@ export function nextDelay(now: number, intervalS: number, timeReference: string)
 export class BulkDataScheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<string>();
+  /** Failed HTTP reports per "agent|instance", oldest first. */
+  private readonly retained = new Map<string, Report[]>();
   private stopped = false;
   readonly counts: ReportCounts = {};
   private readonly now: () => number;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.now = opts.now ?? Date.now;
-    opts.bulkData.on('change', (e) => this.rearm(e.agentEid));
+    opts.bulkData.on('change', (e) => {
+      // The extension: "If the EncodingType is modified any outstanding failed reports are deleted."
+      const m = /^Device\.BulkData\.Profile\.(\d+)\.$/.exec(e.path);
+      if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(`${e.agentEid}|${m[1]}`);
+      this.rearm(e.agentEid);
+    });
   }
 
   /** Arms the profiles of agents whose rows were restored from the store. */
@@ -120,10 +134,7 @@ export class BulkDataScheduler {
       if (protocol === 'USPEventNotif') {
         this.opts.events.event(agentEid, profile.path, 'Push!', { Data: encodeJson([report], jsonEncoding(profile)) });
         this.count(protocol, 'sent');
-      } else {
-        // HTTP delivery is not built yet: the report is counted as not delivered.
-        this.count(protocol, 'unsupported');
-      }
+      } else await this.deliverHttp(agentEid, profile, report);
     } catch (e) {
       this.count(protocol, 'collection_failed');
       this.opts.log.warn({ agent: agentEid, profile: profile.path, err: (e as Error).message }, 'bulk data collection failed');
@@ -131,6 +142,69 @@ export class BulkDataScheduler {
       this.running.delete(busy);
     }
   }
+  /** Failed reports kept for a profile (tests, the admin view). */
+  retainedReports(agentEid: string, instance: number): number {
+    return this.retained.get(`${agentEid}|${instance}`)?.length ?? 0;
+  }
+
+  private async deliverHttp(agentEid: string, profile: ProfileView, report: Report): Promise<void> {
+    const key = `${agentEid}|${profile.instance}`;
+    const reports = [...(this.retained.get(key) ?? []), report];
+    if (!this.opts.http) {
+      this.count('HTTP', 'unsupported');
+      return;
+    }
+    const csv = profile.values.EncodingType === 'CSV';
+    const body = csv ? encodeCsv(reports, csvEncoding(profile)) : encodeJson(reports, jsonEncoding(profile));
+    const h = profile.http;
+    const send = () =>
+      this.opts.http!.send({
+        url: h.URL ?? '',
+        method: h.Method === 'PUT' ? 'PUT' : 'POST',
+        username: h.Username ?? '',
+        password: h.Password ?? '',
+        gzip: h.Compression === 'GZIP',
+        useDateHeader: h.UseDateHeader !== 'false',
+        mediaType: csv ? 'text/csv' : 'application/json',
+        reportFormat: csv ? csvEncoding(profile).reportFormat : jsonEncoding(profile).reportFormat,
+        body,
+        agentEid,
+      });
+    // Retries stop when the next interval comes (R-BULK.3): its report carries these along.
+    const deadline = this.now() + Number(profile.values.ReportingInterval) * 1000;
+    let outcome = await send();
+    for (let n = 1; !outcome.ok && !outcome.refused && h.RetryEnable === 'true' && !this.stopped; n++) {
+      const wait = retryWaitMs(n, Number(h.RetryMinimumWaitInterval ?? 5), Number(h.RetryIntervalMultiplier ?? 2000));
+      if (this.now() + wait >= deadline) break;
+      await new Promise((r) => setTimeout(r, wait).unref?.());
+      outcome = await send();
+    }
+    if (outcome.ok) {
+      this.retained.delete(key);
+      this.count('HTTP', 'sent');
+      return;
+    }
+    this.count('HTTP', outcome.refused ? 'refused' : 'failed');
+    const keep = Number(profile.values.NumberOfRetainedFailedReports ?? 0);
+    const max = this.opts.maxRetained ?? 64;
+    const limit = keep < 0 ? max : Math.min(keep, max);
+    if (limit > 0) this.retained.set(key, reports.slice(-limit));
+    else this.retained.delete(key);
+    this.opts.log.warn(
+      { agent: agentEid, profile: profile.path, detail: outcome.detail, retained: Math.min(reports.length, limit) },
+      'bulk data report not delivered to the HTTP collector',
+    );
+  }
+}
+
+function csvEncoding(p: ProfileView): CsvEncoding {
+  return {
+    fieldSeparator: p.csv.FieldSeparator ?? ',',
+    rowSeparator: p.csv.RowSeparator ?? '&#13;&#10;',
+    escapeCharacter: p.csv.EscapeCharacter ?? '&quot;',
+    reportFormat: p.csv.ReportFormat === 'ParameterPerRow' ? 'ParameterPerRow' : 'ParameterPerColumn',
+    rowTimestamp: p.csv.RowTimestamp === 'ISO-8601' ? 'ISO-8601' : p.csv.RowTimestamp === 'None' ? 'None' : 'Unix-Epoch',
+  };
 }
 
 function jsonEncoding(p: ProfileView): JsonEncoding {

@@ -4,11 +4,15 @@
  * of a TR-098 one (read through the mapping), subscribes to its Push! event, and receives reports
  * whose Data is the extension's JSON with the devices' own values, collected through CWMP
  * GetParameterValues. A ReportingInterval below MinReportingInterval gets 7012, and the profiles
- * are still there after a proxy restart on the same data folder.
+ * are still there after a proxy restart on the same data folder. HTTP: reports reach a collector
+ * started by the test as JSON and CSV bodies with the extension's headers; while the collector
+ * answers 500 they are retained and arrive with the next report; a link-local URL is refused.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Fleet } from '../../src/tools/sim/fleet.js';
@@ -136,6 +140,98 @@ for (const model of ['tr181', 'tr098'] as const) {
     await ctl.notify((m) => isPush(m) && ctl.notifies.filter(isPush).indexOf(m) >= before, 20_000, 'second Push!');
   });
 }
+
+test('HTTP profile: JSON then CSV bodies reach the collector; reports retained during an outage arrive later', { timeout: 60_000 }, async (t) => {
+  const got: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string; status: number }[] = [];
+  let failures = 2;
+  const collector = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const status = failures-- > 0 ? 500 : 200;
+      got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), status });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => collector.close(() => r())));
+  const url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/bdc`;
+  const { agent, serial, ctl } = await deviceAndController('tr181', 'BDC');
+  const ok = (m: Msg, type = 'ADD_RESP') => assert.equal(m.header.msgType, type, JSON.stringify(m.body));
+  ok(
+    await ctl.req(
+      add([
+        {
+          objPath: 'Device.BulkData.Profile.',
+          params: { Alias: 'http', Protocol: 'HTTP', EncodingType: 'JSON', ReportingInterval: '1', NumberOfRetainedFailedReports: '5' },
+          required: true,
+        },
+      ]),
+      20_000,
+    ),
+  );
+  ok(
+    await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference: 'Device.DeviceInfo.SerialNumber' }, required: true }]), 20_000),
+  );
+  ok(
+    await ctl.req(
+      set([
+        { objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: url, Username: 'bdc', Password: 'bdc-secret' }, required: true },
+        { objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'true' }, required: true },
+      ]),
+      20_000,
+    ),
+    'SET_RESP',
+  );
+  const until = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 20_000;
+    while (!pred()) {
+      if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(got.map((g) => [g.status, g.headers['content-type']]))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until(() => got.some((g) => g.status === 200), 'a report accepted after the outage');
+  const first = got.find((g) => g.status === 200)!;
+  assert.equal(first.method, 'POST');
+  assert.equal(first.headers['content-type'], 'application/json; charset=UTF-8');
+  assert.equal(first.headers['bbf-report-format'], '"ObjectHierarchy"');
+  assert.ok(first.headers.date, 'UseDateHeader defaults to true');
+  assert.equal(first.headers.authorization, `Basic ${Buffer.from('bdc:bdc-secret').toString('base64')}`);
+  assert.equal(new URL(first.url, 'http://x').searchParams.get('eid'), agent);
+  const body = JSON.parse(first.body) as { Report: { CollectionTime: number; Device: { DeviceInfo: { SerialNumber: string } } }[] };
+  assert.equal(body.Report.length, 3, 'the two reports of the outage, then the current one');
+  for (const r of body.Report) assert.equal(r.Device.DeviceInfo.SerialNumber, serial);
+  assert.ok(body.Report[0]!.CollectionTime < body.Report[2]!.CollectionTime, 'oldest first');
+
+  ok(
+    await ctl.req(
+      set([
+        { objPath: 'Device.BulkData.Profile.1.', params: { EncodingType: 'CSV' }, required: true },
+        { objPath: 'Device.BulkData.Profile.1.CSVEncoding.', params: { ReportFormat: 'ParameterPerRow' }, required: true },
+      ]),
+      20_000,
+    ),
+    'SET_RESP',
+  );
+  await until(() => got.some((g) => g.headers['content-type'] === 'text/csv; charset=UTF-8'), 'a CSV report');
+  const csv = got.find((g) => g.headers['content-type'] === 'text/csv; charset=UTF-8')!;
+  assert.equal(csv.headers['bbf-report-format'], '"ParameterPerRow"');
+  const rows = csv.body.split('\r\n');
+  assert.equal(rows[0], 'ReportTimestamp,ParameterName,ParameterValue,ParameterType');
+  assert.match(rows[1]!, new RegExp(`^\\d+,Device\\.DeviceInfo\\.SerialNumber,${serial},string$`));
+
+  // A collector URL on a link-local address is refused as a connection request would be.
+  const scheduler = tp!.proxy.bulkDataScheduler;
+  const refusedBefore = scheduler.counts['HTTP|refused'] ?? 0;
+  ok(
+    await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://169.254.169.254/latest' }, required: true }]), 20_000),
+    'SET_RESP',
+  );
+  await until(() => (scheduler.counts['HTTP|refused'] ?? 0) > refusedBefore, 'a refused report');
+  const g = await ctl.req(get(['Device.BulkData.Profile.1.HTTP.Password']), 20_000);
+  assert.equal(g.body.response!.getResp!.reqPathResults[0]!.resolvedPathResults[0]!.resultParams.Password, '', 'the password is never read back');
+  ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'false' }, required: true }]), 20_000), 'SET_RESP');
+});
 
 test('profiles are kept in the store and still report after a proxy restart', { timeout: 60_000 }, async () => {
   await tp!.stop();

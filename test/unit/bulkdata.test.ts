@@ -11,6 +11,7 @@ import { encodeCsv, encodeJson, type Report } from '../../src/bulkdata/encode.js
 import { BulkData } from '../../src/bulkdata/profiles.js';
 import { nextDelay } from '../../src/bulkdata/scheduler.js';
 import { reportName } from '../../src/bulkdata/collect.js';
+import { HttpDelivery, retryWaitMs } from '../../src/bulkdata/http-delivery.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { hasReference, REFERENCE } from '../helpers/paths.js';
 
@@ -161,4 +162,52 @@ test('Profile Add/Set/Delete follow the data model: 7012 below MinReportingInter
   );
   assert.deepEqual(await again.model.instances(ctx.agentEid, 'Device.BulkData.Profile.'), [1]);
   await store.close();
+});
+
+test('HTTP retry waits follow the TR-369 Notify retry table, fixed from the tenth retry (R-BULK.3)', () => {
+  assert.equal(
+    retryWaitMs(1, 5, 2000, () => 0),
+    5_000,
+  );
+  assert.equal(
+    retryWaitMs(1, 5, 2000, () => 1),
+    10_000,
+  );
+  assert.equal(
+    retryWaitMs(3, 5, 2000, () => 0),
+    20_000,
+  );
+  assert.equal(
+    retryWaitMs(10, 5, 2000, () => 1),
+    5_120_000,
+  );
+  assert.equal(
+    retryWaitMs(25, 5, 2000, () => 1),
+    5_120_000,
+  );
+});
+
+test('HTTP delivery refuses what the target guard refuses and URLs that are not http(s), before any connection', async () => {
+  const asked: string[] = [];
+  const d = new HttpDelivery({
+    check: async (host, port) => (asked.push(`${host}:${port}`), { ok: false, detail: 'address 169.254.169.254 is link-local' }),
+    timeoutMs: 1000,
+  });
+  const base = {
+    method: 'POST',
+    username: '',
+    password: '',
+    gzip: false,
+    useDateHeader: true,
+    mediaType: 'application/json',
+    reportFormat: 'NameValuePair',
+    body: '{}',
+    agentEid: 'os::a',
+  } as const;
+  const r = await d.send({ ...base, url: 'http://169.254.169.254/latest' });
+  assert.deepEqual(r, { ok: false, detail: 'HTTP.URL refused: address 169.254.169.254 is link-local', refused: true });
+  assert.deepEqual(asked, ['169.254.169.254:80']);
+  assert.equal((await d.send({ ...base, url: 'file:///etc/passwd' })).ok, false);
+  assert.equal((await d.send({ ...base, url: 'not a url' })).ok, false);
+  assert.deepEqual(asked, ['169.254.169.254:80'], 'the guard is not even asked');
 });
