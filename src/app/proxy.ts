@@ -231,6 +231,12 @@ export class CwmpUspProxy {
       log: log.child({ module: 'bulkdata' }),
       // A collector URL is a controller's choice: the connection-request target guard applies.
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
+      claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
+    });
+    // ObjectCreation/ObjectDeletion of the proxy-served Device.BulkData. rows, as for the device's own.
+    this.bulkData.on('change', (e) => {
+      const uniqueKeys: Record<string, string> = e.schemaPath === 'Device.BulkData.Profile.{i}.' ? { Alias: e.values.Alias ?? '' } : {};
+      if (e.kind !== 'set') objectChange({ kind: e.kind, agentEid: e.agentEid, path: e.path, uniqueKeys });
     });
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);

@@ -33,6 +33,11 @@ export interface SchedulerOptions {
   http?: HttpDelivery;
   /** Retained failed reports per profile when NumberOfRetainedFailedReports is -1 ("as many as possible"). */
   maxRetained?: number;
+  /**
+   * Several instances run the same timers (src/cluster/): one report per profile and interval slot,
+   * taken by the instance that claims it (Coordination.claimOnce). Absent: this instance alone.
+   */
+  claim?: (key: string, ttlMs: number) => Promise<boolean>;
   now?: () => number;
 }
 
@@ -103,12 +108,23 @@ export class BulkDataScheduler {
       () => {
         if (this.stopped) return;
         this.arm(agentEid, instance, key, intervalS, timeReference);
-        void this.report(agentEid, instance);
+        const slot = Math.round(this.now() / (intervalS * 1000));
+        void this.claimed(`bulkdata|${agentEid}|${instance}|${slot}`, intervalS * 2000).then((mine) => (mine ? this.report(agentEid, instance) : undefined));
       },
       nextDelay(this.now(), intervalS, timeReference),
     );
     t.unref?.();
     this.timers.set(key, t);
+  }
+
+  private async claimed(key: string, ttlMs: number): Promise<boolean> {
+    if (!this.opts.claim) return true;
+    try {
+      return await this.opts.claim(key, ttlMs);
+    } catch (e) {
+      this.opts.log.warn({ key, err: (e as Error).message }, 'claiming a bulk data report across instances failed; skipped');
+      return false;
+    }
   }
 
   private count(protocol: string, outcome: string): void {

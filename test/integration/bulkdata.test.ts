@@ -162,6 +162,18 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
     await ctl.req(
       add([
         {
+          objPath: 'Device.LocalAgent.Subscription.',
+          params: { Enable: 'true', ID: 'bd-created', NotifType: 'ObjectCreation', ReferenceList: 'Device.BulkData.Profile.' },
+          required: true,
+        },
+      ]),
+      20_000,
+    ),
+  );
+  ok(
+    await ctl.req(
+      add([
+        {
           objPath: 'Device.BulkData.Profile.',
           params: { Alias: 'http', Protocol: 'HTTP', EncodingType: 'JSON', ReportingInterval: '1', NumberOfRetainedFailedReports: '5' },
           required: true,
@@ -173,6 +185,8 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   ok(
     await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference: 'Device.DeviceInfo.SerialNumber' }, required: true }]), 20_000),
   );
+  const created = await ctl.notify((m) => m.body.request?.notify?.subscriptionId === 'bd-created', 10_000, 'ObjectCreation');
+  assert.deepEqual(created.body.request!.notify!.objCreation, { objPath: 'Device.BulkData.Profile.1.', uniqueKeys: { Alias: 'http' } });
   ok(
     await ctl.req(
       set([
