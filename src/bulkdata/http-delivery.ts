@@ -1,7 +1,8 @@
 /**
  * HTTP(S) delivery of Bulk Data reports (TR-369 "HTTP Bulk Data Collection" extension): POST or
  * PUT of the encoded body with Content-Type and charset (R-BULK.7), BBF-Report-Format (R-BULK.8),
- * Date, gzip, Basic credentials, and the agent's Endpoint ID as the "eid" URI parameter. The
+ * Date, gzip, Basic credentials, the agent's Endpoint ID as the "eid" URI parameter and then the
+ * RequestURIParameter ones. The
  * collector URL is a controller's choice: it goes through the same target guard as connection
  * requests (allow list, link-local and the proxy's own ports refused), and the connection is made
  * to the address the guard resolved, so that a second DNS answer cannot move it.
@@ -23,6 +24,8 @@ export interface HttpReport {
   reportFormat: string;
   body: string;
   agentEid: string;
+  /** RequestURIParameter name/value pairs, appended after eid. */
+  query?: readonly (readonly [string, string])[];
 }
 
 export type DeliveryOutcome = { ok: true; status: number } | { ok: false; detail: string; status?: number; refused?: boolean };
@@ -51,6 +54,7 @@ export class HttpDelivery {
     const target = await this.opts.check(url.hostname, port);
     if (!target.ok) return { ok: false, detail: `HTTP.URL refused: ${target.detail}`, refused: true };
     url.searchParams.append('eid', r.agentEid);
+    for (const [k, v] of r.query ?? []) url.searchParams.append(k, v);
     const body = r.gzip ? gzipSync(r.body) : Buffer.from(r.body);
     const headers: Record<string, string> = {
       'Content-Type': `${r.mediaType}; charset=UTF-8`,

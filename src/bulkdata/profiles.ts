@@ -32,6 +32,8 @@ export interface ProfileView {
   json: Row;
   csv: Row;
   http: Row;
+  /** HTTP.RequestURIParameter.{i}: URI query parameters whose values are read at each delivery. */
+  uriParameters: { name: string; reference: string }[];
 }
 
 export type BulkDataLimits = Config['bulkData'];
@@ -102,6 +104,10 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
         json: this.model.objectValues(agentEid, `${path}JSONEncoding.`) ?? {},
         csv: this.model.objectValues(agentEid, `${path}CSVEncoding.`) ?? {},
         http,
+        uriParameters: [...this.model.rows(agentEid, `${path}HTTP.RequestURIParameter.`)]
+          .sort(([a], [b]) => a - b)
+          .map(([, r]) => ({ name: r.Name ?? '', reference: r.Reference ?? '' }))
+          .filter((u) => u.name !== '' && u.reference !== ''),
       });
     }
     return out;

@@ -173,6 +173,17 @@ export class BulkDataScheduler {
     const csv = profile.values.EncodingType === 'CSV';
     const body = csv ? encodeCsv(reports, csvEncoding(profile)) : encodeJson(reports, jsonEncoding(profile));
     const h = profile.http;
+    // RequestURIParameter values are read now (extension "Use of the URI Query Parameters"); one that cannot be read is sent empty.
+    let query: [string, string][] = [];
+    if (profile.uriParameters.length) {
+      const values = await this.opts.router
+        .get(
+          agentEid,
+          profile.uriParameters.map((u) => u.reference),
+        )
+        .catch(() => new Map<string, string>());
+      query = profile.uriParameters.map((u) => [u.name, values.get(u.reference) ?? '']);
+    }
     const send = () =>
       this.opts.http!.send({
         url: h.URL ?? '',
@@ -185,6 +196,7 @@ export class BulkDataScheduler {
         reportFormat: csv ? csvEncoding(profile).reportFormat : jsonEncoding(profile).reportFormat,
         body,
         agentEid,
+        query,
       });
     // Retries stop when the next interval comes (R-BULK.3): its report carries these along.
     const deadline = this.now() + Number(profile.values.ReportingInterval) * 1000;

@@ -185,6 +185,14 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   ok(
     await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference: 'Device.DeviceInfo.SerialNumber' }, required: true }]), 20_000),
   );
+  ok(
+    await ctl.req(
+      add([
+        { objPath: 'Device.BulkData.Profile.1.HTTP.RequestURIParameter.', params: { Name: 'sn', Reference: 'Device.DeviceInfo.SerialNumber' }, required: true },
+      ]),
+      20_000,
+    ),
+  );
   const created = await ctl.notify((m) => m.body.request?.notify?.subscriptionId === 'bd-created', 10_000, 'ObjectCreation');
   assert.deepEqual(created.body.request!.notify!.objCreation, { objPath: 'Device.BulkData.Profile.1.', uniqueKeys: { Alias: 'http' } });
   ok(
@@ -212,6 +220,7 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   assert.ok(first.headers.date, 'UseDateHeader defaults to true');
   assert.equal(first.headers.authorization, `Basic ${Buffer.from('bdc:bdc-secret').toString('base64')}`);
   assert.equal(new URL(first.url, 'http://x').searchParams.get('eid'), agent);
+  assert.equal(new URL(first.url, 'http://x').searchParams.get('sn'), serial, 'RequestURIParameter');
   const body = JSON.parse(first.body) as { Report: { CollectionTime: number; Device: { DeviceInfo: { SerialNumber: string } } }[] };
   assert.equal(body.Report.length, 3, 'the two reports of the outage, then the current one');
   for (const r of body.Report) assert.equal(r.Device.DeviceInfo.SerialNumber, serial);
