@@ -36,24 +36,47 @@ export function reportName(ref: ParameterRef, resolvedRef: string, path: string)
 
 /** Reads a profile's references now. Unknown references are left out (a status, not a failure). */
 export async function collect(router: DmRouter, agentEid: string, refs: readonly ParameterRef[], now: number, maxValues: number): Promise<Report> {
-  const wanted: { ref: ParameterRef; path: string }[] = [];
-  for (const ref of refs) for (const path of await concrete(router, agentEid, ref.reference, maxValues)) wanted.push({ ref, path });
-  const values = await router.get(
-    agentEid,
-    wanted.map((w) => w.path),
-  );
-  const types = await typesOf(router, agentEid, [...values.keys()]);
-  const out: ReportValue[] = [];
-  const seen = new Set<string>();
-  for (const { ref, path } of wanted) {
-    const hits = path.endsWith('.') ? [...values.keys()].filter((k) => k.startsWith(path)) : values.has(path) ? [path] : [];
-    for (const k of hits) {
-      if (seen.has(k) || out.length >= maxValues) continue;
-      seen.add(k);
-      out.push({ name: reportName(ref, path, k), value: values.get(k)!, type: types.get(k) ?? 'string' });
-    }
+  return (await collectMany(router, agentEid, [refs], now, maxValues))[0]!;
+}
+
+/**
+ * Reads several profiles of one agent at once: the union of their paths in one Get through the
+ * router, so that a CWMP device answers one batched GetParameterValues for all of them (issue 20:
+ * the parameters of all profiles of a device merged), then one report per profile.
+ */
+export async function collectMany(
+  router: DmRouter,
+  agentEid: string,
+  profiles: readonly (readonly ParameterRef[])[],
+  now: number,
+  maxValues: number,
+): Promise<Report[]> {
+  const wanted: { ref: ParameterRef; path: string }[][] = [];
+  const union = new Set<string>();
+  for (const refs of profiles) {
+    const list: { ref: ParameterRef; path: string }[] = [];
+    for (const ref of refs)
+      for (const path of await concrete(router, agentEid, ref.reference, maxValues)) {
+        list.push({ ref, path });
+        union.add(path);
+      }
+    wanted.push(list);
   }
-  return { collectedAt: now, values: out };
+  const values = await router.get(agentEid, [...union]);
+  const types = await typesOf(router, agentEid, [...values.keys()]);
+  return wanted.map((list) => {
+    const out: ReportValue[] = [];
+    const seen = new Set<string>();
+    for (const { ref, path } of list) {
+      const hits = path.endsWith('.') ? [...values.keys()].filter((k) => k.startsWith(path)) : values.has(path) ? [path] : [];
+      for (const k of hits) {
+        if (seen.has(k) || out.length >= maxValues) continue;
+        seen.add(k);
+        out.push({ name: reportName(ref, path, k), value: values.get(k)!, type: types.get(k) ?? 'string' });
+      }
+    }
+    return { collectedAt: now, values: out };
+  });
 }
 
 /** TR-106 types of collected parameters, from the supported model (string when unknown). */

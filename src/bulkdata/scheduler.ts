@@ -8,7 +8,7 @@
  * that fails is logged and counted; the next interval runs anyway.
  */
 import type { DmRouter } from '../usp/dm/router.js';
-import { collect } from './collect.js';
+import { collectMany } from './collect.js';
 import { type CsvEncoding, encodeCsv, encodeJson, type JsonEncoding, type Report } from './encode.js';
 import { type HttpDelivery, retryWaitMs } from './http-delivery.js';
 import type { BulkData, ProfileView } from './profiles.js';
@@ -38,6 +38,8 @@ export interface SchedulerOptions {
    * taken by the instance that claims it (Coordination.claimOnce). Absent: this instance alone.
    */
   claim?: (key: string, ttlMs: number) => Promise<boolean>;
+  /** Profiles of one agent due within this many ms are collected in one Get (default 50). */
+  coalesceMs?: number;
   now?: () => number;
 }
 
@@ -58,6 +60,8 @@ export function nextDelay(now: number, intervalS: number, timeReference: string)
 export class BulkDataScheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<string>();
+  /** Profiles due per agent, collected together after coalesceMs. */
+  private readonly pending = new Map<string, Set<number>>();
   /** Failed HTTP reports per "agent|instance", oldest first. */
   private readonly retained = new Map<string, Report[]>();
   private stopped = false;
@@ -109,7 +113,7 @@ export class BulkDataScheduler {
         if (this.stopped) return;
         this.arm(agentEid, instance, key, intervalS, timeReference);
         const slot = Math.round(this.now() / (intervalS * 1000));
-        void this.claimed(`bulkdata|${agentEid}|${instance}|${slot}`, intervalS * 2000).then((mine) => (mine ? this.report(agentEid, instance) : undefined));
+        void this.claimed(`bulkdata|${agentEid}|${instance}|${slot}`, intervalS * 2000).then((mine) => mine && this.due(agentEid, instance));
       },
       nextDelay(this.now(), intervalS, timeReference),
     );
@@ -132,32 +136,66 @@ export class BulkDataScheduler {
     this.counts[k] = (this.counts[k] ?? 0) + 1;
   }
 
-  /** One report of a profile (public for tests and a later ForceCollection()). */
-  async report(agentEid: string, instance: number): Promise<void> {
-    const profile = this.opts.bulkData.profiles(agentEid).find((p) => p.instance === instance);
-    if (!profile) return;
-    const protocol = profile.values.Protocol ?? '';
-    // A device slower than the interval: no second collection piles up behind the first.
-    const busy = `${agentEid}|${instance}`;
-    if (this.running.has(busy)) {
-      this.count(protocol, 'skipped_busy');
-      this.opts.log.warn({ agent: agentEid, profile: profile.path }, 'bulk data collection still running at the next interval; this one is missed');
-      return;
+  /** A profile's interval came: collected together with the agent's other profiles due now. */
+  private due(agentEid: string, instance: number): void {
+    let batch = this.pending.get(agentEid);
+    if (!batch) {
+      batch = new Set();
+      this.pending.set(agentEid, batch);
+      const t = setTimeout(() => {
+        this.pending.delete(agentEid);
+        void this.report(agentEid, [...batch!]);
+      }, this.opts.coalesceMs ?? 50);
+      t.unref?.();
     }
-    this.running.add(busy);
+    batch.add(instance);
+  }
+
+  /** Collects these profiles of an agent in one Get and delivers each report (public for tests and a later ForceCollection()). */
+  async report(agentEid: string, instances: readonly number[]): Promise<void> {
+    const all = this.opts.bulkData.profiles(agentEid);
+    const due: ProfileView[] = [];
+    for (const n of instances) {
+      const profile = all.find((p) => p.instance === n);
+      if (!profile) continue;
+      // A device slower than the interval: no second collection piles up behind the first.
+      if (this.running.has(`${agentEid}|${n}`)) {
+        this.count(profile.values.Protocol ?? '', 'skipped_busy');
+        this.opts.log.warn({ agent: agentEid, profile: profile.path }, 'bulk data collection still running at the next interval; this one is missed');
+        continue;
+      }
+      this.running.add(`${agentEid}|${n}`);
+      due.push(profile);
+    }
+    if (due.length === 0) return;
     try {
-      const report = await collect(this.opts.router, agentEid, profile.parameters, this.now(), this.opts.maxValues ?? 10_000);
-      if (protocol === 'USPEventNotif') {
-        this.opts.events.event(agentEid, profile.path, 'Push!', { Data: encodeJson([report], jsonEncoding(profile)) });
-        this.count(protocol, 'sent');
-      } else await this.deliverHttp(agentEid, profile, report);
-    } catch (e) {
-      this.count(protocol, 'collection_failed');
-      this.opts.log.warn({ agent: agentEid, profile: profile.path, err: (e as Error).message }, 'bulk data collection failed');
+      let reports: Report[];
+      try {
+        reports = await collectMany(
+          this.opts.router,
+          agentEid,
+          due.map((p) => p.parameters),
+          this.now(),
+          this.opts.maxValues ?? 10_000,
+        );
+      } catch (e) {
+        for (const p of due) this.count(p.values.Protocol ?? '', 'collection_failed');
+        this.opts.log.warn({ agent: agentEid, profiles: due.map((p) => p.path), err: (e as Error).message }, 'bulk data collection failed');
+        return;
+      }
+      await Promise.all(
+        due.map(async (profile, i) => {
+          if (profile.values.Protocol === 'USPEventNotif') {
+            this.opts.events.event(agentEid, profile.path, 'Push!', { Data: encodeJson([reports[i]!], jsonEncoding(profile)) });
+            this.count('USPEventNotif', 'sent');
+          } else await this.deliverHttp(agentEid, profile, reports[i]!);
+        }),
+      );
     } finally {
-      this.running.delete(busy);
+      for (const p of due) this.running.delete(`${agentEid}|${p.instance}`);
     }
   }
+
   /** Failed reports kept for a profile (tests, the admin view). */
   retainedReports(agentEid: string, instance: number): number {
     return this.retained.get(`${agentEid}|${instance}`)?.length ?? 0;

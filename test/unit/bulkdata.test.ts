@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { encodeCsv, encodeJson, type Report } from '../../src/bulkdata/encode.js';
 import { BulkData } from '../../src/bulkdata/profiles.js';
-import { nextDelay } from '../../src/bulkdata/scheduler.js';
+import { BulkDataScheduler, nextDelay } from '../../src/bulkdata/scheduler.js';
+import { DmRouter } from '../../src/usp/dm/router.js';
+import type { DmBackend } from '../../src/usp/dm/types.js';
 import { reportName } from '../../src/bulkdata/collect.js';
 import { HttpDelivery, retryWaitMs } from '../../src/bulkdata/http-delivery.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -210,4 +212,58 @@ test('HTTP delivery refuses what the target guard refuses and URLs that are not 
   assert.equal((await d.send({ ...base, url: 'file:///etc/passwd' })).ok, false);
   assert.equal((await d.send({ ...base, url: 'not a url' })).ok, false);
   assert.deepEqual(asked, ['169.254.169.254:80'], 'the guard is not even asked');
+});
+
+test('profiles of one agent due together are collected in one Get through the router, one Push! each', async () => {
+  const store = openSqliteStore(':memory:');
+  const bd = new BulkData({ ...LIMITS, minReportingIntervalS: 1, maxParameterReferences: 10 }, store);
+  // The agent's model here is Device.BulkData. itself (a real backend); every Get the router passes on is counted.
+  const gets: string[][] = [];
+  const counted: DmBackend = {
+    prefixes: bd.model.prefixes,
+    supported: () => bd.model.supported(),
+    instances: (a, p) => bd.model.instances(a, p),
+    get: (a, paths) => (gets.push([...paths]), bd.model.get(a, paths)),
+    set: (c, p, s) => bd.model.set(c, p, s),
+    add: (c, p, s) => bd.model.add(c, p, s),
+    delete: (c, p) => bd.model.delete(c, p),
+    operate: (c, p, i, k) => bd.model.operate(c, p, i, k),
+  };
+  const events: { objPath: string; name: string; data: string }[] = [];
+  const scheduler = new BulkDataScheduler({
+    bulkData: bd,
+    router: new DmRouter([counted]),
+    events: { event: (_a, objPath, name, params) => events.push({ objPath, name, data: params.Data! }) },
+    log: { info: () => undefined, warn: () => undefined },
+  });
+  for (const n of [1, 2]) {
+    assert.ok((await bd.model.add(ctx, 'Device.BulkData.Profile.', [setting('ReportingInterval', '3600'), setting('Protocol', 'USPEventNotif')])).ok);
+    assert.ok(
+      (await bd.model.add(ctx, `Device.BulkData.Profile.${n}.Parameter.`, [setting('Reference', `Device.BulkData.Profile.${n}.ReportingInterval`)])).ok,
+    );
+    assert.ok((await bd.model.add(ctx, `Device.BulkData.Profile.${n}.Parameter.`, [setting('Reference', 'Device.BulkData.Profile.*.Alias')])).ok);
+  }
+  await bd.model.set(ctx, 'Device.BulkData.Profile.1.JSONEncoding.', [setting('ReportFormat', 'NameValuePair')]);
+  await scheduler.report(ctx.agentEid, [1, 2]);
+  scheduler.stop();
+  assert.equal(gets.length, 1, `one Get for both profiles: ${JSON.stringify(gets)}`);
+  assert.deepEqual(gets[0]!.sort(), [
+    'Device.BulkData.Profile.1.Alias',
+    'Device.BulkData.Profile.1.ReportingInterval',
+    'Device.BulkData.Profile.2.Alias',
+    'Device.BulkData.Profile.2.ReportingInterval',
+  ]);
+  assert.deepEqual(
+    events.map((e) => [e.objPath, e.name]),
+    [
+      ['Device.BulkData.Profile.1.', 'Push!'],
+      ['Device.BulkData.Profile.2.', 'Push!'],
+    ],
+  );
+  const nvp = JSON.parse(events[0]!.data).Report[0];
+  assert.equal(nvp['Device.BulkData.Profile.1.ReportingInterval'], 3600, 'an unsignedInt is a JSON number');
+  assert.equal(nvp['Device.BulkData.Profile.2.Alias'], 'cpe-2');
+  assert.deepEqual(JSON.parse(events[1]!.data).Report[0].Device.BulkData.Profile['2'], { ReportingInterval: 3600, Alias: 'cpe-2' });
+  assert.deepEqual(scheduler.counts, { 'USPEventNotif|sent': 2 });
+  await store.close();
 });
