@@ -301,6 +301,7 @@ export class CwmpUspProxy {
       mtps: () => this.usp.mtps.map((m) => m.status()),
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
+      bulkDataReports: () => this.bulkDataScheduler.counts,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,

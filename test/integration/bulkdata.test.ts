@@ -251,6 +251,10 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
     'SET_RESP',
   );
   await until(() => (scheduler.counts['HTTP|refused'] ?? 0) > refusedBefore, 'a refused report');
+  const metrics = await tp!.proxy.metrics.metricsText();
+  assert.match(metrics, /bulkdata_reports_total\{protocol="HTTP",outcome="sent"\} [1-9]/);
+  assert.match(metrics, /bulkdata_reports_total\{protocol="HTTP",outcome="failed"\} 2/);
+  assert.match(metrics, /bulkdata_reports_total\{protocol="HTTP",outcome="refused"\} [1-9]/);
   const g = await ctl.req(get(['Device.BulkData.Profile.1.HTTP.Password']), 20_000);
   assert.equal(g.body.response!.getResp!.reqPathResults[0]!.resolvedPathResults[0]!.resultParams.Password, '', 'the password is never read back');
   ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'false' }, required: true }]), 20_000), 'SET_RESP');
