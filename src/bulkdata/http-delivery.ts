@@ -46,7 +46,8 @@ export class HttpDelivery {
     try {
       url = new URL(r.url);
     } catch {
-      return { ok: false, detail: `HTTP.URL ${JSON.stringify(r.url)} is not a URL`, refused: true };
+      // Not echoed: a URL may carry credentials.
+      return { ok: false, detail: 'HTTP.URL is not a URL', refused: true };
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       return { ok: false, detail: `HTTP.URL scheme ${url.protocol} is not http or https`, refused: true };
