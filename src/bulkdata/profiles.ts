@@ -21,6 +21,8 @@ interface StoredTree {
 export interface BulkDataEvents {
   /** A Device.BulkData. row changed (the scheduler re-arms the agent's profiles). */
   change: [ChangeEvent];
+  /** Profile.{i}.ForceCollection() was called. */
+  forceCollection: [{ agentEid: string; instance: number }];
 }
 
 /** A profile as the scheduler needs it. */
@@ -56,6 +58,12 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
         if (schemaPath === PROFILE_SCHEMA && !values.Alias) values.Alias = `cpe-${tree.tables.get(tablePath)?.next ?? 1}`;
       },
       changed: (e) => this.changed(e),
+      operate: async (ctx, commandPath) => {
+        const m = /^Device\.BulkData\.Profile\.(\d+)\.ForceCollection\(\)$/.exec(commandPath);
+        if (!m) return { kind: 'error', errCode: 7026, errMsg: `unsupported command ${commandPath}` };
+        this.emit('forceCollection', { agentEid: ctx.agentEid, instance: Number(m[1]) });
+        return { kind: 'sync', output: {} };
+      },
     });
   }
 

@@ -76,6 +76,9 @@ export class BulkDataScheduler {
       if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(`${e.agentEid}|${m[1]}`);
       this.rearm(e.agentEid);
     });
+    opts.bulkData.on('forceCollection', ({ agentEid, instance }) => {
+      if (!this.stopped) this.due(agentEid, instance);
+    });
   }
 
   /** Arms the profiles of agents whose rows were restored from the store. */

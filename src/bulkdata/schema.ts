@@ -60,7 +60,13 @@ export const BULKDATA_SCHEMA: readonly ObjectSchema[] = [
       rw('TimeReference', 'dateTime', { default: '0001-01-01T00:00:00Z' }),
       ro('ParameterNumberOfEntries', 'unsignedInt'),
     ],
-    { access: 'addDelete', uniqueKeys: [['Alias']], events: [{ name: 'Push!', args: [{ name: 'Data' }] }] },
+    {
+      access: 'addDelete',
+      uniqueKeys: [['Alias']],
+      events: [{ name: 'Push!', args: [{ name: 'Data' }] }],
+      // TR-181 Profile.{i}.ForceCollection(): a report now, outside the interval.
+      commands: [{ name: 'ForceCollection()', async: false, input: [], output: [] }],
+    },
   ),
   obj(
     'Device.BulkData.Profile.{i}.Parameter.{i}.',

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Fleet } from '../../src/tools/sim/fleet.js';
-import { UspControllerClient, add, get, set } from '../../src/tools/controller/client.js';
+import { UspControllerClient, add, get, operate, set } from '../../src/tools/controller/client.js';
 import type { Msg } from '../../src/usp/codec/record.js';
 import { freePort } from '../helpers/brokers.js';
 import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
@@ -260,7 +260,7 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'false' }, required: true }]), 20_000), 'SET_RESP');
 });
 
-test('profiles are kept in the store and still report after a proxy restart', { timeout: 60_000 }, async () => {
+test('profiles are kept in the store after a proxy restart; ForceCollection() reports at once', { timeout: 60_000 }, async () => {
   await tp!.stop();
   // Reports of the stopped proxy's timers that were still under way are ignored: wait for new ones.
   tp = await startProxy();
@@ -276,6 +276,14 @@ test('profiles are kept in the store and still report after a proxy restart', { 
   assert.equal(params.Alias, 'telemetry');
   assert.equal(params.Enable, 'true');
   assert.equal(params.ParameterNumberOfEntries, '4');
-  const push = await ctl.notify(isPush, 20_000, 'Push! after the restart');
+  const disabled = await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { ReportingInterval: '3600' }, required: true }]), 20_000);
+  assert.equal(disabled.header.msgType, 'SET_RESP', JSON.stringify(disabled.body));
+  // ForceCollection(): a report now, outside the (now hour-long) interval; a report of the 1 s
+  // interval still under way is let through first.
+  await new Promise((r) => setTimeout(r, 1500));
+  const seen = ctl.notifies.length;
+  const forced = await ctl.req(operate('Device.BulkData.Profile.1.ForceCollection()', {}), 20_000);
+  assert.equal(forced.header.msgType, 'OPERATE_RESP', JSON.stringify(forced.body));
+  const push = await ctl.notify((m) => isPush(m) && ctl.notifies.indexOf(m) >= seen, 10_000, 'Push! of ForceCollection() after the restart');
   assert.equal(push.body.request!.notify!.subscriptionId, 'push-tr181');
 });
