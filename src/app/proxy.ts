@@ -201,7 +201,7 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
-    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }));
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
     this.usp = new AgentSide({
       config,
       store: this.store,

@@ -9,6 +9,7 @@ import type { Store } from '../store/types.js';
 import { type AgentTree, type ChangeEvent, MemoryModel, type Row } from '../usp/dm/memory.js';
 import type { ParamError, ParamSetting, RequestContext } from '../usp/dm/types.js';
 import { BULKDATA_PREFIXES, BULKDATA_SCHEMA, PROFILE_SCHEMA, PROFILE_TABLE } from './schema.js';
+import type { Coordination } from '../usp/agent/coordination.js';
 
 const PARAMETER_SCHEMA = 'Device.BulkData.Profile.{i}.Parameter.{i}.';
 
@@ -21,6 +22,8 @@ interface StoredTree {
 export interface BulkDataEvents {
   /** A Device.BulkData. row changed (the scheduler re-arms the agent's profiles). */
   change: [ChangeEvent];
+  /** Another instance changed the agent's rows: they were read again (no change events). */
+  reloaded: [{ agentEid: string }];
   /** Profile.{i}.ForceCollection() was called. */
   forceCollection: [{ agentEid: string; instance: number }];
 }
@@ -48,8 +51,11 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
     private readonly limits: BulkDataLimits,
     private readonly store: Store,
     private readonly log: { warn(o: object, msg: string): void } = { warn: () => undefined },
+    /** Several instances on one store (src/cluster/): instance numbers and changed rows are shared. */
+    private readonly coordination?: Coordination,
   ) {
     super();
+    coordination?.on('rowsChanged', ({ agentEid }) => void this.reload(agentEid));
     this.model = new MemoryModel(BULKDATA_PREFIXES, BULKDATA_SCHEMA, {
       seed: (eid, tree) => this.seed(eid, tree),
       computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
@@ -58,6 +64,7 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
         if (schemaPath === PROFILE_SCHEMA && !values.Alias) values.Alias = `cpe-${tree.tables.get(tablePath)?.next ?? 1}`;
       },
       changed: (e) => this.changed(e),
+      allocate: (eid, tablePath, next) => this.coordination?.allocateInstance(eid, tablePath, next),
       operate: async (ctx, commandPath) => {
         const m = /^Device\.BulkData\.Profile\.(\d+)\.ForceCollection\(\)$/.exec(commandPath);
         if (!m) return { kind: 'error', errCode: 7026, errMsg: `unsupported command ${commandPath}` };
@@ -87,6 +94,26 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
       }
     }
     return out;
+  }
+
+  /** Another instance changed the agent's rows (or its other stored rows): read them again. */
+  private async reload(agentEid: string): Promise<void> {
+    let raw: string | null;
+    try {
+      raw = await this.store.getLearned('bulkdata', agentEid);
+    } catch (e) {
+      this.log.warn({ agent: agentEid, err: (e as Error).message }, 'bulk data profiles could not be read again from the store');
+      return;
+    }
+    let doc: StoredTree = { tables: {}, objects: {} };
+    try {
+      if (raw) doc = JSON.parse(raw) as StoredTree;
+    } catch {
+      this.log.warn({ agent: agentEid }, 'stored bulk data profiles are not JSON; ignored');
+    }
+    this.restored.set(agentEid, doc);
+    this.model.forget(agentEid);
+    this.emit('reloaded', { agentEid });
   }
 
   /** The agent's profiles, with their parameters and encoding/HTTP settings. */
@@ -204,6 +231,8 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
     const empty = (tree.tables.get(PROFILE_TABLE)?.rows.size ?? 0) === 0 && [...tree.objects.values()].every((r) => Object.keys(r).length === 0);
     const write = empty ? this.store.deleteLearned('bulkdata', e.agentEid) : this.store.putLearned('bulkdata', e.agentEid, JSON.stringify(doc));
     write.catch((err: Error) => this.log.warn({ agent: e.agentEid, err: err.message }, 'bulk data profiles could not be stored'));
+    // The other instances re-read the agent's rows once stored (Coordination.rowsWritten).
+    this.coordination?.rowsWritten(e.agentEid, write);
     this.emit('change', e);
   }
 }

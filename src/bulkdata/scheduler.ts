@@ -76,6 +76,7 @@ export class BulkDataScheduler {
       if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(`${e.agentEid}|${m[1]}`);
       this.rearm(e.agentEid);
     });
+    opts.bulkData.on('reloaded', ({ agentEid }) => this.rearm(agentEid));
     opts.bulkData.on('forceCollection', ({ agentEid, instance }) => {
       if (!this.stopped) this.due(agentEid, instance);
     });

@@ -12,6 +12,7 @@ import { BulkData } from '../../src/bulkdata/profiles.js';
 import { BulkDataScheduler, nextDelay } from '../../src/bulkdata/scheduler.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
 import type { DmBackend } from '../../src/usp/dm/types.js';
+import { SingleInstance } from '../../src/usp/agent/coordination.js';
 import { reportName } from '../../src/bulkdata/collect.js';
 import { HttpDelivery, retryWaitMs } from '../../src/bulkdata/http-delivery.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -265,5 +266,31 @@ test('profiles of one agent due together are collected in one Get through the ro
   assert.equal(nvp['Device.BulkData.Profile.2.Alias'], 'cpe-2');
   assert.deepEqual(JSON.parse(events[1]!.data).Report[0].Device.BulkData.Profile['2'], { ReportingInterval: 3600, Alias: 'cpe-2' });
   assert.deepEqual(scheduler.counts, { 'USPEventNotif|sent': 2 });
+  await store.close();
+});
+
+test('several instances on one store: a profile added on one is served and scheduled by the other', async () => {
+  const store = openSqliteStore(':memory:');
+  /** The cluster's relay reduced to its contract: a write here is announced there once stored. */
+  class Relay extends SingleInstance {
+    peer: Relay | null = null;
+    override rowsWritten(agentEid: string, write: Promise<void>): void {
+      void write.then(() => this.peer!.emit('rowsChanged', { agentEid, subscriptions: [], requests: [] }));
+    }
+  }
+  const ca = new Relay();
+  const cb = new Relay();
+  ca.peer = cb;
+  cb.peer = ca;
+  const a = new BulkData(LIMITS, store, undefined, ca);
+  const b = new BulkData(LIMITS, store, undefined, cb);
+  assert.deepEqual(b.profiles(ctx.agentEid), [], 'b has read the (empty) rows before a changes them');
+  const reloaded = new Promise((r) => b.once('reloaded', r));
+  assert.ok((await a.model.add(ctx, 'Device.BulkData.Profile.', [setting('Alias', 'shared'), setting('Enable', 'true')])).ok);
+  await reloaded;
+  assert.deepEqual(
+    b.profiles(ctx.agentEid).map((p) => [p.instance, p.values.Alias, p.values.Enable]),
+    [[1, 'shared', 'true']],
+  );
   await store.close();
 });
