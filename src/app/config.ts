@@ -313,6 +313,15 @@ const SCHEMA = {
     reconnectBaseMs: int(1000, 1, MAX_MS),
     reconnectMaxMs: int(60_000, 1, MAX_MS),
   },
+  /** Device.BulkData. served by the proxy for every agent (TR-181 BulkData, docs/bulkdata.md). */
+  bulkData: {
+    /** Device.BulkData.MinReportingInterval (s): a Profile.{i}.ReportingInterval below it is refused (7012). */
+    minReportingIntervalS: int(60, 1, 4_294_967_295),
+    /** Device.BulkData.MaxNumberOfProfiles per agent. */
+    maxProfiles: int(16, 0, 10_000),
+    /** Device.BulkData.MaxNumberOfParameterReferences per agent (all profiles' Parameter rows). */
+    maxParameterReferences: int(256, 1, 100_000),
+  },
   interworking: {
     /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */
     operationTimeoutMs: int(600_000, 10, MAX_MS),

@@ -38,6 +38,13 @@ import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
 import { atRequestEnd, requestSignal } from '../usp/request-scope.js';
+import { BulkData } from '../bulkdata/profiles.js';
+import { BulkDataScheduler } from '../bulkdata/scheduler.js';
+import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
+import { HttpDelivery } from '../bulkdata/http-delivery.js';
+
+/** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
+const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
 
 /** The parts that exist only when several instances share a Redis store. */
 interface Shared {
@@ -56,6 +63,9 @@ export class CwmpUspProxy {
   readonly decoder: DecodePool;
   readonly acs: AcsServer;
   readonly usp: AgentSide;
+  /** Device.BulkData. of every agent (src/bulkdata/) and the timers running its profiles. */
+  readonly bulkData: BulkData;
+  readonly bulkDataScheduler: BulkDataScheduler;
   readonly interworking: Interworking;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
@@ -189,7 +199,7 @@ export class CwmpUspProxy {
       },
       {
         operationTimeoutMs: config.interworking.operationTimeoutMs,
-        excludedPrefixes: LOCAL_AGENT_PREFIXES,
+        excludedPrefixes: PROXY_SERVED_PREFIXES,
         gpvBatchSize: config.interworking.gpvBatchSize,
         namesTtlMs: config.interworking.namesTtlMs,
         partialPaths: config.interworking.partialPaths,
@@ -197,11 +207,12 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
     this.usp = new AgentSide({
       config,
       store: this.store,
       log,
-      deviceBackends: [...this.interworking.backends],
+      deviceBackends: [this.bulkData.model, ...this.interworking.backends],
       coordination,
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
@@ -219,6 +230,20 @@ export class CwmpUspProxy {
       path: string;
       uniqueKeys: Record<string, string>;
     }) => (kind === 'add' ? this.usp.notifier.objectCreation(agentEid, path, uniqueKeys) : this.usp.notifier.objectDeletion(agentEid, path));
+    this.bulkDataScheduler = new BulkDataScheduler({
+      bulkData: this.bulkData,
+      router: this.usp.router,
+      events: this.usp.notifier,
+      log: log.child({ module: 'bulkdata' }),
+      // A collector URL is a controller's choice: the connection-request target guard applies.
+      http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
+      claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
+    });
+    // ObjectCreation/ObjectDeletion of the proxy-served Device.BulkData. rows, as for the device's own.
+    this.bulkData.on('change', (e) => {
+      const uniqueKeys: Record<string, string> = e.schemaPath === 'Device.BulkData.Profile.{i}.' ? { Alias: e.values.Alias ?? '' } : {};
+      if (e.kind !== 'set') objectChange({ kind: e.kind, agentEid: e.agentEid, path: e.path, uniqueKeys });
+    });
     this.interworking.device2.on('objectChange', objectChange);
     this.interworking.tr098.on('objectChange', objectChange);
     this.interworking.extension.on('objectChange', objectChange);
@@ -238,7 +263,7 @@ export class CwmpUspProxy {
         store: this.store,
         log: log.child({ module: 'interworking' }),
       },
-      { excludedPrefixes: LOCAL_AGENT_PREFIXES, poll: config.interworking.valueChangePoll },
+      { excludedPrefixes: PROXY_SERVED_PREFIXES, poll: config.interworking.valueChangePoll },
     );
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
@@ -282,6 +307,7 @@ export class CwmpUspProxy {
       mtps: () => this.usp.mtps.map((m) => m.status()),
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
+      bulkDataReports: () => this.bulkDataScheduler.counts,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,
@@ -295,6 +321,7 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
+    this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
@@ -409,6 +436,7 @@ export class CwmpUspProxy {
   async stop(): Promise<void> {
     await this.admin?.stop();
     this.events.close();
+    this.bulkDataScheduler.stop();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

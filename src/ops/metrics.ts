@@ -79,6 +79,7 @@ export class ProxyMetrics {
   readonly devices: Gauge<'root_model'>;
   readonly activeSessions: Gauge;
   readonly peerRefusals: Counter<'reason'>;
+  readonly bulkDataReports: Counter<'protocol' | 'outcome'>;
 
   readonly informsPerMinute = new MinuteRing();
   readonly uspRequestsPerMinute = new MinuteRing();
@@ -171,6 +172,22 @@ export class ProxyMetrics {
         // The counts live in the ACS server; a scrape copies them (they only grow).
         this.reset();
         for (const [reason, n] of Object.entries(r)) this.inc({ reason }, n);
+      },
+    });
+    this.bulkDataReports = new Counter({
+      name: 'bulkdata_reports_total',
+      help: 'Bulk Data profile reports (Device.BulkData.) by protocol (HTTP, USPEventNotif) and outcome (sent, failed, refused, collection_failed, skipped_busy)',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+      collect() {
+        const r = self.sources?.bulkDataReports?.();
+        if (!r) return;
+        // The counts live in the scheduler; a scrape copies them (they only grow).
+        this.reset();
+        for (const [k, n] of Object.entries(r)) {
+          const [protocol = '', outcome = ''] = k.split('|');
+          this.inc({ protocol, outcome }, n);
+        }
       },
     });
     this.controllersConnected = new Gauge({
@@ -372,6 +389,8 @@ interface GaugeSources {
   controllers: readonly ControllerConfig[];
   /** Refusals by the per-peer limits since start (acs.limits), by reason. */
   refusals?: () => Record<'parse-budget' | 'connections' | 'new-sessions', number>;
+  /** Bulk Data reports since start, by "protocol|outcome". */
+  bulkDataReports?: () => Record<string, number>;
 }
 
 /** The components the metrics listen to and read: a narrow view, not the proxy. */

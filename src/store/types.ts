@@ -135,9 +135,10 @@ export interface Store {
 /**
  * 'model': per device model (OUI, ProductClass, software version); 'device': per deviceKey;
  * 'watch': how the ValueChange subscriptions of a device are served, per deviceKey;
- * 'transfer': firmware Download() commands not reported back yet, per deviceKey.
+ * 'transfer': firmware Download() commands not reported back yet, per deviceKey;
+ * 'bulkdata': the Device.BulkData. rows of an agent (src/bulkdata/), per agent Endpoint ID.
  */
-export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer';
+export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer' | 'bulkdata';
 
 export interface PendingNotify {
   msgId: string;

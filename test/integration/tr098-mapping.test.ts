@@ -384,6 +384,8 @@ for (const file of MODELS.filter((f) => f.includes('tr098'))) {
       let verbatim = 0;
       for (const p of m.paramsUnder('Device.')) {
         if (/UpTime|Uptime|CurrentLocalTime|LeaseTimeRemaining/.test(p)) continue;
+        // Device.BulkData. is the proxy's own for every agent (docs/bulkdata.md); the device's stays under the Native extension.
+        if (p.startsWith('Device.BulkData.')) continue;
         const natives = m.toNative(p) ?? [];
         const secret = isSecret(p) || natives.some(isSecret);
         const want = m.nativeToUspValue(p, values);

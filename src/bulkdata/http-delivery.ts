@@ -1,0 +1,109 @@
+/**
+ * HTTP(S) delivery of Bulk Data reports (TR-369 "HTTP Bulk Data Collection" extension): POST or
+ * PUT of the encoded body with Content-Type and charset (R-BULK.7), BBF-Report-Format (R-BULK.8),
+ * Date, gzip, Basic credentials, the agent's Endpoint ID as the "eid" URI parameter and then the
+ * RequestURIParameter ones. The
+ * collector URL is a controller's choice: it goes through the same target guard as connection
+ * requests (allow list, link-local and the proxy's own ports refused), and the connection is made
+ * to the address the guard resolved, so that a second DNS answer cannot move it.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { gzipSync } from 'node:zlib';
+import type { TargetDecision } from '../cwmp/connreq-target.js';
+
+export interface HttpReport {
+  url: string;
+  method: 'POST' | 'PUT';
+  username: string;
+  password: string;
+  gzip: boolean;
+  useDateHeader: boolean;
+  /** "application/json" or "text/csv". */
+  mediaType: string;
+  reportFormat: string;
+  body: string;
+  agentEid: string;
+  /** RequestURIParameter name/value pairs, appended after eid. */
+  query?: readonly (readonly [string, string])[];
+}
+
+export type DeliveryOutcome = { ok: true; status: number } | { ok: false; detail: string; status?: number; refused?: boolean };
+
+export interface HttpDeliveryOptions {
+  /** The connection-request target guard (or any check with its contract). */
+  check(host: string, port: number): Promise<TargetDecision>;
+  timeoutMs: number;
+  /** Bytes of a collector's answer read at most (the rest is dropped). */
+  maxResponseBytes?: number;
+}
+
+export class HttpDelivery {
+  constructor(private readonly opts: HttpDeliveryOptions) {}
+
+  async send(r: HttpReport): Promise<DeliveryOutcome> {
+    let url: URL;
+    try {
+      url = new URL(r.url);
+    } catch {
+      // Not echoed: a URL may carry credentials.
+      return { ok: false, detail: 'HTTP.URL is not a URL', refused: true };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return { ok: false, detail: `HTTP.URL scheme ${url.protocol} is not http or https`, refused: true };
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const target = await this.opts.check(url.hostname, port);
+    if (!target.ok) return { ok: false, detail: `HTTP.URL refused: ${target.detail}`, refused: true };
+    url.searchParams.append('eid', r.agentEid);
+    for (const [k, v] of r.query ?? []) url.searchParams.append(k, v);
+    const body = r.gzip ? gzipSync(r.body) : Buffer.from(r.body);
+    const headers: Record<string, string> = {
+      'Content-Type': `${r.mediaType}; charset=UTF-8`,
+      // R-BULK.8; the token quoted as the extension's example writes it.
+      'BBF-Report-Format': `"${r.reportFormat}"`,
+      'Content-Length': String(body.length),
+      Host: url.host,
+    };
+    if (r.gzip) headers['Content-Encoding'] = 'gzip';
+    if (r.useDateHeader) headers.Date = new Date().toUTCString();
+    if (r.username || r.password) headers.Authorization = `Basic ${Buffer.from(`${r.username}:${r.password}`).toString('base64')}`;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve) => {
+      const req = lib.request(
+        {
+          host: target.address,
+          port,
+          path: url.pathname + url.search,
+          method: r.method,
+          headers,
+          servername: url.protocol === 'https:' && !/^[\d.:[\]]+$/.test(url.hostname) ? url.hostname : undefined,
+          timeout: this.opts.timeoutMs,
+        },
+        (res) => {
+          let read = 0;
+          res.on('data', (c: Buffer) => {
+            read += c.length;
+            if (read > (this.opts.maxResponseBytes ?? 65536)) res.destroy();
+          });
+          res.on('close', () => {
+            const status = res.statusCode ?? 0;
+            // 200 OK, 202 Accepted, 204 No Content: delivered (extension "Use of HTTP Status Codes").
+            resolve(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, detail: `collector answered ${status}` });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.opts.timeoutMs} ms`)));
+      req.on('error', (e) => resolve({ ok: false, detail: e.message }));
+      req.end(body);
+    });
+  }
+}
+
+/** TR-369 Notify-retry wait for retry n (1-based): a random point in [m*(k/1000)^(n-1), m*(k/1000)^n], capped at the 10th (R-BULK.3). */
+export function retryWaitMs(n: number, minWaitS: number, multiplier: number, random = Math.random): number {
+  const k = multiplier / 1000;
+  const i = Math.min(n, 10);
+  const lo = minWaitS * k ** (i - 1);
+  const hi = minWaitS * k ** i;
+  return Math.round((lo + (hi - lo) * random()) * 1000);
+}
