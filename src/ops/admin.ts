@@ -25,6 +25,7 @@ import { WatchRequestError } from '../interworking/value-watch.js';
 import type { SubscriptionServing } from '../interworking/watch-state.js';
 import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
+import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -35,6 +36,8 @@ export interface AdminServerOptions {
   allowedHosts?: readonly string[];
   /** Serve /metrics without the token. */
   metricsPublic?: boolean;
+  /** Bounds of the northbound task list (admin.tasks; docs/nbi.md). */
+  tasks?: Partial<TaskListOptions>;
 }
 
 /** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
@@ -65,6 +68,8 @@ export interface AdminPorts {
   setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
   /** How a connection request would reach the device: transports in the order tried, its NAT binding, its JID (docs/nat.md). */
   reach?(device: DeviceRecord): { transports: string[]; udpConnectionRequestAddress: string | null; jabberId: string | null };
+  /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
+  tasks?: TaskPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -167,6 +172,7 @@ export class AdminServer {
   /** Host header names answered; null = any. */
   private readonly allowedHosts: ReadonlySet<string> | null;
   private readonly csp: string;
+  private readonly tasks: TaskList | null;
 
   constructor(
     private readonly ports: AdminPorts,
@@ -178,6 +184,7 @@ export class AdminServer {
     const allowed = (opts.allowedHosts ?? []).map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
     this.allowedHosts = allowed.includes('*') ? null : allowed.length > 0 ? new Set(allowed.map((x) => hostName(x) ?? x)) : hostsFor(opts.host);
     this.csp = contentSecurityPolicy();
+    this.tasks = ports.tasks ? new TaskList(ports.tasks, opts.tasks) : null;
     this.app = this.build();
   }
 
@@ -292,6 +299,26 @@ export class AdminServer {
       '/devices/:key/connection-request',
       wrap((req, res) => this.connectionRequest(req, res)),
     );
+    api.post(
+      '/devices/:key/tasks',
+      wrap((req, res) => this.createTask(req, res)),
+    );
+    api.get(
+      '/devices/:key/tasks',
+      wrap(async (req, res) => {
+        const d = await this.findDevice(req.params.key);
+        res.json({ tasks: await this.taskList().forDevice(d.deviceKey) });
+      }),
+    );
+    api.get(
+      '/tasks/:id',
+      wrap(async (req, res) => {
+        const id = String(req.params.id ?? '');
+        const t = id.length <= 64 ? await this.taskList().get(id) : null;
+        if (!t) throw new HttpError(404, `no task ${id} (unknown, or finished longer ago than admin.tasks.keepS)`);
+        res.json(t);
+      }),
+    );
     api.delete(
       '/devices/:key/cpe-credentials',
       wrap((req, res) => this.resetCpeCredentials(req, res)),
@@ -307,6 +334,7 @@ export class AdminServer {
         if (!id || id.length > 200) throw new HttpError(400, 'bad queue id');
         const ok = await this.ports.engine.cancel(id);
         if (!ok) throw new HttpError(404, `no queued RPC ${id}`);
+        this.audit(req, 'cancel queued RPC', { queued: id });
         res.status(204).end();
       }),
     );
@@ -415,7 +443,7 @@ export class AdminServer {
   private async deviceDetails(req: Request, res: Response): Promise<void> {
     const d = await this.findDevice(req.params.key);
     const now = Date.now();
-    const modelKey = `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
+    const modelKey = modelKeyOf(d);
     const [queue, types] = await Promise.all([this.ports.store.listQueuedRpcs(d.deviceKey), this.ports.store.getParameterTypes(modelKey)]);
     res.json({
       ...(await this.deviceSummary(d, now)),
@@ -434,6 +462,7 @@ export class AdminServer {
     const d = await this.findDevice(req.params.key);
     if (!d.connectionRequestUrl) throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
     const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
+    this.audit(req, 'connection request', { deviceKey: d.deviceKey });
     const result = await this.ports.connectionRequest(d.deviceKey, d.connectionRequestUrl, creds);
     res.json(result);
   }
@@ -454,7 +483,63 @@ export class AdminServer {
       cpePendingPassword: null,
       cpeCertIdentity: null,
     });
+    this.audit(req, 'reset CPE credentials', { deviceKey: d.deviceKey, reset: had });
     res.json({ deviceKey: d.deviceKey, reset: had });
+  }
+
+  private taskList(): TaskList {
+    if (!this.tasks) throw new HttpError(501, 'tasks are not available in this server');
+    return this.tasks;
+  }
+
+  /** The admin identity in audit lines: the token is the one admin identity; never the token itself. */
+  private audit(req: Request, action: string, fields: Record<string, unknown>): void {
+    this.ports.log.info({ audit: true, admin: 'admin-token', client: req.socket.remoteAddress, action, ...fields }, `admin API: ${action}`);
+  }
+
+  /** POST /api/devices/{key}/tasks {type, ...args}: 202 {id, status} (docs/nbi.md). */
+  private async createTask(req: Request, res: Response): Promise<void> {
+    const tasks = this.taskList();
+    const d = await this.findDevice(req.params.key);
+    const body = req.body as Record<string, unknown> | undefined;
+    // Set values without a type take the type the device reported for the parameter.
+    const names = body?.type === 'set' && Array.isArray(body.values) ? body.values.map((v) => String((v as { name?: unknown })?.name ?? '')).slice(0, 256) : [];
+    const types = names.length ? await this.ports.store.getParameterTypes(modelKeyOf(d), names) : new Map<string, string>();
+    let parsed: ReturnType<typeof parseTask>;
+    try {
+      parsed = parseTask(body, types);
+    } catch (e) {
+      if (e instanceof TaskRequestError) throw new HttpError(400, e.message);
+      throw e;
+    }
+    if (parsed.type === 'connectionRequest' && !d.connectionRequestUrl && !this.ports.reach?.(d).transports.length)
+      throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
+    let t: ReturnType<TaskList['start']>;
+    try {
+      t = tasks.start(d.deviceKey, parsed.type, parsed.action);
+    } catch (e) {
+      if (e instanceof TaskListFull) throw new HttpError(429, e.message);
+      throw e;
+    }
+    const rpc = parsed.action.kind === 'rpc' ? parsed.action.rpc : null;
+    this.audit(req, 'task', {
+      deviceKey: d.deviceKey,
+      task: t.id,
+      type: t.type,
+      method: t.method,
+      // Names only: values (a Set may carry a secret) and Download credentials stay out of the log.
+      paths:
+        parsed.action.kind === 'read'
+          ? 'names' in parsed.action.what
+            ? parsed.action.what.names
+            : [parsed.action.what.object]
+          : rpc?.method === 'SetParameterValues'
+            ? rpc.parameterList.map((p) => p.name)
+            : rpc?.method === 'AddObject' || rpc?.method === 'DeleteObject'
+              ? [rpc.objectName]
+              : undefined,
+    });
+    res.status(202).location(`/api/tasks/${t.id}`).json({ id: t.id, status: t.status });
   }
 
   /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */
@@ -465,6 +550,7 @@ export class AdminServer {
     const body = req.body as { pollIntervalS?: unknown } | undefined;
     const seconds = body?.pollIntervalS;
     if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) throw new HttpError(400, 'body: {"pollIntervalS": a non-negative integer}');
+    this.audit(req, 'set poll interval', { deviceKey: d.deviceKey, subscription: Number(raw), pollIntervalS: seconds });
     try {
       res.json(await this.ports.setPollInterval(d, Number(raw), seconds));
     } catch (e) {
@@ -517,6 +603,11 @@ export class AdminServer {
       recentErrors: m.recentErrors(),
     });
   }
+}
+
+/** The key of the device model's learned parameter types (Store.getParameterTypes). */
+function modelKeyOf(d: DeviceRecord): string {
+  return `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
 }
 
 function intParam(v: unknown, name: string, def: number, min: number, max: number): number {

@@ -1,0 +1,255 @@
+/**
+ * The northbound tasks API end to end (docs/nbi.md): a real proxy with its admin side, simulated
+ * TR-181 devices (strict agent quirks) over real HTTP. One task of every type reaches the
+ * simulator and reports its result or fault; a task for an offline device stays queued and
+ * completes when the device comes back; bad requests get 400/404; every write is audited with no
+ * secret value in the log; secured parameters read empty.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../src/app/log.js';
+import { Fleet } from '../../src/tools/sim/fleet.js';
+import type { SimDevice } from '../../src/tools/sim/device.js';
+import type { DeviceRecord } from '../../src/store/types.js';
+import { startTestProxy, type TestProxy } from '../helpers/test-proxy.js';
+import { STRICT_SIM } from '../helpers/sim.js';
+
+const TOKEN = 'nbi-test-token-0123456789';
+let tp: TestProxy;
+let fleet: Fleet;
+let base = '';
+let logs = '';
+
+const OVERRIDES = {
+  'acs.connectionRequest.deadlineMs': 3000,
+  'acs.connectionRequest.timeoutMs': 300,
+  'acs.connectionRequest.retries': 0,
+  'acs.connectionRequest.retryDelayMs': 100,
+  controllers: [{ endpointId: 'proto::nbi-ctl', role: 'full' }],
+  'admin.token': TOKEN,
+  'admin.tasks.deadlineS': 60,
+};
+
+interface Task {
+  id: string;
+  deviceKey: string;
+  type: string;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  method: string | null;
+  result?: Record<string, unknown>;
+  fault?: { faultCode: number; faultString: string; parameters?: Array<{ name: string; faultCode: number }> };
+  error?: string;
+}
+
+async function api(p: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(base + p, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) },
+  });
+}
+async function until(what: string, f: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+async function record(sim: SimDevice): Promise<DeviceRecord> {
+  return (await tp.proxy.store.listDevices({ search: sim.serial }))[0]!;
+}
+async function post(key: string, body: unknown): Promise<{ id: string; status: string }> {
+  const r = await api(`/api/devices/${encodeURIComponent(key)}/tasks`, { method: 'POST', body: JSON.stringify(body) });
+  const text = await r.text();
+  assert.equal(r.status, 202, text);
+  const out = JSON.parse(text) as { id: string; status: string };
+  assert.equal(r.headers.get('location'), `/api/tasks/${out.id}`);
+  return out;
+}
+async function task(id: string): Promise<Task> {
+  const r = await api(`/api/tasks/${id}`);
+  assert.equal(r.status, 200);
+  return (await r.json()) as Task;
+}
+/** Posts a task and waits until it finished. */
+async function run(key: string, body: unknown): Promise<Task> {
+  const { id } = await post(key, body);
+  let t = await task(id);
+  await until(`task ${JSON.stringify(body)}`, async () => {
+    t = await task(id);
+    return t.status === 'done' || t.status === 'failed';
+  });
+  return t;
+}
+
+before(async () => {
+  tp = await startTestProxy(OVERRIDES, { admin: true, logger: createLogger('info', { write: (s: string) => void (logs += s) } as never) });
+  base = tp.adminUrl;
+  fleet = new Fleet({
+    quirks: STRICT_SIM,
+    acsUrl: tp.acsUrl,
+    count: 4,
+    model: 'tr181',
+    serialPrefix: 'NBI',
+    periodicIntervalS: null,
+    timers: { rebootDelayMs: 200, transferDelayMs: 50 },
+    transfers: { fetch: false },
+  });
+  await fleet.start();
+});
+
+after(async () => {
+  await fleet?.stop();
+  await tp?.stop();
+});
+
+test('get, set (typed from the learned model), and a Set fault', async () => {
+  const sim = fleet.devices[0]!;
+  const rec = await record(sim);
+  const got = await run(rec.endpointId, { type: 'get', names: ['Device.DeviceInfo.SoftwareVersion'] });
+  assert.equal(got.status, 'done', JSON.stringify(got));
+  assert.equal(got.method, 'GetParameterValues');
+  assert.deepEqual(got.result, {
+    parameters: [{ name: 'Device.DeviceInfo.SoftwareVersion', value: sim.getValue('Device.DeviceInfo.SoftwareVersion'), type: 'xsd:string' }],
+  });
+
+  const set = await run(rec.deviceKey, { type: 'set', values: [{ name: 'Device.DeviceInfo.ProvisioningCode', value: 'nbi-1' }] });
+  assert.equal(set.status, 'done', JSON.stringify(set));
+  assert.ok(typeof set.result?.status === 'number');
+  assert.equal(sim.getValue('Device.DeviceInfo.ProvisioningCode'), 'nbi-1');
+
+  const bad = await run(rec.deviceKey, { type: 'set', values: [{ name: 'Device.DeviceInfo.NoSuchThing', value: 'x' }] });
+  assert.equal(bad.status, 'failed');
+  assert.equal(bad.fault?.faultCode, 9003);
+  assert.equal(bad.fault?.parameters?.[0]?.name, 'Device.DeviceInfo.NoSuchThing');
+});
+
+test('add, then delete the new instance', async () => {
+  const sim = fleet.devices[0]!;
+  const rec = await record(sim);
+  const add = await run(rec.deviceKey, { type: 'add', object: 'Device.NAT.PortMapping.' });
+  assert.equal(add.status, 'done', JSON.stringify(add));
+  const n = add.result?.instanceNumber as number;
+  assert.ok(Number.isInteger(n) && n > 0);
+  assert.notEqual(sim.getValue(`Device.NAT.PortMapping.${n}.Enable`), undefined);
+  const del = await run(rec.deviceKey, { type: 'delete', object: `Device.NAT.PortMapping.${n}.` });
+  assert.equal(del.status, 'done', JSON.stringify(del));
+  assert.equal(sim.getValue(`Device.NAT.PortMapping.${n}.Enable`), undefined);
+  const again = await run(rec.deviceKey, { type: 'delete', object: `Device.NAT.PortMapping.${n}.` });
+  assert.equal(again.status, 'failed');
+  assert.ok(again.fault && again.fault.faultCode >= 9000);
+});
+
+test('refresh reads a subtree (GetParameterNames then GetParameterValues); secured values read empty', async () => {
+  const sim = fleet.devices[1]!;
+  sim.model.set('Device.ManagementServer.Password', 'Nbi-S3cret-Value');
+  const rec = await record(sim);
+  const t = await run(rec.deviceKey, { type: 'refresh', object: 'Device.ManagementServer.' });
+  assert.equal(t.status, 'done', JSON.stringify(t));
+  const params = (t.result as { parameters: Array<{ name: string; value: string }> }).parameters;
+  assert.ok(params.length > 3);
+  assert.equal(params.find((p) => p.name === 'Device.ManagementServer.URL')?.value, sim.getValue('Device.ManagementServer.URL'));
+  assert.equal(params.find((p) => p.name === 'Device.ManagementServer.Password')?.value, '');
+  const got = await run(rec.deviceKey, { type: 'get', names: ['Device.ManagementServer.Password'] });
+  assert.doesNotMatch(JSON.stringify(got), /Nbi-S3cret-Value/);
+  assert.doesNotMatch(logs, /Nbi-S3cret-Value/);
+});
+
+test('reboot and download complete and the device reports back', async () => {
+  const sim = fleet.devices[1]!;
+  const rec = await record(sim);
+  const reboot = await run(rec.deviceKey, { type: 'reboot', commandKey: 'nbi-reboot' });
+  assert.equal(reboot.status, 'done', JSON.stringify(reboot));
+  await until('the boot Inform', async () => (await record(sim)).lastInformEvents.includes('M Reboot'));
+
+  const dl = await run(rec.deviceKey, { type: 'download', url: 'http://127.0.0.1:1/fw.bin', fileType: '3 Vendor Configuration File', password: 'dl-S3cret' });
+  assert.equal(dl.status, 'done', JSON.stringify(dl));
+  assert.ok([0, 1].includes(dl.result?.status as number));
+  await until('TRANSFER COMPLETE', async () => (await record(sim)).lastInformEvents.includes('7 TRANSFER COMPLETE'));
+  assert.doesNotMatch(logs, /dl-S3cret/);
+});
+
+test('factoryReset and connectionRequest', async () => {
+  const sim = fleet.devices[2]!;
+  const rec = await record(sim);
+  const before = sim.stats.sessions;
+  const cr = await run(rec.deviceKey, { type: 'connectionRequest' });
+  assert.equal(cr.status, 'done', JSON.stringify(cr));
+  assert.equal(cr.method, null);
+  await until('a session after the connection request', () => sim.stats.sessions > before);
+
+  const fr = await run(rec.deviceKey, { type: 'factoryReset' });
+  assert.equal(fr.status, 'done', JSON.stringify(fr));
+  await until('the BOOTSTRAP Inform', async () => (await record(sim)).lastInformEvents.includes('0 BOOTSTRAP'));
+});
+
+test('a task for an offline device stays queued and completes when the device comes back', async () => {
+  const sim = fleet.devices[3]!;
+  const rec = await record(sim);
+  sim.offline = true; // refuses connection requests
+  const { id, status } = await post(rec.deviceKey, { type: 'set', values: [{ name: 'Device.DeviceInfo.ProvisioningCode', value: 'came-back' }] });
+  assert.equal(status, 'queued');
+  // The connection request fails (deadline 3 s); the RPC stays queued past it.
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal((await task(id)).status, 'queued');
+  const list = (await (await api(`/api/devices/${encodeURIComponent(rec.endpointId)}/tasks`)).json()) as { tasks: Task[] };
+  assert.ok(list.tasks.some((t) => t.id === id && t.status === 'queued'));
+  assert.equal(sim.getValue('Device.DeviceInfo.ProvisioningCode') === 'came-back', false);
+
+  // A read waits too (retried at the device's next Inform).
+  const read = await post(rec.deviceKey, { type: 'get', names: ['Device.DeviceInfo.ProvisioningCode'] });
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal((await task(read.id)).status, 'queued');
+
+  sim.offline = false;
+  await sim.inform(['2 PERIODIC']);
+  await until('the queued task done', async () => (await task(id)).status === 'done');
+  assert.equal(sim.getValue('Device.DeviceInfo.ProvisioningCode'), 'came-back');
+  await until('the read done', async () => (await task(read.id)).status !== 'queued');
+  const r = await task(read.id);
+  assert.equal(r.status, 'done', JSON.stringify(r));
+  const params = (r.result as { parameters: Array<{ value: string }> }).parameters;
+  assert.equal(params.length, 1);
+  // Sent after the queued Set in the same session.
+  assert.equal(params[0]!.value, 'came-back');
+});
+
+test('bad task requests: 400, 404, 401; unknown task 404', async () => {
+  const rec = await record(fleet.devices[0]!);
+  const url = `/api/devices/${encodeURIComponent(rec.deviceKey)}/tasks`;
+  for (const body of [
+    {},
+    { type: 'explode' },
+    { type: 'get' },
+    { type: 'get', names: ['not a path'] },
+    { type: 'get', names: Array.from({ length: 300 }, () => 'Device.X') },
+    { type: 'set', values: [{ name: 'Device.A.', value: 'x' }] },
+    { type: 'set', values: [{ name: 'Device.A', value: 'x', type: 'int' }] },
+    { type: 'add', object: 'Device.NAT.PortMapping' },
+    { type: 'download', url: 'file:///etc/passwd' },
+    { type: 'refresh' },
+  ]) {
+    const r = await api(url, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.ok(((await r.json()) as { error: string }).error);
+  }
+  assert.equal((await api(url, { method: 'POST', body: '{bad json' })).status, 400);
+  assert.equal((await api('/api/devices/no-such/tasks', { method: 'POST', body: JSON.stringify({ type: 'factoryReset' }) })).status, 404);
+  assert.equal((await fetch(base + url, { method: 'POST', body: '{"type":"factoryReset"}' })).status, 401);
+  assert.equal((await api('/api/tasks/00000000-0000-0000-0000-000000000000')).status, 404);
+});
+
+test('every task is audited: one info line with the admin identity, paths but no values', async () => {
+  const rec = await record(fleet.devices[0]!);
+  const { id } = await post(rec.deviceKey, { type: 'set', values: [{ name: 'Device.DeviceInfo.ProvisioningCode', value: 'audit-V4lue' }] });
+  const line = logs
+    .split('\n')
+    .filter((l) => l.includes(id))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+  assert.ok(line, 'an audit line names the task');
+  assert.equal(line.audit, true);
+  assert.equal(line.admin, 'admin-token');
+  assert.equal(line.level, 30);
+  assert.deepEqual(line.paths, ['Device.DeviceInfo.ProvisioningCode']);
+  assert.doesNotMatch(logs, /audit-V4lue/);
+  assert.doesNotMatch(logs, new RegExp(TOKEN));
+});
