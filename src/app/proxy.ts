@@ -389,6 +389,7 @@ export class CwmpUspProxy {
         return { capabilities, valueChange };
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
+      endpointIdScheme: this.config.usp.endpointIdScheme,
       tasks: {
         enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),
         inSession: async (deviceKey) => (await this.engine.deviceState(deviceKey)).inSession,

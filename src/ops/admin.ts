@@ -25,6 +25,8 @@ import { WatchRequestError } from '../interworking/value-watch.js';
 import type { SubscriptionServing } from '../interworking/watch-state.js';
 import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
+import { ImportError, importRows, parseCsv } from './device-import.js';
+import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
@@ -42,7 +44,10 @@ export interface AdminServerOptions {
 
 /** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
 export interface AdminPorts {
-  store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes' | 'upsertDevice'>;
+  store: Pick<
+    Store,
+    'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes' | 'upsertDevice' | 'deleteDevice'
+  >;
   /** Whether store writes succeed (src/store/health.ts); absent: not checked. */
   storeWrites?: () => Promise<{ ok: boolean; detail: string }>;
   engine: {
@@ -68,6 +73,8 @@ export interface AdminPorts {
   setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
   /** How a connection request would reach the device: transports in the order tried, its NAT binding, its JID (docs/nat.md). */
   reach?(device: DeviceRecord): { transports: string[]; udpConnectionRequestAddress: string | null; jabberId: string | null };
+  /** usp.endpointIdScheme: the Endpoint ID an imported device gets (default os). */
+  endpointIdScheme?: 'os' | 'ops';
   /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
   tasks?: TaskPorts;
 }
@@ -286,6 +293,7 @@ export class AdminServer {
       res.set('WWW-Authenticate', 'Bearer realm="cwmp-usp-proxy"');
       res.status(401).json({ error: 'missing or invalid bearer token' });
     });
+    api.use('/devices/import', express.json({ limit: '2mb' }));
     api.use(express.json({ limit: '64kb' }));
     api.get(
       '/devices',
@@ -294,6 +302,15 @@ export class AdminServer {
     api.get(
       '/devices/:key',
       wrap((req, res) => this.deviceDetails(req, res)),
+    );
+    api.delete(
+      '/devices/:key',
+      wrap((req, res) => this.deleteDevice(req, res)),
+    );
+    api.post(
+      '/devices/import',
+      express.text({ type: ['text/csv', 'text/plain'], limit: '2mb' }),
+      wrap((req, res) => this.importDevices(req, res)),
     );
     api.post(
       '/devices/:key/connection-request',
@@ -540,6 +557,77 @@ export class AdminServer {
               : undefined,
     });
     res.status(202).location(`/api/tasks/${t.id}`).json({ id: t.id, status: t.status });
+  }
+
+  /**
+   * POST /api/devices/import (JSON list or text/csv): registers devices before their first Inform,
+   * with pre-provisioned per-device CPE credentials (which then open their sessions: the shared
+   * login no longer does, docs/security.md). A device already known keeps its record; given
+   * credentials replace its own. All rows are checked before any is written.
+   */
+  private async importDevices(req: Request, res: Response): Promise<void> {
+    let rows: ReturnType<typeof importRows>;
+    try {
+      rows = importRows(typeof req.body === 'string' ? parseCsv(req.body) : req.body);
+    } catch (e) {
+      if (e instanceof ImportError) throw new HttpError(400, e.message);
+      throw e;
+    }
+    const scheme = this.ports.endpointIdScheme ?? 'os';
+    const keys = rows.map((r) => deviceKeyOf(r.deviceId));
+    if (new Set(keys).size !== keys.length) throw new HttpError(400, 'the same device is listed twice');
+    const plan: DeviceRecord[] = [];
+    let created = 0;
+    const now = new Date().toISOString();
+    for (const [i, r] of rows.entries()) {
+      const known = await this.ports.store.getDevice(keys[i]!);
+      if (known) {
+        if (r.cpeUsername !== null)
+          plan.push({ ...known, cpeUsername: r.cpeUsername, cpePassword: r.cpePassword, cpePendingUsername: null, cpePendingPassword: null });
+        continue;
+      }
+      const endpointId = endpointIdOf(r.deviceId, scheme);
+      const holder = await this.ports.store.getDeviceByEndpointId(endpointId);
+      if (holder) throw new HttpError(409, `row ${i + 1}: Endpoint ID ${endpointId} belongs to another device (${holder.deviceKey})`);
+      created++;
+      plan.push({
+        deviceKey: keys[i]!,
+        endpointId,
+        deviceId: r.deviceId,
+        rootModel: r.rootModel,
+        softwareVersion: null,
+        connectionRequestUrl: null,
+        connReqUsername: null,
+        connReqPassword: null,
+        cpeUsername: r.cpeUsername,
+        cpePassword: r.cpePassword,
+        periodicInformInterval: null,
+        lastInform: null,
+        lastInformEvents: [],
+        registeredAt: now,
+      });
+    }
+    for (const d of plan) await this.ports.store.upsertDevice(d);
+    const withCredentials = rows.filter((r) => r.cpeUsername !== null).length;
+    this.audit(req, 'import devices', { rows: rows.length, created, withCredentials });
+    res.json({ rows: rows.length, created, updated: plan.length - created, unchanged: rows.length - plan.length, withCredentials });
+  }
+
+  /**
+   * DELETE /api/devices/{key}: forgets a device (a ghost, a replaced unit). Refused while it is in
+   * a CWMP session; its queued RPCs are cancelled first so that their callers hear of it. A device
+   * that Informs again is registered again.
+   */
+  private async deleteDevice(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    if ((await this.ports.engine.deviceState(d.deviceKey)).inSession) throw new HttpError(409, 'the device is in a CWMP session now; try again when it ended');
+    const queued = await this.ports.store.listQueuedRpcs(d.deviceKey);
+    for (const q of queued) await this.ports.engine.cancel(q.id);
+    const deleted = await this.ports.store.deleteDevice(d.deviceKey);
+    this.metrics.deviceIndex.delete(d.deviceKey);
+    this.audit(req, 'delete device', { deviceKey: d.deviceKey, endpointId: d.endpointId, cancelledRpcs: queued.length });
+    if (!deleted) throw new HttpError(404, `no device ${d.deviceKey}`);
+    res.status(204).end();
   }
 
   /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */

@@ -514,6 +514,20 @@ export class RedisStore implements Store {
     return d && (d.cpeUsername === username || d.cpePendingUsername === username) ? d : null;
   }
 
+  async deleteDevice(deviceKey: string): Promise<boolean> {
+    this.forget(deviceKey);
+    const d = this.toDevice(deviceKey, await this.redis.hgetall(this.key('dev', deviceKey)));
+    for (const r of await this.listQueuedRpcs(deviceKey)) await this.removeQueuedRpc(r.id);
+    const m = this.redis.multi();
+    m.del(this.key('dev', deviceKey), this.key('imap', deviceKey), this.key('learned', `device:${deviceKey}`), this.key('learned', `transfer:${deviceKey}`));
+    m.zrem(this.key('devs'), deviceKey);
+    await m.exec();
+    // The Endpoint ID index only while it still names this device (another may have taken the ID).
+    if (d && (await this.redis.get(this.key('eid', d.endpointId))) === deviceKey) await this.redis.del(this.key('eid', d.endpointId));
+    this.forget(deviceKey);
+    return d !== null;
+  }
+
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
     const hit = this.devices?.get(deviceKey);
     if (hit) return structuredClone(hit);

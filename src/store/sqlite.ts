@@ -469,6 +469,20 @@ export class SqliteStore implements Store {
     this.cache.set(d.deviceKey, copyDevice(d));
   }
 
+  async deleteDevice(deviceKey: string): Promise<boolean> {
+    this.flushForRead();
+    this.cache.delete(deviceKey);
+    this.pendingTouches.delete(deviceKey);
+    let n = 0;
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM queued_rpcs WHERE device_key = ?').run(deviceKey);
+      this.db.prepare('DELETE FROM mapping_instances WHERE device_key = ?').run(deviceKey);
+      this.db.prepare("DELETE FROM learned WHERE kind IN ('device', 'transfer') AND key = ?").run(deviceKey);
+      n = this.db.prepare('DELETE FROM devices WHERE device_key = ?').run(deviceKey).changes;
+    })();
+    return n > 0;
+  }
+
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {
     const hit = this.cache.get(deviceKey);
     if (hit) return copyDevice(hit);

@@ -73,6 +73,12 @@ export interface DeviceQuery {
 export interface Store {
   upsertDevice(device: DeviceRecord): Promise<void>;
   getDevice(deviceKey: string): Promise<DeviceRecord | null>;
+  /**
+   * Forgets a device (a ghost, or one replaced): its record, its queued RPCs, its mapped instance
+   * numbers and what was learned of it alone. Its agent's USP rows (subscriptions, requests) are
+   * kept: they belong to the Endpoint ID, which a device coming back takes again. False when unknown.
+   */
+  deleteDevice(deviceKey: string): Promise<boolean>;
   getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
   /** The device whose per-device CPE username (current or pending) this is (acs.auth.perDevice). */
   getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null>;

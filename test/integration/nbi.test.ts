@@ -253,3 +253,83 @@ test('every task is audited: one info line with the admin identity, paths but no
   assert.doesNotMatch(logs, /audit-V4lue/);
   assert.doesNotMatch(logs, new RegExp(TOKEN));
 });
+
+test('DELETE a ghost device: its queued RPC is cancelled, it is gone, a second delete is 404', async () => {
+  const key = '000000-GHOST-G1';
+  await tp.proxy.store.upsertDevice({
+    deviceKey: key,
+    endpointId: 'os::000000-G1',
+    deviceId: { manufacturer: 'Ghost', oui: '000000', productClass: 'GHOST', serialNumber: 'G1' },
+    rootModel: 'Device',
+    softwareVersion: null,
+    connectionRequestUrl: 'http://127.0.0.1:1/nowhere',
+    connReqUsername: null,
+    connReqPassword: null,
+    cpeUsername: null,
+    cpePassword: null,
+    periodicInformInterval: null,
+    lastInform: null,
+    lastInformEvents: [],
+    registeredAt: new Date().toISOString(),
+  });
+  const { id } = await post(key, { type: 'reboot' });
+  await until('the reboot queued', async () => (await tp.proxy.store.listQueuedRpcs(key)).length === 1);
+  const del = await api(`/api/devices/${encodeURIComponent('os::000000-G1')}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  assert.equal(await tp.proxy.store.getDevice(key), null);
+  assert.deepEqual(await tp.proxy.store.listQueuedRpcs(key), []);
+  await until('the task failed', async () => (await task(id)).status === 'failed');
+  assert.match((await task(id)).error ?? '', /cancelled/);
+  assert.equal((await api(`/api/devices/${encodeURIComponent(key)}`, { method: 'DELETE' })).status, 404);
+  assert.match(logs, /"action":"delete device"/);
+});
+
+test('import devices from JSON and CSV with pre-provisioned CPE credentials; an imported device then Informs', async () => {
+  const json = [
+    { oui: '00d09e', productClass: 'IMP', serialNumber: 'IMP000001', manufacturer: 'Imp', cpeUsername: 'imp-1', cpePassword: 'Imp-Pa55-1' },
+    { oui: '00D09E', productClass: 'IMP', serialNumber: 'IMP000002', rootModel: 'InternetGatewayDevice' },
+  ];
+  const r = await api('/api/devices/import', { method: 'POST', body: JSON.stringify(json) });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  assert.deepEqual(JSON.parse(text), { rows: 2, created: 2, updated: 0, unchanged: 0, withCredentials: 1 });
+  const d1 = (await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000001'))!;
+  assert.equal(d1.cpeUsername, 'imp-1');
+  assert.equal(d1.cpePassword, 'Imp-Pa55-1');
+  assert.equal(d1.lastInform, null);
+  assert.equal((await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000002'))!.rootModel, 'InternetGatewayDevice');
+
+  const csv = 'oui,productClass,serialNumber,cpeUsername,cpePassword\n00D09E,IMP,IMP000002,imp-2,"Imp,Pa55-2"\n00D09E,IMP,IMP000003,,\n';
+  const c = await api('/api/devices/import', { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } });
+  assert.equal(c.status, 200);
+  assert.deepEqual(await c.json(), { rows: 2, created: 1, updated: 1, unchanged: 0, withCredentials: 1 });
+  assert.equal((await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000002'))!.cpePassword, 'Imp,Pa55-2');
+  for (const p of ['/api/devices?search=IMP', '/api/devices/os%3A%3A00D09E-IMP000001']) assert.doesNotMatch(await (await api(p)).text(), /Imp-Pa55|password/i);
+  assert.doesNotMatch(logs, /Imp-Pa55|Imp,Pa55/);
+
+  for (const [body, type] of [
+    ['[]', 'application/json'],
+    ['[{"oui":"XYZ","serialNumber":"1"}]', 'application/json'],
+    ['[{"oui":"00D09E"}]', 'application/json'],
+    ['[{"oui":"00D09E","serialNumber":"1","cpeUsername":"u"}]', 'application/json'],
+    ['oui,serial\n00D09E,1\n', 'text/csv'],
+    ['oui,serialNumber\n00D09E,"1\n', 'text/csv'],
+    ['oui,serialNumber\n00D09E,1\n00D09E,1\n', 'text/csv'],
+  ]) {
+    const b = await api('/api/devices/import', { method: 'POST', body, headers: { 'content-type': type } });
+    assert.equal(b.status, 400, body);
+  }
+
+  // The imported (never seen) device Informs: the same record, its Endpoint ID kept.
+  const imp = new Fleet({ acsUrl: tp.acsUrl, count: 1, model: 'tr181', serials: ['IMP000003'], oui: '00D09E', productClass: 'IMP', periodicIntervalS: null });
+  await imp.start();
+  try {
+    const d3 = (await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000003'))!;
+    assert.ok(d3.lastInform !== null);
+    assert.ok(d3.connectionRequestUrl);
+    const got = await run(d3.deviceKey, { type: 'get', names: ['Device.DeviceInfo.SerialNumber'] });
+    assert.equal((got.result as { parameters: Array<{ value: string }> }).parameters[0]!.value, 'IMP000003');
+  } finally {
+    await imp.stop();
+  }
+});
