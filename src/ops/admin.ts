@@ -46,7 +46,15 @@ export interface AdminServerOptions {
 export interface AdminPorts {
   store: Pick<
     Store,
-    'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes' | 'upsertDevice' | 'deleteDevice'
+    | 'countDevices'
+    | 'listDevices'
+    | 'getDevice'
+    | 'getDeviceByEndpointId'
+    | 'listQueuedRpcs'
+    | 'getParameterTypes'
+    | 'upsertDevice'
+    | 'deleteDevice'
+    | 'getDeviceByCpeUsername'
   >;
   /** Whether store writes succeed (src/store/health.ts); absent: not checked. */
   storeWrites?: () => Promise<{ ok: boolean; detail: string }>;
@@ -335,6 +343,10 @@ export class AdminServer {
         if (!t) throw new HttpError(404, `no task ${id} (unknown, or finished longer ago than admin.tasks.keepS)`);
         res.json(t);
       }),
+    );
+    api.put(
+      '/devices/:key/cpe-credentials',
+      wrap((req, res) => this.setCpeCredentials(req, res)),
     );
     api.delete(
       '/devices/:key/cpe-credentials',
@@ -628,6 +640,23 @@ export class AdminServer {
     this.audit(req, 'delete device', { deviceKey: d.deviceKey, endpointId: d.endpointId, cancelledRpcs: queued.length });
     if (!deleted) throw new HttpError(404, `no device ${d.deviceKey}`);
     res.status(204).end();
+  }
+
+  /**
+   * PUT /api/devices/{key}/cpe-credentials {"username", "password"}: the device's own ACS
+   * credentials, as configured on the CPE (ManagementServer.Username/Password); from then on only
+   * they open its sessions. Pending ones are dropped.
+   */
+  private async setCpeCredentials(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    const body = req.body as { username?: unknown; password?: unknown } | undefined;
+    const ok = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+    if (!ok(body?.username) || !ok(body?.password)) throw new HttpError(400, 'body: {"username", "password"}: non-empty strings of at most 256 characters');
+    const holder = await this.ports.store.getDeviceByCpeUsername(body.username);
+    if (holder && holder.deviceKey !== d.deviceKey) throw new HttpError(409, 'that username belongs to another device');
+    await this.ports.store.upsertDevice({ ...d, cpeUsername: body.username, cpePassword: body.password, cpePendingUsername: null, cpePendingPassword: null });
+    this.audit(req, 'set CPE credentials', { deviceKey: d.deviceKey, username: body.username });
+    res.json({ deviceKey: d.deviceKey, set: true });
   }
 
   /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */

@@ -333,3 +333,21 @@ test('import devices from JSON and CSV with pre-provisioned CPE credentials; an 
     await imp.stop();
   }
 });
+
+test("PUT cpe-credentials sets a device's own ACS login; a username of another device is refused; audited without the password", async () => {
+  const a = await record(fleet.devices[0]!);
+  const b = await record(fleet.devices[1]!);
+  const url = (k: string) => `/api/devices/${encodeURIComponent(k)}/cpe-credentials`;
+  const r = await api(url(a.deviceKey), { method: 'PUT', body: JSON.stringify({ username: 'nbi-cpe-a', password: 'Cpe-Pa55-A' }) });
+  assert.equal(r.status, 200);
+  const stored = (await tp.proxy.store.getDevice(a.deviceKey))!;
+  assert.equal(stored.cpeUsername, 'nbi-cpe-a');
+  assert.equal(stored.cpePassword, 'Cpe-Pa55-A');
+  assert.equal((await api(url(b.deviceKey), { method: 'PUT', body: JSON.stringify({ username: 'nbi-cpe-a', password: 'x' }) })).status, 409);
+  assert.equal((await api(url(b.deviceKey), { method: 'PUT', body: JSON.stringify({ username: '' }) })).status, 400);
+  assert.doesNotMatch(logs, /Cpe-Pa55-A/);
+  assert.match(logs, /"action":"set CPE credentials"/);
+  // Reset (DELETE) puts the device back on the shared login.
+  assert.equal((await api(url(a.deviceKey), { method: 'DELETE' })).status, 200);
+  assert.equal((await tp.proxy.store.getDevice(a.deviceKey))!.cpeUsername, null);
+});
