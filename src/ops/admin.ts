@@ -25,7 +25,7 @@ import { WatchRequestError } from '../interworking/value-watch.js';
 import type { SubscriptionServing } from '../interworking/watch-state.js';
 import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
-import { ImportError, importRows, parseCsv } from './device-import.js';
+import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
@@ -50,6 +50,9 @@ export interface AdminPorts {
     | 'listDevices'
     | 'getDevice'
     | 'getDeviceByEndpointId'
+    | 'getTags'
+    | 'setTags'
+    | 'devicesWithTag'
     | 'listQueuedRpcs'
     | 'getParameterTypes'
     | 'upsertDevice'
@@ -345,6 +348,16 @@ export class AdminServer {
       }),
     );
     api.put(
+      '/devices/:key/tags',
+      wrap(async (req, res) => {
+        const d = await this.findDevice(req.params.key);
+        const tags = tagList((req.body as { tags?: unknown } | undefined)?.tags);
+        await this.ports.store.setTags(d.deviceKey, tags);
+        this.audit(req, 'set tags', { deviceKey: d.deviceKey, tags });
+        res.json({ deviceKey: d.deviceKey, tags: await this.ports.store.getTags(d.deviceKey) });
+      }),
+    );
+    api.put(
       '/devices/:key/cpe-credentials',
       wrap((req, res) => this.setCpeCredentials(req, res)),
     );
@@ -432,7 +445,11 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const [state, learned] = await Promise.all([this.ports.engine.deviceState(d.deviceKey), this.ports.learned(d)]);
+    const [state, learned, tags] = await Promise.all([
+      this.ports.engine.deviceState(d.deviceKey),
+      this.ports.learned(d),
+      this.ports.store.getTags(d.deviceKey),
+    ]);
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
@@ -445,6 +462,7 @@ export class AdminServer {
       capabilities: learned.capabilities,
       valueChange: learned.valueChange,
       reach: this.ports.reach?.(d),
+      tags,
     };
   }
 
@@ -454,6 +472,15 @@ export class AdminServer {
     const limit = intParam(q.limit, 'limit', 100, 1, MAX_LIMIT);
     const offset = intParam(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const store = this.ports.store;
+    if (typeof q.tag === 'string') {
+      if (search) throw new HttpError(400, 'search and tag cannot be combined');
+      const [tag] = tagList([q.tag]);
+      const keys = await store.devicesWithTag(tag!);
+      const page = (await Promise.all(keys.slice(offset, offset + limit).map((k) => store.getDevice(k)))).filter((d): d is DeviceRecord => d !== null);
+      const now = Date.now();
+      res.json({ total: keys.length, devices: await Promise.all(page.map((d) => this.deviceSummary(d, now))) });
+      return;
+    }
     const devices = await store.listDevices({ search: search || undefined, limit, offset });
     // countDevices() counts everything; with a search, count the matches (bounded scan).
     const total = search ? (await store.listDevices({ search })).length : await store.countDevices();
@@ -620,8 +647,9 @@ export class AdminServer {
       });
     }
     for (const d of plan) await this.ports.store.upsertDevice(d);
+    for (const [i, r] of rows.entries()) if (r.tags) await this.ports.store.setTags(keys[i]!, r.tags);
     const withCredentials = rows.filter((r) => r.cpeUsername !== null).length;
-    this.audit(req, 'import devices', { rows: rows.length, created, withCredentials });
+    this.audit(req, 'import devices', { rows: rows.length, created, withCredentials, tagged: rows.filter((r) => r.tags).length });
     res.json({ rows: rows.length, created, updated: plan.length - created, unchanged: rows.length - plan.length, withCredentials });
   }
 
@@ -720,6 +748,13 @@ export class AdminServer {
       recentErrors: m.recentErrors(),
     });
   }
+}
+
+/** A device's tags as given to the API: a list of at most MAX_TAGS names of TAG's characters, deduplicated. */
+function tagList(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length > MAX_TAGS || !v.every((t) => typeof t === 'string' && TAG.test(t)))
+    throw new HttpError(400, `tags: a list of at most ${MAX_TAGS} names of 1-64 letters, digits, "_", ".", ":" or "-"`);
+  return [...new Set(v as string[])];
 }
 
 /** The key of the device model's learned parameter types (Store.getParameterTypes). */

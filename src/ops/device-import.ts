@@ -12,13 +12,19 @@ export interface ImportRow {
   /** Both or neither. */
   cpeUsername: string | null;
   cpePassword: string | null;
+  /** Replaces the device's tags when given (CSV: separated by ";"). */
+  tags: string[] | null;
 }
+
+/** An operator tag (admin API, store migration 9). */
+export const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const MAX_TAGS = 32;
 
 export class ImportError extends Error {}
 
 /** Rows per import: one request's work stays bounded. */
 export const MAX_IMPORT_ROWS = 10_000;
-const COLUMNS = ['oui', 'productClass', 'serialNumber', 'manufacturer', 'rootModel', 'cpeUsername', 'cpePassword'] as const;
+const COLUMNS = ['oui', 'productClass', 'serialNumber', 'manufacturer', 'rootModel', 'cpeUsername', 'cpePassword', 'tags'] as const;
 
 /** One CSV line (RFC 4180 quoting, no line breaks inside a field). */
 function csvFields(line: string, n: number): string[] {
@@ -95,6 +101,13 @@ export function importRows(raw: unknown): ImportRow[] {
     const cpeUsername = str('cpeUsername', false, 256);
     const cpePassword = str('cpePassword', false, 256);
     if ((cpeUsername === null) !== (cpePassword === null)) throw new ImportError(`${row}: cpeUsername and cpePassword go together`);
+    let tags: string[] | null = null;
+    if (o.tags !== undefined && o.tags !== '') {
+      const list = typeof o.tags === 'string' ? o.tags.split(';').map((t) => t.trim()) : o.tags;
+      if (!Array.isArray(list) || list.length > MAX_TAGS || !list.every((t) => typeof t === 'string' && TAG.test(t)))
+        throw new ImportError(`${row}: tags must be at most ${MAX_TAGS} names of 1-64 letters, digits, "_", ".", ":" or "-"`);
+      tags = [...new Set(list as string[])];
+    }
     return {
       deviceId: {
         manufacturer: str('manufacturer', false) ?? '',
@@ -105,6 +118,7 @@ export function importRows(raw: unknown): ImportRow[] {
       rootModel: root,
       cpeUsername,
       cpePassword,
+      tags,
     };
   });
 }

@@ -79,6 +79,12 @@ export interface Store {
    * kept: they belong to the Endpoint ID, which a device coming back takes again. False when unknown.
    */
   deleteDevice(deviceKey: string): Promise<boolean>;
+  /** Operator tags of a device (store migration 9), sorted; [] when none or unknown. */
+  getTags(deviceKey: string): Promise<string[]>;
+  /** Replaces a device's tags. */
+  setTags(deviceKey: string, tags: readonly string[]): Promise<void>;
+  /** Keys of the devices with this tag, in key order. */
+  devicesWithTag(tag: string): Promise<string[]>;
   getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
   /** The device whose per-device CPE username (current or pending) this is (acs.auth.perDevice). */
   getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null>;

@@ -351,3 +351,37 @@ test("PUT cpe-credentials sets a device's own ACS login; a username of another d
   assert.equal((await api(url(a.deviceKey), { method: 'DELETE' })).status, 200);
   assert.equal((await tp.proxy.store.getDevice(a.deviceKey))!.cpeUsername, null);
 });
+
+test('tags: PUT replaces them, GET /api/devices?tag= finds the devices, import sets them', async () => {
+  const [a, b] = [await record(fleet.devices[0]!), await record(fleet.devices[1]!)];
+  const put = (k: string, tags: unknown) => api(`/api/devices/${encodeURIComponent(k)}/tags`, { method: 'PUT', body: JSON.stringify({ tags }) });
+  const r = await put(a.endpointId, ['lab', 'east', 'lab']);
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { deviceKey: a.deviceKey, tags: ['east', 'lab'] });
+  assert.equal((await put(b.deviceKey, ['lab'])).status, 200);
+  type List = { total: number; devices: Array<{ deviceKey: string; tags: string[] }> };
+  const lab = (await (await api('/api/devices?tag=lab')).json()) as List;
+  assert.equal(lab.total, 2);
+  assert.deepEqual(lab.devices.map((d) => d.deviceKey).sort(), [a.deviceKey, b.deviceKey].sort());
+  const east = (await (await api('/api/devices?tag=east&limit=10')).json()) as List;
+  assert.deepEqual(
+    east.devices.map((d) => [d.deviceKey, d.tags]),
+    [[a.deviceKey, ['east', 'lab']]],
+  );
+  assert.equal(((await (await api('/api/devices?tag=none')).json()) as List).total, 0);
+  for (const bad of [['has space'], 'lab', Array.from({ length: 40 }, (_, i) => `t${i}`), ['x'.repeat(65)]])
+    assert.equal((await put(a.deviceKey, bad)).status, 400);
+  assert.equal((await api('/api/devices?tag=a%20b')).status, 400);
+  assert.equal((await api('/api/devices?tag=lab&search=x')).status, 400);
+  assert.equal((await put(a.deviceKey, [])).status, 200);
+  assert.equal(((await (await api('/api/devices?tag=east')).json()) as List).total, 0);
+  assert.match(logs, /"action":"set tags"/);
+
+  const csv = 'oui,serialNumber,productClass,tags\n00D09E,TAG000001,IMP,imported;batch-7\n';
+  assert.equal((await api('/api/devices/import', { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } })).status, 200);
+  const batch = (await (await api('/api/devices?tag=batch-7')).json()) as List;
+  assert.equal(batch.total, 1);
+  assert.deepEqual(batch.devices[0]!.tags, ['batch-7', 'imported']);
+  const bad = await api('/api/devices/import', { method: 'POST', body: JSON.stringify([{ oui: '00D09E', serialNumber: 'T2', tags: ['bad tag'] }]) });
+  assert.equal(bad.status, 400);
+});

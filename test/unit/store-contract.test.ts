@@ -95,6 +95,27 @@ function contract(open: Open): void {
     assert.deepEqual(await store.getDeviceByEndpointId(a.endpointId), a);
   });
 
+  it('tags (migration 9): set, replace, search by tag, gone with the device', async (t) => {
+    const store = await fresh(t);
+    const [a, b] = [device('TAG1'), device('TAG2')];
+    await store.upsertDevice(a);
+    await store.upsertDevice(b);
+    assert.deepEqual(await store.getTags(a.deviceKey), []);
+    await store.setTags(a.deviceKey, ['lab', 'fw-2.1', 'east']);
+    await store.setTags(b.deviceKey, ['lab']);
+    assert.deepEqual(await store.getTags(a.deviceKey), ['east', 'fw-2.1', 'lab']);
+    assert.deepEqual(await store.devicesWithTag('lab'), [a.deviceKey, b.deviceKey].sort());
+    await store.setTags(a.deviceKey, ['east']);
+    assert.deepEqual(await store.devicesWithTag('lab'), [b.deviceKey]);
+    assert.deepEqual(await store.devicesWithTag('fw-2.1'), []);
+    assert.deepEqual(await store.devicesWithTag('east'), [a.deviceKey]);
+    await store.deleteDevice(a.deviceKey);
+    assert.deepEqual(await store.devicesWithTag('east'), []);
+    assert.deepEqual(await store.getTags(a.deviceKey), []);
+    await store.setTags(b.deviceKey, []);
+    assert.deepEqual(await store.devicesWithTag('lab'), []);
+  });
+
   it('devices: upsert, get by key and Endpoint ID, update, count, unknown keys', async (t) => {
     const store = await fresh(t);
     const d = device('SN1');
