@@ -19,6 +19,8 @@
  *   P req:<agentEid>      HASH instance -> JSON values;  P reqagents SET;  P reqown:<owner> SET "<agentEid>|<instance>"
  *   P imap:<deviceKey>    STRING JSON instance map
  *   P learned:<kind>:<key> STRING JSON learned names/types/capabilities (interworking/knowledge)
+ *   P tags:<deviceKey>    SET operator tags of the device (store migration 9: new keys, no data moved)
+ *   P tag:<tag>           SET device keys with that tag
  *   P pn:<owner>          HASH msgId -> JSON pending Notify (msg base64)
  *
  * A missing hash field (lastInform, connectionRequestUrl) stands for null, so touchInform can
