@@ -615,6 +615,13 @@ export class AdminServer {
     const scheme = this.ports.endpointIdScheme ?? 'os';
     const keys = rows.map((r) => deviceKeyOf(r.deviceId));
     if (new Set(keys).size !== keys.length) throw new HttpError(400, 'the same device is listed twice');
+    const users = rows.map((r) => r.cpeUsername).filter((u): u is string => u !== null);
+    if (new Set(users).size !== users.length) throw new HttpError(400, 'the same cpeUsername is given to two devices');
+    // A username identifies its device at authentication (acs.auth.perDevice): never two devices'.
+    for (const [i, r] of rows.entries()) {
+      const holder = r.cpeUsername === null ? null : await this.ports.store.getDeviceByCpeUsername(r.cpeUsername);
+      if (holder && holder.deviceKey !== keys[i]) throw new HttpError(409, `row ${i + 1}: that cpeUsername belongs to another device`);
+    }
     const plan: DeviceRecord[] = [];
     let created = 0;
     const now = new Date().toISOString();

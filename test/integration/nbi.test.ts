@@ -306,6 +306,13 @@ test('import devices from JSON and CSV with pre-provisioned CPE credentials; an 
   assert.equal((await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000002'))!.cpePassword, 'Imp,Pa55-2');
   for (const p of ['/api/devices?search=IMP', '/api/devices/os%3A%3A00D09E-IMP000001']) assert.doesNotMatch(await (await api(p)).text(), /Imp-Pa55|password/i);
   assert.doesNotMatch(logs, /Imp-Pa55|Imp,Pa55/);
+  // Another device's username: 409, nothing written.
+  const taken = await api('/api/devices/import', {
+    method: 'POST',
+    body: JSON.stringify([{ oui: '00D09E', serialNumber: 'IMP000009', cpeUsername: 'imp-1', cpePassword: 'x' }]),
+  });
+  assert.equal(taken.status, 409);
+  assert.equal(await tp.proxy.store.getDeviceByEndpointId('os::00D09E-IMP000009'), null);
 
   for (const [body, type] of [
     ['[]', 'application/json'],
@@ -315,6 +322,7 @@ test('import devices from JSON and CSV with pre-provisioned CPE credentials; an 
     ['oui,serial\n00D09E,1\n', 'text/csv'],
     ['oui,serialNumber\n00D09E,"1\n', 'text/csv'],
     ['oui,serialNumber\n00D09E,1\n00D09E,1\n', 'text/csv'],
+    ['oui,serialNumber,cpeUsername,cpePassword\n00D09E,9,same,p\n00D09E,8,same,q\n', 'text/csv'],
   ]) {
     const b = await api('/api/devices/import', { method: 'POST', body, headers: { 'content-type': type } });
     assert.equal(b.status, 400, body);
