@@ -468,6 +468,15 @@ const SCHEMA = {
     allowedHosts: strings(),
     /** Serve /metrics without the bearer token (a Prometheus without credentials). */
     metricsPublic: bool(false),
+    /** Northbound tasks (POST /api/devices/{key}/tasks, docs/nbi.md): kept in memory only. */
+    tasks: {
+      /** Tasks kept at most; with this many unfinished, new ones get 429. */
+      max: int(10_000, 1, 1_000_000),
+      /** A finished task is forgotten this long after it finished (s). */
+      keepS: int(86_400, 1, 30 * 86_400),
+      /** A task's RPC not sent within this long (the device never came back) fails as unreachable (s). */
+      deadlineS: int(86_400, 1, 30 * 86_400),
+    },
   },
 } satisfies Schema;
 

@@ -396,6 +396,7 @@ export class CwmpUspProxy {
         token,
         allowedHosts: admin.allowedHosts,
         metricsPublic: admin.metricsPublic,
+        tasks: { maxTasks: admin.tasks.max, keepMs: admin.tasks.keepS * 1000, deadlineMs: admin.tasks.deadlineS * 1000 },
       });
       this.adminPort = await this.admin.start();
       this.log.info({ port: this.adminPort }, 'admin API, status page, /metrics, /healthz and /readyz listening');
@@ -421,6 +422,29 @@ export class CwmpUspProxy {
         return { capabilities, valueChange };
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
+      endpointIdScheme: this.config.usp.endpointIdScheme,
+      tasks: {
+        enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),
+        inSession: async (deviceKey) => (await this.engine.deviceState(deviceKey)).inSession,
+        read: async (deviceKey, what) => {
+          const d = await this.store.getDevice(deviceKey);
+          if (!d) throw new Error(`no device ${deviceKey}`);
+          const a = await this.interworking.open(d);
+          if ('names' in what) return a.gpv(what.names);
+          // A refresh learns the subtree's names again (instances may have come and gone).
+          a.tree.markStale(what.object);
+          await a.learnSubtree(what.object);
+          return a.gpv(a.tree.paramsUnder(what.object));
+        },
+        onInform: (listener) => this.engine.on('inform', (e) => listener(e.device.deviceKey)),
+        connectionRequest: async (deviceKey) => {
+          const d = await this.store.getDevice(deviceKey);
+          if (!d) return { ok: false, detail: 'no such device' };
+          const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
+          const r = await this.connReq.request(deviceKey, d.connectionRequestUrl ?? '', creds);
+          return r.ok ? { ok: true } : { ok: false, detail: r.detail };
+        },
+      },
       reach: (d) => {
         const b = this.nat?.bindings.get(d.deviceKey);
         return {

@@ -25,6 +25,9 @@ import { WatchRequestError } from '../interworking/value-watch.js';
 import type { SubscriptionServing } from '../interworking/watch-state.js';
 import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
+import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
+import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
+import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -35,11 +38,27 @@ export interface AdminServerOptions {
   allowedHosts?: readonly string[];
   /** Serve /metrics without the token. */
   metricsPublic?: boolean;
+  /** Bounds of the northbound task list (admin.tasks; docs/nbi.md). */
+  tasks?: Partial<TaskListOptions>;
 }
 
 /** What the admin side reads and does: a narrow view of the proxy's parts, not the proxy. */
 export interface AdminPorts {
-  store: Pick<Store, 'countDevices' | 'listDevices' | 'getDevice' | 'getDeviceByEndpointId' | 'listQueuedRpcs' | 'getParameterTypes' | 'upsertDevice'>;
+  store: Pick<
+    Store,
+    | 'countDevices'
+    | 'listDevices'
+    | 'getDevice'
+    | 'getDeviceByEndpointId'
+    | 'getTags'
+    | 'setTags'
+    | 'devicesWithTag'
+    | 'listQueuedRpcs'
+    | 'getParameterTypes'
+    | 'upsertDevice'
+    | 'deleteDevice'
+    | 'getDeviceByCpeUsername'
+  >;
   /** Whether store writes succeed (src/store/health.ts); absent: not checked. */
   storeWrites?: () => Promise<{ ok: boolean; detail: string }>;
   engine: {
@@ -65,6 +84,10 @@ export interface AdminPorts {
   setPollInterval(device: DeviceRecord, subscriptionInstance: number, seconds: number): Promise<SubscriptionServing>;
   /** How a connection request would reach the device: transports in the order tried, its NAT binding, its JID (docs/nat.md). */
   reach?(device: DeviceRecord): { transports: string[]; udpConnectionRequestAddress: string | null; jabberId: string | null };
+  /** usp.endpointIdScheme: the Endpoint ID an imported device gets (default os). */
+  endpointIdScheme?: 'os' | 'ops';
+  /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
+  tasks?: TaskPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -167,6 +190,7 @@ export class AdminServer {
   /** Host header names answered; null = any. */
   private readonly allowedHosts: ReadonlySet<string> | null;
   private readonly csp: string;
+  private readonly tasks: TaskList | null;
 
   constructor(
     private readonly ports: AdminPorts,
@@ -178,6 +202,7 @@ export class AdminServer {
     const allowed = (opts.allowedHosts ?? []).map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
     this.allowedHosts = allowed.includes('*') ? null : allowed.length > 0 ? new Set(allowed.map((x) => hostName(x) ?? x)) : hostsFor(opts.host);
     this.csp = contentSecurityPolicy();
+    this.tasks = ports.tasks ? new TaskList(ports.tasks, opts.tasks) : null;
     this.app = this.build();
   }
 
@@ -279,6 +304,7 @@ export class AdminServer {
       res.set('WWW-Authenticate', 'Bearer realm="cwmp-usp-proxy"');
       res.status(401).json({ error: 'missing or invalid bearer token' });
     });
+    api.use('/devices/import', express.json({ limit: '2mb' }));
     api.use(express.json({ limit: '64kb' }));
     api.get(
       '/devices',
@@ -288,9 +314,52 @@ export class AdminServer {
       '/devices/:key',
       wrap((req, res) => this.deviceDetails(req, res)),
     );
+    api.delete(
+      '/devices/:key',
+      wrap((req, res) => this.deleteDevice(req, res)),
+    );
+    api.post(
+      '/devices/import',
+      express.text({ type: ['text/csv', 'text/plain'], limit: '2mb' }),
+      wrap((req, res) => this.importDevices(req, res)),
+    );
     api.post(
       '/devices/:key/connection-request',
       wrap((req, res) => this.connectionRequest(req, res)),
+    );
+    api.post(
+      '/devices/:key/tasks',
+      wrap((req, res) => this.createTask(req, res)),
+    );
+    api.get(
+      '/devices/:key/tasks',
+      wrap(async (req, res) => {
+        const d = await this.findDevice(req.params.key);
+        res.json({ tasks: await this.taskList().forDevice(d.deviceKey) });
+      }),
+    );
+    api.get(
+      '/tasks/:id',
+      wrap(async (req, res) => {
+        const id = String(req.params.id ?? '');
+        const t = id.length <= 64 ? await this.taskList().get(id) : null;
+        if (!t) throw new HttpError(404, `no task ${id} (unknown, or finished longer ago than admin.tasks.keepS)`);
+        res.json(t);
+      }),
+    );
+    api.put(
+      '/devices/:key/tags',
+      wrap(async (req, res) => {
+        const d = await this.findDevice(req.params.key);
+        const tags = tagList((req.body as { tags?: unknown } | undefined)?.tags);
+        await this.ports.store.setTags(d.deviceKey, tags);
+        this.audit(req, 'set tags', { deviceKey: d.deviceKey, tags });
+        res.json({ deviceKey: d.deviceKey, tags: await this.ports.store.getTags(d.deviceKey) });
+      }),
+    );
+    api.put(
+      '/devices/:key/cpe-credentials',
+      wrap((req, res) => this.setCpeCredentials(req, res)),
     );
     api.delete(
       '/devices/:key/cpe-credentials',
@@ -307,6 +376,7 @@ export class AdminServer {
         if (!id || id.length > 200) throw new HttpError(400, 'bad queue id');
         const ok = await this.ports.engine.cancel(id);
         if (!ok) throw new HttpError(404, `no queued RPC ${id}`);
+        this.audit(req, 'cancel queued RPC', { queued: id });
         res.status(204).end();
       }),
     );
@@ -375,7 +445,11 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const [state, learned] = await Promise.all([this.ports.engine.deviceState(d.deviceKey), this.ports.learned(d)]);
+    const [state, learned, tags] = await Promise.all([
+      this.ports.engine.deviceState(d.deviceKey),
+      this.ports.learned(d),
+      this.ports.store.getTags(d.deviceKey),
+    ]);
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
@@ -388,6 +462,7 @@ export class AdminServer {
       capabilities: learned.capabilities,
       valueChange: learned.valueChange,
       reach: this.ports.reach?.(d),
+      tags,
     };
   }
 
@@ -397,6 +472,15 @@ export class AdminServer {
     const limit = intParam(q.limit, 'limit', 100, 1, MAX_LIMIT);
     const offset = intParam(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const store = this.ports.store;
+    if (typeof q.tag === 'string') {
+      if (search) throw new HttpError(400, 'search and tag cannot be combined');
+      const [tag] = tagList([q.tag]);
+      const keys = await store.devicesWithTag(tag!);
+      const page = (await Promise.all(keys.slice(offset, offset + limit).map((k) => store.getDevice(k)))).filter((d): d is DeviceRecord => d !== null);
+      const now = Date.now();
+      res.json({ total: keys.length, devices: await Promise.all(page.map((d) => this.deviceSummary(d, now))) });
+      return;
+    }
     const devices = await store.listDevices({ search: search || undefined, limit, offset });
     // countDevices() counts everything; with a search, count the matches (bounded scan).
     const total = search ? (await store.listDevices({ search })).length : await store.countDevices();
@@ -415,7 +499,7 @@ export class AdminServer {
   private async deviceDetails(req: Request, res: Response): Promise<void> {
     const d = await this.findDevice(req.params.key);
     const now = Date.now();
-    const modelKey = `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
+    const modelKey = modelKeyOf(d);
     const [queue, types] = await Promise.all([this.ports.store.listQueuedRpcs(d.deviceKey), this.ports.store.getParameterTypes(modelKey)]);
     res.json({
       ...(await this.deviceSummary(d, now)),
@@ -434,6 +518,7 @@ export class AdminServer {
     const d = await this.findDevice(req.params.key);
     if (!d.connectionRequestUrl) throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
     const creds = d.connReqUsername ? { username: d.connReqUsername, password: d.connReqPassword ?? '' } : null;
+    this.audit(req, 'connection request', { deviceKey: d.deviceKey });
     const result = await this.ports.connectionRequest(d.deviceKey, d.connectionRequestUrl, creds);
     res.json(result);
   }
@@ -454,7 +539,159 @@ export class AdminServer {
       cpePendingPassword: null,
       cpeCertIdentity: null,
     });
+    this.audit(req, 'reset CPE credentials', { deviceKey: d.deviceKey, reset: had });
     res.json({ deviceKey: d.deviceKey, reset: had });
+  }
+
+  private taskList(): TaskList {
+    if (!this.tasks) throw new HttpError(501, 'tasks are not available in this server');
+    return this.tasks;
+  }
+
+  /** The admin identity in audit lines: the token is the one admin identity; never the token itself. */
+  private audit(req: Request, action: string, fields: Record<string, unknown>): void {
+    this.ports.log.info({ audit: true, admin: 'admin-token', client: req.socket.remoteAddress, action, ...fields }, `admin API: ${action}`);
+  }
+
+  /** POST /api/devices/{key}/tasks {type, ...args}: 202 {id, status} (docs/nbi.md). */
+  private async createTask(req: Request, res: Response): Promise<void> {
+    const tasks = this.taskList();
+    const d = await this.findDevice(req.params.key);
+    const body = req.body as Record<string, unknown> | undefined;
+    // Set values without a type take the type the device reported for the parameter.
+    const names = body?.type === 'set' && Array.isArray(body.values) ? body.values.map((v) => String((v as { name?: unknown })?.name ?? '')).slice(0, 256) : [];
+    const types = names.length ? await this.ports.store.getParameterTypes(modelKeyOf(d), names) : new Map<string, string>();
+    let parsed: ReturnType<typeof parseTask>;
+    try {
+      parsed = parseTask(body, types);
+    } catch (e) {
+      if (e instanceof TaskRequestError) throw new HttpError(400, e.message);
+      throw e;
+    }
+    if (parsed.type === 'connectionRequest' && !d.connectionRequestUrl && !this.ports.reach?.(d).transports.length)
+      throw new HttpError(409, 'the device never reported a ConnectionRequestURL');
+    let t: ReturnType<TaskList['start']>;
+    try {
+      t = tasks.start(d.deviceKey, parsed.type, parsed.action);
+    } catch (e) {
+      if (e instanceof TaskListFull) throw new HttpError(429, e.message);
+      throw e;
+    }
+    const rpc = parsed.action.kind === 'rpc' ? parsed.action.rpc : null;
+    this.audit(req, 'task', {
+      deviceKey: d.deviceKey,
+      task: t.id,
+      type: t.type,
+      method: t.method,
+      // Names only: values (a Set may carry a secret) and Download credentials stay out of the log.
+      paths:
+        parsed.action.kind === 'read'
+          ? 'names' in parsed.action.what
+            ? parsed.action.what.names
+            : [parsed.action.what.object]
+          : rpc?.method === 'SetParameterValues'
+            ? rpc.parameterList.map((p) => p.name)
+            : rpc?.method === 'AddObject' || rpc?.method === 'DeleteObject'
+              ? [rpc.objectName]
+              : undefined,
+    });
+    res.status(202).location(`/api/tasks/${t.id}`).json({ id: t.id, status: t.status });
+  }
+
+  /**
+   * POST /api/devices/import (JSON list or text/csv): registers devices before their first Inform,
+   * with pre-provisioned per-device CPE credentials (which then open their sessions: the shared
+   * login no longer does, docs/security.md). A device already known keeps its record; given
+   * credentials replace its own. All rows are checked before any is written.
+   */
+  private async importDevices(req: Request, res: Response): Promise<void> {
+    let rows: ReturnType<typeof importRows>;
+    try {
+      rows = importRows(typeof req.body === 'string' ? parseCsv(req.body) : req.body);
+    } catch (e) {
+      if (e instanceof ImportError) throw new HttpError(400, e.message);
+      throw e;
+    }
+    const scheme = this.ports.endpointIdScheme ?? 'os';
+    const keys = rows.map((r) => deviceKeyOf(r.deviceId));
+    if (new Set(keys).size !== keys.length) throw new HttpError(400, 'the same device is listed twice');
+    const users = rows.map((r) => r.cpeUsername).filter((u): u is string => u !== null);
+    if (new Set(users).size !== users.length) throw new HttpError(400, 'the same cpeUsername is given to two devices');
+    // A username identifies its device at authentication (acs.auth.perDevice): never two devices'.
+    for (const [i, r] of rows.entries()) {
+      const holder = r.cpeUsername === null ? null : await this.ports.store.getDeviceByCpeUsername(r.cpeUsername);
+      if (holder && holder.deviceKey !== keys[i]) throw new HttpError(409, `row ${i + 1}: that cpeUsername belongs to another device`);
+    }
+    const plan: DeviceRecord[] = [];
+    let created = 0;
+    const now = new Date().toISOString();
+    for (const [i, r] of rows.entries()) {
+      const known = await this.ports.store.getDevice(keys[i]!);
+      if (known) {
+        if (r.cpeUsername !== null)
+          plan.push({ ...known, cpeUsername: r.cpeUsername, cpePassword: r.cpePassword, cpePendingUsername: null, cpePendingPassword: null });
+        continue;
+      }
+      const endpointId = endpointIdOf(r.deviceId, scheme);
+      const holder = await this.ports.store.getDeviceByEndpointId(endpointId);
+      if (holder) throw new HttpError(409, `row ${i + 1}: Endpoint ID ${endpointId} belongs to another device (${holder.deviceKey})`);
+      created++;
+      plan.push({
+        deviceKey: keys[i]!,
+        endpointId,
+        deviceId: r.deviceId,
+        rootModel: r.rootModel,
+        softwareVersion: null,
+        connectionRequestUrl: null,
+        connReqUsername: null,
+        connReqPassword: null,
+        cpeUsername: r.cpeUsername,
+        cpePassword: r.cpePassword,
+        periodicInformInterval: null,
+        lastInform: null,
+        lastInformEvents: [],
+        registeredAt: now,
+      });
+    }
+    for (const d of plan) await this.ports.store.upsertDevice(d);
+    for (const [i, r] of rows.entries()) if (r.tags) await this.ports.store.setTags(keys[i]!, r.tags);
+    const withCredentials = rows.filter((r) => r.cpeUsername !== null).length;
+    this.audit(req, 'import devices', { rows: rows.length, created, withCredentials, tagged: rows.filter((r) => r.tags).length });
+    res.json({ rows: rows.length, created, updated: plan.length - created, unchanged: rows.length - plan.length, withCredentials });
+  }
+
+  /**
+   * DELETE /api/devices/{key}: forgets a device (a ghost, a replaced unit). Refused while it is in
+   * a CWMP session; its queued RPCs are cancelled first so that their callers hear of it. A device
+   * that Informs again is registered again.
+   */
+  private async deleteDevice(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    if ((await this.ports.engine.deviceState(d.deviceKey)).inSession) throw new HttpError(409, 'the device is in a CWMP session now; try again when it ended');
+    const queued = await this.ports.store.listQueuedRpcs(d.deviceKey);
+    for (const q of queued) await this.ports.engine.cancel(q.id);
+    const deleted = await this.ports.store.deleteDevice(d.deviceKey);
+    this.metrics.deviceIndex.delete(d.deviceKey);
+    this.audit(req, 'delete device', { deviceKey: d.deviceKey, endpointId: d.endpointId, cancelledRpcs: queued.length });
+    if (!deleted) throw new HttpError(404, `no device ${d.deviceKey}`);
+    res.status(204).end();
+  }
+
+  /**
+   * PUT /api/devices/{key}/cpe-credentials {"username", "password"}: the device's own ACS
+   * credentials, as configured on the CPE (ManagementServer.Username/Password); from then on only
+   * they open its sessions. Pending ones are dropped.
+   */
+  private async setCpeCredentials(req: Request, res: Response): Promise<void> {
+    const d = await this.findDevice(req.params.key);
+    const body = req.body as { username?: unknown; password?: unknown } | undefined;
+    const ok = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+    if (!ok(body?.username) || !ok(body?.password)) throw new HttpError(400, 'body: {"username", "password"}: non-empty strings of at most 256 characters');
+    const holder = await this.ports.store.getDeviceByCpeUsername(body.username);
+    if (holder && holder.deviceKey !== d.deviceKey) throw new HttpError(409, 'that username belongs to another device');
+    await this.ports.store.upsertDevice({ ...d, cpeUsername: body.username, cpePassword: body.password, cpePendingUsername: null, cpePendingPassword: null });
+    this.audit(req, 'set CPE credentials', { deviceKey: d.deviceKey, username: body.username });
+    res.json({ deviceKey: d.deviceKey, set: true });
   }
 
   /** PUT /api/devices/{key}/value-change/{instance} {"pollIntervalS": n}: tighter (or no) polling for one subscription. */
@@ -465,6 +702,7 @@ export class AdminServer {
     const body = req.body as { pollIntervalS?: unknown } | undefined;
     const seconds = body?.pollIntervalS;
     if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) throw new HttpError(400, 'body: {"pollIntervalS": a non-negative integer}');
+    this.audit(req, 'set poll interval', { deviceKey: d.deviceKey, subscription: Number(raw), pollIntervalS: seconds });
     try {
       res.json(await this.ports.setPollInterval(d, Number(raw), seconds));
     } catch (e) {
@@ -517,6 +755,18 @@ export class AdminServer {
       recentErrors: m.recentErrors(),
     });
   }
+}
+
+/** A device's tags as given to the API: a list of at most MAX_TAGS names of TAG's characters, deduplicated. */
+function tagList(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length > MAX_TAGS || !v.every((t) => typeof t === 'string' && TAG.test(t)))
+    throw new HttpError(400, `tags: a list of at most ${MAX_TAGS} names of 1-64 letters, digits, "_", ".", ":" or "-"`);
+  return [...new Set(v as string[])];
+}
+
+/** The key of the device model's learned parameter types (Store.getParameterTypes). */
+function modelKeyOf(d: DeviceRecord): string {
+  return `${d.deviceId.oui}-${d.deviceId.productClass}-${d.softwareVersion ?? ''}`;
 }
 
 function intParam(v: unknown, name: string, def: number, min: number, max: number): number {

@@ -19,6 +19,8 @@
  *   P req:<agentEid>      HASH instance -> JSON values;  P reqagents SET;  P reqown:<owner> SET "<agentEid>|<instance>"
  *   P imap:<deviceKey>    STRING JSON instance map
  *   P learned:<kind>:<key> STRING JSON learned names/types/capabilities (interworking/knowledge)
+ *   P tags:<deviceKey>    SET operator tags of the device (store migration 9: new keys, no data moved)
+ *   P tag:<tag>           SET device keys with that tag
  *   P pn:<owner>          HASH msgId -> JSON pending Notify (msg base64)
  *
  * A missing hash field (lastInform, connectionRequestUrl) stands for null, so touchInform can
@@ -512,6 +514,41 @@ export class RedisStore implements Store {
     if (key === null) return null;
     const d = await this.getDevice(key);
     return d && (d.cpeUsername === username || d.cpePendingUsername === username) ? d : null;
+  }
+
+  async deleteDevice(deviceKey: string): Promise<boolean> {
+    this.forget(deviceKey);
+    const d = this.toDevice(deviceKey, await this.redis.hgetall(this.key('dev', deviceKey)));
+    for (const r of await this.listQueuedRpcs(deviceKey)) await this.removeQueuedRpc(r.id);
+    const m = this.redis.multi();
+    m.del(this.key('dev', deviceKey), this.key('imap', deviceKey), this.key('learned', `device:${deviceKey}`), this.key('learned', `transfer:${deviceKey}`));
+    m.zrem(this.key('devs'), deviceKey);
+    for (const t of await this.getTags(deviceKey)) m.srem(this.key('tag', t), deviceKey);
+    m.del(this.key('tags', deviceKey));
+    await m.exec();
+    // The Endpoint ID index only while it still names this device (another may have taken the ID).
+    if (d && (await this.redis.get(this.key('eid', d.endpointId))) === deviceKey) await this.redis.del(this.key('eid', d.endpointId));
+    this.forget(deviceKey);
+    return d !== null;
+  }
+
+  // P tags:<deviceKey> SET of tags; P tag:<tag> SET of device keys (store migration 9: new keys only).
+  async getTags(deviceKey: string): Promise<string[]> {
+    return (await this.redis.smembers(this.key('tags', deviceKey))).sort(byteCompare);
+  }
+
+  async setTags(deviceKey: string, tags: readonly string[]): Promise<void> {
+    const old = await this.getTags(deviceKey);
+    const m = this.redis.multi();
+    for (const t of old) if (!tags.includes(t)) m.srem(this.key('tag', t), deviceKey);
+    m.del(this.key('tags', deviceKey));
+    if (tags.length > 0) m.sadd(this.key('tags', deviceKey), ...tags);
+    for (const t of tags) m.sadd(this.key('tag', t), deviceKey);
+    await m.exec();
+  }
+
+  async devicesWithTag(tag: string): Promise<string[]> {
+    return (await this.redis.smembers(this.key('tag', tag))).sort(byteCompare);
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {

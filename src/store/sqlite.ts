@@ -141,6 +141,18 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql?: string; run?: (db: DB) 
   // ProductClass hold "-" move to the collision-free form of cwmp/device-id.ts.
   // Also: queued_rpcs.sent_at, QueuedRpc.sentAt (at-most-once across a crash).
   { version: 8, sql: 'ALTER TABLE queued_rpcs ADD COLUMN sent_at INTEGER;', run: (db) => rekeyDevicesIn(db) },
+  {
+    // Operator tags per device (admin API, docs/nbi.md), searched by tag.
+    version: 9,
+    sql: `
+      CREATE TABLE device_tags (
+        device_key TEXT NOT NULL,
+        tag        TEXT NOT NULL,
+        PRIMARY KEY (device_key, tag)
+      );
+      CREATE INDEX device_tags_tag ON device_tags (tag, device_key);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -467,6 +479,39 @@ export class SqliteStore implements Store {
     });
     this.pendingTouches.delete(d.deviceKey);
     this.cache.set(d.deviceKey, copyDevice(d));
+  }
+
+  async deleteDevice(deviceKey: string): Promise<boolean> {
+    this.flushForRead();
+    this.cache.delete(deviceKey);
+    this.pendingTouches.delete(deviceKey);
+    let n = 0;
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM queued_rpcs WHERE device_key = ?').run(deviceKey);
+      this.db.prepare('DELETE FROM mapping_instances WHERE device_key = ?').run(deviceKey);
+      this.db.prepare("DELETE FROM learned WHERE kind IN ('device', 'transfer') AND key = ?").run(deviceKey);
+      this.db.prepare('DELETE FROM device_tags WHERE device_key = ?').run(deviceKey);
+      n = this.db.prepare('DELETE FROM devices WHERE device_key = ?').run(deviceKey).changes;
+    })();
+    return n > 0;
+  }
+
+  async getTags(deviceKey: string): Promise<string[]> {
+    return (this.db.prepare('SELECT tag FROM device_tags WHERE device_key = ? ORDER BY tag').all(deviceKey) as { tag: string }[]).map((r) => r.tag);
+  }
+
+  async setTags(deviceKey: string, tags: readonly string[]): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM device_tags WHERE device_key = ?').run(deviceKey);
+      const add = this.db.prepare('INSERT OR IGNORE INTO device_tags (device_key, tag) VALUES (?, ?)');
+      for (const t of tags) add.run(deviceKey, t);
+    })();
+  }
+
+  async devicesWithTag(tag: string): Promise<string[]> {
+    return (this.db.prepare('SELECT device_key FROM device_tags WHERE tag = ? ORDER BY device_key').all(tag) as { device_key: string }[]).map(
+      (r) => r.device_key,
+    );
   }
 
   async getDevice(deviceKey: string): Promise<DeviceRecord | null> {

@@ -73,6 +73,18 @@ export interface DeviceQuery {
 export interface Store {
   upsertDevice(device: DeviceRecord): Promise<void>;
   getDevice(deviceKey: string): Promise<DeviceRecord | null>;
+  /**
+   * Forgets a device (a ghost, or one replaced): its record, its queued RPCs, its mapped instance
+   * numbers and what was learned of it alone. Its agent's USP rows (subscriptions, requests) are
+   * kept: they belong to the Endpoint ID, which a device coming back takes again. False when unknown.
+   */
+  deleteDevice(deviceKey: string): Promise<boolean>;
+  /** Operator tags of a device (store migration 9), sorted; [] when none or unknown. */
+  getTags(deviceKey: string): Promise<string[]>;
+  /** Replaces a device's tags. */
+  setTags(deviceKey: string, tags: readonly string[]): Promise<void>;
+  /** Keys of the devices with this tag, in key order. */
+  devicesWithTag(tag: string): Promise<string[]>;
   getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null>;
   /** The device whose per-device CPE username (current or pending) this is (acs.auth.perDevice). */
   getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null>;

@@ -62,6 +62,60 @@ function contract(open: Open): void {
     return s;
   };
 
+  it('deleteDevice forgets the device, its queued RPCs, instance map and learned facts, not other devices', async (t) => {
+    const store = await fresh(t);
+    const [a, b] = [device('DEL1'), device('DEL2')];
+    await store.upsertDevice(a);
+    await store.upsertDevice(b);
+    await store.touchInform(a.deviceKey, new Date().toISOString(), ['2 PERIODIC'], null);
+    await store.addQueuedRpc(rpc('da1', a.deviceKey));
+    await store.addQueuedRpc(rpc('db1', b.deviceKey));
+    await store.putInstanceMap(a.deviceKey, { 'Device.IP.Interface.1.': 1 });
+    await store.putLearned('device', a.deviceKey, '{"x":1}');
+    await store.putLearned('device', b.deviceKey, '{"y":1}');
+    assert.equal(await store.deleteDevice(a.deviceKey), true);
+    assert.equal(await store.getDevice(a.deviceKey), null);
+    assert.equal(await store.getDeviceByEndpointId(a.endpointId), null);
+    assert.deepEqual(await store.listQueuedRpcs(a.deviceKey), []);
+    assert.equal(await store.getInstanceMap(a.deviceKey), null);
+    assert.equal(await store.getLearned('device', a.deviceKey), null);
+    assert.equal(await store.countDevices(), 1);
+    assert.deepEqual(
+      (await store.listDevices()).map((d) => d.deviceKey),
+      [b.deviceKey],
+    );
+    assert.deepEqual(
+      (await store.listAllQueuedRpcs()).map((r) => r.id),
+      ['db1'],
+    );
+    assert.equal(await store.getLearned('device', b.deviceKey), '{"y":1}');
+    assert.equal(await store.deleteDevice(a.deviceKey), false);
+    // It may come back (its next Inform registers it again).
+    await store.upsertDevice(a);
+    assert.deepEqual(await store.getDeviceByEndpointId(a.endpointId), a);
+  });
+
+  it('tags (migration 9): set, replace, search by tag, gone with the device', async (t) => {
+    const store = await fresh(t);
+    const [a, b] = [device('TAG1'), device('TAG2')];
+    await store.upsertDevice(a);
+    await store.upsertDevice(b);
+    assert.deepEqual(await store.getTags(a.deviceKey), []);
+    await store.setTags(a.deviceKey, ['lab', 'fw-2.1', 'east']);
+    await store.setTags(b.deviceKey, ['lab']);
+    assert.deepEqual(await store.getTags(a.deviceKey), ['east', 'fw-2.1', 'lab']);
+    assert.deepEqual(await store.devicesWithTag('lab'), [a.deviceKey, b.deviceKey].sort());
+    await store.setTags(a.deviceKey, ['east']);
+    assert.deepEqual(await store.devicesWithTag('lab'), [b.deviceKey]);
+    assert.deepEqual(await store.devicesWithTag('fw-2.1'), []);
+    assert.deepEqual(await store.devicesWithTag('east'), [a.deviceKey]);
+    await store.deleteDevice(a.deviceKey);
+    assert.deepEqual(await store.devicesWithTag('east'), []);
+    assert.deepEqual(await store.getTags(a.deviceKey), []);
+    await store.setTags(b.deviceKey, []);
+    assert.deepEqual(await store.devicesWithTag('lab'), []);
+  });
+
   it('devices: upsert, get by key and Endpoint ID, update, count, unknown keys', async (t) => {
     const store = await fresh(t);
     const d = device('SN1');
