@@ -3,30 +3,8 @@
  * tr-181-2-bulkdata.xml; the Push! event and the USPEventNotif protocol of TR-369 "Bulk Data
  * Collection"). Only what the proxy implements: HTTP and USPEventNotif, JSON and CSV.
  */
-import type { ObjectSchema, ParamSchema } from '../usp/dm/types.js';
-
-const ro = (name: string, type: ParamSchema['type'] = 'string', extra: Partial<ParamSchema> = {}): ParamSchema => ({
-  name,
-  type,
-  access: 'readOnly',
-  ...extra,
-});
-const rw = (name: string, type: ParamSchema['type'] = 'string', extra: Partial<ParamSchema> = {}): ParamSchema => ({
-  name,
-  type,
-  access: 'readWrite',
-  ...extra,
-});
-const obj = (path: string, params: ParamSchema[], extra: Partial<ObjectSchema> = {}): ObjectSchema => ({
-  path,
-  multiInstance: path.endsWith('{i}.'),
-  access: 'readOnly',
-  params,
-  commands: [],
-  events: [],
-  uniqueKeys: [],
-  ...extra,
-});
+import type { ObjectSchema } from '../usp/dm/types.js';
+import { obj, ro, rw } from '../usp/dm/schema-builders.js';
 
 export const BULKDATA_PREFIXES = ['Device.BulkData.'] as const;
 export const PROFILE_TABLE = 'Device.BulkData.Profile.';

@@ -22,7 +22,7 @@ import type {
 } from '../usp/dm/types.js';
 import type { DeviceBackendEvents } from './backend-base.js';
 import type { Device2Backend } from './device2-backend.js';
-import { NativeExtension } from './extension.js';
+import type { NativeExtension } from './extension.js';
 import type { DeviceLookup } from './rpc-port.js';
 
 export class ExtensionBackend extends EventEmitter<DeviceBackendEvents> implements DmBackend {

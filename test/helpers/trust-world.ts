@@ -7,8 +7,7 @@
  */
 import { loadConfig, type Config } from '../../src/app/config.js';
 import { silentLogger } from '../../src/app/log.js';
-import { RpcError, type RpcOutcome } from '../../src/cwmp/session.js';
-import type { AcsRequest, CpeResponse, Fault, Inform } from '../../src/cwmp/types.js';
+import type { Inform } from '../../src/cwmp/types.js';
 import { EventBridge } from '../../src/interworking/events.js';
 import { Interworking } from '../../src/interworking/index.js';
 import { loadDefaultMapping } from '../../src/mapping/load.js';

@@ -124,30 +124,7 @@ const COMMAND_FLAGS: Record<Command, string[]> = {
   'supported-proto': [],
   listen: ['count', 'duration'],
 };
-const COMMON_FLAGS = new Set([
-  'help',
-  'to',
-  'mtp',
-  'url',
-  'controller-topic',
-  'agent-topic',
-  'mqtt-version',
-  'host',
-  'port',
-  'login',
-  'passcode',
-  'vhost',
-  'controller-dest',
-  'agent-dest',
-  'secret-file',
-  'ca',
-  'cert',
-  'key',
-  'from',
-  'timeout',
-  'json',
-  'profile',
-]);
+const COMMON_FLAGS = new Set<string>(['help', ...PROFILE_KEYS, 'json', 'profile']);
 
 class UsageError extends Error {}
 

@@ -3,31 +3,8 @@
  * tr-181-2-mqtt.xml, tr-181-2-stomp.xml): Device.LocalAgent., Device.MQTT.Client.,
  * Device.STOMP.Connection. and the Device.ScheduleTimer() command. Only what the proxy serves.
  */
-import type { ObjectSchema, ParamSchema } from '../dm/types.js';
-
-const ro = (name: string, type: ParamSchema['type'] = 'string', extra: Partial<ParamSchema> = {}): ParamSchema => ({
-  name,
-  type,
-  access: 'readOnly',
-  ...extra,
-});
-const rw = (name: string, type: ParamSchema['type'] = 'string', extra: Partial<ParamSchema> = {}): ParamSchema => ({
-  name,
-  type,
-  access: 'readWrite',
-  ...extra,
-});
-
-const obj = (path: string, params: ParamSchema[], extra: Partial<ObjectSchema> = {}): ObjectSchema => ({
-  path,
-  multiInstance: path.endsWith('{i}.'),
-  access: 'readOnly',
-  params,
-  commands: [],
-  events: [],
-  uniqueKeys: [],
-  ...extra,
-});
+import type { ObjectSchema } from '../dm/types.js';
+import { obj, ro, rw } from '../dm/schema-builders.js';
 
 export const NOTIF_TYPES = ['ValueChange', 'ObjectCreation', 'ObjectDeletion', 'OperationComplete', 'Event'] as const;
 export const REQUEST_STATUS = ['Requested', 'Active', 'Canceling', 'Canceled', 'Success', 'Error'] as const;
