@@ -477,6 +477,13 @@ const SCHEMA = {
       /** A task's RPC not sent within this long (the device never came back) fails as unreachable (s). */
       deadlineS: int(86_400, 1, 30 * 86_400),
     },
+    /** The translation trace of the device console (GET /api/devices/{key}/trace, src/ops/trace.ts): in memory only. */
+    trace: {
+      /** USP requests kept per device (newest kept). */
+      perDevice: int(50, 1, 1000),
+      /** Devices traced at once (least recently traced dropped first). */
+      maxDevices: int(10_000, 1, 1_000_000),
+    },
   },
 } satisfies Schema;
 

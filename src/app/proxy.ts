@@ -8,7 +8,9 @@ import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, SECRET_KEY_ENV, type Config } from './config.js';
 import type { Logger } from './log.js';
-import { logCwmpRpcs } from './rpc-log.js';
+import { logCwmpRpcs, namesCount } from './rpc-log.js';
+import { TranslationTrace } from '../ops/trace.js';
+import { ConnReqOutcomes } from '../ops/online.js';
 import { loadSecretKey, openStore } from '../store/index.js';
 import { type ModeFix, secureDataDir } from '../store/files.js';
 import { StoreHealth, trackWrites } from '../store/health.js';
@@ -37,7 +39,7 @@ import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
-import { atRequestEnd, requestSignal } from '../usp/request-scope.js';
+import { atRequestEnd, currentRequestScope, requestSignal } from '../usp/request-scope.js';
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
@@ -71,6 +73,10 @@ export class CwmpUspProxy {
   readonly events: EventBridge;
   acsPort = 0;
   readonly metrics = new ProxyMetrics();
+  /** The last USP requests per agent and the CWMP RPCs each caused (device console). */
+  readonly trace: TranslationTrace;
+  /** The last connection-request outcome per device (online state). */
+  readonly connReqOutcomes = new ConnReqOutcomes();
   admin: AdminServer | null = null;
   adminPort = 0;
   /** Whether store writes succeed (for /readyz). */
@@ -92,6 +98,7 @@ export class CwmpUspProxy {
       secureDataDir(config.dataDir, 'dataDir', fixes);
       fixes.forEach(modeFix);
     }
+    this.trace = new TranslationTrace({ perAgent: config.admin.trace.perDevice, maxAgents: config.admin.trace.maxDevices });
     const instanceId = instanceIdOf(config.cluster);
     const secrets = secretCodec(loadSecretKey(config.store, SECRET_KEY_ENV));
     const keyFile = config.store.secretKeyFile;
@@ -184,7 +191,10 @@ export class CwmpUspProxy {
     // session slot is not held for nothing.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
       if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
-      return this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
+      // The translation trace notes each RPC under the USP request it is made for (src/ops/trace.ts).
+      return this.trace.rpc(currentRequestScope(), { method: rpc.method, names: namesCount(rpc) }, () =>
+        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal }),
+      );
     };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     const engine = this.engine;
@@ -299,6 +309,14 @@ export class CwmpUspProxy {
       });
     }
     logCwmpRpcs(this.engine, log.child({ module: 'cwmp' }));
+    this.usp.endpoint.on('request', (e) => {
+      this.trace.request(e);
+      if (e.resp.body.msgBody === 'error')
+        this.metrics.error(`${e.msg.header.msgType} to ${e.toId}: USP error ${e.resp.body.error?.errCode ?? 0}`, { device: e.toId, fromId: e.fromId });
+    });
+    this.connReq.on('result', ({ deviceKey, result: r }) => {
+      if (r.ok || r.reason !== 'cancelled') this.connReqOutcomes.note(deviceKey, { ok: r.ok, atMs: Date.now(), ...(r.ok ? {} : { detail: `${r.reason}: ${r.detail}`.slice(0, 200) }) });
+    });
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({
       engine: this.engine,
@@ -423,6 +441,8 @@ export class CwmpUspProxy {
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
       endpointIdScheme: this.config.usp.endpointIdScheme,
+      lastConnectionRequest: (deviceKey) => this.connReqOutcomes.get(deviceKey),
+      console: { router: this.usp.router, trace: this.trace, nativePaths: (d, paths) => this.interworking.tr098.nativePaths(d, paths) },
       tasks: {
         enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),
         inSession: async (deviceKey) => (await this.engine.deviceState(deviceKey)).inSession,

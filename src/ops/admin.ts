@@ -27,6 +27,8 @@ import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
+import { consoleRoutes, type ConsolePorts } from './console-api.js';
+import { onlineState, type ConnReqOutcome } from './online.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
@@ -88,6 +90,10 @@ export interface AdminPorts {
   endpointIdScheme?: 'os' | 'ops';
   /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
   tasks?: TaskPorts;
+  /** The device console's tree, Set and translation trace (src/ops/console-api.ts); absent: those endpoints answer 404. */
+  console?: ConsolePorts;
+  /** The last connection request's outcome for a device (src/ops/online.ts); absent: online from Informs only. */
+  lastConnectionRequest?(deviceKey: string): ConnReqOutcome | null;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -390,6 +396,8 @@ export class AdminServer {
       '/summary',
       wrap((_req, res) => this.summary(res)),
     );
+    if (this.ports.console)
+      api.use(consoleRoutes({ ...this.ports.console, findDevice: (k) => this.findDevice(k), audit: (req, action, fields) => this.audit(req, action, fields) }));
     api.use((_req, _res) => {
       throw new HttpError(404, 'no such API endpoint');
     });
@@ -436,12 +444,10 @@ export class AdminServer {
     return checks;
   }
 
-  private onlineWindowMs(periodicS: number | null): number {
-    return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : this.ports.onlineWindowS) * 1000;
-  }
-
-  private online(lastInformMs: number | null, periodicS: number | null, now: number): boolean {
-    return lastInformMs !== null && now - lastInformMs < this.onlineWindowMs(periodicS);
+  /** online | unreachable | offline from the last Inform and the last connection request (src/ops/online.ts). */
+  private state(deviceKey: string, lastInformMs: number | null, periodicS: number | null, now: number): ReturnType<typeof onlineState> {
+    const lastConnReq = this.ports.lastConnectionRequest?.(deviceKey) ?? null;
+    return onlineState({ lastInformMs, periodicInformIntervalS: periodicS, onlineWindowS: this.ports.onlineWindowS, lastConnReq, now });
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
@@ -450,13 +456,17 @@ export class AdminServer {
       this.ports.learned(d),
       this.ports.store.getTags(d.deviceKey),
     ]);
+    const st = this.state(d.deviceKey, d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now);
+    const cr = this.ports.lastConnectionRequest?.(d.deviceKey) ?? null;
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
       deviceId: { ...d.deviceId },
       rootModel: d.rootModel,
       lastInform: d.lastInform,
-      online: this.online(d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now),
+      online: st === 'online',
+      state: st,
+      lastConnectionRequest: cr ? { ok: cr.ok, at: new Date(cr.atMs).toISOString(), ...(cr.detail ? { detail: cr.detail } : {}) } : null,
       inSession: state.inSession,
       queuedRpcs: state.queuedRpcs,
       capabilities: learned.capabilities,
@@ -742,8 +752,8 @@ export class AdminServer {
     let online = 0;
     const byRootModel: Record<string, number> = {};
     const byProductClass: Record<string, number> = {};
-    for (const d of m.deviceIndex.values()) {
-      if (this.online(d.lastInformMs, d.periodicInformInterval, now)) online++;
+    for (const [key, d] of m.deviceIndex) {
+      if (this.state(key, d.lastInformMs, d.periodicInformInterval, now) === 'online') online++;
       byRootModel[d.rootModel] = (byRootModel[d.rootModel] ?? 0) + 1;
       byProductClass[d.productClass] = (byProductClass[d.productClass] ?? 0) + 1;
     }

@@ -53,6 +53,10 @@ export class MinuteRing {
 export interface RecentError {
   time: string;
   message: string;
+  /** The device it concerns (device key or agent Endpoint ID), when one does. */
+  device?: string;
+  /** The controller whose USP request it answered, when one did. */
+  fromId?: string;
 }
 
 /** What the summary needs per device, kept in memory (filled from the store, then from Informs). */
@@ -247,12 +251,12 @@ export class ProxyMetrics {
       const result = outcome ? (outcome.kind === 'fault' ? 'fault' : 'success') : (error?.reason ?? 'error');
       this.rpcs.inc({ method, outcome: result });
       if (outcome) this.rpcDuration.observe({ method }, ms / 1000);
-      if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`);
-      else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`);
+      if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`, { device: deviceKey });
+      else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`, { device: deviceKey });
     };
     const onConnReqAttempt: Listener<ConnReqDispatcherEvents, 'attempt'> = ({ transport, outcome }) => this.connectionRequests.inc({ transport, outcome });
     const onConnReq: Listener<ConnReqDispatcherEvents, 'result'> = ({ deviceKey, result: r }) => {
-      if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`);
+      if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`, { device: deviceKey });
     };
     const onRecord: Listener<EndpointEvents, 'record'> = ({ mtp, direction, msgType, ms }) => {
       this.uspRecords.inc({ mtp, direction, type: msgType });
@@ -306,8 +310,8 @@ export class ProxyMetrics {
     });
   }
 
-  error(message: string): void {
-    this.errors.push({ time: new Date().toISOString(), message });
+  error(message: string, about: { device?: string; fromId?: string } = {}): void {
+    this.errors.push({ time: new Date().toISOString(), message, ...about });
     if (this.errors.length > MAX_ERRORS) this.errors.splice(0, this.errors.length - MAX_ERRORS);
   }
 

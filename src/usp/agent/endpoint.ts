@@ -78,6 +78,8 @@ export interface EndpointEvents {
   dropped: [{ mtp: MtpKind; reason: string }];
   /** A request from an untrusted controller (not configured, or not authenticated) was answered as such. */
   untrusted: [{ mtp: MtpKind; fromId: string; reason: UntrustedReason }];
+  /** A request was answered (the translation trace, src/ops/trace.ts); `scope` is the request scope its work ran in. */
+  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number }];
 }
 
 export interface UspEndpointOptions {
@@ -434,8 +436,9 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     let resp: Msg | null;
     const started = performance.now();
     const ends: Array<() => void> = [];
+    const scope = { signal: abort.signal, ends };
     try {
-      resp = await runInRequestScope({ signal: abort.signal, ends }, () => handle(ctx, msg));
+      resp = await runInRequestScope(scope, () => handle(ctx, msg));
     } finally {
       for (const end of ends.splice(0)) {
         try {
@@ -453,6 +456,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     }
     if (resp && request && this.log.isLevelEnabled('info'))
       this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
+    if (resp && request) this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms: performance.now() - started });
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
