@@ -224,7 +224,7 @@ function Capabilities({ c }) {
     ['Partial paths', c.partialPaths],
     ['SetParameterAttributes', c.setParameterAttributes],
     ['GPN NextLevel=false at the root', c.rootNextLevelFalse],
-    ['RPC methods', c.rpcMethods ? c.rpcMethods.join(', ') : 'not asked yet'],
+    ['RPC methods', c.rpcMethods ? c.rpcMethods.join(' ') : 'not asked yet'],
     ['Failures in back-off', c.failures ? c.failures.length : '-'],
   ];
   return html`<div class="panel" data-panel="capabilities">
