@@ -315,7 +315,8 @@ export class CwmpUspProxy {
         this.metrics.error(`${e.msg.header.msgType} to ${e.toId}: USP error ${e.resp.body.error?.errCode ?? 0}`, { device: e.toId, fromId: e.fromId });
     });
     this.connReq.on('result', ({ deviceKey, result: r }) => {
-      if (r.ok || r.reason !== 'cancelled') this.connReqOutcomes.note(deviceKey, { ok: r.ok, atMs: Date.now(), ...(r.ok ? {} : { detail: `${r.reason}: ${r.detail}`.slice(0, 200) }) });
+      if (r.ok || r.reason !== 'cancelled')
+        this.connReqOutcomes.note(deviceKey, { ok: r.ok, atMs: Date.now(), ...(r.ok ? {} : { detail: `${r.reason}: ${r.detail}`.slice(0, 200) }) });
     });
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({

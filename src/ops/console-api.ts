@@ -152,9 +152,18 @@ export function consoleRoutes(deps: ConsoleRouteDeps): express.Router {
               ? await backend.set({ agentEid: d.endpointId, controllerEid: CONSOLE_ID }, objectPath, [{ param, value, required: true }])
               : { ok: false as const, errCode: 7026, errMsg: `no backend serves ${objectPath}`, paramErrs: [] };
             const pe = o.paramErrs[0];
-            result = o.ok && !pe ? { ok: true } : pe ? { ok: false, errCode: pe.errCode, errMsg: pe.errMsg } : { ok: false, errCode: o.ok ? 7000 : o.errCode, errMsg: o.ok ? 'not set' : o.errMsg };
+            result =
+              o.ok && !pe
+                ? { ok: true }
+                : pe
+                  ? { ok: false, errCode: pe.errCode, errMsg: pe.errMsg }
+                  : { ok: false, errCode: o.ok ? 7000 : o.errCode, errMsg: o.ok ? 'not set' : o.errMsg };
           } catch (e) {
-            result = { ok: false, errCode: (e as { code?: unknown }).code === undefined ? 7002 : Number((e as { code?: unknown }).code) || 7002, errMsg: errText(e) };
+            result = {
+              ok: false,
+              errCode: (e as { code?: unknown }).code === undefined ? 7002 : Number((e as { code?: unknown }).code) || 7002,
+              errMsg: errText(e),
+            };
           }
         }
         deps.trace.add(d.endpointId, scope, {
@@ -214,7 +223,12 @@ async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, sco
       (await view.children(schemaPath)).map((o) => o.path),
     );
     const schemas = obj.params.slice(0, MAX_PARAMS);
-    const values = schemas.length ? await deps.router.get(eid, schemas.map((p) => path + p.name)) : new Map<string, string>();
+    const values = schemas.length
+      ? await deps.router.get(
+          eid,
+          schemas.map((p) => path + p.name),
+        )
+      : new Map<string, string>();
     const tr098 = d.rootModel === 'InternetGatewayDevice' && deps.nativePaths;
     const params: ParamRow[] = [];
     for (const p of schemas) {

@@ -251,7 +251,8 @@ export class ProxyMetrics {
       const result = outcome ? (outcome.kind === 'fault' ? 'fault' : 'success') : (error?.reason ?? 'error');
       this.rpcs.inc({ method, outcome: result });
       if (outcome) this.rpcDuration.observe({ method }, ms / 1000);
-      if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`, { device: deviceKey });
+      if (outcome?.kind === 'fault')
+        this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`, { device: deviceKey });
       else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`, { device: deviceKey });
     };
     const onConnReqAttempt: Listener<ConnReqDispatcherEvents, 'attempt'> = ({ transport, outcome }) => this.connectionRequests.inc({ transport, outcome });

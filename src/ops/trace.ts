@@ -106,7 +106,11 @@ export class TranslationTrace {
    * Runs one RPC enqueue and notes it under `scope` (the request it is made for; undefined: none,
    * e.g. shared learning or an event, and it is run untraced). Returns run()'s promise unchanged.
    */
-  rpc<T extends { kind: string; fault?: { faultCode: number } }>(scope: object | undefined, what: { method: string; names: number }, run: () => Promise<T>): Promise<T> {
+  rpc<T extends { kind: string; fault?: { faultCode: number } }>(
+    scope: object | undefined,
+    what: { method: string; names: number },
+    run: () => Promise<T>,
+  ): Promise<T> {
     if (!scope) return run();
     let note = this.pending.get(scope);
     if (!note) this.pending.set(scope, (note = { rpcs: [], notListed: 0 }));

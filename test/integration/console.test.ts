@@ -95,7 +95,16 @@ before(async () => {
   if (existsSync(CHROMIUM))
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
 });
 
@@ -142,7 +151,10 @@ test('the tree reads one object through the agent (values, types, writability, c
   const d = await record(sim);
   const root = await json<ObjectView>(`${dev(d)}/parameters?path=Device.`);
   assert.ok(root.children.some((c) => c.path === 'Device.WiFi.' && !c.table));
-  assert.ok(root.children.some((c) => c.path === 'Device.LocalAgent.'), 'the proxy-served subtrees are in the tree too');
+  assert.ok(
+    root.children.some((c) => c.path === 'Device.LocalAgent.'),
+    'the proxy-served subtrees are in the tree too',
+  );
   const ssids = await json<ObjectView>(`${dev(d)}/parameters?path=Device.WiFi.SSID.`);
   assert.equal(ssids.table, true);
   assert.ok(ssids.children.some((c) => c.path === 'Device.WiFi.SSID.1.'));
@@ -161,7 +173,10 @@ test('a TR-098 device: each mapped parameter shows its native name', async () =>
   const v = await json<ObjectView>(`${dev(d)}/parameters?path=Device.WiFi.SSID.1.`);
   const row = v.params.find((p) => p.path === SSID);
   assert.ok(row, JSON.stringify(v.params.map((p) => p.path)));
-  assert.ok(row.native?.some((n) => /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/.test(n)), JSON.stringify(row.native));
+  assert.ok(
+    row.native?.some((n) => /^InternetGatewayDevice\.LANDevice\.\d+\.WLANConfiguration\.\d+\.SSID$/.test(n)),
+    JSON.stringify(row.native),
+  );
   assert.equal(row.value, legacy.devices[0]!.getValue(row.native![0]!));
 });
 

@@ -52,13 +52,19 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   const trace = new TranslationTrace({ perAgent: 3, maxAgents: 2, maxRpcs: 2 });
   const scope = {};
   const ok: RpcOutcome = { kind: 'response', response: { method: 'SetParameterValuesResponse', status: 0 } };
-  const fault: RpcOutcome = { kind: 'fault', fault: { method: 'Fault', soapFaultCode: 'Client', faultCode: 9007, faultString: 'Invalid value secret-psk-123', setParameterValuesFault: [] } };
+  const fault: RpcOutcome = {
+    kind: 'fault',
+    fault: { method: 'Fault', soapFaultCode: 'Client', faultCode: 9007, faultString: 'Invalid value secret-psk-123', setParameterValuesFault: [] },
+  };
   await trace.rpc(scope, { method: 'SetParameterValues', names: 1 }, async () => ok);
   await trace.rpc(scope, { method: 'SetParameterValues', names: 2 }, async () => fault);
   await trace.rpc(scope, { method: 'GetParameterValues', names: 4 }, async () => ok);
   // An RPC outside any request (shared learning) is run but not traced.
   assert.equal(await trace.rpc(undefined, { method: 'GetParameterNames', names: 1 }, async () => ok), ok);
-  const req = wire({ ...set([{ objPath: 'Device.WiFi.AccessPoint.1.Security.', params: { KeyPassphrase: 'secret-psk-123' } }]), header: { msgId: 'm1', msgType: 'SET' } });
+  const req = wire({
+    ...set([{ objPath: 'Device.WiFi.AccessPoint.1.Security.', params: { KeyPassphrase: 'secret-psk-123' } }]),
+    header: { msgId: 'm1', msgType: 'SET' },
+  });
   const resp = wire(errorMsg('m1', 7002, 'the device did not answer'));
   trace.request({ scope, fromId: 'proto::ctl', toId: 'os::A', msg: req, resp, ms: 12.4 });
 
@@ -84,10 +90,20 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   const s2 = {};
   await assert.rejects(trace.rpc(s2, { method: 'Reboot', names: 0 }, () => Promise.reject(new RpcError('unreachable', 'no session'))));
   const g = wire({ ...get(['Device.DeviceInfo.']), header: { msgId: 'm2', msgType: 'GET' } });
-  trace.request({ scope: s2, fromId: 'proto::ctl', toId: 'os::A', msg: g, resp: wire(responseMsg(g, 'GET_RESP', { respType: 'getResp', getResp: { reqPathResults: [] } })), ms: 3 });
+  trace.request({
+    scope: s2,
+    fromId: 'proto::ctl',
+    toId: 'os::A',
+    msg: g,
+    resp: wire(responseMsg(g, 'GET_RESP', { respType: 'getResp', getResp: { reqPathResults: [] } })),
+    ms: 3,
+  });
   const [newest] = trace.forAgent('os::A');
   assert.equal(newest?.msgType, 'GET', 'newest first');
-  assert.deepEqual(newest?.rpcs.map((r) => [r.status, r.error]), [['failed', 'unreachable']]);
+  assert.deepEqual(
+    newest?.rpcs.map((r) => [r.status, r.error]),
+    [['failed', 'unreachable']],
+  );
 });
 
 test('the trace is bounded: a ring per agent, least recently traced agents dropped', () => {
@@ -106,7 +122,12 @@ test('the trace is bounded: a ring per agent, least recently traced agents dropp
   assert.equal(trace.forAgent('os::B').length, 0, 'B was the least recently traced');
   assert.equal(trace.forAgent('os::A').length, 3);
   // The console's own reads are kept only when they caused CWMP RPCs.
-  trace.add('os::C', {}, { fromId: 'admin-console', msgType: 'GET', msgId: '', paths: ['Device.'], pathCount: 1, outcome: 'ok', errCodes: [], ms: 1 }, { onlyWithRpcs: true });
+  trace.add(
+    'os::C',
+    {},
+    { fromId: 'admin-console', msgType: 'GET', msgId: '', paths: ['Device.'], pathCount: 1, outcome: 'ok', errCodes: [], ms: 1 },
+    { onlyWithRpcs: true },
+  );
   assert.equal(trace.forAgent('os::C').length, 1);
 });
 
