@@ -482,7 +482,7 @@ const SCHEMA = {
       /** USP requests kept per device (newest kept). */
       perDevice: int(50, 1, 1000),
       /** Devices traced at once (least recently traced dropped first). */
-      maxDevices: int(10_000, 1, 1_000_000),
+      maxDevices: int(1000, 1, 1_000_000),
     },
   },
 } satisfies Schema;

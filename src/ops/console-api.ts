@@ -117,8 +117,9 @@ export function consoleRoutes(deps: ConsoleRouteDeps): express.Router {
     '/devices/:key/parameters',
     wrap(async (req, res) => {
       const d = await deps.findDevice(req.params.key);
-      const path = typeof req.query.path === 'string' && req.query.path !== '' ? req.query.path : 'Device.';
-      if (path.length > MAX_PATH || !OBJECT_PATH.test(path))
+      const raw = req.query.path ?? '';
+      const path = raw === '' ? 'Device.' : raw;
+      if (typeof path !== 'string' || path.length > MAX_PATH || !OBJECT_PATH.test(path))
         throw new ClientError(400, 'path must be a Device:2 object path ending in "." (names and instance numbers; no wildcards or search expressions)');
       res.json(await scoped((scope) => readObject(deps, d, path, scope)));
     }),

@@ -54,7 +54,7 @@ export interface TraceOptions {
   maxRpcs: number;
 }
 
-export const DEFAULT_TRACE_OPTIONS: TraceOptions = { perAgent: 50, maxAgents: 10_000, maxRpcs: 64 };
+export const DEFAULT_TRACE_OPTIONS: TraceOptions = { perAgent: 50, maxAgents: 1000, maxRpcs: 64 };
 
 const MAX_ERR_CODES = 16;
 

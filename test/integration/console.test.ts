@@ -131,6 +131,8 @@ test('console endpoints: the token is required; a bad path is a clear 400; an un
     assert.equal(r.status, 400, bad);
     assert.match(((await r.json()) as { error: string }).error, /Device:2 object path ending in "\."/);
   }
+  const twice = await api(`${dev(d)}/parameters?path=Device.&path=Device.WiFi.`);
+  assert.equal(twice.status, 400, 'a repeated path is refused, not guessed');
   for (const body of [{ path: 'Device.WiFi.SSID.1.', value: 'x' }, { path: SSID, value: 5 }, { value: 'x' }, 'not json']) {
     const r = await api(`${dev(d)}/parameters`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
     assert.equal(r.status, 400, JSON.stringify(body));
