@@ -7,6 +7,7 @@ import htm from 'htm';
 
 const html = htm.bind(h);
 const POLL_MS = 5000;
+const TASK_WAIT_MS = 60_000;
 
 const when = (t) => (t ? new Date(t).toLocaleString() : '-');
 const enc = encodeURIComponent;
@@ -119,6 +120,7 @@ function ObjectNode({ path, table, ctx, open: openAtStart = false }) {
   const refresh = async () => {
     // A refresh learns the subtree's names again on the device (NBI refresh task), then reads it here.
     const natives = ctx.nativeRoot(data, path);
+    setLoading(true);
     if (natives) await ctx.task({ type: 'refresh', object: natives }, true);
     await load();
   };
@@ -275,10 +277,16 @@ export function DevicePage({ deviceKey, token, api, onAuth }) {
     return () => clearInterval(t);
   }, [load]);
 
-  const task = async (body, quiet) => {
+  // Queues a task; `wait`: until it finished (a refresh before the tree reads again), at most TASK_WAIT_MS.
+  const task = async (body, wait) => {
     try {
-      const t = await api(`${base}/tasks`, token, body);
-      if (!quiet) setNote(`${body.type}: task ${t.id} ${t.status}`);
+      let t = await api(`${base}/tasks`, token, body);
+      if (!wait) setNote(`${body.type}: task ${t.id} ${t.status}`);
+      const end = Date.now() + TASK_WAIT_MS;
+      while (wait && (t.status === 'queued' || t.status === 'running') && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 500));
+        t = await api(`/api/tasks/${enc(t.id)}`, token);
+      }
       await load();
       return true;
     } catch (e) {

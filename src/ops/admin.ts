@@ -682,6 +682,7 @@ export class AdminServer {
     for (const q of queued) await this.ports.engine.cancel(q.id);
     const deleted = await this.ports.store.deleteDevice(d.deviceKey);
     this.metrics.deviceIndex.delete(d.deviceKey);
+    this.ports.console?.trace.forget(d.endpointId);
     this.audit(req, 'delete device', { deviceKey: d.deviceKey, endpointId: d.endpointId, cancelledRpcs: queued.length });
     if (!deleted) throw new HttpError(404, `no device ${d.deviceKey}`);
     res.status(204).end();

@@ -275,6 +275,16 @@ test('the console in Chromium: find a device, read a parameter, Set it, see it r
   assert.match(traceRow, /ok/);
   assert.doesNotMatch(traceRow, /console-set-ssid/, 'the trace shows no value');
 
+  // Actions are northbound tasks: a connection request from the page reaches the simulator.
+  const before = sim.stats.connectionRequests;
+  await page.click('button[data-action=connectionRequest]');
+  await page.waitForSelector('[data-panel=work] [data-task=connectionRequest]:has-text("done")');
+  assert.ok(sim.stats.connectionRequests > before);
+  // Refresh a subtree: its names are learned again on the device, then the object is read again.
+  await page.click('button[data-refresh="Device.WiFi.SSID.1."]');
+  await page.waitForSelector('[data-panel=work] [data-task=refresh]:has-text("done")');
+  assert.equal(await row.locator('.value').textContent(), 'console-set-ssid');
+
   if (process.env.CONSOLE_SHOT) await page.screenshot({ path: `${process.env.CONSOLE_SHOT}-wide.png`, fullPage: true });
   // 360 px: neither the device page nor the fleet page overflows.
   await page.setViewportSize({ width: 360, height: 740 });
