@@ -310,9 +310,8 @@ export class CwmpUspProxy {
     }
     logCwmpRpcs(this.engine, log.child({ module: 'cwmp' }));
     this.usp.endpoint.on('request', (e) => {
-      this.trace.request(e);
-      if (e.resp.body.msgBody === 'error')
-        this.metrics.error(`${e.msg.header.msgType} to ${e.toId}: USP error ${e.resp.body.error?.errCode ?? 0}`, { device: e.toId, fromId: e.fromId });
+      const entry = this.trace.request(e);
+      if (entry.outcome !== 'ok') this.metrics.error(TranslationTrace.summary(e.toId, entry), { device: e.toId, fromId: e.fromId });
     });
     this.connReq.on('result', ({ deviceKey, result: r }) => {
       if (r.ok || r.reason !== 'cancelled')

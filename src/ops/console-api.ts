@@ -203,7 +203,7 @@ async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, sco
   const view = modelView(deps.router, eid);
   const started = performance.now();
   const traced = (outcome: string, errCodes: number[]): void =>
-    deps.trace.add(
+    void deps.trace.add(
       eid,
       scope,
       { fromId: CONSOLE_ID, msgType: 'GET', msgId: '', paths: [path], pathCount: 1, outcome, errCodes, ms: Math.round(performance.now() - started) },

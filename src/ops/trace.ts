@@ -74,7 +74,7 @@ interface RpcNote {
   notListed: number;
 }
 
-/** USP error codes in an answer: the Error Msg's code, then every non-zero err_code (bounded walk). */
+/** USP error codes in an answer: the Error Msg's code and its param_errs, or every non-zero err_code of a response (bounded walk). */
 export function errCodesOf(resp: Msg): number[] {
   const out: number[] = [];
   if (resp.body.msgBody === 'error' && resp.body.error?.errCode) out.push(resp.body.error.errCode);
@@ -87,6 +87,7 @@ export function errCodesOf(resp: Msg): number[] {
     }
   };
   walk(resp.body.response, 0);
+  walk(resp.body.error?.paramErrs, 0);
   return out;
 }
 
@@ -139,10 +140,10 @@ export class TranslationTrace {
     return p;
   }
 
-  /** An answered USP request (the endpoint's `request` event). */
-  request(e: TracedRequest): void {
+  /** An answered USP request (the endpoint's `request` event); returns its entry. */
+  request(e: TracedRequest): TraceEntry {
     const f = requestLogFields(e.fromId, e.toId, e.msg, e.resp, e.ms);
-    this.add(e.toId, e.scope, {
+    return this.add(e.toId, e.scope, {
       fromId: f.controller.slice(0, 256),
       msgType: f.msgType,
       msgId: f.msgId,
@@ -155,10 +156,17 @@ export class TranslationTrace {
   }
 
   /** An entry not made from a USP Msg (the console's own work): same shape, same bounds; onlyWithRpcs: kept only if it caused CWMP RPCs. */
-  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>, opts: { onlyWithRpcs?: boolean } = {}): void {
+  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>, opts: { onlyWithRpcs: true }): TraceEntry | null;
+  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>): TraceEntry;
+  add(
+    agentEid: string,
+    scope: object | undefined,
+    e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>,
+    opts: { onlyWithRpcs?: boolean } = {},
+  ): TraceEntry | null {
     const note = scope ? this.pending.get(scope) : undefined;
     if (scope) this.pending.delete(scope);
-    if (opts.onlyWithRpcs && !note) return;
+    if (opts.onlyWithRpcs && !note) return null;
     const entry: TraceEntry = {
       time: new Date().toISOString(),
       ...e,
@@ -174,11 +182,21 @@ export class TranslationTrace {
     ring.push(entry);
     if (ring.length > this.opts.perAgent) ring.splice(0, ring.length - this.opts.perAgent);
     while (this.rings.size > this.opts.maxAgents) this.rings.delete(this.rings.keys().next().value as string);
+    return entry;
   }
 
   /** The agent's entries, newest first (copies: RPCs still running show as such). */
   forAgent(agentEid: string): TraceEntry[] {
     return (this.rings.get(agentEid) ?? []).map((x) => ({ ...x, rpcs: x.rpcs.map((r) => ({ ...r })) })).reverse();
+  }
+
+  /** A failed or partly failed request in one line for the status page's recent errors (no values). */
+  static summary(agentEid: string, e: TraceEntry): string {
+    const paths = e.paths.length ? ` ${e.paths[0]}${e.pathCount > 1 ? ` (+${e.pathCount - 1})` : ''}` : '';
+    const rpcs = e.rpcs
+      .filter((r) => r.status === 'fault' || r.status === 'failed')
+      .map((r) => (r.status === 'fault' ? `${r.method} cwmp Fault ${r.fault ?? '?'}` : `${r.method} ${r.error ?? 'failed'}`));
+    return `${e.msgType}${paths} to ${agentEid}: ${e.outcome}${rpcs.length ? ` (${rpcs.slice(0, 3).join(', ')})` : ''}`;
   }
 
   /** Forgets an agent (its device was deleted). */

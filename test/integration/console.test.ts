@@ -199,6 +199,12 @@ test("the trace shows a controller's Get, the GetParameterValues it caused and t
   assert.equal(gpv.status, 'ok');
   assert.ok(gpv.names >= 2 && typeof gpv.ms === 'number');
   assert.doesNotMatch(JSON.stringify(entries), new RegExp(sim.serial), 'no value (the serial number read) is kept');
+
+  // A request that failed is a recent error named by its device and from_id.
+  await ctl.request(get(['Device.NoSuchObject.']), 15_000);
+  const { recentErrors } = await json<{ recentErrors: { message: string; device?: string; fromId?: string }[] }>('/api/summary');
+  assert.deepEqual({ device: recentErrors[0]?.device, fromId: recentErrors[0]?.fromId }, { device: d.endpointId, fromId: CTL });
+  assert.match(recentErrors[0]!.message, /^GET Device\.NoSuchObject\. to .*: (partial|error)/);
 });
 
 test('a device whose connection requests fail is not online', async () => {

@@ -65,7 +65,11 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
     ...set([{ objPath: 'Device.WiFi.AccessPoint.1.Security.', params: { KeyPassphrase: 'secret-psk-123' } }]),
     header: { msgId: 'm1', msgType: 'SET' },
   });
-  const resp = wire(errorMsg('m1', 7002, 'the device did not answer'));
+  const resp = wire(
+    errorMsg('m1', 7002, 'the device did not answer', [
+      { paramPath: 'Device.WiFi.AccessPoint.1.Security.KeyPassphrase', errCode: 7002, errMsg: 'unreachable' },
+    ]),
+  );
   trace.request({ scope, fromId: 'proto::ctl', toId: 'os::A', msg: req, resp, ms: 12.4 });
 
   const [e] = trace.forAgent('os::A');
@@ -74,7 +78,7 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   assert.equal(e.msgType, 'SET');
   assert.deepEqual(e.paths, ['Device.WiFi.AccessPoint.1.Security.']);
   assert.equal(e.outcome, 'error 7002');
-  assert.deepEqual(e.errCodes, [7002]);
+  assert.deepEqual(e.errCodes, [7002, 7002], "the Error's code, then its param_errs'");
   assert.deepEqual(
     e.rpcs.map((r) => [r.method, r.names, r.status, r.fault]),
     [
@@ -85,6 +89,7 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   assert.equal(e.rpcsNotListed, 1, 'beyond maxRpcs counted');
   assert.ok(e.rpcs.every((r) => typeof r.ms === 'number'));
   assert.doesNotMatch(JSON.stringify(trace.forAgent('os::A')), /secret-psk-123/, 'neither the Set value nor the fault string is kept');
+  assert.equal(TranslationTrace.summary('os::A', e), 'SET Device.WiFi.AccessPoint.1.Security. to os::A: error 7002 (SetParameterValues cwmp Fault 9007)');
 
   // A failed delivery names its reason.
   const s2 = {};
