@@ -27,6 +27,7 @@ import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
+import { type MigrationApiPorts, migrationRoutes } from './migration-api.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
@@ -88,6 +89,8 @@ export interface AdminPorts {
   endpointIdScheme?: 'os' | 'ops';
   /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
   tasks?: TaskPorts;
+  /** Migrations to the devices' native USP Agents (docs/migration.md); absent: no /api/migration routes. */
+  migration?: MigrationApiPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -390,6 +393,14 @@ export class AdminServer {
       '/summary',
       wrap((_req, res) => this.summary(res)),
     );
+    if (this.ports.migration)
+      api.use(
+        migrationRoutes(
+          this.ports.migration,
+          (k) => this.findDevice(k),
+          (req, a, f) => this.audit(req, a, f),
+        ),
+      );
     api.use((_req, _res) => {
       throw new HttpError(404, 'no such API endpoint');
     });
@@ -445,10 +456,11 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const [state, learned, tags] = await Promise.all([
+    const [state, learned, tags, migration] = await Promise.all([
       this.ports.engine.deviceState(d.deviceKey),
       this.ports.learned(d),
       this.ports.store.getTags(d.deviceKey),
+      this.ports.migration?.service.view(d.deviceKey),
     ]);
     return {
       endpointId: d.endpointId,
@@ -463,6 +475,7 @@ export class AdminServer {
       valueChange: learned.valueChange,
       reach: this.ports.reach?.(d),
       tags,
+      migration,
     };
   }
 

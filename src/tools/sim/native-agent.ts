@@ -183,7 +183,7 @@ function resolve(store: NativeStore, pattern: string): string[] {
 const parentOf = (p: string): string => p.slice(0, p.lastIndexOf('.') + 1);
 
 /** The GetResp of one Get (TR-369 "Get"): values grouped by their object, secured ones empty. */
-export function answerGet(store: NativeStore, paths: readonly string[]): GetRequestedPathResult[] {
+export function answerGet(store: NativeStore, paths: readonly string[], disagree: ReadonlySet<string> = new Set()): GetRequestedPathResult[] {
   return paths.map((requestedPath) => {
     const found = resolve(store, requestedPath);
     if (found.length === 0 && !requestedPath.includes('*'))
@@ -192,7 +192,8 @@ export function answerGet(store: NativeStore, paths: readonly string[]): GetRequ
     for (const p of found) {
       const o = parentOf(p);
       const params = byObj.get(o) ?? {};
-      params[p.slice(o.length)] = SECURED.test(p) ? '' : (store.getValue(p) ?? '');
+      const v = SECURED.test(p) ? '' : (store.getValue(p) ?? '');
+      params[p.slice(o.length)] = disagree.has(p) ? `${v}+native` : v;
       byObj.set(o, params);
     }
     return { requestedPath, errCode: 0, errMsg: '', resolvedPathResults: [...byObj].map(([resolvedPath, resultParams]) => ({ resolvedPath, resultParams })) };
@@ -264,6 +265,11 @@ export class NativeAgent extends EventEmitter<NativeAgentEvents> {
   private chain: Promise<void> = Promise.resolve();
   /** The MQTT connection is up and the Boot! went out. */
   connected = false;
+  /**
+   * Parameters this agent reports differently from the CWMP side (value + "+native"): a fault
+   * injected by tests, as a native agent whose data model disagrees with its CWMP client's.
+   */
+  readonly disagree = new Set<string>();
 
   constructor(private readonly store: NativeStore) {
     super();
@@ -394,7 +400,10 @@ export class NativeAgent extends EventEmitter<NativeAgentEvents> {
     if (req?.reqType === 'get')
       return {
         header: { msgId: msg.header.msgId, msgType: 'GET_RESP' },
-        body: { msgBody: 'response', response: { respType: 'getResp', getResp: { reqPathResults: answerGet(this.store, req.get?.paramPaths ?? []) } } },
+        body: {
+          msgBody: 'response',
+          response: { respType: 'getResp', getResp: { reqPathResults: answerGet(this.store, req.get?.paramPaths ?? [], this.disagree) } },
+        },
       };
     if (req?.reqType === 'set') return answerSet(this.store, msg);
     return errorMsg(msg.header.msgId, 7001, `${req?.reqType ?? 'this message'} is not supported by the simulated native agent (Get and Set only)`);
