@@ -9,6 +9,8 @@ import type { RootModel } from '../store/types.js';
 export const DETECTION_PARAMS: readonly string[] = [
   'Device.LocalAgent.EndpointID',
   'Device.LocalAgent.SupportedProtocols',
+  // The name the TP-Link EX220 firmware uses instead of TR-181's SupportedProtocols.
+  'Device.LocalAgent.SupportProtocols',
   'Device.LocalAgent.MTPNumberOfEntries',
   'Device.LocalAgent.ControllerNumberOfEntries',
   'Device.MQTT.ClientNumberOfEntries',
@@ -36,7 +38,7 @@ export function detectUspAgent(rootModel: RootModel, values: Readonly<Record<str
     return Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
   };
   const endpointId = values['Device.LocalAgent.EndpointID']?.trim() || null;
-  const protocols = (values['Device.LocalAgent.SupportedProtocols'] ?? '')
+  const protocols = (values['Device.LocalAgent.SupportedProtocols'] ?? values['Device.LocalAgent.SupportProtocols'] ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
