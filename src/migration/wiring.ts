@@ -8,7 +8,6 @@ import type { Logger } from '../app/log.js';
 import type { DeviceAccess } from '../interworking/device-access.js';
 import type { DeviceRecord, Store } from '../store/types.js';
 import type { Registry } from 'prom-client';
-import type { MigrationApiPorts } from '../ops/migration-api.js';
 import { MigrationCommandBackend } from './command-backend.js';
 import { attachMigrationMetrics } from './metrics.js';
 import { NativeProbe } from './native-probe.js';
@@ -36,7 +35,8 @@ export interface Migration {
   service: MigrationService;
   command: MigrationCommandBackend;
   rollouts: Rollouts;
-  api: MigrationApiPorts;
+  /** What the admin API's migration routes use (src/ops/migration-api.ts). */
+  api: { service: MigrationService; rollouts: Rollouts; configured: boolean };
   attachMetrics(registry: Registry): void;
   stop(): Promise<void>;
 }
