@@ -43,6 +43,7 @@ export interface MigrationServiceOptions extends Omit<RunnerOptions, 'target'> {
 }
 
 export interface MigrationEvents {
+  detected: [{ deviceKey: string; detection: UspAgentDetection }];
   finished: [{ deviceKey: string; state: MigrationState }];
 }
 
@@ -60,6 +61,7 @@ export class MigrationService extends EventEmitter<MigrationEvents> {
   /** Agents handed over to their native agent (Endpoint IDs of the proxied agents). */
   private readonly handedOver = new Set<string>();
   private readonly now: () => Date;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ports: MigrationServicePorts,
@@ -89,9 +91,14 @@ export class MigrationService extends EventEmitter<MigrationEvents> {
     }
   }
 
-  private async save(deviceKey: string, patch: Partial<DeviceMigration>): Promise<void> {
-    const cur = await this.view(deviceKey);
-    await this.ports.store.putLearned('migration', deviceKey, JSON.stringify({ ...cur, ...patch }));
+  /** One write at a time (read, merge, write): a step's state never lands after the final one. */
+  private save(deviceKey: string, patch: Partial<DeviceMigration>): Promise<void> {
+    const p = this.saving.then(async () => {
+      const cur = await this.view(deviceKey);
+      await this.ports.store.putLearned('migration', deviceKey, JSON.stringify({ ...cur, ...patch }));
+    });
+    this.saving = p.catch(() => undefined);
+    return p;
   }
 
   /** Reads the device's LocalAgent over CWMP and records whether it is dual-stack. */
@@ -99,6 +106,7 @@ export class MigrationService extends EventEmitter<MigrationEvents> {
     const values = device.rootModel === 'Device' ? await (await this.ports.cwmp(device)).readCwmp(DETECTION_PARAMS) : {};
     const detection = detectUspAgent(device.rootModel, values, this.now());
     await this.save(device.deviceKey, { detection });
+    this.emit('detected', { deviceKey: device.deviceKey, detection });
     return detection;
   }
 

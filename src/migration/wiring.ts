@@ -53,9 +53,10 @@ export function cwmpAccess(a: DeviceAccess): CwmpAccess {
     },
     async writeCwmp(values) {
       const r = await a.setParameterValues(Object.entries(values).map(([name, value]) => ({ name, value })));
+      // Codes and names only: a CPE's fault string may echo the value it refused (a password).
       if (!r.ok)
         throw new Error(
-          `SetParameterValues fault ${r.errCode} ${r.errMsg}${r.perParam.length ? `: ${r.perParam.map((p) => `${p.parameterName} ${p.faultCode}`).join(', ')}` : ''}`,
+          `SetParameterValues fault ${r.errCode}${r.perParam.length ? `: ${r.perParam.map((p) => `${p.parameterName} ${p.faultCode}`).join(', ')}` : ''}`,
         );
     },
   };

@@ -40,6 +40,8 @@ const FAST = {
 let mosq: MosquittoHandle | null = null;
 let tp: TestProxy | null = null;
 let fleet: Fleet | null = null;
+/** The detection that followed the first device's BOOTSTRAP Inform (migration.detectOnInform). */
+let detectedOnBoot: Promise<unknown> | null = null;
 
 before(async () => {
   mosq = await startMosquitto();
@@ -55,9 +57,11 @@ before(async () => {
       'migration.controllerEndpointId': CTL,
       'migration.controllerTopic': CTL_TOPIC,
       'migration.appearTimeoutMs': 10_000,
+      'migration.detectOnInform': true,
     },
     { admin: true },
   );
+  detectedOnBoot = once(tp.proxy.migration.service, 'detected');
   fleet = new Fleet({ acsUrl: tp.acsUrl, count: 1, model: 'tr181', serialPrefix: 'MIG', periodicIntervalS: null, quirks: QUIRKS });
   await fleet.start();
 });
@@ -96,7 +100,10 @@ test('one dual-stack device: detected, migrated by MigrateToUSP(), then its nati
   const d = await deviceOf(tp.proxy, sim.serial);
   const nativeEid = `os::${sim.deviceId.oui}-${sim.serial}`;
 
-  // Detection (admin API), then shown in the device view.
+  // Detected on its BOOTSTRAP Inform, and again on request (admin API); shown in the device view.
+  const [onBoot] = (await detectedOnBoot!) as [{ deviceKey: string; detection: { dualStack: boolean } }];
+  assert.equal(onBoot.deviceKey, d.deviceKey);
+  assert.equal(onBoot.detection.dualStack, true);
   const det = await api(tp, 'POST', `/api/devices/${encodeURIComponent(d.deviceKey)}/migration/detect`);
   assert.equal(det.status, 200);
   const detection = det.json.detection as { dualStack: boolean; endpointId: string; protocols: string[] };
@@ -126,6 +133,30 @@ test('one dual-stack device: detected, migrated by MigrateToUSP(), then its nati
     ]),
   );
   assert.equal(r.body.msgBody, 'response', JSON.stringify(r.body));
+  // Before the handover the proxied agent reports the device's value changes (it mirrors the
+  // subscription as SetParameterAttributes Notification=2 on the device first).
+  // The session ends first: the proxy reads its baseline value in it, after the attribute.
+  const spa = new Promise<void>((resolve) => {
+    const on = (x: { rpcs: string[] }): void => {
+      if (x.rpcs.includes('SetParameterAttributes')) sim.off('session', on), resolve();
+    };
+    sim.on('session', on);
+  });
+  const vc = await ctl.req(
+    add([
+      {
+        objPath: 'Device.LocalAgent.Subscription.',
+        params: { ...sub, ID: 'mig-vc', NotifType: 'ValueChange', ReferenceList: 'Device.DeviceInfo.ProvisioningCode' },
+      },
+    ]),
+  );
+  assert.equal(vc.body.msgBody, 'response', JSON.stringify(vc.body));
+  const isVc = (value: string) => (m: Msg) => m.body.request?.notify?.valueChange?.paramValue === value;
+  await spa;
+  const vcBefore = ctl.notify(isVc('before-migration'), 30_000, 'ValueChange before the handover');
+  sim.setValue('Device.DeviceInfo.ProvisioningCode', 'before-migration');
+  await vcBefore;
+
   const ocP = ctl.notify((m) => m.body.request?.notify?.subscriptionId === 'mig-oc', 60_000, 'OperationComplete');
   const evP = ctl.notify((m) => m.body.request?.notify?.subscriptionId === 'mig-ev', 60_000, 'Migrated!');
   const bootP = ctl.notify((m) => m.body.request?.notify?.event?.eventName === 'Boot!', 60_000, 'Boot! of the native agent');
@@ -165,8 +196,19 @@ test('one dual-stack device: detected, migrated by MigrateToUSP(), then its nati
   assert.equal(mig.phase, 'migrated');
   assert.equal(mig.steps.length, 6);
   assert.equal(tp.proxy.migration.service.isHandedOver(d.endpointId), true);
-  // A second migration of a migrating device is refused while it runs; after it, it may run again (idempotent settings).
   assert.equal(tp.proxy.migration.service.inProgress, 0);
+
+  // After it, the device's VALUE CHANGE reaches the proxy (the value reads back) but no ValueChange Notify leaves.
+  const sessionWithChange = new Promise<void>((resolve) => {
+    const on = (s: { events: string[] }): void => {
+      if (s.events.includes('4 VALUE CHANGE')) sim.off('session', on), resolve();
+    };
+    sim.on('session', on);
+  });
+  sim.setValue('Device.DeviceInfo.ProvisioningCode', 'after-migration');
+  await sessionWithChange;
+  assert.equal(valuesOf(await ctl.req(get(['Device.DeviceInfo.ProvisioningCode'])))['Device.DeviceInfo.ProvisioningCode'], 'after-migration');
+  assert.equal(ctl.notifies.filter(isVc('after-migration')).length, 0, 'no ValueChange from the proxied agent after the handover');
 });
 
 test('broker settings the device cannot use: the native agent never answers, the settings are rolled back, the admin API says why', async (t) => {
