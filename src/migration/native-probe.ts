@@ -87,6 +87,8 @@ export class NativeProbe {
       }, timeoutMs);
       this.pending.set(msgId, { resolve, reject, timer });
     });
+    // The deadline may pass while the publish still waits for its PUBACK: handled below, never unhandled.
+    answer.catch(() => undefined);
     const dest = { mtp: 'mqtt' as const, address: this.o.agentTopicPrefix + nativeEndpointId };
     try {
       await this.mtp!.send(this.o.controllerEndpointId, dest, encodeRecord(noSessionRecord(this.o.controllerEndpointId, nativeEndpointId, msg)));

@@ -66,21 +66,27 @@ export async function runMigration(
       return { ok: true };
     },
     'await-agent': async () => {
-      // Proof that the agent is on the broker under its Endpoint ID and answers its controller.
+      // Proof that the agent is on the broker under its Endpoint ID and answers its controller. A
+      // Get sent before the agent subscribed is lost (MQTT keeps nothing for it): one Get per
+      // poll interval, each waiting at most that long, so a late start costs one interval.
       const deadline = ports.now().getTime() + o.appearTimeoutMs;
       let last = '';
       let tries = 0;
       for (;;) {
         tries++;
+        const sent = ports.now().getTime();
+        const left = deadline - sent;
         try {
-          const got = await ports.nativeGet(s.nativeEndpointId, [EID], Math.min(o.requestTimeoutMs, Math.max(1, deadline - ports.now().getTime())));
+          const got = await ports.nativeGet(s.nativeEndpointId, [EID], Math.max(1, Math.min(o.requestTimeoutMs, o.pollIntervalMs, left)));
           if (got[EID] !== undefined && got[EID] !== s.nativeEndpointId) return { ok: false, reason: `the agent answered with EndpointID ${got[EID]}` };
           return { ok: true, detail: `answered after ${tries} Get(s)` };
         } catch (e) {
           last = (e as Error).message;
         }
-        if (ports.now().getTime() + o.pollIntervalMs >= deadline) break;
-        await ports.sleep(o.pollIntervalMs, signal);
+        const next = sent + o.pollIntervalMs;
+        if (next >= deadline) break;
+        const wait = next - ports.now().getTime();
+        if (wait > 0) await ports.sleep(wait, signal);
       }
       return { ok: false, reason: `the native agent ${s.nativeEndpointId} did not answer within ${o.appearTimeoutMs} ms (${last})` };
     },
