@@ -234,6 +234,13 @@ test('broker settings the device cannot use: the native agent never answers, the
   const d = await deviceOf(p2.proxy, sim.serial);
   const before = { enable: sim.getValue('Device.MQTT.Client.1.Enable'), broker: sim.getValue('Device.MQTT.Client.1.BrokerAddress') };
 
+  // Hostile or wrong admin requests get a clear 4xx.
+  assert.equal((await api(p2, 'POST', '/api/migration/rollouts', { selection: { bogus: 'x' } })).status, 400);
+  assert.equal((await api(p2, 'POST', '/api/migration/rollouts', { selection: {}, waveSize: 0 })).status, 400);
+  assert.equal((await api(p2, 'POST', '/api/migration/rollouts', { selection: { productClass: 'none-such' } })).status, 400);
+  assert.equal((await api(p2, 'GET', '/api/migration/rollouts/nope')).status, 404);
+  assert.equal((await api(p2, 'POST', '/api/devices/no-such-device/migration')).status, 404);
+
   const finished = once(p2.proxy.migration.service, 'finished');
   const start = await api(p2, 'POST', `/api/devices/${encodeURIComponent(d.deviceKey)}/migration`);
   assert.equal(start.status, 202, JSON.stringify(start.json));

@@ -121,3 +121,17 @@ test('rollout selection by model, firmware, OUI and tag; the stop condition', ()
   assert.equal(overFailureLimit(2, 10, 10), true);
   assert.equal(overFailureLimit(1, 25, 0), true);
 });
+
+test('the decisions stay pure: detect, plan, machine and rollout import no I/O module', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ROOT } = await import('../helpers/paths.js');
+  for (const f of ['detect.ts', 'plan.ts', 'machine.ts']) {
+    const text = readFileSync(`${ROOT}/src/migration/${f}`, 'utf8');
+    const imports = [...text.matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+    for (const i of imports)
+      assert.ok(
+        !/^node:(fs|net|http|https|dgram)$|\/store\/(sqlite|redis)|\/app\/log|mqtt$/.test(i) && (i.startsWith('.') || i.startsWith('node:events')),
+        `${f} imports ${i}`,
+      );
+  }
+});
