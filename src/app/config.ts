@@ -363,6 +363,49 @@ const SCHEMA = {
     },
   },
   /**
+   * Migration of dual-stack CPEs to their native USP Agent (docs/migration.md): what is written on
+   * the device (its MQTT client and LocalAgent.Controller.1), how the proxy checks the agent, and
+   * the fleet rollout's defaults. Migrations need brokerHost, controllerEndpointId and controllerTopic.
+   */
+  migration: {
+    /** Read Device.LocalAgent. on every BOOTSTRAP/BOOT Inform of a Device:2 device (one GetParameterValues each). */
+    detectOnInform: bool(false),
+    /** The operator's broker as the devices reach it (Device.MQTT.Client.1.BrokerAddress/Port). */
+    brokerHost: str(''),
+    brokerPort: int(1883, 1, 65535),
+    /** TransportProtocol TLS instead of TCP/IP on the device. */
+    brokerTls: bool(false),
+    brokerUsername: str(''),
+    brokerPassword: str('', { secret: true }),
+    /** The broker as the proxy reaches it to check the native agent ('' = mqtt(s)://brokerHost:brokerPort). */
+    proxyBrokerUrl: str(''),
+    /** The device's ResponseTopicConfigured is this prefix + its Endpoint ID. */
+    agentTopicPrefix: str('/usp/agent/'),
+    /** The operator's controller (LocalAgent.Controller.1.EndpointID and MTP.1.MQTT.Topic). */
+    controllerEndpointId: str(''),
+    controllerTopic: str(''),
+    /** How long the native agent has to answer after it was enabled (ms). */
+    appearTimeoutMs: int(120_000, 10, MAX_MS),
+    /** Between two Gets while waiting for it (ms). */
+    pollIntervalMs: int(2000, 1, MAX_MS),
+    /** Deadline of one USP Get to the native agent (ms). */
+    requestTimeoutMs: int(10_000, 10, MAX_MS),
+    /** Values compared through the native agent and over CWMP before the handover. */
+    verifyPaths: strings(),
+    /** After the handover the CWMP side stays (true) or its Periodic Inform is switched off (false). */
+    keepCwmpFallback: bool(true),
+    /** Fleet rollout defaults (a rollout request may give its own). */
+    rollout: {
+      waveSize: int(10, 1, 100_000),
+      /** Migrations started per minute at most. */
+      perMinute: int(60, 1, 1_000_000),
+      /** Migrations running at once. */
+      concurrency: int(4, 1, 1000),
+      /** Stop when failed / finished exceeds this percentage (after the first wave). */
+      maxFailurePercent: int(20, 0, 100),
+    },
+  },
+  /**
    * TR-369 Controller Trust: Roles beyond the built-in "full" and "read-only" (a Role of the same
    * name replaces the built-in one), and the Role of controllers that are not trusted ('' = none:
    * their requests answer 7006). Served as Device.LocalAgent.ControllerTrust. (docs/controller-trust.md).

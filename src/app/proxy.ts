@@ -44,6 +44,7 @@ import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
 import { HttpDelivery } from '../bulkdata/http-delivery.js';
+import { buildMigration, type Migration } from '../migration/wiring.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -71,6 +72,8 @@ export class CwmpUspProxy {
   readonly interworking: Interworking;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
+  /** Migrations of dual-stack devices to their native USP Agents (src/migration/). */
+  readonly migration: Migration;
   acsPort = 0;
   readonly metrics = new ProxyMetrics();
   /** The last USP requests per agent and the CWMP RPCs each caused (device console). */
@@ -218,12 +221,20 @@ export class CwmpUspProxy {
     );
     this.commands = this.interworking.commands;
     this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
+    this.migration = buildMigration(config, {
+      store: this.store,
+      log: log.child({ module: 'migration' }),
+      open: (d) => this.interworking.open(d),
+      announce: (agentEid, objPath, eventName, params) => this.usp.notifier.event(agentEid, objPath, eventName, params),
+    });
     this.usp = new AgentSide({
       config,
       store: this.store,
       log,
-      deviceBackends: [this.bulkData.model, ...this.interworking.backends],
+      deviceBackends: [this.bulkData.model, ...this.interworking.backends, this.migration.command],
       coordination,
+      // A device handed over to its native agent: its proxied agent sends no ValueChange or Periodic! (docs/migration.md).
+      quiet: (eid, type, path) => this.migration.service.isHandedOver(eid) && (type === 'ValueChange' || path === 'Device.LocalAgent.Periodic!'),
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
         return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
@@ -282,6 +293,10 @@ export class CwmpUspProxy {
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
       this.events.inform(device, inform);
+      this.migration.service.inform(
+        device,
+        inform.event.map((e) => e.eventCode),
+      );
       // Behind NAT (TR-069 Annex G): the reported UDP binding, and the CPE's STUN settings on BOOTSTRAP.
       this.nat?.inform(device, inform);
       const jid = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnReqJabberID'))?.value;
@@ -317,6 +332,7 @@ export class CwmpUspProxy {
       if (r.ok || r.reason !== 'cancelled')
         this.connReqOutcomes.note(deviceKey, { ok: r.ok, atMs: Date.now(), ...(r.ok ? {} : { detail: `${r.reason}: ${r.detail}`.slice(0, 200) }) });
     });
+    this.migration.attachMetrics(this.metrics.registry);
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({
       engine: this.engine,
@@ -341,6 +357,7 @@ export class CwmpUspProxy {
     await this.usp.start();
     this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
+    await this.migration.service.restore(await this.store.listDevices({ limit: 100_000 }));
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     await this.nat?.start();
@@ -443,6 +460,7 @@ export class CwmpUspProxy {
       endpointIdScheme: this.config.usp.endpointIdScheme,
       lastConnectionRequest: (deviceKey) => this.connReqOutcomes.get(deviceKey),
       console: { router: this.usp.router, trace: this.trace, nativePaths: (d, paths) => this.interworking.tr098.nativePaths(d, paths) },
+      migration: this.migration.api,
       tasks: {
         enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),
         inSession: async (deviceKey) => (await this.engine.deviceState(deviceKey)).inSession,
@@ -479,6 +497,7 @@ export class CwmpUspProxy {
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
   async stop(): Promise<void> {
     await this.admin?.stop();
+    await this.migration.stop();
     this.events.close();
     this.bulkDataScheduler.stop();
     await this.usp.stop();

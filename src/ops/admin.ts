@@ -29,6 +29,7 @@ import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-impor
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
 import { consoleRoutes, type ConsolePorts } from './console-api.js';
 import { onlineState, type ConnReqOutcome } from './online.js';
+import { type MigrationApiPorts, migrationRoutes } from './migration-api.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
 
 export interface AdminServerOptions {
@@ -94,6 +95,8 @@ export interface AdminPorts {
   console?: ConsolePorts;
   /** The last connection request's outcome for a device (src/ops/online.ts); absent: online from Informs only. */
   lastConnectionRequest?(deviceKey: string): ConnReqOutcome | null;
+  /** Migrations to the devices' native USP Agents (docs/migration.md); absent: no /api/migration routes. */
+  migration?: MigrationApiPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -398,6 +401,14 @@ export class AdminServer {
     );
     if (this.ports.console)
       api.use(consoleRoutes({ ...this.ports.console, findDevice: (k) => this.findDevice(k), audit: (req, action, fields) => this.audit(req, action, fields) }));
+    if (this.ports.migration)
+      api.use(
+        migrationRoutes(
+          this.ports.migration,
+          (k) => this.findDevice(k),
+          (req, a, f) => this.audit(req, a, f),
+        ),
+      );
     api.use((_req, _res) => {
       throw new HttpError(404, 'no such API endpoint');
     });
@@ -451,10 +462,11 @@ export class AdminServer {
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const [state, learned, tags] = await Promise.all([
+    const [state, learned, tags, migration] = await Promise.all([
       this.ports.engine.deviceState(d.deviceKey),
       this.ports.learned(d),
       this.ports.store.getTags(d.deviceKey),
+      this.ports.migration?.service.view(d.deviceKey),
     ]);
     const st = this.state(d.deviceKey, d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now);
     const cr = this.ports.lastConnectionRequest?.(d.deviceKey) ?? null;
@@ -473,6 +485,7 @@ export class AdminServer {
       valueChange: learned.valueChange,
       reach: this.ports.reach?.(d),
       tags,
+      migration,
     };
   }
 
