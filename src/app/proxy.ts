@@ -42,6 +42,8 @@ import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
 import { HttpDelivery } from '../bulkdata/http-delivery.js';
+import { collectionRpcOptions } from '../bulkdata/rpc-scope.js';
+import { alignPeriodicInform } from '../bulkdata/align.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -184,7 +186,8 @@ export class CwmpUspProxy {
     // session slot is not held for nothing.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
       if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
-      return this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
+      // A Bulk Data collection may ride the device's periodic Inform session (src/bulkdata/rpc-scope.ts).
+      return this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal, ...collectionRpcOptions() });
     };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     const engine = this.engine;
@@ -238,6 +241,23 @@ export class CwmpUspProxy {
       // A collector URL is a controller's choice: the connection-request target guard applies.
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
       claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
+      connectionRequestsPerSecond: config.bulkData.connectionRequestsPerSecond,
+      periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
+      alignPeriodicInform: config.bulkData.alignPeriodicInform
+        ? (eid, s, t) =>
+            alignPeriodicInform(
+              {
+                deviceByEndpointId: byEid,
+                setParameterValues: async (e, list) => {
+                  const d = await this.store.getDeviceByEndpointId(e);
+                  return d ? (await this.interworking.open(d)).setParameterValues(list) : { ok: false, errMsg: 'unknown device' };
+                },
+              },
+              eid,
+              s,
+              t,
+            )
+        : undefined,
     });
     // ObjectCreation/ObjectDeletion of the proxy-served Device.BulkData. rows, as for the device's own.
     this.bulkData.on('change', (e) => {
@@ -268,6 +288,11 @@ export class CwmpUspProxy {
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
       this.usp.deviceSeen(device.endpointId);
+      this.bulkDataScheduler.informSeen(
+        device.endpointId,
+        inform.event.map((e) => e.eventCode),
+        inform.parameterList,
+      );
       void this.interworking
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));

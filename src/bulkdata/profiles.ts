@@ -41,7 +41,7 @@ export interface ProfileView {
   uriParameters: { name: string; reference: string }[];
 }
 
-export type BulkDataLimits = Config['bulkData'];
+export type BulkDataLimits = Pick<Config['bulkData'], 'minReportingIntervalS' | 'maxProfiles' | 'maxParameterReferences'>;
 
 export class BulkData extends EventEmitter<BulkDataEvents> {
   readonly model: MemoryModel;
