@@ -161,15 +161,15 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       }
   }
 
-  private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string): void {
+  private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string, firing = false): void {
     const t = setTimeout(
       () => {
         if (this.stopped) return;
-        this.arm(agentEid, instance, key, intervalS, timeReference);
+        this.arm(agentEid, instance, key, intervalS, timeReference, true);
         const slot = Math.round(this.now() / (intervalS * 1000));
         void this.claimed(`bulkdata|${agentEid}|${instance}|${slot}`, intervalS * 2000).then((mine) => mine && this.due(agentEid, instance));
       },
-      this.delay(agentEid, intervalS, timeReference),
+      this.delay(agentEid, intervalS, timeReference, firing),
     );
     t.unref?.();
     this.timers.set(key, t);
@@ -177,19 +177,26 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Milliseconds to a profile's next collection. With no TimeReference the proxy picks the phase
-   * (TR-181 Profile.{i}.TimeReference: unset, the agent chooses it): just before the device's next
-   * periodic Inform when one is expected about an interval on, so that the collection rides that
-   * session with a lag of about `leadMs` instead of waiting for the Inform up to an interval.
+   * (TR-181 Profile.{i}.TimeReference: unset, the agent chooses it): `leadMs` before one of the
+   * device's periodic Informs, so that the collection rides that session with a lag of about
+   * `leadMs` instead of waiting for the Inform up to an interval. `firing`: called as a collection
+   * falls due, which rides the next Inform if it can; this schedule takes the one after.
    */
-  private delay(agentEid: string, intervalS: number, timeReference: string): number {
+  private delay(agentEid: string, intervalS: number, timeReference: string, firing: boolean): number {
     const now = this.now();
     const plain = nextDelay(now, intervalS, timeReference);
     if (isSet(timeReference)) return plain;
     const ms = intervalS * 1000;
-    const expected = this.informs.next(agentEid, now + plain - ms / 2);
-    if (expected === null) return plain;
-    const at = expected - leadMs(ms);
-    return Math.abs(at - (now + plain)) <= ms / 2 && at > now ? at - now : plain;
+    const lead = leadMs(ms);
+    const current = this.informs.next(agentEid, now + 1);
+    if (current === null) return plain;
+    if (!firing) return Math.max(0, current - lead - now);
+    // The Inform nearest one interval on, but not the one the collection falling due now rides.
+    const taken = current + (this.opts.periodicInformGraceMs ?? 30_000) <= now + ms;
+    let target = this.informs.next(agentEid, now + ms / 2)!;
+    if (taken && target <= current) target = this.informs.next(agentEid, current + 1)!;
+    const d = target - lead - now;
+    return d > 0 && d <= 2 * ms ? d : plain;
   }
 
   private async claimed(key: string, ttlMs: number): Promise<boolean> {
@@ -324,6 +331,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         await this.align(agentEid, due, expected + grace);
         return { reports, via: 'periodic-inform' };
       } catch (e) {
+        if (this.stopped) return null;
         rideErr = (e as Error).message;
         this.opts.log.info({ agent: agentEid, err: rideErr }, 'bulk data collection did not ride a periodic Inform; waking the device');
       }
