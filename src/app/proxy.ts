@@ -44,6 +44,7 @@ import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
 import { HttpDelivery } from '../bulkdata/http-delivery.js';
 import { collectionRpcOptions } from '../bulkdata/rpc-scope.js';
 import { alignPeriodicInform } from '../bulkdata/align.js';
+import { bulkDataApiPorts } from '../bulkdata/api-ports.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -333,6 +334,7 @@ export class CwmpUspProxy {
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
       bulkDataReports: () => this.bulkDataScheduler.counts,
+      bulkData: this.bulkDataScheduler,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,
@@ -478,6 +480,7 @@ export class CwmpUspProxy {
           jabberId: this.xmpp?.jids.get(d.deviceKey) ?? null,
         };
       },
+      bulkData: bulkDataApiPorts(this.bulkData, this.bulkDataScheduler),
     };
   }
 

@@ -38,7 +38,8 @@ export class PeriodicInforms {
     }
     // The gap between two periodic Informs is the interval, unless one was missed (a multiple of a known one).
     if (!reported && prev && i.at > prev.last) {
-      const gap = i.at - prev.last;
+      // PeriodicInformInterval is whole seconds (TR-069 ManagementServer): the gap, rounded.
+      const gap = Math.max(1000, Math.round((i.at - prev.last) / 1000) * 1000);
       if (intervalMs === 0 || gap < intervalMs * 0.9) intervalMs = gap;
     }
     this.seen.set(agentEid, { last: i.at, intervalMs });

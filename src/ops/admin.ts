@@ -28,6 +28,7 @@ import type { ProxyMetrics } from './metrics.js';
 import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
+import { type BulkDataApiPorts, bulkDataRoutes } from './bulkdata-api.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -88,6 +89,8 @@ export interface AdminPorts {
   endpointIdScheme?: 'os' | 'ops';
   /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
   tasks?: TaskPorts;
+  /** The device's Bulk Data profiles (GET /api/devices/{key}/bulkdata, docs/bulkdata.md). */
+  bulkData?: BulkDataApiPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -347,6 +350,7 @@ export class AdminServer {
         res.json(t);
       }),
     );
+    if (this.ports.bulkData) api.use(bulkDataRoutes(this.ports.bulkData, (key) => this.findDevice(key)));
     api.put(
       '/devices/:key/tags',
       wrap(async (req, res) => {

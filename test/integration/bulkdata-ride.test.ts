@@ -23,6 +23,7 @@ import { TestController } from '../helpers/test-controller.js';
 import { STRICT_SIM } from '../helpers/sim.js';
 
 const CTL = 'proto::bulkdata-ride-ctl';
+const TOKEN = 'bulkdata-admin-token';
 let tp: TestProxy | null = null;
 const fleets: Fleet[] = [];
 const controllers: UspControllerClient[] = [];
@@ -36,8 +37,9 @@ before(async () => {
     'bulkData.periodicInformGraceMs': 1000,
     'bulkData.connectionRequestsPerSecond': 1,
     'bulkData.alignPeriodicInform': true,
+    'admin.token': TOKEN,
     controllers: [{ endpointId: CTL, role: 'full' }],
-  });
+  }, { admin: true });
 });
 
 after(async () => {
@@ -144,6 +146,31 @@ test('collections ride the periodic Informs: reports with no connection request'
   assert.equal(st.outcome, 'sent');
   assert.equal(st.missed, 0);
   assert.equal(fleet.devices[0]!.model.get('Device.ManagementServer.PeriodicInformInterval'), '1', 'Informs already often enough: not changed');
+
+  // The admin API shows the profile and its latest collection; the lag histogram counts it.
+  const r = await fetch(`${tp!.adminUrl}/api/devices/${encodeURIComponent(agent)}/bulkdata`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200);
+  const view = (await r.json()) as {
+    endpointId: string;
+    enabled: boolean;
+    periodicInform: { intervalS: number | null; next: string | null };
+    profiles: { instance: number; protocol: string; reportingIntervalS: number; parameters: { reference: string }[]; lastCollection: { via: string; outcome: string } }[];
+  };
+  assert.equal(view.endpointId, agent);
+  assert.equal(view.enabled, true);
+  assert.equal(view.periodicInform.intervalS, 1);
+  assert.equal(view.profiles.length, 1);
+  const p = view.profiles[0]!;
+  assert.deepEqual([p.instance, p.protocol, p.reportingIntervalS], [1, 'USPEventNotif', 2]);
+  assert.deepEqual(
+    p.parameters.map((x) => x.reference),
+    ['Device.DeviceInfo.SerialNumber', 'Device.DeviceInfo.UpTime'],
+  );
+  assert.equal(p.lastCollection.via, 'periodic-inform');
+  const unknown = await fetch(`${tp!.adminUrl}/api/devices/no-such-device/bulkdata`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(unknown.status, 404);
+  const metrics = await tp!.proxy.metrics.metricsText();
+  assert.match(metrics, /bulkdata_collection_lag_seconds_count\{protocol="USPEventNotif",via="periodic-inform"\} [1-9]/);
 });
 
 test('alignPeriodicInform: woken once, PeriodicInformInterval set, then every report rides', { timeout: 60_000 }, async () => {
