@@ -1,0 +1,84 @@
+/**
+ * The parts of Bulk Data collection that respect CWMP, without sockets: when a device's next
+ * periodic Inform is expected (learned from its Informs), the fleet-wide connection-request budget,
+ * the PeriodicInform* alignment list, and the collector URL shown by the admin API.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PeriodicInforms } from '../../src/bulkdata/periodic-informs.js';
+import { ConnectionRequestBudget } from '../../src/bulkdata/cr-budget.js';
+import { alignmentParameters } from '../../src/bulkdata/align.js';
+import { shownUrl } from '../../src/ops/bulkdata-api.js';
+import { collectionRpcOptions, runCollection } from '../../src/bulkdata/rpc-scope.js';
+
+const T0 = Date.parse('2026-12-05T12:00:00Z');
+
+test('periodic Informs: the interval from two "2 PERIODIC" Informs, then the next one predicted', () => {
+  const p = new PeriodicInforms();
+  p.inform('a', { events: ['1 BOOT'], parameters: [], at: T0 });
+  assert.equal(p.next('a', T0), null, 'a boot says nothing of the periodic timer');
+  p.inform('a', { events: ['2 PERIODIC'], parameters: [], at: T0 + 10_000 });
+  assert.equal(p.next('a', T0 + 10_001), null, 'one periodic Inform: interval unknown');
+  p.inform('a', { events: ['2 PERIODIC'], parameters: [], at: T0 + 310_400 });
+  assert.equal(p.intervalMs('a'), 300_000, 'the gap, in whole seconds');
+  assert.equal(p.next('a', T0 + 310_401), T0 + 610_400);
+  assert.equal(p.next('a', T0 + 1_000_000), T0 + 1_210_400, 'missed Informs skipped: the next on the grid');
+  // A connection-request session in between changes nothing; a gap of two intervals keeps the interval.
+  p.inform('a', { events: ['6 CONNECTION REQUEST'], parameters: [], at: T0 + 400_000 });
+  p.inform('a', { events: ['2 PERIODIC'], parameters: [], at: T0 + 910_400 });
+  assert.equal(p.intervalMs('a'), 300_000);
+});
+
+test('periodic Informs: the interval an Inform carries wins; alignment re-arms the timer', () => {
+  const p = new PeriodicInforms();
+  p.inform('b', { events: ['2 PERIODIC'], parameters: [{ name: 'Device.ManagementServer.PeriodicInformInterval', value: '60' }], at: T0 });
+  assert.equal(p.next('b', T0 + 1), T0 + 60_000);
+  p.aligned('b', 900, T0 + 5_000);
+  assert.equal(p.next('b', T0 + 5_001), T0 + 905_000);
+  p.forget('b');
+  assert.equal(p.next('b', T0), null);
+});
+
+test('periodic Informs: memory bounded per device', () => {
+  const p = new PeriodicInforms(2);
+  for (const eid of ['x', 'y', 'z']) p.aligned(eid, 60, T0);
+  assert.equal(p.intervalMs('x'), 0, 'the least recently used device is forgotten');
+  assert.equal(p.intervalMs('z'), 60_000);
+});
+
+test('connection-request budget: turns spaced 1/rate apart; a turn past the deadline is refused at once', async () => {
+  let now = T0;
+  const b = new ConnectionRequestBudget(10, () => now);
+  assert.equal(await b.take(T0), true, 'the first turn is now');
+  assert.equal(await b.take(T0 + 50), false, 'the next turn (T0 + 100 ms) is after this deadline');
+  now = T0 + 100;
+  assert.equal(await b.take(T0 + 100), true, 'refusals took no turn');
+  assert.equal(await b.take(T0 + 150), false);
+});
+
+test('alignment: PeriodicInformEnable, Interval, and Time only when a TimeReference is set', () => {
+  assert.deepEqual(alignmentParameters('Device', 300, '0001-01-01T00:00:00Z'), [
+    { name: 'Device.ManagementServer.PeriodicInformEnable', value: 'true' },
+    { name: 'Device.ManagementServer.PeriodicInformInterval', value: '300' },
+  ]);
+  assert.deepEqual(alignmentParameters('InternetGatewayDevice', 60, '2026-01-01T00:00:30Z').at(-1), {
+    name: 'InternetGatewayDevice.ManagementServer.PeriodicInformTime',
+    value: '2026-01-01T00:00:30Z',
+  });
+});
+
+test('collector URL in the admin API: no user information', () => {
+  assert.equal(shownUrl('https://user:secret@collector.example:8443/bdc?x=1'), 'https://collector.example:8443/bdc?x=1');
+  assert.equal(shownUrl(''), '');
+  assert.equal(shownUrl('not a url'), '(not a URL)');
+});
+
+test('collection scope: the RPC options reach the calls below it, and only those', async () => {
+  assert.equal(collectionRpcOptions(), undefined);
+  const inside = await runCollection({ wake: false, deadlineAt: T0 + 5000 }, async () => {
+    await new Promise((r) => setImmediate(r));
+    return collectionRpcOptions(T0 + 1000);
+  });
+  assert.deepEqual(inside, { wake: false, deadlineMs: 4000 });
+  assert.equal(collectionRpcOptions(), undefined);
+});
