@@ -41,7 +41,7 @@ import { atRequestEnd, requestSignal } from '../usp/request-scope.js';
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
-import { HttpDelivery } from '../bulkdata/http-delivery.js';
+import { HttpDelivery, collectorUrlProblem } from '../bulkdata/http-delivery.js';
 import { collectionRpcOptions } from '../bulkdata/rpc-scope.js';
 import { alignPeriodicInform } from '../bulkdata/align.js';
 import { bulkDataApiPorts } from '../bulkdata/api-ports.js';
@@ -211,7 +211,9 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
-    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination, (url) =>
+      collectorUrlProblem(url, (address, port) => guard.checkAddress(address, port)),
+    );
     this.usp = new AgentSide({
       config,
       store: this.store,

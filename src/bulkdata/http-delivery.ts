@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { gzipSync } from 'node:zlib';
-import type { TargetDecision } from '../cwmp/connreq-target.js';
+import { normalizeIp, type TargetDecision } from '../cwmp/connreq-target.js';
 
 export interface HttpReport {
   url: string;
@@ -36,6 +36,27 @@ export interface HttpDeliveryOptions {
   timeoutMs: number;
   /** Bytes of a collector's answer read at most (the rest is dropped). */
   maxResponseBytes?: number;
+}
+
+/**
+ * Why a collector URL is refused at Set time (Profile.{i}.HTTP.URL, 7012), or null: not an
+ * http(s) URL, or an IP literal the connection-request target guard refuses (link-local,
+ * multicast, outside the allow list, the proxy's own port). A host name is checked when a report
+ * is sent (its address may change).
+ */
+export function collectorUrlProblem(raw: string, checkAddress: (address: string, port: number) => TargetDecision): string | null {
+  if (raw === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'HTTP.URL is not a URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `HTTP.URL scheme ${url.protocol} is not http or https`;
+  const address = normalizeIp(url.hostname.replace(/^\[(.*)\]$/, '$1'));
+  if (!address) return null;
+  const d = checkAddress(address, Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
+  return d.ok ? null : `HTTP.URL refused: ${d.detail}`;
 }
 
 export class HttpDelivery {

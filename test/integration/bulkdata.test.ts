@@ -243,11 +243,20 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   assert.equal(rows[0], 'ReportTimestamp,ParameterName,ParameterValue,ParameterType');
   assert.match(rows[1]!, new RegExp(`^\\d+,Device\\.DeviceInfo\\.SerialNumber,${serial},string$`));
 
-  // A collector URL on a link-local address is refused as a connection request would be.
+  // A collector URL on a link-local address is refused at Set time (7012), as a connection request would be.
+  const linkLocal = await ctl.req(
+    set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://169.254.169.254/latest' }, required: true }]),
+    20_000,
+  );
+  assert.equal(linkLocal.header.msgType, 'ERROR', JSON.stringify(linkLocal.body));
+  const urlErr = linkLocal.body.error?.paramErrs?.[0];
+  assert.equal(urlErr?.errCode, 7012, JSON.stringify(linkLocal.body));
+  assert.match(urlErr?.errMsg ?? '', /link-local/);
+  // A host name is checked when a report is sent: one that does not resolve is refused then.
   const scheduler = tp!.proxy.bulkDataScheduler;
   const refusedBefore = scheduler.counts['HTTP|refused'] ?? 0;
   ok(
-    await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://169.254.169.254/latest' }, required: true }]), 20_000),
+    await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://collector.invalid/bdc' }, required: true }]), 20_000),
     'SET_RESP',
   );
   await until(() => (scheduler.counts['HTTP|refused'] ?? 0) > refusedBefore, 'a refused report');

@@ -9,6 +9,7 @@ import { PeriodicInforms } from '../../src/bulkdata/periodic-informs.js';
 import { ConnectionRequestBudget } from '../../src/bulkdata/cr-budget.js';
 import { alignmentParameters } from '../../src/bulkdata/align.js';
 import { shownUrl } from '../../src/ops/bulkdata-api.js';
+import { collectorUrlProblem } from '../../src/bulkdata/http-delivery.js';
 import { collectionRpcOptions, runCollection } from '../../src/bulkdata/rpc-scope.js';
 
 const T0 = Date.parse('2026-12-05T12:00:00Z');
@@ -81,4 +82,18 @@ test('collection scope: the RPC options reach the calls below it, and only those
   });
   assert.deepEqual(inside, { wake: false, deadlineMs: 4000 });
   assert.equal(collectionRpcOptions(), undefined);
+});
+
+test('collector URL at Set time: IP literals through the connection-request guard, host names left to delivery', () => {
+  const refused = new Set(['169.254.169.254', 'fe80::1']);
+  const check = (address: string, port: number) =>
+    refused.has(address) ? ({ ok: false, detail: `address ${address} is link-local` } as const) : port === 7547 ? ({ ok: false, detail: 'own port' } as const) : ({ ok: true, address } as const);
+  assert.equal(collectorUrlProblem('', check), null, 'unset');
+  assert.equal(collectorUrlProblem('https://collector.example/bdc', check), null);
+  assert.equal(collectorUrlProblem('http://127.0.0.1:8080/bdc', check), null);
+  assert.match(collectorUrlProblem('http://169.254.169.254/latest', check)!, /link-local/);
+  assert.match(collectorUrlProblem('http://[fe80::1]:8080/', check)!, /link-local/);
+  assert.match(collectorUrlProblem('http://10.0.0.1:7547/', check)!, /own port/);
+  assert.match(collectorUrlProblem('ftp://collector.example/', check)!, /not http or https/);
+  assert.match(collectorUrlProblem('not a url', check)!, /not a URL/);
 });
