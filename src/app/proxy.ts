@@ -245,6 +245,11 @@ export class CwmpUspProxy {
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
       claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
       connectionRequestsPerSecond: config.bulkData.connectionRequestsPerSecond,
+      // Beside the agent's rows, under its own key (src/bulkdata/retained.ts bounds the bytes).
+      retainedStore: {
+        load: (eid) => this.store.getLearned('bulkdata', `retained:${eid}`),
+        save: (eid, json) => (json === null ? this.store.deleteLearned('bulkdata', `retained:${eid}`) : this.store.putLearned('bulkdata', `retained:${eid}`, json)),
+      },
       periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
       alignPeriodicInform: config.bulkData.alignPeriodicInform
         ? (eid, s, t) =>
@@ -350,7 +355,7 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
-    this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
+    await this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
@@ -491,6 +496,7 @@ export class CwmpUspProxy {
     await this.admin?.stop();
     this.events.close();
     this.bulkDataScheduler.stop();
+    await this.bulkDataScheduler.flushed();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

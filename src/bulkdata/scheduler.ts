@@ -12,6 +12,7 @@ import type { DmRouter } from '../usp/dm/router.js';
 import { collectMany } from './collect.js';
 import { ConnectionRequestBudget } from './cr-budget.js';
 import { PeriodicInforms } from './periodic-informs.js';
+import { RetainedReports, type RetainedPort } from './retained.js';
 import { runCollection } from './rpc-scope.js';
 import { type CsvEncoding, encodeCsv, encodeJson, type JsonEncoding, type Report } from './encode.js';
 import { type HttpDelivery, retryWaitMs } from './http-delivery.js';
@@ -37,6 +38,8 @@ export interface SchedulerOptions {
   http?: HttpDelivery;
   /** Retained failed reports per profile when NumberOfRetainedFailedReports is -1 ("as many as possible"). */
   maxRetained?: number;
+  /** Where retained failed reports are kept across a restart (absent: memory only). */
+  retainedStore?: RetainedPort;
   /**
    * Several instances run the same timers (src/cluster/): one report per profile and interval slot,
    * taken by the instance that claims it (Coordination.claimOnce). Absent: this instance alone.
@@ -108,8 +111,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
   /** When each device's next periodic Inform is expected (fed by informSeen). */
   readonly informs = new PeriodicInforms();
   private readonly budget: ConnectionRequestBudget | null;
-  /** Failed HTTP reports per "agent|instance", oldest first. */
-  private readonly retained = new Map<string, Report[]>();
+  /** Failed HTTP reports per profile, oldest first (kept in the store when a port is given). */
+  private readonly retained: RetainedReports;
   private stopped = false;
   readonly counts: ReportCounts = {};
   private readonly now: () => number;
@@ -117,11 +120,12 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
   constructor(private readonly opts: SchedulerOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.retained = new RetainedReports(opts.retainedStore, opts.log);
     this.budget = opts.connectionRequestsPerSecond ? new ConnectionRequestBudget(opts.connectionRequestsPerSecond, this.now) : null;
     opts.bulkData.on('change', (e) => {
       // The extension: "If the EncodingType is modified any outstanding failed reports are deleted."
       const m = /^Device\.BulkData\.Profile\.(\d+)\.$/.exec(e.path);
-      if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(`${e.agentEid}|${m[1]}`);
+      if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(e.agentEid, Number(m[1]));
       if (m && e.kind === 'delete') this.status.delete(`${e.agentEid}|${m[1]}`);
       this.rearm(e.agentEid);
     });
@@ -132,9 +136,15 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     });
   }
 
-  /** Arms the profiles of agents whose rows were restored from the store. */
-  start(agents: readonly string[]): void {
+  /** Reads the agents' retained reports, then arms their profiles (rows restored from the store). */
+  async start(agents: readonly string[]): Promise<void> {
+    await this.retained.load(agents);
     for (const a of agents) this.rearm(a);
+  }
+
+  /** Resolves when retained reports being stored are written. */
+  flushed(): Promise<void> {
+    return this.retained.flushed();
   }
 
   stop(): void {
@@ -374,12 +384,11 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
 
   /** Failed reports kept for a profile (tests, the admin view). */
   retainedReports(agentEid: string, instance: number): number {
-    return this.retained.get(`${agentEid}|${instance}`)?.length ?? 0;
+    return this.retained.get(agentEid, instance).length;
   }
 
   private async deliverHttp(agentEid: string, profile: ProfileView, report: Report): Promise<string> {
-    const key = `${agentEid}|${profile.instance}`;
-    const reports = [...(this.retained.get(key) ?? []), report];
+    const reports = [...this.retained.get(agentEid, profile.instance), report];
     if (!this.opts.http) {
       this.count('HTTP', 'unsupported');
       return 'unsupported';
@@ -422,7 +431,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       outcome = await send();
     }
     if (outcome.ok) {
-      this.retained.delete(key);
+      this.retained.delete(agentEid, profile.instance);
       this.count('HTTP', 'sent');
       return 'sent';
     }
@@ -430,8 +439,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     const keep = Number(profile.values.NumberOfRetainedFailedReports ?? 0);
     const max = this.opts.maxRetained ?? 64;
     const limit = keep < 0 ? max : Math.min(keep, max);
-    if (limit > 0) this.retained.set(key, reports.slice(-limit));
-    else this.retained.delete(key);
+    this.retained.set(agentEid, profile.instance, limit > 0 ? reports.slice(-limit) : []);
     this.opts.log.warn(
       { agent: agentEid, profile: profile.path, detail: outcome.detail, retained: Math.min(reports.length, limit) },
       'bulk data report not delivered to the HTTP collector',

@@ -10,6 +10,7 @@ import { ConnectionRequestBudget } from '../../src/bulkdata/cr-budget.js';
 import { alignmentParameters } from '../../src/bulkdata/align.js';
 import { shownUrl } from '../../src/ops/bulkdata-api.js';
 import { collectorUrlProblem } from '../../src/bulkdata/http-delivery.js';
+import { RetainedReports } from '../../src/bulkdata/retained.js';
 import { collectionRpcOptions, runCollection } from '../../src/bulkdata/rpc-scope.js';
 
 const T0 = Date.parse('2026-12-05T12:00:00Z');
@@ -96,4 +97,41 @@ test('collector URL at Set time: IP literals through the connection-request guar
   assert.match(collectorUrlProblem('http://10.0.0.1:7547/', check)!, /own port/);
   assert.match(collectorUrlProblem('ftp://collector.example/', check)!, /not http or https/);
   assert.match(collectorUrlProblem('not a url', check)!, /not a URL/);
+});
+
+test('retained reports: stored per agent, newest kept within the byte bound, bad documents dropped', async () => {
+  const docs = new Map<string, string>();
+  const warnings: string[] = [];
+  const port = {
+    load: async (eid: string) => docs.get(eid) ?? null,
+    save: async (eid: string, json: string | null) => void (json === null ? docs.delete(eid) : docs.set(eid, json)),
+  };
+  const report = (t: number) => ({ collectedAt: t, values: [{ name: 'Device.DeviceInfo.UpTime', value: 'x'.repeat(100), type: 'unsignedInt' as const }] });
+  // Room for three reports (each counted as its JSON and its instance key).
+  const bound = 2 + 3 * (JSON.stringify(report(1)).length + 9) + 5;
+  const r = new RetainedReports(port, { warn: (_o, m) => warnings.push(m) }, bound);
+  r.set('a', 1, [report(1), report(2), report(3), report(4), report(5)]);
+  r.set('a', 2, [report(6)]);
+  await r.flushed();
+  const stored = JSON.parse(docs.get('a')!) as Record<string, { collectedAt: number }[]>;
+  assert.ok(docs.get('a')!.length <= bound, 'bounded in bytes');
+  assert.deepEqual(
+    Object.values(stored).flatMap((l) => l.map((x) => x.collectedAt)).sort(),
+    [4, 5, 6],
+    'the newest of each profile first, the oldest dropped',
+  );
+  assert.deepEqual(stored['1']!.map((x) => x.collectedAt), [4, 5], 'oldest first within a profile');
+  const again = new RetainedReports(port);
+  await again.load(['a', 'b']);
+  assert.deepEqual(again.get('a', 1).map((x) => x.collectedAt), [4, 5]);
+  r.delete('a', 1);
+  r.delete('a', 2);
+  await r.flushed();
+  assert.equal(docs.has('a'), false, 'nothing retained: the document is deleted');
+  docs.set('c', '{"1":[{"collectedAt":"no"}],"x":[]}');
+  docs.set('d', 'not json');
+  const bad = new RetainedReports(port, { warn: (_o, m) => warnings.push(m) });
+  await bad.load(['c', 'd']);
+  assert.deepEqual(bad.get('c', 1), []);
+  assert.ok(warnings.some((w) => /not JSON/.test(w)));
 });
