@@ -148,6 +148,11 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // A collector asking for Basic: the proxy answers the challenge, then sends it first.
+      if (!req.headers.authorization) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="bdc"' }).end();
+        return;
+      }
       const status = failures-- > 0 ? 500 : 200;
       got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), status });
       res.writeHead(status).end();
