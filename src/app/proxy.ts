@@ -248,7 +248,8 @@ export class CwmpUspProxy {
       // Beside the agent's rows, under its own key (src/bulkdata/retained.ts bounds the bytes).
       retainedStore: {
         load: (eid) => this.store.getLearned('bulkdata', `retained:${eid}`),
-        save: (eid, json) => (json === null ? this.store.deleteLearned('bulkdata', `retained:${eid}`) : this.store.putLearned('bulkdata', `retained:${eid}`, json)),
+        save: (eid, json) =>
+          json === null ? this.store.deleteLearned('bulkdata', `retained:${eid}`) : this.store.putLearned('bulkdata', `retained:${eid}`, json),
       },
       periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
       alignPeriodicInform: config.bulkData.alignPeriodicInform

@@ -348,7 +348,10 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     }
     // Room left for the session the connection request opens.
     if (this.budget && !(await this.budget.take(deadlineAt - Math.min(grace, intervalMs) / 2))) {
-      return fail('missed', `the connection-request budget (bulkdata.connectionRequestsPerSecond) had no turn before the next report${rideErr ? `; ${rideErr}` : ''}`);
+      return fail(
+        'missed',
+        `the connection-request budget (bulkdata.connectionRequestsPerSecond) had no turn before the next report${rideErr ? `; ${rideErr}` : ''}`,
+      );
     }
     if (this.stopped) return null;
     try {

@@ -639,12 +639,12 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const why = w.rides
         ? 'it waited for a session the device opens on its own (no connection request)'
         : last
-        ? last.ok
-          ? 'the connection request was accepted but no session followed'
-          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
-        : this.sharedSessions
-          ? 'the connection request was sent by another instance or could not be sent'
-          : 'no connection request could be sent';
+          ? last.ok
+            ? 'the connection request was accepted but no session followed'
+            : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
+          : this.sharedSessions
+            ? 'the connection request was sent by another instance or could not be sent'
+            : 'no connection request could be sent';
       this.settleWaiting(id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
       return;
     }

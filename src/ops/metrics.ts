@@ -194,7 +194,7 @@ export class ProxyMetrics {
     });
     this.bulkDataLag = new Histogram({
       name: 'bulkdata_collection_lag_seconds',
-      help: 'Time from a Bulk Data profile falling due to its values being read, by protocol and via (periodic-inform: rode the CPE\'s own session; connection-request: woke it)',
+      help: "Time from a Bulk Data profile falling due to its values being read, by protocol and via (periodic-inform: rode the CPE's own session; connection-request: woke it)",
       labelNames: ['protocol', 'via'],
       // A collection riding a periodic Inform may wait up to its ReportingInterval.
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],

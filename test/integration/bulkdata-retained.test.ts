@@ -82,7 +82,9 @@ test('retained failed reports are kept in the store and sent after a restart', {
       20_000,
     ),
   );
-  ok(await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference: 'Device.DeviceInfo.SerialNumber' }, required: true }]), 20_000));
+  ok(
+    await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference: 'Device.DeviceInfo.SerialNumber' }, required: true }]), 20_000),
+  );
   ok(
     await ctl.req(
       set([
@@ -106,7 +108,13 @@ test('retained failed reports are kept in the store and sent after a restart', {
   assert.ok(body.Report.at(-1)!.CollectionTime >= Math.floor(stoppedAt), 'the last one after it');
   for (const r of body.Report) assert.equal(r.Device.DeviceInfo.SerialNumber, serial);
   await until(() => tp.proxy.bulkDataScheduler.retainedReports(agent, 1) === 0, 'nothing retained once delivered');
-  ok(await new TestController(await reconnect(agent, wsPort)).req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'false' }, required: true }]), 20_000), 'SET_RESP');
+  ok(
+    await new TestController(await reconnect(agent, wsPort)).req(
+      set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'false' }, required: true }]),
+      20_000,
+    ),
+    'SET_RESP',
+  );
 });
 
 async function reconnect(agent: string, wsPort: number): Promise<UspControllerClient> {

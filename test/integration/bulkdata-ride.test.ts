@@ -31,15 +31,18 @@ let wsPort = 0;
 
 before(async () => {
   wsPort = await freePort();
-  tp = await startTestProxy({
-    'usp.websocket.port': wsPort,
-    'bulkData.minReportingIntervalS': 1,
-    'bulkData.periodicInformGraceMs': 1000,
-    'bulkData.connectionRequestsPerSecond': 1,
-    'bulkData.alignPeriodicInform': true,
-    'admin.token': TOKEN,
-    controllers: [{ endpointId: CTL, role: 'full' }],
-  }, { admin: true });
+  tp = await startTestProxy(
+    {
+      'usp.websocket.port': wsPort,
+      'bulkData.minReportingIntervalS': 1,
+      'bulkData.periodicInformGraceMs': 1000,
+      'bulkData.connectionRequestsPerSecond': 1,
+      'bulkData.alignPeriodicInform': true,
+      'admin.token': TOKEN,
+      controllers: [{ endpointId: CTL, role: 'full' }],
+    },
+    { admin: true },
+  );
 });
 
 after(async () => {
@@ -82,7 +85,13 @@ async function pushProfile(ctl: TestController, id: string, intervalS: number): 
   );
   ok(
     await ctl.req(
-      add([{ objPath: 'Device.BulkData.Profile.', params: { Protocol: 'USPEventNotif', EncodingType: 'JSON', ReportingInterval: String(intervalS) }, required: true }]),
+      add([
+        {
+          objPath: 'Device.BulkData.Profile.',
+          params: { Protocol: 'USPEventNotif', EncodingType: 'JSON', ReportingInterval: String(intervalS) },
+          required: true,
+        },
+      ]),
       20_000,
     ),
   );
@@ -154,7 +163,13 @@ test('collections ride the periodic Informs: reports with no connection request'
     endpointId: string;
     enabled: boolean;
     periodicInform: { intervalS: number | null; next: string | null };
-    profiles: { instance: number; protocol: string; reportingIntervalS: number; parameters: { reference: string }[]; lastCollection: { via: string; outcome: string } }[];
+    profiles: {
+      instance: number;
+      protocol: string;
+      reportingIntervalS: number;
+      parameters: { reference: string }[];
+      lastCollection: { via: string; outcome: string };
+    }[];
   };
   assert.equal(view.endpointId, agent);
   assert.equal(view.enabled, true);
@@ -189,7 +204,10 @@ test('alignPeriodicInform: woken once, PeriodicInformInterval set, then every re
   assert.equal(crAfterFirst, crBefore + 1, 'one connection request for the collection and the alignment');
   await pushes(ctl, 3, 'three more Push! reports');
   assert.equal(fleet.totals().connectionRequests, crAfterFirst, 'no connection request after the alignment');
-  assert.ok(via.slice(1).every((v) => v === 'periodic-inform'), via.join(','));
+  assert.ok(
+    via.slice(1).every((v) => v === 'periodic-inform'),
+    via.join(','),
+  );
 });
 
 test('the connection-request budget bounds the wakes across the fleet; collections without a turn are reported missed', { timeout: 60_000 }, async () => {

@@ -260,10 +260,7 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   // A host name is checked when a report is sent: one that does not resolve is refused then.
   const scheduler = tp!.proxy.bulkDataScheduler;
   const refusedBefore = scheduler.counts['HTTP|refused'] ?? 0;
-  ok(
-    await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://collector.invalid/bdc' }, required: true }]), 20_000),
-    'SET_RESP',
-  );
+  ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://collector.invalid/bdc' }, required: true }]), 20_000), 'SET_RESP');
   await until(() => (scheduler.counts['HTTP|refused'] ?? 0) > refusedBefore, 'a refused report');
   const metrics = await tp!.proxy.metrics.metricsText();
   assert.match(metrics, /bulkdata_reports_total\{protocol="HTTP",outcome="sent"\} [1-9]/);

@@ -88,7 +88,11 @@ test('collection scope: the RPC options reach the calls below it, and only those
 test('collector URL at Set time: IP literals through the connection-request guard, host names left to delivery', () => {
   const refused = new Set(['169.254.169.254', 'fe80::1']);
   const check = (address: string, port: number) =>
-    refused.has(address) ? ({ ok: false, detail: `address ${address} is link-local` } as const) : port === 7547 ? ({ ok: false, detail: 'own port' } as const) : ({ ok: true, address } as const);
+    refused.has(address)
+      ? ({ ok: false, detail: `address ${address} is link-local` } as const)
+      : port === 7547
+        ? ({ ok: false, detail: 'own port' } as const)
+        : ({ ok: true, address } as const);
   assert.equal(collectorUrlProblem('', check), null, 'unset');
   assert.equal(collectorUrlProblem('https://collector.example/bdc', check), null);
   assert.equal(collectorUrlProblem('http://127.0.0.1:8080/bdc', check), null);
@@ -116,14 +120,23 @@ test('retained reports: stored per agent, newest kept within the byte bound, bad
   const stored = JSON.parse(docs.get('a')!) as Record<string, { collectedAt: number }[]>;
   assert.ok(docs.get('a')!.length <= bound, 'bounded in bytes');
   assert.deepEqual(
-    Object.values(stored).flatMap((l) => l.map((x) => x.collectedAt)).sort(),
+    Object.values(stored)
+      .flatMap((l) => l.map((x) => x.collectedAt))
+      .sort(),
     [4, 5, 6],
     'the newest of each profile first, the oldest dropped',
   );
-  assert.deepEqual(stored['1']!.map((x) => x.collectedAt), [4, 5], 'oldest first within a profile');
+  assert.deepEqual(
+    stored['1']!.map((x) => x.collectedAt),
+    [4, 5],
+    'oldest first within a profile',
+  );
   const again = new RetainedReports(port);
   await again.load(['a', 'b']);
-  assert.deepEqual(again.get('a', 1).map((x) => x.collectedAt), [4, 5]);
+  assert.deepEqual(
+    again.get('a', 1).map((x) => x.collectedAt),
+    [4, 5],
+  );
   r.delete('a', 1);
   r.delete('a', 2);
   await r.flushed();
