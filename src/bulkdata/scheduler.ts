@@ -106,6 +106,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
   private readonly pending = new Map<string, { dueAt: number; instances: Set<number>; now: boolean }>();
   /** The latest collection per "agent|instance" (entries go with their profile). */
   private readonly status = new Map<string, ProfileStatus>();
+  /** "agent|reference" already warned of as matching nothing. */
+  private readonly warnedUnresolved = new Set<string>();
   /** Agents whose PeriodicInformInterval the proxy set, and to what (s). */
   private readonly alignedTo = new Map<string, string>();
   /** When each device's next periodic Inform is expected (fed by informSeen). */
@@ -321,6 +323,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         due.map((p) => p.parameters),
         this.now(),
         this.opts.maxValues ?? 10_000,
+        (reference, why) => this.unresolved(agentEid, reference, why),
       );
     const fail = (outcome: 'missed' | 'collection_failed', err: string) => {
       for (const p of due) {
@@ -361,6 +364,15 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     } catch (e) {
       return fail('collection_failed', (e as Error).message);
     }
+  }
+
+  /** A reference that matches nothing on the device: a warning once per agent and reference (until its rows change). */
+  private unresolved(agentEid: string, reference: string, why: string): void {
+    const key = `${agentEid}|${reference}`;
+    if (this.warnedUnresolved.has(key)) return;
+    if (this.warnedUnresolved.size >= 10_000) this.warnedUnresolved.clear();
+    this.warnedUnresolved.add(key);
+    this.opts.log.warn({ agent: agentEid, reference, why }, 'bulk data Parameter.Reference matches nothing on the device; left out of the reports');
   }
 
   /** bulkdata.alignPeriodicInform: the device's periodic Informs set to the shortest ReportingInterval, once per change, in this session. */

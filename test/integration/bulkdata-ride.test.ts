@@ -70,7 +70,7 @@ async function controller(agent: string): Promise<TestController> {
 const ok = (m: Msg, type = 'ADD_RESP') => assert.equal(m.header.msgType, type, JSON.stringify(m.body));
 
 /** A USPEventNotif profile (Push! subscribed) reading two parameters, enabled last. */
-async function pushProfile(ctl: TestController, id: string, intervalS: number): Promise<void> {
+async function pushProfile(ctl: TestController, id: string, intervalS: number, extra: string[] = []): Promise<void> {
   ok(
     await ctl.req(
       add([
@@ -95,7 +95,7 @@ async function pushProfile(ctl: TestController, id: string, intervalS: number): 
       20_000,
     ),
   );
-  for (const Reference of ['Device.DeviceInfo.SerialNumber', 'Device.DeviceInfo.UpTime'])
+  for (const Reference of ['Device.DeviceInfo.SerialNumber', 'Device.DeviceInfo.UpTime', ...extra])
     ok(await ctl.req(add([{ objPath: 'Device.BulkData.Profile.1.Parameter.', params: { Reference }, required: true }]), 20_000));
   ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'true' }, required: true }]), 20_000), 'SET_RESP');
 }
@@ -142,12 +142,16 @@ test('collections ride the periodic Informs: reports with no connection request'
   const crBefore = fleet.totals().connectionRequests;
   const via: CollectionVia[] = [];
   s.on('collected', (e) => e.agentEid === agent && via.push(e.via));
-  await pushProfile(ctl, 'ride', 2);
-  await pushes(ctl, 4, 'four Push! reports');
+  // A wildcard that matches nothing (no associated devices) is left out of the report, not an error.
+  await pushProfile(ctl, 'ride', 2, ['Device.WiFi.AccessPoint.*.AssociatedDevice.*.MACAddress']);
+  await pushes(ctl, 4, 'four Push! reports').catch((e) => {
+    throw new Error(`${e.message} counts ${JSON.stringify(s.counts)} status ${JSON.stringify(s.profileStatus(agent, 1))}`);
+  });
   const data = JSON.parse(ctl.notifies.filter(isPush).at(-1)!.body.request!.notify!.event!.params.Data!) as {
     Report: { Device: { DeviceInfo: { SerialNumber: string } } }[];
   };
   assert.equal(data.Report[0]!.Device.DeviceInfo.SerialNumber, fleet.devices[0]!.serial, 'the values read in the periodic session');
+  assert.deepEqual(Object.keys(data.Report[0]!).sort(), ['CollectionTime', 'Device'], 'nothing for the empty wildcard');
   assert.equal(fleet.totals().connectionRequests, crBefore, 'no connection request for any report');
   assert.ok(via.length >= 4 && via.every((v) => v === 'periodic-inform'), via.join(','));
   const st = s.profileStatus(agent, 1)!;
@@ -179,7 +183,7 @@ test('collections ride the periodic Informs: reports with no connection request'
   assert.deepEqual([p.instance, p.protocol, p.reportingIntervalS], [1, 'USPEventNotif', 2]);
   assert.deepEqual(
     p.parameters.map((x) => x.reference),
-    ['Device.DeviceInfo.SerialNumber', 'Device.DeviceInfo.UpTime'],
+    ['Device.DeviceInfo.SerialNumber', 'Device.DeviceInfo.UpTime', 'Device.WiFi.AccessPoint.*.AssociatedDevice.*.MACAddress'],
   );
   assert.equal(p.lastCollection.via, 'periodic-inform');
   const unknown = await fetch(`${tp!.adminUrl}/api/devices/no-such-device/bulkdata`, { headers: { authorization: `Bearer ${TOKEN}` } });
