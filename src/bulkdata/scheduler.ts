@@ -23,6 +23,7 @@ export interface EventSink {
 }
 
 export interface SchedulerLog {
+  debug?(o: object, msg: string): void;
   info(o: object, msg: string): void;
   warn(o: object, msg: string): void;
 }
@@ -350,6 +351,11 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       }
     }
     // Room left for the session the connection request opens.
+    if (!rideErr)
+      this.opts.log.debug?.(
+        { agent: agentEid, due: iso(dueAt), expectedInform: expected === null ? null : iso(expected) },
+        'bulk data collection wakes the device: no periodic Inform expected before the next report',
+      );
     if (this.budget && !(await this.budget.take(deadlineAt - Math.min(grace, intervalMs) / 2))) {
       return fail(
         'missed',
