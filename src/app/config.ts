@@ -321,6 +321,12 @@ const SCHEMA = {
     maxProfiles: int(16, 0, 10_000),
     /** Device.BulkData.MaxNumberOfParameterReferences per agent (all profiles' Parameter rows). */
     maxParameterReferences: int(256, 1, 100_000),
+    /** Connection requests per second, fleet-wide, that collections may cause (those riding periodic Informs need none). */
+    connectionRequestsPerSecond: int(20, 1, 100_000),
+    /** How late an expected periodic Inform may come before its collection wakes the device instead (ms). */
+    periodicInformGraceMs: int(30_000, 0, MAX_MS),
+    /** Set each device's PeriodicInformInterval/PeriodicInformTime to its shortest profile (SPV), so collections ride periodic Informs. */
+    alignPeriodicInform: bool(false),
   },
   interworking: {
     /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */

@@ -43,8 +43,11 @@ import { atRequestEnd, currentRequestScope, requestSignal } from '../usp/request
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
-import { HttpDelivery } from '../bulkdata/http-delivery.js';
 import { buildMigration, type Migration } from '../migration/wiring.js';
+import { HttpDelivery, collectorUrlProblem } from '../bulkdata/http-delivery.js';
+import { collectionRpcOptions } from '../bulkdata/rpc-scope.js';
+import { alignPeriodicInform } from '../bulkdata/align.js';
+import { bulkDataApiPorts } from '../bulkdata/api-ports.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -195,8 +198,9 @@ export class CwmpUspProxy {
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
       if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
       // The translation trace notes each RPC under the USP request it is made for (src/ops/trace.ts).
+      // A Bulk Data collection may ride the device's periodic Inform session (src/bulkdata/rpc-scope.ts).
       return this.trace.rpc(currentRequestScope(), { method: rpc.method, names: namesCount(rpc) }, () =>
-        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal }),
+        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal, ...collectionRpcOptions() }),
       );
     };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
@@ -220,13 +224,15 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
-    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
     this.migration = buildMigration(config, {
       store: this.store,
       log: log.child({ module: 'migration' }),
       open: (d) => this.interworking.open(d),
       announce: (agentEid, objPath, eventName, params) => this.usp.notifier.event(agentEid, objPath, eventName, params),
     });
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination, (url) =>
+      collectorUrlProblem(url, (address, port) => guard.checkAddress(address, port)),
+    );
     this.usp = new AgentSide({
       config,
       store: this.store,
@@ -259,6 +265,29 @@ export class CwmpUspProxy {
       // A collector URL is a controller's choice: the connection-request target guard applies.
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
       claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
+      connectionRequestsPerSecond: config.bulkData.connectionRequestsPerSecond,
+      // Beside the agent's rows, under its own key (src/bulkdata/retained.ts bounds the bytes).
+      retainedStore: {
+        load: (eid) => this.store.getLearned('bulkdata', `retained:${eid}`),
+        save: (eid, json) =>
+          json === null ? this.store.deleteLearned('bulkdata', `retained:${eid}`) : this.store.putLearned('bulkdata', `retained:${eid}`, json),
+      },
+      periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
+      alignPeriodicInform: config.bulkData.alignPeriodicInform
+        ? (eid, s, t) =>
+            alignPeriodicInform(
+              {
+                deviceByEndpointId: byEid,
+                setParameterValues: async (e, list) => {
+                  const d = await this.store.getDeviceByEndpointId(e);
+                  return d ? (await this.interworking.open(d)).setParameterValues(list) : { ok: false, errMsg: 'unknown device' };
+                },
+              },
+              eid,
+              s,
+              t,
+            )
+        : undefined,
     });
     // ObjectCreation/ObjectDeletion of the proxy-served Device.BulkData. rows, as for the device's own.
     this.bulkData.on('change', (e) => {
@@ -289,6 +318,11 @@ export class CwmpUspProxy {
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
       this.usp.deviceSeen(device.endpointId);
+      this.bulkDataScheduler.informSeen(
+        device.endpointId,
+        inform.event.map((e) => e.eventCode),
+        inform.parameterList,
+      );
       void this.interworking
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
@@ -342,6 +376,7 @@ export class CwmpUspProxy {
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
       bulkDataReports: () => this.bulkDataScheduler.counts,
+      bulkData: this.bulkDataScheduler,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,
@@ -355,7 +390,7 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
-    this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
+    await this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
     await this.migration.service.restore(await this.store.listDevices({ limit: 100_000 }));
     if (this.cluster) await this.cluster.start();
@@ -491,6 +526,7 @@ export class CwmpUspProxy {
           jabberId: this.xmpp?.jids.get(d.deviceKey) ?? null,
         };
       },
+      bulkData: bulkDataApiPorts(this.bulkData, this.bulkDataScheduler),
     };
   }
 
@@ -500,6 +536,7 @@ export class CwmpUspProxy {
     await this.migration.stop();
     this.events.close();
     this.bulkDataScheduler.stop();
+    await this.bulkDataScheduler.flushed();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

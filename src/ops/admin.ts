@@ -31,6 +31,7 @@ import { consoleRoutes, type ConsolePorts } from './console-api.js';
 import { onlineState, type ConnReqOutcome } from './online.js';
 import { type MigrationApiPorts, migrationRoutes } from './migration-api.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
+import { type BulkDataApiPorts, bulkDataRoutes } from './bulkdata-api.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -97,6 +98,8 @@ export interface AdminPorts {
   lastConnectionRequest?(deviceKey: string): ConnReqOutcome | null;
   /** Migrations to the devices' native USP Agents (docs/migration.md); absent: no /api/migration routes. */
   migration?: MigrationApiPorts;
+  /** The device's Bulk Data profiles (GET /api/devices/{key}/bulkdata, docs/bulkdata.md). */
+  bulkData?: BulkDataApiPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -356,6 +359,7 @@ export class AdminServer {
         res.json(t);
       }),
     );
+    if (this.ports.bulkData) api.use(bulkDataRoutes(this.ports.bulkData, (key) => this.findDevice(key)));
     api.put(
       '/devices/:key/tags',
       wrap(async (req, res) => {
