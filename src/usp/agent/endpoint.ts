@@ -419,12 +419,16 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
     const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
-    const abort = new AbortController();
-    if (conn !== null && this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
-    else if (conn !== null) {
-      let set = this.pendingByConn.get(conn);
-      if (!set) this.pendingByConn.set(conn, (set = new Set()));
-      set.add(abort);
+    // Made when first asked for: most requests (a broker MTP, the proxy's own subtrees) never look.
+    let abort: AbortController | null = null;
+    if (conn !== null) {
+      abort = new AbortController();
+      if (this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
+      else {
+        let set = this.pendingByConn.get(conn);
+        if (!set) this.pendingByConn.set(conn, (set = new Set()));
+        set.add(abort);
+      }
     }
     const ctx: HandlerContext = {
       ...this.context,
@@ -436,7 +440,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     let resp: Msg | null;
     const started = performance.now();
     const ends: Array<() => void> = [];
-    const scope = { signal: abort.signal, ends };
+    const scope = {
+      ends,
+      get signal(): AbortSignal {
+        abort ??= new AbortController();
+        return abort.signal;
+      },
+    };
     try {
       resp = await runInRequestScope(scope, () => handle(ctx, msg));
     } finally {
@@ -450,7 +460,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       done?.();
       if (conn !== null) {
         const set = this.pendingByConn.get(conn);
-        set?.delete(abort);
+        set?.delete(abort!);
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
@@ -464,7 +474,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       answered = await this.answer(mtp, rec, reply, resp);
       // The controller went away meanwhile: the outcome of what it asked is kept for its return
       // (a read-only request whose work was stopped because it left owes nothing).
-      if (!answered && who.trusted && !abort.signal.aborted) {
+      if (!answered && who.trusted && !abort?.signal.aborted) {
         const kept = this.lateAnswers.keep({
           agentEid: rec.toId,
           controllerEid: rec.fromId,
