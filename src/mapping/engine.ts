@@ -823,6 +823,13 @@ export class DeviceMapping {
     return s;
   }
 
+  /** Native objects (table rows and single objects) some Device:2 object stands for. */
+  placedNativeObjects(): Set<string> {
+    const s = new Set<string>();
+    for (const k of this.reverse.keys()) if (k.endsWith('.')) s.add(k);
+    return s;
+  }
+
   /** Native parameters of the device (not objects). */
   nativeParamNames(): string[] {
     return this.native.paramNames();
