@@ -190,6 +190,8 @@ export class DeviceMapping {
   private readonly objects = new Map<string, { rule: ObjectRule; native: string | null }>();
   private readonly params = new Map<string, ConcreteParam>();
   private readonly reverse = new Map<string, string[]>();
+  /** Native tables ("{i}" form) whose rows become Device:2 rows, in a context the device has. */
+  private readonly rowSources = new Set<string>();
   private instanceMap: Record<string, number>;
   /** Native rows of the stored instance map per Device:2 table (to retire the numbers of rows that are gone). */
   private readonly storedRows = new Map<string, string[]>();
@@ -253,6 +255,7 @@ export class DeviceMapping {
         const table = uspObj.slice(0, -4);
         const found = new Set<string>();
         for (const src of this.sources(rule, ctx.native)) {
+          if (src.endsWith('}.')) this.rowSources.add(schemaOf(src.replace(/\{[a-z]\}/g, '0')));
           if (!/\{[a-z]\}/.test(src)) {
             if (this.native.hasObject(src)) found.add(src);
             continue;
@@ -828,6 +831,11 @@ export class DeviceMapping {
     const s = new Set<string>();
     for (const k of this.reverse.keys()) if (k.endsWith('.')) s.add(k);
     return s;
+  }
+
+  /** Whether rows of this native table ("{i}" form) become Device:2 rows (the table may be empty). */
+  placesRowsOf(nativeTable: string): boolean {
+    return this.rowSources.has(nativeTable);
   }
 
   /** Native parameters of the device (not objects). */

@@ -118,7 +118,7 @@ export function coverage(file: string, mappingFile?: string, onProgress?: (done:
   for (const p of m.paramsUnder('Device.')) for (const n of m.toNative(p) ?? []) if (!listed.has(n)) phantoms.add(n);
   const names = tr098Names();
   const read = m.reachableNativeParams();
-  const counted = countedTablesPlaced(names, listed, params, m.placedNativeObjects());
+  const counted = countedTablesPlaced(names, listed, params, m);
   const rootModel = root === 'InternetGatewayDevice.' ? 'InternetGatewayDevice' : null;
   return {
     root,
@@ -133,26 +133,26 @@ export function coverage(file: string, mappingFile?: string, onProgress?: (done:
 }
 
 /**
- * A table's NumberOfEntries parameter (by the BBF model) is placed when the table has rows and every
- * row is a Device:2 row: the Device:2 table's own NumberOfEntries (computed from its rows, TR-106
- * 3.2.2) carries what it says. A row not placed, or a table the device lists empty, leaves it unplaced.
+ * A table's NumberOfEntries parameter (by the BBF model) is placed when every row of the table is a
+ * Device:2 row (an empty table: when the mapping makes Device:2 rows of that table): the Device:2
+ * table's own NumberOfEntries, computed from its rows (TR-106 3.2.2), carries what it says. One row
+ * not placed leaves it unplaced.
  */
-function countedTablesPlaced(
-  names: BbfNameSet,
-  listed: ReadonlySet<string>,
-  params: readonly NativeParamInfo[],
-  placedObjects: ReadonlySet<string>,
-): Set<string> {
+function countedTablesPlaced(names: BbfNameSet, listed: ReadonlySet<string>, params: readonly NativeParamInfo[], m: DeviceMapping): Set<string> {
+  const placedObjects = m.placedNativeObjects();
   const out = new Set<string>();
   const objects = params.filter((p) => p.name.endsWith('.')).map((p) => p.name);
   for (const n of listed) {
-    if (!n.endsWith('NumberOfEntries')) continue;
     const parent = n.slice(0, n.lastIndexOf('.') + 1);
-    for (const table of names.tablesCountedBy(schemaOf(n))) {
+    const byModel = names.tablesCountedBy(schemaOf(n));
+    // Outside the BBF set (TR-104 under Services.): TR-106's convention, <Table>NumberOfEntries beside <Table>.{i}.
+    const s = schemaOf(n);
+    const tables = byModel.length > 0 ? byModel : n.endsWith('NumberOfEntries') ? [`${s.slice(0, -'NumberOfEntries'.length)}.{i}.`] : [];
+    for (const table of tables) {
       const rowName = table.slice(0, -'{i}.'.length);
       const prefix = parent + rowName.slice(rowName.slice(0, -1).lastIndexOf('.') + 1);
       const rows = objects.filter((o) => o.startsWith(prefix) && /^\d+\.$/.test(o.slice(prefix.length)));
-      if (rows.length > 0 && rows.every((r) => placedObjects.has(r))) out.add(n);
+      if (rows.length > 0 ? rows.every((r) => placedObjects.has(r)) : m.placesRowsOf(table)) out.add(n);
     }
   }
   return out;
