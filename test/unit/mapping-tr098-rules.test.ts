@@ -168,3 +168,33 @@ test('USB interfaces of a LANDevice and of LANInterfaces are Device.USB.Interfac
   assert.equal(read(d, `Device.USB.Interface.${rows[0]}.Stats.BytesSent`), '42');
   assert.equal(read(d, 'Device.USB.InterfaceNumberOfEntries'), '2');
 });
+
+test('a DSL WAN connection device: WANDSLLinkConfig is an ATM.Link, WANPTMLinkConfig a PTM.Link', () => {
+  const C = `${IGD}WANDevice.1.WANConnectionDevice.`;
+  const d = device({
+    [`${C}1.WANDSLLinkConfig.Enable`]: '1',
+    [`${C}1.WANDSLLinkConfig.LinkStatus`]: 'Initializing',
+    [`${C}1.WANDSLLinkConfig.LinkType`]: 'PPPoE',
+    [`${C}1.WANDSLLinkConfig.DestinationAddress`]: 'PVC: 8/35',
+    [`${C}1.WANDSLLinkConfig.ATMEncapsulation`]: 'LLC',
+    [`${C}1.WANDSLLinkConfig.ATMQoS`]: 'UBR',
+    [`${C}1.WANDSLLinkConfig.ATMHECErrors`]: '7',
+    [`${C}2.WANPTMLinkConfig.LinkStatus`]: 'Up',
+    [`${C}2.WANPTMLinkConfig.MACAddress`]: '00:11:22:33:44:55',
+    [`${C}2.WANPTMLinkConfig.Stats.FramesSent`]: '1234',
+  });
+  const atm = d.m.uspInstances('Device.ATM.Link.') ?? [];
+  assert.equal(atm.length, 1);
+  const a = `Device.ATM.Link.${atm[0]}.`;
+  assert.equal(read(d, `${a}Status`), 'Dormant');
+  assert.equal(read(d, `${a}LinkType`), 'EoA', 'PPPoE over ATM is EoA in TR-181 (the PPP part is PPP.Interface)');
+  assert.equal(read(d, `${a}DestinationAddress`), 'PVC: 8/35');
+  assert.equal(read(d, `${a}Encapsulation`), 'LLC');
+  assert.equal(read(d, `${a}QoS.QoSClass`), 'UBR');
+  assert.equal(read(d, `${a}Stats.HECErrors`), '7');
+  const ptm = d.m.uspInstances('Device.PTM.Link.') ?? [];
+  assert.equal(ptm.length, 1);
+  assert.equal(read(d, `Device.PTM.Link.${ptm[0]}.Status`), 'Up');
+  assert.equal(read(d, `Device.PTM.Link.${ptm[0]}.Stats.PacketsSent`), '1234');
+  assert.equal(read(d, 'Device.ATM.LinkNumberOfEntries'), '1');
+});
