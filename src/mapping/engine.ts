@@ -267,6 +267,7 @@ export class DeviceMapping {
             .sort(natCompare);
           for (const o of m) found.add(o);
         }
+        if (rule.rowsWhen) for (const n of [...found]) if (!this.rowWanted(rule.rowsWhen, n)) found.delete(n);
         const groups = rule.groupByBand ? this.groupByBand(rule, [...found]) : [...found].map((n) => ({ members: [n] }) as { members: string[]; band?: Band });
         // listRows: one row per list item, keyed "<native object>#<item>" in the instance map.
         const ids = rule.listRows
@@ -345,15 +346,23 @@ export class DeviceMapping {
   static groupingNames(rules: MappingRules, names: Iterable<string>): string[] {
     const res: RegExp[] = [];
     for (const r of rules.objects) {
-      if (!r.groupByBand && !r.listRows) continue;
+      if (!r.groupByBand && !r.listRows && !r.rowsWhen) continue;
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : [])];
+      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : []), ...Object.keys(r.rowsWhen ?? {})];
       for (const src of srcs) if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
     }
     if (res.length === 0) return [];
     const out: string[] = [];
     for (const n of names) if (res.some((re) => re.test(n))) out.push(n);
     return out;
+  }
+
+  /** Whether a native row's parameters have the values a rowsWhen rule asks (known values only). */
+  private rowWanted(when: Record<string, string[]>, native: string): boolean {
+    return Object.entries(when).every(([param, want]) => {
+      const v = this.native.hasParam(native + param) ? this.values.get(native + param) : undefined;
+      return v !== undefined && want.includes(v);
+    });
   }
 
   /** Items of a native list parameter of a row (values known at build): 0..n-1; one item (0) when its value is not known. */

@@ -198,3 +198,26 @@ test('a DSL WAN connection device: WANDSLLinkConfig is an ATM.Link, WANPTMLinkCo
   assert.equal(read(d, `Device.PTM.Link.${ptm[0]}.Stats.PacketsSent`), '1234');
   assert.equal(read(d, 'Device.ATM.LinkNumberOfEntries'), '1');
 });
+
+test('a WANDevice whose WANAccessType is a PON is an Optical.Interface (its common counters as Stats); other WANDevices are not', () => {
+  const W = `${IGD}WANDevice.`;
+  const d = device({
+    [`${W}1.WANCommonInterfaceConfig.WANAccessType`]: 'GPON',
+    [`${W}1.WANCommonInterfaceConfig.PhysicalLinkStatus`]: 'Up',
+    [`${W}1.WANCommonInterfaceConfig.TotalBytesSent`]: '12459761',
+    [`${W}2.WANCommonInterfaceConfig.WANAccessType`]: 'DSL',
+    [`${W}2.WANCommonInterfaceConfig.TotalBytesSent`]: '1',
+  });
+  const rows = d.m.uspInstances('Device.Optical.Interface.') ?? [];
+  assert.equal(rows.length, 1);
+  assert.equal(read(d, `Device.Optical.Interface.${rows[0]}.Status`), 'Up');
+  assert.equal(read(d, `Device.Optical.Interface.${rows[0]}.Stats.BytesSent`), '12459761');
+  assert.equal(d.m.toUsp(`${W}2.WANCommonInterfaceConfig.TotalBytesSent`), null);
+  // The names the row filter needs are read when the mapping is built, like the band grouping's.
+  assert.deepEqual(DeviceMapping.groupingNames(rules, [`${W}1.WANCommonInterfaceConfig.WANAccessType`, `${W}1.WANCommonInterfaceConfig.TotalBytesSent`]), [
+    `${W}1.WANCommonInterfaceConfig.WANAccessType`,
+  ]);
+  // Not known (not read): no row.
+  const unknown = device({ [`${W}1.WANCommonInterfaceConfig.TotalBytesSent`]: '5' });
+  assert.deepEqual(unknown.m.uspInstances('Device.Optical.Interface.'), []);
+});
