@@ -221,3 +221,31 @@ test('a WANDevice whose WANAccessType is a PON is an Optical.Interface (its comm
   const unknown = device({ [`${W}1.WANCommonInterfaceConfig.TotalBytesSent`]: '5' });
   assert.deepEqual(unknown.m.uspInstances('Device.Optical.Interface.'), []);
 });
+
+test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dropped, the same names kept', () => {
+  const Q = `${IGD}QueueManagement.`;
+  const d = device({
+    [`${Q}ClassificationNumberOfEntries`]: '1',
+    [`${Q}Classification.1.ClassificationEnable`]: 'true',
+    [`${Q}Classification.1.ClassificationOrder`]: '1',
+    [`${Q}Classification.1.DSCPMark`]: '46',
+    [`${Q}Classification.1.ClassPolicer`]: '1',
+    [`${Q}Queue.1.QueueWeight`]: '10',
+    [`${Q}Queue.1.TrafficClasses`]: '1,2',
+    [`${Q}Policer.1.PolicerStatus`]: 'Enabled',
+    [`${Q}Policer.1.CommittedRate`]: '1000000',
+  });
+  const c = `Device.QoS.Classification.${(d.m.uspInstances('Device.QoS.Classification.') ?? [])[0]}.`;
+  assert.equal(read(d, `${c}Enable`), 'true');
+  assert.equal(read(d, `${c}Order`), '1');
+  assert.equal(read(d, `${c}DSCPMark`), '46');
+  // TR-098 names the policer by number, TR-181 by reference: not translated, so not presented.
+  assert.equal(d.m.has(`${c}Policer`), false);
+  const q = `Device.QoS.Queue.${(d.m.uspInstances('Device.QoS.Queue.') ?? [])[0]}.`;
+  assert.equal(read(d, `${q}Weight`), '10');
+  assert.equal(read(d, `${q}TrafficClasses`), '1,2');
+  const p = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}.`;
+  assert.equal(read(d, `${p}Status`), 'Enabled');
+  assert.equal(read(d, `${p}CommittedRate`), '1000000');
+  assert.equal(read(d, 'Device.QoS.ClassificationNumberOfEntries'), '1');
+});
