@@ -249,3 +249,27 @@ test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dr
   assert.equal(read(d, `${p}CommittedRate`), '1000000');
   assert.equal(read(d, 'Device.QoS.ClassificationNumberOfEntries'), '1');
 });
+
+test('objects TR-098 shares with TR-181 (XMPP, FaultMgmt, PeriodicStatistics, UPnP...) keep their names; path-valued parameters are not presented', () => {
+  const d = device({
+    [`${IGD}XMPP.Connection.1.Domain`]: 'example.com',
+    [`${IGD}XMPP.Connection.1.Server.2.ServerAddress`]: 'xmpp.example.com',
+    [`${IGD}XMPP.Connection.1.Stats.ReceivedMessages`]: '12',
+    [`${IGD}FaultMgmt.CurrentAlarm.1.ManagedObjectInstance`]: `${IGD}WANDevice.1.`,
+    [`${IGD}FaultMgmt.CurrentAlarm.1.PerceivedSeverity`]: 'Major',
+    [`${IGD}PeriodicStatistics.SampleSet.1.Parameter.1.Reference`]: `${IGD}DeviceInfo.UpTime`,
+    [`${IGD}PeriodicStatistics.SampleSet.1.Parameter.1.Values`]: '1,2,3',
+  });
+  const x = `Device.XMPP.Connection.${(d.m.uspInstances('Device.XMPP.Connection.') ?? [])[0]}.`;
+  assert.equal(read(d, `${x}Domain`), 'example.com');
+  assert.equal(read(d, `${x}Stats.ReceivedMessages`), '12');
+  const servers = d.m.uspInstances(`${x}Server.`) ?? [];
+  assert.equal(read(d, `${x}Server.${servers[0]}.ServerAddress`), 'xmpp.example.com');
+  const a = `Device.FaultMgmt.CurrentAlarm.${(d.m.uspInstances('Device.FaultMgmt.CurrentAlarm.') ?? [])[0]}.`;
+  assert.equal(read(d, `${a}PerceivedSeverity`), 'Major');
+  assert.equal(d.m.has(`${a}ManagedObjectInstance`), false, 'a TR-098 path is no Device:2 value');
+  const s = `Device.PeriodicStatistics.SampleSet.${(d.m.uspInstances('Device.PeriodicStatistics.SampleSet.') ?? [])[0]}.`;
+  const p = `${s}Parameter.${(d.m.uspInstances(`${s}Parameter.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${p}Values`), '1,2,3');
+  assert.equal(d.m.has(`${p}Reference`), false);
+});
