@@ -6,13 +6,13 @@
  * --reference DIR  folder holding tr-098/ (default ../shared/reference beside the project)
  * --check          regenerate in memory and exit 1 when the shipped file differs (nothing written)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { assetPath, projectRoot } from '../src/util/assets.js';
+import { assetPath } from '../src/util/assets.js';
 import { TR098_NAMES_FILE } from '../src/mapping/bbf-names.js';
 import { buildNameSet, serializeNameSet } from './bbf-names/generate.js';
-import { defaultReferenceDir } from './gen-type-table.js';
+import { generatedAssetMain } from './generated-asset.js';
 
 export const TR098_NAMES_INPUT = 'tr-098/tr-098-1-8-0-full.xml';
 
@@ -22,36 +22,18 @@ export function generateNamesFromReference(dir: string): string {
 }
 
 function main(argv: string[]): number {
-  let dir = defaultReferenceDir();
-  let check = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--check') check = true;
-    else if (a === '--reference' && argv[i + 1] !== undefined) dir = path.resolve(argv[++i]!);
-    else {
-      console.error(`usage: gen-bbf-names [--reference DIR] [--check]  (unexpected ${a})`);
-      return 2;
-    }
-  }
-  const text = generateNamesFromReference(dir);
-  const out = assetPath('mappings', TR098_NAMES_FILE);
-  const rel = path.relative(projectRoot(), out);
-  if (check) {
-    let shipped = '';
-    try {
-      shipped = readFileSync(out, 'utf8');
-    } catch {}
-    if (shipped !== text) {
-      console.error(`${rel} is stale or missing: run npm run gen:names`);
-      return 1;
-    }
-    console.log(`${rel} is up to date`);
-    return 0;
-  }
-  writeFileSync(out, text);
-  const objects = text.split('\n').length - 3;
-  console.log(`wrote ${rel} (${Buffer.byteLength(text)} bytes, ${objects} objects)`);
-  return 0;
+  return generatedAssetMain(
+    {
+      script: 'gen-bbf-names',
+      npmScript: 'gen:names',
+      out: assetPath('mappings', TR098_NAMES_FILE),
+      generate: (dir) => {
+        const text = generateNamesFromReference(dir);
+        return { text, summary: `${text.split('\n').length - 3} objects` };
+      },
+    },
+    argv,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = main(process.argv.slice(2));
