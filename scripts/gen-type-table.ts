@@ -18,7 +18,6 @@ export const TYPE_TABLE_INPUTS = {
   types: ['tr-098/tr-106-types.xml'],
 } as const;
 
-
 const read = (dir: string, rel: string): DmSource => ({ file: path.basename(rel), xml: readFileSync(path.join(dir, rel), 'utf8') });
 
 /** The table model and its file text from the reference folder. */

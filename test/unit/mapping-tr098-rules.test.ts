@@ -273,3 +273,31 @@ test('objects TR-098 shares with TR-181 (XMPP, FaultMgmt, PeriodicStatistics, UP
   assert.equal(read(d, `${p}Values`), '1,2,3');
   assert.equal(d.m.has(`${p}Reference`), false);
 });
+
+test('Layer2Bridging Port and VLAN rows are Bridging Port and VLAN rows; a Host InterfaceType in TR-181 words', () => {
+  const B = `${IGD}Layer2Bridging.Bridge.1.`;
+  const d = device({
+    [`${B}BridgeEnable`]: 'true',
+    [`${B}Port.1.PortEnable`]: '1',
+    [`${B}Port.1.PVID`]: '10',
+    // An AvailableInterfaceKey, not a path: not presented as LowerLayers.
+    [`${B}Port.1.PortInterface`]: '3',
+    [`${B}VLAN.1.VLANName`]: 'iptv',
+    [`${B}VLAN.1.VLANID`]: '100',
+    [`${IGD}LANDevice.1.Hosts.Host.1.InterfaceType`]: '802.11',
+    [`${IGD}LANDevice.1.Hosts.Host.2.InterfaceType`]: 'USB',
+  });
+  const br = `Device.Bridging.Bridge.${(d.m.uspInstances('Device.Bridging.Bridge.') ?? [])[0]}.`;
+  const port = `${br}Port.${(d.m.uspInstances(`${br}Port.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${port}Enable`), 'true');
+  assert.equal(read(d, `${port}PVID`), '10');
+  assert.equal(d.m.has(`${port}LowerLayers`), false);
+  const vlan = `${br}VLAN.${(d.m.uspInstances(`${br}VLAN.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${vlan}Name`), 'iptv');
+  assert.equal(read(d, `${br}PortNumberOfEntries`), '1');
+  const hosts = d.m.uspInstances('Device.Hosts.Host.') ?? [];
+  assert.deepEqual(
+    hosts.map((n) => read(d, `Device.Hosts.Host.${n}.InterfaceType`)),
+    ['Wi-Fi', 'Other'],
+  );
+});
