@@ -188,7 +188,8 @@ export const MAPPING_USAGE = `Usage: cwmp-usp-proxy mapping coverage --model FIL
 
 Shows which Device:2 objects and parameters the TR-098 -> Device:2 mapping serves for a device
 model dump (CSV as in assets/sim-models); of the device's native parameters, the share placed in
-Device:2 (of all, and of the non-vendor ones), those reachable only through the extension object
+Device:2 (of all, and of the standard ones: those the BBF TR-098 model defines; vendor X_ names and
+non-standard ones, in no BBF version, are counted apart), those reachable only through the extension object
 Device.X_${DEFAULT_EXTENSION_VENDOR}_Native. (interworking.extensionVendor), and the native names
 it would ask for that the device does not list (phantoms; must be 0).
 
