@@ -24,6 +24,18 @@ function cpeAddress(d) {
   return [host, nat && `UDP ${nat}`].filter(Boolean).join(', ') || '-';
 }
 
+// A dual-stack CPE's own USP agent and its migration (docs/migration.md), from the admin device view.
+function nativeAgent(det) {
+  if (!det) return 'not checked';
+  return det.dualStack ? `${det.endpointId} (${det.protocols.join(', ') || 'no protocol listed'})` : `none (${det.reason})`;
+}
+
+function migrationState(m) {
+  if (!m) return '-';
+  const to = m.nativeEndpointId ? ` → ${m.nativeEndpointId}` : '';
+  return `${m.phase}${to}${m.reason ? ` (${m.reason})` : ''}`;
+}
+
 function Identity({ d }) {
   const rows = [
     ['OUI', d.deviceId.oui],
@@ -37,6 +49,8 @@ function Identity({ d }) {
     ['CPE address', cpeAddress(d)],
     ['Wake-up', d.reach?.transports.join(' → ') || '-'],
     ['Tags', (d.tags ?? []).join(', ') || '-'],
+    ['Own USP agent', nativeAgent(d.migration?.detection)],
+    ['Migration', migrationState(d.migration?.migration)],
   ];
   const cr = d.lastConnectionRequest;
   return html`<div class="panel" data-panel="identity">

@@ -258,6 +258,8 @@ test('the console in Chromium: find a device, read a parameter, Set it, see it r
   const identity = (await page.textContent('[data-panel=identity]')) ?? '';
   assert.match(identity, new RegExp(sim.serial));
   assert.match(identity, /Device:2 \(TR-181\)/);
+  // Migration to the native agent (docs/migration.md): not yet checked for this device.
+  assert.match(identity, /Own USP agentnot checked/);
   assert.equal(await page.getAttribute('[data-panel=identity] [data-state]', 'data-state'), 'online');
 
   // Read a parameter: expand Device. > WiFi. > SSID. > 1. in the tree.
