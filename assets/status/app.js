@@ -77,11 +77,32 @@ function Login({ onToken, error }) {
   </main>`;
 }
 
+// Rollouts to the devices' native USP agents: newest first, with what failed and why.
+function Migrations({ m }) {
+  const rollouts = [...(m.rollouts ?? [])].reverse();
+  return html`<div class="panel" data-panel="migration">
+    <h2>Migration to native USP</h2>
+    <p class="muted">${m.configured ? `${m.inProgress} device migration(s) in progress` : 'not configured (docs/migration.md)'}</p>
+    ${
+      rollouts.length === 0
+        ? html`<p class="muted">no rollout</p>`
+        : html`<ul>${rollouts.map(
+            (r) => html`<li data-rollout=${r.id}>
+              <strong>${r.id}</strong> ${r.status}${r.reason ? ` (${r.reason})` : ''}: wave ${r.wave}/${r.waves}, ${r.migrated} migrated,
+              ${r.failed.length} failed, ${r.running} running, ${r.pending} pending of ${r.total}
+              ${r.failed.length > 0 && html`<ul>${r.failed.slice(0, 10).map((f) => html`<li><a href=${`#/device/${encodeURIComponent(f.deviceKey)}`}>${f.deviceKey}</a>: ${f.reason}</li>`)}</ul>`}
+            </li>`,
+          )}</ul>`
+    }
+  </div>`;
+}
+
 function App() {
   const [token, setToken] = useState(sessionStorage.getItem(TOKEN_KEY) ?? '');
   const route = useRoute();
   const [summary, setSummary] = useState(null);
   const [devices, setDevices] = useState(null);
+  const [migration, setMigration] = useState(null);
   const [search, setSearch] = useState('');
   const [error, setError] = useState('');
 
@@ -90,10 +111,16 @@ function App() {
     let stop = false;
     const load = async () => {
       try {
-        const [s, d] = await Promise.all([api('/api/summary', token), api(`/api/devices?limit=200&search=${encodeURIComponent(search)}`, token)]);
+        const [s, d, m] = await Promise.all([
+          api('/api/summary', token),
+          api(`/api/devices?limit=200&search=${encodeURIComponent(search)}`, token),
+          // Migrations to native USP agents (docs/migration.md); an older proxy has no such route.
+          api('/api/migration', token).catch((e) => (e.auth ? Promise.reject(e) : null)),
+        ]);
         if (stop) return;
         setSummary(s);
         setDevices(d);
+        setMigration(m);
         setError('');
       } catch (e) {
         if (stop) return;
@@ -155,6 +182,7 @@ function App() {
                 )}</ul>`
           }
         </div>
+        ${migration && html`<${Migrations} m=${migration} />`}
         <div class="panel" data-panel="classes">
           <h2>By product class</h2>
           <ul>${byClass.map(([c, n]) => html`<li>${c}: ${n}</li>`)}</ul>

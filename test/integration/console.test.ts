@@ -249,6 +249,9 @@ test('the console in Chromium: find a device, read a parameter, Set it, see it r
   assert.match((await first.textContent()) ?? '', new RegExp(`${d.endpointId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*from ${CTL}`));
   assert.match((await page.locator('[data-panel=errors] li').nth(1).textContent()) ?? '', /an older error/);
 
+  // Migrations to native USP (docs/migration.md): this proxy has no migration settings.
+  assert.match((await page.textContent('[data-panel=migration]')) ?? '', /not configured.*no rollout/s);
+
   // Find the device and open it.
   await page.fill('input[type=search]', sim.serial);
   await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1);
