@@ -61,6 +61,11 @@ export interface SchedulerOptions {
    * collection, so that the next collections ride its periodic Informs. Absent: never.
    */
   alignPeriodicInform?: (agentEid: string, intervalS: number, timeReference: string) => Promise<void>;
+  /**
+   * The CWMP device's identity (its DeviceID struct) for the oui/pc/sn URI parameters of HTTP
+   * reports (R-BULK.1); absent or null: eid.
+   */
+  deviceId?: (agentEid: string) => Promise<{ oui: string; productClass: string; serialNumber: string } | null>;
   now?: () => number;
 }
 
@@ -130,7 +135,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       const m = /^Device\.BulkData\.Profile\.(\d+)\.$/.exec(e.path);
       if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(e.agentEid, Number(m[1]));
       if (m && e.kind === 'delete') this.status.delete(`${e.agentEid}|${m[1]}`);
-      this.rearm(e.agentEid);
+      // Only a Profile row or Device.BulkData.Enable moves a timer: an Add of N Parameter rows re-arms nothing.
+      if (m || e.path === 'Device.BulkData.') this.rearm(e.agentEid);
     });
     opts.bulkData.on('reloaded', ({ agentEid }) => this.rearm(agentEid));
     opts.bulkData.on('forceCollection', ({ agentEid, instance }) => {
@@ -161,7 +167,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     if (this.stopped) return;
     const live = new Set<string>();
     const enabled = this.opts.bulkData.enabled(agentEid);
-    for (const p of this.opts.bulkData.profiles(agentEid)) {
+    for (const p of this.opts.bulkData.timers(agentEid)) {
       if (!enabled || p.values.Enable !== 'true') continue;
       const key = `${agentEid}|${p.instance}|${p.values.ReportingInterval}|${p.values.TimeReference}`;
       live.add(key);
@@ -428,6 +434,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         .catch(() => new Map<string, string>());
       query = profile.uriParameters.map((u) => [u.name, values.get(u.reference) ?? '']);
     }
+    const id = (await this.opts.deviceId?.(agentEid).catch(() => null)) ?? null;
+    const deviceId = id && id.oui !== '' && id.serialNumber !== '' ? { oui: id.oui, productClass: id.productClass, serialNumber: id.serialNumber } : undefined;
     const send = () =>
       this.opts.http!.send({
         url: h.URL ?? '',
@@ -440,6 +448,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         reportFormat: csv ? csvEncoding(profile).reportFormat : jsonEncoding(profile).reportFormat,
         body,
         agentEid,
+        deviceId,
         query,
       });
     // Retries stop when the next interval comes (R-BULK.3): its report carries these along.
