@@ -112,8 +112,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
   private readonly pending = new Map<string, { dueAt: number; instances: Set<number>; now: boolean }>();
   /** The latest collection per "agent|instance" (entries go with their profile). */
   private readonly status = new Map<string, ProfileStatus>();
-  /** "agent|reference" already warned of as matching nothing. */
-  private readonly warnedUnresolved = new Set<string>();
+  /** Per agent, what was last warned of as left out of its reports (references matching nothing, values over maxValues). */
+  private readonly warnedUnresolved = new Map<string, string>();
   /** Agents whose PeriodicInformInterval the proxy set, and to what (s). */
   private readonly alignedTo = new Map<string, string>();
   /** When each device's next periodic Inform is expected (fed by informSeen). */
@@ -323,15 +323,21 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     // The collection of this slot must be over when the next report falls due.
     const deadlineAt = dueAt + intervalMs;
     const grace = this.opts.periodicInformGraceMs ?? 30_000;
-    const read = () =>
-      collectMany(
+    const read = async () => {
+      const unresolved: { reference: string; why: string }[] = [];
+      let dropped = 0;
+      const reports = await collectMany(
         this.opts.router,
         agentEid,
         due.map((p) => p.parameters),
         this.now(),
         this.opts.maxValues ?? 10_000,
-        (reference, why) => this.unresolved(agentEid, reference, why),
+        (reference, why) => unresolved.length < 100_000 && unresolved.push({ reference, why }),
+        (n) => (dropped += n),
       );
+      this.noted(agentEid, due, unresolved, dropped);
+      return reports;
+    };
     const fail = (outcome: 'missed' | 'collection_failed', err: string) => {
       for (const p of due) {
         this.count(p.values.Protocol ?? '', outcome);
@@ -378,13 +384,25 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** A reference that matches nothing on the device: a warning once per agent and reference (until its rows change). */
-  private unresolved(agentEid: string, reference: string, why: string): void {
-    const key = `${agentEid}|${reference}`;
-    if (this.warnedUnresolved.has(key)) return;
+  /**
+   * References that matched nothing on the device, and values beyond maxValues: one warning per
+   * agent when what was left out changes (not one per reference: a profile may hold 100,000).
+   */
+  private noted(agentEid: string, due: ProfileView[], unresolved: { reference: string; why: string }[], dropped: number): void {
+    const key = `${unresolved.length}|${unresolved[0]?.reference ?? ''}|${dropped}`;
+    if (this.warnedUnresolved.get(agentEid) === key) return;
     if (this.warnedUnresolved.size >= 10_000) this.warnedUnresolved.clear();
-    this.warnedUnresolved.add(key);
-    this.opts.log.warn({ agent: agentEid, reference, why }, 'bulk data Parameter.Reference matches nothing on the device; left out of the reports');
+    this.warnedUnresolved.set(agentEid, key);
+    if (unresolved.length > 0)
+      this.opts.log.warn(
+        { agent: agentEid, profiles: due.map((p) => p.path), unresolved: unresolved.length, first: unresolved.slice(0, 5) },
+        'bulk data Parameter.Reference matches nothing on the device; left out of the reports',
+      );
+    if (dropped > 0)
+      this.opts.log.warn(
+        { agent: agentEid, profiles: due.map((p) => p.path), maxValues: this.opts.maxValues ?? 10_000, dropped },
+        'bulk data report holds more values than the proxy sends in one report; the rest are left out',
+      );
   }
 
   /** bulkdata.alignPeriodicInform: the device's periodic Informs set to the shortest ReportingInterval, once per change, in this session. */
