@@ -7,6 +7,7 @@
  *                sessions (target: no connection request per report).
  *   --mode wake  no periodic Informs: every collection wakes its device within the fleet-wide
  *                budget (bulkData.connectionRequestsPerSecond = --budget).
+ *   --mode create  only creates the --devices profiles (no CPEs), timed, with store writes counted.
  * After one interval of warm-up it measures --intervals intervals and prints reports/s, the
  * collection lag p50/p99 (from the slot falling due to the values read), CWMP sessions and
  * connection requests per report (counted at the simulated CPEs), outcomes, proxy CPU and RSS.
@@ -40,6 +41,8 @@ const INTERVAL_S = Number(values.interval);
 const INTERVALS = Number(values.intervals);
 const RIDE = values.mode !== 'wake';
 const BUDGET = Number(values.budget);
+/** --mode create: only the profiles' creation (no devices, no reports), timed. */
+const CREATE_ONLY = values.mode === 'create';
 
 /** 20 parameters every simulated TR-181 CPE has (assets/sim-models/tr181-device.csv). */
 const PARAMETERS = [
@@ -93,19 +96,33 @@ async function child(): Promise<void> {
       const devices = await proxy.store.listDevices();
       send({ cmd: 'learned', n: devices.filter((d) => s.informs.intervalMs(d.endpointId) > 0).length, of: devices.length });
     } else if (m.cmd === 'profiles') {
-      const devices = await proxy.store.listDevices();
-      for (const d of devices) {
-        const ctx = { agentEid: d.endpointId, controllerEid: 'proto::bench' };
+      const agents = CREATE_ONLY ? Array.from({ length: N }, (_, i) => `os::bench-${i}`) : (await proxy.store.listDevices()).map((d) => d.endpointId);
+      // Store writes counted at the store, time from the first Add to the last row stored.
+      let writes = 0;
+      const put = proxy.store.putLearned.bind(proxy.store);
+      proxy.store.putLearned = (kind, key, json) => (writes++, put(kind, key, json));
+      const t = process.hrtime.bigint();
+      const cpu0 = process.cpuUsage();
+      // What a controller sends: three messages per device (Add the profile, Add its 20 Parameter
+      // rows, Set Enable), each ending before the next starts (the proxy stores at a message's end).
+      const message = () => new Promise((r) => setImmediate(r));
+      for (const agentEid of agents) {
+        const ctx = { agentEid, controllerEid: 'proto::bench' };
         const setting = (param: string, value: string) => ({ param, value, required: true });
         await proxy.bulkData.model.add(ctx, 'Device.BulkData.Profile.', [
           setting('Protocol', 'USPEventNotif'),
           setting('EncodingType', 'JSON'),
           setting('ReportingInterval', String(INTERVAL_S)),
         ]);
+        await message();
         for (const p of PARAMETERS) await proxy.bulkData.model.add(ctx, 'Device.BulkData.Profile.1.Parameter.', [setting('Reference', p)]);
+        await message();
         await proxy.bulkData.model.set(ctx, 'Device.BulkData.Profile.1.', [setting('Enable', 'true')]);
+        await message();
       }
-      send({ cmd: 'profiles', n: devices.length });
+      await proxy.bulkData.flushed();
+      const used = process.cpuUsage(cpu0);
+      send({ cmd: 'profiles', n: agents.length, ms: Number(process.hrtime.bigint() - t) / 1e6, cpuMs: (used.user + used.system) / 1000, writes });
     } else if (m.cmd === 'measure') {
       lags = [];
       via = {};
@@ -158,6 +175,14 @@ async function main(): Promise<void> {
   };
   const ready = await reply('ready');
   const started = Date.now();
+  const created = (p: Msg) =>
+    `profiles: ${String(p.n)} created (1 profile + ${PARAMETERS.length} Parameter rows + Enable each, 3 messages) in ${((p.ms as number) / 1000).toFixed(1)} s, ${((p.ms as number) / (p.n as number)).toFixed(2)} ms and ${((p.writes as number) / (p.n as number)).toFixed(1)} store writes per profile (CPU ${((p.cpuMs as number) / 1000).toFixed(1)} s)`;
+  if (CREATE_ONLY) {
+    console.log(`bench:bulkdata ${new Date().toISOString().slice(0, 10)} mode=create; SQLite store; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
+    console.log(created(await ask('profiles')));
+    proc.send({ cmd: 'stop' });
+    return;
+  }
   const fleet = new Fleet({
     acsUrl: ready.acsUrl as string,
     count: N,
@@ -180,8 +205,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
-  await ask('profiles');
-  log(`profiles created; warm-up of ${INTERVAL_S + 5} s`);
+  log(created(await ask('profiles')));
+  log(`warm-up of ${INTERVAL_S + 5} s`);
   await new Promise((r) => setTimeout(r, (INTERVAL_S + 5) * 1000));
   const before = fleet.totals();
   await ask('measure');

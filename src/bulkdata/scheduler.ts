@@ -106,7 +106,8 @@ export function nextDelay(now: number, intervalS: number, timeReference: string)
 }
 
 export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Per agent, the timer of each enabled profile by "agent|instance|interval|timeReference". */
+  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
   private readonly running = new Set<string>();
   /** Profiles due per agent, collected together after coalesceMs, and when the first fell due. */
   private readonly pending = new Map<string, { dueAt: number; instances: Set<number>; now: boolean }>();
@@ -158,7 +159,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const agent of this.timers.values()) for (const t of agent.values()) clearTimeout(t);
     this.timers.clear();
   }
 
@@ -171,13 +172,15 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       if (!enabled || p.values.Enable !== 'true') continue;
       const key = `${agentEid}|${p.instance}|${p.values.ReportingInterval}|${p.values.TimeReference}`;
       live.add(key);
-      if (!this.timers.has(key)) this.arm(agentEid, p.instance, key, Number(p.values.ReportingInterval), p.values.TimeReference ?? '');
+      if (!this.timers.get(agentEid)?.has(key)) this.arm(agentEid, p.instance, key, Number(p.values.ReportingInterval), p.values.TimeReference ?? '');
     }
-    for (const [k, t] of this.timers)
-      if (k.startsWith(`${agentEid}|`) && !live.has(k)) {
+    const mine = this.timers.get(agentEid);
+    for (const [k, t] of mine ?? [])
+      if (!live.has(k)) {
         clearTimeout(t);
-        this.timers.delete(k);
+        mine!.delete(k);
       }
+    if (mine?.size === 0) this.timers.delete(agentEid);
   }
 
   private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string, firing = false): void {
@@ -191,7 +194,9 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       this.delay(agentEid, intervalS, timeReference, firing),
     );
     t.unref?.();
-    this.timers.set(key, t);
+    let mine = this.timers.get(agentEid);
+    if (!mine) this.timers.set(agentEid, (mine = new Map()));
+    mine.set(key, t);
   }
 
   /**
