@@ -28,6 +28,9 @@ import { Fleet } from '../src/tools/sim/fleet.js';
 const { values } = parseArgs({
   options: {
     child: { type: 'boolean', default: false },
+    sim: { type: 'string' },
+    'acs-url': { type: 'string', default: '' },
+    'sim-procs': { type: 'string', default: '2' },
     devices: { type: 'string', default: '10000' },
     interval: { type: 'string', default: '30' },
     intervals: { type: 'string', default: '3' },
@@ -39,7 +42,10 @@ const { values } = parseArgs({
 const N = Number(values.devices);
 const INTERVAL_S = Number(values.interval);
 const INTERVALS = Number(values.intervals);
-const RIDE = values.mode !== 'wake';
+const RIDE = values.mode === 'ride';
+/** --mode align: periodic Informs hourly (the model's); the proxy aligns them with the profile (one wake each), then rides. */
+const ALIGN = values.mode === 'align';
+const SIM_PROCS = Number(values['sim-procs']);
 const BUDGET = Number(values.budget);
 /** --mode create: only the profiles' creation (no devices, no reports), timed. */
 const CREATE_ONLY = values.mode === 'create';
@@ -73,6 +79,7 @@ async function child(): Promise<void> {
       'bulkData.minReportingIntervalS': 1,
       'bulkData.maxProfiles': 1,
       'bulkData.connectionRequestsPerSecond': BUDGET,
+      'bulkData.alignPeriodicInform': ALIGN,
       'bulkData.periodicInformGraceMs': Math.min(30_000, INTERVAL_S * 250),
       // The simulated CPEs answer every connection request; loopback is one source address.
       'acs.connectionRequest.perAddressPerSecond': 1_000_000,
@@ -123,6 +130,14 @@ async function child(): Promise<void> {
       await proxy.bulkData.flushed();
       const used = process.cpuUsage(cpu0);
       send({ cmd: 'profiles', n: agents.length, ms: Number(process.hrtime.bigint() - t) / 1e6, cpuMs: (used.user + used.system) / 1000, writes });
+    } else if (m.cmd === 'align') {
+      // The first collection of every profile now (a controller's ForceCollection()): it wakes the
+      // device within the budget and sets its PeriodicInform* to the ReportingInterval.
+      const devices = await proxy.store.listDevices();
+      const t = Date.now();
+      await Promise.all(devices.map((d) => s.report(d.endpointId, [1], Date.now(), true)));
+      const aligned = devices.filter((d) => s.informs.intervalMs(d.endpointId) === INTERVAL_S * 1000).length;
+      send({ cmd: 'align', n: aligned, of: devices.length, ms: Date.now() - t });
     } else if (m.cmd === 'measure') {
       lags = [];
       via = {};
@@ -183,15 +198,7 @@ async function main(): Promise<void> {
     proc.send({ cmd: 'stop' });
     return;
   }
-  const fleet = new Fleet({
-    acsUrl: ready.acsUrl as string,
-    count: N,
-    model: 'tr181',
-    serialPrefix: 'BDB',
-    periodicIntervalS: RIDE ? INTERVAL_S : null,
-    concurrency: Number(values.concurrency),
-  });
-  await fleet.start();
+  const fleet = await simulators(ready.acsUrl as string);
   const log = (msg: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${msg}\n`);
   log(`${N} devices registered`);
   if (RIDE) {
@@ -206,21 +213,25 @@ async function main(): Promise<void> {
     }
   }
   log(created(await ask('profiles')));
+  if (ALIGN) {
+    const a = await ask('align');
+    log(`first collection woke and aligned ${String(a.n)} of ${String(a.of)} devices in ${((a.ms as number) / 1000).toFixed(0)} s`);
+  }
   log(`warm-up of ${INTERVAL_S + 5} s`);
   await new Promise((r) => setTimeout(r, (INTERVAL_S + 5) * 1000));
-  const before = fleet.totals();
+  const before = await fleet.totals();
   await ask('measure');
   await new Promise((r) => setTimeout(r, INTERVALS * INTERVAL_S * 1000));
   const st = await ask('stats');
-  const after = fleet.totals();
+  const after = await fleet.totals();
   const reports = st.collected as number;
   const sessions = after.sessions - before.sessions;
   const crs = after.connectionRequests - before.connectionRequests;
   const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
   console.log(
     [
-      `bench:bulkdata ${new Date().toISOString().slice(0, 10)} mode=${RIDE ? 'ride (periodic Informs every interval)' : `wake (budget ${BUDGET} CR/s)`}`,
-      `workload: ${N} simulated TR-181 CPEs, 1 USPEventNotif profile each, ${PARAMETERS.length} parameters, ReportingInterval ${INTERVAL_S} s, measured ${f(st.seconds as number, 0)} s after ${INTERVAL_S + 5} s warm-up; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), proxy in a child process, simulators in this one`,
+      `bench:bulkdata ${new Date().toISOString().slice(0, 10)} mode=${RIDE ? 'ride (periodic Informs every interval)' : ALIGN ? `align (PeriodicInform* set by the proxy; budget ${BUDGET} CR/s)` : `wake (budget ${BUDGET} CR/s)`}`,
+      `workload: ${N} simulated TR-181 CPEs, 1 USPEventNotif profile each, ${PARAMETERS.length} parameters, ReportingInterval ${INTERVAL_S} s, measured ${f(st.seconds as number, 0)} s after ${INTERVAL_S + 5} s warm-up; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg()[0]!.toFixed(1)}; proxy in a child process, simulators ${SIM_PROCS > 0 ? `in ${SIM_PROCS} other processes` : 'in this one'}`,
       `reports: ${reports} (${f(reports / (st.seconds as number), 1)}/s; expected ${f(N / INTERVAL_S, 1)}/s) via ${JSON.stringify(st.via)}; outcomes ${JSON.stringify(st.outcomes)}`,
       `collection lag: p50 ${f(st.lagP50 as number, 0)} ms, p99 ${f(st.lagP99 as number, 0)} ms`,
       `per report: CWMP sessions ${f(sessions / reports)}, connection requests ${f(crs / reports)} (${sessions} sessions, ${crs} CRs at the CPEs)`,
@@ -231,5 +242,91 @@ async function main(): Promise<void> {
   proc.send({ cmd: 'stop' });
 }
 
+// ------------------------------------------------------------------ the simulated CPEs
+
+interface Totals {
+  sessions: number;
+  connectionRequests: number;
+}
+
+function fleetOf(acsUrl: string, count: number, serialPrefix: string): Fleet {
+  return new Fleet({
+    acsUrl,
+    count,
+    model: 'tr181',
+    serialPrefix,
+    // ride: every interval from boot; align: the model's own (hourly) until the proxy sets them; wake: none.
+    periodicIntervalS: RIDE ? INTERVAL_S : ALIGN ? undefined : null,
+    concurrency: Math.max(1, Math.round(Number(values.concurrency) / Math.max(1, SIM_PROCS))),
+  });
+}
+
+/**
+ * The CPEs: in --sim-procs processes of their own (so that their CPU is not the proxy's nor this
+ * process's timers), or in this one with --sim-procs 0.
+ */
+async function simulators(acsUrl: string): Promise<{ totals(): Promise<Totals>; stop(): Promise<void> }> {
+  if (SIM_PROCS <= 0) {
+    const fleet = fleetOf(acsUrl, N, 'BDB');
+    await fleet.start();
+    return { totals: async () => fleet.totals(), stop: () => fleet.stop() };
+  }
+  const procs = Array.from({ length: SIM_PROCS }, (_, i) => {
+    const count = Math.floor(N / SIM_PROCS) + (i < N % SIM_PROCS ? 1 : 0);
+    const proc = fork(fileURLToPath(import.meta.url), ['--sim', String(i), '--acs-url', acsUrl, '--devices', String(count), ...process.argv.slice(2)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return proc;
+  });
+  const ask = (cmd: string) =>
+    Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<Msg>((resolve) => {
+            const on = (m: Msg) => {
+              if (m.cmd !== cmd) return;
+              p.off('message', on);
+              resolve(m);
+            };
+            p.on('message', on);
+            p.send({ cmd });
+          }),
+      ),
+    );
+  await ask('start');
+  return {
+    totals: async () => {
+      const all = await ask('totals');
+      return {
+        sessions: all.reduce((a, m) => a + (m.sessions as number), 0),
+        connectionRequests: all.reduce((a, m) => a + (m.connectionRequests as number), 0),
+      };
+    },
+    stop: async () => {
+      await ask('stop');
+    },
+  };
+}
+
+/** One slice of the CPEs (--sim i), driven over IPC by the main process. */
+async function sim(slice: number): Promise<void> {
+  process.on('disconnect', () => process.exit(0));
+  // The main process passes its own --devices after this slice's: the first one is this slice's count.
+  const count = Number(process.argv[process.argv.indexOf('--devices') + 1]);
+  const fleet = fleetOf(values['acs-url']!, count, `BD${slice}`);
+  process.on('message', async (m: Msg) => {
+    if (m.cmd === 'start') {
+      await fleet.start();
+      process.send!({ cmd: 'start' });
+    } else if (m.cmd === 'totals') process.send!({ cmd: 'totals', ...fleet.totals() });
+    else if (m.cmd === 'stop') {
+      await fleet.stop();
+      process.send!({ cmd: 'stop' });
+      process.exit(0);
+    }
+  });
+}
+
 if (values.child) await child();
+else if (values.sim !== undefined) await sim(Number(values.sim));
 else await main();
