@@ -1,6 +1,6 @@
 /**
  * Bulk Data collection at fleet scale (npm run bench:bulkdata, issue 20): N simulated TR-181 CPEs
- * (this process) against the proxy in a child process (so that its CPU and RSS are its own), one
+ * (in --sim-procs processes) against the proxy in a child process (so that its CPU and RSS are its own), one
  * USPEventNotif profile per device with 20 explicit parameters at a shortened ReportingInterval.
  *   --mode ride  the devices send periodic Informs every interval; the proxy learns them (two
  *                Informs each) before the profiles are created, then collections ride those
@@ -8,11 +8,15 @@
  *   --mode wake  no periodic Informs: every collection wakes its device within the fleet-wide
  *                budget (bulkData.connectionRequestsPerSecond = --budget).
  *   --mode create  only creates the --devices profiles (no CPEs), timed, with store writes counted.
+ *   --mode align  periodic Informs hourly (the simulator model's); bulkData.alignPeriodicInform on:
+ *                the first collection (made at once for every profile) wakes each device and sets
+ *                its PeriodicInformInterval to the ReportingInterval, later ones ride.
  * After one interval of warm-up it measures --intervals intervals and prints reports/s, the
  * collection lag p50/p99 (from the slot falling due to the values read), CWMP sessions and
  * connection requests per report (counted at the simulated CPEs), outcomes, proxy CPU and RSS.
- * Options: --devices N (10000) --interval S (30) --intervals K (3) --mode ride|wake --budget R (100)
- *   --concurrency C (200, simulated sessions at once)
+ * Options: --devices N (10000) --interval S (30) --intervals K (3) --mode ride|align|wake|create
+ *   --budget R (100) --concurrency C (200, simulated sessions at once, over all simulator processes)
+ *   --sim-procs P (2: the CPEs in P processes of their own; 0: in this one)
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
