@@ -6,7 +6,7 @@
  * bounded (the report's values stop at bulkData maxValues, with a log line saying so), the process
  * keeps answering, and another device's profile keeps reporting throughout.
  */
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/app/log.js';
 import { Fleet } from '../../src/tools/sim/fleet.js';
@@ -21,8 +21,6 @@ const lines: Record<string, unknown>[] = [];
 const proxies: TestProxy[] = [];
 const fleets: Fleet[] = [];
 const controllers: UspControllerClient[] = [];
-
-before(async () => {});
 
 after(async () => {
   for (const c of controllers) await c.close();
@@ -125,14 +123,14 @@ test('a profile with 100,000 Parameter references: 7005 beyond the limit, a boun
     lines.some((l) => l.agent === agent && l.outcome === 'error 7004'),
     'the refused Add is in the log',
   );
-  // The other device kept reporting while the rows were added.
+  // The other device keeps reporting: a Push! it sent after the Adds began.
   await other.ctl.notify(
     (m: Msg) => pushOf('other')(m) && other.ctl.notifies.filter(pushOf('other')).indexOf(m) >= pushesBefore,
     20_000,
     'Push! during the Adds',
   );
 
-  // The profile runs: the report is bounded, the names the device lacks are left out with one line each.
+  // The profile runs: the report is bounded, the names the device lacks are left out, in one log line.
   expectType(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.', params: { Enable: 'true' }, required: true }])), 'SET_RESP');
   const push = await ctl.notify(pushOf('big'), 120_000, 'the big profile reports').catch((e) => {
     for (const l of lines.filter((l) => (l.level as number) >= 40).slice(-20)) process.stderr.write(`${JSON.stringify(l).slice(0, 400)}\n`);
