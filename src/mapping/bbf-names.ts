@@ -60,6 +60,11 @@ export class BbfNameSet {
     return BBF_SERVICE_OBJECTS.includes(segs[2] ?? '') || BBF_SERVICE_OBJECTS.some((o) => segs[2] === `${o}NumberOfEntries` && segs.length === 3);
   }
 
+  /** Whether an object ("{i}" or concrete form, ending in '.') is defined by the standard. */
+  definesObject(path: string): boolean {
+    return this.objects.has(schemaOf(path));
+  }
+
   origin(name: string): NameOrigin {
     if (name.split('.').some((s) => s.startsWith('X_'))) return 'vendor';
     return this.defines(name) ? 'bbf' : 'non-standard';
@@ -113,4 +118,18 @@ let tr098: BbfNameSet | undefined;
 export function tr098Names(): BbfNameSet {
   const file = assetPath('mappings', TR098_NAMES_FILE);
   return (tr098 ??= parseBbfNames(readFileSync(file, 'utf8'), file));
+}
+
+export const TR104V2_NAMES_FILE = 'tr104v2-names.json';
+
+let tr104v2: BbfNameSet | undefined;
+
+/**
+ * The TR-104 v2 (VoiceService:2) name set shipped in assets/mappings/, object paths relative to the
+ * service ("VoiceService.{i}.CallControl.Line.{i}."): what Device.Services.VoiceService presents is
+ * checked against it (read once).
+ */
+export function tr104v2Names(): BbfNameSet {
+  const file = assetPath('mappings', TR104V2_NAMES_FILE);
+  return (tr104v2 ??= parseBbfNames(readFileSync(file, 'utf8'), file));
 }

@@ -301,3 +301,59 @@ test('Layer2Bridging Port and VLAN rows are Bridging Port and VLAN rows; a Host 
     ['Wi-Fi', 'Other'],
   );
 });
+
+test('TR-104 v1 voice profile and line as TR-104 v2: Enable enumeration, Extension, ResponseMap, EventSubscribe, tone events', () => {
+  const VS = `${IGD}Services.VoiceService.1.`;
+  const P = `${VS}VoiceProfile.1.`;
+  const L = `${P}Line.1.`;
+  const d = device(
+    {
+      [`${P}Enable`]: 'Quiescent',
+      [`${P}SIP.ResponseMap.1.SIPResponseNumber`]: '486',
+      [`${P}SIP.ResponseMap.1.TextMessage`]: 'Busy',
+      [`${P}SIP.ResponseMap.1.Tone`]: '3',
+      [`${P}SIP.EventSubscribe.1.Event`]: 'message-summary',
+      [`${P}SIP.EventSubscribe.1.NotifierPort`]: '5060',
+      [`${P}Tone.Event.1.Function`]: 'MessageWaiting',
+      [`${P}Tone.Event.2.Function`]: 'Busy',
+      [`${P}NumberingPlan.PrefixInfoNumberOfEntries`]: '1',
+      [`${P}NumberingPlan.PrefixInfo.1.PrefixRange`]: '00',
+      [`${L}Enable`]: 'Disabled',
+      [`${L}DirectoryNumber`]: '5551234',
+      [`${L}SIP.EventSubscribe.1.Event`]: 'message-summary',
+      [`${L}CallingFeatures.CallerIDName`]: 'Front desk',
+      [`${L}CallingFeatures.CallWaitingStatus`]: 'Idle',
+      [`${L}CallingFeatures.AnonymousCalEnable`]: '1',
+      [`${L}CallingFeatures.AnonymousCallBlockEnable`]: '0',
+    },
+    { [`${L}CallingFeatures.AnonymousCalEnable`]: 'xsd:boolean', [`${L}CallingFeatures.AnonymousCallBlockEnable`]: 'xsd:boolean' },
+  );
+  const V = 'Device.Services.VoiceService.1.';
+  // TR-104 v1 Enable is Disabled/Quiescent/Enabled; v2 has a boolean Enable and a QuiescentMode.
+  assert.equal(read(d, `${V}SIP.Network.1.Enable`), 'false');
+  assert.equal(read(d, `${V}SIP.Network.1.QuiescentMode`), 'true');
+  assert.equal(read(d, `${V}VoIPProfile.1.Enable`), 'false');
+  assert.equal(read(d, `${V}CallControl.Line.1.Enable`), 'false');
+  assert.equal(read(d, `${V}CallControl.Line.1.QuiescentMode`), 'false');
+  assert.deepEqual(d.m.uspToNativeValue(`${V}CallControl.Line.1.Enable`, 'true'), [{ path: `${L}Enable`, value: 'Enabled', type: 'xsd:string' }]);
+  assert.throws(() => d.m.uspToNativeValue(`${V}CallControl.Line.1.QuiescentMode`, 'true'), /read-only/);
+  // The user side of a v1 line is a v2 Extension: its caller ID name and call-waiting state.
+  assert.equal(read(d, `${V}CallControl.Extension.1.Name`), 'Front desk');
+  assert.equal(read(d, `${V}CallControl.Extension.1.CallWaitingStatus`), 'Idle');
+  assert.equal(read(d, `${V}CallControl.Extension.1.CallingFeatures`), `${V}CallControl.CallingFeatures.Set.1`);
+  assert.equal(read(d, `${V}CallControl.CallingFeatures.Set.1.AnonymousCallEnable`), 'true');
+  assert.equal(read(d, `${V}CallControl.CallingFeatures.Set.1.AnonymousCallRejectionEnable`), 'false');
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMap.1.SIPResponseNumber`), '486');
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMapNumberOfEntries`), '1');
+  // The v1 Tone is an EntryID number, v2's a reference: not presented rather than invented.
+  assert.equal(d.m.toNative(`${V}SIP.Network.1.ResponseMap.1.Tone`), null);
+  assert.equal(read(d, `${V}SIP.Network.1.EventSubscribe.1.NotifierPort`), '5060');
+  assert.equal(read(d, `${V}SIP.Client.1.EventSubscribe.1.Event`), 'message-summary');
+  assert.equal(read(d, `${V}SIP.Client.1.SIPEventSubscribeNumberOfEntries`), '1');
+  assert.equal(read(d, `${V}Tone.EventProfile.1.Event.1.Function`), 'LineMessagesWaiting');
+  assert.equal(read(d, `${V}Tone.EventProfile.1.EventNumberOfEntries`), '2');
+  assert.equal(read(d, `${V}CallControl.NumberingPlan.1.PrefixInfo.1.PrefixRange`), '00');
+  assert.equal(read(d, `${V}CallControl.NumberingPlan.1.PrefixInfoNumberOfEntries`), '1');
+  // Per-call RTP figures are no Line.Stats.RTP names in TR-104 v2.
+  assert.equal(d.m.toNative(`${V}CallControl.Line.1.Stats.RTP.RoundTripDelay`), null);
+});
