@@ -258,7 +258,8 @@ test('every Device:2 name the mapping presents on the reference models is a TR-1
       for (const p of o.params) {
         const n = o.path + p.name;
         if (p.name.startsWith('X_') || n === 'Device.Services.VoiceServiceNumberOfEntries') continue;
-        if (n.startsWith('Device.Services.VoiceService.')) assert.ok(tr104v2Names().defines(n.slice('Device.Services.'.length)), `${n} is not a TR-104 v2 parameter`);
+        if (n.startsWith('Device.Services.VoiceService.'))
+          assert.ok(tr104v2Names().defines(n.slice('Device.Services.'.length)), `${n} is not a TR-104 v2 parameter`);
         else assert.ok(standardParameter(n), `${n} is not a TR-181 parameter`);
       }
     }

@@ -229,8 +229,11 @@ test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dr
     [`${Q}Classification.1.ClassificationEnable`]: 'true',
     [`${Q}Classification.1.ClassificationOrder`]: '1',
     [`${Q}Classification.1.DSCPMark`]: '46',
-    [`${Q}Classification.1.ClassPolicer`]: '1',
+    [`${Q}Classification.1.ClassPolicer`]: '7',
+    [`${Q}DefaultQueue`]: '3',
+    [`${Q}Queue.1.QueueKey`]: '3',
     [`${Q}Queue.1.QueueWeight`]: '10',
+    [`${Q}Policer.1.PolicerKey`]: '7',
     [`${Q}Queue.1.TrafficClasses`]: '1,2',
     [`${Q}Policer.1.PolicerStatus`]: 'Enabled',
     [`${Q}Policer.1.CommittedRate`]: '1000000',
@@ -239,9 +242,16 @@ test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dr
   assert.equal(read(d, `${c}Enable`), 'true');
   assert.equal(read(d, `${c}Order`), '1');
   assert.equal(read(d, `${c}DSCPMark`), '46');
-  // TR-098 names the policer by number, TR-181 by reference: not translated, so not presented.
-  assert.equal(d.m.has(`${c}Policer`), false);
   const q = `Device.QoS.Queue.${(d.m.uspInstances('Device.QoS.Queue.') ?? [])[0]}.`;
+  const pol = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}`;
+  // TR-098 names the policer and queue by their key's number, TR-181 by reference: the row with that key.
+  assert.equal(read(d, `${c}Policer`), pol);
+  assert.equal(read(d, 'Device.QoS.DefaultQueue'), q.slice(0, -1));
+  assert.ok(d.m.toNative(`${c}Policer`)!.includes(`${Q}Policer.1.PolicerKey`), 'the keys are read with the reference');
+  assert.throws(() => d.m.uspToNativeValue(`${c}Policer`, pol), /read-only/);
+  // A key no row has: the empty reference, nothing invented.
+  d.values.set(`${Q}Classification.1.ClassPolicer`, '-1');
+  assert.equal(read(d, `${c}Policer`), '');
   assert.equal(read(d, `${q}Weight`), '10');
   assert.equal(read(d, `${q}TrafficClasses`), '1,2');
   const p = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}.`;
@@ -312,6 +322,8 @@ test('TR-104 v1 voice profile and line as TR-104 v2: Enable enumeration, Extensi
       [`${P}SIP.ResponseMap.1.SIPResponseNumber`]: '486',
       [`${P}SIP.ResponseMap.1.TextMessage`]: 'Busy',
       [`${P}SIP.ResponseMap.1.Tone`]: '3',
+      [`${P}Tone.Description.1.EntryID`]: '3',
+      [`${P}Tone.Description.1.ToneName`]: 'busy',
       [`${P}SIP.EventSubscribe.1.Event`]: 'message-summary',
       [`${P}SIP.EventSubscribe.1.NotifierPort`]: '5060',
       [`${P}Tone.Event.1.Function`]: 'MessageWaiting',
@@ -345,8 +357,8 @@ test('TR-104 v1 voice profile and line as TR-104 v2: Enable enumeration, Extensi
   assert.equal(read(d, `${V}CallControl.CallingFeatures.Set.1.AnonymousCallRejectionEnable`), 'false');
   assert.equal(read(d, `${V}SIP.Network.1.ResponseMap.1.SIPResponseNumber`), '486');
   assert.equal(read(d, `${V}SIP.Network.1.ResponseMapNumberOfEntries`), '1');
-  // The v1 Tone is an EntryID number, v2's a reference: not presented rather than invented.
-  assert.equal(d.m.toNative(`${V}SIP.Network.1.ResponseMap.1.Tone`), null);
+  // The v1 Tone is the EntryID number of a Tone.Description row, v2's a reference to that row.
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMap.1.Tone`), `${V}Tone.Description.1`);
   assert.equal(read(d, `${V}SIP.Network.1.EventSubscribe.1.NotifierPort`), '5060');
   assert.equal(read(d, `${V}SIP.Client.1.EventSubscribe.1.Event`), 'message-summary');
   assert.equal(read(d, `${V}SIP.Client.1.SIPEventSubscribeNumberOfEntries`), '1');
@@ -356,4 +368,28 @@ test('TR-104 v1 voice profile and line as TR-104 v2: Enable enumeration, Extensi
   assert.equal(read(d, `${V}CallControl.NumberingPlan.1.PrefixInfoNumberOfEntries`), '1');
   // Per-call RTP figures are no Line.Stats.RTP names in TR-104 v2.
   assert.equal(d.m.toNative(`${V}CallControl.Line.1.Stats.RTP.RoundTripDelay`), null);
+});
+
+test('keyRef: EntryID numbers are unique per TR-104 v1 voice profile, so the reference is the row in the same profile', () => {
+  const VS = `${IGD}Services.VoiceService.1.`;
+  const d = device({
+    [`${VS}VoiceProfile.1.Tone.Description.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.1.Tone.TonePattern.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.1.Tone.TonePattern.1.NextEntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.Description.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.Description.1.TonePattern`]: '1',
+    [`${VS}VoiceProfile.2.Tone.TonePattern.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.TonePattern.1.NextEntryID`]: '0',
+  });
+  const V = 'Device.Services.VoiceService.1.Tone.';
+  const rows = d.m.uspInstances(`${V}Pattern.`) ?? [];
+  assert.equal(rows.length, 2);
+  const pattern = (profile: number) => rows.map((n) => `${V}Pattern.${n}`).find((u) => d.m.toNative(`${u}.`)?.[0]?.includes(`VoiceProfile.${profile}.`))!;
+  const desc2 = (d.m.uspInstances(`${V}Description.`) ?? [])
+    .map((n) => `${V}Description.${n}.`)
+    .find((u) => d.m.toNative(u)?.[0]?.includes('VoiceProfile.2.'))!;
+  assert.equal(read(d, `${desc2}TonePattern`), pattern(2));
+  assert.equal(read(d, `${pattern(1)}.NextPattern`), pattern(1));
+  // NextEntryID 0: the pattern ends (TR-104 v1), the empty reference in v2.
+  assert.equal(read(d, `${pattern(2)}.NextPattern`), '');
 });
