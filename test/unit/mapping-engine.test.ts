@@ -7,7 +7,7 @@ import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamIn
 import { coverage, modelParams, runMappingCli } from '../../src/tools/coverage.js';
 import { REFERENCE } from '../helpers/paths.js';
 import { standardObject, standardParameter } from '../../src/interworking/type-table.js';
-import { tr104v2Names } from '../../src/mapping/bbf-names.js';
+import { serviceModelNames, tr104v2Names } from '../../src/mapping/bbf-names.js';
 
 const MODELS = path.join(REFERENCE, 'cwmp-models');
 const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
@@ -217,22 +217,24 @@ test('vendor BeaconType "WPAWPA2" (BM632w) is WPA-WPA2-Personal, not an empty Mo
   assert.equal(m.nativeToUspValue('Device.WiFi.AccessPoint.1.Security.ModeEnabled', values), 'WPA-WPA2-Personal');
 });
 
-test('every Device:2 name the mapping rules name is a TR-181 2.17 name or a vendor one; under VoiceService a TR-104 v2 one', () => {
+test('every Device:2 name the mapping rules name is a TR-181 2.17 name or a vendor one; under Services a TR-104 v2 or TR-140 one', () => {
   // Static: every rule, not only what the reference models bring. Device.Services.VoiceService is
   // the TR-104 v2 service model (assets/mappings/tr104v2-names.json), not part of TR-181's table.
-  const voice = tr104v2Names();
   const bad: string[] = [];
   for (const o of rules.objects) {
     const names = [...(o.same ?? []), ...Object.keys(o.params ?? {})];
-    if (o.usp.startsWith('Device.Services.VoiceService.')) {
+    const service = /^Device\.Services\.(\w+)\.\{i\}\./.exec(o.usp)?.[1];
+    if (service !== undefined) {
+      // A BBF service model under Services (TR-104 v2, TR-140): its own name set.
+      const set = serviceModelNames(service);
       const rel = o.usp.slice('Device.Services.'.length);
-      if (!voice.definesObject(rel)) bad.push(o.usp);
-      for (const n of names) if (!n.startsWith('X_') && !voice.defines(rel + n)) bad.push(o.usp + n);
+      if (!set?.definesObject(rel)) bad.push(o.usp);
+      for (const n of names) if (!n.startsWith('X_') && !set?.defines(rel + n)) bad.push(o.usp + n);
       continue;
     }
     if (!standardObject(o.usp)) bad.push(o.usp);
     for (const n of names) {
-      const count = o.usp === 'Device.Services.' && n === 'VoiceServiceNumberOfEntries';
+      const count = o.usp === 'Device.Services.' && /^(Voice|Storage)ServiceNumberOfEntries$/.test(n);
       if (!n.startsWith('X_') && !count && !standardParameter(o.usp + n)) bad.push(o.usp + n);
     }
   }
@@ -250,16 +252,16 @@ test('the TR-104 v2 name set knows the v2 shape and refuses v1 names', () => {
   assert.ok(!v.definesObject('VoiceService.{i}.VoiceProfile.{i}.'));
 });
 
-test('every Device:2 name the mapping presents on the reference models is a TR-181 name (TR-104 for VoiceService) or a vendor one', { skip }, () => {
+test('every Device:2 name the mapping presents on the reference models is a TR-181 name (TR-104 v2, TR-140 under Services) or a vendor one', { skip }, () => {
   for (const file of [BM, EG]) {
     const { params, values } = modelParams(file);
     const m = new DeviceMapping(rules, { deviceKey: file, params, values });
     for (const o of m.supportedModel()) {
       for (const p of o.params) {
         const n = o.path + p.name;
-        if (p.name.startsWith('X_') || n === 'Device.Services.VoiceServiceNumberOfEntries') continue;
-        if (n.startsWith('Device.Services.VoiceService.'))
-          assert.ok(tr104v2Names().defines(n.slice('Device.Services.'.length)), `${n} is not a TR-104 v2 parameter`);
+        if (p.name.startsWith('X_') || /^Device\.Services\.\w+NumberOfEntries$/.test(n)) continue;
+        const service = /^Device\.Services\.(\w+)\./.exec(n)?.[1];
+        if (service !== undefined) assert.ok(serviceModelNames(service)?.defines(n.slice('Device.Services.'.length)), `${n} is not a ${service} parameter`);
         else assert.ok(standardParameter(n), `${n} is not a TR-181 parameter`);
       }
     }
