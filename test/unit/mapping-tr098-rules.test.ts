@@ -393,3 +393,30 @@ test('keyRef: EntryID numbers are unique per TR-104 v1 voice profile, so the ref
   // NextEntryID 0: the pattern ends (TR-104 v1), the empty reference in v2.
   assert.equal(read(d, `${pattern(2)}.NextPattern`), '');
 });
+
+test('WANDSLInterfaceConfig interval statistics are DSL.Line (errored seconds) and DSL.Channel (FEC/HEC/CRC) statistics', () => {
+  const D = `${IGD}WANDevice.1.WANDSLInterfaceConfig.`;
+  const d = device({
+    [`${D}Status`]: 'Up',
+    [`${D}Stats.Total.ErroredSecs`]: '12',
+    [`${D}Stats.Total.SeverelyErroredSecs`]: '3',
+    [`${D}Stats.Total.FECErrors`]: '100',
+    [`${D}Stats.Total.ATUCFECErrors`]: '101',
+    [`${D}Stats.Total.HECErrors`]: '5',
+    [`${D}Stats.Total.ATUCCRCErrors`]: '9',
+    [`${D}Stats.QuarterHour.CRCErrors`]: '2',
+    [`${D}Stats.Showtime.ErroredSecs`]: '1',
+  });
+  const line = `Device.DSL.Line.${(d.m.uspInstances('Device.DSL.Line.') ?? [])[0]}.`;
+  const ch = `Device.DSL.Channel.${(d.m.uspInstances('Device.DSL.Channel.') ?? [])[0]}.`;
+  assert.equal(read(d, `${line}Stats.Total.ErroredSecs`), '12');
+  assert.equal(read(d, `${line}Stats.Total.SeverelyErroredSecs`), '3');
+  assert.equal(read(d, `${line}Stats.Showtime.ErroredSecs`), '1');
+  // TR-098's near-end (ATU-R) counters are TR-181's XTUR ones, the ATUC ones its XTUC ones.
+  assert.equal(read(d, `${ch}Stats.Total.XTURFECErrors`), '100');
+  assert.equal(read(d, `${ch}Stats.Total.XTUCFECErrors`), '101');
+  assert.equal(read(d, `${ch}Stats.Total.XTURHECErrors`), '5');
+  assert.equal(read(d, `${ch}Stats.Total.XTUCCRCErrors`), '9');
+  assert.equal(read(d, `${ch}Stats.QuarterHour.XTURCRCErrors`), '2');
+  assert.throws(() => d.m.uspToNativeValue(`${ch}Stats.Total.XTURFECErrors`, '0'), /read-only/);
+});
