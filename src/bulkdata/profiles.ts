@@ -6,40 +6,13 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../app/config.js';
 import type { Store } from '../store/types.js';
-import { type AgentTree, type ChangeEvent, MemoryModel, type Row, toSchemaPath } from '../usp/dm/memory.js';
+import { type AgentTree, type ChangeEvent, MemoryModel, type Row } from '../usp/dm/memory.js';
 import type { ParamError, ParamSetting, RequestContext } from '../usp/dm/types.js';
 import { BULKDATA_PREFIXES, BULKDATA_SCHEMA, PROFILE_SCHEMA, PROFILE_TABLE } from './schema.js';
 import type { Coordination } from '../usp/agent/coordination.js';
 
 const PARAMETER_SCHEMA = 'Device.BulkData.Profile.{i}.Parameter.{i}.';
 const HTTP_SCHEMA = 'Device.BulkData.Profile.{i}.HTTP.';
-
-/**
- * The Device.BulkData. rows. MemoryModel.add() first lists (and sorts) the table's instances only
- * to learn whether the table exists: with 100,000 Parameter rows (MaxNumberOfParameterReferences
- * at its highest) that made an Add of N rows cost O(N^2 log N), minutes. Here that first question
- * is answered without listing the rows; every other caller gets the sorted list as before.
- */
-class BulkDataModel extends MemoryModel {
-  private existenceOnly = false;
-
-  override add(...args: Parameters<MemoryModel['add']>): ReturnType<MemoryModel['add']> {
-    this.existenceOnly = true;
-    try {
-      return super.add(...args);
-    } finally {
-      this.existenceOnly = false;
-    }
-  }
-
-  override async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
-    if (!this.existenceOnly) return super.instances(agentEid, tablePath);
-    this.existenceOnly = false;
-    if (!this.objects.get(`${toSchemaPath(tablePath)}{i}.`)?.multiInstance) return null;
-    const parent = tablePath.slice(0, tablePath.slice(0, -1).lastIndexOf('.') + 1);
-    return parent === '' || !this.objects.has(toSchemaPath(parent)) || this.objectExists(agentEid, parent) ? [] : null;
-  }
-}
 
 /** The stored form of an agent's tree. */
 interface StoredTree {
@@ -89,7 +62,7 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
   ) {
     super();
     coordination?.on('rowsChanged', ({ agentEid }) => void this.reload(agentEid));
-    this.model = new BulkDataModel(BULKDATA_PREFIXES, BULKDATA_SCHEMA, {
+    this.model = new MemoryModel(BULKDATA_PREFIXES, BULKDATA_SCHEMA, {
       seed: (eid, tree) => this.seed(eid, tree),
       computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
       validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
