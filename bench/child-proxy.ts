@@ -21,11 +21,13 @@ import mqtt from 'mqtt';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { loadConfig } from '../src/app/config.js';
-import { silentLogger } from '../src/app/log.js';
+import { createLogger, silentLogger } from '../src/app/log.js';
+import { pino } from 'pino';
 import { CwmpUspProxy } from '../src/app/proxy.js';
 import type { DeviceRecord } from '../src/store/types.js';
 
 const mode = process.argv[2] ?? 'proxy';
+const BENCH_LOG = process.env.BENCH_LOG as 'info' | 'warn' | undefined;
 // Never outlive the benchmark that started us.
 process.on('disconnect', () => process.exit(0));
 const el = monitorEventLoopDelay({ resolution: 1 });
@@ -137,13 +139,14 @@ async function start(): Promise<number> {
         dataDir,
         'acs.host': '127.0.0.1',
         'acs.port': 0,
-        'log.level': 'silent',
+        'log.level': BENCH_LOG ?? 'silent',
         'acs.connectionRequest.deadlineMs': 600_000,
         'acs.setConnectionRequestCredentials': false,
         ...usp,
       },
     });
-    proxy = new CwmpUspProxy(config, silentLogger());
+    // BENCH_LOG=info: lines built and written as deployed (JSON, to /dev/null), not dropped before they are built.
+    proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG, pino.destination({ dest: '/dev/null', sync: false })) : silentLogger());
     await proxy.start();
     return proxy.acsPort;
   }

@@ -37,6 +37,8 @@ const { values } = parseArgs({
     // Another build of the proxy (a checkout's root, built: <dir>/dist/bench/child-proxy.js): paired
     // rounds of this build against it on the same broker, instead of against the echo responder.
     compare: { type: 'string', default: '' },
+    // The proxy's log level (JSON lines to /dev/null); silent drops lines before they are built.
+    log: { type: 'string', default: 'info' },
   },
 });
 const MQTT_ONLY = values['mqtt-only'];
@@ -84,7 +86,9 @@ interface Child {
 }
 
 function startChild(args: string[], profile = '', script = path.join(here, 'child-proxy.js'), env: Record<string, string> = {}): Promise<Child> {
-  const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
+  // BENCH_CHILD_FLAGS: extra node flags for the children (e.g. --trace-gc).
+  const extra = (process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
+  const execArgv = ['--expose-gc', ...extra, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
   const proc = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   return new Promise((resolve, reject) => {
@@ -208,7 +212,15 @@ async function main(): Promise<void> {
   if (!mosq) console.log('MQTT: skipped (mosquitto not installed)');
   if (!rabbit) console.log('STOMP: skipped (rabbitmq-server not installed)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-'));
-  const child = await startChild(['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)], values['cpu-prof']);
+  const child = await startChild(
+    ['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)],
+    values['cpu-prof'],
+    undefined,
+    values.log === 'silent' ? {} : { BENCH_LOG: values.log },
+  );
+  console.log(
+    `proxy log level ${values.log}${values.log === 'silent' ? '' : ' (JSON lines written to /dev/null: one info line per USP request, as deployed)'}`,
+  );
   try {
     const empty = await child.ask('stats', { gc: true });
     const seeded = await child.ask('seed', { from: 0, to: AGENTS, agents: true });
@@ -228,6 +240,7 @@ async function main(): Promise<void> {
       const dirB = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-b-'));
       const other = await startChild(['usp', dirB, mosq.url, '', '61613'], '', path.resolve(values.compare, 'dist/bench/child-proxy.js'), {
         BENCH_AGENT_TOPIC: '/usp/agent-b',
+        ...(values.log === 'silent' ? {} : { BENCH_LOG: values.log }),
       });
       try {
         await other.ask('seed', { from: 0, to: AGENTS, agents: true });

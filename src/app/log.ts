@@ -26,6 +26,37 @@ export const REDACT_PATHS = [
   '*.headers.authorization',
 ];
 
+/** The field names of REDACT_PATHS: their values never reach a line, at any of the first three levels. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['password', 'connReqPassword', 'cpePassword', 'cpePendingPassword', 'authorization']);
+const CENSOR = '[redacted]';
+/** Levels walked: REDACT_PATHS reach "*.*.password" (the third). */
+const REDACT_DEPTH = 3;
+
+/**
+ * The redaction of REDACT_PATHS (a superset: every secret name at each of the first three levels,
+ * arrays included) as one walk that copies only an object it changes. pino's path redaction cost
+ * about 12 us on every line, two thirds of the info line of each USP request.
+ */
+export function redactSecrets<T extends object>(o: T, depth = 0): T {
+  let out: Record<string, unknown> | null = null;
+  const src = o as Record<string, unknown>;
+  for (const k in src) {
+    const v = src[k];
+    let r = v;
+    if (SECRET_FIELDS.has(k)) {
+      if (v !== undefined && v !== null) r = CENSOR;
+    } else if (depth + 1 < REDACT_DEPTH && v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) r = redactSecrets(v, depth + 1);
+    if (r === v) continue;
+    if (!out) {
+      out = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...src };
+      // An Error's message and stack are not enumerable: kept on the copy.
+      if (o instanceof Error) Object.assign(out, { name: o.name, message: o.message, stack: o.stack });
+    }
+    out[k] = r;
+  }
+  return (out ?? o) as T;
+}
+
 /** log.pretty: 'auto' is pretty exactly when stdout is a terminal. */
 export type PrettySetting = 'auto' | 'on' | 'off';
 
@@ -42,7 +73,8 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
   const options = {
     level,
     base: { name: 'cwmp-usp-proxy' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // REDACT_PATHS, by redactSecrets (pino's `redact` walks its paths on every line, far slower).
+    formatters: { log: (o: Record<string, unknown>) => redactSecrets(o), bindings: (b: pino.Bindings) => redactSecrets(b) },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (opts.pretty) {
@@ -55,9 +87,18 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
       sync: destination !== undefined,
       ...(destination ? { destination } : {}),
     });
-    return pino(options, stream);
+    return redactingChildren(pino(options, stream));
   }
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+  return redactingChildren(pino(options, destination ?? pino.destination({ dest: 1, sync: false })));
+}
+
+/** Child bindings are redacted too (pino applies formatters.bindings to the root's only); children inherit this child(). */
+function redactingChildren(logger: Logger): Logger {
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings, opts) {
+    return child.call(this, redactSecrets(bindings), opts);
+  } as Logger['child'];
+  return logger;
 }
 
 /** A logger that drops everything (tests, library use). */

@@ -69,11 +69,20 @@ export interface TracedRequest {
   ms: number;
 }
 
+/**
+ * An entry as kept: its time as a number, formatted when read (one entry per answered request is
+ * kept for a while, so it is kept small: empty lists are shared, nothing is copied that need not be).
+ */
+export type StoredTraceEntry = Omit<TraceEntry, 'time'> & { readonly at: number };
+
 /** An agent's entries: in order until full, then a ring whose oldest entry is at `next`. */
 interface Ring {
-  entries: TraceEntry[];
+  entries: StoredTraceEntry[];
   next: number;
 }
+
+/** Shared by every entry without RPCs or error codes (never mutated: RPCs are noted in a fresh list). */
+const NONE = Object.freeze([]) as unknown as never[];
 
 interface RpcNote {
   rpcs: TraceRpc[];
@@ -82,11 +91,12 @@ interface RpcNote {
 
 /** USP error codes in an answer: the Error Msg's code and its param_errs, or every non-zero err_code of a response (bounded walk). */
 export function errCodesOf(resp: Msg): number[] {
-  const out: number[] = [];
+  let out: number[] = NONE;
   const keep = (code: number): void => {
+    if (out === NONE) out = [];
     if (out.length < MAX_ERR_CODES) out.push(code);
   };
-  if (resp.body.msgBody === 'error' && resp.body.error?.errCode) out.push(resp.body.error.errCode);
+  if (resp.body.msgBody === 'error' && resp.body.error?.errCode) keep(resp.body.error.errCode);
   visitErrCodes(resp.body.response, keep);
   visitErrCodes(resp.body.error?.paramErrs, keep);
   return out;
@@ -142,7 +152,7 @@ export class TranslationTrace {
   }
 
   /** An answered USP request (the endpoint's `request` event); returns its entry. */
-  request(e: TracedRequest): TraceEntry {
+  request(e: TracedRequest): StoredTraceEntry {
     const f = requestLogFields(e.fromId, e.toId, e.msg, e.resp, e.ms);
     return this.add(e.toId, e.scope, {
       fromId: f.controller.slice(0, 256),
@@ -157,19 +167,24 @@ export class TranslationTrace {
   }
 
   /** An entry not made from a USP Msg (the console's own work): same shape, same bounds; onlyWithRpcs: kept only if it caused CWMP RPCs. */
-  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>, opts: { onlyWithRpcs: true }): TraceEntry | null;
-  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>): TraceEntry;
+  add(
+    agentEid: string,
+    scope: object | undefined,
+    e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>,
+    opts: { onlyWithRpcs: true },
+  ): StoredTraceEntry | null;
+  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>): StoredTraceEntry;
   add(
     agentEid: string,
     scope: object | undefined,
     e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>,
     opts: { onlyWithRpcs?: boolean } = {},
-  ): TraceEntry | null {
+  ): StoredTraceEntry | null {
     const note = scope ? this.pending.get(scope) : undefined;
     if (note) this.pending.delete(scope!);
     if (opts.onlyWithRpcs && !note) return null;
-    const entry: TraceEntry = {
-      time: new Date().toISOString(),
+    const entry: StoredTraceEntry = {
+      at: Date.now(),
       fromId: e.fromId,
       msgType: e.msgType,
       msgId: e.msgId,
@@ -178,7 +193,7 @@ export class TranslationTrace {
       outcome: e.outcome,
       errCodes: e.errCodes.length <= MAX_ERR_CODES ? e.errCodes : e.errCodes.slice(0, MAX_ERR_CODES),
       ms: e.ms,
-      rpcs: note?.rpcs ?? [],
+      rpcs: note?.rpcs ?? NONE,
       rpcsNotListed: note?.notListed ?? 0,
     };
     let ring = this.rings.get(agentEid);
@@ -200,11 +215,11 @@ export class TranslationTrace {
     const ring = this.rings.get(agentEid);
     if (!ring) return [];
     const oldestFirst = [...ring.entries.slice(ring.next), ...ring.entries.slice(0, ring.next)];
-    return oldestFirst.map((x) => ({ ...x, rpcs: x.rpcs.map((r) => ({ ...r })) })).reverse();
+    return oldestFirst.map(({ at, ...x }) => ({ time: new Date(at).toISOString(), ...x, rpcs: x.rpcs.map((r) => ({ ...r })) })).reverse();
   }
 
   /** A failed or partly failed request in one line for the status page's recent errors (no values). */
-  static summary(agentEid: string, e: TraceEntry): string {
+  static summary(agentEid: string, e: Omit<TraceEntry, 'time'>): string {
     const paths = e.paths.length ? ` ${e.paths[0]}${e.pathCount > 1 ? ` (+${e.pathCount - 1})` : ''}` : '';
     const rpcs = e.rpcs
       .filter((r) => r.status === 'fault' || r.status === 'failed')
