@@ -263,6 +263,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
     });
     await client.connect();
     let registered = 0;
+    let prev: Record<string, unknown> | null = null;
     let failed = 0;
     for (const level of [...levels].sort((a, b) => a - b)) {
       if (level <= registered) continue;
@@ -281,6 +282,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
           }
         }),
       );
+      const from = registered;
       registered = level;
       const st = await proxy.ask('stats', { gc: true });
       if (values['heap-snapshot']) console.log(`  heap snapshot: ${(await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file}`);
@@ -294,6 +296,13 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
       if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by), 'empty', JSON.stringify(baseSmaps));
       const per = (k: string): string => fmt(((st[k] as number) - (base[k] as number)) / level / 1024, 2);
       const other = rss - (st.heapTotal as number) - (st.external as number) - ((base.rss as number) - (base.heapTotal as number) - (base.external as number));
+      // Per device added since the previous level: the one-time costs of the first devices (code
+      // compiled, caches and pools created, bounded tables filled) are not in it.
+      if (prev)
+        console.log(
+          `  per device added from ${from} to ${level} devices: ${fmt(((st.heapUsed as number) - (prev.heapUsed as number)) / (level - from) / 1024, 2)} KiB JS heap, ${fmt((rss - (prev.rss as number)) / (level - from) / 1024, 2)} KiB RSS`,
+        );
+      prev = st;
       console.log(
         `  per device above the empty process: JS heap used ${per('heapUsed')} KiB, held by V8 ${per('heapTotal')} KiB, external (Buffers) ${per('external')} KiB, the rest (SQLite, allocator, code) ${fmt(other / level / 1024, 2)} KiB`,
       );

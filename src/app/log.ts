@@ -57,6 +57,18 @@ export function redactSecrets<T extends object>(o: T, depth = 0): T {
   return (out ?? o) as T;
 }
 
+let lastMs = -1;
+let lastTime = '';
+/** pino's isoTime, formatted once per millisecond (a busy proxy writes several lines in each). */
+function isoTimeCached(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = `,"time":"${new Date(ms).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 /** log.pretty: 'auto' is pretty exactly when stdout is a terminal. */
 export type PrettySetting = 'auto' | 'on' | 'off';
 
@@ -75,7 +87,7 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
     base: { name: 'cwmp-usp-proxy' },
     // REDACT_PATHS, by redactSecrets (pino's `redact` walks its paths on every line, far slower).
     formatters: { log: (o: Record<string, unknown>) => redactSecrets(o), bindings: (b: pino.Bindings) => redactSecrets(b) },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeCached,
   };
   if (opts.pretty) {
     // In-process (no worker thread): the lines are written in order with everything else on stdout.

@@ -6,6 +6,7 @@
  * no reference to the proxy. Each proxy gets its own Registry so tests can run several proxies
  * in one process.
  */
+import { deviceStrings } from '../util/intern.js';
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerConfig } from '../app/config.js';
@@ -357,8 +358,9 @@ export class ProxyMetrics {
 
   noteDevice(d: DeviceRecord): void {
     this.deviceIndex.set(d.deviceKey, {
-      rootModel: d.rootModel,
-      productClass: d.deviceId.productClass,
+      // One copy of these strings for all devices of a model (util/intern.ts).
+      rootModel: deviceStrings.of(d.rootModel),
+      productClass: deviceStrings.of(d.deviceId.productClass),
       lastInformMs: d.lastInform ? Date.parse(d.lastInform) : null,
       periodicInformInterval: d.periodicInformInterval,
     });
