@@ -456,7 +456,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     try {
       resp = await runInRequestScope(scope, () => handle(ctx, msg));
     } finally {
-      for (const end of ends.splice(0)) {
+      for (const end of ends.length ? ends.splice(0) : ends) {
         try {
           end();
         } catch (e) {
