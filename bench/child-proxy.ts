@@ -22,7 +22,6 @@ import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { loadConfig } from '../src/app/config.js';
 import { createLogger, silentLogger } from '../src/app/log.js';
-import { pino } from 'pino';
 import { CwmpUspProxy } from '../src/app/proxy.js';
 import type { DeviceRecord } from '../src/store/types.js';
 
@@ -145,8 +144,8 @@ async function start(): Promise<number> {
         ...usp,
       },
     });
-    // BENCH_LOG=info: lines built and written as deployed (JSON, to /dev/null), not dropped before they are built.
-    proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG, pino.destination({ dest: '/dev/null', sync: false })) : silentLogger());
+    // BENCH_LOG=info: lines built and written to stdout as deployed (the bench points it at /dev/null).
+    proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG) : silentLogger());
     await proxy.start();
     return proxy.acsPort;
   }

@@ -89,7 +89,9 @@ function startChild(args: string[], profile = '', script = path.join(here, 'chil
   // BENCH_CHILD_FLAGS: extra node flags for the children (e.g. --trace-gc).
   const extra = (process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
   const execArgv = ['--expose-gc', ...extra, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
-  const proc = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  // A proxy that logs writes its lines to stdout, here /dev/null.
+  const stdout = env.BENCH_LOG ? 'ignore' : 'inherit';
+  const proc = fork(script, args, { execArgv, stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, ...env } });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   return new Promise((resolve, reject) => {
     proc.on('message', (m: Record<string, unknown>) => {
