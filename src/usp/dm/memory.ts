@@ -95,6 +95,8 @@ export class MemoryModel implements DmBackend {
   private readonly trees = new Map<string, AgentTree>();
   /** Unpinned trees, least recently used first (only with maxIdleTrees). */
   private readonly idle = new Map<string, AgentTree>();
+  /** The idle tree last moved to the end of `idle` (moved again only when another was used since). */
+  private lastUsed: string | null = null;
   private readonly maxIdleTrees: number;
   /** Supported objects by "{i}" path. */
   readonly objects = new Map<string, ObjectSchema>();
@@ -121,15 +123,17 @@ export class MemoryModel implements DmBackend {
   tree(agentEid: string): AgentTree {
     let t = this.trees.get(agentEid);
     if (t) {
-      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
-        // Most recently used last.
+      // Most recently used last; a request asks several times in a row for its agent's tree.
+      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY && this.lastUsed !== agentEid) {
         this.idle.delete(agentEid);
         this.idle.set(agentEid, t);
+        this.lastUsed = agentEid;
       }
       return t;
     }
     t = { tables: new Map(), objects: new Map() };
     this.trees.set(agentEid, t);
+    this.lastUsed = null;
     this.hooks.seed?.(agentEid, t, this);
     if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
       this.idle.set(agentEid, t);
@@ -159,6 +163,7 @@ export class MemoryModel implements DmBackend {
   forget(agentEid: string): void {
     this.trees.delete(agentEid);
     this.idle.delete(agentEid);
+    this.lastUsed = null;
   }
 
   paramSchema(schemaObjectPath: string, name: string): ParamSchema | undefined {
