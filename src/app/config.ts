@@ -118,6 +118,8 @@ const SCHEMA = {
     maxSessions: int(20_000, 1, 10_000_000),
     /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
     lingerMs: int(300, 0, 60_000),
+    /** Read-only RPCs (Get*) reach the store only when still queued this long (ms; 0: at once). docs/reliability.md */
+    persistReadOnlyAfterMs: int(100, 0, 60_000),
     /**
      * A CPE that closes its TCP connection with an RPC in flight and neither posts again nor sends a
      * new Inform within this many ms: the RPC fails at once, not at the session timeout (0 disables).
