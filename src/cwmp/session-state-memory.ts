@@ -18,8 +18,9 @@ import { READ_ONLY_RPCS } from './session-types.js';
 interface Queued {
   q: QueuedRpc;
   persisted: boolean;
-  /** Read-only, its store write waiting for the write-behind timer. */
+  /** Read-only, its store write waiting for the write-behind timer (since this performance.now()). */
   deferred?: boolean;
+  deferredAt?: number;
   /** Its store write, while in progress (a removal waits for it). */
   writing?: Promise<void>;
 }
@@ -134,11 +135,9 @@ export class MemorySessionState implements SessionState {
     else queue.push(item);
     if (persist && this.persistAfterMs > 0 && READ_ONLY_RPCS.has(q.rpc.method)) {
       item.deferred = true;
+      item.deferredAt = performance.now();
       this.deferred.add(item);
-      if (!this.deferTimer) {
-        this.deferTimer = setTimeout(() => void this.flushDeferred(), this.persistAfterMs);
-        this.deferTimer.unref();
-      }
+      this.armDeferTimer(this.persistAfterMs);
     } else if (persist) {
       item.persisted = true;
       item.writing = this.store.addQueuedRpc(q);
@@ -226,13 +225,27 @@ export class MemorySessionState implements SessionState {
     this.deferred.delete(item);
   }
 
-  /** Writes the read-only RPCs still queued (the write-behind timer, or close()). */
-  private async flushDeferred(): Promise<void> {
+  private armDeferTimer(ms: number): void {
+    if (this.deferTimer) return;
+    this.deferTimer = setTimeout(() => void this.flushDeferred(performance.now() - this.persistAfterMs), ms);
+    this.deferTimer.unref();
+  }
+
+  /** Writes the read-only RPCs still queued that were deferred before `upTo` (all by default: close(), a session's end). */
+  private async flushDeferred(upTo = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.deferTimer) clearTimeout(this.deferTimer);
     this.deferTimer = null;
-    const items = [...this.deferred];
-    this.deferred.clear();
+    const items: Queued[] = [];
+    // In the order deferred: the first one not due yet ends the batch, and sets the next timer.
+    for (const item of this.deferred) {
+      if (item.deferredAt! > upTo) {
+        this.armDeferTimer(Math.max(1, item.deferredAt! - upTo));
+        break;
+      }
+      items.push(item);
+    }
     for (const item of items) {
+      this.deferred.delete(item);
       item.deferred = false;
       item.persisted = true;
       item.writing = this.store.addQueuedRpc(item.q).then(
