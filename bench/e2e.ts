@@ -129,6 +129,8 @@ const config = loadConfig({
     'usp.requestRatePerController': 1_000_000,
     'usp.requestBurstPerController': 1_000_000,
     'acs.connectionRequest.perAddressPerSecond': 1_000_000,
+    // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
+    ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
   },
 });
 const proxy = new CwmpUspProxy(config, silentLogger());

@@ -104,9 +104,13 @@ const SCHEMA = {
     identityPolicy: oneOf(['refuse', 'log'], 'log'),
     /** An idle CWMP session ends after this (ms); its in-flight RPC fails. */
     sessionTimeoutMs: int(30_000, 10, MAX_MS),
-    /** Bodies larger than this are decoded on a worker thread so other sessions do not stall. */
-    workerThresholdBytes: int(64 * 1024, 0, 512 * 1024 * 1024),
-    /** Worker threads for large bodies (0 disables: everything is decoded inline). */
+    /**
+     * Bodies of this size and larger are decoded on a worker thread, so other sessions do not stall.
+     * 0 (default): every body. The event loop, not the CPU, caps the ACS under load; the XML parse
+     * is its largest single cost (issue 22 item 5, docs/benchmarks.md).
+     */
+    workerThresholdBytes: int(0, 0, 512 * 1024 * 1024),
+    /** Worker threads for decoding (0 disables: everything is decoded inline). */
     parseWorkers: int(1, 0, 64),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */
     holdRequests: bool(false),
