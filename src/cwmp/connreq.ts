@@ -50,6 +50,9 @@ export interface ConnReqOptions {
   reuse?: ConnReqReuse;
 }
 
+/** How long the body of an accepted answer may take to end before its kept-alive socket is closed. */
+const BODY_DRAIN_MS = 1000;
+
 /**
  * One connection request. Never rejects. On a 401 it answers the challenge once (Digest
  * preferred, Basic otherwise) on the same keep-alive connection when the CPE keeps it open.
@@ -93,6 +96,7 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
   return new Promise<ConnReqResult>((resolve) => {
     let settled = false;
     let current: http.ClientRequest | null = null;
+    let currentRes: http.IncomingMessage | null = null;
     /** The Digest challenge the request in flight answered, and its nonce count. */
     let answered: { challenge: Challenge; nc: number; reused: boolean } | null = null;
     const finish = (r: ConnReqResult): void => {
@@ -103,7 +107,17 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
       if (reuse) {
         // A drained answer leaves its socket to the pool; anything else must not be reused.
         if (!r.ok) current?.destroy();
-        if (r.ok && answered) reuse.accepted(space, answered.challenge, answered.nc);
+        else {
+          if (answered) reuse.accepted(space, answered.challenge, answered.nc);
+          // A body that does not end soon (a hostile peer's endless one) does not keep the socket.
+          const req = current;
+          const res = currentRes;
+          if (req && res && !res.complete) {
+            const t = setTimeout(() => req.destroy(), BODY_DRAIN_MS);
+            t.unref();
+            res.once('end', () => clearTimeout(t));
+          }
+        }
       } else {
         current?.destroy();
         agent.destroy();
@@ -127,6 +141,7 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
       });
       req.on('response', (res) => {
         answeredAny = true;
+        currentRes = res;
         const status = res.statusCode ?? 0;
         res.on('error', (err: NodeJS.ErrnoException) =>
           finish({ ok: false, reason: 'refused', status, detail: `connection failed: ${err.code ?? err.message}` }),
