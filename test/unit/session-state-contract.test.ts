@@ -191,7 +191,8 @@ test('memory: read-only RPCs are written behind, only when still queued; others 
   await state.open(s);
   const r = await state.apply(s.id, 1, { post: true, take: false, next: 'linger', end: false });
   assert.ok(r.kind === 'done' && r.next?.kind === 'claimed' && r.next.rpc.id === 'g1');
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  // The write-behind timer comes (waited for, not timed).
+  for (let i = 0; i < 1000 && !(await ids()).includes('g2'); i++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.deepEqual((await ids()).sort(), ['g2', 'r1'], 'g2, still queued after the window, is stored; g1 never was');
   // The Reboot is marked sent before it leaves (at most once); a read-only RPC is not (it is sent again after a crash).
   const r2 = await state.apply(s.id, 2, { post: true, take: true, next: 'linger', end: false });
@@ -202,10 +203,17 @@ test('memory: read-only RPCs are written behind, only when still queued; others 
   assert.equal((await store.listQueuedRpcs(dk)).find((q) => q.id === 'g2')?.sentAt, undefined);
   await state.apply(s.id, 4, { post: true, take: true, next: 'end', end: false });
   assert.deepEqual(await ids(), [], 'taken RPCs leave the store');
-  // close() writes what is still deferred: it stays queued across a restart.
+  // A session that ends with a deferred RPC still queued writes it at once: it waits for the next session.
+  const s2: SessionRecord = { ...s, id: 'wb-session-2', seq: 1, lastPost: 1 };
+  await state.open(s2);
   await state.enqueue(rpc('g3', 'GetParameterValues'), false, true);
+  assert.deepEqual(await ids(), []);
+  await state.apply(s2.id, 1, { post: true, take: false, next: null, end: true });
+  assert.deepEqual(await ids(), ['g3'], 'written when the session ended, before the window');
+  // close() writes what is still deferred: it stays queued across a restart.
+  await state.enqueue(rpc('g4', 'GetParameterValues'), false, true);
   await state.close();
-  assert.deepEqual(await ids(), ['g3']);
+  assert.deepEqual((await ids()).sort(), ['g3', 'g4']);
 });
 
 contract('Redis', async () => {
