@@ -142,6 +142,8 @@ async function start(): Promise<number> {
         'acs.connectionRequest.deadlineMs': 600_000,
         'acs.setConnectionRequestCredentials': false,
         ...usp,
+        // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
+        ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
       },
     });
     // BENCH_LOG=info: lines built and written to stdout as deployed (the bench points it at /dev/null).

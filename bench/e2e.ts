@@ -18,8 +18,9 @@
  */
 import { spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +31,8 @@ import { CwmpUspProxy } from '../src/app/proxy.js';
 import { Fleet } from '../src/tools/sim/fleet.js';
 import { CpeHttpClient } from '../src/tools/sim/http-client.js';
 import type { DeviceRecord } from '../src/store/types.js';
+import { deviceKeyOf } from '../src/cwmp/device-id.js';
+import { idleCheck } from './paired.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { STRICT_SIM } from '../test/helpers/sim.js';
@@ -47,6 +50,10 @@ const { values } = parseArgs({
     'idle-only': { type: 'boolean', default: false },
     // A V8 CPU profile of this process (proxy + controller) over the measured idle passes, into this folder.
     'idle-cpu-prof': { type: 'string', default: '' },
+    // The same for the simulator process (node --cpu-prof over its whole life, written at exit).
+    'idle-sim-prof': { type: 'string', default: '' },
+    // Simulator processes sharing the idle fleet (each serves IDLE_DEVICES / N devices).
+    'idle-sims': { type: 'string', default: '1' },
   },
 });
 const QUICK = values.quick;
@@ -122,6 +129,8 @@ const config = loadConfig({
     'usp.requestRatePerController': 1_000_000,
     'usp.requestBurstPerController': 1_000_000,
     'acs.connectionRequest.perAddressPerSecond': 1_000_000,
+    // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
+    ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
   },
 });
 const proxy = new CwmpUspProxy(config, silentLogger());
@@ -341,35 +350,71 @@ if (!IDLE_ONLY) {
 }
 
 // ---- 4. idle devices, simulator in its own process -------------------------------------------------
+/** CPU time (user + system, ms) of another process, from /proc; NaN where there is no /proc. */
+function procCpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+/** Where one idle-device Get spent its time: timestamps (performance.now) along its way. */
+interface Stages {
+  /** The controller sent the Get. */
+  tU: number;
+  /** The proxy queued the GetParameterValues (SessionEngine.enqueue called). */
+  tE?: number;
+  /** The connection request was handed to the requester, and its answer came. */
+  tC0?: number;
+  tC1?: number;
+  /** The CPE's TCP connection was accepted, the Inform's request headers were parsed, and the Inform reached the engine (decoded). */
+  tK?: number;
+  tH?: number;
+  tI?: number;
+  /** The GetParameterValues left in the answer to the CPE's empty POST. */
+  tG?: number;
+  /** Its answer settled the enqueue; the controller had the USP response. */
+  tA?: number;
+  tR?: number;
+  /** The CWMP session ended (204 to the CPE's empty POST, after the linger if any). */
+  tS?: number;
+}
 if (IDLE_DEVICES > 0) {
   const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/app/cli.js');
-  const sim = spawn(
-    process.execPath,
-    [
-      cli,
-      'simulate',
-      '--acs',
-      `http://127.0.0.1:${proxy.acsPort}/`,
-      '--count',
-      String(IDLE_DEVICES),
-      '--serial-prefix',
-      'BIDL',
-      '--periodic',
-      '0',
-      '--quirks',
-      'strict',
-      '--concurrency',
-      '100',
-      '--status-interval',
-      '0',
-      '--no-progress',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+  const nSims = Math.max(1, Number(values['idle-sims']));
+  const simProf = values['idle-sim-prof'];
+  const sims = Array.from({ length: nSims }, (_, i) =>
+    spawn(
+      process.execPath,
+      [
+        ...(simProf ? ['--cpu-prof', `--cpu-prof-dir=${simProf}`] : []),
+        cli,
+        'simulate',
+        '--acs',
+        `http://127.0.0.1:${proxy.acsPort}/`,
+        '--count',
+        String(Math.floor(IDLE_DEVICES / nSims) + (i < IDLE_DEVICES % nSims ? 1 : 0)),
+        '--serial-prefix',
+        `BIDL${i}X`,
+        '--periodic',
+        '0',
+        '--quirks',
+        'strict',
+        '--concurrency',
+        '100',
+        '--status-interval',
+        '0',
+        '--no-progress',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    ),
   );
   let simErr = '';
-  sim.stderr!.on('data', (b: Buffer) => {
-    if (simErr.length < 4000) simErr += b.toString();
-  });
+  for (const sim of sims)
+    sim.stderr!.on('data', (b: Buffer) => {
+      if (simErr.length < 4000) simErr += b.toString();
+    });
   try {
     const isIdleDev = (d: DeviceRecord): boolean => d.deviceId.serialNumber.startsWith('BIDL');
     let list: DeviceRecord[] = [];
@@ -378,6 +423,11 @@ if (IDLE_DEVICES > 0) {
       list = (await proxy.store.listDevices({ limit: DEVICES + IDLE_DEVICES + 10 })).filter(isIdleDev);
     }
     if (list.length < IDLE_DEVICES) throw new Error(`${list.length} of ${IDLE_DEVICES} simulated devices registered; simulator said: ${simErr}`);
+    // Interleave the simulators' devices, so that every pass loads them alike.
+    list.sort((a, b) => {
+      const [x, y] = [a.deviceId.serialNumber, b.deviceId.serialNumber].map((s) => s.replace(/^BIDL\d+X/, ''));
+      return x! < y! ? -1 : x! > y! ? 1 : a.deviceId.serialNumber < b.deviceId.serialNumber ? -1 : 1;
+    });
     await idle();
     // One controller connection on the shared path, routing by to_id (as a controller with many agents does).
     const shared = new UspControllerClient({
@@ -387,28 +437,95 @@ if (IDLE_DEVICES > 0) {
       timeoutMs: 60_000,
     });
     await shared.connect();
+
+    // Stage timestamps of the measured passes, by device key (each Get goes to a different device).
+    let stages: Map<string, Stages> | null = null;
+    const at = (key: string): Stages | undefined => stages?.get(key);
+    const enqueue0 = proxy.engine.enqueue;
+    proxy.engine.enqueue = async (key, rpc, opts) => {
+      const st = at(key);
+      if (st && st.tE === undefined) st.tE = performance.now();
+      const r = await enqueue0(key, rpc, opts);
+      if (st) st.tA = performance.now();
+      return r;
+    };
+    const connReq0 = proxy.connReq.request.bind(proxy.connReq);
+    proxy.connReq.request = (key, url, creds) => {
+      const st = at(key);
+      if (st) st.tC0 = performance.now();
+      return connReq0(key, url, creds).then((r) => {
+        if (st) st.tC1 = performance.now();
+        return r;
+      });
+    };
+    let peakSessions = 0;
+    const onEnd = ({ deviceKey }: { deviceKey: string }): void => {
+      const st = at(deviceKey);
+      if (st && st.tS === undefined) st.tS = performance.now();
+    };
+    proxy.engine.on('sessionEnd', onEnd);
+    // When the ACS accepted each connection and parsed its latest request's headers.
+    const accepted = new WeakMap<object, number>();
+    const headed = new WeakMap<object, number>();
+    const onConn = (sock: object): void => void accepted.set(sock, performance.now());
+    const onReq = (req: { socket: object }): void => void headed.set(req.socket, performance.now());
+    proxy.acs.server.prependListener('connection', onConn);
+    proxy.acs.server.prependListener('request', onReq);
+    const handle0 = proxy.engine.handle.bind(proxy.engine);
+    proxy.engine.handle = async (post) => {
+      const body = post.envelope?.body;
+      if (stages && body?.method === 'Inform') {
+        peakSessions = Math.max(peakSessions, proxy.engine.activeSessions + 1);
+        const st = at(deviceKeyOf(body.deviceId));
+        if (st) {
+          st.tI = performance.now();
+          st.tK = accepted.get(post.connection);
+          st.tH = headed.get(post.connection);
+        }
+        return handle0(post);
+      }
+      const reply = await handle0(post);
+      if (stages && reply.body.includes('GetParameterValues>')) {
+        const s = await proxy.engine.findSessionOf(post.sessionId, post.connection);
+        const st = s && at(s.deviceKey);
+        if (st && st.tG === undefined) st.tG = performance.now();
+      }
+      return reply;
+    };
+
     // Warm-up: each device learned once (its first Get asks the model), then the measured passes.
-    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number }> => {
+    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number; cpu: number; simCpu: number; loopP50: number; loopP99: number }> => {
       await idle();
       const rtt: number[] = [];
       let next = 0;
       let failed = 0;
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      const c0 = process.cpuUsage();
+      const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
       const t = performance.now();
       await Promise.all(
         Array.from({ length: IDLE_INFLIGHT }, async () => {
           while (next < list.length) {
             const d = list[next++]!;
             const t0 = performance.now();
+            const st: Stages = { tU: t0 };
+            stages?.set(d.deviceKey, st);
             try {
               check(await shared.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
-              rtt.push(performance.now() - t0);
+              st.tR = performance.now();
+              rtt.push(st.tR - t0);
             } catch {
               failed++;
             }
           }
         }),
       );
-      return { rtt, wall: (performance.now() - t) / 1000, failed };
+      const wall = (performance.now() - t) / 1000;
+      loop.disable();
+      const c = process.cpuUsage(c0);
+      const simCpu = sims.reduce((a, p) => a + procCpuMs(p.pid), 0) - s0;
+      return { rtt, wall, failed, cpu: (c.user + c.system) / 1000, simCpu, loopP50: loop.percentile(50) / 1e6, loopP99: loop.percentile(99) / 1e6 };
     };
     await pass();
     const prof = values['idle-cpu-prof'] ? new inspector.Session() : null;
@@ -418,11 +535,19 @@ if (IDLE_DEVICES > 0) {
       await prof.post('Profiler.start');
     }
     const rates: number[] = [];
+    const all: Stages[] = [];
     for (let r = 1; r <= IDLE_ROUNDS; r++) {
+      await idleCheck({ label: `idle pass ${r}` });
+      stages = new Map();
       const x = await pass();
+      all.push(...stages.values());
+      stages = null;
       rates.push(x.rtt.length / x.wall);
+      const n = x.rtt.length || 1;
       console.log(
-        `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''})`,
+        `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''}); ` +
+          `CPU per Get: proxy + controller process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core), ` +
+          `${nSims} simulator process(es) ${((x.simCpu * 1000) / n).toFixed(0)} us (${((x.simCpu / 1000 / x.wall) * 100).toFixed(0)}% of a core); proxy event-loop delay p50 ${ms(x.loopP50)} ms, p99 ${ms(x.loopP99)} ms`,
       );
     }
     if (prof) {
@@ -432,16 +557,50 @@ if (IDLE_DEVICES > 0) {
       console.log(`  CPU profile of the passes: ${file}`);
       prof.disconnect();
     }
+    // Where a Get waits: each stage's p50/p99 over every Get that went through all of them.
+    const full = all.filter(
+      (s) =>
+        s.tE !== undefined &&
+        s.tC0 !== undefined &&
+        s.tC1 !== undefined &&
+        s.tK !== undefined &&
+        s.tH !== undefined &&
+        s.tI !== undefined &&
+        s.tG !== undefined &&
+        s.tA !== undefined &&
+        s.tR !== undefined &&
+        s.tS !== undefined,
+    );
+    const span = (f: (s: Required<Stages>) => number): string => {
+      const xs = full.map((s) => f(s as Required<Stages>));
+      return `${ms(q(xs, 50))}/${ms(q(xs, 99))}`;
+    };
+    console.log(
+      `  where an idle-device Get waits, p50/p99 ms over ${full.length} of ${all.length} Gets: USP Get -> RPC queued ${span((s) => s.tE - s.tU)}, ` +
+        `-> connection request sent ${span((s) => s.tC0 - s.tE)}, -> CPE answered it ${span((s) => s.tC1 - s.tC0)}, -> CPE's TCP connection accepted ${span((s) => s.tK - s.tC1)}, -> Inform's headers parsed ${span((s) => s.tH - s.tK)}, -> Inform decoded at the engine ${span((s) => s.tI - s.tH)}, ` +
+        `-> GetParameterValues out ${span((s) => s.tG - s.tI)}, -> its answer settled ${span((s) => s.tA - s.tG)}, -> USP response at the controller ${span((s) => s.tR - s.tA)}; ` +
+        `answer settled -> session ended ${span((s) => s.tS - s.tA)}; at most ${peakSessions} CWMP sessions open at once`,
+    );
     rates.sort((a, b) => a - b);
     console.log(
       `USP Get, idle devices, simulator in a separate process: median ${Math.round(rates[Math.floor(rates.length / 2)]!)} Gets/s (min ${Math.round(rates[0]!)}, max ${Math.round(rates[rates.length - 1]!)}) over ${IDLE_ROUNDS} passes ` +
-        `(${IDLE_DEVICES} devices, strict quirks, ${IDLE_INFLIGHT} in flight, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
+        `(${IDLE_DEVICES} devices in ${nSims} simulator process(es), strict quirks, ${IDLE_INFLIGHT} in flight, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
     );
+    proxy.engine.enqueue = enqueue0;
+    proxy.connReq.request = connReq0;
+    proxy.engine.handle = handle0;
+    proxy.engine.off('sessionEnd', onEnd);
+    proxy.acs.server.off('connection', onConn);
+    proxy.acs.server.off('request', onReq);
     await shared.close();
   } finally {
-    const exited = new Promise((r) => sim.once('exit', r));
-    sim.kill('SIGTERM');
-    await exited;
+    await Promise.all(
+      sims.map((sim) => {
+        const exited = new Promise((r) => sim.once('exit', r));
+        sim.kill('SIGTERM');
+        return exited;
+      }),
+    );
   }
 }
 

@@ -104,9 +104,13 @@ const SCHEMA = {
     identityPolicy: oneOf(['refuse', 'log'], 'log'),
     /** An idle CWMP session ends after this (ms); its in-flight RPC fails. */
     sessionTimeoutMs: int(30_000, 10, MAX_MS),
-    /** Bodies larger than this are decoded on a worker thread so other sessions do not stall. */
-    workerThresholdBytes: int(64 * 1024, 0, 512 * 1024 * 1024),
-    /** Worker threads for large bodies (0 disables: everything is decoded inline). */
+    /**
+     * Bodies of this size and larger are decoded on a worker thread, so other sessions do not stall.
+     * 0 (default): every body. The event loop, not the CPU, caps the ACS under load; the XML parse
+     * is its largest single cost (issue 22 item 5, docs/benchmarks.md).
+     */
+    workerThresholdBytes: int(0, 0, 512 * 1024 * 1024),
+    /** Worker threads for decoding (0 disables: everything is decoded inline). */
     parseWorkers: int(1, 0, 64),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */
     holdRequests: bool(false),
@@ -118,6 +122,8 @@ const SCHEMA = {
     maxSessions: int(20_000, 1, 10_000_000),
     /** After answering an RPC of a USP request, a session waits this long (ms) for its follow-up RPC before 204. */
     lingerMs: int(300, 0, 60_000),
+    /** Read-only RPCs (Get*) reach the store only when still queued this long (ms; 0: at once). docs/reliability.md */
+    persistReadOnlyAfterMs: int(100, 0, 60_000),
     /**
      * A CPE that closes its TCP connection with an RPC in flight and neither posts again nor sends a
      * new Inform within this many ms: the RPC fails at once, not at the session timeout (0 disables).

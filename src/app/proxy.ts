@@ -159,6 +159,7 @@ export class CwmpUspProxy {
       endpointIdScheme: config.usp.endpointIdScheme,
       endpointIdCollision: config.usp.endpointIdCollision,
       lingerMs: config.acs.lingerMs,
+      persistReadOnlyAfterMs: config.acs.persistReadOnlyAfterMs,
       droppedConnectionGraceMs: config.acs.droppedConnectionGraceMs,
       perDeviceCredentials: config.acs.auth.perDevice,
     };

@@ -547,9 +547,9 @@ function hostOf(url: string): string | null {
 
 function send(res: http.ServerResponse, r: CwmpReply, route: string | null = null): void {
   const headers: Record<string, string | number | string[]> = { ...(r.headers ?? {}) };
-  const body = Buffer.from(r.body, 'utf8'); // Content-Length in bytes, not characters
-  if (r.contentType && body.length > 0) headers['Content-Type'] = r.contentType;
-  headers['Content-Length'] = body.length;
+  const length = Buffer.byteLength(r.body, 'utf8'); // Content-Length in bytes, not characters
+  if (r.contentType && length > 0) headers['Content-Type'] = r.contentType;
+  headers['Content-Length'] = length;
   if (r.cookie) {
     const cookies = [`${COOKIE_NAME}=${r.cookie}; Path=/; HttpOnly`];
     if (route) cookies.push(`${ROUTE_COOKIE}=${encodeURIComponent(route)}; Path=/; HttpOnly`);
@@ -557,7 +557,8 @@ function send(res: http.ServerResponse, r: CwmpReply, route: string | null = nul
   }
   if (headers['WWW-Authenticate'] === '') delete headers['WWW-Authenticate'];
   res.writeHead(r.status, headers);
-  res.end(body);
+  // A string body leaves with the head in one write(); a Buffer would take a corked writev of two.
+  res.end(r.body, 'utf8');
 }
 
 /**

@@ -11,8 +11,9 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
+import { ConnReqReuse } from './connreq-reuse.js';
 import type { ConnReqTargetGuard } from './connreq-target.js';
-import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge } from './http-auth.js';
+import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge, type Challenge } from './http-auth.js';
 
 /** 'forbidden': the target is not allowed (connreq-target.ts); nothing was sent. */
 export type ConnReqFailureReason = 'timeout' | 'refused' | 'auth-failed' | 'http-error' | 'bad-url' | 'forbidden' | 'cancelled';
@@ -41,7 +42,16 @@ export interface ConnReqOptions {
    * to whoever set the URL; TR-069 3.2.2 has the CPE use Digest).
    */
   allowBasic?: boolean;
+  /**
+   * A keep-alive agent and the Digest challenges that worked (connreq-reuse.ts): the request
+   * answers the CPE's last challenge before any 401 and leaves its socket for the next one.
+   * Absent: a private agent, destroyed after the attempt.
+   */
+  reuse?: ConnReqReuse;
 }
+
+/** How long the body of an accepted answer may take to end before its kept-alive socket is closed. */
+const BODY_DRAIN_MS = 1000;
 
 /**
  * One connection request. Never rejects. On a 401 it answers the challenge once (Digest
@@ -75,33 +85,63 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
     if (wait > 0 && !(await sleepUnlessAborted(wait, opts.signal))) return { ok: false, reason: 'cancelled', detail: 'cancelled before sending' };
   }
   const hostHeader = u.host;
+  const reuse = opts.reuse;
   // A private agent with one socket: the authenticated retry reuses the connection the
   // 401 came on (if the CPE keeps it alive), and destroying the agent frees everything.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = reuse?.agent ?? new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const space = `${host}|${port}|${hostHeader}`;
+  const digestFor = (challenge: Challenge, nc: number): string =>
+    digestAuthorization({ challenge, method: 'GET', uri: path, username: creds!.username, password: creds!.password, nc });
 
   return new Promise<ConnReqResult>((resolve) => {
     let settled = false;
     let current: http.ClientRequest | null = null;
+    let currentRes: http.IncomingMessage | null = null;
+    /** The Digest challenge the request in flight answered, and its nonce count. */
+    let answered: { challenge: Challenge; nc: number; reused: boolean } | null = null;
     const finish = (r: ConnReqResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      current?.destroy();
-      agent.destroy();
+      if (reuse) {
+        // A drained answer leaves its socket to the pool; anything else must not be reused.
+        if (!r.ok) current?.destroy();
+        else {
+          if (answered) reuse.accepted(space, answered.challenge, answered.nc);
+          // A body that does not end soon (a hostile peer's endless one) does not keep the socket.
+          const req = current;
+          const res = currentRes;
+          if (req && res && !res.complete) {
+            const t = setTimeout(() => req.destroy(), BODY_DRAIN_MS);
+            t.unref();
+            res.once('end', () => clearTimeout(t));
+          }
+        }
+      } else {
+        current?.destroy();
+        agent.destroy();
+      }
       resolve(r);
     };
     const onAbort = (): void => finish({ ok: false, reason: 'cancelled', detail: 'cancelled' });
     const timer = setTimeout(() => finish({ ok: false, reason: 'timeout', detail: `no answer within ${opts.timeoutMs} ms` }), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    const send = (authorization: string | undefined, authenticated: boolean): void => {
+    const send = (authorization: string | undefined, authenticated: boolean, fresh = false): void => {
       const headers: Record<string, string> = { host: hostHeader };
       if (authorization) headers.authorization = authorization;
       const req = http.request({ host, port, path, method: 'GET', agent, headers });
       current = req;
-      req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` }));
+      let answeredAny = false;
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the CPE closed meanwhile: once more on a new connection.
+        if (reuse && req.reusedSocket && !answeredAny && !fresh && !settled) return send(resend(authorization), authenticated, true);
+        finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` });
+      });
       req.on('response', (res) => {
+        answeredAny = true;
+        currentRes = res;
         const status = res.statusCode ?? 0;
         res.on('error', (err: NodeJS.ErrnoException) =>
           finish({ ok: false, reason: 'refused', status, detail: `connection failed: ${err.code ?? err.message}` }),
@@ -111,7 +151,12 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
         if (status === 200 || status === 204) return finish({ ok: true, status });
         // A 3xx is not followed: its Location is as much the peer's choice as the URL was.
         if (status !== 401) return finish({ ok: false, reason: 'http-error', status, detail: `CPE answered HTTP ${status}` });
-        if (authenticated) return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE rejected the credentials' });
+        const reusedRefused = answered?.reused === true;
+        if (reusedRefused) {
+          // Its nonce is spent (RFC 7616 3.3): the CPE's new challenge is answered once, as if none was sent.
+          reuse!.refused(space);
+          answered = null;
+        } else if (authenticated) return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE rejected the credentials' });
         if (!creds) {
           return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE requires authentication and no credentials are known' });
         }
@@ -129,9 +174,10 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
         }
         let answer: string;
         try {
-          answer = isScheme(challenge, 'Digest')
-            ? digestAuthorization({ challenge, method: 'GET', uri: path, username: creds.username, password: creds.password, nc: 1 })
-            : basicAuthorization(creds.username, creds.password);
+          if (isScheme(challenge, 'Digest')) {
+            answer = digestFor(challenge, 1);
+            answered = { challenge, nc: 1, reused: false };
+          } else answer = basicAuthorization(creds.username, creds.password);
         } catch (err) {
           // http-auth errors carry no secrets.
           return finish({ ok: false, reason: 'auth-failed', status, detail: (err as Error).message });
@@ -142,12 +188,32 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
           retried = true;
           send(answer, true);
         };
-        res.on('end', retry);
-        res.on('close', retry);
+        // After the answer ended its socket goes back to the agent in a later tick: the retry
+        // waits for it (a shared agent would open a second connection otherwise).
+        const later = (): void => void setImmediate(retry);
+        res.on('end', reuse ? later : retry);
+        res.on('close', reuse ? later : retry);
       });
       req.end();
     };
-    send(undefined, false);
+    /** The Authorization of a request sent again: a Digest answer takes the next nonce count. */
+    const resend = (authorization: string | undefined): string | undefined => {
+      if (!answered) return authorization;
+      answered.nc++;
+      return digestFor(answered.challenge, answered.nc);
+    };
+    // The challenge that let the last request to this CPE through, answered before it asks.
+    const known = reuse && creds ? reuse.next(space) : null;
+    let first: string | undefined;
+    if (known) {
+      try {
+        first = digestFor(known.challenge, known.nc);
+        answered = { ...known, reused: true };
+      } catch {
+        reuse!.refused(space);
+      }
+    }
+    send(first, first !== undefined);
   });
 }
 
@@ -195,6 +261,8 @@ export interface ConnReqPolicy {
   guard?: ConnReqTargetGuard;
   /** See ConnReqOptions.allowBasic. */
   allowBasic?: boolean;
+  /** Keep sockets and Digest challenges between requests (connreq-reuse.ts; default true). */
+  reuse?: boolean;
 }
 
 export interface ConnectionRequesterDeps {
@@ -232,6 +300,7 @@ export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents>
   private readonly send: typeof sendConnectionRequest;
   private readonly rand: RandomSource;
   private readonly maxInFlight: number;
+  private readonly reuse: ConnReqReuse | undefined;
 
   constructor(
     private readonly policy: ConnReqPolicy,
@@ -241,6 +310,7 @@ export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents>
     this.send = deps.send ?? sendConnectionRequest;
     this.rand = deps.rand ?? Math.random;
     this.maxInFlight = Math.max(1, policy.maxInFlight ?? 200);
+    this.reuse = policy.reuse === false ? undefined : new ConnReqReuse();
   }
 
   /** Devices with an attempt chain running. */
@@ -290,9 +360,10 @@ export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents>
     return true;
   }
 
-  /** Cancels every chain (shutdown). */
+  /** Cancels every chain (shutdown) and closes the kept-alive sockets. */
   close(): void {
     for (const key of [...this.chains.keys()]) this.cancel(key);
+    this.reuse?.close();
   }
 
   private async run(deviceKey: string, chain: Chain): Promise<void> {
@@ -327,7 +398,7 @@ export class ConnectionRequester extends EventEmitter<ConnectionRequesterEvents>
         }
         if (!(await this.acquire(chain))) break;
         try {
-          last = await this.send(url, chain.creds, { timeoutMs: this.policy.timeoutMs, address, allowBasic: this.policy.allowBasic });
+          last = await this.send(url, chain.creds, { timeoutMs: this.policy.timeoutMs, address, allowBasic: this.policy.allowBasic, reuse: this.reuse });
         } finally {
           this.release();
         }

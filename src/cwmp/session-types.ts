@@ -49,6 +49,9 @@ export class DeviceRefused extends Error {
 }
 
 /** What the HTTP front writes back. */
+/** Read-only RPCs: one sent before a crash may be sent again (TR-069 A.3.2: they change nothing). */
+export const READ_ONLY_RPCS: ReadonlySet<string> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
+
 export interface CwmpReply {
   status: number;
   body: string;
@@ -93,6 +96,11 @@ export interface SessionEngineOptions {
   endpointIdCollision?: 'ops' | 'refuse';
   /** See EnqueueOptions.linger (ms; 0 disables). */
   lingerMs?: number;
+  /**
+   * One instance: read-only RPCs reach the store only when still queued this long (write-behind,
+   * session-state-memory.ts); absent or 0: every queued RPC is written at once.
+   */
+  persistReadOnlyAfterMs?: number;
   /** See SessionEngine.connectionClosed (ms; 0 or absent: wait for the session timeout). */
   droppedConnectionGraceMs?: number;
 }

@@ -31,6 +31,7 @@ import { MemorySessionState } from './session-state-memory.js';
 import type { RpcResultMessage, SessionState } from './session-state.js';
 import {
   DeviceRefused,
+  READ_ONLY_RPCS,
   RpcError,
   plain,
   type ConnReqOutcome,
@@ -83,8 +84,7 @@ export interface SessionEngineEvents {
   rpcSettled: [{ deviceKey: string; method: AcsRequest['method']; outcome?: RpcOutcome; error?: RpcError; ms: number }];
 }
 
-/** Read-only RPCs: one sent before a crash may be sent again (TR-069 A.3.2: they change nothing). */
-const RETRY_AFTER_CRASH: ReadonlySet<string> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
+const RETRY_AFTER_CRASH = READ_ONLY_RPCS;
 
 /** A caller waiting for an RPC it queued here (none for RPCs restored after a restart). */
 interface Waiter {
@@ -143,7 +143,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     state?: SessionState,
   ) {
     super();
-    this.state = state ?? new MemorySessionState(store, log);
+    this.state = state ?? new MemorySessionState(store, log, { persistReadOnlyAfterMs: opts.persistReadOnlyAfterMs ?? 0 });
     this.sharedSessions = this.state.shared;
     this.machine = { holdRequests: opts.holdRequests, lingerMs: opts.lingerMs ?? 0 };
   }

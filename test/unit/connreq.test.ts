@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConnectionRequester, sendConnectionRequest, type ConnReqResult } from '../../src/cwmp/connreq.js';
 import { authenticate, type AuthenticateOptions } from '../../src/cwmp/http-auth.js';
 import { ConnReqTargetGuard, normalizeIp, type ConnReqTargetOptions } from '../../src/cwmp/connreq-target.js';
+import { ConnReqReuse } from '../../src/cwmp/connreq-reuse.js';
 import { CidrList } from '../../src/util/cidr.js';
 
 interface TestServer {
@@ -118,6 +119,53 @@ test('Basic only: without allowBasic the credentials are never sent (auth-failed
     assert.match(!r.ok ? r.detail : '', /allowBasic/);
     assert.deepEqual(seen, [undefined]);
   } finally {
+    await s.close();
+  }
+});
+
+test('reuse: the next request answers the last Digest challenge at once, on the kept-alive connection (RFC 7616 3.4)', async () => {
+  const seen: string[] = [];
+  const digest = authedCpe('digest', { acs: 'cr-secret' });
+  const s = await cpe((req, res) => {
+    seen.push(/nc=(\w+)/.exec(req.headers.authorization ?? '')?.[1] ?? 'none');
+    return digest(req, res);
+  });
+  const reuse = new ConnReqReuse();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'cr-secret' }, { timeoutMs: 5000, reuse });
+      assert.deepEqual(r, { ok: true, status: 204 });
+    }
+    assert.deepEqual(seen, ['none', '00000001', '00000002', '00000003'], 'one challenge, then the nonce count goes up');
+    assert.equal(s.connections, 1, 'one kept-alive connection for all of them');
+  } finally {
+    reuse.close();
+    await s.close();
+  }
+});
+
+test('reuse: a CPE that refuses a reused nonce gets its new challenge answered; wrong credentials still fail', async () => {
+  // Each nonce is good for one request only (as many CPEs do): a reused one is answered with a fresh challenge.
+  const used = new Set<string>();
+  const digest = authedCpe('digest', { acs: 'cr-secret' });
+  const s = await cpe((req, res) => {
+    const nonce = /nonce="([^"]+)"/.exec(req.headers.authorization ?? '')?.[1];
+    if (nonce && used.has(nonce)) return digest({ method: req.method, url: req.url, headers: {} } as http.IncomingMessage, res);
+    if (nonce) used.add(nonce);
+    return digest(req, res);
+  });
+  const reuse = new ConnReqReuse();
+  try {
+    assert.deepEqual(await sendConnectionRequest(s.url, { username: 'acs', password: 'cr-secret' }, { timeoutMs: 5000, reuse }), { ok: true, status: 204 });
+    assert.equal(s.requests, 2);
+    assert.deepEqual(await sendConnectionRequest(s.url, { username: 'acs', password: 'cr-secret' }, { timeoutMs: 5000, reuse }), { ok: true, status: 204 });
+    assert.equal(s.requests, 4, 'the reused nonce refused (401), the new challenge answered');
+    const r = await sendConnectionRequest(s.url, { username: 'acs', password: 'WrongSecret' }, { timeoutMs: 5000, reuse });
+    assert.ok(!r.ok && r.reason === 'auth-failed' && r.status === 401);
+    assert.ok(!r.detail.includes('WrongSecret'));
+    assert.equal(s.requests, 6, 'reused challenge refused, fresh challenge answered and refused: no third try');
+  } finally {
+    reuse.close();
     await s.close();
   }
 });

@@ -153,8 +153,67 @@ function contract(name: string, open: Open): void {
 contract('memory', async () => {
   const store = openSqliteStore(':memory:');
   closers.push(() => store.close());
-  const state = new MemorySessionState(store, silentLogger());
+  // Written at once, as the Redis state does (the write-behind of read-only RPCs has its own test below).
+  const state = new MemorySessionState(store, silentLogger(), { persistReadOnlyAfterMs: 0 });
   return { state, stored: async (dk) => (await store.listQueuedRpcs(dk)).map((q) => q.id) };
+});
+
+test('memory: read-only RPCs are written behind, only when still queued; others at once, and marked sent', async () => {
+  const store = openSqliteStore(':memory:');
+  closers.push(() => store.close());
+  const state = new MemorySessionState(store, silentLogger(), { persistReadOnlyAfterMs: 30 });
+  const dk = 'OUI-PC-WB1';
+  const rpc = (id: string, method: 'GetParameterValues' | 'Reboot'): QueuedRpc => ({
+    id,
+    deviceKey: dk,
+    rpc: method === 'Reboot' ? { method, commandKey: 'k' } : { method, parameterNames: ['Device.DeviceInfo.SoftwareVersion'] },
+    createdAt: new Date().toISOString(),
+    deadline: Date.now() + 60_000,
+    origin: state.instanceId,
+  });
+  const ids = async (): Promise<string[]> => (await store.listQueuedRpcs(dk)).map((q) => q.id);
+  await state.enqueue(rpc('g1', 'GetParameterValues'), false, true);
+  await state.enqueue(rpc('r1', 'Reboot'), false, true);
+  await state.enqueue(rpc('g2', 'GetParameterValues'), false, true);
+  assert.deepEqual(await ids(), ['r1'], 'the Reboot is stored before enqueue returns; the Gets wait');
+  // A session takes g1 before the write-behind: it never reaches the store.
+  const s: SessionRecord = {
+    id: 'wb-session',
+    deviceKey: dk,
+    version: '1-0',
+    modelKey: 'm',
+    endpointId: 'os::x',
+    inflight: null,
+    rpcs: 0,
+    seq: 1,
+    lastPost: 1,
+  };
+  await state.open(s);
+  const r = await state.apply(s.id, 1, { post: true, take: false, next: 'linger', end: false });
+  assert.ok(r.kind === 'done' && r.next?.kind === 'claimed' && r.next.rpc.id === 'g1');
+  // The write-behind timer comes (waited for, not timed).
+  for (let i = 0; i < 1000 && !(await ids()).includes('g2'); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.deepEqual((await ids()).sort(), ['g2', 'r1'], 'g2, still queued after the window, is stored; g1 never was');
+  // The Reboot is marked sent before it leaves (at most once); a read-only RPC is not (it is sent again after a crash).
+  const r2 = await state.apply(s.id, 2, { post: true, take: true, next: 'linger', end: false });
+  assert.ok(r2.kind === 'done' && r2.next?.kind === 'claimed' && r2.next.rpc.id === 'r1');
+  assert.equal(typeof (await store.listQueuedRpcs(dk)).find((q) => q.id === 'r1')?.sentAt, 'number');
+  const r3 = await state.apply(s.id, 3, { post: true, take: true, next: 'linger', end: false });
+  assert.ok(r3.kind === 'done' && r3.next?.kind === 'claimed' && r3.next.rpc.id === 'g2');
+  assert.equal((await store.listQueuedRpcs(dk)).find((q) => q.id === 'g2')?.sentAt, undefined);
+  await state.apply(s.id, 4, { post: true, take: true, next: 'end', end: false });
+  assert.deepEqual(await ids(), [], 'taken RPCs leave the store');
+  // A session that ends with a deferred RPC still queued writes it at once: it waits for the next session.
+  const s2: SessionRecord = { ...s, id: 'wb-session-2', seq: 1, lastPost: 1 };
+  await state.open(s2);
+  await state.enqueue(rpc('g3', 'GetParameterValues'), false, true);
+  assert.deepEqual(await ids(), []);
+  await state.apply(s2.id, 1, { post: true, take: false, next: null, end: true });
+  assert.deepEqual(await ids(), ['g3'], 'written when the session ended, before the window');
+  // close() writes what is still deferred: it stays queued across a restart.
+  await state.enqueue(rpc('g4', 'GetParameterValues'), false, true);
+  await state.close();
+  assert.deepEqual((await ids()).sort(), ['g3', 'g4']);
 });
 
 contract('Redis', async () => {
