@@ -206,10 +206,15 @@ function redisCommand(port: number, ...args: string[]): Promise<string> {
  * MONITOR on its own connection: counts the commands clients send (round trips; a pipeline's
  * commands count one each) apart from those run inside Lua scripts, which INFO commandstats mixes.
  */
-function monitorCounter(port: number): { stop(): { client: number; lua: number } } {
+function monitorCounter(port: number): { stop(): { client: number; lua: number; by: Map<string, number> } } {
   const s = net.connect({ host: '127.0.0.1', port });
   let client = 0;
   let lua = 0;
+  // Per command, apart for scripts' own commands (`lua <CMD>`): where a Get's commands come from.
+  const by = new Map<string, number>();
+  const tally = (k: string): void => {
+    by.set(k, (by.get(k) ?? 0) + 1);
+  };
   let rest = '';
   s.setEncoding('utf8');
   s.on('error', () => undefined);
@@ -219,15 +224,23 @@ function monitorCounter(port: number): { stop(): { client: number; lua: number }
     rest = lines.pop() ?? '';
     for (const l of lines) {
       if (!l.startsWith('+') || l === '+OK') continue;
-      if (/^\+\d+\.\d+ \[\d+ lua\]/.test(l)) lua++;
-      else if (/^\+\d+\.\d+ \[\d+ /.test(l)) client++;
+      const m = /^\+\d+\.\d+ \[\d+ (lua|[^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(l);
+      if (!m) continue;
+      const cmd = m[2]!.toUpperCase();
+      if (m[1] === 'lua') {
+        lua++;
+        tally(`lua ${cmd}`);
+      } else {
+        client++;
+        tally(cmd);
+      }
     }
   });
   s.write('*1\r\n$7\r\nMONITOR\r\n');
   return {
     stop() {
       s.destroy();
-      return { client, lua };
+      return { client, lua, by };
     },
   };
 }
@@ -463,7 +476,7 @@ async function run(
     const bgMon = sqlite ? null : monitorCounter(redisPort);
     const tb0 = performance.now();
     await sleep(2000);
-    const bgTrips = bgMon?.stop() ?? { client: 0, lua: 0 };
+    const bgTrips = bgMon?.stop() ?? { client: 0, lua: 0, by: new Map<string, number>() };
     const b1 = await commandStats(redisPort);
     const bgWindow = (performance.now() - tb0) / 1000;
     const bgPerS = (b1.total - b0.total - selfInfoCalls) / bgWindow;
@@ -584,6 +597,7 @@ async function run(
     let tripsPerGet = NaN;
     let luaPerGet = NaN;
     let tripGets = 0;
+    let tripsBy = '';
     if (!sqlite) {
       const lat2: number[] = [];
       const mon = monitorCounter(redisPort);
@@ -596,6 +610,12 @@ async function run(
       tripGets = lat2.length;
       tripsPerGet = tripGets ? (trips.client - (bgTrips.client / bgWindow) * w2) / tripGets : NaN;
       luaPerGet = tripGets ? (trips.lua - (bgTrips.lua / bgWindow) * w2) / tripGets : NaN;
+      tripsBy = [...trips.by]
+        .map(([k, v]): [string, number] => [k, (v - ((bgTrips.by.get(k) ?? 0) / bgWindow) * w2) / Math.max(1, tripGets)])
+        .filter(([, v]) => v >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${f(v, 2)}`)
+        .join(', ');
     }
     const raw = r1.total - r0.total - selfInfoCalls;
     const bg = Math.max(0, bgPerS) * redisWindow;
@@ -620,6 +640,7 @@ async function run(
           `Informs quiet, background heartbeats subtracted; ${f(luaPerGet, 1)} more run inside Lua scripts); Redis commands executed per Get during (b), scripts' included: ${f(perGet, 1)} ` +
           `(INFO commandstats, by command: ${top || 'none'})`,
       );
+      out(`(c) per Get under MONITOR, by command (\`lua X\` = run inside a script): ${tripsBy || 'none'}`);
     }
     out(`(d) CPU during (b), 100% = one core: ${cpuLine(probes, cpu0, cpu1)}`);
     // Per-Get CPU: every instance's CPU seconds during (b) over the Gets answered (the sessions
