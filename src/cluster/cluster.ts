@@ -170,8 +170,11 @@ export class Cluster {
     const lock = await r.set(this.k('takeover', dead), this.instanceId, 'PX', 30_000, 'NX');
     if (lock !== 'OK') return;
     // 1. RPCs still queued for callers that are gone: not sent, so dropped (answered in 2).
+    // Found by their origin in the devices' queues (a takeover is rare; an index per instance
+    // would cost two Redis commands per RPC); `io:<id>` is what earlier versions kept instead.
     let dropped = 0;
-    for (const id of await r.smembers(this.k('io', dead))) if (await this.store.unqueueRpc(id)) dropped++;
+    const queued = (await this.store.listAllQueuedRpcs()).filter((q) => q.origin === dead).map((q) => q.id);
+    for (const id of new Set([...queued, ...(await r.smembers(this.k('io', dead)))])) if (await this.store.unqueueRpc(id)) dropped++;
     await r.del(this.k('io', dead));
     // 2. USP requests it took and never answered: each gets an Error, exactly once (this lock).
     let answered = 0;

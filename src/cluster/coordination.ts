@@ -6,7 +6,11 @@
  *   agents travel over the ClusterBus (at-most-once: a lost relay is a lost Notify attempt, which
  *   NotifRetry covers);
  * - USP requests in progress are kept in a hash per instance, so that whoever takes over a dead
- *   instance answers them (Cluster.takeOver);
+ *   instance answers them (Cluster.takeOver). A request is written there once it has lasted
+ *   TRACK_AFTER_MS (one HSET for all the requests started in that time): most answers come sooner
+ *   and cost Redis nothing, at the price of no takeover answer for a request that reached an
+ *   instance less than TRACK_AFTER_MS before it died. The entry of an answered request is removed
+ *   at once, so that a takeover never answers a request twice;
  * - row writes are announced once stored; every other instance re-reads the agent's rows then.
  */
 import { EventEmitter } from 'node:events';
@@ -24,6 +28,9 @@ export interface TrackedRequest {
 
 type ReserveInstance = (key: string, tablePath: string, atLeast: string) => Promise<number>;
 
+/** How long a USP request runs before it is written to `P ureq:<instance>` (see the header). */
+export const TRACK_AFTER_MS = 20;
+
 export class RedisCoordination extends EventEmitter<CoordinationEvents> implements Coordination {
   private readonly reserve: ReserveInstance;
   /** Own row writes in flight per agent: a reload of that agent's rows waits for them. */
@@ -34,6 +41,10 @@ export class RedisCoordination extends EventEmitter<CoordinationEvents> implemen
   private readonly reloading = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Requests are tracked from start() on: until then `ureq:<id>` holds what a previous run under this id left. */
   private tracking = false;
+  /** Requests started and not yet written to `ureq:<id>` (field -> entry), written together by one timer. */
+  private readonly unwritten = new Map<string, string>();
+  private trackTimer: NodeJS.Timeout | null = null;
+  private trackWrite: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: ClusterStore,
@@ -101,13 +112,34 @@ return n`,
 
   requestStarted(agentEid: string, controllerEid: string, msgId: string): void {
     if (!this.tracking) return;
-    const entry = JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest);
-    void this.store.redis.hset(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`, entry).catch(() => undefined);
+    this.unwritten.set(`${agentEid}|${controllerEid}|${msgId}`, JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest));
+    if (!this.trackTimer) {
+      this.trackTimer = setTimeout(() => void this.writeTracked(), TRACK_AFTER_MS);
+      this.trackTimer.unref();
+    }
   }
 
   requestAnswered(agentEid: string, controllerEid: string, msgId: string): void {
     if (!this.tracking) return;
-    void this.store.redis.hdel(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`).catch(() => undefined);
+    const field = `${agentEid}|${controllerEid}|${msgId}`;
+    if (this.unwritten.delete(field)) return; // never written
+    void this.store.redis.hdel(this.k('ureq', this.instanceId), field).catch(() => undefined);
+  }
+
+  /** Writes the requests still running (tests: call it to see them in Redis at once). */
+  writeTracked(): Promise<void> {
+    if (this.trackTimer) clearTimeout(this.trackTimer);
+    this.trackTimer = null;
+    if (this.unwritten.size > 0) {
+      const fields = new Map(this.unwritten);
+      this.unwritten.clear();
+      // Sent before any later HDEL on the same connection: an answer never overtakes its entry.
+      this.trackWrite = this.store.redis.hset(this.k('ureq', this.instanceId), fields).then(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    return this.trackWrite;
   }
 
   async resolveAgent(endpointId: string): Promise<boolean> {

@@ -21,6 +21,9 @@ export class RedisSessionState implements SessionState {
   readonly shared = true;
   private readonly scripts: SessionScripts;
   private readonly cache: LRUCache<string, SessionRecord>;
+  /** Wake locks taken (true) or found taken (false) by enqueue(), for the wakeLock() that follows it. */
+  private readonly wakes: LRUCache<string, boolean>;
+  private readonly wakeMs: number;
 
   constructor(
     private readonly store: ClusterStore,
@@ -30,6 +33,8 @@ export class RedisSessionState implements SessionState {
   ) {
     this.scripts = new SessionScripts(store.redis, store.key(''));
     this.cache = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
+    this.wakeMs = Math.max(1000, Math.min(10_000, sessionTimeoutMs));
+    this.wakes = new LRUCache({ max: 10_000, ttl: this.wakeMs });
   }
 
   async start(signals: SessionSignals): Promise<void> {
@@ -44,6 +49,7 @@ export class RedisSessionState implements SessionState {
   async open(s: SessionRecord): Promise<{ previous: SessionRecord | null; queued: number }> {
     const r = await this.scripts.open(s.id, this.instanceId, this.sessionTimeoutMs, s.deviceKey, s.version, s.modelKey, s.endpointId);
     this.cache.set(s.id, s);
+    this.wakes.delete(s.deviceKey); // the device is here: the script released its wake lock
     const [queued, prevId] = r;
     if (!prevId) return { previous: null, queued: Number(queued) };
     this.cache.delete(prevId);
@@ -94,9 +100,17 @@ export class RedisSessionState implements SessionState {
   }
 
   async enqueue(q: QueuedRpc, front: boolean): Promise<string | null> {
-    // Only a caller waiting here is tracked for takeover; the credentials RPC has none.
-    const lease = await this.scripts.enqueue(q.id, q.deviceKey, JSON.stringify(q), front, q.origin === this.instanceId ? this.instanceId : '');
-    if (!lease) return null;
+    // A caller's RPC for a device with no session takes the wake lock in the same round trip
+    // (wakeLock()); the credentials RPCs, queued inside a session, have no caller here.
+    const mine = q.origin === this.instanceId;
+    const ttl = Math.max(0, q.deadline - Date.now()) + 2 * this.sessionTimeoutMs;
+    const { lease, woken } = await this.scripts.enqueue(q.id, q.deviceKey, JSON.stringify(q), front, mine ? this.instanceId : '', ttl, mine ? this.wakeMs : 0);
+    if (!lease) {
+      // A lock this call took stays for the wakeLock() of its own wake-up, even if another call
+      // of this instance finds it taken meanwhile.
+      if (mine && (woken || !this.wakes.has(q.deviceKey))) this.wakes.set(q.deviceKey, woken);
+      return null;
+    }
     const at = lease.indexOf('@');
     return at >= 0 ? lease.slice(at + 1) || null : null;
   }
@@ -119,12 +133,16 @@ export class RedisSessionState implements SessionState {
   }
 
   async wakeLock(deviceKey: string): Promise<boolean> {
-    const ms = Math.max(1000, Math.min(10_000, this.sessionTimeoutMs));
-    return (await this.store.redis.set(this.store.key('wake', deviceKey), this.instanceId, 'PX', ms, 'NX')) === 'OK';
+    const taken = this.wakes.get(deviceKey);
+    if (taken !== undefined) {
+      this.wakes.delete(deviceKey);
+      return taken;
+    }
+    return (await this.store.redis.set(this.store.key('wake', deviceKey), this.instanceId, 'PX', this.wakeMs, 'NX')) === 'OK';
   }
 
-  forget(id: string): void {
-    void this.store.redis.srem(this.store.key('io', this.instanceId), id).catch(() => undefined);
+  forget(_id: string): void {
+    // Nothing kept per caller: a takeover finds a dead instance's queued RPCs by their origin.
   }
 
   relayResult(origin: string, m: RpcResultMessage): void {

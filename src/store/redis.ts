@@ -627,8 +627,13 @@ export class RedisStore implements Store {
       cached.lastInformEvents = [...events];
       if (connectionRequestUrl !== null) cached.connectionRequestUrl = connectionRequestUrl;
     }
-    // A null URL is simply not written: the known one stays (SQLite's COALESCE).
-    await this.run(TOUCH_INFORM, [this.key('dev', deviceKey)], this.hotFields(at, events, connectionRequestUrl));
+    // A null URL is simply not written: the known one stays (SQLite's COALESCE). A device this
+    // instance has read within deviceCacheTtlMs exists: one HSET (the script checks first, so
+    // that an unknown device stays unknown; a hash left by a delete racing this has no `rec`
+    // and reads as no device).
+    const fields = this.hotFields(at, events, connectionRequestUrl);
+    if (cached) await this.redis.hset(this.key('dev', deviceKey), ...fields);
+    else await this.run(TOUCH_INFORM, [this.key('dev', deviceKey)], fields);
   }
 
   /** Hash fields of the Inform bookkeeping; a null value is an absent field. */

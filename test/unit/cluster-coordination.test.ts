@@ -133,8 +133,13 @@ describe('RedisCoordination', { skip: redisSkip }, () => {
       const key = a!.store.key('ureq', 'inst-0');
       a!.coordination.requestStarted('os::A', 'proto::c', 'm1');
       a!.coordination.requestStarted('os::A', 'proto::c', 'm2');
+      await a!.coordination.writeTracked(); // both have run TRACK_AFTER_MS
+      a!.coordination.requestStarted('os::A', 'proto::c', 'm3');
       a!.coordination.requestAnswered('os::A', 'proto::c', 'm1');
-      // The commands are pipelined on one connection: a read after them sees both.
+      a!.coordination.requestAnswered('os::A', 'proto::c', 'm3');
+      await a!.coordination.writeTracked();
+      // The commands are pipelined on one connection: a read after them sees them all; m3 was
+      // answered before it was ever written.
       const open = await a!.store.redis.hgetall(key);
       assert.deepEqual(
         Object.values(open).map((v) => JSON.parse(v)),

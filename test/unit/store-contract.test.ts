@@ -703,9 +703,15 @@ function clusterSurface(): void {
     assert.deepEqual(first, rpc('c3', 'D', 3));
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['c4']);
     assert.deepEqual(await s.getQueuedRpc('c3'), rpc('c3', 'D', 3), 'in flight, still readable');
-    const ttl = await s.redis.pttl(s.key('rpc', 'c3'));
-    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
     assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
+    // An RPC queued by a cluster instance (the session scripts' enqueue) expires two session
+    // timeouts after its deadline, queued or in flight.
+    const scripts = new SessionScripts(s.redis, s.key(''));
+    await scripts.enqueue('t1', 'T', JSON.stringify(rpc('t1', 'T', 1)), false, s.owner, 60_000, 0);
+    assert.deepEqual(await claimNextQueuedRpc(s, 'T', 60_000), rpc('t1', 'T', 1));
+    const ttl = await s.redis.pttl(s.key('rpc', 't1'));
+    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
+    assert.equal(await s.removeQueuedRpc('t1'), true);
 
     assert.deepEqual(await claimNextQueuedRpc(s, 'D', 60_000), rpc('c4', 'D', 4));
     assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs with its last RPC');
