@@ -24,6 +24,8 @@ export class RedisSessionState implements SessionState {
   /** Wake locks taken (true) or found taken (false) by enqueue(), for the wakeLock() that follows it. */
   private readonly wakes: LRUCache<string, boolean>;
   private readonly wakeMs: number;
+  /** RPCs this instance claimed, as claimed: taking one back needs no read of its record. */
+  private readonly claimed: LRUCache<string, QueuedRpc>;
 
   constructor(
     private readonly store: ClusterStore,
@@ -35,6 +37,7 @@ export class RedisSessionState implements SessionState {
     this.cache = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
     this.wakeMs = Math.max(1000, Math.min(10_000, sessionTimeoutMs));
     this.wakes = new LRUCache({ max: 10_000, ttl: this.wakeMs });
+    this.claimed = new LRUCache({ max: 10_000, ttl: 2 * sessionTimeoutMs });
   }
 
   async start(signals: SessionSignals): Promise<void> {
@@ -70,7 +73,12 @@ export class RedisSessionState implements SessionState {
   }
 
   async apply(sessionId: string, expectSeq: number, w: SessionWrite): Promise<ApplyResult> {
-    const r = await this.scripts.apply(sessionId, this.instanceId, this.sessionTimeoutMs, expectSeq, w.post, w.take, w.next ?? '', w.end);
+    // The RPC in flight at expectSeq is the one of the cached record at that seq (a session at
+    // another seq is not written at all).
+    const cached = w.take ? this.cache.get(sessionId) : undefined;
+    const inflight = cached?.seq === expectSeq ? cached.inflight?.id : undefined;
+    const known = inflight !== undefined && this.claimed.has(inflight) ? inflight : '';
+    const r = await this.scripts.apply(sessionId, this.instanceId, this.sessionTimeoutMs, expectSeq, w.post, w.take, w.next ?? '', w.end, known);
     if (r[0] === 'gone') {
       this.cache.delete(sessionId);
       return { kind: 'gone' };
@@ -84,14 +92,21 @@ export class RedisSessionState implements SessionState {
     const state = record(sessionId, r.slice(7));
     if (ended === '1') this.cache.delete(sessionId);
     else this.cache.set(sessionId, state);
+    let taken: QueuedRpc | null = null;
+    if (w.take) {
+      taken = takenJson ? parseQueued(takenJson) : known ? (this.claimed.get(known) ?? null) : null;
+      if (known) this.claimed.delete(known);
+    }
+    const claimedRpc = nextKind === 'claimed' ? parseQueued(nextJson) : null;
+    if (claimedRpc && claimedRpc.id === state.inflight?.id) this.claimed.set(claimedRpc.id, claimedRpc);
     return {
       kind: 'done',
       state,
       ended: ended === '1',
-      taken: takenJson ? parseQueued(takenJson) : null,
+      taken,
       next:
         nextKind === 'claimed'
-          ? { kind: 'claimed', rpc: parseQueued(nextJson)!, more: Number(more) }
+          ? { kind: 'claimed', rpc: claimedRpc!, more: Number(more) }
           : nextKind === 'empty'
             ? { kind: 'queue-empty', ended: ended === '1' }
             : null,

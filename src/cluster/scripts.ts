@@ -45,12 +45,14 @@ end
 local function lease_names(l, sid)
   return l and string.sub(l, 1, #sid + 1) == (sid .. '@')
 end
--- Takes the session's RPC in flight out of it; returns its JSON ('' if none or expired).
-local function take(s)
+-- Takes the session's RPC in flight out of it; returns its JSON ('' if none or expired, or when
+-- it is the RPC \`known\`, whose JSON the caller kept from its claim).
+local function take(s, known)
   local id = s.inf
   if id == '' then return '' end
   local k = P .. 'rpc:' .. id
-  local j = redis.call('GET', k) or ''
+  local j = ''
+  if id ~= known then j = redis.call('GET', k) or '' end
   redis.call('DEL', k)
   s.inf, s.info, s.infm, s.infl = '', '', '', '0'
   return j
@@ -102,7 +104,7 @@ if old then
     if s then
       prev = osid
       h = list(s)
-      j = take(s)
+      j = take(s, '')
       redis.call('DEL', okey)
     end
   end
@@ -117,8 +119,8 @@ return {redis.call('LLEN', P .. 'q:' .. dk), prev, j, unpack(h)}
 `;
 
 /**
- * One step of a session, if its seq is still ARGV[5]. ARGV: P sid me ttl seq post take next end now,
- * next = '' | 'end' | 'linger'. The session hash lives 2x the timeout, so that the serving
+ * One step of a session, if its seq is still ARGV[5]. ARGV: P sid me ttl seq post take next end now known,
+ * next = '' | 'end' | 'linger', known = the id of an RPC whose JSON the caller has (not returned when taken). The session hash lives 2x the timeout, so that the serving
  * instance's timer acts first; the lease names the instance that wrote the step and lives the
  * timeout. Both are set again only when another instance writes or half the timeout has passed
  * since they were set (so the lease outlives every step by at least half the timeout): most steps
@@ -135,7 +137,7 @@ local dk = s.dk
 s.seq = tostring((tonumber(s.seq) or 0) + 1)
 if ARGV[6] == '1' then s.lp = s.seq end
 local j = ''
-if ARGV[7] == '1' then j = take(s) end
+if ARGV[7] == '1' then j = take(s, ARGV[11]) end
 local ended = ARGV[9] == '1'
 local nk, nj, more, queued = '', '', 0, nil
 if not ended and ARGV[8] ~= '' then
@@ -211,8 +213,11 @@ export class SessionScripts {
     return strings(await this.call.cupOpen!(this.prefix, sid, me, ttl, dk, version, modelKey, endpointId, Date.now()));
   }
 
-  async apply(sid: string, me: string, ttl: number, seq: number, post: boolean, take: boolean, next: NextMode, end: boolean): Promise<string[]> {
-    return strings(await this.call.cupApply!(this.prefix, sid, me, ttl, String(seq), post ? '1' : '0', take ? '1' : '0', next, end ? '1' : '0', Date.now()));
+  /** `known`: the id of an RPC whose JSON the caller kept from its claim; taken, it comes back as ''. */
+  async apply(sid: string, me: string, ttl: number, seq: number, post: boolean, take: boolean, next: NextMode, end: boolean, known = ''): Promise<string[]> {
+    return strings(
+      await this.call.cupApply!(this.prefix, sid, me, ttl, String(seq), post ? '1' : '0', take ? '1' : '0', next, end ? '1' : '0', Date.now(), known),
+    );
   }
 
   /** `ttlMs`: how long the RPC's record lives; `wakeMs`: take the wake lock for that long when the device has no session (0: never). */
