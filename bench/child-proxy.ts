@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import mqtt from 'mqtt';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
@@ -230,6 +231,9 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
         send({ cmd: 'seed', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
         break;
       }
+      case 'heap-snapshot':
+        send({ cmd: 'heap-snapshot', file: writeHeapSnapshot(path.join(m.dir as string, `proxy-${process.pid}-${Date.now()}.heapsnapshot`)) });
+        break;
       case 'ws-port':
         send({ cmd: 'ws-port', wsPort: proxy!.usp.ws?.serverAddress()?.port ?? 0 });
         break;

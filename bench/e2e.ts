@@ -10,8 +10,16 @@
  *  - bytes on the wire for the same Get: USP Records against the CWMP envelopes it took.
  * Instruments: the session engine's enqueue (timing wrapper on the instance), its rpcResult
  * event, and the simulator's HTTP client (timing/byte-counting wrapper on CpeHttpClient.post).
+ *  - idle-device Gets with the simulator in a separate process (`simulate` CLI, strict quirks):
+ *    `--idle-devices` devices, each Get to a device not in session, `--idle-inflight` in flight,
+ *    `--idle-rounds` passes over all of them; Gets/s, round trip, and where the time went.
  *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
+ *     [--idle-devices N] [--idle-inflight K] [--idle-rounds R] [--idle-only]
  */
+import { spawn } from 'node:child_process';
+import inspector from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,10 +40,21 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     seconds: { type: 'string' },
     inflight: { type: 'string', default: '4' },
+    // Idle-device Gets with the simulator in its own process (item 5 of issue 22).
+    'idle-devices': { type: 'string' },
+    'idle-inflight': { type: 'string', default: '32' },
+    'idle-rounds': { type: 'string', default: '3' },
+    'idle-only': { type: 'boolean', default: false },
+    // A V8 CPU profile of this process (proxy + controller) over the measured idle passes, into this folder.
+    'idle-cpu-prof': { type: 'string', default: '' },
   },
 });
 const QUICK = values.quick;
-const DEVICES = Number(values.devices ?? (QUICK ? 60 : 400));
+const IDLE_ONLY = values['idle-only'];
+const IDLE_DEVICES = Number(values['idle-devices'] ?? (QUICK ? 200 : 1000));
+const IDLE_INFLIGHT = Number(values['idle-inflight']);
+const IDLE_ROUNDS = Number(values['idle-rounds']);
+const DEVICES = values['idle-only'] ? 1 : Number(values.devices ?? (QUICK ? 60 : 400));
 const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 15));
 const K = Number(values.inflight);
 const CTL = 'proto::bench-e2e';
@@ -97,6 +116,12 @@ const config = loadConfig({
     'usp.stomp.host': '',
     'log.level': 'silent',
     controllers: [{ endpointId: CTL, role: 'full' }],
+    // The bench controller measures throughput: lift its request budget (default 100/s). The
+    // simulated fleet shares one address, where real CPEs have one each: lift the connection
+    // requests per target address (default 200/s) likewise.
+    'usp.requestRatePerController': 1_000_000,
+    'usp.requestBurstPerController': 1_000_000,
+    'acs.connectionRequest.perAddressPerSecond': 1_000_000,
   },
 });
 const proxy = new CwmpUspProxy(config, silentLogger());
@@ -153,7 +178,7 @@ let sessionEnds = 0;
 proxy.engine.on('sessionEnd', () => sessionEnds++);
 
 // Warm-up: every device answers each benchmarked path once (learned types, instance cache).
-{
+if (!IDLE_ONLY) {
   let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
@@ -170,7 +195,7 @@ proxy.engine.on('sessionEnd', () => sessionEnds++);
 }
 
 // ---- 1. a device kept in session ---------------------------------------------------------------
-{
+if (!IDLE_ONLY) {
   const dev = devices[0]!;
   const sim = fleet.device(dev.deviceId.serialNumber)!;
   const c = await client(dev);
@@ -272,7 +297,7 @@ async function idleRun(list: DeviceRecord[], inflight: number): Promise<{ rtt: n
   const rpcs = [...rpcCounts].map(([m, n]) => `${m} x${(n / list.length).toFixed(2)}`).join(', ');
   return { rtt, wall, cr: fleet.totals().connectionRequests - cr0, rpcs };
 }
-{
+if (!IDLE_ONLY) {
   const rest = devices.slice(1);
   const nSeq = Math.min(QUICK ? 20 : 50, Math.floor(rest.length / 3));
   const seq = await idleRun(rest.slice(0, nSeq), 1);
@@ -288,7 +313,7 @@ async function idleRun(list: DeviceRecord[], inflight: number): Promise<{ rtt: n
 }
 
 // ---- 3. bytes on the wire for the same Get ------------------------------------------------------
-{
+if (!IDLE_ONLY) {
   await idle();
   const d = devices[devices.length - 1]!;
   const c = await client(d);
@@ -313,6 +338,111 @@ async function idleRun(list: DeviceRecord[], inflight: number): Promise<{ rtt: n
       `(GetParameterValues + GetParameterValuesResponse envelopes, ${(rpcBytes / (uspReq + uspResp)).toFixed(1)}x); the whole CWMP session that woke the idle device ` +
       `${sessionBytes} B [${parts.join('; ')}]; HTTP headers and the connection request GET not counted`,
   );
+}
+
+// ---- 4. idle devices, simulator in its own process -------------------------------------------------
+if (IDLE_DEVICES > 0) {
+  const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src/app/cli.js');
+  const sim = spawn(
+    process.execPath,
+    [
+      cli,
+      'simulate',
+      '--acs',
+      `http://127.0.0.1:${proxy.acsPort}/`,
+      '--count',
+      String(IDLE_DEVICES),
+      '--serial-prefix',
+      'BIDL',
+      '--periodic',
+      '0',
+      '--quirks',
+      'strict',
+      '--concurrency',
+      '100',
+      '--status-interval',
+      '0',
+      '--no-progress',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let simErr = '';
+  sim.stderr!.on('data', (b: Buffer) => {
+    if (simErr.length < 4000) simErr += b.toString();
+  });
+  try {
+    const isIdleDev = (d: DeviceRecord): boolean => d.deviceId.serialNumber.startsWith('BIDL');
+    let list: DeviceRecord[] = [];
+    for (let i = 0; i < 600 && list.length < IDLE_DEVICES; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      list = (await proxy.store.listDevices({ limit: DEVICES + IDLE_DEVICES + 10 })).filter(isIdleDev);
+    }
+    if (list.length < IDLE_DEVICES) throw new Error(`${list.length} of ${IDLE_DEVICES} simulated devices registered; simulator said: ${simErr}`);
+    await idle();
+    // One controller connection on the shared path, routing by to_id (as a controller with many agents does).
+    const shared = new UspControllerClient({
+      agentId: list[0]!.endpointId,
+      endpointId: CTL,
+      transport: { mtp: 'ws', url: wsUrl, shared: true },
+      timeoutMs: 60_000,
+    });
+    await shared.connect();
+    // Warm-up: each device learned once (its first Get asks the model), then the measured passes.
+    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number }> => {
+      await idle();
+      const rtt: number[] = [];
+      let next = 0;
+      let failed = 0;
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: IDLE_INFLIGHT }, async () => {
+          while (next < list.length) {
+            const d = list[next++]!;
+            const t0 = performance.now();
+            try {
+              check(await shared.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
+              rtt.push(performance.now() - t0);
+            } catch {
+              failed++;
+            }
+          }
+        }),
+      );
+      return { rtt, wall: (performance.now() - t) / 1000, failed };
+    };
+    await pass();
+    const prof = values['idle-cpu-prof'] ? new inspector.Session() : null;
+    if (prof) {
+      prof.connect();
+      await prof.post('Profiler.enable');
+      await prof.post('Profiler.start');
+    }
+    const rates: number[] = [];
+    for (let r = 1; r <= IDLE_ROUNDS; r++) {
+      const x = await pass();
+      rates.push(x.rtt.length / x.wall);
+      console.log(
+        `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''})`,
+      );
+    }
+    if (prof) {
+      const { profile } = await prof.post('Profiler.stop');
+      const file = path.join(values['idle-cpu-prof'], `e2e-idle-${process.pid}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      console.log(`  CPU profile of the passes: ${file}`);
+      prof.disconnect();
+    }
+    rates.sort((a, b) => a - b);
+    console.log(
+      `USP Get, idle devices, simulator in a separate process: median ${Math.round(rates[Math.floor(rates.length / 2)]!)} Gets/s (min ${Math.round(rates[0]!)}, max ${Math.round(rates[rates.length - 1]!)}) over ${IDLE_ROUNDS} passes ` +
+        `(${IDLE_DEVICES} devices, strict quirks, ${IDLE_INFLIGHT} in flight, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
+    );
+    await shared.close();
+  } finally {
+    const exited = new Promise((r) => sim.once('exit', r));
+    sim.kill('SIGTERM');
+    await exited;
+  }
 }
 
 for (const c of clients.values()) await c.close();

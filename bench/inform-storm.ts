@@ -12,6 +12,7 @@
  *
  * Options: --devices N (10000, devices cycled through by the paired rounds) --concurrency C (200)
  *   --rounds R (6) --seconds S (5) --memory 1000,10000 (empty: skip) --big K (10) --quick
+ *   --memory-only (skip the storms) --heap-snapshot DIR (v8 heap snapshot of the proxy at each memory level)
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -35,6 +36,9 @@ const { values } = parseArgs({
     memory: { type: 'string', default: '1000,10000' },
     big: { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
+    // Only the memory part; and/or heap snapshots of the proxy at each memory level into this folder.
+    'memory-only': { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'string', default: '' },
   },
 });
 const DEVICES = values.quick ? 1000 : Number(values.devices);
@@ -278,6 +282,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
       );
       registered = level;
       const st = await proxy.ask('stats', { gc: true });
+      if (values['heap-snapshot']) console.log(`  heap snapshot: ${(await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file}`);
       const rss = st.rss as number;
       const heap = st.heapUsed as number;
       console.log(
@@ -299,6 +304,7 @@ async function main(): Promise<void> {
     '# workload: full session per device = Inform (20 params, ~5 KB) -> InformResponse -> empty POST -> 204; load generator in a separate process from the server',
   );
 
+  if (values['memory-only']) return memoryPerDevice(MEMORY);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-'));
   try {
     // Both servers live for the whole comparison; only one is loaded at a time.

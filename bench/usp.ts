@@ -30,8 +30,13 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '6' },
     inflight: { type: 'string', default: '32' },
     quick: { type: 'boolean', default: false },
+    // Write a V8 CPU profile of the proxy process (node --cpu-prof) into this folder.
+    'cpu-prof': { type: 'string', default: '' },
+    // Only the MQTT paired rounds (skip the codec rates, WebSocket, STOMP and per-connection memory).
+    'mqtt-only': { type: 'boolean', default: false },
   },
 });
+const MQTT_ONLY = values['mqtt-only'];
 const AGENTS = values.quick ? 200 : Number(values.agents);
 const SECONDS = values.quick ? 2 : Number(values.seconds);
 const ROUNDS = values.quick ? 2 : Number(values.rounds);
@@ -75,8 +80,9 @@ interface Child {
   ask(cmd: string, extra?: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
-function startChild(args: string[]): Promise<Child> {
-  const proc = fork(path.join(here, 'child-proxy.js'), args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startChild(args: string[], profile = ''): Promise<Child> {
+  const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
+  const proc = fork(path.join(here, 'child-proxy.js'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   return new Promise((resolve, reject) => {
     proc.on('message', (m: Record<string, unknown>) => {
@@ -188,16 +194,18 @@ class MqttHarness {
 
 async function main(): Promise<void> {
   console.log(`# bench:usp on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-  console.log(`GetResp Record encode+decode, 50 parameters: ${fmt(codecRate(50))}/s (one core; target >= 30,000)`);
-  console.log(`GetResp Record encode+decode, 2,000 parameters: ${fmt(codecRate(2000))}/s (one core)`);
-  const size = encodeMsg(getResp(50)).length;
-  console.log(`GetResp with 50 parameters is ${size} bytes on the wire`);
+  if (!MQTT_ONLY) {
+    console.log(`GetResp Record encode+decode, 50 parameters: ${fmt(codecRate(50))}/s (one core; target >= 30,000)`);
+    console.log(`GetResp Record encode+decode, 2,000 parameters: ${fmt(codecRate(2000))}/s (one core)`);
+    const size = encodeMsg(getResp(50)).length;
+    console.log(`GetResp with 50 parameters is ${size} bytes on the wire`);
+  }
 
-  const [mosq, rabbit] = await Promise.all([startMosquitto(), startRabbitStomp()]);
+  const [mosq, rabbit] = await Promise.all([startMosquitto(), MQTT_ONLY ? Promise.resolve(null) : startRabbitStomp()]);
   if (!mosq) console.log('MQTT: skipped (mosquitto not installed)');
   if (!rabbit) console.log('STOMP: skipped (rabbitmq-server not installed)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-'));
-  const child = await startChild(['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)]);
+  const child = await startChild(['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)], values['cpu-prof']);
   try {
     const empty = await child.ask('stats', { gc: true });
     const seeded = await child.ask('seed', { from: 0, to: AGENTS, agents: true });
@@ -207,10 +215,11 @@ async function main(): Promise<void> {
       `proxy RSS: ${mb(empty.rss as number)} with no agents, ${mb(withAgents.rss as number)} with ${AGENTS} registered agents on ${[mosq && 'MQTT', rabbit && 'STOMP', 'WebSocket'].filter(Boolean).join('+')}: ${fmt(((withAgents.rss as number) - (empty.rss as number)) / AGENTS)} bytes RSS, ${fmt(((withAgents.heapUsed as number) - (empty.heapUsed as number)) / AGENTS)} bytes of JS heap per agent (after GC; includes the store's device cache and the Connect Records in flight)`,
     );
     const wsPort = seeded.wsPort as number;
-    await roundTrips(
-      new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }),
-      'WebSocket (one connection on the shared path /usp)',
-    );
+    if (!MQTT_ONLY)
+      await roundTrips(
+        new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }),
+        'WebSocket (one connection on the shared path /usp)',
+      );
     if (mosq) {
       const echo = await startChild(['echo', mosq.url, '/usp/echo']);
       const h = new MqttHarness(mosq.url, '/usp/bench-ctl');
@@ -240,7 +249,7 @@ async function main(): Promise<void> {
       echo.proc.send({ cmd: 'stop' });
       await exited;
     }
-    if (rabbit)
+    if (rabbit && !MQTT_ONLY)
       await roundTrips(
         new UspControllerClient({
           agentId: agentEid(0),
@@ -259,6 +268,7 @@ async function main(): Promise<void> {
       );
 
     // One WebSocket per agent (controllers connecting to /usp/<EID>): memory per open connection.
+    if (MQTT_ONLY) return;
     const before = await child.ask('stats', { gc: true });
     const sockets: WebSocket[] = [];
     await Promise.all(

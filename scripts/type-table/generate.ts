@@ -31,7 +31,7 @@ export interface TypeTableModel {
 
 export class DmXmlError extends Error {}
 
-type Node = Record<string, unknown>;
+export type Node = Record<string, unknown>;
 
 // Element names of the data-model base types, to the CWMP xsi:type of the same name.
 const BASE_TYPES: ReadonlyMap<string, string> = new Map([
@@ -61,7 +61,7 @@ const PARSER = new XMLParser({
   stopNodes: ['*.description'],
 });
 
-function parseDocument(src: DmSource): Node {
+export function parseDocument(src: DmSource): Node {
   // The parser alone accepts truncated documents: a cut-off file would give a silently partial table.
   const valid = XMLValidator.validate(src.xml);
   if (valid !== true) throw new DmXmlError(`${src.file}:${valid.err.line}: ${valid.err.msg}`);
@@ -76,7 +76,7 @@ function parseDocument(src: DmSource): Node {
   return doc;
 }
 
-function all(v: unknown): Node[] {
+export function all(v: unknown): Node[] {
   return Array.isArray(v) ? (v as Node[]) : [];
 }
 
@@ -84,7 +84,7 @@ function first(v: unknown): Node | undefined {
   return all(v)[0];
 }
 
-function attr(n: Node, name: string): string | undefined {
+export function attr(n: Node, name: string): string | undefined {
   const v = n[name];
   return typeof v === 'string' ? v : undefined;
 }

@@ -223,7 +223,9 @@ async function cmdDevices(argv: string[]): Promise<number> {
     if (values.json) {
       const { storedLearned } = await import('../interworking/stored-learned.js');
       const learned = await storedLearned(store, devices, config.interworking.gpvBatchSize);
-      const out = rows.map((r, i) => ({ ...r, ...learned[i] }));
+      // Detection of a native USP Agent and the last migration (src/migration/service.ts), as stored.
+      const migration = await Promise.all(devices.map((d) => store.getLearned('migration', d.deviceKey)));
+      const out = rows.map((r, i) => ({ ...r, ...learned[i], migration: migration[i] ? (JSON.parse(migration[i]) as unknown) : null }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     } else {
       const table = [['ENDPOINT ID', 'MANUFACTURER', 'OUI', 'PRODUCT CLASS', 'SERIAL', 'ROOT', 'LAST INFORM', 'STATE']];

@@ -321,6 +321,12 @@ const SCHEMA = {
     maxProfiles: int(16, 0, 10_000),
     /** Device.BulkData.MaxNumberOfParameterReferences per agent (all profiles' Parameter rows). */
     maxParameterReferences: int(256, 1, 100_000),
+    /** Connection requests per second, fleet-wide, that collections may cause (those riding periodic Informs need none). */
+    connectionRequestsPerSecond: int(20, 1, 100_000),
+    /** How late an expected periodic Inform may come before its collection wakes the device instead (ms). */
+    periodicInformGraceMs: int(30_000, 0, MAX_MS),
+    /** Set each device's PeriodicInformInterval/PeriodicInformTime to its shortest profile (SPV), so collections ride periodic Informs. */
+    alignPeriodicInform: bool(false),
   },
   interworking: {
     /** How long a device may take to report back from Reboot/Download/diagnostics (ms); then 7022. */
@@ -360,6 +366,49 @@ const SCHEMA = {
       minIntervalS: int(60, 1, 7 * 24 * 3600),
       /** Parameters polled at once, summed over every device (bounds the poll work: devices x parameters). */
       maxParameters: int(10_000, 1, 10_000_000),
+    },
+  },
+  /**
+   * Migration of dual-stack CPEs to their native USP Agent (docs/migration.md): what is written on
+   * the device (its MQTT client and LocalAgent.Controller.1), how the proxy checks the agent, and
+   * the fleet rollout's defaults. Migrations need brokerHost, controllerEndpointId and controllerTopic.
+   */
+  migration: {
+    /** Read Device.LocalAgent. on every BOOTSTRAP/BOOT Inform of a Device:2 device (one GetParameterValues each). */
+    detectOnInform: bool(false),
+    /** The operator's broker as the devices reach it (Device.MQTT.Client.1.BrokerAddress/Port). */
+    brokerHost: str(''),
+    brokerPort: int(1883, 1, 65535),
+    /** TransportProtocol TLS instead of TCP/IP on the device. */
+    brokerTls: bool(false),
+    brokerUsername: str(''),
+    brokerPassword: str('', { secret: true }),
+    /** The broker as the proxy reaches it to check the native agent ('' = mqtt(s)://brokerHost:brokerPort). */
+    proxyBrokerUrl: str(''),
+    /** The device's ResponseTopicConfigured is this prefix + its Endpoint ID. */
+    agentTopicPrefix: str('/usp/agent/'),
+    /** The operator's controller (LocalAgent.Controller.1.EndpointID and MTP.1.MQTT.Topic). */
+    controllerEndpointId: str(''),
+    controllerTopic: str(''),
+    /** How long the native agent has to answer after it was enabled (ms). */
+    appearTimeoutMs: int(120_000, 10, MAX_MS),
+    /** Between two Gets while waiting for it (ms). */
+    pollIntervalMs: int(2000, 1, MAX_MS),
+    /** Deadline of one USP Get to the native agent (ms). */
+    requestTimeoutMs: int(10_000, 10, MAX_MS),
+    /** Values compared through the native agent and over CWMP before the handover. */
+    verifyPaths: strings(),
+    /** After the handover the CWMP side stays (true) or its Periodic Inform is switched off (false). */
+    keepCwmpFallback: bool(true),
+    /** Fleet rollout defaults (a rollout request may give its own). */
+    rollout: {
+      waveSize: int(10, 1, 100_000),
+      /** Migrations started per minute at most. */
+      perMinute: int(60, 1, 1_000_000),
+      /** Migrations running at once. */
+      concurrency: int(4, 1, 1000),
+      /** Stop when failed / finished exceeds this percentage (after the first wave). */
+      maxFailurePercent: int(20, 0, 100),
     },
   },
   /**
@@ -476,6 +525,13 @@ const SCHEMA = {
       keepS: int(86_400, 1, 30 * 86_400),
       /** A task's RPC not sent within this long (the device never came back) fails as unreachable (s). */
       deadlineS: int(86_400, 1, 30 * 86_400),
+    },
+    /** The translation trace of the device console (GET /api/devices/{key}/trace, src/ops/trace.ts): in memory only. */
+    trace: {
+      /** USP requests kept per device (newest kept). */
+      perDevice: int(50, 1, 1000),
+      /** Devices traced at once (least recently traced dropped first). */
+      maxDevices: int(1000, 1, 1_000_000),
     },
   },
 } satisfies Schema;

@@ -8,7 +8,9 @@ import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, SECRET_KEY_ENV, type Config } from './config.js';
 import type { Logger } from './log.js';
-import { logCwmpRpcs } from './rpc-log.js';
+import { logCwmpRpcs, namesCount } from './rpc-log.js';
+import { TranslationTrace } from '../ops/trace.js';
+import { ConnReqOutcomes } from '../ops/online.js';
 import { loadSecretKey, openStore } from '../store/index.js';
 import { type ModeFix, secureDataDir } from '../store/files.js';
 import { StoreHealth, trackWrites } from '../store/health.js';
@@ -37,11 +39,15 @@ import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
-import { atRequestEnd, requestSignal } from '../usp/request-scope.js';
+import { atRequestEnd, currentRequestScope, requestSignal } from '../usp/request-scope.js';
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
-import { HttpDelivery } from '../bulkdata/http-delivery.js';
+import { buildMigration, type Migration } from '../migration/wiring.js';
+import { HttpDelivery, collectorUrlProblem } from '../bulkdata/http-delivery.js';
+import { collectionRpcOptions } from '../bulkdata/rpc-scope.js';
+import { alignPeriodicInform } from '../bulkdata/align.js';
+import { bulkDataApiPorts } from '../bulkdata/api-ports.js';
 
 /** Subtrees the proxy serves itself for every agent; a device's own objects there are shadowed. */
 const PROXY_SERVED_PREFIXES = [...LOCAL_AGENT_PREFIXES, ...BULKDATA_PREFIXES];
@@ -69,8 +75,14 @@ export class CwmpUspProxy {
   readonly interworking: Interworking;
   readonly commands: CwmpCommandRunner;
   readonly events: EventBridge;
+  /** Migrations of dual-stack devices to their native USP Agents (src/migration/). */
+  readonly migration: Migration;
   acsPort = 0;
   readonly metrics = new ProxyMetrics();
+  /** The last USP requests per agent and the CWMP RPCs each caused (device console). */
+  readonly trace: TranslationTrace;
+  /** The last connection-request outcome per device (online state). */
+  readonly connReqOutcomes = new ConnReqOutcomes();
   admin: AdminServer | null = null;
   adminPort = 0;
   /** Whether store writes succeed (for /readyz). */
@@ -92,6 +104,7 @@ export class CwmpUspProxy {
       secureDataDir(config.dataDir, 'dataDir', fixes);
       fixes.forEach(modeFix);
     }
+    this.trace = new TranslationTrace({ perAgent: config.admin.trace.perDevice, maxAgents: config.admin.trace.maxDevices });
     const instanceId = instanceIdOf(config.cluster);
     const secrets = secretCodec(loadSecretKey(config.store, SECRET_KEY_ENV));
     const keyFile = config.store.secretKeyFile;
@@ -184,7 +197,11 @@ export class CwmpUspProxy {
     // session slot is not held for nothing.
     const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
       if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
-      return this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal });
+      // The translation trace notes each RPC under the USP request it is made for (src/ops/trace.ts).
+      // A Bulk Data collection may ride the device's periodic Inform session (src/bulkdata/rpc-scope.ts).
+      return this.trace.rpc(currentRequestScope(), { method: rpc.method, names: namesCount(rpc) }, () =>
+        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal, ...collectionRpcOptions() }),
+      );
     };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
     const engine = this.engine;
@@ -207,13 +224,23 @@ export class CwmpUspProxy {
       },
     );
     this.commands = this.interworking.commands;
-    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination);
+    this.migration = buildMigration(config, {
+      store: this.store,
+      log: log.child({ module: 'migration' }),
+      open: (d) => this.interworking.open(d),
+      announce: (agentEid, objPath, eventName, params) => this.usp.notifier.event(agentEid, objPath, eventName, params),
+    });
+    this.bulkData = new BulkData(config.bulkData, this.store, log.child({ module: 'bulkdata' }), coordination, (url) =>
+      collectorUrlProblem(url, (address, port) => guard.checkAddress(address, port)),
+    );
     this.usp = new AgentSide({
       config,
       store: this.store,
       log,
-      deviceBackends: [this.bulkData.model, ...this.interworking.backends],
+      deviceBackends: [this.bulkData.model, ...this.interworking.backends, this.migration.command],
       coordination,
+      // A device handed over to its native agent: its proxied agent sends no ValueChange or Periodic! (docs/migration.md).
+      quiet: (eid, type, path) => this.migration.service.isHandedOver(eid) && (type === 'ValueChange' || path === 'Device.LocalAgent.Periodic!'),
       deviceIdentity: async (eid) => {
         const d = await this.store.getDeviceByEndpointId(eid);
         return d ? { oui: d.deviceId.oui, productClass: d.deviceId.productClass, serialNumber: d.deviceId.serialNumber } : null;
@@ -238,6 +265,29 @@ export class CwmpUspProxy {
       // A collector URL is a controller's choice: the connection-request target guard applies.
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
       claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
+      connectionRequestsPerSecond: config.bulkData.connectionRequestsPerSecond,
+      // Beside the agent's rows, under its own key (src/bulkdata/retained.ts bounds the bytes).
+      retainedStore: {
+        load: (eid) => this.store.getLearned('bulkdata', `retained:${eid}`),
+        save: (eid, json) =>
+          json === null ? this.store.deleteLearned('bulkdata', `retained:${eid}`) : this.store.putLearned('bulkdata', `retained:${eid}`, json),
+      },
+      periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
+      alignPeriodicInform: config.bulkData.alignPeriodicInform
+        ? (eid, s, t) =>
+            alignPeriodicInform(
+              {
+                deviceByEndpointId: byEid,
+                setParameterValues: async (e, list) => {
+                  const d = await this.store.getDeviceByEndpointId(e);
+                  return d ? (await this.interworking.open(d)).setParameterValues(list) : { ok: false, errMsg: 'unknown device' };
+                },
+              },
+              eid,
+              s,
+              t,
+            )
+        : undefined,
     });
     // ObjectCreation/ObjectDeletion of the proxy-served Device.BulkData. rows, as for the device's own.
     this.bulkData.on('change', (e) => {
@@ -268,10 +318,19 @@ export class CwmpUspProxy {
     this.engine.on('inform', ({ device, inform }) => {
       // Every registered device is presented as a USP Agent.
       this.usp.deviceSeen(device.endpointId);
+      this.bulkDataScheduler.informSeen(
+        device.endpointId,
+        inform.event.map((e) => e.eventCode),
+        inform.parameterList,
+      );
       void this.interworking
         .inform(device, inform)
         .catch((e: Error) => log.warn({ endpointId: device.endpointId, err: e.message }, 'learning from an Inform failed'));
       this.events.inform(device, inform);
+      this.migration.service.inform(
+        device,
+        inform.event.map((e) => e.eventCode),
+      );
       // Behind NAT (TR-069 Annex G): the reported UDP binding, and the CPE's STUN settings on BOOTSTRAP.
       this.nat?.inform(device, inform);
       const jid = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnReqJabberID'))?.value;
@@ -299,6 +358,15 @@ export class CwmpUspProxy {
       });
     }
     logCwmpRpcs(this.engine, log.child({ module: 'cwmp' }));
+    this.usp.endpoint.on('request', (e) => {
+      const entry = this.trace.request(e);
+      if (entry.outcome !== 'ok') this.metrics.error(TranslationTrace.summary(e.toId, entry), { device: e.toId, fromId: e.fromId });
+    });
+    this.connReq.on('result', ({ deviceKey, result: r }) => {
+      if (r.ok || r.reason !== 'cancelled')
+        this.connReqOutcomes.note(deviceKey, { ok: r.ok, atMs: Date.now(), ...(r.ok ? {} : { detail: `${r.reason}: ${r.detail}`.slice(0, 200) }) });
+    });
+    this.migration.attachMetrics(this.metrics.registry);
     // Prometheus metrics: attached before start so that restored work and first records count.
     this.metrics.attach({
       engine: this.engine,
@@ -308,6 +376,7 @@ export class CwmpUspProxy {
       controllers: config.controllers,
       listDevices: () => this.store.listDevices(),
       bulkDataReports: () => this.bulkDataScheduler.counts,
+      bulkData: this.bulkDataScheduler,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,
@@ -321,8 +390,9 @@ export class CwmpUspProxy {
     if (this.engine instanceof ClusterSessionEngine) await this.engine.start();
     const restored = await this.engine.restoreQueue();
     await this.usp.start();
-    this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
+    await this.bulkDataScheduler.start(await this.bulkData.restore((await this.store.listDevices()).map((d) => d.endpointId)));
     await this.events.start();
+    await this.migration.service.restore(await this.store.listDevices({ limit: 100_000 }));
     if (this.cluster) await this.cluster.start();
     else await this.finishOrphanRequests(this.usp.localAgent.requestsAfterRestart());
     await this.nat?.start();
@@ -423,6 +493,9 @@ export class CwmpUspProxy {
       },
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
       endpointIdScheme: this.config.usp.endpointIdScheme,
+      lastConnectionRequest: (deviceKey) => this.connReqOutcomes.get(deviceKey),
+      console: { router: this.usp.router, trace: this.trace, nativePaths: (d, paths) => this.interworking.tr098.nativePaths(d, paths) },
+      migration: this.migration.api,
       tasks: {
         enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),
         inSession: async (deviceKey) => (await this.engine.deviceState(deviceKey)).inSession,
@@ -453,14 +526,17 @@ export class CwmpUspProxy {
           jabberId: this.xmpp?.jids.get(d.deviceKey) ?? null,
         };
       },
+      bulkData: bulkDataApiPorts(this.bulkData, this.bulkDataScheduler),
     };
   }
 
   /** Stops accepting, ends sessions (queued RPCs stay in the store), closes the store. */
   async stop(): Promise<void> {
     await this.admin?.stop();
+    await this.migration.stop();
     this.events.close();
     this.bulkDataScheduler.stop();
+    await this.bulkDataScheduler.flushed();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

@@ -5,7 +5,7 @@
  */
 import { type DmRouter, modelPaths } from '../usp/dm/router.js';
 import type { ParamType } from '../usp/dm/types.js';
-import { hasWildcardOrSearch, parsePath, resolvePath } from '../usp/path/index.js';
+import { hasWildcardOrSearch, PathError, parsePath, resolvePath } from '../usp/path/index.js';
 import type { Report, ReportValue } from './encode.js';
 
 export interface ParameterRef {
@@ -16,11 +16,27 @@ export interface ParameterRef {
 }
 
 /** Concrete paths a reference stands for; a wildcard that matches nothing gives none (TR-181 Parameter.{i}.Reference). */
-async function concrete(router: DmRouter, agentEid: string, reference: string, maxResults: number): Promise<string[]> {
+async function concrete(
+  router: DmRouter,
+  agentEid: string,
+  reference: string,
+  maxResults: number,
+  onUnresolved?: (reference: string, why: string) => void,
+): Promise<string[]> {
   const ast = parsePath(reference);
   if (!hasWildcardOrSearch(ast)) return [reference];
   const { backend } = modelPaths(router, agentEid);
-  return (await resolvePath(ast, backend, { maxResults })).map((r) => r.path);
+  try {
+    return (await resolvePath(ast, backend, { maxResults })).map((r) => r.path);
+  } catch (e) {
+    // A path the device's model does not have (an empty table's children were never listed): it
+    // matches nothing, like a wildcard over no instances; other failures (unreachable) fail the collection.
+    if (e instanceof PathError) {
+      onUnresolved?.(reference, e.message);
+      return [];
+    }
+    throw e;
+  }
 }
 
 /**
@@ -50,13 +66,15 @@ export async function collectMany(
   profiles: readonly (readonly ParameterRef[])[],
   now: number,
   maxValues: number,
+  /** A wildcard reference that matched nothing because its path is not in the device's model. */
+  onUnresolved?: (reference: string, why: string) => void,
 ): Promise<Report[]> {
   const wanted: { ref: ParameterRef; path: string }[][] = [];
   const union = new Set<string>();
   for (const refs of profiles) {
     const list: { ref: ParameterRef; path: string }[] = [];
     for (const ref of refs)
-      for (const path of await concrete(router, agentEid, ref.reference, maxValues)) {
+      for (const path of await concrete(router, agentEid, ref.reference, maxValues, onUnresolved)) {
         list.push({ ref, path });
         union.add(path);
       }

@@ -12,6 +12,7 @@ import { BULKDATA_PREFIXES, BULKDATA_SCHEMA, PROFILE_SCHEMA, PROFILE_TABLE } fro
 import type { Coordination } from '../usp/agent/coordination.js';
 
 const PARAMETER_SCHEMA = 'Device.BulkData.Profile.{i}.Parameter.{i}.';
+const HTTP_SCHEMA = 'Device.BulkData.Profile.{i}.HTTP.';
 
 /** The stored form of an agent's tree. */
 interface StoredTree {
@@ -41,7 +42,7 @@ export interface ProfileView {
   uriParameters: { name: string; reference: string }[];
 }
 
-export type BulkDataLimits = Config['bulkData'];
+export type BulkDataLimits = Pick<Config['bulkData'], 'minReportingIntervalS' | 'maxProfiles' | 'maxParameterReferences'>;
 
 export class BulkData extends EventEmitter<BulkDataEvents> {
   readonly model: MemoryModel;
@@ -53,6 +54,8 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
     private readonly log: { warn(o: object, msg: string): void } = { warn: () => undefined },
     /** Several instances on one store (src/cluster/): instance numbers and changed rows are shared. */
     private readonly coordination?: Coordination,
+    /** Why an HTTP.URL is refused at Set time (http-delivery.ts collectorUrlProblem), or null. */
+    private readonly urlProblem: (url: string) => string | null = () => null,
   ) {
     super();
     coordination?.on('rowsChanged', ({ agentEid }) => void this.reload(agentEid));
@@ -202,6 +205,11 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
           errCode: 7012,
           errMsg: `ReportingInterval ${interval} is below Device.BulkData.MinReportingInterval (${this.limits.minReportingIntervalS})`,
         });
+    }
+    if (schemaPath === HTTP_SCHEMA && values.URL !== before?.URL) {
+      // The extension: the collector is the controller's choice; the proxy's network is not (same guard as connection requests).
+      const problem = this.urlProblem(values.URL ?? '');
+      if (problem) errs.push({ param: 'URL', errCode: 7012, errMsg: problem });
     }
     if (schemaPath === PARAMETER_SCHEMA) {
       if (before === null && this.parameterReferences(ctx.agentEid) >= this.limits.maxParameterReferences)

@@ -7,8 +7,13 @@
  * retained failed reports for the next one (NumberOfRetainedFailedReports, bounded). A collection
  * that fails is logged and counted; the next interval runs anyway.
  */
+import { EventEmitter } from 'node:events';
 import type { DmRouter } from '../usp/dm/router.js';
 import { collectMany } from './collect.js';
+import { ConnectionRequestBudget } from './cr-budget.js';
+import { PeriodicInforms } from './periodic-informs.js';
+import { RetainedReports, type RetainedPort } from './retained.js';
+import { runCollection } from './rpc-scope.js';
 import { type CsvEncoding, encodeCsv, encodeJson, type JsonEncoding, type Report } from './encode.js';
 import { type HttpDelivery, retryWaitMs } from './http-delivery.js';
 import type { BulkData, ProfileView } from './profiles.js';
@@ -18,6 +23,7 @@ export interface EventSink {
 }
 
 export interface SchedulerLog {
+  debug?(o: object, msg: string): void;
   info(o: object, msg: string): void;
   warn(o: object, msg: string): void;
 }
@@ -33,6 +39,8 @@ export interface SchedulerOptions {
   http?: HttpDelivery;
   /** Retained failed reports per profile when NumberOfRetainedFailedReports is -1 ("as many as possible"). */
   maxRetained?: number;
+  /** Where retained failed reports are kept across a restart (absent: memory only). */
+  retainedStore?: RetainedPort;
   /**
    * Several instances run the same timers (src/cluster/): one report per profile and interval slot,
    * taken by the instance that claims it (Coordination.claimOnce). Absent: this instance alone.
@@ -40,7 +48,42 @@ export interface SchedulerOptions {
   claim?: (key: string, ttlMs: number) => Promise<boolean>;
   /** Profiles of one agent due within this many ms are collected in one Get (default 50). */
   coalesceMs?: number;
+  /**
+   * Collections that wake a device take a turn of this fleet-wide budget (connection requests per
+   * second, bulkdata.connectionRequestsPerSecond); absent: no bound.
+   */
+  connectionRequestsPerSecond?: number;
+  /** How late a periodic Inform may come before its collection wakes the device instead (ms, default 30 s). */
+  periodicInformGraceMs?: number;
+  /**
+   * bulkdata.alignPeriodicInform: sets the device's PeriodicInformInterval to its shortest
+   * ReportingInterval (and PeriodicInformTime to that profile's TimeReference), in the session of a
+   * collection, so that the next collections ride its periodic Informs. Absent: never.
+   */
+  alignPeriodicInform?: (agentEid: string, intervalS: number, timeReference: string) => Promise<void>;
   now?: () => number;
+}
+
+/** How a collection reached the device. */
+export type CollectionVia = 'periodic-inform' | 'connection-request';
+
+/** The latest collection of a profile (the admin API's view; docs/bulkdata.md). */
+export interface ProfileStatus {
+  /** When the profile last fell due, and when its values were read (ISO 8601; collected absent when it failed). */
+  due: string;
+  collected?: string;
+  via?: CollectionVia;
+  /** sent, failed, refused, collection_failed, missed, skipped_busy, unsupported. */
+  outcome: string;
+  lagMs?: number;
+  /** Collections missed or failed since start (each also counted in bulkdata_reports_total). */
+  missed: number;
+  retained: number;
+}
+
+export interface SchedulerEvents {
+  /** A profile's values were read `lagMs` after it fell due. */
+  collected: [{ agentEid: string; protocol: string; via: CollectionVia; lagMs: number }];
 }
 
 /** Outcome counters per protocol (the issue's bulkdata_reports_total{protocol,outcome}). */
@@ -57,34 +100,54 @@ export function nextDelay(now: number, intervalS: number, timeReference: string)
   return since === 0 ? ms : ms - since;
 }
 
-export class BulkDataScheduler {
+export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<string>();
-  /** Profiles due per agent, collected together after coalesceMs. */
-  private readonly pending = new Map<string, Set<number>>();
-  /** Failed HTTP reports per "agent|instance", oldest first. */
-  private readonly retained = new Map<string, Report[]>();
+  /** Profiles due per agent, collected together after coalesceMs, and when the first fell due. */
+  private readonly pending = new Map<string, { dueAt: number; instances: Set<number>; now: boolean }>();
+  /** The latest collection per "agent|instance" (entries go with their profile). */
+  private readonly status = new Map<string, ProfileStatus>();
+  /** "agent|reference" already warned of as matching nothing. */
+  private readonly warnedUnresolved = new Set<string>();
+  /** Agents whose PeriodicInformInterval the proxy set, and to what (s). */
+  private readonly alignedTo = new Map<string, string>();
+  /** When each device's next periodic Inform is expected (fed by informSeen). */
+  readonly informs = new PeriodicInforms();
+  private readonly budget: ConnectionRequestBudget | null;
+  /** Failed HTTP reports per profile, oldest first (kept in the store when a port is given). */
+  private readonly retained: RetainedReports;
   private stopped = false;
   readonly counts: ReportCounts = {};
   private readonly now: () => number;
 
   constructor(private readonly opts: SchedulerOptions) {
+    super();
     this.now = opts.now ?? Date.now;
+    this.retained = new RetainedReports(opts.retainedStore, opts.log);
+    this.budget = opts.connectionRequestsPerSecond ? new ConnectionRequestBudget(opts.connectionRequestsPerSecond, this.now) : null;
     opts.bulkData.on('change', (e) => {
       // The extension: "If the EncodingType is modified any outstanding failed reports are deleted."
       const m = /^Device\.BulkData\.Profile\.(\d+)\.$/.exec(e.path);
-      if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(`${e.agentEid}|${m[1]}`);
+      if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(e.agentEid, Number(m[1]));
+      if (m && e.kind === 'delete') this.status.delete(`${e.agentEid}|${m[1]}`);
       this.rearm(e.agentEid);
     });
     opts.bulkData.on('reloaded', ({ agentEid }) => this.rearm(agentEid));
     opts.bulkData.on('forceCollection', ({ agentEid, instance }) => {
-      if (!this.stopped) this.due(agentEid, instance);
+      // "Collect now": no waiting for a periodic Inform.
+      if (!this.stopped) this.due(agentEid, instance, true);
     });
   }
 
-  /** Arms the profiles of agents whose rows were restored from the store. */
-  start(agents: readonly string[]): void {
+  /** Reads the agents' retained reports, then arms their profiles (rows restored from the store). */
+  async start(agents: readonly string[]): Promise<void> {
+    await this.retained.load(agents);
     for (const a of agents) this.rearm(a);
+  }
+
+  /** Resolves when retained reports being stored are written. */
+  flushed(): Promise<void> {
+    return this.retained.flushed();
   }
 
   stop(): void {
@@ -111,18 +174,42 @@ export class BulkDataScheduler {
       }
   }
 
-  private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string): void {
+  private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string, firing = false): void {
     const t = setTimeout(
       () => {
         if (this.stopped) return;
-        this.arm(agentEid, instance, key, intervalS, timeReference);
+        this.arm(agentEid, instance, key, intervalS, timeReference, true);
         const slot = Math.round(this.now() / (intervalS * 1000));
         void this.claimed(`bulkdata|${agentEid}|${instance}|${slot}`, intervalS * 2000).then((mine) => mine && this.due(agentEid, instance));
       },
-      nextDelay(this.now(), intervalS, timeReference),
+      this.delay(agentEid, intervalS, timeReference, firing),
     );
     t.unref?.();
     this.timers.set(key, t);
+  }
+
+  /**
+   * Milliseconds to a profile's next collection. With no TimeReference the proxy picks the phase
+   * (TR-181 Profile.{i}.TimeReference: unset, the agent chooses it): `leadMs` before one of the
+   * device's periodic Informs, so that the collection rides that session with a lag of about
+   * `leadMs` instead of waiting for the Inform up to an interval. `firing`: called as a collection
+   * falls due, which rides the next Inform if it can; this schedule takes the one after.
+   */
+  private delay(agentEid: string, intervalS: number, timeReference: string, firing: boolean): number {
+    const now = this.now();
+    const plain = nextDelay(now, intervalS, timeReference);
+    if (isSet(timeReference)) return plain;
+    const ms = intervalS * 1000;
+    const lead = leadMs(ms);
+    const current = this.informs.next(agentEid, now + 1);
+    if (current === null) return plain;
+    if (!firing) return Math.max(0, current - lead - now);
+    // The Inform nearest one interval on, but not the one the collection falling due now rides.
+    const taken = current + (this.opts.periodicInformGraceMs ?? 30_000) <= now + ms;
+    let target = this.informs.next(agentEid, now + ms / 2)!;
+    if (taken && target <= current) target = this.informs.next(agentEid, current + 1)!;
+    const d = target - lead - now;
+    return d > 0 && d <= 2 * ms ? d : plain;
   }
 
   private async claimed(key: string, ttlMs: number): Promise<boolean> {
@@ -141,22 +228,47 @@ export class BulkDataScheduler {
   }
 
   /** A profile's interval came: collected together with the agent's other profiles due now. */
-  private due(agentEid: string, instance: number): void {
+  private due(agentEid: string, instance: number, now = false): void {
     let batch = this.pending.get(agentEid);
     if (!batch) {
-      batch = new Set();
-      this.pending.set(agentEid, batch);
+      const b = { dueAt: this.now(), instances: new Set<number>(), now };
+      batch = b;
+      this.pending.set(agentEid, b);
       const t = setTimeout(() => {
         this.pending.delete(agentEid);
-        void this.report(agentEid, [...batch!]);
+        void this.report(agentEid, [...b.instances], b.dueAt, b.now);
       }, this.opts.coalesceMs ?? 50);
       t.unref?.();
     }
-    batch.add(instance);
+    batch.instances.add(instance);
+    batch.now ||= now;
   }
 
-  /** Collects these profiles of an agent in one Get and delivers each report (public for tests and a later ForceCollection()). */
-  async report(agentEid: string, instances: readonly number[]): Promise<void> {
+  /** An Inform of an agent's device (app/proxy.ts): when its periodic sessions come is learned from these. */
+  informSeen(agentEid: string, events: readonly string[], parameters: readonly { name: string; value: string }[]): void {
+    this.informs.inform(agentEid, { events, parameters, at: this.now() });
+  }
+
+  /** The latest collection of a profile, or undefined before its first. */
+  profileStatus(agentEid: string, instance: number): ProfileStatus | undefined {
+    const s = this.status.get(`${agentEid}|${instance}`);
+    return s && { ...s, retained: this.retainedReports(agentEid, instance) };
+  }
+
+  private setStatus(agentEid: string, p: ProfileView, s: Omit<ProfileStatus, 'missed' | 'retained'>, missed: boolean): void {
+    const key = `${agentEid}|${p.instance}`;
+    const prev = this.status.get(key);
+    this.status.set(key, { ...s, missed: (prev?.missed ?? 0) + (missed ? 1 : 0), retained: 0 });
+  }
+
+  /**
+   * Collects these profiles of an agent in one Get and delivers each report (public for tests and a later ForceCollection()).
+   * The Get rides the device's next periodic Inform session when one is expected before the next
+   * report falls due (its RPCs queued with no connection request, TR-069 3.2); otherwise, or when
+   * that Inform does not come, it wakes the device within the fleet-wide connection-request budget.
+   * A collection that cannot be made before the next report is due is counted and shown as missed.
+   */
+  async report(agentEid: string, instances: readonly number[], dueAt = this.now(), now = true): Promise<void> {
     const all = this.opts.bulkData.profiles(agentEid);
     const due: ProfileView[] = [];
     for (const n of instances) {
@@ -165,6 +277,7 @@ export class BulkDataScheduler {
       // A device slower than the interval: no second collection piles up behind the first.
       if (this.running.has(`${agentEid}|${n}`)) {
         this.count(profile.values.Protocol ?? '', 'skipped_busy');
+        this.setStatus(agentEid, profile, { due: iso(dueAt), outcome: 'skipped_busy' }, true);
         this.opts.log.warn({ agent: agentEid, profile: profile.path }, 'bulk data collection still running at the next interval; this one is missed');
         continue;
       }
@@ -173,26 +286,24 @@ export class BulkDataScheduler {
     }
     if (due.length === 0) return;
     try {
-      let reports: Report[];
-      try {
-        reports = await collectMany(
-          this.opts.router,
-          agentEid,
-          due.map((p) => p.parameters),
-          this.now(),
-          this.opts.maxValues ?? 10_000,
-        );
-      } catch (e) {
-        for (const p of due) this.count(p.values.Protocol ?? '', 'collection_failed');
-        this.opts.log.warn({ agent: agentEid, profiles: due.map((p) => p.path), err: (e as Error).message }, 'bulk data collection failed');
-        return;
+      const collected = await this.collect(agentEid, due, dueAt, now);
+      if (!collected) return;
+      const { reports, via } = collected;
+      const lagMs = Math.max(0, this.now() - dueAt);
+      for (const p of due) {
+        this.setStatus(agentEid, p, { due: iso(dueAt), collected: iso(this.now()), via, outcome: 'collected', lagMs }, false);
+        this.emit('collected', { agentEid, protocol: p.values.Protocol ?? '', via, lagMs });
       }
       await Promise.all(
         due.map(async (profile, i) => {
+          let outcome: string;
           if (profile.values.Protocol === 'USPEventNotif') {
             this.opts.events.event(agentEid, profile.path, 'Push!', { Data: encodeJson([reports[i]!], jsonEncoding(profile)) });
             this.count('USPEventNotif', 'sent');
-          } else await this.deliverHttp(agentEid, profile, reports[i]!);
+            outcome = 'sent';
+          } else outcome = await this.deliverHttp(agentEid, profile, reports[i]!);
+          const st = this.status.get(`${agentEid}|${profile.instance}`);
+          if (st) st.outcome = outcome;
         }),
       );
     } finally {
@@ -200,17 +311,108 @@ export class BulkDataScheduler {
     }
   }
 
-  /** Failed reports kept for a profile (tests, the admin view). */
-  retainedReports(agentEid: string, instance: number): number {
-    return this.retained.get(`${agentEid}|${instance}`)?.length ?? 0;
+  /** One Get for the due profiles: riding the periodic Inform, else waking the device; null when missed or failed (counted). */
+  private async collect(agentEid: string, due: ProfileView[], dueAt: number, now: boolean): Promise<{ reports: Report[]; via: CollectionVia } | null> {
+    const intervalMs = Math.min(...due.map((p) => Number(p.values.ReportingInterval) * 1000));
+    // The collection of this slot must be over when the next report falls due.
+    const deadlineAt = dueAt + intervalMs;
+    const grace = this.opts.periodicInformGraceMs ?? 30_000;
+    const read = () =>
+      collectMany(
+        this.opts.router,
+        agentEid,
+        due.map((p) => p.parameters),
+        this.now(),
+        this.opts.maxValues ?? 10_000,
+        (reference, why) => this.unresolved(agentEid, reference, why),
+      );
+    const fail = (outcome: 'missed' | 'collection_failed', err: string) => {
+      for (const p of due) {
+        this.count(p.values.Protocol ?? '', outcome);
+        this.setStatus(agentEid, p, { due: iso(dueAt), outcome }, true);
+      }
+      this.opts.log.warn(
+        { agent: agentEid, profiles: due.map((p) => p.path), err },
+        outcome === 'missed' ? 'bulk data collection missed' : 'bulk data collection failed',
+      );
+      return null;
+    };
+    const expected = now ? null : this.informs.next(agentEid, this.now());
+    let rideErr = '';
+    if (expected !== null && expected + grace <= deadlineAt) {
+      try {
+        const reports = await runCollection({ wake: false, deadlineAt: expected + grace }, read);
+        await this.align(agentEid, due, expected + grace);
+        return { reports, via: 'periodic-inform' };
+      } catch (e) {
+        if (this.stopped) return null;
+        rideErr = (e as Error).message;
+        this.opts.log.info({ agent: agentEid, err: rideErr }, 'bulk data collection did not ride a periodic Inform; waking the device');
+      }
+    }
+    // Room left for the session the connection request opens.
+    if (!rideErr)
+      this.opts.log.debug?.(
+        { agent: agentEid, due: iso(dueAt), expectedInform: expected === null ? null : iso(expected) },
+        'bulk data collection wakes the device: no periodic Inform expected before the next report',
+      );
+    if (this.budget && !(await this.budget.take(deadlineAt - Math.min(grace, intervalMs) / 2))) {
+      return fail(
+        'missed',
+        `the connection-request budget (bulkdata.connectionRequestsPerSecond) had no turn before the next report${rideErr ? `; ${rideErr}` : ''}`,
+      );
+    }
+    if (this.stopped) return null;
+    try {
+      const reports = await runCollection({ wake: true, deadlineAt }, read);
+      await this.align(agentEid, due, deadlineAt);
+      return { reports, via: 'connection-request' };
+    } catch (e) {
+      return fail('collection_failed', (e as Error).message);
+    }
   }
 
-  private async deliverHttp(agentEid: string, profile: ProfileView, report: Report): Promise<void> {
-    const key = `${agentEid}|${profile.instance}`;
-    const reports = [...(this.retained.get(key) ?? []), report];
+  /** A reference that matches nothing on the device: a warning once per agent and reference (until its rows change). */
+  private unresolved(agentEid: string, reference: string, why: string): void {
+    const key = `${agentEid}|${reference}`;
+    if (this.warnedUnresolved.has(key)) return;
+    if (this.warnedUnresolved.size >= 10_000) this.warnedUnresolved.clear();
+    this.warnedUnresolved.add(key);
+    this.opts.log.warn({ agent: agentEid, reference, why }, 'bulk data Parameter.Reference matches nothing on the device; left out of the reports');
+  }
+
+  /** bulkdata.alignPeriodicInform: the device's periodic Informs set to the shortest ReportingInterval, once per change, in this session. */
+  private async align(agentEid: string, due: ProfileView[], deadlineAt: number): Promise<void> {
+    if (!this.opts.alignPeriodicInform) return;
+    const enabled = this.opts.bulkData.profiles(agentEid).filter((p) => p.values.Enable === 'true');
+    const shortest = (enabled.length ? enabled : due).reduce((a, b) => (Number(b.values.ReportingInterval) < Number(a.values.ReportingInterval) ? b : a));
+    const intervalS = Number(shortest.values.ReportingInterval);
+    const timeReference = shortest.values.TimeReference ?? '';
+    const want = `${intervalS}|${timeReference}`;
+    if (this.alignedTo.get(agentEid) === want) return;
+    // Periodic Informs at least as often as the reports already carry the collections (with no TimeReference to follow).
+    const known = this.informs.intervalMs(agentEid);
+    if (known > 0 && known <= intervalS * 1000 && !isSet(timeReference)) return;
+    try {
+      await runCollection({ wake: false, deadlineAt }, () => this.opts.alignPeriodicInform!(agentEid, intervalS, timeReference));
+      this.alignedTo.set(agentEid, want);
+      this.informs.aligned(agentEid, intervalS, this.now());
+      this.opts.log.info({ agent: agentEid, intervalS, timeReference }, 'PeriodicInformInterval aligned with the bulk data profiles');
+    } catch (e) {
+      this.opts.log.warn({ agent: agentEid, err: (e as Error).message }, 'aligning PeriodicInformInterval with the bulk data profiles failed');
+    }
+  }
+
+  /** Failed reports kept for a profile (tests, the admin view). */
+  retainedReports(agentEid: string, instance: number): number {
+    return this.retained.get(agentEid, instance).length;
+  }
+
+  private async deliverHttp(agentEid: string, profile: ProfileView, report: Report): Promise<string> {
+    const reports = [...this.retained.get(agentEid, profile.instance), report];
     if (!this.opts.http) {
       this.count('HTTP', 'unsupported');
-      return;
+      return 'unsupported';
     }
     const csv = profile.values.EncodingType === 'CSV';
     const body = csv ? encodeCsv(reports, csvEncoding(profile)) : encodeJson(reports, jsonEncoding(profile));
@@ -250,22 +452,33 @@ export class BulkDataScheduler {
       outcome = await send();
     }
     if (outcome.ok) {
-      this.retained.delete(key);
+      this.retained.delete(agentEid, profile.instance);
       this.count('HTTP', 'sent');
-      return;
+      return 'sent';
     }
     this.count('HTTP', outcome.refused ? 'refused' : 'failed');
     const keep = Number(profile.values.NumberOfRetainedFailedReports ?? 0);
     const max = this.opts.maxRetained ?? 64;
     const limit = keep < 0 ? max : Math.min(keep, max);
-    if (limit > 0) this.retained.set(key, reports.slice(-limit));
-    else this.retained.delete(key);
+    this.retained.set(agentEid, profile.instance, limit > 0 ? reports.slice(-limit) : []);
     this.opts.log.warn(
       { agent: agentEid, profile: profile.path, detail: outcome.detail, retained: Math.min(reports.length, limit) },
       'bulk data report not delivered to the HTTP collector',
     );
+    return outcome.refused ? 'refused' : 'failed';
   }
 }
+
+/** A TimeReference other than the unknown time (TR-106 0001-01-01T00:00:00Z). */
+function isSet(timeReference: string): boolean {
+  const ref = Date.parse(timeReference);
+  return Number.isFinite(ref) && ref !== UNSET_TIME;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** How long before an expected periodic Inform a collection is queued to ride it (bounded by a tenth of the interval). */
+const leadMs = (intervalMs: number) => Math.min(1000, intervalMs / 10);
 
 function csvEncoding(p: ProfileView): CsvEncoding {
   return {

@@ -99,6 +99,11 @@ export class ConnReqTargetGuard {
       }
       if (!address) return { ok: false, detail: `cannot resolve ${JSON.stringify(host)}` };
     }
+    return this.checkAddress(address, port);
+  }
+
+  /** The same decision for an address already known (an IP literal, normalizeIp'd): no DNS, no rate slot. */
+  checkAddress(address: string, port: number): TargetDecision {
     if (NEVER.has(address)) return { ok: false, detail: `address ${address} is link-local, multicast or unspecified` };
     if (!this.allow.has(address)) return { ok: false, detail: `address ${address} is not in acs.connectionRequest.allow` };
     if (this.ports.size > 0 && !this.ports.has(port)) return { ok: false, detail: `port ${port} is not in acs.connectionRequest.ports` };

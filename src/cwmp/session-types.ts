@@ -121,4 +121,10 @@ export interface EnqueueOptions {
    * still queued is dropped (RpcError 'cancelled'); one already sent runs to its end.
    */
   signal?: AbortSignal;
+  /**
+   * false: send no connection request; the RPC waits in the queue for a session the CPE opens on
+   * its own (a periodic Inform, TR-069 3.2) and fails as unreachable at its deadline otherwise.
+   * Queued RPCs go out in any session (docs/bulkdata.md: collection in periodic Informs).
+   */
+  wake?: boolean;
 }

@@ -92,6 +92,8 @@ interface Waiter {
   resolve?: (o: RpcOutcome) => void;
   reject?: (e: RpcError) => void;
   timer: NodeJS.Timeout;
+  /** Queued with wake: false (it waited for the CPE's own session). */
+  rides?: boolean;
 }
 
 /** A session whose latest step this instance wrote: it owns the session timeout. */
@@ -244,11 +246,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     this.emit('rpcQueued', { deviceKey, method: rpc.method });
     return new Promise<RpcOutcome>((resolve, reject) => {
       // Registered before the RPC is visible, so that even an instant answer finds its caller.
-      this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs) });
+      this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs), rides: opts.wake === false });
       opts.signal?.addEventListener('abort', () => void this.cancel(q.id).catch(() => undefined), { once: true });
       this.state
         .enqueue(q, false, true)
-        .then((holder) => (holder ? this.poke(deviceKey, holder) : this.wake(deviceKey, device)))
+        .then((holder) => (holder ? this.poke(deviceKey, holder) : opts.wake === false ? undefined : this.wake(deviceKey, device)))
         .catch((e: Error) => this.settleWaiting(q.id, undefined, new RpcError('unreachable', `queueing the RPC failed: ${e.message}`)));
     });
   }
@@ -634,13 +636,15 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
     if (removed) {
       const last = this.lastWake.get(q.deviceKey);
-      const why = last
-        ? last.ok
-          ? 'the connection request was accepted but no session followed'
-          : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
-        : this.sharedSessions
-          ? 'the connection request was sent by another instance or could not be sent'
-          : 'no connection request could be sent';
+      const why = w.rides
+        ? 'it waited for a session the device opens on its own (no connection request)'
+        : last
+          ? last.ok
+            ? 'the connection request was accepted but no session followed'
+            : `connection request failed: ${last.reason}${last.detail ? ` (${last.detail})` : ''}`
+          : this.sharedSessions
+            ? 'the connection request was sent by another instance or could not be sent'
+            : 'no connection request could be sent';
       this.settleWaiting(id, undefined, new RpcError('unreachable', `device ${q.deviceKey} unreachable: no CWMP session within the deadline; ${why}`));
       return;
     }

@@ -52,9 +52,28 @@ export interface EventBridgeDeps {
   log: Logger;
 }
 
+/**
+ * The forced parameters last seen of a device, kept as one flat string (name NUL value NUL ...):
+ * a Map per device cost about 0.8 KiB and held on to the Inform's strings. XML 1.0 text holds
+ * no NUL, so it cannot occur in a name or value.
+ */
+function packSeen(seen: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  for (const [k, v] of seen) parts.push(k, v);
+  return parts.join('\u0000');
+}
+
+function unpackSeen(packed: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!packed) return out;
+  const parts = packed.split('\u0000');
+  for (let i = 0; i + 1 < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!);
+  return out;
+}
+
 export class EventBridge {
   /** Last forced-parameter values of recently active devices (bounded: idle devices cost no RAM). */
-  private readonly forcedSeen = new LRUCache<string, Map<string, string>>({ max: 10_000 });
+  private readonly forcedSeen = new LRUCache<string, string>({ max: 10_000 });
   /** How ValueChange subscriptions on device parameters are served. */
   readonly watch: ValueWatch;
   private readonly localAgent: LocalAgent;
@@ -109,8 +128,7 @@ export class EventBridge {
   inform(device: DeviceRecord, inform: Inform): void {
     const agent = device.endpointId;
     const codes = inform.event.map((e) => e.eventCode);
-    let seen = this.forcedSeen.get(device.deviceKey);
-    if (!seen) this.forcedSeen.set(device.deviceKey, (seen = new Map()));
+    const seen = unpackSeen(this.forcedSeen.get(device.deviceKey));
     const forcedChanged = new Set<string>();
     for (const p of inform.parameterList) {
       if (!FORCED.some((re) => re.test(p.name))) continue;
@@ -118,6 +136,7 @@ export class EventBridge {
       if (prev !== undefined && prev !== p.value) forcedChanged.add(p.name);
       seen.set(p.name, p.value);
     }
+    if (seen.size > 0) this.forcedSeen.set(device.deviceKey, packSeen(seen));
     if (codes.includes('0 BOOTSTRAP')) {
       for (const c of this.deps.controllers()) this.localAgent.emit('onBoardRequest', { agentEid: agent, controllerEid: c });
     }

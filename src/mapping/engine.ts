@@ -190,6 +190,8 @@ export class DeviceMapping {
   private readonly objects = new Map<string, { rule: ObjectRule; native: string | null }>();
   private readonly params = new Map<string, ConcreteParam>();
   private readonly reverse = new Map<string, string[]>();
+  /** Native tables ("{i}" form) whose rows become Device:2 rows, in a context the device has. */
+  private readonly rowSources = new Set<string>();
   private instanceMap: Record<string, number>;
   /** Native rows of the stored instance map per Device:2 table (to retire the numbers of rows that are gone). */
   private readonly storedRows = new Map<string, string[]>();
@@ -253,6 +255,7 @@ export class DeviceMapping {
         const table = uspObj.slice(0, -4);
         const found = new Set<string>();
         for (const src of this.sources(rule, ctx.native)) {
+          if (src.endsWith('}.')) this.rowSources.add(schemaOf(src.replace(/\{[a-z]\}/g, '0')));
           if (!/\{[a-z]\}/.test(src)) {
             if (this.native.hasObject(src)) found.add(src);
             continue;
@@ -264,6 +267,7 @@ export class DeviceMapping {
             .sort(natCompare);
           for (const o of m) found.add(o);
         }
+        if (rule.rowsWhen) for (const n of [...found]) if (!this.rowWanted(rule.rowsWhen, n)) found.delete(n);
         const groups = rule.groupByBand ? this.groupByBand(rule, [...found]) : [...found].map((n) => ({ members: [n] }) as { members: string[]; band?: Band });
         // listRows: one row per list item, keyed "<native object>#<item>" in the instance map.
         const ids = rule.listRows
@@ -342,15 +346,23 @@ export class DeviceMapping {
   static groupingNames(rules: MappingRules, names: Iterable<string>): string[] {
     const res: RegExp[] = [];
     for (const r of rules.objects) {
-      if (!r.groupByBand && !r.listRows) continue;
+      if (!r.groupByBand && !r.listRows && !r.rowsWhen) continue;
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : [])];
+      const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : []), ...Object.keys(r.rowsWhen ?? {})];
       for (const src of srcs) if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
     }
     if (res.length === 0) return [];
     const out: string[] = [];
     for (const n of names) if (res.some((re) => re.test(n))) out.push(n);
     return out;
+  }
+
+  /** Whether a native row's parameters have the values a rowsWhen rule asks (known values only). */
+  private rowWanted(when: Record<string, string[]>, native: string): boolean {
+    return Object.entries(when).every(([param, want]) => {
+      const v = this.native.hasParam(native + param) ? this.values.get(native + param) : undefined;
+      return v !== undefined && want.includes(v);
+    });
   }
 
   /** Items of a native list parameter of a row (values known at build): 0..n-1; one item (0) when its value is not known. */
@@ -821,6 +833,18 @@ export class DeviceMapping {
     const s = new Set<string>();
     for (const k of this.reverse.keys()) if (!k.endsWith('.')) s.add(k);
     return s;
+  }
+
+  /** Native objects (table rows and single objects) some Device:2 object stands for. */
+  placedNativeObjects(): Set<string> {
+    const s = new Set<string>();
+    for (const k of this.reverse.keys()) if (k.endsWith('.')) s.add(k);
+    return s;
+  }
+
+  /** Whether rows of this native table ("{i}" form) become Device:2 rows (the table may be empty). */
+  placesRowsOf(nativeTable: string): boolean {
+    return this.rowSources.has(nativeTable);
   }
 
   /** Native parameters of the device (not objects). */

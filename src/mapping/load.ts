@@ -79,6 +79,12 @@ export interface ObjectRule {
    * `listItem: -1` read the row's item.
    */
   listRows?: string;
+  /**
+   * Table rule: only native rows whose parameter (relative name) has one of these values (read
+   * when the device's mapping is built): a TR-098 WANDevice is a TR-181 Optical.Interface only when
+   * its WANAccessType says so. A row whose value is not known is left out: nothing is invented.
+   */
+  rowsWhen?: Record<string, string[]>;
   /** Table rule whose native is one object without instance numbers: that object is its only row (Layer3Forwarding -> Routing.Router.1). */
   oneRow?: boolean;
 }
@@ -180,6 +186,7 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
     });
     if (o.oneRow && (!o.usp.endsWith('{i}.') || natives.some((n) => /\{[a-z]\}/.test(n))))
       fail(['objects', i, 'oneRow'], `oneRow needs a table rule on native objects without placeholders (${o.usp})`);
+    if (o.rowsWhen && !o.usp.endsWith('{i}.')) fail(['objects', i, 'rowsWhen'], `rowsWhen needs a table rule (${o.usp})`);
     if (o.listRows && (!o.usp.endsWith('{i}.') || o.groupByBand))
       fail(['objects', i, 'listRows'], `listRows needs a table rule without groupByBand (${o.usp})`);
     if (o.groupByBand && !o.usp.endsWith('{i}.')) fail(['objects', i, 'groupByBand'], `only a table rule can group rows by band (${o.usp} is not a table)`);

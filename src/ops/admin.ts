@@ -27,7 +27,11 @@ import type { MtpStatus } from '../usp/mtp/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { ImportError, MAX_TAGS, TAG, importRows, parseCsv } from './device-import.js';
 import { deviceKeyOf, endpointIdOf } from '../cwmp/device-id.js';
+import { consoleRoutes, type ConsolePorts } from './console-api.js';
+import { onlineState, type ConnReqOutcome } from './online.js';
+import { type MigrationApiPorts, migrationRoutes } from './migration-api.js';
 import { TaskList, TaskListFull, TaskRequestError, parseTask, type TaskListOptions, type TaskPorts } from './tasks.js';
+import { type BulkDataApiPorts, bulkDataRoutes } from './bulkdata-api.js';
 
 export interface AdminServerOptions {
   host: string;
@@ -88,6 +92,14 @@ export interface AdminPorts {
   endpointIdScheme?: 'os' | 'ops';
   /** How northbound tasks reach a device (docs/nbi.md); absent: POST .../tasks answers 501. */
   tasks?: TaskPorts;
+  /** The device console's tree, Set and translation trace (src/ops/console-api.ts); absent: those endpoints answer 404. */
+  console?: ConsolePorts;
+  /** The last connection request's outcome for a device (src/ops/online.ts); absent: online from Informs only. */
+  lastConnectionRequest?(deviceKey: string): ConnReqOutcome | null;
+  /** Migrations to the devices' native USP Agents (docs/migration.md); absent: no /api/migration routes. */
+  migration?: MigrationApiPorts;
+  /** The device's Bulk Data profiles (GET /api/devices/{key}/bulkdata, docs/bulkdata.md). */
+  bulkData?: BulkDataApiPorts;
 }
 
 /** Per device in the admin API (and `devices --json`): the model's learned capabilities and its ValueChange subscriptions. */
@@ -347,6 +359,7 @@ export class AdminServer {
         res.json(t);
       }),
     );
+    if (this.ports.bulkData) api.use(bulkDataRoutes(this.ports.bulkData, (key) => this.findDevice(key)));
     api.put(
       '/devices/:key/tags',
       wrap(async (req, res) => {
@@ -390,6 +403,16 @@ export class AdminServer {
       '/summary',
       wrap((_req, res) => this.summary(res)),
     );
+    if (this.ports.console)
+      api.use(consoleRoutes({ ...this.ports.console, findDevice: (k) => this.findDevice(k), audit: (req, action, fields) => this.audit(req, action, fields) }));
+    if (this.ports.migration)
+      api.use(
+        migrationRoutes(
+          this.ports.migration,
+          (k) => this.findDevice(k),
+          (req, a, f) => this.audit(req, a, f),
+        ),
+      );
     api.use((_req, _res) => {
       throw new HttpError(404, 'no such API endpoint');
     });
@@ -436,33 +459,37 @@ export class AdminServer {
     return checks;
   }
 
-  private onlineWindowMs(periodicS: number | null): number {
-    return (periodicS && periodicS > 0 ? Math.max(2 * periodicS, 60) : this.ports.onlineWindowS) * 1000;
-  }
-
-  private online(lastInformMs: number | null, periodicS: number | null, now: number): boolean {
-    return lastInformMs !== null && now - lastInformMs < this.onlineWindowMs(periodicS);
+  /** online | unreachable | offline from the last Inform and the last connection request (src/ops/online.ts). */
+  private state(deviceKey: string, lastInformMs: number | null, periodicS: number | null, now: number): ReturnType<typeof onlineState> {
+    const lastConnReq = this.ports.lastConnectionRequest?.(deviceKey) ?? null;
+    return onlineState({ lastInformMs, periodicInformIntervalS: periodicS, onlineWindowS: this.ports.onlineWindowS, lastConnReq, now });
   }
 
   private async deviceSummary(d: DeviceRecord, now: number): Promise<Record<string, unknown>> {
-    const [state, learned, tags] = await Promise.all([
+    const [state, learned, tags, migration] = await Promise.all([
       this.ports.engine.deviceState(d.deviceKey),
       this.ports.learned(d),
       this.ports.store.getTags(d.deviceKey),
+      this.ports.migration?.service.view(d.deviceKey),
     ]);
+    const st = this.state(d.deviceKey, d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now);
+    const cr = this.ports.lastConnectionRequest?.(d.deviceKey) ?? null;
     return {
       endpointId: d.endpointId,
       deviceKey: d.deviceKey,
       deviceId: { ...d.deviceId },
       rootModel: d.rootModel,
       lastInform: d.lastInform,
-      online: this.online(d.lastInform ? Date.parse(d.lastInform) : null, d.periodicInformInterval, now),
+      online: st === 'online',
+      state: st,
+      lastConnectionRequest: cr ? { ok: cr.ok, at: new Date(cr.atMs).toISOString(), ...(cr.detail ? { detail: cr.detail } : {}) } : null,
       inSession: state.inSession,
       queuedRpcs: state.queuedRpcs,
       capabilities: learned.capabilities,
       valueChange: learned.valueChange,
       reach: this.ports.reach?.(d),
       tags,
+      migration,
     };
   }
 
@@ -672,6 +699,7 @@ export class AdminServer {
     for (const q of queued) await this.ports.engine.cancel(q.id);
     const deleted = await this.ports.store.deleteDevice(d.deviceKey);
     this.metrics.deviceIndex.delete(d.deviceKey);
+    this.ports.console?.trace.forget(d.endpointId);
     this.audit(req, 'delete device', { deviceKey: d.deviceKey, endpointId: d.endpointId, cancelledRpcs: queued.length });
     if (!deleted) throw new HttpError(404, `no device ${d.deviceKey}`);
     res.status(204).end();
@@ -742,8 +770,8 @@ export class AdminServer {
     let online = 0;
     const byRootModel: Record<string, number> = {};
     const byProductClass: Record<string, number> = {};
-    for (const d of m.deviceIndex.values()) {
-      if (this.online(d.lastInformMs, d.periodicInformInterval, now)) online++;
+    for (const [key, d] of m.deviceIndex) {
+      if (this.state(key, d.lastInformMs, d.periodicInformInterval, now) === 'online') online++;
       byRootModel[d.rootModel] = (byRootModel[d.rootModel] ?? 0) + 1;
       byProductClass[d.productClass] = (byProductClass[d.productClass] ?? 0) + 1;
     }

@@ -10,6 +10,7 @@ import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerConfig } from '../app/config.js';
 import type { ConnReqDispatcherEvents } from '../cwmp/connreq-dispatch.js';
+import type { SchedulerEvents as BulkDataSchedulerEvents } from '../bulkdata/scheduler.js';
 import type { SessionEngineEvents } from '../cwmp/session.js';
 import type { DeviceRecord } from '../store/types.js';
 import type { EndpointEvents } from '../usp/agent/endpoint.js';
@@ -53,6 +54,10 @@ export class MinuteRing {
 export interface RecentError {
   time: string;
   message: string;
+  /** The device it concerns (device key or agent Endpoint ID), when one does. */
+  device?: string;
+  /** The controller whose USP request it answered, when one did. */
+  fromId?: string;
 }
 
 /** What the summary needs per device, kept in memory (filled from the store, then from Informs). */
@@ -80,6 +85,7 @@ export class ProxyMetrics {
   readonly activeSessions: Gauge;
   readonly peerRefusals: Counter<'reason'>;
   readonly bulkDataReports: Counter<'protocol' | 'outcome'>;
+  readonly bulkDataLag: Histogram<'protocol' | 'via'>;
 
   readonly informsPerMinute = new MinuteRing();
   readonly uspRequestsPerMinute = new MinuteRing();
@@ -190,6 +196,14 @@ export class ProxyMetrics {
         }
       },
     });
+    this.bulkDataLag = new Histogram({
+      name: 'bulkdata_collection_lag_seconds',
+      help: "Time from a Bulk Data profile falling due to its values being read, by protocol and via (periodic-inform: rode the CPE's own session; connection-request: woke it)",
+      labelNames: ['protocol', 'via'],
+      // A collection riding a periodic Inform may wait up to its ReportingInterval.
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers,
+    });
     this.controllersConnected = new Gauge({
       name: 'usp_controllers_connected',
       help: 'Controllers reachable per MTP (WebSocket: open connections; MQTT/STOMP: configured controllers while the broker connection is up)',
@@ -247,12 +261,13 @@ export class ProxyMetrics {
       const result = outcome ? (outcome.kind === 'fault' ? 'fault' : 'success') : (error?.reason ?? 'error');
       this.rpcs.inc({ method, outcome: result });
       if (outcome) this.rpcDuration.observe({ method }, ms / 1000);
-      if (outcome?.kind === 'fault') this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`);
-      else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`);
+      if (outcome?.kind === 'fault')
+        this.error(`${method} on ${deviceKey}: cwmp Fault ${outcome.fault.faultCode} ${outcome.fault.faultString}`, { device: deviceKey });
+      else if (error && error.reason !== 'cancelled') this.error(`${method} on ${deviceKey} failed (${error.reason}): ${error.message}`, { device: deviceKey });
     };
     const onConnReqAttempt: Listener<ConnReqDispatcherEvents, 'attempt'> = ({ transport, outcome }) => this.connectionRequests.inc({ transport, outcome });
     const onConnReq: Listener<ConnReqDispatcherEvents, 'result'> = ({ deviceKey, result: r }) => {
-      if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`);
+      if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`, { device: deviceKey });
     };
     const onRecord: Listener<EndpointEvents, 'record'> = ({ mtp, direction, msgType, ms }) => {
       this.uspRecords.inc({ mtp, direction, type: msgType });
@@ -273,6 +288,8 @@ export class ProxyMetrics {
     src.connectionRequests.on('attempt', onConnReqAttempt);
     src.endpoint.on('record', onRecord);
     src.endpoint.on('dropped', onDropped);
+    const onCollected: Listener<BulkDataSchedulerEvents, 'collected'> = ({ protocol, via, lagMs }) => this.bulkDataLag.observe({ protocol, via }, lagMs / 1000);
+    src.bulkData?.on('collected', onCollected);
     // The device index: everything registered so far (Informs arriving meanwhile win).
     const ready = src.listDevices().then(
       (all) => {
@@ -291,6 +308,7 @@ export class ProxyMetrics {
         src.connectionRequests.off('attempt', onConnReqAttempt);
         src.endpoint.off('record', onRecord);
         src.endpoint.off('dropped', onDropped);
+        src.bulkData?.off('collected', onCollected);
         this.sources = null;
       },
     };
@@ -306,8 +324,8 @@ export class ProxyMetrics {
     });
   }
 
-  error(message: string): void {
-    this.errors.push({ time: new Date().toISOString(), message });
+  error(message: string, about: { device?: string; fromId?: string } = {}): void {
+    this.errors.push({ time: new Date().toISOString(), message, ...about });
     if (this.errors.length > MAX_ERRORS) this.errors.splice(0, this.errors.length - MAX_ERRORS);
   }
 
@@ -398,6 +416,8 @@ export interface MetricsSources extends GaugeSources {
   engine: Events<SessionEngineEvents> & { readonly activeSessions: number };
   connectionRequests: Events<ConnReqDispatcherEvents>;
   endpoint: Events<EndpointEvents>;
+  /** Bulk Data collections (the lag histogram). */
+  bulkData?: Events<BulkDataSchedulerEvents>;
   /** The registered devices, to fill the device index at start. */
   listDevices: () => Promise<DeviceRecord[]>;
 }

@@ -385,6 +385,8 @@ export class SqliteStore implements Store {
    * through this object, so the cache is exact for this process (other processes only read).
    */
   private readonly cache: LRUCache<string, DeviceRecord>;
+  /** Endpoint ID -> device key of the devices looked up by endpoint ID (checked against the cache on use). */
+  private readonly keyByEndpoint: LRUCache<string, string>;
   /** Inform bookkeeping not yet written: batched into one transaction (write-behind, <= flushMs). */
   private readonly pendingTouches = new Map<string, [string, string, string | null]>();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -439,6 +441,7 @@ export class SqliteStore implements Store {
       for (const [key, [at, events, url]] of this.pendingTouches) touch.run(at, events, url, key);
     });
     this.cache = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? 10_000) });
+    this.keyByEndpoint = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? 10_000) });
     this.flushMs = opts.touchFlushMs ?? 25;
   }
 
@@ -526,9 +529,18 @@ export class SqliteStore implements Store {
   }
 
   async getDeviceByEndpointId(endpointId: string): Promise<DeviceRecord | null> {
+    // Asked several times per USP request: answered from the device cache when it holds the
+    // device (exact for this process, see `cache`); the endpoint ID is checked, it may have moved.
+    const key = this.keyByEndpoint.get(endpointId);
+    const hit = key === undefined ? undefined : this.cache.get(key);
+    if (hit && hit.endpointId === endpointId) return copyDevice(hit);
     this.flushForRead();
     const r = this.st.getByEndpoint.get(endpointId);
-    return r ? toDevice(r, this.secrets) : null;
+    if (!r) return null;
+    const d = toDevice(r, this.secrets);
+    this.cache.set(d.deviceKey, copyDevice(d));
+    this.keyByEndpoint.set(endpointId, d.deviceKey);
+    return d;
   }
 
   async getDeviceByCpeUsername(username: string): Promise<DeviceRecord | null> {

@@ -150,7 +150,7 @@ export interface Store {
  * 'transfer': firmware Download() commands not reported back yet, per deviceKey;
  * 'bulkdata': the Device.BulkData. rows of an agent (src/bulkdata/), per agent Endpoint ID.
  */
-export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer' | 'bulkdata';
+export type LearnedKind = 'model' | 'device' | 'watch' | 'transfer' | 'bulkdata' | 'migration';
 
 export interface PendingNotify {
   msgId: string;

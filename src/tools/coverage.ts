@@ -1,8 +1,9 @@
 /**
  * `cwmp-usp-proxy mapping coverage --model FILE.csv [--mapping FILE.json] [--json] [--unplaced]`:
  * which Device:2 parameters resolve on a device model dump; of the device's own parameters, those
- * placed in Device:2 (share of all, and of the non-vendor ones: no X_ segment, TR-106 3.3), those
- * reachable only through the extension object Device.X_<VENDOR>_Native. (the rest of a TR-098
+ * placed in Device:2 (share of all, and of the standard ones: those the BBF TR-098 model defines,
+ * src/mapping/bbf-names.ts; vendor X_ names, TR-106 3.3, and non-standard names, neither X_ nor
+ * BBF, are counted apart), those reachable only through the extension object Device.X_<VENDOR>_Native. (the rest of a TR-098
  * tree; a Device:2 device's LocalAgent./MQTT./STOMP. that the proxy shadows); and the native names
  * the mapping would ask for that the device does not list (phantoms: a CPE faults 9005 on them,
  * TR-069 A.3.2.2, or drops the session).
@@ -14,6 +15,7 @@ import { loadDefaultMapping, loadMapping } from '../mapping/load.js';
 import { DeviceMapping, schemaOf, type NativeParamInfo } from '../mapping/engine.js';
 import { DEFAULT_EXTENSION_VENDOR, NativeExtension } from '../interworking/extension.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
+import { type BbfNameSet, type NameOrigin, tr098Names } from '../mapping/bbf-names.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -30,6 +32,12 @@ export interface CoverageResult {
   /** Native parameters with no vendor (X_) segment, and how many of them are placed. */
   nonVendorParams: number;
   nonVendorPlaced: number;
+  /**
+   * By origin: defined by the BBF model of the root (the target share counts these only), vendor
+   * (X_), non-standard (no X_ yet in no BBF version: TR-106 3.3 asks extensions to carry X_).
+   * A TR-181 device's names are told apart by X_ only (passed through, all placed).
+   */
+  byOrigin: Record<NameOrigin, { params: number; placed: number }>;
   /** The extension object, and the native parameters reachable only through it. */
   extensionObject: string;
   extensionOnly: number;
@@ -59,15 +67,22 @@ export function coverage(file: string, mappingFile?: string, onProgress?: (done:
   const { root, params, values } = modelParams(file);
   const listed = new Set(params.filter((p) => !p.name.endsWith('.')).map((p) => p.name));
   const ext = new NativeExtension(DEFAULT_EXTENSION_VENDOR, LOCAL_AGENT_PREFIXES);
-  const figures = (placed: (n: string) => boolean, viaExtension: (n: string) => boolean) => {
+  const figures = (placed: (n: string) => boolean, viaExtension: (n: string) => boolean, origin: (n: string) => NameOrigin) => {
     const all = [...listed];
     const nonVendor = all.filter((n) => !isVendor(n));
     const unplaced = all.filter((n) => !placed(n));
+    const byOrigin: CoverageResult['byOrigin'] = { bbf: { params: 0, placed: 0 }, vendor: { params: 0, placed: 0 }, 'non-standard': { params: 0, placed: 0 } };
+    for (const n of all) {
+      const o = byOrigin[origin(n)];
+      o.params++;
+      if (placed(n)) o.placed++;
+    }
     return {
       nativeParams: all.length,
       reachable: all.length - unplaced.length,
       nonVendorParams: nonVendor.length,
       nonVendorPlaced: nonVendor.filter(placed).length,
+      byOrigin,
       extensionObject: ext.prefix,
       extensionOnly: unplaced.filter(viaExtension).length,
       unreachable: unplaced.filter((n) => !viaExtension(n)).length,
@@ -78,7 +93,16 @@ export function coverage(file: string, mappingFile?: string, onProgress?: (done:
     // Passed through: the proxy asks a Device:2 device for its own names only; what its own
     // agent objects shadow is under the extension object.
     const shadowed = (n: string) => ext.isShadowed('Device', n);
-    return { root, ...figures((n) => !shadowed(n), shadowed), phantoms: [], objects: [] };
+    return {
+      root,
+      ...figures(
+        (n) => !shadowed(n),
+        shadowed,
+        (n) => (isVendor(n) ? 'vendor' : 'bbf'),
+      ),
+      phantoms: [],
+      objects: [],
+    };
   }
   const rules = mappingFile ? loadMapping(mappingFile) : loadDefaultMapping();
   const m = new DeviceMapping(rules, { deviceKey: file, params, values });
@@ -92,17 +116,46 @@ export function coverage(file: string, mappingFile?: string, onProgress?: (done:
   // Every native name a Get of Device. would read, checked against the dump itself, not the engine's view of it.
   const phantoms = new Set<string>();
   for (const p of m.paramsUnder('Device.')) for (const n of m.toNative(p) ?? []) if (!listed.has(n)) phantoms.add(n);
-  const placed = m.reachableNativeParams();
+  const names = tr098Names();
+  const read = m.reachableNativeParams();
+  const counted = countedTablesPlaced(names, listed, params, m);
   const rootModel = root === 'InternetGatewayDevice.' ? 'InternetGatewayDevice' : null;
   return {
     root,
     ...figures(
-      (n) => placed.has(n),
+      (n) => read.has(n) || counted.has(n),
       (n) => rootModel !== null && ext.toUsp(rootModel, n) !== null,
+      (n) => (rootModel !== null ? names.origin(n) : isVendor(n) ? 'vendor' : 'bbf'),
     ),
     phantoms: [...phantoms],
     objects,
   };
+}
+
+/**
+ * A table's NumberOfEntries parameter (by the BBF model) is placed when every row of the table is a
+ * Device:2 row (an empty table: when the mapping makes Device:2 rows of that table): the Device:2
+ * table's own NumberOfEntries, computed from its rows (TR-106 3.2.2), carries what it says. One row
+ * not placed leaves it unplaced.
+ */
+function countedTablesPlaced(names: BbfNameSet, listed: ReadonlySet<string>, params: readonly NativeParamInfo[], m: DeviceMapping): Set<string> {
+  const placedObjects = m.placedNativeObjects();
+  const out = new Set<string>();
+  const objects = params.filter((p) => p.name.endsWith('.')).map((p) => p.name);
+  for (const n of listed) {
+    const parent = n.slice(0, n.lastIndexOf('.') + 1);
+    const byModel = names.tablesCountedBy(schemaOf(n));
+    // Outside the BBF set (TR-104 under Services.): TR-106's convention, <Table>NumberOfEntries beside <Table>.{i}.
+    const s = schemaOf(n);
+    const tables = byModel.length > 0 ? byModel : n.endsWith('NumberOfEntries') ? [`${s.slice(0, -'NumberOfEntries'.length)}.{i}.`] : [];
+    for (const table of tables) {
+      const rowName = table.slice(0, -'{i}.'.length);
+      const prefix = parent + rowName.slice(rowName.slice(0, -1).lastIndexOf('.') + 1);
+      const rows = objects.filter((o) => o.startsWith(prefix) && /^\d+\.$/.test(o.slice(prefix.length)));
+      if (rows.length > 0 ? rows.every((r) => placedObjects.has(r)) : m.placesRowsOf(table)) out.add(n);
+    }
+  }
+  return out;
 }
 
 /** A vendor parameter: some segment of its path is a TR-106 vendor extension (X_<VENDOR>_...). */
@@ -135,7 +188,8 @@ export const MAPPING_USAGE = `Usage: cwmp-usp-proxy mapping coverage --model FIL
 
 Shows which Device:2 objects and parameters the TR-098 -> Device:2 mapping serves for a device
 model dump (CSV as in assets/sim-models); of the device's native parameters, the share placed in
-Device:2 (of all, and of the non-vendor ones), those reachable only through the extension object
+Device:2 (of all, and of the standard ones: those the BBF TR-098 model defines; vendor X_ names and
+non-standard ones, in no BBF version, are counted apart), those reachable only through the extension object
 Device.X_${DEFAULT_EXTENSION_VENDOR}_Native. (interworking.extensionVendor), and the native names
 it would ask for that the device does not list (phantoms; must be 0).
 
@@ -205,6 +259,7 @@ export function runMappingCli(argv: readonly string[], io: CliIo = defaultIo): n
         ...figures,
         placedShare: Number(pct(r.reachable, r.nativeParams)),
         nonVendorPlacedShare: Number(pct(r.nonVendorPlaced, r.nonVendorParams)),
+        bbfPlacedShare: Number(pct(r.byOrigin.bbf.placed, r.byOrigin.bbf.params)),
         reachableShare: Number(pct(r.nativeParams - r.unreachable, r.nativeParams)),
         objects: objects.map((o) => ({ path: o.path, instances: o.instances, params: o.params.length })),
         ...(listUnplaced ? { unplaced: unplacedGroups(unplaced) } : {}),
@@ -215,6 +270,10 @@ export function runMappingCli(argv: readonly string[], io: CliIo = defaultIo): n
   const summary = (): void => {
     io.out(
       `placed in Device:2: ${r.reachable}/${r.nativeParams} native parameters (${pct(r.reachable, r.nativeParams)}%); non-vendor: ${r.nonVendorPlaced}/${r.nonVendorParams} (${pct(r.nonVendorPlaced, r.nonVendorParams)}%)`,
+    );
+    const o = r.byOrigin;
+    io.out(
+      `standard (${r.root === 'Device.' ? 'no X_' : 'defined by BBF TR-098'}): ${o.bbf.placed}/${o.bbf.params} (${pct(o.bbf.placed, o.bbf.params)}%); vendor X_: ${o.vendor.placed}/${o.vendor.params}; non-standard (no X_, in no BBF version): ${o['non-standard'].placed}/${o['non-standard'].params}`,
     );
     io.out(`reachable only through ${r.extensionObject}: ${r.extensionOnly}`);
     io.out(`reachable in all: ${r.nativeParams - r.unreachable}/${r.nativeParams} (${pct(r.nativeParams - r.unreachable, r.nativeParams)}%)`);

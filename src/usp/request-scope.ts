@@ -24,6 +24,11 @@ export function requestSignal(): AbortSignal | undefined {
   return storage.getStore()?.signal;
 }
 
+/** The current request's scope object (a key for per-request notes such as the translation trace); undefined outside a request. */
+export function currentRequestScope(): RequestScope | undefined {
+  return storage.getStore();
+}
+
 /** Registers `fn` to run when the current request's handler finishes; false (and `fn` not kept) outside a request. */
 export function atRequestEnd(fn: () => void): boolean {
   const ends = storage.getStore()?.ends;

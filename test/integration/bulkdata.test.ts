@@ -148,6 +148,11 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // A collector asking for Basic: the proxy answers the challenge, then sends it first.
+      if (!req.headers.authorization) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="bdc"' }).end();
+        return;
+      }
       const status = failures-- > 0 ? 500 : 200;
       got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), status });
       res.writeHead(status).end();
@@ -243,13 +248,19 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   assert.equal(rows[0], 'ReportTimestamp,ParameterName,ParameterValue,ParameterType');
   assert.match(rows[1]!, new RegExp(`^\\d+,Device\\.DeviceInfo\\.SerialNumber,${serial},string$`));
 
-  // A collector URL on a link-local address is refused as a connection request would be.
+  // A collector URL on a link-local address is refused at Set time (7012), as a connection request would be.
+  const linkLocal = await ctl.req(
+    set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://169.254.169.254/latest' }, required: true }]),
+    20_000,
+  );
+  assert.equal(linkLocal.header.msgType, 'ERROR', JSON.stringify(linkLocal.body));
+  const urlErr = linkLocal.body.error?.paramErrs?.[0];
+  assert.equal(urlErr?.errCode, 7012, JSON.stringify(linkLocal.body));
+  assert.match(urlErr?.errMsg ?? '', /link-local/);
+  // A host name is checked when a report is sent: one that does not resolve is refused then.
   const scheduler = tp!.proxy.bulkDataScheduler;
   const refusedBefore = scheduler.counts['HTTP|refused'] ?? 0;
-  ok(
-    await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://169.254.169.254/latest' }, required: true }]), 20_000),
-    'SET_RESP',
-  );
+  ok(await ctl.req(set([{ objPath: 'Device.BulkData.Profile.1.HTTP.', params: { URL: 'http://collector.invalid/bdc' }, required: true }]), 20_000), 'SET_RESP');
   await until(() => (scheduler.counts['HTTP|refused'] ?? 0) > refusedBefore, 'a refused report');
   const metrics = await tp!.proxy.metrics.metricsText();
   assert.match(metrics, /bulkdata_reports_total\{protocol="HTTP",outcome="sent"\} [1-9]/);

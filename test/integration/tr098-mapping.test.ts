@@ -504,7 +504,7 @@ test('mapping coverage of the four reference models', { skip }, () => {
     if (file.includes('tr098')) assert.ok(j.reachable > 0);
     const tables = j.objects.filter((o: { path: string }) => o.path.endsWith('{i}.')).length;
     console.log(
-      `coverage ${file}: placed ${j.reachable}/${j.nativeParams} (${j.placedShare}%), non-vendor ${j.nonVendorPlaced}/${j.nonVendorParams} (${j.nonVendorPlacedShare}%), extension object only ${j.extensionOnly}, reachable ${j.reachableShare}%, phantoms ${j.phantoms.length} (${tables} mapped tables)`,
+      `coverage ${file}: placed ${j.reachable}/${j.nativeParams} (${j.placedShare}%), non-vendor ${j.nonVendorPlaced}/${j.nonVendorParams} (${j.nonVendorPlacedShare}%), BBF-defined ${j.byOrigin.bbf.placed}/${j.byOrigin.bbf.params} (${j.bbfPlacedShare}%), non-standard ${j.byOrigin['non-standard'].params}, extension object only ${j.extensionOnly}, reachable ${j.reachableShare}%, phantoms ${j.phantoms.length} (${tables} mapped tables)`,
     );
   }
 });

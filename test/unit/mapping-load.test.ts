@@ -62,7 +62,7 @@ test('semantic errors: unknown count table, unknown compose input, JSON syntax',
   assert.ok(e.line > 1);
 });
 
-test('semantic errors of the row-shaping rules: groupByBand, listRows and oneRow only on fitting tables, derived band only with groupByBand', () => {
+test('semantic errors of the row-shaping rules: groupByBand, listRows, rowsWhen and oneRow only on fitting tables, derived band only with groupByBand', () => {
   /** The bundled mapping with one rule changed. */
   const edit = (usp: string, change: (rule: Record<string, unknown>) => void): string => {
     const doc = JSON.parse(good) as { objects: Record<string, unknown>[] };
@@ -75,6 +75,16 @@ test('semantic errors of the row-shaping rules: groupByBand, listRows and oneRow
     edit('Device.WiFi.', (r) => (r.listRows = 'X')),
     /objects\/\d+\/listRows$/,
     /listRows needs a table rule/,
+  );
+  expectError(
+    edit('Device.WiFi.', (r) => (r.rowsWhen = { Type: ['x'] })),
+    /objects\/\d+\/rowsWhen$/,
+    /rowsWhen needs a table rule/,
+  );
+  expectError(
+    edit('Device.Optical.Interface.{i}.', (r) => (r.rowsWhen = { 'WANCommonInterfaceConfig.WANAccessType': [] })),
+    /objects\/\d+\/rowsWhen\/WANCommonInterfaceConfig\.WANAccessType$/,
+    /needs at least 1 item/,
   );
   expectError(
     edit('Device.DeviceInfo.', (r) => (r.groupByBand = { band: ['Band'] })),

@@ -213,6 +213,38 @@ test('MQTT 5: records both ways with Response Topic, Content Type and usp-endpoi
   assert.equal(records, 1);
 });
 
+test('sends of one event-loop turn (written together) each resolve on their PUBACK and arrive in order', async (t) => {
+  const b = need(t);
+  if (!b) return;
+  const { agent, controller: ctlTopic } = topics();
+  const ctl = await controller(b.url, ctlTopic);
+  t.after(() => ctl.endAsync(true));
+  const m = makeMtp(b.url, { agentTopic: agent });
+  t.after(() => m.stop());
+  const opened = next(m, 'channelOpen');
+  await m.start();
+  await opened;
+  const got: number[] = [];
+  const all = new Promise<void>((resolve) =>
+    ctl.on('message', (_topic, payload) => {
+      got.push(payload[0]!);
+      if (got.length === 20) resolve();
+    }),
+  );
+  // Twenty sends started in one turn: held on the corked socket until the turn ends.
+  const sends = Array.from({ length: 20 }, (_, i) => m.send('os::012345-SN1', { mtp: 'mqtt', address: ctlTopic }, new Uint8Array([i, 1, 2])));
+  await Promise.all(sends);
+  await all;
+  assert.deepEqual(
+    got,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  // The socket is written again after the turn: a later send goes out too.
+  const later = nextMessage(ctl);
+  await m.send('os::012345-SN1', { mtp: 'mqtt', address: ctlTopic }, new Uint8Array([99]));
+  assert.deepEqual([...(await later).payload], [99]);
+});
+
 test('oversize records are dropped with a warning (inbound) and rejected (outbound)', async (t) => {
   const b = need(t);
   if (!b) return;

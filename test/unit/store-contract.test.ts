@@ -95,6 +95,25 @@ function contract(open: Open): void {
     assert.deepEqual(await store.getDeviceByEndpointId(a.endpointId), a);
   });
 
+  it('getDeviceByEndpointId follows an Endpoint ID that moved to another device, and a deleted device', async (t) => {
+    const store = await fresh(t);
+    const a = device('MOVE1');
+    await store.upsertDevice(a);
+    assert.deepEqual(await store.getDeviceByEndpointId(a.endpointId), a);
+    const moved = { ...a, endpointId: 'os::MOVED-1' };
+    await store.upsertDevice(moved);
+    assert.equal(await store.getDeviceByEndpointId(a.endpointId), null);
+    assert.deepEqual(await store.getDeviceByEndpointId(moved.endpointId), moved);
+    const b = { ...device('MOVE2'), endpointId: a.endpointId };
+    await store.upsertDevice(b);
+    assert.deepEqual(await store.getDeviceByEndpointId(a.endpointId), b);
+    const found = await store.getDeviceByEndpointId(b.endpointId);
+    found!.softwareVersion = 'changed by the caller';
+    assert.deepEqual(await store.getDeviceByEndpointId(b.endpointId), b, 'a copy: the caller cannot change what is held');
+    await store.deleteDevice(b.deviceKey);
+    assert.equal(await store.getDeviceByEndpointId(a.endpointId), null);
+  });
+
   it('tags (migration 9): set, replace, search by tag, gone with the device', async (t) => {
     const store = await fresh(t);
     const [a, b] = [device('TAG1'), device('TAG2')];

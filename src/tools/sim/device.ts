@@ -22,6 +22,7 @@ import { CpeHttpClient, type CpeAuth, type DigestState } from './http-client.js'
 import { withEnvelopePrefix } from './envelope-prefix.js';
 import { DeviceModel, lastSegment, type ModelTemplate } from './model.js';
 import { type QuirkDrop, type QuirkOutcome, type Quirks, quirkOutcome } from './quirks.js';
+import { dualStackTemplate, NativeAgent, nativeEndpointId } from './native-agent.js';
 import { faultString, handleRpc, makeFault, SUPPORTED_METHODS, type PostAction, type RpcContext } from './rpc.js';
 
 export interface SimTimers {
@@ -199,13 +200,16 @@ export class SimDevice extends EventEmitter {
   private stopped = false;
   /** True while "rebooting": connection requests are refused. */
   offline = false;
+  /** The device's own USP Agent (quirk dual-stack), else null. */
+  readonly native: NativeAgent | null = null;
 
   constructor(opts: SimDeviceOptions) {
     super();
     this.opts = opts;
     this.timers = { ...DEFAULT_TIMERS, ...stripUndefined(opts.timers ?? {}) };
     this.serial = opts.serial;
-    this.model = new DeviceModel(opts.template);
+    this.quirks = opts.quirks ?? {};
+    this.model = new DeviceModel(this.quirks.dualStack ? dualStackTemplate(opts.template) : opts.template);
     this.root = opts.template.root;
     const t = opts.template.deviceId;
     this.deviceId = {
@@ -215,8 +219,14 @@ export class SimDevice extends EventEmitter {
       serialNumber: opts.serial,
     };
     this.crUrl = opts.connectionRequestUrl ?? '';
-    this.quirks = opts.quirks ?? {};
     this.applyIdentity();
+    if (this.quirks.dualStack) {
+      const native = new NativeAgent(this);
+      native.on('warning', (w) => this.log('native agent', w));
+      // The agent follows its settings after every session in which the ACS may have changed them.
+      this.on('session', () => void native.reconcile(this.offline || this.stopped));
+      this.native = native;
+    }
   }
 
   /** Per-device values written over the template (again after a factory reset). */
@@ -230,6 +240,7 @@ export class SimDevice extends EventEmitter {
     put(r + 'DeviceInfo.ManufacturerOUI', this.deviceId.oui);
     put(r + 'DeviceInfo.ProductClass', this.deviceId.productClass);
     put(r + 'DeviceInfo.Manufacturer', this.deviceId.manufacturer);
+    if (this.quirks.dualStack) put(r + 'LocalAgent.EndpointID', nativeEndpointId(this.deviceId.oui, this.serial));
     put(r + 'ManagementServer.URL', o.acsUrl);
     if (o.auth && o.auth.mode !== 'none') {
       put(r + 'ManagementServer.Username', o.auth.username);
@@ -380,6 +391,7 @@ export class SimDevice extends EventEmitter {
     for (const t of [this.retryTimer, this.periodicTimer, this.valueChangeTimer]) if (t) clearTimeout(t);
     this.retryTimer = this.periodicTimer = this.valueChangeTimer = null;
     this.client?.close();
+    void this.native?.stop();
   }
 
   /** Bumps counters with notification on (uptime-like values), as a live device would. */
@@ -677,6 +689,7 @@ export class SimDevice extends EventEmitter {
 
   private rebootThen(onBoot: () => void): void {
     this.offline = true;
+    void this.native?.stop();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     if (this.periodicTimer) clearTimeout(this.periodicTimer);

@@ -30,6 +30,8 @@ export interface Quirks {
   noDeepGpn?: boolean;
   /** On one of these ACS RPCs: close the TCP connection and stay silent until the next periodic Inform or connection request. */
   dropOn?: readonly string[];
+  /** A TR-181 CPE with its own USP Agent, started when its LocalAgent/MQTT settings are set (native-agent.ts). */
+  dualStack?: boolean;
 }
 
 /** The strictest profile seen in the field (preset `strict`); tests and benches use it. */
@@ -47,6 +49,7 @@ export const QUIRK_HELP: ReadonlyArray<readonly [string, string]> = [
   ['max-gpv=N', 'Fault 9004 on a GetParameterValues of more than N names'],
   ['no-deep-gpn', 'GetParameterNames NextLevel=false on the root object -> Fault 9004'],
   ['drop-on=METHOD', 'on that ACS RPC, close the connection and stay silent until the next periodic Inform or connection request'],
+  ['dual-stack', 'TR-181 only: a native USP Agent over MQTT, started when Device.LocalAgent./Device.MQTT.Client.1. are set and enabled'],
   ['strict', `preset: ${STRICT_QUIRKS.join(',')}`],
   ['none', 'no quirks (the default)'],
 ];
@@ -117,6 +120,9 @@ function apply(q: Quirks, item: string, dropOn: string[]): void {
     case 'no-deep-gpn':
       q.noDeepGpn = flag();
       break;
+    case 'dual-stack':
+      q.dualStack = flag();
+      break;
     case 'soap-prefix': {
       const p = need('PREFIX');
       if (p !== '' && (!NCNAME.test(p) || /^xml/i.test(p))) throw new Error(`quirk "soap-prefix": "${p}" is not a usable XML namespace prefix`);
@@ -154,6 +160,7 @@ export function formatQuirks(q: Quirks): string {
   if (q.slowMs !== undefined) out.push(`slow=${q.slowMs}`);
   if (q.maxGpv !== undefined) out.push(`max-gpv=${q.maxGpv}`);
   if (q.noDeepGpn) out.push('no-deep-gpn');
+  if (q.dualStack) out.push('dual-stack');
   for (const m of q.dropOn ?? []) out.push(`drop-on=${m}`);
   return out.length > 0 ? out.join(',') : 'none';
 }

@@ -18,7 +18,7 @@ import type { Mtp } from '../mtp/types.js';
 import { WebSocketMtp } from '../mtp/websocket.js';
 import { MqttMtp } from '../mtp/mqtt.js';
 import { StompMtp } from '../mtp/stomp.js';
-import { type DeviceIdentity, Notifier } from './notify.js';
+import { type DeviceIdentity, Notifier, type NotifierOptions } from './notify.js';
 import { type Coordination, SingleInstance } from './coordination.js';
 import { loadClientTls, loadServerTls, readPem, withSystemRoots } from '../../util/tls.js';
 import { getLimits } from '../handlers/context.js';
@@ -45,6 +45,8 @@ export interface AgentSideOptions {
   coordination?: Coordination;
   /** The device behind an agent, for OnBoardRequest. */
   deviceIdentity?: (agentEid: string) => Promise<DeviceIdentity | null>;
+  /** Notifications an agent does not send (NotifierOptions.quiet). */
+  quiet?: NotifierOptions['quiet'];
 }
 
 export class AgentSide {
@@ -181,6 +183,7 @@ export class AgentSide {
       store,
       coordination: this.coordination,
       deviceIdentity: opts.deviceIdentity,
+      quiet: opts.quiet,
     });
     this.notifier = notifier;
   }

@@ -78,6 +78,8 @@ export interface EndpointEvents {
   dropped: [{ mtp: MtpKind; reason: string }];
   /** A request from an untrusted controller (not configured, or not authenticated) was answered as such. */
   untrusted: [{ mtp: MtpKind; fromId: string; reason: UntrustedReason }];
+  /** A request was answered (the translation trace, src/ops/trace.ts); `scope` is the request scope its work ran in. */
+  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number }];
 }
 
 export interface UspEndpointOptions {
@@ -417,12 +419,16 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
     const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
-    const abort = new AbortController();
-    if (conn !== null && this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
-    else if (conn !== null) {
-      let set = this.pendingByConn.get(conn);
-      if (!set) this.pendingByConn.set(conn, (set = new Set()));
-      set.add(abort);
+    // Made when first asked for: most requests (a broker MTP, the proxy's own subtrees) never look.
+    let abort: AbortController | null = null;
+    if (conn !== null) {
+      abort = new AbortController();
+      if (this.closedConns.has(conn)) abort.abort(new Error('the controller connection closed'));
+      else {
+        let set = this.pendingByConn.get(conn);
+        if (!set) this.pendingByConn.set(conn, (set = new Set()));
+        set.add(abort);
+      }
     }
     const ctx: HandlerContext = {
       ...this.context,
@@ -434,8 +440,15 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     let resp: Msg | null;
     const started = performance.now();
     const ends: Array<() => void> = [];
+    const scope = {
+      ends,
+      get signal(): AbortSignal {
+        abort ??= new AbortController();
+        return abort.signal;
+      },
+    };
     try {
-      resp = await runInRequestScope({ signal: abort.signal, ends }, () => handle(ctx, msg));
+      resp = await runInRequestScope(scope, () => handle(ctx, msg));
     } finally {
       for (const end of ends.splice(0)) {
         try {
@@ -447,12 +460,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       done?.();
       if (conn !== null) {
         const set = this.pendingByConn.get(conn);
-        set?.delete(abort);
+        set?.delete(abort!);
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
     if (resp && request && this.log.isLevelEnabled('info'))
       this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
+    if (resp && request) this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms: performance.now() - started });
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
@@ -460,7 +474,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       answered = await this.answer(mtp, rec, reply, resp);
       // The controller went away meanwhile: the outcome of what it asked is kept for its return
       // (a read-only request whose work was stopped because it left owes nothing).
-      if (!answered && who.trusted && !abort.signal.aborted) {
+      if (!answered && who.trusted && !abort?.signal.aborted) {
         const kept = this.lateAnswers.keep({
           agentEid: rec.toId,
           controllerEid: rec.fromId,

@@ -45,7 +45,15 @@ export interface LocalAgentOptions {
   mtpStatus?: () => MtpLiveStatus;
   /** Several instances sharing one store (default: this one alone). */
   coordination?: Coordination;
+  /**
+   * Agents whose tree is as configured (no Subscription, Request or change) kept in memory; the
+   * least recently used beyond are released and seeded again on next use (default 1,024).
+   */
+  maxIdleAgents?: number;
 }
+
+/** Default of LocalAgentOptions.maxIdleAgents: about 5 KiB each. */
+export const DEFAULT_MAX_IDLE_AGENTS = 1024;
 
 /** A TR-106 list value as its entries. */
 function listOf(value: string | undefined): string[] {
@@ -80,16 +88,21 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     this.coordination = opts.coordination ?? new SingleInstance();
     this.predefined = predefinedRoles(config.controllerTrust.roles);
     this.coordination.on('rowsChanged', ({ agentEid, subscriptions, requests }) => this.reload(agentEid, subscriptions, requests));
-    this.model = new MemoryModel(LOCAL_AGENT_PREFIXES, LOCAL_AGENT_SCHEMA, {
-      seed: (eid, tree) => this.seed(eid, tree),
-      computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
-      validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
-      prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
-      changed: (e) => this.onChange(e),
-      allocate: (eid, tablePath, next) => this.coordination.allocateInstance(eid, tablePath, next),
-      guard: (ctx, op, path) => this.guard(ctx, op, path),
-      operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
-    });
+    this.model = new MemoryModel(
+      LOCAL_AGENT_PREFIXES,
+      LOCAL_AGENT_SCHEMA,
+      {
+        seed: (eid, tree) => this.seed(eid, tree),
+        computed: (eid, objectPath, schemaPath, param) => this.computed(eid, objectPath, schemaPath, param),
+        validate: (ctx, schemaPath, values, before, settings) => this.validate(ctx, schemaPath, values, before, settings),
+        prepareAdd: (ctx, schemaPath, tablePath, values, tree) => this.prepareAdd(ctx, schemaPath, tablePath, values, tree),
+        changed: (e) => this.onChange(e),
+        allocate: (eid, tablePath, next) => this.coordination.allocateInstance(eid, tablePath, next),
+        guard: (ctx, op, path) => this.guard(ctx, op, path),
+        operate: (ctx, commandPath, schemaPath, input) => this.operate(ctx, commandPath, schemaPath, input),
+      },
+      { maxIdleTrees: opts.maxIdleAgents ?? DEFAULT_MAX_IDLE_AGENTS },
+    );
   }
 
   /**
@@ -168,6 +181,17 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
    * and Permissions count for nothing.
    */
   rolesOf(agentEid: string, controllerEid: string, trusted: boolean): Role[] {
+    // Asked on every request: kept with the tree until its next change (MemoryModel drops `derived`).
+    const tree = this.model.tree(agentEid);
+    const key = `roles|${trusted ? controllerEid : ''}`;
+    const known = tree.derived?.get(key) as Role[] | undefined;
+    if (known) return known;
+    const roles = this.computeRoles(agentEid, controllerEid, trusted);
+    (tree.derived ??= new Map()).set(key, roles);
+    return roles;
+  }
+
+  private computeRoles(agentEid: string, controllerEid: string, trusted: boolean): Role[] {
     let refs: string[] = [];
     if (trusted) {
       const values = this.controllerValues(agentEid, controllerEid);
@@ -261,6 +285,7 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     table.next = Math.max(table.next, n + 1);
     const values: Row = { Alias: `cpe-${n}`, Originator: originator, Command: command, CommandKey: commandKey, Status: 'Active' };
     table.rows.set(n, values);
+    this.model.pin(agentEid);
     const path = `${REQUEST_TABLE}${n}.`;
     this.written(agentEid, this.store.putRequest(agentEid, n, values)).catch(() => undefined);
     this.onChange({ kind: 'add', agentEid, path, schemaPath: 'Device.LocalAgent.Request.{i}.', values });
@@ -424,6 +449,8 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     }
     this.restoredRequests.delete(agentEid);
     tree.tables.set(REQUEST_TABLE, { next: nextReq, rows: reqs });
+    // Stored rows are consumed here: a tree holding them cannot be seeded again, so it is kept.
+    if (subs.size > 0 || reqs.size > 0) tree.pinned = true;
 
     const mqtt = usp.mqtt;
     const mqttRows = new Map<number, Row>();

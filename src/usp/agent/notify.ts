@@ -57,6 +57,8 @@ export interface NotifierOptions {
   deviceIdentity?: (agentEid: string) => Promise<DeviceIdentity | null>;
   /** The agents' models, to evaluate Role Targets that select instances by value; none: such Targets match nothing. */
   router?: DmRouter;
+  /** Notifications an agent does not send (a device handed over to its native agent, docs/migration.md). */
+  quiet?: (agentEid: string, type: NotifType, path: string) => boolean;
 }
 
 export class Notifier {
@@ -78,8 +80,10 @@ export class Notifier {
   private readonly coordination: Coordination;
   private readonly deviceIdentity: (agentEid: string) => Promise<DeviceIdentity | null>;
   private readonly router: DmRouter | null;
+  private readonly quiet: NonNullable<NotifierOptions['quiet']>;
 
   constructor(opts: NotifierOptions) {
+    this.quiet = opts.quiet ?? (() => false);
     this.localAgent = opts.localAgent;
     this.endpoint = opts.endpoint;
     this.usp = opts.usp;
@@ -230,7 +234,7 @@ export class Notifier {
   }
 
   private fire(agentEid: string, type: NotifType, path: string, body: Omit<Notify, 'subscriptionId' | 'sendResp'>): void {
-    if (this.stopped) return;
+    if (this.stopped || this.quiet(agentEid, type, path)) return;
     for (const { instance, values } of this.localAgent.subscriptions(agentEid)) {
       if (values.Enable !== 'true' || values.NotifType !== type) continue;
       // A Subscription is active once it exists: its own creation is not news to it (TP-469 1.57).
@@ -387,6 +391,7 @@ export class Notifier {
   }
 
   private periodicFor(agentEid: string, controllerEid: string): void {
+    if (this.quiet(agentEid, 'Event', 'Device.LocalAgent.Periodic!')) return;
     const row = this.localAgent.controllerRow(agentEid, controllerEid);
     for (const { values } of this.localAgent.subscriptions(agentEid)) {
       if (values.Enable !== 'true' || values.NotifType !== 'Event' || values.Recipient !== row) continue;

@@ -27,6 +27,21 @@ export interface AgentTree {
   tables: Map<string, { next: number; rows: Map<number, Row> }>;
   /** Concrete single-instance object path -> its stored values. */
   objects: Map<string, Row>;
+  /**
+   * The tree holds what its seed cannot rebuild (stored rows it consumed, a change made since):
+   * it is never released. An unpinned tree is released when idle and seeded again on next use.
+   */
+  pinned?: boolean;
+  /** Values derived from the rows by a hook (a controller's Roles), dropped on every change. */
+  derived?: Map<string, unknown>;
+}
+
+export interface MemoryModelOptions {
+  /**
+   * Unpinned trees kept (least recently used released beyond): an agent nobody changed costs
+   * nothing once idle. Default: unbounded (every tree kept until forget()).
+   */
+  maxIdleTrees?: number;
 }
 
 export interface ChangeEvent {
@@ -67,14 +82,20 @@ export interface MemoryHooks {
 }
 
 const INSTANCE = /\.(\d+)\./g;
+const DIGIT = /\d/;
 
 /** "Device.LocalAgent.Subscription.3.Enable" -> "Device.LocalAgent.Subscription.{i}.Enable" */
 export function toSchemaPath(concrete: string): string {
+  // Most paths name no instance: no regex replace (and no new string) for them.
+  if (!DIGIT.test(concrete)) return concrete;
   return concrete.replace(INSTANCE, '.{i}.').replace(INSTANCE, '.{i}.');
 }
 
 export class MemoryModel implements DmBackend {
   private readonly trees = new Map<string, AgentTree>();
+  /** Unpinned trees, least recently used first (only with maxIdleTrees). */
+  private readonly idle = new Map<string, AgentTree>();
+  private readonly maxIdleTrees: number;
   /** Supported objects by "{i}" path. */
   readonly objects = new Map<string, ObjectSchema>();
   private readonly paramIndex = new Map<string, Map<string, ParamSchema>>();
@@ -83,7 +104,9 @@ export class MemoryModel implements DmBackend {
     readonly prefixes: readonly string[],
     schema: readonly ObjectSchema[],
     private readonly hooks: MemoryHooks = {},
+    opts: MemoryModelOptions = {},
   ) {
+    this.maxIdleTrees = opts.maxIdleTrees ?? Number.POSITIVE_INFINITY;
     for (const o of schema) {
       this.objects.set(o.path, o);
       this.paramIndex.set(o.path, new Map(o.params.map((p) => [p.name, p])));
@@ -94,20 +117,48 @@ export class MemoryModel implements DmBackend {
     return [...this.objects.values()];
   }
 
-  /** The agent's tree, seeded on first use. */
+  /** The agent's tree, seeded on first use (and again after it was released idle). */
   tree(agentEid: string): AgentTree {
     let t = this.trees.get(agentEid);
-    if (!t) {
-      t = { tables: new Map(), objects: new Map() };
-      this.trees.set(agentEid, t);
-      this.hooks.seed?.(agentEid, t, this);
+    if (t) {
+      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
+        // Most recently used last.
+        this.idle.delete(agentEid);
+        this.idle.set(agentEid, t);
+      }
+      return t;
+    }
+    t = { tables: new Map(), objects: new Map() };
+    this.trees.set(agentEid, t);
+    this.hooks.seed?.(agentEid, t, this);
+    if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
+      this.idle.set(agentEid, t);
+      if (this.idle.size > this.maxIdleTrees) {
+        const oldest = this.idle.keys().next().value as string;
+        this.idle.delete(oldest);
+        this.trees.delete(oldest);
+      }
     }
     return t;
+  }
+
+  /** The agent's tree changed outside what its seed rebuilds: kept from now on; derived values dropped. */
+  pin(agentEid: string): void {
+    const t = this.tree(agentEid);
+    t.pinned = true;
+    t.derived = undefined;
+    this.idle.delete(agentEid);
+  }
+
+  /** Trees held (pinned and idle), for tests and the benches. */
+  get treeCount(): number {
+    return this.trees.size;
   }
 
   /** Drops an agent's state (device deleted). */
   forget(agentEid: string): void {
     this.trees.delete(agentEid);
+    this.idle.delete(agentEid);
   }
 
   paramSchema(schemaObjectPath: string, name: string): ParamSchema | undefined {
@@ -161,6 +212,16 @@ export class MemoryModel implements DmBackend {
     return out;
   }
 
+  /** One parameter's value as objectValues() would give it, without computing its siblings. */
+  paramValue(agentEid: string, objectPath: string, name: string): string | undefined {
+    const schemaPath = toSchemaPath(objectPath);
+    const p = this.paramIndex.get(schemaPath)?.get(name);
+    if (!p || !this.objectExists(agentEid, objectPath)) return undefined;
+    if (p.access === 'writeOnly') return '';
+    const c = this.hooks.computed?.(agentEid, objectPath, schemaPath, name) ?? this.numberOfEntries(agentEid, objectPath, name);
+    return c ?? this.storedRow(agentEid, objectPath, this.objects.get(schemaPath)!)?.[name] ?? p.default ?? '';
+  }
+
   private numberOfEntries(agentEid: string, objectPath: string, name: string): string | undefined {
     if (!name.endsWith('NumberOfEntries')) return undefined;
     const table = objectPath + name.slice(0, -'NumberOfEntries'.length) + '.';
@@ -187,9 +248,8 @@ export class MemoryModel implements DmBackend {
       if (path.endsWith('.')) this.collect(agentEid, path, out);
       else {
         const dot = path.lastIndexOf('.');
-        const values = this.objectValues(agentEid, path.slice(0, dot + 1));
-        const name = path.slice(dot + 1);
-        if (values && name in values) out.set(path, values[name]!);
+        const v = this.paramValue(agentEid, path.slice(0, dot + 1), path.slice(dot + 1));
+        if (v !== undefined) out.set(path, v);
       }
     }
     return out;
@@ -283,6 +343,7 @@ export class MemoryModel implements DmBackend {
     const updated: Row = {};
     for (const s of accepted) if (!failed.has(s.param)) updated[s.param] = stored[s.param]!;
     if (Object.keys(changed).length > 0) {
+      this.pin(ctx.agentEid);
       this.hooks.changed?.({
         kind: 'set',
         agentEid: ctx.agentEid,
@@ -348,6 +409,7 @@ export class MemoryModel implements DmBackend {
     }
     table.next = Math.max(table.next, instance + 1);
     table.rows.set(instance, values);
+    this.pin(ctx.agentEid);
     const uniqueKeys: Record<string, string> = {};
     for (const set of o.uniqueKeys) for (const k of set) uniqueKeys[k] = this.objectValues(ctx.agentEid, path)![k] ?? '';
     this.hooks.changed?.({ kind: 'add', agentEid: ctx.agentEid, path, schemaPath, values: this.objectValues(ctx.agentEid, path)! });
@@ -369,6 +431,7 @@ export class MemoryModel implements DmBackend {
     tree.tables.get(m[1]!)!.rows.delete(Number(m[2]));
     for (const key of [...tree.tables.keys()]) if (key.startsWith(instancePath)) tree.tables.delete(key);
     for (const key of [...tree.objects.keys()]) if (key.startsWith(instancePath)) tree.objects.delete(key);
+    this.pin(ctx.agentEid);
     this.hooks.changed?.({ kind: 'delete', agentEid: ctx.agentEid, path: instancePath, schemaPath, values });
     return { ok: true };
   }

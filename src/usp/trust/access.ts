@@ -29,6 +29,8 @@ const MAX_TARGET_MATCHES = 10_000;
  * nothing either: rights are never widened by a failure.
  */
 export async function accessOf(roles: readonly Role[], model: (() => PathBackend) | null): Promise<Access> {
+  const known = compiled.get(roles);
+  if (known) return known;
   const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => BY_VALUE.test(t))));
   const backend = byValue && model ? model() : null;
   const evaluated: Role[] = [];
@@ -48,8 +50,15 @@ export async function accessOf(roles: readonly Role[], model: (() => PathBackend
     }
     evaluated.push({ name: role.name, permissions });
   }
-  return bind(compileRoles(evaluated));
+  const access = bind(compileRoles(evaluated));
+  // Static Targets give the same rights for as long as the Roles are the same (LocalAgent keeps
+  // one Role[] per controller until the agent's rows change); by-value ones are evaluated anew.
+  if (!byValue) compiled.set(roles, access);
+  return access;
 }
+
+/** Compiled rights of Role lists with static Targets only, for as long as the list lives. */
+const compiled = new WeakMap<readonly Role[], Access>();
 
 function bind(set: RoleSet): Access {
   return { roles: set.names, empty: set.empty, permitted: (path, op) => permitted(set, path, op) };

@@ -1,0 +1,303 @@
+/**
+ * Mapping rules of TR-098 objects with a TR-181 home (docs/mapping.md "TR-098 devices"): each test
+ * builds a device from native names and values and reads the Device:2 values a controller would get.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadDefaultMapping } from '../../src/mapping/load.js';
+import { DeviceMapping, type NativeParamInfo } from '../../src/mapping/engine.js';
+
+const rules = loadDefaultMapping();
+const IGD = 'InternetGatewayDevice.';
+
+/** A device listing these parameters (every ancestor object too) with these values and xsi:types. */
+function device(values: Record<string, string>, types: Record<string, string> = {}): { m: DeviceMapping; values: Map<string, string> } {
+  const params = new Map<string, NativeParamInfo>();
+  for (const [name] of Object.entries(values)) {
+    const segs = name.split('.');
+    for (let i = 1; i < segs.length; i++) {
+      const o = `${segs.slice(0, i).join('.')}.`;
+      if (!params.has(o)) params.set(o, { name: o, writable: false });
+    }
+    params.set(name, { name, writable: true, type: types[name] ?? 'xsd:string' });
+  }
+  const v = new Map(Object.entries(values));
+  return { m: new DeviceMapping(rules, { deviceKey: 'rules', params: [...params.values()], values: v }), values: v };
+}
+
+const read = (d: { m: DeviceMapping; values: Map<string, string> }, p: string): string | null => d.m.nativeToUspValue(p, d.values);
+
+test('DHCPConditionalServingPool rows are DHCPv4.Server.Pool rows beside the LAN pool', () => {
+  const H = `${IGD}LANDevice.1.LANHostConfigManagement.`;
+  const d = device(
+    {
+      [`${H}DHCPServerEnable`]: '1',
+      [`${H}MinAddress`]: '192.168.1.2',
+      [`${H}MaxAddress`]: '192.168.1.200',
+      [`${H}DHCPConditionalServingPool.1.Enable`]: '0',
+      [`${H}DHCPConditionalServingPool.1.PoolOrder`]: '2',
+      [`${H}DHCPConditionalServingPool.1.VendorClassID`]: 'MSFT 5.0',
+      [`${H}DHCPConditionalServingPool.1.MinAddress`]: '192.168.1.210',
+      [`${H}DHCPConditionalServingPool.1.MaxAddress`]: '192.168.1.220',
+    },
+    {
+      [`${H}DHCPServerEnable`]: 'xsd:boolean',
+      [`${H}DHCPConditionalServingPool.1.Enable`]: 'xsd:boolean',
+      [`${H}DHCPConditionalServingPool.1.PoolOrder`]: 'xsd:unsignedInt',
+    },
+  );
+  const rows = d.m.uspInstances('Device.DHCPv4.Server.Pool.') ?? [];
+  assert.equal(rows.length, 2);
+  const [lan, cond] = rows.map((n) => `Device.DHCPv4.Server.Pool.${n}.`);
+  assert.equal(read(d, `${lan}Enable`), 'true');
+  assert.equal(read(d, `${lan}MinAddress`), '192.168.1.2');
+  assert.equal(read(d, `${cond}Enable`), 'false');
+  assert.equal(read(d, `${cond}Order`), '2');
+  assert.equal(read(d, `${cond}VendorClassID`), 'MSFT 5.0');
+  assert.equal(read(d, `${cond}MaxAddress`), '192.168.1.220');
+  assert.equal(read(d, 'Device.DHCPv4.Server.PoolNumberOfEntries'), '2');
+  assert.deepEqual(d.m.toNative(`${cond}Enable`), [`${H}DHCPConditionalServingPool.1.Enable`]);
+});
+
+test('WPS: DevicePassword is the PIN, Status from Enable, ConfigurationState and SetupLockedState', () => {
+  const W = `${IGD}LANDevice.1.WLANConfiguration.`;
+  const vals: Record<string, string> = {};
+  const cases: [string, string, string, string][] = [
+    ['false', 'Configured', 'Unlocked', 'Disabled'],
+    ['true', 'Configured', 'PINRetryLimitReached', 'SetupLocked'],
+    ['true', 'Not configured', 'Unlocked', 'Unconfigured'],
+    ['true', 'Configured', 'Unlocked', 'Configured'],
+  ];
+  cases.forEach(([en, st, lock], i) => {
+    vals[`${W}${i + 1}.SSID`] = `s${i}`;
+    vals[`${W}${i + 1}.WPS.Enable`] = en;
+    vals[`${W}${i + 1}.WPS.ConfigurationState`] = st;
+    vals[`${W}${i + 1}.WPS.SetupLockedState`] = lock;
+    vals[`${W}${i + 1}.WPS.DevicePassword`] = '12345670';
+  });
+  const d = device(vals);
+  const aps = d.m.uspInstances('Device.WiFi.AccessPoint.') ?? [];
+  assert.equal(aps.length, 4);
+  assert.deepEqual(
+    aps.map((n) => read(d, `Device.WiFi.AccessPoint.${n}.WPS.Status`)),
+    cases.map((c) => c[3]),
+  );
+  assert.deepEqual(d.m.toNative(`Device.WiFi.AccessPoint.${aps[0]}.WPS.PIN`), [`${W}1.WPS.DevicePassword`]);
+});
+
+test('Security.EncryptionMode: the WPA and 11i encryption modes of the BeaconType in use, both ways', () => {
+  const W = `${IGD}LANDevice.1.WLANConfiguration.`;
+  const cases: [string, string, string, string][] = [
+    ['WPAand11i', 'TKIPEncryption', 'TKIPandAESEncryption', 'TKIP,AES'],
+    ['11i', 'TKIPEncryption', 'AESEncryption', 'AES'],
+    ['WPA', 'TKIPEncryption', 'AESEncryption', 'TKIP'],
+    ['WPAWPA2', 'AESEncryption', 'AESEncryption', 'AES'],
+    ['Basic', 'AESEncryption', 'AESEncryption', ''],
+  ];
+  const vals: Record<string, string> = {};
+  cases.forEach(([b, wpa, rsn], i) => {
+    vals[`${W}${i + 1}.BeaconType`] = b;
+    vals[`${W}${i + 1}.WPAEncryptionModes`] = wpa;
+    vals[`${W}${i + 1}.IEEE11iEncryptionModes`] = rsn;
+  });
+  const d = device(vals);
+  const aps = d.m.uspInstances('Device.WiFi.AccessPoint.') ?? [];
+  assert.deepEqual(
+    aps.map((n) => read(d, `Device.WiFi.AccessPoint.${n}.Security.EncryptionMode`)),
+    cases.map((c) => c[3]),
+  );
+  const set = d.m.uspToNativeValue(`Device.WiFi.AccessPoint.${aps[0]}.Security.EncryptionMode`, 'AES');
+  assert.deepEqual(set.map((s) => [s.path, s.value]).sort(), [
+    [`${W}1.IEEE11iEncryptionModes`, 'AESEncryption'],
+    [`${W}1.WPAEncryptionModes`, 'AESEncryption'],
+  ]);
+});
+
+test('WAN connections: ShapingRate is a QoS.Shaper on the connection, RouteProtocolRx a RIP interface setting; none invented', () => {
+  const C = `${IGD}WANDevice.1.WANConnectionDevice.`;
+  const d = device(
+    {
+      [`${C}1.WANIPConnection.1.Enable`]: '1',
+      [`${C}1.WANIPConnection.1.ShapingRate`]: '5000000',
+      [`${C}1.WANIPConnection.1.ShapingBurstSize`]: '3000',
+      [`${C}1.WANIPConnection.1.RouteProtocolRx`]: 'RIPv2',
+      [`${C}2.WANPPPConnection.1.Enable`]: '1',
+      [`${C}2.WANPPPConnection.1.RouteProtocolRx`]: 'Off',
+    },
+    { [`${C}1.WANIPConnection.1.ShapingRate`]: 'xsd:int', [`${C}1.WANIPConnection.1.ShapingBurstSize`]: 'xsd:unsignedInt' },
+  );
+  const shapers = d.m.uspInstances('Device.QoS.Shaper.') ?? [];
+  assert.equal(shapers.length, 1, 'the PPP connection has no ShapingRate: no Shaper row for it');
+  const s = `Device.QoS.Shaper.${shapers[0]}.`;
+  assert.equal(read(d, `${s}ShapingRate`), '5000000');
+  assert.equal(read(d, `${s}ShapingBurstSize`), '3000');
+  const ipIf = read(d, `${s}Interface`);
+  assert.match(ipIf ?? '', /^Device\.IP\.Interface\.\d+$/);
+  assert.deepEqual(d.m.toNative(`${ipIf}.Enable`), [`${C}1.WANIPConnection.1.Enable`]);
+  assert.equal(read(d, 'Device.QoS.ShaperNumberOfEntries'), '1');
+  const rip = d.m.uspInstances('Device.Routing.RIP.InterfaceSetting.') ?? [];
+  assert.equal(rip.length, 2);
+  assert.deepEqual(
+    rip.map((n) => [read(d, `Device.Routing.RIP.InterfaceSetting.${n}.Enable`), read(d, `Device.Routing.RIP.InterfaceSetting.${n}.AcceptRA`)]),
+    [
+      ['true', 'true'],
+      ['false', 'false'],
+    ],
+  );
+});
+
+test('Time.LocalTimeZone is the POSIX TZ of LocalTimeZoneName, not the obsoleted offset LocalTimeZone', () => {
+  const d = device({ [`${IGD}Time.LocalTimeZone`]: '+01:00', [`${IGD}Time.LocalTimeZoneName`]: 'CET-1CEST,M3.5.0,M10.5.0/3' });
+  assert.equal(read(d, 'Device.Time.LocalTimeZone'), 'CET-1CEST,M3.5.0,M10.5.0/3');
+  assert.equal(d.m.toUsp(`${IGD}Time.LocalTimeZone`), null);
+});
+
+test('USB interfaces of a LANDevice and of LANInterfaces are Device.USB.Interface rows', () => {
+  const d = device({
+    [`${IGD}LANDevice.1.LANUSBInterfaceConfig.1.Enable`]: 'true',
+    [`${IGD}LANDevice.1.LANUSBInterfaceConfig.1.Status`]: 'NoLink',
+    [`${IGD}LANDevice.1.LANUSBInterfaceConfig.1.Stats.BytesSent`]: '42',
+    [`${IGD}LANInterfaces.LANUSBInterfaceConfig.1.Status`]: 'Up',
+  });
+  const rows = d.m.uspInstances('Device.USB.Interface.') ?? [];
+  assert.equal(rows.length, 2);
+  assert.deepEqual(
+    rows.map((n) => read(d, `Device.USB.Interface.${n}.Status`)),
+    ['Down', 'Up'],
+  );
+  assert.equal(read(d, `Device.USB.Interface.${rows[0]}.Stats.BytesSent`), '42');
+  assert.equal(read(d, 'Device.USB.InterfaceNumberOfEntries'), '2');
+});
+
+test('a DSL WAN connection device: WANDSLLinkConfig is an ATM.Link, WANPTMLinkConfig a PTM.Link', () => {
+  const C = `${IGD}WANDevice.1.WANConnectionDevice.`;
+  const d = device({
+    [`${C}1.WANDSLLinkConfig.Enable`]: '1',
+    [`${C}1.WANDSLLinkConfig.LinkStatus`]: 'Initializing',
+    [`${C}1.WANDSLLinkConfig.LinkType`]: 'PPPoE',
+    [`${C}1.WANDSLLinkConfig.DestinationAddress`]: 'PVC: 8/35',
+    [`${C}1.WANDSLLinkConfig.ATMEncapsulation`]: 'LLC',
+    [`${C}1.WANDSLLinkConfig.ATMQoS`]: 'UBR',
+    [`${C}1.WANDSLLinkConfig.ATMHECErrors`]: '7',
+    [`${C}2.WANPTMLinkConfig.LinkStatus`]: 'Up',
+    [`${C}2.WANPTMLinkConfig.MACAddress`]: '00:11:22:33:44:55',
+    [`${C}2.WANPTMLinkConfig.Stats.FramesSent`]: '1234',
+  });
+  const atm = d.m.uspInstances('Device.ATM.Link.') ?? [];
+  assert.equal(atm.length, 1);
+  const a = `Device.ATM.Link.${atm[0]}.`;
+  assert.equal(read(d, `${a}Status`), 'Dormant');
+  assert.equal(read(d, `${a}LinkType`), 'EoA', 'PPPoE over ATM is EoA in TR-181 (the PPP part is PPP.Interface)');
+  assert.equal(read(d, `${a}DestinationAddress`), 'PVC: 8/35');
+  assert.equal(read(d, `${a}Encapsulation`), 'LLC');
+  assert.equal(read(d, `${a}QoS.QoSClass`), 'UBR');
+  assert.equal(read(d, `${a}Stats.HECErrors`), '7');
+  const ptm = d.m.uspInstances('Device.PTM.Link.') ?? [];
+  assert.equal(ptm.length, 1);
+  assert.equal(read(d, `Device.PTM.Link.${ptm[0]}.Status`), 'Up');
+  assert.equal(read(d, `Device.PTM.Link.${ptm[0]}.Stats.PacketsSent`), '1234');
+  assert.equal(read(d, 'Device.ATM.LinkNumberOfEntries'), '1');
+});
+
+test('a WANDevice whose WANAccessType is a PON is an Optical.Interface (its common counters as Stats); other WANDevices are not', () => {
+  const W = `${IGD}WANDevice.`;
+  const d = device({
+    [`${W}1.WANCommonInterfaceConfig.WANAccessType`]: 'GPON',
+    [`${W}1.WANCommonInterfaceConfig.PhysicalLinkStatus`]: 'Up',
+    [`${W}1.WANCommonInterfaceConfig.TotalBytesSent`]: '12459761',
+    [`${W}2.WANCommonInterfaceConfig.WANAccessType`]: 'DSL',
+    [`${W}2.WANCommonInterfaceConfig.TotalBytesSent`]: '1',
+  });
+  const rows = d.m.uspInstances('Device.Optical.Interface.') ?? [];
+  assert.equal(rows.length, 1);
+  assert.equal(read(d, `Device.Optical.Interface.${rows[0]}.Status`), 'Up');
+  assert.equal(read(d, `Device.Optical.Interface.${rows[0]}.Stats.BytesSent`), '12459761');
+  assert.equal(d.m.toUsp(`${W}2.WANCommonInterfaceConfig.TotalBytesSent`), null);
+  // The names the row filter needs are read when the mapping is built, like the band grouping's.
+  assert.deepEqual(DeviceMapping.groupingNames(rules, [`${W}1.WANCommonInterfaceConfig.WANAccessType`, `${W}1.WANCommonInterfaceConfig.TotalBytesSent`]), [
+    `${W}1.WANCommonInterfaceConfig.WANAccessType`,
+  ]);
+  // Not known (not read): no row.
+  const unknown = device({ [`${W}1.WANCommonInterfaceConfig.TotalBytesSent`]: '5' });
+  assert.deepEqual(unknown.m.uspInstances('Device.Optical.Interface.'), []);
+});
+
+test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dropped, the same names kept', () => {
+  const Q = `${IGD}QueueManagement.`;
+  const d = device({
+    [`${Q}ClassificationNumberOfEntries`]: '1',
+    [`${Q}Classification.1.ClassificationEnable`]: 'true',
+    [`${Q}Classification.1.ClassificationOrder`]: '1',
+    [`${Q}Classification.1.DSCPMark`]: '46',
+    [`${Q}Classification.1.ClassPolicer`]: '1',
+    [`${Q}Queue.1.QueueWeight`]: '10',
+    [`${Q}Queue.1.TrafficClasses`]: '1,2',
+    [`${Q}Policer.1.PolicerStatus`]: 'Enabled',
+    [`${Q}Policer.1.CommittedRate`]: '1000000',
+  });
+  const c = `Device.QoS.Classification.${(d.m.uspInstances('Device.QoS.Classification.') ?? [])[0]}.`;
+  assert.equal(read(d, `${c}Enable`), 'true');
+  assert.equal(read(d, `${c}Order`), '1');
+  assert.equal(read(d, `${c}DSCPMark`), '46');
+  // TR-098 names the policer by number, TR-181 by reference: not translated, so not presented.
+  assert.equal(d.m.has(`${c}Policer`), false);
+  const q = `Device.QoS.Queue.${(d.m.uspInstances('Device.QoS.Queue.') ?? [])[0]}.`;
+  assert.equal(read(d, `${q}Weight`), '10');
+  assert.equal(read(d, `${q}TrafficClasses`), '1,2');
+  const p = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}.`;
+  assert.equal(read(d, `${p}Status`), 'Enabled');
+  assert.equal(read(d, `${p}CommittedRate`), '1000000');
+  assert.equal(read(d, 'Device.QoS.ClassificationNumberOfEntries'), '1');
+});
+
+test('objects TR-098 shares with TR-181 (XMPP, FaultMgmt, PeriodicStatistics, UPnP...) keep their names; path-valued parameters are not presented', () => {
+  const d = device({
+    [`${IGD}XMPP.Connection.1.Domain`]: 'example.com',
+    [`${IGD}XMPP.Connection.1.Server.2.ServerAddress`]: 'xmpp.example.com',
+    [`${IGD}XMPP.Connection.1.Stats.ReceivedMessages`]: '12',
+    [`${IGD}FaultMgmt.CurrentAlarm.1.ManagedObjectInstance`]: `${IGD}WANDevice.1.`,
+    [`${IGD}FaultMgmt.CurrentAlarm.1.PerceivedSeverity`]: 'Major',
+    [`${IGD}PeriodicStatistics.SampleSet.1.Parameter.1.Reference`]: `${IGD}DeviceInfo.UpTime`,
+    [`${IGD}PeriodicStatistics.SampleSet.1.Parameter.1.Values`]: '1,2,3',
+  });
+  const x = `Device.XMPP.Connection.${(d.m.uspInstances('Device.XMPP.Connection.') ?? [])[0]}.`;
+  assert.equal(read(d, `${x}Domain`), 'example.com');
+  assert.equal(read(d, `${x}Stats.ReceivedMessages`), '12');
+  const servers = d.m.uspInstances(`${x}Server.`) ?? [];
+  assert.equal(read(d, `${x}Server.${servers[0]}.ServerAddress`), 'xmpp.example.com');
+  const a = `Device.FaultMgmt.CurrentAlarm.${(d.m.uspInstances('Device.FaultMgmt.CurrentAlarm.') ?? [])[0]}.`;
+  assert.equal(read(d, `${a}PerceivedSeverity`), 'Major');
+  assert.equal(d.m.has(`${a}ManagedObjectInstance`), false, 'a TR-098 path is no Device:2 value');
+  const s = `Device.PeriodicStatistics.SampleSet.${(d.m.uspInstances('Device.PeriodicStatistics.SampleSet.') ?? [])[0]}.`;
+  const p = `${s}Parameter.${(d.m.uspInstances(`${s}Parameter.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${p}Values`), '1,2,3');
+  assert.equal(d.m.has(`${p}Reference`), false);
+});
+
+test('Layer2Bridging Port and VLAN rows are Bridging Port and VLAN rows; a Host InterfaceType in TR-181 words', () => {
+  const B = `${IGD}Layer2Bridging.Bridge.1.`;
+  const d = device({
+    [`${B}BridgeEnable`]: 'true',
+    [`${B}Port.1.PortEnable`]: '1',
+    [`${B}Port.1.PVID`]: '10',
+    // An AvailableInterfaceKey, not a path: not presented as LowerLayers.
+    [`${B}Port.1.PortInterface`]: '3',
+    [`${B}VLAN.1.VLANName`]: 'iptv',
+    [`${B}VLAN.1.VLANID`]: '100',
+    [`${IGD}LANDevice.1.Hosts.Host.1.InterfaceType`]: '802.11',
+    [`${IGD}LANDevice.1.Hosts.Host.2.InterfaceType`]: 'USB',
+  });
+  const br = `Device.Bridging.Bridge.${(d.m.uspInstances('Device.Bridging.Bridge.') ?? [])[0]}.`;
+  const port = `${br}Port.${(d.m.uspInstances(`${br}Port.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${port}Enable`), 'true');
+  assert.equal(read(d, `${port}PVID`), '10');
+  assert.equal(d.m.has(`${port}LowerLayers`), false);
+  const vlan = `${br}VLAN.${(d.m.uspInstances(`${br}VLAN.`) ?? [])[0]}.`;
+  assert.equal(read(d, `${vlan}Name`), 'iptv');
+  assert.equal(read(d, `${br}PortNumberOfEntries`), '1');
+  const hosts = d.m.uspInstances('Device.Hosts.Host.') ?? [];
+  assert.deepEqual(
+    hosts.map((n) => read(d, `Device.Hosts.Host.${n}.InterfaceType`)),
+    ['Wi-Fi', 'Other'],
+  );
+});
