@@ -9,8 +9,9 @@
  *   instance answers them (Cluster.takeOver). A request is written there once it has lasted
  *   TRACK_AFTER_MS (one HSET for all the requests started in that time): most answers come sooner
  *   and cost Redis nothing, at the price of no takeover answer for a request that reached an
- *   instance less than TRACK_AFTER_MS before it died. The entry of an answered request is removed
- *   at once, so that a takeover never answers a request twice;
+ *   instance less than TRACK_AFTER_MS before it died. A request gets at most one answer: its
+ *   entry is deleted before its answer is handed to the MTP (requestAnswered), and a takeover
+ *   claims a dead instance's entries atomically (docs/scaling.md "One answer per request");
  * - row writes are announced once stored; every other instance re-reads the agent's rows then.
  */
 import { EventEmitter } from 'node:events';
@@ -45,6 +46,12 @@ export class RedisCoordination extends EventEmitter<CoordinationEvents> implemen
   private readonly unwritten = new Map<string, string>();
   private trackTimer: NodeJS.Timeout | null = null;
   private trackWrite: Promise<void> = Promise.resolve();
+  /** Requests written to `ureq:<id>` and not answered yet (field -> `lapses` when written). */
+  private readonly written = new Map<string, number>();
+  /** Times this instance's liveness key was found lapsed (Cluster.beat): a takeover may have claimed what was written before. */
+  private lapses = 0;
+  /** Until then no takeover of this instance can have begun (the liveness key renewed recently: livenessRenewed). */
+  private trustedUntil = 0;
 
   constructor(
     private readonly store: ClusterStore,
@@ -119,11 +126,44 @@ return n`,
     }
   }
 
-  requestAnswered(agentEid: string, controllerEid: string, msgId: string): void {
-    if (!this.tracking) return;
+  /**
+   * Called before the answer is handed to the MTP. The entry's HDEL is written to Redis at once
+   * and the answer leaves with the MTP's next write, so a kill in between costs the answer (the
+   * controller's timeout), never a second one from the takeover. While the liveness key is fresh
+   * and has not lapsed since the entry was written, no takeover can hold it: the answer goes
+   * without waiting. Otherwise (this instance stalled or lost Redis, and may have been declared
+   * dead) the HDEL's reply decides: an entry a takeover claimed was answered there (7003).
+   */
+  requestAnswered(agentEid: string, controllerEid: string, msgId: string): boolean | Promise<boolean> {
+    if (!this.tracking) return true;
     const field = `${agentEid}|${controllerEid}|${msgId}`;
-    if (this.unwritten.delete(field)) return; // never written
-    void this.store.redis.hdel(this.k('ureq', this.instanceId), field).catch(() => undefined);
+    if (this.unwritten.delete(field)) return true; // never written: no takeover knows of it
+    const lapses = this.written.get(field);
+    this.written.delete(field);
+    const key = this.k('ureq', this.instanceId);
+    if (lapses === this.lapses && Date.now() < this.trustedUntil) {
+      void this.store.redis.hdel(key, field).catch(() => undefined);
+      return true;
+    }
+    return this.store.redis
+      .multi()
+      .hdel(key, field)
+      .exists(this.k('takeover', this.instanceId))
+      .exec()
+      .then(
+        (r) => !(r?.[0]?.[1] === 0 && r[1]?.[1] === 1),
+        () => true, // Redis unreachable from here: an answer rather than none
+      );
+  }
+
+  /**
+   * This instance's liveness key was renewed at `at` for ttlMs (Cluster.beat); `lapsed`: it had
+   * expired before, so another instance may have taken over what was written until now.
+   */
+  livenessRenewed(at: number, ttlMs: number, lapsed: boolean): void {
+    if (lapsed) this.lapses++;
+    // Half the TTL: no takeover begins before the key expires and another instance's tick sees it.
+    this.trustedUntil = at + ttlMs / 2;
   }
 
   /** Writes the requests still running (tests: call it to see them in Redis at once). */
@@ -133,6 +173,7 @@ return n`,
     if (this.unwritten.size > 0) {
       const fields = new Map(this.unwritten);
       this.unwritten.clear();
+      for (const f of fields.keys()) this.written.set(f, this.lapses);
       // Sent before any later HDEL on the same connection: an answer never overtakes its entry.
       this.trackWrite = this.store.redis.hset(this.k('ureq', this.instanceId), fields).then(
         () => undefined,
