@@ -7,13 +7,14 @@
  * Keys follow src/store/redis.ts (prefix P):
  *
  *   P s:<sid>      HASH  dk v mk ek n seq lp, and the RPC in flight: inf (id) info (origin) infm (method) infl (linger)
+ *                  infj (its JSON: its record is taken out of rpc:<id> when it is claimed)
  *   P lease:<dk>   "<sid>@<instance>": the device's session and the instance that wrote its latest step
- *   P q:<dk>       LIST  queued RPC ids (FIFO);  P rpc:<id> its JSON (expires two session timeouts
- *                  after its deadline);  P qdevs  devices whose queue is not empty
+ *   P q:<dk>       LIST  queued RPC ids (FIFO);  P rpc:<id> its JSON while queued (expires two
+ *                  session timeouts after its deadline);  P qdevs  devices whose queue is not empty
  *   P wake:<dk>    the instance sending the device a connection request (short lock)
  *
  * Keys are built inside the scripts: this needs one Redis (or a primary with replicas), not a
- * Redis Cluster, whose scripts must declare their keys.
+ * Redis Cluster, whose scripts must declare their keys; GETDEL needs Redis 6.2.
  */
 import type { Redis } from 'ioredis';
 
@@ -23,11 +24,12 @@ export const SESSION_FIELDS = ['dk', 'v', 'mk', 'ek', 'inf', 'info', 'infm', 'in
 const PRELUDE = `
 local P = ARGV[1]
 local FIELDS = {${SESSION_FIELDS.map((f) => `'${f}'`).join(', ')}}
--- Besides: xat, when the hash's expiry and the lease were last set (ms, the writer's clock), and
--- lw, the instance the lease names.
+-- Besides: xat, when the hash's expiry and the lease were last set (ms, the writer's clock), lw,
+-- the instance the lease names, and infj, the JSON of the RPC in flight.
 local ALL = {unpack(FIELDS)}
 table.insert(ALL, 'xat')
 table.insert(ALL, 'lw')
+table.insert(ALL, 'infj')
 -- The session hash read once into a table by field name ('' for an absent field), nil when there
 -- is no session; a script then works on the table and writes it back once (one HMGET, one HSET).
 local function read(skey)
@@ -45,16 +47,16 @@ end
 local function lease_names(l, sid)
   return l and string.sub(l, 1, #sid + 1) == (sid .. '@')
 end
--- Takes the session's RPC in flight out of it; returns its JSON ('' if none or expired, or when
--- it is the RPC \`known\`, whose JSON the caller kept from its claim).
+-- Takes the session's RPC in flight out of it; returns its JSON ('' if none, or when it is the
+-- RPC \`known\`, whose JSON the caller kept from its claim). Its JSON is in the hash (claim); a
+-- session written by an earlier version has it in rpc:<id> still.
 local function take(s, known)
   local id = s.inf
   if id == '' then return '' end
-  local k = P .. 'rpc:' .. id
-  local j = ''
-  if id ~= known then j = redis.call('GET', k) or '' end
-  redis.call('DEL', k)
-  s.inf, s.info, s.infm, s.infl = '', '', '', '0'
+  local j = s.infj
+  if j == '' then j = redis.call('GETDEL', P .. 'rpc:' .. id) or '' end
+  s.inf, s.info, s.infm, s.infl, s.infj = '', '', '', '0', ''
+  if id == known then return '' end
   return j
 end
 -- Claims the device's next readable queued RPC as the session's RPC in flight: json, more; or nil.
@@ -66,20 +68,20 @@ local function claim(s, dk)
     local id = redis.call('LPOP', q)
     if not id then break end
     popped = true
-    local j = redis.call('GET', P .. 'rpc:' .. id)
+    -- The record moves into the session hash: one command, and none when it is taken.
+    local j = redis.call('GETDEL', P .. 'rpc:' .. id)
     local ok, o = false, nil
     if j then ok, o = pcall(cjson.decode, j) end
     if j and ok and type(o) == 'table' and type(o.rpc) == 'table' and type(o.rpc.method) == 'string' then
       local origin = o.origin
       if type(origin) ~= 'string' then origin = '' end
-      s.inf, s.info, s.infm, s.infl = id, origin, o.rpc.method, (o.linger == true) and '1' or '0'
+      s.inf, s.info, s.infm, s.infl, s.infj = id, origin, o.rpc.method, (o.linger == true) and '1' or '0', j
       s.n = tostring((tonumber(s.n) or 0) + 1)
       local more = redis.call('LLEN', q)
       if more == 0 then redis.call('SREM', P .. 'qdevs', dk) end
       return j, more
     end
-    -- Unreadable: it can never be sent.
-    if j then redis.call('DEL', P .. 'rpc:' .. id) end
+    -- Unreadable: it can never be sent (GETDEL removed it).
   end
   if popped then redis.call('SREM', P .. 'qdevs', dk) end
   return nil, 0
@@ -110,7 +112,7 @@ if old then
   end
 end
 local skey = P .. 's:' .. sid
-redis.call('HSET', skey, 'dk', dk, 'v', ARGV[6], 'mk', ARGV[7], 'ek', ARGV[8], 'inf', '', 'info', '', 'infm', '', 'infl', '0', 'n', 0, 'seq', 1, 'lp', 1, 'xat', ARGV[9], 'lw', me)
+redis.call('HSET', skey, 'dk', dk, 'v', ARGV[6], 'mk', ARGV[7], 'ek', ARGV[8], 'inf', '', 'info', '', 'infm', '', 'infl', '0', 'infj', '', 'n', 0, 'seq', 1, 'lp', 1, 'xat', ARGV[9], 'lw', me)
 redis.call('PEXPIRE', skey, ttl * 2)
 redis.call('SET', l, sid .. '@' .. me, 'PX', ttl)
 -- The device is here: the next RPC queued after this session needs a new connection request.
@@ -160,9 +162,9 @@ if ended then
   if own or lease_names(redis.call('GET', l), sid) then redis.call('DEL', l) end
 else
   if own then
-    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'n', s.n)
+    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'n', s.n)
   else
-    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'n', s.n, 'xat', ARGV[10], 'lw', me)
+    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'n', s.n, 'xat', ARGV[10], 'lw', me)
     redis.call('PEXPIRE', skey, ttl * 2)
     redis.call('SET', P .. 'lease:' .. dk, sid .. '@' .. me, 'PX', ttl)
   end

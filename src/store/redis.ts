@@ -12,7 +12,7 @@
  *   P eid:<endpointId>    STRING deviceKey
  *   P devs                ZSET deviceKeys, score 0 (lexical order = SQLite ORDER BY device_key)
  *   P types:<modelKey>    HASH name -> xsd type
- *   P rpc:<id>            STRING JSON QueuedRpc (queued, or in flight with a TTL once claimed)
+ *   P rpc:<id>            STRING JSON QueuedRpc (queued; a cluster session moves it into s:<sid> when it claims it)
  *   P q:<deviceKey>       LIST ids, FIFO
  *   P qdevs               SET deviceKeys whose q: list is non-empty
  *   P sub:<agentEid>      HASH instance -> JSON values;  P subagents SET
@@ -766,7 +766,7 @@ export class RedisStore implements Store {
     return (await this.run(REMOVE_RPC, [this.key('rpc', id), this.key('qdevs')], [id, this.prefix, 'queued'])) === 1;
   }
 
-  /** Cluster: a queued or in-flight RPC by id. */
+  /** Cluster: a queued RPC by id (one a session claimed is in that session's hash, src/cluster/scripts.ts). */
   async getQueuedRpc(id: string): Promise<QueuedRpc | null> {
     const raw = await this.redis.get(this.key('rpc', id));
     return raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);

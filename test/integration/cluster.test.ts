@@ -220,6 +220,13 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   // 1. Every request answered, exactly once on the wire.
   const results = outcomes.map((o) => o.r);
   const unanswered = results.filter((r) => r instanceof Error) as Error[];
+  // On a failure, what each instance logged of the msg_ids concerned (which one took it, answered it, dropped it).
+  for (const id of [...sent.keys()].filter((x) => (answers.get(x) ?? 0) !== 1)) {
+    for (const p of instances) {
+      for (const l of p.logs.filter((x) => JSON.stringify(x).includes(id)))
+        t.diagnostic(`${id} answered ${answers.get(id) ?? 0}x; ${p.name}: ${JSON.stringify(l)}`);
+    }
+  }
   assert.deepEqual(
     unanswered.map((e) => e.message),
     [],
