@@ -32,6 +32,8 @@ export class RedisSessionState implements SessionState {
     private readonly bus: ClusterBus,
     readonly instanceId: string,
     private readonly sessionTimeoutMs: number,
+    /** acs.holdRequests: the only reader of how many RPCs are still queued after a claim. */
+    private readonly countQueued = false,
   ) {
     this.scripts = new SessionScripts(store.redis, store.key(''));
     this.cache = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
@@ -78,7 +80,18 @@ export class RedisSessionState implements SessionState {
     const cached = w.take ? this.cache.get(sessionId) : undefined;
     const inflight = cached?.seq === expectSeq ? cached.inflight?.id : undefined;
     const known = inflight !== undefined && this.claimed.has(inflight) ? inflight : '';
-    const r = await this.scripts.apply(sessionId, this.instanceId, this.sessionTimeoutMs, expectSeq, w.post, w.take, w.next ?? '', w.end, known);
+    const r = await this.scripts.apply(
+      sessionId,
+      this.instanceId,
+      this.sessionTimeoutMs,
+      expectSeq,
+      w.post,
+      w.take,
+      w.next ?? '',
+      w.end,
+      known,
+      this.countQueued,
+    );
     if (r[0] === 'gone') {
       this.cache.delete(sessionId);
       return { kind: 'gone' };
@@ -88,6 +101,8 @@ export class RedisSessionState implements SessionState {
       this.cache.set(sessionId, current);
       return { kind: 'stale', current };
     }
+    // After a claim, more and queued are -1 unless counted (countQueued): 0 for the machine then,
+    // which reads them for cwmp:HoldRequests only (and a claim never ends the session).
     const [, ended, takenJson, nextKind, nextJson, more, queued] = r as [string, string, string, string, string, string, string];
     const state = record(sessionId, r.slice(7));
     if (ended === '1') this.cache.delete(sessionId);
@@ -106,11 +121,11 @@ export class RedisSessionState implements SessionState {
       taken,
       next:
         nextKind === 'claimed'
-          ? { kind: 'claimed', rpc: claimedRpc!, more: Number(more) }
+          ? { kind: 'claimed', rpc: claimedRpc!, more: Math.max(0, Number(more)) }
           : nextKind === 'empty'
             ? { kind: 'queue-empty', ended: ended === '1' }
             : null,
-      queued: Number(queued),
+      queued: Math.max(0, Number(queued)),
     };
   }
 

@@ -25,11 +25,13 @@ const PRELUDE = `
 local P = ARGV[1]
 local FIELDS = {${SESSION_FIELDS.map((f) => `'${f}'`).join(', ')}}
 -- Besides: xat, when the hash's expiry and the lease were last set (ms, the writer's clock), lw,
--- the instance the lease names, and infj, the JSON of the RPC in flight.
+-- the instance the lease names, infj, the JSON of the RPC in flight, and qe, '1' when this
+-- session's last claim found the queue empty (and took the device out of qdevs).
 local ALL = {unpack(FIELDS)}
 table.insert(ALL, 'xat')
 table.insert(ALL, 'lw')
 table.insert(ALL, 'infj')
+table.insert(ALL, 'qe')
 -- The session hash read once into a table by field name ('' for an absent field), nil when there
 -- is no session; a script then works on the table and writes it back once (one HMGET, one HSET).
 local function read(skey)
@@ -60,8 +62,13 @@ local function take(s, known)
   return j
 end
 -- Claims the device's next readable queued RPC as the session's RPC in flight: json, more; or nil.
--- A device is in qdevs while its list is non-empty: whoever empties the list removes it.
-local function claim(s, dk)
+-- more (how many are still queued) is counted only when asked for (cwmp:HoldRequests), else -1.
+-- A device whose list is non-empty is in qdevs; one whose list was emptied may stay there until a
+-- session of it finds the list empty, which removes it: a session that claimed RPCs (n > 0) once
+-- (qe), or the claim that emptied it when more was counted. So a claim needs no LLEN, and a
+-- session that never claims (most Informs) no SREM. A stale member costs listAllQueuedRpcs an
+-- empty LRANGE until the device's next RPC.
+local function claim(s, dk, count)
   local q = P .. 'q:' .. dk
   local popped = false
   while true do
@@ -75,15 +82,19 @@ local function claim(s, dk)
     if j and ok and type(o) == 'table' and type(o.rpc) == 'table' and type(o.rpc.method) == 'string' then
       local origin = o.origin
       if type(origin) ~= 'string' then origin = '' end
-      s.inf, s.info, s.infm, s.infl, s.infj = id, origin, o.rpc.method, (o.linger == true) and '1' or '0', j
+      s.inf, s.info, s.infm, s.infl, s.infj, s.qe = id, origin, o.rpc.method, (o.linger == true) and '1' or '0', j, ''
       s.n = tostring((tonumber(s.n) or 0) + 1)
-      local more = redis.call('LLEN', q)
-      if more == 0 then redis.call('SREM', P .. 'qdevs', dk) end
+      local more = -1
+      if count then
+        more = redis.call('LLEN', q)
+        if more == 0 then redis.call('SREM', P .. 'qdevs', dk) end
+      end
       return j, more
     end
     -- Unreadable: it can never be sent (GETDEL removed it).
   end
-  if popped then redis.call('SREM', P .. 'qdevs', dk) end
+  if popped or ((tonumber(s.n) or 0) > 0 and s.qe ~= '1') then redis.call('SREM', P .. 'qdevs', dk) end
+  s.qe = '1'
   return nil, 0
 end
 `;
@@ -121,7 +132,7 @@ return {redis.call('LLEN', P .. 'q:' .. dk), prev, j, unpack(h)}
 `;
 
 /**
- * One step of a session, if its seq is still ARGV[5]. ARGV: P sid me ttl seq post take next end now known,
+ * One step of a session, if its seq is still ARGV[5]. ARGV: P sid me ttl seq post take next end now known count,
  * next = '' | 'end' | 'linger', known = the id of an RPC whose JSON the caller has (not returned when taken). The session hash lives 2x the timeout, so that the serving
  * instance's timer acts first; the lease names the instance that wrote the step and lives the
  * timeout. Both are set again only when another instance writes or half the timeout has passed
@@ -143,7 +154,7 @@ if ARGV[7] == '1' then j = take(s, ARGV[11]) end
 local ended = ARGV[9] == '1'
 local nk, nj, more, queued = '', '', 0, nil
 if not ended and ARGV[8] ~= '' then
-  local cj, cm = claim(s, dk)
+  local cj, cm = claim(s, dk, ARGV[12] == '1')
   if cj then
     nk, nj, more, queued = 'claimed', cj, cm, cm
   else
@@ -162,9 +173,9 @@ if ended then
   if own or lease_names(redis.call('GET', l), sid) then redis.call('DEL', l) end
 else
   if own then
-    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'n', s.n)
+    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'qe', s.qe, 'n', s.n)
   else
-    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'n', s.n, 'xat', ARGV[10], 'lw', me)
+    redis.call('HSET', skey, 'seq', s.seq, 'lp', s.lp, 'inf', s.inf, 'info', s.info, 'infm', s.infm, 'infl', s.infl, 'infj', s.infj, 'qe', s.qe, 'n', s.n, 'xat', ARGV[10], 'lw', me)
     redis.call('PEXPIRE', skey, ttl * 2)
     redis.call('SET', P .. 'lease:' .. dk, sid .. '@' .. me, 'PX', ttl)
   end
@@ -215,10 +226,37 @@ export class SessionScripts {
     return strings(await this.call.cupOpen!(this.prefix, sid, me, ttl, dk, version, modelKey, endpointId, Date.now()));
   }
 
-  /** `known`: the id of an RPC whose JSON the caller kept from its claim; taken, it comes back as ''. */
-  async apply(sid: string, me: string, ttl: number, seq: number, post: boolean, take: boolean, next: NextMode, end: boolean, known = ''): Promise<string[]> {
+  /**
+   * `known`: the id of an RPC whose JSON the caller kept from its claim; taken, it comes back as ''.
+   * `count`: count the RPCs still queued after a claim (else `more` is -1).
+   */
+  async apply(
+    sid: string,
+    me: string,
+    ttl: number,
+    seq: number,
+    post: boolean,
+    take: boolean,
+    next: NextMode,
+    end: boolean,
+    known = '',
+    count = false,
+  ): Promise<string[]> {
     return strings(
-      await this.call.cupApply!(this.prefix, sid, me, ttl, String(seq), post ? '1' : '0', take ? '1' : '0', next, end ? '1' : '0', Date.now(), known),
+      await this.call.cupApply!(
+        this.prefix,
+        sid,
+        me,
+        ttl,
+        String(seq),
+        post ? '1' : '0',
+        take ? '1' : '0',
+        next,
+        end ? '1' : '0',
+        Date.now(),
+        known,
+        count ? '1' : '',
+      ),
     );
   }
 

@@ -735,9 +735,22 @@ function clusterSurface(): void {
     assert.deepEqual(await claimNextQueuedRpc(s, 'T', 60_000), rpc('t1', 'T', 1));
     assert.equal(await s.redis.exists(s.key('rpc', 't1')), 0);
 
-    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 60_000), rpc('c4', 'D', 4));
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs with its last RPC');
+    // A session claims the device's last RPC (no count asked: no LLEN, the device stays in qdevs),
+    // takes its answer from the session hash, finds the queue empty and takes the device out.
+    await scripts.open('sD', s.owner, 30_000, 'D', '1-0', 'model', 'eid');
+    const claimed = await scripts.apply('sD', s.owner, 30_000, 1, true, false, 'end', false);
+    assert.deepEqual([claimed[3], JSON.parse(claimed[4]!), claimed[5]], ['claimed', rpc('c4', 'D', 4), '-1']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 1);
+    const answered = await scripts.apply('sD', s.owner, 30_000, 2, true, true, 'end', false);
+    assert.deepEqual([answered[1], JSON.parse(answered[2]!), answered[3]], ['1', rpc('c4', 'D', 4), 'empty']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs once its session finds the queue empty');
     assert.equal(await claimNextQueuedRpc(s, 'D', 60_000), null);
+    // Counted (cwmp:HoldRequests), the claim that empties the list takes the device out at once.
+    await scripts.enqueue('h1', 'H', JSON.stringify(rpc('h1', 'H', 1)), false, s.owner, 60_000, 0);
+    await scripts.open('sH', s.owner, 30_000, 'H', '1-0', 'model', 'eid');
+    const counted = await scripts.apply('sH', s.owner, 30_000, 1, true, false, 'end', false, '', true);
+    assert.deepEqual([counted[3], counted[5]], ['claimed', '0']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'H'), 0);
     assert.equal(await claimNextQueuedRpc(s, 'nobody', 60_000), null);
 
     // Two instances claiming at once never get the same RPC.
