@@ -131,8 +131,10 @@ return n`,
    * and the answer leaves with the MTP's next write, so a kill in between costs the answer (the
    * controller's timeout), never a second one from the takeover. While the liveness key is fresh
    * and has not lapsed since the entry was written, no takeover can hold it: the answer goes
-   * without waiting. Otherwise (this instance stalled or lost Redis, and may have been declared
-   * dead) the HDEL's reply decides: an entry a takeover claimed was answered there (7003).
+   * without waiting, provided the HDEL did reach the socket (not queued in the client behind a
+   * full socket or a reconnection, where a stall could let the answer out first and the takeover
+   * claim the entry meanwhile). Otherwise (this instance stalled or lost Redis, and may have been
+   * declared dead) the HDEL's reply decides: an entry a takeover claimed was answered there (7003).
    */
   requestAnswered(agentEid: string, controllerEid: string, msgId: string): boolean | Promise<boolean> {
     if (!this.tracking) return true;
@@ -140,20 +142,17 @@ return n`,
     if (this.unwritten.delete(field)) return true; // never written: no takeover knows of it
     const lapses = this.written.get(field);
     this.written.delete(field);
-    const key = this.k('ureq', this.instanceId);
-    if (lapses === this.lapses && Date.now() < this.trustedUntil) {
-      void this.store.redis.hdel(key, field).catch(() => undefined);
+    const redis = this.store.redis;
+    const del = redis.hdel(this.k('ureq', this.instanceId), field);
+    if (lapses === this.lapses && Date.now() < this.trustedUntil && redis.status === 'ready' && redis.stream?.writableLength === 0) {
+      void del.catch(() => undefined);
       return true;
     }
-    return this.store.redis
-      .multi()
-      .hdel(key, field)
-      .exists(this.k('takeover', this.instanceId))
-      .exec()
-      .then(
-        (r) => !(r?.[0]?.[1] === 0 && r[1]?.[1] === 1),
-        () => true, // Redis unreachable from here: an answer rather than none
-      );
+    // The lock is taken before the entries are claimed (Cluster.takeOver), so it is there when the HDEL found nothing.
+    return Promise.all([del, redis.exists(this.k('takeover', this.instanceId))]).then(
+      ([n, lock]) => !(n === 0 && lock === 1),
+      () => true, // Redis unreachable from here: an answer rather than none
+    );
   }
 
   /**
