@@ -15,16 +15,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import mqtt from 'mqtt';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
 import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { loadConfig } from '../src/app/config.js';
-import { silentLogger } from '../src/app/log.js';
+import { createLogger, silentLogger } from '../src/app/log.js';
 import { CwmpUspProxy } from '../src/app/proxy.js';
 import type { DeviceRecord } from '../src/store/types.js';
 
 const mode = process.argv[2] ?? 'proxy';
+const BENCH_LOG = process.env.BENCH_LOG as 'info' | 'warn' | undefined;
 // Never outlive the benchmark that started us.
 process.on('disconnect', () => process.exit(0));
 const el = monitorEventLoopDelay({ resolution: 1 });
@@ -120,7 +122,7 @@ async function start(): Promise<number> {
             'usp.websocket.host': '127.0.0.1',
             'usp.websocket.port': 0,
             'usp.mqtt.url': process.argv[4] ?? '',
-            'usp.mqtt.topic': '/usp/agent',
+            'usp.mqtt.topic': process.env.BENCH_AGENT_TOPIC ?? '/usp/agent',
             'usp.stomp.host': process.argv[5] ?? '',
             'usp.stomp.port': Number(process.argv[6] ?? 61613),
             'usp.stomp.destination': '/queue/usp.agent',
@@ -136,13 +138,14 @@ async function start(): Promise<number> {
         dataDir,
         'acs.host': '127.0.0.1',
         'acs.port': 0,
-        'log.level': 'silent',
+        'log.level': BENCH_LOG ?? 'silent',
         'acs.connectionRequest.deadlineMs': 600_000,
         'acs.setConnectionRequestCredentials': false,
         ...usp,
       },
     });
-    proxy = new CwmpUspProxy(config, silentLogger());
+    // BENCH_LOG=info: lines built and written to stdout as deployed (the bench points it at /dev/null).
+    proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG) : silentLogger());
     await proxy.start();
     return proxy.acsPort;
   }
@@ -176,10 +179,30 @@ process.on('message', (m: { cmd: string; [k: string]: unknown }) => {
           cmd: 'stats',
           rss: process.memoryUsage().rss,
           heapUsed: process.memoryUsage().heapUsed,
+          // Where RSS above the JS heap goes (bench:informs' memory breakdown).
+          heapTotal: process.memoryUsage().heapTotal,
+          external: process.memoryUsage().external,
+          arrayBuffers: process.memoryUsage().arrayBuffers,
           elP99: el.percentile(99) / 1e6,
           elMax: el.max / 1e6,
           devices: proxy ? await proxy.store.countDevices() : 0,
         });
+        break;
+      }
+      case 'smaps': {
+        // RSS by mapping (Linux): anonymous memory (JS heap, malloc), files (code, SQLite's -shm), stacks.
+        const by = new Map<string, number>();
+        let name = '';
+        try {
+          for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+            const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+            if (head) name = head[1] || '[anon]';
+            else if (line.startsWith('Rss:')) by.set(name, (by.get(name) ?? 0) + Number(line.split(/\s+/)[1]) * 1024);
+          }
+        } catch {
+          // not Linux: no breakdown
+        }
+        send({ cmd: 'smaps', by: Object.fromEntries([...by].sort((a, b) => b[1] - a[1]).slice(0, 12)) });
         break;
       }
       case 'cpu': {

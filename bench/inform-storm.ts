@@ -254,6 +254,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
   const proxy = await startChild(['usp', dir, '', '', '61613']);
   try {
     const base = await proxy.ask('stats', { gc: true });
+    const baseSmaps = process.env.BENCH_SMAPS ? (await proxy.ask('smaps')).by : null;
     const { wsPort } = await proxy.ask('ws-port');
     const client = new UspControllerClient({
       agentId: 'os::00BEEF-MEM0000000',
@@ -262,6 +263,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
     });
     await client.connect();
     let registered = 0;
+    let prev: Record<string, unknown> | null = null;
     let failed = 0;
     for (const level of [...levels].sort((a, b) => a - b)) {
       if (level <= registered) continue;
@@ -280,6 +282,7 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
           }
         }),
       );
+      const from = registered;
       registered = level;
       const st = await proxy.ask('stats', { gc: true });
       if (values['heap-snapshot']) console.log(`  heap snapshot: ${(await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file}`);
@@ -287,6 +290,21 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
       const heap = st.heapUsed as number;
       console.log(
         `memory with ${st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s) and each asked once over USP (${failed} Gets failed), after GC: RSS ${mb(rss)} = ${fmt(rss / level / 1024, 1)} KiB per device all told; ${fmt((rss - (base.rss as number)) / level / 1024, 1)} KiB RSS and ${fmt((heap - (base.heapUsed as number)) / level / 1024, 1)} KiB JS heap per device above the empty process (${mb(base.rss as number)} RSS, ${mb(base.heapUsed as number)} heap) (target <= 2 KiB all told at 10,000)`,
+      );
+      // Where RSS above the empty process goes: the JS heap as V8 holds it (used + free), memory
+      // outside it that V8 knows of (Buffers), and the rest (SQLite page cache, allocator, code).
+      if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by), 'empty', JSON.stringify(baseSmaps));
+      const per = (k: string): string => fmt(((st[k] as number) - (base[k] as number)) / level / 1024, 2);
+      const other = rss - (st.heapTotal as number) - (st.external as number) - ((base.rss as number) - (base.heapTotal as number) - (base.external as number));
+      // Per device added since the previous level: the one-time costs of the first devices (code
+      // compiled, caches and pools created, bounded tables filled) are not in it.
+      if (prev)
+        console.log(
+          `  per device added from ${from} to ${level} devices: ${fmt(((st.heapUsed as number) - (prev.heapUsed as number)) / (level - from) / 1024, 2)} KiB JS heap, ${fmt((rss - (prev.rss as number)) / (level - from) / 1024, 2)} KiB RSS`,
+        );
+      prev = st;
+      console.log(
+        `  per device above the empty process: JS heap used ${per('heapUsed')} KiB, held by V8 ${per('heapTotal')} KiB, external (Buffers) ${per('external')} KiB, the rest (SQLite, allocator, code) ${fmt(other / level / 1024, 2)} KiB`,
       );
     }
     await client.close();

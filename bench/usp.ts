@@ -34,6 +34,11 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string', default: '' },
     // Only the MQTT paired rounds (skip the codec rates, WebSocket, STOMP and per-connection memory).
     'mqtt-only': { type: 'boolean', default: false },
+    // Another build of the proxy (a checkout's root, built: <dir>/dist/bench/child-proxy.js): paired
+    // rounds of this build against it on the same broker, instead of against the echo responder.
+    compare: { type: 'string', default: '' },
+    // The proxy's log level (JSON lines to /dev/null); silent drops lines before they are built.
+    log: { type: 'string', default: 'info' },
   },
 });
 const MQTT_ONLY = values['mqtt-only'];
@@ -80,9 +85,13 @@ interface Child {
   ask(cmd: string, extra?: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
-function startChild(args: string[], profile = ''): Promise<Child> {
-  const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
-  const proc = fork(path.join(here, 'child-proxy.js'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startChild(args: string[], profile = '', script = path.join(here, 'child-proxy.js'), env: Record<string, string> = {}): Promise<Child> {
+  // BENCH_CHILD_FLAGS: extra node flags for the children (e.g. --trace-gc).
+  const extra = (process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
+  const execArgv = ['--expose-gc', ...extra, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])];
+  // A proxy that logs writes its lines to stdout, here /dev/null.
+  const stdout = env.BENCH_LOG ? 'ignore' : 'inherit';
+  const proc = fork(script, args, { execArgv, stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, ...env } });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   return new Promise((resolve, reject) => {
     proc.on('message', (m: Record<string, unknown>) => {
@@ -205,7 +214,15 @@ async function main(): Promise<void> {
   if (!mosq) console.log('MQTT: skipped (mosquitto not installed)');
   if (!rabbit) console.log('STOMP: skipped (rabbitmq-server not installed)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-'));
-  const child = await startChild(['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)], values['cpu-prof']);
+  const child = await startChild(
+    ['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)],
+    values['cpu-prof'],
+    undefined,
+    values.log === 'silent' ? {} : { BENCH_LOG: values.log },
+  );
+  console.log(
+    `proxy log level ${values.log}${values.log === 'silent' ? '' : ' (JSON lines written to /dev/null: one info line per USP request, as deployed)'}`,
+  );
   try {
     const empty = await child.ask('stats', { gc: true });
     const seeded = await child.ask('seed', { from: 0, to: AGENTS, agents: true });
@@ -220,7 +237,46 @@ async function main(): Promise<void> {
         new UspControllerClient({ agentId: agentEid(0), endpointId: CTL, transport: { mtp: 'ws', url: `ws://127.0.0.1:${wsPort}/usp`, shared: true } }),
         'WebSocket (one connection on the shared path /usp)',
       );
-    if (mosq) {
+    if (mosq && values.compare) {
+      // This build (A) against another build (B) of the proxy, each with its own store and agent topic.
+      const dirB = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-b-'));
+      const other = await startChild(['usp', dirB, mosq.url, '', '61613'], '', path.resolve(values.compare, 'dist/bench/child-proxy.js'), {
+        BENCH_AGENT_TOPIC: '/usp/agent-b',
+        ...(values.log === 'silent' ? {} : { BENCH_LOG: values.log }),
+      });
+      try {
+        await other.ask('seed', { from: 0, to: AGENTS, agents: true });
+        await new Promise((r) => setTimeout(r, 1500));
+        const h = new MqttHarness(mosq.url, '/usp/bench-ctl');
+        await h.connect();
+        await h.run('/usp/agent', 1);
+        await h.run('/usp/agent-b', 1);
+        type Run = { rate: number; p50: number; count: number; failed: number; cpuUs: number };
+        const measured = async (who: Child, topic: string): Promise<Run> => {
+          const c0 = (await who.ask('cpu')).us as number;
+          const r = await h.run(topic, SECONDS);
+          const c1 = (await who.ask('cpu')).us as number;
+          return { ...r, cpuUs: (c1 - c0) / Math.max(1, r.count) };
+        };
+        const res = await paired<Run>({
+          title: `MQTT 5 via mosquitto, Get Device.LocalAgent.EndpointID over ${AGENTS} agents, ${INFLIGHT} in flight, ${SECONDS} s per run: this build against ${values.compare}`,
+          rounds: ROUNDS,
+          a: { label: 'this build', run: () => measured(child, '/usp/agent') },
+          b: { label: 'other build', run: () => measured(other, '/usp/agent-b') },
+          value: (r) => r.cpuUs,
+          show: (r) => `${fmt(r.rate)} Gets/s, p50 ${r.p50.toFixed(2)} ms, CPU ${fmt(r.cpuUs, 1)} us/Get${r.failed ? `, ${r.failed} failed` : ''}`,
+        });
+        console.log(
+          `CPU per Get, this build / other build: median ${res.ratio.median.toFixed(3)} (min ${res.ratio.min.toFixed(3)}, max ${res.ratio.max.toFixed(3)}); this build ${fmt(med(res.a.map((r) => r.cpuUs)), 1)} us/Get, other ${fmt(med(res.b.map((r) => r.cpuUs)), 1)} us/Get`,
+        );
+        await h.close();
+      } finally {
+        const exited = new Promise((r) => other.proc.once('exit', r));
+        other.proc.send({ cmd: 'stop' });
+        await exited;
+        rmSync(dirB, { recursive: true, force: true });
+      }
+    } else if (mosq) {
       const echo = await startChild(['echo', mosq.url, '/usp/echo']);
       const h = new MqttHarness(mosq.url, '/usp/bench-ctl');
       await h.connect();

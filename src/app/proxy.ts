@@ -266,6 +266,7 @@ export class CwmpUspProxy {
       http: new HttpDelivery({ check: (host, port) => guard.check(host, port), timeoutMs: cr.timeoutMs }),
       claim: shared ? (key, ttlMs) => coordination.claimOnce(key, ttlMs) : undefined,
       connectionRequestsPerSecond: config.bulkData.connectionRequestsPerSecond,
+      deviceId: async (eid) => (await byEid(eid))?.deviceId ?? null,
       // Beside the agent's rows, under its own key (src/bulkdata/retained.ts bounds the bytes).
       retainedStore: {
         load: (eid) => this.store.getLearned('bulkdata', `retained:${eid}`),
@@ -537,6 +538,7 @@ export class CwmpUspProxy {
     this.events.close();
     this.bulkDataScheduler.stop();
     await this.bulkDataScheduler.flushed();
+    await this.bulkData.flushed();
     await this.usp.stop();
     await this.acs.close();
     this.connReq.close();

@@ -66,8 +66,10 @@ export async function collectMany(
   profiles: readonly (readonly ParameterRef[])[],
   now: number,
   maxValues: number,
-  /** A wildcard reference that matched nothing because its path is not in the device's model. */
+  /** A reference that matched nothing because its path is not in the device's model. */
   onUnresolved?: (reference: string, why: string) => void,
+  /** Values of a report left out beyond maxValues. */
+  onDropped?: (n: number) => void,
 ): Promise<Report[]> {
   const wanted: { ref: ParameterRef; path: string }[][] = [];
   const union = new Set<string>();
@@ -80,25 +82,48 @@ export async function collectMany(
       }
     wanted.push(list);
   }
-  const values = await router.get(agentEid, [...union]);
-  const types = await typesOf(router, agentEid, [...values.keys()]);
-  return wanted.map((list) => {
+  // A parameter name the device's supported model does not have is left out before any RPC (the
+  // extension: the report is a filter over the instantiated data model; validation is against the
+  // supported one): 33,000 such names would otherwise cost the device a GetParameterValues fault
+  // and a bisection per collection.
+  const explicit = [...union].filter((p) => !p.endsWith('.'));
+  const types = await typesOf(router, agentEid, explicit, true);
+  for (const p of explicit)
+    if (!types.has(p)) {
+      union.delete(p);
+      onUnresolved?.(p, 'not a parameter of the device');
+    }
+  const values = union.size > 0 ? await router.get(agentEid, [...union]) : new Map<string, string>();
+  const below = [...values.keys()].filter((k) => !types.has(k));
+  if (below.length > 0) for (const [k, t] of await typesOf(router, agentEid, below)) types.set(k, t);
+  let dropped = 0;
+  const reports = wanted.map((list) => {
     const out: ReportValue[] = [];
     const seen = new Set<string>();
     for (const { ref, path } of list) {
       const hits = path.endsWith('.') ? [...values.keys()].filter((k) => k.startsWith(path)) : values.has(path) ? [path] : [];
       for (const k of hits) {
-        if (seen.has(k) || out.length >= maxValues) continue;
+        if (seen.has(k)) continue;
         seen.add(k);
+        if (out.length >= maxValues) {
+          dropped++;
+          continue;
+        }
         out.push({ name: reportName(ref, path, k), value: values.get(k)!, type: types.get(k) ?? 'string' });
       }
     }
     return { collectedAt: now, values: out };
   });
+  if (dropped > 0) onDropped?.(dropped);
+  return reports;
 }
 
-/** TR-106 types of collected parameters, from the supported model (string when unknown). */
-async function typesOf(router: DmRouter, agentEid: string, paths: readonly string[]): Promise<Map<string, ParamType>> {
+/**
+ * TR-106 types of parameters, from the supported model; a path absent from the result is not a
+ * parameter the model has. `strict`: a model that cannot be learned (device unreachable) fails
+ * the call instead of leaving its paths out.
+ */
+async function typesOf(router: DmRouter, agentEid: string, paths: readonly string[], strict = false): Promise<Map<string, ParamType>> {
   const { model } = modelPaths(router, agentEid);
   const out = new Map<string, ParamType>();
   const byObject = new Map<string, string[]>();
@@ -113,7 +138,8 @@ async function typesOf(router: DmRouter, agentEid: string, paths: readonly strin
     let schema: Awaited<ReturnType<typeof model.object>>;
     try {
       schema = await model.object(o);
-    } catch {
+    } catch (e) {
+      if (strict && !(e instanceof PathError)) throw e;
       continue;
     }
     for (const p of list) {

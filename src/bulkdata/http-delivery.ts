@@ -1,8 +1,9 @@
 /**
  * HTTP(S) delivery of Bulk Data reports (TR-369 "HTTP Bulk Data Collection" extension): POST or
  * PUT of the encoded body with Content-Type and charset (R-BULK.7), BBF-Report-Format (R-BULK.8),
- * Date, gzip, Basic or Digest credentials (answering the collector's challenge), the agent's Endpoint ID as the "eid" URI parameter and then the
- * RequestURIParameter ones. The
+ * Date, gzip, Basic or Digest credentials (answering the collector's challenge), the device's
+ * identity as URI parameters (R-BULK.1: oui, pc, sn; eid when the device's are not known) and then
+ * the RequestURIParameter ones. The
  * collector URL is a controller's choice: it goes through the same target guard as connection
  * requests (allow list, link-local and the proxy's own ports refused), and the connection is made
  * to the address the guard resolved, so that a second DNS answer cannot move it.
@@ -25,7 +26,12 @@ export interface HttpReport {
   reportFormat: string;
   body: string;
   agentEid: string;
-  /** RequestURIParameter name/value pairs, appended after eid. */
+  /**
+   * The CWMP device's Manufacturer OUI, Product Class and Serial Number, sent as oui, pc and sn
+   * (R-BULK.1); absent: the agent's Endpoint ID as eid (the extension allows either).
+   */
+  deviceId?: { oui: string; productClass: string; serialNumber: string };
+  /** RequestURIParameter name/value pairs, appended after the identity ones. */
   query?: readonly (readonly [string, string])[];
 }
 
@@ -76,11 +82,16 @@ export class HttpDelivery {
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     const target = await this.opts.check(url.hostname, port);
     if (!target.ok) return { ok: false, detail: `HTTP.URL refused: ${target.detail}`, refused: true };
-    url.searchParams.append('eid', r.agentEid);
+    if (r.deviceId) {
+      url.searchParams.append('oui', r.deviceId.oui);
+      url.searchParams.append('pc', r.deviceId.productClass);
+      url.searchParams.append('sn', r.deviceId.serialNumber);
+    } else url.searchParams.append('eid', r.agentEid);
     for (const [k, v] of r.query ?? []) url.searchParams.append(k, v);
     const body = r.gzip ? gzipSync(r.body) : Buffer.from(r.body);
     const headers: Record<string, string> = {
-      'Content-Type': `${r.mediaType}; charset=UTF-8`,
+      // R-BULK.11: a CSV body always has its header line, and the media type says so.
+      'Content-Type': `${r.mediaType}; charset=UTF-8${r.mediaType === 'text/csv' ? '; header=present' : ''}`,
       // R-BULK.8; the token quoted as the extension's example writes it.
       'BBF-Report-Format': `"${r.reportFormat}"`,
       'Content-Length': String(body.length),

@@ -47,6 +47,9 @@ export type BulkDataLimits = Pick<Config['bulkData'], 'minReportingIntervalS' | 
 export class BulkData extends EventEmitter<BulkDataEvents> {
   readonly model: MemoryModel;
   private readonly restored = new Map<string, StoredTree>();
+  /** Agents whose rows changed since their document was last written. */
+  private readonly dirty = new Set<string>();
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(
     private readonly limits: BulkDataLimits,
@@ -151,6 +154,16 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
     return out;
   }
 
+  /** The agent's Profile rows alone (what the timers need), without their parameter lists. */
+  timers(agentEid: string): { instance: number; values: Row }[] {
+    const out: { instance: number; values: Row }[] = [];
+    for (const n of this.model.rows(agentEid, PROFILE_TABLE).keys()) {
+      const values = this.model.objectValues(agentEid, `${PROFILE_TABLE}${n}.`);
+      if (values) out.push({ instance: n, values });
+    }
+    return out;
+  }
+
   /** Device.BulkData.Enable of the agent. */
   enabled(agentEid: string): boolean {
     return this.model.objectValues(agentEid, 'Device.BulkData.')?.Enable !== 'false';
@@ -232,15 +245,41 @@ export class BulkData extends EventEmitter<BulkDataEvents> {
   }
 
   private changed(e: ChangeEvent): void {
-    const tree = this.model.tree(e.agentEid);
+    // One write per agent for all the rows a message changed (an Add of N Parameter rows is one
+    // document write, not N growing ones): the write is made once the message's work is done.
+    if (!this.dirty.has(e.agentEid)) {
+      this.dirty.add(e.agentEid);
+      if (this.dirty.size === 1) setImmediate(() => this.writeDirty());
+    }
+    this.emit('change', e);
+  }
+
+  /** Stores the document of every agent changed since the last write. */
+  private writeDirty(): void {
+    const agents = [...this.dirty];
+    this.dirty.clear();
+    for (const agentEid of agents) {
+      const write = this.write(agentEid);
+      const settled = write.catch((err: Error) => this.log.warn({ agent: agentEid, err: err.message }, 'bulk data profiles could not be stored'));
+      this.writing.add(settled);
+      void settled.finally(() => this.writing.delete(settled));
+      // The other instances re-read the agent's rows once stored (Coordination.rowsWritten).
+      this.coordination?.rowsWritten(agentEid, write);
+    }
+  }
+
+  private write(agentEid: string): Promise<void> {
+    const tree = this.model.tree(agentEid);
     const doc: StoredTree = { tables: {}, objects: {} };
     for (const [path, t] of tree.tables) doc.tables[path] = { next: t.next, rows: Object.fromEntries(t.rows) };
     for (const [path, r] of tree.objects) doc.objects[path] = r;
     const empty = (tree.tables.get(PROFILE_TABLE)?.rows.size ?? 0) === 0 && [...tree.objects.values()].every((r) => Object.keys(r).length === 0);
-    const write = empty ? this.store.deleteLearned('bulkdata', e.agentEid) : this.store.putLearned('bulkdata', e.agentEid, JSON.stringify(doc));
-    write.catch((err: Error) => this.log.warn({ agent: e.agentEid, err: err.message }, 'bulk data profiles could not be stored'));
-    // The other instances re-read the agent's rows once stored (Coordination.rowsWritten).
-    this.coordination?.rowsWritten(e.agentEid, write);
-    this.emit('change', e);
+    return empty ? this.store.deleteLearned('bulkdata', agentEid) : this.store.putLearned('bulkdata', agentEid, JSON.stringify(doc));
+  }
+
+  /** Resolves when every change made so far is stored (the proxy waits for it before closing the store). */
+  async flushed(): Promise<void> {
+    if (this.dirty.size > 0) this.writeDirty();
+    await Promise.all([...this.writing]);
   }
 }

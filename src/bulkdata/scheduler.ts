@@ -61,6 +61,11 @@ export interface SchedulerOptions {
    * collection, so that the next collections ride its periodic Informs. Absent: never.
    */
   alignPeriodicInform?: (agentEid: string, intervalS: number, timeReference: string) => Promise<void>;
+  /**
+   * The CWMP device's identity (its DeviceID struct) for the oui/pc/sn URI parameters of HTTP
+   * reports (R-BULK.1); absent or null: eid.
+   */
+  deviceId?: (agentEid: string) => Promise<{ oui: string; productClass: string; serialNumber: string } | null>;
   now?: () => number;
 }
 
@@ -101,14 +106,15 @@ export function nextDelay(now: number, intervalS: number, timeReference: string)
 }
 
 export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Per agent, the timer of each enabled profile by "agent|instance|interval|timeReference". */
+  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
   private readonly running = new Set<string>();
   /** Profiles due per agent, collected together after coalesceMs, and when the first fell due. */
   private readonly pending = new Map<string, { dueAt: number; instances: Set<number>; now: boolean }>();
   /** The latest collection per "agent|instance" (entries go with their profile). */
   private readonly status = new Map<string, ProfileStatus>();
-  /** "agent|reference" already warned of as matching nothing. */
-  private readonly warnedUnresolved = new Set<string>();
+  /** Per agent, what was last warned of as left out of its reports (references matching nothing, values over maxValues). */
+  private readonly warnedUnresolved = new Map<string, string>();
   /** Agents whose PeriodicInformInterval the proxy set, and to what (s). */
   private readonly alignedTo = new Map<string, string>();
   /** When each device's next periodic Inform is expected (fed by informSeen). */
@@ -130,7 +136,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       const m = /^Device\.BulkData\.Profile\.(\d+)\.$/.exec(e.path);
       if (m && (e.kind === 'delete' || e.changed?.EncodingType !== undefined)) this.retained.delete(e.agentEid, Number(m[1]));
       if (m && e.kind === 'delete') this.status.delete(`${e.agentEid}|${m[1]}`);
-      this.rearm(e.agentEid);
+      // Only a Profile row or Device.BulkData.Enable moves a timer: an Add of N Parameter rows re-arms nothing.
+      if (m || e.path === 'Device.BulkData.') this.rearm(e.agentEid);
     });
     opts.bulkData.on('reloaded', ({ agentEid }) => this.rearm(agentEid));
     opts.bulkData.on('forceCollection', ({ agentEid, instance }) => {
@@ -152,7 +159,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const agent of this.timers.values()) for (const t of agent.values()) clearTimeout(t);
     this.timers.clear();
   }
 
@@ -161,17 +168,19 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     if (this.stopped) return;
     const live = new Set<string>();
     const enabled = this.opts.bulkData.enabled(agentEid);
-    for (const p of this.opts.bulkData.profiles(agentEid)) {
+    for (const p of this.opts.bulkData.timers(agentEid)) {
       if (!enabled || p.values.Enable !== 'true') continue;
       const key = `${agentEid}|${p.instance}|${p.values.ReportingInterval}|${p.values.TimeReference}`;
       live.add(key);
-      if (!this.timers.has(key)) this.arm(agentEid, p.instance, key, Number(p.values.ReportingInterval), p.values.TimeReference ?? '');
+      if (!this.timers.get(agentEid)?.has(key)) this.arm(agentEid, p.instance, key, Number(p.values.ReportingInterval), p.values.TimeReference ?? '');
     }
-    for (const [k, t] of this.timers)
-      if (k.startsWith(`${agentEid}|`) && !live.has(k)) {
+    const mine = this.timers.get(agentEid);
+    for (const [k, t] of mine ?? [])
+      if (!live.has(k)) {
         clearTimeout(t);
-        this.timers.delete(k);
+        mine!.delete(k);
       }
+    if (mine?.size === 0) this.timers.delete(agentEid);
   }
 
   private arm(agentEid: string, instance: number, key: string, intervalS: number, timeReference: string, firing = false): void {
@@ -185,7 +194,9 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
       this.delay(agentEid, intervalS, timeReference, firing),
     );
     t.unref?.();
-    this.timers.set(key, t);
+    let mine = this.timers.get(agentEid);
+    if (!mine) this.timers.set(agentEid, (mine = new Map()));
+    mine.set(key, t);
   }
 
   /**
@@ -317,15 +328,21 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     // The collection of this slot must be over when the next report falls due.
     const deadlineAt = dueAt + intervalMs;
     const grace = this.opts.periodicInformGraceMs ?? 30_000;
-    const read = () =>
-      collectMany(
+    const read = async () => {
+      const unresolved: { reference: string; why: string }[] = [];
+      let dropped = 0;
+      const reports = await collectMany(
         this.opts.router,
         agentEid,
         due.map((p) => p.parameters),
         this.now(),
         this.opts.maxValues ?? 10_000,
-        (reference, why) => this.unresolved(agentEid, reference, why),
+        (reference, why) => unresolved.length < 100_000 && unresolved.push({ reference, why }),
+        (n) => (dropped += n),
       );
+      this.noted(agentEid, due, unresolved, dropped);
+      return reports;
+    };
     const fail = (outcome: 'missed' | 'collection_failed', err: string) => {
       for (const p of due) {
         this.count(p.values.Protocol ?? '', outcome);
@@ -372,13 +389,25 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** A reference that matches nothing on the device: a warning once per agent and reference (until its rows change). */
-  private unresolved(agentEid: string, reference: string, why: string): void {
-    const key = `${agentEid}|${reference}`;
-    if (this.warnedUnresolved.has(key)) return;
+  /**
+   * References that matched nothing on the device, and values beyond maxValues: one warning per
+   * agent when what was left out changes (not one per reference: a profile may hold 100,000).
+   */
+  private noted(agentEid: string, due: ProfileView[], unresolved: { reference: string; why: string }[], dropped: number): void {
+    const key = `${unresolved.length}|${unresolved[0]?.reference ?? ''}|${dropped}`;
+    if (this.warnedUnresolved.get(agentEid) === key) return;
     if (this.warnedUnresolved.size >= 10_000) this.warnedUnresolved.clear();
-    this.warnedUnresolved.add(key);
-    this.opts.log.warn({ agent: agentEid, reference, why }, 'bulk data Parameter.Reference matches nothing on the device; left out of the reports');
+    this.warnedUnresolved.set(agentEid, key);
+    if (unresolved.length > 0)
+      this.opts.log.warn(
+        { agent: agentEid, profiles: due.map((p) => p.path), unresolved: unresolved.length, first: unresolved.slice(0, 5) },
+        'bulk data Parameter.Reference matches nothing on the device; left out of the reports',
+      );
+    if (dropped > 0)
+      this.opts.log.warn(
+        { agent: agentEid, profiles: due.map((p) => p.path), maxValues: this.opts.maxValues ?? 10_000, dropped },
+        'bulk data report holds more values than the proxy sends in one report; the rest are left out',
+      );
   }
 
   /** bulkdata.alignPeriodicInform: the device's periodic Informs set to the shortest ReportingInterval, once per change, in this session. */
@@ -428,6 +457,8 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         .catch(() => new Map<string, string>());
       query = profile.uriParameters.map((u) => [u.name, values.get(u.reference) ?? '']);
     }
+    const id = (await this.opts.deviceId?.(agentEid).catch(() => null)) ?? null;
+    const deviceId = id && id.oui !== '' && id.serialNumber !== '' ? { oui: id.oui, productClass: id.productClass, serialNumber: id.serialNumber } : undefined;
     const send = () =>
       this.opts.http!.send({
         url: h.URL ?? '',
@@ -440,6 +471,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         reportFormat: csv ? csvEncoding(profile).reportFormat : jsonEncoding(profile).reportFormat,
         body,
         agentEid,
+        deviceId,
         query,
       });
     // Retries stop when the next interval comes (R-BULK.3): its report carries these along.

@@ -25,8 +25,9 @@ export type NameOrigin =
 /**
  * BBF service models that a TR-098 root hosts under `Services.` (TR-098 2.1: Services contains
  * the objects of separate service data models): TR-104 VoiceService:1, TR-140 StorageService:1,
- * TR-135 STBService:1, TR-196 FAPService:1. Their XML is not in this project's inputs, so every
- * name under them without an X_ segment counts as standard: nothing the BBF defines is excluded.
+ * TR-135 STBService:1, TR-196 FAPService:1. TR-140's names are shipped (tr140-names.json) and
+ * decide under StorageService; the others' XML is not an input, so every name under them without
+ * an X_ segment counts as standard: nothing the BBF defines is excluded.
  */
 export const BBF_SERVICE_OBJECTS: readonly string[] = ['VoiceService', 'StorageService', 'STBService', 'FAPService'];
 
@@ -38,6 +39,8 @@ export class BbfNameSet {
   constructor(
     readonly root: string,
     objects: Iterable<readonly [string, readonly string[], string?]>,
+    /** A service model's own name set, where shipped (TR-140): decides for names under Services.<service>. */
+    private readonly serviceSet?: (service: string) => BbfNameSet | undefined,
   ) {
     const o = new Map<string, ReadonlySet<string>>();
     const n = new Map<string, string>();
@@ -57,7 +60,15 @@ export class BbfNameSet {
     const segs = s.split('.');
     if (segs[0] + '.' !== this.root || segs[1] !== 'Services') return false;
     // Services.VoiceServiceNumberOfEntries is defined by TR-104 with its table.
-    return BBF_SERVICE_OBJECTS.includes(segs[2] ?? '') || BBF_SERVICE_OBJECTS.some((o) => segs[2] === `${o}NumberOfEntries` && segs.length === 3);
+    if (BBF_SERVICE_OBJECTS.some((o) => segs[2] === `${o}NumberOfEntries` && segs.length === 3)) return true;
+    if (!BBF_SERVICE_OBJECTS.includes(segs[2] ?? '')) return false;
+    const own = this.serviceSet?.(segs[2]!);
+    return own === undefined || own.defines(segs.slice(2).join('.'));
+  }
+
+  /** Whether an object ("{i}" or concrete form, ending in '.') is defined by the standard. */
+  definesObject(path: string): boolean {
+    return this.objects.has(schemaOf(path));
   }
 
   origin(name: string): NameOrigin {
@@ -82,7 +93,7 @@ function tableParent(table: string): string {
 export class BbfNamesError extends Error {}
 
 /** Parses a name-set file's text (format 1). */
-export function parseBbfNames(text: string, file: string): BbfNameSet {
+export function parseBbfNames(text: string, file: string, serviceSet?: (service: string) => BbfNameSet | undefined): BbfNameSet {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -102,7 +113,7 @@ export function parseBbfNames(text: string, file: string): BbfNameSet {
   }
   const root = rows[0]?.[0].split('.')[0];
   if (root === undefined) throw new BbfNamesError(`${file}: no objects`);
-  return new BbfNameSet(`${root}.`, rows);
+  return new BbfNameSet(`${root}.`, rows, serviceSet);
 }
 
 export const TR098_NAMES_FILE = 'tr098-names.json';
@@ -112,5 +123,41 @@ let tr098: BbfNameSet | undefined;
 /** The TR-098 name set shipped in assets/mappings/ (read once). */
 export function tr098Names(): BbfNameSet {
   const file = assetPath('mappings', TR098_NAMES_FILE);
-  return (tr098 ??= parseBbfNames(readFileSync(file, 'utf8'), file));
+  // TR-140 is shipped (the same StorageService model under both roots): names under it count as
+  // standard only when TR-140 defines them; TR-104 v1's XML is not, so every VoiceService name does.
+  return (tr098 ??= parseBbfNames(readFileSync(file, 'utf8'), file, (service) => (service === 'StorageService' ? tr140Names() : undefined)));
+}
+
+export const TR104V2_NAMES_FILE = 'tr104v2-names.json';
+export const TR140_NAMES_FILE = 'tr140-names.json';
+
+const serviceSets = new Map<string, BbfNameSet>();
+
+function serviceNames(file: string): BbfNameSet {
+  let set = serviceSets.get(file);
+  if (!set) {
+    const f = assetPath('mappings', file);
+    set = parseBbfNames(readFileSync(f, 'utf8'), f);
+    serviceSets.set(file, set);
+  }
+  return set;
+}
+
+/**
+ * The TR-104 v2 (VoiceService:2) name set shipped in assets/mappings/, object paths relative to the
+ * service ("VoiceService.{i}.CallControl.Line.{i}."): what Device.Services.VoiceService presents is
+ * checked against it (read once).
+ */
+export function tr104v2Names(): BbfNameSet {
+  return serviceNames(TR104V2_NAMES_FILE);
+}
+
+/** The TR-140 (StorageService:1) name set, the same model under both roots' Services (read once). */
+export function tr140Names(): BbfNameSet {
+  return serviceNames(TR140_NAMES_FILE);
+}
+
+/** The BBF service model name set for a Device:2 Services child ("VoiceService", "StorageService"), if shipped. */
+export function serviceModelNames(service: string): BbfNameSet | undefined {
+  return service === 'VoiceService' ? tr104v2Names() : service === 'StorageService' ? tr140Names() : undefined;
 }

@@ -99,6 +99,8 @@ interface ConcreteParam {
   siblings?: string[];
   /** listRows: the item of the native list this parameter reads (listItem -1). */
   item?: number;
+  /** keyRef: the rows the key may name, each with its native key parameter (read with the value, not placed by it). */
+  keyRows?: { usp: string; native: string; key: string }[];
 }
 
 interface Row {
@@ -476,8 +478,8 @@ export class DeviceMapping {
         objRule: rule,
         nativeObj: native,
         native: [path],
-        type: r.type ?? XSD[nt] ?? 'string',
-        writable: !ro && r.listItem === undefined && info?.writable === true,
+        type: r.keyRef ? 'string' : (r.type ?? XSD[nt] ?? 'string'),
+        writable: !ro && r.listItem === undefined && r.keyRef === undefined && info?.writable === true,
         nativeTypes: [nt],
         ...(siblings.length ? { siblings } : {}),
         ...(r.listItem === -1 && row?.item !== undefined ? { item: row.item } : {}),
@@ -503,6 +505,11 @@ export class DeviceMapping {
         cp.computedValue = String(this.tables.get(t)?.length ?? 0);
       } else if (r.ref !== undefined) {
         cp.computedValue = cp.nativeObj ? this.refTo(r.ref, cp.nativeObj) : '';
+      } else if (r.keyRef !== undefined) {
+        const key = r.keyRef.key;
+        cp.keyRows = (this.rowsByRule.get(r.keyRef.table) ?? [])
+          .filter((row) => this.native.hasParam(row.native + key))
+          .map((row) => ({ usp: row.usp.slice(0, -1), native: row.native, key: row.native + key }));
       }
     }
   }
@@ -631,7 +638,7 @@ export class DeviceMapping {
    */
   toNative(uspPath: string): string[] | null {
     const cp = this.params.get(uspPath);
-    if (cp) return [...cp.native];
+    if (cp) return cp.keyRows ? [...cp.native, ...cp.keyRows.map((k) => k.key)] : [...cp.native];
     const o = this.objects.get(uspPath);
     if (o) return o.native ? [o.native] : [];
     return null;
@@ -687,6 +694,7 @@ export class DeviceMapping {
     }
     let v = get(cp.native[0]);
     if (v === undefined) return null;
+    if (cp.keyRows) return this.keyRowOf(cp, v.trim(), get);
     if (r.listItem !== undefined)
       v = (v.split(',').filter((x) => r.listItem !== -1 || x.trim() !== '')[r.listItem === -1 ? (cp.item ?? 0) : r.listItem] ?? '').trim();
     if (cp.type === 'boolean' || cp.nativeTypes[0] === 'xsd:boolean') {
@@ -700,6 +708,28 @@ export class DeviceMapping {
     if (r.scale !== undefined && v !== '' && Number.isFinite(Number(v))) v = String(Number(v) * r.scale);
     if (r.pathRef) v = this.translateRefs(v, r.pathRef);
     return v;
+  }
+
+  /**
+   * keyRef: the row whose key has the value; among several (EntryIDs are unique per TR-104 v1
+   * VoiceProfile only), the one sharing the longest native path with the referencing object.
+   * A value no row has (0, empty: "none") is the empty reference.
+   */
+  private keyRowOf(cp: ConcreteParam, v: string, get: (p: string) => string | undefined): string {
+    if (v === '') return '';
+    const from = cp.nativeObj ?? '';
+    let best = '';
+    let bestLen = -1;
+    for (const k of cp.keyRows ?? []) {
+      if (get(k.key)?.trim() !== v) continue;
+      let n = 0;
+      while (n < from.length && n < k.native.length && from[n] === k.native[n]) n++;
+      if (n > bestLen) {
+        best = k.usp;
+        bestLen = n;
+      }
+    }
+    return best;
   }
 
   private translateRefs(v: string, tables: readonly string[]): string {
@@ -870,7 +900,7 @@ export class DeviceMapping {
     const out = new Set<string>();
     const take = (usp: string): void => {
       if (exclude.some((x) => usp.startsWith(x))) return;
-      for (const n of this.params.get(usp)?.native ?? []) if (this.native.hasParam(n)) out.add(n);
+      for (const n of this.toNative(usp) ?? []) if (!n.endsWith('.') && this.native.hasParam(n)) out.add(n);
     };
     for (const p of uspPaths) {
       if (exclude.some((x) => p.startsWith(x))) continue;

@@ -41,6 +41,12 @@ export interface ParamRule {
   listItem?: number;
   /** The value is a (comma list of) native path reference(s), translated to instances of these Device:2 tables. */
   pathRef?: string[];
+  /**
+   * The value names a row of another native table by a key parameter's value, not by path (TR-104
+   * v1 EntryID numbers, TR-098 QueueKey): presented as the reference to the Device:2 row of `table`
+   * whose native `key` has that value (the nearest such row when several have it). Read-only.
+   */
+  keyRef?: { table: string; key: string };
   /** Computed: number of instances of a Device:2 table ({i} bound to this object's instance numbers). */
   count?: string;
   /** Computed: reference to the instance of a Device:2 table with the same/enclosing/enclosed native object. */
@@ -202,6 +208,10 @@ function semanticChecks(r: MappingRules, fail: (ptr: (string | number)[], msg: s
         if (t !== undefined && !tables.has(t)) fail(['objects', i, 'params', name, k], `no table rule for ${t}`);
       }
       for (const t of spec.pathRef ?? []) if (!tables.has(t)) fail(['objects', i, 'params', name, 'pathRef'], `no table rule for ${t}`);
+      if (spec.keyRef) {
+        if (!tables.has(spec.keyRef.table)) fail(['objects', i, 'params', name, 'keyRef', 'table'], `no table rule for ${spec.keyRef.table}`);
+        if (spec.native === undefined) fail(['objects', i, 'params', name, 'keyRef'], 'keyRef needs the native parameter holding the key');
+      }
       if (spec.compose) {
         spec.compose.toUsp.forEach((w, k) => {
           for (const inp of Object.keys(w.when)) {

@@ -6,6 +6,7 @@
  * no reference to the proxy. Each proxy gets its own Registry so tests can run several proxies
  * in one process.
  */
+import { deviceStrings } from '../util/intern.js';
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerConfig } from '../app/config.js';
@@ -78,6 +79,9 @@ export class ProxyMetrics {
   readonly uspRecords: Counter<'mtp' | 'direction' | 'type'>;
   readonly uspDropped: Counter<'mtp'>;
   readonly translation: Histogram<'msg_type'>;
+  readonly mtpSend: Histogram<'mtp'>;
+  /** usp_records_total by "mtp|direction|type" (a bounded set: MTPs x 2 x Msg and Record types). */
+  private readonly recordCounts = new Map<string, number>();
   readonly queueDepth: Gauge;
   readonly controllersConnected: Gauge<'mtp'>;
   readonly mtpUp: Gauge<'mtp'>;
@@ -131,11 +135,20 @@ export class ProxyMetrics {
       labelNames: ['transport', 'outcome'],
       registers,
     });
+    const recordCounts = this.recordCounts;
     this.uspRecords = new Counter({
       name: 'usp_records_total',
       help: 'USP Records by MTP, direction (in/out) and type (the Msg type, or the Record type when it carries no Msg)',
       labelNames: ['mtp', 'direction', 'type'],
       registers,
+      collect() {
+        // Counted per Record in recordCounts (a Map lookup, not prom-client's label hashing); a scrape copies them.
+        this.reset();
+        for (const [key, n] of recordCounts) {
+          const [mtp = '', direction = '', type = ''] = key.split('|');
+          this.inc({ mtp, direction, type }, n);
+        }
+      },
     });
     this.uspDropped = new Counter({
       name: 'usp_records_dropped_total',
@@ -147,6 +160,13 @@ export class ProxyMetrics {
       name: 'usp_translation_duration_seconds',
       help: 'Time from receiving a USP request Record to having answered it (translation and the CWMP round trips it needs)',
       labelNames: ['msg_type'],
+      buckets: FINE_BUCKETS,
+      registers,
+    });
+    this.mtpSend = new Histogram({
+      name: 'usp_mtp_send_duration_seconds',
+      help: 'Time an MTP takes to send one outbound USP Record (MQTT/STOMP at QoS 1: until the broker acknowledged it), by MTP',
+      labelNames: ['mtp'],
       buckets: FINE_BUCKETS,
       registers,
     });
@@ -270,8 +290,10 @@ export class ProxyMetrics {
       if (!r.ok && r.reason !== 'cancelled') this.error(`connection request to ${deviceKey} failed (${r.reason}): ${r.detail}`, { device: deviceKey });
     };
     const onRecord: Listener<EndpointEvents, 'record'> = ({ mtp, direction, msgType, ms }) => {
-      this.uspRecords.inc({ mtp, direction, type: msgType });
-      if (direction === 'in' && REQUEST_TYPES.has(msgType)) {
+      const key = `${mtp}|${direction}|${msgType}`;
+      this.recordCounts.set(key, (this.recordCounts.get(key) ?? 0) + 1);
+      if (direction === 'out') this.mtpSend.observe({ mtp }, ms / 1000);
+      else if (REQUEST_TYPES.has(msgType)) {
         this.uspRequestsPerMinute.add();
         this.translation.observe({ msg_type: msgType }, ms / 1000);
       }
@@ -336,8 +358,9 @@ export class ProxyMetrics {
 
   noteDevice(d: DeviceRecord): void {
     this.deviceIndex.set(d.deviceKey, {
-      rootModel: d.rootModel,
-      productClass: d.deviceId.productClass,
+      // One copy of these strings for all devices of a model (util/intern.ts).
+      rootModel: deviceStrings.of(d.rootModel),
+      productClass: deviceStrings.of(d.deviceId.productClass),
       lastInformMs: d.lastInform ? Date.parse(d.lastInform) : null,
       periodicInformInterval: d.periodicInformInterval,
     });

@@ -10,7 +10,7 @@
  * event when the request was answered. Memory is bounded: a ring of `perAgent` entries per agent,
  * `maxAgents` agents (least recently traced dropped first), `maxRpcs` RPCs named per request.
  */
-import { requestLogFields } from '../usp/agent/request-log.js';
+import { requestLogFields, visitErrCodes } from '../usp/agent/request-log.js';
 import type { Msg } from '../usp/codec/record.js';
 
 export interface TraceRpc {
@@ -69,6 +69,21 @@ export interface TracedRequest {
   ms: number;
 }
 
+/**
+ * An entry as kept: its time as a number, formatted when read (one entry per answered request is
+ * kept for a while, so it is kept small: empty lists are shared, nothing is copied that need not be).
+ */
+export type StoredTraceEntry = Omit<TraceEntry, 'time'> & { readonly at: number };
+
+/** An agent's entries: in order until full, then a ring whose oldest entry is at `next`. */
+interface Ring {
+  entries: StoredTraceEntry[];
+  next: number;
+}
+
+/** Shared by every entry without RPCs or error codes (never mutated: RPCs are noted in a fresh list). */
+const NONE = Object.freeze([]) as unknown as never[];
+
 interface RpcNote {
   rpcs: TraceRpc[];
   notListed: number;
@@ -76,25 +91,21 @@ interface RpcNote {
 
 /** USP error codes in an answer: the Error Msg's code and its param_errs, or every non-zero err_code of a response (bounded walk). */
 export function errCodesOf(resp: Msg): number[] {
-  const out: number[] = [];
-  if (resp.body.msgBody === 'error' && resp.body.error?.errCode) out.push(resp.body.error.errCode);
-  const walk = (x: unknown, depth: number): void => {
-    if (depth > 12 || x === null || typeof x !== 'object' || out.length >= MAX_ERR_CODES) return;
-    for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
-      if (k === 'errCode' && typeof v === 'number' && v !== 0) {
-        if (out.length < MAX_ERR_CODES) out.push(v);
-      } else if (typeof v === 'object') walk(v, depth + 1);
-    }
+  let out: number[] = NONE;
+  const keep = (code: number): void => {
+    if (out === NONE) out = [];
+    if (out.length < MAX_ERR_CODES) out.push(code);
   };
-  walk(resp.body.response, 0);
-  walk(resp.body.error?.paramErrs, 0);
+  if (resp.body.msgBody === 'error' && resp.body.error?.errCode) keep(resp.body.error.errCode);
+  visitErrCodes(resp.body.response, keep);
+  visitErrCodes(resp.body.error?.paramErrs, keep);
   return out;
 }
 
 export class TranslationTrace {
   private readonly opts: TraceOptions;
   /** Agent Endpoint ID -> its entries, oldest first; Map order is the LRU order. */
-  private readonly rings = new Map<string, TraceEntry[]>();
+  private readonly rings = new Map<string, Ring>();
   /** RPCs noted per request scope until the request is answered (a scope never answered is collected with it). */
   private readonly pending = new WeakMap<object, RpcNote>();
 
@@ -141,7 +152,7 @@ export class TranslationTrace {
   }
 
   /** An answered USP request (the endpoint's `request` event); returns its entry. */
-  request(e: TracedRequest): TraceEntry {
+  request(e: TracedRequest): StoredTraceEntry {
     const f = requestLogFields(e.fromId, e.toId, e.msg, e.resp, e.ms);
     return this.add(e.toId, e.scope, {
       fromId: f.controller.slice(0, 256),
@@ -156,42 +167,59 @@ export class TranslationTrace {
   }
 
   /** An entry not made from a USP Msg (the console's own work): same shape, same bounds; onlyWithRpcs: kept only if it caused CWMP RPCs. */
-  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>, opts: { onlyWithRpcs: true }): TraceEntry | null;
-  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>): TraceEntry;
+  add(
+    agentEid: string,
+    scope: object | undefined,
+    e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>,
+    opts: { onlyWithRpcs: true },
+  ): StoredTraceEntry | null;
+  add(agentEid: string, scope: object | undefined, e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>): StoredTraceEntry;
   add(
     agentEid: string,
     scope: object | undefined,
     e: Omit<TraceEntry, 'time' | 'rpcs' | 'rpcsNotListed'>,
     opts: { onlyWithRpcs?: boolean } = {},
-  ): TraceEntry | null {
+  ): StoredTraceEntry | null {
     const note = scope ? this.pending.get(scope) : undefined;
-    if (scope) this.pending.delete(scope);
+    if (note) this.pending.delete(scope!);
     if (opts.onlyWithRpcs && !note) return null;
-    const entry: TraceEntry = {
-      time: new Date().toISOString(),
-      ...e,
-      paths: e.paths.slice(0, 8).map((p) => p.slice(0, 256)),
-      errCodes: e.errCodes.slice(0, MAX_ERR_CODES),
-      rpcs: note?.rpcs ?? [],
+    const entry: StoredTraceEntry = {
+      at: Date.now(),
+      fromId: e.fromId,
+      msgType: e.msgType,
+      msgId: e.msgId,
+      paths: e.paths.length <= 8 && e.paths.every((p) => p.length <= 256) ? e.paths : e.paths.slice(0, 8).map((p) => p.slice(0, 256)),
+      pathCount: e.pathCount,
+      outcome: e.outcome,
+      errCodes: e.errCodes.length <= MAX_ERR_CODES ? e.errCodes : e.errCodes.slice(0, MAX_ERR_CODES),
+      ms: e.ms,
+      rpcs: note?.rpcs ?? NONE,
       rpcsNotListed: note?.notListed ?? 0,
     };
     let ring = this.rings.get(agentEid);
     if (ring) this.rings.delete(agentEid);
-    else ring = [];
+    else ring = { entries: [], next: 0 };
     this.rings.set(agentEid, ring);
-    ring.push(entry);
-    if (ring.length > this.opts.perAgent) ring.splice(0, ring.length - this.opts.perAgent);
+    // Full: the oldest slot is overwritten (no array shifting per request).
+    if (ring.entries.length < this.opts.perAgent) ring.entries.push(entry);
+    else {
+      ring.entries[ring.next] = entry;
+      ring.next = (ring.next + 1) % ring.entries.length;
+    }
     while (this.rings.size > this.opts.maxAgents) this.rings.delete(this.rings.keys().next().value as string);
     return entry;
   }
 
   /** The agent's entries, newest first (copies: RPCs still running show as such). */
   forAgent(agentEid: string): TraceEntry[] {
-    return (this.rings.get(agentEid) ?? []).map((x) => ({ ...x, rpcs: x.rpcs.map((r) => ({ ...r })) })).reverse();
+    const ring = this.rings.get(agentEid);
+    if (!ring) return [];
+    const oldestFirst = [...ring.entries.slice(ring.next), ...ring.entries.slice(0, ring.next)];
+    return oldestFirst.map(({ at, ...x }) => ({ time: new Date(at).toISOString(), ...x, rpcs: x.rpcs.map((r) => ({ ...r })) })).reverse();
   }
 
   /** A failed or partly failed request in one line for the status page's recent errors (no values). */
-  static summary(agentEid: string, e: TraceEntry): string {
+  static summary(agentEid: string, e: Omit<TraceEntry, 'time'>): string {
     const paths = e.paths.length ? ` ${e.paths[0]}${e.pathCount > 1 ? ` (+${e.pathCount - 1})` : ''}` : '';
     const rpcs = e.rpcs
       .filter((r) => r.status === 'fault' || r.status === 'failed')

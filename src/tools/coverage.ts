@@ -147,7 +147,9 @@ function countedTablesPlaced(names: BbfNameSet, listed: ReadonlySet<string>, par
     const byModel = names.tablesCountedBy(schemaOf(n));
     // Outside the BBF set (TR-104 under Services.): TR-106's convention, <Table>NumberOfEntries beside <Table>.{i}.
     const s = schemaOf(n);
-    const tables = byModel.length > 0 ? byModel : n.endsWith('NumberOfEntries') ? [`${s.slice(0, -'NumberOfEntries'.length)}.{i}.`] : [];
+    const odd = byModel.length > 0 ? undefined : tr104v1CountedTable(s);
+    const tables =
+      byModel.length > 0 ? byModel : odd !== undefined ? [odd] : n.endsWith('NumberOfEntries') ? [`${s.slice(0, -'NumberOfEntries'.length)}.{i}.`] : [];
     for (const table of tables) {
       const rowName = table.slice(0, -'{i}.'.length);
       const prefix = parent + rowName.slice(rowName.slice(0, -1).lastIndexOf('.') + 1);
@@ -156,6 +158,24 @@ function countedTablesPlaced(names: BbfNameSet, listed: ReadonlySet<string>, par
     }
   }
   return out;
+}
+
+/**
+ * TR-104 v1 tables whose count parameter does not follow the <Table>NumberOfEntries convention
+ * (TR-104 Issue 1: SIP.SIPEventSubscribeNumberOfElements counts SIP.EventSubscribe.{i},
+ * SIP.SIPResponseMapNumberOfElements counts SIP.ResponseMap.{i}, Tone.PatternNumberOfEntries
+ * counts Tone.TonePattern.{i}). "{i}" name in, the table ("{i}" form) out.
+ */
+const TR104V1_COUNTS: readonly [suffix: string, table: string][] = [
+  ['.SIP.SIPEventSubscribeNumberOfElements', '.SIP.EventSubscribe.{i}.'],
+  ['.SIP.SIPResponseMapNumberOfElements', '.SIP.ResponseMap.{i}.'],
+  ['.Tone.PatternNumberOfEntries', '.Tone.TonePattern.{i}.'],
+];
+
+function tr104v1CountedTable(schema: string): string | undefined {
+  if (!schema.includes('.Services.VoiceService.')) return undefined;
+  for (const [suffix, table] of TR104V1_COUNTS) if (schema.endsWith(suffix)) return schema.slice(0, -suffix.length) + table;
+  return undefined;
 }
 
 /** A vendor parameter: some segment of its path is a TR-106 vendor extension (X_<VENDOR>_...). */

@@ -193,7 +193,11 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   ok(
     await ctl.req(
       add([
-        { objPath: 'Device.BulkData.Profile.1.HTTP.RequestURIParameter.', params: { Name: 'sn', Reference: 'Device.DeviceInfo.SerialNumber' }, required: true },
+        {
+          objPath: 'Device.BulkData.Profile.1.HTTP.RequestURIParameter.',
+          params: { Name: 'serial', Reference: 'Device.DeviceInfo.SerialNumber' },
+          required: true,
+        },
       ]),
       20_000,
     ),
@@ -224,8 +228,15 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
   assert.equal(first.headers['bbf-report-format'], '"ObjectHierarchy"');
   assert.ok(first.headers.date, 'UseDateHeader defaults to true');
   assert.equal(first.headers.authorization, `Basic ${Buffer.from('bdc:bdc-secret').toString('base64')}`);
-  assert.equal(new URL(first.url, 'http://x').searchParams.get('eid'), agent);
-  assert.equal(new URL(first.url, 'http://x').searchParams.get('sn'), serial, 'RequestURIParameter');
+  // R-BULK.1: the device's OUI, Product Class and Serial Number, then the RequestURIParameter ones.
+  const id = (await tp!.proxy.store.getDeviceByEndpointId(agent))!.deviceId;
+  const query = [...new URL(first.url, 'http://x').searchParams];
+  assert.deepEqual(query, [
+    ['oui', id.oui],
+    ['pc', id.productClass],
+    ['sn', serial],
+    ['serial', serial],
+  ]);
   const body = JSON.parse(first.body) as { Report: { CollectionTime: number; Device: { DeviceInfo: { SerialNumber: string } } }[] };
   assert.equal(body.Report.length, 3, 'the two reports of the outage, then the current one');
   for (const r of body.Report) assert.equal(r.Device.DeviceInfo.SerialNumber, serial);
@@ -241,8 +252,10 @@ test('HTTP profile: JSON then CSV bodies reach the collector; reports retained d
     ),
     'SET_RESP',
   );
-  await until(() => got.some((g) => g.headers['content-type'] === 'text/csv; charset=UTF-8'), 'a CSV report');
-  const csv = got.find((g) => g.headers['content-type'] === 'text/csv; charset=UTF-8')!;
+  // R-BULK.11: the media type says the header line is present.
+  const csvType = 'text/csv; charset=UTF-8; header=present';
+  await until(() => got.some((g) => g.headers['content-type'] === csvType), 'a CSV report');
+  const csv = got.find((g) => g.headers['content-type'] === csvType)!;
   assert.equal(csv.headers['bbf-report-format'], '"ParameterPerRow"');
   const rows = csv.body.split('\r\n');
   assert.equal(rows[0], 'ReportTimestamp,ParameterName,ParameterValue,ParameterType');

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BbfNamesError, parseBbfNames, TR098_NAMES_FILE, tr098Names } from '../../src/mapping/bbf-names.js';
+import { BbfNamesError, parseBbfNames, TR098_NAMES_FILE, tr098Names, tr104v2Names, tr140Names } from '../../src/mapping/bbf-names.js';
 import { coverage, runMappingCli } from '../../src/tools/coverage.js';
-import { generateNamesFromReference } from '../../scripts/gen-bbf-names.js';
+import { generateNamesFromReference, TR104V2_NAMES_INPUT, TR140_NAMES_INPUT } from '../../scripts/gen-bbf-names.js';
 import { assetPath } from '../../src/util/assets.js';
 import { REFERENCE, hasReference } from '../helpers/paths.js';
 
@@ -16,6 +16,33 @@ const skipModels = existsSync(BM) && existsSync(EG) ? false : `reference dumps a
 
 test('the shipped TR-098 name set is what scripts/gen-bbf-names.ts makes of the BBF XML', { skip: skipRef }, () => {
   assert.equal(readFileSync(assetPath('mappings', TR098_NAMES_FILE), 'utf8'), generateNamesFromReference(REFERENCE), 'run npm run gen:names');
+});
+
+for (const [input, file] of [
+  [TR104V2_NAMES_INPUT, 'tr104v2-names.json'],
+  [TR140_NAMES_INPUT, 'tr140-names.json'],
+] as const) {
+  const skipXml = existsSync(path.join(REFERENCE, input)) ? false : `BBF XML absent (${REFERENCE}/${input})`;
+  test(`the shipped ${file} holds what the BBF XML defines for each of its objects`, { skip: skipXml }, () => {
+    // Transcribed from the XML (not in the reference folder when it was made): every object it lists
+    // must have exactly the parameters the generator finds there.
+    const made = parseBbfNames(generateNamesFromReference(REFERENCE, input), input);
+    const shipped = JSON.parse(readFileSync(assetPath('mappings', file), 'utf8')) as { objects: Record<string, [string[]]> };
+    for (const [obj, [params]] of Object.entries(shipped.objects)) {
+      assert.ok(made.definesObject(obj), obj);
+      for (const p of params) assert.ok(made.defines(obj + p), obj + p);
+    }
+  });
+}
+
+test('under Services.StorageService only TR-140 names are standard (the shipped set decides)', () => {
+  const n = tr098Names();
+  assert.equal(n.origin('InternetGatewayDevice.Services.StorageService.1.NetInfo.HostName'), 'bbf');
+  assert.equal(n.origin('InternetGatewayDevice.Services.StorageService.1.UserAccount.2.AllowFTPAccess'), 'bbf');
+  // A vendor object without X_ under a service model: not a BBF name.
+  assert.equal(n.origin('InternetGatewayDevice.Services.StorageService.1.SMBServer.Workgroup'), 'non-standard');
+  assert.ok(tr140Names().definesObject('StorageService.{i}.LogicalVolume.{i}.Folder.{i}.'));
+  assert.ok(tr104v2Names().definesObject('VoiceService.{i}.CallControl.Line.{i}.'));
 });
 
 test('origin of a native name: BBF-defined (every version), vendor X_, or non-standard', () => {

@@ -294,3 +294,64 @@ test('several instances on one store: a profile added on one is served and sched
   );
   await store.close();
 });
+
+test('names the model lacks never reach the Get; values beyond maxValues are left out; one warning each, not per reference or report', async () => {
+  const store = openSqliteStore(':memory:');
+  const bd = new BulkData({ ...LIMITS, minReportingIntervalS: 1, maxParameterReferences: 1000 }, store);
+  const gets: string[][] = [];
+  const counted: DmBackend = {
+    prefixes: bd.model.prefixes,
+    supported: () => bd.model.supported(),
+    instances: (a, p) => bd.model.instances(a, p),
+    get: (a, paths) => (gets.push([...paths]), bd.model.get(a, paths)),
+    set: (c, p, s) => bd.model.set(c, p, s),
+    add: (c, p, s) => bd.model.add(c, p, s),
+    delete: (c, p) => bd.model.delete(c, p),
+    operate: (c, p, i, k) => bd.model.operate(c, p, i, k),
+  };
+  const warnings: { o: Record<string, unknown>; msg: string }[] = [];
+  const events: string[] = [];
+  const scheduler = new BulkDataScheduler({
+    bulkData: bd,
+    router: new DmRouter([counted]),
+    events: { event: (_a, _o, _n, params) => events.push(params.Data!) },
+    log: { info: () => undefined, warn: (o, msg) => warnings.push({ o: o as Record<string, unknown>, msg }) },
+    maxValues: 3,
+  });
+  assert.ok((await bd.model.add(ctx, 'Device.BulkData.Profile.', [setting('ReportingInterval', '3600'), setting('Protocol', 'USPEventNotif')])).ok);
+  const refs = ['Device.BulkData.Profile.1.', ...Array.from({ length: 500 }, (_, i) => `Device.BulkData.Profile.1.X_NOPE_${i}`)];
+  for (const Reference of refs) assert.ok((await bd.model.add(ctx, 'Device.BulkData.Profile.1.Parameter.', [setting('Reference', Reference)])).ok);
+  await bd.model.set(ctx, 'Device.BulkData.Profile.1.JSONEncoding.', [setting('ReportFormat', 'NameValuePair')]);
+  await scheduler.report(ctx.agentEid, [1]);
+  await scheduler.report(ctx.agentEid, [1]);
+  scheduler.stop();
+  assert.deepEqual(gets, [['Device.BulkData.Profile.1.'], ['Device.BulkData.Profile.1.']], 'only the partial path is read');
+  assert.equal(events.length, 2);
+  assert.equal(Object.keys(JSON.parse(events[0]!).Report[0]).length, 1 + 3, 'CollectionTime and maxValues values');
+  assert.deepEqual(
+    warnings.map((w) => [w.msg.slice(0, 40), w.o.unresolved ?? w.o.dropped]),
+    [
+      ['bulk data Parameter.Reference matches no', 500],
+      ['bulk data report holds more values than ', (await bd.model.get(ctx.agentEid, ['Device.BulkData.Profile.1.'])).size - 3],
+    ],
+    'one line each over both reports',
+  );
+  await store.close();
+});
+
+test('the rows one message changes are stored in one write per agent, and a restart reads them back', async () => {
+  const store = openSqliteStore(':memory:');
+  const writes: string[] = [];
+  const put = store.putLearned.bind(store);
+  store.putLearned = (kind, key, json) => (writes.push(key), put(kind, key, json));
+  const bd = new BulkData({ ...LIMITS, minReportingIntervalS: 1, maxParameterReferences: 100 }, store);
+  // What a USP Add of a profile and 20 Parameter rows does: the rows one after the other, awaited, in one message.
+  assert.ok((await bd.model.add(ctx, 'Device.BulkData.Profile.', [setting('ReportingInterval', '60')])).ok);
+  for (let i = 0; i < 20; i++) assert.ok((await bd.model.add(ctx, 'Device.BulkData.Profile.1.Parameter.', [setting('Reference', `Device.X.${i}`)])).ok);
+  await bd.flushed();
+  assert.deepEqual(writes, [ctx.agentEid]);
+  const again = new BulkData({ ...LIMITS, minReportingIntervalS: 1, maxParameterReferences: 100 }, store);
+  await again.restore([ctx.agentEid]);
+  assert.equal(again.profiles(ctx.agentEid)[0]!.parameters.length, 20);
+  await store.close();
+});

@@ -7,6 +7,7 @@ import { DeviceMapping, MemoryInstanceMapStore, MappingError, type NativeParamIn
 import { coverage, modelParams, runMappingCli } from '../../src/tools/coverage.js';
 import { REFERENCE } from '../helpers/paths.js';
 import { standardObject, standardParameter } from '../../src/interworking/type-table.js';
+import { serviceModelNames, tr104v2Names } from '../../src/mapping/bbf-names.js';
 
 const MODELS = path.join(REFERENCE, 'cwmp-models');
 const BM = path.join(MODELS, 'huawei-BM632w-tr098.csv');
@@ -216,30 +217,52 @@ test('vendor BeaconType "WPAWPA2" (BM632w) is WPA-WPA2-Personal, not an empty Mo
   assert.equal(m.nativeToUspValue('Device.WiFi.AccessPoint.1.Security.ModeEnabled', values), 'WPA-WPA2-Personal');
 });
 
-test('every Device:2 name the mapping rules name is a TR-181 2.17 name, a vendor one, or TR-104 VoiceService', () => {
+test('every Device:2 name the mapping rules name is a TR-181 2.17 name or a vendor one; under Services a TR-104 v2 or TR-140 one', () => {
   // Static: every rule, not only what the reference models bring. Device.Services.VoiceService is
-  // TR-104 v2, whose XML is not among the type table's inputs (docs/mapping.md says so).
+  // the TR-104 v2 service model (assets/mappings/tr104v2-names.json), not part of TR-181's table.
   const bad: string[] = [];
   for (const o of rules.objects) {
-    if (o.usp.startsWith('Device.Services.VoiceService.')) continue;
+    const names = [...(o.same ?? []), ...Object.keys(o.params ?? {})];
+    const service = /^Device\.Services\.(\w+)\.\{i\}\./.exec(o.usp)?.[1];
+    if (service !== undefined) {
+      // A BBF service model under Services (TR-104 v2, TR-140): its own name set.
+      const set = serviceModelNames(service);
+      const rel = o.usp.slice('Device.Services.'.length);
+      if (!set?.definesObject(rel)) bad.push(o.usp);
+      for (const n of names) if (!n.startsWith('X_') && !set?.defines(rel + n)) bad.push(o.usp + n);
+      continue;
+    }
     if (!standardObject(o.usp)) bad.push(o.usp);
-    for (const n of [...(o.same ?? []), ...Object.keys(o.params ?? {})]) {
-      const voice = o.usp === 'Device.Services.' && n === 'VoiceServiceNumberOfEntries';
-      if (!n.startsWith('X_') && !voice && !standardParameter(o.usp + n)) bad.push(o.usp + n);
+    for (const n of names) {
+      const count = o.usp === 'Device.Services.' && /^(Voice|Storage)ServiceNumberOfEntries$/.test(n);
+      if (!n.startsWith('X_') && !count && !standardParameter(o.usp + n)) bad.push(o.usp + n);
     }
   }
-  assert.deepEqual(bad, [], 'Device:2 names TR-181 2.17 does not define (or has deleted)');
+  assert.deepEqual(bad, [], 'Device:2 names TR-181 2.17 (or TR-104 v2) does not define (or has deleted)');
 });
 
-test('every Device:2 name the mapping presents on the reference models is a TR-181 name (TR-104 for VoiceService) or a vendor one', { skip }, () => {
+test('the TR-104 v2 name set knows the v2 shape and refuses v1 names', () => {
+  const v = tr104v2Names();
+  assert.ok(v.definesObject('VoiceService.{i}.SIP.Network.{i}.ResponseMap.{i}.'));
+  assert.ok(v.defines('VoiceService.1.CallControl.CallingFeatures.Set.2.AnonymousCallRejectionEnable'));
+  assert.ok(v.defines('VoiceService.{i}.CallControl.Line.{i}.Stats.RTP.PacketsLost'));
+  // TR-104 v1 names v2 dropped or moved (per-call RTP figures live in CallLog.{i}.Session.{i}.).
+  assert.ok(!v.defines('VoiceService.{i}.CallControl.Line.{i}.Stats.RTP.RoundTripDelay'));
+  assert.ok(!v.defines('VoiceService.{i}.CallControl.CallingFeatures.Set.{i}.CallReturnEnable'));
+  assert.ok(!v.definesObject('VoiceService.{i}.VoiceProfile.{i}.'));
+});
+
+test('every Device:2 name the mapping presents on the reference models is a TR-181 name (TR-104 v2, TR-140 under Services) or a vendor one', { skip }, () => {
   for (const file of [BM, EG]) {
     const { params, values } = modelParams(file);
     const m = new DeviceMapping(rules, { deviceKey: file, params, values });
     for (const o of m.supportedModel()) {
       for (const p of o.params) {
         const n = o.path + p.name;
-        if (p.name.startsWith('X_') || n.startsWith('Device.Services.VoiceService')) continue;
-        assert.ok(standardParameter(n), `${n} is not a TR-181 parameter`);
+        if (p.name.startsWith('X_') || /^Device\.Services\.\w+NumberOfEntries$/.test(n)) continue;
+        const service = /^Device\.Services\.(\w+)\./.exec(n)?.[1];
+        if (service !== undefined) assert.ok(serviceModelNames(service)?.defines(n.slice('Device.Services.'.length)), `${n} is not a ${service} parameter`);
+        else assert.ok(standardParameter(n), `${n} is not a TR-181 parameter`);
       }
     }
   }

@@ -229,8 +229,11 @@ test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dr
     [`${Q}Classification.1.ClassificationEnable`]: 'true',
     [`${Q}Classification.1.ClassificationOrder`]: '1',
     [`${Q}Classification.1.DSCPMark`]: '46',
-    [`${Q}Classification.1.ClassPolicer`]: '1',
+    [`${Q}Classification.1.ClassPolicer`]: '7',
+    [`${Q}DefaultQueue`]: '3',
+    [`${Q}Queue.1.QueueKey`]: '3',
     [`${Q}Queue.1.QueueWeight`]: '10',
+    [`${Q}Policer.1.PolicerKey`]: '7',
     [`${Q}Queue.1.TrafficClasses`]: '1,2',
     [`${Q}Policer.1.PolicerStatus`]: 'Enabled',
     [`${Q}Policer.1.CommittedRate`]: '1000000',
@@ -239,9 +242,16 @@ test('QueueManagement tables are QoS tables: the Class/Queue/Policer prefixes dr
   assert.equal(read(d, `${c}Enable`), 'true');
   assert.equal(read(d, `${c}Order`), '1');
   assert.equal(read(d, `${c}DSCPMark`), '46');
-  // TR-098 names the policer by number, TR-181 by reference: not translated, so not presented.
-  assert.equal(d.m.has(`${c}Policer`), false);
   const q = `Device.QoS.Queue.${(d.m.uspInstances('Device.QoS.Queue.') ?? [])[0]}.`;
+  const pol = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}`;
+  // TR-098 names the policer and queue by their key's number, TR-181 by reference: the row with that key.
+  assert.equal(read(d, `${c}Policer`), pol);
+  assert.equal(read(d, 'Device.QoS.DefaultQueue'), q.slice(0, -1));
+  assert.ok(d.m.toNative(`${c}Policer`)!.includes(`${Q}Policer.1.PolicerKey`), 'the keys are read with the reference');
+  assert.throws(() => d.m.uspToNativeValue(`${c}Policer`, pol), /read-only/);
+  // A key no row has: the empty reference, nothing invented.
+  d.values.set(`${Q}Classification.1.ClassPolicer`, '-1');
+  assert.equal(read(d, `${c}Policer`), '');
   assert.equal(read(d, `${q}Weight`), '10');
   assert.equal(read(d, `${q}TrafficClasses`), '1,2');
   const p = `Device.QoS.Policer.${(d.m.uspInstances('Device.QoS.Policer.') ?? [])[0]}.`;
@@ -300,4 +310,113 @@ test('Layer2Bridging Port and VLAN rows are Bridging Port and VLAN rows; a Host 
     hosts.map((n) => read(d, `Device.Hosts.Host.${n}.InterfaceType`)),
     ['Wi-Fi', 'Other'],
   );
+});
+
+test('TR-104 v1 voice profile and line as TR-104 v2: Enable enumeration, Extension, ResponseMap, EventSubscribe, tone events', () => {
+  const VS = `${IGD}Services.VoiceService.1.`;
+  const P = `${VS}VoiceProfile.1.`;
+  const L = `${P}Line.1.`;
+  const d = device(
+    {
+      [`${P}Enable`]: 'Quiescent',
+      [`${P}SIP.ResponseMap.1.SIPResponseNumber`]: '486',
+      [`${P}SIP.ResponseMap.1.TextMessage`]: 'Busy',
+      [`${P}SIP.ResponseMap.1.Tone`]: '3',
+      [`${P}Tone.Description.1.EntryID`]: '3',
+      [`${P}Tone.Description.1.ToneName`]: 'busy',
+      [`${P}SIP.EventSubscribe.1.Event`]: 'message-summary',
+      [`${P}SIP.EventSubscribe.1.NotifierPort`]: '5060',
+      [`${P}Tone.Event.1.Function`]: 'MessageWaiting',
+      [`${P}Tone.Event.2.Function`]: 'Busy',
+      [`${P}NumberingPlan.PrefixInfoNumberOfEntries`]: '1',
+      [`${P}NumberingPlan.PrefixInfo.1.PrefixRange`]: '00',
+      [`${L}Enable`]: 'Disabled',
+      [`${L}DirectoryNumber`]: '5551234',
+      [`${L}SIP.EventSubscribe.1.Event`]: 'message-summary',
+      [`${L}CallingFeatures.CallerIDName`]: 'Front desk',
+      [`${L}CallingFeatures.CallWaitingStatus`]: 'Idle',
+      [`${L}CallingFeatures.AnonymousCalEnable`]: '1',
+      [`${L}CallingFeatures.AnonymousCallBlockEnable`]: '0',
+    },
+    { [`${L}CallingFeatures.AnonymousCalEnable`]: 'xsd:boolean', [`${L}CallingFeatures.AnonymousCallBlockEnable`]: 'xsd:boolean' },
+  );
+  const V = 'Device.Services.VoiceService.1.';
+  // TR-104 v1 Enable is Disabled/Quiescent/Enabled; v2 has a boolean Enable and a QuiescentMode.
+  assert.equal(read(d, `${V}SIP.Network.1.Enable`), 'false');
+  assert.equal(read(d, `${V}SIP.Network.1.QuiescentMode`), 'true');
+  assert.equal(read(d, `${V}VoIPProfile.1.Enable`), 'false');
+  assert.equal(read(d, `${V}CallControl.Line.1.Enable`), 'false');
+  assert.equal(read(d, `${V}CallControl.Line.1.QuiescentMode`), 'false');
+  assert.deepEqual(d.m.uspToNativeValue(`${V}CallControl.Line.1.Enable`, 'true'), [{ path: `${L}Enable`, value: 'Enabled', type: 'xsd:string' }]);
+  assert.throws(() => d.m.uspToNativeValue(`${V}CallControl.Line.1.QuiescentMode`, 'true'), /read-only/);
+  // The user side of a v1 line is a v2 Extension: its caller ID name and call-waiting state.
+  assert.equal(read(d, `${V}CallControl.Extension.1.Name`), 'Front desk');
+  assert.equal(read(d, `${V}CallControl.Extension.1.CallWaitingStatus`), 'Idle');
+  assert.equal(read(d, `${V}CallControl.Extension.1.CallingFeatures`), `${V}CallControl.CallingFeatures.Set.1`);
+  assert.equal(read(d, `${V}CallControl.CallingFeatures.Set.1.AnonymousCallEnable`), 'true');
+  assert.equal(read(d, `${V}CallControl.CallingFeatures.Set.1.AnonymousCallRejectionEnable`), 'false');
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMap.1.SIPResponseNumber`), '486');
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMapNumberOfEntries`), '1');
+  // The v1 Tone is the EntryID number of a Tone.Description row, v2's a reference to that row.
+  assert.equal(read(d, `${V}SIP.Network.1.ResponseMap.1.Tone`), `${V}Tone.Description.1`);
+  assert.equal(read(d, `${V}SIP.Network.1.EventSubscribe.1.NotifierPort`), '5060');
+  assert.equal(read(d, `${V}SIP.Client.1.EventSubscribe.1.Event`), 'message-summary');
+  assert.equal(read(d, `${V}SIP.Client.1.SIPEventSubscribeNumberOfEntries`), '1');
+  assert.equal(read(d, `${V}Tone.EventProfile.1.Event.1.Function`), 'LineMessagesWaiting');
+  assert.equal(read(d, `${V}Tone.EventProfile.1.EventNumberOfEntries`), '2');
+  assert.equal(read(d, `${V}CallControl.NumberingPlan.1.PrefixInfo.1.PrefixRange`), '00');
+  assert.equal(read(d, `${V}CallControl.NumberingPlan.1.PrefixInfoNumberOfEntries`), '1');
+  // Per-call RTP figures are no Line.Stats.RTP names in TR-104 v2.
+  assert.equal(d.m.toNative(`${V}CallControl.Line.1.Stats.RTP.RoundTripDelay`), null);
+});
+
+test('keyRef: EntryID numbers are unique per TR-104 v1 voice profile, so the reference is the row in the same profile', () => {
+  const VS = `${IGD}Services.VoiceService.1.`;
+  const d = device({
+    [`${VS}VoiceProfile.1.Tone.Description.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.1.Tone.TonePattern.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.1.Tone.TonePattern.1.NextEntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.Description.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.Description.1.TonePattern`]: '1',
+    [`${VS}VoiceProfile.2.Tone.TonePattern.1.EntryID`]: '1',
+    [`${VS}VoiceProfile.2.Tone.TonePattern.1.NextEntryID`]: '0',
+  });
+  const V = 'Device.Services.VoiceService.1.Tone.';
+  const rows = d.m.uspInstances(`${V}Pattern.`) ?? [];
+  assert.equal(rows.length, 2);
+  const pattern = (profile: number) => rows.map((n) => `${V}Pattern.${n}`).find((u) => d.m.toNative(`${u}.`)?.[0]?.includes(`VoiceProfile.${profile}.`))!;
+  const desc2 = (d.m.uspInstances(`${V}Description.`) ?? [])
+    .map((n) => `${V}Description.${n}.`)
+    .find((u) => d.m.toNative(u)?.[0]?.includes('VoiceProfile.2.'))!;
+  assert.equal(read(d, `${desc2}TonePattern`), pattern(2));
+  assert.equal(read(d, `${pattern(1)}.NextPattern`), pattern(1));
+  // NextEntryID 0: the pattern ends (TR-104 v1), the empty reference in v2.
+  assert.equal(read(d, `${pattern(2)}.NextPattern`), '');
+});
+
+test('WANDSLInterfaceConfig interval statistics are DSL.Line (errored seconds) and DSL.Channel (FEC/HEC/CRC) statistics', () => {
+  const D = `${IGD}WANDevice.1.WANDSLInterfaceConfig.`;
+  const d = device({
+    [`${D}Status`]: 'Up',
+    [`${D}Stats.Total.ErroredSecs`]: '12',
+    [`${D}Stats.Total.SeverelyErroredSecs`]: '3',
+    [`${D}Stats.Total.FECErrors`]: '100',
+    [`${D}Stats.Total.ATUCFECErrors`]: '101',
+    [`${D}Stats.Total.HECErrors`]: '5',
+    [`${D}Stats.Total.ATUCCRCErrors`]: '9',
+    [`${D}Stats.QuarterHour.CRCErrors`]: '2',
+    [`${D}Stats.Showtime.ErroredSecs`]: '1',
+  });
+  const line = `Device.DSL.Line.${(d.m.uspInstances('Device.DSL.Line.') ?? [])[0]}.`;
+  const ch = `Device.DSL.Channel.${(d.m.uspInstances('Device.DSL.Channel.') ?? [])[0]}.`;
+  assert.equal(read(d, `${line}Stats.Total.ErroredSecs`), '12');
+  assert.equal(read(d, `${line}Stats.Total.SeverelyErroredSecs`), '3');
+  assert.equal(read(d, `${line}Stats.Showtime.ErroredSecs`), '1');
+  // TR-098's near-end (ATU-R) counters are TR-181's XTUR ones, the ATUC ones its XTUC ones.
+  assert.equal(read(d, `${ch}Stats.Total.XTURFECErrors`), '100');
+  assert.equal(read(d, `${ch}Stats.Total.XTUCFECErrors`), '101');
+  assert.equal(read(d, `${ch}Stats.Total.XTURHECErrors`), '5');
+  assert.equal(read(d, `${ch}Stats.Total.XTUCCRCErrors`), '9');
+  assert.equal(read(d, `${ch}Stats.QuarterHour.XTURCRCErrors`), '2');
+  assert.throws(() => d.m.uspToNativeValue(`${ch}Stats.Total.XTURFECErrors`, '0'), /read-only/);
 });

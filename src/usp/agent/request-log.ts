@@ -41,14 +41,31 @@ function requestPaths(req: Msg): string[] {
   }
 }
 
-/** Counts non-zero err_code fields in a response body (bounded by the response the agent built). */
-function errCodes(x: unknown, depth = 0): number {
-  if (depth > 12 || x === null || typeof x !== 'object') return 0;
-  let n = 0;
-  for (const [k, v] of Object.entries(x as Record<string, unknown>)) {
-    if (k === 'errCode' && typeof v === 'number' && v !== 0) n++;
-    else if (typeof v === 'object') n += errCodes(v, depth + 1);
+/** Fields of a response that map names to strings (parameter values, unique keys): no err_code inside. */
+const STRING_MAPS: ReadonlySet<string> = new Set(['resultParams', 'uniqueKeys', 'updatedParams', 'outputArgs']);
+
+/**
+ * Visits the non-zero err_code fields of a response body, depth first, in field order (bounded
+ * depth). Runs once per answered request: for-in without arrays, string maps skipped.
+ */
+export function visitErrCodes(x: unknown, visit: (code: number) => void, depth = 0): void {
+  if (depth > 12 || x === null || typeof x !== 'object') return;
+  if (Array.isArray(x)) {
+    for (const v of x) if (typeof v === 'object') visitErrCodes(v, visit, depth + 1);
+    return;
   }
+  const o = x as Record<string, unknown>;
+  for (const k in o) {
+    const v = o[k];
+    if (k === 'errCode') {
+      if (typeof v === 'number' && v !== 0) visit(v);
+    } else if (typeof v === 'object' && !STRING_MAPS.has(k)) visitErrCodes(v, visit, depth + 1);
+  }
+}
+
+function errCodes(x: unknown): number {
+  let n = 0;
+  visitErrCodes(x, () => void n++);
   return n;
 }
 

@@ -95,6 +95,8 @@ export class MemoryModel implements DmBackend {
   private readonly trees = new Map<string, AgentTree>();
   /** Unpinned trees, least recently used first (only with maxIdleTrees). */
   private readonly idle = new Map<string, AgentTree>();
+  /** The idle tree last moved to the end of `idle` (moved again only when another was used since). */
+  private lastUsed: string | null = null;
   private readonly maxIdleTrees: number;
   /** Supported objects by "{i}" path. */
   readonly objects = new Map<string, ObjectSchema>();
@@ -121,15 +123,17 @@ export class MemoryModel implements DmBackend {
   tree(agentEid: string): AgentTree {
     let t = this.trees.get(agentEid);
     if (t) {
-      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
-        // Most recently used last.
+      // Most recently used last; a request asks several times in a row for its agent's tree.
+      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY && this.lastUsed !== agentEid) {
         this.idle.delete(agentEid);
         this.idle.set(agentEid, t);
+        this.lastUsed = agentEid;
       }
       return t;
     }
     t = { tables: new Map(), objects: new Map() };
     this.trees.set(agentEid, t);
+    this.lastUsed = null;
     this.hooks.seed?.(agentEid, t, this);
     if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
       this.idle.set(agentEid, t);
@@ -159,6 +163,7 @@ export class MemoryModel implements DmBackend {
   forget(agentEid: string): void {
     this.trees.delete(agentEid);
     this.idle.delete(agentEid);
+    this.lastUsed = null;
   }
 
   paramSchema(schemaObjectPath: string, name: string): ParamSchema | undefined {
@@ -185,11 +190,16 @@ export class MemoryModel implements DmBackend {
     return true;
   }
 
-  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+  /** Whether a multi-instance table exists for this agent, without listing its rows. */
+  private tableExists(agentEid: string, tablePath: string): boolean {
     const schema = this.objects.get(toSchemaPath(tablePath) + '{i}.');
-    if (!schema?.multiInstance) return null;
+    if (!schema?.multiInstance) return false;
     const parent = tablePath.slice(0, tablePath.slice(0, -1).lastIndexOf('.') + 1);
-    if (parent && parent !== tablePath && this.objects.has(toSchemaPath(parent)) && !this.objectExists(agentEid, parent)) return null;
+    return !(parent && parent !== tablePath && this.objects.has(toSchemaPath(parent)) && !this.objectExists(agentEid, parent));
+  }
+
+  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+    if (!this.tableExists(agentEid, tablePath)) return null;
     const t = this.tree(agentEid).tables.get(tablePath);
     return t ? [...t.rows.keys()].sort((a, b) => a - b) : [];
   }
@@ -361,8 +371,8 @@ export class MemoryModel implements DmBackend {
     const o = this.objects.get(schemaPath);
     if (!o?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
     if (o.access === 'readOnly' || o.access === 'deleteOnly') return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add`, paramErrs: [] };
-    const instances = await this.instances(ctx.agentEid, tablePath);
-    if (instances === null) return { ok: false, errCode: 7016, errMsg: `object ${tablePath} does not exist`, paramErrs: [] };
+    // Existence only: listing (and sorting) the rows here made N Adds to a large table O(N^2 log N).
+    if (!this.tableExists(ctx.agentEid, tablePath)) return { ok: false, errCode: 7016, errMsg: `object ${tablePath} does not exist`, paramErrs: [] };
     const refused = this.hooks.guard?.(ctx, 'add', tablePath);
     if (refused) return { ok: false, ...refused, paramErrs: [] };
     let tree = this.tree(ctx.agentEid);

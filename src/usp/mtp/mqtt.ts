@@ -92,6 +92,10 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 const REPLY_TO = '/reply-to=';
 
+/** DEBUG=mqttjs* (or *) turns MQTT.js's own packet log on, as `debug` would. */
+const MQTTJS_DEBUG = /mqttjs|(^|[\s,])\*/.test(process.env.DEBUG ?? '');
+const noop = (): void => {};
+
 /** R-MQTT.24: the MQTT 3.1.1 Topic Name carrying our reply-to topic. */
 export function encodeReplyToTopic(destTopic: string, replyTopic: string): string {
   return `${destTopic}${REPLY_TO}${replyTopic.replace(/\//g, '%2F')}`;
@@ -182,21 +186,22 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     this.resolveFirst();
   }
 
-  async send(from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> {
-    if (dest.mtp !== 'mqtt') throw new MtpSendError('mqtt', `destination is for ${dest.mtp}, not mqtt`);
+  /** Not an async function: one promise per Record (the one settled by the PUBACK), no extra hop. */
+  send(from: string, dest: MtpDestination, bytes: Uint8Array): Promise<void> {
+    if (dest.mtp !== 'mqtt') return Promise.reject(new MtpSendError('mqtt', `destination is for ${dest.mtp}, not mqtt`));
     if (bytes.length > this.opts.maxRecordBytes) {
       this.warn('outbound Record over maxRecordBytes dropped', { from, dest: dest.address, size: bytes.length });
-      throw new MtpSendError('mqtt', `Record of ${bytes.length} bytes exceeds maxRecordBytes ${this.opts.maxRecordBytes}`);
+      return Promise.reject(new MtpSendError('mqtt', `Record of ${bytes.length} bytes exceeds maxRecordBytes ${this.opts.maxRecordBytes}`));
     }
     const c = this.client;
     // R-MQTT.17: nothing is published before the subscription is in place.
-    if (this.state !== 'open' || !c || !c.connected) throw new MtpSendError('mqtt', 'MQTT broker not connected');
+    if (this.state !== 'open' || !c || !c.connected) return Promise.reject(new MtpSendError('mqtt', 'MQTT broker not connected'));
     const payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const qos = this.opts.qos ?? 1;
     const v5 = this.opts.protocolVersion === 5;
     const topic = v5 ? dest.address : encodeReplyToTopic(dest.address, this.reply);
     this.batchWrites(c);
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       c.publish(topic, payload, v5 ? { qos, properties: { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE } } : { qos }, (err) =>
         err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve(),
       );
@@ -235,6 +240,8 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
       reconnectPeriod: 0,
       connectTimeout: this.opts.connectTimeoutMs ?? 10_000,
       resubscribe: false,
+      // MQTT.js logs each packet through `debug` (a dozen calls per Record): off unless DEBUG asks for it.
+      ...(MQTTJS_DEBUG ? {} : { log: noop }),
     };
     if (this.opts.username !== undefined) o.username = this.opts.username;
     if (this.opts.password !== undefined) o.password = this.opts.password;

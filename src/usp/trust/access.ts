@@ -60,8 +60,30 @@ export async function accessOf(roles: readonly Role[], model: (() => PathBackend
 /** Compiled rights of Role lists with static Targets only, for as long as the list lives. */
 const compiled = new WeakMap<readonly Role[], Access>();
 
+/** Answers remembered per Access and operation (a controller asks about the same few paths again and again). */
+const MEMO_PATHS = 32;
+/** Longer paths (a peer's to choose) are checked without being kept. */
+const MEMO_PATH_LENGTH = 256;
+
 function bind(set: RoleSet): Access {
-  return { roles: set.names, empty: set.empty, permitted: (path, op) => permitted(set, path, op) };
+  // Small and per Access: an agent's Access lives with its Roles (released with an idle agent's tree).
+  const memo = new Map<Op, Map<string, boolean>>();
+  return {
+    roles: set.names,
+    empty: set.empty,
+    permitted: (path, op) => {
+      if (path.length > MEMO_PATH_LENGTH) return permitted(set, path, op);
+      let known = memo.get(op);
+      if (!known) memo.set(op, (known = new Map()));
+      let ok = known.get(path);
+      if (ok === undefined) {
+        ok = permitted(set, path, op);
+        if (known.size >= MEMO_PATHS) known.clear();
+        known.set(path, ok);
+      }
+      return ok;
+    },
+  };
 }
 
 async function selected(target: string, backend: PathBackend): Promise<string[]> {
