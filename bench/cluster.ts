@@ -206,10 +206,15 @@ function redisCommand(port: number, ...args: string[]): Promise<string> {
  * MONITOR on its own connection: counts the commands clients send (round trips; a pipeline's
  * commands count one each) apart from those run inside Lua scripts, which INFO commandstats mixes.
  */
-function monitorCounter(port: number): { stop(): { client: number; lua: number } } {
+function monitorCounter(port: number): { stop(): { client: number; lua: number; by: Map<string, number> } } {
   const s = net.connect({ host: '127.0.0.1', port });
   let client = 0;
   let lua = 0;
+  // Per command, apart for scripts' own commands (`lua <CMD>`): where a Get's commands come from.
+  const by = new Map<string, number>();
+  const tally = (k: string): void => {
+    by.set(k, (by.get(k) ?? 0) + 1);
+  };
   let rest = '';
   s.setEncoding('utf8');
   s.on('error', () => undefined);
@@ -219,15 +224,23 @@ function monitorCounter(port: number): { stop(): { client: number; lua: number }
     rest = lines.pop() ?? '';
     for (const l of lines) {
       if (!l.startsWith('+') || l === '+OK') continue;
-      if (/^\+\d+\.\d+ \[\d+ lua\]/.test(l)) lua++;
-      else if (/^\+\d+\.\d+ \[\d+ /.test(l)) client++;
+      const m = /^\+\d+\.\d+ \[\d+ (lua|[^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(l);
+      if (!m) continue;
+      const cmd = m[2]!.toUpperCase();
+      if (m[1] === 'lua') {
+        lua++;
+        tally(`lua ${cmd}`);
+      } else {
+        client++;
+        tally(cmd);
+      }
     }
   });
   s.write('*1\r\n$7\r\nMONITOR\r\n');
   return {
     stop() {
       s.destroy();
-      return { client, lua };
+      return { client, lua, by };
     },
   };
 }
@@ -339,6 +352,8 @@ interface RunResult {
   redisPerGet: number;
   /** Redis commands executed per Get, scripts' commands included (INFO commandstats deltas). */
   redisCmdsPerGet: number;
+  /** The same for Gets to devices already in session (no connection request, no session of their own). */
+  inSessionCmdsPerGet: number;
   /** CPU of all instances together per answered Get (us), and of Redis. */
   cpuPerGetUs: number;
   redisCpuPerGetUs: number;
@@ -463,7 +478,7 @@ async function run(
     const bgMon = sqlite ? null : monitorCounter(redisPort);
     const tb0 = performance.now();
     await sleep(2000);
-    const bgTrips = bgMon?.stop() ?? { client: 0, lua: 0 };
+    const bgTrips = bgMon?.stop() ?? { client: 0, lua: 0, by: new Map<string, number>() };
     const b1 = await commandStats(redisPort);
     const bgWindow = (performance.now() - tb0) / 1000;
     const bgPerS = (b1.total - b0.total - selfInfoCalls) / bgWindow;
@@ -516,13 +531,13 @@ async function run(
       if (rr.resolvedPathResults.length === 0) return 'empty-result';
       return null;
     };
-    const getLoop = async (endAt: number, lat: number[] | null, maxGets = Infinity): Promise<number> => {
+    const getLoop = async (endAt: number, lat: number[] | null, maxGets = Infinity, pool = agents): Promise<number> => {
       let sent = 0;
       await Promise.all(
         Array.from({ length: GET_K }, async () => {
           while (performance.now() < endAt && sent < maxGets) {
             sent++;
-            const agent = agents[Math.floor(Math.random() * agents.length)]!;
+            const agent = pool[Math.floor(Math.random() * pool.length)]!;
             const t0 = performance.now();
             try {
               const r = await c.request(getMsg([PARAM]), 10_000, agent);
@@ -584,6 +599,9 @@ async function run(
     let tripsPerGet = NaN;
     let luaPerGet = NaN;
     let tripGets = 0;
+    let tripsBy = '';
+    let inSession = '';
+    let inSessionPerGet = NaN;
     if (!sqlite) {
       const lat2: number[] = [];
       const mon = monitorCounter(redisPort);
@@ -596,6 +614,38 @@ async function run(
       tripGets = lat2.length;
       tripsPerGet = tripGets ? (trips.client - (bgTrips.client / bgWindow) * w2) / tripGets : NaN;
       luaPerGet = tripGets ? (trips.lua - (bgTrips.lua / bgWindow) * w2) / tripGets : NaN;
+      tripsBy = [...trips.by]
+        .map(([k, v]): [string, number] => [k, (v - ((bgTrips.by.get(k) ?? 0) / bgWindow) * w2) / Math.max(1, tripGets)])
+        .filter(([, v]) => v >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${f(v, 2)}`)
+        .join(', ');
+
+      // In-session Gets: the same in flight over a few devices (8 per device), so that each
+      // device's session serves one Get after another and hardly any Get needs a session of its own.
+      const hot = agents.slice(0, Math.max(1, Math.floor(GET_K / 8)));
+      await getLoop(performance.now() + 2000, null, Infinity, hot); // the sessions open
+      const lat3: number[] = [];
+      const cr3 = fl.totals().connectionRequests;
+      const mon3 = monitorCounter(redisPort);
+      const t3 = performance.now();
+      await getLoop(t3 + Math.min(5, SECONDS) * 1000, lat3, Infinity, hot);
+      const trips3 = mon3.stop();
+      const w3 = (performance.now() - t3) / 1000;
+      await quiet();
+      const crs3 = fl.totals().connectionRequests - cr3;
+      const bgc = ((bgTrips.client + bgTrips.lua) / bgWindow) * w3;
+      const per3 = lat3.length ? (trips3.client + trips3.lua - bgc) / lat3.length : NaN;
+      const by3 = [...trips3.by]
+        .map(([k, v]): [string, number] => [k, v / Math.max(1, lat3.length)])
+        .filter(([, v]) => v >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${f(v, 2)}`)
+        .join(', ');
+      inSessionPerGet = per3;
+      inSession =
+        `${f(per3, 1)} Redis commands per in-session Get, scripts' included (${f(lat3.length ? (trips3.client - (bgTrips.client / bgWindow) * w3) / lat3.length : NaN, 1)} round trips; ` +
+        `MONITOR over ${f(lat3.length)} Gets, ${GET_K} in flight over ${hot.length} devices, ${f(crs3)} connection requests, until the last Get's answer; by command: ${by3 || 'none'})`;
     }
     const raw = r1.total - r0.total - selfInfoCalls;
     const bg = Math.max(0, bgPerS) * redisWindow;
@@ -620,6 +670,8 @@ async function run(
           `Informs quiet, background heartbeats subtracted; ${f(luaPerGet, 1)} more run inside Lua scripts); Redis commands executed per Get during (b), scripts' included: ${f(perGet, 1)} ` +
           `(INFO commandstats, by command: ${top || 'none'})`,
       );
+      out(`(c) per idle-device Get under MONITOR, by command (\`lua X\` = run inside a script): ${tripsBy || 'none'}`);
+      out(`(c) in-session Get: ${inSession}`);
     }
     out(`(d) CPU during (b), 100% = one core: ${cpuLine(probes, cpu0, cpu1)}`);
     // Per-Get CPU: every instance's CPU seconds during (b) over the Gets answered (the sessions
@@ -642,6 +694,7 @@ async function run(
       redisPerGet: sqlite ? NaN : raw > 0 ? tripsPerGet : 0,
       maxInstCpuGets: Math.max(...instCpu(cpu0, cpu1)),
       redisCmdsPerGet: sqlite ? NaN : perGet,
+      inSessionCmdsPerGet: inSessionPerGet,
       cpuPerGetUs,
       redisCpuPerGetUs,
       notes,
@@ -719,14 +772,14 @@ async function main(): Promise<void> {
   }
   if (results.length) {
     console.log(
-      '# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | Redis commands per Get, scripts included (c) (target <= 10) | instances CPU per Get, us (e), and vs one instance (target <= 1.5x) | busiest instance CPU% during (a) / (b)',
+      '# summary: instances | CWMP sessions/s (a) | USP Gets/s (b), p50/p99 ms | Redis round trips per Get (c) | Redis commands per Get, scripts included (c) (target <= 10): idle device / in session | instances CPU per Get, us (e), and vs one instance (target <= 1.5x) | busiest instance CPU% during (a) / (b)',
     );
     // "One instance": the SQLite baseline when run (--sqlite), else the 1-instance Redis run.
     const single = results.find((r) => r.label === '1 (SQLite)') ?? results.find((r) => r.n === 1);
     for (const r of results) {
       const vs = single && r !== single ? ` (${f(r.cpuPerGetUs / single.cpuPerGetUs, 2)}x ${single.label})` : '';
       console.log(
-        `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.redisCmdsPerGet, 1)} | ${f(r.cpuPerGetUs)}${vs} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +
+        `#   ${r.label} | ${f(r.sessionsPerS)} | ${f(r.getsPerS)}, ${ms(r.getP50)}/${ms(r.getP99)} | ${f(r.redisPerGet, 1)} | ${f(r.redisCmdsPerGet, 1)} / ${f(r.inSessionCmdsPerGet, 1)} | ${f(r.cpuPerGetUs)}${vs} | ${f(r.maxInstCpuInforms)}% / ${f(r.maxInstCpuGets)}%` +
           (r.notes.length ? `   [${r.notes.join('; ')}]` : ''),
       );
     }

@@ -353,6 +353,15 @@ async function main(): Promise<void> {
     // (concurrency 8) and compares the worst event-loop delay without and with big responses.
     if (BIG > 0) {
       await storm(proxy.port, 1, 'BIGDEV'); // register the big device
+      // Alone first: with nothing else to do, the worst event-loop delay is the longest stretch of
+      // main-thread work one big response causes (no queueing behind other sessions).
+      await proxy.ask('reset-el');
+      const aloneLat: number[] = [];
+      for (let i = 0; i < BIG; i++) aloneLat.push(await bigSession(proxy.port, proxy, 'BIGDEV0000000'));
+      const alone = await proxy.ask('stats');
+      console.log(
+        `event-loop delay with ${BIG} x 2,000-parameter GetParameterValuesResponse one after another and no other load: max ${fmt(alone.elMax as number)} ms, p99 ${fmt(alone.elP99 as number)} ms (the longest main-thread stretch one big response causes); big session latency p50 ${fmt(aloneLat.sort((x, y) => x - y)[Math.floor(aloneLat.length / 2)]!)} ms`,
+      );
       const background = Math.min(DEVICES, 4000);
       await idleCheck({ label: 'event-loop run' });
       await proxy.ask('reset-el');

@@ -113,6 +113,7 @@ export class Cluster {
   }
 
   private async beat(): Promise<void> {
+    const at = Date.now();
     const r = await this.store.redis
       .multi()
       .set(this.k('inst', this.instanceId), String(Date.now()), 'PX', this.config.instanceTtlMs, 'GET')
@@ -128,6 +129,7 @@ export class Cluster {
         'this instance was out of touch with Redis longer than cluster.instanceTtlMs: another instance may have taken over its work',
       );
     }
+    this.parts.coordination.livenessRenewed(at, this.config.instanceTtlMs, this.beaten && previous === null);
     this.beaten = true;
   }
 
@@ -170,12 +172,18 @@ export class Cluster {
     const lock = await r.set(this.k('takeover', dead), this.instanceId, 'PX', 30_000, 'NX');
     if (lock !== 'OK') return;
     // 1. RPCs still queued for callers that are gone: not sent, so dropped (answered in 2).
+    // Found by their origin in the devices' queues (a takeover is rare; an index per instance
+    // would cost two Redis commands per RPC); `io:<id>` is what earlier versions kept instead.
     let dropped = 0;
-    for (const id of await r.smembers(this.k('io', dead))) if (await this.store.unqueueRpc(id)) dropped++;
+    const queued = (await this.store.listAllQueuedRpcs()).filter((q) => q.origin === dead).map((q) => q.id);
+    for (const id of new Set([...queued, ...(await r.smembers(this.k('io', dead)))])) if (await this.store.unqueueRpc(id)) dropped++;
     await r.del(this.k('io', dead));
     // 2. USP requests it took and never answered: each gets an Error, exactly once (this lock).
+    // Claimed in one step: an instance that was only stalled finds its entry gone and drops its
+    // own answer (RedisCoordination.requestAnswered), so the request gets this one only.
     let answered = 0;
-    const open = await r.hgetall(this.k('ureq', dead));
+    const claimed = await r.multi().hgetall(this.k('ureq', dead)).del(this.k('ureq', dead)).exec();
+    const open = (claimed?.[0]?.[1] ?? {}) as Record<string, string>;
     for (const text of Object.values(open)) {
       let t: TrackedRequest;
       try {
@@ -190,7 +198,6 @@ export class Cluster {
       );
       if (await parts.endpoint.sendToController(t.agentEid, t.controllerEid, msg)) answered++;
     }
-    await r.del(this.k('ureq', dead));
     // 3. Unanswered send_resp Notifies (a restarted instance resumes its own in Notifier.start).
     const notifies = self ? [] : await this.store.adoptPendingNotifies(dead);
     parts.notifier.resume(notifies);

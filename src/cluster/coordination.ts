@@ -6,7 +6,12 @@
  *   agents travel over the ClusterBus (at-most-once: a lost relay is a lost Notify attempt, which
  *   NotifRetry covers);
  * - USP requests in progress are kept in a hash per instance, so that whoever takes over a dead
- *   instance answers them (Cluster.takeOver);
+ *   instance answers them (Cluster.takeOver). A request is written there once it has lasted
+ *   TRACK_AFTER_MS (one HSET for all the requests started in that time): most answers come sooner
+ *   and cost Redis nothing, at the price of no takeover answer for a request that reached an
+ *   instance less than TRACK_AFTER_MS before it died. A request gets at most one answer: its
+ *   entry is deleted before its answer is handed to the MTP (requestAnswered), and a takeover
+ *   claims a dead instance's entries atomically (docs/scaling.md "One answer per request");
  * - row writes are announced once stored; every other instance re-reads the agent's rows then.
  */
 import { EventEmitter } from 'node:events';
@@ -24,6 +29,9 @@ export interface TrackedRequest {
 
 type ReserveInstance = (key: string, tablePath: string, atLeast: string) => Promise<number>;
 
+/** How long a USP request runs before it is written to `P ureq:<instance>` (see the header). */
+export const TRACK_AFTER_MS = 20;
+
 export class RedisCoordination extends EventEmitter<CoordinationEvents> implements Coordination {
   private readonly reserve: ReserveInstance;
   /** Own row writes in flight per agent: a reload of that agent's rows waits for them. */
@@ -34,6 +42,16 @@ export class RedisCoordination extends EventEmitter<CoordinationEvents> implemen
   private readonly reloading = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Requests are tracked from start() on: until then `ureq:<id>` holds what a previous run under this id left. */
   private tracking = false;
+  /** Requests started and not yet written to `ureq:<id>` (field -> entry), written together by one timer. */
+  private readonly unwritten = new Map<string, string>();
+  private trackTimer: NodeJS.Timeout | null = null;
+  private trackWrite: Promise<void> = Promise.resolve();
+  /** Requests written to `ureq:<id>` and not answered yet (field -> `lapses` when written). */
+  private readonly written = new Map<string, number>();
+  /** Times this instance's liveness key was found lapsed (Cluster.beat): a takeover may have claimed what was written before. */
+  private lapses = 0;
+  /** Until then no takeover of this instance can have begun (the liveness key renewed recently: livenessRenewed). */
+  private trustedUntil = 0;
 
   constructor(
     private readonly store: ClusterStore,
@@ -101,13 +119,67 @@ return n`,
 
   requestStarted(agentEid: string, controllerEid: string, msgId: string): void {
     if (!this.tracking) return;
-    const entry = JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest);
-    void this.store.redis.hset(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`, entry).catch(() => undefined);
+    this.unwritten.set(`${agentEid}|${controllerEid}|${msgId}`, JSON.stringify({ agentEid, controllerEid, msgId } satisfies TrackedRequest));
+    if (!this.trackTimer) {
+      this.trackTimer = setTimeout(() => void this.writeTracked(), TRACK_AFTER_MS);
+      this.trackTimer.unref();
+    }
   }
 
-  requestAnswered(agentEid: string, controllerEid: string, msgId: string): void {
-    if (!this.tracking) return;
-    void this.store.redis.hdel(this.k('ureq', this.instanceId), `${agentEid}|${controllerEid}|${msgId}`).catch(() => undefined);
+  /**
+   * Called before the answer is handed to the MTP. The entry's HDEL is written to Redis at once
+   * and the answer leaves with the MTP's next write, so a kill in between costs the answer (the
+   * controller's timeout), never a second one from the takeover. While the liveness key is fresh
+   * and has not lapsed since the entry was written, no takeover can hold it: the answer goes
+   * without waiting, provided the HDEL did reach the socket (not queued in the client behind a
+   * full socket or a reconnection, where a stall could let the answer out first and the takeover
+   * claim the entry meanwhile). Otherwise (this instance stalled or lost Redis, and may have been
+   * declared dead) the HDEL's reply decides: an entry a takeover claimed was answered there (7003).
+   */
+  requestAnswered(agentEid: string, controllerEid: string, msgId: string): boolean | Promise<boolean> {
+    if (!this.tracking) return true;
+    const field = `${agentEid}|${controllerEid}|${msgId}`;
+    if (this.unwritten.delete(field)) return true; // never written: no takeover knows of it
+    const lapses = this.written.get(field);
+    this.written.delete(field);
+    const redis = this.store.redis;
+    const del = redis.hdel(this.k('ureq', this.instanceId), field);
+    if (lapses === this.lapses && Date.now() < this.trustedUntil && redis.status === 'ready' && redis.stream?.writableLength === 0) {
+      void del.catch(() => undefined);
+      return true;
+    }
+    // The lock is taken before the entries are claimed (Cluster.takeOver), so it is there when the HDEL found nothing.
+    return Promise.all([del, redis.exists(this.k('takeover', this.instanceId))]).then(
+      ([n, lock]) => !(n === 0 && lock === 1),
+      () => true, // Redis unreachable from here: an answer rather than none
+    );
+  }
+
+  /**
+   * This instance's liveness key was renewed at `at` for ttlMs (Cluster.beat); `lapsed`: it had
+   * expired before, so another instance may have taken over what was written until now.
+   */
+  livenessRenewed(at: number, ttlMs: number, lapsed: boolean): void {
+    if (lapsed) this.lapses++;
+    // Half the TTL: no takeover begins before the key expires and another instance's tick sees it.
+    this.trustedUntil = at + ttlMs / 2;
+  }
+
+  /** Writes the requests still running (tests: call it to see them in Redis at once). */
+  writeTracked(): Promise<void> {
+    if (this.trackTimer) clearTimeout(this.trackTimer);
+    this.trackTimer = null;
+    if (this.unwritten.size > 0) {
+      const fields = new Map(this.unwritten);
+      this.unwritten.clear();
+      for (const f of fields.keys()) this.written.set(f, this.lapses);
+      // Sent before any later HDEL on the same connection: an answer never overtakes its entry.
+      this.trackWrite = this.store.redis.hset(this.k('ureq', this.instanceId), fields).then(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    return this.trackWrite;
   }
 
   async resolveAgent(endpointId: string): Promise<boolean> {

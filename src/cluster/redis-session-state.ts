@@ -21,15 +21,25 @@ export class RedisSessionState implements SessionState {
   readonly shared = true;
   private readonly scripts: SessionScripts;
   private readonly cache: LRUCache<string, SessionRecord>;
+  /** Wake locks taken (true) or found taken (false) by enqueue(), for the wakeLock() that follows it. */
+  private readonly wakes: LRUCache<string, boolean>;
+  private readonly wakeMs: number;
+  /** RPCs this instance claimed, as claimed: taking one back needs no read of its record. */
+  private readonly claimed: LRUCache<string, QueuedRpc>;
 
   constructor(
     private readonly store: ClusterStore,
     private readonly bus: ClusterBus,
     readonly instanceId: string,
     private readonly sessionTimeoutMs: number,
+    /** acs.holdRequests: the only reader of how many RPCs are still queued after a claim. */
+    private readonly countQueued = false,
   ) {
     this.scripts = new SessionScripts(store.redis, store.key(''));
     this.cache = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
+    this.wakeMs = Math.max(1000, Math.min(10_000, sessionTimeoutMs));
+    this.wakes = new LRUCache({ max: 10_000, ttl: this.wakeMs });
+    this.claimed = new LRUCache({ max: 10_000, ttl: 2 * sessionTimeoutMs });
   }
 
   async start(signals: SessionSignals): Promise<void> {
@@ -44,6 +54,7 @@ export class RedisSessionState implements SessionState {
   async open(s: SessionRecord): Promise<{ previous: SessionRecord | null; queued: number }> {
     const r = await this.scripts.open(s.id, this.instanceId, this.sessionTimeoutMs, s.deviceKey, s.version, s.modelKey, s.endpointId);
     this.cache.set(s.id, s);
+    this.wakes.delete(s.deviceKey); // the device is here: the script released its wake lock
     const [queued, prevId] = r;
     if (!prevId) return { previous: null, queued: Number(queued) };
     this.cache.delete(prevId);
@@ -64,7 +75,23 @@ export class RedisSessionState implements SessionState {
   }
 
   async apply(sessionId: string, expectSeq: number, w: SessionWrite): Promise<ApplyResult> {
-    const r = await this.scripts.apply(sessionId, this.instanceId, this.sessionTimeoutMs, expectSeq, w.post, w.take, w.next ?? '', w.end);
+    // The RPC in flight at expectSeq is the one of the cached record at that seq (a session at
+    // another seq is not written at all).
+    const cached = w.take ? this.cache.get(sessionId) : undefined;
+    const inflight = cached?.seq === expectSeq ? cached.inflight?.id : undefined;
+    const known = inflight !== undefined && this.claimed.has(inflight) ? inflight : '';
+    const r = await this.scripts.apply(
+      sessionId,
+      this.instanceId,
+      this.sessionTimeoutMs,
+      expectSeq,
+      w.post,
+      w.take,
+      w.next ?? '',
+      w.end,
+      known,
+      this.countQueued,
+    );
     if (r[0] === 'gone') {
       this.cache.delete(sessionId);
       return { kind: 'gone' };
@@ -74,29 +101,46 @@ export class RedisSessionState implements SessionState {
       this.cache.set(sessionId, current);
       return { kind: 'stale', current };
     }
+    // After a claim, more and queued are -1 unless counted (countQueued): 0 for the machine then,
+    // which reads them for cwmp:HoldRequests only (and a claim never ends the session).
     const [, ended, takenJson, nextKind, nextJson, more, queued] = r as [string, string, string, string, string, string, string];
     const state = record(sessionId, r.slice(7));
     if (ended === '1') this.cache.delete(sessionId);
     else this.cache.set(sessionId, state);
+    let taken: QueuedRpc | null = null;
+    if (w.take) {
+      taken = takenJson ? parseQueued(takenJson) : known ? (this.claimed.get(known) ?? null) : null;
+      if (known) this.claimed.delete(known);
+    }
+    const claimedRpc = nextKind === 'claimed' ? parseQueued(nextJson) : null;
+    if (claimedRpc && claimedRpc.id === state.inflight?.id) this.claimed.set(claimedRpc.id, claimedRpc);
     return {
       kind: 'done',
       state,
       ended: ended === '1',
-      taken: takenJson ? parseQueued(takenJson) : null,
+      taken,
       next:
         nextKind === 'claimed'
-          ? { kind: 'claimed', rpc: parseQueued(nextJson)!, more: Number(more) }
+          ? { kind: 'claimed', rpc: claimedRpc!, more: Math.max(0, Number(more)) }
           : nextKind === 'empty'
             ? { kind: 'queue-empty', ended: ended === '1' }
             : null,
-      queued: Number(queued),
+      queued: Math.max(0, Number(queued)),
     };
   }
 
   async enqueue(q: QueuedRpc, front: boolean): Promise<string | null> {
-    // Only a caller waiting here is tracked for takeover; the credentials RPC has none.
-    const lease = await this.scripts.enqueue(q.id, q.deviceKey, JSON.stringify(q), front, q.origin === this.instanceId ? this.instanceId : '');
-    if (!lease) return null;
+    // A caller's RPC for a device with no session takes the wake lock in the same round trip
+    // (wakeLock()); the credentials RPCs, queued inside a session, have no caller here.
+    const mine = q.origin === this.instanceId;
+    const ttl = Math.max(0, q.deadline - Date.now()) + 2 * this.sessionTimeoutMs;
+    const { lease, woken } = await this.scripts.enqueue(q.id, q.deviceKey, JSON.stringify(q), front, mine ? this.instanceId : '', ttl, mine ? this.wakeMs : 0);
+    if (!lease) {
+      // A lock this call took stays for the wakeLock() of its own wake-up, even if another call
+      // of this instance finds it taken meanwhile.
+      if (mine && (woken || !this.wakes.has(q.deviceKey))) this.wakes.set(q.deviceKey, woken);
+      return null;
+    }
     const at = lease.indexOf('@');
     return at >= 0 ? lease.slice(at + 1) || null : null;
   }
@@ -119,12 +163,16 @@ export class RedisSessionState implements SessionState {
   }
 
   async wakeLock(deviceKey: string): Promise<boolean> {
-    const ms = Math.max(1000, Math.min(10_000, this.sessionTimeoutMs));
-    return (await this.store.redis.set(this.store.key('wake', deviceKey), this.instanceId, 'PX', ms, 'NX')) === 'OK';
+    const taken = this.wakes.get(deviceKey);
+    if (taken !== undefined) {
+      this.wakes.delete(deviceKey);
+      return taken;
+    }
+    return (await this.store.redis.set(this.store.key('wake', deviceKey), this.instanceId, 'PX', this.wakeMs, 'NX')) === 'OK';
   }
 
-  forget(id: string): void {
-    void this.store.redis.srem(this.store.key('io', this.instanceId), id).catch(() => undefined);
+  forget(_id: string): void {
+    // Nothing kept per caller: a takeover finds a dead instance's queued RPCs by their origin.
   }
 
   relayResult(origin: string, m: RpcResultMessage): void {

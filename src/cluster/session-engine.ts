@@ -44,7 +44,7 @@ export class ClusterSessionEngine extends SessionEngine {
     bus: ClusterBus,
     readonly instanceId: string,
   ) {
-    super(cstore, connReq, opts, log, new RedisSessionState(cstore, bus, instanceId, opts.sessionTimeoutMs));
+    super(cstore, connReq, opts, log, new RedisSessionState(cstore, bus, instanceId, opts.sessionTimeoutMs, opts.holdRequests));
     const channel = cstore.key('ch', 'dev');
     this.on('inform', ({ device, inform }) => {
       if (!inform.event.some((e) => !QUIET_EVENTS.has(e.eventCode))) return;

@@ -12,7 +12,7 @@
  *   P eid:<endpointId>    STRING deviceKey
  *   P devs                ZSET deviceKeys, score 0 (lexical order = SQLite ORDER BY device_key)
  *   P types:<modelKey>    HASH name -> xsd type
- *   P rpc:<id>            STRING JSON QueuedRpc (queued, or in flight with a TTL once claimed)
+ *   P rpc:<id>            STRING JSON QueuedRpc (queued; a cluster session moves it into s:<sid> when it claims it)
  *   P q:<deviceKey>       LIST ids, FIFO
  *   P qdevs               SET deviceKeys whose q: list is non-empty
  *   P sub:<agentEid>      HASH instance -> JSON values;  P subagents SET
@@ -627,8 +627,13 @@ export class RedisStore implements Store {
       cached.lastInformEvents = [...events];
       if (connectionRequestUrl !== null) cached.connectionRequestUrl = connectionRequestUrl;
     }
-    // A null URL is simply not written: the known one stays (SQLite's COALESCE).
-    await this.run(TOUCH_INFORM, [this.key('dev', deviceKey)], this.hotFields(at, events, connectionRequestUrl));
+    // A null URL is simply not written: the known one stays (SQLite's COALESCE). A device this
+    // instance has read within deviceCacheTtlMs exists: one HSET (the script checks first, so
+    // that an unknown device stays unknown; a hash left by a delete racing this has no `rec`
+    // and reads as no device).
+    const fields = this.hotFields(at, events, connectionRequestUrl);
+    if (cached) await this.redis.hset(this.key('dev', deviceKey), ...fields);
+    else await this.run(TOUCH_INFORM, [this.key('dev', deviceKey)], fields);
   }
 
   /** Hash fields of the Inform bookkeeping; a null value is an absent field. */
@@ -761,7 +766,7 @@ export class RedisStore implements Store {
     return (await this.run(REMOVE_RPC, [this.key('rpc', id), this.key('qdevs')], [id, this.prefix, 'queued'])) === 1;
   }
 
-  /** Cluster: a queued or in-flight RPC by id. */
+  /** Cluster: a queued RPC by id (one a session claimed is in that session's hash, src/cluster/scripts.ts). */
   async getQueuedRpc(id: string): Promise<QueuedRpc | null> {
     const raw = await this.redis.get(this.key('rpc', id));
     return raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);

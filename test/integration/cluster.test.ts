@@ -53,6 +53,8 @@ let store: Store | null = null;
 let skip = '';
 // Wire-level accounting: responses and Notifies per msg_id, as the controller receives them.
 const answers = new Map<string, number>();
+/** What each answer was and when it arrived (printed for a msg_id not answered exactly once). */
+const answerKinds = new Map<string, string[]>();
 const notifies = new Map<string, Msg>();
 const onBoard = new Map<string, Set<string>>();
 
@@ -116,7 +118,11 @@ before(async () => {
       onBoard.set(rec.fromId, (onBoard.get(rec.fromId) ?? new Set()).add(m.header.msgId));
     }
     if (m.header.msgType === 'NOTIFY') notifies.set(m.header.msgId, m);
-    else if (m.body.msgBody === 'response' || m.body.msgBody === 'error') answers.set(m.header.msgId, (answers.get(m.header.msgId) ?? 0) + 1);
+    else if (m.body.msgBody === 'response' || m.body.msgBody === 'error') {
+      answers.set(m.header.msgId, (answers.get(m.header.msgId) ?? 0) + 1);
+      const what = m.body.msgBody === 'error' ? `error ${m.body.error?.errCode} ${m.body.error?.errMsg ?? ''}`.slice(0, 120) : 'response';
+      answerKinds.set(m.header.msgId, [...(answerKinds.get(m.header.msgId) ?? []), `${new Date().toISOString()} ${what}`]);
+    }
   });
   await fleet.start();
   store = openStore({ path: '', redis: { url: redis.url, prefix: 'cl:' }, owner: 'cluster-test' });
@@ -220,6 +226,18 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   // 1. Every request answered, exactly once on the wire.
   const results = outcomes.map((o) => o.r);
   const unanswered = results.filter((r) => r instanceof Error) as Error[];
+  // On a failure, what each instance logged of the msg_ids concerned (which one took it, answered it,
+  // dropped it), what the answers were, and every instance's warnings and errors (takeovers, MTP).
+  const odd = [...sent.keys()].filter((x) => (answers.get(x) ?? 0) !== 1);
+  for (const id of odd) {
+    t.diagnostic(`${id} answers: ${JSON.stringify(answerKinds.get(id) ?? [])}`);
+    for (const p of instances) {
+      for (const l of p.logs.filter((x) => JSON.stringify(x).includes(id))) t.diagnostic(`${id}; ${p.name}: ${JSON.stringify(l)}`);
+    }
+  }
+  if (odd.length > 0) {
+    for (const p of instances) for (const l of p.logs.filter((x) => Number(x.level) >= 40)) t.diagnostic(`${p.name}: ${JSON.stringify(l).slice(0, 400)}`);
+  }
   assert.deepEqual(
     unanswered.map((e) => e.message),
     [],

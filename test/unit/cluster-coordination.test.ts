@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/app/log.js';
 import { ClusterBus } from '../../src/cluster/bus.js';
+import { Cluster } from '../../src/cluster/cluster.js';
 import { RedisCoordination } from '../../src/cluster/coordination.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { CoordinationEvents } from '../../src/usp/agent/coordination.js';
@@ -133,15 +134,73 @@ describe('RedisCoordination', { skip: redisSkip }, () => {
       const key = a!.store.key('ureq', 'inst-0');
       a!.coordination.requestStarted('os::A', 'proto::c', 'm1');
       a!.coordination.requestStarted('os::A', 'proto::c', 'm2');
-      a!.coordination.requestAnswered('os::A', 'proto::c', 'm1');
-      // The commands are pipelined on one connection: a read after them sees both.
+      await a!.coordination.writeTracked(); // both have run TRACK_AFTER_MS
+      a!.coordination.requestStarted('os::A', 'proto::c', 'm3');
+      // No heartbeat has renewed this instance's liveness: the HDEL's reply decides (the entry was ours).
+      const m1 = a!.coordination.requestAnswered('os::A', 'proto::c', 'm1');
+      assert.ok(m1 instanceof Promise);
+      assert.equal(await m1, true);
+      // m3 was answered before it was ever written: nothing to delete, nothing to wait for.
+      assert.equal(a!.coordination.requestAnswered('os::A', 'proto::c', 'm3'), true);
+      await a!.coordination.writeTracked();
       const open = await a!.store.redis.hgetall(key);
       assert.deepEqual(
         Object.values(open).map((v) => JSON.parse(v)),
         [{ agentEid: 'os::A', controllerEid: 'proto::c', msgId: 'm2' }],
       );
+      // Liveness renewed just now: the answer goes at once, its HDEL written ahead of it.
+      a!.coordination.livenessRenewed(Date.now(), 60_000, false);
+      assert.equal(a!.coordination.requestAnswered('os::A', 'proto::c', 'm2'), true);
+      assert.deepEqual(await a!.store.redis.hgetall(key), {});
+      // A lapse found by a heartbeat after an entry was written: that entry is checked again.
+      a!.coordination.requestStarted('os::A', 'proto::c', 'm4');
+      await a!.coordination.writeTracked();
+      a!.coordination.livenessRenewed(Date.now(), 60_000, true);
+      assert.ok(a!.coordination.requestAnswered('os::A', 'proto::c', 'm4') instanceof Promise);
     } finally {
       await a!.close();
+    }
+  });
+
+  it('a request gets one answer: a stalled instance declared dead drops its own answer to a request the takeover answered', async () => {
+    const [a, b] = await instances(2);
+    const sent: { from: string; to: string; msgId: string; code: number | undefined }[] = [];
+    const cluster = (x: Instance, heartbeatMs: number): Cluster =>
+      new Cluster(x.store, { instanceId: x.store.owner, heartbeatMs, instanceTtlMs: 300, shareGroup: 'g' }, silentLogger(), x.bus, {
+        coordination: x.coordination,
+        endpoint: {
+          sendToController: async (from, to, msg) => {
+            sent.push({ from, to, msgId: msg.header.msgId, code: msg.body.error?.errCode });
+            return true;
+          },
+        },
+        notifier: { resume: () => undefined },
+        deviceEvent: () => undefined,
+        finishOrphanRequests: async () => undefined,
+      });
+    // A beats once at start and then stalls (its next heartbeat is an hour away): its liveness key lapses.
+    const ca = cluster(a!, 3_600_000);
+    const cb = cluster(b!, 50);
+    try {
+      await ca.start();
+      a!.coordination.requestStarted('os::A', 'proto::c', 'slow');
+      a!.coordination.requestStarted('os::A', 'proto::c', 'late');
+      await a!.coordination.writeTracked();
+      await cb.start();
+      while (!cb.takenOver.includes('inst-0')) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(sent.map((x) => `${x.from} ${x.to} ${x.msgId} ${x.code}`).sort(), ['os::A proto::c late 7003', 'os::A proto::c slow 7003']);
+      // A wakes up and finishes its requests: both were answered by the takeover, so neither goes again.
+      assert.equal(await a!.coordination.requestAnswered('os::A', 'proto::c', 'slow'), false);
+      assert.equal(await a!.coordination.requestAnswered('os::A', 'proto::c', 'late'), false);
+      // One started after the takeover is A's own again.
+      a!.coordination.requestStarted('os::A', 'proto::c', 'after');
+      await a!.coordination.writeTracked();
+      assert.equal(await a!.coordination.requestAnswered('os::A', 'proto::c', 'after'), true);
+    } finally {
+      await cb.stop();
+      await ca.stop();
+      await a!.close();
+      await b!.close();
     }
   });
 });

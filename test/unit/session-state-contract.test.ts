@@ -225,13 +225,18 @@ contract('Redis', async () => {
     () => store.close(),
     () => bus.close(),
   );
-  const state = new RedisSessionState(store, bus, 'a', 5000);
-  // A queued or in-flight RPC record: its JSON under P rpc:<id>.
+  // Counting the RPCs still queued after a claim, as with acs.holdRequests (its only reader).
+  const state = new RedisSessionState(store, bus, 'a', 5000, true);
+  // A queued RPC record: its JSON under P rpc:<id>; one in flight: its JSON in its session's hash (infj).
   const stored = async (dk: string): Promise<string[]> => {
-    const keys = await store.redis.keys(store.key('rpc', '*'));
+    const json = [
+      ...(await Promise.all((await store.redis.keys(store.key('rpc', '*'))).map((k) => store.redis.get(k)))),
+      ...(await Promise.all((await store.redis.keys(store.key('s', '*'))).map((k) => store.redis.hget(k, 'infj')))),
+    ];
     const ids: string[] = [];
-    for (const k of keys) {
-      const q = JSON.parse((await store.redis.get(k)) ?? '{}') as QueuedRpc;
+    for (const j of json) {
+      if (!j) continue;
+      const q = JSON.parse(j) as QueuedRpc;
       if (q.deviceKey === dk) ids.push(q.id);
     }
     return ids.sort();

@@ -710,7 +710,7 @@ function clusterSurface(): void {
     assert.equal(await s.getQueuedRpc('none'), null);
   });
 
-  it('a session claims the next queued RPC: FIFO, skips removed ids, keeps the in-flight record with a TTL', async (t) => {
+  it('a session claims the next queued RPC: FIFO, skips removed ids, moves the record into the session', async (t) => {
     const s = group(t)();
     for (let i = 1; i <= 4; i++) await s.addQueuedRpc(rpc(`c${i}`, 'D', i));
     await s.addQueuedRpc(rpc('other', 'E', 9));
@@ -721,19 +721,37 @@ function clusterSurface(): void {
     const first = await claimNextQueuedRpc(s, 'D', 60_000);
     assert.deepEqual(first, rpc('c3', 'D', 3));
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['c4']);
-    assert.deepEqual(await s.getQueuedRpc('c3'), rpc('c3', 'D', 3), 'in flight, still readable');
-    const ttl = await s.redis.pttl(s.key('rpc', 'c3'));
-    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
-    assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
-
-    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 60_000), rpc('c4', 'D', 4));
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs with its last RPC');
-    assert.equal(await claimNextQueuedRpc(s, 'D', 60_000), null);
-    assert.equal(await claimNextQueuedRpc(s, 'nobody', 60_000), null);
-    // The in-flight record ends with removeQueuedRpc.
-    assert.equal(await s.removeQueuedRpc('c3'), true);
+    // In flight, its JSON lives in the session hash (and expires with it), no longer by id: a
+    // queued-only removal leaves it alone.
     assert.equal(await s.getQueuedRpc('c3'), null);
-    assert.equal(await s.removeQueuedRpc('c3'), false);
+    assert.equal(await s.unqueueRpc('c3'), false);
+    assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
+    // An RPC queued by a cluster instance (the session scripts' enqueue) expires two session
+    // timeouts after its deadline while queued.
+    const scripts = new SessionScripts(s.redis, s.key(''));
+    await scripts.enqueue('t1', 'T', JSON.stringify(rpc('t1', 'T', 1)), false, s.owner, 60_000, 0);
+    const ttl = await s.redis.pttl(s.key('rpc', 't1'));
+    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
+    assert.deepEqual(await claimNextQueuedRpc(s, 'T', 60_000), rpc('t1', 'T', 1));
+    assert.equal(await s.redis.exists(s.key('rpc', 't1')), 0);
+
+    // A session claims the device's last RPC (no count asked: no LLEN, the device stays in qdevs),
+    // takes its answer from the session hash, finds the queue empty and takes the device out.
+    await scripts.open('sD', s.owner, 30_000, 'D', '1-0', 'model', 'eid');
+    const claimed = await scripts.apply('sD', s.owner, 30_000, 1, true, false, 'end', false);
+    assert.deepEqual([claimed[3], JSON.parse(claimed[4]!), claimed[5]], ['claimed', rpc('c4', 'D', 4), '-1']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 1);
+    const answered = await scripts.apply('sD', s.owner, 30_000, 2, true, true, 'end', false);
+    assert.deepEqual([answered[1], JSON.parse(answered[2]!), answered[3]], ['1', rpc('c4', 'D', 4), 'empty']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs once its session finds the queue empty');
+    assert.equal(await claimNextQueuedRpc(s, 'D', 60_000), null);
+    // Counted (cwmp:HoldRequests), the claim that empties the list takes the device out at once.
+    await scripts.enqueue('h1', 'H', JSON.stringify(rpc('h1', 'H', 1)), false, s.owner, 60_000, 0);
+    await scripts.open('sH', s.owner, 30_000, 'H', '1-0', 'model', 'eid');
+    const counted = await scripts.apply('sH', s.owner, 30_000, 1, true, false, 'end', false, '', true);
+    assert.deepEqual([counted[3], counted[5]], ['claimed', '0']);
+    assert.equal(await s.redis.sismember(s.key('qdevs'), 'H'), 0);
+    assert.equal(await claimNextQueuedRpc(s, 'nobody', 60_000), null);
 
     // Two instances claiming at once never get the same RPC.
     for (let i = 0; i < 50; i++) await s.addQueuedRpc(rpc(`p${i}`, 'P', i));
@@ -758,7 +776,6 @@ function clusterSurface(): void {
     assert.equal(await s.unqueueRpc('u2'), false);
     assert.deepEqual(await claimNextQueuedRpc(s, 'D', 30_000), rpc('u1', 'D', 1));
     assert.equal(await s.unqueueRpc('u1'), false);
-    assert.deepEqual(await s.getQueuedRpc('u1'), rpc('u1', 'D', 1), 'claimed RPC untouched');
     assert.equal(await s.unqueueRpc('u3'), true);
     assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0);
     assert.equal(await s.unqueueRpc('never'), false);

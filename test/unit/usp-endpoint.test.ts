@@ -475,8 +475,9 @@ class NotingCoordination extends SingleInstance {
   override requestStarted(_a: string, _c: string, msgId: string): void {
     this.calls.push(`started ${msgId}`);
   }
-  override requestAnswered(_a: string, _c: string, msgId: string): void {
+  override requestAnswered(_a: string, _c: string, msgId: string): boolean {
     this.calls.push(`answered ${msgId}`);
+    return true;
   }
 }
 
@@ -544,4 +545,26 @@ test('several instances: each opens its broker channel, yet a controller gets on
   three.mtp.emit('channelOpen', { mtp: 'mqtt', agentEid: null, dest: null, peerEid: null });
   await settle();
   assert.equal(three.mtp.sent.filter((s) => s.rec.recordType.kind === 'mqttConnect').length, 4);
+});
+
+test('several instances: an answer whose request another instance took over and answered is not sent again', async () => {
+  // What RedisCoordination answers when this instance was declared dead while the request ran.
+  class TakenOver extends SingleInstance {
+    readonly calls: string[] = [];
+    override requestStarted(_a: string, _c: string, msgId: string): void {
+      this.calls.push(`started ${msgId}`);
+    }
+    override requestAnswered(_a: string, _c: string, msgId: string): Promise<boolean> {
+      this.calls.push(`answered ${msgId}`);
+      return Promise.resolve(msgId !== 'gone');
+    }
+  }
+  const coordination = new TakenOver();
+  const { mtp } = setup({ coordination });
+  mtp.inject(rec(CTL, AGENT, getMsg('gone')));
+  mtp.inject(rec(CTL, AGENT, getMsg('kept')));
+  await settle();
+  const answers = mtp.sent.filter((s) => s.rec.recordType.kind === 'noSessionContext').map((s) => msgOf(s.rec).header.msgId);
+  assert.deepEqual(answers, ['kept']);
+  assert.deepEqual(coordination.calls.sort(), ['answered gone', 'answered kept', 'started gone', 'started kept']);
 });

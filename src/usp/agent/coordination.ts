@@ -42,8 +42,11 @@ export interface Coordination extends EventEmitter<CoordinationEvents> {
   relayRecord(record: RelayedRecord): boolean;
   /** A USP request is in progress here: if this instance dies before answering, another answers it with an Error. */
   requestStarted(agentEid: string, controllerEid: string, msgId: string): void;
-  /** The response to that request was sent. */
-  requestAnswered(agentEid: string, controllerEid: string, msgId: string): void;
+  /**
+   * That request is done; called before its answer is handed to the MTP. False (or a promise
+   * of false): another instance took it over and answered it, so this answer must not go.
+   */
+  requestAnswered(agentEid: string, controllerEid: string, msgId: string): boolean | Promise<boolean>;
   /** Is this Endpoint ID an agent registered on another instance? */
   resolveAgent(endpointId: string): Promise<boolean>;
   /** A NotifyResp for a Notify this instance does not retry: the one that does may be elsewhere. */
@@ -66,7 +69,9 @@ export class SingleInstance extends EventEmitter<CoordinationEvents> implements 
     return false;
   }
   requestStarted(_agentEid: string, _controllerEid: string, _msgId: string): void {}
-  requestAnswered(_agentEid: string, _controllerEid: string, _msgId: string): void {}
+  requestAnswered(_agentEid: string, _controllerEid: string, _msgId: string): boolean | Promise<boolean> {
+    return true;
+  }
   async resolveAgent(_endpointId: string): Promise<boolean> {
     return false;
   }

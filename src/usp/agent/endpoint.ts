@@ -421,7 +421,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       done = admission.done;
     }
     // Only trusted requests are tracked across instances: an untrusted peer must not cost store writes.
-    const tracked = done !== null && who.trusted;
+    let tracked = done !== null && who.trusted;
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
     const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
@@ -477,6 +477,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
     else if (resp && reply) {
+      // Released before the answer leaves, so that a takeover never answers it too (docs/scaling.md).
+      const ours = tracked ? this.coordination.requestAnswered(rec.toId, rec.fromId, msg.header.msgId) : true;
+      tracked = false;
+      if (ours !== true && !(await ours)) {
+        this.log.warn({ fromId: rec.fromId, msgId: msg.header.msgId }, 'answer dropped: another instance took this request over and answered it');
+        return;
+      }
       answered = await this.answer(mtp, rec, reply, resp);
       // The controller went away meanwhile: the outcome of what it asked is kept for its return
       // (a read-only request whose work was stopped because it left owes nothing).
@@ -491,7 +498,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (kept) this.log.info({ agentEid: rec.toId, controllerEid: rec.fromId, msgId: msg.header.msgId }, 'answer kept until the controller reconnects');
       }
     }
-    if (tracked && answered) this.coordination.requestAnswered(rec.toId, rec.fromId, msg.header.msgId);
+    if (tracked) void this.coordination.requestAnswered(rec.toId, rec.fromId, msg.header.msgId);
   }
 
   /** A Msg from the agent a Record was addressed to, back to the controller that sent it. */
@@ -543,7 +550,6 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     for (const a of this.lateAnswers.take(agentEid, controllerEid)) {
       try {
         await send(a.bytes, a.msgType);
-        this.coordination.requestAnswered(agentEid, controllerEid, a.msgId);
       } catch {
         this.lateAnswers.keep(a);
       }
