@@ -147,6 +147,28 @@ function patternRegex(p: string): RegExp {
   return new RegExp(`^${esc}$`);
 }
 
+/**
+ * A native pattern relative to a row's native object; each leading "../" climbs one object (a
+ * TR-098 LANDevice's Hosts seen from its LANHostConfigManagement: "../Hosts.Host.{d}.").
+ */
+function joinRelative(base: string, rel: string): string {
+  let b = base;
+  let r = rel;
+  while (r.startsWith('../')) {
+    r = r.slice(3);
+    b = b.slice(0, b.lastIndexOf('.', b.length - 2) + 1);
+  }
+  return b + r;
+}
+
+/** Seconds from `now` as the dateTime they end (TR-106 3.2.1: -1 for ever; not a number: unknown, 0001-01-01T00:00:00Z). */
+function secondsToDateTime(v: string, now: number): string {
+  const n = Number(v.trim());
+  if (v.trim() === '' || !Number.isInteger(n)) return '0001-01-01T00:00:00Z';
+  if (n < 0) return '9999-12-31T23:59:59Z';
+  return `${new Date(Math.floor(now / 1000) * 1000 + n * 1000).toISOString().slice(0, 19)}Z`;
+}
+
 function normSpec(s: ParamSpec): NormSpec {
   if (typeof s === 'string') return { alts: [s], rule: {} };
   if (Array.isArray(s)) return { alts: s, rule: {} };
@@ -175,6 +197,8 @@ export interface DeviceMappingOptions {
   store?: InstanceMapStore;
   /** Values of the native names groupingNames() lists (rows grouped by band); absent: no grouping. */
   values?: ReadonlyMap<string, string>;
+  /** Clock for values relative to the time they are read (secondsFromNow); default Date.now. */
+  now?: () => number;
 }
 
 export class DeviceMapping {
@@ -192,12 +216,19 @@ export class DeviceMapping {
   private readonly objects = new Map<string, { rule: ObjectRule; native: string | null }>();
   private readonly params = new Map<string, ConcreteParam>();
   private readonly reverse = new Map<string, string[]>();
+  /**
+   * Native parameters whose value decides which Device:2 rows exist (rowsWhen, listRows): what they
+   * say is the presence of those rows (an empty DNSServers is zero DNS.Client.Server rows; a
+   * Host's AddressSource DHCP is its DHCPv4 Server Client row, TR-181 2.2 having deleted the name).
+   */
+  private readonly rowDeciding = new Set<string>();
   /** Native tables ("{i}" form) whose rows become Device:2 rows, in a context the device has. */
   private readonly rowSources = new Set<string>();
   private instanceMap: Record<string, number>;
   /** Native rows of the stored instance map per Device:2 table (to retire the numbers of rows that are gone). */
   private readonly storedRows = new Map<string, string[]>();
   private readonly values: ReadonlyMap<string, string>;
+  private readonly now: () => number;
   /** groupByBand rows by their native object: members and band. */
   private readonly groups = new Map<string, { members: string[]; band?: Band }>();
 
@@ -210,6 +241,7 @@ export class DeviceMapping {
     this.native = new NativeNames(this.nativeRoot, opts.params);
     this.store = opts.store ?? new MemoryInstanceMapStore();
     this.values = opts.values ?? new Map();
+    this.now = opts.now ?? Date.now;
     this.rules = [...mapping.objects].sort((a, b) => ruleDepth(a.usp) - ruleDepth(b.usp));
     for (const r of this.rules) this.ruleByUsp.set(r.usp, r);
     const stored = this.store.get(opts.deviceKey);
@@ -244,7 +276,7 @@ export class DeviceMapping {
   private sources(rule: ObjectRule, ctxNative: string): string[] {
     const n = rule.native;
     const list = n === undefined ? [] : Array.isArray(n) ? n : [n];
-    return list.map((p) => (p.startsWith(this.nativeRoot) ? p : ctxNative + p));
+    return list.map((p) => (p.startsWith(this.nativeRoot) ? p : joinRelative(ctxNative, p)));
   }
 
   private materializeRule(rule: ObjectRule): void {
@@ -269,7 +301,12 @@ export class DeviceMapping {
             .sort(natCompare);
           for (const o of m) found.add(o);
         }
-        if (rule.rowsWhen) for (const n of [...found]) if (!this.rowWanted(rule.rowsWhen, n)) found.delete(n);
+        if (rule.rowsWhen)
+          for (const n of [...found]) {
+            for (const k of Object.keys(rule.rowsWhen)) if (this.native.hasParam(n + k)) this.rowDeciding.add(n + k);
+            if (!this.rowWanted(rule.rowsWhen, n)) found.delete(n);
+          }
+        if (rule.listRows) for (const n of found) if (this.native.hasParam(n + rule.listRows)) this.rowDeciding.add(n + rule.listRows);
         const groups = rule.groupByBand ? this.groupByBand(rule, [...found]) : [...found].map((n) => ({ members: [n] }) as { members: string[]; band?: Band });
         // listRows: one row per list item, keyed "<native object>#<item>" in the instance map.
         const ids = rule.listRows
@@ -351,7 +388,14 @@ export class DeviceMapping {
       if (!r.groupByBand && !r.listRows && !r.rowsWhen) continue;
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
       const alts = [...Object.values(r.groupByBand ?? {}).flat(), ...(r.listRows ? [r.listRows] : []), ...Object.keys(r.rowsWhen ?? {})];
-      for (const src of srcs) if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
+      for (const src of srcs) {
+        if (src.startsWith(rules.nativeRoot)) for (const a of alts) res.push(patternRegex(src + a));
+        else {
+          // Relative to the enclosing row (any depth under the root): the values of every such name.
+          const rel = src.replace(/^(\.\.\/)+/, '');
+          for (const a of alts) res.push(new RegExp(`${patternRegex(rules.nativeRoot).source.slice(0, -1)}(?:.*\\.)?${patternRegex(rel + a).source.slice(1)}`));
+        }
+      }
     }
     if (res.length === 0) return [];
     const out: string[] = [];
@@ -415,7 +459,7 @@ export class DeviceMapping {
 
   /** The first alternative this native instance has (its own GetParameterNames entries, not its siblings'). */
   private resolveAlt(nativeObj: string, alts: readonly string[]): string | null {
-    for (const a of alts) if (this.native.hasParam(nativeObj + a)) return a;
+    for (const a of alts) if (this.native.hasParam(joinRelative(nativeObj, a))) return a;
     return null;
   }
 
@@ -445,7 +489,7 @@ export class DeviceMapping {
       if (r.compose) {
         const inputs: Record<string, string> = {};
         for (const [inp, rel] of Object.entries(r.compose.inputs)) {
-          if (this.resolveAlt(native, [rel])) inputs[inp] = native + rel;
+          if (this.resolveAlt(native, [rel])) inputs[inp] = joinRelative(native, rel);
         }
         const paths = Object.values(inputs);
         if (paths.length === 0) continue;
@@ -465,21 +509,21 @@ export class DeviceMapping {
       }
       const alt = this.resolveAlt(native, spec.alts ?? []);
       if (!alt) continue;
-      const path = native + alt;
+      const path = joinRelative(native, alt);
       const info = this.native.info(path);
       const nt = this.native.typeOf(path) || 'xsd:string';
       // A grouped row (one radio of several WLANConfigurations): a Set writes every member that has the name.
       const siblings = (row?.members ?? [])
         .slice(1)
-        .map((m) => m + alt)
+        .map((m) => joinRelative(m, alt))
         .filter((p) => this.native.hasParam(p) && this.native.info(p)?.writable === true);
       this.params.set(usp, {
         spec,
         objRule: rule,
         nativeObj: native,
         native: [path],
-        type: r.keyRef ? 'string' : (r.type ?? XSD[nt] ?? 'string'),
-        writable: !ro && r.listItem === undefined && r.keyRef === undefined && info?.writable === true,
+        type: r.keyRef ? 'string' : r.secondsFromNow ? 'dateTime' : (r.type ?? XSD[nt] ?? 'string'),
+        writable: !ro && r.listItem === undefined && r.keyRef === undefined && !r.secondsFromNow && info?.writable === true,
         nativeTypes: [nt],
         ...(siblings.length ? { siblings } : {}),
         ...(r.listItem === -1 && row?.item !== undefined ? { item: row.item } : {}),
@@ -706,6 +750,7 @@ export class DeviceMapping {
       v = m !== undefined ? m : r.passthrough ? v : (r.enumDefault ?? v);
     }
     if (r.scale !== undefined && v !== '' && Number.isFinite(Number(v))) v = String(Number(v) * r.scale);
+    if (r.secondsFromNow) v = secondsToDateTime(v, this.now());
     if (r.pathRef) v = this.translateRefs(v, r.pathRef);
     return v;
   }
@@ -858,9 +903,9 @@ export class DeviceMapping {
     return [...this.objects.keys()].filter((p) => p.startsWith(uspPrefix)).sort(natCompare);
   }
 
-  /** Native parameters (not objects) read by some Device:2 parameter. */
+  /** Native parameters (not objects) placed in Device:2: read by some Device:2 parameter, or deciding which rows exist. */
   reachableNativeParams(): Set<string> {
-    const s = new Set<string>();
+    const s = new Set<string>(this.rowDeciding);
     for (const k of this.reverse.keys()) if (!k.endsWith('.')) s.add(k);
     return s;
   }

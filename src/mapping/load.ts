@@ -37,6 +37,12 @@ export interface ParamRule {
   passthrough?: boolean;
   /** USP = native * scale. */
   scale?: number;
+  /**
+   * The native value counts seconds from the time it is read (TR-098 LeaseTimeRemaining, -1 for
+   * ever); the USP value is the dateTime it ends (TR-181 DHCPv4 Client LeaseTimeRemaining,
+   * 9999-12-31T23:59:59Z for ever). Read-only.
+   */
+  secondsFromNow?: boolean;
   /** USP value is item N of the native comma-separated list (read-only); -1: the item of its row (listRows). */
   listItem?: number;
   /** The value is a (comma list of) native path reference(s), translated to instances of these Device:2 tables. */

@@ -420,3 +420,87 @@ test('WANDSLInterfaceConfig interval statistics are DSL.Line (errored seconds) a
   assert.equal(read(d, `${ch}Stats.QuarterHour.XTURCRCErrors`), '2');
   assert.throws(() => d.m.uspToNativeValue(`${ch}Stats.Total.XTURFECErrors`, '0'), /read-only/);
 });
+
+test('LAN hosts that took their address by DHCP are the clients of the LAN pool (TR-181 2.2 deleted Host.AddressSource)', () => {
+  const L = `${IGD}LANDevice.1.`;
+  const values: Record<string, string> = {
+    [`${L}LANHostConfigManagement.DHCPServerEnable`]: 'true',
+    [`${L}LANHostConfigManagement.DHCPConditionalServingPool.1.Enable`]: 'true',
+    [`${L}Hosts.Host.1.AddressSource`]: 'DHCP',
+    [`${L}Hosts.Host.1.MACAddress`]: '40:B0:FA:9C:4A:50',
+    [`${L}Hosts.Host.1.IPAddress`]: '192.168.1.2',
+    [`${L}Hosts.Host.1.LeaseTimeRemaining`]: '65444',
+    [`${L}Hosts.Host.1.Active`]: '1',
+    [`${L}Hosts.Host.2.AddressSource`]: 'Static',
+    [`${L}Hosts.Host.2.MACAddress`]: '20:10:7a:08:4d:43',
+    [`${L}Hosts.Host.2.IPAddress`]: '192.168.1.3',
+    [`${L}Hosts.Host.2.LeaseTimeRemaining`]: '0',
+    [`${L}Hosts.Host.3.AddressSource`]: 'DHCP',
+    [`${L}Hosts.Host.3.MACAddress`]: 'C0:14:3D:C0:CF:93',
+    [`${L}Hosts.Host.3.IPAddress`]: '192.168.1.5',
+    [`${L}Hosts.Host.3.LeaseTimeRemaining`]: '-1',
+  };
+  const params = new Map<string, NativeParamInfo>();
+  for (const name of Object.keys(values)) {
+    const segs = name.split('.');
+    for (let i = 1; i < segs.length; i++) params.set(`${segs.slice(0, i).join('.')}.`, { name: `${segs.slice(0, i).join('.')}.`, writable: false });
+    params.set(name, { name, writable: true, type: name.endsWith('LeaseTimeRemaining') ? 'xsd:int' : name.endsWith('Active') ? 'xsd:boolean' : 'xsd:string' });
+  }
+  const v = new Map(Object.entries(values));
+  // Only the values groupingNames() asks for are known when the mapping is built (as on a live device).
+  const known = new Map(DeviceMapping.groupingNames(rules, v.keys()).map((n) => [n, v.get(n)!]));
+  assert.ok(known.has(`${L}Hosts.Host.2.AddressSource`));
+  const now = Date.parse('2026-12-05T10:00:00Z');
+  const m = new DeviceMapping(rules, { deviceKey: 'hosts', params: [...params.values()], values: known, now: () => now + 400 });
+  const pools = (m.uspInstances('Device.DHCPv4.Server.Pool.') ?? []).map((n) => `Device.DHCPv4.Server.Pool.${n}.`);
+  assert.equal(pools.length, 2);
+  const [lan, cond] = pools as [string, string];
+  assert.deepEqual(m.uspInstances(`${cond}Client.`), []);
+  const clients = (m.uspInstances(`${lan}Client.`) ?? []).map((n) => `${lan}Client.${n}.`);
+  assert.equal(clients.length, 2, 'hosts 1 and 3: DHCP; host 2 is static');
+  assert.equal(m.nativeToUspValue(`${lan}ClientNumberOfEntries`, v), '2');
+  assert.equal(m.nativeToUspValue(`${clients[0]}Chaddr`, v), '40:B0:FA:9C:4A:50');
+  assert.equal(m.nativeToUspValue(`${clients[0]}Active`, v), 'true');
+  assert.equal(m.nativeToUspValue(`${clients[0]}IPv4AddressNumberOfEntries`, v), '1');
+  assert.equal(m.nativeToUspValue(`${clients[0]}IPv4Address.1.IPAddress`, v), '192.168.1.2');
+  // 65444 s from the read (whole seconds): 2026-12-06T04:10:44Z.
+  assert.equal(m.nativeToUspValue(`${clients[0]}IPv4Address.1.LeaseTimeRemaining`, v), '2026-12-06T04:10:44Z');
+  assert.equal(m.nativeToUspValue(`${clients[1]}IPv4Address.1.LeaseTimeRemaining`, v), '9999-12-31T23:59:59Z', '-1: infinite lease');
+  const lease = m.supportedModel().find((o) => o.path === 'Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}.')!;
+  assert.deepEqual(
+    lease.params.map((p) => [p.name, p.type, p.writable]),
+    [
+      ['IPAddress', 'string', false],
+      ['LeaseTimeRemaining', 'dateTime', false],
+    ],
+  );
+  // Each host says which client it is; the static one is none.
+  const hosts = (m.uspInstances('Device.Hosts.Host.') ?? []).map((n) => `Device.Hosts.Host.${n}.`);
+  assert.deepEqual(
+    hosts.map((h) => m.nativeToUspValue(`${h}DHCPClient`, v)),
+    [clients[0]!.slice(0, -1), '', clients[1]!.slice(0, -1)],
+  );
+  // AddressSource is placed (it decides the rows), the static host's lease is not.
+  const placed = m.reachableNativeParams();
+  assert.ok(placed.has(`${L}Hosts.Host.2.AddressSource`));
+  assert.ok(placed.has(`${L}Hosts.Host.1.LeaseTimeRemaining`));
+  assert.ok(!placed.has(`${L}Hosts.Host.2.LeaseTimeRemaining`));
+});
+
+test('a parameter may come from a sibling object ("../"): TR-098 keeps the diagnostics transports under Capabilities', () => {
+  const d = device({
+    [`${IGD}DownloadDiagnostics.DiagnosticsState`]: 'None',
+    [`${IGD}Capabilities.PerformanceDiagnostic.DownloadTransports`]: 'HTTP,FTP',
+  });
+  assert.equal(read(d, 'Device.IP.Diagnostics.DownloadDiagnostics.DownloadTransports'), 'HTTP,FTP');
+  assert.deepEqual(d.m.toNative('Device.IP.Diagnostics.DownloadDiagnostics.DownloadTransports'), [
+    `${IGD}Capabilities.PerformanceDiagnostic.DownloadTransports`,
+  ]);
+});
+
+test('an empty DNSServers is zero DNS.Client.Server rows, and placed as such', () => {
+  const W = `${IGD}WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.`;
+  const d = device({ [`${W}DNSServers`]: '', [`${W}DNSEnabled`]: 'true', [`${W}Enable`]: 'true' });
+  assert.deepEqual(d.m.uspInstances('Device.DNS.Client.Server.'), []);
+  assert.ok(d.m.reachableNativeParams().has(`${W}DNSServers`));
+});
