@@ -217,9 +217,11 @@ export class DeviceMapping {
   private readonly params = new Map<string, ConcreteParam>();
   private readonly reverse = new Map<string, string[]>();
   /**
-   * Native parameters whose value decides which Device:2 rows exist (rowsWhen, listRows): what they
-   * say is the presence of those rows (an empty DNSServers is zero DNS.Client.Server rows; a
-   * Host's AddressSource DHCP is its DHCPv4 Server Client row, TR-181 2.2 having deleted the name).
+   * Native parameters whose value decides which Device:2 rows exist (rowsWhen, listRows) or which
+   * row a reference names (keyRef keys: TR-104 v1 EntryIDs, TR-098 QueueKey): what they say is in
+   * the presence of those rows or in the reference (an empty DNSServers is zero DNS.Client.Server
+   * rows; a Host's AddressSource DHCP is its DHCPv4 Server Client row, TR-181 2.2 having deleted
+   * the name).
    */
   private readonly rowDeciding = new Set<string>();
   /** Native tables ("{i}" form) whose rows become Device:2 rows, in a context the device has. */
@@ -554,6 +556,8 @@ export class DeviceMapping {
         cp.keyRows = (this.rowsByRule.get(r.keyRef.table) ?? [])
           .filter((row) => this.native.hasParam(row.native + key))
           .map((row) => ({ usp: row.usp.slice(0, -1), native: row.native, key: row.native + key }));
+        // A row's key says which row a reference names: the Device:2 reference carries it.
+        for (const k of cp.keyRows) this.rowDeciding.add(k.key);
       }
     }
   }
@@ -732,7 +736,7 @@ export class DeviceMapping {
         const ok = Object.entries(w.when).every(
           ([inp, want]) => vals[inp] !== undefined && (Array.isArray(want) ? want.includes(vals[inp]) : want === vals[inp]),
         );
-        if (ok) return w.value;
+        if (ok) return w.value.startsWith('$') ? (vals[w.value.slice(1)] ?? '') : w.value;
       }
       return '';
     }
@@ -807,12 +811,12 @@ export class DeviceMapping {
     if (!cp.writable) throw new MappingError(7013, `${uspParam} is read-only`);
     const r = cp.spec.rule;
     if (r.compose && cp.inputs) {
-      const set = r.compose.toNative?.[value];
+      const set = r.compose.toNative?.[value] ?? r.compose.toNative?.['*'];
       if (!set) throw new MappingError(7012, `${uspParam}: unsupported value "${value}"`);
       const out: NativeSetting[] = [];
       for (const [inp, v] of Object.entries(set)) {
         const p = cp.inputs[inp];
-        if (p) out.push({ path: p, value: v, type: cp.nativeTypes[cp.native.indexOf(p)] ?? 'xsd:string' });
+        if (p) out.push({ path: p, value: v === '$value' ? value : v, type: cp.nativeTypes[cp.native.indexOf(p)] ?? 'xsd:string' });
       }
       return out;
     }

@@ -14,9 +14,15 @@ export type ParamSpec = string | string[] | ParamRule;
 export interface ComposeRule {
   /** Input name -> native name (relative to the object's native path). */
   inputs: Record<string, string>;
-  /** Native -> USP: first rule whose `when` matches (each input equal to one of the values) wins. */
+  /**
+   * Native -> USP: first rule whose `when` matches (each input equal to one of the values) wins;
+   * a value "$name" is that input's value (the WEP key WEPKeyIndex selects).
+   */
   toUsp: { when: Record<string, string | string[]>; value: string }[];
-  /** USP value -> input values to set (inputs the device lacks are skipped). Absent: read-only. */
+  /**
+   * USP value -> input values to set (inputs the device lacks are skipped); "*" for any other USP
+   * value, where "$value" stands for it. Absent: read-only.
+   */
   toNative?: Record<string, Record<string, string>>;
 }
 

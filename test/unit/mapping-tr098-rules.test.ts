@@ -504,3 +504,82 @@ test('an empty DNSServers is zero DNS.Client.Server rows, and placed as such', (
   assert.deepEqual(d.m.uspInstances('Device.DNS.Client.Server.'), []);
   assert.ok(d.m.reachableNativeParams().has(`${W}DNSServers`));
 });
+
+test('AccessPoint.Security.WEPKey is the key WEPKeyIndex selects; a Set writes key 1 and selects it', () => {
+  const W = `${IGD}LANDevice.1.WLANConfiguration.1.`;
+  const d = device(
+    {
+      [`${W}SSID`]: 'lab',
+      [`${W}WEPKeyIndex`]: '2',
+      [`${W}WEPKey.1.WEPKey`]: '0102030405',
+      [`${W}WEPKey.2.WEPKey`]: '0a0b0c0d0e',
+      [`${W}WEPKey.3.WEPKey`]: '',
+      [`${W}WEPKey.4.WEPKey`]: '',
+    },
+    { [`${W}WEPKeyIndex`]: 'xsd:unsignedInt' },
+  );
+  const ap = `Device.WiFi.AccessPoint.${d.m.uspInstances('Device.WiFi.AccessPoint.')![0]}.Security.`;
+  assert.equal(read(d, `${ap}WEPKey`), '0a0b0c0d0e');
+  assert.deepEqual(
+    d.m.uspToNativeValue(`${ap}WEPKey`, '1122334455').map((s) => [s.path, s.value]),
+    [
+      [`${W}WEPKey.1.WEPKey`, '1122334455'],
+      [`${W}WEPKeyIndex`, '1'],
+    ],
+  );
+});
+
+test('TR-104 v1 lines: call state, message waiting, the FXS port a line uses (PhyReferenceList -> InterfaceID)', () => {
+  const V = `${IGD}Services.VoiceService.1.`;
+  const L = `${V}VoiceProfile.1.Line.1.`;
+  const d = device({
+    [`${V}PhyInterface.1.InterfaceID`]: '1',
+    [`${V}PhyInterface.1.Description`]: 'TEL1',
+    [`${V}PhyInterface.1.Tests.TestState`]: 'Error_TestNotSupported',
+    [`${V}PhyInterface.1.Tests.TestSelector`]: 'PhoneConnectivityTest',
+    [`${V}PhyInterface.2.InterfaceID`]: '2',
+    [`${V}PhyInterface.2.Description`]: 'TEL2',
+    [`${L}Enable`]: 'Enabled',
+    [`${L}CallState`]: 'InCall',
+    [`${L}PhyReferenceList`]: '2',
+    [`${L}CallingFeatures.MessageWaiting`]: 'true',
+  });
+  const fxs = (d.m.uspInstances('Device.Services.VoiceService.1.POTS.FXS.') ?? []).map((n) => `Device.Services.VoiceService.1.POTS.FXS.${n}.`);
+  assert.deepEqual(
+    fxs.map((f) => read(d, `${f}Name`)),
+    ['TEL1', 'TEL2'],
+  );
+  assert.equal(read(d, 'Device.Services.VoiceService.1.POTS.FXSNumberOfEntries'), '2');
+  assert.equal(read(d, `${fxs[0]}DiagTests.DiagnosticsState`), 'Error_Other');
+  assert.equal(read(d, `${fxs[0]}DiagTests.TestSelector`), 'PhoneConnectivityTest');
+  const line = `Device.Services.VoiceService.1.CallControl.Line.${d.m.uspInstances('Device.Services.VoiceService.1.CallControl.Line.')![0]}.`;
+  assert.equal(read(d, `${line}CallStatus`), 'Connected');
+  const ext = `Device.Services.VoiceService.1.CallControl.Extension.${d.m.uspInstances('Device.Services.VoiceService.1.CallControl.Extension.')![0]}.`;
+  assert.equal(read(d, `${ext}Provider`), fxs[1]!.slice(0, -1));
+  const set = `Device.Services.VoiceService.1.CallControl.CallingFeatures.Set.${d.m.uspInstances('Device.Services.VoiceService.1.CallControl.CallingFeatures.Set.')![0]}.`;
+  assert.equal(read(d, `${set}LineMessagesWaiting`), 'true');
+  // The FXS InterfaceIDs are placed: the Extension's Provider reference says them.
+  assert.ok(d.m.reachableNativeParams().has(`${V}PhyInterface.2.InterfaceID`));
+});
+
+test('a WAN IP connection addressed by DHCP is a DHCPv4 client (IPRouters from DefaultGateway); a static one is not', () => {
+  const C = `${IGD}WANDevice.1.WANConnectionDevice.1.`;
+  const d = device({
+    [`${C}WANIPConnection.1.AddressingType`]: 'DHCP',
+    [`${C}WANIPConnection.1.ExternalIPAddress`]: '172.16.0.23',
+    [`${C}WANIPConnection.1.SubnetMask`]: '255.255.255.0',
+    [`${C}WANIPConnection.1.DefaultGateway`]: '172.16.0.1',
+    [`${C}WANIPConnection.1.DNSServers`]: '9.9.9.9,1.1.1.1',
+    [`${C}WANIPConnection.1.DHCPClient.ReqDHCPOption.1.Tag`]: '42',
+    [`${C}WANIPConnection.2.AddressingType`]: 'Static',
+    [`${C}WANIPConnection.2.DefaultGateway`]: '10.0.0.1',
+  });
+  const rows = (d.m.uspInstances('Device.DHCPv4.Client.') ?? []).map((n) => `Device.DHCPv4.Client.${n}.`);
+  assert.equal(rows.length, 1);
+  const [c] = rows as [string];
+  assert.equal(read(d, `${c}IPRouters`), '172.16.0.1');
+  assert.equal(read(d, `${c}IPAddress`), '172.16.0.23');
+  assert.equal(read(d, `${c}DNSServers`), '9.9.9.9,1.1.1.1');
+  assert.equal(read(d, `${c}ReqOptionNumberOfEntries`), '1');
+  assert.match(read(d, `${c}Interface`) ?? '', /^Device\.IP\.Interface\.\d+$/);
+});
