@@ -169,6 +169,11 @@ function secondsToDateTime(v: string, now: number): string {
   return `${new Date(Math.floor(now / 1000) * 1000 + n * 1000).toISOString().slice(0, 19)}Z`;
 }
 
+/** Whether a table rule's rows are the rows of one native table, so that Add/Delete may reach it. */
+function rowsOwnTable(r: ObjectRule, srcs: readonly string[]): boolean {
+  return srcs.length === 1 && !r.readOnly && !r.groupByBand && !r.rowsWhen && !r.listRows && /\{[a-z]\}\.$/.test(srcs[0]!);
+}
+
 function normSpec(s: ParamSpec): NormSpec {
   if (typeof s === 'string') return { alts: [s], rule: {} };
   if (Array.isArray(s)) return { alts: s, rule: {} };
@@ -611,8 +616,10 @@ export class DeviceMapping {
       if (o.multiInstance) {
         const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
         // Rows that are their enclosing row's own native object (native "", IPv4Address of a
-        // WANIPConnection) come and go with it: no Add/Delete of their own.
-        if (srcs.length === 1 && !r.readOnly && !r.groupByBand && /\{[a-z]\}\.$/.test(srcs[0]!)) {
+        // WANIPConnection) come and go with it: no Add/Delete of their own. Nor rows that a value
+        // decides (rowsWhen, listRows): a DHCPv4.Client is a WAN connection addressed by DHCP, and
+        // deleting it must not delete the connection.
+        if (rowsOwnTable(r, srcs)) {
           const anyRow = this.rowsByRule.get(r.usp)?.[0];
           const tableNative = anyRow ? anyRow.native.replace(/\d+\.$/, '') : null;
           o.writable = tableNative !== null && this.native.info(tableNative)?.writable === true;
@@ -633,8 +640,7 @@ export class DeviceMapping {
         ),
       );
       const srcs = r.native === undefined ? [] : Array.isArray(r.native) ? r.native : [r.native];
-      if (srcs.length === 1 && !r.readOnly && !r.groupByBand && !o.writable && /\{[a-z]\}\.$/.test(srcs[0]!))
-        o.writable = tables.some((t) => this.native.info(t)?.writable === true);
+      if (rowsOwnTable(r, srcs) && !o.writable) o.writable = tables.some((t) => this.native.info(t)?.writable === true);
     }
     // Objects that resolve nothing on this device are not presented.
     return [...out.values()].filter((o) => o.params.length > 0 || (o.multiInstance && (this.rowsByRule.get(o.path)?.length ?? 0) > 0));

@@ -11,13 +11,17 @@ const rules = loadDefaultMapping();
 const IGD = 'InternetGatewayDevice.';
 
 /** A device listing these parameters (every ancestor object too) with these values and xsi:types. */
-function device(values: Record<string, string>, types: Record<string, string> = {}): { m: DeviceMapping; values: Map<string, string> } {
+function device(
+  values: Record<string, string>,
+  types: Record<string, string> = {},
+  writableObjects: readonly string[] = [],
+): { m: DeviceMapping; values: Map<string, string> } {
   const params = new Map<string, NativeParamInfo>();
   for (const [name] of Object.entries(values)) {
     const segs = name.split('.');
     for (let i = 1; i < segs.length; i++) {
       const o = `${segs.slice(0, i).join('.')}.`;
-      if (!params.has(o)) params.set(o, { name: o, writable: false });
+      if (!params.has(o)) params.set(o, { name: o, writable: writableObjects.includes(o) });
     }
     params.set(name, { name, writable: true, type: types[name] ?? 'xsd:string' });
   }
@@ -564,16 +568,22 @@ test('TR-104 v1 lines: call state, message waiting, the FXS port a line uses (Ph
 
 test('a WAN IP connection addressed by DHCP is a DHCPv4 client (IPRouters from DefaultGateway); a static one is not', () => {
   const C = `${IGD}WANDevice.1.WANConnectionDevice.1.`;
-  const d = device({
-    [`${C}WANIPConnection.1.AddressingType`]: 'DHCP',
-    [`${C}WANIPConnection.1.ExternalIPAddress`]: '172.16.0.23',
-    [`${C}WANIPConnection.1.SubnetMask`]: '255.255.255.0',
-    [`${C}WANIPConnection.1.DefaultGateway`]: '172.16.0.1',
-    [`${C}WANIPConnection.1.DNSServers`]: '9.9.9.9,1.1.1.1',
-    [`${C}WANIPConnection.1.DHCPClient.ReqDHCPOption.1.Tag`]: '42',
-    [`${C}WANIPConnection.2.AddressingType`]: 'Static',
-    [`${C}WANIPConnection.2.DefaultGateway`]: '10.0.0.1',
-  });
+  const d = device(
+    {
+      [`${C}WANIPConnection.1.AddressingType`]: 'DHCP',
+      [`${C}WANIPConnection.1.ExternalIPAddress`]: '172.16.0.23',
+      [`${C}WANIPConnection.1.SubnetMask`]: '255.255.255.0',
+      [`${C}WANIPConnection.1.DefaultGateway`]: '172.16.0.1',
+      [`${C}WANIPConnection.1.DNSServers`]: '9.9.9.9,1.1.1.1',
+      [`${C}WANIPConnection.1.DHCPClient.ReqDHCPOption.1.Tag`]: '42',
+      [`${C}WANIPConnection.2.AddressingType`]: 'Static',
+      [`${C}WANIPConnection.2.DefaultGateway`]: '10.0.0.1',
+    },
+    {},
+    [`${C}WANIPConnection.`],
+  );
+  // The native WANIPConnection table is writable (AddObject/DeleteObject); the DHCP clients still cannot be deleted (below).
+  assert.equal(d.m.supportedModel().find((o) => o.path === 'Device.IP.Interface.{i}.')?.writable, false, 'two native tables: no Add');
   const rows = (d.m.uspInstances('Device.DHCPv4.Client.') ?? []).map((n) => `Device.DHCPv4.Client.${n}.`);
   assert.equal(rows.length, 1);
   const [c] = rows as [string];
@@ -582,4 +592,6 @@ test('a WAN IP connection addressed by DHCP is a DHCPv4 client (IPRouters from D
   assert.equal(read(d, `${c}DNSServers`), '9.9.9.9,1.1.1.1');
   assert.equal(read(d, `${c}ReqOptionNumberOfEntries`), '1');
   assert.match(read(d, `${c}Interface`) ?? '', /^Device\.IP\.Interface\.\d+$/);
+  // No Add/Delete: deleting the client must not delete the WAN connection.
+  assert.equal(d.m.supportedModel().find((o) => o.path === 'Device.DHCPv4.Client.{i}.')?.writable, false);
 });
