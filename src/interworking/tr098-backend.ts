@@ -348,7 +348,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     // Rows grouped from several native objects (radios by band) are not added or deleted as one;
     // native rows presented by several tables (a WAN connection is an IP.Interface, its Ethernet.Link,
     // its NAT.InterfaceSetting) are added through the first rule that presents them only.
-    if (rule?.groupByBand || rule?.readOnly) return [];
+    // Rows a value decides (rowsWhen, listRows: a DHCPv4.Client is a WAN connection addressed by DHCP) neither.
+    if (rule?.groupByBand || rule?.readOnly || rule?.rowsWhen || rule?.listRows) return [];
     const own = rule?.native === undefined ? [] : Array.isArray(rule.native) ? rule.native : [rule.native];
     const first = this.deps.rules.objects.find(
       (r) => r.usp.endsWith('{i}.') && (Array.isArray(r.native) ? r.native : [r.native]).some((n) => n !== undefined && own.includes(n)),

@@ -233,6 +233,26 @@ for (const file of MODELS) {
         assert.deepEqual(dev.model.instances(table), before);
       });
 
+      const hosts = natives(dev, /^InternetGatewayDevice\.LANDevice\.\d+\.Hosts\.Host\.\d+\.AddressSource$/).filter(([, v]) => v === 'DHCP');
+      await t.test(
+        'a DHCP host is a DHCPv4 server client; Delete of that row is refused and leaves the host',
+        { skip: hosts.length === 0 ? 'no DHCP host in this dump' : false },
+        async () => {
+          const g = await req(get(['Device.DHCPv4.Server.Pool.*.Client.*.Chaddr']));
+          const macs = resolved(g, 0).map((r) => r.resultParams.Chaddr);
+          assert.deepEqual(
+            macs,
+            hosts.map(([p]) => dev.getValue(p.replace(/AddressSource$/, 'MACAddress'))),
+          );
+          const client = resolved(g, 0)[0]!.resolvedPath;
+          const before = dev.model.instances('InternetGatewayDevice.LANDevice.1.Hosts.Host.');
+          const d = await req(del([client]));
+          const err = d.body.msgBody === 'error' ? d.body.error : resp(d).deleteResp!.deletedObjResults[0]!.operStatus!.operFailure;
+          assert.equal(err?.errCode, 7024, JSON.stringify(d.body));
+          assert.deepEqual(dev.model.instances('InternetGatewayDevice.LANDevice.1.Hosts.Host.'), before);
+        },
+      );
+
       await t.test('ValueChange subscription on Device.WiFi.SSID.1.SSID fires on a local change', async () => {
         const id = `vc-${MODELS.indexOf(file)}`;
         const native = tr098 ? 'InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID' : 'Device.WiFi.SSID.1.SSID';
