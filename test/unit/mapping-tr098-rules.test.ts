@@ -595,3 +595,37 @@ test('a WAN IP connection addressed by DHCP is a DHCPv4 client (IPRouters from D
   // No Add/Delete: deleting the client must not delete the WAN connection.
   assert.equal(d.m.supportedModel().find((o) => o.path === 'Device.DHCPv4.Client.{i}.')?.writable, false);
 });
+
+test('a Huawei PON ONT: X_GponInterafceConfig optics as Optical.Interface levels and an XPON ANI transceiver, in TR-181 units', () => {
+  const W = `${IGD}WANDevice.1.`;
+  const d = device(
+    {
+      [`${W}WANCommonInterfaceConfig.WANAccessType`]: 'GPON',
+      [`${W}WANCommonInterfaceConfig.PhysicalLinkStatus`]: 'Up',
+      [`${W}X_GponInterafceConfig.Status`]: 'Up',
+      [`${W}X_GponInterafceConfig.RXPower`]: '-3',
+      [`${W}X_GponInterafceConfig.TXPower`]: '2',
+      [`${W}X_GponInterafceConfig.SupplyVoltage`]: '3415',
+      [`${W}X_GponInterafceConfig.BiasCurrent`]: '7',
+      [`${W}X_GponInterafceConfig.TransceiverTemperature`]: '45',
+    },
+    Object.fromEntries(
+      ['RXPower', 'TXPower', 'SupplyVoltage', 'BiasCurrent', 'TransceiverTemperature'].map((n) => [`${W}X_GponInterafceConfig.${n}`, 'xsd:int']),
+    ),
+  );
+  // dBm -> 0.001 dBm (Optical.Interface), 0.1 dBm (Transceiver); mA -> uA; mV and degrees as they are.
+  assert.equal(read(d, 'Device.Optical.Interface.1.OpticalSignalLevel'), '-3000');
+  assert.equal(read(d, 'Device.Optical.Interface.1.TransmitOpticalLevel'), '2000');
+  assert.equal(read(d, 'Device.XPON.ONUNumberOfEntries'), '1');
+  assert.equal(read(d, 'Device.XPON.ONU.1.ANI.1.Status'), 'Up');
+  const t = 'Device.XPON.ONU.1.ANI.1.Transceiver.1.';
+  assert.deepEqual(
+    ['RxPower', 'TxPower', 'Voltage', 'Bias', 'Temperature'].map((n) => read(d, t + n)),
+    ['-30', '20', '3415', '7000', '45'],
+  );
+});
+
+test('a WAN device whose access type is not a PON has no XPON ONU', () => {
+  const d = device({ [`${IGD}WANDevice.1.WANCommonInterfaceConfig.WANAccessType`]: 'DSL' });
+  assert.deepEqual(d.m.uspInstances('Device.XPON.ONU.'), []);
+});
