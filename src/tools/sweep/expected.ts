@@ -115,7 +115,8 @@ class MappedExpected implements ExpectedModel {
       params.push({ name: p, writable: n.writable, type: n.object ? undefined : n.type });
       if (!n.object) this.native.set(p, dev.getValue(p) ?? '');
     }
-    this.mapping = new DeviceMapping(rules, { deviceKey: dev.serial, params });
+    // The values that decide rows (radio bands, DNS lists, DHCP hosts) are known, as the proxy reads them.
+    this.mapping = new DeviceMapping(rules, { deviceKey: dev.serial, params, values: this.native });
   }
 
   instances(table: string): string[] | null {
