@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { encodeSoap, decodeSoap } from '../src/cwmp/soap.js';
 import { endpointIdOf } from '../src/cwmp/device-id.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
+import { heapGrowth } from './heap-diff.js';
 import { idleCheck, paired } from './paired.js';
 import type { Inform, ParameterValueStruct } from '../src/cwmp/types.js';
 
@@ -246,6 +247,40 @@ async function bigSession(port: number, child: Child, serial: string): Promise<n
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 const mb = (b: number): string => `${fmt(b / 1048576)} MiB`;
 
+/**
+ * RSS by kind (Linux /proc/self/smaps of the proxy child): the JS heap as V8 holds it, glibc's main
+ * malloc heap (SQLite, socket buffers, V8's own allocations), other anonymous memory (the decode
+ * worker's isolate, threads' malloc arenas, V8 pages outside the heap) and mapped files (code).
+ */
+interface RssKinds {
+  v8: number;
+  mallocMain: number;
+  otherAnon: number;
+  files: number;
+}
+
+function rssKinds(st: Record<string, unknown>, smaps: Record<string, number>): RssKinds {
+  const v8 = st.heapTotal as number;
+  const mallocMain = smaps['[heap]'] ?? 0;
+  const anon = smaps['[anon]'] ?? 0;
+  const files = Object.entries(smaps)
+    .filter(([k]) => k.startsWith('/'))
+    .reduce((n, [, v]) => n + v, 0);
+  return { v8, mallocMain, otherAnon: anon - v8, files };
+}
+
+const subtractKinds = (a: RssKinds, b: RssKinds): RssKinds => ({
+  v8: a.v8 - b.v8,
+  mallocMain: a.mallocMain - b.mallocMain,
+  otherAnon: a.otherAnon - b.otherAnon,
+  files: a.files - b.files,
+});
+
+function describeKinds(k: RssKinds, per: number): string {
+  const v = (b: number): string => (per === 1 ? mb(b) : `${fmt(b / per / 1024, 2)} KiB`);
+  return `V8 heap held ${v(k.v8)}, glibc main heap ${v(k.mallocMain)}, other anonymous (decode worker, thread arenas) ${v(k.otherAnon)}, files (code) ${v(k.files)}`;
+}
+
 /** Devices registered through sessions, each asked once over USP, then RSS after GC. */
 async function memoryPerDevice(levels: number[]): Promise<void> {
   if (levels.length === 0) return;
@@ -254,7 +289,9 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
   const proxy = await startChild(['usp', dir, '', '', '61613']);
   try {
     const base = await proxy.ask('stats', { gc: true });
-    const baseSmaps = process.env.BENCH_SMAPS ? (await proxy.ask('smaps')).by : null;
+    const baseKinds = rssKinds(base, (await proxy.ask('smaps')).by as Record<string, number>);
+    console.log(`  the empty process: ${describeKinds(baseKinds, 1)}`);
+    let prevSnapshot = values['heap-snapshot'] ? ((await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file as string) : '';
     const { wsPort } = await proxy.ask('ws-port');
     const client = new UspControllerClient({
       agentId: 'os::00BEEF-MEM0000000',
@@ -285,15 +322,17 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
       const from = registered;
       registered = level;
       const st = await proxy.ask('stats', { gc: true });
-      if (values['heap-snapshot']) console.log(`  heap snapshot: ${(await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file}`);
+      // Taken before the snapshot: writing one mallocs hundreds of MiB that glibc then keeps.
+      const kinds = rssKinds(st, (await proxy.ask('smaps')).by as Record<string, number>);
       const rss = st.rss as number;
       const heap = st.heapUsed as number;
       console.log(
-        `memory with ${st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s) and each asked once over USP (${failed} Gets failed), after GC: RSS ${mb(rss)} = ${fmt(rss / level / 1024, 1)} KiB per device all told; ${fmt((rss - (base.rss as number)) / level / 1024, 1)} KiB RSS and ${fmt((heap - (base.heapUsed as number)) / level / 1024, 1)} KiB JS heap per device above the empty process (${mb(base.rss as number)} RSS, ${mb(base.heapUsed as number)} heap) (target <= 2 KiB all told at 10,000)`,
+        `memory with ${st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s, load average ${os.loadavg()[0]!.toFixed(1)}) and each asked once over USP (${failed} Gets failed), after GC: RSS ${mb(rss)} = ${fmt(rss / level / 1024, 1)} KiB per device all told; ${fmt((rss - (base.rss as number)) / level / 1024, 1)} KiB RSS and ${fmt((heap - (base.heapUsed as number)) / level / 1024, 1)} KiB JS heap per device above the empty process (${mb(base.rss as number)} RSS, ${mb(base.heapUsed as number)} heap) (target <= 2 KiB all told at 10,000)`,
       );
       // Where RSS above the empty process goes: the JS heap as V8 holds it (used + free), memory
       // outside it that V8 knows of (Buffers), and the rest (SQLite page cache, allocator, code).
-      if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by), 'empty', JSON.stringify(baseSmaps));
+      console.log(`  RSS per device above the empty process, by kind: ${describeKinds(subtractKinds(kinds, baseKinds), level)}`);
+      if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by));
       const per = (k: string): string => fmt(((st[k] as number) - (base[k] as number)) / level / 1024, 2);
       const other = rss - (st.heapTotal as number) - (st.external as number) - ((base.rss as number) - (base.heapTotal as number) - (base.external as number));
       // Per device added since the previous level: the one-time costs of the first devices (code
@@ -303,6 +342,15 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
           `  per device added from ${from} to ${level} devices: ${fmt(((st.heapUsed as number) - (prev.heapUsed as number)) / (level - from) / 1024, 2)} KiB JS heap, ${fmt((rss - (prev.rss as number)) / (level - from) / 1024, 2)} KiB RSS`,
         );
       prev = st;
+      if (values['heap-snapshot']) {
+        const file = (await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file as string;
+        console.log(`  heap snapshot: ${file}`);
+        // Who keeps what each added device costs: the holders that grew, per device added.
+        if (prevSnapshot)
+          for (const g of heapGrowth(prevSnapshot, file, 8))
+            console.log(`    ${fmt(g.grew / (level - from), 0).padStart(5)} B/device (${mb(g.now)} now) ${g.holder}`);
+        prevSnapshot = file;
+      }
       console.log(
         `  per device above the empty process: JS heap used ${per('heapUsed')} KiB, held by V8 ${per('heapTotal')} KiB, external (Buffers) ${per('external')} KiB, the rest (SQLite, allocator, code) ${fmt(other / level / 1024, 2)} KiB`,
       );
