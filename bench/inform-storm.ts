@@ -181,6 +181,10 @@ const sessionAgent = (): http.Agent => agents.pop() ?? new http.Agent({ keepAliv
 const releaseAgent = (a: http.Agent): void => {
   agents.push(a);
 };
+/** After a pause: the server has closed the idle keep-alive connections (a request on one would meet a reset). */
+const dropIdleConnections = (): void => {
+  for (const a of agents.splice(0)) a.destroy();
+};
 
 interface StormResult {
   sessions: number;
@@ -301,7 +305,10 @@ async function measure(proxy: Child): Promise<Measured> {
  * Waits `seconds` with the proxy idle: V8's memory reducer gives back the young generation grown
  * during a burst (32 MiB) some 10-20 s after allocation stops, which a forced GC does not do.
  */
-const settle = (seconds: number): Promise<void> => new Promise((r) => setTimeout(r, seconds * 1000));
+async function settle(seconds: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  dropIdleConnections();
+}
 
 /** One memory figure: at `level` devices, against the empty process measured in the same state. */
 function report(label: string, level: number, m: Measured, base: Measured, prev: { level: number; m: Measured } | null): void {
