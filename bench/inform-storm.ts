@@ -13,6 +13,7 @@
  * Options: --devices N (10000, devices cycled through by the paired rounds) --concurrency C (200)
  *   --rounds R (6) --seconds S (5) --memory 1000,10000 (empty: skip) --big K (10) --quick
  *   --memory-only (skip the storms) --heap-snapshot DIR (v8 heap snapshot of the proxy at each memory level)
+ *   --settle S (30: each memory figure again after S seconds idle, once V8 gave back its young generation)
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -24,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { encodeSoap, decodeSoap } from '../src/cwmp/soap.js';
 import { endpointIdOf } from '../src/cwmp/device-id.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
+import { heapGrowth } from './heap-diff.js';
 import { idleCheck, paired } from './paired.js';
 import type { Inform, ParameterValueStruct } from '../src/cwmp/types.js';
 
@@ -39,6 +41,8 @@ const { values } = parseArgs({
     // Only the memory part; and/or heap snapshots of the proxy at each memory level into this folder.
     'memory-only': { type: 'boolean', default: false },
     'heap-snapshot': { type: 'string', default: '' },
+    // Seconds the proxy idles before the second memory figure of each level (0: only the first).
+    settle: { type: 'string', default: '30' },
   },
 });
 const DEVICES = values.quick ? 1000 : Number(values.devices);
@@ -50,6 +54,7 @@ const MEMORY = (values.quick ? '1000' : values.memory)
   .filter((x) => x.trim() !== '')
   .map(Number);
 const BIG = Number(values.big);
+const SETTLE = values.quick ? 0 : Number(values.settle);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------ child process control
@@ -176,6 +181,10 @@ const sessionAgent = (): http.Agent => agents.pop() ?? new http.Agent({ keepAliv
 const releaseAgent = (a: http.Agent): void => {
   agents.push(a);
 };
+/** After a pause: the server has closed the idle keep-alive connections (a request on one would meet a reset). */
+const dropIdleConnections = (): void => {
+  for (const a of agents.splice(0)) a.destroy();
+};
 
 interface StormResult {
   sessions: number;
@@ -246,6 +255,78 @@ async function bigSession(port: number, child: Child, serial: string): Promise<n
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 const mb = (b: number): string => `${fmt(b / 1048576)} MiB`;
 
+/**
+ * RSS by kind (Linux /proc/self/smaps of the proxy child): the JS heap as V8 holds it, glibc's main
+ * malloc heap (SQLite, socket buffers, V8's own allocations), other anonymous memory (the decode
+ * worker's isolate, threads' malloc arenas, V8 pages outside the heap) and mapped files (code).
+ */
+interface RssKinds {
+  v8: number;
+  mallocMain: number;
+  otherAnon: number;
+  files: number;
+}
+
+function rssKinds(st: Record<string, unknown>, smaps: Record<string, number>): RssKinds {
+  const v8 = st.heapTotal as number;
+  const mallocMain = smaps['[heap]'] ?? 0;
+  const anon = smaps['[anon]'] ?? 0;
+  const files = Object.entries(smaps)
+    .filter(([k]) => k.startsWith('/'))
+    .reduce((n, [, v]) => n + v, 0);
+  return { v8, mallocMain, otherAnon: anon - v8, files };
+}
+
+const subtractKinds = (a: RssKinds, b: RssKinds): RssKinds => ({
+  v8: a.v8 - b.v8,
+  mallocMain: a.mallocMain - b.mallocMain,
+  otherAnon: a.otherAnon - b.otherAnon,
+  files: a.files - b.files,
+});
+
+function describeKinds(k: RssKinds, per: number): string {
+  const v = (b: number): string => (per === 1 ? mb(b) : `${fmt(b / per / 1024, 2)} KiB`);
+  return `V8 heap held ${v(k.v8)}, glibc main heap ${v(k.mallocMain)}, other anonymous (threads' malloc arenas, V8 pages pooled, decode worker) ${v(k.otherAnon)}, files (code) ${v(k.files)}`;
+}
+
+interface Measured {
+  st: Record<string, unknown>;
+  kinds: RssKinds;
+}
+
+/** The proxy's memory after two forced collections, and its RSS by kind. */
+async function measure(proxy: Child): Promise<Measured> {
+  const st = await proxy.ask('stats', { gc: true });
+  // Taken before any heap snapshot: writing one mallocs hundreds of MiB that glibc then keeps.
+  return { st, kinds: rssKinds(st, (await proxy.ask('smaps')).by as Record<string, number>) };
+}
+
+/**
+ * Waits `seconds` with the proxy idle: V8's memory reducer gives back the young generation grown
+ * during a burst (32 MiB) some 10-20 s after allocation stops, which a forced GC does not do.
+ */
+async function settle(seconds: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  dropIdleConnections();
+}
+
+/** One memory figure: at `level` devices, against the empty process measured in the same state. */
+function report(label: string, level: number, m: Measured, base: Measured, prev: { level: number; m: Measured } | null): void {
+  const kb = (b: number, n = level): string => fmt(b / n / 1024, 2);
+  const d = (k: string, a: Measured = m, b: Measured = base): number => (a.st[k] as number) - (b.st[k] as number);
+  console.log(
+    `  ${label}: RSS ${mb(m.st.rss as number)} = ${kb(m.st.rss as number)} KiB per device all told; above the empty process (${mb(base.st.rss as number)} RSS, ${mb(base.st.heapUsed as number)} JS heap) ${kb(d('rss'))} KiB RSS and ${kb(d('heapUsed'))} KiB JS heap per device`,
+  );
+  // Where RSS above the empty process goes (V8's heap, glibc's main heap, threads' arenas, code).
+  console.log(`    RSS per device above the empty process, by kind: ${describeKinds(subtractKinds(m.kinds, base.kinds), level)}`);
+  // Per device added since the previous level: the one-time costs of the first devices (code
+  // compiled, caches and pools created, bounded tables filled) are not in it.
+  if (prev)
+    console.log(
+      `    per device added from ${prev.level} to ${level} devices: ${kb(d('heapUsed', m, prev.m), level - prev.level)} KiB JS heap, ${kb(d('rss', m, prev.m), level - prev.level)} KiB RSS`,
+    );
+}
+
 /** Devices registered through sessions, each asked once over USP, then RSS after GC. */
 async function memoryPerDevice(levels: number[]): Promise<void> {
   if (levels.length === 0) return;
@@ -253,8 +334,15 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
   // The proxy with its USP side on (WebSocket only, no broker): `usp <dir> <mqtt> <stomp> <port>`.
   const proxy = await startChild(['usp', dir, '', '', '61613']);
   try {
-    const base = await proxy.ask('stats', { gc: true });
-    const baseSmaps = process.env.BENCH_SMAPS ? (await proxy.ask('smaps')).by : null;
+    const base = await measure(proxy);
+    console.log(`  the empty process, just started: RSS ${mb(base.st.rss as number)}, ${describeKinds(base.kinds, 1)}`);
+    let baseSettled = base;
+    if (SETTLE > 0) {
+      await settle(SETTLE);
+      baseSettled = await measure(proxy);
+      console.log(`  the empty process, ${SETTLE} s idle: RSS ${mb(baseSettled.st.rss as number)}, ${describeKinds(baseSettled.kinds, 1)}`);
+    }
+    let prevSnapshot = values['heap-snapshot'] ? ((await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file as string) : '';
     const { wsPort } = await proxy.ask('ws-port');
     const client = new UspControllerClient({
       agentId: 'os::00BEEF-MEM0000000',
@@ -263,7 +351,8 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
     });
     await client.connect();
     let registered = 0;
-    let prev: Record<string, unknown> | null = null;
+    let prev: { level: number; m: Measured } | null = null;
+    let prevSettled: { level: number; m: Measured } | null = null;
     let failed = 0;
     for (const level of [...levels].sort((a, b) => a - b)) {
       if (level <= registered) continue;
@@ -284,28 +373,28 @@ async function memoryPerDevice(levels: number[]): Promise<void> {
       );
       const from = registered;
       registered = level;
-      const st = await proxy.ask('stats', { gc: true });
-      if (values['heap-snapshot']) console.log(`  heap snapshot: ${(await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file}`);
-      const rss = st.rss as number;
-      const heap = st.heapUsed as number;
+      const m = await measure(proxy);
       console.log(
-        `memory with ${st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s) and each asked once over USP (${failed} Gets failed), after GC: RSS ${mb(rss)} = ${fmt(rss / level / 1024, 1)} KiB per device all told; ${fmt((rss - (base.rss as number)) / level / 1024, 1)} KiB RSS and ${fmt((heap - (base.heapUsed as number)) / level / 1024, 1)} KiB JS heap per device above the empty process (${mb(base.rss as number)} RSS, ${mb(base.heapUsed as number)} heap) (target <= 2 KiB all told at 10,000)`,
+        `memory with ${m.st.devices} devices registered through CWMP sessions (${fmt(reg.rate, 0)} registrations/s, load average ${os.loadavg()[0]!.toFixed(1)}) and each asked once over USP (${failed} Gets failed), after GC (target <= 2 KiB per device all told at 10,000):`,
       );
-      // Where RSS above the empty process goes: the JS heap as V8 holds it (used + free), memory
-      // outside it that V8 knows of (Buffers), and the rest (SQLite page cache, allocator, code).
-      if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by), 'empty', JSON.stringify(baseSmaps));
-      const per = (k: string): string => fmt(((st[k] as number) - (base[k] as number)) / level / 1024, 2);
-      const other = rss - (st.heapTotal as number) - (st.external as number) - ((base.rss as number) - (base.heapTotal as number) - (base.external as number));
-      // Per device added since the previous level: the one-time costs of the first devices (code
-      // compiled, caches and pools created, bounded tables filled) are not in it.
-      if (prev)
-        console.log(
-          `  per device added from ${from} to ${level} devices: ${fmt(((st.heapUsed as number) - (prev.heapUsed as number)) / (level - from) / 1024, 2)} KiB JS heap, ${fmt((rss - (prev.rss as number)) / (level - from) / 1024, 2)} KiB RSS`,
-        );
-      prev = st;
-      console.log(
-        `  per device above the empty process: JS heap used ${per('heapUsed')} KiB, held by V8 ${per('heapTotal')} KiB, external (Buffers) ${per('external')} KiB, the rest (SQLite, allocator, code) ${fmt(other / level / 1024, 2)} KiB`,
-      );
+      report('right after', level, m, base, prev);
+      if (process.env.BENCH_SMAPS) console.log('  smaps', JSON.stringify((await proxy.ask('smaps')).by));
+      prev = { level, m };
+      if (SETTLE > 0) {
+        await settle(SETTLE);
+        const ms = await measure(proxy);
+        report(`after ${SETTLE} s idle`, level, ms, baseSettled, prevSettled);
+        prevSettled = { level, m: ms };
+      }
+      if (values['heap-snapshot']) {
+        const file = (await proxy.ask('heap-snapshot', { dir: values['heap-snapshot'] })).file as string;
+        console.log(`  heap snapshot: ${file}`);
+        // Who keeps what each added device costs: the holders that grew, per device added.
+        if (prevSnapshot)
+          for (const g of heapGrowth(prevSnapshot, file, 8))
+            console.log(`    ${fmt(g.grew / (level - from), 0).padStart(5)} B/device (${mb(g.now)} now) ${g.holder}`);
+        prevSnapshot = file;
+      }
     }
     await client.close();
   } finally {

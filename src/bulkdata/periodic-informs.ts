@@ -3,9 +3,10 @@
  * PeriodicInformInterval), learned from the Informs the proxy sees: the time of the last
  * "2 PERIODIC" and the interval, from the Inform's own ManagementServer.PeriodicInformInterval when
  * it carries one, else the gap between two periodic Informs, or the value the proxy set itself
- * (bulkdata.alignPeriodicInform). Bounded: an LRU per device.
+ * (bulkdata.alignPeriodicInform). Bounded: the most recently informed `maxDevices` devices, in a
+ * Map kept in the order of their last Inform (lru-cache preallocates its slots: 28 MiB for
+ * 1,000,000 devices whatever the fleet; a Map costs only the devices seen).
  */
-import { LRUCache } from 'lru-cache';
 
 interface Seen {
   /** ms since epoch of the last periodic Inform (or of the SPV that re-armed the CPE's timer). */
@@ -21,10 +22,15 @@ export interface InformSeen {
 }
 
 export class PeriodicInforms {
-  private readonly seen: LRUCache<string, Seen>;
+  private readonly seen = new Map<string, Seen>();
 
-  constructor(maxDevices = 1_000_000) {
-    this.seen = new LRUCache({ max: maxDevices });
+  constructor(private readonly maxDevices = 1_000_000) {}
+
+  private set(agentEid: string, s: Seen): void {
+    // Re-inserted: the Map's order is the order of the last Inform, the oldest first.
+    this.seen.delete(agentEid);
+    this.seen.set(agentEid, s);
+    if (this.seen.size > this.maxDevices) this.seen.delete(this.seen.keys().next().value!);
   }
 
   /** An Inform of this agent's device. */
@@ -42,12 +48,12 @@ export class PeriodicInforms {
       const gap = Math.max(1000, Math.round((i.at - prev.last) / 1000) * 1000);
       if (intervalMs === 0 || gap < intervalMs * 0.9) intervalMs = gap;
     }
-    this.seen.set(agentEid, { last: i.at, intervalMs });
+    this.set(agentEid, { last: i.at, intervalMs });
   }
 
   /** The proxy set PeriodicInformInterval (and so re-armed the CPE's timer) at `at`. */
   aligned(agentEid: string, intervalS: number, at: number): void {
-    this.seen.set(agentEid, { last: at, intervalMs: intervalS * 1000 });
+    this.set(agentEid, { last: at, intervalMs: intervalS * 1000 });
   }
 
   /** The interval known for the device (ms), or 0. */

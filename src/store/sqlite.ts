@@ -195,7 +195,7 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
   /** SQLite busy_timeout in ms (default 5000). */
   busyTimeoutMs?: number;
-  /** Devices kept in memory for the Inform hot path (default 10,000; bounded, never the truth). */
+  /** Devices kept in memory for the Inform and USP hot paths (default DEVICE_CACHE_SIZE; bounded, never the truth). */
   deviceCacheSize?: number;
   /** Inform bookkeeping is written in batches at most this often (ms; 0 = write at once). */
   touchFlushMs?: number;
@@ -210,6 +210,14 @@ export interface SqliteStoreOptions {
    */
   cacheKiB?: number;
 }
+
+/**
+ * Default number of devices the store keeps in memory (about 0.4 KiB each): the devices in a
+ * session or asked over USP lately. A device informs once per PeriodicInformInterval (typically an
+ * hour or a day), so the active ones at any moment are a small part of the fleet; one missed costs
+ * a SQLite read (tens of microseconds) and is cached again.
+ */
+export const DEVICE_CACHE_SIZE = 2000;
 
 /** Default SQLite page cache (KiB): 2 MiB, SQLite's own default (better-sqlite3 raises it to 16 MiB). */
 export const SQLITE_CACHE_KIB = 2048;
@@ -452,8 +460,8 @@ export class SqliteStore implements Store {
     this.flushTx = db.transaction(() => {
       for (const [key, [at, events, url]] of this.pendingTouches) touch.run(at, events, url, key);
     });
-    this.cache = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? 10_000) });
-    this.keyByEndpoint = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? 10_000) });
+    this.cache = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? DEVICE_CACHE_SIZE) });
+    this.keyByEndpoint = new LRUCache({ max: Math.max(1, opts.deviceCacheSize ?? DEVICE_CACHE_SIZE) });
     this.flushMs = opts.touchFlushMs ?? 25;
   }
 

@@ -46,6 +46,12 @@ test('periodic Informs: memory bounded per device', () => {
   for (const eid of ['x', 'y', 'z']) p.aligned(eid, 60, T0);
   assert.equal(p.intervalMs('x'), 0, 'the least recently used device is forgotten');
   assert.equal(p.intervalMs('z'), 60_000);
+  // A device that informs again is the most recent one: the next device pushes out the other.
+  p.inform('y', { events: ['2 PERIODIC'], parameters: [], at: T0 + 60_000 });
+  p.aligned('w', 30, T0);
+  assert.equal(p.intervalMs('y'), 60_000, 'informed again: kept');
+  assert.equal(p.intervalMs('z'), 0, 'now the least recently informed: forgotten');
+  assert.equal(p.intervalMs('w'), 30_000);
 });
 
 test('connection-request budget: turns spaced 1/rate apart; a turn past the deadline is refused at once', async () => {
