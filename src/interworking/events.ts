@@ -53,21 +53,35 @@ export interface EventBridgeDeps {
 }
 
 /**
- * The forced parameters last seen of a device, kept as one flat string (name NUL value NUL ...):
- * a Map per device cost about 0.8 KiB and held on to the Inform's strings. XML 1.0 text holds
- * no NUL, so it cannot occur in a name or value.
+ * The forced parameters last seen of a device, kept as hashes only: per parameter a 32-bit hash of
+ * its name and two independent 32-bit hashes of its value, six UTF-16 code units of one string
+ * (a Map per device cost about 0.8 KiB; the values themselves 0.3 KiB). Only "did it move" is
+ * asked of them: a change is missed only if both value hashes collide (2^-64).
  */
-function packSeen(seen: ReadonlyMap<string, string>): string {
-  const parts: string[] = [];
-  for (const [k, v] of seen) parts.push(k, v);
-  return parts.join('\u0000');
+function fnv1a(s: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }
 
-function unpackSeen(packed: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
+const NAME_SEED = 0x811c9dc5;
+const VALUE_SEED_A = 0x2f6b8e13;
+const VALUE_SEED_B = 0x9e3779b9;
+
+function packSeen(seen: ReadonlyMap<number, number[]>): string {
+  const units: number[] = [];
+  for (const [name, [a, b]] of seen) for (const x of [name, a!, b!]) units.push(x & 0xffff, x >>> 16);
+  return String.fromCharCode(...units);
+}
+
+function unpackSeen(packed: string | undefined): Map<number, number[]> {
+  const out = new Map<number, number[]>();
   if (!packed) return out;
-  const parts = packed.split('\u0000');
-  for (let i = 0; i + 1 < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!);
+  const u = (i: number): number => (packed.charCodeAt(i) | (packed.charCodeAt(i + 1) << 16)) >>> 0;
+  for (let i = 0; i + 5 < packed.length; i += 6) out.set(u(i), [u(i + 2), u(i + 4)]);
   return out;
 }
 
@@ -132,9 +146,11 @@ export class EventBridge {
     const forcedChanged = new Set<string>();
     for (const p of inform.parameterList) {
       if (!FORCED.some((re) => re.test(p.name))) continue;
-      const prev = seen.get(p.name);
-      if (prev !== undefined && prev !== p.value) forcedChanged.add(p.name);
-      seen.set(p.name, p.value);
+      const key = fnv1a(p.name, NAME_SEED);
+      const now = [fnv1a(p.value, VALUE_SEED_A), fnv1a(p.value, VALUE_SEED_B)];
+      const prev = seen.get(key);
+      if (prev !== undefined && (prev[0] !== now[0] || prev[1] !== now[1])) forcedChanged.add(p.name);
+      seen.set(key, now);
     }
     if (seen.size > 0) this.forcedSeen.set(device.deviceKey, packSeen(seen));
     if (codes.includes('0 BOOTSTRAP')) {

@@ -412,6 +412,26 @@ describe('ValueChange on a CPE that notifies', () => {
     assert.equal((await w.served(d)).vc!.servedBy, 'cpe-notification');
   });
 
+  it('a forced parameter riding every Inform is a change only when its value moved (kept as hashes)', async () => {
+    const w = new World();
+    const d = w.device('notifies', 'FORCED1');
+    const PC = 'Device.DeviceInfo.ProvisioningCode';
+    const SV = 'Device.DeviceInfo.SoftwareVersion';
+    await w.subscribe(d, 'vc-pc', PC);
+    const forced = (pc: string, sv = '1.0') => [
+      { name: PC, value: pc, type: 'xsd:string' },
+      { name: SV, value: sv, type: 'xsd:string' },
+    ];
+    await w.session(d, ['2 PERIODIC'], forced('A'));
+    await w.session(d, ['4 VALUE CHANGE'], [...forced('A'), { name: SSID1, value: 'x', type: 'xsd:string' }]);
+    assert.deepEqual(w.valueChanges(), [], 'ProvisioningCode rode the Inform unchanged');
+    await w.session(d, ['4 VALUE CHANGE'], forced('B'));
+    assert.deepEqual(w.valueChanges(), [{ id: 'vc-pc', path: PC, value: 'B' }]);
+    // Another forced parameter moving is not a change of this one.
+    await w.session(d, ['4 VALUE CHANGE'], forced('B', '1.1'));
+    assert.equal(w.valueChanges().length, 1, JSON.stringify(w.valueChanges()));
+  });
+
   it('a change the proxy found first is not sent again when the CPE reports it late', async () => {
     const w = new World();
     const d = w.device('notifies', 'NOTIFY2');
