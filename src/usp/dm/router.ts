@@ -128,11 +128,11 @@ export interface ModelView {
 }
 
 export function modelView(router: DmRouter, agentEid: string): ModelView {
-  const full = new Map<DmBackend, Promise<Map<string, ObjectSchema>>>();
-  const fullOf = (b: DmBackend): Promise<Map<string, ObjectSchema>> => {
+  const full = new Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>>();
+  const fullOf = (b: DmBackend): Promise<ReadonlyMap<string, ObjectSchema>> => {
     let p = full.get(b);
     if (!p) {
-      p = b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
+      p = b.staticModel ? Promise.resolve(b.staticModel) : b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
       full.set(b, p);
     }
     return p;
@@ -175,12 +175,14 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
     exists(supportedPath) {
       let p = exists.get(supportedPath);
       if (!p) {
-        p = (async () => {
-          const owner = router.backendFor(supportedPath);
-          if (!owner) return false;
-          if (owner.lazy) return owner.lazy.exists(agentEid, supportedPath);
-          return new SupportedModel(await fullOf(owner)).has(supportedPath);
-        })();
+        const owner = router.backendFor(supportedPath);
+        // A static model answers at once (no async step per path asked).
+        if (!owner) p = Promise.resolve(false);
+        else if (owner.staticModel) p = Promise.resolve(new SupportedModel(owner.staticModel).has(supportedPath));
+        else if (owner.lazy) {
+          const lazy = owner.lazy;
+          p = (async () => lazy.exists(agentEid, supportedPath))();
+        } else p = fullOf(owner).then((m) => new SupportedModel(m).has(supportedPath));
         exists.set(supportedPath, p);
       }
       return p;
@@ -228,7 +230,7 @@ function mergeObject(prev: ObjectSchema, o: ObjectSchema): ObjectSchema {
 
 /** Schema lookups on a merged model. */
 export class SupportedModel {
-  constructor(readonly objects: Map<string, ObjectSchema>) {}
+  constructor(readonly objects: ReadonlyMap<string, ObjectSchema>) {}
 
   object(concreteObjectPath: string): ObjectSchema | undefined {
     return this.objects.get(toSchemaPath(concreteObjectPath));
