@@ -34,7 +34,7 @@ import { DEFAULT_LATE_ANSWER_LIMITS, LateAnswers, type LateAnswerLimits } from '
 
 /** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
 export const CONNECT_RECORD_ONCE_MS = 30_000;
-import { requestLogFields } from './request-log.js';
+import { type RequestLogFields, requestLogFields } from './request-log.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -81,7 +81,7 @@ export interface EndpointEvents {
   /** A request from an untrusted controller (not configured, or not authenticated) was answered as such. */
   untrusted: [{ mtp: MtpKind; fromId: string; reason: UntrustedReason }];
   /** A request was answered (the translation trace, src/ops/trace.ts); `scope` is the request scope its work ran in. */
-  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number }];
+  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number; fields: RequestLogFields }];
 }
 
 export interface UspEndpointOptions {
@@ -488,9 +488,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
-    if (resp && request && this.log.isLevelEnabled('info'))
-      this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
-    if (resp && request) this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms: performance.now() - started });
+    if (resp && request) {
+      // One summary for the info line and the translation trace.
+      const ms = performance.now() - started;
+      const fields = requestLogFields(rec.fromId, rec.toId, msg, resp, ms);
+      if (this.log.isLevelEnabled('info')) this.log.info(fields, 'USP request');
+      this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms, fields });
+    }
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');

@@ -43,6 +43,11 @@ interface Cur {
   end: number;
 }
 
+/** Buffer's latin1 reader (C++), on a Uint8Array: the bytes were checked to be ASCII first. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+/** Buffer's UTF-8 writer without the argument checks of write() (offset and length are ours). */
+const utf8Write = (Buffer.prototype as unknown as { utf8Write(this: Buffer, s: string, offset: number, length: number): number }).utf8Write;
+
 /** A varint of at most 32 bits (tags, lengths, enums); -1 when longer or cut. */
 function varint(c: Cur): number {
   let v = 0;
@@ -64,13 +69,8 @@ function lengthEnd(c: Cur): number {
 
 /** An ASCII string (the Endpoint IDs, paths and message ids in practice); null otherwise (protobufjs checks UTF-8). */
 function ascii(buf: Uint8Array, start: number, end: number): string | null {
-  let s = '';
-  for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) return null;
-    s += String.fromCharCode(b);
-  }
-  return s;
+  for (let i = start; i < end; i++) if (buf[i]! >= 0x80) return null;
+  return start === end ? '' : latin1Slice.call(buf, start, end);
 }
 
 /** The string of a length-delimited field at the cursor, or null. */
@@ -281,7 +281,7 @@ export function encodeGetRespRecord(version: string, fromId: string, toId: strin
     const { s: text, n } = plan.strings[ti++]!;
     out[pos++] = tag;
     uv(n);
-    pos += out.write(text, pos, n, 'utf8');
+    pos += utf8Write.call(out, text, pos, n);
   };
   const msgField = (tag: number): void => {
     out[pos++] = tag;

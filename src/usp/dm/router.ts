@@ -15,7 +15,8 @@ export class DmRouter {
     let len = -1;
     for (const b of this.backends) {
       for (const p of b.prefixes) {
-        if ((path.startsWith(p) || path + '.' === p) && p.length > len) {
+        // "Device.X" also names the object "Device.X." (tested without building that string).
+        if (p.length > len && (path.startsWith(p) || (p.length === path.length + 1 && p.endsWith('.') && p.startsWith(path)))) {
           best = b;
           len = p.length;
         }

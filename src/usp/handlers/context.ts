@@ -98,7 +98,7 @@ function withAccess(ctx: HandlerContext, access: Access): RequestScope {
  * A search expression sees only Parameters the controller may read: on the others it matches
  * nothing, as if they were absent (TR-369 R-GIN.0), so values cannot be probed by searching.
  */
-export async function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): Promise<{ backend: PathBackend; model: ModelView }> {
+export function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): { backend: PathBackend; model: ModelView } {
   const { backend, model } = modelPaths(ctx.router, ctx.agentEid);
   return {
     backend: { ...backend, getValue: async (p) => (ctx.access.permitted(p, 'Param.r') ? backend.getValue(p) : undefined) },

@@ -37,7 +37,7 @@ export async function handleGet(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const get = msg.body.request!.get!;
   const maxDepth = get.maxDepth ?? 0;
   const limits = ctx.limits ?? DEFAULT_GET_LIMITS;
-  const { backend } = await pathBackendOf(ctx, get.paramPaths);
+  const { backend } = pathBackendOf(ctx, get.paramPaths);
   const canRead = readability(ctx);
 
   const plans = new Map<string, Plan>();

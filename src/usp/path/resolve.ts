@@ -67,10 +67,19 @@ const DEFAULT_MAX_RESULTS = 100_000;
  * applied to something that is not a table, 7005 when maxResults is exceeded.
  */
 export async function resolvePath(path: UspPath | string, backend: PathBackend, opts: ResolveOptions = {}): Promise<ResolvedPath[]> {
-  const ast = typeof path === 'string' ? parsePath(path) : path;
+  const ast = typeof path === 'string' ? parsedPath(path) : path;
+  const suffixOf = ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
+  // Names only (no instance number, wildcard, search or reference): one question to the supported
+  // model, as checkStatic asks it, and no instance walk. The path a controller asks most.
+  if (ast.segments.every((s) => s.type === 'name' && s.ref === undefined)) {
+    let object = 'Device.';
+    for (const s of ast.segments) object += (s as { name: string }).name + '.';
+    const check = ast.kind === 'object' ? (object === 'Device.' ? null : object) : object + ast.leaf + suffixOf;
+    if (check !== null && !(await backend.exists(check))) throw notInModel(check);
+    return ast.kind === 'object' ? [{ path: object, object, kind: 'object' }] : [{ path: check!, object, leaf: ast.leaf, kind: ast.kind }];
+  }
   const r = new Resolver(backend, opts.maxResults ?? DEFAULT_MAX_RESULTS);
   const { prefixes, followed } = await r.resolve(ast);
-  const suffix = ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
   const out: ResolvedPath[] = [];
   for (const prefix of prefixes) {
     if (ast.kind === 'object') {
@@ -78,14 +87,31 @@ export async function resolvePath(path: UspPath | string, backend: PathBackend, 
     } else {
       // After reference following the target's model is only known per target: skip the
       // targets that have no such leaf rather than fail the whole path.
-      if (followed && !(await r.exists(toSupportedPath(prefix) + ast.leaf + suffix))) continue;
-      out.push({ path: prefix + ast.leaf + suffix, object: prefix, leaf: ast.leaf, kind: ast.kind });
+      if (followed && !(await r.exists(toSupportedPath(prefix) + ast.leaf + suffixOf))) continue;
+      out.push({ path: prefix + ast.leaf + suffixOf, object: prefix, leaf: ast.leaf, kind: ast.kind });
     }
   }
   if (out.length === 0 && opts.onMissing === 'error' && !hasWildcardOrSearch(ast)) {
     throw new PathError(7026, `invalid path: ${describePath(ast)} does not match any object or parameter in the instantiated data model`);
   }
   return out;
+}
+
+/** Parsed paths by text: controllers ask the same few paths over and over (the parse is pure, its result read-only). */
+const PARSED = new Map<string, UspPath>();
+const PARSED_MAX = 512;
+const PARSED_MAX_LENGTH = 256;
+
+function parsedPath(text: string): UspPath {
+  let ast = PARSED.get(text);
+  if (ast === undefined) {
+    ast = parsePath(text);
+    if (text.length <= PARSED_MAX_LENGTH) {
+      if (PARSED.size >= PARSED_MAX) PARSED.clear();
+      PARSED.set(text, ast);
+    }
+  }
+  return ast;
 }
 
 function describePath(ast: UspPath): string {
