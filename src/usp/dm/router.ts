@@ -92,7 +92,7 @@ export class DmRouter {
   }
 
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
     const groups = new Map<DmBackend, string[]>();
     const add = (b: DmBackend, p: string): void => {
       const list = groups.get(b) ?? [];
@@ -104,10 +104,20 @@ export class DmRouter {
       if (owner) add(owner, p);
       if (p.endsWith('.')) for (const { backend, prefixes } of this.backendsBelow(p)) if (backend !== owner) for (const q of prefixes) add(backend, q);
     }
-    const out = new Map<string, string>();
-    for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
-    return out;
+    // One static backend (the proxy's own subtrees build a fresh map per call): its answer as is,
+    // without the promises of merging (each costs the request scope's hooks).
+    if (groups.size === 1) {
+      const [b, list] = groups.entries().next().value as [DmBackend, string[]];
+      if (b.staticModel) return b.get(agentEid, list, opts);
+    }
+    return merged(groups, agentEid, opts);
   }
+}
+
+async function merged(groups: Map<DmBackend, string[]>, agentEid: string, opts: GetOptions | undefined): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
+  return out;
 }
 
 /**

@@ -66,18 +66,35 @@ const DEFAULT_MAX_RESULTS = 100_000;
  * text), 7026 when a name is not in the Supported Data Model or a `*`/`[...]`/instance number is
  * applied to something that is not a table, 7005 when maxResults is exceeded.
  */
-export async function resolvePath(path: UspPath | string, backend: PathBackend, opts: ResolveOptions = {}): Promise<ResolvedPath[]> {
-  const ast = typeof path === 'string' ? parsedPath(path) : path;
-  const suffixOf = ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
-  // Names only (no instance number, wildcard, search or reference): one question to the supported
-  // model, as checkStatic asks it, and no instance walk. The path a controller asks most.
-  if (ast.segments.every((s) => s.type === 'name' && s.ref === undefined)) {
-    let object = 'Device.';
-    for (const s of ast.segments) object += (s as { name: string }).name + '.';
-    const check = ast.kind === 'object' ? (object === 'Device.' ? null : object) : object + ast.leaf + suffixOf;
-    if (check !== null && !(await backend.exists(check))) throw notInModel(check);
-    return ast.kind === 'object' ? [{ path: object, object, kind: 'object' }] : [{ path: check!, object, leaf: ast.leaf, kind: ast.kind }];
+export function resolvePath(path: UspPath | string, backend: PathBackend, opts: ResolveOptions = {}): Promise<ResolvedPath[]> {
+  try {
+    const ast = typeof path === 'string' ? parsedPath(path) : path;
+    // Names only (no instance number, wildcard, search or reference): one question to the supported
+    // model, as checkStatic asks it, and no instance walk: the path a controller asks most, answered
+    // with one promise (each costs the request scope's hooks).
+    if (ast.segments.every((s) => s.type === 'name' && s.ref === undefined)) {
+      let object = 'Device.';
+      for (const s of ast.segments) object += (s as { name: string }).name + '.';
+      if (ast.kind === 'object') {
+        const found: ResolvedPath[] = [{ path: object, object, kind: 'object' }];
+        return object === 'Device.' ? Promise.resolve(found) : backend.exists(object).then((ok) => (ok ? found : Promise.reject(notInModel(object))));
+      }
+      const leaf = object + ast.leaf + suffixOf(ast);
+      const found: ResolvedPath[] = [{ path: leaf, object, leaf: ast.leaf, kind: ast.kind }];
+      return backend.exists(leaf).then((ok) => (ok ? found : Promise.reject(notInModel(leaf))));
+    }
+    return resolveAny(ast, backend, opts);
+  } catch (e) {
+    return Promise.reject(e);
   }
+}
+
+function suffixOf(ast: UspPath): string {
+  return ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
+}
+
+async function resolveAny(ast: UspPath, backend: PathBackend, opts: ResolveOptions): Promise<ResolvedPath[]> {
+  const suffix = suffixOf(ast);
   const r = new Resolver(backend, opts.maxResults ?? DEFAULT_MAX_RESULTS);
   const { prefixes, followed } = await r.resolve(ast);
   const out: ResolvedPath[] = [];
@@ -87,8 +104,8 @@ export async function resolvePath(path: UspPath | string, backend: PathBackend, 
     } else {
       // After reference following the target's model is only known per target: skip the
       // targets that have no such leaf rather than fail the whole path.
-      if (followed && !(await r.exists(toSupportedPath(prefix) + ast.leaf + suffixOf))) continue;
-      out.push({ path: prefix + ast.leaf + suffixOf, object: prefix, leaf: ast.leaf, kind: ast.kind });
+      if (followed && !(await r.exists(toSupportedPath(prefix) + ast.leaf + suffix))) continue;
+      out.push({ path: prefix + ast.leaf + suffix, object: prefix, leaf: ast.leaf, kind: ast.kind });
     }
   }
   if (out.length === 0 && opts.onMissing === 'error' && !hasWildcardOrSearch(ast)) {
