@@ -102,6 +102,11 @@ export function decodeNoSessionRecord(bytes: Uint8Array): NoSessionParts | null 
   let payload: Uint8Array | null = null;
   while (c.pos < c.end) {
     const tag = varint(c);
+    if (tag === 0x20) {
+      // payload_security PLAINTEXT written out (as protobufjs 7 and some controllers do): the default, as if absent.
+      if (varint(c) !== 0) return null;
+      continue;
+    }
     if (tag < 0 || (tag & 7) !== 2) return null;
     const no = tag >>> 3;
     if (no === 7) {
@@ -281,7 +286,11 @@ export function encodeGetRespRecord(version: string, fromId: string, toId: strin
     const { s: text, n } = plan.strings[ti++]!;
     out[pos++] = tag;
     uv(n);
-    pos += utf8Write.call(out, text, pos, n);
+    if (n === text.length && n <= 64) {
+      // ASCII (as many bytes as characters) and short: byte by byte beats the native call.
+      for (let i = 0; i < n; i++) out[pos + i] = text.charCodeAt(i);
+      pos += n;
+    } else pos += utf8Write.call(out, text, pos, n);
   };
   const msgField = (tag: number): void => {
     out[pos++] = tag;
