@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { REFERENCE, hasReference } from '../helpers/paths.js';
 import { decodeMsg, decodeRecord, encodeNoSessionRecord, encodeRecord, type Msg, noSessionRecord, UspRecordError } from '../../src/usp/codec/record.js';
 import { decodeGetMsg, decodeNoSessionRecord, encodeGetRespRecord } from '../../src/usp/codec/wire-fast.js';
