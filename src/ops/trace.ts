@@ -10,7 +10,7 @@
  * event when the request was answered. Memory is bounded: a ring of `perAgent` entries per agent,
  * `maxAgents` agents (least recently traced dropped first), `maxRpcs` RPCs named per request.
  */
-import { requestLogFields, visitErrCodes } from '../usp/agent/request-log.js';
+import { type RequestLogFields, requestLogFields, visitErrCodes } from '../usp/agent/request-log.js';
 import type { Msg } from '../usp/codec/record.js';
 
 export interface TraceRpc {
@@ -67,6 +67,8 @@ export interface TracedRequest {
   msg: Msg;
   resp: Msg;
   ms: number;
+  /** The request's summary when the endpoint made it already (its info line). */
+  fields?: RequestLogFields;
 }
 
 /**
@@ -153,7 +155,7 @@ export class TranslationTrace {
 
   /** An answered USP request (the endpoint's `request` event); returns its entry. */
   request(e: TracedRequest): StoredTraceEntry {
-    const f = requestLogFields(e.fromId, e.toId, e.msg, e.resp, e.ms);
+    const f = e.fields ?? requestLogFields(e.fromId, e.toId, e.msg, e.resp, e.ms);
     return this.add(e.toId, e.scope, {
       fromId: f.controller.slice(0, 256),
       msgType: f.msgType,
@@ -161,7 +163,8 @@ export class TranslationTrace {
       paths: f.paths,
       pathCount: f.pathCount,
       outcome: f.outcome,
-      errCodes: errCodesOf(e.resp),
+      // 'ok' is an answer without any err_code (requestLogFields walked it): nothing to walk again.
+      errCodes: f.outcome === 'ok' ? NONE : errCodesOf(e.resp),
       ms: f.ms,
     });
   }

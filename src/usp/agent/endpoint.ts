@@ -11,11 +11,13 @@ import { performance } from 'node:perf_hooks';
 import type { ControllerConfig } from '../../app/config.js';
 import type { Logger } from '../../app/log.js';
 import { handle, type HandlerContext } from '../handlers/index.js';
+import type { AllFieldsOf } from '../handlers/context.js';
 import {
   connectRecord,
   decodeMsg,
   decodeRecord,
   disconnectRecord,
+  encodeNoSessionRecord,
   encodeRecord,
   errorMsg,
   noSessionRecord,
@@ -27,12 +29,12 @@ import type { InboundRecord, Mtp, MtpChannelOpen, MtpDestination, MtpKind } from
 import { type Coordination, type RelayedRecord, SingleInstance } from './coordination.js';
 import { ControllerIdentities, type UntrustedReason } from './controller-identity.js';
 import { LogLimiter, RequestLimits } from './limits.js';
-import { runInRequestScope } from '../request-scope.js';
+import { type RequestScope, runInRequestScope } from '../request-scope.js';
 import { DEFAULT_LATE_ANSWER_LIMITS, LateAnswers, type LateAnswerLimits } from './late-answers.js';
 
 /** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
 export const CONNECT_RECORD_ONCE_MS = 30_000;
-import { requestLogFields } from './request-log.js';
+import { type RequestLogFields, requestLogFields } from './request-log.js';
 
 /** The registered agents (every CWMP device), as a set of Endpoint IDs. */
 export class AgentDirectory {
@@ -79,7 +81,7 @@ export interface EndpointEvents {
   /** A request from an untrusted controller (not configured, or not authenticated) was answered as such. */
   untrusted: [{ mtp: MtpKind; fromId: string; reason: UntrustedReason }];
   /** A request was answered (the translation trace, src/ops/trace.ts); `scope` is the request scope its work ran in. */
-  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number }];
+  request: [{ scope: object; fromId: string; toId: string; msg: Msg; resp: Msg; ms: number; fields: RequestLogFields }];
 }
 
 export interface UspEndpointOptions {
@@ -114,6 +116,16 @@ const UNTRUSTED_KEY = '\u0000untrusted';
 
 /** Requests that change nothing: when their answer cannot be delivered any more, their CWMP work stops. */
 const READ_ONLY_REQUESTS: ReadonlySet<string> = new Set(['get', 'getInstances', 'getSupportedDm', 'getSupportedProtocol']);
+
+/** The request scope of one served request (src/usp/request-scope.ts): its AbortController made when first asked for. */
+class ServedRequest implements RequestScope {
+  readonly ends: Array<() => void> = [];
+  constructor(public abort: AbortController | null) {}
+  get signal(): AbortSignal {
+    this.abort ??= new AbortController();
+    return this.abort.signal;
+  }
+}
 
 /** Who sent a Record, as the endpoint hands it on. */
 interface Speaker {
@@ -305,13 +317,17 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
   }
 
   private send(mtp: Mtp, from: string, dest: MtpDestination, rec: UspRecord, msg: Msg | null = null): Promise<boolean> {
+    return this.sendBytes(mtp, from, dest, () => encodeRecord(rec), typeOf(rec, msg));
+  }
+
+  private sendBytes(mtp: Mtp, from: string, dest: MtpDestination, encode: () => Uint8Array, msgType: string): Promise<boolean> {
     const failed = (e: unknown): boolean => {
       this.log.warn({ mtp: mtp.kind, dest: dest.address, err: (e as Error).message }, 'USP Record could not be sent');
       return false;
     };
     // Promise chains rather than async functions: a request's answer takes two promises fewer.
     try {
-      return this.transmit(mtp, from, dest, encodeRecord(rec), typeOf(rec, msg)).then(() => true, failed);
+      return this.transmit(mtp, from, dest, encode(), msgType).then(() => true, failed);
     } catch (e) {
       return Promise.resolve(failed(e));
     }
@@ -436,26 +452,28 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         set.add(abort);
       }
     }
-    const ctx: HandlerContext = {
-      ...this.context,
+    // Every field written out (a spread of the shared context cost more than the Get's handler).
+    const c = this.context;
+    const ctx: AllFieldsOf<HandlerContext> = {
       agentEid: rec.toId,
       controllerEid: rec.fromId,
       trusted: who.trusted,
-      ...(who.reason ? { untrustedReason: who.reason } : {}),
+      untrustedReason: who.reason,
+      router: c.router,
+      localAgent: c.localAgent,
+      operationComplete: c.operationComplete,
+      notifyResp: c.notifyResp,
+      versions: c.versions,
+      limits: c.limits,
     };
     let resp: Msg | null;
     const started = performance.now();
-    const ends: Array<() => void> = [];
-    const scope = {
-      ends,
-      get signal(): AbortSignal {
-        abort ??= new AbortController();
-        return abort.signal;
-      },
-    };
+    const scope = new ServedRequest(abort);
+    const ends = scope.ends;
     try {
       resp = await runInRequestScope(scope, () => handle(ctx, msg));
     } finally {
+      abort = scope.abort;
       for (const end of ends.length ? ends.splice(0) : ends) {
         try {
           end();
@@ -470,9 +488,13 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         if (set?.size === 0) this.pendingByConn.delete(conn);
       }
     }
-    if (resp && request && this.log.isLevelEnabled('info'))
-      this.log.info(requestLogFields(rec.fromId, rec.toId, msg, resp, performance.now() - started), 'USP request');
-    if (resp && request) this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms: performance.now() - started });
+    if (resp && request) {
+      // One summary for the info line and the translation trace.
+      const ms = performance.now() - started;
+      const fields = requestLogFields(rec.fromId, rec.toId, msg, resp, ms);
+      if (this.log.isLevelEnabled('info')) this.log.info(fields, 'USP request');
+      this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms, fields });
+    }
     let answered = true;
     if (resp && !reply)
       this.log.warn({ fromId: rec.fromId, mtp: r.mtp }, 'no reply path for the response: the controller has no configured address on this MTP');
@@ -493,7 +515,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
           controllerEid: rec.fromId,
           msgId: msg.header.msgId,
           msgType: resp.header.msgType,
-          bytes: encodeRecord(noSessionRecord(rec.toId, rec.fromId, resp)),
+          bytes: encodeNoSessionRecord(rec.toId, rec.fromId, resp),
         });
         if (kept) this.log.info({ agentEid: rec.toId, controllerEid: rec.fromId, msgId: msg.header.msgId }, 'answer kept until the controller reconnects');
       }
@@ -503,7 +525,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
 
   /** A Msg from the agent a Record was addressed to, back to the controller that sent it. */
   private answer(mtp: Mtp, rec: UspRecord, dest: MtpDestination, msg: Msg): Promise<boolean> {
-    return this.send(mtp, rec.toId, dest, noSessionRecord(rec.toId, rec.fromId, msg), msg);
+    return this.sendBytes(mtp, rec.toId, dest, () => encodeNoSessionRecord(rec.toId, rec.fromId, msg), msg.header.msgType);
   }
 
   private async recordError(mtp: Mtp, r: InboundRecord, err: unknown): Promise<void> {

@@ -63,10 +63,15 @@ function listOf(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** Distinct Role lists kept for sharing between agents (a handful in practice: one per configured controller role mix). */
+const SHARED_ROLE_LISTS = 256;
+
 export class LocalAgent extends EventEmitter<LocalAgentEvents> {
   readonly model: MemoryModel;
   private readonly started = Date.now();
   private readonly restored = new Map<string, StoredRow[]>();
+  /** Role lists by content (sharedRoles). */
+  private readonly roleLists = new Map<string, Role[]>();
   private readonly restoredRequests = new Map<string, StoredRow[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private holdDepth = 0;
@@ -186,8 +191,22 @@ export class LocalAgent extends EventEmitter<LocalAgentEvents> {
     const key = `roles|${trusted ? controllerEid : ''}`;
     const known = tree.derived?.get(key) as Role[] | undefined;
     if (known) return known;
-    const roles = this.computeRoles(agentEid, controllerEid, trusted);
+    const roles = this.sharedRoles(this.computeRoles(agentEid, controllerEid, trusted));
     (tree.derived ??= new Map()).set(key, roles);
+    return roles;
+  }
+
+  /**
+   * Equal Role lists are one list: agents configured alike share it, and with it the rights
+   * compiled from it and their remembered answers (trust/access.ts keys them by the list), instead
+   * of one copy per agent. Roles are read-only; at most SHARED_ROLE_LISTS lists are kept.
+   */
+  private sharedRoles(roles: Role[]): Role[] {
+    const key = JSON.stringify(roles);
+    const known = this.roleLists.get(key);
+    if (known) return known;
+    if (this.roleLists.size >= SHARED_ROLE_LISTS) this.roleLists.clear();
+    this.roleLists.set(key, roles);
     return roles;
   }
 

@@ -115,6 +115,11 @@ export class MemoryModel implements DmBackend {
     }
   }
 
+  /** The schema is fixed at construction. */
+  get staticModel(): ReadonlyMap<string, ObjectSchema> {
+    return this.objects;
+  }
+
   async supported(): Promise<readonly ObjectSchema[]> {
     return [...this.objects.values()];
   }

@@ -15,7 +15,8 @@ export class DmRouter {
     let len = -1;
     for (const b of this.backends) {
       for (const p of b.prefixes) {
-        if ((path.startsWith(p) || path + '.' === p) && p.length > len) {
+        // "Device.X" also names the object "Device.X." (tested without building that string).
+        if (p.length > len && (path.startsWith(p) || (p.length === path.length + 1 && p.endsWith('.') && p.startsWith(path)))) {
           best = b;
           len = p.length;
         }
@@ -91,7 +92,7 @@ export class DmRouter {
   }
 
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
     const groups = new Map<DmBackend, string[]>();
     const add = (b: DmBackend, p: string): void => {
       const list = groups.get(b) ?? [];
@@ -103,10 +104,20 @@ export class DmRouter {
       if (owner) add(owner, p);
       if (p.endsWith('.')) for (const { backend, prefixes } of this.backendsBelow(p)) if (backend !== owner) for (const q of prefixes) add(backend, q);
     }
-    const out = new Map<string, string>();
-    for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
-    return out;
+    // One static backend (the proxy's own subtrees build a fresh map per call): its answer as is,
+    // without the promises of merging (each costs the request scope's hooks).
+    if (groups.size === 1) {
+      const [b, list] = groups.entries().next().value as [DmBackend, string[]];
+      if (b.staticModel) return b.get(agentEid, list, opts);
+    }
+    return merged(groups, agentEid, opts);
   }
+}
+
+async function merged(groups: Map<DmBackend, string[]>, agentEid: string, opts: GetOptions | undefined): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
+  return out;
 }
 
 /**
@@ -128,11 +139,11 @@ export interface ModelView {
 }
 
 export function modelView(router: DmRouter, agentEid: string): ModelView {
-  const full = new Map<DmBackend, Promise<Map<string, ObjectSchema>>>();
-  const fullOf = (b: DmBackend): Promise<Map<string, ObjectSchema>> => {
+  const full = new Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>>();
+  const fullOf = (b: DmBackend): Promise<ReadonlyMap<string, ObjectSchema>> => {
     let p = full.get(b);
     if (!p) {
-      p = b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
+      p = b.staticModel ? Promise.resolve(b.staticModel) : b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
       full.set(b, p);
     }
     return p;
@@ -175,12 +186,14 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
     exists(supportedPath) {
       let p = exists.get(supportedPath);
       if (!p) {
-        p = (async () => {
-          const owner = router.backendFor(supportedPath);
-          if (!owner) return false;
-          if (owner.lazy) return owner.lazy.exists(agentEid, supportedPath);
-          return new SupportedModel(await fullOf(owner)).has(supportedPath);
-        })();
+        const owner = router.backendFor(supportedPath);
+        // A static model answers at once (no async step per path asked).
+        if (!owner) p = Promise.resolve(false);
+        else if (owner.staticModel) p = Promise.resolve(new SupportedModel(owner.staticModel).has(supportedPath));
+        else if (owner.lazy) {
+          const lazy = owner.lazy;
+          p = (async () => lazy.exists(agentEid, supportedPath))();
+        } else p = fullOf(owner).then((m) => new SupportedModel(m).has(supportedPath));
         exists.set(supportedPath, p);
       }
       return p;
@@ -228,7 +241,7 @@ function mergeObject(prev: ObjectSchema, o: ObjectSchema): ObjectSchema {
 
 /** Schema lookups on a merged model. */
 export class SupportedModel {
-  constructor(readonly objects: Map<string, ObjectSchema>) {}
+  constructor(readonly objects: ReadonlyMap<string, ObjectSchema>) {}
 
   object(concreteObjectPath: string): ObjectSchema | undefined {
     return this.objects.get(toSchemaPath(concreteObjectPath));

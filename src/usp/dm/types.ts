@@ -130,6 +130,11 @@ export interface DmBackend {
   readonly prefixes: readonly string[];
   /** The supported model under the prefixes. */
   supported(agentEid: string): Promise<readonly ObjectSchema[]>;
+  /**
+   * The supported model by "{i}" path when it is the same for every agent and never changes (the
+   * proxy's own subtrees): a request's view reads it as is instead of copying supported() into a map.
+   */
+  readonly staticModel?: ReadonlyMap<string, ObjectSchema>;
   /** Present when the backend learns its model lazily; handlers then ask it path by path. */
   readonly lazy?: LazyModel;
   /** Instance numbers of a concrete table path ("Device.LocalAgent.Subscription."), ascending. null: no such table. */

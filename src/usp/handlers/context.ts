@@ -10,7 +10,7 @@ import type { Msg, OperationComplete } from '../codec/record.js';
 import type { PathBackend } from '../path/index.js';
 import { PathError } from '../path/index.js';
 import { UspError } from '../errors.js';
-import { type Access, accessOf } from '../trust/access.js';
+import { type Access, accessOf, staticAccess } from '../trust/access.js';
 import type { Op } from '../trust/permissions.js';
 
 /** Bounds of one GetResp: its parameters and its encoded bytes (the Record must fit the MTP). */
@@ -53,6 +53,9 @@ export interface HandlerContext {
   limits?: GetLimits;
 }
 
+/** Every field of T named, optional ones possibly undefined: a literal of this type lists them all (one object shape). */
+export type AllFieldsOf<T> = { [K in keyof Required<T>]: T[K] };
+
 /** A request being handled: its context and the controller's rights on this agent for it. */
 export interface RequestScope extends HandlerContext {
   access: Access;
@@ -60,10 +63,34 @@ export interface RequestScope extends HandlerContext {
 
 export type Handler = (ctx: RequestScope, msg: Msg) => Promise<Msg | null>;
 
-/** The controller's rights for this request: its Roles, by-value Targets evaluated now. */
-export async function scopeOf(ctx: HandlerContext): Promise<RequestScope> {
+/**
+ * The controller's rights for this request: its Roles, by-value Targets evaluated now. Compiled
+ * rights already known come back without a promise (every request asks; an await costs a turn of
+ * the microtask queue and the request scope's promise hooks).
+ */
+export function scopeOf(ctx: HandlerContext): RequestScope | Promise<RequestScope> {
   const roles = ctx.localAgent.rolesOf(ctx.agentEid, ctx.controllerEid, ctx.trusted);
-  return { ...ctx, access: await accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid).backend) };
+  const known = staticAccess(roles);
+  if (known) return withAccess(ctx, known);
+  return accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid).backend).then((access) => withAccess(ctx, access));
+}
+
+/** The context with its rights, every field written out: one object shape for all requests (a spread is several times slower). */
+function withAccess(ctx: HandlerContext, access: Access): RequestScope {
+  const scope: AllFieldsOf<RequestScope> = {
+    agentEid: ctx.agentEid,
+    controllerEid: ctx.controllerEid,
+    trusted: ctx.trusted,
+    untrustedReason: ctx.untrustedReason,
+    router: ctx.router,
+    localAgent: ctx.localAgent,
+    operationComplete: ctx.operationComplete,
+    notifyResp: ctx.notifyResp,
+    versions: ctx.versions,
+    limits: ctx.limits,
+    access,
+  };
+  return scope;
 }
 
 /**
@@ -71,7 +98,7 @@ export async function scopeOf(ctx: HandlerContext): Promise<RequestScope> {
  * A search expression sees only Parameters the controller may read: on the others it matches
  * nothing, as if they were absent (TR-369 R-GIN.0), so values cannot be probed by searching.
  */
-export async function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): Promise<{ backend: PathBackend; model: ModelView }> {
+export function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): { backend: PathBackend; model: ModelView } {
   const { backend, model } = modelPaths(ctx.router, ctx.agentEid);
   return {
     backend: { ...backend, getValue: async (p) => (ctx.access.permitted(p, 'Param.r') ? backend.getValue(p) : undefined) },

@@ -30,7 +30,8 @@ export async function handle(context: HandlerContext, msg: Msg): Promise<Msg | n
   const req = body.request;
   if (!req?.reqType) return errorMsg(msg.header.msgId, 7004, 'the Msg has no request body');
   try {
-    const ctx = await scopeOf(context);
+    const scope = scopeOf(context);
+    const ctx = scope instanceof Promise ? await scope : scope;
     if (ctx.access.empty) {
       // TR-369 "Special Roles": a controller not authorised for another Role has the UntrustedRole's rights (default: none).
       const why = context.trusted

@@ -66,11 +66,37 @@ const DEFAULT_MAX_RESULTS = 100_000;
  * text), 7026 when a name is not in the Supported Data Model or a `*`/`[...]`/instance number is
  * applied to something that is not a table, 7005 when maxResults is exceeded.
  */
-export async function resolvePath(path: UspPath | string, backend: PathBackend, opts: ResolveOptions = {}): Promise<ResolvedPath[]> {
-  const ast = typeof path === 'string' ? parsePath(path) : path;
+export function resolvePath(path: UspPath | string, backend: PathBackend, opts: ResolveOptions = {}): Promise<ResolvedPath[]> {
+  try {
+    const ast = typeof path === 'string' ? parsedPath(path) : path;
+    // Names only (no instance number, wildcard, search or reference): one question to the supported
+    // model, as checkStatic asks it, and no instance walk: the path a controller asks most, answered
+    // with one promise (each costs the request scope's hooks).
+    if (ast.segments.every((s) => s.type === 'name' && s.ref === undefined)) {
+      let object = 'Device.';
+      for (const s of ast.segments) object += (s as { name: string }).name + '.';
+      if (ast.kind === 'object') {
+        const found: ResolvedPath[] = [{ path: object, object, kind: 'object' }];
+        return object === 'Device.' ? Promise.resolve(found) : backend.exists(object).then((ok) => (ok ? found : Promise.reject(notInModel(object))));
+      }
+      const leaf = object + ast.leaf + suffixOf(ast);
+      const found: ResolvedPath[] = [{ path: leaf, object, leaf: ast.leaf, kind: ast.kind }];
+      return backend.exists(leaf).then((ok) => (ok ? found : Promise.reject(notInModel(leaf))));
+    }
+    return resolveAny(ast, backend, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function suffixOf(ast: UspPath): string {
+  return ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
+}
+
+async function resolveAny(ast: UspPath, backend: PathBackend, opts: ResolveOptions): Promise<ResolvedPath[]> {
+  const suffix = suffixOf(ast);
   const r = new Resolver(backend, opts.maxResults ?? DEFAULT_MAX_RESULTS);
   const { prefixes, followed } = await r.resolve(ast);
-  const suffix = ast.kind === 'command' ? '()' : ast.kind === 'event' ? '!' : '';
   const out: ResolvedPath[] = [];
   for (const prefix of prefixes) {
     if (ast.kind === 'object') {
@@ -86,6 +112,23 @@ export async function resolvePath(path: UspPath | string, backend: PathBackend, 
     throw new PathError(7026, `invalid path: ${describePath(ast)} does not match any object or parameter in the instantiated data model`);
   }
   return out;
+}
+
+/** Parsed paths by text: controllers ask the same few paths over and over (the parse is pure, its result read-only). */
+const PARSED = new Map<string, UspPath>();
+const PARSED_MAX = 512;
+const PARSED_MAX_LENGTH = 256;
+
+function parsedPath(text: string): UspPath {
+  let ast = PARSED.get(text);
+  if (ast === undefined) {
+    ast = parsePath(text);
+    if (text.length <= PARSED_MAX_LENGTH) {
+      if (PARSED.size >= PARSED_MAX) PARSED.clear();
+      PARSED.set(text, ast);
+    }
+  }
+  return ast;
 }
 
 function describePath(ast: UspPath): string {

@@ -31,6 +31,23 @@ const MAX_TARGET_MATCHES = 10_000;
 export async function accessOf(roles: readonly Role[], model: (() => PathBackend) | null): Promise<Access> {
   const known = compiled.get(roles);
   if (known) return known;
+  return evaluate(roles, model);
+}
+
+/**
+ * The rights of Roles whose Targets are all static, compiled once per Role list and without a
+ * promise (every request asks); undefined when a Target selects by value (accessOf evaluates it).
+ */
+export function staticAccess(roles: readonly Role[]): Access | undefined {
+  const known = compiled.get(roles);
+  if (known) return known;
+  if (roles.some((r) => r.permissions.some((p) => p.targets.some((t) => BY_VALUE.test(t))))) return undefined;
+  const access = bind(compileRoles(roles));
+  compiled.set(roles, access);
+  return access;
+}
+
+async function evaluate(roles: readonly Role[], model: (() => PathBackend) | null): Promise<Access> {
   const byValue = roles.some((r) => r.permissions.some((p) => p.targets.some((t) => BY_VALUE.test(t))));
   const backend = byValue && model ? model() : null;
   const evaluated: Role[] = [];
