@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,6 +129,9 @@ const config = loadConfig({
     'usp.requestRatePerController': 1_000_000,
     'usp.requestBurstPerController': 1_000_000,
     'acs.connectionRequest.perAddressPerSecond': 1_000_000,
+    // The OnBoardRequests of the idle fleet's bootstrap (sent before the controller connects) are
+    // retried soon and answered before the measured passes, which then carry Gets only.
+    'usp.notifRetryMinWaitS': 1,
     // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
     ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
   },
@@ -437,6 +440,11 @@ if (IDLE_DEVICES > 0) {
       timeoutMs: 60_000,
     });
     await shared.connect();
+    const onboarding = proxy.usp.notifier.pendingCount;
+    for (let i = 0; i < 300 && proxy.usp.notifier.pendingCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    console.log(
+      `  ${onboarding} OnBoardRequest Notify(s) of the fleet's bootstrap retried to the controller before the passes; ${proxy.usp.notifier.pendingCount} still unanswered`,
+    );
 
     // Stage timestamps of the measured passes, by device key (each Get goes to a different device).
     let stages: Map<string, Stages> | null = null;
@@ -468,7 +476,12 @@ if (IDLE_DEVICES > 0) {
     const accepted = new WeakMap<object, number>();
     const headed = new WeakMap<object, number>();
     const onConn = (sock: object): void => void accepted.set(sock, performance.now());
-    const onReq = (req: { socket: object }): void => void headed.set(req.socket, performance.now());
+    // ACS HTTP exchanges per Get, by status (a 401 is a Digest round trip more).
+    const acsStatus = new Map<number, number>();
+    const onReq = (req: { socket: object }, res: { statusCode: number; once(e: 'finish', f: () => void): void }): void => {
+      headed.set(req.socket, performance.now());
+      if (countStore) res.once('finish', () => acsStatus.set(res.statusCode, (acsStatus.get(res.statusCode) ?? 0) + 1));
+    };
     proxy.acs.server.prependListener('connection', onConn);
     proxy.acs.server.prependListener('request', onReq);
     const handle0 = proxy.engine.handle.bind(proxy.engine);
@@ -493,14 +506,31 @@ if (IDLE_DEVICES > 0) {
       return reply;
     };
 
+    // Store calls per Get (reads and writes by method), counted on the store every part holds.
+    const storeCalls = new Map<string, number>();
+    let countStore = false;
+    const storeObj = proxy.store as unknown as Record<string, unknown>;
+    const storeOrig = new Map<string, (...a: unknown[]) => unknown>();
+    for (let o = Object.getPrototypeOf(storeObj); o && o !== Object.prototype; o = Object.getPrototypeOf(o))
+      for (const name of Object.getOwnPropertyNames(o)) {
+        const f = storeObj[name];
+        if (name === 'constructor' || typeof f !== 'function' || storeOrig.has(name)) continue;
+        storeOrig.set(name, f as (...a: unknown[]) => unknown);
+        storeObj[name] = function (this: unknown, ...a: unknown[]) {
+          if (countStore) storeCalls.set(name, (storeCalls.get(name) ?? 0) + 1);
+          return (f as (...a: unknown[]) => unknown).apply(this, a);
+        };
+      }
+
     // Warm-up: each device learned once (its first Get asks the model), then the measured passes.
-    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number; cpu: number; simCpu: number; loopP50: number; loopP99: number }> => {
+    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number; cpu: number; simCpu: number; elu: number; loopP50: number; loopP99: number }> => {
       await idle();
       const rtt: number[] = [];
       let next = 0;
       let failed = 0;
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
+      const elu0 = performance.eventLoopUtilization();
       const c0 = process.cpuUsage();
       const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
       const t = performance.now();
@@ -523,11 +553,13 @@ if (IDLE_DEVICES > 0) {
       );
       const wall = (performance.now() - t) / 1000;
       loop.disable();
+      const elu = performance.eventLoopUtilization(elu0).utilization;
       const c = process.cpuUsage(c0);
       const simCpu = sims.reduce((a, p) => a + procCpuMs(p.pid), 0) - s0;
-      return { rtt, wall, failed, cpu: (c.user + c.system) / 1000, simCpu, loopP50: loop.percentile(50) / 1e6, loopP99: loop.percentile(99) / 1e6 };
+      return { rtt, wall, failed, cpu: (c.user + c.system) / 1000, simCpu, elu, loopP50: loop.percentile(50) / 1e6, loopP99: loop.percentile(99) / 1e6 };
     };
     await pass();
+    countStore = true;
     const prof = values['idle-cpu-prof'] ? new inspector.Session() : null;
     if (prof) {
       prof.connect();
@@ -546,7 +578,7 @@ if (IDLE_DEVICES > 0) {
       const n = x.rtt.length || 1;
       console.log(
         `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''}); ` +
-          `CPU per Get: proxy + controller process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core), ` +
+          `CPU per Get: proxy + controller process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy), ` +
           `${nSims} simulator process(es) ${((x.simCpu * 1000) / n).toFixed(0)} us (${((x.simCpu / 1000 / x.wall) * 100).toFixed(0)}% of a core); proxy event-loop delay p50 ${ms(x.loopP50)} ms, p99 ${ms(x.loopP99)} ms`,
       );
     }
@@ -581,6 +613,17 @@ if (IDLE_DEVICES > 0) {
         `-> GetParameterValues out ${span((s) => s.tG - s.tI)}, -> its answer settled ${span((s) => s.tA - s.tG)}, -> USP response at the controller ${span((s) => s.tR - s.tA)}; ` +
         `answer settled -> session ended ${span((s) => s.tS - s.tA)}; at most ${peakSessions} CWMP sessions open at once`,
     );
+    countStore = false;
+    const gets = IDLE_ROUNDS * list.length;
+    console.log(
+      `  store calls per idle-device Get (over ${gets} Gets): ${
+        [...storeCalls]
+          .sort((a, b) => b[1] - a[1])
+          .map(([m, n]) => `${m} ${(n / gets).toFixed(2)}`)
+          .join(', ') || 'none'
+      }; ACS HTTP answers per Get: ${[...acsStatus].map(([st, n]) => `${st} ${(n / gets).toFixed(2)}`).join(', ')}`,
+    );
+    for (const [name] of storeOrig) delete storeObj[name];
     rates.sort((a, b) => a - b);
     console.log(
       `USP Get, idle devices, simulator in a separate process: median ${Math.round(rates[Math.floor(rates.length / 2)]!)} Gets/s (min ${Math.round(rates[0]!)}, max ${Math.round(rates[rates.length - 1]!)}) over ${IDLE_ROUNDS} passes ` +
