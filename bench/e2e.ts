@@ -12,11 +12,12 @@
  * event, and the simulator's HTTP client (timing/byte-counting wrapper on CpeHttpClient.post).
  *  - idle-device Gets with the simulator in a separate process (`simulate` CLI, strict quirks):
  *    `--idle-devices` devices, each Get to a device not in session, `--idle-inflight` in flight,
- *    `--idle-rounds` passes over all of them; Gets/s, round trip, and where the time went.
+ *    `--idle-rounds` passes over all of them; Gets/s, round trip, and where the time went; the
+ *    controller in its own process (bench/e2e-controller.ts) unless `--idle-controller inproc`.
  *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
  *     [--idle-devices N] [--idle-inflight K] [--idle-rounds R] [--idle-only]
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,7 @@ import { idleCheck } from './paired.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { STRICT_SIM } from '../test/helpers/sim.js';
+import type { PassCommand, PassResult } from './e2e-controller.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +56,9 @@ const { values } = parseArgs({
     'idle-sim-prof': { type: 'string', default: '' },
     // Simulator processes sharing the idle fleet (each serves IDLE_DEVICES / N devices).
     'idle-sims': { type: 'string', default: '1' },
+    // Where the idle passes' controller runs: 'process' (its own, as deployed) or 'inproc' (this
+    // process, sharing the proxy's event loop: the figures before 2026-12-06).
+    'idle-controller': { type: 'string', default: 'process' },
   },
 });
 const QUICK = values.quick;
@@ -61,6 +66,8 @@ const IDLE_ONLY = values['idle-only'];
 const IDLE_DEVICES = Number(values['idle-devices'] ?? (QUICK ? 200 : 1000));
 const IDLE_INFLIGHT = Number(values['idle-inflight']);
 const IDLE_ROUNDS = Number(values['idle-rounds']);
+const CTL_PROCESS = values['idle-controller'] === 'process';
+if (!['process', 'inproc'].includes(values['idle-controller']!)) throw new Error('--idle-controller is process or inproc');
 const DEVICES = values['idle-only'] ? 1 : Number(values.devices ?? (QUICK ? 60 : 400));
 const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 15));
 const K = Number(values.inflight);
@@ -108,7 +115,7 @@ function check(m: Msg): void {
 const cpu = os.cpus();
 console.log(
   `e2e bench on ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${os.platform()}; ` +
-    `proxy + ${DEVICES} simulated TR-181 CPE + USP controller (WebSocket MTP) in ONE process${QUICK ? ' (--quick)' : ''}`,
+    `proxy + ${DEVICES} simulated TR-181 CPE + USP controller (WebSocket MTP) in ONE process${QUICK ? ' (--quick)' : ''}; idle passes: simulator and (--idle-controller process) controller in their own processes`,
 );
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-e2e-'));
 const config = loadConfig({
@@ -432,14 +439,27 @@ if (IDLE_DEVICES > 0) {
       return x! < y! ? -1 : x! > y! ? 1 : a.deviceId.serialNumber < b.deviceId.serialNumber ? -1 : 1;
     });
     await idle();
-    // One controller connection on the shared path, routing by to_id (as a controller with many agents does).
-    const shared = new UspControllerClient({
-      agentId: list[0]!.endpointId,
-      endpointId: CTL,
-      transport: { mtp: 'ws', url: wsUrl, shared: true },
-      timeoutMs: 60_000,
-    });
-    await shared.connect();
+    // One controller connection on the shared path, routing by to_id (as a controller with many
+    // agents does): in its own process (--idle-controller process) or in this one.
+    const shared = CTL_PROCESS
+      ? null
+      : new UspControllerClient({ agentId: list[0]!.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: wsUrl, shared: true }, timeoutMs: 60_000 });
+    await shared?.connect();
+    const ctlChild = CTL_PROCESS
+      ? fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'e2e-controller.js'), [wsUrl, CTL, list[0]!.endpointId], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+      : null;
+    const fromCtl = (): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const onExit = (code: number | null): void => reject(new Error(`the controller process exited (${code})`));
+        ctlChild!.once('exit', onExit);
+        ctlChild!.once('message', (m) => {
+          ctlChild!.off('exit', onExit);
+          resolve(m);
+        });
+      });
+    if (ctlChild) await fromCtl();
     const onboarding = proxy.usp.notifier.pendingCount;
     for (let i = 0; i < 300 && proxy.usp.notifier.pendingCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
     console.log(
@@ -523,17 +543,30 @@ if (IDLE_DEVICES > 0) {
       }
 
     // Warm-up: each device learned once (its first Get asks the model), then the measured passes.
-    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number; cpu: number; simCpu: number; elu: number; loopP50: number; loopP99: number }> => {
-      await idle();
+    /** One Get to every device, IDLE_INFLIGHT at a time, from the controller wherever it runs. */
+    const gets = async (): Promise<{ rtt: number[]; failed: number; ctlCpu: number }> => {
       const rtt: number[] = [];
+      if (ctlChild) {
+        const sts = list.map((d) => {
+          const st: Stages = { tU: Number.NaN };
+          stages?.set(d.deviceKey, st);
+          return st;
+        });
+        const cmd: PassCommand = { cmd: 'pass', eids: list.map((d) => d.endpointId), inflight: IDLE_INFLIGHT, param: PARAMS[0]! };
+        ctlChild.send(cmd);
+        const r = (await fromCtl()) as PassResult;
+        // Wall-clock times of the controller process on this process's performance.now() scale.
+        r.sent.forEach((t, i) => {
+          sts[i]!.tU = t - performance.timeOrigin;
+          if (!Number.isNaN(r.answered[i]!)) {
+            sts[i]!.tR = r.answered[i]! - performance.timeOrigin;
+            rtt.push(r.answered[i]! - t);
+          }
+        });
+        return { rtt, failed: r.failed, ctlCpu: r.cpuMs };
+      }
       let next = 0;
       let failed = 0;
-      const loop = monitorEventLoopDelay({ resolution: 1 });
-      loop.enable();
-      const elu0 = performance.eventLoopUtilization();
-      const c0 = process.cpuUsage();
-      const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
-      const t = performance.now();
       await Promise.all(
         Array.from({ length: IDLE_INFLIGHT }, async () => {
           while (next < list.length) {
@@ -542,7 +575,7 @@ if (IDLE_DEVICES > 0) {
             const st: Stages = { tU: t0 };
             stages?.set(d.deviceKey, st);
             try {
-              check(await shared.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
+              check(await shared!.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
               st.tR = performance.now();
               rtt.push(st.tR - t0);
             } catch {
@@ -551,12 +584,43 @@ if (IDLE_DEVICES > 0) {
           }
         }),
       );
+      return { rtt, failed, ctlCpu: Number.NaN };
+    };
+    const pass = async (): Promise<{
+      rtt: number[];
+      wall: number;
+      failed: number;
+      cpu: number;
+      simCpu: number;
+      ctlCpu: number;
+      elu: number;
+      loopP50: number;
+      loopP99: number;
+    }> => {
+      await idle();
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      const elu0 = performance.eventLoopUtilization();
+      const c0 = process.cpuUsage();
+      const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
+      const t = performance.now();
+      const { rtt, failed, ctlCpu } = await gets();
       const wall = (performance.now() - t) / 1000;
       loop.disable();
       const elu = performance.eventLoopUtilization(elu0).utilization;
       const c = process.cpuUsage(c0);
       const simCpu = sims.reduce((a, p) => a + procCpuMs(p.pid), 0) - s0;
-      return { rtt, wall, failed, cpu: (c.user + c.system) / 1000, simCpu, elu, loopP50: loop.percentile(50) / 1e6, loopP99: loop.percentile(99) / 1e6 };
+      return {
+        rtt,
+        wall,
+        failed,
+        cpu: (c.user + c.system) / 1000,
+        simCpu,
+        ctlCpu,
+        elu,
+        loopP50: loop.percentile(50) / 1e6,
+        loopP99: loop.percentile(99) / 1e6,
+      };
     };
     await pass();
     countStore = true;
@@ -578,7 +642,7 @@ if (IDLE_DEVICES > 0) {
       const n = x.rtt.length || 1;
       console.log(
         `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''}); ` +
-          `CPU per Get: proxy + controller process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy), ` +
+          `CPU per Get: ${CTL_PROCESS ? 'proxy' : 'proxy + controller'} process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy: ${((x.elu * x.wall * 1e6) / n).toFixed(0)} us per Get), ${CTL_PROCESS ? `controller process ${((x.ctlCpu * 1000) / n).toFixed(0)} us, ` : ''}` +
           `${nSims} simulator process(es) ${((x.simCpu * 1000) / n).toFixed(0)} us (${((x.simCpu / 1000 / x.wall) * 100).toFixed(0)}% of a core); proxy event-loop delay p50 ${ms(x.loopP50)} ms, p99 ${ms(x.loopP99)} ms`,
       );
     }
@@ -614,20 +678,20 @@ if (IDLE_DEVICES > 0) {
         `answer settled -> session ended ${span((s) => s.tS - s.tA)}; at most ${peakSessions} CWMP sessions open at once`,
     );
     countStore = false;
-    const gets = IDLE_ROUNDS * list.length;
+    const nGets = IDLE_ROUNDS * list.length;
     console.log(
-      `  store calls per idle-device Get (over ${gets} Gets): ${
+      `  store calls per idle-device Get (over ${nGets} Gets): ${
         [...storeCalls]
           .sort((a, b) => b[1] - a[1])
-          .map(([m, n]) => `${m} ${(n / gets).toFixed(2)}`)
+          .map(([m, n]) => `${m} ${(n / nGets).toFixed(2)}`)
           .join(', ') || 'none'
-      }; ACS HTTP answers per Get: ${[...acsStatus].map(([st, n]) => `${st} ${(n / gets).toFixed(2)}`).join(', ')}`,
+      }; ACS HTTP answers per Get: ${[...acsStatus].map(([st, n]) => `${st} ${(n / nGets).toFixed(2)}`).join(', ')}`,
     );
     for (const [name] of storeOrig) delete storeObj[name];
     rates.sort((a, b) => a - b);
     console.log(
       `USP Get, idle devices, simulator in a separate process: median ${Math.round(rates[Math.floor(rates.length / 2)]!)} Gets/s (min ${Math.round(rates[0]!)}, max ${Math.round(rates[rates.length - 1]!)}) over ${IDLE_ROUNDS} passes ` +
-        `(${IDLE_DEVICES} devices in ${nSims} simulator process(es), strict quirks, ${IDLE_INFLIGHT} in flight, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
+        `(${IDLE_DEVICES} devices in ${nSims} simulator process(es), strict quirks, ${IDLE_INFLIGHT} in flight, controller ${CTL_PROCESS ? 'in its own process' : 'in the proxy process'}, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
     );
     proxy.engine.enqueue = enqueue0;
     proxy.connReq.request = connReq0;
@@ -635,7 +699,12 @@ if (IDLE_DEVICES > 0) {
     proxy.engine.off('sessionEnd', onEnd);
     proxy.acs.server.off('connection', onConn);
     proxy.acs.server.off('request', onReq);
-    await shared.close();
+    await shared?.close();
+    if (ctlChild) {
+      const exited = new Promise((r) => ctlChild.once('exit', r));
+      ctlChild.send({ cmd: 'close' });
+      await exited;
+    }
   } finally {
     await Promise.all(
       sims.map((sim) => {
