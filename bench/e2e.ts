@@ -12,15 +12,16 @@
  * event, and the simulator's HTTP client (timing/byte-counting wrapper on CpeHttpClient.post).
  *  - idle-device Gets with the simulator in a separate process (`simulate` CLI, strict quirks):
  *    `--idle-devices` devices, each Get to a device not in session, `--idle-inflight` in flight,
- *    `--idle-rounds` passes over all of them; Gets/s, round trip, and where the time went.
+ *    `--idle-rounds` passes over all of them; Gets/s, round trip, and where the time went; the
+ *    controller in its own process (bench/e2e-controller.ts) unless `--idle-controller inproc`.
  *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
  *     [--idle-devices N] [--idle-inflight K] [--idle-rounds R] [--idle-only]
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +37,7 @@ import { idleCheck } from './paired.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { STRICT_SIM } from '../test/helpers/sim.js';
+import type { PassCommand, PassResult } from './e2e-controller.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,6 +49,9 @@ const { values } = parseArgs({
     'idle-devices': { type: 'string' },
     'idle-inflight': { type: 'string', default: '32' },
     'idle-rounds': { type: 'string', default: '3' },
+    // Unmeasured passes first: the first teaches each device's names, the next ones let the JIT
+    // settle (a third pass ran 20-30% less CPU per Get than the first measured one after one).
+    'idle-warmup': { type: 'string', default: '2' },
     'idle-only': { type: 'boolean', default: false },
     // A V8 CPU profile of this process (proxy + controller) over the measured idle passes, into this folder.
     'idle-cpu-prof': { type: 'string', default: '' },
@@ -54,6 +59,9 @@ const { values } = parseArgs({
     'idle-sim-prof': { type: 'string', default: '' },
     // Simulator processes sharing the idle fleet (each serves IDLE_DEVICES / N devices).
     'idle-sims': { type: 'string', default: '1' },
+    // Where the idle passes' controller runs: 'process' (its own, as deployed) or 'inproc' (this
+    // process, sharing the proxy's event loop: the figures before 2026-12-06).
+    'idle-controller': { type: 'string', default: 'process' },
   },
 });
 const QUICK = values.quick;
@@ -61,6 +69,8 @@ const IDLE_ONLY = values['idle-only'];
 const IDLE_DEVICES = Number(values['idle-devices'] ?? (QUICK ? 200 : 1000));
 const IDLE_INFLIGHT = Number(values['idle-inflight']);
 const IDLE_ROUNDS = Number(values['idle-rounds']);
+const CTL_PROCESS = values['idle-controller'] === 'process';
+if (!['process', 'inproc'].includes(values['idle-controller']!)) throw new Error('--idle-controller is process or inproc');
 const DEVICES = values['idle-only'] ? 1 : Number(values.devices ?? (QUICK ? 60 : 400));
 const SECONDS = Number(values.seconds ?? (QUICK ? 3 : 15));
 const K = Number(values.inflight);
@@ -108,7 +118,7 @@ function check(m: Msg): void {
 const cpu = os.cpus();
 console.log(
   `e2e bench on ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${os.platform()}; ` +
-    `proxy + ${DEVICES} simulated TR-181 CPE + USP controller (WebSocket MTP) in ONE process${QUICK ? ' (--quick)' : ''}`,
+    `proxy + ${DEVICES} simulated TR-181 CPE + USP controller (WebSocket MTP) in ONE process${QUICK ? ' (--quick)' : ''}; idle passes: simulator and (--idle-controller process) controller in their own processes`,
 );
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-e2e-'));
 const config = loadConfig({
@@ -129,6 +139,9 @@ const config = loadConfig({
     'usp.requestRatePerController': 1_000_000,
     'usp.requestBurstPerController': 1_000_000,
     'acs.connectionRequest.perAddressPerSecond': 1_000_000,
+    // The OnBoardRequests of the idle fleet's bootstrap (sent before the controller connects) are
+    // retried soon and answered before the measured passes, which then carry Gets only.
+    'usp.notifRetryMinWaitS': 1,
     // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
     ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
   },
@@ -429,14 +442,32 @@ if (IDLE_DEVICES > 0) {
       return x! < y! ? -1 : x! > y! ? 1 : a.deviceId.serialNumber < b.deviceId.serialNumber ? -1 : 1;
     });
     await idle();
-    // One controller connection on the shared path, routing by to_id (as a controller with many agents does).
-    const shared = new UspControllerClient({
-      agentId: list[0]!.endpointId,
-      endpointId: CTL,
-      transport: { mtp: 'ws', url: wsUrl, shared: true },
-      timeoutMs: 60_000,
-    });
-    await shared.connect();
+    // One controller connection on the shared path, routing by to_id (as a controller with many
+    // agents does): in its own process (--idle-controller process) or in this one.
+    const shared = CTL_PROCESS
+      ? null
+      : new UspControllerClient({ agentId: list[0]!.endpointId, endpointId: CTL, transport: { mtp: 'ws', url: wsUrl, shared: true }, timeoutMs: 60_000 });
+    await shared?.connect();
+    const ctlChild = CTL_PROCESS
+      ? fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'e2e-controller.js'), [wsUrl, CTL, list[0]!.endpointId], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+      : null;
+    const fromCtl = (): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const onExit = (code: number | null): void => reject(new Error(`the controller process exited (${code})`));
+        ctlChild!.once('exit', onExit);
+        ctlChild!.once('message', (m) => {
+          ctlChild!.off('exit', onExit);
+          resolve(m);
+        });
+      });
+    if (ctlChild) await fromCtl();
+    const onboarding = proxy.usp.notifier.pendingCount;
+    for (let i = 0; i < 300 && proxy.usp.notifier.pendingCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    console.log(
+      `  ${onboarding} OnBoardRequest Notify(s) of the fleet's bootstrap retried to the controller before the passes; ${proxy.usp.notifier.pendingCount} still unanswered`,
+    );
 
     // Stage timestamps of the measured passes, by device key (each Get goes to a different device).
     let stages: Map<string, Stages> | null = null;
@@ -468,7 +499,12 @@ if (IDLE_DEVICES > 0) {
     const accepted = new WeakMap<object, number>();
     const headed = new WeakMap<object, number>();
     const onConn = (sock: object): void => void accepted.set(sock, performance.now());
-    const onReq = (req: { socket: object }): void => void headed.set(req.socket, performance.now());
+    // ACS HTTP exchanges per Get, by status (a 401 is a Digest round trip more).
+    const acsStatus = new Map<number, number>();
+    const onReq = (req: { socket: object }, res: { statusCode: number; once(e: 'finish', f: () => void): void }): void => {
+      headed.set(req.socket, performance.now());
+      if (countStore) res.once('finish', () => acsStatus.set(res.statusCode, (acsStatus.get(res.statusCode) ?? 0) + 1));
+    };
     proxy.acs.server.prependListener('connection', onConn);
     proxy.acs.server.prependListener('request', onReq);
     const handle0 = proxy.engine.handle.bind(proxy.engine);
@@ -493,17 +529,47 @@ if (IDLE_DEVICES > 0) {
       return reply;
     };
 
+    // Store calls per Get (reads and writes by method), counted on the store every part holds.
+    const storeCalls = new Map<string, number>();
+    let countStore = false;
+    const storeObj = proxy.store as unknown as Record<string, unknown>;
+    const storeOrig = new Map<string, (...a: unknown[]) => unknown>();
+    for (let o = Object.getPrototypeOf(storeObj); o && o !== Object.prototype; o = Object.getPrototypeOf(o))
+      for (const name of Object.getOwnPropertyNames(o)) {
+        const f = storeObj[name];
+        if (name === 'constructor' || typeof f !== 'function' || storeOrig.has(name)) continue;
+        storeOrig.set(name, f as (...a: unknown[]) => unknown);
+        storeObj[name] = function (this: unknown, ...a: unknown[]) {
+          if (countStore) storeCalls.set(name, (storeCalls.get(name) ?? 0) + 1);
+          return (f as (...a: unknown[]) => unknown).apply(this, a);
+        };
+      }
+
     // Warm-up: each device learned once (its first Get asks the model), then the measured passes.
-    const pass = async (): Promise<{ rtt: number[]; wall: number; failed: number; cpu: number; simCpu: number; loopP50: number; loopP99: number }> => {
-      await idle();
+    /** One Get to every device, IDLE_INFLIGHT at a time, from the controller wherever it runs. */
+    const gets = async (): Promise<{ rtt: number[]; failed: number; ctlCpu: number }> => {
       const rtt: number[] = [];
+      if (ctlChild) {
+        const sts = list.map((d) => {
+          const st: Stages = { tU: Number.NaN };
+          stages?.set(d.deviceKey, st);
+          return st;
+        });
+        const cmd: PassCommand = { cmd: 'pass', eids: list.map((d) => d.endpointId), inflight: IDLE_INFLIGHT, param: PARAMS[0]! };
+        ctlChild.send(cmd);
+        const r = (await fromCtl()) as PassResult;
+        // Wall-clock times of the controller process on this process's performance.now() scale.
+        r.sent.forEach((t, i) => {
+          sts[i]!.tU = t - performance.timeOrigin;
+          if (!Number.isNaN(r.answered[i]!)) {
+            sts[i]!.tR = r.answered[i]! - performance.timeOrigin;
+            rtt.push(r.answered[i]! - t);
+          }
+        });
+        return { rtt, failed: r.failed, ctlCpu: r.cpuMs };
+      }
       let next = 0;
       let failed = 0;
-      const loop = monitorEventLoopDelay({ resolution: 1 });
-      loop.enable();
-      const c0 = process.cpuUsage();
-      const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
-      const t = performance.now();
       await Promise.all(
         Array.from({ length: IDLE_INFLIGHT }, async () => {
           while (next < list.length) {
@@ -512,7 +578,7 @@ if (IDLE_DEVICES > 0) {
             const st: Stages = { tU: t0 };
             stages?.set(d.deviceKey, st);
             try {
-              check(await shared.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
+              check(await shared!.request(getMsg([PARAMS[0]!]), 60_000, d.endpointId));
               st.tR = performance.now();
               rtt.push(st.tR - t0);
             } catch {
@@ -521,13 +587,46 @@ if (IDLE_DEVICES > 0) {
           }
         }),
       );
+      return { rtt, failed, ctlCpu: Number.NaN };
+    };
+    const pass = async (): Promise<{
+      rtt: number[];
+      wall: number;
+      failed: number;
+      cpu: number;
+      simCpu: number;
+      ctlCpu: number;
+      elu: number;
+      loopP50: number;
+      loopP99: number;
+    }> => {
+      await idle();
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      const elu0 = performance.eventLoopUtilization();
+      const c0 = process.cpuUsage();
+      const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
+      const t = performance.now();
+      const { rtt, failed, ctlCpu } = await gets();
       const wall = (performance.now() - t) / 1000;
       loop.disable();
+      const elu = performance.eventLoopUtilization(elu0).utilization;
       const c = process.cpuUsage(c0);
       const simCpu = sims.reduce((a, p) => a + procCpuMs(p.pid), 0) - s0;
-      return { rtt, wall, failed, cpu: (c.user + c.system) / 1000, simCpu, loopP50: loop.percentile(50) / 1e6, loopP99: loop.percentile(99) / 1e6 };
+      return {
+        rtt,
+        wall,
+        failed,
+        cpu: (c.user + c.system) / 1000,
+        simCpu,
+        ctlCpu,
+        elu,
+        loopP50: loop.percentile(50) / 1e6,
+        loopP99: loop.percentile(99) / 1e6,
+      };
     };
-    await pass();
+    for (let w = Math.max(1, Number(values['idle-warmup'])); w > 0; w--) await pass();
+    countStore = true;
     const prof = values['idle-cpu-prof'] ? new inspector.Session() : null;
     if (prof) {
       prof.connect();
@@ -546,7 +645,7 @@ if (IDLE_DEVICES > 0) {
       const n = x.rtt.length || 1;
       console.log(
         `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''}); ` +
-          `CPU per Get: proxy + controller process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core), ` +
+          `CPU per Get: ${CTL_PROCESS ? 'proxy' : 'proxy + controller'} process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy: ${((x.elu * x.wall * 1e6) / n).toFixed(0)} us per Get), ${CTL_PROCESS ? `controller process ${((x.ctlCpu * 1000) / n).toFixed(0)} us, ` : ''}` +
           `${nSims} simulator process(es) ${((x.simCpu * 1000) / n).toFixed(0)} us (${((x.simCpu / 1000 / x.wall) * 100).toFixed(0)}% of a core); proxy event-loop delay p50 ${ms(x.loopP50)} ms, p99 ${ms(x.loopP99)} ms`,
       );
     }
@@ -581,10 +680,21 @@ if (IDLE_DEVICES > 0) {
         `-> GetParameterValues out ${span((s) => s.tG - s.tI)}, -> its answer settled ${span((s) => s.tA - s.tG)}, -> USP response at the controller ${span((s) => s.tR - s.tA)}; ` +
         `answer settled -> session ended ${span((s) => s.tS - s.tA)}; at most ${peakSessions} CWMP sessions open at once`,
     );
+    countStore = false;
+    const nGets = IDLE_ROUNDS * list.length;
+    console.log(
+      `  store calls per idle-device Get (over ${nGets} Gets): ${
+        [...storeCalls]
+          .sort((a, b) => b[1] - a[1])
+          .map(([m, n]) => `${m} ${(n / nGets).toFixed(2)}`)
+          .join(', ') || 'none'
+      }; ACS HTTP answers per Get: ${[...acsStatus].map(([st, n]) => `${st} ${(n / nGets).toFixed(2)}`).join(', ')}`,
+    );
+    for (const [name] of storeOrig) delete storeObj[name];
     rates.sort((a, b) => a - b);
     console.log(
       `USP Get, idle devices, simulator in a separate process: median ${Math.round(rates[Math.floor(rates.length / 2)]!)} Gets/s (min ${Math.round(rates[0]!)}, max ${Math.round(rates[rates.length - 1]!)}) over ${IDLE_ROUNDS} passes ` +
-        `(${IDLE_DEVICES} devices in ${nSims} simulator process(es), strict quirks, ${IDLE_INFLIGHT} in flight, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
+        `(${IDLE_DEVICES} devices in ${nSims} simulator process(es), strict quirks, ${IDLE_INFLIGHT} in flight, controller ${CTL_PROCESS ? 'in its own process' : 'in the proxy process'}, each Get to a device not in session: connection request, Inform, GetParameterValues, empty POST; target >= 1,000)`,
     );
     proxy.engine.enqueue = enqueue0;
     proxy.connReq.request = connReq0;
@@ -592,7 +702,12 @@ if (IDLE_DEVICES > 0) {
     proxy.engine.off('sessionEnd', onEnd);
     proxy.acs.server.off('connection', onConn);
     proxy.acs.server.off('request', onReq);
-    await shared.close();
+    await shared?.close();
+    if (ctlChild) {
+      const exited = new Promise((r) => ctlChild.once('exit', r));
+      ctlChild.send({ cmd: 'close' });
+      await exited;
+    }
   } finally {
     await Promise.all(
       sims.map((sim) => {

@@ -41,7 +41,8 @@ export class DecodePool {
   }
 
   private spawn(i: number): void {
-    const w = new Worker(new URL('./decode-worker.js', import.meta.url));
+    // The limits go once, with the worker: a message then carries only its id and body.
+    const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: { limits: this.limits } });
     w.unref();
     w.on('message', (m: { id: number; ok: boolean; result?: DecodeResult; error?: WorkerError }) => {
       const job = this.jobs.get(m.id);
@@ -88,7 +89,7 @@ export class DecodePool {
     this.load[best]!++;
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
-      this.workers[best]!.postMessage({ id, xml, limits: this.limits });
+      this.workers[best]!.postMessage({ id, xml });
     });
   }
 

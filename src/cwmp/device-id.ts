@@ -3,11 +3,15 @@
  */
 import type { DeviceIdStruct } from './types.js';
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+
 /**
  * %-encodes everything but the unreserved characters of RFC 3986 (TR-369 R-ARC.5: the
  * instance-id of an Endpoint ID may only hold unreserved characters, others %-encoded).
  */
 export function encodeUnreserved(s: string): string {
+  // The common case (OUI, serial numbers): nothing to encode; this runs several times per session.
+  if (UNRESERVED.test(s)) return s;
   let out = '';
   for (const byte of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(byte);

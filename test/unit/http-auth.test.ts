@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { deviceKeyOf, encodeUnreserved } from '../../src/cwmp/device-id.js';
 import {
   authenticate,
   basicAuthorization,
@@ -358,4 +359,41 @@ test('authenticate: basic mode', async () => {
   assert.ok(!unknown.ok && unknown.reason === 'unknown-user');
   const garbage = await authenticate('Basic %%%', base);
   assert.ok(!garbage.ok && garbage.reason === 'malformed');
+});
+
+test('client: every Authorization carries a fresh 24-hex-digit cnonce, across the random pool refills', () => {
+  const [challenge] = parseChallenge('Digest realm="cpe", nonce="n0", qop="auth"');
+  const seen = new Set<string>();
+  // 400 x 12 bytes is more than one 4 KiB draw of the pool.
+  for (let nc = 1; nc <= 400; nc++) {
+    const header = digestAuthorization({ challenge: challenge!, method: 'GET', uri: '/cr', username: 'u', password: 'p', nc });
+    const cnonce = /cnonce="([0-9a-f]+)"/.exec(header)?.[1];
+    assert.match(cnonce ?? '', /^[0-9a-f]{24}$/);
+    seen.add(cnonce!);
+    // The response verifies with that cnonce (the header is whole and consistent).
+    const response = /response="([0-9a-f]+)"/.exec(header)?.[1];
+    assert.equal(
+      response,
+      digestResponse({
+        username: 'u',
+        realm: 'cpe',
+        password: 'p',
+        method: 'GET',
+        uri: '/cr',
+        nonce: 'n0',
+        qop: 'auth',
+        nc: nc.toString(16).padStart(8, '0'),
+        cnonce,
+      }),
+    );
+  }
+  assert.equal(seen.size, 400);
+});
+
+test('device keys: unreserved parts are kept as they are, the others %-encoded (R-ARC.5)', () => {
+  assert.equal(encodeUnreserved('00D09E'), '00D09E');
+  assert.equal(encodeUnreserved('SN-0001_a.b~'), 'SN-0001_a.b~');
+  assert.equal(encodeUnreserved(''), '');
+  assert.equal(encodeUnreserved('A B/é'), 'A%20B%2F%C3%A9');
+  assert.equal(deviceKeyOf({ manufacturer: 'M', oui: '00D09E', productClass: 'IGD-X', serialNumber: 'SN-1' }), '00D09E-IGD%2DX-SN-1');
 });
