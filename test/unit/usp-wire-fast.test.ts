@@ -5,6 +5,7 @@
 // protobufjs, so its errors are unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type protobuf from 'protobufjs';
@@ -181,4 +182,54 @@ test('anything but the plain case is left to protobufjs, whose errors stay as th
   const deep = bytes(header, body(bytes(field(1, 'Device.'), [0x15, 3, 0, 0, 0])));
   assert.deepEqual(decodeMsg(deep), { header: { msgId: 'g1', msgType: 'GET' }, body: slowMsg(deep).body });
   assert.equal(decodeGetMsg(deep)?.maxDepth, 3);
+});
+
+// Hostile bytes: on any Get Record protobufjs writes, and on the same bytes cut, flipped or grown,
+// the fast readers never throw and either step aside or give exactly what protobufjs reads.
+test('property: random and corrupted Get Records: wire-fast steps aside or agrees with protobufjs', () => {
+  const RecordT = uspRoot().lookupType('usp_record.Record');
+  const MsgT = uspRoot().lookupType('usp.Msg');
+  const text = fc.oneof(fc.string({ maxLength: 40 }), fc.stringMatching(/^[A-Za-z0-9.:*_-]{0,40}$/));
+  const getRecord = fc
+    .record({ msgId: text, paths: fc.array(text, { maxLength: 5 }), maxDepth: fc.nat(4), toId: text, fromId: text })
+    .map(({ msgId, paths, maxDepth, toId, fromId }) => {
+      const msg = MsgT.encode(MsgT.fromObject({ header: { msgId, msgType: 'GET' }, body: { request: { get: { paramPaths: paths, maxDepth } } } })).finish();
+      return RecordT.encode(RecordT.fromObject({ version: '1.3', toId, fromId, noSessionContext: { payload: msg } })).finish();
+    });
+  const corrupt = fc.tuple(getRecord, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('cut', 'flip', 'grow')).map(([b, at, byte, how]) => {
+    const i = b.length === 0 ? 0 : at % b.length;
+    if (how === 'cut') return b.slice(0, i);
+    const c = new Uint8Array(how === 'grow' ? b.length + 1 : b.length);
+    c.set(b);
+    c[how === 'grow' ? b.length : i] = byte;
+    return c;
+  });
+  fc.assert(
+    fc.property(fc.oneof(getRecord, corrupt), (bin) => {
+      const fast = decodeNoSessionRecord(bin);
+      if (fast === null) return;
+      let slow: Record<string, unknown>;
+      try {
+        slow = RecordT.toObject(RecordT.decode(bin), { ...TO_OBJECT, bytes: Array }) as Record<string, unknown>;
+      } catch {
+        assert.fail(`wire-fast read a Record protobufjs refuses: ${hex(bin)}`);
+      }
+      assert.equal(fast.toId, slow.toId ?? '');
+      assert.equal(fast.fromId, slow.fromId ?? '');
+      assert.deepEqual([...fast.payload], (slow.noSessionContext as { payload?: number[] } | undefined)?.payload ?? []);
+      const get = decodeGetMsg(fast.payload);
+      if (get === null) return;
+      let msg: { header?: { msgId?: string; msgType?: string }; body?: { request?: { get?: { paramPaths?: string[]; maxDepth?: number } } } };
+      try {
+        msg = slowMsg(fast.payload) as typeof msg;
+      } catch {
+        assert.fail(`wire-fast read a Get protobufjs refuses: ${hex(fast.payload)}`);
+      }
+      assert.equal(msg.header?.msgType, 'GET');
+      assert.equal(get.msgId, msg.header?.msgId ?? '');
+      assert.deepEqual(get.paramPaths, msg.body?.request?.get?.paramPaths ?? []);
+      assert.equal(get.maxDepth, msg.body?.request?.get?.maxDepth ?? 0);
+    }),
+    { numRuns: 2000 },
+  );
 });
