@@ -348,6 +348,12 @@ const SCHEMA = {
      */
     namesTtlMs: int(300_000, 0, MAX_MS),
     /**
+     * Devices whose learned name tree stays in memory (LRU). A request for a device beyond them reads
+     * and parses its tree from the store (bench:e2e: every idle Get of 1,000 devices did at 512).
+     * Size it to the devices active at once; a tree's size grows with the device's model.
+     */
+    deviceTreeCache: int(512, 1, 1_000_000),
+    /**
      * never: GetParameterValues carries full names only. probe: a whole object may go as one partial
      * path to a device model until one faults, drops or answers it wrong (then never again for it).
      */

@@ -222,6 +222,7 @@ export class CwmpUspProxy {
         namesTtlMs: config.interworking.namesTtlMs,
         partialPaths: config.interworking.partialPaths,
         extensionVendor: config.interworking.extensionVendor,
+        deviceTreeCache: config.interworking.deviceTreeCache,
       },
     );
     this.commands = this.interworking.commands;

@@ -32,6 +32,8 @@ export interface InterworkingOptions extends Partial<AccessOptions> {
   excludedPrefixes: readonly string[];
   /** TR-106 vendor token of the extension object Device.X_<VENDOR>_Native. (extension.ts). */
   extensionVendor?: string;
+  /** Learned device name trees kept in memory (LRU); beyond them a request reads its device's tree from the store. */
+  deviceTreeCache?: number;
 }
 
 export interface InterworkingDeps {
@@ -71,8 +73,10 @@ export class Interworking {
     opts: InterworkingOptions,
   ) {
     const log = deps.log;
-    const access: AccessOptions = { ...DEFAULT_ACCESS_OPTIONS, ...stripUndefined(opts) };
+    const { deviceTreeCache, ...accessOpts } = opts;
+    const access: AccessOptions = { ...DEFAULT_ACCESS_OPTIONS, ...stripUndefined(accessOpts) };
     this.knowledge = new KnowledgeBase(deps.store, {
+      ...(deviceTreeCache !== undefined ? { deviceCacheSize: deviceTreeCache } : {}),
       capabilityDefaults: { gpvBatch: access.gpvBatchSize },
       onStoreError: (what, err) => log.warn({ err: err.message }, `${what} failed`),
     });
