@@ -380,6 +380,7 @@ export class CwmpUspProxy {
       listDevices: () => this.store.listDevices(),
       bulkDataReports: () => this.bulkDataScheduler.counts,
       bulkData: this.bulkDataScheduler,
+      acs: this.acs,
       refusals: () => ({
         'parse-budget': this.acs.parseBudgetRefusals,
         connections: this.acs.peerLimits.counts.connectionsRefused,

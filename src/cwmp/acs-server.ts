@@ -11,6 +11,7 @@
  * any length or chunked; any Content-Type (the body decides) and its charset (body-text.ts);
  * quoted cookie values.
  */
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -98,7 +99,12 @@ type Identity =
 /** Names the instance that opened the session, for balancers with cookie stickiness (README "Scaling out"). */
 export const ROUTE_COOKIE = 'cup_route';
 
-export class AcsServer {
+export interface AcsServerEvents {
+  /** A CPE's HTTP request answered: its status and the time from its arrival to the answer's last byte handed to the socket. */
+  handled: [{ status: number; ms: number }];
+}
+
+export class AcsServer extends EventEmitter<AcsServerEvents> {
   readonly server: http.Server | https.Server;
   /** 'https' when acs.tls.cert is set. */
   readonly scheme: 'http' | 'https';
@@ -128,7 +134,13 @@ export class AcsServer {
     private readonly opts: AcsServerOptions,
     private readonly log: Logger,
   ) {
+    super();
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      if (this.listenerCount('handled') > 0) {
+        // The ACS's own handling time (metrics: cwmp_acs_request_duration_seconds), body read included.
+        const t0 = performance.now();
+        res.once('finish', () => this.emit('handled', { status: res.statusCode, ms: performance.now() - t0 }));
+      }
       this.onRequest(req, res).catch((e: unknown) => {
         if (storeUnavailable(e)) {
           // Redis unreachable, or the store cannot write (disk full, read-only): the CPE retries later (TR-069 3.2.1.1).

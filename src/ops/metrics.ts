@@ -7,6 +7,7 @@
  * in one process.
  */
 import { deviceStrings } from '../util/intern.js';
+import type { AcsServerEvents } from '../cwmp/acs-server.js';
 import type { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerConfig } from '../app/config.js';
@@ -80,6 +81,7 @@ export class ProxyMetrics {
   readonly uspDropped: Counter<'mtp'>;
   readonly translation: Histogram<'msg_type'>;
   readonly mtpSend: Histogram<'mtp'>;
+  readonly acsRequest: Histogram<'status'>;
   /** usp_records_total by "mtp|direction|type" (a bounded set: MTPs x 2 x Msg and Record types). */
   private readonly recordCounts = new Map<string, number>();
   readonly queueDepth: Gauge;
@@ -160,6 +162,13 @@ export class ProxyMetrics {
       name: 'usp_translation_duration_seconds',
       help: 'Time from receiving a USP request Record to having answered it (translation and the CWMP round trips it needs)',
       labelNames: ['msg_type'],
+      buckets: FINE_BUCKETS,
+      registers,
+    });
+    this.acsRequest = new Histogram({
+      name: 'cwmp_acs_request_duration_seconds',
+      help: "Time the ACS takes with one CPE HTTP request, from its arrival to the answer's last byte handed to the socket (body read, decode, session step, encode), by HTTP status",
+      labelNames: ['status'],
       buckets: FINE_BUCKETS,
       registers,
     });
@@ -312,6 +321,8 @@ export class ProxyMetrics {
     src.endpoint.on('dropped', onDropped);
     const onCollected: Listener<BulkDataSchedulerEvents, 'collected'> = ({ protocol, via, lagMs }) => this.bulkDataLag.observe({ protocol, via }, lagMs / 1000);
     src.bulkData?.on('collected', onCollected);
+    const onHandled: Listener<AcsServerEvents, 'handled'> = ({ status, ms }) => this.acsRequest.observe({ status: String(status) }, ms / 1000);
+    src.acs?.on('handled', onHandled);
     // The device index: everything registered so far (Informs arriving meanwhile win).
     const ready = src.listDevices().then(
       (all) => {
@@ -331,6 +342,7 @@ export class ProxyMetrics {
         src.endpoint.off('record', onRecord);
         src.endpoint.off('dropped', onDropped);
         src.bulkData?.off('collected', onCollected);
+        src.acs?.off('handled', onHandled);
         this.sources = null;
       },
     };
@@ -441,6 +453,8 @@ export interface MetricsSources extends GaugeSources {
   endpoint: Events<EndpointEvents>;
   /** Bulk Data collections (the lag histogram). */
   bulkData?: Events<BulkDataSchedulerEvents>;
+  /** The ACS's HTTP requests (the handling histogram). */
+  acs?: Events<AcsServerEvents>;
   /** The registered devices, to fill the device index at start. */
   listDevices: () => Promise<DeviceRecord[]>;
 }

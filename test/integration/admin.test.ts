@@ -127,8 +127,11 @@ test('/metrics carries the metric names and the values move with traffic', async
   const informs = await metricValue('cwmp_informs_total');
   const periodic = await metricValue('cwmp_informs_total', { event: '2 PERIODIC' });
   const sessions = await metricValue('cwmp_sessions_total', { outcome: 'completed' });
+  const handled = await metricValue('cwmp_acs_request_duration_seconds_count', { status: '200' });
   await fleet.informAll(['2 PERIODIC']);
   await until('sessions counted', async () => (await metricValue('cwmp_sessions_total', { outcome: 'completed' })) >= sessions + 3);
+  // Each session's Inform answered 200 (InformResponse), timed by the ACS.
+  assert.ok((await metricValue('cwmp_acs_request_duration_seconds_count', { status: '200' })) >= handled + 3);
   assert.equal(await metricValue('cwmp_informs_total'), informs + 3);
   assert.equal(await metricValue('cwmp_informs_total', { event: '2 PERIODIC' }), periodic + 3);
 

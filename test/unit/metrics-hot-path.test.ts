@@ -14,13 +14,16 @@ import type { Msg } from '../../src/usp/codec/record.js';
 function sources() {
   const endpoint = new EventEmitter();
   const engine = Object.assign(new EventEmitter(), { activeSessions: 0 });
+  const acs = new EventEmitter();
   return {
     endpoint,
     engine,
+    acs,
     src: {
       engine,
       endpoint,
       connectionRequests: new EventEmitter(),
+      acs,
       mtps: () => [],
       controllers: [],
       listDevices: async () => [],
@@ -49,14 +52,19 @@ test('usp_records_total counts every Record by MTP, direction and type across sc
   assert.equal(sample(text, 'usp_records_total', 'mtp="mqtt",direction="in",type="GET"'), 4, 'a second scrape does not count twice');
 });
 
-test('translation, MTP send and CWMP RPC histograms have buckets from 0.1 ms', async () => {
+test('translation, MTP send, CWMP RPC and ACS request histograms have buckets from 0.1 ms', async () => {
   const m = new ProxyMetrics({ defaultMetrics: false });
-  const { endpoint, engine, src } = sources();
+  const { endpoint, engine, acs, src } = sources();
   m.attach(src as never);
   endpoint.emit('record', { mtp: 'mqtt', direction: 'in', msgType: 'GET', ms: 0.08 });
   endpoint.emit('record', { mtp: 'mqtt', direction: 'out', msgType: 'GET_RESP', ms: 0.2 });
   engine.emit('rpcSettled', { deviceKey: 'd', method: 'GetParameterValues', outcome: { kind: 'response' }, ms: 0.4 });
+  acs.emit('handled', { status: 200, ms: 0.09 });
+  acs.emit('handled', { status: 204, ms: 0.7 });
   const text = await m.registry.metrics();
+  assert.equal(sample(text, 'cwmp_acs_request_duration_seconds_bucket', 'le="0.0001",status="200"'), 1);
+  assert.equal(sample(text, 'cwmp_acs_request_duration_seconds_bucket', 'le="0.0005",status="204"'), 0);
+  assert.equal(sample(text, 'cwmp_acs_request_duration_seconds_bucket', 'le="0.001",status="204"'), 1);
   assert.equal(sample(text, 'usp_translation_duration_seconds_bucket', 'le="0.0001",msg_type="GET"'), 1);
   assert.equal(sample(text, 'usp_mtp_send_duration_seconds_bucket', 'le="0.0001",mtp="mqtt"'), 0);
   assert.equal(sample(text, 'usp_mtp_send_duration_seconds_bucket', 'le="0.00025",mtp="mqtt"'), 1);
