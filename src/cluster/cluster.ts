@@ -171,6 +171,8 @@ export class Cluster {
     // takeover after the lock expires finds nothing left to do.
     const lock = await r.set(this.k('takeover', dead), this.instanceId, 'PX', 30_000, 'NX');
     if (lock !== 'OK') return;
+    // Callers on every instance waiting for RPCs a session there had claimed (redis-session-state.ts).
+    if (!self) this.bus.publish(this.k('ch', 'dead'), { instance: dead });
     // 1. RPCs still queued for callers that are gone: not sent, so dropped (answered in 2).
     // Found by their origin in the devices' queues (a takeover is rare; an index per instance
     // would cost two Redis commands per RPC).

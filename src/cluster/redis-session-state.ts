@@ -56,8 +56,12 @@ export class RedisSessionState implements SessionState {
   /** Wake locks taken (true) or found taken (false) by enqueue(), for the wakeLock() that follows it. */
   private readonly wakes: LRUCache<string, boolean>;
   private readonly wakeMs: number;
-  /** RPCs queued here for a caller here, as queued (device, JSON): unqueue removes that exact entry. */
-  private readonly mine = new Map<string, { dk: string; json: string }>();
+  /**
+   * RPCs queued here for a caller here, as queued (device, JSON): unqueue removes that exact
+   * entry. Kept until the caller gives up or the RPC's deadline plus two session timeouts (an RPC
+   * answered through a session is not forgotten one by one: SessionEngine.settleWaiting).
+   */
+  private readonly mine: LRUCache<string, { dk: string; json: string }>;
   /** Devices whose session was handed over from here, to whom (work signals that still come here go on). */
   private readonly movedTo: LRUCache<string, string>;
   /** Sessions asked for, by id. */
@@ -82,6 +86,7 @@ export class RedisSessionState implements SessionState {
     this.wakes = new LRUCache({ max: 10_000, ttl: this.wakeMs });
     this.movedTo = new LRUCache({ max: 10_000, ttl: 2 * sessionTimeoutMs });
     this.unknown = new LRUCache({ max: 10_000, ttl: 2 * sessionTimeoutMs });
+    this.mine = new LRUCache({ max: 100_000, ttl: 2 * sessionTimeoutMs });
   }
 
   async start(signals: SessionSignals): Promise<void> {
@@ -92,6 +97,7 @@ export class RedisSessionState implements SessionState {
     await this.bus.on(ch('hand'), (m) => void this.onAsked(String(m.sid), String(m.to)));
     await this.bus.on(ch('took', this.instanceId), (m) => this.onHanded(String(m.sid), m.session as Handed | undefined));
     await this.bus.on(ch('sup', this.instanceId), (m) => this.onSuperseded(String(m.sid)));
+    await this.bus.on(ch('dead'), (m) => void this.onInstanceDead(String(m.instance)).catch(() => undefined));
   }
 
   async close(): Promise<void> {
@@ -223,7 +229,7 @@ export class RedisSessionState implements SessionState {
     // (wakeLock()); the credentials RPCs, queued inside a session, have no caller here.
     const mine = q.origin === this.instanceId;
     const json = JSON.stringify(q);
-    if (mine) this.mine.set(q.id, { dk: q.deviceKey, json });
+    if (mine) this.mine.set(q.id, { dk: q.deviceKey, json }, { ttl: Math.max(0, q.deadline - Date.now()) + 2 * this.sessionTimeoutMs });
     this.mark(q.deviceKey);
     const { lease, woken } = await this.q.enqueue(q.deviceKey, json, front, mine ? this.instanceId : '', this.wakeMs);
     const at = lease.indexOf('@');
@@ -320,6 +326,37 @@ export class RedisSessionState implements SessionState {
     void h.busy.then(() => {
       const gone = this.drop(sid);
       if (gone) this.signals?.superseded?.(gone.rec);
+    });
+  }
+
+  /**
+   * A takeover declared `dead` stopped (Cluster). RPCs a caller here waits for that a session
+   * of that instance had claimed (gone from the queue; the device's lease names a session there)
+   * are lost with it: their callers hear it now rather than at the deadline plus two session
+   * timeouts. One pipelined round trip per waiting RPC, only on a takeover.
+   */
+  private async onInstanceDead(dead: string): Promise<void> {
+    const waiting = [...this.mine.entries()];
+    if (waiting.length === 0) return;
+    const p = this.store.redis.pipeline();
+    for (const [, m] of waiting) p.lpos(this.q.queue(m.dk), m.json).get(this.q.lease(m.dk));
+    const r = (await p.exec()) ?? [];
+    waiting.forEach(([id, m], i) => {
+      const pos = r[2 * i]?.[1];
+      const lease = String(r[2 * i + 1]?.[1] ?? '');
+      const at = lease.indexOf('@');
+      if (pos !== null || at <= 0 || lease.slice(at + 1) !== dead) return;
+      const rpc = parseQueued(m.json);
+      const method = rpc?.rpc.method ?? 'GetParameterValues';
+      this.mine.delete(id);
+      this.signals?.result({
+        id,
+        error: {
+          reason: 'session-ended',
+          message: `the proxy instance ${dead} serving the CWMP session of device ${m.dk} stopped with ${method} in flight; it may have been carried out`,
+          detail: { lost: 'shutdown', method },
+        },
+      });
     });
   }
 
