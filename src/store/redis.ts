@@ -330,7 +330,9 @@ export class RedisStore implements Store {
     this.sealing = opts.secrets ?? PLAIN_SECRETS;
     const ttl = opts.deviceCacheTtlMs ?? 1000;
     this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
-    this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
+    // Endpoint ID -> device key changes only when a device is deleted and its ID given to another:
+    // kept longer than the records, and checked against the record read through it.
+    this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 100_000, ttl: Math.max(ttl, 600_000) }) : null;
     this.log = opts.log ?? (() => undefined);
 
     this.redis = new Redis(opts.url, {
@@ -531,6 +533,11 @@ export class RedisStore implements Store {
     const key = this.byEid?.get(endpointId);
     const hit = key !== undefined ? this.devices?.get(key) : undefined;
     if (hit && hit.endpointId === endpointId) return structuredClone(hit);
+    if (key !== undefined && !hit) {
+      // The record only (one HGETALL, no script), while it still names this Endpoint ID.
+      const d = await this.getDevice(key);
+      if (d && d.endpointId === endpointId) return d;
+    }
     const res = await this.run(DEVICE_BY_EID, [this.key('eid', endpointId)], [this.prefix]);
     if (!isStringArray(res) || res.length === 0) return null;
     const [deviceKey, ...flat] = res;
