@@ -171,13 +171,12 @@ export class Cluster {
     // takeover after the lock expires finds nothing left to do.
     const lock = await r.set(this.k('takeover', dead), this.instanceId, 'PX', 30_000, 'NX');
     if (lock !== 'OK') return;
+    // Callers on every instance waiting for RPCs a session there had claimed (redis-session-state.ts).
+    if (!self) this.bus.publish(this.k('ch', 'dead'), { instance: dead });
     // 1. RPCs still queued for callers that are gone: not sent, so dropped (answered in 2).
     // Found by their origin in the devices' queues (a takeover is rare; an index per instance
-    // would cost two Redis commands per RPC); `io:<id>` is what earlier versions kept instead.
-    let dropped = 0;
-    const queued = (await this.store.listAllQueuedRpcs()).filter((q) => q.origin === dead).map((q) => q.id);
-    for (const id of new Set([...queued, ...(await r.smembers(this.k('io', dead)))])) if (await this.store.unqueueRpc(id)) dropped++;
-    await r.del(this.k('io', dead));
+    // would cost two Redis commands per RPC).
+    const dropped = await this.store.unqueueWhere((q) => q.origin === dead);
     // 2. USP requests it took and never answered: each gets an Error, exactly once (this lock).
     // Claimed in one step: an instance that was only stalled finds its entry gone and drops its
     // own answer (RedisCoordination.requestAnswered), so the request gets this one only.

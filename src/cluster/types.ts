@@ -12,6 +12,8 @@ export interface ClusterStore extends Store {
   key(...parts: string[]): string;
   /** Removes a queued RPC only if no session has claimed it yet. */
   unqueueRpc(id: string): Promise<boolean>;
+  /** Removes the queued (unclaimed) RPCs `which` selects; returns how many. */
+  unqueueWhere(which: (q: QueuedRpc) => boolean): Promise<number>;
   getQueuedRpc(id: string): Promise<QueuedRpc | null>;
   adoptPendingNotifies(fromOwner: string): Promise<PendingNotify[]>;
   adoptRequests(fromOwner: string): Promise<StoredRow[]>;

@@ -40,6 +40,10 @@ export interface SessionSignals {
   result(m: RpcResultMessage): void;
   /** An RPC was queued for a device whose session this instance serves (it may be lingering). */
   work(deviceKey: string): void;
+  /** A session this instance served was handed over to another instance (its timers are not ours now). */
+  moved?(sessionId: string): void;
+  /** A new Inform on another instance replaced a session this instance served (as it was). */
+  superseded?(session: SessionRecord): void;
 }
 
 export interface SessionState {
@@ -53,7 +57,8 @@ export interface SessionState {
 
   /** Stores a new session; the device's previous one, if any, is removed with its RPC in flight and returned. */
   open(session: SessionRecord): Promise<{ previous: SessionRecord | null; queued: number }>;
-  load(sessionId: string): Promise<SessionRecord | null>;
+  /** `post`: for a CPE's POST (several instances: it may take the session over from the instance serving it). */
+  load(sessionId: string, post?: boolean): Promise<SessionRecord | null>;
   /** Writes one step if the session's seq is still `expectSeq`. */
   apply(sessionId: string, expectSeq: number, write: SessionWrite): Promise<ApplyResult>;
 

@@ -153,6 +153,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     await this.state.start({
       result: (m) => this.onResult(m),
       work: (deviceKey) => this.workWaiters.get(deviceKey)?.(),
+      moved: (sid) => this.dropLocal(sid),
+      superseded: (s) => {
+        this.dropLocal(s.id);
+        void this.perform(s, step(s, { kind: 'superseded' }, this.machine).effects, null, 0)?.catch(() => undefined);
+      },
     });
   }
 
@@ -206,7 +211,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   private async sessionOf(sessionId: string | null, connection: object): Promise<SessionRecord | null> {
-    const s = sessionId && SESSION_ID.test(sessionId) ? await this.state.load(sessionId) : null;
+    const s = sessionId && SESSION_ID.test(sessionId) ? await this.state.load(sessionId, true) : null;
     // Behind a load balancer the TCP connection says nothing about the CPE: only the cookie does.
     if (s || this.sharedSessions) return s;
     const b = this.connections.get(connection);

@@ -12,9 +12,9 @@
  *   P eid:<endpointId>    STRING deviceKey
  *   P devs                ZSET deviceKeys, score 0 (lexical order = SQLite ORDER BY device_key)
  *   P types:<modelKey>    HASH name -> xsd type
- *   P rpc:<id>            STRING JSON QueuedRpc (queued; a cluster session moves it into s:<sid> when it claims it)
- *   P q:<deviceKey>       LIST ids, FIFO
- *   P qdevs               SET deviceKeys whose q: list is non-empty
+ *   P q:<deviceKey>       LIST JSON QueuedRpc, FIFO (a cluster session takes its head with LPOP,
+ *                         src/cluster/lease-queue.ts; an RPC is found by id by scanning the lists:
+ *                         only the admin API, a takeover and tests do, never a Get)
  *   P sub:<agentEid>      HASH instance -> JSON values;  P subagents SET
  *   P req:<agentEid>      HASH instance -> JSON values;  P reqagents SET;  P reqown:<owner> SET "<agentEid>|<instance>"
  *   P imap:<deviceKey>    STRING JSON instance map
@@ -72,8 +72,6 @@ export interface RedisStoreOptions {
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
 const SCAN_CHUNK = 500;
-/** Keys per MGET when reading many queued RPCs. */
-const MGET_CHUNK = 1000;
 
 // --- Lua ---------------------------------------------------------------------------------------
 // Scripts build some keys from ARGV (the prefix) because the key depends on stored data (an
@@ -124,34 +122,6 @@ if not k then return false end
 local h = redis.call('HGETALL', ARGV[1] .. 'dev:' .. k)
 table.insert(h, 1, k)
 return h`);
-
-/** KEYS rpc:<id>, q:<deviceKey>, qdevs; ARGV json, id, deviceKey. Duplicate ids fail (SQLite's UNIQUE). */
-const ADD_RPC = lua(`
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  return redis.error_reply('UNIQUE constraint failed: queued RPC id ' .. ARGV[2] .. ' exists')
-end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[3])
-return 1`);
-
-/**
- * KEYS rpc:<id>, qdevs; ARGV id, prefix, mode. mode 'any' (removeQueuedRpc): delete the RPC,
- * queued or in flight. mode 'queued' (unqueueRpc): delete only when it was still in its device's
- * list, i.e. no instance has claimed it. Returns 1 when it deleted.
- */
-const REMOVE_RPC = lua(`
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local ok, q = pcall(cjson.decode, v)
-local removed = 0
-if ok and type(q) == 'table' and type(q.deviceKey) == 'string' then
-  local list = ARGV[2] .. 'q:' .. q.deviceKey
-  removed = redis.call('LREM', list, 0, ARGV[1])
-  if redis.call('LLEN', list) == 0 then redis.call('SREM', KEYS[2], q.deviceKey) end
-end
-if ARGV[3] == 'queued' and removed == 0 then return 0 end
-redis.call('DEL', KEYS[1])
-return 1`);
 
 /**
  * KEYS row hash, index set[, owner set]; ARGV field, agentEid[, owner member]. Deletes a row and
@@ -360,7 +330,9 @@ export class RedisStore implements Store {
     this.sealing = opts.secrets ?? PLAIN_SECRETS;
     const ttl = opts.deviceCacheTtlMs ?? 1000;
     this.devices = ttl > 0 ? new LRUCache<string, DeviceRecord>({ max: 10_000, ttl }) : null;
-    this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 10_000, ttl }) : null;
+    // Endpoint ID -> device key changes only when a device is deleted and its ID given to another:
+    // kept longer than the records, and checked against the record read through it.
+    this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 100_000, ttl: Math.max(ttl, 600_000) }) : null;
     this.log = opts.log ?? (() => undefined);
 
     this.redis = new Redis(opts.url, {
@@ -463,12 +435,10 @@ export class RedisStore implements Store {
       m.set(this.key('eid', d.endpointId), to);
       m.zrem(this.key('devs'), from);
       m.zadd(this.key('devs'), 0, to);
-      const ids = await this.redis.lrange(this.key('q', from), 0, -1);
-      if (ids.length) {
-        m.rename(this.key('q', from), this.key('q', to));
-        m.srem(this.key('qdevs'), from);
-        m.sadd(this.key('qdevs'), to);
-        for (const q of await this.loadRpcs(ids)) m.set(this.key('rpc', q.id), JSON.stringify({ ...q, deviceKey: to }), 'KEEPTTL');
+      const queued = await this.listQueuedRpcs(from);
+      if (queued.length) {
+        m.del(this.key('q', from));
+        m.rpush(this.key('q', to), ...queued.map((q) => JSON.stringify({ ...q, deviceKey: to })));
       }
       for (const k of [
         ['imap', from],
@@ -519,8 +489,8 @@ export class RedisStore implements Store {
   async deleteDevice(deviceKey: string): Promise<boolean> {
     this.forget(deviceKey);
     const d = this.toDevice(deviceKey, await this.redis.hgetall(this.key('dev', deviceKey)));
-    for (const r of await this.listQueuedRpcs(deviceKey)) await this.removeQueuedRpc(r.id);
     const m = this.redis.multi();
+    m.del(this.key('q', deviceKey));
     m.del(this.key('dev', deviceKey), this.key('imap', deviceKey), this.key('learned', `device:${deviceKey}`), this.key('learned', `transfer:${deviceKey}`));
     m.zrem(this.key('devs'), deviceKey);
     for (const t of await this.getTags(deviceKey)) m.srem(this.key('tag', t), deviceKey);
@@ -563,6 +533,11 @@ export class RedisStore implements Store {
     const key = this.byEid?.get(endpointId);
     const hit = key !== undefined ? this.devices?.get(key) : undefined;
     if (hit && hit.endpointId === endpointId) return structuredClone(hit);
+    if (key !== undefined && !hit) {
+      // The record only (one HGETALL, no script), while it still names this Endpoint ID.
+      const d = await this.getDevice(key);
+      if (d && d.endpointId === endpointId) return d;
+    }
     const res = await this.run(DEVICE_BY_EID, [this.key('eid', endpointId)], [this.prefix]);
     if (!isStringArray(res) || res.length === 0) return null;
     const [deviceKey, ...flat] = res;
@@ -712,20 +687,24 @@ export class RedisStore implements Store {
   // --- queued RPCs ------------------------------------------------------------------------------
 
   async addQueuedRpc(q: QueuedRpc): Promise<void> {
-    await this.run(ADD_RPC, [this.key('rpc', q.id), this.key('q', q.deviceKey), this.key('qdevs')], [JSON.stringify(q), q.id, q.deviceKey]);
+    // Ids are unique (SQLite's UNIQUE): checked by a scan, as only the one-instance port (tests)
+    // adds here; a cluster instance pushes to the list itself (src/cluster/lease-queue.ts).
+    if (await this.findQueued((x) => x.id === q.id)) throw new Error(`UNIQUE constraint failed: queued RPC id ${q.id} exists`);
+    await this.redis.rpush(this.key('q', q.deviceKey), JSON.stringify(q));
   }
 
   async markQueuedRpcSent(id: string, at: number): Promise<void> {
-    // Read and written here, not in Lua: cjson would turn an empty list of the RPC into {}. The RPC
-    // is claimed by the one session sending it, so nothing else writes it meanwhile.
-    const key = this.key('rpc', id);
-    const raw = await this.redis.get(key);
-    const q = raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);
-    if (q) await this.redis.set(key, JSON.stringify({ ...q, sentAt: at }), 'KEEPTTL', 'XX');
+    const found = await this.findQueued((x) => x.id === id);
+    if (!found) return;
+    const { raw, q } = found[0]!;
+    // In place: LSET at the entry's index while it is still there (nothing else writes it: the one-instance port).
+    const list = this.key('q', q.deviceKey);
+    const i = (await this.redis.lrange(list, 0, -1)).indexOf(raw);
+    if (i >= 0) await this.redis.lset(list, i, JSON.stringify({ ...q, sentAt: at }));
   }
 
   async listQueuedRpcs(deviceKey: string): Promise<QueuedRpc[]> {
-    return this.loadRpcs(await this.redis.lrange(this.key('q', deviceKey), 0, -1));
+    return this.parseRpcs(deviceKey, await this.redis.lrange(this.key('q', deviceKey), 0, -1));
   }
 
   /**
@@ -735,22 +714,13 @@ export class RedisStore implements Store {
    * entry sorts at the latest createdAt seen so far in its list.
    */
   async listAllQueuedRpcs(): Promise<QueuedRpc[]> {
-    const devices = (await this.redis.smembers(this.key('qdevs'))).sort(byteCompare);
-    if (devices.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const d of devices) p.lrange(this.key('q', d), 0, -1);
-    const lists = (await execAll(p)) as string[][];
-    const rpcs = await this.loadRpcs(lists.flat());
     const ranked: Array<{ at: string; q: QueuedRpc }> = [];
-    let device: string | null = null;
-    let latest = '';
-    for (const q of rpcs) {
-      if (q.deviceKey !== device) {
-        device = q.deviceKey;
-        latest = '';
+    for (const [, rpcs] of await this.allQueues()) {
+      let latest = '';
+      for (const { q } of rpcs) {
+        if (q.createdAt > latest) latest = q.createdAt;
+        ranked.push({ at: latest, q });
       }
-      if (q.createdAt > latest) latest = q.createdAt;
-      ranked.push({ at: latest, q });
     }
     // Array.prototype.sort is stable: equal keys keep device order and per-device FIFO.
     ranked.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
@@ -758,33 +728,64 @@ export class RedisStore implements Store {
   }
 
   async removeQueuedRpc(id: string): Promise<boolean> {
-    return (await this.run(REMOVE_RPC, [this.key('rpc', id), this.key('qdevs')], [id, this.prefix, 'any'])) === 1;
+    return this.unqueueRpc(id);
   }
 
   /** Cluster: deletes an RPC only while it is still queued (true); a claimed or unknown one is left alone (false). */
   async unqueueRpc(id: string): Promise<boolean> {
-    return (await this.run(REMOVE_RPC, [this.key('rpc', id), this.key('qdevs')], [id, this.prefix, 'queued'])) === 1;
+    return (await this.unqueueWhere((q) => q.id === id)) > 0;
   }
 
-  /** Cluster: a queued RPC by id (one a session claimed is in that session's hash, src/cluster/scripts.ts). */
+  /** Cluster: deletes the queued RPCs `which` selects (a takeover: those of a dead instance); returns how many. */
+  async unqueueWhere(which: (q: QueuedRpc) => boolean): Promise<number> {
+    let n = 0;
+    for (const { raw, q } of (await this.findQueued(which, true)) ?? []) n += await this.redis.lrem(this.key('q', q.deviceKey), 1, raw);
+    return n;
+  }
+
+  /** Cluster: a queued RPC by id (one a session claimed is in that session's instance, src/cluster/). */
   async getQueuedRpc(id: string): Promise<QueuedRpc | null> {
-    const raw = await this.redis.get(this.key('rpc', id));
-    return raw === null ? null : this.parse(raw, `rpc:${id}`, isQueuedRpc);
+    return (await this.findQueued((x) => x.id === id))?.[0]?.q ?? null;
   }
 
-  private async loadRpcs(ids: readonly string[]): Promise<QueuedRpc[]> {
-    if (ids.length === 0) return [];
+  /** The queued RPCs `which` selects, as stored (the first only, unless `all`); null when none. */
+  private async findQueued(which: (q: QueuedRpc) => boolean, all = false): Promise<Array<{ raw: string; q: QueuedRpc }> | null> {
+    const out: Array<{ raw: string; q: QueuedRpc }> = [];
+    for (const [, rpcs] of await this.allQueues()) {
+      for (const x of rpcs) {
+        if (!which(x.q)) continue;
+        out.push(x);
+        if (!all) return out;
+      }
+    }
+    return out.length ? out : null;
+  }
+
+  /** Every device's queue (SCAN of P q:*), devices in byte order. */
+  private async allQueues(): Promise<Array<[string, Array<{ raw: string; q: QueuedRpc }>]>> {
+    const head = this.key('q', '');
+    const pattern = `${head.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const devices: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) devices.push(k.slice(head.length));
+    } while (cursor !== '0');
+    devices.sort(byteCompare);
+    if (devices.length === 0) return [];
     const p = this.redis.pipeline();
-    for (let i = 0; i < ids.length; i += MGET_CHUNK) p.mget(ids.slice(i, i + MGET_CHUNK).map((id) => this.key('rpc', id)));
-    const values = ((await execAll(p)) as Array<Array<string | null>>).flat();
+    for (const d of devices) p.lrange(this.key('q', d), 0, -1);
+    const lists = (await execAll(p)) as string[][];
+    return devices.map((d, i) => [d, (lists[i] ?? []).flatMap((raw) => this.parseRpcs(d, [raw]).map((q) => ({ raw, q })))]);
+  }
+
+  private parseRpcs(deviceKey: string, raws: readonly string[]): QueuedRpc[] {
     const out: QueuedRpc[] = [];
-    ids.forEach((id, i) => {
-      const raw = values[i];
-      // Gone: removed between the list read and this one (or never written); not an error.
-      if (typeof raw !== 'string') return;
-      const q = this.parse(raw, `rpc:${id}`, isQueuedRpc);
+    for (const raw of raws) {
+      const q = this.parse(raw, `q:${deviceKey}`, isQueuedRpc);
       if (q) out.push(q);
-    });
+    }
     return out;
   }
 

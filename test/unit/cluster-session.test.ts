@@ -223,3 +223,53 @@ test('a dropped connection is reported by the instance holding it; the origin el
   await new Promise((r) => setTimeout(r, 60)); // a's grace runs out on a session that moved on
   assert.equal(await a.engine.inSession(KEY('S5')), false);
 });
+
+test('the instance holding a session stops: a POST elsewhere is refused after the handover wait; a caller elsewhere hears of its claimed RPC at the takeover', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair();
+  const s0 = (await a.engine.handle({ envelope: env(inform('S6', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+  const p = b.engine.enqueue(KEY('S6'), { method: 'Reboot', commandKey: 'dead' });
+  for (let i = 0; i < 100 && a.cr.calls.length + b.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const s = (await a.engine.handle({ envelope: env(inform('S6', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const rpc = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+  assert.equal(rpc.body.method, 'Reboot');
+  // a stops (its bus too: nobody hands the session over).
+  await a.bus.close();
+  await a.engine.close();
+  const late = await b.engine.handle({ envelope: env({ method: 'RebootResponse' }, rpc.id!), sessionId: s, connection: {} });
+  assert.equal(late.status, 400, 'the session was lost with its instance: the CPE starts a new one');
+  // The takeover's signal: the Reboot a's session had claimed is reported lost, naming a.
+  b.bus.publish(b.store.key('ch', 'dead'), { instance: 'a' });
+  await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.reason === 'session-ended' && /instance a /.test(e.message));
+});
+
+test('Redis commands of an RPC to an idle device, one instance: enqueue, Inform, empty POST, answer (no Lua)', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a } = await pair();
+  const calls = async (): Promise<Map<string, number>> => {
+    const info = await a.store.redis.info('commandstats');
+    return new Map([...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  };
+  const round = async (): Promise<void> => {
+    const p = a.engine.enqueue(KEY('S7'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] });
+    for (let i = 0; i < 100 && a.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    a.cr.calls.length = 0;
+    const s = (await a.engine.handle({ envelope: env(inform('S7', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+    const rpc = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+    assert.equal((await a.engine.handle({ envelope: env(gpvResponse('7'), rpc.id!), sessionId: s, connection: {} })).status, 204);
+    assert.equal((await p).kind, 'response');
+  };
+  const s0 = (await a.engine.handle({ envelope: env(inform('S7', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+  await round(); // types learned, device cached
+  const before = await calls();
+  await round();
+  const after = await calls();
+  const used: Record<string, number> = {};
+  for (const [c, n] of after) if (c !== 'info' && n - (before.get(c) ?? 0) > 0) used[c] = n - (before.get(c) ?? 0);
+  t.diagnostic(JSON.stringify(used));
+  assert.equal(used.evalsha ?? 0, 0, 'no script on the way');
+  // enqueue RPUSH + SET NX GET; Inform SET GET + LLEN, the Inform's HSET; the claim LPOP; the end DEL + LPOP.
+  assert.deepEqual(used, { rpush: 1, set: 2, llen: 1, hset: 1, lpop: 2, del: 1 });
+});

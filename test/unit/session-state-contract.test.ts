@@ -227,19 +227,11 @@ contract('Redis', async () => {
   );
   // Counting the RPCs still queued after a claim, as with acs.holdRequests (its only reader).
   const state = new RedisSessionState(store, bus, 'a', 5000, true);
-  // A queued RPC record: its JSON under P rpc:<id>; one in flight: its JSON in its session's hash (infj).
+  // Queued RPCs are their JSON in the device's list; the one in flight is held by the session's instance.
   const stored = async (dk: string): Promise<string[]> => {
-    const json = [
-      ...(await Promise.all((await store.redis.keys(store.key('rpc', '*'))).map((k) => store.redis.get(k)))),
-      ...(await Promise.all((await store.redis.keys(store.key('s', '*'))).map((k) => store.redis.hget(k, 'infj')))),
-    ];
-    const ids: string[] = [];
-    for (const j of json) {
-      if (!j) continue;
-      const q = JSON.parse(j) as QueuedRpc;
-      if (q.deviceKey === dk) ids.push(q.id);
-    }
-    return ids.sort();
+    const ids = (await store.listQueuedRpcs(dk)).map((q) => q.id);
+    const inflight = state.inflightOf(dk);
+    return (inflight ? [...ids, inflight] : ids).sort();
   };
   return { state, stored };
 });

@@ -16,7 +16,7 @@ import type { DeviceRecord, PendingNotify, QueuedRpc, Store, StoredRow } from '.
 import { device, rpc } from '../helpers/store-fixtures.js';
 import { deviceKeyOf, legacyDeviceKeyOf } from '../../src/cwmp/device-id.js';
 import { randomBytes } from 'node:crypto';
-import { SessionScripts } from '../../src/cluster/scripts.js';
+import { LeaseQueue } from '../../src/cluster/lease-queue.js';
 import { secretCodec } from '../../src/store/secrets.js';
 
 function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify {
@@ -33,20 +33,10 @@ function notify(msgId: string, over: Partial<PendingNotify> = {}): PendingNotify
 
 const ids = (rows: ReadonlyArray<{ id: string }>): string[] => rows.map((r) => r.id);
 
-/**
- * The ACS's turn in a CWMP session on the shared store (src/cluster/scripts.ts): the device's next
- * queued RPC is claimed as the session's RPC in flight. Each call is its own session; the device's
- * lease is dropped after it so that the next call does not end this one (and its in-flight RPC).
- */
-async function claimNextQueuedRpc(s: RedisStore, deviceKey: string, inflightTtlMs: number): Promise<QueuedRpc | null> {
-  const scripts = new SessionScripts(s.redis, s.key(''));
-  const sid = randomBytes(16).toString('hex');
-  const sessionTtl = Math.max(1, Math.floor(inflightTtlMs / 2)); // the in-flight record lives two session timeouts
-  await scripts.open(sid, s.owner, sessionTtl, deviceKey, '1-0', 'model', 'eid');
-  // The empty POST: the ACS's turn, ending the session if nothing is queued.
-  const r = await scripts.apply(sid, s.owner, sessionTtl, 1, true, false, 'end', false);
-  await s.redis.del(s.key('lease', deviceKey));
-  return r[0] === 'ok' && r[3] === 'claimed' ? (JSON.parse(r[4]!) as QueuedRpc) : null;
+/** The ACS's turn in a CWMP session on the shared store (src/cluster/lease-queue.ts): the device's queue head is taken. */
+async function claimNextQueuedRpc(s: RedisStore, deviceKey: string): Promise<QueuedRpc | null> {
+  const json = await new LeaseQueue(s.redis, s.key('')).pop(deviceKey);
+  return json ? (JSON.parse(json) as QueuedRpc) : null;
 }
 const byMsgId = (a: PendingNotify, b: PendingNotify): number => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0);
 const rowKeys = (rows: readonly StoredRow[]): string[] => rows.map((r) => `${r.agentEid}|${r.instance}`);
@@ -660,9 +650,7 @@ function clusterSurface(): void {
         `eid:${d.endpointId}`,
         'devs',
         'types:m',
-        'rpc:r1',
         `q:${d.deviceKey}`,
-        'qdevs',
         'sub:os::A',
         'subagents',
         'req:os::A',
@@ -683,9 +671,10 @@ function clusterSurface(): void {
     assert.ok(!('lastInform' in rec) && !('connectionRequestUrl' in rec) && !('lastInformEvents' in rec));
     assert.equal(await s.redis.get(s.key('eid', d.endpointId)), d.deviceKey);
     assert.deepEqual(await s.redis.zrange(s.key('devs'), 0, -1, 'WITHSCORES'), [d.deviceKey, '0']);
-    assert.deepEqual(JSON.parse((await s.redis.get(s.key('rpc', 'r1')))!), rpc('r1', d.deviceKey, 1));
-    assert.deepEqual(await s.redis.lrange(s.key('q', d.deviceKey), 0, -1), ['r1']);
-    assert.deepEqual(await s.redis.smembers(s.key('qdevs')), [d.deviceKey]);
+    assert.deepEqual(
+      (await s.redis.lrange(s.key('q', d.deviceKey), 0, -1)).map((j) => JSON.parse(j) as QueuedRpc),
+      [rpc('r1', d.deviceKey, 1)],
+    );
     assert.deepEqual(await s.redis.smembers(s.key('reqown', 'me')), ['os::A|2']);
     assert.equal(await s.redis.hget(s.key('types', 'm'), 'Device.A'), 'xsd:int');
     const pn = JSON.parse((await s.redis.hget(s.key('pn', 'me'), 'm1'))!) as Record<string, unknown>;
@@ -695,10 +684,7 @@ function clusterSurface(): void {
     await s.removeQueuedRpc('r1');
     await s.deleteSubscription('os::A', 1);
     await s.deleteRequest('os::A', 2);
-    assert.equal(
-      await s.redis.exists(s.key('q', d.deviceKey), s.key('qdevs'), s.key('rpc', 'r1'), s.key('subagents'), s.key('reqagents'), s.key('reqown', 'me')),
-      0,
-    );
+    assert.equal(await s.redis.exists(s.key('q', d.deviceKey), s.key('subagents'), s.key('reqagents'), s.key('reqown', 'me')), 0);
   });
 
   it('origin and linger survive; getQueuedRpc', async (t) => {
@@ -710,55 +696,48 @@ function clusterSurface(): void {
     assert.equal(await s.getQueuedRpc('none'), null);
   });
 
-  it('a session claims the next queued RPC: FIFO, skips removed ids, moves the record into the session', async (t) => {
+  it('a session claims the next queued RPC: FIFO, removed ones skipped; lease, wake lock and the end of a session', async (t) => {
     const s = group(t)();
     for (let i = 1; i <= 4; i++) await s.addQueuedRpc(rpc(`c${i}`, 'D', i));
     await s.addQueuedRpc(rpc('other', 'E', 9));
     assert.equal(await s.removeQueuedRpc('c1'), true);
-    // A list entry whose RPC vanished (e.g. expired) is skipped too.
-    await s.redis.del(s.key('rpc', 'c2'));
+    assert.equal(await s.unqueueWhere((q) => q.id === 'c2'), 1);
 
-    const first = await claimNextQueuedRpc(s, 'D', 60_000);
+    const first = await claimNextQueuedRpc(s, 'D');
     assert.deepEqual(first, rpc('c3', 'D', 3));
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['c4']);
-    // In flight, its JSON lives in the session hash (and expires with it), no longer by id: a
-    // queued-only removal leaves it alone.
+    // Claimed, it is held by its session's instance: a queued-only removal leaves it alone.
     assert.equal(await s.getQueuedRpc('c3'), null);
     assert.equal(await s.unqueueRpc('c3'), false);
     assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['c4', 'other']);
-    // An RPC queued by a cluster instance (the session scripts' enqueue) expires two session
-    // timeouts after its deadline while queued.
-    const scripts = new SessionScripts(s.redis, s.key(''));
-    await scripts.enqueue('t1', 'T', JSON.stringify(rpc('t1', 'T', 1)), false, s.owner, 60_000, 0);
-    const ttl = await s.redis.pttl(s.key('rpc', 't1'));
-    assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl}`);
-    assert.deepEqual(await claimNextQueuedRpc(s, 'T', 60_000), rpc('t1', 'T', 1));
-    assert.equal(await s.redis.exists(s.key('rpc', 't1')), 0);
 
-    // A session claims the device's last RPC (no count asked: no LLEN, the device stays in qdevs),
-    // takes its answer from the session hash, finds the queue empty and takes the device out.
-    await scripts.open('sD', s.owner, 30_000, 'D', '1-0', 'model', 'eid');
-    const claimed = await scripts.apply('sD', s.owner, 30_000, 1, true, false, 'end', false);
-    assert.deepEqual([claimed[3], JSON.parse(claimed[4]!), claimed[5]], ['claimed', rpc('c4', 'D', 4), '-1']);
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 1);
-    const answered = await scripts.apply('sD', s.owner, 30_000, 2, true, true, 'end', false);
-    assert.deepEqual([answered[1], JSON.parse(answered[2]!), answered[3]], ['1', rpc('c4', 'D', 4), 'empty']);
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0, 'device leaves qdevs once its session finds the queue empty');
-    assert.equal(await claimNextQueuedRpc(s, 'D', 60_000), null);
-    // Counted (cwmp:HoldRequests), the claim that empties the list takes the device out at once.
-    await scripts.enqueue('h1', 'H', JSON.stringify(rpc('h1', 'H', 1)), false, s.owner, 60_000, 0);
-    await scripts.open('sH', s.owner, 30_000, 'H', '1-0', 'model', 'eid');
-    const counted = await scripts.apply('sH', s.owner, 30_000, 1, true, false, 'end', false, '', true);
-    assert.deepEqual([counted[3], counted[5]], ['claimed', '0']);
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'H'), 0);
-    assert.equal(await claimNextQueuedRpc(s, 'nobody', 60_000), null);
+    // A caller's enqueue takes the wake lock of a device with no lease, in the same round trip.
+    const lq = new LeaseQueue(s.redis, s.key(''));
+    assert.deepEqual(await lq.enqueue('T', JSON.stringify(rpc('t1', 'T', 1)), false, 'inst-a', 5000), { lease: '', woken: true });
+    assert.deepEqual(await lq.enqueue('T', JSON.stringify(rpc('t2', 'T', 2)), false, 'inst-b', 5000), { lease: '@inst-a', woken: false });
+    // The session opens: its lease replaces the wake lock; the count is what it will claim.
+    assert.deepEqual(await lq.open('T', 'sid1', 'inst-c', 30_000), { previous: '@inst-a', queued: 2 });
+    assert.deepEqual(await lq.enqueue('T', JSON.stringify(rpc('t3', 'T', 3)), true, 'inst-a', 5000), { lease: 'sid1@inst-c', woken: false });
+    assert.deepEqual(await claimNextQueuedRpc(s, 'T'), rpc('t3', 'T', 3), 'a front RPC first');
+    assert.deepEqual(await lq.popCount('T'), { json: JSON.stringify(rpc('t1', 'T', 1)), left: 1 });
+    // Its end drops the lease, then takes what is left (the session goes on with it).
+    assert.deepEqual(await lq.end('T', true), { json: JSON.stringify(rpc('t2', 'T', 2)), queued: 0 });
+    assert.equal(await s.redis.exists(lq.lease('T')), 0);
+    assert.deepEqual(await lq.end('T', false), { json: '', queued: 0 });
+    assert.equal(await lq.unqueue('T', JSON.stringify(rpc('t2', 'T', 2))), false, 'claimed');
+    await lq.requeue('T', [JSON.stringify(rpc('t4', 'T', 4)), JSON.stringify(rpc('t5', 'T', 5))]);
+    assert.deepEqual(ids(await s.listQueuedRpcs('T')), ['t4', 't5']);
+    assert.deepEqual(await lq.state('T'), { lease: '', queued: 2 });
+    assert.equal(await lq.wakeLock('T', 'inst-a', 5000), true);
+    assert.equal(await lq.wakeLock('T', 'inst-b', 5000), false);
+    assert.equal(await claimNextQueuedRpc(s, 'nobody'), null);
 
     // Two instances claiming at once never get the same RPC.
     for (let i = 0; i < 50; i++) await s.addQueuedRpc(rpc(`p${i}`, 'P', i));
     const t2 = group(t)('owner-2');
     const drain = async (st: RedisStore): Promise<string[]> => {
       const got: string[] = [];
-      for (let q = await claimNextQueuedRpc(st, 'P', 60_000); q; q = await claimNextQueuedRpc(st, 'P', 60_000)) got.push(q.id);
+      for (let q = await claimNextQueuedRpc(st, 'P'); q; q = await claimNextQueuedRpc(st, 'P')) got.push(q.id);
       return got;
     };
     const [a, b] = await Promise.all([drain(s), drain(t2)]);
@@ -774,10 +753,10 @@ function clusterSurface(): void {
     assert.equal(await s.unqueueRpc('u2'), true);
     assert.equal(await s.getQueuedRpc('u2'), null);
     assert.equal(await s.unqueueRpc('u2'), false);
-    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 30_000), rpc('u1', 'D', 1));
+    assert.deepEqual(await claimNextQueuedRpc(s, 'D'), rpc('u1', 'D', 1));
     assert.equal(await s.unqueueRpc('u1'), false);
     assert.equal(await s.unqueueRpc('u3'), true);
-    assert.equal(await s.redis.sismember(s.key('qdevs'), 'D'), 0);
+    assert.equal(await s.redis.exists(s.key('q', 'D')), 0);
     assert.equal(await s.unqueueRpc('never'), false);
   });
 
@@ -902,7 +881,7 @@ function clusterSurface(): void {
     await b.touchInform(device('SN1').deviceKey, '2024-05-01T10:00:00.000Z', ['1 BOOT'], null);
     assert.equal((await a.getDevice(device('SN1').deviceKey))?.lastInform, '2024-05-01T10:00:00.000Z');
     await a.addQueuedRpc(rpc('q1', 'D', 1));
-    assert.deepEqual(await claimNextQueuedRpc(b, 'D', 10_000), rpc('q1', 'D', 1));
+    assert.deepEqual(await claimNextQueuedRpc(b, 'D'), rpc('q1', 'D', 1));
     await b.putSubscription('os::A', 1, { ID: 'x' });
     assert.equal((await a.listAllSubscriptions()).length, 1);
     await assert.rejects(b.upsertDevice(device('SN2', { endpointId: device('SN1').endpointId })), /UNIQUE/);
@@ -933,14 +912,12 @@ function clusterSurface(): void {
     await s.addQueuedRpc(rpc('g1', 'D', 1));
     await s.addQueuedRpc(rpc('g2', 'D', 2));
     await s.addQueuedRpc(rpc('g3', 'D', 3));
-    await s.redis.set(s.key('rpc', 'g1'), '[[[');
+    await s.redis.lset(s.key('q', 'D'), 0, '[[[');
     assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['g2', 'g3']);
     assert.deepEqual(ids(await s.listAllQueuedRpcs()), ['g2', 'g3']);
-    await s.addQueuedRpc(rpc('g0', 'E', 0));
-    await s.redis.set(s.key('rpc', 'g0'), '{{{');
-    assert.equal(await s.removeQueuedRpc('g0'), true, 'a corrupt RPC can still be removed');
-    assert.deepEqual(await claimNextQueuedRpc(s, 'D', 1000), rpc('g2', 'D', 2), 'an unreadable head is skipped');
-    assert.equal(await s.getQueuedRpc('g1'), null, '... and dropped: it can never be sent');
+    assert.equal(await s.getQueuedRpc('g1'), null);
+    assert.equal(await s.removeQueuedRpc('g2'), true, 'a list with a corrupt entry can still be worked on');
+    assert.deepEqual(ids(await s.listQueuedRpcs('D')), ['g3']);
 
     await s.putSubscription('os::A', 1, { ID: 'ok' });
     await s.redis.hset(s.key('sub', 'os::A'), '2', 'nope', 'x', '{}');
