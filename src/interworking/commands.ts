@@ -185,6 +185,9 @@ export class CwmpCommandRunner implements CommandRunner {
         }
         resolve(null);
       }, this.opts.completionTimeoutMs);
+      // The wait alone must not hold a stopped proxy's process open for its 10 minutes (the running
+      // operation is persisted and picked up again after a restart).
+      timer.unref();
     });
   }
 
