@@ -19,7 +19,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { SessionInput, SessionRecord, SessionWrite } from '../cwmp/session-machine.js';
-import type { ApplyResult, RpcResultMessage, SessionSignals, SessionState } from '../cwmp/session-state.js';
+import { type ApplyResult, isRpcResultMessage, type RpcResultMessage, type SessionSignals, type SessionState } from '../cwmp/session-state.js';
 import type { QueuedRpc } from '../store/types.js';
 import type { ClusterBus } from './bus.js';
 import { LeaseQueue } from './lease-queue.js';
@@ -92,7 +92,8 @@ export class RedisSessionState implements SessionState {
   async start(signals: SessionSignals): Promise<void> {
     this.signals = signals;
     const ch = (...p: string[]): string => this.store.key('ch', ...p);
-    await this.bus.on(ch('res', this.instanceId), (m) => signals.result(m as unknown as RpcResultMessage));
+    // A malformed message (another version, corrupt) is dropped: its caller ends at its deadline.
+    await this.bus.on(ch('res', this.instanceId), (m) => void (isRpcResultMessage(m) && signals.result(m)));
     await this.bus.on(ch('work', this.instanceId), (m) => this.onWork(String(m.deviceKey)));
     await this.bus.on(ch('hand'), (m) => void this.onAsked(String(m.sid), String(m.to)));
     await this.bus.on(ch('took', this.instanceId), (m) => this.onHanded(String(m.sid), m.session as Handed | undefined));

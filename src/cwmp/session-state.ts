@@ -35,6 +35,18 @@ export interface RpcResultMessage {
   error?: { reason: RpcErrorReason; message: string; detail?: RpcErrorDetail };
 }
 
+/**
+ * A result relayed by another instance, as decoded from the bus: one with an id and an outcome or an
+ * error object (a message of another version or a corrupt one is dropped, not trusted).
+ */
+export function isRpcResultMessage(m: unknown): m is RpcResultMessage {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObj(m) || typeof m.id !== 'string') return false;
+  if (m.outcome !== undefined && !(isObj(m.outcome) && typeof m.outcome.kind === 'string')) return false;
+  if (m.error !== undefined && !(isObj(m.error) && typeof m.error.reason === 'string' && typeof m.error.message === 'string')) return false;
+  return m.outcome !== undefined || m.error !== undefined;
+}
+
 /** Signals from other instances (several instances only). */
 export interface SessionSignals {
   result(m: RpcResultMessage): void;

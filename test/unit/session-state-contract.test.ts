@@ -11,7 +11,7 @@ import { ClusterBus } from '../../src/cluster/bus.js';
 import { RedisSessionState } from '../../src/cluster/redis-session-state.js';
 import type { SessionRecord } from '../../src/cwmp/session-machine.js';
 import { MemorySessionState } from '../../src/cwmp/session-state-memory.js';
-import type { SessionState } from '../../src/cwmp/session-state.js';
+import { isRpcResultMessage, type SessionState } from '../../src/cwmp/session-state.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { QueuedRpc } from '../../src/store/types.js';
@@ -234,4 +234,20 @@ contract('Redis', async () => {
     return (inflight ? [...ids, inflight] : ids).sort();
   };
   return { state, stored };
+});
+
+test('an RPC result relayed over the bus is taken only in its shape (id, and an outcome or an error)', () => {
+  assert.equal(isRpcResultMessage({ id: 'r1', outcome: { kind: 'response', response: {} } }), true);
+  assert.equal(isRpcResultMessage({ id: 'r1', error: { reason: 'timeout', message: 'late' } }), true);
+  for (const bad of [
+    null,
+    [],
+    'x',
+    {},
+    { id: 7, outcome: { kind: 'response' } },
+    { id: 'r1' },
+    { id: 'r1', outcome: 'ok' },
+    { id: 'r1', error: { reason: 1, message: '' } },
+  ])
+    assert.equal(isRpcResultMessage(bad), false, JSON.stringify(bad));
 });
