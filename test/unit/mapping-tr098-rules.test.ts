@@ -15,6 +15,7 @@ function device(
   values: Record<string, string>,
   types: Record<string, string> = {},
   writableObjects: readonly string[] = [],
+  build: { now?: () => number; known?: ReadonlySet<string> } = {},
 ): { m: DeviceMapping; values: Map<string, string> } {
   const params = new Map<string, NativeParamInfo>();
   for (const [name] of Object.entries(values)) {
@@ -26,7 +27,12 @@ function device(
     params.set(name, { name, writable: true, type: types[name] ?? 'xsd:string' });
   }
   const v = new Map(Object.entries(values));
-  return { m: new DeviceMapping(rules, { deviceKey: 'rules', params: [...params.values()], values: v }), values: v };
+  // `known`: only these values are known when the mapping is built (a live device's groupingNames()).
+  const atBuild = build.known ? new Map([...v].filter(([n]) => build.known!.has(n))) : v;
+  return {
+    m: new DeviceMapping(rules, { deviceKey: 'rules', params: [...params.values()], values: atBuild, ...(build.now ? { now: build.now } : {}) }),
+    values: v,
+  };
 }
 
 const read = (d: { m: DeviceMapping; values: Map<string, string> }, p: string): string | null => d.m.nativeToUspValue(p, d.values);
@@ -444,18 +450,14 @@ test('LAN hosts that took their address by DHCP are the clients of the LAN pool 
     [`${L}Hosts.Host.3.IPAddress`]: '192.168.1.5',
     [`${L}Hosts.Host.3.LeaseTimeRemaining`]: '-1',
   };
-  const params = new Map<string, NativeParamInfo>();
-  for (const name of Object.keys(values)) {
-    const segs = name.split('.');
-    for (let i = 1; i < segs.length; i++) params.set(`${segs.slice(0, i).join('.')}.`, { name: `${segs.slice(0, i).join('.')}.`, writable: false });
-    params.set(name, { name, writable: true, type: name.endsWith('LeaseTimeRemaining') ? 'xsd:int' : name.endsWith('Active') ? 'xsd:boolean' : 'xsd:string' });
-  }
-  const v = new Map(Object.entries(values));
+  const types = Object.fromEntries(
+    Object.keys(values).flatMap((n) => (n.endsWith('LeaseTimeRemaining') ? [[n, 'xsd:int']] : n.endsWith('Active') ? [[n, 'xsd:boolean']] : [])),
+  );
   // Only the values groupingNames() asks for are known when the mapping is built (as on a live device).
-  const known = new Map(DeviceMapping.groupingNames(rules, v.keys()).map((n) => [n, v.get(n)!]));
+  const known = new Set(DeviceMapping.groupingNames(rules, Object.keys(values)));
   assert.ok(known.has(`${L}Hosts.Host.2.AddressSource`));
   const now = Date.parse('2026-12-05T10:00:00Z');
-  const m = new DeviceMapping(rules, { deviceKey: 'hosts', params: [...params.values()], values: known, now: () => now + 400 });
+  const { m, values: v } = device(values, types, [], { known, now: () => now + 400 });
   const pools = (m.uspInstances('Device.DHCPv4.Server.Pool.') ?? []).map((n) => `Device.DHCPv4.Server.Pool.${n}.`);
   assert.equal(pools.length, 2);
   const [lan, cond] = pools as [string, string];
