@@ -16,14 +16,13 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../app/config.js';
 import type { Logger } from '../app/log.js';
-import type { Inform } from '../cwmp/types.js';
 import type { Msg } from '../usp/codec/record.js';
 import { errorMsg } from '../usp/codec/record.js';
 import type { PendingNotify } from '../store/types.js';
 import type { DeviceEvent } from '../interworking/commands.js';
 import type { ClusterBus } from './bus.js';
 import type { RedisCoordination, TrackedRequest } from './coordination.js';
-import type { RemoteDeviceEvent } from './session-engine.js';
+import { remoteDeviceEventOf, type RemoteDeviceEvent } from './session-engine.js';
 import type { ClusterStore } from './types.js';
 
 /** What a takeover acts on, given at construction. */
@@ -83,7 +82,11 @@ export class Cluster {
     if ((await this.store.redis.exists(this.k('inst', me))) === 1) {
       throw new Error(`cluster.instanceId "${me}" is in use by a running instance (its liveness key exists in Redis); give each instance its own id`);
     }
-    await this.bus.on(this.k('ch', 'dev'), (m) => this.onRemoteDeviceEvent(m as unknown as RemoteDeviceEvent));
+    await this.bus.on(this.k('ch', 'dev'), (m) => {
+      const e = remoteDeviceEventOf(m);
+      if (e) this.onRemoteDeviceEvent(e);
+      else this.log.warn({ channel: 'dev' }, 'cluster bus: malformed device event dropped');
+    });
     await this.parts.coordination.start();
     // A previous run under the same id left work behind (kill -9 with a fixed instanceId).
     await this.takeOver(me, true);
@@ -218,8 +221,8 @@ export class Cluster {
   }
 
   private onRemoteDeviceEvent(m: RemoteDeviceEvent): void {
-    if (m.from === this.instanceId || typeof m.deviceKey !== 'string') return;
-    if (m.inform && Array.isArray(m.inform.event)) this.parts.deviceEvent({ kind: 'inform', deviceKey: m.deviceKey, inform: m.inform as unknown as Inform });
+    if (m.from === this.instanceId) return;
+    if (m.inform) this.parts.deviceEvent({ kind: 'inform', deviceKey: m.deviceKey, inform: m.inform });
     else if (m.transferComplete) this.parts.deviceEvent({ kind: 'transferComplete', deviceKey: m.deviceKey, message: m.transferComplete });
   }
 }

@@ -17,7 +17,7 @@
  */
 import type { Logger } from '../app/log.js';
 import { SessionEngine, type ConnectionRequestPort, type SessionEngineOptions } from '../cwmp/session.js';
-import type { AutonomousTransferComplete, Inform, TransferComplete } from '../cwmp/types.js';
+import type { AutonomousTransferComplete, EventStruct, FaultStruct, Inform, TransferComplete } from '../cwmp/types.js';
 import type { ClusterBus } from './bus.js';
 import { RedisSessionState } from './redis-session-state.js';
 import type { ClusterStore } from './types.js';
@@ -33,6 +33,58 @@ export interface RemoteDeviceEvent {
   deviceKey: string;
   inform?: Pick<Inform, 'event'> & { parameterList: [] };
   transferComplete?: TransferComplete | AutonomousTransferComplete;
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const eventOf = (x: unknown): EventStruct | null =>
+  isObj(x) && typeof x.eventCode === 'string' && typeof x.commandKey === 'string' ? { eventCode: x.eventCode, commandKey: x.commandKey } : null;
+const faultOf = (x: unknown): FaultStruct | null =>
+  isObj(x) && typeof x.faultCode === 'number' && typeof x.faultString === 'string' ? { faultCode: x.faultCode, faultString: x.faultString } : null;
+
+/** A relayed TransferComplete or AutonomousTransferComplete rebuilt field by field, or null. */
+function transferCompleteOf(x: unknown): TransferComplete | AutonomousTransferComplete | null {
+  if (!isObj(x)) return null;
+  const fault = faultOf(x.fault);
+  const { startTime, completeTime } = x;
+  if (!fault || typeof startTime !== 'string' || typeof completeTime !== 'string') return null;
+  if (x.method === 'TransferComplete' && typeof x.commandKey === 'string') {
+    return { method: 'TransferComplete', commandKey: x.commandKey, fault, startTime, completeTime };
+  }
+  const { announceURL, transferURL, isDownload, fileType, fileSize, targetFileName } = x;
+  if (
+    x.method !== 'AutonomousTransferComplete' ||
+    typeof announceURL !== 'string' ||
+    typeof transferURL !== 'string' ||
+    typeof isDownload !== 'boolean' ||
+    typeof fileType !== 'string' ||
+    typeof fileSize !== 'number' ||
+    typeof targetFileName !== 'string'
+  ) {
+    return null;
+  }
+  return { method: 'AutonomousTransferComplete', announceURL, transferURL, isDownload, fileType, fileSize, targetFileName, fault, startTime, completeTime };
+}
+
+/**
+ * A device event relayed over the bus, rebuilt from the fields the waiting commands read (event
+ * codes, TransferComplete's CommandKey and FaultStruct); any other shape is null and dropped.
+ * Another instance wrote it, but what comes out of Redis is a network input like any other.
+ */
+export function remoteDeviceEventOf(m: Record<string, unknown>): RemoteDeviceEvent | null {
+  if (typeof m.from !== 'string' || typeof m.deviceKey !== 'string') return null;
+  if (m.inform !== undefined) {
+    const inform = m.inform;
+    if (!isObj(inform) || !Array.isArray(inform.event) || inform.event.length > 64) return null;
+    const event: EventStruct[] = [];
+    for (const e of inform.event) {
+      const ev = eventOf(e);
+      if (!ev) return null;
+      event.push(ev);
+    }
+    return { from: m.from, deviceKey: m.deviceKey, inform: { event, parameterList: [] } };
+  }
+  const transferComplete = transferCompleteOf(m.transferComplete);
+  return transferComplete ? { from: m.from, deviceKey: m.deviceKey, transferComplete } : null;
 }
 
 export class ClusterSessionEngine extends SessionEngine {

@@ -36,7 +36,7 @@ interface Waiter {
 
 /** What the CWMP side reports about a device, as the runner needs it. */
 export type DeviceEvent =
-  | { kind: 'inform'; deviceKey: string; inform: Inform }
+  | { kind: 'inform'; deviceKey: string; inform: Pick<Inform, 'event'> }
   | { kind: 'transferComplete'; deviceKey: string; message: TransferComplete | AutonomousTransferComplete };
 
 export interface CommandRunnerOptions {
