@@ -15,6 +15,7 @@
  * same broker and controller), measured right before each side, and the proxy alone = added - echo.
  * With --main DIR (a built main checkout's dist/), paired rounds (bench/paired.ts) this build vs it.
  *   node dist/bench/insession.js [--main DIR] [--rounds R] [--gets N] [--warmup W] [--prof DIR] [--quick]
+ *     [--a-config JSON] [--b-config JSON]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +37,10 @@ const { values } = parseArgs({
     gets: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '300' },
     prof: { type: 'string', default: '' },
+    // Extra proxy settings (JSON, as BENCH_PROXY_CONFIG) for side A only and side B only: a setting
+    // compared in paired rounds (--main with this build's dist/ for the same code on both sides).
+    'a-config': { type: 'string', default: '' },
+    'b-config': { type: 'string', default: '' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -61,8 +66,9 @@ interface Child {
   ask(cmd: string, extra?: object): Promise<Record<string, unknown>>;
 }
 /** Forks a bench child and waits for its `ready` message. */
-function child(script: string, args: string[], execArgv: string[] = []): Promise<Child & { ready: Record<string, unknown> }> {
-  const proc = fork(path.join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+function child(script: string, args: string[], execArgv: string[] = [], config = ''): Promise<Child & { ready: Record<string, unknown> }> {
+  const env = config ? { ...process.env, BENCH_PROXY_CONFIG: config } : process.env;
+  const proc = fork(path.join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, env });
   const waiting = new Map<string, (m: Record<string, unknown>) => void>();
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready`)));
@@ -150,11 +156,16 @@ interface Run {
 const p50 = (xs: number[]): number => q(xs, 50);
 
 /** One build's proxy with its own simulated CPE and MQTT topics. */
-async function side(label: string, root: string, mosqUrl: string, ctl: Controller, prof: string) {
+async function side(label: string, root: string, mosqUrl: string, ctl: Controller, prof: string, config: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `cup-bench-insession-${label}-`));
   const agentTopic = `/usp/insession-${label}`;
   const replyTopic = `/usp/insession-ctl-${label}`;
-  const proxy = await child('insession-proxy.js', [root, dir, mosqUrl, agentTopic, CTL, replyTopic], prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
+  const proxy = await child(
+    'insession-proxy.js',
+    [root, dir, mosqUrl, agentTopic, CTL, replyTopic],
+    prof ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${prof}`] : [],
+    config,
+  );
   const cpe = await child('insession-cpe.js', [`http://127.0.0.1:${proxy.ready.port as number}/`, `INS${label.toUpperCase()}0001`]);
   const toId = (await proxy.ask('hold', { deviceKey: cpe.ready.deviceKey })).endpointId as string;
   return {
@@ -214,13 +225,13 @@ const mosq = await startMosquitto();
 if (!mosq) throw new Error('mosquitto is not installed');
 const echo = await child('child-proxy.js', ['echo', mosq.url, '/usp/insession-echo']);
 const ctl = new Controller(mosq.url);
-const sides = [await side('a', thisRoot, mosq.url, ctl, values.prof)];
-if (values.main) sides.push(await side('b', path.resolve(values.main), mosq.url, ctl, ''));
+const sides = [await side('a', thisRoot, mosq.url, ctl, values.prof, values['a-config']!)];
+if (values.main) sides.push(await side('b', path.resolve(values.main), mosq.url, ctl, '', values['b-config']!));
 await ctl.connect(sides.map((s) => s.replyTopic));
 try {
   if (sides.length === 2) {
     const res = await paired<Run>({
-      title: `in-session Get added p50 (lower is better), this build vs ${values.main}`,
+      title: `in-session Get added p50 (lower is better), this build${values['a-config'] ? ` with ${values['a-config']}` : ''} vs ${values.main}${values['b-config'] ? ` with ${values['b-config']}` : ''}`,
       rounds: ROUNDS,
       a: { label: 'this build', run: () => sides[0]!.run('/usp/insession-echo') },
       b: { label: 'main build', run: () => sides[1]!.run('/usp/insession-echo') },
