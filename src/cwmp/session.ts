@@ -645,7 +645,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (outcome) w.resolve?.(outcome);
     else w.reject?.(error ?? new RpcError('session-ended', 'no outcome'));
     this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });
-    if (w.resolve) this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - (w.queuedAt ?? Date.parse(w.q.createdAt)) });
+    if (w.resolve)
+      this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - (w.queuedAt ?? Date.parse(w.q.createdAt)) });
   }
 
   private async onDeadline(id: string): Promise<void> {
