@@ -94,6 +94,8 @@ interface Waiter {
   timer: NodeJS.Timeout;
   /** Queued with wake: false (it waited for the CPE's own session). */
   rides?: boolean;
+  /** When enqueue() queued it (ms since the epoch; q.createdAt as a number, not parsed again when it settles). */
+  queuedAt?: number;
 }
 
 /** A session whose latest step this instance wrote: it owns the session timeout. */
@@ -233,30 +235,38 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
    * 'session-timeout' (sent, but the CPE never answered), 'session-ended' (sent, then the CPE
    * went away or started over: see RpcError.detail), 'cancelled', 'shutdown'.
    */
-  async enqueue(deviceKey: string, rpc: AcsRequest, opts: EnqueueOptions = {}): Promise<RpcOutcome> {
-    if (this.closed) throw new RpcError('shutdown', 'the proxy is shutting down');
-    const device = await this.store.getDevice(deviceKey);
-    if (!device) throw new RpcError('unknown-device', `no registered device ${deviceKey}`);
-    const deadlineMs = opts.deadlineMs ?? this.opts.rpcDeadlineMs;
-    const q: QueuedRpc = {
-      id: randomUUID(),
-      deviceKey,
-      rpc,
-      createdAt: new Date().toISOString(),
-      deadline: Date.now() + deadlineMs,
-      origin: this.state.instanceId,
-      linger: opts.linger === true,
-    };
-    if (opts.signal?.aborted) throw new RpcError('cancelled', `${rpc.method} not queued: nobody waits for its answer`);
-    this.emit('rpcQueued', { deviceKey, method: rpc.method });
+  enqueue(deviceKey: string, rpc: AcsRequest, opts: EnqueueOptions = {}): Promise<RpcOutcome> {
+    if (this.closed) return Promise.reject(new RpcError('shutdown', 'the proxy is shutting down'));
+    // One promise from here to the caller, settled by settleWaiting(), not an async function's
+    // around it: the CPE's answer reaches the USP side two microtask turns sooner (issue 22 item 2).
+    // A throw here or in the callback below rejects it, as the async function's did.
     return new Promise<RpcOutcome>((resolve, reject) => {
-      // Registered before the RPC is visible, so that even an instant answer finds its caller.
-      this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs), rides: opts.wake === false });
-      opts.signal?.addEventListener('abort', () => void this.cancel(q.id).catch(() => undefined), { once: true });
-      this.state
-        .enqueue(q, false, true)
-        .then((holder) => (holder ? this.poke(deviceKey, holder) : opts.wake === false ? undefined : this.wake(deviceKey, device)))
-        .catch((e: Error) => this.settleWaiting(q.id, undefined, new RpcError('unreachable', `queueing the RPC failed: ${e.message}`)));
+      this.store
+        .getDevice(deviceKey)
+        .then((device) => {
+          if (!device) throw new RpcError('unknown-device', `no registered device ${deviceKey}`);
+          const deadlineMs = opts.deadlineMs ?? this.opts.rpcDeadlineMs;
+          const queuedAt = Date.now();
+          const q: QueuedRpc = {
+            id: randomUUID(),
+            deviceKey,
+            rpc,
+            createdAt: new Date(queuedAt).toISOString(),
+            deadline: queuedAt + deadlineMs,
+            origin: this.state.instanceId,
+            linger: opts.linger === true,
+          };
+          if (opts.signal?.aborted) throw new RpcError('cancelled', `${rpc.method} not queued: nobody waits for its answer`);
+          this.emit('rpcQueued', { deviceKey, method: rpc.method });
+          // Registered before the RPC is visible, so that even an instant answer finds its caller.
+          this.waiting.set(q.id, { q, resolve, reject, timer: setTimeout(() => void this.onDeadline(q.id), deadlineMs), rides: opts.wake === false, queuedAt });
+          opts.signal?.addEventListener('abort', () => void this.cancel(q.id).catch(() => undefined), { once: true });
+          this.state
+            .enqueue(q, false, true)
+            .then((holder) => (holder ? this.poke(deviceKey, holder) : opts.wake === false ? undefined : this.wake(deviceKey, device)))
+            .catch((e: Error) => this.settleWaiting(q.id, undefined, new RpcError('unreachable', `queueing the RPC failed: ${e.message}`)));
+        })
+        .catch(reject);
     });
   }
 
@@ -489,26 +499,40 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     }
   }
 
-  /** The CPE answered the RPC in flight. */
-  private async settled(s: SessionRecord, rpc: Inflight, outcome: RpcOutcome, taken: QueuedRpc | null): Promise<void> {
-    if (outcome.kind === 'response' && outcome.response.method === 'GetParameterValuesResponse') {
-      await this.learnModelTypes(s.modelKey, outcome.response.parameterList).catch((e: Error) =>
-        this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing learned types failed'),
+  /**
+   * The CPE answered the RPC in flight. Returns a promise only when there is I/O: types that
+   * are new for the model (stored before the caller hears the answer, so that a Set right after
+   * finds them), or credentials to store. An in-session Get of known parameters settles its
+   * caller synchronously (issue 22 item 2: no promise hop between the CPE's answer and the USP one).
+   */
+  private settled(s: SessionRecord, rpc: Inflight, outcome: RpcOutcome, taken: QueuedRpc | null): Promise<void> | undefined {
+    if (
+      outcome.kind === 'response' &&
+      outcome.response.method === 'GetParameterValuesResponse' &&
+      !this.typesKnown(s.modelKey, outcome.response.parameterList)
+    ) {
+      return this.learnModelTypes(s.modelKey, outcome.response.parameterList)
+        .catch((e: Error) => this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing learned types failed'))
+        .then(() => this.settledTypesKnown(s, rpc, outcome, taken));
+    }
+    return this.settledTypesKnown(s, rpc, outcome, taken);
+  }
+
+  private settledTypesKnown(s: SessionRecord, rpc: Inflight, outcome: RpcOutcome, taken: QueuedRpc | null): Promise<void> | undefined {
+    if (rpc.origin === CPE_CREDENTIALS_ORIGIN) {
+      if (!taken) return;
+      return storeCpeCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
+        this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing per-device ACS credentials failed'),
       );
     }
-    if (rpc.origin === CPE_CREDENTIALS_ORIGIN) {
-      if (taken)
-        await storeCpeCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
-          this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing per-device ACS credentials failed'),
-        );
+    if (rpc.origin !== CR_CREDENTIALS_ORIGIN) {
+      this.deliver(rpc.origin, rpc.id, outcome);
       return;
     }
-    if (rpc.origin !== CR_CREDENTIALS_ORIGIN) return this.deliver(rpc.origin, rpc.id, outcome);
-    if (taken) {
-      await storeConnectionRequestCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
-        this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing connection request credentials failed'),
-      );
-    }
+    if (!taken) return;
+    return storeConnectionRequestCredentials(this.store, taken, outcome, this.log.child({ endpointId: s.endpointId })).catch((e: Error) =>
+      this.log.error({ endpointId: s.endpointId, err: e.message }, 'storing connection request credentials failed'),
+    );
   }
 
   /** This instance wrote the session's latest step: it owns the session timeout (restarted). */
@@ -621,7 +645,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (outcome) w.resolve?.(outcome);
     else w.reject?.(error ?? new RpcError('session-ended', 'no outcome'));
     this.emit('rpcResult', { id, deviceKey: w.q.deviceKey, rpc: w.q.rpc, outcome, error });
-    if (w.resolve) this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - Date.parse(w.q.createdAt) });
+    if (w.resolve)
+      this.emit('rpcSettled', { deviceKey: w.q.deviceKey, method: w.q.rpc.method, outcome, error, ms: Date.now() - (w.queuedAt ?? Date.parse(w.q.createdAt)) });
   }
 
   private async onDeadline(id: string): Promise<void> {
@@ -778,6 +803,14 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   /** Parts encoded as in the device key (device-id.ts), so that no two models share learned types. */
   private modelKey(device: DeviceRecord): string {
     return modelTypesKeyOf(device.deviceId, device.softwareVersion);
+  }
+
+  /** Every parameter's type is the one cached for the model (nothing to learn or store). */
+  private typesKnown(key: string, params: readonly ParameterValueStruct[]): boolean {
+    const known = this.typeCache.get(key);
+    if (!known) return params.length === 0;
+    for (const p of params) if (known.get(p.name) !== p.type) return false;
+    return true;
   }
 
   private async learnModelTypes(key: string, params: readonly ParameterValueStruct[]): Promise<void> {

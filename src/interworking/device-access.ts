@@ -111,20 +111,26 @@ export class DeviceAccess {
    * USP request whose answer can no longer be delivered (its controller's connection closed) is
    * not enqueued: RpcError 'cancelled'.
    */
-  async callRaw(rpc: AcsRequest): Promise<RpcOutcome> {
-    const signal = requestSignal();
-    if (signal?.aborted && READ_ONLY_RPCS.has(rpc.method)) {
-      throw new RpcError(
-        'cancelled',
-        `${rpc.method} not sent: the controller that asked is gone (${String((signal.reason as Error)?.message ?? signal.reason)})`,
-      );
+  callRaw(rpc: AcsRequest): Promise<RpcOutcome> {
+    // Not an async function: the port's promise is handed on as it is, one wrapper fewer between
+    // the CPE's answer and the USP one (issue 22 item 2); a throw is still a rejection.
+    try {
+      const signal = requestSignal();
+      if (signal?.aborted && READ_ONLY_RPCS.has(rpc.method)) {
+        throw new RpcError(
+          'cancelled',
+          `${rpc.method} not sent: the controller that asked is gone (${String((signal.reason as Error)?.message ?? signal.reason)})`,
+        );
+      }
+      if (!this.used) {
+        this.used = true;
+        this.ctx.firstUse?.(this.device, this.model);
+      }
+      // A read-only RPC still queued when its controller goes is dropped from the queue too.
+      return this.ctx.port.enqueue(this.device.deviceKey, rpc, signal && READ_ONLY_RPCS.has(rpc.method) ? { signal } : undefined);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (!this.used) {
-      this.used = true;
-      this.ctx.firstUse?.(this.device, this.model);
-    }
-    // A read-only RPC still queued when its controller goes is dropped from the queue too.
-    return this.ctx.port.enqueue(this.device.deviceKey, rpc, signal && READ_ONLY_RPCS.has(rpc.method) ? { signal } : undefined);
   }
 
   /** One RPC; delivery failures become UspErrors that say what happened (7002 unreachable, 7003 ...). */

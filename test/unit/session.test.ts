@@ -548,3 +548,41 @@ test('an RPC whose caller is gone (signal aborted) leaves the queue unsent; one 
   await engine.close();
   await store.close();
 });
+
+test('a GPV answer settles its caller only after a new or changed xsi:type is stored (the store writing a turn later)', async () => {
+  // Types written a turn later, as over the network (Redis): the caller must still find them.
+  const sqlite = openSqliteStore(':memory:');
+  const putParameterTypes: Store['putParameterTypes'] = async (key, types) => {
+    await new Promise((r) => setImmediate(r));
+    return sqlite.putParameterTypes(key, types);
+  };
+  const { engine, store } = setup({}, new Proxy(sqlite, { get: (t, p) => (p === 'putParameterTypes' ? putParameterTypes : Reflect.get(t, p, t)) }));
+  const conn = {};
+  const first = await engine.handle({ envelope: env(inform('S9', ['1 BOOT'])), sessionId: null, connection: conn });
+  await engine.handle({ envelope: null, sessionId: first.cookie!, connection: conn });
+  const name = 'Device.DeviceInfo.X_TEST_Counter';
+  // Each answer's caller reads the model's types the moment its enqueue resolves.
+  const typesAtAnswer: (string | undefined)[] = [];
+  const ask = (): Promise<void> =>
+    engine
+      .enqueue(KEY('S9'), { method: 'GetParameterValues', parameterNames: [name] })
+      .then(async () => void typesAtAnswer.push((await engine.parameterTypes(KEY('S9'), [name])).get(name)));
+  const answers = [ask(), ask(), ask()];
+  const ir = await engine.handle({ envelope: env(inform('S9', ['6 CONNECTION REQUEST'])), sessionId: null, connection: conn });
+  let req = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: conn }));
+  // New to the model, then the same (nothing to store), then changed.
+  for (const type of ['xsd:unsignedInt', 'xsd:unsignedInt', 'xsd:int']) {
+    assert.equal(req.body.method, 'GetParameterValues');
+    const r = await engine.handle({
+      envelope: env({ method: 'GetParameterValuesResponse', parameterList: [{ name, value: '5', type }] }, req.id),
+      sessionId: ir.cookie!,
+      connection: conn,
+    });
+    if (r.status === 200) req = parse(r);
+    else assert.equal(r.status, 204);
+  }
+  await Promise.all(answers);
+  assert.deepEqual(typesAtAnswer, ['xsd:unsignedInt', 'xsd:unsignedInt', 'xsd:int']);
+  await engine.close();
+  await store.close();
+});
