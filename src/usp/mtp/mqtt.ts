@@ -18,6 +18,7 @@ import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../../util/backoff.js';
 import { batchWritesPerTurn } from './write-batch.js';
+import { publishQos1 } from './mqtt-publish.js';
 import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpKind, type MtpStatus } from './types.js';
 
 export type { MtpLog } from './util.js';
@@ -133,6 +134,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
   private readonly agents = new Set<string>();
   private firstAttempt: (() => void) | null = null;
   private lastError: string | undefined;
+  private props: { responseTopic: string; contentType: string } | null = null;
   private readonly generatedId = `cwmp-usp-proxy-${Math.random().toString(16).slice(2, 10)}`;
 
   constructor(opts: MqttMtpOptions) {
@@ -201,10 +203,16 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     const v5 = this.opts.protocolVersion === 5;
     const topic = v5 ? dest.address : encodeReplyToTopic(dest.address, this.reply);
     return new Promise<void>((resolve, reject) => {
-      c.publish(topic, payload, v5 ? { qos, properties: { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE } } : { qos }, (err) =>
-        err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve(),
-      );
+      const done = (err?: Error): void => (err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve());
+      if (qos === 1 && publishQos1(c, topic, payload, v5 ? this.v5Props() : null, done)) return;
+      c.publish(topic, payload, v5 ? { qos, properties: this.v5Props() } : { qos }, done);
     });
+  }
+
+  /** R-MQTT.22/23 and R-MQTT.27: the properties of every PUBLISH (one object per reply-to topic). */
+  private v5Props(): { responseTopic: string; contentType: string } {
+    if (this.props?.responseTopic !== this.reply) this.props = { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE };
+    return this.props;
   }
 
   status(): MtpStatus {
