@@ -81,6 +81,8 @@ export type StoredTraceEntry = Omit<TraceEntry, 'time'> & { readonly at: number 
 interface Ring {
   entries: StoredTraceEntry[];
   next: number;
+  /** Traced since the bound last passed over it (second chance, see add()). */
+  used: boolean;
 }
 
 /** Shared by every entry without RPCs or error codes (never mutated: RPCs are noted in a fresh list). */
@@ -106,7 +108,7 @@ export function errCodesOf(resp: Msg): number[] {
 
 export class TranslationTrace {
   private readonly opts: TraceOptions;
-  /** Agent Endpoint ID -> its entries, oldest first; Map order is the LRU order. */
+  /** Agent Endpoint ID -> its entries; Map order: first traced first, a second chance moves to the end. */
   private readonly rings = new Map<string, Ring>();
   /** RPCs noted per request scope until the request is answered (a scope never answered is collected with it). */
   private readonly pending = new WeakMap<object, RpcNote>();
@@ -200,16 +202,28 @@ export class TranslationTrace {
       rpcsNotListed: note?.notListed ?? 0,
     };
     let ring = this.rings.get(agentEid);
-    if (ring) this.rings.delete(agentEid);
-    else ring = { entries: [], next: 0 };
-    this.rings.set(agentEid, ring);
+    // Marked, not moved (a Map delete + insert per request was measurable on the Get path): past
+    // maxAgents, the oldest ring goes unless it was traced since (or is this new one), then it moves
+    // to the end unmarked.
+    if (ring) ring.used = true;
+    else {
+      ring = { entries: [], next: 0, used: false };
+      this.rings.set(agentEid, ring);
+      while (this.rings.size > this.opts.maxAgents) {
+        const [eid, r] = this.rings.entries().next().value as [string, Ring];
+        this.rings.delete(eid);
+        if (r.used || r === ring) {
+          r.used = false;
+          this.rings.set(eid, r);
+        }
+      }
+    }
     // Full: the oldest slot is overwritten (no array shifting per request).
     if (ring.entries.length < this.opts.perAgent) ring.entries.push(entry);
     else {
       ring.entries[ring.next] = entry;
       ring.next = (ring.next + 1) % ring.entries.length;
     }
-    while (this.rings.size > this.opts.maxAgents) this.rings.delete(this.rings.keys().next().value as string);
     return entry;
   }
 

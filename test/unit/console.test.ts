@@ -111,6 +111,21 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   );
 });
 
+test('the trace bound keeps the newly traced agent, even with room for one', () => {
+  const trace = new TranslationTrace({ perAgent: 2, maxAgents: 1 });
+  const g = wire({ ...get(['Device.DeviceInfo.UpTime']), header: { msgId: 'x', msgType: 'GET' } });
+  const r = wire(responseMsg(g, 'GET_RESP', { respType: 'getResp', getResp: { reqPathResults: [] } }));
+  trace.request({ scope: {}, fromId: 'c1', toId: 'os::A', msg: g, resp: r, ms: 1 });
+  trace.request({ scope: {}, fromId: 'c2', toId: 'os::A', msg: g, resp: r, ms: 1 });
+  trace.request({ scope: {}, fromId: 'c3', toId: 'os::B', msg: g, resp: r, ms: 1 });
+  assert.equal(trace.agents, 1);
+  assert.deepEqual(
+    trace.forAgent('os::B').map((e) => e.fromId),
+    ['c3'],
+  );
+  assert.equal(trace.forAgent('os::A').length, 0);
+});
+
 test('the trace is bounded: a ring per agent, least recently traced agents dropped', () => {
   const trace = new TranslationTrace({ perAgent: 3, maxAgents: 2 });
   const g = wire({ ...get(['Device.DeviceInfo.UpTime']), header: { msgId: 'x', msgType: 'GET' } });

@@ -42,6 +42,18 @@ test('the most recently used idle agent stays; the least recently used goes', (t
   assert.equal(la.model.treeCount, 2);
 });
 
+test('the tree just seeded is the one kept with a bound of one, whether or not the other was used since', (t) => {
+  const { la, store } = setup(1);
+  t.after(() => store.close());
+  const a1 = la.model.tree(agent(1));
+  la.model.tree(agent(1)); // used again: a second chance, but not against the tree just seeded
+  const a2 = la.model.tree(agent(2));
+  assert.equal(la.model.treeCount, 1);
+  assert.equal(la.model.tree(agent(2)), a2, 'the new tree stays held');
+  assert.notEqual(la.model.tree(agent(1)), a1, 'agent 1 was released and is seeded again');
+  assert.equal(la.model.treeCount, 1);
+});
+
 test('an agent with a change is kept whatever the number of idle agents, with its change', async (t) => {
   const { la, store } = setup(2);
   t.after(() => store.close());

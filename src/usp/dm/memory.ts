@@ -34,6 +34,8 @@ export interface AgentTree {
   pinned?: boolean;
   /** Values derived from the rows by a hook (a controller's Roles), dropped on every change. */
   derived?: Map<string, unknown>;
+  /** Used since the idle release last passed over it (MemoryModel.releaseIdle). */
+  used?: boolean;
 }
 
 export interface MemoryModelOptions {
@@ -93,10 +95,8 @@ export function toSchemaPath(concrete: string): string {
 
 export class MemoryModel implements DmBackend {
   private readonly trees = new Map<string, AgentTree>();
-  /** Unpinned trees, least recently used first (only with maxIdleTrees). */
+  /** Unpinned trees in the order they were seeded or given a second chance (only with maxIdleTrees). */
   private readonly idle = new Map<string, AgentTree>();
-  /** The idle tree last moved to the end of `idle` (moved again only when another was used since). */
-  private lastUsed: string | null = null;
   private readonly maxIdleTrees: number;
   /** Supported objects by "{i}" path. */
   readonly objects = new Map<string, ObjectSchema>();
@@ -128,27 +128,35 @@ export class MemoryModel implements DmBackend {
   tree(agentEid: string): AgentTree {
     let t = this.trees.get(agentEid);
     if (t) {
-      // Most recently used last; a request asks several times in a row for its agent's tree.
-      if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY && this.lastUsed !== agentEid) {
-        this.idle.delete(agentEid);
-        this.idle.set(agentEid, t);
-        this.lastUsed = agentEid;
-      }
+      // Marked, not moved: reordering the idle map on every request was a Map delete + insert
+      // per Get; the release below gives a marked tree a second chance instead (CLOCK).
+      t.used = true;
       return t;
     }
-    t = { tables: new Map(), objects: new Map() };
+    t = { tables: new Map(), objects: new Map(), used: false };
     this.trees.set(agentEid, t);
-    this.lastUsed = null;
     this.hooks.seed?.(agentEid, t, this);
     if (!t.pinned && this.maxIdleTrees !== Number.POSITIVE_INFINITY) {
       this.idle.set(agentEid, t);
-      if (this.idle.size > this.maxIdleTrees) {
-        const oldest = this.idle.keys().next().value as string;
-        this.idle.delete(oldest);
-        this.trees.delete(oldest);
-      }
+      this.releaseIdle(agentEid);
     }
     return t;
+  }
+
+  /**
+   * Releases idle trees beyond maxIdleTrees, oldest first; one used since it was last passed over
+   * goes to the end, unmarked (second chance), and so does `seeded`, the tree just made. Ends: each
+   * step releases a tree or unmarks one.
+   */
+  private releaseIdle(seeded: string): void {
+    while (this.idle.size > this.maxIdleTrees) {
+      const [eid, t] = this.idle.entries().next().value as [string, AgentTree];
+      this.idle.delete(eid);
+      if (t.used || eid === seeded) {
+        t.used = false;
+        this.idle.set(eid, t);
+      } else this.trees.delete(eid);
+    }
   }
 
   /** The agent's tree changed outside what its seed rebuilds: kept from now on; derived values dropped. */
@@ -168,7 +176,6 @@ export class MemoryModel implements DmBackend {
   forget(agentEid: string): void {
     this.trees.delete(agentEid);
     this.idle.delete(agentEid);
-    this.lastUsed = null;
   }
 
   paramSchema(schemaObjectPath: string, name: string): ParamSchema | undefined {

@@ -14,8 +14,11 @@
  */
 import { safeLog, delay, type MtpLog } from './util.js';
 import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../../util/backoff.js';
+import { batchWritesPerTurn } from './write-batch.js';
+import { publishQos1 } from './mqtt-publish.js';
 import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpKind, type MtpStatus } from './types.js';
 
 export type { MtpLog } from './util.js';
@@ -131,8 +134,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
   private readonly agents = new Set<string>();
   private firstAttempt: (() => void) | null = null;
   private lastError: string | undefined;
-  /** The client whose socket holds this turn's writes (batchWrites). */
-  private corked: MqttClient | null = null;
+  private props: { responseTopic: string; contentType: string } | null = null;
   private readonly generatedId = `cwmp-usp-proxy-${Math.random().toString(16).slice(2, 10)}`;
 
   constructor(opts: MqttMtpOptions) {
@@ -200,12 +202,17 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     const qos = this.opts.qos ?? 1;
     const v5 = this.opts.protocolVersion === 5;
     const topic = v5 ? dest.address : encodeReplyToTopic(dest.address, this.reply);
-    this.batchWrites(c);
     return new Promise<void>((resolve, reject) => {
-      c.publish(topic, payload, v5 ? { qos, properties: { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE } } : { qos }, (err) =>
-        err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve(),
-      );
+      const done = (err?: Error): void => (err ? reject(new MtpSendError('mqtt', `MQTT publish failed: ${err.message}`)) : resolve());
+      if (qos === 1 && publishQos1(c, topic, payload, v5 ? this.v5Props() : null, done)) return;
+      c.publish(topic, payload, v5 ? { qos, properties: this.v5Props() } : { qos }, done);
     });
+  }
+
+  /** R-MQTT.22/23 and R-MQTT.27: the properties of every PUBLISH (one object per reply-to topic). */
+  private v5Props(): { responseTopic: string; contentType: string } {
+    if (this.props?.responseTopic !== this.reply) this.props = { responseTopic: this.reply, contentType: USP_MQTT_CONTENT_TYPE };
+    return this.props;
   }
 
   status(): MtpStatus {
@@ -275,8 +282,13 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
       return;
     }
     this.client = c;
-    // Records are small and latency-bound: no Nagle delay (MQTT.js leaves it on).
-    (c.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true);
+    if (c.stream instanceof Socket) {
+      // Records are small and latency-bound: no Nagle delay (MQTT.js leaves it on).
+      c.stream.setNoDelay(true);
+      // One write per turn for the PUBACKs and PUBLISHes of that turn (MQTT.js writes each packet
+      // in a dozen pieces): the syscalls and node's per-piece bookkeeping cost more than a Get.
+      batchWritesPerTurn(c.stream);
+    }
     let closed = false;
     c.on('error', (err) => {
       this.lastError = err.message;
@@ -290,7 +302,6 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     });
     c.on('message', (topic, payload, packet) => {
       if (c !== this.client || this.state !== 'open') return;
-      this.batchWrites(c);
       this.onPublish(topic, payload, packet);
     });
     c.on('close', () => {
@@ -407,23 +418,6 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     } catch (err) {
       this.warn(`record listener threw: ${(err as Error).message}`, {});
     }
-  }
-
-  /**
-   * Holds this turn's writes (PUBACKs of the PUBLISHes just read, the answers of this turn) and
-   * sends them in one write when the turn ends: MQTT.js would write each packet on its own
-   * (one syscall each), which costs more CPU than a Get's whole handling.
-   */
-  private batchWrites(c: MqttClient): void {
-    if (this.corked === c) return;
-    const stream = c.stream as { cork?: () => void; uncork?: () => void } | undefined;
-    if (!stream?.cork || !stream.uncork) return;
-    this.corked = c;
-    stream.cork();
-    setImmediate(() => {
-      this.corked = null;
-      stream.uncork!();
-    });
   }
 
   private resolveFirst(): void {
