@@ -9,7 +9,7 @@
  *
  * Packet layout: MQTT 5.0 section 3.3 (3.1.1 section 3.3 without the properties).
  */
-import type { MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 
 /** PUBLISH (3) with QoS 1, DUP 0, RETAIN 0 (MQTT 5 section 3.3.1). */
 const PUBLISH_QOS1 = 0x32;
@@ -74,11 +74,6 @@ export function encodePublishQos1(topic: string, packetId: number, payload: Uint
   return buf;
 }
 
-/** What this module needs of MQTT.js beyond its typed API (the in-flight store's put). */
-interface InFlightStore {
-  put(packet: { cmd: 'publish'; messageId: number }, cb: (err?: Error) => void): unknown;
-}
-
 /**
  * Publishes at QoS 1 on a connected client, MQTT.js keeping the flow: false when this path cannot
  * be used right now (no free Packet Identifier, a stream that is not node's), and the caller
@@ -107,7 +102,18 @@ export function publishQos1(
   // Where MQTT.js's PUBACK handling (handlers/ack.js) and its close (_flush) look: the callback in
   // `outgoing`, a stand-in in the in-flight store (it deletes it, then frees the identifier).
   c.outgoing[id] = { volatile: false, cmd: 'publish', cb: (err) => done(err ?? undefined) };
-  (c.outgoingStore as unknown as InFlightStore).put({ cmd: 'publish', messageId: id }, () => {});
+  // The packet itself (no copy: the payload is ours until PUBACK), as publish() would have stored it.
+  const packet: IPublishPacket = {
+    cmd: 'publish',
+    messageId: id,
+    topic,
+    payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+    qos: 1,
+    retain: false,
+    dup: false,
+  };
+  if (v5) packet.properties = v5;
+  c.outgoingStore.put(packet, () => {});
   stream.write(bytes);
   return true;
 }
