@@ -48,7 +48,8 @@ export function redactSecrets<T extends object>(o: T, depth = 0): T {
     } else if (depth + 1 < REDACT_DEPTH && v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) r = redactSecrets(v, depth + 1);
     if (r === v) continue;
     if (!out) {
-      out = Array.isArray(o) ? ([...o] as unknown as Record<string, unknown>) : { ...src };
+      // An array's copy stays an array (its indexes are its keys).
+      out = Array.isArray(o) ? Object.assign<unknown[], Record<string, unknown>>([], src) : { ...src };
       // An Error's message and stack are not enumerable: kept on the copy.
       if (o instanceof Error) Object.assign(out, { name: o.name, message: o.message, stack: o.stack });
     }

@@ -86,7 +86,8 @@ interface Ring {
 }
 
 /** Shared by every entry without RPCs or error codes (never mutated: RPCs are noted in a fresh list). */
-const NONE = Object.freeze([]) as unknown as never[];
+const NONE: never[] = [];
+Object.freeze(NONE);
 
 interface RpcNote {
   rpcs: TraceRpc[];

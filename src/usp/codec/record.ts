@@ -988,8 +988,9 @@ export function recordErrorDecision(bytes: Uint8Array, err: unknown, ctx: Record
   if (!msgType || !REQUEST_MSG_TYPES.has(msgType)) return drop(`R-MTP.5: Message is not a Request (msg_type ${msgType ?? h.msgType})`);
   let code: number = UspErrorCode.MESSAGE_FAILED;
   let message = errText(err);
+  const errCode: unknown = err instanceof Error ? (err as { code?: unknown }).code : undefined;
   if (err instanceof UspRecordError) code = err.code;
-  else if (err instanceof Error && typeof (err as { code?: unknown }).code === 'number') code = (err as unknown as { code: number }).code;
+  else if (typeof errCode === 'number') code = errCode;
   else message = message || errorCodeName(code);
   return { action: 'reply-error', fromId: scan.toId, toId: scan.fromId, msgId: h.msgId, code, message };
 }
