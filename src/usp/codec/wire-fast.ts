@@ -43,10 +43,18 @@ interface Cur {
   end: number;
 }
 
+declare global {
+  // Node's own fast paths behind toString('latin1') and write(s, 'utf8') (on Buffer.prototype since
+  // Node 0.x, not in @types/node): declared here rather than cast.
+  interface Buffer {
+    latin1Slice(this: Uint8Array, start: number, end: number): string;
+    utf8Write(this: Buffer, s: string, offset: number, length: number): number;
+  }
+}
 /** Buffer's latin1 reader (C++), on a Uint8Array: the bytes were checked to be ASCII first. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const latin1Slice = Buffer.prototype.latin1Slice;
 /** Buffer's UTF-8 writer without the argument checks of write() (offset and length are ours). */
-const utf8Write = (Buffer.prototype as unknown as { utf8Write(this: Buffer, s: string, offset: number, length: number): number }).utf8Write;
+const utf8Write = Buffer.prototype.utf8Write;
 
 /** A varint of at most 32 bits (tags, lengths, enums); -1 when longer or cut. */
 function varint(c: Cur): number {
