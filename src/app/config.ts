@@ -110,6 +110,13 @@ const SCHEMA = {
      * is its largest single cost (issue 22 item 5, docs/benchmarks.md).
      */
     workerThresholdBytes: int(0, 0, 512 * 1024 * 1024),
+    /**
+     * While the main thread's event loop is busy less than inlineDecodeBusyPercent of the time,
+     * bodies up to this size are parsed inline instead: a worker round trip adds 0.1-0.2 ms to
+     * every RPC of a session, and an idle main thread has the time. 0: workerThresholdBytes alone.
+     */
+    inlineDecodeBytes: int(8192, 0, 1024 * 1024),
+    inlineDecodeBusyPercent: int(75, 1, 100),
     /** Worker threads for decoding (0 disables: everything is decoded inline). */
     parseWorkers: int(1, 0, 64),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */

@@ -166,10 +166,12 @@ export class CwmpUspProxy {
     this.engine = shared
       ? new ClusterSessionEngine(shared.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }), shared.bus, instanceId)
       : new SessionEngine(this.store, this.connReq, engineOptions, log.child({ module: 'cwmp' }));
-    this.decoder = new DecodePool(config.acs.parseWorkers, config.acs.workerThresholdBytes, {
-      budget: config.acs.limits.parse,
-      maxWarnings: config.acs.limits.maxLogLinesPerRequest,
-    });
+    this.decoder = new DecodePool(
+      config.acs.parseWorkers,
+      config.acs.workerThresholdBytes,
+      { budget: config.acs.limits.parse, maxWarnings: config.acs.limits.maxLogLinesPerRequest },
+      { inlineBytes: config.acs.inlineDecodeBytes, busyUtilization: config.acs.inlineDecodeBusyPercent / 100 },
+    );
     this.acs = new AcsServer(
       this.engine,
       this.decoder,

@@ -1,8 +1,13 @@
 /**
- * Decodes SOAP bodies: small ones inline, large ones (a 2,000-parameter
- * GetParameterValuesResponse takes ~30 ms to parse) on worker threads, so one big
- * response does not stall every other session's event loop.
+ * Decodes SOAP bodies inline or on worker threads. Large bodies (a 2,000-parameter
+ * GetParameterValuesResponse takes ~30 ms to parse) always go to a worker, so one big response
+ * does not stall every other session's event loop. Below that the choice follows the main thread's
+ * load (issue 22): while it is mostly idle a small body is parsed inline (a worker round trip adds
+ * 0.1-0.2 ms to every RPC of a session); once it is busy (event-loop utilization over the limit)
+ * every body from `thresholdBytes` up goes to a worker, because posting a 2 KB Inform costs the
+ * saturated main thread about a quarter of parsing it.
  */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
 import type { SoapEnvelope } from './types.js';
@@ -23,6 +28,16 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/** Small bodies parsed inline while the main thread has time (see the module comment). */
+export interface AdaptiveDecode {
+  /** Bodies up to this size are parsed inline while the main thread is not busy (0: never). */
+  inlineBytes?: number;
+  /** Event-loop utilization (0-1) above which the main thread counts as busy. */
+  busyUtilization?: number;
+  /** How often the utilization is looked at (ms). */
+  windowMs?: number;
+}
+
 export class DecodePool {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
@@ -31,13 +46,40 @@ export class DecodePool {
   /** Bodies handed to the codec so far (tests prove an unauthenticated body never gets here). */
   decodes = 0;
 
+  private readonly adaptive: Required<AdaptiveDecode>;
+  private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private eluAt = performance.now();
+  private busy = false;
+
   constructor(
     size: number,
+    /** Bodies of this size and larger go to a worker while the main thread is busy (0: all). */
     private readonly thresholdBytes: number,
     /** The parse budget and warning cap of every decode (config acs.limits). */
     private readonly limits: DecodeOptions = {},
+    adaptive: AdaptiveDecode = {},
   ) {
+    this.adaptive = { inlineBytes: adaptive.inlineBytes ?? 0, busyUtilization: adaptive.busyUtilization ?? 0.75, windowMs: adaptive.windowMs ?? 100 };
     for (let i = 0; i < size; i++) this.spawn(i);
+  }
+
+  /** The main thread's event-loop utilization since the last look, looked at most once per window. */
+  private mainThreadBusy(): boolean {
+    const now = performance.now();
+    if (now - this.eluAt >= this.adaptive.windowMs) {
+      const cur = performance.eventLoopUtilization();
+      this.busy = performance.eventLoopUtilization(cur, this.elu).utilization > this.adaptive.busyUtilization;
+      this.elu = cur;
+      this.eluAt = now;
+    }
+    return this.busy;
+  }
+
+  /** Where the next body of this size is parsed (inline: on the calling thread). */
+  placement(byteLength: number): 'inline' | 'worker' {
+    if (this.workers.length === 0 || byteLength < this.thresholdBytes) return 'inline';
+    if (byteLength <= this.adaptive.inlineBytes && !this.mainThreadBusy()) return 'inline';
+    return 'worker';
   }
 
   private spawn(i: number): void {
@@ -75,7 +117,7 @@ export class DecodePool {
   /** `byteLength` is the body size on the wire (cheaper than recomputing). */
   decode(xml: string, byteLength: number): Promise<DecodeResult> {
     this.decodes++;
-    if (this.workers.length === 0 || byteLength < this.thresholdBytes) {
+    if (this.placement(byteLength) === 'inline') {
       try {
         return Promise.resolve(decodeSoap(xml, this.limits));
       } catch (e) {

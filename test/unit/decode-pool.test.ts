@@ -38,3 +38,38 @@ test('a worker error is a SoapError with code, cwmp version, cwmp:ID and method'
   });
   await assert.rejects(pool.decode('<!DOCTYPE x><x/>', 16), (e: unknown) => e instanceof SoapError && e.code === 'forbidden-dtd');
 });
+
+test('small bodies are parsed inline while the main thread is idle and go to the worker once it is busy', async () => {
+  const adaptive = new DecodePool(1, 0, {}, { inlineBytes: 4096, busyUtilization: 0.75, windowMs: 20 });
+  try {
+    const xml = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+    const size = Buffer.byteLength(xml);
+    assert.ok(size < 4096);
+    // Idle: the event loop waited in the poll phase for the whole window.
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(adaptive.placement(size), 'inline');
+    assert.deepEqual(await adaptive.decode(xml, size), decodeSoap(xml));
+    // Over the limit, always the worker, idle or not (the event-loop bound of one large body).
+    assert.equal(adaptive.placement(4097), 'worker');
+    // Busy: the whole next window is spent in this synchronous loop.
+    const until = performance.now() + 60;
+    while (performance.now() < until);
+    assert.equal(adaptive.placement(size), 'worker');
+    assert.deepEqual(await adaptive.decode(xml, size), decodeSoap(xml));
+    // Idle again: back inline.
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(adaptive.placement(size), 'inline');
+  } finally {
+    await adaptive.close();
+  }
+  // Without workers everything is inline; below the worker threshold too, busy or not.
+  const none = new DecodePool(0, 0, {}, { inlineBytes: 4096 });
+  assert.equal(none.placement(1_000_000), 'inline');
+  const threshold = new DecodePool(1, 65536, {}, { inlineBytes: 0 });
+  try {
+    assert.equal(threshold.placement(65535), 'inline');
+    assert.equal(threshold.placement(65536), 'worker');
+  } finally {
+    await threshold.close();
+  }
+});
