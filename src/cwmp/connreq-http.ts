@@ -219,7 +219,7 @@ export function parseHead(text: string): Head | null {
   let connection = '';
   let keepAliveMs: number | undefined;
   let contentLength: number | null = null;
-  let chunked = false;
+  let transferCodings = '';
   const wwwAuthenticate: string[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
@@ -229,7 +229,7 @@ export function parseHead(text: string): Head | null {
     const value = line.slice(colon + 1).trim();
     if (name === 'www-authenticate') wwwAuthenticate.push(value);
     else if (name === 'connection') connection += `,${value.toLowerCase()}`;
-    else if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'transfer-encoding') transferCodings += `,${value.toLowerCase()}`;
     else if (name === 'content-length') {
       // Two different lengths, or not a number: the framing cannot be trusted (RFC 9112 6.3).
       if (!/^\d{1,15}$/.test(value) || (contentLength !== null && contentLength !== Number(value))) return null;
@@ -241,7 +241,18 @@ export function parseHead(text: string): Head | null {
     }
   }
   const tokens = connection.split(',').map((s) => s.trim());
-  const keepAlive = m[1] === '1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+  let keepAlive = m[1] === '1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+  // RFC 9112 6.3: a Transfer-Encoding ending in chunked is read as chunks (Content-Length then
+  // ignored, and the connection not reused); any other coding runs to the close.
+  const codings = transferCodings
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const chunked = codings.at(-1) === 'chunked';
+  if (codings.length > 0) {
+    if (!chunked || contentLength !== null) keepAlive = false;
+    contentLength = null;
+  }
   return { status: Number(m[2]), keepAlive: keepAlive && (keepAliveMs === undefined || keepAliveMs > 0), keepAliveMs, contentLength, chunked, wwwAuthenticate };
 }
 

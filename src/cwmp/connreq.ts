@@ -155,7 +155,8 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
           if (retry) retry(reusable, idleMs);
           else if (settled) {
             current = null;
-            onBodyEnd?.(reusable, idleMs);
+            if (onBodyEnd) onBodyEnd(reusable, idleMs);
+            else socket.destroy();
           }
         },
         fail: (err, afterHead) => {

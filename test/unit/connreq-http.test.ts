@@ -7,7 +7,9 @@ import { sendConnectionRequest } from '../../src/cwmp/connreq.js';
 import { ConnReqReuse } from '../../src/cwmp/connreq-reuse.js';
 
 /** A CPE that answers every request on a connection with the next of `answers` (raw bytes), counting connections. */
-async function rawCpe(answers: (n: number) => string | Buffer[] | null): Promise<{ url: string; connections: number; requests: string[]; close(): Promise<void> }> {
+async function rawCpe(
+  answers: (n: number) => string | Buffer[] | null,
+): Promise<{ url: string; connections: number; requests: string[]; close(): Promise<void> }> {
   const state = { connections: 0, requests: [] as string[] };
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
@@ -53,8 +55,20 @@ test('parseHead: status, WWW-Authenticate fields in order, keep-alive rules of H
   assert.equal(parseHead('HTTP/1.1 204 No Content\r\nKeep-Alive: timeout=1')?.keepAlive, false, 'a 1 s hint leaves no time to reuse it');
   assert.equal(parseHead('HTTP/1.1 204 No Content\r\nKeep-Alive: timeout=5')?.keepAliveMs, 4000);
   assert.equal(parseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked')?.chunked, true);
+  // Chunked with a Content-Length too is read as chunks, never reused; a coding other than chunked runs to the close.
+  const both = parseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked');
+  assert.deepEqual(both && [both.chunked, both.contentLength, both.keepAlive], [true, null, false]);
+  const gzip = parseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip');
+  assert.deepEqual(gzip && [gzip.chunked, gzip.contentLength, gzip.keepAlive], [false, null, false]);
   // Not an answer, a header line without a name, or framing that cannot be trusted.
-  for (const bad of ['HTTP/2 200', 'SSH-2.0-OpenSSH', 'HTTP/1.1 20 OK', 'HTTP/1.1 200 OK\r\nno colon here', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2', 'HTTP/1.1 200 OK\r\nContent-Length: -1'])
+  for (const bad of [
+    'HTTP/2 200',
+    'SSH-2.0-OpenSSH',
+    'HTTP/1.1 20 OK',
+    'HTTP/1.1 200 OK\r\nno colon here',
+    'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2',
+    'HTTP/1.1 200 OK\r\nContent-Length: -1',
+  ])
     assert.equal(parseHead(bad), null, bad);
 });
 
