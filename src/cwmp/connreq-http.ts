@@ -202,6 +202,14 @@ export class ChunkedBody {
   }
 }
 
+/** Control characters other than HTAB (CR and LF included), in a line of the head split at its CRLFs. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** A header value node's http client would send (RFC 9110 5.5: HTAB, SP, VCHAR, obs-text). */
+export function validFieldValue(v: string): boolean {
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(v);
+}
+
 interface Head {
   status: number;
   keepAlive: boolean;
@@ -213,7 +221,10 @@ interface Head {
 
 /** Status line and the fields that matter; null when it is not an HTTP/1.x answer. */
 export function parseHead(text: string): Head | null {
+  // A bare LF or another control character inside a line is refused, as node's parser does: a
+  // challenge value carrying one would otherwise travel into our Authorization header.
   const lines = text.split('\r\n');
+  if (lines.some((l) => CONTROL.test(l))) return null;
   const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0]!);
   if (!m) return null;
   let connection = '';

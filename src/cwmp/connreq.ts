@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
-import { ConnReqHttpError, ConnReqSocketPool, exchange, type ConnReqAnswer } from './connreq-http.js';
+import { ConnReqHttpError, ConnReqSocketPool, exchange, validFieldValue, type ConnReqAnswer } from './connreq-http.js';
 import { ConnReqReuse } from './connreq-reuse.js';
 import type { ConnReqTargetGuard } from './connreq-target.js';
 import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge, type Challenge } from './http-auth.js';
@@ -143,6 +143,13 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (authorization: string | undefined, authenticated: boolean, fresh = false): void => {
+      // Credentials with a CR, LF or another control character would split the request (node's client threw here).
+      if (authorization !== undefined && !validFieldValue(authorization))
+        return finish({
+          ok: false,
+          reason: 'auth-failed',
+          detail: 'connection failed: ERR_INVALID_CHAR (the credentials hold a character an HTTP header cannot carry)',
+        });
       const { socket, reused } = pool.take(host, port);
       current = socket;
       ended = null;

@@ -70,6 +70,21 @@ test('parseHead: status, WWW-Authenticate fields in order, keep-alive rules of H
     'HTTP/1.1 200 OK\r\nContent-Length: -1',
   ])
     assert.equal(parseHead(bad), null, bad);
+  // A bare LF (or CR) inside a field would carry into our Authorization header: refused.
+  assert.equal(parseHead('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="a\nX-Injected: 1", nonce="n"'), null);
+  assert.equal(parseHead('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="a\rb", nonce="n"'), null);
+});
+
+test('credentials with a CR or LF are never written into a request (no header injection); other devices go on', async () => {
+  const cpe = await rawCpe(() => 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="cpe", nonce="n1", qop="auth"\r\nContent-Length: 0\r\n\r\n');
+  try {
+    const r = await sendConnectionRequest(cpe.url, { username: 'acs\r\nX-Injected: 1', password: 'pw' }, { timeoutMs: 3000 });
+    assert.ok(!r.ok && r.reason === 'auth-failed' && /ERR_INVALID_CHAR/.test(r.detail), JSON.stringify(r));
+    assert.equal(cpe.requests.length, 1, 'only the unauthenticated GET went out');
+    assert.ok(!cpe.requests.some((q) => q.includes('X-Injected')));
+  } finally {
+    await cpe.close();
+  }
 });
 
 test('ChunkedBody: reads through chunks split anywhere, extensions and trailers; extra bytes and bad sizes are told', () => {
