@@ -486,7 +486,9 @@ export class AcsServer extends EventEmitter<AcsServerEvents> {
     const cert = this.certificateIdentity(socket);
     if (device.cpeCertIdentity && cert !== device.cpeCertIdentity) changes.push('its TLS client certificate identity changed');
     const url = inform.parameterList.find((p) => p.name.endsWith('.ManagementServer.ConnectionRequestURL'))?.value;
-    if (url && device.connectionRequestUrl && hostOf(url) !== hostOf(device.connectionRequestUrl)) changes.push('its ConnectionRequestURL host changed');
+    // The same URL as stored (every periodic and connection-request Inform) needs no parse.
+    const known = device.connectionRequestUrl;
+    if (url && known && url !== known && hostOf(url) !== hostOf(known)) changes.push('its ConnectionRequestURL host changed');
     if (changes.length === 0) return null;
     const refuse = this.opts.identityPolicy === 'refuse';
     this.log.warn({ deviceKey: device.deviceKey, remote, policy: refuse ? 'refuse' : 'log' }, `ACS security event: known device ${changes.join(' and ')}`);

@@ -1,15 +1,15 @@
 /**
- * What connection requests carry over from one to the next (issue 22 item 5): a keep-alive HTTP
- * agent, and per protection space (the CPE's origin and realm, RFC 7235 2.2) the Digest challenge
+ * What connection requests carry over from one to the next (issue 22 item 5): kept-alive
+ * sockets (connreq-http.ts), and per protection space (the CPE's origin and realm, RFC 7235 2.2) the Digest challenge
  * that last let a request through. RFC 7616 3.4 lets a client send the next request to the same
  * space with that nonce and a higher nonce count; a CPE that wants a fresh nonce answers 401 and
  * its new challenge is answered as usual, so reuse saves the challenge round trip where the CPE
  * accepts it and costs nothing where it does not. The credentials are never kept here: only the
  * server's challenge and the count.
  */
-import http from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { Challenge } from './http-auth.js';
+import { ConnReqSocketPool } from './connreq-http.js';
 
 export interface ConnReqReuseOptions {
   /** Idle kept-alive sockets are closed after this (default 2,000 ms; a shorter Keep-Alive hint of the CPE wins). */
@@ -24,12 +24,11 @@ interface DigestSpace {
 }
 
 export class ConnReqReuse {
-  readonly agent: http.Agent;
+  readonly pool: ConnReqSocketPool;
   private readonly spaces: LRUCache<string, DigestSpace>;
 
   constructor(o: ConnReqReuseOptions = {}) {
-    // timeout: how long a free socket stays in the pool (node applies it to the socket when it is freed).
-    this.agent = new http.Agent({ keepAlive: true, timeout: o.idleSocketMs ?? 2000, scheduling: 'lifo' });
+    this.pool = new ConnReqSocketPool(o.idleSocketMs ?? 2000);
     this.spaces = new LRUCache({ max: o.maxSpaces ?? 10_000 });
   }
 
@@ -59,7 +58,7 @@ export class ConnReqReuse {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
     this.spaces.clear();
   }
 }

@@ -9,8 +9,9 @@
  * and a global bound on concurrent attempts.
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
+import type { Socket } from 'node:net';
 import { backoffDelayMs, type RandomSource } from '../util/backoff.js';
+import { ConnReqHttpError, ConnReqSocketPool, exchange, validFieldValue, type ConnReqAnswer } from './connreq-http.js';
 import { ConnReqReuse } from './connreq-reuse.js';
 import type { ConnReqTargetGuard } from './connreq-target.js';
 import { basicAuthorization, digestAuthorization, isScheme, parseChallenge, pickChallenge, type Challenge } from './http-auth.js';
@@ -86,42 +87,55 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
   }
   const hostHeader = u.host;
   const reuse = opts.reuse;
-  // A private agent with one socket: the authenticated retry reuses the connection the
-  // 401 came on (if the CPE keeps it alive), and destroying the agent frees everything.
-  const agent = reuse?.agent ?? new http.Agent({ keepAlive: true, maxSockets: 1 });
+  // Without reuse, a private pool: the authenticated retry reuses the connection the 401 came on
+  // (if the CPE keeps it alive), and closing the pool frees everything.
+  const pool = reuse?.pool ?? new ConnReqSocketPool(BODY_DRAIN_MS);
   const space = `${host}|${port}|${hostHeader}`;
   const digestFor = (challenge: Challenge, nc: number): string =>
     digestAuthorization({ challenge, method: 'GET', uri: path, username: creds!.username, password: creds!.password, nc });
+  // The bytes node's http client sent for the same request (header names as they were).
+  const requestHead = (authorization: string | undefined): string =>
+    `GET ${path} HTTP/1.1\r\nhost: ${hostHeader}\r\n${authorization ? `authorization: ${authorization}\r\n` : ''}Connection: keep-alive\r\n\r\n`;
 
   return new Promise<ConnReqResult>((resolve) => {
     let settled = false;
-    let current: http.ClientRequest | null = null;
-    let currentRes: http.IncomingMessage | null = null;
+    /** The socket of the request in flight, and how to take it back from its exchange. */
+    let current: Socket | null = null;
+    let detach: (() => void) | null = null;
+    /** The answer of the request in flight ended (its body drained): its socket's fate. */
+    let ended: { reusable: boolean; idleMs: number | undefined } | null = null;
     /** The Digest challenge the request in flight answered, and its nonce count. */
     let answered: { challenge: Challenge; nc: number; reused: boolean } | null = null;
+    /** After settling: where the socket goes when the answer's body ends. */
+    let onBodyEnd: ((reusable: boolean, idleMs: number | undefined) => void) | null = null;
+    const drop = (): void => {
+      detach?.();
+      current?.destroy();
+      current = null;
+    };
     const finish = (r: ConnReqResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      if (reuse) {
+      if (r.ok && answered) reuse?.accepted(space, answered.challenge, answered.nc);
+      if (!r.ok || !reuse) drop();
+      else if (ended && current) {
         // A drained answer leaves its socket to the pool; anything else must not be reused.
-        if (!r.ok) current?.destroy();
-        else {
-          if (answered) reuse.accepted(space, answered.challenge, answered.nc);
-          // A body that does not end soon (a hostile peer's endless one) does not keep the socket.
-          const req = current;
-          const res = currentRes;
-          if (req && res && !res.complete) {
-            const t = setTimeout(() => req.destroy(), BODY_DRAIN_MS);
-            t.unref();
-            res.once('end', () => clearTimeout(t));
-          }
-        }
-      } else {
-        current?.destroy();
-        agent.destroy();
+        if (ended.reusable) pool.release(host, port, current, ended.idleMs);
+        else current.destroy();
+      } else if (current) {
+        // A body that does not end soon (a hostile peer's endless one) does not keep the socket.
+        const sock = current;
+        const t = setTimeout(drop, BODY_DRAIN_MS);
+        t.unref();
+        onBodyEnd = (reusable, idleMs) => {
+          clearTimeout(t);
+          if (reusable) pool.release(host, port, sock, idleMs);
+          else sock.destroy();
+        };
       }
+      if (!reuse) pool.close();
       resolve(r);
     };
     const onAbort = (): void => finish({ ok: false, reason: 'cancelled', detail: 'cancelled' });
@@ -129,25 +143,43 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const send = (authorization: string | undefined, authenticated: boolean, fresh = false): void => {
-      const headers: Record<string, string> = { host: hostHeader };
-      if (authorization) headers.authorization = authorization;
-      const req = http.request({ host, port, path, method: 'GET', agent, headers });
-      current = req;
-      let answeredAny = false;
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        // A kept-alive socket the CPE closed meanwhile: once more on a new connection.
-        if (reuse && req.reusedSocket && !answeredAny && !fresh && !settled) return send(resend(authorization), authenticated, true);
-        finish({ ok: false, reason: 'refused', detail: `connection failed: ${err.code ?? err.message}` });
+      // Credentials with a CR, LF or another control character would split the request (node's client threw here).
+      if (authorization !== undefined && !validFieldValue(authorization))
+        return finish({
+          ok: false,
+          reason: 'auth-failed',
+          detail: 'connection failed: ERR_INVALID_CHAR (the credentials hold a character an HTTP header cannot carry)',
+        });
+      const { socket, reused } = pool.take(host, port);
+      current = socket;
+      ended = null;
+      /** Set by a 401 to be answered: runs once the 401's body has ended (or its socket failed). */
+      let retry: ((reusable: boolean, idleMs: number | undefined) => void) | null = null;
+      detach = exchange(socket, requestHead(authorization), {
+        head: (answer) => onAnswer(answer),
+        end: (reusable, idleMs) => {
+          ended = { reusable, idleMs };
+          if (retry) retry(reusable, idleMs);
+          else if (settled) {
+            current = null;
+            if (onBodyEnd) onBodyEnd(reusable, idleMs);
+            else socket.destroy();
+          }
+        },
+        fail: (err, afterHead) => {
+          socket.destroy();
+          if (current === socket) current = null;
+          if (settled) return;
+          // The 401's body broke off: its challenge is answered on a new connection.
+          if (afterHead && retry) return retry(false, undefined);
+          // A kept-alive socket the CPE closed meanwhile: once more on a new connection.
+          if (reuse && reused && !afterHead && !fresh) return send(resend(authorization), authenticated, true);
+          const code = err instanceof ConnReqHttpError ? err.code : err.message;
+          finish({ ok: false, reason: 'refused', detail: `connection failed: ${code}` });
+        },
       });
-      req.on('response', (res) => {
-        answeredAny = true;
-        currentRes = res;
-        const status = res.statusCode ?? 0;
-        res.on('error', (err: NodeJS.ErrnoException) =>
-          finish({ ok: false, reason: 'refused', status, detail: `connection failed: ${err.code ?? err.message}` }),
-        );
-        // Drain the body so the socket returns to the agent for the authenticated retry.
-        res.resume();
+      const onAnswer = (answer: ConnReqAnswer): void => {
+        const status = answer.status;
         if (status === 200 || status === 204) return finish({ ok: true, status });
         // A 3xx is not followed: its Location is as much the peer's choice as the URL was.
         if (status !== 401) return finish({ ok: false, reason: 'http-error', status, detail: `CPE answered HTTP ${status}` });
@@ -160,7 +192,7 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
         if (!creds) {
           return finish({ ok: false, reason: 'auth-failed', status, detail: 'CPE requires authentication and no credentials are known' });
         }
-        const challenge = pickChallenge(parseChallenge(res.headers['www-authenticate']));
+        const challenge = pickChallenge(parseChallenge(answer.wwwAuthenticate));
         if (!challenge) {
           return finish({ ok: false, reason: 'auth-failed', status, detail: 'no supported challenge in WWW-Authenticate' });
         }
@@ -172,29 +204,29 @@ export async function sendConnectionRequest(url: string, creds: ConnReqCredentia
             detail: 'CPE offers only Basic authentication; acs.connectionRequest.allowBasic is false (credentials not sent)',
           });
         }
-        let answer: string;
+        let authorizationNext: string;
         try {
           if (isScheme(challenge, 'Digest')) {
-            answer = digestFor(challenge, 1);
+            authorizationNext = digestFor(challenge, 1);
             answered = { challenge, nc: 1, reused: false };
-          } else answer = basicAuthorization(creds.username, creds.password);
+          } else authorizationNext = basicAuthorization(creds.username, creds.password);
         } catch (err) {
           // http-auth errors carry no secrets.
           return finish({ ok: false, reason: 'auth-failed', status, detail: (err as Error).message });
         }
-        let retried = false;
-        const retry = (): void => {
-          if (retried || settled) return;
-          retried = true;
-          send(answer, true);
+        // The answer is sent once the 401's body has ended: on the same connection when the CPE keeps it.
+        retry = (reusable, idleMs) => {
+          retry = null;
+          if (settled) return;
+          if (current === socket) {
+            current = null;
+            if (reusable) pool.release(host, port, socket, idleMs);
+            else socket.destroy();
+          }
+          send(authorizationNext, true, !reusable);
         };
-        // After the answer ended its socket goes back to the agent in a later tick: the retry
-        // waits for it (a shared agent would open a second connection otherwise).
-        const later = (): void => void setImmediate(retry);
-        res.on('end', reuse ? later : retry);
-        res.on('close', reuse ? later : retry);
-      });
-      req.end();
+        if (ended) retry(ended.reusable, ended.idleMs);
+      };
     };
     /** The Authorization of a request sent again: a Digest answer takes the next nonce count. */
     const resend = (authorization: string | undefined): string | undefined => {
