@@ -539,7 +539,7 @@ export class SimDevice extends EventEmitter {
     let idSeq = 0;
     const newId = (): string => `${this.serial}-${this.stats.sessions}-${++idSeq}`;
     const encode = (env: SoapEnvelope): string => (q.soapPrefix === undefined ? encodeSoap(env) : withEnvelopePrefix(encodeSoap(env), q.soapPrefix));
-    const exchange = async (env: SoapEnvelope | null): Promise<SoapEnvelope | null> => {
+    const exchange = async (env: SoapEnvelope | null): Promise<AcsEnvelope | null> => {
       const res = await client.post(env ? encode(env) : '');
       if (res.status === 204 || (res.status === 200 && res.body.trim() === '')) return null;
       if (res.status !== 200) throw new Error(`ACS answered HTTP ${res.status}`);
@@ -550,7 +550,7 @@ export class SimDevice extends EventEmitter {
     try {
       let env = await exchange({ cwmpVersion: version, id: newId(), body: this.buildInform(events, changed) });
       if (!env) throw new Error('ACS ended the session without an InformResponse');
-      if (env.body.method === 'Fault') throw new Error(`ACS answered the Inform with fault ${env.body.faultCode} ${env.body.faultString}`);
+      if (env.body.method === 'Fault' && !env.refused) throw new Error(`ACS answered the Inform with fault ${env.body.faultCode} ${env.body.faultString}`);
       if (env.body.method !== 'InformResponse') throw new Error(`expected InformResponse, got ${env.body.method}`);
       // Delivered: these events and value changes are done (TR-069 3.7.1.5).
       delivered = true;
@@ -564,7 +564,7 @@ export class SimDevice extends EventEmitter {
         if (env.body.method === 'TransferCompleteResponse') {
           this.transfers.shift();
           hold = !!env.holdRequests;
-        } else if (env.body.method === 'Fault') {
+        } else if (env.body.method === 'Fault' && !env.refused) {
           this.log('ACS faulted TransferComplete; will retry next session', { code: env.body.faultCode });
           break;
         } else {
@@ -581,11 +581,10 @@ export class SimDevice extends EventEmitter {
           const out = this.respond(env.body);
           if ('drop' in out) throw new SessionDropped(out.drop);
           answer = out.answer;
-        } else if ((env.body as { method: string }).method === '__fault__') {
-          const b = env.body as unknown as { name: string; fault: CwmpMessage };
-          rpcs.push(b.name);
-          this.stats.rpcsReceived[b.name] = (this.stats.rpcsReceived[b.name] ?? 0) + 1;
-          answer = b.fault;
+        } else if (env.refused) {
+          rpcs.push(env.refused);
+          this.stats.rpcsReceived[env.refused] = (this.stats.rpcsReceived[env.refused] ?? 0) + 1;
+          answer = env.body;
         } else {
           // A response or fault where a request was expected: nothing to answer; keep going.
           this.log('unexpected message from ACS', { method });
@@ -826,11 +825,14 @@ function isAcsRequest(m: CwmpMessage): m is AcsRequest {
   return ACS_METHODS.has(m.method);
 }
 
+/** An ACS envelope; `refused`: a request the codec could not take, whose body is the Fault to answer with. */
+type AcsEnvelope = SoapEnvelope & { refused?: string };
+
 /**
- * Decodes an ACS envelope. A request the codec cannot take comes back as a '__fault__'
- * body to answer with: 9000 for an unknown method, 9003 for a known one with bad arguments.
+ * Decodes an ACS envelope. A request the codec cannot take comes back refused, with the Fault to
+ * answer as its body: 9000 for an unknown method, 9003 for a known one with bad arguments.
  */
-function decodeAcs(xml: string): SoapEnvelope | null {
+function decodeAcs(xml: string): AcsEnvelope | null {
   try {
     return decodeSoap(xml).envelope;
   } catch (e) {
@@ -840,8 +842,7 @@ function decodeAcs(xml: string): SoapEnvelope | null {
     const fault = unknown
       ? makeFault(CwmpFault.MethodNotSupported, `Method not supported: ${e.method}`)
       : makeFault(CwmpFault.InvalidArguments, `Invalid arguments: ${e.message}`);
-    const body = { method: '__fault__', name: e.method, fault } as unknown as CwmpMessage;
-    return { cwmpVersion: e.cwmpVersion ?? detectCwmpVersion(xml) ?? '1-0', id: e.id ?? null, body };
+    return { cwmpVersion: e.cwmpVersion ?? detectCwmpVersion(xml) ?? '1-0', id: e.id ?? null, body: fault, refused: e.method };
   }
 }
 

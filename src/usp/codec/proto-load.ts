@@ -41,7 +41,8 @@ export function omitEmptyMapEntryFields(ns: protobuf.NamespaceBase): void {
 
 function wrapMapEncoder(type: protobuf.Type): void {
   const fields = [...type.fieldsArray].sort((a, b) => a.id - b.id);
-  const maps = fields.filter((f) => f.map) as unknown as protobuf.MapField[];
+  const maps: protobuf.MapField[] = [];
+  for (const f of fields) if (f instanceof protobuf.MapField) maps.push(f);
   if (maps.length === 0) return;
   const firstMap = fields.findIndex((f) => f.map);
   const mapsLast = fields.slice(firstMap).every((f) => f.map);
@@ -69,7 +70,7 @@ function wrapMapEncoder(type: protobuf.Type): void {
     }
     const unknowns = (m as { $unknowns?: Uint8Array[] }).$unknowns;
     if (unknowns && Object.hasOwn(m, '$unknowns')) {
-      for (const u of unknowns) (w as unknown as { raw(b: Uint8Array): void }).raw(u);
+      for (const u of unknowns) w.raw(u);
     }
     return w;
   };

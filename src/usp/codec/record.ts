@@ -709,7 +709,7 @@ export function decodeRecord(bytes: Uint8Array): UspRecord {
   const T = t();
   let r: Obj;
   try {
-    r = T.Record.decode(bytes) as unknown as Obj;
+    r = T.Record.decode(bytes) as Obj;
   } catch (e) {
     throw new UspRecordError('malformed-record', `Record could not be parsed: ${errText(e)}`);
   }
@@ -816,8 +816,13 @@ export function encodeRecord(rec: UspRecord): Uint8Array {
       break;
     case 'sessionContext': {
       const s: Obj = {};
-      const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown } | undefined;
-      const long = (x: bigint): unknown => (Long ? Long.fromString(x.toString(), true) : Number(x));
+      // A uint64 as the low and high 32 bits, the shape protobufjs's writer takes (LongBits.from),
+      // with or without the long package: exact over the whole range, no Number rounding.
+      const long = (x: bigint): { low: number; high: number; unsigned: true } => ({
+        low: Number(x & 0xffffffffn) | 0,
+        high: Number((x >> 32n) & 0xffffffffn) | 0,
+        unsigned: true,
+      });
       if (rt.sessionId) s['sessionId'] = long(rt.sessionId);
       if (rt.sequenceId) s['sequenceId'] = long(rt.sequenceId);
       if (rt.expectedId) s['expectedId'] = long(rt.expectedId);
