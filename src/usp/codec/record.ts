@@ -31,7 +31,7 @@
  * The round trip of every Get (its Record and Msg in, the GetResp Record out) skips protobufjs:
  * wire-fast.ts reads and writes those bytes directly and hands anything else back to it.
  */
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { UspErrorCode, errorCodeName } from '../errors.js';
 import { uspRoot } from './proto-load.js';
 import { decodeGetMsg, decodeNoSessionRecord, encodeGetRespRecord } from './wire-fast.js';
