@@ -17,9 +17,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
-import mqtt from 'mqtt';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
-import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { connectMqtt5, onUspMsg } from './mqtt-peer.js';
+import { benchProxyOverrides } from './proxy-overrides.js';
 import { loadConfig } from '../src/app/config.js';
 import { createLogger, silentLogger } from '../src/app/log.js';
 import { CwmpUspProxy } from '../src/app/proxy.js';
@@ -53,18 +54,10 @@ let proxy: CwmpUspProxy | null = null;
 
 /** The echo responder: one MQTT 5 connection (TCP_NODELAY), QoS 1 both ways like the proxy. */
 async function startEcho(url: string, topic: string): Promise<void> {
-  const c = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 0, clean: true });
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => resolve());
-    c.once('error', reject);
-  });
-  (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-  c.on('message', (_topic, payload, packet) => {
+  const c = await connectMqtt5(url);
+  onUspMsg(c, (req, rec, packet) => {
     const reply = packet.properties?.responseTopic;
     if (!reply) return;
-    const rec = decodeRecord(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
-    if (rec.recordType.kind !== 'noSessionContext') return;
-    const req = decodeMsg(rec.recordType.payload);
     const body = req.body;
     const paths = body.msgBody === 'request' ? body.request?.get?.paramPaths : undefined;
     if (!paths) return;
@@ -134,17 +127,11 @@ async function start(): Promise<number> {
         : { 'usp.websocket.enabled': false };
     const config = loadConfig({
       env: {},
-      overrides: {
-        dataDir,
-        'acs.host': '127.0.0.1',
-        'acs.port': 0,
-        'log.level': BENCH_LOG ?? 'silent',
+      overrides: benchProxyOverrides(dataDir, BENCH_LOG ?? 'silent', {
         'acs.connectionRequest.deadlineMs': 600_000,
         'acs.setConnectionRequestCredentials': false,
         ...usp,
-        // Extra settings for an experiment, as JSON (e.g. BENCH_PROXY_CONFIG='{"acs.workerThresholdBytes":0}').
-        ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
-      },
+      }),
     });
     // BENCH_LOG=info: lines built and written to stdout as deployed (the bench points it at /dev/null).
     proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG) : silentLogger());

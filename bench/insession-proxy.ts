@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { benchProxyOverrides } from './proxy-overrides.js';
 
 const [root, dataDir, mqttUrl, agentTopic, ctlEid, ctlTopic] = process.argv.slice(2) as [string, string, string, string, string, string];
 if (!ctlTopic || !process.send)
@@ -22,11 +23,7 @@ const { CwmpUspProxy } = await load<typeof import('../src/app/proxy.js')>('src/a
 
 const config = loadConfig({
   env: {},
-  overrides: {
-    dataDir,
-    'acs.host': '127.0.0.1',
-    'acs.port': 0,
-    'log.level': BENCH_LOG ?? 'silent',
+  overrides: benchProxyOverrides(dataDir, BENCH_LOG ?? 'silent', {
     // The held request keeps the session lingering up to this between rounds; the session timeout likewise.
     'acs.lingerMs': 60_000,
     'acs.sessionTimeoutMs': 120_000,
@@ -37,8 +34,7 @@ const config = loadConfig({
     'usp.requestRatePerController': 1_000_000,
     'usp.requestBurstPerController': 1_000_000,
     controllers: [{ endpointId: ctlEid, role: 'full', mqtt: { topic: ctlTopic } }],
-    ...(process.env.BENCH_PROXY_CONFIG ? (JSON.parse(process.env.BENCH_PROXY_CONFIG) as Record<string, unknown>) : {}),
-  },
+  }),
 });
 const proxy = new CwmpUspProxy(config, BENCH_LOG ? createLogger(BENCH_LOG) : silentLogger());
 await proxy.start();

@@ -24,9 +24,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { get as getMsg } from '../src/tools/controller/client.js';
-import { decodeMsg, decodeRecord, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { connectMqtt5, onUspMsg } from './mqtt-peer.js';
 import { startMosquitto } from '../test/helpers/brokers.js';
 import { idleCheck, median, paired } from './paired.js';
 
@@ -99,17 +100,9 @@ class Controller {
   constructor(private readonly url: string) {}
 
   async connect(replyTopics: string[]): Promise<void> {
-    const c = mqtt.connect(this.url, { protocolVersion: 5, reconnectPeriod: 0, clean: true });
+    const c = await connectMqtt5(this.url);
     this.c = c;
-    await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve());
-      c.once('error', reject);
-    });
-    (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    c.on('message', (_t, payload) => {
-      const rec = decodeRecord(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
-      if (rec.recordType.kind !== 'noSessionContext') return;
-      const msg = decodeMsg(rec.recordType.payload);
+    onUspMsg(c, (msg) => {
       const w = this.waiting.get(msg.header.msgId);
       this.waiting.delete(msg.header.msgId);
       w?.(msg);

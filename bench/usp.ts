@@ -17,9 +17,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { median as med, paired } from './paired.js';
 import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
+import { connectMqtt5, onUspMsg } from './mqtt-peer.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { startMosquitto, startRabbitStomp } from '../test/helpers/brokers.js';
 
@@ -141,17 +142,9 @@ class MqttHarness {
   ) {}
 
   async connect(): Promise<void> {
-    const c = mqtt.connect(this.url, { protocolVersion: 5, reconnectPeriod: 0, clean: true, properties: { userProperties: { 'usp-endpoint-id': CTL } } });
+    const c = await connectMqtt5(this.url, { properties: { userProperties: { 'usp-endpoint-id': CTL } } });
     this.c = c;
-    await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve());
-      c.once('error', reject);
-    });
-    (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    c.on('message', (_t, payload) => {
-      const rec = decodeRecord(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
-      if (rec.recordType.kind !== 'noSessionContext') return;
-      const msg = decodeMsg(rec.recordType.payload);
+    onUspMsg(c, (msg) => {
       const w = this.waiting.get(msg.header.msgId);
       this.waiting.delete(msg.header.msgId);
       if (msg.body.msgBody === 'response') w?.();
