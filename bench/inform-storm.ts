@@ -12,6 +12,7 @@
  *
  * Options: --devices N (10000, devices cycled through by the paired rounds) --concurrency C (200)
  *   --rounds R (6) --seconds S (5) --memory 1000,10000 (empty: skip) --big K (10) --quick
+ *   --big-rate N (800) --big-rounds R (6) --big-seconds S (4) --big-gap MS (200): the big-response stall rounds (below)
  *   --memory-only (skip the storms) --heap-snapshot DIR (v8 heap snapshot of the proxy at each memory level)
  *   --settle S (30: each memory figure again after S seconds idle, once V8 gave back its young generation)
  */
@@ -26,7 +27,7 @@ import { encodeSoap, decodeSoap } from '../src/cwmp/soap.js';
 import { endpointIdOf } from '../src/cwmp/device-id.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { heapGrowth } from './heap-diff.js';
-import { idleCheck, paired } from './paired.js';
+import { idleCheck, median, paired } from './paired.js';
 import type { Inform, ParameterValueStruct } from '../src/cwmp/types.js';
 
 const { values } = parseArgs({
@@ -37,6 +38,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     memory: { type: 'string', default: '1000,10000' },
     big: { type: 'string', default: '10' },
+    // The big-response stall rounds: paced background Inform sessions per second, rounds, seconds each.
+    'big-rate': { type: 'string', default: '800' },
+    'big-rounds': { type: 'string', default: '6' },
+    'big-seconds': { type: 'string', default: '4' },
+    'big-gap': { type: 'string', default: '200' },
     quick: { type: 'boolean', default: false },
     // Only the memory part; and/or heap snapshots of the proxy at each memory level into this folder.
     'memory-only': { type: 'boolean', default: false },
@@ -54,6 +60,10 @@ const MEMORY = (values.quick ? '1000' : values.memory)
   .filter((x) => x.trim() !== '')
   .map(Number);
 const BIG = Number(values.big);
+const BIG_RATE = Number(values['big-rate']);
+const BIG_ROUNDS = values.quick ? 2 : Number(values['big-rounds']);
+const BIG_SECONDS = values.quick ? 2 : Number(values['big-seconds']);
+const BIG_GAP = Number(values['big-gap']);
 const SETTLE = values.quick ? 0 : Number(values.settle);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -68,7 +78,12 @@ interface Child {
 
 function startChild(args: string[]): Promise<Child> {
   const proc = fork(path.join(here, 'child-proxy.js'), args, {
-    execArgv: ['--expose-gc', ...(process.env.BENCH_PROF && args[0] === 'proxy' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])],
+    execArgv: [
+      '--expose-gc',
+      ...(process.env.BENCH_PROF && args[0] === 'proxy' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      // Extra node flags for the server child, e.g. BENCH_CHILD_NODE_ARGS=--trace-gc to see its pauses.
+      ...(process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -223,13 +238,55 @@ async function storm(port: number, count: number, serialPrefix: string, concurre
   return { sessions: n, rate: n / took, p50: lat[Math.floor(n * 0.5)]!, p99: lat[Math.floor(n * 0.99)]!, seconds: took };
 }
 
+interface PacedResult {
+  sessions: number;
+  /** Latencies of the sessions, sorted (ms). */
+  lat: number[];
+}
+
+/**
+ * An open-loop background load: a new session of the next device every 1/rate s for `seconds`
+ * (at most 256 at once, so a stalled server is not buried), whatever the server's answers do. Unlike
+ * the closed-loop storm, its sessions' latencies show how long another session was held up.
+ */
+async function pacedStorm(port: number, count: number, serialPrefix: string, rate: number, seconds: number): Promise<PacedResult> {
+  const bodies: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const serial = `${serialPrefix}${String(i).padStart(7, '0')}`;
+    bodies.push(informTemplate(serial, '2 PERIODIC', `http://127.0.0.1:9/${serial}`));
+  }
+  const lat: number[] = [];
+  const running = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let started = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    while (started < due && running.size < 256) {
+      const p: Promise<void> = session(port, bodies[started++ % count]!).then((ms) => {
+        lat.push(ms);
+        running.delete(p);
+      });
+      running.add(p);
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(running);
+  lat.sort((x, y) => x - y);
+  return { sessions: lat.length, lat };
+}
+
 // ------------------------------------------------------------------ the 2,000-parameter response
 
+let bigTemplate: string | undefined;
+/** The 2,000-parameter answer, encoded once: encoding it per session would stall this (the load's) event loop. */
 function bigGpvResponse(id: string): string {
-  const list: ParameterValueStruct[] = [];
-  for (let i = 1; i <= 2000; i++)
-    list.push({ name: `Device.Hosts.Host.${i}.PhysAddress`, value: `00:11:22:${(i >> 8).toString(16)}:${(i & 255).toString(16)}:00`, type: 'xsd:string' });
-  return encodeSoap({ cwmpVersion: '1-0', id, body: { method: 'GetParameterValuesResponse', parameterList: list } });
+  if (!bigTemplate) {
+    const list: ParameterValueStruct[] = [];
+    for (let i = 1; i <= 2000; i++)
+      list.push({ name: `Device.Hosts.Host.${i}.PhysAddress`, value: `00:11:22:${(i >> 8).toString(16)}:${(i & 255).toString(16)}:00`, type: 'xsd:string' });
+    bigTemplate = encodeSoap({ cwmpVersion: '1-0', id: '@@ID@@', body: { method: 'GetParameterValuesResponse', parameterList: list } });
+  }
+  return bigTemplate.replace('@@ID@@', id);
 }
 
 /** A device that, in each session, receives the queued GPV and answers it with 2,000 parameters. */
@@ -248,6 +305,64 @@ async function bigSession(port: number, child: Child, serial: string): Promise<n
   const res = await result;
   if (res.kind !== 'response') throw new Error(`big GPV outcome ${JSON.stringify(res)}`);
   return performance.now() - t0;
+}
+
+/**
+ * Does a 2,000-parameter response hold up other sessions? Paired rounds (without / with, order
+ * alternating, a CPU-idle check before each) of a paced background load; in the "with" phase a
+ * big response arrives every --big-gap ms after the previous one was answered. Printed per phase: the proxy's worst event-loop
+ * delay (its longest main-thread stretch, GC and the OS scheduler included) and the background
+ * sessions' latency; the summary gives the medians and what the big responses added.
+ */
+async function bigStallRounds(proxy: Child, background: number): Promise<void> {
+  const q = (xs: number[], f: number): number => xs[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
+  console.log(
+    `# big-response stall: ${BIG_ROUNDS} paired rounds of ${BIG_SECONDS} s, background ${BIG_RATE} Inform sessions/s paced (open loop) over ${background} devices; "with": a 2,000-parameter GetParameterValuesResponse session, then ${BIG_GAP} ms, again (decoded on a worker)`,
+  );
+  type Phase = { elMax: number; elP99: number; p50: number; p99: number; max: number; big: number };
+  const phase = async (withBig: boolean): Promise<Phase> => {
+    await proxy.ask('reset-el');
+    let stop = false;
+    let big = 0;
+    const bigLoop = (async () => {
+      while (withBig && !stop) {
+        await bigSession(proxy.port, proxy, 'BIGDEV0000000');
+        big++;
+        await new Promise((r) => setTimeout(r, BIG_GAP));
+      }
+    })();
+    const r = await pacedStorm(proxy.port, background, 'SN', BIG_RATE, BIG_SECONDS);
+    stop = true;
+    await bigLoop;
+    const st = await proxy.ask('stats');
+    return { elMax: st.elMax as number, elP99: st.elP99 as number, p50: q(r.lat, 0.5), p99: q(r.lat, 0.99), max: r.lat[r.lat.length - 1]!, big };
+  };
+  const show = (p: Phase): string =>
+    `event-loop max ${fmt(p.elMax)} ms (p99 ${fmt(p.elP99)}), sessions p50 ${fmt(p.p50)} / p99 ${fmt(p.p99)} / max ${fmt(p.max)} ms${p.big ? `, ${p.big} big responses` : ''}`;
+  const without: Phase[] = [];
+  const withBig: Phase[] = [];
+  for (let i = 0; i < BIG_ROUNDS; i++) {
+    const busy = await idleCheck({ label: `stall round ${i + 1}` });
+    dropIdleConnections();
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    const got = new Map<boolean, Phase>();
+    for (const w of order) got.set(w, await phase(w));
+    without.push(got.get(false)!);
+    withBig.push(got.get(true)!);
+    console.log(
+      `  round ${i + 1} (${order[0] ? 'with, without' : 'without, with'}${busy === null ? '' : `, ${(busy * 100).toFixed(0)}% busy before`}): without: ${show(got.get(false)!)} | with: ${show(got.get(true)!)}`,
+    );
+  }
+  const sum = (f: (p: Phase) => number): string => {
+    const w = withBig.map(f);
+    const o = without.map(f);
+    const d = withBig.map((p, i) => f(p) - f(without[i]!));
+    return `${fmt(median(w))} (${fmt(Math.min(...w))}-${fmt(Math.max(...w))}) with vs ${fmt(median(o))} (${fmt(Math.min(...o))}-${fmt(Math.max(...o))}) without, added ${fmt(median(d))} (${fmt(Math.min(...d))}-${fmt(Math.max(...d))})`;
+  };
+  console.log(`big-response stall, medians of ${BIG_ROUNDS} paired rounds (min-max): proxy's worst event-loop delay ${sum((p) => p.elMax)} ms`);
+  console.log(
+    `  background sessions' max latency ${sum((p) => p.max)} ms; p99 ${sum((p) => p.p99)} ms (target: a big response delays no other session by more than 10 ms)`,
+  );
 }
 
 // ------------------------------------------------------------------ main
@@ -451,20 +566,7 @@ async function main(): Promise<void> {
       console.log(
         `event-loop delay with ${BIG} x 2,000-parameter GetParameterValuesResponse one after another and no other load: max ${fmt(alone.elMax as number)} ms, p99 ${fmt(alone.elP99 as number)} ms (the longest main-thread stretch one big response causes); big session latency p50 ${fmt(aloneLat.sort((x, y) => x - y)[Math.floor(aloneLat.length / 2)]!)} ms`,
       );
-      const background = Math.min(DEVICES, 4000);
-      await idleCheck({ label: 'event-loop run' });
-      await proxy.ask('reset-el');
-      await storm(proxy.port, background, 'SN', 8);
-      const calm = await proxy.ask('stats');
-      await proxy.ask('reset-el');
-      const bigLat: number[] = [];
-      const stormP = storm(proxy.port, background, 'SN', 8);
-      for (let i = 0; i < BIG; i++) bigLat.push(await bigSession(proxy.port, proxy, 'BIGDEV0000000'));
-      const s3 = await stormP;
-      const st = await proxy.ask('stats');
-      console.log(
-        `event-loop delay under a steady ${background}-session background load (concurrency 8): max ${fmt(calm.elMax as number)} ms without big responses; max ${fmt(st.elMax as number)} ms, p99 ${fmt(st.elP99 as number)} ms with ${BIG} x 2,000-parameter GetParameterValuesResponse (decoded on a worker) (target: big responses add no stall > 10 ms); background ${fmt(s3.rate, 0)} sessions/s; big session latency max ${fmt(Math.max(...bigLat))} ms`,
-      );
+      await bigStallRounds(proxy, Math.min(DEVICES, 4000));
     }
     await stopChild(proxy);
   } finally {
