@@ -220,6 +220,7 @@ async function storm(port: number, count: number, serialPrefix: string, concurre
     bodies.push(informTemplate(serial, '2 PERIODIC', `http://127.0.0.1:9/${serial}`));
   }
   const lat: number[] = [];
+  const inSession = new Set<number>();
   let next = 0;
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
@@ -227,8 +228,12 @@ async function storm(port: number, count: number, serialPrefix: string, concurre
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
       while (more()) {
-        const i = next++ % count;
+        // A device in session is skipped: its second Inform would end the first session (TR-069 3.7.1).
+        let i = next++ % count;
+        while (inSession.has(i) && inSession.size < count) i = next++ % count;
+        inSession.add(i);
         lat.push(await session(port, bodies[i]!));
+        inSession.delete(i);
       }
     }),
   );
@@ -257,14 +262,19 @@ async function pacedStorm(port: number, count: number, serialPrefix: string, rat
   }
   const lat: number[] = [];
   const running = new Set<Promise<void>>();
+  const inSession = new Set<number>(); // devices in session: see storm()
   const t0 = performance.now();
   let started = 0;
   while (performance.now() - t0 < seconds * 1000) {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
     while (started < due && running.size < 256) {
-      const p: Promise<void> = session(port, bodies[started++ % count]!).then((ms) => {
+      let i = started++ % count;
+      while (inSession.has(i)) i = started++ % count;
+      inSession.add(i);
+      const p: Promise<void> = session(port, bodies[i]!).then((ms) => {
         lat.push(ms);
         running.delete(p);
+        inSession.delete(i);
       });
       running.add(p);
     }
