@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ControllerConfig } from '../../app/config.js';
-import type { Logger } from '../../app/log.js';
+import { infoLine, type Logger } from '../../app/log.js';
 import { handle, type HandlerContext } from '../handlers/index.js';
 import type { AllFieldsOf } from '../handlers/context.js';
 import {
@@ -487,7 +487,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       // One summary for the info line and the translation trace.
       const ms = performance.now() - started;
       const fields = requestLogFields(rec.fromId, rec.toId, msg, resp, ms);
-      if (this.log.isLevelEnabled('info')) this.log.info(fields, 'USP request');
+      // The same line as log.info(fields, ...), built without pino's walk over the fields (app/log.ts).
+      if (this.log.isLevelEnabled('info')) infoLine(this.log, fields, 'USP request');
       this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms, fields });
     }
     let answered = true;
