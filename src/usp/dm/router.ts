@@ -94,6 +94,12 @@ export class DmRouter {
 
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
   get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
+    // One parameter path of a static backend (a Get of Device.LocalAgent.EndpointID): its answer as
+    // is, without grouping (a Map and a list per request, issue 22 item 2).
+    if (paths.length === 1 && !paths[0]!.endsWith('.')) {
+      const owner = this.backendFor(paths[0]!);
+      if (owner?.staticModel) return owner.get(agentEid, paths, opts, scope);
+    }
     const groups = new Map<DmBackend, string[]>();
     const add = (b: DmBackend, p: string): void => {
       const list = groups.get(b) ?? [];
@@ -145,8 +151,10 @@ export interface ModelView {
 }
 
 export function modelView(router: DmRouter, agentEid: string, scope?: CallScope): ModelView {
-  const full = new Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>>();
+  // Made when first needed: a request on the proxy's own subtrees needs neither (issue 22 item 2: allocations per Get).
+  let full: Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>> | undefined;
   const fullOf = (b: DmBackend): Promise<ReadonlyMap<string, ObjectSchema>> => {
+    full ??= new Map();
     let p = full.get(b);
     if (!p) {
       p = b.staticModel ? Promise.resolve(b.staticModel) : b.supported(agentEid, scope).then((list) => new Map(list.map((o) => [o.path, o])));
@@ -154,7 +162,7 @@ export function modelView(router: DmRouter, agentEid: string, scope?: CallScope)
     }
     return p;
   };
-  const exists = new Map<string, Promise<boolean>>();
+  let exists: Map<string, Promise<boolean>> | undefined;
   const objectOf = async (schemaPath: string): Promise<ObjectSchema | undefined> => {
     const owner = router.backendFor(schemaPath);
     const own = !owner ? undefined : owner.lazy ? ((await owner.lazy.object(agentEid, schemaPath, scope)) ?? undefined) : (await fullOf(owner)).get(schemaPath);
@@ -190,17 +198,17 @@ export function modelView(router: DmRouter, agentEid: string, scope?: CallScope)
   };
   return {
     exists(supportedPath) {
-      let p = exists.get(supportedPath);
+      let p = exists?.get(supportedPath);
       if (!p) {
         const owner = router.backendFor(supportedPath);
-        // A static model answers at once (no async step per path asked).
-        if (!owner) p = Promise.resolve(false);
-        else if (owner.staticModel) p = Promise.resolve(new SupportedModel(owner.staticModel).has(supportedPath));
-        else if (owner.lazy) {
+        // A static model answers at once (no async step per path asked, nothing worth remembering).
+        if (!owner) return Promise.resolve(false);
+        if (owner.staticModel) return Promise.resolve(hasSupportedPath(owner.staticModel, supportedPath));
+        if (owner.lazy) {
           const lazy = owner.lazy;
           p = (async () => lazy.exists(agentEid, supportedPath, scope))();
-        } else p = fullOf(owner).then((m) => new SupportedModel(m).has(supportedPath));
-        exists.set(supportedPath, p);
+        } else p = fullOf(owner).then((m) => hasSupportedPath(m, supportedPath));
+        (exists ??= new Map()).set(supportedPath, p);
       }
       return p;
     },
@@ -245,6 +253,18 @@ function mergeObject(prev: ObjectSchema, o: ObjectSchema): ObjectSchema {
   };
 }
 
+/** Is the concrete path (object, parameter, command or event) in the supported model (by "{i}" object path)? */
+export function hasSupportedPath(objects: ReadonlyMap<string, ObjectSchema>, concretePath: string): boolean {
+  if (concretePath.endsWith('.')) return objects.has(toSchemaPath(concretePath)) || objects.has(toSchemaPath(concretePath) + '{i}.');
+  const dot = concretePath.lastIndexOf('.');
+  const o = objects.get(toSchemaPath(concretePath.slice(0, dot + 1)));
+  if (!o) return false;
+  const leaf = concretePath.slice(dot + 1);
+  if (leaf.endsWith('()')) return o.commands.some((c) => c.name === leaf);
+  if (leaf.endsWith('!')) return o.events.some((e) => e.name === leaf);
+  return o.params.some((p) => p.name === leaf);
+}
+
 /** Schema lookups on a merged model. */
 export class SupportedModel {
   constructor(readonly objects: ReadonlyMap<string, ObjectSchema>) {}
@@ -255,14 +275,7 @@ export class SupportedModel {
 
   /** Is the concrete path (object, parameter, command or event) in the supported model? */
   has(concretePath: string): boolean {
-    if (concretePath.endsWith('.')) return this.objects.has(toSchemaPath(concretePath)) || this.objects.has(toSchemaPath(concretePath) + '{i}.');
-    const dot = concretePath.lastIndexOf('.');
-    const o = this.object(concretePath.slice(0, dot + 1));
-    if (!o) return false;
-    const leaf = concretePath.slice(dot + 1);
-    if (leaf.endsWith('()')) return o.commands.some((c) => c.name === leaf);
-    if (leaf.endsWith('!')) return o.events.some((e) => e.name === leaf);
-    return o.params.some((p) => p.name === leaf);
+    return hasSupportedPath(this.objects, concretePath);
   }
 
   isTable(concreteTablePath: string): boolean {
