@@ -35,11 +35,12 @@ import { type Coordination, SingleInstance } from '../usp/agent/coordination.js'
 import type { CwmpCommandRunner } from '../interworking/commands.js';
 import { EventBridge } from '../interworking/events.js';
 import { Interworking } from '../interworking/index.js';
+import type { RpcOptions } from '../interworking/rpc-port.js';
 import { loadDefaultMapping } from '../mapping/load.js';
 import { ProxyMetrics } from '../ops/metrics.js';
 import { AdminServer, type AdminPorts } from '../ops/admin.js';
 import { LOCAL_AGENT_PREFIXES } from '../usp/agent/local-agent-schema.js';
-import { atRequestEnd, currentRequestScope, requestSignal } from '../usp/request-scope.js';
+import { atRequestEnd, isRequest } from '../usp/request-scope.js';
 import { BulkData } from '../bulkdata/profiles.js';
 import { BulkDataScheduler } from '../bulkdata/scheduler.js';
 import { BULKDATA_PREFIXES } from '../bulkdata/schema.js';
@@ -198,12 +199,15 @@ export class CwmpUspProxy {
     // While a USP request is being served its device's session lingers for the next RPC; when the
     // request's handler is done the linger ends at once (acs.lingerMs is the maximum), so the CPE's
     // session slot is not held for nothing.
-    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: { signal?: AbortSignal }) => {
-      if (requestSignal()) atRequestEnd(this.engine.beginRequest(deviceKey));
+    // `opts.scope`: what the RPC is made for (src/usp/request-scope.ts), passed down by the backends.
+    const enqueue = (deviceKey: string, rpc: Parameters<SessionEngine['enqueue']>[1], opts?: RpcOptions) => {
+      const scope = opts?.scope;
+      const request = isRequest(scope);
+      if (request) atRequestEnd(scope, this.engine.beginRequest(deviceKey));
       // The translation trace notes each RPC under the USP request it is made for (src/ops/trace.ts).
       // A Bulk Data collection may ride the device's periodic Inform session (src/bulkdata/rpc-scope.ts).
-      return this.trace.rpc(currentRequestScope(), { method: rpc.method, names: namesCount(rpc) }, () =>
-        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal, ...collectionRpcOptions() }),
+      return this.trace.rpc(request ? scope : undefined, { method: rpc.method, names: namesCount(rpc) }, () =>
+        this.engine.enqueue(deviceKey, rpc, { linger: true, signal: opts?.signal, ...collectionRpcOptions(scope) }),
       );
     };
     const byEid = (eid: string) => this.store.getDeviceByEndpointId(eid);
@@ -279,18 +283,19 @@ export class CwmpUspProxy {
       },
       periodicInformGraceMs: config.bulkData.periodicInformGraceMs,
       alignPeriodicInform: config.bulkData.alignPeriodicInform
-        ? (eid, s, t) =>
+        ? (eid, s, t, scope) =>
             alignPeriodicInform(
               {
                 deviceByEndpointId: byEid,
-                setParameterValues: async (e, list) => {
+                setParameterValues: async (e, list, sc) => {
                   const d = await this.store.getDeviceByEndpointId(e);
-                  return d ? (await this.interworking.open(d)).setParameterValues(list) : { ok: false, errMsg: 'unknown device' };
+                  return d ? (await this.interworking.open(d, sc)).setParameterValues(list) : { ok: false, errMsg: 'unknown device' };
                 },
               },
               eid,
               s,
               t,
+              scope,
             )
         : undefined,
     });
@@ -500,7 +505,7 @@ export class CwmpUspProxy {
       setPollInterval: (d, instance, seconds) => this.events.watch.setPollInterval(d, instance, seconds),
       endpointIdScheme: this.config.usp.endpointIdScheme,
       lastConnectionRequest: (deviceKey) => this.connReqOutcomes.get(deviceKey),
-      console: { router: this.usp.router, trace: this.trace, nativePaths: (d, paths) => this.interworking.tr098.nativePaths(d, paths) },
+      console: { router: this.usp.router, trace: this.trace, nativePaths: (d, paths, scope) => this.interworking.tr098.nativePaths(d, paths, scope) },
       migration: this.migration.api,
       tasks: {
         enqueue: (deviceKey, rpc, opts) => this.engine.enqueue(deviceKey, rpc, opts),

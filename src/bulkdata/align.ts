@@ -5,11 +5,13 @@
  * that its collections ride those sessions instead of costing a connection request each.
  */
 import type { RootModel } from '../store/types.js';
+import type { CallScope } from '../usp/request-scope.js';
 
 /** The narrow view of the device registry and of the interworking layer this needs. */
 export interface AlignPorts {
   deviceByEndpointId(eid: string): Promise<{ rootModel: RootModel } | null>;
-  setParameterValues(eid: string, list: { name: string; value: string }[]): Promise<{ ok: boolean; errMsg?: string }>;
+  /** `scope`: how the RPC goes out (rpc-scope.ts: riding the periodic Inform). */
+  setParameterValues(eid: string, list: { name: string; value: string }[], scope?: CallScope): Promise<{ ok: boolean; errMsg?: string }>;
 }
 
 const UNSET_TIME = '0001-01-01T00:00:00Z';
@@ -26,9 +28,9 @@ export function alignmentParameters(root: RootModel, intervalS: number, timeRefe
   return list;
 }
 
-export async function alignPeriodicInform(ports: AlignPorts, agentEid: string, intervalS: number, timeReference: string): Promise<void> {
+export async function alignPeriodicInform(ports: AlignPorts, agentEid: string, intervalS: number, timeReference: string, scope?: CallScope): Promise<void> {
   const d = await ports.deviceByEndpointId(agentEid);
   if (!d) throw new Error(`no device for agent ${agentEid}`);
-  const r = await ports.setParameterValues(agentEid, alignmentParameters(d.rootModel, intervalS, timeReference));
+  const r = await ports.setParameterValues(agentEid, alignmentParameters(d.rootModel, intervalS, timeReference), scope);
   if (!r.ok) throw new Error(r.errMsg ?? 'SetParameterValues refused');
 }

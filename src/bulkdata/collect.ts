@@ -4,6 +4,7 @@
  * GetParameterValues of explicit names), turned into report values with their TR-106 types.
  */
 import { type DmRouter, modelPaths } from '../usp/dm/router.js';
+import type { CallScope } from '../usp/request-scope.js';
 import type { ParamType } from '../usp/dm/types.js';
 import { hasWildcardOrSearch, PathError, parsePath, resolvePath } from '../usp/path/index.js';
 import type { Report, ReportValue } from './encode.js';
@@ -21,11 +22,12 @@ async function concrete(
   agentEid: string,
   reference: string,
   maxResults: number,
-  onUnresolved?: (reference: string, why: string) => void,
+  onUnresolved: ((reference: string, why: string) => void) | undefined,
+  scope: CallScope | undefined,
 ): Promise<string[]> {
   const ast = parsePath(reference);
   if (!hasWildcardOrSearch(ast)) return [reference];
-  const { backend } = modelPaths(router, agentEid);
+  const { backend } = modelPaths(router, agentEid, scope);
   try {
     return (await resolvePath(ast, backend, { maxResults })).map((r) => r.path);
   } catch (e) {
@@ -51,8 +53,15 @@ export function reportName(ref: ParameterRef, resolvedRef: string, path: string)
 }
 
 /** Reads a profile's references now. Unknown references are left out (a status, not a failure). */
-export async function collect(router: DmRouter, agentEid: string, refs: readonly ParameterRef[], now: number, maxValues: number): Promise<Report> {
-  return (await collectMany(router, agentEid, [refs], now, maxValues))[0]!;
+export async function collect(
+  router: DmRouter,
+  agentEid: string,
+  refs: readonly ParameterRef[],
+  now: number,
+  maxValues: number,
+  scope?: CallScope,
+): Promise<Report> {
+  return (await collectMany(router, agentEid, [refs], now, maxValues, undefined, undefined, scope))[0]!;
 }
 
 /**
@@ -70,13 +79,15 @@ export async function collectMany(
   onUnresolved?: (reference: string, why: string) => void,
   /** Values of a report left out beyond maxValues. */
   onDropped?: (n: number) => void,
+  /** How the collection's RPCs go out (rpc-scope.ts). */
+  scope?: CallScope,
 ): Promise<Report[]> {
   const wanted: { ref: ParameterRef; path: string }[][] = [];
   const union = new Set<string>();
   for (const refs of profiles) {
     const list: { ref: ParameterRef; path: string }[] = [];
     for (const ref of refs)
-      for (const path of await concrete(router, agentEid, ref.reference, maxValues, onUnresolved)) {
+      for (const path of await concrete(router, agentEid, ref.reference, maxValues, onUnresolved, scope)) {
         list.push({ ref, path });
         union.add(path);
       }
@@ -87,15 +98,15 @@ export async function collectMany(
   // supported one): 33,000 such names would otherwise cost the device a GetParameterValues fault
   // and a bisection per collection.
   const explicit = [...union].filter((p) => !p.endsWith('.'));
-  const types = await typesOf(router, agentEid, explicit, true);
+  const types = await typesOf(router, agentEid, explicit, scope, true);
   for (const p of explicit)
     if (!types.has(p)) {
       union.delete(p);
       onUnresolved?.(p, 'not a parameter of the device');
     }
-  const values = union.size > 0 ? await router.get(agentEid, [...union]) : new Map<string, string>();
+  const values = union.size > 0 ? await router.get(agentEid, [...union], undefined, scope) : new Map<string, string>();
   const below = [...values.keys()].filter((k) => !types.has(k));
-  if (below.length > 0) for (const [k, t] of await typesOf(router, agentEid, below)) types.set(k, t);
+  if (below.length > 0) for (const [k, t] of await typesOf(router, agentEid, below, scope)) types.set(k, t);
   let dropped = 0;
   const reports = wanted.map((list) => {
     const out: ReportValue[] = [];
@@ -123,8 +134,14 @@ export async function collectMany(
  * parameter the model has. `strict`: a model that cannot be learned (device unreachable) fails
  * the call instead of leaving its paths out.
  */
-async function typesOf(router: DmRouter, agentEid: string, paths: readonly string[], strict = false): Promise<Map<string, ParamType>> {
-  const { model } = modelPaths(router, agentEid);
+async function typesOf(
+  router: DmRouter,
+  agentEid: string,
+  paths: readonly string[],
+  scope: CallScope | undefined,
+  strict = false,
+): Promise<Map<string, ParamType>> {
+  const { model } = modelPaths(router, agentEid, scope);
   const out = new Map<string, ParamType>();
   const byObject = new Map<string, string[]>();
   for (const p of paths) {

@@ -1,10 +1,10 @@
 /**
- * How the CWMP RPCs of one Bulk Data collection go out, carried implicitly through the data-model
- * calls below the collection (AsyncLocalStorage, as usp/request-scope.ts does for USP requests):
- * riding the device's next periodic Inform session (no connection request, TR-069 3.2) until a
- * deadline, or waking the device. The proxy's RpcPort reads it when it enqueues (app/proxy.ts).
+ * How the CWMP RPCs of one Bulk Data collection go out, as the scope its data-model calls are made
+ * in (src/usp/request-scope.ts, passed down to the proxy's RpcPort, app/proxy.ts): riding the
+ * device's next periodic Inform session (no connection request, TR-069 3.2) until a deadline, or
+ * waking the device.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { CallScope } from '../usp/request-scope.js';
 
 export interface CollectionRpcOptions {
   /** false: no connection request, the RPCs wait for a session the CPE opens itself. */
@@ -13,15 +13,13 @@ export interface CollectionRpcOptions {
   deadlineAt: number;
 }
 
-const storage = new AsyncLocalStorage<CollectionRpcOptions>();
-
-/** Runs `fn` (and everything it awaits) as a Bulk Data collection with these RPC options. */
-export function runCollection<T>(opts: CollectionRpcOptions, fn: () => Promise<T>): Promise<T> {
-  return storage.run(opts, fn);
+/** The scope of a collection's data-model calls with these RPC options. */
+export function collectionScope(opts: CollectionRpcOptions): CallScope {
+  return { ride: { wake: opts.wake, deadlineAt: opts.deadlineAt } };
 }
 
-/** The enqueue options of the current collection (undefined outside one). */
-export function collectionRpcOptions(now = Date.now()): { wake: boolean; deadlineMs: number } | undefined {
-  const o = storage.getStore();
+/** The enqueue options of a collection's scope (undefined for any other scope). */
+export function collectionRpcOptions(scope: CallScope | undefined, now = Date.now()): { wake: boolean; deadlineMs: number } | undefined {
+  const o = scope?.ride;
   return o && { wake: o.wake, deadlineMs: Math.max(1, o.deadlineAt - now) };
 }

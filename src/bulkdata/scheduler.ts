@@ -13,7 +13,8 @@ import { collectMany } from './collect.js';
 import { ConnectionRequestBudget } from './cr-budget.js';
 import { PeriodicInforms } from './periodic-informs.js';
 import { RetainedReports, type RetainedPort } from './retained.js';
-import { runCollection } from './rpc-scope.js';
+import { collectionScope } from './rpc-scope.js';
+import type { CallScope } from '../usp/request-scope.js';
 import { type CsvEncoding, encodeCsv, encodeJson, type JsonEncoding, type Report } from './encode.js';
 import { type HttpDelivery, retryWaitMs } from './http-delivery.js';
 import type { BulkData, ProfileView } from './profiles.js';
@@ -60,7 +61,7 @@ export interface SchedulerOptions {
    * ReportingInterval (and PeriodicInformTime to that profile's TimeReference), in the session of a
    * collection, so that the next collections ride its periodic Informs. Absent: never.
    */
-  alignPeriodicInform?: (agentEid: string, intervalS: number, timeReference: string) => Promise<void>;
+  alignPeriodicInform?: (agentEid: string, intervalS: number, timeReference: string, scope: CallScope) => Promise<void>;
   /**
    * The CWMP device's identity (its DeviceID struct) for the oui/pc/sn URI parameters of HTTP
    * reports (R-BULK.1); absent or null: eid.
@@ -328,7 +329,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     // The collection of this slot must be over when the next report falls due.
     const deadlineAt = dueAt + intervalMs;
     const grace = this.opts.periodicInformGraceMs ?? 30_000;
-    const read = async () => {
+    const read = async (scope: CallScope) => {
       const unresolved: { reference: string; why: string }[] = [];
       let dropped = 0;
       const reports = await collectMany(
@@ -339,6 +340,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
         this.opts.maxValues ?? 10_000,
         (reference, why) => unresolved.length < 100_000 && unresolved.push({ reference, why }),
         (n) => (dropped += n),
+        scope,
       );
       this.noted(agentEid, due, unresolved, dropped);
       return reports;
@@ -358,7 +360,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     let rideErr = '';
     if (expected !== null && expected + grace <= deadlineAt) {
       try {
-        const reports = await runCollection({ wake: false, deadlineAt: expected + grace }, read);
+        const reports = await read(collectionScope({ wake: false, deadlineAt: expected + grace }));
         await this.align(agentEid, due, expected + grace);
         return { reports, via: 'periodic-inform' };
       } catch (e) {
@@ -381,7 +383,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     }
     if (this.stopped) return null;
     try {
-      const reports = await runCollection({ wake: true, deadlineAt }, read);
+      const reports = await read(collectionScope({ wake: true, deadlineAt }));
       await this.align(agentEid, due, deadlineAt);
       return { reports, via: 'connection-request' };
     } catch (e) {
@@ -423,7 +425,7 @@ export class BulkDataScheduler extends EventEmitter<SchedulerEvents> {
     const known = this.informs.intervalMs(agentEid);
     if (known > 0 && known <= intervalS * 1000 && !isSet(timeReference)) return;
     try {
-      await runCollection({ wake: false, deadlineAt }, () => this.opts.alignPeriodicInform!(agentEid, intervalS, timeReference));
+      await this.opts.alignPeriodicInform(agentEid, intervalS, timeReference, collectionScope({ wake: false, deadlineAt }));
       this.alignedTo.set(agentEid, want);
       this.informs.aligned(agentEid, intervalS, this.now());
       this.opts.log.info({ agent: agentEid, intervalS, timeReference }, 'PeriodicInformInterval aligned with the bulk data profiles');

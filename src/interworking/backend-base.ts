@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { DeviceRecord, RootModel } from '../store/types.js';
+import type { CallScope } from '../usp/request-scope.js';
 import type { AtomicSetOutcome, DeleteOutcome, ParamSetting, RequestContext, SetOutcome } from '../usp/dm/types.js';
 import type { CommandRunner } from './commands.js';
 import { type AccessContext, DeviceAccess } from './device-access.js';
@@ -49,9 +50,10 @@ export abstract class CwmpBackendBase extends EventEmitter<DeviceBackendEvents> 
     return d && d.rootModel === this.root ? d : null;
   }
 
-  protected async open(agentEid: string): Promise<DeviceAccess | null> {
+  /** The device's RPC access for a call made in `scope` (src/usp/request-scope.ts). */
+  protected async open(agentEid: string, scope: CallScope | undefined): Promise<DeviceAccess | null> {
     const d = await this.device(agentEid);
-    return d ? DeviceAccess.open(d, this.base.access) : null;
+    return d ? DeviceAccess.open(d, this.base.access, scope) : null;
   }
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {
@@ -60,7 +62,7 @@ export abstract class CwmpBackendBase extends EventEmitter<DeviceBackendEvents> 
 
   async delete(ctx: RequestContext, instancePath: string): Promise<DeleteOutcome> {
     try {
-      const a = await this.open(ctx.agentEid);
+      const a = await this.open(ctx.agentEid, ctx.scope);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}` };
       const native = await this.nativeInstance(a, instancePath);
       if (!native) return { ok: true, deleted: false };

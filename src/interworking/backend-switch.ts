@@ -3,6 +3,7 @@
  * devices go through the mapping (tr098-backend.ts). Chosen per agent from the device registry.
  */
 import type { AtomicSetOutcome, DmBackend, GetOptions, LazyModel, ObjectSchema, ParamSetting, RequestContext } from '../usp/dm/types.js';
+import type { CallScope } from '../usp/request-scope.js';
 import type { DeviceLookup } from './rpc-port.js';
 
 export class DeviceBackendSwitch implements DmBackend {
@@ -15,17 +16,17 @@ export class DeviceBackendSwitch implements DmBackend {
     private readonly tr098: DmBackend,
   ) {
     this.lazy = {
-      exists: async (agentEid, p) => {
+      exists: async (agentEid, p, scope) => {
         const b = await this.pick(agentEid);
-        return b.lazy ? b.lazy.exists(agentEid, p) : hasIn(await b.supported(agentEid), p);
+        return b.lazy ? b.lazy.exists(agentEid, p, scope) : hasIn(await b.supported(agentEid, scope), p);
       },
-      object: async (agentEid, p) => {
+      object: async (agentEid, p, scope) => {
         const b = await this.pick(agentEid);
-        return b.lazy ? b.lazy.object(agentEid, p) : ((await b.supported(agentEid)).find((o) => o.path === p) ?? null);
+        return b.lazy ? b.lazy.object(agentEid, p, scope) : ((await b.supported(agentEid, scope)).find((o) => o.path === p) ?? null);
       },
-      objectsBelow: async (agentEid, p, opts) => {
+      objectsBelow: async (agentEid, p, opts, scope) => {
         const b = await this.pick(agentEid);
-        return b.lazy ? b.lazy.objectsBelow(agentEid, p, opts) : (await b.supported(agentEid)).filter((o) => o.path.startsWith(p));
+        return b.lazy ? b.lazy.objectsBelow(agentEid, p, opts, scope) : (await b.supported(agentEid, scope)).filter((o) => o.path.startsWith(p));
       },
     };
   }
@@ -35,18 +36,18 @@ export class DeviceBackendSwitch implements DmBackend {
     return d?.rootModel === 'InternetGatewayDevice' ? this.tr098 : this.device2;
   }
 
-  async supported(agentEid: string) {
-    return (await this.pick(agentEid)).supported(agentEid);
+  async supported(agentEid: string, scope?: CallScope) {
+    return (await this.pick(agentEid)).supported(agentEid, scope);
   }
-  async instances(agentEid: string, tablePath: string) {
-    return (await this.pick(agentEid)).instances(agentEid, tablePath);
+  async instances(agentEid: string, tablePath: string, scope?: CallScope) {
+    return (await this.pick(agentEid)).instances(agentEid, tablePath, scope);
   }
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions) {
-    return (await this.pick(agentEid)).get(agentEid, paths, opts);
+  async get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope) {
+    return (await this.pick(agentEid)).get(agentEid, paths, opts, scope);
   }
-  async searchValue(agentEid: string, paramPath: string) {
+  async searchValue(agentEid: string, paramPath: string, scope?: CallScope) {
     const b = await this.pick(agentEid);
-    return b.searchValue ? b.searchValue(agentEid, paramPath) : (await b.get(agentEid, [paramPath])).get(paramPath);
+    return b.searchValue ? b.searchValue(agentEid, paramPath, scope) : (await b.get(agentEid, [paramPath], undefined, scope)).get(paramPath);
   }
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]) {
     return (await this.pick(ctx.agentEid)).set(ctx, objectPath, settings);

@@ -6,6 +6,7 @@
  * TransferComplete, 8 DIAGNOSTICS COMPLETE). A device that does not come back within the
  * deadline finishes with 7022 and a message saying so.
  */
+import type { CallScope } from '../usp/request-scope.js';
 import { randomBytes } from 'node:crypto';
 import type { AcsRequest, AutonomousTransferComplete, Inform, ParameterValueStruct, TransferComplete } from '../cwmp/types.js';
 import type { RpcOutcome } from '../cwmp/session.js';
@@ -103,7 +104,8 @@ export class CwmpCommandRunner implements CommandRunner {
   private readonly waiters = new Map<string, Waiter[]>();
 
   constructor(
-    private readonly enqueue: (deviceKey: string, rpc: AcsRequest) => Promise<RpcOutcome>,
+    /** `scope`: the request the RPC is made for (src/usp/request-scope.ts), for the command's first RPC only. */
+    private readonly enqueue: (deviceKey: string, rpc: AcsRequest, scope?: CallScope) => Promise<RpcOutcome>,
     private readonly opts: CommandRunnerOptions,
   ) {}
 
@@ -128,23 +130,24 @@ export class CwmpCommandRunner implements CommandRunner {
     return [{ object: 'Device.', event: { name: 'Boot!', args: ['CommandKey', 'Cause', 'FirmwareUpdated', 'ParameterMap'].map(arg) } }];
   }
 
-  async operate(_ctx: RequestContext, d: DeviceRecord, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome> {
+  async operate(ctx: RequestContext, d: DeviceRecord, commandPath: string, input: Record<string, string>, commandKey: string): Promise<OperateOutcome> {
     const schemaPath = commandPath.replace(/\.\d+\./g, '.{i}.');
+    const scope = ctx.scope;
     switch (schemaPath) {
       case 'Device.Reboot()':
-        return this.async(this.reboot(d, commandKey));
+        return this.async(this.reboot(d, commandKey, scope));
       case 'Device.FactoryReset()':
-        return this.async(this.factoryReset(d));
+        return this.async(this.factoryReset(d, scope));
       case 'Device.DeviceInfo.FirmwareImage.{i}.Download()': {
         if (!input.URL) return { kind: 'error', errCode: 7027, errMsg: 'Download() needs the URL input argument' };
-        return this.async(this.download(d, commandPath, input, commandKey));
+        return this.async(this.download(d, commandPath, input, commandKey, scope));
       }
       case 'Device.IP.Diagnostics.IPPing()':
         if (!input.Host) return { kind: 'error', errCode: 7027, errMsg: 'IPPing() needs the Host input argument' };
-        return this.async(this.diagnostics(d, 'Device.IP.Diagnostics.IPPing.', IPPING_IN, input));
+        return this.async(this.diagnostics(d, 'Device.IP.Diagnostics.IPPing.', IPPING_IN, input, scope));
       case 'Device.IP.Diagnostics.TraceRoute()':
         if (!input.Host) return { kind: 'error', errCode: 7027, errMsg: 'TraceRoute() needs the Host input argument' };
-        return this.async(this.diagnostics(d, 'Device.IP.Diagnostics.TraceRoute.', TRACE_IN, input));
+        return this.async(this.diagnostics(d, 'Device.IP.Diagnostics.TraceRoute.', TRACE_IN, input, scope));
       default:
         return { kind: 'error', errCode: 7026, errMsg: `unsupported command ${commandPath}` };
     }
@@ -200,27 +203,33 @@ export class CwmpCommandRunner implements CommandRunner {
     return null;
   }
 
-  private async reboot(d: DeviceRecord, commandKey: string): Promise<Completion> {
+  private async reboot(d: DeviceRecord, commandKey: string, scope: CallScope | undefined): Promise<Completion> {
     const key = commandKey || `usp-${randomBytes(4).toString('hex')}`;
     const back = this.waitFor(d.deviceKey, (e) => e.kind === 'inform' && e.inform.event.some((ev) => ev.eventCode === '1 BOOT' || ev.eventCode === 'M Reboot'));
-    const out = await this.enqueue(d.deviceKey, { method: 'Reboot', commandKey: key });
+    const out = await this.enqueue(d.deviceKey, { method: 'Reboot', commandKey: key }, scope);
     const f = this.fault(out, 'Reboot');
     if (f) return f;
     return (await back) ? { output: {} } : this.timeoutError('Reboot');
   }
 
-  private async factoryReset(d: DeviceRecord): Promise<Completion> {
+  private async factoryReset(d: DeviceRecord, scope: CallScope | undefined): Promise<Completion> {
     const back = this.waitFor(
       d.deviceKey,
       (e) => e.kind === 'inform' && e.inform.event.some((ev) => ev.eventCode === '0 BOOTSTRAP' || ev.eventCode === '1 BOOT'),
     );
-    const out = await this.enqueue(d.deviceKey, { method: 'FactoryReset' });
+    const out = await this.enqueue(d.deviceKey, { method: 'FactoryReset' }, scope);
     const f = this.fault(out, 'FactoryReset');
     if (f) return f;
     return (await back) ? { output: {} } : this.timeoutError('FactoryReset');
   }
 
-  private async download(d: DeviceRecord, commandPath: string, input: Record<string, string>, commandKey: string): Promise<Completion> {
+  private async download(
+    d: DeviceRecord,
+    commandPath: string,
+    input: Record<string, string>,
+    commandKey: string,
+    scope: CallScope | undefined,
+  ): Promise<Completion> {
     const key = commandKey || `usp-dl-${randomBytes(4).toString('hex')}`;
     // Before the RPC: the TransferComplete may come in a later session, after a restart.
     await this.opts.downloadSent?.(d, key, commandPath).catch(() => undefined);
@@ -228,19 +237,23 @@ export class CwmpCommandRunner implements CommandRunner {
       d.deviceKey,
       (e) => e.kind === 'transferComplete' && (e.message.method === 'AutonomousTransferComplete' || e.message.commandKey === key),
     );
-    const out = await this.enqueue(d.deviceKey, {
-      method: 'Download',
-      commandKey: key,
-      fileType: '1 Firmware Upgrade Image',
-      url: input.URL!,
-      username: input.Username ?? '',
-      password: input.Password ?? '',
-      fileSize: Number(input.FileSize ?? '0') || 0,
-      targetFileName: '',
-      delaySeconds: 0,
-      successURL: '',
-      failureURL: '',
-    });
+    const out = await this.enqueue(
+      d.deviceKey,
+      {
+        method: 'Download',
+        commandKey: key,
+        fileType: '1 Firmware Upgrade Image',
+        url: input.URL!,
+        username: input.Username ?? '',
+        password: input.Password ?? '',
+        fileSize: Number(input.FileSize ?? '0') || 0,
+        targetFileName: '',
+        delaySeconds: 0,
+        successURL: '',
+        failureURL: '',
+      },
+      scope,
+    );
     const f = this.fault(out, 'Download');
     if (f) return f;
     if (out.kind === 'response' && out.response.method === 'DownloadResponse' && out.response.status === 0) return { output: {} };
@@ -252,7 +265,13 @@ export class CwmpCommandRunner implements CommandRunner {
   }
 
   /** Diagnostics: set the inputs and DiagnosticsState=Requested, wait for 8 DIAGNOSTICS COMPLETE, read the results. */
-  private async diagnostics(d: DeviceRecord, object: string, inputs: readonly string[], input: Record<string, string>): Promise<Completion> {
+  private async diagnostics(
+    d: DeviceRecord,
+    object: string,
+    inputs: readonly string[],
+    input: Record<string, string>,
+    scope: CallScope | undefined,
+  ): Promise<Completion> {
     const parameterList = inputs
       .filter((n) => input[n] !== undefined)
       .map((n) => ({
@@ -261,7 +280,7 @@ export class CwmpCommandRunner implements CommandRunner {
         type: /^(NumberOf|Timeout|DataBlockSize|DSCP|MaxHopCount)/.test(n) ? 'xsd:unsignedInt' : 'xsd:string',
       }));
     parameterList.push({ name: `${object}DiagnosticsState`, value: 'Requested', type: 'xsd:string' });
-    return this.runDiagnostics(d, object, parameterList, (list) => {
+    return this.runDiagnostics(d, object, parameterList, scope, (list) => {
       const output: Record<string, string> = {};
       for (const p of list) {
         const rel = p.name.slice(object.length);
@@ -284,10 +303,11 @@ export class CwmpCommandRunner implements CommandRunner {
     d: DeviceRecord,
     object: string,
     parameterList: { name: string; value: string; type: string }[],
+    scope: CallScope | undefined,
     toOutput: (results: { name: string; value: string; type: string }[]) => Record<string, string> | Promise<Record<string, string>>,
   ): Promise<Completion> {
     const done = this.waitFor(d.deviceKey, (e) => e.kind === 'inform' && e.inform.event.some((ev) => ev.eventCode === '8 DIAGNOSTICS COMPLETE'));
-    const set = await this.enqueue(d.deviceKey, { method: 'SetParameterValues', parameterList, parameterKey: '' });
+    const set = await this.enqueue(d.deviceKey, { method: 'SetParameterValues', parameterList, parameterKey: '' }, scope);
     if (set.kind === 'fault') {
       const per = set.fault.setParameterValuesFault
         .map((p) => `${p.parameterName}: ${describeFault({ faultCode: p.faultCode, faultString: p.faultString })}`)

@@ -29,7 +29,7 @@ import type { RpcOutcome, RpcPort } from './rpc-port.js';
 import type { SpvResult } from './set-plan.js';
 import { toCwmpValue } from './values.js';
 import { RpcError } from '../cwmp/session.js';
-import { outsideRequestScope, requestSignal } from '../usp/request-scope.js';
+import { type CallScope, sharedScope } from '../usp/request-scope.js';
 
 /** RPCs that change nothing on the device: not worth sending once nobody waits for their answer. */
 const READ_ONLY_RPCS: ReadonlySet<AcsRequest['method']> = new Set(['GetParameterValues', 'GetParameterNames', 'GetParameterAttributes']);
@@ -69,8 +69,8 @@ export interface AccessContext {
   now(): number;
   /** Learns in flight, per device and path: concurrent requests share one GetParameterNames. */
   readonly inflight: Map<string, Promise<boolean>>;
-  /** Called before the first RPC of a request (the layer may queue something to ride the same session). */
-  firstUse?(d: DeviceRecord, model: ModelProfile): void;
+  /** Called before the first RPC of a request, in its scope (the layer may queue something to ride the same session). */
+  firstUse?(d: DeviceRecord, model: ModelProfile, scope: CallScope | undefined): void;
   /** Logs a peer's oddity once per key (bounded), at warn. */
   warnOnce(key: string, fields: Record<string, unknown>, msg: string): void;
 }
@@ -83,17 +83,19 @@ export function rootOf(d: DeviceRecord): string {
 export class DeviceAccess {
   private used = false;
 
+  /** `scope`: what this access's RPCs are made for (src/usp/request-scope.ts); absent: no request, no collection. */
   constructor(
     readonly device: DeviceRecord,
     readonly tree: DeviceTree,
     readonly model: ModelProfile,
     private readonly ctx: AccessContext,
+    readonly scope?: CallScope,
   ) {}
 
-  static async open(d: DeviceRecord, ctx: AccessContext): Promise<DeviceAccess> {
+  static async open(d: DeviceRecord, ctx: AccessContext, scope?: CallScope): Promise<DeviceAccess> {
     const model = await ctx.knowledge.model(d);
     const tree = await ctx.knowledge.tree(d);
-    return new DeviceAccess(d, tree, model, ctx);
+    return new DeviceAccess(d, tree, model, ctx, scope);
   }
 
   private get freshAfter(): number {
@@ -112,11 +114,17 @@ export class DeviceAccess {
    * not enqueued: RpcError 'cancelled'.
    */
   callRaw(rpc: AcsRequest): Promise<RpcOutcome> {
+    return this.send(rpc, this.scope);
+  }
+
+  /** callRaw() in a given scope: the access's own, or that of work shared by several requests. */
+  private send(rpc: AcsRequest, scope: CallScope | undefined): Promise<RpcOutcome> {
     // Not an async function: the port's promise is handed on as it is, one wrapper fewer between
     // the CPE's answer and the USP one (issue 22 item 2); a throw is still a rejection.
     try {
-      const signal = requestSignal();
-      if (signal?.aborted && READ_ONLY_RPCS.has(rpc.method)) {
+      const signal = scope?.signal;
+      const readOnly = READ_ONLY_RPCS.has(rpc.method);
+      if (signal?.aborted && readOnly) {
         throw new RpcError(
           'cancelled',
           `${rpc.method} not sent: the controller that asked is gone (${String((signal.reason as Error)?.message ?? signal.reason)})`,
@@ -124,10 +132,10 @@ export class DeviceAccess {
       }
       if (!this.used) {
         this.used = true;
-        this.ctx.firstUse?.(this.device, this.model);
+        this.ctx.firstUse?.(this.device, this.model, scope);
       }
       // A read-only RPC still queued when its controller goes is dropped from the queue too.
-      return this.ctx.port.enqueue(this.device.deviceKey, rpc, signal && READ_ONLY_RPCS.has(rpc.method) ? { signal } : undefined);
+      return this.ctx.port.enqueue(this.device.deviceKey, rpc, scope && { signal: readOnly ? signal : undefined, scope });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -150,8 +158,8 @@ export class DeviceAccess {
   /** Knowledge of the object's direct names; false when the object does not exist on the device. */
   learnLevel(objectPath: string): Promise<boolean> {
     if (this.tree.knowsLevel(objectPath, this.freshAfter)) return Promise.resolve(this.tree.hasObject(objectPath) || objectPath === rootOf(this.device));
-    return this.shared(`L|${objectPath}`, async () => {
-      const infos = await this.gpn(objectPath, true).catch((e: unknown) => {
+    return this.shared(`L|${objectPath}`, async (scope) => {
+      const infos = await this.gpn(objectPath, true, scope).catch((e: unknown) => {
         throw toUspError(e);
       });
       if (infos === null) {
@@ -180,7 +188,7 @@ export class DeviceAccess {
   /** Knowledge of every name at and below the object; false when it does not exist on the device. */
   learnSubtree(root: string): Promise<boolean> {
     if (this.tree.knowsSubtree(root, this.freshAfter)) return Promise.resolve(this.tree.hasObject(root));
-    return this.shared(`S|${root}`, async () => {
+    return this.shared(`S|${root}`, async (scope) => {
       const what = `GetParameterNames ${root} NextLevel=false`;
       const failed = this.model.failing(what, this.ctx.now());
       if (failed) {
@@ -192,13 +200,13 @@ export class DeviceAccess {
       const isRoot = root === rootOf(this.device);
       let infos: ParameterInfoStruct[] | null;
       if (isRoot && this.model.caps.rootNextLevelFalse === 'no') {
-        infos = await this.walk(root).catch((e: unknown) => {
+        infos = await this.walk(root, scope).catch((e: unknown) => {
           this.remember(what, e);
           throw toUspError(e);
         });
       } else {
         try {
-          infos = await this.gpn(root, false);
+          infos = await this.gpn(root, false, scope);
           if (isRoot) this.model.setCap('rootNextLevelFalse', 'yes');
         } catch (e) {
           const f = chokeOf(e);
@@ -213,7 +221,7 @@ export class DeviceAccess {
           );
           if (isRoot) this.model.setCap('rootNextLevelFalse', 'no');
           try {
-            infos = await this.walk(root);
+            infos = await this.walk(root, scope);
           } catch (e2) {
             this.remember(what, e2);
             throw toUspError(e2);
@@ -236,7 +244,7 @@ export class DeviceAccess {
 
   /** A new instance (after AddObject): its own names only (TR-069 A.3.2.3 on the instance path). */
   async learnNewInstance(instancePath: string): Promise<void> {
-    const infos = await this.gpn(instancePath, false).catch((e: unknown) => {
+    const infos = await this.gpn(instancePath, false, this.scope).catch((e: unknown) => {
       throw toUspError(e);
     });
     if (infos === null) return;
@@ -255,8 +263,8 @@ export class DeviceAccess {
    * GetParameterNames; null when the CPE says the path does not exist (9005). Other faults and
    * delivery failures are thrown (UspError, or RpcError for chokes so that callers can fall back).
    */
-  async gpn(path: string, nextLevel: boolean): Promise<ParameterInfoStruct[] | null> {
-    const out = await this.callRaw({ method: 'GetParameterNames', parameterPath: path, nextLevel }).catch((e: unknown) => {
+  async gpn(path: string, nextLevel: boolean, scope: CallScope | undefined): Promise<ParameterInfoStruct[] | null> {
+    const out = await this.send({ method: 'GetParameterNames', parameterPath: path, nextLevel }, scope).catch((e: unknown) => {
       if (chokeOf(e)) throw e;
       const c = uspErrorOfRpc(e);
       throw new DeliveryError(c.errCode, c.errMsg);
@@ -274,8 +282,8 @@ export class DeviceAccess {
   }
 
   /** Walks a subtree with NextLevel=true, one object at a time (bounded). */
-  private async walk(root: string): Promise<ParameterInfoStruct[] | null> {
-    const first = await this.gpn(root, true);
+  private async walk(root: string, scope: CallScope | undefined): Promise<ParameterInfoStruct[] | null> {
+    const first = await this.gpn(root, true, scope);
     if (first === null) return null;
     const out: ParameterInfoStruct[] = [];
     const queue: ParameterInfoStruct[][] = [first];
@@ -290,7 +298,7 @@ export class DeviceAccess {
         if (++objects > this.ctx.opts.walkMaxObjects) {
           throw new UspError(7005, `walking ${root} stopped after ${this.ctx.opts.walkMaxObjects} objects`);
         }
-        const below = await this.gpn(info.name, true);
+        const below = await this.gpn(info.name, true, scope);
         if (below) queue.push(below.filter((b) => b.name !== info.name));
       }
     }
@@ -510,12 +518,13 @@ export class DeviceAccess {
 
   // ------------------------------------------------------------------ internals
 
-  private shared(id: string, job: () => Promise<boolean>): Promise<boolean> {
+  /** `job` runs once for every request that needs it meanwhile, its RPCs in the scope of shared work. */
+  private shared(id: string, job: (scope: CallScope | undefined) => Promise<boolean>): Promise<boolean> {
     const key = `${this.device.deviceKey}|${id}`;
     let p = this.ctx.inflight.get(key);
     if (!p) {
       // Shared by every request that needs it: it must not end with the request that started it.
-      p = outsideRequestScope(job).finally(() => this.ctx.inflight.delete(key));
+      p = job(sharedScope(this.scope)).finally(() => this.ctx.inflight.delete(key));
       this.ctx.inflight.set(key, p);
     }
     return p;

@@ -22,6 +22,7 @@ import type {
   RequestContext,
 } from '../usp/dm/types.js';
 import { withinDepth } from '../usp/dm/depth.js';
+import type { CallScope } from '../usp/request-scope.js';
 import type { RootModel } from '../store/types.js';
 import { type BackendBaseDeps, CwmpBackendBase } from './backend-base.js';
 import type { DeviceAccess } from './device-access.js';
@@ -58,17 +59,17 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     this.rootPath = `${deps.root ?? 'Device'}.`;
     this.readOnly = [this.rootPath + READ_ONLY_OBJECT];
     this.lazy = {
-      exists: (agentEid, p) => this.exists(agentEid, p),
-      object: (agentEid, p) => this.object(agentEid, p),
-      objectsBelow: (agentEid, p, opts) => this.objectsBelow(agentEid, p, opts?.types === true),
+      exists: (agentEid, p, scope) => this.exists(agentEid, p, scope),
+      object: (agentEid, p, scope) => this.object(agentEid, p, scope),
+      objectsBelow: (agentEid, p, opts, scope) => this.objectsBelow(agentEid, p, opts?.types === true, scope),
     };
   }
 
   // ------------------------------------------------------------------ the model, lazily
 
-  private async exists(agentEid: string, sp: string): Promise<boolean> {
+  private async exists(agentEid: string, sp: string, scope: CallScope | undefined): Promise<boolean> {
     if (this.excluded(sp)) return false;
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return false;
     if (sp === this.rootPath) return true;
     if (sp.endsWith('()') || sp.endsWith('!')) {
@@ -78,9 +79,10 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
       const list = sp.endsWith('()') ? this.deps.commands.commands(a.device) : this.deps.commands.events(a.device);
       const hit = list.find((c) => c.object === obj && ('command' in c ? c.command.name : c.event.name) === name);
       if (!hit) return false;
-      return 'requires' in hit && hit.requires ? this.allExist(agentEid, hit.requires) : true;
+      return 'requires' in hit && hit.requires ? this.allExist(agentEid, hit.requires, scope) : true;
     }
-    if (sp.endsWith('.')) return (await this.object(agentEid, sp)) !== null || (!sp.endsWith('{i}.') && (await this.object(agentEid, `${sp}{i}.`)) !== null);
+    if (sp.endsWith('.'))
+      return (await this.object(agentEid, sp, scope)) !== null || (!sp.endsWith('{i}.') && (await this.object(agentEid, `${sp}{i}.`, scope)) !== null);
     if (a.model.hasParam(sp)) return true;
     await this.learnFor(a, sp);
     if (a.model.hasParam(sp)) return true;
@@ -94,8 +96,8 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     return a.model.hasObject(sp) || a.tree.hasObject(sp);
   }
 
-  private async allExist(agentEid: string, paths: readonly string[]): Promise<boolean> {
-    for (const p of paths) if (!(await this.exists(agentEid, p))) return false;
+  private async allExist(agentEid: string, paths: readonly string[], scope: CallScope | undefined): Promise<boolean> {
+    for (const p of paths) if (!(await this.exists(agentEid, p, scope))) return false;
     return true;
   }
 
@@ -138,9 +140,9 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     return !table.includes('{i}') && a.tree.hasParam(`${parent}${name}NumberOfEntries`);
   }
 
-  private async object(agentEid: string, sp: string): Promise<ObjectSchema | null> {
+  private async object(agentEid: string, sp: string, scope: CallScope | undefined): Promise<ObjectSchema | null> {
     if (this.excluded(sp)) return null;
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return null;
     const i = sp.indexOf('{i}');
     if (i >= 0 && !a.model.knowsParamsOf(sp)) await a.learnSubtree(sp.slice(0, i));
@@ -156,9 +158,9 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     return this.schemaOf(a, sp, false);
   }
 
-  private async objectsBelow(agentEid: string, sp: string, types: boolean): Promise<ObjectSchema[]> {
+  private async objectsBelow(agentEid: string, sp: string, types: boolean, scope: CallScope | undefined): Promise<ObjectSchema[]> {
     if (this.excluded(sp)) return [];
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return [];
     const i = sp.indexOf('{i}');
     const concrete = i >= 0 ? sp.slice(0, i) : sp;
@@ -237,13 +239,13 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
 
   // ------------------------------------------------------------------ the DmBackend contract
 
-  async supported(agentEid: string): Promise<readonly ObjectSchema[]> {
-    return this.objectsBelow(agentEid, this.rootPath, true);
+  async supported(agentEid: string, scope?: CallScope): Promise<readonly ObjectSchema[]> {
+    return this.objectsBelow(agentEid, this.rootPath, true, scope);
   }
 
-  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+  async instances(agentEid: string, tablePath: string, scope?: CallScope): Promise<number[] | null> {
     if (this.excluded(tablePath)) return null;
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return null;
     if (!(await this.concreteExists(a, tablePath))) return null;
     if (!(await a.learnLevel(tablePath))) return null;
@@ -257,9 +259,9 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     return numbers;
   }
 
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  async get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
     const result = new Map<string, string>();
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return result;
     const names: string[] = [];
     const values: ParameterValueStruct[] = [];
@@ -286,15 +288,15 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
    * A value for a search expression ([Enable==true]): the resolver asks per row, so the whole
    * column is read once with one GetParameterValues (explicit names) and kept for the request.
    */
-  async searchValue(agentEid: string, paramPath: string): Promise<string | undefined> {
+  async searchValue(agentEid: string, paramPath: string, scope?: CallScope): Promise<string | undefined> {
     const m = /^(.*\.)(\d+)\.(.*)$/.exec(paramPath);
-    if (!m || this.excluded(paramPath)) return (await this.get(agentEid, [paramPath])).get(paramPath);
+    if (!m || this.excluded(paramPath)) return (await this.get(agentEid, [paramPath], undefined, scope)).get(paramPath);
     const table = m[1]!;
     const rel = m[3]!;
     const key = `${agentEid}|${table}|${rel}`;
     let column = this.columns.get(key);
     if (!column) {
-      column = this.readColumn(agentEid, table, rel);
+      column = this.readColumn(agentEid, table, rel, scope);
       this.columns.set(key, column);
       // Kept for the few milliseconds one request's resolver needs, not as a value cache.
       void column.finally(() => setTimeout(() => this.columns.get(key) === column && this.columns.delete(key), COLUMN_TTL_MS).unref());
@@ -302,11 +304,13 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
     return (await column).get(paramPath);
   }
 
-  private async readColumn(agentEid: string, table: string, rel: string): Promise<Map<string, string>> {
-    const rows = (await this.instances(agentEid, table)) ?? [];
+  private async readColumn(agentEid: string, table: string, rel: string, scope: CallScope | undefined): Promise<Map<string, string>> {
+    const rows = (await this.instances(agentEid, table, scope)) ?? [];
     return this.get(
       agentEid,
       rows.map((n) => `${table}${n}.${rel}`),
+      undefined,
+      scope,
     );
   }
 
@@ -319,7 +323,7 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
   async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
     this.forgetColumns(ctx.agentEid);
     try {
-      const a = await this.open(ctx.agentEid);
+      const a = await this.open(ctx.agentEid, ctx.scope);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, failures: [] };
       const planned: PlannedSetting[] = [];
       const rejected: SetRejection[] = [];
@@ -342,9 +346,9 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
   async add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome> {
     this.forgetColumns(ctx.agentEid);
     try {
-      const a = await this.open(ctx.agentEid);
+      const a = await this.open(ctx.agentEid, ctx.scope);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, paramErrs: [] };
-      const schema = await this.object(ctx.agentEid, `${schemaPathOf(tablePath)}{i}.`);
+      const schema = await this.object(ctx.agentEid, `${schemaPathOf(tablePath)}{i}.`, ctx.scope);
       if (!schema?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a multi-instance object`, paramErrs: [] };
       if (schema.access !== 'addDelete' && schema.access !== 'addOnly')
         return { ok: false, errCode: 7019, errMsg: `${tablePath} does not allow Add on this device`, paramErrs: [] };
@@ -352,11 +356,13 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
       const given = new Map(settings.map((s) => [s.param, s.value]));
       const fullSets = schema.uniqueKeys.filter((ks) => ks.length > 0 && ks.every((k) => given.has(k)));
       if (fullSets.length) {
-        const rows = (await this.instances(ctx.agentEid, tablePath)) ?? [];
+        const rows = (await this.instances(ctx.agentEid, tablePath, ctx.scope)) ?? [];
         const vals = rows.length
           ? await this.get(
               ctx.agentEid,
               rows.flatMap((n) => fullSets.flat().map((k) => `${tablePath}${n}.${k}`)),
+              undefined,
+              ctx.scope,
             )
           : new Map<string, string>();
         for (const ks of fullSets) {
@@ -394,12 +400,14 @@ export class Device2Backend extends CwmpBackendBase implements DmBackend {
         }
         paramErrs = r.paramErrs;
       }
-      const keySets = (await this.object(ctx.agentEid, `${schemaPathOf(tablePath)}{i}.`))?.uniqueKeys ?? schema.uniqueKeys;
+      const keySets = (await this.object(ctx.agentEid, `${schemaPathOf(tablePath)}{i}.`, ctx.scope))?.uniqueKeys ?? schema.uniqueKeys;
       const uniqueKeys: Record<string, string> = {};
       if (keySets.length) {
         const values = await this.get(
           ctx.agentEid,
           [...new Set(keySets.flat())].map((k) => path + k),
+          undefined,
+          ctx.scope,
         );
         for (const k of keySets.flat()) {
           const v = values.get(path + k);

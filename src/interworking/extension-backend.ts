@@ -20,6 +20,7 @@ import type {
   RequestContext,
   SetOutcome,
 } from '../usp/dm/types.js';
+import type { CallScope } from '../usp/request-scope.js';
 import type { DeviceBackendEvents } from './backend-base.js';
 import type { Device2Backend } from './device2-backend.js';
 import type { NativeExtension } from './extension.js';
@@ -44,24 +45,24 @@ export class ExtensionBackend extends EventEmitter<DeviceBackendEvents> implemen
       });
     }
     this.lazy = {
-      exists: async (agentEid, p) => {
+      exists: async (agentEid, p, scope) => {
         const at = await this.at(agentEid, p);
         if (!at) return false;
         if (at.top) return true;
-        return this.inner[at.root].lazy.exists(agentEid, at.native);
+        return this.inner[at.root].lazy.exists(agentEid, at.native, scope);
       },
-      object: async (agentEid, p) => {
+      object: async (agentEid, p, scope) => {
         const at = await this.at(agentEid, p);
         if (!at) return null;
         if (at.top) return this.topObject();
-        return this.rename(at.root, await this.inner[at.root].lazy.object(agentEid, at.native));
+        return this.rename(at.root, await this.inner[at.root].lazy.object(agentEid, at.native, scope));
       },
-      objectsBelow: async (agentEid, p, opts) => {
+      objectsBelow: async (agentEid, p, opts, scope) => {
         const at = await this.at(agentEid, p);
         if (!at) return [];
         const out: ObjectSchema[] = at.top ? [this.topObject()] : [];
         for (const n of at.top ? this.ext.shadowed : [at.native]) {
-          for (const o of await this.inner[at.root].lazy.objectsBelow(agentEid, n, opts)) {
+          for (const o of await this.inner[at.root].lazy.objectsBelow(agentEid, n, opts, scope)) {
             const r = this.rename(at.root, o);
             if (r) out.push(r);
           }
@@ -101,17 +102,17 @@ export class ExtensionBackend extends EventEmitter<DeviceBackendEvents> implemen
     return { errCode: 7026, errMsg: `${path} is not under ${this.ext.prefix} on this device` };
   }
 
-  async supported(agentEid: string): Promise<readonly ObjectSchema[]> {
-    return this.lazy.objectsBelow(agentEid, this.ext.prefix, { types: true });
+  async supported(agentEid: string, scope?: CallScope): Promise<readonly ObjectSchema[]> {
+    return this.lazy.objectsBelow(agentEid, this.ext.prefix, { types: true }, scope);
   }
 
-  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+  async instances(agentEid: string, tablePath: string, scope?: CallScope): Promise<number[] | null> {
     const at = await this.at(agentEid, tablePath);
     if (!at || at.top) return null;
-    return this.inner[at.root].instances(agentEid, at.native);
+    return this.inner[at.root].instances(agentEid, at.native, scope);
   }
 
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  async get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
     const root = await this.rootOf(agentEid);
     const out = new Map<string, string>();
     if (!root) return out;
@@ -123,17 +124,17 @@ export class ExtensionBackend extends EventEmitter<DeviceBackendEvents> implemen
       else natives.push(n);
     }
     if (natives.length === 0) return out;
-    for (const [k, v] of await this.inner[root].get(agentEid, natives, opts)) {
+    for (const [k, v] of await this.inner[root].get(agentEid, natives, opts, scope)) {
       const u = this.ext.toUsp(root, k);
       if (u) out.set(u, v);
     }
     return out;
   }
 
-  async searchValue(agentEid: string, paramPath: string): Promise<string | undefined> {
+  async searchValue(agentEid: string, paramPath: string, scope?: CallScope): Promise<string | undefined> {
     const at = await this.at(agentEid, paramPath);
     if (!at || at.top) return undefined;
-    return this.inner[at.root].searchValue(agentEid, at.native);
+    return this.inner[at.root].searchValue(agentEid, at.native, scope);
   }
 
   async set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome> {

@@ -4,6 +4,7 @@
  * learns of device models and devices, and the commands. The proxy object gives it the session
  * engine's enqueue(), the store and the configuration, and feeds it every Inform.
  */
+import type { CallScope } from '../usp/request-scope.js';
 import { DownloadTargets } from './download-targets.js';
 import type { Logger } from '../app/log.js';
 import type { Inform } from '../cwmp/types.js';
@@ -88,8 +89,8 @@ export class Interworking {
       log,
       now: deps.now ?? Date.now,
       inflight: new Map(),
-      firstUse: (d, model) => {
-        if (model.caps.rpcMethods === null) void this.askRpcMethods(d, model.key);
+      firstUse: (d, model, scope) => {
+        if (model.caps.rpcMethods === null) void this.askRpcMethods(d, model.key, scope);
       },
       warnOnce(key, fields, msg) {
         if (warned.has(key)) return;
@@ -102,14 +103,14 @@ export class Interworking {
       ...this.access,
       inflight: new Map(),
       port: {
-        enqueue: async (deviceKey, rpc) => {
+        enqueue: async (deviceKey, rpc, rpcOpts) => {
           if (!(await inSession(deviceKey))) throw new RpcError('unreachable', 'the device has no CWMP session open: read in its next session');
-          return deps.port.enqueue(deviceKey, rpc);
+          return deps.port.enqueue(deviceKey, rpc, rpcOpts);
         },
       },
     };
     const devices = { deviceByEndpointId: (eid: string) => deps.store.getDeviceByEndpointId(eid) };
-    this.commands = new CwmpCommandRunner((k, rpc) => deps.port.enqueue(k, rpc), {
+    this.commands = new CwmpCommandRunner((k, rpc, scope) => deps.port.enqueue(k, rpc, scope && { scope }), {
       completionTimeoutMs: opts.operationTimeoutMs,
       readObject: async (d, object) => {
         const a = await this.open(d);
@@ -139,8 +140,8 @@ export class Interworking {
   }
 
   /** A device's RPC access (names learned, explicit-name GetParameterValues), for other modules of the layer. */
-  open(d: DeviceRecord): Promise<DeviceAccess> {
-    return DeviceAccess.open(d, this.access);
+  open(d: DeviceRecord, scope?: CallScope): Promise<DeviceAccess> {
+    return DeviceAccess.open(d, this.access, scope);
   }
 
   /**
@@ -179,11 +180,12 @@ export class Interworking {
    * GetRPCMethods (TR-069 A.3.1.1), once per model, queued before the first RPC the layer sends to
    * a device of the model: it rides the same session and never wakes a device on its own.
    */
-  private async askRpcMethods(device: DeviceRecord, modelKey: string): Promise<void> {
+  private async askRpcMethods(device: DeviceRecord, modelKey: string, scope: CallScope | undefined): Promise<void> {
     if (this.asking.has(modelKey)) return;
     this.asking.add(modelKey);
     try {
-      const out = await this.deps.port.enqueue(device.deviceKey, { method: 'GetRPCMethods' });
+      // In the scope of the RPC it goes before: a collection's rides, a request's is traced with it.
+      const out = await this.deps.port.enqueue(device.deviceKey, { method: 'GetRPCMethods' }, scope && { scope });
       const model = await this.knowledge.model(device);
       if (out.kind === 'response' && out.response.method === 'GetRPCMethodsResponse') model.setCap('rpcMethods', [...out.response.methodList]);
       else model.setCap('rpcMethods', []);

@@ -28,6 +28,7 @@ import type {
 } from '../usp/dm/types.js';
 import { withinDepth } from '../usp/dm/depth.js';
 import { CwmpCommandRunner } from './commands.js';
+import type { CallScope } from '../usp/request-scope.js';
 import { DeviceAccess } from './device-access.js';
 import { type BackendBaseDeps, CwmpBackendBase } from './backend-base.js';
 import { describeFault, toUspError, uspErrorOfRpc } from './faults.js';
@@ -72,17 +73,17 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
   constructor(private readonly deps: Tr098BackendDeps) {
     super('InternetGatewayDevice', deps);
     this.lazy = {
-      exists: async (agentEid, p) => {
+      exists: async (agentEid, p, scope) => {
         if (MODEL_FREE.has(p)) return (await this.device(agentEid)) !== null;
         if (!p.includes('{i}') && !p.endsWith('.')) {
-          const a = await this.open(agentEid);
+          const a = await this.open(agentEid, scope);
           if (a && this.modelMapping(a).has(p)) return true;
         }
-        const model = await this.supported(agentEid);
+        const model = await this.supported(agentEid, scope);
         return hasPath(model, p);
       },
-      object: async (agentEid, p) => (await this.supported(agentEid)).find((o) => o.path === p) ?? null,
-      objectsBelow: async (agentEid, p) => (await this.supported(agentEid)).filter((o) => o.path.startsWith(p)),
+      object: async (agentEid, p, scope) => (await this.supported(agentEid, scope)).find((o) => o.path === p) ?? null,
+      objectsBelow: async (agentEid, p, _opts, scope) => (await this.supported(agentEid, scope)).filter((o) => o.path.startsWith(p)),
     };
   }
 
@@ -191,8 +192,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     return [...natives].filter((n) => a.tree.hasParam(n));
   }
 
-  async supported(agentEid: string): Promise<readonly ObjectSchema[]> {
-    const a = await this.open(agentEid);
+  async supported(agentEid: string, scope?: CallScope): Promise<readonly ObjectSchema[]> {
+    const a = await this.open(agentEid, scope);
     if (!a) return [];
     const { mapping: m } = await this.mapping(a);
     const commands = this.deps.commands.commands(a.device);
@@ -261,17 +262,17 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     return objects;
   }
 
-  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+  async instances(agentEid: string, tablePath: string, scope?: CallScope): Promise<number[] | null> {
     if (this.excluded(tablePath)) return null;
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return null;
     if (tablePath === FIRMWARE_IMAGE) return [1];
     return (await this.mapping(a)).mapping.uspInstances(tablePath);
   }
 
-  async get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  async get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
     const result = new Map<string, string>();
-    const a = await this.open(agentEid);
+    const a = await this.open(agentEid, scope);
     if (!a) return result;
     const quick = a.tree.knowsSubtree(this.deps.rules.nativeRoot, 0) ? null : await this.getFromModel(a, paths);
     if (quick) return quick;
@@ -308,7 +309,7 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
   /** All mapped settings in one SetParameterValues (TR-069 A.3.2.1: all or nothing). */
   async setAtomic(ctx: RequestContext, objects: readonly { objectPath: string; settings: readonly ParamSetting[] }[]): Promise<AtomicSetOutcome> {
     try {
-      const a = await this.open(ctx.agentEid);
+      const a = await this.open(ctx.agentEid, ctx.scope);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, failures: [] };
       const { mapping: m } = await this.mapping(a);
       const planned: PlannedSetting[] = [];
@@ -392,10 +393,10 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
 
   async add(ctx: RequestContext, tablePath: string, settings: readonly ParamSetting[]): Promise<AddOutcome> {
     try {
-      const a = await this.open(ctx.agentEid);
+      const a = await this.open(ctx.agentEid, ctx.scope);
       if (!a) return { ok: false, errCode: 7026, errMsg: `no CWMP device behind ${ctx.agentEid}`, paramErrs: [] };
       const { mapping: m } = await this.mapping(a);
-      const schema = (await this.supported(ctx.agentEid)).find((o) => o.path === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
+      const schema = (await this.supported(ctx.agentEid, ctx.scope)).find((o) => o.path === tablePath.replace(/\.\d+\./g, '.{i}.') + '{i}.');
       if (!schema?.multiInstance) return { ok: false, errCode: 7018, errMsg: `${tablePath} is not a mapped multi-instance object`, paramErrs: [] };
       const iface = settings.find((x) => x.param === 'Interface')?.value || null;
       const nativeTable = schema.access === 'addDelete' ? (this.candidateTables(a, m, tablePath, iface)[0] ?? null) : null;
@@ -437,6 +438,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
         const v = await this.get(
           ctx.agentEid,
           schema.uniqueKeys.flat().map((k) => uspPath + k),
+          undefined,
+          ctx.scope,
         );
         for (const k of schema.uniqueKeys.flat()) if (v.has(uspPath + k)) uniqueKeys[k] = v.get(uspPath + k)!;
       }
@@ -462,7 +465,7 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     const diag = /^Device\.IP\.Diagnostics\.(IPPing|TraceRoute)\(\)$/.exec(commandPath);
     const runner = this.deps.commands;
     if (diag && runner instanceof CwmpCommandRunner) {
-      const a = await DeviceAccess.open(d, this.deps.access);
+      const a = await DeviceAccess.open(d, this.deps.access, ctx.scope);
       return this.diagnostics(a, diag[1]!, input, runner);
     }
     const ok = commandPath === 'Device.Reboot()' || commandPath === 'Device.FactoryReset()' || commandPath === `${FIRMWARE_IMAGE}1.Download()`;
@@ -491,7 +494,7 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
     }
     parameterList.push({ name: `${native}DiagnosticsState`, value: 'Requested', type: 'xsd:string' });
     const completion = runner
-      .runDiagnostics(a.device, native, parameterList, async (results) => {
+      .runDiagnostics(a.device, native, parameterList, a.scope, async (results) => {
         // The runner learned the object's names again (results come as new rows, e.g. RouteHops): a fresh mapping reads them.
         const { mapping: fresh } = await this.mapping(a);
         const usp = fresh.paramsUnder(obj);
@@ -512,8 +515,8 @@ export class Tr098Backend extends CwmpBackendBase implements DmBackend {
   }
 
   /** Native parameters behind Device:2 parameters (or objects: every mapped parameter below). */
-  async nativePaths(d: DeviceRecord, uspPaths: readonly string[]): Promise<string[]> {
-    const a = await DeviceAccess.open(d, this.deps.access);
+  async nativePaths(d: DeviceRecord, uspPaths: readonly string[], scope?: CallScope): Promise<string[]> {
+    const a = await DeviceAccess.open(d, this.deps.access, scope);
     const { mapping: m } = await this.mapping(a);
     const out = new Set<string>();
     for (const p of uspPaths) {

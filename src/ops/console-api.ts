@@ -17,7 +17,7 @@ import type { DmRouter } from '../usp/dm/router.js';
 import { isChildPath, modelView } from '../usp/dm/router.js';
 import { toSchemaPath } from '../usp/dm/memory.js';
 import type { ParamSchema } from '../usp/dm/types.js';
-import { runInRequestScope } from '../usp/request-scope.js';
+import { type CallScope, endRequest } from '../usp/request-scope.js';
 import type { TranslationTrace } from './trace.js';
 
 /** The from_id of the console's own work in the trace and the backends' RequestContext. */
@@ -36,7 +36,7 @@ export interface ConsolePorts {
   router: DmRouter;
   trace: TranslationTrace;
   /** A TR-098 device's native names of Device:2 parameter paths (the mapping engine's toNative). */
-  nativePaths?(d: DeviceRecord, uspPaths: readonly string[]): Promise<string[]>;
+  nativePaths?(d: DeviceRecord, uspPaths: readonly string[], scope?: CallScope): Promise<string[]>;
 }
 
 export interface ConsoleRouteDeps extends ConsolePorts {
@@ -86,20 +86,14 @@ export function childPaths(concrete: string, schemaPath: string, childSchemas: r
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** Runs console work in a request scope of its own (RPC linger, trace attribution), then its end hooks. */
-async function scoped<T>(fn: (scope: object) => Promise<T>): Promise<T> {
-  const ends: Array<() => void> = [];
-  const scope = { signal: new AbortController().signal, ends };
+/** Runs console work as a request of its own (RPC linger, trace attribution: src/usp/request-scope.ts), then its end hooks. */
+async function scoped<T>(fn: (scope: CallScope) => Promise<T>): Promise<T> {
+  const scope: CallScope = { ends: [] };
   try {
-    return await runInRequestScope(scope, () => fn(scope));
+    return await fn(scope);
   } finally {
-    for (const end of ends.splice(0)) {
-      try {
-        end();
-      } catch {
-        // an end hook only releases a session linger; its failure changes no answer
-      }
-    }
+    // an end hook only releases a session linger; its failure changes no answer
+    endRequest(scope, () => undefined);
   }
 }
 
@@ -142,7 +136,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): express.Router {
       deps.audit(req, 'set parameter', { deviceKey: d.deviceKey, path });
       const started = performance.now();
       const out = await scoped(async (scope) => {
-        const schema = (await modelView(deps.router, d.endpointId).object(objectPath))?.params.find((p) => p.name === param);
+        const schema = (await modelView(deps.router, d.endpointId, scope).object(objectPath))?.params.find((p) => p.name === param);
         let result: { ok: true } | { ok: false; errCode: number; errMsg: string };
         if (!schema) result = { ok: false, errCode: 7026, errMsg: `${path} is not a parameter of this device` };
         else if (schema.access === 'readOnly') result = { ok: false, errCode: 7200, errMsg: `${path} is read-only` };
@@ -150,7 +144,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): express.Router {
           const backend = deps.router.backendFor(objectPath);
           try {
             const o = backend
-              ? await backend.set({ agentEid: d.endpointId, controllerEid: CONSOLE_ID }, objectPath, [{ param, value, required: true }])
+              ? await backend.set({ agentEid: d.endpointId, controllerEid: CONSOLE_ID, scope }, objectPath, [{ param, value, required: true }])
               : { ok: false as const, errCode: 7026, errMsg: `no backend serves ${objectPath}`, paramErrs: [] };
             const pe = o.paramErrs[0];
             result =
@@ -198,9 +192,9 @@ export function consoleRoutes(deps: ConsoleRouteDeps): express.Router {
 }
 
 /** One object (or table) of the agent's tree: its schema through a request view, its values through the router. */
-async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, scope: object): Promise<ObjectView> {
+async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, scope: CallScope): Promise<ObjectView> {
   const eid = d.endpointId;
-  const view = modelView(deps.router, eid);
+  const view = modelView(deps.router, eid, scope);
   const started = performance.now();
   const traced = (outcome: string, errCodes: number[]): void =>
     void deps.trace.add(
@@ -211,7 +205,7 @@ async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, sco
     );
   try {
     if (path !== 'Device.' && (await view.isTable(path))) {
-      const instances = (await deps.router.instances(eid, path)) ?? [];
+      const instances = (await deps.router.instances(eid, path, scope)) ?? [];
       traced('ok', []);
       return { path, table: true, children: instances.map((i) => ({ path: `${path}${i}.`, table: false })), params: [], paramsNotListed: 0 };
     }
@@ -228,6 +222,8 @@ async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, sco
       ? await deps.router.get(
           eid,
           schemas.map((p) => path + p.name),
+          undefined,
+          scope,
         )
       : new Map<string, string>();
     const tr098 = d.rootModel === 'InternetGatewayDevice' && deps.nativePaths;
@@ -237,7 +233,7 @@ async function readObject(deps: ConsolePorts, d: DeviceRecord, path: string, sco
       const row: ParamRow = { path: full, type: p.type, access: p.access, writable: p.access !== 'readOnly' };
       const v = values.get(full);
       if (v !== undefined) row.value = v;
-      if (tr098 && !full.startsWith('Device.LocalAgent.') && !full.startsWith('Device.BulkData.')) row.native = await deps.nativePaths!(d, [full]);
+      if (tr098 && !full.startsWith('Device.LocalAgent.') && !full.startsWith('Device.BulkData.')) row.native = await deps.nativePaths!(d, [full], scope);
       params.push(row);
     }
     traced('ok', []);

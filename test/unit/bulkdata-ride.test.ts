@@ -11,7 +11,8 @@ import { alignmentParameters } from '../../src/bulkdata/align.js';
 import { shownUrl } from '../../src/ops/bulkdata-api.js';
 import { collectorUrlProblem } from '../../src/bulkdata/http-delivery.js';
 import { RetainedReports } from '../../src/bulkdata/retained.js';
-import { collectionRpcOptions, runCollection } from '../../src/bulkdata/rpc-scope.js';
+import { collectionRpcOptions, collectionScope } from '../../src/bulkdata/rpc-scope.js';
+import { sharedScope } from '../../src/usp/request-scope.js';
 
 const T0 = Date.parse('2026-12-05T12:00:00Z');
 
@@ -81,14 +82,15 @@ test('collector URL in the admin API: no user information', () => {
   assert.equal(shownUrl('not a url'), '(not a URL)');
 });
 
-test('collection scope: the RPC options reach the calls below it, and only those', async () => {
-  assert.equal(collectionRpcOptions(), undefined);
-  const inside = await runCollection({ wake: false, deadlineAt: T0 + 5000 }, async () => {
-    await new Promise((r) => setImmediate(r));
-    return collectionRpcOptions(T0 + 1000);
-  });
-  assert.deepEqual(inside, { wake: false, deadlineMs: 4000 });
-  assert.equal(collectionRpcOptions(), undefined);
+test("collection scope: the RPC options of a collection's scope, none for any other scope", () => {
+  assert.equal(collectionRpcOptions(undefined), undefined);
+  const scope = collectionScope({ wake: false, deadlineAt: T0 + 5000 });
+  assert.deepEqual(collectionRpcOptions(scope, T0 + 1000), { wake: false, deadlineMs: 4000 });
+  // Past the deadline: at least 1 ms (the engine fails the RPC as unreachable then).
+  assert.deepEqual(collectionRpcOptions(scope, T0 + 9000), { wake: false, deadlineMs: 1 });
+  assert.equal(collectionRpcOptions({ ends: [] }, T0), undefined);
+  // Work shared with others (a learn) keeps the collection's way of sending RPCs.
+  assert.deepEqual(collectionRpcOptions(sharedScope(scope), T0 + 1000), { wake: false, deadlineMs: 4000 });
 });
 
 test('collector URL at Set time: IP literals through the connection-request guard, host names left to delivery', () => {

@@ -26,7 +26,6 @@ import { LOCAL_AGENT_PREFIXES } from '../../src/usp/agent/local-agent-schema.js'
 import { decodeMsg, encodeMsg, type Msg, type MsgType, type Request } from '../../src/usp/codec/record.js';
 import { DmRouter } from '../../src/usp/dm/router.js';
 import { type HandlerContext, handle } from '../../src/usp/handlers/index.js';
-import { runInRequestScope } from '../../src/usp/request-scope.js';
 
 const CONTROLLER = 'proto::ctl';
 
@@ -1070,7 +1069,7 @@ describe('interworking: a request whose answer can no longer be delivered', () =
     const w = new World({ gpvBatchSize: 4, port });
     const n = await w.warm();
     port.arm(2);
-    const r = wire((await runInRequestScope({ signal: ac.signal }, () => handle(w.ctx(), wire(request('get', { paramPaths: ['Device.'] })))))!);
+    const r = wire((await handle({ ...w.ctx(), scope: { signal: ac.signal, ends: [] } }, wire(request('get', { paramPaths: ['Device.'] }))))!);
     assert.equal(w.port.count('GetParameterValues', n), 2, 'no GPV after the abort');
     const res = r.body.response?.getResp?.reqPathResults[0];
     assert.equal(res?.errCode, 7003, JSON.stringify(r.body));
@@ -1082,9 +1081,7 @@ describe('interworking: a request whose answer can no longer be delivered', () =
     ac.abort(new Error('gone'));
     const w = new World();
     const r = wire(
-      (await runInRequestScope({ signal: ac.signal }, () =>
-        handle(w.ctx(), wire(setReq(false, [['Device.WiFi.Radio.1.', [['TransmitPower', '40', true]]]]))),
-      ))!,
+      (await handle({ ...w.ctx(), scope: { signal: ac.signal, ends: [] } }, wire(setReq(false, [['Device.WiFi.Radio.1.', [['TransmitPower', '40', true]]]]))))!,
     );
     assert.equal(r.header.msgType, 'SET_RESP', JSON.stringify(r.body));
     assert.equal(w.sim.get('Device.WiFi.Radio.1.TransmitPower'), '40');

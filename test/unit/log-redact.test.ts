@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger, REDACT_PATHS, redactSecrets } from '../../src/app/log.js';
+import { createLogger, infoLine, REDACT_PATHS, redactSecrets } from '../../src/app/log.js';
 
 function capture(pretty = false): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
@@ -71,4 +71,43 @@ test('a line without secrets is written as given; an Error keeps its message', a
   const line = JSON.parse(lines[0]!) as Record<string, unknown>;
   assert.deepEqual(line.paths, fields.paths);
   assert.equal(line.outcome, 'ok');
+});
+
+test("infoLine: the request line is pino's own line for the same fields (JSON), and pino's pretty line when pretty", async () => {
+  const fields = {
+    controller: 'proto::ctl "quoted" \\ back',
+    agent: 'os::00D09E-X\u0001',
+    msgType: 'GET',
+    msgId: 'é-1',
+    paths: ['Device.LocalAgent.EndpointID', 'Device.WiFi.SSID.[Name=="a\\"b"].SSID'],
+    pathCount: 2,
+    outcome: 'partial (1 error)',
+    ms: 3,
+  };
+  for (const pretty of [false, true]) {
+    const { lines, log } = capture(pretty);
+    const child = log.child({ module: 'usp' });
+    child.info(fields, 'USP request');
+    infoLine(child, fields, 'USP request');
+    infoLine(log, {}, 'no fields');
+    log.info({}, 'no fields');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(lines.length, 4, lines.join('\n'));
+    if (pretty) {
+      // pino-pretty's time is to the millisecond: the lines match once it is taken out.
+      const noTime = (l: string) => l.replace(/^\[[^\]]*\]/, '');
+      assert.equal(noTime(lines[1]!), noTime(lines[0]!));
+      assert.match(lines[1]!, /USP request/);
+      continue;
+    }
+    const [a, b, c, d] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const untimed = (o: Record<string, unknown> | undefined) => ({ ...o, time: undefined });
+    assert.deepEqual(untimed(b), untimed(a));
+    assert.deepEqual(Object.keys(b!), Object.keys(a!), 'the same keys in the same order');
+    assert.equal(b!.module, 'usp');
+    assert.deepEqual(untimed(c), untimed(d));
+    // Byte for byte once the time is the same (the same millisecond): pino escapes like JSON.stringify here.
+    const sameTime = (l: string) => l.replace(/"time":"[^"]*"/, '"time":""');
+    assert.equal(sameTime(lines[1]!), sameTime(lines[0]!));
+  }
 });

@@ -16,8 +16,8 @@ import { AgentDirectory, UspEndpoint, type RecordEvent } from '../../src/usp/age
 import { type Coordination, type RelayedRecord, SingleInstance } from '../../src/usp/agent/coordination.js';
 import { ControllerIdentities } from '../../src/usp/agent/controller-identity.js';
 import { MemoryModel } from '../../src/usp/dm/memory.js';
-import type { DmBackend } from '../../src/usp/dm/types.js';
-import { requestSignal } from '../../src/usp/request-scope.js';
+import type { DmBackend, GetOptions } from '../../src/usp/dm/types.js';
+import type { CallScope } from '../../src/usp/request-scope.js';
 import type { MtpKind } from '../../src/usp/mtp/types.js';
 import { decodeMsg, decodeRecord, encodeMsg, encodeRecord, noSessionRecord, type Msg, type UspRecord } from '../../src/usp/codec/record.js';
 import type { InboundRecord } from '../../src/usp/mtp/types.js';
@@ -326,8 +326,8 @@ class SlowBackend extends MemoryModel {
     );
     this.entered = new Promise((r) => (this.enter = r));
   }
-  override async get(agentEid: string, paths: readonly string[]): Promise<Map<string, string>> {
-    const signal = requestSignal();
+  override async get(agentEid: string, paths: readonly string[], _opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
+    const signal = scope?.signal;
     this.enter();
     await new Promise<void>((r) => (this.release = r));
     this.seen.push(signal?.aborted);

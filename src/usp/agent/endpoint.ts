@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { ControllerConfig } from '../../app/config.js';
-import type { Logger } from '../../app/log.js';
+import { infoLine, type Logger } from '../../app/log.js';
 import { handle, type HandlerContext } from '../handlers/index.js';
 import type { AllFieldsOf } from '../handlers/context.js';
 import {
@@ -29,7 +29,7 @@ import type { InboundRecord, Mtp, MtpChannelOpen, MtpDestination, MtpKind } from
 import { type Coordination, type RelayedRecord, SingleInstance } from './coordination.js';
 import { ControllerIdentities, type UntrustedReason } from './controller-identity.js';
 import { LogLimiter, RequestLimits } from './limits.js';
-import { type RequestScope, runInRequestScope } from '../request-scope.js';
+import { type CallScope, endRequest } from '../request-scope.js';
 import { DEFAULT_LATE_ANSWER_LIMITS, LateAnswers, type LateAnswerLimits } from './late-answers.js';
 
 /** Across instances, one Connect Record per agent, controller and MTP within this window (their reconnects after a broker restart fall in it). */
@@ -117,13 +117,15 @@ const UNTRUSTED_KEY = '\u0000untrusted';
 /** Requests that change nothing: when their answer cannot be delivered any more, their CWMP work stops. */
 const READ_ONLY_REQUESTS: ReadonlySet<string> = new Set(['get', 'getInstances', 'getSupportedDm', 'getSupportedProtocol']);
 
-/** The request scope of one served request (src/usp/request-scope.ts): its AbortController made when first asked for. */
-class ServedRequest implements RequestScope {
-  readonly ends: Array<() => void> = [];
-  constructor(public abort: AbortController | null) {}
-  get signal(): AbortSignal {
-    this.abort ??= new AbortController();
-    return this.abort.signal;
+/**
+ * The scope of one served request (src/usp/request-scope.ts), handed to the handlers in their
+ * context: a signal only when something can abort it (a read-only request over a WebSocket).
+ */
+class ServedRequest implements CallScope {
+  ends: Array<() => void> | undefined = [];
+  readonly signal: AbortSignal | undefined;
+  constructor(abort: AbortController | null) {
+    this.signal = abort?.signal;
   }
 }
 
@@ -441,7 +443,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
     if (tracked) this.coordination.requestStarted(rec.toId, rec.fromId, msg.header.msgId);
     // A read-only request over a WebSocket connection stops its CWMP work when the connection goes.
     const conn = request?.reqType && READ_ONLY_REQUESTS.has(request.reqType) && r.mtp === 'websocket' && r.replyTo ? r.replyTo.address : null;
-    // Made when first asked for: most requests (a broker MTP, the proxy's own subtrees) never look.
+    // Only where the connection can go: over a broker the controller has no connection of its own here.
     let abort: AbortController | null = null;
     if (conn !== null) {
       abort = new AbortController();
@@ -452,6 +454,7 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
         set.add(abort);
       }
     }
+    const scope = new ServedRequest(abort);
     // Every field written out (a spread of the shared context cost more than the Get's handler).
     const c = this.context;
     const ctx: AllFieldsOf<HandlerContext> = {
@@ -465,22 +468,14 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       notifyResp: c.notifyResp,
       versions: c.versions,
       limits: c.limits,
+      scope,
     };
     let resp: Msg | null;
     const started = performance.now();
-    const scope = new ServedRequest(abort);
-    const ends = scope.ends;
     try {
-      resp = await runInRequestScope(scope, () => handle(ctx, msg));
+      resp = await handle(ctx, msg);
     } finally {
-      abort = scope.abort;
-      for (const end of ends.length ? ends.splice(0) : ends) {
-        try {
-          end();
-        } catch (e) {
-          this.log.warn({ err: e }, 'request end hook failed');
-        }
-      }
+      endRequest(scope, (e) => this.log.warn({ err: e }, 'request end hook failed'));
       done?.();
       if (conn !== null) {
         const set = this.pendingByConn.get(conn);
@@ -492,7 +487,8 @@ export class UspEndpoint extends EventEmitter<EndpointEvents> {
       // One summary for the info line and the translation trace.
       const ms = performance.now() - started;
       const fields = requestLogFields(rec.fromId, rec.toId, msg, resp, ms);
-      if (this.log.isLevelEnabled('info')) this.log.info(fields, 'USP request');
+      // The same line as log.info(fields, ...), built without pino's walk over the fields (app/log.ts).
+      if (this.log.isLevelEnabled('info')) infoLine(this.log, fields, 'USP request');
       this.emit('request', { scope, fromId: rec.fromId, toId: rec.toId, msg, resp, ms, fields });
     }
     let answered = true;

@@ -3,6 +3,7 @@
  * backends' supported models into one Device: model per agent.
  */
 import type { PathBackend } from '../path/index.js';
+import type { CallScope } from '../request-scope.js';
 import { toSchemaPath } from './memory.js';
 import type { DmBackend, GetOptions, ObjectSchema } from './types.js';
 
@@ -61,10 +62,10 @@ export class DmRouter {
    * the backends those paths touch are asked, so a request on Device.LocalAgent. never has to
    * load (or wake) the CWMP device.
    */
-  async supported(agentEid: string, forPaths?: readonly string[]): Promise<Map<string, ObjectSchema>> {
+  async supported(agentEid: string, forPaths?: readonly string[], scope?: CallScope): Promise<Map<string, ObjectSchema>> {
     const merged = new Map<string, ObjectSchema>();
     for (const b of forPaths ? this.backendsFor(forPaths) : this.backends) {
-      for (const o of await b.supported(agentEid)) {
+      for (const o of await b.supported(agentEid, scope)) {
         const prev = merged.get(o.path);
         if (!prev) merged.set(o.path, o);
         else
@@ -79,20 +80,26 @@ export class DmRouter {
     return merged;
   }
 
-  async instances(agentEid: string, tablePath: string): Promise<number[] | null> {
+  async instances(agentEid: string, tablePath: string, scope?: CallScope): Promise<number[] | null> {
     const b = this.backendFor(tablePath);
-    return b ? b.instances(agentEid, tablePath) : null;
+    return b ? b.instances(agentEid, tablePath, scope) : null;
   }
 
-  async searchValue(agentEid: string, paramPath: string): Promise<string | undefined> {
+  async searchValue(agentEid: string, paramPath: string, scope?: CallScope): Promise<string | undefined> {
     const b = this.backendFor(paramPath);
     if (!b) return undefined;
-    if (b.searchValue) return b.searchValue(agentEid, paramPath);
-    return (await b.get(agentEid, [paramPath])).get(paramPath);
+    if (b.searchValue) return b.searchValue(agentEid, paramPath, scope);
+    return (await b.get(agentEid, [paramPath], undefined, scope)).get(paramPath);
   }
 
   /** Values for concrete object/parameter paths across backends (object paths include whatever lies below). */
-  get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>> {
+  get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>> {
+    // One parameter path of a static backend (a Get of Device.LocalAgent.EndpointID): its answer as
+    // is, without grouping (a Map and a list per request, issue 22 item 2).
+    if (paths.length === 1 && !paths[0]!.endsWith('.')) {
+      const owner = this.backendFor(paths[0]!);
+      if (owner?.staticModel) return owner.get(agentEid, paths, opts, scope);
+    }
     const groups = new Map<DmBackend, string[]>();
     const add = (b: DmBackend, p: string): void => {
       const list = groups.get(b) ?? [];
@@ -105,18 +112,23 @@ export class DmRouter {
       if (p.endsWith('.')) for (const { backend, prefixes } of this.backendsBelow(p)) if (backend !== owner) for (const q of prefixes) add(backend, q);
     }
     // One static backend (the proxy's own subtrees build a fresh map per call): its answer as is,
-    // without the promises of merging (each costs the request scope's hooks).
+    // without the promises of merging.
     if (groups.size === 1) {
       const [b, list] = groups.entries().next().value as [DmBackend, string[]];
-      if (b.staticModel) return b.get(agentEid, list, opts);
+      if (b.staticModel) return b.get(agentEid, list, opts, scope);
     }
-    return merged(groups, agentEid, opts);
+    return merged(groups, agentEid, opts, scope);
   }
 }
 
-async function merged(groups: Map<DmBackend, string[]>, agentEid: string, opts: GetOptions | undefined): Promise<Map<string, string>> {
+async function merged(
+  groups: Map<DmBackend, string[]>,
+  agentEid: string,
+  opts: GetOptions | undefined,
+  scope: CallScope | undefined,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts)) out.set(k, v);
+  for (const [b, list] of groups) for (const [k, v] of await b.get(agentEid, list, opts, scope)) out.set(k, v);
   return out;
 }
 
@@ -138,25 +150,27 @@ export interface ModelView {
   subtree(supportedObjectPath: string): Promise<ObjectSchema[]>;
 }
 
-export function modelView(router: DmRouter, agentEid: string): ModelView {
-  const full = new Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>>();
+export function modelView(router: DmRouter, agentEid: string, scope?: CallScope): ModelView {
+  // Made when first needed: a request on the proxy's own subtrees needs neither (issue 22 item 2: allocations per Get).
+  let full: Map<DmBackend, Promise<ReadonlyMap<string, ObjectSchema>>> | undefined;
   const fullOf = (b: DmBackend): Promise<ReadonlyMap<string, ObjectSchema>> => {
+    full ??= new Map();
     let p = full.get(b);
     if (!p) {
-      p = b.staticModel ? Promise.resolve(b.staticModel) : b.supported(agentEid).then((list) => new Map(list.map((o) => [o.path, o])));
+      p = b.staticModel ? Promise.resolve(b.staticModel) : b.supported(agentEid, scope).then((list) => new Map(list.map((o) => [o.path, o])));
       full.set(b, p);
     }
     return p;
   };
-  const exists = new Map<string, Promise<boolean>>();
+  let exists: Map<string, Promise<boolean>> | undefined;
   const objectOf = async (schemaPath: string): Promise<ObjectSchema | undefined> => {
     const owner = router.backendFor(schemaPath);
-    const own = !owner ? undefined : owner.lazy ? ((await owner.lazy.object(agentEid, schemaPath)) ?? undefined) : (await fullOf(owner)).get(schemaPath);
+    const own = !owner ? undefined : owner.lazy ? ((await owner.lazy.object(agentEid, schemaPath, scope)) ?? undefined) : (await fullOf(owner)).get(schemaPath);
     // Another backend may add to the same object (the proxy's Device.ScheduleTimer() on "Device.").
     let merged = own;
     for (const b of router.backendsTouching(schemaPath)) {
       if (b === owner) continue;
-      const o = b.lazy ? await b.lazy.object(agentEid, schemaPath) : (await fullOf(b)).get(schemaPath);
+      const o = b.lazy ? await b.lazy.object(agentEid, schemaPath, scope) : (await fullOf(b)).get(schemaPath);
       if (o) merged = merged ? mergeObject(merged, o) : o;
     }
     return merged;
@@ -176,7 +190,7 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
       if (b.lazy) {
         // A lazy backend answers for the part it owns: below a prefix of another backend it is not asked.
         if (b === owner || schemaPath === 'Device.' || b.prefixes.some((p) => p.startsWith(schemaPath))) {
-          for (const o of await b.lazy.objectsBelow(agentEid, schemaPath, { types })) add(o);
+          for (const o of await b.lazy.objectsBelow(agentEid, schemaPath, { types }, scope)) add(o);
         }
       } else for (const o of (await fullOf(b)).values()) add(o);
     }
@@ -184,17 +198,17 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
   };
   return {
     exists(supportedPath) {
-      let p = exists.get(supportedPath);
+      let p = exists?.get(supportedPath);
       if (!p) {
         const owner = router.backendFor(supportedPath);
-        // A static model answers at once (no async step per path asked).
-        if (!owner) p = Promise.resolve(false);
-        else if (owner.staticModel) p = Promise.resolve(new SupportedModel(owner.staticModel).has(supportedPath));
-        else if (owner.lazy) {
+        // A static model answers at once (no async step per path asked, nothing worth remembering).
+        if (!owner) return Promise.resolve(false);
+        if (owner.staticModel) return Promise.resolve(hasSupportedPath(owner.staticModel, supportedPath));
+        if (owner.lazy) {
           const lazy = owner.lazy;
-          p = (async () => lazy.exists(agentEid, supportedPath))();
-        } else p = fullOf(owner).then((m) => new SupportedModel(m).has(supportedPath));
-        exists.set(supportedPath, p);
+          p = (async () => lazy.exists(agentEid, supportedPath, scope))();
+        } else p = fullOf(owner).then((m) => hasSupportedPath(m, supportedPath));
+        (exists ??= new Map()).set(supportedPath, p);
       }
       return p;
     },
@@ -214,12 +228,12 @@ export function modelView(router: DmRouter, agentEid: string): ModelView {
  * asks each backend only about the paths the request touches (a CWMP device learns just those
  * names), so a request on Device.LocalAgent. never wakes the device.
  */
-export function modelPaths(router: DmRouter, agentEid: string): { backend: PathBackend; model: ModelView } {
-  const model = modelView(router, agentEid);
+export function modelPaths(router: DmRouter, agentEid: string, scope?: CallScope): { backend: PathBackend; model: ModelView } {
+  const model = modelView(router, agentEid, scope);
   const backend: PathBackend = {
-    instances: (p) => router.instances(agentEid, p),
+    instances: (p) => router.instances(agentEid, p, scope),
     exists: (p) => model.exists(p),
-    getValue: (p) => router.searchValue(agentEid, p),
+    getValue: (p) => router.searchValue(agentEid, p, scope),
   };
   return { backend, model };
 }
@@ -239,6 +253,18 @@ function mergeObject(prev: ObjectSchema, o: ObjectSchema): ObjectSchema {
   };
 }
 
+/** Is the concrete path (object, parameter, command or event) in the supported model (by "{i}" object path)? */
+export function hasSupportedPath(objects: ReadonlyMap<string, ObjectSchema>, concretePath: string): boolean {
+  if (concretePath.endsWith('.')) return objects.has(toSchemaPath(concretePath)) || objects.has(toSchemaPath(concretePath) + '{i}.');
+  const dot = concretePath.lastIndexOf('.');
+  const o = objects.get(toSchemaPath(concretePath.slice(0, dot + 1)));
+  if (!o) return false;
+  const leaf = concretePath.slice(dot + 1);
+  if (leaf.endsWith('()')) return o.commands.some((c) => c.name === leaf);
+  if (leaf.endsWith('!')) return o.events.some((e) => e.name === leaf);
+  return o.params.some((p) => p.name === leaf);
+}
+
 /** Schema lookups on a merged model. */
 export class SupportedModel {
   constructor(readonly objects: ReadonlyMap<string, ObjectSchema>) {}
@@ -249,14 +275,7 @@ export class SupportedModel {
 
   /** Is the concrete path (object, parameter, command or event) in the supported model? */
   has(concretePath: string): boolean {
-    if (concretePath.endsWith('.')) return this.objects.has(toSchemaPath(concretePath)) || this.objects.has(toSchemaPath(concretePath) + '{i}.');
-    const dot = concretePath.lastIndexOf('.');
-    const o = this.object(concretePath.slice(0, dot + 1));
-    if (!o) return false;
-    const leaf = concretePath.slice(dot + 1);
-    if (leaf.endsWith('()')) return o.commands.some((c) => c.name === leaf);
-    if (leaf.endsWith('!')) return o.events.some((e) => e.name === leaf);
-    return o.params.some((p) => p.name === leaf);
+    return hasSupportedPath(this.objects, concretePath);
   }
 
   isTable(concreteTablePath: string): boolean {

@@ -7,6 +7,8 @@
  * wildcards or search expressions); supported-model paths use "{i}".
  */
 
+import type { CallScope } from '../request-scope.js';
+
 /** TR-106 / TR-369 parameter types as GetSupportedDMResp names them (ParamValueType without PARAM_). */
 export type ParamType = 'string' | 'base64' | 'hexBinary' | 'dateTime' | 'decimal' | 'int' | 'long' | 'unsignedInt' | 'unsignedLong' | 'boolean';
 
@@ -99,10 +101,11 @@ export type OperateOutcome =
   | { kind: 'async'; completion: Promise<{ output: Record<string, string> } | { errCode: number; errMsg: string }> }
   | { kind: 'error'; errCode: number; errMsg: string };
 
-/** Who asks: the controller (for permissions, Recipient defaults) and the agent. */
+/** Who asks: the controller (for permissions, Recipient defaults) and the agent; what for (src/usp/request-scope.ts). */
 export interface RequestContext {
   agentEid: string;
   controllerEid: string;
+  scope?: CallScope;
 }
 
 /**
@@ -112,11 +115,11 @@ export interface RequestContext {
  */
 export interface LazyModel {
   /** Whether a supported path (object, parameter, command "X()", event "X!") exists. */
-  exists(agentEid: string, supportedPath: string): Promise<boolean>;
+  exists(agentEid: string, supportedPath: string, scope?: CallScope): Promise<boolean>;
   /** The supported object ("Device.WiFi.", "Device.WiFi.SSID.{i}."), or null. */
-  object(agentEid: string, supportedObjectPath: string): Promise<ObjectSchema | null>;
+  object(agentEid: string, supportedObjectPath: string, scope?: CallScope): Promise<ObjectSchema | null>;
   /** Supported objects at and below an object path; `types`: resolve every parameter type (GetSupportedDM). */
-  objectsBelow(agentEid: string, supportedObjectPath: string, opts?: { types?: boolean }): Promise<readonly ObjectSchema[]>;
+  objectsBelow(agentEid: string, supportedObjectPath: string, opts?: { types?: boolean }, scope?: CallScope): Promise<readonly ObjectSchema[]>;
 }
 
 /** Get options a backend may use to read less (the handler applies them to the answer anyway). */
@@ -125,11 +128,15 @@ export interface GetOptions {
   maxDepth?: number;
 }
 
+/**
+ * Every call that may cause CWMP RPCs takes the scope it is made for as its last argument (or in
+ * RequestContext.scope); backends that cause none ignore it.
+ */
 export interface DmBackend {
   /** Object paths this backend serves, e.g. "Device.LocalAgent." (longest prefix wins). */
   readonly prefixes: readonly string[];
   /** The supported model under the prefixes. */
-  supported(agentEid: string): Promise<readonly ObjectSchema[]>;
+  supported(agentEid: string, scope?: CallScope): Promise<readonly ObjectSchema[]>;
   /**
    * The supported model by "{i}" path when it is the same for every agent and never changes (the
    * proxy's own subtrees): a request's view reads it as is instead of copying supported() into a map.
@@ -138,14 +145,14 @@ export interface DmBackend {
   /** Present when the backend learns its model lazily; handlers then ask it path by path. */
   readonly lazy?: LazyModel;
   /** Instance numbers of a concrete table path ("Device.LocalAgent.Subscription."), ascending. null: no such table. */
-  instances(agentEid: string, tablePath: string): Promise<number[] | null>;
+  instances(agentEid: string, tablePath: string, scope?: CallScope): Promise<number[] | null>;
   /**
    * Values of concrete parameter paths and of every parameter below concrete object paths
    * (recursively). Paths that do not exist are absent from the result.
    */
-  get(agentEid: string, paths: readonly string[], opts?: GetOptions): Promise<Map<string, string>>;
+  get(agentEid: string, paths: readonly string[], opts?: GetOptions, scope?: CallScope): Promise<Map<string, string>>;
   /** A value read to evaluate a search expression; may be served from a request-lived cache. */
-  searchValue?(agentEid: string, paramPath: string): Promise<string | undefined>;
+  searchValue?(agentEid: string, paramPath: string, scope?: CallScope): Promise<string | undefined>;
   /** Sets parameters of one concrete object, all-or-nothing for required ones. */
   set(ctx: RequestContext, objectPath: string, settings: readonly ParamSetting[]): Promise<SetOutcome>;
   /** Sets parameters of several objects as one all-or-nothing change (CWMP: one SetParameterValues). */

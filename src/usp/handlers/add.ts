@@ -12,7 +12,7 @@ import { resolvePath } from '../path/index.js';
 import type { CreatedObjectResult, Msg } from '../codec/record.js';
 import type { ParamError, ParamSetting } from '../dm/types.js';
 import { UspError } from '../errors.js';
-import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, requestContext, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
@@ -22,7 +22,7 @@ export async function handleAdd(ctx: RequestScope, msg: Msg): Promise<Msg> {
     ctx,
     req.createObjs.map((c) => c.objPath ?? ''),
   );
-  const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
+  const rctx = requestContext(ctx);
   const created: string[] = [];
   const results: CreatedObjectResult[] = [];
 

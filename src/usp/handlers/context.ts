@@ -7,6 +7,8 @@ import type { DmRouter, ModelView } from '../dm/router.js';
 import { modelPaths } from '../dm/router.js';
 import type { LocalAgent } from '../agent/local-agent.js';
 import type { Msg, OperationComplete } from '../codec/record.js';
+import type { CallScope } from '../request-scope.js';
+import type { RequestContext } from '../dm/types.js';
 import type { PathBackend } from '../path/index.js';
 import { PathError } from '../path/index.js';
 import { UspError } from '../errors.js';
@@ -51,6 +53,8 @@ export interface HandlerContext {
   versions: readonly string[];
   /** Bounds of one GetResp (default DEFAULT_GET_LIMITS). */
   limits?: GetLimits;
+  /** What the request's data-model calls are made for (src/usp/request-scope.ts): passed to every backend call. */
+  scope?: CallScope;
 }
 
 /** Every field of T named, optional ones possibly undefined: a literal of this type lists them all (one object shape). */
@@ -66,13 +70,13 @@ export type Handler = (ctx: RequestScope, msg: Msg) => Promise<Msg | null>;
 /**
  * The controller's rights for this request: its Roles, by-value Targets evaluated now. Compiled
  * rights already known come back without a promise (every request asks; an await costs a turn of
- * the microtask queue and the request scope's promise hooks).
+ * the microtask queue).
  */
 export function scopeOf(ctx: HandlerContext): RequestScope | Promise<RequestScope> {
   const roles = ctx.localAgent.rolesOf(ctx.agentEid, ctx.controllerEid, ctx.trusted);
   const known = staticAccess(roles);
   if (known) return withAccess(ctx, known);
-  return accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid).backend).then((access) => withAccess(ctx, access));
+  return accessOf(roles, () => modelPaths(ctx.router, ctx.agentEid, ctx.scope).backend).then((access) => withAccess(ctx, access));
 }
 
 /** The context with its rights, every field written out: one object shape for all requests (a spread is several times slower). */
@@ -88,6 +92,7 @@ function withAccess(ctx: HandlerContext, access: Access): RequestScope {
     notifyResp: ctx.notifyResp,
     versions: ctx.versions,
     limits: ctx.limits,
+    scope: ctx.scope,
     access,
   };
   return scope;
@@ -99,11 +104,16 @@ function withAccess(ctx: HandlerContext, access: Access): RequestScope {
  * nothing, as if they were absent (TR-369 R-GIN.0), so values cannot be probed by searching.
  */
 export function pathBackendOf(ctx: RequestScope, _paths: readonly string[]): { backend: PathBackend; model: ModelView } {
-  const { backend, model } = modelPaths(ctx.router, ctx.agentEid);
+  const { backend, model } = modelPaths(ctx.router, ctx.agentEid, ctx.scope);
   return {
     backend: { ...backend, getValue: async (p) => (ctx.access.permitted(p, 'Param.r') ? backend.getValue(p) : undefined) },
     model,
   };
+}
+
+/** Who asks and what for, as the backends' write calls take it. */
+export function requestContext(ctx: RequestScope): RequestContext {
+  return { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid, scope: ctx.scope };
 }
 
 /** The controller may do `op` on `path`. */

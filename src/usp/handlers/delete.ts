@@ -9,14 +9,14 @@
 import { resolvePath } from '../path/index.js';
 import type { DeletedObjectResult, Msg } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, deniedMsg, errorParamErrs, may, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, pathBackendOf, requestContext, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 export async function handleDelete(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.delete!;
   const allowPartial = req.allowPartial ?? false;
   const { backend, model } = await pathBackendOf(ctx, req.objPaths);
-  const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
+  const rctx = requestContext(ctx);
 
   // Resolve everything first: with allow_partial false an invalid path deletes nothing.
   const plans: { requestedPath: string; instances: string[]; denied: string[]; error?: { errCode: number; errMsg: string } }[] = [];

@@ -49,7 +49,7 @@ async function withUniqueKeys(ctx: RequestScope, model: ModelView, instances: re
       [...new Set(((await model.object(inst))?.uniqueKeys ?? []).flat())].filter((k) => may(ctx, inst + k, 'Param.r')),
     );
   const paths = instances.flatMap((inst) => keysOf.get(inst)!.map((k) => inst + k));
-  const values = paths.length ? await ctx.router.get(ctx.agentEid, paths) : new Map<string, string>();
+  const values = paths.length ? await ctx.router.get(ctx.agentEid, paths, undefined, ctx.scope) : new Map<string, string>();
   return instances.map((inst) => {
     const uniqueKeys: Record<string, string> = {};
     for (const k of keysOf.get(inst)!) {
@@ -61,7 +61,7 @@ async function withUniqueKeys(ctx: RequestScope, model: ModelView, instances: re
 }
 
 async function collect(ctx: RequestScope, model: ModelView, tablePath: string, deep: boolean, out: string[]): Promise<void> {
-  for (const n of (await ctx.router.instances(ctx.agentEid, tablePath)) ?? []) {
+  for (const n of (await ctx.router.instances(ctx.agentEid, tablePath, ctx.scope)) ?? []) {
     const inst = `${tablePath}${n}.`;
     out.push(inst);
     if (deep) await below(ctx, model, inst, out);

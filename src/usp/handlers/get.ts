@@ -109,7 +109,7 @@ function readAll(ctx: RequestScope, plans: Plan[], maxDepth: number): Promise<Ma
   for (const p of plans) for (const r of p.resolved ?? []) if (r.kind === 'object' || r.kind === 'parameter') wanted.add(r.path);
   // A promise chain, not an async function: one promise fewer per Get.
   return ctx.router
-    .get(ctx.agentEid, maxDepth > 0 ? [...wanted] : mergeOverlapping([...wanted]), { maxDepth })
+    .get(ctx.agentEid, maxDepth > 0 ? [...wanted] : mergeOverlapping([...wanted]), { maxDepth }, ctx.scope)
     .catch((e: unknown) => readEach(ctx, plans, maxDepth, e));
 }
 
@@ -123,7 +123,7 @@ async function readEach(ctx: RequestScope, plans: Plan[], maxDepth: number, e: u
     for (const p of reading) {
       try {
         const paths = p.resolved!.filter((r) => r.kind === 'object' || r.kind === 'parameter').map((r) => r.path);
-        for (const [k, v] of await ctx.router.get(ctx.agentEid, paths, { maxDepth })) values.set(k, v);
+        for (const [k, v] of await ctx.router.get(ctx.agentEid, paths, { maxDepth }, ctx.scope)) values.set(k, v);
       } catch (e) {
         p.error = codeOf(e);
       }

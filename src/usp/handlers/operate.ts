@@ -10,7 +10,7 @@
 import { resolvePath } from '../path/index.js';
 import type { Msg, OperationResult } from '../codec/record.js';
 import { UspError } from '../errors.js';
-import { codeOf, deniedMsg, may, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, may, pathBackendOf, requestContext, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 export async function handleOperate(ctx: RequestScope, msg: Msg): Promise<Msg | null> {
@@ -39,7 +39,7 @@ export async function handleOperate(ctx: RequestScope, msg: Msg): Promise<Msg | 
       operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: 7026, errMsg: `no backend for ${r.path}` } });
       continue;
     }
-    const out = await owner.operate({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, r.path, req.inputArgs ?? {}, req.commandKey ?? '');
+    const out = await owner.operate(requestContext(ctx), r.path, req.inputArgs ?? {}, req.commandKey ?? '');
     if (out.kind === 'error') {
       // A missing mandatory input argument is a cmd_failure 7027 in the OperateResp (R-OPR.5), never an Error (R-OPR.1).
       operationResults.push({ executedCommand: r.path, cmdFailure: { errCode: out.errCode, errMsg: out.errMsg } });

@@ -12,7 +12,7 @@
 import { resolvePath } from '../path/index.js';
 import type { Msg, UpdatedInstanceFailure, UpdatedInstanceResult, UpdatedObjectResult } from '../codec/record.js';
 import type { ParamError, ParamSetting } from '../dm/types.js';
-import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, responseMsg, type RequestScope } from './context.js';
+import { codeOf, deniedMsg, errorParamErrs, may, paramErrsCode, pathBackendOf, requestContext, responseMsg, type RequestScope } from './context.js';
 import { errorMsg } from '../codec/record.js';
 
 /** One object of an UpdateObject: the settings the controller may write, and those it may not. */
@@ -60,7 +60,7 @@ export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
 
   // A backend with an atomic multi-object set (the CWMP device: one SetParameterValues, which
   // CWMP applies all-or-nothing) serves the whole message (allow_partial false) in one change.
-  const rctx = { agentEid: ctx.agentEid, controllerEid: ctx.controllerEid };
+  const rctx = requestContext(ctx);
   const ownerOf = (objs: Target[]) => {
     const owners = new Set(objs.map((o) => ctx.router.backendFor(o.path)));
     return owners.size === 1 ? ([...owners][0] ?? null) : null;
@@ -165,6 +165,8 @@ export async function handleSet(ctx: RequestScope, msg: Msg): Promise<Msg> {
         ? await ctx.router.get(
             ctx.agentEid,
             o.settings.map((s) => obj + s.param),
+            undefined,
+            ctx.scope,
           )
         : new Map<string, string>();
       const r = backendOf ? await backendOf.set(rctx, obj, o.settings) : { ok: false as const, errCode: 7026, errMsg: `no backend for ${obj}`, paramErrs: [] };
@@ -230,7 +232,7 @@ interface Undo {
 /** Puts back the values an aborted Set had already changed, newest first. */
 async function rollback(ctx: RequestScope, undo: Undo[]): Promise<void> {
   for (const u of [...undo].reverse()) {
-    if (u.values.length) await ctx.router.backendFor(u.obj)?.set({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, u.obj, u.values);
+    if (u.values.length) await ctx.router.backendFor(u.obj)?.set(requestContext(ctx), u.obj, u.values);
   }
 }
 
@@ -239,6 +241,6 @@ async function dryRun(ctx: RequestScope, obj: string, settings: ParamSetting[]):
   const b = ctx.router.backendFor(obj);
   if (!b) return [{ param: '', errCode: 7026, errMsg: `no backend for ${obj}` }];
   if (!b.validateSet) return [];
-  const errs = await b.validateSet({ agentEid: ctx.agentEid, controllerEid: ctx.controllerEid }, obj, settings);
+  const errs = await b.validateSet(requestContext(ctx), obj, settings);
   return errs.filter((e) => settings.find((s) => s.param === e.param)?.required !== false);
 }

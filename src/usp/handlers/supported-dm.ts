@@ -38,7 +38,7 @@ export const DATA_MODEL_INST_URI = 'urn:broadband-forum-org:tr-181-2-19-0-usp';
 
 export async function handleGetSupportedDM(ctx: RequestScope, msg: Msg): Promise<Msg> {
   const req = msg.body.request!.getSupportedDm!;
-  const model = modelView(ctx.router, ctx.agentEid);
+  const model = modelView(ctx.router, ctx.agentEid, ctx.scope);
   const reqObjResults: RequestedObjectResult[] = [];
   for (const reqObjPath of req.objPaths) {
     const notSupported = new UspError(7026, `${reqObjPath} is not in the supported data model`);
