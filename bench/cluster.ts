@@ -52,6 +52,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'inform-concurrency': { type: 'string', default: '200' },
     sticky: { type: 'boolean', default: false },
+    move: { type: 'boolean', default: false },
     /** First a baseline: one instance on its own SQLite store (no Redis, no cluster). */
     sqlite: { type: 'boolean', default: false },
   },
@@ -315,6 +316,9 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
     CUP_STORE__REDIS__PREFIX: REDIS_PREFIX,
     CUP_CLUSTER__INSTANCE_ID: id,
     CUP_CLUSTER__SHARE_GROUP: SHARE_GROUP,
+    // --move: a POST landing on another instance than its session's moves the session there
+    // (the handover) instead of being relayed to it over HTTP (src/cluster/forward.ts).
+    ...(values.move ? { CUP_CLUSTER__ACS_URL: 'none' } : {}),
   });
   const log = path.join(workDir, `${id}.log`);
   const fd = openSync(log, 'a');
