@@ -57,7 +57,11 @@ export function routeOf(header: string | undefined): { session: string; route: s
 }
 
 export class SessionForwarder {
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  /**
+   * Idle relay connections are closed after 10 s, well before the ACS's own keep-alive timeout
+   * (30 s, acs-server.ts): a request never goes out on a connection the other end is closing.
+   */
+  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 10_000 });
   /** POSTs relayed, and relays that failed (no answer from the serving instance). */
   readonly counts = { relayed: 0, failed: 0 };
   /**
@@ -120,7 +124,9 @@ export class SessionForwarder {
     });
     up.on('error', (e) => {
       this.counts.failed++;
-      if (!answered) this.down.set(to, Date.now() + this.downMs);
+      // Not reached (refused, unreachable): not tried again for a while. A pooled connection
+      // reset says nothing of the instance.
+      if (!answered && !up.reusedSocket) this.down.set(to, Date.now() + this.downMs);
       this.deps.log.warn({ instance: to, err: e.message }, 'ACS: relaying a POST to the instance serving its session failed');
       if (answered || res.headersSent) return void res.destroy();
       // The instance serving the session is gone: so is the session (TR-069 3.7.1.5: the CPE
