@@ -70,6 +70,8 @@ export class SessionForwarder {
    * sessions would otherwise have its next Inform refused until then).
    */
   private readonly down = new Map<string, number>();
+  /** Instances relayed to at least once (logged once each). */
+  private readonly seen = new Set<string>();
 
   constructor(
     private readonly deps: ForwardDeps,
@@ -139,6 +141,10 @@ export class SessionForwarder {
       if (!res.writableFinished) up.destroy();
     });
     this.counts.relayed++;
+    if (!this.seen.has(to)) {
+      this.seen.add(to);
+      this.deps.log.info({ instance: to, url: target.origin }, 'ACS: relaying POSTs of sessions that instance serves');
+    }
     req.pipe(up);
   }
 }
