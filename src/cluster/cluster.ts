@@ -254,10 +254,10 @@ export function livenessValue(at: number, acsUrl: string): string {
   return acsUrl ? `${at} ${acsUrl}` : String(at);
 }
 
-/** The ACS URL of a liveness value: http(s) only, anything else (another version, corrupt) none. */
+/** The ACS URL of a liveness value: plain http only (forward.ts), anything else (another version, corrupt) none. */
 export function acsUrlOfLiveness(v: string | null): string | undefined {
   const i = v ? v.indexOf(' ') : -1;
   if (!v || i < 0) return undefined;
   const url = v.slice(i + 1);
-  return /^https?:\/\/[^\s/]+/.test(url) && url.length <= 512 ? url : undefined;
+  return /^http:\/\/[^\s/]+/.test(url) && url.length <= 512 ? url : undefined;
 }

@@ -94,13 +94,18 @@ export class SessionForwarder {
       if (until > Date.now()) return false;
       this.down.delete(r.route);
     }
+    // Only the path goes along: an absolute-form or protocol-relative request target of the CPE's
+    // must not pick the host (a relay to anywhere else than the instance's own ACS).
+    const path = req.url ?? '/';
+    if (!path.startsWith('/') || path.startsWith('//')) return false;
     let target: URL;
     try {
-      target = new URL(req.url ?? '/', base);
+      target = new URL(base);
     } catch {
       return false;
     }
-    this.relay(req, res, target, r.route);
+    if (target.protocol !== 'http:') return false;
+    this.relay(req, res, target, path, r.route);
     return true;
   }
 
@@ -108,14 +113,23 @@ export class SessionForwarder {
     this.agent.destroy();
   }
 
-  private relay(req: http.IncomingMessage, res: http.ServerResponse, target: URL, to: string): void {
+  private relay(req: http.IncomingMessage, res: http.ServerResponse, target: URL, path: string, to: string): void {
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
     const peer = req.socket.remoteAddress ?? '';
     const xff = req.headers['x-forwarded-for'];
     headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer;
     headers.via = `${via(req.headers.via)}1.1 ${VIA}`;
-    const up = http.request(target, { method: req.method, headers, agent: this.agent });
+    let up: http.ClientRequest;
+    try {
+      up = http.request({ hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || 80, path, method: req.method, headers, agent: this.agent });
+    } catch (e) {
+      // A path node refuses to send (control characters): the CPE's request is bad.
+      req.resume();
+      res.writeHead(400, { 'Content-Type': 'text/plain', Connection: 'close' });
+      res.end(`bad request target: ${(e as Error).message}\n`);
+      return;
+    }
     let answered = false;
     up.on('response', (ur) => {
       answered = true;

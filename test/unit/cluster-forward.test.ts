@@ -64,10 +64,14 @@ after(() => {
   serving.close();
 });
 
-function post(headers: http.OutgoingHttpHeaders, body: Buffer | string = ''): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function post(
+  headers: http.OutgoingHttpHeaders,
+  body: Buffer | string = '',
+  target = '/acs',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: port(relaying), path: '/acs', method: 'POST', headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } },
+      { host: '127.0.0.1', port: port(relaying), path: target, method: 'POST', headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -122,7 +126,7 @@ test('the relay connection closing is never taken for a CPE dropping its session
   assert.equal(dropped, 0, 'Via and X-Forwarded-For mark the connection as a proxy');
 });
 
-test('served here: its own session, a route naming itself or no live instance, a POST relayed once already', async () => {
+test('served here: its own session, a route naming itself or no live instance, a POST relayed once already, a target that names a host', async () => {
   urls = new Map([['a', `http://127.0.0.1:${port(serving)}`]]);
   seen.length = 0;
   local = 0;
@@ -133,7 +137,10 @@ test('served here: its own session, a route naming itself or no live instance, a
   await post({ Cookie: `session=${SID}; cup_route=c` });
   await post({ Cookie: `session=${SID}; cup_route=a`, Via: `1.1 ${VIA}` });
   await post({ Cookie: 'cup_route=a' });
-  assert.equal(local, 5);
+  // The CPE's request target never picks the host relayed to (absolute form, protocol-relative).
+  await post({ Cookie: `session=${SID}; cup_route=a` }, '', `http://127.0.0.1:${port(serving)}/x`);
+  await post({ Cookie: `session=${SID}; cup_route=a` }, '', `//127.0.0.1:${port(serving)}/x`);
+  assert.equal(local, 7);
   assert.equal(seen.length, 0);
 });
 
@@ -159,6 +166,7 @@ test('liveness values carry the ACS URL; anything else gives none', () => {
   assert.equal(acsUrlOfLiveness(livenessValue(1765000000000, '')), undefined, 'relays off on that instance');
   assert.equal(acsUrlOfLiveness('1765000000000'), undefined, 'an older version');
   assert.equal(acsUrlOfLiveness('1 file:///etc/passwd'), undefined);
+  assert.equal(acsUrlOfLiveness('1 https://10.0.0.5:7547'), undefined, 'relays are plain HTTP');
   assert.equal(acsUrlOfLiveness('1 http://'), undefined);
   assert.equal(acsUrlOfLiveness(`1 http://h/${'x'.repeat(600)}`), undefined);
   assert.equal(acsUrlOfLiveness(null), undefined);
