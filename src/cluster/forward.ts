@@ -60,8 +60,10 @@ export class SessionForwarder {
   /**
    * Idle relay connections are closed after 10 s, well before the ACS's own keep-alive timeout
    * (30 s, acs-server.ts): a request never goes out on a connection the other end is closing.
+   * At most 128 to one instance (more wait their turn): under the ACS's default limit of 256
+   * connections per address (acs.limits.perAddress.maxConnections).
    */
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 10_000 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128, maxFreeSockets: 64, timeout: 10_000 });
   /** POSTs relayed, and relays that failed (no answer from the serving instance). */
   readonly counts = { relayed: 0, failed: 0 };
   /**
