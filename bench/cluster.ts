@@ -20,8 +20,10 @@
  *      the summary compares it with one instance (the SQLite baseline with --sqlite, else the
  *      1-instance run). A CPU-idle check (bench/paired.ts) runs before (b) and warns if busy.
  *   node dist/bench/cluster.js [--instances 1,2,3] [--devices 2000] [--seconds 15]
- *        [--concurrency 32] [--inform-concurrency 200] [--sticky] [--sqlite]
- * --sticky routes on the cup_route cookie in nginx (an Inform, without it, round robin); --sqlite first runs one instance on its own
+ *        [--concurrency 32] [--inform-concurrency 200] [--sticky | --balance round-robin,sticky] [--move] [--sqlite]
+ * --sticky routes on the cup_route cookie in nginx (an Inform, without it, round robin); --balance
+ * runs each instance count > 1 under each balancing named; --move turns the instances' relay off
+ * (cluster.acsUrl none: a POST landing off its session moves the session); --sqlite first runs one instance on its own
  * SQLite store (no Redis, no cluster) as a baseline. BENCH_KEEP_LOGS=1 keeps the instances' logs
  * (BENCH_LOG_LEVEL, default warn).
  */
@@ -52,6 +54,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'inform-concurrency': { type: 'string', default: '200' },
     sticky: { type: 'boolean', default: false },
+    move: { type: 'boolean', default: false },
+    balance: { type: 'string', default: '' },
     /** First a baseline: one instance on its own SQLite store (no Redis, no cluster). */
     sqlite: { type: 'boolean', default: false },
   },
@@ -61,6 +65,12 @@ const DEVICES = Number(values.devices);
 const SECONDS = Number(values.seconds);
 const GET_K = Number(values.concurrency);
 const INFORM_K = Number(values['inform-concurrency']);
+/** How nginx spreads POSTs: round-robin, or sticky on the cup_route cookie (--sticky, or --balance round-robin,sticky for both). */
+const BALANCES = (values.balance ? values.balance.split(',').map((s) => s.trim()) : [values.sticky ? 'sticky' : 'round-robin']) as Array<
+  'round-robin' | 'sticky'
+>;
+if (!BALANCES.length || !BALANCES.every((b) => b === 'round-robin' || b === 'sticky'))
+  throw new Error('--balance: round-robin, sticky or both (comma-separated)');
 if (!COUNTS.every((n) => Number.isInteger(n) && n >= 1 && n <= 16)) throw new Error('--instances: a comma-separated list of 1..16');
 if (!(DEVICES >= 1 && SECONDS > 0 && GET_K >= 1 && INFORM_K >= 1))
   throw new Error('--devices, --seconds, --concurrency, --inform-concurrency must be positive');
@@ -315,6 +325,9 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
     CUP_STORE__REDIS__PREFIX: REDIS_PREFIX,
     CUP_CLUSTER__INSTANCE_ID: id,
     CUP_CLUSTER__SHARE_GROUP: SHARE_GROUP,
+    // --move: a POST landing on another instance than its session's moves the session there
+    // (the handover) instead of being relayed to it over HTTP (src/cluster/forward.ts).
+    ...(values.move ? { CUP_CLUSTER__ACS_URL: 'none' } : {}),
   });
   const log = path.join(workDir, `${id}.log`);
   const fd = openSync(log, 'a');
@@ -370,8 +383,10 @@ async function run(
   mosqPid: number | null,
   selfInfoCalls: number,
   sqlite = false,
+  sticky = false,
 ): Promise<RunResult> {
-  const tag = sqlite ? '1 instance, SQLite store (baseline, no Redis):' : `${n} instance${n > 1 ? 's' : ''}:`;
+  const how = n > 1 && BALANCES.length > 1 ? (sticky ? ' sticky' : ' round-robin') : '';
+  const tag = sqlite ? '1 instance, SQLite store (baseline, no Redis):' : `${n} instance${n > 1 ? 's' : ''}${how}:`;
   const out = (line: string): void => console.log(`${tag} ${line}`);
   const notes: string[] = [];
   await redisCommand(redisPort, 'FLUSHALL');
@@ -384,7 +399,7 @@ async function run(
   let tap: mqtt.MqttClient | null = null;
   try {
     for (let i = 1; i <= n; i++) instances.push(await startInstance(i, workDir, sqlite ? null : redisPort, mosq.url));
-    ngx = await startNginx({ upstreams: instances.map((x) => ({ host: '127.0.0.1', port: x.acsPort, route: x.id })), sticky: values.sticky });
+    ngx = await startNginx({ upstreams: instances.map((x) => ({ host: '127.0.0.1', port: x.acsPort, route: x.id })), sticky });
     if (!ngx) throw new Error('nginx is not installed');
     const ng = ngx;
     const probes: CpuProbe[] = [
@@ -685,7 +700,7 @@ async function run(
     );
     return {
       n,
-      label: sqlite ? '1 (SQLite)' : String(n),
+      label: sqlite ? '1 (SQLite)' : `${n}${how}`,
       sessionsPerS,
       maxInstCpuInforms,
       getsPerS,
@@ -727,7 +742,8 @@ async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model.trim() ?? '?';
   console.log(
     `# cluster bench: ${cores} cores (os.availableParallelism()) ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}; ` +
-      `${DEVICES} simulated TR-181 CPE, ${SECONDS} s per phase, instances ${COUNTS.join(',')}${values.sticky ? ', nginx sticky on the cup_route cookie' : ', nginx round-robin'}`,
+      `${DEVICES} simulated TR-181 CPE, ${SECONDS} s per phase, instances ${COUNTS.join(',')}, nginx ${BALANCES.map((b) => (b === 'sticky' ? 'sticky on the cup_route cookie' : b)).join(' and ')}` +
+      `${values.move ? ', a POST landing off its session moves it (--move)' : ', a POST landing off its session is relayed to its instance'}`,
   );
   console.log(
     `# On ${cores} cores the point is that nothing serializes on one instance (no instance pinned at 100% while the others idle), not a linear speed-up: ` +
@@ -758,10 +774,14 @@ async function main(): Promise<void> {
     let redisPid: number | null = null;
     const rp = (): number | null => (redisPid ??= findRedisPid(redis.port));
     const mosqPid = findMosquittoPid(mosq.port);
-    const runs: Array<{ n: number; sqlite: boolean }> = [...(values.sqlite ? [{ n: 1, sqlite: true }] : []), ...COUNTS.map((n) => ({ n, sqlite: false }))];
-    for (const { n, sqlite } of runs) {
+    // One instance: the balancer has nothing to choose; more: each balancing asked for.
+    const runs: Array<{ n: number; sqlite: boolean; sticky: boolean }> = [
+      ...(values.sqlite ? [{ n: 1, sqlite: true, sticky: false }] : []),
+      ...COUNTS.flatMap((n) => (n === 1 ? [BALANCES[0]!] : BALANCES).map((b) => ({ n, sqlite: false, sticky: b === 'sticky' }))),
+    ];
+    for (const { n, sqlite, sticky } of runs) {
       try {
-        results.push(await run(n, redis.port, rp, mosq, mosqPid, selfInfoCalls, sqlite));
+        results.push(await run(n, redis.port, rp, mosq, mosqPid, selfInfoCalls, sqlite, sticky));
       } catch (err) {
         console.log(`${n} instance${n > 1 ? 's' : ''}: run failed: ${(err as Error).message}`);
       }

@@ -514,6 +514,12 @@ const SCHEMA = {
     instanceTtlMs: int(5000, 150, MAX_MS),
     /** MQTT 5 shared subscription group ($share/<group>/...) so one instance takes each USP Record. */
     shareGroup: str('cwmp-usp-proxy'),
+    /**
+     * Where the other instances reach this instance's ACS to relay a POST of a session served here
+     * (docs/scaling.md): '' = http://<acs.host>:<port> when acs.host is one address and acs.tls is
+     * off, else none; 'none' = no relay (such a POST moves the session instead).
+     */
+    acsUrl: str(''),
   },
   log: {
     level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),

@@ -21,6 +21,7 @@ import { ClusterBus } from '../cluster/bus.js';
 import { Cluster, instanceIdOf, sharedNonceSecret } from '../cluster/cluster.js';
 import { RedisCoordination } from '../cluster/coordination.js';
 import { ClusterSessionEngine } from '../cluster/session-engine.js';
+import { type SessionForwarder, startForwarding } from '../cluster/forward.js';
 import { type ClusterStore, isClusterStore } from '../cluster/types.js';
 import { ConnectionRequester } from '../cwmp/connreq.js';
 import { ConnReqTargetGuard } from '../cwmp/connreq-target.js';
@@ -91,6 +92,8 @@ export class CwmpUspProxy {
   /** Set when the store is shared (store.redis.url): this instance is one of several. */
   readonly cluster: Cluster | null = null;
   private readonly shared: Shared | null = null;
+  /** Several instances: relays POSTs of sessions other instances serve (src/cluster/forward.ts). */
+  private forwarder: SessionForwarder | null = null;
 
   constructor(
     readonly config: Config,
@@ -184,6 +187,7 @@ export class CwmpUspProxy {
         auth: config.acs.auth,
         tls: config.acs.tls,
         route: shared ? instanceId : undefined,
+        forward: shared ? (req, res) => this.forwarder?.forward(req, res) ?? false : undefined,
         sharedNonceSecret: shared ? () => sharedNonceSecret(shared.store) : undefined,
         // Several instances: a nonce's nc is tracked in Redis, so a replay to another instance fails too.
         nonceTracker: shared ? new RedisNonceTracker(shared.store.redis, (...parts) => shared.store.key(...parts)) : undefined,
@@ -409,6 +413,8 @@ export class CwmpUspProxy {
     await this.nat?.start();
     this.xmpp?.start();
     this.acsPort = await this.acs.listen();
+    if (this.cluster && this.engine instanceof ClusterSessionEngine)
+      this.forwarder = startForwarding(this.config, this.acsPort, this.cluster, this.engine, this.log);
     const store = this.cluster ? `redis (instance ${this.cluster.instanceId})` : this.config.store.path;
     this.log.info({ port: this.acsPort, restoredRpcs: restored, store }, 'ACS listening');
     if (this.config.acs.auth.mode === 'none' && !isLoopbackHost(this.config.acs.host)) {
@@ -551,6 +557,7 @@ export class CwmpUspProxy {
     await this.bulkData.flushed();
     await this.usp.stop();
     await this.acs.close();
+    this.forwarder?.close();
     this.connReq.close();
     await this.nat?.stop();
     await this.xmpp?.stop();

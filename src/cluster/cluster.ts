@@ -60,6 +60,10 @@ export class Cluster {
   private graceUntil = 0;
   private beaten = false;
   private outOfTouch = false;
+  /** This instance's ACS URL for relayed POSTs (forward.ts), written with its liveness key ('' none). */
+  private acsUrl = '';
+  /** The other live instances' ACS URLs, as read from their liveness keys at the last heartbeat. */
+  private readonly acsUrls = new Map<string, string>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -107,6 +111,19 @@ export class Cluster {
       .catch(() => undefined);
   }
 
+  /**
+   * This instance's ACS URL (after the ACS listens): written with the liveness key from the next
+   * heartbeat on, so that the others relay POSTs of sessions served here (forward.ts).
+   */
+  advertiseAcsUrl(url: string): void {
+    this.acsUrl = url;
+  }
+
+  /** A live instance's ACS URL as of the last heartbeat (forward.ts). */
+  acsUrlOf(instanceId: string): string | undefined {
+    return this.acsUrls.get(instanceId);
+  }
+
   /** The live instances (liveness keys present). */
   async members(): Promise<string[]> {
     const all = await this.store.redis.smembers(this.k('instances'));
@@ -119,7 +136,7 @@ export class Cluster {
     const at = Date.now();
     const r = await this.store.redis
       .multi()
-      .set(this.k('inst', this.instanceId), String(Date.now()), 'PX', this.config.instanceTtlMs, 'GET')
+      .set(this.k('inst', this.instanceId), livenessValue(Date.now(), this.acsUrl), 'PX', this.config.instanceTtlMs, 'GET')
       .sadd(this.k('instances'), this.instanceId)
       .exec();
     const previous = r?.[0]?.[1];
@@ -156,8 +173,13 @@ export class Cluster {
       if (Date.now() < this.graceUntil) return;
       const all = await this.store.redis.smembers(this.k('instances'));
       const others = all.filter((id) => id !== this.instanceId);
-      if (others.length === 0) return;
+      if (others.length === 0) return this.acsUrls.clear();
       const alive = await this.store.redis.mget(...others.map((id) => this.k('inst', id)));
+      this.acsUrls.clear();
+      others.forEach((id, i) => {
+        const url = acsUrlOfLiveness(alive[i] ?? null);
+        if (url) this.acsUrls.set(id, url);
+      });
       for (let i = 0; i < others.length; i++) if (alive[i] === null && !this.stopped) await this.takeOver(others[i]!, false);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'cluster heartbeat failed (Redis unreachable?)');
@@ -225,4 +247,17 @@ export class Cluster {
     if (m.inform) this.parts.deviceEvent({ kind: 'inform', deviceKey: m.deviceKey, inform: m.inform });
     else if (m.transferComplete) this.parts.deviceEvent({ kind: 'transferComplete', deviceKey: m.deviceKey, message: m.transferComplete });
   }
+}
+
+/** `P inst:<id>`: "<ms>" or "<ms> <ACS URL>". */
+export function livenessValue(at: number, acsUrl: string): string {
+  return acsUrl ? `${at} ${acsUrl}` : String(at);
+}
+
+/** The ACS URL of a liveness value: plain http only (forward.ts), anything else (another version, corrupt) none. */
+export function acsUrlOfLiveness(v: string | null): string | undefined {
+  const i = v ? v.indexOf(' ') : -1;
+  if (!v || i < 0) return undefined;
+  const url = v.slice(i + 1);
+  return /^http:\/\/[^\s/]+/.test(url) && url.length <= 512 ? url : undefined;
 }

@@ -107,6 +107,11 @@ export class RedisSessionState implements SessionState {
     for (const answer of this.answers.values()) answer(null);
   }
 
+  /** This instance serves the session (forward.ts: a POST of it is not relayed). */
+  holds(sessionId: string): boolean {
+    return this.held.has(sessionId);
+  }
+
   /** The id of the RPC in flight in the device's session held here (tests, diagnostics). */
   inflightOf(deviceKey: string): string | null {
     const sid = this.byDevice.get(deviceKey);

@@ -88,6 +88,9 @@ export function remoteDeviceEventOf(m: Record<string, unknown>): RemoteDeviceEve
 }
 
 export class ClusterSessionEngine extends SessionEngine {
+  /** The sessions this instance serves (forward.ts asks which). */
+  readonly sessions: RedisSessionState;
+
   constructor(
     cstore: ClusterStore,
     connReq: ConnectionRequestPort,
@@ -96,7 +99,9 @@ export class ClusterSessionEngine extends SessionEngine {
     bus: ClusterBus,
     readonly instanceId: string,
   ) {
-    super(cstore, connReq, opts, log, new RedisSessionState(cstore, bus, instanceId, opts.sessionTimeoutMs, opts.holdRequests));
+    const sessions = new RedisSessionState(cstore, bus, instanceId, opts.sessionTimeoutMs, opts.holdRequests);
+    super(cstore, connReq, opts, log, sessions);
+    this.sessions = sessions;
     const channel = cstore.key('ch', 'dev');
     this.on('inform', ({ device, inform }) => {
       if (!inform.event.some((e) => !QUIET_EVENTS.has(e.eventCode))) return;

@@ -71,6 +71,11 @@ export interface AcsServerOptions {
    */
   route?: string;
   /**
+   * Several instances: relays a POST of a session another instance serves to it (src/cluster/
+   * forward.ts); true when it took the request.
+   */
+  forward?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /**
    * Several instances behind a balancer: the Digest nonce secret they share (read at listen()),
    * so that a challenge issued by one instance is accepted by another. Default: one per process.
    */
@@ -253,6 +258,7 @@ export class AcsServer extends EventEmitter<AcsServerEvents> {
         headers: { Allow: 'POST' },
       });
     }
+    if (this.opts.forward?.(req, res)) return;
     const mode = this.opts.auth.mode;
     const cookieId = readCookie(req.headers.cookie);
     const socket = req.socket as Socket;

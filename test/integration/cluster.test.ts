@@ -270,6 +270,10 @@ test('three instances behind nginx: every request answered once, no Notify lost 
   assert.ok(ok >= REQUESTS * 0.8, `most requests succeed across the kill (${ok}/${REQUESTS})`);
   t.diagnostic(`answered ${REQUESTS}: ${ok} responses, ${errors.length} errors (${byKind('offline').length} to stopped devices)`);
 
+  // POSTs that landed on an instance other than their session's were relayed to it (forward.ts).
+  const relaying = instances.filter((p) => p.logs.some((l) => l.msg === 'ACS: relaying POSTs of sessions that instance serves'));
+  assert.ok(relaying.length > 0, 'round robin: some POSTs relayed to the instance serving their session');
+
   // 2. The killed instance's work was taken over by a survivor.
   const taker = await Promise.race(instances.filter((p) => p !== victim).map((p) => p.waitForLog('took over the work of a stopped instance', 15_000)));
   assert.equal(taker.instance, 'cl-b');

@@ -166,7 +166,7 @@ describe('RedisCoordination', { skip: redisSkip }, () => {
     const [a, b] = await instances(2);
     const sent: { from: string; to: string; msgId: string; code: number | undefined }[] = [];
     const cluster = (x: Instance, heartbeatMs: number): Cluster =>
-      new Cluster(x.store, { instanceId: x.store.owner, heartbeatMs, instanceTtlMs: 300, shareGroup: 'g' }, silentLogger(), x.bus, {
+      new Cluster(x.store, { instanceId: x.store.owner, heartbeatMs, instanceTtlMs: 300, shareGroup: 'g', acsUrl: '' }, silentLogger(), x.bus, {
         coordination: x.coordination,
         endpoint: {
           sendToController: async (from, to, msg) => {
