@@ -16,6 +16,9 @@
  *    controller in its own process (bench/e2e-controller.ts) unless `--idle-controller inproc`.
  *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
  *     [--idle-devices N] [--idle-inflight K] [--idle-rounds R] [--idle-only]
+ *  - `--pair DIR`: the idle-device part as paired rounds (A B, B A, ...) of this build (A) against
+ *    another built checkout (B: DIR/dist/bench/e2e.js), each side a fresh `--idle-only` process;
+ *    `--pair-rounds N`, `--a-config` / `--b-config '{"key":value}'` (BENCH_PROXY_CONFIG per side).
  */
 import { fork, spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
@@ -33,7 +36,7 @@ import { Fleet } from '../src/tools/sim/fleet.js';
 import { CpeHttpClient } from '../src/tools/sim/http-client.js';
 import type { DeviceRecord } from '../src/store/types.js';
 import { deviceKeyOf } from '../src/cwmp/device-id.js';
-import { idleCheck } from './paired.js';
+import { idleCheck, median, paired } from './paired.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { STRICT_SIM } from '../test/helpers/sim.js';
@@ -62,8 +65,71 @@ const { values } = parseArgs({
     // Where the idle passes' controller runs: 'process' (its own, as deployed) or 'inproc' (this
     // process, sharing the proxy's event loop: the figures before 2026-12-06).
     'idle-controller': { type: 'string', default: 'process' },
+    // Paired rounds of the idle-device part against another build (see the module comment).
+    pair: { type: 'string', default: '' },
+    'pair-rounds': { type: 'string', default: '4' },
+    'a-config': { type: 'string', default: '' },
+    'b-config': { type: 'string', default: '' },
   },
 });
+if (values.pair) {
+  await pairedIdle();
+  process.exit(0);
+}
+
+/** One side's idle-only run: the median of its passes (Gets/s, main thread and proxy process CPU per Get). */
+interface IdleRun {
+  rate: number;
+  mainUs: number;
+  procUs: number;
+  passes: number;
+}
+
+async function pairedIdle(): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const other = path.resolve(values.pair!, 'dist/bench/e2e.js');
+  const forward = ['idle-devices', 'idle-inflight', 'idle-rounds', 'idle-warmup', 'idle-sims', 'idle-controller'] as const;
+  const args = ['--idle-only', ...forward.flatMap((k) => (values[k] !== undefined ? [`--${k}`, String(values[k])] : []))];
+  const run = (file: string, config: string): Promise<IdleRun> =>
+    new Promise((resolve, reject) => {
+      const env = { ...process.env };
+      if (config) env.BENCH_PROXY_CONFIG = config;
+      else delete env.BENCH_PROXY_CONFIG;
+      const child = spawn(process.execPath, [file, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        const passes = [
+          ...out.matchAll(/idle pass \d+: (\d+) Gets\/s.*?proxy(?: \+ controller)? process (\d+) us .*?main thread \d+% busy: (\d+) us per Get/g),
+        ];
+        if (code !== 0 || passes.length === 0) return reject(new Error(`${file} exited ${code}:\n${out.slice(-2000)}`));
+        resolve({
+          rate: median(passes.map((m) => Number(m[1]))),
+          procUs: median(passes.map((m) => Number(m[2]))),
+          mainUs: median(passes.map((m) => Number(m[3]))),
+          passes: passes.length,
+        });
+      });
+    });
+  const show = (r: IdleRun): string => `${r.rate.toFixed(0)} Gets/s, main thread ${r.mainUs.toFixed(0)} us/Get, proxy process ${r.procUs.toFixed(0)} us/Get`;
+  const res = await paired<IdleRun>({
+    title: `idle-device Gets, paired (${args.join(' ')}; each side a fresh process, median of its passes)`,
+    rounds: Math.max(1, Number(values['pair-rounds'])),
+    a: { label: `this build${values['a-config'] ? ` ${values['a-config']}` : ''}`, run: () => run(self, values['a-config']!) },
+    b: { label: `${values.pair}${values['b-config'] ? ` ${values['b-config']}` : ''}`, run: () => run(other, values['b-config']!) },
+    value: (r) => r.rate,
+    show,
+  });
+  // CPU per Get: lower is better, so its ratio is read as A/B < 1 = A cheaper.
+  const cpu = res.a.map((a, i) => a.mainUs / res.b[i]!.mainUs);
+  console.log(
+    `main thread CPU per idle Get A/B: median ${median(cpu).toFixed(2)} (min ${Math.min(...cpu).toFixed(2)}, max ${Math.max(...cpu).toFixed(2)}); medians A ${median(res.a.map((r) => r.mainUs)).toFixed(0)} us, B ${median(res.b.map((r) => r.mainUs)).toFixed(0)} us; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
+}
 const QUICK = values.quick;
 const IDLE_ONLY = values['idle-only'];
 const IDLE_DEVICES = Number(values['idle-devices'] ?? (QUICK ? 200 : 1000));
