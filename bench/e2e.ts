@@ -16,6 +16,9 @@
  *    controller in its own process (bench/e2e-controller.ts) unless `--idle-controller inproc`.
  *   node dist/bench/e2e.js [--quick] [--devices N] [--seconds S] [--inflight K]
  *     [--idle-devices N] [--idle-inflight K] [--idle-rounds R] [--idle-only]
+ *  - `--pair DIR`: the idle-device part as paired rounds (A B, B A, ...) of this build (A) against
+ *    another built checkout (B: DIR/dist/bench/e2e.js), each side a fresh `--idle-only` process;
+ *    `--pair-rounds N`, `--a-config` / `--b-config '{"key":value}'` (BENCH_PROXY_CONFIG per side).
  */
 import { fork, spawn } from 'node:child_process';
 import inspector from 'node:inspector/promises';
@@ -33,7 +36,7 @@ import { Fleet } from '../src/tools/sim/fleet.js';
 import { CpeHttpClient } from '../src/tools/sim/http-client.js';
 import type { DeviceRecord } from '../src/store/types.js';
 import { deviceKeyOf } from '../src/cwmp/device-id.js';
-import { idleCheck } from './paired.js';
+import { idleCheck, median, paired } from './paired.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
 import { UspControllerClient, get as getMsg } from '../src/tools/controller/client.js';
 import { STRICT_SIM } from '../test/helpers/sim.js';
@@ -62,8 +65,82 @@ const { values } = parseArgs({
     // Where the idle passes' controller runs: 'process' (its own, as deployed) or 'inproc' (this
     // process, sharing the proxy's event loop: the figures before 2026-12-06).
     'idle-controller': { type: 'string', default: 'process' },
+    // Paired rounds of the idle-device part against another build (see the module comment).
+    pair: { type: 'string', default: '' },
+    'pair-rounds': { type: 'string', default: '4' },
+    'a-config': { type: 'string', default: '' },
+    'b-config': { type: 'string', default: '' },
   },
 });
+if (values.pair) {
+  await pairedIdle();
+  process.exit(0);
+}
+
+/** One side's idle-only run: the median of its passes (Gets/s, main thread and proxy process CPU per Get). */
+interface IdleRun {
+  rate: number;
+  /** Main thread busy (event-loop utilisation) per Get; on a CPU, and waiting for one (schedstat). */
+  mainUs: number;
+  onCpuUs: number;
+  waitUs: number;
+  procUs: number;
+  passes: number;
+}
+
+async function pairedIdle(): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const other = path.resolve(values.pair!, 'dist/bench/e2e.js');
+  const forward = ['idle-devices', 'idle-inflight', 'idle-rounds', 'idle-warmup', 'idle-sims', 'idle-controller'] as const;
+  const args = ['--idle-only', ...forward.flatMap((k) => (values[k] !== undefined ? [`--${k}`, String(values[k])] : []))];
+  const run = (file: string, config: string): Promise<IdleRun> =>
+    new Promise((resolve, reject) => {
+      const env = { ...process.env };
+      if (config) env.BENCH_PROXY_CONFIG = config;
+      else delete env.BENCH_PROXY_CONFIG;
+      const child = spawn(process.execPath, [file, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        const passes = [
+          ...out.matchAll(
+            /idle pass \d+: (\d+) Gets\/s.*?proxy(?: \+ controller)? process (\d+) us .*?main thread \d+% busy: (\d+) us per Get, on a CPU (\d+) us per Get, waiting for one (\d+) us/g,
+          ),
+        ];
+        if (code !== 0 || passes.length === 0) return reject(new Error(`${file} exited ${code}:\n${out.slice(-2000)}`));
+        resolve({
+          rate: median(passes.map((m) => Number(m[1]))),
+          procUs: median(passes.map((m) => Number(m[2]))),
+          mainUs: median(passes.map((m) => Number(m[3]))),
+          onCpuUs: median(passes.map((m) => Number(m[4]))),
+          waitUs: median(passes.map((m) => Number(m[5]))),
+          passes: passes.length,
+        });
+      });
+    });
+  const show = (r: IdleRun): string =>
+    `${r.rate.toFixed(0)} Gets/s, main thread busy ${r.mainUs.toFixed(0)} / on a CPU ${r.onCpuUs.toFixed(0)} / waiting ${r.waitUs.toFixed(0)} us per Get, proxy process ${r.procUs.toFixed(0)} us/Get`;
+  const res = await paired<IdleRun>({
+    title: `idle-device Gets, paired (${args.join(' ')}; each side a fresh process, median of its passes)`,
+    rounds: Math.max(1, Number(values['pair-rounds'])),
+    a: { label: `this build${values['a-config'] ? ` ${values['a-config']}` : ''}`, run: () => run(self, values['a-config']!) },
+    b: { label: `${values.pair}${values['b-config'] ? ` ${values['b-config']}` : ''}`, run: () => run(other, values['b-config']!) },
+    value: (r) => r.rate,
+    show,
+  });
+  // CPU per Get: lower is better, so its ratio is read as A/B < 1 = A cheaper.
+  const ratioLine = (what: string, f: (r: IdleRun) => number): string => {
+    const xs = res.a.map((a, i) => f(a) / f(res.b[i]!));
+    return `${what} A/B median ${median(xs).toFixed(2)} (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)}), medians A ${median(res.a.map(f)).toFixed(0)} us, B ${median(res.b.map(f)).toFixed(0)} us`;
+  };
+  console.log(
+    `per idle Get: ${ratioLine('main thread on a CPU', (r) => r.onCpuUs)}; ${ratioLine('main thread busy (event-loop utilisation)', (r) => r.mainUs)}; ${ratioLine('proxy process CPU', (r) => r.procUs)}; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
+}
 const QUICK = values.quick;
 const IDLE_ONLY = values['idle-only'];
 const IDLE_DEVICES = Number(values['idle-devices'] ?? (QUICK ? 200 : 1000));
@@ -372,6 +449,19 @@ function procCpuMs(pid: number | undefined): number {
     return NaN;
   }
 }
+/**
+ * This process's main thread: time on a CPU and time runnable but waiting for one (ns, from
+ * /proc/<pid>/task/<pid>/schedstat); null where there is no /proc. On a shared machine the
+ * event-loop utilisation counts the waits as busy; the time on CPU is the thread's own cost.
+ */
+function mainThreadSched(): { runNs: number; waitNs: number } | null {
+  try {
+    const [run, wait] = readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { runNs: run!, waitNs: wait! };
+  } catch {
+    return null;
+  }
+}
 /** Where one idle-device Get spent its time: timestamps (performance.now) along its way. */
 interface Stages {
   /** The controller sent the Get. */
@@ -599,11 +689,14 @@ if (IDLE_DEVICES > 0) {
       elu: number;
       loopP50: number;
       loopP99: number;
+      onCpuMs: number;
+      waitMs: number;
     }> => {
       await idle();
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
       const elu0 = performance.eventLoopUtilization();
+      const sched0 = mainThreadSched();
       const c0 = process.cpuUsage();
       const s0 = sims.reduce((a, p) => a + procCpuMs(p.pid), 0);
       const t = performance.now();
@@ -611,6 +704,7 @@ if (IDLE_DEVICES > 0) {
       const wall = (performance.now() - t) / 1000;
       loop.disable();
       const elu = performance.eventLoopUtilization(elu0).utilization;
+      const sched1 = mainThreadSched();
       const c = process.cpuUsage(c0);
       const simCpu = sims.reduce((a, p) => a + procCpuMs(p.pid), 0) - s0;
       return {
@@ -623,6 +717,8 @@ if (IDLE_DEVICES > 0) {
         elu,
         loopP50: loop.percentile(50) / 1e6,
         loopP99: loop.percentile(99) / 1e6,
+        onCpuMs: sched0 && sched1 ? (sched1.runNs - sched0.runNs) / 1e6 : Number.NaN,
+        waitMs: sched0 && sched1 ? (sched1.waitNs - sched0.waitNs) / 1e6 : Number.NaN,
       };
     };
     for (let w = Math.max(1, Number(values['idle-warmup'])); w > 0; w--) await pass();
@@ -645,7 +741,7 @@ if (IDLE_DEVICES > 0) {
       const n = x.rtt.length || 1;
       console.log(
         `  idle pass ${r}: ${Math.round(x.rtt.length / x.wall)} Gets/s, round trip ${lat(x.rtt)} (${x.rtt.length} Gets${x.failed ? `, ${x.failed} failed` : ''}); ` +
-          `CPU per Get: ${CTL_PROCESS ? 'proxy' : 'proxy + controller'} process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy: ${((x.elu * x.wall * 1e6) / n).toFixed(0)} us per Get), ${CTL_PROCESS ? `controller process ${((x.ctlCpu * 1000) / n).toFixed(0)} us, ` : ''}` +
+          `CPU per Get: ${CTL_PROCESS ? 'proxy' : 'proxy + controller'} process ${((x.cpu * 1000) / n).toFixed(0)} us (${((x.cpu / 1000 / x.wall) * 100).toFixed(0)}% of a core; main thread ${(x.elu * 100).toFixed(0)}% busy: ${((x.elu * x.wall * 1e6) / n).toFixed(0)} us per Get, on a CPU ${((x.onCpuMs * 1000) / n).toFixed(0)} us per Get, waiting for one ${((x.waitMs * 1000) / n).toFixed(0)} us per Get), ${CTL_PROCESS ? `controller process ${((x.ctlCpu * 1000) / n).toFixed(0)} us, ` : ''}` +
           `${nSims} simulator process(es) ${((x.simCpu * 1000) / n).toFixed(0)} us (${((x.simCpu / 1000 / x.wall) * 100).toFixed(0)}% of a core); proxy event-loop delay p50 ${ms(x.loopP50)} ms, p99 ${ms(x.loopP99)} ms`,
       );
     }

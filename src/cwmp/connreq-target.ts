@@ -67,6 +67,20 @@ export type TargetDecision = { ok: true; address: string } | { ok: false; detail
 
 /** Addresses remembered for the rate limit (least recently used dropped beyond it). */
 const MAX_TRACKED = 100_000;
+/**
+ * Addresses whose block verdicts are remembered (the oldest forgotten first): the CIDR tests
+ * parse the address once per block (BigInt), about 10 us per connection request (issue 22 item 5),
+ * and their answer for an address never changes.
+ */
+const MAX_VERDICTS = 4096;
+
+/** What the fixed block lists say of an address. */
+interface AddressVerdict {
+  /** Why it is refused whatever the port (NEVER, the allow list), or null. */
+  refused: string | null;
+  /** In 127.0.0.0/8 or ::1 (this machine, for the own-port check). */
+  loopback: boolean;
+}
 
 export class ConnReqTargetGuard {
   private readonly allow: CidrList;
@@ -77,6 +91,7 @@ export class ConnReqTargetGuard {
   private readonly interval: number;
   /** Per address: the earliest time the next request may leave (a leaky bucket, one slot per interval). */
   private readonly next = new Map<string, number>();
+  private readonly verdicts = new Map<string, AddressVerdict>();
 
   constructor(private readonly opts: ConnReqTargetOptions) {
     this.allow = new CidrList(opts.allow.length ? opts.allow : ['0.0.0.0/0', '::/0']);
@@ -104,11 +119,26 @@ export class ConnReqTargetGuard {
 
   /** The same decision for an address already known (an IP literal, normalizeIp'd): no DNS, no rate slot. */
   checkAddress(address: string, port: number): TargetDecision {
-    if (NEVER.has(address)) return { ok: false, detail: `address ${address} is link-local, multicast or unspecified` };
-    if (!this.allow.has(address)) return { ok: false, detail: `address ${address} is not in acs.connectionRequest.allow` };
+    const v = this.verdictOf(address);
+    if (v.refused !== null) return { ok: false, detail: v.refused };
     if (this.ports.size > 0 && !this.ports.has(port)) return { ok: false, detail: `port ${port} is not in acs.connectionRequest.ports` };
-    if (this.opts.ownPorts().includes(port) && this.isLocal(address)) return { ok: false, detail: `${address}:${port} is the proxy's own listening port` };
+    if (this.opts.ownPorts().includes(port) && (v.loopback || this.isInterfaceAddress(address)))
+      return { ok: false, detail: `${address}:${port} is the proxy's own listening port` };
     return { ok: true, address };
+  }
+
+  private verdictOf(address: string): AddressVerdict {
+    const known = this.verdicts.get(address);
+    if (known) return known;
+    const refused = NEVER.has(address)
+      ? `address ${address} is link-local, multicast or unspecified`
+      : !this.allow.has(address)
+        ? `address ${address} is not in acs.connectionRequest.allow`
+        : null;
+    const v: AddressVerdict = { refused, loopback: LOCAL.has(address) };
+    if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!);
+    this.verdicts.set(address, v);
+    return v;
   }
 
   /** Milliseconds to wait before a request to this address may leave (and takes its slot). */
@@ -124,8 +154,8 @@ export class ConnReqTargetGuard {
     return at - now;
   }
 
-  private isLocal(address: string): boolean {
-    if (LOCAL.has(address)) return true;
+  /** One of this machine's interface addresses now (they may change: asked each time). */
+  private isInterfaceAddress(address: string): boolean {
     return this.localAddresses().some((a) => normalizeIp(a) === address);
   }
 }

@@ -1,16 +1,36 @@
-/** Worker thread body: decodes large SOAP bodies off the main thread (decode-pool.ts). */
+/** Worker thread body: decodes SOAP bodies off the main thread (decode-pool.ts). */
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
+import type { WorkerAnswer, WorkerBatch } from './decode-pool.js';
 
 /** The pool's limits (acs.limits), given once at the worker's start. */
 const limits = (workerData as { limits?: DecodeOptions } | null)?.limits ?? {};
 
-parentPort!.on('message', (m: { id: number; xml: string }) => {
+/**
+ * A body this long or longer takes milliseconds to parse: the answers already decoded leave
+ * before it, so that the small bodies of the same batch do not wait for it.
+ */
+const LONG_BODY_CHARS = 32 * 1024;
+
+function decodeOne(id: number, xml: string): WorkerAnswer {
   try {
-    parentPort!.postMessage({ id: m.id, ok: true, result: decodeSoap(m.xml, limits) });
+    return { id, ok: true, result: decodeSoap(xml, limits) };
   } catch (e) {
     const err = e as Error & { code?: string };
     const soap = e instanceof SoapError ? { cwmpVersion: e.cwmpVersion, id: e.id, method: e.method } : {};
-    parentPort!.postMessage({ id: m.id, ok: false, error: { soap: e instanceof SoapError, code: err.code, message: err.message, ...soap } });
+    return { id, ok: false, error: { soap: e instanceof SoapError, code: err.code, message: err.message, ...soap } };
   }
+}
+
+parentPort!.on('message', (m: WorkerBatch) => {
+  let answers: WorkerAnswer[] = [];
+  for (let i = 0; i < m.ids.length; i++) {
+    const xml = m.xmls[i]!;
+    if (xml.length >= LONG_BODY_CHARS && answers.length > 0) {
+      parentPort!.postMessage(answers);
+      answers = [];
+    }
+    answers.push(decodeOne(m.ids[i]!, xml));
+  }
+  parentPort!.postMessage(answers);
 });

@@ -454,6 +454,28 @@ test("guard: allow list, port allow-list, the proxy's own ports on local address
   assert.equal((await local.check('::ffff:127.0.0.1', 7547)).ok, false);
 });
 
+test('guard: verdicts asked again and again, and of more addresses than it remembers, stay the same', () => {
+  let own: number[] = [];
+  let ifaces: string[] = [];
+  const g = guardOf({ allow: ['10.0.0.0/16', '127.0.0.0/8'], ownPorts: () => own, localAddresses: () => ifaces });
+  for (let round = 0; round < 2; round++) {
+    // 6,000 addresses: past the 4,096 verdicts kept, so the second round re-learns the first ones.
+    for (let i = 0; i < 6000; i++) {
+      const a = `10.0.${i >> 8}.${i & 255}`;
+      assert.deepEqual(g.checkAddress(a, 7547), { ok: true, address: a });
+    }
+    assert.match((g.checkAddress('10.1.0.1', 7547) as { detail: string }).detail, /not in acs.connectionRequest.allow/);
+    assert.match((g.checkAddress('169.254.169.254', 80) as { detail: string }).detail, /link-local/);
+  }
+  // The own-port check reads the ports and the interface addresses at each call, not from the verdicts.
+  assert.deepEqual(g.checkAddress('127.0.0.1', 7547), { ok: true, address: '127.0.0.1' });
+  own = [7547];
+  assert.match((g.checkAddress('127.0.0.1', 7547) as { detail: string }).detail, /own listening port/);
+  assert.deepEqual(g.checkAddress('10.0.0.9', 7547), { ok: true, address: '10.0.0.9' });
+  ifaces = ['10.0.0.9'];
+  assert.match((g.checkAddress('10.0.0.9', 7547) as { detail: string }).detail, /own listening port/);
+});
+
 test('guard: a DNS name is resolved once and the resolved address is checked', async () => {
   const asked: string[] = [];
   const g = guardOf({

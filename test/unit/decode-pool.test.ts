@@ -73,3 +73,38 @@ test('small bodies are parsed inline while the main thread is idle and go to the
     await threshold.close();
   }
 });
+
+test('bodies handed over in one turn leave as one batch and each gets its own answer, a long one and a bad one among them', async () => {
+  const one = new DecodePool(1, 0);
+  try {
+    const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+    const files = readdirSync(fixture('soap', 'cpe'))
+      .filter((f) => f.endsWith('.xml'))
+      .map((f) => readFileSync(fixture('soap', 'cpe', f), 'utf8'));
+    // Over the worker's long-body mark (32 KiB): the answers before it leave first.
+    const long = files.reduce((a, b) => (b.length > a.length ? b : a));
+    const padded = long.replace('<soap', `${' '.repeat(40 * 1024)}<soap`);
+    assert.ok(padded.length > 40 * 1024);
+    const bodies = [...files, padded, '<x', small];
+    const results = await Promise.allSettled(bodies.map((b) => one.decode(b, Buffer.byteLength(b))));
+    bodies.forEach((b, i) => {
+      let inline: unknown;
+      try {
+        inline = { status: 'fulfilled', value: decodeSoap(b) };
+      } catch (e) {
+        assert.ok(e instanceof SoapError);
+        const r = results[i]!;
+        assert.equal(r.status, 'rejected', `body ${i}`);
+        assert.ok(r.status === 'rejected' && r.reason instanceof SoapError && r.reason.code === e.code, `body ${i}`);
+        return;
+      }
+      assert.deepEqual(results[i], inline, `body ${i}`);
+    });
+    // A pool closed with bodies not yet posted rejects their callers instead of leaving them waiting.
+    const rejected = assert.rejects(one.decode(small, small.length), /the decode pool was closed/);
+    await one.close();
+    await rejected;
+  } finally {
+    await one.close();
+  }
+});
