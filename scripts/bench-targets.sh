@@ -2,7 +2,8 @@
 # Every issue-22 target bench in a row, each with the workload its docs/benchmarks.md line quotes
 # (npm run build first). Output: one file per bench in $1 (default bench-out/), last lines echoed.
 # Run it on an otherwise idle machine: the paired rounds warn when it is not.
-# A second build to pair the in-session figure against: BASE=/path/to/other/checkout/dist.
+# A second build to pair the in-session figure against: BASE=/path/to/other/checkout/dist; and the
+# idle-device Gets: BASE_IDLE=/path/to/other/checkout (its dist/bench/e2e.js must take --idle-only).
 set -u
 out=${1:-bench-out}
 mkdir -p "$out"
@@ -16,7 +17,8 @@ run() {
 run usp-1 dist/bench/usp.js --mqtt-only --agents 1
 run usp-1000 dist/bench/usp.js --mqtt-only --agents 1000
 run e2e dist/bench/e2e.js
+[ -n "${BASE_IDLE:-}" ] && run e2e-pair dist/bench/e2e.js --pair "$BASE_IDLE" --pair-rounds 6
 run insession dist/bench/insession.js ${BASE:+--main "$BASE"}
 run informs dist/bench/inform-storm.js --devices 2000 --memory ''
 run memory dist/bench/inform-storm.js --memory-only --memory 1000,10000 --settle 30
-run cluster dist/bench/cluster.js --devices 500 --seconds 5 --sqlite --instances 1,2
+run cluster dist/bench/cluster.js --devices 500 --seconds 5 --sqlite --instances 1,2 --balance round-robin,sticky
