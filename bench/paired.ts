@@ -80,6 +80,9 @@ export interface PairedResult<R> {
   busyRounds: number;
 }
 
+/** A median as printed: whole numbers for rates, two decimals for small values (milliseconds). */
+const figure = (x: number): string => x.toFixed(Math.abs(x) < 10 ? 2 : 0);
+
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y);
   const n = s.length;
@@ -111,7 +114,7 @@ export async function paired<R>(o: PairedOptions<R>): Promise<PairedResult<R>> {
   out.medianA = median(out.a.map(o.value));
   out.medianB = median(out.b.map(o.value));
   console.log(
-    `${o.title}: ratio ${o.a.label} / ${o.b.label} median ${out.ratio.median.toFixed(2)} (min ${out.ratio.min.toFixed(2)}, max ${out.ratio.max.toFixed(2)}) over ${o.rounds} paired rounds; medians A ${out.medianA.toFixed(0)}, B ${out.medianB.toFixed(0)}${out.busyRounds ? `; ${out.busyRounds} round(s) started on a busy machine` : ''}`,
+    `${o.title}: ratio ${o.a.label} / ${o.b.label} median ${out.ratio.median.toFixed(2)} (min ${out.ratio.min.toFixed(2)}, max ${out.ratio.max.toFixed(2)}) over ${o.rounds} paired rounds; medians A ${figure(out.medianA)}, B ${figure(out.medianB)}${out.busyRounds ? `; ${out.busyRounds} round(s) started on a busy machine` : ''}`,
   );
   return out;
 }
