@@ -23,21 +23,21 @@ function decodeOne(id: number, xml: string): WorkerAnswer {
 }
 
 /**
- * Answers leave at least this often while a batch is being parsed: a storm's batch holds dozens of
- * bodies, and the main thread must go on with the first sessions while the worker parses the rest
- * (answering the whole batch at once cost an Inform storm 15-20% of its rate, bench:informs).
+ * Answers leave in groups of at most this many while a batch is parsed: a storm's batch holds dozens
+ * of bodies, and the main thread must go on with the first sessions while the worker parses the
+ * rest (answering a whole batch at once cost an Inform storm 15-20% of its rate, bench:informs);
+ * the 2-3 bodies of a turn of 32 idle-device wake-ups still go back in one message. A count, not a
+ * time: a descheduled worker would otherwise split every batch.
  */
-const ANSWER_EVERY_MS = 0.5;
+const ANSWERS_PER_MESSAGE = 4;
 
 parentPort!.on('message', (m: WorkerBatch) => {
   let answers: WorkerAnswer[] = [];
-  let since = performance.now();
   for (let i = 0; i < m.ids.length; i++) {
     const xml = m.xmls[i]!;
-    if (answers.length > 0 && (xml.length >= LONG_BODY_CHARS || performance.now() - since >= ANSWER_EVERY_MS)) {
+    if (answers.length >= ANSWERS_PER_MESSAGE || (answers.length > 0 && xml.length >= LONG_BODY_CHARS)) {
       parentPort!.postMessage(answers);
       answers = [];
-      since = performance.now();
     }
     answers.push(decodeOne(m.ids[i]!, xml));
   }
