@@ -17,6 +17,9 @@ import { Worker } from 'node:worker_threads';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
 import type { SoapEnvelope } from './types.js';
 
+/** Bodies in one message to a worker at most (see decode()). */
+const BATCH_BODIES = 16;
+
 export type DecodeResult = { envelope: SoapEnvelope | null; warnings: string[]; warningsDropped?: number };
 
 export interface WorkerError {
@@ -168,7 +171,12 @@ export class DecodePool {
     const batch = this.batches[best]!;
     batch.ids.push(id);
     batch.xmls.push(xml);
-    if (!this.flushScheduled) {
+    if (batch.ids.length >= BATCH_BODIES) {
+      // A storm's turn can read hundreds of bodies: posted in bounded messages, the worker starts
+      // on the first ones at once and no message grows with the storm.
+      this.batches[best] = { ids: [], xmls: [] };
+      this.workers[best]!.postMessage(batch);
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the poll phase: the bodies read from every socket in this turn leave together.
       setImmediate(this.flush);
