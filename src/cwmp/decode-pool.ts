@@ -18,7 +18,7 @@ import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
 import type { SoapEnvelope } from './types.js';
 
 /** Bodies in one message to a worker at most (see decode()). */
-const BATCH_BODIES = 16;
+const BATCH_BODIES = 4;
 
 export type DecodeResult = { envelope: SoapEnvelope | null; warnings: string[]; warningsDropped?: number };
 

@@ -74,7 +74,7 @@ test('small bodies are parsed inline while the main thread is idle and go to the
   }
 });
 
-test('bodies handed over in one turn (28: over one message's 16) leave in bounded batches and each gets its own answer, a long one and a bad one among them', async () => {
+test('bodies handed over in one turn (28: more than one message takes, 4) leave in bounded batches and each gets its own answer, a long one and a bad one among them', async () => {
   const one = new DecodePool(1, 0);
   try {
     const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
