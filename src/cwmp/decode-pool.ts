@@ -7,8 +7,8 @@
  * every body from `thresholdBytes` up goes to a worker, because posting a 2 KB Inform costs the
  * saturated main thread about a quarter of parsing it.
  *
- * Bodies for a worker are posted once per event-loop turn, as one message per worker (issue 22
- * item 5): under 32 concurrent wake-ups several CPE bodies arrive in the same poll phase, and
+ * Bodies for a worker are posted once per event-loop turn, in messages of at most 4 bodies (issue 22
+ * item 5; larger messages left more RSS behind after a registration storm, docs/benchmarks.md): under 32 concurrent wake-ups several CPE bodies arrive in the same poll phase, and
  * each postMessage costs the main thread a serialisation and a wake-up of the worker (about 20 us,
  * 4-5% of its time per idle-device Get); the worker answers a batch in one message likewise.
  */
