@@ -131,6 +131,8 @@ async function start(): Promise<number> {
         'acs.connectionRequest.deadlineMs': 600_000,
         'acs.setConnectionRequestCredentials': false,
         ...usp,
+        // e.g. BENCH_PROXY_OVERRIDES='{"acs.inlineDecodeBytes":0}': every body on a worker, as under load.
+        ...(process.env.BENCH_PROXY_OVERRIDES ? (JSON.parse(process.env.BENCH_PROXY_OVERRIDES) as Record<string, unknown>) : {}),
       }),
     });
     // BENCH_LOG=info: lines built and written to stdout as deployed (the bench points it at /dev/null).

@@ -119,6 +119,13 @@ const SCHEMA = {
     inlineDecodeBusyPercent: int(75, 1, 100),
     /** Worker threads for decoding (0 disables: everything is decoded inline). */
     parseWorkers: int(1, 0, 64),
+    /**
+     * Bodies this size and larger are decoded on a worker of their own, so that a big answer's
+     * 20-30 ms parse does not hold up the small bodies of other sessions (0: no such worker).
+     */
+    bulkParseBytes: int(65_536, 0, 512 * 1024 * 1024),
+    /** A decode worker without a body for this long (ms) stops and frees its memory; the next body starts one (0: never). */
+    parseWorkerIdleMs: int(10_000, 0, MAX_MS),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */
     holdRequests: bool(false),
     /** Set random per-device ConnectionRequestUsername/Password on BOOTSTRAP (and when none is known). */

@@ -11,6 +11,10 @@
  * item 5; larger messages left more RSS behind after a registration storm, docs/benchmarks.md): under 32 concurrent wake-ups several CPE bodies arrive in the same poll phase, and
  * each postMessage costs the main thread a serialisation and a wake-up of the worker (about 20 us,
  * 4-5% of its time per idle-device Get); the worker answers a batch in one message likewise.
+ *
+ * Workers start on their first body and stop after acs.parseWorkerIdleMs without one (an idle
+ * proxy does not keep a thread's heap). Bodies of acs.bulkParseBytes and more have a worker of
+ * their own, so a big answer's parse never queues the small bodies of other sessions behind it.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -60,13 +64,42 @@ export interface AdaptiveDecode {
   windowMs?: number;
 }
 
+/**
+ * When workers start and stop, and which one takes a large body (config acs.bulkParseBytes,
+ * acs.parseWorkerIdleMs).
+ */
+export interface WorkerLanes {
+  /**
+   * Bodies this size and larger go to a worker of their own (the bulk lane): a 2,000-parameter
+   * answer parses for 20-30 ms, and the small bodies of every other session queued behind it on a
+   * shared worker would wait that long (issue 22 item 4). 0: no bulk lane.
+   */
+  bulkBytes?: number;
+  /** A worker with nothing to do for this long (ms) is stopped, its memory released; 0: never. */
+  idleMs?: number;
+}
+
+/** One worker's place: started on its first body, stopped after idleMs without one. */
+interface Lane {
+  worker: Worker | null;
+  /** Bodies posted to it and not answered yet. */
+  load: number;
+  /** Bodies waiting for this turn's post. */
+  batch: WorkerBatch;
+  /** When its load last fell to 0. */
+  idleSince: number;
+  idleTimer: NodeJS.Timeout | null;
+}
+
 export class DecodePool {
-  private readonly workers: Worker[] = [];
+  /** The shared lanes first, then the bulk lane if there is one; a job id's low byte names its lane. */
+  private readonly lanes: Lane[] = [];
+  private readonly shared: number;
+  private readonly bulkBytes: number;
+  private readonly idleMs: number;
   private readonly jobs = new Map<number, Job>();
-  private readonly load: number[] = [];
-  /** Bodies waiting for this turn's post, per worker. */
-  private readonly batches: WorkerBatch[] = [];
   private flushScheduled = false;
+  private closed = false;
   private nextId = 1;
   /** Bodies handed to the codec so far (tests prove an unauthenticated body never gets here). */
   decodes = 0;
@@ -83,9 +116,22 @@ export class DecodePool {
     /** The parse budget and warning cap of every decode (config acs.limits). */
     private readonly limits: DecodeOptions = {},
     adaptive: AdaptiveDecode = {},
+    lanes: WorkerLanes = {},
   ) {
     this.adaptive = { inlineBytes: adaptive.inlineBytes ?? 0, busyUtilization: adaptive.busyUtilization ?? 0.75, windowMs: adaptive.windowMs ?? 100 };
-    for (let i = 0; i < size; i++) this.spawn(i);
+    if (size > 255) throw new RangeError('at most 255 decode workers');
+    this.shared = size;
+    this.bulkBytes = size > 0 ? (lanes.bulkBytes ?? 0) : 0;
+    this.idleMs = lanes.idleMs ?? 0;
+    const count = size + (this.bulkBytes > 0 ? 1 : 0);
+    for (let i = 0; i < count; i++) this.lanes.push({ worker: null, load: 0, batch: { ids: [], xmls: [] }, idleSince: 0, idleTimer: null });
+  }
+
+  /** Workers running now (started lazily, stopped when idle). */
+  get workersRunning(): number {
+    let n = 0;
+    for (const l of this.lanes) if (l.worker) n++;
+    return n;
   }
 
   /** The main thread's event-loop utilization since the last look, looked at most once per window. */
@@ -102,12 +148,16 @@ export class DecodePool {
 
   /** Where the next body of this size is parsed (inline: on the calling thread). */
   placement(byteLength: number): 'inline' | 'worker' {
-    if (this.workers.length === 0 || byteLength < this.thresholdBytes) return 'inline';
+    // After close() a late body is parsed inline, as without workers.
+    if (this.shared === 0 || this.closed || byteLength < this.thresholdBytes) return 'inline';
     if (byteLength <= this.adaptive.inlineBytes && !this.mainThreadBusy()) return 'inline';
     return 'worker';
   }
 
-  private spawn(i: number): void {
+  /** The lane's worker, started if it is not running. */
+  private workerOf(i: number): Worker {
+    const lane = this.lanes[i]!;
+    if (lane.worker) return lane.worker;
     // The limits go once, with the worker: a message then carries only its id and body.
     const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: { limits: this.limits } });
     w.unref();
@@ -116,7 +166,7 @@ export class DecodePool {
         const job = this.jobs.get(m.id);
         if (!job) continue;
         this.jobs.delete(m.id);
-        this.load[i]!--;
+        lane.load--;
         if (m.ok) job.resolve(m.result!);
         else if (m.error!.soap) {
           const e = new SoapError(m.error!.code as SoapError['code'], m.error!.message);
@@ -126,30 +176,61 @@ export class DecodePool {
           job.reject(e);
         } else job.reject(new Error(m.error!.message));
       }
+      if (lane.load === 0) this.idle(i);
     });
     w.on('error', (e) => {
-      // A crashed worker fails only its own jobs; a fresh one takes its place.
+      if (lane.worker !== w) return;
+      // A crashed worker fails only its own jobs; the lane's next body starts a fresh one.
       for (const [id, job] of this.jobs) {
         if ((id & 0xff) === i) {
           this.jobs.delete(id);
           job.reject(e);
         }
       }
-      this.spawn(i);
+      lane.worker = null;
+      lane.load = 0;
     });
-    this.workers[i] = w;
-    this.load[i] = 0;
-    this.batches[i] = { ids: [], xmls: [] };
+    lane.worker = w;
+    return w;
   }
 
-  /** Posts each worker the bodies of this turn, one message per worker. */
+  /** The lane's load fell to 0: its worker stops after idleMs more without a body. */
+  private idle(i: number): void {
+    const lane = this.lanes[i]!;
+    lane.idleSince = performance.now();
+    if (this.idleMs <= 0 || lane.idleTimer) return;
+    // One timer per lane, re-armed for what is left rather than reset on every answer.
+    const check = (): void => {
+      lane.idleTimer = null;
+      if (!lane.worker || lane.load > 0 || lane.batch.ids.length > 0) return;
+      const left = this.idleMs - (performance.now() - lane.idleSince);
+      if (left > 0) {
+        lane.idleTimer = setTimeout(check, left);
+        lane.idleTimer.unref();
+        return;
+      }
+      const w = lane.worker;
+      lane.worker = null;
+      void w.terminate();
+    };
+    lane.idleTimer = setTimeout(check, this.idleMs);
+    lane.idleTimer.unref();
+  }
+
+  private post(i: number, batch: WorkerBatch): void {
+    this.workerOf(i).postMessage(batch);
+  }
+
+  /** Posts each lane the bodies of this turn, one message per lane. */
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    for (let i = 0; i < this.workers.length; i++) {
-      const b = this.batches[i]!;
-      if (b.ids.length === 0) continue;
-      this.batches[i] = { ids: [], xmls: [] };
-      this.workers[i]!.postMessage(b);
+    if (this.closed) return;
+    for (let i = 0; i < this.lanes.length; i++) {
+      const lane = this.lanes[i]!;
+      if (lane.batch.ids.length === 0) continue;
+      const b = lane.batch;
+      lane.batch = { ids: [], xmls: [] };
+      this.post(i, b);
     }
   };
 
@@ -164,18 +245,20 @@ export class DecodePool {
       }
     }
     let best = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    if (this.bulkBytes > 0 && byteLength >= this.bulkBytes) best = this.shared;
+    else for (let i = 1; i < this.shared; i++) if (this.lanes[i]!.load < this.lanes[best]!.load) best = i;
     const id = this.nextId++ * 256 + best;
     if (this.nextId > 0x7fffff) this.nextId = 1;
-    this.load[best]!++;
-    const batch = this.batches[best]!;
+    const lane = this.lanes[best]!;
+    lane.load++;
+    const batch = lane.batch;
     batch.ids.push(id);
     batch.xmls.push(xml);
     if (batch.ids.length >= BATCH_BODIES) {
       // A storm's turn can read hundreds of bodies: posted in bounded messages, the worker starts
       // on the first ones at once and no message grows with the storm.
-      this.batches[best] = { ids: [], xmls: [] };
-      this.workers[best]!.postMessage(batch);
+      lane.batch = { ids: [], xmls: [] };
+      this.post(best, batch);
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the poll phase: the bodies read from every socket in this turn leave together.
@@ -187,10 +270,19 @@ export class DecodePool {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const closed = new Error('the decode pool was closed');
     for (const job of this.jobs.values()) job.reject(closed);
     this.jobs.clear();
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
+    const running: Worker[] = [];
+    for (const lane of this.lanes) {
+      if (lane.idleTimer) clearTimeout(lane.idleTimer);
+      lane.idleTimer = null;
+      if (lane.worker) running.push(lane.worker);
+      lane.worker = null;
+      lane.load = 0;
+      lane.batch = { ids: [], xmls: [] };
+    }
+    await Promise.all(running.map((w) => w.terminate()));
   }
 }

@@ -3,7 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { DecodePool } from '../../src/cwmp/decode-pool.js';
-import { decodeSoap, SoapError } from '../../src/cwmp/soap.js';
+import { decodeSoap, encodeSoap, SoapError } from '../../src/cwmp/soap.js';
 import { fixture } from '../helpers/paths.js';
 
 const pool = new DecodePool(2, 0); // every body on a worker
@@ -107,4 +107,72 @@ test('bodies handed over in one turn (28: more than one message takes, 4) leave 
   } finally {
     await one.close();
   }
+});
+
+/** A GetParameterValuesResponse of n parameters, as a CPE sends it (about 125 bytes each). */
+function bigResponse(n: number): string {
+  const parameterList = Array.from({ length: n }, (_, i) => ({
+    name: `Device.X_VENDOR_Table.${i + 1}.Value`,
+    value: `value-${i}`,
+    type: 'xsd:string',
+  }));
+  return encodeSoap({ cwmpVersion: '1-0', id: 'big-1', body: { method: 'GetParameterValuesResponse', parameterList } });
+}
+
+/** The order in which the decodes of these bodies, handed over in one turn, settle. */
+async function settleOrder(pool: DecodePool, bodies: string[]): Promise<number[]> {
+  const order: number[] = [];
+  await Promise.all(bodies.map((b, i) => pool.decode(b, Buffer.byteLength(b)).then(() => order.push(i))));
+  return order;
+}
+
+test('a big body has a worker of its own: a small body handed over after it is not queued behind its parse', async () => {
+  const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+  const big = bigResponse(8000);
+  assert.ok(Buffer.byteLength(big) > 65536);
+  const lanes = new DecodePool(1, 0, {}, {}, { bulkBytes: 65536 });
+  const shared = new DecodePool(1, 0);
+  try {
+    // Both workers of each pool started first, so that no start-up is measured.
+    await settleOrder(lanes, [big, small]);
+    await settleOrder(shared, [big, small]);
+    assert.equal(lanes.workersRunning, 2);
+    assert.equal(shared.workersRunning, 1);
+    // One shared worker parses in order: the small body waits for the big one.
+    assert.deepEqual(await settleOrder(shared, [big, small]), [0, 1]);
+    // With the bulk lane it is answered while the big one is still being parsed.
+    assert.deepEqual(await settleOrder(lanes, [big, small]), [1, 0]);
+    const decoded = await lanes.decode(big, Buffer.byteLength(big));
+    assert.deepEqual(decoded, decodeSoap(big));
+  } finally {
+    await lanes.close();
+    await shared.close();
+  }
+});
+
+test('workers start on their first body and stop after parseWorkerIdleMs without one; the next body starts one again', async () => {
+  const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+  const big = bigResponse(1000);
+  const pool = new DecodePool(1, 0, {}, {}, { bulkBytes: 65536, idleMs: 200 });
+  const stopped = async (): Promise<void> => {
+    for (let i = 0; i < 500 && pool.workersRunning > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  try {
+    assert.equal(pool.workersRunning, 0);
+    assert.deepEqual(await pool.decode(small, small.length), decodeSoap(small));
+    // Only the shared lane's worker: no big body yet.
+    assert.equal(pool.workersRunning, 1);
+    await stopped();
+    assert.equal(pool.workersRunning, 0);
+    // Both lanes in one turn: both start, and both are still there when both have answered.
+    const both = await Promise.all([pool.decode(big, Buffer.byteLength(big)), pool.decode(small, small.length)]);
+    assert.deepEqual(both, [decodeSoap(big), decodeSoap(small)]);
+    assert.equal(pool.workersRunning, 2);
+    await stopped();
+    assert.equal(pool.workersRunning, 0);
+    assert.deepEqual(await pool.decode(small, small.length), decodeSoap(small));
+  } finally {
+    await pool.close();
+  }
+  assert.equal(pool.workersRunning, 0);
 });
