@@ -67,7 +67,11 @@ test('BOOTSTRAP sets the STUN parameters and the STUN server learns each binding
   const nat = tp.proxy.nat!;
   for (const d of fleet.devices) {
     const key = deviceKeyOf(d.deviceId);
-    await until(`binding of ${d.serial}`, () => nat.bindings.get(key)?.port === fleet.nat(d.serial)!.port);
+    // The proxy learns the binding from the Binding Request; the device its address from the answer, a moment later.
+    await until(
+      `binding of ${d.serial}`,
+      () => nat.bindings.get(key)?.port === fleet.nat(d.serial)!.port && d.getValue('Device.ManagementServer.UDPConnectionRequestAddress') !== '',
+    );
     assert.equal(d.getValue('Device.ManagementServer.STUNEnable'), 'true');
     assert.equal(d.getValue('Device.ManagementServer.STUNUsername'), key);
     assert.equal(d.getValue('Device.ManagementServer.STUNServerPort'), String(nat.stun.port));
