@@ -19,7 +19,6 @@ import { readFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { decodeSoap, encodeSoap } from '../src/cwmp/soap.js';
 import { encodeRecord, noSessionRecord, type Msg } from '../src/usp/codec/record.js';
-import { connectMqtt5, onUspMsg } from './mqtt-peer.js';
 import { benchProxyOverrides } from './proxy-overrides.js';
 import { loadConfig } from '../src/app/config.js';
 import { createLogger, silentLogger } from '../src/app/log.js';
@@ -54,6 +53,8 @@ let proxy: CwmpUspProxy | null = null;
 
 /** The echo responder: one MQTT 5 connection (TCP_NODELAY), QoS 1 both ways like the proxy. */
 async function startEcho(url: string, topic: string): Promise<void> {
+  // Imported here: MQTT.js in the proxy modes would count in bench:informs' memory figures.
+  const { connectMqtt5, onUspMsg } = await import('./mqtt-peer.js');
   const c = await connectMqtt5(url);
   onUspMsg(c, (req, rec, packet) => {
     const reply = packet.properties?.responseTopic;

@@ -7,9 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { splitTargets, trustConfigProblem } from '../usp/trust/roles.js';
 import { parseCidr } from '../util/cidr.js';
+import { lazyRequire } from '../util/lazy-require.js';
+
+/** Only a YAML config file or a list given as text needs the parser: the default start does without. */
+const yaml = lazyRequire<typeof import('yaml')>('yaml');
 
 /**
  * The schema is the single declaration of every key: its type, default, bounds and meaning.
@@ -608,7 +611,7 @@ function coerce(leaf: Leaf, raw: unknown, key: string, source: string): unknown 
       let data = raw;
       if (typeof raw === 'string') {
         try {
-          data = YAML.parse(raw);
+          data = yaml().parse(raw);
         } catch (e) {
           throw new ConfigError(`${where} is not valid YAML/JSON: ${(e as Error).message}`);
         }
@@ -705,7 +708,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     let data: unknown;
     try {
-      data = opts.file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+      data = opts.file.endsWith('.json') ? JSON.parse(text) : yaml().parse(text);
     } catch (e) {
       throw new ConfigError(`config file ${opts.file} is not valid ${opts.file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
     }

@@ -5,7 +5,10 @@
  * careless log call cannot leak them.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pinoPretty from 'pino-pretty';
+import { lazyRequire } from '../util/lazy-require.js';
+
+/** Loaded only when pretty lines are wanted: JSON logging (the default off a terminal) does without its code. */
+const pinoPretty = lazyRequire<typeof import('pino-pretty')>('pino-pretty');
 
 export type { Logger };
 
@@ -93,7 +96,7 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
   if (opts.pretty) {
     // The lines go through pino-pretty: infoLine() must let pino format them.
     // In-process (no worker thread): the lines are written in order with everything else on stdout.
-    const stream = pinoPretty({
+    const stream = pinoPretty()({
       colorize: destination === undefined && process.stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname,name',

@@ -7,8 +7,11 @@
  *
  * The XMPP server being down or refusing the login never blocks anything else: a warning, then
  * new attempts with backoff; meanwhile requests over XMPP fail at once as 'xmpp-offline'.
+ *
+ * @xmpp/client (ESM only) is imported by the first login attempt: a proxy without XMPP
+ * connection requests never holds its code.
  */
-import { client, xml, type XmppClient } from '@xmpp/client';
+import type { XmppClient } from '@xmpp/client';
 import type { Logger } from '../app/log.js';
 import { backoffDelayMs } from '../util/backoff.js';
 
@@ -46,8 +49,13 @@ class Jids {
   }
 }
 
+type XmppLib = typeof import('@xmpp/client');
+
 export class XmppConnectionRequester {
   readonly jids = new Jids();
+  /** @xmpp/client once imported (by connect()); requests need it only once logged in. */
+  private lib: XmppLib | null = null;
+  private loading: Promise<XmppLib> | null = null;
   private xmpp: XmppClient | null = null;
   private online = false;
   private failures = 0;
@@ -91,8 +99,19 @@ export class XmppConnectionRequester {
 
   private connect(): void {
     if (this.closed) return;
+    if (!this.lib) {
+      this.loading ??= import('@xmpp/client');
+      this.loading.then(
+        (lib) => {
+          this.lib = lib;
+          this.connect();
+        },
+        (e: Error) => this.log.error({ err: e.message }, 'XMPP connection requests unavailable: cannot load @xmpp/client'),
+      );
+      return;
+    }
     const o = this.opts;
-    const x = client({ service: o.service, domain: o.domain, username: o.username, password: o.password, resource: o.resource });
+    const x = this.lib.client({ service: o.service, domain: o.domain, username: o.username, password: o.password, resource: o.resource });
     // Reconnection is ours (backoff, a fresh client each time).
     x.reconnect.stop();
     this.xmpp = x;
@@ -131,7 +150,9 @@ export class XmppConnectionRequester {
     if (!jid) return Promise.resolve({ ok: false, reason: 'no-jid', detail: 'no ConnReqJabberID known' });
     if (!creds) return Promise.resolve({ ok: false, reason: 'no-credentials', detail: 'no connection request credentials known' });
     const x = this.xmpp;
-    if (!x || !this.online) return Promise.resolve({ ok: false, reason: 'xmpp-offline', detail: 'not logged in to the XMPP server' });
+    const lib = this.lib;
+    if (!x || !this.online || !lib) return Promise.resolve({ ok: false, reason: 'xmpp-offline', detail: 'not logged in to the XMPP server' });
+    const { xml } = lib;
     const iq = xml(
       'iq',
       { type: 'get', to: jid },

@@ -28,9 +28,8 @@
  * thrown at the caller: one corrupt row must not take a whole listing or the process down.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { ChainableCommander } from 'ioredis';
 import { deviceKeyOf } from '../cwmp/device-id.js';
 import type { DeviceIdStruct, XsdType } from '../cwmp/types.js';
 import {
@@ -45,6 +44,7 @@ import {
   type StoredRow,
 } from './types.js';
 import { PLAIN_SECRETS, type SecretCodec } from './secrets.js';
+import { lazyRequire } from '../util/lazy-require.js';
 
 export type RedisStoreLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type RedisStoreLog = (level: RedisStoreLogLevel, msg: string, extra?: Record<string, unknown>) => void;
@@ -69,6 +69,9 @@ export interface RedisStoreOptions {
   /** Seals per-device secrets at rest (default: stored plain). */
   secrets?: SecretCodec;
 }
+
+/** Loaded by the first RedisStore (below), not by the default SQLite proxy. */
+const ioredis = lazyRequire<typeof import('ioredis')>('ioredis');
 
 /** Devices read per step when listDevices has to filter (search) over the whole set. */
 const SCAN_CHUNK = 500;
@@ -335,6 +338,8 @@ export class RedisStore implements Store {
     this.byEid = ttl > 0 ? new LRUCache<string, string>({ max: 100_000, ttl: Math.max(ttl, 600_000) }) : null;
     this.log = opts.log ?? (() => undefined);
 
+    // ioredis is loaded by the first Redis store: the default (SQLite) proxy never holds its code.
+    const { Redis } = ioredis();
     this.redis = new Redis(opts.url, {
       // Commands issued before the connection is up are queued (synchronous construction) ...
       enableOfflineQueue: true,

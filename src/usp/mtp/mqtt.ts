@@ -15,13 +15,17 @@
 import { safeLog, delay, type MtpLog } from './util.js';
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
-import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { backoffDelayMs } from '../../util/backoff.js';
+import { lazyRequire } from '../../util/lazy-require.js';
 import { batchWritesPerTurn } from './write-batch.js';
 import { publishQos1 } from './mqtt-publish.js';
 import { MtpSendError, type InboundRecord, type Mtp, type MtpDestination, type MtpEvents, type MtpKind, type MtpStatus } from './types.js';
 
 export type { MtpLog } from './util.js';
+
+/** MQTT.js, loaded at the first connection: a proxy without an MQTT MTP never holds its code. */
+const mqtt = lazyRequire<typeof import('mqtt')>('mqtt');
 
 /** R-MQTT.27: what we put in Content Type. */
 export const USP_MQTT_CONTENT_TYPE = 'usp.msg';
@@ -275,7 +279,7 @@ export class MqttMtp extends EventEmitter<MtpEvents> implements Mtp {
     this.state = 'connecting';
     let c: MqttClient;
     try {
-      c = mqtt.connect(this.opts.url, this.connectOptions());
+      c = mqtt().connect(this.opts.url, this.connectOptions());
     } catch (err) {
       this.lastError = (err as Error).message;
       this.scheduleRetry(false);
