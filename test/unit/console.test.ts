@@ -111,6 +111,32 @@ test('the trace attributes each RPC to its request, keeps no values, and answers
   );
 });
 
+test('a traced request without RPCs (kept packed) reads back field for field as it was answered', () => {
+  const trace = new TranslationTrace({ perAgent: 4, maxAgents: 2 });
+  const long = `Device.X_VENDOR_${'A'.repeat(300)}.`;
+  const paths = ['Device.DeviceInfo.UpTime', long, ...Array.from({ length: 9 }, (_, i) => `Device.IP.Interface.${i + 1}.Status`)];
+  const g = wire({ ...get(paths), header: { msgId: 'p"1\\', msgType: 'GET' } });
+  const resp = wire(
+    errorMsg('p"1\\', 7000, 'refused', [
+      { paramPath: 'Device.DeviceInfo.UpTime', errCode: 7026, errMsg: 'x' },
+      { paramPath: long, errCode: 7016, errMsg: 'y' },
+    ]),
+  );
+  const returned = trace.request({ scope: {}, fromId: 'proto::ctl "q"', toId: 'os::A', msg: g, resp, ms: 2.5 });
+  const [e] = trace.forAgent('os::A');
+  assert.ok(e);
+  const { time, ...read } = e;
+  const { at, ...answered } = returned;
+  assert.equal(time, new Date(at).toISOString());
+  assert.deepEqual(read, answered, 'every field as returned when it was traced');
+  assert.equal(read.msgId, 'p"1\\');
+  assert.equal(read.paths.length, 8);
+  assert.equal(read.paths[1]!.length, 256, 'paths cut at 256 characters');
+  assert.equal(read.pathCount, 11);
+  assert.deepEqual(read.errCodes, [7000, 7026, 7016]);
+  assert.deepEqual(read.rpcs, []);
+});
+
 test('the trace bound keeps the newly traced agent, even with room for one', () => {
   const trace = new TranslationTrace({ perAgent: 2, maxAgents: 1 });
   const g = wire({ ...get(['Device.DeviceInfo.UpTime']), header: { msgId: 'x', msgType: 'GET' } });
