@@ -584,8 +584,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
    * A caller's request that may enqueue several RPCs for a device (one USP request). While one is
    * open, a session lingers up to acs.lingerMs for its next RPC; when the last one closes, a
    * lingering session ends at once instead of holding the CPE's connection for the rest of the
-   * window (issue 22 item 5). Callers that never open one keep the fixed linger. Returns the close
-   * function (idempotent).
+   * window (issue 22 item 5). Callers that never open one keep the fixed linger. So does a session
+   * that took work another instance queued (SessionState.othersMayFollow): that instance's requests
+   * are not counted here. Returns the close function (idempotent).
    */
   beginRequest(deviceKey: string): () => void {
     this.requestsOpen.set(deviceKey, (this.requestsOpen.get(deviceKey) ?? 0) + 1);
@@ -600,6 +601,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         return;
       }
       this.requestsOpen.delete(deviceKey);
+      if (this.state.othersMayFollow?.(deviceKey)) return;
       const lingering = this.workWaiters.get(deviceKey);
       if (lingering) lingering();
       // Closed between the answer and the linger (the answer's settlement may do I/O first).
@@ -608,7 +610,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   }
 
   private waitForWork(deviceKey: string, ms: number): Promise<void> {
-    if (this.lingerDone.delete(deviceKey)) return Promise.resolve();
+    if (this.lingerDone.delete(deviceKey) && !this.state.othersMayFollow?.(deviceKey)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
