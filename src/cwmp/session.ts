@@ -130,6 +130,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly requestsOpen = new Map<string, number>();
   /** Devices in session whose last open request closed before their linger began: no linger. */
   private readonly lingerDone = new Set<string>();
+  /**
+   * Devices in session whose work signal came while no linger waited (between the step that found
+   * the queue empty and its linger): the linger then does not wait, or the RPC would sit out the window.
+   */
+  private readonly workMissed = new Set<string>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
   /** Dropped connections waiting out their grace. */
   private readonly graceTimers = new Set<NodeJS.Timeout>();
@@ -154,7 +159,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   async start(): Promise<void> {
     await this.state.start({
       result: (m) => this.onResult(m),
-      work: (deviceKey) => this.workWaiters.get(deviceKey)?.(),
+      work: (deviceKey) => this.signalWork(deviceKey),
       moved: (sid) => this.dropLocal(sid),
       superseded: (s) => {
         this.dropLocal(s.id);
@@ -427,6 +432,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const out = step(state, input, this.machine);
       let next: SessionInput | null = null;
       if (out.write) {
+        // This step looks at the queue: a work signal from before it is seen there.
+        if (out.write.next) this.workMissed.delete(state.deviceKey);
         const r = await this.state.apply(sid, state.seq, out.write);
         if (r.kind === 'gone') {
           state = null;
@@ -566,6 +573,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (this.localByDevice.get(l.deviceKey) === sid) {
       this.localByDevice.delete(l.deviceKey);
       this.lingerDone.delete(l.deviceKey);
+      this.workMissed.delete(l.deviceKey);
     }
   }
 
@@ -609,7 +617,15 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     };
   }
 
+  /** An RPC was queued for a device in session here: its lingering session takes it now. */
+  private signalWork(deviceKey: string): void {
+    const lingering = this.workWaiters.get(deviceKey);
+    if (lingering) lingering();
+    else if (this.localByDevice.has(deviceKey)) this.workMissed.add(deviceKey);
+  }
+
   private waitForWork(deviceKey: string, ms: number): Promise<void> {
+    if (this.workMissed.delete(deviceKey)) return Promise.resolve();
     if (this.lingerDone.delete(deviceKey) && !this.state.othersMayFollow?.(deviceKey)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -691,7 +707,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   /** The device is in session: tell the instance serving it (it may be lingering for this very RPC). */
   private poke(deviceKey: string, holder: string): void {
-    if (holder === this.state.instanceId) this.workWaiters.get(deviceKey)?.();
+    if (holder === this.state.instanceId) this.signalWork(deviceKey);
     else this.state.notifyWork(holder, deviceKey);
   }
 
