@@ -18,6 +18,8 @@
  * replaced a session held elsewhere (`P ch:sup:<i>`).
  */
 import { LRUCache } from 'lru-cache';
+import { CPE_CREDENTIALS_ORIGIN } from '../cwmp/cpe-credentials.js';
+import { CR_CREDENTIALS_ORIGIN } from '../cwmp/cr-credentials.js';
 import type { SessionInput, SessionRecord, SessionWrite } from '../cwmp/session-machine.js';
 import { type ApplyResult, isRpcResultMessage, type RpcResultMessage, type SessionSignals, type SessionState } from '../cwmp/session-state.js';
 import type { QueuedRpc } from '../store/types.js';
@@ -34,6 +36,8 @@ interface Held {
   left: number;
   /** An RPC was queued for the device since the queue was last looked at. */
   poked: boolean;
+  /** Instances whose work the session took (origins of RPCs it claimed, senders of work signals; '' unknown). */
+  origins: string[];
   /** When this instance last set the lease (ms). */
   leaseAt: number;
   /** The step in progress (steps of one session one after another). */
@@ -46,6 +50,8 @@ interface Handed {
   infj: string;
   left: number;
   poked: boolean;
+  /** Absent from an instance of an older version. */
+  origins?: string[];
 }
 
 export class RedisSessionState implements SessionState {
@@ -94,7 +100,7 @@ export class RedisSessionState implements SessionState {
     const ch = (...p: string[]): string => this.store.key('ch', ...p);
     // A malformed message (another version, corrupt) is dropped: its caller ends at its deadline.
     await this.bus.on(ch('res', this.instanceId), (m) => void (isRpcResultMessage(m) && signals.result(m)));
-    await this.bus.on(ch('work', this.instanceId), (m) => this.onWork(String(m.deviceKey)));
+    await this.bus.on(ch('work', this.instanceId), (m) => this.onWork(String(m.deviceKey), typeof m.from === 'string' ? m.from : ''));
     await this.bus.on(ch('hand'), (m) => void this.onAsked(String(m.sid), String(m.to)));
     await this.bus.on(ch('took', this.instanceId), (m) => this.onHanded(String(m.sid), m.session as Handed | undefined));
     await this.bus.on(ch('sup', this.instanceId), (m) => this.onSuperseded(String(m.sid)));
@@ -128,7 +134,7 @@ export class RedisSessionState implements SessionState {
     const local = this.byDevice.get(s.deviceKey);
     if (local && local !== s.id) prev = this.drop(local)?.rec ?? null;
     else if (psid && previous.slice(at + 1) !== this.instanceId) this.bus.publish(this.store.key('ch', 'sup', previous.slice(at + 1)), { sid: psid });
-    this.hold({ rec: s, infj: '', left: queued, poked: false }, Date.now());
+    this.hold({ rec: s, infj: '', left: queued, poked: false, origins: [] }, Date.now());
     return { previous: prev, queued };
   }
 
@@ -196,6 +202,7 @@ export class RedisSessionState implements SessionState {
       }
       if (claimed) {
         h.infj = json;
+        tookFrom(h, claimed.origin);
         if (this.countQueued && !afterEnd) h.left = more;
         else if (h.left > 0) h.left--;
         state = {
@@ -286,14 +293,25 @@ export class RedisSessionState implements SessionState {
     this.bus.publish(this.store.key('ch', 'res', origin), m);
   }
 
-  notifyWork(holder: string, deviceKey: string): void {
-    this.bus.publish(this.store.key('ch', 'work', holder), { deviceKey });
+  notifyWork(holder: string, deviceKey: string, from = this.instanceId): void {
+    this.bus.publish(this.store.key('ch', 'work', holder), { deviceKey, from });
+  }
+
+  /**
+   * From what the session already knows (its claims' origins, work signals' senders): no Redis
+   * command. A session moved here keeps what it knew, and the instance it moved from counts as
+   * another one now.
+   */
+  othersMayFollow(deviceKey: string): boolean {
+    const sid = this.byDevice.get(deviceKey);
+    const h = sid ? this.held.get(sid) : undefined;
+    return h?.origins.some((o) => o !== this.instanceId) === true;
   }
 
   // ------------------------------------------------------------------ sessions held here
 
   private hold(x: Handed, leaseAt: number): Held {
-    const h: Held = { ...x, leaseAt, busy: Promise.resolve() };
+    const h: Held = { ...x, origins: Array.isArray(x.origins) ? x.origins.filter((o) => typeof o === 'string') : [], leaseAt, busy: Promise.resolve() };
     this.held.set(x.rec.id, h);
     this.byDevice.set(x.rec.deviceKey, x.rec.id);
     return h;
@@ -314,14 +332,18 @@ export class RedisSessionState implements SessionState {
     if (h) h.poked = true;
   }
 
-  private onWork(deviceKey: string): void {
-    if (!this.byDevice.has(deviceKey)) {
+  private onWork(deviceKey: string, from: string): void {
+    const sid = this.byDevice.get(deviceKey);
+    const h = sid ? this.held.get(sid) : undefined;
+    if (!h) {
       // Handed over since the sender read the lease: the work follows the session.
       const to = this.movedTo.get(deviceKey);
-      if (to) this.notifyWork(to, deviceKey);
+      if (to) this.notifyWork(to, deviceKey, from);
       return;
     }
-    this.mark(deviceKey);
+    h.poked = true;
+    // Signals cross the bus only from another instance (its own work pokes the session in place).
+    tookFrom(h, from);
     this.signals?.work(deviceKey);
   }
 
@@ -407,7 +429,7 @@ export class RedisSessionState implements SessionState {
     if (!gone) return;
     this.movedTo.set(gone.rec.deviceKey, to);
     this.signals?.moved?.(sid);
-    const session: Handed = { rec: gone.rec, infj: gone.infj, left: gone.left, poked: gone.poked };
+    const session: Handed = { rec: gone.rec, infj: gone.infj, left: gone.left, poked: gone.poked, origins: gone.origins };
     this.bus.publish(this.store.key('ch', 'took', to), { sid, session });
   }
 
@@ -426,6 +448,12 @@ export class RedisSessionState implements SessionState {
         },
       });
   }
+}
+
+/** Notes an instance whose work the session took; the credentials RPCs' origins are no instance. */
+function tookFrom(h: Held, origin: string | undefined): void {
+  if (origin === undefined || origin === CR_CREDENTIALS_ORIGIN || origin === CPE_CREDENTIALS_ORIGIN) return;
+  if (!h.origins.includes(origin)) h.origins.push(origin);
 }
 
 function parseQueued(json: string): QueuedRpc | null {

@@ -205,6 +205,11 @@ export class MemorySessionState implements SessionState {
 
   notifyWork(): void {}
 
+  // One instance: every RPC is queued here, so the adaptive linger sees every request that may follow up.
+  othersMayFollow(): boolean {
+    return false;
+  }
+
   private takeInflight(s: SessionRecord): Queued | null {
     if (!s.inflight) return null;
     const item = this.claimed.get(s.inflight.id) ?? null;

@@ -92,4 +92,11 @@ export interface SessionState {
   relayResult(origin: string, m: RpcResultMessage): void;
   /** Tells the instance serving a device's session that an RPC was queued for it. */
   notifyWork(holder: string, deviceKey: string): void;
+  /**
+   * The device's session held here has taken work another instance queued (claimed an RPC of
+   * another origin, or had a work signal from another instance) since it began. That instance's
+   * callers may follow up, and this one cannot see when their requests close: the session then
+   * keeps its whole linger window (session.ts). Answered from memory, no I/O. Absent: never.
+   */
+  othersMayFollow?(deviceKey: string): boolean;
 }

@@ -130,6 +130,11 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   private readonly requestsOpen = new Map<string, number>();
   /** Devices in session whose last open request closed before their linger began: no linger. */
   private readonly lingerDone = new Set<string>();
+  /**
+   * Devices in session whose work signal came while no linger waited (between the step that found
+   * the queue empty and its linger): the linger then does not wait, or the RPC would sit out the window.
+   */
+  private readonly workMissed = new Set<string>();
   private readonly lastWake = new LRUCache<string, ConnReqOutcome>({ max: 10_000 });
   /** Dropped connections waiting out their grace. */
   private readonly graceTimers = new Set<NodeJS.Timeout>();
@@ -154,7 +159,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
   async start(): Promise<void> {
     await this.state.start({
       result: (m) => this.onResult(m),
-      work: (deviceKey) => this.workWaiters.get(deviceKey)?.(),
+      work: (deviceKey) => this.signalWork(deviceKey),
       moved: (sid) => this.dropLocal(sid),
       superseded: (s) => {
         this.dropLocal(s.id);
@@ -427,6 +432,8 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
       const out = step(state, input, this.machine);
       let next: SessionInput | null = null;
       if (out.write) {
+        // This step looks at the queue: a work signal from before it is seen there.
+        if (out.write.next) this.workMissed.delete(state.deviceKey);
         const r = await this.state.apply(sid, state.seq, out.write);
         if (r.kind === 'gone') {
           state = null;
@@ -566,6 +573,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     if (this.localByDevice.get(l.deviceKey) === sid) {
       this.localByDevice.delete(l.deviceKey);
       this.lingerDone.delete(l.deviceKey);
+      this.workMissed.delete(l.deviceKey);
     }
   }
 
@@ -584,8 +592,9 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
    * A caller's request that may enqueue several RPCs for a device (one USP request). While one is
    * open, a session lingers up to acs.lingerMs for its next RPC; when the last one closes, a
    * lingering session ends at once instead of holding the CPE's connection for the rest of the
-   * window (issue 22 item 5). Callers that never open one keep the fixed linger. Returns the close
-   * function (idempotent).
+   * window (issue 22 item 5). Callers that never open one keep the fixed linger. So does a session
+   * that took work another instance queued (SessionState.othersMayFollow): that instance's requests
+   * are not counted here. Returns the close function (idempotent).
    */
   beginRequest(deviceKey: string): () => void {
     this.requestsOpen.set(deviceKey, (this.requestsOpen.get(deviceKey) ?? 0) + 1);
@@ -600,6 +609,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
         return;
       }
       this.requestsOpen.delete(deviceKey);
+      if (this.state.othersMayFollow?.(deviceKey)) return;
       const lingering = this.workWaiters.get(deviceKey);
       if (lingering) lingering();
       // Closed between the answer and the linger (the answer's settlement may do I/O first).
@@ -607,8 +617,16 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
     };
   }
 
+  /** An RPC was queued for a device in session here: its lingering session takes it now. */
+  private signalWork(deviceKey: string): void {
+    const lingering = this.workWaiters.get(deviceKey);
+    if (lingering) lingering();
+    else if (this.localByDevice.has(deviceKey)) this.workMissed.add(deviceKey);
+  }
+
   private waitForWork(deviceKey: string, ms: number): Promise<void> {
-    if (this.lingerDone.delete(deviceKey)) return Promise.resolve();
+    if (this.workMissed.delete(deviceKey)) return Promise.resolve();
+    if (this.lingerDone.delete(deviceKey) && !this.state.othersMayFollow?.(deviceKey)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -689,7 +707,7 @@ export class SessionEngine extends EventEmitter<SessionEngineEvents> {
 
   /** The device is in session: tell the instance serving it (it may be lingering for this very RPC). */
   private poke(deviceKey: string, holder: string): void {
-    if (holder === this.state.instanceId) this.workWaiters.get(deviceKey)?.();
+    if (holder === this.state.instanceId) this.signalWork(deviceKey);
     else this.state.notifyWork(holder, deviceKey);
   }
 

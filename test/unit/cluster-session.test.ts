@@ -121,6 +121,113 @@ test('a lingering session picks up the follow-up RPC queued on another instance'
   assert.equal(a.cr.calls.length + b.cr.calls.length, 1, 'only the first RPC needed a connection request');
 });
 
+/** Waits (polling Redis, no timed assertion) until `n` RPCs are queued for the device. */
+async function queued(store: RedisStore, deviceKey: string, n: number): Promise<void> {
+  for (let i = 0; i < 200 && (await store.listQueuedRpcs(deviceKey)).length < n; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal((await store.listQueuedRpcs(deviceKey)).length, n);
+}
+
+test("adaptive linger across instances: a session that took another instance's work keeps its window when the requests here close", async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  // A window long enough for b's follow-up on a loaded machine (inside the session timeout); the last POST waits it out (the trade-off).
+  const { a, b } = await pair({ lingerMs: 2000, sessionTimeoutMs: 10_000 });
+  const s0 = (await a.engine.handle({ envelope: env(inform('S8', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+  // Two USP-like requests for the device, one taken by each instance (as the broker hands them out).
+  const closeA = a.engine.beginRequest(KEY('S8'));
+  const closeB = b.engine.beginRequest(KEY('S8'));
+  const fromA = a.engine.enqueue(KEY('S8'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { linger: true }).then((o) => {
+    closeA(); // a's request is done with its answer: a has no request open for the device now
+    return o;
+  });
+  for (let i = 0; i < 100 && a.cr.calls.length + b.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const s = (await a.engine.handle({ envelope: env(inform('S8', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const rpc1 = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+  // b's request queues its RPC through Redis while a's session has a's RPC in flight.
+  const fromB = b.engine.enqueue(KEY('S8'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.SoftwareVersion'] }, { linger: true });
+  await queued(a.store, KEY('S8'), 1);
+  const rpc2 = parse(await a.engine.handle({ envelope: env(gpvResponse('1'), rpc1.id!), sessionId: s, connection: {} }));
+  assert.deepEqual(rpc2.body.method === 'GetParameterValues' && rpc2.body.parameterNames, ['Device.DeviceInfo.SoftwareVersion'], "a's session serves b's RPC");
+  assert.equal((await fromA).kind, 'response');
+  // b's RPC answered: nothing is queued and no request is open on a, but b's request may follow up.
+  const answered = a.engine.handle({ envelope: env(gpvResponse('2'), rpc2.id!), sessionId: s, connection: {} });
+  assert.equal((await fromB).kind, 'response');
+  const follow = b.engine.enqueue(KEY('S8'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true }, { linger: true });
+  const next = await answered;
+  assert.equal(next.status, 200, "the session lingered for b's follow-up instead of ending with a's last request");
+  assert.equal(parse(next).body.method, 'GetParameterNames', 'the follow-up rode the same session');
+  const done = await a.engine.handle({
+    envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, parse(next).id!),
+    sessionId: s,
+    connection: {},
+  });
+  closeB();
+  assert.equal(done.status, 204);
+  assert.equal((await follow).kind, 'response');
+  assert.equal(a.cr.calls.length + b.cr.calls.length, 1, 'one connection request for the three RPCs');
+  assert.equal(await a.engine.inSession(KEY('S8')), false);
+});
+
+test('adaptive linger across instances: a session handed over keeps what it took from the instance it left', async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  const { a, b } = await pair({ lingerMs: 2000, sessionTimeoutMs: 10_000 });
+  const s0 = (await a.engine.handle({ envelope: env(inform('S10', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+  // a's request makes two RPCs; b has a request open for the device too, that makes none.
+  const closeA = a.engine.beginRequest(KEY('S10'));
+  const closeB = b.engine.beginRequest(KEY('S10'));
+  const first = a.engine.enqueue(KEY('S10'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { linger: true });
+  for (let i = 0; i < 100 && a.cr.calls.length + b.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const s = (await a.engine.handle({ envelope: env(inform('S10', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const rpc1 = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+  // The answer reaches b (no relay here): the session moves to b, which serves a's RPC's answer and lingers.
+  const answered = b.engine.handle({ envelope: env(gpvResponse('4'), rpc1.id!), sessionId: s, connection: {} });
+  assert.equal((await first).kind, 'response');
+  closeB(); // b's own request is done: b alone cannot tell that a's may follow up
+  // Time for a session that ended with it to drop its lease (it would claim a follow-up queued before that).
+  for (let i = 0; i < 20 && (await a.engine.inSession(KEY('S10'))); i++) await new Promise((r) => setTimeout(r, 10));
+  const follow = a.engine.enqueue(KEY('S10'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true }, { linger: true });
+  const next = await answered;
+  assert.equal(next.status, 200, "the session kept its window after the move: a's RPC came from another instance");
+  assert.equal(parse(next).body.method, 'GetParameterNames', "a's follow-up rode the same session");
+  const done = await b.engine.handle({
+    envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, parse(next).id!),
+    sessionId: s,
+    connection: {},
+  });
+  closeA();
+  assert.equal(done.status, 204);
+  assert.equal((await follow).kind, 'response');
+  assert.equal(a.cr.calls.length + b.cr.calls.length, 1, 'one connection request for both RPCs');
+});
+
+test('adaptive linger, one instance on Redis: the session ends as soon as the last request closes', { timeout: 20_000 }, async (t) => {
+  if (!redis) return t.skip('redis-server not installed');
+  // lingerMs far beyond the test's timeout: only the request's close can end this linger.
+  const { a } = await pair({ lingerMs: 60_000 });
+  const s0 = (await a.engine.handle({ envelope: env(inform('S9', ['1 BOOT'])), sessionId: null, connection: {} })).cookie!;
+  assert.equal((await a.engine.handle({ envelope: null, sessionId: s0, connection: {} })).status, 204);
+  const closeA = a.engine.beginRequest(KEY('S9'));
+  const closeB = a.engine.beginRequest(KEY('S9'));
+  const first = a.engine.enqueue(KEY('S9'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.UpTime'] }, { linger: true });
+  for (let i = 0; i < 100 && a.cr.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const s = (await a.engine.handle({ envelope: env(inform('S9', ['6 CONNECTION REQUEST'])), sessionId: null, connection: {} })).cookie!;
+  const rpc1 = parse(await a.engine.handle({ envelope: null, sessionId: s, connection: {} }));
+  // The second request's RPC is queued here too: its origin is this instance.
+  const second = a.engine.enqueue(KEY('S9'), { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true }, { linger: true });
+  await queued(a.store, KEY('S9'), 1);
+  const rpc2 = parse(await a.engine.handle({ envelope: env(gpvResponse('3'), rpc1.id!), sessionId: s, connection: {} }));
+  assert.equal(rpc2.body.method, 'GetParameterNames');
+  assert.equal((await first).kind, 'response');
+  closeA(); // one request still open: the session lingers after the next answer
+  const end = a.engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, rpc2.id!), sessionId: s, connection: {} });
+  assert.equal((await second).kind, 'response');
+  closeB();
+  assert.equal((await end).status, 204, 'the last request closed: the linger ended');
+  assert.equal(a.cr.calls.length, 1);
+  assert.equal(await a.engine.inSession(KEY('S9')), false);
+});
+
 test('errors: unreachable at the deadline (queue emptied), session timeout with the RPC in flight, superseding Inform, empty POST, wrong response', async (t) => {
   if (!redis) return t.skip('redis-server not installed');
   const { a, b } = await pair();

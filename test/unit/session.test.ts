@@ -6,9 +6,12 @@ import path from 'node:path';
 import { SessionEngine, RpcError, type CwmpReply, type SessionEngineOptions } from '../../src/cwmp/session.js';
 import { decodeSoap } from '../../src/cwmp/soap.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { MemorySessionState } from '../../src/cwmp/session-state-memory.js';
+import type { SessionWrite } from '../../src/cwmp/session-machine.js';
+import type { ApplyResult, SessionSignals } from '../../src/cwmp/session-state.js';
 import { silentLogger } from '../../src/app/log.js';
 import type { CwmpMessage, SoapEnvelope, CwmpVersion } from '../../src/cwmp/types.js';
-import type { Store } from '../../src/store/types.js';
+import type { QueuedRpc, Store } from '../../src/store/types.js';
 import { FakeConnReq, inform } from '../helpers/cwmp-fixtures.js';
 
 const OPTS: SessionEngineOptions = {
@@ -450,6 +453,64 @@ test('adaptive linger: a request closed before the linger begins ends the sessio
   const end = await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, gpn.id), sessionId: ir.cookie!, connection: c2 });
   assert.equal(end.status, 204, 'no request open any more: no linger');
   assert.equal((await b).kind, 'response');
+  await engine.close();
+  await store.close();
+});
+
+/**
+ * Queues an RPC the way another instance does (into the queue, then the work signal) right after a
+ * step found the device's queue empty and before its linger begins: the gap the signal can fall in.
+ */
+class QueueEmptyGap extends MemorySessionState {
+  rpc: QueuedRpc | null = null;
+  private signals: SessionSignals | null = null;
+  override async start(signals?: SessionSignals): Promise<void> {
+    this.signals = signals ?? null;
+  }
+  override async apply(sessionId: string, expectSeq: number, w: SessionWrite): Promise<ApplyResult> {
+    const r = await super.apply(sessionId, expectSeq, w);
+    const q = this.rpc;
+    if (q && r.kind === 'done' && r.next?.kind === 'queue-empty' && !r.ended) {
+      this.rpc = null;
+      void this.enqueue(q, false, false);
+      this.signals!.work(q.deviceKey);
+    }
+    return r;
+  }
+}
+
+test('linger: an RPC signalled between the empty queue look and the linger is sent at once, not after the window', { timeout: 20_000 }, async () => {
+  const store = openSqliteStore(':memory:');
+  const state = new QueueEmptyGap(store, silentLogger());
+  // lingerMs far beyond the test's timeout: an RPC whose signal were lost would wait it out.
+  const engine = new SessionEngine(store, new FakeConnReq(), { ...OPTS, lingerMs: 60_000 }, silentLogger(), state);
+  await engine.start();
+  const conn = {};
+  await engine
+    .handle({ envelope: env(inform('LW1', ['1 BOOT'])), sessionId: null, connection: conn })
+    .then((r) => engine.handle({ envelope: null, sessionId: r.cookie!, connection: conn }));
+  const close = engine.beginRequest(KEY('LW1'));
+  const first = engine.enqueue(KEY('LW1'), { method: 'GetParameterValues', parameterNames: ['Device.DeviceInfo.'] }, { linger: true });
+  await new Promise((r) => setTimeout(r, 10));
+  const c2 = {};
+  const ir = await engine.handle({ envelope: env(inform('LW1', ['6 CONNECTION REQUEST'])), sessionId: null, connection: c2 });
+  const gpv = parse(await engine.handle({ envelope: null, sessionId: ir.cookie!, connection: c2 }));
+  state.rpc = {
+    id: 'gap-1',
+    deviceKey: KEY('LW1'),
+    rpc: { method: 'GetParameterNames', parameterPath: 'Device.', nextLevel: true },
+    createdAt: new Date().toISOString(),
+    deadline: Date.now() + 5000,
+    linger: true,
+  };
+  const next = parse(await engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 }));
+  assert.equal(state.rpc, null, 'the RPC was queued in the gap');
+  assert.equal(next.body.method, 'GetParameterNames', 'the RPC queued in the gap is the reply to the answer');
+  assert.equal(next.id, 'gap-1');
+  assert.equal((await first).kind, 'response');
+  close();
+  const end = await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, next.id), sessionId: ir.cookie!, connection: c2 });
+  assert.equal(end.status, 204, 'no request open: the linger ends');
   await engine.close();
   await store.close();
 });
