@@ -235,7 +235,17 @@ export class TranslationTrace {
     }
     const kept =
       entry.rpcs === NONE
-        ? JSON.stringify([entry.at, entry.fromId, entry.msgType, entry.msgId, entry.paths, entry.pathCount, entry.outcome, entry.errCodes, entry.ms] satisfies Packed)
+        ? JSON.stringify([
+            entry.at,
+            entry.fromId,
+            entry.msgType,
+            entry.msgId,
+            entry.paths,
+            entry.pathCount,
+            entry.outcome,
+            entry.errCodes,
+            entry.ms,
+          ] satisfies Packed)
         : entry;
     // Full: the oldest slot is overwritten (no array shifting per request).
     if (ring.entries.length < this.opts.perAgent) ring.entries.push(kept);

@@ -503,13 +503,19 @@ test('linger: an RPC signalled between the empty queue look and the linger is se
     deadline: Date.now() + 5000,
     linger: true,
   };
-  const next = parse(await engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 }));
+  const next = parse(
+    await engine.handle({ envelope: env({ method: 'GetParameterValuesResponse', parameterList: [] }, gpv.id), sessionId: ir.cookie!, connection: c2 }),
+  );
   assert.equal(state.rpc, null, 'the RPC was queued in the gap');
   assert.equal(next.body.method, 'GetParameterNames', 'the RPC queued in the gap is the reply to the answer');
   assert.equal(next.id, 'gap-1');
   assert.equal((await first).kind, 'response');
   close();
-  const end = await engine.handle({ envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, next.id), sessionId: ir.cookie!, connection: c2 });
+  const end = await engine.handle({
+    envelope: env({ method: 'GetParameterNamesResponse', parameterList: [] }, next.id),
+    sessionId: ir.cookie!,
+    connection: c2,
+  });
   assert.equal(end.status, 204, 'no request open: the linger ends');
   await engine.close();
   await store.close();
