@@ -328,6 +328,8 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
     // --move: a POST landing on another instance than its session's moves the session there
     // (the handover) instead of being relayed to it over HTTP (src/cluster/forward.ts).
     ...(values.move ? { CUP_CLUSTER__ACS_URL: 'none' } : {}),
+    // BENCH_CUP='{"CUP_ACS__PARSE_WORKER_IDLE_MS":"0"}': more settings for every instance.
+    ...(process.env.BENCH_CUP ? (JSON.parse(process.env.BENCH_CUP) as Record<string, string>) : {}),
   });
   const log = path.join(workDir, `${id}.log`);
   const fd = openSync(log, 'a');

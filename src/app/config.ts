@@ -127,7 +127,7 @@ const SCHEMA = {
      * 20-30 ms parse does not hold up the small bodies of other sessions (0: no such worker).
      */
     bulkParseBytes: int(65_536, 0, 512 * 1024 * 1024),
-    /** A decode worker without a body for this long (ms) stops and frees its memory; the next body starts one (0: never). */
+    /** No CWMP body at all for this long (ms; the big-body worker: no big body): a decode worker stops and frees its memory; the next body starts one (0: never). */
     parseWorkerIdleMs: int(10_000, 0, MAX_MS),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */
     holdRequests: bool(false),

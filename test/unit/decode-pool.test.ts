@@ -176,3 +176,26 @@ test('workers start on their first body and stop after parseWorkerIdleMs without
   }
   assert.equal(pool.workersRunning, 0);
 });
+
+test('a shared worker is kept while bodies keep coming inline (the main thread idle) and stops once no body comes at all', async () => {
+  const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+  const medium = bigResponse(20);
+  assert.ok(medium.length > small.length);
+  // Bodies up to small's size are parsed inline unless the main thread is busy (it is not: the
+  // test waits on timers); the medium one always goes to the worker. No bulk lane.
+  const pool = new DecodePool(1, 0, {}, { inlineBytes: small.length, busyUtilization: 0.99, windowMs: 100 }, { idleMs: 1000 });
+  try {
+    assert.deepEqual(await pool.decode(medium, medium.length), decodeSoap(medium));
+    assert.equal(pool.workersRunning, 1);
+    // Two and a half idle windows of inline bodies, one every 50 ms: the worker is not idle-stopped.
+    for (let t = 0; t < 2500; t += 50) {
+      assert.deepEqual(await pool.decode(small, small.length), decodeSoap(small));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(pool.workersRunning, 1, 'bodies kept coming: the worker stays (and stays compiled)');
+    for (let i = 0; i < 500 && pool.workersRunning > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pool.workersRunning, 0, 'no body for idleMs: the worker stops');
+  } finally {
+    await pool.close();
+  }
+});
