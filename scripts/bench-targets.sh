@@ -21,5 +21,6 @@ run e2e dist/bench/e2e.js
 run insession dist/bench/insession.js ${BASE:+--main "$BASE"}
 run informs dist/bench/inform-storm.js --devices 2000 --memory ''
 run lanes dist/bench/decode-lanes.js --rate 500
+run bigbody dist/bench/big-body.js
 run memory dist/bench/inform-storm.js --memory-only --memory 1000,10000 --settle 30
 run cluster dist/bench/cluster.js --devices 500 --seconds 5 --sqlite --instances 1,2 --balance round-robin,sticky

@@ -29,8 +29,7 @@ import type { DeviceRecord } from '../store/types.js';
 import type { Inform } from './types.js';
 import { SoapError, encodeSoap } from './soap.js';
 import { CwmpFault } from './types.js';
-import type { DecodePool } from './decode-pool.js';
-import { bodyText } from './body-text.js';
+import type { BodyDecode, DecodePool } from './decode-pool.js';
 import { CpeConnections } from './cpe-connections.js';
 import type { CwmpReply, SessionEngine } from './session.js';
 import { deviceKeyOf } from './device-id.js';
@@ -326,8 +325,8 @@ export class AcsServer extends EventEmitter<AcsServerEvents> {
       });
     }
 
-    const raw = await readBody(req, limit);
-    if (raw === null) {
+    const read = await readBody(req, limit);
+    if (read === null) {
       this.log.warn({ limit, remote: client.address }, 'ACS: body over the limit');
       return send(res, {
         status: 413,
@@ -336,38 +335,34 @@ export class AcsServer extends EventEmitter<AcsServerEvents> {
         headers: { Connection: 'close' },
       });
     }
-    const { text, unknownLabel } = bodyText(raw, req.headers['content-type']);
-    if (unknownLabel !== undefined) this.log.debug({ charset: unknownLabel }, 'ACS: unknown charset, body read as UTF-8');
 
-    let decoded: Awaited<ReturnType<DecodePool['decode']>>;
-    if (text.trim() === '') decoded = { envelope: null, warnings: [] };
-    else {
-      try {
-        decoded = await this.decoder.decode(text, raw.length);
-      } catch (e) {
-        if (!(e instanceof SoapError)) throw e;
-        if (e.code === 'over-budget') {
-          this.parseBudgetRefusals++;
-          this.log.warn({ remote: socket.remoteAddress, bytes: raw.length }, `ACS: body refused: ${e.message}`);
-          return send(res, { status: 413, body: `body refused: ${e.message}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
-        }
-        if (e.code === 'unsupported-method' && sessionId && inSession) {
-          return send(res, await this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
-        }
-        this.log.warn({ code: e.code, remote: client.address }, `ACS: bad CPE message: ${e.message}`);
-        if (e.cwmpVersion && (e.code === 'invalid-message' || e.code === 'unsupported-method')) {
-          // The envelope was readable: answer in CWMP terms (TR-069 A.5: 8003 invalid arguments, 8000 method not supported).
-          const code = e.code === 'invalid-message' ? CwmpFault.AcsInvalidArguments : CwmpFault.AcsMethodNotSupported;
-          const body = encodeSoap({
-            cwmpVersion: e.cwmpVersion,
-            id: e.id ?? null,
-            body: { method: 'Fault', soapFaultCode: 'Client', faultCode: code, faultString: e.message, setParameterValuesFault: [] },
-          });
-          return send(res, { status: 400, body, contentType: 'text/xml; charset="utf-8"' });
-        }
-        return send(res, { status: 400, body: `bad CWMP message (${e.code}): ${e.message}\n`, contentType: 'text/plain' });
+    let decoded: BodyDecode;
+    try {
+      decoded = await this.decoder.decodeBody(read.chunks, read.size, req.headers['content-type']);
+    } catch (e) {
+      if (!(e instanceof SoapError)) throw e;
+      if (e.code === 'over-budget') {
+        this.parseBudgetRefusals++;
+        this.log.warn({ remote: socket.remoteAddress, bytes: read.size }, `ACS: body refused: ${e.message}`);
+        return send(res, { status: 413, body: `body refused: ${e.message}\n`, contentType: 'text/plain', headers: { Connection: 'close' } });
       }
+      if (e.code === 'unsupported-method' && sessionId && inSession) {
+        return send(res, await this.engine.unsupportedInSession(sessionId, e.id ?? null, e.message));
+      }
+      this.log.warn({ code: e.code, remote: client.address }, `ACS: bad CPE message: ${e.message}`);
+      if (e.cwmpVersion && (e.code === 'invalid-message' || e.code === 'unsupported-method')) {
+        // The envelope was readable: answer in CWMP terms (TR-069 A.5: 8003 invalid arguments, 8000 method not supported).
+        const code = e.code === 'invalid-message' ? CwmpFault.AcsInvalidArguments : CwmpFault.AcsMethodNotSupported;
+        const body = encodeSoap({
+          cwmpVersion: e.cwmpVersion,
+          id: e.id ?? null,
+          body: { method: 'Fault', soapFaultCode: 'Client', faultCode: code, faultString: e.message, setParameterValuesFault: [] },
+        });
+        return send(res, { status: 400, body, contentType: 'text/xml; charset="utf-8"' });
+      }
+      return send(res, { status: 400, body: `bad CWMP message (${e.code}): ${e.message}\n`, contentType: 'text/plain' });
     }
+    if (decoded.unknownLabel !== undefined) this.log.debug({ charset: decoded.unknownLabel }, 'ACS: unknown charset, body read as UTF-8');
     this.logWarnings(decoded);
 
     const env = decoded.envelope;
@@ -599,8 +594,11 @@ export function readCookie(header: string | undefined): string | null {
   return null;
 }
 
-/** Reads the body; null when it grows past the limit (chunked bodies have no Content-Length). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
+/**
+ * Reads the body as the socket gave it (chunks, joined only by whoever decodes it: decode-pool.ts);
+ * null when it grows past the limit (chunked bodies have no Content-Length).
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<{ chunks: Buffer[]; size: number } | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -615,7 +613,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | nu
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(over ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('end', () => resolve(over ? null : { chunks, size }));
     req.on('error', reject);
   });
 }

@@ -1,7 +1,8 @@
 /** Worker thread body: decodes SOAP bodies off the main thread (decode-pool.ts). */
 import { parentPort, workerData } from 'node:worker_threads';
+import { bodyText } from './body-text.js';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
-import type { WorkerAnswer, WorkerBatch } from './decode-pool.js';
+import { packLists, type BodyDecode, type RawBody, type WorkerAnswer, type WorkerBatch } from './decode-pool.js';
 
 /** The pool's limits (acs.limits), given once at the worker's start. */
 const limits = (workerData as { limits?: DecodeOptions } | null)?.limits ?? {};
@@ -12,9 +13,19 @@ const limits = (workerData as { limits?: DecodeOptions } | null)?.limits ?? {};
  */
 const LONG_BODY_CHARS = 32 * 1024;
 
-function decodeOne(id: number, xml: string): WorkerAnswer {
+/** A body posted as bytes (decode-pool.ts decodeBody): its text first, as the main thread would. */
+function decodeRaw(raw: RawBody): BodyDecode {
+  const { text, unknownLabel } = bodyText(Buffer.concat(raw.chunks, raw.size), raw.contentType);
+  const result: BodyDecode = text.trim() === '' ? { envelope: null, warnings: [] } : decodeSoap(text, limits);
+  if (unknownLabel !== undefined) result.unknownLabel = unknownLabel;
+  return result;
+}
+
+function decodeOne(id: number, xml: string | RawBody): WorkerAnswer {
   try {
-    return { id, ok: true, result: decodeSoap(xml, limits) };
+    const result = typeof xml === 'string' ? decodeSoap(xml, limits) : decodeRaw(xml);
+    const packed = packLists(result);
+    return packed ? { id, ok: true, result, packed } : { id, ok: true, result };
   } catch (e) {
     const err = e as Error & { code?: string };
     const soap = e instanceof SoapError ? { cwmpVersion: e.cwmpVersion, id: e.id, method: e.method } : {};
@@ -35,7 +46,8 @@ parentPort!.on('message', (m: WorkerBatch) => {
   let answers: WorkerAnswer[] = [];
   for (let i = 0; i < m.ids.length; i++) {
     const xml = m.xmls[i]!;
-    if (answers.length >= ANSWERS_PER_MESSAGE || (answers.length > 0 && xml.length >= LONG_BODY_CHARS)) {
+    const length = typeof xml === 'string' ? xml.length : xml.size;
+    if (answers.length >= ANSWERS_PER_MESSAGE || (answers.length > 0 && length >= LONG_BODY_CHARS)) {
       parentPort!.postMessage(answers);
       answers = [];
     }

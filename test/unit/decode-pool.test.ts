@@ -2,7 +2,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { DecodePool } from '../../src/cwmp/decode-pool.js';
+import { bodyText } from '../../src/cwmp/body-text.js';
+import { DecodePool, packLists, unpackLists } from '../../src/cwmp/decode-pool.js';
 import { decodeSoap, encodeSoap, SoapError } from '../../src/cwmp/soap.js';
 import { fixture } from '../helpers/paths.js';
 
@@ -198,4 +199,86 @@ test('a shared worker is kept while bodies keep coming inline (the main thread i
   } finally {
     await pool.close();
   }
+});
+
+/** A body in chunks of `size` bytes (a multi-byte character may straddle two), as separate socket reads give it. */
+function chunked(b: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < b.length; at += size) out.push(Buffer.from(b.subarray(at, at + size)));
+  return out;
+}
+
+test('a big body goes to a worker as the bytes read and decodes as on the main thread, in every charset a CPE uses', async () => {
+  const parameterList = Array.from({ length: 800 }, (_, i) => ({ name: `Device.X_VENDOR_Names.${i + 1}.Name`, value: `café Ü €uro ${i}`, type: 'xsd:string' }));
+  const xml = encodeSoap({ cwmpVersion: '1-0', id: 'cs-1', body: { method: 'GetParameterValuesResponse', parameterList } });
+  const utf16be = (s: string): Buffer => Buffer.from(s, 'utf16le').swap16();
+  const cp1252 = Buffer.from(xml.replace(/€/g, '\x80'), 'latin1'); // windows-1252 0x80 is the euro sign
+  const cases: { label: string; bytes: Buffer; contentType?: string }[] = [
+    { label: 'utf-8 labelled', bytes: Buffer.from(xml), contentType: 'text/xml; charset="utf-8"' },
+    { label: 'utf-8 unlabelled', bytes: Buffer.from(xml) },
+    { label: 'utf-16le with a byte order mark', bytes: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(xml, 'utf16le')]) },
+    { label: 'utf-16be with a byte order mark', bytes: Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(xml)]) },
+    { label: 'windows-1252 labelled ISO-8859-1', bytes: cp1252, contentType: 'text/xml; charset=ISO-8859-1' },
+    { label: 'an unknown label (read as UTF-8, reported)', bytes: Buffer.from(xml), contentType: 'text/xml; charset=x-klingon' },
+  ];
+  const lanes = new DecodePool(1, 0, {}, { inlineBytes: 8192 }, { bulkBytes: 65_536 });
+  try {
+    for (const c of cases) {
+      assert.equal(lanes.placement(c.bytes.length), 'worker', c.label);
+      const expected = bodyText(c.bytes, c.contentType);
+      for (const size of [7777, 65_536]) {
+        const got = await lanes.decodeBody(chunked(c.bytes, size), c.bytes.length, c.contentType);
+        const { unknownLabel, ...decoded } = got;
+        assert.deepEqual(decoded, decodeSoap(expected.text), `${c.label}, chunks of ${size}`);
+        assert.equal(unknownLabel, expected.unknownLabel, c.label);
+      }
+      const first = (await lanes.decodeBody(chunked(c.bytes, 7777), c.bytes.length, c.contentType)).envelope;
+      assert.ok(first?.body.method === 'GetParameterValuesResponse' && first.body.parameterList[799]!.value === 'café Ü €uro 799', c.label);
+    }
+    // Only white space: no message (an empty POST), on the worker as inline.
+    const blank = Buffer.alloc(40_000, ' ');
+    assert.deepEqual(await lanes.decodeBody(chunked(blank, 16_384), blank.length, undefined), { envelope: null, warnings: [] });
+    assert.deepEqual(await lanes.decodeBody([Buffer.from(' \r\n')], 3, undefined), { envelope: null, warnings: [] });
+  } finally {
+    await lanes.close();
+  }
+});
+
+test('a big body over the parse budget is refused from its bytes on the worker, and the next body decodes', async () => {
+  const limited = new DecodePool(1, 0, { budget: { maxElements: 1000, maxAttributes: 1000, maxMs: 5000 } });
+  try {
+    const bomb = Buffer.from(`<a>${'<b/>'.repeat(20_000)}</a>`);
+    await assert.rejects(limited.decodeBody(chunked(bomb, 4096), bomb.length, undefined), (e: unknown) => e instanceof SoapError && e.code === 'over-budget');
+    const xml = bigResponse(300);
+    const bytes = Buffer.from(xml);
+    assert.deepEqual(await limited.decodeBody(chunked(bytes, 9000), bytes.length, undefined), decodeSoap(xml));
+  } finally {
+    await limited.close();
+  }
+});
+
+test('long parameter lists come back from the worker in columns and read back entry for entry', async () => {
+  const values = bigResponse(500);
+  const names = encodeSoap({
+    cwmpVersion: '1-2',
+    id: 'gpn-1',
+    body: {
+      method: 'GetParameterNamesResponse',
+      parameterList: Array.from({ length: 300 }, (_, i) => ({ name: `Device.IP.Interface.${i + 1}.`, writable: i % 3 === 0 })),
+    },
+  });
+  for (const xml of [values, names]) {
+    const inline = decodeSoap(xml);
+    assert.deepEqual(await pool.decode(xml, Buffer.byteLength(xml)), inline);
+    const copy = structuredClone(inline);
+    const packed = packLists(copy);
+    assert.ok(packed, 'a long list is packed');
+    assert.equal((copy.envelope!.body as { parameterList: unknown[] }).parameterList.length, 0);
+    unpackLists(copy, structuredClone(packed));
+    assert.deepEqual(copy, inline);
+  }
+  // A short list travels as it is.
+  const short = decodeSoap(bigResponse(10));
+  assert.equal(packLists(short), undefined);
+  assert.equal((short.envelope!.body as { parameterList: unknown[] }).parameterList.length, 10);
 });
