@@ -127,6 +127,12 @@ const SCHEMA = {
      * 20-30 ms parse does not hold up the small bodies of other sessions (0: no such worker).
      */
     bulkParseBytes: int(65_536, 0, 512 * 1024 * 1024),
+    /**
+     * The nice value of that worker's thread (Linux; 0: as the proxy). Where cores are few, a big
+     * answer's parse then yields the CPU to the main thread and the other sessions, which a 30 ms
+     * parse at equal priority delays by 10-30 ms (bench:informs, big-response stall).
+     */
+    bulkParseNice: int(10, 0, 19),
     /** No CWMP body at all for this long (ms; the big-body worker: no big body): a decode worker stops and frees its memory; the next body starts one (0: never). */
     parseWorkerIdleMs: int(10_000, 0, MAX_MS),
     /** Send cwmp:HoldRequests=true while the ACS has queued RPCs (TR-069 3.7.1.4): ACS RPCs run first. */

@@ -175,7 +175,7 @@ export class CwmpUspProxy {
       config.acs.workerThresholdBytes,
       { budget: config.acs.limits.parse, maxWarnings: config.acs.limits.maxLogLinesPerRequest },
       { inlineBytes: config.acs.inlineDecodeBytes, busyUtilization: config.acs.inlineDecodeBusyPercent / 100 },
-      { bulkBytes: config.acs.bulkParseBytes, idleMs: config.acs.parseWorkerIdleMs },
+      { bulkBytes: config.acs.bulkParseBytes, bulkNice: config.acs.bulkParseNice, idleMs: config.acs.parseWorkerIdleMs },
     );
     this.acs = new AcsServer(
       this.engine,

@@ -135,6 +135,12 @@ export interface WorkerLanes {
    * shared worker would wait that long (issue 22 item 4). 0: no bulk lane.
    */
   bulkBytes?: number;
+  /**
+   * The bulk lane's thread runs at this nice value (Linux; 0: as the proxy). On few cores a big
+   * parse at equal priority takes a core from the main thread and the other sessions' bodies for
+   * its 20-30 ms; at a lower priority it gets what they leave.
+   */
+  bulkNice?: number;
   /** A worker with nothing to do for this long (ms) is stopped, its memory released; 0: never. */
   idleMs?: number;
 }
@@ -158,6 +164,7 @@ export class DecodePool {
   private readonly lanes: Lane[] = [];
   private readonly shared: number;
   private readonly bulkBytes: number;
+  private readonly bulkNice: number;
   private readonly idleMs: number;
   private readonly jobs = new Map<number, Job>();
   private flushScheduled = false;
@@ -184,6 +191,7 @@ export class DecodePool {
     if (size > 255) throw new RangeError('at most 255 decode workers');
     this.shared = size;
     this.bulkBytes = size > 0 ? (lanes.bulkBytes ?? 0) : 0;
+    this.bulkNice = lanes.bulkNice ?? 0;
     this.idleMs = lanes.idleMs ?? 0;
     const count = size + (this.bulkBytes > 0 ? 1 : 0);
     for (let i = 0; i < count; i++) this.lanes.push({ worker: null, load: 0, batch: { ids: [], xmls: [] }, idleSince: 0, decodesAt: 0, idleTimer: null });
@@ -221,7 +229,8 @@ export class DecodePool {
     const lane = this.lanes[i]!;
     if (lane.worker) return lane.worker;
     // The limits go once, with the worker: a message then carries only its id and body.
-    const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: { limits: this.limits } });
+    const nice = i === this.shared ? this.bulkNice : 0;
+    const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: { limits: this.limits, nice } });
     w.unref();
     w.on('message', (answers: WorkerAnswer[]) => {
       for (const m of answers) {

@@ -1,11 +1,29 @@
 /** Worker thread body: decodes SOAP bodies off the main thread (decode-pool.ts). */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bodyText } from './body-text.js';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
 import { packLists, type BodyDecode, type RawBody, type WorkerAnswer, type WorkerBatch } from './decode-pool.js';
 
-/** The pool's limits (acs.limits), given once at the worker's start. */
-const limits = (workerData as { limits?: DecodeOptions } | null)?.limits ?? {};
+/** The pool's limits (acs.limits) and this thread's nice value, given once at the worker's start. */
+const data = workerData as { limits?: DecodeOptions; nice?: number } | null;
+const limits = data?.limits ?? {};
+
+/**
+ * Lowers this thread's priority (the bulk lane, acs.bulkParseNice). On Linux a nice value is a
+ * thread's own (setpriority(2) on a thread id); where /proc/thread-self is missing the thread keeps
+ * the proxy's priority, which only costs the other sessions some latency on a loaded machine.
+ */
+function lowerPriority(nice: number): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not Linux, or not allowed: as the proxy
+  }
+}
+if (data?.nice) lowerPriority(data.nice);
 
 /**
  * A body this long or longer takes milliseconds to parse: the answers already decoded leave

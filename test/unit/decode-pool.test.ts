@@ -282,3 +282,32 @@ test('long parameter lists come back from the worker in columns and read back en
   assert.equal(packLists(short), undefined);
   assert.equal((short.envelope!.body as { parameterList: unknown[] }).parameterList.length, 10);
 });
+
+/** Nice values of this process's threads (field 19 of /proc/self/task/T/stat), or null where there is no /proc. */
+function threadNices(): number[] | null {
+  try {
+    return readdirSync('/proc/self/task').map((t) => Number(readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+  } catch {
+    return null;
+  }
+}
+
+test('the big-body worker runs at acs.bulkParseNice, the shared worker and the main thread as the proxy', {
+  skip: threadNices() === null ? 'no /proc' : false,
+}, async () => {
+  const small = readFileSync(fixture('soap', 'cpe', 'Kicked.1-1.xml'), 'utf8');
+  const big = bigResponse(1000);
+  const before = threadNices()!;
+  const lanes = new DecodePool(1, 0, {}, {}, { bulkBytes: 65_536, bulkNice: 10 });
+  try {
+    await lanes.decode(small, Buffer.byteLength(small));
+    assert.deepEqual(threadNices()!.filter((n) => n !== 0).length, before.filter((n) => n !== 0).length, 'the shared worker keeps the priority');
+    await lanes.decode(big, Buffer.byteLength(big));
+    assert.equal(lanes.workersRunning, 2);
+    const nices = threadNices()!;
+    assert.equal(nices.filter((n) => n === 10).length, before.filter((n) => n === 10).length + 1, `one thread more at nice 10: ${nices}`);
+    assert.equal(Number(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]), 0, 'the main thread keeps the priority');
+  } finally {
+    await lanes.close();
+  }
+});
