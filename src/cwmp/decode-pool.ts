@@ -241,8 +241,7 @@ export class DecodePool {
         if (m.ok) {
           if (m.packed) unpackLists(m.result!, m.packed);
           job.resolve(m.result!);
-        }
-        else if (m.error!.soap) {
+        } else if (m.error!.soap) {
           const e = new SoapError(m.error!.code as SoapError['code'], m.error!.message);
           e.cwmpVersion = m.error!.cwmpVersion;
           e.id = m.error!.id;
