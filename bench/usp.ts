@@ -205,7 +205,7 @@ async function main(): Promise<void> {
 
   const [mosq, rabbit] = await Promise.all([startMosquitto(), MQTT_ONLY ? Promise.resolve(null) : startRabbitStomp()]);
   if (!mosq) console.log('MQTT: skipped (mosquitto not installed)');
-  if (!rabbit) console.log('STOMP: skipped (rabbitmq-server not installed)');
+  if (!rabbit) console.log(MQTT_ONLY ? 'STOMP: skipped (--mqtt-only)' : 'STOMP: skipped (rabbitmq-server not installed)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cup-bench-usp-'));
   const child = await startChild(
     ['usp', dir, mosq?.url ?? '', rabbit?.host ?? '', String(rabbit?.port ?? 61613)],
