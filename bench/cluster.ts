@@ -25,7 +25,8 @@
  * runs each instance count > 1 under each balancing named; --move turns the instances' relay off
  * (cluster.acsUrl none: a POST landing off its session moves the session); --sqlite first runs one instance on its own
  * SQLite store (no Redis, no cluster) as a baseline. BENCH_KEEP_LOGS=1 keeps the instances' logs
- * (BENCH_LOG_LEVEL, default warn).
+ * (BENCH_LOG_LEVEL, default warn). BENCH_CUP='{"CUP_...":"..."}' adds settings to every instance;
+ * BENCH_PROF=DIR writes a V8 CPU profile of each instance into DIR when it stops.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -333,7 +334,9 @@ async function startInstance(i: number, workDir: string, redisPort: number | nul
   });
   const log = path.join(workDir, `${id}.log`);
   const fd = openSync(log, 'a');
-  const proc = spawn(process.execPath, [CLI, 'start'], { env, detached: true, stdio: ['ignore', fd, fd] });
+  // BENCH_PROF=DIR: a V8 CPU profile of every instance, written into DIR when it stops.
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, CLI, 'start'], { env, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   liveGroups.add(proc.pid!);
   const inst: Instance = { id, acsPort, adminPort, proc, log };
