@@ -4,7 +4,8 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bodyText } from './body-text.js';
 import { decodeSoap, SoapError, type DecodeOptions } from './soap.js';
-import { packLists, type BodyDecode, type RawBody, type WorkerAnswer, type WorkerBatch } from './decode-pool.js';
+import type { BodyDecode, RawBody, WorkerAnswer, WorkerBatch } from './decode-pool.js';
+import { packLists } from './parameter-columns.js';
 
 /** The pool's limits (acs.limits) and this thread's nice value, given once at the worker's start. */
 const data = workerData as { limits?: DecodeOptions; nice?: number } | null;

@@ -3,7 +3,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { bodyText } from '../../src/cwmp/body-text.js';
-import { DecodePool, packLists, unpackLists } from '../../src/cwmp/decode-pool.js';
+import { DecodePool } from '../../src/cwmp/decode-pool.js';
+import { packLists, unpackLists } from '../../src/cwmp/parameter-columns.js';
 import { decodeSoap, encodeSoap, SoapError } from '../../src/cwmp/soap.js';
 import { fixture } from '../helpers/paths.js';
 
